@@ -1,0 +1,27 @@
+// The one list of exported metric names. The exporter registers them (src/exporter/metrics.ts), the
+// Grafana dashboards and Prometheus rules refer to them, and a test checks both against a real scrape.
+// Labels: target, direction, mode, interval only (no free-form strings).
+export const METRIC = {
+  timeoutEstimate: 'idleprobe_idle_timeout_seconds', // gauge {target,direction}
+  timeoutLower: 'idleprobe_idle_timeout_lower_bound_seconds', // gauge {target,direction}
+  timeoutUpper: 'idleprobe_idle_timeout_upper_bound_seconds', // gauge {target,direction}
+  failureMode: 'idleprobe_failure_mode', // gauge 0/1 {target,direction,mode=silent|reset|none}
+  verdict: 'idleprobe_verdict', // gauge 0/1 {target,direction,verdict}
+  lastMeasurementTimestamp: 'idleprobe_last_measurement_timestamp_seconds', // gauge {target}
+  lastMeasurementDuration: 'idleprobe_last_measurement_duration_seconds', // gauge {target}
+  measurements: 'idleprobe_measurements_total', // counter {target}
+  measurementFailures: 'idleprobe_measurement_failures_total', // counter {target}
+  measurementsSkipped: 'idleprobe_measurements_skipped_total', // counter {target}
+  sessionsOpen: 'idleprobe_sessions_open', // gauge {target}
+  maskedByServerHeartbeat: 'idleprobe_masked_by_server_heartbeat', // gauge 0/1 {target}
+  serverHeartbeat: 'idleprobe_server_heartbeat_seconds', // gauge {target}
+  sentinelDeaths: 'idleprobe_sentinel_deaths_total', // counter {target}
+  recommendedHeartbeat: 'idleprobe_recommended_heartbeat_seconds', // gauge {target}
+  targetUp: 'idleprobe_target_up', // gauge 0/1 {target}: last connect+auth worked
+  configReloadSuccess: 'idleprobe_config_last_reload_successful', // gauge
+  configReloadTimestamp: 'idleprobe_config_last_reload_success_timestamp_seconds', // gauge
+  heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval}
+  heartbeatSurvivedSeconds: 'idleprobe_heartbeat_survived_seconds', // gauge {target,interval}
+  heartbeatUnanswered: 'idleprobe_heartbeat_unanswered', // gauge {target,interval}
+} as const;
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];

@@ -1,0 +1,172 @@
+// Contracts between the pure search (this folder), the SSH prober (src/probe) and the simulator.
+// Nothing here does I/O: the search sees time only through `Clock` and the network only through
+// `SearchSession`, so the same code runs against real sessions, a simulated middlebox, and a fake clock.
+
+export type Direction = 'outbound' | 'inbound';
+export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
+
+/** What one probe observed. Only `reset` and `silent` count against the path. */
+export type ProbeOutcome = 'alive' | 'reset' | 'silent' | 'server_closed' | 'error';
+
+/** How the path fails once its idle timer expired. */
+export type FailureMode = 'silent' | 'reset';
+
+/**
+ * timeout: a bracket (lower, upper] was found.
+ * no_timeout_up_to_max: every probe up to --max survived.
+ * masked: the server's own heartbeats (sshd ClientAliveInterval) kept the wire busier than the
+ *         path timeout could be observed; `serverHeartbeatSeconds` says every how many seconds.
+ * inconclusive: the control session died too, or sessions failed for reasons that are not the path.
+ */
+export type Verdict = 'timeout' | 'no_timeout_up_to_max' | 'masked' | 'inconclusive';
+
+/** Milliseconds clock. Real time in production, virtual time in the simulator and unit tests. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`; rejects with an AbortError-like Error if `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface ProbeReport {
+  outcome: ProbeOutcome;
+  /**
+   * Idle age on the wire, in seconds, at the moment the probe went out (outbound) or the server
+   * spoke (inbound): time since the last byte crossed the connection in either direction.
+   */
+  ageSeconds: number;
+  /** Clock time (ms) the probe was sent / the server was due to speak. */
+  at: number;
+  /** Round-trip time of the answer, when there was one. */
+  rttMs?: number;
+  /** Human-readable detail for logs and --debug output; never used as a metric label. */
+  detail?: string;
+}
+
+/** An open SSH connection the search may use. Created by a `SessionOpener`. */
+export interface SearchSession {
+  readonly id: string;
+  /** Clock time (ms) of the last byte in either direction, measured on the socket. */
+  lastActivityAt(): number;
+  /** True once the connection has ended (for any reason). */
+  isClosed(): boolean;
+  /**
+   * Outbound probe now: send a request that needs an answer (keepalive@openssh.com with
+   * want-reply) and resolve with the outcome. Resolves `silent` if no answer by the deadline.
+   * After `alive` the session can be reused: its idle clock restarted with the answer.
+   */
+  probeOutbound(): Promise<ProbeReport>;
+  /**
+   * Inbound probe: ask the server to speak first after `ageSeconds` of silence (e.g. run
+   * `sleep {d}; echo idleprobe`). Resolves when the server spoke (alive) or the path failed.
+   * Throws if inbound probing is not available on this target (see `SessionOpener.inboundSupported`).
+   */
+  probeInbound(ageSeconds: number): Promise<ProbeReport>;
+  /**
+   * If the server sent unsolicited traffic while we were idle (sshd ClientAliveInterval), the
+   * observed interval in seconds; otherwise null. Such traffic masks path timeouts above it.
+   */
+  serverHeartbeatSeconds(): number | null;
+  close(): void;
+}
+
+export class ConnectError extends Error {
+  /** 'unreachable' | 'auth' | 'host_key' | 'protocol' — for exit codes and counters, not labels. */
+  constructor(message: string, readonly kind: 'unreachable' | 'auth' | 'host_key' | 'protocol') {
+    super(message);
+    this.name = 'ConnectError';
+  }
+}
+
+export interface SessionOpener {
+  /** Open a fresh SSH session (connect + auth + host key check). Rejects with ConnectError. */
+  open(signal?: AbortSignal): Promise<SearchSession>;
+  readonly inboundSupported: boolean;
+}
+
+/** A session with a short heartbeat that runs beside the probes; if it dies the path failed for another reason. */
+export interface ControlMonitor {
+  /** Clock time (ms) at which the control session was seen to fail, or null while it is healthy. */
+  failedAt(): number | null;
+}
+
+export interface Precision {
+  /** Absolute precision in seconds (default 1). */
+  absSeconds: number;
+  /** Relative precision (default 0.02). The bracket width target is max(abs, rel × upper). */
+  relative: number;
+}
+
+export interface PriorResult {
+  lowerSeconds: number | null;
+  upperSeconds: number | null;
+  /** Clock time (ms) or epoch ms of the prior measurement. */
+  measuredAt: number;
+}
+
+export interface SearchOptions {
+  direction: Direction;
+  minSeconds: number; // default 5
+  maxSeconds: number; // default 7440
+  precision: Precision;
+  /** Concurrent sessions per target for this search (issue 2 default 8; fast search default 16). */
+  maxSessions: number;
+  /** Minimum gap between two connects, ms (sshd MaxStartups throttles bursts). */
+  connectStaggerMs: number;
+  /** Upper bound on connects per rolling minute. */
+  maxConnectsPerMinute: number;
+  prior?: PriorResult;
+  signal?: AbortSignal;
+  control?: ControlMonitor;
+  onProgress?: (p: SearchProgress) => void;
+}
+
+export interface SearchProgress {
+  direction: Direction;
+  lowerSeconds: number | null;
+  upperSeconds: number | null;
+  sessionsOpen: number;
+  elapsedMs: number;
+  /** Best guess of remaining time, ms; null when unknown. */
+  etaMs: number | null;
+}
+
+export interface ProbeRecord {
+  direction: Direction;
+  ageSeconds: number;
+  outcome: ProbeOutcome;
+  /** Clock time in ms. */
+  at: number;
+  sessionId: string;
+  detail?: string;
+}
+
+export interface DirectionResult {
+  direction: Direction;
+  verdict: Verdict;
+  /** Longest age that survived (null if none). */
+  lowerSeconds: number | null;
+  /** Shortest age that failed (null if none). */
+  upperSeconds: number | null;
+  estimateSeconds: number | null;
+  failureMode: FailureMode | null;
+  probes: ProbeRecord[];
+  /** Fraction of probes consistent with the final bracket (1 = all). */
+  consistency: number;
+  sessionsOpened: number;
+  maxConcurrentSessions: number;
+  elapsedMs: number;
+  /** Why the verdict is inconclusive or masked, in plain words. */
+  reason: string | null;
+}
+
+/** The `idleprobe measure --json` document; also what the daemon stores in history. */
+export interface MeasurementResult {
+  target: string;
+  /** ISO 8601 start time. */
+  startedAt: string;
+  elapsedSeconds: number;
+  results: (Omit<DirectionResult, 'probes'> & { probes: { ageSeconds: number; outcome: ProbeOutcome; at: string; sessionId: string }[] })[];
+  serverHeartbeatSeconds: number | null;
+  /** "heartbeats at most every N s": null when no path timeout was found. */
+  recommendedHeartbeatSeconds: number | null;
+}
