@@ -1,0 +1,132 @@
+// One session of the survival matrix: heartbeats every h seconds of idleness, nothing else, for a
+// window — with OpenSSH's ServerAliveInterval/ServerAliveCountMax semantics:
+//  - a heartbeat goes out when the connection has been idle for h s (any byte resets the timer,
+//    as in OpenSSH where received data resets it);
+//  - any answer resets the unanswered counter; after CountMax consecutive unanswered heartbeats the
+//    session is dead (OpenSSH: "Timeout, server not responding");
+//  - an RST or a close by the server ends it at once.
+// A session without heartbeat (interval null) just idles and is checked once at the window's end.
+import type { Clock, ProbeReport } from '../search/types.ts';
+import type { DeathCause, HeartbeatRunResult, HeartbeatSession } from './types.ts';
+
+export interface RunSessionOptions {
+  intervalSeconds: number | null;
+  windowSeconds: number;
+  countMax: number;
+  clock: Clock;
+  signal?: AbortSignal;
+}
+
+/** Longest sleep between two looks at a session that might be closed under us, ms. */
+const MAX_NAP_MS = 5_000;
+
+export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSessionOptions): Promise<HeartbeatRunResult> {
+  const { clock, countMax, windowSeconds, intervalSeconds, signal } = opts;
+  const startedAt = clock.now();
+  const windowEnd = startedAt + windowSeconds * 1000;
+  const sinceStart = (t: number) => round1((t - startedAt) / 1000);
+
+  let sent = 0;
+  let answered = 0;
+  let unanswered = 0;
+  let consecutiveUnanswered = 0;
+  let firstUnansweredOfRunAt: number | null = null;
+  let lastAnsweredAt: number | null = null;
+  let longestAnsweredIdle: number | null = null;
+
+  const finish = (survived: boolean, cause: DeathCause | null, declaredAt: number | null, detail: string | null): HeartbeatRunResult => ({
+    intervalSeconds,
+    survived,
+    secondsSurvived: survived ? windowSeconds : lastAnsweredAt === null ? 0 : sinceStart(lastAnsweredAt),
+    diedAtSeconds: survived || firstUnansweredOfRunAt === null ? null : sinceStart(firstUnansweredOfRunAt),
+    declaredDeadAtSeconds: survived || declaredAt === null ? null : sinceStart(declaredAt),
+    cause: survived ? null : cause,
+    heartbeatsSent: sent,
+    heartbeatsAnswered: answered,
+    heartbeatsUnanswered: unanswered,
+    longestAnsweredIdleSeconds: longestAnsweredIdle,
+    serverHeartbeatSeconds: session.serverHeartbeatSeconds(),
+    detail,
+  });
+
+  /** Applies one heartbeat's outcome; returns a finished result when the session is dead. */
+  const account = (r: ProbeReport, isHeartbeat: boolean): HeartbeatRunResult | null => {
+    if (isHeartbeat) sent++;
+    switch (r.outcome) {
+      case 'alive':
+        if (isHeartbeat) answered++;
+        consecutiveUnanswered = 0;
+        firstUnansweredOfRunAt = null;
+        lastAnsweredAt = clock.now();
+        longestAnsweredIdle = Math.max(longestAnsweredIdle ?? 0, round1(r.ageSeconds));
+        return null;
+      case 'silent':
+        if (isHeartbeat) unanswered++;
+        consecutiveUnanswered++;
+        firstUnansweredOfRunAt ??= r.at;
+        if (!isHeartbeat) return finish(false, 'silent', clock.now(), `no answer to the end-of-window check after ${round1(r.ageSeconds)} s idle`);
+        if (consecutiveUnanswered >= countMax) {
+          return finish(false, 'silent', clock.now(), `${consecutiveUnanswered} consecutive heartbeats unanswered (CountMax ${countMax})`);
+        }
+        if (session.isClosed()) {
+          // The driver gave up on the connection after the unanswered heartbeat: nothing more can be sent.
+          return finish(false, 'silent', clock.now(), `heartbeat unanswered after ${round1(r.ageSeconds)} s idle; connection then closed`);
+        }
+        return null;
+      case 'reset':
+        if (isHeartbeat) unanswered++;
+        firstUnansweredOfRunAt ??= r.at;
+        return finish(false, 'reset', clock.now(), `connection reset after ${round1(r.ageSeconds)} s idle`);
+      case 'server_closed':
+        firstUnansweredOfRunAt ??= r.at;
+        return finish(false, 'server_closed', clock.now(), r.detail ?? 'the server closed the connection');
+      case 'error':
+      default:
+        return finish(false, 'error', clock.now(), r.detail ?? 'probe error (not counted against the path)');
+    }
+  };
+
+  const closedWhileIdle = () =>
+    finish(false, 'server_closed', clock.now(), 'connection ended while idle (FIN or RST from the server or the path)');
+
+  // Bounded: at most one heartbeat per interval over the window, plus CountMax to confirm a death
+  // that started inside the window; naps between looks are bounded by MAX_NAP_MS.
+  const maxHeartbeats = intervalSeconds === null ? 0 : Math.ceil(windowSeconds / intervalSeconds) + countMax + 2;
+  const tailSeconds = intervalSeconds === null ? 0 : (countMax + 2) * intervalSeconds;
+  const maxSteps = 2 * maxHeartbeats + Math.ceil(((windowSeconds + tailSeconds) * 1000) / MAX_NAP_MS) + 16;
+  for (let step = 0; step < maxSteps; step++) {
+    if (session.isClosed()) return closedWhileIdle();
+    const now = clock.now();
+    // A death that began inside the window is followed to its end even past the window.
+    const confirmingDeath = consecutiveUnanswered > 0;
+    if (!confirmingDeath && now >= windowEnd) break;
+    if (intervalSeconds === null || sent >= maxHeartbeats) {
+      await clock.sleep(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)), signal);
+      continue;
+    }
+    const dueAt = session.lastActivityAt() + intervalSeconds * 1000;
+    if (!confirmingDeath && dueAt >= windowEnd) {
+      await clock.sleep(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)), signal);
+      continue;
+    }
+    if (dueAt > now) {
+      await clock.sleep(Math.min(MAX_NAP_MS, dueAt - now), signal);
+      continue;
+    }
+    const report = await session.probeOutbound();
+    const dead = account(report, true);
+    if (dead) return dead;
+  }
+  if (session.isClosed()) return closedWhileIdle();
+  // End of the window: one check that the connection still carries traffic. For heartbeat sessions
+  // it comes at an idle age below h, so it cannot hide a failure; for the session without heartbeat
+  // it is the only look at the path.
+  const check = await session.probeOutbound();
+  const dead = account(check, false);
+  if (dead) return dead;
+  return finish(true, null, null, null);
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
