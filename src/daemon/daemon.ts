@@ -1,0 +1,219 @@
+// The daemon's core, without HTTP: the current config, one runner per target, the shared session
+// budget and the history store. Reload applies a new config as a diff (unchanged targets keep
+// their in-flight measurement; changed ones restart; removed ones stop and vanish from metrics);
+// a config that does not load leaves the old one running and marks the reload as failed.
+import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
+import { SessionBudget } from './budget.ts';
+import { HistoryStore, type HistoryEntry } from './history.ts';
+import { nodeCronScheduler, TargetRunner, type CronScheduler, type MeasureFn, type OpenerFactory, type TriggerOutcome } from './runner.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from '../search/types.ts';
+import type { Logger } from './log.ts';
+import { silentLogger } from './log.ts';
+import type { TargetSnapshot } from './state.ts';
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /** File to re-read on reload; without it reload re-applies the in-memory config. */
+  configFile?: string;
+  /** SQLite file for history, ':memory:' when not given. */
+  historyFile?: string;
+  measure: MeasureFn;
+  openerFactory?: OpenerFactory;
+  cron?: CronScheduler;
+  clock?: Clock;
+  random?: () => number;
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ReloadStatus {
+  successful: boolean;
+  /** Epoch ms of the last successful (re)load. */
+  lastSuccessAt: number;
+  lastError: string | null;
+}
+
+export class Daemon {
+  private cfg: DaemonConfig;
+  private readonly runners = new Map<string, TargetRunner>();
+  readonly budget: SessionBudget;
+  readonly history: HistoryStore;
+  private changeVersion = 0;
+  private reloadState: ReloadStatus;
+  private started = false;
+  private shuttingDown = false;
+  private reloadChain: Promise<unknown> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.cfg = opts.config;
+    this.log = opts.log ?? silentLogger;
+    this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
+    this.history = new HistoryStore(opts.historyFile ?? ':memory:');
+    this.reloadState = { successful: true, lastSuccessAt: Date.now(), lastError: null };
+  }
+
+  get config(): DaemonConfig {
+    return this.cfg;
+  }
+
+  /** Bumped whenever anything a scrape shows may have changed (metrics cache key). */
+  get version(): number {
+    return this.changeVersion;
+  }
+
+  get reloadStatus(): ReloadStatus {
+    return { ...this.reloadState };
+  }
+
+  get ready(): boolean {
+    return this.started && !this.shuttingDown;
+  }
+
+  private readonly touch = () => {
+    this.changeVersion++;
+  };
+
+  private newRunner(cfg: DaemonConfig['targets'][number], warm?: { latest: HistoryEntry; latestOk: HistoryEntry | null }): TargetRunner {
+    return new TargetRunner(
+      cfg,
+      {
+        measure: this.opts.measure,
+        openerFactory: this.opts.openerFactory,
+        budget: this.budget,
+        history: this.history,
+        global: () => this.cfg.global,
+        clock: this.opts.clock ?? systemClock,
+        cron: this.opts.cron ?? nodeCronScheduler,
+        random: this.opts.random ?? Math.random,
+        log: this.log,
+        onChange: this.touch,
+      },
+      warm?.latest ?? null,
+      warm?.latestOk ?? null,
+    );
+  }
+
+  /** Loads history (warm start) and starts every target's schedule. */
+  start(): void {
+    if (this.started) return;
+    const warm = this.history.latestByTarget();
+    for (const t of this.cfg.targets) {
+      const runner = this.newRunner(t, warm.get(t.spec.name));
+      this.runners.set(t.spec.name, runner);
+      runner.start();
+    }
+    this.started = true;
+    this.touch();
+    this.log.info(`started with ${this.cfg.targets.length} target(s); ${warm.size} with history`);
+  }
+
+  /** Applies a new config as a diff against the running one. */
+  async applyConfig(next: DaemonConfig): Promise<{ added: string[]; changed: string[]; removed: string[]; unchanged: string[] }> {
+    const summary = { added: [] as string[], changed: [] as string[], removed: [] as string[], unchanged: [] as string[] };
+    const nextByName = new Map(next.targets.map((t) => [t.spec.name, t]));
+    const prevGlobal = this.cfg.global;
+    this.cfg = next;
+    if (prevGlobal.maxSessions !== next.global.maxSessions || prevGlobal.maxConnectsPerMinute !== next.global.maxConnectsPerMinute) {
+      this.budget.setLimits(next.global.maxSessions, next.global.maxConnectsPerMinute);
+    }
+    const stopping: Promise<void>[] = [];
+    for (const [name, runner] of this.runners) {
+      if (!nextByName.has(name)) {
+        this.runners.delete(name);
+        stopping.push(runner.stop());
+        summary.removed.push(name);
+      }
+    }
+    for (const t of next.targets) {
+      const name = t.spec.name;
+      const runner = this.runners.get(name);
+      if (!runner) {
+        const fresh = this.newRunner(t, this.warmFor(name));
+        this.runners.set(name, fresh);
+        if (this.started) fresh.start();
+        summary.added.push(name);
+      } else if (runner.config.fingerprint !== t.fingerprint) {
+        stopping.push(runner.replaceConfig(t));
+        summary.changed.push(name);
+      } else {
+        summary.unchanged.push(name);
+      }
+    }
+    await Promise.all(stopping);
+    this.touch();
+    return summary;
+  }
+
+  private warmFor(name: string): { latest: HistoryEntry; latestOk: HistoryEntry | null } | undefined {
+    const latest = this.history.list(name, 1)[0];
+    return latest ? { latest, latestOk: this.history.latestOk(name) } : undefined;
+  }
+
+  /**
+   * Re-reads the config file and applies it. Serialised: two reloads never interleave. A bad file
+   * keeps the running config and sets the reload status to failed (the error says what and where).
+   */
+  reload(): Promise<{ ok: true; summary: Awaited<ReturnType<Daemon['applyConfig']>> } | { ok: false; error: string }> {
+    const run = async () => {
+      let next: DaemonConfig;
+      try {
+        next = this.opts.configFile ? loadConfigFile(this.opts.configFile, this.opts.env) : this.cfg;
+      } catch (err) {
+        const error = err instanceof ConfigError ? err.message : `reload failed: ${(err as Error).message}`;
+        this.reloadState = { ...this.reloadState, successful: false, lastError: error };
+        this.touch();
+        this.log.error(`config reload failed, keeping the running config: ${error}`);
+        return { ok: false as const, error };
+      }
+      const summary = await this.applyConfig(next);
+      this.reloadState = { successful: true, lastSuccessAt: Date.now(), lastError: null };
+      this.touch();
+      this.log.info(
+        `config reloaded: ${summary.added.length} added, ${summary.changed.length} changed, ${summary.removed.length} removed, ${summary.unchanged.length} unchanged`,
+      );
+      return { ok: true as const, summary };
+    };
+    const p = this.reloadChain.then(run, run);
+    this.reloadChain = p;
+    return p;
+  }
+
+  targetNames(): string[] {
+    return [...this.runners.keys()];
+  }
+
+  hasTarget(name: string): boolean {
+    return this.runners.has(name);
+  }
+
+  snapshot(name: string): TargetSnapshot | null {
+    return this.runners.get(name)?.snapshot() ?? null;
+  }
+
+  snapshots(): TargetSnapshot[] {
+    return [...this.runners.values()].map((r) => r.snapshot());
+  }
+
+  /** POST /api/measure/:name. null when the target is not configured. */
+  trigger(name: string): TriggerOutcome | null {
+    const runner = this.runners.get(name);
+    if (!runner || this.shuttingDown) return null;
+    return runner.trigger('api');
+  }
+
+  /** Resolves when the target's in-flight measurement settled (tests, shutdown). */
+  async settled(name: string): Promise<void> {
+    await this.runners.get(name)?.settled();
+  }
+
+  /** Stops schedules, aborts measurements and sentinels (closing their sessions), closes history. */
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    this.history.close();
+    this.log.info('daemon stopped');
+  }
+}
