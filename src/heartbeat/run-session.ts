@@ -61,10 +61,11 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
         longestAnsweredIdle = Math.max(longestAnsweredIdle ?? 0, round1(r.ageSeconds));
         return null;
       case 'silent':
-        if (isHeartbeat) unanswered++;
+        // The end-of-window check failing says only "died some time before"; no moment is known.
+        if (!isHeartbeat) return finish(false, 'silent', clock.now(), `no answer to the end-of-window check after ${round1(r.ageSeconds)} s idle`);
+        unanswered++;
         consecutiveUnanswered++;
         firstUnansweredOfRunAt ??= r.at;
-        if (!isHeartbeat) return finish(false, 'silent', clock.now(), `no answer to the end-of-window check after ${round1(r.ageSeconds)} s idle`);
         if (consecutiveUnanswered >= countMax) {
           return finish(false, 'silent', clock.now(), `${consecutiveUnanswered} consecutive heartbeats unanswered (CountMax ${countMax})`);
         }
@@ -74,11 +75,12 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
         }
         return null;
       case 'reset':
-        if (isHeartbeat) unanswered++;
-        firstUnansweredOfRunAt ??= r.at;
+        if (isHeartbeat) {
+          unanswered++;
+          firstUnansweredOfRunAt ??= r.at;
+        }
         return finish(false, 'reset', clock.now(), `connection reset after ${round1(r.ageSeconds)} s idle`);
       case 'server_closed':
-        firstUnansweredOfRunAt ??= r.at;
         return finish(false, 'server_closed', clock.now(), r.detail ?? 'the server closed the connection');
       case 'error':
       default:

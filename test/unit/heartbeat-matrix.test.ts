@@ -1,0 +1,241 @@
+// The survival matrix against a simulated middlebox on a virtual clock: the runner is the real code,
+// the path model (idle timer, silent drop or RST) is the only stand-in.
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { ConnectError, type Clock, type ProbeReport } from '../../src/search/types.ts';
+import { runHeartbeatMatrix, validateMatrixOptions } from '../../src/heartbeat/matrix.ts';
+import { crossCheck, withCrossCheck } from '../../src/heartbeat/cross-check.ts';
+import { heartbeatMetrics, heartbeatSamples } from '../../src/heartbeat/metrics.ts';
+import { formatMatrix } from '../../src/heartbeat/format.ts';
+import type { HeartbeatSession, HeartbeatSessionOpener, MatrixOptions } from '../../src/heartbeat/types.ts';
+
+/** Discrete-event clock: sleeps resolve in time order; time jumps when every task is waiting. */
+class VirtualClock implements Clock {
+  private t = 1_000_000;
+  private timers: { at: number; seq: number; resolve: () => void }[] = [];
+  private seq = 0;
+  now(): number {
+    return this.t;
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, resolve };
+      this.timers.push(timer);
+      signal?.addEventListener('abort', () => {
+        this.timers = this.timers.filter((x) => x !== timer);
+        reject(new Error('aborted'));
+      });
+    });
+  }
+  /** Runs `task` to completion, advancing virtual time; bounded in steps. */
+  async run<T>(task: Promise<T>, maxSteps = 200_000): Promise<T> {
+    let done = false;
+    const p = task.finally(() => (done = true));
+    p.catch(() => undefined); // observed by the caller; avoid an unhandled-rejection report meanwhile
+    for (let i = 0; i < maxSteps && !done; i++) {
+      await new Promise((r) => setImmediate(r));
+      if (done) break;
+      if (this.timers.length === 0) continue;
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers.shift()!;
+      this.t = Math.max(this.t, next.at);
+      next.resolve();
+    }
+    if (!done) throw new Error('virtual clock: task did not finish within the step bound');
+    return p;
+  }
+}
+
+interface PathModel {
+  timeoutSeconds: number;
+  mode: 'silent' | 'reset';
+  /** When false, heartbeats do not refresh the middlebox's idle timer (a contradiction case). */
+  heartbeatsCountAsActivity?: boolean;
+  /** 1-based heartbeat numbers whose packets are lost (per session). */
+  lose?: number[];
+  /** The server closes the connection this many seconds after open. */
+  serverClosesAfterSeconds?: number;
+  rttMs?: number;
+  silentDeadlineMs?: number;
+}
+
+/** One connection through the modelled middlebox. */
+class SimSession implements HeartbeatSession {
+  readonly id: string;
+  private lastWire: number;
+  private lastRefresh: number;
+  private dead = false;
+  private closed = false;
+  private probes = 0;
+  private readonly openedAt: number;
+  constructor(id: string, private clock: VirtualClock, private path: PathModel) {
+    this.id = id;
+    this.openedAt = this.lastWire = this.lastRefresh = clock.now();
+  }
+  lastActivityAt(): number {
+    return this.lastWire;
+  }
+  isClosed(): boolean {
+    if (this.path.serverClosesAfterSeconds !== undefined && this.clock.now() - this.openedAt >= this.path.serverClosesAfterSeconds * 1000) this.closed = true;
+    return this.closed;
+  }
+  async probeOutbound(): Promise<ProbeReport> {
+    const at = this.clock.now();
+    const ageSeconds = (at - this.lastWire) / 1000;
+    this.probes++;
+    if (this.isClosed()) return { outcome: 'server_closed', ageSeconds, at };
+    if (at - this.lastRefresh > this.path.timeoutSeconds * 1000) this.dead = true;
+    this.lastWire = at;
+    const lost = this.path.lose?.includes(this.probes) ?? false;
+    if (this.dead && this.path.mode === 'reset') {
+      await this.clock.sleep(this.path.rttMs ?? 20);
+      this.closed = true;
+      return { outcome: 'reset', ageSeconds, at };
+    }
+    if (this.dead || lost) {
+      await this.clock.sleep(this.path.silentDeadlineMs ?? 3000);
+      return { outcome: 'silent', ageSeconds, at };
+    }
+    if (this.path.heartbeatsCountAsActivity !== false) this.lastRefresh = at;
+    await this.clock.sleep(this.path.rttMs ?? 20);
+    this.lastWire = this.clock.now();
+    return { outcome: 'alive', ageSeconds, at, rttMs: this.path.rttMs ?? 20 };
+  }
+  probeInbound(): Promise<ProbeReport> {
+    throw new Error('not used');
+  }
+  serverHeartbeatSeconds(): number | null {
+    return null;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function opener(clock: VirtualClock, path: PathModel, failOpens: number[] = []): HeartbeatSessionOpener & { opened: number } {
+  const o = {
+    opened: 0,
+    async open(): Promise<HeartbeatSession> {
+      o.opened++;
+      await clock.sleep(50);
+      if (failOpens.includes(o.opened)) throw new ConnectError('connect refused', 'unreachable');
+      return new SimSession(`s${o.opened}`, clock, path);
+    },
+  };
+  return o;
+}
+
+function options(clock: VirtualClock, over: Partial<MatrixOptions> = {}): MatrixOptions {
+  return { intervalsSeconds: [3, 5, 12], windowSeconds: 40, countMax: 3, includeNoHeartbeat: true, connectStaggerMs: 250, clock, ...over };
+}
+
+describe('heartbeat survival matrix (virtual clock, simulated middlebox)', () => {
+  it('8 s silent-drop path: 3 s and 5 s survive 40 s, 12 s and no heartbeat die silently', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('lab', opener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock)));
+    const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
+    expect(m.results.map((r) => r.intervalSeconds)).toEqual([3, 5, 12, null]);
+    for (const h of [3, 5]) {
+      expect(by(h).survived).toBe(true);
+      expect(by(h).secondsSurvived).toBe(40);
+      expect(by(h).heartbeatsUnanswered).toBe(0);
+      expect(by(h).heartbeatsSent).toBeGreaterThanOrEqual(Math.floor(40 / h) - 1);
+    }
+    const twelve = by(12);
+    expect(twelve).toMatchObject({ survived: false, cause: 'silent', diedAtSeconds: 12, heartbeatsSent: 3, heartbeatsAnswered: 0, heartbeatsUnanswered: 3, secondsSurvived: 0 });
+    // CountMax 3: heartbeats at 12, 24, 36 s unanswered, dead when the third one times out.
+    expect(twelve.declaredDeadAtSeconds).toBe(39);
+    expect(by(null)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0, diedAtSeconds: null });
+    expect(m.lowestFailingIntervalSeconds).toBe(12);
+    expect(m.highestSurvivingIntervalSeconds).toBe(5);
+    expect(m.anomalies).toEqual([]);
+    expect(formatMatrix(m)).toMatch(/Lowest interval that failed: 12 s/);
+  });
+
+  it('reset path: the first heartbeat after the timeout ends the session with an RST', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('lab', opener(clock, { timeoutSeconds: 8, mode: 'reset' }), options(clock, { intervalsSeconds: [5, 12] })));
+    expect(m.results[1]).toMatchObject({ intervalSeconds: 12, survived: false, cause: 'reset', heartbeatsSent: 1, heartbeatsUnanswered: 1, diedAtSeconds: 12 });
+    expect(m.results[2]).toMatchObject({ intervalSeconds: null, cause: 'reset' });
+  });
+
+  it('ServerAliveCountMax: answers in between reset the count; N consecutive losses kill the session', async () => {
+    const clock = new VirtualClock();
+    const path: PathModel = { timeoutSeconds: 100, mode: 'silent', lose: [2, 3] };
+    const survives = await clock.run(runHeartbeatMatrix('p', opener(clock, path), options(clock, { intervalsSeconds: [5], includeNoHeartbeat: false, countMax: 3 })));
+    expect(survives.results[0]).toMatchObject({ survived: true, heartbeatsUnanswered: 2 });
+    const clock2 = new VirtualClock();
+    const dies = await clock2.run(runHeartbeatMatrix('p', opener(clock2, path), options(clock2, { intervalsSeconds: [5], includeNoHeartbeat: false, countMax: 2 })));
+    expect(dies.results[0]).toMatchObject({ survived: false, cause: 'silent', heartbeatsUnanswered: 2, heartbeatsAnswered: 1 });
+    expect(dies.results[0].secondsSurvived).toBe(5);
+  });
+
+  it('an interval longer than the window is judged by the end-of-window check', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('p', opener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock, { intervalsSeconds: [60], includeNoHeartbeat: false })));
+    expect(m.results[0]).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0 });
+  });
+
+  it('a server that closes the connection is server_closed, not a path failure', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(
+      runHeartbeatMatrix('p', opener(clock, { timeoutSeconds: 100, mode: 'silent', serverClosesAfterSeconds: 10 }), options(clock, { intervalsSeconds: [3], includeNoHeartbeat: false })),
+    );
+    expect(m.results[0]).toMatchObject({ survived: false, cause: 'server_closed' });
+    expect(m.lowestFailingIntervalSeconds).toBeNull();
+  });
+
+  it('first connect failing rejects (exit 3); a later failing connect is an error row', async () => {
+    const clock = new VirtualClock();
+    await expect(clock.run(runHeartbeatMatrix('p', opener(clock, { timeoutSeconds: 8, mode: 'silent' }, [1]), options(clock)))).rejects.toBeInstanceOf(ConnectError);
+    const clock2 = new VirtualClock();
+    const m = await clock2.run(runHeartbeatMatrix('p', opener(clock2, { timeoutSeconds: 8, mode: 'silent' }, [2]), options(clock2)));
+    expect(m.results.find((r) => r.intervalSeconds === 5)).toMatchObject({ cause: 'error', survived: false });
+    expect(m.results.find((r) => r.intervalSeconds === 3)!.survived).toBe(true);
+  });
+
+  it('cross-check: agrees with a measured 8 s timeout; a middlebox that ignores heartbeats is a loud contradiction', async () => {
+    const clock = new VirtualClock();
+    const t = { lowerSeconds: 7.9, upperSeconds: 8.1, source: 'test' };
+    const ok = await clock.run(runHeartbeatMatrix('p', opener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock)));
+    expect(crossCheck(ok, t).contradictions).toEqual([]);
+    expect(crossCheck(ok, t).entries.map((e) => e.expected)).toEqual(['survive', 'survive', 'fail', 'fail']);
+
+    const clock2 = new VirtualClock();
+    const blind = await clock2.run(runHeartbeatMatrix('p', opener(clock2, { timeoutSeconds: 8, mode: 'silent', heartbeatsCountAsActivity: false }), options(clock2)));
+    const cc = withCrossCheck(blind, t).crossCheck!;
+    expect(cc.contradictions).toHaveLength(2);
+    expect(cc.contradictions[0]).toMatch(/heartbeat every 3 s DIED .*below the measured timeout/);
+    expect(formatMatrix(withCrossCheck(blind, t))).toMatch(/!! CONTRADICTION/);
+
+    // Above the timeout but survived: the timeout given was too low.
+    const wrong = crossCheck(ok, { lowerSeconds: 3.5, upperSeconds: 4, source: 'stale' });
+    expect(wrong.contradictions.join('\n')).toMatch(/every 5 s SURVIVED although it is above/);
+  });
+
+  it('exposes survived / seconds survived / unanswered per target and interval', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('lab', opener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock)));
+    const samples = heartbeatSamples(m);
+    expect(samples.find((s) => s.name === 'idleprobe_heartbeat_survived' && s.labels.interval === '12')!.value).toBe(0);
+    expect(samples.find((s) => s.name === 'idleprobe_heartbeat_survived' && s.labels.interval === '5')!.value).toBe(1);
+    expect(samples.find((s) => s.name === 'idleprobe_heartbeat_unanswered' && s.labels.interval === '12')!.value).toBe(3);
+    const registry = new Registry();
+    heartbeatMetrics(registry, [m]);
+    const text = await registry.metrics();
+    expect(text).toContain('idleprobe_heartbeat_survived{target="lab",interval="3"} 1');
+    expect(text).toContain('idleprobe_heartbeat_survived_seconds{target="lab",interval="5"} 40');
+    expect(text).toContain('idleprobe_heartbeat_unanswered{target="lab",interval="none"} 0');
+    // A new run without the 12 s interval drops its series.
+    heartbeatMetrics(registry, [{ ...m, results: m.results.filter((r) => r.intervalSeconds !== 12) }]);
+    expect(await registry.metrics()).not.toContain('interval="12"');
+  });
+
+  it('rejects bad options with the field name', () => {
+    const base = { intervalsSeconds: [15], windowSeconds: 60, countMax: 3, includeNoHeartbeat: true };
+    expect(() => validateMatrixOptions({ ...base, intervalsSeconds: [0] })).toThrow(/intervals/);
+    expect(() => validateMatrixOptions({ ...base, intervalsSeconds: [5, 5] })).toThrow(/only once/);
+    expect(() => validateMatrixOptions({ ...base, windowSeconds: -1 })).toThrow(/window/);
+    expect(() => validateMatrixOptions({ ...base, countMax: 0 })).toThrow(/count-max/);
+  });
+});
