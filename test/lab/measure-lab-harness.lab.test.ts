@@ -1,0 +1,58 @@
+// The lab itself, checked with the stock OpenSSH client before idleprobe is trusted on it:
+// DESIGN.md's observation (conntrack timeout 8 s: a 5 s idle command returns, a 12 s one hangs,
+// ServerAliveInterval=3 rescues it), the failure mode of `reset`, and a clean teardown.
+import { existsSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLab, requireLab, type Lab } from './lab.ts';
+import { namespaceExistsSync, namespacePidsSync } from './netns.ts';
+
+const env = requireLab();
+
+describe.skipIf(!env.available)(`lab harness${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+  const labs: Lab[] = [];
+  afterAll(async () => {
+    for (const lab of labs) await lab.destroy();
+  });
+
+  it('drop mode: 5 s idle survives, 12 s idle hangs, ServerAliveInterval=3 keeps 12 s alive', async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: 8, mode: 'drop' });
+    labs.push(lab);
+    // "Hangs" = no answer 4 s after the command should have printed.
+    const [short, long, withHeartbeat] = await Promise.all([
+      lab.ssh('sleep 5; echo ok', [], { timeoutMs: 16_000 }),
+      lab.ssh('sleep 12; echo ok', [], { timeoutMs: 16_000 }),
+      lab.ssh('sleep 12; echo ok', ['-o', 'ServerAliveInterval=3'], { timeoutMs: 16_000 }),
+    ]);
+    expect(short).toMatchObject({ code: 0, stdout: 'ok\n', timedOut: false });
+    expect(long.timedOut).toBe(true);
+    expect(long.stdout).toBe('');
+    expect(withHeartbeat).toMatchObject({ code: 0, stdout: 'ok\n', timedOut: false });
+  }, 30_000);
+
+  it('reset mode: the first client packet after the timeout is answered with a reset', async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: 3, mode: 'reset' });
+    labs.push(lab);
+    // The server stays silent for 6 s (> 3 s); then the client's heartbeat meets the expired flow.
+    const res = await lab.ssh('sleep 8; echo ok', ['-o', 'ServerAliveInterval=6'], { timeoutMs: 15_000 });
+    expect(res.timedOut).toBe(false);
+    expect(res.code).toBe(255);
+    expect(res.stderr).toMatch(/reset by peer|Broken pipe/i);
+    expect(res.elapsedMs).toBeLessThan(8_000);
+  }, 30_000);
+
+  it('destroy removes namespaces, processes and the temp dir', async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: 8, mode: 'none', sshdOptions: { ClientAliveInterval: '3' } });
+    labs.push(lab);
+    expect(lab.sshdLog()).toContain('Server listening on 198.19.1.2 port 22');
+    // A session child that outlives its client must be reaped by destroy as well.
+    const background = lab.ssh('sleep 60', [], { timeoutMs: 2_000 });
+    await background;
+    await lab.destroy();
+    for (const ns of Object.values(lab.namespaces)) {
+      expect(namespaceExistsSync(ns)).toBe(false);
+      expect(namespacePidsSync(ns)).toEqual([]);
+    }
+    expect(() => process.kill(lab.sshdPid, 0)).toThrow();
+    expect(existsSync(lab.tmpDir)).toBe(false);
+  }, 30_000);
+});
