@@ -1,0 +1,77 @@
+// Pull-based view over a stream of byte chunks. Readers parse records straight out of `buf`
+// between `pos` and `buf.length`; only a record that straddles two chunks costs a copy (of the
+// unread tail). Pulling the next chunk only when the current one is used up is what gives the
+// back-pressure: a paused Readable is not read faster than the analysis consumes it.
+
+const EMPTY = Buffer.alloc(0);
+
+export type ByteSource = NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
+
+export class ChunkedInput {
+  /** Current bytes; unread part is buf[pos..]. */
+  buf: Buffer = EMPTY;
+  pos = 0;
+  /** Absolute stream offset of buf[0]. */
+  private base = 0;
+  private ended = false;
+  private readonly iterator: AsyncIterator<Buffer | Uint8Array | string>;
+
+  constructor(source: ByteSource) {
+    const iterable = source as AsyncIterable<Buffer | Uint8Array | string>;
+    if (typeof iterable[Symbol.asyncIterator] !== 'function') {
+      throw new TypeError('capture input must be a Readable stream or an async iterable of Buffers');
+    }
+    this.iterator = iterable[Symbol.asyncIterator]();
+  }
+
+  /** Absolute offset in the stream of buf[pos]. */
+  offset(): number {
+    return this.base + this.pos;
+  }
+
+  available(): number {
+    return this.buf.length - this.pos;
+  }
+
+  /**
+   * Makes at least `n` unread bytes available in `buf` from `pos`. Returns false when the stream
+   * ended first (then `available()` tells how many bytes were left).
+   */
+  async ensure(n: number): Promise<boolean> {
+    while (this.buf.length - this.pos < n) {
+      if (this.ended) return false;
+      const next = await this.iterator.next();
+      if (next.done) {
+        this.ended = true;
+        return false;
+      }
+      const chunk = toBuffer(next.value);
+      if (chunk.length === 0) continue;
+      const rest = this.buf.length - this.pos;
+      this.base += this.pos;
+      this.buf = rest === 0 ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk], rest + chunk.length);
+      this.pos = 0;
+    }
+    return true;
+  }
+
+  /** True once the source is exhausted and every byte was consumed. */
+  async atEnd(): Promise<boolean> {
+    return !(await this.ensure(1)) && this.available() === 0;
+  }
+
+  /** Stops the source early (e.g. --max-packets reached): lets a file stream close. */
+  async close(): Promise<void> {
+    this.ended = true;
+    if (typeof this.iterator.return === 'function') await this.iterator.return();
+  }
+}
+
+function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') {
+    // A text-mode stream would have mangled binary data already; refuse instead of guessing.
+    throw new TypeError('capture input delivered text, not bytes: open the stream without an encoding');
+  }
+  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}

@@ -1,0 +1,81 @@
+// Classic libpcap files: 24-byte file header, then 16-byte record headers each followed by the
+// captured bytes. Magic 0xa1b2c3d4 (microseconds) or 0xa1b23c4d (nanoseconds), in either byte order.
+import type { ChunkedInput } from './chunked-input.ts';
+import { CaptureFormatError } from './errors.ts';
+import type { PacketSink } from './packet-sink.ts';
+
+export const PCAP_MAGIC_US = 0xa1b2c3d4;
+export const PCAP_MAGIC_NS = 0xa1b23c4d;
+/** Largest record we accept, like Wireshark's limit: a corrupt length must not make us buffer gigabytes. */
+export const MAX_PCAP_RECORD = 262_144;
+
+const FILE_HEADER = 24;
+const RECORD_HEADER = 16;
+
+export interface ReadLimits {
+  /** Stop (without error) after this many packets. */
+  maxPackets: number;
+}
+
+/** Reads a classic pcap stream to the end; returns the number of packets delivered. */
+export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: ReadLimits): Promise<number> {
+  if (!(await input.ensure(FILE_HEADER))) {
+    throw new CaptureFormatError(`pcap file header is truncated: ${input.available()} of ${FILE_HEADER} bytes`, input.offset(), 0);
+  }
+  let buf = input.buf;
+  const start = input.pos;
+  const magicLE = buf.readUInt32LE(start);
+  const little = magicLE === PCAP_MAGIC_US || magicLE === PCAP_MAGIC_NS;
+  const magic = little ? magicLE : buf.readUInt32BE(start);
+  if (magic !== PCAP_MAGIC_US && magic !== PCAP_MAGIC_NS) {
+    throw new CaptureFormatError(`not a pcap magic number: 0x${buf.readUInt32BE(start).toString(16).padStart(8, '0')}`, input.offset(), 0);
+  }
+  const u32 = little ? (b: Buffer, o: number) => b.readUInt32LE(o) : (b: Buffer, o: number) => b.readUInt32BE(o);
+  const major = little ? buf.readUInt16LE(start + 4) : buf.readUInt16BE(start + 4);
+  if (major !== 2) {
+    throw new CaptureFormatError(`unsupported pcap version ${major} (expected 2)`, input.offset() + 4, 0);
+  }
+  const snapLen = u32(buf, start + 16);
+  // The upper bits of the link-type field carry FCS information; the type is the low 16 bits.
+  const linkType = u32(buf, start + 20) & 0xffff;
+  const nanos = magic === PCAP_MAGIC_NS;
+  const fracScale = nanos ? 1e-9 : 1e-6;
+  const maxRecord = Math.max(MAX_PCAP_RECORD, Math.min(snapLen, 16 * 1024 * 1024));
+  sink.onFormat('pcap', little ? 'little' : 'big', nanos ? 'ns' : 'us');
+  sink.onInterface(linkType);
+  input.pos += FILE_HEADER;
+
+  let packets = 0;
+  for (;;) {
+    // Hot loop: walk every complete record in the current buffer without awaiting.
+    buf = input.buf;
+    let pos = input.pos;
+    const end = buf.length;
+    while (end - pos >= RECORD_HEADER) {
+      const capLen = little ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
+      if (capLen > maxRecord) {
+        input.pos = pos;
+        throw new CaptureFormatError(`record length ${capLen} exceeds the maximum of ${maxRecord} bytes`, input.offset() + 8, packets);
+      }
+      if (end - pos < RECORD_HEADER + capLen) break;
+      if (packets >= limits.maxPackets) {
+        input.pos = pos;
+        return packets;
+      }
+      const sec = little ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
+      const frac = little ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+      const origLen = little ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12);
+      sink.onPacket(linkType, sec + frac * fracScale, buf, pos + RECORD_HEADER, capLen, origLen);
+      packets++;
+      pos += RECORD_HEADER + capLen;
+    }
+    input.pos = pos;
+    const need = input.available() >= RECORD_HEADER ? RECORD_HEADER + u32(input.buf, input.pos + 8) : RECORD_HEADER;
+    if (!(await input.ensure(need))) {
+      const left = input.available();
+      if (left === 0) return packets;
+      const what = left < RECORD_HEADER ? `record header is truncated: ${left} of ${RECORD_HEADER} bytes` : `record is truncated: ${left - RECORD_HEADER} of ${need - RECORD_HEADER} captured bytes present`;
+      throw new CaptureFormatError(what, input.offset(), packets);
+    }
+  }
+}
