@@ -1,0 +1,342 @@
+// One probe session: an authenticated ssh2 Client over a socket we created and tap, implementing
+// the search's SearchSession. Probes:
+//  - outbound: keepalive@openssh.com with want-reply; any reply (success or failure) proves the path.
+//  - inbound: exec of the inbound command (`sleep {d}; echo idleprobe`); alive when its output arrives.
+import type { Socket } from 'node:net';
+import type { Client, ClientChannel } from 'ssh2';
+import type { Clock, ProbeOutcome, ProbeReport, SearchSession } from '../search/types.ts';
+import { describeConnectionEnd, outcomeOfConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
+import { ServerHeartbeatDetector } from './server-heartbeat.ts';
+import type { InboundBurst, WireTap } from './wire-tap.ts';
+
+/** ssh2 internals we rely on (documented in ssh2's lib/client.js: `_callbacks`, `_protocol.ping()`). */
+interface Ssh2Internals {
+  _callbacks: ((err: unknown, data?: unknown) => void)[];
+  _protocol: { ping(): void; _handlers: Record<string, (...args: unknown[]) => unknown> };
+}
+
+/** Output earlier than this before the due time means the command did not sleep as asked. */
+const EARLY_OUTPUT_TOLERANCE_MS = 500;
+
+export interface SshSessionOptions {
+  id: string;
+  client: Client;
+  sock: Socket;
+  tap: WireTap;
+  clock: Clock;
+  /** Command for inbound probes, `{d}` replaced by the age; null disables them. */
+  inboundCommand: string | null;
+  silentFloorMs: number;
+  /** Called once when the connection has ended. */
+  onClosed?: (session: SshSession) => void;
+}
+
+interface PingResult {
+  outcome: ProbeOutcome;
+  rttMs?: number;
+  detail?: string;
+}
+
+export function formatAge(seconds: number): string {
+  // `sleep` takes decimals; keep at most millisecond precision and no exponent notation.
+  return String(Math.round(seconds * 1000) / 1000);
+}
+
+export class SshSession implements SearchSession {
+  readonly id: string;
+  private readonly client: Client;
+  private readonly sock: Socket;
+  private readonly tap: WireTap;
+  private readonly clock: Clock;
+  private readonly inboundCommand: string | null;
+  private readonly silentFloorMs: number;
+  private readonly heartbeats = new ServerHeartbeatDetector();
+  private rttMs: number | null = null;
+  private end: ConnectionEnd | null = null;
+  private closed = false;
+  private readonly endListeners: ((end: ConnectionEnd) => void)[] = [];
+  /** Requests of ours still waiting for an answer: inbound bytes then are solicited. */
+  private pending = 0;
+  /** Bumped whenever the SSH layer recognises an answer we asked for. */
+  private solicitedSeq = 0;
+  private readonly onClosed?: (session: SshSession) => void;
+
+  constructor(opts: SshSessionOptions) {
+    this.id = opts.id;
+    this.client = opts.client;
+    this.sock = opts.sock;
+    this.tap = opts.tap;
+    this.clock = opts.clock;
+    this.inboundCommand = opts.inboundCommand;
+    this.silentFloorMs = opts.silentFloorMs;
+    this.onClosed = opts.onClosed;
+
+    this.sock.on('error', (err: NodeJS.ErrnoException) => this.setEnd({ kind: 'socket_error', code: err.code, message: err.message }));
+    this.sock.on('end', () => this.setEnd({ kind: 'fin' }));
+    this.sock.on('close', () => this.markClosed());
+    // ssh2 re-emits socket errors and DISCONNECT reasons on the client; without a listener they would throw.
+    this.client.on('error', () => {});
+    const handlers = (this.client as unknown as Ssh2Internals)._protocol._handlers;
+    const onDisconnect = handlers.DISCONNECT;
+    handlers.DISCONNECT = (...args: unknown[]) => {
+      const [, reason, desc] = args as [unknown, number | undefined, string | undefined];
+      this.setEnd({ kind: 'disconnect', reason, message: desc ?? '' });
+      return onDisconnect?.(...args);
+    };
+    if (this.sock.destroyed) this.markClosed();
+  }
+
+  /** Must be called by the opener right after construction, before the session is handed out. */
+  attachBurstListener(): (burst: InboundBurst) => void {
+    return (burst) => this.onInboundBurst(burst);
+  }
+
+  private onInboundBurst(burst: InboundBurst): void {
+    const seq = this.solicitedSeq;
+    const pendingNow = this.pending;
+    // Decide after ssh2 has parsed the chunk (our 'data' listener runs first): if the chunk
+    // answered something of ours, the SSH layer bumped solicitedSeq meanwhile.
+    setImmediate(() => {
+      if (pendingNow > 0 || this.pending > 0 || seq !== this.solicitedSeq || this.closed) return;
+      this.heartbeats.addUnsolicited(burst.gapMs);
+    });
+  }
+
+  private markSolicited(): void {
+    this.solicitedSeq++;
+  }
+
+  private setEnd(end: ConnectionEnd): void {
+    if (!this.end) this.end = end;
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const end = this.end ?? { kind: 'fin' as const };
+    this.end = end;
+    for (const l of this.endListeners.splice(0)) l(end);
+    this.onClosed?.(this);
+  }
+
+  /** Calls `listener` when the connection ends (at once if it already has). Returns an unsubscribe. */
+  private onEnd(listener: (end: ConnectionEnd) => void): () => void {
+    if (this.closed && this.end) {
+      listener(this.end);
+      return () => {};
+    }
+    this.endListeners.push(listener);
+    return () => {
+      const i = this.endListeners.indexOf(listener);
+      if (i >= 0) this.endListeners.splice(i, 1);
+    };
+  }
+
+  lastActivityAt(): number {
+    return this.tap.lastActivityAt();
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  serverHeartbeatSeconds(): number | null {
+    return this.heartbeats.intervalSeconds();
+  }
+
+  /** Heartbeat gaps seen so far (ms), for aggregation across sessions. */
+  serverHeartbeatSamples(): readonly number[] {
+    return this.heartbeats.samples();
+  }
+
+  measuredRttMs(): number | null {
+    return this.rttMs;
+  }
+
+  /** Why the connection ended, once it has. */
+  connectionEnd(): ConnectionEnd | null {
+    return this.closed ? this.end : null;
+  }
+
+  private deadlineMs(): number {
+    return silentDeadlineMs(this.rttMs, this.silentFloorMs);
+  }
+
+  private closedOutcome(): PingResult {
+    const end = this.end ?? { kind: 'local' as const };
+    return { outcome: outcomeOfConnectionEnd(end), detail: describeConnectionEnd(end) };
+  }
+
+  /** keepalive@openssh.com with want-reply; resolves with the outcome, never rejects. */
+  private ping(deadlineMs: number): Promise<PingResult> {
+    if (this.closed) return Promise.resolve(this.closedOutcome());
+    return new Promise((resolve) => {
+      const sentAt = this.clock.now();
+      let settled = false;
+      this.pending++;
+      const settle = (r: PingResult) => {
+        if (settled) return;
+        settled = true;
+        this.pending--;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(r);
+      };
+      const timer = setTimeout(() => settle({ outcome: 'silent', detail: `no reply to keepalive within ${deadlineMs} ms` }), deadlineMs);
+      const unsubscribe = this.onEnd(() => settle(this.closedOutcome()));
+      const internals = this.client as unknown as Ssh2Internals;
+      // ssh2 matches global-request replies to callbacks in order; the reply (success or failure)
+      // proves the path. An Error here means ssh2 flushed the queue because the socket closed.
+      internals._callbacks.push((err: unknown) => {
+        if (err instanceof Error) return settle(this.closedOutcome());
+        this.markSolicited();
+        settle({ outcome: 'alive', rttMs: this.clock.now() - sentAt });
+      });
+      try {
+        internals._protocol.ping();
+      } catch (err) {
+        settle({ outcome: 'error', detail: `cannot send keepalive: ${(err as Error).message}` });
+      }
+    });
+  }
+
+  private noteRtt(sample: number): void {
+    this.rttMs = this.rttMs === null ? sample : Math.round(0.75 * this.rttMs + 0.25 * sample);
+  }
+
+  /** First round trip right after login: gives the probe deadline its RTT. */
+  async measureRtt(): Promise<PingResult> {
+    const r = await this.ping(this.deadlineMs());
+    if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    return r;
+  }
+
+  async probeOutbound(): Promise<ProbeReport> {
+    const at = this.clock.now();
+    const ageSeconds = (at - this.lastActivityAt()) / 1000;
+    const deadline = this.deadlineMs();
+    const r = await this.ping(deadline);
+    if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    // A session that failed a probe is finished: the path forgot it.
+    if (r.outcome !== 'alive') this.close();
+    return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
+  }
+
+  probeInbound(ageSeconds: number): Promise<ProbeReport> {
+    if (this.inboundCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
+    if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
+    const command = this.inboundCommand.replaceAll('{d}', formatAge(ageSeconds));
+    const requestedAt = this.clock.now();
+    if (this.closed) {
+      return Promise.resolve({ ...this.closedOutcome(), ageSeconds: (requestedAt - this.lastActivityAt()) / 1000, at: requestedAt });
+    }
+    return new Promise((resolve) => {
+      let settled = false;
+      let setupPending = true;
+      let dueAt = requestedAt + ageSeconds * 1000;
+      let ageAtDue: number | null = null;
+      const timers: NodeJS.Timeout[] = [];
+      let stream: ClientChannel | null = null;
+      this.pending++;
+      const endSetup = () => {
+        if (setupPending) {
+          setupPending = false;
+          this.pending--;
+        }
+      };
+      const settle = (outcome: ProbeOutcome, detail: string | undefined, age: number, closeSession: boolean) => {
+        if (settled) return;
+        settled = true;
+        endSetup();
+        timers.forEach(clearTimeout);
+        unsubscribe();
+        if (closeSession) this.close();
+        else if (stream && outcome !== 'alive') stream.close();
+        resolve({ outcome, ageSeconds: age, at: dueAt, detail });
+      };
+      const unsubscribe = this.onEnd(() => {
+        const r = this.closedOutcome();
+        settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
+      });
+      // The exec round trips are themselves a request on an idle session: bound them too.
+      timers.push(setTimeout(() => {
+        if (setupPending) settle('silent', 'no reply to the exec request', (this.clock.now() - requestedAt) / 1000, true);
+      }, this.deadlineMs()));
+
+      this.client.exec(command, (err, channel) => {
+        endSetup();
+        this.markSolicited();
+        if (settled) {
+          channel?.close();
+          return;
+        }
+        if (err) return settle('error', `server refused the inbound command: ${err.message}`, 0, false);
+        stream = channel;
+        const startedAt = this.clock.now();
+        dueAt = startedAt + ageSeconds * 1000;
+        let stderr = '';
+        timers.push(setTimeout(() => {
+          ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
+        }, ageSeconds * 1000));
+        timers.push(setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle), ageSeconds * 1000 + this.deadlineMs()));
+        channel.on('data', () => {
+          this.markSolicited();
+          const now = this.clock.now();
+          if (now < dueAt - EARLY_OUTPUT_TOLERANCE_MS) {
+            return settle('error', `inbound command answered after ${((now - startedAt) / 1000).toFixed(1)} s, expected ${formatAge(ageSeconds)} s`, 0, false);
+          }
+          settle('alive', undefined, this.tap.gapBeforeLatestInboundMs() / 1000, false);
+        });
+        channel.stderr.on('data', (chunk: Buffer) => {
+          this.markSolicited();
+          if (stderr.length < 200) stderr += chunk.toString('utf8');
+        });
+        channel.on('close', () => {
+          this.markSolicited();
+          if (settled) return;
+          // Give the connection-end listener the first word if the whole connection went down.
+          setImmediate(() => {
+            if (settled || this.closed) return;
+            const elapsed = ((this.clock.now() - startedAt) / 1000).toFixed(1);
+            if (stderr.trim() !== '') settle('error', `inbound command failed after ${elapsed} s: ${stderr.trim().slice(0, 200)}`, 0, false);
+            else settle('server_closed', `server closed the channel after ${elapsed} s without output (sshd ChannelTimeout?)`, this.ageForFailure(ageAtDue, dueAt), false);
+          });
+        });
+      });
+    });
+  }
+
+  private ageForFailure(ageAtDue: number | null, dueAt: number): number {
+    if (ageAtDue !== null) return ageAtDue;
+    return Math.max(0, (Math.min(this.clock.now(), dueAt) - this.lastActivityAt()) / 1000);
+  }
+
+  /**
+   * The output never came. A follow-up keepalive tells how the path fails: a middlebox that
+   * rejects with RST answers it with a reset; a black hole stays silent.
+   */
+  private async afterInboundDeadline(
+    dueAt: number,
+    ageAtDue: number | null,
+    settle: (outcome: ProbeOutcome, detail: string | undefined, age: number, closeSession: boolean) => void,
+  ): Promise<void> {
+    const age = this.ageForFailure(ageAtDue, dueAt);
+    const followUp = await this.ping(this.deadlineMs());
+    const why = `no output within ${this.deadlineMs()} ms of the due time`;
+    if (followUp.outcome === 'reset') settle('reset', `${why}; follow-up keepalive was reset`, age, true);
+    else if (followUp.outcome === 'server_closed') settle('server_closed', `${why}; ${followUp.detail}`, age, true);
+    else if (followUp.outcome === 'alive') settle('silent', `${why}, yet a follow-up keepalive was answered (path drops inbound only)`, age, true);
+    else settle('silent', `${why}; follow-up keepalive: ${followUp.outcome}`, age, true);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.setEnd({ kind: 'local' });
+    try {
+      this.client.end();
+    } catch {
+      // ssh2 may throw if the socket is already half-closed; destroying below is enough.
+    }
+    this.sock.destroy();
+  }
+}
