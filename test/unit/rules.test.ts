@@ -1,0 +1,144 @@
+// The shipped Prometheus rules: promtool accepts them, their unit tests pass (each alert fires on one series
+// and stays quiet on another), they follow monitoring-mixin conventions, and they only read metrics that
+// the exporter defines.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+import { metricNamesIn } from '../../grafana/tools/promql-names.ts';
+
+const repo = path.resolve(import.meta.dirname, '..', '..');
+const rulesFile = path.join(repo, 'deploy', 'prometheus', 'idleprobe-rules.yml');
+const rulesTestFile = path.join(repo, 'deploy', 'prometheus', 'idleprobe-rules.test.yml');
+
+interface Rule {
+  record?: string;
+  alert?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile { groups: { name: string; rules: Rule[] }[] }
+interface AlertTest { alertname: string; eval_time: string; exp_alerts?: { exp_labels: Record<string, string> }[] }
+interface TestGroup { name: string; input_series: { series: string; values: string }[]; alert_rule_test?: AlertTest[] }
+
+const rules = parse(readFileSync(rulesFile, 'utf8')) as RuleFile;
+const allRules = rules.groups.flatMap((g) => g.rules);
+const alerts = allRules.filter((r) => r.alert !== undefined);
+const records = allRules.filter((r) => r.record !== undefined);
+const ruleTests = (parse(readFileSync(rulesTestFile, 'utf8')) as { tests: TestGroup[] }).tests;
+
+function promtoolAvailable(): boolean {
+  const probe = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  return probe.status === 0;
+}
+const havePromtool = promtoolAvailable();
+if (!havePromtool && process.env.IDLEPROBE_REQUIRE_LAB === '1') {
+  // CI installs the Debian package `prometheus`; a missing promtool there is a broken setup, not a skip.
+  throw new Error('promtool not found (Debian package "prometheus") and IDLEPROBE_REQUIRE_LAB=1');
+}
+
+function promtool(args: string[]): { status: number | null; output: string } {
+  const run = spawnSync('promtool', args, { cwd: path.dirname(rulesFile), encoding: 'utf8', timeout: 120_000 });
+  return { status: run.status, output: `${run.stdout}\n${run.stderr}` };
+}
+
+describe.skipIf(!havePromtool)('promtool (skipped: promtool not installed — Debian package "prometheus")', () => {
+  it('promtool check rules accepts the rules file', () => {
+    const { status, output } = promtool(['check', 'rules', rulesFile]);
+    expect(output).toContain('SUCCESS');
+    expect(status, output).toBe(0);
+  });
+
+  it('promtool test rules passes every firing and non-firing case', () => {
+    const { status, output } = promtool(['test', 'rules', rulesTestFile]);
+    expect(status, output).toBe(0);
+    expect(output).toContain('SUCCESS');
+  }, 120_000);
+});
+
+describe('rule conventions (monitoring-mixin style)', () => {
+  it('has alerts and recording rules', () => {
+    expect(alerts.length).toBeGreaterThanOrEqual(7);
+    expect(records.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(alerts.map((a) => [a.alert!, a] as const))('%s: CamelCase with one prefix, severity, summary and description', (_name, alert) => {
+    expect(alert.alert).toMatch(/^Idleprobe[A-Z][A-Za-z0-9]+$/);
+    expect(['critical', 'warning', 'info']).toContain(alert.labels?.severity);
+    expect(alert.annotations?.summary?.trim().length ?? 0).toBeGreaterThan(10);
+    expect(alert.annotations?.description?.trim().length ?? 0).toBeGreaterThan(20);
+    // Summaries are static (they group well in Alertmanager); details belong in the description.
+    expect(alert.annotations?.summary).not.toContain('{{');
+  });
+
+  it('recording rules are named level:metric:operation', () => {
+    for (const r of records) expect(r.record).toMatch(/^idleprobe:[a-z0-9_]+:[a-z0-9_]+$/);
+  });
+
+  it('the alerts the issue asks for exist', () => {
+    const names = alerts.map((a) => a.alert);
+    for (const wanted of [
+      'IdleprobeTimeoutShrank', // below a fraction of the 7-day max
+      'IdleprobeTimeoutBelowHeartbeat', // below the heartbeat in use
+      'IdleprobeTimeoutTrendBelowHeartbeat', // trend below it
+      'IdleprobeSentinelDied',
+      'IdleprobeMeasurementStale',
+      'IdleprobeMeasurementsFailing',
+      'IdleprobeTargetUnreachable',
+      'IdleprobeConfigReloadFailed',
+    ]) expect(names).toContain(wanted);
+  });
+
+  it('every expression reads only exported metrics or recording rules defined here', () => {
+    const known = new Set<string>([...Object.values(METRIC), ...records.map((r) => r.record!)]);
+    for (const rule of allRules) {
+      for (const name of metricNamesIn(rule.expr)) {
+        expect(known.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('rules only use recording rules defined above them in the same group (evaluated in order, no race)', () => {
+    for (const group of rules.groups) {
+      const seen = new Set<string>();
+      for (const rule of group.rules) {
+        for (const name of metricNamesIn(rule.expr).filter((n) => n.includes(':'))) {
+          expect(seen.has(name), `${rule.alert ?? rule.record} uses ${name} before it is recorded in ${group.name}`).toBe(true);
+        }
+        if (rule.record) seen.add(rule.record);
+      }
+    }
+  });
+});
+
+describe('promtool test cases cover every alert', () => {
+  const seriesIdentity = (series: string): string => {
+    const target = /target="([^"]*)"/.exec(series)?.[1] ?? '';
+    const instance = /instance="([^"]*)"/.exec(series)?.[1] ?? '';
+    return `${instance}/${target}`;
+  };
+
+  it.each(alerts.map((a) => [a.alert!] as const))('%s: a case where it fires and a series where it must not', (name) => {
+    const groups = ruleTests.filter((t) => (t.alert_rule_test ?? []).some((a) => a.alertname === name));
+    expect(groups.length, `no promtool test for ${name}`).toBeGreaterThan(0);
+    const cases = groups.flatMap((g) => g.alert_rule_test!.filter((a) => a.alertname === name));
+    expect(cases.some((c) => (c.exp_alerts ?? []).length > 0), `${name} never expected to fire`).toBe(true);
+    expect(cases.some((c) => (c.exp_alerts ?? []).length === 0), `${name} never expected to stay quiet`).toBe(true);
+    // At the times it fires, some input series of the same test group must not be among the alerts.
+    for (const g of groups) {
+      const inputs = new Set(g.input_series.map((s) => seriesIdentity(s.series)));
+      const fired = new Set(
+        g.alert_rule_test!
+          .filter((a) => a.alertname === name)
+          .flatMap((a) => a.exp_alerts ?? [])
+          .map((e) => `${e.exp_labels.instance ?? ''}/${e.exp_labels.target ?? ''}`),
+      );
+      const quiet = [...inputs].filter((i) => !fired.has(i));
+      expect(quiet.length, `${g.name}: every input series fires ${name}; add one that must not`).toBeGreaterThan(0);
+    }
+  });
+});
