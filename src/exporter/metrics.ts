@@ -1,0 +1,144 @@
+// Turns target snapshots into Prometheus metrics (prom-client), using the one list of names in
+// metric-names.ts. A fresh registry is built from a snapshot instead of mutating long-lived series:
+// removed targets cannot leave stale series behind, and /probe gets its own registry for free.
+// /metrics caches the rendered text until the daemon reports a change (results change every few
+// minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRIC } from './metric-names.ts';
+import type { TargetSnapshot } from '../daemon/state.ts';
+import type { Direction, FailureMode, Verdict } from '../search/types.ts';
+
+const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
+const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
+const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive'];
+
+function makeTargetMetrics(registry: Registry) {
+  const reg = [registry];
+  const td = ['target', 'direction'] as const;
+  const t = ['target'] as const;
+  return {
+    estimate: new Gauge({ name: METRIC.timeoutEstimate, help: `Estimated idle timeout of the path, seconds. ${CACHED}`, labelNames: td, registers: reg }),
+    lower: new Gauge({ name: METRIC.timeoutLower, help: `Longest idle age that survived (lower bound of the timeout), seconds. ${CACHED}`, labelNames: td, registers: reg }),
+    upper: new Gauge({ name: METRIC.timeoutUpper, help: `Shortest idle age that failed (upper bound of the timeout), seconds. ${CACHED}`, labelNames: td, registers: reg }),
+    failureMode: new Gauge({ name: METRIC.failureMode, help: `1 for how the path fails once idle too long (silent drop, reset, none found), else 0. ${CACHED}`, labelNames: ['target', 'direction', 'mode'], registers: reg }),
+    verdict: new Gauge({ name: METRIC.verdict, help: `1 for the verdict of the latest measurement per direction, else 0. ${CACHED}`, labelNames: ['target', 'direction', 'verdict'], registers: reg }),
+    lastTimestamp: new Gauge({ name: METRIC.lastMeasurementTimestamp, help: 'Unix time the latest successful measurement finished, seconds.', labelNames: t, registers: reg }),
+    lastDuration: new Gauge({ name: METRIC.lastMeasurementDuration, help: 'How long the latest successful measurement took, seconds (measurements take minutes).', labelNames: t, registers: reg }),
+    measurements: new Counter({ name: METRIC.measurements, help: 'Measurements finished since the daemon started (successful or not).', labelNames: t, registers: reg }),
+    failures: new Counter({ name: METRIC.measurementFailures, help: 'Measurements that failed (connect, auth, host key or internal error) since the daemon started.', labelNames: t, registers: reg }),
+    skipped: new Counter({ name: METRIC.measurementsSkipped, help: 'Scheduled runs skipped because the previous run of the target was still going.', labelNames: t, registers: reg }),
+    sessionsOpen: new Gauge({ name: METRIC.sessionsOpen, help: 'SSH sessions open now for the target (measurement and sentinel).', labelNames: t, registers: reg }),
+    masked: new Gauge({ name: METRIC.maskedByServerHeartbeat, help: `1 if the server's own heartbeats (sshd ClientAliveInterval) masked the path timeout. ${CACHED}`, labelNames: t, registers: reg }),
+    serverHeartbeat: new Gauge({ name: METRIC.serverHeartbeat, help: `Interval of the server's own heartbeats seen while idle, seconds. ${CACHED}`, labelNames: t, registers: reg }),
+    sentinelDeaths: new Counter({ name: METRIC.sentinelDeaths, help: 'Sentinel sessions (idling at ~90% of the estimate) that died: the timeout shrank and a re-measurement started.', labelNames: t, registers: reg }),
+    recommended: new Gauge({ name: METRIC.recommendedHeartbeat, help: `Recommended heartbeat interval (ServerAliveInterval) for the path, seconds. ${CACHED}`, labelNames: t, registers: reg }),
+    up: new Gauge({ name: METRIC.targetUp, help: '1 if the latest measurement could connect and authenticate, 0 if it could not.', labelNames: t, registers: reg }),
+  };
+}
+
+function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): void {
+  const target = s.name;
+  const result = s.latestOk?.result ?? null;
+  const byDirection = new Map((result?.results ?? []).map((r) => [r.direction, r]));
+  const directions = new Set<Direction>([...s.directions, ...byDirection.keys()]);
+  for (const direction of directions) {
+    const r = byDirection.get(direction);
+    if (r?.estimateSeconds != null) m.estimate.set({ target, direction }, r.estimateSeconds);
+    if (r?.lowerSeconds != null) m.lower.set({ target, direction }, r.lowerSeconds);
+    if (r?.upperSeconds != null) m.upper.set({ target, direction }, r.upperSeconds);
+    // Label-per-state gauges: every state exported (0 until known) so the series exist from the start.
+    const mode = r ? (r.failureMode ?? 'none') : null;
+    for (const fm of FAILURE_MODES) m.failureMode.set({ target, direction, mode: fm }, fm === mode ? 1 : 0);
+    for (const v of VERDICTS) m.verdict.set({ target, direction, verdict: v }, r?.verdict === v ? 1 : 0);
+  }
+  if (s.latestOk) {
+    m.lastTimestamp.set({ target }, s.latestOk.finishedAtMs / 1000);
+    m.lastDuration.set({ target }, s.latestOk.durationSeconds);
+  }
+  m.measurements.inc({ target }, s.counters.measurements);
+  m.failures.inc({ target }, s.counters.failures);
+  m.skipped.inc({ target }, s.counters.skipped);
+  m.sentinelDeaths.inc({ target }, s.counters.sentinelDeaths);
+  m.sessionsOpen.set({ target }, s.sessionsOpen);
+  m.masked.set({ target }, result?.results.some((r) => r.verdict === 'masked') ? 1 : 0);
+  if (result?.serverHeartbeatSeconds != null) m.serverHeartbeat.set({ target }, result.serverHeartbeatSeconds);
+  if (result?.recommendedHeartbeatSeconds != null) m.recommended.set({ target }, result.recommendedHeartbeatSeconds);
+  // Unknown before the first attempt: no series rather than a false "down".
+  if (s.up !== null) m.up.set({ target }, s.up);
+}
+
+/** A fresh registry holding the per-target metrics of the given snapshots (also used by /probe). */
+export function buildTargetRegistry(snapshots: TargetSnapshot[]): Registry {
+  const registry = new Registry();
+  const m = makeTargetMetrics(registry);
+  for (const s of snapshots) addTarget(m, s);
+  return registry;
+}
+
+export interface ReloadInfo {
+  successful: boolean;
+  lastSuccessAt: number;
+}
+
+/** Daemon-wide metrics: process defaults plus the config reload status, read at scrape time. */
+export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: METRIC.configReloadSuccess,
+    help: 'Whether the last configuration reload attempt was successful (1) or kept the previous config (0).',
+    registers: [registry],
+    collect() {
+      this.set(reloadInfo().successful ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC.configReloadTimestamp,
+    help: 'Unix time of the last successful configuration (re)load, seconds.',
+    registers: [registry],
+    collect() {
+      this.set(reloadInfo().lastSuccessAt / 1000);
+    },
+  });
+  return registry;
+}
+
+/** Renders /metrics: process metrics fresh, target metrics cached per daemon change version. */
+export class MetricsRenderer {
+  private cache: { version: number; text: Promise<string> } | null = null;
+  private readonly processRegistry: Registry;
+
+  constructor(
+    private readonly source: { version: number; snapshots(): TargetSnapshot[]; reloadStatus: ReloadInfo },
+  ) {
+    this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus);
+  }
+
+  get contentType(): string {
+    return this.processRegistry.contentType;
+  }
+
+  private targetText(): Promise<string> {
+    const version = this.source.version;
+    if (this.cache && this.cache.version === version) return this.cache.text;
+    // Concurrent scrapes of the same version share one rendering.
+    const text = buildTargetRegistry(this.source.snapshots()).metrics();
+    this.cache = { version, text };
+    text.catch(() => {
+      if (this.cache?.text === text) this.cache = null;
+    });
+    return text;
+  }
+
+  async render(): Promise<string> {
+    const [processText, targetText] = await Promise.all([this.processRegistry.metrics(), this.targetText()]);
+    return joinExposition(processText, targetText);
+  }
+}
+
+export function joinExposition(...parts: string[]): string {
+  return parts
+    .filter((p) => p.length > 0)
+    .map((p) => (p.endsWith('\n') ? p : `${p}\n`))
+    .join('');
+}
