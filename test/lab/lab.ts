@@ -9,7 +9,7 @@
 // on process exit and on SIGINT/SIGTERM.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import {
   LAB_ADDRESSES,
   createNamespaces,
   destroyNamespacesSync,
+  namespaceNames,
   type LabRole,
   type MiddleboxMode,
   type Namespaces,
@@ -183,10 +184,51 @@ function installCleanupHandlers(): void {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Removes labs left behind by a process that was SIGKILLed (no chance to clean up): a lab temp dir
+ * whose owner.pid is no longer alive, and the namespaces of the same id. Labs of live processes
+ * (other test files running in parallel) are never touched.
+ */
+export function sweepStaleLabs(): string[] {
+  const swept: string[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(os.tmpdir());
+  } catch {
+    return swept;
+  }
+  for (const entry of entries) {
+    const match = /^iplab-([0-9a-f]{8})-/.exec(entry);
+    if (!match) continue;
+    const dir = path.join(os.tmpdir(), entry);
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
+    } catch {
+      continue; // not (yet) a complete lab dir: leave it alone
+    }
+    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
+    destroyNamespacesSync(namespaceNames(match[1]!));
+    rmSync(dir, { recursive: true, force: true });
+    swept.push(match[1]!);
+  }
+  return swept;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function createLab(options: LabOptions): Promise<Lab> {
   const availability = requireLab();
   if (!availability.available) throw new Error(`lab unavailable: ${availability.reason}`);
   installCleanupHandlers();
+  sweepStaleLabs();
 
   const id = randomBytes(4).toString('hex');
   const tmpDir = mkdtempSync(path.join(os.tmpdir(), `iplab-${id}-`));

@@ -1,14 +1,16 @@
 // The lab itself, checked with the stock OpenSSH client before idleprobe is trusted on it:
 // DESIGN.md's observation (conntrack timeout 8 s: a 5 s idle command returns, a 12 s one hangs,
 // ServerAliveInterval=3 rescues it), the failure mode of `reset`, and a clean teardown.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLab, requireLab, type Lab } from './lab.ts';
+import { REPO_ROOT, createLab, requireLab, runBounded, sweepStaleLabs, type Lab } from './lab.ts';
 import { namespaceExistsSync, namespacePidsSync } from './netns.ts';
 
 const env = requireLab();
 
-describe.skipIf(!env.available)(`lab harness${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+describe.skipIf(!env.available).concurrent(`lab harness${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
   const labs: Lab[] = [];
   afterAll(async () => {
     for (const lab of labs) await lab.destroy();
@@ -54,5 +56,31 @@ describe.skipIf(!env.available)(`lab harness${env.available ? '' : ` (skipped: $
     }
     expect(() => process.kill(lab.sshdPid, 0)).toThrow();
     expect(existsSync(lab.tmpDir)).toBe(false);
+  }, 30_000);
+
+  it('a lab whose owner was SIGKILLed is swept by the next createLab/sweepStaleLabs', async () => {
+    const scriptDir = mkdtempSync(path.join(os.tmpdir(), 'iplab-sweep-test-'));
+    try {
+      const script = path.join(scriptDir, 'orphan.mts');
+      writeFileSync(
+        script,
+        `import { createLab } from ${JSON.stringify(path.join(REPO_ROOT, 'test/lab/lab.ts'))};\n` +
+          `const lab = await createLab({ conntrackTimeoutSeconds: 8, mode: 'drop' });\n` +
+          `console.log(JSON.stringify(lab.namespaces));\n` +
+          // Signal our parent, then get killed without any chance to clean up.
+          `process.kill(process.pid, 'SIGKILL');\n`,
+      );
+      const orphan = await runBounded(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, timeoutMs: 20_000 });
+      expect(orphan.signal, orphan.stderr).toBe('SIGKILL');
+      const namespaces = JSON.parse(orphan.stdout) as Record<string, string>;
+      expect(Object.values(namespaces).every(namespaceExistsSync)).toBe(true);
+      const id = namespaces.cli!.replace('iplab-cli-', '');
+      expect(sweepStaleLabs()).toContain(id);
+      for (const ns of Object.values(namespaces)) {
+        expect(namespaceExistsSync(ns)).toBe(false);
+      }
+    } finally {
+      rmSync(scriptDir, { recursive: true, force: true });
+    }
   }, 30_000);
 });
