@@ -3,12 +3,14 @@
 // errors to exit codes (0 result, 2 bad usage, 3 target unreachable/auth, 4 bad capture input).
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
+import { command as serveCommand } from './serve.ts';
 
 type CommandFactory = () => Command;
 
 async function loadCommands(): Promise<CommandFactory[]> {
   // Sub-commands register here (one import each).
   const factories: CommandFactory[] = [];
+  factories.push(serveCommand);
   return factories;
 }
 

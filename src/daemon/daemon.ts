@@ -6,7 +6,7 @@ import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
 import { SessionBudget } from './budget.ts';
 import { HistoryStore, type HistoryEntry } from './history.ts';
 import { nodeCronScheduler, TargetRunner, type CronScheduler, type MeasureFn, type OpenerFactory, type TriggerOutcome } from './runner.ts';
-import { systemClock } from './clock.ts';
+import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
@@ -84,7 +84,7 @@ export class Daemon {
         budget: this.budget,
         history: this.history,
         global: () => this.cfg.global,
-        clock: this.opts.clock ?? systemClock,
+        clock: this.opts.clock ?? realClock,
         cron: this.opts.cron ?? nodeCronScheduler,
         random: this.opts.random ?? Math.random,
         log: this.log,
