@@ -1,0 +1,112 @@
+// The demo lab: the in-process SSH server behind the userspace middlebox, with freshly generated
+// host and client keys. Used by `idleprobe demo`, the integration tests and the daemon's tests.
+// The client still verifies the host key (pinned fingerprint / generated known_hosts file).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from '../probe/target.ts';
+import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
+import type { Direction } from '../search/types.ts';
+import { startDemoSshServer, type DemoSshServer } from './ssh-server.ts';
+import { startMiddlebox, type Middlebox, type MiddleboxMode } from './middlebox.ts';
+
+export interface DemoLabOptions {
+  /** Idle timeout of the middlebox, seconds. */
+  timeoutSeconds: number;
+  mode: MiddleboxMode;
+  /** Like sshd ClientAliveInterval on the demo server. */
+  serverHeartbeatSeconds?: number;
+  /** Like sshd UnusedConnectionTimeout on the demo server. */
+  idleDisconnectSeconds?: number;
+  user?: string;
+}
+
+export interface DemoLab {
+  /** Address of the middlebox: what a client connects to. */
+  host: string;
+  port: number;
+  /** The SSH server itself, bypassing the middlebox. */
+  directPort: number;
+  user: string;
+  hostKeySha256: string;
+  /** Client private key (OpenSSH text) and a file holding it (mode 0600, removed on close). */
+  privateKey: string;
+  privateKeyPath: string;
+  /** known_hosts file naming the middlebox address with the demo host key. */
+  knownHostsPath: string;
+  middlebox: Middlebox;
+  /** A TargetSpec for this lab (pinned host key, the generated client key). */
+  target(directions?: Direction[]): TargetSpec;
+  close(): Promise<void>;
+}
+
+function publicKeyBlob(openSshPublic: string): Buffer {
+  const parsed = ssh2.utils.parseKey(openSshPublic);
+  if (parsed instanceof Error) throw parsed;
+  return (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
+}
+
+export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
+  const user = opts.user ?? 'idleprobe';
+  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostBlob = publicKeyBlob(hostKey.public);
+  const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-demo-'));
+  let server: DemoSshServer | null = null;
+  let middlebox: Middlebox | null = null;
+  try {
+    server = await startDemoSshServer({
+      hostKey: hostKey.private,
+      user,
+      authorizedKey: clientKey.public,
+      serverHeartbeatSeconds: opts.serverHeartbeatSeconds,
+      idleDisconnectSeconds: opts.idleDisconnectSeconds,
+    });
+    middlebox = await startMiddlebox({
+      upstreamHost: server.host,
+      upstreamPort: server.port,
+      idleTimeoutSeconds: opts.timeoutSeconds,
+      mode: opts.mode,
+    });
+    const privateKeyPath = path.join(dir, 'id_ed25519');
+    writeFileSync(privateKeyPath, clientKey.private, { mode: 0o600 });
+    const knownHostsPath = path.join(dir, 'known_hosts');
+    writeFileSync(knownHostsPath, `${knownHostsName(middlebox.host, middlebox.port)} ssh-ed25519 ${hostBlob.toString('base64')}\n`);
+    const hostKeySha256 = sha256Fingerprint(hostBlob);
+    const mb = middlebox;
+    const srv = server;
+    return {
+      host: mb.host,
+      port: mb.port,
+      directPort: srv.port,
+      user,
+      hostKeySha256,
+      privateKey: clientKey.private,
+      privateKeyPath,
+      knownHostsPath,
+      middlebox: mb,
+      target: (directions: Direction[] = ['outbound', 'inbound']) => ({
+        name: `${user}@${mb.host}:${mb.port}`,
+        host: mb.host,
+        port: mb.port,
+        user,
+        privateKeyPath,
+        useAgent: false,
+        hostKeySha256: [hostKeySha256],
+        directions,
+        inboundCommand: DEFAULT_INBOUND_COMMAND,
+      }),
+      close: async () => {
+        await mb.close();
+        await srv.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await middlebox?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,125 @@
+// A userspace middlebox: a TCP relay on 127.0.0.1 that forgets a flow once it was idle (no byte in
+// either direction) for longer than its timeout, like a NAT or stateful firewall. The expiry is
+// checked when the next packet arrives, as conntrack does. What happens to that packet:
+//  - silent: dropped, and so is everything after (both sockets stay open: a black hole);
+//  - reset:  the sender gets a TCP RST (like nft "reject with tcp reset"); the other side hears nothing;
+//  - remap:  a client packet opens a new upstream flow (a new NAT port); the server does not know
+//            it and answers RST, which reaches the client. Server packets find no mapping: dropped.
+import net from 'node:net';
+
+export type MiddleboxMode = 'silent' | 'reset' | 'remap';
+export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = ['silent', 'reset', 'remap'];
+
+export interface MiddleboxOptions {
+  upstreamHost: string;
+  upstreamPort: number;
+  idleTimeoutSeconds: number;
+  mode: MiddleboxMode;
+}
+
+export interface Middlebox {
+  host: string;
+  port: number;
+  /** Flows forgotten so far (for tests and the demo's summary). */
+  expiredFlows(): number;
+  close(): Promise<void>;
+}
+
+export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox> {
+  if (!(opts.idleTimeoutSeconds > 0)) throw new Error(`middlebox: idle timeout must be > 0 s, got ${opts.idleTimeoutSeconds}`);
+  const idleMs = opts.idleTimeoutSeconds * 1000;
+  const sockets = new Set<net.Socket>();
+  let expired = 0;
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    return s;
+  };
+
+  const server = net.createServer((client) => {
+    track(client);
+    client.setNoDelay(true);
+    client.pause();
+    const upstream = track(net.connect({ host: opts.upstreamHost, port: opts.upstreamPort }));
+    upstream.setNoDelay(true);
+    upstream.on('connect', () => client.resume());
+    let lastActivity = Date.now();
+    let forgotten = false;
+    let remapped: net.Socket | null = null;
+
+    const isForgotten = (now: number) => {
+      if (!forgotten && now - lastActivity > idleMs) {
+        forgotten = true;
+        expired++;
+      }
+      return forgotten;
+    };
+    // A clean close on one side is relayed while the flow is known; after that, the box is blind.
+    client.on('end', () => {
+      if (!forgotten) upstream.end();
+    });
+    upstream.on('end', () => {
+      if (!forgotten) client.end();
+    });
+    client.on('close', () => {
+      if (!forgotten) upstream.destroy();
+    });
+    upstream.on('close', () => {
+      if (!forgotten) client.destroy();
+    });
+
+    client.on('data', (chunk: Buffer) => {
+      const now = Date.now();
+      if (!isForgotten(now)) {
+        lastActivity = now;
+        upstream.write(chunk);
+        return;
+      }
+      if (opts.mode === 'reset') {
+        client.resetAndDestroy();
+        upstream.destroy(); // the server's half would linger until its own timeout; free it now
+      } else if (opts.mode === 'remap') {
+        if (!remapped) {
+          // The server's stack answers a mid-stream segment on an unknown flow with RST; the
+          // client then sees that RST. Our demo server does the same for non-SSH first bytes.
+          const fresh = track(net.connect({ host: opts.upstreamHost, port: opts.upstreamPort }));
+          remapped = fresh;
+          fresh.on('data', () => {}); // whatever the server says on the new flow never reaches the old one
+          fresh.on('close', () => {
+            if (!client.destroyed) client.resetAndDestroy();
+          });
+          upstream.destroy();
+        }
+        remapped.write(chunk);
+      }
+      // silent: dropped.
+    });
+
+    upstream.on('data', (chunk: Buffer) => {
+      const now = Date.now();
+      if (!isForgotten(now)) {
+        lastActivity = now;
+        client.write(chunk);
+        return;
+      }
+      if (opts.mode === 'reset') upstream.resetAndDestroy();
+      // silent and remap: no state for this flow, the packet is dropped.
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as net.AddressInfo;
+  return {
+    host: '127.0.0.1',
+    port: addr.port,
+    expiredFlows: () => expired,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,146 @@
+// An in-process SSH server for the demo and the tests: real SSH (ssh2's Server) with a generated
+// host key, one user with one public key, keepalive replies, and exec requests of the exact form
+// `sleep N; echo X` answered by a timer — there is no shell behind it.
+import net from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import ssh2 from 'ssh2';
+
+export interface DemoSshServerOptions {
+  /** Host private key (OpenSSH or PEM text). */
+  hostKey: string;
+  user: string;
+  /** The one public key allowed to log in (OpenSSH "ssh-ed25519 AAAA…" text). */
+  authorizedKey: string;
+  /** Like sshd ClientAliveInterval: a keepalive request after this many seconds without client data. */
+  serverHeartbeatSeconds?: number;
+  /** Like sshd UnusedConnectionTimeout: close connections that had no open channel for this long. */
+  idleDisconnectSeconds?: number;
+}
+
+export interface DemoSshServer {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const EXEC_FORM = /^\s*sleep\s+(\d+(?:\.\d+)?)\s*;\s*echo\s+([^;&|`$<>]*?)\s*$/;
+/** Upper bound for one exec's sleep, seconds: the demo never needs more than the search's max. */
+const MAX_SLEEP_SECONDS = 7440;
+
+/** Parses `sleep N; echo X`; anything else is refused (there is no shell). */
+export function parseDemoExec(command: string): { sleepSeconds: number; text: string } | null {
+  const m = EXEC_FORM.exec(command);
+  if (!m) return null;
+  const sleepSeconds = Number(m[1]);
+  if (!Number.isFinite(sleepSeconds) || sleepSeconds > MAX_SLEEP_SECONDS) return null;
+  return { sleepSeconds, text: m[2].replace(/^(['"])(.*)\1$/, '$2') };
+}
+
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<DemoSshServer> {
+  const allowed = ssh2.utils.parseKey(opts.authorizedKey);
+  if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
+  const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
+  const connections = new Set<net.Socket>();
+
+  const server = new ssh2.Server(
+    {
+      hostKeys: [opts.hostKey],
+      // ssh2 refreshes this timer on every packet from the client, like sshd's ClientAliveInterval.
+      ...(opts.serverHeartbeatSeconds ? { keepaliveInterval: opts.serverHeartbeatSeconds * 1000, keepaliveCountMax: 3 } : {}),
+    },
+    (client) => {
+      let openChannels = 0;
+      let idleTimer: NodeJS.Timeout | null = null;
+      const armIdleDisconnect = () => {
+        if (!opts.idleDisconnectSeconds || openChannels > 0) return;
+        idleTimer = setTimeout(() => client.end(), opts.idleDisconnectSeconds * 1000);
+      };
+      const disarmIdleDisconnect = () => {
+        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer = null;
+      };
+      client.on('error', () => {
+        // Peers vanish (the middlebox resets them); nothing to report in the demo.
+      });
+      client.on('close', disarmIdleDisconnect);
+      client.on('authentication', (ctx) => {
+        if (ctx.method !== 'publickey' || ctx.username !== opts.user) return ctx.reject(['publickey']);
+        const key = ctx.key;
+        if (key.algo !== allowedKey.type || !sameBytes(key.data, allowedKey.getPublicSSH())) return ctx.reject(['publickey']);
+        if (ctx.signature && ctx.blob) {
+          if (allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+        }
+        ctx.accept();
+      });
+      client.on('ready', () => {
+        armIdleDisconnect();
+        client.on('session', (acceptSession) => {
+          const session = acceptSession();
+          openChannels++;
+          disarmIdleDisconnect();
+          let closed = false;
+          const onChannelGone = () => {
+            if (closed) return;
+            closed = true;
+            openChannels--;
+            armIdleDisconnect();
+          };
+          session.on('close', onChannelGone);
+          session.on('exec', (acceptExec, _rejectExec, info) => {
+            const parsed = parseDemoExec(info.command);
+            if (!parsed) {
+              // No shell: behave like a restricted account.
+              const stream = acceptExec();
+              stream.stderr.write(`demo server: only "sleep N; echo X" is supported, got: ${info.command.slice(0, 80)}\n`);
+              stream.exit(127);
+              stream.end();
+              return;
+            }
+            const stream = acceptExec();
+            const timer = setTimeout(() => {
+              stream.write(`${parsed.text}\n`);
+              stream.exit(0);
+              stream.end();
+            }, parsed.sleepSeconds * 1000);
+            stream.on('close', () => clearTimeout(timer));
+          });
+        });
+      });
+    },
+  );
+
+  // Accept TCP ourselves so a connection whose first bytes are not an SSH identification (a
+  // re-mapped flow's mid-stream segment) gets an immediate RST, as a real TCP stack would answer.
+  const front = net.createServer((sock) => {
+    connections.add(sock);
+    sock.on('close', () => connections.delete(sock));
+    sock.on('error', () => {});
+    sock.once('data', (first: Buffer) => {
+      if (!first.subarray(0, Math.min(4, first.length)).equals(Buffer.from('SSH-').subarray(0, Math.min(4, first.length)))) {
+        sock.resetAndDestroy();
+        return;
+      }
+      sock.pause();
+      sock.unshift(first);
+      server.injectSocket(sock);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = front.address() as net.AddressInfo;
+  return {
+    host: '127.0.0.1',
+    port: addr.port,
+    close: async () => {
+      for (const s of connections) s.destroy();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+      server.close();
+    },
+  };
+}
