@@ -70,8 +70,14 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
           return finish(false, 'silent', clock.now(), `${consecutiveUnanswered} consecutive heartbeats unanswered (CountMax ${countMax})`);
         }
         if (session.isClosed()) {
-          // The driver gave up on the connection after the unanswered heartbeat: nothing more can be sent.
-          return finish(false, 'silent', clock.now(), `heartbeat unanswered after ${round1(r.ageSeconds)} s idle; connection then closed`);
+          // The driver gave up on the connection after the unanswered heartbeat: nothing more can be
+          // sent, so CountMax cannot be played out; the path had dropped the connection anyway.
+          return finish(
+            false,
+            'silent',
+            clock.now(),
+            `heartbeat unanswered after ${round1(r.ageSeconds)} s idle; the session driver then closed the connection (${consecutiveUnanswered} of CountMax ${countMax} seen)`,
+          );
         }
         return null;
       case 'reset':
@@ -115,7 +121,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
       await clock.sleep(Math.min(MAX_NAP_MS, dueAt - now), signal);
       continue;
     }
-    const report = await session.probeOutbound();
+    const report = await (session.heartbeat ? session.heartbeat() : session.probeOutbound());
     const dead = account(report, true);
     if (dead) return dead;
   }

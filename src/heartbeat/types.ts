@@ -10,7 +10,15 @@ import type { Clock, SearchSession } from '../search/types.ts';
 export type HeartbeatSession = Pick<
   SearchSession,
   'id' | 'lastActivityAt' | 'isClosed' | 'probeOutbound' | 'close' | 'serverHeartbeatSeconds'
->;
+> & {
+  /**
+   * Optional: one heartbeat that does NOT end the connection when it goes unanswered (OpenSSH keeps
+   * sending until ServerAliveCountMax). When absent, `probeOutbound()` is used; the prober's sessions
+   * close after an unanswered probe, so the matrix then records a death at the first unanswered
+   * heartbeat (the path is gone either way; only the sent/unanswered counts differ).
+   */
+  heartbeat?(): Promise<import('../search/types.ts').ProbeReport>;
+};
 
 /** Opens sessions; a `SessionOpener` from src/probe fits as is. Rejects with ConnectError. */
 export interface HeartbeatSessionOpener {

@@ -1,0 +1,172 @@
+// Judgements of the local SSH setup against the path's idle timeout: the *effective* client
+// heartbeat (`ssh -G`), the server's (`sshd -T`) and whether the running sshd predates its config,
+// and the kernel's TCP keepalive timer. Pure: the I/O lives in local-checks.ts.
+import { intOf, stringOf, type ConfigDump } from './config-dump.ts';
+import type { Recommendation } from './recommend.ts';
+
+export interface Finding {
+  level: 'ok' | 'info' | 'warn' | 'problem';
+  message: string;
+}
+
+export interface ClientEffective {
+  /** The name as typed (what Host patterns are matched against). */
+  host: string;
+  /** What OpenSSH resolved it to (HostName). */
+  hostname: string | null;
+  serverAliveInterval: number;
+  serverAliveCountMax: number;
+  tcpKeepAlive: boolean | null;
+}
+
+export function clientFromDump(host: string, dump: ConfigDump): ClientEffective {
+  const src = `ssh -G ${host}`;
+  return {
+    host,
+    hostname: stringOf(dump, 'hostname'),
+    // OpenSSH always prints both; absent would mean a very old ssh — treat as its default.
+    serverAliveInterval: intOf(dump, 'serveraliveinterval', src) ?? 0,
+    serverAliveCountMax: intOf(dump, 'serveralivecountmax', src) ?? 3,
+    tcpKeepAlive: yesNo(stringOf(dump, 'tcpkeepalive')),
+  };
+}
+
+export interface ServerEffective {
+  clientAliveInterval: number;
+  clientAliveCountMax: number;
+  tcpKeepAlive: boolean | null;
+  pidFile: string | null;
+}
+
+export function serverFromDump(dump: ConfigDump): ServerEffective {
+  return {
+    clientAliveInterval: intOf(dump, 'clientaliveinterval', 'sshd -T') ?? 0,
+    clientAliveCountMax: intOf(dump, 'clientalivecountmax', 'sshd -T') ?? 3,
+    tcpKeepAlive: yesNo(stringOf(dump, 'tcpkeepalive')),
+    pidFile: stringOf(dump, 'pidfile'),
+  };
+}
+
+/** The running sshd as found on this machine (local-checks.ts). */
+export interface SshdProcess {
+  pidFile: string;
+  pid: number | null;
+  /** Epoch ms the process started (from /proc); null when not found. */
+  startedAtMs: number | null;
+  /** Why pid/start time could not be determined. */
+  problem: string | null;
+}
+
+export interface ConfigFileTime {
+  path: string;
+  mtimeMs: number;
+}
+
+/** Clock slack between /proc's start time (10 ms ticks since a 1 s boot time) and file mtimes. */
+const START_TIME_SLACK_MS = 1_500;
+
+export function judgeClient(c: ClientEffective, limitSeconds: number | null, rec: Recommendation | null): Finding[] {
+  const out: Finding[] = [];
+  const resolved = c.hostname && c.hostname !== c.host ? ` (resolved to HostName ${c.hostname})` : '';
+  if (c.serverAliveInterval === 0) {
+    out.push({
+      level: 'problem',
+      message:
+        `ServerAliveInterval is 0 (OpenSSH's default: no heartbeats) for "${c.host}"${resolved}, as \`ssh -G ${c.host}\` resolves it. ` +
+        `If you did write a Host block with ServerAliveInterval, its pattern never matches "${c.host}": Host patterns are matched against the name ` +
+        `exactly as typed after \`ssh\` (not against HostName), and the first value found wins — an earlier "Host *" block or /etc/ssh/ssh_config can set it first.` +
+        (rec ? ` Add the snippet below.` : ''),
+    });
+    return out;
+  }
+  const tol = c.serverAliveInterval * c.serverAliveCountMax;
+  if (limitSeconds !== null && c.serverAliveInterval >= limitSeconds) {
+    out.push({
+      level: 'problem',
+      message: `ServerAliveInterval ${c.serverAliveInterval} s for "${c.host}"${resolved} is not below the path's idle timeout (safe limit ${limitSeconds} s): the middlebox forgets the connection before the heartbeat goes out.`,
+    });
+  } else if (rec && c.serverAliveInterval > rec.intervalSeconds) {
+    out.push({
+      level: 'warn',
+      message: `ServerAliveInterval ${c.serverAliveInterval} s for "${c.host}"${resolved} is below the timeout${limitSeconds !== null ? ` (${limitSeconds} s)` : ''} but above half of it: one lost heartbeat and the session drops. Recommended: ${rec.intervalSeconds} s.`,
+    });
+  } else {
+    out.push({
+      level: 'ok',
+      message: `ServerAliveInterval ${c.serverAliveInterval} s for "${c.host}"${resolved}${limitSeconds !== null ? `, below the path's idle timeout (${limitSeconds} s)` : ''}; gives up after ${c.serverAliveCountMax} unanswered = ${tol} s.`,
+    });
+  }
+  return out;
+}
+
+export function judgeServer(s: ServerEffective, proc: SshdProcess | null, configFiles: ConfigFileTime[], limitSeconds: number | null, rec: Recommendation | null): Finding[] {
+  const out: Finding[] = [];
+  if (s.clientAliveInterval === 0) {
+    out.push({
+      level: rec ? 'warn' : 'info',
+      message: `sshd: ClientAliveInterval is 0 (no server heartbeats) per \`sshd -T\`; clients must send their own (ServerAliveInterval).`,
+    });
+  } else if (limitSeconds !== null && s.clientAliveInterval >= limitSeconds) {
+    out.push({ level: 'problem', message: `sshd: ClientAliveInterval ${s.clientAliveInterval} s is not below the path's idle timeout (safe limit ${limitSeconds} s).` });
+  } else {
+    out.push({
+      level: 'ok',
+      message: `sshd: ClientAliveInterval ${s.clientAliveInterval} s, ClientAliveCountMax ${s.clientAliveCountMax} (drops an unresponsive client after ${s.clientAliveInterval * s.clientAliveCountMax} s).`,
+    });
+  }
+  out.push(...judgeReload(proc, configFiles));
+  return out;
+}
+
+/** "Edited but not reloaded": the running sshd started before its config was last modified. */
+export function judgeReload(proc: SshdProcess | null, configFiles: ConfigFileTime[]): Finding[] {
+  if (!proc) return [];
+  if (proc.pid === null || proc.startedAtMs === null) {
+    return [{ level: 'info', message: `sshd: no running sshd found via ${proc.pidFile}${proc.problem ? ` (${proc.problem})` : ''}; cannot tell whether it runs the current config.` }];
+  }
+  const newest = [...configFiles].sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
+  if (!newest) return [];
+  const started = new Date(proc.startedAtMs).toISOString();
+  if (newest.mtimeMs > proc.startedAtMs + START_TIME_SLACK_MS) {
+    return [
+      {
+        level: 'problem',
+        message:
+          `sshd (pid ${proc.pid}) started ${started}, before ${newest.path} was last modified ${new Date(newest.mtimeMs).toISOString()}: ` +
+          `edited but not reloaded — the running sshd still uses the old settings (\`sshd -T\` shows the file's). Reload it (Debian: systemctl reload ssh).`,
+      },
+    ];
+  }
+  return [{ level: 'ok', message: `sshd (pid ${proc.pid}) started ${started}, after its config was last modified: it runs the current settings.` }];
+}
+
+/**
+ * The kernel's TCP keepalive vs the path timeout. Only sockets with SO_KEEPALIVE get kernel
+ * keepalives (OpenSSH sets it when TCPKeepAlive is yes, the default), and only after
+ * tcp_keepalive_time of idleness, system-wide; OpenSSH itself never learns about them.
+ */
+export function judgeKernel(tcpKeepaliveTimeSeconds: number | null, limitSeconds: number | null, clientTcpKeepAlive: boolean | null): Finding[] {
+  if (tcpKeepaliveTimeSeconds === null) return [];
+  if (limitSeconds !== null && tcpKeepaliveTimeSeconds >= limitSeconds) {
+    return [
+      {
+        level: 'info',
+        message:
+          `Kernel net.ipv4.tcp_keepalive_time is ${tcpKeepaliveTimeSeconds} s, above the path's idle timeout (${limitSeconds} s): the middlebox forgets an idle SSH connection long before the kernel sends its first TCP keepalive. ` +
+          `Changing it alone does not fix SSH: OpenSSH does not use TCP keepalive for liveness — TCPKeepAlive${clientTcpKeepAlive === null ? '' : ` (${clientTcpKeepAlive ? 'yes' : 'no'} here)`} only sets SO_KEEPALIVE and leaves the timing to this system-wide sysctl, ` +
+          `it takes effect only for sockets that opted in, on the machine where it is set, and ssh never learns that the peer is gone. Use ServerAliveInterval/ClientAliveInterval (encrypted, per host, detected by ssh).`,
+      },
+    ];
+  }
+  return [
+    {
+      level: 'info',
+      message: `Kernel net.ipv4.tcp_keepalive_time is ${tcpKeepaliveTimeSeconds} s${limitSeconds !== null ? `, below the path's idle timeout (${limitSeconds} s)` : ''}: sockets with TCPKeepAlive yes get kernel keepalives in time, but ssh still does not notice a dead path from them — SSH heartbeats remain the reliable fix.`,
+    },
+  ];
+}
+
+function yesNo(v: string | null): boolean | null {
+  if (v === null) return null;
+  return v.toLowerCase() === 'yes';
+}
