@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
 import { command as serveCommand } from './serve.ts';
+import { command as heartbeatCommand } from './heartbeat.ts';
 
 type CommandFactory = () => Command;
 
@@ -11,6 +12,7 @@ async function loadCommands(): Promise<CommandFactory[]> {
   // Sub-commands register here (one import each).
   const factories: CommandFactory[] = [];
   factories.push(serveCommand);
+  factories.push(heartbeatCommand);
   return factories;
 }
 

@@ -1,0 +1,52 @@
+// Where `advise` and `heartbeat` get the path's timeout: `--timeout S` by hand, the latest
+// successful measurement of the target in the daemon's history file (`--history F`), or a fresh
+// measurement. Kept apart from the pure basis logic because it touches files and the network.
+import { existsSync } from 'node:fs';
+import { HistoryStore } from '../daemon/history.ts';
+import type { MeasurementResult } from '../search/types.ts';
+import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
+import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from './timeout-basis.ts';
+
+/** Thrown for a history file or target that cannot be used; the CLI maps it to exit 2. */
+export class TimeoutSourceError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'TimeoutSourceError';
+  }
+}
+
+export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult } {
+  // HistoryStore would create a missing file: check first, a typo must not look like "no history".
+  if (!existsSync(file)) throw new TimeoutSourceError(`--history: ${file} does not exist`);
+  let store: HistoryStore;
+  try {
+    store = new HistoryStore(file);
+  } catch (err) {
+    throw new TimeoutSourceError(`--history: cannot open ${file}: ${(err as Error).message}`);
+  }
+  try {
+    for (const name of targetNames) {
+      const entry = store.latestOk(name);
+      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result };
+    }
+    const known = [...store.latestByTarget().keys()];
+    throw new TimeoutSourceError(
+      `--history: no successful measurement of ${targetNames.map((n) => `"${n}"`).join(' or ')} in ${file}` +
+        (known.length ? ` (targets there: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}; use --name)` : ' (it holds no measurements)'),
+    );
+  } finally {
+    store.close();
+  }
+}
+
+export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
+
+/** The prober's measureTarget, loaded at run time (it lives in src/probe/measure.ts). */
+export async function loadMeasureTarget(): Promise<MeasureFn> {
+  const mod = (await import('../probe/measure.ts' as string)) as Record<string, unknown>;
+  if (typeof mod.measureTarget !== 'function') throw new Error('src/probe/measure.ts does not export measureTarget()');
+  return mod.measureTarget as MeasureFn;
+}
+
+export { basisFromSeconds };

@@ -1,0 +1,155 @@
+// `idleprobe heartbeat TARGET --intervals 15,30,45,60,120,300 --window 30m`: which heartbeat
+// intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
+import { Command, Option } from 'commander';
+import { UsageError } from './errors.ts';
+import { realClock } from '../search/clock.ts';
+import { SshSessionOpener } from '../probe/opener.ts';
+import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
+import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from '../probe/target.ts';
+import { runHeartbeatMatrix, validateMatrixOptions } from '../heartbeat/matrix.ts';
+import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
+import { formatMatrix } from '../heartbeat/format.ts';
+import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
+import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS } from '../heartbeat/types.ts';
+import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
+
+/** Connection flags shared with `measure` and `advise`. */
+export interface ConnectionFlags {
+  identity?: string;
+  knownHosts?: string;
+  hostKey?: string[];
+  passwordFile?: string;
+  passphraseFile?: string;
+  name?: string;
+  connectTimeout?: string;
+}
+
+export function addConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option('-i, --identity <file>', 'private key file')
+    .option('--known-hosts <file>', 'known_hosts file to verify the host key against')
+    .option('--host-key <sha256>', 'pinned host key fingerprint (SHA256:…); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--password-file <file>', 'read the password from this file')
+    .option('--passphrase-file <file>', 'read the private key passphrase from this file')
+    .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
+    .option('--connect-timeout <duration>', 'connect + login timeout', '10s');
+}
+
+/** `[user@]host[:port]` (IPv6 as `[addr]:port`) plus the connection flags → TargetSpec. */
+export function targetSpecFrom(arg: string, f: ConnectionFlags): TargetSpec {
+  const m = /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg);
+  if (!m) throw new UsageError(`target "${arg}" is not [user@]host[:port]`);
+  const user = m[1] ?? process.env.USER ?? 'root';
+  const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
+  const port = m[3] === undefined ? 22 : Number(m[3]);
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`target "${arg}": port ${m[3]} is out of range`);
+  if (!f.knownHosts && !(f.hostKey && f.hostKey.length)) {
+    throw new UsageError('the host key must be verified: give --known-hosts FILE or --host-key SHA256:…');
+  }
+  return {
+    name: f.name ?? `${user}@${host}:${port}`,
+    host,
+    port,
+    user,
+    privateKeyPath: f.identity,
+    passwordFile: f.passwordFile,
+    passphraseFile: f.passphraseFile,
+    knownHostsPath: f.knownHosts,
+    hostKeySha256: f.hostKey,
+    directions: ['outbound'],
+    inboundCommand: DEFAULT_INBOUND_COMMAND,
+  };
+}
+
+export function connectTimeoutMs(f: ConnectionFlags): number {
+  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? '10s', '--connect-timeout')) * 1000);
+}
+
+/** Runs `fn`, turning RangeErrors from the pure parsers into usage errors (exit 2). */
+export function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+interface HeartbeatFlags extends ConnectionFlags {
+  intervals: string;
+  window: string;
+  countMax: string;
+  /** false with --no-heartbeat-session (commander's negatable option). */
+  heartbeatSession: boolean;
+  timeout?: string;
+  history?: string;
+  json?: boolean;
+}
+
+export function command(): Command {
+  const cmd = new Command('heartbeat')
+    .description(
+      'Survival matrix: one idle SSH session per heartbeat interval (keepalive@openssh.com, like ServerAliveInterval) plus one without, over a window; reports which intervals keep the session alive.',
+    )
+    .argument('<target>', '[user@]host[:port]')
+    .option('--intervals <list>', 'heartbeat intervals, comma-separated (seconds, or with s/m units)', DEFAULT_INTERVALS_SECONDS.join(','))
+    .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', '30m')
+    .option('--count-max <n>', 'dead after this many consecutive unanswered heartbeats (ServerAliveCountMax)', String(DEFAULT_COUNT_MAX))
+    .addOption(new Option('--no-heartbeat-session', 'do not run the extra session without heartbeat'))
+    .option('--timeout <seconds>', 'cross-check against this measured idle timeout')
+    .option('--history <file>', "cross-check against the target's latest measurement in the daemon's history file")
+    .option('--json', 'one JSON document on stdout');
+  addConnectionOptions(cmd);
+  return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
+    const spec = targetSpecFrom(targetArg, f);
+    const intervalsSeconds = usage(() => parseIntervals(f.intervals));
+    const windowSeconds = usage(() => parseDurationSeconds(f.window, '--window'));
+    const countMax = Number(f.countMax);
+    const includeNoHeartbeat = f.heartbeatSession !== false;
+    usage(() => validateMatrixOptions({ intervalsSeconds, windowSeconds, countMax, includeNoHeartbeat }));
+    if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
+    const bracket: TimeoutBracket | null = f.timeout
+      ? usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout'))).bracket
+      : f.history
+        ? basisFromHistory(f.history, [spec.name]).basis.bracket
+        : null;
+    const longer = intervalsSeconds.filter((h) => h >= windowSeconds);
+    if (longer.length) process.stderr.write(`idleprobe: note: interval(s) ${longer.join(', ')} s are not shorter than the window: those sessions send no heartbeat before the end-of-window check\n`);
+
+    const opener = new SshSessionOpener(spec, {
+      clock: realClock,
+      credentials: loadCredentials(spec),
+      hostKeys: loadHostKeyPolicy(spec),
+      connectTimeoutMs: connectTimeoutMs(f),
+    });
+    const controller = new AbortController();
+    const onSignal = () => controller.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const tty = !f.json && process.stderr.isTTY;
+    if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
+    try {
+      const matrix = await runHeartbeatMatrix(spec.name, opener, {
+        intervalsSeconds,
+        windowSeconds,
+        countMax,
+        includeNoHeartbeat,
+        connectStaggerMs: 250,
+        clock: realClock,
+        signal: controller.signal,
+        onSessionDone: (r) => {
+          if (tty) process.stderr.write(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${r.survived ? 'survived' : `died (${r.cause})`}\n`);
+        },
+      });
+      const checked = withCrossCheck(matrix, bracket);
+      if (f.json) process.stdout.write(JSON.stringify(checked, null, 2) + '\n');
+      else process.stdout.write(formatMatrix(checked));
+      // Contradictions are results, but they must not scroll by unnoticed.
+      for (const c of [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])]) process.stderr.write(`idleprobe: CONTRADICTION: ${c}\n`);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      opener.closeAll();
+    }
+  });
+}
