@@ -1,0 +1,187 @@
+// Per-connection idle analysis, pure (no I/O): fed one decoded segment at a time in capture order.
+//
+// A *probe* is the first packet after at least `minIdleSeconds` of silence in both directions (not a
+// reset, not a retransmission): an SSH heartbeat, a TCP keepalive, or data after a pause. It is
+// *answered* when the other side sends anything but a reset within an RTT-derived window. The
+// longest answered idle gap is what the path survived; the first probe that is never answered
+// (retransmitted, reset, or followed by silence) marks the idle age at which the connection died.
+import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
+import type { FlowKeyed } from './flow-table.ts';
+import { PeriodTracker } from './period.ts';
+import { A_KEEP_ALIVE, A_KEEP_ALIVE_ACK, A_RETRANSMISSION, SeqDirection, analyzeSegment } from './wireshark-seq.ts';
+
+export interface IdleParams {
+  /** Silence (s) after which the next packet counts as a probe. */
+  minIdleSeconds: number;
+  /** Largest TCP payload still shaped like a heartbeat (SSH keepalive@openssh.com ≈ 40–100 B). */
+  maxHeartbeatBytes: number;
+  /** RTT assumed when the handshake was not captured. */
+  defaultRttSeconds: number;
+}
+
+export const DEFAULT_IDLE_PARAMS: IdleParams = { minIdleSeconds: 1, maxHeartbeatBytes: 256, defaultRttSeconds: 0.1 };
+
+const PROBE_OTHER = 0;
+const PROBE_HEARTBEAT = 1;
+const PROBE_KEEPALIVE = 2;
+
+export class Flow implements FlowKeyed<Flow> {
+  nextInBucket: Flow | null = null;
+  readonly addrA = new Uint32Array(4);
+  readonly addrB = new Uint32Array(4);
+  readonly portA: number;
+  readonly portB: number;
+  readonly family: 4 | 6;
+  readonly seq: [SeqDirection, SeqDirection] = [new SeqDirection(), new SeqDirection()];
+
+  firstTs = 0;
+  lastTs = 0;
+  packets = 0;
+  keepalives = 0;
+  keepaliveAcks = 0;
+  readonly keepaliveTimes = new PeriodTracker();
+  readonly heartbeats = [0, 0];
+  readonly heartbeatsAnswered = [0, 0];
+  readonly heartbeatTimes = [new PeriodTracker(), new PeriodTracker()];
+  unanswered = 0;
+  retransmissions = 0;
+  /** Direction that sent the opening SYN, or -1. */
+  synDirection = -1;
+  private synTs = NaN;
+  private synAckTs = NaN;
+  rttSeconds = NaN;
+  sawRst = false;
+  sawFin = false;
+  /** For Wireshark's port-reuse rule: a SYN after RST/FIN starts a new conversation. */
+  get closed(): boolean {
+    return this.sawRst || this.sawFin;
+  }
+
+  private probePending = false;
+  private probeAt = 0;
+  private probeIdle = 0;
+  private probeDirection = 0;
+  private probeKind = PROBE_OTHER;
+
+  maxSurvived = -1;
+  maxGap = 0;
+  deathAt = NaN;
+  deathIdle = NaN;
+  deathDirection = -1;
+  lastRetransmissionTs = -Infinity;
+
+  constructor(seg: TcpSegment, private readonly params: IdleParams) {
+    this.family = seg.family;
+    this.addrA.set(seg.src);
+    this.addrB.set(seg.dst);
+    this.portA = seg.srcPort;
+    this.portB = seg.dstPort;
+  }
+
+  get died(): boolean {
+    return this.deathDirection >= 0;
+  }
+
+  /** Seconds within which an answer must come: a few RTTs plus delayed-ACK slack. */
+  answerWindow(): number {
+    const rtt = Number.isNaN(this.rttSeconds) ? this.params.defaultRttSeconds : this.rttSeconds;
+    return Math.min(3, Math.max(0.3, 4 * rtt + 0.25));
+  }
+
+  /** Feeds one segment travelling in `direction` (0: A→B). Returns Wireshark's analysis flags. */
+  add(direction: 0 | 1, ts: number, seg: TcpSegment): number {
+    const fwd = this.seq[direction];
+    const rev = this.seq[direction ^ 1]!;
+    const flags = seg.flags;
+    const wireshark = analyzeSegment(fwd, rev, seg.seq, seg.ack, seg.seglen, flags, seg.window);
+    if (wireshark & A_KEEP_ALIVE) {
+      this.keepalives++;
+      this.keepaliveTimes.add(ts);
+    }
+    if (wireshark & A_KEEP_ALIVE_ACK) this.keepaliveAcks++;
+    const retransmission = (wireshark & A_RETRANSMISSION) !== 0;
+    if (retransmission) {
+      this.retransmissions++;
+      this.lastRetransmissionTs = ts;
+    }
+
+    if (this.packets === 0) this.firstTs = ts;
+    const gap = this.packets === 0 ? 0 : ts - this.lastTs;
+    this.packets++;
+    this.lastTs = ts;
+    if (gap > this.maxGap) this.maxGap = gap;
+    this.trackHandshake(direction, ts, flags);
+
+    const isRst = (flags & TH_RST) !== 0;
+    if (isRst) this.sawRst = true;
+    if (flags & TH_FIN) this.sawFin = true;
+
+    if (this.probePending) {
+      if (direction !== this.probeDirection) {
+        if (isRst || ts - this.probeAt > this.answerWindow()) this.probeUnanswered();
+        else this.probeAnswered();
+      } else if (ts - this.probeAt > this.answerWindow() && !retransmission && gap >= this.params.minIdleSeconds) {
+        this.probeUnanswered(); // superseded by a new probe below
+      }
+    }
+    // Anything but a reset from the other side after the death proves the path works again.
+    if (this.died && direction !== this.deathDirection && !isRst) this.recover();
+
+    if (gap >= this.params.minIdleSeconds && !isRst && !retransmission && !this.probePending) {
+      let kind = PROBE_OTHER;
+      if (wireshark & A_KEEP_ALIVE) kind = PROBE_KEEPALIVE;
+      else if (seg.seglen > 0 && seg.seglen <= this.params.maxHeartbeatBytes && (flags & (TH_SYN | TH_FIN)) === 0) kind = PROBE_HEARTBEAT;
+      this.probePending = true;
+      this.probeAt = ts;
+      this.probeIdle = gap;
+      this.probeDirection = direction;
+      this.probeKind = kind;
+      if (kind === PROBE_HEARTBEAT) {
+        this.heartbeats[direction]!++;
+        this.heartbeatTimes[direction]!.add(ts);
+      }
+    }
+    return wireshark;
+  }
+
+  /** Capture ended at `endTs`: a probe whose answer window has passed is unanswered. */
+  finish(endTs: number): void {
+    if (this.probePending && endTs - this.probeAt > this.answerWindow()) this.probeUnanswered();
+  }
+
+  private trackHandshake(direction: number, ts: number, flags: number): void {
+    if ((flags & (TH_SYN | TH_ACK)) === TH_SYN) {
+      this.synDirection = direction;
+      this.synTs = ts;
+      this.synAckTs = NaN;
+    } else if ((flags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK)) {
+      if (direction !== this.synDirection) this.synAckTs = ts;
+    } else if (direction === this.synDirection && !Number.isNaN(this.synAckTs) && Number.isNaN(this.rttSeconds)) {
+      // SYN → SYN/ACK → ACK spans one full round trip wherever the capture was taken.
+      const rtt = ts - this.synTs;
+      if (rtt >= 0 && rtt < 3) this.rttSeconds = rtt;
+    }
+  }
+
+  private probeAnswered(): void {
+    this.probePending = false;
+    if (this.probeIdle > this.maxSurvived) this.maxSurvived = this.probeIdle;
+    if (this.probeKind === PROBE_HEARTBEAT) this.heartbeatsAnswered[this.probeDirection]!++;
+  }
+
+  private probeUnanswered(): void {
+    this.probePending = false;
+    this.unanswered++;
+    if (!this.died) {
+      this.deathAt = this.probeAt;
+      this.deathIdle = this.probeIdle;
+      this.deathDirection = this.probeDirection;
+    }
+  }
+
+  private recover(): void {
+    this.deathAt = NaN;
+    this.deathIdle = NaN;
+    this.deathDirection = -1;
+  }
+}

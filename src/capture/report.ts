@@ -1,0 +1,81 @@
+// The `idleprobe analyze --json` document (and what the daemon's POST /api/analyze returns).
+import type { CaptureFormat } from './packet-sink.ts';
+
+/** How a connection ended, as far as the capture shows. */
+export type FlowEnd =
+  | 'fin' // closed with FIN, answered
+  | 'rst' // a reset, from either side or a middlebox
+  | 'retransmissions_then_silence' // last packets went unanswered and were retransmitted, then nothing
+  | 'silence' // last packet went unanswered, then nothing
+  | 'open'; // still alive at the end of the capture
+
+export interface FlowReport {
+  /** "address:port" of the side that opened the connection (SYN), else the non-service side. */
+  client: string;
+  server: string;
+  firstSeen: string;
+  lastSeen: string;
+  packets: number;
+  /** Segments Wireshark flags as tcp.analysis.keep_alive / keep_alive_ack (exactly its counts). */
+  tcpKeepalives: number;
+  tcpKeepaliveAcks: number;
+  /** TCP keepalive period (median of spacing), null when fewer than 3 or not periodic. */
+  tcpKeepaliveIntervalSeconds: number | null;
+  /** Application heartbeats by shape: small data segment after ≥ minIdle s of silence. */
+  heartbeats: number;
+  heartbeatsAnswered: number;
+  /** Which side sent most heartbeats: client (ServerAliveInterval) or server (ClientAliveInterval). */
+  heartbeatSender: 'client' | 'server' | null;
+  heartbeatIntervalSeconds: number | null;
+  /** Probes (first packet after an idle gap: heartbeats, keepalives, data) with no answer in time. */
+  unanswered: number;
+  retransmissions: number;
+  rttSeconds: number | null;
+  /** Longest idle gap after which the peer still answered. */
+  maxIdleSurvivedSeconds: number | null;
+  /** Idle age at which the first never-answered packet went out; null if the connection did not die. */
+  diedAfterIdleSeconds: number | null;
+  /** When that packet went out (ISO 8601). */
+  diedAt: string | null;
+  /** Longest silence seen in the connection, answered or not. */
+  maxIdleSeconds: number;
+  end: FlowEnd;
+  verdict: string;
+}
+
+export interface IdleTimeoutBracket {
+  /** Longest idle gap any connection on the path survived (null if none). */
+  lowerSeconds: number | null;
+  /** Shortest idle age at which a connection on the path died (null if none died). */
+  upperSeconds: number | null;
+  /** False when some connection survived longer than another died (mixed paths or a flaky path). */
+  consistent: boolean;
+  flows: number;
+}
+
+export interface PathReport extends IdleTimeoutBracket {
+  /** "client-address → server-address:port". */
+  path: string;
+}
+
+export interface AnalysisReport {
+  format: CaptureFormat;
+  linkTypes: string[];
+  packets: number;
+  tcpPackets: number;
+  /** Packets the decoder skipped, by reason. */
+  skipped: { notTcp: number; ipFragments: number; malformed: number; unsupportedLink: number; otherPort: number };
+  /** True when reading stopped at maxPackets. */
+  truncatedAtMaxPackets: boolean;
+  port: number | null;
+  tcpKeepalives: number;
+  tcpKeepaliveAcks: number;
+  flowCount: number;
+  /** Flows left out of `flows` (the report keeps the first maxFlows). */
+  flowsOmitted: number;
+  flows: FlowReport[];
+  /** Passive idle-timeout bracket `(lowerSeconds, upperSeconds]` over all analysed connections. */
+  idleTimeoutBracket: IdleTimeoutBracket;
+  paths: PathReport[];
+  verdicts: string[];
+}
