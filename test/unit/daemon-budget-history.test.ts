@@ -1,0 +1,111 @@
+// The global session budget (caps, FIFO, connect shares, abort) and the SQLite history store
+// (durable records, paging, warm-start lookups, reopen).
+import { afterAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SessionBudget } from '../../src/daemon/budget.ts';
+import Database from 'better-sqlite3';
+import { HistoryStore } from '../../src/daemon/history.ts';
+import type { MeasurementResult } from '../../src/search/types.ts';
+
+describe('session budget', () => {
+  it('grants up to capacity, queues FIFO beyond it, and wakes waiters on release', async () => {
+    const b = new SessionBudget(10, 100);
+    const a = b.tryAcquire(6)!;
+    expect(a.sessions).toBe(6);
+    expect(a.connectsPerMinute).toBe(60);
+    expect(b.tryAcquire(5)).toBeNull();
+    const order: string[] = [];
+    const w1 = b.acquire(5).then((l) => (order.push('w1'), l));
+    const w2 = b.acquire(1).then((l) => (order.push('w2'), l)); // fits now, but must not overtake w1
+    await new Promise((r) => setTimeout(r, 5));
+    expect(order).toEqual([]);
+    expect(b.waiting).toBe(2);
+    a.release();
+    a.release(); // idempotent
+    const [l1, l2] = await Promise.all([w1, w2]);
+    expect(order).toEqual(['w1', 'w2']);
+    expect(b.inUse).toBe(6);
+    l1.release();
+    l2.release();
+    expect(b.inUse).toBe(0);
+  });
+
+  it('clamps a request to capacity, gives at least 1 connect/min, and aborts waiters', async () => {
+    const b = new SessionBudget(4, 2);
+    const big = b.tryAcquire(50)!;
+    expect(big.sessions).toBe(4);
+    expect(b.tryAcquire(1)).toBeNull();
+    const ctl = new AbortController();
+    const waiting = b.acquire(1, ctl.signal);
+    ctl.abort(new Error('reload'));
+    await expect(waiting).rejects.toThrow('reload');
+    expect(b.waiting).toBe(0);
+    big.release();
+    const small = b.tryAcquire(1)!;
+    expect(small.connectsPerMinute).toBe(1);
+    small.release();
+  });
+
+  it('shares of running leases never add up to more than the connect cap', () => {
+    const b = new SessionBudget(64, 120);
+    const leases = [9, 9, 9, 9, 9, 9, 9].map((n) => b.tryAcquire(n)!);
+    expect(leases.reduce((s, l) => s + l.connectsPerMinute, 0)).toBeLessThanOrEqual(120);
+    b.setLimits(128, 120);
+    expect(b.limits).toEqual({ capacity: 128, connectsPerMinute: 120 });
+  });
+});
+
+describe('history store', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-history-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const result = (target: string, est: number): MeasurementResult => ({
+    target,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    elapsedSeconds: 12,
+    results: [
+      {
+        direction: 'inbound',
+        verdict: 'timeout',
+        lowerSeconds: est - 1,
+        upperSeconds: est + 1,
+        estimateSeconds: est,
+        failureMode: 'reset',
+        probes: [{ ageSeconds: est + 1, outcome: 'reset', at: '2026-01-01T00:00:10.000Z', sessionId: 'x#1' }],
+        consistency: 1,
+        sessionsOpened: 3,
+        maxConcurrentSessions: 3,
+        elapsedMs: 12000,
+        reason: null,
+      },
+    ],
+    serverHeartbeatSeconds: null,
+    recommendedHeartbeatSeconds: est - 5,
+  });
+
+  it('uses WAL and synchronous=FULL, survives reopen, pages newest first', () => {
+    const file = path.join(dir, 'h.sqlite');
+    const h = new HistoryStore(file);
+    h.record({ target: 'a', status: 'ok', startedAt: 's1', finishedAtMs: 1000, durationSeconds: 1, result: result('a', 30) });
+    h.record({ target: 'a', status: 'failed', startedAt: 's2', finishedAtMs: 2000, durationSeconds: 2, errorKind: 'auth', error: 'denied' });
+    h.record({ target: 'b', status: 'ok', startedAt: 's3', finishedAtMs: 3000, durationSeconds: 3, result: result('b', 60) });
+    h.close();
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal'); // WAL is persistent in the file
+    raw.close();
+
+    const again = new HistoryStore(file);
+    const list = again.list('a');
+    expect(list.map((e) => e.status)).toEqual(['failed', 'ok']);
+    expect(list[1].result?.results[0].probes[0].outcome).toBe('reset');
+    expect(again.list('a', 1, list[0].id).map((e) => e.startedAt)).toEqual(['s1']);
+    const warm = again.latestByTarget();
+    expect(warm.get('a')!.latest.status).toBe('failed');
+    expect(warm.get('a')!.latestOk!.result!.results[0].estimateSeconds).toBe(30);
+    expect(warm.get('b')!.latestOk!.finishedAtMs).toBe(3000);
+    expect(again.latestOk('nobody')).toBeNull();
+    again.close();
+  });
+});
