@@ -75,6 +75,8 @@ export function buildTargetRegistry(snapshots: TargetSnapshot[]): Registry {
   return registry;
 }
 
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface ReloadInfo {
   successful: boolean;
   lastSuccessAt: number;
@@ -84,6 +86,9 @@ export interface ReloadInfo {
 export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges *_total, which the exposition guidelines (and promtool's
+  // linter) reserve for counters; the same counts exist as nodejs_active_*-free process metrics.
+  for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
   new Gauge({
     name: METRIC.configReloadSuccess,
     help: 'Whether the last configuration reload attempt was successful (1) or kept the previous config (0).',

@@ -1,0 +1,122 @@
+// /metrics content from a real daemon core (injected measure function): names from metric-names.ts,
+// HELP says cached, 0 for series that will exist, removed targets vanish, and promtool accepts it.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { Daemon } from '../../src/daemon/daemon.ts';
+import { resolveConfig } from '../../src/daemon/config.ts';
+import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
+import { MetricsRenderer, buildTargetRegistry } from '../../src/exporter/metrics.ts';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+import type { MeasurementResult } from '../../src/search/types.ts';
+
+const PIN = `SHA256:${'C'.repeat(43)}`;
+const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
+
+function target(name: string) {
+  return { name, host: '127.0.0.1', port: 2222, user: 'u', use_agent: true, host_key_sha256: PIN };
+}
+
+const measured = (name: string): MeasurementResult => ({
+  target: name,
+  startedAt: new Date().toISOString(),
+  elapsedSeconds: 3,
+  results: [
+    { direction: 'outbound', verdict: 'timeout', lowerSeconds: 28, upperSeconds: 31, estimateSeconds: 29.5, failureMode: 'silent', probes: [], consistency: 1, sessionsOpened: 3, maxConcurrentSessions: 3, elapsedMs: 3000, reason: null },
+    { direction: 'inbound', verdict: 'masked', lowerSeconds: 14, upperSeconds: null, estimateSeconds: null, failureMode: null, probes: [], consistency: 1, sessionsOpened: 3, maxConcurrentSessions: 3, elapsedMs: 3000, reason: 'server heartbeats every 15 s' },
+  ],
+  serverHeartbeatSeconds: 15,
+  recommendedHeartbeatSeconds: 20,
+});
+
+function promtoolCheck(text: string): { status: number | null; out: string } {
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (want.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('exporter metrics', () => {
+  const daemons: Daemon[] = [];
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.shutdown();
+  });
+
+  it('renders every per-target metric with the shared names, passes promtool, and drops removed targets', async () => {
+    const measure: MeasureFn = async (spec) => measured(spec.name);
+    const daemon = new Daemon({
+      config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('edge'), target('core')] }),
+      measure,
+      cron: noCron,
+    });
+    daemons.push(daemon);
+    const renderer = new MetricsRenderer(daemon);
+    // Before any result: counters at 0, label-per-state gauges at 0, no estimate yet.
+    expect(await buildTargetRegistry(daemon.snapshots()).metrics()).not.toContain('target='); // not started yet
+    daemon.start();
+    const early = await renderer.render();
+    expect(sample(early, METRIC.measurements, { target: 'edge' })).toBe(0);
+    expect(sample(early, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'silent' })).toBe(0);
+    expect(sample(early, METRIC.timeoutEstimate, { target: 'edge' })).toBeUndefined();
+    for (let i = 0; i < 200 && daemon.snapshots().some((t) => !t.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
+
+    const text = await renderer.render();
+    const check = promtoolCheck(text);
+    expect(check.out).toBe('');
+    expect(check.status).toBe(0);
+
+    expect(sample(text, METRIC.timeoutEstimate, { target: 'edge', direction: 'outbound' })).toBe(29.5);
+    expect(sample(text, METRIC.timeoutLower, { target: 'edge', direction: 'outbound' })).toBe(28);
+    expect(sample(text, METRIC.timeoutUpper, { target: 'edge', direction: 'outbound' })).toBe(31);
+    expect(sample(text, METRIC.timeoutUpper, { target: 'edge', direction: 'inbound' })).toBeUndefined();
+    expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'silent' })).toBe(1);
+    expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'reset' })).toBe(0);
+    expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'inbound', mode: 'none' })).toBe(1);
+    expect(sample(text, METRIC.verdict, { target: 'edge', direction: 'inbound', verdict: 'masked' })).toBe(1);
+    expect(sample(text, METRIC.maskedByServerHeartbeat, { target: 'edge' })).toBe(1);
+    expect(sample(text, METRIC.serverHeartbeat, { target: 'edge' })).toBe(15);
+    expect(sample(text, METRIC.recommendedHeartbeat, { target: 'edge' })).toBe(20);
+    expect(sample(text, METRIC.measurements, { target: 'edge' })).toBe(1);
+    expect(sample(text, METRIC.measurementFailures, { target: 'edge' })).toBe(0);
+    expect(sample(text, METRIC.measurementsSkipped, { target: 'edge' })).toBe(0);
+    expect(sample(text, METRIC.sentinelDeaths, { target: 'edge' })).toBe(0);
+    expect(sample(text, METRIC.sessionsOpen, { target: 'edge' })).toBe(0);
+    expect(sample(text, METRIC.targetUp, { target: 'edge' })).toBe(1);
+    expect(sample(text, METRIC.configReloadSuccess, {})).toBe(1);
+    const ts = sample(text, METRIC.lastMeasurementTimestamp, { target: 'edge' })!;
+    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(60);
+    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'edge' })).toBeGreaterThanOrEqual(0);
+    expect(text).toContain('process_cpu_user_seconds_total');
+    // HELP of cached values says they are cached results of long measurements.
+    const help = text.split('\n').find((l) => l.startsWith(`# HELP ${METRIC.timeoutEstimate} `))!;
+    expect(help).toMatch(/Cached result .* takes minutes/);
+    // Only the allowed label names appear.
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('idleprobe_')) continue;
+      const labels = [...line.matchAll(/([a-z_]+)="/g)].map((m) => m[1]);
+      for (const l of labels) expect(['target', 'direction', 'mode', 'verdict']).toContain(l);
+    }
+
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('core')] }));
+    const after = await renderer.render();
+    expect(after).not.toContain('target="edge"');
+    expect(sample(after, METRIC.timeoutEstimate, { target: 'core', direction: 'outbound' })).toBe(29.5);
+  });
+
+  it('caches the target part until the daemon changes', async () => {
+    let n = 0;
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (n++, []) };
+    const r = new MetricsRenderer(source);
+    await Promise.all([r.render(), r.render(), r.render()]);
+    expect(n).toBe(1);
+    source.version = 2;
+    await r.render();
+    expect(n).toBe(2);
+  });
+});
