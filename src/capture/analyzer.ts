@@ -187,7 +187,7 @@ export class CaptureAnalyzer implements PacketSink {
       server: clientSide === 0 ? b : a,
       firstSeen: isoTime(flow.firstTs),
       lastSeen: isoTime(flow.lastTs),
-      packets: flow.packets,
+      packets: flow.packets + flow.duplicates,
       tcpKeepalives: flow.keepalives,
       tcpKeepaliveAcks: flow.keepaliveAcks,
       tcpKeepaliveIntervalSeconds: facts.tcpKeepaliveIntervalSeconds,

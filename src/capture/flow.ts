@@ -21,6 +21,9 @@ export interface IdleParams {
 
 export const DEFAULT_IDLE_PARAMS: IdleParams = { minIdleSeconds: 1, maxHeartbeatBytes: 256, defaultRttSeconds: 0.1 };
 
+/** A copy of the previous packet within this time is the same packet seen on a second interface. */
+const DUPLICATE_WINDOW_SECONDS = 0.005;
+
 const PROBE_OTHER = 0;
 const PROBE_HEARTBEAT = 1;
 const PROBE_KEEPALIVE = 2;
@@ -35,6 +38,12 @@ export class Flow implements FlowKeyed<Flow> {
   readonly seq: [SeqDirection, SeqDirection] = [new SeqDirection(), new SeqDirection()];
 
   firstTs = 0;
+  duplicates = 0;
+  private lastDirection = -1;
+  private lastSeq = 0;
+  private lastAck = 0;
+  private lastSeglen = 0;
+  private lastFlags = 0;
   lastTs = 0;
   packets = 0;
   keepalives = 0;
@@ -94,10 +103,7 @@ export class Flow implements FlowKeyed<Flow> {
     const rev = this.seq[direction ^ 1]!;
     const flags = seg.flags;
     const wireshark = analyzeSegment(fwd, rev, seg.seq, seg.ack, seg.seglen, flags, seg.window);
-    if (wireshark & A_KEEP_ALIVE) {
-      this.keepalives++;
-      this.keepaliveTimes.add(ts);
-    }
+    if (wireshark & A_KEEP_ALIVE) this.keepalives++;
     if (wireshark & A_KEEP_ALIVE_ACK) this.keepaliveAcks++;
     const retransmission = (wireshark & A_RETRANSMISSION) !== 0;
     if (retransmission) {
@@ -105,6 +111,26 @@ export class Flow implements FlowKeyed<Flow> {
       this.lastRetransmissionTs = ts;
     }
 
+    // The same packet captured twice (pcapng with two interfaces, `-i any` on a bridge) counts for
+    // Wireshark's flags above, but must not look like a zero-length idle gap or a new probe.
+    if (
+      this.packets > 0 &&
+      direction === this.lastDirection &&
+      ts - this.lastTs < DUPLICATE_WINDOW_SECONDS &&
+      seg.seq === this.lastSeq &&
+      seg.ack === this.lastAck &&
+      seg.seglen === this.lastSeglen &&
+      flags === this.lastFlags
+    ) {
+      this.duplicates++;
+      return wireshark;
+    }
+    this.lastDirection = direction;
+    this.lastSeq = seg.seq;
+    this.lastAck = seg.ack;
+    this.lastSeglen = seg.seglen;
+    this.lastFlags = flags;
+    if (wireshark & A_KEEP_ALIVE) this.keepaliveTimes.add(ts);
     if (this.packets === 0) this.firstTs = ts;
     const gap = this.packets === 0 ? 0 : ts - this.lastTs;
     this.packets++;

@@ -66,7 +66,7 @@ export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): stri
           : 'no heartbeats or keepalives';
     const lowerCandidates = [f.maxIdleSurvivedSeconds, pathLowerSeconds].filter((x): x is number => x !== null && x < f.diedAfterIdleSeconds!);
     const lower = lowerCandidates.length ? Math.max(...lowerCandidates) : 0;
-    const range = `${roundSeconds(lower)}–${roundSeconds(f.diedAfterIdleSeconds)} s idle`;
+    const range = lower > 0 ? `${roundSeconds(lower)}–${roundSeconds(f.diedAfterIdleSeconds)} s idle` : `at most ${roundSeconds(f.diedAfterIdleSeconds)} s idle`;
     return (
       `${what}; nothing answered after ${clockTime(f.diedAtSeconds)} (${endText(f.end)}) → the path dropped the connection after ${range}; ` +
       `a heartbeat every ≤ ${recommendedHeartbeatSeconds(f.diedAfterIdleSeconds)} s would have kept it`

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
 import { command as serveCommand } from './serve.ts';
 import { command as heartbeatCommand } from './heartbeat.ts';
+import { command as analyzeCommand } from './analyze.ts';
 
 type CommandFactory = () => Command;
 
@@ -13,6 +14,7 @@ async function loadCommands(): Promise<CommandFactory[]> {
   const factories: CommandFactory[] = [];
   factories.push(serveCommand);
   factories.push(heartbeatCommand);
+  factories.push(analyzeCommand);
   return factories;
 }
 
