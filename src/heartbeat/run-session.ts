@@ -19,6 +19,8 @@ export interface RunSessionOptions {
 
 /** Longest sleep between two looks at a session that might be closed under us, ms. */
 const MAX_NAP_MS = 5_000;
+/** How long to wait for a connection to finish closing after an unanswered heartbeat, ms. */
+const CLOSE_SETTLE_MS = 100;
 
 export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSessionOptions): Promise<HeartbeatRunResult> {
   const { clock, countMax, windowSeconds, intervalSeconds, signal } = opts;
@@ -95,7 +97,16 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
   };
 
   const closedWhileIdle = () =>
-    finish(false, 'server_closed', clock.now(), 'connection ended while idle (FIN or RST from the server or the path)');
+    consecutiveUnanswered > 0
+      ? // The prober's sessions close themselves (asynchronously) after an unanswered probe: the
+        // path had dropped the connection, CountMax just could not be played out.
+        finish(
+          false,
+          'silent',
+          clock.now(),
+          `heartbeat unanswered; the session driver then closed the connection (${consecutiveUnanswered} of CountMax ${countMax} seen)`,
+        )
+      : finish(false, 'server_closed', clock.now(), 'connection ended while idle (FIN or RST from the server or the path)');
 
   // Bounded: at most one heartbeat per interval over the window, plus CountMax to confirm a death
   // that started inside the window; naps between looks are bounded by MAX_NAP_MS.
@@ -124,6 +135,11 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
     const report = await (session.heartbeat ? session.heartbeat() : session.probeOutbound());
     const dead = account(report, true);
     if (dead) return dead;
+    if (report.outcome === 'silent') {
+      // A driver that ends the connection after an unanswered probe does so a tick later (socket
+      // 'close'); look again shortly rather than at the next heartbeat.
+      await clock.sleep(CLOSE_SETTLE_MS, signal);
+    }
   }
   if (session.isClosed()) return closedWhileIdle();
   // End of the window: one check that the connection still carries traffic. For heartbeat sessions

@@ -57,6 +57,8 @@ interface PathModel {
   serverClosesAfterSeconds?: number;
   rttMs?: number;
   silentDeadlineMs?: number;
+  /** Like the prober's sessions: end the connection (a moment later) after an unanswered probe. */
+  closeAfterSilent?: boolean;
 }
 
 /** One connection through the modelled middlebox. */
@@ -94,6 +96,7 @@ class SimSession implements HeartbeatSession {
     }
     if (this.dead || lost) {
       await this.clock.sleep(this.path.silentDeadlineMs ?? 3000);
+      if (this.path.closeAfterSilent) void this.clock.sleep(1).then(() => (this.closed = true));
       return { outcome: 'silent', ageSeconds, at };
     }
     if (this.path.heartbeatsCountAsActivity !== false) this.lastRefresh = at;
@@ -150,6 +153,17 @@ describe('heartbeat survival matrix (virtual clock, simulated middlebox)', () =>
     expect(m.highestSurvivingIntervalSeconds).toBe(5);
     expect(m.anomalies).toEqual([]);
     expect(formatMatrix(m)).toMatch(/Lowest interval that failed: 12 s/);
+  });
+
+  it('a driver that closes after the first unanswered heartbeat: death is still silent, at that heartbeat', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(
+      runHeartbeatMatrix('lab', opener(clock, { timeoutSeconds: 8, mode: 'silent', closeAfterSilent: true }), options(clock, { intervalsSeconds: [5, 12] })),
+    );
+    expect(m.results[1]).toMatchObject({ intervalSeconds: 12, survived: false, cause: 'silent', diedAtSeconds: 12, heartbeatsSent: 1, heartbeatsUnanswered: 1 });
+    expect(m.results[1].declaredDeadAtSeconds).toBeLessThan(16);
+    expect(m.results[1].detail).toMatch(/1 of CountMax 3/);
+    expect(m.lowestFailingIntervalSeconds).toBe(12);
   });
 
   it('reset path: the first heartbeat after the timeout ends the session with an RST', async () => {
