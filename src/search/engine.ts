@@ -1,0 +1,384 @@
+// The search loop: keeps a staggered pool of sessions, asks the planner what to probe, records
+// what the probes saw, and decides when the answer is good enough. All time goes through `Clock`
+// and all network through `SessionOpener`, so it runs unchanged in production and in the simulator.
+import { abortError } from './clock.ts';
+import { assess, upperSupport, type Observation } from './evidence.ts';
+import { Wakeup } from './wakeup.ts';
+import { planInbound, planOutbound, type PlanTuning, type PlanWindow } from './plan.ts';
+import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
+import {
+  ConnectError,
+  type Clock,
+  type DirectionResult,
+  type FailureMode,
+  type ProbeReport,
+  type ProbeRecord,
+  type SearchOptions,
+  type SearchSession,
+  type SessionOpener,
+  type Verdict,
+} from './types.ts';
+
+export interface SearchTuning extends PlanTuning {
+  /** Give up after this many probes (noise can otherwise keep a search re-testing). */
+  maxProbes: number;
+  /** Give up after this long: maxSeconds × factor (+ 10 min). */
+  timeBudgetFactor: number;
+  /** Inconclusive once this many sessions ended with error/server_closed and they outnumber path outcomes. */
+  maxErrors: number;
+  /** Warm start window around the prior: [low × lowFactor, high × highFactor]. */
+  windowLowFactor: number;
+  windowHighFactor: number;
+  /** Server heartbeats every X s cap the reachable idle age at X × this. */
+  heartbeatCeilingFactor: number;
+}
+
+export const DEFAULT_TUNING: SearchTuning = {
+  ladderRatio: 1.25,
+  windowRatio: 1.08,
+  suspectAfterMs: 500,
+  maxProbes: 400,
+  timeBudgetFactor: 4,
+  maxErrors: 8,
+  windowLowFactor: 0.75,
+  windowHighFactor: 1.35,
+  heartbeatCeilingFactor: 0.9,
+};
+
+interface Tracked {
+  session: SearchSession;
+  busy: boolean;
+}
+
+const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
+
+export class SearchRun {
+  private readonly sessions = new Map<string, Tracked>();
+  private readonly pending = new Map<string, { ageSeconds: number; firedAtMs: number }>();
+  private readonly probes: ProbeRecord[] = [];
+  private readonly observations: Observation[] = [];
+  private readonly failureModes: { ageSeconds: number; mode: FailureMode }[] = [];
+  private readonly connectStarts: number[] = [];
+  private readonly wakeup = new Wakeup();
+  private connecting = 0;
+  private sessionsOpened = 0;
+  private maxConcurrent = 0;
+  private errors = 0;
+  private connectFailuresInRow = 0;
+  private lastConnectError: unknown = null;
+  private heartbeatSeconds: number | null = null;
+  private finished = false;
+  private readonly startMs: number;
+  private readonly window: PlanWindow | null;
+  private readonly internalAbort = new AbortController();
+
+  constructor(
+    private readonly opener: SessionOpener,
+    private readonly clock: Clock,
+    private readonly opts: SearchOptions,
+    private readonly tuning: SearchTuning = DEFAULT_TUNING,
+  ) {
+    this.startMs = clock.now();
+    this.window = warmWindow(opts, tuning);
+  }
+
+  async run(): Promise<DirectionResult> {
+    const { opts } = this;
+    validate(opts, this.opener);
+    const onAbort = () => this.wakeup.notify();
+    opts.signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        const outcome = this.verdictIfDone();
+        if (outcome) return outcome;
+        const nextOpenMs = this.maybeOpen();
+        const wakeAtMs = this.planAndFire();
+        this.reportProgress(wakeAtMs);
+        const next = Math.min(nextOpenMs ?? Infinity, wakeAtMs ?? Infinity);
+        await this.waitUntil(next);
+      }
+    } finally {
+      this.finished = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.internalAbort.abort();
+      for (const t of this.sessions.values()) t.session.close();
+      this.sessions.clear();
+    }
+  }
+
+  // ---- decisions -------------------------------------------------------------------------
+
+  private verdictIfDone(): DirectionResult | null {
+    const { opts } = this;
+    const a = assess(this.observations);
+    const elapsedMs = this.clock.now() - this.startMs;
+    const controlFailedAt = opts.control?.failedAt() ?? null;
+    if (controlFailedAt !== null) {
+      return this.result('inconclusive', a, `the control session failed ${((controlFailedAt - this.startMs) / 1000).toFixed(1)} s into the search, so failures cannot be blamed on idleness`);
+    }
+    if (this.errors >= this.tuning.maxErrors && this.errors > a.total) {
+      return this.result('inconclusive', a, `${this.errors} sessions ended for reasons that are not the path (server_closed/error/connect failures)`);
+    }
+    if (this.connectFailuresInRow >= this.tuning.maxErrors) {
+      return this.result('inconclusive', a, `${this.connectFailuresInRow} connects failed in a row: ${describe(this.lastConnectError)}`);
+    }
+    const p = opts.precision;
+    if (a.upper !== null) {
+      const width = bracketWidthTarget(p, a.upper);
+      const confirmed = upperSupport(this.observations, a.upper, width) >= 2;
+      if (confirmed && a.lower !== null && bracketMeetsPrecision(p, a.lower, a.upper)) return this.result('timeout', a, null);
+      if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
+        return this.result('timeout', a, `the path timeout is at most ${a.upper.toFixed(1)} s, at or below --min ${opts.minSeconds} s`);
+      }
+    } else if (a.lower !== null && a.lower >= opts.maxSeconds - 1e-6) {
+      return this.result('no_timeout_up_to_max', a, null);
+    } else if (this.heartbeatSeconds !== null && a.lower !== null && a.lower >= this.ceiling() - bracketWidthTarget(p, this.ceiling())) {
+      return this.result('masked', a, `the server sends traffic every ~${this.heartbeatSeconds.toFixed(0)} s while the client is idle (sshd ClientAliveInterval?), so idle periods longer than that never occur; no path timeout up to ${a.lower.toFixed(1)} s`);
+    }
+    if (this.probes.length >= this.tuning.maxProbes || elapsedMs >= this.timeBudgetMs()) {
+      const why = this.probes.length >= this.tuning.maxProbes ? `${this.probes.length} probes` : `${(elapsedMs / 1000).toFixed(0)} s`;
+      if (a.upper !== null) return this.result('timeout', a, `stopped after ${why} before reaching the requested precision (observations ${(a.consistency * 100).toFixed(0)} % consistent)`);
+      return this.result('inconclusive', a, `stopped after ${why} without a usable bracket`);
+    }
+    return null;
+  }
+
+  private ceiling(): number {
+    const max = this.opts.maxSeconds;
+    return this.heartbeatSeconds === null ? max : Math.min(max, this.heartbeatSeconds * this.tuning.heartbeatCeilingFactor);
+  }
+
+  private timeBudgetMs(): number {
+    return (this.opts.maxSeconds * this.tuning.timeBudgetFactor + 600) * 1000;
+  }
+
+  private planAndFire(): number | null {
+    const now = this.clock.now();
+    const a = assess(this.observations);
+    for (const t of this.sessions.values()) {
+      const hb = t.session.serverHeartbeatSeconds();
+      if (hb !== null) this.heartbeatSeconds = this.heartbeatSeconds === null ? hb : Math.min(this.heartbeatSeconds, hb);
+    }
+    const idle: { id: string; ageSeconds: number }[] = [];
+    for (const [id, t] of this.sessions) {
+      if (t.busy || t.session.isClosed()) continue;
+      idle.push({ id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
+    }
+    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper);
+    const input = {
+      nowMs: now,
+      lower: a.lower,
+      upper: a.upper,
+      confirmNeeded: a.upper !== null && upperSupport(this.observations, a.upper, width) < 2,
+      idle,
+      pending: [...this.pending].map(([id, p]) => ({ id, ...p })),
+      minSeconds: this.opts.minSeconds,
+      ceilingSeconds: this.ceiling(),
+      precision: this.opts.precision,
+      tuning: this.tuning,
+      window: this.window,
+    };
+    const plan = this.opts.direction === 'outbound' ? planOutbound(input) : planInbound(input);
+    for (const id of plan.close) this.closeSession(id);
+    for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
+    return plan.wakeAtMs;
+  }
+
+  // ---- probes ----------------------------------------------------------------------------
+
+  private fire(id: string, ageSeconds: number): void {
+    const t = this.sessions.get(id);
+    if (!t || t.busy) return;
+    t.busy = true;
+    this.pending.set(id, { ageSeconds, firedAtMs: this.clock.now() });
+    const probe = this.opts.direction === 'outbound' ? t.session.probeOutbound() : t.session.probeInbound(ageSeconds);
+    probe
+      .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds, at: this.clock.now(), detail: describe(err) }))
+      .then((report) => this.record(id, t, report));
+  }
+
+  private record(id: string, t: Tracked, report: ProbeReport): void {
+    this.pending.delete(id);
+    t.busy = false;
+    if (this.finished) return;
+    this.probes.push({
+      direction: this.opts.direction,
+      ageSeconds: report.ageSeconds,
+      outcome: report.outcome,
+      at: report.at,
+      sessionId: id,
+      ...(report.detail !== undefined ? { detail: report.detail } : {}),
+    });
+    if (report.outcome === 'alive') {
+      this.observations.push({ ageSeconds: report.ageSeconds, failed: false });
+    } else {
+      if (FAILED.has(report.outcome)) {
+        this.observations.push({ ageSeconds: report.ageSeconds, failed: true });
+        this.failureModes.push({ ageSeconds: report.ageSeconds, mode: report.outcome as FailureMode });
+      } else {
+        this.errors++;
+      }
+      this.closeSession(id);
+    }
+    this.wakeup.notify();
+  }
+
+  // ---- session pool ----------------------------------------------------------------------
+
+  /** Opens one session if the cap, the stagger and the per-minute budget allow; returns when to try next. */
+  private maybeOpen(): number | null {
+    const now = this.clock.now();
+    if (this.sessions.size + this.connecting >= this.opts.maxSessions) return null;
+    let earliest = now;
+    const last = this.connectStarts.at(-1);
+    if (last !== undefined) earliest = Math.max(earliest, last + this.opts.connectStaggerMs);
+    const lastMinute = this.connectStarts.filter((t) => t > now - 60_000);
+    if (lastMinute.length >= this.opts.maxConnectsPerMinute) earliest = Math.max(earliest, lastMinute[0]! + 60_000);
+    // Warm start: spread the first sessions' ages so that, near the prior, some lag behind others.
+    if (this.window && this.connectStarts.length < this.opts.maxSessions) {
+      earliest = Math.max(earliest, this.startMs + this.connectStarts.length * this.warmSpacingMs());
+    }
+    if (earliest > now) return earliest;
+    this.connectStarts.push(now);
+    if (this.connectStarts.length > 4 * this.opts.maxConnectsPerMinute) this.connectStarts.splice(0, this.connectStarts.length - 2 * this.opts.maxConnectsPerMinute);
+    this.connecting++;
+    this.noteConcurrency();
+    this.opener.open(this.internalAbort.signal).then(
+      (session) => {
+        this.connecting--;
+        if (this.finished) {
+          session.close();
+          return;
+        }
+        this.sessionsOpened++;
+        this.connectFailuresInRow = 0;
+        this.sessions.set(session.id, { session, busy: false });
+        this.wakeup.notify();
+      },
+      (err: unknown) => {
+        this.connecting--;
+        this.connectFailuresInRow++;
+        this.lastConnectError = err;
+        if (!this.finished) {
+          if (this.sessionsOpened > 0) this.errors++;
+          else this.fatal = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
+        }
+        this.wakeup.notify();
+      },
+    );
+    return this.sessions.size + this.connecting < this.opts.maxSessions ? now + this.opts.connectStaggerMs : null;
+  }
+
+  private fatal: ConnectError | null = null;
+
+  private warmSpacingMs(): number {
+    const w = this.window!;
+    const center = (w.lowSeconds / this.tuning.windowLowFactor + w.highSeconds / this.tuning.windowHighFactor) / 2;
+    return Math.max(this.opts.connectStaggerMs, 0.9 * bracketWidthTarget(this.opts.precision, center) * 1000);
+  }
+
+  private closeSession(id: string): void {
+    const t = this.sessions.get(id);
+    if (!t) return;
+    this.sessions.delete(id);
+    this.pending.delete(id);
+    t.session.close();
+  }
+
+  private noteConcurrency(): void {
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.sessions.size + this.connecting);
+  }
+
+  private async waitUntil(atMs: number): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    const timer = new AbortController();
+    const delay = atMs - this.clock.now();
+    const waits: Promise<void>[] = [this.wakeup.wait()];
+    if (Number.isFinite(delay)) waits.push(this.clock.sleep(Math.max(0, delay), timer.signal).catch(() => undefined));
+    try {
+      await Promise.race(waits);
+    } finally {
+      timer.abort();
+    }
+    if (this.fatal) throw this.fatal;
+  }
+
+  // ---- reporting -------------------------------------------------------------------------
+
+  private lastProgressKey = '';
+
+  private reportProgress(wakeAtMs: number | null): void {
+    if (!this.opts.onProgress) return;
+    const a = assess(this.observations);
+    const key = `${a.lower}|${a.upper}|${this.sessions.size}`;
+    if (key === this.lastProgressKey) return;
+    this.lastProgressKey = key;
+    const now = this.clock.now();
+    this.opts.onProgress({
+      direction: this.opts.direction,
+      lowerSeconds: a.lower,
+      upperSeconds: a.upper,
+      sessionsOpen: this.sessions.size,
+      elapsedMs: now - this.startMs,
+      etaMs: a.upper !== null && wakeAtMs !== null ? Math.max(0, wakeAtMs - now) : null,
+    });
+  }
+
+  private result(verdict: Verdict, a: ReturnType<typeof assess>, reason: string | null): DirectionResult {
+    const lower = verdict === 'timeout' || verdict === 'masked' || verdict === 'no_timeout_up_to_max' || a.lower !== null ? a.lower : null;
+    const upper = verdict === 'timeout' || verdict === 'inconclusive' ? a.upper : null;
+    return {
+      direction: this.opts.direction,
+      verdict,
+      lowerSeconds: lower,
+      upperSeconds: upper,
+      estimateSeconds: verdict === 'timeout' && upper !== null ? (lower !== null ? (lower + upper) / 2 : upper) : null,
+      failureMode: verdict === 'timeout' && upper !== null ? this.failureModeAbove(upper) : null,
+      probes: this.probes,
+      consistency: a.consistency,
+      sessionsOpened: this.sessionsOpened,
+      maxConcurrentSessions: this.maxConcurrent,
+      elapsedMs: this.clock.now() - this.startMs,
+      reason,
+    };
+  }
+
+  /** The more frequent failure mode among the failures that define the bracket. */
+  private failureModeAbove(upper: number): FailureMode | null {
+    let silent = 0;
+    let reset = 0;
+    for (const f of this.failureModes) if (f.ageSeconds >= upper - 1e-9) f.mode === 'silent' ? silent++ : reset++;
+    if (silent + reset === 0) return null;
+    return reset > silent ? 'reset' : 'silent';
+  }
+}
+
+function warmWindow(opts: SearchOptions, tuning: SearchTuning): PlanWindow | null {
+  const prior = opts.prior;
+  if (!prior) return null;
+  const low = prior.lowerSeconds ?? prior.upperSeconds;
+  const high = prior.upperSeconds ?? prior.lowerSeconds;
+  if (low === null || high === null || !(low > 0) || !(high > 0)) return null;
+  const lowSeconds = Math.max(opts.minSeconds, low * tuning.windowLowFactor);
+  const highSeconds = Math.min(opts.maxSeconds, high * tuning.windowHighFactor);
+  if (lowSeconds >= highSeconds) return null;
+  return { lowSeconds, highSeconds };
+}
+
+function validate(opts: SearchOptions, opener: SessionOpener): void {
+  const bad = (what: string) => {
+    throw new RangeError(`searchIdleTimeout: ${what}`);
+  };
+  if (!(opts.minSeconds > 0)) bad(`minSeconds must be > 0 (got ${opts.minSeconds})`);
+  if (!(opts.maxSeconds > opts.minSeconds)) bad(`maxSeconds must be > minSeconds (got ${opts.maxSeconds} ≤ ${opts.minSeconds})`);
+  if (!Number.isInteger(opts.maxSessions) || opts.maxSessions < 1) bad(`maxSessions must be an integer ≥ 1 (got ${opts.maxSessions})`);
+  if (!(opts.connectStaggerMs >= 0)) bad(`connectStaggerMs must be ≥ 0 (got ${opts.connectStaggerMs})`);
+  if (!(opts.maxConnectsPerMinute >= 1)) bad(`maxConnectsPerMinute must be ≥ 1 (got ${opts.maxConnectsPerMinute})`);
+  if (!(opts.precision.absSeconds > 0) || !(opts.precision.relative >= 0)) bad('precision must have absSeconds > 0 and relative ≥ 0');
+  if (opts.direction === 'inbound' && !opener.inboundSupported) bad('inbound probing is not available on this target (no command allowed)');
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,252 @@
+// A simulated path: client ── middlebox ── server, implementing SessionOpener/SearchSession over a
+// VirtualClock. The middlebox keeps per-connection state that expires after `timeoutSeconds` idle
+// (optionally only at the next GC tick, plus jitter); after that it drops packets (silent), answers
+// RST (reset), or re-maps the NAT port so the server answers RST (remap). State is evaluated
+// lazily at the moments packets cross it, so the model needs no timers of its own.
+import { ConnectError, type ControlMonitor, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+import { mulberry32, uniform, type Rng } from './prng.ts';
+import type { VirtualClock } from './virtual-clock.ts';
+
+export type MiddleboxMode = 'silent' | 'reset' | 'remap';
+
+export interface PathModel {
+  /** Idle timeout of the middlebox, seconds; null = it never forgets a flow. */
+  timeoutSeconds: number | null;
+  mode: MiddleboxMode;
+  /** conntrack-like garbage collection period: a flow expires at the first tick after its timeout. */
+  tickSeconds?: number;
+  /** Extra random delay before a flow expires, uniform in [0, jitterSeconds). */
+  jitterSeconds?: number;
+  /** Probability that one probe's packet is lost (the probe then looks silent). */
+  lossProbability?: number;
+  connectLatencyMs?: number;
+  rttMs?: number;
+  /** The prober's "no answer" deadline. */
+  silentDeadlineMs?: number;
+  /** sshd ClientAliveInterval: the server speaks after this many idle seconds. */
+  serverHeartbeatSeconds?: number | null;
+  /** The control session fails this many ms after the path was created. */
+  controlFailsAfterMs?: number | null;
+  /** Probability that a probe ends with server_closed (e.g. sshd ChannelTimeout), not the path. */
+  serverCloseProbability?: number;
+  /** Rate at which a connection's middlebox state vanishes for unrelated reasons (per hour). */
+  unrelatedDeathsPerHour?: number;
+  /** Every connect fails with this ConnectError kind. */
+  connectFails?: ConnectError['kind'] | null;
+  inboundSupported?: boolean;
+  seed?: number;
+}
+
+export interface PathStats {
+  connects: number;
+  connectTimesMs: number[];
+  open: number;
+  maxOpen: number;
+  probes: number;
+}
+
+export class SimulatedPath implements SessionOpener {
+  readonly stats: PathStats = { connects: 0, connectTimesMs: [], open: 0, maxOpen: 0, probes: 0 };
+  readonly inboundSupported: boolean;
+  readonly rng: Rng;
+  readonly tickPhaseMs: number;
+  private readonly createdAt: number;
+  private nextId = 1;
+  private readonly sessions: SimSession[] = [];
+
+  constructor(
+    readonly clock: VirtualClock,
+    readonly model: PathModel,
+  ) {
+    this.rng = mulberry32(model.seed ?? 1);
+    this.inboundSupported = model.inboundSupported ?? true;
+    this.tickPhaseMs = model.tickSeconds ? this.rng() * model.tickSeconds * 1000 : 0;
+    this.createdAt = clock.now();
+  }
+
+  get rttMs(): number {
+    return this.model.rttMs ?? 40;
+  }
+
+  get deadlineMs(): number {
+    return this.model.silentDeadlineMs ?? 3000;
+  }
+
+  /** Sessions not yet closed (opened or connecting). */
+  get openSessions(): number {
+    return this.stats.open;
+  }
+
+  async open(signal?: AbortSignal): Promise<SearchSession> {
+    this.stats.connects++;
+    this.stats.connectTimesMs.push(this.clock.now());
+    this.stats.open++;
+    this.stats.maxOpen = Math.max(this.stats.maxOpen, this.stats.open);
+    try {
+      await this.clock.sleep(this.model.connectLatencyMs ?? 50, signal);
+    } catch (err) {
+      this.stats.open--;
+      throw err;
+    }
+    if (this.model.connectFails) {
+      this.stats.open--;
+      throw new ConnectError(`simulated connect failure (${this.model.connectFails})`, this.model.connectFails);
+    }
+    const s = new SimSession(this, `sim-${this.nextId++}`);
+    this.sessions.push(s);
+    return s;
+  }
+
+  /** A ControlMonitor that fails when the model says so. */
+  control(): ControlMonitor {
+    const at = this.model.controlFailsAfterMs;
+    return { failedAt: () => (at !== null && at !== undefined && this.clock.now() >= this.createdAt + at ? this.createdAt + at : null) };
+  }
+
+  /** Called by a session when it closes. */
+  released(): void {
+    this.stats.open--;
+  }
+
+  /** When a flow refreshed at `lastSeenMs` expires. */
+  expiryFor(lastSeenMs: number): number {
+    const t = this.model.timeoutSeconds;
+    if (t === null) return Infinity;
+    let at = lastSeenMs + t * 1000;
+    if (this.model.jitterSeconds) at += uniform(this.rng, 0, this.model.jitterSeconds * 1000);
+    const tick = (this.model.tickSeconds ?? 0) * 1000;
+    if (tick > 0) at = this.tickPhaseMs + Math.ceil((at - this.tickPhaseMs) / tick) * tick;
+    return at;
+  }
+}
+
+class SimSession implements SearchSession {
+  private lastWireMs: number;
+  private flowExpiresAt: number;
+  private flowDead = false;
+  private closed = false;
+  private heartbeatSeen: number | null = null;
+  private readonly unrelatedDeathAt: number;
+
+  constructor(
+    private readonly path: SimulatedPath,
+    readonly id: string,
+  ) {
+    const now = path.clock.now();
+    this.lastWireMs = now;
+    this.flowExpiresAt = path.expiryFor(now);
+    const rate = path.model.unrelatedDeathsPerHour ?? 0;
+    this.unrelatedDeathAt = rate > 0 ? now - (Math.log(1 - path.rng()) / rate) * 3_600_000 : Infinity;
+  }
+
+  lastActivityAt(): number {
+    this.advance(this.path.clock.now());
+    return this.lastWireMs;
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  serverHeartbeatSeconds(): number | null {
+    this.advance(this.path.clock.now());
+    return this.heartbeatSeen;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.path.released();
+  }
+
+  async probeOutbound(): Promise<ProbeReport> {
+    const { clock, rttMs, deadlineMs, model } = this.path;
+    const t0 = clock.now();
+    this.advance(t0);
+    const ageSeconds = (t0 - this.lastWireMs) / 1000;
+    if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
+    this.path.stats.probes++;
+    this.lastWireMs = t0;
+    if (this.path.rng() < (model.lossProbability ?? 0)) {
+      this.flowDead = true; // the prober gives up on this connection
+      await clock.sleep(deadlineMs);
+      return { outcome: 'silent', ageSeconds, at: t0, detail: 'probe packet lost' };
+    }
+    const atMiddlebox = t0 + rttMs / 2;
+    if (this.passes(atMiddlebox)) {
+      if (this.path.rng() < (model.serverCloseProbability ?? 0)) {
+        await clock.sleep(rttMs);
+        this.close();
+        return { outcome: 'server_closed', ageSeconds, at: t0, detail: 'server closed the connection' };
+      }
+      await clock.sleep(rttMs);
+      this.lastWireMs = Math.max(this.lastWireMs, t0 + rttMs);
+      return { outcome: 'alive', ageSeconds, at: t0, rttMs };
+    }
+    return this.failAfter(t0, ageSeconds, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+  }
+
+  async probeInbound(ageSecondsWanted: number): Promise<ProbeReport> {
+    const { clock, rttMs, deadlineMs, model } = this.path;
+    if (!this.path.inboundSupported) throw new Error('inbound probing is disabled on this simulated target');
+    const t0 = clock.now();
+    this.advance(t0);
+    const sendAge = (t0 - this.lastWireMs) / 1000;
+    if (this.closed) return { outcome: 'error', ageSeconds: sendAge, at: t0, detail: 'session closed' };
+    this.path.stats.probes++;
+    this.lastWireMs = t0;
+    // The command itself crosses the middlebox first: if the flow is already gone, that is an
+    // outbound failure at the age the command was sent.
+    if (!this.passes(t0 + rttMs / 2)) return this.failAfter(t0, sendAge, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+    this.lastWireMs = t0 + rttMs;
+    const speaksAt = t0 + rttMs / 2 + ageSecondsWanted * 1000;
+    await clock.sleep(speaksAt - t0);
+    this.advance(speaksAt);
+    const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
+    if (this.closed) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
+    if (this.path.rng() < (model.lossProbability ?? 0)) {
+      this.flowDead = true;
+      await clock.sleep(rttMs / 2 + deadlineMs);
+      return { outcome: 'silent', ageSeconds, at: speaksAt, detail: 'answer lost' };
+    }
+    if (this.passes(speaksAt)) {
+      await clock.sleep(rttMs / 2);
+      this.lastWireMs = speaksAt + rttMs / 2;
+      return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs };
+    }
+    // Server → client packets on a forgotten flow are dropped (silent, remap); with a rejecting
+    // middlebox the server gets the RST and the client learns it at its next poke.
+    await clock.sleep(rttMs / 2 + deadlineMs);
+    return { outcome: model.mode === 'reset' ? 'reset' : 'silent', ageSeconds, at: speaksAt };
+  }
+
+  private async failAfter(t0: number, ageSeconds: number, resetDelayMs: number, deadlineMs: number): Promise<ProbeReport> {
+    this.flowDead = true;
+    const mode = this.path.model.mode;
+    await this.path.clock.sleep(mode === 'silent' ? deadlineMs : resetDelayMs);
+    return { outcome: mode === 'silent' ? 'silent' : 'reset', ageSeconds, at: t0 };
+  }
+
+  /** Does a packet crossing the middlebox at `t` find the flow? Refreshes it if so. */
+  private passes(t: number): boolean {
+    if (this.flowDead || t >= this.flowExpiresAt || t >= this.unrelatedDeathAt) {
+      this.flowDead = true;
+      return false;
+    }
+    this.flowExpiresAt = this.path.expiryFor(t);
+    return true;
+  }
+
+  /** Plays the server's heartbeats (ClientAliveInterval) that fell due before `t`. */
+  private advance(t: number): void {
+    const hb = this.path.model.serverHeartbeatSeconds;
+    if (!hb || this.closed) return;
+    for (let i = 0; i < 1_000_000; i++) {
+      const due = this.lastWireMs + hb * 1000;
+      if (due > t || this.flowDead) return;
+      if (!this.passes(due)) return;
+      this.heartbeatSeen = hb;
+      this.lastWireMs = due + this.path.rttMs; // the client's answer
+    }
+  }
+}
