@@ -39,11 +39,11 @@ export class Flow implements FlowKeyed<Flow> {
 
   firstTs = 0;
   duplicates = 0;
-  private lastDirection = -1;
-  private lastSeq = 0;
-  private lastAck = 0;
-  private lastSeglen = 0;
-  private lastFlags = 0;
+  /** Last packet per direction, to recognise the same packet captured on a second interface. */
+  private readonly lastSignature = [
+    { ts: -Infinity, seq: 0, ack: 0, seglen: 0, flags: 0 },
+    { ts: -Infinity, seq: 0, ack: 0, seglen: 0, flags: 0 },
+  ];
   lastTs = 0;
   packets = 0;
   keepalives = 0;
@@ -113,23 +113,16 @@ export class Flow implements FlowKeyed<Flow> {
 
     // The same packet captured twice (pcapng with two interfaces, `-i any` on a bridge) counts for
     // Wireshark's flags above, but must not look like a zero-length idle gap or a new probe.
-    if (
-      this.packets > 0 &&
-      direction === this.lastDirection &&
-      ts - this.lastTs < DUPLICATE_WINDOW_SECONDS &&
-      seg.seq === this.lastSeq &&
-      seg.ack === this.lastAck &&
-      seg.seglen === this.lastSeglen &&
-      flags === this.lastFlags
-    ) {
+    const sig = this.lastSignature[direction]!;
+    if (ts - sig.ts < DUPLICATE_WINDOW_SECONDS && seg.seq === sig.seq && seg.ack === sig.ack && seg.seglen === sig.seglen && flags === sig.flags) {
       this.duplicates++;
       return wireshark;
     }
-    this.lastDirection = direction;
-    this.lastSeq = seg.seq;
-    this.lastAck = seg.ack;
-    this.lastSeglen = seg.seglen;
-    this.lastFlags = flags;
+    sig.ts = ts;
+    sig.seq = seg.seq;
+    sig.ack = seg.ack;
+    sig.seglen = seg.seglen;
+    sig.flags = flags;
     if (wireshark & A_KEEP_ALIVE) this.keepaliveTimes.add(ts);
     if (this.packets === 0) this.firstTs = ts;
     const gap = this.packets === 0 ? 0 : ts - this.lastTs;
