@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
 import { command as serveCommand } from './serve.ts';
 import { command as heartbeatCommand } from './heartbeat.ts';
+import { command as adviseCommand } from './advise.ts';
 import { command as analyzeCommand } from './analyze.ts';
 
 type CommandFactory = () => Command;
@@ -14,6 +15,7 @@ async function loadCommands(): Promise<CommandFactory[]> {
   const factories: CommandFactory[] = [];
   factories.push(serveCommand);
   factories.push(heartbeatCommand);
+  factories.push(adviseCommand);
   factories.push(analyzeCommand);
   return factories;
 }

@@ -1,0 +1,173 @@
+// `idleprobe advise [TARGET] [--timeout S | --history F] [--check-local HOST] [--json]`: turns the
+// path's measured idle timeout into ServerAliveInterval/ClientAliveInterval settings, and checks what
+// OpenSSH on this machine actually applies. Thin: gather inputs, call the pure advice, print.
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { UsageError } from './errors.ts';
+import { addConnectionOptions, connectTimeoutMs, targetSpecFrom, usage, type ConnectionFlags } from './heartbeat.ts';
+import { parseDurationSeconds } from '../heartbeat/durations.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
+import { basisFromHistory, loadMeasureTarget } from '../advise/timeout-source.ts';
+import { buildAdvice, formatAdvice, type LocalCheckReport } from '../advise/report.ts';
+import { recommend } from '../advise/recommend.ts';
+import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
+import { judgeClient, judgeKernel, judgeServer } from '../advise/judge-local.ts';
+import { effectiveClientConfig, inspectServer, kernelTcpKeepaliveTime } from '../advise/local-checks.ts';
+import type { SnippetTarget } from '../advise/snippets.ts';
+
+interface AdviseFlags extends ConnectionFlags {
+  timeout?: string;
+  history?: string;
+  matrix?: string;
+  checkLocal?: string;
+  sshConfig?: string;
+  sshdConfig?: string;
+  serverCheck: boolean;
+  hostAlias?: string;
+  countMax?: string;
+  min?: string;
+  max?: string;
+  json?: boolean;
+}
+
+export function command(): Command {
+  const cmd = new Command('advise')
+    .description(
+      'Recommend ServerAliveInterval/ClientAliveInterval for a path from its measured idle timeout (by hand, from history, or measured now), with ready-to-paste ~/.ssh/config and sshd_config snippets; --check-local shows what OpenSSH here really applies.',
+    )
+    .argument('[target]', '[user@]host[:port] (measured now unless --timeout or --history is given)')
+    .option('--timeout <seconds>', 'the path idle timeout, given by hand')
+    .option('--history <file>', "use the target's latest measurement in the daemon's history file")
+    .option('--matrix <file>', 'also use a survival matrix (`idleprobe heartbeat --json` output)')
+    .option('--check-local <host>', 'check the effective ServerAliveInterval for HOST via `ssh -G`, sshd via `sshd -T`, and the kernel keepalive')
+    .option('--ssh-config <file>', 'with --check-local: resolve with `ssh -G -F FILE` instead of ~/.ssh/config')
+    .option('--sshd-config <file>', 'with --check-local: check this sshd_config (`sshd -T -f FILE`)')
+    .option('--no-server-check', 'with --check-local: skip the sshd checks')
+    .option('--host-alias <name>', 'Host pattern for the ~/.ssh/config snippet (default: the --check-local host or the target host)')
+    .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
+    .option('--min <duration>', 'when measuring: shortest idle age to try', '5')
+    .option('--max <duration>', 'when measuring: longest idle age to try', '7440')
+    .option('--json', 'one JSON document on stdout');
+  addConnectionOptions(cmd);
+  return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
+    if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
+    if (!targetArg && !f.timeout && !f.history && !f.checkLocal) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
+    if ((f.sshConfig || f.sshdConfig) && !f.checkLocal) throw new UsageError('--ssh-config/--sshd-config only apply with --check-local HOST');
+    const countMax = f.countMax === undefined ? undefined : Number(f.countMax);
+    if (countMax !== undefined && !(Number.isInteger(countMax) && countMax >= 1)) throw new UsageError(`--count-max: "${f.countMax}" must be an integer ≥ 1`);
+
+    const target = parseTarget(targetArg, f);
+    const matrix = f.matrix ? readMatrix(f.matrix) : null;
+    const basis = await resolveBasis(targetArg, target, f);
+    const name = target?.spec?.name ?? f.name ?? (f.timeout ? 'the path' : targetArg ?? f.checkLocal ?? 'the path');
+
+    const snippetTarget: SnippetTarget = {
+      hostPattern: f.hostAlias ?? f.checkLocal ?? target?.host ?? '*',
+      hostName: target?.host,
+      port: target?.port,
+    };
+    const local = f.checkLocal ? await checkLocal(f, basis, matrix, countMax) : null;
+    const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local));
+    if (f.json) process.stdout.write(JSON.stringify(advice, null, 2) + '\n');
+    else process.stdout.write(formatAdvice(advice));
+  });
+}
+
+interface ParsedTarget {
+  host: string;
+  port: number;
+  spec: ReturnType<typeof targetSpecFrom> | null;
+}
+
+/** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
+function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
+  if (!targetArg) return null;
+  const needsConnection = !f.timeout && !f.history;
+  if (needsConnection) {
+    const spec = targetSpecFrom(targetArg, f);
+    return { host: spec.host, port: spec.port, spec };
+  }
+  // No connection: host key flags are not required, but the name must still parse.
+  const spec = targetSpecFrom(targetArg, { ...f, hostKey: f.hostKey?.length ? f.hostKey : ['unused'] });
+  return { host: spec.host, port: spec.port, spec: { ...spec, name: f.name ?? spec.name } };
+}
+
+async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<TimeoutBasis> {
+  if (f.timeout) return usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout')));
+  if (f.history) {
+    const names = [f.name, target?.spec?.name, targetArg].filter((x): x is string => !!x);
+    if (!names.length) throw new UsageError('--history needs a TARGET or --name to look up');
+    return basisFromHistory(f.history, [...new Set(names)]).basis;
+  }
+  if (!target?.spec) {
+    // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
+    return { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null };
+  }
+  const minSeconds = usage(() => parseDurationSeconds(f.min ?? '5', '--min'));
+  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? '7440', '--max'));
+  if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
+  const measureTarget = await loadMeasureTarget();
+  process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  try {
+    const m = await measureTarget(
+      { ...target.spec, directions: ['outbound'] },
+      {
+        minSeconds,
+        maxSeconds,
+        sessions: 16,
+        precisionAbsSeconds: 1,
+        precisionRelative: 0.02,
+        connectStaggerMs: 250,
+        maxConnectsPerMinute: 60,
+        connectTimeoutMs: connectTimeoutMs(f),
+        signal: controller.signal,
+      },
+    );
+    return basisFromMeasurement(m);
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
+
+function readMatrix(file: string): HeartbeatMatrix {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--matrix: cannot read ${file} as JSON: ${(err as Error).message}`);
+  }
+  const m = doc as Partial<HeartbeatMatrix>;
+  if (!m || !Array.isArray(m.results) || typeof m.windowSeconds !== 'number') {
+    throw new UsageError(`--matrix: ${file} is not the output of \`idleprobe heartbeat --json\` (no results/windowSeconds)`);
+  }
+  return m as HeartbeatMatrix;
+}
+
+async function checkLocal(f: AdviseFlags, basis: TimeoutBasis, matrix: HeartbeatMatrix | null, countMax: number | undefined): Promise<LocalCheckReport> {
+  const rec = usage(() => recommend(basis, matrix, { countMax }));
+  const limit = safeIdleLimitSeconds(basis, matrix);
+  const client = await effectiveClientConfig(f.checkLocal!, f.sshConfig);
+  const report: LocalCheckReport = {
+    client: { effective: client, findings: judgeClient(client, limit, rec) },
+    server: null,
+    kernel: null,
+  };
+  if (f.serverCheck !== false) {
+    const s = await inspectServer({ sshdConfigFile: f.sshdConfig });
+    report.server = {
+      available: s.available,
+      reason: s.reason,
+      effective: s.effective,
+      pid: s.process?.pid ?? null,
+      startedAt: s.process?.startedAtMs != null ? new Date(s.process.startedAtMs).toISOString() : null,
+      findings: s.effective ? judgeServer(s.effective, s.process, s.configFiles, limit, rec) : [],
+    };
+  }
+  const keepalive = kernelTcpKeepaliveTime();
+  report.kernel = { tcpKeepaliveTimeSeconds: keepalive, findings: judgeKernel(keepalive, limit, client.tcpKeepAlive) };
+  return report;
+}
