@@ -7,7 +7,7 @@ import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-add
 import { loadWebConfig } from '../exporter/web-config.ts';
 import { stderrLogger, type LogLevel } from '../daemon/log.ts';
 import { runUntilSignalled, startService } from '../daemon/service.ts';
-import { loadAnalyzeStream, loadMeasureTarget, sshOpenerFactory } from '../daemon/wiring.ts';
+import { analyzeUpload, loadMeasureTarget, sshOpenerFactory } from '../daemon/wiring.ts';
 
 interface ServeFlags {
   config?: string;
@@ -45,7 +45,7 @@ export function command(): Command {
         return;
       }
       const log = stderrLogger(flags['log.level']);
-      const [measure, analyze] = await Promise.all([loadMeasureTarget(), loadAnalyzeStream()]);
+      const measure = await loadMeasureTarget();
       const service = await startService({
         config,
         configFile: flags.config,
@@ -54,7 +54,7 @@ export function command(): Command {
         webConfig,
         measure,
         openerFactory: sshOpenerFactory,
-        analyze,
+        analyze: analyzeUpload,
         log,
       });
       process.exitCode = await runUntilSignalled(service, log);

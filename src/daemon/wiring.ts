@@ -5,6 +5,7 @@ import { realClock } from '../search/clock.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
 import type { MeasureFn, OpenerFactory } from './runner.ts';
+import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
 
 /** Sentinel sessions: the prober's own opener (same host key checks and auth as a measurement). */
 export const sshOpenerFactory: OpenerFactory = (spec, opts) =>
@@ -29,12 +30,5 @@ export function loadMeasureTarget(): Promise<MeasureFn> {
   return importExport<MeasureFn>('../probe/measure.ts', 'measureTarget');
 }
 
-export type AnalyzeStreamFn = (input: Readable, opts: { port: number }) => Promise<unknown>;
-
-export async function loadAnalyzeStream(): Promise<AnalyzeStreamFn | undefined> {
-  try {
-    return await importExport<AnalyzeStreamFn>('../capture/index.ts', 'analyzeStream');
-  } catch {
-    return undefined; // POST /api/analyze answers 501 without the analyser
-  }
-}
+/** POST /api/analyze: the capture analyser, reading the upload stream with back-pressure. */
+export const analyzeUpload = (input: Readable, opts: { port: number }): Promise<AnalysisReport> => analyzeStream(input, { port: opts.port });

@@ -8,6 +8,7 @@ import type { Daemon } from '../daemon/daemon.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import type { HistoryEntry } from '../daemon/history.ts';
 import { InputError } from '../cli/errors.ts';
+import { CaptureFormatError } from '../capture/index.ts';
 import { buildTargetRegistry, type MetricsRenderer } from './metrics.ts';
 import { BasicAuthChecker } from './basic-auth.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
@@ -154,7 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
     if (err.validation) return reply.code(400).send({ error: err.message });
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
-    if (err instanceof InputError) return reply.code(400).send({ error: err.message });
+    if (err instanceof InputError || err instanceof CaptureFormatError) return reply.code(400).send({ error: err.message });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(status).send({ error: status === 500 ? `internal error: ${err.message}` : err.message });
   });
