@@ -1,0 +1,159 @@
+// Convergence benchmark for the idle-timeout search (issue 3). Simulation only, deterministic.
+//   npx tsx test/bench/search.bench.ts [--draws N] [--json FILE]
+// Prints, per path condition and method, median and p90 of wall time ÷ T, the fraction of draws
+// within precision, the most concurrent sessions and the connections opened.
+import { writeFileSync } from 'node:fs';
+import { exponentialThenBisect, sequentialBisection } from '../../src/search/baselines.ts';
+import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.ts';
+import type { PathModel } from '../../src/search/sim/middlebox.ts';
+import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
+import { withinPrecision } from '../../src/search/sim/judge.ts';
+import { simulate, type SearchFunction } from '../../src/search/sim/run.ts';
+import type { Direction, SearchOptions } from '../../src/search/types.ts';
+
+const args = process.argv.slice(2);
+const argValue = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const DRAWS = Number(argValue('--draws') ?? 500);
+const FIXED_T = [60, 240, 350, 1200, 3600];
+const FIXED_SEEDS = Number(argValue('--fixed-seeds') ?? 20);
+const SEED = 20261127;
+const JSON_OUT = argValue('--json');
+
+interface Condition {
+  name: string;
+  model: Omit<PathModel, 'timeoutSeconds' | 'seed'>;
+}
+const CONDITIONS: Condition[] = [
+  { name: 'silent drop', model: { mode: 'silent' } },
+  { name: 'reset', model: { mode: 'reset' } },
+  { name: 'silent + 1% loss', model: { mode: 'silent', lossProbability: 0.01 } },
+  { name: 'silent + 10 s ticks + 1% loss', model: { mode: 'silent', tickSeconds: 10, lossProbability: 0.01 } },
+];
+
+interface Method {
+  name: string;
+  search: SearchFunction;
+  direction: Direction;
+  warm: boolean;
+  /** Baselines are slow in virtual time but cheap in events; skip nothing. */
+}
+const METHODS: Method[] = [
+  { name: '(a) this search, cold', search: searchIdleTimeout, direction: 'outbound', warm: false },
+  { name: '(b) this search, warm ±25 %', search: searchIdleTimeout, direction: 'outbound', warm: true },
+  { name: '(c) sequential bisection', search: sequentialBisection, direction: 'outbound', warm: false },
+  { name: '(d) exponential then bisect', search: exponentialThenBisect, direction: 'outbound', warm: false },
+  { name: '(e) this search, inbound cold', search: searchIdleTimeout, direction: 'inbound', warm: false },
+  { name: '(f) this search, inbound warm', search: searchIdleTimeout, direction: 'inbound', warm: true },
+];
+
+interface Sample {
+  ratio: number;
+  ok: boolean;
+  maxSessions: number;
+  connections: number;
+}
+
+async function runOne(method: Method, condition: Condition, timeoutSeconds: number, seed: number): Promise<Sample> {
+  const rng = mulberry32(seed ^ 0x9e3779b9);
+  const overrides: Partial<SearchOptions> = { direction: method.direction };
+  if (method.warm) {
+    const prior = timeoutSeconds * uniform(rng, 0.75, 1.25);
+    overrides.prior = { lowerSeconds: prior * 0.99, upperSeconds: prior * 1.01, measuredAt: 0 };
+  }
+  const model: PathModel = { ...condition.model, timeoutSeconds, seed };
+  const run = await simulate(method.search, model, overrides);
+  return {
+    ratio: run.wallSeconds / timeoutSeconds,
+    ok: withinPrecision(run.result, model, defaultSearchOptions.precision),
+    maxSessions: run.stats.maxOpen,
+    connections: run.stats.connects,
+  };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+interface Summary {
+  n: number;
+  median: number;
+  p90: number;
+  withinPrecision: number;
+  maxSessions: number;
+  connectionsMedian: number;
+  connectionsMax: number;
+}
+
+function summarize(samples: Sample[]): Summary {
+  const ratios = samples.map((s) => s.ratio).sort((a, b) => a - b);
+  const conns = samples.map((s) => s.connections).sort((a, b) => a - b);
+  return {
+    n: samples.length,
+    median: quantile(ratios, 0.5),
+    p90: quantile(ratios, 0.9),
+    withinPrecision: samples.filter((s) => s.ok).length / samples.length,
+    maxSessions: Math.max(...samples.map((s) => s.maxSessions)),
+    connectionsMedian: quantile(conns, 0.5),
+    connectionsMax: conns.at(-1)!,
+  };
+}
+
+const drawRng = mulberry32(SEED);
+const draws = Array.from({ length: DRAWS }, (_, i) => ({ t: logUniform(drawRng, 10, 7200), seed: SEED + i }));
+
+const report: Record<string, Record<string, { logUniform: Summary; fixed: Record<number, Summary> }>> = {};
+const started = Date.now();
+for (const condition of CONDITIONS) {
+  report[condition.name] = {};
+  console.log(`\n## ${condition.name}  (T log-uniform 10–7200 s, ${DRAWS} draws, seed ${SEED}; fixed T × ${FIXED_SEEDS} seeds)`);
+  console.log(
+    ['method'.padEnd(32), 'median', '   p90', 'in-prec', 'max-s', 'conn med/max', ...FIXED_T.map((t) => `T=${t}`.padStart(7))].join('  '),
+  );
+  for (const method of METHODS) {
+    const samples: Sample[] = [];
+    for (const d of draws) samples.push(await runOne(method, condition, d.t, d.seed));
+    const fixed: Record<number, Summary> = {};
+    for (const t of FIXED_T) {
+      const s: Sample[] = [];
+      for (let k = 0; k < FIXED_SEEDS; k++) s.push(await runOne(method, condition, t, SEED * 7 + t * 31 + k));
+      fixed[t] = summarize(s);
+    }
+    const sum = summarize(samples);
+    report[condition.name]![method.name] = { logUniform: sum, fixed };
+    console.log(
+      [
+        method.name.padEnd(32),
+        sum.median.toFixed(2).padStart(6),
+        sum.p90.toFixed(2).padStart(6),
+        `${(sum.withinPrecision * 100).toFixed(1)}%`.padStart(7),
+        String(sum.maxSessions).padStart(5),
+        `${sum.connectionsMedian}/${sum.connectionsMax}`.padStart(12),
+        ...FIXED_T.map((t) => fixed[t]!.median.toFixed(2).padStart(7)),
+      ].join('  '),
+    );
+  }
+}
+
+const clean = report['silent drop']!;
+const a = clean['(a) this search, cold']!.logUniform;
+const b = clean['(b) this search, warm ±25 %']!.logUniform;
+const c = clean['(c) sequential bisection']!.logUniform;
+const d = clean['(d) exponential then bisect']!.logUniform;
+console.log('\nRatios (silent drop, medians): bisection/cold = %s, exp-bisect/cold = %s, cold/warm = %s', (c.median / a.median).toFixed(1), (d.median / a.median).toFixed(1), (a.median / b.median).toFixed(2));
+const targets = [
+  ['cold median ≤ 2.0×T', a.median <= 2.0],
+  ['cold p90 ≤ 2.5×T', a.p90 <= 2.5],
+  ['warm median ≤ 1.2×T', b.median <= 1.2],
+  ['≤ 16 concurrent sessions', Object.values(report).every((m) => m['(a) this search, cold']!.logUniform.maxSessions <= 16 && m['(b) this search, warm ±25 %']!.logUniform.maxSessions <= 16)],
+  ['≥ 99 % within precision (cold and warm, every condition)', Object.values(report).every((m) => m['(a) this search, cold']!.logUniform.withinPrecision >= 0.99 && m['(b) this search, warm ±25 %']!.logUniform.withinPrecision >= 0.99)],
+] as const;
+for (const [name, ok] of targets) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
+console.log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s of real time)`);
+if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seed: SEED, draws: DRAWS, fixedSeeds: FIXED_SEEDS, report }, null, 2));
