@@ -75,7 +75,7 @@ export function judgeClient(c: ClientEffective, limitSeconds: number | null, rec
         `ServerAliveInterval is 0 (OpenSSH's default: no heartbeats) for "${c.host}"${resolved}, as \`ssh -G ${c.host}\` resolves it. ` +
         `If you did write a Host block with ServerAliveInterval, its pattern never matches "${c.host}": Host patterns are matched against the name ` +
         `exactly as typed after \`ssh\` (not against HostName), and the first value found wins — an earlier "Host *" block or /etc/ssh/ssh_config can set it first.` +
-        (rec ? ` Add the snippet below.` : ''),
+        (rec ? ` Add the ~/.ssh/config snippet.` : ''),
     });
     return out;
   }

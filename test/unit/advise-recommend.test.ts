@@ -1,0 +1,209 @@
+// The pure advice: interval from the shortest timeout, the 20–45 s clamp, CountMax/tolerance,
+// snippets, and the judgements of ssh -G / sshd -T / kernel values.
+import { describe, expect, it } from 'vitest';
+import { recommend } from '../../src/advise/recommend.ts';
+import { basisFromMeasurement, basisFromSeconds, safeIdleLimitSeconds } from '../../src/advise/timeout-basis.ts';
+import { sshClientSnippet, sshdConfigSnippet } from '../../src/advise/snippets.ts';
+import { parseConfigDump } from '../../src/advise/config-dump.ts';
+import { clientFromDump, judgeClient, judgeKernel, judgeReload, judgeServer, serverFromDump } from '../../src/advise/judge-local.ts';
+import { processStartMs } from '../../src/advise/local-checks.ts';
+import { buildAdvice, formatAdvice } from '../../src/advise/report.ts';
+import { parseDurationSeconds, parseIntervals } from '../../src/heartbeat/durations.ts';
+import type { MeasurementResult } from '../../src/search/types.ts';
+import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
+
+function measurement(results: Partial<MeasurementResult['results'][number]>[], serverHeartbeatSeconds: number | null = null): MeasurementResult {
+  return {
+    target: 't',
+    startedAt: '2026-11-27T10:00:00.000Z',
+    elapsedSeconds: 100,
+    serverHeartbeatSeconds,
+    recommendedHeartbeatSeconds: null,
+    results: results.map((r) => ({
+      direction: 'outbound',
+      verdict: 'timeout',
+      lowerSeconds: null,
+      upperSeconds: null,
+      estimateSeconds: null,
+      failureMode: 'silent',
+      probes: [],
+      consistency: 1,
+      sessionsOpened: 1,
+      maxConcurrentSessions: 1,
+      elapsedMs: 1,
+      reason: null,
+      ...r,
+    })),
+  };
+}
+
+function run(intervalSeconds: number | null, survived: boolean, cause: HeartbeatRunResult['cause'] = survived ? null : 'silent'): HeartbeatRunResult {
+  return {
+    intervalSeconds,
+    survived,
+    secondsSurvived: survived ? 600 : 0,
+    diedAtSeconds: survived ? null : intervalSeconds,
+    declaredDeadAtSeconds: null,
+    cause,
+    heartbeatsSent: 1,
+    heartbeatsAnswered: survived ? 1 : 0,
+    heartbeatsUnanswered: survived ? 0 : 1,
+    longestAnsweredIdleSeconds: null,
+    serverHeartbeatSeconds: null,
+    detail: null,
+  };
+}
+
+function matrix(results: HeartbeatRunResult[], lowestFailing: number | null): HeartbeatMatrix {
+  return { target: 't', startedAt: 'x', elapsedSeconds: 1, windowSeconds: 600, countMax: 3, results, lowestFailingIntervalSeconds: lowestFailing, highestSurvivingIntervalSeconds: null, anomalies: [] };
+}
+
+describe('recommend', () => {
+  it('takes half of the shortest timeout when that lies in 20–45 s', () => {
+    const r = recommend(basisFromSeconds(70));
+    expect(r).toMatchObject({ intervalSeconds: 35, countMax: 3, toleranceSeconds: 105, clamp: 'none', limitSeconds: 70 });
+  });
+
+  it('clamps to 45 s for long timeouts', () => {
+    expect(recommend(basisFromSeconds(350))).toMatchObject({ intervalSeconds: 45, clamp: 'max', countMax: 3 });
+  });
+
+  it('goes below 20 s only when the path demands it, with a warning, and raises CountMax to keep ≥ 30 s tolerance', () => {
+    const r = recommend(basisFromSeconds(8));
+    expect(r).toMatchObject({ intervalSeconds: 4, clamp: 'path_demands_shorter', countMax: 8, toleranceSeconds: 32 });
+    expect(r.warnings.join(' ')).toMatch(/rate-limit/);
+    expect(recommend(basisFromSeconds(8), null, { countMax: 3 })).toMatchObject({ countMax: 3, toleranceSeconds: 12 });
+    expect(recommend(basisFromSeconds(30))).toMatchObject({ intervalSeconds: 15, clamp: 'path_demands_shorter' });
+  });
+
+  it('no timeout known: 45 s with the reason (no timeout up to max / masked by the server heartbeat)', () => {
+    const none = recommend(basisFromMeasurement(measurement([{ verdict: 'no_timeout_up_to_max', lowerSeconds: 7440, failureMode: null }])));
+    expect(none).toMatchObject({ intervalSeconds: 45, clamp: 'no_timeout_known', limitSeconds: null });
+    expect(none.reasoning.join(' ')).toMatch(/No idle timeout was found up to 7440 s/);
+    const masked = recommend(basisFromMeasurement(measurement([{ verdict: 'masked', failureMode: null }], 3)));
+    expect(masked.reasoning.join(' ')).toMatch(/server's own heartbeat \(3 s/);
+  });
+
+  it('uses the shortest direction of a measurement, by its lower bound', () => {
+    const b = basisFromMeasurement(
+      measurement([
+        { direction: 'outbound', lowerSeconds: 300, upperSeconds: 306 },
+        { direction: 'inbound', lowerSeconds: 60, upperSeconds: 61, failureMode: 'reset' },
+      ]),
+    );
+    expect(b.bracket).toMatchObject({ lowerSeconds: 60, upperSeconds: 61 });
+    expect(b.direction).toBe('inbound');
+    expect(recommend(b)).toMatchObject({ intervalSeconds: 30 });
+  });
+
+  it('a survival matrix tightens the limit and confirms or contradicts the recommendation', () => {
+    const b = basisFromSeconds(120);
+    const m = matrix([run(15, true), run(30, true), run(45, true), run(60, false)], 60);
+    expect(safeIdleLimitSeconds(b, m)).toBe(60);
+    const r = recommend(b, m);
+    expect(r.intervalSeconds).toBe(30);
+    expect(r.reasoning.join(' ')).toMatch(/Confirmed by experiment: heartbeats every 15, 30 s survived/);
+    const bad = recommend(b, matrix([run(15, false), run(30, true)], 15));
+    expect(bad.intervalSeconds).toBe(7);
+    expect(recommend(basisFromSeconds(120), matrix([run(15, true), run(30, false, 'silent')], null)).warnings.join(' ')).toMatch(/every 30 s die/);
+  });
+
+  it('rejects a bad hand-given timeout', () => {
+    expect(() => basisFromSeconds(0)).toThrow(/--timeout/);
+    expect(() => basisFromSeconds(Number.NaN)).toThrow(/--timeout/);
+  });
+});
+
+describe('snippets', () => {
+  const rec = recommend(basisFromSeconds(8));
+  it('client snippet: Host block with HostName/Port/User only when needed', () => {
+    expect(sshClientSnippet({ hostPattern: 'box' }, rec)).toBe(
+      '# idleprobe: heartbeat every 4 s, give up after 8 unanswered (32 s)\nHost box\n    ServerAliveInterval 4\n    ServerAliveCountMax 8\n',
+    );
+    const full = sshClientSnippet({ hostPattern: 'box', hostName: '198.19.1.2', port: 2222, user: 'ops' }, rec);
+    expect(full).toContain('    HostName 198.19.1.2\n    Port 2222\n    User ops\n');
+    expect(() => sshClientSnippet({ hostPattern: 'a b' }, rec)).toThrow(/cannot be written/);
+  });
+  it('sshd snippet', () => {
+    expect(sshdConfigSnippet(rec)).toMatch(/^ClientAliveInterval 4$/m);
+    expect(sshdConfigSnippet(rec)).toMatch(/^ClientAliveCountMax 8$/m);
+  });
+  it('the report renders reasoning, both snippets and findings', () => {
+    const a = buildAdvice('lab', { hostPattern: 'lab' }, basisFromSeconds(8), null, undefined, null);
+    const text = formatAdvice(a);
+    expect(text).toMatch(/heartbeat every 4 s, give up after 8 unanswered \(32 s\)/);
+    expect(text).toContain('ServerAliveInterval 4');
+    expect(text).toContain('ClientAliveInterval 4');
+    expect(a.problems).toBe(false);
+  });
+});
+
+describe('ssh -G / sshd -T dumps and judgements', () => {
+  const sshG = 'user root\nhostname 198.19.1.2\nport 22\ntcpkeepalive yes\nserveralivecountmax 3\nserveraliveinterval 0\nidentityfile ~/.ssh/id_rsa\nidentityfile ~/.ssh/id_ed25519\n';
+  it('parses keyword/value lines, keeping repeated keywords', () => {
+    const d = parseConfigDump(sshG);
+    expect(d.get('identityfile')).toEqual(['~/.ssh/id_rsa', '~/.ssh/id_ed25519']);
+    expect(clientFromDump('myalias', d)).toEqual({ host: 'myalias', hostname: '198.19.1.2', serverAliveInterval: 0, serverAliveCountMax: 3, tcpKeepAlive: true });
+    expect(() => clientFromDump('x', parseConfigDump('serveraliveinterval soon\n'))).toThrow(/serveraliveinterval/);
+  });
+
+  it('ServerAliveInterval 0 is a problem that names the alias mistake', () => {
+    const c = clientFromDump('myalias', parseConfigDump(sshG));
+    const f = judgeClient(c, 8, recommend(basisFromSeconds(8)));
+    expect(f[0].level).toBe('problem');
+    expect(f[0].message).toMatch(/ServerAliveInterval is 0/);
+    expect(f[0].message).toMatch(/pattern never matches "myalias"/);
+  });
+
+  it('an interval not below the timeout is a problem; above half of it a warning; else ok', () => {
+    const mk = (i: number) => clientFromDump('h', parseConfigDump(`serveraliveinterval ${i}\nserveralivecountmax 3\n`));
+    const rec = recommend(basisFromSeconds(60));
+    expect(judgeClient(mk(60), 60, rec)[0].level).toBe('problem');
+    expect(judgeClient(mk(45), 60, rec)[0].level).toBe('warn');
+    expect(judgeClient(mk(30), 60, rec)[0]).toMatchObject({ level: 'ok' });
+    expect(judgeClient(mk(30), 60, rec)[0].message).toMatch(/90 s/);
+  });
+
+  it('sshd: ClientAliveInterval and "edited but not reloaded"', () => {
+    const s = serverFromDump(parseConfigDump('clientaliveinterval 120\nclientalivecountmax 3\npidfile /run/sshd.pid\ntcpkeepalive yes\n'));
+    expect(s).toEqual({ clientAliveInterval: 120, clientAliveCountMax: 3, tcpKeepAlive: true, pidFile: '/run/sshd.pid' });
+    const started = Date.parse('2026-11-27T10:00:00Z');
+    const proc = { pidFile: '/run/sshd.pid', pid: 42, startedAtMs: started, problem: null };
+    const stale = judgeServer(s, proc, [{ path: '/etc/ssh/sshd_config', mtimeMs: started + 60_000 }], 60, null);
+    expect(stale[0].level).toBe('problem'); // 120 s is not below 60 s
+    expect(stale[1].level).toBe('problem');
+    expect(stale[1].message).toMatch(/edited but not reloaded/);
+    expect(judgeReload(proc, [{ path: '/etc/ssh/sshd_config', mtimeMs: started - 60_000 }])[0].level).toBe('ok');
+    expect(judgeReload({ ...proc, pid: null, startedAtMs: null, problem: 'gone' }, [])[0].message).toMatch(/no running sshd/);
+  });
+
+  it('kernel keepalive above the timeout is explained, not recommended', () => {
+    const f = judgeKernel(7200, 300, true);
+    expect(f[0].message).toMatch(/7200 s, above the path's idle timeout \(300 s\)/);
+    expect(f[0].message).toMatch(/does not use TCP keepalive for liveness/);
+    expect(judgeKernel(60, 300, true)[0].message).toMatch(/below the path's idle timeout/);
+    expect(judgeKernel(null, 300, true)).toEqual([]);
+  });
+
+  it('process start time from /proc/PID/stat (field 22) and btime, with a comm containing ") "', () => {
+    const stat = '1234 (ss) d) S 1 1234 1234 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 250000 1000 100 0 0';
+    expect(processStartMs(stat, 'cpu 1 2\nbtime 1795774179\n', 100)).toBe((1795774179 + 2500) * 1000);
+    expect(processStartMs(stat, 'no btime here', 100)).toBeNull();
+  });
+});
+
+describe('durations', () => {
+  it('parses seconds, units and lists', () => {
+    expect(parseDurationSeconds('40', '--window')).toBe(40);
+    expect(parseDurationSeconds('30m', '--window')).toBe(1800);
+    expect(parseDurationSeconds('1h30m', '--window')).toBe(5400);
+    expect(parseDurationSeconds('2.5s', '--window')).toBe(2.5);
+    expect(parseIntervals('15,30,45s,2m')).toEqual([15, 30, 45, 120]);
+  });
+  it('names the flag on bad input', () => {
+    expect(() => parseDurationSeconds('soon', '--window')).toThrow(/--window: "soon"/);
+    expect(() => parseDurationSeconds('0', '--window')).toThrow(/positive/);
+    expect(() => parseIntervals('15,,30')).toThrow(/empty entry/);
+    expect(() => parseIntervals('15,15s')).toThrow(/twice/);
+  });
+});
