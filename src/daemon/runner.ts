@@ -128,6 +128,8 @@ export class TargetRunner {
     this.running = running;
     running.done = this.measureOnce(controller.signal, reason).finally(() => {
       if (this.running === running) this.running = null;
+      // Between measurements the sentinel watches the path (not after an aborted run: stop/reload).
+      if (!controller.signal.aborted) this.maybeStartSentinel();
       this.deps.onChange();
     });
     this.deps.onChange();
@@ -210,7 +212,6 @@ export class TargetRunner {
       lease.release();
       this.measurementSessions = 0;
     }
-    if (!signal.aborted) this.maybeStartSentinel();
   }
 
   private maybeStartSentinel(): void {

@@ -1,0 +1,163 @@
+// Sentinels: idle at ~90 % of the last estimate, re-check, and on a path death count it and
+// re-measure at once. Sessions are a scripted SearchSession (the prober boundary) on a virtual clock.
+import { afterEach, describe, expect, it } from 'vitest';
+import { runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
+import { Daemon } from '../../src/daemon/daemon.ts';
+import { resolveConfig } from '../../src/daemon/config.ts';
+import type { CronScheduler, MeasureFn, OpenerFactory } from '../../src/daemon/runner.ts';
+import type { Clock, MeasurementResult, ProbeOutcome, ProbeReport, SearchSession, SessionOpener } from '../../src/search/types.ts';
+
+const PIN = `SHA256:${'E'.repeat(43)}`;
+
+/**
+ * Virtual time: sleep advances the clock instantly (yielding once so aborts can land). After
+ * `blockAfter` sleeps, further sleeps wait until aborted (time stands still for the rest of the test).
+ */
+function virtualClock(blockAfter = Number.POSITIVE_INFINITY): Clock & { slept: number[] } {
+  let now = 1_000_000;
+  const slept: number[] = [];
+  return {
+    slept,
+    now: () => now,
+    sleep: async (ms, signal) => {
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw new Error('aborted');
+      if (slept.length >= blockAfter) {
+        await new Promise((_r, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+      }
+      slept.push(ms);
+      now += ms;
+    },
+  };
+}
+
+/** A session whose outbound probes answer from a script; ends with `silent` after the script. */
+function scriptedOpener(clock: Clock, script: ProbeOutcome[], log: string[]): SessionOpener {
+  let n = 0;
+  return {
+    inboundSupported: false,
+    async open(): Promise<SearchSession> {
+      const id = `s${++n}`;
+      let last = clock.now();
+      let closed = false;
+      log.push(`open ${id}`);
+      return {
+        id,
+        lastActivityAt: () => last,
+        isClosed: () => closed,
+        serverHeartbeatSeconds: () => null,
+        async probeOutbound(): Promise<ProbeReport> {
+          const outcome = script.shift() ?? 'silent';
+          const report = { outcome, ageSeconds: (clock.now() - last) / 1000, at: clock.now() };
+          if (outcome === 'alive') last = clock.now();
+          log.push(`${outcome} after ${report.ageSeconds}s`);
+          return report;
+        },
+        async probeInbound(): Promise<ProbeReport> {
+          throw new Error('not supported');
+        },
+        close() {
+          closed = true;
+          log.push(`close ${id}`);
+        },
+      };
+    },
+  };
+}
+
+describe('sentinel', () => {
+  it('idles at the planned fraction, re-arms after each alive check, and reports a death', async () => {
+    const clock = virtualClock();
+    const log: string[] = [];
+    const open: number[] = [];
+    const end = await runSentinel(
+      { idleSeconds: 27, direction: 'outbound', signal: new AbortController().signal, maxChecks: 10 },
+      { opener: scriptedOpener(clock, ['alive', 'alive', 'reset'], log), clock, onSessionsOpen: (n) => open.push(n) },
+    );
+    expect(end.kind).toBe('died');
+    if (end.kind === 'died') expect(end.report.outcome).toBe('reset');
+    expect(clock.slept).toEqual([27000, 27000, 27000]);
+    expect(log).toEqual(['open s1', 'alive after 27s', 'alive after 27s', 'reset after 27s', 'close s1']);
+    expect(open).toEqual([1, 0]);
+  });
+
+  it('a server-side close is not a path death; abort ends it quietly; checks are bounded', async () => {
+    const clock = virtualClock();
+    const closedByServer = await runSentinel(
+      { idleSeconds: 5, direction: 'outbound', signal: new AbortController().signal, maxChecks: 10 },
+      { opener: scriptedOpener(clock, ['alive', 'server_closed'], []), clock, onSessionsOpen: () => {} },
+    );
+    expect(closedByServer).toMatchObject({ kind: 'ended' });
+    const bounded = await runSentinel(
+      { idleSeconds: 5, direction: 'outbound', signal: new AbortController().signal, maxChecks: 3 },
+      { opener: scriptedOpener(clock, ['alive', 'alive', 'alive', 'alive'], []), clock, onSessionsOpen: () => {} },
+    );
+    expect(bounded).toEqual({ kind: 'ended', reason: 'sentinel made its 3 checks' });
+    const ctl = new AbortController();
+    ctl.abort();
+    const aborted = await runSentinel(
+      { idleSeconds: 5, direction: 'outbound', signal: ctl.signal, maxChecks: 3 },
+      { opener: scriptedOpener(clock, ['alive'], []), clock, onSessionsOpen: () => {} },
+    );
+    expect(aborted).toEqual({ kind: 'aborted' });
+  });
+
+  it('plans on the shortest timeout found, only for directions it can probe', () => {
+    const r = (direction: 'outbound' | 'inbound', verdict: string, est: number | null) => ({ direction, verdict, estimateSeconds: est, lowerSeconds: null });
+    expect(sentinelPlan([r('outbound', 'timeout', 100), r('inbound', 'timeout', 60)], 0.9, true)).toEqual({ direction: 'inbound', idleSeconds: 54 });
+    expect(sentinelPlan([r('outbound', 'timeout', 100), r('inbound', 'timeout', 60)], 0.9, false)).toEqual({ direction: 'outbound', idleSeconds: 90 });
+    expect(sentinelPlan([r('outbound', 'no_timeout_up_to_max', null)], 0.9, true)).toBeNull();
+  });
+});
+
+describe('sentinel in the daemon', () => {
+  const daemons: Daemon[] = [];
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.shutdown();
+  });
+
+  it('a dying sentinel is counted and triggers an immediate re-measurement with the shorter timeout', async () => {
+    const clock = virtualClock(3); // first sentinel: 2 idle periods; the second then idles until shutdown
+    const log: string[] = [];
+    const estimates = [30, 20];
+    const calls: number[] = [];
+    const measure: MeasureFn = async (spec) => {
+      const est = estimates[calls.length] ?? 20;
+      calls.push(est);
+      return {
+        target: spec.name,
+        startedAt: new Date().toISOString(),
+        elapsedSeconds: 1,
+        results: [{ direction: 'outbound', verdict: 'timeout', lowerSeconds: est - 1, upperSeconds: est + 1, estimateSeconds: est, failureMode: 'silent', probes: [], consistency: 1, sessionsOpened: 1, maxConcurrentSessions: 1, elapsedMs: 1, reason: null }],
+        serverHeartbeatSeconds: null,
+        recommendedHeartbeatSeconds: null,
+      } satisfies MeasurementResult;
+    };
+    // First sentinel: alive once, then the path drops it. Second sentinel (after re-measure): stays alive.
+    const scripts: ProbeOutcome[][] = [['alive', 'silent'], Array(5).fill('alive')];
+    const openerFactory: OpenerFactory = () => scriptedOpener(clock, scripts.shift() ?? [], log);
+    const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
+    const daemon = new Daemon({
+      config: resolveConfig({
+        global: { jitter_seconds: 0 },
+        targets: [{ name: 'edge', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true, fraction: 0.9 } }],
+      }),
+      measure,
+      openerFactory,
+      clock,
+      cron: noCron,
+    });
+    daemons.push(daemon);
+    daemon.start();
+    for (let i = 0; i < 300 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(calls).toEqual([30, 20]);
+    for (let i = 0; i < 300 && daemon.snapshot('edge')!.latestOk?.result?.results[0].estimateSeconds !== 20; i++) await new Promise((r) => setTimeout(r, 5));
+    const s = daemon.snapshot('edge')!;
+    expect(s.counters.sentinelDeaths).toBe(1);
+    expect(s.counters.measurements).toBe(2);
+    // The first sentinel idled 27 s (0.9 × 30) per check.
+    expect(clock.slept).toEqual([27000, 27000, 18000]); // then 0.9 x 20 for the new sentinel
+    expect(s.sentinel).toMatchObject({ direction: 'outbound', idleSeconds: 18 });
+    expect(log.slice(0, 4)).toEqual(['open s1', 'alive after 27s', 'silent after 27s', 'close s1']);
+  });
+});
