@@ -1,0 +1,101 @@
+// The survival matrix over real SSH sessions (the prober's opener, ssh2, keepalive@openssh.com)
+// through the in-process demo middlebox: no root, a few seconds. The CLI is run for real too.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { SshSessionOpener } from '../../src/probe/opener.ts';
+import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
+import { realClock } from '../../src/search/clock.ts';
+import { runHeartbeatMatrix } from '../../src/heartbeat/matrix.ts';
+import { crossCheck } from '../../src/heartbeat/cross-check.ts';
+import type { HeartbeatMatrix } from '../../src/heartbeat/types.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MIDDLEBOX_TIMEOUT_S = 2;
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(REPO, 'bin', 'idleprobe.mjs'), ...args], { cwd: REPO, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+describe('heartbeat matrix against the demo lab (in-process SSH server + userspace middlebox)', () => {
+  let silentLab: DemoLab;
+  let resetLab: DemoLab;
+  beforeAll(async () => {
+    silentLab = await startDemoLab({ timeoutSeconds: MIDDLEBOX_TIMEOUT_S, mode: 'silent' });
+    resetLab = await startDemoLab({ timeoutSeconds: MIDDLEBOX_TIMEOUT_S, mode: 'reset' });
+  }, 20_000);
+  afterAll(async () => {
+    await silentLab?.close();
+    await resetLab?.close();
+  }, 20_000);
+
+  it('CLI: 1 s heartbeats survive a 2 s middlebox, 4 s and no heartbeat die silently; cross-check agrees', async () => {
+    const run = await runCli(
+      [
+        'heartbeat',
+        `${silentLab.user}@${silentLab.host}:${silentLab.port}`,
+        '-i', silentLab.privateKeyPath,
+        '--known-hosts', silentLab.knownHostsPath,
+        '--intervals', '1,4',
+        '--window', '6s',
+        '--timeout', String(MIDDLEBOX_TIMEOUT_S),
+        '--json',
+      ],
+      40_000,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const m = JSON.parse(run.stdout) as HeartbeatMatrix;
+    const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
+    expect(by(1)).toMatchObject({ survived: true, secondsSurvived: 6, heartbeatsUnanswered: 0 });
+    expect(by(1).heartbeatsAnswered).toBeGreaterThanOrEqual(4);
+    expect(by(4)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 1, heartbeatsAnswered: 0 });
+    expect(by(4).diedAtSeconds).toBeGreaterThanOrEqual(4);
+    expect(by(4).diedAtSeconds).toBeLessThan(5);
+    expect(by(null)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0 });
+    expect(m.lowestFailingIntervalSeconds).toBe(4);
+    expect(m.crossCheck?.contradictions).toEqual([]);
+    expect(run.stderr).not.toMatch(/CONTRADICTION/);
+  }, 45_000);
+
+  it('in-process: a reset middlebox ends the 4 s session with an RST; a wrong timeout is a loud contradiction', async () => {
+    const spec = resetLab.target(['outbound']);
+    const opener = new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec) });
+    try {
+      const m = await runHeartbeatMatrix(spec.name, opener, {
+        intervalsSeconds: [1, 4],
+        windowSeconds: 6,
+        countMax: 3,
+        includeNoHeartbeat: true,
+        connectStaggerMs: 100,
+        clock: realClock,
+      });
+      const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
+      expect(by(1).survived).toBe(true);
+      expect(by(4)).toMatchObject({ survived: false, cause: 'reset', heartbeatsSent: 1, heartbeatsUnanswered: 1 });
+      expect(by(null)).toMatchObject({ survived: false, cause: 'reset' });
+      // Told the timeout is 10 s, the 4 s death contradicts it.
+      const cc = crossCheck(m, { lowerSeconds: 10, upperSeconds: 11, source: 'deliberately wrong' });
+      expect(cc.contradictions.join('\n')).toMatch(/heartbeat every 4 s DIED \(reset/);
+    } finally {
+      opener.closeAll();
+    }
+  }, 30_000);
+
+  it('CLI: an unreachable target exits 3, a bad flag exits 2', async () => {
+    const unreachable = await runCli(['heartbeat', 'x@127.0.0.1:1', '-i', silentLab.privateKeyPath, '--host-key', silentLab.hostKeySha256, '--intervals', '1', '--window', '2s'], 20_000);
+    expect(unreachable.code, unreachable.stderr).toBe(3);
+    const bad = await runCli(['heartbeat', 'x@127.0.0.1:1', '--host-key', 'SHA256:AAAA', '--window', 'soon'], 20_000);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--window: "soon"/);
+    const noKey = await runCli(['heartbeat', 'x@127.0.0.1:1'], 20_000);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/--known-hosts|--host-key/);
+  }, 45_000);
+});
