@@ -1,0 +1,452 @@
+// The two idleprobe dashboards, as code: the overview of every target and the per-target drill-down.
+// `node --import tsx grafana/tools/build-dashboards.ts` writes them to grafana/dashboards/*.json (what Grafana
+// provisions); test/unit/grafana.test.ts checks the committed JSON equals this output.
+import {
+  bandOverrides,
+  layout,
+  row,
+  stat,
+  stateTimeline,
+  table,
+  timeseries,
+  valueMap,
+  type Panel,
+} from './panels.ts';
+
+export const OVERVIEW_UID = 'idleprobe-overview';
+export const TARGET_UID = 'idleprobe-target';
+
+// Every series of a target is picked with these matchers; `site` is set by the scrape config of
+// multi-site agents and absent otherwise (site=~".*" also matches a missing label).
+const SEL_ALL = 'target=~"$target", site=~"$site"';
+const SEL_ONE = 'target="$target", site=~"$site"';
+
+// Only a `timeout` verdict makes the estimate a path timeout (masked/no timeout results are not).
+const found = (sel: string) =>
+  `idleprobe_idle_timeout_seconds{${sel}} and ignoring(verdict) (idleprobe_verdict{${sel}, verdict="timeout"} == 1)`;
+
+// 1 = silent drop, 2 = reset, 3 = no timeout found; 0 = not measured yet.
+const failureModeCode = (sel: string, by: string) =>
+  `sum by (${by}) (idleprobe_failure_mode{${sel}, mode="silent"})` +
+  ` + 2 * sum by (${by}) (idleprobe_failure_mode{${sel}, mode="reset"})` +
+  ` + 3 * sum by (${by}) (idleprobe_failure_mode{${sel}, mode="none"})`;
+const FAILURE_MODE_MAP = valueMap({
+  '0': { text: 'not measured', color: 'text' },
+  '1': { text: 'silent drop', color: 'red' },
+  '2': { text: 'reset', color: 'orange' },
+  '3': { text: 'no timeout found', color: 'green' },
+});
+
+// 1 timeout, 2 no_timeout_up_to_max, 3 masked, 4 inconclusive; 0 = not measured yet.
+const verdictCode = (sel: string, by: string) =>
+  ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive']
+    .map((v, i) => `${i + 1} * sum by (${by}) (idleprobe_verdict{${sel}, verdict="${v}"})`)
+    .join(' + ');
+const VERDICT_MAP = valueMap({
+  '0': { text: 'not measured', color: 'text' },
+  '1': { text: 'timeout found', color: 'blue' },
+  '2': { text: 'no timeout up to max', color: 'green' },
+  '3': { text: 'masked by server heartbeat', color: 'purple' },
+  '4': { text: 'inconclusive', color: 'orange' },
+});
+
+const UP_MAP = valueMap({ '0': { text: 'unreachable', color: 'red' }, '1': { text: 'reachable', color: 'green' } });
+const SURVIVED_MAP = valueMap({ '0': { text: 'died', color: 'red' }, '1': { text: 'survived', color: 'green' } });
+
+const TIMEOUT_THRESHOLDS = [
+  { color: 'red', value: null },
+  { color: 'orange', value: 60 },
+  { color: 'green', value: 300 },
+];
+const AGE_THRESHOLDS = [
+  { color: 'green', value: null },
+  // The default schedule measures every 6 h; IdleprobeMeasurementStale fires after 13 h.
+  { color: 'orange', value: 7 * 3600 },
+  { color: 'red', value: 13 * 3600 },
+];
+
+function drillDownLink(field: string) {
+  return [
+    {
+      matcher: { id: 'byName', options: field },
+      properties: [
+        {
+          id: 'links',
+          value: [{ title: 'Drill down to ${__value.text}', url: `/d/${TARGET_UID}/idleprobe-target?var-target=\${__value.text}&\${datasource:queryparam}&\${__url_time_range}` }],
+        },
+      ],
+    },
+  ];
+}
+
+function variables(opts: { multiTarget: boolean }) {
+  return {
+    list: [
+      {
+        name: 'datasource',
+        label: 'Data source',
+        type: 'datasource',
+        query: 'prometheus',
+        current: {},
+        hide: 0,
+        refresh: 1,
+        regex: '',
+        options: [],
+      },
+      {
+        name: 'site',
+        label: 'Site',
+        type: 'query',
+        datasource: { type: 'prometheus', uid: '${datasource}' },
+        definition: 'label_values(idleprobe_measurements_total, site)',
+        query: { qryType: 1, query: 'label_values(idleprobe_measurements_total, site)', refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+        includeAll: true,
+        allValue: '.*',
+        multi: true,
+        current: { selected: true, text: ['All'], value: ['$__all'] },
+        refresh: 2,
+        sort: 1,
+        hide: 0,
+        regex: '',
+        options: [],
+      },
+      {
+        name: 'target',
+        label: 'Target',
+        type: 'query',
+        datasource: { type: 'prometheus', uid: '${datasource}' },
+        definition: 'label_values(idleprobe_measurements_total{site=~"$site"}, target)',
+        query: { qryType: 1, query: 'label_values(idleprobe_measurements_total{site=~"$site"}, target)', refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+        includeAll: opts.multiTarget,
+        ...(opts.multiTarget ? { allValue: '.*' } : {}),
+        multi: opts.multiTarget,
+        current: opts.multiTarget ? { selected: true, text: ['All'], value: ['$__all'] } : {},
+        refresh: 2,
+        sort: 1,
+        hide: 0,
+        regex: '',
+        options: [],
+      },
+    ],
+  };
+}
+
+function dashboard(uid: string, title: string, description: string, panels: Panel[], multiTarget: boolean, linkTo: { uid: string; title: string }) {
+  return {
+    uid,
+    title,
+    description,
+    tags: ['idleprobe', 'ssh', 'network'],
+    editable: true,
+    graphTooltip: 1,
+    refresh: '1m',
+    schemaVersion: 39,
+    version: 1,
+    time: { from: 'now-24h', to: 'now' },
+    timepicker: {},
+    timezone: '',
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    weekStart: '',
+    annotations: {
+      list: [
+        {
+          builtIn: 1,
+          datasource: { type: 'grafana', uid: '-- Grafana --' },
+          enable: true,
+          hide: true,
+          iconColor: 'rgba(0, 211, 255, 1)',
+          name: 'Annotations & Alerts',
+          type: 'dashboard',
+        },
+      ],
+    },
+    links: [
+      { title: linkTo.title, type: 'link', url: `/d/${linkTo.uid}`, includeVars: true, keepTime: true, icon: 'dashboard', tags: [], asDropdown: false, targetBlank: false, tooltip: '' },
+    ],
+    templating: variables({ multiTarget }),
+    panels: layout(panels),
+  };
+}
+
+export function overviewDashboard() {
+  const panels: Panel[] = [
+    row('Now'),
+    stat('Targets', 'Configured targets the agents report.', { w: 4, h: 4 }, [{ expr: `count(count by (target) (idleprobe_measurements_total{${SEL_ALL}}))` }], { unit: 'none' }),
+    stat('Unreachable targets', 'Targets whose latest connect + authentication failed (idleprobe_target_up == 0).', { w: 4, h: 4 }, [{ expr: `count(idleprobe_target_up{${SEL_ALL}} == 0) or vector(0)` }], {
+      unit: 'none',
+      thresholds: [{ color: 'green', value: null }, { color: 'red', value: 1 }],
+    }),
+    stat('Shortest idle timeout', 'The shortest path idle timeout found over all selected targets and directions: heartbeats must be shorter than this.', { w: 4, h: 4 }, [{ expr: `min(${found(SEL_ALL)})` }], {
+      thresholds: TIMEOUT_THRESHOLDS,
+    }),
+    stat('Oldest result', 'Age of the oldest latest measurement over the selected targets.', { w: 4, h: 4 }, [{ expr: `max(time() - (idleprobe_last_measurement_timestamp_seconds{${SEL_ALL}} > 0))` }], {
+      thresholds: AGE_THRESHOLDS,
+    }),
+    stat('Sentinel deaths (24h)', 'Sentinel sessions idling at ~90% of the estimate that died in the last 24 hours: each one means the timeout shrank.', { w: 4, h: 4 }, [{ expr: `sum(increase(idleprobe_sentinel_deaths_total{${SEL_ALL}}[24h]))` }], {
+      unit: 'none',
+      decimals: 0,
+      thresholds: [{ color: 'green', value: null }, { color: 'orange', value: 1 }],
+    }),
+    stat('Config reload', 'Whether each agent\'s last configuration reload worked (0 = it kept the previous config).', { w: 4, h: 4 }, [{ expr: `min(idleprobe_config_last_reload_successful{site=~"$site"})` }], {
+      unit: 'none',
+      mappings: [valueMap({ '0': { text: 'failed', color: 'red' }, '1': { text: 'ok', color: 'green' } })],
+    }),
+
+    row('Idle timeout per target'),
+    table(
+      'Current idle timeouts',
+      'Latest result per target and direction: the bracket (longest idle age that survived, shortest that failed], the point estimate, how the path fails (silent drop or reset) and the verdict. Click a target to drill down.',
+      { w: 24, h: 8 },
+      [
+        { expr: `max by (target, direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ALL}})` },
+        { expr: `max by (target, direction) (idleprobe_idle_timeout_seconds{${SEL_ALL}})` },
+        { expr: `max by (target, direction) (idleprobe_idle_timeout_upper_bound_seconds{${SEL_ALL}})` },
+        { expr: `max by (target, direction, mode) (idleprobe_failure_mode{${SEL_ALL}} == 1)` },
+        { expr: `max by (target, direction, verdict) (idleprobe_verdict{${SEL_ALL}} == 1)` },
+      ],
+      {
+        transformations: [
+          { id: 'merge', options: {} },
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true, 'Value #D': true, 'Value #E': true },
+              indexByName: { target: 0, direction: 1, 'Value #A': 2, 'Value #B': 3, 'Value #C': 4, mode: 5, verdict: 6 },
+              renameByName: { 'Value #A': 'Survived (lower)', 'Value #B': 'Estimate', 'Value #C': 'Failed (upper)', mode: 'Failure mode', verdict: 'Verdict' },
+            },
+          },
+        ],
+        unit: 's',
+        overrides: drillDownLink('target'),
+      },
+    ),
+    timeseries(
+      'Idle timeout bracket: $target',
+      'The band is the bracket: the path survived idle periods up to its lower edge and dropped them at its upper edge; the line is the estimate. The dashed line is the recommended heartbeat interval, which must stay below the band.',
+      { w: 8, h: 8 },
+      [
+        { expr: `max by (direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ALL}})`, legend: '{{direction}} survived' },
+        { expr: `max by (direction) (idleprobe_idle_timeout_upper_bound_seconds{${SEL_ALL}})`, legend: '{{direction}} failed' },
+        { expr: `max by (direction) (idleprobe_idle_timeout_seconds{${SEL_ALL}})`, legend: '{{direction}} estimate' },
+        { expr: `max(idleprobe_recommended_heartbeat_seconds{${SEL_ALL}})`, legend: 'recommended heartbeat' },
+      ],
+      {
+        repeat: 'target',
+        overrides: [
+          ...bandOverrides([
+            { lower: 'outbound survived', upper: 'outbound failed', color: 'blue' },
+            { lower: 'inbound survived', upper: 'inbound failed', color: 'purple' },
+          ]),
+          { matcher: { id: 'byName', options: 'recommended heartbeat' }, properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }, { id: 'color', value: { mode: 'fixed', fixedColor: 'green' } }] },
+        ],
+      },
+    ),
+
+    row('Trends'),
+    timeseries(
+      'Idle timeout, 30 days',
+      'Estimated idle timeout per target and direction over 30 days (only results with a found timeout). A falling line means a middlebox on the path forgets idle connections sooner than before.',
+      { w: 12, h: 9 },
+      [{ expr: `max by (target, direction) (${found(SEL_ALL)})`, legend: '{{target}} {{direction}}', interval: '1h' }],
+      { timeFrom: '30d' },
+    ),
+    stateTimeline(
+      'Failure mode',
+      'How each path fails once idle too long: silent drop (black hole: the client only notices after its heartbeats go unanswered) or reset (RST: the session dies at the next packet).',
+      { w: 12, h: 9 },
+      [{ expr: failureModeCode(SEL_ALL, 'target, direction'), legend: '{{target}} {{direction}}' }],
+      [FAILURE_MODE_MAP],
+    ),
+    stat(
+      'Time since last measurement',
+      'Age of each target\'s latest finished measurement. Orange after 7 h (a run of the default 6-hourly schedule missed), red after 13 h (the IdleprobeMeasurementStale alert).',
+      { w: 12, h: 6 },
+      [{ expr: `max by (target) (time() - (idleprobe_last_measurement_timestamp_seconds{${SEL_ALL}} > 0))`, legend: '{{target}}' }],
+      { thresholds: AGE_THRESHOLDS },
+    ),
+    timeseries(
+      'Sentinel deaths',
+      'Sentinel sessions idle at ~90% of the last estimate; a death means the timeout shrank and idleprobe re-measured at once.',
+      { w: 12, h: 6 },
+      [{ expr: `sum by (target) (increase(idleprobe_sentinel_deaths_total{${SEL_ALL}}[$__interval]))`, legend: '{{target}}', interval: '5m' }],
+      { unit: 'none', bars: true },
+    ),
+
+    row('Heartbeat survival'),
+    table(
+      'Heartbeat survival matrix',
+      'One row per target, one column per heartbeat interval (seconds, like ServerAliveInterval): did a session sending only heartbeats at that interval survive the window? The shortest interval that died bounds the timeout from above.',
+      { w: 12, h: 8 },
+      [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived{${SEL_ALL}})` }],
+      {
+        transformations: [{ id: 'groupingToMatrix', options: { columnField: 'interval', rowField: 'target', valueField: 'Value', emptyValue: 'null' } }],
+        mappings: [SURVIVED_MAP],
+        overrides: [{ matcher: { id: 'byType', options: 'number' }, properties: [{ id: 'custom.cellOptions', value: { type: 'color-background', mode: 'basic' } }] }],
+      },
+    ),
+    table(
+      'Heartbeat sessions: seconds survived',
+      'How long the session at each heartbeat interval lived (the whole window if it survived).',
+      { w: 12, h: 8 },
+      [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived_seconds{${SEL_ALL}})` }],
+      {
+        transformations: [{ id: 'groupingToMatrix', options: { columnField: 'interval', rowField: 'target', valueField: 'Value', emptyValue: 'null' } }],
+        unit: 's',
+      },
+    ),
+
+    row('Agent'),
+    timeseries(
+      'Measurements, failures and skipped runs',
+      'Finished measurements, failed ones (connect, auth, host key) and scheduled runs skipped because the previous run was still going.',
+      { w: 12, h: 7 },
+      [
+        { expr: `sum by (target) (increase(idleprobe_measurements_total{${SEL_ALL}}[$__interval]))`, legend: '{{target}} measured', interval: '5m' },
+        { expr: `sum by (target) (increase(idleprobe_measurement_failures_total{${SEL_ALL}}[$__interval]))`, legend: '{{target}} failed', interval: '5m' },
+        { expr: `sum by (target) (increase(idleprobe_measurements_skipped_total{${SEL_ALL}}[$__interval]))`, legend: '{{target}} skipped', interval: '5m' },
+      ],
+      { unit: 'none', bars: true },
+    ),
+    timeseries(
+      'SSH sessions open',
+      'Sessions idleprobe holds open per target: up to the configured number during a measurement, sentinels in between.',
+      { w: 12, h: 7 },
+      [{ expr: `sum by (target) (idleprobe_sessions_open{${SEL_ALL}})`, legend: '{{target}}' }],
+      { unit: 'none', stack: true, fill: 30 },
+    ),
+  ];
+  return dashboard(
+    OVERVIEW_UID,
+    'idleprobe / Overview',
+    'Idle timeouts of every measured SSH path: current bracket, failure mode, trend, sentinels and heartbeat survival.',
+    panels,
+    true,
+    { uid: TARGET_UID, title: 'Target drill-down' },
+  );
+}
+
+export function targetDashboard() {
+  const panels: Panel[] = [
+    row('Latest result'),
+    stat('Estimate', 'Estimated idle timeout per direction (outbound: client speaks after the silence; inbound: server speaks first).', { w: 4, h: 4 }, [{ expr: `max by (direction) (idleprobe_idle_timeout_seconds{${SEL_ONE}})`, legend: '{{direction}}' }], {
+      thresholds: TIMEOUT_THRESHOLDS,
+    }),
+    stat('Verdict', 'What the latest measurement concluded per direction.', { w: 4, h: 4 }, [{ expr: verdictCode(SEL_ONE, 'direction'), legend: '{{direction}}' }], {
+      unit: 'none',
+      mappings: [VERDICT_MAP],
+    }),
+    stat('Failure mode', 'How the path fails once idle too long.', { w: 4, h: 4 }, [{ expr: failureModeCode(SEL_ONE, 'direction'), legend: '{{direction}}' }], {
+      unit: 'none',
+      mappings: [FAILURE_MODE_MAP],
+    }),
+    stat('Recommended heartbeat', 'ServerAliveInterval / ClientAliveInterval to configure: at most half the shortest timeout, 20–45 s unless the path needs shorter. See `idleprobe advise`.', { w: 4, h: 4 }, [{ expr: `max(idleprobe_recommended_heartbeat_seconds{${SEL_ONE}})` }]),
+    stat('Last measured', 'When the latest measurement finished, and how long it took.', { w: 4, h: 4 }, [
+      { expr: `max(idleprobe_last_measurement_timestamp_seconds{${SEL_ONE}} > 0) * 1000`, legend: 'finished' },
+    ], { unit: 'dateTimeFromNow' }),
+    stat('Reachable', 'Whether the latest connect + authentication + host key check worked; and whether the server\'s own heartbeats (sshd ClientAliveInterval) mask the path timeout.', { w: 4, h: 4 }, [
+      { expr: `max(idleprobe_target_up{${SEL_ONE}})`, legend: 'connect' },
+    ], { unit: 'none', mappings: [UP_MAP] }),
+
+    row('Bracket'),
+    timeseries(
+      'Idle timeout bracket',
+      'The band is the bracket (survived, failed] per direction; the line the estimate. Dashed: the recommended heartbeat, and the server\'s own heartbeat when one was seen.',
+      { w: 24, h: 9 },
+      [
+        { expr: `max by (direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ONE}})`, legend: '{{direction}} survived' },
+        { expr: `max by (direction) (idleprobe_idle_timeout_upper_bound_seconds{${SEL_ONE}})`, legend: '{{direction}} failed' },
+        { expr: `max by (direction) (idleprobe_idle_timeout_seconds{${SEL_ONE}})`, legend: '{{direction}} estimate' },
+        { expr: `max(idleprobe_recommended_heartbeat_seconds{${SEL_ONE}})`, legend: 'recommended heartbeat' },
+        { expr: `max(idleprobe_server_heartbeat_seconds{${SEL_ONE}})`, legend: 'server heartbeat' },
+      ],
+      {
+        overrides: [
+          ...bandOverrides([
+            { lower: 'outbound survived', upper: 'outbound failed', color: 'blue' },
+            { lower: 'inbound survived', upper: 'inbound failed', color: 'purple' },
+          ]),
+          ...['recommended heartbeat', 'server heartbeat'].map((name) => ({
+            matcher: { id: 'byName', options: name },
+            properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }],
+          })),
+        ],
+      },
+    ),
+    timeseries(
+      'Idle timeout, 30 days, against its 7-day maximum',
+      'Estimate (found timeouts only), its rolling 7-day maximum, and 80% of that maximum: below it IdleprobeTimeoutShrank fires.',
+      { w: 16, h: 8 },
+      [
+        { expr: `max by (direction) (${found(SEL_ONE)})`, legend: '{{direction}} estimate', interval: '1h' },
+        { expr: `max by (direction) (max_over_time((${found(SEL_ONE)})[7d:1h]))`, legend: '{{direction}} 7-day max', interval: '1h' },
+        { expr: `0.8 * max by (direction) (max_over_time((${found(SEL_ONE)})[7d:1h]))`, legend: '{{direction}} shrink alert line', interval: '1h' },
+      ],
+      { timeFrom: '30d' },
+    ),
+    stateTimeline('Verdict history', 'Verdict of each measurement over time.', { w: 8, h: 8 }, [{ expr: verdictCode(SEL_ONE, 'direction'), legend: '{{direction}}' }], [VERDICT_MAP]),
+
+    row('Heartbeat survival'),
+    table(
+      'Heartbeat survival by interval',
+      'Per heartbeat interval: did the session survive the window, how long it lived, and how many heartbeats went unanswered (the black-hole signature).',
+      { w: 12, h: 8 },
+      [
+        { expr: `max by (interval) (idleprobe_heartbeat_survived{${SEL_ONE}})` },
+        { expr: `max by (interval) (idleprobe_heartbeat_survived_seconds{${SEL_ONE}})` },
+        { expr: `max by (interval) (idleprobe_heartbeat_unanswered{${SEL_ONE}})` },
+      ],
+      {
+        transformations: [
+          { id: 'merge', options: {} },
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true },
+              indexByName: { interval: 0, 'Value #A': 1, 'Value #B': 2, 'Value #C': 3 },
+              renameByName: { interval: 'Interval (s)', 'Value #A': 'Survived', 'Value #B': 'Lived', 'Value #C': 'Unanswered heartbeats' },
+            },
+          },
+        ],
+        overrides: [
+          { matcher: { id: 'byName', options: 'Survived' }, properties: [{ id: 'mappings', value: [SURVIVED_MAP] }, { id: 'custom.cellOptions', value: { type: 'color-background', mode: 'basic' } }] },
+          { matcher: { id: 'byName', options: 'Lived' }, properties: [{ id: 'unit', value: 's' }] },
+        ],
+      },
+    ),
+    timeseries(
+      'Seconds survived per heartbeat interval',
+      'How long the heartbeat session at each interval lived, per run.',
+      { w: 12, h: 8 },
+      [{ expr: `max by (interval) (idleprobe_heartbeat_survived_seconds{${SEL_ONE}})`, legend: 'every {{interval}} s' }],
+    ),
+
+    row('Measurement runs'),
+    timeseries('Measurement duration', 'How long each finished measurement took. A cold search takes a small multiple of the timeout, a warm re-measurement little more than it.', { w: 8, h: 7 }, [
+      { expr: `max(idleprobe_last_measurement_duration_seconds{${SEL_ONE}})`, legend: 'duration' },
+    ]),
+    timeseries('Runs, failures, sentinel deaths', 'Finished, failed and skipped runs, and sentinel deaths (each triggers a re-measurement).', { w: 8, h: 7 }, [
+      { expr: `sum(increase(idleprobe_measurements_total{${SEL_ONE}}[$__interval]))`, legend: 'measured', interval: '5m' },
+      { expr: `sum(increase(idleprobe_measurement_failures_total{${SEL_ONE}}[$__interval]))`, legend: 'failed', interval: '5m' },
+      { expr: `sum(increase(idleprobe_measurements_skipped_total{${SEL_ONE}}[$__interval]))`, legend: 'skipped', interval: '5m' },
+      { expr: `sum(increase(idleprobe_sentinel_deaths_total{${SEL_ONE}}[$__interval]))`, legend: 'sentinel deaths', interval: '5m' },
+    ], { unit: 'none', bars: true }),
+    timeseries('SSH sessions open', 'Sessions open to this target (measurement sessions, control session, sentinels) and whether server heartbeats mask the timeout (1).', { w: 8, h: 7 }, [
+      { expr: `sum(idleprobe_sessions_open{${SEL_ONE}})`, legend: 'sessions' },
+      { expr: `max(idleprobe_masked_by_server_heartbeat{${SEL_ONE}})`, legend: 'masked by server heartbeat' },
+    ], { unit: 'none' }),
+  ];
+  return dashboard(
+    TARGET_UID,
+    'idleprobe / Target',
+    'One SSH path in detail: bracket history, 30-day trend against its 7-day maximum, verdicts, heartbeat survival and measurement runs.',
+    panels,
+    false,
+    { uid: OVERVIEW_UID, title: 'Overview' },
+  );
+}
+
+export const DASHBOARDS = [
+  { file: 'idleprobe-overview.json', build: overviewDashboard },
+  { file: 'idleprobe-target.json', build: targetDashboard },
+];

@@ -1,0 +1,154 @@
+// A real `idleprobe serve` process measuring the in-process demo lab (SSH server behind the userspace
+// middlebox), for the tests that check dashboards and rules against what the daemon really exports.
+// Everything listens on 127.0.0.1 and is torn down by stop().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+
+const repo = path.resolve(import.meta.dirname, '..', '..');
+
+export interface DemoDaemon {
+  url: string;
+  target: string;
+  lab: DemoLab;
+  /** stderr of the daemon so far (for failure messages). */
+  log(): string;
+  scrape(): Promise<string>;
+  /** Polls /metrics until `ready(text)` holds; throws with the daemon log after `timeoutMs`. */
+  waitForMetrics(ready: (text: string) => boolean, timeoutMs: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface DemoDaemonOptions {
+  /** Idle timeout of the demo middlebox, seconds. */
+  timeoutSeconds: number;
+  target?: string;
+  /**
+   * Also configure a second target, `<target>-masked`, whose server sends its own heartbeats
+   * (like sshd ClientAliveInterval) every second: a `masked` verdict with a server heartbeat.
+   */
+  withMaskedTarget?: boolean;
+}
+
+export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaemon> {
+  const target = opts.target ?? 'demo';
+  const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-deploy-test-'));
+  const lab = await startDemoLab({ timeoutSeconds: opts.timeoutSeconds, mode: 'silent' });
+  const maskedLab = opts.withMaskedTarget
+    ? await startDemoLab({ timeoutSeconds: opts.timeoutSeconds, mode: 'silent', serverHeartbeatSeconds: 1 }).catch(async (err) => {
+        await lab.close();
+        throw err;
+      })
+    : null;
+  let child: ChildProcess | null = null;
+  let stderr = '';
+  const stop = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child!.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await lab.close();
+    await maskedLab?.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = await freePort();
+    const configFile = path.join(dir, 'idleprobe.yml');
+    // The schedule never comes round during a test (1 January); the test triggers the run via the API.
+    const targetYaml = (name: string, l: DemoLab) => [
+      `  - name: ${name}`,
+      `    host: ${l.host}`,
+      `    port: ${l.port}`,
+      `    user: ${l.user}`,
+      `    private_key_file: ${l.privateKeyPath}`,
+      `    host_key_sha256: "${l.hostKeySha256}"`,
+      '    schedule: "0 0 1 1 *"',
+      '    min_seconds: 1',
+      `    max_seconds: ${opts.timeoutSeconds * 4}`,
+      '    sessions: 8',
+    ];
+    writeFileSync(
+      configFile,
+      [
+        'global:',
+        '  jitter_seconds: 0',
+        'targets:',
+        ...targetYaml(target, lab),
+        ...(maskedLab ? targetYaml(`${target}-masked`, maskedLab) : []),
+        '',
+      ].join('\n'),
+    );
+    child = spawn(
+      process.execPath,
+      [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', `127.0.0.1:${port}`, '--history', path.join(dir, 'history.sqlite')],
+      { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-20000);
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const scrape = async () => {
+      const res = await fetch(`${url}/metrics`);
+      if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
+      return res.text();
+    };
+    const daemon: DemoDaemon = {
+      url,
+      target,
+      lab,
+      log: () => stderr,
+      scrape,
+      async waitForMetrics(ready, timeoutMs) {
+        const deadline = Date.now() + timeoutMs;
+        let last = '';
+        for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+          if (child!.exitCode !== null) throw new Error(`idleprobe serve exited with ${child!.exitCode}:\n${stderr}`);
+          try {
+            last = await scrape();
+            if (ready(last)) return last;
+          } catch {
+            // not listening yet
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        throw new Error(`metrics not ready after ${timeoutMs} ms; daemon log:\n${stderr}\nlast scrape:\n${last.slice(0, 4000)}`);
+      },
+      stop,
+    };
+    await daemon.waitForMetrics((t) => t.includes('idleprobe_measurements_total'), 30_000);
+    const res = await fetch(`${url}/api/measure/${encodeURIComponent(target)}`, { method: 'POST' });
+    // 409: the daemon already started one (a target without history is measured at start).
+    if (res.status !== 202 && res.status !== 409) throw new Error(`POST /api/measure/${target}: HTTP ${res.status} ${await res.text()}`);
+    return daemon;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Metric names (families) present in a Prometheus text exposition. */
+export function exposedMetricNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^# TYPE (\S+) /.exec(line) ?? /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
+    if (m) names.add(m[1]!);
+  }
+  return names;
+}
