@@ -1,0 +1,240 @@
+// The real daemon (`node bin/idleprobe.mjs serve`, a child process) against the demo lab (in-process
+// SSH server + userspace middlebox with a 3 s idle timeout, itself in another child process),
+// scraped over HTTP: promtool accepts the scrape, the bracket contains 3 s; SIGHUP and POST reloads
+// (including a bad file); SIGTERM during a measurement exits within 5 s; kill -9 during a
+// measurement loses no finished result and the restarted service is up with its history.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MIDDLEBOX_TIMEOUT_S = 3;
+
+interface LabFacts {
+  host: string;
+  port: number;
+  user: string;
+  hostKeySha256: string;
+  privateKeyPath: string;
+}
+
+const children = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function startLab(): Promise<{ facts: LabFacts; proc: ChildProcess }> {
+  const proc = track(
+    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset'], {
+      cwd: repo,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('demo lab did not start within 20 s')), 20_000);
+    createInterface({ input: proc.stdout! }).once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+    proc.once('exit', (code) => reject(new Error(`demo lab exited with ${code}`)));
+  });
+  return { facts: JSON.parse(line) as LabFacts, proc };
+}
+
+function configText(lab: LabFacts, names: string[]): string {
+  return `global:
+  jitter_seconds: 0
+  max_sessions: 32
+modules:
+  lab:
+    min_seconds: 1
+    max_seconds: 10
+    sessions: 4
+    # Once a year: the tests drive runs by startup and POST /api/measure.
+    schedule: "0 0 1 1 *"
+targets:
+${names
+  .map(
+    (n) => `  - name: ${n}
+    host: ${lab.host}
+    port: ${lab.port}
+    user: ${lab.user}
+    private_key_file: ${lab.privateKeyPath}
+    host_key_sha256: "${lab.hostKeySha256}"
+    module: lab
+`,
+  )
+  .join('')}`;
+}
+
+interface Daemon {
+  proc: ChildProcess;
+  url: string;
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startDaemon(configFile: string, historyFile: string): Promise<Daemon> {
+  const proc = track(
+    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile], {
+      cwd: repo,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  const stderr: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${stderr.join('\n')}`)), 20_000);
+    createInterface({ input: proc.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`daemon exited with ${code}:\n${stderr.join('\n')}`)));
+  });
+  return { proc, url, stderr, exited };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutS: number): Promise<T> {
+  const deadline = Date.now() + timeoutS * 1000;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutS} s waiting for ${what}`);
+}
+
+async function getJson(url: string): Promise<any> {
+  const r = await fetch(url);
+  return r.json();
+}
+
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('idleprobe serve against the demo lab', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-it-'));
+  const configFile = path.join(dir, 'idleprobe.yml');
+  const historyFile = path.join(dir, 'history.sqlite');
+  let lab: LabFacts;
+
+  beforeAll(async () => {
+    lab = (await startLab()).facts;
+    fs.writeFileSync(configFile, configText(lab, ['demo']));
+  }, 30_000);
+
+  afterAll(async () => {
+    // SIGTERM lets the lab remove its temp dir; anything still alive after 5 s is killed.
+    const alive = [...children];
+    for (const c of alive) c.kill('SIGTERM');
+    await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
+    for (const c of children) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('measures at start, serves a promtool-clean scrape with the middlebox bracket, reloads, and stops within 5 s', async () => {
+    const d = await startDaemon(configFile, historyFile);
+    const targets = await waitFor('the first measurement', async () => {
+      const t = await getJson(`${d.url}/api/targets`);
+      return t.targets[0]?.latest ? t : null;
+    }, 90);
+    const demo = targets.targets[0];
+    expect(demo.name).toBe('demo');
+    expect(demo.up).toBe(1);
+
+    const scrape = await (await fetch(`${d.url}/metrics`)).text();
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });
+    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
+    expect(promtool.status).toBe(0);
+    for (const direction of ['outbound', 'inbound']) {
+      const lower = sample(scrape, METRIC.timeoutLower, `target="demo",direction="${direction}"`)!;
+      const upper = sample(scrape, METRIC.timeoutUpper, `target="demo",direction="${direction}"`)!;
+      // The middlebox forgets a flow after 3 s idle: the bracket must contain it, within the 1 s precision (+ slack).
+      expect(lower).toBeLessThanOrEqual(MIDDLEBOX_TIMEOUT_S + 0.5);
+      expect(upper).toBeGreaterThanOrEqual(MIDDLEBOX_TIMEOUT_S - 0.5);
+      expect(upper - lower).toBeLessThanOrEqual(2);
+      expect(sample(scrape, METRIC.failureMode, `target="demo",direction="${direction}",mode="reset"`)).toBe(1);
+    }
+    expect(sample(scrape, METRIC.measurements, 'target="demo"')).toBe(1);
+    expect(sample(scrape, METRIC.targetUp, 'target="demo"')).toBe(1);
+
+    // /probe for the configured target, and a 404 for anything else.
+    const probe = await fetch(`${d.url}/probe?target=demo&module=lab`);
+    expect(probe.status).toBe(200);
+    expect(await probe.text()).toContain(`${METRIC.timeoutEstimate}{target="demo",direction="outbound"}`);
+    expect((await fetch(`${d.url}/probe?target=198.18.0.1`)).status).toBe(404);
+
+    // SIGHUP reload adds a target; POST reload with a bad file keeps the old config and sets the gauge to 0.
+    fs.writeFileSync(configFile, configText(lab, ['demo', 'demo-b']));
+    d.proc.kill('SIGHUP');
+    await waitFor('demo-b after SIGHUP', async () => (await getJson(`${d.url}/api/targets`)).targets.some((t: { name: string }) => t.name === 'demo-b'), 20);
+    fs.writeFileSync(configFile, 'targets:\n  - name: demo\n    host: 127.0.0.1\n    port: 70000\n    user: x\n');
+    const bad = await fetch(`${d.url}/-/reload`, { method: 'POST' });
+    expect(bad.status).toBe(500);
+    expect((await bad.json()).error).toContain('targets[0].port: must be <= 65535');
+    const afterBad = await (await fetch(`${d.url}/metrics`)).text();
+    expect(sample(afterBad, METRIC.configReloadSuccess, '')).toBe(0);
+    expect(afterBad).toContain('target="demo-b"');
+    expect((await fetch(`${d.url}/-/reload`)).status).toBe(405);
+    fs.writeFileSync(configFile, configText(lab, ['demo']));
+    expect((await fetch(`${d.url}/-/reload`, { method: 'POST' })).status).toBe(200);
+    const afterGood = await (await fetch(`${d.url}/metrics`)).text();
+    expect(sample(afterGood, METRIC.configReloadSuccess, '')).toBe(1);
+    expect(afterGood).not.toContain('target="demo-b"');
+
+    // SIGTERM while a measurement is running: sessions closed, exit 0, within 5 s.
+    expect((await fetch(`${d.url}/api/measure/demo`, { method: 'POST' })).status).toBe(202);
+    await waitFor('sessions open', async () => sample(await (await fetch(`${d.url}/metrics`)).text(), METRIC.sessionsOpen, 'target="demo"')! > 0, 20);
+    const t0 = Date.now();
+    d.proc.kill('SIGTERM');
+    const end = await d.exited;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(end.code).toBe(0);
+  }, 180_000);
+
+  it('kill -9 during a measurement loses no finished result; the restarted service is up with its history', async () => {
+    const d = await startDaemon(configFile, historyFile);
+    const before = await getJson(`${d.url}/api/targets/demo/history`);
+    expect(before.entries.length).toBeGreaterThanOrEqual(1);
+    // Warm start: the cached result is served right away, no measurement needed.
+    const warm = await (await fetch(`${d.url}/metrics`)).text();
+    expect(sample(warm, METRIC.timeoutUpper, 'target="demo",direction="outbound"')).toBeGreaterThan(0);
+
+    // One more finished measurement, then kill -9 in the middle of the next one.
+    expect((await fetch(`${d.url}/api/measure/demo`, { method: 'POST' })).status).toBe(202);
+    await waitFor('the triggered measurement to finish', async () => {
+      const h = await getJson(`${d.url}/api/targets/demo/history`);
+      return h.entries.length > before.entries.length ? h : null;
+    }, 90);
+    const finished = (await getJson(`${d.url}/api/targets/demo/history`)).entries;
+    expect((await fetch(`${d.url}/api/measure/demo`, { method: 'POST' })).status).toBe(202);
+    await waitFor('sessions open', async () => sample(await (await fetch(`${d.url}/metrics`)).text(), METRIC.sessionsOpen, 'target="demo"')! > 0, 20);
+    d.proc.kill('SIGKILL');
+    const end = await d.exited;
+    expect(end.signal).toBe('SIGKILL');
+
+    const again = await startDaemon(configFile, historyFile);
+    expect((await fetch(`${again.url}/-/ready`)).status).toBe(200);
+    const after = (await getJson(`${again.url}/api/targets/demo/history`)).entries;
+    expect(after.map((e: { id: number }) => e.id)).toEqual(finished.map((e: { id: number }) => e.id));
+    expect(after[0].result.results[0].upperSeconds).toBe(finished[0].result.results[0].upperSeconds);
+    const t = (await getJson(`${again.url}/api/targets`)).targets[0];
+    expect(t.latest.id).toBe(finished[0].id);
+    again.proc.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+  }, 180_000);
+});
