@@ -168,6 +168,8 @@ export class CaptureAnalyzer implements PacketSink {
     else if (died) end = flow.lastRetransmissionTs >= flow.deathAt ? 'retransmissions_then_silence' : 'silence';
     else if (flow.sawFin) end = 'fin';
     else end = 'open';
+    // An open connection that is silent when the capture ends is idle until then, too.
+    const maxIdle = end === 'open' ? Math.max(flow.maxGap, this.lastTs - flow.lastTs) : flow.maxGap;
     const facts: FlowFacts = {
       heartbeats,
       heartbeatsAnswered,
@@ -179,7 +181,7 @@ export class CaptureAnalyzer implements PacketSink {
       maxIdleSurvivedSeconds: flow.maxSurvived < 0 ? null : ms(flow.maxSurvived),
       diedAfterIdleSeconds: died ? ms(flow.deathIdle) : null,
       diedAtSeconds: died ? flow.deathAt : null,
-      maxIdleSeconds: ms(flow.maxGap),
+      maxIdleSeconds: ms(maxIdle),
       end,
     };
     const report: Omit<FlowReport, 'verdict'> = {

@@ -37,7 +37,7 @@ export interface FlowReport {
   diedAfterIdleSeconds: number | null;
   /** When that packet went out (ISO 8601). */
   diedAt: string | null;
-  /** Longest silence seen in the connection, answered or not. */
+  /** Longest silence in the connection, answered or not; for an open connection including the silence up to the end of the capture. */
   maxIdleSeconds: number;
   end: FlowEnd;
   verdict: string;
