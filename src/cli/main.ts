@@ -6,6 +6,8 @@ import { UsageError, exitCodeFor } from './errors.ts';
 import { command as serveCommand } from './serve.ts';
 import { command as heartbeatCommand } from './heartbeat.ts';
 import { command as adviseCommand } from './advise.ts';
+import { command as measureCommand } from './measure.ts';
+import { command as demoCommand } from './demo.ts';
 import { command as analyzeCommand } from './analyze.ts';
 
 type CommandFactory = () => Command;
@@ -16,6 +18,8 @@ async function loadCommands(): Promise<CommandFactory[]> {
   factories.push(serveCommand);
   factories.push(heartbeatCommand);
   factories.push(adviseCommand);
+  factories.push(measureCommand);
+  factories.push(demoCommand);
   factories.push(analyzeCommand);
   return factories;
 }

@@ -50,7 +50,10 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     {
       hostKeys: [opts.hostKey],
       // ssh2 refreshes this timer on every packet from the client, like sshd's ClientAliveInterval.
-      ...(opts.serverHeartbeatSeconds ? { keepaliveInterval: opts.serverHeartbeatSeconds * 1000, keepaliveCountMax: 3 } : {}),
+      // Without a heartbeat we must still set one: ssh2's Server otherwise pings every 15 s by
+      // default, which would mask every path timeout above 15 s. ~24.8 days is setInterval's maximum.
+      keepaliveInterval: opts.serverHeartbeatSeconds ? opts.serverHeartbeatSeconds * 1000 : 2_147_483_647,
+      keepaliveCountMax: 3,
     },
     (client) => {
       let openChannels = 0;

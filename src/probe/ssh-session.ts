@@ -60,6 +60,7 @@ export class SshSession implements SearchSession {
   /** Bumped whenever the SSH layer recognises an answer we asked for. */
   private solicitedSeq = 0;
   private readonly onClosed?: (session: SshSession) => void;
+  private lastActivityBeforeLocalClose: number | null = null;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -254,13 +255,19 @@ export class SshSession implements SearchSession {
         else if (stream && outcome !== 'alive') stream.close();
         resolve({ outcome, ageSeconds: age, at: dueAt, detail });
       };
+      // The exec round trips are themselves a request on an idle session: bound them too. If they
+      // go unanswered, the path forgot the session before the server could speak: a failure at
+      // the idle age the session had when we asked, not at the requested age.
+      const ageAtRequest = (requestedAt - this.lastActivityAt()) / 1000;
       const unsubscribe = this.onEnd(() => {
         const r = this.closedOutcome();
-        settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
+        if (setupPending) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
+        else settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
       });
-      // The exec round trips are themselves a request on an idle session: bound them too.
       timers.push(setTimeout(() => {
-        if (setupPending) settle('silent', 'no reply to the exec request', (this.clock.now() - requestedAt) / 1000, true);
+        if (setupPending) {
+          settle('silent', `no reply to the exec request (session was already idle ${ageAtRequest.toFixed(1)} s)`, ageAtRequest, true);
+        }
       }, this.deadlineMs()));
 
       this.client.exec(command, (err, channel) => {
@@ -270,7 +277,13 @@ export class SshSession implements SearchSession {
           channel?.close();
           return;
         }
-        if (err) return settle('error', `server refused the inbound command: ${err.message}`, 0, false);
+        if (err) {
+          if (this.closed) {
+            const r = this.closedOutcome();
+            return settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
+          }
+          return settle('error', `server refused the inbound command: ${err.message}`, 0, false);
+        }
         stream = channel;
         const startedAt = this.clock.now();
         dueAt = startedAt + ageSeconds * 1000;
@@ -308,7 +321,9 @@ export class SshSession implements SearchSession {
 
   private ageForFailure(ageAtDue: number | null, dueAt: number): number {
     if (ageAtDue !== null) return ageAtDue;
-    return Math.max(0, (Math.min(this.clock.now(), dueAt) - this.lastActivityAt()) / 1000);
+    // Our own DISCONNECT on a local close is not part of the idle period being measured.
+    const last = this.lastActivityBeforeLocalClose ?? this.lastActivityAt();
+    return Math.max(0, (Math.min(this.clock.now(), dueAt) - last) / 1000);
   }
 
   /**
@@ -331,6 +346,7 @@ export class SshSession implements SearchSession {
 
   close(): void {
     if (this.closed) return;
+    this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
     try {
       this.client.end();

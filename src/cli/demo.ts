@@ -1,0 +1,63 @@
+// `idleprobe demo`: no root, no config. Starts an in-process SSH server behind an in-process
+// middlebox that forgets idle flows after --timeout seconds, measures it like a real target
+// (host key pinned, key auth, both directions) and prints the result.
+import { Command } from 'commander';
+import { UsageError } from './errors.ts';
+import { parseSeconds, runAndPrint } from './measure.ts';
+import { startDemoLab } from '../demo/lab.ts';
+import { MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
+import { MEASURE_DEFAULTS } from '../probe/measure.ts';
+import type { MeasureOptions } from '../probe/target.ts';
+import type { Direction } from '../search/types.ts';
+
+interface DemoFlags {
+  timeout: string;
+  mode: string;
+  direction: string;
+  serverHeartbeat?: string;
+  json?: boolean;
+}
+
+/**
+ * Search range for a known demo timeout T: wide enough that the search has real work on both
+ * sides of T (it does not know T), short enough to finish in a minute or two.
+ */
+export function demoMeasureOptions(timeoutSeconds: number): MeasureOptions {
+  const minSeconds = Math.max(1, Math.min(5, Math.floor(timeoutSeconds / 4)));
+  return {
+    ...MEASURE_DEFAULTS,
+    minSeconds,
+    maxSeconds: Math.max(minSeconds + 10, Math.ceil(timeoutSeconds * 3)),
+    connectStaggerMs: 100,
+  };
+}
+
+export function command(): Command {
+  return new Command('demo')
+    .description('Measure a built-in SSH server behind a built-in middlebox that forgets idle flows (no root, no config).')
+    .option('--timeout <seconds>', 'idle timeout of the demo middlebox', '20')
+    .option('--mode <mode>', `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')}`, 'silent')
+    .option('--direction <dir>', 'outbound, inbound or both', 'both')
+    .option('--server-heartbeat <seconds>', 'let the demo server send heartbeats (like sshd ClientAliveInterval)')
+    .option('--json', 'print one JSON document (the measurement) on stdout')
+    .action(async (flags: DemoFlags) => {
+      const timeoutSeconds = parseSeconds(flags.timeout, '--timeout');
+      if (timeoutSeconds > 600) throw new UsageError('--timeout above 600 s makes the demo take far too long; use `measure` against a real target');
+      if (!MIDDLEBOX_MODES.includes(flags.mode as MiddleboxMode)) throw new UsageError(`--mode must be one of ${MIDDLEBOX_MODES.join(', ')}, got "${flags.mode}"`);
+      const directions: Direction[] =
+        flags.direction === 'both' ? ['outbound', 'inbound'] : flags.direction === 'outbound' || flags.direction === 'inbound' ? [flags.direction] : [];
+      if (directions.length === 0) throw new UsageError(`--direction must be outbound, inbound or both, got "${flags.direction}"`);
+      const serverHeartbeatSeconds = flags.serverHeartbeat === undefined ? undefined : parseSeconds(flags.serverHeartbeat, '--server-heartbeat');
+      const lab = await startDemoLab({ timeoutSeconds, mode: flags.mode as MiddleboxMode, serverHeartbeatSeconds });
+      try {
+        const opts = demoMeasureOptions(timeoutSeconds);
+        const banner =
+          `demo: SSH server behind a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s ` +
+          `(then: ${flags.mode})${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
+          `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
+        await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+      } finally {
+        await lab.close();
+      }
+    });
+}

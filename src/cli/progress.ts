@@ -1,0 +1,83 @@
+// The live progress line of `measure`/`demo`: current bracket per direction, sessions open,
+// elapsed and ETA, redrawn in place on a TTY. On anything else it prints nothing (logs and CI
+// stay clean; warnings still go to stderr).
+import type { Direction, SearchProgress } from '../search/types.ts';
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const mm = String(m).padStart(2, '0');
+  const ss = String(sec).padStart(2, '0');
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function bound(v: number | null): string {
+  return v === null ? '…' : `${Math.round(v * 10) / 10}`;
+}
+
+/** One line of text for the current state; pure, so it can be tested. */
+export function renderProgress(byDirection: ReadonlyMap<Direction, SearchProgress>, sessionsOpen: number, elapsedMs: number): string {
+  const parts: string[] = [];
+  let eta: number | null = null;
+  let etaKnown = byDirection.size > 0;
+  for (const [direction, p] of byDirection) {
+    parts.push(`${direction} (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
+    if (p.etaMs === null) etaKnown = false;
+    else eta = Math.max(eta ?? 0, p.etaMs - (elapsedMs - p.elapsedMs));
+  }
+  parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
+  parts.push(`${formatDuration(elapsedMs)} elapsed`);
+  parts.push(etaKnown && eta !== null ? `ETA ${formatDuration(eta)}` : 'ETA ?');
+  return parts.join(' · ');
+}
+
+export interface ProgressLine {
+  update(p: SearchProgress): void;
+  sessions(open: number): void;
+  /** Print a warning without garbling the line. */
+  warn(message: string): void;
+  done(): void;
+}
+
+export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): ProgressLine {
+  const startedAt = now();
+  const state = new Map<Direction, SearchProgress>();
+  let open = 0;
+  const live = stream.isTTY === true;
+  let shown = false;
+  const draw = () => {
+    if (!live) return;
+    const width = Math.max(20, (stream.columns ?? 100) - 1);
+    stream.write(`\r\x1b[K${renderProgress(state, open, now() - startedAt).slice(0, width)}`);
+    shown = true;
+  };
+  // Elapsed/ETA tick even when the search is just waiting out an idle period.
+  const timer = live ? setInterval(draw, 1000) : null;
+  timer?.unref();
+  const clear = () => {
+    if (shown) stream.write('\r\x1b[K');
+    shown = false;
+  };
+  return {
+    update(p) {
+      // Sessions open come from sessions() (the opener's count, control included), not per search.
+      state.set(p.direction, p);
+      draw();
+    },
+    sessions(n) {
+      open = n;
+      draw();
+    },
+    warn(message) {
+      clear();
+      stream.write(`idleprobe: warning: ${message}\n`);
+      draw();
+    },
+    done() {
+      if (timer) clearInterval(timer);
+      clear();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+// The short human summary of a measurement (CLI `measure` and `demo`). Pure: text in, text out.
+import type { MeasurementResult } from '../search/types.ts';
+
+type DirResult = MeasurementResult['results'][number];
+
+function secs(v: number | null): string {
+  return v === null ? '?' : `${Math.round(v * 10) / 10} s`;
+}
+
+const FAILURE_WORDS: Record<string, string> = {
+  silent: 'silently dropped (black hole: packets vanish, the session hangs)',
+  reset: 'reset (RST: "Connection reset" / "Broken pipe")',
+};
+
+export function describeDirection(r: DirResult): string {
+  const name = r.direction.padEnd(8);
+  switch (r.verdict) {
+    case 'timeout': {
+      const how = r.failureMode ? `; idle flows are ${FAILURE_WORDS[r.failureMode]}` : '';
+      return `${name} idle timeout ≈ ${secs(r.estimateSeconds)} (survived ${secs(r.lowerSeconds)}, failed at ${secs(r.upperSeconds)})${how}`;
+    }
+    case 'no_timeout_up_to_max':
+      return `${name} no idle timeout up to ${secs(r.lowerSeconds)}`;
+    case 'masked':
+      return `${name} masked: ${r.reason ?? 'server heartbeats kept the connection busy'}`;
+    case 'inconclusive':
+      return `${name} inconclusive: ${r.reason ?? 'sessions failed for reasons other than the path'}`;
+  }
+}
+
+export function formatSummary(result: MeasurementResult): string {
+  const sessions = result.results.reduce((n, r) => n + r.sessionsOpened, 0);
+  const probes = result.results.reduce((n, r) => n + r.probes.length, 0);
+  const lines = [`${result.target}: measured in ${result.elapsedSeconds.toFixed(1)} s (${probes} probes, ${sessions} sessions)`];
+  for (const r of result.results) lines.push(`  ${describeDirection(r)}`);
+  if (result.serverHeartbeatSeconds !== null) {
+    lines.push(`  server heartbeat: the server speaks on its own every ~${result.serverHeartbeatSeconds} s (sshd ClientAliveInterval); it keeps this path alive`);
+  }
+  if (result.recommendedHeartbeatSeconds !== null) {
+    const n = result.recommendedHeartbeatSeconds;
+    lines.push(`Recommendation: heartbeats at most every ${n} s (client: ServerAliveInterval ${n}; or server: ClientAliveInterval ${n})`);
+  } else if (result.results.some((r) => r.verdict === 'timeout')) {
+    lines.push('Recommendation: none (see above)');
+  } else if (result.results.every((r) => r.verdict === 'no_timeout_up_to_max')) {
+    lines.push('Recommendation: no heartbeat needed for idle periods up to the measured maximum');
+  } else {
+    lines.push('Recommendation: none — no path timeout was measured');
+  }
+  return lines.join('\n') + '\n';
+}
