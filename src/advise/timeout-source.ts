@@ -1,10 +1,9 @@
 // Where `advise` and `heartbeat` get the path's timeout: `--timeout S` by hand, the latest
 // successful measurement of the target in the daemon's history file (`--history F`), or a fresh
-// measurement. Kept apart from the pure basis logic because it touches files and the network.
+// measurement (the CLI calls measureTarget). Kept apart from the pure basis logic because it touches files and the network.
 import { existsSync } from 'node:fs';
 import { HistoryStore } from '../daemon/history.ts';
 import type { MeasurementResult } from '../search/types.ts';
-import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from './timeout-basis.ts';
 
 /** Thrown for a history file or target that cannot be used; the CLI maps it to exit 2. */
@@ -38,15 +37,6 @@ export function basisFromHistory(file: string, targetNames: string[]): { basis: 
   } finally {
     store.close();
   }
-}
-
-export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
-
-/** The prober's measureTarget, loaded at run time (it lives in src/probe/measure.ts). */
-export async function loadMeasureTarget(): Promise<MeasureFn> {
-  const mod = (await import('../probe/measure.ts' as string)) as Record<string, unknown>;
-  if (typeof mod.measureTarget !== 'function') throw new Error('src/probe/measure.ts does not export measureTarget()');
-  return mod.measureTarget as MeasureFn;
 }
 
 export { basisFromSeconds };

@@ -5,10 +5,14 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
 import { addConnectionOptions, connectTimeoutMs, targetSpecFrom, usage, type ConnectionFlags } from './heartbeat.ts';
+import { parseTargetArg } from './measure.ts';
+import { progressLine } from './progress.ts';
+import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
+import type { TargetSpec } from '../probe/target.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
-import { basisFromHistory, loadMeasureTarget } from '../advise/timeout-source.ts';
+import { basisFromHistory } from '../advise/timeout-source.ts';
 import { buildAdvice, formatAdvice, type LocalCheckReport } from '../advise/report.ts';
 import { recommend } from '../advise/recommend.ts';
 import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
@@ -60,7 +64,7 @@ export function command(): Command {
     const target = parseTarget(targetArg, f);
     const matrix = f.matrix ? readMatrix(f.matrix) : null;
     const basis = await resolveBasis(targetArg, target, f);
-    const name = target?.spec?.name ?? f.name ?? (f.timeout ? 'the path' : targetArg ?? f.checkLocal ?? 'the path');
+    const name = target?.name ?? f.name ?? f.checkLocal ?? 'the path';
 
     const snippetTarget: SnippetTarget = {
       hostPattern: f.hostAlias ?? f.checkLocal ?? target?.host ?? '*',
@@ -77,26 +81,28 @@ export function command(): Command {
 interface ParsedTarget {
   host: string;
   port: number;
-  spec: ReturnType<typeof targetSpecFrom> | null;
+  /** Set only when we will connect (no --timeout/--history); then credentials are checked too. */
+  spec: TargetSpec | null;
+  name: string;
 }
 
 /** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
 function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
   if (!targetArg) return null;
-  const needsConnection = !f.timeout && !f.history;
-  if (needsConnection) {
+  if (!f.timeout && !f.history) {
     const spec = targetSpecFrom(targetArg, f);
-    return { host: spec.host, port: spec.port, spec };
+    return { host: spec.host, port: spec.port, spec, name: spec.name };
   }
-  // No connection: host key flags are not required, but the name must still parse.
-  const spec = targetSpecFrom(targetArg, { ...f, hostKey: f.hostKey?.length ? f.hostKey : ['unused'] });
-  return { host: spec.host, port: spec.port, spec: { ...spec, name: f.name ?? spec.name } };
+  // No connection: no host key or credentials needed, but the name must parse.
+  const t = parseTargetArg(targetArg);
+  const user = t.user ?? process.env.USER ?? process.env.LOGNAME ?? 'root';
+  return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}` };
 }
 
 async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<TimeoutBasis> {
   if (f.timeout) return usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout')));
   if (f.history) {
-    const names = [f.name, target?.spec?.name, targetArg].filter((x): x is string => !!x);
+    const names = [f.name, target?.name, targetArg].filter((x): x is string => !!x);
     if (!names.length) throw new UsageError('--history needs a TARGET or --name to look up');
     return basisFromHistory(f.history, [...new Set(names)]).basis;
   }
@@ -107,29 +113,27 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
   const minSeconds = usage(() => parseDurationSeconds(f.min ?? '5', '--min'));
   const maxSeconds = usage(() => parseDurationSeconds(f.max ?? '7440', '--max'));
   if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
-  const measureTarget = await loadMeasureTarget();
   process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
+  const progress = progressLine();
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    const m = await measureTarget(
-      { ...target.spec, directions: ['outbound'] },
-      {
-        minSeconds,
-        maxSeconds,
-        sessions: 16,
-        precisionAbsSeconds: 1,
-        precisionRelative: 0.02,
-        connectStaggerMs: 250,
-        maxConnectsPerMinute: 60,
-        connectTimeoutMs: connectTimeoutMs(f),
-        signal: controller.signal,
-      },
-    );
+    const m = await measureTarget(target.spec, {
+      ...MEASURE_DEFAULTS,
+      minSeconds,
+      maxSeconds,
+      connectTimeoutMs: connectTimeoutMs(f),
+      signal: controller.signal,
+      onProgress: (p) => progress.update(p),
+      onSessionsOpen: (n) => progress.sessions(n),
+    });
     return basisFromMeasurement(m);
   } finally {
+    progress.done();
     process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -5,7 +5,9 @@ import { UsageError } from './errors.ts';
 import { realClock } from '../search/clock.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from '../probe/target.ts';
+import type { TargetSpec } from '../probe/target.ts';
+import { buildTargetSpec } from './measure.ts';
+import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import { runHeartbeatMatrix, validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
@@ -13,7 +15,7 @@ import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts'
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
 
-/** Connection flags shared with `measure` and `advise`. */
+/** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
 export interface ConnectionFlags {
   identity?: string;
   knownHosts?: string;
@@ -27,38 +29,33 @@ export interface ConnectionFlags {
 export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .option('-i, --identity <file>', 'private key file')
-    .option('--known-hosts <file>', 'known_hosts file to verify the host key against')
-    .option('--host-key <sha256>', 'pinned host key fingerprint (SHA256:…); repeatable', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--password-file <file>', 'read the password from this file')
-    .option('--passphrase-file <file>', 'read the private key passphrase from this file')
+    .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
+    .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
+    .option('--password-file <file>', 'file holding the password (password auth)')
+    .option('--passphrase-file <file>', 'file holding the private key passphrase')
     .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
-    .option('--connect-timeout <duration>', 'connect + login timeout', '10s');
+    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long', '10s');
 }
 
-/** `[user@]host[:port]` (IPv6 as `[addr]:port`) plus the connection flags → TargetSpec. */
+/**
+ * `[user@]host[:port]` plus the connection flags → TargetSpec, through `measure`'s own builder so
+ * host key sources, default identity and agent behave exactly as there. Outbound only: a
+ * heartbeat is the client's.
+ */
 export function targetSpecFrom(arg: string, f: ConnectionFlags): TargetSpec {
-  const m = /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg);
-  if (!m) throw new UsageError(`target "${arg}" is not [user@]host[:port]`);
-  const user = m[1] ?? process.env.USER ?? 'root';
-  const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
-  const port = m[3] === undefined ? 22 : Number(m[3]);
-  if (!(port >= 1 && port <= 65535)) throw new UsageError(`target "${arg}": port ${m[3]} is out of range`);
-  if (!f.knownHosts && !(f.hostKey && f.hostKey.length)) {
-    throw new UsageError('the host key must be verified: give --known-hosts FILE or --host-key SHA256:…');
-  }
-  return {
-    name: f.name ?? `${user}@${host}:${port}`,
-    host,
-    port,
-    user,
-    privateKeyPath: f.identity,
+  const spec = buildTargetSpec(arg, {
+    identity: f.identity,
+    knownHosts: f.knownHosts,
+    hostKey: f.hostKey,
     passwordFile: f.passwordFile,
     passphraseFile: f.passphraseFile,
-    knownHostsPath: f.knownHosts,
-    hostKeySha256: f.hostKey,
-    directions: ['outbound'],
-    inboundCommand: DEFAULT_INBOUND_COMMAND,
-  };
+    direction: 'outbound',
+    min: String(MEASURE_DEFAULTS.minSeconds),
+    max: String(MEASURE_DEFAULTS.maxSeconds),
+    sessions: String(MEASURE_DEFAULTS.sessions),
+    inbound: true,
+  });
+  return f.name ? { ...spec, name: f.name } : spec;
 }
 
 export function connectTimeoutMs(f: ConnectionFlags): number {

@@ -91,10 +91,10 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
   it('CLI: an unreachable target exits 3, a bad flag exits 2', async () => {
     const unreachable = await runCli(['heartbeat', 'x@127.0.0.1:1', '-i', silentLab.privateKeyPath, '--host-key', silentLab.hostKeySha256, '--intervals', '1', '--window', '2s'], 20_000);
     expect(unreachable.code, unreachable.stderr).toBe(3);
-    const bad = await runCli(['heartbeat', 'x@127.0.0.1:1', '--host-key', 'SHA256:AAAA', '--window', 'soon'], 20_000);
+    const bad = await runCli(['heartbeat', 'x@127.0.0.1:1', '-i', silentLab.privateKeyPath, '--host-key', silentLab.hostKeySha256, '--window', 'soon'], 20_000);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--window: "soon"/);
-    const noKey = await runCli(['heartbeat', 'x@127.0.0.1:1'], 20_000);
+    const noKey = await runCli(['heartbeat', 'x@127.0.0.1:1', '-i', silentLab.privateKeyPath, '--known-hosts', '/nonexistent/known_hosts'], 20_000);
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toMatch(/--known-hosts|--host-key/);
   }, 45_000);
