@@ -17,8 +17,14 @@ export interface DemoDaemon {
   /** stderr of the daemon so far (for failure messages). */
   log(): string;
   scrape(): Promise<string>;
-  /** Polls /metrics until `ready(text)` holds; throws with the daemon log after `timeoutMs`. */
+  /**
+   * Polls /metrics until `ready(text)` holds; throws with the daemon log after `timeoutMs`. While not
+   * ready it asks for a new measurement of every target every 15 s (409 while one runs), so an
+   * inconclusive run on a loaded machine is retried instead of waited out.
+   */
   waitForMetrics(ready: (text: string) => boolean, timeoutMs: number): Promise<string>;
+  /** POST /api/measure/NAME for each target; returns the HTTP statuses. */
+  trigger(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +78,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
     const port = await freePort();
     const configFile = path.join(dir, 'idleprobe.yml');
     // The schedule never comes round during a test (1 January); the test triggers the run via the API.
+    const targets = maskedLab ? [target, `${target}-masked`] : [target];
     const targetYaml = (name: string, l: DemoLab) => [
       `  - name: ${name}`,
       `    host: ${l.host}`,
@@ -115,14 +122,28 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
       lab,
       log: () => stderr,
       scrape,
+      async trigger() {
+        const statuses: number[] = [];
+        for (const name of targets) {
+          const res = await fetch(`${url}/api/measure/${encodeURIComponent(name)}`, { method: 'POST' });
+          await res.text();
+          statuses.push(res.status);
+        }
+        return statuses;
+      },
       async waitForMetrics(ready, timeoutMs) {
         const deadline = Date.now() + timeoutMs;
         let last = '';
+        let lastTrigger = Date.now();
         for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
           if (child!.exitCode !== null) throw new Error(`idleprobe serve exited with ${child!.exitCode}:\n${stderr}`);
           try {
             last = await scrape();
             if (ready(last)) return last;
+            if (Date.now() - lastTrigger > 15_000) {
+              lastTrigger = Date.now();
+              await daemon.trigger();
+            }
           } catch {
             // not listening yet
           }
@@ -133,9 +154,9 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
       stop,
     };
     await daemon.waitForMetrics((t) => t.includes('idleprobe_measurements_total'), 30_000);
-    const res = await fetch(`${url}/api/measure/${encodeURIComponent(target)}`, { method: 'POST' });
     // 409: the daemon already started one (a target without history is measured at start).
-    if (res.status !== 202 && res.status !== 409) throw new Error(`POST /api/measure/${target}: HTTP ${res.status} ${await res.text()}`);
+    const statuses = await daemon.trigger();
+    if (statuses.some((s) => s !== 202 && s !== 409)) throw new Error(`POST /api/measure: HTTP ${statuses.join(', ')}\n${stderr}`);
     return daemon;
   } catch (err) {
     await stop();
