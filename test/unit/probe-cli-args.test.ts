@@ -1,0 +1,85 @@
+// Flag parsing of `idleprobe measure` (pure parts) and the progress line rendering.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildMeasureOptions, buildTargetSpec, parseTargetArg, type MeasureFlags } from '../../src/cli/measure.ts';
+import { UsageError } from '../../src/cli/errors.ts';
+import { formatDuration, renderProgress } from '../../src/cli/progress.ts';
+import { parseDemoExec } from '../../src/demo/ssh-server.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const KEY_B64 = 'AAAAC3NzaC1lZDI1NTE5AAAAIP9Rne61saf7uy6WYFyGGOZUvj/FNvBF5aGqHQ8aDTS7';
+const knownHosts = path.join(dir, 'known_hosts');
+writeFileSync(knownHosts, `[198.18.0.9]:2222 ssh-ed25519 ${KEY_B64}\n`);
+
+const flags = (over: Partial<MeasureFlags> = {}): MeasureFlags => ({
+  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity: '/nonexistent/key', knownHosts, ...over,
+});
+
+describe('target argument', () => {
+  it('parses [user@]host[:port] and [v6]:port', () => {
+    expect(parseTargetArg('root@198.18.0.9:2222')).toEqual({ user: 'root', host: '198.18.0.9', port: 2222 });
+    expect(parseTargetArg('example.net')).toEqual({ user: null, host: 'example.net', port: 22 });
+    expect(parseTargetArg('u@[fd00::1]:22')).toEqual({ user: 'u', host: 'fd00::1', port: 22 });
+  });
+  it('rejects malformed targets as usage errors', () => {
+    expect(() => parseTargetArg('a@b@c')).toThrow(UsageError);
+    expect(() => parseTargetArg('host:99999')).toThrow(/port/);
+    expect(() => parseTargetArg('')).toThrow(UsageError);
+  });
+});
+
+describe('measure flags', () => {
+  it('needs a host key source that knows the host', () => {
+    expect(buildTargetSpec('u@198.18.0.9:2222', flags()).knownHostsPath).toBe(knownHosts);
+    expect(() => buildTargetSpec('u@198.18.0.9:22', flags())).toThrow(/no entry for 198\.18\.0\.9/);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ knownHosts: path.join(dir, 'missing') }))).toThrow(/cannot be read/);
+    expect(() => buildTargetSpec('u@h', flags({ hostKey: ['SHA256:nope'] , knownHosts: undefined }))).toThrow(/--host-key/);
+    expect(() => buildTargetSpec('u@h', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`] }))).toThrow(/either --host-key or --known-hosts/);
+    const pinned = buildTargetSpec('u@h', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`], knownHosts: undefined }));
+    expect(pinned.hostKeySha256).toEqual([`SHA256:${'A'.repeat(43)}`]);
+    expect(pinned.name).toBe('u@h:22');
+  });
+  it('directions and the inbound command', () => {
+    const s = buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'outbound' }));
+    expect(s.directions).toEqual(['outbound']);
+    expect(s.inboundCommand).toBe('sleep {d}; echo idleprobe');
+    expect(buildTargetSpec('u@198.18.0.9:2222', flags({ inbound: false })).inboundCommand).toBeNull();
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'sideways' }))).toThrow(/--direction/);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ inboundCommand: 'sleep 5' }))).toThrow(/\{d\}/);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'inbound', inbound: false }))).toThrow(/--no-inbound/);
+  });
+  it('numbers are validated with the flag named', () => {
+    expect(buildMeasureOptions(flags({ min: '2', max: '30', sessions: '4' }))).toMatchObject({ minSeconds: 2, maxSeconds: 30, sessions: 4 });
+    expect(() => buildMeasureOptions(flags({ min: 'abc' }))).toThrow(/--min/);
+    expect(() => buildMeasureOptions(flags({ min: '10', max: '5' }))).toThrow(/--max/);
+    expect(() => buildMeasureOptions(flags({ sessions: '0' }))).toThrow(/--sessions/);
+    expect(() => buildMeasureOptions(flags({ sessions: '2.5' }))).toThrow(/--sessions/);
+  });
+});
+
+describe('progress line', () => {
+  it('shows brackets per direction, sessions, elapsed and ETA', () => {
+    const m = new Map([
+      ['outbound' as const, { direction: 'outbound' as const, lowerSeconds: 19.6, upperSeconds: 20.4, sessionsOpen: 3, elapsedMs: 30_000, etaMs: 10_000 }],
+      ['inbound' as const, { direction: 'inbound' as const, lowerSeconds: 12, upperSeconds: null, sessionsOpen: 4, elapsedMs: 30_000, etaMs: 25_000 }],
+    ]);
+    expect(renderProgress(m, 8, 32_000)).toBe('outbound (19.6, 20.4] · inbound (12, …] · 8 sessions open · 00:32 elapsed · ETA 00:23');
+    m.set('inbound', { ...m.get('inbound')!, etaMs: null });
+    expect(renderProgress(m, 1, 0)).toMatch(/1 session open .* ETA \?$/);
+    expect(formatDuration(3_725_000)).toBe('1:02:05');
+  });
+});
+
+describe('demo server exec parsing', () => {
+  it('accepts exactly "sleep N; echo X"', () => {
+    expect(parseDemoExec('sleep 8; echo idleprobe')).toEqual({ sleepSeconds: 8, text: 'idleprobe' });
+    expect(parseDemoExec('sleep 7.813;echo x')).toEqual({ sleepSeconds: 7.813, text: 'x' });
+    expect(parseDemoExec('sleep 1; echo hi; rm -rf /')).toBeNull();
+    expect(parseDemoExec('sleep 1; echo $(id)')).toBeNull();
+    expect(parseDemoExec('sleep 99999; echo x')).toBeNull();
+    expect(parseDemoExec('uptime')).toBeNull();
+  });
+});

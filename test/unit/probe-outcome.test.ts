@@ -1,0 +1,97 @@
+// Outcome classification, probe deadlines and server-heartbeat detection: the pure rules that
+// decide whether a failure blames the path (reset/silent) or something else.
+import { describe, expect, it } from 'vitest';
+import { ConnectError } from '../../src/search/types.ts';
+import { connectErrorFrom, outcomeOfConnectionEnd, silentDeadlineMs } from '../../src/probe/outcome.ts';
+import { MIN_HEARTBEAT_GAP_MS, ServerHeartbeatDetector, medianIntervalSeconds } from '../../src/probe/server-heartbeat.ts';
+import { formatAge } from '../../src/probe/ssh-session.ts';
+import { applyServerHeartbeat, controlHeartbeatMs, measurableDirections } from '../../src/probe/measure.ts';
+import type { DirectionResult } from '../../src/search/types.ts';
+
+describe('silent deadline', () => {
+  it('is 4 × RTT + 1 s, never below the floor', () => {
+    expect(silentDeadlineMs(null)).toBe(3000);
+    expect(silentDeadlineMs(1)).toBe(3000);
+    expect(silentDeadlineMs(500)).toBe(3000);
+    expect(silentDeadlineMs(750)).toBe(4000);
+    expect(silentDeadlineMs(2000)).toBe(9000);
+    expect(silentDeadlineMs(10, 5000)).toBe(5000);
+  });
+});
+
+describe('connection end → outcome', () => {
+  it('resets blame the path', () => {
+    for (const code of ['ECONNRESET', 'EPIPE']) {
+      expect(outcomeOfConnectionEnd({ kind: 'socket_error', code, message: code })).toBe('reset');
+    }
+  });
+  it('a kernel retransmission timeout is silence', () => {
+    expect(outcomeOfConnectionEnd({ kind: 'socket_error', code: 'ETIMEDOUT', message: '' })).toBe('silent');
+  });
+  it('the server ending the session (DISCONNECT or FIN) is server_closed, not the path', () => {
+    expect(outcomeOfConnectionEnd({ kind: 'disconnect', reason: 11, message: 'bye' })).toBe('server_closed');
+    expect(outcomeOfConnectionEnd({ kind: 'fin' })).toBe('server_closed');
+  });
+  it('our own close and odd socket errors are errors', () => {
+    expect(outcomeOfConnectionEnd({ kind: 'local' })).toBe('error');
+    expect(outcomeOfConnectionEnd({ kind: 'socket_error', code: 'EMFILE', message: '' })).toBe('error');
+  });
+});
+
+describe('connect failures', () => {
+  it('map to ConnectError kinds with the target in the message', () => {
+    const hk = connectErrorFrom('u@h:22', { message: 'Host denied' }, 'HOST KEY CHANGED for h: SHA256:x');
+    expect(hk).toBeInstanceOf(ConnectError);
+    expect(hk.kind).toBe('host_key');
+    expect(hk.message).toContain('SHA256:x');
+    expect(connectErrorFrom('u@h:22', { level: 'client-authentication', message: 'All configured authentication methods failed' }, null).kind).toBe('auth');
+    const refused = connectErrorFrom('u@h:2222', { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }, null);
+    expect(refused.kind).toBe('unreachable');
+    expect(refused.message).toContain('u@h:2222');
+    expect(connectErrorFrom('u@h:22', { level: 'connect-timeout', message: 'no SSH login within 10000 ms' }, null).kind).toBe('unreachable');
+    expect(connectErrorFrom('u@h:22', { level: 'protocol', message: 'bad ident' }, null).kind).toBe('protocol');
+  });
+});
+
+describe('server heartbeat detection', () => {
+  it('reports the median unsolicited gap, ignoring short chatter', () => {
+    const d = new ServerHeartbeatDetector();
+    expect(d.intervalSeconds()).toBeNull();
+    d.addUnsolicited(MIN_HEARTBEAT_GAP_MS - 1);
+    expect(d.intervalSeconds()).toBeNull();
+    for (const gap of [3010, 2990, 3050, 9000]) d.addUnsolicited(gap);
+    expect(d.intervalSeconds()).toBe(3);
+    expect(medianIntervalSeconds([15000])).toBe(15);
+  });
+});
+
+describe('measurement helpers', () => {
+  const base: DirectionResult = {
+    direction: 'outbound', verdict: 'no_timeout_up_to_max', lowerSeconds: 20, upperSeconds: null, estimateSeconds: null,
+    failureMode: null, probes: [], consistency: 1, sessionsOpened: 1, maxConcurrentSessions: 1, elapsedMs: 1, reason: null,
+  };
+  it('a "no timeout" seen through server heartbeats becomes masked, with a reason', () => {
+    const masked = applyServerHeartbeat(base, 3);
+    expect(masked.verdict).toBe('masked');
+    expect(masked.reason).toMatch(/3 s/);
+    expect(applyServerHeartbeat(base, null)).toBe(base);
+    const timeout = { ...base, verdict: 'timeout' as const, upperSeconds: 9 };
+    expect(applyServerHeartbeat(timeout, 3)).toBe(timeout);
+  });
+  it('inbound is skipped when the target has no inbound command', () => {
+    const spec = { name: 'n', host: 'h', port: 22, user: 'u', directions: ['outbound', 'inbound'] as const, inboundCommand: null };
+    expect(measurableDirections({ ...spec, directions: [...spec.directions] })).toEqual(['outbound']);
+    expect(measurableDirections({ ...spec, directions: ['inbound', 'outbound'], inboundCommand: 'sleep {d}' })).toEqual(['inbound', 'outbound']);
+  });
+  it('the control heartbeat stays well below the shortest probed age', () => {
+    expect(controlHeartbeatMs({ minSeconds: 5 })).toBe(2500);
+    expect(controlHeartbeatMs({ minSeconds: 60 })).toBe(5000);
+    expect(controlHeartbeatMs({ minSeconds: 0.2 })).toBe(500);
+    expect(controlHeartbeatMs({ minSeconds: 5, controlHeartbeatSeconds: 1 })).toBe(1000);
+  });
+  it('formats sleep ages without exponents', () => {
+    expect(formatAge(8)).toBe('8');
+    expect(formatAge(7.8125)).toBe('7.813');
+    expect(formatAge(1e-7)).toBe('0');
+  });
+});
