@@ -7,6 +7,7 @@ import { buildMeasureOptions, buildTargetSpec, parseTargetArg, type MeasureFlags
 import { UsageError } from '../../src/cli/errors.ts';
 import { formatDuration, renderProgress } from '../../src/cli/progress.ts';
 import { parseDemoExec } from '../../src/demo/ssh-server.ts';
+import type { Direction, SearchProgress } from '../../src/search/types.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,9 +63,9 @@ describe('measure flags', () => {
 
 describe('progress line', () => {
   it('shows brackets per direction, sessions, elapsed and ETA', () => {
-    const m = new Map([
-      ['outbound' as const, { direction: 'outbound' as const, lowerSeconds: 19.6, upperSeconds: 20.4, sessionsOpen: 3, elapsedMs: 30_000, etaMs: 10_000 }],
-      ['inbound' as const, { direction: 'inbound' as const, lowerSeconds: 12, upperSeconds: null, sessionsOpen: 4, elapsedMs: 30_000, etaMs: 25_000 }],
+    const m = new Map<Direction, SearchProgress>([
+      ['outbound', { direction: 'outbound', lowerSeconds: 19.6, upperSeconds: 20.4, sessionsOpen: 3, elapsedMs: 30_000, etaMs: 10_000 }],
+      ['inbound', { direction: 'inbound', lowerSeconds: 12, upperSeconds: null, sessionsOpen: 4, elapsedMs: 30_000, etaMs: 25_000 }],
     ]);
     expect(renderProgress(m, 8, 32_000)).toBe('outbound (19.6, 20.4] · inbound (12, …] · 8 sessions open · 00:32 elapsed · ETA 00:23');
     m.set('inbound', { ...m.get('inbound')!, etaMs: null });
