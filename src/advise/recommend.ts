@@ -60,7 +60,7 @@ export function recommend(basis: TimeoutBasis, matrix?: HeartbeatMatrix | null, 
     reasoning.push(`${CLAMP_MAX_SECONDS} s, the upper end of the 20–45 s range that covers most NATs and firewalls, protects the session if the path changes.`);
   } else {
     const half = Math.max(1, Math.floor(limit / 2));
-    reasoning.push(`Half of the safe idle limit ${fmt(limit)} s is ${half} s: even if one heartbeat is lost, the next still arrives before the middlebox forgets the connection.`);
+    reasoning.push(`Half of the safe idle limit ${fmt(limit)} s, in whole seconds, is ${half} s: even if one heartbeat is lost, the next still arrives before the middlebox forgets the connection.`);
     if (half > CLAMP_MAX_SECONDS) {
       interval = CLAMP_MAX_SECONDS;
       clamp = 'max';

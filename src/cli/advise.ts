@@ -70,6 +70,7 @@ export function command(): Command {
       hostPattern: f.hostAlias ?? f.checkLocal ?? target?.host ?? '*',
       hostName: target?.host,
       port: target?.port,
+      user: target?.user ?? undefined,
     };
     const local = f.checkLocal ? await checkLocal(f, basis, matrix, countMax) : null;
     const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local));
@@ -84,6 +85,8 @@ interface ParsedTarget {
   /** Set only when we will connect (no --timeout/--history); then credentials are checked too. */
   spec: TargetSpec | null;
   name: string;
+  /** The user when TARGET names one (user@host): then the snippet sets User too. */
+  user: string | null;
 }
 
 /** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
@@ -91,12 +94,12 @@ function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarge
   if (!targetArg) return null;
   if (!f.timeout && !f.history) {
     const spec = targetSpecFrom(targetArg, f);
-    return { host: spec.host, port: spec.port, spec, name: spec.name };
+    return { host: spec.host, port: spec.port, spec, name: spec.name, user: parseTargetArg(targetArg).user };
   }
   // No connection: no host key or credentials needed, but the name must parse.
   const t = parseTargetArg(targetArg);
   const user = t.user ?? process.env.USER ?? process.env.LOGNAME ?? 'root';
-  return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}` };
+  return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}`, user: t.user };
 }
 
 async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<TimeoutBasis> {
