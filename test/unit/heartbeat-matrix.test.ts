@@ -1,5 +1,6 @@
 // The survival matrix against a simulated middlebox on a virtual clock: the runner is the real code,
 // the path model (idle timer, silent drop or RST) is the only stand-in.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ConnectError, type Clock, type ProbeReport } from '../../src/search/types.ts';
@@ -240,6 +241,10 @@ describe('heartbeat survival matrix (virtual clock, simulated middlebox)', () =>
     expect(text).toContain('idleprobe_heartbeat_survived{target="lab",interval="3"} 1');
     expect(text).toContain('idleprobe_heartbeat_survived_seconds{target="lab",interval="5"} 40');
     expect(text).toContain('idleprobe_heartbeat_unanswered{target="lab",interval="none"} 0');
+    // The exposition passes Prometheus' own linter (Debian package prometheus, in CI).
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
+    if (lint.error && process.env.IDLEPROBE_REQUIRE_LAB !== '1') console.warn(`promtool not run: ${lint.error.message}`);
+    else expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
     // A new run without the 12 s interval drops its series.
     heartbeatMetrics(registry, [{ ...m, results: m.results.filter((r) => r.intervalSeconds !== 12) }]);
     expect(await registry.metrics()).not.toContain('interval="12"');
