@@ -3,11 +3,14 @@
 // removed targets cannot leave stale series behind, and /probe gets its own registry for free.
 // /metrics caches the rendered text until the daemon reports a change (results change every few
 // minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
 
+const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
 const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
 const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive'];
@@ -108,13 +111,32 @@ export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
   return registry;
 }
 
-/** Renders /metrics: process metrics fresh, target metrics cached per daemon change version. */
+/** Age after which the process metrics in a reused /metrics body are refreshed (in the background). */
+export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+
+export interface RenderedBody {
+  body: Buffer;
+  /** The same body gzip-compressed (compressed off the event loop; Prometheus always accepts gzip). */
+  gzip(): Promise<Buffer>;
+}
+
+/**
+ * Renders /metrics. The target part changes only when the daemon reports a change (results land
+ * every few minutes, scrapes come every few seconds), so the encoded body is reused while the daemon
+ * is unchanged: a scrape after a change waits for a fresh rendering; otherwise a body whose process
+ * metrics are older than PROCESS_METRICS_MAX_AGE_MS is served once more while a fresh one is built
+ * in the background (stale-while-revalidate). With 1,000 targets the body is ~2 MB: rendering,
+ * encoding and compressing it per scrape would dominate the scrape latency.
+ */
 export class MetricsRenderer {
-  private cache: { version: number; text: Promise<string> } | null = null;
+  private targetCache: { version: number; text: Promise<string>; bytes: Promise<Buffer> } | null = null;
+  private bodyCache: { version: number; at: number; body: Promise<RenderedBody> } | null = null;
+  private refreshing: Promise<unknown> | null = null;
   private readonly processRegistry: Registry;
 
   constructor(
     private readonly source: { version: number; snapshots(): TargetSnapshot[]; reloadStatus: ReloadInfo },
+    private readonly now: () => number = Date.now,
   ) {
     this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus);
   }
@@ -123,21 +145,62 @@ export class MetricsRenderer {
     return this.processRegistry.contentType;
   }
 
-  private targetText(): Promise<string> {
+  private targetPart(): { text: Promise<string>; bytes: Promise<Buffer> } {
     const version = this.source.version;
-    if (this.cache && this.cache.version === version) return this.cache.text;
+    if (this.targetCache && this.targetCache.version === version) return this.targetCache;
     // Concurrent scrapes of the same version share one rendering.
     const text = buildTargetRegistry(this.source.snapshots()).metrics();
-    this.cache = { version, text };
-    text.catch(() => {
-      if (this.cache?.text === text) this.cache = null;
+    const bytes = text.then((t) => Buffer.from(t.length === 0 || t.endsWith('\n') ? t : `${t}\n`, 'utf8'));
+    this.targetCache = { version, text, bytes };
+    bytes.catch(() => {
+      if (this.targetCache?.text === text) this.targetCache = null;
     });
-    return text;
+    return this.targetCache;
+  }
+
+  private targetText(): Promise<string> {
+    return this.targetPart().text;
   }
 
   async render(): Promise<string> {
     const [processText, targetText] = await Promise.all([this.processRegistry.metrics(), this.targetText()]);
     return joinExposition(processText, targetText);
+  }
+
+  private startBody(version: number): Promise<RenderedBody> {
+    const at = this.now();
+    // The ~2 MB target part stays encoded per version; only the small process part is new.
+    const body = Promise.all([this.processRegistry.metrics(), this.targetPart().bytes]).then(([processText, targetBytes]) => {
+      const buf = Buffer.concat([Buffer.from(joinExposition(processText), 'utf8'), targetBytes]);
+      let gz: Promise<Buffer> | null = null;
+      return { body: buf, gzip: () => (gz ??= gzipAsync(buf, { level: 6 })) };
+    });
+    body.catch(() => {
+      if (this.bodyCache?.body === body) this.bodyCache = null;
+    });
+    return body.then((b) => {
+      // Only a complete body replaces the cached one, so concurrent scrapes never wait on a refresh.
+      if (this.source.version === version) this.bodyCache = { version, at, body: Promise.resolve(b) };
+      return b;
+    });
+  }
+
+  /** The encoded body, shared by scrapes (see the class comment for when it is rebuilt). */
+  renderBody(): Promise<RenderedBody> {
+    const version = this.source.version;
+    const c = this.bodyCache;
+    if (!c || c.version !== version) {
+      const fresh = this.startBody(version);
+      this.bodyCache = { version, at: this.now(), body: fresh };
+      return fresh;
+    }
+    if (this.now() - c.at >= PROCESS_METRICS_MAX_AGE_MS && !this.refreshing) {
+      this.refreshing = this.startBody(version)
+        .then((b) => b.gzip())
+        .catch(() => undefined)
+        .finally(() => (this.refreshing = null));
+    }
+    return c.body;
   }
 }
 

@@ -109,6 +109,9 @@ describe('exporter HTTP routes', () => {
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toContain('text/plain; version=0.0.4');
     expect(r.body).toContain(`${METRIC.timeoutEstimate}{target="alpha",direction="outbound"} 10`);
+    const gz = await app.inject({ method: 'GET', url: '/metrics', headers: { 'accept-encoding': 'gzip, deflate' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect((await import('node:zlib')).gunzipSync(gz.rawPayload).toString()).toContain(`${METRIC.timeoutEstimate}{target="alpha",direction="outbound"} 10`);
     const p = await app.inject({ method: 'POST', url: '/metrics' });
     expect(p.statusCode).toBe(405);
     expect(p.headers.allow).toBe('GET, HEAD');

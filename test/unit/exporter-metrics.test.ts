@@ -119,4 +119,25 @@ describe('exporter metrics', () => {
     await r.render();
     expect(n).toBe(2);
   });
+
+  it('reuses the encoded body while unchanged, refreshes process metrics in the background, re-renders at once on a change', async () => {
+    let now = 0;
+    let renders = 0;
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (renders++, []) };
+    const r = new MetricsRenderer(source, () => now);
+    const a = await r.renderBody();
+    expect(await r.renderBody()).toBe(a);
+    now = 1500; // process metrics a second and a half old: served once more, refreshed behind it
+    expect(await r.renderBody()).toBe(a);
+    for (let i = 0; i < 100 && (await r.renderBody()) === a; i++) await new Promise((res) => setTimeout(res, 5));
+    const b = await r.renderBody();
+    expect(b).not.toBe(a);
+    expect(renders).toBe(1); // the target part was not rebuilt for a process-metrics refresh
+    source.version = 2;
+    const c = await r.renderBody();
+    expect(c).not.toBe(b);
+    expect(renders).toBe(2);
+    const { gunzipSync } = await import('node:zlib');
+    expect(gunzipSync(await c.gzip()).equals(c.body)).toBe(true);
+  });
 });

@@ -1,0 +1,131 @@
+// Benchmark: GET /metrics of a daemon with 1,000 configured targets whose results are loaded from
+// history (warm start), scraped over real HTTP by concurrent clients. Prints p50/p95/p99/max for
+// (a) steady state (results unchanged between scrapes: the cached target part is reused) and
+// (b) worst case (the daemon changed before every scrape, so each one re-renders everything).
+// Target: p99 < 50 ms in steady state. Exit code 1 if it is missed.
+// Usage: npm run bench:metrics [-- <targets> <concurrency> <requests>]
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.ts';
+import { resolveConfig } from '../../src/daemon/config.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
+import type { CronScheduler } from '../../src/daemon/runner.ts';
+import { buildApp } from '../../src/exporter/app.ts';
+import { MetricsRenderer } from '../../src/exporter/metrics.ts';
+import type { MeasurementResult } from '../../src/search/types.ts';
+
+const TARGETS = Number(process.argv[2] ?? 1000);
+const CONCURRENCY = Number(process.argv[3] ?? 16);
+const REQUESTS = Number(process.argv[4] ?? 400);
+const P99_TARGET_MS = 50;
+
+function result(name: string, i: number): MeasurementResult {
+  const est = 60 + (i % 300);
+  const dir = (direction: 'outbound' | 'inbound', mode: 'silent' | 'reset') => ({
+    direction,
+    verdict: 'timeout' as const,
+    lowerSeconds: est - 1,
+    upperSeconds: est + 1,
+    estimateSeconds: est,
+    failureMode: mode,
+    probes: Array.from({ length: 12 }, (_, k) => ({ ageSeconds: est - 6 + k, outcome: k < 6 ? ('alive' as const) : mode, at: new Date().toISOString(), sessionId: `${name}#${k}` })),
+    consistency: 1,
+    sessionsOpened: 8,
+    maxConcurrentSessions: 8,
+    elapsedMs: est * 2000,
+    reason: null,
+  });
+  return {
+    target: name,
+    startedAt: new Date().toISOString(),
+    elapsedSeconds: est * 2,
+    results: [dir('outbound', 'silent'), dir('inbound', 'reset')],
+    serverHeartbeatSeconds: null,
+    recommendedHeartbeatSeconds: Math.floor(est / 2),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function scrapeLoop(url: string, agent: http.Agent, gzip: boolean, beforeEach?: () => void): Promise<{ lat: number[]; bytes: number }> {
+  const lat: number[] = [];
+  let bytes = 0;
+  let issued = 0;
+  const worker = async () => {
+    while (issued < REQUESTS) {
+      issued++;
+      beforeEach?.();
+      const t0 = performance.now();
+      bytes = await new Promise<number>((resolve, reject) => {
+        http
+          .get(url, { agent, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
+            let n = 0;
+            res.on('data', (c: Buffer) => (n += c.length));
+            res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`HTTP ${res.statusCode}`))));
+          })
+          .on('error', reject);
+      });
+      lat.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return { lat: lat.sort((a, b) => a - b), bytes };
+}
+
+function report(label: string, r: { lat: number[]; bytes: number }): number {
+  const p99 = percentile(r.lat, 99);
+  console.log(
+    `${label.padEnd(44)} n=${r.lat.length} p50=${percentile(r.lat, 50).toFixed(1)}ms p95=${percentile(r.lat, 95).toFixed(1)}ms p99=${p99.toFixed(1)}ms max=${r.lat[r.lat.length - 1].toFixed(1)}ms body=${(r.bytes / 1024).toFixed(0)}KiB`,
+  );
+  return p99;
+}
+
+async function main(): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-bench-'));
+  try {
+    const historyFile = path.join(dir, 'history.sqlite');
+    const names = Array.from({ length: TARGETS }, (_, i) => `target-${String(i).padStart(4, '0')}`);
+    const seed = new HistoryStore(historyFile);
+    names.forEach((n, i) => seed.record({ target: n, status: 'ok', startedAt: new Date().toISOString(), finishedAtMs: Date.now(), durationSeconds: 120, result: result(n, i) }));
+    seed.close();
+
+    const cfg = resolveConfig({
+      global: { jitter_seconds: 0 },
+      targets: names.map((name, i) => ({ name, host: `198.18.${(i >> 8) & 255}.${i & 255}`, user: 'probe', use_agent: true, host_key_sha256: `SHA256:${'F'.repeat(43)}` })),
+    });
+    const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
+    const daemon = new Daemon({ config: cfg, historyFile, cron: noCron, measure: async () => { throw new Error('the benchmark never measures'); } });
+    const t0 = performance.now();
+    daemon.start();
+    console.log(`warm start: ${TARGETS} targets loaded from history in ${(performance.now() - t0).toFixed(0)} ms`);
+    const renderer = new MetricsRenderer(daemon);
+    const app = await buildApp({ daemon, renderer });
+    const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/metrics`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const series = (await renderer.render()).split('\n').filter((l) => l.startsWith('idleprobe_')).length;
+    console.log(`${series} idleprobe_ series; ${CONCURRENCY} concurrent clients, ${REQUESTS} scrapes per scenario`);
+
+    await scrapeLoop(url, agent, true); // warm-up (JIT, first render)
+    // Prometheus sends Accept-Encoding: gzip on every scrape.
+    const steady = report('steady, gzip (as Prometheus scrapes)', await scrapeLoop(url, agent, true));
+    report('steady, identity (no Accept-Encoding)', await scrapeLoop(url, agent, false));
+    // Something the scrape shows changes before every request (e.g. sessions_open): no cache reuse.
+    const changing = daemon as unknown as { changeVersion: number };
+    report('worst case, gzip, a change before every scrape', await scrapeLoop(url, agent, true, () => void changing.changeVersion++));
+
+    agent.destroy();
+    await app.close();
+    await daemon.shutdown();
+    const ok = steady < P99_TARGET_MS;
+    console.log(`steady-state p99 ${steady.toFixed(1)} ms ${ok ? '<' : '>='} ${P99_TARGET_MS} ms target: ${ok ? 'PASS' : 'FAIL'}`);
+    return ok ? 0 : 1;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
