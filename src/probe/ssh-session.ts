@@ -261,7 +261,7 @@ export class SshSession implements SearchSession {
       const ageAtRequest = (requestedAt - this.lastActivityAt()) / 1000;
       const unsubscribe = this.onEnd(() => {
         const r = this.closedOutcome();
-        if (setupPending) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
+        if (stream === null) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
         else settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
       });
       timers.push(setTimeout(() => {
@@ -278,11 +278,17 @@ export class SshSession implements SearchSession {
           return;
         }
         if (err) {
-          if (this.closed) {
-            const r = this.closedOutcome();
-            return settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
-          }
-          return settle('error', `server refused the inbound command: ${err.message}`, 0, false);
+          // ssh2 fails pending channel requests from its own 'close' handler, before ours ran:
+          // look again once the socket events have settled.
+          setImmediate(() => {
+            if (this.closed || this.sock.destroyed) {
+              const r = this.closedOutcome();
+              settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
+            } else {
+              settle('error', `server refused the inbound command: ${err.message}`, 0, false);
+            }
+          });
+          return;
         }
         stream = channel;
         const startedAt = this.clock.now();
@@ -354,5 +360,6 @@ export class SshSession implements SearchSession {
       // ssh2 may throw if the socket is already half-closed; destroying below is enough.
     }
     this.sock.destroy();
+    this.markClosed();
   }
 }

@@ -1,0 +1,165 @@
+// The session driver against the in-process SSH server behind the userspace middlebox (no root).
+// Each case builds its own lab with a middlebox timeout of 2 s and probes below and above it.
+import { afterAll, describe, expect, it } from 'vitest';
+import ssh2 from 'ssh2';
+import { startDemoLab, type DemoLab, type DemoLabOptions } from '../../src/demo/lab.ts';
+import { SshSessionOpener } from '../../src/probe/opener.ts';
+import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
+import { realClock } from '../../src/search/index.ts';
+import { ConnectError } from '../../src/search/types.ts';
+import type { TargetSpec } from '../../src/probe/target.ts';
+
+const T = 2; // middlebox idle timeout, seconds
+const labs: DemoLab[] = [];
+afterAll(async () => {
+  await Promise.all(labs.map((l) => l.close()));
+});
+
+async function lab(opts: Partial<DemoLabOptions> = {}): Promise<DemoLab> {
+  const l = await startDemoLab({ timeoutSeconds: T, mode: 'silent', ...opts });
+  labs.push(l);
+  return l;
+}
+
+function opener(spec: TargetSpec): SshSessionOpener {
+  return new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), connectTimeoutMs: 5000 });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+describe.concurrent('session driver behind the userspace middlebox', () => {
+  it('silent middlebox: outbound survives below T, is silent above; idle age is measured on the wire', async () => {
+    const l = await lab({ mode: 'silent' });
+    const o = opener(l.target());
+    const s = await o.openSession();
+    await sleep(1000);
+    const below = await s.probeOutbound();
+    expect(below.outcome).toBe('alive');
+    expect(below.ageSeconds).toBeGreaterThan(0.9);
+    expect(below.ageSeconds).toBeLessThan(1.4);
+    expect(below.rttMs).toBeLessThan(500);
+    // The answer restarted the idle clock on the wire.
+    expect(Date.now() - s.lastActivityAt()).toBeLessThan(300);
+    await sleep((T + 1) * 1000);
+    const above = await s.probeOutbound();
+    expect(above.outcome).toBe('silent');
+    expect(above.ageSeconds).toBeGreaterThan(T);
+    expect(s.isClosed()).toBe(true);
+    expect(l.middlebox.expiredFlows()).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+
+  it('silent middlebox: inbound output arrives below T and never above', async () => {
+    const l = await lab({ mode: 'silent' });
+    const s = await opener(l.target()).openSession();
+    const below = await s.probeInbound(1);
+    expect(below.outcome).toBe('alive');
+    expect(below.ageSeconds).toBeGreaterThan(0.9);
+    expect(below.ageSeconds).toBeLessThan(1.4);
+    const above = await s.probeInbound(T + 1);
+    expect(above.outcome).toBe('silent');
+    expect(above.ageSeconds).toBeGreaterThan(T);
+    expect(above.detail).toMatch(/no output/);
+  }, 25_000);
+
+  it('reset middlebox: outbound is reset; inbound is found reset by the follow-up keepalive', async () => {
+    const l = await lab({ mode: 'reset' });
+    const o = opener(l.target());
+    const [a, b] = [await o.openSession(), await o.openSession()];
+    await sleep((T + 1) * 1000);
+    const out = await a.probeOutbound();
+    expect(out.outcome).toBe('reset');
+    expect(out.ageSeconds).toBeGreaterThan(T);
+    const inbound = await b.probeInbound(T + 0.5);
+    expect(inbound.outcome).toBe('reset');
+    // b was idle > T when asked: the exec request itself met the forgotten flow.
+    expect(inbound.ageSeconds).toBeGreaterThan(T);
+  }, 25_000);
+
+  it('remap middlebox: the server answers the re-mapped flow with RST, the client sees reset', async () => {
+    const l = await lab({ mode: 'remap' });
+    const s = await opener(l.target()).openSession();
+    await sleep((T + 1) * 1000);
+    const r = await s.probeOutbound();
+    expect(r.outcome).toBe('reset');
+    expect(r.ageSeconds).toBeGreaterThan(T);
+  }, 20_000);
+
+  it('server heartbeats are noticed on the wire and keep the session alive past T', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 3, serverHeartbeatSeconds: 1 });
+    const s = await opener(l.target()).openSession();
+    await sleep(4500);
+    expect(s.serverHeartbeatSeconds()).not.toBeNull();
+    expect(Math.abs(s.serverHeartbeatSeconds()! - 1)).toBeLessThanOrEqual(0.3);
+    // We never sent anything, yet the wire was busy: the idle age stays below the heartbeat.
+    expect(Date.now() - s.lastActivityAt()).toBeLessThan(1300);
+    expect((await s.probeOutbound()).outcome).toBe('alive');
+  }, 20_000);
+
+  it('no server heartbeat is reported when the server stays quiet', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 10 });
+    const s = await opener(l.target()).openSession();
+    await sleep(2500);
+    expect((await s.probeOutbound()).outcome).toBe('alive');
+    expect((await s.probeInbound(1.5)).outcome).toBe('alive');
+    expect(s.serverHeartbeatSeconds()).toBeNull();
+  }, 20_000);
+
+  it('a server that closes idle connections (UnusedConnectionTimeout) is server_closed, not the path', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1 });
+    const s = await opener(l.target()).openSession();
+    await sleep(2000);
+    expect(s.isClosed()).toBe(true);
+    const r = await s.probeOutbound();
+    expect(r.outcome).toBe('server_closed');
+  }, 20_000);
+
+  it('a wrong pinned host key is a host_key ConnectError naming the offered fingerprint', async () => {
+    const l = await lab();
+    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    if (other instanceof Error) throw other;
+    const { createHash } = await import('node:crypto');
+    const wrong = 'SHA256:' + createHash('sha256').update((Array.isArray(other) ? other[0] : other).getPublicSSH()).digest('base64').replace(/=+$/, '');
+    const spec = { ...l.target(), hostKeySha256: [wrong] };
+    const err = await opener(spec).openSession().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).kind).toBe('host_key');
+    expect((err as ConnectError).message).toContain(l.hostKeySha256);
+  }, 15_000);
+
+  it('a host missing from known_hosts is rejected, the generated known_hosts is accepted', async () => {
+    const l = await lab();
+    const viaFile = { ...l.target(), hostKeySha256: undefined, knownHostsPath: l.knownHostsPath };
+    const s = await opener(viaFile).openSession();
+    s.close();
+    const otherPort = { ...viaFile, port: l.directPort, name: 'direct' };
+    const err = await opener(otherPort).openSession().catch((e: unknown) => e);
+    expect((err as ConnectError).kind).toBe('host_key');
+    expect((err as ConnectError).message).toMatch(/not in/);
+  }, 15_000);
+
+  it('a key the server does not accept is an auth ConnectError', async () => {
+    const l = await lab();
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-auth-'));
+    try {
+      const keyPath = path.join(dir, 'wrong_key');
+      writeFileSync(keyPath, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+      const err = await opener({ ...l.target(), privateKeyPath: keyPath }).openSession().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).kind).toBe('auth');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 15_000);
+
+  it('a closed port is an unreachable ConnectError', async () => {
+    const l = await lab();
+    const port = l.port;
+    await l.middlebox.close();
+    const err = await opener({ ...l.target(), port }).openSession().catch((e: unknown) => e);
+    expect((err as ConnectError).kind).toBe('unreachable');
+    expect((err as ConnectError).message).toMatch(/ECONNREFUSED/);
+  }, 15_000);
+});
