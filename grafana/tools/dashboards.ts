@@ -379,8 +379,10 @@ export function targetDashboard() {
       { w: 16, h: 8 },
       [
         { expr: `max by (direction) (${found(SEL_ONE)})`, legend: '{{direction}} estimate', interval: '1h' },
-        { expr: `max by (direction) (max_over_time((${found(SEL_ONE)})[7d:1h]))`, legend: '{{direction}} 7-day max', interval: '1h' },
-        { expr: `0.8 * max by (direction) (max_over_time((${found(SEL_ONE)})[7d:1h]))`, legend: '{{direction}} shrink alert line', interval: '1h' },
+        // A range selector, not a subquery over `found`: subquery steps align to whole hours and would show
+        // nothing for the first hour. The exporter sets the estimate only when a timeout was found.
+        { expr: `max by (direction) (max_over_time(idleprobe_idle_timeout_seconds{${SEL_ONE}}[7d]))`, legend: '{{direction}} 7-day max', interval: '1h' },
+        { expr: `0.8 * max by (direction) (max_over_time(idleprobe_idle_timeout_seconds{${SEL_ONE}}[7d]))`, legend: '{{direction}} shrink alert line', interval: '1h' },
       ],
       { timeFrom: '30d' },
     ),
