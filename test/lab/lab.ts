@@ -55,6 +55,8 @@ export interface ExecOptions {
   input?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Ends the command early (SIGTERM) — e.g. a tcpdump that should stop when the session did. */
+  signal?: AbortSignal;
 }
 
 export interface Lab {
@@ -350,12 +352,19 @@ export function runBounded(cmd: string, args: string[], opts: ExecOptions = {}):
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
+    const onAbort = (): void => {
+      child.kill('SIGTERM');
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       reject(new Error(`lab: cannot run ${cmd}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, stdout, stderr, elapsedMs: Date.now() - started, timedOut });
     });
     child.stdin.end(opts.input ?? '');
