@@ -15,7 +15,13 @@ export function validateMatrixOptions(o: Pick<MatrixOptions, 'intervalsSeconds' 
   if (!Number.isInteger(o.countMax) || o.countMax < 1) throw new RangeError(`count-max: ${o.countMax} must be an integer ≥ 1`);
 }
 
-export async function runHeartbeatMatrix(target: string, opener: HeartbeatSessionOpener, opts: MatrixOptions): Promise<HeartbeatMatrix> {
+/**
+ * One opener for all sessions, or one per interval (null = the session without heartbeat) — the CLI
+ * gives each heartbeat session an answer deadline of CountMax × h, see src/cli/heartbeat.ts.
+ */
+export type OpenerChoice = HeartbeatSessionOpener | ((intervalSeconds: number | null) => HeartbeatSessionOpener);
+
+export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, opts: MatrixOptions): Promise<HeartbeatMatrix> {
   validateMatrixOptions(opts);
   const { clock, signal } = opts;
   const startedAtMs = clock.now();
@@ -30,7 +36,7 @@ export async function runHeartbeatMatrix(target: string, opener: HeartbeatSessio
       if (i > 0 && opts.connectStaggerMs > 0) await clock.sleep(opts.connectStaggerMs, signal);
       let session: HeartbeatSession;
       try {
-        session = await opener.open(signal);
+        session = await (typeof opener === 'function' ? opener(intervalSeconds) : opener).open(signal);
       } catch (err) {
         if (signal?.aborted) throw err;
         // The first connect failing means the target is unreachable or refuses us (exit 3), which

@@ -35,6 +35,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
   let firstUnansweredOfRunAt: number | null = null;
   let lastAnsweredAt: number | null = null;
   let longestAnsweredIdle: number | null = null;
+  let lastSilentDetail: string | null = null;
 
   const finish = (survived: boolean, cause: DeathCause | null, declaredAt: number | null, detail: string | null): HeartbeatRunResult => ({
     intervalSeconds,
@@ -68,6 +69,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
         unanswered++;
         consecutiveUnanswered++;
         firstUnansweredOfRunAt ??= r.at;
+        lastSilentDetail = r.detail ?? null;
         if (consecutiveUnanswered >= countMax) {
           return finish(false, 'silent', clock.now(), `${consecutiveUnanswered} consecutive heartbeats unanswered (CountMax ${countMax})`);
         }
@@ -78,7 +80,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
             false,
             'silent',
             clock.now(),
-            `heartbeat unanswered after ${round1(r.ageSeconds)} s idle; the session driver then closed the connection (${consecutiveUnanswered} of CountMax ${countMax} seen)`,
+            `heartbeat unanswered after ${round1(r.ageSeconds)} s idle${r.detail ? ` (${r.detail})` : ''}; the session driver then closed the connection`,
           );
         }
         return null;
@@ -104,7 +106,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
           false,
           'silent',
           clock.now(),
-          `heartbeat unanswered; the session driver then closed the connection (${consecutiveUnanswered} of CountMax ${countMax} seen)`,
+          `heartbeat unanswered${lastSilentDetail ? ` (${lastSilentDetail})` : ''}; the session driver then closed the connection`,
         )
       : finish(false, 'server_closed', clock.now(), 'connection ended while idle (FIN or RST from the server or the path)');
 
