@@ -7,7 +7,7 @@ import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-add
 import { loadWebConfig } from '../exporter/web-config.ts';
 import { stderrLogger, type LogLevel } from '../daemon/log.ts';
 import { runUntilSignalled, startService } from '../daemon/service.ts';
-import { analyzeUpload, loadMeasureTarget, sshOpenerFactory } from '../daemon/wiring.ts';
+import { analyzeUpload, measureWithProber, sshOpenerFactory } from '../daemon/wiring.ts';
 
 interface ServeFlags {
   config?: string;
@@ -45,14 +45,13 @@ export function command(): Command {
         return;
       }
       const log = stderrLogger(flags['log.level']);
-      const measure = await loadMeasureTarget();
       const service = await startService({
         config,
         configFile: flags.config,
         historyFile: flags.history,
         listenAddress: flags['web.listenAddress'],
         webConfig,
-        measure,
+        measure: measureWithProber,
         openerFactory: sshOpenerFactory,
         analyze: analyzeUpload,
         log,

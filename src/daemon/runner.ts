@@ -218,10 +218,17 @@ export class TargetRunner {
     if (this.stopped || this.sentinel || this.running || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
     const result = this.latestOk?.result;
     if (!result) return;
-    const opener = this.deps.openerFactory(this.cfg.spec, {
-      connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
-      silentDeadlineFloorMs: this.cfg.measure.silentDeadlineFloorMs,
-    });
+    let opener: SessionOpener;
+    try {
+      opener = this.deps.openerFactory(this.cfg.spec, {
+        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
+        silentDeadlineFloorMs: this.cfg.measure.silentDeadlineFloorMs,
+      });
+    } catch (err) {
+      // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
+      this.deps.log.warn(`target ${this.name}: cannot start a sentinel: ${(err as Error).message}`);
+      return;
+    }
     const plan = sentinelPlan(result.results, this.cfg.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
     if (!plan) return;
     const lease = this.deps.budget.tryAcquire(1);
