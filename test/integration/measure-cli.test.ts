@@ -1,0 +1,144 @@
+// `idleprobe measure` and `idleprobe demo` as a user runs them (a child process through bin/),
+// against the in-process lab: the --json document, the human summary, and the exit codes.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
+const T = 3;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
+      const code = err && typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : err ? null : 0;
+      resolve({ code, stdout, stderr, elapsedMs: Date.now() - started });
+    });
+    child.stdin?.end();
+  });
+}
+
+const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
+
+let lab: DemoLab;
+let dir: string;
+let emptyHome: string;
+beforeAll(async () => {
+  lab = await startDemoLab({ timeoutSeconds: T, mode: 'reset' });
+  dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-cli-'));
+  emptyHome = path.join(dir, 'home');
+  writeFileSync(path.join(dir, 'wrong_key'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+}, 30_000);
+afterAll(async () => {
+  await lab?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const target = () => `${lab.user}@${lab.host}:${lab.port}`;
+const auth = () => ['-i', lab.privateKeyPath, '--host-key', lab.hostKeySha256];
+
+describe.concurrent('idleprobe measure / demo (child process)', () => {
+  it('measure --json prints one MeasurementResult document within ±1 s of the middlebox timeout', async () => {
+    const run = await idleprobe(['measure', target(), ...auth(), '--min', '1', '--max', '9', '--sessions', '8', '--json'], {}, 80_000);
+    expect(run.code, show(run)).toBe(0);
+    // Not a TTY: no progress line, no noise on stderr.
+    expect(run.stderr).toBe('');
+    const doc = JSON.parse(run.stdout);
+    expect(doc).toMatchObject({ target: target(), serverHeartbeatSeconds: null });
+    expect(typeof doc.elapsedSeconds).toBe('number');
+    expect(typeof doc.startedAt).toBe('string');
+    expect(doc.results.map((r: { direction: string }) => r.direction).sort()).toEqual(['inbound', 'outbound']);
+    for (const r of doc.results) {
+      expect(r.verdict).toBe('timeout');
+      expect(['silent', 'reset']).toContain(r.failureMode);
+      expect(typeof r.lowerSeconds).toBe('number');
+      expect(typeof r.upperSeconds).toBe('number');
+      expect(Math.abs(r.estimateSeconds - T)).toBeLessThanOrEqual(1);
+      expect(r.probes.length).toBeGreaterThan(0);
+      for (const p of r.probes) {
+        expect(typeof p.ageSeconds).toBe('number');
+        expect(['alive', 'reset', 'silent', 'server_closed', 'error']).toContain(p.outcome);
+        expect(Number.isNaN(Date.parse(p.at))).toBe(false);
+      }
+    }
+    expect(doc.results.find((r: { direction: string }) => r.direction === 'outbound').failureMode).toBe('reset');
+    expect(doc.recommendedHeartbeatSeconds).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  it('measure without --json prints the summary with the recommendation', async () => {
+    const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], {}, 60_000);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout).toMatch(/outbound +idle timeout ≈ [234](\.\d)? s/);
+    expect(run.stdout).toMatch(/heartbeats at most every \d+ s/);
+  }, 70_000);
+
+  it('demo --json measures the built-in lab', async () => {
+    const run = await idleprobe(['demo', '--timeout', String(T), '--mode', 'silent', '--direction', 'outbound', '--json'], {}, 60_000);
+    expect(run.code, show(run)).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(doc.results).toHaveLength(1);
+    expect(doc.results[0].verdict).toBe('timeout');
+    expect(doc.results[0].failureMode).toBe('silent');
+    expect(Math.abs(doc.results[0].estimateSeconds - T)).toBeLessThanOrEqual(1);
+  }, 70_000);
+
+  it('a wrong host key exits 3 with the offered fingerprint, before any search', async () => {
+    const wrong = `SHA256:${lab.hostKeySha256[7] === 'A' ? 'B' : 'A'}${lab.hostKeySha256.slice(8)}`;
+    const run = await idleprobe(['measure', target(), '-i', lab.privateKeyPath, '--host-key', wrong, '--min', '1', '--max', '9', '--json']);
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/host key/i);
+    expect(run.stderr).toContain(lab.hostKeySha256);
+    expect(run.stdout).toBe('');
+    expect(run.elapsedMs).toBeLessThan(15_000);
+  }, 30_000);
+
+  it('a host missing from known_hosts exits 3 (never trusted on first use)', async () => {
+    const kh = path.join(dir, 'other_known_hosts');
+    writeFileSync(kh, `[${lab.host}]:${lab.port} ${ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ')}\n`);
+    const run = await idleprobe(['measure', target(), '-i', lab.privateKeyPath, '--known-hosts', kh, '--min', '1', '--max', '9']);
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/HOST KEY CHANGED/);
+  }, 30_000);
+
+  it('a key the server refuses exits 3 (authentication failed)', async () => {
+    const run = await idleprobe(['measure', target(), '-i', path.join(dir, 'wrong_key'), '--host-key', lab.hostKeySha256, '--min', '1', '--max', '9']);
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/authentication failed/i);
+  }, 30_000);
+
+  it('a closed port exits 3 (unreachable)', async () => {
+    const run = await idleprobe(['measure', `${lab.user}@127.0.0.1:1`, ...auth(), '--min', '1', '--max', '9']);
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/ECONNREFUSED/);
+  }, 30_000);
+
+  it('bad usage exits 2 with a message naming the problem', async () => {
+    const cases: [string[], RegExp][] = [
+      [['measure'], /missing required argument/i],
+      [['measure', target(), ...auth(), '--min', 'soon'], /--min/],
+      [['measure', target(), ...auth(), '--min', '10', '--max', '5'], /--max/],
+      [['measure', target(), ...auth(), '--direction', 'up'], /--direction/],
+      [['measure', target(), '-i', lab.privateKeyPath], /no host key to verify/],
+      [['measure', target(), ...auth(), '--known-hosts', lab.knownHostsPath], /either --host-key or --known-hosts/],
+      [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /cannot read private key/],
+      [['demo', '--mode', 'teleport'], /--mode/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => idleprobe(args, { HOME: emptyHome })));
+    runs.forEach((run, i) => {
+      expect(run.code, `${cases[i][0].join(' ')}\n${show(run)}`).toBe(2);
+      expect(run.stderr, cases[i][0].join(' ')).toMatch(cases[i][1]);
+    });
+  }, 60_000);
+});
