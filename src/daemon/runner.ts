@@ -126,12 +126,15 @@ export class TargetRunner {
     const controller = new AbortController();
     const running: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
     this.running = running;
-    running.done = this.measureOnce(controller.signal, reason).finally(() => {
-      if (this.running === running) this.running = null;
-      // Between measurements the sentinel watches the path (not after an aborted run: stop/reload).
-      if (!controller.signal.aborted) this.maybeStartSentinel();
-      this.deps.onChange();
-    });
+    running.done = this.measureOnce(controller.signal, reason)
+      // e.g. the history file became unwritable: log it, keep the daemon (and the other targets) up.
+      .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.running === running) this.running = null;
+        // Between measurements the sentinel watches the path (not after an aborted run: stop/reload).
+        if (!controller.signal.aborted) this.maybeStartSentinel();
+        this.deps.onChange();
+      });
     this.deps.onChange();
     return 'started';
   }
