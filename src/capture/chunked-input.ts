@@ -14,6 +14,8 @@ export class ChunkedInput {
   /** Absolute stream offset of buf[0]. */
   private base = 0;
   private ended = false;
+  /** Unread remainder of a chunk whose head was stitched onto the previous tail. */
+  private pending: Buffer | null = null;
   private readonly iterator: AsyncIterator<Buffer | Uint8Array | string>;
 
   constructor(source: ByteSource) {
@@ -39,30 +41,47 @@ export class ChunkedInput {
    */
   async ensure(n: number): Promise<boolean> {
     while (this.buf.length - this.pos < n) {
-      if (this.ended) return false;
-      const next = await this.iterator.next();
-      if (next.done) {
-        this.ended = true;
-        return false;
-      }
-      const chunk = toBuffer(next.value);
-      if (chunk.length === 0) continue;
+      const chunk = await this.nextChunk();
+      if (chunk === null) return false;
       const rest = this.buf.length - this.pos;
       this.base += this.pos;
-      this.buf = rest === 0 ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk], rest + chunk.length);
       this.pos = 0;
+      if (rest === 0) {
+        this.buf = chunk;
+        continue;
+      }
+      // A record straddles two chunks: copy only the tail plus the bytes that complete it, and
+      // keep the rest of the new chunk for afterwards (copying whole chunks would cost a full
+      // pass over the file in memcpy).
+      const take = Math.min(chunk.length, n - rest);
+      this.buf = Buffer.concat([this.buf.subarray(this.buf.length - rest), chunk.subarray(0, take)], rest + take);
+      if (take < chunk.length) this.pending = chunk.subarray(take);
     }
     return true;
   }
 
-  /** True once the source is exhausted and every byte was consumed. */
-  async atEnd(): Promise<boolean> {
-    return !(await this.ensure(1)) && this.available() === 0;
+  private async nextChunk(): Promise<Buffer | null> {
+    if (this.pending !== null) {
+      const chunk = this.pending;
+      this.pending = null;
+      return chunk;
+    }
+    while (!this.ended) {
+      const next = await this.iterator.next();
+      if (next.done) {
+        this.ended = true;
+        return null;
+      }
+      const chunk = toBuffer(next.value);
+      if (chunk.length > 0) return chunk;
+    }
+    return null;
   }
 
   /** Stops the source early (e.g. --max-packets reached): lets a file stream close. */
   async close(): Promise<void> {
     this.ended = true;
+    this.pending = null;
     if (typeof this.iterator.return === 'function') await this.iterator.return();
   }
 }

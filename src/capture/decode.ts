@@ -1,6 +1,7 @@
 // Link layer → IPv4/IPv6 → TCP header, decoded into one reused object (no allocation per packet).
 // Every read is bounds-checked against the captured length: a malformed packet is counted and
 // skipped, never thrown, because captures legitimately contain truncated (snaplen) packets.
+import { u16be, u32be } from './bytes.ts';
 import { LINKTYPE } from './link-types.ts';
 
 export const enum Decoded {
@@ -44,21 +45,21 @@ export function decodePacket(linkType: number, buf: Buffer, off: number, capLen:
   switch (linkType) {
     case LINKTYPE.ETHERNET: {
       if (capLen < 14) return Decoded.Malformed;
-      let type = buf.readUInt16BE(off + 12);
+      let type = u16be(buf, off + 12);
       let at = off + 14;
       for (let tags = 0; type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD; tags++) {
         if (tags >= MAX_VLAN_TAGS || end - at < 4) return Decoded.Malformed;
-        type = buf.readUInt16BE(at + 2);
+        type = u16be(buf, at + 2);
         at += 4;
       }
       return decodeByEthertype(type, buf, at, end, out);
     }
     case LINKTYPE.LINUX_SLL:
       if (capLen < 16) return Decoded.Malformed;
-      return decodeByEthertype(buf.readUInt16BE(off + 14), buf, off + 16, end, out);
+      return decodeByEthertype(u16be(buf, off + 14), buf, off + 16, end, out);
     case LINKTYPE.LINUX_SLL2:
       if (capLen < 20) return Decoded.Malformed;
-      return decodeByEthertype(buf.readUInt16BE(off), buf, off + 20, end, out);
+      return decodeByEthertype(u16be(buf, off), buf, off + 20, end, out);
     case LINKTYPE.RAW:
     case LINKTYPE.RAW_OPENBSD:
     case LINKTYPE.RAW_OPENBSD_14: {
@@ -77,7 +78,7 @@ export function decodePacket(linkType: number, buf: Buffer, off: number, capLen:
       if (capLen < 4) return Decoded.Malformed;
       // NULL stores the family in the writer's byte order; LOOP is big-endian. Families fit in
       // 16 bits, so whichever reading is small is the right one.
-      let family = buf.readUInt32BE(off);
+      let family = u32be(buf, off);
       if (linkType === LINKTYPE.NULL && family > 0xffff) family = buf.readUInt32LE(off);
       if (family === 2) return decodeIpv4(buf, off + 4, end, out);
       // AF_INET6 differs by OS: 10 Linux, 24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS.
@@ -101,16 +102,16 @@ function decodeIpv4(buf: Buffer, at: number, end: number, out: TcpSegment): Deco
   if (vihl >> 4 !== 4) return Decoded.Malformed;
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < 20 || end - at < ihl) return Decoded.Malformed; // options are skipped by ihl
-  let totalLen = buf.readUInt16BE(at + 2);
+  let totalLen = u16be(buf, at + 2);
   // Length 0 is what TSO'd packets captured at the sender show; Wireshark then uses the frame.
   if (totalLen === 0) totalLen = end - at;
   if (totalLen < ihl) return Decoded.Malformed;
   if (buf[at + 9] !== 6) return Decoded.NotTcp;
-  const frag = buf.readUInt16BE(at + 6);
+  const frag = u16be(buf, at + 6);
   if ((frag & 0x3fff) !== 0) return Decoded.Fragment; // MF set or a non-zero offset
   out.family = 4;
-  out.src[0] = buf.readUInt32BE(at + 12);
-  out.dst[0] = buf.readUInt32BE(at + 16);
+  out.src[0] = u32be(buf, at + 12);
+  out.dst[0] = u32be(buf, at + 16);
   out.src[1] = out.src[2] = out.src[3] = 0;
   out.dst[1] = out.dst[2] = out.dst[3] = 0;
   return decodeTcp(buf, at + ihl, end, totalLen - ihl, out);
@@ -119,13 +120,13 @@ function decodeIpv4(buf: Buffer, at: number, end: number, out: TcpSegment): Deco
 function decodeIpv6(buf: Buffer, at: number, end: number, out: TcpSegment): Decoded {
   if (end - at < 40) return Decoded.Malformed;
   if (buf[at]! >> 4 !== 6) return Decoded.Malformed;
-  let payloadLen = buf.readUInt16BE(at + 4);
+  let payloadLen = u16be(buf, at + 4);
   if (payloadLen === 0) return Decoded.Malformed; // jumbogram or TSO: no reliable length
   let next = buf[at + 6]!;
   out.family = 6;
   for (let i = 0; i < 4; i++) {
-    out.src[i] = buf.readUInt32BE(at + 8 + 4 * i);
-    out.dst[i] = buf.readUInt32BE(at + 24 + 4 * i);
+    out.src[i] = u32be(buf, at + 8 + 4 * i);
+    out.dst[i] = u32be(buf, at + 24 + 4 * i);
   }
   let p = at + 40;
   // Walk extension headers (bounded: a loop of headers cannot spin forever).
@@ -161,12 +162,12 @@ function decodeTcp(buf: Buffer, at: number, end: number, tcpLen: number, out: Tc
   if (end - at < 20 || tcpLen < 20) return Decoded.Malformed;
   const hlen = (buf[at + 12]! >> 4) * 4;
   if (hlen < 20 || tcpLen < hlen) return Decoded.Malformed; // Wireshark skips analysis then too
-  out.srcPort = buf.readUInt16BE(at);
-  out.dstPort = buf.readUInt16BE(at + 2);
-  out.seq = buf.readUInt32BE(at + 4);
-  out.ack = buf.readUInt32BE(at + 8);
-  out.flags = buf.readUInt16BE(at + 12) & 0x0fff;
-  out.window = buf.readUInt16BE(at + 14);
+  out.srcPort = u16be(buf, at);
+  out.dstPort = u16be(buf, at + 2);
+  out.seq = u32be(buf, at + 4);
+  out.ack = u32be(buf, at + 8);
+  out.flags = u16be(buf, at + 12) & 0x0fff;
+  out.window = u16be(buf, at + 14);
   out.seglen = tcpLen - hlen;
   return Decoded.Tcp;
 }

@@ -26,7 +26,14 @@ function sameEndpoint(words: Uint32Array, port: number, otherWords: Uint32Array,
 
 /** Symmetric hash of a segment's connection (same value for both directions). */
 export function connectionHash(seg: TcpSegment): number {
-  return (endpointHash(seg.src, seg.srcPort) + endpointHash(seg.dst, seg.dstPort) + seg.family) | 0;
+  if (seg.family === 4) return (endpointHash4(seg.src[0]!, seg.srcPort) + endpointHash4(seg.dst[0]!, seg.dstPort)) | 0;
+  return (endpointHash(seg.src, seg.srcPort) + endpointHash(seg.dst, seg.dstPort) + 6) | 0;
+}
+
+function endpointHash4(addr: number, port: number): number {
+  let h = Math.imul(port + 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ addr, 0xcc9e2d51) + 0x1b873593;
+  return h ^ (h >>> 15);
 }
 
 export class FlowTable<F extends FlowKeyed<F>> {

@@ -1,5 +1,6 @@
 // Classic libpcap files: 24-byte file header, then 16-byte record headers each followed by the
 // captured bytes. Magic 0xa1b2c3d4 (microseconds) or 0xa1b23c4d (nanoseconds), in either byte order.
+import { u32be, u32le } from './bytes.ts';
 import type { ChunkedInput } from './chunked-input.ts';
 import { CaptureFormatError } from './errors.ts';
 import type { PacketSink } from './packet-sink.ts';
@@ -52,7 +53,7 @@ export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: Re
     let pos = input.pos;
     const end = buf.length;
     while (end - pos >= RECORD_HEADER) {
-      const capLen = little ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
+      const capLen = little ? u32le(buf, pos + 8) : u32be(buf, pos + 8);
       if (capLen > maxRecord) {
         input.pos = pos;
         throw new CaptureFormatError(`record length ${capLen} exceeds the maximum of ${maxRecord} bytes`, input.offset() + 8, packets);
@@ -62,9 +63,9 @@ export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: Re
         input.pos = pos;
         return packets;
       }
-      const sec = little ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
-      const frac = little ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
-      const origLen = little ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12);
+      const sec = little ? u32le(buf, pos) : u32be(buf, pos);
+      const frac = little ? u32le(buf, pos + 4) : u32be(buf, pos + 4);
+      const origLen = little ? u32le(buf, pos + 12) : u32be(buf, pos + 12);
       sink.onPacket(linkType, sec + frac * fracScale, buf, pos + RECORD_HEADER, capLen, origLen);
       packets++;
       pos += RECORD_HEADER + capLen;
