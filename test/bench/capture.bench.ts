@@ -68,14 +68,13 @@ type Measurement = { packets: number; seconds: number; maxRssMB: number; [k: str
 /** Best (fastest) of `runs` fresh processes: the machine is shared, the minimum is the least noisy. */
 function measure(mode: string, file: string, runs = 1): Measurement {
   const self = fileURLToPath(import.meta.url);
-  let best: Measurement | null = null;
+  const all: Measurement[] = [];
   for (let i = 0; i < runs; i++) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', mode, file], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 20 });
-    const m = JSON.parse(out) as Measurement;
-    if (best === null || m.seconds < best.seconds) best = { ...m, maxRssMB: Math.max(m.maxRssMB, best?.maxRssMB ?? 0) };
-    else best.maxRssMB = Math.max(best.maxRssMB, m.maxRssMB);
+    all.push(JSON.parse(out) as Measurement);
   }
-  return best!;
+  const best = all.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  return { ...best, maxRssMB: Math.max(...all.map((m) => m.maxRssMB)) };
 }
 
 // ---- capture synthesis -------------------------------------------------------------------------
