@@ -144,4 +144,23 @@ targets:
     expect(writes.join('')).toContain('--config <file> is required');
     expect(() => loadConfigFile(path.join(dir, 'absent.yml'))).toThrow(/cannot read config file \(ENOENT\)/);
   });
+
+  it('deploy/idleprobe.example.yml is valid apart from the secret files and env it points to', () => {
+    const text = fs.readFileSync(path.join(__dirname, '..', '..', 'deploy', 'idleprobe.example.yml'), 'utf8');
+    const problems = problemsOf(text);
+    expect(problems.length).toBeGreaterThan(0);
+    for (const p of problems) expect(p).toMatch(/: cannot read \/etc\/idleprobe\/|: environment variable IDLEPROBE_KEY_PASSPHRASE is not set/);
+    const env = { IDLEPROBE_KEY_PASSPHRASE: 'x' };
+    const withFiles = text.replace(/\/etc\/idleprobe\/[\w./-]+/g, () => {
+      const file = path.join(dir, 'example-secret');
+      fs.writeFileSync(file, 'x');
+      return file;
+    });
+    const cfg = resolveConfig(parseConfigText(withFiles), { env, baseDir: dir });
+    expect(cfg.targets.map((t) => [t.spec.name, t.module, t.schedule])).toEqual([
+      ['office-bastion', 'nat_watch', '17 */2 * * *'],
+      ['sftp-partner', 'no_shell', '45 3 * * *'],
+    ]);
+    expect(cfg.targets[1].spec.inboundCommand).toBeNull();
+  });
 });

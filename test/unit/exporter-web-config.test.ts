@@ -109,6 +109,16 @@ describe('web config', () => {
     expect(problemsOf('basic_auth_users:\n  prom: $2y$10$wCt3jT0Xw2l1b0gGyX6v4eQn0m7c3v9sQ5xD0z5v2b8m1n4c6x8zS\n')).toBe('');
   });
 
+  it('deploy/web-config.example.yml is valid apart from the certificate files it points to', () => {
+    const example = fs.readFileSync(path.join(__dirname, '..', '..', 'deploy', 'web-config.example.yml'), 'utf8');
+    const problems = problemsOf(example).split('\n').slice(1).map((l) => l.trim());
+    expect(problems).toEqual([
+      'tls_server_config.cert_file: cannot read /etc/idleprobe/tls/server.crt (ENOENT)',
+      'tls_server_config.key_file: cannot read /etc/idleprobe/tls/server.key (ENOENT)',
+      'tls_server_config.client_ca_file: cannot read /etc/idleprobe/tls/prometheus-ca.crt (ENOENT)',
+    ]);
+  });
+
   it('serves HTTPS without client certs (NoClientCert)', async () => {
     const port = await serve(null);
     expect(await get(port)).toEqual({ status: 200 });
