@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# idleprobe: measures where networks drop idle SSH connections; Prometheus exporter on :9923.
+#   docker build -t idleprobe:0.1.0 .
+#   docker run -v ./idleprobe.yml:/etc/idleprobe/idleprobe.yml:ro -v idleprobe-history:/var/lib/idleprobe \
+#     -p 127.0.0.1:9923:9923 --cap-drop ALL --read-only --tmpfs /tmp idleprobe:0.1.0
+
+# --- build stage: production dependencies only (native modules compile here, not in the runtime image) ---
+FROM node:20-slim AS deps
+WORKDIR /app
+# better-sqlite3 (and ssh2's optional cpu-features) fall back to a source build when no prebuilt binary fits.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+# tsx is a runtime dependency: the CLI runs the TypeScript sources through it (no build output to go stale).
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# --- runtime stage ---
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# A fixed uid/gid so volume and Kubernetes fsGroup permissions can be planned (10001, not a host user).
+RUN groupadd --system --gid 10001 idleprobe \
+ && useradd --system --uid 10001 --gid idleprobe --home-dir /var/lib/idleprobe --no-create-home --shell /usr/sbin/nologin idleprobe \
+ && mkdir -p /etc/idleprobe /var/lib/idleprobe \
+ && chown idleprobe:idleprobe /var/lib/idleprobe
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+USER 10001:10001
+# Config (read-only) and the SQLite measurement history (must persist: warm starts, history API).
+VOLUME ["/etc/idleprobe", "/var/lib/idleprobe"]
+EXPOSE 9923
+# Node's fetch: no curl/wget in the slim image. Assumes the default plain-HTTP listen address.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9923/-/healthy').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "bin/idleprobe.mjs"]
+CMD ["serve", "--config=/etc/idleprobe/idleprobe.yml", "--history=/var/lib/idleprobe/history.sqlite", "--web.listen-address=:9923"]
