@@ -1,0 +1,86 @@
+// Issue 3: the simulator must predict the real search. With real OpenSSH behind a conntrack
+// middlebox of T = 20 s, the wall time ÷ T of `idleprobe measure` (outbound) must be within 0.3
+// of what the discrete-event simulator predicts when the same search code, with the same options,
+// runs against a model of the same path (T = 20 s, silent drop, ~1 s conntrack granularity).
+import { afterAll, describe, expect, it } from 'vitest';
+import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
+import { DEFAULT_SILENT_FLOOR_MS } from '../../src/probe/outcome.ts';
+import { searchIdleTimeout } from '../../src/search/index.ts';
+import { simulate } from '../../src/search/sim/run.ts';
+import type { MeasurementResult, SearchOptions } from '../../src/search/types.ts';
+import { createLab, requireLab, type Lab } from './lab.ts';
+
+const env = requireLab();
+const T = 20;
+const MIN_S = 5;
+const MAX_S = 120;
+const SESSIONS = 16;
+const ALLOWED_RATIO_GAP = 0.3;
+/** Simulator seeds (tick phase of the model); the prediction is their median. */
+const SIM_SEEDS = 15;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+describe.skipIf(!env.available)(`search vs simulator${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+  let lab: Lab | undefined;
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it(`real wall time ÷ T at T = ${T} s is within ${ALLOWED_RATIO_GAP} of the simulator's prediction`, async () => {
+    lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
+
+    // Connect + login latency of this lab, for the model (OpenSSH client, median of 3).
+    const connects: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await lab.ssh('true', [], { timeoutMs: 10_000 });
+      expect(r.code, r.stderr).toBe(0);
+      connects.push(r.elapsedMs);
+    }
+    const connectLatencyMs = median(connects);
+
+    const run = await lab.measure(
+      ['--direction', 'outbound', '--min', String(MIN_S), '--max', String(MAX_S), '--sessions', String(SESSIONS), '--json'],
+      { timeoutMs: 100_000 },
+    );
+    expect(run.code, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
+    const real = (JSON.parse(run.stdout) as MeasurementResult).results[0]!;
+    expect(real.direction).toBe('outbound');
+    expect(real.verdict, JSON.stringify(real)).toBe('timeout');
+    expect(Math.abs(real.estimateSeconds! - T)).toBeLessThanOrEqual(1);
+    const realRatio = real.elapsedMs / 1000 / T;
+
+    // The same options measureTarget() gives the search for one direction.
+    const options: Partial<SearchOptions> = {
+      direction: 'outbound',
+      minSeconds: MIN_S,
+      maxSeconds: MAX_S,
+      precision: { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative },
+      maxSessions: SESSIONS,
+      connectStaggerMs: MEASURE_DEFAULTS.connectStaggerMs,
+      maxConnectsPerMinute: MEASURE_DEFAULTS.maxConnectsPerMinute,
+    };
+    const simRatios: number[] = [];
+    for (let seed = 1; seed <= SIM_SEEDS; seed++) {
+      const sim = await simulate(
+        searchIdleTimeout,
+        { timeoutSeconds: T, mode: 'silent', tickSeconds: 1, connectLatencyMs, rttMs: 1, silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS, seed },
+        options,
+      );
+      expect(sim.result.verdict).toBe('timeout');
+      simRatios.push(sim.result.elapsedMs / 1000 / T);
+    }
+    const predicted = median(simRatios);
+    console.log(
+      `[lab] search vs sim at T=${T} s: real ${realRatio.toFixed(2)}×T (${(real.elapsedMs / 1000).toFixed(1)} s, ` +
+        `${real.probes.length} probes, ${real.sessionsOpened} sessions, bracket (${real.lowerSeconds}, ${real.upperSeconds}]); ` +
+        `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ` +
+        `${SIM_SEEDS} seeds, connect ${connectLatencyMs} ms)`,
+    );
+    expect(Math.abs(realRatio - predicted), `real ${realRatio.toFixed(3)} vs simulated ${predicted.toFixed(3)}`).toBeLessThanOrEqual(ALLOWED_RATIO_GAP);
+  }, 150_000);
+});
