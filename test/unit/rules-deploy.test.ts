@@ -199,9 +199,10 @@ describe('Kubernetes manifests', () => {
     expect(container.args).toContain(`--web.listen-address=:${DEFAULT_PORT}`);
     // History on a per-pod volume claim, config from the generated ConfigMap, secrets from a Secret.
     expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe('history');
-    const volumes = Object.fromEntries((pod.volumes as { name: string }[]).map((v) => [v.name, v]));
-    expect((volumes.config as { configMap: { name: string } }).configMap.name).toBe(kustomization.configMapGenerator[0].name);
-    expect((volumes.ssh as { secret: { secretName: string } }).secret.secretName).toBe(parse(read('deploy', 'kubernetes', 'secret.example.yaml')).metadata.name);
+    type Volume = { name: string; configMap?: { name: string }; secret?: { secretName: string } };
+    const volumes = Object.fromEntries((pod.volumes as Volume[]).map((v) => [v.name, v]));
+    expect(volumes.config?.configMap?.name).toBe(kustomization.configMapGenerator[0].name);
+    expect(volumes.ssh?.secret?.secretName).toBe(parse(read('deploy', 'kubernetes', 'secret.example.yaml')).metadata.name);
   });
 
   it('the example config reads its secrets from where the Secret is mounted, and passes --config.check', () => {
