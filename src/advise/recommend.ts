@@ -55,7 +55,13 @@ export function recommend(basis: TimeoutBasis, matrix?: HeartbeatMatrix | null, 
     } else if (basis.probedUpToSeconds !== null) {
       reasoning.push(`No idle timeout was found up to ${basis.probedUpToSeconds} s on this path.`);
     } else {
-      reasoning.push('No idle timeout is known for this path.');
+      const inconclusive = basis.verdicts.find((v) => v.verdict === 'inconclusive');
+      reasoning.push(
+        inconclusive
+          ? `The measurement was inconclusive (${inconclusive.direction}${inconclusive.reason ? `: ${inconclusive.reason}` : ''}); measure again before trusting any interval.`
+          : 'No idle timeout is known for this path.',
+      );
+      if (inconclusive) warnings.push('No usable timeout measurement: the advice falls back to the generic 20–45 s rule.');
     }
     reasoning.push(`${CLAMP_MAX_SECONDS} s, the upper end of the 20–45 s range that covers most NATs and firewalls, protects the session if the path changes.`);
   } else {

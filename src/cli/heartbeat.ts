@@ -2,14 +2,11 @@
 // intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
-import { realClock } from '../search/clock.ts';
-import { SshSessionOpener } from '../probe/opener.ts';
-import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
 import type { TargetSpec } from '../probe/target.ts';
 import { buildTargetSpec } from './measure.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
-import { DEFAULT_SILENT_FLOOR_MS } from '../probe/outcome.ts';
-import { runHeartbeatMatrix, validateMatrixOptions } from '../heartbeat/matrix.ts';
+import { validateMatrixOptions } from '../heartbeat/matrix.ts';
+import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
 import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
@@ -63,11 +60,6 @@ export function connectTimeoutMs(f: ConnectionFlags): number {
   return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? '10s', '--connect-timeout')) * 1000);
 }
 
-/** Answer deadline of one heartbeat session: CountMax × h (never below the prober's floor). */
-export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number): number {
-  return intervalSeconds === null ? DEFAULT_SILENT_FLOOR_MS : Math.max(DEFAULT_SILENT_FLOOR_MS, Math.round(countMax * intervalSeconds * 1000));
-}
-
 /** Runs `fn`, turning RangeErrors from the pure parsers into usage errors (exit 2). */
 export function usage<T>(fn: () => T): T {
   try {
@@ -119,24 +111,6 @@ export function command(): Command {
     const longer = intervalsSeconds.filter((h) => h >= windowSeconds);
     if (longer.length) process.stderr.write(`idleprobe: note: interval(s) ${longer.join(', ')} s are not shorter than the window: those sessions send no heartbeat before the end-of-window check\n`);
 
-    // OpenSSH declares a server dead after CountMax unanswered heartbeats h s apart; on a dead path
-    // the later ones only queue behind the first in TCP, which retransmits it. So "no answer to a
-    // heartbeat within CountMax × h" is the same verdict at the same moment — and the prober's
-    // sessions (which end after one unanswered probe) get exactly that as their answer deadline.
-    const credentials = loadCredentials(spec);
-    const hostKeys = loadHostKeyPolicy(spec);
-    const openers: SshSessionOpener[] = [];
-    const openerFor = (h: number | null) => {
-      const o = new SshSessionOpener(spec, {
-        clock: realClock,
-        credentials,
-        hostKeys,
-        connectTimeoutMs: connectTimeoutMs(f),
-        silentFloorMs: countMaxDeadlineMs(h, countMax),
-      });
-      openers.push(o);
-      return o;
-    };
     const controller = new AbortController();
     const onSignal = () => controller.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal);
@@ -144,13 +118,12 @@ export function command(): Command {
     const tty = !f.json && process.stderr.isTTY;
     if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
     try {
-      const matrix = await runHeartbeatMatrix(spec.name, openerFor, {
+      const matrix = await runTargetHeartbeatMatrix(spec, {
+        connectTimeoutMs: connectTimeoutMs(f),
         intervalsSeconds,
         windowSeconds,
         countMax,
         includeNoHeartbeat,
-        connectStaggerMs: 250,
-        clock: realClock,
         signal: controller.signal,
         onSessionDone: (r) => {
           if (tty) process.stderr.write(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${r.survived ? 'survived' : `died (${r.cause})`}\n`);
@@ -164,7 +137,6 @@ export function command(): Command {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      for (const o of openers) o.closeAll();
     }
   });
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../src/advise/report.ts';
 import { summarize } from '../../src/heartbeat/matrix.ts';
-import { countMaxDeadlineMs } from '../../src/cli/heartbeat.ts';
+import { countMaxDeadlineMs } from '../../src/heartbeat/ssh-matrix.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

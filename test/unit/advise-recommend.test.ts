@@ -82,6 +82,9 @@ describe('recommend', () => {
     expect(none.reasoning.join(' ')).toMatch(/No idle timeout was found up to 7440 s/);
     const masked = recommend(basisFromMeasurement(measurement([{ verdict: 'masked', failureMode: null }], 3)));
     expect(masked.reasoning.join(' ')).toMatch(/server's own heartbeat \(3 s/);
+    const unsure = recommend(basisFromMeasurement(measurement([{ verdict: 'inconclusive', failureMode: null, reason: 'the control session died too' }])));
+    expect(unsure.reasoning.join(' ')).toMatch(/inconclusive \(outbound: the control session died too\)/);
+    expect(unsure.warnings).toHaveLength(1);
   });
 
   it('uses the shortest direction of a measurement, by its lower bound', () => {
