@@ -90,11 +90,13 @@ describe('rule conventions (monitoring-mixin style)', () => {
       'IdleprobeMeasurementsFailing',
       'IdleprobeTargetUnreachable',
       'IdleprobeConfigReloadFailed',
+      'IdleprobeDown',
     ]) expect(names).toContain(wanted);
   });
 
   it('every expression reads only exported metrics or recording rules defined here', () => {
-    const known = new Set<string>([...Object.values(METRIC), ...records.map((r) => r.record!)]);
+    // `up` is written by Prometheus itself for every scrape.
+    const known = new Set<string>([...Object.values(METRIC), ...records.map((r) => r.record!), 'up']);
     for (const rule of allRules) {
       for (const name of metricNamesIn(rule.expr)) {
         expect(known.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`).toBe(true);
