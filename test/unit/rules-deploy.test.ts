@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+import { validate as lintDockerfile } from 'dockerfile-utils';
 import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../../src/daemon/listen-address.ts';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
@@ -127,6 +128,13 @@ describe('Dockerfile', () => {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
   const of = (kw: string) => instructions.filter((l) => l.toUpperCase().startsWith(`${kw} `));
+
+  it('passes the dockerfile-utils linter (the one VS Code uses; hadolint is not packaged in Debian)', () => {
+    const problems = lintDockerfile(dockerfile).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    expect(problems).toEqual([]);
+    // The linter is live: it flags a misspelt HEALTHCHECK flag.
+    expect(lintDockerfile('FROM node:20-slim\nHEALTHCHECK --intervl=3s CMD true\n').length).toBeGreaterThan(0);
+  });
 
   it('is multi-stage on node:20-slim and installs production dependencies only', () => {
     const froms = of('FROM');
