@@ -19,6 +19,10 @@ export interface DemoLabOptions {
   serverHeartbeatSeconds?: number;
   /** Like sshd UnusedConnectionTimeout on the demo server. */
   idleDisconnectSeconds?: number;
+  /** Also accept password auth with this password. */
+  password?: string;
+  /** Slow server: extra seconds before an exec's output timer starts. */
+  execStartDelaySeconds?: number;
   user?: string;
 }
 
@@ -62,6 +66,8 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       authorizedKey: clientKey.public,
       serverHeartbeatSeconds: opts.serverHeartbeatSeconds,
       idleDisconnectSeconds: opts.idleDisconnectSeconds,
+      password: opts.password,
+      execStartDelaySeconds: opts.execStartDelaySeconds,
     });
     middlebox = await startMiddlebox({
       upstreamHost: server.host,

@@ -15,6 +15,10 @@ export interface DemoSshServerOptions {
   serverHeartbeatSeconds?: number;
   /** Like sshd UnusedConnectionTimeout: close connections that had no open channel for this long. */
   idleDisconnectSeconds?: number;
+  /** Also accept this password for `user` (password auth). */
+  password?: string;
+  /** Extra delay before an exec's timer starts, like a slow fork/PAM/shell start-up under load. */
+  execStartDelaySeconds?: number;
 }
 
 export interface DemoSshServer {
@@ -70,12 +74,18 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
         // Peers vanish (the middlebox resets them); nothing to report in the demo.
       });
       client.on('close', disarmIdleDisconnect);
+      const methods: ('publickey' | 'password')[] = opts.password !== undefined ? ['publickey', 'password'] : ['publickey'];
       client.on('authentication', (ctx) => {
-        if (ctx.method !== 'publickey' || ctx.username !== opts.user) return ctx.reject(['publickey']);
+        if (ctx.username !== opts.user) return ctx.reject(methods);
+        if (ctx.method === 'password' && opts.password !== undefined) {
+          const ok = sameBytes(Buffer.from(ctx.password), Buffer.from(opts.password));
+          return ok ? ctx.accept() : ctx.reject(methods);
+        }
+        if (ctx.method !== 'publickey') return ctx.reject(methods);
         const key = ctx.key;
-        if (key.algo !== allowedKey.type || !sameBytes(key.data, allowedKey.getPublicSSH())) return ctx.reject(['publickey']);
+        if (key.algo !== allowedKey.type || !sameBytes(key.data, allowedKey.getPublicSSH())) return ctx.reject(methods);
         if (ctx.signature && ctx.blob) {
-          if (allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+          if (allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(methods);
         }
         ctx.accept();
       });
@@ -108,7 +118,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
               stream.write(`${parsed.text}\n`);
               stream.exit(0);
               stream.end();
-            }, parsed.sleepSeconds * 1000);
+            }, (parsed.sleepSeconds + (opts.execStartDelaySeconds ?? 0)) * 1000);
             stream.on('close', () => clearTimeout(timer));
           });
         });

@@ -334,7 +334,8 @@ export class SshSession implements SearchSession {
 
   /**
    * The output never came. A follow-up keepalive tells how the path fails: a middlebox that
-   * rejects with RST answers it with a reset; a black hole stays silent.
+   * rejects with RST answers it with a reset; a black hole stays silent; an answer means the
+   * path is fine and the server was late.
    */
   private async afterInboundDeadline(
     dueAt: number,
@@ -346,7 +347,12 @@ export class SshSession implements SearchSession {
     const why = `no output within ${this.deadlineMs()} ms of the due time`;
     if (followUp.outcome === 'reset') settle('reset', `${why}; follow-up keepalive was reset`, age, true);
     else if (followUp.outcome === 'server_closed') settle('server_closed', `${why}; ${followUp.detail}`, age, true);
-    else if (followUp.outcome === 'alive') settle('silent', `${why}, yet a follow-up keepalive was answered (path drops inbound only)`, age, true);
+    else if (followUp.outcome === 'alive') {
+      // TCP delivers in order: had the server sent the output (even if the path dropped it and
+      // it is being retransmitted), the keepalive reply could not overtake it. So the server had
+      // not sent it yet — a slow server (fork, PAM, shell start-up under load), not the path.
+      settle('error', `${why}, but a follow-up keepalive was answered: the server had not sent it yet (slow to run the command?)`, age, true);
+    }
     else settle('silent', `${why}; follow-up keepalive: ${followUp.outcome}`, age, true);
   }
 

@@ -5,6 +5,7 @@ import ssh2 from 'ssh2';
 import { startDemoLab, type DemoLab, type DemoLabOptions } from '../../src/demo/lab.ts';
 import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
+import { ControlSession } from '../../src/probe/control.ts';
 import { realClock } from '../../src/search/index.ts';
 import { ConnectError } from '../../src/search/types.ts';
 import type { TargetSpec } from '../../src/probe/target.ts';
@@ -111,6 +112,53 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect(s.isClosed()).toBe(true);
     const r = await s.probeOutbound();
     expect(r.outcome).toBe('server_closed');
+  }, 20_000);
+
+  it('a server slow to run the inbound command is an error, not a path failure', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, execStartDelaySeconds: 4 });
+    const s = await opener(l.target()).openSession();
+    const r = await s.probeInbound(0.5);
+    expect(r.outcome).toBe('error');
+    expect(r.detail).toMatch(/follow-up keepalive was answered/);
+  }, 20_000);
+
+  it('password authentication from a file', async () => {
+    const l = await lab({ password: 'correct horse' });
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-pw-'));
+    try {
+      const good = path.join(dir, 'good');
+      const bad = path.join(dir, 'bad');
+      writeFileSync(good, 'correct horse\n', { mode: 0o600 });
+      writeFileSync(bad, 'wrong horse\n', { mode: 0o600 });
+      const base = { ...l.target(), privateKeyPath: undefined };
+      const s = await opener({ ...base, passwordFile: good }).openSession();
+      expect((await s.probeOutbound()).outcome).toBe('alive');
+      s.close();
+      const err = await opener({ ...base, passwordFile: bad }).openSession().catch((e: unknown) => e);
+      expect((err as ConnectError).kind).toBe('auth');
+      expect((err as Error).message).not.toContain('wrong horse');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 15_000);
+
+  it('the control session notices when the target goes away', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
+    const o = opener(l.target());
+    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300 });
+    await sleep(1000);
+    expect(control.failedAt()).toBeNull();
+    // The middlebox disappears: the control session is cut and cannot reconnect.
+    await l.middlebox.close();
+    const deadline = Date.now() + 8000;
+    while (control.failedAt() === null && Date.now() < deadline) await sleep(100);
+    expect(control.failedAt()).not.toBeNull();
+    expect(control.failureDetail()).toMatch(/could not reconnect|reset|silent/);
+    await control.stop();
+    expect(o.openSessions()).toBe(0);
   }, 20_000);
 
   it('a wrong pinned host key is a host_key ConnectError naming the offered fingerprint', async () => {
