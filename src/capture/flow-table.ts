@@ -42,16 +42,27 @@ export class FlowTable<F extends FlowKeyed<F>> {
 
   /** The flow of `seg` and whether `seg` travels A→B (0) or B→A (1); null when unknown. */
   find(seg: TcpSegment, hash: number): { flow: F; direction: 0 | 1 } | null {
+    // Consecutive packets usually belong to the same connection: try it before the map.
+    const last = this.lastFlow;
+    if (last !== null && hash === this.lastHash && last.family === seg.family) {
+      if (sameEndpoint(last.addrA, last.portA, seg.src, seg.srcPort) && sameEndpoint(last.addrB, last.portB, seg.dst, seg.dstPort)) return this.hit(last, 0, hash);
+      if (sameEndpoint(last.addrB, last.portB, seg.src, seg.srcPort) && sameEndpoint(last.addrA, last.portA, seg.dst, seg.dstPort)) return this.hit(last, 1, hash);
+    }
     for (let f = this.buckets.get(hash) ?? null; f; f = f.nextInBucket) {
       if (f.family !== seg.family) continue;
-      if (sameEndpoint(f.addrA, f.portA, seg.src, seg.srcPort) && sameEndpoint(f.addrB, f.portB, seg.dst, seg.dstPort)) return this.hit(f, 0);
-      if (sameEndpoint(f.addrB, f.portB, seg.src, seg.srcPort) && sameEndpoint(f.addrA, f.portA, seg.dst, seg.dstPort)) return this.hit(f, 1);
+      if (sameEndpoint(f.addrA, f.portA, seg.src, seg.srcPort) && sameEndpoint(f.addrB, f.portB, seg.dst, seg.dstPort)) return this.hit(f, 0, hash);
+      if (sameEndpoint(f.addrB, f.portB, seg.src, seg.srcPort) && sameEndpoint(f.addrA, f.portA, seg.dst, seg.dstPort)) return this.hit(f, 1, hash);
     }
     return null;
   }
 
   private readonly result: { flow: F; direction: 0 | 1 } = { flow: null as unknown as F, direction: 0 };
-  private hit(flow: F, direction: 0 | 1): { flow: F; direction: 0 | 1 } {
+  private lastFlow: F | null = null;
+  private lastHash = 0;
+
+  private hit(flow: F, direction: 0 | 1, hash: number): { flow: F; direction: 0 | 1 } {
+    this.lastFlow = flow;
+    this.lastHash = hash;
     // One reused result object: callers read it immediately.
     this.result.flow = flow;
     this.result.direction = direction;
@@ -60,6 +71,8 @@ export class FlowTable<F extends FlowKeyed<F>> {
 
   /** Adds `flow`; a flow with the same 4-tuple already there is shadowed (port reuse). */
   insert(flow: F, hash: number): void {
+    // A new flow shadows an older one with the same 4-tuple: forget the cached one.
+    this.lastFlow = null;
     flow.nextInBucket = this.buckets.get(hash) ?? null;
     this.buckets.set(hash, flow);
     this.size++;

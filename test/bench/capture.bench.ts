@@ -12,7 +12,7 @@
 //   node --import tsx test/bench/capture.bench.ts [--packets 2200000] [--keep]
 // Rates are the best of 3 fresh processes each (the machine is shared); RSS is the largest of them.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ const RUNS = 3;
 
 async function child(mode: string, file: string): Promise<void> {
   const started = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
   let packets = 0;
   let extra: Record<string, unknown> = {};
   if (mode === 'walk') {
@@ -59,11 +60,14 @@ async function child(mode: string, file: string): Promise<void> {
       parser.on('error', reject);
     });
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(JSON.stringify({ packets, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, ...extra }));
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuStart);
+  // CPU time (all threads of the process), not wall time: the machine is shared and busy.
+  const seconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(JSON.stringify({ packets, seconds, wallSeconds, maxRssMB: process.resourceUsage().maxRSS / 1024, ...extra }));
 }
 
-type Measurement = { packets: number; seconds: number; maxRssMB: number; [k: string]: unknown };
+type Measurement = { packets: number; seconds: number; wallSeconds: number; maxRssMB: number; [k: string]: unknown };
 
 /** Best (fastest) of `runs` fresh processes: the machine is shared, the minimum is the least noisy. */
 function measure(mode: string, file: string, runs = 1): Measurement {
@@ -230,10 +234,14 @@ async function main(): Promise<void> {
     const parser = measure('pcap-parser', files.large);
     const ours200k = measure('analyze', files.tshark);
 
-    const tStart = process.hrtime.bigint();
-    const ts = spawnSync('tshark', ['-n', '-r', files.tshark, '-Y', 'tcp.analysis.keep_alive'], { encoding: 'utf8', timeout: 900_000, maxBuffer: 256 << 20 });
-    const tsharkSeconds = Number(process.hrtime.bigint() - tStart) / 1e9;
-    const tsharkKeepalives = ts.stdout.split('\n').filter((l) => l.trim()).length;
+    // tshark's CPU time from the shell's `times` (children's user and system time).
+    const ts = spawnSync('bash', ['-c', 'tshark -n -r "$1" -Y tcp.analysis.keep_alive > "$1.out" 2>/dev/null; times', 'bash', files.tshark], { encoding: 'utf8', timeout: 900_000 });
+    const childTimes = ts.stdout.trim().split('\n').pop()!.split(/\s+/).map((v) => {
+      const m = /^(\d+)m([\d.]+)s$/.exec(v);
+      return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+    });
+    const tsharkSeconds = childTimes[0]! + childTimes[1]!;
+    const tsharkKeepalives = readFileSync(`${files.tshark}.out`, 'utf8').split('\n').filter((l) => l.trim()).length;
 
     const rate = (m: { packets: number; seconds: number }) => m.packets / m.seconds;
     const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : `${(n / 1e3).toFixed(0)} k/s`);
@@ -245,7 +253,7 @@ async function main(): Promise<void> {
       [`tshark -Y tcp.analysis.keep_alive (${counts.tshark} pkts)`, counts.tshark, tsharkSeconds, fmt(counts.tshark / tsharkSeconds), '-'],
     ];
     console.log('');
-    console.log(`${'reader'.padEnd(48)} ${'packets'.padStart(9)} ${'seconds'.padStart(8)} ${'rate'.padStart(10)} ${'peak RSS'.padStart(9)}`);
+    console.log(`${'reader'.padEnd(48)} ${'packets'.padStart(9)} ${'CPU s'.padStart(8)} ${'rate'.padStart(10)} ${'peak RSS'.padStart(9)}`);
     for (const [name, p, s, r, m] of rows) console.log(`${name.padEnd(48)} ${String(p).padStart(9)} ${s.toFixed(2).padStart(8)} ${r.padStart(10)} ${m.padStart(9)}`);
     const ratio = rate(analysis) / rate(walk);
     console.log('');
