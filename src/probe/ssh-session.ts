@@ -297,7 +297,10 @@ export class SshSession implements SearchSession {
         timers.push(setTimeout(() => {
           ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
         }, ageSeconds * 1000));
-        timers.push(setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle), ageSeconds * 1000 + this.deadlineMs()));
+        const keepWaiting = (ms: number, detail: string) => {
+          timers.push(setTimeout(() => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true), ms));
+        };
+        timers.push(setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting), ageSeconds * 1000 + this.deadlineMs()));
         channel.on('data', () => {
           this.markSolicited();
           const now = this.clock.now();
@@ -341,6 +344,7 @@ export class SshSession implements SearchSession {
     dueAt: number,
     ageAtDue: number | null,
     settle: (outcome: ProbeOutcome, detail: string | undefined, age: number, closeSession: boolean) => void,
+    keepWaiting: (ms: number, detail: string) => void,
   ): Promise<void> {
     const age = this.ageForFailure(ageAtDue, dueAt);
     const followUp = await this.ping(this.deadlineMs());
@@ -351,7 +355,9 @@ export class SshSession implements SearchSession {
       // TCP delivers in order: had the server sent the output (even if the path dropped it and
       // it is being retransmitted), the keepalive reply could not overtake it. So the server had
       // not sent it yet — a slow server (fork, PAM, shell start-up under load), not the path.
-      settle('error', `${why}, but a follow-up keepalive was answered: the server had not sent it yet (slow to run the command?)`, age, true);
+      // Keep waiting a while: when the output comes, its age is the wire gap before it.
+      const extraMs = 2 * this.deadlineMs();
+      keepWaiting(extraMs, `${why}, and none ${extraMs} ms after a follow-up keepalive was answered: the server did not run the command in time (slow or refusing?)`);
     }
     else settle('silent', `${why}; follow-up keepalive: ${followUp.outcome}`, age, true);
   }
