@@ -31,25 +31,26 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-async function startLab(): Promise<{ facts: LabFacts; proc: ChildProcess }> {
+async function startLab(extraArgs: string[] = []): Promise<{ facts: LabFacts; proc: ChildProcess; lines: AsyncIterator<string> }> {
   const proc = track(
-    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset'], {
+    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset', ...extraArgs], {
       cwd: repo,
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('demo lab did not start within 20 s')), 20_000);
-    createInterface({ input: proc.stdout! }).once('line', (l) => {
+    void lines.next().then((r) => {
       clearTimeout(timer);
-      resolve(l);
+      resolve(r.value as string);
     });
     proc.once('exit', (code) => reject(new Error(`demo lab exited with ${code}`)));
   });
-  return { facts: JSON.parse(line) as LabFacts, proc };
+  return { facts: JSON.parse(line) as LabFacts, proc, lines };
 }
 
-function configText(lab: LabFacts, names: string[]): string {
+function configText(lab: LabFacts, names: string[], moduleExtra = ''): string {
   return `global:
   jitter_seconds: 0
   max_sessions: 32
@@ -60,7 +61,7 @@ modules:
     sessions: 4
     # Once a year: the tests drive runs by startup and POST /api/measure.
     schedule: "0 0 1 1 *"
-targets:
+${moduleExtra}targets:
 ${names
   .map(
     (n) => `  - name: ${n}
@@ -236,5 +237,41 @@ describe('idleprobe serve against the demo lab', () => {
     expect(t.latest.id).toBe(finished[0].id);
     again.proc.kill('SIGTERM');
     expect((await again.exited).code).toBe(0);
+  }, 180_000);
+
+  it('a sentinel notices the path timeout shrinking: counted, re-measured at once, new bracket served', async () => {
+    const relayLab = await startLab(['relay', '60']);
+    const sentinelConfig = path.join(dir, 'sentinel.yml');
+    fs.writeFileSync(sentinelConfig, configText(relayLab.facts, ['edge'], '    directions: [outbound]\n    sentinel: { enabled: true, fraction: 0.9 }\n'));
+    const d = await startDaemon(sentinelConfig, path.join(dir, 'sentinel-history.sqlite'));
+    const first = await waitFor('the first measurement', async () => (await getJson(`${d.url}/api/targets`)).targets[0]?.latest ?? null, 90);
+    expect(first.results[0], JSON.stringify(first)).toMatchObject({ verdict: "timeout" });
+    expect(first.results[0].upperSeconds).toBeGreaterThanOrEqual(MIDDLEBOX_TIMEOUT_S - 0.5);
+    // The sentinel idles at 0.9 x the estimate and survives while the path still allows ~3 s.
+    const watching = await waitFor('the sentinel', async () => (await getJson(`${d.url}/api/targets`)).targets[0]?.sentinel ?? null, 20);
+    expect(watching.idleSeconds).toBeCloseTo(0.9 * first.results[0].estimateSeconds, 1);
+    await new Promise((r) => setTimeout(r, 3 * watching.idleSeconds * 1000));
+    let scrape = await (await fetch(`${d.url}/metrics`)).text();
+    expect(sample(scrape, METRIC.sentinelDeaths, 'target="edge"')).toBe(0);
+    expect(sample(scrape, METRIC.sessionsOpen, 'target="edge"')).toBe(1);
+
+    // The path now forgets flows after 1.5 s: the sentinel's next check fails.
+    relayLab.proc.stdin!.write('relay-timeout 1.5\n');
+    expect((await relayLab.lines.next()).value).toBe('ok');
+    await waitFor('the re-measurement after the sentinel died', async () => {
+      const t = (await getJson(`${d.url}/api/targets`)).targets[0];
+      return t.counters.sentinelDeaths >= 1 && t.counters.measurements >= 2 && !t.running ? t : null;
+    }, 90);
+    scrape = await (await fetch(`${d.url}/metrics`)).text();
+    expect(sample(scrape, METRIC.sentinelDeaths, 'target="edge"')).toBe(1);
+    // The new bracket contains 1.5 s (1 s precision, plus slack for a loaded machine) and sits below the old one.
+    const upper = sample(scrape, METRIC.timeoutUpper, 'target="edge",direction="outbound"')!;
+    const lower = sample(scrape, METRIC.timeoutLower, 'target="edge",direction="outbound"')!;
+    expect(upper).toBeGreaterThanOrEqual(1.5 - 0.5);
+    expect(lower).toBeLessThanOrEqual(1.5 + 0.5);
+    expect(upper).toBeLessThan(first.results[0].upperSeconds);
+    d.proc.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    relayLab.proc.kill('SIGTERM');
   }, 180_000);
 });
