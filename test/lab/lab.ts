@@ -62,6 +62,8 @@ export interface ExecOptions {
 export interface Lab {
   id: string;
   namespaces: Namespaces;
+  /** Same object as `namespaces` (the name the first brief used). */
+  ids: Namespaces;
   addresses: typeof LAB_ADDRESSES;
   /** `root@198.19.1.2` — what idleprobe/ssh are pointed at from the cli namespace. */
   target: string;
@@ -116,7 +118,7 @@ function checkLabEnvironment(): LabAvailability {
   const no = (reason: string): LabAvailability => ({ available: false, reason });
   if (process.platform !== 'linux') return no(`network namespaces need Linux (this is ${process.platform})`);
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return no('not running as root (needs ip netns, nft, sshd)');
-  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['ssh-keygen', 'openssh-client'], ['ssh', 'openssh-client']] as const) {
+  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['ssh-keygen', 'openssh-client'], ['ssh', 'openssh-client'], ['tcpdump', 'tcpdump']] as const) {
     if (!onPath(bin)) return no(`"${bin}" not found on PATH (Debian package ${pkg})`);
   }
   if (!isExecutable(SSHD_BINARY)) return no(`${SSHD_BINARY} not found (Debian package openssh-server)`);
@@ -279,6 +281,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   const lab: Lab = {
     id,
     namespaces: ns,
+    ids: ns,
     addresses: LAB_ADDRESSES,
     target,
     tmpDir,
