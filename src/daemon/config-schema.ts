@@ -46,6 +46,7 @@ export const configSchema = {
         jitter_seconds: { type: 'number', minimum: 0, maximum: 86400 },
         default_module: { type: 'string', minLength: 1 },
         max_upload_bytes: { type: 'integer', minimum: 1024, maximum: 4294967296 },
+        history_retention_days: { type: 'number', minimum: 0, maximum: 36500 },
       },
     },
     modules: {

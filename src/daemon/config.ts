@@ -51,6 +51,8 @@ export interface GlobalSettings {
   defaultModule: string;
   /** Size limit of a POST /api/analyze upload. */
   maxUploadBytes: number;
+  /** History older than this is pruned (each target's latest good result is always kept); 0 = keep all. */
+  historyRetentionDays: number;
 }
 
 /** Everything the scheduler needs about one target. */
@@ -78,6 +80,7 @@ export const DEFAULT_GLOBAL: GlobalSettings = {
   jitterSeconds: 60,
   defaultModule: 'default',
   maxUploadBytes: 256 * 1024 * 1024,
+  historyRetentionDays: 90,
 };
 
 export const DEFAULT_MODULE: ModuleSettings = {
@@ -209,6 +212,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     jitterSeconds: (g.jitter_seconds as number | undefined) ?? DEFAULT_GLOBAL.jitterSeconds,
     defaultModule: (g.default_module as string | undefined) ?? DEFAULT_GLOBAL.defaultModule,
     maxUploadBytes: (g.max_upload_bytes as number | undefined) ?? DEFAULT_GLOBAL.maxUploadBytes,
+    historyRetentionDays: (g.history_retention_days as number | undefined) ?? DEFAULT_GLOBAL.historyRetentionDays,
   };
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };

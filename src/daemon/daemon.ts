@@ -45,6 +45,7 @@ export class Daemon {
   private shuttingDown = false;
   private reloadChain: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: DaemonOptions) {
     this.cfg = opts.config;
@@ -105,6 +106,10 @@ export class Daemon {
       runner.start();
     }
     this.started = true;
+    this.pruneHistory();
+    // Hourly is plenty: measurements land minutes apart; unref'd so it never holds the process.
+    this.pruneTimer = setInterval(() => this.pruneHistory(), 3600_000);
+    this.pruneTimer.unref();
     this.touch();
     this.log.info(`started with ${this.cfg.targets.length} target(s); ${warm.size} with history`);
   }
@@ -180,6 +185,20 @@ export class Daemon {
     return p;
   }
 
+  /** Applies global.history_retention_days (0 keeps everything). */
+  pruneHistory(now = Date.now()): number {
+    const days = this.cfg.global.historyRetentionDays;
+    if (!(days > 0)) return 0;
+    try {
+      const n = this.history.prune(now - days * 86400_000);
+      if (n > 0) this.log.info(`history: pruned ${n} entries older than ${days} days`);
+      return n;
+    } catch (err) {
+      this.log.error(`history: pruning failed: ${(err as Error).message}`);
+      return 0;
+    }
+  }
+
   targetNames(): string[] {
     return [...this.runners.keys()];
   }
@@ -212,6 +231,7 @@ export class Daemon {
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     this.history.close();
     this.log.info('daemon stopped');

@@ -86,6 +86,7 @@ export class HistoryStore {
         error TEXT
       );
       CREATE INDEX IF NOT EXISTS measurements_by_target ON measurements (target, id);
+      CREATE INDEX IF NOT EXISTS measurements_by_finish ON measurements (finished_at_ms);
     `);
     this.insertStmt = this.db.prepare(
       `INSERT INTO measurements (target, status, started_at, finished_at_ms, duration_seconds, result_json, error_kind, error)
@@ -144,6 +145,20 @@ export class HistoryStore {
       .all() as Row[];
     const ok = new Map(okRows.map((r) => [r.target, fromRow(r)]));
     return new Map(rows.map((r) => [r.target, { latest: fromRow(r), latestOk: ok.get(r.target) ?? null }]));
+  }
+
+  /**
+   * Deletes entries that finished before `beforeMs`, except each target's latest successful one
+   * (the warm start needs it however old it is). Returns how many were deleted.
+   */
+  prune(beforeMs: number): number {
+    const info = this.db
+      .prepare(
+        `DELETE FROM measurements WHERE finished_at_ms < ?
+           AND id NOT IN (SELECT MAX(id) FROM measurements WHERE status = 'ok' GROUP BY target)`,
+      )
+      .run(Math.round(beforeMs));
+    return info.changes;
   }
 
   close(): void {

@@ -108,4 +108,16 @@ describe('history store', () => {
     expect(again.latestOk('nobody')).toBeNull();
     again.close();
   });
+
+  it('prunes old entries but always keeps the latest good result of each target', () => {
+    const h = new HistoryStore(':memory:');
+    h.record({ target: 'a', status: 'ok', startedAt: 'old-ok', finishedAtMs: 1000, durationSeconds: 1, result: result('a', 30) });
+    h.record({ target: 'a', status: 'failed', startedAt: 'old-fail', finishedAtMs: 2000, durationSeconds: 1, errorKind: 'unreachable', error: 'x' });
+    h.record({ target: 'b', status: 'ok', startedAt: 'b-old', finishedAtMs: 1000, durationSeconds: 1, result: result('b', 30) });
+    h.record({ target: 'b', status: 'ok', startedAt: 'b-new', finishedAtMs: 9000, durationSeconds: 1, result: result('b', 31) });
+    expect(h.prune(5000)).toBe(2);
+    expect(h.list('a').map((e) => e.startedAt)).toEqual(['old-ok']);
+    expect(h.list('b').map((e) => e.startedAt)).toEqual(['b-new']);
+    h.close();
+  });
 });
