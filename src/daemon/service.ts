@@ -45,7 +45,6 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   const renderer = new MetricsRenderer(daemon);
   const app = await buildApp({ daemon, renderer, analyze: opts.analyze, webConfig: opts.webConfig });
-  daemon.start();
   let address: string;
   try {
     address = await app.listen({ host: host ?? '::', port });
@@ -57,6 +56,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       throw err;
     }
   }
+  // Schedules start only once the port is ours: a daemon that cannot serve must not measure.
+  daemon.start();
   opts.log.info(`listening on ${address}`);
   let closing: Promise<void> | null = null;
   const shutdown = () =>
