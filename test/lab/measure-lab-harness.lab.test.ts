@@ -1,7 +1,7 @@
 // The lab itself, checked with the stock OpenSSH client before idleprobe is trusted on it:
 // DESIGN.md's observation (conntrack timeout 8 s: a 5 s idle command returns, a 12 s one hangs,
 // ServerAliveInterval=3 rescues it), the failure mode of `reset`, and a clean teardown.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,28 @@ describe.skipIf(!env.available).concurrent(`lab harness${env.available ? '' : ` 
       }
     } finally {
       rmSync(scriptDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('requireLab: unprivileged, it skips with the reason, or fails under IDLEPROBE_REQUIRE_LAB=1', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'iplab-require-test-'));
+    try {
+      chmodSync(dir, 0o755);
+      const script = path.join(dir, 'check.mts');
+      writeFileSync(script, `import { requireLab } from ${JSON.stringify(path.join(REPO_ROOT, 'test/lab/lab.ts'))};\nconsole.log(JSON.stringify(requireLab()));\n`, { mode: 0o644 });
+      // Run as nobody (setpriv, util-linux): the same check, without root.
+      const asNobody = (requireFlag: string) =>
+        runBounded('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${dir}`, `IDLEPROBE_REQUIRE_LAB=${requireFlag}`, process.execPath, '--import', 'tsx', script], {
+          cwd: REPO_ROOT,
+          timeoutMs: 20_000,
+        });
+      const [relaxed, strict] = await Promise.all([asNobody('0'), asNobody('1')]);
+      expect(relaxed.code, relaxed.stderr).toBe(0);
+      expect(JSON.parse(relaxed.stdout)).toEqual({ available: false, reason: expect.stringContaining('not running as root') });
+      expect(strict.code).not.toBe(0);
+      expect(strict.stderr).toContain('IDLEPROBE_REQUIRE_LAB=1 but the lab cannot run: not running as root');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
 });
