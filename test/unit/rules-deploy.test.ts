@@ -40,6 +40,34 @@ function configCheck(configText: string): { status: number | null; output: strin
   }
 }
 
+/**
+ * Runs a shipped `serve` command line (compose command, Dockerfile CMD, StatefulSet args, systemd
+ * ExecStart) through the real CLI with `--config.check`: --config points at `configText` (secret files
+ * replaced by dummies) and --history at a temp file. Catches misspelt or unknown flags.
+ */
+function checkServeArgs(args: string[], configText: string): { status: number | null; stderr: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-serve-args-'));
+  try {
+    const config = parse(configText) as { targets: Record<string, unknown>[] };
+    for (const t of config.targets) {
+      for (const key of ['private_key_file', 'known_hosts_file']) {
+        if (typeof t[key] !== 'string') continue;
+        const dummy = path.join(dir, `${String(t.name)}-${key}`);
+        writeFileSync(dummy, 'dummy\n', { mode: 0o600 });
+        t[key] = dummy;
+      }
+    }
+    const file = path.join(dir, 'idleprobe.yml');
+    writeFileSync(file, stringify(config));
+    const cliArgs = args.map((a) => (a.startsWith('--config=') ? `--config=${file}` : a.startsWith('--history=') ? `--history=${path.join(dir, 'h.sqlite')}` : a));
+    expect(cliArgs[0]).toBe('serve');
+    const run = spawnSync(process.execPath, [path.join(repo, 'bin', 'idleprobe.mjs'), ...cliArgs, '--config.check'], { encoding: 'utf8', timeout: 60_000 });
+    return { status: run.status, stderr: run.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('Kubernetes PrometheusRule = deploy/prometheus/idleprobe-rules.yml (one source of truth)', () => {
   it('embeds exactly the rule groups of the rules file', () => {
     const resource = parse(read('deploy', 'kubernetes', 'prometheusrule.yaml'));
@@ -113,6 +141,11 @@ describe('compose stack', () => {
     }
   });
 
+  it('the idleprobe command line is accepted by the real CLI', () => {
+    const run = checkServeArgs(compose.services.idleprobe.command as string[], read('deploy', 'compose', 'idleprobe.yml'));
+    expect(run.status, run.stderr).toBe(0);
+  }, 60_000);
+
   it('the example idleprobe.yml passes idleprobe serve --config.check', () => {
     const { status, output } = configCheck(read('deploy', 'compose', 'idleprobe.yml'));
     expect(status, output).toBe(0);
@@ -164,6 +197,12 @@ describe('Dockerfile', () => {
     expect(of('ENTRYPOINT')[0]).toContain('bin/idleprobe.mjs');
   });
 
+  it('the default CMD is accepted by the real CLI', () => {
+    const cmd = JSON.parse(of('CMD')[0]!.slice('CMD '.length)) as string[];
+    const run = checkServeArgs(cmd, read('deploy', 'compose', 'idleprobe.yml'));
+    expect(run.status, run.stderr).toBe(0);
+  }, 60_000);
+
   it('copies only files that exist, and .dockerignore keeps node_modules, .git and secrets out', () => {
     for (const c of of('COPY').filter((c) => !c.includes('--from='))) {
       const sources = c.split(/\s+/).slice(1, -1);
@@ -198,32 +237,15 @@ describe('Kubernetes manifests', () => {
 
   it('the container args are accepted by the real CLI (`serve --config.check` with pod 0 of N)', () => {
     const args = (container.args as string[]).map((a) => a.replace('$(POD_INDEX)', '0').replace('$(SHARD_COUNT)', String(sts.spec.replicas)));
-    const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-sts-args-'));
-    try {
-      // The shipped example config, with dummy secret files, at the path the args name.
-      const config = parse(read('deploy', 'kubernetes', 'idleprobe.yml')) as { targets: Record<string, unknown>[] };
-      for (const t of config.targets) {
-        for (const key of ['private_key_file', 'known_hosts_file']) {
-          const dummy = path.join(dir, `${String(t.name)}-${key}`);
-          writeFileSync(dummy, 'dummy\n', { mode: 0o600 });
-          t[key] = dummy;
-        }
-      }
-      const file = path.join(dir, 'idleprobe.yml');
-      writeFileSync(file, stringify(config));
-      const cliArgs = args.map((a) => (a.startsWith('--config=') ? `--config=${file}` : a.startsWith('--history=') ? `--history=${path.join(dir, 'h.sqlite')}` : a));
-      const run = spawnSync(process.execPath, [path.join(repo, 'bin', 'idleprobe.mjs'), ...cliArgs, '--config.check'], { encoding: 'utf8', timeout: 60_000 });
-      const help = spawnSync(process.execPath, [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout;
-      if (help.includes('--shard')) {
-        expect(run.status, run.stderr).toBe(0);
-      } else {
-        // `--shard` is the daemon's to implement (contract in docs/deploy.md). Until it exists the
-        // StatefulSet cannot start; this branch records that, and the test demands success once it lands.
-        expect(run.status).toBe(2);
-        expect(run.stderr).toContain("unknown option '--shard");
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const run = checkServeArgs(args, read('deploy', 'kubernetes', 'idleprobe.yml'));
+    const help = spawnSync(process.execPath, [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--help'], { encoding: 'utf8', timeout: 60_000 }).stdout;
+    if (help.includes('--shard')) {
+      expect(run.status, run.stderr).toBe(0);
+    } else {
+      // `--shard` is the daemon's to implement (contract in docs/deploy.md). Until it exists the
+      // StatefulSet cannot start; this branch records that, and the test demands success once it lands.
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain("unknown option '--shard");
     }
   }, 60_000);
 
@@ -296,6 +318,13 @@ describe('systemd unit', () => {
     // V8's JIT needs W+X pages: MemoryDenyWriteExecute=yes would crash node.
     expect(one('MemoryDenyWriteExecute')).toBeUndefined();
   });
+
+  it('ExecStart is accepted by the real CLI', () => {
+    const argv = one('ExecStart')!.split(/\s+/);
+    expect(argv.slice(0, 2)).toEqual(['/usr/bin/node', '/opt/idleprobe/bin/idleprobe.mjs']);
+    const run = checkServeArgs(argv.slice(2), read('deploy', 'compose', 'idleprobe.yml'));
+    expect(run.status, run.stderr).toBe(0);
+  }, 60_000);
 
   it('keeps history in the state directory and reloads with SIGHUP', () => {
     const exec = one('ExecStart')!;
