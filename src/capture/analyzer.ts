@@ -9,6 +9,67 @@ import type { CaptureFormat, PacketSink } from './packet-sink.ts';
 import type { AnalysisReport, FlowEnd, FlowReport, IdleTimeoutBracket, PathReport } from './report.ts';
 import { flowVerdict, pathVerdict, type FlowFacts } from './verdict.ts';
 
+/** Check for finished connections every 65,536 packets. */
+const SWEEP_EVERY_MASK = 0xffff;
+/** A finished connection quiet this long (capture time) is summarised and dropped. */
+const RETIRE_AFTER_SECONDS = 120;
+
+interface FlowSummary {
+  flow: { firstTs: number };
+  report: Omit<FlowReport, 'verdict'>;
+  facts: FlowFacts;
+}
+
+interface Bounds {
+  lower: number | null;
+  upper: number | null;
+  flows: number;
+}
+
+/** The passive idle-timeout bracket per path and over everything, folded one connection at a time. */
+class PathBrackets {
+  private readonly byPath = new Map<string, Bounds>();
+  private readonly all: Bounds = { lower: null, upper: null, flows: 0 };
+
+  static key(report: Pick<FlowReport, 'client' | 'server'>): string {
+    return `${hostOf(report.client)} → ${report.server}`;
+  }
+
+  add(report: Omit<FlowReport, 'verdict'>): void {
+    const key = PathBrackets.key(report);
+    let entry = this.byPath.get(key);
+    if (!entry) this.byPath.set(key, (entry = { lower: null, upper: null, flows: 0 }));
+    for (const b of [entry, this.all]) {
+      b.flows++;
+      if (report.maxIdleSurvivedSeconds !== null) b.lower = Math.max(b.lower ?? 0, report.maxIdleSurvivedSeconds);
+      if (report.diedAfterIdleSeconds !== null) b.upper = Math.min(b.upper ?? Infinity, report.diedAfterIdleSeconds);
+    }
+  }
+
+  copy(): PathBrackets {
+    const c = new PathBrackets();
+    for (const [k, b] of this.byPath) c.byPath.set(k, { ...b });
+    Object.assign(c.all, this.all);
+    return c;
+  }
+
+  lowerOf(report: Pick<FlowReport, 'client' | 'server'>): number | null {
+    return this.byPath.get(PathBrackets.key(report))?.lower ?? null;
+  }
+
+  paths(): PathReport[] {
+    return [...this.byPath].map(([path, b]) => ({ path, ...bracket(b) }));
+  }
+
+  overall(): IdleTimeoutBracket {
+    return bracket(this.all);
+  }
+}
+
+function bracket(b: Bounds): IdleTimeoutBracket {
+  return { lowerSeconds: b.lower, upperSeconds: b.upper, consistent: b.lower === null || b.upper === null || b.lower < b.upper, flows: b.flows };
+}
+
 export interface AnalyzerOptions {
   /** Only connections with this port on either side; null/undefined = every TCP connection. */
   port?: number | null;
@@ -22,8 +83,14 @@ export class CaptureAnalyzer implements PacketSink {
   private readonly linkTypes = new Set<number>();
   private readonly seg = new TcpSegment();
   private readonly table = new FlowTable<Flow>();
-  /** Every flow in order of first packet (a port-reused 4-tuple gets a new one). */
-  private readonly flows: Flow[] = [];
+  /** Flows still in the table, in order of first packet (a port-reused 4-tuple gets a new one). */
+  private flows: Flow[] = [];
+  /** Finished flows already summarised and dropped from the table (the first maxFlows are kept). */
+  private readonly retired: FlowSummary[] = [];
+  private retiredCount = 0;
+  private retiredKeepalives = 0;
+  private retiredKeepaliveAcks = 0;
+  private readonly brackets = new PathBrackets();
   private readonly params: IdleParams;
   private readonly port: number | null;
   private readonly maxFlows: number;
@@ -39,6 +106,11 @@ export class CaptureAnalyzer implements PacketSink {
     this.params = { ...DEFAULT_IDLE_PARAMS, ...opts.idle };
   }
 
+  /** Connections whose state is still held (for tests and memory accounting). */
+  get liveFlows(): number {
+    return this.table.size;
+  }
+
   onFormat(format: CaptureFormat): void {
     this.format = format;
   }
@@ -49,6 +121,7 @@ export class CaptureAnalyzer implements PacketSink {
 
   onPacket(linkType: number, tsSeconds: number, data: Buffer, offset: number, capLen: number): void {
     this.packets++;
+    if ((this.packets & SWEEP_EVERY_MASK) === 0) this.retireFinishedFlows();
     if (tsSeconds > this.lastTs) this.lastTs = tsSeconds;
     const seg = this.seg;
     const kind = decodePacket(linkType, data, offset, capLen, seg);
@@ -94,40 +167,46 @@ export class CaptureAnalyzer implements PacketSink {
     return flow;
   }
 
+  /**
+   * Summarises connections that ended (RST, or FIN both ways) and were quiet for a while, and
+   * drops their state: memory follows the connections alive, not the length of the capture.
+   */
+  private retireFinishedFlows(): void {
+    const keep: Flow[] = [];
+    for (const flow of this.flows) {
+      if (flow.finished && this.lastTs - flow.lastTs > RETIRE_AFTER_SECONDS) {
+        flow.finish(this.lastTs);
+        const summary = this.describe(flow);
+        this.brackets.add(summary.report);
+        this.retiredCount++;
+        this.retiredKeepalives += flow.keepalives;
+        this.retiredKeepaliveAcks += flow.keepaliveAcks;
+        if (this.retired.length < this.maxFlows) this.retired.push(summary);
+        this.table.remove(flow);
+      } else {
+        keep.push(flow);
+      }
+    }
+    this.flows = keep;
+  }
+
   report(): AnalysisReport {
-    let tcpKeepalives = 0;
-    let tcpKeepaliveAcks = 0;
-    const facts: { flow: Flow; report: Omit<FlowReport, 'verdict'>; facts: FlowFacts }[] = [];
+    let tcpKeepalives = this.retiredKeepalives;
+    let tcpKeepaliveAcks = this.retiredKeepaliveAcks;
+    const brackets = this.brackets.copy();
+    const live: FlowSummary[] = [];
     for (const flow of this.flows) {
       flow.finish(this.lastTs);
       tcpKeepalives += flow.keepalives;
       tcpKeepaliveAcks += flow.keepaliveAcks;
-      facts.push(this.describe(flow));
+      const summary = this.describe(flow);
+      brackets.add(summary.report);
+      live.push(summary);
     }
-    const byPath = new Map<string, { lower: number | null; upper: number | null; flows: number }>();
-    const overall = { lower: null as number | null, upper: null as number | null, flows: 0 };
-    for (const { report } of facts) {
-      const key = `${hostOf(report.client)} → ${report.server}`;
-      let entry = byPath.get(key);
-      if (!entry) byPath.set(key, (entry = { lower: null, upper: null, flows: 0 }));
-      for (const b of [entry, overall]) {
-        b.flows++;
-        if (report.maxIdleSurvivedSeconds !== null) b.lower = Math.max(b.lower ?? 0, report.maxIdleSurvivedSeconds);
-        if (report.diedAfterIdleSeconds !== null) b.upper = Math.min(b.upper ?? Infinity, report.diedAfterIdleSeconds);
-      }
-    }
-    const bracket = (b: { lower: number | null; upper: number | null; flows: number }): IdleTimeoutBracket => ({
-      lowerSeconds: b.lower,
-      upperSeconds: b.upper,
-      consistent: b.lower === null || b.upper === null || b.lower < b.upper,
-      flows: b.flows,
-    });
-    const paths: PathReport[] = [...byPath].map(([path, b]) => ({ path, ...bracket(b) }));
-    const flows: FlowReport[] = facts.slice(0, this.maxFlows).map(({ report, facts: f }) => {
-      const path = byPath.get(`${hostOf(report.client)} → ${report.server}`)!;
-      return { ...report, verdict: flowVerdict(f, path.lower) };
-    });
-    const verdicts = paths.map((p) => pathVerdict(p.path, p.lowerSeconds, p.upperSeconds, p.consistent, p.flows));
+    const listed = [...this.retired, ...live].sort((a, b) => a.flow.firstTs - b.flow.firstTs).slice(0, this.maxFlows);
+    const flows: FlowReport[] = listed.map(({ report, facts: f }) => ({ ...report, verdict: flowVerdict(f, brackets.lowerOf(report)) }));
+    const paths = brackets.paths();
+    const flowCount = this.retiredCount + this.flows.length;
     return {
       format: this.format,
       linkTypes: [...this.linkTypes].map(linkTypeName),
@@ -138,16 +217,16 @@ export class CaptureAnalyzer implements PacketSink {
       port: this.port,
       tcpKeepalives,
       tcpKeepaliveAcks,
-      flowCount: this.flows.length,
-      flowsOmitted: Math.max(0, this.flows.length - this.maxFlows),
+      flowCount,
+      flowsOmitted: Math.max(0, flowCount - flows.length),
       flows,
-      idleTimeoutBracket: bracket(overall),
+      idleTimeoutBracket: brackets.overall(),
       paths,
-      verdicts,
+      verdicts: paths.map((p) => pathVerdict(p.path, p.lowerSeconds, p.upperSeconds, p.consistent, p.flows)),
     };
   }
 
-  private describe(flow: Flow): { flow: Flow; report: Omit<FlowReport, 'verdict'>; facts: FlowFacts } {
+  private describe(flow: Flow): FlowSummary {
     // The client sent the SYN; without a handshake, the side on --port (else the lower port) serves.
     let clientSide: 0 | 1;
     if (flow.synDirection >= 0) clientSide = flow.synDirection as 0 | 1;
@@ -206,6 +285,6 @@ export class CaptureAnalyzer implements PacketSink {
       maxIdleSeconds: facts.maxIdleSeconds,
       end,
     };
-    return { flow, report, facts };
+    return { flow: { firstTs: flow.firstTs }, report, facts };
   }
 }

@@ -12,6 +12,8 @@ export interface FlowKeyed<F> {
   readonly family: 4 | 6;
   /** Next entry in the same hash bucket. */
   nextInBucket: F | null;
+  /** connectionHash() of the flow, set by insert(). */
+  bucketHash: number;
 }
 
 function endpointHash(words: Uint32Array, port: number): number {
@@ -73,8 +75,28 @@ export class FlowTable<F extends FlowKeyed<F>> {
   insert(flow: F, hash: number): void {
     // A new flow shadows an older one with the same 4-tuple: forget the cached one.
     this.lastFlow = null;
+    flow.bucketHash = hash;
     flow.nextInBucket = this.buckets.get(hash) ?? null;
     this.buckets.set(hash, flow);
     this.size++;
+  }
+
+  /** Removes a finished flow (memory stays bounded by the flows still alive). */
+  remove(flow: F): void {
+    if (this.lastFlow === flow) this.lastFlow = null;
+    const head = this.buckets.get(flow.bucketHash) ?? null;
+    if (head === flow) {
+      if (flow.nextInBucket) this.buckets.set(flow.bucketHash, flow.nextInBucket);
+      else this.buckets.delete(flow.bucketHash);
+    } else {
+      for (let f = head; f; f = f.nextInBucket) {
+        if (f.nextInBucket === flow) {
+          f.nextInBucket = flow.nextInBucket;
+          break;
+        }
+      }
+    }
+    flow.nextInBucket = null;
+    this.size--;
   }
 }

@@ -30,6 +30,7 @@ const PROBE_KEEPALIVE = 2;
 
 export class Flow implements FlowKeyed<Flow> {
   nextInBucket: Flow | null = null;
+  bucketHash = 0;
   readonly addrA = new Uint32Array(4);
   readonly addrB = new Uint32Array(4);
   readonly portA: number;
@@ -61,6 +62,8 @@ export class Flow implements FlowKeyed<Flow> {
   rttSeconds = NaN;
   sawRst = false;
   sawFin = false;
+  /** Bit per direction that sent a FIN. */
+  private finDirections = 0;
   /** For Wireshark's port-reuse rule: a SYN after RST/FIN starts a new conversation. */
   get closed(): boolean {
     return this.sawRst || this.sawFin;
@@ -85,6 +88,11 @@ export class Flow implements FlowKeyed<Flow> {
     this.addrB.set(seg.dst);
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
+  }
+
+  /** Reset, or closed from both sides: no more packets are expected. */
+  get finished(): boolean {
+    return this.sawRst || this.finDirections === 3;
   }
 
   get died(): boolean {
@@ -133,7 +141,10 @@ export class Flow implements FlowKeyed<Flow> {
 
     const isRst = (flags & TH_RST) !== 0;
     if (isRst) this.sawRst = true;
-    if (flags & TH_FIN) this.sawFin = true;
+    if (flags & TH_FIN) {
+      this.sawFin = true;
+      this.finDirections |= 1 << direction;
+    }
 
     if (this.probePending) {
       if (direction !== this.probeDirection) {

@@ -174,6 +174,31 @@ describe('across connections of the same path', () => {
   });
 });
 
+describe('memory follows live connections, not capture length', () => {
+  it('finished connections are summarised and dropped; counts and brackets still cover all of them', async () => {
+    const { CaptureAnalyzer } = await import('../../src/capture/analyzer.ts');
+    const { readCapture } = await import('../../src/capture/index.ts');
+    const all: IpPacket[][] = [];
+    for (let i = 0; i < 9000; i++) {
+      const t = T0 + i * 0.05;
+      const c = new Conversation(`198.18.${20 + (i >> 8)}.${i & 255}`, 30000 + (i % 30000), '198.19.9.2', 22).handshake(t).data(t + 0.01, true, 300);
+      if (i % 100 === 0) c.keepalive(t + 0.02, true); // a few keepalives to count
+      all.push(c.fin(t + 0.03).frames);
+    }
+    const analyzer = new CaptureAnalyzer({ port: 22, maxFlows: 50 });
+    await readCapture(Readable.from([writePcap(asFrames(all.flat()), 1)]), analyzer, { maxPackets: Infinity });
+    // 9000 connections over 450 s: at the sweep (packet 65,536, ~410 s) those quiet for 120 s were dropped.
+    expect(analyzer.liveFlows).toBeLessThan(9000 * 0.5);
+    const r = analyzer.report();
+    expect(r.flowCount).toBe(9000);
+    expect(r.flows).toHaveLength(50);
+    expect(r.flowsOmitted).toBe(8950);
+    expect(r.flows[0]!.client).toBe('198.18.20.0:30000');
+    expect(r.tcpKeepalives).toBe(90);
+    expect(r.paths.reduce((n, p) => n + p.flows, 0)).toBe(9000);
+  });
+});
+
 describe('recommendation', () => {
   it('half the observed timeout, in 5 s steps, at most 30 s, at least 1 s', () => {
     expect(recommendedHeartbeatSeconds(345)).toBe(30);
