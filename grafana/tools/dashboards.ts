@@ -196,14 +196,14 @@ export function overviewDashboard() {
     row('Idle timeout per target'),
     table(
       'Current idle timeouts',
-      'Latest result per target and direction: the bracket (longest idle age that survived, shortest that failed], the point estimate, how the path fails (silent drop or reset) and the verdict. Click a target to drill down.',
+      'Latest result per site, target and direction: the bracket (longest idle age that survived, shortest that failed], the point estimate, how the path fails (silent drop or reset) and the verdict. Click a target to drill down.',
       { w: 24, h: 8 },
       [
-        { expr: `max by (target, direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ALL}})` },
-        { expr: `max by (target, direction) (idleprobe_idle_timeout_seconds{${SEL_ALL}})` },
-        { expr: `max by (target, direction) (idleprobe_idle_timeout_upper_bound_seconds{${SEL_ALL}})` },
-        { expr: `max by (target, direction, mode) (idleprobe_failure_mode{${SEL_ALL}} == 1)` },
-        { expr: `max by (target, direction, verdict) (idleprobe_verdict{${SEL_ALL}} == 1)` },
+        { expr: `max by (site, target, direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ALL}})` },
+        { expr: `max by (site, target, direction) (idleprobe_idle_timeout_seconds{${SEL_ALL}})` },
+        { expr: `max by (site, target, direction) (idleprobe_idle_timeout_upper_bound_seconds{${SEL_ALL}})` },
+        { expr: `max by (site, target, direction, mode) (idleprobe_failure_mode{${SEL_ALL}} == 1)` },
+        { expr: `max by (site, target, direction, verdict) (idleprobe_verdict{${SEL_ALL}} == 1)` },
       ],
       {
         transformations: [
@@ -212,8 +212,8 @@ export function overviewDashboard() {
             id: 'organize',
             options: {
               excludeByName: { Time: true, 'Value #D': true, 'Value #E': true },
-              indexByName: { target: 0, direction: 1, 'Value #A': 2, 'Value #B': 3, 'Value #C': 4, mode: 5, verdict: 6 },
-              renameByName: { 'Value #A': 'Survived (lower)', 'Value #B': 'Estimate', 'Value #C': 'Failed (upper)', mode: 'Failure mode', verdict: 'Verdict' },
+              indexByName: { site: 0, target: 1, direction: 2, 'Value #A': 3, 'Value #B': 4, 'Value #C': 5, mode: 6, verdict: 7 },
+              renameByName: { site: 'Site', 'Value #A': 'Survived (lower)', 'Value #B': 'Estimate', 'Value #C': 'Failed (upper)', mode: 'Failure mode', verdict: 'Verdict' },
             },
           },
         ],
