@@ -113,6 +113,8 @@ export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
 
 /** Age after which the process metrics in a reused /metrics body are refreshed (in the background). */
 export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+/** A body older than this is never served again: the scrape waits for a fresh one. */
+export const STALE_BODY_LIMIT_MS = 5000;
 
 export interface RenderedBody {
   body: Buffer;
@@ -123,9 +125,10 @@ export interface RenderedBody {
 /**
  * Renders /metrics. The target part changes only when the daemon reports a change (results land
  * every few minutes, scrapes come every few seconds), so the encoded body is reused while the daemon
- * is unchanged: a scrape after a change waits for a fresh rendering; otherwise a body whose process
- * metrics are older than PROCESS_METRICS_MAX_AGE_MS is served once more while a fresh one is built
- * in the background (stale-while-revalidate). With 1,000 targets the body is ~2 MB: rendering,
+ * is unchanged: a scrape after a change, or after STALE_BODY_LIMIT_MS, waits for a fresh body;
+ * between PROCESS_METRICS_MAX_AGE_MS and that limit the cached body is served once more while a fresh
+ * one is built in the background (stale-while-revalidate, for bursts of concurrent scrapers; a
+ * Prometheus scraping every 15 s always gets a fresh one). With 1,000 targets the body is ~2 MB: rendering,
  * encoding and compressing it per scrape would dominate the scrape latency.
  */
 export class MetricsRenderer {
@@ -189,12 +192,14 @@ export class MetricsRenderer {
   renderBody(): Promise<RenderedBody> {
     const version = this.source.version;
     const c = this.bodyCache;
-    if (!c || c.version !== version) {
+    const age = c ? this.now() - c.at : Infinity;
+    // Changed, or so old that serving it would show process metrics from a scrape interval ago.
+    if (!c || c.version !== version || age >= STALE_BODY_LIMIT_MS) {
       const fresh = this.startBody(version);
       this.bodyCache = { version, at: this.now(), body: fresh };
       return fresh;
     }
-    if (this.now() - c.at >= PROCESS_METRICS_MAX_AGE_MS && !this.refreshing) {
+    if (age >= PROCESS_METRICS_MAX_AGE_MS && !this.refreshing) {
       this.refreshing = this.startBody(version)
         .then((b) => b.gzip())
         .catch(() => undefined)

@@ -133,6 +133,10 @@ describe('exporter metrics', () => {
     const b = await r.renderBody();
     expect(b).not.toBe(a);
     expect(renders).toBe(1); // the target part was not rebuilt for a process-metrics refresh
+    now = 10_000; // older than the stale limit: the scrape waits for a fresh body
+    const late = r.renderBody();
+    expect(await late).not.toBe(b);
+    expect(renders).toBe(1);
     source.version = 2;
     const c = await r.renderBody();
     expect(c).not.toBe(b);
