@@ -25,11 +25,12 @@ const SEL_ONE = 'target="$target", site=~"$site"';
 const found = (sel: string) =>
   `idleprobe_idle_timeout_seconds{${sel}} and ignoring(verdict) (idleprobe_verdict{${sel}, verdict="timeout"} == 1)`;
 
-// 1 = silent drop, 2 = reset, 3 = no timeout found; 0 = not measured yet.
+// 1 = silent drop, 2 = reset, 3 = no timeout found; 0 = not measured yet. `max`, not `sum`: the same
+// target scraped twice (two jobs, an HA pair) must not add up to another state's code.
 const failureModeCode = (sel: string, by: string) =>
-  `sum by (${by}) (idleprobe_failure_mode{${sel}, mode="silent"})` +
-  ` + 2 * sum by (${by}) (idleprobe_failure_mode{${sel}, mode="reset"})` +
-  ` + 3 * sum by (${by}) (idleprobe_failure_mode{${sel}, mode="none"})`;
+  `max by (${by}) (idleprobe_failure_mode{${sel}, mode="silent"})` +
+  ` + 2 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="reset"})` +
+  ` + 3 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="none"})`;
 const FAILURE_MODE_MAP = valueMap({
   '0': { text: 'not measured', color: 'text' },
   '1': { text: 'silent drop', color: 'red' },
@@ -40,7 +41,7 @@ const FAILURE_MODE_MAP = valueMap({
 // 1 timeout, 2 no_timeout_up_to_max, 3 masked, 4 inconclusive; 0 = not measured yet.
 const verdictCode = (sel: string, by: string) =>
   ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive']
-    .map((v, i) => `${i + 1} * sum by (${by}) (idleprobe_verdict{${sel}, verdict="${v}"})`)
+    .map((v, i) => `${i + 1} * max by (${by}) (idleprobe_verdict{${sel}, verdict="${v}"})`)
     .join(' + ');
 const VERDICT_MAP = valueMap({
   '0': { text: 'not measured', color: 'text' },
@@ -248,14 +249,14 @@ export function overviewDashboard() {
       'Idle timeout, 30 days',
       'Estimated idle timeout per target and direction over 30 days (only results with a found timeout). A falling line means a middlebox on the path forgets idle connections sooner than before.',
       { w: 12, h: 9 },
-      [{ expr: `max by (target, direction) (${found(SEL_ALL)})`, legend: '{{target}} {{direction}}', interval: '1h' }],
+      [{ expr: `max by (site, target, direction) (${found(SEL_ALL)})`, legend: '{{target}} {{direction}} {{site}}', interval: '1h' }],
       { timeFrom: '30d' },
     ),
     stateTimeline(
       'Failure mode',
       'How each path fails once idle too long: silent drop (black hole: the client only notices after its heartbeats go unanswered) or reset (RST: the session dies at the next packet).',
       { w: 12, h: 9 },
-      [{ expr: failureModeCode(SEL_ALL, 'target, direction'), legend: '{{target}} {{direction}}' }],
+      [{ expr: failureModeCode(SEL_ALL, 'site, target, direction'), legend: '{{target}} {{direction}} {{site}}' }],
       [FAILURE_MODE_MAP],
     ),
     stat(
