@@ -131,7 +131,6 @@ export class Flow implements FlowKeyed<Flow> {
     sig.ack = seg.ack;
     sig.seglen = seg.seglen;
     sig.flags = flags;
-    if (wireshark & A_KEEP_ALIVE) this.keepaliveTimes.add(ts);
     if (this.packets === 0) this.firstTs = ts;
     const gap = this.packets === 0 ? 0 : ts - this.lastTs;
     this.packets++;
@@ -166,6 +165,9 @@ export class Flow implements FlowKeyed<Flow> {
       this.probeIdle = gap;
       this.probeDirection = direction;
       this.probeKind = kind;
+      // Keepalives sent after one went unanswered are the kernel's retries (TCP_KEEPINTVL),
+      // not its idle period (TCP_KEEPIDLE): they do not count for the period.
+      if (kind === PROBE_KEEPALIVE && !this.died) this.keepaliveTimes.add(ts);
       if (kind === PROBE_HEARTBEAT) {
         this.heartbeats[direction]!++;
         this.heartbeatTimes[direction]!.add(ts);

@@ -4,10 +4,12 @@
 const RING = 16;
 
 export class PeriodTracker {
-  private readonly times = new Float64Array(RING);
+  /** Allocated on the first event: most connections never have one. */
+  private times: Float64Array | null = null;
   private count = 0;
 
   add(t: number): void {
+    if (this.times === null) this.times = new Float64Array(RING);
     this.times[this.count % RING] = t;
     this.count++;
   }
@@ -17,7 +19,7 @@ export class PeriodTracker {
     const n = Math.min(this.count, RING);
     if (n < 3) return null;
     const ordered: number[] = [];
-    for (let i = this.count - n; i < this.count; i++) ordered.push(this.times[i % RING]!);
+    for (let i = this.count - n; i < this.count; i++) ordered.push(this.times![i % RING]!);
     const gaps: number[] = [];
     for (let i = 1; i < ordered.length; i++) gaps.push(ordered[i]! - ordered[i - 1]!);
     const sorted = [...gaps].sort((a, b) => a - b);

@@ -98,5 +98,6 @@ export function pathVerdict(path: string, lower: number | null, upper: number | 
   if (!consistent) {
     return `${path}: inconsistent — one connection survived ${roundSeconds(lower!)} s idle while another died after ${roundSeconds(upper)} s (${n}); different middleboxes or a flaky path`;
   }
-  return `${path}: idle timeout in (${roundSeconds(lower ?? 0)}, ${roundSeconds(upper)}] s (${n}); keep heartbeats at most every ${recommendedHeartbeatSeconds(upper)} s`;
+  const range = lower === null ? `at most ${roundSeconds(upper)} s` : `in (${roundSeconds(lower)}, ${roundSeconds(upper)}] s`;
+  return `${path}: idle timeout ${range} (${n}); keep heartbeats at most every ${recommendedHeartbeatSeconds(upper)} s`;
 }
