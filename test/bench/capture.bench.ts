@@ -256,15 +256,11 @@ async function main(): Promise<void> {
     console.log(`${'reader'.padEnd(48)} ${'packets'.padStart(9)} ${'CPU s'.padStart(8)} ${'rate'.padStart(10)} ${'peak RSS'.padStart(9)}`);
     for (const [name, p, s, r, m] of rows) console.log(`${name.padEnd(48)} ${String(p).padStart(9)} ${s.toFixed(2).padStart(8)} ${r.padStart(10)} ${m.padStart(9)}`);
     const ratio = rate(analysis) / rate(walk);
-    // Per-packet cost without the fixed start-up (JIT compilation, first allocations): the
-    // difference between the two file sizes.
-    const marginal = (analysis.packets - analysisHalf.packets) / (analysis.seconds - analysisHalf.seconds);
     const walkWall = walk.packets / walk.wallSeconds;
     const analysisWall = analysis.packets / analysis.wallSeconds;
     console.log('');
     console.log(`analysis / raw walk (CPU time): ${(ratio * 100).toFixed(0)} % (target ≥ 40 %: ${ratio >= 0.4 ? 'met' : 'NOT met'})`);
     console.log(`analysis / raw walk (wall time, noisy on a shared machine): ${((analysisWall / walkWall) * 100).toFixed(0)} % (${fmt(analysisWall)} vs ${fmt(walkWall)})`);
-    console.log(`analysis per-packet rate without start-up (from the two sizes): ${fmt(marginal)} = ${((marginal / rate(walk)) * 100).toFixed(0)} % of the raw walk`);
     console.log(`analysis / tshark: ${(rate(analysis) / (counts.tshark / tsharkSeconds)).toFixed(0)}×`);
     console.log(`peak RSS ${analysisHalf.maxRssMB.toFixed(0)} MB at ${analysisHalf.packets} packets vs ${analysis.maxRssMB.toFixed(0)} MB at ${analysis.packets} (same ${CONNECTIONS} connections)`);
     console.log(`keepalives on the ${counts.tshark}-packet file: ours ${ours200k.tcpKeepalives}, tshark ${tsharkKeepalives}${ours200k.tcpKeepalives === tsharkKeepalives ? ' (equal)' : ' (DIFFERENT)'}`);
