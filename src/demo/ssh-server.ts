@@ -27,17 +27,17 @@ export interface DemoSshServer {
   close(): Promise<void>;
 }
 
-const EXEC_FORM = /^\s*sleep\s+(\d+(?:\.\d+)?)\s*;\s*echo\s+([^;&|`$<>]*?)\s*$/;
+const EXEC_FORM = /^\s*(?:echo\s+([\w.-]+)\s*;\s*)?sleep\s+(\d+(?:\.\d+)?)\s*;\s*echo\s+([^;&|`$<>]*?)\s*$/;
 /** Upper bound for one exec's sleep, seconds: the demo never needs more than the search's max. */
 const MAX_SLEEP_SECONDS = 7440;
 
-/** Parses `sleep N; echo X`; anything else is refused (there is no shell). */
-export function parseDemoExec(command: string): { sleepSeconds: number; text: string } | null {
+/** Parses `[echo W;] sleep N; echo X`; anything else is refused (there is no shell). */
+export function parseDemoExec(command: string): { before: string | null; sleepSeconds: number; text: string } | null {
   const m = EXEC_FORM.exec(command);
   if (!m) return null;
-  const sleepSeconds = Number(m[1]);
+  const sleepSeconds = Number(m[2]);
   if (!Number.isFinite(sleepSeconds) || sleepSeconds > MAX_SLEEP_SECONDS) return null;
-  return { sleepSeconds, text: m[2].replace(/^(['"])(.*)\1$/, '$2') };
+  return { before: m[1] ?? null, sleepSeconds, text: m[3].replace(/^(['"])(.*)\1$/, '$2') };
 }
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
@@ -114,12 +114,19 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
               return;
             }
             const stream = acceptExec();
-            const timer = setTimeout(() => {
-              stream.write(`${parsed.text}\n`);
-              stream.exit(0);
-              stream.end();
-            }, (parsed.sleepSeconds + (opts.execStartDelaySeconds ?? 0)) * 1000);
-            stream.on('close', () => clearTimeout(timer));
+            const timers: NodeJS.Timeout[] = [];
+            // A slow server starts the "shell" late; the sleep runs from the start.
+            const start = () => {
+              if (parsed.before !== null) stream.write(`${parsed.before}\n`);
+              timers.push(setTimeout(() => {
+                stream.write(`${parsed.text}\n`);
+                stream.exit(0);
+                stream.end();
+              }, parsed.sleepSeconds * 1000));
+            };
+            if (opts.execStartDelaySeconds) timers.push(setTimeout(start, opts.execStartDelaySeconds * 1000));
+            else start();
+            stream.on('close', () => timers.forEach(clearTimeout));
           });
         });
       });

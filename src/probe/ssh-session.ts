@@ -8,6 +8,7 @@ import type { Clock, ProbeOutcome, ProbeReport, SearchSession } from '../search/
 import { describeConnectionEnd, outcomeOfConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
+import { DEFAULT_INBOUND_COMMAND } from './target.ts';
 
 /** ssh2 internals we rely on (documented in ssh2's lib/client.js: `_callbacks`, `_protocol.ping()`). */
 interface Ssh2Internals {
@@ -35,6 +36,21 @@ interface PingResult {
   outcome: ProbeOutcome;
   rttMs?: number;
   detail?: string;
+}
+
+/** First line the default inbound command prints, so the idle period is timed from the real start. */
+export const INBOUND_START_MARKER = 'idleprobe-start';
+
+/**
+ * The command line for an inbound probe of age d. The default command gets a start marker
+ * (`echo idleprobe-start; sleep d; echo idleprobe`): without it, the shell's start-up time on a
+ * loaded server would be counted as part of the idle period and failures would look too short.
+ * A custom command runs exactly as configured.
+ */
+export function inboundCommandLine(template: string, ageSeconds: number): { command: string; marked: boolean } {
+  const d = formatAge(ageSeconds);
+  if (template === DEFAULT_INBOUND_COMMAND) return { command: `echo ${INBOUND_START_MARKER}; ${template.replaceAll('{d}', d)}`, marked: true };
+  return { command: template.replaceAll('{d}', d), marked: false };
 }
 
 export function formatAge(seconds: number): string {
@@ -226,7 +242,7 @@ export class SshSession implements SearchSession {
   probeInbound(ageSeconds: number): Promise<ProbeReport> {
     if (this.inboundCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
-    const command = this.inboundCommand.replaceAll('{d}', formatAge(ageSeconds));
+    const { command, marked } = inboundCommandLine(this.inboundCommand, ageSeconds);
     const requestedAt = this.clock.now();
     if (this.closed) {
       return Promise.resolve({ ...this.closedOutcome(), ageSeconds: (requestedAt - this.lastActivityAt()) / 1000, at: requestedAt });
@@ -291,19 +307,46 @@ export class SshSession implements SearchSession {
           return;
         }
         stream = channel;
-        const startedAt = this.clock.now();
-        dueAt = startedAt + ageSeconds * 1000;
+        let startedAt = this.clock.now();
         let stderr = '';
-        timers.push(setTimeout(() => {
-          ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
-        }, ageSeconds * 1000));
+        // Timers of the current phase, re-armed when the start marker tells when the command
+        // really began (a loaded server may start the shell seconds after confirming the exec).
+        let phase: NodeJS.Timeout[] = [];
         const keepWaiting = (ms: number, detail: string) => {
-          timers.push(setTimeout(() => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true), ms));
+          const t = setTimeout(() => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true), ms);
+          phase.push(t);
+          timers.push(t);
         };
-        timers.push(setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting), ageSeconds * 1000 + this.deadlineMs()));
-        channel.on('data', () => {
+        const arm = (start: number) => {
+          phase.forEach(clearTimeout);
+          startedAt = start;
+          dueAt = start + ageSeconds * 1000;
+          ageAtDue = null;
+          phase = [
+            setTimeout(() => {
+              ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
+            }, ageSeconds * 1000),
+            setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting), ageSeconds * 1000 + this.deadlineMs()),
+          ];
+          timers.push(...phase);
+        };
+        arm(startedAt);
+        let awaitingMarker = marked;
+        let markerBuffer = '';
+        channel.on('data', (chunk: Buffer) => {
           this.markSolicited();
           const now = this.clock.now();
+          if (awaitingMarker) {
+            markerBuffer += chunk.toString('utf8');
+            const at = markerBuffer.indexOf(`${INBOUND_START_MARKER}\n`);
+            if (at < 0 && markerBuffer.length < 256) return;
+            awaitingMarker = false;
+            if (at >= 0) {
+              // The idle period starts now: the marker was the last byte before the sleep.
+              arm(now);
+              if (markerBuffer.length === at + INBOUND_START_MARKER.length + 1) return;
+            }
+          }
           if (now < dueAt - EARLY_OUTPUT_TOLERANCE_MS) {
             return settle('error', `inbound command answered after ${((now - startedAt) / 1000).toFixed(1)} s, expected ${formatAge(ageSeconds)} s`, 0, false);
           }

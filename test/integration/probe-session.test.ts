@@ -115,14 +115,21 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
   }, 20_000);
 
   it('a server slow to run the inbound command is never a path failure', async () => {
-    // Output 4 s late: the follow-up keepalive is answered, so the driver keeps waiting and
-    // reports the output with the idle age it really had on the wire.
+    // The "shell" starts 4 s after the exec was confirmed. The default command's start marker
+    // times the idle period from the real start; the follow-up keepalive at due + 3 s was
+    // answered, so the driver kept waiting instead of calling the path silent.
     const l = await lab({ mode: 'silent', timeoutSeconds: 30, execStartDelaySeconds: 4 });
     const s = await opener(l.target()).openSession();
     const late = await s.probeInbound(0.5);
     expect(late.outcome).toBe('alive');
-    expect(late.ageSeconds).toBeGreaterThan(0.5);
-    expect(late.ageSeconds).toBeLessThan(2);
+    expect(late.ageSeconds).toBeGreaterThan(0.3);
+    expect(late.ageSeconds).toBeLessThan(1);
+    // A custom command runs as configured (no marker): the wire age then includes the start-up.
+    const l1 = await lab({ mode: 'silent', timeoutSeconds: 30, execStartDelaySeconds: 1.5 });
+    const custom = await opener({ ...l1.target(), inboundCommand: 'sleep {d}; echo custom' }).openSession();
+    const unmarked = await custom.probeInbound(0.5);
+    expect(unmarked.outcome).toBe('alive');
+    expect(unmarked.ageSeconds).toBeGreaterThan(1.8);
     // 12 s late: beyond the extra wait, an error (the server did not run it), not silent.
     const l2 = await lab({ mode: 'silent', timeoutSeconds: 30, execStartDelaySeconds: 12 });
     const s2 = await opener(l2.target()).openSession();

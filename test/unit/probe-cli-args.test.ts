@@ -75,9 +75,11 @@ describe('progress line', () => {
 });
 
 describe('demo server exec parsing', () => {
-  it('accepts exactly "sleep N; echo X"', () => {
-    expect(parseDemoExec('sleep 8; echo idleprobe')).toEqual({ sleepSeconds: 8, text: 'idleprobe' });
-    expect(parseDemoExec('sleep 7.813;echo x')).toEqual({ sleepSeconds: 7.813, text: 'x' });
+  it('accepts exactly "[echo W;] sleep N; echo X"', () => {
+    expect(parseDemoExec('sleep 8; echo idleprobe')).toEqual({ before: null, sleepSeconds: 8, text: 'idleprobe' });
+    expect(parseDemoExec('sleep 7.813;echo x')).toEqual({ before: null, sleepSeconds: 7.813, text: 'x' });
+    expect(parseDemoExec('echo idleprobe-start; sleep 2; echo idleprobe')).toEqual({ before: 'idleprobe-start', sleepSeconds: 2, text: 'idleprobe' });
+    expect(parseDemoExec('echo $(id); sleep 2; echo x')).toBeNull();
     expect(parseDemoExec('sleep 1; echo hi; rm -rf /')).toBeNull();
     expect(parseDemoExec('sleep 1; echo $(id)')).toBeNull();
     expect(parseDemoExec('sleep 99999; echo x')).toBeNull();
