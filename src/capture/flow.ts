@@ -132,9 +132,10 @@ export class Flow implements FlowKeyed<Flow> {
     sig.seglen = seg.seglen;
     sig.flags = flags;
     if (this.packets === 0) this.firstTs = ts;
-    const gap = this.packets === 0 ? 0 : ts - this.lastTs;
+    // Interfaces of a pcapng can interleave slightly out of time order: never go back in time.
+    const gap = this.packets === 0 ? 0 : Math.max(0, ts - this.lastTs);
     this.packets++;
-    this.lastTs = ts;
+    if (this.packets === 1 || ts > this.lastTs) this.lastTs = ts;
     if (gap > this.maxGap) this.maxGap = gap;
     this.trackHandshake(direction, ts, flags);
 
