@@ -29,6 +29,8 @@ export interface SearchTuning extends PlanTuning {
   /** Warm start window around the prior: [low × lowFactor, high × highFactor]. */
   windowLowFactor: number;
   windowHighFactor: number;
+  /** An upper bound counts as confirmed with 2 net failures within [upper, upper + fraction × width]. */
+  confirmWindowFraction: number;
   /** Server heartbeats every X s cap the reachable idle age at X × this. */
   heartbeatCeilingFactor: number;
 }
@@ -43,6 +45,7 @@ export const DEFAULT_TUNING: SearchTuning = {
   windowLowFactor: 0.75,
   windowHighFactor: 1.35,
   heartbeatCeilingFactor: 0.9,
+  confirmWindowFraction: 1,
 };
 
 interface Tracked {
@@ -50,6 +53,8 @@ interface Tracked {
   busy: boolean;
 }
 
+const CONTROL_POLL_MS = 5000;
+const IDLE_POLL_MS = 30_000;
 const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
 
 export class SearchRun {
@@ -90,12 +95,16 @@ export class SearchRun {
     try {
       for (;;) {
         if (opts.signal?.aborted) throw abortError(opts.signal);
+        this.noteServerHeartbeats();
         const outcome = this.verdictIfDone();
         if (outcome) return outcome;
         const nextOpenMs = this.maybeOpen();
         const wakeAtMs = this.planAndFire();
         this.reportProgress(wakeAtMs);
-        const next = Math.min(nextOpenMs ?? Infinity, wakeAtMs ?? Infinity);
+        // The control monitor has no event of its own: look at it every few seconds.
+        // Nor does anything guarantee an event: re-evaluate at least every IDLE_POLL_MS.
+        const controlPollMs = this.clock.now() + (opts.control ? CONTROL_POLL_MS : IDLE_POLL_MS);
+        const next = Math.min(nextOpenMs ?? Infinity, wakeAtMs ?? Infinity, controlPollMs);
         await this.waitUntil(next);
       }
     } finally {
@@ -126,7 +135,7 @@ export class SearchRun {
     const p = opts.precision;
     if (a.upper !== null) {
       const width = bracketWidthTarget(p, a.upper);
-      const confirmed = upperSupport(this.observations, a.upper, width) >= 2;
+      const confirmed = upperSupport(this.observations, a.upper, width * this.tuning.confirmWindowFraction) >= requiredSupport(a.lower);
       if (confirmed && a.lower !== null && bracketMeetsPrecision(p, a.lower, a.upper)) return this.result('timeout', a, null);
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return this.result('timeout', a, `the path timeout is at most ${a.upper.toFixed(1)} s, at or below --min ${opts.minSeconds} s`);
@@ -144,6 +153,13 @@ export class SearchRun {
     return null;
   }
 
+  private noteServerHeartbeats(): void {
+    for (const t of this.sessions.values()) {
+      const hb = t.session.serverHeartbeatSeconds();
+      if (hb !== null) this.heartbeatSeconds = this.heartbeatSeconds === null ? hb : Math.min(this.heartbeatSeconds, hb);
+    }
+  }
+
   private ceiling(): number {
     const max = this.opts.maxSeconds;
     return this.heartbeatSeconds === null ? max : Math.min(max, this.heartbeatSeconds * this.tuning.heartbeatCeilingFactor);
@@ -156,33 +172,68 @@ export class SearchRun {
   private planAndFire(): number | null {
     const now = this.clock.now();
     const a = assess(this.observations);
-    for (const t of this.sessions.values()) {
-      const hb = t.session.serverHeartbeatSeconds();
-      if (hb !== null) this.heartbeatSeconds = this.heartbeatSeconds === null ? hb : Math.min(this.heartbeatSeconds, hb);
-    }
     const idle: { id: string; ageSeconds: number }[] = [];
     for (const [id, t] of this.sessions) {
       if (t.busy || t.session.isClosed()) continue;
       idle.push({ id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
     }
-    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper);
+    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper) * this.tuning.confirmWindowFraction;
     const input = {
       nowMs: now,
       lower: a.lower,
       upper: a.upper,
-      confirmNeeded: a.upper !== null && upperSupport(this.observations, a.upper, width) < 2,
+      confirmNeeded: a.upper !== null && upperSupport(this.observations, a.upper, width) < requiredSupport(a.lower),
       idle,
       pending: [...this.pending].map(([id, p]) => ({ id, ...p })),
       minSeconds: this.opts.minSeconds,
       ceilingSeconds: this.ceiling(),
       precision: this.opts.precision,
       tuning: this.tuning,
+      confirmWindowSeconds: width,
       window: this.window,
     };
+    let keepFreshWake: number | null = null;
+    if (this.opts.direction === 'inbound') {
+      keepFreshWake = this.keepFresh(idle, a.lower);
+      input.idle = idle.filter((s) => !this.sessions.get(s.id)!.busy);
+    }
     const plan = this.opts.direction === 'outbound' ? planOutbound(input) : planInbound(input);
     for (const id of plan.close) this.closeSession(id);
     for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
-    return plan.wakeAtMs;
+    if (keepFreshWake === null) return plan.wakeAtMs;
+    return plan.wakeAtMs === null ? keepFreshWake : Math.min(plan.wakeAtMs, keepFreshWake);
+  }
+
+  /**
+   * Inbound only: a session waiting for its next command would otherwise idle past the timeout we
+   * are measuring and die before it is used. Ping it (outbound) at half the longest age known to
+   * survive; the ping is upkeep, not evidence about the inbound direction.
+   */
+  private keepFresh(idle: readonly { id: string; ageSeconds: number }[], lower: number | null): number | null {
+    const freshFor = Math.max(1, 0.5 * (lower ?? this.opts.minSeconds));
+    let wake: number | null = null;
+    for (const s of idle) {
+      const t = this.sessions.get(s.id)!;
+      if (s.ageSeconds >= freshFor - 1e-6) {
+        t.busy = true;
+        t.session.probeOutbound().then(
+          (r) => {
+            t.busy = false;
+            if (r.outcome !== 'alive') this.closeSession(s.id);
+            this.wakeup.notify();
+          },
+          () => {
+            t.busy = false;
+            this.closeSession(s.id);
+            this.wakeup.notify();
+          },
+        );
+      } else {
+        const at = this.clock.now() + (freshFor - s.ageSeconds) * 1000;
+        wake = wake === null ? at : Math.min(wake, at);
+      }
+    }
+    return wake;
   }
 
   // ---- probes ----------------------------------------------------------------------------
@@ -199,9 +250,11 @@ export class SearchRun {
   }
 
   private record(id: string, t: Tracked, report: ProbeReport): void {
-    this.pending.delete(id);
     t.busy = false;
-    if (this.finished) return;
+    // A probe on a session we closed on purpose (it could no longer tell us anything) is not an
+    // observation of the path.
+    if (this.finished || this.sessions.get(id) !== t) return;
+    this.pending.delete(id);
     this.probes.push({
       direction: this.opts.direction,
       ageSeconds: report.ageSeconds,
@@ -295,7 +348,8 @@ export class SearchRun {
     const timer = new AbortController();
     const delay = atMs - this.clock.now();
     const waits: Promise<void>[] = [this.wakeup.wait()];
-    if (Number.isFinite(delay)) waits.push(this.clock.sleep(Math.max(0, delay), timer.signal).catch(() => undefined));
+    // Anything due now was done by planAndFire; a 1 ms floor keeps rounding from spinning in place.
+    if (Number.isFinite(delay)) waits.push(this.clock.sleep(Math.max(1, delay), timer.signal).catch(() => undefined));
     try {
       await Promise.race(waits);
     } finally {
@@ -352,6 +406,14 @@ export class SearchRun {
     if (silent + reset === 0) return null;
     return reset > silent ? 'reset' : 'silent';
   }
+}
+
+/**
+ * Net failures needed near the upper bound before we believe it: 2, since one may be a lost packet;
+ * 3 when nothing ever survived, because then nothing else vouches for the path working at all.
+ */
+function requiredSupport(lower: number | null): number {
+  return lower === null ? 3 : 2;
 }
 
 function warmWindow(opts: SearchOptions, tuning: SearchTuning): PlanWindow | null {

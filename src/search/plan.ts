@@ -35,6 +35,8 @@ export interface PlanInput {
   upper: number | null;
   /** The upper bound still needs a second failure near it (a lone failure may be a lost packet). */
   confirmNeeded: boolean;
+  /** A confirming failure must fall within [upper, upper + this]. */
+  confirmWindowSeconds: number;
   idle: readonly { id: string; ageSeconds: number }[];
   pending: readonly { id: string; ageSeconds: number; firedAtMs: number }[];
   minSeconds: number;
@@ -128,7 +130,7 @@ export function planOutbound(input: PlanInput): Plan {
   }
 
   const low = input.lower ?? 0;
-  const width = bracketWidthTarget(input.precision, upper);
+  const width = input.confirmWindowSeconds;
   const inFlight = input.pending.map((p) => p.ageSeconds);
   let confirmPending = input.pending.some((p) => p.ageSeconds >= upper! - EPS && p.ageSeconds <= upper! + width + EPS);
   const confirmTarget = upper + width / 2;
@@ -164,7 +166,8 @@ export function planOutbound(input: PlanInput): Plan {
 export function planInbound(input: PlanInput): Plan {
   const fire: Plan['fire'] = [];
   const close: string[] = [];
-  const free = [...input.idle];
+  // Freshest first: a session idle for long may already have lost its middlebox state.
+  const free = [...input.idle].sort((a, b) => a.ageSeconds - b.ageSeconds);
   const committed = input.pending.map((p) => p.ageSeconds);
   const upper = input.upper;
   if (upper === null) {
@@ -177,22 +180,23 @@ export function planInbound(input: PlanInput): Plan {
     }
     return { fire, close, wakeAtMs: null };
   }
-  const width = bracketWidthTarget(input.precision, upper);
-  for (const p of input.pending) if (p.ageSeconds > upper + width + EPS) close.push(p.id);
+  const width = input.confirmWindowSeconds;
+  for (const p of input.pending) if (p.ageSeconds > upper + bracketWidthTarget(input.precision, upper) + EPS) close.push(p.id);
   const low = input.lower ?? 0;
-  const inFlight = committed.filter((a) => a <= upper + width + EPS);
-  while (free.length > 0) {
-    const gaps = gapsOf(low, upper, inFlight, input.minSeconds, input.precision);
-    let target: number | null = null;
-    if (gaps.length > 0) {
-      const widest = gaps.reduce((a, b) => (b.high - b.low > a.high - a.low ? b : a));
-      target = widest.split;
-    } else if (input.confirmNeeded && !inFlight.some((a) => a >= upper - EPS && a <= upper + width + EPS)) {
-      target = upper + width / 2;
-    }
-    if (target === null) break;
+  const inFlight = committed.filter((a) => a <= upper + bracketWidthTarget(input.precision, upper) + EPS);
+  // Each inbound round costs a whole T, so the confirmation of the upper bound rides in the same
+  // round as the splits instead of waiting for its own.
+  if (free.length > 0 && input.confirmNeeded && !inFlight.some((a) => a >= upper - EPS && a <= upper + width + EPS)) {
+    const target = upper + width / 2;
     fire.push({ id: free.shift()!.id, ageSeconds: target });
     inFlight.push(target);
+  }
+  while (free.length > 0) {
+    const gaps = gapsOf(low, upper, inFlight, input.minSeconds, input.precision);
+    if (gaps.length === 0) break;
+    const widest = gaps.reduce((a, b) => (b.high - b.low > a.high - a.low ? b : a));
+    fire.push({ id: free.shift()!.id, ageSeconds: widest.split });
+    inFlight.push(widest.split);
   }
   return { fire, close, wakeAtMs: null };
 }

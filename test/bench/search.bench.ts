@@ -4,10 +4,11 @@
 // within precision, the most concurrent sessions and the connections opened.
 import { writeFileSync } from 'node:fs';
 import { exponentialThenBisect, sequentialBisection } from '../../src/search/baselines.ts';
+import { DEFAULT_TUNING, SearchRun, type SearchTuning } from '../../src/search/engine.ts';
 import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.ts';
 import type { PathModel } from '../../src/search/sim/middlebox.ts';
 import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
-import { withinPrecision } from '../../src/search/sim/judge.ts';
+import { bracketContainsTruth, withinPrecision } from '../../src/search/sim/judge.ts';
 import { simulate, type SearchFunction } from '../../src/search/sim/run.ts';
 import type { Direction, SearchOptions } from '../../src/search/types.ts';
 
@@ -21,6 +22,10 @@ const FIXED_T = [60, 240, 350, 1200, 3600];
 const FIXED_SEEDS = Number(argValue('--fixed-seeds') ?? 20);
 const SEED = 20261127;
 const JSON_OUT = argValue('--json');
+// --tuning '{"ladderRatio":1.3}' explores the search's internal knobs (the defaults are what ships).
+const TUNING: SearchTuning = { ...DEFAULT_TUNING, ...(JSON.parse(argValue('--tuning') ?? '{}') as Partial<SearchTuning>) };
+const ONLY = argValue('--only'); // run only methods whose name contains this
+const tunedSearch: SearchFunction = argValue('--tuning') ? (opener, clock, opts) => new SearchRun(opener, clock, opts, TUNING).run() : searchIdleTimeout;
 
 interface Condition {
   name: string;
@@ -41,17 +46,18 @@ interface Method {
   /** Baselines are slow in virtual time but cheap in events; skip nothing. */
 }
 const METHODS: Method[] = [
-  { name: '(a) this search, cold', search: searchIdleTimeout, direction: 'outbound', warm: false },
-  { name: '(b) this search, warm ±25 %', search: searchIdleTimeout, direction: 'outbound', warm: true },
+  { name: '(a) this search, cold', search: tunedSearch, direction: 'outbound', warm: false },
+  { name: '(b) this search, warm ±25 %', search: tunedSearch, direction: 'outbound', warm: true },
   { name: '(c) sequential bisection', search: sequentialBisection, direction: 'outbound', warm: false },
   { name: '(d) exponential then bisect', search: exponentialThenBisect, direction: 'outbound', warm: false },
-  { name: '(e) this search, inbound cold', search: searchIdleTimeout, direction: 'inbound', warm: false },
-  { name: '(f) this search, inbound warm', search: searchIdleTimeout, direction: 'inbound', warm: true },
+  { name: '(e) this search, inbound cold', search: tunedSearch, direction: 'inbound', warm: false },
+  { name: '(f) this search, inbound warm', search: tunedSearch, direction: 'inbound', warm: true },
 ];
 
 interface Sample {
   ratio: number;
   ok: boolean;
+  contains: boolean;
   maxSessions: number;
   connections: number;
 }
@@ -68,6 +74,7 @@ async function runOne(method: Method, condition: Condition, timeoutSeconds: numb
   return {
     ratio: run.wallSeconds / timeoutSeconds,
     ok: withinPrecision(run.result, model, defaultSearchOptions.precision),
+    contains: bracketContainsTruth(run.result, model),
     maxSessions: run.stats.maxOpen,
     connections: run.stats.connects,
   };
@@ -86,6 +93,7 @@ interface Summary {
   median: number;
   p90: number;
   withinPrecision: number;
+  bracketContainsT: number;
   maxSessions: number;
   connectionsMedian: number;
   connectionsMax: number;
@@ -99,6 +107,7 @@ function summarize(samples: Sample[]): Summary {
     median: quantile(ratios, 0.5),
     p90: quantile(ratios, 0.9),
     withinPrecision: samples.filter((s) => s.ok).length / samples.length,
+    bracketContainsT: samples.filter((s) => s.contains).length / samples.length,
     maxSessions: Math.max(...samples.map((s) => s.maxSessions)),
     connectionsMedian: quantile(conns, 0.5),
     connectionsMax: conns.at(-1)!,
@@ -114,9 +123,10 @@ for (const condition of CONDITIONS) {
   report[condition.name] = {};
   console.log(`\n## ${condition.name}  (T log-uniform 10–7200 s, ${DRAWS} draws, seed ${SEED}; fixed T × ${FIXED_SEEDS} seeds)`);
   console.log(
-    ['method'.padEnd(32), 'median', '   p90', 'in-prec', 'max-s', 'conn med/max', ...FIXED_T.map((t) => `T=${t}`.padStart(7))].join('  '),
+    ['method'.padEnd(32), 'median', '   p90', 'in-prec', 'T-in-br', 'max-s', 'conn med/max', ...FIXED_T.map((t) => `T=${t}`.padStart(7))].join('  '),
   );
   for (const method of METHODS) {
+    if (ONLY && !ONLY.split(',').some((o) => method.name.includes(o))) continue;
     const samples: Sample[] = [];
     for (const d of draws) samples.push(await runOne(method, condition, d.t, d.seed));
     const fixed: Record<number, Summary> = {};
@@ -133,6 +143,7 @@ for (const condition of CONDITIONS) {
         sum.median.toFixed(2).padStart(6),
         sum.p90.toFixed(2).padStart(6),
         `${(sum.withinPrecision * 100).toFixed(1)}%`.padStart(7),
+        `${(sum.bracketContainsT * 100).toFixed(1)}%`.padStart(7),
         String(sum.maxSessions).padStart(5),
         `${sum.connectionsMedian}/${sum.connectionsMax}`.padStart(12),
         ...FIXED_T.map((t) => fixed[t]!.median.toFixed(2).padStart(7)),
@@ -141,6 +152,7 @@ for (const condition of CONDITIONS) {
   }
 }
 
+if (ONLY) process.exit(0);
 const clean = report['silent drop']!;
 const a = clean['(a) this search, cold']!.logUniform;
 const b = clean['(b) this search, warm ±25 %']!.logUniform;

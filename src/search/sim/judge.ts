@@ -1,5 +1,5 @@
 // Was a simulated search right? Used by the unit tests and the benchmark.
-import { bracketMeetsPrecision } from '../precision.ts';
+import { bracketMeetsPrecision, bracketWidthTarget } from '../precision.ts';
 import type { DirectionResult, Precision } from '../types.ts';
 import type { PathModel } from './middlebox.ts';
 
@@ -15,14 +15,24 @@ export function trueTimeoutRange(model: PathModel): [number, number] | null {
 }
 
 /**
- * Within precision: a `timeout` verdict whose bracket (lower, upper] meets the precision rule and
- * overlaps the true range, with `toleranceSeconds` for the wire-vs-middlebox offset of one RTT.
+ * Within precision, literally "±max(abs, rel)": a `timeout` verdict whose bracket meets the width
+ * rule and whose estimate is within max(abs, rel × T) of the true range. `toleranceSeconds` covers
+ * the one-RTT offset between the age on the client's wire and the age at the middlebox.
  */
 export function withinPrecision(result: DirectionResult, model: PathModel, precision: Precision, toleranceSeconds = 0.1): boolean {
   const truth = trueTimeoutRange(model);
   if (truth === null) return result.verdict === 'no_timeout_up_to_max';
-  if (result.verdict !== 'timeout' || result.upperSeconds === null) return false;
+  if (result.verdict !== 'timeout' || result.upperSeconds === null || result.estimateSeconds === null) return false;
+  if (!bracketMeetsPrecision(precision, result.lowerSeconds ?? 0, result.upperSeconds)) return false;
+  const e = result.estimateSeconds;
+  const distance = e < truth[0] ? truth[0] - e : e > truth[1] ? e - truth[1] : 0;
+  return distance <= bracketWidthTarget(precision, truth[0]) + toleranceSeconds;
+}
+
+/** Stricter: the bracket (lower, upper] itself overlaps the true range (± tolerance). */
+export function bracketContainsTruth(result: DirectionResult, model: PathModel, toleranceSeconds = 0.1): boolean {
+  const truth = trueTimeoutRange(model);
+  if (truth === null || result.verdict !== 'timeout' || result.upperSeconds === null) return false;
   const lower = result.lowerSeconds ?? 0;
-  if (!bracketMeetsPrecision(precision, lower, result.upperSeconds)) return false;
   return lower <= truth[1] + toleranceSeconds && result.upperSeconds >= truth[0] - toleranceSeconds;
 }
