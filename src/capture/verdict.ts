@@ -68,7 +68,7 @@ export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): stri
     const lower = lowerCandidates.length ? Math.max(...lowerCandidates) : 0;
     const range = lower > 0 ? `${roundSeconds(lower)}–${roundSeconds(f.diedAfterIdleSeconds)} s idle` : `at most ${roundSeconds(f.diedAfterIdleSeconds)} s idle`;
     return (
-      `${what}; nothing answered after ${clockTime(f.diedAtSeconds)} (${endText(f.end)}) → the path dropped the connection after ${range}; ` +
+      `${what}; nothing answered after ${clockTime(f.diedAtSeconds)} UTC (${endText(f.end)}) → the path dropped the connection after ${range}; ` +
       `a heartbeat every ≤ ${recommendedHeartbeatSeconds(f.diedAfterIdleSeconds)} s would have kept it`
     );
   }

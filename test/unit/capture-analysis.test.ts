@@ -101,7 +101,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     expect(f.unanswered).toBe(1);
     expect(f.diedAfterIdleSeconds).toBeCloseTo(20 - 0.02, 2);
     expect(f.end).toBe('rst');
-    expect(f.verdict).toMatch(/2 client heartbeats .* sent, 1 answered; nothing answered after \d\d:\d\d:\d\d \(then a reset\)/);
+    expect(f.verdict).toMatch(/2 client heartbeats .* sent, 1 answered; nothing answered after \d\d:\d\d:\d\d UTC \(then a reset\)/);
   });
 
   it('unanswered TCP keepalives then a reset from the own kernel', async () => {
