@@ -49,6 +49,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
   const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
   const connections = new Set<net.Socket>();
+  const allExecTimerSets = new Set<Set<NodeJS.Timeout>>();
 
   const server = new ssh2.Server(
     {
@@ -73,7 +74,18 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
       client.on('error', () => {
         // Peers vanish (the middlebox resets them); nothing to report in the demo.
       });
-      client.on('close', disarmIdleDisconnect);
+      // Exec timers of this connection: a dropped connection does not always close its channels.
+      const execTimers = new Set<NodeJS.Timeout>();
+      const clearExecTimers = () => {
+        for (const t of execTimers) clearTimeout(t);
+        execTimers.clear();
+      };
+      allExecTimerSets.add(execTimers);
+      client.on('close', () => {
+        disarmIdleDisconnect();
+        clearExecTimers();
+        allExecTimerSets.delete(execTimers);
+      });
       const methods: ('publickey' | 'password')[] = opts.password !== undefined ? ['publickey', 'password'] : ['publickey'];
       client.on('authentication', (ctx) => {
         if (ctx.username !== opts.user) return ctx.reject(methods);
@@ -115,18 +127,31 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
             }
             const stream = acceptExec();
             const timers: NodeJS.Timeout[] = [];
+            const later = (fn: () => void, ms: number) => {
+              const t = setTimeout(() => {
+                execTimers.delete(t);
+                fn();
+              }, ms);
+              timers.push(t);
+              execTimers.add(t);
+            };
             // A slow server starts the "shell" late; the sleep runs from the start.
             const start = () => {
               if (parsed.before !== null) stream.write(`${parsed.before}\n`);
-              timers.push(setTimeout(() => {
+              later(() => {
                 stream.write(`${parsed.text}\n`);
                 stream.exit(0);
                 stream.end();
-              }, parsed.sleepSeconds * 1000));
+              }, parsed.sleepSeconds * 1000);
             };
-            if (opts.execStartDelaySeconds) timers.push(setTimeout(start, opts.execStartDelaySeconds * 1000));
+            if (opts.execStartDelaySeconds) later(start, opts.execStartDelaySeconds * 1000);
             else start();
-            stream.on('close', () => timers.forEach(clearTimeout));
+            stream.on('close', () => {
+              for (const t of timers) {
+                clearTimeout(t);
+                execTimers.delete(t);
+              }
+            });
           });
         });
       });
@@ -158,6 +183,8 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     host: '127.0.0.1',
     port: addr.port,
     close: async () => {
+      for (const set of allExecTimerSets) for (const t of set) clearTimeout(t);
+      allExecTimerSets.clear();
       for (const s of connections) s.destroy();
       await new Promise<void>((resolve) => front.close(() => resolve()));
       server.close();
