@@ -150,7 +150,8 @@ export function buildMeasureOptions(flags: MeasureFlags): MeasureOptions {
 export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: boolean, banner?: string): Promise<MeasurementResult> {
   const progress = progressLine();
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
+  // Exit 130 like any interrupted command; sessions are closed on the way out.
+  const onSignal = () => abort.abort(Object.assign(new Error('interrupted'), { exitCode: 130 }));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
