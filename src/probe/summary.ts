@@ -41,6 +41,11 @@ export function formatSummary(result: MeasurementResult): string {
     lines.push(`Recommendation: heartbeats at most every ${n} s (client: ServerAliveInterval ${n}; or server: ClientAliveInterval ${n})`);
   } else if (result.results.some((r) => r.verdict === 'timeout')) {
     lines.push('Recommendation: none (see above)');
+  } else if (result.serverHeartbeatSeconds !== null && result.results.some((r) => r.verdict === 'masked')) {
+    lines.push(
+      `Recommendation: none needed while the server's heartbeat (every ~${result.serverHeartbeatSeconds} s) runs; ` +
+        'the path timeout itself is unknown — measure with the server heartbeat off to find it',
+    );
   } else if (result.results.every((r) => r.verdict === 'no_timeout_up_to_max')) {
     lines.push('Recommendation: no heartbeat needed for idle periods up to the measured maximum');
   } else {
