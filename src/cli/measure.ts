@@ -68,7 +68,7 @@ export interface MeasureFlags {
 }
 
 /** Flags → TargetSpec. Exported for tests; throws UsageError naming the flag at fault. */
-export function buildTargetSpec(targetArg: string, flags: MeasureFlags): TargetSpec {
+export function buildTargetSpec(targetArg: string, flags: MeasureFlags, warn: (message: string) => void = () => {}): TargetSpec {
   const t = parseTargetArg(targetArg);
   const user = t.user ?? defaultUser();
   const spec: TargetSpec = {
@@ -109,7 +109,8 @@ export function buildTargetSpec(targetArg: string, flags: MeasureFlags): TargetS
           : `no host key to verify ${knownHostsName(t.host, t.port)} against: pass --host-key SHA256:… or --known-hosts FILE (${file} does not exist)`,
       );
     }
-    const { entries } = parseKnownHosts(text, file);
+    const { entries, problems } = parseKnownHosts(text, file);
+    problems.forEach(warn);
     if (!entries.some((e) => entryMatchesHost(e, t.host, t.port))) {
       throw new UsageError(
         `${file} has no entry for ${knownHostsName(t.host, t.port)}: pass --host-key SHA256:… or a --known-hosts file that lists this host (host keys are never accepted on first use)`,
@@ -195,7 +196,7 @@ export function command(): Command {
     .action(async (targetArg: string, flags: MeasureFlags, cmd: Command) => {
       // Commander fills the default; only an explicit --inbound-command conflicts with --no-inbound.
       const explicitCommand = cmd.getOptionValueSource('inboundCommand') === 'cli' ? flags.inboundCommand : undefined;
-      const spec = buildTargetSpec(targetArg, { ...flags, inboundCommand: explicitCommand });
+      const spec = buildTargetSpec(targetArg, { ...flags, inboundCommand: explicitCommand }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
       const opts = buildMeasureOptions(flags);
       await runAndPrint(spec, opts, flags.json === true);
     });

@@ -43,6 +43,14 @@ describe('measure flags', () => {
     expect(pinned.hostKeySha256).toEqual([`SHA256:${'A'.repeat(43)}`]);
     expect(pinned.name).toBe('u@h:22');
   });
+  it('warns about malformed known_hosts lines instead of ignoring them', () => {
+    const messy = path.join(dir, 'messy_known_hosts');
+    writeFileSync(messy, `garbage\n[198.18.0.9]:2222 ssh-ed25519 ${KEY_B64}\n`);
+    const warnings: string[] = [];
+    buildTargetSpec('u@198.18.0.9:2222', flags({ knownHosts: messy }), (m) => warnings.push(m));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${messy}:1`);
+  });
   it('directions and the inbound command', () => {
     const s = buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'outbound' }));
     expect(s.directions).toEqual(['outbound']);
