@@ -57,6 +57,9 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
   const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
   const hostBlob = publicKeyBlob(hostKey.public);
   const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-demo-'));
+  // The client key lives here; remove it even if the owner exits without close() (not on SIGKILL).
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   let server: DemoSshServer | null = null;
   let middlebox: Middlebox | null = null;
   try {
@@ -106,13 +109,15 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       close: async () => {
         await mb.close();
         await srv.close();
-        rmSync(dir, { recursive: true, force: true });
+        process.off('exit', removeDir);
+        removeDir();
       },
     };
   } catch (err) {
     await middlebox?.close();
     await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    process.off('exit', removeDir);
+    removeDir();
     throw err;
   }
 }
