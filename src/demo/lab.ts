@@ -51,15 +51,30 @@ function publicKeyBlob(openSshPublic: string): Buffer {
   return (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
 }
 
+// Temp dirs (holding a client key) of labs not closed yet: removed on exit even without close()
+// (not on SIGKILL). One process hook for all labs, so many labs do not pile up listeners.
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+function trackDir(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
 export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
   const user = opts.user ?? 'idleprobe';
   const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
   const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
   const hostBlob = publicKeyBlob(hostKey.public);
   const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-demo-'));
-  // The client key lives here; remove it even if the owner exits without close() (not on SIGKILL).
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeDir);
+  const removeDir = () => {
+    liveDirs.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  trackDir(dir);
   let server: DemoSshServer | null = null;
   let middlebox: Middlebox | null = null;
   try {
@@ -109,14 +124,12 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       close: async () => {
         await mb.close();
         await srv.close();
-        process.off('exit', removeDir);
         removeDir();
       },
     };
   } catch (err) {
     await middlebox?.close();
     await server?.close();
-    process.off('exit', removeDir);
     removeDir();
     throw err;
   }
