@@ -176,7 +176,8 @@ export class MetricsRenderer {
     const body = Promise.all([this.processRegistry.metrics(), this.targetPart().bytes]).then(([processText, targetBytes]) => {
       const buf = Buffer.concat([Buffer.from(joinExposition(processText), 'utf8'), targetBytes]);
       let gz: Promise<Buffer> | null = null;
-      return { body: buf, gzip: () => (gz ??= gzipAsync(buf, { level: 6 })) };
+      // Level 1: ~3x faster than 6 on this repetitive text, and the body is still ~10x smaller.
+      return { body: buf, gzip: () => (gz ??= gzipAsync(buf, { level: 1 })) };
     });
     body.catch(() => {
       if (this.bodyCache?.body === body) this.bodyCache = null;
