@@ -36,7 +36,7 @@ export interface SearchTuning extends PlanTuning {
 }
 
 export const DEFAULT_TUNING: SearchTuning = {
-  ladderRatio: 1.25,
+  ladderRatio: 1.2,
   windowRatio: 1.08,
   suspectAfterMs: 500,
   maxProbes: 400,
@@ -45,7 +45,7 @@ export const DEFAULT_TUNING: SearchTuning = {
   windowLowFactor: 0.75,
   windowHighFactor: 1.35,
   heartbeatCeilingFactor: 0.9,
-  confirmWindowFraction: 1,
+  confirmWindowFraction: 0.5,
 };
 
 interface Tracked {
@@ -200,6 +200,11 @@ export class SearchRun {
     const plan = this.opts.direction === 'outbound' ? planOutbound(input) : planInbound(input);
     for (const id of plan.close) this.closeSession(id);
     for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
+    // Look again when a probe just fired would become suspect (no answer well past an RTT).
+    if (plan.fire.length > 0 && this.opts.direction === 'outbound') {
+      const suspectAt = now + this.tuning.suspectAfterMs;
+      return plan.wakeAtMs === null ? suspectAt : Math.min(plan.wakeAtMs, suspectAt);
+    }
     if (keepFreshWake === null) return plan.wakeAtMs;
     return plan.wakeAtMs === null ? keepFreshWake : Math.min(plan.wakeAtMs, keepFreshWake);
   }

@@ -109,6 +109,10 @@ export function planOutbound(input: PlanInput): Plan {
       upper = Math.min(...suspects.map((p) => p.ageSeconds));
       upperIsSoft = true;
     }
+    for (const p of input.pending) {
+      const suspectAt = p.firedAtMs + input.tuning.suspectAfterMs;
+      if (suspectAt > input.nowMs) wakeAtMs = Math.min(wakeAtMs, suspectAt);
+    }
   }
 
   if (upper === null) {
@@ -132,17 +136,22 @@ export function planOutbound(input: PlanInput): Plan {
   const low = input.lower ?? 0;
   const width = input.confirmWindowSeconds;
   const inFlight = input.pending.map((p) => p.ageSeconds);
-  let confirmPending = input.pending.some((p) => p.ageSeconds >= upper! - EPS && p.ageSeconds <= upper! + width + EPS);
-  const confirmTarget = upper + width / 2;
+  // (A suspected upper bound is itself still in flight; it cannot be its own confirmation.)
+  const confirmFrom = upperIsSoft ? upper + EPS : upper - EPS;
+  let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper! + width + EPS);
+  // Just above the upper bound: the closest second opinion on it.
+  const confirmTarget = upper + width / 10;
   for (const s of idle) {
     const age = s.ageSeconds;
     if (age > upper - EPS) {
-      if (upperIsSoft) continue;
-      if (input.confirmNeeded && !confirmPending && age <= upper + width + EPS) {
+      // While the upper bound is only suspected, a session just above it confirms it in parallel
+      // with the silent deadline instead of after it.
+      const wantConfirm = upperIsSoft || input.confirmNeeded;
+      if (wantConfirm && !confirmPending && age <= upper + width + EPS) {
         fire.push({ id: s.id, ageSeconds: age });
         inFlight.push(age);
         confirmPending = true;
-      } else if (!input.confirmNeeded || age > upper + width + EPS) {
+      } else if (!upperIsSoft && (!input.confirmNeeded || age > upper + width + EPS)) {
         close.push(s.id);
       }
       continue;
@@ -157,7 +166,7 @@ export function planOutbound(input: PlanInput): Plan {
     // Not due yet: wake when it reaches the next split point (or the confirmation age).
     let target = Infinity;
     for (const g of gaps) if (g.split > age + EPS) target = Math.min(target, g.split);
-    if (!upperIsSoft && input.confirmNeeded && !confirmPending && confirmTarget > age) target = Math.min(target, confirmTarget);
+    if ((upperIsSoft || input.confirmNeeded) && !confirmPending && confirmTarget > age) target = Math.min(target, confirmTarget);
     if (Number.isFinite(target)) waitFor(age, target);
   }
   return { fire, close, wakeAtMs: Number.isFinite(wakeAtMs) ? wakeAtMs : null };
