@@ -72,6 +72,7 @@ export class SearchRun {
   private connectFailuresInRow = 0;
   private lastConnectError: unknown = null;
   private heartbeatSeconds: number | null = null;
+  private maxRttMs = 0;
   private finished = false;
   private readonly startMs: number;
   private readonly window: PlanWindow | null;
@@ -153,6 +154,10 @@ export class SearchRun {
     return null;
   }
 
+  private suspectAfterMs(): number {
+    return Math.max(this.tuning.suspectAfterMs, 3 * this.maxRttMs);
+  }
+
   private noteServerHeartbeats(): void {
     for (const t of this.sessions.values()) {
       const hb = t.session.serverHeartbeatSeconds();
@@ -188,7 +193,8 @@ export class SearchRun {
       minSeconds: this.opts.minSeconds,
       ceilingSeconds: this.ceiling(),
       precision: this.opts.precision,
-      tuning: this.tuning,
+      // On a slow path an answer may take longer than the default: never suspect before 3 RTTs.
+      tuning: { ...this.tuning, suspectAfterMs: this.suspectAfterMs() },
       confirmWindowSeconds: width,
       window: this.window,
     };
@@ -202,7 +208,7 @@ export class SearchRun {
     for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
     // Look again when a probe just fired would become suspect (no answer well past an RTT).
     if (plan.fire.length > 0 && this.opts.direction === 'outbound') {
-      const suspectAt = now + this.tuning.suspectAfterMs;
+      const suspectAt = now + this.suspectAfterMs();
       return plan.wakeAtMs === null ? suspectAt : Math.min(plan.wakeAtMs, suspectAt);
     }
     if (keepFreshWake === null) return plan.wakeAtMs;
@@ -268,6 +274,7 @@ export class SearchRun {
       sessionId: id,
       ...(report.detail !== undefined ? { detail: report.detail } : {}),
     });
+    if (report.rttMs !== undefined && report.rttMs > this.maxRttMs) this.maxRttMs = report.rttMs;
     if (report.outcome === 'alive') {
       this.observations.push({ ageSeconds: report.ageSeconds, failed: false });
     } else {

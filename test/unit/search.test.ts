@@ -52,6 +52,22 @@ describe('searchIdleTimeout over a simulated middlebox', () => {
     expectBracketAround(result, 90);
   });
 
+  it('finds an inbound reset-mode timeout and reports masking inbound too', async () => {
+    const reset = await measure({ timeoutSeconds: 75, mode: 'reset', seed: 6 }, { direction: 'inbound' });
+    expectBracketAround(reset.result, 75);
+    expect(reset.result.failureMode).toBe('reset');
+    const masked = await measure({ timeoutSeconds: 400, mode: 'silent', serverHeartbeatSeconds: 50, seed: 6 }, { direction: 'inbound' });
+    expect(masked.result.verdict).toBe('masked');
+    expect(masked.result.reason).toMatch(/every ~50 s/);
+  });
+
+  it('copes with a slow path (RTT longer than the suspicion delay)', async () => {
+    const { result } = await measure({ timeoutSeconds: 130, mode: 'silent', rttMs: 900, connectLatencyMs: 2000, seed: 2 });
+    expect(result.verdict).toBe('timeout');
+    expect(result.upperSeconds!).toBeGreaterThan(129);
+    expect(result.lowerSeconds!).toBeLessThan(131);
+  });
+
   it('refuses inbound when the target allows no command', async () => {
     await expect(measure({ timeoutSeconds: 90, mode: 'silent', inboundSupported: false }, { direction: 'inbound' })).rejects.toThrow(/inbound/);
   });
