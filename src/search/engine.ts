@@ -326,8 +326,12 @@ export class SearchRun {
         this.connectFailuresInRow++;
         this.lastConnectError = err;
         if (!this.finished) {
+          const connectError = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
+          // Before any session worked: a wrong key or host key will not get better (fail now); a
+          // refused or dropped connect may be sshd's MaxStartups throttling a burst (allow a few).
+          const hopeless = connectError.kind === 'auth' || connectError.kind === 'host_key' || this.connectFailuresInRow >= 3;
           if (this.sessionsOpened > 0) this.errors++;
-          else this.fatal = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
+          else if (hopeless) this.fatal = connectError;
         }
         this.wakeup.notify();
       },

@@ -115,8 +115,14 @@ describe('searchIdleTimeout over a simulated middlebox', () => {
     expect(result.reason).toMatch(/below --min|at or below --min/);
   });
 
-  it('rejects with ConnectError when the target cannot be reached', async () => {
+  it('rejects with ConnectError when the target cannot be reached or authenticated', async () => {
     await expect(measure({ timeoutSeconds: 100, mode: 'silent', connectFails: 'unreachable' })).rejects.toBeInstanceOf(ConnectError);
+    await expect(measure({ timeoutSeconds: 100, mode: 'silent', connectFails: 'auth' })).rejects.toMatchObject({ name: 'ConnectError', kind: 'auth' });
+  });
+
+  it('rides out a couple of dropped connects at the start (sshd MaxStartups)', async () => {
+    const { result } = await measure({ timeoutSeconds: 100, mode: 'silent', firstConnectsFail: 2, seed: 1 });
+    expectBracketAround(result, 100);
   });
 
   it('rejects bad options with a message naming the option', async () => {

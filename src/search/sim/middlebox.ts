@@ -33,6 +33,8 @@ export interface PathModel {
   unrelatedDeathsPerHour?: number;
   /** Every connect fails with this ConnectError kind. */
   connectFails?: ConnectError['kind'] | null;
+  /** Only the first N connects fail ('unreachable'), e.g. sshd MaxStartups dropping a burst. */
+  firstConnectsFail?: number;
   inboundSupported?: boolean;
   seed?: number;
 }
@@ -91,6 +93,10 @@ export class SimulatedPath implements SessionOpener {
     if (this.model.connectFails) {
       this.stats.open--;
       throw new ConnectError(`simulated connect failure (${this.model.connectFails})`, this.model.connectFails);
+    }
+    if (this.stats.connects <= (this.model.firstConnectsFail ?? 0)) {
+      this.stats.open--;
+      throw new ConnectError('simulated connect dropped (MaxStartups)', 'unreachable');
     }
     const s = new SimSession(this, `sim-${this.nextId++}`);
     this.sessions.push(s);
