@@ -55,6 +55,8 @@ interface Running {
   done: Promise<void>;
 }
 
+let versionSequence = 0;
+
 /** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
 const SENTINEL_MAX_CHECKS = 10_000;
 
@@ -76,6 +78,17 @@ export class TargetRunner {
     private latestOk: HistoryEntry | null = null,
   ) {
     if (latest) this.up = latest.status === 'ok' ? 1 : latest.errorKind && latest.errorKind !== 'error' ? 0 : null;
+  }
+
+  /**
+   * Changes on every change a scrape could show (per-target metrics cache key). Drawn from one
+   * process-wide sequence so a target removed and re-added by reloads never reuses a version.
+   */
+  private changeVersion = ++versionSequence;
+
+  private changed(): void {
+    this.changeVersion = ++versionSequence;
+    this.deps.onChange();
   }
 
   get config(): TargetConfig {
@@ -100,7 +113,7 @@ export class TargetRunner {
     if (this.running || this.jitterTimer) {
       this.counters.skipped++;
       this.deps.log.warn(`target ${this.name}: scheduled run skipped, the previous one is still ${this.running ? 'running' : 'waiting'}`);
-      this.deps.onChange();
+      this.changed();
       return;
     }
     this.scheduleWithJitter('schedule');
@@ -133,9 +146,9 @@ export class TargetRunner {
         if (this.running === running) this.running = null;
         // Between measurements the sentinel watches the path (not after an aborted run: stop/reload).
         if (!controller.signal.aborted) this.maybeStartSentinel();
-        this.deps.onChange();
+        this.changed();
       });
-    this.deps.onChange();
+    this.changed();
     return 'started';
   }
 
@@ -174,7 +187,7 @@ export class TargetRunner {
         signal,
         onSessionsOpen: (n) => {
           this.measurementSessions = n;
-          this.deps.onChange();
+          this.changed();
         },
       });
       if (signal.aborted) return; // a reload or shutdown replaced this run: keep no half-trusted result
@@ -249,7 +262,7 @@ export class TargetRunner {
         clock: this.deps.clock,
         onSessionsOpen: (n) => {
           this.sentinelSessions = n;
-          this.deps.onChange();
+          this.changed();
         },
       },
     )
@@ -260,7 +273,7 @@ export class TargetRunner {
           this.deps.log.warn(
             `target ${this.name}: sentinel died after ${end.report.ageSeconds.toFixed(1)} s idle (${end.report.outcome}): the idle timeout shrank, re-measuring now`,
           );
-          this.deps.onChange();
+          this.changed();
           if (!this.stopped) this.trigger('sentinel');
         } else if (end.kind === 'ended') {
           this.deps.log.info(`target ${this.name}: ${end.reason}`);
@@ -268,7 +281,7 @@ export class TargetRunner {
       })
       .catch((err) => this.deps.log.error(`target ${this.name}: sentinel crashed: ${(err as Error).message}`))
       .finally(() => lease.release());
-    this.deps.onChange();
+    this.changed();
   }
 
   private async stopSentinel(): Promise<void> {
@@ -295,6 +308,7 @@ export class TargetRunner {
   async replaceConfig(cfg: TargetConfig): Promise<void> {
     await this.stop();
     this.cfg = cfg;
+    this.changed();
     this.start();
   }
 
@@ -310,6 +324,7 @@ export class TargetRunner {
   snapshot(): TargetSnapshot {
     return {
       name: this.name,
+      version: this.changeVersion,
       module: this.cfg.module,
       host: this.cfg.spec.host,
       port: this.cfg.spec.port,

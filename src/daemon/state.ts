@@ -13,6 +13,8 @@ export interface TargetCounters {
 
 export interface TargetSnapshot {
   name: string;
+  /** Changes whenever anything in this snapshot may have changed (per-target render cache key). */
+  version: number;
   module: string;
   host: string;
   port: number;

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
+import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
 
 const gzipAsync = promisify(gzip);
@@ -135,6 +136,7 @@ export class MetricsRenderer {
   private targetCache: { version: number; text: Promise<string>; bytes: Promise<Buffer> } | null = null;
   private bodyCache: { version: number; at: number; body: Promise<RenderedBody> } | null = null;
   private refreshing: Promise<unknown> | null = null;
+  private readonly incremental = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
   private readonly processRegistry: Registry;
 
   constructor(
@@ -151,8 +153,8 @@ export class MetricsRenderer {
   private targetPart(): { text: Promise<string>; bytes: Promise<Buffer> } {
     const version = this.source.version;
     if (this.targetCache && this.targetCache.version === version) return this.targetCache;
-    // Concurrent scrapes of the same version share one rendering.
-    const text = buildTargetRegistry(this.source.snapshots()).metrics();
+    // Concurrent scrapes of the same version share one rendering; unchanged targets are reused.
+    const text = this.incremental.render(this.source.snapshots());
     const bytes = text.then((t) => Buffer.from(t.length === 0 || t.endsWith('\n') ? t : `${t}\n`, 'utf8'));
     this.targetCache = { version, text, bytes };
     bytes.catch(() => {

@@ -7,6 +7,7 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
 import { MetricsRenderer, buildTargetRegistry } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { IncrementalTargetText } from '../../src/exporter/incremental.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 
 const PIN = `SHA256:${'C'.repeat(43)}`;
@@ -143,5 +144,36 @@ describe('exporter metrics', () => {
     expect(renders).toBe(2);
     const { gunzipSync } = await import('node:zlib');
     expect(gunzipSync(await c.gzip()).equals(c.body)).toBe(true);
+  });
+
+  it('incremental rendering equals a full rendering and re-renders only the targets that changed', async () => {
+    const measure: MeasureFn = async (spec) => measured(spec.name);
+    const daemon = new Daemon({
+      config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a'), target('b'), target('c')] }),
+      measure,
+      cron: noCron,
+    });
+    daemons.push(daemon);
+    daemon.start();
+    for (let i = 0; i < 200 && daemon.snapshots().some((t) => !t.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
+    const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
+    const lines = (t: string) => t.split('\n').filter((l) => l !== '');
+    const first = await inc.render(daemon.snapshots());
+    expect(inc.lastRerendered).toBe(3);
+    expect(lines(first)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(await inc.render(daemon.snapshots()))).toEqual(lines(first));
+    expect(inc.lastRerendered).toBe(0);
+
+    expect(daemon.trigger('b')).toBe('started');
+    await daemon.settled('b');
+    const second = await inc.render(daemon.snapshots());
+    expect(inc.lastRerendered).toBe(1);
+    expect(lines(second)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(sample(second, METRIC.measurements, { target: 'b' })).toBe(2);
+
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a'), target('c')] }));
+    const third = await inc.render(daemon.snapshots());
+    expect(third).not.toContain('target="b"');
+    expect(lines(third)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
   });
 });
