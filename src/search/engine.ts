@@ -31,6 +31,8 @@ export interface SearchTuning extends PlanTuning {
   windowHighFactor: number;
   /** An upper bound counts as confirmed with 2 net failures within [upper, upper + fraction × width]. */
   confirmWindowFraction: number;
+  /** The same for inbound, where every extra confirmation round costs a whole T. */
+  inboundConfirmWindowFraction: number;
   /** Server heartbeats every X s cap the reachable idle age at X × this. */
   heartbeatCeilingFactor: number;
 }
@@ -46,6 +48,7 @@ export const DEFAULT_TUNING: SearchTuning = {
   windowHighFactor: 1.35,
   heartbeatCeilingFactor: 0.9,
   confirmWindowFraction: 0.5,
+  inboundConfirmWindowFraction: 1,
 };
 
 interface Tracked {
@@ -136,7 +139,7 @@ export class SearchRun {
     const p = opts.precision;
     if (a.upper !== null) {
       const width = bracketWidthTarget(p, a.upper);
-      const confirmed = upperSupport(this.observations, a.upper, width * this.tuning.confirmWindowFraction) >= requiredSupport(a.lower);
+      const confirmed = upperSupport(this.observations, a.upper, width * this.confirmWindowFraction()) >= requiredSupport(a.lower);
       if (confirmed && a.lower !== null && bracketMeetsPrecision(p, a.lower, a.upper)) return this.result('timeout', a, null);
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return this.result('timeout', a, `the path timeout is at most ${a.upper.toFixed(1)} s, at or below --min ${opts.minSeconds} s`);
@@ -152,6 +155,10 @@ export class SearchRun {
       return this.result('inconclusive', a, `stopped after ${why} without a usable bracket`);
     }
     return null;
+  }
+
+  private confirmWindowFraction(): number {
+    return this.opts.direction === 'inbound' ? this.tuning.inboundConfirmWindowFraction : this.tuning.confirmWindowFraction;
   }
 
   private suspectAfterMs(): number {
@@ -182,7 +189,7 @@ export class SearchRun {
       if (t.busy || t.session.isClosed()) continue;
       idle.push({ id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
     }
-    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper) * this.tuning.confirmWindowFraction;
+    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper) * this.confirmWindowFraction();
     const input = {
       nowMs: now,
       lower: a.lower,
