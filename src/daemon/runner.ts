@@ -57,6 +57,9 @@ interface Running {
 
 let versionSequence = 0;
 
+/** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
+export const MAX_SENTINEL_REMEASURES = 3;
+
 /** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
 const SENTINEL_MAX_CHECKS = 10_000;
 
@@ -69,6 +72,9 @@ export class TargetRunner {
   private sentinelSessions = 0;
   private up: 0 | 1 | null = null;
   private stopped = false;
+  /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
+  private sentinelStreak = 0;
+  private sentinelPaused = false;
   readonly counters: TargetCounters = emptyCounters();
 
   constructor(
@@ -136,6 +142,10 @@ export class TargetRunner {
       this.jitterTimer = null;
     }
     if (this.stopped) return 'already_running';
+    if (reason !== 'sentinel') {
+      this.sentinelStreak = 0;
+      this.sentinelPaused = false;
+    }
     const controller = new AbortController();
     const running: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
     this.running = running;
@@ -231,7 +241,7 @@ export class TargetRunner {
   }
 
   private maybeStartSentinel(): void {
-    if (this.stopped || this.sentinel || this.running || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
+    if (this.stopped || this.sentinel || this.running || this.sentinelPaused || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
     const result = this.latestOk?.result;
     if (!result) return;
     let opener: SessionOpener;
@@ -274,7 +284,15 @@ export class TargetRunner {
             `target ${this.name}: sentinel died after ${end.report.ageSeconds.toFixed(1)} s idle (${end.report.outcome}): the idle timeout shrank, re-measuring now`,
           );
           this.changed();
-          if (!this.stopped) this.trigger('sentinel');
+          if (this.stopped) return;
+          if (this.sentinelStreak >= MAX_SENTINEL_REMEASURES) {
+            // A path whose timeout keeps moving would otherwise be measured back to back forever.
+            this.deps.log.warn(`target ${this.name}: ${this.sentinelStreak} sentinel re-measurements in a row; waiting for the schedule`);
+            this.sentinelPaused = true;
+            return;
+          }
+          this.sentinelStreak++;
+          this.trigger('sentinel');
         } else if (end.kind === 'ended') {
           this.deps.log.info(`target ${this.name}: ${end.reason}`);
         }

@@ -160,4 +160,45 @@ describe('sentinel in the daemon', () => {
     expect(s.sentinel).toMatchObject({ direction: 'outbound', idleSeconds: 18 });
     expect(log.slice(0, 4)).toEqual(['open s1', 'alive after 27s', 'silent after 27s', 'close s1']);
   });
+
+  it('stops re-measuring after 3 sentinel deaths in a row until a scheduled or API run', async () => {
+    const clock = virtualClock();
+    const calls: number[] = [];
+    const measure: MeasureFn = async (spec) => {
+      calls.push(Date.now());
+      return {
+        target: spec.name,
+        startedAt: new Date().toISOString(),
+        elapsedSeconds: 1,
+        results: [{ direction: 'outbound', verdict: 'timeout', lowerSeconds: 9, upperSeconds: 11, estimateSeconds: 10, failureMode: 'reset', probes: [], consistency: 1, sessionsOpened: 1, maxConcurrentSessions: 1, elapsedMs: 1, reason: null }],
+        serverHeartbeatSeconds: null,
+        recommendedHeartbeatSeconds: null,
+      } satisfies MeasurementResult;
+    };
+    // Every sentinel dies on its first check: a path whose timeout keeps moving.
+    const openerFactory: OpenerFactory = () => scriptedOpener(clock, ['reset'], []);
+    const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
+    const daemon = new Daemon({
+      config: resolveConfig({
+        global: { jitter_seconds: 0 },
+        targets: [{ name: 'wobbly', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true } }],
+      }),
+      measure,
+      openerFactory,
+      clock,
+      cron: noCron,
+    });
+    daemons.push(daemon);
+    daemon.start();
+    for (let i = 0; i < 300 && daemon.snapshot('wobbly')!.counters.sentinelDeaths < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    const s = daemon.snapshot('wobbly')!;
+    expect(s.counters.sentinelDeaths).toBe(4); // 1 startup run + 3 re-measurements, each followed by a death
+    expect(calls).toHaveLength(4);
+    expect(s.sentinel).toBeNull();
+    // An API run lifts the pause: its sentinel is started again.
+    expect(daemon.trigger('wobbly')).toBe('started');
+    for (let i = 0; i < 300 && daemon.snapshot('wobbly')!.counters.sentinelDeaths < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(daemon.snapshot('wobbly')!.counters.sentinelDeaths).toBeGreaterThanOrEqual(5);
+  });
 });
