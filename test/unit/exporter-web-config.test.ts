@@ -19,6 +19,7 @@ const f = (name: string) => path.join(dir, name);
 
 function openssl(args: string[]): void {
   const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw new Error(`cannot run openssl (Debian package openssl) to make test certificates: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
 }
 
