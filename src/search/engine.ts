@@ -309,7 +309,7 @@ export class SearchRun {
     if (lastMinute.length >= this.opts.maxConnectsPerMinute) earliest = Math.max(earliest, lastMinute[0]! + 60_000);
     // Warm start: spread the first sessions' ages so that, near the prior, some lag behind others.
     if (this.window && this.connectStarts.length < this.opts.maxSessions) {
-      earliest = Math.max(earliest, this.startMs + this.connectStarts.length * this.warmSpacingMs());
+      earliest = Math.max(earliest, this.startMs + this.warmOffsetMs(this.connectStarts.length));
     }
     if (earliest > now) return earliest;
     this.connectStarts.push(now);
@@ -348,10 +348,18 @@ export class SearchRun {
 
   private fatal: ConnectError | null = null;
 
-  private warmSpacingMs(): number {
+  /**
+   * Warm start: the first half of the sessions open at once and serve as scouts (probed at the
+   * window's ladder rungs, oldest first, without delay); the second half open one precision width
+   * apart, so that when a scout fails their ages lie just below it, inside the new bracket.
+   */
+  private warmOffsetMs(index: number): number {
+    const scouts = Math.ceil(this.opts.maxSessions / 2);
+    if (index < scouts) return 0;
     const w = this.window!;
     const center = (w.lowSeconds / this.tuning.windowLowFactor + w.highSeconds / this.tuning.windowHighFactor) / 2;
-    return Math.max(this.opts.connectStaggerMs, 0.9 * bracketWidthTarget(this.opts.precision, center) * 1000);
+    const spacing = Math.max(this.opts.connectStaggerMs, 0.9 * bracketWidthTarget(this.opts.precision, center) * 1000);
+    return (index - scouts + 1) * spacing;
   }
 
   private closeSession(id: string): void {
