@@ -8,6 +8,7 @@ import { loadWebConfig } from '../exporter/web-config.ts';
 import { stderrLogger, type LogLevel } from '../daemon/log.ts';
 import { runUntilSignalled, startService } from '../daemon/service.ts';
 import { analyzeUpload, measureWithProber, sshOpenerFactory } from '../daemon/wiring.ts';
+import { formatShard, ownsTarget, parseShard, type Shard } from '../daemon/shard.ts';
 
 interface ServeFlags {
   config?: string;
@@ -16,6 +17,7 @@ interface ServeFlags {
   history: string;
   'config.check'?: boolean;
   'log.level': LogLevel;
+  shard: string;
 }
 
 export function command(): Command {
@@ -27,20 +29,26 @@ export function command(): Command {
     .option('--history <file>', 'SQLite file for measurement history (":memory:" keeps none)', 'idleprobe-history.sqlite')
     .option('--config.check', 'validate the config file(s) and exit')
     .option('--log.level <level>', 'debug, info, warn or error', 'info')
+    .option('--shard <i/n>', 'serve only the targets whose fnv1a32(name) mod n == i (replica i of n)', '0/1')
     .action(async (flags: ServeFlags) => {
       if (!flags.config) throw new UsageError('serve: --config <file> is required');
       if (!['debug', 'info', 'warn', 'error'].includes(flags['log.level'])) {
         throw new UsageError(`serve: --log.level must be debug, info, warn or error, not ${JSON.stringify(flags['log.level'])}`);
       }
+      let shard: Shard;
       try {
         parseListenAddress(flags['web.listenAddress']);
+        shard = parseShard(flags.shard);
       } catch (err) {
-        throw new UsageError((err as Error).message);
+        throw new UsageError(`serve: ${(err as Error).message}`);
       }
       const config = loadConfigFile(flags.config);
       const webConfig = flags['web.configFile'] ? loadWebConfig(flags['web.configFile']) : undefined;
       if (flags['config.check']) {
-        process.stdout.write(`${flags.config}: OK, ${config.targets.length} target(s), ${Object.keys(config.modules).length} module(s)\n`);
+        // Every target is validated whatever the shard; the count says what this replica would run.
+        const own = config.targets.filter((t) => ownsTarget(shard, t.spec.name)).length;
+        const shardNote = shard.count > 1 ? ` (shard ${formatShard(shard)} runs ${own} of them)` : '';
+        process.stdout.write(`${flags.config}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)\n`);
         if (flags['web.configFile']) process.stdout.write(`${flags['web.configFile']}: OK\n`);
         return;
       }
@@ -55,6 +63,7 @@ export function command(): Command {
         openerFactory: sshOpenerFactory,
         analyze: analyzeUpload,
         log,
+        shard,
       });
       process.exitCode = await runUntilSignalled(service, log);
     });

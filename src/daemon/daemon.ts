@@ -11,6 +11,7 @@ import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
 import type { TargetSnapshot } from './state.ts';
+import { ALL_TARGETS, formatShard, ownsTarget, shardOf, type Shard } from './shard.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -25,6 +26,8 @@ export interface DaemonOptions {
   random?: () => number;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** This replica's share of the targets (`--shard i/n`); default 0/1 = all. */
+  shard?: Shard;
 }
 
 export interface ReloadStatus {
@@ -46,9 +49,11 @@ export class Daemon {
   private reloadChain: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
   private pruneTimer: NodeJS.Timeout | null = null;
+  readonly shard: Shard;
 
   constructor(private readonly opts: DaemonOptions) {
     this.cfg = opts.config;
+    this.shard = opts.shard ?? ALL_TARGETS;
     this.log = opts.log ?? silentLogger;
     this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
     this.history = new HistoryStore(opts.historyFile ?? ':memory:');
@@ -96,11 +101,26 @@ export class Daemon {
     );
   }
 
+  /** The targets of the config that this replica's shard owns (every one with the default 0/1). */
+  private ownTargets(cfg: DaemonConfig): DaemonConfig['targets'] {
+    return cfg.targets.filter((t) => ownsTarget(this.shard, t.spec.name));
+  }
+
+  /**
+   * For a target that is configured but belongs to another shard: that shard's index (so a 404 can
+   * say where to ask). null for a target of this shard or one that is not configured at all.
+   */
+  ownerShardOf(name: string): number | null {
+    if (this.runners.has(name) || !this.cfg.targets.some((t) => t.spec.name === name)) return null;
+    return shardOf(name, this.shard.count);
+  }
+
   /** Loads history (warm start) and starts every target's schedule. */
   start(): void {
     if (this.started) return;
     const warm = this.history.latestByTarget();
-    for (const t of this.cfg.targets) {
+    const own = this.ownTargets(this.cfg);
+    for (const t of own) {
       const runner = this.newRunner(t, warm.get(t.spec.name));
       this.runners.set(t.spec.name, runner);
       runner.start();
@@ -111,13 +131,15 @@ export class Daemon {
     this.pruneTimer = setInterval(() => this.pruneHistory(), 3600_000);
     this.pruneTimer.unref();
     this.touch();
-    this.log.info(`started with ${this.cfg.targets.length} target(s); ${warm.size} with history`);
+    const shardNote = this.shard.count > 1 ? ` of ${this.cfg.targets.length} configured (shard ${formatShard(this.shard)})` : '';
+    this.log.info(`started with ${own.length} target(s)${shardNote}; ${own.filter((t) => warm.has(t.spec.name)).length} with history`);
   }
 
   /** Applies a new config as a diff against the running one. */
   async applyConfig(next: DaemonConfig): Promise<{ added: string[]; changed: string[]; removed: string[]; unchanged: string[] }> {
     const summary = { added: [] as string[], changed: [] as string[], removed: [] as string[], unchanged: [] as string[] };
-    const nextByName = new Map(next.targets.map((t) => [t.spec.name, t]));
+    const nextOwn = this.ownTargets(next);
+    const nextByName = new Map(nextOwn.map((t) => [t.spec.name, t]));
     const prevGlobal = this.cfg.global;
     this.cfg = next;
     if (prevGlobal.maxSessions !== next.global.maxSessions || prevGlobal.maxConnectsPerMinute !== next.global.maxConnectsPerMinute) {
@@ -131,7 +153,7 @@ export class Daemon {
         summary.removed.push(name);
       }
     }
-    for (const t of next.targets) {
+    for (const t of nextOwn) {
       const name = t.spec.name;
       const runner = this.runners.get(name);
       if (!runner) {

@@ -10,6 +10,7 @@ import { parseListenAddress } from './listen-address.ts';
 import { buildApp, type AnalyzeFn } from '../exporter/app.ts';
 import { MetricsRenderer } from '../exporter/metrics.ts';
 import type { WebConfig } from '../exporter/web-config.ts';
+import type { Shard } from './shard.ts';
 
 export const SHUTDOWN_DEADLINE_MS = 5000;
 
@@ -23,6 +24,8 @@ export interface ServiceOptions {
   openerFactory?: OpenerFactory;
   analyze?: AnalyzeFn;
   log: Logger;
+  /** `--shard i/n`; default all targets. */
+  shard?: Shard;
 }
 
 export interface Service {
@@ -42,6 +45,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     measure: opts.measure,
     openerFactory: opts.openerFactory,
     log: opts.log,
+    ...(opts.shard ? { shard: opts.shard } : {}),
   });
   const renderer = new MetricsRenderer(daemon);
   const app = await buildApp({ daemon, renderer, analyze: opts.analyze, webConfig: opts.webConfig });

@@ -125,6 +125,16 @@ function debugText(s: TargetSnapshot, metricsText: string): string {
   return `Probes of the last run:\n${lines.join('\n')}\n\nMetrics that would have been returned:\n${metricsText}`;
 }
 
+/** The 404 for a target this replica does not serve: unknown, or owned by another shard (which one). */
+function notServed(daemon: Daemon, name: string): HttpError {
+  const owner = daemon.ownerShardOf(name);
+  if (owner === null) return new HttpError(404, `target ${JSON.stringify(name)} is not configured`);
+  return new HttpError(
+    404,
+    `target ${JSON.stringify(name)} belongs to shard ${owner}/${daemon.shard.count}; this replica serves shard ${daemon.shard.index}/${daemon.shard.count}`,
+  );
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { daemon, renderer, webConfig } = deps;
   const tls = webConfig?.tls ?? null;
@@ -197,7 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const { target, module, debug } = req.query;
       // Only configured targets: this endpoint never opens a session, let alone to an arbitrary host.
       const snap = daemon.snapshot(target);
-      if (!snap) throw new HttpError(404, `target ${JSON.stringify(target)} is not configured`);
+      if (!snap) throw notServed(daemon, target);
       if (module !== undefined) {
         if (!daemon.config.modules[module]) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
         if (module !== snap.module) throw new HttpError(400, `target ${JSON.stringify(target)} is measured with module ${JSON.stringify(snap.module)}, not ${JSON.stringify(module)}`);
@@ -229,7 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     async (req) => {
       const { name } = req.params;
-      if (!daemon.hasTarget(name)) throw new HttpError(404, `target ${JSON.stringify(name)} is not configured`);
+      if (!daemon.hasTarget(name)) throw notServed(daemon, name);
       const entries = daemon.history.list(name, req.query.limit, req.query.before);
       return { target: name, entries };
     },
@@ -242,7 +252,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     async (req, reply) => {
       const { name } = req.params;
       const outcome = daemon.trigger(name);
-      if (outcome === null) throw new HttpError(404, `target ${JSON.stringify(name)} is not configured`);
+      if (outcome === null) throw notServed(daemon, name);
       if (outcome === 'already_running') throw new HttpError(409, `a measurement of ${name} is already running`);
       return reply.code(202).send({ target: name, status: 'started' });
     },
