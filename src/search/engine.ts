@@ -41,6 +41,7 @@ export const DEFAULT_TUNING: SearchTuning = {
   ladderRatio: 1.2,
   windowRatio: 1.08,
   suspectAfterMs: 500,
+  splitFraction: 0.5,
   maxProbes: 400,
   timeBudgetFactor: 4,
   maxErrors: 8,

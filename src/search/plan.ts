@@ -22,6 +22,11 @@ export interface PlanTuning {
   windowRatio: number;
   /** An outbound probe unanswered this long is treated as probably failed while exploring. */
   suspectAfterMs: number;
+  /**
+   * Where a gap (low, high) is split: low + fraction × (high − low). Below ½ a session is used a
+   * little before the midpoint — a lopsided answer now beats a balanced one after more waiting.
+   */
+  splitFraction: number;
 }
 
 export interface PlanWindow {
@@ -76,14 +81,14 @@ interface Gap {
 }
 
 /** Unresolved gaps of (low, high] once the given in-flight ages are known. */
-function gapsOf(low: number, high: number, inFlight: readonly number[], minSeconds: number, precision: Precision): Gap[] {
+function gapsOf(low: number, high: number, inFlight: readonly number[], minSeconds: number, precision: Precision, splitFraction = 0.5): Gap[] {
   const points = [low, ...inFlight.filter((a) => a > low + EPS && a < high - EPS), high].sort((a, b) => a - b);
   const gaps: Gap[] = [];
   for (let i = 0; i + 1 < points.length; i++) {
     const g1 = points[i]!;
     const g2 = points[i + 1]!;
     if (g2 - g1 <= bracketWidthTarget(precision, g2) + EPS) continue;
-    const split = Math.max((g1 + g2) / 2, minSeconds);
+    const split = Math.max(g1 + (g2 - g1) * splitFraction, minSeconds);
     if (split >= g2 - EPS) continue; // nothing testable inside (below --min)
     gaps.push({ low: g1, high: g2, split });
   }
@@ -156,7 +161,7 @@ export function planOutbound(input: PlanInput): Plan {
       }
       continue;
     }
-    const gaps = gapsOf(low, upper, inFlight, input.minSeconds, input.precision);
+    const gaps = gapsOf(low, upper, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
     const gap = gaps.find((g) => age > g.low + EPS && age < g.high - EPS);
     if (gap && age >= gap.split - EPS) {
       fire.push({ id: s.id, ageSeconds: age });
