@@ -3,6 +3,7 @@ import { mulberry32, logUniform } from '../../src/search/sim/prng.ts';
 import { StalledError, VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
 import { ConnectError, type SearchSession } from '../../src/search/types.ts';
+import { predictWallRatio } from '../../src/search/sim/index.ts';
 
 async function inSim<T>(model: PathModel, body: (path: SimulatedPath, clock: VirtualClock) => Promise<T>): Promise<T> {
   const clock = new VirtualClock(0);
@@ -158,5 +159,16 @@ describe('simulated middlebox', () => {
       await idle(clock, s, 5);
       expect((await s.probeOutbound()).outcome).toBe('silent');
     });
+  });
+});
+
+describe('predictWallRatio', () => {
+  it('predicts a small multiple of T, reproducibly', async () => {
+    const a = await predictWallRatio(20, { rttMs: 2, connectLatencyMs: 30 }, {}, 5);
+    const b = await predictWallRatio(20, { rttMs: 2, connectLatencyMs: 30 }, {}, 5);
+    expect(a).toEqual(b);
+    expect(a.ratios).toHaveLength(5);
+    expect(a.medianWallRatio).toBeGreaterThan(1);
+    expect(a.medianWallRatio).toBeLessThan(2.5);
   });
 });

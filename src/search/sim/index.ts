@@ -1,0 +1,7 @@
+// The discrete-event simulator: virtual clock, seeded PRNG, middlebox model, runner and judge.
+export { VirtualClock, StalledError } from './virtual-clock.ts';
+export { mulberry32, uniform, logUniform, type Rng } from './prng.ts';
+export { SimulatedPath, type PathModel, type PathStats, type MiddleboxMode } from './middlebox.ts';
+export { simulate, type SearchFunction, type SimulationRun } from './run.ts';
+export { withinPrecision, bracketContainsTruth, trueTimeoutRange } from './judge.ts';
+export { predictWallRatio, type Prediction } from './predict.ts';
