@@ -7,7 +7,7 @@ import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-add
 import { loadWebConfig } from '../exporter/web-config.ts';
 import { stderrLogger, type LogLevel } from '../daemon/log.ts';
 import { runUntilSignalled, startService } from '../daemon/service.ts';
-import { analyzeUpload, measureWithProber, sshOpenerFactory } from '../daemon/wiring.ts';
+import { analyzeUpload, heartbeatWithProber, measureWithProber, sshOpenerFactory } from '../daemon/wiring.ts';
 import { formatShard, ownsTarget, parseShard, type Shard } from '../daemon/shard.ts';
 
 interface ServeFlags {
@@ -60,6 +60,7 @@ export function command(): Command {
         listenAddress: flags['web.listenAddress'],
         webConfig,
         measure: measureWithProber,
+        heartbeat: heartbeatWithProber,
         openerFactory: sshOpenerFactory,
         analyze: analyzeUpload,
         log,

@@ -29,6 +29,20 @@ const probeSettings = {
       fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.99 },
     },
   },
+  // Heartbeat survival matrix: an object (enabled unless `enabled: false`), `true` (all defaults),
+  // or `false`/null (off; a target can switch off its module's matrix). Off when absent.
+  heartbeat: {
+    type: ['object', 'boolean', 'null'],
+    additionalProperties: false,
+    properties: {
+      enabled: { type: 'boolean' },
+      intervals: { type: 'array', minItems: 1, maxItems: 32, items: { type: ['number', 'string'] } },
+      window: { type: ['number', 'string'] },
+      count_max: { type: 'integer', minimum: 1, maximum: 100 },
+      schedule: { type: 'string', minLength: 1 },
+      include_no_heartbeat: { type: 'boolean' },
+    },
+  },
 } as const;
 
 export const configSchema = {

@@ -11,6 +11,9 @@ import { InputError, EXIT } from '../cli/errors.ts';
 import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from '../probe/target.ts';
 import type { Direction } from '../search/types.ts';
 import { configSchema, INLINE_SECRET_FIELDS } from './config-schema.ts';
+import { parseDurationSeconds } from '../heartbeat/durations.ts';
+import { validateMatrixOptions } from '../heartbeat/matrix.ts';
+import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 
 /** A config that cannot be used: exit code 2 (bad usage), message lists every `path: reason`. */
 export class ConfigError extends InputError {
@@ -32,6 +35,23 @@ export interface ModuleSettings {
   connectTimeoutMs: number;
   silentDeadlineFloorMs: number;
   sentinel: SentinelSettings;
+  /** The heartbeat survival matrix run by the daemon; null = off (the default). */
+  heartbeat: HeartbeatSettings | null;
+}
+
+export interface HeartbeatSettings {
+  intervalsSeconds: number[];
+  windowSeconds: number;
+  countMax: number;
+  /** Cron expression of the matrix runs (a target without a matrix in its history runs one soon after start). */
+  schedule: string;
+  /** Also run the session without any heartbeat (the path's plain idle behaviour). */
+  includeNoHeartbeat: boolean;
+}
+
+/** Sessions one matrix keeps open at once: one per interval, plus the one without heartbeat. */
+export function heartbeatSessions(h: HeartbeatSettings): number {
+  return h.intervalsSeconds.length + (h.includeNoHeartbeat ? 1 : 0);
 }
 
 export interface SentinelSettings {
@@ -63,6 +83,7 @@ export interface TargetConfig {
   /** MeasureOptions minus the per-run parts (signal, prior, callbacks) and the global connect caps. */
   measure: Pick<MeasureOptions, 'minSeconds' | 'maxSeconds' | 'sessions' | 'precisionAbsSeconds' | 'precisionRelative' | 'connectTimeoutMs' | 'silentDeadlineFloorMs'>;
   sentinel: SentinelSettings;
+  heartbeat: HeartbeatSettings | null;
   /** Equal fingerprints across a reload = unchanged target: its in-flight measurement continues. */
   fingerprint: string;
 }
@@ -96,6 +117,17 @@ export const DEFAULT_MODULE: ModuleSettings = {
   connectTimeoutMs: 10000,
   silentDeadlineFloorMs: 3000,
   sentinel: { enabled: false, fraction: 0.9 },
+  heartbeat: null,
+};
+
+/** What `heartbeat: true` or an object without some field means. */
+export const DEFAULT_HEARTBEAT: HeartbeatSettings = {
+  intervalsSeconds: DEFAULT_INTERVALS_SECONDS,
+  windowSeconds: DEFAULT_WINDOW_SECONDS,
+  countMax: DEFAULT_COUNT_MAX,
+  // Daily, off the hour: a matrix holds one session per interval for the whole window (30 min).
+  schedule: '40 3 * * *',
+  includeNoHeartbeat: true,
 };
 
 type Raw = Record<string, unknown>;
@@ -149,7 +181,36 @@ function shapeProblems(raw: unknown): string[] {
   return [...new Set(problems)];
 }
 
-function moduleFrom(raw: Raw, base: ModuleSettings): ModuleSettings {
+/** Durations as in `idleprobe heartbeat`: 40, "40s", "30m", "1h30m". Problems are collected, not thrown. */
+function durationAt(value: unknown, at: string, problems: string[]): number | null {
+  try {
+    return parseDurationSeconds(String(value), at);
+  } catch (err) {
+    problems.push((err as Error).message);
+    return null;
+  }
+}
+
+/** A module's or target's `heartbeat` field over the inherited settings (a target's overrides its module's). */
+function heartbeatFrom(raw: unknown, base: HeartbeatSettings | null, at: string, problems: string[]): HeartbeatSettings | null {
+  if (raw === undefined) return base;
+  if (raw === false || raw === null) return null;
+  const inherited = base ?? DEFAULT_HEARTBEAT;
+  if (raw === true) return inherited;
+  const r = raw as Raw;
+  if (r.enabled === false) return null;
+  const intervals = r.intervals === undefined ? inherited.intervalsSeconds : (r.intervals as unknown[]).map((v, i) => durationAt(v, `${at}.heartbeat.intervals[${i}]`, problems) ?? 0);
+  const window = r.window === undefined ? inherited.windowSeconds : durationAt(r.window, `${at}.heartbeat.window`, problems) ?? 1;
+  return {
+    intervalsSeconds: intervals,
+    windowSeconds: window,
+    countMax: (r.count_max as number | undefined) ?? inherited.countMax,
+    schedule: (r.schedule as string | undefined) ?? inherited.schedule,
+    includeNoHeartbeat: (r.include_no_heartbeat as boolean | undefined) ?? inherited.includeNoHeartbeat,
+  };
+}
+
+function moduleFrom(raw: Raw, base: ModuleSettings, at: string, problems: string[]): ModuleSettings {
   const sentinel = (raw.sentinel ?? {}) as Raw;
   return {
     directions: (raw.directions as Direction[] | undefined) ?? base.directions,
@@ -166,6 +227,7 @@ function moduleFrom(raw: Raw, base: ModuleSettings): ModuleSettings {
       enabled: (sentinel.enabled as boolean | undefined) ?? base.sentinel.enabled,
       fraction: (sentinel.fraction as number | undefined) ?? base.sentinel.fraction,
     },
+    heartbeat: heartbeatFrom(raw.heartbeat, base.heartbeat, at, problems),
   };
 }
 
@@ -178,6 +240,18 @@ function checkModule(m: ModuleSettings, at: string, problems: string[]): void {
   }
   if (m.directions.includes('inbound') && m.inboundCommand !== null && !m.inboundCommand.includes('{d}')) {
     problems.push(`${at}.inbound_command: must contain {d} (replaced by the probe age in seconds)`);
+  }
+  if (m.heartbeat) checkHeartbeat(m.heartbeat, `${at}.heartbeat`, problems);
+}
+
+function checkHeartbeat(h: HeartbeatSettings, at: string, problems: string[]): void {
+  const cronCheck = cron.validateDetailed(h.schedule);
+  if (!cronCheck.valid) problems.push(`${at}.schedule: not a valid cron expression ${JSON.stringify(h.schedule)}`);
+  if (h.intervalsSeconds.some((v) => !(v > 0))) return; // already reported with its index
+  try {
+    validateMatrixOptions(h);
+  } catch (err) {
+    problems.push(`${at}.${(err as Error).message}`);
   }
 }
 
@@ -217,7 +291,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };
   for (const [name, rawModule] of Object.entries((doc.modules ?? {}) as Record<string, Raw>)) {
-    const m = moduleFrom(rawModule, DEFAULT_MODULE);
+    const m = moduleFrom(rawModule, DEFAULT_MODULE, `modules.${name}`, problems);
     checkModule(m, `modules.${name}`, problems);
     modules[name] = m;
   }
@@ -237,8 +311,11 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       problems.push(`${at}.module: no module named ${JSON.stringify(moduleName)}`);
       return;
     }
-    const settings = moduleFrom(t, base);
+    const settings = moduleFrom(t, base, at, problems);
     checkModule(settings, at, problems);
+    if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
+      problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
+    }
     if (!t.known_hosts_file && !t.host_key_sha256) {
       problems.push(`${at}: needs host_key_sha256 or known_hosts_file (host keys are always verified)`);
     }
@@ -279,7 +356,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       connectTimeoutMs: settings.connectTimeoutMs,
       silentDeadlineFloorMs: settings.silentDeadlineFloorMs,
     };
-    const target = { spec, module: moduleName, schedule: settings.schedule, measure, sentinel: settings.sentinel };
+    const target = { spec, module: moduleName, schedule: settings.schedule, measure, sentinel: settings.sentinel, heartbeat: settings.heartbeat };
     targets.push({ ...target, fingerprint: JSON.stringify(target) });
   });
   if (problems.length) throw new ConfigError(problems);

@@ -4,8 +4,17 @@
 // a config that does not load leaves the old one running and marks the reload as failed.
 import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
 import { SessionBudget } from './budget.ts';
-import { HistoryStore, type HistoryEntry } from './history.ts';
-import { nodeCronScheduler, TargetRunner, type CronScheduler, type MeasureFn, type OpenerFactory, type TriggerOutcome } from './runner.ts';
+import { HistoryStore, type HeartbeatEntry, type HistoryEntry } from './history.ts';
+import {
+  nodeCronScheduler,
+  TargetRunner,
+  type CronScheduler,
+  type HeartbeatFn,
+  type HeartbeatTriggerOutcome,
+  type MeasureFn,
+  type OpenerFactory,
+  type TriggerOutcome,
+} from './runner.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
@@ -20,6 +29,8 @@ export interface DaemonOptions {
   /** SQLite file for history, ':memory:' when not given. */
   historyFile?: string;
   measure: MeasureFn;
+  /** Runs heartbeat survival matrices (targets with `heartbeat:`); without it that setting is ignored. */
+  heartbeat?: HeartbeatFn;
   openerFactory?: OpenerFactory;
   cron?: CronScheduler;
   clock?: Clock;
@@ -86,6 +97,7 @@ export class Daemon {
       cfg,
       {
         measure: this.opts.measure,
+        ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}),
         openerFactory: this.opts.openerFactory,
         budget: this.budget,
         history: this.history,
@@ -98,7 +110,15 @@ export class Daemon {
       },
       warm?.latest ?? null,
       warm?.latestOk ?? null,
+      ...this.heartbeatWarm(cfg),
     );
+  }
+
+  /** The latest stored matrices of a target with a matrix configured (metrics at once after a restart). */
+  private heartbeatWarm(cfg: DaemonConfig['targets'][number]): [HeartbeatEntry | null, HeartbeatEntry | null] {
+    if (!cfg.heartbeat || !this.opts.heartbeat) return [null, null];
+    const { latest, latestOk } = this.history.latestHeartbeat(cfg.spec.name);
+    return [latest, latestOk];
   }
 
   /** The targets of the config that this replica's shard owns (every one with the default 0/1). */
@@ -242,6 +262,18 @@ export class Daemon {
     const runner = this.runners.get(name);
     if (!runner || this.shuttingDown) return null;
     return runner.trigger('api');
+  }
+
+  /** POST /api/heartbeat/:name. null when the target is not configured (or shutting down). */
+  triggerHeartbeat(name: string): HeartbeatTriggerOutcome | null {
+    const runner = this.runners.get(name);
+    if (!runner || this.shuttingDown) return null;
+    return runner.triggerHeartbeat('api');
+  }
+
+  /** Resolves when the target's in-flight heartbeat matrix settled (tests). */
+  async heartbeatSettled(name: string): Promise<void> {
+    await this.runners.get(name)?.heartbeatSettled();
   }
 
   /** Resolves when the target's in-flight measurement settled (tests, shutdown). */

@@ -4,6 +4,7 @@
 // WAL is in the OS cache) but not a power cut; measurements finish minutes apart, so the fsync is free.
 import Database from 'better-sqlite3';
 import type { MeasurementResult } from '../search/types.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 
 export type HistoryStatus = 'ok' | 'failed';
 
@@ -47,6 +48,44 @@ interface Row {
   error: string | null;
 }
 
+/** One finished heartbeat survival matrix (table heartbeat_matrices). */
+export interface HeartbeatEntry {
+  id: number;
+  target: string;
+  status: HistoryStatus;
+  startedAt: string;
+  finishedAtMs: number;
+  durationSeconds: number;
+  /** The matrix (with its cross-check against the latest bracket, when there was one) when ok. */
+  matrix: HeartbeatMatrix | null;
+  errorKind: string | null;
+  error: string | null;
+}
+
+export type NewHeartbeatEntry = Omit<HeartbeatEntry, 'id' | 'matrix' | 'errorKind' | 'error'> & {
+  matrix?: HeartbeatMatrix | null;
+  errorKind?: string | null;
+  error?: string | null;
+};
+
+interface HeartbeatRow extends Omit<Row, 'result_json'> {
+  matrix_json: string | null;
+}
+
+function fromHeartbeatRow(r: HeartbeatRow): HeartbeatEntry {
+  return {
+    id: r.id,
+    target: r.target,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAtMs: r.finished_at_ms,
+    durationSeconds: r.duration_seconds,
+    matrix: r.matrix_json ? (JSON.parse(r.matrix_json) as HeartbeatMatrix) : null,
+    errorKind: r.error_kind,
+    error: r.error,
+  };
+}
+
 function fromRow(r: Row): HistoryEntry {
   return {
     id: r.id,
@@ -87,6 +126,19 @@ export class HistoryStore {
       );
       CREATE INDEX IF NOT EXISTS measurements_by_target ON measurements (target, id);
       CREATE INDEX IF NOT EXISTS measurements_by_finish ON measurements (finished_at_ms);
+      CREATE TABLE IF NOT EXISTS heartbeat_matrices (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        started_at TEXT NOT NULL,
+        finished_at_ms INTEGER NOT NULL,
+        duration_seconds REAL NOT NULL,
+        matrix_json TEXT,
+        error_kind TEXT,
+        error TEXT
+      );
+      CREATE INDEX IF NOT EXISTS heartbeat_matrices_by_target ON heartbeat_matrices (target, id);
+      CREATE INDEX IF NOT EXISTS heartbeat_matrices_by_finish ON heartbeat_matrices (finished_at_ms);
     `);
     this.insertStmt = this.db.prepare(
       `INSERT INTO measurements (target, status, started_at, finished_at_ms, duration_seconds, result_json, error_kind, error)
@@ -123,6 +175,34 @@ export class HistoryStore {
     };
   }
 
+  /** Stores one finished (or failed) heartbeat matrix; durable when this returns. */
+  recordHeartbeat(e: NewHeartbeatEntry): HeartbeatEntry {
+    const info = this.db
+      .prepare(
+        `INSERT INTO heartbeat_matrices (target, status, started_at, finished_at_ms, duration_seconds, matrix_json, error_kind, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(e.target, e.status, e.startedAt, Math.round(e.finishedAtMs), e.durationSeconds, e.matrix ? JSON.stringify(e.matrix) : null, e.errorKind ?? null, e.error ?? null);
+    return {
+      id: Number(info.lastInsertRowid),
+      target: e.target,
+      status: e.status,
+      startedAt: e.startedAt,
+      finishedAtMs: Math.round(e.finishedAtMs),
+      durationSeconds: e.durationSeconds,
+      matrix: e.matrix ?? null,
+      errorKind: e.errorKind ?? null,
+      error: e.error ?? null,
+    };
+  }
+
+  /** The latest matrix run (any status) and the latest successful one of a target. */
+  latestHeartbeat(target: string): { latest: HeartbeatEntry | null; latestOk: HeartbeatEntry | null } {
+    const latest = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? ORDER BY id DESC LIMIT 1`).get(target) as HeartbeatRow | undefined;
+    const ok = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`).get(target) as HeartbeatRow | undefined;
+    return { latest: latest ? fromHeartbeatRow(latest) : null, latestOk: ok ? fromHeartbeatRow(ok) : null };
+  }
+
   /** Newest first; `beforeId` pages backwards. */
   list(target: string, limit = 50, beforeId = Number.MAX_SAFE_INTEGER): HistoryEntry[] {
     return (this.listStmt.all(target, beforeId, limit) as Row[]).map(fromRow);
@@ -152,13 +232,17 @@ export class HistoryStore {
    * (the warm start needs it however old it is). Returns how many were deleted.
    */
   prune(beforeMs: number): number {
-    const info = this.db
-      .prepare(
-        `DELETE FROM measurements WHERE finished_at_ms < ?
-           AND id NOT IN (SELECT MAX(id) FROM measurements WHERE status = 'ok' GROUP BY target)`,
-      )
-      .run(Math.round(beforeMs));
-    return info.changes;
+    let deleted = 0;
+    for (const table of ['measurements', 'heartbeat_matrices']) {
+      const info = this.db
+        .prepare(
+          `DELETE FROM ${table} WHERE finished_at_ms < ?
+             AND id NOT IN (SELECT MAX(id) FROM ${table} WHERE status = 'ok' GROUP BY target)`,
+        )
+        .run(Math.round(beforeMs));
+      deleted += info.changes;
+    }
+    return deleted;
   }
 
   close(): void {

@@ -5,14 +5,31 @@
 import cron from 'node-cron';
 import { ConnectError, type Clock, type MeasurementResult, type PriorResult, type SessionOpener } from '../search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
-import type { GlobalSettings, TargetConfig } from './config.ts';
+import { heartbeatSessions, type GlobalSettings, type TargetConfig } from './config.ts';
 import type { SessionBudget } from './budget.ts';
-import type { HistoryEntry, HistoryStore } from './history.ts';
+import type { HeartbeatEntry, HistoryEntry, HistoryStore } from './history.ts';
 import { emptyCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import { withCrossCheck } from '../heartbeat/cross-check.ts';
+import { crossCheckBracket, matrixStaggerMs } from './heartbeat-plan.ts';
 import { runSentinel, sentinelPlan } from './sentinel.ts';
 import type { Logger } from './log.ts';
 
 export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
+
+/** What the runner asks of a heartbeat survival matrix run (src/heartbeat/ssh-matrix.ts in production). */
+export interface DaemonMatrixOptions {
+  intervalsSeconds: number[];
+  windowSeconds: number;
+  countMax: number;
+  includeNoHeartbeat: boolean;
+  connectTimeoutMs?: number;
+  connectStaggerMs: number;
+  signal: AbortSignal;
+  /** One session finished (its SSH connection is closed or about to be). */
+  onSessionDone?: () => void;
+}
+export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promise<HeartbeatMatrix>;
 /** Makes the session opener a sentinel uses (the prober's connect + auth + host key check). */
 export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number }) => SessionOpener;
 
@@ -32,10 +49,17 @@ export const nodeCronScheduler: CronScheduler = (expression, onTick) => {
 };
 
 export type TriggerReason = 'schedule' | 'api' | 'sentinel' | 'startup';
-export type TriggerOutcome = 'started' | 'already_running';
+/**
+ * 'queued': a scheduled run found the other kind of job (measurement / matrix) running and starts
+ * when it ends. 'busy': an API request found the other kind running (never two at once).
+ */
+export type TriggerOutcome = 'started' | 'already_running' | 'queued' | 'busy';
+export type HeartbeatTriggerOutcome = TriggerOutcome | 'not_configured';
 
 export interface RunnerDeps {
   measure: MeasureFn;
+  /** Runs a heartbeat survival matrix; without it `heartbeat:` settings are ignored. */
+  heartbeat?: HeartbeatFn;
   openerFactory?: OpenerFactory;
   budget: SessionBudget;
   history: HistoryStore;
@@ -66,7 +90,16 @@ const SENTINEL_MAX_CHECKS = 10_000;
 export class TargetRunner {
   private cronHandle: CronHandle | null = null;
   private jitterTimer: NodeJS.Timeout | null = null;
+  /** The measurement in flight. Never set while `matrixRun` is (one job per target at a time). */
   private running: Running | null = null;
+  private heartbeatCron: CronHandle | null = null;
+  private heartbeatJitterTimer: NodeJS.Timeout | null = null;
+  /** The heartbeat matrix in flight. */
+  private matrixRun: Running | null = null;
+  /** A scheduled job that found the other kind running: started when that one ends. */
+  private measurementDue: TriggerReason | null = null;
+  private heartbeatDue: TriggerReason | null = null;
+  private matrixSessions = 0;
   private sentinel: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: 'outbound' | 'inbound'; since: number } | null = null;
   private measurementSessions = 0;
   private sentinelSessions = 0;
@@ -82,6 +115,8 @@ export class TargetRunner {
     private readonly deps: RunnerDeps,
     private latest: HistoryEntry | null = null,
     private latestOk: HistoryEntry | null = null,
+    private heartbeatLatest: HeartbeatEntry | null = null,
+    private heartbeatLatestOk: HeartbeatEntry | null = null,
   ) {
     if (latest) this.up = latest.status === 'ok' ? 1 : latest.errorKind && latest.errorKind !== 'error' ? 0 : null;
   }
@@ -109,20 +144,53 @@ export class TargetRunner {
   start(): void {
     this.stopped = false;
     this.cronHandle = this.deps.cron(this.cfg.schedule, () => this.onTick());
-    if (!this.latestOk) this.scheduleWithJitter('startup');
-    else this.maybeStartSentinel();
+    const hb = this.heartbeatEnabled() ? this.cfg.heartbeat : null;
+    if (hb) this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
+    if (!this.latestOk) {
+      this.scheduleWithJitter('startup');
+      // No matrix yet: one right after the first measurement (which it is then cross-checked against).
+      if (hb && !this.heartbeatLatestOk) this.heartbeatDue = 'startup';
+    } else {
+      if (hb && !this.heartbeatLatestOk) this.scheduleHeartbeatWithJitter('startup');
+      this.maybeStartSentinel();
+    }
+  }
+
+  private heartbeatEnabled(): boolean {
+    return this.cfg.heartbeat !== null && this.deps.heartbeat !== undefined;
   }
 
   /** Cron tick: start after jitter unless the previous run is still pending or going. */
   private onTick(): void {
     if (this.stopped) return;
-    if (this.running || this.jitterTimer) {
+    if (this.running || this.jitterTimer || this.measurementDue) {
       this.counters.skipped++;
       this.deps.log.warn(`target ${this.name}: scheduled run skipped, the previous one is still ${this.running ? 'running' : 'waiting'}`);
       this.changed();
       return;
     }
     this.scheduleWithJitter('schedule');
+  }
+
+  /** Heartbeat cron tick: like a measurement's, one matrix at a time, never stacked. */
+  private onHeartbeatTick(): void {
+    if (this.stopped) return;
+    if (this.matrixRun || this.heartbeatJitterTimer || this.heartbeatDue) {
+      this.counters.heartbeatSkipped++;
+      this.deps.log.warn(`target ${this.name}: scheduled heartbeat matrix skipped, the previous one is still ${this.matrixRun ? 'running' : 'waiting'}`);
+      this.changed();
+      return;
+    }
+    this.scheduleHeartbeatWithJitter('schedule');
+  }
+
+  private scheduleHeartbeatWithJitter(reason: TriggerReason): void {
+    const jitterMs = Math.floor(this.deps.random() * this.deps.global().jitterSeconds * 1000);
+    this.heartbeatJitterTimer = setTimeout(() => {
+      this.heartbeatJitterTimer = null;
+      this.triggerHeartbeat(reason);
+    }, jitterMs);
+    this.heartbeatJitterTimer.unref?.();
   }
 
   private scheduleWithJitter(reason: TriggerReason): void {
@@ -142,6 +210,14 @@ export class TargetRunner {
       this.jitterTimer = null;
     }
     if (this.stopped) return 'already_running';
+    if (this.matrixRun) {
+      // Never a measurement beside this target's matrix: their sessions would disturb each other.
+      if (reason === 'api') return 'busy';
+      this.measurementDue ??= reason;
+      this.changed();
+      return 'queued';
+    }
+    this.measurementDue = null;
     if (reason !== 'sentinel') {
       this.sentinelStreak = 0;
       this.sentinelPaused = false;
@@ -154,12 +230,131 @@ export class TargetRunner {
       .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
       .finally(() => {
         if (this.running === running) this.running = null;
-        // Between measurements the sentinel watches the path (not after an aborted run: stop/reload).
-        if (!controller.signal.aborted) this.maybeStartSentinel();
+        // Between jobs the sentinel watches the path (not after an aborted run: stop/reload).
+        if (!controller.signal.aborted) this.afterJob();
         this.changed();
       });
     this.changed();
     return 'started';
+  }
+
+  /** A job ended: start what waited for it, else let the sentinel watch the path. */
+  private afterJob(): void {
+    if (this.stopped || this.running || this.matrixRun) return;
+    if (this.measurementDue) {
+      const reason = this.measurementDue;
+      this.measurementDue = null;
+      this.trigger(reason);
+    } else if (this.heartbeatDue) {
+      const reason = this.heartbeatDue;
+      this.heartbeatDue = null;
+      this.triggerHeartbeat(reason);
+    } else {
+      this.maybeStartSentinel();
+    }
+  }
+
+  /** Starts a heartbeat survival matrix now (API, schedule after jitter, startup). */
+  triggerHeartbeat(reason: TriggerReason): HeartbeatTriggerOutcome {
+    if (!this.heartbeatEnabled()) return 'not_configured';
+    if (this.matrixRun) return 'already_running';
+    if (this.heartbeatJitterTimer) {
+      clearTimeout(this.heartbeatJitterTimer);
+      this.heartbeatJitterTimer = null;
+    }
+    if (this.stopped) return 'already_running';
+    if (this.running) {
+      if (reason === 'api') return 'busy';
+      this.heartbeatDue ??= reason;
+      this.changed();
+      return 'queued';
+    }
+    this.heartbeatDue = null;
+    const controller = new AbortController();
+    const run: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
+    this.matrixRun = run;
+    run.done = this.matrixOnce(controller.signal, reason)
+      .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.matrixRun === run) this.matrixRun = null;
+        if (!controller.signal.aborted) this.afterJob();
+        this.changed();
+      });
+    this.changed();
+    return 'started';
+  }
+
+  private async matrixOnce(signal: AbortSignal, reason: TriggerReason): Promise<void> {
+    await this.stopSentinel();
+    const settings = this.cfg.heartbeat!;
+    const sessions = heartbeatSessions(settings);
+    let lease;
+    try {
+      lease = await this.deps.budget.acquire(sessions, signal);
+    } catch {
+      return; // aborted while waiting for budget
+    }
+    const startedAt = new Date();
+    const t0 = Date.now();
+    this.matrixSessions = lease.sessions;
+    this.changed();
+    this.deps.log.info(`target ${this.name}: heartbeat matrix started (${reason}; intervals ${settings.intervalsSeconds.join(', ')} s, window ${settings.windowSeconds} s)`);
+    try {
+      const matrix = await this.deps.heartbeat!(this.cfg.spec, {
+        intervalsSeconds: settings.intervalsSeconds,
+        windowSeconds: settings.windowSeconds,
+        countMax: settings.countMax,
+        includeNoHeartbeat: settings.includeNoHeartbeat,
+        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
+        connectStaggerMs: matrixStaggerMs(sessions, lease.connectsPerMinute, this.deps.global().connectStaggerMs),
+        signal,
+        // Reserved sessions minus finished ones: what is open (or about to open) right now.
+        onSessionDone: () => {
+          this.matrixSessions = Math.max(0, this.matrixSessions - 1);
+          this.changed();
+        },
+      });
+      if (signal.aborted) return;
+      const checked = withCrossCheck(matrix, crossCheckBracket(this.latestOk?.result));
+      const entry = this.deps.history.recordHeartbeat({
+        target: this.name,
+        status: 'ok',
+        startedAt: matrix.startedAt ?? startedAt.toISOString(),
+        finishedAtMs: Date.now(),
+        durationSeconds: (Date.now() - t0) / 1000,
+        matrix: checked,
+      });
+      this.heartbeatLatest = entry;
+      this.heartbeatLatestOk = entry;
+      this.counters.heartbeatRuns++;
+      const contradictions = [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])];
+      this.deps.log.info(
+        `target ${this.name}: heartbeat matrix finished in ${entry.durationSeconds.toFixed(1)} s; highest surviving interval ${checked.highestSurvivingIntervalSeconds ?? 'none'}, lowest failing ${checked.lowestFailingIntervalSeconds ?? 'none'}`,
+      );
+      for (const c of contradictions) this.deps.log.warn(`target ${this.name}: heartbeat matrix contradiction: ${c}`);
+    } catch (err) {
+      if (signal.aborted) {
+        this.deps.log.info(`target ${this.name}: heartbeat matrix aborted`);
+        return;
+      }
+      const kind = err instanceof ConnectError ? err.kind : 'error';
+      const message = err instanceof Error ? err.message : String(err);
+      this.heartbeatLatest = this.deps.history.recordHeartbeat({
+        target: this.name,
+        status: 'failed',
+        startedAt: startedAt.toISOString(),
+        finishedAtMs: Date.now(),
+        durationSeconds: (Date.now() - t0) / 1000,
+        errorKind: kind,
+        error: message,
+      });
+      this.counters.heartbeatRuns++;
+      this.counters.heartbeatFailures++;
+      this.deps.log.warn(`target ${this.name}: heartbeat matrix failed (${kind}): ${message}`);
+    } finally {
+      lease.release();
+      this.matrixSessions = 0;
+    }
   }
 
   private priorFromLatest(): MeasureOptions['prior'] {
@@ -241,7 +436,7 @@ export class TargetRunner {
   }
 
   private maybeStartSentinel(): void {
-    if (this.stopped || this.sentinel || this.running || this.sentinelPaused || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
+    if (this.stopped || this.sentinel || this.running || this.matrixRun || this.sentinelPaused || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
     const result = this.latestOk?.result;
     if (!result) return;
     let opener: SessionOpener;
@@ -315,11 +510,19 @@ export class TargetRunner {
     this.stopped = true;
     this.cronHandle?.stop();
     this.cronHandle = null;
+    this.heartbeatCron?.stop();
+    this.heartbeatCron = null;
     if (this.jitterTimer) clearTimeout(this.jitterTimer);
     this.jitterTimer = null;
+    if (this.heartbeatJitterTimer) clearTimeout(this.heartbeatJitterTimer);
+    this.heartbeatJitterTimer = null;
+    this.measurementDue = null;
+    this.heartbeatDue = null;
     const running = this.running;
+    const matrixRun = this.matrixRun;
     running?.controller.abort(new Error('target stopped'));
-    await Promise.all([this.stopSentinel(), running?.done]);
+    matrixRun?.controller.abort(new Error('target stopped'));
+    await Promise.all([this.stopSentinel(), running?.done, matrixRun?.done]);
   }
 
   /** A reload changed this target: restart it under the new config, keeping counters and results. */
@@ -333,6 +536,11 @@ export class TargetRunner {
   /** Resolves when the measurement in flight (if any) has settled. */
   async settled(): Promise<void> {
     await this.running?.done;
+  }
+
+  /** Resolves when the heartbeat matrix in flight (if any) has settled. */
+  async heartbeatSettled(): Promise<void> {
+    await this.matrixRun?.done;
   }
 
   isRunning(): boolean {
@@ -351,11 +559,22 @@ export class TargetRunner {
       latest: this.latest,
       latestOk: this.latestOk,
       counters: { ...this.counters },
-      sessionsOpen: this.measurementSessions + this.sentinelSessions,
+      sessionsOpen: this.measurementSessions + this.sentinelSessions + this.matrixSessions,
       up: this.up,
       running: this.running ? { since: this.running.since, reason: this.running.reason } : null,
       sentinel: this.sentinel ? { idleSeconds: this.sentinel.idleSeconds, direction: this.sentinel.direction, since: this.sentinel.since } : null,
       nextRunAt: this.cronHandle?.nextRunAt() ?? null,
+      heartbeat:
+        this.cfg.heartbeat && this.deps.heartbeat
+          ? {
+              settings: this.cfg.heartbeat,
+              latest: this.heartbeatLatest,
+              latestOk: this.heartbeatLatestOk,
+              running: this.matrixRun ? { since: this.matrixRun.since, reason: this.matrixRun.reason } : null,
+              queued: this.heartbeatDue !== null,
+              nextRunAt: this.heartbeatCron?.nextRunAt() ?? null,
+            }
+          : null,
     };
   }
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Daemon } from './daemon.ts';
 import type { DaemonConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import type { MeasureFn, OpenerFactory } from './runner.ts';
+import type { HeartbeatFn, MeasureFn, OpenerFactory } from './runner.ts';
 import { parseListenAddress } from './listen-address.ts';
 import { buildApp, type AnalyzeFn } from '../exporter/app.ts';
 import { MetricsRenderer } from '../exporter/metrics.ts';
@@ -21,6 +21,7 @@ export interface ServiceOptions {
   listenAddress: string;
   webConfig?: WebConfig;
   measure: MeasureFn;
+  heartbeat?: HeartbeatFn;
   openerFactory?: OpenerFactory;
   analyze?: AnalyzeFn;
   log: Logger;
@@ -43,6 +44,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     configFile: opts.configFile,
     historyFile: opts.historyFile,
     measure: opts.measure,
+    ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
     openerFactory: opts.openerFactory,
     log: opts.log,
     ...(opts.shard ? { shard: opts.shard } : {}),

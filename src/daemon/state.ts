@@ -1,7 +1,8 @@
 // What the daemon knows about one target between scrapes: the latest results (cached: a
 // measurement takes minutes) and the counters. Plain data, so the exporter can turn a snapshot
 // into metrics without touching the scheduler.
-import type { HistoryEntry } from './history.ts';
+import type { HeartbeatEntry, HistoryEntry } from './history.ts';
+import type { HeartbeatSettings } from './config.ts';
 import type { Direction } from '../search/types.ts';
 
 export interface TargetCounters {
@@ -9,6 +10,23 @@ export interface TargetCounters {
   failures: number;
   skipped: number;
   sentinelDeaths: number;
+  /** Heartbeat survival matrices finished (ok or failed), failed, and scheduled ones skipped. */
+  heartbeatRuns: number;
+  heartbeatFailures: number;
+  heartbeatSkipped: number;
+}
+
+/** The heartbeat survival matrix of a target that has one configured. */
+export interface HeartbeatSnapshot {
+  settings: HeartbeatSettings;
+  /** The latest matrix run, ok or failed. */
+  latest: HeartbeatEntry | null;
+  /** The latest successful one: what the metrics show. */
+  latestOk: HeartbeatEntry | null;
+  running: { since: number; reason: string } | null;
+  /** Waiting for the measurement in flight to end. */
+  queued: boolean;
+  nextRunAt: number | null;
 }
 
 export interface TargetSnapshot {
@@ -32,8 +50,10 @@ export interface TargetSnapshot {
   running: { since: number; reason: string } | null;
   sentinel: { idleSeconds: number; direction: Direction; since: number } | null;
   nextRunAt: number | null;
+  /** null when no heartbeat matrix is configured for this target. */
+  heartbeat: HeartbeatSnapshot | null;
 }
 
 export function emptyCounters(): TargetCounters {
-  return { measurements: 0, failures: 0, skipped: 0, sentinelDeaths: 0 };
+  return { measurements: 0, failures: 0, skipped: 0, sentinelDeaths: 0, heartbeatRuns: 0, heartbeatFailures: 0, heartbeatSkipped: 0 };
 }

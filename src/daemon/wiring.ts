@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { realClock } from '../search/clock.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import type { MeasureFn, OpenerFactory } from './runner.ts';
+import type { HeartbeatFn, MeasureFn, OpenerFactory } from './runner.ts';
+import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { measureTarget } from '../probe/measure.ts';
 
@@ -23,3 +24,16 @@ export const measureWithProber: MeasureFn = (spec, opts) => measureTarget(spec, 
 
 /** POST /api/analyze: the capture analyser, reading the upload stream with back-pressure. */
 export const analyzeUpload = (input: Readable, opts: { port: number }): Promise<AnalysisReport> => analyzeStream(input, { port: opts.port });
+
+/** Heartbeat survival matrices: the prober's sessions with OpenSSH's CountMax verdict (src/heartbeat). */
+export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
+  runTargetHeartbeatMatrix(spec, {
+    intervalsSeconds: opts.intervalsSeconds,
+    windowSeconds: opts.windowSeconds,
+    countMax: opts.countMax,
+    includeNoHeartbeat: opts.includeNoHeartbeat,
+    connectStaggerMs: opts.connectStaggerMs,
+    signal: opts.signal,
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.onSessionDone ? { onSessionDone: () => opts.onSessionDone!() } : {}),
+  });

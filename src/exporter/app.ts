@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Daemon } from '../daemon/daemon.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
-import type { HistoryEntry } from '../daemon/history.ts';
+import type { HeartbeatEntry, HistoryEntry } from '../daemon/history.ts';
 import { InputError } from '../cli/errors.ts';
 import { CaptureFormatError } from '../capture/index.ts';
 import { buildTargetRegistry, type MetricsRenderer } from './metrics.ts';
@@ -75,6 +75,40 @@ function summarizeEntry(e: HistoryEntry | null) {
   };
 }
 
+function heartbeatEntryJson(e: HeartbeatEntry | null) {
+  if (!e) return null;
+  return {
+    id: e.id,
+    status: e.status,
+    startedAt: e.startedAt,
+    finishedAt: new Date(e.finishedAtMs).toISOString(),
+    durationSeconds: e.durationSeconds,
+    error: e.error,
+    errorKind: e.errorKind,
+    matrix: e.matrix,
+  };
+}
+
+/** The heartbeat part of a target: settings and state; `full` adds the latest matrices themselves. */
+function heartbeatJson(s: TargetSnapshot, full: boolean) {
+  const h = s.heartbeat;
+  if (!h) return null;
+  const brief = (e: HeartbeatEntry | null) =>
+    e && { id: e.id, status: e.status, finishedAt: new Date(e.finishedAtMs).toISOString(), highestSurvivingIntervalSeconds: e.matrix?.highestSurvivingIntervalSeconds ?? null, lowestFailingIntervalSeconds: e.matrix?.lowestFailingIntervalSeconds ?? null, error: e.error };
+  return {
+    intervalsSeconds: h.settings.intervalsSeconds,
+    windowSeconds: h.settings.windowSeconds,
+    countMax: h.settings.countMax,
+    includeNoHeartbeat: h.settings.includeNoHeartbeat,
+    schedule: h.settings.schedule,
+    nextRunAt: h.nextRunAt ? new Date(h.nextRunAt).toISOString() : null,
+    running: h.running ? { since: new Date(h.running.since).toISOString(), reason: h.running.reason } : null,
+    queued: h.queued,
+    latest: full ? heartbeatEntryJson(h.latestOk) : brief(h.latestOk),
+    lastAttempt: full ? heartbeatEntryJson(h.latest) : brief(h.latest),
+  };
+}
+
 export function targetJson(s: TargetSnapshot) {
   return {
     name: s.name,
@@ -91,6 +125,7 @@ export function targetJson(s: TargetSnapshot) {
     sentinel: s.sentinel ? { ...s.sentinel, since: new Date(s.sentinel.since).toISOString() } : null,
     latest: summarizeEntry(s.latestOk),
     lastAttempt: summarizeEntry(s.latest),
+    heartbeat: heartbeatJson(s, false),
   };
 }
 
@@ -254,10 +289,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const outcome = daemon.trigger(name);
       if (outcome === null) throw notServed(daemon, name);
       if (outcome === 'already_running') throw new HttpError(409, `a measurement of ${name} is already running`);
+      if (outcome === 'busy') throw new HttpError(409, `a heartbeat matrix of ${name} is running; a measurement never runs beside it (try again when it ends)`);
       return reply.code(202).send({ target: name, status: 'started' });
     },
   );
   allowOnly(app, '/api/measure/:name', ['POST']);
+
+  app.get<{ Params: { name: string } }>(
+    '/api/targets/:name/heartbeat',
+    { schema: { params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } } },
+    async (req) => {
+      const { name } = req.params;
+      const snap = daemon.snapshot(name);
+      if (!snap) throw notServed(daemon, name);
+      if (!snap.heartbeat) throw new HttpError(404, `target ${JSON.stringify(name)} has no heartbeat matrix configured (add heartbeat: to the target or its module)`);
+      return { target: name, ...heartbeatJson(snap, true) };
+    },
+  );
+  allowOnly(app, '/api/targets/:name/heartbeat', ['GET']);
+
+  app.post<{ Params: { name: string } }>(
+    '/api/heartbeat/:name',
+    { schema: { params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } } },
+    async (req, reply) => {
+      const { name } = req.params;
+      const outcome = daemon.triggerHeartbeat(name);
+      if (outcome === null) throw notServed(daemon, name);
+      if (outcome === 'not_configured') throw new HttpError(404, `target ${JSON.stringify(name)} has no heartbeat matrix configured (add heartbeat: to the target or its module)`);
+      if (outcome === 'already_running') throw new HttpError(409, `a heartbeat matrix of ${name} is already running`);
+      if (outcome === 'busy') throw new HttpError(409, `a measurement of ${name} is running; a heartbeat matrix never runs beside it (try again when it ends)`);
+      return reply.code(202).send({ target: name, status: 'started' });
+    },
+  );
+  allowOnly(app, '/api/heartbeat/:name', ['POST']);
 
   app.post<{ Querystring: { port: number } }>(
     '/api/analyze',

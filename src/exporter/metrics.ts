@@ -10,6 +10,8 @@ import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
+import { HEARTBEAT_HELP, heartbeatSamples } from '../heartbeat/metrics.ts';
+import { configuredRows } from '../daemon/heartbeat-plan.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
@@ -31,12 +33,18 @@ function makeTargetMetrics(registry: Registry) {
     measurements: new Counter({ name: METRIC.measurements, help: 'Measurements finished since the daemon started (successful or not).', labelNames: t, registers: reg }),
     failures: new Counter({ name: METRIC.measurementFailures, help: 'Measurements that failed (connect, auth, host key or internal error) since the daemon started.', labelNames: t, registers: reg }),
     skipped: new Counter({ name: METRIC.measurementsSkipped, help: 'Scheduled runs skipped because the previous run of the target was still going.', labelNames: t, registers: reg }),
-    sessionsOpen: new Gauge({ name: METRIC.sessionsOpen, help: 'SSH sessions open now for the target (measurement and sentinel).', labelNames: t, registers: reg }),
+    sessionsOpen: new Gauge({ name: METRIC.sessionsOpen, help: 'SSH sessions open now for the target (measurement, sentinel and heartbeat matrix).', labelNames: t, registers: reg }),
     masked: new Gauge({ name: METRIC.maskedByServerHeartbeat, help: `1 if the server's own heartbeats (sshd ClientAliveInterval) masked the path timeout. ${CACHED}`, labelNames: t, registers: reg }),
     serverHeartbeat: new Gauge({ name: METRIC.serverHeartbeat, help: `Interval of the server's own heartbeats seen while idle, seconds. ${CACHED}`, labelNames: t, registers: reg }),
     sentinelDeaths: new Counter({ name: METRIC.sentinelDeaths, help: 'Sentinel sessions (idling at ~90% of the estimate) that died: the timeout shrank and a re-measurement started.', labelNames: t, registers: reg }),
     recommended: new Gauge({ name: METRIC.recommendedHeartbeat, help: `Recommended heartbeat interval (ServerAliveInterval) for the path, seconds. ${CACHED}`, labelNames: t, registers: reg }),
     up: new Gauge({ name: METRIC.targetUp, help: '1 if the latest measurement could connect and authenticate, 0 if it could not.', labelNames: t, registers: reg }),
+    // Heartbeat survival matrix (targets with `heartbeat:` configured), one series per interval.
+    heartbeat: {
+      [METRIC.heartbeatSurvived]: new Gauge({ name: METRIC.heartbeatSurvived, help: HEARTBEAT_HELP[METRIC.heartbeatSurvived], labelNames: ['target', 'interval'], registers: reg }),
+      [METRIC.heartbeatSurvivedSeconds]: new Gauge({ name: METRIC.heartbeatSurvivedSeconds, help: HEARTBEAT_HELP[METRIC.heartbeatSurvivedSeconds], labelNames: ['target', 'interval'], registers: reg }),
+      [METRIC.heartbeatUnanswered]: new Gauge({ name: METRIC.heartbeatUnanswered, help: HEARTBEAT_HELP[METRIC.heartbeatUnanswered], labelNames: ['target', 'interval'], registers: reg }),
+    },
   };
 }
 
@@ -69,6 +77,13 @@ function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): 
   if (result?.recommendedHeartbeatSeconds != null) m.recommended.set({ target }, result.recommendedHeartbeatSeconds);
   // Unknown before the first attempt: no series rather than a false "down".
   if (s.up !== null) m.up.set({ target }, s.up);
+  // Only while a matrix is configured, and only its configured intervals: a reload that drops them drops the series.
+  const matrix = s.heartbeat?.latestOk?.matrix;
+  if (s.heartbeat && matrix) {
+    for (const sample of heartbeatSamples({ ...configuredRows(matrix, s.heartbeat.settings), target })) {
+      m.heartbeat[sample.name].set(sample.labels, sample.value);
+    }
+  }
 }
 
 /** A fresh registry holding the per-target metrics of the given snapshots (also used by /probe). */

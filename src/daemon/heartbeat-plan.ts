@@ -1,0 +1,32 @@
+// The daemon's heartbeat survival matrix, the pure parts: how fast its sessions may connect under
+// the runner's share of the global connect cap, which bracket it is cross-checked against, and which
+// of a stored matrix's rows the current config still exports. No I/O.
+import type { MeasurementResult } from '../search/types.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import type { TimeoutBracket } from '../heartbeat/cross-check.ts';
+import { basisFromMeasurement } from '../advise/timeout-basis.ts';
+import type { HeartbeatSettings } from './config.ts';
+
+/**
+ * Gap between two connects of one matrix. Its `sessions` connects happen once per run; when they
+ * exceed the lease's share of the connect cap they are spread so that at most `share` fall in any
+ * minute (the shares of everything running never add up to more than the global cap).
+ */
+export function matrixStaggerMs(sessions: number, connectsPerMinuteShare: number, baseStaggerMs: number): number {
+  if (sessions <= connectsPerMinuteShare) return baseStaggerMs;
+  return Math.max(baseStaggerMs, Math.ceil(60_000 / Math.max(1, connectsPerMinuteShare)));
+}
+
+/** The bracket of the shortest timeout of the latest good measurement (the matrix is checked against it). */
+export function crossCheckBracket(latest: MeasurementResult | null | undefined): TimeoutBracket | null {
+  return latest ? basisFromMeasurement(latest).bracket : null;
+}
+
+/**
+ * The rows of a stored matrix that the current config asks for: after a reload drops an interval
+ * (or the no-heartbeat session) its series disappear at once instead of lingering until the next run.
+ */
+export function configuredRows(matrix: HeartbeatMatrix, settings: HeartbeatSettings): HeartbeatMatrix {
+  const wanted = new Set<number | null>([...settings.intervalsSeconds, ...(settings.includeNoHeartbeat ? [null] : [])]);
+  return { ...matrix, results: matrix.results.filter((r) => wanted.has(r.intervalSeconds)) };
+}
