@@ -116,7 +116,8 @@ export class Daemon {
 
   /** The latest stored matrices of a target with a matrix configured (metrics at once after a restart). */
   private heartbeatWarm(cfg: DaemonConfig['targets'][number]): [HeartbeatEntry | null, HeartbeatEntry | null] {
-    if (!cfg.heartbeat || !this.opts.heartbeat) return [null, null];
+    // Loaded even when off now: a reload that switches the matrix on must not re-run one it already has.
+    if (!this.opts.heartbeat) return [null, null];
     const { latest, latestOk } = this.history.latestHeartbeat(cfg.spec.name);
     return [latest, latestOk];
   }

@@ -1,0 +1,362 @@
+// The heartbeat survival matrix as a daemon mode, with an injected matrix runner and measure function
+// (the prober boundary), a hand-driven cron, the real budget, history, metrics and HTTP routes:
+// config, mutual exclusion with measurements, the shared session budget, cross-check against the
+// latest bracket, history and warm restart, metrics, reload removing series, failures, shutdown.
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.ts';
+import { resolveConfig, ConfigError, DEFAULT_HEARTBEAT } from '../../src/daemon/config.ts';
+import type { CronScheduler, DaemonMatrixOptions, HeartbeatFn, MeasureFn } from '../../src/daemon/runner.ts';
+import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
+import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
+import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
+import { summarize } from '../../src/heartbeat/matrix.ts';
+import { buildApp } from '../../src/exporter/app.ts';
+import { MetricsRenderer } from '../../src/exporter/metrics.ts';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+import { matrixStaggerMs } from '../../src/daemon/heartbeat-plan.ts';
+
+const PIN = `SHA256:${'H'.repeat(43)}`;
+
+function target(name: string, extra: Record<string, unknown> = {}) {
+  return { name, host: '127.0.0.1', port: 2222, user: 'u', use_agent: true, host_key_sha256: PIN, sessions: 2, directions: ['outbound'], ...extra };
+}
+
+const HB = { intervals: [5, 20], window: '1m', count_max: 3, schedule: '0 4 * * *' };
+
+function resultFor(spec: TargetSpec, lower: number, upper: number): MeasurementResult {
+  return {
+    target: spec.name,
+    startedAt: new Date().toISOString(),
+    elapsedSeconds: 1,
+    results: [
+      { direction: 'outbound', verdict: 'timeout', lowerSeconds: lower, upperSeconds: upper, estimateSeconds: (lower + upper) / 2, failureMode: 'silent', probes: [], consistency: 1, sessionsOpened: 2, maxConcurrentSessions: 2, elapsedMs: 1000, reason: null },
+    ],
+    serverHeartbeatSeconds: null,
+    recommendedHeartbeatSeconds: Math.floor(lower / 2),
+  };
+}
+
+/** A path that drops connections idle longer than `timeoutSeconds`: what a real matrix would find. */
+function matrixFor(name: string, opts: DaemonMatrixOptions, timeoutSeconds: number): HeartbeatMatrix {
+  const plan: (number | null)[] = [...opts.intervalsSeconds, ...(opts.includeNoHeartbeat ? [null] : [])];
+  const rows: HeartbeatRunResult[] = plan.map((h) => {
+    const gap = h ?? opts.windowSeconds;
+    const survived = gap < timeoutSeconds;
+    return {
+      intervalSeconds: h,
+      survived,
+      secondsSurvived: survived ? opts.windowSeconds : 0,
+      diedAtSeconds: survived || h === null ? null : h,
+      declaredDeadAtSeconds: survived ? null : (h ?? opts.windowSeconds) * (h === null ? 1 : opts.countMax),
+      cause: survived ? null : 'silent',
+      heartbeatsSent: h === null ? 1 : Math.floor(opts.windowSeconds / h),
+      heartbeatsAnswered: survived ? (h === null ? 1 : Math.floor(opts.windowSeconds / h)) : 0,
+      heartbeatsUnanswered: survived ? 0 : 1,
+      longestAnsweredIdleSeconds: survived ? gap : null,
+      serverHeartbeatSeconds: null,
+      detail: null,
+    };
+  });
+  return summarize(name, new Date().toISOString(), opts.windowSeconds, opts, rows);
+}
+
+function controllable() {
+  const measures: { spec: TargetSpec; opts: MeasureOptions; finish(r?: MeasurementResult | Error): void }[] = [];
+  const matrices: { spec: TargetSpec; opts: DaemonMatrixOptions; finish(m?: HeartbeatMatrix | Error): void; aborted: boolean }[] = [];
+  const measure: MeasureFn = (spec, opts) =>
+    new Promise((resolve, reject) => {
+      opts.signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+      measures.push({ spec, opts, finish: (r) => (r instanceof Error ? reject(r) : resolve(r ?? resultFor(spec, 9, 11))) });
+    });
+  const heartbeat: HeartbeatFn = (spec, opts) =>
+    new Promise((resolve, reject) => {
+      const call = { spec, opts, aborted: false, finish: (m?: HeartbeatMatrix | Error) => (m instanceof Error ? reject(m) : resolve(m ?? matrixFor(spec.name, opts, 10))) };
+      opts.signal.addEventListener('abort', () => { call.aborted = true; reject(new Error('aborted')); }, { once: true });
+      matrices.push(call);
+    });
+  return { measure, heartbeat, measures, matrices };
+}
+
+/** Cron by expression, ticked by hand. */
+function manualCron() {
+  const jobs = new Map<number, { expr: string; onTick: () => void }>();
+  let n = 0;
+  const cron: CronScheduler = (expr, onTick) => {
+    const id = n++;
+    jobs.set(id, { expr, onTick });
+    return { stop: () => jobs.delete(id), nextRunAt: () => null };
+  };
+  return { cron, tick: (expr: string) => [...jobs.values()].filter((j) => j.expr === expr).forEach((j) => j.onTick()), exprs: () => [...jobs.values()].map((j) => j.expr) };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 20));
+
+describe('heartbeat config', () => {
+  it('is off by default; true means the defaults; a module sets it and a target overrides or switches it off', () => {
+    const cfg = resolveConfig({
+      modules: { hb: { heartbeat: { intervals: [15, '1m'], window: '10m', schedule: '5 2 * * *' } } },
+      targets: [target('plain'), target('all-defaults', { heartbeat: true }), target('inherits', { module: 'hb' }), target('longer', { module: 'hb', heartbeat: { window: '1h30m', count_max: 5 } }), target('off', { module: 'hb', heartbeat: false })],
+    });
+    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.heartbeat]));
+    expect(hb.plain).toBeNull();
+    expect(hb['all-defaults']).toEqual(DEFAULT_HEARTBEAT);
+    expect(DEFAULT_HEARTBEAT.intervalsSeconds).toEqual([15, 30, 45, 60, 120, 300]);
+    expect(DEFAULT_HEARTBEAT.windowSeconds).toBe(1800);
+    expect(hb.inherits).toEqual({ intervalsSeconds: [15, 60], windowSeconds: 600, countMax: 3, schedule: '5 2 * * *', includeNoHeartbeat: true });
+    expect(hb.longer).toEqual({ intervalsSeconds: [15, 60], windowSeconds: 5400, countMax: 5, schedule: '5 2 * * *', includeNoHeartbeat: true });
+    expect(hb.off).toBeNull();
+    // A changed matrix config is a changed target on reload.
+    const fp = new Set(cfg.targets.map((t) => t.fingerprint));
+    expect(fp.size).toBe(5);
+  });
+
+  it('reports every bad field with its path', () => {
+    const bad = () =>
+      resolveConfig({
+        global: { max_sessions: 4 },
+        targets: [
+          target('a', { heartbeat: { intervals: ['fast', 10], window: 'soon' } }),
+          target('b', { heartbeat: { intervals: [10, 10] } }),
+          target('c', { heartbeat: { schedule: 'daily' } }),
+          target('d', { heartbeat: { intervals: [1, 2, 3, 4] } }),
+          target('e', { heartbeat: { every: 5 } }),
+        ],
+      });
+    expect(bad).toThrow(ConfigError);
+    let problems: string[] = [];
+    try {
+      bad();
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems).toContain('targets[4].heartbeat.every: unknown field');
+    // Shape errors are reported first (the rest is checked once the shape is right).
+    const rest = (() => {
+      try {
+        resolveConfig({
+          global: { max_sessions: 4 },
+          targets: [
+            target('a', { heartbeat: { intervals: ['fast', 10], window: 'soon' } }),
+            target('b', { heartbeat: { intervals: [10, 10] } }),
+            target('c', { heartbeat: { schedule: 'daily' } }),
+            target('d', { heartbeat: { intervals: [1, 2, 3, 4] } }),
+          ],
+        });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    })();
+    expect(rest).toContain('targets[0].heartbeat.intervals[0]: "fast" is not a duration (examples: 40, 40s, 30m, 1h30m)');
+    expect(rest).toContain('targets[0].heartbeat.window: "soon" is not a duration (examples: 40, 40s, 30m, 1h30m)');
+    expect(rest).toContain('targets[1].heartbeat.intervals: each interval may appear only once');
+    expect(rest).toContain('targets[2].heartbeat.schedule: not a valid cron expression "daily"');
+    expect(rest).toContain('targets[3].heartbeat: a matrix needs 5 sessions at once, more than global.max_sessions (4)');
+  });
+});
+
+describe('heartbeat matrix in the daemon', () => {
+  const daemons: Daemon[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.shutdown();
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  function make(raw: unknown, extra: Partial<ConstructorParameters<typeof Daemon>[0]> = {}) {
+    const c = controllable();
+    const cron = manualCron();
+    const daemon = new Daemon({ config: resolveConfig(raw), measure: c.measure, heartbeat: c.heartbeat, cron: cron.cron, random: () => 0, ...extra });
+    daemons.push(daemon);
+    return { daemon, ...c, ...cron };
+  }
+
+  it('first matrix right after the first measurement, cross-checked against its bracket; never both at once', async () => {
+    const { daemon, measures, matrices, tick } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB })] });
+    daemon.start();
+    await flush();
+    expect(measures).toHaveLength(1);
+    expect(matrices).toHaveLength(0);
+    expect(daemon.snapshot('a')!.heartbeat!.queued).toBe(true);
+    // While the measurement runs, an API matrix is refused (busy), not started beside it.
+    expect(daemon.triggerHeartbeat('a')).toBe('busy');
+    measures[0].finish(resultFor(measures[0].spec, 9, 11));
+    await daemon.settled('a');
+    await flush();
+    expect(matrices).toHaveLength(1);
+    const opts = matrices[0].opts;
+    expect(opts).toMatchObject({ intervalsSeconds: [5, 20], windowSeconds: 60, countMax: 3, includeNoHeartbeat: true });
+    expect(daemon.snapshot('a')!.running).toBeNull();
+    expect(daemon.snapshot('a')!.heartbeat!.running).not.toBeNull();
+    // While the matrix runs: API measurement busy, a scheduled one queued behind it, matrix ticks skipped.
+    expect(daemon.trigger('a')).toBe('busy');
+    tick('0 */6 * * *');
+    tick(HB.schedule);
+    await flush();
+    expect(measures).toHaveLength(1);
+    expect(daemon.snapshot('a')!.counters.heartbeatSkipped).toBe(1);
+    matrices[0].finish();
+    await daemon.heartbeatSettled('a');
+    await flush();
+    // The queued measurement starts once the matrix is over.
+    expect(measures).toHaveLength(2);
+    const hb = daemon.snapshot('a')!.heartbeat!;
+    expect(hb.running).toBeNull();
+    expect(hb.latestOk!.matrix!.crossCheck!.timeout).toMatchObject({ lowerSeconds: 9, upperSeconds: 11 });
+    // 5 s < 9 survives, 20 s > 11 dies, no heartbeat (60 s) dies: consistent with (9, 11].
+    expect(hb.latestOk!.matrix!.crossCheck!.contradictions).toEqual([]);
+    expect(daemon.snapshot('a')!.counters.heartbeatRuns).toBe(1);
+  });
+
+  it('shares the global session budget: a matrix reserves one session per interval (+1 without heartbeat)', async () => {
+    // max 4 sessions: a's matrix (3) leaves 1, b's measurement needs 2 + 1 control = 3 and waits.
+    const { daemon, measures, matrices } = make({
+      global: { jitter_seconds: 0, max_sessions: 4, max_connects_per_minute: 2 },
+      targets: [target('a', { heartbeat: HB }), target('b')],
+    });
+    daemon.start();
+    await flush();
+    // Both measure at start (3 + 3 > 4: b waits for a).
+    expect(measures.map((m) => m.spec.name)).toEqual(['a']);
+    measures[0].finish();
+    await daemon.settled('a');
+    await flush();
+    // b's measurement got the budget first (it was queued); a's matrix waits behind it in FIFO order.
+    expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b']);
+    expect(matrices).toHaveLength(0);
+    expect(daemon.snapshot('a')!.heartbeat!.running).not.toBeNull(); // waiting for budget
+    measures[1].finish();
+    await daemon.settled('b');
+    await flush();
+    expect(matrices).toHaveLength(1);
+    expect(daemon.budget.inUse).toBe(3);
+    expect(daemon.snapshot('a')!.sessionsOpen).toBe(3);
+    // 3 connects > its share of 2 connects/min (2 * 3 / 4 = 1): spread one minute apart.
+    expect(matrices[0].opts.connectStaggerMs).toBe(60_000);
+    // b's next measurement waits while the matrix holds 3 of 4 sessions.
+    expect(daemon.trigger('b')).toBe('started');
+    await flush();
+    expect(measures).toHaveLength(2);
+    matrices[0].finish();
+    await daemon.heartbeatSettled('a');
+    await flush();
+    expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b', 'b']);
+    expect(daemon.snapshot('a')!.sessionsOpen).toBe(0);
+  });
+
+  it('stagger only spreads connects beyond the share', () => {
+    expect(matrixStaggerMs(7, 30, 250)).toBe(250);
+    expect(matrixStaggerMs(7, 6, 250)).toBe(10_000);
+    expect(matrixStaggerMs(3, 1, 250)).toBe(60_000);
+  });
+
+  it('exports the matrix per interval, stores it, serves it at /api/targets/:name/heartbeat, and keeps it over a restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-hb-'));
+    dirs.push(dir);
+    const historyFile = path.join(dir, 'h.sqlite');
+    const raw = { global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB }), target('b')] };
+    const first = make(raw, { historyFile });
+    first.daemon.start();
+    await flush();
+    for (const m of first.measures) m.finish();
+    await flush();
+    first.matrices[0].finish();
+    await first.daemon.heartbeatSettled('a');
+
+    const app = await buildApp({ daemon: first.daemon, renderer: new MetricsRenderer(first.daemon) });
+    const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
+    expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="20"} 0`);
+    expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="none"} 0`);
+    expect(body).toContain(`${METRIC.heartbeatSurvivedSeconds}{target="a",interval="5"} 60`);
+    expect(body).toContain(`${METRIC.heartbeatUnanswered}{target="a",interval="20"} 1`);
+    expect(body).not.toMatch(/idleprobe_heartbeat_survived\{target="b"/);
+    const api = await app.inject({ method: 'GET', url: '/api/targets/a/heartbeat' });
+    expect(api.statusCode).toBe(200);
+    const json = api.json();
+    expect(json).toMatchObject({ target: 'a', intervalsSeconds: [5, 20], windowSeconds: 60, countMax: 3, running: null });
+    expect(json.latest.status).toBe('ok');
+    expect(json.latest.matrix.results.map((r: HeartbeatRunResult) => [r.intervalSeconds, r.survived])).toEqual([[5, true], [20, false], [null, false]]);
+    expect(json.latest.matrix.highestSurvivingIntervalSeconds).toBe(5);
+    const listed = (await app.inject({ method: 'GET', url: '/api/targets' })).json().targets.find((t: { name: string }) => t.name === 'a');
+    expect(listed.heartbeat.latest).toMatchObject({ status: 'ok', highestSurvivingIntervalSeconds: 5, lowestFailingIntervalSeconds: 20 });
+    const none = await app.inject({ method: 'GET', url: '/api/targets/b/heartbeat' });
+    expect(none.statusCode).toBe(404);
+    expect(none.json().error).toContain('has no heartbeat matrix configured');
+    expect((await app.inject({ method: 'POST', url: '/api/heartbeat/b' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/api/heartbeat/nosuch' })).json().error).toBe('target "nosuch" is not configured');
+    expect((await app.inject({ method: 'GET', url: '/api/targets/a/heartbeat', headers: {} })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url: '/api/targets/a/heartbeat' })).statusCode).toBe(405);
+    await app.close();
+    await first.daemon.shutdown();
+
+    // Restart on the same history: the matrix is exported at once, and no new one starts (it has one).
+    const second = make(raw, { historyFile });
+    second.daemon.start();
+    await flush();
+    expect(second.matrices).toHaveLength(0);
+    const app2 = await buildApp({ daemon: second.daemon, renderer: new MetricsRenderer(second.daemon) });
+    expect((await app2.inject({ method: 'GET', url: '/metrics' })).body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
+    // POST /api/heartbeat starts one now (202), a second POST gets 409.
+    expect((await app2.inject({ method: 'POST', url: '/api/heartbeat/a' })).statusCode).toBe(202);
+    const again = await app2.inject({ method: 'POST', url: '/api/heartbeat/a' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error).toBe('a heartbeat matrix of a is already running');
+    await flush();
+    expect(second.matrices).toHaveLength(1);
+    const measureBusy = await app2.inject({ method: 'POST', url: '/api/measure/a' });
+    expect(measureBusy.statusCode).toBe(409);
+    expect(measureBusy.json().error).toContain('a heartbeat matrix of a is running');
+    await app2.close();
+  });
+
+  it('a reload removes the series of a dropped interval, of a switched-off matrix, and of a removed target', async () => {
+    const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB }), target('c', { heartbeat: HB })] });
+    const renderer = new MetricsRenderer(daemon);
+    daemon.start();
+    await flush();
+    for (const m of measures) m.finish();
+    await flush();
+    for (const m of matrices) m.finish();
+    await daemon.heartbeatSettled('a');
+    await daemon.heartbeatSettled('c');
+    const series = async () => [...(await renderer.render()).matchAll(/^idleprobe_heartbeat_survived\{target="([^"]+)",interval="([^"]+)"\}/gm)].map((m) => `${m[1]}/${m[2]}`).sort();
+    expect(await series()).toEqual(['a/20', 'a/5', 'a/none', 'c/20', 'c/5', 'c/none']);
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: { ...HB, intervals: [5], include_no_heartbeat: false } }), target('c')] }));
+    expect(await series()).toEqual(['a/5']);
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('c')] }));
+    expect(await series()).toEqual([]);
+  });
+
+  it('a matrix that cannot connect is recorded as failed and exports nothing; shutdown aborts a running one', async () => {
+    const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB })] });
+    daemon.start();
+    await flush();
+    measures[0].finish();
+    await flush();
+    matrices[0].finish(new ConnectError('connect ECONNREFUSED 127.0.0.1:2222', 'unreachable'));
+    await daemon.heartbeatSettled('a');
+    const s = daemon.snapshot('a')!;
+    expect(s.heartbeat!.latest).toMatchObject({ status: 'failed', errorKind: 'unreachable' });
+    expect(s.heartbeat!.latestOk).toBeNull();
+    expect(s.counters).toMatchObject({ heartbeatRuns: 1, heartbeatFailures: 1 });
+    expect(await new MetricsRenderer(daemon).render()).not.toMatch(/^idleprobe_heartbeat_survived\{/m);
+    expect(daemon.triggerHeartbeat('a')).toBe('started');
+    await flush();
+    expect(daemon.budget.inUse).toBe(3);
+    await daemon.shutdown();
+    expect(matrices[1].aborted).toBe(true);
+    expect(daemon.budget.inUse).toBe(0);
+  });
+
+  it('without a matrix runner (or without heartbeat:) nothing is scheduled for it', async () => {
+    const { daemon, exprs } = make({ global: { jitter_seconds: 0 }, targets: [target('a')] });
+    daemon.start();
+    expect(exprs()).toEqual(['0 */6 * * *']);
+    expect(daemon.triggerHeartbeat('a')).toBe('not_configured');
+    expect(daemon.snapshot('a')!.heartbeat).toBeNull();
+  });
+});
