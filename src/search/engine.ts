@@ -229,7 +229,9 @@ export class SearchRun {
    * survive; the ping is upkeep, not evidence about the inbound direction.
    */
   private keepFresh(idle: readonly { id: string; ageSeconds: number }[], lower: number | null): number | null {
-    const freshFor = Math.max(1, 0.5 * (lower ?? this.opts.minSeconds));
+    // Before anything survived, a warm start's window is the best guess of what is safe; a wrong
+    // guess only costs a session that fails when used (a failure above T, which is consistent).
+    const freshFor = Math.max(1, 0.5 * (lower ?? this.window?.lowSeconds ?? this.opts.minSeconds));
     let wake: number | null = null;
     for (const s of idle) {
       const t = this.sessions.get(s.id)!;
