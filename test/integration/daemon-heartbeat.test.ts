@@ -1,0 +1,211 @@
+// The heartbeat survival matrix as run by the real daemon (`node bin/idleprobe.mjs serve`, a child
+// process) against the demo lab (in-process SSH server + userspace middlebox that resets flows idle
+// for more than 2 s, in another child process): heartbeats every 1 s survive a ~6 s window, every
+// 4 s die, the session without heartbeat dies; the result is exported (promtool-clean), served at
+// /api/targets/:name/heartbeat, kept in the SQLite history over a restart, and its series vanish when
+// a reload switches the matrix off.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MIDDLEBOX_TIMEOUT_S = 2;
+
+interface LabFacts {
+  host: string;
+  port: number;
+  user: string;
+  hostKeySha256: string;
+  privateKeyPath: string;
+}
+
+const children = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function startLab(): Promise<LabFacts> {
+  const proc = track(
+    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset'], {
+      cwd: repo,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('demo lab did not start within 20 s')), 20_000);
+    void lines.next().then((r) => {
+      clearTimeout(timer);
+      resolve(r.value as string);
+    });
+    proc.once('exit', (code) => reject(new Error(`demo lab exited with ${code}`)));
+  });
+  return JSON.parse(line) as LabFacts;
+}
+
+function configText(lab: LabFacts, heartbeat: boolean): string {
+  return `global:
+  jitter_seconds: 0
+  max_sessions: 16
+  max_connects_per_minute: 600
+  connect_stagger_ms: 100
+targets:
+  - name: demo
+    host: ${lab.host}
+    port: ${lab.port}
+    user: ${lab.user}
+    private_key_file: ${lab.privateKeyPath}
+    host_key_sha256: "${lab.hostKeySha256}"
+    directions: [outbound]
+    min_seconds: 1
+    max_seconds: 8
+    sessions: 4
+    # Once a year: the test drives runs by startup (and the matrix follows the first measurement).
+    schedule: "0 0 1 1 *"
+${heartbeat ? `    heartbeat:
+      intervals: [1, 4]
+      window: 6s
+      count_max: 1
+      schedule: "0 0 1 1 *"
+` : ''}`;
+}
+
+interface Daemon {
+  proc: ChildProcess;
+  url: string;
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startDaemon(configFile: string, historyFile: string): Promise<Daemon> {
+  const proc = track(
+    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile], {
+      cwd: repo,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  const stderr: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${stderr.join('\n')}`)), 20_000);
+    createInterface({ input: proc.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`daemon exited with ${code}:\n${stderr.join('\n')}`)));
+  });
+  return { proc, url, stderr, exited };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutS: number, log: () => string = () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutS * 1000;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutS} s waiting for ${what}\n${log()}`);
+}
+
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+async function stopDaemon(d: Daemon): Promise<void> {
+  d.proc.kill('SIGTERM');
+  const { code } = await d.exited;
+  expect(code).toBe(0);
+}
+
+describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middlebox)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-hb-'));
+  const configFile = path.join(dir, 'idleprobe.yml');
+  const historyFile = path.join(dir, 'history.sqlite');
+  let lab: LabFacts;
+
+  beforeAll(async () => {
+    lab = await startLab();
+    fs.writeFileSync(configFile, configText(lab, true));
+  }, 30_000);
+
+  afterAll(async () => {
+    const alive = [...children];
+    for (const c of alive) c.kill('SIGTERM');
+    await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
+    for (const c of children) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('measures, then runs the matrix; exports, stores and serves it; restart keeps it; reload without it drops the series', async () => {
+    const d = await startDaemon(configFile, historyFile);
+    const log = () => d.stderr.join('\n');
+    const hb = await waitFor(
+      'the first heartbeat matrix',
+      async () => {
+        const r = await fetch(`${d.url}/api/targets/demo/heartbeat`);
+        const j = (await r.json()) as any;
+        return j.latest?.status === 'ok' ? j : null;
+      },
+      90,
+      log,
+    );
+    console.log(`[it] ${d.stderr.filter((l) => /measurement finished|heartbeat matrix (started|finished)/.test(l)).join('\n[it] ')}`);
+    const rows = Object.fromEntries((hb.latest.matrix.results as any[]).map((r) => [String(r.intervalSeconds), r]));
+    expect(rows['1'].survived, JSON.stringify(rows['1'])).toBe(true);
+    expect(rows['1'].secondsSurvived).toBe(6);
+    expect(rows['4'].survived).toBe(false);
+    expect(['reset', 'silent']).toContain(rows['4'].cause);
+    expect(rows['null'].survived).toBe(false);
+    expect(hb.latest.matrix.lowestFailingIntervalSeconds).toBe(4);
+    expect(hb.latest.matrix.highestSurvivingIntervalSeconds).toBe(1);
+    // Cross-checked against the bracket the measurement just found around 2 s: no contradiction.
+    expect(hb.latest.matrix.crossCheck.timeout.upperSeconds).toBeGreaterThanOrEqual(MIDDLEBOX_TIMEOUT_S - 0.5);
+    expect(hb.latest.matrix.crossCheck.contradictions).toEqual([]);
+    // The matrix only ran after the measurement had finished (never both at once).
+    const started = d.stderr.findIndex((l) => l.includes('heartbeat matrix started'));
+    const measured = d.stderr.findIndex((l) => l.includes('measurement finished'));
+    expect(measured).toBeGreaterThanOrEqual(0);
+    expect(started).toBeGreaterThan(measured);
+
+    const scrape = await (await fetch(`${d.url}/metrics`)).text();
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });
+    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
+    expect(promtool.status).toBe(0);
+    expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="1"')).toBe(1);
+    expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="4"')).toBe(0);
+    expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="none"')).toBe(0);
+    expect(sample(scrape, METRIC.heartbeatSurvivedSeconds, 'target="demo",interval="1"')).toBe(6);
+    expect(sample(scrape, METRIC.heartbeatUnanswered, 'target="demo",interval="4"')).toBeGreaterThanOrEqual(0);
+    expect(sample(scrape, METRIC.sessionsOpen, 'target="demo"')).toBe(0);
+    await stopDaemon(d);
+
+    // Restart on the same history: the matrix is exported at once and no new one runs.
+    const d2 = await startDaemon(configFile, historyFile);
+    const again = await (await fetch(`${d2.url}/metrics`)).text();
+    expect(sample(again, METRIC.heartbeatSurvived, 'target="demo",interval="1"')).toBe(1);
+    expect(((await (await fetch(`${d2.url}/api/targets/demo/heartbeat`)).json()) as any).latest.id).toBe(hb.latest.id);
+
+    // A reload that switches the matrix off removes its series; the stored matrix stays in the history.
+    fs.writeFileSync(configFile, configText(lab, false));
+    expect((await fetch(`${d2.url}/-/reload`, { method: 'POST' })).status).toBe(200);
+    const off = await (await fetch(`${d2.url}/metrics`)).text();
+    expect(off).not.toMatch(/^idleprobe_heartbeat_survived\{/m);
+    expect(off).toContain('idleprobe_measurements_total{target="demo"}');
+    expect((await fetch(`${d2.url}/api/targets/demo/heartbeat`)).status).toBe(404);
+    expect(d2.stderr.some((l) => l.includes('heartbeat matrix started'))).toBe(false);
+    await stopDaemon(d2);
+  }, 150_000);
+});
