@@ -48,6 +48,11 @@ export interface DemoDaemonOptions {
    * (like sshd ClientAliveInterval) every second: a `masked` verdict with a server heartbeat.
    */
   withMaskedTarget?: boolean;
+  /**
+   * Also run the daemon's heartbeat survival matrix on `<target>` (intervals 1 and 5 s, a 6 s window,
+   * CountMax 1): right after its first measurement, about 10 s more. Exports idleprobe_heartbeat_*.
+   */
+  heartbeatMatrix?: boolean;
 }
 
 export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaemon> {
@@ -79,7 +84,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
     const configFile = path.join(dir, 'idleprobe.yml');
     // The schedule never comes round during a test (1 January); the test triggers the run via the API.
     const targets = maskedLab ? [target, `${target}-masked`] : [target];
-    const targetYaml = (name: string, l: DemoLab) => [
+    const targetYaml = (name: string, l: DemoLab, heartbeat = false) => [
       `  - name: ${name}`,
       `    host: ${l.host}`,
       `    port: ${l.port}`,
@@ -90,6 +95,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
       '    min_seconds: 1',
       `    max_seconds: ${opts.timeoutSeconds * 4}`,
       '    sessions: 8',
+      ...(heartbeat ? ['    heartbeat:', '      intervals: [1, 5]', '      window: 6s', '      count_max: 1', '      schedule: "0 0 1 1 *"'] : []),
     ];
     writeFileSync(
       configFile,
@@ -97,7 +103,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
         'global:',
         '  jitter_seconds: 0',
         'targets:',
-        ...targetYaml(target, lab),
+        ...targetYaml(target, lab, opts.heartbeatMatrix === true),
         ...(maskedLab ? targetYaml(`${target}-masked`, maskedLab) : []),
         '',
       ].join('\n'),
