@@ -30,6 +30,12 @@ export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, o
 
   const open: HeartbeatSession[] = [];
   const runs: Promise<HeartbeatRunResult>[] = [];
+  // An abort (daemon shutdown or reload) closes every session at once: a heartbeat waiting for its
+  // CountMax × h answer deadline (minutes on a silent path) then settles instead of holding the stop.
+  const closeAll = () => {
+    for (const s of open) s.close();
+  };
+  signal?.addEventListener('abort', closeAll, { once: true });
   try {
     for (let i = 0; i < plan.length; i++) {
       const intervalSeconds = plan[i];
@@ -58,7 +64,8 @@ export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, o
     const results = await Promise.all(runs);
     return summarize(target, startedAt, (clock.now() - startedAtMs) / 1000, opts, results);
   } finally {
-    for (const s of open) s.close();
+    signal?.removeEventListener('abort', closeAll);
+    closeAll();
   }
 }
 

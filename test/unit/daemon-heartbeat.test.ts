@@ -12,7 +12,9 @@ import type { CronScheduler, DaemonMatrixOptions, HeartbeatFn, MeasureFn } from 
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
-import { summarize } from '../../src/heartbeat/matrix.ts';
+import { runHeartbeatMatrix, summarize } from '../../src/heartbeat/matrix.ts';
+import type { HeartbeatSession } from '../../src/heartbeat/types.ts';
+import { realClock } from '../../src/search/clock.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
@@ -359,4 +361,60 @@ describe('heartbeat matrix in the daemon', () => {
     expect(daemon.triggerHeartbeat('a')).toBe('not_configured');
     expect(daemon.snapshot('a')!.heartbeat).toBeNull();
   });
+});
+
+describe('aborting a matrix (daemon shutdown, reload)', () => {
+  it('closes its sessions at once, even while a heartbeat waits for its CountMax answer deadline', async () => {
+    // A black-holed path: a heartbeat is never answered; only close() ends the wait (as in the prober).
+    const sessions: { closed: boolean; probes: number }[] = [];
+    const opener = {
+      open: async (): Promise<HeartbeatSession> => {
+        const state = { closed: false, probes: 0 };
+        sessions.push(state);
+        let onClose: (() => void) | null = null;
+        const last = Date.now();
+        return {
+          id: `s${sessions.length}`,
+          lastActivityAt: () => last,
+          isClosed: () => state.closed,
+          serverHeartbeatSeconds: () => null,
+          close: () => {
+            state.closed = true;
+            onClose?.();
+          },
+          probeOutbound: () => {
+            state.probes++;
+            const at = Date.now();
+            return new Promise((resolve) => {
+              onClose = () => resolve({ outcome: 'silent', ageSeconds: (at - last) / 1000, at, detail: 'closed locally' });
+            });
+          },
+        };
+      },
+    };
+    const controller = new AbortController();
+    const t0 = Date.now();
+    const run = runHeartbeatMatrix('blackhole', opener, {
+      // One session only: no other session's abortable sleep ends the run for it (Promise.all fails fast).
+      intervalsSeconds: [0.1],
+      windowSeconds: 600,
+      countMax: 3,
+      includeNoHeartbeat: false,
+      connectStaggerMs: 0,
+      clock: realClock,
+      signal: controller.signal,
+    });
+    const outcome = run.then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    // Let the 0.1 s session send its heartbeat and wait on it.
+    for (let i = 0; i < 100 && !sessions.some((s) => s.probes > 0); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sessions.some((s) => s.probes > 0)).toBe(true);
+    controller.abort(new Error('shutdown'));
+    // It settles (the runner discards an aborted run's result either way) instead of waiting minutes.
+    expect(['resolved', 'rejected']).toContain(await outcome);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(sessions.every((s) => s.closed)).toBe(true);
+  }, 10_000);
 });
