@@ -32,9 +32,16 @@ export function renderLanding(targets: TargetSnapshot[], info: { version: string
         })
         .join('');
       const when = t.latestOk ? new Date(t.latestOk.finishedAtMs).toISOString() : 'never';
-      const status = t.running ? `measuring since ${new Date(t.running.since).toISOString()}` : t.latest?.status === 'failed' ? `last attempt failed (${escapeHtml(t.latest.errorKind ?? 'error')})` : 'idle';
+      const status = t.running
+        ? `measuring since ${new Date(t.running.since).toISOString()}`
+        : t.heartbeat?.running
+          ? `heartbeat matrix since ${new Date(t.heartbeat.running.since).toISOString()}`
+          : t.latest?.status === 'failed'
+            ? `last attempt failed (${escapeHtml(t.latest.errorKind ?? 'error')})`
+            : 'idle';
+      const matrix = t.heartbeat ? ` <a href="/api/targets/${q}/heartbeat">heartbeat matrix</a>` : '';
       return `<tr><td>${name}</td><td>${escapeHtml(`${t.host}:${t.port}`)}</td><td>${escapeHtml(t.module)}</td>${cells}<td>${when}</td><td>${status}</td>
-<td><a href="/probe?target=${q}">probe</a> <a href="/probe?target=${q}&amp;debug=true">debug</a> <a href="/api/targets/${q}/history">history</a></td></tr>`;
+<td><a href="/probe?target=${q}">probe</a> <a href="/probe?target=${q}&amp;debug=true">debug</a> <a href="/api/targets/${q}/history">history</a>${matrix}</td></tr>`;
     })
     .join('\n');
   return `<!doctype html>

@@ -172,6 +172,8 @@ describe('a sharded daemon', () => {
       ['GET', `/probe?target=${foreign}`],
       ['GET', `/api/targets/${foreign}/history`],
       ['POST', `/api/measure/${foreign}`],
+      ['GET', `/api/targets/${foreign}/heartbeat`],
+      ['POST', `/api/heartbeat/${foreign}`],
     ] as const) {
       const r = await app.inject({ method, url });
       expect(r.statusCode, url).toBe(404);
