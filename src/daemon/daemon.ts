@@ -183,7 +183,8 @@ export class Daemon {
         if (this.started) fresh.start();
         summary.added.push(name);
       } else if (runner.config.fingerprint !== t.fingerprint) {
-        stopping.push(runner.replaceConfig(t));
+        // Only the matrix setting changed: a measurement in flight keeps going.
+        stopping.push(onlyHeartbeatChanged(runner.config, t) ? runner.replaceHeartbeatConfig(t) : runner.replaceConfig(t));
         summary.changed.push(name);
       } else {
         summary.unchanged.push(name);
@@ -291,4 +292,10 @@ export class Daemon {
     this.history.close();
     this.log.info('daemon stopped');
   }
+}
+
+/** Whether two configs of one target differ in their `heartbeat` setting only. */
+function onlyHeartbeatChanged(a: DaemonConfig['targets'][number], b: DaemonConfig['targets'][number]): boolean {
+  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, heartbeat: null, fingerprint: '' });
+  return rest(a) === rest(b);
 }

@@ -533,6 +533,34 @@ export class TargetRunner {
     this.start();
   }
 
+  /**
+   * A reload changed only this target's `heartbeat` setting: restart the matrix side (its schedule,
+   * and a matrix in flight) and leave a measurement in flight alone.
+   */
+  async replaceHeartbeatConfig(cfg: TargetConfig): Promise<void> {
+    this.heartbeatCron?.stop();
+    this.heartbeatCron = null;
+    if (this.heartbeatJitterTimer) clearTimeout(this.heartbeatJitterTimer);
+    this.heartbeatJitterTimer = null;
+    this.heartbeatDue = null;
+    const matrixRun = this.matrixRun;
+    matrixRun?.controller.abort(new Error('heartbeat config changed'));
+    await matrixRun?.done;
+    this.cfg = cfg;
+    this.changed();
+    if (this.stopped) return;
+    const hb = this.heartbeatEnabled() ? cfg.heartbeat : null;
+    if (hb) {
+      this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
+      if (!this.heartbeatLatestOk) {
+        if (this.running || !this.latestOk) this.heartbeatDue = 'startup';
+        else this.scheduleHeartbeatWithJitter('startup');
+      }
+    }
+    // An aborted matrix starts nothing by itself: hand over to whatever waited for it.
+    if (matrixRun) this.afterJob();
+  }
+
   /** Resolves when the measurement in flight (if any) has settled. */
   async settled(): Promise<void> {
     await this.running?.done;

@@ -333,6 +333,32 @@ describe('heartbeat matrix in the daemon', () => {
     expect(await series()).toEqual([]);
   });
 
+  it('a reload that changes only the heartbeat setting keeps the measurement in flight; one that switches it on runs a matrix after it', async () => {
+    const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a')] });
+    daemon.start();
+    await flush();
+    expect(measures).toHaveLength(1);
+    const summary = await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB })] }));
+    expect(summary.changed).toEqual(['a']);
+    await flush();
+    expect(measures[0].opts.signal?.aborted).toBe(false);
+    expect(matrices).toHaveLength(0);
+    measures[0].finish();
+    await daemon.settled('a');
+    await flush();
+    expect(daemon.snapshot('a')!.counters.measurements).toBe(1);
+    expect(matrices).toHaveLength(1);
+    // Changing the matrix again aborts the matrix in flight (only), and a different measure setting restarts all.
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: { ...HB, window: '2m' } })] }));
+    expect(matrices[0].aborted).toBe(true);
+    expect(measures).toHaveLength(1);
+    expect(daemon.snapshot('a')!.heartbeat!.settings.windowSeconds).toBe(120);
+    // No matrix finished yet: the new setting runs one soon (after jitter), with the new window.
+    await flush();
+    expect(matrices).toHaveLength(2);
+    expect(matrices[1].opts.windowSeconds).toBe(120);
+  });
+
   it('a matrix that cannot connect is recorded as failed and exports nothing; shutdown aborts a running one', async () => {
     const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB })] });
     daemon.start();
