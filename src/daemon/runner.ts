@@ -314,7 +314,11 @@ export class TargetRunner {
           this.changed();
         },
       });
-      if (signal.aborted) return;
+      if (signal.aborted) {
+        // Stopped or reconfigured: its sessions were closed under it, so its rows are not the path's.
+        this.deps.log.info(`target ${this.name}: heartbeat matrix aborted`);
+        return;
+      }
       const checked = withCrossCheck(matrix, crossCheckBracket(this.latestOk?.result));
       const entry = this.deps.history.recordHeartbeat({
         target: this.name,

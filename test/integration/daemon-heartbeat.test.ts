@@ -193,9 +193,21 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
     await stopDaemon(d);
 
     // Restart on the same history: the matrix is exported at once and no new one runs.
-    const d2 = await startDaemon(configFile, historyFile);
-    const again = await (await fetch(`${d2.url}/metrics`)).text();
+    const d1 = await startDaemon(configFile, historyFile);
+    const again = await (await fetch(`${d1.url}/metrics`)).text();
     expect(sample(again, METRIC.heartbeatSurvived, 'target="demo",interval="1"')).toBe(1);
+    expect(((await (await fetch(`${d1.url}/api/targets/demo/heartbeat`)).json()) as any).latest.id).toBe(hb.latest.id);
+    // SIGTERM while a matrix runs (started by the API): its sessions close, exit 0 within 5 s.
+    expect((await fetch(`${d1.url}/api/heartbeat/demo`, { method: 'POST' })).status).toBe(202);
+    expect((await fetch(`${d1.url}/api/measure/demo`, { method: 'POST' })).status).toBe(409);
+    await waitFor('matrix sessions open', async () => (sample(await (await fetch(`${d1.url}/metrics`)).text(), METRIC.sessionsOpen, 'target="demo"') ?? 0) > 0, 10, () => d1.stderr.join('\n'));
+    const t0 = Date.now();
+    await stopDaemon(d1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(d1.stderr.some((l) => l.includes('heartbeat matrix aborted'))).toBe(true);
+
+    // The aborted matrix left no row: the next start still serves the first one.
+    const d2 = await startDaemon(configFile, historyFile);
     expect(((await (await fetch(`${d2.url}/api/targets/demo/heartbeat`)).json()) as any).latest.id).toBe(hb.latest.id);
 
     // A reload that switches the matrix off removes its series; the stored matrix stays in the history.
