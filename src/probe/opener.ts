@@ -8,7 +8,7 @@ import type { TargetSpec } from './target.ts';
 import type { Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
-import { medianIntervalSeconds } from './server-heartbeat.ts';
+import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
 import { WireTap } from './wire-tap.ts';
 
@@ -53,7 +53,7 @@ export class SshSessionOpener implements SessionOpener {
   /** Server heartbeat interval seen across all sessions so far, seconds, or null. */
   serverHeartbeatSeconds(): number | null {
     const all = [...this.heartbeatGapsMs, ...[...this.live].flatMap((s) => s.serverHeartbeatSamples())];
-    return medianIntervalSeconds(all);
+    return heartbeatIntervalSeconds(all);
   }
 
   closeAll(): void {
