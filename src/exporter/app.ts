@@ -157,6 +157,16 @@ function debugText(s: TargetSnapshot, metricsText: string): string {
     }
   }
   if (s.running) lines.push(`A measurement is running since ${new Date(s.running.since).toISOString()} (${s.running.reason}).`);
+  const matrix = s.heartbeat?.latestOk?.matrix;
+  if (matrix) {
+    lines.push(`Latest heartbeat matrix started ${matrix.startedAt} (window ${matrix.windowSeconds} s, CountMax ${matrix.countMax}):`);
+    for (const r of matrix.results) {
+      const fate = r.survived ? 'survived' : `died${r.cause ? ` (${r.cause})` : ''}${r.diedAtSeconds !== null ? ` at ${r.diedAtSeconds} s` : ''}`;
+      lines.push(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${fate}; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered`);
+    }
+    for (const c of [...matrix.anomalies, ...(matrix.crossCheck?.contradictions ?? [])]) lines.push(`  !! ${c}`);
+  }
+  if (s.heartbeat?.running) lines.push(`A heartbeat matrix is running since ${new Date(s.heartbeat.running.since).toISOString()} (${s.heartbeat.running.reason}).`);
   return `Probes of the last run:\n${lines.join('\n')}\n\nMetrics that would have been returned:\n${metricsText}`;
 }
 

@@ -285,6 +285,11 @@ describe('heartbeat matrix in the daemon', () => {
     expect(json.latest.matrix.highestSurvivingIntervalSeconds).toBe(5);
     const listed = (await app.inject({ method: 'GET', url: '/api/targets' })).json().targets.find((t: { name: string }) => t.name === 'a');
     expect(listed.heartbeat.latest).toMatchObject({ status: 'ok', highestSurvivingIntervalSeconds: 5, lowestFailingIntervalSeconds: 20 });
+    const debug = (await app.inject({ method: 'GET', url: '/probe?target=a&debug=true' })).body;
+    expect(debug).toContain('Latest heartbeat matrix started');
+    expect(debug).toContain('  every 5 s: survived; heartbeats 12/12 answered');
+    expect(debug).toContain('  every 20 s: died (silent) at 20 s; heartbeats 0/3 answered');
+    expect(debug).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     const none = await app.inject({ method: 'GET', url: '/api/targets/b/heartbeat' });
     expect(none.statusCode).toBe(404);
     expect(none.json().error).toContain('has no heartbeat matrix configured');
