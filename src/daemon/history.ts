@@ -105,6 +105,9 @@ export class HistoryStore {
   private readonly insertStmt: Database.Statement;
   private readonly listStmt: Database.Statement;
   private readonly latestOkStmt: Database.Statement;
+  private readonly insertHeartbeatStmt: Database.Statement;
+  private readonly latestHeartbeatStmt: Database.Statement;
+  private readonly latestOkHeartbeatStmt: Database.Statement;
 
   /** `file` may be ':memory:' (tests, or no --history given). */
   constructor(readonly file: string) {
@@ -148,6 +151,12 @@ export class HistoryStore {
     this.latestOkStmt = this.db.prepare(
       `SELECT * FROM measurements WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`,
     );
+    this.insertHeartbeatStmt = this.db.prepare(
+      `INSERT INTO heartbeat_matrices (target, status, started_at, finished_at_ms, duration_seconds, matrix_json, error_kind, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.latestHeartbeatStmt = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? ORDER BY id DESC LIMIT 1`);
+    this.latestOkHeartbeatStmt = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`);
   }
 
   /** Stores one finished measurement; durable when this returns. */
@@ -177,12 +186,7 @@ export class HistoryStore {
 
   /** Stores one finished (or failed) heartbeat matrix; durable when this returns. */
   recordHeartbeat(e: NewHeartbeatEntry): HeartbeatEntry {
-    const info = this.db
-      .prepare(
-        `INSERT INTO heartbeat_matrices (target, status, started_at, finished_at_ms, duration_seconds, matrix_json, error_kind, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(e.target, e.status, e.startedAt, Math.round(e.finishedAtMs), e.durationSeconds, e.matrix ? JSON.stringify(e.matrix) : null, e.errorKind ?? null, e.error ?? null);
+    const info = this.insertHeartbeatStmt.run(e.target, e.status, e.startedAt, Math.round(e.finishedAtMs), e.durationSeconds, e.matrix ? JSON.stringify(e.matrix) : null, e.errorKind ?? null, e.error ?? null);
     return {
       id: Number(info.lastInsertRowid),
       target: e.target,
@@ -198,8 +202,8 @@ export class HistoryStore {
 
   /** The latest matrix run (any status) and the latest successful one of a target. */
   latestHeartbeat(target: string): { latest: HeartbeatEntry | null; latestOk: HeartbeatEntry | null } {
-    const latest = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? ORDER BY id DESC LIMIT 1`).get(target) as HeartbeatRow | undefined;
-    const ok = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`).get(target) as HeartbeatRow | undefined;
+    const latest = this.latestHeartbeatStmt.get(target) as HeartbeatRow | undefined;
+    const ok = this.latestOkHeartbeatStmt.get(target) as HeartbeatRow | undefined;
     return { latest: latest ? fromHeartbeatRow(latest) : null, latestOk: ok ? fromHeartbeatRow(ok) : null };
   }
 

@@ -19,6 +19,7 @@ import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { matrixStaggerMs } from '../../src/daemon/heartbeat-plan.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
 
 const PIN = `SHA256:${'H'.repeat(43)}`;
 
@@ -449,3 +450,24 @@ describe('aborting a matrix (daemon shutdown, reload)', () => {
     expect(sessions.every((s) => s.closed)).toBe(true);
   }, 10_000);
 });
+
+describe('heartbeat history table', () => {
+  it('keeps matrices apart from measurements; pruning keeps each target\'s latest good matrix however old', () => {
+    const h = new HistoryStore(':memory:');
+    const day = 86400_000;
+    const now = Date.now();
+    const m = matrixFor('a', { intervalsSeconds: [5], windowSeconds: 60, countMax: 3, includeNoHeartbeat: false, connectStaggerMs: 0, signal: new AbortController().signal }, 10);
+    const base = { target: 'a', startedAt: new Date(now).toISOString(), durationSeconds: 61 };
+    h.recordHeartbeat({ ...base, status: 'ok', finishedAtMs: now - 200 * day, matrix: m });
+    const keep = h.recordHeartbeat({ ...base, status: 'ok', finishedAtMs: now - 100 * day, matrix: m });
+    const failed = h.recordHeartbeat({ ...base, status: 'failed', finishedAtMs: now - 95 * day, errorKind: 'unreachable', error: 'refused' });
+    expect(h.latestHeartbeat('a').latest?.id).toBe(failed.id);
+    expect(h.latestHeartbeat('a').latestOk?.matrix?.results[0]?.survived).toBe(true);
+    expect(h.list('a')).toEqual([]); // not a measurement
+    expect(h.prune(now - 90 * day)).toBe(2);
+    expect(h.latestHeartbeat('a')).toMatchObject({ latest: { id: keep.id }, latestOk: { id: keep.id } });
+    expect(h.latestHeartbeat('b')).toEqual({ latest: null, latestOk: null });
+    h.close();
+  });
+});
+
