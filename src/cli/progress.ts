@@ -49,7 +49,8 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: (
   let shown = false;
   const draw = () => {
     if (!live) return;
-    const width = Math.max(20, (stream.columns ?? 100) - 1);
+    // A pty without a size (script, some CI runners) reports 0 columns: fall back to 100.
+    const width = Math.max(20, (stream.columns || 100) - 1);
     stream.write(`\r\x1b[K${renderProgress(state, open, now() - startedAt).slice(0, width)}`);
     shown = true;
   };
