@@ -10,6 +10,7 @@ import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
 import type { Direction } from '../search/types.ts';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.ts';
 import { startMiddlebox, type Middlebox, type MiddleboxMode } from './middlebox.ts';
+import { generateEd25519KeyPair } from './keys.ts';
 
 export interface DemoLabOptions {
   /** Idle timeout of the middlebox, seconds. */
@@ -66,8 +67,8 @@ function trackDir(dir: string): void {
 
 export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
   const user = opts.user ?? 'idleprobe';
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKey = generateEd25519KeyPair();
+  const clientKey = generateEd25519KeyPair();
   const hostBlob = publicKeyBlob(hostKey.public);
   const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-demo-'));
   const removeDir = () => {

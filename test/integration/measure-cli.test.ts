@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
 const T = 3;
@@ -39,7 +39,7 @@ beforeAll(async () => {
   lab = await startDemoLab({ timeoutSeconds: T, mode: 'reset' });
   dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-cli-'));
   emptyHome = path.join(dir, 'home');
-  writeFileSync(path.join(dir, 'wrong_key'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  writeFileSync(path.join(dir, 'wrong_key'), generateEd25519KeyPair().private, { mode: 0o600 });
 }, 30_000);
 afterAll(async () => {
   await lab?.close();
@@ -106,7 +106,7 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
 
   it('a host missing from known_hosts exits 3 (never trusted on first use)', async () => {
     const kh = path.join(dir, 'other_known_hosts');
-    writeFileSync(kh, `[${lab.host}]:${lab.port} ${ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(kh, `[${lab.host}]:${lab.port} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
     const run = await idleprobe(['measure', target(), '-i', lab.privateKeyPath, '--known-hosts', kh, '--min', '1', '--max', '9']);
     expect(run.code, show(run)).toBe(3);
     expect(run.stderr).toMatch(/HOST KEY CHANGED/);

@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import { startDemoLab, type DemoLab, type DemoLabOptions } from '../../src/demo/lab.ts';
+import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
 import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
 import { ControlSession } from '../../src/probe/control.ts';
@@ -179,7 +180,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
 
   it('a wrong pinned host key is a host_key ConnectError naming the offered fingerprint', async () => {
     const l = await lab();
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    const other = ssh2.utils.parseKey(generateEd25519KeyPair().public);
     if (other instanceof Error) throw other;
     const { createHash } = await import('node:crypto');
     const wrong = 'SHA256:' + createHash('sha256').update((Array.isArray(other) ? other[0] : other).getPublicSSH()).digest('base64').replace(/=+$/, '');
@@ -209,7 +210,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-auth-'));
     try {
       const keyPath = path.join(dir, 'wrong_key');
-      writeFileSync(keyPath, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+      writeFileSync(keyPath, generateEd25519KeyPair().private, { mode: 0o600 });
       const err = await opener({ ...l.target(), privateKeyPath: keyPath }).openSession().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectError);
       expect((err as ConnectError).kind).toBe('auth');
