@@ -4,22 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeStream, CaptureFormatError } from '../../src/capture/index.ts';
 import { fixture } from '../fixtures/captures/synth.ts';
+import { mulberry32 } from '../../src/search/sim/prng.ts';
 
 const SEED = Number(process.env.IDLEPROBE_FUZZ_SEED ?? 20261127);
 const CASES = Number(process.env.IDLEPROBE_FUZZ_CASES ?? 20_000);
 /** Mutating only a prefix keeps each case fast; the prefix still holds hundreds of records. */
 const PREFIX = 16 * 1024;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING_U32 = [0, 1, 0x7fffffff, 0xffffffff, 0x80000000, 0xfffffffc, 12, 16, 28, 262144, 262145, 0x0a0d0d0a, 0xa1b2c3d4];
 
