@@ -222,20 +222,25 @@ export class TargetRunner {
       this.sentinelStreak = 0;
       this.sentinelPaused = false;
     }
+    this.launch('running', reason, (signal) => this.measureOnce(signal, reason));
+    return 'started';
+  }
+
+  /** Runs one job (measurement or matrix) in its slot; when it ends, starts what waited for it. */
+  private launch(slot: 'running' | 'matrixRun', reason: TriggerReason, body: (signal: AbortSignal) => Promise<void>): void {
     const controller = new AbortController();
-    const running: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
-    this.running = running;
-    running.done = this.measureOnce(controller.signal, reason)
+    const job: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
+    this[slot] = job;
+    job.done = body(controller.signal)
       // e.g. the history file became unwritable: log it, keep the daemon (and the other targets) up.
       .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
       .finally(() => {
-        if (this.running === running) this.running = null;
+        if (this[slot] === job) this[slot] = null;
         // Between jobs the sentinel watches the path (not after an aborted run: stop/reload).
         if (!controller.signal.aborted) this.afterJob();
         this.changed();
       });
     this.changed();
-    return 'started';
   }
 
   /** A job ended: start what waited for it, else let the sentinel watch the path. */
@@ -270,17 +275,7 @@ export class TargetRunner {
       return 'queued';
     }
     this.heartbeatDue = null;
-    const controller = new AbortController();
-    const run: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
-    this.matrixRun = run;
-    run.done = this.matrixOnce(controller.signal, reason)
-      .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
-      .finally(() => {
-        if (this.matrixRun === run) this.matrixRun = null;
-        if (!controller.signal.aborted) this.afterJob();
-        this.changed();
-      });
-    this.changed();
+    this.launch('matrixRun', reason, (signal) => this.matrixOnce(signal, reason));
     return 'started';
   }
 
