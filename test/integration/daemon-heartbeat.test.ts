@@ -5,51 +5,14 @@
 // /api/targets/:name/heartbeat, kept in the SQLite history over a restart, and its series vanish when
 // a reload switches the matrix off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { children, startDaemon, startLabProcess, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MIDDLEBOX_TIMEOUT_S = 2;
-
-interface LabFacts {
-  host: string;
-  port: number;
-  user: string;
-  hostKeySha256: string;
-  privateKeyPath: string;
-}
-
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function startLab(): Promise<LabFacts> {
-  const proc = track(
-    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset'], {
-      cwd: repo,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
-  );
-  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('demo lab did not start within 20 s')), 20_000);
-    void lines.next().then((r) => {
-      clearTimeout(timer);
-      resolve(r.value as string);
-    });
-    proc.once('exit', (code) => reject(new Error(`demo lab exited with ${code}`)));
-  });
-  return JSON.parse(line) as LabFacts;
-}
 
 function configText(lab: LabFacts, heartbeat: boolean): string {
   return `global:
@@ -78,47 +41,6 @@ ${heartbeat ? `    heartbeat:
 ` : ''}`;
 }
 
-interface Daemon {
-  proc: ChildProcess;
-  url: string;
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startDaemon(configFile: string, historyFile: string): Promise<Daemon> {
-  const proc = track(
-    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile], {
-      cwd: repo,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    }),
-  );
-  const stderr: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${stderr.join('\n')}`)), 20_000);
-    createInterface({ input: proc.stderr! }).on('line', (l) => {
-      stderr.push(l);
-      const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`daemon exited with ${code}:\n${stderr.join('\n')}`)));
-  });
-  return { proc, url, stderr, exited };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutS: number, log: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutS * 1000;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutS} s waiting for ${what}\n${log()}`);
-}
-
 function sample(text: string, name: string, labels: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -137,7 +59,7 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
   let lab: LabFacts;
 
   beforeAll(async () => {
-    lab = await startLab();
+    lab = (await startLabProcess(MIDDLEBOX_TIMEOUT_S, 'reset')).facts;
     fs.writeFileSync(configFile, configText(lab, true));
   }, 30_000);
 

@@ -4,51 +4,14 @@
 // (including a bad file); SIGTERM during a measurement exits within 5 s; kill -9 during a
 // measurement loses no finished result and the restarted service is up with its history.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { children, startDaemon, startLabProcess, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MIDDLEBOX_TIMEOUT_S = 3;
-
-interface LabFacts {
-  host: string;
-  port: number;
-  user: string;
-  hostKeySha256: string;
-  privateKeyPath: string;
-}
-
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function startLab(extraArgs: string[] = []): Promise<{ facts: LabFacts; proc: ChildProcess; lines: AsyncIterator<string> }> {
-  const proc = track(
-    spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/integration/daemon-lab-process.ts'), String(MIDDLEBOX_TIMEOUT_S), 'reset', ...extraArgs], {
-      cwd: repo,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
-  );
-  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('demo lab did not start within 20 s')), 20_000);
-    void lines.next().then((r) => {
-      clearTimeout(timer);
-      resolve(r.value as string);
-    });
-    proc.once('exit', (code) => reject(new Error(`demo lab exited with ${code}`)));
-  });
-  return { facts: JSON.parse(line) as LabFacts, proc, lines };
-}
 
 function configText(lab: LabFacts, names: string[], moduleExtra = ''): string {
   return `global:
@@ -76,47 +39,6 @@ ${names
   .join('')}`;
 }
 
-interface Daemon {
-  proc: ChildProcess;
-  url: string;
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startDaemon(configFile: string, historyFile: string): Promise<Daemon> {
-  const proc = track(
-    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile], {
-      cwd: repo,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    }),
-  );
-  const stderr: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${stderr.join('\n')}`)), 20_000);
-    createInterface({ input: proc.stderr! }).on('line', (l) => {
-      stderr.push(l);
-      const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`daemon exited with ${code}:\n${stderr.join('\n')}`)));
-  });
-  return { proc, url, stderr, exited };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutS: number): Promise<T> {
-  const deadline = Date.now() + timeoutS * 1000;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutS} s waiting for ${what}`);
-}
-
 async function getJson(url: string): Promise<any> {
   const r = await fetch(url);
   return r.json();
@@ -134,7 +56,7 @@ describe('idleprobe serve against the demo lab', () => {
   let lab: LabFacts;
 
   beforeAll(async () => {
-    lab = (await startLab()).facts;
+    lab = (await startLabProcess(MIDDLEBOX_TIMEOUT_S, 'reset')).facts;
     fs.writeFileSync(configFile, configText(lab, ['demo']));
   }, 30_000);
 
@@ -240,7 +162,7 @@ describe('idleprobe serve against the demo lab', () => {
   }, 180_000);
 
   it('a sentinel notices the path timeout shrinking: counted, re-measured at once, new bracket served', async () => {
-    const relayLab = await startLab(['relay', '60']);
+    const relayLab = await startLabProcess(MIDDLEBOX_TIMEOUT_S, 'reset', ['relay', '60']);
     const sentinelConfig = path.join(dir, 'sentinel.yml');
     fs.writeFileSync(sentinelConfig, configText(relayLab.facts, ['edge'], '    directions: [outbound]\n    sentinel: { enabled: true, fraction: 0.9 }\n'));
     const d = await startDaemon(sentinelConfig, path.join(dir, 'sentinel-history.sqlite'));
