@@ -4,6 +4,11 @@
 //    as in OpenSSH where received data resets it);
 //  - any answer resets the unanswered counter; after CountMax consecutive unanswered heartbeats the
 //    session is dead (OpenSSH: "Timeout, server not responding");
+//  - with a session's `heartbeat()` (sends without closing on silence), a heartbeat counts as
+//    unanswered when no reply came within h — OpenSSH increments its counter at each check, h after
+//    the previous heartbeat, and gives up at the check after the CountMax-th: N × h after the first
+//    unanswered heartbeat, (N + 1) × h after the last byte from the server. A reply that comes later
+//    is still proof of life and resets the count, as any packet from the server does in OpenSSH;
 //  - an RST or a close by the server ends it at once.
 // A session without heartbeat (interval null) just idles and is checked once at the window's end.
 import type { Clock, ProbeReport } from '../search/types.ts';
@@ -52,8 +57,27 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
     detail,
   });
 
+  // Replies to earlier heartbeats that came after their deadline: the heartbeat was answered after
+  // all, and the path is alive — the run of unanswered heartbeats is over.
+  let lateSeen = 0;
+  const absorbLateAnswers = () => {
+    const late = session.lateHeartbeatAnswers?.();
+    if (!late || late.count <= lateSeen) return;
+    const fresh = late.count - lateSeen;
+    lateSeen = late.count;
+    const moved = Math.min(fresh, unanswered);
+    unanswered -= moved;
+    answered += moved;
+    consecutiveUnanswered = 0;
+    firstUnansweredOfRunAt = null;
+    const at = late.lastAt ?? clock.now();
+    lastAnsweredAt = lastAnsweredAt === null ? at : Math.max(lastAnsweredAt, at);
+  };
+
   /** Applies one heartbeat's outcome; returns a finished result when the session is dead. */
   const account = (r: ProbeReport, isHeartbeat: boolean): HeartbeatRunResult | null => {
+    // Late replies that came while this one was outstanding were received before its verdict.
+    absorbLateAnswers();
     if (isHeartbeat) sent++;
     switch (r.outcome) {
       case 'alive':
@@ -116,6 +140,7 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
   const tailSeconds = intervalSeconds === null ? 0 : (countMax + 2) * intervalSeconds;
   const maxSteps = 2 * maxHeartbeats + Math.ceil(((windowSeconds + tailSeconds) * 1000) / MAX_NAP_MS) + 16;
   for (let step = 0; step < maxSteps; step++) {
+    absorbLateAnswers();
     if (session.isClosed()) return closedWhileIdle();
     const now = clock.now();
     // A death that began inside the window is followed to its end even past the window.
@@ -134,10 +159,11 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
       await clock.sleep(Math.min(MAX_NAP_MS, dueAt - now), signal);
       continue;
     }
-    const report = await (session.heartbeat ? session.heartbeat() : session.probeOutbound());
+    // With heartbeat(): unanswered = no reply before the next heartbeat is due (h), as OpenSSH counts.
+    const report = await (session.heartbeat ? session.heartbeat(intervalSeconds * 1000) : session.probeOutbound());
     const dead = account(report, true);
     if (dead) return dead;
-    if (report.outcome === 'silent') {
+    if (report.outcome === 'silent' && !session.heartbeat) {
       // A driver that ends the connection after an unanswered probe does so a tick later (socket
       // 'close'); look again shortly rather than at the next heartbeat.
       await clock.sleep(CLOSE_SETTLE_MS, signal);

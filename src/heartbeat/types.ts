@@ -13,11 +13,20 @@ export type HeartbeatSession = Pick<
 > & {
   /**
    * Optional: one heartbeat that does NOT end the connection when it goes unanswered (OpenSSH keeps
-   * sending until ServerAliveCountMax). When absent, `probeOutbound()` is used; the prober's sessions
-   * close after an unanswered probe, so the matrix then records a death at the first unanswered
-   * heartbeat (the path is gone either way; only the sent/unanswered counts differ).
+   * sending until ServerAliveCountMax); `silent` once `deadlineMs` passed without an answer. The
+   * runner passes the interval h: OpenSSH's next check comes h after a heartbeat, so "unanswered
+   * by then" is what its counter counts. The prober's `SshSession` implements it. When absent,
+   * `probeOutbound()` is used; a driver that closes after an unanswered probe then makes the matrix
+   * record a death at the first unanswered heartbeat (the path is gone either way; only the
+   * sent/unanswered counts differ).
    */
-  heartbeat?(): Promise<import('../search/types.ts').ProbeReport>;
+  heartbeat?(deadlineMs?: number): Promise<import('../search/types.ts').ProbeReport>;
+  /**
+   * Optional, with `heartbeat()`: replies that came after their heartbeat's deadline (count so far,
+   * clock time of the latest). A late reply is proof of life — OpenSSH resets its counter on any
+   * packet from the server — so the runner turns the heartbeat back into an answered one.
+   */
+  lateHeartbeatAnswers?(): { count: number; lastAt: number | null };
 };
 
 /** Opens sessions; a `SessionOpener` from src/probe fits as is. Rejects with ConnectError. */

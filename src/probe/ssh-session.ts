@@ -77,6 +77,9 @@ export class SshSession implements SearchSession {
   private solicitedSeq = 0;
   private readonly onClosed?: (session: SshSession) => void;
   private lastActivityBeforeLocalClose: number | null = null;
+  /** Answers to `heartbeat()` requests that came after their deadline (proof of life all the same). */
+  private lateAnswers = 0;
+  private lastLateAnswerAt: number | null = null;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -184,8 +187,12 @@ export class SshSession implements SearchSession {
     return { outcome: outcomeOfConnectionEnd(end), detail: describeConnectionEnd(end) };
   }
 
-  /** keepalive@openssh.com with want-reply; resolves with the outcome, never rejects. */
-  private ping(deadlineMs: number): Promise<PingResult> {
+  /**
+   * keepalive@openssh.com with want-reply; resolves with the outcome, never rejects. The reply
+   * callback stays queued after the deadline (ssh2 matches replies to callbacks in FIFO order, so
+   * removing it would hand this request's late reply to the next one); `onLateAnswer` hears of it.
+   */
+  private ping(deadlineMs: number, onLateAnswer?: () => void): Promise<PingResult> {
     if (this.closed) return Promise.resolve(this.closedOutcome());
     return new Promise((resolve) => {
       const sentAt = this.clock.now();
@@ -207,6 +214,7 @@ export class SshSession implements SearchSession {
       internals._callbacks.push((err: unknown) => {
         if (err instanceof Error) return settle(this.closedOutcome());
         this.markSolicited();
+        if (settled) onLateAnswer?.();
         settle({ outcome: 'alive', rttMs: this.clock.now() - sentAt });
       });
       try {
@@ -237,6 +245,32 @@ export class SshSession implements SearchSession {
     // A session that failed a probe is finished: the path forgot it.
     if (r.outcome !== 'alive') this.close();
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
+  }
+
+  /**
+   * One SSH heartbeat exactly as OpenSSH's ServerAliveInterval sends it (keepalive@openssh.com,
+   * want-reply; any reply, success or failure, is an answer). Unlike `probeOutbound()` the session
+   * stays open when no answer comes by `deadlineMs` (default: the probe deadline): OpenSSH keeps
+   * sending until ServerAliveCountMax, and a reply that comes later is still matched to this
+   * request and counted by `lateHeartbeatAnswers()`. Resolves alive / silent (unanswered by the
+   * deadline) / reset / server_closed / error; never rejects.
+   */
+  async heartbeat(deadlineMs: number = this.deadlineMs()): Promise<ProbeReport> {
+    if (!(deadlineMs > 0) || !Number.isFinite(deadlineMs)) throw new Error(`session ${this.id}: invalid heartbeat deadline ${deadlineMs} ms`);
+    const at = this.clock.now();
+    const ageSeconds = (at - this.lastActivityAt()) / 1000;
+    const r = await this.ping(Math.round(deadlineMs), () => {
+      this.lateAnswers++;
+      this.lastLateAnswerAt = this.clock.now();
+    });
+    if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    const detail = r.outcome === 'silent' ? `no reply to keepalive within ${Math.round(deadlineMs)} ms (session kept open)` : r.detail;
+    return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail };
+  }
+
+  /** How many `heartbeat()` replies came after their deadline, and when the latest one did. */
+  lateHeartbeatAnswers(): { count: number; lastAt: number | null } {
+    return { count: this.lateAnswers, lastAt: this.lastLateAnswerAt };
   }
 
   probeInbound(ageSeconds: number): Promise<ProbeReport> {
