@@ -1,10 +1,12 @@
 // The survival matrix over real SSH sessions: the prober's opener per session, with OpenSSH's
-// ServerAliveCountMax verdict on the wire. Shared by `idleprobe heartbeat` and a daemon mode.
+// ServerAliveCountMax verdict. Shared by `idleprobe heartbeat` and a daemon mode.
 //
-// OpenSSH declares a server dead after CountMax unanswered heartbeats h s apart; on a dead path the
-// later ones only queue behind the first in TCP, which retransmits it. So "no answer to a heartbeat
-// within CountMax × h" is the same verdict at the same moment — and the prober's sessions (which
-// end after one unanswered probe) get exactly that as their answer deadline.
+// The prober's `SshSession.heartbeat()` sends keepalive@openssh.com without closing on silence, so
+// the runner plays CountMax out literally: a heartbeat unanswered within h counts, N in a row end
+// the session (N × h after the first unanswered one, when OpenSSH would give up), a late reply
+// resets the count. The opener's answer deadline stays CountMax × h (`countMaxDeadlineMs`): it
+// bounds the probes that are not heartbeats — the end-of-window check, which OpenSSH would likewise
+// not give up on before N × h.
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
@@ -14,7 +16,7 @@ import type { TargetSpec } from '../probe/target.ts';
 import { runHeartbeatMatrix } from './matrix.ts';
 import type { HeartbeatMatrix, MatrixOptions } from './types.ts';
 
-/** Answer deadline of one heartbeat session: CountMax × h (never below the prober's floor). */
+/** Answer deadline of a heartbeat session's other probes: CountMax × h (never below the prober's floor). */
 export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number): number {
   return intervalSeconds === null ? DEFAULT_SILENT_FLOOR_MS : Math.max(DEFAULT_SILENT_FLOOR_MS, Math.round(countMax * intervalSeconds * 1000));
 }

@@ -258,3 +258,107 @@ describe('heartbeat survival matrix (virtual clock, simulated middlebox)', () =>
     expect(() => validateMatrixOptions({ ...base, countMax: 0 })).toThrow(/count-max/);
   });
 });
+
+/**
+ * A session like the prober's `SshSession` with `heartbeat()`: an unanswered heartbeat does not end
+ * the connection, and a reply that comes after the deadline is still matched and counted as late.
+ */
+class SimHeartbeatSession extends SimSession {
+  private sent = 0;
+  private late = 0;
+  private lateAt: number | null = null;
+  constructor(id: string, private readonly vclock: VirtualClock, private readonly model: PathModel & { delayMs?: Record<number, number> }) {
+    super(id, vclock, model);
+  }
+  async heartbeat(deadlineMs = 3000): Promise<ProbeReport> {
+    const clock = this.vclock;
+    const at = clock.now();
+    const ageSeconds = (at - this.lastActivityAt()) / 1000;
+    const n = ++this.sent;
+    if (this.isClosed()) return { outcome: 'server_closed', ageSeconds, at };
+    const s = this as unknown as { dead: boolean; lastRefresh: number; lastWire: number };
+    if (at - s.lastRefresh > this.model.timeoutSeconds * 1000) s.dead = true;
+    s.lastWire = at;
+    if (s.dead && this.model.mode === 'reset') {
+      await clock.sleep(this.model.rttMs ?? 20);
+      this.close();
+      return { outcome: 'reset', ageSeconds, at };
+    }
+    const lost = s.dead || (this.model.lose?.includes(n) ?? false);
+    const replyAfter = lost ? Infinity : (this.model.delayMs?.[n] ?? this.model.rttMs ?? 20);
+    if (!lost) s.lastRefresh = at;
+    if (replyAfter <= deadlineMs) {
+      await clock.sleep(replyAfter);
+      s.lastWire = clock.now();
+      return { outcome: 'alive', ageSeconds, at, rttMs: replyAfter };
+    }
+    if (Number.isFinite(replyAfter)) {
+      void clock.sleep(replyAfter).then(() => {
+        this.late++;
+        this.lateAt = s.lastWire = clock.now();
+      });
+    }
+    await clock.sleep(deadlineMs);
+    return { outcome: 'silent', ageSeconds, at, detail: `no reply within ${deadlineMs} ms` };
+  }
+  lateHeartbeatAnswers(): { count: number; lastAt: number | null } {
+    return { count: this.late, lastAt: this.lateAt };
+  }
+}
+
+function heartbeatOpener(clock: VirtualClock, path: PathModel & { delayMs?: Record<number, number> }): HeartbeatSessionOpener {
+  let opened = 0;
+  return {
+    async open(): Promise<HeartbeatSession> {
+      await clock.sleep(50);
+      return new SimHeartbeatSession(`h${++opened}`, clock, path);
+    },
+  };
+}
+
+describe('ServerAliveCountMax played out with heartbeat() sessions (virtual clock)', () => {
+  it('8 s silent path: 12 s heartbeats die after 3 unanswered, N × h after the first one (OpenSSH\'s moment)', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('lab', heartbeatOpener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock)));
+    const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
+    for (const h of [3, 5]) expect(by(h)).toMatchObject({ survived: true, heartbeatsUnanswered: 0 });
+    // Heartbeats at 12, 24, 36 s, each unanswered until the next is due; OpenSSH gives up at the
+    // next check, 48 s: (N + 1) × h after the last byte from the server.
+    expect(by(12)).toMatchObject({ survived: false, cause: 'silent', diedAtSeconds: 12, declaredDeadAtSeconds: 48, heartbeatsSent: 3, heartbeatsUnanswered: 3, heartbeatsAnswered: 0 });
+    expect(by(12).detail).toMatch(/3 consecutive heartbeats unanswered \(CountMax 3\)/);
+    expect(by(null)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0 });
+    expect(m.lowestFailingIntervalSeconds).toBe(12);
+  });
+
+  it('count-max 1 and 5: dead h and 5 × h after the first unanswered heartbeat', async () => {
+    for (const countMax of [1, 5]) {
+      const clock = new VirtualClock();
+      const m = await clock.run(
+        runHeartbeatMatrix('lab', heartbeatOpener(clock, { timeoutSeconds: 8, mode: 'silent' }), options(clock, { intervalsSeconds: [10], includeNoHeartbeat: false, countMax })),
+      );
+      expect(m.results[0]).toMatchObject({ survived: false, diedAtSeconds: 10, declaredDeadAtSeconds: 10 + countMax * 10, heartbeatsUnanswered: countMax });
+    }
+  });
+
+  it('a reply that comes after its deadline is proof of life: it resets the count and is counted as answered', async () => {
+    // h = 5, CountMax 2: heartbeat 2's reply takes 7 s (late), heartbeat 3 is lost. Without the
+    // late reply that would be 2 unanswered in a row (dead); with it, only heartbeat 3 is.
+    const model = { timeoutSeconds: 100, mode: 'silent' as const, delayMs: { 2: 7000 }, lose: [3] };
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('p', heartbeatOpener(clock, model), options(clock, { intervalsSeconds: [5], includeNoHeartbeat: false, countMax: 2 })));
+    expect(m.results[0]).toMatchObject({ survived: true, heartbeatsUnanswered: 1 });
+    expect(m.results[0].heartbeatsAnswered).toBe(m.results[0].heartbeatsSent - 1);
+
+    const clock2 = new VirtualClock();
+    const lostBoth = await clock2.run(
+      runHeartbeatMatrix('p', heartbeatOpener(clock2, { ...model, delayMs: {}, lose: [2, 3] }), options(clock2, { intervalsSeconds: [5], includeNoHeartbeat: false, countMax: 2 })),
+    );
+    expect(lostBoth.results[0]).toMatchObject({ survived: false, cause: 'silent', heartbeatsUnanswered: 2, heartbeatsAnswered: 1, secondsSurvived: 5 });
+  });
+
+  it('reset path: still ends at the first heartbeat', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('p', heartbeatOpener(clock, { timeoutSeconds: 8, mode: 'reset' }), options(clock, { intervalsSeconds: [12], includeNoHeartbeat: false })));
+    expect(m.results[0]).toMatchObject({ survived: false, cause: 'reset', heartbeatsSent: 1, heartbeatsUnanswered: 1, diedAtSeconds: 12 });
+  });
+});
