@@ -1,6 +1,7 @@
 // The session driver against the in-process SSH server behind the userspace middlebox (no root).
 // Each case builds its own lab with a middlebox timeout of 2 s and probes below and above it.
 import { afterAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import ssh2 from 'ssh2';
 import { startDemoLab, type DemoLab, type DemoLabOptions } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
@@ -28,6 +29,45 @@ function opener(spec: TargetSpec): SshSessionOpener {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A TCP relay to 127.0.0.1:`upstreamPort` that can hold back the server's bytes and release them
+ * later in order — a reply delayed as by a lost segment that TCP retransmits.
+ */
+async function holdingRelay(upstreamPort: number): Promise<{ port: number; hold(): void; release(): void; close(): Promise<void> }> {
+  let holding = false;
+  const held: { to: net.Socket; chunk: Buffer }[] = [];
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    return s;
+  };
+  const server = net.createServer((client) => {
+    track(client).pause();
+    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => (holding ? held.push({ to: client, chunk }) : client.write(chunk)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const { to, chunk } of held.splice(0)) to.write(chunk);
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 describe.concurrent('session driver behind the userspace middlebox', () => {
   it('silent middlebox: outbound survives below T, is silent above; idle age is measured on the wire', async () => {
@@ -227,4 +267,66 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect((err as ConnectError).kind).toBe('unreachable');
     expect((err as ConnectError).message).toMatch(/ECONNREFUSED/);
   }, 15_000);
+  it('heartbeat(): answered; unanswered by its deadline keeps the session open; a late reply is matched in order and counted', async () => {
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
+    const relay = await holdingRelay(l.directPort);
+    try {
+      const s = await opener({ ...l.target(), port: relay.port }).openSession();
+      const first = await s.heartbeat(2000);
+      expect(first.outcome).toBe('alive');
+      expect(first.rttMs).toBeLessThan(500);
+      relay.hold();
+      const unanswered = await s.heartbeat(400);
+      expect(unanswered.outcome).toBe('silent');
+      expect(unanswered.detail).toMatch(/within 400 ms \(session kept open\)/);
+      expect(s.isClosed()).toBe(false);
+      expect(s.lateHeartbeatAnswers().count).toBe(0);
+      // A second heartbeat while the first reply is still held; then both replies arrive in order.
+      const secondSentAt = Date.now();
+      const second = s.heartbeat(3000);
+      await sleep(300);
+      relay.release();
+      const answered = await second;
+      expect(answered.outcome).toBe('alive');
+      expect(answered.rttMs).toBeGreaterThanOrEqual(250);
+      expect(answered.rttMs).toBeLessThanOrEqual(Date.now() - secondSentAt);
+      // The first reply went to the first request's callback (FIFO), counted as late, not lost.
+      const late = s.lateHeartbeatAnswers();
+      expect(late.count).toBe(1);
+      expect(late.lastAt).not.toBeNull();
+      expect(late.lastAt!).toBeGreaterThanOrEqual(secondSentAt + 250);
+      // The queue is in step: the next reply belongs to the next request, quickly.
+      const after = await s.heartbeat(2000);
+      expect(after.outcome).toBe('alive');
+      expect(after.rttMs).toBeLessThan(500);
+      expect(s.lateHeartbeatAnswers().count).toBe(1);
+      s.close();
+    } finally {
+      await relay.close();
+    }
+  }, 20_000);
+
+  it('heartbeat() past the middlebox timeout: silent twice without closing (silent mode), reset (reset mode), server_closed (idle disconnect)', async () => {
+    const [silentLab, resetLab, closingLab] = await Promise.all([
+      lab({ mode: 'silent' }),
+      lab({ mode: 'reset' }),
+      lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1 }),
+    ]);
+    const [quiet, reset, closing] = await Promise.all([silentLab, resetLab, closingLab].map((l) => opener(l.target()).openSession()));
+    await sleep((T + 0.5) * 1000);
+    const [q1, r1, c1] = await Promise.all([quiet.heartbeat(1000), reset.heartbeat(1000), closing.heartbeat(1000)]);
+    expect(q1.outcome).toBe('silent');
+    expect(q1.ageSeconds).toBeGreaterThan(T);
+    expect(quiet.isClosed()).toBe(false);
+    const q2 = await quiet.heartbeat(1000);
+    expect(q2.outcome).toBe('silent');
+    expect(q2.ageSeconds).toBeLessThan(1.5); // the first heartbeat's write restarted the wire clock
+    expect(quiet.isClosed()).toBe(false);
+    expect(quiet.lateHeartbeatAnswers().count).toBe(0);
+    quiet.close();
+    expect((await quiet.heartbeat(1000)).outcome).toBe('error'); // closed locally: not the path
+    expect(r1.outcome).toBe('reset');
+    expect(reset.isClosed()).toBe(true);
+    expect(c1.outcome).toBe('server_closed');
+  }, 20_000);
 });
