@@ -36,7 +36,7 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
     await resetLab?.close();
   }, 20_000);
 
-  it('CLI: 1 s heartbeats survive a 2 s middlebox, 4 s and no heartbeat die silently; cross-check agrees', async () => {
+  it('CLI: 1 s heartbeats survive a 2 s middlebox; 4 s dies after 3 unanswered heartbeats (CountMax 3) when OpenSSH would; cross-check agrees', async () => {
     const run = await runCli(
       [
         'heartbeat',
@@ -55,9 +55,19 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
     const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
     expect(by(1)).toMatchObject({ survived: true, secondsSurvived: 6, heartbeatsUnanswered: 0 });
     expect(by(1).heartbeatsAnswered).toBeGreaterThanOrEqual(4);
-    expect(by(4)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 1, heartbeatsAnswered: 0 });
-    expect(by(4).diedAtSeconds).toBeGreaterThanOrEqual(4);
-    expect(by(4).diedAtSeconds).toBeLessThan(5);
+    // ServerAliveCountMax played out on the real session: heartbeats at ≈4, 8, 12 s, none answered,
+    // and the session given up at the next check, 16 s — N × h after the first unanswered one,
+    // (N + 1) × h after the last byte from the server (the keepalive answered at open), which is
+    // when OpenSSH logs "Timeout, server not responding" (its counter is checked before each send).
+    expect(by(4)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 3, heartbeatsAnswered: 0, heartbeatsUnanswered: 3, secondsSurvived: 0 });
+    expect(by(4).detail).toMatch(/3 consecutive heartbeats unanswered \(CountMax 3\)/);
+    const died = by(4).diedAtSeconds!;
+    const declared = by(4).declaredDeadAtSeconds!;
+    expect(died).toBeGreaterThanOrEqual(4);
+    expect(died).toBeLessThan(5);
+    expect(declared - died).toBeGreaterThanOrEqual(3 * 4 - 0.1);
+    expect(declared - died).toBeLessThan(3 * 4 + 1);
+    expect(m.elapsedSeconds).toBeGreaterThanOrEqual(declared);
     expect(by(null)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0 });
     expect(m.lowestFailingIntervalSeconds).toBe(4);
     expect(m.crossCheck?.contradictions).toEqual([]);
