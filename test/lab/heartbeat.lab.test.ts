@@ -2,6 +2,8 @@
 // packet (issue 6, "Tests"):
 //  - the survival matrix: heartbeats every 3 s and 5 s survive a 40 s window, 12 s and no heartbeat
 //    die silently, and the cross-check against the 8 s timeout finds no contradiction;
+//  - ServerAliveCountMax: the 12 s session sends 3 heartbeats that go unanswered and is given up at
+//    the same moment as a real `ssh -o ServerAliveInterval=12` run beside it (OpenSSH as the oracle);
 //  - the advice's ~/.ssh/config snippet parses with `ssh -G -F snippet host`, yields the recommended
 //    values, and really keeps `ssh … 'sleep 12; echo'` alive where plain ssh hangs;
 //  - --check-local on a config whose Host alias does not match reports the default 0; `sshd -T`
@@ -62,12 +64,17 @@ describe.skipIf(!env.available).concurrent(`heartbeat matrix and advice in the n
     return l;
   }
 
-  it('survival matrix: 3 s and 5 s survive 40 s, 12 s and no heartbeat die silently; consistent with 8 s', async () => {
+  it('survival matrix: 3 s and 5 s survive 40 s, 12 s and no heartbeat die silently (12 s after 3 unanswered, when OpenSSH gives up); consistent with 8 s', async () => {
     const l = await lab();
-    const run = await l.idleprobe(
-      ['heartbeat', l.target, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--intervals', '3,5,12', '--window', '40s', '--timeout', String(CONNTRACK_TIMEOUT_S), '--json'],
-      { timeoutMs: 100_000 },
-    );
+    // Beside the matrix, OpenSSH itself with the same heartbeat: its "Timeout, server not
+    // responding" moment is the oracle for when the 12 s session must be declared dead.
+    const [run, openssh] = await Promise.all([
+      l.idleprobe(
+        ['heartbeat', l.target, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--intervals', '3,5,12', '--window', '40s', '--timeout', String(CONNTRACK_TIMEOUT_S), '--json'],
+        { timeoutMs: 100_000 },
+      ),
+      l.ssh('echo up; sleep 90', ['-o', 'ServerAliveInterval=12', '-o', 'ServerAliveCountMax=3'], { timeoutMs: 80_000 }),
+    ]);
     const m = json<HeartbeatMatrix>(run, l);
     const by = (h: number | null) => m.results.find((r) => r.intervalSeconds === h)!;
     console.log(
@@ -78,9 +85,20 @@ describe.skipIf(!env.available).concurrent(`heartbeat matrix and advice in the n
       expect(by(h), describeRun(run, l)).toMatchObject({ survived: true, secondsSurvived: 40, heartbeatsUnanswered: 0 });
       expect(by(h).heartbeatsAnswered).toBeGreaterThanOrEqual(Math.floor(40 / h) - 1);
     }
-    expect(by(12), describeRun(run, l)).toMatchObject({ survived: false, cause: 'silent', heartbeatsAnswered: 0 });
+    // CountMax 3 played out: heartbeats at 12, 24, 36 s unanswered, given up at the next check.
+    expect(by(12), describeRun(run, l)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 3, heartbeatsAnswered: 0, heartbeatsUnanswered: 3 });
     expect(by(12).diedAtSeconds!).toBeGreaterThanOrEqual(12);
     expect(by(12).diedAtSeconds!).toBeLessThan(13);
+    const declared = by(12).declaredDeadAtSeconds!;
+    expect(declared - by(12).diedAtSeconds!).toBeGreaterThanOrEqual(3 * 12 - 0.1);
+    expect(declared - by(12).diedAtSeconds!).toBeLessThan(3 * 12 + 1);
+    // OpenSSH: same verdict, same moment (its elapsed time includes the login, ≈0.3 s here, and its
+    // checks fall on whole seconds of its monotonic clock: up to 1 s early).
+    console.log(`[lab] ssh -o ServerAliveInterval=12 -o ServerAliveCountMax=3: exit ${openssh.code} after ${openssh.elapsedMs} ms; idleprobe declared the 12 s session dead at ${declared} s`);
+    expect(openssh.code, describeRun(openssh, l)).toBe(255);
+    expect(openssh.stdout).toBe('up\n');
+    expect(openssh.stderr).toMatch(/Timeout, server \S+ not responding/);
+    expect(Math.abs(openssh.elapsedMs / 1000 - declared), describeRun(openssh, l)).toBeLessThan(2.5);
     expect(by(null)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 0 });
     expect(m.lowestFailingIntervalSeconds).toBe(12);
     expect(m.highestSurvivingIntervalSeconds).toBe(5);
