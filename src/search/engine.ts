@@ -2,6 +2,7 @@
 // what the probes saw, and decides when the answer is good enough. All time goes through `Clock`
 // and all network through `SessionOpener`, so it runs unchanged in production and in the simulator.
 import { abortError } from './clock.ts';
+import { estimateRemaining, type EtaInput } from './eta.ts';
 import { assess, upperSupport, type Observation } from './evidence.ts';
 import { Wakeup } from './wakeup.ts';
 import { planInbound, planOutbound, type PlanTuning, type PlanWindow } from './plan.ts';
@@ -58,6 +59,10 @@ interface Tracked {
 }
 
 const CONTROL_POLL_MS = 5000;
+/** A progress report at least this often while the search runs (the ETA moves with time). */
+const PROGRESS_EVERY_MS = 1000;
+/** ...and on a bracket change at most this often (a burst of answers moves it many times at once). */
+const PROGRESS_MIN_GAP_MS = 250;
 const IDLE_POLL_MS = 30_000;
 const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
 
@@ -77,6 +82,7 @@ export class SearchRun {
   private lastConnectError: unknown = null;
   private heartbeatSeconds: number | null = null;
   private maxRttMs = 0;
+  private failureLatencyMs: number | null = null;
   private finished = false;
   private readonly startMs: number;
   private readonly window: PlanWindow | null;
@@ -97,6 +103,8 @@ export class SearchRun {
     validate(opts, this.opener);
     const onAbort = () => this.wakeup.notify();
     opts.signal?.addEventListener('abort', onAbort);
+    // Its own timer, so reporting never changes when the loop wakes (and so what it decides).
+    if (opts.onProgress) void this.tickProgress();
     try {
       for (;;) {
         if (opts.signal?.aborted) throw abortError(opts.signal);
@@ -105,7 +113,7 @@ export class SearchRun {
         if (outcome) return outcome;
         const nextOpenMs = this.maybeOpen();
         const wakeAtMs = this.planAndFire();
-        this.reportProgress(wakeAtMs);
+        this.reportProgress(false);
         // The control monitor has no event of its own: look at it every few seconds.
         // Nor does anything guarantee an event: re-evaluate at least every IDLE_POLL_MS.
         const controlPollMs = this.clock.now() + (opts.control ? CONTROL_POLL_MS : IDLE_POLL_MS);
@@ -285,6 +293,8 @@ export class SearchRun {
       ...(report.detail !== undefined ? { detail: report.detail } : {}),
     });
     if (report.rttMs !== undefined && report.rttMs > this.maxRttMs) this.maxRttMs = report.rttMs;
+    // How long a failure takes to be known (for the ETA only): from when the age was tested.
+    if (FAILED.has(report.outcome)) this.failureLatencyMs = Math.max(this.failureLatencyMs ?? 0, this.clock.now() - report.at);
     if (report.outcome === 'alive') {
       this.observations.push({ ageSeconds: report.ageSeconds, failed: false });
     } else {
@@ -395,22 +405,81 @@ export class SearchRun {
   // ---- reporting -------------------------------------------------------------------------
 
   private lastProgressKey = '';
+  private lastProgressAtMs = -Infinity;
 
-  private reportProgress(wakeAtMs: number | null): void {
+  /** Reports every PROGRESS_EVERY_MS until the search ends (bounded by its time budget). */
+  private async tickProgress(): Promise<void> {
+    const ticks = Math.ceil(this.timeBudgetMs() / PROGRESS_EVERY_MS) + 10;
+    for (let i = 0; i < ticks && !this.finished; i++) {
+      try {
+        await this.clock.sleep(PROGRESS_EVERY_MS, this.internalAbort.signal);
+      } catch {
+        return; // the search ended
+      }
+      if (!this.finished) this.reportProgress(true);
+    }
+  }
+
+  /**
+   * On every tick; between ticks only when the bracket changed, and then at most every
+   * PROGRESS_MIN_GAP_MS (a change held back goes out with the next tick).
+   */
+  private reportProgress(tick: boolean): void {
     if (!this.opts.onProgress) return;
-    const a = assess(this.observations);
-    const key = `${a.lower}|${a.upper}|${this.sessions.size}`;
-    if (key === this.lastProgressKey) return;
-    this.lastProgressKey = key;
     const now = this.clock.now();
+    if (!tick && now - this.lastProgressAtMs < PROGRESS_MIN_GAP_MS) return;
+    const a = assess(this.observations);
+    const key = `${a.lower}|${a.upper}`;
+    if (!tick && key === this.lastProgressKey) return;
+    this.lastProgressKey = key;
+    this.lastProgressAtMs = now;
+    const eta = estimateRemaining(this.etaInput(a, now));
     this.opts.onProgress({
       direction: this.opts.direction,
       lowerSeconds: a.lower,
       upperSeconds: a.upper,
       sessionsOpen: this.sessions.size,
       elapsedMs: now - this.startMs,
-      etaMs: a.upper !== null && wakeAtMs !== null ? Math.max(0, wakeAtMs - now) : null,
+      etaMs: Math.round(eta.remainingMs),
+      etaKind: eta.kind,
+      etaAtLeastMs: eta.atLeastMs === null ? null : Math.round(eta.atLeastMs),
     });
+  }
+
+  /** A read-only snapshot of the state for the ETA estimate (src/search/eta.ts). */
+  private etaInput(a: ReturnType<typeof assess>, now: number): EtaInput {
+    const idle: { ageSeconds: number }[] = [];
+    for (const [id, t] of this.sessions) {
+      if (t.session.isClosed()) continue;
+      // A busy session without a probe of ours is an inbound upkeep ping: free again in an RTT.
+      if (t.busy && this.pending.has(id)) continue;
+      idle.push({ ageSeconds: t.busy ? 0 : Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
+    }
+    const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper) * this.confirmWindowFraction();
+    const support = a.upper === null ? 0 : upperSupport(this.observations, a.upper, width);
+    const rttMs = this.maxRttMs;
+    return {
+      direction: this.opts.direction,
+      nowMs: now,
+      lower: a.lower,
+      upper: a.upper,
+      confirmationsNeeded: a.upper === null ? 0 : Math.max(0, requiredSupport(a.lower) - support),
+      confirmWindowSeconds: width,
+      minSeconds: this.opts.minSeconds,
+      ceilingSeconds: this.ceiling(),
+      precision: this.opts.precision,
+      tuning: this.tuning,
+      window: this.window,
+      idle,
+      pending: [...this.pending.values()],
+      openableSessions: Math.max(0, this.opts.maxSessions - this.sessions.size - this.connecting),
+      maxSessions: this.opts.maxSessions,
+      connectStaggerMs: this.opts.connectStaggerMs,
+      rttMs,
+      // Until a failure was seen, assume the prober's silent deadline: max(3 s, 4 × RTT + 1 s).
+      failureLatencyMs: this.failureLatencyMs ?? Math.max(3000, 4 * rttMs + 1000),
+      budgetRemainingMs: this.timeBudgetMs() - (now - this.startMs),
+    };
   }
 
   private result(verdict: Verdict, a: ReturnType<typeof assess>, reason: string | null): DirectionResult {

@@ -128,6 +128,13 @@ export interface SearchProgress {
   elapsedMs: number;
   /** Best guess of remaining time, ms; null when unknown. */
   etaMs: number | null;
+  /**
+   * How to read `etaMs` (absent = 'estimate'). Before any probe failed the remaining time cannot be
+   * known: 'at_most' is the time for the ladder to reach --max and refine a failure there.
+   */
+  etaKind?: 'estimate' | 'at_most';
+  /** The search cannot end sooner than this, ms (e.g. until the next untested age is reached). */
+  etaAtLeastMs?: number | null;
 }
 
 export interface ProbeRecord {
