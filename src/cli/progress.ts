@@ -17,19 +17,29 @@ function bound(v: number | null): string {
   return v === null ? '…' : `${Math.round(v * 10) / 10}`;
 }
 
+/**
+ * The ETA over all directions: the one that will take longest decides. Each report's ETA is
+ * counted down by the time since it was made (`elapsedMs` − the report's `elapsedMs`, both on the
+ * line's clock). Before a failure a search only knows an upper bound: shown as "ETA ≤ 2:04:00".
+ */
+export function renderEta(byDirection: ReadonlyMap<Direction, SearchProgress>, elapsedMs: number): string {
+  if (byDirection.size === 0) return 'ETA ?';
+  let longest: { ms: number; atMost: boolean } | null = null;
+  for (const p of byDirection.values()) {
+    if (p.etaMs === null) return 'ETA ?';
+    const ms = Math.max(0, p.etaMs - Math.max(0, elapsedMs - p.elapsedMs));
+    if (longest === null || ms > longest.ms) longest = { ms, atMost: p.etaKind === 'at_most' };
+  }
+  return `ETA ${longest!.atMost ? '≤ ' : ''}${formatDuration(longest!.ms)}`;
+}
+
 /** One line of text for the current state; pure, so it can be tested. */
 export function renderProgress(byDirection: ReadonlyMap<Direction, SearchProgress>, sessionsOpen: number, elapsedMs: number): string {
   const parts: string[] = [];
-  let eta: number | null = null;
-  let etaKnown = byDirection.size > 0;
-  for (const [direction, p] of byDirection) {
-    parts.push(`${direction} (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
-    if (p.etaMs === null) etaKnown = false;
-    else eta = Math.max(eta ?? 0, p.etaMs - (elapsedMs - p.elapsedMs));
-  }
+  for (const [direction, p] of byDirection) parts.push(`${direction} (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
   parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
   parts.push(`${formatDuration(elapsedMs)} elapsed`);
-  parts.push(etaKnown && eta !== null ? `ETA ${formatDuration(eta)}` : 'ETA ?');
+  parts.push(renderEta(byDirection, elapsedMs));
   return parts.join(' · ');
 }
 
@@ -64,7 +74,9 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: (
   return {
     update(p) {
       // Sessions open come from sessions() (the opener's count, control included), not per search.
-      state.set(p.direction, p);
+      // The report's time is kept on this line's clock: a search starts after the control session
+      // connected, so its own elapsedMs runs behind ours and would count its ETA down too early.
+      state.set(p.direction, { ...p, elapsedMs: now() - startedAt });
       draw();
     },
     sessions(n) {
