@@ -1,7 +1,8 @@
 // End to end with a real Prometheus (Debian package `prometheus`): it scrapes a running `idleprobe serve`
-// that measures the in-process demo lab, loads the shipped rules, and its HTTP API shows the timeout series
-// arriving (with the `site` label from the scrape config), the recording rules evaluating, every rule
-// healthy, and every dashboard query valid. That each alert fires is shown by the promtool rule tests.
+// that measures the in-process demo lab and runs a short heartbeat survival matrix on it, loads the
+// shipped rules, and its HTTP API shows the timeout and heartbeat series arriving (with the `site` label
+// from the scrape config), the recording rules evaluating, every rule healthy, and every dashboard query
+// valid and returning data. That each alert fires is shown by the promtool rule tests.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,7 +56,8 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
   }
 
   beforeAll(async () => {
-    daemon = await startDemoDaemon({ timeoutSeconds: LAB_TIMEOUT_SECONDS, withMaskedTarget: true });
+    // The matrix (intervals 1 and 5 s, a 6 s window) runs on `demo` right after its first measurement: ~10 s more.
+    daemon = await startDemoDaemon({ timeoutSeconds: LAB_TIMEOUT_SECONDS, withMaskedTarget: true, heartbeatMatrix: true });
     const scrapeTarget = new URL(daemon.url).host;
 
     // The shipped rules, unchanged except the group interval (1m → 1s) so the test need not wait minutes.
@@ -153,6 +155,27 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     expect(Number(age[0]!.value[1])).toBeLessThan(300);
   }, 120_000);
 
+  it('the heartbeat survival matrix arrives in Prometheus: a 1 s heartbeat survives the 3 s middlebox, 5 s and none die', async () => {
+    const byInterval = async (metric: string) => Object.fromEntries((await query(`${metric}{job="idleprobe", target="demo"}`)).map((s) => [s.metric.interval!, s]));
+    const survived = await eventually('idleprobe_heartbeat_survived', async () => {
+      const r = await byInterval('idleprobe_heartbeat_survived');
+      return Object.keys(r).length === 3 ? r : undefined;
+    }, 90_000);
+    expect(Object.keys(survived).sort()).toEqual(['1', '5', 'none']);
+    for (const s of Object.values(survived)) expect(s.metric.site).toBe(SITE);
+    expect(survived['1']!.value[1]).toBe('1');
+    expect(survived['5']!.value[1]).toBe('0');
+    expect(survived['none']!.value[1]).toBe('0');
+    // Scraped at the same time, so already there: how long each session lived, and its unanswered heartbeats.
+    const seconds = await byInterval('idleprobe_heartbeat_survived_seconds');
+    expect(Number(seconds['1']!.value[1])).toBe(6); // the whole window
+    expect(Number(seconds['none']!.value[1])).toBeLessThan(6);
+    const unanswered = await byInterval('idleprobe_heartbeat_unanswered');
+    expect(Object.keys(unanswered).sort()).toEqual(['1', '5', 'none']);
+    // Only the target with a `heartbeat:` setting has the series.
+    expect(await query(`idleprobe_heartbeat_survived{target="demo-masked"}`)).toEqual([]);
+  }, 100_000);
+
   it('every shipped rule is loaded and evaluates without error', async () => {
     const shipped = parse(readFileSync(path.join(repo, 'deploy', 'prometheus', 'idleprobe-rules.yml'), 'utf8')) as { groups: { rules: { record?: string; alert?: string }[] }[] };
     const names = shipped.groups.flatMap((g) => g.rules.map((r) => r.record ?? r.alert));
@@ -175,13 +198,17 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     const sites = await api<string[]>(`/api/v1/label/site/values?match[]=idleprobe_measurements_total`);
     expect(sites).toEqual([SITE]);
 
+    // The heartbeat panels need the matrix (normally already there from the test above).
+    await eventually('heartbeat matrix series', async () => ((await query('idleprobe_heartbeat_survived')).length > 0 ? true : undefined), 90_000);
     const empty: string[] = [];
+    let heartbeatQueries = 0;
     for (const file of readdirSync(path.join(repo, 'grafana', 'dashboards')).filter((f) => f.endsWith('.json'))) {
       const dashboard = JSON.parse(readFileSync(path.join(repo, 'grafana', 'dashboards', file), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
       for (const panel of dashboard.panels) {
         for (const t of panel.targets ?? []) {
           // What Grafana sends for each target, all sites, a 1-minute interval. Some series exist only for
-          // one kind of result (server heartbeat: the masked target), so one target with data suffices.
+          // one kind of result (server heartbeat: the masked target; the heartbeat matrix: `demo`), so one
+          // target with data suffices.
           let rows = 0;
           for (const target of ['demo', 'demo-masked']) {
             const expr = t.expr
@@ -191,12 +218,13 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
               .replaceAll('$__interval', '1m');
             rows += (await query(expr)).length; // throws on a PromQL error (syntax, many-to-many matching…)
           }
-          const readsHeartbeatMatrix = metricNamesIn(t.expr).some((n) => n.startsWith('idleprobe_heartbeat_'));
-          if (rows === 0 && !readsHeartbeatMatrix) empty.push(`${file} / ${panel.title}: ${t.expr}`);
+          if (metricNamesIn(t.expr).some((n) => n.startsWith('idleprobe_heartbeat_'))) heartbeatQueries++;
+          if (rows === 0) empty.push(`${file} / ${panel.title}: ${t.expr}`);
         }
       }
     }
-    // Every panel but the heartbeat matrix (not run by serve yet) shows data for a measured target.
+    // Every panel shows data for a measured target, the heartbeat survival panels included.
     expect(empty).toEqual([]);
-  }, 60_000);
+    expect(heartbeatQueries).toBeGreaterThan(0);
+  }, 120_000);
 });
