@@ -143,8 +143,10 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
     absorbLateAnswers();
     if (session.isClosed()) return closedWhileIdle();
     const now = clock.now();
-    // A death that began inside the window is followed to its end even past the window.
-    const confirmingDeath = consecutiveUnanswered > 0;
+    // A death that began inside the window is followed to its end even past the window — but not a
+    // run of unanswered heartbeats that began after it (a late reply ended the one from inside):
+    // the end-of-window check judges that one.
+    const confirmingDeath = consecutiveUnanswered > 0 && firstUnansweredOfRunAt !== null && firstUnansweredOfRunAt < windowEnd;
     if (!confirmingDeath && now >= windowEnd) break;
     if (intervalSeconds === null || sent >= maxHeartbeats) {
       await clock.sleep(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)), signal);

@@ -1,6 +1,7 @@
 // The survival matrix over real SSH sessions (the prober's opener, ssh2, keepalive@openssh.com)
 // through the in-process demo middlebox: no root, a few seconds. The CLI is run for real too.
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,41 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
+}
+
+/**
+ * A TCP relay to 127.0.0.1:`upstreamPort` that, once `slow(ms)` is called, delivers every server
+ * byte `ms` later (in order): a path whose round trip is longer than the heartbeat interval.
+ */
+async function slowingRelay(upstreamPort: number): Promise<{ port: number; slow(ms: number): void; close(): Promise<void> }> {
+  let delayMs = 0;
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    return s;
+  };
+  const server = net.createServer((client) => {
+    track(client).pause();
+    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    // Same delay for every chunk: timers of equal length fire in order, so bytes stay in order.
+    upstream.on('data', (chunk: Buffer) => (delayMs > 0 ? setTimeout(() => client.write(chunk), delayMs) : client.write(chunk)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    slow: (ms) => {
+      delayMs = ms;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 describe('heartbeat matrix against the demo lab (in-process SSH server + userspace middlebox)', () => {
@@ -95,6 +131,37 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
       expect(cc.contradictions.join('\n')).toMatch(/heartbeat every 4 s DIED \(reset/);
     } finally {
       opener.closeAll();
+    }
+  }, 30_000);
+
+  it('in-process: replies slower than the interval but within 2 × h keep a CountMax 2 session alive (late replies are proof of life); slower ones kill it', async () => {
+    // Heartbeats every 1 s; each reply takes 1.5 s: every heartbeat is unanswered when the next is
+    // due, but the late reply resets the count before a second one is (as OpenSSH resets its
+    // counter on any packet from the server). At 2.5 s the 2nd heartbeat's deadline passes first.
+    const relays = await Promise.all([slowingRelay(silentLab.directPort), slowingRelay(silentLab.directPort)]);
+    const runOver = async (relayIndex: number, delayMs: number) => {
+      const spec = { ...silentLab.target(['outbound']), port: relays[relayIndex].port };
+      const opener = new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), silentFloorMs: 3000 });
+      try {
+        // Login at full speed; the path slows down once the session is open.
+        const session = await opener.open();
+        relays[relayIndex].slow(delayMs);
+        const m = await runHeartbeatMatrix(spec.name, { open: async () => session }, { intervalsSeconds: [1], windowSeconds: 5, countMax: 2, includeNoHeartbeat: false, connectStaggerMs: 0, clock: realClock });
+        return m.results[0];
+      } finally {
+        opener.closeAll();
+      }
+    };
+    try {
+      const [slow, tooSlow] = await Promise.all([runOver(0, 1500), runOver(1, 2500)]);
+      expect(slow, JSON.stringify(slow)).toMatchObject({ survived: true, secondsSurvived: 5, heartbeatsUnanswered: 0 });
+      expect(slow.heartbeatsSent).toBeGreaterThanOrEqual(2);
+      expect(slow.heartbeatsAnswered).toBe(slow.heartbeatsSent);
+      expect(tooSlow, JSON.stringify(tooSlow)).toMatchObject({ survived: false, cause: 'silent', heartbeatsSent: 2, heartbeatsUnanswered: 2 });
+      expect(tooSlow.declaredDeadAtSeconds! - tooSlow.diedAtSeconds!).toBeGreaterThanOrEqual(2 - 0.1);
+      expect(tooSlow.declaredDeadAtSeconds! - tooSlow.diedAtSeconds!).toBeLessThan(3);
+    } finally {
+      await Promise.all(relays.map((r) => r.close()));
     }
   }, 30_000);
 

@@ -356,6 +356,17 @@ describe('ServerAliveCountMax played out with heartbeat() sessions (virtual cloc
     expect(lostBoth.results[0]).toMatchObject({ survived: false, cause: 'silent', heartbeatsUnanswered: 2, heartbeatsAnswered: 1, secondsSurvived: 5 });
   });
 
+  it('a path slower than h (every reply late, within 2 × h): survives with CountMax 2, the run ends soon after the window', async () => {
+    const delayMs = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [i + 1, 1500]));
+    const clock = new VirtualClock();
+    const m = await clock.run(
+      runHeartbeatMatrix('p', heartbeatOpener(clock, { timeoutSeconds: 100, mode: 'silent', delayMs }), options(clock, { intervalsSeconds: [1], windowSeconds: 20, includeNoHeartbeat: false, countMax: 2 })),
+    );
+    expect(m.results[0]).toMatchObject({ survived: true, secondsSurvived: 20 });
+    expect(m.results[0].heartbeatsUnanswered).toBeLessThanOrEqual(1); // the last reply may still be on its way
+    expect(m.elapsedSeconds).toBeLessThan(20 + 4);
+  });
+
   it('reset path: still ends at the first heartbeat', async () => {
     const clock = new VirtualClock();
     const m = await clock.run(runHeartbeatMatrix('p', heartbeatOpener(clock, { timeoutSeconds: 8, mode: 'reset' }), options(clock, { intervalsSeconds: [12], includeNoHeartbeat: false })));
