@@ -16,8 +16,9 @@ export function validateMatrixOptions(o: Pick<MatrixOptions, 'intervalsSeconds' 
 }
 
 /**
- * One opener for all sessions, or one per interval (null = the session without heartbeat) — the CLI
- * gives each heartbeat session an answer deadline of CountMax × h, see src/cli/heartbeat.ts.
+ * One opener for all sessions, or one per interval (null = the session without heartbeat) —
+ * `runTargetHeartbeatMatrix` gives each session's non-heartbeat probes an answer deadline of
+ * CountMax × h, see ssh-matrix.ts.
  */
 export type OpenerChoice = HeartbeatSessionOpener | ((intervalSeconds: number | null) => HeartbeatSessionOpener);
 
@@ -30,8 +31,9 @@ export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, o
 
   const open: HeartbeatSession[] = [];
   const runs: Promise<HeartbeatRunResult>[] = [];
-  // An abort (daemon shutdown or reload) closes every session at once: a heartbeat waiting for its
-  // CountMax × h answer deadline (minutes on a silent path) then settles instead of holding the stop.
+  // An abort (daemon shutdown or reload) closes every session at once: a heartbeat or end-of-window
+  // check waiting for its answer (up to h, or CountMax × h: minutes on a silent path) then settles
+  // instead of holding the stop.
   const closeAll = () => {
     for (const s of open) s.close();
   };
