@@ -76,18 +76,22 @@ export async function runSentinel(opts: SentinelOptions, deps: SentinelDeps): Pr
   }
 }
 
-/** Which direction a sentinel should watch and for how long: the shortest timeout found. */
+/** Which direction a sentinel should watch and for how long: the shortest timeout found, at `fraction` of its estimate but never above its proven lower bound. */
 export function sentinelPlan(
   results: { direction: Direction; verdict: string; estimateSeconds: number | null; lowerSeconds: number | null }[],
   fraction: number,
   inboundSupported: boolean,
 ): { direction: Direction; idleSeconds: number } | null {
-  let best: { direction: Direction; estimate: number } | null = null;
+  let best: { direction: Direction; idle: number } | null = null;
   for (const r of results) {
     if (r.verdict !== 'timeout' || r.estimateSeconds === null) continue;
     if (r.direction === 'inbound' && !inboundSupported) continue;
-    if (!best || r.estimateSeconds < best.estimate) best = { direction: r.direction, estimate: r.estimateSeconds };
+    // Never idle longer than an age the path was seen to survive: with a short timeout the 1 s
+    // precision floor makes the bracket wide, and 0.9 × estimate can lie above the real timeout
+    // (bracket (2.9, 3.9] → 3.06 s against a 3 s path), which would be a false "timeout shrank".
+    const idle = Math.min(r.estimateSeconds * fraction, r.lowerSeconds ?? Number.POSITIVE_INFINITY);
+    if (!best || idle < best.idle) best = { direction: r.direction, idle };
   }
   if (!best) return null;
-  return { direction: best.direction, idleSeconds: Math.max(1, best.estimate * fraction) };
+  return { direction: best.direction, idleSeconds: Math.max(1, best.idle) };
 }

@@ -107,6 +107,9 @@ describe('sentinel', () => {
     expect(sentinelPlan([r('outbound', 'timeout', 100), r('inbound', 'timeout', 60)], 0.9, true)).toEqual({ direction: 'inbound', idleSeconds: 54 });
     expect(sentinelPlan([r('outbound', 'timeout', 100), r('inbound', 'timeout', 60)], 0.9, false)).toEqual({ direction: 'outbound', idleSeconds: 90 });
     expect(sentinelPlan([r('outbound', 'no_timeout_up_to_max', null)], 0.9, true)).toBeNull();
+    // A wide bracket at a short timeout: 0.9 × 3.4 = 3.06 s would outlive a 3 s path; the proven 2.9 s does not.
+    expect(sentinelPlan([{ direction: 'outbound', verdict: 'timeout', estimateSeconds: 3.4, lowerSeconds: 2.9 }], 0.9, true)).toEqual({ direction: 'outbound', idleSeconds: 2.9 });
+    expect(sentinelPlan([{ direction: 'outbound', verdict: 'timeout', estimateSeconds: 100, lowerSeconds: 99 }], 0.9, true)).toEqual({ direction: 'outbound', idleSeconds: 90 });
   });
 });
 
