@@ -50,8 +50,8 @@ function allowOnly(app: FastifyInstance, url: string, allowed: readonly string[]
   });
 }
 
-function summarizeEntry(e: HistoryEntry | null) {
-  if (!e) return null;
+/** The fields every stored run has, measurement or heartbeat matrix. */
+function runJson(e: HistoryEntry | HeartbeatEntry) {
   return {
     id: e.id,
     status: e.status,
@@ -60,6 +60,13 @@ function summarizeEntry(e: HistoryEntry | null) {
     durationSeconds: e.durationSeconds,
     error: e.error,
     errorKind: e.errorKind,
+  };
+}
+
+function summarizeEntry(e: HistoryEntry | null) {
+  if (!e) return null;
+  return {
+    ...runJson(e),
     results:
       e.result?.results.map((r) => ({
         direction: r.direction,
@@ -77,16 +84,7 @@ function summarizeEntry(e: HistoryEntry | null) {
 
 function heartbeatEntryJson(e: HeartbeatEntry | null) {
   if (!e) return null;
-  return {
-    id: e.id,
-    status: e.status,
-    startedAt: e.startedAt,
-    finishedAt: new Date(e.finishedAtMs).toISOString(),
-    durationSeconds: e.durationSeconds,
-    error: e.error,
-    errorKind: e.errorKind,
-    matrix: e.matrix,
-  };
+  return { ...runJson(e), matrix: e.matrix };
 }
 
 /** The heartbeat part of a target: settings and state; `full` adds the latest matrices themselves. */
