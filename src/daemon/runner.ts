@@ -336,17 +336,9 @@ export class TargetRunner {
         this.deps.log.info(`target ${this.name}: heartbeat matrix aborted`);
         return;
       }
-      const kind = err instanceof ConnectError ? err.kind : 'error';
-      const message = err instanceof Error ? err.message : String(err);
-      this.heartbeatLatest = this.deps.history.recordHeartbeat({
-        target: this.name,
-        status: 'failed',
-        startedAt: startedAt.toISOString(),
-        finishedAtMs: Date.now(),
-        durationSeconds: (Date.now() - t0) / 1000,
-        errorKind: kind,
-        error: message,
-      });
+      const failed = failedRun(this.name, err, startedAt, t0);
+      const { errorKind: kind, error: message } = failed;
+      this.heartbeatLatest = this.deps.history.recordHeartbeat(failed);
       this.counters.heartbeatRuns++;
       this.counters.heartbeatFailures++;
       this.deps.log.warn(`target ${this.name}: heartbeat matrix failed (${kind}): ${message}`);
@@ -413,17 +405,9 @@ export class TargetRunner {
         this.deps.log.info(`target ${this.name}: measurement aborted`);
         return;
       }
-      const kind = err instanceof ConnectError ? err.kind : 'error';
-      const message = err instanceof Error ? err.message : String(err);
-      this.latest = this.deps.history.record({
-        target: this.name,
-        status: 'failed',
-        startedAt: startedAt.toISOString(),
-        finishedAtMs: Date.now(),
-        durationSeconds: (Date.now() - t0) / 1000,
-        errorKind: kind,
-        error: message,
-      });
+      const failed = failedRun(this.name, err, startedAt, t0);
+      const { errorKind: kind, error: message } = failed;
+      this.latest = this.deps.history.record(failed);
       this.counters.measurements++;
       this.counters.failures++;
       if (err instanceof ConnectError) this.up = 0;
@@ -604,4 +588,17 @@ export class TargetRunner {
           : null,
     };
   }
+}
+
+/** The history row of a run that failed (measurement or matrix); the error kind feeds counters, never labels. */
+function failedRun(target: string, err: unknown, startedAt: Date, t0: number) {
+  return {
+    target,
+    status: 'failed' as const,
+    startedAt: startedAt.toISOString(),
+    finishedAtMs: Date.now(),
+    durationSeconds: (Date.now() - t0) / 1000,
+    errorKind: err instanceof ConnectError ? err.kind : 'error',
+    error: err instanceof Error ? err.message : String(err),
+  };
 }
