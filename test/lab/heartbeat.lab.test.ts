@@ -13,19 +13,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HeartbeatMatrix } from '../../src/heartbeat/types.ts';
 import type { AdviceReport } from '../../src/advise/report.ts';
-import { createLab, requireLab, type ExecResult, type Lab } from './lab.ts';
+import { createLab, describeRun, requireLab, type ExecResult, type Lab } from './lab.ts';
 
 const env = requireLab();
 const CONNTRACK_TIMEOUT_S = 8;
-
-function describeRun(run: ExecResult, lab?: Lab): string {
-  return [
-    `exit=${run.code} signal=${run.signal} timedOut=${run.timedOut} elapsed=${run.elapsedMs} ms`,
-    `stdout: ${run.stdout.slice(0, 4000)}`,
-    `stderr: ${run.stderr.slice(-4000)}`,
-    lab ? `sshd log (tail): ${lab.sshdLog().slice(-1500)}` : '',
-  ].join('\n');
-}
 
 function json<T>(run: ExecResult, lab: Lab): T {
   if (run.code !== 0) throw new Error(`idleprobe did not exit 0\n${describeRun(run, lab)}`);

@@ -49,6 +49,16 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** A run's exit, output and (with a lab) the sshd log tail: the message of a failed lab assertion. */
+export function describeRun(run: ExecResult, lab?: Lab): string {
+  return [
+    `exit=${run.code} signal=${run.signal} timedOut=${run.timedOut} elapsed=${run.elapsedMs} ms`,
+    `stdout: ${run.stdout.slice(0, 4000)}`,
+    `stderr: ${run.stderr.slice(-4000)}`,
+    lab ? `sshd log (tail): ${lab.sshdLog().slice(-1500)}` : '',
+  ].join('\n');
+}
+
 export interface ExecOptions {
   /** Hard limit; the process is SIGKILLed after it (default 60 s). */
   timeoutMs?: number;

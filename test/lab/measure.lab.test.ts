@@ -3,7 +3,7 @@
 // packet; the search is bounded by --min 2 --max 20/30 so every case ends well under a minute.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MeasurementResult } from '../../src/search/types.ts';
-import { createLab, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
+import { createLab, describeRun, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
 
 const env = requireLab();
 const CONNTRACK_TIMEOUT_S = 8;
@@ -12,15 +12,6 @@ const RUN_LIMIT_MS = 75_000;
 const CASE_TIMEOUT_MS = 90_000;
 
 type DirResult = MeasurementResult['results'][number];
-
-function describeRun(run: ExecResult, lab?: Lab): string {
-  return [
-    `exit=${run.code} signal=${run.signal} timedOut=${run.timedOut} elapsed=${run.elapsedMs} ms`,
-    `stdout: ${run.stdout.slice(0, 4000)}`,
-    `stderr: ${run.stderr.slice(-4000)}`,
-    lab ? `sshd log (tail): ${lab.sshdLog().slice(-1500)}` : '',
-  ].join('\n');
-}
 
 function parseResult(run: ExecResult, lab: Lab): MeasurementResult {
   if (run.code !== 0) throw new Error(`idleprobe measure did not exit 0\n${describeRun(run, lab)}`);
