@@ -64,7 +64,7 @@ function get(url: string): Promise<number> {
   const t0 = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     http
-      .get(url, (res) => {
+      .get(url, { agent: false }, (res) => {
         res.resume();
         res.on('end', () => resolve(Number(process.hrtime.bigint() - t0) / 1e6));
       })
@@ -75,7 +75,7 @@ function get(url: string): Promise<number> {
 function post(url: string, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/vnd.tcpdump.pcap', 'content-length': body.length } }, (res) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, agent: false, method: 'POST', headers: { 'content-type': 'application/vnd.tcpdump.pcap', 'content-length': body.length } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
