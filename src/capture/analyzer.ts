@@ -6,6 +6,7 @@ import { FlowTable, connectionHash } from './flow-table.ts';
 import { formatAddress, hostOf, isoTime, ms } from './format.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_PATHS } from './limits.ts';
 import { linkTypeName } from './link-types.ts';
+import { nextTurn } from './turn.ts';
 import type { CaptureFormat, PacketSink } from './packet-sink.ts';
 import type { AnalysisReport, FlowEnd, FlowReport, IdleTimeoutBracket, PathReport } from './report.ts';
 import { flowVerdict, pathVerdict, type FlowFacts } from './verdict.ts';
@@ -252,11 +253,33 @@ export class CaptureAnalyzer implements PacketSink {
   }
 
   report(): AnalysisReport {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * The same report, giving the event loop a turn every few hundred connections: summarising the
+   * live ones at the flow cap takes ~0.2 s, which the daemon must not spend in one piece.
+   */
+  async reportInTurns(): Promise<AnalysisReport> {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) {
+      await nextTurn();
+      step = steps.next();
+    }
+    return step.value;
+  }
+
+  private *build(): Generator<void, AnalysisReport> {
     let tcpKeepalives = this.retiredKeepalives;
     let tcpKeepaliveAcks = this.retiredKeepaliveAcks;
     const brackets = this.brackets.copy();
     const live: FlowSummary[] = [];
-    for (const flow of this.flows) {
+    for (const [i, flow] of this.flows.entries()) {
+      if (i % 500 === 499) yield;
       flow.finish(this.lastTs);
       tcpKeepalives += flow.keepalives;
       tcpKeepaliveAcks += flow.keepaliveAcks;
