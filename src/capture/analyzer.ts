@@ -222,15 +222,21 @@ export class CaptureAnalyzer implements PacketSink {
    * At the live-flow cap: frees a batch so memory stays O(cap) whatever the capture holds. Ended
    * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
    * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
-   * stand (what they survived so far still counts). Oldest first within each group.
+   * stand (what they survived so far still counts). Ended and half-open ones by first packet,
+   * oldest first; idle ones longest-idle first.
    */
   private evict(): void {
     const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
     let excess = this.table.size - target;
-    const rank = (f: Flow): number => (f.finished ? 0 : f.halfOpen ? 1 : 2);
-    const order = this.flows.slice().sort((a, b) => rank(a) - rank(b) || a.lastTs - b.lastTs);
+    // `flows` is in order of first packet: ended and half-open ones go oldest-first without a sort
+    // (eviction runs every quarter cap of new flows; a 10k-element sort each time stalled the loop).
+    const finished: Flow[] = [];
+    const halfOpen: Flow[] = [];
+    const idle: Flow[] = [];
+    for (const f of this.flows) (f.finished ? finished : f.halfOpen ? halfOpen : idle).push(f);
+    if (finished.length + halfOpen.length < excess) idle.sort((a, b) => a.lastTs - b.lastTs);
     const gone = new Set<Flow>();
-    for (const flow of order) {
+    for (const flow of [finished, halfOpen, idle].flat()) {
       if (excess <= 0) break;
       excess--;
       gone.add(flow);
