@@ -2,9 +2,7 @@
 // intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
-import type { TargetSpec } from '../probe/target.ts';
-import { buildTargetSpec } from './measure.ts';
-import { MEASURE_DEFAULTS } from '../probe/measure.ts';
+import { addSshConfigOptions, resolveTarget, type ResolvedTarget, type TargetFlags } from './target-spec.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
@@ -14,25 +12,21 @@ import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS } from '../heartbeat/types
 import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
-export interface ConnectionFlags {
-  identity?: string;
-  knownHosts?: string;
-  hostKey?: string[];
-  passwordFile?: string;
-  passphraseFile?: string;
+export interface ConnectionFlags extends TargetFlags {
   name?: string;
   connectTimeout?: string;
 }
 
 export function addConnectionOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('-i, --identity <file>', 'private key file')
     .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
     .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
     .option('--password-file <file>', 'file holding the password (password auth)')
     .option('--passphrase-file <file>', 'file holding the private key passphrase')
     .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
-    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long', '10s');
+    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else 10s)');
+  return addSshConfigOptions(cmd);
 }
 
 /**
@@ -40,23 +34,18 @@ export function addConnectionOptions(cmd: Command): Command {
  * host key sources, default identity and agent behave exactly as there. Outbound only: a
  * heartbeat is the client's.
  */
-export function targetSpecFrom(arg: string, f: ConnectionFlags): TargetSpec {
-  const spec = buildTargetSpec(arg, {
-    identity: f.identity,
-    knownHosts: f.knownHosts,
-    hostKey: f.hostKey,
-    passwordFile: f.passwordFile,
-    passphraseFile: f.passphraseFile,
-    direction: 'outbound',
-    min: String(MEASURE_DEFAULTS.minSeconds),
-    max: String(MEASURE_DEFAULTS.maxSeconds),
-    sessions: String(MEASURE_DEFAULTS.sessions),
-    inbound: true,
-  });
-  return f.name ? { ...spec, name: f.name } : spec;
+export function targetSpecFrom(arg: string, f: ConnectionFlags): ResolvedTarget {
+  const resolved = resolveTarget(arg, { ...f, direction: 'outbound', inbound: true }, warnOnStderr);
+  return f.name ? { ...resolved, spec: { ...resolved.spec, name: f.name } } : resolved;
 }
 
-export function connectTimeoutMs(f: ConnectionFlags): number {
+export function warnOnStderr(message: string): void {
+  process.stderr.write(`idleprobe: warning: ${message}\n`);
+}
+
+/** --connect-timeout, else ssh_config's ConnectTimeout, else 10 s. */
+export function connectTimeoutMs(f: ConnectionFlags, resolved?: ResolvedTarget): number {
+  if (f.connectTimeout === undefined && resolved?.connectTimeoutSeconds) return resolved.connectTimeoutSeconds * 1000;
   return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? '10s', '--connect-timeout')) * 1000);
 }
 
@@ -96,7 +85,9 @@ export function command(): Command {
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
-    const spec = targetSpecFrom(targetArg, f);
+    const resolved = targetSpecFrom(targetArg, f);
+    const spec = resolved.spec;
+    for (const line of resolved.provenance) process.stderr.write(line + '\n');
     const intervalsSeconds = usage(() => parseIntervals(f.intervals));
     const windowSeconds = usage(() => parseDurationSeconds(f.window, '--window'));
     const countMax = Number(f.countMax);
@@ -119,7 +110,7 @@ export function command(): Command {
     if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
     try {
       const matrix = await runTargetHeartbeatMatrix(spec, {
-        connectTimeoutMs: connectTimeoutMs(f),
+        connectTimeoutMs: connectTimeoutMs(f, resolved),
         intervalsSeconds,
         windowSeconds,
         countMax,

@@ -11,6 +11,11 @@ export interface TargetSpec {
   user: string;
   /** Path of a private key file (OpenSSH or PEM). */
   privateKeyPath?: string;
+  /**
+   * More keys to try after privateKeyPath, in order (ssh_config IdentityFile). Files that do not
+   * exist are skipped, as ssh does.
+   */
+  identityFiles?: string[];
   /** Passphrase of the key, from a file or an env variable (never inline). */
   passphraseFile?: string;
   passphraseEnv?: string;
@@ -22,6 +27,12 @@ export interface TargetSpec {
   /** Host key verification: a known_hosts file, or pinned SHA256 fingerprints ("SHA256:base64"). One is required. */
   knownHostsPath?: string;
   hostKeySha256?: string[];
+  /** More known_hosts files (ssh_config UserKnownHostsFile, GlobalKnownHostsFile); missing ones are skipped. */
+  knownHostsPaths?: string[];
+  /** ssh_config HostKeyAlias: the name looked up in known_hosts instead of [host]:port. */
+  hostKeyAlias?: string;
+  /** ProxyJump hops, outermost first: the probe's TCP connection goes to the first one. */
+  jumpHosts?: JumpHost[];
   /** Directions to measure. */
   directions: Direction[];
   /**
@@ -30,6 +41,13 @@ export interface TargetSpec {
    */
   inboundCommand: string | null;
 }
+
+/** How to log in to one SSH endpoint (a target, or a ProxyJump hop on the way to it). */
+export type EndpointSpec = Pick<
+  TargetSpec,
+  'name' | 'host' | 'port' | 'user' | 'privateKeyPath' | 'identityFiles' | 'passphraseFile' | 'passphraseEnv' | 'passwordFile' | 'passwordEnv' | 'useAgent' | 'knownHostsPath' | 'knownHostsPaths' | 'hostKeySha256' | 'hostKeyAlias'
+>;
+export type JumpHost = EndpointSpec;
 
 export const DEFAULT_INBOUND_COMMAND = 'sleep {d}; echo idleprobe';
 
@@ -52,4 +70,14 @@ export interface MeasureOptions {
   onProgress?: (p: import('../search/types.ts').SearchProgress) => void;
   /** Called when the number of open sessions changes (daemon gauge). */
   onSessionsOpen?: (open: number) => void;
+}
+
+/** A host as OpenSSH writes it next to a port: IPv6 literals in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** `user@host:port`, `user@[v6addr]:port` — the form the CLI accepts back as a target. */
+export function formatEndpoint(user: string, host: string, port: number): string {
+  return `${user}@${bracketHost(host)}:${port}`;
 }
