@@ -107,13 +107,16 @@ export class TunnelledSocket extends EventEmitter {
     outer.on('error', (err) => this.emit('error', err));
     outer.on('end', () => this.emit('end'));
     outer.on('close', () => this.emit('close'));
-    tunnel.on('close', () => {
+    // EOF from the jump host is enough: it only sends one when its socket to the target ended.
+    const onTunnelEnd = () => {
       if (outer.destroyed) return;
       const err: NodeJS.ErrnoException = new Error(`the jump host closed the tunnel to ${targetLabel} (jump→target leg ended)`);
       err.code = 'ECONNRESET';
       this.emit('error', err);
       outer.destroy();
-    });
+    };
+    tunnel.once('end', onTunnelEnd);
+    tunnel.once('close', onTunnelEnd);
   }
 
   get destroyed(): boolean {
