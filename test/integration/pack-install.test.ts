@@ -1,7 +1,7 @@
 // The published shape of the CLI (issue 12): `npm pack` gives a tarball that `npm i -g` installs
 // and whose `idleprobe demo` runs — compiled JavaScript from dist/, no TypeScript, no tsx. The
-// install goes into a temp prefix (never the machine's global one) from npm's cache (--offline:
-// `npm ci` just filled it). Install scripts are skipped (better-sqlite3 would compile for minutes;
+// install goes into a temp prefix (never the machine's global one), preferring npm's cache (`npm ci`
+// just filled it with the tarballs; the registry answers the version look-ups). Install scripts are skipped (better-sqlite3 would compile for minutes;
 // `demo` never loads it), which is also why this checks that the tarball holds no sources.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -49,7 +49,7 @@ describe('npm pack → npm i -g (temp prefix) → idleprobe demo', () => {
 
     const prefix = path.join(dir, 'prefix');
     const env = { ...process.env, npm_config_prefix: prefix, npm_config_update_notifier: 'false' };
-    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--offline', '--ignore-scripts', '--no-audit', '--no-fund', path.join(dir, info!.filename)], { env, cwd: dir });
+    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', path.join(dir, info!.filename)], { env, cwd: dir });
     expect(install.code, install.stderr).toBe(0);
     const installed = path.join(prefix, 'lib', 'node_modules', 'idleprobe');
     expect(existsSync(path.join(installed, 'src')), 'the package ships no sources').toBe(false);
