@@ -79,20 +79,25 @@ export const globalProperties = {
 
 const fingerprint = { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' } as const;
 
+/** A target's own fields (its probe settings, from its module, follow). */
+export const targetOwnProperties = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$', description: 'metric label and history key' },
+  host: { type: 'string', minLength: 1, maxLength: 253, description: 'address or host name' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, default: 22, description: 'SSH port' },
+  user: { type: 'string', minLength: 1, maxLength: 64, description: 'SSH user' },
+  module: { type: 'string', minLength: 1, description: 'module whose settings apply (default: global.default_module)' },
+  private_key_file: { type: 'string', minLength: 1, description: 'private key (OpenSSH or PEM)' },
+  passphrase_file: { type: 'string', minLength: 1, description: "file holding the key's passphrase" },
+  passphrase_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "environment variable holding the key's passphrase" },
+  password_file: { type: 'string', minLength: 1, description: 'file holding the password' },
+  password_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'environment variable holding the password' },
+  use_agent: { type: 'boolean', description: 'use the SSH agent at $SSH_AUTH_SOCK' },
+  known_hosts_file: { type: 'string', minLength: 1, description: 'known_hosts file the host key must be in' },
+  host_key_sha256: { anyOf: [fingerprint, { type: 'array', minItems: 1, items: fingerprint }], description: 'pinned host key fingerprint(s), "SHA256:…"' },
+} as const;
+
 export const targetProperties = {
-  name: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' },
-  host: { type: 'string', minLength: 1, maxLength: 253 },
-  port: { type: 'integer', minimum: 1, maximum: 65535, default: 22 },
-  user: { type: 'string', minLength: 1, maxLength: 64 },
-  module: { type: 'string', minLength: 1 },
-  private_key_file: { type: 'string', minLength: 1 },
-  passphrase_file: { type: 'string', minLength: 1 },
-  passphrase_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-  password_file: { type: 'string', minLength: 1 },
-  password_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-  use_agent: { type: 'boolean' },
-  known_hosts_file: { type: 'string', minLength: 1 },
-  host_key_sha256: { anyOf: [fingerprint, { type: 'array', minItems: 1, items: fingerprint }] },
+  ...targetOwnProperties,
   // A target's probe settings override its module's: no defaults here, a missing field is inherited.
   ...withoutDefaults(moduleProperties),
   sentinel: { ...dropDefault(moduleProperties.sentinel), properties: withoutDefaults(moduleProperties.sentinel.properties) },

@@ -254,7 +254,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const at = `targets[${i}]`;
     const name = t.name;
     if (seen.has(name)) problems.push(`${at}.name: duplicate of targets[${seen.get(name)}].name ${JSON.stringify(name)}`);
-    seen.set(name, i);
+    else seen.set(name, i);
     const moduleName = t.module ?? global.defaultModule;
     const base = modules[moduleName];
     if (!base) {
