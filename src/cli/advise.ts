@@ -49,8 +49,8 @@ export function command(): Command {
     .option('--no-server-check', 'with --check-local: skip the sshd checks')
     .option('--host-alias <name>', 'Host pattern for the ~/.ssh/config snippet (default: the --check-local host or the target host)')
     .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
-    .option('--min <duration>', 'when measuring: shortest idle age to try', '5')
-    .option('--max <duration>', 'when measuring: longest idle age to try', '7440')
+    .option('--min <duration>', 'when measuring: shortest idle age to try', String(MEASURE_DEFAULTS.minSeconds))
+    .option('--max <duration>', 'when measuring: longest idle age to try', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
@@ -117,8 +117,8 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
     return { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null };
   }
-  const minSeconds = usage(() => parseDurationSeconds(f.min ?? '5', '--min'));
-  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? '7440', '--max'));
+  const minSeconds = usage(() => parseDurationSeconds(f.min ?? String(MEASURE_DEFAULTS.minSeconds), '--min'));
+  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? String(MEASURE_DEFAULTS.maxSeconds), '--max'));
   if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
   process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
   const progress = progressLine();
