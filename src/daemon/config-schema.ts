@@ -82,9 +82,15 @@ const fingerprint = { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' } 
 /** A target's own fields (its probe settings, from its module, follow). */
 export const targetOwnProperties = {
   name: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$', description: 'metric label and history key' },
-  host: { type: 'string', minLength: 1, maxLength: 253, description: 'address or host name' },
+  host: { type: 'string', minLength: 1, maxLength: 253, description: 'address or host name (required unless ssh_config_host gives it)' },
   port: { type: 'integer', minimum: 1, maximum: 65535, default: 22, description: 'SSH port' },
-  user: { type: 'string', minLength: 1, maxLength: 64, description: 'SSH user' },
+  user: { type: 'string', minLength: 1, maxLength: 64, description: 'SSH user (required unless ssh_config_host gives it)' },
+  ssh_config_host: {
+    type: 'string',
+    pattern: '^[^\\s-]\\S{0,252}$',
+    description: 'resolve HostName, Port, User, IdentityFile, known_hosts files, HostKeyAlias and ProxyJump through `ssh -G NAME`, like `ssh NAME` (fields given here win)',
+  },
+  ssh_config_file: { type: 'string', minLength: 1, description: 'with ssh_config_host: the ssh_config file (`ssh -G -F FILE`; default OpenSSH\'s own)' },
   module: { type: 'string', minLength: 1, description: 'module whose settings apply (default: global.default_module)' },
   private_key_file: { type: 'string', minLength: 1, description: 'private key (OpenSSH or PEM)' },
   passphrase_file: { type: 'string', minLength: 1, description: "file holding the key's passphrase" },
@@ -106,7 +112,7 @@ export const targetProperties = {
 
 export const moduleSchema = { type: 'object', additionalProperties: false, properties: moduleProperties } as const;
 export const globalSchema = { type: 'object', additionalProperties: false, default: {}, properties: globalProperties } as const;
-export const targetSchema = { type: 'object', additionalProperties: false, required: ['name', 'host', 'user'], properties: targetProperties } as const;
+export const targetSchema = { type: 'object', additionalProperties: false, required: ['name'], properties: targetProperties } as const;
 
 export const configSchema = {
   type: 'object',

@@ -9,7 +9,8 @@ import YAML from 'yaml';
 import cron from 'node-cron';
 import { InputError, EXIT } from '../cli/errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
-import type { TargetSpec } from '../probe/target.ts';
+import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
 import type { MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, targetSchema } from './config-schema.ts';
@@ -267,11 +268,25 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
-    if (!t.known_hosts_file && !t.host_key_sha256) {
-      problems.push(`${at}: needs host_key_sha256 or known_hosts_file (host keys are always verified)`);
+    const portGiven = (raw as { targets?: { port?: unknown }[] } | null)?.targets?.[i]?.port !== undefined;
+    const ssh = t.ssh_config_host ? fromSshConfig(t.ssh_config_host, t.ssh_config_file ? resolvePath(t.ssh_config_file) : undefined, at, problems) : null;
+    const host = t.host ?? ssh?.endpoint.host;
+    const user = t.user ?? ssh?.endpoint.user;
+    if (!host || !user) {
+      // Without ssh_config_host both are required (the schema cannot say "unless").
+      if (!t.ssh_config_host) {
+        if (!host) problems.push(`${at}.host: is required`);
+        if (!user) problems.push(`${at}.user: is required`);
+      }
+      return;
     }
-    if (!t.private_key_file && !t.password_file && !t.password_env && !t.use_agent) {
-      problems.push(`${at}: needs credentials: private_key_file, password_file, password_env or use_agent: true`);
+    const sshKnownHosts = !t.known_hosts_file && !t.host_key_sha256 ? (ssh?.endpoint.knownHostsPaths ?? []) : [];
+    const sshIdentities = !t.private_key_file && !t.password_file && !t.password_env ? (ssh?.endpoint.identityFiles ?? []) : [];
+    if (!t.known_hosts_file && !t.host_key_sha256 && sshKnownHosts.length === 0) {
+      problems.push(`${at}: needs host_key_sha256 or known_hosts_file${t.ssh_config_host ? ' (no UserKnownHostsFile/GlobalKnownHostsFile of ssh_config_host exists)' : ''} (host keys are always verified)`);
+    }
+    if (!t.private_key_file && !t.password_file && !t.password_env && !t.use_agent && sshIdentities.length === 0) {
+      problems.push(`${at}: needs credentials: private_key_file, password_file, password_env or use_agent: true${t.ssh_config_host ? ' (no IdentityFile of ssh_config_host exists)' : ''}`);
     }
     for (const field of ['private_key_file', 'passphrase_file', 'password_file', 'known_hosts_file'] as const) {
       const file = t[field];
@@ -284,9 +299,9 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const pins = t.host_key_sha256 === undefined ? undefined : Array.isArray(t.host_key_sha256) ? t.host_key_sha256 : [t.host_key_sha256];
     const spec: TargetSpec = {
       name,
-      host: t.host,
-      port: t.port,
-      user: t.user,
+      host,
+      port: portGiven || !ssh ? t.port : ssh.endpoint.port,
+      user,
       ...(t.private_key_file ? { privateKeyPath: resolvePath(t.private_key_file) } : {}),
       ...(t.passphrase_file ? { passphraseFile: resolvePath(t.passphrase_file) } : {}),
       ...(t.passphrase_env ? { passphraseEnv: t.passphrase_env } : {}),
@@ -295,6 +310,10 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       ...(t.use_agent ? { useAgent: true } : {}),
       ...(t.known_hosts_file ? { knownHostsPath: resolvePath(t.known_hosts_file) } : {}),
       ...(pins ? { hostKeySha256: pins } : {}),
+      ...(sshIdentities.length ? { identityFiles: sshIdentities } : {}),
+      ...(sshKnownHosts.length ? { knownHostsPaths: sshKnownHosts } : {}),
+      ...(ssh?.endpoint.hostKeyAlias && !pins ? { hostKeyAlias: ssh.endpoint.hostKeyAlias } : {}),
+      ...(ssh?.jumpHosts.length ? { jumpHosts: ssh.jumpHosts } : {}),
       directions: settings.directions,
       inboundCommand: settings.inboundCommand,
     };
@@ -303,6 +322,40 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   });
   if (problems.length) throw new ConfigError(problems);
   return { global, modules, targets };
+}
+
+/**
+ * `ssh_config_host`: the endpoint and its ProxyJump hops as `ssh -G` resolves them (each hop
+ * through `ssh -G` too, verified from its own known_hosts files, logging in with its own
+ * identities or the agent). Problems are reported under `at`, never thrown.
+ */
+function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[] } | null {
+  try {
+    const r = resolveSshTarget({ host: name, configFile });
+    if (r.proxyCommand) throw new SshConfigError(`ProxyCommand is not supported (use ProxyJump)`);
+    const endpoint = endpointFromSshConfig(r, (f) => fs.existsSync(f));
+    const jumpHosts = r.proxyJump
+      ? proxyJumpHops(r.proxyJump).map((hop): JumpHost => {
+          const h = endpointFromSshConfig(resolveSshTarget({ host: hop.host, configFile, user: hop.user ?? undefined, port: hop.port ?? undefined }), (f) => fs.existsSync(f));
+          if (h.knownHostsPaths.length === 0) throw new SshConfigError(`jump host ${hop.host}: no known_hosts file exists (host keys are always verified)`);
+          return {
+            name: formatEndpoint(h.user, h.host, h.port),
+            host: h.host,
+            port: h.port,
+            user: h.user,
+            identityFiles: h.identityFiles,
+            useAgent: h.agentAllowed && !!process.env.SSH_AUTH_SOCK,
+            knownHostsPaths: h.knownHostsPaths,
+            ...(h.hostKeyAlias ? { hostKeyAlias: h.hostKeyAlias } : {}),
+          };
+        })
+      : [];
+    return { endpoint, jumpHosts };
+  } catch (err) {
+    if (!(err instanceof SshConfigError)) throw err;
+    problems.push(`${at}.ssh_config_host: ${err.message}`);
+    return null;
+  }
 }
 
 /** Parses YAML text; syntax errors are reported with line and column. */

@@ -138,3 +138,36 @@ export function resolveSshTarget(q: SshGQuery & { withOrigins?: boolean }): Reso
   if (q.port) origins.set('port', 'command line');
   return { ...resolved, origins };
 }
+
+/** What ssh_config contributes to an endpoint's login (files that do not exist are left out). */
+export interface EndpointFromSshConfig {
+  host: string;
+  port: number;
+  user: string;
+  identityFiles: string[];
+  /** false with IdentitiesOnly yes (ssh then offers no agent keys that are not listed). */
+  agentAllowed: boolean;
+  knownHostsPaths: string[];
+  hostKeyAlias?: string;
+}
+
+export function endpointFromSshConfig(r: ResolvedSshTarget, exists: (file: string) => boolean): EndpointFromSshConfig {
+  return {
+    host: r.hostName,
+    port: r.port,
+    user: r.user,
+    identityFiles: r.identityFiles.filter(exists),
+    agentAllowed: !r.identitiesOnly,
+    knownHostsPaths: r.knownHostsFiles.filter(exists),
+    ...(r.hostKeyAlias ? { hostKeyAlias: r.hostKeyAlias } : {}),
+  };
+}
+
+/** Splits a ProxyJump value into `[user@]host[:port]` hops (IPv6 in brackets); ssh:// URIs are refused. */
+export function proxyJumpHops(value: string): { user: string | null; host: string; port: number | null }[] {
+  return value.split(',').map((h) => h.trim()).filter((h) => h !== '').map((hop) => {
+    const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(hop);
+    if (!m || hop.includes('://')) throw new SshConfigError(`ProxyJump hop "${hop}" is not [user@]host[:port]`);
+    return { user: m[1] ?? null, host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] === undefined ? null : Number(m[3]) };
+  });
+}
