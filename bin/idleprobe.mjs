@@ -32,7 +32,14 @@ let entry;
 if (distIsCurrent()) {
   entry = pathToFileURL(distMain).href;
 } else {
-  const { register } = await import('tsx/esm/api');
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    // A deployment that pruned the dev dependencies and then pulled new sources.
+    process.stderr.write('idleprobe: dist/ is missing or older than src/, and tsx (a dev dependency) is not installed: run `npm ci` (it builds dist/), or `npm run build`\n');
+    process.exit(2);
+  }
   register();
   entry = pathToFileURL(path.join(src, 'cli', 'main.ts')).href;
 }

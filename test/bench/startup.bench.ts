@@ -6,7 +6,7 @@
 //     goal ≥ 35 %. CPU time (user+sys of the process, from bash `times`) is the headline figure
 //     because the machine is shared; wall time is printed too.
 // Medians of RUNS fresh processes. Builds dist/ first so the compiled CLI is what is measured.
-//   node --import tsx test/bench/startup.bench.ts [--packets 2300000] [--runs 5]
+//   node --import tsx test/bench/startup.bench.ts [--packets 2300000] [--runs 5] [--startup-only]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,7 @@ for (const [name, m] of [['idleprobe --version', version], ['idleprobe --help', 
   console.log(`  ${name.padEnd(21)} ${ms(m.wall).padStart(8)} / ${ms(m.cpu)}   goal ≤ 150 ms wall: ${m.wall <= 0.15 ? 'met' : 'NOT met'}; ${ms(m.wall - bare.wall)} above bare node`);
 }
 
+if (args.includes('--startup-only')) process.exit(0);
 const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-startup-bench-'));
 try {
   const file = path.join(dir, 'capture.pcap');
