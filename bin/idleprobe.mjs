@@ -23,8 +23,8 @@ function newestMtime(dir) {
 }
 
 function distIsCurrent() {
+  if (!existsSync(src)) return existsSync(distMain);
   if (!existsSync(distMain) || !existsSync(stamp)) return false;
-  if (!existsSync(src)) return true;
   return newestMtime(src) <= statSync(stamp).mtimeMs;
 }
 
