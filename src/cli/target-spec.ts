@@ -8,7 +8,7 @@ import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
-import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { DEFAULT_INBOUND_COMMAND, formatEndpoint, parseEndpointArg, type JumpHost, type TargetSpec } from '../probe/target.ts';
 import { ConnectError, type Direction } from '../search/types.ts';
 import { entryMatchesHost, knownHostsName, normaliseFingerprint, parseKnownHosts } from '../probe/host-keys.ts';
 import { hostKeyLookupOf } from '../probe/credentials.ts';
@@ -23,16 +23,14 @@ export interface ParsedTarget {
 
 /** `[user@]host[:port]`, with `[v6addr]:port` for IPv6. */
 export function parseTargetArg(arg: string, what = 'target'): ParsedTarget {
-  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg.trim());
-  if (!m) {
+  const t = parseEndpointArg(arg);
+  if (!t) {
     const bare = /^(?:[^@\s]+@)?([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/.exec(arg.trim());
     if (bare) throw new UsageError(`${what} "${arg}": an IPv6 address needs brackets, as in user@[${bare[1]}]:22 (a port after an unbracketed address cannot be told apart)`);
     throw new UsageError(`${what} "${arg}" is not [user@]host[:port]`);
   }
-  const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
-  const port = m[3] === undefined ? null : Number(m[3]);
-  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`${what} "${arg}": port must be 1–65535`);
-  return { user: m[1] ?? null, host, port };
+  if (t.port !== null && (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)) throw new UsageError(`${what} "${arg}": port must be 1–65535`);
+  return t;
 }
 
 function parseDirection(value: string): Direction[] {

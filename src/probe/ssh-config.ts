@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseConfigDump, type ConfigDump } from './openssh-dump.ts';
+import { parseEndpointArg } from './target.ts';
 
 const SSH_G_TIMEOUT_MS = 10_000;
 
@@ -166,8 +167,8 @@ export function endpointFromSshConfig(r: ResolvedSshTarget, exists: (file: strin
 /** Splits a ProxyJump value into `[user@]host[:port]` hops (IPv6 in brackets); ssh:// URIs are refused. */
 export function proxyJumpHops(value: string): { user: string | null; host: string; port: number | null }[] {
   return value.split(',').map((h) => h.trim()).filter((h) => h !== '').map((hop) => {
-    const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(hop);
-    if (!m || hop.includes('://')) throw new SshConfigError(`ProxyJump hop "${hop}" is not [user@]host[:port]`);
-    return { user: m[1] ?? null, host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] === undefined ? null : Number(m[3]) };
+    const t = hop.includes('://') ? null : parseEndpointArg(hop);
+    if (!t || (t.port !== null && (t.port < 1 || t.port > 65535))) throw new SshConfigError(`ProxyJump hop "${hop}" is not [user@]host[:port]`);
+    return t;
   });
 }

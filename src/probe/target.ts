@@ -74,3 +74,10 @@ export function bracketHost(host: string): string {
 export function formatEndpoint(user: string, host: string, port: number): string {
   return `${user}@${bracketHost(host)}:${port}`;
 }
+
+/** `[user@]host[:port]` with `[v6addr]` for IPv6; null when it is not that shape. Ports are not range-checked here. */
+export function parseEndpointArg(arg: string): { user: string | null; host: string; port: number | null } | null {
+  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg.trim());
+  if (!m) return null;
+  return { user: m[1] ?? null, host: m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!, port: m[3] === undefined ? null : Number(m[3]) };
+}

@@ -93,9 +93,10 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg: ${leg.verdict}`);
   }, CASE_TIMEOUT_MS);
 
-  it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, bad usage 2', async () => {
+  it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, bad usage 2; a chain of two jump hosts works', async () => {
     const l = await lab({ conntrackTimeoutSeconds: 600, mode: 'none' });
-    await l.addSshd('cli', '127.0.0.1', 2222);
+    // cli[127.0.0.1:2222] → srv[198.19.1.2:22] → srv[127.0.0.1:2222] for the chain.
+    await Promise.all([l.addSshd('cli', '127.0.0.1', 2222), l.addSshd('srv', '127.0.0.1', 2222)]);
     const empty = path.join(l.tmpDir, 'empty_known_hosts');
     writeFileSync(empty, '');
     const changed = path.join(l.tmpDir, 'changed_known_hosts');
@@ -104,13 +105,17 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     writeFileSync(onlyTarget, readFileSync(l.knownHostsPath, 'utf8').split('\n').filter((line) => !line.startsWith('[127.0.0.1]:2222')).join('\n'));
     const quick = ['--direction', 'outbound', '--min', '1', '--max', '3', '--sessions', '2', '--json'];
     const base = ['measure', l.target, '-i', l.clientKeyPath, '--no-ssh-config'];
-    const [unknown, chg, jump, refused, usage] = await Promise.all([
+    const [chain, unknown, chg, jump, refused, usage] = await Promise.all([
+      l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--no-ssh-config', '-J', `root@127.0.0.1:2222,root@${LAB_ADDRESSES.srv}`, ...quick]),
       l.idleprobe([...base, '--known-hosts', empty, ...quick]),
       l.idleprobe([...base, '--known-hosts', changed, ...quick]),
       l.idleprobe([...base, '--known-hosts', onlyTarget, '-J', 'root@127.0.0.1:2222', ...quick]),
       l.idleprobe(['measure', l.target, '-i', path.join(l.tmpDir, 'ssh_host_ed25519_key'), '--known-hosts', l.knownHostsPath, '--no-ssh-config', ...quick]),
       l.idleprobe([...base, '--known-hosts', l.knownHostsPath, '--min', 'soon']),
     ]);
+    const doc = parse(chain, l);
+    expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`, 'root@127.0.0.1:2222']);
+    expect(outbound(doc).verdict).toBe('no_timeout_up_to_max');
     expect(unknown.code, describeRun(unknown, l)).toBe(3);
     expect(unknown.stderr).toMatch(/has no entry for 198\.19\.1\.2/);
     expect(chg.code, describeRun(chg, l)).toBe(3);
