@@ -31,7 +31,7 @@ function fmtValue(v: unknown): string {
 
 function fmtRange(s: Schema): string {
   const parts: string[] = [];
-  const type = Array.isArray(s.type) ? s.type.join(' or ') : s.type;
+  const type = typeof s.type === 'string' ? s.type : s.type?.join(' or ');
   if (type) parts.push(type);
   if (s.pattern) parts.push(`\`${s.pattern}\``);
   if (s.enum) parts.push(`one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}`);
