@@ -3,6 +3,7 @@
 // admin routes) and lifecycle (/-/healthy, /-/ready, opt-in /-/reload). Every input has a schema; a
 // wrong one is a 400 with a message, a wrong method a 405 with an Allow header. The server itself
 // bounds connections and the time a request may take (src/exporter/limits.ts).
+import { VERSION } from '../version.ts';
 import http from 'node:http';
 import https from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -84,7 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
-  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? '0.1.0' });
+  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
   await app.register(apiPlugin, {
     daemon,
     analyze: deps.analyze,

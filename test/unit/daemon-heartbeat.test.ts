@@ -4,6 +4,7 @@
 // latest bracket, history and warm restart, metrics, reload removing series, failures, shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
@@ -277,6 +278,10 @@ describe('heartbeat matrix in the daemon', () => {
     expect(body).toContain(`${METRIC.heartbeatSurvivedSeconds}{target="a",interval="5"} 60`);
     expect(body).toContain(`${METRIC.heartbeatUnanswered}{target="a",interval="20"} 1`);
     expect(body).not.toMatch(/idleprobe_heartbeat_survived\{target="b"/);
+    // The exposition passes Prometheus' own linter (Debian package prometheus, in CI).
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20_000 });
+    if (lint.error && process.env.IDLEPROBE_REQUIRE_LAB !== '1') console.warn(`promtool not run: ${lint.error.message}`);
+    else expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
     const api = await app.inject({ method: 'GET', url: '/api/targets/a/heartbeat' });
     expect(api.statusCode).toBe(200);
     const json = api.json();
