@@ -5,7 +5,7 @@
 // Every failure names the file and the flag that chose it.
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { InputError, EXIT } from '../cli/errors.ts';
+import { CategorizedError } from '../errors.ts';
 import { HistoryStore } from './history.ts';
 import type { Logger } from './log.ts';
 
@@ -14,9 +14,9 @@ export const RESET_CORRUPT_FLAG = '--history.reset-corrupt';
 const OUR_TABLES = ['measurements', 'heartbeat_matrices'];
 
 /** A history that cannot be used: exit 2, the message names the file and the flag. */
-export class HistoryFileError extends InputError {
+export class HistoryFileError extends CategorizedError {
   constructor(message: string) {
-    super(message, EXIT.usage);
+    super(message, 'invalid_config');
     this.name = 'HistoryFileError';
   }
 }
