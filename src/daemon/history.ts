@@ -71,6 +71,21 @@ export type NewRunEntry<Result = unknown> = Omit<RunEntry<Result>, 'id' | 'resul
   error?: string | null;
 };
 
+/** A new run as stored under `id` (also what a retrying store hands out before the write succeeded). */
+export function runEntry<Result>(id: number, e: NewRunEntry<Result>): RunEntry<Result> {
+  return {
+    id,
+    target: e.target,
+    status: e.status,
+    startedAt: e.startedAt,
+    finishedAtMs: Math.round(e.finishedAtMs),
+    durationSeconds: e.durationSeconds,
+    result: e.result ?? null,
+    errorKind: e.errorKind ?? null,
+    error: e.error ?? null,
+  };
+}
+
 function fromRow<Result>(r: Row): RunEntry<Result> {
   return {
     id: r.id,
@@ -173,17 +188,7 @@ export class HistoryStore {
       e.errorKind ?? null,
       e.error ?? null,
     );
-    return {
-      id: Number(info.lastInsertRowid),
-      target: e.target,
-      status: e.status,
-      startedAt: e.startedAt,
-      finishedAtMs: Math.round(e.finishedAtMs),
-      durationSeconds: e.durationSeconds,
-      result: e.result ?? null,
-      errorKind: e.errorKind ?? null,
-      error: e.error ?? null,
-    };
+    return runEntry(Number(info.lastInsertRowid), e);
   }
 
   /** The latest run of `kind` (any status) and the latest successful one of a target. */
