@@ -18,25 +18,10 @@ export type HistoryEntry = RunEntry<MeasurementResult>;
 
 export type NewHistoryEntry = NewRunEntry<MeasurementResult>;
 
-/** One finished heartbeat survival matrix (kind 'heartbeat'). */
-export interface HeartbeatEntry {
-  id: number;
-  target: string;
-  status: HistoryStatus;
-  startedAt: string;
-  finishedAtMs: number;
-  durationSeconds: number;
-  /** The matrix (with its cross-check against the latest bracket, when there was one) when ok. */
-  matrix: HeartbeatMatrix | null;
-  errorKind: string | null;
-  error: string | null;
-}
+/** One finished heartbeat survival matrix (kind 'heartbeat'): `matrix` (with its cross-check against the latest bracket, when there was one) when ok. */
+export type HeartbeatEntry = Omit<RunEntry<HeartbeatMatrix>, 'result'> & { matrix: HeartbeatMatrix | null };
 
-export type NewHeartbeatEntry = Omit<HeartbeatEntry, 'id' | 'matrix' | 'errorKind' | 'error'> & {
-  matrix?: HeartbeatMatrix | null;
-  errorKind?: string | null;
-  error?: string | null;
-};
+export type NewHeartbeatEntry = Omit<NewRunEntry<HeartbeatMatrix>, 'result'> & { matrix?: HeartbeatMatrix | null };
 
 /** A run row of any kind; `result_json` holds the kind's result (a measurement, a matrix). */
 interface Row {
