@@ -2,6 +2,7 @@
 // lives in its own module exporting `command(): Command`; this file only wires them up and maps
 // errors to exit codes (EXIT in errors.ts, the one rule: 0 result, 2 bad usage/config, 3 target
 // unreachable, authentication failed, host key unknown or changed, 4 bad capture input).
+import { VERSION } from '../version.ts';
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
 
@@ -29,7 +30,7 @@ function invoked(argv: string[]): string | undefined {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('idleprobe')
     .description('Measure where networks drop idle SSH connections.')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import cron from 'node-cron';
-import { InputError, EXIT } from '../cli/errors.ts';
+import { CategorizedError } from '../errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
 import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
@@ -17,10 +17,10 @@ import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
-/** A config that cannot be used: exit code 2 (bad usage), message lists every `path: reason`. */
-export class ConfigError extends InputError {
+/** A config that cannot be used (invalid_config: exit 2, HTTP 400); the message lists every `path: reason`. */
+export class ConfigError extends CategorizedError {
   constructor(readonly problems: string[], readonly file?: string) {
-    super(`${file ? `${file}: ` : ''}invalid config:\n  ${problems.join('\n  ')}`, EXIT.usage);
+    super(`${file ? `${file}: ` : ''}invalid config:\n  ${problems.join('\n  ')}`, 'invalid_config');
     this.name = 'ConfigError';
   }
 }

@@ -3,6 +3,7 @@
 // removed targets cannot leave stale series behind, and /probe gets its own registry for free.
 // /metrics caches the rendered text until the daemon reports a change (results change every few
 // minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
+import { recommendedIntervalSeconds } from '../advise/recommend.ts';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,7 +11,7 @@ import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
-import { HEARTBEAT_HELP, heartbeatSamples } from '../heartbeat/metrics.ts';
+import { HEARTBEAT_HELP, heartbeatSamples } from './heartbeat-samples.ts';
 import { configuredRows } from '../daemon/heartbeat-plan.ts';
 import type { AnalysisStats } from './analysis-gate.ts';
 
@@ -75,7 +76,9 @@ function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): 
   m.sessionsOpen.set({ target }, s.sessionsOpen);
   m.masked.set({ target }, result?.results.some((r) => r.verdict === 'masked') ? 1 : 0);
   if (result?.serverHeartbeatSeconds != null) m.serverHeartbeat.set({ target }, result.serverHeartbeatSeconds);
-  if (result?.recommendedHeartbeatSeconds != null) m.recommended.set({ target }, result.recommendedHeartbeatSeconds);
+  // The measurement with the target's latest matrix, as `idleprobe advise --history` sees them.
+  const recommended = result ? recommendedIntervalSeconds(result, s.heartbeat?.latestOk?.matrix) : null;
+  if (recommended !== null) m.recommended.set({ target }, recommended);
   // Unknown before the first attempt: no series rather than a false "down".
   if (s.up !== null) m.up.set({ target }, s.up);
   // Only while a matrix is configured, and only its configured intervals: a reload that drops them drops the series.

@@ -1,5 +1,6 @@
 // Opens probe sessions to one target: our own TCP socket (no TCP keepalive, no Nagle), tapped for
 // wire timestamps, then ssh2 on top with host key verification and the configured auth.
+import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock, SearchSession, SessionOpener } from '../search/types.ts';
@@ -26,11 +27,6 @@ export interface OpenerOptions {
   onSessionsOpen?: (open: number) => void;
 }
 
-function abortError(): Error {
-  const e = new Error('aborted');
-  e.name = 'AbortError';
-  return e;
-}
 
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
@@ -79,7 +75,7 @@ export class SshSessionOpener implements SessionOpener {
   }
 
   async openSession(signal?: AbortSignal): Promise<SshSession> {
-    if (signal?.aborted) throw abortError();
+    if (signal?.aborted) throw abortError(signal);
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
     const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
@@ -105,7 +101,7 @@ export class SshSessionOpener implements SessionOpener {
         sock.destroy();
         reject(err);
       };
-      const onAbort = () => fail(abortError());
+      const onAbort = () => fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(
         () => fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
