@@ -25,6 +25,8 @@ export function describeDirection(r: DirResult): string {
       return `${name} masked: ${r.reason ?? 'server heartbeats kept the connection busy'}`;
     case 'inconclusive':
       return `${name} inconclusive: ${r.reason ?? 'sessions failed for reasons other than the path'}`;
+    case 'unsupported':
+      return `${name} not measurable: ${r.reason ?? 'this direction cannot be probed on this target'}`;
   }
 }
 

@@ -47,6 +47,8 @@ export interface MeasureOptions {
   /** Floor for the "no answer" deadline of a probe, ms (default 3000); the deadline is max(floor, 4×RTT+1000). */
   silentDeadlineFloorMs?: number;
   connectTimeoutMs?: number; // default 10000
+  /** Inbound probes: 'signal' where the account allows it (default), else the 'sleep' fallback; 'sleep' forces the fallback. */
+  inboundMethod?: import('../search/types.ts').InboundMethod;
   prior?: { outbound?: import('../search/types.ts').PriorResult; inbound?: import('../search/types.ts').PriorResult };
   signal?: AbortSignal;
   onProgress?: (p: import('../search/types.ts').SearchProgress) => void;

@@ -10,7 +10,7 @@ import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.
 import type { PathModel } from '../../src/search/sim/middlebox.ts';
 import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { bracketContainsTruth, withinPrecision } from '../../src/search/sim/judge.ts';
-import { simulate, type SearchFunction } from '../../src/search/sim/run.ts';
+import { simulate, simulateBothDirections, type SearchFunction } from '../../src/search/sim/run.ts';
 import type { Direction, SearchOptions } from '../../src/search/types.ts';
 
 const args = process.argv.slice(2);
@@ -44,15 +44,26 @@ interface Method {
   search: SearchFunction;
   direction: Direction;
   warm: boolean;
-  /** Baselines are slow in virtual time but cheap in events; skip nothing. */
+  /** Both directions at once over one path, sharing the 16 sessions (`measure --direction both`). */
+  both?: boolean;
+  /** What the simulated server does for inbound probes (method, shell start-up, signal latency). */
+  server?: Pick<PathModel, 'inboundMethod' | 'shellStartMs' | 'signalLatencyMs' | 'outputDelayMs' | 'controlRttMs'>;
 }
+// Inbound by `sleep {d}; echo` (the old method, a commitment) and by a signal through the control
+// session (an option): rows of both, side by side.
+const SLEEP = { inboundMethod: 'sleep' } as const;
+const SIGNAL = { inboundMethod: 'signal' } as const;
 const METHODS: Method[] = [
   { name: '(a) this search, cold', search: tunedSearch, direction: 'outbound', warm: false },
   { name: '(b) this search, warm ±25 %', search: tunedSearch, direction: 'outbound', warm: true },
   { name: '(c) sequential bisection', search: sequentialBisection, direction: 'outbound', warm: false },
   { name: '(d) exponential then bisect', search: exponentialThenBisect, direction: 'outbound', warm: false },
-  { name: '(e) this search, inbound cold', search: tunedSearch, direction: 'inbound', warm: false },
-  { name: '(f) this search, inbound warm', search: tunedSearch, direction: 'inbound', warm: true },
+  { name: '(e) inbound cold, sleep (old)', search: tunedSearch, direction: 'inbound', warm: false, server: SLEEP },
+  { name: '(f) inbound warm, sleep (old)', search: tunedSearch, direction: 'inbound', warm: true, server: SLEEP },
+  { name: '(g) inbound cold, signal', search: tunedSearch, direction: 'inbound', warm: false, server: SIGNAL },
+  { name: '(h) inbound warm, signal', search: tunedSearch, direction: 'inbound', warm: true, server: SIGNAL },
+  { name: '(i) both cold, sleep (old)', search: tunedSearch, direction: 'inbound', warm: false, both: true, server: SLEEP },
+  { name: '(j) both cold, signal', search: tunedSearch, direction: 'inbound', warm: false, both: true, server: SIGNAL },
 ];
 
 interface Sample {
@@ -70,7 +81,17 @@ async function runOne(method: Method, condition: Condition, timeoutSeconds: numb
     const prior = timeoutSeconds * uniform(rng, 0.75, 1.25);
     overrides.prior = { lowerSeconds: prior * 0.99, upperSeconds: prior * 1.01, measuredAt: 0 };
   }
-  const model: PathModel = { ...condition.model, timeoutSeconds, seed };
+  const model: PathModel = { ...condition.model, ...method.server, timeoutSeconds, seed };
+  if (method.both) {
+    const run = await simulateBothDirections(method.search, model, overrides.prior ? { prior: overrides.prior } : {});
+    return {
+      ratio: run.wallSeconds / timeoutSeconds,
+      ok: run.results.every((r) => withinPrecision(r, model, defaultSearchOptions.precision)),
+      contains: run.results.every((r) => bracketContainsTruth(r, model)),
+      maxSessions: run.stats.maxOpen,
+      connections: run.stats.connects,
+    };
+  }
   const run = await simulate(method.search, model, overrides);
   return {
     ratio: run.wallSeconds / timeoutSeconds,

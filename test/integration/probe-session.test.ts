@@ -205,7 +205,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
   it('the control session notices when the target goes away', async () => {
     const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
     const o = opener(l.target());
-    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300 });
+    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: false });
     await sleep(1000);
     expect(control.failedAt()).toBeNull();
     // The middlebox disappears: the control session is cut and cannot reconnect.
