@@ -65,6 +65,7 @@ export interface MeasureFlags {
   inbound: boolean;
   json?: boolean;
   connectTimeout?: string;
+  inboundMethod?: string;
 }
 
 /** Flags → TargetSpec. Exported for tests; throws UsageError naming the flag at fault. */
@@ -144,6 +145,10 @@ export function buildMeasureOptions(flags: MeasureFlags): MeasureOptions {
   if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new UsageError(`--sessions must be an integer 1–64, got "${flags.sessions}"`);
   const opts: MeasureOptions = { ...MEASURE_DEFAULTS, minSeconds, maxSeconds, sessions };
   if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
+  if (flags.inboundMethod !== undefined) {
+    if (flags.inboundMethod !== 'signal' && flags.inboundMethod !== 'sleep') throw new UsageError(`--inbound-method must be signal or sleep, got "${flags.inboundMethod}"`);
+    opts.inboundMethod = flags.inboundMethod;
+  }
   return opts;
 }
 
@@ -190,6 +195,7 @@ export function command(): Command {
     .option('--max <seconds>', 'longest idle age to probe', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions))
     .option('--inbound-command <cmd>', 'command the server runs for inbound probes; {d} = age in seconds', DEFAULT_INBOUND_COMMAND)
+    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', 'signal')
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long', '10')
     .option('--json', 'print one JSON document (the measurement) on stdout')
