@@ -466,9 +466,16 @@ export class SshSession implements SearchSession {
       buffer += chunk.toString('utf8');
       onLines();
     });
-    r.channel.on('close', () => {
+    // Gone only when the server says the waiter ended (exit status / EOF). A channel closed because
+    // the connection failed says nothing about the process: the server may not know yet (a path
+    // that drops its packets), so close() still has the signaller end it.
+    const ended = () => {
       waiter.gone = true;
-      waiter.onGone?.('the waiter on the server ended (channel closed)');
+    };
+    r.channel.on('exit', ended);
+    r.channel.on('end', ended);
+    r.channel.on('close', () => {
+      if (!this.closed) waiter.onGone?.('the waiter on the server ended (channel closed)');
     });
     onLines();
     this.waiter = waiter;
