@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { HistoryStore } from '../daemon/history.ts';
 import type { MeasurementResult } from '../search/types.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from './timeout-basis.ts';
 
 /** Thrown for a history file or target that cannot be used; the CLI maps it to exit 2. */
@@ -15,7 +16,8 @@ export class TimeoutSourceError extends Error {
   }
 }
 
-export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult } {
+/** The target's latest successful measurement, and its latest successful survival matrix when it has one. */
+export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult; matrix: HeartbeatMatrix | null } {
   // HistoryStore would create a missing file: check first, a typo must not look like "no history".
   if (!existsSync(file)) throw new TimeoutSourceError(`--history: ${file} does not exist`);
   let store: HistoryStore;
@@ -27,7 +29,7 @@ export function basisFromHistory(file: string, targetNames: string[]): { basis: 
   try {
     for (const name of targetNames) {
       const entry = store.latestOk(name);
-      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result };
+      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result, matrix: store.latestHeartbeat(name).latestOk?.matrix ?? null };
     }
     const known = [...store.latestByTarget().keys()];
     throw new TimeoutSourceError(

@@ -195,7 +195,7 @@ export function command(): Command {
     .option('--max <seconds>', 'longest idle age to probe', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions))
     .option('--inbound-command <cmd>', 'command the server runs for inbound probes; {d} = age in seconds', DEFAULT_INBOUND_COMMAND)
-    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', 'signal')
+    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', MEASURE_DEFAULTS.inboundMethod)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long', '10')
     .option('--json', 'print one JSON document (the measurement) on stdout')

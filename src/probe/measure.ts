@@ -11,15 +11,7 @@ import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshSessionOpener } from './opener.ts';
 import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from './target.ts';
 
-export const MEASURE_DEFAULTS = {
-  minSeconds: 5,
-  maxSeconds: 7440,
-  sessions: 16,
-  precisionAbsSeconds: 1,
-  precisionRelative: 0.02,
-  connectStaggerMs: 250,
-  maxConnectsPerMinute: 60,
-} as const satisfies Partial<MeasureOptions>;
+export { MEASURE_DEFAULTS } from './settings-schema.ts';
 
 /** Directions this target can actually be measured in (inbound needs a command). */
 export function measurableDirections(spec: TargetSpec): Direction[] {
@@ -89,7 +81,7 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     silentFloorMs: opts.silentDeadlineFloorMs,
     connectStaggerMs: opts.connectStaggerMs,
     onSessionsOpen: opts.onSessionsOpen,
-    inboundMethod: opts.inboundMethod,
+    inboundMethod: opts.inboundMethod === 'sleep' ? 'sleep' : 'signal',
     // A waiter never outlives the search's own time budget, even if nothing ever tells it to end.
     waiterLifetimeSeconds: opts.maxSeconds * 4 + 600,
   });

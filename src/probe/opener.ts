@@ -9,6 +9,7 @@ import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from './target.ts';
 import { INBOUND_START_MARKER } from './ssh-session.ts';
 import type { Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
+import { MEASURE_DEFAULTS } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
@@ -150,7 +151,7 @@ export class SshSessionOpener implements SessionOpener {
     if (signal?.aborted) throw abortError();
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
-    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
     const sock = new net.Socket();
     const { clock } = this.opts;
     return new Promise<SshSession>((resolve, reject) => {

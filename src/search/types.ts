@@ -126,9 +126,9 @@ export interface ControlMonitor {
 }
 
 export interface Precision {
-  /** Absolute precision in seconds (default 1). */
+  /** Absolute precision in seconds. */
   absSeconds: number;
-  /** Relative precision (default 0.02). The bracket width target is max(abs, rel × upper). */
+  /** Relative precision. The bracket width target is max(abs, rel × upper). */
   relative: number;
 }
 
@@ -141,10 +141,11 @@ export interface PriorResult {
 
 export interface SearchOptions {
   direction: Direction;
-  minSeconds: number; // default 5
-  maxSeconds: number; // default 7440
+  // Defaults of these: ./settings-schema.ts (defaultSearchOptions).
+  minSeconds: number;
+  maxSeconds: number;
   precision: Precision;
-  /** Concurrent sessions per target for this search (issue 2 default 8; fast search default 16). */
+  /** Concurrent sessions per target for this search. */
   maxSessions: number;
   /** Minimum gap between two connects, ms (sshd MaxStartups throttles bursts). */
   connectStaggerMs: number;

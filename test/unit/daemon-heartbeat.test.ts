@@ -103,7 +103,7 @@ describe('heartbeat config', () => {
       modules: { hb: { heartbeat: { intervals: [15, '1m'], window: '10m', schedule: '5 2 * * *' } } },
       targets: [target('plain'), target('all-defaults', { heartbeat: true }), target('inherits', { module: 'hb' }), target('longer', { module: 'hb', heartbeat: { window: '1h30m', count_max: 5 } }), target('off', { module: 'hb', heartbeat: false })],
     });
-    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.heartbeat]));
+    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.settings.heartbeat]));
     expect(hb.plain).toBeNull();
     expect(hb['all-defaults']).toEqual(DEFAULT_HEARTBEAT);
     expect(DEFAULT_HEARTBEAT.intervalsSeconds).toEqual([15, 30, 45, 60, 120, 300]);
@@ -269,7 +269,7 @@ describe('heartbeat matrix in the daemon', () => {
     first.matrices[0].finish();
     await first.daemon.heartbeatSettled('a');
 
-    const app = await buildApp({ daemon: first.daemon, renderer: new MetricsRenderer(first.daemon) });
+    const app = await buildApp({ daemon: first.daemon, enableAdminApi: true, renderer: new MetricsRenderer(first.daemon) });
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="20"} 0`);
@@ -306,7 +306,7 @@ describe('heartbeat matrix in the daemon', () => {
     second.daemon.start();
     await flush();
     expect(second.matrices).toHaveLength(0);
-    const app2 = await buildApp({ daemon: second.daemon, renderer: new MetricsRenderer(second.daemon) });
+    const app2 = await buildApp({ daemon: second.daemon, enableAdminApi: true, renderer: new MetricsRenderer(second.daemon) });
     expect((await app2.inject({ method: 'GET', url: '/metrics' })).body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     // POST /api/heartbeat starts one now (202), a second POST gets 409.
     expect((await app2.inject({ method: 'POST', url: '/api/heartbeat/a' })).statusCode).toBe(202);

@@ -1,10 +1,10 @@
-// Connects the daemon to the real prober and capture analyser. Kept apart from the scheduler so
+// Part of the composition root: connects the daemon to the real prober and capture analyser. Kept apart from the scheduler so
 // unit tests inject their own measure function and the scheduler never imports ssh2.
 import type { Readable } from 'node:stream';
 import { realClock } from '../search/clock.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import type { HeartbeatFn, MeasureFn, OpenerFactory } from './runner.ts';
+import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { measureTarget } from '../probe/measure.ts';
@@ -23,7 +23,8 @@ export const sshOpenerFactory: OpenerFactory = (spec, opts) =>
 export const measureWithProber: MeasureFn = (spec, opts) => measureTarget(spec, opts);
 
 /** POST /api/analyze: the capture analyser, reading the upload stream with back-pressure. */
-export const analyzeUpload = (input: Readable, opts: { port: number }): Promise<AnalysisReport> => analyzeStream(input, { port: opts.port });
+export const analyzeUpload = (input: Readable, opts: { port: number; maxLiveFlows?: number }): Promise<AnalysisReport> =>
+  analyzeStream(input, { port: opts.port, maxLiveFlows: opts.maxLiveFlows });
 
 /** Heartbeat survival matrices: the prober's sessions with OpenSSH's CountMax verdict (src/heartbeat). */
 export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
