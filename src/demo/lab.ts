@@ -24,6 +24,8 @@ export interface DemoLabOptions {
   password?: string;
   /** Slow server: extra seconds before an exec's output timer starts. */
   execStartDelaySeconds?: number;
+  /** The account runs no command (sshd `ForceCommand internal-sftp`). */
+  noShell?: boolean;
   user?: string;
 }
 
@@ -87,6 +89,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       idleDisconnectSeconds: opts.idleDisconnectSeconds,
       password: opts.password,
       execStartDelaySeconds: opts.execStartDelaySeconds,
+      noShell: opts.noShell,
     });
     middlebox = await startMiddlebox({
       upstreamHost: server.host,

@@ -24,6 +24,8 @@ export interface DemoSshServerOptions {
   execStartDelaySeconds?: number;
   /** Refuse the signal method's scripts (a server where only `sleep N; echo X` runs). */
   noSignalMethod?: boolean;
+  /** Refuse every command as sshd's `ForceCommand internal-sftp` does (an account without a shell). */
+  noShell?: boolean;
 }
 
 /** The waiter script is recognised by its shape; its lifetime bound varies. */
@@ -129,6 +131,13 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
           };
           session.on('close', onChannelGone);
           session.on('exec', (acceptExec, _rejectExec, info) => {
+            if (opts.noShell) {
+              const stream = acceptExec();
+              stream.stderr.write('This service allows sftp connections only.\n');
+              stream.exit(1);
+              stream.end();
+              return;
+            }
             if (!opts.noSignalMethod && isWaiterScript(info.command)) {
               const stream = acceptExec();
               const pid = nextPid++;
