@@ -13,6 +13,7 @@ import { MEASURE_DEFAULTS } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
+import { after } from './clock-timer.ts';
 import { WireTap } from './wire-tap.ts';
 
 export interface OpenerOptions {
@@ -161,7 +162,7 @@ export class SshSessionOpener implements SessionOpener {
       const fail = (err: Error) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         try {
           client?.end();
@@ -173,9 +174,8 @@ export class SshSessionOpener implements SessionOpener {
       };
       const onAbort = () => fail(abortError());
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(
-        () => fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
-        timeoutMs,
+      const timer = after(clock, timeoutMs, () =>
+        fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
       );
       const onConnectError = (err: NodeJS.ErrnoException) => fail(connectErrorFrom(this.label, { code: err.code, message: err.message }, null));
       sock.once('error', onConnectError);
@@ -223,7 +223,7 @@ export class SshSessionOpener implements SessionOpener {
             return fail(new ConnectError(`${this.label}: session opened but the first keepalive failed (${first.outcome}: ${first.detail ?? ''})`, 'unreachable'));
           }
           done = true;
-          clearTimeout(timer);
+          timer.cancel();
           signal?.removeEventListener('abort', onAbort);
           this.live.add(session);
           this.opts.onSessionsOpen?.(this.live.size);

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
 import { SIGNAL_FOLLOW_UP_DELAY_MS, type Clock, type ProbeOutcome, type ProbeReport, type SearchSession } from '../search/types.ts';
-import { after, TimerSet } from './clock-timer.ts';
+import { after, TimerSet, type ClockTimer } from './clock-timer.ts';
 import { parseWaiterReady, waiterScript, WAITER_SPEAKS } from './inbound-scripts.ts';
 import type { Signaller } from './signaller.ts';
 import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
@@ -526,7 +526,8 @@ export class SshSession implements SearchSession {
       let setupPending = true;
       let dueAt = requestedAt + ageSeconds * 1000;
       let ageAtDue: number | null = null;
-      const timers: NodeJS.Timeout[] = [];
+      // Every timer of this probe, on the injected clock; cancelled together when it settles.
+      const timers = new TimerSet(this.clock);
       let stream: ClientChannel | null = null;
       this.pending++;
       const endSetup = () => {
@@ -539,7 +540,7 @@ export class SshSession implements SearchSession {
         if (settled) return;
         settled = true;
         endSetup();
-        timers.forEach(clearTimeout);
+        timers.cancelAll();
         unsubscribe();
         if (closeSession) this.close();
         else if (stream && outcome !== 'alive') stream.close();
@@ -554,11 +555,11 @@ export class SshSession implements SearchSession {
         if (stream === null) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
         else settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
       });
-      timers.push(setTimeout(() => {
+      timers.after(this.deadlineMs(), () => {
         if (setupPending) {
           settle('silent', `no reply to the exec request (session was already idle ${ageAtRequest.toFixed(1)} s)`, ageAtRequest, true);
         }
-      }, this.deadlineMs()));
+      });
 
       this.client.exec(command, (err, channel) => {
         endSetup();
@@ -570,7 +571,7 @@ export class SshSession implements SearchSession {
         if (err) {
           // ssh2 fails pending channel requests from its own 'close' handler, before ours ran:
           // look again once the socket events have settled.
-          setImmediate(() => {
+          timers.after(0, () => {
             if (this.closed || this.sock.destroyed) {
               const r = this.closedOutcome();
               settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
@@ -585,24 +586,21 @@ export class SshSession implements SearchSession {
         let stderr = '';
         // Timers of the current phase, re-armed when the start marker tells when the command
         // really began (a loaded server may start the shell seconds after confirming the exec).
-        let phase: NodeJS.Timeout[] = [];
+        let phase: ClockTimer[] = [];
         const keepWaiting = (ms: number, detail: string) => {
-          const t = setTimeout(() => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true), ms);
-          phase.push(t);
-          timers.push(t);
+          phase.push(timers.after(ms, () => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true)));
         };
         const arm = (start: number) => {
-          phase.forEach(clearTimeout);
+          for (const t of phase) t.cancel();
           startedAt = start;
           dueAt = start + ageSeconds * 1000;
           ageAtDue = null;
           phase = [
-            setTimeout(() => {
+            timers.after(ageSeconds * 1000, () => {
               ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
-            }, ageSeconds * 1000),
-            setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting), ageSeconds * 1000 + this.deadlineMs()),
+            }),
+            timers.after(ageSeconds * 1000 + this.deadlineMs(), () => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting)),
           ];
-          timers.push(...phase);
         };
         arm(startedAt);
         let awaitingMarker = marked;
@@ -634,7 +632,7 @@ export class SshSession implements SearchSession {
           this.markSolicited();
           if (settled) return;
           // Give the connection-end listener the first word if the whole connection went down.
-          setImmediate(() => {
+          timers.after(0, () => {
             if (settled || this.closed) return;
             const elapsed = ((this.clock.now() - startedAt) / 1000).toFixed(1);
             if (stderr.trim() !== '') settle('error', `inbound command failed after ${elapsed} s: ${stderr.trim().slice(0, 200)}`, 0, false);

@@ -114,13 +114,6 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
     it(`${row.direction} at T = ${row.t} s: real wall time within ${ALLOWED_RELATIVE_GAP * 100} % of the simulator`, async () => {
       const lab = await createLab({ conntrackTimeoutSeconds: row.t, mode: 'drop' });
       labs.push(lab);
-      const connects: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const r = await lab.ssh('true', [], { timeoutMs: 10_000 });
-        expect(r.code, r.stderr).toBe(0);
-        connects.push(r.elapsedMs);
-      }
-      const connectLatencyMs = median(connects);
       const maxS = row.t * 3;
       const run = await lab.measure(
         ['--direction', row.direction, '--min', String(MIN_S), '--max', String(maxS), '--sessions', String(SESSIONS), '--json'],
@@ -134,6 +127,13 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
         if (r.direction === 'inbound') expect(r.inboundMethod).toBe('signal');
       }
       const realRatio = doc.elapsedSeconds / row.t;
+      // Connect + login as idleprobe itself saw it in this run (a loaded machine slows ssh2's login
+      // far more than OpenSSH's): the first inbound session went idle after the control session's
+      // login, its own login and the waiter's start — about two logins.
+      const startedAtMs = Date.parse(doc.startedAt);
+      const firstIdleMs = Math.min(...doc.results.flatMap((r) => r.probes.map((p) => Date.parse(p.at) - p.ageSeconds * 1000 - startedAtMs)));
+      const connectLatencyMs = Math.max(50, firstIdleMs / 2);
+      const timeline = doc.results.map((r) => `${r.direction}: ${r.probes.map((p) => `${((Date.parse(p.at) - startedAtMs) / 1000).toFixed(1)}s@${p.ageSeconds.toFixed(1)}${p.outcome[0]}`).join(' ')}`).join('\n');
 
       const options: Partial<SearchOptions> = {
         minSeconds: MIN_S,
@@ -165,12 +165,13 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
           simRatios.push(sim.result.elapsedMs / 1000 / row.t);
         }
       }
-      const predicted = median(simRatios);
+      // The simulated search starts with the path; the real one first logs in its control session.
+      const predicted = median(simRatios) + connectLatencyMs / 1000 / row.t;
       console.log(
         `[lab] search vs sim, ${row.direction} by signal at T=${row.t} s: real ${realRatio.toFixed(2)}×T (${doc.elapsedSeconds.toFixed(1)} s); ` +
-          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds)`,
+          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds, connect ${connectLatencyMs.toFixed(0)} ms)`,
       );
-      expect(Math.abs(realRatio - predicted) / predicted, `real ${realRatio.toFixed(3)} vs simulated ${predicted.toFixed(3)}`).toBeLessThanOrEqual(ALLOWED_RELATIVE_GAP);
+      expect(Math.abs(realRatio - predicted) / predicted, `real ${realRatio.toFixed(3)} vs simulated ${predicted.toFixed(3)}; real probes (time@age outcome):\n${timeline}`).toBeLessThanOrEqual(ALLOWED_RELATIVE_GAP);
       if (row.direction === 'both' && row.t === 20) expect(realRatio, 'the real default (both directions) at T = 20 s').toBeLessThanOrEqual(DEFAULT_RATIO_BOUND);
     }, 600_000);
   }
