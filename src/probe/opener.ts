@@ -6,7 +6,7 @@ import type { Clock, Direction, InboundMethod, SearchSession, SessionOpener } fr
 import { ConnectError, InboundUnsupportedError } from '../search/types.ts';
 import type { ControlSession } from './control.ts';
 import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from './target.ts';
-import { INBOUND_START_MARKER } from './ssh-session.ts';
+import { INBOUND_START_MARKER, inboundCommandLine } from './ssh-session.ts';
 import type { Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
 import { MEASURE_DEFAULTS } from './settings-schema.ts';
@@ -138,7 +138,8 @@ export class SshSessionOpener implements SessionOpener {
       } else why = `the signaller did not start on the control session: ${state.why}`;
     }
     // Can the account run any command at all? (ForceCommand internal-sftp, /usr/sbin/nologin, …)
-    const check = await session.startCommand(`echo ${INBOUND_START_MARKER}`, 10_000);
+    // The check is the sleep method's own command at age 0: what the fallback would run.
+    const check = await session.startCommand(inboundCommandLine(DEFAULT_INBOUND_COMMAND, 0).command, 10_000);
     if (check.kind === 'line') {
       check.channel.close();
       if (check.line === INBOUND_START_MARKER) return { method: 'sleep', why };
