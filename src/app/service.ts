@@ -100,6 +100,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       if (host === null && (err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') address = await app.listen({ host: '0.0.0.0', port });
       else throw err;
     }
+    // fastify names the scheme from its own https option, which the server factory replaces.
+    if (opts.webConfig?.tls) address = address.replace(/^http:/, 'https:');
     const running = daemon;
     running.start();
     opts.log.info(`listening on ${address}${opts.webConfig?.tls ? ' (TLS)' : ''}${opts.webConfig?.basicAuthUsers.size ? ' (basic auth)' : ''}`);

@@ -108,6 +108,8 @@ export class CaptureAnalyzer implements PacketSink {
   private readonly port: number | null;
   private readonly maxFlows: number;
   private readonly maxLiveFlows: number;
+  /** Flows dropped from the analysis, kept to be reused for new connections (at most the cap). */
+  private readonly spare: Flow[] = [];
   /** Connections dropped at the live-flow cap before they ended. */
   private readonly evicted = { halfOpen: 0, idle: 0 };
   packets = 0;
@@ -180,7 +182,9 @@ export class CaptureAnalyzer implements PacketSink {
 
   private newFlow(hash: number): Flow {
     if (this.table.size >= this.maxLiveFlows) this.evict();
-    const flow = new Flow(this.seg, this.params);
+    const reused = this.spare.pop();
+    const flow = reused ?? new Flow(this.seg, this.params);
+    if (reused) reused.recycle(this.seg);
     this.table.insert(flow, hash);
     this.flows.push(flow);
     return flow;
@@ -193,8 +197,10 @@ export class CaptureAnalyzer implements PacketSink {
   private retireFinishedFlows(): void {
     const keep: Flow[] = [];
     for (const flow of this.flows) {
-      if (flow.finished && this.lastTs - flow.lastTs > RETIRE_AFTER_SECONDS) this.retire(flow);
-      else keep.push(flow);
+      if (flow.finished && this.lastTs - flow.lastTs > RETIRE_AFTER_SECONDS) {
+        this.retire(flow);
+        if (this.spare.length < this.maxLiveFlows) this.spare.push(flow);
+      } else keep.push(flow);
     }
     this.flows = keep;
   }
@@ -239,6 +245,8 @@ export class CaptureAnalyzer implements PacketSink {
         this.evicted.idle++;
         this.retire(flow);
       }
+      // Nothing refers to it any more (summaries copy what they need): reuse it.
+      this.spare.push(flow);
     }
     this.flows = this.flows.filter((f) => !gone.has(f));
   }

@@ -12,7 +12,7 @@ import type { TargetSpec } from '../probe/target.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
-import { basisFromHistory } from '../advise/timeout-source.ts';
+import { basisFromHistory } from './timeout-source.ts';
 import { buildAdvice, formatAdvice, type LocalCheckReport } from '../advise/report.ts';
 import { recommend } from '../advise/recommend.ts';
 import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';

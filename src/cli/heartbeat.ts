@@ -11,7 +11,7 @@ import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts
 import { formatMatrix } from '../heartbeat/format.ts';
 import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
-import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
+import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
 export interface ConnectionFlags {

@@ -3,17 +3,16 @@
 // admin routes) and lifecycle (/-/healthy, /-/ready, opt-in /-/reload). Every input has a schema; a
 // wrong one is a 400 with a message, a wrong method a 405 with an Allow header. The server itself
 // bounds connections and the time a request may take (src/exporter/limits.ts).
+import { VERSION } from '../version.ts';
 import http from 'node:http';
 import https from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon/daemon.ts';
-import { InputError } from '../cli/errors.ts';
-import { CaptureFormatError } from '../capture/index.ts';
 import { RateLimitedLog, silentLogger, type Logger } from '../daemon/log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
-import { HttpError } from './http-error.ts';
+import { HttpError, httpStatusFor } from './http-error.ts';
 import { AnalysisGate } from './analysis-gate.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 import authPlugin from './plugins/auth.ts';
@@ -74,7 +73,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     if (err.validation) return reply.code(400).send({ error: err.message });
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
-    if (err instanceof InputError || err instanceof CaptureFormatError) return reply.code(400).send({ error: err.message });
+    const categorized = httpStatusFor(err);
+    if (categorized !== undefined) return reply.code(categorized).send({ error: err.message });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status < 500) return reply.code(status).send({ error: err.message });
     // The details (which may name files) go to the log, not to whoever sent the request.
@@ -84,7 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
-  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? '0.1.0' });
+  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
   await app.register(apiPlugin, {
     daemon,
     analyze: deps.analyze,

@@ -33,6 +33,11 @@ export class BasicAuthChecker {
     this.dummyHash = users.size > 0 ? bcrypt.hash('idleprobe-dummy-password', cost) : Promise.resolve('');
   }
 
+  /** The hash unknown users are compared against (its cost is the users' highest). */
+  dummy(): Promise<string> {
+    return this.dummyHash;
+  }
+
   get enabled(): boolean {
     return this.users.size > 0;
   }

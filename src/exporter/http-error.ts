@@ -2,11 +2,23 @@
 // the pattern a target name must match in a URL.
 import type { FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon/daemon.ts';
+import { categoryOf, type ErrorCategory } from '../errors.ts';
 
 export const NAME_PATTERN = '^[A-Za-z0-9_.:@-]{1,128}$';
 
 /** Methods a route answers 405 for when it does not serve them (OPTIONS and TRACE included). */
 const ALL_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'] as const;
+
+/**
+ * The one place an error's category becomes an HTTP status. Bad requests and unusable input are
+ * the client's (400); a target that cannot be reached is not the request's fault, so it stays a 500.
+ */
+const STATUS_FOR: Partial<Record<ErrorCategory, number>> = { usage: 400, invalid_config: 400, bad_input: 400 };
+
+export function httpStatusFor(err: unknown): number | undefined {
+  const category = categoryOf(err);
+  return category ? STATUS_FOR[category] : undefined;
+}
 
 export class HttpError extends Error {
   constructor(

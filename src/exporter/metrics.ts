@@ -11,7 +11,7 @@ import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
-import { HEARTBEAT_HELP, heartbeatSamples } from '../heartbeat/metrics.ts';
+import { HEARTBEAT_HELP, heartbeatSamples } from './heartbeat-samples.ts';
 import { configuredRows } from '../daemon/heartbeat-plan.ts';
 import type { AnalysisStats } from './analysis-gate.ts';
 

@@ -1,5 +1,6 @@
 // Opens probe sessions to one target: our own TCP socket (no TCP keepalive, no Nagle), tapped for
 // wire timestamps, then ssh2 on top with host key verification and the configured auth.
+import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock, Direction, InboundMethod, SearchSession, SessionOpener } from '../search/types.ts';
@@ -33,12 +34,6 @@ export interface OpenerOptions {
 
 /** What the first inbound session found out about this target, once per opener. */
 type InboundDecision = { method: InboundMethod; why: string | null } | { method: 'unsupported'; why: string };
-
-function abortError(): Error {
-  const e = new Error('aborted');
-  e.name = 'AbortError';
-  return e;
-}
 
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
@@ -150,7 +145,7 @@ export class SshSessionOpener implements SessionOpener {
   }
 
   async openSession(signal?: AbortSignal): Promise<SshSession> {
-    if (signal?.aborted) throw abortError();
+    if (signal?.aborted) throw abortError(signal);
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
     const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
@@ -173,7 +168,7 @@ export class SshSessionOpener implements SessionOpener {
         sock.destroy();
         reject(err);
       };
-      const onAbort = () => fail(abortError());
+      const onAbort = () => fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = after(clock, timeoutMs, () =>
         fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),

@@ -2,6 +2,8 @@
 // Nothing here does I/O: the search sees time only through `Clock` and the network only through
 // `SearchSession`, so the same code runs against real sessions, a simulated middlebox, and a fake clock.
 
+import { CategorizedError } from '../errors.ts';
+
 export type Direction = 'outbound' | 'inbound';
 
 /** What one probe observed. Only `reset` and `silent` count against the path. */
@@ -93,10 +95,10 @@ export interface SearchSession {
   close(): void;
 }
 
-export class ConnectError extends Error {
-  /** 'unreachable' | 'auth' | 'host_key' | 'protocol' — for exit codes and counters, not labels. */
+export class ConnectError extends CategorizedError {
+  /** 'unreachable' | 'auth' | 'host_key' | 'protocol' — for counters and history rows, not labels. */
   constructor(message: string, readonly kind: 'unreachable' | 'auth' | 'host_key' | 'protocol') {
-    super(message);
+    super(message, 'unreachable');
     this.name = 'ConnectError';
   }
 }

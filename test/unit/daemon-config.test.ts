@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfigFile, parseConfigText, resolveConfig, jsonPointerToPath } from '../../src/daemon/config.ts';
 import { main } from '../../src/cli/main.ts';
+import { exitCodeFor } from '../../src/cli/errors.ts';
 
 const PIN = `SHA256:${'B'.repeat(43)}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-config-'));
@@ -15,7 +16,7 @@ function problemsOf(yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
     resolveConfig(parseConfigText(yaml), { env, baseDir: dir });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).exitCode).toBe(2);
+    expect(exitCodeFor(err)).toBe(2);
     return (err as ConfigError).problems;
   }
   return [];
