@@ -24,6 +24,7 @@ export interface MeasureFlags extends MeasureTargetFlags {
   sessions: string;
   json?: boolean;
   connectTimeout?: string;
+  inboundMethod?: string;
 }
 
 /** Flags (and ssh_config's ConnectTimeout, which --connect-timeout overrides) → MeasureOptions. */
@@ -36,6 +37,10 @@ export function buildMeasureOptions(flags: MeasureFlags, sshConfigConnectTimeout
   const opts: MeasureOptions = { ...MEASURE_DEFAULTS, minSeconds, maxSeconds, sessions };
   if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
   else if (sshConfigConnectTimeoutSeconds !== null) opts.connectTimeoutMs = sshConfigConnectTimeoutSeconds * 1000;
+  if (flags.inboundMethod !== undefined) {
+    if (flags.inboundMethod !== 'signal' && flags.inboundMethod !== 'sleep') throw new UsageError(`--inbound-method must be signal or sleep, got "${flags.inboundMethod}"`);
+    opts.inboundMethod = flags.inboundMethod;
+  }
   return opts;
 }
 
@@ -117,6 +122,7 @@ export function command(): Command {
     .option('--max <seconds>', 'longest idle age to probe', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions))
     .option('--inbound-command <cmd>', 'command the server runs for inbound probes; {d} = age in seconds', DEFAULT_INBOUND_COMMAND)
+    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', MEASURE_DEFAULTS.inboundMethod)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else 10)')
     .option('--json', 'print one JSON document (the measurement) on stdout');

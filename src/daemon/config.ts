@@ -72,8 +72,8 @@ export interface DaemonConfig {
 
 /** The measurement settings of a target's settings, as `measureTarget` takes them. */
 export function measureSettingsOf(s: ModuleSettings): Omit<MeasureSettings, 'connectStaggerMs' | 'maxConnectsPerMinute'> {
-  const { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs } = s;
-  return { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs };
+  const { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs, inboundMethod } = s;
+  return { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs, inboundMethod };
 }
 
 type Raw = Record<string, unknown>;

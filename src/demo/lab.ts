@@ -24,6 +24,8 @@ export interface DemoLabOptions {
   password?: string;
   /** Slow server: extra seconds before an exec's output timer starts. */
   execStartDelaySeconds?: number;
+  /** The account runs no command (sshd `ForceCommand internal-sftp`). */
+  noShell?: boolean;
   user?: string;
   /** Where the middlebox (what clients connect to) listens: 127.0.0.1 (default) or ::1. */
   listenHost?: '127.0.0.1' | '::1';
@@ -89,6 +91,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       idleDisconnectSeconds: opts.idleDisconnectSeconds,
       password: opts.password,
       execStartDelaySeconds: opts.execStartDelaySeconds,
+      noShell: opts.noShell,
     });
     middlebox = await startMiddlebox({
       upstreamHost: server.host,

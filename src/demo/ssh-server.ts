@@ -1,9 +1,12 @@
 // An in-process SSH server for the demo and the tests: real SSH (ssh2's Server) with a generated
 // host key, one user with one public key, keepalive replies, and exec requests of the exact form
-// `sleep N; echo X` answered by a timer — there is no shell behind it.
+// `sleep N; echo X` answered by a timer — there is no shell behind it. The signal method's two
+// scripts (src/probe/inbound-scripts.ts) are recognised and played: a waiter gets a made-up PID
+// and prints when the signaller, on another connection, is told "USR1 PID".
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
+import { signallerScript, SIGNALLER_READY, WAITER_READY, WAITER_SPEAKS } from '../probe/inbound-scripts.ts';
 
 export interface DemoSshServerOptions {
   /** Host private key (OpenSSH or PEM text). */
@@ -19,6 +22,15 @@ export interface DemoSshServerOptions {
   password?: string;
   /** Extra delay before an exec's timer starts, like a slow fork/PAM/shell start-up under load. */
   execStartDelaySeconds?: number;
+  /** Refuse the signal method's scripts (a server where only `sleep N; echo X` runs). */
+  noSignalMethod?: boolean;
+  /** Refuse every command as sshd's `ForceCommand internal-sftp` does (an account without a shell). */
+  noShell?: boolean;
+}
+
+/** The waiter script is recognised by its shape; its lifetime bound varies. */
+function isWaiterScript(command: string): boolean {
+  return command.startsWith('exec 3<&0\n') && command.includes(`echo ${WAITER_READY} $$`);
 }
 
 export interface DemoSshServer {
@@ -50,6 +62,9 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
   const connections = new Set<net.Socket>();
   const allExecTimerSets = new Set<Set<NodeJS.Timeout>>();
+  // Waiters of every connection by their made-up PID: the signaller runs on another connection.
+  const waiters = new Map<number, ssh2.ServerChannel>();
+  let nextPid = 4000;
 
   const server = new ssh2.Server(
     {
@@ -116,6 +131,50 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
           };
           session.on('close', onChannelGone);
           session.on('exec', (acceptExec, _rejectExec, info) => {
+            if (opts.noShell) {
+              const stream = acceptExec();
+              stream.stderr.write('This service allows sftp connections only.\n');
+              stream.exit(1);
+              stream.end();
+              return;
+            }
+            if (!opts.noSignalMethod && isWaiterScript(info.command)) {
+              const stream = acceptExec();
+              const pid = nextPid++;
+              waiters.set(pid, stream);
+              stream.on('close', () => waiters.delete(pid));
+              stream.write(`${WAITER_READY} ${pid}\n`);
+              return;
+            }
+            if (!opts.noSignalMethod && info.command === signallerScript()) {
+              const stream = acceptExec();
+              stream.write(`${SIGNALLER_READY}\n`);
+              let buffer = '';
+              stream.on('data', (chunk: Buffer) => {
+                buffer = (buffer + chunk.toString('utf8')).slice(-4096);
+                for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+                  const [sig, pidText] = buffer.slice(0, nl).trim().split(' ');
+                  buffer = buffer.slice(nl + 1);
+                  const waiter = waiters.get(Number(pidText));
+                  if (!waiter || (sig !== 'USR1' && sig !== 'TERM')) {
+                    stream.write(`gone ${pidText}\n`);
+                    continue;
+                  }
+                  if (sig === 'USR1') waiter.write(`${WAITER_SPEAKS}\n`);
+                  else {
+                    waiters.delete(Number(pidText));
+                    waiter.exit(0);
+                    waiter.end();
+                  }
+                  stream.write(`ok ${pidText}\n`);
+                }
+              });
+              stream.on('end', () => {
+                stream.exit(0);
+                stream.end();
+              });
+              return;
+            }
             const parsed = parseDemoExec(info.command);
             if (!parsed) {
               // No shell: behave like a restricted account.
@@ -183,6 +242,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     host: '127.0.0.1',
     port: addr.port,
     close: async () => {
+      waiters.clear();
       for (const set of allExecTimerSets) for (const t of set) clearTimeout(t);
       allExecTimerSets.clear();
       for (const s of connections) s.destroy();

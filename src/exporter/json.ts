@@ -29,6 +29,8 @@ function summarizeEntry(e: HistoryEntry | null) {
         estimateSeconds: r.estimateSeconds,
         failureMode: r.failureMode,
         reason: r.reason,
+        // Inbound: which method ran (signal through the control session, or the sleep fallback).
+        ...(r.direction === 'inbound' ? { inboundMethod: r.inboundMethod ?? null } : {}),
       })) ?? null,
     serverHeartbeatSeconds: e.result?.serverHeartbeatSeconds ?? null,
     recommendedHeartbeatSeconds: e.result?.recommendedHeartbeatSeconds ?? null,

@@ -18,7 +18,7 @@ import type { AnalysisStats } from './analysis-gate.ts';
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
 const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
-const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive'];
+const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive', 'unsupported'];
 
 function makeTargetMetrics(registry: Registry) {
   const reg = [registry];

@@ -1,7 +1,12 @@
 // The control session: a second connection to the same target that sends a keepalive every few
 // seconds, so its idle age never reaches the path timeout. If even it fails, the probes failed for
 // another reason (the server went away, the path went down) and the search must say inconclusive.
+// It also carries the signal method's signaller (src/probe/signaller.ts): the shell that tells
+// waiters on probe sessions to speak now, and ends them when their session is done.
 import type { Clock, ControlMonitor } from '../search/types.ts';
+import { after } from './clock-timer.ts';
+import { signallerScript } from './inbound-scripts.ts';
+import { Signaller } from './signaller.ts';
 import type { SshSession } from './ssh-session.ts';
 
 export interface ControlOptions {
@@ -9,7 +14,14 @@ export interface ControlOptions {
   /** Opens a fresh session (the probe opener; counts towards open sessions). */
   open: () => Promise<SshSession>;
   heartbeatMs: number;
+  /** Start the signaller (the signal method for inbound probes). */
+  withSignaller: boolean;
+  /** How long the signaller may take to start (exec, PAM, shell), ms. */
+  signallerStartMs?: number;
 }
+
+/** The signaller, or why there is none (the account refused the command, or it is not wanted). */
+export type SignallerState = { signaller: Signaller } | { signaller: null; why: string; refused: boolean };
 
 export class ControlSession implements ControlMonitor {
   private session: SshSession;
@@ -18,10 +30,35 @@ export class ControlSession implements ControlMonitor {
   private stopped = false;
   private readonly abort = new AbortController();
   private loop: Promise<void>;
+  private signallerState: Promise<SignallerState>;
 
   private constructor(first: SshSession, private readonly opts: ControlOptions) {
     this.session = first;
+    this.signallerState = this.startSignaller(first);
     this.loop = this.run();
+  }
+
+  /** The signaller on the current control connection (started with it; restarted on reconnect). */
+  signaller(): Promise<SignallerState> {
+    return this.signallerState;
+  }
+
+  private async startSignaller(session: SshSession): Promise<SignallerState> {
+    if (!this.opts.withSignaller) return { signaller: null, why: 'the sleep method was chosen', refused: false };
+    const r = await session.startCommand(signallerScript(), this.opts.signallerStartMs ?? 10_000);
+    if (r.kind !== 'line') return { signaller: null, why: r.detail, refused: r.kind === 'refused' };
+    const ready = Signaller.readyLine(`${r.line}\n`);
+    if (!ready?.ready) {
+      r.channel.close();
+      return { signaller: null, why: `the login shell did not run the signaller (first line: "${r.line.slice(0, 80)}")`, refused: true };
+    }
+    return { signaller: new Signaller(r.channel, this.opts.clock, r.rest) };
+  }
+
+  /** Waits (at most `ms`) until every signal sent so far was answered — the waiters' TERMs at the end. */
+  async drainSignals(ms: number): Promise<void> {
+    const state = await this.signallerState;
+    if (state.signaller) await state.signaller.drain(ms);
   }
 
   /** Opens the control session; rejects (ConnectError) if the target cannot be reached at all. */
@@ -64,6 +101,9 @@ export class ControlSession implements ControlMonitor {
       // not the path. Reconnect once; failing to reconnect means the target is gone.
       try {
         this.session = await this.opts.open();
+        const old = await this.signallerState;
+        old.signaller?.close();
+        this.signallerState = this.startSignaller(this.session);
       } catch (err) {
         this.fail(`control session ended (${r.outcome}: ${r.detail ?? ''}) and could not reconnect: ${(err as Error).message}`);
         return;
@@ -74,6 +114,9 @@ export class ControlSession implements ControlMonitor {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort.abort();
+    // Bounded: a signaller that never answers must not hold the shutdown.
+    const state = await Promise.race([this.signallerState, new Promise<null>((r) => after(this.opts.clock, 2000, () => r(null)))]);
+    state?.signaller?.close();
     this.session.close();
     await this.loop;
   }

@@ -9,7 +9,7 @@ import type { Clock, Direction, DirectionResult, MeasurementResult, SearchOption
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshSessionOpener } from './opener.ts';
-import type { MeasureOptions, TargetSpec } from './target.ts';
+import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from './target.ts';
 
 export { MEASURE_DEFAULTS } from './settings-schema.ts';
 
@@ -81,9 +81,18 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     silentFloorMs: opts.silentDeadlineFloorMs,
     connectStaggerMs: opts.connectStaggerMs,
     onSessionsOpen: opts.onSessionsOpen,
+    inboundMethod: opts.inboundMethod === 'sleep' ? 'sleep' : 'signal',
+    // A waiter never outlives the search's own time budget, even if nothing ever tells it to end.
+    waiterLifetimeSeconds: opts.maxSeconds * 4 + 600,
   });
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.
-  const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts) });
+  const control = await ControlSession.start({
+    clock,
+    open: () => opener.openSession(opts.signal),
+    heartbeatMs: controlHeartbeatMs(opts),
+    withSignaller: directions.includes('inbound') && (opts.inboundMethod ?? 'signal') === 'signal' && spec.inboundCommand === DEFAULT_INBOUND_COMMAND,
+  });
+  opener.useControl(control);
   let results: DirectionResult[];
   try {
     const perDirection = Math.max(1, Math.floor(opts.sessions / directions.length));
@@ -107,8 +116,11 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
       }),
     );
   } finally {
-    await control.stop();
+    // Sessions first: each tells the signaller to end its waiter, then the answers are awaited
+    // (bounded), so no waiter is left on the server even where the path forgot the session.
     opener.closeAll();
+    await control.drainSignals(5000);
+    await control.stop();
   }
   const serverHeartbeatSeconds = opener.serverHeartbeatSeconds();
   const final = results.map((r) => applyServerHeartbeat(r, serverHeartbeatSeconds));

@@ -3,15 +3,18 @@
 import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
-import type { Clock, SearchSession, SessionOpener } from '../search/types.ts';
-import { ConnectError } from '../search/types.ts';
-import { formatEndpoint, type TargetSpec } from './target.ts';
+import type { Clock, Direction, InboundMethod, SearchSession, SessionOpener } from '../search/types.ts';
+import { ConnectError, InboundUnsupportedError } from '../search/types.ts';
+import type { ControlSession } from './control.ts';
+import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type TargetSpec } from './target.ts';
+import { INBOUND_START_MARKER, inboundCommandLine } from './ssh-session.ts';
 import { authMethods, type Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
 import { MEASURE_DEFAULTS } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
+import { after } from './clock-timer.ts';
 import { WireTap } from './wire-tap.ts';
 import { loadHops, openTunnel, TunnelledSocket, type LoadedHop } from './jump-path.ts';
 import type { Duplex } from 'node:stream';
@@ -25,8 +28,14 @@ export interface OpenerOptions {
   /** Minimum gap between two connects of this opener, ms (sshd MaxStartups throttles bursts). */
   connectStaggerMs?: number;
   onSessionsOpen?: (open: number) => void;
+  /** Preferred inbound method: 'signal' where available (the default), or always 'sleep'. */
+  inboundMethod?: InboundMethod;
+  /** Upper bound on a waiter's life on the server, seconds (it normally ends with its session). */
+  waiterLifetimeSeconds?: number;
 }
 
+/** What the first inbound session found out about this target, once per opener. */
+type InboundDecision = { method: InboundMethod; why: string | null } | { method: 'unsupported'; why: string };
 
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
@@ -38,6 +47,8 @@ export class SshSessionOpener implements SessionOpener {
   private nextConnectAt = 0;
   /** ProxyJump hops, outermost first (empty: direct). */
   private readonly hops: LoadedHop[];
+  private control: ControlSession | null = null;
+  private inboundDecision: Promise<InboundDecision> | null = null;
 
   constructor(
     private readonly spec: TargetSpec,
@@ -70,8 +81,72 @@ export class SshSessionOpener implements SessionOpener {
     if (at > now) await this.opts.clock.sleep(at - now, signal);
   }
 
-  async open(signal?: AbortSignal): Promise<SearchSession> {
-    return this.openSession(signal);
+  /** The control session whose signaller drives the signal method (set before inbound searches start). */
+  useControl(control: ControlSession): void {
+    this.control = control;
+  }
+
+  async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
+    const session = await this.openSession(signal);
+    if (purpose !== 'inbound') return session;
+    try {
+      await this.prepareInbound(session);
+    } catch (err) {
+      session.close();
+      throw err;
+    }
+    return session;
+  }
+
+  /** The method inbound probes use on this target, once the first inbound session found out. */
+  async inboundMethod(): Promise<InboundDecision | null> {
+    return this.inboundDecision;
+  }
+
+  /**
+   * Inbound sessions of the signal method get their waiter. The first one decides for the target:
+   * the waiter printed its PID → signal; it did not, but a plain `echo` works → sleep (a shell
+   * without traps, or no signaller); nothing runs at all → the account has no shell: unsupported.
+   */
+  private async prepareInbound(session: SshSession): Promise<void> {
+    const first = this.inboundDecision === null;
+    if (first) this.inboundDecision = this.decideInbound(session);
+    const decision = await this.inboundDecision!;
+    if (decision.method === 'unsupported') throw new InboundUnsupportedError(decision.why);
+    if (decision.method === 'sleep' || first) return;
+    const state = await this.control!.signaller();
+    if (!state.signaller) throw new ConnectError(`${this.label}: the signaller on the control session is gone (${state.why})`, 'protocol');
+    const r = await session.armWaiter(state.signaller, this.waiterLifetimeSeconds());
+    if (r.kind !== 'line') throw new ConnectError(`${this.label}: the inbound waiter did not start (${r.detail})`, 'protocol');
+  }
+
+  private waiterLifetimeSeconds(): number {
+    return this.opts.waiterLifetimeSeconds ?? 8 * 3600;
+  }
+
+  private async decideInbound(session: SshSession): Promise<InboundDecision> {
+    // A custom inbound command is the user's choice (e.g. the only command a ForceCommand allows).
+    if (this.spec.inboundCommand !== DEFAULT_INBOUND_COMMAND) return { method: 'sleep', why: 'a custom inbound command is configured' };
+    let why = 'the sleep method was chosen';
+    if ((this.opts.inboundMethod ?? 'signal') === 'signal' && this.control) {
+      const state = await this.control.signaller();
+      if (state.signaller) {
+        const r = await session.armWaiter(state.signaller, this.waiterLifetimeSeconds());
+        if (r.kind === 'line') return { method: 'signal', why: null };
+        if (r.kind === 'failed') throw new ConnectError(`${this.label}: the inbound waiter did not start (${r.detail})`, 'unreachable');
+        why = `the waiter did not run: ${r.detail}`;
+      } else why = `the signaller did not start on the control session: ${state.why}`;
+    }
+    // Can the account run any command at all? (ForceCommand internal-sftp, /usr/sbin/nologin, …)
+    // The check is the sleep method's own command at age 0: what the fallback would run.
+    const check = await session.startCommand(inboundCommandLine(DEFAULT_INBOUND_COMMAND, 0).command, 10_000);
+    if (check.kind === 'line') {
+      check.channel.close();
+      if (check.line === INBOUND_START_MARKER) return { method: 'sleep', why };
+    }
+    if (check.kind === 'failed') throw new ConnectError(`${this.label}: could not check whether the account runs commands (${check.detail})`, 'unreachable');
+    const said = check.kind === 'refused' ? check.detail : `unexpected output "${check.line.slice(0, 80)}"`;
+    return { method: 'unsupported', why: `the account has no shell (server said: ${said}); inbound not measurable; outbound measured` };
   }
 
   async openSession(signal?: AbortSignal): Promise<SshSession> {
@@ -89,7 +164,7 @@ export class SshSessionOpener implements SessionOpener {
       const fail = (err: Error) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         for (const c of [client, ...hopClients]) {
           try {
@@ -103,9 +178,8 @@ export class SshSessionOpener implements SessionOpener {
       };
       const onAbort = () => fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(
-        () => fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
-        timeoutMs,
+      const timer = after(clock, timeoutMs, () =>
+        fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
       );
       const first = this.hops[0]?.spec ?? this.spec;
       const firstLabel = this.hops[0]?.label ?? this.label;
@@ -172,7 +246,7 @@ export class SshSessionOpener implements SessionOpener {
             return fail(new ConnectError(`${this.label}: session opened but the first keepalive failed (${first.outcome}: ${first.detail ?? ''})`, 'unreachable'));
           }
           done = true;
-          clearTimeout(timer);
+          timer.cancel();
           signal?.removeEventListener('abort', onAbort);
           this.live.add(session);
           this.opts.onSessionsOpen?.(this.live.size);

@@ -11,6 +11,12 @@ export const probeSettingsProperties = {
     default: 3000,
     description: 'floor of the "no answer" deadline of a probe, ms (the deadline is max(floor, 4 × RTT + 1000))',
   },
+  inbound_method: {
+    enum: ['signal', 'sleep'],
+    default: 'signal',
+    description:
+      'inbound probes: signal = a waiter on the probe session speaks when the control session signals it (where the login shell can run it, else sleep); sleep = `sleep {d}; echo` fixes the age at the start',
+  },
 } as const;
 
 /** Everything `measureTarget` takes as settings, with its defaults (the CLI's flags default to these). */

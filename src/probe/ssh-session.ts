@@ -1,19 +1,37 @@
 // One probe session: an authenticated ssh2 Client over a socket we created and tap, implementing
 // the search's SearchSession. Probes:
 //  - outbound: keepalive@openssh.com with want-reply; any reply (success or failure) proves the path.
-//  - inbound: exec of the inbound command (`sleep {d}; echo idleprobe`); alive when its output arrives.
+//  - inbound by signal: a waiter (src/probe/inbound-scripts.ts) runs on the session; the control
+//    session's signaller makes it print now (`probeInboundNow`); alive when its line arrives.
+//  - inbound by sleep (fallback): exec of `sleep {d}; echo idleprobe`; alive when its output arrives.
 import type { Socket } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
-import type { Clock, ProbeOutcome, ProbeReport, SearchSession } from '../search/types.ts';
+import { SIGNAL_FOLLOW_UP_DELAY_MS, type Clock, type ProbeOutcome, type ProbeReport, type SearchSession } from '../search/types.ts';
+import { after, TimerSet, type ClockTimer } from './clock-timer.ts';
+import { parseWaiterReady, waiterScript, WAITER_SPEAKS } from './inbound-scripts.ts';
+import type { Signaller } from './signaller.ts';
+import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
 import { describeConnectionEnd, outcomeOfConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
 import { DEFAULT_INBOUND_COMMAND } from './target.ts';
 
-/** ssh2 internals we rely on (documented in ssh2's lib/client.js: `_callbacks`, `_protocol.ping()`). */
-interface Ssh2Internals {
-  _callbacks: ((err: unknown, data?: unknown) => void)[];
-  _protocol: { ping(): void; _handlers: Record<string, (...args: unknown[]) => unknown> };
+/** How a command started on the session went (the waiter, the signaller, the shell check). */
+export type CommandStart =
+  | { kind: 'line'; channel: ClientChannel; line: string; rest: string }
+  /** The server ran nothing for us: exec refused, or the channel closed without a line. */
+  | { kind: 'refused'; detail: string }
+  /** The connection failed or stayed silent: says nothing about the account. */
+  | { kind: 'failed'; detail: string };
+
+interface Waiter {
+  pid: number;
+  channel: ClientChannel;
+  signaller: Signaller;
+  /** Set while a probe waits for the waiter's line. */
+  onSpeak: (() => void) | null;
+  onGone: ((detail: string) => void) | null;
+  gone: boolean;
 }
 
 /** Output earlier than this before the due time means the command did not sleep as asked. */
@@ -51,6 +69,97 @@ export function inboundCommandLine(template: string, ageSeconds: number): { comm
   const d = formatAge(ageSeconds);
   if (template === DEFAULT_INBOUND_COMMAND) return { command: `echo ${INBOUND_START_MARKER}; ${template.replaceAll('{d}', d)}`, marked: true };
   return { command: template.replaceAll('{d}', d), marked: false };
+}
+
+/** Time a waiter may take beyond the probe deadline to print its PID (fork, PAM, shell start-up). */
+const WAITER_START_ALLOWANCE_MS = 5000;
+const WAITER_TERM_DEADLINE_MS = 5000;
+
+/**
+ * One inbound probe of the signal method: the control session signals the waiter; alive when its
+ * line arrives. No line shortly after the signaller confirmed the signal: a follow-up keepalive on
+ * the probe session decides (see SIGNAL_FOLLOW_UP_DELAY_MS). All timing on the injected Clock.
+ */
+class SignalProbe {
+  private settled = false;
+  private readonly timers: TimerSet;
+  private resolve!: (r: ProbeReport) => void;
+  private readonly hooks: ReturnType<SshSession['probeHooks']>;
+  private readonly sentAt: number;
+  private readonly lastBefore: number;
+  /** Estimated moment the server received the signal (half the signaller's round trip). */
+  private deliveredAt: number | null = null;
+  private endSolicited: (() => void) | null = null;
+  private unsubscribe: () => void = () => {};
+
+  constructor(
+    private readonly session: SshSession,
+    private readonly waiter: Waiter,
+    private readonly clock: Clock,
+    private readonly deadlineMs: number,
+  ) {
+    this.timers = new TimerSet(clock);
+    this.hooks = session.probeHooks();
+    this.sentAt = clock.now();
+    this.lastBefore = session.lastActivityAt();
+  }
+
+  run(): Promise<ProbeReport> {
+    const ageNow = (this.sentAt - this.lastBefore) / 1000;
+    if (this.session.isClosed()) return Promise.resolve({ ...this.hooks.closedOutcome(), ageSeconds: ageNow, at: this.sentAt });
+    if (this.waiter.gone) return Promise.resolve({ outcome: 'error', ageSeconds: ageNow, at: this.sentAt, detail: 'the waiter on the server is gone' });
+    return new Promise((resolve) => {
+      this.resolve = resolve;
+      this.endSolicited = this.hooks.beginSolicited();
+      this.waiter.onSpeak = () => this.settle({ outcome: 'alive', ageSeconds: this.hooks.gapBeforeLatestInboundMs() / 1000, at: this.sentAt, rttMs: this.clock.now() - this.sentAt }, false);
+      this.waiter.onGone = (detail) => after(this.clock, 0, () => this.settle(this.failure('server_closed', detail), false));
+      this.unsubscribe = this.hooks.onEnd(() => {
+        const r = this.hooks.closedOutcome();
+        this.settle(this.failure(r.outcome, `${r.detail} while the waiter was signalled`), false);
+      });
+      void this.waiter.signaller.signal(this.waiter.pid, 'USR1', this.deadlineMs).then((answer) => this.onSignalled(answer));
+    });
+  }
+
+  private onSignalled(answer: 'ok' | 'gone' | 'no_answer'): void {
+    if (this.settled) return;
+    if (answer === 'gone') return this.settle(this.failure('error', 'the waiter on the server is gone (kill: no such process)'), true);
+    if (answer === 'no_answer') return this.settle(this.failure('error', `the control session did not confirm the signal within ${this.deadlineMs} ms`), true);
+    this.deliveredAt = this.sentAt + (this.clock.now() - this.sentAt) / 2;
+    this.timers.after(SIGNAL_FOLLOW_UP_DELAY_MS, () => void this.followUp());
+  }
+
+  /** The line did not come: TCP keeps order, so a keepalive answered before it means the server is late. */
+  private async followUp(): Promise<void> {
+    if (this.settled) return;
+    const r = await this.hooks.ping(this.deadlineMs);
+    if (this.settled) return;
+    const why = `no output ${SIGNAL_FOLLOW_UP_DELAY_MS} ms after the signal was delivered`;
+    if (r.outcome === 'reset') this.settle(this.failure('reset', `${why}; follow-up keepalive was reset`), true);
+    else if (r.outcome === 'silent') this.settle(this.failure('silent', `${why}; follow-up keepalive unanswered`), true);
+    else if (r.outcome === 'alive') {
+      const extraMs = 2 * this.deadlineMs;
+      this.timers.after(extraMs, () => this.settle(this.failure('error', `${why}, and none ${extraMs} ms after a follow-up keepalive was answered: the waiter did not run in time`), true));
+    } else this.settle(this.failure(r.outcome, `${why}; ${r.detail ?? ''}`), true);
+  }
+
+  /** A failure is at the age the session had when the server tried to speak. */
+  private failure(outcome: ProbeOutcome, detail: string): ProbeReport {
+    const at = this.deliveredAt ?? this.sentAt;
+    return { outcome, ageSeconds: Math.max(0, (at - this.lastBefore) / 1000), at, detail };
+  }
+
+  private settle(r: ProbeReport, closeSession: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.timers.cancelAll();
+    this.unsubscribe();
+    this.endSolicited?.();
+    this.waiter.onSpeak = null;
+    this.waiter.onGone = null;
+    if (closeSession || r.outcome !== 'alive') this.session.close();
+    this.resolve(r);
+  }
 }
 
 export function formatAge(seconds: number): string {
@@ -96,13 +205,7 @@ export class SshSession implements SearchSession {
     this.sock.on('close', () => this.markClosed());
     // ssh2 re-emits socket errors and DISCONNECT reasons on the client; without a listener they would throw.
     this.client.on('error', () => {});
-    const handlers = (this.client as unknown as Ssh2Internals)._protocol._handlers;
-    const onDisconnect = handlers.DISCONNECT;
-    handlers.DISCONNECT = (...args: unknown[]) => {
-      const [, reason, desc] = args as [unknown, number | undefined, string | undefined];
-      this.setEnd({ kind: 'disconnect', reason, message: desc ?? '' });
-      return onDisconnect?.(...args);
-    };
+    onDisconnectMessage(this.client, (reason, message) => this.setEnd({ kind: 'disconnect', reason, message }));
     if (this.sock.destroyed) this.markClosed();
   }
 
@@ -202,23 +305,20 @@ export class SshSession implements SearchSession {
         if (settled) return;
         settled = true;
         this.pending--;
-        clearTimeout(timer);
+        timer.cancel();
         unsubscribe();
         resolve(r);
       };
-      const timer = setTimeout(() => settle({ outcome: 'silent', detail: `no reply to keepalive within ${deadlineMs} ms` }), deadlineMs);
+      const timer = after(this.clock, deadlineMs, () => settle({ outcome: 'silent', detail: `no reply to keepalive within ${deadlineMs} ms` }));
       const unsubscribe = this.onEnd(() => settle(this.closedOutcome()));
-      const internals = this.client as unknown as Ssh2Internals;
-      // ssh2 matches global-request replies to callbacks in order; the reply (success or failure)
-      // proves the path. An Error here means ssh2 flushed the queue because the socket closed.
-      internals._callbacks.push((err: unknown) => {
-        if (err instanceof Error) return settle(this.closedOutcome());
-        this.markSolicited();
-        if (settled) onLateAnswer?.();
-        settle({ outcome: 'alive', rttMs: this.clock.now() - sentAt });
-      });
       try {
-        internals._protocol.ping();
+        // The reply (success or failure) proves the path; an Error means the connection closed.
+        sendKeepalive(this.client, (err) => {
+          if (err) return settle(this.closedOutcome());
+          this.markSolicited();
+          if (settled) onLateAnswer?.();
+          settle({ outcome: 'alive', rttMs: this.clock.now() - sentAt });
+        });
       } catch (err) {
         settle({ outcome: 'error', detail: `cannot send keepalive: ${(err as Error).message}` });
       }
@@ -273,6 +373,146 @@ export class SshSession implements SearchSession {
     return { count: this.lateAnswers, lastAt: this.lastLateAnswerAt };
   }
 
+  /**
+   * Starts `command` and waits for its first line of output (within `withinMs`, counted from the
+   * exec request). Used for the waiter, the signaller and the shell check; the channel stays open.
+   */
+  startCommand(command: string, withinMs: number): Promise<CommandStart> {
+    if (this.closed) return Promise.resolve({ kind: 'failed', detail: this.closedOutcome().detail ?? 'session closed' });
+    return new Promise((resolve) => {
+      let done = false;
+      this.pending++;
+      const finish = (r: CommandStart) => {
+        if (done) return;
+        done = true;
+        this.pending--;
+        timer.cancel();
+        unsubscribe();
+        if (r.kind !== 'line') channel?.close();
+        resolve(r);
+      };
+      let channel: ClientChannel | null = null;
+      const timer = after(this.clock, withinMs, () => finish({ kind: 'failed', detail: `no first line of output within ${withinMs} ms` }));
+      const unsubscribe = this.onEnd(() => finish({ kind: 'failed', detail: `${this.closedOutcome().detail} while starting a command` }));
+      this.client.exec(command, (err, ch) => {
+        this.markSolicited();
+        if (err) {
+          // ssh2 also fails pending channel requests when the socket closes: tell the two apart.
+          const why = err.message;
+          after(this.clock, 0, () => finish(this.closed || this.sock.destroyed ? { kind: 'failed', detail: `connection closed: ${why}` } : { kind: 'refused', detail: `exec request refused (${why})` }));
+          return;
+        }
+        channel = ch;
+        if (done) {
+          ch.close();
+          return;
+        }
+        let out = '';
+        let stderr = '';
+        let exitCode: number | null = null;
+        ch.on('data', (chunk: Buffer) => {
+          this.markSolicited();
+          if (done) return;
+          out += chunk.toString('utf8');
+          const nl = out.indexOf('\n');
+          if (nl >= 0) finish({ kind: 'line', channel: ch, line: out.slice(0, nl).trim(), rest: out.slice(nl + 1) });
+          else if (out.length > 4096) finish({ kind: 'refused', detail: 'unexpected output without a line end' });
+        });
+        ch.stderr.on('data', (chunk: Buffer) => {
+          this.markSolicited();
+          if (stderr.length < 300) stderr += chunk.toString('utf8');
+        });
+        ch.on('exit', (code: number | null) => {
+          exitCode = code;
+        });
+        ch.on('close', () => {
+          this.markSolicited();
+          // Let the connection-end listener speak first if the whole connection went down.
+          after(this.clock, 0, () => {
+            if (done || this.closed) return;
+            const said = stderr.trim().replace(/\s+/g, ' ').slice(0, 200);
+            const status = exitCode === null ? 'no exit status' : `exit status ${exitCode}`;
+            finish({ kind: 'refused', detail: said ? `"${said}", ${status}` : `${status}, no output` });
+          });
+        });
+      });
+    });
+  }
+
+  /**
+   * Starts the signal method's waiter on this session and, once it printed its PID, gives the
+   * session `probeInboundNow`. The waiter's PID line is the last byte before the session idles.
+   */
+  async armWaiter(signaller: Signaller, maxLifetimeSeconds: number): Promise<CommandStart> {
+    const r = await this.startCommand(waiterScript(maxLifetimeSeconds), this.deadlineMs() + WAITER_START_ALLOWANCE_MS);
+    if (r.kind !== 'line') return r;
+    const ready = parseWaiterReady(`${r.line}\n`);
+    if (ready === null || ready === 'not_a_waiter') {
+      r.channel.close();
+      return { kind: 'refused', detail: `the login shell did not run the waiter (first line: "${r.line.slice(0, 80)}")` };
+    }
+    const waiter: Waiter = { pid: ready.pid, channel: r.channel, signaller, onSpeak: null, onGone: null, gone: false };
+    let buffer = r.rest;
+    const onLines = () => {
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (line === WAITER_SPEAKS) waiter.onSpeak?.();
+      }
+      if (buffer.length > 1024) buffer = '';
+    };
+    r.channel.on('data', (chunk: Buffer) => {
+      this.markSolicited();
+      buffer += chunk.toString('utf8');
+      onLines();
+    });
+    // Gone only when the server says the waiter ended (exit status / EOF). A channel closed because
+    // the connection failed says nothing about the process: the server may not know yet (a path
+    // that drops its packets), so close() still has the signaller end it.
+    const ended = () => {
+      waiter.gone = true;
+    };
+    r.channel.on('exit', ended);
+    r.channel.on('end', ended);
+    r.channel.on('close', () => {
+      if (!this.closed) waiter.onGone?.('the waiter on the server ended (channel closed)');
+    });
+    onLines();
+    this.waiter = waiter;
+    this.probeInboundNow = () => this.signalWaiter();
+    return r;
+  }
+
+  private waiter: Waiter | null = null;
+
+  /** Present once `armWaiter` succeeded: the inbound probe of the signal method (see SearchSession). */
+  probeInboundNow?: () => Promise<ProbeReport>;
+
+  /** PID of this session's waiter on the server, for cleanup. */
+  waiterPid(): number | null {
+    return this.waiter && !this.waiter.gone ? this.waiter.pid : null;
+  }
+
+  private signalWaiter(): Promise<ProbeReport> {
+    return new SignalProbe(this, this.waiter!, this.clock, this.deadlineMs()).run();
+  }
+
+  /** @internal for SignalProbe */
+  probeHooks() {
+    return {
+      closedOutcome: () => this.closedOutcome(),
+      onEnd: (l: (end: ConnectionEnd) => void) => this.onEnd(l),
+      ping: (ms: number) => this.ping(ms),
+      gapBeforeLatestInboundMs: () => this.tap.gapBeforeLatestInboundMs(),
+      beginSolicited: () => {
+        this.pending++;
+        return () => {
+          this.pending--;
+        };
+      },
+    };
+  }
+
   probeInbound(ageSeconds: number): Promise<ProbeReport> {
     if (this.inboundCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
@@ -286,7 +526,8 @@ export class SshSession implements SearchSession {
       let setupPending = true;
       let dueAt = requestedAt + ageSeconds * 1000;
       let ageAtDue: number | null = null;
-      const timers: NodeJS.Timeout[] = [];
+      // Every timer of this probe, on the injected clock; cancelled together when it settles.
+      const timers = new TimerSet(this.clock);
       let stream: ClientChannel | null = null;
       this.pending++;
       const endSetup = () => {
@@ -299,7 +540,7 @@ export class SshSession implements SearchSession {
         if (settled) return;
         settled = true;
         endSetup();
-        timers.forEach(clearTimeout);
+        timers.cancelAll();
         unsubscribe();
         if (closeSession) this.close();
         else if (stream && outcome !== 'alive') stream.close();
@@ -314,11 +555,11 @@ export class SshSession implements SearchSession {
         if (stream === null) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
         else settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
       });
-      timers.push(setTimeout(() => {
+      timers.after(this.deadlineMs(), () => {
         if (setupPending) {
           settle('silent', `no reply to the exec request (session was already idle ${ageAtRequest.toFixed(1)} s)`, ageAtRequest, true);
         }
-      }, this.deadlineMs()));
+      });
 
       this.client.exec(command, (err, channel) => {
         endSetup();
@@ -330,7 +571,7 @@ export class SshSession implements SearchSession {
         if (err) {
           // ssh2 fails pending channel requests from its own 'close' handler, before ours ran:
           // look again once the socket events have settled.
-          setImmediate(() => {
+          timers.after(0, () => {
             if (this.closed || this.sock.destroyed) {
               const r = this.closedOutcome();
               settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
@@ -345,24 +586,21 @@ export class SshSession implements SearchSession {
         let stderr = '';
         // Timers of the current phase, re-armed when the start marker tells when the command
         // really began (a loaded server may start the shell seconds after confirming the exec).
-        let phase: NodeJS.Timeout[] = [];
+        let phase: ClockTimer[] = [];
         const keepWaiting = (ms: number, detail: string) => {
-          const t = setTimeout(() => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true), ms);
-          phase.push(t);
-          timers.push(t);
+          phase.push(timers.after(ms, () => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true)));
         };
         const arm = (start: number) => {
-          phase.forEach(clearTimeout);
+          for (const t of phase) t.cancel();
           startedAt = start;
           dueAt = start + ageSeconds * 1000;
           ageAtDue = null;
           phase = [
-            setTimeout(() => {
+            timers.after(ageSeconds * 1000, () => {
               ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
-            }, ageSeconds * 1000),
-            setTimeout(() => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting), ageSeconds * 1000 + this.deadlineMs()),
+            }),
+            timers.after(ageSeconds * 1000 + this.deadlineMs(), () => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting)),
           ];
-          timers.push(...phase);
         };
         arm(startedAt);
         let awaitingMarker = marked;
@@ -394,7 +632,7 @@ export class SshSession implements SearchSession {
           this.markSolicited();
           if (settled) return;
           // Give the connection-end listener the first word if the whole connection went down.
-          setImmediate(() => {
+          timers.after(0, () => {
             if (settled || this.closed) return;
             const elapsed = ((this.clock.now() - startedAt) / 1000).toFixed(1);
             if (stderr.trim() !== '') settle('error', `inbound command failed after ${elapsed} s: ${stderr.trim().slice(0, 200)}`, 0, false);
@@ -441,6 +679,10 @@ export class SshSession implements SearchSession {
 
   close(): void {
     if (this.closed) return;
+    // The waiter ends by itself when its stdin closes — if the server hears that this connection
+    // ended. On a path that already forgot the flow it would not: tell it over the control session.
+    const pid = this.waiterPid();
+    if (pid !== null && this.waiter!.signaller.isUsable()) void this.waiter!.signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
     try {

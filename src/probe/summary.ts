@@ -12,6 +12,11 @@ const FAILURE_WORDS: Record<string, string> = {
   reset: 'reset (RST: "Connection reset" / "Broken pipe")',
 };
 
+const INBOUND_METHOD_WORDS: Record<string, string> = {
+  signal: 'by signal through the control session (the server speaks the moment the search decides)',
+  sleep: 'by `sleep {d}; echo` (the fallback: the age is fixed when the command starts)',
+};
+
 export function describeDirection(r: DirResult): string {
   const name = r.direction.padEnd(8);
   switch (r.verdict) {
@@ -25,6 +30,8 @@ export function describeDirection(r: DirResult): string {
       return `${name} masked: ${r.reason ?? 'server heartbeats kept the connection busy'}`;
     case 'inconclusive':
       return `${name} inconclusive: ${r.reason ?? 'sessions failed for reasons other than the path'}`;
+    case 'unsupported':
+      return `${name} not measurable: ${r.reason ?? 'this direction cannot be probed on this target'}`;
   }
 }
 
@@ -33,6 +40,8 @@ export function formatSummary(result: MeasurementResult): string {
   const probes = result.results.reduce((n, r) => n + r.probes.length, 0);
   const lines = [`${result.target}: measured in ${result.elapsedSeconds.toFixed(1)} s (${probes} probes, ${sessions} sessions)`];
   for (const r of result.results) lines.push(`  ${describeDirection(r)}`);
+  const method = result.results.find((r) => r.direction === 'inbound')?.inboundMethod;
+  if (method) lines.push(`  inbound probes: ${INBOUND_METHOD_WORDS[method]}`);
   if (result.serverHeartbeatSeconds !== null) {
     lines.push(`  server heartbeat: the server speaks on its own every ~${result.serverHeartbeatSeconds} s (sshd ClientAliveInterval); it keeps this path alive`);
   }

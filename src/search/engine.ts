@@ -9,7 +9,9 @@ import { planInbound, planOutbound, type PlanTuning, type PlanWindow } from './p
 import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
 import {
   ConnectError,
+  InboundUnsupportedError,
   type Clock,
+  type InboundMethod,
   type DirectionResult,
   type FailureMode,
   type ProbeReport,
@@ -81,6 +83,10 @@ export class SearchRun {
   private connectFailuresInRow = 0;
   private lastConnectError: unknown = null;
   private heartbeatSeconds: number | null = null;
+  /** Inbound: how the sessions opened so far make the server speak (known from the first one). */
+  private inboundMethod: InboundMethod | null = null;
+  /** Inbound: why the target cannot be measured in this direction at all. */
+  private unsupported: string | null = null;
   private maxRttMs = 0;
   private failureLatencyMs: number | null = null;
   private finished = false;
@@ -135,6 +141,7 @@ export class SearchRun {
     const { opts } = this;
     const a = assess(this.observations);
     const elapsedMs = this.clock.now() - this.startMs;
+    if (this.unsupported !== null) return this.result('unsupported', a, this.unsupported);
     const controlFailedAt = opts.control?.failedAt() ?? null;
     if (controlFailedAt !== null) {
       return this.result('inconclusive', a, `the control session failed ${((controlFailedAt - this.startMs) / 1000).toFixed(1)} s into the search, so failures cannot be blamed on idleness`);
@@ -166,8 +173,13 @@ export class SearchRun {
     return null;
   }
 
+  /** Probes are options (fired at the session's current age, any moment): outbound, and inbound by signal. */
+  private probesAreOptions(): boolean {
+    return this.opts.direction === 'outbound' || this.inboundMethod === 'signal';
+  }
+
   private confirmWindowFraction(): number {
-    return this.opts.direction === 'inbound' ? this.tuning.inboundConfirmWindowFraction : this.tuning.confirmWindowFraction;
+    return this.probesAreOptions() ? this.tuning.confirmWindowFraction : this.tuning.inboundConfirmWindowFraction;
   }
 
   private suspectAfterMs(): number {
@@ -215,15 +227,16 @@ export class SearchRun {
       window: this.window,
     };
     let keepFreshWake: number | null = null;
-    if (this.opts.direction === 'inbound') {
+    const options = this.probesAreOptions();
+    if (!options) {
       keepFreshWake = this.keepFresh(idle, a.lower);
       input.idle = idle.filter((s) => !this.sessions.get(s.id)!.busy);
     }
-    const plan = this.opts.direction === 'outbound' ? planOutbound(input) : planInbound(input);
+    const plan = options ? planOutbound(input) : planInbound(input);
     for (const id of plan.close) this.closeSession(id);
     for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
     // Look again when a probe just fired would become suspect (no answer well past an RTT).
-    if (plan.fire.length > 0 && this.opts.direction === 'outbound') {
+    if (plan.fire.length > 0 && options) {
       const suspectAt = now + this.suspectAfterMs();
       return plan.wakeAtMs === null ? suspectAt : Math.min(plan.wakeAtMs, suspectAt);
     }
@@ -232,7 +245,7 @@ export class SearchRun {
   }
 
   /**
-   * Inbound only: a session waiting for its next command would otherwise idle past the timeout we
+   * Inbound by `sleep` only: a session waiting for its next command would otherwise idle past the timeout we
    * are measuring and die before it is used. Ping it (outbound) at half the longest age known to
    * survive; the ping is upkeep, not evidence about the inbound direction.
    */
@@ -272,7 +285,12 @@ export class SearchRun {
     if (!t || t.busy) return;
     t.busy = true;
     this.pending.set(id, { ageSeconds, firedAtMs: this.clock.now() });
-    const probe = this.opts.direction === 'outbound' ? t.session.probeOutbound() : t.session.probeInbound(ageSeconds);
+    const probe =
+      this.opts.direction === 'outbound'
+        ? t.session.probeOutbound()
+        : this.inboundMethod === 'signal' && t.session.probeInboundNow
+          ? t.session.probeInboundNow()
+          : t.session.probeInbound(ageSeconds);
     probe
       .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds, at: this.clock.now(), detail: describe(err) }))
       .then((report) => this.record(id, t, report));
@@ -329,12 +347,23 @@ export class SearchRun {
     if (this.connectStarts.length > 4 * this.opts.maxConnectsPerMinute) this.connectStarts.splice(0, this.connectStarts.length - 2 * this.opts.maxConnectsPerMinute);
     this.connecting++;
     this.noteConcurrency();
-    this.opener.open(this.internalAbort.signal).then(
+    this.opener.open(this.internalAbort.signal, this.opts.direction).then(
       (session) => {
         this.connecting--;
         if (this.finished) {
           session.close();
           return;
+        }
+        if (this.opts.direction === 'inbound') {
+          // The opener decides the method once per target; a session of the other kind (opened
+          // before it knew) is simply not used for probes of this method.
+          const method: InboundMethod = session.probeInboundNow ? 'signal' : 'sleep';
+          this.inboundMethod ??= method;
+          if (method !== this.inboundMethod) {
+            session.close();
+            this.wakeup.notify();
+            return;
+          }
         }
         this.sessionsOpened++;
         this.connectFailuresInRow = 0;
@@ -343,6 +372,11 @@ export class SearchRun {
       },
       (err: unknown) => {
         this.connecting--;
+        if (err instanceof InboundUnsupportedError) {
+          this.unsupported ??= err.message;
+          this.wakeup.notify();
+          return;
+        }
         this.connectFailuresInRow++;
         this.lastConnectError = err;
         if (!this.finished) {
@@ -459,7 +493,8 @@ export class SearchRun {
     const support = a.upper === null ? 0 : upperSupport(this.observations, a.upper, width);
     const rttMs = this.maxRttMs;
     return {
-      direction: this.opts.direction,
+      // Inbound by signal is planned (and so estimated) like outbound.
+      direction: this.probesAreOptions() ? 'outbound' : 'inbound',
       nowMs: now,
       lower: a.lower,
       upper: a.upper,
@@ -483,7 +518,7 @@ export class SearchRun {
   }
 
   private result(verdict: Verdict, a: ReturnType<typeof assess>, reason: string | null): DirectionResult {
-    const lower = verdict === 'timeout' || verdict === 'masked' || verdict === 'no_timeout_up_to_max' || a.lower !== null ? a.lower : null;
+    const lower = verdict === 'unsupported' ? null : verdict === 'timeout' || verdict === 'masked' || verdict === 'no_timeout_up_to_max' || a.lower !== null ? a.lower : null;
     const upper = verdict === 'timeout' || verdict === 'inconclusive' ? a.upper : null;
     return {
       direction: this.opts.direction,
@@ -498,6 +533,7 @@ export class SearchRun {
       maxConcurrentSessions: this.maxConcurrent,
       elapsedMs: this.clock.now() - this.startMs,
       reason,
+      ...(this.opts.direction === 'inbound' ? { inboundMethod: this.inboundMethod } : {}),
     };
   }
 

@@ -18,8 +18,27 @@ export type FailureMode = 'silent' | 'reset';
  * masked: the server's own heartbeats (sshd ClientAliveInterval) kept the wire busier than the
  *         path timeout could be observed; `serverHeartbeatSeconds` says every how many seconds.
  * inconclusive: the control session died too, or sessions failed for reasons that are not the path.
+ * unsupported: this direction cannot be measured on this target at all (an account without a shell
+ *              refuses the inbound command); a property of the target, not of this run.
  */
-export type Verdict = 'timeout' | 'no_timeout_up_to_max' | 'masked' | 'inconclusive';
+export type Verdict = 'timeout' | 'no_timeout_up_to_max' | 'masked' | 'inconclusive' | 'unsupported';
+
+/**
+ * How an inbound probe makes the server speak first:
+ *  - signal: a silent waiter on the probe session prints when the control session signals it, so
+ *    the moment is chosen late — an inbound probe is an option, like an outbound one;
+ *  - sleep: `sleep {d}; echo` fixes the age when the command starts — a commitment.
+ */
+export type InboundMethod = 'signal' | 'sleep';
+
+/**
+ * Signal method: this long after the control session confirmed the signal (and no output came),
+ * the prober sends a follow-up keepalive on the probe session. The waiter writes at once on the
+ * signal, so by then its output has crossed the middlebox; TCP keeps order, so a keepalive reply
+ * without the output means the server was late, a reset or silence means the path forgot the flow.
+ * Shared by the prober (src/probe) and the simulator, which models it.
+ */
+export const SIGNAL_FOLLOW_UP_DELAY_MS = 200;
 
 /** Milliseconds clock. Real time in production, virtual time in the simulator and unit tests. */
 export interface Clock {
@@ -63,6 +82,12 @@ export interface SearchSession {
    */
   probeInbound(ageSeconds: number): Promise<ProbeReport>;
   /**
+   * Present on sessions opened for inbound with the signal method (their waiter runs): the server
+   * speaks now, at the session's current idle age. After `alive` the session can be reused, its
+   * idle clock restarted with the output — exactly like `probeOutbound()`.
+   */
+  probeInboundNow?(): Promise<ProbeReport>;
+  /**
    * If the server sent unsolicited traffic while we were idle (sshd ClientAliveInterval), the
    * observed interval in seconds; otherwise null. Such traffic masks path timeouts above it.
    */
@@ -79,9 +104,21 @@ export class ConnectError extends CategorizedError {
 }
 
 export interface SessionOpener {
-  /** Open a fresh SSH session (connect + auth + host key check). Rejects with ConnectError. */
-  open(signal?: AbortSignal): Promise<SearchSession>;
+  /**
+   * Open a fresh SSH session (connect + auth + host key check). Rejects with ConnectError, or with
+   * InboundUnsupportedError when `purpose` is inbound and the account refuses every command.
+   * With `purpose` inbound and the signal method available, the session has `probeInboundNow`.
+   */
+  open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession>;
   readonly inboundSupported: boolean;
+}
+
+/** The account cannot run the inbound command at all (no shell): inbound is not measurable here. */
+export class InboundUnsupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InboundUnsupportedError';
+  }
 }
 
 /** A session with a short heartbeat that runs beside the probes; if it dies the path failed for another reason. */
@@ -166,6 +203,8 @@ export interface DirectionResult {
   elapsedMs: number;
   /** Why the verdict is inconclusive or masked, in plain words. */
   reason: string | null;
+  /** Inbound only: how the server was made to speak ('signal' or the 'sleep' fallback); null if no inbound session ran. */
+  inboundMethod?: InboundMethod | null;
 }
 
 /** The `idleprobe measure --json` document; also what the daemon stores in history. */

@@ -78,6 +78,9 @@ describe('idleprobe serve against the demo lab', () => {
     const demo = targets.targets[0];
     expect(demo.name).toBe('demo');
     expect(demo.up).toBe(1);
+    // The module's inbound_method (default signal) is what ran, and the API says so.
+    const inbound = demo.latest.results.find((r: { direction: string }) => r.direction === 'inbound');
+    expect(inbound.inboundMethod).toBe('signal');
 
     const scrape = await (await fetch(`${d.url}/metrics`)).text();
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });

@@ -74,8 +74,21 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       }
     }
     expect(doc.results.find((r: { direction: string }) => r.direction === 'outbound').failureMode).toBe('reset');
+    expect(doc.results.find((r: { direction: string }) => r.direction === 'inbound').inboundMethod).toBe('signal');
     expect(doc.recommendedHeartbeatSeconds).toBeGreaterThanOrEqual(1);
   }, 90_000);
+
+  it('--inbound-method sleep uses the fallback and says so (JSON and summary)', async () => {
+    const json = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--inbound-method', 'sleep', '--min', '1', '--max', '5', '--json'], {}, 150_000);
+    expect(json.code, show(json)).toBe(0);
+    const inbound = JSON.parse(json.stdout).results[0];
+    expect(inbound.inboundMethod).toBe('sleep');
+    expect(inbound.verdict).toBe('timeout');
+    expect(Math.abs(inbound.estimateSeconds - T)).toBeLessThanOrEqual(1);
+    const text = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--sessions', '8', '--min', '1', '--max', '5'], {}, 150_000);
+    expect(text.code, show(text)).toBe(0);
+    expect(text.stdout).toMatch(/inbound probes: by signal through the control session/);
+  }, 320_000);
 
   it('measure without --json prints the summary with the recommendation', async () => {
     const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], {}, 60_000);
@@ -133,6 +146,7 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       [['measure', target(), ...auth(), '--known-hosts', lab.knownHostsPath], /either --host-key or --known-hosts/],
       [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /cannot read private key/],
       [['demo', '--mode', 'teleport'], /--mode/],
+      [['measure', target(), ...auth(), '--inbound-method', 'telepathy'], /--inbound-method must be signal or sleep, got "telepathy"/],
     ];
     const runs = await Promise.all(cases.map(([args]) => idleprobe(args, { HOME: emptyHome })));
     runs.forEach((run, i) => {

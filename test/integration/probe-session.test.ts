@@ -9,7 +9,7 @@ import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
 import { ControlSession } from '../../src/probe/control.ts';
 import { realClock } from '../../src/search/index.ts';
-import { ConnectError } from '../../src/search/types.ts';
+import { ConnectError, InboundUnsupportedError } from '../../src/search/types.ts';
 import type { TargetSpec } from '../../src/probe/target.ts';
 
 const T = 2; // middlebox idle timeout, seconds
@@ -202,10 +202,54 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     }
   }, 15_000);
 
+  it('signal method: the waiter speaks when the control session signals it, the session is reused, and above T the path is found silent', async () => {
+    const l = await lab({ mode: 'silent' });
+    const o = opener(l.target());
+    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: true });
+    try {
+      o.useControl(control);
+      const s = await o.open(undefined, 'inbound');
+      expect(s.probeInboundNow, 'the demo server runs the waiter').toBeTypeOf('function');
+      expect((await o.inboundMethod())?.method).toBe('signal');
+      // The waiter's PID line was the last byte: the idle age grows from there, untouched by the signal.
+      await sleep(1000);
+      const below = await s.probeInboundNow!();
+      expect(below.outcome, below.detail).toBe('alive');
+      expect(below.ageSeconds).toBeGreaterThan(0.9);
+      expect(below.ageSeconds).toBeLessThan(T);
+      // Reused like an outbound session: its idle clock restarted with the output.
+      await sleep((T + 1) * 1000);
+      const above = await s.probeInboundNow!();
+      expect(above.outcome).toBe('silent');
+      expect(above.ageSeconds).toBeGreaterThan(T);
+      expect(above.detail).toMatch(/follow-up keepalive unanswered/);
+      expect(s.isClosed()).toBe(true);
+    } finally {
+      await control.stop();
+    }
+  }, 20_000);
+
+  it('an account that runs no command: the first inbound open says unsupported, with the server\'s words', async () => {
+    const l = await lab({ noShell: true });
+    const o = opener(l.target());
+    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: true });
+    try {
+      o.useControl(control);
+      const err = await o.open(undefined, 'inbound').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InboundUnsupportedError);
+      expect((err as Error).message).toBe('the account has no shell (server said: "This service allows sftp connections only.", exit status 1); inbound not measurable; outbound measured');
+      // Outbound sessions are unaffected.
+      expect((await (await o.open(undefined, 'outbound')).probeOutbound()).outcome).toBe('alive');
+    } finally {
+      await control.stop();
+      o.closeAll();
+    }
+  }, 20_000);
+
   it('the control session notices when the target goes away', async () => {
     const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
     const o = opener(l.target());
-    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300 });
+    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: false });
     await sleep(1000);
     expect(control.failedAt()).toBeNull();
     // The middlebox disappears: the control session is cut and cannot reconnect.

@@ -3,7 +3,7 @@
 // (optionally only at the next GC tick, plus jitter); after that it drops packets (silent), answers
 // RST (reset), or re-maps the NAT port so the server answers RST (remap). State is evaluated
 // lazily at the moments packets cross it, so the model needs no timers of its own.
-import { ConnectError, type ControlMonitor, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 
@@ -36,8 +36,24 @@ export interface PathModel {
   /** Only the first N connects fail ('unreachable'), e.g. sshd MaxStartups dropping a burst. */
   firstConnectsFail?: number;
   inboundSupported?: boolean;
+  /**
+   * How inbound probes make the server speak (default 'sleep', the method the simulator had first).
+   * 'signal': a waiter started on the session prints when the control session signals it.
+   */
+  inboundMethod?: InboundMethod;
+  /** Server side: from the exec request to the command's first output (fork, PAM, shell start-up), ms. */
+  shellStartMs?: number;
+  /** Server side: from the control session's `kill` to the waiter's output (trap, echo), ms. */
+  signalLatencyMs?: number;
+  /** Round-trip time of the control session that carries the signal (default: rttMs). */
+  controlRttMs?: number;
+  /** Server side: output held in a buffer before it reaches the wire, ms. */
+  outputDelayMs?: number;
   seed?: number;
 }
+
+/** What a simulated server takes for its parts when the model does not say (measured on OpenSSH/dash, loopback). */
+export const SIM_SERVER_DEFAULTS = { shellStartMs: 20, signalLatencyMs: 5, outputDelayMs: 0 } as const;
 
 export interface PathStats {
   connects: number;
@@ -79,7 +95,11 @@ export class SimulatedPath implements SessionOpener {
     return this.stats.open;
   }
 
-  async open(signal?: AbortSignal): Promise<SearchSession> {
+  get inboundMethod(): InboundMethod {
+    return this.model.inboundMethod ?? 'sleep';
+  }
+
+  async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
     this.stats.connects++;
     this.stats.connectTimesMs.push(this.clock.now());
     this.stats.open++;
@@ -100,6 +120,7 @@ export class SimulatedPath implements SessionOpener {
     }
     const s = new SimSession(this, `sim-${this.nextId++}`);
     this.sessions.push(s);
+    if (purpose === 'inbound' && this.inboundSupported && this.inboundMethod === 'signal') await s.startWaiter(signal);
     return s;
   }
 
@@ -190,6 +211,55 @@ class SimSession implements SearchSession {
       return { outcome: 'alive', ageSeconds, at: t0, rttMs };
     }
     return this.failAfter(t0, ageSeconds, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+  }
+
+  /** The signal method's waiter: exec round trip, shell start-up, then its PID line (the last byte before idling). */
+  async startWaiter(signal?: AbortSignal): Promise<void> {
+    const { clock, rttMs, model } = this.path;
+    const t0 = clock.now();
+    this.passes(t0 + rttMs / 2);
+    const printsAt = t0 + rttMs / 2 + (model.shellStartMs ?? SIM_SERVER_DEFAULTS.shellStartMs) + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
+    await clock.sleep(printsAt + rttMs / 2 - t0, signal);
+    this.passes(printsAt);
+    this.lastWireMs = printsAt + rttMs / 2;
+    this.probeInboundNow = () => this.signalNow();
+  }
+
+  probeInboundNow?: () => Promise<ProbeReport>;
+
+  /**
+   * The control session signals the waiter: the server speaks after the control path's one-way
+   * delay, the signal's latency and any output buffering. Without output soon after the control
+   * session's acknowledgement, a follow-up keepalive tells alive (late server) from reset and silent.
+   */
+  private async signalNow(): Promise<ProbeReport> {
+    const { clock, rttMs, deadlineMs, model } = this.path;
+    const t0 = clock.now();
+    this.advance(t0);
+    if (this.closed) return { outcome: 'error', ageSeconds: (t0 - this.lastWireMs) / 1000, at: t0, detail: 'session closed' };
+    this.path.stats.probes++;
+    const controlRtt = model.controlRttMs ?? rttMs;
+    const signalLatency = model.signalLatencyMs ?? SIM_SERVER_DEFAULTS.signalLatencyMs;
+    const speaksAt = t0 + controlRtt / 2 + signalLatency + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
+    await clock.sleep(speaksAt - t0);
+    this.advance(speaksAt);
+    const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
+    if (this.closed) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
+    const ackAt = t0 + controlRtt + signalLatency;
+    const lost = this.path.rng() < (model.lossProbability ?? 0);
+    if (!lost && this.passes(speaksAt)) {
+      await clock.sleep(rttMs / 2);
+      this.lastWireMs = speaksAt + rttMs / 2;
+      return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs: clock.now() - t0 };
+    }
+    this.flowDead = true;
+    // No output shortly after the control session's acknowledgement: the follow-up keepalive. A
+    // rejecting box (or a re-mapped flow the server answers with RST) resets it; a black hole
+    // swallows it too, and the prober's deadline runs out.
+    await clock.sleep(Math.max(0, ackAt + SIGNAL_FOLLOW_UP_DELAY_MS - clock.now()));
+    const reset = !lost && model.mode !== 'silent';
+    await clock.sleep(reset ? rttMs : deadlineMs);
+    return { outcome: reset ? 'reset' : 'silent', ageSeconds, at: speaksAt, detail: lost ? 'answer lost' : undefined };
   }
 
   async probeInbound(ageSecondsWanted: number): Promise<ProbeReport> {

@@ -1,0 +1,60 @@
+// The two POSIX-shell scripts of the signal method (inbound probes as options, issue 13):
+//  - the waiter runs on a probe session: prints its PID, then stays silent until SIGUSR1, on which
+//    it prints one line and waits again. `wait` on a background `sleep` is used because a trapped
+//    signal interrupts `wait` at once, while a foreground `sleep` would delay the trap until it ends.
+//  - the signaller runs on the control session (its own TCP connection): reads "SIG PID" lines and
+//    sends the signal, answering "ok PID" or "gone PID", so the moment a probe session's server
+//    speaks is chosen late, without a byte on the probe session itself.
+// Both end on their own: the waiter when its stdin closes (the session ended: a background `cat`
+// sees EOF) or on SIGTERM from the signaller, and after `maxLifetimeSeconds` of undisturbed sleeping
+// at the latest; the signaller when its stdin closes. They run in the account's login shell, so
+// they use only what POSIX sh, bash and dash share (tested against OpenSSH and Dropbear).
+
+/** First line the waiter prints: `idleprobe-waiter <pid>`. */
+export const WAITER_READY = 'idleprobe-waiter';
+/** The line the waiter prints on each signal. */
+export const WAITER_SPEAKS = 'idleprobe';
+/** First line the signaller prints. */
+export const SIGNALLER_READY = 'idleprobe-signaller';
+
+/** Sleep slice of the waiter's loop: only bounds its lifetime's granularity (signals interrupt it). */
+const SLICE_SECONDS = 60;
+
+export function waiterScript(maxLifetimeSeconds: number): string {
+  const slices = Math.max(1, Math.ceil(maxLifetimeSeconds / SLICE_SECONDS));
+  return [
+    'exec 3<&0',
+    // Background jobs get /dev/null as stdin: the watcher reads the session's stdin through fd 3.
+    `(trap 'kill $c 2>/dev/null; exit 0' TERM; cat <&3 >/dev/null 2>&1 & c=$!; wait $c; kill -TERM $$ 2>/dev/null) >/dev/null 2>&1 &`,
+    'w=$!',
+    'exec 3<&-',
+    's=',
+    `trap 'kill $s 2>/dev/null; echo ${WAITER_SPEAKS}' USR1`,
+    `trap 'kill $s $w 2>/dev/null; exit 0' TERM HUP INT PIPE`,
+    `echo ${WAITER_READY} $$`,
+    'n=0',
+    `while [ $n -lt ${slices} ]; do sleep ${SLICE_SECONDS} >/dev/null 2>&1 & s=$!; if wait $s; then n=$((n+1)); fi; done`,
+    'kill $w 2>/dev/null',
+  ].join('\n');
+}
+
+export function signallerScript(): string {
+  return [
+    `echo ${SIGNALLER_READY}`,
+    'while read -r sig pid; do',
+    '  case "$sig:$pid" in',
+    `    USR1:*[!0-9]*|TERM:*[!0-9]*) echo "bad $pid" ;;`,
+    '    USR1:?*|TERM:?*) if kill -"$sig" "$pid" 2>/dev/null; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
+    '    *) echo "bad $pid" ;;',
+    '  esac',
+    'done',
+  ].join('\n');
+}
+
+/** Parses the waiter's first line; null until a full line is there. */
+export function parseWaiterReady(output: string): { pid: number } | 'not_a_waiter' | null {
+  const nl = output.indexOf('\n');
+  if (nl < 0) return output.length > 256 ? 'not_a_waiter' : null;
+  const m = new RegExp(`^${WAITER_READY} (\\d+)$`).exec(output.slice(0, nl).trim());
+  return m ? { pid: Number(m[1]) } : 'not_a_waiter';
+}
