@@ -46,6 +46,8 @@ class LocateRun {
   private sessionsOpened = 0;
   private readonly boxes: LocatedBox[] = [];
   private readonly rounds: FrontierRound[] = [];
+  /** Failure modes seen in the latest frontier round (a box's mode when the bracket was given). */
+  private roundModes = new Set<FailureMode>();
 
   constructor(
     private readonly opener: LocateOpener,
@@ -123,7 +125,8 @@ class LocateRun {
         const verdict = round.boundary === null && opts.targetHop === null ? 'beyond_max_hops' : 'inconclusive';
         return this.result(verdict, pathTimeout, why, null);
       }
-      this.boxes.push({ hop: round.boundary, lowerSeconds: level.lowerSeconds, upperSeconds: level.upperSeconds, estimateSeconds: level.estimateSeconds, failureMode: level.failureMode, foundAfterMs: this.clock.now() - this.startMs });
+      const seenMode: FailureMode | null = this.roundModes.has('reset') ? 'reset' : this.roundModes.has('silent') ? 'silent' : null;
+      this.boxes.push({ hop: round.boundary, lowerSeconds: level.lowerSeconds, upperSeconds: level.upperSeconds, estimateSeconds: level.estimateSeconds, failureMode: level.failureMode ?? seenMode, foundAfterMs: this.clock.now() - this.startMs });
       frontier = round.boundary;
       if (frontier >= topHop) {
         if (opts.targetHop !== null) return this.result('located', pathTimeout, null, null);
@@ -165,6 +168,7 @@ class LocateRun {
     const evidence = new Map<number, ('alive' | 'failed' | 'unknown')[]>(hops.map((h) => [h, []]));
     let ask = hops;
     let round: FrontierRound | null = null;
+    this.roundModes = new Set();
     for (let attempt = 0; attempt <= MAX_RETESTS && ask.length > 0; attempt++) {
       const perHop = Math.max(1, Math.min(2, Math.floor(this.opts.maxRoundSessions / ask.length)));
       const seen = await this.probeHopsAt(ask, perHop, ageSeconds, timing);
@@ -206,6 +210,7 @@ class LocateRun {
           await clock.sleep(Math.max(0, dueAt - clock.now()), opts.signal);
           const r = await session.probeOutbound();
           seen.get(job.hop)!.push(evidenceOf(r.outcome));
+          if (r.outcome === 'reset' || r.outcome === 'silent') this.roundModes.add(r.outcome);
         } finally {
           session.close();
         }
