@@ -19,6 +19,7 @@ import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
 import { judgeClient, judgeKernel, judgeServer } from '../advise/judge-local.ts';
 import { effectiveClientConfig, inspectServer, kernelTcpKeepaliveTime } from '../advise/local-checks.ts';
 import type { SnippetTarget } from '../advise/snippets.ts';
+import { hopFromFlag, readLocateDocument, type EnforcingHop } from '../advise/enforcing-hop.ts';
 
 interface AdviseFlags extends ConnectionFlags {
   timeout?: string;
@@ -33,6 +34,8 @@ interface AdviseFlags extends ConnectionFlags {
   min?: string;
   max?: string;
   json?: boolean;
+  locate?: string;
+  hop?: string;
 }
 
 export function command(): Command {
@@ -52,18 +55,23 @@ export function command(): Command {
     .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
     .option('--min <duration>', 'when measuring: shortest idle age to try', '5')
     .option('--max <duration>', 'when measuring: longest idle age to try', '7440')
+    .option('--locate <file>', 'name the hop enforcing the timeout from `idleprobe locate --json` output (also the timeout, if none is given otherwise)')
+    .option('--hop <n>', 'the hop enforcing the timeout, given by hand')
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
-    if (!targetArg && !f.timeout && !f.history && !f.checkLocal) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
+    if (f.locate && f.hop) throw new UsageError('give --locate or --hop, not both');
+    const located = f.locate ? usage(() => readLocateDocument(f.locate!)) : null;
+    const enforcingHop: EnforcingHop | null = located?.hop ?? (f.hop ? usage(() => hopFromFlag(f.hop!)) : null);
+    if (!targetArg && !f.timeout && !f.history && !f.checkLocal && !located?.basis) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
     if ((f.sshConfig || f.sshdConfig) && !f.checkLocal) throw new UsageError('--ssh-config/--sshd-config only apply with --check-local HOST');
     const countMax = f.countMax === undefined ? undefined : Number(f.countMax);
     if (countMax !== undefined && !(Number.isInteger(countMax) && countMax >= 1)) throw new UsageError(`--count-max: "${f.countMax}" must be an integer ≥ 1`);
 
     const target = parseTarget(targetArg, f);
     const matrix = f.matrix ? readMatrix(f.matrix) : null;
-    const basis = await resolveBasis(targetArg, target, f);
+    const basis = !f.timeout && !f.history && located?.basis ? located.basis : await resolveBasis(targetArg, target, f);
     const name = target?.name ?? f.name ?? f.checkLocal ?? 'the path';
 
     const snippetTarget: SnippetTarget = {
@@ -73,7 +81,7 @@ export function command(): Command {
       user: target?.user ?? undefined,
     };
     const local = f.checkLocal ? await checkLocal(f, basis, matrix, countMax) : null;
-    const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local));
+    const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local, enforcingHop));
     if (f.json) process.stdout.write(JSON.stringify(advice, null, 2) + '\n');
     else process.stdout.write(formatAdvice(advice));
   });
@@ -92,7 +100,7 @@ interface ParsedTarget {
 /** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
 function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
   if (!targetArg) return null;
-  if (!f.timeout && !f.history) {
+  if (!f.timeout && !f.history && !f.locate) {
     const spec = targetSpecFrom(targetArg, f);
     return { host: spec.host, port: spec.port, spec, name: spec.name, user: parseTargetArg(targetArg).user };
   }
