@@ -8,11 +8,23 @@ import { CredentialError } from '../probe/credentials.ts';
 import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../probe/locate.ts';
 import { formatLocateSummary } from '../probe/locate-summary.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
-import type { LocateProgress } from '../search/locate-types.ts';
+import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
+import { basisFromHistory } from '../advise/timeout-source.ts';
 
 interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'> {
   maxHops: string;
   timeout?: string;
+  history?: string;
+  name?: string;
+}
+
+/** The path timeout of the target's latest successful measurement in the daemon's history. */
+export function pathTimeoutFromHistory(file: string, names: string[]): PathTimeout {
+  const { basis } = basisFromHistory(file, names);
+  const b = basis.bracket;
+  if (!b || b.upperSeconds === null) throw new UsageError(`--history: the latest measurement of ${names[0]} in ${file} found no idle timeout: nothing to locate (run without --history to measure)`);
+  const lower = b.lowerSeconds;
+  return { lowerSeconds: lower, upperSeconds: b.upperSeconds, estimateSeconds: lower === null ? b.upperSeconds : (lower + b.upperSeconds) / 2, failureMode: basis.failureMode };
 }
 
 export function parseMaxHops(value: string): number {
@@ -96,6 +108,8 @@ export function command(): Command {
     .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
     .option('--max-hops <n>', 'highest TTL to try', String(LOCATE_DEFAULTS.maxHops))
     .option('--timeout <seconds>', 'the path idle timeout if known (skips measuring it)')
+    .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file")
+    .option('--name <name>', 'with --history: the target name there (default user@host:port)')
     .option('--min <seconds>', 'shortest idle age to probe', String(MEASURE_DEFAULTS.minSeconds))
     .option('--max <seconds>', 'longest idle age to probe (also how far beyond the last box is searched)', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--sessions <n>', 'concurrent sessions of each timeout search', String(MEASURE_DEFAULTS.sessions))
@@ -104,6 +118,8 @@ export function command(): Command {
     .action(async (targetArg: string, flags: LocateFlags) => {
       const opts = buildLocateOptions(flags);
       const spec = buildTargetSpec(targetArg, { ...flags, direction: 'outbound', inbound: false }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
+      if (flags.history && flags.timeout !== undefined) throw new UsageError('give --timeout or --history, not both');
+      if (flags.history) opts.pathTimeout = pathTimeoutFromHistory(flags.history, [...new Set([flags.name ?? spec.name, spec.name])]);
       const progress = locateProgressLine();
       const abort = new AbortController();
       const onSignal = () => abort.abort(Object.assign(new Error('interrupted'), { exitCode: 130 }));

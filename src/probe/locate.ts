@@ -25,6 +25,8 @@ export interface LocateTargetOptions {
   maxHops: number;
   /** Known path timeout, seconds (--timeout); measured first when absent. */
   timeoutSeconds?: number;
+  /** Known path timeout bracket (from history); wins over timeoutSeconds. */
+  pathTimeout?: PathTimeout;
   minSeconds: number;
   maxSeconds: number;
   sessions: number;
@@ -107,7 +109,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     trace = await traceTcp(address, spec.port, opts.maxHops);
     opts.onTrace?.(trace);
     const precision = { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative };
-    const pathTimeout: PathTimeout | undefined = opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined;
+    const pathTimeout: PathTimeout | undefined = opts.pathTimeout ?? (opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined);
     result = await locateBoxes(new SshLocateOpener(opener, clock), clock, {
       maxHops: opts.maxHops,
       targetHop: trace.targetHop,
@@ -127,5 +129,5 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     await control.stop();
     opener.closeAll();
   }
-  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, timeoutGiven: opts.timeoutSeconds !== undefined, maxSeconds: opts.maxSeconds };
+  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, timeoutGiven: opts.timeoutSeconds !== undefined && opts.pathTimeout === undefined, maxSeconds: opts.maxSeconds };
 }

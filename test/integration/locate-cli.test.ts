@@ -3,10 +3,13 @@
 // hop) is reported honestly as not locatable by TTL. The real boxes are located in the netns lab
 // (test/lab/locate.lab.test.ts).
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
 
@@ -28,11 +31,14 @@ function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs =
 const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
 
 let lab: DemoLab;
+let dir: string;
 beforeAll(async () => {
   lab = await startDemoLab({ timeoutSeconds: 3, mode: 'reset' });
+  dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-locate-cli-'));
 }, 30_000);
 afterAll(async () => {
   await lab?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 const target = () => `${lab.user}@${lab.host}:${lab.port}`;
 const auth = () => ['-i', lab.privateKeyPath, '--host-key', lab.hostKeySha256];
@@ -53,6 +59,26 @@ describe.concurrent('idleprobe locate (child process)', () => {
       expect(run.stdout).toBe('');
     }
   }, 60_000);
+
+  it('--history: the path timeout comes from the latest measurement there (not measured again)', async () => {
+    const file = path.join(dir, 'history.db');
+    const store = new HistoryStore(file);
+    const result = {
+      target: target(), startedAt: '2026-12-01T10:00:00Z', elapsedSeconds: 9, serverHeartbeatSeconds: null, recommendedHeartbeatSeconds: 1,
+      results: [{ direction: 'outbound' as const, verdict: 'timeout' as const, lowerSeconds: 2.6, upperSeconds: 3.2, estimateSeconds: 2.9, failureMode: 'reset' as const, probes: [], consistency: 1, sessionsOpened: 4, maxConcurrentSessions: 4, elapsedMs: 9000, reason: null }],
+    };
+    store.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result });
+    store.close();
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], {}, 60_000);
+    expect(run.code, show(run)).toBe(0);
+    expect(JSON.parse(run.stdout).pathTimeoutSeconds).toBe(2.9);
+    const both = await idleprobe(['locate', target(), ...auth(), '--history', file, '--timeout', '3']);
+    expect(both.code, show(both)).toBe(2);
+    expect(both.stderr).toMatch(/--timeout or --history, not both/);
+    const missing = await idleprobe(['locate', target(), ...auth(), '--history', path.join(dir, 'nope.db')]);
+    expect(missing.code, show(missing)).toBe(2);
+    expect(missing.stderr).toMatch(/--history: .*nope\.db does not exist/);
+  }, 90_000);
 
   it('socket options the platform refuses: exit 2 with the reason, before any connection', async () => {
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9'], { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' });

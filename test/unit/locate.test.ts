@@ -6,6 +6,7 @@ import { disputedHops, keepaliveTiming, maxAgeSeconds, readRound } from '../../s
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
 import { toLocateDocument } from '../../src/probe/locate.ts';
 import type { LocateResult } from '../../src/search/locate-types.ts';
+import { renderLocateProgress } from '../../src/cli/locate.ts';
 
 const PRECISION = { absSeconds: 1, relative: 0.02 };
 
@@ -122,5 +123,13 @@ describe('locate reading rules', () => {
     expect(keepaliveTiming(8)).toEqual({ idleSeconds: 2, intervalSeconds: 2, count: 127 });
     expect(keepaliveTiming(2)).toEqual({ idleSeconds: 1, intervalSeconds: 1, count: 127 });
     expect(maxAgeSeconds(keepaliveTiming(8))).toBe(2 + 125 * 2);
+  });
+});
+
+describe('locate progress line', () => {
+  it('shows the phase, the boxes so far, sessions, elapsed and the step ETA counted down', () => {
+    const p = { phase: 'frontier' as const, boxes: [{ hop: 1, estimateSeconds: 3.9 }], hops: [2, 4] as [number, number], lowerSeconds: null, upperSeconds: null, elapsedMs: 10_000, etaMs: 8_000 };
+    expect(renderLocateProgress(p, 7, 12_000)).toBe('testing hops 2–4 · hop 1 ≈ 3.9 s · 7 sessions open · 00:12 elapsed · step ETA 00:06');
+    expect(renderLocateProgress({ ...p, phase: 'path_timeout', boxes: [], lowerSeconds: 3.2, upperSeconds: null }, 1, 0)).toBe('path timeout (3.2, …] · 1 session open · 00:00 elapsed · step ETA 00:08');
   });
 });
