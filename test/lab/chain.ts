@@ -142,6 +142,12 @@ function installCleanup(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', () => [...live.values()].forEach((d) => d()));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      [...live.values()].forEach((d) => d());
+      process.exit(128 + (os.constants.signals[signal] ?? 2));
+    });
+  }
 }
 
 /** Chain labs whose owner process died without cleaning up (SIGKILL): removed by owner PID. */
