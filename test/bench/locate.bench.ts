@@ -10,7 +10,7 @@ import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
 
 const args = process.argv.slice(2);
-const DRAWS = Number(args[args.indexOf('--draws') + 1] ?? 60) || 60;
+const DRAWS = Number(args[args.indexOf('--draws') + 1] ?? 200) || 200;
 const SEED = 20261201;
 const PRECISION = { absSeconds: 1, relative: 0.02 };
 const GOALS = { warm: 1.5, cold: 3, sessions: 30 + 16 };
