@@ -6,11 +6,12 @@
 //  - CountMax 3 as OpenSSH's default, raised when the interval is so short that 3 × interval would
 //    give up on the peer after a hiccup of a few seconds.
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
-import { safeIdleLimitSeconds, type TimeoutBasis } from './timeout-basis.ts';
+import { DEFAULT_COUNT_MAX } from '../heartbeat/types.ts';
+import type { MeasurementResult } from '../search/types.ts';
+import { HEARTBEAT_CEILING_SECONDS as CLAMP_MAX_SECONDS, HEARTBEAT_FLOOR_SECONDS as CLAMP_MIN_SECONDS, heartbeatIntervalFor } from '../search/recommend.ts';
+import { basisFromMeasurement, safeIdleLimitSeconds, type TimeoutBasis } from './timeout-basis.ts';
 
-export const CLAMP_MIN_SECONDS = 20;
-export const CLAMP_MAX_SECONDS = 45;
-export const DEFAULT_COUNT_MAX = 3;
+export { CLAMP_MAX_SECONDS, CLAMP_MIN_SECONDS, DEFAULT_COUNT_MAX };
 /** Shortest outage a session should ride out before ssh gives up (Interval × CountMax). */
 export const MIN_TOLERANCE_SECONDS = 30;
 
@@ -65,23 +66,17 @@ export function recommend(basis: TimeoutBasis, matrix?: HeartbeatMatrix | null, 
     }
     reasoning.push(`${CLAMP_MAX_SECONDS} s, the upper end of the 20–45 s range that covers most NATs and firewalls, protects the session if the path changes.`);
   } else {
-    const half = Math.max(1, Math.floor(limit / 2));
-    reasoning.push(`Half of the safe idle limit ${fmt(limit)} s, in whole seconds, is ${half} s: even if one heartbeat is lost, the next still arrives before the middlebox forgets the connection.`);
-    if (half > CLAMP_MAX_SECONDS) {
-      interval = CLAMP_MAX_SECONDS;
-      clamp = 'max';
+    const policy = heartbeatIntervalFor(limit);
+    ({ intervalSeconds: interval, clamp } = policy);
+    reasoning.push(`Half of the safe idle limit ${fmt(limit)} s, in whole seconds, is ${policy.halfSeconds} s: even if one heartbeat is lost, the next still arrives before the middlebox forgets the connection.`);
+    if (clamp === 'max') {
       reasoning.push(`Clamped to ${CLAMP_MAX_SECONDS} s: longer intervals buy nothing, and 20–45 s also covers a shorter timeout elsewhere on the path.`);
-    } else if (half < CLAMP_MIN_SECONDS) {
-      interval = half;
-      clamp = 'path_demands_shorter';
+    } else if (clamp === 'path_demands_shorter') {
       reasoning.push(`Below the usual ${CLAMP_MIN_SECONDS} s floor because this path demands it.`);
       warnings.push(
-        `A heartbeat every ${half} s is more frequent than the usual 20–45 s: some firewalls rate-limit or flag frequent small packets as a scan. ` +
+        `A heartbeat every ${interval} s is more frequent than the usual 20–45 s: some firewalls rate-limit or flag frequent small packets as a scan. ` +
           `Better: raise the idle timeout on the middlebox (it is ${fmt(limit)} s or less) if you control it.`,
       );
-    } else {
-      interval = half;
-      clamp = 'none';
     }
   }
 
@@ -110,4 +105,14 @@ export function recommend(basis: TimeoutBasis, matrix?: HeartbeatMatrix | null, 
 
 function fmt(x: number | null): string {
   return x === null ? '?' : String(Math.round(x * 10) / 10);
+}
+
+/**
+ * The interval for a measured path, with its survival matrix when there is one: the daemon's
+ * idleprobe_recommended_heartbeat_seconds and `idleprobe advise --history` both come from here.
+ * null when no timeout is known (no series; `advise` then falls back to the generic 45 s).
+ */
+export function recommendedIntervalSeconds(measurement: MeasurementResult, matrix?: HeartbeatMatrix | null): number | null {
+  const r = recommend(basisFromMeasurement(measurement), matrix);
+  return r.limitSeconds === null ? null : r.intervalSeconds;
 }

@@ -31,11 +31,14 @@ const PROBE_KEEPALIVE = 2;
 export class Flow implements FlowKeyed<Flow> {
   nextInBucket: Flow | null = null;
   bucketHash = 0;
-  readonly addrA = new Uint32Array(4);
-  readonly addrB = new Uint32Array(4);
-  readonly portA: number;
-  readonly portB: number;
-  readonly family: 4 | 6;
+  // Both endpoints share one buffer: a typed array's own ArrayBuffer costs more than its 16 bytes,
+  // and at the live-flow cap the flow's size is what sets the analysis' memory.
+  private readonly addrs = new Uint32Array(8);
+  readonly addrA = this.addrs.subarray(0, 4);
+  readonly addrB = this.addrs.subarray(4, 8);
+  portA: number;
+  portB: number;
+  family: 4 | 6;
   readonly seq: [SeqDirection, SeqDirection] = [new SeqDirection(), new SeqDirection()];
 
   firstTs = 0;
@@ -55,6 +58,8 @@ export class Flow implements FlowKeyed<Flow> {
   readonly heartbeatTimes = [new PeriodTracker(), new PeriodTracker()];
   unanswered = 0;
   retransmissions = 0;
+  /** Bit per direction that sent anything (3: both sides spoke). */
+  private directionsSeen = 0;
   /** Direction that sent the opening SYN, or -1. */
   synDirection = -1;
   private synTs = NaN;
@@ -90,9 +95,67 @@ export class Flow implements FlowKeyed<Flow> {
     this.portB = seg.dstPort;
   }
 
+  /**
+   * Turns this flow, already dropped from the analysis, into a fresh one for `seg` — the same
+   * state the constructor and the field initialisers give. The analyser reuses dropped flows: a
+   * flood of new connections would otherwise be a flood of garbage (GC pauses stall the daemon).
+   */
+  recycle(seg: TcpSegment): void {
+    this.nextInBucket = null;
+    this.bucketHash = 0;
+    this.family = seg.family;
+    this.addrA.set(seg.src);
+    this.addrB.set(seg.dst);
+    this.portA = seg.srcPort;
+    this.portB = seg.dstPort;
+    this.seq[0].reset();
+    this.seq[1].reset();
+    this.firstTs = 0;
+    this.duplicates = 0;
+    for (const sig of this.lastSignature) {
+      sig.ts = -Infinity;
+      sig.seq = sig.ack = sig.seglen = sig.flags = 0;
+    }
+    this.lastTs = 0;
+    this.packets = 0;
+    this.keepalives = 0;
+    this.keepaliveAcks = 0;
+    this.keepaliveTimes.reset();
+    this.heartbeats[0] = this.heartbeats[1] = 0;
+    this.heartbeatsAnswered[0] = this.heartbeatsAnswered[1] = 0;
+    this.heartbeatTimes[0]!.reset();
+    this.heartbeatTimes[1]!.reset();
+    this.unanswered = 0;
+    this.retransmissions = 0;
+    this.directionsSeen = 0;
+    this.synDirection = -1;
+    this.synTs = NaN;
+    this.synAckTs = NaN;
+    this.rttSeconds = NaN;
+    this.sawRst = false;
+    this.sawFin = false;
+    this.finDirections = 0;
+    this.probePending = false;
+    this.probeAt = 0;
+    this.probeIdle = 0;
+    this.probeDirection = 0;
+    this.probeKind = PROBE_OTHER;
+    this.maxSurvived = -1;
+    this.maxGap = 0;
+    this.deathAt = NaN;
+    this.deathIdle = NaN;
+    this.deathDirection = -1;
+    this.lastRetransmissionTs = -Infinity;
+  }
+
   /** Reset, or closed from both sides: no more packets are expected. */
   get finished(): boolean {
     return this.sawRst || this.finDirections === 3;
+  }
+
+  /** Only one side ever sent anything (a lone SYN, a scan, a one-way capture): no idle evidence. */
+  get halfOpen(): boolean {
+    return this.directionsSeen !== 3;
   }
 
   get died(): boolean {
@@ -110,6 +173,7 @@ export class Flow implements FlowKeyed<Flow> {
     const fwd = this.seq[direction];
     const rev = this.seq[direction ^ 1]!;
     const flags = seg.flags;
+    this.directionsSeen |= 1 << direction;
     const wireshark = analyzeSegment(fwd, rev, seg.seq, seg.ack, seg.seglen, flags, seg.window);
     if (wireshark & A_KEEP_ALIVE) this.keepalives++;
     if (wireshark & A_KEEP_ALIVE_ACK) this.keepaliveAcks++;

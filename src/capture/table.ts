@@ -32,6 +32,14 @@ export function formatAnalysisTable(report: AnalysisReport, source: string): str
       (skipped.length ? `; skipped: ${skipped.join(', ')}` : '') +
       (report.truncatedAtMaxPackets ? ' (stopped at --max-packets)' : ''),
   );
+  const evicted = report.flowsEvicted.halfOpen + report.flowsEvicted.idle;
+  if (evicted > 0) {
+    lines.push(
+      `${evicted} connection${evicted === 1 ? '' : 's'} evicted at the live-flow cap of ${report.maxLiveFlows} ` +
+        `(${report.flowsEvicted.halfOpen} half-open, ${report.flowsEvicted.idle} idle summarised early; raise with --max-live-flows)`,
+    );
+  }
+  if (report.pathsOmittedFlows > 0) lines.push(`${report.pathsOmittedFlows} connections on further paths counted in the overall bracket only`);
   if (report.flows.length) {
     const rows = [HEADER, ...report.flows.map(columns)];
     const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

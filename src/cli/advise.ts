@@ -12,7 +12,7 @@ import type { TargetSpec } from '../probe/target.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
-import { basisFromHistory } from '../advise/timeout-source.ts';
+import { basisFromHistory } from './timeout-source.ts';
 import { buildAdvice, formatAdvice, type LocalCheckReport } from '../advise/report.ts';
 import { recommend } from '../advise/recommend.ts';
 import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
@@ -53,8 +53,8 @@ export function command(): Command {
     .option('--no-server-check', 'with --check-local: skip the sshd checks')
     .option('--host-alias <name>', 'Host pattern for the ~/.ssh/config snippet (default: the --check-local host or the target host)')
     .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
-    .option('--min <duration>', 'when measuring: shortest idle age to try', '5')
-    .option('--max <duration>', 'when measuring: longest idle age to try', '7440')
+    .option('--min <duration>', 'when measuring: shortest idle age to try', String(MEASURE_DEFAULTS.minSeconds))
+    .option('--max <duration>', 'when measuring: longest idle age to try', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--locate <file>', 'name the hop enforcing the timeout from `idleprobe locate --json` output (also the timeout, if none is given otherwise)')
     .option('--hop <n>', 'the hop enforcing the timeout, given by hand')
     .option('--json', 'one JSON document on stdout');
@@ -70,8 +70,11 @@ export function command(): Command {
     if (countMax !== undefined && !(Number.isInteger(countMax) && countMax >= 1)) throw new UsageError(`--count-max: "${f.countMax}" must be an integer ≥ 1`);
 
     const target = parseTarget(targetArg, f);
-    const matrix = f.matrix ? readMatrix(f.matrix) : null;
-    const basis = !f.timeout && !f.history && located?.basis ? located.basis : await resolveBasis(targetArg, target, f);
+    // --locate's document gives the timeout only when neither --timeout nor --history does.
+    const resolved = !f.timeout && !f.history && located?.basis ? { basis: located.basis, matrix: null } : await resolveBasis(targetArg, target, f);
+    const basis = resolved.basis;
+    // --history: the target's latest matrix there counts too, as it does for the daemon's metric.
+    const matrix = f.matrix ? readMatrix(f.matrix) : resolved.matrix;
     const name = target?.name ?? f.name ?? f.checkLocal ?? 'the path';
 
     const snippetTarget: SnippetTarget = {
@@ -110,19 +113,20 @@ function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarge
   return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}`, user: t.user };
 }
 
-async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<TimeoutBasis> {
-  if (f.timeout) return usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout')));
+async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null }> {
+  if (f.timeout) return { basis: usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout'))), matrix: null };
   if (f.history) {
     const names = [f.name, target?.name, targetArg].filter((x): x is string => !!x);
     if (!names.length) throw new UsageError('--history needs a TARGET or --name to look up');
-    return basisFromHistory(f.history, [...new Set(names)]).basis;
+    const { basis, matrix } = basisFromHistory(f.history, [...new Set(names)]);
+    return { basis, matrix };
   }
   if (!target?.spec) {
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
-    return { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null };
+    return { basis: { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null }, matrix: null };
   }
-  const minSeconds = usage(() => parseDurationSeconds(f.min ?? '5', '--min'));
-  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? '7440', '--max'));
+  const minSeconds = usage(() => parseDurationSeconds(f.min ?? String(MEASURE_DEFAULTS.minSeconds), '--min'));
+  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? String(MEASURE_DEFAULTS.maxSeconds), '--max'));
   if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
   process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
   const progress = progressLine();
@@ -140,7 +144,7 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
     });
-    return basisFromMeasurement(m);
+    return { basis: basisFromMeasurement(m), matrix: null };
   } finally {
     progress.done();
     process.off('SIGINT', onSignal);

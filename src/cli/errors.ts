@@ -1,28 +1,27 @@
-// Exit codes shared by every sub-command.
-import { ConnectError } from '../search/types.ts';
+// Exit codes shared by every sub-command: the one place an error's category becomes a number.
+import { categoryOf, CategorizedError, type ErrorCategory } from '../errors.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4 } as const;
 
+const EXIT_FOR: Record<ErrorCategory, number> = {
+  usage: EXIT.usage,
+  invalid_config: EXIT.usage,
+  unreachable: EXIT.unreachable,
+  bad_input: EXIT.badInput,
+};
+
 /** Wrong flags or arguments: exit 2 with the message. */
-export class UsageError extends Error {
+export class UsageError extends CategorizedError {
   constructor(message: string) {
-    super(message);
+    super(message, 'usage');
     this.name = 'UsageError';
   }
 }
 
-/** Bad input data (a capture, a config file): exit code carried by the error. */
-export class InputError extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.badInput) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
-
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError) return EXIT.usage;
-  if (err instanceof ConnectError) return EXIT.unreachable;
-  if (err instanceof InputError) return err.exitCode;
+  const category = categoryOf(err);
+  if (category) return EXIT_FOR[category];
+  // e.g. an interrupt (130) carried by the abort reason.
   if (err && typeof err === 'object' && 'exitCode' in err && typeof (err as { exitCode: unknown }).exitCode === 'number') {
     return (err as { exitCode: number }).exitCode;
   }

@@ -10,8 +10,8 @@ import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
 import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
-import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS } from '../heartbeat/types.ts';
-import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
+import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
+import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
 export interface ConnectionFlags {
@@ -24,6 +24,8 @@ export interface ConnectionFlags {
   connectTimeout?: string;
 }
 
+const DEFAULT_CONNECT_TIMEOUT = `${MEASURE_DEFAULTS.connectTimeoutMs / 1000}s`;
+
 export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .option('-i, --identity <file>', 'private key file')
@@ -32,7 +34,7 @@ export function addConnectionOptions(cmd: Command): Command {
     .option('--password-file <file>', 'file holding the password (password auth)')
     .option('--passphrase-file <file>', 'file holding the private key passphrase')
     .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
-    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long', '10s');
+    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long', DEFAULT_CONNECT_TIMEOUT);
 }
 
 /**
@@ -57,7 +59,7 @@ export function targetSpecFrom(arg: string, f: ConnectionFlags): TargetSpec {
 }
 
 export function connectTimeoutMs(f: ConnectionFlags): number {
-  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? '10s', '--connect-timeout')) * 1000);
+  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, '--connect-timeout')) * 1000);
 }
 
 /** Runs `fn`, turning RangeErrors from the pure parsers into usage errors (exit 2). */
@@ -88,7 +90,7 @@ export function command(): Command {
     )
     .argument('<target>', '[user@]host[:port]')
     .option('--intervals <list>', 'heartbeat intervals, comma-separated (seconds, or with s/m units)', DEFAULT_INTERVALS_SECONDS.join(','))
-    .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', '30m')
+    .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', `${DEFAULT_WINDOW_SECONDS / 60}m`)
     .option('--count-max <n>', 'dead after this many consecutive unanswered heartbeats (ServerAliveCountMax)', String(DEFAULT_COUNT_MAX))
     .addOption(new Option('--no-heartbeat-session', 'do not run the extra session without heartbeat'))
     .option('--timeout <seconds>', 'cross-check against this measured idle timeout')

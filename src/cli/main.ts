@@ -1,6 +1,7 @@
 // Entry point of the `idleprobe` CLI: parses the sub-command and hands over. Each sub-command
 // lives in its own module exporting `command(): Command`; this file only wires them up and maps
 // errors to exit codes (0 result, 2 bad usage, 3 target unreachable/auth, 4 bad capture input).
+import { VERSION } from '../version.ts';
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
 import { command as serveCommand } from './serve.ts';
@@ -29,7 +30,7 @@ async function loadCommands(): Promise<CommandFactory[]> {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('idleprobe')
     .description('Measure where networks drop idle SSH connections.')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

@@ -4,6 +4,8 @@
 // running add up to at most the global cap, so no central connect gate is needed in the prober.
 // Pure logic (no timers): a waiter is woken only by a release or a limit change.
 
+import { abortError } from '../search/clock.ts';
+
 export interface Lease {
   readonly sessions: number;
   /** This lease's share of the global connects-per-minute cap (at least 1). */
@@ -108,10 +110,3 @@ export class SessionBudget {
   }
 }
 
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason;
-  const err = new Error(typeof reason === 'string' ? reason : 'aborted');
-  err.name = 'AbortError';
-  return err;
-}

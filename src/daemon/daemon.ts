@@ -4,17 +4,11 @@
 // a config that does not load leaves the old one running and marks the reload as failed.
 import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
 import { SessionBudget } from './budget.ts';
-import { HistoryStore, type HeartbeatEntry, type HistoryEntry } from './history.ts';
-import {
-  nodeCronScheduler,
-  TargetRunner,
-  type CronScheduler,
-  type HeartbeatFn,
-  type HeartbeatTriggerOutcome,
-  type MeasureFn,
-  type OpenerFactory,
-  type TriggerOutcome,
-} from './runner.ts';
+import { HistoryStore, type HistoryEntry } from './history.ts';
+import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory, type TriggerOutcome, type WarmStart } from './runner.ts';
+import type { Job, JobKind } from './job.ts';
+import { measurementJob, type MeasureFn } from './jobs/measurement.ts';
+import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
@@ -28,6 +22,8 @@ export interface DaemonOptions {
   configFile?: string;
   /** SQLite file for history, ':memory:' when not given. */
   historyFile?: string;
+  /** An already opened (locked, checked) history; `serve` opens it before listening. Wins over historyFile. */
+  history?: HistoryStore;
   measure: MeasureFn;
   /** Runs heartbeat survival matrices (targets with `heartbeat:`); without it that setting is ignored. */
   heartbeat?: HeartbeatFn;
@@ -61,14 +57,19 @@ export class Daemon {
   private readonly log: Logger;
   private pruneTimer: NodeJS.Timeout | null = null;
   readonly shard: Shard;
+  private readonly clock: Clock;
+  private readonly jobs: readonly Job<any, any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
 
   constructor(private readonly opts: DaemonOptions) {
     this.cfg = opts.config;
     this.shard = opts.shard ?? ALL_TARGETS;
     this.log = opts.log ?? silentLogger;
     this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
-    this.history = new HistoryStore(opts.historyFile ?? ':memory:');
-    this.reloadState = { successful: true, lastSuccessAt: Date.now(), lastError: null };
+    this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
+    this.clock = opts.clock ?? realClock;
+    this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
+    // The kinds of work this daemon runs, in priority order (see ./job.ts).
+    this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : [])];
   }
 
   get config(): DaemonConfig {
@@ -96,30 +97,29 @@ export class Daemon {
     return new TargetRunner(
       cfg,
       {
-        measure: this.opts.measure,
-        ...(this.opts.heartbeat ? { heartbeat: this.opts.heartbeat } : {}),
+        jobs: this.jobs,
         openerFactory: this.opts.openerFactory,
         budget: this.budget,
         history: this.history,
         global: () => this.cfg.global,
-        clock: this.opts.clock ?? realClock,
+        clock: this.clock,
         cron: this.opts.cron ?? nodeCronScheduler,
         random: this.opts.random ?? Math.random,
         log: this.log,
         onChange: this.touch,
       },
-      warm?.latest ?? null,
-      warm?.latestOk ?? null,
-      ...this.heartbeatWarm(cfg),
+      this.warmStart(cfg.spec.name, warm),
     );
   }
 
-  /** The latest stored matrices of a target with a matrix configured (metrics at once after a restart). */
-  private heartbeatWarm(cfg: DaemonConfig['targets'][number]): [HeartbeatEntry | null, HeartbeatEntry | null] {
-    // Loaded even when off now: a reload that switches the matrix on must not re-run one it already has.
-    if (!this.opts.heartbeat) return [null, null];
-    const { latest, latestOk } = this.history.latestHeartbeat(cfg.spec.name);
-    return [latest, latestOk];
+  /**
+   * The latest stored runs of every kind (metrics at once after a restart). Loaded even for a kind
+   * the target has off now: a reload that switches it on must not re-run one it already has.
+   */
+  private warmStart(name: string, measurement?: { latest: HistoryEntry; latestOk: HistoryEntry | null }): WarmStart {
+    const warm: WarmStart = {};
+    for (const job of this.jobs) warm[job.kind] = job.kind === 'measurement' && measurement ? measurement : job.latest(this.history, name);
+    return warm;
   }
 
   /** The targets of the config that this replica's shard owns (every one with the default 0/1). */
@@ -178,13 +178,13 @@ export class Daemon {
       const name = t.spec.name;
       const runner = this.runners.get(name);
       if (!runner) {
-        const fresh = this.newRunner(t, this.warmFor(name));
+        const fresh = this.newRunner(t);
         this.runners.set(name, fresh);
         if (this.started) fresh.start();
         summary.added.push(name);
       } else if (runner.config.fingerprint !== t.fingerprint) {
         // Only the matrix setting changed: a measurement in flight keeps going.
-        stopping.push(onlyHeartbeatChanged(runner.config, t) ? runner.replaceHeartbeatConfig(t) : runner.replaceConfig(t));
+        stopping.push(onlyHeartbeatChanged(runner.config, t) ? runner.replaceJobConfig('heartbeat', t) : runner.replaceConfig(t));
         summary.changed.push(name);
       } else {
         summary.unchanged.push(name);
@@ -195,10 +195,6 @@ export class Daemon {
     return summary;
   }
 
-  private warmFor(name: string): { latest: HistoryEntry; latestOk: HistoryEntry | null } | undefined {
-    const latest = this.history.list(name, 1)[0];
-    return latest ? { latest, latestOk: this.history.latestOk(name) } : undefined;
-  }
 
   /**
    * Re-reads the config file and applies it. Serialised: two reloads never interleave. A bad file
@@ -217,7 +213,7 @@ export class Daemon {
         return { ok: false as const, error };
       }
       const summary = await this.applyConfig(next);
-      this.reloadState = { successful: true, lastSuccessAt: Date.now(), lastError: null };
+      this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
       this.touch();
       this.log.info(
         `config reloaded: ${summary.added.length} added, ${summary.changed.length} changed, ${summary.removed.length} removed, ${summary.unchanged.length} unchanged`,
@@ -230,7 +226,7 @@ export class Daemon {
   }
 
   /** Applies global.history_retention_days (0 keeps everything). */
-  pruneHistory(now = Date.now()): number {
+  pruneHistory(now = this.clock.now()): number {
     const days = this.cfg.global.historyRetentionDays;
     if (!(days > 0)) return 0;
     try {
@@ -259,28 +255,31 @@ export class Daemon {
     return [...this.runners.values()].map((r) => r.snapshot());
   }
 
-  /** POST /api/measure/:name. null when the target is not configured. */
-  trigger(name: string): TriggerOutcome | null {
-    const runner = this.runners.get(name);
-    if (!runner || this.shuttingDown) return null;
-    return runner.trigger('api');
+  /** The kinds of work this daemon runs (measurement always; heartbeat with a matrix runner). */
+  get jobKinds(): JobKind[] {
+    return this.jobs.map((j) => j.kind);
   }
 
-  /** POST /api/heartbeat/:name. null when the target is not configured (or shutting down). */
-  triggerHeartbeat(name: string): HeartbeatTriggerOutcome | null {
+  /** POST /api/<kind route>/:name: a run of `kind` now. null when the target is not configured (or shutting down). */
+  trigger(name: string, kind: JobKind = 'measurement'): TriggerOutcome | null {
     const runner = this.runners.get(name);
     if (!runner || this.shuttingDown) return null;
-    return runner.triggerHeartbeat('api');
+    return runner.trigger(kind, 'api');
   }
 
-  /** Resolves when the target's in-flight heartbeat matrix settled (tests). */
+  /** POST /api/heartbeat/:name. */
+  triggerHeartbeat(name: string): TriggerOutcome | null {
+    return this.trigger(name, 'heartbeat');
+  }
+
+  /** Resolves when the target's run of `kind` in flight settled (tests, shutdown). */
+  async settled(name: string, kind: JobKind = 'measurement'): Promise<void> {
+    await this.runners.get(name)?.settled(kind);
+  }
+
+  /** Resolves when the target's heartbeat matrix in flight settled (tests). */
   async heartbeatSettled(name: string): Promise<void> {
-    await this.runners.get(name)?.heartbeatSettled();
-  }
-
-  /** Resolves when the target's in-flight measurement settled (tests, shutdown). */
-  async settled(name: string): Promise<void> {
-    await this.runners.get(name)?.settled();
+    await this.settled(name, 'heartbeat');
   }
 
   /** Stops schedules, aborts measurements and sentinels (closing their sessions), closes history. */
@@ -296,6 +295,6 @@ export class Daemon {
 
 /** Whether two configs of one target differ in their `heartbeat` setting only. */
 function onlyHeartbeatChanged(a: DaemonConfig['targets'][number], b: DaemonConfig['targets'][number]): boolean {
-  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, heartbeat: null, fingerprint: '' });
+  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, settings: { ...t.settings, heartbeat: null }, fingerprint: '' });
   return rest(a) === rest(b);
 }

@@ -1,35 +1,23 @@
-// One target's life in the daemon: its cron schedule (with jitter), the measurement in flight (never
-// two at once), the sentinel between measurements, and the counters the metrics show. A cron tick
-// that finds the previous run still going (or still waiting for its jitter or for session budget)
-// is skipped and counted, never stacked.
+// One target's life in the daemon: per job kind (./job.ts) its cron schedule with jitter, the run
+// in flight and what waits; the sentinel between runs; the counters the metrics show. One slot
+// machine for every kind: never two runs of one target at once (a scheduled run of another kind
+// queues behind the one in flight, an API request for it is refused as busy), and a cron tick that
+// finds its kind still running or waiting (for jitter, for the other kind, for session budget) is
+// skipped and counted, never stacked. All waiting and timestamps go through the injected Clock.
 import cron from 'node-cron';
-import { ConnectError, type Clock, type MeasurementResult, type PriorResult, type SessionOpener } from '../search/types.ts';
-import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
-import { heartbeatSessions, type GlobalSettings, type TargetConfig } from './config.ts';
+import { ConnectError, type Clock, type SessionOpener } from '../search/types.ts';
+import type { TargetSpec } from '../probe/target.ts';
+import type { GlobalSettings, TargetConfig } from './config.ts';
 import type { SessionBudget } from './budget.ts';
 import type { HeartbeatEntry, HistoryEntry, HistoryStore } from './history.ts';
-import { emptyCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
-import type { HeartbeatMatrix } from '../heartbeat/types.ts';
-import { withCrossCheck } from '../heartbeat/cross-check.ts';
-import { crossCheckBracket, matrixStaggerMs } from './heartbeat-plan.ts';
+import { emptyCounters, type JobCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
 import { runSentinel, sentinelPlan } from './sentinel.ts';
+import type { Job, JobContext, JobKind, StoredRun } from './job.ts';
 import type { Logger } from './log.ts';
 
-export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
+export type { MeasureFn } from './jobs/measurement.ts';
+export type { DaemonMatrixOptions, HeartbeatFn } from './jobs/heartbeat.ts';
 
-/** What the runner asks of a heartbeat survival matrix run (src/heartbeat/ssh-matrix.ts in production). */
-export interface DaemonMatrixOptions {
-  intervalsSeconds: number[];
-  windowSeconds: number;
-  countMax: number;
-  includeNoHeartbeat: boolean;
-  connectTimeoutMs?: number;
-  connectStaggerMs: number;
-  signal: AbortSignal;
-  /** One session finished (its SSH connection is closed or about to be). */
-  onSessionDone?: () => void;
-}
-export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promise<HeartbeatMatrix>;
 /** Makes the session opener a sentinel uses (the prober's connect + auth + host key check). */
 export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number }) => SessionOpener;
 
@@ -50,16 +38,15 @@ export const nodeCronScheduler: CronScheduler = (expression, onTick) => {
 
 export type TriggerReason = 'schedule' | 'api' | 'sentinel' | 'startup';
 /**
- * 'queued': a scheduled run found the other kind of job (measurement / matrix) running and starts
- * when it ends. 'busy': an API request found the other kind running (never two at once).
+ * 'queued': a scheduled run found another kind running and starts when it ends. 'busy': an API
+ * request found another kind running (never two at once). 'not_configured': the target has no
+ * settings for this kind.
  */
-export type TriggerOutcome = 'started' | 'already_running' | 'queued' | 'busy';
-export type HeartbeatTriggerOutcome = TriggerOutcome | 'not_configured';
+export type TriggerOutcome = 'started' | 'already_running' | 'queued' | 'busy' | 'not_configured';
 
 export interface RunnerDeps {
-  measure: MeasureFn;
-  /** Runs a heartbeat survival matrix; without it `heartbeat:` settings are ignored. */
-  heartbeat?: HeartbeatFn;
+  /** The job kinds this daemon runs, in priority order (when several wait, the first goes first). */
+  jobs: readonly Job<any, any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind has its own settings/result types
   openerFactory?: OpenerFactory;
   budget: SessionBudget;
   history: HistoryStore;
@@ -79,6 +66,21 @@ interface Running {
   done: Promise<void>;
 }
 
+/** One kind's state on one target. */
+interface Slot {
+  job: Job;
+  cron: CronHandle | null;
+  /** Aborts the jitter wait of a scheduled run (null when none waits). */
+  jitter: AbortController | null;
+  running: Running | null;
+  /** A scheduled run that found another kind running: started when that one ends. */
+  due: TriggerReason | null;
+  sessions: number;
+  latest: StoredRun | null;
+  latestOk: StoredRun | null;
+  counters: JobCounters;
+}
+
 let versionSequence = 0;
 
 /** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
@@ -87,37 +89,29 @@ export const MAX_SENTINEL_REMEASURES = 3;
 /** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
 const SENTINEL_MAX_CHECKS = 10_000;
 
+/** Warm start: the latest stored run and latest ok one of each kind. */
+export type WarmStart = Partial<Record<JobKind, { latest: StoredRun | null; latestOk: StoredRun | null }>>;
+
 export class TargetRunner {
-  private cronHandle: CronHandle | null = null;
-  private jitterTimer: NodeJS.Timeout | null = null;
-  /** The measurement in flight. Never set while `matrixRun` is (one job per target at a time). */
-  private running: Running | null = null;
-  private heartbeatCron: CronHandle | null = null;
-  private heartbeatJitterTimer: NodeJS.Timeout | null = null;
-  /** The heartbeat matrix in flight. */
-  private matrixRun: Running | null = null;
-  /** A scheduled job that found the other kind running: started when that one ends. */
-  private measurementDue: TriggerReason | null = null;
-  private heartbeatDue: TriggerReason | null = null;
-  private matrixSessions = 0;
+  private readonly slots = new Map<JobKind, Slot>();
   private sentinel: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: 'outbound' | 'inbound'; since: number } | null = null;
-  private measurementSessions = 0;
   private sentinelSessions = 0;
   private up: 0 | 1 | null = null;
   private stopped = false;
   /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
   private sentinelStreak = 0;
   private sentinelPaused = false;
-  readonly counters: TargetCounters = emptyCounters();
 
   constructor(
     private cfg: TargetConfig,
     private readonly deps: RunnerDeps,
-    private latest: HistoryEntry | null = null,
-    private latestOk: HistoryEntry | null = null,
-    private heartbeatLatest: HeartbeatEntry | null = null,
-    private heartbeatLatestOk: HeartbeatEntry | null = null,
+    warm: WarmStart = {},
   ) {
+    for (const job of deps.jobs) {
+      const w = warm[job.kind];
+      this.slots.set(job.kind, { job, cron: null, jitter: null, running: null, due: null, sessions: 0, latest: w?.latest ?? null, latestOk: w?.latestOk ?? null, counters: { runs: 0, failures: 0, skipped: 0 } });
+    }
+    const latest = this.slots.get('measurement')?.latest as HistoryEntry | null | undefined;
     if (latest) this.up = latest.status === 'ok' ? 1 : latest.errorKind && latest.errorKind !== 'error' ? 0 : null;
   }
 
@@ -140,102 +134,107 @@ export class TargetRunner {
     return this.cfg.spec.name;
   }
 
-  /** Starts the schedule; measures right away (after jitter) when there is no result yet to show. */
+  private slot(kind: JobKind): Slot | undefined {
+    return this.slots.get(kind);
+  }
+
+  private settingsOf(s: Slot): unknown {
+    return s.job.settingsOf(this.cfg);
+  }
+
+  private anyRunning(): boolean {
+    return [...this.slots.values()].some((s) => s.running !== null);
+  }
+
+  /** Starts every kind's schedule; a kind with no result yet runs soon (after jitter, one kind after the other). */
   start(): void {
     this.stopped = false;
-    this.cronHandle = this.deps.cron(this.cfg.schedule, () => this.onTick());
-    const hb = this.heartbeatEnabled() ? this.cfg.heartbeat : null;
-    if (hb) this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
-    if (!this.latestOk) {
-      this.scheduleWithJitter('startup');
-      // No matrix yet: one right after the first measurement (which it is then cross-checked against).
-      if (hb && !this.heartbeatLatestOk) this.heartbeatDue = 'startup';
-    } else {
-      if (hb && !this.heartbeatLatestOk) this.scheduleHeartbeatWithJitter('startup');
-      this.maybeStartSentinel();
+    let first = true;
+    for (const s of this.slots.values()) {
+      if (this.startSchedule(s) && !s.latestOk) {
+        // No result yet: the first kind without one runs after jitter, the others queue behind it
+        // (a matrix is then cross-checked against the first measurement).
+        if (first) this.scheduleWithJitter(s, 'startup');
+        else s.due = 'startup';
+        first = false;
+      }
     }
+    this.maybeStartSentinel();
   }
 
-  private heartbeatEnabled(): boolean {
-    return this.cfg.heartbeat !== null && this.deps.heartbeat !== undefined;
+  /** The kind's cron, when the target has settings for it. */
+  private startSchedule(s: Slot): boolean {
+    const settings = this.settingsOf(s);
+    if (settings === null) return false;
+    s.cron = this.deps.cron(s.job.schedule(settings), () => this.onTick(s));
+    return true;
   }
 
-  /** Cron tick: start after jitter unless the previous run is still pending or going. */
-  private onTick(): void {
+  /** Cron tick: start after jitter unless this kind's previous run is still pending or going. */
+  private onTick(s: Slot): void {
     if (this.stopped) return;
-    if (this.running || this.jitterTimer || this.measurementDue) {
-      this.counters.skipped++;
-      this.deps.log.warn(`target ${this.name}: scheduled run skipped, the previous one is still ${this.running ? 'running' : 'waiting'}`);
+    if (s.running || s.jitter || s.due) {
+      s.counters.skipped++;
+      this.deps.log.warn(`target ${this.name}: scheduled ${s.job.label} skipped, the previous one is still ${s.running ? 'running' : 'waiting'}`);
       this.changed();
       return;
     }
-    this.scheduleWithJitter('schedule');
+    this.scheduleWithJitter(s, 'schedule');
   }
 
-  /** Heartbeat cron tick: like a measurement's, one matrix at a time, never stacked. */
-  private onHeartbeatTick(): void {
-    if (this.stopped) return;
-    if (this.matrixRun || this.heartbeatJitterTimer || this.heartbeatDue) {
-      this.counters.heartbeatSkipped++;
-      this.deps.log.warn(`target ${this.name}: scheduled heartbeat matrix skipped, the previous one is still ${this.matrixRun ? 'running' : 'waiting'}`);
-      this.changed();
-      return;
-    }
-    this.scheduleHeartbeatWithJitter('schedule');
-  }
-
-  private scheduleHeartbeatWithJitter(reason: TriggerReason): void {
+  private scheduleWithJitter(s: Slot, reason: TriggerReason): void {
     const jitterMs = Math.floor(this.deps.random() * this.deps.global().jitterSeconds * 1000);
-    this.heartbeatJitterTimer = setTimeout(() => {
-      this.heartbeatJitterTimer = null;
-      this.triggerHeartbeat(reason);
-    }, jitterMs);
-    this.heartbeatJitterTimer.unref?.();
+    const jitter = new AbortController();
+    s.jitter = jitter;
+    this.deps.clock.sleep(jitterMs, jitter.signal).then(
+      () => {
+        if (s.jitter !== jitter) return;
+        s.jitter = null;
+        this.trigger(s.job.kind, reason);
+      },
+      () => {}, // cancelled: an API run came first, or stop/reload
+    );
   }
 
-  private scheduleWithJitter(reason: TriggerReason): void {
-    const jitterMs = Math.floor(this.deps.random() * this.deps.global().jitterSeconds * 1000);
-    this.jitterTimer = setTimeout(() => {
-      this.jitterTimer = null;
-      this.trigger(reason);
-    }, jitterMs);
-    this.jitterTimer.unref?.();
+  private cancelJitter(s: Slot): void {
+    s.jitter?.abort();
+    s.jitter = null;
   }
 
-  /** Starts a measurement now (API, sentinel death, or after jitter). */
-  trigger(reason: TriggerReason): TriggerOutcome {
-    if (this.running) return 'already_running';
-    if (this.jitterTimer) {
-      clearTimeout(this.jitterTimer);
-      this.jitterTimer = null;
-    }
+  /** Starts a run of `kind` now (API, sentinel death, startup, or a schedule after jitter). */
+  trigger(kind: JobKind, reason: TriggerReason): TriggerOutcome {
+    const s = this.slot(kind);
+    const settings = s ? this.settingsOf(s) : null;
+    if (!s || settings === null) return 'not_configured';
+    if (s.running) return 'already_running';
+    this.cancelJitter(s);
     if (this.stopped) return 'already_running';
-    if (this.matrixRun) {
-      // Never a measurement beside this target's matrix: their sessions would disturb each other.
+    if (this.anyRunning()) {
+      // Never two kinds at once on one target: their sessions would disturb each other.
       if (reason === 'api') return 'busy';
-      this.measurementDue ??= reason;
+      s.due ??= reason;
       this.changed();
       return 'queued';
     }
-    this.measurementDue = null;
-    if (reason !== 'sentinel') {
+    s.due = null;
+    if (kind === 'measurement' && reason !== 'sentinel') {
       this.sentinelStreak = 0;
       this.sentinelPaused = false;
     }
-    this.launch('running', reason, (signal) => this.measureOnce(signal, reason));
+    this.launch(s, settings, reason);
     return 'started';
   }
 
-  /** Runs one job (measurement or matrix) in its slot; when it ends, starts what waited for it. */
-  private launch(slot: 'running' | 'matrixRun', reason: TriggerReason, body: (signal: AbortSignal) => Promise<void>): void {
+  /** Runs one job in its slot; when it ends, starts what waited for it. */
+  private launch(s: Slot, settings: unknown, reason: TriggerReason): void {
     const controller = new AbortController();
-    const job: Running = { controller, since: Date.now(), reason, done: Promise.resolve() };
-    this[slot] = job;
-    job.done = body(controller.signal)
+    const running: Running = { controller, since: this.deps.clock.now(), reason, done: Promise.resolve() };
+    s.running = running;
+    running.done = this.runOnce(s, settings, controller.signal, reason)
       // e.g. the history file became unwritable: log it, keep the daemon (and the other targets) up.
       .catch((err) => this.deps.log.error(`target ${this.name}: ${(err as Error).message}`))
       .finally(() => {
-        if (this[slot] === job) this[slot] = null;
+        if (s.running === running) s.running = null;
         // Between jobs the sentinel watches the path (not after an aborted run: stop/reload).
         if (!controller.signal.aborted) this.afterJob();
         this.changed();
@@ -243,197 +242,113 @@ export class TargetRunner {
     this.changed();
   }
 
-  /** A job ended: start what waited for it, else let the sentinel watch the path. */
+  /** A job ended: start what waited for it (in the kinds' order), else let the sentinel watch the path. */
   private afterJob(): void {
-    if (this.stopped || this.running || this.matrixRun) return;
-    if (this.measurementDue) {
-      const reason = this.measurementDue;
-      this.measurementDue = null;
-      this.trigger(reason);
-    } else if (this.heartbeatDue) {
-      const reason = this.heartbeatDue;
-      this.heartbeatDue = null;
-      this.triggerHeartbeat(reason);
+    if (this.stopped || this.anyRunning()) return;
+    const waiting = [...this.slots.values()].find((s) => s.due !== null);
+    if (waiting) {
+      const reason = waiting.due!;
+      waiting.due = null;
+      this.trigger(waiting.job.kind, reason);
     } else {
       this.maybeStartSentinel();
     }
   }
 
-  /** Starts a heartbeat survival matrix now (API, schedule after jitter, startup). */
-  triggerHeartbeat(reason: TriggerReason): HeartbeatTriggerOutcome {
-    if (!this.heartbeatEnabled()) return 'not_configured';
-    if (this.matrixRun) return 'already_running';
-    if (this.heartbeatJitterTimer) {
-      clearTimeout(this.heartbeatJitterTimer);
-      this.heartbeatJitterTimer = null;
-    }
-    if (this.stopped) return 'already_running';
-    if (this.running) {
-      if (reason === 'api') return 'busy';
-      this.heartbeatDue ??= reason;
-      this.changed();
-      return 'queued';
-    }
-    this.heartbeatDue = null;
-    this.launch('matrixRun', reason, (signal) => this.matrixOnce(signal, reason));
-    return 'started';
-  }
-
-  private async matrixOnce(signal: AbortSignal, reason: TriggerReason): Promise<void> {
+  private async runOnce(s: Slot, settings: unknown, signal: AbortSignal, reason: TriggerReason): Promise<void> {
+    const { job } = s;
+    const { clock, log } = this.deps;
     await this.stopSentinel();
-    const settings = this.cfg.heartbeat!;
-    const sessions = heartbeatSessions(settings);
     let lease;
     try {
-      lease = await this.deps.budget.acquire(sessions, signal);
-    } catch {
-      return; // aborted while waiting for budget
-    }
-    const startedAt = new Date();
-    const t0 = Date.now();
-    this.matrixSessions = lease.sessions;
-    this.changed();
-    this.deps.log.info(`target ${this.name}: heartbeat matrix started (${reason}; intervals ${settings.intervalsSeconds.join(', ')} s, window ${settings.windowSeconds} s)`);
-    try {
-      const matrix = await this.deps.heartbeat!(this.cfg.spec, {
-        intervalsSeconds: settings.intervalsSeconds,
-        windowSeconds: settings.windowSeconds,
-        countMax: settings.countMax,
-        includeNoHeartbeat: settings.includeNoHeartbeat,
-        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
-        connectStaggerMs: matrixStaggerMs(sessions, lease.connectsPerMinute, this.deps.global().connectStaggerMs),
-        signal,
-        // Reserved sessions minus finished ones: what is open (or about to open) right now.
-        onSessionDone: () => {
-          this.matrixSessions = Math.max(0, this.matrixSessions - 1);
-          this.changed();
-        },
-      });
-      if (signal.aborted) {
-        // Stopped or reconfigured: its sessions were closed under it, so its rows are not the path's.
-        this.deps.log.info(`target ${this.name}: heartbeat matrix aborted`);
-        return;
-      }
-      const checked = withCrossCheck(matrix, crossCheckBracket(this.latestOk?.result));
-      const entry = this.deps.history.recordHeartbeat({
-        target: this.name,
-        status: 'ok',
-        startedAt: matrix.startedAt ?? startedAt.toISOString(),
-        finishedAtMs: Date.now(),
-        durationSeconds: (Date.now() - t0) / 1000,
-        matrix: checked,
-      });
-      this.heartbeatLatest = entry;
-      this.heartbeatLatestOk = entry;
-      this.counters.heartbeatRuns++;
-      const contradictions = [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])];
-      this.deps.log.info(
-        `target ${this.name}: heartbeat matrix finished in ${entry.durationSeconds.toFixed(1)} s; highest surviving interval ${checked.highestSurvivingIntervalSeconds ?? 'none'}, lowest failing ${checked.lowestFailingIntervalSeconds ?? 'none'}`,
-      );
-      for (const c of contradictions) this.deps.log.warn(`target ${this.name}: heartbeat matrix contradiction: ${c}`);
-    } catch (err) {
-      if (signal.aborted) {
-        this.deps.log.info(`target ${this.name}: heartbeat matrix aborted`);
-        return;
-      }
-      const failed = failedRun(this.name, err, startedAt, t0);
-      const { errorKind: kind, error: message } = failed;
-      this.heartbeatLatest = this.deps.history.recordHeartbeat(failed);
-      this.counters.heartbeatRuns++;
-      this.counters.heartbeatFailures++;
-      this.deps.log.warn(`target ${this.name}: heartbeat matrix failed (${kind}): ${message}`);
-    } finally {
-      lease.release();
-      this.matrixSessions = 0;
-    }
-  }
-
-  private priorFromLatest(): MeasureOptions['prior'] {
-    const r = this.latestOk?.result;
-    if (!r) return undefined;
-    const prior: NonNullable<MeasureOptions['prior']> = {};
-    for (const d of r.results) {
-      if (d.verdict !== 'timeout' && d.verdict !== 'no_timeout_up_to_max') continue;
-      const p: PriorResult = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: this.latestOk!.finishedAtMs };
-      prior[d.direction] = p;
-    }
-    return Object.keys(prior).length ? prior : undefined;
-  }
-
-  private async measureOnce(signal: AbortSignal, reason: TriggerReason): Promise<void> {
-    await this.stopSentinel();
-    const g = this.deps.global();
-    let lease;
-    try {
-      // +1: the control session that watches the path beside the probes.
-      lease = await this.deps.budget.acquire(this.cfg.measure.sessions + 1, signal);
+      lease = await this.deps.budget.acquire(job.sessions(settings), signal);
     } catch {
       return; // aborted while waiting for budget: nothing ran
     }
-    const startedAt = new Date();
-    const t0 = Date.now();
-    this.deps.log.info(`target ${this.name}: measurement started (${reason})`);
+    const t0 = clock.now();
+    const startedAt = new Date(t0).toISOString();
+    const ctx: JobContext = {
+      signal,
+      lease: { sessions: lease.sessions, connectsPerMinute: lease.connectsPerMinute },
+      global: this.deps.global(),
+      target: this.cfg,
+      onSessionsOpen: (n) => {
+        s.sessions = n;
+        this.changed();
+      },
+      latestOk: (kind) => this.slot(kind)?.latestOk ?? null,
+    };
+    const detail = job.describeStart(settings);
+    log.info(`target ${this.name}: ${job.label} started (${reason}${detail ? `; ${detail}` : ''})`);
     try {
-      const result = await this.deps.measure(this.cfg.spec, {
-        ...this.cfg.measure,
-        sessions: Math.max(1, lease.sessions - 1),
-        connectStaggerMs: g.connectStaggerMs,
-        maxConnectsPerMinute: lease.connectsPerMinute,
-        prior: this.priorFromLatest(),
-        signal,
-        onSessionsOpen: (n) => {
-          this.measurementSessions = n;
-          this.changed();
-        },
-      });
-      if (signal.aborted) return; // a reload or shutdown replaced this run: keep no half-trusted result
-      const entry = this.deps.history.record({
-        target: this.name,
-        status: 'ok',
-        startedAt: result.startedAt ?? startedAt.toISOString(),
-        finishedAtMs: Date.now(),
-        durationSeconds: (Date.now() - t0) / 1000,
-        result,
-      });
-      this.latest = entry;
-      this.latestOk = entry;
-      this.counters.measurements++;
-      this.up = 1;
-      this.deps.log.info(`target ${this.name}: measurement finished in ${entry.durationSeconds.toFixed(1)} s`);
-    } catch (err) {
+      const raw = await job.run(this.cfg.spec, settings, ctx);
+      // A reload or shutdown replaced this run (its sessions were closed under it): keep no half-trusted result.
       if (signal.aborted) {
-        this.deps.log.info(`target ${this.name}: measurement aborted`);
+        log.info(`target ${this.name}: ${job.label} aborted`);
         return;
       }
-      const failed = failedRun(this.name, err, startedAt, t0);
-      const { errorKind: kind, error: message } = failed;
-      this.latest = this.deps.history.record(failed);
-      this.counters.measurements++;
-      this.counters.failures++;
-      if (err instanceof ConnectError) this.up = 0;
-      this.deps.log.warn(`target ${this.name}: measurement failed (${kind}): ${message}`);
+      const result = job.finish ? job.finish(raw, ctx) : raw;
+      const finishedAtMs = clock.now();
+      const entry = job.record(this.deps.history, {
+        target: this.name,
+        status: 'ok',
+        startedAt: (raw as { startedAt?: string }).startedAt ?? startedAt,
+        finishedAtMs,
+        durationSeconds: (finishedAtMs - t0) / 1000,
+        result,
+      });
+      s.latest = entry;
+      s.latestOk = entry;
+      s.counters.runs++;
+      if (job.kind === 'measurement') this.up = 1;
+      const said = job.describeResult(entry);
+      log.info(`target ${this.name}: ${job.label} ${said.info}`);
+      for (const w of said.warnings) log.warn(`target ${this.name}: ${job.label} ${w}`);
+    } catch (err) {
+      if (signal.aborted) {
+        log.info(`target ${this.name}: ${job.label} aborted`);
+        return;
+      }
+      const finishedAtMs = clock.now();
+      const kind = err instanceof ConnectError ? err.kind : 'error';
+      const message = err instanceof Error ? err.message : String(err);
+      // The error kind feeds counters, never labels.
+      s.latest = job.record(this.deps.history, {
+        target: this.name,
+        status: 'failed',
+        startedAt,
+        finishedAtMs,
+        durationSeconds: (finishedAtMs - t0) / 1000,
+        errorKind: kind,
+        error: message,
+      });
+      s.counters.runs++;
+      s.counters.failures++;
+      if (job.kind === 'measurement' && err instanceof ConnectError) this.up = 0;
+      log.warn(`target ${this.name}: ${job.label} failed (${kind}): ${message}`);
     } finally {
       lease.release();
-      this.measurementSessions = 0;
+      s.sessions = 0;
     }
   }
 
   private maybeStartSentinel(): void {
-    if (this.stopped || this.sentinel || this.running || this.matrixRun || this.sentinelPaused || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
-    const result = this.latestOk?.result;
+    const measured = this.slot('measurement');
+    if (this.stopped || this.sentinel || this.anyRunning() || this.sentinelPaused || !this.cfg.settings.sentinel.enabled || !this.deps.openerFactory) return;
+    const result = (measured?.latestOk as HistoryEntry | null | undefined)?.result;
     if (!result) return;
     let opener: SessionOpener;
     try {
       opener = this.deps.openerFactory(this.cfg.spec, {
-        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
-        silentDeadlineFloorMs: this.cfg.measure.silentDeadlineFloorMs,
+        connectTimeoutMs: this.cfg.settings.connectTimeoutMs,
+        silentDeadlineFloorMs: this.cfg.settings.silentDeadlineFloorMs,
       });
     } catch (err) {
       // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
       this.deps.log.warn(`target ${this.name}: cannot start a sentinel: ${(err as Error).message}`);
       return;
     }
-    const plan = sentinelPlan(result.results, this.cfg.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
+    const plan = sentinelPlan(result.results, this.cfg.settings.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
     if (!plan) return;
     const lease = this.deps.budget.tryAcquire(1);
     if (!lease) {
@@ -441,7 +356,7 @@ export class TargetRunner {
       return;
     }
     const controller = new AbortController();
-    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: Date.now(), done: Promise.resolve() };
+    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: this.deps.clock.now(), done: Promise.resolve() };
     this.sentinel = sentinel;
     sentinel.done = runSentinel(
       { idleSeconds: plan.idleSeconds, direction: plan.direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
@@ -457,7 +372,7 @@ export class TargetRunner {
       .then((end) => {
         if (this.sentinel === sentinel) this.sentinel = null;
         if (end.kind === 'died') {
-          this.counters.sentinelDeaths++;
+          this.sentinelDeaths++;
           this.deps.log.warn(
             `target ${this.name}: sentinel died after ${end.report.ageSeconds.toFixed(1)} s idle (${end.report.outcome}): the idle timeout shrank, re-measuring now`,
           );
@@ -470,7 +385,7 @@ export class TargetRunner {
             return;
           }
           this.sentinelStreak++;
-          this.trigger('sentinel');
+          this.trigger('measurement', 'sentinel');
         } else if (end.kind === 'ended') {
           this.deps.log.info(`target ${this.name}: ${end.reason}`);
         }
@@ -480,6 +395,8 @@ export class TargetRunner {
     this.changed();
   }
 
+  private sentinelDeaths = 0;
+
   private async stopSentinel(): Promise<void> {
     const s = this.sentinel;
     if (!s) return;
@@ -488,24 +405,21 @@ export class TargetRunner {
     await s.done;
   }
 
-  /** Stops the schedule; with abort, also ends the measurement in flight and the sentinel. */
+  /** Ends a slot's schedule, jitter, queued run and (aborting it) its run in flight. */
+  private async stopSlot(s: Slot, why: string): Promise<void> {
+    s.cron?.stop();
+    s.cron = null;
+    this.cancelJitter(s);
+    s.due = null;
+    const running = s.running;
+    running?.controller.abort(new Error(why));
+    await running?.done;
+  }
+
+  /** Stops every schedule, ends the runs in flight and the sentinel. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.cronHandle?.stop();
-    this.cronHandle = null;
-    this.heartbeatCron?.stop();
-    this.heartbeatCron = null;
-    if (this.jitterTimer) clearTimeout(this.jitterTimer);
-    this.jitterTimer = null;
-    if (this.heartbeatJitterTimer) clearTimeout(this.heartbeatJitterTimer);
-    this.heartbeatJitterTimer = null;
-    this.measurementDue = null;
-    this.heartbeatDue = null;
-    const running = this.running;
-    const matrixRun = this.matrixRun;
-    running?.controller.abort(new Error('target stopped'));
-    matrixRun?.controller.abort(new Error('target stopped'));
-    await Promise.all([this.stopSentinel(), running?.done, matrixRun?.done]);
+    await Promise.all([this.stopSentinel(), ...[...this.slots.values()].map((s) => this.stopSlot(s, 'target stopped'))]);
   }
 
   /** A reload changed this target: restart it under the new config, keeping counters and results. */
@@ -517,48 +431,56 @@ export class TargetRunner {
   }
 
   /**
-   * A reload changed only this target's `heartbeat` setting: restart the matrix side (its schedule,
-   * and a matrix in flight) and leave a measurement in flight alone.
+   * A reload changed only the settings of one kind (e.g. `heartbeat:`): restart that kind's side
+   * (its schedule, and a run of it in flight) and leave the others' runs alone.
    */
-  async replaceHeartbeatConfig(cfg: TargetConfig): Promise<void> {
-    this.heartbeatCron?.stop();
-    this.heartbeatCron = null;
-    if (this.heartbeatJitterTimer) clearTimeout(this.heartbeatJitterTimer);
-    this.heartbeatJitterTimer = null;
-    this.heartbeatDue = null;
-    const matrixRun = this.matrixRun;
-    matrixRun?.controller.abort(new Error('heartbeat config changed'));
-    await matrixRun?.done;
+  async replaceJobConfig(kind: JobKind, cfg: TargetConfig): Promise<void> {
+    const s = this.slot(kind);
+    if (!s) {
+      this.cfg = cfg;
+      this.changed();
+      return;
+    }
+    const wasRunning = s.running !== null;
+    await this.stopSlot(s, `${s.job.label} config changed`);
     this.cfg = cfg;
     this.changed();
     if (this.stopped) return;
-    const hb = this.heartbeatEnabled() ? cfg.heartbeat : null;
-    if (hb) {
-      this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
-      if (!this.heartbeatLatestOk) {
-        if (this.running || !this.latestOk) this.heartbeatDue = 'startup';
-        else this.scheduleHeartbeatWithJitter('startup');
-      }
+    if (this.startSchedule(s) && !s.latestOk) {
+      const first = this.slot('measurement');
+      if (this.anyRunning() || (first && first !== s && !first.latestOk)) s.due = 'startup';
+      else this.scheduleWithJitter(s, 'startup');
     }
-    // An aborted matrix starts nothing by itself: hand over to whatever waited for it.
-    if (matrixRun) this.afterJob();
+    // An aborted run starts nothing by itself: hand over to whatever waited for it.
+    if (wasRunning) this.afterJob();
   }
 
-  /** Resolves when the measurement in flight (if any) has settled. */
-  async settled(): Promise<void> {
-    await this.running?.done;
+  /** Resolves when the run of `kind` in flight (if any) has settled. */
+  async settled(kind: JobKind = 'measurement'): Promise<void> {
+    await this.slot(kind)?.running?.done;
   }
 
-  /** Resolves when the heartbeat matrix in flight (if any) has settled. */
-  async heartbeatSettled(): Promise<void> {
-    await this.matrixRun?.done;
-  }
-
-  isRunning(): boolean {
-    return this.running !== null;
+  private counts(kind: JobKind): JobCounters {
+    return { ...(this.slot(kind)?.counters ?? { runs: 0, failures: 0, skipped: 0 }) };
   }
 
   snapshot(): TargetSnapshot {
+    const m = this.slot('measurement');
+    const hb = this.slot('heartbeat');
+    const hbSettings = this.cfg.settings.heartbeat;
+    const measured = this.counts('measurement');
+    const matrices = this.counts('heartbeat');
+    const counters: TargetCounters = {
+      ...emptyCounters(),
+      measurements: measured.runs,
+      failures: measured.failures,
+      skipped: measured.skipped,
+      sentinelDeaths: this.sentinelDeaths,
+      heartbeatRuns: matrices.runs,
+      heartbeatFailures: matrices.failures,
+      heartbeatSkipped: matrices.skipped,
+    };
+    const sessions = [...this.slots.values()].reduce((n, s) => n + s.sessions, 0);
     return {
       name: this.name,
       version: this.changeVersion,
@@ -566,39 +488,26 @@ export class TargetRunner {
       host: this.cfg.spec.host,
       port: this.cfg.spec.port,
       directions: this.cfg.spec.directions,
-      schedule: this.cfg.schedule,
-      latest: this.latest,
-      latestOk: this.latestOk,
-      counters: { ...this.counters },
-      sessionsOpen: this.measurementSessions + this.sentinelSessions + this.matrixSessions,
+      schedule: this.cfg.settings.schedule,
+      latest: (m?.latest ?? null) as HistoryEntry | null,
+      latestOk: (m?.latestOk ?? null) as HistoryEntry | null,
+      counters,
+      sessionsOpen: sessions + this.sentinelSessions,
       up: this.up,
-      running: this.running ? { since: this.running.since, reason: this.running.reason } : null,
+      running: m?.running ? { since: m.running.since, reason: m.running.reason } : null,
       sentinel: this.sentinel ? { idleSeconds: this.sentinel.idleSeconds, direction: this.sentinel.direction, since: this.sentinel.since } : null,
-      nextRunAt: this.cronHandle?.nextRunAt() ?? null,
+      nextRunAt: m?.cron?.nextRunAt() ?? null,
       heartbeat:
-        this.cfg.heartbeat && this.deps.heartbeat
+        hb && hbSettings
           ? {
-              settings: this.cfg.heartbeat,
-              latest: this.heartbeatLatest,
-              latestOk: this.heartbeatLatestOk,
-              running: this.matrixRun ? { since: this.matrixRun.since, reason: this.matrixRun.reason } : null,
-              queued: this.heartbeatDue !== null,
-              nextRunAt: this.heartbeatCron?.nextRunAt() ?? null,
+              settings: hbSettings,
+              latest: hb.latest as HeartbeatEntry | null,
+              latestOk: hb.latestOk as HeartbeatEntry | null,
+              running: hb.running ? { since: hb.running.since, reason: hb.running.reason } : null,
+              queued: hb.due !== null,
+              nextRunAt: hb.cron?.nextRunAt() ?? null,
             }
           : null,
     };
   }
-}
-
-/** The history row of a run that failed (measurement or matrix); the error kind feeds counters, never labels. */
-function failedRun(target: string, err: unknown, startedAt: Date, t0: number) {
-  return {
-    target,
-    status: 'failed' as const,
-    startedAt: startedAt.toISOString(),
-    finishedAtMs: Date.now(),
-    durationSeconds: (Date.now() - t0) / 1000,
-    errorKind: err instanceof ConnectError ? err.kind : 'error',
-    error: err instanceof Error ? err.message : String(err),
-  };
 }

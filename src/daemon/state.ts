@@ -54,6 +54,13 @@ export interface TargetSnapshot {
   heartbeat: HeartbeatSnapshot | null;
 }
 
+/** One job kind's counters on one target: runs finished (ok or failed), failed, scheduled ones skipped. */
+export interface JobCounters {
+  runs: number;
+  failures: number;
+  skipped: number;
+}
+
 export function emptyCounters(): TargetCounters {
   return { measurements: 0, failures: 0, skipped: 0, sentinelDeaths: 0, heartbeatRuns: 0, heartbeatFailures: 0, heartbeatSkipped: 0 };
 }

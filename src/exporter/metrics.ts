@@ -3,6 +3,7 @@
 // removed targets cannot leave stale series behind, and /probe gets its own registry for free.
 // /metrics caches the rendered text until the daemon reports a change (results change every few
 // minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
+import { recommendedIntervalSeconds } from '../advise/recommend.ts';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,8 +11,9 @@ import { METRIC } from './metric-names.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
-import { HEARTBEAT_HELP, heartbeatSamples } from '../heartbeat/metrics.ts';
+import { HEARTBEAT_HELP, heartbeatSamples } from './heartbeat-samples.ts';
 import { configuredRows } from '../daemon/heartbeat-plan.ts';
+import type { AnalysisStats } from './analysis-gate.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
@@ -74,7 +76,9 @@ function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): 
   m.sessionsOpen.set({ target }, s.sessionsOpen);
   m.masked.set({ target }, result?.results.some((r) => r.verdict === 'masked') ? 1 : 0);
   if (result?.serverHeartbeatSeconds != null) m.serverHeartbeat.set({ target }, result.serverHeartbeatSeconds);
-  if (result?.recommendedHeartbeatSeconds != null) m.recommended.set({ target }, result.recommendedHeartbeatSeconds);
+  // The measurement with the target's latest matrix, as `idleprobe advise --history` sees them.
+  const recommended = result ? recommendedIntervalSeconds(result, s.heartbeat?.latestOk?.matrix) : null;
+  if (recommended !== null) m.recommended.set({ target }, recommended);
   // Unknown before the first attempt: no series rather than a false "down".
   if (s.up !== null) m.up.set({ target }, s.up);
   // Only while a matrix is configured, and only its configured intervals: a reload that drops them drops the series.
@@ -101,8 +105,14 @@ export interface ReloadInfo {
   lastSuccessAt: number;
 }
 
+/** Daemon-wide counters read at scrape time besides the reload status (each optional). */
+export interface ProcessStats {
+  analyses?: () => AnalysisStats;
+  historyWriteFailures?: () => number;
+}
+
 /** Daemon-wide metrics: process defaults plus the config reload status, read at scrape time. */
-export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
+export function buildProcessRegistry(reloadInfo: () => ReloadInfo, stats: ProcessStats = {}): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which the exposition guidelines (and promtool's
@@ -124,6 +134,17 @@ export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
       this.set(reloadInfo().lastSuccessAt / 1000);
     },
   });
+  const analyses = stats.analyses;
+  if (analyses) {
+    new Gauge({ name: METRIC.captureAnalysesInFlight, help: 'Capture analyses (POST /api/analyze) running now.', registers: [registry], collect() { this.set(analyses().inFlight); } });
+    // Counters read from a running total: a gauge-typed collect would break rate(); set via reset+inc.
+    new Counter({ name: METRIC.captureAnalysesRejected, help: 'Capture uploads refused with 429 because the concurrent-analysis limit was reached.', registers: [registry], collect() { this.reset(); this.inc(analyses().rejected); } });
+    new Counter({ name: METRIC.captureFlowsEvicted, help: 'Connections evicted at the live-flow cap during capture analyses (half-open first, then the longest idle).', registers: [registry], collect() { this.reset(); this.inc(analyses().flowsEvicted); } });
+  }
+  const writeFailures = stats.historyWriteFailures;
+  if (writeFailures) {
+    new Counter({ name: METRIC.historyWriteFailures, help: 'History writes that failed (each retry counts); the result stays exported from memory meanwhile.', registers: [registry], collect() { this.reset(); this.inc(writeFailures()); } });
+  }
   return registry;
 }
 
@@ -157,8 +178,9 @@ export class MetricsRenderer {
   constructor(
     private readonly source: { version: number; snapshots(): TargetSnapshot[]; reloadStatus: ReloadInfo },
     private readonly now: () => number = Date.now,
+    stats: ProcessStats = {},
   ) {
-    this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus);
+    this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus, stats);
   }
 
   get contentType(): string {

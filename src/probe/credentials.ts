@@ -1,15 +1,15 @@
 // Loads the secrets a TargetSpec points to (key file, passphrase, password, agent socket).
 // Secrets only ever live in the returned object; messages name the file or variable, never the value.
+import { CategorizedError } from '../errors.ts';
 import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { TargetSpec } from './target.ts';
 import { parseKnownHosts, type HostKeyPolicy } from './host-keys.ts';
 
-/** A target's configuration cannot be used (missing file, bad key, no credentials). Exit code 2. */
-export class CredentialError extends Error {
-  readonly exitCode = 2;
+/** A target's configuration cannot be used (missing file, bad key, no credentials). */
+export class CredentialError extends CategorizedError {
   constructor(message: string) {
-    super(message);
+    super(message, 'invalid_config');
     this.name = 'CredentialError';
   }
 }

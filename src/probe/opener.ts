@@ -1,5 +1,6 @@
 // Opens probe sessions to one target: our own TCP socket (no TCP keepalive, no Nagle), tapped for
 // wire timestamps, then ssh2 on top with host key verification and the configured auth.
+import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock, SearchSession, SessionOpener } from '../search/types.ts';
@@ -7,6 +8,7 @@ import { ConnectError } from '../search/types.ts';
 import type { TargetSpec } from './target.ts';
 import type { Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
+import { MEASURE_DEFAULTS } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
@@ -23,11 +25,6 @@ export interface OpenerOptions {
   onSessionsOpen?: (open: number) => void;
 }
 
-function abortError(): Error {
-  const e = new Error('aborted');
-  e.name = 'AbortError';
-  return e;
-}
 
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
@@ -77,10 +74,10 @@ export class SshSessionOpener implements SessionOpener {
    * the open fails with its error (e.g. the platform refused a socket option).
    */
   async openSession(signal?: AbortSignal, prepareSocket?: (sock: net.Socket) => void): Promise<SshSession> {
-    if (signal?.aborted) throw abortError();
+    if (signal?.aborted) throw abortError(signal);
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
-    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
     const sock = new net.Socket();
     const { clock } = this.opts;
     return new Promise<SshSession>((resolve, reject) => {
@@ -100,7 +97,7 @@ export class SshSessionOpener implements SessionOpener {
         sock.destroy();
         reject(err);
       };
-      const onAbort = () => fail(abortError());
+      const onAbort = () => fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(
         () => fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),

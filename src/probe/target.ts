@@ -1,7 +1,8 @@
 // What the prober needs to know about one SSH endpoint. Shared by the CLI (`measure`, `heartbeat`,
 // `advise`) and the daemon's config loader. Secrets are referenced by file or env name only, so a
 // TargetSpec can be logged or shown by the API without leaking them.
-import type { Direction } from '../search/types.ts';
+import type { Direction, PriorResult, SearchProgress } from '../search/types.ts';
+import type { MeasureSettings } from './settings-schema.ts';
 
 export interface TargetSpec {
   /** Stable name: metric label and history key (defaults to user@host:port on the CLI). */
@@ -33,23 +34,15 @@ export interface TargetSpec {
 
 export const DEFAULT_INBOUND_COMMAND = 'sleep {d}; echo idleprobe';
 
-export interface MeasureOptions {
-  minSeconds: number; // default 5
-  maxSeconds: number; // default 7440
-  /** Concurrent sessions per target (fast search default 16). */
-  sessions: number;
-  precisionAbsSeconds: number; // default 1
-  precisionRelative: number; // default 0.02
-  connectStaggerMs: number; // default 250
-  maxConnectsPerMinute: number; // default 60
+/** `measureTarget`'s settings (defaults and meanings in ./settings-schema.ts) and the per-run parts. */
+export type MeasureOptions = Mutable<MeasureSettings> & {
   /** Seconds between control-session heartbeats (default: min(5, minSeconds/2)). */
   controlHeartbeatSeconds?: number;
-  /** Floor for the "no answer" deadline of a probe, ms (default 3000); the deadline is max(floor, 4×RTT+1000). */
-  silentDeadlineFloorMs?: number;
-  connectTimeoutMs?: number; // default 10000
-  prior?: { outbound?: import('../search/types.ts').PriorResult; inbound?: import('../search/types.ts').PriorResult };
+  prior?: { outbound?: PriorResult; inbound?: PriorResult };
   signal?: AbortSignal;
-  onProgress?: (p: import('../search/types.ts').SearchProgress) => void;
+  onProgress?: (p: SearchProgress) => void;
   /** Called when the number of open sessions changes (daemon gauge). */
   onSessionsOpen?: (open: number) => void;
-}
+};
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -2,8 +2,9 @@
 // Nothing here does I/O: the search sees time only through `Clock` and the network only through
 // `SearchSession`, so the same code runs against real sessions, a simulated middlebox, and a fake clock.
 
+import { CategorizedError } from '../errors.ts';
+
 export type Direction = 'outbound' | 'inbound';
-export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
 /** What one probe observed. Only `reset` and `silent` count against the path. */
 export type ProbeOutcome = 'alive' | 'reset' | 'silent' | 'server_closed' | 'error';
@@ -69,10 +70,10 @@ export interface SearchSession {
   close(): void;
 }
 
-export class ConnectError extends Error {
-  /** 'unreachable' | 'auth' | 'host_key' | 'protocol' — for exit codes and counters, not labels. */
+export class ConnectError extends CategorizedError {
+  /** 'unreachable' | 'auth' | 'host_key' | 'protocol' — for counters and history rows, not labels. */
   constructor(message: string, readonly kind: 'unreachable' | 'auth' | 'host_key' | 'protocol') {
-    super(message);
+    super(message, 'unreachable');
     this.name = 'ConnectError';
   }
 }
@@ -90,9 +91,9 @@ export interface ControlMonitor {
 }
 
 export interface Precision {
-  /** Absolute precision in seconds (default 1). */
+  /** Absolute precision in seconds. */
   absSeconds: number;
-  /** Relative precision (default 0.02). The bracket width target is max(abs, rel × upper). */
+  /** Relative precision. The bracket width target is max(abs, rel × upper). */
   relative: number;
 }
 
@@ -105,10 +106,11 @@ export interface PriorResult {
 
 export interface SearchOptions {
   direction: Direction;
-  minSeconds: number; // default 5
-  maxSeconds: number; // default 7440
+  // Defaults of these: ./settings-schema.ts (defaultSearchOptions).
+  minSeconds: number;
+  maxSeconds: number;
   precision: Precision;
-  /** Concurrent sessions per target for this search (issue 2 default 8; fast search default 16). */
+  /** Concurrent sessions per target for this search. */
   maxSessions: number;
   /** Minimum gap between two connects, ms (sshd MaxStartups throttles bursts). */
   connectStaggerMs: number;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HistoryStore } from '../../src/daemon/history.ts';
-import { basisFromHistory, TimeoutSourceError } from '../../src/advise/timeout-source.ts';
+import { basisFromHistory, TimeoutSourceError } from '../../src/cli/timeout-source.ts';
 import { recommend } from '../../src/advise/recommend.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeStream, CaptureFormatError } from '../../src/capture/index.ts';
+import { exitCodeFor } from '../../src/cli/errors.ts';
 import { fixture, fixturePath } from '../fixtures/captures/synth.ts';
 
 async function failure(bytes: Buffer): Promise<CaptureFormatError> {
@@ -29,7 +30,7 @@ describe('classic pcap', () => {
   it('zero-length input', async () => {
     const e = await failure(Buffer.alloc(0));
     expect(e.message).toMatch(/byte offset 0 \(after 0 packets\).*empty input/);
-    expect(e.exitCode).toBe(4);
+    expect(exitCodeFor(e)).toBe(4); // bad_input: mapped to its exit code by the CLI
   });
 
   it('wrong magic / garbage', async () => {

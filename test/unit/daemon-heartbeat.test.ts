@@ -4,6 +4,7 @@
 // latest bracket, history and warm restart, metrics, reload removing series, failures, shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
@@ -103,7 +104,7 @@ describe('heartbeat config', () => {
       modules: { hb: { heartbeat: { intervals: [15, '1m'], window: '10m', schedule: '5 2 * * *' } } },
       targets: [target('plain'), target('all-defaults', { heartbeat: true }), target('inherits', { module: 'hb' }), target('longer', { module: 'hb', heartbeat: { window: '1h30m', count_max: 5 } }), target('off', { module: 'hb', heartbeat: false })],
     });
-    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.heartbeat]));
+    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.settings.heartbeat]));
     expect(hb.plain).toBeNull();
     expect(hb['all-defaults']).toEqual(DEFAULT_HEARTBEAT);
     expect(DEFAULT_HEARTBEAT.intervalsSeconds).toEqual([15, 30, 45, 60, 120, 300]);
@@ -269,7 +270,7 @@ describe('heartbeat matrix in the daemon', () => {
     first.matrices[0].finish();
     await first.daemon.heartbeatSettled('a');
 
-    const app = await buildApp({ daemon: first.daemon, renderer: new MetricsRenderer(first.daemon) });
+    const app = await buildApp({ daemon: first.daemon, enableAdminApi: true, renderer: new MetricsRenderer(first.daemon) });
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="20"} 0`);
@@ -277,6 +278,10 @@ describe('heartbeat matrix in the daemon', () => {
     expect(body).toContain(`${METRIC.heartbeatSurvivedSeconds}{target="a",interval="5"} 60`);
     expect(body).toContain(`${METRIC.heartbeatUnanswered}{target="a",interval="20"} 1`);
     expect(body).not.toMatch(/idleprobe_heartbeat_survived\{target="b"/);
+    // The exposition passes Prometheus' own linter (Debian package prometheus, in CI).
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20_000 });
+    if (lint.error && process.env.IDLEPROBE_REQUIRE_LAB !== '1') console.warn(`promtool not run: ${lint.error.message}`);
+    else expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
     const api = await app.inject({ method: 'GET', url: '/api/targets/a/heartbeat' });
     expect(api.statusCode).toBe(200);
     const json = api.json();
@@ -306,7 +311,7 @@ describe('heartbeat matrix in the daemon', () => {
     second.daemon.start();
     await flush();
     expect(second.matrices).toHaveLength(0);
-    const app2 = await buildApp({ daemon: second.daemon, renderer: new MetricsRenderer(second.daemon) });
+    const app2 = await buildApp({ daemon: second.daemon, enableAdminApi: true, renderer: new MetricsRenderer(second.daemon) });
     expect((await app2.inject({ method: 'GET', url: '/metrics' })).body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     // POST /api/heartbeat starts one now (202), a second POST gets 409.
     expect((await app2.inject({ method: 'POST', url: '/api/heartbeat/a' })).statusCode).toBe(202);

@@ -5,30 +5,55 @@ import { runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn, OpenerFactory } from '../../src/daemon/runner.ts';
+import type { Logger } from '../../src/daemon/log.ts';
 import type { Clock, MeasurementResult, ProbeOutcome, ProbeReport, SearchSession, SessionOpener } from '../../src/search/types.ts';
 
 const PIN = `SHA256:${'E'.repeat(43)}`;
 
 /**
- * Virtual time: sleep advances the clock instantly (yielding once so aborts can land). After
- * `blockAfter` sleeps, further sleeps wait until aborted (time stands still for the rest of the test).
+ * Virtual time: sleep advances the clock instantly (yielding once so aborts can land). Sleeps after
+ * the first `blockAfter` wait until aborted (time stands still for the rest of the test).
+ * `untilSlept(n)` resolves when the n-th sleep has been asked for: tests wait on that event, never
+ * on wall-clock time.
  */
-function virtualClock(blockAfter = Number.POSITIVE_INFINITY): Clock & { slept: number[] } {
+function virtualClock(blockAfter = Number.POSITIVE_INFINITY): Clock & { slept: number[]; untilSlept(n: number): Promise<void> } {
   let now = 1_000_000;
   const slept: number[] = [];
+  const waiters: { n: number; resolve(): void }[] = [];
   return {
     slept,
     now: () => now,
+    untilSlept: (n) => new Promise<void>((resolve) => (slept.length >= n ? resolve() : waiters.push({ n, resolve }))),
     sleep: async (ms, signal) => {
+      slept.push(ms);
+      for (const w of waiters.filter((w) => slept.length >= w.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
       await new Promise((r) => setImmediate(r));
       if (signal?.aborted) throw new Error('aborted');
-      if (slept.length >= blockAfter) {
+      if (slept.length > blockAfter) {
         await new Promise((_r, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
       }
-      slept.push(ms);
       now += ms;
     },
   };
+}
+
+/** A logger that keeps its lines; `until(text, n)` resolves once n lines containing `text` were logged. */
+function loggedLines() {
+  const lines: string[] = [];
+  const waiters: { text: string; n: number; resolve(): void }[] = [];
+  const count = (text: string) => lines.filter((l) => l.includes(text)).length;
+  const add = (line: string) => {
+    lines.push(line);
+    for (const w of waiters.filter((w) => count(w.text) >= w.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  const logger: Logger = { debug: add, info: add, warn: add, error: add };
+  return { lines, logger, until: (text: string, n = 1) => new Promise<void>((resolve) => (count(text) >= n ? resolve() : waiters.push({ text, n, resolve }))) };
 }
 
 /** A session whose outbound probes answer from a script; ends with `silent` after the script. */
@@ -120,7 +145,8 @@ describe('sentinel in the daemon', () => {
   });
 
   it('a dying sentinel is counted and triggers an immediate re-measurement with the shorter timeout', async () => {
-    const clock = virtualClock(3); // first sentinel: 2 idle periods; the second then idles until shutdown
+    // Sleeps: the startup jitter (0), the first sentinel's 2 idle periods, then the second sentinel idles until shutdown.
+    const clock = virtualClock(3);
     const log: string[] = [];
     const estimates = [30, 20];
     const calls: number[] = [];
@@ -152,14 +178,15 @@ describe('sentinel in the daemon', () => {
     });
     daemons.push(daemon);
     daemon.start();
-    for (let i = 0; i < 300 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    // The 4th sleep is the new sentinel's first idle period: the re-measurement has been stored by then.
+    await clock.untilSlept(4);
     expect(calls).toEqual([30, 20]);
-    for (let i = 0; i < 300 && daemon.snapshot('edge')!.latestOk?.result?.results[0].estimateSeconds !== 20; i++) await new Promise((r) => setTimeout(r, 5));
     const s = daemon.snapshot('edge')!;
+    expect(s.latestOk?.result?.results[0].estimateSeconds).toBe(20);
     expect(s.counters.sentinelDeaths).toBe(1);
     expect(s.counters.measurements).toBe(2);
     // The first sentinel idled 27 s (0.9 × 30) per check.
-    expect(clock.slept).toEqual([27000, 27000, 18000]); // then 0.9 x 20 for the new sentinel
+    expect(clock.slept).toEqual([0, 27000, 27000, 18000]); // jitter 0, then 0.9 x 20 for the new sentinel
     expect(s.sentinel).toMatchObject({ direction: 'outbound', idleSeconds: 18 });
     expect(log.slice(0, 4)).toEqual(['open s1', 'alive after 27s', 'silent after 27s', 'close s1']);
   });
@@ -181,7 +208,9 @@ describe('sentinel in the daemon', () => {
     // Every sentinel dies on its first check: a path whose timeout keeps moving.
     const openerFactory: OpenerFactory = () => scriptedOpener(clock, ['reset'], []);
     const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
+    const log = loggedLines();
     const daemon = new Daemon({
+      log: log.logger,
       config: resolveConfig({
         global: { jitter_seconds: 0 },
         targets: [{ name: 'wobbly', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true } }],
@@ -193,15 +222,15 @@ describe('sentinel in the daemon', () => {
     });
     daemons.push(daemon);
     daemon.start();
-    for (let i = 0; i < 300 && daemon.snapshot('wobbly')!.counters.sentinelDeaths < 4; i++) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 50));
+    // The pause is logged right where the runner stops re-measuring: nothing is scheduled after it.
+    await log.until('sentinel re-measurements in a row');
     const s = daemon.snapshot('wobbly')!;
     expect(s.counters.sentinelDeaths).toBe(4); // 1 startup run + 3 re-measurements, each followed by a death
     expect(calls).toHaveLength(4);
     expect(s.sentinel).toBeNull();
     // An API run lifts the pause: its sentinel is started again.
     expect(daemon.trigger('wobbly')).toBe('started');
-    for (let i = 0; i < 300 && daemon.snapshot('wobbly')!.counters.sentinelDeaths < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    await log.until('sentinel died', 5);
     expect(daemon.snapshot('wobbly')!.counters.sentinelDeaths).toBeGreaterThanOrEqual(5);
   });
 });

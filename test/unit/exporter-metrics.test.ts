@@ -82,7 +82,8 @@ describe('exporter metrics', () => {
     expect(sample(text, METRIC.verdict, { target: 'edge', direction: 'inbound', verdict: 'masked' })).toBe(1);
     expect(sample(text, METRIC.maskedByServerHeartbeat, { target: 'edge' })).toBe(1);
     expect(sample(text, METRIC.serverHeartbeat, { target: 'edge' })).toBe(15);
-    expect(sample(text, METRIC.recommendedHeartbeat, { target: 'edge' })).toBe(20);
+    // The one policy (src/search/recommend.ts) over the stored bracket: half of the 28 s lower bound, not the record's own field.
+    expect(sample(text, METRIC.recommendedHeartbeat, { target: 'edge' })).toBe(14);
     expect(sample(text, METRIC.measurements, { target: 'edge' })).toBe(1);
     expect(sample(text, METRIC.measurementFailures, { target: 'edge' })).toBe(0);
     expect(sample(text, METRIC.measurementsSkipped, { target: 'edge' })).toBe(0);

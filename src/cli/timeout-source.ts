@@ -1,21 +1,23 @@
 // Where `advise` and `heartbeat` get the path's timeout: `--timeout S` by hand, the latest
 // successful measurement of the target in the daemon's history file (`--history F`), or a fresh
 // measurement (the CLI calls measureTarget). Kept apart from the pure basis logic because it touches files and the network.
+import { CategorizedError } from '../errors.ts';
 import { existsSync } from 'node:fs';
 import { HistoryStore } from '../daemon/history.ts';
 import type { MeasurementResult } from '../search/types.ts';
-import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from './timeout-basis.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
 
-/** Thrown for a history file or target that cannot be used; the CLI maps it to exit 2. */
-export class TimeoutSourceError extends Error {
-  readonly exitCode = 2;
+/** Thrown for a history file or target that cannot be used. */
+export class TimeoutSourceError extends CategorizedError {
   constructor(message: string) {
-    super(message);
+    super(message, 'invalid_config');
     this.name = 'TimeoutSourceError';
   }
 }
 
-export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult } {
+/** The target's latest successful measurement, and its latest successful survival matrix when it has one. */
+export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult; matrix: HeartbeatMatrix | null } {
   // HistoryStore would create a missing file: check first, a typo must not look like "no history".
   if (!existsSync(file)) throw new TimeoutSourceError(`--history: ${file} does not exist`);
   let store: HistoryStore;
@@ -27,7 +29,7 @@ export function basisFromHistory(file: string, targetNames: string[]): { basis: 
   try {
     for (const name of targetNames) {
       const entry = store.latestOk(name);
-      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result };
+      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result, matrix: store.latestHeartbeat(name).latestOk?.matrix ?? null };
     }
     const known = [...store.latestByTarget().keys()];
     throw new TimeoutSourceError(

@@ -1,0 +1,70 @@
+// The shape of the daemon's work. A job kind (a measurement, a heartbeat survival matrix, …) says
+// which targets it applies to, when it runs, how many sessions it needs and how to run once; the
+// scheduler (runner.ts) does the rest the same way for every kind: cron + jitter, never two runs
+// of one target at once (a run of another kind waits for it), the session budget, the history
+// row, counters, logs, abort on stop/reload. Adding a kind = one file in ./jobs/ + its entry in
+// ./jobs/index.ts (see docs/daemon.md, "Adding a job kind").
+import type { TargetSpec } from '../probe/target.ts';
+import type { GlobalSettings, TargetConfig } from './config.ts';
+import type { Logger } from './log.ts';
+
+import type { HistoryStore } from './history.ts';
+
+/** The columns every kind's history row has; `result` is the kind's own (null when the run failed). */
+export interface RunRow<Result> {
+  target: string;
+  status: 'ok' | 'failed';
+  startedAt: string;
+  finishedAtMs: number;
+  durationSeconds: number;
+  result?: Result | null;
+  errorKind?: string | null;
+  error?: string | null;
+}
+
+/** A stored row as the runner keeps it (HistoryEntry, HeartbeatEntry). */
+export interface StoredRun {
+  id: number;
+  status: 'ok' | 'failed';
+  finishedAtMs: number;
+  durationSeconds: number;
+}
+
+/** What a run gets besides the target and its settings. */
+export interface JobContext {
+  signal: AbortSignal;
+  /** What the session budget granted this run. */
+  lease: { sessions: number; connectsPerMinute: number };
+  global: GlobalSettings;
+  /** This target's settings (e.g. a matrix connects with its measurement's connect timeout). */
+  target: TargetConfig;
+  /** Sessions of this run open now (the target's sessions gauge). */
+  onSessionsOpen(open: number): void;
+  /** The latest successful stored run of a kind for this target (a measurement starts from its own; a matrix is cross-checked against it). */
+  latestOk(kind: JobKind): StoredRun | null;
+}
+
+export type JobKind = 'measurement' | 'heartbeat';
+
+export interface Job<Settings = unknown, Result = unknown, Entry extends StoredRun = StoredRun> {
+  readonly kind: JobKind;
+  /** For log lines: "measurement", "heartbeat matrix". */
+  readonly label: string;
+  /** This kind's settings for a target; null = not configured there (the kind never runs for it). */
+  settingsOf(cfg: TargetConfig): Settings | null;
+  /** Cron expression of the scheduled runs. */
+  schedule(settings: Settings): string;
+  /** Sessions the run reserves from the global budget before it starts. */
+  sessions(settings: Settings): number;
+  /** Runs once; rejects on failure (a ConnectError's kind becomes the row's errorKind). */
+  run(spec: TargetSpec, settings: Settings, ctx: JobContext): Promise<Result>;
+  /** The result as stored (a matrix gets its cross-check against the latest measurement). */
+  finish?(result: Result, ctx: JobContext): Result;
+  /** Stores one finished run; durable when it returns. */
+  record(history: HistoryStore, row: RunRow<Result>): Entry;
+  /** The latest run (any status) and the latest ok one of a target, for a warm start. */
+  latest(history: HistoryStore, target: string): { latest: Entry | null; latestOk: Entry | null };
+  /** Log text for a start, and lines for an ok result. */
+  describeStart(settings: Settings): string;
+  describeResult(entry: Entry): { info: string; warnings: string[] };
+}

@@ -1,0 +1,60 @@
+// The heartbeat survival matrix job: one session per interval (+1 without heartbeat) for the
+// window, its connects spread within the run's share of the connect cap, the result cross-checked
+// against the target's latest measured bracket.
+import type { TargetSpec } from '../../probe/target.ts';
+import type { HeartbeatMatrix } from '../../heartbeat/types.ts';
+import { withCrossCheck } from '../../heartbeat/cross-check.ts';
+import { heartbeatSessions, type HeartbeatSettings } from '../config.ts';
+import type { HeartbeatEntry, HistoryEntry } from '../history.ts';
+import { crossCheckBracket, matrixStaggerMs } from '../heartbeat-plan.ts';
+import type { Job } from '../job.ts';
+
+/** What the daemon asks of a matrix run (src/heartbeat/ssh-matrix.ts in production). */
+export interface DaemonMatrixOptions {
+  intervalsSeconds: number[];
+  windowSeconds: number;
+  countMax: number;
+  includeNoHeartbeat: boolean;
+  connectTimeoutMs?: number;
+  connectStaggerMs: number;
+  signal: AbortSignal;
+  /** One session finished (its SSH connection is closed or about to be). */
+  onSessionDone?: () => void;
+}
+export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promise<HeartbeatMatrix>;
+
+export function heartbeatJob(heartbeat: HeartbeatFn): Job<HeartbeatSettings, HeartbeatMatrix, HeartbeatEntry> {
+  return {
+    kind: 'heartbeat',
+    label: 'heartbeat matrix',
+    settingsOf: (cfg) => cfg.settings.heartbeat,
+    schedule: (s) => s.schedule,
+    sessions: heartbeatSessions,
+    run: (spec, settings, ctx) => {
+      // Reserved sessions minus finished ones: what is open (or about to open) right now.
+      let open = ctx.lease.sessions;
+      ctx.onSessionsOpen(open);
+      return heartbeat(spec, {
+        intervalsSeconds: settings.intervalsSeconds,
+        windowSeconds: settings.windowSeconds,
+        countMax: settings.countMax,
+        includeNoHeartbeat: settings.includeNoHeartbeat,
+        connectTimeoutMs: ctx.target.settings.connectTimeoutMs,
+        connectStaggerMs: matrixStaggerMs(heartbeatSessions(settings), ctx.lease.connectsPerMinute, ctx.global.connectStaggerMs),
+        signal: ctx.signal,
+        onSessionDone: () => ctx.onSessionsOpen((open = Math.max(0, open - 1))),
+      });
+    },
+    finish: (matrix, ctx) => withCrossCheck(matrix, crossCheckBracket((ctx.latestOk('measurement') as HistoryEntry | null)?.result)),
+    record: (history, { result, ...row }) => history.recordHeartbeat({ ...row, matrix: result ?? null }),
+    latest: (history, target) => history.latestHeartbeat(target),
+    describeStart: (s) => `intervals ${s.intervalsSeconds.join(', ')} s, window ${s.windowSeconds} s`,
+    describeResult: (e) => {
+      const m = e.matrix!;
+      return {
+        info: `finished in ${e.durationSeconds.toFixed(1)} s; highest surviving interval ${m.highestSurvivingIntervalSeconds ?? 'none'}, lowest failing ${m.lowestFailingIntervalSeconds ?? 'none'}`,
+        warnings: [...m.anomalies, ...(m.crossCheck?.contradictions ?? [])].map((c) => `contradiction: ${c}`),
+      };
+    },
+  };
+}

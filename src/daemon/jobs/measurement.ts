@@ -1,0 +1,47 @@
+// The measurement job: the prober's fast search for the path's idle timeout, warm-started from the
+// target's latest good bracket. One control session beside the probes, hence sessions + 1.
+import type { MeasurementResult, PriorResult } from '../../search/types.ts';
+import type { MeasureOptions, TargetSpec } from '../../probe/target.ts';
+import { measureSettingsOf, type ModuleSettings } from '../config.ts';
+import type { HistoryEntry } from '../history.ts';
+import type { Job } from '../job.ts';
+
+export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
+
+/** The bracket of each direction of the latest good result: where the search starts (warm start). */
+function priorFrom(latestOk: HistoryEntry | null): MeasureOptions['prior'] {
+  const r = latestOk?.result;
+  if (!r) return undefined;
+  const prior: NonNullable<MeasureOptions['prior']> = {};
+  for (const d of r.results) {
+    if (d.verdict !== 'timeout' && d.verdict !== 'no_timeout_up_to_max') continue;
+    const p: PriorResult = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: latestOk!.finishedAtMs };
+    prior[d.direction] = p;
+  }
+  return Object.keys(prior).length ? prior : undefined;
+}
+
+export function measurementJob(measure: MeasureFn): Job<ModuleSettings, MeasurementResult, HistoryEntry> {
+  return {
+    kind: 'measurement',
+    label: 'measurement',
+    settingsOf: (cfg) => cfg.settings,
+    schedule: (s) => s.schedule,
+    // +1: the control session that watches the path beside the probes.
+    sessions: (s) => s.sessions + 1,
+    run: (spec, settings, ctx) =>
+      measure(spec, {
+        ...measureSettingsOf(settings),
+        sessions: Math.max(1, ctx.lease.sessions - 1),
+        connectStaggerMs: ctx.global.connectStaggerMs,
+        maxConnectsPerMinute: ctx.lease.connectsPerMinute,
+        prior: priorFrom(ctx.latestOk('measurement') as HistoryEntry | null),
+        signal: ctx.signal,
+        onSessionsOpen: ctx.onSessionsOpen,
+      }),
+    record: (history, row) => history.record(row),
+    latest: (history, target) => ({ latest: history.list(target, 1)[0] ?? null, latestOk: history.latestOk(target) }),
+    describeStart: () => '',
+    describeResult: (e) => ({ info: `finished in ${e.durationSeconds.toFixed(1)} s`, warnings: [] }),
+  };
+}
