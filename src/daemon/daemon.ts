@@ -267,6 +267,11 @@ export class Daemon {
     return runner.trigger(kind, 'api');
   }
 
+  /** The kind of job running on a target now (null: none, or not served here). */
+  runningKind(name: string): JobKind | null {
+    return this.runners.get(name)?.runningKind() ?? null;
+  }
+
   /** POST /api/heartbeat/:name. */
   triggerHeartbeat(name: string): TriggerOutcome | null {
     return this.trigger(name, 'heartbeat');

@@ -5,7 +5,7 @@
 // Clock), in order, and every failed attempt is counted (idleprobe_history_write_failures_total).
 // Kept in the history layer so the runner stays unaware of it.
 import type { Clock } from '../search/types.ts';
-import { HistoryStore, type HeartbeatEntry, type HistoryEntry, type NewHeartbeatEntry, type NewHistoryEntry } from './history.ts';
+import { HistoryStore, type NewRunEntry, type RunEntry } from './history.ts';
 import type { Logger } from './log.ts';
 
 export interface RetryPolicy {
@@ -17,7 +17,10 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { firstDelayMs: 1_000, maxDelayMs: 300_000, maxPending: 10_000 };
 
-type Pending = { kind: 'measurement'; entry: HistoryEntry } | { kind: 'heartbeat'; entry: HeartbeatEntry };
+interface Pending {
+  kind: string;
+  entry: RunEntry;
+}
 
 export class DurableHistoryStore extends HistoryStore {
   private readonly pending: Pending[] = [];
@@ -45,34 +48,22 @@ export class DurableHistoryStore extends HistoryStore {
     return this.pending.length;
   }
 
-  override record(e: NewHistoryEntry): HistoryEntry {
+  /** Every kind's write goes through here (record/recordHeartbeat included). */
+  override recordRun<Result>(kind: string, e: NewRunEntry<Result>): RunEntry<Result> {
     if (this.pending.length === 0) {
       try {
-        return super.record(e);
+        return super.recordRun(kind, e);
       } catch (err) {
-        this.failed(err, `measurement of ${e.target}`);
+        this.failed(err, `${kind} of ${e.target}`);
       }
     }
-    const entry = this.inMemory(e, { result: e.result ?? null });
-    this.enqueue({ kind: 'measurement', entry });
-    return entry;
-  }
-
-  override recordHeartbeat(e: NewHeartbeatEntry): HeartbeatEntry {
-    if (this.pending.length === 0) {
-      try {
-        return super.recordHeartbeat(e);
-      } catch (err) {
-        this.failed(err, `heartbeat matrix of ${e.target}`);
-      }
-    }
-    const entry = this.inMemory(e, { matrix: e.matrix ?? null });
-    this.enqueue({ kind: 'heartbeat', entry });
+    const entry = this.inMemory(e);
+    this.enqueue({ kind, entry: entry as RunEntry });
     return entry;
   }
 
   /** An entry as record() would return it, with a temporary negative id until it is written. */
-  private inMemory<T extends object>(e: NewHistoryEntry | NewHeartbeatEntry, payload: T) {
+  private inMemory<Result>(e: NewRunEntry<Result>): RunEntry<Result> {
     return {
       id: this.nextTempId--,
       target: e.target,
@@ -80,10 +71,10 @@ export class DurableHistoryStore extends HistoryStore {
       startedAt: e.startedAt,
       finishedAtMs: Math.round(e.finishedAtMs),
       durationSeconds: e.durationSeconds,
+      result: e.result ?? null,
       errorKind: e.errorKind ?? null,
       error: e.error ?? null,
-      ...payload,
-    } as unknown as HistoryEntry & HeartbeatEntry;
+    };
   }
 
   private failed(err: unknown, what: string): void {
@@ -119,7 +110,7 @@ export class DurableHistoryStore extends HistoryStore {
     while (this.pending.length > 0) {
       const head = this.pending[0]!;
       try {
-        const written = head.kind === 'measurement' ? super.record(head.entry) : super.recordHeartbeat(head.entry);
+        const written = super.recordRun(head.kind, head.entry);
         // The runner holds this very object: it gets its real id.
         head.entry.id = written.id;
         this.pending.shift();

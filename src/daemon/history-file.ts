@@ -6,12 +6,11 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { CategorizedError } from '../errors.ts';
-import { HistoryStore } from './history.ts';
+import { HISTORY_TABLES, HistoryStore } from './history.ts';
 import type { Logger } from './log.ts';
 
 export const HISTORY_FLAG = '--history';
 export const RESET_CORRUPT_FLAG = '--history.reset-corrupt';
-const OUR_TABLES = ['measurements', 'heartbeat_matrices'];
 
 /** A history that cannot be used: exit 2, the message names the file and the flag. */
 export class HistoryFileError extends CategorizedError {
@@ -93,8 +92,9 @@ function inspect(file: string): { corrupt: boolean; problem: string } | null {
     const msgs = check.map((r) => r.quick_check).filter((m) => m !== 'ok');
     if (msgs.length > 0) return { corrupt: true, problem: `integrity check failed: ${msgs.slice(0, 3).join('; ')}${msgs.length > 3 ? ` (+${msgs.length - 3} more)` : ''}` };
     const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((r) => r.name);
-    const foreign = tables.filter((t) => !OUR_TABLES.includes(t));
-    if (tables.length > 0 && !tables.includes('measurements')) {
+    const foreign = tables.filter((t) => !(HISTORY_TABLES as readonly string[]).includes(t));
+    // Ours: today's `runs`, or the `measurements` table of a file written before it (migrated on open).
+    if (tables.length > 0 && !tables.includes('runs') && !tables.includes('measurements')) {
       return { corrupt: false, problem: `an SQLite database but not an idleprobe history (tables: ${foreign.slice(0, 5).join(', ')}); left untouched` };
     }
     return null;

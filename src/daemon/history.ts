@@ -1,4 +1,5 @@
-// Every finished measurement, kept in an embedded SQLite file (better-sqlite3 12). WAL mode with
+// Every finished run of every job kind (measurements, heartbeat matrices, …), kept in one table of an
+// embedded SQLite file (better-sqlite3 12), told apart by its `kind` column. WAL mode with
 // synchronous=FULL: each insert is one committed transaction fsynced before `record` returns, so a
 // SIGKILL (or a power cut) right after it loses nothing. NORMAL would already survive a SIGKILL (the
 // WAL is in the OS cache) but not a power cut; measurements finish minutes apart, so the fsync is free.
@@ -8,47 +9,16 @@ import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 
 export type HistoryStatus = 'ok' | 'failed';
 
-export interface HistoryEntry {
-  id: number;
-  target: string;
-  status: HistoryStatus;
-  /** ISO 8601 start of the measurement. */
-  startedAt: string;
-  /** Epoch ms at which it finished. */
-  finishedAtMs: number;
-  durationSeconds: number;
-  /** The full result (bracket, mode, probes) when status is ok. */
-  result: MeasurementResult | null;
-  /** Kind of failure when status is failed ('unreachable', 'auth', 'host_key', 'protocol', 'error'). */
-  errorKind: string | null;
-  /** Plain-words failure message (never a metric label). */
-  error: string | null;
-}
+/**
+ * One finished measurement (kind 'measurement'). `startedAt` ISO 8601, `finishedAtMs` epoch ms,
+ * `result` the full result (bracket, mode, probes) when ok; `errorKind` the kind of failure
+ * ('unreachable', 'auth', 'host_key', 'protocol', 'error') and `error` its plain words (never a label).
+ */
+export type HistoryEntry = RunEntry<MeasurementResult>;
 
-export interface NewHistoryEntry {
-  target: string;
-  status: HistoryStatus;
-  startedAt: string;
-  finishedAtMs: number;
-  durationSeconds: number;
-  result?: MeasurementResult | null;
-  errorKind?: string | null;
-  error?: string | null;
-}
+export type NewHistoryEntry = NewRunEntry<MeasurementResult>;
 
-interface Row {
-  id: number;
-  target: string;
-  status: HistoryStatus;
-  started_at: string;
-  finished_at_ms: number;
-  duration_seconds: number;
-  result_json: string | null;
-  error_kind: string | null;
-  error: string | null;
-}
-
-/** One finished heartbeat survival matrix (table heartbeat_matrices). */
+/** One finished heartbeat survival matrix (kind 'heartbeat'). */
 export interface HeartbeatEntry {
   id: number;
   target: string;
@@ -68,11 +38,40 @@ export type NewHeartbeatEntry = Omit<HeartbeatEntry, 'id' | 'matrix' | 'errorKin
   error?: string | null;
 };
 
-interface HeartbeatRow extends Omit<Row, 'result_json'> {
-  matrix_json: string | null;
+/** A run row of any kind; `result_json` holds the kind's result (a measurement, a matrix). */
+interface Row {
+  id: number;
+  kind: string;
+  target: string;
+  status: HistoryStatus;
+  started_at: string;
+  finished_at_ms: number;
+  duration_seconds: number;
+  result_json: string | null;
+  error_kind: string | null;
+  error: string | null;
 }
 
-function fromHeartbeatRow(r: HeartbeatRow): HeartbeatEntry {
+/** A stored run of any kind, its result parsed. */
+export interface RunEntry<Result = unknown> {
+  id: number;
+  target: string;
+  status: HistoryStatus;
+  startedAt: string;
+  finishedAtMs: number;
+  durationSeconds: number;
+  result: Result | null;
+  errorKind: string | null;
+  error: string | null;
+}
+
+export type NewRunEntry<Result = unknown> = Omit<RunEntry<Result>, 'id' | 'result' | 'errorKind' | 'error'> & {
+  result?: Result | null;
+  errorKind?: string | null;
+  error?: string | null;
+};
+
+function fromRow<Result>(r: Row): RunEntry<Result> {
   return {
     id: r.id,
     target: r.target,
@@ -80,34 +79,27 @@ function fromHeartbeatRow(r: HeartbeatRow): HeartbeatEntry {
     startedAt: r.started_at,
     finishedAtMs: r.finished_at_ms,
     durationSeconds: r.duration_seconds,
-    matrix: r.matrix_json ? (JSON.parse(r.matrix_json) as HeartbeatMatrix) : null,
+    result: r.result_json ? (JSON.parse(r.result_json) as Result) : null,
     errorKind: r.error_kind,
     error: r.error,
   };
 }
 
-function fromRow(r: Row): HistoryEntry {
-  return {
-    id: r.id,
-    target: r.target,
-    status: r.status,
-    startedAt: r.started_at,
-    finishedAtMs: r.finished_at_ms,
-    durationSeconds: r.duration_seconds,
-    result: r.result_json ? (JSON.parse(r.result_json) as MeasurementResult) : null,
-    errorKind: r.error_kind,
-    error: r.error,
-  };
-}
+/** The run as a HeartbeatEntry: the same object (a pending write gives it its real id later), its result also as `matrix`. */
+const asHeartbeat = (e: RunEntry<HeartbeatMatrix>): HeartbeatEntry => Object.assign(e, { matrix: e.result });
+
+/** The tables of a history file, today's and those of files written before the `kind` column (migrated on open). */
+export const HISTORY_TABLES = ['runs', 'measurements', 'heartbeat_matrices'] as const;
+
+/** Kinds of the tables a history file had before `runs` (one table per kind). */
+const LEGACY_TABLES: Record<string, string> = { measurements: 'measurement', heartbeat_matrices: 'heartbeat' };
 
 export class HistoryStore {
   private readonly db: Database.Database;
   private readonly insertStmt: Database.Statement;
   private readonly listStmt: Database.Statement;
+  private readonly latestStmt: Database.Statement;
   private readonly latestOkStmt: Database.Statement;
-  private readonly insertHeartbeatStmt: Database.Statement;
-  private readonly latestHeartbeatStmt: Database.Statement;
-  private readonly latestOkHeartbeatStmt: Database.Statement;
 
   /** `file` may be ':memory:' (tests, or no --history given). */
   constructor(readonly file: string) {
@@ -118,8 +110,9 @@ export class HistoryStore {
     // included) this long; a write that still fails is retried later (durable-history.ts).
     this.db.pragma('busy_timeout = 1000');
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS measurements (
+      CREATE TABLE IF NOT EXISTS runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
         target TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
         started_at TEXT NOT NULL,
@@ -129,41 +122,48 @@ export class HistoryStore {
         error_kind TEXT,
         error TEXT
       );
-      CREATE INDEX IF NOT EXISTS measurements_by_target ON measurements (target, id);
-      CREATE INDEX IF NOT EXISTS measurements_by_finish ON measurements (finished_at_ms);
-      CREATE TABLE IF NOT EXISTS heartbeat_matrices (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        target TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-        started_at TEXT NOT NULL,
-        finished_at_ms INTEGER NOT NULL,
-        duration_seconds REAL NOT NULL,
-        matrix_json TEXT,
-        error_kind TEXT,
-        error TEXT
-      );
-      CREATE INDEX IF NOT EXISTS heartbeat_matrices_by_target ON heartbeat_matrices (target, id);
-      CREATE INDEX IF NOT EXISTS heartbeat_matrices_by_finish ON heartbeat_matrices (finished_at_ms);
+      CREATE INDEX IF NOT EXISTS runs_by_kind_target ON runs (kind, target, id);
+      CREATE INDEX IF NOT EXISTS runs_by_finish ON runs (finished_at_ms);
     `);
+    this.migrateLegacyTables();
     this.insertStmt = this.db.prepare(
-      `INSERT INTO measurements (target, status, started_at, finished_at_ms, duration_seconds, result_json, error_kind, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (kind, target, status, started_at, finished_at_ms, duration_seconds, result_json, error_kind, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.listStmt = this.db.prepare(`SELECT * FROM measurements WHERE target = ? AND id < ? ORDER BY id DESC LIMIT ?`);
-    this.latestOkStmt = this.db.prepare(
-      `SELECT * FROM measurements WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`,
-    );
-    this.insertHeartbeatStmt = this.db.prepare(
-      `INSERT INTO heartbeat_matrices (target, status, started_at, finished_at_ms, duration_seconds, matrix_json, error_kind, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.latestHeartbeatStmt = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? ORDER BY id DESC LIMIT 1`);
-    this.latestOkHeartbeatStmt = this.db.prepare(`SELECT * FROM heartbeat_matrices WHERE target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`);
+    this.listStmt = this.db.prepare(`SELECT * FROM runs WHERE kind = ? AND target = ? AND id < ? ORDER BY id DESC LIMIT ?`);
+    this.latestStmt = this.db.prepare(`SELECT * FROM runs WHERE kind = ? AND target = ? ORDER BY id DESC LIMIT 1`);
+    this.latestOkStmt = this.db.prepare(`SELECT * FROM runs WHERE kind = ? AND target = ? AND status = 'ok' ORDER BY id DESC LIMIT 1`);
   }
 
-  /** Stores one finished measurement; durable when this returns. */
-  record(e: NewHistoryEntry): HistoryEntry {
+  /**
+   * A file written before the `kind` column has one table per kind: its rows move into `runs` in one
+   * transaction (in place, so the daemon's warm start and `advise --history` keep working), and the old
+   * tables go. Measurements keep their ids (the API pages history by id); the other kinds' rows follow
+   * them in their own order.
+   */
+  private migrateLegacyTables(): void {
+    const present = (this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
+    const legacy = Object.keys(LEGACY_TABLES).filter((t) => present.includes(t));
+    if (legacy.length === 0) return;
+    this.db.transaction(() => {
+      for (const table of legacy) {
+        const payload = table === 'measurements' ? 'result_json' : 'matrix_json';
+        const id = table === 'measurements' ? 'id' : 'NULL';
+        this.db
+          .prepare(
+            `INSERT INTO runs (id, kind, target, status, started_at, finished_at_ms, duration_seconds, result_json, error_kind, error)
+             SELECT ${id}, ?, target, status, started_at, finished_at_ms, duration_seconds, ${payload}, error_kind, error FROM ${table} ORDER BY id`,
+          )
+          .run(LEGACY_TABLES[table]);
+        this.db.exec(`DROP TABLE ${table}`);
+      }
+    })();
+  }
+
+  /** Stores one finished run of `kind`; durable when this returns. */
+  recordRun<Result>(kind: string, e: NewRunEntry<Result>): RunEntry<Result> {
     const info = this.insertStmt.run(
+      kind,
       e.target,
       e.status,
       e.startedAt,
@@ -186,69 +186,68 @@ export class HistoryStore {
     };
   }
 
+  /** The latest run of `kind` (any status) and the latest successful one of a target. */
+  latestRun<Result>(kind: string, target: string): { latest: RunEntry<Result> | null; latestOk: RunEntry<Result> | null } {
+    const latest = this.latestStmt.get(kind, target) as Row | undefined;
+    const ok = this.latestOkStmt.get(kind, target) as Row | undefined;
+    return { latest: latest ? fromRow<Result>(latest) : null, latestOk: ok ? fromRow<Result>(ok) : null };
+  }
+
+  /** Runs of `kind` of a target, newest first; `beforeId` pages backwards. */
+  listRuns<Result>(kind: string, target: string, limit = 50, beforeId = Number.MAX_SAFE_INTEGER): RunEntry<Result>[] {
+    return (this.listStmt.all(kind, target, beforeId, limit) as Row[]).map((r) => fromRow<Result>(r));
+  }
+
+  /** Stores one finished measurement; durable when this returns. */
+  record(e: NewHistoryEntry): HistoryEntry {
+    return this.recordRun<MeasurementResult>('measurement', e);
+  }
+
   /** Stores one finished (or failed) heartbeat matrix; durable when this returns. */
   recordHeartbeat(e: NewHeartbeatEntry): HeartbeatEntry {
-    const info = this.insertHeartbeatStmt.run(e.target, e.status, e.startedAt, Math.round(e.finishedAtMs), e.durationSeconds, e.matrix ? JSON.stringify(e.matrix) : null, e.errorKind ?? null, e.error ?? null);
-    return {
-      id: Number(info.lastInsertRowid),
-      target: e.target,
-      status: e.status,
-      startedAt: e.startedAt,
-      finishedAtMs: Math.round(e.finishedAtMs),
-      durationSeconds: e.durationSeconds,
-      matrix: e.matrix ?? null,
-      errorKind: e.errorKind ?? null,
-      error: e.error ?? null,
-    };
+    const { matrix, ...rest } = e;
+    return asHeartbeat(this.recordRun<HeartbeatMatrix>('heartbeat', { ...rest, result: matrix ?? null }));
   }
 
   /** The latest matrix run (any status) and the latest successful one of a target. */
   latestHeartbeat(target: string): { latest: HeartbeatEntry | null; latestOk: HeartbeatEntry | null } {
-    const latest = this.latestHeartbeatStmt.get(target) as HeartbeatRow | undefined;
-    const ok = this.latestOkHeartbeatStmt.get(target) as HeartbeatRow | undefined;
-    return { latest: latest ? fromHeartbeatRow(latest) : null, latestOk: ok ? fromHeartbeatRow(ok) : null };
+    const { latest, latestOk } = this.latestRun<HeartbeatMatrix>('heartbeat', target);
+    return { latest: latest ? asHeartbeat(latest) : null, latestOk: latestOk ? asHeartbeat(latestOk) : null };
   }
 
-  /** Newest first; `beforeId` pages backwards. */
+  /** Measurements, newest first; `beforeId` pages backwards. */
   list(target: string, limit = 50, beforeId = Number.MAX_SAFE_INTEGER): HistoryEntry[] {
-    return (this.listStmt.all(target, beforeId, limit) as Row[]).map(fromRow);
+    return this.listRuns<MeasurementResult>('measurement', target, limit, beforeId);
   }
 
   latestOk(target: string): HistoryEntry | null {
-    const row = this.latestOkStmt.get(target) as Row | undefined;
-    return row ? fromRow(row) : null;
+    return this.latestRun<MeasurementResult>('measurement', target).latestOk;
   }
 
-  /** The latest entry (any status) and the latest successful one per target, for a warm start. */
+  /** The latest measurement (any status) and the latest successful one per target, for a warm start. */
   latestByTarget(): Map<string, { latest: HistoryEntry; latestOk: HistoryEntry | null }> {
-    const rows = this.db
-      .prepare(`SELECT m.* FROM measurements m JOIN (SELECT target, MAX(id) AS id FROM measurements GROUP BY target) l ON m.id = l.id`)
-      .all() as Row[];
-    const okRows = this.db
-      .prepare(
-        `SELECT m.* FROM measurements m JOIN (SELECT target, MAX(id) AS id FROM measurements WHERE status = 'ok' GROUP BY target) l ON m.id = l.id`,
-      )
-      .all() as Row[];
-    const ok = new Map(okRows.map((r) => [r.target, fromRow(r)]));
-    return new Map(rows.map((r) => [r.target, { latest: fromRow(r), latestOk: ok.get(r.target) ?? null }]));
+    const latestOf = (okOnly: boolean) =>
+      this.db
+        .prepare(
+          `SELECT r.* FROM runs r JOIN (SELECT target, MAX(id) AS id FROM runs WHERE kind = 'measurement'${okOnly ? ` AND status = 'ok'` : ''} GROUP BY target) l ON r.id = l.id`,
+        )
+        .all() as Row[];
+    const ok = new Map(latestOf(true).map((r) => [r.target, fromRow<MeasurementResult>(r)]));
+    return new Map(latestOf(false).map((r) => [r.target, { latest: fromRow<MeasurementResult>(r), latestOk: ok.get(r.target) ?? null }]));
   }
 
   /**
-   * Deletes entries that finished before `beforeMs`, except each target's latest successful one
-   * (the warm start needs it however old it is). Returns how many were deleted.
+   * Deletes runs that finished before `beforeMs`, except each target's latest successful one of
+   * each kind (the warm start needs it however old it is). Returns how many were deleted.
    */
   prune(beforeMs: number): number {
-    let deleted = 0;
-    for (const table of ['measurements', 'heartbeat_matrices']) {
-      const info = this.db
-        .prepare(
-          `DELETE FROM ${table} WHERE finished_at_ms < ?
-             AND id NOT IN (SELECT MAX(id) FROM ${table} WHERE status = 'ok' GROUP BY target)`,
-        )
-        .run(Math.round(beforeMs));
-      deleted += info.changes;
-    }
-    return deleted;
+    const info = this.db
+      .prepare(
+        `DELETE FROM runs WHERE finished_at_ms < ?
+           AND id NOT IN (SELECT MAX(id) FROM runs WHERE status = 'ok' GROUP BY kind, target)`,
+      )
+      .run(Math.round(beforeMs));
+    return info.changes;
   }
 
   close(): void {

@@ -44,7 +44,17 @@ export interface JobContext {
   latestOk(kind: JobKind): StoredRun | null;
 }
 
-export type JobKind = 'measurement' | 'heartbeat';
+/**
+ * Every job kind, with what the rest of idleprobe says about it: its words in logs and API answers,
+ * the config field that switches it on for a target, and the segment of its trigger route
+ * (POST /api/<route>/:name, made for every kind by src/exporter/plugins/api.ts).
+ */
+export const JOB_KINDS = {
+  measurement: { label: 'measurement', configField: null, route: 'measure' },
+  heartbeat: { label: 'heartbeat matrix', configField: 'heartbeat', route: 'heartbeat' },
+} as const satisfies Record<string, { label: string; configField: string | null; route: string }>;
+
+export type JobKind = keyof typeof JOB_KINDS;
 
 export interface Job<Settings = unknown, Result = unknown, Entry extends StoredRun = StoredRun> {
   readonly kind: JobKind;

@@ -455,6 +455,11 @@ export class TargetRunner {
     if (wasRunning) this.afterJob();
   }
 
+  /** The kind running now, if any (an API request for another kind is refused as busy because of it). */
+  runningKind(): JobKind | null {
+    return [...this.slots.values()].find((s) => s.running !== null)?.job.kind ?? null;
+  }
+
   /** Resolves when the run of `kind` in flight (if any) has settled. */
   async settled(kind: JobKind = 'measurement'): Promise<void> {
     await this.slot(kind)?.running?.done;

@@ -7,7 +7,7 @@ import { withCrossCheck } from '../../heartbeat/cross-check.ts';
 import { heartbeatSessions, type HeartbeatSettings } from '../config.ts';
 import type { HeartbeatEntry, HistoryEntry } from '../history.ts';
 import { crossCheckBracket, matrixStaggerMs } from '../heartbeat-plan.ts';
-import type { Job } from '../job.ts';
+import { JOB_KINDS, type Job } from '../job.ts';
 
 /** What the daemon asks of a matrix run (src/heartbeat/ssh-matrix.ts in production). */
 export interface DaemonMatrixOptions {
@@ -26,7 +26,7 @@ export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promi
 export function heartbeatJob(heartbeat: HeartbeatFn): Job<HeartbeatSettings, HeartbeatMatrix, HeartbeatEntry> {
   return {
     kind: 'heartbeat',
-    label: 'heartbeat matrix',
+    label: JOB_KINDS.heartbeat.label,
     settingsOf: (cfg) => cfg.settings.heartbeat,
     schedule: (s) => s.schedule,
     sessions: heartbeatSessions,

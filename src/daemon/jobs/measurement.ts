@@ -4,7 +4,7 @@ import type { MeasurementResult, PriorResult } from '../../search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../probe/target.ts';
 import { measureSettingsOf, type ModuleSettings } from '../config.ts';
 import type { HistoryEntry } from '../history.ts';
-import type { Job } from '../job.ts';
+import { JOB_KINDS, type Job } from '../job.ts';
 
 export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
 
@@ -24,7 +24,7 @@ function priorFrom(latestOk: HistoryEntry | null): MeasureOptions['prior'] {
 export function measurementJob(measure: MeasureFn): Job<ModuleSettings, MeasurementResult, HistoryEntry> {
   return {
     kind: 'measurement',
-    label: 'measurement',
+    label: JOB_KINDS.measurement.label,
     settingsOf: (cfg) => cfg.settings,
     schedule: (s) => s.schedule,
     // +1: the control session that watches the path beside the probes.

@@ -6,6 +6,7 @@
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../daemon/daemon.ts';
+import { JOB_KINDS, type JobKind } from '../../daemon/job.ts';
 import type { AnalysisReport } from '../../capture/index.ts';
 import { heartbeatJson, targetJson } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
@@ -24,7 +25,9 @@ export interface ApiOptions {
 
 export const CAPTURE_TYPES = ['application/octet-stream', 'application/vnd.tcpdump.pcap', 'application/x-pcapng', 'application/pcap', 'application/x-pcap'];
 const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } as const;
-const NO_HEARTBEAT = (name: string) => `target ${JSON.stringify(name)} has no heartbeat matrix configured (add heartbeat: to the target or its module)`;
+/** The 404 of a kind the target has not configured. */
+const notConfigured = (kind: JobKind, name: string) =>
+  `target ${JSON.stringify(name)} has no ${JOB_KINDS[kind].label} configured${JOB_KINDS[kind].configField ? ` (add ${JOB_KINDS[kind].configField}: to the target or its module)` : ''}`;
 
 /** Limits a stream to `max` bytes; past that it fails with a 413. */
 function byteLimit(max: number): Transform {
@@ -77,33 +80,29 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     const { name } = req.params;
     const snap = daemon.snapshot(name);
     if (!snap) throw notServed(daemon, name);
-    if (!snap.heartbeat) throw new HttpError(404, NO_HEARTBEAT(name));
+    if (!snap.heartbeat) throw new HttpError(404, notConfigured('heartbeat', name));
     return { target: name, ...heartbeatJson(snap, true) };
   });
   allowOnly(app, '/api/targets/:name/heartbeat', ['GET']);
 
-  app.post<{ Params: { name: string } }>('/api/measure/:name', { schema: { params: NAME_PARAMS } }, async (req, reply) => {
-    requireAdmin();
-    const { name } = req.params;
-    const outcome = daemon.trigger(name);
-    if (outcome === null) throw notServed(daemon, name);
-    if (outcome === 'already_running') throw new HttpError(409, `a measurement of ${name} is already running`);
-    if (outcome === 'busy') throw new HttpError(409, `a heartbeat matrix of ${name} is running; a measurement never runs beside it (try again when it ends)`);
-    return reply.code(202).send({ target: name, status: 'started' });
-  });
-  allowOnly(app, '/api/measure/:name', ['POST']);
-
-  app.post<{ Params: { name: string } }>('/api/heartbeat/:name', { schema: { params: NAME_PARAMS } }, async (req, reply) => {
-    requireAdmin();
-    const { name } = req.params;
-    const outcome = daemon.triggerHeartbeat(name);
-    if (outcome === null) throw notServed(daemon, name);
-    if (outcome === 'not_configured') throw new HttpError(404, NO_HEARTBEAT(name));
-    if (outcome === 'already_running') throw new HttpError(409, `a heartbeat matrix of ${name} is already running`);
-    if (outcome === 'busy') throw new HttpError(409, `a measurement of ${name} is running; a heartbeat matrix never runs beside it (try again when it ends)`);
-    return reply.code(202).send({ target: name, status: 'started' });
-  });
-  allowOnly(app, '/api/heartbeat/:name', ['POST']);
+  // One trigger route per job kind, all from JOB_KINDS: POST /api/measure/:name, /api/heartbeat/:name, …
+  for (const [kind, k] of Object.entries(JOB_KINDS) as [JobKind, (typeof JOB_KINDS)[JobKind]][]) {
+    const url = `/api/${k.route}/:name`;
+    app.post<{ Params: { name: string } }>(url, { schema: { params: NAME_PARAMS } }, async (req, reply) => {
+      requireAdmin();
+      const { name } = req.params;
+      const outcome = daemon.trigger(name, kind);
+      if (outcome === null) throw notServed(daemon, name);
+      if (outcome === 'not_configured') throw new HttpError(404, notConfigured(kind, name));
+      if (outcome === 'already_running') throw new HttpError(409, `a ${k.label} of ${name} is already running`);
+      if (outcome === 'busy') {
+        const other = daemon.runningKind(name);
+        throw new HttpError(409, `a ${other ? JOB_KINDS[other].label : 'job'} of ${name} is running; a ${k.label} never runs beside it (try again when it ends)`);
+      }
+      return reply.code(202).send({ target: name, status: 'started' });
+    });
+    allowOnly(app, url, ['POST']);
+  }
 
   app.post<{ Querystring: { port: number } }>(
     '/api/analyze',
