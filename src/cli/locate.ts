@@ -9,7 +9,7 @@ import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../prob
 import { formatLocateSummary } from '../probe/locate-summary.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
-import { basisFromHistory } from '../advise/timeout-source.ts';
+import { basisFromHistory } from './timeout-source.ts';
 
 interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'> {
   maxHops: string;
