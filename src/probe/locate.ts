@@ -30,6 +30,11 @@ export interface LocateTargetOptions {
   minSeconds: number;
   maxSeconds: number;
   sessions: number;
+  /** Sessions of one frontier round (default LOCATE_DEFAULTS.roundSessions; the daemon passes its lease). */
+  roundSessions?: number;
+  /** Connect pacing (defaults: the measurement's); the daemon passes its share of the global cap. */
+  connectStaggerMs?: number;
+  maxConnectsPerMinute?: number;
   connectTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (p: LocateProgress) => void;
@@ -98,7 +103,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     connectTimeoutMs: opts.connectTimeoutMs,
-    connectStaggerMs: MEASURE_DEFAULTS.connectStaggerMs,
+    connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
     onSessionsOpen: opts.onSessionsOpen,
   });
   // Connect (and authenticate) before anything else: unreachable / bad key / auth fail here, exit 3.
@@ -118,9 +123,9 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
       maxSeconds: opts.maxSeconds,
       precision,
       maxSessions: opts.sessions,
-      maxRoundSessions: LOCATE_DEFAULTS.roundSessions,
-      connectStaggerMs: MEASURE_DEFAULTS.connectStaggerMs,
-      maxConnectsPerMinute: 120,
+      maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
+      connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
+      maxConnectsPerMinute: opts.maxConnectsPerMinute ?? 120,
       signal: opts.signal,
       control,
       onProgress: opts.onProgress,
