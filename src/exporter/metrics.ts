@@ -18,6 +18,7 @@ import type { AnalysisStats } from './analysis-gate.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
+const LOCATED = 'Cached result of the latest successful locate run (one takes about 1.5 × the path timeout; scrapes do not trigger one).';
 const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
 const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive'];
 
@@ -43,10 +44,11 @@ function makeTargetMetrics(registry: Registry) {
     recommended: new Gauge({ name: METRIC.recommendedHeartbeat, help: `Recommended heartbeat interval (ServerAliveInterval) for the path, seconds. ${CACHED}`, labelNames: t, registers: reg }),
     up: new Gauge({ name: METRIC.targetUp, help: '1 if the latest measurement could connect and authenticate, 0 if it could not.', labelNames: t, registers: reg }),
     // Located boxes (targets with `locate: true`), one series per box's hop.
-    middleboxTimeout: new Gauge({ name: METRIC.middleboxTimeout, help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${CACHED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxLower: new Gauge({ name: METRIC.middleboxTimeoutLower, help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${CACHED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxUpper: new Gauge({ name: METRIC.middleboxTimeoutUpper, help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${CACHED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxHop: new Gauge({ name: METRIC.middleboxHop, help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${CACHED}`, labelNames: t, registers: reg }),
+    // (LOCATED: cached like the timeout gauges, but from the latest good locate run.)
+    middleboxTimeout: new Gauge({ name: METRIC.middleboxTimeout, help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxLower: new Gauge({ name: METRIC.middleboxTimeoutLower, help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxUpper: new Gauge({ name: METRIC.middleboxTimeoutUpper, help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxHop: new Gauge({ name: METRIC.middleboxHop, help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${LOCATED}`, labelNames: t, registers: reg }),
     // Heartbeat survival matrix (targets with `heartbeat:` configured), one series per interval.
     heartbeat: {
       [METRIC.heartbeatSurvived]: new Gauge({ name: METRIC.heartbeatSurvived, help: HEARTBEAT_HELP[METRIC.heartbeatSurvived], labelNames: ['target', 'interval'], registers: reg }),
