@@ -73,7 +73,7 @@ export function locateJob(locate: LocateFn): Job<ModuleSettings, LocateDocument,
       const d = e.result!;
       const boxes = d.boxes.map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} after ${b.estimateSeconds} s`).join(', ');
       return {
-        info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box forgets idle connections up to the longest age tried'}`,
+        info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box located by TTL'}`,
         warnings: d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : [],
       };
     },
