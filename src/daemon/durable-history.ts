@@ -5,7 +5,7 @@
 // Clock), in order, and every failed attempt is counted (idleprobe_history_write_failures_total).
 // Kept in the history layer so the runner stays unaware of it.
 import type { Clock } from '../search/types.ts';
-import { HistoryStore, type NewRunEntry, type RunEntry } from './history.ts';
+import { HistoryStore, runEntry, type NewRunEntry, type RunEntry } from './history.ts';
 import type { Logger } from './log.ts';
 
 export interface RetryPolicy {
@@ -57,24 +57,10 @@ export class DurableHistoryStore extends HistoryStore {
         this.failed(err, `${kind} of ${e.target}`);
       }
     }
-    const entry = this.inMemory(e);
+    // As record() would return it, with a temporary negative id until it is written.
+    const entry = runEntry(this.nextTempId--, e);
     this.enqueue({ kind, entry: entry as RunEntry });
     return entry;
-  }
-
-  /** An entry as record() would return it, with a temporary negative id until it is written. */
-  private inMemory<Result>(e: NewRunEntry<Result>): RunEntry<Result> {
-    return {
-      id: this.nextTempId--,
-      target: e.target,
-      status: e.status,
-      startedAt: e.startedAt,
-      finishedAtMs: Math.round(e.finishedAtMs),
-      durationSeconds: e.durationSeconds,
-      result: e.result ?? null,
-      errorKind: e.errorKind ?? null,
-      error: e.error ?? null,
-    };
   }
 
   private failed(err: unknown, what: string): void {

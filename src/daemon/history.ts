@@ -18,25 +18,10 @@ export type HistoryEntry = RunEntry<MeasurementResult>;
 
 export type NewHistoryEntry = NewRunEntry<MeasurementResult>;
 
-/** One finished heartbeat survival matrix (kind 'heartbeat'). */
-export interface HeartbeatEntry {
-  id: number;
-  target: string;
-  status: HistoryStatus;
-  startedAt: string;
-  finishedAtMs: number;
-  durationSeconds: number;
-  /** The matrix (with its cross-check against the latest bracket, when there was one) when ok. */
-  matrix: HeartbeatMatrix | null;
-  errorKind: string | null;
-  error: string | null;
-}
+/** One finished heartbeat survival matrix (kind 'heartbeat'): `matrix` (with its cross-check against the latest bracket, when there was one) when ok. */
+export type HeartbeatEntry = Omit<RunEntry<HeartbeatMatrix>, 'result'> & { matrix: HeartbeatMatrix | null };
 
-export type NewHeartbeatEntry = Omit<HeartbeatEntry, 'id' | 'matrix' | 'errorKind' | 'error'> & {
-  matrix?: HeartbeatMatrix | null;
-  errorKind?: string | null;
-  error?: string | null;
-};
+export type NewHeartbeatEntry = Omit<NewRunEntry<HeartbeatMatrix>, 'result'> & { matrix?: HeartbeatMatrix | null };
 
 /** A run row of any kind; `result_json` holds the kind's result (a measurement, a matrix). */
 interface Row {
@@ -70,6 +55,21 @@ export type NewRunEntry<Result = unknown> = Omit<RunEntry<Result>, 'id' | 'resul
   errorKind?: string | null;
   error?: string | null;
 };
+
+/** A new run as stored under `id` (also what a retrying store hands out before the write succeeded). */
+export function runEntry<Result>(id: number, e: NewRunEntry<Result>): RunEntry<Result> {
+  return {
+    id,
+    target: e.target,
+    status: e.status,
+    startedAt: e.startedAt,
+    finishedAtMs: Math.round(e.finishedAtMs),
+    durationSeconds: e.durationSeconds,
+    result: e.result ?? null,
+    errorKind: e.errorKind ?? null,
+    error: e.error ?? null,
+  };
+}
 
 function fromRow<Result>(r: Row): RunEntry<Result> {
   return {
@@ -173,17 +173,7 @@ export class HistoryStore {
       e.errorKind ?? null,
       e.error ?? null,
     );
-    return {
-      id: Number(info.lastInsertRowid),
-      target: e.target,
-      status: e.status,
-      startedAt: e.startedAt,
-      finishedAtMs: Math.round(e.finishedAtMs),
-      durationSeconds: e.durationSeconds,
-      result: e.result ?? null,
-      errorKind: e.errorKind ?? null,
-      error: e.error ?? null,
-    };
+    return runEntry(Number(info.lastInsertRowid), e);
   }
 
   /** The latest run of `kind` (any status) and the latest successful one of a target. */

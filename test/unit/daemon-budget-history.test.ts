@@ -1,5 +1,6 @@
 // The global session budget (caps, FIFO, connect shares, abort) and the SQLite history store
 // (durable records, paging, warm-start lookups, reopen).
+import { settle } from '../support/settle.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +20,7 @@ describe('session budget', () => {
     const order: string[] = [];
     const w1 = b.acquire(5).then((l) => (order.push('w1'), l));
     const w2 = b.acquire(1).then((l) => (order.push('w2'), l)); // fits now, but must not overtake w1
-    await new Promise((r) => setTimeout(r, 5));
+    await settle(); // every promise that could grant w2 ahead of w1 has run
     expect(order).toEqual([]);
     expect(b.waiting).toBe(2);
     a.release();

@@ -2,6 +2,7 @@
 // (the prober boundary), a hand-driven cron, the real budget, history, metrics and HTTP routes:
 // config, mutual exclusion with measurements, the shared session budget, cross-check against the
 // latest bracket, history and warm restart, metrics, reload removing series, failures, shutdown.
+import { instantClock, settle } from '../support/settle.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -96,7 +97,8 @@ function manualCron() {
   return { cron, tick: (expr: string) => [...jobs.values()].filter((j) => j.expr === expr).forEach((j) => j.onTick()), exprs: () => [...jobs.values()].map((j) => j.expr) };
 }
 
-const flush = () => new Promise((r) => setTimeout(r, 20));
+// Until the daemon has nothing left to do (instant clock injected below): no wall-clock sleep.
+const flush = settle;
 
 describe('heartbeat config', () => {
   it('is off by default; true means the defaults; a module sets it and a target overrides or switches it off', () => {
@@ -173,7 +175,7 @@ describe('heartbeat matrix in the daemon', () => {
   function make(raw: unknown, extra: Partial<ConstructorParameters<typeof Daemon>[0]> = {}) {
     const c = controllable();
     const cron = manualCron();
-    const daemon = new Daemon({ config: resolveConfig(raw), measure: c.measure, heartbeat: c.heartbeat, cron: cron.cron, random: () => 0, ...extra });
+    const daemon = new Daemon({ config: resolveConfig(raw), measure: c.measure, heartbeat: c.heartbeat, cron: cron.cron, random: () => 0, clock: instantClock(), ...extra });
     daemons.push(daemon);
     return { daemon, ...c, ...cron };
   }
@@ -421,6 +423,7 @@ describe('aborting a matrix (daemon shutdown, reload)', () => {
           },
           probeOutbound: () => {
             state.probes++;
+            probed();
             const at = Date.now();
             return new Promise((resolve) => {
               onClose = () => resolve({ outcome: 'silent', ageSeconds: (at - last) / 1000, at, detail: 'closed locally' });
@@ -431,6 +434,8 @@ describe('aborting a matrix (daemon shutdown, reload)', () => {
     };
     const controller = new AbortController();
     const t0 = Date.now();
+    let probed!: () => void;
+    const firstProbe = new Promise<void>((resolve) => (probed = resolve));
     const run = runHeartbeatMatrix('blackhole', opener, {
       // One session only: no other session's abortable sleep ends the run for it (Promise.all fails fast).
       intervalsSeconds: [0.1],
@@ -446,7 +451,7 @@ describe('aborting a matrix (daemon shutdown, reload)', () => {
       () => 'rejected',
     );
     // Let the 0.1 s session send its heartbeat and wait on it.
-    for (let i = 0; i < 100 && !sessions.some((s) => s.probes > 0); i++) await new Promise((r) => setTimeout(r, 20));
+    await firstProbe;
     expect(sessions.some((s) => s.probes > 0)).toBe(true);
     controller.abort(new Error('shutdown'));
     // It settles (the runner discards an aborted run's result either way) instead of waiting minutes.

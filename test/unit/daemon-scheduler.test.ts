@@ -1,6 +1,7 @@
 // The daemon core with an injected measure function and a hand-driven cron: mutual exclusion,
 // skipped runs, warm start (prior), failures, and reload semantics (unchanged targets keep their
 // in-flight measurement, removed ones vanish, a bad file keeps the old config).
+import { instantClock, settle } from '../support/settle.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -72,7 +73,8 @@ function manualCron() {
   return { cron, tickAll: () => [...ticks.values()].forEach((t) => t()), active: () => ticks.size };
 }
 
-const flush = () => new Promise((r) => setTimeout(r, 20));
+// Until the daemon has nothing left to do (instant clock injected below): no wall-clock sleep.
+const flush = settle;
 
 describe('daemon scheduler', () => {
   const daemons: Daemon[] = [];
@@ -85,7 +87,7 @@ describe('daemon scheduler', () => {
   function make(cfg: DaemonConfig, extra: Partial<ConstructorParameters<typeof Daemon>[0]> = {}) {
     const m = controllableMeasure();
     const c = manualCron();
-    const daemon = new Daemon({ config: cfg, measure: m.measure, cron: c.cron, random: () => 0, ...extra });
+    const daemon = new Daemon({ config: cfg, measure: m.measure, cron: c.cron, random: () => 0, clock: instantClock(), ...extra });
     daemons.push(daemon);
     return { daemon, ...m, ...c };
   }

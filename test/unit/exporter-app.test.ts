@@ -1,5 +1,6 @@
 // Every HTTP route and its errors, through fastify's inject, against the real daemon core (measure
 // function injected at the prober boundary, manual cron) and the real capture analyser.
+import { instantClock, settle } from '../support/settle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -84,10 +85,12 @@ describe('exporter HTTP routes', () => {
         opts.signal?.addEventListener('abort', () => reject(new Error('aborted')));
       });
     };
-    daemon = new Daemon({ config: loadConfigFile(configFile), configFile, measure, cron: noCron });
+    daemon = new Daemon({ config: loadConfigFile(configFile), configFile, measure, cron: noCron, clock: instantClock() });
     app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon), analyze: analyzeUpload });
     daemon.start();
-    for (let i = 0; i < 200 && daemon.snapshots().some((s) => !s.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
+    // Every startup measurement finished: the daemon has nothing left to do.
+    await settle();
+    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
   });
   afterAll(async () => {
     await app.close();
@@ -177,7 +180,8 @@ describe('exporter HTTP routes', () => {
     const r = await app.inject({ method: 'POST', url: '/api/measure/beta' });
     expect(r.statusCode).toBe(202);
     expect(r.json()).toEqual({ target: 'beta', status: 'started' });
-    for (let i = 0; i < 100 && !release; i++) await new Promise((res) => setTimeout(res, 10));
+    await settle(); // the held run reached the measure function
+    expect(release).not.toBeNull();
     const again = await app.inject({ method: 'POST', url: '/api/measure/beta' });
     expect(again.statusCode).toBe(409);
     release!();

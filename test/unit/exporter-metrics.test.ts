@@ -1,5 +1,6 @@
 // /metrics content from a real daemon core (injected measure function): names from metric-names.ts,
 // HELP says cached, 0 for series that will exist, removed targets vanish, and promtool accepts it.
+import { instantClock, settle } from '../support/settle.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Daemon } from '../../src/daemon/daemon.ts';
@@ -55,6 +56,7 @@ describe('exporter metrics', () => {
       config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('edge'), target('core')] }),
       measure,
       cron: noCron,
+      clock: instantClock(),
     });
     daemons.push(daemon);
     const renderer = new MetricsRenderer(daemon);
@@ -65,7 +67,9 @@ describe('exporter metrics', () => {
     expect(sample(early, METRIC.measurements, { target: 'edge' })).toBe(0);
     expect(sample(early, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'silent' })).toBe(0);
     expect(sample(early, METRIC.timeoutEstimate, { target: 'edge' })).toBeUndefined();
-    for (let i = 0; i < 200 && daemon.snapshots().some((t) => !t.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
+    // Every startup measurement finished: the daemon has nothing left to do.
+    await settle();
+    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
 
     const text = await renderer.render();
     const check = promtoolCheck(text);
@@ -153,10 +157,13 @@ describe('exporter metrics', () => {
       config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a'), target('b'), target('c')] }),
       measure,
       cron: noCron,
+      clock: instantClock(),
     });
     daemons.push(daemon);
     daemon.start();
-    for (let i = 0; i < 200 && daemon.snapshots().some((t) => !t.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
+    // Every startup measurement finished: the daemon has nothing left to do.
+    await settle();
+    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
     const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
     const lines = (t: string) => t.split('\n').filter((l) => l !== '');
     const first = await inc.render(daemon.snapshots());
