@@ -2,7 +2,8 @@
 // boundary), a hand-driven cron, the real budget, history, metrics and HTTP routes: config and its
 // defaults, the run that follows a measurement which found a timeout (with that bracket), its own
 // schedule, failures, the history's `locate` kind and a warm restart, metrics, API routes.
-// Synchronised on the fakes' calls and the daemon's settled(), never on sleeps.
+// Synchronised on the fakes' calls and the daemon's settled(), never on sleeps; time is the
+// instant clock (test/support/settle.ts): a run that would need real waiting hangs and fails.
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
+import { instantClock } from '../support/settle.ts';
 
 const PIN = `SHA256:${'H'.repeat(43)}`;
 
@@ -128,7 +130,7 @@ describe('locate in the daemon', () => {
     const m = calls<MeasureOptions, MeasurementResult>();
     const l = calls<DaemonLocateOptions, LocateDocument>();
     const cron = manualCron();
-    const daemon = new Daemon({ config: resolveConfig(raw), measure: m.fn as MeasureFn, locate: l.fn as LocateFn, cron: cron.cron, random: () => 0, ...extra });
+    const daemon = new Daemon({ config: resolveConfig(raw), measure: m.fn as MeasureFn, locate: l.fn as LocateFn, cron: cron.cron, random: () => 0, clock: instantClock(), ...extra });
     daemons.push(daemon);
     return { daemon, measures: m, locates: l, ...cron };
   }
