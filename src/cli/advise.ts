@@ -63,7 +63,7 @@ export function command(): Command {
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
     if (f.locate && f.hop) throw new UsageError('give --locate or --hop, not both');
     const located = f.locate ? usage(() => readLocateDocument(f.locate!)) : null;
-    const enforcingHop: EnforcingHop | null = located?.hop ?? (f.hop ? usage(() => hopFromFlag(f.hop!)) : null);
+    const givenHop: EnforcingHop | null = located?.hop ?? (f.hop ? usage(() => hopFromFlag(f.hop!)) : null);
     if (!targetArg && !f.timeout && !f.history && !f.checkLocal && !located?.basis) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
     if ((f.sshConfig || f.sshdConfig) && !f.checkLocal) throw new UsageError('--ssh-config/--sshd-config only apply with --check-local HOST');
     const countMax = f.countMax === undefined ? undefined : Number(f.countMax);
@@ -71,10 +71,12 @@ export function command(): Command {
 
     const target = parseTarget(targetArg, f);
     // --locate's document gives the timeout only when neither --timeout nor --history does.
-    const resolved = !f.timeout && !f.history && located?.basis ? { basis: located.basis, matrix: null } : await resolveBasis(targetArg, target, f);
+    const resolved = !f.timeout && !f.history && located?.basis ? { basis: located.basis, matrix: null, hop: null } : await resolveBasis(targetArg, target, f);
     const basis = resolved.basis;
     // --history: the target's latest matrix there counts too, as it does for the daemon's metric.
     const matrix = f.matrix ? readMatrix(f.matrix) : resolved.matrix;
+    // --history: the daemon's latest locate run names the hop too, unless --locate/--hop did.
+    const enforcingHop = givenHop ?? resolved.hop ?? null;
     const name = target?.name ?? f.name ?? f.checkLocal ?? 'the path';
 
     const snippetTarget: SnippetTarget = {
@@ -113,13 +115,13 @@ function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarge
   return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}`, user: t.user };
 }
 
-async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null }> {
+async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null; hop?: EnforcingHop | null }> {
   if (f.timeout) return { basis: usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout'))), matrix: null };
   if (f.history) {
     const names = [f.name, target?.name, targetArg].filter((x): x is string => !!x);
     if (!names.length) throw new UsageError('--history needs a TARGET or --name to look up');
-    const { basis, matrix } = basisFromHistory(f.history, [...new Set(names)]);
-    return { basis, matrix };
+    const { basis, matrix, located } = basisFromHistory(f.history, [...new Set(names)]);
+    return { basis, matrix, hop: located ? { ...located, source: `locate run in ${f.history}` } : null };
   }
   if (!target?.spec) {
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
