@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadWebConfig, type ClientAuthType } from '../../src/exporter/web-config.ts';
+import { exitCodeFor } from '../../src/cli/errors.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
@@ -43,7 +44,7 @@ function problemsOf(yaml: string): string {
     loadWebConfig(file);
     return '';
   } catch (err) {
-    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect(exitCodeFor(err)).toBe(2);
     return (err as Error).message;
   }
 }
