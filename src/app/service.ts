@@ -67,6 +67,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     create: (file) => new DurableHistoryStore(file, clock, opts.log),
   });
   let daemon: Daemon | null = null;
+  let app: FastifyInstance | null = null;
   try {
     daemon = new Daemon({
       config: opts.config,
@@ -84,7 +85,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const gate = new AnalysisGate(limits.maxConcurrentAnalyses);
     const store = history.store;
     const renderer = new MetricsRenderer(daemon, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures });
-    const app = await buildApp({
+    app = await buildApp({
       daemon,
       renderer,
       analyze: opts.analyze,
@@ -95,12 +96,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       gate,
       log: opts.log,
     });
+    const server = app;
     let address: string;
     try {
-      address = await app.listen({ host: host ?? '::', port });
+      address = await server.listen({ host: host ?? '::', port });
     } catch (err) {
       // No IPv6 on this host: ":port" falls back to every IPv4 interface.
-      if (host === null && (err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') address = await app.listen({ host: '0.0.0.0', port });
+      if (host === null && (err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') address = await server.listen({ host: '0.0.0.0', port });
       else throw err;
     }
     // fastify names the scheme from its own https option, which the server factory replaces.
@@ -112,11 +114,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const shutdown = () =>
       (closing ??= (async () => {
         opts.log.info('shutting down');
-        await Promise.allSettled([app.close(), running.shutdown()]);
+        await Promise.allSettled([server.close(), running.shutdown()]);
         history.releaseLock();
       })());
-    return { daemon: running, app, url: address, shutdown };
+    return { daemon: running, app: server, url: address, shutdown };
   } catch (err) {
+    // Never half-started: whatever step failed, nothing stays listening and the lock is released.
+    if (app) await app.close().catch(() => undefined);
     if (daemon) await daemon.shutdown();
     else history.store.close();
     history.releaseLock();

@@ -6,6 +6,7 @@ import { FlowTable, connectionHash } from './flow-table.ts';
 import { formatAddress, hostOf, isoTime, ms } from './format.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_PATHS } from './limits.ts';
 import { linkTypeName } from './link-types.ts';
+import { nextTurn } from './turn.ts';
 import type { CaptureFormat, PacketSink } from './packet-sink.ts';
 import type { AnalysisReport, FlowEnd, FlowReport, IdleTimeoutBracket, PathReport } from './report.ts';
 import { flowVerdict, pathVerdict, type FlowFacts } from './verdict.ts';
@@ -221,15 +222,21 @@ export class CaptureAnalyzer implements PacketSink {
    * At the live-flow cap: frees a batch so memory stays O(cap) whatever the capture holds. Ended
    * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
    * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
-   * stand (what they survived so far still counts). Oldest first within each group.
+   * stand (what they survived so far still counts). Ended and half-open ones by first packet,
+   * oldest first; idle ones longest-idle first.
    */
   private evict(): void {
     const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
     let excess = this.table.size - target;
-    const rank = (f: Flow): number => (f.finished ? 0 : f.halfOpen ? 1 : 2);
-    const order = this.flows.slice().sort((a, b) => rank(a) - rank(b) || a.lastTs - b.lastTs);
+    // `flows` is in order of first packet: ended and half-open ones go oldest-first without a sort
+    // (eviction runs every quarter cap of new flows; a 10k-element sort each time stalled the loop).
+    const finished: Flow[] = [];
+    const halfOpen: Flow[] = [];
+    const idle: Flow[] = [];
+    for (const f of this.flows) (f.finished ? finished : f.halfOpen ? halfOpen : idle).push(f);
+    if (finished.length + halfOpen.length < excess) idle.sort((a, b) => a.lastTs - b.lastTs);
     const gone = new Set<Flow>();
-    for (const flow of order) {
+    for (const flow of [finished, halfOpen, idle].flat()) {
       if (excess <= 0) break;
       excess--;
       gone.add(flow);
@@ -252,11 +259,33 @@ export class CaptureAnalyzer implements PacketSink {
   }
 
   report(): AnalysisReport {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * The same report, giving the event loop a turn every few hundred connections: summarising the
+   * live ones at the flow cap takes ~0.2 s, which the daemon must not spend in one piece.
+   */
+  async reportInTurns(): Promise<AnalysisReport> {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) {
+      await nextTurn();
+      step = steps.next();
+    }
+    return step.value;
+  }
+
+  private *build(): Generator<void, AnalysisReport> {
     let tcpKeepalives = this.retiredKeepalives;
     let tcpKeepaliveAcks = this.retiredKeepaliveAcks;
     const brackets = this.brackets.copy();
     const live: FlowSummary[] = [];
-    for (const flow of this.flows) {
+    for (const [i, flow] of this.flows.entries()) {
+      if (i % 500 === 499) yield;
       flow.finish(this.lastTs);
       tcpKeepalives += flow.keepalives;
       tcpKeepaliveAcks += flow.keepaliveAcks;

@@ -3,6 +3,8 @@
 // unread tail). Pulling the next chunk only when the current one is used up is what gives the
 // back-pressure: a paused Readable is not read faster than the analysis consumes it.
 
+import { nextTurn } from './turn.ts';
+
 const EMPTY = Buffer.alloc(0);
 /**
  * Bytes analysed between two turns of the event loop. A stream with data already buffered resolves
@@ -10,7 +12,6 @@ const EMPTY = Buffer.alloc(0);
  * /metrics) until an upload is done; 128 KiB is ~2,000 packets, a few milliseconds of work.
  */
 const YIELD_EVERY_BYTES = 128 * 1024;
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export type ByteSource = NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
 
@@ -72,7 +73,7 @@ export class ChunkedInput {
   private async nextChunk(): Promise<Buffer | null> {
     if (this.sinceTurn >= YIELD_EVERY_BYTES) {
       this.sinceTurn = 0;
-      await turn();
+      await nextTurn();
     }
     if (this.pending !== null) {
       const chunk = this.pending;

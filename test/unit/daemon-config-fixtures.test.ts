@@ -36,5 +36,6 @@ describe('invalid config fixtures through `serve --config.check`', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toBe(`idleprobe: ${relative}: invalid config:\n${expected.map((p) => `  ${p}\n`).join('')}`);
-  });
+    // A child process each: on a loaded machine (the whole suite at once) one can take many seconds.
+  }, 180_000);
 });
