@@ -244,6 +244,40 @@ export function overviewDashboard() {
       },
     ),
 
+    row('Middleboxes (locate)'),
+    table(
+      'Middleboxes: where idle connections are forgotten',
+      'Targets with `locate: true`: each box found on the path, by hop (IP TTL), with its idle timeout bracket (longest idle age it kept, shortest it forgot] and estimate. The box at the lowest hop enforces the path timeout; a box nearer than it with a longer timeout cannot be seen from this side. GET /api/targets/<name>/locate has the addresses.',
+      { w: 16, h: 8 },
+      [
+        { expr: `max by (site, target, hop) (idleprobe_middlebox_timeout_lower_bound_seconds{${SEL_ALL}})` },
+        { expr: `max by (site, target, hop) (idleprobe_middlebox_timeout_seconds{${SEL_ALL}})` },
+        { expr: `max by (site, target, hop) (idleprobe_middlebox_timeout_upper_bound_seconds{${SEL_ALL}})` },
+      ],
+      {
+        transformations: [
+          { id: 'merge', options: {} },
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true },
+              indexByName: { site: 0, target: 1, hop: 2, 'Value #A': 3, 'Value #B': 4, 'Value #C': 5 },
+              renameByName: { site: 'Site', hop: 'Hop', 'Value #A': 'Kept (lower)', 'Value #B': 'Estimate', 'Value #C': 'Forgot (upper)' },
+            },
+          },
+        ],
+        unit: 's',
+        overrides: drillDownLink('target'),
+      },
+    ),
+    timeseries(
+      'Hop enforcing the idle timeout',
+      'The hop of the box that forgets idle connections first, per target. A step means another box now sets the path timeout (the IdleprobeEnforcingHopChanged alert).',
+      { w: 8, h: 8 },
+      [{ expr: `max by (site, target) (idleprobe_middlebox_hop{${SEL_ALL}})`, legend: '{{target}} {{site}}' }],
+      { unit: 'none' },
+    ),
+
     row('Trends'),
     timeseries(
       'Idle timeout, 30 days',

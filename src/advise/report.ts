@@ -4,6 +4,7 @@ import { recommend, type Recommendation } from './recommend.ts';
 import { sshClientSnippet, sshdConfigSnippet, type SnippetTarget } from './snippets.ts';
 import type { TimeoutBasis } from './timeout-basis.ts';
 import type { ClientEffective, Finding, ServerEffective } from './judge-local.ts';
+import { describeEnforcingHop, type EnforcingHop } from './enforcing-hop.ts';
 
 export interface LocalCheckReport {
   client: { effective: ClientEffective; findings: Finding[] } | null;
@@ -17,6 +18,8 @@ export interface AdviceReport {
   recommendation: Recommendation;
   snippets: { sshConfig: string; sshdConfig: string };
   local: LocalCheckReport | null;
+  /** The hop whose box enforces the path timeout, when `locate` found it (null: unknown). */
+  enforcingHop: EnforcingHop | null;
   /** True when any local finding is a problem (CLI exit code stays 0: advice is a result). */
   problems: boolean;
 }
@@ -28,6 +31,7 @@ export function buildAdvice(
   matrix: HeartbeatMatrix | null,
   countMax: number | undefined,
   local: LocalCheckReport | null,
+  enforcingHop: EnforcingHop | null = null,
 ): AdviceReport {
   const recommendation = recommend(basis, matrix, { countMax });
   const findings = [...(local?.client?.findings ?? []), ...(local?.server?.findings ?? []), ...(local?.kernel?.findings ?? [])];
@@ -37,6 +41,7 @@ export function buildAdvice(
     recommendation,
     snippets: { sshConfig: sshClientSnippet(snippetTarget, recommendation), sshdConfig: sshdConfigSnippet(recommendation) },
     local,
+    enforcingHop,
     problems: findings.some((f) => f.level === 'problem'),
   };
 }
@@ -47,6 +52,7 @@ export function formatAdvice(a: AdviceReport): string {
   const r = a.recommendation;
   const out: string[] = [];
   out.push(`Advice for ${a.target}: heartbeat every ${r.intervalSeconds} s, give up after ${r.countMax} unanswered (${r.toleranceSeconds} s).`, '');
+  if (a.enforcingHop) out.push(describeEnforcingHop(a.enforcingHop), '');
   out.push('Why:');
   for (const line of r.reasoning) out.push(`  - ${line}`);
   for (const w of r.warnings) out.push(`  WARN ${w}`);

@@ -11,6 +11,7 @@ import { Daemon } from '../daemon/daemon.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { Logger } from '../daemon/log.ts';
 import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
+import type { LocateFn } from '../daemon/jobs/locate.ts';
 import { parseListenAddress } from '../daemon/listen-address.ts';
 import { openHistoryFile } from '../daemon/history-file.ts';
 import { DurableHistoryStore } from '../daemon/durable-history.ts';
@@ -39,6 +40,7 @@ export interface ServiceOptions {
   limits?: Partial<HttpLimits>;
   measure: MeasureFn;
   heartbeat?: HeartbeatFn;
+  locate?: LocateFn;
   openerFactory?: OpenerFactory;
   analyze?: AnalyzeFn;
   log: Logger;
@@ -73,6 +75,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       history: history.store,
       measure: opts.measure,
       ...(opts.heartbeat ? { heartbeat: opts.heartbeat } : {}),
+      ...(opts.locate ? { locate: opts.locate } : {}),
       openerFactory: opts.openerFactory,
       log: opts.log,
       clock,

@@ -10,6 +10,8 @@ import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts'
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { measureTarget } from '../probe/measure.ts';
+import { locateTarget } from '../probe/locate.ts';
+import type { LocateFn } from '../daemon/jobs/locate.ts';
 
 /** Sentinel sessions: the prober's own opener (same host key checks and auth as a measurement). */
 export const sshOpenerFactory: OpenerFactory = (spec, opts) =>
@@ -54,3 +56,22 @@ export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.onSessionDone ? { onSessionDone: () => opts.onSessionDone!() } : {}),
   }));
+
+/** Locate runs: the prober's TTL-limited keepalive sessions (src/probe/locate.ts); its JSON document is stored. */
+export const locateWithProber: LocateFn = (spec, opts) =>
+  credentialsAsAuth(async () => {
+    const outcome = await locateTarget(spec, {
+      maxHops: opts.maxHops,
+      ...(opts.pathTimeout ? { pathTimeout: opts.pathTimeout } : {}),
+      minSeconds: opts.minSeconds,
+      maxSeconds: opts.maxSeconds,
+      sessions: opts.sessions,
+      roundSessions: opts.roundSessions,
+      connectStaggerMs: opts.connectStaggerMs,
+      maxConnectsPerMinute: opts.maxConnectsPerMinute,
+      signal: opts.signal,
+      onSessionsOpen: opts.onSessionsOpen,
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    });
+    return outcome.document;
+  });

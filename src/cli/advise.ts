@@ -19,6 +19,7 @@ import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
 import { judgeClient, judgeKernel, judgeServer } from '../advise/judge-local.ts';
 import { effectiveClientConfig, inspectServer, kernelTcpKeepaliveTime } from '../advise/local-checks.ts';
 import type { SnippetTarget } from '../advise/snippets.ts';
+import { hopFromFlag, readLocateDocument, type EnforcingHop } from '../advise/enforcing-hop.ts';
 
 interface AdviseFlags extends ConnectionFlags {
   timeout?: string;
@@ -33,6 +34,8 @@ interface AdviseFlags extends ConnectionFlags {
   min?: string;
   max?: string;
   json?: boolean;
+  locate?: string;
+  hop?: string;
 }
 
 export function command(): Command {
@@ -51,21 +54,29 @@ export function command(): Command {
     .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
     .option('--min <duration>', 'when measuring: shortest idle age to try', String(MEASURE_DEFAULTS.minSeconds))
     .option('--max <duration>', 'when measuring: longest idle age to try', String(MEASURE_DEFAULTS.maxSeconds))
+    .option('--locate <file>', 'name the hop enforcing the timeout from `idleprobe locate --json` output (also the timeout, if none is given otherwise)')
+    .option('--hop <n>', 'the hop enforcing the timeout, given by hand')
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
-    if (!targetArg && !f.timeout && !f.history && !f.checkLocal) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
+    if (f.locate && f.hop) throw new UsageError('give --locate or --hop, not both');
+    const located = f.locate ? usage(() => readLocateDocument(f.locate!)) : null;
+    const givenHop: EnforcingHop | null = located?.hop ?? (f.hop ? usage(() => hopFromFlag(f.hop!)) : null);
+    if (!targetArg && !f.timeout && !f.history && !f.checkLocal && !located?.basis) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
     // --ssh-config (-F) resolves TARGET and, with --check-local, the checked host.
     if (f.sshdConfig && !f.checkLocal) throw new UsageError('--sshd-config only applies with --check-local HOST');
     const countMax = f.countMax === undefined ? undefined : Number(f.countMax);
     if (countMax !== undefined && !(Number.isInteger(countMax) && countMax >= 1)) throw new UsageError(`--count-max: "${f.countMax}" must be an integer ≥ 1`);
 
     const target = parseTarget(targetArg, f);
-    const resolved = await resolveBasis(targetArg, target, f);
+    // --locate's document gives the timeout only when neither --timeout nor --history does.
+    const resolved = !f.timeout && !f.history && located?.basis ? { basis: located.basis, matrix: null, hop: null } : await resolveBasis(targetArg, target, f);
     const basis = resolved.basis;
     // --history: the target's latest matrix there counts too, as it does for the daemon's metric.
     const matrix = f.matrix ? readMatrix(f.matrix) : resolved.matrix;
+    // --history: the daemon's latest locate run names the hop too, unless --locate/--hop did.
+    const enforcingHop = givenHop ?? resolved.hop ?? null;
     const name = target?.name ?? f.name ?? f.checkLocal ?? 'the path';
 
     const snippetTarget: SnippetTarget = {
@@ -75,7 +86,7 @@ export function command(): Command {
       user: target?.user ?? undefined,
     };
     const local = f.checkLocal ? await checkLocal(f, basis, matrix, countMax) : null;
-    const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local));
+    const advice = usage(() => buildAdvice(name, snippetTarget, basis, matrix, countMax, local, enforcingHop));
     if (f.json) process.stdout.write(JSON.stringify(advice, null, 2) + '\n');
     else process.stdout.write(formatAdvice(advice));
   });
@@ -95,7 +106,7 @@ interface ParsedTarget {
 /** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
 function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
   if (!targetArg) return null;
-  if (!f.timeout && !f.history) {
+  if (!f.timeout && !f.history && !f.locate) {
     const resolved = targetSpecFrom(targetArg, f);
     const spec = resolved.spec;
     for (const line of resolved.provenance) process.stderr.write(line + '\n');
@@ -108,13 +119,13 @@ function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarge
   return { host: t.host, port, spec: null, connectTimeoutMs: connectTimeoutMs(f), name: f.name ?? formatEndpoint(user, t.host, port), user: t.user };
 }
 
-async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null }> {
+async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null; hop?: EnforcingHop | null }> {
   if (f.timeout) return { basis: usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout'))), matrix: null };
   if (f.history) {
     const names = [f.name, target?.name, targetArg].filter((x): x is string => !!x);
     if (!names.length) throw new UsageError('--history needs a TARGET or --name to look up');
-    const { basis, matrix } = basisFromHistory(f.history, [...new Set(names)]);
-    return { basis, matrix };
+    const { basis, matrix, located } = basisFromHistory(f.history, [...new Set(names)]);
+    return { basis, matrix, hop: located ? { ...located, source: `locate run in ${f.history}` } : null };
   }
   if (!target?.spec) {
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.

@@ -18,6 +18,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: 
   { name: 'measure', summary: 'find the idle timeout of the network path to an SSH server', load: () => import('./measure.ts') },
   { name: 'demo', summary: 'measure a built-in SSH server behind a built-in middlebox (no root, no config)', load: () => import('./demo.ts') },
   { name: 'analyze', summary: 'read a pcap/pcapng capture: heartbeats, unanswered keepalives, idle timeouts', load: () => import('./analyze.ts') },
+  { name: 'locate', summary: 'find which hop forgets idle connections (idle-timeout traceroute)', load: () => import('./locate.ts') },
 ];
 
 /** The sub-command argv names, if any: the first word that is not an option. */

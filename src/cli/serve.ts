@@ -11,7 +11,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../exporter/limits.ts';
 import { LOG_LEVELS, stderrLogger, type LogLevel } from '../daemon/log.ts';
 import { RESET_CORRUPT_FLAG } from '../daemon/history-file.ts';
 import { runService } from '../app/service.ts';
-import { analyzeUpload, heartbeatWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';
+import { analyzeUpload, heartbeatWithProber, locateWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';
 import { formatShard, ownsTarget, parseShard } from '../daemon/shard.ts';
 
 /** "10s", "500ms", "5m", "1h" or plain seconds → ms. */
@@ -111,6 +111,7 @@ export function command(): Command {
       limits,
       measure: measureWithProber,
       heartbeat: heartbeatWithProber,
+      locate: locateWithProber,
       openerFactory: sshOpenerFactory,
       analyze: analyzeUpload,
       log,

@@ -16,8 +16,17 @@ export class TimeoutSourceError extends CategorizedError {
   }
 }
 
-/** The target's latest successful measurement, and its latest successful survival matrix when it has one. */
-export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult; matrix: HeartbeatMatrix | null } {
+/** The nearest box of a stored locate run: it enforces the path timeout (null: none found). */
+export interface LocatedHop {
+  hop: number;
+  address: string | null;
+}
+
+/**
+ * The target's latest successful measurement, its latest successful survival matrix and the hop its
+ * latest successful locate run (`locate: true` in the daemon) found enforcing the timeout, when it has them.
+ */
+export function basisFromHistory(file: string, targetNames: string[]): { basis: TimeoutBasis; measurement: MeasurementResult; matrix: HeartbeatMatrix | null; located: LocatedHop | null } {
   // HistoryStore would create a missing file: check first, a typo must not look like "no history".
   if (!existsSync(file)) throw new TimeoutSourceError(`--history: ${file} does not exist`);
   let store: HistoryStore;
@@ -29,7 +38,14 @@ export function basisFromHistory(file: string, targetNames: string[]): { basis: 
   try {
     for (const name of targetNames) {
       const entry = store.latestOk(name);
-      if (entry?.result) return { basis: basisFromMeasurement(entry.result), measurement: entry.result, matrix: store.latestHeartbeat(name).latestOk?.matrix ?? null };
+      if (!entry?.result) continue;
+      const box = store.latestRun<{ boxes: LocatedHop[] }>('locate', name).latestOk?.result?.boxes[0];
+      return {
+        basis: basisFromMeasurement(entry.result),
+        measurement: entry.result,
+        matrix: store.latestHeartbeat(name).latestOk?.matrix ?? null,
+        located: box ? { hop: box.hop, address: box.address } : null,
+      };
     }
     const known = [...store.latestByTarget().keys()];
     throw new TimeoutSourceError(

@@ -50,6 +50,12 @@ export const moduleProperties = {
       fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.99, default: 0.9, description: 'idle the sentinel at this fraction of the last estimate' },
     },
   },
+  // Which hop forgets idle connections (docs/locate.md): after every measurement that found a
+  // timeout, and on its own schedule. Off by default: it holds up to ~30 sessions for ~1.5 × T.
+  locate: { type: 'boolean', default: false, description: 'locate the hop enforcing the idle timeout after each measurement that found one, and on locate_schedule' },
+  // Weekly, off the hour: the enforcing hop rarely moves, and every measurement that finds a timeout runs one anyway.
+  locate_schedule: { type: 'string', minLength: 1, default: '20 4 * * 0', description: 'cron expression of the scheduled locate runs' },
+  locate_max_hops: { type: 'integer', minimum: 1, maximum: 255, default: 30, description: 'farthest hop (IP TTL) locate tries' },
   // Heartbeat survival matrix: an object (enabled unless `enabled: false`), `true` (all defaults),
   // or `false`/null (off; a target can switch off its module's matrix). Off when absent.
   heartbeat: {

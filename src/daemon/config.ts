@@ -200,6 +200,7 @@ function checkModule(m: ModuleSettings, at: string, problems: string[]): void {
     problems.push(`${at}.inbound_command: must contain {d} (replaced by the probe age in seconds)`);
   }
   if (m.heartbeat) checkHeartbeat(m.heartbeat, `${at}.heartbeat`, problems);
+  if (!cron.validateDetailed(m.locateSchedule).valid) problems.push(`${at}.locate_schedule: not a valid cron expression ${JSON.stringify(m.locateSchedule)}`);
 }
 
 function checkHeartbeat(h: HeartbeatSettings, at: string, problems: string[]): void {

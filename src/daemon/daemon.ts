@@ -9,6 +9,7 @@ import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory
 import type { Job, JobKind } from './job.ts';
 import { measurementJob, type MeasureFn } from './jobs/measurement.ts';
 import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
+import { locateJob, type LocateFn } from './jobs/locate.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
@@ -27,6 +28,8 @@ export interface DaemonOptions {
   measure: MeasureFn;
   /** Runs heartbeat survival matrices (targets with `heartbeat:`); without it that setting is ignored. */
   heartbeat?: HeartbeatFn;
+  /** Locates the enforcing hop (targets with `locate: true`); without it that setting is ignored. */
+  locate?: LocateFn;
   openerFactory?: OpenerFactory;
   cron?: CronScheduler;
   clock?: Clock;
@@ -69,7 +72,7 @@ export class Daemon {
     this.clock = opts.clock ?? realClock;
     this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
     // The kinds of work this daemon runs, in priority order (see ./job.ts).
-    this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : [])];
+    this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : []), ...(opts.locate ? [locateJob(opts.locate)] : [])];
   }
 
   get config(): DaemonConfig {

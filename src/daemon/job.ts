@@ -52,6 +52,7 @@ export interface JobContext {
 export const JOB_KINDS = {
   measurement: { label: 'measurement', configField: null, route: 'measure' },
   heartbeat: { label: 'heartbeat matrix', configField: 'heartbeat', route: 'heartbeat' },
+  locate: { label: 'locate', configField: 'locate', route: 'locate' },
 } as const satisfies Record<string, { label: string; configField: string | null; route: string }>;
 
 export type JobKind = keyof typeof JOB_KINDS;
@@ -68,6 +69,11 @@ export interface Job<Settings = unknown, Result = unknown, Entry extends StoredR
   sessions(settings: Settings): number;
   /** Runs once; rejects on failure (a ConnectError's kind becomes the row's errorKind). */
   run(spec: TargetSpec, settings: Settings, ctx: JobContext): Promise<Result>;
+  /**
+   * Optional: whether an ok run of another kind calls for a run of this one right after it (locate
+   * follows a measurement that found a timeout). The run queues like a scheduled one.
+   */
+  follows?(kind: JobKind, result: unknown): boolean;
   /** The result as stored (a matrix gets its cross-check against the latest measurement). */
   finish?(result: Result, ctx: JobContext): Result;
   /** Stores one finished run; durable when it returns. */

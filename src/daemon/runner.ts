@@ -10,6 +10,7 @@ import type { TargetSpec } from '../probe/target.ts';
 import type { GlobalSettings, TargetConfig } from './config.ts';
 import type { SessionBudget } from './budget.ts';
 import type { HeartbeatEntry, HistoryEntry, HistoryStore } from './history.ts';
+import type { LocateEntry } from './jobs/locate.ts';
 import { emptyCounters, type JobCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
 import { runSentinel, sentinelPlan } from './sentinel.ts';
 import type { Job, JobContext, JobKind, StoredRun } from './job.ts';
@@ -36,7 +37,8 @@ export const nodeCronScheduler: CronScheduler = (expression, onTick) => {
   };
 };
 
-export type TriggerReason = 'schedule' | 'api' | 'sentinel' | 'startup';
+/** 'follow-up': another kind's run called for this one (Job.follows: locate after a measurement that found a timeout). */
+export type TriggerReason = 'schedule' | 'api' | 'sentinel' | 'startup' | 'follow-up';
 /**
  * 'queued': a scheduled run found another kind running and starts when it ends. 'busy': an API
  * request found another kind running (never two at once). 'not_configured': the target has no
@@ -301,6 +303,10 @@ export class TargetRunner {
       s.latestOk = entry;
       s.counters.runs++;
       if (job.kind === 'measurement') this.up = 1;
+      // Kinds that follow this one queue behind it (started by afterJob, in the kinds' order).
+      for (const other of this.slots.values()) {
+        if (other !== s && other.job.follows?.(job.kind, result) && this.settingsOf(other) !== null) other.due ??= 'follow-up';
+      }
       const said = job.describeResult(entry);
       log.info(`target ${this.name}: ${job.label} ${said.info}`);
       for (const w of said.warnings) log.warn(`target ${this.name}: ${job.label} ${w}`);
@@ -473,6 +479,7 @@ export class TargetRunner {
     const m = this.slot('measurement');
     const hb = this.slot('heartbeat');
     const hbSettings = this.cfg.settings.heartbeat;
+    const lo = this.slot('locate');
     const measured = this.counts('measurement');
     const matrices = this.counts('heartbeat');
     const counters: TargetCounters = {
@@ -511,6 +518,16 @@ export class TargetRunner {
               running: hb.running ? { since: hb.running.since, reason: hb.running.reason } : null,
               queued: hb.due !== null,
               nextRunAt: hb.cron?.nextRunAt() ?? null,
+            }
+          : null,
+      locate:
+        lo && this.cfg.settings.locate
+          ? {
+              latest: lo.latest as LocateEntry | null,
+              latestOk: lo.latestOk as LocateEntry | null,
+              running: lo.running ? { since: lo.running.since, reason: lo.running.reason } : null,
+              queued: lo.due !== null,
+              nextRunAt: lo.cron?.nextRunAt() ?? null,
             }
           : null,
     };

@@ -2,6 +2,7 @@
 // measurement takes minutes) and the counters. Plain data, so the exporter can turn a snapshot
 // into metrics without touching the scheduler.
 import type { HeartbeatEntry, HistoryEntry } from './history.ts';
+import type { LocateEntry } from './jobs/locate.ts';
 import type { HeartbeatSettings } from './config.ts';
 import type { Direction } from '../search/types.ts';
 
@@ -29,6 +30,17 @@ export interface HeartbeatSnapshot {
   nextRunAt: number | null;
 }
 
+/** Locate runs of a target with `locate: true`. */
+export interface LocateSnapshot {
+  latest: LocateEntry | null;
+  /** The latest successful one: what the metrics and GET /api/targets/:name/locate show. */
+  latestOk: LocateEntry | null;
+  running: { since: number; reason: string } | null;
+  /** Waiting for another kind's run to end (or following the measurement in flight). */
+  queued: boolean;
+  nextRunAt: number | null;
+}
+
 export interface TargetSnapshot {
   name: string;
   /** Changes whenever anything in this snapshot may have changed (per-target render cache key). */
@@ -52,6 +64,8 @@ export interface TargetSnapshot {
   nextRunAt: number | null;
   /** null when no heartbeat matrix is configured for this target. */
   heartbeat: HeartbeatSnapshot | null;
+  /** null when the target does not have `locate: true`. */
+  locate: LocateSnapshot | null;
 }
 
 /** One job kind's counters on one target: runs finished (ok or failed), failed, scheduled ones skipped. */

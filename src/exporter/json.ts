@@ -1,5 +1,6 @@
 // The JSON shapes of the API (targets, runs, heartbeat matrices) and the /probe?debug=true text,
 // built from daemon snapshots. Pure: no HTTP here.
+import { enforcingBox, type LocateEntry } from '../daemon/jobs/locate.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import type { HeartbeatEntry, HistoryEntry } from '../daemon/history.ts';
 
@@ -59,6 +60,24 @@ export function heartbeatJson(s: TargetSnapshot, full: boolean) {
     queued: h.queued,
     latest: full ? heartbeatEntryJson(h.latestOk) : brief(h.latestOk),
     lastAttempt: full ? heartbeatEntryJson(h.latest) : brief(h.latest),
+  };
+}
+
+/** GET /api/targets/:name/locate: state, the latest good result (the `idleprobe locate --json` document) and the last attempt. */
+export function locateJson(s: TargetSnapshot) {
+  const l = s.locate;
+  if (!l) return null;
+  const entry = (e: LocateEntry | null) =>
+    e && { id: e.id, status: e.status, startedAt: e.startedAt, finishedAt: new Date(e.finishedAtMs).toISOString(), durationSeconds: e.durationSeconds, document: e.result, errorKind: e.errorKind, error: e.error };
+  const ok = l.latestOk?.result ?? null;
+  const enforcing = ok ? enforcingBox(ok) : null;
+  return {
+    nextRunAt: l.nextRunAt ? new Date(l.nextRunAt).toISOString() : null,
+    running: l.running ? { since: new Date(l.running.since).toISOString(), reason: l.running.reason } : null,
+    queued: l.queued,
+    enforcingHop: enforcing?.hop ?? null,
+    latest: entry(l.latestOk),
+    lastAttempt: entry(l.latest),
   };
 }
 

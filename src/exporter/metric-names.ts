@@ -1,6 +1,6 @@
 // The one list of exported metric names. The exporter registers them (src/exporter/metrics.ts), the
 // Grafana dashboards and Prometheus rules refer to them, and a test checks both against a real scrape.
-// Labels: target, direction, mode, interval only (no free-form strings).
+// Labels: target, direction, mode, interval, hop (a number) only (no free-form strings).
 export const METRIC = {
   timeoutEstimate: 'idleprobe_idle_timeout_seconds', // gauge {target,direction}
   timeoutLower: 'idleprobe_idle_timeout_lower_bound_seconds', // gauge {target,direction}
@@ -23,6 +23,10 @@ export const METRIC = {
   heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval}
   heartbeatSurvivedSeconds: 'idleprobe_heartbeat_survived_seconds', // gauge {target,interval}
   heartbeatUnanswered: 'idleprobe_heartbeat_unanswered', // gauge {target,interval}
+  middleboxTimeout: 'idleprobe_middlebox_timeout_seconds', // gauge {target,hop}: a located box's idle timeout
+  middleboxTimeoutLower: 'idleprobe_middlebox_timeout_lower_bound_seconds', // gauge {target,hop}
+  middleboxTimeoutUpper: 'idleprobe_middlebox_timeout_upper_bound_seconds', // gauge {target,hop}
+  middleboxHop: 'idleprobe_middlebox_hop', // gauge {target}: the hop enforcing the path timeout
   captureAnalysesInFlight: 'idleprobe_capture_analyses_in_flight', // gauge: POST /api/analyze running now
   captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
   captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap

@@ -3,6 +3,7 @@
 // removed targets cannot leave stale series behind, and /probe gets its own registry for free.
 // /metrics caches the rendered text until the daemon reports a change (results change every few
 // minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
+import { enforcingBox } from '../daemon/jobs/locate.ts';
 import { recommendedIntervalSeconds } from '../advise/recommend.ts';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -17,6 +18,7 @@ import type { AnalysisStats } from './analysis-gate.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
+const LOCATED = 'Cached result of the latest successful locate run (one takes about 1.5 × the path timeout; scrapes do not trigger one).';
 const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
 const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive', 'unsupported'];
 
@@ -41,6 +43,12 @@ function makeTargetMetrics(registry: Registry) {
     sentinelDeaths: new Counter({ name: METRIC.sentinelDeaths, help: 'Sentinel sessions (idling at ~90% of the estimate) that died: the timeout shrank and a re-measurement started.', labelNames: t, registers: reg }),
     recommended: new Gauge({ name: METRIC.recommendedHeartbeat, help: `Recommended heartbeat interval (ServerAliveInterval) for the path, seconds. ${CACHED}`, labelNames: t, registers: reg }),
     up: new Gauge({ name: METRIC.targetUp, help: '1 if the latest measurement could connect and authenticate, 0 if it could not.', labelNames: t, registers: reg }),
+    // Located boxes (targets with `locate: true`), one series per box's hop.
+    // (LOCATED: cached like the timeout gauges, but from the latest good locate run.)
+    middleboxTimeout: new Gauge({ name: METRIC.middleboxTimeout, help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxLower: new Gauge({ name: METRIC.middleboxTimeoutLower, help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxUpper: new Gauge({ name: METRIC.middleboxTimeoutUpper, help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
+    middleboxHop: new Gauge({ name: METRIC.middleboxHop, help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${LOCATED}`, labelNames: t, registers: reg }),
     // Heartbeat survival matrix (targets with `heartbeat:` configured), one series per interval.
     heartbeat: {
       [METRIC.heartbeatSurvived]: new Gauge({ name: METRIC.heartbeatSurvived, help: HEARTBEAT_HELP[METRIC.heartbeatSurvived], labelNames: ['target', 'interval'], registers: reg }),
@@ -81,6 +89,18 @@ function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): 
   if (recommended !== null) m.recommended.set({ target }, recommended);
   // Unknown before the first attempt: no series rather than a false "down".
   if (s.up !== null) m.up.set({ target }, s.up);
+  // As the timeout gauges: a series only for what the latest good locate found, only while `locate` is on.
+  const located = s.locate?.latestOk?.result;
+  if (located) {
+    for (const b of located.boxes) {
+      const labels = { target, hop: String(b.hop) };
+      m.middleboxTimeout.set(labels, b.estimateSeconds);
+      if (b.lowerSeconds !== null) m.middleboxLower.set(labels, b.lowerSeconds);
+      m.middleboxUpper.set(labels, b.upperSeconds);
+    }
+    const enforcing = enforcingBox(located);
+    if (enforcing) m.middleboxHop.set({ target }, enforcing.hop);
+  }
   // Only while a matrix is configured, and only its configured intervals: a reload that drops them drops the series.
   const matrix = s.heartbeat?.latestOk?.matrix;
   if (s.heartbeat && matrix) {

@@ -149,7 +149,11 @@ export class SshSessionOpener implements SessionOpener {
     return { method: 'unsupported', why: `the account has no shell (server said: ${said}); inbound not measurable; outbound measured` };
   }
 
-  async openSession(signal?: AbortSignal): Promise<SshSession> {
+  /**
+   * `prepareSocket` (locate's hook) runs on the connected socket before SSH starts; if it throws,
+   * the open fails with its error (e.g. the platform refused a socket option).
+   */
+  async openSession(signal?: AbortSignal, prepareSocket?: (sock: net.Socket) => void): Promise<SshSession> {
     if (signal?.aborted) throw abortError(signal);
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
@@ -191,6 +195,11 @@ export class SshSessionOpener implements SessionOpener {
         // Probe sockets must stay quiet when idle: kernel keepalive would refresh the middlebox.
         sock.setKeepAlive(false);
         sock.setNoDelay(true);
+        try {
+          prepareSocket?.(sock);
+        } catch (err) {
+          return fail(err as Error);
+        }
         // Paused before the tap attaches its 'data' listener so nothing flows before ssh2 listens too.
         sock.pause();
         let session: SshSession | null = null;

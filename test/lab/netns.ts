@@ -162,10 +162,15 @@ function sleepSync(ms: number): void {
  * also works from a SIGINT handler or process exit. Safe to call twice.
  */
 export function destroyNamespacesSync(ns: Namespaces): void {
+  destroyNamespaceListSync(LAB_ROLES.map((r) => ns[r]));
+}
+
+/** The same for any list of namespaces (other topologies, e.g. chain.ts). */
+export function destroyNamespaceListSync(names: readonly string[]): void {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     let any = false;
-    for (const role of LAB_ROLES) {
-      for (const pid of namespacePidsSync(ns[role])) {
+    for (const name of names) {
+      for (const pid of namespacePidsSync(name)) {
         any = true;
         try {
           process.kill(pid, signal);
@@ -176,12 +181,12 @@ export function destroyNamespacesSync(ns: Namespaces): void {
     }
     if (!any) break;
     // Bounded wait for the TERM'd processes before escalating.
-    for (let i = 0; i < 20 && LAB_ROLES.some((r) => namespacePidsSync(ns[r]).length > 0); i++) sleepSync(50);
+    for (let i = 0; i < 20 && names.some((n) => namespacePidsSync(n).length > 0); i++) sleepSync(50);
   }
-  for (const role of LAB_ROLES) {
-    if (!namespaceExistsSync(ns[role])) continue;
+  for (const name of names) {
+    if (!namespaceExistsSync(name)) continue;
     try {
-      execFileSync('ip', ['netns', 'del', ns[role]], { timeout: 5_000, stdio: 'ignore' });
+      execFileSync('ip', ['netns', 'del', name], { timeout: 5_000, stdio: 'ignore' });
     } catch {
       /* reported by the leak check of the caller, if any */
     }

@@ -109,6 +109,8 @@ describe('dashboard files', () => {
     expect((byTitle.get('Idle timeout, 30 days') as unknown as { timeFrom: string }).timeFrom).toBe('30d');
     expect(byTitle.get('Sentinel deaths')).toBeDefined();
     expect(JSON.stringify(byTitle.get('Heartbeat survival matrix'))).toContain('groupingToMatrix');
+    expect(JSON.stringify(byTitle.get('Middleboxes: where idle connections are forgotten'))).toContain('idleprobe_middlebox_timeout_seconds');
+    expect(JSON.stringify(byTitle.get('Hop enforcing the idle timeout'))).toContain('idleprobe_middlebox_hop');
   });
 });
 

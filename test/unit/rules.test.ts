@@ -86,6 +86,7 @@ describe('rule conventions (monitoring-mixin style)', () => {
       'IdleprobeTimeoutBelowHeartbeat', // below the heartbeat in use
       'IdleprobeTimeoutTrendBelowHeartbeat', // trend below it
       'IdleprobeSentinelDied',
+      'IdleprobeEnforcingHopChanged', // issue 14: another hop enforces the timeout
       'IdleprobeMeasurementStale',
       'IdleprobeMeasurementsFailing',
       'IdleprobeTargetUnreachable',

@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../daemon/daemon.ts';
 import { JOB_KINDS, type JobKind } from '../../daemon/job.ts';
 import type { AnalysisReport } from '../../capture/index.ts';
-import { heartbeatJson, targetJson } from '../json.ts';
+import { heartbeatJson, locateJson, targetJson } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 import type { AnalysisGate } from '../analysis-gate.ts';
 
@@ -84,6 +84,15 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     return { target: name, ...heartbeatJson(snap, true) };
   });
   allowOnly(app, '/api/targets/:name/heartbeat', ['GET']);
+
+  app.get<{ Params: { name: string } }>('/api/targets/:name/locate', { schema: { params: NAME_PARAMS } }, async (req) => {
+    const { name } = req.params;
+    const snap = daemon.snapshot(name);
+    if (!snap) throw notServed(daemon, name);
+    if (!snap.locate) throw new HttpError(404, notConfigured('locate', name));
+    return { target: name, ...locateJson(snap) };
+  });
+  allowOnly(app, '/api/targets/:name/locate', ['GET']);
 
   // One trigger route per job kind, all from JOB_KINDS: POST /api/measure/:name, /api/heartbeat/:name, …
   for (const [kind, k] of Object.entries(JOB_KINDS) as [JobKind, (typeof JOB_KINDS)[JobKind]][]) {

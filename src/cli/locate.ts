@@ -1,0 +1,144 @@
+// `idleprobe locate [user@]host[:port]`: which hop forgets idle connections (idle-timeout
+// traceroute). Thin: flags → options, call locateTarget, print the summary or the JSON document.
+import { Command, Option } from 'commander';
+import { UsageError } from './errors.ts';
+import { formatDuration } from './progress.ts';
+import { buildTargetSpec, parseSeconds, type MeasureFlags } from './measure.ts';
+import { CredentialError } from '../probe/credentials.ts';
+import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../probe/locate.ts';
+import { formatLocateSummary } from '../probe/locate-summary.ts';
+import { MEASURE_DEFAULTS } from '../probe/measure.ts';
+import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
+import { basisFromHistory } from './timeout-source.ts';
+
+interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'> {
+  maxHops: string;
+  timeout?: string;
+  history?: string;
+  name?: string;
+}
+
+/** The path timeout of the target's latest successful measurement in the daemon's history. */
+export function pathTimeoutFromHistory(file: string, names: string[]): PathTimeout {
+  const { basis } = basisFromHistory(file, names);
+  const b = basis.bracket;
+  if (!b || b.upperSeconds === null) throw new UsageError(`--history: the latest measurement of ${names[0]} in ${file} found no idle timeout: nothing to locate (run without --history to measure)`);
+  const lower = b.lowerSeconds;
+  return { lowerSeconds: lower, upperSeconds: b.upperSeconds, estimateSeconds: lower === null ? b.upperSeconds : (lower + b.upperSeconds) / 2, failureMode: basis.failureMode };
+}
+
+export function parseMaxHops(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > 255) throw new UsageError(`--max-hops must be an integer 1–255, got "${value}"`);
+  return n;
+}
+
+export function buildLocateOptions(flags: LocateFlags): LocateTargetOptions {
+  const minSeconds = parseSeconds(flags.min, '--min');
+  const maxSeconds = parseSeconds(flags.max, '--max');
+  if (maxSeconds <= minSeconds) throw new UsageError(`--max (${maxSeconds}) must be greater than --min (${minSeconds})`);
+  const sessions = Number(flags.sessions);
+  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new UsageError(`--sessions must be an integer 1–64, got "${flags.sessions}"`);
+  const opts: LocateTargetOptions = { maxHops: parseMaxHops(flags.maxHops), minSeconds, maxSeconds, sessions };
+  if (flags.timeout !== undefined) {
+    opts.timeoutSeconds = parseSeconds(flags.timeout, '--timeout');
+    if (opts.timeoutSeconds >= maxSeconds) throw new UsageError(`--timeout (${opts.timeoutSeconds}) must be below --max (${maxSeconds})`);
+  }
+  if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
+  return opts;
+}
+
+/** The live line: phase, boxes so far, sessions, elapsed, ETA of the current step. Pure. */
+export function renderLocateProgress(p: LocateProgress | null, sessionsOpen: number, elapsedMs: number): string {
+  const parts: string[] = [];
+  if (p) {
+    if (p.phase === 'path_timeout') parts.push(`path timeout (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
+    else if (p.phase === 'frontier') parts.push(`testing hops ${p.hops[0]}–${p.hops[1]}`);
+    else parts.push(`beyond hop ${p.hops[0]}: (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
+    if (p.boxes.length) parts.push(p.boxes.map((b) => `hop ${b.hop} ≈ ${b.estimateSeconds.toFixed(1)} s`).join(', '));
+  }
+  parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
+  parts.push(`${formatDuration(elapsedMs)} elapsed`);
+  if (p?.etaMs != null) parts.push(`step ETA ${formatDuration(Math.max(0, p.etaMs - Math.max(0, elapsedMs - p.elapsedMs)))}`);
+  return parts.join(' · ');
+}
+
+function bound(v: number | null): string {
+  return v === null ? '…' : `${Math.round(v * 10) / 10}`;
+}
+
+function locateProgressLine(stream: NodeJS.WriteStream = process.stderr) {
+  const startedAt = Date.now();
+  let last: LocateProgress | null = null;
+  let open = 0;
+  const live = stream.isTTY === true;
+  let shown = false;
+  const draw = () => {
+    if (!live) return;
+    const width = Math.max(20, (stream.columns || 100) - 1);
+    stream.write(`\r\x1b[K${renderLocateProgress(last, open, Date.now() - startedAt).slice(0, width)}`);
+    shown = true;
+  };
+  const timer = live ? setInterval(draw, 1000) : null;
+  timer?.unref();
+  return {
+    update(p: LocateProgress) {
+      last = { ...p, elapsedMs: Date.now() - startedAt };
+      draw();
+    },
+    sessions(n: number) {
+      open = n;
+      draw();
+    },
+    done() {
+      if (timer) clearInterval(timer);
+      if (shown) stream.write('\r\x1b[K');
+    },
+  };
+}
+
+export function command(): Command {
+  return new Command('locate')
+    .description('Find which hop forgets idle connections: the hop, timeout and failure mode of each box (idle-timeout traceroute).')
+    .argument('<target>', '[user@]host[:port]')
+    .option('-i, --identity <file>', 'private key file')
+    .option('--passphrase-file <file>', 'file holding the private key passphrase')
+    .option('--password-file <file>', 'file holding the password (password auth)')
+    .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
+    .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
+    .option('--max-hops <n>', 'highest TTL to try', String(LOCATE_DEFAULTS.maxHops))
+    .option('--timeout <seconds>', 'the path idle timeout if known (skips measuring it)')
+    .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file")
+    .option('--name <name>', 'with --history: the target name there (default user@host:port)')
+    .option('--min <seconds>', 'shortest idle age to probe', String(MEASURE_DEFAULTS.minSeconds))
+    .option('--max <seconds>', 'longest idle age to probe (also how far beyond the last box is searched)', String(MEASURE_DEFAULTS.maxSeconds))
+    .option('--sessions <n>', 'concurrent sessions of each timeout search', String(MEASURE_DEFAULTS.sessions))
+    .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long', '10')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (targetArg: string, flags: LocateFlags) => {
+      const opts = buildLocateOptions(flags);
+      const spec = buildTargetSpec(targetArg, { ...flags, direction: 'outbound', inbound: false }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
+      if (flags.history && flags.timeout !== undefined) throw new UsageError('give --timeout or --history, not both');
+      if (flags.history) opts.pathTimeout = pathTimeoutFromHistory(flags.history, [...new Set([flags.name ?? spec.name, spec.name])]);
+      const progress = locateProgressLine();
+      const abort = new AbortController();
+      const onSignal = () => abort.abort(Object.assign(new Error('interrupted'), { exitCode: 130 }));
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const outcome = await locateTarget(spec, { ...opts, signal: abort.signal, onProgress: (p) => progress.update(p), onSessionsOpen: (n) => progress.sessions(n) });
+        progress.done();
+        if (flags.json) {
+          process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');
+          if (outcome.result.reason && outcome.result.verdict !== 'located') process.stderr.write(`idleprobe: ${outcome.result.verdict.replaceAll('_', ' ')}: ${outcome.result.reason}\n`);
+        } else process.stdout.write(formatLocateSummary(outcome));
+      } catch (err) {
+        progress.done();
+        if (err instanceof CredentialError) throw new UsageError(err.message);
+        throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

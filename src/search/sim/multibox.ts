@@ -1,0 +1,233 @@
+// A simulated multi-box path for the locate planner: client ── hop 1 ── … ── hop N (the target),
+// with stateful boxes at chosen hops, each with its own idle timeout and failure mode. Sessions
+// opened "at hop k" get kernel keepalives with IP TTL k: they refresh the boxes at hops ≤ k and
+// die there (unanswered, so after `count` of them the kernel gives the connection up), unless k
+// reaches the target, whose answers refresh every box. State is evaluated lazily when a packet
+// crosses, like middlebox.ts, over the same VirtualClock.
+import type { KeepaliveTiming, LocateOpener } from '../locate-types.ts';
+import { ConnectError, type ControlMonitor, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+import { mulberry32, type Rng } from './prng.ts';
+import type { VirtualClock } from './virtual-clock.ts';
+
+export interface SimBox {
+  hop: number;
+  timeoutSeconds: number;
+  mode: 'silent' | 'reset';
+}
+
+export interface MultiBoxModel {
+  /** Hop count to the target: the target itself is hop `targetHop`; routers are 1…targetHop − 1. */
+  targetHop: number;
+  boxes: SimBox[];
+  /** Hops that never send ICMP time-exceeded (their address stays unknown). */
+  silentHops?: number[];
+  /** Probability that one probe is lost (it then looks silent). */
+  lossProbability?: number;
+  rttMs?: number;
+  connectLatencyMs?: number;
+  silentDeadlineMs?: number;
+  /** Every connect fails with this kind. */
+  connectFails?: ConnectError['kind'] | null;
+  seed?: number;
+}
+
+export interface MultiBoxStats {
+  connects: number;
+  open: number;
+  maxOpen: number;
+  probes: number;
+}
+
+/** The address the simulator gives hop k (198.18.<k>.1), the target's is 198.18.0.10. */
+export function simHopAddress(hop: number, model: MultiBoxModel): string | null {
+  if (hop === model.targetHop) return '198.18.0.10';
+  return model.silentHops?.includes(hop) ? null : `198.18.${hop}.1`;
+}
+
+export class MultiBoxPath implements LocateOpener {
+  readonly stats: MultiBoxStats = { connects: 0, open: 0, maxOpen: 0, probes: 0 };
+  readonly rng: Rng;
+  private nextId = 1;
+  readonly boxes: SimBox[];
+
+  constructor(
+    readonly clock: VirtualClock,
+    readonly model: MultiBoxModel,
+  ) {
+    this.rng = mulberry32(model.seed ?? 1);
+    this.boxes = [...model.boxes].sort((a, b) => a.hop - b.hop);
+    for (const b of this.boxes) if (b.hop < 1 || b.hop > model.targetHop) throw new RangeError(`box at hop ${b.hop} is not on a ${model.targetHop}-hop path`);
+  }
+
+  get rttMs(): number {
+    return this.model.rttMs ?? 40;
+  }
+
+  get deadlineMs(): number {
+    return this.model.silentDeadlineMs ?? 3000;
+  }
+
+  /** What a TCP traceroute would see. */
+  trace(maxHops: number): { hops: { hop: number; address: string | null }[]; targetHop: number | null } {
+    const last = Math.min(maxHops, this.model.targetHop);
+    const hops = Array.from({ length: last }, (_, i) => ({ hop: i + 1, address: simHopAddress(i + 1, this.model) }));
+    return { hops, targetHop: this.model.targetHop <= maxHops ? this.model.targetHop : null };
+  }
+
+  control(): ControlMonitor {
+    return { failedAt: () => null };
+  }
+
+  atHop(hop: number, timing: KeepaliveTiming | null): SessionOpener {
+    return {
+      inboundSupported: false,
+      open: async (signal?: AbortSignal): Promise<SearchSession> => {
+        this.stats.connects++;
+        this.stats.open++;
+        this.stats.maxOpen = Math.max(this.stats.maxOpen, this.stats.open);
+        try {
+          await this.clock.sleep(this.model.connectLatencyMs ?? 50, signal);
+        } catch (err) {
+          this.stats.open--;
+          throw err;
+        }
+        if (this.model.connectFails) {
+          this.stats.open--;
+          throw new ConnectError(`simulated connect failure (${this.model.connectFails})`, this.model.connectFails);
+        }
+        return new MultiBoxSession(this, `mb-${this.nextId++}@${hop}`, timing ? hop : 0, timing);
+      },
+    };
+  }
+
+  released(): void {
+    this.stats.open--;
+  }
+}
+
+class MultiBoxSession implements SearchSession {
+  private lastWireMs: number;
+  /** Per box: when a packet last refreshed its state (data or an answered probe). */
+  private readonly refreshedAt: number[];
+  private dead = false;
+  private closed = false;
+
+  constructor(
+    private readonly path: MultiBoxPath,
+    readonly id: string,
+    private readonly hop: number,
+    private readonly timing: KeepaliveTiming | null,
+  ) {
+    const now = path.clock.now();
+    this.lastWireMs = now;
+    this.refreshedAt = path.boxes.map(() => now);
+  }
+
+  lastActivityAt(): number {
+    return this.lastWireMs;
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  serverHeartbeatSeconds(): number | null {
+    return null;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.path.released();
+  }
+
+  /** When box i last saw this flow by `t`: data, or a keepalive that reached its hop. */
+  private lastSeen(i: number, t: number): number {
+    const box = this.path.boxes[i]!;
+    const base = Math.max(this.refreshedAt[i]!, this.lastWireMs);
+    const k = this.timing;
+    if (!k || this.hop <= 0) return base;
+    const reachesTarget = this.hop >= this.path.model.targetHop;
+    if (box.hop > this.hop && !reachesTarget) return base;
+    const firstAt = this.lastWireMs + k.idleSeconds * 1000;
+    const every = k.intervalSeconds * 1000;
+    if (Math.max(k.idleSeconds, k.intervalSeconds) >= box.timeoutSeconds || t < firstAt) return base;
+    const n = Math.floor((t - firstAt) / every);
+    return Math.max(base, firstAt + n * every);
+  }
+
+  /** The kernel gives up after `count` unanswered keepalives (they die before the target). */
+  private keepaliveGaveUpAt(): number {
+    const k = this.timing;
+    if (!k || this.hop <= 0 || this.hop >= this.path.model.targetHop) return Infinity;
+    return this.lastWireMs + (k.idleSeconds + k.count * k.intervalSeconds) * 1000;
+  }
+
+  async probeInbound(): Promise<ProbeReport> {
+    throw new Error('inbound probing is not simulated on multi-box paths');
+  }
+
+  async probeOutbound(): Promise<ProbeReport> {
+    const { clock, rttMs, deadlineMs, model } = this.path;
+    const t0 = clock.now();
+    const ageSeconds = (t0 - this.lastWireMs) / 1000;
+    if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
+    this.path.stats.probes++;
+    if (t0 >= this.keepaliveGaveUpAt()) {
+      this.close();
+      return { outcome: 'error', ageSeconds, at: t0, detail: 'connection timed out (TCP_KEEPCNT unanswered keepalives)' };
+    }
+    if (this.dead || this.path.rng() < (model.lossProbability ?? 0)) {
+      this.dead = true;
+      await clock.sleep(deadlineMs);
+      return { outcome: 'silent', ageSeconds, at: t0, detail: 'probe lost' };
+    }
+    // Outbound, the probe meets the boxes in hop order; the first that forgot the flow decides.
+    for (let i = 0; i < this.path.boxes.length; i++) {
+      const box = this.path.boxes[i]!;
+      const at = t0 + (rttMs / 2) * (box.hop / model.targetHop);
+      if (at - this.lastSeen(i, at) > box.timeoutSeconds * 1000) {
+        this.dead = true;
+        if (box.mode === 'reset') {
+          await clock.sleep(rttMs * (box.hop / model.targetHop));
+          return { outcome: 'reset', ageSeconds, at: t0, detail: `box at hop ${box.hop} reset the flow` };
+        }
+        await clock.sleep(deadlineMs);
+        return { outcome: 'silent', ageSeconds, at: t0, detail: `box at hop ${box.hop} forgot the flow` };
+      }
+    }
+    await clock.sleep(rttMs);
+    const now = clock.now();
+    this.lastWireMs = now;
+    for (let i = 0; i < this.refreshedAt.length; i++) this.refreshedAt[i] = now;
+    return { outcome: 'alive', ageSeconds, at: t0, rttMs };
+  }
+}
+
+/** Runs the locate planner against a simulated multi-box path in virtual time. */
+export async function simulateLocate(
+  locate: (opener: LocateOpener, clock: import('../types.ts').Clock, opts: import('../locate-types.ts').LocateOptions) => Promise<import('../locate-types.ts').LocateResult>,
+  model: MultiBoxModel,
+  overrides: Partial<import('../locate-types.ts').LocateOptions> = {},
+): Promise<{ result: import('../locate-types.ts').LocateResult; stats: MultiBoxStats; wallSeconds: number; path: MultiBoxPath }> {
+  const { VirtualClock } = await import('./virtual-clock.ts');
+  const clock = new VirtualClock(1_000_000);
+  const path = new MultiBoxPath(clock, model);
+  const maxHops = overrides.maxHops ?? 30;
+  const opts: import('../locate-types.ts').LocateOptions = {
+    maxHops,
+    targetHop: path.trace(maxHops).targetHop,
+    minSeconds: 5,
+    maxSeconds: 7440,
+    precision: { absSeconds: 1, relative: 0.02 },
+    maxSessions: 16,
+    maxRoundSessions: 30,
+    connectStaggerMs: 250,
+    maxConnectsPerMinute: 60,
+    control: path.control(),
+    ...overrides,
+  };
+  const start = clock.now();
+  const result = await clock.run(locate(path, clock, opts), start + (opts.maxSeconds * 60 + 3600) * 1000);
+  return { result, stats: path.stats, wallSeconds: (clock.now() - start) / 1000, path };
+}

@@ -1,0 +1,108 @@
+// `idleprobe locate` as a user runs it (child process through bin/), without root: bad input and
+// platform refusals exit 2/3 with a message, and a userspace relay (an application proxy, not a
+// hop) is reported honestly as not locatable by TTL. The real boxes are located in the netns lab
+// (test/lab/locate.lab.test.ts).
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
+      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? null : 0;
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
+
+let lab: DemoLab;
+let dir: string;
+beforeAll(async () => {
+  lab = await startDemoLab({ timeoutSeconds: 3, mode: 'reset' });
+  dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-locate-cli-'));
+}, 30_000);
+afterAll(async () => {
+  await lab?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const target = () => `${lab.user}@${lab.host}:${lab.port}`;
+const auth = () => ['-i', lab.privateKeyPath, '--host-key', lab.hostKeySha256];
+
+describe.concurrent('idleprobe locate (child process)', () => {
+  it('bad usage exits 2 naming the flag', async () => {
+    const cases: [string[], RegExp][] = [
+      [['locate', target(), ...auth(), '--max-hops', '0'], /--max-hops must be an integer 1–255, got "0"/],
+      [['locate', target(), ...auth(), '--max-hops', 'many'], /--max-hops/],
+      [['locate', target(), ...auth(), '--timeout', '0'], /--timeout must be a positive number/],
+      [['locate', target(), ...auth(), '--timeout', '50', '--max', '20'], /--timeout \(50\) must be below --max \(20\)/],
+      [['locate', target(), '-i', lab.privateKeyPath], /no host key to verify/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await idleprobe(args);
+      expect(run.code, `${args.join(' ')}\n${show(run)}`).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(run.stdout).toBe('');
+    }
+  }, 60_000);
+
+  it('--history: the path timeout comes from the latest measurement there (not measured again)', async () => {
+    const file = path.join(dir, 'history.db');
+    const store = new HistoryStore(file);
+    const result = {
+      target: target(), startedAt: '2026-12-01T10:00:00Z', elapsedSeconds: 9, serverHeartbeatSeconds: null, recommendedHeartbeatSeconds: 1,
+      results: [{ direction: 'outbound' as const, verdict: 'timeout' as const, lowerSeconds: 2.6, upperSeconds: 3.2, estimateSeconds: 2.9, failureMode: 'reset' as const, probes: [], consistency: 1, sessionsOpened: 4, maxConcurrentSessions: 4, elapsedMs: 9000, reason: null }],
+    };
+    store.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result });
+    store.close();
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], {}, 60_000);
+    expect(run.code, show(run)).toBe(0);
+    expect(JSON.parse(run.stdout).pathTimeoutSeconds).toBe(2.9);
+    const both = await idleprobe(['locate', target(), ...auth(), '--history', file, '--timeout', '3']);
+    expect(both.code, show(both)).toBe(2);
+    expect(both.stderr).toMatch(/--timeout or --history, not both/);
+    const missing = await idleprobe(['locate', target(), ...auth(), '--history', path.join(dir, 'nope.db')]);
+    expect(missing.code, show(missing)).toBe(2);
+    expect(missing.stderr).toMatch(/--history: .*nope\.db does not exist/);
+  }, 90_000);
+
+  it('socket options the platform refuses: exit 2 with the reason, before any connection', async () => {
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9'], { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' });
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toMatch(/locate cannot call the socket options it needs: loading \/nonexistent\/libc\.so\.6/);
+    expect(run.stdout).toBe('');
+  }, 30_000);
+
+  it('an unreachable target exits 3', async () => {
+    const run = await idleprobe(['locate', `${lab.user}@127.0.0.1:1`, ...auth(), '--min', '1', '--max', '9']);
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/ECONNREFUSED/);
+  }, 30_000);
+
+  it('a userspace relay is not a TTL hop: the path timeout is measured, no box is invented', async () => {
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], {}, 80_000);
+    expect(run.code, show(run)).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'hiddenBefore', 'hops', 'pathTimeoutSeconds', 'target']);
+    expect(doc.target).toBe(target());
+    expect(Math.abs(doc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
+    expect(doc.hops).toEqual([{ hop: 1, address: '127.0.0.1' }]);
+    expect(doc.boxes).toEqual([]);
+    expect(doc.hiddenBefore).toBeNull();
+    expect(run.stderr).toMatch(/inconclusive: even the session idling at the target's own hop 1 died/);
+  }, 90_000);
+});

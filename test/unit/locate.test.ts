@@ -1,0 +1,135 @@
+// The locate planner (src/search/locate.ts) on the multi-box simulator, in virtual time: which
+// hops it finds, their brackets and modes, what it says it cannot see, and what it costs.
+import { describe, expect, it } from 'vitest';
+import { givenPathTimeout, locateBoxes } from '../../src/search/locate.ts';
+import { disputedHops, keepaliveTiming, maxAgeSeconds, readRound } from '../../src/search/locate-read.ts';
+import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
+import { toLocateDocument } from '../../src/probe/locate.ts';
+import type { LocateResult } from '../../src/search/locate-types.ts';
+import { renderLocateProgress } from '../../src/cli/locate.ts';
+
+const PRECISION = { absSeconds: 1, relative: 0.02 };
+
+function expectBoxes(result: LocateResult, boxes: SimBox[]): void {
+  expect(result.verdict, result.reason ?? '').toBe('located');
+  expect(result.boxes.map((b) => b.hop)).toEqual(boxes.map((b) => b.hop));
+  result.boxes.forEach((b, i) => {
+    const truth = boxes[i]!;
+    const tol = Math.max(1, 0.02 * truth.timeoutSeconds);
+    expect(b.upperSeconds).toBeGreaterThanOrEqual(truth.timeoutSeconds - 0.1);
+    expect(b.lowerSeconds ?? 0).toBeLessThanOrEqual(truth.timeoutSeconds + 0.1);
+    expect(Math.abs(b.estimateSeconds - truth.timeoutSeconds)).toBeLessThanOrEqual(tol);
+    expect(b.failureMode).toBe(truth.mode);
+  });
+}
+
+const run = (model: MultiBoxModel, overrides = {}) => simulateLocate(locateBoxes, model, { maxSeconds: 900, ...overrides });
+
+describe('locate planner on the multi-box simulator', () => {
+  it('one box: its hop, bracket and mode; nearer boxes with longer timeouts are declared unmeasurable', async () => {
+    const boxes: SimBox[] = [{ hop: 3, timeoutSeconds: 60, mode: 'silent' }];
+    const { result } = await run({ targetHop: 8, boxes });
+    expectBoxes(result, boxes);
+    expect(result.hiddenBefore).toBe(3);
+    expect(result.searchedBeyondUpToSeconds).toBeGreaterThan(60);
+  });
+
+  it('two boxes, near box shorter: both found, the far one resets', async () => {
+    const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 30, mode: 'silent' }, { hop: 5, timeoutSeconds: 120, mode: 'reset' }];
+    const { result } = await run({ targetHop: 8, boxes });
+    expectBoxes(result, boxes);
+  });
+
+  it('three boxes with rising timeouts: all three', async () => {
+    const boxes: SimBox[] = [{ hop: 2, timeoutSeconds: 20, mode: 'silent' }, { hop: 4, timeoutSeconds: 45, mode: 'reset' }, { hop: 6, timeoutSeconds: 90, mode: 'silent' }];
+    const { result } = await run({ targetHop: 9, boxes });
+    expectBoxes(result, boxes);
+    expect(result.hiddenBefore).toBe(6);
+  });
+
+  it('far box shorter: only the far box is visible, and the near one is covered by hiddenBefore', async () => {
+    const { result } = await run({ targetHop: 8, boxes: [{ hop: 1, timeoutSeconds: 120, mode: 'silent' }, { hop: 5, timeoutSeconds: 30, mode: 'silent' }] });
+    expectBoxes(result, [{ hop: 5, timeoutSeconds: 30, mode: 'silent' }]);
+    expect(result.hiddenBefore).toBe(5);
+  });
+
+  it('a box on the target itself (its own firewall) is hop N', async () => {
+    const boxes: SimBox[] = [{ hop: 6, timeoutSeconds: 40, mode: 'reset' }];
+    const { result } = await run({ targetHop: 6, boxes });
+    expectBoxes(result, boxes);
+  });
+
+  it('a hop that never answers ICMP: the box keeps its hop number, its address is null', async () => {
+    const model: MultiBoxModel = { targetHop: 6, boxes: [{ hop: 2, timeoutSeconds: 25, mode: 'silent' }], silentHops: [2] };
+    const { result, path } = await run(model);
+    const trace = { ...path.trace(30), problem: null };
+    const doc = toLocateDocument('t', result.elapsedMs, result, trace);
+    expect(doc.boxes).toEqual([expect.objectContaining({ hop: 2, address: null })]);
+    expect(doc.hops[1]).toEqual({ hop: 2, address: null });
+    expect(doc.hops[0]!.address).toBe('198.18.1.1');
+  });
+
+  it('unknown target hop (no traceroute answer): tries up to --max-hops within 30 + 16 sessions at once', async () => {
+    const boxes: SimBox[] = [{ hop: 4, timeoutSeconds: 50, mode: 'silent' }];
+    const { result, stats } = await run({ targetHop: 12, boxes }, { targetHop: null, maxHops: 30 });
+    expectBoxes(result, boxes);
+    expect(stats.maxOpen).toBeLessThanOrEqual(46);
+  });
+
+  it('a box beyond --max-hops is reported as such, never as a nearer hop', async () => {
+    const { result } = await run({ targetHop: 14, boxes: [{ hop: 12, timeoutSeconds: 30, mode: 'silent' }] }, { targetHop: null, maxHops: 8 });
+    expect(result.verdict).toBe('beyond_max_hops');
+    expect(result.boxes).toEqual([]);
+  });
+
+  it('1 % probe loss: the hop is right in ≥ 90 % of seeds and never more than one hop off', async () => {
+    const boxes: SimBox[] = [{ hop: 3, timeoutSeconds: 40, mode: 'silent' }, { hop: 6, timeoutSeconds: 100, mode: 'silent' }];
+    let right = 0;
+    const seeds = 20;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const { result } = await run({ targetHop: 8, boxes, lossProbability: 0.01, seed }, { maxSeconds: 200 });
+      const hops = result.boxes.map((b) => b.hop);
+      if (hops.join() === '3,6') right++;
+      for (const b of result.boxes) expect(Math.min(...boxes.map((t) => Math.abs(t.hop - b.hop)))).toBeLessThanOrEqual(1);
+    }
+    expect(right / seeds).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('with the path timeout known, the enforcing box is found within 1.5 × T', async () => {
+    const T = 120;
+    const { result } = await run({ targetHop: 10, boxes: [{ hop: 4, timeoutSeconds: T, mode: 'silent' }] }, { pathTimeout: givenPathTimeout(T, PRECISION) });
+    expect(result.boxes[0]!.hop).toBe(4);
+    expect(result.boxes[0]!.foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
+  });
+
+  it('no timeout on the path: nothing to locate', async () => {
+    const { result } = await run({ targetHop: 5, boxes: [] }, { maxSeconds: 60 });
+    expect(result.verdict).toBe('no_timeout_up_to_max');
+    expect(result.boxes).toEqual([]);
+    expect(result.hiddenBefore).toBeNull();
+  });
+});
+
+describe('locate reading rules', () => {
+  it('a round reads into the first hop of the surviving run; a survival below a failure is a contradiction', () => {
+    const r = readRound(10, new Map([[1, 'failed'], [2, 'failed'], [3, 'alive'], [4, 'alive']] as const));
+    expect(r).toMatchObject({ boundary: 3, consistent: true });
+    const bad = readRound(10, new Map([[1, 'failed'], [2, 'alive'], [3, 'failed'], [4, 'alive']] as const));
+    expect(bad).toMatchObject({ boundary: 4, consistent: false });
+    expect(disputedHops(bad)).toEqual([2, 3]);
+  });
+
+  it('keepalive every third of the path timeout, at least 1 s, Linux maximum count', () => {
+    expect(keepaliveTiming(8)).toEqual({ idleSeconds: 2, intervalSeconds: 2, count: 127 });
+    expect(keepaliveTiming(2)).toEqual({ idleSeconds: 1, intervalSeconds: 1, count: 127 });
+    expect(maxAgeSeconds(keepaliveTiming(8))).toBe(2 + 125 * 2);
+  });
+});
+
+describe('locate progress line', () => {
+  it('shows the phase, the boxes so far, sessions, elapsed and the step ETA counted down', () => {
+    const p = { phase: 'frontier' as const, boxes: [{ hop: 1, estimateSeconds: 3.9 }], hops: [2, 4] as [number, number], lowerSeconds: null, upperSeconds: null, elapsedMs: 10_000, etaMs: 8_000 };
+    expect(renderLocateProgress(p, 7, 12_000)).toBe('testing hops 2–4 · hop 1 ≈ 3.9 s · 7 sessions open · 00:12 elapsed · step ETA 00:06');
+    expect(renderLocateProgress({ ...p, phase: 'path_timeout', boxes: [], lowerSeconds: 3.2, upperSeconds: null }, 1, 0)).toBe('path timeout (3.2, …] · 1 session open · 00:00 elapsed · step ETA 00:08');
+  });
+});
