@@ -9,6 +9,7 @@ import { command as adviseCommand } from './advise.ts';
 import { command as measureCommand } from './measure.ts';
 import { command as demoCommand } from './demo.ts';
 import { command as analyzeCommand } from './analyze.ts';
+import { command as watchCommand } from './watch.ts';
 
 type CommandFactory = () => Command;
 
@@ -21,6 +22,7 @@ async function loadCommands(): Promise<CommandFactory[]> {
   factories.push(measureCommand);
   factories.push(demoCommand);
   factories.push(analyzeCommand);
+  factories.push(watchCommand);
   return factories;
 }
 
