@@ -7,6 +7,7 @@ import { Flow, DEFAULT_IDLE_PARAMS, type IdleParams } from './flow.ts';
 import { LiveReporter } from './live-reporter.ts';
 import { FlowTable, connectionHash } from './flow-table.ts';
 import { formatAddress, hostOf, isoTime, ms } from './format.ts';
+import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_PATHS } from './limits.ts';
 import { linkTypeName } from './link-types.ts';
 import type { CaptureFormat, PacketSink } from './packet-sink.ts';
 import type { AnalysisReport, FlowEnd, FlowReport, IdleTimeoutBracket, PathReport } from './report.ts';
@@ -16,6 +17,8 @@ import { flowVerdict, pathVerdict, type FlowFacts } from './verdict.ts';
 const SWEEP_EVERY_MASK = 0xffff;
 /** A finished connection quiet this long (capture time) is summarised and dropped. */
 const RETIRE_AFTER_SECONDS = 120;
+/** At the live-flow cap, evict down to this fraction of it (a batch, so eviction is amortised). */
+const EVICT_DOWN_TO = 0.75;
 
 interface FlowSummary {
   flow: { firstTs: number };
@@ -33,6 +36,10 @@ interface Bounds {
 class PathBrackets {
   private readonly byPath = new Map<string, Bounds>();
   private readonly all: Bounds = { lower: null, upper: null, flows: 0 };
+  /** Connections on paths beyond maxPaths: counted in the overall bracket only. */
+  omittedFlows = 0;
+
+  constructor(private readonly maxPaths: number) {}
 
   static key(report: Pick<FlowReport, 'client' | 'server'>): string {
     return `${hostOf(report.client)} → ${report.server}`;
@@ -41,8 +48,9 @@ class PathBrackets {
   add(report: Omit<FlowReport, 'verdict'>): void {
     const key = PathBrackets.key(report);
     let entry = this.byPath.get(key);
-    if (!entry) this.byPath.set(key, (entry = { lower: null, upper: null, flows: 0 }));
-    for (const b of [entry, this.all]) {
+    if (!entry && this.byPath.size < this.maxPaths) this.byPath.set(key, (entry = { lower: null, upper: null, flows: 0 }));
+    if (!entry) this.omittedFlows++;
+    for (const b of entry ? [entry, this.all] : [this.all]) {
       b.flows++;
       if (report.maxIdleSurvivedSeconds !== null) b.lower = Math.max(b.lower ?? 0, report.maxIdleSurvivedSeconds);
       if (report.diedAfterIdleSeconds !== null) b.upper = Math.min(b.upper ?? Infinity, report.diedAfterIdleSeconds);
@@ -50,9 +58,10 @@ class PathBrackets {
   }
 
   copy(): PathBrackets {
-    const c = new PathBrackets();
+    const c = new PathBrackets(this.maxPaths);
     for (const [k, b] of this.byPath) c.byPath.set(k, { ...b });
     Object.assign(c.all, this.all);
+    c.omittedFlows = this.omittedFlows;
     return c;
   }
 
@@ -86,6 +95,10 @@ export interface AnalyzerOptions {
   forgetIdleAfterSeconds?: number;
   /** Flows listed in the report (all are counted). */
   maxFlows?: number;
+  /** Connections held at once; beyond it the oldest half-open, then longest-idle ones are evicted. */
+  maxLiveFlows?: number;
+  /** Paths given their own bracket and verdict. */
+  maxPaths?: number;
   idle?: Partial<IdleParams>;
 }
 
@@ -101,10 +114,13 @@ export class CaptureAnalyzer implements PacketSink {
   private retiredCount = 0;
   private retiredKeepalives = 0;
   private retiredKeepaliveAcks = 0;
-  private readonly brackets = new PathBrackets();
+  private readonly brackets: PathBrackets;
   private readonly params: IdleParams;
   private readonly port: number | null;
   private readonly maxFlows: number;
+  private readonly maxLiveFlows: number;
+  /** Connections dropped at the live-flow cap before they ended. */
+  private readonly evicted = { halfOpen: 0, idle: 0 };
   packets = 0;
   private tcpPackets = 0;
   private readonly skipped = { notTcp: 0, ipFragments: 0, malformed: 0, unsupportedLink: 0, otherPort: 0 };
@@ -131,7 +147,9 @@ export class CaptureAnalyzer implements PacketSink {
           heartbeatEvents: opts.heartbeatEvents ?? false,
         })
       : null;
-    this.maxFlows = opts.maxFlows ?? 1000;
+    this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS_LISTED;
+    this.maxLiveFlows = Math.max(1, opts.maxLiveFlows ?? DEFAULT_MAX_LIVE_FLOWS);
+    this.brackets = new PathBrackets(opts.maxPaths ?? DEFAULT_MAX_PATHS);
     this.params = { ...DEFAULT_IDLE_PARAMS, ...opts.idle };
   }
 
@@ -253,6 +271,7 @@ export class CaptureAnalyzer implements PacketSink {
   }
 
   private newFlow(hash: number): Flow {
+    if (this.table.size >= this.maxLiveFlows) this.evict();
     const flow = new Flow(this.seg, this.params);
     flow.id = ++this.nextId;
     if (!this.sshOnly) flow.scope = InScope.Yes;
@@ -273,6 +292,41 @@ export class CaptureAnalyzer implements PacketSink {
       else keep.push(flow);
     }
     this.flows = keep;
+  }
+
+  /**
+   * At the live-flow cap: frees a batch so memory stays O(cap) whatever the capture holds. Ended
+   * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
+   * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
+   * stand (what they survived so far still counts). Oldest first within each group. Connections
+   * out of scope (not SSH) go before all of them.
+   */
+  private evict(): void {
+    const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
+    let excess = this.table.size - target;
+    const rank = (f: Flow): number => (f.scope === InScope.No ? -1 : f.finished ? 0 : f.halfOpen ? 1 : 2);
+    const order = this.flows.slice().sort((a, b) => rank(a) - rank(b) || a.lastTs - b.lastTs);
+    const gone = new Set<Flow>();
+    for (const flow of order) {
+      if (excess <= 0) break;
+      excess--;
+      gone.add(flow);
+      if (flow.finished || flow.scope !== InScope.Yes) {
+        this.retire(flow);
+      } else if (flow.halfOpen) {
+        this.evicted.halfOpen++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
+        this.retiredCount++;
+        this.retiredKeepalives += flow.keepalives;
+        this.retiredKeepaliveAcks += flow.keepaliveAcks;
+        this.table.remove(flow);
+      } else {
+        this.evicted.idle++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
+        this.retire(flow);
+      }
+    }
+    this.flows = this.flows.filter((f) => !gone.has(f));
   }
 
   /** Summarises a flow into the report's totals, brackets and list, and drops its state. */
@@ -329,6 +383,9 @@ export class CaptureAnalyzer implements PacketSink {
       tcpKeepaliveAcks,
       flowCount,
       flowsOmitted: Math.max(0, flowCount - flows.length),
+      maxLiveFlows: this.maxLiveFlows,
+      flowsEvicted: { ...this.evicted },
+      pathsOmittedFlows: brackets.omittedFlows,
       flows,
       idleTimeoutBracket: brackets.overall(),
       paths,

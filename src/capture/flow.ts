@@ -39,8 +39,11 @@ export interface FlowObserver {
 export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   nextInBucket: Flow | null = null;
   bucketHash = 0;
-  readonly addrA = new Uint32Array(4);
-  readonly addrB = new Uint32Array(4);
+  // Both endpoints share one buffer: a typed array's own ArrayBuffer costs more than its 16 bytes,
+  // and at the live-flow cap the flow's size is what sets the analysis' memory.
+  private readonly addrs = new Uint32Array(8);
+  readonly addrA = this.addrs.subarray(0, 4);
+  readonly addrB = this.addrs.subarray(4, 8);
   readonly portA: number;
   readonly portB: number;
   readonly family: 4 | 6;
@@ -63,6 +66,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   readonly heartbeatTimes = [new PeriodTracker(), new PeriodTracker()];
   unanswered = 0;
   retransmissions = 0;
+  /** Bit per direction that sent anything (3: both sides spoke). */
+  private directionsSeen = 0;
   /** Direction that sent the opening SYN, or -1. */
   synDirection = -1;
   private synTs = NaN;
@@ -114,6 +119,11 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     return this.sawRst || this.finDirections === 3;
   }
 
+  /** Only one side ever sent anything (a lone SYN, a scan, a one-way capture): no idle evidence. */
+  get halfOpen(): boolean {
+    return this.directionsSeen !== 3;
+  }
+
   get died(): boolean {
     return this.deathDirection >= 0;
   }
@@ -129,6 +139,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     const fwd = this.seq[direction];
     const rev = this.seq[direction ^ 1]!;
     const flags = seg.flags;
+    this.directionsSeen |= 1 << direction;
     const wireshark = analyzeSegment(fwd, rev, seg.seq, seg.ack, seg.seglen, flags, seg.window);
     if (wireshark & A_KEEP_ALIVE) this.keepalives++;
     if (wireshark & A_KEEP_ALIVE_ACK) this.keepaliveAcks++;

@@ -77,6 +77,16 @@ export interface AnalysisReport {
   flowCount: number;
   /** Flows left out of `flows` (the report keeps the first maxFlows). */
   flowsOmitted: number;
+  /** The live-flow cap this analysis ran with (connections held at once). */
+  maxLiveFlows: number;
+  /**
+   * Connections dropped at the cap before they ended: `halfOpen` (only one side ever spoke; not
+   * in `flows` or the brackets) and `idle` (the longest-idle established ones, summarised as they
+   * stood). Both are counted in flowCount.
+   */
+  flowsEvicted: { halfOpen: number; idle: number };
+  /** Connections on paths beyond the per-path limit: in the overall bracket, not in `paths`. */
+  pathsOmittedFlows: number;
   flows: FlowReport[];
   /** Passive idle-timeout bracket `(lowerSeconds, upperSeconds]` over all analysed connections. */
   idleTimeoutBracket: IdleTimeoutBracket;
