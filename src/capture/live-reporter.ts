@@ -42,17 +42,20 @@ export class LiveReporter implements FlowObserver {
     }
     // A reset after an unanswered probe settles it at once.
     if (flow.sawRst && flow.died && (flow.reported & DIED) === 0) this.reportDeath(flow, flow.lastTs);
-    if (flow.finished && (flow.reported & CLOSED) === 0) {
-      flow.reported |= CLOSED;
-      const connection = this.deps.describe(flow);
-      this.emit({ event: 'closed', ...this.base(flow, flow.lastTs), end: connection.end, connection });
-    }
   }
 
-  /** Capture time has reached `now`: judge pending probes, report deaths the peer's silence confirmed. */
+  /**
+   * Capture time has reached `now`: judge pending probes, report deaths the peer's silence
+   * confirmed, and report connections that ended (once the packets that follow a close — the last
+   * ACK, a late reset — are in: `now` lags the newest packet by the reordering slack).
+   */
   tick(flow: Flow, now: number): void {
     flow.finish(now);
-    if (!flow.died || flow.finished || (flow.reported & DIED) !== 0) return;
+    if (flow.finished) {
+      if ((flow.reported & CLOSED) === 0 && now > flow.lastTs) this.reportClosed(flow);
+      return;
+    }
+    if (!flow.died || (flow.reported & DIED) !== 0) return;
     const interval = flow.heartbeatTimes[flow.deathDirection]!.interval();
     if (now - flow.deathAt >= deathConfirmSeconds(interval, flow.deathIdle, flow.answerWindow())) this.reportDeath(flow, now);
   }
@@ -60,6 +63,10 @@ export class LiveReporter implements FlowObserver {
   /** The capture ended: what is still held is reported as it stands. */
   end(flow: Flow, now: number): void {
     if ((flow.reported & (CLOSED | ENDED)) !== 0) return;
+    if (flow.finished) {
+      this.reportClosed(flow);
+      return;
+    }
     flow.reported |= ENDED;
     if (flow.died) {
       if ((flow.reported & DIED) === 0) this.reportDeath(flow, now);
@@ -76,6 +83,12 @@ export class LiveReporter implements FlowObserver {
     flow.finish(now);
     const connection = this.deps.describe(flow);
     this.emit({ event: 'forgotten', ...this.base(flow, now), reason, idleSeconds: ms(now - flow.lastTs), connection });
+  }
+
+  private reportClosed(flow: Flow): void {
+    flow.reported |= CLOSED;
+    const connection = this.deps.describe(flow);
+    this.emit({ event: 'closed', ...this.base(flow, flow.lastTs), end: connection.end, connection });
   }
 
   private reportDeath(flow: Flow, now: number): void {

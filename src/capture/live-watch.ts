@@ -87,10 +87,14 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
 
   const source = opts.source.tcpdump;
   const state = { capturing: false };
+  // The ticker stops with the watch, or when the capture cannot go on (start-up failure).
+  const ticking = new AbortController();
+  const stopTicking = (): void => ticking.abort();
+  opts.signal.addEventListener('abort', stopTicking, { once: true });
   const ticker = (async () => {
-    while (!opts.signal.aborted) {
+    while (!ticking.signal.aborted) {
       try {
-        await opts.clock.sleep(TICK_MS, opts.signal);
+        await opts.clock.sleep(TICK_MS, ticking.signal);
       } catch {
         break;
       }
@@ -102,6 +106,8 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
   try {
     await superviseTcpdump(source, analyzer, opts, emit, state);
   } finally {
+    stopTicking();
+    opts.signal.removeEventListener('abort', stopTicking);
     await ticker;
   }
   analyzer.advance(opts.clock.now() / 1000);
