@@ -65,7 +65,8 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
     scope: opts.scope,
     onEvent: emit,
     heartbeatEvents: opts.heartbeatEvents,
-    forgetIdleAfterSeconds: live ? LIVE_FORGET_IDLE_SECONDS : undefined,
+    // Replays too: the same live path, so a long capture is bounded the same way.
+    forgetIdleAfterSeconds: LIVE_FORGET_IDLE_SECONDS,
     // Connections are reported by events; the final report keeps only totals and paths.
     maxFlows: 0,
   });
