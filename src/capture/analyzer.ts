@@ -263,7 +263,7 @@ export class CaptureAnalyzer implements PacketSink {
     return this.lastTs;
   }
 
-  /** Reports of the connections in scope whose state is held (the live table); `now` for the idle age. */
+  /** Reports of the connections in scope whose state is held (the live table). */
   liveConnections(): FlowReport[] {
     const out: FlowReport[] = [];
     for (const flow of this.flows) if (flow.scope === InScope.Yes) out.push(this.flowReport(flow));
