@@ -126,11 +126,17 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       const fast = lab.ssh('echo up; sleep 20; echo done', ['-o', 'ServerAliveInterval=3', '-o', 'ServerAliveCountMax=3'], { timeoutMs: 40_000 });
 
       // Which connection is which: the heartbeat events tell (12 s unanswered, 3 s answered).
-      const firstUnanswered = await watch.waitFor('unanswered 12 s heartbeat', (e) => e.event === 'heartbeat_unanswered' && e.kind === 'heartbeat' && (e.idleSeconds as number) > 11, 40_000);
+      // (Idle is counted from the connection's last packet, which can trail ssh's own timer by a
+      // little: anything past the NAT's timeout is the 12 s session — the 3 s one never idles that long.)
+      const firstUnanswered = await watch.waitFor(
+        'unanswered 12 s heartbeat',
+        (e) => e.event === 'heartbeat_unanswered' && e.kind === 'heartbeat' && e.sender === 'client' && (e.idleSeconds as number) > CONNTRACK_TIMEOUT_S,
+        45_000,
+      );
       const died = await watch.waitFor('death of the 12 s session', (e) => e.event === 'died' && e.id === firstUnanswered.id, 30_000);
       const fastRun = await fast;
       expect(fastRun.stdout, describeRun(fastRun, lab)).toBe('up\ndone\n');
-      const fastClosed = await watch.waitFor('close of the 3 s session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 4, 15_000);
+      const fastClosed = await watch.waitFor('close of the 3 s session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 4, 30_000);
 
       const h = 12;
       const firstAt = Date.parse(firstUnanswered.at as string);
