@@ -110,7 +110,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
     );
     child = spawn(
       process.execPath,
-      [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', `127.0.0.1:${port}`, '--history', path.join(dir, 'history.sqlite')],
+      [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', `127.0.0.1:${port}`, '--history', path.join(dir, 'history.sqlite'), '--web.enable-admin-api'],
       { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child.stderr!.on('data', (b: Buffer) => {

@@ -9,6 +9,7 @@ import { FlowTable, connectionHash } from './flow-table.ts';
 import { formatAddress, hostOf, isoTime, ms } from './format.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_PATHS } from './limits.ts';
 import { linkTypeName } from './link-types.ts';
+import { nextTurn } from './turn.ts';
 import type { CaptureFormat, PacketSink } from './packet-sink.ts';
 import type { AnalysisReport, FlowEnd, FlowReport, IdleTimeoutBracket, PathReport } from './report.ts';
 import { flowVerdict, pathVerdict, type FlowFacts } from './verdict.ts';
@@ -119,6 +120,8 @@ export class CaptureAnalyzer implements PacketSink {
   private readonly port: number | null;
   private readonly maxFlows: number;
   private readonly maxLiveFlows: number;
+  /** Flows dropped from the analysis, kept to be reused for new connections (at most the cap). */
+  private readonly spare: Flow[] = [];
   /** Connections dropped at the live-flow cap before they ended. */
   private readonly evicted = { halfOpen: 0, idle: 0 };
   packets = 0;
@@ -272,7 +275,9 @@ export class CaptureAnalyzer implements PacketSink {
 
   private newFlow(hash: number): Flow {
     if (this.table.size >= this.maxLiveFlows) this.evict();
-    const flow = new Flow(this.seg, this.params);
+    const reused = this.spare.pop();
+    const flow = reused ?? new Flow(this.seg, this.params);
+    if (reused) reused.recycle(this.seg);
     flow.id = ++this.nextId;
     if (!this.sshOnly) flow.scope = InScope.Yes;
     flow.observer = this.live;
@@ -288,45 +293,12 @@ export class CaptureAnalyzer implements PacketSink {
   private retireFinishedFlows(): void {
     const keep: Flow[] = [];
     for (const flow of this.flows) {
-      if (flow.finished && this.lastTs - flow.lastTs > RETIRE_AFTER_SECONDS) this.retire(flow);
-      else keep.push(flow);
+      if (flow.finished && this.lastTs - flow.lastTs > RETIRE_AFTER_SECONDS) {
+        this.retire(flow);
+        if (this.spare.length < this.maxLiveFlows) this.spare.push(flow);
+      } else keep.push(flow);
     }
     this.flows = keep;
-  }
-
-  /**
-   * At the live-flow cap: frees a batch so memory stays O(cap) whatever the capture holds. Ended
-   * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
-   * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
-   * stand (what they survived so far still counts). Oldest first within each group. Connections
-   * out of scope (not SSH) go before all of them.
-   */
-  private evict(): void {
-    const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
-    let excess = this.table.size - target;
-    const rank = (f: Flow): number => (f.scope === InScope.No ? -1 : f.finished ? 0 : f.halfOpen ? 1 : 2);
-    const order = this.flows.slice().sort((a, b) => rank(a) - rank(b) || a.lastTs - b.lastTs);
-    const gone = new Set<Flow>();
-    for (const flow of order) {
-      if (excess <= 0) break;
-      excess--;
-      gone.add(flow);
-      if (flow.finished || flow.scope !== InScope.Yes) {
-        this.retire(flow);
-      } else if (flow.halfOpen) {
-        this.evicted.halfOpen++;
-        this.live?.forgotten(flow, 'cap', this.lastTs);
-        this.retiredCount++;
-        this.retiredKeepalives += flow.keepalives;
-        this.retiredKeepaliveAcks += flow.keepaliveAcks;
-        this.table.remove(flow);
-      } else {
-        this.evicted.idle++;
-        this.live?.forgotten(flow, 'cap', this.lastTs);
-        this.retire(flow);
-      }
-    }
-    this.flows = this.flows.filter((f) => !gone.has(f));
   }
 
   /** Summarises a flow into the report's totals, brackets and list, and drops its state. */
@@ -345,14 +317,79 @@ export class CaptureAnalyzer implements PacketSink {
     if (this.retired.length < this.maxFlows) this.retired.push(summary);
   }
 
+  /**
+   * At the live-flow cap: frees a batch so memory stays O(cap) whatever the capture holds. Ended
+   * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
+   * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
+   * stand (what they survived so far still counts). Ended and half-open ones by first packet,
+   * oldest first; idle ones longest-idle first. Connections that are not SSH go before all of them.
+   */
+  private evict(): void {
+    const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
+    let excess = this.table.size - target;
+    // `flows` is in order of first packet: ended and half-open ones go oldest-first without a sort
+    // (eviction runs every quarter cap of new flows; a 10k-element sort each time stalled the loop).
+    const notSsh: Flow[] = [];
+    const finished: Flow[] = [];
+    const halfOpen: Flow[] = [];
+    const idle: Flow[] = [];
+    for (const f of this.flows) (f.scope === InScope.No ? notSsh : f.finished ? finished : f.halfOpen ? halfOpen : idle).push(f);
+    if (notSsh.length + finished.length + halfOpen.length < excess) idle.sort((a, b) => a.lastTs - b.lastTs);
+    const gone = new Set<Flow>();
+    for (const flow of [notSsh, finished, halfOpen, idle].flat()) {
+      if (excess <= 0) break;
+      excess--;
+      gone.add(flow);
+      if (flow.finished || flow.scope !== InScope.Yes) {
+        this.retire(flow);
+      } else if (flow.halfOpen) {
+        this.evicted.halfOpen++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
+        this.retiredCount++;
+        this.retiredKeepalives += flow.keepalives;
+        this.retiredKeepaliveAcks += flow.keepaliveAcks;
+        this.table.remove(flow);
+      } else {
+        this.evicted.idle++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
+        this.retire(flow);
+      }
+      // Nothing refers to it any more (summaries copy what they need): reuse it.
+      this.spare.push(flow);
+    }
+    this.flows = this.flows.filter((f) => !gone.has(f));
+  }
+
   report(): AnalysisReport {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * The same report, giving the event loop a turn every few hundred connections: summarising the
+   * live ones at the flow cap takes ~0.2 s, which the daemon must not spend in one piece.
+   */
+  async reportInTurns(): Promise<AnalysisReport> {
+    const steps = this.build();
+    let step = steps.next();
+    while (!step.done) {
+      await nextTurn();
+      step = steps.next();
+    }
+    return step.value;
+  }
+
+  private *build(): Generator<void, AnalysisReport> {
     let tcpKeepalives = this.retiredKeepalives;
     let tcpKeepaliveAcks = this.retiredKeepaliveAcks;
     const brackets = this.brackets.copy();
     const live: FlowSummary[] = [];
     let notSsh = this.notSsh;
     let inScope = 0;
-    for (const flow of this.flows) {
+    for (const [i, flow] of this.flows.entries()) {
+      if (i % 500 === 499) yield;
       if (flow.scope !== InScope.Yes) {
         if (flow.scope === InScope.Unknown) notSsh++;
         continue;

@@ -3,7 +3,15 @@
 // unread tail). Pulling the next chunk only when the current one is used up is what gives the
 // back-pressure: a paused Readable is not read faster than the analysis consumes it.
 
+import { nextTurn } from './turn.ts';
+
 const EMPTY = Buffer.alloc(0);
+/**
+ * Bytes analysed between two turns of the event loop. A stream with data already buffered resolves
+ * `next()` as a microtask, so without a turn the daemon would serve nothing else (not even
+ * /metrics) until an upload is done; 128 KiB is ~2,000 packets, a few milliseconds of work.
+ */
+const YIELD_EVERY_BYTES = 128 * 1024;
 
 export type ByteSource = NodeJS.ReadableStream | AsyncIterable<Buffer | Uint8Array | string>;
 
@@ -60,7 +68,13 @@ export class ChunkedInput {
     return true;
   }
 
+  private sinceTurn = 0;
+
   private async nextChunk(): Promise<Buffer | null> {
+    if (this.sinceTurn >= YIELD_EVERY_BYTES) {
+      this.sinceTurn = 0;
+      await nextTurn();
+    }
     if (this.pending !== null) {
       const chunk = this.pending;
       this.pending = null;
@@ -73,6 +87,7 @@ export class ChunkedInput {
         return null;
       }
       const chunk = toBuffer(next.value);
+      this.sinceTurn += chunk.length;
       if (chunk.length > 0) return chunk;
     }
     return null;

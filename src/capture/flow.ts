@@ -44,9 +44,9 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   private readonly addrs = new Uint32Array(8);
   readonly addrA = this.addrs.subarray(0, 4);
   readonly addrB = this.addrs.subarray(4, 8);
-  readonly portA: number;
-  readonly portB: number;
-  readonly family: 4 | 6;
+  portA: number;
+  portB: number;
+  family: 4 | 6;
   readonly seq: [SeqDirection, SeqDirection] = [new SeqDirection(), new SeqDirection()];
 
   firstTs = 0;
@@ -112,6 +112,66 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.addrB.set(seg.dst);
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
+  }
+
+  /**
+   * Turns this flow, already dropped from the analysis, into a fresh one for `seg` — the same
+   * state the constructor and the field initialisers give. The analyser reuses dropped flows: a
+   * flood of new connections would otherwise be a flood of garbage (GC pauses stall the daemon).
+   */
+  recycle(seg: TcpSegment): void {
+    this.nextInBucket = null;
+    this.bucketHash = 0;
+    this.family = seg.family;
+    this.addrA.set(seg.src);
+    this.addrB.set(seg.dst);
+    this.portA = seg.srcPort;
+    this.portB = seg.dstPort;
+    this.seq[0].reset();
+    this.seq[1].reset();
+    this.firstTs = 0;
+    this.duplicates = 0;
+    for (const sig of this.lastSignature) {
+      sig.ts = -Infinity;
+      sig.seq = sig.ack = sig.seglen = sig.flags = 0;
+    }
+    this.lastTs = 0;
+    this.packets = 0;
+    this.keepalives = 0;
+    this.keepaliveAcks = 0;
+    this.keepaliveTimes.reset();
+    this.heartbeats[0] = this.heartbeats[1] = 0;
+    this.heartbeatsAnswered[0] = this.heartbeatsAnswered[1] = 0;
+    this.heartbeatTimes[0]!.reset();
+    this.heartbeatTimes[1]!.reset();
+    this.unanswered = 0;
+    this.retransmissions = 0;
+    this.directionsSeen = 0;
+    this.synDirection = -1;
+    this.synTs = NaN;
+    this.synAckTs = NaN;
+    this.rttSeconds = NaN;
+    this.sawRst = false;
+    this.sawFin = false;
+    this.finDirections = 0;
+    this.probePending = false;
+    this.probeAt = 0;
+    this.probeIdle = 0;
+    this.probeDirection = 0;
+    this.probeKind = PROBE_OTHER;
+    this.maxSurvived = -1;
+    this.maxGap = 0;
+    this.deathAt = NaN;
+    this.deathIdle = NaN;
+    this.deathDirection = -1;
+    this.lastRetransmissionTs = -Infinity;
+    this.scope = InScope.Unknown;
+    this.recognisedBy = null;
+    this.synSeen = 0;
+    this.firstDataSeen = 0;
+    this.id = 0;
+    this.reported = 0;
+    this.observer = null;
   }
 
   /** Reset, or closed from both sides: no more packets are expected. */

@@ -34,5 +34,5 @@ export async function analyzeStream(input: NodeJS.ReadableStream | AsyncIterable
   const maxPackets = opts.maxPackets ?? Number.POSITIVE_INFINITY;
   const read = await readCapture(input as ByteSource, analyzer, { maxPackets });
   analyzer.truncatedAtMaxPackets = read >= maxPackets;
-  return analyzer.report();
+  return analyzer.reportInTurns();
 }

@@ -8,6 +8,11 @@ export class PeriodTracker {
   private times: Float64Array | null = null;
   private count = 0;
 
+  /** Forgets every event (the ring, if any, is kept for reuse). */
+  reset(): void {
+    this.count = 0;
+  }
+
   add(t: number): void {
     if (this.times === null) this.times = new Float64Array(RING);
     this.times[this.count % RING] = t;

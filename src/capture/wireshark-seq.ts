@@ -19,6 +19,16 @@ export class SeqDirection {
   /** G_MAXUINT32 until the first segment, so a first zero-length segment never matches a window. */
   window = 0xffffffff;
   lastSegmentFlags = 0;
+
+  /** Back to the state of a new instance (Flow.recycle). */
+  reset(): void {
+    this.baseSeqSet = false;
+    this.baseSeq = 0;
+    this.nextseq = 0;
+    this.lastack = 0;
+    this.window = 0xffffffff;
+    this.lastSegmentFlags = 0;
+  }
 }
 
 const SYN_FIN_RST = TH_SYN | TH_FIN | TH_RST;

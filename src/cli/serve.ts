@@ -1,71 +1,120 @@
-// `idleprobe serve`: the Prometheus exporter daemon. Thin: parse flags, load configs, start the
-// service, wait for a signal. `--config.check` validates both config files and exits.
-import { Command } from 'commander';
+// `idleprobe serve`: the Prometheus exporter daemon. Thin: parse flags, load configs, hand over to
+// the composition root (src/app/service.ts). `--config.check` validates both config files and exits.
+// Flags are read through the Option objects that declared them (attributeName()), never through a
+// hand-written key: `--web.config.file` was once silently ignored because its key was misspelt.
+import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
 import { loadConfigFile } from '../daemon/config.ts';
 import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-address.ts';
 import { loadWebConfig } from '../exporter/web-config.ts';
-import { stderrLogger, type LogLevel } from '../daemon/log.ts';
-import { runUntilSignalled, startService } from '../daemon/service.ts';
-import { analyzeUpload, heartbeatWithProber, measureWithProber, sshOpenerFactory } from '../daemon/wiring.ts';
-import { formatShard, ownsTarget, parseShard, type Shard } from '../daemon/shard.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../exporter/limits.ts';
+import { LOG_LEVELS, stderrLogger, type LogLevel } from '../daemon/log.ts';
+import { RESET_CORRUPT_FLAG } from '../daemon/history-file.ts';
+import { runService } from '../app/service.ts';
+import { analyzeUpload, heartbeatWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';
+import { formatShard, ownsTarget, parseShard } from '../daemon/shard.ts';
 
-interface ServeFlags {
-  config?: string;
-  'web.listenAddress': string;
-  'web.configFile'?: string;
-  history: string;
-  'config.check'?: boolean;
-  'log.level': LogLevel;
-  shard: string;
+/** "10s", "500ms", "5m", "1h" or plain seconds → ms. */
+export function parseDuration(flag: string) {
+  return (value: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+    const ms = m ? Number(m[1]) * unit : NaN;
+    if (!(ms >= 1)) throw new UsageError(`serve: ${flag} must be a duration such as 10s, 500ms or 5m, not ${JSON.stringify(value)}`);
+    return ms;
+  };
 }
 
+function parseCount(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`serve: ${flag} must be an integer ≥ 1, not ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+const secs = (ms: number) => `${ms / 1000}s`;
+
+const OPT = {
+  config: new Option('--config <file>', 'YAML config file (targets, modules, global limits)'),
+  listen: new Option('--web.listen-address <addr>', 'address to listen on, [host]:port').default(DEFAULT_LISTEN_ADDRESS),
+  webConfig: new Option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)'),
+  lifecycle: new Option('--web.enable-lifecycle', 'enable POST /-/reload (SIGHUP reloads either way)'),
+  admin: new Option('--web.enable-admin-api', 'enable the routes that start work: POST /api/measure/:name, /api/heartbeat/:name, /api/analyze'),
+  headerTimeout: new Option('--web.read-header-timeout <duration>', 'time a client has to send the request headers').default(DEFAULT_HTTP_LIMITS.headersTimeoutMs, secs(DEFAULT_HTTP_LIMITS.headersTimeoutMs)).argParser(parseDuration('--web.read-header-timeout')),
+  requestTimeout: new Option('--web.request-timeout <duration>', 'time a client has to send a whole request, upload included').default(DEFAULT_HTTP_LIMITS.requestTimeoutMs, secs(DEFAULT_HTTP_LIMITS.requestTimeoutMs)).argParser(parseDuration('--web.request-timeout')),
+  idleTimeout: new Option('--web.idle-timeout <duration>', 'a connection silent this long is closed (a stalled upload too)').default(DEFAULT_HTTP_LIMITS.idleTimeoutMs, secs(DEFAULT_HTTP_LIMITS.idleTimeoutMs)).argParser(parseDuration('--web.idle-timeout')),
+  maxConnections: new Option('--web.max-connections <n>', 'open HTTP connections at once').default(DEFAULT_HTTP_LIMITS.maxConnections).argParser(parseCount('--web.max-connections')),
+  maxAnalyses: new Option('--analyze.max-concurrent <n>', 'capture analyses (POST /api/analyze) at once; more get 429').default(DEFAULT_HTTP_LIMITS.maxConcurrentAnalyses).argParser(parseCount('--analyze.max-concurrent')),
+  maxLiveFlows: new Option('--analyze.max-live-flows <n>', 'connections an analysis holds at once (then evicts half-open/idle ones, counted)').default(DEFAULT_HTTP_LIMITS.maxLiveFlows).argParser(parseCount('--analyze.max-live-flows')),
+  history: new Option('--history <file>', 'SQLite file for measurement history (":memory:" keeps none)').default('idleprobe-history.sqlite'),
+  resetCorrupt: new Option(RESET_CORRUPT_FLAG, 'if the history file is corrupt, move it aside (FILE.corrupt-<time>) and start a fresh one'),
+  check: new Option('--config.check', 'validate the config file(s) and exit'),
+  logLevel: new Option('--log.level <level>', 'debug, info, warn or error').default('info').choices(LOG_LEVELS),
+  shard: new Option('--shard <i/n>', 'serve only the targets whose fnv1a32(name) mod n == i (replica i of n)').default('0/1'),
+} as const;
+
 export function command(): Command {
-  return new Command('serve')
-    .description('Run as a Prometheus exporter: measure configured targets on a schedule, serve /metrics, /probe and a JSON API.')
-    .option('--config <file>', 'YAML config file (targets, modules, global limits)')
-    .option('--web.listen-address <addr>', 'address to listen on, [host]:port', DEFAULT_LISTEN_ADDRESS)
-    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)')
-    .option('--history <file>', 'SQLite file for measurement history (":memory:" keeps none)', 'idleprobe-history.sqlite')
-    .option('--config.check', 'validate the config file(s) and exit')
-    .option('--log.level <level>', 'debug, info, warn or error', 'info')
-    .option('--shard <i/n>', 'serve only the targets whose fnv1a32(name) mod n == i (replica i of n)', '0/1')
-    .action(async (flags: ServeFlags) => {
-      if (!flags.config) throw new UsageError('serve: --config <file> is required');
-      if (!['debug', 'info', 'warn', 'error'].includes(flags['log.level'])) {
-        throw new UsageError(`serve: --log.level must be debug, info, warn or error, not ${JSON.stringify(flags['log.level'])}`);
+  const cmd = new Command('serve').description('Run as a Prometheus exporter: measure configured targets on a schedule, serve /metrics, /probe and a JSON API.');
+  for (const o of Object.values(OPT)) cmd.addOption(o);
+  return cmd.action(async () => {
+    const raw = cmd.opts();
+    const get = <T>(o: Option): T => raw[o.attributeName()] as T;
+    const configFile = get<string | undefined>(OPT.config);
+    if (!configFile) throw new UsageError('serve: --config <file> is required');
+    const listenAddress = get<string>(OPT.listen);
+    let shard;
+    try {
+      parseListenAddress(listenAddress);
+      shard = parseShard(get<string>(OPT.shard));
+    } catch (err) {
+      throw new UsageError(`serve: ${(err as Error).message}`);
+    }
+    const limits: Partial<HttpLimits> = {
+      headersTimeoutMs: get(OPT.headerTimeout),
+      requestTimeoutMs: get(OPT.requestTimeout),
+      idleTimeoutMs: get(OPT.idleTimeout),
+      maxConnections: get(OPT.maxConnections),
+      maxConcurrentAnalyses: get(OPT.maxAnalyses),
+      maxLiveFlows: get(OPT.maxLiveFlows),
+    };
+    if (limits.headersTimeoutMs! > limits.requestTimeoutMs!) throw new UsageError('serve: --web.read-header-timeout must not exceed --web.request-timeout');
+    const config = loadConfigFile(configFile);
+    const webConfigFile = get<string | undefined>(OPT.webConfig);
+    const webConfig = webConfigFile ? loadWebConfig(webConfigFile) : undefined;
+    if (get<boolean | undefined>(OPT.check)) {
+      // Every target is validated whatever the shard; the count says what this replica would run.
+      const own = config.targets.filter((t) => ownsTarget(shard, t.spec.name)).length;
+      const shardNote = shard.count > 1 ? ` (shard ${formatShard(shard)} runs ${own} of them)` : '';
+      process.stdout.write(`${configFile}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)\n`);
+      if (webConfigFile && webConfig) {
+        const what = [webConfig.tls ? 'TLS' : 'no TLS', webConfig.basicAuthUsers.size ? `basic auth (${webConfig.basicAuthUsers.size} user(s))` : 'no basic auth'];
+        process.stdout.write(`${webConfigFile}: OK, ${what.join(', ')}\n`);
       }
-      let shard: Shard;
-      try {
-        parseListenAddress(flags['web.listenAddress']);
-        shard = parseShard(flags.shard);
-      } catch (err) {
-        throw new UsageError(`serve: ${(err as Error).message}`);
-      }
-      const config = loadConfigFile(flags.config);
-      const webConfig = flags['web.configFile'] ? loadWebConfig(flags['web.configFile']) : undefined;
-      if (flags['config.check']) {
-        // Every target is validated whatever the shard; the count says what this replica would run.
-        const own = config.targets.filter((t) => ownsTarget(shard, t.spec.name)).length;
-        const shardNote = shard.count > 1 ? ` (shard ${formatShard(shard)} runs ${own} of them)` : '';
-        process.stdout.write(`${flags.config}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)\n`);
-        if (flags['web.configFile']) process.stdout.write(`${flags['web.configFile']}: OK\n`);
-        return;
-      }
-      const log = stderrLogger(flags['log.level']);
-      const service = await startService({
-        config,
-        configFile: flags.config,
-        historyFile: flags.history,
-        listenAddress: flags['web.listenAddress'],
-        webConfig,
-        measure: measureWithProber,
-        heartbeat: heartbeatWithProber,
-        openerFactory: sshOpenerFactory,
-        analyze: analyzeUpload,
-        log,
-        shard,
-      });
-      process.exitCode = await runUntilSignalled(service, log);
+      return;
+    }
+    const log = stderrLogger(get<LogLevel>(OPT.logLevel));
+    const lifecycle = get<boolean | undefined>(OPT.lifecycle) ?? false;
+    const admin = get<boolean | undefined>(OPT.admin) ?? false;
+    log.debug(
+      `serve: config ${configFile}, history ${get<string>(OPT.history)}, web config ${webConfigFile ?? 'none'}, lifecycle API ${lifecycle ? 'on' : 'off'}, admin API ${admin ? 'on' : 'off'}, limits ${JSON.stringify(limits)}`,
+    );
+    process.exitCode = await runService({
+      config,
+      configFile,
+      historyFile: get<string>(OPT.history),
+      resetCorruptHistory: get<boolean | undefined>(OPT.resetCorrupt) ?? false,
+      listenAddress,
+      webConfig,
+      enableLifecycle: lifecycle,
+      enableAdminApi: admin,
+      limits,
+      measure: measureWithProber,
+      heartbeat: heartbeatWithProber,
+      openerFactory: sshOpenerFactory,
+      analyze: analyzeUpload,
+      log,
+      shard,
     });
+  });
 }

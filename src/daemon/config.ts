@@ -290,9 +290,13 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   };
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };
+  // A module's own problems, without its path: a target inheriting them is not told again.
+  const moduleProblems = new Map<string, Set<string>>();
   for (const [name, rawModule] of Object.entries((doc.modules ?? {}) as Record<string, Raw>)) {
+    const before = problems.length;
     const m = moduleFrom(rawModule, DEFAULT_MODULE, `modules.${name}`, problems);
     checkModule(m, `modules.${name}`, problems);
+    moduleProblems.set(name, new Set(problems.slice(before).map((p) => p.slice(`modules.${name}`.length))));
     modules[name] = m;
   }
   if (!modules[global.defaultModule]) problems.push(`global.default_module: no module named ${JSON.stringify(global.defaultModule)}`);
@@ -311,8 +315,11 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       problems.push(`${at}.module: no module named ${JSON.stringify(moduleName)}`);
       return;
     }
-    const settings = moduleFrom(t, base, at, problems);
-    checkModule(settings, at, problems);
+    const own: string[] = [];
+    const settings = moduleFrom(t, base, at, own);
+    checkModule(settings, at, own);
+    const inherited = moduleProblems.get(moduleName);
+    problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
@@ -369,7 +376,38 @@ export function parseConfigText(text: string): unknown {
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line} column ${e.linePos[0].col}` : ''}: ${e.message.split('\n')[0]}`));
   }
-  return doc.toJS();
+  let value: unknown;
+  try {
+    // An alias bomb (billion laughs) expands past this many aliases: the yaml library refuses it.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`YAML: ${(err as Error).message.split('\n')[0]} (too many or nested aliases)`]);
+  }
+  const odd = firstNonJson(value, '');
+  if (odd) throw new ConfigError([`${odd.path || '(document)'}: a YAML ${odd.kind} value (a tag such as !!binary, !!set, !!omap or !!timestamp); write a plain string, number, list or mapping`]);
+  return value;
+}
+
+/** The first value in a parsed document that JSON has no form for (a tagged YAML value). */
+function firstNonJson(v: unknown, at: string): { path: string; kind: string } | null {
+  if (v === null || typeof v !== 'object') return null;
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) {
+      const bad = firstNonJson(x, `${at}[${i}]`);
+      if (bad) return bad;
+    }
+    return null;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    const kind = v instanceof Uint8Array ? 'binary' : v instanceof Date ? 'timestamp' : v instanceof Map ? 'ordered map' : v instanceof Set ? 'set' : 'tagged';
+    return { path: at, kind };
+  }
+  for (const [k, x] of Object.entries(v)) {
+    const bad = firstNonJson(x, at ? `${at}.${k}` : k);
+    if (bad) return bad;
+  }
+  return null;
 }
 
 /** Reads, parses, validates and resolves a config file. Throws ConfigError (exit 2). */

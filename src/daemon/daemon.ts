@@ -28,6 +28,8 @@ export interface DaemonOptions {
   configFile?: string;
   /** SQLite file for history, ':memory:' when not given. */
   historyFile?: string;
+  /** An already opened (locked, checked) history; `serve` opens it before listening. Wins over historyFile. */
+  history?: HistoryStore;
   measure: MeasureFn;
   /** Runs heartbeat survival matrices (targets with `heartbeat:`); without it that setting is ignored. */
   heartbeat?: HeartbeatFn;
@@ -67,7 +69,7 @@ export class Daemon {
     this.shard = opts.shard ?? ALL_TARGETS;
     this.log = opts.log ?? silentLogger;
     this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
-    this.history = new HistoryStore(opts.historyFile ?? ':memory:');
+    this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
     this.reloadState = { successful: true, lastSuccessAt: Date.now(), lastError: null };
   }
 

@@ -114,7 +114,9 @@ export class HistoryStore {
     this.db = new Database(file);
     if (file !== ':memory:') this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    // better-sqlite3 is synchronous: a write waiting on a lock blocks the event loop (scrapes
+    // included) this long; a write that still fails is retried later (durable-history.ts).
+    this.db.pragma('busy_timeout = 1000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS measurements (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -23,5 +23,9 @@ export const METRIC = {
   heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval}
   heartbeatSurvivedSeconds: 'idleprobe_heartbeat_survived_seconds', // gauge {target,interval}
   heartbeatUnanswered: 'idleprobe_heartbeat_unanswered', // gauge {target,interval}
+  captureAnalysesInFlight: 'idleprobe_capture_analyses_in_flight', // gauge: POST /api/analyze running now
+  captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
+  captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap
+  historyWriteFailures: 'idleprobe_history_write_failures_total', // counter: failed history writes (each retry counts)
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

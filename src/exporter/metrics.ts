@@ -12,6 +12,7 @@ import { IncrementalTargetText } from './incremental.ts';
 import type { Direction, FailureMode, Verdict } from '../search/types.ts';
 import { HEARTBEAT_HELP, heartbeatSamples } from '../heartbeat/metrics.ts';
 import { configuredRows } from '../daemon/heartbeat-plan.ts';
+import type { AnalysisStats } from './analysis-gate.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
@@ -101,8 +102,14 @@ export interface ReloadInfo {
   lastSuccessAt: number;
 }
 
+/** Daemon-wide counters read at scrape time besides the reload status (each optional). */
+export interface ProcessStats {
+  analyses?: () => AnalysisStats;
+  historyWriteFailures?: () => number;
+}
+
 /** Daemon-wide metrics: process defaults plus the config reload status, read at scrape time. */
-export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
+export function buildProcessRegistry(reloadInfo: () => ReloadInfo, stats: ProcessStats = {}): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which the exposition guidelines (and promtool's
@@ -124,6 +131,17 @@ export function buildProcessRegistry(reloadInfo: () => ReloadInfo): Registry {
       this.set(reloadInfo().lastSuccessAt / 1000);
     },
   });
+  const analyses = stats.analyses;
+  if (analyses) {
+    new Gauge({ name: METRIC.captureAnalysesInFlight, help: 'Capture analyses (POST /api/analyze) running now.', registers: [registry], collect() { this.set(analyses().inFlight); } });
+    // Counters read from a running total: a gauge-typed collect would break rate(); set via reset+inc.
+    new Counter({ name: METRIC.captureAnalysesRejected, help: 'Capture uploads refused with 429 because the concurrent-analysis limit was reached.', registers: [registry], collect() { this.reset(); this.inc(analyses().rejected); } });
+    new Counter({ name: METRIC.captureFlowsEvicted, help: 'Connections evicted at the live-flow cap during capture analyses (half-open first, then the longest idle).', registers: [registry], collect() { this.reset(); this.inc(analyses().flowsEvicted); } });
+  }
+  const writeFailures = stats.historyWriteFailures;
+  if (writeFailures) {
+    new Counter({ name: METRIC.historyWriteFailures, help: 'History writes that failed (each retry counts); the result stays exported from memory meanwhile.', registers: [registry], collect() { this.reset(); this.inc(writeFailures()); } });
+  }
   return registry;
 }
 
@@ -157,8 +175,9 @@ export class MetricsRenderer {
   constructor(
     private readonly source: { version: number; snapshots(): TargetSnapshot[]; reloadStatus: ReloadInfo },
     private readonly now: () => number = Date.now,
+    stats: ProcessStats = {},
   ) {
-    this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus);
+    this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus, stats);
   }
 
   get contentType(): string {

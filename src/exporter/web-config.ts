@@ -3,7 +3,7 @@
 // and client auth type) and basic auth users with bcrypt hashes. Validated like the main config.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { SecureVersion } from 'node:tls';
+import { createSecureContext, type SecureVersion } from 'node:tls';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { ConfigError, jsonPointerToPath } from '../daemon/config.ts';
@@ -131,6 +131,15 @@ export function resolveWebConfig(raw: unknown, baseDir: string, file?: string): 
         ...(t.max_version ? { maxVersion: TLS_VERSIONS[t.max_version] } : {}),
         clientAuthType,
       };
+    }
+  }
+  if (tls) {
+    // A key that does not match the certificate (or a PEM that does not parse) fails here, at
+    // --config.check and before listening, not at the first TLS handshake.
+    try {
+      createSecureContext(httpsOptions(tls));
+    } catch (err) {
+      problems.push(`tls_server_config: cert_file and key_file do not load together (${(err as Error).message})`);
     }
   }
   if (problems.length) throw new ConfigError(problems, file);

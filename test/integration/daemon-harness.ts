@@ -59,10 +59,14 @@ export async function startLabProcess(
   return { facts: JSON.parse(line) as LabFacts, proc, lines };
 }
 
-/** Starts `idleprobe serve` on a free loopback port; resolves with its URL once it logs that it listens. */
-export async function startDaemon(configFile: string, historyFile: string): Promise<Daemon> {
+/**
+ * Starts `idleprobe serve` on a free loopback port; resolves with its URL once it logs that it
+ * listens. The lifecycle and admin APIs are on (the tests drive the daemon through them) unless
+ * `extraArgs` is given, which replaces them.
+ */
+export async function startDaemon(configFile: string, historyFile: string, extraArgs: string[] = ['--web.enable-lifecycle', '--web.enable-admin-api']): Promise<Daemon> {
   const proc = track(
-    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile], {
+    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile, ...extraArgs], {
       cwd: repo,
       stdio: ['ignore', 'ignore', 'pipe'],
     }),

@@ -108,7 +108,9 @@ describe('idleprobe serve against the demo lab', () => {
     fs.writeFileSync(configFile, 'targets:\n  - name: demo\n    host: 127.0.0.1\n    port: 70000\n    user: x\n');
     const bad = await fetch(`${d.url}/-/reload`, { method: 'POST' });
     expect(bad.status).toBe(500);
-    expect(((await bad.json()) as { error: string }).error).toContain('targets[0].port: must be <= 65535');
+    // The body names no file or key path; the log does.
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^config reload failed; the running config stays/);
+    await waitFor('the reload error in the log', async () => d.stderr.some((l) => l.includes('targets[0].port: must be <= 65535')), 10);
     const afterBad = await (await fetch(`${d.url}/metrics`)).text();
     expect(sample(afterBad, METRIC.configReloadSuccess, '')).toBe(0);
     expect(afterBad).toContain('target="demo-b"');

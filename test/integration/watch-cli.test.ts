@@ -136,6 +136,23 @@ describe('watch --read: SSH on any port, at-risk sessions, text output', () => {
     expect((await cli(['watch', '--port', 'ssh'])).code).toBe(2);
   });
 
+  it('--port 22 takes the port without banners, --heartbeats reports each answered heartbeat, --tcpdump names the binary', async () => {
+    const file = fixturePath('client-eth.pcap');
+    const byPort = events(await cli(['watch', '--read', file, '--json', '--port', '22']));
+    const opened = byPort.filter((e) => e.event === 'opened');
+    expect(opened).toHaveLength(4);
+    expect(opened.every((e) => (e as { recognisedBy: string }).recognisedBy === 'filter' && String((e as { server: string }).server).endsWith(':22'))).toBe(true);
+    const plain = events(await cli(['watch', '--read', file, '--json']));
+    expect(plain.some((e) => e.event === 'heartbeat')).toBe(false);
+    const beats = events(await cli(['watch', '--read', file, '--json', '--heartbeats'])).filter((e) => e.event === 'heartbeat');
+    // The ServerAliveInterval=2 session: 5 heartbeats, all answered, from the client.
+    expect(beats).toHaveLength(5);
+    expect(beats.every((e) => (e as { sender: string }).sender === 'client')).toBe(true);
+    const bad = await cli(['watch', '-i', 'lo', '--tcpdump', join(dir, 'no-tcpdump')]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/^idleprobe: --tcpdump .*no-tcpdump: not an executable file/);
+  });
+
   it('tcpdump not on PATH: exit 3 naming it, no stack trace', async () => {
     const run = await cli(['watch', '-i', 'lo', '--json'], { env: { ...process.env, PATH: dir } });
     expect(run.code).toBe(3);

@@ -269,7 +269,7 @@ describe('heartbeat matrix in the daemon', () => {
     first.matrices[0].finish();
     await first.daemon.heartbeatSettled('a');
 
-    const app = await buildApp({ daemon: first.daemon, renderer: new MetricsRenderer(first.daemon) });
+    const app = await buildApp({ daemon: first.daemon, enableAdminApi: true, renderer: new MetricsRenderer(first.daemon) });
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="20"} 0`);
@@ -306,7 +306,7 @@ describe('heartbeat matrix in the daemon', () => {
     second.daemon.start();
     await flush();
     expect(second.matrices).toHaveLength(0);
-    const app2 = await buildApp({ daemon: second.daemon, renderer: new MetricsRenderer(second.daemon) });
+    const app2 = await buildApp({ daemon: second.daemon, enableAdminApi: true, renderer: new MetricsRenderer(second.daemon) });
     expect((await app2.inject({ method: 'GET', url: '/metrics' })).body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     // POST /api/heartbeat starts one now (202), a second POST gets 409.
     expect((await app2.inject({ method: 'POST', url: '/api/heartbeat/a' })).statusCode).toBe(202);

@@ -143,7 +143,7 @@ describe('a sharded daemon', () => {
       targets: names.map((name) => ({ name, host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'] })),
     });
     daemon = new Daemon({ config: cfg, measure, cron: noCron, shard: { index, count } });
-    app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon) });
+    app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon) });
     daemon.start();
     for (let i = 0; i < 200 && daemon.snapshots().some((s) => !s.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
   });

@@ -14,7 +14,7 @@ import type { MeasurementResult } from '../../src/search/types.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { analyzeUpload } from '../../src/daemon/wiring.ts';
+import { analyzeUpload } from '../../src/app/wiring.ts';
 
 const PIN = `SHA256:${'D'.repeat(43)}`;
 const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
@@ -85,7 +85,7 @@ describe('exporter HTTP routes', () => {
       });
     };
     daemon = new Daemon({ config: loadConfigFile(configFile), configFile, measure, cron: noCron });
-    app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon), analyze: analyzeUpload });
+    app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon), analyze: analyzeUpload });
     daemon.start();
     for (let i = 0; i < 200 && daemon.snapshots().some((s) => !s.latestOk); i++) await new Promise((r) => setTimeout(r, 10));
   });
@@ -241,7 +241,11 @@ describe('exporter HTTP routes', () => {
     fs.writeFileSync(configFile, 'targets:\n  - name: x\n    host: h\n    user: u\n    port: 0\n');
     const bad = await app.inject({ method: 'POST', url: '/-/reload' });
     expect(bad.statusCode).toBe(500);
-    expect(bad.json().error).toContain('targets[0].port: must be >= 1');
+    // The details (file and key paths) go to the log and --config.check, not into the HTTP body.
+    expect(bad.json().error).toMatch(/^config reload failed; the running config stays/);
+    expect(bad.body).not.toContain(configFile);
+    expect(bad.body).not.toContain('targets[0]');
+    expect(daemon.reloadStatus.lastError).toContain('targets[0].port: must be >= 1');
     metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain(`${METRIC.configReloadSuccess} 0`);
     expect(metrics).toContain('target="alpha"');
@@ -253,7 +257,7 @@ describe('exporter basic auth', () => {
   it('requires a configured user with the right password (bcrypt), 401 otherwise', async () => {
     const daemon = new Daemon({ config: { global: (await import('../../src/daemon/config.ts')).DEFAULT_GLOBAL, modules: {}, targets: [] }, measure: async () => { throw new Error('unused'); }, cron: noCron });
     const hash = bcrypt.hashSync('s3cret', 4).replace(/^\$2b\$/, '$2y$'); // htpasswd writes $2y$
-    const app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon), webConfig: { tls: null, basicAuthUsers: new Map([['prom', hash]]), headers: {} } });
+    const app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon), webConfig: { tls: null, basicAuthUsers: new Map([['prom', hash]]), headers: {} } });
     const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
     // Not started yet: alive but not ready.
     const notReady = await app.inject({ method: 'GET', url: '/-/ready', headers: { authorization: basic('prom', 's3cret') } });

@@ -1,10 +1,12 @@
-// Connects the daemon to the real prober and capture analyser. Kept apart from the scheduler so
-// unit tests inject their own measure function and the scheduler never imports ssh2.
+// Part of the composition root: connects the daemon to the real prober and capture analyser. Kept
+// apart from the scheduler so unit tests inject their own measure function and the scheduler never
+// imports ssh2.
 import type { Readable } from 'node:stream';
 import { realClock } from '../search/clock.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
-import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import type { HeartbeatFn, MeasureFn, OpenerFactory } from './runner.ts';
+import { CredentialError, loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
+import { ConnectError } from '../search/types.ts';
+import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { measureTarget } from '../probe/measure.ts';
@@ -19,15 +21,30 @@ export const sshOpenerFactory: OpenerFactory = (spec, opts) =>
     ...(opts.silentDeadlineFloorMs !== undefined ? { silentFloorMs: opts.silentDeadlineFloorMs } : {}),
   });
 
+/**
+ * For the daemon, a key that does not decrypt (wrong passphrase) or credentials that cannot be
+ * read mean the target cannot be logged into: an auth failure (errorKind "auth",
+ * idleprobe_target_up 0), as a rejected password would be. The CLI keeps them usage errors.
+ */
+async function credentialsAsAuth<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof CredentialError) throw new ConnectError(err.message, 'auth');
+    throw err;
+  }
+}
+
 /** Measurements: the prober's fast search over real SSH sessions. */
-export const measureWithProber: MeasureFn = (spec, opts) => measureTarget(spec, opts);
+export const measureWithProber: MeasureFn = (spec, opts) => credentialsAsAuth(() => measureTarget(spec, opts));
 
 /** POST /api/analyze: the capture analyser, reading the upload stream with back-pressure. */
-export const analyzeUpload = (input: Readable, opts: { port: number }): Promise<AnalysisReport> => analyzeStream(input, { port: opts.port });
+export const analyzeUpload = (input: Readable, opts: { port: number; maxLiveFlows?: number }): Promise<AnalysisReport> =>
+  analyzeStream(input, { port: opts.port, maxLiveFlows: opts.maxLiveFlows });
 
 /** Heartbeat survival matrices: the prober's sessions with OpenSSH's CountMax verdict (src/heartbeat). */
 export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
-  runTargetHeartbeatMatrix(spec, {
+  credentialsAsAuth(() => runTargetHeartbeatMatrix(spec, {
     intervalsSeconds: opts.intervalsSeconds,
     windowSeconds: opts.windowSeconds,
     countMax: opts.countMax,
@@ -36,4 +53,4 @@ export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
     signal: opts.signal,
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.onSessionDone ? { onSessionDone: () => opts.onSessionDone!() } : {}),
-  });
+  }));

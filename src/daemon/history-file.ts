@@ -1,0 +1,156 @@
+// Opening the history file for `serve`, before anything listens: an exclusive lock (two daemons
+// on one file would both measure and their reports diverge), an integrity check (a corrupt page
+// must stop the start, not surface after the port is open), and a refusal to touch an SQLite file
+// that is not an idleprobe history (it is checked read-only, before WAL mode would rewrite it).
+// Every failure names the file and the flag that chose it.
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { InputError, EXIT } from '../cli/errors.ts';
+import { HistoryStore } from './history.ts';
+import type { Logger } from './log.ts';
+
+export const HISTORY_FLAG = '--history';
+export const RESET_CORRUPT_FLAG = '--history.reset-corrupt';
+const OUR_TABLES = ['measurements', 'heartbeat_matrices'];
+
+/** A history that cannot be used: exit 2, the message names the file and the flag. */
+export class HistoryFileError extends InputError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = 'HistoryFileError';
+  }
+}
+
+export interface OpenedHistory<S extends HistoryStore = HistoryStore> {
+  store: S;
+  /** Closes nothing; drops the lock (call after the store is closed). */
+  releaseLock(): void;
+}
+
+/**
+ * An exclusive lock as `FILE.lock` holding the holder's PID, created with O_EXCL. Written by hand:
+ * the lock libraries (proper-lockfile) do not record who holds a lock, and the message must name
+ * the PID. A lock whose PID is gone (SIGKILL, power cut) is stale and taken over.
+ */
+export function lockHistory(file: string): () => void {
+  const lock = `${file}.lock`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = fs.openSync(lock, 'wx', 0o644);
+      fs.writeSync(fd, `${process.pid}\n`);
+      fs.closeSync(fd);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        try {
+          if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lock);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new HistoryFileError(`cannot lock history file ${file} (${HISTORY_FLAG}): cannot create ${lock}: ${code ?? (err as Error).message}`);
+      const pid = Number.parseInt(readOr(lock, ''), 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) is in use by another idleprobe serve (PID ${pid}, lock ${lock}); give each daemon its own ${HISTORY_FLAG} file`);
+      }
+      // Stale (holder gone) or unreadable: take it over.
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  throw new HistoryFileError(`cannot lock history file ${file} (${HISTORY_FLAG}): ${lock} keeps reappearing`);
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** What is wrong with an existing file, checked read-only; null when it is a sound idleprobe history. */
+function inspect(file: string): { corrupt: boolean; problem: string } | null {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    return { corrupt: false, problem: openProblem(err) };
+  }
+  try {
+    const check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+    const msgs = check.map((r) => r.quick_check).filter((m) => m !== 'ok');
+    if (msgs.length > 0) return { corrupt: true, problem: `integrity check failed: ${msgs.slice(0, 3).join('; ')}${msgs.length > 3 ? ` (+${msgs.length - 3} more)` : ''}` };
+    const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((r) => r.name);
+    const foreign = tables.filter((t) => !OUR_TABLES.includes(t));
+    if (tables.length > 0 && !tables.includes('measurements')) {
+      return { corrupt: false, problem: `an SQLite database but not an idleprobe history (tables: ${foreign.slice(0, 5).join(', ')}); left untouched` };
+    }
+    return null;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return { corrupt: true, problem: (err as Error).message };
+    return { corrupt: false, problem: openProblem(err) };
+  } finally {
+    db.close();
+  }
+}
+
+function openProblem(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const msg = (err as Error).message;
+  if (code === 'SQLITE_CANTOPEN') return `${msg} (does the directory exist, and may this user read and write it?)`;
+  if (code === 'SQLITE_READONLY' || code === 'SQLITE_READONLY_DIRECTORY') return `${msg} (the file or its directory is read-only for this user)`;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return msg;
+  if (code === 'EACCES') return `permission denied`;
+  return msg;
+}
+
+/**
+ * Locks, checks and opens `file` (":memory:" keeps nothing and needs neither). A corrupt file
+ * stops the start unless `resetCorrupt`: then it is renamed to FILE.corrupt-<time> (with its WAL
+ * and shared-memory files) and a fresh history starts, and the log says so.
+ */
+export function openHistoryFile<S extends HistoryStore = HistoryStore>(
+  file: string,
+  opts: { resetCorrupt: boolean; log: Logger; now?: () => number; create?: (file: string) => S },
+): OpenedHistory<S> {
+  const create = opts.create ?? ((f: string) => new HistoryStore(f) as S);
+  if (file === ':memory:') return { store: create(file), releaseLock: () => {} };
+  const releaseLock = lockHistory(file);
+  try {
+    if (fs.existsSync(file) && fs.statSync(file).size > 0) {
+      const bad = inspect(file);
+      if (bad && bad.corrupt && opts.resetCorrupt) {
+        const aside = `${file}.corrupt-${new Date((opts.now ?? Date.now)()).toISOString().replace(/[:.]/g, '-')}`;
+        for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, aside + suffix);
+        opts.log.warn(`history file ${file} was corrupt (${bad.problem}); moved it to ${aside} and started a fresh history (${RESET_CORRUPT_FLAG})`);
+      } else if (bad) {
+        const hint = bad.corrupt ? `; move it aside, or start with ${RESET_CORRUPT_FLAG} to have that done and a fresh history started` : '';
+        throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}): ${bad.problem}${hint}`);
+      }
+    }
+    let store: S;
+    try {
+      store = create(file);
+    } catch (err) {
+      throw new HistoryFileError(`cannot open history file ${file} (${HISTORY_FLAG}): ${openProblem(err)}`);
+    }
+    opts.log.debug(`history: opened ${file} (locked by PID ${process.pid})`);
+    return { store, releaseLock };
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}

@@ -1,0 +1,89 @@
+// Config messages of `idleprobe serve` through the real CLI: a YAML alias bomb and a `!!binary`
+// value end in exit 2 with one line naming the file; a module's problem is reported once, not under
+// every target using it. And a target whose key does not decrypt (wrong passphrase) is an auth
+// failure on a started daemon: errorKind "auth" and idleprobe_target_up 0.
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { METRIC } from '../../src/exporter/metric-names.ts';
+import { children, repo, startDaemon, waitFor } from './daemon-harness.ts';
+
+const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-messages-'));
+const f = (n: string) => path.join(dir, n);
+const PIN = `SHA256:${'D'.repeat(43)}`;
+
+function check(file: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, 'serve', '--config', file, '--config.check'], { cwd: repo, timeout: 60_000 }, (err, _stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
+    });
+  });
+}
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all([...children].map((c) => new Promise((r) => c.once('exit', r))));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('serve --config.check: YAML that attacks or surprises the parser', () => {
+  it('an alias bomb: exit 2, naming the file, quickly', async () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    let prev = 'a';
+    for (const n of 'bcdefghi') {
+      lines.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(',')}]`);
+      prev = n;
+    }
+    fs.writeFileSync(f('bomb.yml'), `${lines.join('\n')}\ntargets: []\n`);
+    const r = await check(f('bomb.yml'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f('bomb.yml')}: invalid config`);
+    expect(r.stderr).toMatch(/alias/);
+  }, 60_000);
+
+  it('a !!binary value: one clear line with its path, not a line per byte', async () => {
+    fs.writeFileSync(f('binary.yml'), 'global:\n  max_sessions: !!binary aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\ntargets: []\n');
+    const r = await check(f('binary.yml'));
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(f('binary.yml'));
+    expect(lines[1]).toMatch(/global\.max_sessions: a YAML binary value/);
+  }, 60_000);
+
+  it("a module's problem is reported once, not again under each of its targets", async () => {
+    const targets = [0, 1, 2].map((i) => `  - { name: t${i}, host: h, user: u, use_agent: true, host_key_sha256: "${PIN}", module: m }\n`).join('');
+    fs.writeFileSync(f('module.yml'), `modules:\n  m:\n    min_seconds: 50\n    max_seconds: 10\ntargets:\n${targets}`);
+    const r = await check(f('module.yml'));
+    expect(r.code).toBe(2);
+    expect(r.stderr.match(/must be greater than min_seconds/g)).toHaveLength(1);
+    expect(r.stderr).toContain('modules.m.max_seconds');
+    expect(r.stderr).not.toContain('targets[');
+  }, 60_000);
+});
+
+describe('serve: a key that does not decrypt is an auth failure', () => {
+  it('errorKind "auth" and idleprobe_target_up 0', async () => {
+    const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'the-right-one', '-f', f('id_ed25519')], { encoding: 'utf8', timeout: 30_000 });
+    if (keygen.error || keygen.status !== 0) throw new Error(`ssh-keygen (Debian package openssh-client) failed: ${keygen.error?.message ?? keygen.stderr}`);
+    fs.writeFileSync(f('passphrase'), 'a-wrong-one\n');
+    fs.writeFileSync(
+      f('key.yml'),
+      `global:\n  jitter_seconds: 0\ntargets:\n  - name: locked\n    host: 127.0.0.1\n    port: 9\n    user: u\n    private_key_file: id_ed25519\n    passphrase_file: passphrase\n    host_key_sha256: "${PIN}"\n`,
+    );
+    const d = await startDaemon(f('key.yml'), f('h.sqlite'), []);
+    const attempt = await waitFor('the failed measurement', async () => {
+      const t = (await (await fetch(`${d.url}/api/targets`)).json()) as { targets: { lastAttempt: { errorKind: string; error: string } | null; up: number | null }[] };
+      return t.targets[0]?.lastAttempt ? t.targets[0] : null;
+    }, 30);
+    expect(attempt.lastAttempt!.errorKind).toBe('auth');
+    expect(attempt.lastAttempt!.error).toContain('id_ed25519');
+    expect(attempt.lastAttempt!.error).not.toContain('a-wrong-one');
+    expect(attempt.up).toBe(0);
+    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    expect(metrics).toContain(`${METRIC.targetUp}{target="locked"} 0`);
+  }, 60_000);
+});
