@@ -4,16 +4,19 @@
 #   docker run -v ./idleprobe.yml:/etc/idleprobe/idleprobe.yml:ro -v idleprobe-history:/var/lib/idleprobe \
 #     -p 127.0.0.1:9923:9923 --cap-drop ALL --read-only --tmpfs /tmp idleprobe:0.1.0
 
-# --- build stage: production dependencies only (native modules compile here, not in the runtime image) ---
-FROM node:20-slim AS deps
+# --- build stage: compiles src/ to dist/ and native modules; the runtime stage gets no compiler and no TypeScript ---
+FROM node:20-slim AS build
 WORKDIR /app
 # better-sqlite3 (and ssh2's optional cpu-features) fall back to a source build when no prebuilt binary fits.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-# tsx is a runtime dependency: the CLI runs the TypeScript sources through it (no build output to go stale).
-RUN npm ci --omit=dev --no-audit --no-fund \
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+# `npm ci` runs the `prepare` script (tsc → dist/); then the dev dependencies (typescript, tsx, vitest) go.
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 # --- runtime stage ---
@@ -25,10 +28,10 @@ RUN groupadd --system --gid 10001 idleprobe \
  && useradd --system --uid 10001 --gid idleprobe --home-dir /var/lib/idleprobe --no-create-home --shell /usr/sbin/nologin idleprobe \
  && mkdir -p /etc/idleprobe /var/lib/idleprobe \
  && chown idleprobe:idleprobe /var/lib/idleprobe
-COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
 USER 10001:10001
 # Config (read-only) and the SQLite measurement history (must persist: warm starts, history API).
 VOLUME ["/etc/idleprobe", "/var/lib/idleprobe"]

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader so a fresh clone works after `npm ci`
-// with no separate build step (and no stale build output to go out of sync).
-import { register } from 'tsx/esm/api';
-import { fileURLToPath } from 'node:url';
+// Runs the compiled CLI in dist/ (built by `npm ci` through the `prepare` script, or `npm run
+// build`). In a checkout (src/ present) a dist/ older than any source file is never run: the
+// TypeScript sources run through tsx (a dev dependency) instead, so an edit is never hidden by
+// stale build output. An installed package has no src/ and always runs dist/.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 if (process.argv[2] === 'serve') {
@@ -13,8 +15,42 @@ if (process.argv[2] === 'serve') {
   process.on('SIGHUP', onHup);
   process[Symbol.for('idleprobe.early-sighup')] = early;
 }
-register();
-const here = path.dirname(fileURLToPath(import.meta.url));
-const { main } = await import(path.join(here, '..', 'src', 'cli', 'main.ts'));
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const distMain = path.join(root, 'dist', 'cli', 'main.js');
+const stamp = path.join(root, 'dist', '.build-stamp');
+
+/** Newest mtime under dir (ms); ~100 files, well under a millisecond or two. */
+function newestMtime(dir) {
+  let newest = statSync(dir).mtimeMs;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function distIsCurrent() {
+  if (!existsSync(src)) return existsSync(distMain);
+  if (!existsSync(distMain) || !existsSync(stamp)) return false;
+  return newestMtime(src) <= statSync(stamp).mtimeMs;
+}
+
+let entry;
+if (distIsCurrent()) {
+  entry = pathToFileURL(distMain).href;
+} else {
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    // A deployment that pruned the dev dependencies and then pulled new sources.
+    process.stderr.write('idleprobe: dist/ is missing or older than src/, and tsx (a dev dependency) is not installed: run `npm ci` (it builds dist/), or `npm run build`\n');
+    process.exit(2);
+  }
+  register();
+  entry = pathToFileURL(path.join(src, 'cli', 'main.ts')).href;
+}
+const { main } = await import(entry);
 const code = await main(process.argv.slice(2));
 if (typeof code === 'number') process.exitCode = code;

@@ -1,7 +1,7 @@
 // Judgements of the local SSH setup against the path's idle timeout: the *effective* client
 // heartbeat (`ssh -G`), the server's (`sshd -T`) and whether the running sshd predates its config,
 // and the kernel's TCP keepalive timer. Pure: the I/O lives in local-checks.ts.
-import { intOf, stringOf, type ConfigDump } from './config-dump.ts';
+import { intOf, stringOf, type ConfigDump } from '../probe/openssh-dump.ts';
 import type { Recommendation } from './recommend.ts';
 
 export interface Finding {

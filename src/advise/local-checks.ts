@@ -4,7 +4,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfigDump } from './config-dump.ts';
+import { parseConfigDump } from '../probe/openssh-dump.ts';
+import { sshG } from '../probe/ssh-config.ts';
 import { clientFromDump, serverFromDump, type ClientEffective, type ConfigFileTime, type ServerEffective, type SshdProcess } from './judge-local.ts';
 
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -32,14 +33,10 @@ function run(cmd: string, args: string[]): Promise<Run> {
   });
 }
 
-/** `ssh -G [-F file] host`: OpenSSH's own resolution of Host/Match blocks and defaults. */
+/** `ssh -G [-F file] host`: OpenSSH's own resolution of Host/Match blocks and defaults (the prober's resolver). */
 export async function effectiveClientConfig(host: string, sshConfigFile?: string): Promise<ClientEffective> {
   if (!host || host.startsWith('-')) throw new RangeError(`--check-local: "${host}" is not a host name`);
-  const args = ['-G', ...(sshConfigFile ? ['-F', sshConfigFile] : []), '--', host];
-  const r = await run('ssh', args);
-  if (r.error) throw new Error(`cannot run \`ssh ${args.join(' ')}\`: ${r.error} (Debian package openssh-client)`);
-  if (r.code !== 0) throw new Error(`\`ssh ${args.join(' ')}\` failed (exit ${r.code}): ${r.stderr.trim()}`);
-  return clientFromDump(host, parseConfigDump(r.stdout));
+  return clientFromDump(host, sshG({ host, configFile: sshConfigFile }));
 }
 
 export interface ServerInspection {

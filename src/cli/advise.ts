@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
 import { addConnectionOptions, connectTimeoutMs, targetSpecFrom, usage, type ConnectionFlags } from './heartbeat.ts';
-import { parseTargetArg } from './measure.ts';
+import { parseTargetArg } from './target-spec.ts';
 import { progressLine } from './progress.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
-import type { TargetSpec } from '../probe/target.ts';
+import { formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
@@ -45,19 +45,19 @@ export function command(): Command {
     .option('--history <file>', "use the target's latest measurement in the daemon's history file")
     .option('--matrix <file>', 'also use a survival matrix (`idleprobe heartbeat --json` output)')
     .option('--check-local <host>', 'check the effective ServerAliveInterval for HOST via `ssh -G`, sshd via `sshd -T`, and the kernel keepalive')
-    .option('--ssh-config <file>', 'with --check-local: resolve with `ssh -G -F FILE` instead of ~/.ssh/config')
     .option('--sshd-config <file>', 'with --check-local: check this sshd_config (`sshd -T -f FILE`)')
     .option('--no-server-check', 'with --check-local: skip the sshd checks')
     .option('--host-alias <name>', 'Host pattern for the ~/.ssh/config snippet (default: the --check-local host or the target host)')
     .option('--count-max <n>', 'use this ServerAliveCountMax instead of the derived one')
-    .option('--min <duration>', 'when measuring: shortest idle age to try', '5')
-    .option('--max <duration>', 'when measuring: longest idle age to try', '7440')
+    .option('--min <duration>', 'when measuring: shortest idle age to try', String(MEASURE_DEFAULTS.minSeconds))
+    .option('--max <duration>', 'when measuring: longest idle age to try', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
     if (!targetArg && !f.timeout && !f.history && !f.checkLocal) throw new UsageError('give a TARGET to measure, --timeout S, --history F with --name, or --check-local HOST');
-    if ((f.sshConfig || f.sshdConfig) && !f.checkLocal) throw new UsageError('--ssh-config/--sshd-config only apply with --check-local HOST');
+    // --ssh-config (-F) resolves TARGET and, with --check-local, the checked host.
+    if (f.sshdConfig && !f.checkLocal) throw new UsageError('--sshd-config only applies with --check-local HOST');
     const countMax = f.countMax === undefined ? undefined : Number(f.countMax);
     if (countMax !== undefined && !(Number.isInteger(countMax) && countMax >= 1)) throw new UsageError(`--count-max: "${f.countMax}" must be an integer ≥ 1`);
 
@@ -84,6 +84,7 @@ interface ParsedTarget {
   port: number;
   /** Set only when we will connect (no --timeout/--history); then credentials are checked too. */
   spec: TargetSpec | null;
+  connectTimeoutMs: number;
   name: string;
   /** The user when TARGET names one (user@host): then the snippet sets User too. */
   user: string | null;
@@ -93,13 +94,16 @@ interface ParsedTarget {
 function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
   if (!targetArg) return null;
   if (!f.timeout && !f.history) {
-    const spec = targetSpecFrom(targetArg, f);
-    return { host: spec.host, port: spec.port, spec, name: spec.name, user: parseTargetArg(targetArg).user };
+    const resolved = targetSpecFrom(targetArg, f);
+    const spec = resolved.spec;
+    for (const line of resolved.provenance) process.stderr.write(line + '\n');
+    return { host: spec.host, port: spec.port, spec, connectTimeoutMs: connectTimeoutMs(f, resolved), name: spec.name, user: parseTargetArg(targetArg).user };
   }
   // No connection: no host key or credentials needed, but the name must parse.
   const t = parseTargetArg(targetArg);
   const user = t.user ?? process.env.USER ?? process.env.LOGNAME ?? 'root';
-  return { host: t.host, port: t.port, spec: null, name: f.name ?? `${user}@${t.host}:${t.port}`, user: t.user };
+  const port = t.port ?? 22;
+  return { host: t.host, port, spec: null, connectTimeoutMs: connectTimeoutMs(f), name: f.name ?? formatEndpoint(user, t.host, port), user: t.user };
 }
 
 async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<TimeoutBasis> {
@@ -113,8 +117,8 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
     return { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null };
   }
-  const minSeconds = usage(() => parseDurationSeconds(f.min ?? '5', '--min'));
-  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? '7440', '--max'));
+  const minSeconds = usage(() => parseDurationSeconds(f.min ?? String(MEASURE_DEFAULTS.minSeconds), '--min'));
+  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? String(MEASURE_DEFAULTS.maxSeconds), '--max'));
   if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
   process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
   const progress = progressLine();
@@ -127,7 +131,7 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
       ...MEASURE_DEFAULTS,
       minSeconds,
       maxSeconds,
-      connectTimeoutMs: connectTimeoutMs(f),
+      connectTimeoutMs: target.connectTimeoutMs,
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),

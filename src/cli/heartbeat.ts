@@ -2,37 +2,34 @@
 // intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
-import type { TargetSpec } from '../probe/target.ts';
-import { buildTargetSpec } from './measure.ts';
+import { addSshConfigOptions, resolveTarget, type ResolvedTarget, type TargetFlags } from './target-spec.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
 import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
-import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS } from '../heartbeat/types.ts';
+import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from '../advise/timeout-source.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
-export interface ConnectionFlags {
-  identity?: string;
-  knownHosts?: string;
-  hostKey?: string[];
-  passwordFile?: string;
-  passphraseFile?: string;
+export interface ConnectionFlags extends TargetFlags {
   name?: string;
   connectTimeout?: string;
 }
 
+const DEFAULT_CONNECT_TIMEOUT = `${MEASURE_DEFAULTS.connectTimeoutMs / 1000}s`;
+
 export function addConnectionOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('-i, --identity <file>', 'private key file')
     .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
     .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
     .option('--password-file <file>', 'file holding the password (password auth)')
     .option('--passphrase-file <file>', 'file holding the private key passphrase')
     .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
-    .option('--connect-timeout <duration>', 'give up connecting/logging in after this long', '10s');
+    .option('--connect-timeout <duration>', `give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else ${DEFAULT_CONNECT_TIMEOUT})`);
+  return addSshConfigOptions(cmd);
 }
 
 /**
@@ -40,24 +37,19 @@ export function addConnectionOptions(cmd: Command): Command {
  * host key sources, default identity and agent behave exactly as there. Outbound only: a
  * heartbeat is the client's.
  */
-export function targetSpecFrom(arg: string, f: ConnectionFlags): TargetSpec {
-  const spec = buildTargetSpec(arg, {
-    identity: f.identity,
-    knownHosts: f.knownHosts,
-    hostKey: f.hostKey,
-    passwordFile: f.passwordFile,
-    passphraseFile: f.passphraseFile,
-    direction: 'outbound',
-    min: String(MEASURE_DEFAULTS.minSeconds),
-    max: String(MEASURE_DEFAULTS.maxSeconds),
-    sessions: String(MEASURE_DEFAULTS.sessions),
-    inbound: true,
-  });
-  return f.name ? { ...spec, name: f.name } : spec;
+export function targetSpecFrom(arg: string, f: ConnectionFlags): ResolvedTarget {
+  const resolved = resolveTarget(arg, { ...f, direction: 'outbound', inbound: true }, warnOnStderr);
+  return f.name ? { ...resolved, spec: { ...resolved.spec, name: f.name } } : resolved;
 }
 
-export function connectTimeoutMs(f: ConnectionFlags): number {
-  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? '10s', '--connect-timeout')) * 1000);
+export function warnOnStderr(message: string): void {
+  process.stderr.write(`idleprobe: warning: ${message}\n`);
+}
+
+/** --connect-timeout, else ssh_config's ConnectTimeout, else 10 s. */
+export function connectTimeoutMs(f: ConnectionFlags, resolved?: ResolvedTarget): number {
+  if (f.connectTimeout === undefined && resolved?.connectTimeoutSeconds) return resolved.connectTimeoutSeconds * 1000;
+  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, '--connect-timeout')) * 1000);
 }
 
 /** Runs `fn`, turning RangeErrors from the pure parsers into usage errors (exit 2). */
@@ -88,7 +80,7 @@ export function command(): Command {
     )
     .argument('<target>', '[user@]host[:port]')
     .option('--intervals <list>', 'heartbeat intervals, comma-separated (seconds, or with s/m units)', DEFAULT_INTERVALS_SECONDS.join(','))
-    .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', '30m')
+    .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', `${DEFAULT_WINDOW_SECONDS / 60}m`)
     .option('--count-max <n>', 'dead after this many consecutive unanswered heartbeats (ServerAliveCountMax)', String(DEFAULT_COUNT_MAX))
     .addOption(new Option('--no-heartbeat-session', 'do not run the extra session without heartbeat'))
     .option('--timeout <seconds>', 'cross-check against this measured idle timeout')
@@ -96,7 +88,9 @@ export function command(): Command {
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(cmd);
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
-    const spec = targetSpecFrom(targetArg, f);
+    const resolved = targetSpecFrom(targetArg, f);
+    const spec = resolved.spec;
+    for (const line of resolved.provenance) process.stderr.write(line + '\n');
     const intervalsSeconds = usage(() => parseIntervals(f.intervals));
     const windowSeconds = usage(() => parseDurationSeconds(f.window, '--window'));
     const countMax = Number(f.countMax);
@@ -119,7 +113,7 @@ export function command(): Command {
     if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
     try {
       const matrix = await runTargetHeartbeatMatrix(spec, {
-        connectTimeoutMs: connectTimeoutMs(f),
+        connectTimeoutMs: connectTimeoutMs(f, resolved),
         intervalsSeconds,
         windowSeconds,
         countMax,

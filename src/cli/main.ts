@@ -1,29 +1,30 @@
 // Entry point of the `idleprobe` CLI: parses the sub-command and hands over. Each sub-command
 // lives in its own module exporting `command(): Command`; this file only wires them up and maps
-// errors to exit codes (0 result, 2 bad usage, 3 target unreachable/auth, 4 bad capture input).
+// errors to exit codes (EXIT in errors.ts, the one rule: 0 result, 2 bad usage/config, 3 target
+// unreachable, authentication failed, host key unknown or changed, 4 bad capture input).
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
-import { command as serveCommand } from './serve.ts';
-import { command as heartbeatCommand } from './heartbeat.ts';
-import { command as adviseCommand } from './advise.ts';
-import { command as measureCommand } from './measure.ts';
-import { command as demoCommand } from './demo.ts';
-import { command as analyzeCommand } from './analyze.ts';
-import { command as watchCommand } from './watch.ts';
 
-type CommandFactory = () => Command;
+/**
+ * Every sub-command, loaded only when it runs: `--version`, `--help` and each command pay for
+ * their own modules only (ssh2, fastify, better-sqlite3 are slow to import). The summary is the
+ * one line of the top-level listing; each module holds its full description and options.
+ */
+const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: () => Command }> }[] = [
+  { name: 'serve', summary: 'run as a Prometheus exporter: scheduled measurements, /metrics, /probe, JSON API', load: () => import('./serve.ts') },
+  { name: 'heartbeat', summary: 'survival matrix: which heartbeat intervals keep an idle SSH session alive', load: () => import('./heartbeat.ts') },
+  { name: 'advise', summary: 'recommend ServerAliveInterval/ClientAliveInterval (+ config snippets, --check-local)', load: () => import('./advise.ts') },
+  { name: 'measure', summary: 'find the idle timeout of the network path to an SSH server', load: () => import('./measure.ts') },
+  { name: 'demo', summary: 'measure a built-in SSH server behind a built-in middlebox (no root, no config)', load: () => import('./demo.ts') },
+  { name: 'analyze', summary: 'read a pcap/pcapng capture: heartbeats, unanswered keepalives, idle timeouts', load: () => import('./analyze.ts') },
+  { name: 'watch', summary: 'watch live SSH traffic (tcpdump): unanswered heartbeats and idle deaths as they happen', load: () => import('./watch.ts') },
+];
 
-async function loadCommands(): Promise<CommandFactory[]> {
-  // Sub-commands register here (one import each).
-  const factories: CommandFactory[] = [];
-  factories.push(serveCommand);
-  factories.push(heartbeatCommand);
-  factories.push(adviseCommand);
-  factories.push(measureCommand);
-  factories.push(demoCommand);
-  factories.push(analyzeCommand);
-  factories.push(watchCommand);
-  return factories;
+/** The sub-command argv names, if any: the first word that is not an option. */
+function invoked(argv: string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  // `idleprobe help measure` shows measure's own help, so measure must be loaded.
+  return words[0] === 'help' ? words[1] : words[0];
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -33,7 +34,11 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  for (const make of await loadCommands()) program.addCommand(make().exitOverride());
+  const name = invoked(argv);
+  for (const entry of COMMANDS) {
+    if (entry.name === name) program.addCommand((await entry.load()).command().summary(entry.summary).exitOverride());
+    else program.command(entry.name).summary(entry.summary);
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

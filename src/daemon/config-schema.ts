@@ -1,32 +1,53 @@
-// JSON Schema of the daemon's YAML config (validated with ajv). Shape only: cross-field rules
-// (host key required, module exists, unique names, cron syntax, secrets readable) live in
-// config.ts where they can name the field and say why in plain words.
+// JSON Schema of the daemon's YAML config (validated with ajv, `useDefaults`): the shape and every
+// default of the file, written once. The search's, prober's and matrix's tunables come from their
+// own schemas (src/*/settings-schema.ts); this file adds what only the daemon has. Cross-field rules
+// (host key required, module exists, unique names, cron syntax, secrets readable) live in config.ts
+// where they can name the field and say why in plain words. docs/daemon.md is checked against the
+// defaults here (test/unit/daemon-config-docs.test.ts).
+import { connectPacingProperties, dropDefault, searchSettingsProperties, withoutDefaults } from '../search/settings-schema.ts';
+import { probeSettingsProperties } from '../probe/settings-schema.ts';
+import { matrixSettingsProperties } from '../heartbeat/settings-schema.ts';
+import { DEFAULT_INBOUND_COMMAND } from '../probe/target.ts';
 
 const directions = {
   type: 'array',
   items: { enum: ['outbound', 'inbound'] },
   minItems: 1,
   uniqueItems: true,
+  default: ['outbound', 'inbound'],
+  description: 'directions measured',
 } as const;
 
-/** Probe settings shared by modules and (as overrides) targets. */
-const probeSettings = {
+/** The matrix settings of a module (the daemon adds its schedule). */
+export const heartbeatSettingsProperties = {
+  enabled: { type: 'boolean' },
+  ...matrixSettingsProperties,
+  // Daily, off the hour: a matrix holds one session per interval for the whole window (30 min).
+  schedule: { type: 'string', minLength: 1, default: '40 3 * * *', description: 'cron expression of the matrix runs' },
+} as const;
+
+/** Probe settings of a module, with the defaults of the built-in `default` module. */
+export const moduleProperties = {
   directions,
-  inbound_command: { type: ['string', 'null'], minLength: 1 },
-  schedule: { type: 'string', minLength: 1 },
-  min_seconds: { type: 'number', minimum: 1, maximum: 86400 },
-  max_seconds: { type: 'number', minimum: 1, maximum: 86400 },
-  sessions: { type: 'integer', minimum: 1, maximum: 64 },
-  precision_abs_seconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
-  precision_relative: { type: 'number', minimum: 0, maximum: 0.5 },
-  connect_timeout_ms: { type: 'integer', minimum: 100, maximum: 120000 },
-  silent_deadline_floor_ms: { type: 'integer', minimum: 100, maximum: 120000 },
+  inbound_command: {
+    type: ['string', 'null'],
+    minLength: 1,
+    default: DEFAULT_INBOUND_COMMAND,
+    description: 'command the server runs for an inbound probe ({d} = age in seconds); null = no shell, outbound only',
+  },
+  // Every 6 hours: a cold measurement of a long timeout takes a small multiple of it (up to hours).
+  schedule: { type: 'string', minLength: 1, default: '0 */6 * * *', description: 'cron expression of the measurements' },
+  ...searchSettingsProperties,
+  // Fewer than `idleprobe measure`'s 16: every target of the daemon shares global.max_sessions.
+  sessions: { ...searchSettingsProperties.sessions, default: 8 },
+  ...probeSettingsProperties,
   sentinel: {
     type: 'object',
     additionalProperties: false,
+    default: {},
     properties: {
-      enabled: { type: 'boolean' },
-      fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.99 },
+      enabled: { type: 'boolean', default: false, description: 'watch the path between measurements' },
+      fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.99, default: 0.9, description: 'idle the sentinel at this fraction of the last estimate' },
     },
   },
   // Heartbeat survival matrix: an object (enabled unless `enabled: false`), `true` (all defaults),
@@ -34,72 +55,73 @@ const probeSettings = {
   heartbeat: {
     type: ['object', 'boolean', 'null'],
     additionalProperties: false,
-    properties: {
-      enabled: { type: 'boolean' },
-      intervals: { type: 'array', minItems: 1, maxItems: 32, items: { type: ['number', 'string'] } },
-      window: { type: ['number', 'string'] },
-      count_max: { type: 'integer', minimum: 1, maximum: 100 },
-      schedule: { type: 'string', minLength: 1 },
-      include_no_heartbeat: { type: 'boolean' },
-    },
+    default: null,
+    properties: heartbeatSettingsProperties,
   },
 } as const;
+
+export const globalProperties = {
+  max_sessions: { type: 'integer', minimum: 1, maximum: 4096, default: 64, description: 'cap on SSH sessions open at once over all targets' },
+  // Daemon-wide, hence above one measurement's own cap (60).
+  max_connects_per_minute: { ...connectPacingProperties.max_connects_per_minute, default: 120, description: 'cap on connects per rolling minute over all targets' },
+  connect_stagger_ms: connectPacingProperties.connect_stagger_ms,
+  jitter_seconds: { type: 'number', minimum: 0, maximum: 86400, default: 60, description: 'each scheduled run starts after a random delay in [0, jitter)' },
+  default_module: { type: 'string', minLength: 1, default: 'default', description: 'module of targets that name none' },
+  max_upload_bytes: { type: 'integer', minimum: 1024, maximum: 4294967296, default: 256 * 1024 * 1024, description: 'size limit of a POST /api/analyze upload' },
+  history_retention_days: {
+    type: 'number',
+    minimum: 0,
+    maximum: 36500,
+    default: 90,
+    description: "history older than this is pruned (each target's latest good result is kept); 0 = keep all",
+  },
+} as const;
+
+const fingerprint = { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' } as const;
+
+/** A target's own fields (its probe settings, from its module, follow). */
+export const targetOwnProperties = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$', description: 'metric label and history key' },
+  host: { type: 'string', minLength: 1, maxLength: 253, description: 'address or host name (required unless ssh_config_host gives it)' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, default: 22, description: 'SSH port' },
+  user: { type: 'string', minLength: 1, maxLength: 64, description: 'SSH user (required unless ssh_config_host gives it)' },
+  ssh_config_host: {
+    type: 'string',
+    pattern: '^[^\\s-]\\S{0,252}$',
+    description: 'resolve HostName, Port, User, IdentityFile, known_hosts files, HostKeyAlias and ProxyJump through `ssh -G NAME`, like `ssh NAME` (fields given here win)',
+  },
+  ssh_config_file: { type: 'string', minLength: 1, description: 'with ssh_config_host: the ssh_config file (`ssh -G -F FILE`; default OpenSSH\'s own)' },
+  module: { type: 'string', minLength: 1, description: 'module whose settings apply (default: global.default_module)' },
+  private_key_file: { type: 'string', minLength: 1, description: 'private key (OpenSSH or PEM)' },
+  passphrase_file: { type: 'string', minLength: 1, description: "file holding the key's passphrase" },
+  passphrase_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "environment variable holding the key's passphrase" },
+  password_file: { type: 'string', minLength: 1, description: 'file holding the password' },
+  password_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'environment variable holding the password' },
+  use_agent: { type: 'boolean', description: 'use the SSH agent at $SSH_AUTH_SOCK' },
+  known_hosts_file: { type: 'string', minLength: 1, description: 'known_hosts file the host key must be in' },
+  host_key_sha256: { anyOf: [fingerprint, { type: 'array', minItems: 1, items: fingerprint }], description: 'pinned host key fingerprint(s), "SHA256:…"' },
+} as const;
+
+export const targetProperties = {
+  ...targetOwnProperties,
+  // A target's probe settings override its module's: no defaults here, a missing field is inherited.
+  ...withoutDefaults(moduleProperties),
+  sentinel: { ...dropDefault(moduleProperties.sentinel), properties: withoutDefaults(moduleProperties.sentinel.properties) },
+  heartbeat: { ...dropDefault(moduleProperties.heartbeat), properties: withoutDefaults(heartbeatSettingsProperties) },
+} as const;
+
+export const moduleSchema = { type: 'object', additionalProperties: false, properties: moduleProperties } as const;
+export const globalSchema = { type: 'object', additionalProperties: false, default: {}, properties: globalProperties } as const;
+export const targetSchema = { type: 'object', additionalProperties: false, required: ['name'], properties: targetProperties } as const;
 
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['targets'],
   properties: {
-    global: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        max_sessions: { type: 'integer', minimum: 1, maximum: 4096 },
-        max_connects_per_minute: { type: 'integer', minimum: 1, maximum: 100000 },
-        connect_stagger_ms: { type: 'integer', minimum: 0, maximum: 60000 },
-        jitter_seconds: { type: 'number', minimum: 0, maximum: 86400 },
-        default_module: { type: 'string', minLength: 1 },
-        max_upload_bytes: { type: 'integer', minimum: 1024, maximum: 4294967296 },
-        history_retention_days: { type: 'number', minimum: 0, maximum: 36500 },
-      },
-    },
-    modules: {
-      type: 'object',
-      additionalProperties: {
-        type: 'object',
-        additionalProperties: false,
-        properties: probeSettings,
-      },
-    },
-    targets: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'host', 'user'],
-        properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' },
-          host: { type: 'string', minLength: 1, maxLength: 253 },
-          port: { type: 'integer', minimum: 1, maximum: 65535 },
-          user: { type: 'string', minLength: 1, maxLength: 64 },
-          module: { type: 'string', minLength: 1 },
-          private_key_file: { type: 'string', minLength: 1 },
-          passphrase_file: { type: 'string', minLength: 1 },
-          passphrase_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-          password_file: { type: 'string', minLength: 1 },
-          password_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-          use_agent: { type: 'boolean' },
-          known_hosts_file: { type: 'string', minLength: 1 },
-          host_key_sha256: {
-            anyOf: [
-              { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' },
-              { type: 'array', minItems: 1, items: { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' } },
-            ],
-          },
-          ...probeSettings,
-        },
-      },
-    },
+    global: globalSchema,
+    modules: { type: 'object', default: {}, additionalProperties: moduleSchema },
+    targets: { type: 'array', items: targetSchema },
   },
 } as const;
 

@@ -8,12 +8,14 @@ import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { InputError, EXIT } from '../cli/errors.ts';
-import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from '../probe/target.ts';
-import type { Direction } from '../search/types.ts';
-import { configSchema, INLINE_SECRET_FIELDS } from './config-schema.ts';
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
+import type { MeasureSettings } from '../probe/settings-schema.ts';
+import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
+import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, targetSchema } from './config-schema.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
-import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 
 /** A config that cannot be used: exit code 2 (bad usage), message lists every `path: reason`. */
 export class ConfigError extends InputError {
@@ -23,21 +25,13 @@ export class ConfigError extends InputError {
   }
 }
 
-export interface ModuleSettings {
-  directions: Direction[];
-  inboundCommand: string | null;
-  schedule: string;
-  minSeconds: number;
-  maxSeconds: number;
-  sessions: number;
-  precisionAbsSeconds: number;
-  precisionRelative: number;
-  connectTimeoutMs: number;
-  silentDeadlineFloorMs: number;
-  sentinel: SentinelSettings;
-  /** The heartbeat survival matrix run by the daemon; null = off (the default). */
-  heartbeat: HeartbeatSettings | null;
-}
+// The file's shapes after validation, with ajv's defaults filled in: typed from the schema.
+type GlobalRaw = FromSchema<typeof globalSchema>;
+type ModuleRaw = FromSchema<typeof moduleSchema>;
+type TargetRaw = FromSchema<typeof targetSchema>;
+type HeartbeatRaw = FromSchema<{ type: 'object'; additionalProperties: false; properties: typeof heartbeatSettingsProperties }>;
+
+export type SentinelSettings = ModuleRaw['sentinel'];
 
 export interface HeartbeatSettings {
   intervalsSeconds: number[];
@@ -49,41 +43,23 @@ export interface HeartbeatSettings {
   includeNoHeartbeat: boolean;
 }
 
+/** A module's (or a target's resolved) probe settings: the schema's fields, camelCased; the matrix parsed (null = off). */
+export type ModuleSettings = Omit<CamelCased<ModuleRaw>, 'heartbeat'> & { heartbeat: HeartbeatSettings | null };
+
+/** `global:` of the file; see its schema for what each field means. */
+export type GlobalSettings = CamelCased<GlobalRaw>;
+
 /** Sessions one matrix keeps open at once: one per interval, plus the one without heartbeat. */
 export function heartbeatSessions(h: HeartbeatSettings): number {
   return h.intervalsSeconds.length + (h.includeNoHeartbeat ? 1 : 0);
-}
-
-export interface SentinelSettings {
-  enabled: boolean;
-  /** Idle the sentinel at this fraction of the last estimate (default 0.9). */
-  fraction: number;
-}
-
-export interface GlobalSettings {
-  /** Cap on SSH sessions open at once over all targets (measurements + sentinels). */
-  maxSessions: number;
-  /** Cap on connects per rolling minute over all targets. */
-  maxConnectsPerMinute: number;
-  connectStaggerMs: number;
-  /** Each scheduled run starts after a random delay in [0, jitter) so targets don't connect in lockstep. */
-  jitterSeconds: number;
-  defaultModule: string;
-  /** Size limit of a POST /api/analyze upload. */
-  maxUploadBytes: number;
-  /** History older than this is pruned (each target's latest good result is always kept); 0 = keep all. */
-  historyRetentionDays: number;
 }
 
 /** Everything the scheduler needs about one target. */
 export interface TargetConfig {
   spec: TargetSpec;
   module: string;
-  schedule: string;
-  /** MeasureOptions minus the per-run parts (signal, prior, callbacks) and the global connect caps. */
-  measure: Pick<MeasureOptions, 'minSeconds' | 'maxSeconds' | 'sessions' | 'precisionAbsSeconds' | 'precisionRelative' | 'connectTimeoutMs' | 'silentDeadlineFloorMs'>;
-  sentinel: SentinelSettings;
-  heartbeat: HeartbeatSettings | null;
+  /** The module's settings with the target's overrides (`sessions` capped at global.max_sessions). */
+  settings: ModuleSettings;
   /** Equal fingerprints across a reload = unchanged target: its in-flight measurement continues. */
   fingerprint: string;
 }
@@ -94,46 +70,31 @@ export interface DaemonConfig {
   targets: TargetConfig[];
 }
 
-export const DEFAULT_GLOBAL: GlobalSettings = {
-  maxSessions: 64,
-  maxConnectsPerMinute: 120,
-  connectStaggerMs: 250,
-  jitterSeconds: 60,
-  defaultModule: 'default',
-  maxUploadBytes: 256 * 1024 * 1024,
-  historyRetentionDays: 90,
-};
-
-export const DEFAULT_MODULE: ModuleSettings = {
-  directions: ['outbound', 'inbound'],
-  inboundCommand: DEFAULT_INBOUND_COMMAND,
-  // Every 6 hours: a cold measurement of a long timeout takes a small multiple of it (up to hours).
-  schedule: '0 */6 * * *',
-  minSeconds: 5,
-  maxSeconds: 7440,
-  sessions: 8,
-  precisionAbsSeconds: 1,
-  precisionRelative: 0.02,
-  connectTimeoutMs: 10000,
-  silentDeadlineFloorMs: 3000,
-  sentinel: { enabled: false, fraction: 0.9 },
-  heartbeat: null,
-};
-
-/** What `heartbeat: true` or an object without some field means. */
-export const DEFAULT_HEARTBEAT: HeartbeatSettings = {
-  intervalsSeconds: DEFAULT_INTERVALS_SECONDS,
-  windowSeconds: DEFAULT_WINDOW_SECONDS,
-  countMax: DEFAULT_COUNT_MAX,
-  // Daily, off the hour: a matrix holds one session per interval for the whole window (30 min).
-  schedule: '40 3 * * *',
-  includeNoHeartbeat: true,
-};
+/** The measurement settings of a target's settings, as `measureTarget` takes them. */
+export function measureSettingsOf(s: ModuleSettings): Omit<MeasureSettings, 'connectStaggerMs' | 'maxConnectsPerMinute'> {
+  const { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs } = s;
+  return { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs };
+}
 
 type Raw = Record<string, unknown>;
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true });
 const validateShape = ajv.compile(configSchema);
+
+/** What the schema's defaults make of an empty object. */
+function schemaDefaults<T>(schema: JSONSchema): T {
+  const filled = {};
+  new Ajv({ strict: true, allowUnionTypes: true, useDefaults: true }).compile(dropDefault(schema))(filled);
+  return filled as T;
+}
+
+export const DEFAULT_GLOBAL: GlobalSettings = Object.freeze(camelCased(schemaDefaults<GlobalRaw>(globalSchema)));
+
+/** What `heartbeat: true` or an object without some field means. */
+export const DEFAULT_HEARTBEAT: HeartbeatSettings = heartbeatFrom(schemaDefaults<HeartbeatRaw>({ type: 'object', properties: heartbeatSettingsProperties }), null, 'heartbeat', []) as HeartbeatSettings;
+
+/** The built-in `default` module: every field at its schema default. */
+export const DEFAULT_MODULE: ModuleSettings = moduleFrom(schemaDefaults<ModuleRaw>(moduleSchema), 'modules.default', []);
 
 /** `/targets/0/port` → `targets[0].port` */
 export function jsonPointerToPath(pointer: string): string {
@@ -192,42 +153,39 @@ function durationAt(value: unknown, at: string, problems: string[]): number | nu
 }
 
 /** A module's or target's `heartbeat` field over the inherited settings (a target's overrides its module's). */
-function heartbeatFrom(raw: unknown, base: HeartbeatSettings | null, at: string, problems: string[]): HeartbeatSettings | null {
+function heartbeatFrom(raw: boolean | null | Partial<HeartbeatRaw> | undefined, base: HeartbeatSettings | null, at: string, problems: string[]): HeartbeatSettings | null {
   if (raw === undefined) return base;
   if (raw === false || raw === null) return null;
-  const inherited = base ?? DEFAULT_HEARTBEAT;
-  if (raw === true) return inherited;
-  const r = raw as Raw;
-  if (r.enabled === false) return null;
-  const intervals = r.intervals === undefined ? inherited.intervalsSeconds : (r.intervals as unknown[]).map((v, i) => durationAt(v, `${at}.heartbeat.intervals[${i}]`, problems) ?? 0);
-  const window = r.window === undefined ? inherited.windowSeconds : durationAt(r.window, `${at}.heartbeat.window`, problems) ?? 1;
+  // A function: DEFAULT_HEARTBEAT itself is made here from a fully filled-in object, which never asks for it.
+  const inherited = () => base ?? DEFAULT_HEARTBEAT;
+  if (raw === true) return inherited();
+  if (raw.enabled === false) return null;
   return {
-    intervalsSeconds: intervals,
-    windowSeconds: window,
-    countMax: (r.count_max as number | undefined) ?? inherited.countMax,
-    schedule: (r.schedule as string | undefined) ?? inherited.schedule,
-    includeNoHeartbeat: (r.include_no_heartbeat as boolean | undefined) ?? inherited.includeNoHeartbeat,
+    intervalsSeconds: raw.intervals === undefined ? inherited().intervalsSeconds : raw.intervals.map((v, i) => durationAt(v, `${at}.heartbeat.intervals[${i}]`, problems) ?? 0),
+    windowSeconds: raw.window === undefined ? inherited().windowSeconds : (durationAt(raw.window, `${at}.heartbeat.window`, problems) ?? 1),
+    countMax: raw.count_max ?? inherited().countMax,
+    schedule: raw.schedule ?? inherited().schedule,
+    includeNoHeartbeat: raw.include_no_heartbeat ?? inherited().includeNoHeartbeat,
   };
 }
 
-function moduleFrom(raw: Raw, base: ModuleSettings, at: string, problems: string[]): ModuleSettings {
-  const sentinel = (raw.sentinel ?? {}) as Raw;
+/** A module as the schema filled it in. */
+function moduleFrom(raw: ModuleRaw, at: string, problems: string[]): ModuleSettings {
+  const { heartbeat, ...rest } = raw;
+  return { ...camelCased(rest), heartbeat: heartbeatFrom(heartbeat, null, at, problems) };
+}
+
+const MODULE_FIELDS = Object.keys(moduleProperties) as (keyof ModuleRaw)[];
+
+/** A target's settings: its module's, with the module fields the target sets itself. */
+function targetSettingsFrom(t: TargetRaw, base: ModuleSettings, at: string, problems: string[]): ModuleSettings {
+  const own: Raw = {};
+  for (const field of MODULE_FIELDS) if (t[field] !== undefined && field !== 'heartbeat' && field !== 'sentinel') own[field] = t[field];
   return {
-    directions: (raw.directions as Direction[] | undefined) ?? base.directions,
-    inboundCommand: raw.inbound_command !== undefined ? (raw.inbound_command as string | null) : base.inboundCommand,
-    schedule: (raw.schedule as string | undefined) ?? base.schedule,
-    minSeconds: (raw.min_seconds as number | undefined) ?? base.minSeconds,
-    maxSeconds: (raw.max_seconds as number | undefined) ?? base.maxSeconds,
-    sessions: (raw.sessions as number | undefined) ?? base.sessions,
-    precisionAbsSeconds: (raw.precision_abs_seconds as number | undefined) ?? base.precisionAbsSeconds,
-    precisionRelative: (raw.precision_relative as number | undefined) ?? base.precisionRelative,
-    connectTimeoutMs: (raw.connect_timeout_ms as number | undefined) ?? base.connectTimeoutMs,
-    silentDeadlineFloorMs: (raw.silent_deadline_floor_ms as number | undefined) ?? base.silentDeadlineFloorMs,
-    sentinel: {
-      enabled: (sentinel.enabled as boolean | undefined) ?? base.sentinel.enabled,
-      fraction: (sentinel.fraction as number | undefined) ?? base.sentinel.fraction,
-    },
-    heartbeat: heartbeatFrom(raw.heartbeat, base.heartbeat, at, problems),
+    ...base,
+    ...(camelCased(own) as Partial<ModuleSettings>),
+    sentinel: { ...base.sentinel, ...t.sentinel },
+    heartbeat: heartbeatFrom(t.heartbeat, base.heartbeat, at, problems),
   };
 }
 
@@ -275,26 +233,19 @@ function checkReadable(file: string, at: string, problems: string[]): void {
 export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig {
   const env = ctx.env ?? process.env;
   const baseDir = ctx.baseDir ?? process.cwd();
-  const problems = shapeProblems(raw);
+  // ajv fills the schema's defaults in: into a copy, the caller's document stays as it was.
+  const filled = structuredClone(raw);
+  const problems = shapeProblems(filled);
   if (problems.length) throw new ConfigError(problems);
-  const doc = raw as Raw;
-  const g = (doc.global ?? {}) as Raw;
-  const global: GlobalSettings = {
-    maxSessions: (g.max_sessions as number | undefined) ?? DEFAULT_GLOBAL.maxSessions,
-    maxConnectsPerMinute: (g.max_connects_per_minute as number | undefined) ?? DEFAULT_GLOBAL.maxConnectsPerMinute,
-    connectStaggerMs: (g.connect_stagger_ms as number | undefined) ?? DEFAULT_GLOBAL.connectStaggerMs,
-    jitterSeconds: (g.jitter_seconds as number | undefined) ?? DEFAULT_GLOBAL.jitterSeconds,
-    defaultModule: (g.default_module as string | undefined) ?? DEFAULT_GLOBAL.defaultModule,
-    maxUploadBytes: (g.max_upload_bytes as number | undefined) ?? DEFAULT_GLOBAL.maxUploadBytes,
-    historyRetentionDays: (g.history_retention_days as number | undefined) ?? DEFAULT_GLOBAL.historyRetentionDays,
-  };
+  const doc = filled as { global: GlobalRaw; modules: Record<string, ModuleRaw>; targets: TargetRaw[] };
+  const global: GlobalSettings = camelCased(doc.global);
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };
   // A module's own problems, without its path: a target inheriting them is not told again.
   const moduleProblems = new Map<string, Set<string>>();
-  for (const [name, rawModule] of Object.entries((doc.modules ?? {}) as Record<string, Raw>)) {
+  for (const [name, rawModule] of Object.entries(doc.modules)) {
     const before = problems.length;
-    const m = moduleFrom(rawModule, DEFAULT_MODULE, `modules.${name}`, problems);
+    const m = moduleFrom(rawModule, `modules.${name}`, problems);
     checkModule(m, `modules.${name}`, problems);
     moduleProblems.set(name, new Set(problems.slice(before).map((p) => p.slice(`modules.${name}`.length))));
     modules[name] = m;
@@ -304,70 +255,114 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   const resolvePath = (p: string) => path.resolve(baseDir, p);
   const seen = new Map<string, number>();
   const targets: TargetConfig[] = [];
-  (doc.targets as Raw[]).forEach((t, i) => {
+  doc.targets.forEach((t, i) => {
     const at = `targets[${i}]`;
-    const name = t.name as string;
+    const name = t.name;
     if (seen.has(name)) problems.push(`${at}.name: duplicate of targets[${seen.get(name)}].name ${JSON.stringify(name)}`);
-    seen.set(name, i);
-    const moduleName = (t.module as string | undefined) ?? global.defaultModule;
+    else seen.set(name, i);
+    const moduleName = t.module ?? global.defaultModule;
     const base = modules[moduleName];
     if (!base) {
       problems.push(`${at}.module: no module named ${JSON.stringify(moduleName)}`);
       return;
     }
     const own: string[] = [];
-    const settings = moduleFrom(t, base, at, own);
-    checkModule(settings, at, own);
+    const overridden = targetSettingsFrom(t, base, at, own);
+    checkModule(overridden, at, own);
     const inherited = moduleProblems.get(moduleName);
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
+    const settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
-    if (!t.known_hosts_file && !t.host_key_sha256) {
-      problems.push(`${at}: needs host_key_sha256 or known_hosts_file (host keys are always verified)`);
+    const portGiven = (raw as { targets?: { port?: unknown }[] } | null)?.targets?.[i]?.port !== undefined;
+    const ssh = t.ssh_config_host ? fromSshConfig(t.ssh_config_host, t.ssh_config_file ? resolvePath(t.ssh_config_file) : undefined, at, problems) : null;
+    const host = t.host ?? ssh?.endpoint.host;
+    const user = t.user ?? ssh?.endpoint.user;
+    if (!host || !user) {
+      // Without ssh_config_host both are required (the schema cannot say "unless").
+      if (!t.ssh_config_host) {
+        if (!host) problems.push(`${at}.host: is required`);
+        if (!user) problems.push(`${at}.user: is required`);
+      }
+      return;
     }
-    if (!t.private_key_file && !t.password_file && !t.password_env && !t.use_agent) {
-      problems.push(`${at}: needs credentials: private_key_file, password_file, password_env or use_agent: true`);
+    const sshKnownHosts = !t.known_hosts_file && !t.host_key_sha256 ? (ssh?.endpoint.knownHostsPaths ?? []) : [];
+    const sshIdentities = !t.private_key_file && !t.password_file && !t.password_env ? (ssh?.endpoint.identityFiles ?? []) : [];
+    if (!t.known_hosts_file && !t.host_key_sha256 && sshKnownHosts.length === 0) {
+      problems.push(`${at}: needs host_key_sha256 or known_hosts_file${t.ssh_config_host ? ' (no UserKnownHostsFile/GlobalKnownHostsFile of ssh_config_host exists)' : ''} (host keys are always verified)`);
+    }
+    if (!t.private_key_file && !t.password_file && !t.password_env && !t.use_agent && sshIdentities.length === 0) {
+      problems.push(`${at}: needs credentials: private_key_file, password_file, password_env or use_agent: true${t.ssh_config_host ? ' (no IdentityFile of ssh_config_host exists)' : ''}`);
     }
     for (const field of ['private_key_file', 'passphrase_file', 'password_file', 'known_hosts_file'] as const) {
-      if (typeof t[field] === 'string') checkReadable(resolvePath(t[field] as string), `${at}.${field}`, problems);
+      const file = t[field];
+      if (file !== undefined) checkReadable(resolvePath(file), `${at}.${field}`, problems);
     }
     for (const field of ['password_env', 'passphrase_env'] as const) {
-      if (typeof t[field] === 'string' && env[t[field] as string] === undefined) {
-        problems.push(`${at}.${field}: environment variable ${t[field] as string} is not set`);
-      }
+      const variable = t[field];
+      if (variable !== undefined && env[variable] === undefined) problems.push(`${at}.${field}: environment variable ${variable} is not set`);
     }
-    const pins = t.host_key_sha256 === undefined ? undefined : Array.isArray(t.host_key_sha256) ? (t.host_key_sha256 as string[]) : [t.host_key_sha256 as string];
+    const pins = t.host_key_sha256 === undefined ? undefined : Array.isArray(t.host_key_sha256) ? t.host_key_sha256 : [t.host_key_sha256];
     const spec: TargetSpec = {
       name,
-      host: t.host as string,
-      port: (t.port as number | undefined) ?? 22,
-      user: t.user as string,
-      ...(t.private_key_file ? { privateKeyPath: resolvePath(t.private_key_file as string) } : {}),
-      ...(t.passphrase_file ? { passphraseFile: resolvePath(t.passphrase_file as string) } : {}),
-      ...(t.passphrase_env ? { passphraseEnv: t.passphrase_env as string } : {}),
-      ...(t.password_file ? { passwordFile: resolvePath(t.password_file as string) } : {}),
-      ...(t.password_env ? { passwordEnv: t.password_env as string } : {}),
+      host,
+      port: portGiven || !ssh ? t.port : ssh.endpoint.port,
+      user,
+      ...(t.private_key_file ? { privateKeyPath: resolvePath(t.private_key_file) } : {}),
+      ...(t.passphrase_file ? { passphraseFile: resolvePath(t.passphrase_file) } : {}),
+      ...(t.passphrase_env ? { passphraseEnv: t.passphrase_env } : {}),
+      ...(t.password_file ? { passwordFile: resolvePath(t.password_file) } : {}),
+      ...(t.password_env ? { passwordEnv: t.password_env } : {}),
       ...(t.use_agent ? { useAgent: true } : {}),
-      ...(t.known_hosts_file ? { knownHostsPath: resolvePath(t.known_hosts_file as string) } : {}),
+      ...(t.known_hosts_file ? { knownHostsPath: resolvePath(t.known_hosts_file) } : {}),
       ...(pins ? { hostKeySha256: pins } : {}),
+      ...(sshIdentities.length ? { identityFiles: sshIdentities } : {}),
+      ...(sshKnownHosts.length ? { knownHostsPaths: sshKnownHosts } : {}),
+      ...(ssh?.endpoint.hostKeyAlias && !pins ? { hostKeyAlias: ssh.endpoint.hostKeyAlias } : {}),
+      ...(ssh?.jumpHosts.length ? { jumpHosts: ssh.jumpHosts } : {}),
       directions: settings.directions,
       inboundCommand: settings.inboundCommand,
     };
-    const measure: TargetConfig['measure'] = {
-      minSeconds: settings.minSeconds,
-      maxSeconds: settings.maxSeconds,
-      sessions: Math.min(settings.sessions, global.maxSessions),
-      precisionAbsSeconds: settings.precisionAbsSeconds,
-      precisionRelative: settings.precisionRelative,
-      connectTimeoutMs: settings.connectTimeoutMs,
-      silentDeadlineFloorMs: settings.silentDeadlineFloorMs,
-    };
-    const target = { spec, module: moduleName, schedule: settings.schedule, measure, sentinel: settings.sentinel, heartbeat: settings.heartbeat };
+    const target = { spec, module: moduleName, settings };
     targets.push({ ...target, fingerprint: JSON.stringify(target) });
   });
   if (problems.length) throw new ConfigError(problems);
   return { global, modules, targets };
+}
+
+/**
+ * `ssh_config_host`: the endpoint and its ProxyJump hops as `ssh -G` resolves them (each hop
+ * through `ssh -G` too, verified from its own known_hosts files, logging in with its own
+ * identities or the agent). Problems are reported under `at`, never thrown.
+ */
+function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[] } | null {
+  try {
+    const r = resolveSshTarget({ host: name, configFile });
+    if (r.proxyCommand) throw new SshConfigError(`ProxyCommand is not supported (use ProxyJump)`);
+    const endpoint = endpointFromSshConfig(r, (f) => fs.existsSync(f));
+    const jumpHosts = r.proxyJump
+      ? proxyJumpHops(r.proxyJump).map((hop): JumpHost => {
+          const h = endpointFromSshConfig(resolveSshTarget({ host: hop.host, configFile, user: hop.user ?? undefined, port: hop.port ?? undefined }), (f) => fs.existsSync(f));
+          if (h.knownHostsPaths.length === 0) throw new SshConfigError(`jump host ${hop.host}: no known_hosts file exists (host keys are always verified)`);
+          return {
+            name: formatEndpoint(h.user, h.host, h.port),
+            host: h.host,
+            port: h.port,
+            user: h.user,
+            identityFiles: h.identityFiles,
+            useAgent: h.agentAllowed && !!process.env.SSH_AUTH_SOCK,
+            knownHostsPaths: h.knownHostsPaths,
+            ...(h.hostKeyAlias ? { hostKeyAlias: h.hostKeyAlias } : {}),
+          };
+        })
+      : [];
+    return { endpoint, jumpHosts };
+  } catch (err) {
+    if (!(err instanceof SshConfigError)) throw err;
+    problems.push(`${at}.ssh_config_host: ${err.message}`);
+    return null;
+  }
 }
 
 /** Parses YAML text; syntax errors are reported with line and column. */

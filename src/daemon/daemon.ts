@@ -298,6 +298,6 @@ export class Daemon {
 
 /** Whether two configs of one target differ in their `heartbeat` setting only. */
 function onlyHeartbeatChanged(a: DaemonConfig['targets'][number], b: DaemonConfig['targets'][number]): boolean {
-  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, heartbeat: null, fingerprint: '' });
+  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, settings: { ...t.settings, heartbeat: null }, fingerprint: '' });
   return rest(a) === rest(b);
 }

@@ -5,7 +5,7 @@
 import cron from 'node-cron';
 import { ConnectError, type Clock, type MeasurementResult, type PriorResult, type SessionOpener } from '../search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
-import { heartbeatSessions, type GlobalSettings, type TargetConfig } from './config.ts';
+import { heartbeatSessions, measureSettingsOf, type GlobalSettings, type TargetConfig } from './config.ts';
 import type { SessionBudget } from './budget.ts';
 import type { HeartbeatEntry, HistoryEntry, HistoryStore } from './history.ts';
 import { emptyCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
@@ -143,8 +143,8 @@ export class TargetRunner {
   /** Starts the schedule; measures right away (after jitter) when there is no result yet to show. */
   start(): void {
     this.stopped = false;
-    this.cronHandle = this.deps.cron(this.cfg.schedule, () => this.onTick());
-    const hb = this.heartbeatEnabled() ? this.cfg.heartbeat : null;
+    this.cronHandle = this.deps.cron(this.cfg.settings.schedule, () => this.onTick());
+    const hb = this.heartbeatEnabled() ? this.cfg.settings.heartbeat : null;
     if (hb) this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
     if (!this.latestOk) {
       this.scheduleWithJitter('startup');
@@ -157,7 +157,7 @@ export class TargetRunner {
   }
 
   private heartbeatEnabled(): boolean {
-    return this.cfg.heartbeat !== null && this.deps.heartbeat !== undefined;
+    return this.cfg.settings.heartbeat !== null && this.deps.heartbeat !== undefined;
   }
 
   /** Cron tick: start after jitter unless the previous run is still pending or going. */
@@ -281,7 +281,7 @@ export class TargetRunner {
 
   private async matrixOnce(signal: AbortSignal, reason: TriggerReason): Promise<void> {
     await this.stopSentinel();
-    const settings = this.cfg.heartbeat!;
+    const settings = this.cfg.settings.heartbeat!;
     const sessions = heartbeatSessions(settings);
     let lease;
     try {
@@ -300,7 +300,7 @@ export class TargetRunner {
         windowSeconds: settings.windowSeconds,
         countMax: settings.countMax,
         includeNoHeartbeat: settings.includeNoHeartbeat,
-        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
+        connectTimeoutMs: this.cfg.settings.connectTimeoutMs,
         connectStaggerMs: matrixStaggerMs(sessions, lease.connectsPerMinute, this.deps.global().connectStaggerMs),
         signal,
         // Reserved sessions minus finished ones: what is open (or about to open) right now.
@@ -366,7 +366,7 @@ export class TargetRunner {
     let lease;
     try {
       // +1: the control session that watches the path beside the probes.
-      lease = await this.deps.budget.acquire(this.cfg.measure.sessions + 1, signal);
+      lease = await this.deps.budget.acquire(this.cfg.settings.sessions + 1, signal);
     } catch {
       return; // aborted while waiting for budget: nothing ran
     }
@@ -375,7 +375,7 @@ export class TargetRunner {
     this.deps.log.info(`target ${this.name}: measurement started (${reason})`);
     try {
       const result = await this.deps.measure(this.cfg.spec, {
-        ...this.cfg.measure,
+        ...measureSettingsOf(this.cfg.settings),
         sessions: Math.max(1, lease.sessions - 1),
         connectStaggerMs: g.connectStaggerMs,
         maxConnectsPerMinute: lease.connectsPerMinute,
@@ -419,21 +419,21 @@ export class TargetRunner {
   }
 
   private maybeStartSentinel(): void {
-    if (this.stopped || this.sentinel || this.running || this.matrixRun || this.sentinelPaused || !this.cfg.sentinel.enabled || !this.deps.openerFactory) return;
+    if (this.stopped || this.sentinel || this.running || this.matrixRun || this.sentinelPaused || !this.cfg.settings.sentinel.enabled || !this.deps.openerFactory) return;
     const result = this.latestOk?.result;
     if (!result) return;
     let opener: SessionOpener;
     try {
       opener = this.deps.openerFactory(this.cfg.spec, {
-        connectTimeoutMs: this.cfg.measure.connectTimeoutMs,
-        silentDeadlineFloorMs: this.cfg.measure.silentDeadlineFloorMs,
+        connectTimeoutMs: this.cfg.settings.connectTimeoutMs,
+        silentDeadlineFloorMs: this.cfg.settings.silentDeadlineFloorMs,
       });
     } catch (err) {
       // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
       this.deps.log.warn(`target ${this.name}: cannot start a sentinel: ${(err as Error).message}`);
       return;
     }
-    const plan = sentinelPlan(result.results, this.cfg.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
+    const plan = sentinelPlan(result.results, this.cfg.settings.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
     if (!plan) return;
     const lease = this.deps.budget.tryAcquire(1);
     if (!lease) {
@@ -532,7 +532,7 @@ export class TargetRunner {
     this.cfg = cfg;
     this.changed();
     if (this.stopped) return;
-    const hb = this.heartbeatEnabled() ? cfg.heartbeat : null;
+    const hb = this.heartbeatEnabled() ? cfg.settings.heartbeat : null;
     if (hb) {
       this.heartbeatCron = this.deps.cron(hb.schedule, () => this.onHeartbeatTick());
       if (!this.heartbeatLatestOk) {
@@ -566,7 +566,7 @@ export class TargetRunner {
       host: this.cfg.spec.host,
       port: this.cfg.spec.port,
       directions: this.cfg.spec.directions,
-      schedule: this.cfg.schedule,
+      schedule: this.cfg.settings.schedule,
       latest: this.latest,
       latestOk: this.latestOk,
       counters: { ...this.counters },
@@ -576,9 +576,9 @@ export class TargetRunner {
       sentinel: this.sentinel ? { idleSeconds: this.sentinel.idleSeconds, direction: this.sentinel.direction, since: this.sentinel.since } : null,
       nextRunAt: this.cronHandle?.nextRunAt() ?? null,
       heartbeat:
-        this.cfg.heartbeat && this.deps.heartbeat
+        this.cfg.settings.heartbeat && this.deps.heartbeat
           ? {
-              settings: this.cfg.heartbeat,
+              settings: this.cfg.settings.heartbeat,
               latest: this.heartbeatLatest,
               latestOk: this.heartbeatLatestOk,
               running: this.matrixRun ? { since: this.matrixRun.since, reason: this.matrixRun.reason } : null,

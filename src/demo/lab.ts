@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { DEFAULT_INBOUND_COMMAND, type TargetSpec } from '../probe/target.ts';
+import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
 import type { Direction } from '../search/types.ts';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.ts';
@@ -25,6 +25,8 @@ export interface DemoLabOptions {
   /** Slow server: extra seconds before an exec's output timer starts. */
   execStartDelaySeconds?: number;
   user?: string;
+  /** Where the middlebox (what clients connect to) listens: 127.0.0.1 (default) or ::1. */
+  listenHost?: '127.0.0.1' | '::1';
 }
 
 export interface DemoLab {
@@ -93,6 +95,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       upstreamPort: server.port,
       idleTimeoutSeconds: opts.timeoutSeconds,
       mode: opts.mode,
+      listenHost: opts.listenHost,
     });
     const privateKeyPath = path.join(dir, 'id_ed25519');
     writeFileSync(privateKeyPath, clientKey.private, { mode: 0o600 });
@@ -112,7 +115,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       knownHostsPath,
       middlebox: mb,
       target: (directions: Direction[] = ['outbound', 'inbound']) => ({
-        name: `${user}@${mb.host}:${mb.port}`,
+        name: formatEndpoint(user, mb.host, mb.port),
         host: mb.host,
         port: mb.port,
         user,

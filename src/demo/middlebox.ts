@@ -15,6 +15,8 @@ export interface MiddleboxOptions {
   upstreamPort: number;
   idleTimeoutSeconds: number;
   mode: MiddleboxMode;
+  /** Loopback address to listen on: 127.0.0.1 (default) or ::1 (IPv6 targets). */
+  listenHost?: '127.0.0.1' | '::1';
 }
 
 export interface Middlebox {
@@ -110,11 +112,11 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, opts.listenHost ?? '127.0.0.1', () => resolve());
   });
   const addr = server.address() as net.AddressInfo;
   return {
-    host: '127.0.0.1',
+    host: opts.listenHost ?? '127.0.0.1',
     port: addr.port,
     expiredFlows: () => expired,
     close: async () => {

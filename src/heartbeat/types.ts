@@ -2,6 +2,7 @@
 // through `Clock` and the network only through `HeartbeatSession`, which is the subset of the
 // prober's `SearchSession` it needs — so the same code runs on real SSH sessions and in unit tests.
 import type { Clock, SearchSession } from '../search/types.ts';
+import { MATRIX_DEFAULTS } from './settings-schema.ts';
 
 /**
  * What a heartbeat session must offer. `probeOutbound()` is exactly one SSH heartbeat:
@@ -54,9 +55,10 @@ export interface MatrixOptions {
   onSessionDone?: (r: HeartbeatRunResult) => void;
 }
 
-export const DEFAULT_INTERVALS_SECONDS = [15, 30, 45, 60, 120, 300];
-export const DEFAULT_WINDOW_SECONDS = 30 * 60;
-export const DEFAULT_COUNT_MAX = 3;
+// From the schema (./settings-schema.ts): the one place these defaults are written.
+export const DEFAULT_INTERVALS_SECONDS: number[] = MATRIX_DEFAULTS.intervals.map(Number);
+export const DEFAULT_WINDOW_SECONDS = Number(MATRIX_DEFAULTS.window);
+export const DEFAULT_COUNT_MAX = MATRIX_DEFAULTS.count_max;
 
 export interface HeartbeatRunResult {
   /** Heartbeat interval in seconds; null for the session without heartbeat. */

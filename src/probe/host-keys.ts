@@ -32,6 +32,8 @@ export interface KnownHostEntry {
   keyBlob: Buffer;
   /** 1-based line number, for messages. */
   line: number;
+  /** File it came from, when several files are read. */
+  source?: string;
 }
 
 /** Parses known_hosts text. Malformed lines are reported, not silently skipped. */
@@ -150,7 +152,7 @@ export function decideHostKey(policy: HostKeyPolicy, keyBlob: Buffer): HostKeyDe
     };
   }
   const sameType = plain.filter((e) => e.keyType === keyType);
-  const lines = plain.map((e) => e.line).join(', ');
+  const lines = plain.map((e) => (e.source && e.source !== source ? `${e.source}:${e.line}` : String(e.line))).join(', ');
   return {
     accepted: false,
     fingerprint,

@@ -11,15 +11,7 @@ import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshSessionOpener } from './opener.ts';
 import type { MeasureOptions, TargetSpec } from './target.ts';
 
-export const MEASURE_DEFAULTS = {
-  minSeconds: 5,
-  maxSeconds: 7440,
-  sessions: 16,
-  precisionAbsSeconds: 1,
-  precisionRelative: 0.02,
-  connectStaggerMs: 250,
-  maxConnectsPerMinute: 60,
-} as const satisfies Partial<MeasureOptions>;
+export { MEASURE_DEFAULTS } from './settings-schema.ts';
 
 /** Directions this target can actually be measured in (inbound needs a command). */
 export function measurableDirections(spec: TargetSpec): Direction[] {

@@ -4,13 +4,16 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Clock, SearchSession, SessionOpener } from '../search/types.ts';
 import { ConnectError } from '../search/types.ts';
-import type { TargetSpec } from './target.ts';
-import type { Credentials } from './credentials.ts';
+import { formatEndpoint, type TargetSpec } from './target.ts';
+import { authMethods, type Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
+import { MEASURE_DEFAULTS } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
 import { WireTap } from './wire-tap.ts';
+import { loadHops, openTunnel, TunnelledSocket, type LoadedHop } from './jump-path.ts';
+import type { Duplex } from 'node:stream';
 
 export interface OpenerOptions {
   clock: Clock;
@@ -37,13 +40,16 @@ export class SshSessionOpener implements SessionOpener {
   /** Every session ever opened, for heartbeat aggregation after they closed. */
   private readonly heartbeatGapsMs: number[] = [];
   private nextConnectAt = 0;
+  /** ProxyJump hops, outermost first (empty: direct). */
+  private readonly hops: LoadedHop[];
 
   constructor(
     private readonly spec: TargetSpec,
     private readonly opts: OpenerOptions,
   ) {
     this.inboundSupported = spec.inboundCommand !== null;
-    this.label = `${spec.user}@${spec.host}:${spec.port}`;
+    this.label = formatEndpoint(spec.user, spec.host, spec.port);
+    this.hops = loadHops(spec.jumpHosts);
   }
 
   openSessions(): number {
@@ -76,22 +82,25 @@ export class SshSessionOpener implements SessionOpener {
     if (signal?.aborted) throw abortError();
     await this.waitForConnectSlot(signal);
     const id = `${this.spec.name}#${++this.counter}`;
-    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
     const sock = new net.Socket();
     const { clock } = this.opts;
     return new Promise<SshSession>((resolve, reject) => {
       let done = false;
       let hostKeyReason: string | null = null;
       let client: ssh2.Client | null = null;
+      const hopClients: ssh2.Client[] = [];
       const fail = (err: Error) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        try {
-          client?.end();
-        } catch {
-          // already closing
+        for (const c of [client, ...hopClients]) {
+          try {
+            c?.end();
+          } catch {
+            // already closing
+          }
         }
         sock.destroy();
         reject(err);
@@ -102,10 +111,12 @@ export class SshSessionOpener implements SessionOpener {
         () => fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
         timeoutMs,
       );
-      const onConnectError = (err: NodeJS.ErrnoException) => fail(connectErrorFrom(this.label, { code: err.code, message: err.message }, null));
+      const first = this.hops[0]?.spec ?? this.spec;
+      const firstLabel = this.hops[0]?.label ?? this.label;
+      const onConnectError = (err: NodeJS.ErrnoException) => fail(connectErrorFrom(firstLabel, { code: err.code, message: err.message }, null));
       sock.once('error', onConnectError);
 
-      sock.connect({ host: this.spec.host, port: this.spec.port }, () => {
+      sock.connect({ host: first.host, port: first.port }, () => {
         sock.off('error', onConnectError);
         // Probe sockets must stay quiet when idle: kernel keepalive would refresh the middlebox.
         sock.setKeepAlive(false);
@@ -114,6 +125,22 @@ export class SshSessionOpener implements SessionOpener {
         sock.pause();
         let session: SshSession | null = null;
         const tap = new WireTap(sock, clock, (burst) => session?.attachBurstListener()(burst));
+        if (this.hops.length === 0) return login(sock, sock);
+        // Errors on the outer socket after the hops logged in surface through the session driver.
+        sock.on('error', () => {});
+        openTunnel(sock, this.hops, this.spec, timeoutMs, (hc) => hopClients.push(hc)).then(
+          (tunnel) => login(tunnel, new TunnelledSocket(sock, tunnel, this.label).asSocket()),
+          (err: Error) => fail(err),
+        );
+
+        /** The target's SSH login over `transport`; `watched` is what the session driver watches. */
+        function login(transport: Duplex, watched: net.Socket): void {
+          if (done) return;
+          loginTarget(transport, watched, tap, (s) => (session = s));
+        }
+      });
+      const loginTarget = (transport: Duplex, watched: net.Socket, tap: WireTap, setSession: (s: SshSession) => void) => {
+        let session: SshSession | null = null;
         const c = new ssh2.Client();
         client = c;
         c.on('error', (err: Error & ConnectFailure) => {
@@ -131,13 +158,14 @@ export class SshSessionOpener implements SessionOpener {
           session = new SshSession({
             id,
             client: c,
-            sock,
+            sock: watched,
             tap,
             clock,
             inboundCommand: this.spec.inboundCommand,
             silentFloorMs: this.opts.silentFloorMs ?? DEFAULT_SILENT_FLOOR_MS,
             onClosed: (s) => this.onSessionClosed(s),
           });
+          setSession(session);
           const first = await session.measureRtt();
           if (done) {
             session.close();
@@ -158,13 +186,11 @@ export class SshSessionOpener implements SessionOpener {
         const creds = this.opts.credentials;
         try {
           c.connect({
-            sock,
+            sock: transport as net.Socket,
             username: this.spec.user,
-            privateKey: creds.privateKey,
-            passphrase: creds.passphrase,
             password: creds.password,
             agent: creds.agent,
-            tryKeyboard: creds.password !== undefined,
+            authHandler: authMethods(creds, this.spec.user) as ssh2.AuthenticationType[],
             readyTimeout: timeoutMs,
             keepaliveInterval: 0,
             algorithms: { serverHostKey: preferredHostKeyAlgorithms(this.opts.hostKeys) as ssh2.ServerHostKeyAlgorithm[] },
@@ -177,7 +203,7 @@ export class SshSessionOpener implements SessionOpener {
         } catch (err) {
           fail(connectErrorFrom(this.label, { level: 'client-authentication', message: (err as Error).message }, null));
         }
-      });
+      };
     });
   }
 

@@ -1,8 +1,9 @@
 // Outcome classification and probe deadlines, pure logic. Kept apart from the socket code so the
 // rules that decide "the path dropped us" versus "the server hung up" can be tested on their own.
 import { ConnectError, type ProbeOutcome } from '../search/types.ts';
+import { MEASURE_DEFAULTS } from './settings-schema.ts';
 
-export const DEFAULT_SILENT_FLOOR_MS = 3000;
+export const DEFAULT_SILENT_FLOOR_MS = MEASURE_DEFAULTS.silentDeadlineFloorMs;
 
 /**
  * How long to wait for an answer before calling a probe `silent`: 4 × RTT + 1 s, never below the

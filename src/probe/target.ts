@@ -1,7 +1,8 @@
 // What the prober needs to know about one SSH endpoint. Shared by the CLI (`measure`, `heartbeat`,
 // `advise`) and the daemon's config loader. Secrets are referenced by file or env name only, so a
 // TargetSpec can be logged or shown by the API without leaking them.
-import type { Direction } from '../search/types.ts';
+import type { Direction, PriorResult, SearchProgress } from '../search/types.ts';
+import type { MeasureSettings } from './settings-schema.ts';
 
 export interface TargetSpec {
   /** Stable name: metric label and history key (defaults to user@host:port on the CLI). */
@@ -11,6 +12,11 @@ export interface TargetSpec {
   user: string;
   /** Path of a private key file (OpenSSH or PEM). */
   privateKeyPath?: string;
+  /**
+   * More keys to try after privateKeyPath, in order (ssh_config IdentityFile). Files that do not
+   * exist are skipped, as ssh does.
+   */
+  identityFiles?: string[];
   /** Passphrase of the key, from a file or an env variable (never inline). */
   passphraseFile?: string;
   passphraseEnv?: string;
@@ -22,6 +28,12 @@ export interface TargetSpec {
   /** Host key verification: a known_hosts file, or pinned SHA256 fingerprints ("SHA256:base64"). One is required. */
   knownHostsPath?: string;
   hostKeySha256?: string[];
+  /** More known_hosts files (ssh_config UserKnownHostsFile, GlobalKnownHostsFile); missing ones are skipped. */
+  knownHostsPaths?: string[];
+  /** ssh_config HostKeyAlias: the name looked up in known_hosts instead of [host]:port. */
+  hostKeyAlias?: string;
+  /** ProxyJump hops, outermost first: the probe's TCP connection goes to the first one. */
+  jumpHosts?: JumpHost[];
   /** Directions to measure. */
   directions: Direction[];
   /**
@@ -31,25 +43,41 @@ export interface TargetSpec {
   inboundCommand: string | null;
 }
 
+/** How to log in to one SSH endpoint (a target, or a ProxyJump hop on the way to it). */
+export type EndpointSpec = Pick<
+  TargetSpec,
+  'name' | 'host' | 'port' | 'user' | 'privateKeyPath' | 'identityFiles' | 'passphraseFile' | 'passphraseEnv' | 'passwordFile' | 'passwordEnv' | 'useAgent' | 'knownHostsPath' | 'knownHostsPaths' | 'hostKeySha256' | 'hostKeyAlias'
+>;
+export type JumpHost = EndpointSpec;
+
 export const DEFAULT_INBOUND_COMMAND = 'sleep {d}; echo idleprobe';
 
-export interface MeasureOptions {
-  minSeconds: number; // default 5
-  maxSeconds: number; // default 7440
-  /** Concurrent sessions per target (fast search default 16). */
-  sessions: number;
-  precisionAbsSeconds: number; // default 1
-  precisionRelative: number; // default 0.02
-  connectStaggerMs: number; // default 250
-  maxConnectsPerMinute: number; // default 60
+/** `measureTarget`'s settings (defaults and meanings in ./settings-schema.ts) and the per-run parts. */
+export type MeasureOptions = Mutable<MeasureSettings> & {
   /** Seconds between control-session heartbeats (default: min(5, minSeconds/2)). */
   controlHeartbeatSeconds?: number;
-  /** Floor for the "no answer" deadline of a probe, ms (default 3000); the deadline is max(floor, 4×RTT+1000). */
-  silentDeadlineFloorMs?: number;
-  connectTimeoutMs?: number; // default 10000
-  prior?: { outbound?: import('../search/types.ts').PriorResult; inbound?: import('../search/types.ts').PriorResult };
+  prior?: { outbound?: PriorResult; inbound?: PriorResult };
   signal?: AbortSignal;
-  onProgress?: (p: import('../search/types.ts').SearchProgress) => void;
+  onProgress?: (p: SearchProgress) => void;
   /** Called when the number of open sessions changes (daemon gauge). */
   onSessionsOpen?: (open: number) => void;
+};
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A host as OpenSSH writes it next to a port: IPv6 literals in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** `user@host:port`, `user@[v6addr]:port` — the form the CLI accepts back as a target. */
+export function formatEndpoint(user: string, host: string, port: number): string {
+  return `${user}@${bracketHost(host)}:${port}`;
+}
+
+/** `[user@]host[:port]` with `[v6addr]` for IPv6; null when it is not that shape. Ports are not range-checked here. */
+export function parseEndpointArg(arg: string): { user: string | null; host: string; port: number | null } | null {
+  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg.trim());
+  if (!m) return null;
+  return { user: m[1] ?? null, host: m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!, port: m[3] === undefined ? null : Number(m[3]) };
 }

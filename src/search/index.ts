@@ -2,21 +2,24 @@
 // SessionOpener; the simulator (./sim) supplies a virtual one for tests and the benchmark.
 import { SearchRun } from './engine.ts';
 import type { Clock, DirectionResult, SearchOptions, SessionOpener } from './types.ts';
+import { connectPacingProperties, defaultsOf, searchSettingsProperties } from './settings-schema.ts';
 
 export { realClock } from './clock.ts';
 export { recommendHeartbeatSeconds } from './recommend.ts';
 export { bracketWidthTarget, bracketMeetsPrecision } from './precision.ts';
 export type * from './types.ts';
 
-/** Defaults of issue 2/3: 5–7,440 s, ±max(1 s, 2 %), 16 sessions, connects ≥ 250 ms apart, ≤ 60/min. */
+const searchDefaults = defaultsOf({ ...searchSettingsProperties, ...connectPacingProperties });
+
+/** The search's defaults, from its settings schema (./settings-schema.ts). */
 export const defaultSearchOptions: Omit<SearchOptions, 'direction'> & { direction: 'outbound' } = Object.freeze({
   direction: 'outbound' as const,
-  minSeconds: 5,
-  maxSeconds: 7440,
-  precision: Object.freeze({ absSeconds: 1, relative: 0.02 }),
-  maxSessions: 16,
-  connectStaggerMs: 250,
-  maxConnectsPerMinute: 60,
+  minSeconds: searchDefaults.min_seconds,
+  maxSeconds: searchDefaults.max_seconds,
+  precision: Object.freeze({ absSeconds: searchDefaults.precision_abs_seconds, relative: searchDefaults.precision_relative }),
+  maxSessions: searchDefaults.sessions,
+  connectStaggerMs: searchDefaults.connect_stagger_ms,
+  maxConnectsPerMinute: searchDefaults.max_connects_per_minute,
 });
 
 /**

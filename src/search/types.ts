@@ -3,7 +3,6 @@
 // `SearchSession`, so the same code runs against real sessions, a simulated middlebox, and a fake clock.
 
 export type Direction = 'outbound' | 'inbound';
-export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
 /** What one probe observed. Only `reset` and `silent` count against the path. */
 export type ProbeOutcome = 'alive' | 'reset' | 'silent' | 'server_closed' | 'error';
@@ -90,9 +89,9 @@ export interface ControlMonitor {
 }
 
 export interface Precision {
-  /** Absolute precision in seconds (default 1). */
+  /** Absolute precision in seconds. */
   absSeconds: number;
-  /** Relative precision (default 0.02). The bracket width target is max(abs, rel × upper). */
+  /** Relative precision. The bracket width target is max(abs, rel × upper). */
   relative: number;
 }
 
@@ -105,10 +104,11 @@ export interface PriorResult {
 
 export interface SearchOptions {
   direction: Direction;
-  minSeconds: number; // default 5
-  maxSeconds: number; // default 7440
+  // Defaults of these: ./settings-schema.ts (defaultSearchOptions).
+  minSeconds: number;
+  maxSeconds: number;
   precision: Precision;
-  /** Concurrent sessions per target for this search (issue 2 default 8; fast search default 16). */
+  /** Concurrent sessions per target for this search. */
   maxSessions: number;
   /** Minimum gap between two connects, ms (sshd MaxStartups throttles bursts). */
   connectStaggerMs: number;

@@ -200,6 +200,12 @@ function synthesize(file: string, tpls: Template[], target: number, baseTs: numb
   return written;
 }
 
+/** A pcap of at least `packets` packets from the lab fixture (also used by startup.bench.ts). */
+export async function synthesizeBenchCapture(file: string, packets: number): Promise<number> {
+  const real = await ipPacketsFromEthernetPcap(fixturePath('client-eth.pcap'));
+  return synthesize(file, templates(real), packets, Math.floor(Number(real[0]!.tsNs / 1_000_000_000n)));
+}
+
 // ---- main --------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -271,4 +277,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Imported by startup.bench.ts for synthesizeBenchCapture(): only run when executed directly.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

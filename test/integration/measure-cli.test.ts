@@ -130,7 +130,6 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       [['measure', target(), ...auth(), '--min', 'soon'], /--min/],
       [['measure', target(), ...auth(), '--min', '10', '--max', '5'], /--max/],
       [['measure', target(), ...auth(), '--direction', 'up'], /--direction/],
-      [['measure', target(), '-i', lab.privateKeyPath], /no host key to verify/],
       [['measure', target(), ...auth(), '--known-hosts', lab.knownHostsPath], /either --host-key or --known-hosts/],
       [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /cannot read private key/],
       [['demo', '--mode', 'teleport'], /--mode/],

@@ -94,6 +94,13 @@ export interface Lab {
    * namespace. Pass `{ pinning: 'none' }` to supply your own --host-key/--known-hosts in args.
    */
   measure(args: string[], opts?: ExecOptions & { pinning?: 'known_hosts' | 'none' }): Promise<ExecResult>;
+  /**
+   * A second sshd (same host key, same authorized client key) in namespace `role`, listening on
+   * `listen:port` — e.g. a jump host in `cli` on 127.0.0.1 (the middlebox then sits on the
+   * jump→target leg) or a target behind the lab sshd in `srv` (the middlebox on client→jump).
+   * Its name is added to the lab's known_hosts; destroy() ends it with the namespaces.
+   */
+  addSshd(role: LabRole, listen: string, port: number): Promise<{ pid: number; log(): string }>;
   /** Kills the lab's processes by PID, deletes its namespaces and temp dir. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -323,6 +330,16 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     measure: (args, opts = {}) => {
       const pin = opts.pinning === 'none' ? [] : ['--known-hosts', knownHostsPath];
       return lab.idleprobe(['measure', target, '-i', clientKeyPath, ...pin, ...args], opts);
+    },
+    addSshd: async (role, listen, port) => {
+      const name = `${role}-${listen.replace(/[^0-9A-Za-z]/g, '_')}-${port}`;
+      const configPath = path.join(tmpDir, `sshd_config.${name}`);
+      writeFileSync(configPath, sshdConfig(tmpDir, keys!, listen, port, { PidFile: path.join(tmpDir, `sshd.${name}.pid`) }), { mode: 0o600 });
+      const extra = await startSshd(ns[role], configPath);
+      const [keyType, keyBlob] = readFileSync(`${keys!.hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
+      const hostField = port === 22 ? listen : `[${listen}]:${port}`;
+      writeFileSync(knownHostsPath, `${readFileSync(knownHostsPath, 'utf8')}${hostField} ${keyType} ${keyBlob}\n`, { mode: 0o600 });
+      return { pid: extra.pid, log: () => extra.log() };
     },
     destroy: async () => {
       destroySync();

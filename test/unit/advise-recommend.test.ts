@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { recommend } from '../../src/advise/recommend.ts';
 import { basisFromMeasurement, basisFromSeconds, safeIdleLimitSeconds } from '../../src/advise/timeout-basis.ts';
 import { sshClientSnippet, sshdConfigSnippet } from '../../src/advise/snippets.ts';
-import { parseConfigDump } from '../../src/advise/config-dump.ts';
+import { parseConfigDump } from '../../src/probe/openssh-dump.ts';
 import { clientFromDump, judgeClient, judgeKernel, judgeReload, judgeServer, serverFromDump } from '../../src/advise/judge-local.ts';
 import { processStartMs } from '../../src/advise/local-checks.ts';
 import { buildAdvice, formatAdvice } from '../../src/advise/report.ts';

@@ -35,8 +35,8 @@ describe('daemon config', () => {
     expect(t.spec.directions).toEqual(['outbound', 'inbound']);
     expect(t.spec.inboundCommand).toBe('sleep {d}; echo idleprobe');
     expect(t.module).toBe('default');
-    expect(t.measure).toMatchObject({ minSeconds: 5, maxSeconds: 7440, sessions: 8, precisionAbsSeconds: 1, precisionRelative: 0.02 });
-    expect(t.sentinel).toEqual({ enabled: false, fraction: 0.9 });
+    expect(t.settings).toMatchObject({ minSeconds: 5, maxSeconds: 7440, sessions: 8, precisionAbsSeconds: 1, precisionRelative: 0.02 });
+    expect(t.settings.sentinel).toEqual({ enabled: false, fraction: 0.9 });
   });
 
   it('reports the field path and the reason', () => {
@@ -94,9 +94,9 @@ targets:
       { env: {}, baseDir: dir },
     );
     expect(cfg.targets[0].spec.directions).toEqual(['outbound']);
-    expect(cfg.targets[0].schedule).toBe('*/5 * * * *');
-    expect(cfg.targets[0].sentinel).toEqual({ enabled: true, fraction: 0.9 });
-    expect(cfg.targets[1].measure.maxSeconds).toBe(20);
+    expect(cfg.targets[0].settings.schedule).toBe('*/5 * * * *');
+    expect(cfg.targets[0].settings.sentinel).toEqual({ enabled: true, fraction: 0.9 });
+    expect(cfg.targets[1].settings.maxSeconds).toBe(20);
     expect(cfg.targets[0].fingerprint).not.toBe(cfg.targets[1].fingerprint);
 
     const p = problemsOf(`
@@ -157,7 +157,7 @@ targets:
       return file;
     });
     const cfg = resolveConfig(parseConfigText(withFiles), { env, baseDir: dir });
-    expect(cfg.targets.map((t) => [t.spec.name, t.module, t.schedule])).toEqual([
+    expect(cfg.targets.map((t) => [t.spec.name, t.module, t.settings.schedule])).toEqual([
       ['office-bastion', 'nat_watch', '17 */2 * * *'],
       ['sftp-partner', 'no_shell', '45 3 * * *'],
     ]);

@@ -103,7 +103,7 @@ describe('heartbeat config', () => {
       modules: { hb: { heartbeat: { intervals: [15, '1m'], window: '10m', schedule: '5 2 * * *' } } },
       targets: [target('plain'), target('all-defaults', { heartbeat: true }), target('inherits', { module: 'hb' }), target('longer', { module: 'hb', heartbeat: { window: '1h30m', count_max: 5 } }), target('off', { module: 'hb', heartbeat: false })],
     });
-    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.heartbeat]));
+    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.settings.heartbeat]));
     expect(hb.plain).toBeNull();
     expect(hb['all-defaults']).toEqual(DEFAULT_HEARTBEAT);
     expect(DEFAULT_HEARTBEAT.intervalsSeconds).toEqual([15, 30, 45, 60, 120, 300]);

@@ -16,14 +16,22 @@ const knownHosts = path.join(dir, 'known_hosts');
 writeFileSync(knownHosts, `[198.18.0.9]:2222 ssh-ed25519 ${KEY_B64}\n`);
 
 const flags = (over: Partial<MeasureFlags> = {}): MeasureFlags => ({
-  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity: '/nonexistent/key', knownHosts, ...over,
+  // Pure flag logic here; ssh_config resolution is tested through the CLI (measure-cli, ssh-config tests).
+  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity: '/nonexistent/key', knownHosts, useSshConfig: false, ...over,
 });
 
 describe('target argument', () => {
   it('parses [user@]host[:port] and [v6]:port', () => {
     expect(parseTargetArg('root@198.18.0.9:2222')).toEqual({ user: 'root', host: '198.18.0.9', port: 2222 });
-    expect(parseTargetArg('example.net')).toEqual({ user: null, host: 'example.net', port: 22 });
+    expect(parseTargetArg('example.net')).toEqual({ user: null, host: 'example.net', port: null });
     expect(parseTargetArg('u@[fd00::1]:22')).toEqual({ user: 'u', host: 'fd00::1', port: 22 });
+  });
+  it('a bare IPv6 address gets a hint to bracket it; names print it bracketed', () => {
+    expect(() => parseTargetArg('root@fd00:9:2::2:2222')).toThrow(/IPv6 address needs brackets, as in user@\[fd00:9:2::2:2222\]:22/);
+    expect(() => parseTargetArg('fd00::1')).toThrow(/brackets/);
+    const spec = buildTargetSpec('u@[fd00::1]:2222', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`], knownHosts: undefined }));
+    expect(spec.name).toBe('u@[fd00::1]:2222');
+    expect(spec.host).toBe('fd00::1');
   });
   it('rejects malformed targets as usage errors', () => {
     expect(() => parseTargetArg('a@b@c')).toThrow(UsageError);
@@ -35,7 +43,8 @@ describe('target argument', () => {
 describe('measure flags', () => {
   it('needs a host key source that knows the host', () => {
     expect(buildTargetSpec('u@198.18.0.9:2222', flags()).knownHostsPath).toBe(knownHosts);
-    expect(() => buildTargetSpec('u@198.18.0.9:22', flags())).toThrow(/no entry for 198\.18\.0\.9/);
+    // An unknown host is a host key failure (exit 3), not a usage error.
+    expect(() => buildTargetSpec('u@198.18.0.9:22', flags())).toThrow(expect.objectContaining({ name: 'ConnectError', kind: 'host_key', message: expect.stringMatching(/no entry for 198\.18\.0\.9/) }));
     expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ knownHosts: path.join(dir, 'missing') }))).toThrow(/cannot be read/);
     expect(() => buildTargetSpec('u@h', flags({ hostKey: ['SHA256:nope'] , knownHosts: undefined }))).toThrow(/--host-key/);
     expect(() => buildTargetSpec('u@h', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`] }))).toThrow(/either --host-key or --known-hosts/);

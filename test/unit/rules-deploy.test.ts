@@ -173,16 +173,21 @@ describe('Dockerfile', () => {
     const froms = of('FROM');
     expect(froms.length).toBeGreaterThanOrEqual(2);
     for (const f of froms) expect(f).toMatch(/^FROM node:20-slim AS \w+$/);
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    // Dev dependencies (typescript, tsx) build dist/ in the build stage and are pruned before the copy.
+    expect(dockerfile).toMatch(/npm prune --omit=dev/);
     // The runtime stage copies node_modules from the build stage instead of installing compilers.
     expect(of('COPY').some((c) => c.startsWith('COPY --from='))).toBe(true);
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
     expect(runtime).not.toMatch(/g\+\+|build-essential/);
   });
 
-  it('the CLI runtime (tsx) is a production dependency, so --omit=dev keeps it', () => {
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
-    expect(pkg.dependencies.tsx).toBeDefined();
+  it('the runtime image runs compiled JavaScript: dist/ is copied, src/ and tsx are not', () => {
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.dependencies.tsx).toBeUndefined();
+    expect(pkg.devDependencies.tsx).toBeDefined();
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
+    expect(runtime).not.toMatch(/COPY src/);
   });
 
   it('runs as a non-root numeric user, exposes the default port, health-checks /-/healthy, declares volumes', () => {

@@ -1,0 +1,206 @@
+// `idleprobe measure|heartbeat|advise` resolve TARGET the way `ssh` does, through `ssh -G`
+// (OpenSSH's own client; Debian package openssh-client): a Host alias with HostName, Port, User,
+// IdentityFile, UserKnownHostsFile and ConnectTimeout; flags win over the file; -v says where each
+// value came from; without an `ssh` binary the user@host:port form still works. Also the exit code
+// rule (unknown/changed host key = 3) and IPv6 targets printed as user@[addr]:port.
+// All through bin/ as a child process, against the in-process demo lab on loopback (no root).
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
+      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? null : 0;
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
+
+function sshMissingReason(): string | null {
+  try {
+    execFileSync('ssh', ['-V'], { stdio: 'ignore', timeout: 5000 });
+    return null;
+  } catch (err) {
+    return `ssh (openssh-client) is not runnable: ${(err as Error).message}`;
+  }
+}
+const missing = sshMissingReason();
+// CI installs openssh-client (.ci/run): there this must run, not skip.
+if (missing && process.env.IDLEPROBE_REQUIRE_LAB === '1') throw new Error(`IDLEPROBE_REQUIRE_LAB=1 but ${missing}`);
+
+let lab: DemoLab;
+let lab6: DemoLab;
+let dir: string;
+let home: string;
+const quick = ['--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4', '--json'];
+
+beforeAll(async () => {
+  // No timeout within --max: every measurement ends quickly with "no timeout up to 4 s".
+  [lab, lab6] = await Promise.all([
+    startDemoLab({ timeoutSeconds: 600, mode: 'reset' }),
+    startDemoLab({ timeoutSeconds: 600, mode: 'reset', listenHost: '::1' }),
+  ]);
+  dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-sshcfg-'));
+  home = path.join(dir, 'home');
+  mkdirSync(path.join(home, '.ssh'), { recursive: true });
+  writeFileSync(path.join(dir, 'wrong_key'), generateEd25519KeyPair().private, { mode: 0o600 });
+}, 30_000);
+afterAll(async () => {
+  await Promise.all([lab?.close(), lab6?.close()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** An ssh_config naming the demo lab as `labbox` (plus whatever extra lines a case needs). */
+function config(name: string, extra: string[] = [], l: DemoLab = lab): string {
+  const file = path.join(dir, name);
+  writeFileSync(
+    file,
+    [
+      'Host labbox',
+      `  HostName ${l.host}`,
+      `  Port ${l.port}`,
+      `  User ${l.user}`,
+      `  IdentityFile ${path.join(dir, 'no_such_key')}`,
+      `  IdentityFile ${l.privateKeyPath}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${path.join(dir, 'no_such_known_hosts')} ${l.knownHostsPath}`,
+      '  GlobalKnownHostsFile /dev/null',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh -G${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('measure labbox -F FILE uses HostName, Port, User, every IdentityFile in order and the known_hosts files', async () => {
+    const run = await idleprobe(['measure', 'labbox', '-F', config('basic'), ...quick], { HOME: home });
+    expect(run.code, show(run)).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(doc.target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
+    expect(doc.results[0].verdict).toBe('no_timeout_up_to_max');
+  }, 60_000);
+
+  it('-v says where each value came from (ssh_config, command line, OpenSSH default)', async () => {
+    const run = await idleprobe(['measure', `other@labbox`, '-F', config('verbose', ['  ConnectTimeout 7']), '-v', ...quick], { HOME: home });
+    // `other` is not the demo user: authentication fails (exit 3), after the provenance is known.
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/authentication failed/);
+    const ok = await idleprobe(['measure', 'labbox', '-F', config('verbose2', ['  ConnectTimeout 7']), '-v', '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { HOME: home });
+    expect(ok.code, show(ok)).toBe(0);
+    expect(ok.stdout).toMatch(new RegExp(`hostname\\s+${lab.host.replace(/\./g, '\\.')}\\s+\\(ssh_config\\)`));
+    expect(ok.stdout).toMatch(new RegExp(`port\\s+${lab.port}\\s+\\(ssh_config\\)`));
+    expect(ok.stdout).toMatch(/connecttimeout\s+7 s\s+\(ssh_config\)/);
+    expect(ok.stdout).toMatch(/hostkeyalias\s+none\s+\(OpenSSH default\)/);
+    expect(ok.stdout).toContain(lab.privateKeyPath);
+    expect(ok.stdout).toMatch(/Recommendation:/);
+  }, 60_000);
+
+  it('command-line flags win over ssh_config (port, -i)', async () => {
+    // A port on the command line beats Port: the closed port 1 is unreachable (exit 3).
+    const port = await idleprobe(['measure', 'labbox:1', '-F', config('flags'), '--host-key', lab.hostKeySha256, ...quick], { HOME: home });
+    expect(port.code, show(port)).toBe(3);
+    expect(port.stderr).toMatch(/:1: cannot connect \(ECONNREFUSED/);
+    // -i beats IdentityFile: the wrong key is refused.
+    const key = await idleprobe(['measure', 'labbox', '-F', config('flags2'), '-i', path.join(dir, 'wrong_key'), ...quick], { HOME: home });
+    expect(key.code, show(key)).toBe(3);
+    expect(key.stderr).toMatch(/authentication failed/);
+  }, 60_000);
+
+  it('HostKeyAlias: the alias is what known_hosts is searched for', async () => {
+    const kh = path.join(dir, 'alias_known_hosts');
+    const [, keyType, keyBlob] = readFileSync(lab.knownHostsPath, 'utf8').trim().split(/\s+/);
+    writeFileSync(kh, `labbox-key ${keyType} ${keyBlob}\n`);
+    const cfg = path.join(dir, 'alias');
+    writeFileSync(cfg, `Host labbox\n  HostName ${lab.host}\n  Port ${lab.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  HostKeyAlias labbox-key\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile /dev/null\n`);
+    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    expect(run.code, show(run)).toBe(0);
+    // Without the alias the same file has no entry for [127.0.0.1]:port: unknown host.
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('  HostKeyAlias labbox-key\n', ''));
+    const without = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    expect(without.code, show(without)).toBe(3);
+  }, 60_000);
+
+  it('StrictHostKeyChecking no is not honoured: an unknown host still exits 3, with a warning', async () => {
+    const cfg = path.join(dir, 'strict_no');
+    writeFileSync(cfg, `Host labbox\n  HostName ${lab.host}\n  Port ${lab.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n`);
+    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    expect(run.code, show(run)).toBe(3);
+    expect(run.stderr).toMatch(/StrictHostKeyChecking no in ssh_config is not honoured/);
+    expect(run.stderr).toMatch(/unknown host: no known_hosts entry for \[127\.0\.0\.1\]:\d+/);
+  }, 30_000);
+
+  it('heartbeat and advise resolve the alias too', async () => {
+    const hb = await idleprobe(['heartbeat', 'labbox', '-F', config('hb'), '--intervals', '1', '--window', '2s', '--no-heartbeat-session', '--json'], { HOME: home });
+    expect(hb.code, show(hb)).toBe(0);
+    expect(JSON.parse(hb.stdout).target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
+    const adv = await idleprobe(['advise', 'labbox', '-F', config('adv'), '--min', '1', '--max', '4', '--json'], { HOME: home });
+    expect(adv.code, show(adv)).toBe(0);
+    expect(JSON.parse(adv.stdout).target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
+  }, 90_000);
+
+  it('ProxyCommand is refused with a clear message (exit 2) instead of silently connecting directly', async () => {
+    const run = await idleprobe(['measure', 'labbox', '-F', config('pc', ['  ProxyCommand nc %h %p']), ...quick], { HOME: home });
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toMatch(/ProxyCommand .* is not supported; use ProxyJump/);
+  }, 30_000);
+});
+
+describe.concurrent('without ssh, exit codes, IPv6', () => {
+  it('without an ssh binary: a note, and user@host:port still works', async () => {
+    const target = `${lab.user}@${lab.host}:${lab.port}`;
+    const run = await idleprobe(['measure', target, '-i', lab.privateKeyPath, '--known-hosts', lab.knownHostsPath, ...quick], { HOME: home, PATH: path.join(dir, 'empty-path') });
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stderr).toMatch(/cannot run `ssh` \(the OpenSSH client.*"127\.0\.0\.1" is used as a host name as given/);
+    expect(JSON.parse(run.stdout).target).toBe(target);
+    // -F without ssh cannot be honoured: a usage error, not a silent fallback.
+    const f = await idleprobe(['measure', 'labbox', '-F', path.join(dir, 'whatever'), ...quick], { HOME: home, PATH: path.join(dir, 'empty-path') });
+    expect(f.code, show(f)).toBe(2);
+    expect(f.stderr).toMatch(/cannot run `ssh`/);
+  }, 60_000);
+
+  it('an unknown host (no known_hosts at all, or no entry) exits 3, a changed key exits 3', async () => {
+    const none = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--no-ssh-config', ...quick], { HOME: home });
+    expect(none.code, show(none)).toBe(3);
+    expect(none.stderr).toMatch(/unknown host: no known_hosts entry/);
+    const other = path.join(dir, 'other_known_hosts');
+    writeFileSync(other, `[10.0.0.1]:22 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
+    const noEntry = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', other, ...quick], { HOME: home });
+    expect(noEntry.code, show(noEntry)).toBe(3);
+    expect(noEntry.stderr).toMatch(/has no entry for \[127\.0\.0\.1\]/);
+    const changed = path.join(dir, 'changed_known_hosts');
+    writeFileSync(changed, `[${lab.host}]:${lab.port} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
+    const ch = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', changed, ...quick], { HOME: home });
+    expect(ch.code, show(ch)).toBe(3);
+    expect(ch.stderr).toMatch(/HOST KEY CHANGED/);
+  }, 60_000);
+
+  it('IPv6 targets: user@[::1]:port in JSON and summary; a bare address gets a hint (exit 2)', async () => {
+    const target = `${lab6.user}@[::1]:${lab6.port}`;
+    const json = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--known-hosts', lab6.knownHostsPath, ...quick], { HOME: home });
+    expect(json.code, show(json)).toBe(0);
+    expect(JSON.parse(json.stdout).target).toBe(target);
+    const text = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { HOME: home });
+    expect(text.code, show(text)).toBe(0);
+    expect(text.stdout.startsWith(`${target}: measured in`)).toBe(true);
+    const bare = await idleprobe(['measure', `${lab6.user}@::1:${lab6.port}`, '--host-key', lab6.hostKeySha256], { HOME: home });
+    expect(bare.code, show(bare)).toBe(2);
+    expect(bare.stderr).toMatch(/IPv6 address needs brackets, as in user@\[::1:\d+\]:22/);
+  }, 60_000);
+});

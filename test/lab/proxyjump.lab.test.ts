@@ -1,0 +1,130 @@
+// ProxyJump, ssh_config and exit codes against real OpenSSH in the netns lab (issue 12). Two sshds
+// per lab: the lab's own in `srv` (198.19.1.2:22) and a second one from lab.addSshd(), so the
+// conntrack middlebox sits on either leg of client → jump → target:
+//
+//   middlebox on client→jump:  cli ──mbox── srv[jump 198.19.1.2:22 → target 127.0.0.1:2222]
+//   middlebox on jump→target:  cli[jump 127.0.0.1:2222] ──mbox── srv[target 198.19.1.2:22]
+//
+// In both the measured path times out at the middlebox's timeout; the jump leg measured alone
+// tells which leg is short (times out too in the first case, not in the second).
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MeasurementResult } from '../../src/search/types.ts';
+import { createLab, describeRun, LAB_ADDRESSES, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
+
+const env = requireLab();
+const T = 5;
+const RUN_LIMIT_MS = 90_000;
+const CASE_TIMEOUT_MS = 120_000;
+const SEARCH = ['--direction', 'outbound', '--min', '2', '--max', '15', '--sessions', '8', '--json'];
+
+type JumpDoc = MeasurementResult & { path: string[]; jumpLeg: MeasurementResult | { target: string; error: string } };
+
+function parse(run: ExecResult, lab: Lab): JumpDoc {
+  if (run.code !== 0) throw new Error(`idleprobe did not exit 0\n${describeRun(run, lab)}`);
+  return JSON.parse(run.stdout) as JumpDoc;
+}
+
+function outbound(m: MeasurementResult) {
+  return m.results.find((r) => r.direction === 'outbound')!;
+}
+
+describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes in the netns lab${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+  const labs: Lab[] = [];
+  afterAll(async () => {
+    await Promise.all(labs.map((l) => l.destroy()));
+  });
+  const lab = async (options: LabOptions) => {
+    const created = await createLab(options);
+    labs.push(created);
+    return created;
+  };
+
+  it('middlebox on client→jump (ProxyJump from ssh_config): path and jump leg both time out at T', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'drop' });
+    await l.addSshd('srv', '127.0.0.1', 2222);
+    const cfg = path.join(l.tmpDir, 'ssh_config');
+    writeFileSync(
+      cfg,
+      [
+        'Host bastion',
+        `  HostName ${LAB_ADDRESSES.srv}`,
+        '  User root',
+        `  IdentityFile ${l.clientKeyPath}`,
+        `  UserKnownHostsFile ${l.knownHostsPath}`,
+        'Host inner',
+        '  HostName 127.0.0.1',
+        '  Port 2222',
+        '  User root',
+        `  IdentityFile ${l.clientKeyPath}`,
+        `  UserKnownHostsFile ${l.knownHostsPath}`,
+        '  ProxyJump bastion',
+        '',
+      ].join('\n'),
+    );
+    const run = await l.idleprobe(['measure', 'inner', '-F', cfg, ...SEARCH], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    expect(doc.target).toBe('root@127.0.0.1:2222');
+    expect(doc.path).toEqual(['client', `root@${LAB_ADDRESSES.srv}:22`, 'root@127.0.0.1:2222']);
+    const o = outbound(doc);
+    expect(o.verdict, describeRun(run, l)).toBe('timeout');
+    expect(o.failureMode).toBe('silent');
+    expect(Math.abs(o.estimateSeconds! - T)).toBeLessThanOrEqual(1);
+    expect('error' in doc.jumpLeg, describeRun(run, l)).toBe(false);
+    const leg = outbound(doc.jumpLeg as MeasurementResult);
+    expect(leg.verdict).toBe('timeout');
+    expect(Math.abs(leg.estimateSeconds! - T)).toBeLessThanOrEqual(1);
+    console.log(`[lab] ProxyJump, middlebox on client→jump: path ≈ ${o.estimateSeconds} s, jump leg ≈ ${leg.estimateSeconds} s, ${doc.elapsedSeconds.toFixed(1)} s`);
+  }, CASE_TIMEOUT_MS);
+
+  it('middlebox on jump→target (-J): the path times out at T, the jump leg alone does not', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
+    await l.addSshd('cli', '127.0.0.1', 2222);
+    const run = await l.measure(['-J', 'root@127.0.0.1:2222', ...SEARCH], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`]);
+    const o = outbound(doc);
+    expect(o.verdict, describeRun(run, l)).toBe('timeout');
+    expect(o.failureMode).toBe('reset');
+    expect(Math.abs(o.estimateSeconds! - T)).toBeLessThanOrEqual(1);
+    const leg = outbound(doc.jumpLeg as MeasurementResult);
+    expect(leg.verdict, JSON.stringify(doc.jumpLeg)).toBe('no_timeout_up_to_max');
+    console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg: ${leg.verdict}`);
+  }, CASE_TIMEOUT_MS);
+
+  it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, bad usage 2; a chain of two jump hosts works', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: 600, mode: 'none' });
+    // cli[127.0.0.1:2222] → srv[198.19.1.2:22] → srv[127.0.0.1:2222] for the chain.
+    await Promise.all([l.addSshd('cli', '127.0.0.1', 2222), l.addSshd('srv', '127.0.0.1', 2222)]);
+    const empty = path.join(l.tmpDir, 'empty_known_hosts');
+    writeFileSync(empty, '');
+    const changed = path.join(l.tmpDir, 'changed_known_hosts');
+    writeFileSync(changed, `${LAB_ADDRESSES.srv} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP9Rne61saf7uy6WYFyGGOZUvj/FNvBF5aGqHQ8aDTS7\n`);
+    const onlyTarget = path.join(l.tmpDir, 'only_target_known_hosts');
+    writeFileSync(onlyTarget, readFileSync(l.knownHostsPath, 'utf8').split('\n').filter((line) => !line.startsWith('[127.0.0.1]:2222')).join('\n'));
+    const quick = ['--direction', 'outbound', '--min', '1', '--max', '3', '--sessions', '2', '--json'];
+    const base = ['measure', l.target, '-i', l.clientKeyPath, '--no-ssh-config'];
+    const [chain, unknown, chg, jump, refused, usage] = await Promise.all([
+      l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--no-ssh-config', '-J', `root@127.0.0.1:2222,root@${LAB_ADDRESSES.srv}`, ...quick]),
+      l.idleprobe([...base, '--known-hosts', empty, ...quick]),
+      l.idleprobe([...base, '--known-hosts', changed, ...quick]),
+      l.idleprobe([...base, '--known-hosts', onlyTarget, '-J', 'root@127.0.0.1:2222', ...quick]),
+      l.idleprobe(['measure', l.target, '-i', path.join(l.tmpDir, 'ssh_host_ed25519_key'), '--known-hosts', l.knownHostsPath, '--no-ssh-config', ...quick]),
+      l.idleprobe([...base, '--known-hosts', l.knownHostsPath, '--min', 'soon']),
+    ]);
+    const doc = parse(chain, l);
+    expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`, 'root@127.0.0.1:2222']);
+    expect(outbound(doc).verdict).toBe('no_timeout_up_to_max');
+    expect(unknown.code, describeRun(unknown, l)).toBe(3);
+    expect(unknown.stderr).toMatch(/has no entry for 198\.19\.1\.2/);
+    expect(chg.code, describeRun(chg, l)).toBe(3);
+    expect(chg.stderr).toMatch(/HOST KEY CHANGED/);
+    expect(jump.code, describeRun(jump, l)).toBe(3);
+    expect(jump.stderr).toMatch(/jump host root@127\.0\.0\.1:2222: .*no entry for \[127\.0\.0\.1\]:2222/);
+    expect(refused.code, describeRun(refused, l)).toBe(3);
+    expect(refused.stderr).toMatch(/authentication failed/);
+    expect(usage.code, describeRun(usage, l)).toBe(2);
+    expect(usage.stderr).toMatch(/--min/);
+  }, CASE_TIMEOUT_MS);
+});
