@@ -1,7 +1,10 @@
 // Packets in, report out: decodes each packet, routes it to its connection and, at the end, turns
 // the per-connection state into the report. Pure apart from the sink calls (no I/O, no clock).
+import { InScope, classifySsh, type ConnectionScope } from './connection-scope.ts';
 import { Decoded, TH_ACK, TH_SYN, TcpSegment, decodePacket } from './decode.ts';
+import { REORDER_SLACK_SECONDS, type ConnectionEvent } from './events.ts';
 import { Flow, DEFAULT_IDLE_PARAMS, type IdleParams } from './flow.ts';
+import { LiveReporter } from './live-reporter.ts';
 import { FlowTable, connectionHash } from './flow-table.ts';
 import { formatAddress, hostOf, isoTime, ms } from './format.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_PATHS } from './limits.ts';
@@ -83,6 +86,14 @@ function bracket(b: Bounds): IdleTimeoutBracket {
 export interface AnalyzerOptions {
   /** Only connections with this port on either side; null/undefined = every TCP connection. */
   port?: number | null;
+  /** 'ssh': SSH connections by their banner, on any port (overrides `port`); see connection-scope.ts. */
+  scope?: ConnectionScope;
+  /** Connection events as they happen (the live path); unset for a batch report. */
+  onEvent?: (event: ConnectionEvent) => void;
+  /** Also emit an event per answered heartbeat (otherwise only counted). */
+  heartbeatEvents?: boolean;
+  /** Forget a connection silent this long (capture seconds), emitting its report; default never. */
+  forgetIdleAfterSeconds?: number;
   /** Flows listed in the report (all are counted). */
   maxFlows?: number;
   /** Connections held at once; beyond it the oldest half-open, then longest-idle ones are evicted. */
@@ -118,9 +129,27 @@ export class CaptureAnalyzer implements PacketSink {
   private readonly skipped = { notTcp: 0, ipFragments: 0, malformed: 0, unsupportedLink: 0, otherPort: 0 };
   private lastTs = 0;
   truncatedAtMaxPackets = false;
+  private readonly sshOnly: boolean;
+  /** Connections left out because they showed no SSH banner ('ssh' scope). */
+  private notSsh = 0;
+  private nextId = 0;
+  private readonly live: LiveReporter | null;
+  private readonly forgetIdleAfter: number;
+  /** Capture time up to which pending probes were judged (live path). */
+  private watermark = 0;
 
   constructor(opts: AnalyzerOptions = {}) {
-    this.port = opts.port ?? null;
+    const scope = opts.scope ?? (opts.port == null ? 'all' : { port: opts.port });
+    this.sshOnly = scope === 'ssh';
+    this.port = typeof scope === 'object' ? scope.port : null;
+    this.forgetIdleAfter = opts.forgetIdleAfterSeconds ?? Number.POSITIVE_INFINITY;
+    this.live = opts.onEvent
+      ? new LiveReporter(opts.onEvent, {
+          describe: (flow) => this.flowReport(flow),
+          endpoints: (flow) => this.endpoints(flow),
+          heartbeatEvents: opts.heartbeatEvents ?? false,
+        })
+      : null;
     this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS_LISTED;
     this.maxLiveFlows = Math.max(1, opts.maxLiveFlows ?? DEFAULT_MAX_LIVE_FLOWS);
     this.brackets = new PathBrackets(opts.maxPaths ?? DEFAULT_MAX_PATHS);
@@ -144,6 +173,7 @@ export class CaptureAnalyzer implements PacketSink {
     this.packets++;
     if ((this.packets & SWEEP_EVERY_MASK) === 0) this.retireFinishedFlows();
     if (tsSeconds > this.lastTs) this.lastTs = tsSeconds;
+    if (this.packets === 1) this.firstPacketSeconds = tsSeconds;
     const seg = this.seg;
     const kind = decodePacket(linkType, data, offset, capLen, seg);
     if (kind !== Decoded.Tcp) {
@@ -162,9 +192,11 @@ export class CaptureAnalyzer implements PacketSink {
     const found = this.table.find(seg, hash);
     let flow: Flow;
     let direction: 0 | 1;
+    let isNew = false;
     if (found === null) {
       flow = this.newFlow(hash);
       direction = 0;
+      isNew = true;
     } else {
       flow = found.flow;
       direction = found.direction;
@@ -175,10 +207,70 @@ export class CaptureAnalyzer implements PacketSink {
         if (fwd.baseSeqSet && (seg.seq !== fwd.baseSeq || flow.closed)) {
           flow = this.newFlow(hash);
           direction = 0;
+          isNew = true;
         }
       }
     }
     flow.add(direction, tsSeconds, seg);
+    if (flow.scope === InScope.Unknown) {
+      classifySsh(flow, direction, seg, data, isNew);
+      if ((flow.scope as InScope) === InScope.No) this.notSsh++;
+    }
+    if (this.live !== null) {
+      this.live.afterPacket(flow);
+      if (this.lastTs - REORDER_SLACK_SECONDS > this.watermark + 1) this.advance(this.lastTs - REORDER_SLACK_SECONDS);
+    }
+  }
+
+  /**
+   * Live path: no packet captured from now on can be older than `captureSeconds` (the newest
+   * packet minus a reordering slack, or the wall clock minus the delivery slack). Judges probes
+   * whose answer window has passed, reports deaths, forgets long-idle connections.
+   */
+  advance(captureSeconds: number): void {
+    if (this.live === null || !(captureSeconds > this.watermark)) return;
+    this.watermark = captureSeconds;
+    let forget = false;
+    for (const flow of this.flows) {
+      if (flow.scope !== InScope.Yes) continue;
+      this.live.tick(flow, captureSeconds);
+      if (captureSeconds - flow.lastTs > this.forgetIdleAfter) forget = true;
+    }
+    if (forget) {
+      const keep: Flow[] = [];
+      for (const flow of this.flows) {
+        if (captureSeconds - flow.lastTs > this.forgetIdleAfter) {
+          if (flow.scope === InScope.Yes) this.live.forgotten(flow, 'idle', captureSeconds);
+          this.retire(flow);
+        } else keep.push(flow);
+      }
+      this.flows = keep;
+    }
+  }
+
+  /** Live path, capture over: every connection still open is reported as such (`still_open`). */
+  endLive(): void {
+    if (this.live === null) return;
+    this.advance(this.lastTs);
+    for (const flow of this.flows) {
+      flow.finish(this.lastTs);
+      if (flow.scope === InScope.Yes) this.live.end(flow, this.lastTs);
+    }
+  }
+
+  /** Capture time of the first packet (seconds since the epoch; 0 before any packet). */
+  firstPacketSeconds = 0;
+
+  /** Newest capture time seen (seconds since the epoch; 0 before any packet). */
+  get newestPacketSeconds(): number {
+    return this.lastTs;
+  }
+
+  /** Reports of the connections in scope whose state is held (the live table). */
+  liveConnections(): FlowReport[] {
+    const out: FlowReport[] = [];
+    for (const flow of this.flows) if (flow.scope === InScope.Yes) out.push(this.flowReport(flow));
+    return out;
   }
 
   private newFlow(hash: number): Flow {
@@ -186,6 +278,9 @@ export class CaptureAnalyzer implements PacketSink {
     const reused = this.spare.pop();
     const flow = reused ?? new Flow(this.seg, this.params);
     if (reused) reused.recycle(this.seg);
+    flow.id = ++this.nextId;
+    if (!this.sshOnly) flow.scope = InScope.Yes;
+    flow.observer = this.live;
     this.table.insert(flow, hash);
     this.flows.push(flow);
     return flow;
@@ -208,6 +303,11 @@ export class CaptureAnalyzer implements PacketSink {
 
   /** Summarises a flow into the report's totals, brackets and list, and drops its state. */
   private retire(flow: Flow): void {
+    this.table.remove(flow);
+    if (flow.scope !== InScope.Yes) {
+      if (flow.scope === InScope.Unknown) this.notSsh++;
+      return;
+    }
     flow.finish(this.lastTs);
     const summary = this.describe(flow);
     this.brackets.add(summary.report);
@@ -215,7 +315,6 @@ export class CaptureAnalyzer implements PacketSink {
     this.retiredKeepalives += flow.keepalives;
     this.retiredKeepaliveAcks += flow.keepaliveAcks;
     if (this.retired.length < this.maxFlows) this.retired.push(summary);
-    this.table.remove(flow);
   }
 
   /**
@@ -223,33 +322,36 @@ export class CaptureAnalyzer implements PacketSink {
    * connections go first (retired as usual: nothing is lost), then half-open ones (only one side
    * ever spoke: no idle evidence, dropped and counted), then the longest-idle, summarised as they
    * stand (what they survived so far still counts). Ended and half-open ones by first packet,
-   * oldest first; idle ones longest-idle first.
+   * oldest first; idle ones longest-idle first. Connections that are not SSH go before all of them.
    */
   private evict(): void {
     const target = Math.floor(this.maxLiveFlows * EVICT_DOWN_TO);
     let excess = this.table.size - target;
     // `flows` is in order of first packet: ended and half-open ones go oldest-first without a sort
     // (eviction runs every quarter cap of new flows; a 10k-element sort each time stalled the loop).
+    const notSsh: Flow[] = [];
     const finished: Flow[] = [];
     const halfOpen: Flow[] = [];
     const idle: Flow[] = [];
-    for (const f of this.flows) (f.finished ? finished : f.halfOpen ? halfOpen : idle).push(f);
-    if (finished.length + halfOpen.length < excess) idle.sort((a, b) => a.lastTs - b.lastTs);
+    for (const f of this.flows) (f.scope === InScope.No ? notSsh : f.finished ? finished : f.halfOpen ? halfOpen : idle).push(f);
+    if (notSsh.length + finished.length + halfOpen.length < excess) idle.sort((a, b) => a.lastTs - b.lastTs);
     const gone = new Set<Flow>();
-    for (const flow of [finished, halfOpen, idle].flat()) {
+    for (const flow of [notSsh, finished, halfOpen, idle].flat()) {
       if (excess <= 0) break;
       excess--;
       gone.add(flow);
-      if (flow.finished) {
+      if (flow.finished || flow.scope !== InScope.Yes) {
         this.retire(flow);
       } else if (flow.halfOpen) {
         this.evicted.halfOpen++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
         this.retiredCount++;
         this.retiredKeepalives += flow.keepalives;
         this.retiredKeepaliveAcks += flow.keepaliveAcks;
         this.table.remove(flow);
       } else {
         this.evicted.idle++;
+        this.live?.forgotten(flow, 'cap', this.lastTs);
         this.retire(flow);
       }
       // Nothing refers to it any more (summaries copy what they need): reuse it.
@@ -284,8 +386,15 @@ export class CaptureAnalyzer implements PacketSink {
     let tcpKeepaliveAcks = this.retiredKeepaliveAcks;
     const brackets = this.brackets.copy();
     const live: FlowSummary[] = [];
+    let notSsh = this.notSsh;
+    let inScope = 0;
     for (const [i, flow] of this.flows.entries()) {
       if (i % 500 === 499) yield;
+      if (flow.scope !== InScope.Yes) {
+        if (flow.scope === InScope.Unknown) notSsh++;
+        continue;
+      }
+      inScope++;
       flow.finish(this.lastTs);
       tcpKeepalives += flow.keepalives;
       tcpKeepaliveAcks += flow.keepaliveAcks;
@@ -296,7 +405,7 @@ export class CaptureAnalyzer implements PacketSink {
     const listed = [...this.retired, ...live].sort((a, b) => a.flow.firstTs - b.flow.firstTs).slice(0, this.maxFlows);
     const flows: FlowReport[] = listed.map(({ report, facts: f }) => ({ ...report, verdict: flowVerdict(f, brackets.lowerOf(report)) }));
     const paths = brackets.paths();
-    const flowCount = this.retiredCount + this.flows.length;
+    const flowCount = this.retiredCount + inScope;
     return {
       format: this.format,
       linkTypes: [...this.linkTypes].map(linkTypeName),
@@ -305,6 +414,8 @@ export class CaptureAnalyzer implements PacketSink {
       skipped: { ...this.skipped },
       truncatedAtMaxPackets: this.truncatedAtMaxPackets,
       port: this.port,
+      sshOnly: this.sshOnly,
+      connectionsNotSsh: notSsh,
       tcpKeepalives,
       tcpKeepaliveAcks,
       flowCount,
@@ -319,14 +430,28 @@ export class CaptureAnalyzer implements PacketSink {
     };
   }
 
-  private describe(flow: Flow): FlowSummary {
-    // The client sent the SYN; without a handshake, the side on --port (else the lower port) serves.
-    let clientSide: 0 | 1;
-    if (flow.synDirection >= 0) clientSide = flow.synDirection as 0 | 1;
-    else if (this.port !== null) clientSide = flow.portB === this.port ? 0 : 1;
-    else clientSide = flow.portA > flow.portB ? 0 : flow.portA < flow.portB ? 1 : 0;
+  /** The report of one connection as it stands (its verdict judged with the paths seen so far). */
+  private flowReport(flow: Flow): FlowReport {
+    const { report, facts } = this.describe(flow);
+    return { ...report, verdict: flowVerdict(facts, this.brackets.lowerOf(report)) };
+  }
+
+  /** The client sent the SYN; without a handshake, the side on --port (else the lower port) serves. */
+  private clientSide(flow: Flow): 0 | 1 {
+    if (flow.synDirection >= 0) return flow.synDirection as 0 | 1;
+    if (this.port !== null) return flow.portB === this.port ? 0 : 1;
+    return flow.portA > flow.portB ? 0 : flow.portA < flow.portB ? 1 : 0;
+  }
+
+  private endpoints(flow: Flow): { client: string; server: string; clientSide: 0 | 1 } {
+    const clientSide = this.clientSide(flow);
     const a = formatAddress(flow.family, flow.addrA, flow.portA);
     const b = formatAddress(flow.family, flow.addrB, flow.portB);
+    return clientSide === 0 ? { client: a, server: b, clientSide } : { client: b, server: a, clientSide };
+  }
+
+  private describe(flow: Flow): FlowSummary {
+    const { client, server, clientSide } = this.endpoints(flow);
     const hbClient = flow.heartbeats[clientSide]!;
     const hbServer = flow.heartbeats[clientSide ^ 1]!;
     const senderSide = hbClient === 0 && hbServer === 0 ? -1 : hbClient >= hbServer ? clientSide : clientSide ^ 1;
@@ -340,8 +465,11 @@ export class CaptureAnalyzer implements PacketSink {
     else if (died) end = flow.lastRetransmissionTs >= flow.deathAt ? 'retransmissions_then_silence' : 'silence';
     else if (flow.sawFin) end = 'fin';
     else end = 'open';
-    // An open connection that is silent when the capture ends is idle until then, too.
-    const maxIdle = end === 'open' ? Math.max(flow.maxGap, this.lastTs - flow.lastTs) : flow.maxGap;
+    // An open connection that is silent when the capture ends is idle until then, too. (Live, the
+    // capture "ends" at the watermark, which can be past the last packet.)
+    const captureEnd = Math.max(this.lastTs, this.watermark);
+    const idleAtEnd = end === 'open' ? Math.max(0, captureEnd - flow.lastTs) : null;
+    const maxIdle = idleAtEnd !== null ? Math.max(flow.maxGap, idleAtEnd) : flow.maxGap;
     const facts: FlowFacts = {
       heartbeats,
       heartbeatsAnswered,
@@ -354,11 +482,12 @@ export class CaptureAnalyzer implements PacketSink {
       diedAfterIdleSeconds: died ? ms(flow.deathIdle) : null,
       diedAtSeconds: died ? flow.deathAt : null,
       maxIdleSeconds: ms(maxIdle),
+      idleAtEndSeconds: idleAtEnd === null ? null : ms(idleAtEnd),
       end,
     };
     const report: Omit<FlowReport, 'verdict'> = {
-      client: clientSide === 0 ? a : b,
-      server: clientSide === 0 ? b : a,
+      client,
+      server,
       firstSeen: isoTime(flow.firstTs),
       lastSeen: isoTime(flow.lastTs),
       packets: flow.packets + flow.duplicates,

@@ -31,6 +31,9 @@ export class TcpSegment {
   window = 0;
   /** TCP payload length from the IP length fields (like Wireshark's tcp.len), not the captured bytes. */
   seglen = 0;
+  /** Where the TCP payload starts in the packet buffer, and how many of its bytes were captured (snaplen). */
+  payloadOffset = 0;
+  payloadCaptured = 0;
 }
 
 const ETHERTYPE_IPV4 = 0x0800;
@@ -169,5 +172,7 @@ function decodeTcp(buf: Buffer, at: number, end: number, tcpLen: number, out: Tc
   out.flags = u16be(buf, at + 12) & 0x0fff;
   out.window = u16be(buf, at + 14);
   out.seglen = tcpLen - hlen;
+  out.payloadOffset = at + hlen;
+  out.payloadCaptured = Math.max(0, Math.min(out.seglen, end - at - hlen));
   return Decoded.Tcp;
 }

@@ -5,6 +5,7 @@
 // *answered* when the other side sends anything but a reset within an RTT-derived window. The
 // longest answered idle gap is what the path survived; the first probe that is never answered
 // (retransmitted, reset, or followed by silence) marks the idle age at which the connection died.
+import { InScope, type RecognisedBy, type ScopedFlow } from './connection-scope.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
 import type { FlowKeyed } from './flow-table.ts';
 import { PeriodTracker } from './period.ts';
@@ -24,11 +25,18 @@ export const DEFAULT_IDLE_PARAMS: IdleParams = { minIdleSeconds: 1, maxHeartbeat
 /** A copy of the previous packet within this time is the same packet seen on a second interface. */
 const DUPLICATE_WINDOW_SECONDS = 0.005;
 
-const PROBE_OTHER = 0;
-const PROBE_HEARTBEAT = 1;
-const PROBE_KEEPALIVE = 2;
+export const PROBE_OTHER = 0;
+export const PROBE_HEARTBEAT = 1;
+export const PROBE_KEEPALIVE = 2;
 
-export class Flow implements FlowKeyed<Flow> {
+/** Told of what a live report needs as it happens (only set when events are wanted). */
+export interface FlowObserver {
+  probeAnswered(flow: Flow, at: number, idle: number, direction: number, kind: number): void;
+  probeUnanswered(flow: Flow, at: number, idle: number, direction: number, kind: number): void;
+  recovered(flow: Flow, at: number): void;
+}
+
+export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   nextInBucket: Flow | null = null;
   bucketHash = 0;
   // Both endpoints share one buffer: a typed array's own ArrayBuffer costs more than its 16 bytes,
@@ -86,6 +94,17 @@ export class Flow implements FlowKeyed<Flow> {
   deathIdle = NaN;
   deathDirection = -1;
   lastRetransmissionTs = -Infinity;
+
+  // Which connections count (connection-scope.ts) and what the live report already said.
+  scope: InScope = InScope.Unknown;
+  recognisedBy: RecognisedBy | null = null;
+  synSeen = 0;
+  firstDataSeen = 0;
+  /** Number of the connection in its analysis run (events name it). */
+  id = 0;
+  /** Bits of LIVE_* in analyzer.ts: events already emitted. */
+  reported = 0;
+  observer: FlowObserver | null = null;
 
   constructor(seg: TcpSegment, private readonly params: IdleParams) {
     this.family = seg.family;
@@ -146,6 +165,13 @@ export class Flow implements FlowKeyed<Flow> {
     this.deathIdle = NaN;
     this.deathDirection = -1;
     this.lastRetransmissionTs = -Infinity;
+    this.scope = InScope.Unknown;
+    this.recognisedBy = null;
+    this.synSeen = 0;
+    this.firstDataSeen = 0;
+    this.id = 0;
+    this.reported = 0;
+    this.observer = null;
   }
 
   /** Reset, or closed from both sides: no more packets are expected. */
@@ -213,13 +239,13 @@ export class Flow implements FlowKeyed<Flow> {
     if (this.probePending) {
       if (direction !== this.probeDirection) {
         if (isRst || ts - this.probeAt > this.answerWindow()) this.probeUnanswered();
-        else this.probeAnswered();
+        else this.probeAnswered(ts);
       } else if (ts - this.probeAt > this.answerWindow() && !retransmission && gap >= this.params.minIdleSeconds) {
         this.probeUnanswered(); // superseded by a new probe below
       }
     }
     // Anything but a reset from the other side after the death proves the path works again.
-    if (this.died && direction !== this.deathDirection && !isRst) this.recover();
+    if (this.died && direction !== this.deathDirection && !isRst) this.recover(ts);
 
     if (gap >= this.params.minIdleSeconds && !isRst && !retransmission && !this.probePending) {
       let kind = PROBE_OTHER;
@@ -247,6 +273,7 @@ export class Flow implements FlowKeyed<Flow> {
   }
 
   private trackHandshake(direction: number, ts: number, flags: number): void {
+    if (flags & TH_SYN) this.synSeen |= 1 << direction;
     if ((flags & (TH_SYN | TH_ACK)) === TH_SYN) {
       this.synDirection = direction;
       this.synTs = ts;
@@ -260,10 +287,11 @@ export class Flow implements FlowKeyed<Flow> {
     }
   }
 
-  private probeAnswered(): void {
+  private probeAnswered(ts: number): void {
     this.probePending = false;
     if (this.probeIdle > this.maxSurvived) this.maxSurvived = this.probeIdle;
     if (this.probeKind === PROBE_HEARTBEAT) this.heartbeatsAnswered[this.probeDirection]!++;
+    this.observer?.probeAnswered(this, ts, this.probeIdle, this.probeDirection, this.probeKind);
   }
 
   private probeUnanswered(): void {
@@ -274,11 +302,13 @@ export class Flow implements FlowKeyed<Flow> {
       this.deathIdle = this.probeIdle;
       this.deathDirection = this.probeDirection;
     }
+    this.observer?.probeUnanswered(this, this.probeAt, this.probeIdle, this.probeDirection, this.probeKind);
   }
 
-  private recover(): void {
+  private recover(ts: number): void {
     this.deathAt = NaN;
     this.deathIdle = NaN;
     this.deathDirection = -1;
+    this.observer?.recovered(this, ts);
   }
 }

@@ -68,6 +68,10 @@ export interface AnalysisReport {
   /** True when reading stopped at maxPackets. */
   truncatedAtMaxPackets: boolean;
   port: number | null;
+  /** True when only SSH connections (recognised by their banner, on any port) are analysed. */
+  sshOnly: boolean;
+  /** Connections left out because they are not SSH (sshOnly), not counted anywhere else. */
+  connectionsNotSsh: number;
   tcpKeepalives: number;
   tcpKeepaliveAcks: number;
   flowCount: number;

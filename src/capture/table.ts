@@ -28,7 +28,7 @@ export function formatAnalysisTable(report: AnalysisReport, source: string): str
   const skipped = Object.entries(report.skipped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
   lines.push(
     `${source}: ${report.format} (${report.linkTypes.join(', ')}), ${report.packets} packets, ${report.flowCount} connection${report.flowCount === 1 ? '' : 's'}` +
-      `${report.port !== null ? ` on port ${report.port}` : ''}; TCP keepalives ${report.tcpKeepalives}, keepalive ACKs ${report.tcpKeepaliveAcks}` +
+      `${report.port !== null ? ` on port ${report.port}` : report.sshOnly ? ` (SSH, by banner; ${report.connectionsNotSsh} other TCP connection${report.connectionsNotSsh === 1 ? '' : 's'} left out)` : ''}; TCP keepalives ${report.tcpKeepalives}, keepalive ACKs ${report.tcpKeepaliveAcks}` +
       (skipped.length ? `; skipped: ${skipped.join(', ')}` : '') +
       (report.truncatedAtMaxPackets ? ' (stopped at --max-packets)' : ''),
   );
@@ -49,7 +49,12 @@ export function formatAnalysisTable(report: AnalysisReport, source: string): str
     lines.push('');
     report.flows.forEach((f, i) => lines.push(`${i + 1}. ${f.client} → ${f.server}: ${f.verdict}`));
   } else {
-    lines.push('', `no TCP connections${report.port !== null ? ` on port ${report.port} (try --port 0 for all)` : ''}`);
+    lines.push(
+      '',
+      report.sshOnly
+        ? `no SSH connections (no SSH-2.0- banner on any port${report.connectionsNotSsh ? `; ${report.connectionsNotSsh} other TCP connections` : ''}; --port N takes a port without banners, --port 0 every TCP connection)`
+        : `no TCP connections${report.port !== null ? ` on port ${report.port} (try --port 0 for all)` : ''}`,
+    );
   }
   if (report.verdicts.length) {
     lines.push('', 'Paths:');

@@ -14,11 +14,18 @@ export interface FlowFacts {
   diedAfterIdleSeconds: number | null;
   diedAtSeconds: number | null;
   maxIdleSeconds: number;
+  /** Silence from the connection's last packet to the end of the capture (open connections only). */
+  idleAtEndSeconds: number | null;
   end: FlowEnd;
 }
 
 /** Idle gap below which the lack of heartbeats is not worth a warning. */
 const LONG_IDLE_SECONDS = 60;
+/**
+ * An open connection silent at least this long with no heartbeat seen is "at risk": a heartbeat
+ * with a shorter interval would have shown, and middleboxes with timeouts this short exist.
+ */
+const AT_RISK_IDLE_SECONDS = 10;
 
 /**
  * A heartbeat interval that stays under a timeout observed at `upperSeconds`: half of it, in 5 s
@@ -79,6 +86,13 @@ export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): stri
   }
   if (f.tcpKeepalives > 0 && survived !== null) {
     return `healthy: TCP keepalives${every(f.tcpKeepaliveIntervalSeconds)} answered; longest idle survived ${roundSeconds(survived)} s`;
+  }
+  const idleNow = f.idleAtEndSeconds;
+  if (f.end === 'open' && f.heartbeats === 0 && f.tcpKeepalives === 0 && idleNow !== null && idleNow >= AT_RISK_IDLE_SECONDS && idleNow > (survived ?? 0)) {
+    // Nothing proves the path keeps it (no answered probe that long), nothing shows it died: seen
+    // from here it is merely waiting for the middlebox's timeout.
+    const advice = idleNow >= LONG_IDLE_SECONDS ? ' → enable ServerAliveInterval (e.g. 30 s)' : '';
+    return `idle ${roundSeconds(idleNow)} s, no heartbeat configured, still open at capture end — at risk${advice}`;
   }
   if (f.maxIdleSeconds >= LONG_IDLE_SECONDS) {
     return survived !== null && survived >= f.maxIdleSeconds - 0.001

@@ -19,7 +19,7 @@ export function command(): Command {
   return new Command('analyze')
     .description('Read a tcpdump/tshark capture (pcap or pcapng, file or "-" for stdin) and report heartbeats, unanswered keepalives and idle timeouts per SSH connection.')
     .argument('<file>', 'capture file, or - to read stdin (tcpdump -w - … | idleprobe analyze -)')
-    .option('--port <port>', 'analyse connections with this TCP port on either side; 0 = every TCP connection', parseCount('--port', 0), 22)
+    .option('--port <port>', 'analyse connections with this TCP port on either side, no banner needed; 0 = every TCP connection (default: SSH connections, recognised by their SSH-2.0- banner on any port)', parseCount('--port', 0))
     .option('--json', 'print the full report as JSON')
     .option('--max-packets <n>', 'stop after this many packets', parseCount('--max-packets', 1))
     .option('--max-flows <n>', 'list at most this many connections (all are counted)', parseCount('--max-flows', 1), DEFAULT_MAX_FLOWS_LISTED)
@@ -29,11 +29,11 @@ export function command(): Command {
       parseCount('--max-live-flows', 1),
       DEFAULT_MAX_LIVE_FLOWS,
     )
-    .action(async (file: string, flags: { port: number; json?: boolean; maxPackets?: number; maxFlows: number; maxLiveFlows: number }) => {
-      if (flags.port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${flags.port}`);
+    .action(async (file: string, flags: { port?: number; json?: boolean; maxPackets?: number; maxFlows: number; maxLiveFlows: number }) => {
+      if (flags.port !== undefined && flags.port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${flags.port}`);
       const input = file === '-' ? process.stdin : await openCapture(file);
       const report = await analyzeStream(input, {
-        port: flags.port === 0 ? undefined : flags.port,
+        scope: flags.port === undefined ? 'ssh' : flags.port === 0 ? 'all' : { port: flags.port },
         maxPackets: flags.maxPackets,
         maxFlows: flags.maxFlows,
         maxLiveFlows: flags.maxLiveFlows,

@@ -19,6 +19,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: 
   { name: 'demo', summary: 'measure a built-in SSH server behind a built-in middlebox (no root, no config)', load: () => import('./demo.ts') },
   { name: 'analyze', summary: 'read a pcap/pcapng capture: heartbeats, unanswered keepalives, idle timeouts', load: () => import('./analyze.ts') },
   { name: 'locate', summary: 'find which hop forgets idle connections (idle-timeout traceroute)', load: () => import('./locate.ts') },
+  { name: 'watch', summary: 'watch live SSH traffic (tcpdump): unanswered heartbeats and idle deaths as they happen', load: () => import('./watch.ts') },
 ];
 
 /** The sub-command argv names, if any: the first word that is not an option. */

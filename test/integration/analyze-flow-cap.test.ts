@@ -12,9 +12,10 @@ import { Conversation, TCP, asFrames, ipv4Tcp, mergeByTime, writePcap, type IpPa
 const T0 = 1_790_000_000;
 const FLOOD = 3000;
 
+// The synthetic sessions carry no SSH banner: --port 22 takes them by port.
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('node', ['bin/idleprobe.mjs', 'analyze', ...args], { timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile('node', ['bin/idleprobe.mjs', 'analyze', '--port', '22', ...args], { timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

@@ -346,14 +346,18 @@ const ANALYZE_FLAGS: Record<string, () => Promise<void>> = {
   '--port': async () => {
     const all = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '0'])).stdout);
     expect(all.port).toBeNull();
+    expect(all.flowCount).toBe(500);
+    // Without --port: SSH by its banner, and SYN-only flows show none.
+    const ssh = JSON.parse((await idleprobe(['analyze', capture, '--json'])).stdout);
+    expect(ssh).toMatchObject({ sshOnly: true, flowCount: 0, connectionsNotSsh: 500 });
     const other = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '2222'])).stdout);
     expect(other.port).toBe(2222);
     expect(other.flowCount).toBe(0);
   },
   '--json': async () => {
-    const r = await idleprobe(['analyze', capture, '--json']);
+    const r = await idleprobe(['analyze', capture, '--json', '--port', '22']);
     expect(JSON.parse(r.stdout).flowCount).toBe(500);
-    expect((await idleprobe(['analyze', capture])).stdout).toMatch(/500 connections on port 22/);
+    expect((await idleprobe(['analyze', capture, '--port', '22'])).stdout).toMatch(/500 connections on port 22/);
   },
   '--max-packets': async () => {
     const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--max-packets', '7'])).stdout);
@@ -361,12 +365,12 @@ const ANALYZE_FLAGS: Record<string, () => Promise<void>> = {
     expect(r.truncatedAtMaxPackets).toBe(true);
   },
   '--max-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--max-flows', '3'])).stdout);
+    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-flows', '3'])).stdout);
     expect(r.flows).toHaveLength(3);
     expect(r.flowsOmitted).toBe(497);
   },
   '--max-live-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--max-live-flows', '40'])).stdout);
+    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-live-flows', '40'])).stdout);
     expect(r.maxLiveFlows).toBe(40);
     expect(r.flowsEvicted.halfOpen).toBeGreaterThan(450);
   },

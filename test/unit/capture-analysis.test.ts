@@ -128,7 +128,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     expect(f.client).toBe('198.18.9.2:41004');
     expect(f.end).toBe('open');
     expect(f.maxIdleSeconds).toBeGreaterThan(898);
-    expect(f.verdict).toBe(`no keepalives at all during a ${Math.round(f.maxIdleSeconds)} s idle gap → enable ServerAliveInterval (e.g. 30 s)`);
+    expect(f.verdict).toBe(`idle ${Math.round(f.maxIdleSeconds)} s, no heartbeat configured, still open at capture end — at risk → enable ServerAliveInterval (e.g. 30 s)`);
   });
 });
 

@@ -147,10 +147,15 @@ describe('idleprobe analyze (CLI)', () => {
     }
   });
 
-  it('reads stdin with "-" and prints a table with verdicts; --port 22 is the default', async () => {
+  it('reads stdin with "-" and prints a table with verdicts; SSH by banner on any port is the default, --port 22 takes a port', async () => {
     const { code, stdout } = await run(['-'], fixture('client-eth.pcap'));
     expect(code).toBe(0);
-    expect(stdout).toMatch(/stdin: pcap \(ETHERNET\), 251 packets, 4 connections on port 22/);
+    // OpenSSH on 22 and 2022 (banner), not the plain TCP keepalive sockets on 2222.
+    expect(stdout).toMatch(/stdin: pcap \(ETHERNET\), 251 packets, 5 connections \(SSH, by banner; 2 other TCP connections left out\)/);
+    expect(stdout).toMatch(/198\.19\.9\.2:2022 .* rst/);
+    expect(stdout).not.toMatch(/:2222 /);
+    const byPort = await run(['-', '--port', '22'], fixture('client-eth.pcap'));
+    expect(byPort.stdout).toMatch(/stdin: pcap \(ETHERNET\), 251 packets, 4 connections on port 22/);
     expect(stdout).toMatch(/CLIENT\s+SERVER\s+PKTS/);
     expect(stdout).toMatch(/healthy: client heartbeats \(like ServerAliveInterval\) every 2 s answered/);
   });

@@ -1,0 +1,236 @@
+// `idleprobe watch` on live traffic in the netns lab (root; real tcpdump, real OpenSSH, nftables
+// NAT that forgets idle flows after 8 s):
+//  - ServerAliveInterval 3 (below the timeout) survives; 12 (above) dies and `watch --json` reports
+//    the death within 2 × 12 s of the first unanswered heartbeat; the session without heartbeat is
+//    "at risk" when the watch ends; `analyze` of the same traffic captured to a file agrees;
+//  - tcpdump killed mid-run is restarted (counted, new PID); idleprobe killed -9 leaves no tcpdump;
+//  - no permission (an unprivileged user), an interface that does not exist: exit 3 / 2, no trace.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnalysisReport } from '../../src/capture/index.ts';
+import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
+
+const env = requireLab();
+const CONNTRACK_TIMEOUT_S = 8;
+const IDLEPROBE = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
+
+type Event = { event: string; receivedAt: number; [k: string]: unknown };
+
+/** A long-running command in a lab namespace whose stdout lines are JSON events. */
+class EventStream {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly events: Event[] = [];
+  stderr = '';
+  private waiters: Array<{ pred: (e: Event) => boolean; resolve: (e: Event) => void }> = [];
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(ns: string, cmd: string, args: string[]) {
+    // `ip netns exec` execs in place: the child's PID is the command's own.
+    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: REPO_ROOT });
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-8000)));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let e: Event;
+      try {
+        e = { ...(JSON.parse(line) as object), receivedAt: Date.now() } as Event;
+      } catch {
+        return;
+      }
+      this.events.push(e);
+      for (const w of this.waiters.filter((x) => x.pred(e))) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(e);
+      }
+    });
+    this.closed = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** The first event (already seen or still to come) matching `pred`; fails after `timeoutMs`. */
+  waitFor(what: string, pred: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
+    const seen = this.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms; events: ${JSON.stringify(this.events).slice(-3000)}; stderr: ${this.stderr}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
+      this.closed.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`exited before ${what}; events: ${JSON.stringify(this.events).slice(-3000)}; stderr: ${this.stderr}`));
+      });
+    });
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Whether a process is gone: no /proc entry, or a zombie (dead, only not yet reaped by init). */
+function processGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** Waits until `pid` is gone; fails (does not just stop) after `timeoutMs`. Polled: no pidfd in Node. */
+async function expectGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!processGone(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still alive ${timeoutMs} ms later: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function watchIn(l: Lab, args: string[]): EventStream {
+  return new EventStream(l.namespaces.cli, process.execPath, [IDLEPROBE, 'watch', ...args]);
+}
+
+describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await createLab({ conntrackTimeoutSeconds: CONNTRACK_TIMEOUT_S, mode: 'drop' });
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('heartbeat 3 s survives, 12 s dies (reported within 2 × 12 s of its first unanswered heartbeat), no heartbeat is at risk; analyze of a capture file agrees', async () => {
+    const pcap = path.join(lab.tmpDir, 'watch-lab.pcap');
+    const watch = watchIn(lab, ['-i', 'cli0', '--json']);
+    const tcpdump = spawn('ip', ['netns', 'exec', lab.namespaces.cli, 'tcpdump', '-i', 'cli0', '-U', '-n', '-s', '256', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let tcpdumpLog = '';
+    const listening = new Promise<void>((resolve, reject) => {
+      tcpdump.stderr.setEncoding('utf8').on('data', (d: string) => {
+        tcpdumpLog += d;
+        if (/listening on/.test(tcpdumpLog)) resolve();
+      });
+      tcpdump.on('close', () => reject(new Error(`tcpdump exited: ${tcpdumpLog}`)));
+    });
+    const tcpdumpClosed = new Promise((resolve) => tcpdump.on('close', resolve));
+    try {
+      await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
+      await listening;
+      const stopSlow = new AbortController();
+      const slow = lab.ssh('echo up; sleep 60', ['-o', 'ServerAliveInterval=12', '-o', 'ServerAliveCountMax=3'], { timeoutMs: 70_000, signal: stopSlow.signal });
+      const none = lab.ssh('echo up; sleep 25; echo late', [], { timeoutMs: 70_000, signal: stopSlow.signal });
+      const fast = lab.ssh('echo up; sleep 20; echo done', ['-o', 'ServerAliveInterval=3', '-o', 'ServerAliveCountMax=3'], { timeoutMs: 40_000 });
+
+      // Which connection is which: the heartbeat events tell (12 s unanswered, 3 s answered).
+      // (Idle is counted from the connection's last packet, which can trail ssh's own timer by a
+      // little: anything past the NAT's timeout is the 12 s session — the 3 s one never idles that long.)
+      const firstUnanswered = await watch.waitFor(
+        'unanswered 12 s heartbeat',
+        (e) => e.event === 'heartbeat_unanswered' && e.kind === 'heartbeat' && e.sender === 'client' && (e.idleSeconds as number) > CONNTRACK_TIMEOUT_S,
+        45_000,
+      );
+      const died = await watch.waitFor('death of the 12 s session', (e) => e.event === 'died' && e.id === firstUnanswered.id, 30_000);
+      const fastRun = await fast;
+      expect(fastRun.stdout, describeRun(fastRun, lab)).toBe('up\ndone\n');
+      const fastClosed = await watch.waitFor('close of the 3 s session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 4, 30_000);
+
+      const h = 12;
+      const firstAt = Date.parse(firstUnanswered.at as string);
+      console.log(
+        `[lab] watch: 12 s heartbeat unanswered after ${firstUnanswered.idleSeconds} s idle; died reported ${(Date.parse(died.reportedAt as string) - firstAt) / 1000} s later (capture time), ` +
+          `printed ${(died.receivedAt - firstAt) / 1000} s later (wall); 3 s session: ${JSON.stringify((fastClosed.connection as object))}`,
+      );
+      expect(died).toMatchObject({ how: expect.stringMatching(/retransmissions_then_silence|silence/), heartbeatsAnswered: 0 });
+      expect(died.afterIdleSeconds as number).toBeGreaterThan(CONNTRACK_TIMEOUT_S);
+      expect(Date.parse(died.reportedAt as string) - firstAt).toBeLessThanOrEqual(2 * h * 1000);
+      // And the line really came out by then (wall clock of this machine, same as the capture's).
+      expect(died.receivedAt - firstAt).toBeLessThanOrEqual(2 * h * 1000);
+      expect(fastClosed.connection).toMatchObject({ diedAfterIdleSeconds: null, end: 'fin', heartbeatSender: 'client', unanswered: 0 });
+      expect((fastClosed.connection as { heartbeatIntervalSeconds: number }).heartbeatIntervalSeconds).toBeCloseTo(3, 0);
+
+      // Stop watching (and capturing) while the session without heartbeat still idles.
+      watch.kill('SIGTERM');
+      tcpdump.kill('SIGTERM');
+      const exit = await watch.closed;
+      await tcpdumpClosed;
+      stopSlow.abort();
+      await Promise.all([slow, none]);
+      expect(exit.code, watch.stderr).toBe(0);
+      const opened = watch.events.filter((e) => e.event === 'opened');
+      expect(opened.length).toBeGreaterThanOrEqual(3);
+      const atRisk = watch.events.filter((e) => e.event === 'still_open' && / no heartbeat configured, still open at capture end — at risk/.test((e.connection as { verdict: string }).verdict));
+      expect(atRisk.length, JSON.stringify(watch.events.filter((e) => e.event === 'still_open'))).toBe(1);
+      const summary = watch.events.at(-1)!;
+      expect(summary).toMatchObject({ event: 'summary', died: 1, captureRestarts: 0 });
+
+      // The same traffic, captured to a file and read by `analyze`, says the same.
+      const analyzed = await lab.idleprobe(['analyze', pcap, '--json'], { timeoutMs: 30_000 });
+      expect(analyzed.code, describeRun(analyzed)).toBe(0);
+      const report = JSON.parse(analyzed.stdout) as AnalysisReport;
+      const byClient = (client: unknown) => report.flows.find((f) => f.client === client)!;
+      const slowFile = byClient(died.client);
+      expect(slowFile.diedAfterIdleSeconds).toBeCloseTo(died.afterIdleSeconds as number, 1);
+      expect(slowFile.heartbeatsAnswered).toBe(0);
+      const fastFile = byClient(fastClosed.client);
+      expect(fastFile).toMatchObject({ diedAfterIdleSeconds: null, end: 'fin', heartbeatsAnswered: (fastClosed.connection as { heartbeatsAnswered: number }).heartbeatsAnswered });
+      const noneFile = byClient(atRisk[0]!.client);
+      expect(noneFile.heartbeats).toBe(0);
+      expect(noneFile.verdict).toMatch(/no heartbeat configured, still open at capture end — at risk/);
+    } finally {
+      watch.kill('SIGKILL');
+      tcpdump.kill('SIGKILL');
+    }
+  }, 150_000);
+
+  it('tcpdump killed mid-run is restarted with a new PID and counted; idleprobe killed -9 leaves no tcpdump behind', async () => {
+    const watch = watchIn(lab, ['-i', 'cli0', '--json']);
+    try {
+      const first = await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
+      const pid1 = first.tcpdumpPid as number;
+      expect(pid1).toBeGreaterThan(1);
+      process.kill(pid1, 'SIGKILL');
+      const died = await watch.waitFor('capture_died', (e) => e.event === 'capture_died', 15_000);
+      expect(died).toMatchObject({ restarts: 1, restartInSeconds: 1 });
+      const second = await watch.waitFor('second capture_started', (e) => e.event === 'capture_started' && e.run === 2, 15_000);
+      const pid2 = second.tcpdumpPid as number;
+      expect(pid2).not.toBe(pid1);
+      expect(processGone(pid2)).toBe(false);
+      // SIGKILL gives idleprobe no chance to clean up: the wrapper sees its pipe close and stops tcpdump.
+      watch.kill('SIGKILL');
+      await watch.closed;
+      await expectGone(pid2, 10_000);
+    } finally {
+      watch.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('SIGTERM: summary and exit 0, tcpdump gone', async () => {
+    const watch = watchIn(lab, ['-i', 'cli0', '--json']);
+    const started = await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
+    watch.kill('SIGTERM');
+    const exit = await watch.closed;
+    expect(exit.code, watch.stderr).toBe(0);
+    expect(watch.events.at(-1)).toMatchObject({ event: 'summary', captureRestarts: 0 });
+    await expectGone(started.tcpdumpPid as number, 10_000);
+  }, 60_000);
+
+  it('no permission (unprivileged user): exit 3 naming CAP_NET_RAW; unknown interface: exit 2; no stack trace', async () => {
+    const unprivileged = await lab.exec('cli', 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, IDLEPROBE, 'watch', '-i', 'cli0', '--json'], {
+      timeoutMs: 30_000,
+      cwd: REPO_ROOT,
+      env: { ...process.env, HOME: '/tmp' },
+    });
+    expect(unprivileged.code, describeRun(unprivileged)).toBe(3);
+    expect(unprivileged.stderr).toMatch(/^idleprobe: cannot capture on "cli0": permission denied — capturing needs CAP_NET_RAW/);
+    expect(unprivileged.stderr).not.toMatch(/\n\s+at /);
+    expect(unprivileged.stdout).toBe('');
+    const noIface = await lab.idleprobe(['watch', '-i', 'nosuch0', '--json'], { timeoutMs: 30_000 });
+    expect(noIface.code, describeRun(noIface)).toBe(2);
+    expect(noIface.stderr).toMatch(/^idleprobe: no such interface "nosuch0"/);
+    expect(noIface.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
