@@ -4,7 +4,7 @@
 // without (created empty, mode 0755, only if missing — what the openssh-server package does at boot).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -97,10 +97,19 @@ export async function startSshd(namespace: string, configPath: string, readyTime
     const stderr = err && typeof err === 'object' && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
     throw new Error(`lab: sshd rejected ${configPath}: ${stderr.trim()}`);
   }
-  // `ip netns exec` execs sshd in place, so the child PID is sshd's own PID.
-  const child = spawn('ip', ['netns', 'exec', namespace, SSHD_BINARY, '-D', '-e', '-f', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  // Lab logins are root's, and root's shell reads the machine's /root/.bashrc (Debian's bash does
+  // for sshd sessions). On these machines that runs `pyenv init`, whose rehash lock, left behind by
+  // a session killed mid-start (lab tests kill sessions all the time), stalls every later login
+  // for 60 s. So sshd runs in a mount namespace of its own where /root is an empty lab directory:
+  // the lab never depends on, or disturbs, the machine's root account.
+  const home = mkdtempSync(path.join(path.dirname(configPath), 'root-home-'));
+  // `ip netns exec`, `unshare` (no --fork) and `exec` all replace themselves: the child PID is
+  // sshd's own PID. unshare makes the new mount namespace's propagation private by default.
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', namespace, 'unshare', '-m', 'sh', '-c', 'mount --bind "$1" /root && exec "$2" -D -e -f "$3"', 'sh', home, SSHD_BINARY, configPath],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => {
