@@ -39,7 +39,9 @@ describe.skipIf(!env.available).concurrent(`lab harness${env.available ? '' : ` 
     expect(res.timedOut).toBe(false);
     expect(res.code).toBe(255);
     expect(res.stderr).toMatch(/reset by peer|Broken pipe/i);
-    expect(res.elapsedMs).toBeLessThan(8_000);
+    // The reset ended the session before the command could answer (no wall-clock bound: a busy
+    // machine stretches the run, not the outcome).
+    expect(res.stdout).toBe('');
   }, 30_000);
 
   it('destroy removes namespaces, processes and the temp dir', async () => {
