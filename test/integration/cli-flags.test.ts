@@ -121,11 +121,13 @@ const probeAges = (doc: { results: { probes: { ageSeconds: number }[] }[] }) => 
 const MEASURE_FLAGS: Record<string, Row> = {
   ...connectionRows(quickMeasure, ''),
   '--direction': async () => {
-    const out = json(await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '0.5', '--max', '1.5', '--json']));
-    expect(directions(out)).toEqual(['outbound']);
-    const inb = json(await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--min', '0.5', '--max', '1.5', '--json']));
-    expect(directions(inb)).toEqual(['inbound']);
-    const bad = await idleprobe(['measure', target(), ...auth(), '--direction', 'sideways']);
+    const [out, inb, bad] = await Promise.all([
+      idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '0.5', '--max', '1.5', '--json']),
+      idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--min', '0.5', '--max', '1.5', '--json']),
+      idleprobe(['measure', target(), ...auth(), '--direction', 'sideways']),
+    ]);
+    expect(directions(json(out))).toEqual(['outbound']);
+    expect(directions(json(inb))).toEqual(['inbound']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--direction');
   },
@@ -158,8 +160,9 @@ const MEASURE_FLAGS: Record<string, Row> = {
         await relay.close();
       }
     };
-    expect(await openAtMost('1')).toBeLessThanOrEqual(2);
-    expect(await openAtMost('8')).toBeGreaterThan(3);
+    const [one, eight] = await Promise.all([openAtMost('1'), openAtMost('8')]);
+    expect(one).toBeLessThanOrEqual(2);
+    expect(eight).toBeGreaterThan(3);
     expect((await idleprobe(['measure', target(), ...auth(), '--sessions', '0'])).code).toBe(2);
   },
   '--inbound-command': async () => {
