@@ -1,36 +1,14 @@
 // `idleprobe measure` and `idleprobe demo` as a user runs them (a child process through bin/),
 // against the in-process lab: the --json document, the human summary, and the exit codes.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
+import { countingRelay, idleprobe, show } from './cli-harness.ts';
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
 const T = 3;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
-}
-
-function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : err ? null : 0;
-      resolve({ code, stdout, stderr, elapsedMs: Date.now() - started });
-    });
-    child.stdin?.end();
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
 
 let lab: DemoLab;
 let dir: string;
@@ -51,7 +29,7 @@ const auth = () => ['-i', lab.privateKeyPath, '--host-key', lab.hostKeySha256];
 
 describe.concurrent('idleprobe measure / demo (child process)', () => {
   it('measure --json prints one MeasurementResult document within ±1 s of the middlebox timeout', async () => {
-    const run = await idleprobe(['measure', target(), ...auth(), '--min', '1', '--max', '9', '--sessions', '8', '--json'], {}, 80_000);
+    const run = await idleprobe(['measure', target(), ...auth(), '--min', '1', '--max', '9', '--sessions', '8', '--json'], { timeoutMs: 80_000 });
     expect(run.code, show(run)).toBe(0);
     // Not a TTY: no progress line, no noise on stderr.
     expect(run.stderr).toBe('');
@@ -91,14 +69,14 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
   }, 320_000);
 
   it('measure without --json prints the summary with the recommendation', async () => {
-    const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], {}, 60_000);
+    const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
     expect(run.stdout).toMatch(/outbound +idle timeout ≈ [234](\.\d)? s/);
     expect(run.stdout).toMatch(/heartbeats at most every \d+ s/);
   }, 70_000);
 
   it('demo --json measures the built-in lab', async () => {
-    const run = await idleprobe(['demo', '--timeout', String(T), '--mode', 'silent', '--direction', 'outbound', '--json'], {}, 60_000);
+    const run = await idleprobe(['demo', '--timeout', String(T), '--mode', 'silent', '--direction', 'outbound', '--json'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
     expect(doc.results).toHaveLength(1);
@@ -107,15 +85,21 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
     expect(Math.abs(doc.results[0].estimateSeconds - T)).toBeLessThanOrEqual(1);
   }, 70_000);
 
-  it('a wrong host key exits 3 with the offered fingerprint, before any search', async () => {
+  it('a wrong host key exits 3 with the offered fingerprint, before any probe session', async () => {
     const wrong = `SHA256:${lab.hostKeySha256[7] === 'A' ? 'B' : 'A'}${lab.hostKeySha256.slice(8)}`;
-    const run = await idleprobe(['measure', target(), '-i', lab.privateKeyPath, '--host-key', wrong, '--min', '1', '--max', '9', '--json']);
-    expect(run.code, show(run)).toBe(3);
-    expect(run.stderr).toMatch(/host key/i);
-    expect(run.stderr).toContain(lab.hostKeySha256);
-    expect(run.stdout).toBe('');
-    expect(run.elapsedMs).toBeLessThan(15_000);
-  }, 30_000);
+    // Counted at a relay in front of the lab: the one login check, no probe session after it.
+    const relay = await countingRelay(lab.port);
+    try {
+      const run = await idleprobe(['measure', `${lab.user}@127.0.0.1:${relay.port}`, '-i', lab.privateKeyPath, '--host-key', wrong, '--min', '1', '--max', '9', '--json']);
+      expect(run.code, show(run)).toBe(3);
+      expect(run.stderr).toMatch(/host key/i);
+      expect(run.stderr).toContain(lab.hostKeySha256);
+      expect(run.stdout).toBe('');
+      expect(relay.total()).toBe(1);
+    } finally {
+      await relay.close();
+    }
+  }, 60_000);
 
   it('a host missing from known_hosts exits 3 (never trusted on first use)', async () => {
     const kh = path.join(dir, 'other_known_hosts');
@@ -148,7 +132,7 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       [['demo', '--mode', 'teleport'], /--mode/],
       [['measure', target(), ...auth(), '--inbound-method', 'telepathy'], /--inbound-method must be signal or sleep, got "telepathy"/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => idleprobe(args, { HOME: emptyHome })));
+    const runs = await Promise.all(cases.map(([args]) => idleprobe(args, { env: { HOME: emptyHome } })));
     runs.forEach((run, i) => {
       expect(run.code, `${cases[i][0].join(' ')}\n${show(run)}`).toBe(2);
       expect(run.stderr, cases[i][0].join(' ')).toMatch(cases[i][1]);

@@ -3,7 +3,6 @@
 // started daemon: TLS actually on and basic auth actually enforced with --web.config.file, the
 // opt-in APIs actually off without their flags, each timeout actually cutting a connection, and so
 // on. The table is checked against `--help`: a flag added without a row here fails the test.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
 import { children, repo, startDaemon, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { BIN, documentedFlags, idleprobe } from './cli-harness.ts';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,26 +27,10 @@ function freePort(): Promise<number> {
   });
 }
 
-const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-flags-'));
 const f = (name: string) => path.join(dir, name);
 const configFile = f('idleprobe.yml');
 const PIN = `SHA256:${'D'.repeat(43)}`;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function idleprobe(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: repo, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** serve with `args` on a loopback port and a history of its own; stopped in afterAll. */
 let histories = 0;
@@ -318,13 +302,6 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect((await idleprobe(['serve', '--config', configFile, '--shard', '2/2', '--config.check'])).code).toBe(2);
   },
 };
-
-/** Flags listed by `idleprobe CMD --help`, without --help itself. */
-async function documentedFlags(cmd: string): Promise<string[]> {
-  const help = await idleprobe([cmd, '--help']);
-  expect(help.code).toBe(0);
-  return [...help.stdout.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9.-]*)/gm)].map((m) => m[1]!).filter((flag) => flag !== '--help');
-}
 
 describe('serve: every documented flag reaches what it names (real CLI, HTTP)', () => {
   it('the table covers exactly the flags serve --help documents', async () => {
