@@ -54,3 +54,7 @@ if (distIsCurrent()) {
 const { main } = await import(entry);
 const code = await main(process.argv.slice(2));
 if (typeof code === 'number') process.exitCode = code;
+// The command is over (serve and watch return only once stopped, measure after its remote
+// clean-up): a handle left open by mistake (an ssh2 socket, a timer) must not keep the process
+// alive after its answer was written (stdout to a pipe or file is synchronous on Linux).
+process.exit();

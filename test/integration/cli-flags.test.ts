@@ -96,6 +96,42 @@ function connectionRows(quick: (target: string, flags: string[]) => Promise<Run>
       expect(bad.stderr).toContain(lab.hostKeySha256);
       expect(bad.stdout).toBe('');
     },
+    '--ssh-config': async () => {
+      // An ssh_config alias (HostName, Port, User) resolved through `ssh -G -F FILE`; without the
+      // file the alias is no host at all.
+      writeFileSync(f('alias_config'), `Host flagtest-lab\n    HostName ${lab.host}\n    Port ${lab.port}\n    User ${lab.user}\n`);
+      const ok = await quick('flagtest-lab', [...auth(), '-F', f('alias_config')]);
+      expect(ok.code, show(ok)).toBe(0);
+      const missing = await quick('flagtest-lab', [...auth(), '-F', f('no_such_config')]);
+      expect(missing.code, show(missing)).not.toBe(0);
+      expect(missing.stderr).toContain('no_such_config');
+    },
+    '--no-ssh-config': async () => {
+      // This file would make the target unusable (ProxyCommand is refused, exit 2); with
+      // --no-ssh-config it is never read and TARGET is used as given.
+      writeFileSync(f('proxycommand_config'), `Host ${lab.host}\n    ProxyCommand false\n`);
+      const [read, ignored] = await Promise.all([
+        quick(target(), [...auth(), '-F', f('proxycommand_config')]),
+        quick(target(), [...auth(), '-F', f('proxycommand_config'), '--no-ssh-config']),
+      ]);
+      expect(read.code, show(read)).toBe(2);
+      expect(read.stderr).toContain('ProxyCommand');
+      expect(ignored.code, show(ignored)).toBe(0);
+    },
+    '--jump': async () => {
+      // The jump host is reached first and verified like the target.
+      // (Its host key is unknown, so it is refused before any byte: exit 3 naming that jump host.)
+      const r = await quick(target(), [...auth(), '-J', `${lab.user}@127.0.0.1:${silent.port}`, '--connect-timeout', `1${durationUnit}`]);
+      expect(r.code, show(r)).toBe(3);
+      expect(r.stderr).toContain(String(silent.port));
+    },
+    '--verbose': async () => {
+      const [plain, verbose] = await Promise.all([quick(target(), auth()), quick(target(), [...auth(), '-v'])]);
+      expect(plain.code, show(plain)).toBe(0);
+      expect(verbose.code, show(verbose)).toBe(0);
+      expect(plain.stderr).not.toMatch(/\(command line\)/);
+      expect(verbose.stderr).toMatch(/\(command line\)/);
+    },
     '--connect-timeout': async () => {
       // A server that accepts and never speaks: the login is given up (exit 3) after the 1 s asked for.
       const before = silent.accepted();
@@ -174,6 +210,17 @@ const MEASURE_FLAGS: Record<string, Row> = {
     const bad = await idleprobe(['measure', target(), ...auth(), '--inbound-command', 'sleep 5']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--inbound-command');
+  },
+  '--inbound-method': async () => {
+    // (A range that holds the lab's 3 s timeout: with the sleep method and no timeout below --max
+    // 1.5 the search did not end — a known bug, see the closing note of this change.)
+    const run = (method: string) => idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--min', '1', '--max', '5', '--inbound-method', method, '--json'], { timeoutMs: 85_000 });
+    const [bySleep, bySignal, bad] = await Promise.all([run('sleep'), run('signal'), run('carrier-pigeon')]);
+    const methodOf = (r: Run) => json(r).results.find((x: { direction: string }) => x.direction === 'inbound').inboundMethod;
+    expect(methodOf(bySleep)).toBe('sleep');
+    expect(methodOf(bySignal)).toBe('signal');
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('--inbound-method');
   },
   '--no-inbound': async () => {
     const doc = json(await idleprobe(['measure', target(), ...auth(), '--min', '0.5', '--max', '1.5', '--no-inbound', '--json']));
@@ -282,9 +329,29 @@ const ADVISE_FLAGS: Record<string, Row> = {
   '--ssh-config': async () => {
     const a = json(await byHand(['--check-local', 'flagtest-alias', '--ssh-config', f('ssh_config'), '--no-server-check']));
     expect(JSON.stringify(a.local.client.effective)).toMatch(/17/);
-    const bad = await byHand(['--ssh-config', f('ssh_config')]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--check-local');
+    // It also resolves TARGET (the shared connection flag): an alias only that file knows.
+    writeFileSync(f('advise_alias_config'), `Host flagtest-lab\n    HostName ${lab.host}\n    Port ${lab.port}\n    User ${lab.user}\n`);
+    const ok = await quickAdvise('flagtest-lab', [...auth(), '-F', f('advise_alias_config')]);
+    expect(ok.code, show(ok)).toBe(0);
+  },
+  '--hop': async () => {
+    expect(json(await byHand(['--hop', '4'])).enforcingHop).toMatchObject({ hop: 4 });
+    expect(json(await byHand([])).enforcingHop ?? null).toBeNull();
+    const bad = await byHand(['--hop', '0']);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('--hop');
+  },
+  '--locate': async () => {
+    // A `locate --json` document: its first box names the hop and gives the timeout basis.
+    const doc = { target: 'x', elapsedSeconds: 1, pathTimeoutSeconds: 8, hops: [{ hop: 1, address: '198.18.10.1' }], boxes: [{ hop: 2, address: '198.18.11.2', lowerSeconds: 7.6, upperSeconds: 8.2, estimateSeconds: 7.9, failureMode: 'silent' }], hiddenBefore: null };
+    writeFileSync(f('locate.json'), JSON.stringify(doc));
+    const a = json(await idleprobe(['advise', '--locate', f('locate.json'), '--json']));
+    expect(a.enforcingHop).toMatchObject({ hop: 2, address: '198.18.11.2' });
+    expect(a.basis.bracket).toMatchObject({ lowerSeconds: 7.6, upperSeconds: 8.2 });
+    writeFileSync(f('not_locate.json'), '{"boxes": [{"hop": "far"}]}');
+    const bad = await idleprobe(['advise', '--locate', f('not_locate.json'), '--json']);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('not_locate.json');
   },
   '--sshd-config': async () => {
     const missing = f('no_sshd_config');

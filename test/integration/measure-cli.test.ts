@@ -57,13 +57,13 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
   }, 90_000);
 
   it('--inbound-method sleep uses the fallback and says so (JSON and summary)', async () => {
-    const json = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--inbound-method', 'sleep', '--min', '1', '--max', '5', '--json'], {}, 150_000);
+    const json = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--inbound-method', 'sleep', '--min', '1', '--max', '5', '--json'], { timeoutMs: 150_000 });
     expect(json.code, show(json)).toBe(0);
     const inbound = JSON.parse(json.stdout).results[0];
     expect(inbound.inboundMethod).toBe('sleep');
     expect(inbound.verdict).toBe('timeout');
     expect(Math.abs(inbound.estimateSeconds - T)).toBeLessThanOrEqual(1);
-    const text = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--sessions', '8', '--min', '1', '--max', '5'], {}, 150_000);
+    const text = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--sessions', '8', '--min', '1', '--max', '5'], { timeoutMs: 150_000 });
     expect(text.code, show(text)).toBe(0);
     expect(text.stdout).toMatch(/inbound probes: by signal through the control session/);
   }, 320_000);
