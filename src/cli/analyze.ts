@@ -1,9 +1,9 @@
 // `idleprobe analyze FILE|- [--port 22] [--json]`: reads a pcap/pcapng capture (file or stdin) and
 // says, per SSH connection, whether heartbeats and keepalives went out and got answers, and where
 // the path dropped idle connections. Thin: parse flags, stream the input, print.
-import { open } from 'node:fs/promises';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
+import { openCapture } from './capture-file.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { formatAnalysisTable } from '../capture/table.ts';
 
@@ -40,17 +40,6 @@ export function command(): Command {
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : human(report, file));
     });
-}
-
-async function openCapture(file: string): Promise<NodeJS.ReadableStream> {
-  try {
-    const handle = await open(file, 'r');
-    // 1 MiB reads: fewer, larger chunks make the record walk cheaper than the default 64 KiB.
-    return handle.createReadStream({ highWaterMark: 1 << 20 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read capture "${file}": ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
-  }
 }
 
 function human(report: AnalysisReport, file: string): string {

@@ -2,9 +2,9 @@
 // analysis as `analyze` — heartbeats that go unanswered and idle deaths as they happen. A refreshing
 // table on a terminal, one line per event otherwise, NDJSON with --json; a one-screen summary on
 // Ctrl-C/SIGTERM (or at the end of a --read replay). Thin: parse flags, run, print.
-import { open } from 'node:fs/promises';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
+import { openCapture } from './capture-file.ts';
 import { realClock } from '../search/clock.ts';
 import type { ConnectionScope } from '../capture/connection-scope.ts';
 import type { ConnectionEvent } from '../capture/events.ts';
@@ -115,12 +115,3 @@ async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFl
   }
 }
 
-async function openCapture(file: string): Promise<NodeJS.ReadableStream> {
-  try {
-    const handle = await open(file, 'r');
-    return handle.createReadStream({ highWaterMark: 1 << 20 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read capture "${file}": ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
-  }
-}
