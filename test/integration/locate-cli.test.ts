@@ -3,7 +3,7 @@
 // hop) is reported honestly as not locatable by TTL. The real boxes are located in the netns lab
 // (test/lab/locate.lab.test.ts).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,7 @@ let dir: string;
 beforeAll(async () => {
   lab = await startDemoLab({ timeoutSeconds: 3, mode: 'reset' });
   dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-locate-cli-'));
+  writeFileSync(path.join(dir, 'empty_known_hosts'), '');
 }, 30_000);
 afterAll(async () => {
   await lab?.close();
@@ -50,7 +51,6 @@ describe.concurrent('idleprobe locate (child process)', () => {
       [['locate', target(), ...auth(), '--max-hops', 'many'], /--max-hops/],
       [['locate', target(), ...auth(), '--timeout', '0'], /--timeout must be a positive number/],
       [['locate', target(), ...auth(), '--timeout', '50', '--max', '20'], /--timeout \(50\) must be below --max \(20\)/],
-      [['locate', target(), '-i', lab.privateKeyPath], /no host key to verify/],
     ];
     for (const [args, message] of cases) {
       const run = await idleprobe(args);
@@ -58,6 +58,11 @@ describe.concurrent('idleprobe locate (child process)', () => {
       expect(run.stderr).toMatch(message);
       expect(run.stdout).toBe('');
     }
+    // No host key to verify against is not a usage error: like every command, an unknown host is 3.
+    const unknown = await idleprobe(['locate', target(), '-i', lab.privateKeyPath, '--known-hosts', path.join(dir, 'empty_known_hosts')]);
+    expect(unknown.code, show(unknown)).toBe(3);
+    expect(unknown.stderr).toMatch(/has no entry for|unknown host|no known_hosts entry/);
+    expect(unknown.stdout).toBe('');
   }, 60_000);
 
   it('--history: the path timeout comes from the latest measurement there (not measured again)', async () => {
