@@ -55,6 +55,11 @@ const { main } = await import(entry);
 const code = await main(process.argv.slice(2));
 if (typeof code === 'number') process.exitCode = code;
 // The command is over (serve and watch return only once stopped, measure after its remote
-// clean-up): a handle left open by mistake (an ssh2 socket, a timer) must not keep the process
-// alive after its answer was written (stdout to a pipe or file is synchronous on Linux).
-process.exit();
+// clean-up). A handle left open by mistake (an ssh2 socket, a timer) must not keep the process
+// alive after its answer: if it is still here after a grace period, with its output written,
+// it exits. The timer is unref'd, so a process with nothing left open exits as usual, at once.
+const exitWhenFlushed = () => {
+  if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) setTimeout(exitWhenFlushed, 1000).unref();
+  else process.exit();
+};
+setTimeout(exitWhenFlushed, 2000).unref();
