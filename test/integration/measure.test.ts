@@ -47,7 +47,11 @@ describe.concurrent('measureTarget against the demo lab', () => {
     it(`${mode} middlebox: both directions within ±1 s of ${T} s, failure mode named`, async () => {
       const l = await lab({ mode });
       const openCounts: number[] = [];
-      const result = await measureTarget(l.target(), options({ onSessionsOpen: (n) => openCounts.push(n) }));
+      // The last sessions (the control session among them) report their close when ssh2 says they
+      // closed, which may come just after measureTarget returned: wait for that event (bounded).
+      let onAllClosed = () => {};
+      const allClosed = new Promise<void>((resolve) => (onAllClosed = resolve));
+      const result = await measureTarget(l.target(), options({ onSessionsOpen: (n) => (openCounts.push(n), n === 0 && onAllClosed()) }));
       const out = byDirection(result, 'outbound');
       const inb = byDirection(result, 'inbound');
       for (const r of [out, inb]) {
@@ -62,6 +66,11 @@ describe.concurrent('measureTarget against the demo lab', () => {
       expect(result.recommendedHeartbeatSeconds!).toBeLessThan(T);
       // Sessions were reported open and all closed at the end; never more than the budget + control.
       expect(Math.max(...openCounts)).toBeLessThanOrEqual(8 + 2);
+      if (openCounts.at(-1) !== 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`sessions still open 10 s after the measurement: ${openCounts.at(-1)}`)), 10_000)));
+        await Promise.race([allClosed, late]).finally(() => clearTimeout(timer));
+      }
       expect(openCounts.at(-1)).toBe(0);
     }, 90_000);
   }
