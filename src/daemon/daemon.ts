@@ -13,7 +13,7 @@ import { locateJob, type LocateFn } from './jobs/locate.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
-import { silentLogger } from './log.ts';
+import { RateLimitedLog, silentLogger } from './log.ts';
 import type { TargetSnapshot } from './state.ts';
 import { ALL_TARGETS, formatShard, ownsTarget, shardOf, type Shard } from './shard.ts';
 
@@ -61,6 +61,7 @@ export class Daemon {
   private pruneTimer: NodeJS.Timeout | null = null;
   readonly shard: Shard;
   private readonly clock: Clock;
+  private readonly reloadFailures: RateLimitedLog;
   private readonly jobs: readonly Job<any, any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
 
   constructor(private readonly opts: DaemonOptions) {
@@ -70,6 +71,7 @@ export class Daemon {
     this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
     this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
     this.clock = opts.clock ?? realClock;
+    this.reloadFailures = new RateLimitedLog(this.log, () => this.clock.now());
     this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
     // The kinds of work this daemon runs, in priority order (see ./job.ts).
     this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : []), ...(opts.locate ? [locateJob(opts.locate)] : [])];
@@ -212,7 +214,8 @@ export class Daemon {
         const error = err instanceof ConfigError ? err.message : `reload failed: ${(err as Error).message}`;
         this.reloadState = { ...this.reloadState, successful: false, lastError: error };
         this.touch();
-        this.log.error(`config reload failed, keeping the running config: ${error}`);
+        // Keyed by the error: the same broken file reloaded 3,000 times is one line a minute.
+        this.reloadFailures.error(error, `config reload failed, keeping the running config: ${error}`);
         return { ok: false as const, error };
       }
       const summary = await this.applyConfig(next);

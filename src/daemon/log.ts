@@ -37,6 +37,14 @@ export class RateLimitedLog {
   ) {}
 
   warn(key: string, msg: string): void {
+    this.emit('warn', key, msg);
+  }
+
+  error(key: string, msg: string): void {
+    this.emit('error', key, msg);
+  }
+
+  private emit(level: 'warn' | 'error', key: string, msg: string): void {
     const now = this.now();
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.windowMs) {
@@ -46,6 +54,6 @@ export class RateLimitedLog {
     if (!seen && this.last.size >= this.maxKeys) this.last.clear();
     const note = seen && seen.suppressed > 0 ? ` (${seen.suppressed} more like it in the last ${Math.round((now - seen.at) / 1000)} s not logged)` : '';
     this.last.set(key, { at: now, suppressed: 0 });
-    this.log.warn(`${msg}${note}`);
+    this.log[level](`${msg}${note}`);
   }
 }

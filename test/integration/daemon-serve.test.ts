@@ -114,6 +114,9 @@ describe('idleprobe serve against the demo lab', () => {
     // The body names no file or key path; the log does.
     expect(((await bad.json()) as { error: string }).error).toMatch(/^config reload failed; the running config stays/);
     await waitFor('the reload error in the log', async () => d.stderr.some((l) => l.includes('targets[0].port: must be <= 65535')), 10);
+    // The same failure again and again (an authorised client in a loop) is one log line a minute.
+    for (let i = 0; i < 30; i++) expect((await fetch(`${d.url}/-/reload`, { method: 'POST' })).status).toBe(500);
+    expect(d.stderr.filter((l) => l.includes('config reload failed')).length).toBe(1);
     const afterBad = await (await fetch(`${d.url}/metrics`)).text();
     expect(sample(afterBad, METRIC.configReloadSuccess, '')).toBe(0);
     expect(afterBad).toContain('target="demo-b"');
