@@ -2,33 +2,13 @@
 // platform refusals exit 2/3 with a message, and a userspace relay (an application proxy, not a
 // hop) is reported honestly as not locatable by TTL. The real boxes are located in the netns lab
 // (test/lab/locate.lab.test.ts).
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
-
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? null : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
-const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
+import { idleprobe, show } from './cli-harness.ts';
 
 let lab: DemoLab;
 let dir: string;
@@ -74,7 +54,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
     };
     store.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result });
     store.close();
-    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], {}, 60_000);
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
     expect(JSON.parse(run.stdout).pathTimeoutSeconds).toBe(2.9);
     const both = await idleprobe(['locate', target(), ...auth(), '--history', file, '--timeout', '3']);
@@ -86,7 +66,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
   }, 90_000);
 
   it('socket options the platform refuses: exit 2 with the reason, before any connection', async () => {
-    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9'], { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' });
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9'], { env: { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' } });
     expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toMatch(/locate cannot call the socket options it needs: loading \/nonexistent\/libc\.so\.6/);
     expect(run.stdout).toBe('');
@@ -99,7 +79,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
   }, 30_000);
 
   it('a userspace relay is not a TTL hop: the path timeout is measured, no box is invented', async () => {
-    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], {}, 80_000);
+    const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], { timeoutMs: 80_000 });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
     expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'hiddenBefore', 'hops', 'pathTimeoutSeconds', 'target']);
