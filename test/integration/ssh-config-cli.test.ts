@@ -4,33 +4,15 @@
 // value came from; without an `ssh` binary the user@host:port form still works. Also the exit code
 // rule (unknown/changed host key = 3) and IPv6 targets printed as user@[addr]:port.
 // All through bin/ as a child process, against the in-process demo lab on loopback (no root).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
+import { idleprobe, show } from './cli-harness.ts';
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function idleprobe(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, env: { ...process.env, SSH_AUTH_SOCK: '', ...env } }, (err, stdout, stderr) => {
-      const code = err && typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : err ? null : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
-const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 3000)}\nstderr: ${r.stderr.slice(0, 3000)}`;
 
 function sshMissingReason(): string | null {
   try {
@@ -90,7 +72,7 @@ function config(name: string, extra: string[] = [], l: DemoLab = lab): string {
 
 describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh -G${missing ? ` (skipped: ${missing})` : ''}`, () => {
   it('measure labbox -F FILE uses HostName, Port, User, every IdentityFile in order and the known_hosts files', async () => {
-    const run = await idleprobe(['measure', 'labbox', '-F', config('basic'), ...quick], { HOME: home });
+    const run = await idleprobe(['measure', 'labbox', '-F', config('basic'), ...quick], { env: { HOME: home } });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
     expect(doc.target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
@@ -98,11 +80,11 @@ describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh 
   }, 60_000);
 
   it('-v says where each value came from (ssh_config, command line, OpenSSH default)', async () => {
-    const run = await idleprobe(['measure', `other@labbox`, '-F', config('verbose', ['  ConnectTimeout 7']), '-v', ...quick], { HOME: home });
+    const run = await idleprobe(['measure', `other@labbox`, '-F', config('verbose', ['  ConnectTimeout 7']), '-v', ...quick], { env: { HOME: home } });
     // `other` is not the demo user: authentication fails (exit 3), after the provenance is known.
     expect(run.code, show(run)).toBe(3);
     expect(run.stderr).toMatch(/authentication failed/);
-    const ok = await idleprobe(['measure', 'labbox', '-F', config('verbose2', ['  ConnectTimeout 7']), '-v', '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { HOME: home });
+    const ok = await idleprobe(['measure', 'labbox', '-F', config('verbose2', ['  ConnectTimeout 7']), '-v', '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { env: { HOME: home } });
     expect(ok.code, show(ok)).toBe(0);
     expect(ok.stdout).toMatch(new RegExp(`hostname\\s+${lab.host.replace(/\./g, '\\.')}\\s+\\(ssh_config\\)`));
     expect(ok.stdout).toMatch(new RegExp(`port\\s+${lab.port}\\s+\\(ssh_config\\)`));
@@ -114,11 +96,11 @@ describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh 
 
   it('command-line flags win over ssh_config (port, -i)', async () => {
     // A port on the command line beats Port: the closed port 1 is unreachable (exit 3).
-    const port = await idleprobe(['measure', 'labbox:1', '-F', config('flags'), '--host-key', lab.hostKeySha256, ...quick], { HOME: home });
+    const port = await idleprobe(['measure', 'labbox:1', '-F', config('flags'), '--host-key', lab.hostKeySha256, ...quick], { env: { HOME: home } });
     expect(port.code, show(port)).toBe(3);
     expect(port.stderr).toMatch(/:1: cannot connect \(ECONNREFUSED/);
     // -i beats IdentityFile: the wrong key is refused.
-    const key = await idleprobe(['measure', 'labbox', '-F', config('flags2'), '-i', path.join(dir, 'wrong_key'), ...quick], { HOME: home });
+    const key = await idleprobe(['measure', 'labbox', '-F', config('flags2'), '-i', path.join(dir, 'wrong_key'), ...quick], { env: { HOME: home } });
     expect(key.code, show(key)).toBe(3);
     expect(key.stderr).toMatch(/authentication failed/);
   }, 60_000);
@@ -129,34 +111,34 @@ describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh 
     writeFileSync(kh, `labbox-key ${keyType} ${keyBlob}\n`);
     const cfg = path.join(dir, 'alias');
     writeFileSync(cfg, `Host labbox\n  HostName ${lab.host}\n  Port ${lab.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  HostKeyAlias labbox-key\n  UserKnownHostsFile ${kh}\n  GlobalKnownHostsFile /dev/null\n`);
-    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { env: { HOME: home } });
     expect(run.code, show(run)).toBe(0);
     // Without the alias the same file has no entry for [127.0.0.1]:port: unknown host.
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('  HostKeyAlias labbox-key\n', ''));
-    const without = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    const without = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { env: { HOME: home } });
     expect(without.code, show(without)).toBe(3);
   }, 60_000);
 
   it('StrictHostKeyChecking no is not honoured: an unknown host still exits 3, with a warning', async () => {
     const cfg = path.join(dir, 'strict_no');
     writeFileSync(cfg, `Host labbox\n  HostName ${lab.host}\n  Port ${lab.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  GlobalKnownHostsFile /dev/null\n`);
-    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { HOME: home });
+    const run = await idleprobe(['measure', 'labbox', '-F', cfg, ...quick], { env: { HOME: home } });
     expect(run.code, show(run)).toBe(3);
     expect(run.stderr).toMatch(/StrictHostKeyChecking no in ssh_config is not honoured/);
     expect(run.stderr).toMatch(/unknown host: no known_hosts entry for \[127\.0\.0\.1\]:\d+/);
   }, 30_000);
 
   it('heartbeat and advise resolve the alias too', async () => {
-    const hb = await idleprobe(['heartbeat', 'labbox', '-F', config('hb'), '--intervals', '1', '--window', '2s', '--no-heartbeat-session', '--json'], { HOME: home });
+    const hb = await idleprobe(['heartbeat', 'labbox', '-F', config('hb'), '--intervals', '1', '--window', '2s', '--no-heartbeat-session', '--json'], { env: { HOME: home } });
     expect(hb.code, show(hb)).toBe(0);
     expect(JSON.parse(hb.stdout).target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
-    const adv = await idleprobe(['advise', 'labbox', '-F', config('adv'), '--min', '1', '--max', '4', '--json'], { HOME: home });
+    const adv = await idleprobe(['advise', 'labbox', '-F', config('adv'), '--min', '1', '--max', '4', '--json'], { env: { HOME: home } });
     expect(adv.code, show(adv)).toBe(0);
     expect(JSON.parse(adv.stdout).target).toBe(`${lab.user}@${lab.host}:${lab.port}`);
   }, 90_000);
 
   it('ProxyCommand is refused with a clear message (exit 2) instead of silently connecting directly', async () => {
-    const run = await idleprobe(['measure', 'labbox', '-F', config('pc', ['  ProxyCommand nc %h %p']), ...quick], { HOME: home });
+    const run = await idleprobe(['measure', 'labbox', '-F', config('pc', ['  ProxyCommand nc %h %p']), ...quick], { env: { HOME: home } });
     expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toMatch(/ProxyCommand .* is not supported; use ProxyJump/);
   }, 30_000);
@@ -165,41 +147,41 @@ describe.skipIf(missing !== null).concurrent(`ssh_config resolution through ssh 
 describe.concurrent('without ssh, exit codes, IPv6', () => {
   it('without an ssh binary: a note, and user@host:port still works', async () => {
     const target = `${lab.user}@${lab.host}:${lab.port}`;
-    const run = await idleprobe(['measure', target, '-i', lab.privateKeyPath, '--known-hosts', lab.knownHostsPath, ...quick], { HOME: home, PATH: path.join(dir, 'empty-path') });
+    const run = await idleprobe(['measure', target, '-i', lab.privateKeyPath, '--known-hosts', lab.knownHostsPath, ...quick], { env: { HOME: home, PATH: path.join(dir, 'empty-path') } });
     expect(run.code, show(run)).toBe(0);
     expect(run.stderr).toMatch(/cannot run `ssh` \(the OpenSSH client.*"127\.0\.0\.1" is used as a host name as given/);
     expect(JSON.parse(run.stdout).target).toBe(target);
     // -F without ssh cannot be honoured: a usage error, not a silent fallback.
-    const f = await idleprobe(['measure', 'labbox', '-F', path.join(dir, 'whatever'), ...quick], { HOME: home, PATH: path.join(dir, 'empty-path') });
+    const f = await idleprobe(['measure', 'labbox', '-F', path.join(dir, 'whatever'), ...quick], { env: { HOME: home, PATH: path.join(dir, 'empty-path') } });
     expect(f.code, show(f)).toBe(2);
     expect(f.stderr).toMatch(/cannot run `ssh`/);
   }, 60_000);
 
   it('an unknown host (no known_hosts at all, or no entry) exits 3, a changed key exits 3', async () => {
-    const none = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--no-ssh-config', ...quick], { HOME: home });
+    const none = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--no-ssh-config', ...quick], { env: { HOME: home } });
     expect(none.code, show(none)).toBe(3);
     expect(none.stderr).toMatch(/unknown host: no known_hosts entry/);
     const other = path.join(dir, 'other_known_hosts');
     writeFileSync(other, `[10.0.0.1]:22 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
-    const noEntry = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', other, ...quick], { HOME: home });
+    const noEntry = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', other, ...quick], { env: { HOME: home } });
     expect(noEntry.code, show(noEntry)).toBe(3);
     expect(noEntry.stderr).toMatch(/has no entry for \[127\.0\.0\.1\]/);
     const changed = path.join(dir, 'changed_known_hosts');
     writeFileSync(changed, `[${lab.host}]:${lab.port} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
-    const ch = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', changed, ...quick], { HOME: home });
+    const ch = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', changed, ...quick], { env: { HOME: home } });
     expect(ch.code, show(ch)).toBe(3);
     expect(ch.stderr).toMatch(/HOST KEY CHANGED/);
   }, 60_000);
 
   it('IPv6 targets: user@[::1]:port in JSON and summary; a bare address gets a hint (exit 2)', async () => {
     const target = `${lab6.user}@[::1]:${lab6.port}`;
-    const json = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--known-hosts', lab6.knownHostsPath, ...quick], { HOME: home });
+    const json = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--known-hosts', lab6.knownHostsPath, ...quick], { env: { HOME: home } });
     expect(json.code, show(json)).toBe(0);
     expect(JSON.parse(json.stdout).target).toBe(target);
-    const text = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { HOME: home });
+    const text = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { env: { HOME: home } });
     expect(text.code, show(text)).toBe(0);
     expect(text.stdout.startsWith(`${target}: measured in`)).toBe(true);
-    const bare = await idleprobe(['measure', `${lab6.user}@::1:${lab6.port}`, '--host-key', lab6.hostKeySha256], { HOME: home });
+    const bare = await idleprobe(['measure', `${lab6.user}@::1:${lab6.port}`, '--host-key', lab6.hostKeySha256], { env: { HOME: home } });
     expect(bare.code, show(bare)).toBe(2);
     expect(bare.stderr).toMatch(/IPv6 address needs brackets, as in user@\[::1:\d+\]:22/);
   }, 60_000);
