@@ -6,6 +6,7 @@
 import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
+import { simulatedConnect } from './connect.ts';
 
 export type MiddleboxMode = 'silent' | 'reset' | 'remap';
 
@@ -102,18 +103,7 @@ export class SimulatedPath implements SessionOpener {
   async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
     this.stats.connects++;
     this.stats.connectTimesMs.push(this.clock.now());
-    this.stats.open++;
-    this.stats.maxOpen = Math.max(this.stats.maxOpen, this.stats.open);
-    try {
-      await this.clock.sleep(this.model.connectLatencyMs ?? 50, signal);
-    } catch (err) {
-      this.stats.open--;
-      throw err;
-    }
-    if (this.model.connectFails) {
-      this.stats.open--;
-      throw new ConnectError(`simulated connect failure (${this.model.connectFails})`, this.model.connectFails);
-    }
+    await simulatedConnect(this.stats, this.clock, this.model, signal);
     if (this.stats.connects <= (this.model.firstConnectsFail ?? 0)) {
       this.stats.open--;
       throw new ConnectError('simulated connect dropped (MaxStartups)', 'unreachable');

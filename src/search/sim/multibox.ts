@@ -8,6 +8,7 @@ import type { KeepaliveTiming, LocateOpener } from '../locate-types.ts';
 import { ConnectError, type ControlMonitor, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
+import { simulatedConnect } from './connect.ts';
 
 export interface SimBox {
   hop: number;
@@ -83,18 +84,7 @@ export class MultiBoxPath implements LocateOpener {
       inboundSupported: false,
       open: async (signal?: AbortSignal): Promise<SearchSession> => {
         this.stats.connects++;
-        this.stats.open++;
-        this.stats.maxOpen = Math.max(this.stats.maxOpen, this.stats.open);
-        try {
-          await this.clock.sleep(this.model.connectLatencyMs ?? 50, signal);
-        } catch (err) {
-          this.stats.open--;
-          throw err;
-        }
-        if (this.model.connectFails) {
-          this.stats.open--;
-          throw new ConnectError(`simulated connect failure (${this.model.connectFails})`, this.model.connectFails);
-        }
+        await simulatedConnect(this.stats, this.clock, this.model, signal);
         return new MultiBoxSession(this, `mb-${this.nextId++}@${hop}`, timing ? hop : 0, timing);
       },
     };
