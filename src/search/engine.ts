@@ -5,19 +5,17 @@ import { abortError } from './clock.ts';
 import { estimateRemaining, type EtaInput } from './eta.ts';
 import { assess, upperSupport, type Observation } from './evidence.ts';
 import { Wakeup } from './wakeup.ts';
+import { describe, SessionPool, type PoolMember, type Tracked } from './pool.ts';
 import { planInbound, planOutbound, type PlanTuning, type PlanWindow } from './plan.ts';
 import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
 import {
-  ConnectError,
-  InboundUnsupportedError,
   type Clock,
-  type InboundMethod,
+  type Direction,
   type DirectionResult,
   type FailureMode,
   type ProbeReport,
   type ProbeRecord,
   type SearchOptions,
-  type SearchSession,
   type SessionOpener,
   type Verdict,
 } from './types.ts';
@@ -55,11 +53,6 @@ export const DEFAULT_TUNING: SearchTuning = {
   inboundConfirmWindowFraction: 1,
 };
 
-interface Tracked {
-  session: SearchSession;
-  busy: boolean;
-}
-
 const CONTROL_POLL_MS = 5000;
 /** A progress report at least this often while the search runs (the ETA moves with time). */
 const PROGRESS_EVERY_MS = 1000;
@@ -68,40 +61,65 @@ const PROGRESS_MIN_GAP_MS = 250;
 const IDLE_POLL_MS = 30_000;
 const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
 
-export class SearchRun {
-  private readonly sessions = new Map<string, Tracked>();
+export class SearchRun implements PoolMember {
   private readonly pending = new Map<string, { ageSeconds: number; firedAtMs: number }>();
   private readonly probes: ProbeRecord[] = [];
   private readonly observations: Observation[] = [];
   private readonly failureModes: { ageSeconds: number; mode: FailureMode }[] = [];
-  private readonly connectStarts: number[] = [];
-  private readonly wakeup = new Wakeup();
-  private connecting = 0;
-  private sessionsOpened = 0;
-  private maxConcurrent = 0;
-  private errors = 0;
-  private connectFailuresInRow = 0;
-  private lastConnectError: unknown = null;
+  readonly wakeup = new Wakeup();
+  /** Probe outcomes that are not the path (server_closed, error). */
+  private probeErrors = 0;
   private heartbeatSeconds: number | null = null;
-  /** Inbound: how the sessions opened so far make the server speak (known from the first one). */
-  private inboundMethod: InboundMethod | null = null;
-  /** Inbound: why the target cannot be measured in this direction at all. */
-  private unsupported: string | null = null;
   private maxRttMs = 0;
   private failureLatencyMs: number | null = null;
   private finished = false;
   private readonly startMs: number;
   private readonly window: PlanWindow | null;
   private readonly internalAbort = new AbortController();
+  private readonly pool: SessionPool;
+  done = false;
+  unwanted = new Set<string>();
 
+  /** Without `pool` the search has its own sessions; with one it shares them (see ./pool.ts). */
   constructor(
     private readonly opener: SessionOpener,
     private readonly clock: Clock,
     private readonly opts: SearchOptions,
     private readonly tuning: SearchTuning = DEFAULT_TUNING,
+    pool?: SessionPool,
   ) {
     this.startMs = clock.now();
     this.window = warmWindow(opts, tuning);
+    this.pool =
+      pool ??
+      new SessionPool(opener, clock, {
+        maxSessions: opts.maxSessions,
+        connectStaggerMs: opts.connectStaggerMs,
+        maxConnectsPerMinute: opts.maxConnectsPerMinute,
+        warmOffsetMs: this.window ? (i) => this.warmOffsetMs(i) : null,
+      });
+    this.pool.join(this);
+  }
+
+  /** The search has a warm-start window (a prior). */
+  get warm(): boolean {
+    return this.window !== null;
+  }
+
+  get direction(): Direction {
+    return this.opts.direction;
+  }
+
+  private get sessions(): Map<string, Tracked> {
+    return this.pool.sessions;
+  }
+
+  private get inboundMethod() {
+    return this.pool.inboundMethod;
+  }
+
+  private get errors(): number {
+    return this.probeErrors + this.pool.connectErrors;
   }
 
   async run(): Promise<DirectionResult> {
@@ -130,8 +148,9 @@ export class SearchRun {
       this.finished = true;
       opts.signal?.removeEventListener('abort', onAbort);
       this.internalAbort.abort();
-      for (const t of this.sessions.values()) t.session.close();
-      this.sessions.clear();
+      for (const id of this.pending.keys()) this.sessions.get(id)?.session.close();
+      this.pending.clear();
+      this.pool.leave(this);
     }
   }
 
@@ -141,7 +160,7 @@ export class SearchRun {
     const { opts } = this;
     const a = assess(this.observations);
     const elapsedMs = this.clock.now() - this.startMs;
-    if (this.unsupported !== null) return this.result('unsupported', a, this.unsupported);
+    if (opts.direction === 'inbound' && this.pool.unsupported !== null) return this.result('unsupported', a, this.pool.unsupported);
     const controlFailedAt = opts.control?.failedAt() ?? null;
     if (controlFailedAt !== null) {
       return this.result('inconclusive', a, `the control session failed ${((controlFailedAt - this.startMs) / 1000).toFixed(1)} s into the search, so failures cannot be blamed on idleness`);
@@ -149,8 +168,8 @@ export class SearchRun {
     if (this.errors >= this.tuning.maxErrors && this.errors > a.total) {
       return this.result('inconclusive', a, `${this.errors} sessions ended for reasons that are not the path (server_closed/error/connect failures)`);
     }
-    if (this.connectFailuresInRow >= this.tuning.maxErrors) {
-      return this.result('inconclusive', a, `${this.connectFailuresInRow} connects failed in a row: ${describe(this.lastConnectError)}`);
+    if (this.pool.connectFailuresInRow >= this.tuning.maxErrors) {
+      return this.result('inconclusive', a, `${this.pool.connectFailuresInRow} connects failed in a row: ${describe(this.pool.lastConnectError)}`);
     }
     const p = opts.precision;
     if (a.upper !== null) {
@@ -206,10 +225,7 @@ export class SearchRun {
     const now = this.clock.now();
     const a = assess(this.observations);
     const idle: { id: string; ageSeconds: number }[] = [];
-    for (const [id, t] of this.sessions) {
-      if (t.busy || t.session.isClosed()) continue;
-      idle.push({ id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
-    }
+    for (const { id, t } of this.pool.idleFor(this)) idle.push({ id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
     const width = a.upper === null ? 0 : bracketWidthTarget(this.opts.precision, a.upper) * this.confirmWindowFraction();
     const input = {
       nowMs: now,
@@ -233,7 +249,11 @@ export class SearchRun {
       input.idle = idle.filter((s) => !this.sessions.get(s.id)!.busy);
     }
     const plan = options ? planOutbound(input) : planInbound(input);
-    for (const id of plan.close) this.closeSession(id);
+    this.unwanted = new Set();
+    for (const id of plan.close) {
+      this.pending.delete(id);
+      this.pool.release(this, id);
+    }
     for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
     // Look again when a probe just fired would become suspect (no answer well past an RTT).
     if (plan.fire.length > 0 && options) {
@@ -300,7 +320,10 @@ export class SearchRun {
     t.busy = false;
     // A probe on a session we closed on purpose (it could no longer tell us anything) is not an
     // observation of the path.
-    if (this.finished || this.sessions.get(id) !== t) return;
+    if (this.finished || this.sessions.get(id) !== t) {
+      this.pending.delete(id);
+      return;
+    }
     this.pending.delete(id);
     this.probes.push({
       direction: this.opts.direction,
@@ -320,87 +343,27 @@ export class SearchRun {
         this.observations.push({ ageSeconds: report.ageSeconds, failed: true });
         this.failureModes.push({ ageSeconds: report.ageSeconds, mode: report.outcome as FailureMode });
       } else {
-        this.errors++;
+        this.probeErrors++;
       }
       this.closeSession(id);
     }
-    this.wakeup.notify();
+    // Another member of a shared pool may have waited for this session.
+    this.pool.notifyAll();
   }
 
   // ---- session pool ----------------------------------------------------------------------
 
-  /** Opens one session if the cap, the stagger and the per-minute budget allow; returns when to try next. */
   private maybeOpen(): number | null {
-    const now = this.clock.now();
-    if (this.sessions.size + this.connecting >= this.opts.maxSessions) return null;
-    let earliest = now;
-    const last = this.connectStarts.at(-1);
-    if (last !== undefined) earliest = Math.max(earliest, last + this.opts.connectStaggerMs);
-    const lastMinute = this.connectStarts.filter((t) => t > now - 60_000);
-    if (lastMinute.length >= this.opts.maxConnectsPerMinute) earliest = Math.max(earliest, lastMinute[0]! + 60_000);
-    // Warm start: spread the first sessions' ages so that, near the prior, some lag behind others.
-    if (this.window && this.connectStarts.length < this.opts.maxSessions) {
-      earliest = Math.max(earliest, this.startMs + this.warmOffsetMs(this.connectStarts.length));
-    }
-    if (earliest > now) return earliest;
-    this.connectStarts.push(now);
-    if (this.connectStarts.length > 4 * this.opts.maxConnectsPerMinute) this.connectStarts.splice(0, this.connectStarts.length - 2 * this.opts.maxConnectsPerMinute);
-    this.connecting++;
-    this.noteConcurrency();
-    this.opener.open(this.internalAbort.signal, this.opts.direction).then(
-      (session) => {
-        this.connecting--;
-        if (this.finished) {
-          session.close();
-          return;
-        }
-        if (this.opts.direction === 'inbound') {
-          // The opener decides the method once per target; a session of the other kind (opened
-          // before it knew) is simply not used for probes of this method.
-          const method: InboundMethod = session.probeInboundNow ? 'signal' : 'sleep';
-          this.inboundMethod ??= method;
-          if (method !== this.inboundMethod) {
-            session.close();
-            this.wakeup.notify();
-            return;
-          }
-        }
-        this.sessionsOpened++;
-        this.connectFailuresInRow = 0;
-        this.sessions.set(session.id, { session, busy: false });
-        this.wakeup.notify();
-      },
-      (err: unknown) => {
-        this.connecting--;
-        if (err instanceof InboundUnsupportedError) {
-          this.unsupported ??= err.message;
-          this.wakeup.notify();
-          return;
-        }
-        this.connectFailuresInRow++;
-        this.lastConnectError = err;
-        if (!this.finished) {
-          const connectError = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
-          // Before any session worked: a wrong key or host key will not get better (fail now); a
-          // refused or dropped connect may be sshd's MaxStartups throttling a burst (allow a few).
-          const hopeless = connectError.kind === 'auth' || connectError.kind === 'host_key' || this.connectFailuresInRow >= 3;
-          if (this.sessionsOpened > 0) this.errors++;
-          else if (hopeless) this.fatal = connectError;
-        }
-        this.wakeup.notify();
-      },
-    );
-    return this.sessions.size + this.connecting < this.opts.maxSessions ? now + this.opts.connectStaggerMs : null;
+    return this.pool.maybeOpen();
   }
 
-  private fatal: ConnectError | null = null;
 
   /**
    * Warm start: the first half of the sessions open at once and serve as scouts (probed at the
    * window's ladder rungs, oldest first, without delay); the second half open one precision width
    * apart, so that when a scout fails their ages lie just below it, inside the new bracket.
    */
-  private warmOffsetMs(index: number): number {
+  warmOffsetMs(index: number): number {
     const scouts = Math.ceil(this.opts.maxSessions / 2);
     if (index < scouts) return 0;
     const w = this.window!;
@@ -410,19 +373,12 @@ export class SearchRun {
   }
 
   private closeSession(id: string): void {
-    const t = this.sessions.get(id);
-    if (!t) return;
-    this.sessions.delete(id);
     this.pending.delete(id);
-    t.session.close();
-  }
-
-  private noteConcurrency(): void {
-    this.maxConcurrent = Math.max(this.maxConcurrent, this.sessions.size + this.connecting);
+    this.pool.close(id);
   }
 
   private async waitUntil(atMs: number): Promise<void> {
-    if (this.fatal) throw this.fatal;
+    if (this.pool.fatal) throw this.pool.fatal;
     const timer = new AbortController();
     const delay = atMs - this.clock.now();
     const waits: Promise<void>[] = [this.wakeup.wait()];
@@ -433,7 +389,7 @@ export class SearchRun {
     } finally {
       timer.abort();
     }
-    if (this.fatal) throw this.fatal;
+    if (this.pool.fatal) throw this.pool.fatal;
   }
 
   // ---- reporting -------------------------------------------------------------------------
@@ -507,7 +463,7 @@ export class SearchRun {
       window: this.window,
       idle,
       pending: [...this.pending.values()],
-      openableSessions: Math.max(0, this.opts.maxSessions - this.sessions.size - this.connecting),
+      openableSessions: this.pool.openable(),
       maxSessions: this.opts.maxSessions,
       connectStaggerMs: this.opts.connectStaggerMs,
       rttMs,
@@ -529,8 +485,8 @@ export class SearchRun {
       failureMode: verdict === 'timeout' && upper !== null ? this.failureModeAbove(upper) : null,
       probes: this.probes,
       consistency: a.consistency,
-      sessionsOpened: this.sessionsOpened,
-      maxConcurrentSessions: this.maxConcurrent,
+      sessionsOpened: this.pool.sessionsOpened,
+      maxConcurrentSessions: this.pool.maxConcurrent,
       elapsedMs: this.clock.now() - this.startMs,
       reason,
       ...(this.opts.direction === 'inbound' ? { inboundMethod: this.inboundMethod } : {}),
@@ -578,8 +534,4 @@ function validate(opts: SearchOptions, opener: SessionOpener): void {
   if (!(opts.maxConnectsPerMinute >= 1)) bad(`maxConnectsPerMinute must be ≥ 1 (got ${opts.maxConnectsPerMinute})`);
   if (!(opts.precision.absSeconds > 0) || !(opts.precision.relative >= 0)) bad('precision must have absSeconds > 0 and relative ≥ 0');
   if (opts.direction === 'inbound' && !opener.inboundSupported) bad('inbound probing is not available on this target (no command allowed)');
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

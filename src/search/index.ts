@@ -1,6 +1,7 @@
 // Public API of the pure idle-timeout search. The SSH prober (src/probe) supplies the
 // SessionOpener; the simulator (./sim) supplies a virtual one for tests and the benchmark.
-import { SearchRun } from './engine.ts';
+import { SearchRun, type SearchTuning } from './engine.ts';
+import { SessionPool, SleepMethodError } from './pool.ts';
 import type { Clock, DirectionResult, SearchOptions, SessionOpener } from './types.ts';
 import { connectPacingProperties, defaultsOf, searchSettingsProperties } from './settings-schema.ts';
 
@@ -30,4 +31,63 @@ export const defaultSearchOptions: Omit<SearchOptions, 'direction'> & { directio
  */
 export function searchIdleTimeout(opener: SessionOpener, clock: Clock, opts: SearchOptions): Promise<DirectionResult> {
   return new SearchRun(opener, clock, opts).run();
+}
+
+/**
+ * Several directions of one path at once (`measure --direction both`). By default they share one
+ * pool of `maxSessions` sessions with the signal method's waiter: an idle session is an option for
+ * either direction, decided only when a planner fires it. Where the target has only the `sleep`
+ * method (inbound probes are commitments, see ./plan.ts), or `shared` is false, each direction runs
+ * its own search with an equal share of the sessions and of the connect budget.
+ * `perDirection` holds each direction's options with the *total* session and connect budgets.
+ */
+export async function searchDirections(
+  opener: SessionOpener,
+  clock: Clock,
+  perDirection: readonly SearchOptions[],
+  shared = true,
+  /** The search's internal knobs (the benchmark explores them); the defaults are what ships. */
+  tuning?: SearchTuning,
+): Promise<DirectionResult[]> {
+  if (perDirection.length === 0) return [];
+  const canShare = shared && perDirection.length > 1 && opener.inboundSupported && perDirection.some((o) => o.direction === 'inbound');
+  if (canShare) {
+    try {
+      return await searchShared(opener, clock, perDirection, tuning);
+    } catch (err) {
+      if (!(err instanceof SleepMethodError)) throw err;
+      // Found out from the first session (a connect's worth of time): fall through to the split.
+    }
+  }
+  return searchSplit(opener, clock, perDirection);
+}
+
+function searchSplit(opener: SessionOpener, clock: Clock, perDirection: readonly SearchOptions[]): Promise<DirectionResult[]> {
+  const n = perDirection.length;
+  return Promise.all(
+    perDirection.map((o) =>
+      searchIdleTimeout(opener, clock, {
+        ...o,
+        maxSessions: Math.max(1, Math.floor(o.maxSessions / n)),
+        maxConnectsPerMinute: Math.max(1, Math.floor(o.maxConnectsPerMinute / n)),
+      }),
+    ),
+  );
+}
+
+async function searchShared(opener: SessionOpener, clock: Clock, perDirection: readonly SearchOptions[], tuning?: SearchTuning): Promise<DirectionResult[]> {
+  const first = perDirection[0]!;
+  let runs: SearchRun[] = [];
+  const pool = new SessionPool(opener, clock, {
+    maxSessions: first.maxSessions,
+    connectStaggerMs: first.connectStaggerMs,
+    maxConnectsPerMinute: first.maxConnectsPerMinute,
+    // A warm start spreads the first connects (the first direction with a prior decides).
+    warmOffsetMs: (i) => runs.find((r) => r.warm)?.warmOffsetMs(i) ?? 0,
+  });
+  runs = perDirection.map((o) => new SearchRun(opener, clock, o, tuning, pool));
+  const settled = await Promise.allSettled(runs.map((r) => r.run()));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<DirectionResult>).value);
 }

@@ -6,11 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import { exponentialThenBisect, sequentialBisection } from '../../src/search/baselines.ts';
 import { DEFAULT_TUNING, SearchRun, type SearchTuning } from '../../src/search/engine.ts';
-import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.ts';
+import { defaultSearchOptions, searchDirections, searchIdleTimeout } from '../../src/search/index.ts';
 import type { PathModel } from '../../src/search/sim/middlebox.ts';
 import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { bracketContainsTruth, withinPrecision } from '../../src/search/sim/judge.ts';
-import { simulate, simulateBothDirections, type SearchFunction } from '../../src/search/sim/run.ts';
+import { sideBySide, simulate, simulateBothDirections, type SearchFunction } from '../../src/search/sim/run.ts';
 import type { Direction, SearchOptions } from '../../src/search/types.ts';
 
 const args = process.argv.slice(2);
@@ -44,8 +44,11 @@ interface Method {
   search: SearchFunction;
   direction: Direction;
   warm: boolean;
-  /** Both directions at once over one path, sharing the 16 sessions (`measure --direction both`). */
-  both?: boolean;
+  /**
+   * Both directions at once over one path (`measure --direction both`): 'split' = two searches of
+   * 8 sessions each (the old way), 'shared' = one pool of 16 whose idle sessions serve either.
+   */
+  both?: 'split' | 'shared';
   /** What the simulated server does for inbound probes (method, shell start-up, signal latency). */
   server?: Pick<PathModel, 'inboundMethod' | 'shellStartMs' | 'signalLatencyMs' | 'outputDelayMs' | 'controlRttMs'>;
 }
@@ -62,8 +65,10 @@ const METHODS: Method[] = [
   { name: '(f) inbound warm, sleep (old)', search: tunedSearch, direction: 'inbound', warm: true, server: SLEEP },
   { name: '(g) inbound cold, signal', search: tunedSearch, direction: 'inbound', warm: false, server: SIGNAL },
   { name: '(h) inbound warm, signal', search: tunedSearch, direction: 'inbound', warm: true, server: SIGNAL },
-  { name: '(i) both cold, sleep (old)', search: tunedSearch, direction: 'inbound', warm: false, both: true, server: SLEEP },
-  { name: '(j) both cold, signal', search: tunedSearch, direction: 'inbound', warm: false, both: true, server: SIGNAL },
+  { name: '(i) both cold, sleep (old)', search: tunedSearch, direction: 'inbound', warm: false, both: 'split', server: SLEEP },
+  { name: '(j) both cold, signal, 8+8 (old)', search: tunedSearch, direction: 'inbound', warm: false, both: 'split', server: SIGNAL },
+  { name: '(k) both cold, signal, shared', search: tunedSearch, direction: 'inbound', warm: false, both: 'shared', server: SIGNAL },
+  { name: '(l) both warm, signal, shared', search: tunedSearch, direction: 'inbound', warm: true, both: 'shared', server: SIGNAL },
 ];
 
 interface Sample {
@@ -83,7 +88,8 @@ async function runOne(method: Method, condition: Condition, timeoutSeconds: numb
   }
   const model: PathModel = { ...condition.model, ...method.server, timeoutSeconds, seed };
   if (method.both) {
-    const run = await simulateBothDirections(method.search, model, overrides.prior ? { prior: overrides.prior } : {});
+    const both = method.both === 'split' ? sideBySide(method.search) : (o: Parameters<typeof searchDirections>[0], c: Parameters<typeof searchDirections>[1], p: Parameters<typeof searchDirections>[2]) => searchDirections(o, c, p, true, TUNING);
+    const run = await simulateBothDirections(model, overrides.prior ? { prior: overrides.prior } : {}, both);
     return {
       ratio: run.wallSeconds / timeoutSeconds,
       ok: run.results.every((r) => withinPrecision(r, model, defaultSearchOptions.precision)),

@@ -1,5 +1,5 @@
 // Runs one search function against one simulated path in virtual time.
-import { defaultSearchOptions } from '../index.ts';
+import { defaultSearchOptions, searchDirections } from '../index.ts';
 import type { Clock, DirectionResult, SearchOptions, SessionOpener } from '../types.ts';
 import { SimulatedPath, type PathModel, type PathStats } from './middlebox.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -35,21 +35,36 @@ export interface BothDirectionsRun {
   wallSeconds: number;
 }
 
+/** Searches several directions of one path; each entry of `perDirection` has the total budgets. */
+export type DirectionsSearchFunction = (opener: SessionOpener, clock: Clock, perDirection: readonly SearchOptions[]) => Promise<DirectionResult[]>;
+
+/** The old way: one search per direction side by side, each with half the sessions and connect budget. */
+export function sideBySide(search: SearchFunction): DirectionsSearchFunction {
+  return (opener, clock, perDirection) => {
+    const n = perDirection.length;
+    return Promise.all(
+      perDirection.map((o) =>
+        search(opener, clock, { ...o, maxSessions: Math.max(1, Math.floor(o.maxSessions / n)), maxConnectsPerMinute: Math.max(1, Math.floor(o.maxConnectsPerMinute / n)) }),
+      ),
+    );
+  };
+}
+
 /**
- * Both directions at once over one path, as `measure --direction both` runs them: each search gets
- * half the sessions and half the connect budget (src/probe/measure.ts does the same split).
+ * Both directions at once over one path, as `measure --direction both` runs them, with
+ * `search` (default: searchDirections, one shared pool of sessions where the signal method allows).
  */
-export async function simulateBothDirections(search: SearchFunction, model: PathModel, overrides: Partial<SearchOptions> = {}): Promise<BothDirectionsRun> {
+export async function simulateBothDirections(
+  model: PathModel,
+  overrides: Partial<SearchOptions> = {},
+  search: DirectionsSearchFunction = searchDirections,
+): Promise<BothDirectionsRun> {
   const clock = new VirtualClock(1_000_000);
   const path = new SimulatedPath(clock, model);
   const base: SearchOptions = { ...defaultSearchOptions, control: path.control(), ...overrides };
-  const split: Partial<SearchOptions> = {
-    maxSessions: Math.max(1, Math.floor(base.maxSessions / 2)),
-    maxConnectsPerMinute: Math.max(1, Math.floor(base.maxConnectsPerMinute / 2)),
-  };
   const start = clock.now();
   const limit = start + (base.maxSeconds * 50 + 3600) * 1000;
-  const both = Promise.all((['outbound', 'inbound'] as const).map((direction) => search(path, clock, { ...base, ...split, direction })));
+  const both = search(path, clock, (['outbound', 'inbound'] as const).map((direction) => ({ ...base, direction })));
   const results = await clock.run(both, limit);
   return { results, stats: path.stats, wallSeconds: (clock.now() - start) / 1000 };
 }
