@@ -5,8 +5,8 @@ import { abortError } from './clock.ts';
 import { estimateRemaining, type EtaInput } from './eta.ts';
 import { assess, upperSupport, type Observation } from './evidence.ts';
 import { Wakeup } from './wakeup.ts';
-import { describe, SessionPool, type PoolMember, type Tracked } from './pool.ts';
-import { planInbound, planOutbound, type PlanTuning, type PlanWindow } from './plan.ts';
+import { describe, SessionPool, type MemberHint, type PoolMember, type Tracked } from './pool.ts';
+import { planInbound, planOutbound, type PeerHint, type PlanTuning, type PlanWindow } from './plan.ts';
 import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
 import {
   type Clock,
@@ -222,6 +222,30 @@ export class SearchRun implements PoolMember {
   }
 
   private planAndFire(): number | null {
+    const other = this.pool.shared && this.probesAreOptions() ? (this.pool.otherOf(this) as SearchRun | null) : null;
+    if (!other || other.done || !other.probesAreOptions()) return this.planStep(Infinity).wake;
+    // One pool for both directions: they take turns, one session at a time, so that neither
+    // takes every session that suits both (say, all those just above a suspected upper bound).
+    const order = this.pool.lastFiredBy === this ? [other, this] : [this, other];
+    let own: number | null = null;
+    for (let round = 0; round < 4 * this.opts.maxSessions + 4; round++) {
+      let fired = false;
+      for (const m of order) {
+        const step = m.planStep(1);
+        if (m === this) own = step.wake;
+        if (step.fired) {
+          fired = true;
+          this.pool.lastFiredBy = m;
+          if (m !== this) m.wakeup.notify(); // its own loop sets its wake time
+        }
+      }
+      if (!fired) break;
+    }
+    return own;
+  }
+
+  /** Plans and fires at most `maxFires` probes; returns when to look again and whether it fired. */
+  private planStep(maxFires: number): { wake: number | null; fired: boolean } {
     const now = this.clock.now();
     const a = assess(this.observations);
     const idle: { id: string; ageSeconds: number }[] = [];
@@ -244,6 +268,12 @@ export class SearchRun implements PoolMember {
     };
     let keepFreshWake: number | null = null;
     const options = this.probesAreOptions();
+    const peer = this.pool.shared && options ? this.peerHint(now) : null;
+    let peerWake: number | null = null;
+    if (peer) {
+      peerWake = peer.nextSuspectAtMs;
+      (input as { peer?: PeerHint }).peer = peer.hint;
+    }
     if (!options) {
       keepFreshWake = this.keepFresh(idle, a.lower);
       input.idle = idle.filter((s) => !this.sessions.get(s.id)!.busy);
@@ -254,14 +284,45 @@ export class SearchRun implements PoolMember {
       this.pending.delete(id);
       this.pool.release(this, id);
     }
-    for (const f of plan.fire) this.fire(f.id, f.ageSeconds);
+    const fire = plan.fire.slice(0, maxFires);
+    for (const f of fire) this.fire(f.id, f.ageSeconds);
+    if (plan.explored && fire.length > 0) this.pool.lastExploredBy = this;
+    if (peerWake !== null) plan.wakeAtMs = plan.wakeAtMs === null ? peerWake : Math.min(plan.wakeAtMs, peerWake);
     // Look again when a probe just fired would become suspect (no answer well past an RTT).
-    if (plan.fire.length > 0 && options) {
+    const fired = fire.length > 0;
+    if (fired && options) {
       const suspectAt = now + this.suspectAfterMs();
-      return plan.wakeAtMs === null ? suspectAt : Math.min(plan.wakeAtMs, suspectAt);
+      return { wake: plan.wakeAtMs === null ? suspectAt : Math.min(plan.wakeAtMs, suspectAt), fired };
     }
-    if (keepFreshWake === null) return plan.wakeAtMs;
-    return plan.wakeAtMs === null ? keepFreshWake : Math.min(plan.wakeAtMs, keepFreshWake);
+    if (keepFreshWake === null) return { wake: plan.wakeAtMs, fired };
+    return { wake: plan.wakeAtMs === null ? keepFreshWake : Math.min(plan.wakeAtMs, keepFreshWake), fired };
+  }
+
+  /** What this search knows, for the other direction sharing the pool (see plan.ts PeerHint). */
+  hint(nowMs: number): MemberHint {
+    const a = assess(this.observations);
+    const suspectAfter = this.suspectAfterMs();
+    let suspected: number | null = null;
+    let nextSuspectAtMs: number | null = null;
+    let top = a.lower;
+    for (const p of this.pending.values()) {
+      top = top === null ? p.ageSeconds : Math.max(top, p.ageSeconds);
+      const at = p.firedAtMs + suspectAfter;
+      if (at <= nowMs) suspected = suspected === null ? p.ageSeconds : Math.min(suspected, p.ageSeconds);
+      else nextSuspectAtMs = nextSuspectAtMs === null ? at : Math.min(nextSuspectAtMs, at);
+    }
+    const upper = a.upper ?? suspected;
+    return { top: upper === null ? top : null, lower: a.lower, upper, inFlight: [...this.pending.values()].map((p) => p.ageSeconds), nextSuspectAtMs };
+  }
+
+  private peerHint(nowMs: number): { hint: PeerHint; nextSuspectAtMs: number | null } | null {
+    const other = this.pool.otherOf(this);
+    if (!other) return null;
+    const h = other.hint(nowMs);
+    const width = h.upper === null ? 0 : bracketWidthTarget(this.opts.precision, h.upper) * this.confirmWindowFraction();
+    // Take turns on the ladder while both explore; alone (the other has an upper bound) climb freely.
+    const mayExplore = h.upper !== null || other.done || this.pool.lastExploredBy !== this;
+    return { hint: { top: h.top, lower: h.lower, upper: h.upper, inFlight: h.inFlight, confirmWindowSeconds: width, mayExplore }, nextSuspectAtMs: h.nextSuspectAtMs };
   }
 
   /**

@@ -35,9 +35,20 @@ export class SleepMethodError extends Error {
   }
 }
 
+export interface MemberHint {
+  top: number | null;
+  lower: number | null;
+  upper: number | null;
+  inFlight: number[];
+  /** When one of its probes in flight becomes suspect (its upper bound may appear then), ms. */
+  nextSuspectAtMs: number | null;
+}
+
 /** A member of the pool: its direction, whether it still runs, and the sessions it has no use for. */
 export interface PoolMember {
   readonly direction: Direction;
+  /** What this member knows, for the other one's planner (plan.ts PeerHint, without the turn). */
+  hint(nowMs: number): MemberHint;
   readonly wakeup: Wakeup;
   done: boolean;
   /** Sessions this member's planner asked to close (useless to it); reset each time it plans. */
@@ -47,6 +58,10 @@ export interface PoolMember {
 export class SessionPool {
   readonly sessions = new Map<string, Tracked>();
   private readonly members: PoolMember[] = [];
+  /** Both directions exploring: who fired the last rung of the ladder they climb together. */
+  lastExploredBy: PoolMember | null = null;
+  /** ...and who fired the last probe of all (the other one plans first next time). */
+  lastFiredBy: PoolMember | null = null;
   private readonly connectStarts: number[] = [];
   private readonly abort = new AbortController();
   private connecting = 0;
@@ -73,6 +88,11 @@ export class SessionPool {
   /** More than one direction draws from this pool (then sessions are signal-method options only). */
   get shared(): boolean {
     return this.members.length > 1;
+  }
+
+  /** The other member (also once it finished: what it found still tells where to look). */
+  otherOf(member: PoolMember): PoolMember | null {
+    return this.members.find((m) => m !== member) ?? null;
   }
 
   join(member: PoolMember): void {
