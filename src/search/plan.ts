@@ -85,6 +85,8 @@ export interface Plan {
 }
 
 const EPS = 1e-6;
+/** Sharing the pool: a gap that starts at the other direction's upper bound is split this many precision widths above it. */
+const PEER_UPPER_STEP = 0.25;
 
 /** The next exploration age above `from` (null = nothing tested yet). */
 export function nextRung(from: number | null, input: Pick<PlanInput, 'minSeconds' | 'precision' | 'tuning' | 'window'>): number {
@@ -183,6 +185,8 @@ export function planOutbound(input: PlanInput): Plan {
     const own = gapsOf(low, upper!, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
     if (!peer || own.length === 0) return own;
     const cut = gapsOf(peerLow, upper!, [...inFlight, ...peerCuts], input.minSeconds, input.precision, input.tuning.splitFraction);
+    // Just above the other direction's upper bound is where our own failure most likely lies.
+    for (const g of cut) if (peer.upper !== null && Math.abs(g.low - peer.upper) < EPS) g.split = Math.min(g.split, g.low + bracketWidthTarget(input.precision, g.low) * PEER_UPPER_STEP);
     return cut.length > 0 ? cut : own;
   };
   // (A suspected upper bound is itself still in flight; it cannot be its own confirmation.)
