@@ -36,6 +36,18 @@ export interface SearchTuning extends PlanTuning {
   inboundConfirmWindowFraction: number;
   /** Server heartbeats every X s cap the reachable idle age at X × this. */
   heartbeatCeilingFactor: number;
+  /**
+   * Ladder ratio of both directions climbing one ladder together (shared pool, taking turns): finer
+   * than alone, so that when a rung fails more sessions are just below it (for both directions).
+   */
+  sharedLadderRatio: number;
+  /**
+   * The confirm window with a shared pool: sessions near the timeout are what both directions
+   * need, so a second failure within one precision width (not half) above the upper bound confirms.
+   */
+  sharedConfirmWindowFraction: number;
+  /** Where a gap is split with a shared pool (see PlanTuning.splitFraction). */
+  sharedSplitFraction: number;
 }
 
 export const DEFAULT_TUNING: SearchTuning = {
@@ -51,6 +63,9 @@ export const DEFAULT_TUNING: SearchTuning = {
   heartbeatCeilingFactor: 0.9,
   confirmWindowFraction: 0.5,
   inboundConfirmWindowFraction: 1,
+  sharedLadderRatio: 1.15,
+  sharedConfirmWindowFraction: 1,
+  sharedSplitFraction: 0.6,
 };
 
 const CONTROL_POLL_MS = 5000;
@@ -198,7 +213,8 @@ export class SearchRun implements PoolMember {
   }
 
   private confirmWindowFraction(): number {
-    return this.probesAreOptions() ? this.tuning.confirmWindowFraction : this.tuning.inboundConfirmWindowFraction;
+    if (!this.probesAreOptions()) return this.tuning.inboundConfirmWindowFraction;
+    return this.pool.shared ? this.tuning.sharedConfirmWindowFraction : this.tuning.confirmWindowFraction;
   }
 
   private suspectAfterMs(): number {
@@ -262,7 +278,7 @@ export class SearchRun implements PoolMember {
       ceilingSeconds: this.ceiling(),
       precision: this.opts.precision,
       // On a slow path an answer may take longer than the default: never suspect before 3 RTTs.
-      tuning: { ...this.tuning, suspectAfterMs: this.suspectAfterMs() },
+      tuning: { ...this.tuning, suspectAfterMs: this.suspectAfterMs(), ...(this.pool.shared ? { ladderRatio: this.tuning.sharedLadderRatio, splitFraction: this.tuning.sharedSplitFraction } : {}) },
       confirmWindowSeconds: width,
       window: this.window,
     };
