@@ -1,10 +1,11 @@
 // Measures one target: a control session beside the probes, then the search per direction over
 // real SSH sessions, and the result as the `measure --json` document / daemon history record.
 //
-// Both directions run concurrently and share the session budget (half each), so measuring both
-// takes about as long as the slower one instead of the sum; the opener staggers every connect of
-// the target (control and both searches) so sshd's MaxStartups never sees a burst.
-import { realClock, recommendHeartbeatSeconds, searchIdleTimeout } from '../search/index.ts';
+// Both directions run concurrently from one pool of sessions (signal method: an idle session serves
+// either direction, see src/search/pool.ts; with the sleep method half the sessions each), so
+// measuring both takes about as long as one; the opener staggers every connect of the target
+// (control and both searches) so sshd's MaxStartups never sees a burst.
+import { realClock, recommendHeartbeatSeconds, searchDirections } from '../search/index.ts';
 import type { Clock, Direction, DirectionResult, MeasurementResult, SearchOptions } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
@@ -92,36 +93,36 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     // A waiter never outlives the search's own time budget, even if nothing ever tells it to end.
     waiterLifetimeSeconds: opts.maxSeconds * 4 + 600,
   });
+  const signalWanted = directions.includes('inbound') && (opts.inboundMethod ?? 'signal') === 'signal' && spec.inboundCommand === DEFAULT_INBOUND_COMMAND;
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.
   const control = await ControlSession.start({
     clock,
     open: () => opener.openSession(opts.signal),
     heartbeatMs: controlHeartbeatMs(opts),
-    withSignaller: directions.includes('inbound') && (opts.inboundMethod ?? 'signal') === 'signal' && spec.inboundCommand === DEFAULT_INBOUND_COMMAND,
+    withSignaller: signalWanted,
   });
   opener.useControl(control);
   let results: DirectionResult[];
   try {
-    const perDirection = Math.max(1, Math.floor(opts.sessions / directions.length));
-    const connectsPerMinute = Math.max(1, Math.floor(opts.maxConnectsPerMinute / directions.length));
-    results = await Promise.all(
-      directions.map((direction) => {
-        const search: SearchOptions = {
-          direction,
-          minSeconds: opts.minSeconds,
-          maxSeconds: opts.maxSeconds,
-          precision: { absSeconds: opts.precisionAbsSeconds, relative: opts.precisionRelative },
-          maxSessions: perDirection,
-          connectStaggerMs: opts.connectStaggerMs,
-          maxConnectsPerMinute: connectsPerMinute,
-          prior: opts.prior?.[direction],
-          signal: opts.signal,
-          control,
-          onProgress: opts.onProgress,
-        };
-        return searchIdleTimeout(opener, clock, search);
+    const perDirection = directions.map(
+      (direction): SearchOptions => ({
+        direction,
+        minSeconds: opts.minSeconds,
+        maxSeconds: opts.maxSeconds,
+        precision: { absSeconds: opts.precisionAbsSeconds, relative: opts.precisionRelative },
+        // The whole budget: shared by the directions (one pool), or split by searchDirections.
+        maxSessions: opts.sessions,
+        connectStaggerMs: opts.connectStaggerMs,
+        maxConnectsPerMinute: opts.maxConnectsPerMinute,
+        prior: opts.prior?.[direction],
+        signal: opts.signal,
+        control,
+        onProgress: opts.onProgress,
       }),
     );
+    // Sessions serve either direction only with the signal method (the sleep method commits a
+    // session to one inbound age); searchDirections also falls back by itself if the target has no waiter.
+    results = await searchDirections(opener, clock, perDirection, signalWanted);
   } finally {
     // Sessions first: each tells the signaller to end its waiter, then the answers are awaited
     // (bounded), so no waiter is left on the server even where the path forgot the session.

@@ -68,7 +68,8 @@ const METHODS: Method[] = [
   { name: '(i) both cold, sleep (old)', search: tunedSearch, direction: 'inbound', warm: false, both: 'split', server: SLEEP },
   { name: '(j) both cold, signal, 8+8 (old)', search: tunedSearch, direction: 'inbound', warm: false, both: 'split', server: SIGNAL },
   { name: '(k) both cold, signal, shared', search: tunedSearch, direction: 'inbound', warm: false, both: 'shared', server: SIGNAL },
-  { name: '(l) both warm, signal, shared', search: tunedSearch, direction: 'inbound', warm: true, both: 'shared', server: SIGNAL },
+  { name: '(l) both warm, signal, 8+8 (old)', search: tunedSearch, direction: 'inbound', warm: true, both: 'split', server: SIGNAL },
+  { name: '(m) both warm, signal, shared', search: tunedSearch, direction: 'inbound', warm: true, both: 'shared', server: SIGNAL },
 ];
 
 interface Sample {
@@ -192,10 +193,17 @@ const f = clean['(f) inbound warm, sleep (old)']!.logUniform;
 const g = clean['(g) inbound cold, signal']!.logUniform;
 const h = clean['(h) inbound warm, signal']!.logUniform;
 const i = clean['(i) both cold, sleep (old)']!.logUniform;
-const j = clean['(j) both cold, signal']!.logUniform;
+const j = clean['(j) both cold, signal, 8+8 (old)']!.logUniform;
+const k = clean['(k) both cold, signal, shared']!.logUniform;
+const l = clean['(l) both warm, signal, 8+8 (old)']!.logUniform;
+const m = clean['(m) both warm, signal, shared']!.logUniform;
 console.log(
   'Inbound, signal vs sleep (silent drop, medians): cold %s vs %s, warm %s vs %s, both directions %s vs %s (×T)',
   g.median.toFixed(2), e.median.toFixed(2), h.median.toFixed(2), f.median.toFixed(2), j.median.toFixed(2), i.median.toFixed(2),
+);
+console.log(
+  'Both directions, one shared pool of 16 vs 8+8 (signal, silent drop): cold median %s vs %s (p90 %s vs %s), warm median %s vs %s (×T)',
+  k.median.toFixed(2), j.median.toFixed(2), k.p90.toFixed(2), j.p90.toFixed(2), m.median.toFixed(2), l.median.toFixed(2),
 );
 const rows = (name: string) => Object.values(report).map((m) => m[name]!.logUniform);
 const targets = [
@@ -209,10 +217,11 @@ const targets = [
   ['inbound cold (signal) p90 ≤ 1.6×T', g.p90 <= 1.6],
   ['inbound warm (signal) median ≤ 1.15×T', h.median <= 1.15],
   ['inbound (signal) ≥ 99 % within precision, cold and warm, every condition', [...rows('(g) inbound cold, signal'), ...rows('(h) inbound warm, signal')].every((r) => r.withinPrecision >= 0.99)],
-  ['≤ 16 concurrent sessions (inbound and both directions, signal)', [...rows('(g) inbound cold, signal'), ...rows('(h) inbound warm, signal'), ...rows('(j) both cold, signal')].every((r) => r.maxSessions <= 16)],
+  ['≤ 16 concurrent sessions (inbound and both directions, signal)', [...rows('(g) inbound cold, signal'), ...rows('(h) inbound warm, signal'), ...rows('(k) both cold, signal, shared'), ...rows('(m) both warm, signal, shared')].every((r) => r.maxSessions <= 16)],
+  // Both directions from one pool of 16 sessions (what `measure` does by default).
+  [`both directions (signal, shared pool of 16) cold median ≤ 1.5×T: ${k.median.toFixed(2)}`, k.median <= 1.5],
+  ['both directions (shared) ≥ 99 % within precision, cold and warm, every condition', [...rows('(k) both cold, signal, shared'), ...rows('(m) both warm, signal, shared')].every((r) => r.withinPrecision >= 0.99)],
 ] as const;
-// Reported, not gated (missed, see docs/search.md): both directions sharing 16 sessions, cold ≤ 1.5×T.
-console.log(`${j.median <= 1.5 ? 'PASS' : 'MISS'}  both directions (signal, 16 sessions shared) cold median ≤ 1.5×T: ${j.median.toFixed(2)} (not gated)`);
 for (const [name, ok] of targets) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 console.log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s of real time)`);
 if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seed: SEED, draws: DRAWS, fixedSeeds: FIXED_SEEDS, report }, null, 2));

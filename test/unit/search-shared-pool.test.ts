@@ -1,0 +1,81 @@
+// Both directions of one path from one shared pool of sessions (issue 13): an idle session with a
+// waiter is an option for an outbound or an inbound probe, decided when a planner fires it.
+import { describe, expect, it } from 'vitest';
+import { defaultSearchOptions, searchDirections } from '../../src/search/index.ts';
+import { withinPrecision } from '../../src/search/sim/judge.ts';
+import type { PathModel } from '../../src/search/sim/middlebox.ts';
+import { sideBySide, simulateBothDirections } from '../../src/search/sim/run.ts';
+import { searchIdleTimeout } from '../../src/search/index.ts';
+
+const precision = defaultSearchOptions.precision;
+
+describe('searchDirections: both directions from one shared pool', () => {
+  for (const mode of ['silent', 'reset'] as const) {
+    it(`finds both timeouts within precision (${mode}), never more than 16 sessions open, all closed after`, async () => {
+      for (const [t, seed] of [[45, 1], [240, 2], [1300, 3]] as const) {
+        const model: PathModel = { timeoutSeconds: t, mode, inboundMethod: 'signal', seed };
+        const run = await simulateBothDirections(model);
+        expect(run.results.map((r) => r.direction)).toEqual(['outbound', 'inbound']);
+        for (const r of run.results) {
+          expect(withinPrecision(r, model, precision), JSON.stringify({ t, r: { ...r, probes: r.probes.length } })).toBe(true);
+          // Each direction's evidence is its own: its probes are of its direction only.
+          expect(r.probes.every((p) => p.direction === r.direction)).toBe(true);
+        }
+        expect(run.results[1]!.inboundMethod).toBe('signal');
+        expect(run.stats.maxOpen).toBeLessThanOrEqual(16);
+        expect(run.stats.open).toBe(0);
+      }
+    });
+  }
+
+  it('sessions really serve both directions: one session carries probes of each', async () => {
+    const run = await simulateBothDirections({ timeoutSeconds: 300, mode: 'silent', inboundMethod: 'signal', seed: 4 });
+    const dirsBySession = new Map<string, Set<string>>();
+    for (const r of run.results) for (const p of r.probes) dirsBySession.set(p.sessionId, (dirsBySession.get(p.sessionId) ?? new Set()).add(p.direction));
+    expect([...dirsBySession.values()].some((d) => d.size === 2)).toBe(true);
+  });
+
+  it('is faster than two searches of 8 sessions side by side (same path, same seeds)', async () => {
+    const shared: number[] = [];
+    const split: number[] = [];
+    for (let seed = 1; seed <= 12; seed++) {
+      const model: PathModel = { timeoutSeconds: 200 + 37 * seed, mode: 'silent', inboundMethod: 'signal', seed };
+      shared.push((await simulateBothDirections(model)).wallSeconds / model.timeoutSeconds!);
+      split.push((await simulateBothDirections(model, {}, sideBySide(searchIdleTimeout))).wallSeconds / model.timeoutSeconds!);
+    }
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    expect(median(shared)).toBeLessThan(median(split));
+    expect(median(shared)).toBeLessThanOrEqual(1.6);
+  });
+
+  it('falls back to one search per direction (half the sessions each) where the target only has the sleep method', async () => {
+    const model: PathModel = { timeoutSeconds: 60, mode: 'silent', inboundMethod: 'sleep', seed: 5 };
+    const run = await simulateBothDirections(model);
+    for (const r of run.results) expect(withinPrecision(r, model, precision)).toBe(true);
+    expect(run.results[1]!.inboundMethod).toBe('sleep');
+    expect(run.stats.maxOpen).toBeLessThanOrEqual(16);
+    expect(run.stats.open).toBe(0);
+  });
+
+  it('with shared = false runs the directions side by side', async () => {
+    const model: PathModel = { timeoutSeconds: 90, mode: 'reset', inboundMethod: 'signal', seed: 6 };
+    const run = await simulateBothDirections(model, {}, (o, c, p) => searchDirections(o, c, p, false));
+    for (const r of run.results) {
+      expect(withinPrecision(r, model, precision)).toBe(true);
+      expect(r.maxConcurrentSessions).toBeLessThanOrEqual(8);
+    }
+  });
+
+  it('a control session that fails makes both directions inconclusive, and every session is closed', async () => {
+    const run = await simulateBothDirections({ timeoutSeconds: 120, mode: 'silent', inboundMethod: 'signal', controlFailsAfterMs: 30_000, seed: 7 });
+    expect(run.results.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive']);
+    expect(run.stats.open).toBe(0);
+  });
+
+  it('no timeout up to --max in either direction', async () => {
+    const model: PathModel = { timeoutSeconds: null, mode: 'silent', inboundMethod: 'signal', seed: 8 };
+    const run = await simulateBothDirections(model, { maxSeconds: 200 });
+    expect(run.results.map((r) => r.verdict)).toEqual(['no_timeout_up_to_max', 'no_timeout_up_to_max']);
+    for (const r of run.results) expect(r.lowerSeconds).toBeGreaterThanOrEqual(200 - 1e-6);
+  });
+});
