@@ -36,7 +36,9 @@ export function describeDirection(r: DirResult): string {
 }
 
 export function formatSummary(result: MeasurementResult): string {
-  const sessions = result.results.reduce((n, r) => n + r.sessionsOpened, 0);
+  // Directions that shared one pool report the pool's count each: count it once.
+  const shared = result.results.filter((r) => r.sharedPool);
+  const sessions = result.results.filter((r) => !r.sharedPool).reduce((n, r) => n + r.sessionsOpened, 0) + Math.max(0, ...shared.map((r) => r.sessionsOpened));
   const probes = result.results.reduce((n, r) => n + r.probes.length, 0);
   const lines = [`${result.target}: measured in ${result.elapsedSeconds.toFixed(1)} s (${probes} probes, ${sessions} sessions)`];
   for (const r of result.results) lines.push(`  ${describeDirection(r)}`);

@@ -48,6 +48,11 @@ export interface SearchTuning extends PlanTuning {
   sharedConfirmWindowFraction: number;
   /** Where a gap is split with a shared pool (see PlanTuning.splitFraction). */
   sharedSplitFraction: number;
+  /**
+   * suspectAfterMs with a shared pool: a suspected rung lets both directions start bisecting below
+   * it, and at small T each tenth of a second decides which sessions are still below the timeout.
+   */
+  sharedSuspectAfterMs: number;
 }
 
 export const DEFAULT_TUNING: SearchTuning = {
@@ -66,6 +71,7 @@ export const DEFAULT_TUNING: SearchTuning = {
   sharedLadderRatio: 1.15,
   sharedConfirmWindowFraction: 1,
   sharedSplitFraction: 0.6,
+  sharedSuspectAfterMs: 200,
 };
 
 const CONTROL_POLL_MS = 5000;
@@ -218,7 +224,7 @@ export class SearchRun implements PoolMember {
   }
 
   private suspectAfterMs(): number {
-    return Math.max(this.tuning.suspectAfterMs, 3 * this.maxRttMs);
+    return Math.max(this.pool.shared ? this.tuning.sharedSuspectAfterMs : this.tuning.suspectAfterMs, 3 * this.maxRttMs);
   }
 
   private noteServerHeartbeats(): void {
@@ -567,6 +573,7 @@ export class SearchRun implements PoolMember {
       elapsedMs: this.clock.now() - this.startMs,
       reason,
       ...(this.opts.direction === 'inbound' ? { inboundMethod: this.inboundMethod } : {}),
+      ...(this.pool.shared ? { sharedPool: true } : {}),
     };
   }
 

@@ -198,8 +198,11 @@ export interface DirectionResult {
   probes: ProbeRecord[];
   /** Fraction of probes consistent with the final bracket (1 = all). */
   consistency: number;
+  /** Sessions opened (and most open at once) — with `sharedPool`, by the pool both directions drew from. */
   sessionsOpened: number;
   maxConcurrentSessions: number;
+  /** Present (true) when the directions probed from one shared pool of sessions (`measure --direction both`, signal method). */
+  sharedPool?: boolean;
   elapsedMs: number;
   /** Why the verdict is inconclusive or masked, in plain words. */
   reason: string | null;
