@@ -100,7 +100,16 @@ export class ControlSession implements ControlMonitor {
       // The server ended the control session (e.g. sshd UnusedConnectionTimeout): that is policy,
       // not the path. Reconnect once; failing to reconnect means the target is gone.
       try {
-        this.session = await this.opts.open();
+        const fresh = await this.opts.open();
+        // stop() may have run while this connect was under way: it closed the old session, and
+        // nothing would ever close this one (an open ssh2 connection keeps the process alive).
+        if (this.stopped) {
+          fresh.close();
+          return;
+        }
+        const oldSession = this.session;
+        this.session = fresh;
+        oldSession.close();
         const old = await this.signallerState;
         old.signaller?.close();
         this.signallerState = this.startSignaller(this.session);
