@@ -66,6 +66,11 @@ export class ControlSession implements ControlMonitor {
     return new ControlSession(await opts.open(), opts);
   }
 
+  /** Whether `session` is the control connection itself. */
+  runsOn(session: SshSession): boolean {
+    return session === this.session;
+  }
+
   failedAt(): number | null {
     return this.failed;
   }
