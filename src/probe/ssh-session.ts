@@ -681,8 +681,8 @@ export class SshSession implements SearchSession {
   /**
    * The waiter ends by itself when its stdin closes — if the server hears that this connection
    * ended. On a path that already forgot the flow it would not: tell it over the control session.
-   * Also when the connection ended on our side first (a reset the server never saw: seen in the
-   * lab as a waiter, its sleep and cat left behind after a successful run).
+   * Also when the connection ended on our side first (a reset or error the server may never have
+   * seen): close() is then never reached with the connection open.
    */
   private endWaiter(): void {
     const pid = this.waiterPid();
