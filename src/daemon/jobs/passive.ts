@@ -95,6 +95,8 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
           scope: 'ssh',
           clock,
           signal: this.abort.signal,
+          // Answered heartbeats are counted as they happen, not only when their connection ends.
+          heartbeatEvents: true,
           onEvent: (e) => this.onEvent(e, firstStart),
         });
         return;
