@@ -14,6 +14,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { AnalysisReport } from '../../src/capture/index.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { metricNamesIn } from '../../grafana/tools/promql-names.ts';
@@ -87,12 +88,13 @@ function passiveNamesReadByDashboardsAndRules(): Set<string> {
   const names = new Set<string>();
   const dir = path.join(REPO_ROOT, 'grafana', 'dashboards');
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
-    for (const m of readFileSync(path.join(dir, f), 'utf8').matchAll(/"expr": "((?:[^"\\]|\\.)*)"/g)) {
+    for (const m of readFileSync(path.join(dir, f), 'utf8').matchAll(/"(?:expr|definition)": "((?:[^"\\]|\\.)*)"/g)) {
       for (const n of metricNamesIn(JSON.parse(`"${m[1]}"`) as string)) if (n.startsWith('idleprobe_passive_')) names.add(n);
     }
   }
-  for (const n of metricNamesIn(readFileSync(path.join(REPO_ROOT, 'deploy', 'prometheus', 'idleprobe-rules.yml'), 'utf8'))) {
-    if (n.startsWith('idleprobe_passive_')) names.add(n);
+  const rules = parse(readFileSync(path.join(REPO_ROOT, 'deploy', 'prometheus', 'idleprobe-rules.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+  for (const r of rules.groups.flatMap((g) => g.rules)) {
+    for (const n of metricNamesIn(r.expr)) if (n.startsWith('idleprobe_passive_')) names.add(n);
   }
   return names;
 }
