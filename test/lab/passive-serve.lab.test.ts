@@ -8,7 +8,8 @@
 //  - tcpdump killed mid-run is restarted (counted in idleprobe_passive_capture_restarts_total, new
 //    PID); a SIGHUP with another `passive:` stops the old tcpdump and starts a new one; serve killed
 //    -9 leaves no tcpdump; SIGTERM stops it too;
-//  - no CAP_NET_RAW (an unprivileged user): exit 3 naming it, no stack trace.
+//  - the bastion unit's privilege set (unprivileged uid, ambient CAP_NET_RAW only, no_new_privs) is
+//    enough to capture; no CAP_NET_RAW at all: exit 3 naming it, no stack trace.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -256,6 +257,33 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       serve.kill('SIGKILL');
     }
   }, 90_000);
+
+  it("with the bastion unit's privileges only (unprivileged uid, ambient CAP_NET_RAW, no_new_privs): captures and stops cleanly", async () => {
+    const udir = mkdtempSync(path.join(tmpdir(), 'idleprobe-passive-ambient-'));
+    chmodSync(udir, 0o777);
+    const config = path.join(udir, 'c.yml');
+    writeFileSync(config, `targets: []\npassive:\n  interface: cli0\n  servers: ["${server}"]\n`, { mode: 0o644 });
+    // What deploy/systemd/idleprobe-bastion.service sets up (DynamicUser, AmbientCapabilities=CAP_NET_RAW,
+    // CapabilityBoundingSet=CAP_NET_RAW, NoNewPrivileges=yes), done by setpriv: no systemd in the lab.
+    const serve = new EventStream(lab.namespaces.cli, 'setpriv', [
+      '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all,+net_raw', '--ambient-caps=-all,+net_raw', '--bounding-set=-all,+net_raw', '--no-new-privs',
+      process.execPath, BIN, 'serve', '--config', config, '--history', ':memory:', '--web.listen-address', LISTEN,
+    ]);
+    try {
+      const pid = Number((await serve.waitForLine(/passive: capturing on cli0 .*tcpdump pid (\d+)"/, 30_000))[1]);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(status).toMatch(/^Uid:\s+65534\b/m);
+      // tcpdump holds CAP_NET_RAW (bit 13) and nothing else.
+      expect(/^CapEff:\s+([0-9a-f]+)$/m.exec(status)?.[1]).toBe((1n << 13n).toString(16).padStart(16, '0'));
+      await scrapeUntil('capturing', (t) => sample(t, METRIC.passiveCaptureUp) === 1);
+      serve.kill('SIGTERM');
+      expect((await serve.closed).code, serve.stderr).toBe(0);
+      await expectGone(pid, 10_000);
+    } finally {
+      serve.kill('SIGKILL');
+      rmSync(udir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('without CAP_NET_RAW (an unprivileged user): exit 3 naming it, no stack trace, never reports listening', async () => {
     const udir = mkdtempSync(path.join(tmpdir(), 'idleprobe-passive-unpriv-'));
