@@ -100,7 +100,8 @@ export class Daemon {
         await current.run.stop();
         this.log.info(`${job.label}: stopped`);
       }
-      if (!settings) continue;
+      // A shutdown that came while the old run was stopping: start nothing new.
+      if (!settings || this.shuttingDown) continue;
       const run = job.start(settings, { clock: this.clock, log: this.log, onChange: this.touch }) as RunningJob<unknown>;
       this.running.set(job.kind, { fingerprint: settings.fingerprint, run });
       started.push({ kind: job.kind, run });
