@@ -5,6 +5,8 @@
 //  - "permission denied": serve exits 3 naming CAP_NET_RAW, no stack trace, never reports listening;
 //  - tcpdump dying every run: serve keeps serving, restarts with back-off, counts them in
 //    idleprobe_passive_capture_restarts_total (capture_up 0 meanwhile), stops cleanly on SIGTERM;
+//  - reload: an unchanged `passive:` keeps its tcpdump, a bad one is refused with its path while the
+//    capture runs on, a changed one stops the old tcpdump before starting the new one;
 //  - a running capture: SIGTERM stops it (its PID gone), exit 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +34,7 @@ function fakeTcpdump(name: string, body: string): string {
 const FAKES = {
   denied: () => fakeTcpdump('denied', `echo "tcpdump: eth9: You don't have permission to perform this capture on that device" >&2\necho "(socket: Operation not permitted)" >&2\nexit 1`),
   dies: () => fakeTcpdump('dies', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nsleep 0.3\necho "tcpdump: pcap_loop: The interface disappeared" >&2\nexit 1`),
-  runs: () => fakeTcpdump('runs', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nexec sleep 60`),
+  runs: () => fakeTcpdump('runs', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nexec tail -f /dev/null`),
 };
 
 function config(name: string, tcpdump: string): string {
@@ -131,6 +133,37 @@ describe('serve with passive: (a stand-in tcpdump)', () => {
     expect(sample(text, METRIC.passiveCaptureUp)).toBeDefined();
     s.proc.kill('SIGTERM');
     expect((await s.exited).code, s.stderr()).toBe(0);
+  }, 40_000);
+
+  it('reload: unchanged passive: keeps its tcpdump, a bad one is refused (old capture runs on), a changed one swaps tcpdump', async () => {
+    const tcpdump = FAKES.runs();
+    const file = config('reload', tcpdump);
+    const s = await serve(file);
+    const pid1 = Number((await s.line(/passive: capturing on lo \(tcp port 22\), tcpdump pid (\d+)"/, 20_000))[1]);
+    await s.line(/listening on http/, 20_000);
+    // The same passive: beside a changed global: section.
+    writeFileSync(file, `global:\n  jitter_seconds: 5\n${readFileSync(file, 'utf8')}`);
+    s.proc.kill('SIGHUP');
+    await s.line(/config reloaded/, 10_000);
+    expect(s.stderr()).not.toMatch(/passive capture: stopped/);
+    expect(alive(pid1)).toBe(true);
+    // An interface that does not exist: the reload fails with its path, the running capture stays.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('interface: lo', 'interface: nosuch0'));
+    s.proc.kill('SIGHUP');
+    await s.line(/config reload failed, keeping the running config: .*passive\.interface: no such interface \\?"nosuch0/, 10_000);
+    expect(alive(pid1)).toBe(true);
+    // Another server list: the old tcpdump is stopped (gone) before the new one starts.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('interface: nosuch0', 'interface: lo').replace('servers: ["127.0.0.1:22"]', 'servers: ["127.0.0.1:22", "127.0.0.2:22"]'));
+    s.proc.kill('SIGHUP');
+    await s.line(/passive capture: stopped/, 10_000);
+    const pid2 = Number((await s.line(new RegExp(`passive: capturing on lo \\(tcp port 22\\), tcpdump pid (?!${pid1}")(\\d+)"`), 10_000))[1]);
+    expect(alive(pid1)).toBe(false);
+    expect(alive(pid2)).toBe(true);
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    expect(text).toContain(`${METRIC.passiveWithoutHeartbeat}{server="127.0.0.2:22"} 0`);
+    s.proc.kill('SIGTERM');
+    expect((await s.exited).code, s.stderr()).toBe(0);
+    expect(alive(pid2)).toBe(false);
   }, 40_000);
 
   it('a running capture: counters at 0 for every server label, SIGTERM stops tcpdump (PID gone) and exits 0', async () => {
