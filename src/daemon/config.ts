@@ -11,9 +11,11 @@ import { CategorizedError } from '../errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
 import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
-import type { MeasureSettings } from '../probe/settings-schema.ts';
+import { probeSettingsProperties, type MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
-import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, targetSchema } from './config-schema.ts';
+import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
+import { isIP } from 'node:net';
+import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
@@ -29,6 +31,7 @@ export class ConfigError extends CategorizedError {
 type GlobalRaw = FromSchema<typeof globalSchema>;
 type ModuleRaw = FromSchema<typeof moduleSchema>;
 type TargetRaw = FromSchema<typeof targetSchema>;
+type PassiveRaw = FromSchema<typeof passiveSchema>;
 type HeartbeatRaw = FromSchema<{ type: 'object'; additionalProperties: false; properties: typeof heartbeatSettingsProperties }>;
 
 export type SentinelSettings = ModuleRaw['sentinel'];
@@ -64,10 +67,25 @@ export interface TargetConfig {
   fingerprint: string;
 }
 
+/** `passive:` resolved: what the passive capture job runs (null in DaemonConfig = off). */
+export interface PassiveSettings {
+  interface: string;
+  /** The BPF filter tcpdump gets (from `ports`, `filter`, or "tcp"). */
+  filter: string;
+  /** Configured server endpoints in the analysis' form ("198.19.1.2:22", "[2001:db8::1]:22"): the `server` label values besides "other". */
+  servers: string[];
+  /** tcpdump binary, resolved at load time (a missing one is a config problem, not a crash later). */
+  tcpdumpPath: string;
+  /** Equal fingerprints across a reload = unchanged: the capture keeps running and its counters too. */
+  fingerprint: string;
+}
+
 export interface DaemonConfig {
   global: GlobalSettings;
   modules: Record<string, ModuleSettings>;
   targets: TargetConfig[];
+  /** `passive:`; absent/null = off. */
+  passive?: PassiveSettings | null;
 }
 
 /** The measurement settings of a target's settings, as `measureTarget` takes them. */
@@ -219,6 +237,54 @@ export interface LoadContext {
   env?: NodeJS.ProcessEnv;
   /** Directory relative file paths in the config are resolved against. */
   baseDir?: string;
+  /** Whether a network interface exists (default: /sys/class/net/NAME, "any" always). */
+  interfaceExists?: (name: string) => boolean;
+}
+
+function interfaceOnThisHost(name: string): boolean {
+  return name === 'any' || fs.existsSync(path.join('/sys/class/net', name));
+}
+
+/** "IP:port" / "[IPv6]:port" as the analysis writes endpoints (IPv6 compressed, lower case), or null. */
+export function canonicalEndpoint(text: string): string | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (!(port >= 1 && port <= 65535)) return null;
+  if (m[2] !== undefined) return isIP(m[2]) === 4 ? `${m[2]}:${port}` : null;
+  if (isIP(m[1]!) !== 6) return null;
+  // URL parsing compresses an IPv6 address the way inet_ntop (and so the analysis) writes it.
+  return `${new URL(`http://[${m[1]}]/`).hostname}:${port}`;
+}
+
+/** `passive:` checked and resolved; problems under `passive.…`. */
+function passiveFrom(raw: PassiveRaw | undefined, ctx: LoadContext, env: NodeJS.ProcessEnv, resolvePath: (p: string) => string, problems: string[]): PassiveSettings | null {
+  if (raw === undefined) return null;
+  const servers: string[] = [];
+  const seen = new Map<string, number>();
+  (raw.servers ?? []).forEach((s, i) => {
+    const c = canonicalEndpoint(s);
+    if (c === null) {
+      problems.push(`passive.servers[${i}]: ${JSON.stringify(s)} is not "IP:port" or "[IPv6]:port" (connections are matched by the address on the wire; names are not resolved)`);
+      return;
+    }
+    if (seen.has(c)) problems.push(`passive.servers[${i}]: duplicate of passive.servers[${seen.get(c)}] (${c})`);
+    else seen.set(c, i);
+    servers.push(c);
+  });
+  if (raw.ports && raw.filter) problems.push('passive.filter: give ports or filter, not both');
+  const iface = raw.interface ?? 'any';
+  if (!(ctx.interfaceExists ?? interfaceOnThisHost)(iface)) problems.push(`passive.interface: no such interface ${JSON.stringify(iface)} on this host (see \`ip -br link\`; "any" captures on all)`);
+  let tcpdumpPath = '';
+  try {
+    tcpdumpPath = resolveTcpdump(raw.tcpdump === undefined ? undefined : resolvePath(raw.tcpdump), env);
+  } catch (err) {
+    if (!(err instanceof CaptureStartError)) throw err;
+    problems.push(`passive.tcpdump: ${err.message.replace(/^--tcpdump /, '').replace('or pass --tcpdump /path/to/tcpdump', 'or set passive.tcpdump')}`);
+  }
+  const filter = raw.filter ?? (raw.ports ? raw.ports.map((p) => `tcp port ${p}`).join(' or ') : 'tcp');
+  const settings = { interface: iface, filter, servers, tcpdumpPath };
+  return { ...settings, fingerprint: JSON.stringify(settings) };
 }
 
 function checkReadable(file: string, at: string, problems: string[]): void {
@@ -238,7 +304,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   const filled = structuredClone(raw);
   const problems = shapeProblems(filled);
   if (problems.length) throw new ConfigError(problems);
-  const doc = filled as { global: GlobalRaw; modules: Record<string, ModuleRaw>; targets: TargetRaw[] };
+  const doc = filled as { global: GlobalRaw; modules: Record<string, ModuleRaw>; targets: TargetRaw[]; passive?: PassiveRaw };
   const global: GlobalSettings = camelCased(doc.global);
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };
@@ -272,12 +338,19 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     checkModule(overridden, at, own);
     const inherited = moduleProblems.get(moduleName);
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
-    const settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
+    let settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
     const portGiven = (raw as { targets?: { port?: unknown }[] } | null)?.targets?.[i]?.port !== undefined;
     const ssh = t.ssh_config_host ? fromSshConfig(t.ssh_config_host, t.ssh_config_file ? resolvePath(t.ssh_config_file) : undefined, at, problems) : null;
+    // ssh_config's ConnectTimeout, as `ssh NAME` would wait; connect_timeout_ms written in the
+    // target or its module wins (the schema's default is not "written").
+    const rawTarget = (raw as { targets?: Raw[] } | null)?.targets?.[i];
+    const rawModule = (raw as { modules?: Record<string, Raw> } | null)?.modules?.[moduleName];
+    if (ssh?.connectTimeoutSeconds && rawTarget?.connect_timeout_ms === undefined && rawModule?.connect_timeout_ms === undefined) {
+      settings = { ...settings, connectTimeoutMs: Math.min(ssh.connectTimeoutSeconds * 1000, probeSettingsProperties.connect_timeout_ms.maximum) };
+    }
     const host = t.host ?? ssh?.endpoint.host;
     const user = t.user ?? ssh?.endpoint.user;
     if (!host || !user) {
@@ -328,8 +401,9 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const target = { spec, module: moduleName, settings };
     targets.push({ ...target, fingerprint: JSON.stringify(target) });
   });
+  const passive = passiveFrom(doc.passive, ctx, env, resolvePath, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { global, modules, targets };
+  return { global, modules, targets, passive };
 }
 
 /**
@@ -337,7 +411,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
  * through `ssh -G` too, verified from its own known_hosts files, logging in with its own
  * identities or the agent). Problems are reported under `at`, never thrown.
  */
-function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[] } | null {
+function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[]; connectTimeoutSeconds: number | null } | null {
   try {
     const r = resolveSshTarget({ host: name, configFile });
     if (r.proxyCommand) throw new SshConfigError(`ProxyCommand is not supported (use ProxyJump)`);
@@ -358,7 +432,7 @@ function fromSshConfig(name: string, configFile: string | undefined, at: string,
           };
         })
       : [];
-    return { endpoint, jumpHosts };
+    return { endpoint, jumpHosts, connectTimeoutSeconds: r.connectTimeoutSeconds };
   } catch (err) {
     if (!(err instanceof SshConfigError)) throw err;
     problems.push(`${at}.ssh_config_host: ${err.message}`);

@@ -121,16 +121,28 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
       }),
     );
     // Sessions serve either direction only with the signal method (the sleep method commits a
-    // session to one inbound age); searchDirections also falls back by itself if the target has no waiter.
+    // session to one inbound age); searchDirections also falls back by itself if the target has no
+    // waiter. A failing direction aborts the other, and both have ended before it rejects.
     results = await searchDirections(opener, clock, perDirection, signalWanted);
-  } finally {
-    // Sessions first: each tells the signaller to end its waiter, then the answers are awaited
-    // (bounded), so no waiter is left on the server even where the path forgot the session.
-    opener.closeAll();
-    await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
-    await control.stop();
+  } catch (err) {
+    await cleanUp(opener, control);
+    throw err;
   }
   const serverHeartbeatSeconds = opener.serverHeartbeatSeconds();
   const final = results.map((r) => applyServerHeartbeat(r, serverHeartbeatSeconds));
-  return toMeasurementRecord(spec.name, startedAtEpochMs, clock.now() - t0, final, serverHeartbeatSeconds, clockToEpochMs);
+  const record = toMeasurementRecord(spec.name, startedAtEpochMs, clock.now() - t0, final, serverHeartbeatSeconds, clockToEpochMs);
+  // The result is known: the caller may print it while the remote clean-up runs (bounded).
+  opts.onResult?.(record);
+  await cleanUp(opener, control);
+  return record;
+}
+
+/**
+ * Sessions first: each tells the signaller to end its waiter, then the answers are awaited
+ * (bounded), so no waiter is left on the server even where the path forgot the session.
+ */
+async function cleanUp(opener: SshSessionOpener, control: ControlSession): Promise<void> {
+  opener.closeAll();
+  await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
+  await control.stop();
 }

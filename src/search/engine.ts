@@ -105,7 +105,7 @@ export class SearchRun implements PoolMember {
   constructor(
     private readonly opener: SessionOpener,
     private readonly clock: Clock,
-    private readonly opts: SearchOptions,
+    private opts: SearchOptions,
     private readonly tuning: SearchTuning = DEFAULT_TUNING,
     pool?: SessionPool,
   ) {
@@ -143,7 +143,9 @@ export class SearchRun implements PoolMember {
     return this.probeErrors + this.pool.connectErrors;
   }
 
-  async run(): Promise<DirectionResult> {
+  /** `signal` (optional) replaces `opts.signal`: both directions of one measurement stop together. */
+  async run(signal?: AbortSignal): Promise<DirectionResult> {
+    if (signal) this.opts = { ...this.opts, signal };
     const { opts } = this;
     validate(opts, this.opener);
     const onAbort = () => this.wakeup.notify();

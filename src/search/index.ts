@@ -6,6 +6,7 @@ import type { Clock, DirectionResult, SearchOptions, SessionOpener } from './typ
 import { connectPacingProperties, defaultsOf, searchSettingsProperties } from './settings-schema.ts';
 
 export { realClock } from './clock.ts';
+import { abortError } from './clock.ts';
 export { recommendHeartbeatSeconds } from './recommend.ts';
 export { bracketWidthTarget, bracketMeetsPrecision } from './precision.ts';
 export type * from './types.ts';
@@ -64,15 +65,42 @@ export async function searchDirections(
 
 function searchSplit(opener: SessionOpener, clock: Clock, perDirection: readonly SearchOptions[]): Promise<DirectionResult[]> {
   const n = perDirection.length;
-  return Promise.all(
-    perDirection.map((o) =>
-      searchIdleTimeout(opener, clock, {
-        ...o,
-        maxSessions: Math.max(1, Math.floor(o.maxSessions / n)),
-        maxConnectsPerMinute: Math.max(1, Math.floor(o.maxConnectsPerMinute / n)),
-      }),
-    ),
+  return allOrNone(perDirection, (o, signal) =>
+    new SearchRun(opener, clock, {
+      ...o,
+      signal,
+      maxSessions: Math.max(1, Math.floor(o.maxSessions / n)),
+      maxConnectsPerMinute: Math.max(1, Math.floor(o.maxConnectsPerMinute / n)),
+    }).run(),
   );
+}
+
+/**
+ * Like Promise.all, but the first failure aborts the other searches and every one has ended
+ * before it rejects: a direction left running would go on opening sessions after the
+ * measurement had failed (and keep the process alive after its error was printed).
+ */
+async function allOrNone(perDirection: readonly SearchOptions[], run: (o: SearchOptions, signal: AbortSignal) => Promise<DirectionResult>): Promise<DirectionResult[]> {
+  const stop = new AbortController();
+  const outer = perDirection[0]?.signal;
+  const onAbort = () => stop.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const settled = await Promise.allSettled(
+      perDirection.map((o) =>
+        run(o, stop.signal).catch((err: unknown) => {
+          stop.abort(err);
+          throw err;
+        }),
+      ),
+    );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw outer?.aborted ? abortError(outer) : failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<DirectionResult>).value);
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
 }
 
 async function searchShared(opener: SessionOpener, clock: Clock, perDirection: readonly SearchOptions[], tuning?: SearchTuning): Promise<DirectionResult[]> {
@@ -85,9 +113,11 @@ async function searchShared(opener: SessionOpener, clock: Clock, perDirection: r
     // A warm start spreads the first connects (the first direction with a prior decides).
     warmOffsetMs: (i) => runs.find((r) => r.warm)?.warmOffsetMs(i) ?? 0,
   });
-  runs = perDirection.map((o) => new SearchRun(opener, clock, o, tuning, pool));
-  const settled = await Promise.allSettled(runs.map((r) => r.run()));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<DirectionResult>).value);
+  const made = new Map<SearchOptions, SearchRun>();
+  runs = perDirection.map((o) => {
+    const r = new SearchRun(opener, clock, o, tuning, pool);
+    made.set(o, r);
+    return r;
+  });
+  return allOrNone(perDirection, (o, signal) => made.get(o)!.run(signal));
 }
