@@ -123,11 +123,32 @@ describe.concurrent('idleprobe measure exits on its own after its output (no exi
     // The control session and one probe session get through; every later connect is closed at
     // once, so one direction fails (3 connects in a row) while the other still has a session
     // that stays alive for the whole range. Its search must end with the failure, not run on.
+    // (The sleep method: each direction has its own sessions. With the signal method both draw
+    // from one pool, see the next case.)
     const relay = await relayPassingFirst(longLab.port, 2);
     try {
-      const run = await runWithoutBackstop(['measure', `${longLab.user}@127.0.0.1:${relay.port}`, ...auth(longLab), '--min', '1', '--max', '600', '--sessions', '2'], 120_000);
+      const run = await runWithoutBackstop(['measure', `${longLab.user}@127.0.0.1:${relay.port}`, ...auth(longLab), '--min', '1', '--max', '600', '--sessions', '2', '--inbound-method', 'sleep'], 120_000);
       expect(run.code, show(run)).toBe(3);
       expect(run.stderr, show(run)).toMatch(/idleprobe@127\.0\.0\.1:\d+: (SSH handshake failed|cannot connect|connection closed during login)/);
+      expect(run.outputToExitMs, show(run)).not.toBeNull();
+    } finally {
+      await relay.close();
+    }
+  }, 150_000);
+
+  it('after the shared pool of both directions could open no more sessions (signal method)', async () => {
+    // One probe session gets through and serves both directions; every later connect fails, so
+    // both end inconclusive together (connect failures are not the path) and the process exits.
+    const relay = await relayPassingFirst(longLab.port, 2);
+    try {
+      const run = await runWithoutBackstop(['measure', `${longLab.user}@127.0.0.1:${relay.port}`, ...auth(longLab), '--min', '1', '--max', '600', '--sessions', '2', '--json'], 120_000);
+      expect(run.code, show(run)).toBe(0);
+      const doc = JSON.parse(run.stdout) as { results: { direction: string; verdict: string; sharedPool?: boolean; reason: string | null }[] };
+      expect(doc.results.map((r) => [r.direction, r.verdict, r.sharedPool])).toEqual([
+        ['outbound', 'inconclusive', true],
+        ['inbound', 'inconclusive', true],
+      ]);
+      expect(doc.results[0]!.reason, show(run)).toMatch(/not the path/);
       expect(run.outputToExitMs, show(run)).not.toBeNull();
     } finally {
       await relay.close();
