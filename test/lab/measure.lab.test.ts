@@ -131,7 +131,11 @@ describe.skipIf(!env.available).concurrent(`idleprobe measure in the netns lab${
     const result = parseResult(run, l);
     logFigures(`ClientAliveInterval 3 (wire interval ${wire} s)`, result);
     expect(result.serverHeartbeatSeconds, JSON.stringify(result)).not.toBeNull();
-    expect(Math.abs(result.serverHeartbeatSeconds! - wire!)).toBeLessThanOrEqual(1);
+    // OpenSSH 9.2 leaves 3 s (ClientAliveInterval) after our own traffic and 6 s on an idle wire
+    // (server-heartbeat.ts). With both directions in one shared pool the search can be done
+    // (masked) before any session idled through a 6 s gap, so what it saw may be the 3 s one.
+    const seen = result.serverHeartbeatSeconds!;
+    expect(Math.abs(seen - wire!) <= 1 || Math.abs(seen - 3) <= 0.5, `reported ${seen} s, wire ${wire} s`).toBe(true);
     for (const r of result.results) {
       // Not a false "no timeout", and not the middlebox's 8 s (which the heartbeats hide).
       expect(r.verdict, `${r.direction}: ${JSON.stringify(r)}`).toBe('masked');
