@@ -89,6 +89,12 @@ export class SearchRun {
   private unsupported: string | null = null;
   private maxRttMs = 0;
   private failureLatencyMs: number | null = null;
+  /**
+   * Inbound by sleep: the longest age asked for that survived. Such a probe is a commitment made at
+   * start, and its answer's wire age can fall a few ms short of it (the server's timer starts
+   * before its start marker is on the wire): a survivor asked at --max has reached --max.
+   */
+  private longestSurvivedAsked = 0;
   private finished = false;
   private readonly startMs: number;
   private readonly window: PlanWindow | null;
@@ -160,7 +166,7 @@ export class SearchRun {
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return this.result('timeout', a, `the path timeout is at most ${a.upper.toFixed(1)} s, at or below --min ${opts.minSeconds} s`);
       }
-    } else if (a.lower !== null && a.lower >= opts.maxSeconds - 1e-6) {
+    } else if (a.lower !== null && Math.max(a.lower, this.longestSurvivedAsked) >= opts.maxSeconds - 1e-6) {
       return this.result('no_timeout_up_to_max', a, null);
     } else if (this.heartbeatSeconds !== null && a.lower !== null && a.lower >= this.ceiling() - bracketWidthTarget(p, this.ceiling())) {
       return this.result('masked', a, `the server sends traffic every ~${this.heartbeatSeconds.toFixed(0)} s while the client is idle (sshd ClientAliveInterval?), so idle periods longer than that never occur; no path timeout up to ${a.lower.toFixed(1)} s`);
@@ -301,7 +307,9 @@ export class SearchRun {
     // A probe on a session we closed on purpose (it could no longer tell us anything) is not an
     // observation of the path.
     if (this.finished || this.sessions.get(id) !== t) return;
+    const asked = this.pending.get(id)?.ageSeconds;
     this.pending.delete(id);
+    if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions()) this.longestSurvivedAsked = Math.max(this.longestSurvivedAsked, asked);
     this.probes.push({
       direction: this.opts.direction,
       ageSeconds: report.ageSeconds,
