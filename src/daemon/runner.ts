@@ -2,8 +2,9 @@
 // in flight and what waits; the counters the metrics show; between runs it hands the path to the
 // sentinel (./sentinel.ts, which decides whether and how to watch it). One slot machine for every
 // kind: never two runs of one target at once (a scheduled run of another kind queues behind the
-// one in flight, an API request for it is refused as busy), and a cron tick that finds its kind still running or waiting (for jitter, for the other kind, for session budget) is
-// skipped and counted, never stacked. All waiting and timestamps go through the injected Clock.
+// one in flight, an API request for it is refused as busy), and a cron tick that finds its kind
+// still running or waiting (for jitter, for the other kind, for session budget) is skipped and
+// counted, never stacked. All waiting and timestamps go through the injected Clock.
 import cron from 'node-cron';
 import { ConnectError, type Clock } from '../search/types.ts';
 import type { GlobalSettings, TargetConfig } from './config.ts';
