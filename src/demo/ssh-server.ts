@@ -7,6 +7,9 @@ import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { signallerScript, SIGNALLER_READY, WAITER_READY, WAITER_SPEAKS } from '../probe/inbound-scripts.ts';
+import { after, type ClockTimer } from '../probe/clock-timer.ts';
+import { realClock } from '../search/clock.ts';
+import type { Clock } from '../search/types.ts';
 
 export interface DemoSshServerOptions {
   /** Host private key (OpenSSH or PEM text). */
@@ -26,6 +29,8 @@ export interface DemoSshServerOptions {
   noSignalMethod?: boolean;
   /** Refuse every command as sshd's `ForceCommand internal-sftp` does (an account without a shell). */
   noShell?: boolean;
+  /** Clock of the exec and idle-disconnect timers (tests run the lab on virtual time); default: real time. */
+  clock?: Clock;
 }
 
 /** The waiter script is recognised by its shape; its lifetime bound varies. */
@@ -61,7 +66,8 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
   const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
   const connections = new Set<net.Socket>();
-  const allExecTimerSets = new Set<Set<NodeJS.Timeout>>();
+  const clock = opts.clock ?? realClock;
+  const allExecTimerSets = new Set<Set<ClockTimer>>();
   // Waiters of every connection by their made-up PID: the signaller runs on another connection.
   const waiters = new Map<number, ssh2.ServerChannel>();
   let nextPid = 4000;
@@ -77,22 +83,22 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     },
     (client) => {
       let openChannels = 0;
-      let idleTimer: NodeJS.Timeout | null = null;
+      let idleTimer: ClockTimer | null = null;
       const armIdleDisconnect = () => {
         if (!opts.idleDisconnectSeconds || openChannels > 0) return;
-        idleTimer = setTimeout(() => client.end(), opts.idleDisconnectSeconds * 1000);
+        idleTimer = after(clock, opts.idleDisconnectSeconds * 1000, () => client.end());
       };
       const disarmIdleDisconnect = () => {
-        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer?.cancel();
         idleTimer = null;
       };
       client.on('error', () => {
         // Peers vanish (the middlebox resets them); nothing to report in the demo.
       });
       // Exec timers of this connection: a dropped connection does not always close its channels.
-      const execTimers = new Set<NodeJS.Timeout>();
+      const execTimers = new Set<ClockTimer>();
       const clearExecTimers = () => {
-        for (const t of execTimers) clearTimeout(t);
+        for (const t of execTimers) t.cancel();
         execTimers.clear();
       };
       allExecTimerSets.add(execTimers);
@@ -185,12 +191,12 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
               return;
             }
             const stream = acceptExec();
-            const timers: NodeJS.Timeout[] = [];
+            const timers: ClockTimer[] = [];
             const later = (fn: () => void, ms: number) => {
-              const t = setTimeout(() => {
+              const t = after(clock, ms, () => {
                 execTimers.delete(t);
                 fn();
-              }, ms);
+              });
               timers.push(t);
               execTimers.add(t);
             };
@@ -207,7 +213,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
             else start();
             stream.on('close', () => {
               for (const t of timers) {
-                clearTimeout(t);
+                t.cancel();
                 execTimers.delete(t);
               }
             });
@@ -243,7 +249,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     port: addr.port,
     close: async () => {
       waiters.clear();
-      for (const set of allExecTimerSets) for (const t of set) clearTimeout(t);
+      for (const set of allExecTimerSets) for (const t of set) t.cancel();
       allExecTimerSets.clear();
       for (const s of connections) s.destroy();
       await new Promise<void>((resolve) => front.close(() => resolve()));
