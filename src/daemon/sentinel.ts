@@ -126,7 +126,7 @@ export interface TargetSentinelDeps {
 
 /** The one sentinel of one target, between its jobs (the runner says when: see TargetRunner). */
 export class TargetSentinel {
-  private current: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: Direction; since: number } | null = null;
+  private current: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: Direction; since: number; checks: number } | null = null;
   private sessions = 0;
   private deaths = 0;
   /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
@@ -167,7 +167,7 @@ export class TargetSentinel {
       return;
     }
     const controller = new AbortController();
-    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), done: Promise.resolve() };
+    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), checks: 0, done: Promise.resolve() };
     this.current = sentinel;
     sentinel.done = runSentinel(
       { idleSeconds: plan.idleSeconds, direction: plan.direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
@@ -177,6 +177,9 @@ export class TargetSentinel {
         onSessionsOpen: (n) => {
           this.sessions = n;
           deps.changed();
+        },
+        onAlive: () => {
+          sentinel.checks++;
         },
       },
     )
@@ -223,9 +226,9 @@ export class TargetSentinel {
     return this.deaths;
   }
 
-  /** What the sentinel watches now, if one runs. */
-  watching(): { idleSeconds: number; direction: Direction; since: number } | null {
+  /** What the sentinel watches now, if one runs, and how many of its checks passed so far. */
+  watching(): { idleSeconds: number; direction: Direction; since: number; checks: number } | null {
     const s = this.current;
-    return s ? { idleSeconds: s.idleSeconds, direction: s.direction, since: s.since } : null;
+    return s ? { idleSeconds: s.idleSeconds, direction: s.direction, since: s.since, checks: s.checks } : null;
   }
 }
