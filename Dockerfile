@@ -3,6 +3,9 @@
 #   docker build -t idleprobe:0.1.0 .
 #   docker run -v ./idleprobe.yml:/etc/idleprobe/idleprobe.yml:ro -v idleprobe-history:/var/lib/idleprobe \
 #     -p 127.0.0.1:9923:9923 --cap-drop ALL --read-only --tmpfs /tmp idleprobe:0.1.0
+# For `passive:` (bastion hosts, deploy/kubernetes/bastion): an image with tcpdump, which gets CAP_NET_RAW
+# as a file capability (the container's only one):
+#   docker build --build-arg WITH_TCPDUMP=yes -t idleprobe:0.1.0-tcpdump .
 
 # --- build stage: compiles src/ to dist/ and native modules; the runtime stage gets no compiler and no TypeScript ---
 FROM node:20-slim AS build
@@ -23,6 +26,16 @@ RUN npm ci --no-audit --no-fund \
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+# tcpdump only on request: the measuring agent never captures. setcap gives it CAP_NET_RAW on exec (when
+# the container's bounding set has it), so idleprobe itself runs without any capability.
+ARG WITH_TCPDUMP=no
+RUN if [ "$WITH_TCPDUMP" = yes ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends tcpdump libcap2-bin \
+      && setcap cap_net_raw+ep /usr/bin/tcpdump \
+      && apt-get purge -y libcap2-bin \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 # A fixed uid/gid so volume and Kubernetes fsGroup permissions can be planned (10001, not a host user).
 RUN groupadd --system --gid 10001 idleprobe \
  && useradd --system --uid 10001 --gid idleprobe --home-dir /var/lib/idleprobe --no-create-home --shell /usr/sbin/nologin idleprobe \

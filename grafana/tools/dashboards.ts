@@ -20,6 +20,9 @@ export const TARGET_UID = 'idleprobe-target';
 // multi-site agents and absent otherwise (site=~".*" also matches a missing label).
 const SEL_ALL = 'target=~"$target", site=~"$site"';
 const SEL_ONE = 'target="$target", site=~"$site"';
+// Passive monitoring (`passive:`) series carry `server` (a configured endpoint or "other"), not `target`.
+const SEL_PASSIVE = 'server=~"$server", site=~"$site"';
+const DIED = 'end=~"retransmissions_then_silence|silence"';
 
 // Only a `timeout` verdict makes the estimate a path timeout (masked/no timeout results are not).
 const found = (sel: string) =>
@@ -128,6 +131,27 @@ function variables(opts: { multiTarget: boolean }) {
         regex: '',
         options: [],
       },
+      ...(opts.multiTarget
+        ? [
+            {
+              name: 'server',
+              label: 'Server (passive)',
+              type: 'query',
+              datasource: { type: 'prometheus', uid: '${datasource}' },
+              definition: 'label_values(idleprobe_passive_connections_total{site=~"$site"}, server)',
+              query: { qryType: 1, query: 'label_values(idleprobe_passive_connections_total{site=~"$site"}, server)', refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+              includeAll: true,
+              allValue: '.*',
+              multi: true,
+              current: { selected: true, text: ['All'], value: ['$__all'] },
+              refresh: 2,
+              sort: 1,
+              hide: 0,
+              regex: '',
+              options: [],
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -329,6 +353,60 @@ export function overviewDashboard() {
         transformations: [{ id: 'groupingToMatrix', options: { columnField: 'interval', rowField: 'target', valueField: 'Value', emptyValue: 'null' } }],
         unit: 's',
       },
+    ),
+
+    row('Passive: real SSH sessions (passive:)'),
+    timeseries(
+      'Passive: sessions ending, by how',
+      'SSH connections seen on the wire by the passive capture that ended, per server and how: fin/rst = closed, retransmissions_then_silence/silence = died while idle (unanswered, then nothing), forgotten = silent for 2 h.',
+      { w: 12, h: 7 },
+      [{ expr: `sum by (server, end) (increase(idleprobe_passive_connections_total{${SEL_PASSIVE}}[$__interval]))`, legend: '{{server}} {{end}}', interval: '5m' }],
+      { unit: 'none', bars: true, stack: true },
+    ),
+    timeseries(
+      'Passive: idle age at death',
+      'Median and 90th percentile of the idle age at which real sessions died (last hour), per server: where the path forgets idle connections, as users live it.',
+      { w: 12, h: 7 },
+      [
+        { expr: `histogram_quantile(0.5, sum by (server, le) (rate(idleprobe_passive_idle_death_age_seconds_bucket{${SEL_PASSIVE}}[1h])))`, legend: '{{server}} p50' },
+        { expr: `histogram_quantile(0.9, sum by (server, le) (rate(idleprobe_passive_idle_death_age_seconds_bucket{${SEL_PASSIVE}}[1h])))`, legend: '{{server}} p90' },
+      ],
+    ),
+    timeseries(
+      'Passive: heartbeats answered and unanswered',
+      'SSH heartbeats (ServerAliveInterval/ClientAliveInterval) of real sessions per server; unanswered ones mean the path (not the SSH config) dropped the session.',
+      { w: 8, h: 7 },
+      [{ expr: `sum by (server, answered) (increase(idleprobe_passive_heartbeats_total{${SEL_PASSIVE}}[$__interval]))`, legend: '{{server}} answered={{answered}}', interval: '5m' }],
+      { unit: 'none', bars: true },
+    ),
+    timeseries(
+      'Passive: sessions without any heartbeat',
+      'Sessions that ended without a heartbeat or TCP keepalive seen, and the share of idle deaths: these are at the mercy of the shortest idle timeout on the path.',
+      { w: 8, h: 7 },
+      [
+        { expr: `sum by (server) (increase(idleprobe_passive_sessions_without_heartbeat_total{${SEL_PASSIVE}}[$__interval]))`, legend: '{{server}} without heartbeat', interval: '5m' },
+        { expr: `sum by (server) (increase(idleprobe_passive_connections_total{${SEL_PASSIVE}, ${DIED}}[$__interval]))`, legend: '{{server}} died idle', interval: '5m' },
+      ],
+      { unit: 'none', bars: true },
+    ),
+    timeseries(
+      'Passive: idle timeout bracket',
+      'From real sessions: the longest idle gap one survived (lower) and the shortest idle age at which one died (upper), per server.',
+      { w: 8, h: 7 },
+      [
+        { expr: `max by (server) (idleprobe_passive_idle_timeout_lower_bound_seconds{${SEL_PASSIVE}})`, legend: '{{server}} survived' },
+        { expr: `min by (server) (idleprobe_passive_idle_timeout_upper_bound_seconds{${SEL_PASSIVE}})`, legend: '{{server}} died' },
+      ],
+    ),
+    stat(
+      'Passive capture',
+      'Whether the passive capture (tcpdump) is listening on each agent, and how often it had to be restarted in the selected range.',
+      { w: 24, h: 4 },
+      [
+        { expr: 'min by (instance) (idleprobe_passive_capture_up{site=~"$site"})', legend: '{{instance}} up' },
+        { expr: 'sum by (instance) (increase(idleprobe_passive_capture_restarts_total{site=~"$site"}[$__range]))', legend: '{{instance}} restarts' },
+      ],
+      { unit: 'none', decimals: 0 },
     ),
 
     row('Agent'),

@@ -84,7 +84,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
     const gate = new AnalysisGate(limits.maxConcurrentAnalyses);
     const store = history.store;
-    const renderer = new MetricsRenderer(daemon, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures });
+    const d = daemon;
+    const renderer = new MetricsRenderer(daemon, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures, passive: () => d.passiveSnapshot() });
     app = await buildApp({
       daemon,
       renderer,
@@ -109,6 +110,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (opts.webConfig?.tls) address = address.replace(/^http:/, 'https:');
     const running = daemon;
     running.start();
+    // `passive:` — a capture that cannot start (no CAP_NET_RAW, …) stops serve here with its reason
+    // (exit 3), rather than a daemon that runs and exports nothing (or a unit restarting in a loop).
+    await running.whenStarted();
     opts.log.info(`listening on ${address}${opts.webConfig?.tls ? ' (TLS)' : ''}${opts.webConfig?.basicAuthUsers.size ? ' (basic auth)' : ''}`);
     let closing: Promise<void> | null = null;
     const shutdown = () =>

@@ -143,6 +143,8 @@ async function superviseTcpdump(
     }
     const onAbort = (): void => tcpdump.stop();
     opts.signal.addEventListener('abort', onAbort, { once: true });
+    // Stopped while tcpdump was starting: the listener above never fires for a past abort.
+    if (opts.signal.aborted) tcpdump.stop();
     state.capturing = true;
     emit({
       event: 'capture_started',

@@ -1,5 +1,6 @@
 // Connection events folded into the counters a passive-monitoring job exports (pure; the daemon's
-// `passive:` job and its `idleprobe_passive_*` metrics are to be built on it). The label policy is
+// `passive:` job, src/daemon/jobs/passive.ts, feeds it and src/exporter/passive-metrics.ts exports
+// it as `idleprobe_passive_*`). The label policy is
 // here, once: `server` is the configured endpoint the connection went to, or `other` — never a
 // client address or any free text, so the series stay few whatever the traffic.
 import type { ConnectionEvent } from './events.ts';

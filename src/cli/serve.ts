@@ -86,7 +86,9 @@ export function command(): Command {
       // Every target is validated whatever the shard; the count says what this replica would run.
       const own = config.targets.filter((t) => ownsTarget(shard, t.spec.name)).length;
       const shardNote = shard.count > 1 ? ` (shard ${formatShard(shard)} runs ${own} of them)` : '';
-      process.stdout.write(`${configFile}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)\n`);
+      const p = config.passive;
+      const passiveNote = p ? `, passive capture on ${p.interface} (${p.filter}) with ${p.servers.length} server(s) and tcpdump ${p.tcpdumpPath}` : '';
+      process.stdout.write(`${configFile}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)${passiveNote}\n`);
       if (webConfigFile && webConfig) {
         const what = [webConfig.tls ? 'TLS' : 'no TLS', webConfig.basicAuthUsers.size ? `basic auth (${webConfig.basicAuthUsers.size} user(s))` : 'no basic auth'];
         process.stdout.write(`${webConfigFile}: OK, ${what.join(', ')}\n`);

@@ -83,6 +83,31 @@ export const globalProperties = {
   },
 } as const;
 
+// Passive monitoring (docs/daemon.md, "Passive monitoring"): one long-running capture beside sshd on a
+// bastion, not per target. Off when absent. `servers` bounds the `server` label: anything else is `other`.
+export const MAX_PASSIVE_SERVERS = 256;
+export const passiveProperties = {
+  interface: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,15}$', default: 'any', description: 'interface tcpdump captures on ("any" = all)' },
+  ports: {
+    type: 'array',
+    items: { type: 'integer', minimum: 1, maximum: 65535 },
+    minItems: 1,
+    maxItems: 32,
+    uniqueItems: true,
+    description: 'capture only these TCP ports (filter `tcp port A or tcp port B`); default: all TCP, SSH known by its banner',
+  },
+  filter: { type: 'string', minLength: 1, maxLength: 1024, description: 'BPF capture filter instead of ports (default "tcp")' },
+  servers: {
+    type: 'array',
+    items: { type: 'string', minLength: 1, maxLength: 64 },
+    maxItems: MAX_PASSIVE_SERVERS,
+    default: [],
+    description: 'server endpoints "IP:port" / "[IPv6]:port" that get their own `server` label; every other server is "other"',
+  },
+  tcpdump: { type: 'string', minLength: 1, description: 'tcpdump binary (default: tcpdump on PATH)' },
+} as const;
+export const passiveSchema = { type: 'object', additionalProperties: false, properties: passiveProperties } as const;
+
 const fingerprint = { type: 'string', pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' } as const;
 
 /** A target's own fields (its probe settings, from its module, follow). */
@@ -128,6 +153,7 @@ export const configSchema = {
     global: globalSchema,
     modules: { type: 'object', default: {}, additionalProperties: moduleSchema },
     targets: { type: 'array', items: targetSchema },
+    passive: passiveSchema,
   },
 } as const;
 

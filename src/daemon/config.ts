@@ -13,7 +13,9 @@ import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.
 import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
 import type { MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
-import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, targetSchema } from './config-schema.ts';
+import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
+import { isIP } from 'node:net';
+import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
@@ -29,6 +31,7 @@ export class ConfigError extends CategorizedError {
 type GlobalRaw = FromSchema<typeof globalSchema>;
 type ModuleRaw = FromSchema<typeof moduleSchema>;
 type TargetRaw = FromSchema<typeof targetSchema>;
+type PassiveRaw = FromSchema<typeof passiveSchema>;
 type HeartbeatRaw = FromSchema<{ type: 'object'; additionalProperties: false; properties: typeof heartbeatSettingsProperties }>;
 
 export type SentinelSettings = ModuleRaw['sentinel'];
@@ -64,10 +67,25 @@ export interface TargetConfig {
   fingerprint: string;
 }
 
+/** `passive:` resolved: what the passive capture job runs (null in DaemonConfig = off). */
+export interface PassiveSettings {
+  interface: string;
+  /** The BPF filter tcpdump gets (from `ports`, `filter`, or "tcp"). */
+  filter: string;
+  /** Configured server endpoints in the analysis' form ("198.19.1.2:22", "[2001:db8::1]:22"): the `server` label values besides "other". */
+  servers: string[];
+  /** tcpdump binary, resolved at load time (a missing one is a config problem, not a crash later). */
+  tcpdumpPath: string;
+  /** Equal fingerprints across a reload = unchanged: the capture keeps running and its counters too. */
+  fingerprint: string;
+}
+
 export interface DaemonConfig {
   global: GlobalSettings;
   modules: Record<string, ModuleSettings>;
   targets: TargetConfig[];
+  /** `passive:`; absent/null = off. */
+  passive?: PassiveSettings | null;
 }
 
 /** The measurement settings of a target's settings, as `measureTarget` takes them. */
@@ -219,6 +237,54 @@ export interface LoadContext {
   env?: NodeJS.ProcessEnv;
   /** Directory relative file paths in the config are resolved against. */
   baseDir?: string;
+  /** Whether a network interface exists (default: /sys/class/net/NAME, "any" always). */
+  interfaceExists?: (name: string) => boolean;
+}
+
+function interfaceOnThisHost(name: string): boolean {
+  return name === 'any' || fs.existsSync(path.join('/sys/class/net', name));
+}
+
+/** "IP:port" / "[IPv6]:port" as the analysis writes endpoints (IPv6 compressed, lower case), or null. */
+export function canonicalEndpoint(text: string): string | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (!(port >= 1 && port <= 65535)) return null;
+  if (m[2] !== undefined) return isIP(m[2]) === 4 ? `${m[2]}:${port}` : null;
+  if (isIP(m[1]!) !== 6) return null;
+  // URL parsing compresses an IPv6 address the way inet_ntop (and so the analysis) writes it.
+  return `${new URL(`http://[${m[1]}]/`).hostname}:${port}`;
+}
+
+/** `passive:` checked and resolved; problems under `passive.…`. */
+function passiveFrom(raw: PassiveRaw | undefined, ctx: LoadContext, env: NodeJS.ProcessEnv, resolvePath: (p: string) => string, problems: string[]): PassiveSettings | null {
+  if (raw === undefined) return null;
+  const servers: string[] = [];
+  const seen = new Map<string, number>();
+  (raw.servers ?? []).forEach((s, i) => {
+    const c = canonicalEndpoint(s);
+    if (c === null) {
+      problems.push(`passive.servers[${i}]: ${JSON.stringify(s)} is not "IP:port" or "[IPv6]:port" (connections are matched by the address on the wire; names are not resolved)`);
+      return;
+    }
+    if (seen.has(c)) problems.push(`passive.servers[${i}]: duplicate of passive.servers[${seen.get(c)}] (${c})`);
+    else seen.set(c, i);
+    servers.push(c);
+  });
+  if (raw.ports && raw.filter) problems.push('passive.filter: give ports or filter, not both');
+  const iface = raw.interface ?? 'any';
+  if (!(ctx.interfaceExists ?? interfaceOnThisHost)(iface)) problems.push(`passive.interface: no such interface ${JSON.stringify(iface)} on this host (see \`ip -br link\`; "any" captures on all)`);
+  let tcpdumpPath = '';
+  try {
+    tcpdumpPath = resolveTcpdump(raw.tcpdump === undefined ? undefined : resolvePath(raw.tcpdump), env);
+  } catch (err) {
+    if (!(err instanceof CaptureStartError)) throw err;
+    problems.push(`passive.tcpdump: ${err.message.replace(/^--tcpdump /, '').replace('or pass --tcpdump /path/to/tcpdump', 'or set passive.tcpdump')}`);
+  }
+  const filter = raw.filter ?? (raw.ports ? raw.ports.map((p) => `tcp port ${p}`).join(' or ') : 'tcp');
+  const settings = { interface: iface, filter, servers, tcpdumpPath };
+  return { ...settings, fingerprint: JSON.stringify(settings) };
 }
 
 function checkReadable(file: string, at: string, problems: string[]): void {
@@ -238,7 +304,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   const filled = structuredClone(raw);
   const problems = shapeProblems(filled);
   if (problems.length) throw new ConfigError(problems);
-  const doc = filled as { global: GlobalRaw; modules: Record<string, ModuleRaw>; targets: TargetRaw[] };
+  const doc = filled as { global: GlobalRaw; modules: Record<string, ModuleRaw>; targets: TargetRaw[]; passive?: PassiveRaw };
   const global: GlobalSettings = camelCased(doc.global);
 
   const modules: Record<string, ModuleSettings> = { default: DEFAULT_MODULE };
@@ -328,8 +394,9 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const target = { spec, module: moduleName, settings };
     targets.push({ ...target, fingerprint: JSON.stringify(target) });
   });
+  const passive = passiveFrom(doc.passive, ctx, env, resolvePath, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { global, modules, targets };
+  return { global, modules, targets, passive };
 }
 
 /**

@@ -6,7 +6,8 @@ import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
 import { SessionBudget } from './budget.ts';
 import { HistoryStore, type HistoryEntry } from './history.ts';
 import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory, type TriggerOutcome, type WarmStart } from './runner.ts';
-import type { Job, JobKind } from './job.ts';
+import { CONTINUOUS_JOB_KINDS, type ContinuousJob, type ContinuousJobKind, type Job, type JobKind, type RunningJob } from './job.ts';
+import { passiveJob, type PassiveSnapshot } from './jobs/passive.ts';
 import { measurementJob, type MeasureFn } from './jobs/measurement.ts';
 import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
 import { locateJob, type LocateFn } from './jobs/locate.ts';
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** This replica's share of the targets (`--shard i/n`); default 0/1 = all. */
   shard?: Shard;
+  /** Continuous job kinds (default: the passive capture); tests pass their own or none. */
+  continuous?: readonly ContinuousJob<any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
 }
 
 export interface ReloadStatus {
@@ -63,6 +66,9 @@ export class Daemon {
   private readonly clock: Clock;
   private readonly reloadFailures: RateLimitedLog;
   private readonly jobs: readonly Job<any, any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
+  private readonly continuousJobs: readonly ContinuousJob<any, any>[];
+  private readonly running = new Map<ContinuousJobKind, { fingerprint: string; run: RunningJob<unknown> }>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.cfg = opts.config;
@@ -75,7 +81,49 @@ export class Daemon {
     this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
     // The kinds of work this daemon runs, in priority order (see ./job.ts).
     this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : []), ...(opts.locate ? [locateJob(opts.locate)] : [])];
+    this.continuousJobs = opts.continuous ?? [passiveJob()];
   }
+
+  /**
+   * Starts, restarts or stops each continuous job after a (re)load: a job whose settings did not
+   * change keeps running (and its counters); a changed one is stopped (its child processes gone)
+   * before the new one starts. Returns the runs started now, for callers that await their start.
+   */
+  private async applyContinuous(cfg: DaemonConfig): Promise<{ kind: ContinuousJobKind; run: RunningJob<unknown> }[]> {
+    const started: { kind: ContinuousJobKind; run: RunningJob<unknown> }[] = [];
+    for (const job of this.continuousJobs) {
+      const settings = job.settingsOf(cfg) as { fingerprint: string } | null;
+      const current = this.running.get(job.kind);
+      if (current && settings && current.fingerprint === settings.fingerprint) continue;
+      if (current) {
+        this.running.delete(job.kind);
+        await current.run.stop();
+        this.log.info(`${job.label}: stopped`);
+      }
+      // A shutdown that came while the old run was stopping: start nothing new.
+      if (!settings || this.shuttingDown) continue;
+      const run = job.start(settings, { clock: this.clock, log: this.log, onChange: this.touch }) as RunningJob<unknown>;
+      this.running.set(job.kind, { fingerprint: settings.fingerprint, run });
+      started.push({ kind: job.kind, run });
+    }
+    this.touch();
+    return started;
+  }
+
+  /** The passive capture's counters now; null when `passive:` is not configured. */
+  passiveSnapshot(): PassiveSnapshot | null {
+    return (this.running.get('passive')?.run.snapshot() as PassiveSnapshot | undefined) ?? null;
+  }
+
+  /**
+   * Resolves once every continuous job started at start() really runs; rejects with the first that
+   * cannot (no CAP_NET_RAW, …), so `serve` can say so and exit instead of exporting nothing.
+   */
+  whenStarted(): Promise<void> {
+    return this.continuousStarted;
+  }
+
+  private continuousStarted: Promise<void> = Promise.resolve();
 
   get config(): DaemonConfig {
     return this.cfg;
@@ -152,6 +200,8 @@ export class Daemon {
       runner.start();
     }
     this.started = true;
+    this.continuousStarted = this.applyContinuous(this.cfg).then((runs) => Promise.all(runs.map((r) => r.run.started)).then(() => undefined));
+    this.continuousStarted.catch(() => undefined);
     this.pruneHistory();
     // Hourly is plenty: measurements land minutes apart; unref'd so it never holds the process.
     this.pruneTimer = setInterval(() => this.pruneHistory(), 3600_000);
@@ -196,6 +246,12 @@ export class Daemon {
       }
     }
     await Promise.all(stopping);
+    if (this.started && !this.shuttingDown) {
+      // A reload that cannot start the capture keeps retrying it (logged, counted); it does not fail the reload.
+      for (const { kind, run } of await this.applyContinuous(next)) {
+        run.started.catch((err: Error) => this.log.error(`${kindLabel(kind)}: cannot start: ${err.message} (retrying with back-off)`));
+      }
+    }
     this.touch();
     return summary;
   }
@@ -298,10 +354,15 @@ export class Daemon {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await Promise.all([...[...this.runners.values()].map((r) => r.stop()), ...[...this.running.values()].map((r) => r.run.stop())]);
+    this.running.clear();
     this.history.close();
     this.log.info('daemon stopped');
   }
+}
+
+function kindLabel(kind: ContinuousJobKind): string {
+  return CONTINUOUS_JOB_KINDS[kind].label;
 }
 
 /** Whether two configs of one target differ in their `heartbeat` setting only. */

@@ -5,7 +5,8 @@
 // row, counters, logs, abort on stop/reload. Adding a kind = one file in ./jobs/ + its entry in
 // ./jobs/index.ts (see docs/daemon.md, "Adding a job kind").
 import type { TargetSpec } from '../probe/target.ts';
-import type { GlobalSettings, TargetConfig } from './config.ts';
+import type { DaemonConfig, GlobalSettings, TargetConfig } from './config.ts';
+import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
 
 import type { HistoryStore } from './history.ts';
@@ -83,4 +84,43 @@ export interface Job<Settings = unknown, Result = unknown, Entry extends StoredR
   /** Log text for a start, and lines for an ok result. */
   describeStart(settings: Settings): string;
   describeResult(entry: Entry): { info: string; warnings: string[] };
+}
+
+/**
+ * Continuous job kinds: work that runs for as long as its config section is there, not per target
+ * on a schedule. Why not a Job: a Job belongs to one target, runs once per cron tick under the
+ * session budget and ends in a history row; the passive capture belongs to no target (it sees
+ * every server on the host), never ends on its own, holds no SSH session and its result is running
+ * counters, not rows. Forcing it into Job would mean a fake target, a fake schedule and a trigger
+ * route (POST /api/<route>/:name is made for every JOB_KINDS entry) that means nothing. So it gets
+ * the same place — one file in ./jobs/, an entry here — with a start/stop shape instead.
+ */
+export const CONTINUOUS_JOB_KINDS = {
+  passive: { label: 'passive capture', configField: 'passive' },
+} as const satisfies Record<string, { label: string; configField: string }>;
+
+export type ContinuousJobKind = keyof typeof CONTINUOUS_JOB_KINDS;
+
+/** What a continuous job gets from the daemon. */
+export interface ContinuousContext {
+  clock: Clock;
+  log: Logger;
+  /** Something a scrape shows changed (bumps the metrics cache version). */
+  onChange(): void;
+}
+
+export interface RunningJob<Snapshot> {
+  /** Resolves once the job really runs (the capture is listening); rejects with why it cannot start. */
+  readonly started: Promise<void>;
+  snapshot(): Snapshot;
+  /** Stops it and everything it started (child processes included); resolves when they are gone. */
+  stop(): Promise<void>;
+}
+
+export interface ContinuousJob<Settings extends { fingerprint: string }, Snapshot> {
+  readonly kind: ContinuousJobKind;
+  readonly label: string;
+  /** This kind's settings in the config; null = off. Equal fingerprints across a reload = keep running. */
+  settingsOf(cfg: DaemonConfig): Settings | null;
+  start(settings: Settings, ctx: ContinuousContext): RunningJob<Snapshot>;
 }

@@ -31,5 +31,14 @@ export const METRIC = {
   captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
   captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap
   historyWriteFailures: 'idleprobe_history_write_failures_total', // counter: failed history writes (each retry counts)
+  // Passive monitoring (`passive:`): labels server (a configured endpoint or "other"), end, answered.
+  passiveConnections: 'idleprobe_passive_connections_total', // counter {server,end}: SSH connections seen ending, by how
+  passiveHeartbeats: 'idleprobe_passive_heartbeats_total', // counter {server,answered=true|false}
+  passiveWithoutHeartbeat: 'idleprobe_passive_sessions_without_heartbeat_total', // counter {server}
+  passiveDeathAge: 'idleprobe_passive_idle_death_age_seconds', // histogram {server}: idle age at which sessions died
+  passiveTimeoutLower: 'idleprobe_passive_idle_timeout_lower_bound_seconds', // gauge {server}: longest idle survived
+  passiveTimeoutUpper: 'idleprobe_passive_idle_timeout_upper_bound_seconds', // gauge {server}: shortest idle at death
+  passiveCaptureRestarts: 'idleprobe_passive_capture_restarts_total', // counter: tcpdump died or failed to start again
+  passiveCaptureUp: 'idleprobe_passive_capture_up', // gauge 0/1: tcpdump is listening now
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

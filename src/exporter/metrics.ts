@@ -15,6 +15,8 @@ import type { Direction, FailureMode, Verdict } from '../search/types.ts';
 import { HEARTBEAT_HELP, heartbeatSamples } from './heartbeat-samples.ts';
 import { configuredRows } from '../daemon/heartbeat-plan.ts';
 import type { AnalysisStats } from './analysis-gate.ts';
+import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
+import { passiveExposition } from './passive-metrics.ts';
 
 const gzipAsync = promisify(gzip);
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
@@ -129,6 +131,8 @@ export interface ReloadInfo {
 export interface ProcessStats {
   analyses?: () => AnalysisStats;
   historyWriteFailures?: () => number;
+  /** The passive capture's counters (null while `passive:` is off). */
+  passive?: () => PassiveSnapshot | null;
 }
 
 /** Daemon-wide metrics: process defaults plus the config reload status, read at scrape time. */
@@ -201,6 +205,16 @@ export class MetricsRenderer {
     stats: ProcessStats = {},
   ) {
     this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus, stats);
+    this.passive = stats.passive ?? (() => null);
+  }
+
+  private readonly passive: () => PassiveSnapshot | null;
+
+  /** Process metrics and the passive capture's counters: both read at scrape time. */
+  private async processText(): Promise<string> {
+    const text = await this.processRegistry.metrics();
+    const passive = this.passive();
+    return passive ? joinExposition(text, passiveExposition(passive)) : text;
   }
 
   get contentType(): string {
@@ -225,14 +239,14 @@ export class MetricsRenderer {
   }
 
   async render(): Promise<string> {
-    const [processText, targetText] = await Promise.all([this.processRegistry.metrics(), this.targetText()]);
+    const [processText, targetText] = await Promise.all([this.processText(), this.targetText()]);
     return joinExposition(processText, targetText);
   }
 
   private startBody(version: number): Promise<RenderedBody> {
     const at = this.now();
     // The ~2 MB target part stays encoded per version; only the small process part is new.
-    const body = Promise.all([this.processRegistry.metrics(), this.targetPart().bytes]).then(([processText, targetBytes]) => {
+    const body = Promise.all([this.processText(), this.targetPart().bytes]).then(([processText, targetBytes]) => {
       const buf = Buffer.concat([Buffer.from(joinExposition(processText), 'utf8'), targetBytes]);
       let gz: Promise<Buffer> | null = null;
       // Level 1: ~3x faster than 6 on this repetitive text, and the body is still ~10x smaller.

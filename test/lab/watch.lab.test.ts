@@ -5,91 +5,16 @@
 //    "at risk" when the watch ends; `analyze` of the same traffic captured to a file agrees;
 //  - tcpdump killed mid-run is restarted (counted, new PID); idleprobe killed -9 leaves no tcpdump;
 //  - no permission (an unprivileged user), an interface that does not exist: exit 3 / 2, no trace.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport } from '../../src/capture/index.ts';
 import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
+import { EventStream, expectGone, processGone } from './event-stream.ts';
 
 const env = requireLab();
 const CONNTRACK_TIMEOUT_S = 8;
 const IDLEPROBE = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
-
-type Event = { event: string; receivedAt: number; [k: string]: unknown };
-
-/** A long-running command in a lab namespace whose stdout lines are JSON events. */
-class EventStream {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly events: Event[] = [];
-  stderr = '';
-  private waiters: Array<{ pred: (e: Event) => boolean; resolve: (e: Event) => void }> = [];
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(ns: string, cmd: string, args: string[]) {
-    // `ip netns exec` execs in place: the child's PID is the command's own.
-    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: REPO_ROOT });
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-8000)));
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      let e: Event;
-      try {
-        e = { ...(JSON.parse(line) as object), receivedAt: Date.now() } as Event;
-      } catch {
-        return;
-      }
-      this.events.push(e);
-      for (const w of this.waiters.filter((x) => x.pred(e))) {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        w.resolve(e);
-      }
-    });
-    this.closed = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** The first event (already seen or still to come) matching `pred`; fails after `timeoutMs`. */
-  waitFor(what: string, pred: (e: Event) => boolean, timeoutMs: number): Promise<Event> {
-    const seen = this.events.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms; events: ${JSON.stringify(this.events).slice(-3000)}; stderr: ${this.stderr}`)), timeoutMs);
-      this.waiters.push({
-        pred,
-        resolve: (e) => {
-          clearTimeout(timer);
-          resolve(e);
-        },
-      });
-      this.closed.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`exited before ${what}; events: ${JSON.stringify(this.events).slice(-3000)}; stderr: ${this.stderr}`));
-      });
-    });
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
-}
-
-/** Whether a process is gone: no /proc entry, or a zombie (dead, only not yet reaped by init). */
-function processGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** Waits until `pid` is gone; fails (does not just stop) after `timeoutMs`. Polled: no pidfd in Node. */
-async function expectGone(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!processGone(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still alive ${timeoutMs} ms later: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function watchIn(l: Lab, args: string[]): EventStream {
   return new EventStream(l.namespaces.cli, process.execPath, [IDLEPROBE, 'watch', ...args]);

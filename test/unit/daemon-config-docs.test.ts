@@ -24,4 +24,15 @@ describe('docs/daemon.md config reference', () => {
     expect(doc).toContain(`| \`schedule\` | \`${JSON.stringify(cfg.targets[0].settings.schedule)}\` |`);
     expect(doc).toContain(`| \`port\` | \`${cfg.targets[0].spec.port}\` |`);
   });
+
+  it('documents the passive: defaults an empty section really gets (and ports → filter, IPv6 in the analysis form)', () => {
+    // tcpdump named (any executable): the defaults must not depend on this host having it on PATH.
+    const empty = resolveConfig(parseConfigText('targets: []\npassive: { tcpdump: /bin/sh }\n'), { env: {}, interfaceExists: () => true });
+    const doc = fs.readFileSync(DOC_FILE, 'utf8');
+    expect(doc).toContain(`| \`passive.interface\` | \`${JSON.stringify(empty.passive!.interface)}\` |`);
+    expect(doc).toContain(`| \`passive.servers\` | \`${JSON.stringify(empty.passive!.servers)}\` |`);
+    expect(empty.passive!.filter).toBe('tcp');
+    const set = resolveConfig(parseConfigText('targets: []\npassive:\n  ports: [22, 2222]\n  servers: ["[2001:DB8:0:0::1]:22", "198.19.1.2:22"]\n  tcpdump: /bin/sh\n'), { env: {}, interfaceExists: () => true });
+    expect(set.passive).toMatchObject({ interface: 'any', filter: 'tcp port 22 or tcp port 2222', servers: ['[2001:db8::1]:22', '198.19.1.2:22'], tcpdumpPath: '/bin/sh' });
+  });
 });

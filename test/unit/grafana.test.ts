@@ -93,8 +93,10 @@ describe('dashboard files', () => {
     expect(lv?.label).toBe('target');
     expect(Object.values(METRIC)).toContain(lv?.metric);
     for (const { panel, expr } of exprs(d.json)) {
-      // Everything but daemon-wide metrics is filtered by the selected target.
-      if (!expr.includes('idleprobe_config_')) expect(expr, panel).toMatch(/target=~?"\$target"/);
+      // Everything but daemon-wide metrics is filtered by the selected target; passive series by server.
+      if (expr.includes('idleprobe_config_') || expr.includes('idleprobe_passive_capture_')) continue;
+      if (expr.includes('idleprobe_passive_')) expect(expr, panel).toMatch(/server=~"\$server"/);
+      else expect(expr, panel).toMatch(/target=~?"\$target"/);
     }
   });
 
@@ -111,6 +113,10 @@ describe('dashboard files', () => {
     expect(JSON.stringify(byTitle.get('Heartbeat survival matrix'))).toContain('groupingToMatrix');
     expect(JSON.stringify(byTitle.get('Middleboxes: where idle connections are forgotten'))).toContain('idleprobe_middlebox_timeout_seconds');
     expect(JSON.stringify(byTitle.get('Hop enforcing the idle timeout'))).toContain('idleprobe_middlebox_hop');
+    // Issue 15: the passive row, one panel per passive family, filtered by the `server` variable.
+    const passive = JSON.stringify(queryPanels(overview).filter((p) => p.title.startsWith('Passive')));
+    for (const name of Object.values(METRIC).filter((m) => m.startsWith('idleprobe_passive_'))) expect(passive, name).toContain(name);
+    expect(overview.templating.list.find((v) => v.name === 'server')?.type).toBe('query');
   });
 });
 
@@ -154,6 +160,8 @@ describe('dashboards against a real `idleprobe serve` run (demo lab)', () => {
     for (const d of dashboards) {
       for (const { panel, expr } of exprs(d.json)) {
         for (const name of metricNamesIn(expr)) {
+          // Exported only with `passive:` (a live capture, root): test/lab/passive-serve.lab.test.ts checks these against a real scrape.
+          if (name.startsWith('idleprobe_passive_')) continue;
           if (!exported.has(name)) missing.push(`${d.file} / ${panel}: ${name}`);
         }
       }
@@ -177,6 +185,7 @@ describe('dashboards against a real `idleprobe serve` run (demo lab)', () => {
       for (const v of d.json.templating.list.filter((v) => v.type === 'query')) {
         const lv = labelValuesMetric(variableQuery(v));
         expect(lv, v.name).not.toBeNull();
+        if (lv!.metric?.startsWith('idleprobe_passive_')) continue; // see above: checked by the passive lab test
         expect(exported.has(lv!.metric!), `${v.name}: ${lv!.metric}`).toBe(true);
       }
     }

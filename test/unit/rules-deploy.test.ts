@@ -18,11 +18,23 @@ const rulesText = read('deploy', 'prometheus', 'idleprobe-rules.yml');
 const DEFAULT_PORT = parseListenAddress(DEFAULT_LISTEN_ADDRESS).port;
 const available = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).status === 0;
 
+/**
+ * A `passive:` config names tcpdump (found on PATH or given): on a machine without it, --config.check
+ * would fail on that alone. The shipped files are checked for their flags and fields, so a dummy
+ * executable stands in (the lab tests run the real one).
+ */
+function withDummyTcpdump(config: { passive?: { tcpdump?: string } }, dir: string): void {
+  if (!config.passive) return;
+  const dummy = path.join(dir, 'tcpdump');
+  writeFileSync(dummy, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  config.passive.tcpdump = dummy;
+}
+
 /** Runs `idleprobe serve --config.check` on an example config whose secret files are replaced by dummies. */
 function configCheck(configText: string): { status: number | null; output: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-deploy-config-'));
   try {
-    const config = parse(configText) as { targets: Record<string, unknown>[] };
+    const config = parse(configText) as { targets: Record<string, unknown>[]; passive?: { tcpdump?: string } };
     for (const t of config.targets) {
       for (const key of ['private_key_file', 'known_hosts_file', 'password_file', 'passphrase_file']) {
         if (typeof t[key] !== 'string') continue;
@@ -31,6 +43,7 @@ function configCheck(configText: string): { status: number | null; output: strin
         t[key] = dummy;
       }
     }
+    withDummyTcpdump(config, dir);
     const file = path.join(dir, 'idleprobe.yml');
     writeFileSync(file, stringify(config));
     const run = spawnSync(process.execPath, [path.join(repo, 'bin', 'idleprobe.mjs'), 'serve', '--config.check', '--config', file], { encoding: 'utf8', timeout: 60_000 });
@@ -48,7 +61,7 @@ function configCheck(configText: string): { status: number | null; output: strin
 function checkServeArgs(args: string[], configText: string): { status: number | null; stderr: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-serve-args-'));
   try {
-    const config = parse(configText) as { targets: Record<string, unknown>[] };
+    const config = parse(configText) as { targets: Record<string, unknown>[]; passive?: { tcpdump?: string } };
     for (const t of config.targets) {
       for (const key of ['private_key_file', 'known_hosts_file']) {
         if (typeof t[key] !== 'string') continue;
@@ -57,6 +70,7 @@ function checkServeArgs(args: string[], configText: string): { status: number | 
         t[key] = dummy;
       }
     }
+    withDummyTcpdump(config, dir);
     const file = path.join(dir, 'idleprobe.yml');
     writeFileSync(file, stringify(config));
     const cliArgs = args.map((a) => (a.startsWith('--config=') ? `--config=${file}` : a.startsWith('--history=') ? `--history=${path.join(dir, 'h.sqlite')}` : a));
@@ -339,5 +353,119 @@ describe('systemd unit', () => {
     const score = /Overall exposure level for idleprobe\.service: ([\d.]+)/.exec(security.stdout);
     expect(score, security.stdout + security.stderr).not.toBeNull();
     expect(Number(score![1])).toBeLessThanOrEqual(2.0);
+  });
+});
+
+/** `Key=value` directives of a unit file, every value of each key in order. */
+function unitDirectives(text: string): Map<string, string[]> {
+  const directives = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (m) directives.set(m[1]!, [...(directives.get(m[1]!) ?? []), m[2]!]);
+  }
+  return directives;
+}
+
+describe('bastion variants (passive:, issue 15)', () => {
+  const bastionConfig = read('deploy', 'kubernetes', 'bastion', 'idleprobe.yml');
+
+  describe('systemd unit idleprobe-bastion.service', () => {
+    const unitPath = path.join(repo, 'deploy', 'systemd', 'idleprobe-bastion.service');
+    const unit = unitDirectives(read('deploy', 'systemd', 'idleprobe-bastion.service'));
+    const plain = unitDirectives(read('deploy', 'systemd', 'idleprobe.service'));
+    const one = (k: string) => unit.get(k)?.at(-1);
+
+    it('gets CAP_NET_RAW and nothing else, as an ambient capability (no setcap, no root)', () => {
+      expect(unit.get('CapabilityBoundingSet')).toEqual(['CAP_NET_RAW']);
+      expect(unit.get('AmbientCapabilities')).toEqual(['CAP_NET_RAW']);
+      expect(one('DynamicUser')).toBe('yes');
+      expect(one('NoNewPrivileges')).toBe('yes');
+      expect(one('User')).toBeUndefined();
+      // A capability inside a private user namespace would not reach the host's network.
+      expect(one('PrivateUsers')).toBeUndefined();
+      expect(one('RestrictAddressFamilies')!.split(' ')).toEqual(expect.arrayContaining(['AF_PACKET', 'AF_NETLINK', 'AF_INET', 'AF_INET6', 'AF_UNIX']));
+      // A capture that cannot start (exit 3) is not restarted in a loop.
+      expect(one('RestartPreventExitStatus')!.split(' ')).toEqual(['2', '3']);
+    });
+
+    it('differs from idleprobe.service only in what capturing needs', () => {
+      const allowed = new Set(['Description', 'CapabilityBoundingSet', 'AmbientCapabilities', 'PrivateUsers', 'RestrictAddressFamilies', 'RestartPreventExitStatus']);
+      for (const key of new Set([...unit.keys(), ...plain.keys()])) {
+        if (!allowed.has(key)) expect(unit.get(key), key).toEqual(plain.get(key));
+      }
+    });
+
+    it('ExecStart with the bastion config (passive:) is accepted by the real CLI', () => {
+      const argv = one('ExecStart')!.split(/\s+/);
+      expect(argv.slice(0, 2)).toEqual(['/usr/bin/node', '/opt/idleprobe/bin/idleprobe.mjs']);
+      const run = checkServeArgs(argv.slice(2), bastionConfig);
+      expect(run.status, run.stderr).toBe(0);
+    }, 60_000);
+
+    it.skipIf(!available('systemd-analyze', ['--version']))('systemd-analyze verify reports nothing and the offline security exposure stays low (skipped without systemd)', () => {
+      const verify = spawnSync('systemd-analyze', ['verify', unitPath], { encoding: 'utf8', timeout: 60_000 });
+      expect(verify.status, verify.stderr).toBe(0);
+      expect(`${verify.stdout}${verify.stderr}`.trim()).toBe('');
+      const security = spawnSync('systemd-analyze', ['security', '--offline=true', unitPath], { encoding: 'utf8', timeout: 60_000 });
+      const score = /Overall exposure level for idleprobe-bastion\.service: ([\d.]+)/.exec(security.stdout);
+      expect(score, security.stdout + security.stderr).not.toBeNull();
+      // 1.9 measured (idleprobe.service: 1.4); the capability and the host's user namespace cost 0.5.
+      expect(Number(score![1])).toBeLessThanOrEqual(2.0);
+    });
+  });
+
+  describe('Kubernetes DaemonSet (deploy/kubernetes/bastion)', () => {
+    const kdir = path.join(repo, 'deploy', 'kubernetes', 'bastion');
+    const kustomization = parse(read('deploy', 'kubernetes', 'bastion', 'kustomization.yaml'));
+    const ds = parse(read('deploy', 'kubernetes', 'bastion', 'daemonset.yaml'));
+    const monitor = parse(read('deploy', 'kubernetes', 'bastion', 'podmonitor.yaml'));
+    const pod = ds.spec.template.spec;
+    const container = pod.containers[0];
+
+    it('runs in the node network namespace with NET_RAW as the only capability, non-root, read-only', () => {
+      expect(ds.kind).toBe('DaemonSet');
+      expect(pod.hostNetwork).toBe(true);
+      expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+      expect(pod.nodeSelector).toBeDefined();
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+      expect(container.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_RAW'] });
+      expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+      expect(container.securityContext.privileged).toBeUndefined();
+      // The image's tcpdump gets NET_RAW as a file capability, which no_new_privs would disable.
+      expect(container.securityContext.allowPrivilegeEscalation).toBe(true);
+      expect(container.image).toMatch(/-tcpdump$/);
+      expect(read('Dockerfile')).toMatch(/setcap cap_net_raw\+ep \/usr\/bin\/tcpdump/);
+    });
+
+    it('the container args with its config (passive:) are accepted by the real CLI', () => {
+      expect(container.args).toContain(`--web.listen-address=$(HOST_IP):${DEFAULT_PORT}`);
+      const env = Object.fromEntries((container.env as { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]).map((e) => [e.name, e]));
+      expect(env.HOST_IP!.valueFrom!.fieldRef.fieldPath).toBe('status.hostIP');
+      const args = (container.args as string[]).map((a) => a.replace('$(HOST_IP)', '127.0.0.1'));
+      const run = checkServeArgs(args, read('deploy', 'kubernetes', 'bastion', kustomization.configMapGenerator[0].files[0]));
+      expect(run.status, run.stderr).toBe(0);
+      const config = parse(bastionConfig) as { passive?: { servers?: string[] } };
+      expect(config.passive?.servers?.length).toBeGreaterThan(0);
+      type Volume = { name: string; configMap?: { name: string } };
+      expect((pod.volumes as Volume[]).find((v) => v.name === 'config')?.configMap?.name).toBe(kustomization.configMapGenerator[0].name);
+    }, 60_000);
+
+    it('the PodMonitor scrapes the DaemonSet pods and sets the site label; the kustomization lists files that exist', () => {
+      expect(monitor.kind).toBe('PodMonitor');
+      expect(monitor.spec.podMetricsEndpoints[0].port).toBe(container.ports[0].name);
+      expect(monitor.spec.selector.matchLabels).toEqual(ds.spec.selector.matchLabels);
+      expect(ds.spec.template.metadata.labels).toMatchObject(ds.spec.selector.matchLabels);
+      const site = (monitor.spec.podMetricsEndpoints[0].relabelings as { targetLabel: string; replacement?: string }[]).find((r) => r.targetLabel === 'site');
+      expect(site?.replacement).toBeTruthy();
+      for (const r of kustomization.resources as string[]) expect(existsSync(path.join(kdir, r)), r).toBe(true);
+    });
+
+    it.skipIf(!available('kubectl', ['version', '--client']))('kubectl kustomize renders every resource (skipped without kubectl)', () => {
+      const run = spawnSync('kubectl', ['kustomize', kdir], { encoding: 'utf8', timeout: 60_000 });
+      expect(run.status, run.stderr).toBe(0);
+      const kinds = parseAllDocuments(run.stdout).map((d) => (d.toJS() as { kind: string }).kind).sort();
+      expect(kinds).toEqual(['ConfigMap', 'DaemonSet', 'Namespace', 'PodMonitor']);
+    });
   });
 });

@@ -87,6 +87,8 @@ describe('rule conventions (monitoring-mixin style)', () => {
       'IdleprobeTimeoutTrendBelowHeartbeat', // trend below it
       'IdleprobeSentinelDied',
       'IdleprobeEnforcingHopChanged', // issue 14: another hop enforces the timeout
+      'IdleprobePassiveSessionsDyingIdle', // issue 15: "sessions dying idle on SERVER"
+      'IdleprobePassiveCaptureDown',
       'IdleprobeMeasurementStale',
       'IdleprobeMeasurementsFailing',
       'IdleprobeTargetUnreachable',
@@ -97,7 +99,9 @@ describe('rule conventions (monitoring-mixin style)', () => {
 
   it('every expression reads only exported metrics or recording rules defined here', () => {
     // `up` is written by Prometheus itself for every scrape.
-    const known = new Set<string>([...Object.values(METRIC), ...records.map((r) => r.record!), 'up']);
+    // A histogram is read through its _bucket/_sum/_count series.
+    const histograms = [METRIC.passiveDeathAge].flatMap((h) => ['_bucket', '_sum', '_count'].map((x) => `${h}${x}`));
+    const known = new Set<string>([...Object.values(METRIC), ...histograms, ...records.map((r) => r.record!), 'up']);
     for (const rule of allRules) {
       for (const name of metricNamesIn(rule.expr)) {
         expect(known.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`).toBe(true);
@@ -122,7 +126,9 @@ describe('promtool test cases cover every alert', () => {
   const seriesIdentity = (series: string): string => {
     const target = /target="([^"]*)"/.exec(series)?.[1] ?? '';
     const instance = /instance="([^"]*)"/.exec(series)?.[1] ?? '';
-    return `${instance}/${target}`;
+    // Passive series are per server endpoint instead of per target.
+    const server = /server="([^"]*)"/.exec(series)?.[1] ?? '';
+    return `${instance}/${target}${server}`;
   };
 
   it.each(alerts.map((a) => [a.alert!] as const))('%s: a case where it fires and a series where it must not', (name) => {
@@ -138,7 +144,7 @@ describe('promtool test cases cover every alert', () => {
         g.alert_rule_test!
           .filter((a) => a.alertname === name)
           .flatMap((a) => a.exp_alerts ?? [])
-          .map((e) => `${e.exp_labels.instance ?? ''}/${e.exp_labels.target ?? ''}`),
+          .map((e) => `${e.exp_labels.instance ?? ''}/${e.exp_labels.target ?? ''}${e.exp_labels.server ?? ''}`),
       );
       const quiet = [...inputs].filter((i) => !fired.has(i));
       expect(quiet.length, `${g.name}: every input series fires ${name}; add one that must not`).toBeGreaterThan(0);
