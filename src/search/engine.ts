@@ -67,6 +67,8 @@ const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_MIN_GAP_MS = 250;
 const IDLE_POLL_MS = 30_000;
 const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
+/** A sleep-method survivor counts as reaching the age asked for when its wire age is this close to it. */
+const COMMITMENT_AGE_SLACK_S = 0.5;
 
 export class SearchRun {
   private readonly sessions = new Map<string, Tracked>();
@@ -90,9 +92,9 @@ export class SearchRun {
   private maxRttMs = 0;
   private failureLatencyMs: number | null = null;
   /**
-   * Inbound by sleep: the longest age asked for that survived. Such a probe is a commitment made at
-   * start, and its answer's wire age can fall a few ms short of it (the server's timer starts
-   * before its start marker is on the wire): a survivor asked at --max has reached --max.
+   * Inbound by sleep: the longest age asked for that survived with a quiet wire. Such a probe is a
+   * commitment made at start, and its answer's wire age can fall a few ms short of it (the server's
+   * timer starts before its start marker is on the wire): a survivor asked at --max has reached --max.
    */
   private longestSurvivedAsked = 0;
   private finished = false;
@@ -309,7 +311,11 @@ export class SearchRun {
     if (this.finished || this.sessions.get(id) !== t) return;
     const asked = this.pending.get(id)?.ageSeconds;
     this.pending.delete(id);
-    if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions()) this.longestSurvivedAsked = Math.max(this.longestSurvivedAsked, asked);
+    // Only when the wire was quiet that long, give or take the slack: a probe kept alive by the
+    // server's own traffic (a short wire gap) says nothing about --max.
+    if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions() && report.ageSeconds >= asked - COMMITMENT_AGE_SLACK_S) {
+      this.longestSurvivedAsked = Math.max(this.longestSurvivedAsked, asked);
+    }
     this.probes.push({
       direction: this.opts.direction,
       ageSeconds: report.ageSeconds,
