@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { signallerScript, SIGNALLER_READY, WAITER_READY, WAITER_SPEAKS } from '../probe/inbound-scripts.ts';
 import { after, type ClockTimer } from '../probe/clock-timer.ts';
+import { sendServerKeepalive } from '../probe/ssh2-adapter.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 
@@ -75,14 +76,38 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   const server = new ssh2.Server(
     {
       hostKeys: [opts.hostKey],
-      // ssh2 refreshes this timer on every packet from the client, like sshd's ClientAliveInterval.
-      // Without a heartbeat we must still set one: ssh2's Server otherwise pings every 15 s by
-      // default, which would mask every path timeout above 15 s. ~24.8 days is setInterval's maximum.
-      keepaliveInterval: opts.serverHeartbeatSeconds ? opts.serverHeartbeatSeconds * 1000 : 2_147_483_647,
+      // ssh2's own keepalive would run on setInterval (real time) and, unset, pings every 15 s,
+      // which would mask every path timeout above 15 s: off (~24.8 days, setInterval's maximum).
+      // The heartbeat below does the same on the injected clock.
+      keepaliveInterval: 2_147_483_647,
       keepaliveCountMax: 3,
     },
-    (client) => {
+    (client, info) => {
       let openChannels = 0;
+      if (opts.serverHeartbeatSeconds) {
+        // Like sshd ClientAliveInterval (and ssh2's keepalive): a keepalive request after N s
+        // without client data; 3 in a row unanswered end the connection.
+        const everyMs = opts.serverHeartbeatSeconds * 1000;
+        const sock = [...connections].find((c) => c.remotePort === info.port);
+        let unanswered = 0;
+        let timer: ClockTimer | null = null;
+        const arm = () => {
+          timer?.cancel();
+          timer = after(clock, everyMs, () => {
+            if (++unanswered > 3) return void client.end();
+            sendServerKeepalive(client);
+            arm();
+          });
+        };
+        client.once('ready', () => {
+          arm();
+          sock?.on('data', () => {
+            unanswered = 0;
+            arm();
+          });
+        });
+        client.on('close', () => timer?.cancel());
+      }
       let idleTimer: ClockTimer | null = null;
       const armIdleDisconnect = () => {
         if (!opts.idleDisconnectSeconds || openChannels > 0) return;
