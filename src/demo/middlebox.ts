@@ -7,6 +7,7 @@
 //            it and answers RST, which reaches the client. Server packets find no mapping: dropped.
 import net from 'node:net';
 import { realClock } from '../search/clock.ts';
+import { listenEphemeral, socketSet } from './socket-set.ts';
 import type { Clock } from '../search/types.ts';
 
 export type MiddleboxMode = 'silent' | 'reset' | 'remap';
@@ -38,14 +39,9 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
   const idleMs = opts.idleTimeoutSeconds * 1000;
   const clock = opts.clock ?? realClock;
   const expiryWaiters: { n: number; resolve(): void }[] = [];
-  const sockets = new Set<net.Socket>();
+  const sockets = socketSet();
+  const track = sockets.track;
   let expired = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
 
   const server = net.createServer((client) => {
     track(client);
@@ -122,19 +118,13 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, opts.listenHost ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as net.AddressInfo;
+  const host = opts.listenHost ?? '127.0.0.1';
+  const listening = await listenEphemeral(server, sockets, host);
   return {
-    host: opts.listenHost ?? '127.0.0.1',
-    port: addr.port,
+    host,
+    port: listening.port,
     expiredFlows: () => expired,
     untilExpired: (n) => new Promise<void>((resolve) => (expired >= n ? resolve() : expiryWaiters.push({ n, resolve }))),
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: listening.close,
   };
 }

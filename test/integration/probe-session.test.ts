@@ -18,6 +18,7 @@ import { ConnectError, InboundUnsupportedError, type Clock, type ProbeReport } f
 import type { TargetSpec } from '../../src/probe/target.ts';
 import { silentDeadlineMs } from '../../src/probe/outcome.ts';
 import { advanceAll, ManualClock } from '../support/manual-clock.ts';
+import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
 
 const T = 2; // middlebox idle timeout, seconds
 const labs: DemoLab[] = [];
@@ -64,37 +65,18 @@ async function startInbound(v: ReturnType<typeof virtualTime>, s: { probeInbound
  * A TCP relay to 127.0.0.1:`upstreamPort` that can hold back the server's bytes and release them
  * later in order — a reply delayed as by a lost segment that TCP retransmits.
  */
-async function holdingRelay(upstreamPort: number): Promise<{ port: number; hold(): void; release(): void; close(): Promise<void> }> {
+async function holdingRelay(upstreamPort: number): Promise<TcpRelay & { hold(): void; release(): void }> {
   let holding = false;
   const held: { to: net.Socket; chunk: Buffer }[] = [];
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
-  const server = net.createServer((client) => {
-    track(client).pause();
-    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => (holding ? held.push({ to: client, chunk }) : client.write(chunk)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const relay = await tcpRelay(upstreamPort, { toClient: (chunk, client) => (holding ? held.push({ to: client, chunk }) : client.write(chunk)) });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    ...relay,
     hold: () => {
       holding = true;
     },
     release: () => {
       holding = false;
       for (const { to, chunk } of held.splice(0)) to.write(chunk);
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
