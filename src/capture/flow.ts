@@ -22,7 +22,7 @@ import { A_KEEP_ALIVE, A_KEEP_ALIVE_ACK, A_RETRANSMISSION, SeqDirection, analyze
 export interface IdleParams {
   /** Silence (s) after which the next packet counts as a probe. */
   minIdleSeconds: number;
-  /** Largest TCP payload still shaped like a heartbeat (SSH keepalive@openssh.com ≈ 40–100 B). */
+  /** Largest TCP payload of a heartbeat or of its reply (SSH keepalive@openssh.com ≈ 40–100 B). */
   maxHeartbeatBytes: number;
   /** RTT assumed when the handshake was not captured. */
   defaultRttSeconds: number;
