@@ -6,8 +6,12 @@
 // (server: "done" and a prompt; client: bare ACKs). Before the fix both heartbeat-less sessions were
 // reported with answered heartbeats, so the daemon never counted them "without heartbeat".
 import { execFile } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport, FlowReport } from '../../src/capture/index.ts';
+import { Conversation, asFrames, writePcap } from '../fixtures/captures/synth.ts';
 
 const FIXTURE = new URL('../fixtures/captures/shapes/heartbeat-shapes.pcap', import.meta.url).pathname;
 
@@ -56,5 +60,25 @@ describe('heartbeat shape on real OpenSSH traffic (analyze --json, watch --read 
     const ends = events.filter((e) => e.event === 'closed' || e.event === 'still_open');
     const withoutHeartbeat = ends.filter((e) => e.connection!.heartbeats === 0 && e.connection!.tcpKeepalives === 0).map(port).sort();
     expect(withoutHeartbeat).toEqual([COMMAND, SHELL].sort());
+  });
+});
+
+describe('heartbeat shape on a scripted long-RTT path (analyze --json)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hb-shape-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('heartbeats closer together than the 3 s answer window each count; a small segment that only gets an ACK does not', async () => {
+    const T0 = 1_790_000_000;
+    // RTT 0.7 s: the answer window is its 3 s cap, longer than the 2 s between heartbeats (1.3 s of silence each).
+    const c = new Conversation('198.18.9.2', 45100, '198.19.9.2', 22).handshake(T0, 0.7).banners(T0 + 1, 0.35);
+    for (let i = 0; i < 6; i++) c.heartbeat(T0 + 10 + 2 * i, true, 0.35);
+    // After 10 s idle, 44 B from the server that the client only ACKs (one line of output).
+    c.data(T0 + 30, false, 44, 0.35);
+    const file = join(dir, 'long-rtt.pcap');
+    writeFileSync(file, writePcap(asFrames(c.frames), 1));
+    const r = JSON.parse(await cli(['analyze', '--json', file])) as AnalysisReport;
+    expect(r.flows).toHaveLength(1);
+    expect(r.flows[0]).toMatchObject({ heartbeats: 6, heartbeatsAnswered: 6, heartbeatSender: 'client', heartbeatIntervalSeconds: 2, unanswered: 0 });
+    expect(r.flows[0]!.maxIdleSurvivedSeconds).toBeGreaterThanOrEqual(9);
   });
 });
