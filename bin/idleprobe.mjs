@@ -58,8 +58,19 @@ if (typeof code === 'number') process.exitCode = code;
 // clean-up). A handle left open by mistake (an ssh2 socket, a timer) must not keep the process
 // alive after its answer: if it is still here after a grace period, with its output written,
 // it exits. The timer is unref'd, so a process with nothing left open exits as usual, at once.
-const exitWhenFlushed = () => {
-  if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) setTimeout(exitWhenFlushed, 1000).unref();
-  else process.exit();
-};
-setTimeout(exitWhenFlushed, 2000).unref();
+// For diagnosis and tests only: IDLEPROBE_DEBUG_HANDLES=1 prints on stderr what is still open
+// when the command has returned (ref'd timers, sockets, pipes: getActiveResourcesInfo) and again
+// 1 s later if the process is still alive; IDLEPROBE_NO_EXIT_BACKSTOP=1 turns the forced exit off,
+// so a test sees a leaked handle as a process that does not exit.
+if (process.env.IDLEPROBE_DEBUG_HANDLES === '1') {
+  const open = () => JSON.stringify(process.getActiveResourcesInfo());
+  setImmediate(() => process.stderr.write(`idleprobe: debug: open when the command returned: ${open()}\n`));
+  setTimeout(() => process.stderr.write(`idleprobe: debug: still alive 1 s after the command returned; open: ${open()}\n`), 1000).unref();
+}
+if (process.env.IDLEPROBE_NO_EXIT_BACKSTOP !== '1') {
+  const exitWhenFlushed = () => {
+    if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) setTimeout(exitWhenFlushed, 1000).unref();
+    else process.exit();
+  };
+  setTimeout(exitWhenFlushed, 2000).unref();
+}

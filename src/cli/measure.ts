@@ -78,34 +78,51 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   const jumpLeg = jumpLegSpec(spec);
   // With a jump host both measurements run at once, sharing the session budget.
   const sessions = jumpLeg ? Math.max(2, Math.floor(opts.sessions / 2)) : opts.sessions;
+  const main = resultFirst((onResult) =>
+    measureTarget(spec, {
+      ...opts,
+      sessions,
+      signal: abort.signal,
+      onProgress: (p) => progress.update(p),
+      onSessionsOpen: (n) => progress.sessions(n),
+      onResult,
+    }),
+  );
+  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...opts, sessions, signal: abort.signal, onResult })) : null;
   try {
-    const [result, leg] = await Promise.all([
-      measureTarget(spec, {
-        ...opts,
-        sessions,
-        signal: abort.signal,
-        onProgress: (p) => progress.update(p),
-        onSessionsOpen: (n) => progress.sessions(n),
-      }),
-      jumpLeg
-        ? measureTarget(jumpLeg, { ...opts, sessions, signal: abort.signal }).catch((err: Error) => ({ target: jumpLeg.name, error: err.message }))
-        : Promise.resolve(null),
+    const [result, legResult] = await Promise.all([
+      main.result,
+      leg ? leg.result.catch((err: Error) => ({ target: jumpLeg!.name, error: err.message })) : Promise.resolve(null),
     ]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).
     if (provenance.length) (json ? process.stderr : process.stdout).write(provenance.join('\n') + '\n');
-    const jump: JumpReport | null = leg ? { path: ['client', ...spec.jumpHosts!.map((h) => h.name), spec.name], jumpLeg: leg } : null;
+    const jump: JumpReport | null = legResult ? { path: ['client', ...spec.jumpHosts!.map((h) => h.name), spec.name], jumpLeg: legResult } : null;
     if (json) process.stdout.write(JSON.stringify(jump ? { ...result, ...jump } : result, null, 2) + '\n');
     else process.stdout.write(formatSummary(result) + (jump ? formatJumpReport(jump) : ''));
+    // The answer is out; the remote clean-up (waiters ended, sessions closed) finishes behind it.
+    await Promise.allSettled([main.done, leg?.done]);
     return result;
   } catch (err) {
     progress.done();
+    // The other measurement must not outlive this one's failure (it would keep the process alive).
+    abort.abort(err);
+    await Promise.allSettled([main.done, leg?.done]);
     if (err instanceof CredentialError) throw new UsageError(err.message);
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** `result`: the measurement's result as soon as it is known (onResult); `done`: once it also cleaned up. */
+function resultFirst(start: (onResult: (r: MeasurementResult) => void) => Promise<MeasurementResult>): { result: Promise<MeasurementResult>; done: Promise<MeasurementResult> } {
+  let early!: (r: MeasurementResult) => void;
+  const known = new Promise<MeasurementResult>((resolve) => (early = resolve));
+  const done = start(early);
+  done.catch(() => undefined); // observed through `result`; never an unhandled rejection
+  return { result: Promise.race([known, done]), done };
 }
 
 export function command(): Command {

@@ -119,7 +119,7 @@ export const targetOwnProperties = {
   ssh_config_host: {
     type: 'string',
     pattern: '^[^\\s-]\\S{0,252}$',
-    description: 'resolve HostName, Port, User, IdentityFile, known_hosts files, HostKeyAlias and ProxyJump through `ssh -G NAME`, like `ssh NAME` (fields given here win)',
+    description: 'resolve HostName, Port, User, IdentityFile, known_hosts files, HostKeyAlias, ProxyJump and ConnectTimeout through `ssh -G NAME`, like `ssh NAME` (fields given here, and connect_timeout_ms in the target or its module, win)',
   },
   ssh_config_file: { type: 'string', minLength: 1, description: 'with ssh_config_host: the ssh_config file (`ssh -G -F FILE`; default OpenSSH\'s own)' },
   module: { type: 'string', minLength: 1, description: 'module whose settings apply (default: global.default_module)' },

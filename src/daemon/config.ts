@@ -11,7 +11,7 @@ import { CategorizedError } from '../errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
 import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
-import type { MeasureSettings } from '../probe/settings-schema.ts';
+import { probeSettingsProperties, type MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
 import { isIP } from 'node:net';
@@ -338,12 +338,19 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     checkModule(overridden, at, own);
     const inherited = moduleProblems.get(moduleName);
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
-    const settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
+    let settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
     const portGiven = (raw as { targets?: { port?: unknown }[] } | null)?.targets?.[i]?.port !== undefined;
     const ssh = t.ssh_config_host ? fromSshConfig(t.ssh_config_host, t.ssh_config_file ? resolvePath(t.ssh_config_file) : undefined, at, problems) : null;
+    // ssh_config's ConnectTimeout, as `ssh NAME` would wait; connect_timeout_ms written in the
+    // target or its module wins (the schema's default is not "written").
+    const rawTarget = (raw as { targets?: Raw[] } | null)?.targets?.[i];
+    const rawModule = (raw as { modules?: Record<string, Raw> } | null)?.modules?.[moduleName];
+    if (ssh?.connectTimeoutSeconds && rawTarget?.connect_timeout_ms === undefined && rawModule?.connect_timeout_ms === undefined) {
+      settings = { ...settings, connectTimeoutMs: Math.min(ssh.connectTimeoutSeconds * 1000, probeSettingsProperties.connect_timeout_ms.maximum) };
+    }
     const host = t.host ?? ssh?.endpoint.host;
     const user = t.user ?? ssh?.endpoint.user;
     if (!host || !user) {
@@ -404,7 +411,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
  * through `ssh -G` too, verified from its own known_hosts files, logging in with its own
  * identities or the agent). Problems are reported under `at`, never thrown.
  */
-function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[] } | null {
+function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[]; connectTimeoutSeconds: number | null } | null {
   try {
     const r = resolveSshTarget({ host: name, configFile });
     if (r.proxyCommand) throw new SshConfigError(`ProxyCommand is not supported (use ProxyJump)`);
@@ -425,7 +432,7 @@ function fromSshConfig(name: string, configFile: string | undefined, at: string,
           };
         })
       : [];
-    return { endpoint, jumpHosts };
+    return { endpoint, jumpHosts, connectTimeoutSeconds: r.connectTimeoutSeconds };
   } catch (err) {
     if (!(err instanceof SshConfigError)) throw err;
     problems.push(`${at}.ssh_config_host: ${err.message}`);

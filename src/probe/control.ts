@@ -4,7 +4,7 @@
 // It also carries the signal method's signaller (src/probe/signaller.ts): the shell that tells
 // waiters on probe sessions to speak now, and ends them when their session is done.
 import type { Clock, ControlMonitor } from '../search/types.ts';
-import { after } from './clock-timer.ts';
+import { after, type ClockTimer } from './clock-timer.ts';
 import { signallerScript } from './inbound-scripts.ts';
 import { Signaller } from './signaller.ts';
 import type { SshSession } from './ssh-session.ts';
@@ -66,6 +66,11 @@ export class ControlSession implements ControlMonitor {
     return new ControlSession(await opts.open(), opts);
   }
 
+  /** Whether `session` is the control connection itself. */
+  runsOn(session: SshSession): boolean {
+    return session === this.session;
+  }
+
   failedAt(): number | null {
     return this.failed;
   }
@@ -100,7 +105,16 @@ export class ControlSession implements ControlMonitor {
       // The server ended the control session (e.g. sshd UnusedConnectionTimeout): that is policy,
       // not the path. Reconnect once; failing to reconnect means the target is gone.
       try {
-        this.session = await this.opts.open();
+        const fresh = await this.opts.open();
+        // stop() may have run while this connect was under way: it closed the old session, and
+        // nothing would ever close this one (an open ssh2 connection keeps the process alive).
+        if (this.stopped) {
+          fresh.close();
+          return;
+        }
+        const oldSession = this.session;
+        this.session = fresh;
+        oldSession.close();
         const old = await this.signallerState;
         old.signaller?.close();
         this.signallerState = this.startSignaller(this.session);
@@ -115,7 +129,11 @@ export class ControlSession implements ControlMonitor {
     this.stopped = true;
     this.abort.abort();
     // Bounded: a signaller that never answers must not hold the shutdown.
-    const state = await Promise.race([this.signallerState, new Promise<null>((r) => after(this.opts.clock, 2000, () => r(null)))]);
+    // The timer is cancelled once the race is decided: left pending, it held the process ~2 s
+    // after every measurement had printed its result.
+    let timer: ClockTimer | null = null;
+    const state = await Promise.race([this.signallerState, new Promise<null>((r) => (timer = after(this.opts.clock, 2000, () => r(null))))]);
+    (timer as ClockTimer | null)?.cancel();
     state?.signaller?.close();
     this.session.close();
     await this.loop;

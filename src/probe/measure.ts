@@ -5,6 +5,7 @@
 // takes about as long as the slower one instead of the sum; the opener staggers every connect of
 // the target (control and both searches) so sshd's MaxStartups never sees a burst.
 import { realClock, recommendHeartbeatSeconds, searchIdleTimeout } from '../search/index.ts';
+import { abortError } from '../search/clock.ts';
 import type { Clock, Direction, DirectionResult, MeasurementResult, SearchOptions } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
@@ -100,11 +101,12 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     withSignaller: directions.includes('inbound') && (opts.inboundMethod ?? 'signal') === 'signal' && spec.inboundCommand === DEFAULT_INBOUND_COMMAND,
   });
   opener.useControl(control);
+  const stopSearches = abortWith(opts.signal);
   let results: DirectionResult[];
   try {
     const perDirection = Math.max(1, Math.floor(opts.sessions / directions.length));
     const connectsPerMinute = Math.max(1, Math.floor(opts.maxConnectsPerMinute / directions.length));
-    results = await Promise.all(
+    results = await allOrNone(
       directions.map((direction) => {
         const search: SearchOptions = {
           direction,
@@ -115,21 +117,60 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
           connectStaggerMs: opts.connectStaggerMs,
           maxConnectsPerMinute: connectsPerMinute,
           prior: opts.prior?.[direction],
-          signal: opts.signal,
+          signal: stopSearches.controller.signal,
           control,
           onProgress: opts.onProgress,
         };
         return searchIdleTimeout(opener, clock, search);
       }),
+      stopSearches.controller,
+      opts.signal,
     );
+  } catch (err) {
+    await cleanUp(opener, control);
+    throw err;
   } finally {
-    // Sessions first: each tells the signaller to end its waiter, then the answers are awaited
-    // (bounded), so no waiter is left on the server even where the path forgot the session.
-    opener.closeAll();
-    await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
-    await control.stop();
+    stopSearches.release();
   }
   const serverHeartbeatSeconds = opener.serverHeartbeatSeconds();
   const final = results.map((r) => applyServerHeartbeat(r, serverHeartbeatSeconds));
-  return toMeasurementRecord(spec.name, startedAtEpochMs, clock.now() - t0, final, serverHeartbeatSeconds, clockToEpochMs);
+  const record = toMeasurementRecord(spec.name, startedAtEpochMs, clock.now() - t0, final, serverHeartbeatSeconds, clockToEpochMs);
+  // The result is known: the caller may print it while the remote clean-up runs (bounded).
+  opts.onResult?.(record);
+  await cleanUp(opener, control);
+  return record;
+}
+
+/** An AbortController that follows `outer` (until released). */
+function abortWith(outer: AbortSignal | undefined): { controller: AbortController; release: () => void } {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  return { controller, release: () => outer?.removeEventListener('abort', onAbort) };
+}
+
+/**
+ * Like Promise.all, but the first failure aborts the other searches and every one has ended
+ * before it rejects: a direction left running would go on opening sessions after the
+ * measurement had failed, and keep the process alive after its error was printed.
+ */
+async function allOrNone<T>(runs: Promise<T>[], stop: AbortController, outer: AbortSignal | undefined): Promise<T[]> {
+  const settled = await Promise.allSettled(runs.map((p) => p.catch((err: unknown) => {
+    stop.abort(err);
+    throw err;
+  })));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw outer?.aborted ? abortError(outer) : failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * Sessions first: each tells the signaller to end its waiter, then the answers are awaited
+ * (bounded), so no waiter is left on the server even where the path forgot the session.
+ */
+async function cleanUp(opener: SshSessionOpener, control: ControlSession): Promise<void> {
+  opener.closeAll();
+  await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
+  await control.stop();
 }

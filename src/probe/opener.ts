@@ -69,8 +69,13 @@ export class SshSessionOpener implements SessionOpener {
     return heartbeatIntervalSeconds(all);
   }
 
+  /**
+   * Closes every probe session. The control session stays open (ControlSession.stop() closes it):
+   * its signaller still has to deliver the waiters' TERMs that these closes send — closed first,
+   * it took them down with it and waiters on sessions the path had forgotten were left behind.
+   */
   closeAll(): void {
-    for (const s of [...this.live]) s.close();
+    for (const s of [...this.live]) if (!this.control?.runsOn(s)) s.close();
   }
 
   private async waitForConnectSlot(signal?: AbortSignal): Promise<void> {

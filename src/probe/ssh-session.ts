@@ -235,6 +235,7 @@ export class SshSession implements SearchSession {
 
   private markClosed(): void {
     if (this.closed) return;
+    this.endWaiter();
     this.closed = true;
     const end = this.end ?? { kind: 'fin' as const };
     this.end = end;
@@ -677,12 +678,22 @@ export class SshSession implements SearchSession {
     else settle('silent', `${why}; follow-up keepalive: ${followUp.outcome}`, age, true);
   }
 
-  close(): void {
-    if (this.closed) return;
-    // The waiter ends by itself when its stdin closes — if the server hears that this connection
-    // ended. On a path that already forgot the flow it would not: tell it over the control session.
+  /**
+   * The waiter ends by itself when its stdin closes — if the server hears that this connection
+   * ended. On a path that already forgot the flow it would not: tell it over the control session.
+   * Also when the connection ended on our side first (a reset or error the server may never have
+   * seen): close() is then never reached with the connection open.
+   */
+  private endWaiter(): void {
     const pid = this.waiterPid();
-    if (pid !== null && this.waiter!.signaller.isUsable()) void this.waiter!.signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    if (pid === null || !this.waiter!.signaller.isUsable()) return;
+    this.waiter!.gone = true; // told once
+    void this.waiter!.signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+  }
+
+  close(): void {
+    this.endWaiter();
+    if (this.closed) return;
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
     try {

@@ -1,7 +1,7 @@
 // What the prober needs to know about one SSH endpoint. Shared by the CLI (`measure`, `heartbeat`,
 // `advise`) and the daemon's config loader. Secrets are referenced by file or env name only, so a
 // TargetSpec can be logged or shown by the API without leaking them.
-import type { Direction, PriorResult, SearchProgress } from '../search/types.ts';
+import type { Direction, MeasurementResult, PriorResult, SearchProgress } from '../search/types.ts';
 import type { MeasureSettings } from './settings-schema.ts';
 
 export interface TargetSpec {
@@ -61,6 +61,8 @@ export type MeasureOptions = Mutable<MeasureSettings> & {
   onProgress?: (p: SearchProgress) => void;
   /** Called when the number of open sessions changes (daemon gauge). */
   onSessionsOpen?: (open: number) => void;
+  /** Called with the result as soon as it is known, before the remote clean-up (which measureTarget still awaits). */
+  onResult?: (result: MeasurementResult) => void;
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

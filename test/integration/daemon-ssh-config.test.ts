@@ -2,7 +2,8 @@
 // HostName, Port, User, IdentityFile and the known_hosts files through `ssh -G`, like `ssh NAME`.
 // The real daemon (`node bin/idleprobe.mjs serve`, a child process) measures the demo lab (3 s idle
 // timeout) through such a target; `serve --config.check` reports a host ssh_config cannot resolve
-// to something usable with the field path.
+// to something usable with the field path; ssh_config's ConnectTimeout bounds the login unless the
+// config itself sets connect_timeout_ms (target or module).
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { children, startDaemon, waitFor } from './daemon-harness.ts';
+import { silentServer } from './cli-harness.ts';
 
 const T = 3;
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'idleprobe.mjs');
@@ -48,18 +50,23 @@ describe.skipIf(missing !== null)(`daemon targets from ssh_config${missing ? ` (
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-daemon-sshcfg-'));
   let lab: DemoLab;
   let sshConfig: string;
+  let silent: Awaited<ReturnType<typeof silentServer>>;
   beforeAll(async () => {
     lab = await startDemoLab({ timeoutSeconds: T, mode: 'reset' });
+    // Accepts and never sends a banner: every login there ends at its connect timeout.
+    silent = await silentServer();
     sshConfig = path.join(dir, 'ssh_config');
     fs.writeFileSync(
       sshConfig,
       `Host labbox\n  HostName ${lab.host}\n  Port ${lab.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  UserKnownHostsFile ${lab.knownHostsPath}\n  GlobalKnownHostsFile /dev/null\n` +
+        `Host mute\n  HostName 127.0.0.1\n  Port ${silent.port}\n  User ${lab.user}\n  IdentityFile ${lab.privateKeyPath}\n  UserKnownHostsFile ${lab.knownHostsPath}\n  ConnectTimeout 1\n` +
         `Host nokeys\n  HostName ${lab.host}\n  Port ${lab.port}\n  IdentityFile ${path.join(dir, 'absent_key')}\n  UserKnownHostsFile ${path.join(dir, 'absent_known_hosts')}\n  GlobalKnownHostsFile ${path.join(dir, 'absent_global')}\n`,
     );
   }, 30_000);
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
     await lab?.close();
+    await silent?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -74,6 +81,29 @@ describe.skipIf(missing !== null)(`daemon targets from ssh_config${missing ? ` (
     const value = (name: string) => Number(scrape.split('\n').find((l) => l.startsWith(`${name}{target="viacfg",direction="outbound"}`))!.split(' ').pop());
     expect(value(METRIC.timeoutLower)).toBeLessThanOrEqual(T + 0.5);
     expect(value(METRIC.timeoutUpper)).toBeGreaterThanOrEqual(T - 0.5);
+  }, 120_000);
+
+  it("ssh_config's ConnectTimeout bounds the login; connect_timeout_ms in the target or its module wins", async () => {
+    const configFile = path.join(dir, 'timeouts.yml');
+    const target = (name: string, extra = '') => `  - name: ${name}\n    ssh_config_host: mute\n    ssh_config_file: ${sshConfig}\n${extra}`;
+    fs.writeFileSync(
+      configFile,
+      config(sshConfig).replace(/targets:[\s\S]*$/, '') +
+        `  own:\n    min_seconds: 1\n    max_seconds: 10\n    directions: [outbound]\n    schedule: "0 0 1 1 *"\n    connect_timeout_ms: 3000\n` +
+        `targets:\n` +
+        target('fromcfg', '    module: lab\n') +
+        target('targetwins', '    module: lab\n    connect_timeout_ms: 2500\n') +
+        target('modulewins', '    module: own\n'),
+    );
+    const d = await startDaemon(configFile, ':memory:');
+    const errors = await waitFor('a failed login of every target', async () => {
+      const body = (await (await fetch(`${d.url}/api/targets`)).json()) as { targets: { name: string; lastAttempt: { error: string | null } | null }[] };
+      const byName = Object.fromEntries(body.targets.map((t) => [t.name, t.lastAttempt?.error ?? null]));
+      return ['fromcfg', 'targetwins', 'modulewins'].every((n) => byName[n]) ? byName : null;
+    }, 90);
+    expect(errors.fromcfg).toMatch(/no SSH login within 1000 ms/);
+    expect(errors.targetwins).toMatch(/no SSH login within 2500 ms/);
+    expect(errors.modulewins).toMatch(/no SSH login within 3000 ms/);
   }, 120_000);
 
   it('serve --config.check names the field when ssh_config gives no usable key or known_hosts file', async () => {
