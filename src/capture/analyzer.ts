@@ -253,7 +253,7 @@ export class CaptureAnalyzer implements PacketSink {
     if (this.live === null) return;
     this.advance(this.lastTs);
     for (const flow of this.flows) {
-      flow.finish(this.lastTs);
+      flow.finish(this.lastTs, true);
       if (flow.scope === InScope.Yes) this.live.end(flow, this.lastTs);
     }
   }
@@ -308,7 +308,7 @@ export class CaptureAnalyzer implements PacketSink {
       if (flow.scope === InScope.Unknown) this.notSsh++;
       return;
     }
-    flow.finish(this.lastTs);
+    flow.finish(this.lastTs, true);
     const summary = this.describe(flow);
     this.brackets.add(summary.report);
     this.retiredCount++;
@@ -395,7 +395,7 @@ export class CaptureAnalyzer implements PacketSink {
         continue;
       }
       inScope++;
-      flow.finish(this.lastTs);
+      flow.finish(this.lastTs, true);
       tcpKeepalives += flow.keepalives;
       tcpKeepaliveAcks += flow.keepaliveAcks;
       const summary = this.describe(flow);

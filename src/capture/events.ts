@@ -19,7 +19,7 @@ export type ConnectionEvent =
   | (Base & {
       event: 'heartbeat_unanswered';
       sender: 'client' | 'server';
-      /** heartbeat: small SSH message; keepalive: TCP keepalive; data: anything else after a pause. */
+      /** heartbeat: one small SSH message (no more data after it); keepalive: TCP keepalive; data: anything else after a pause. */
       kind: 'heartbeat' | 'keepalive' | 'data';
       idleSeconds: number;
       unanswered: number;

@@ -5,6 +5,14 @@
 // *answered* when the other side sends anything but a reset within an RTT-derived window. The
 // longest answered idle gap is what the path survived; the first probe that is never answered
 // (retransmitted, reset, or followed by silence) marks the idle age at which the connection died.
+//
+// A probe is an SSH *heartbeat* (keepalive@openssh.com with want-reply) only if the exchange has its
+// shape within the answer window: one small segment, then from the peer one small segment (its
+// REQUEST_FAILURE / CHANNEL_FAILURE, possibly after a bare ACK), and nothing else — no further data
+// from the sender, no second segment from the peer, no FIN or RST. A short reply after idle (a
+// command's one line of output) fails it: more segments follow (EOF, exit status, close, a shell
+// prompt) or the peer only ACKs. So the kind of an answered probe is settled when its window ends.
+// An unanswered probe has no reply to judge: a lone small segment still counts as a heartbeat.
 import { InScope, type RecognisedBy, type ScopedFlow } from './connection-scope.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
 import type { FlowKeyed } from './flow-table.ts';
@@ -14,7 +22,7 @@ import { A_KEEP_ALIVE, A_KEEP_ALIVE_ACK, A_RETRANSMISSION, SeqDirection, analyze
 export interface IdleParams {
   /** Silence (s) after which the next packet counts as a probe. */
   minIdleSeconds: number;
-  /** Largest TCP payload still shaped like a heartbeat (SSH keepalive@openssh.com ≈ 40–100 B). */
+  /** Largest TCP payload of a heartbeat or of its reply (SSH keepalive@openssh.com ≈ 40–100 B). */
   maxHeartbeatBytes: number;
   /** RTT assumed when the handshake was not captured. */
   defaultRttSeconds: number;
@@ -87,6 +95,11 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   private probeIdle = 0;
   private probeDirection = 0;
   private probeKind = PROBE_OTHER;
+  /** A small probe whose heartbeat shape is still being watched (its answer window is open). */
+  private shapePending = false;
+  private shapeReplied = false;
+  private shapeBroken = false;
+  private shapeAnsweredAt = 0;
 
   maxSurvived = -1;
   maxGap = 0;
@@ -159,6 +172,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.probeIdle = 0;
     this.probeDirection = 0;
     this.probeKind = PROBE_OTHER;
+    this.shapePending = this.shapeReplied = this.shapeBroken = false;
+    this.shapeAnsweredAt = 0;
     this.maxSurvived = -1;
     this.maxGap = 0;
     this.deathAt = NaN;
@@ -236,6 +251,11 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
       this.finDirections |= 1 << direction;
     }
 
+    if (this.shapePending) {
+      // A packet after an idle gap starts something new; it is no part of the exchange before.
+      if (!this.probePending && (ts - this.probeAt > this.answerWindow() || gap >= this.params.minIdleSeconds)) this.settleShape();
+      else if (ts - this.probeAt <= this.answerWindow()) this.watchShape(direction, seg.seglen, flags, retransmission);
+    }
     if (this.probePending) {
       if (direction !== this.probeDirection) {
         if (isRst || ts - this.probeAt > this.answerWindow()) this.probeUnanswered();
@@ -260,16 +280,44 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
       // not its idle period (TCP_KEEPIDLE): they do not count for the period.
       if (kind === PROBE_KEEPALIVE && !this.died) this.keepaliveTimes.add(ts);
       if (kind === PROBE_HEARTBEAT) {
-        this.heartbeats[direction]!++;
-        this.heartbeatTimes[direction]!.add(ts);
+        this.shapePending = true;
+        this.shapeReplied = this.shapeBroken = false;
       }
     }
     return wireshark;
   }
 
-  /** Capture ended at `endTs`: a probe whose answer window has passed is unanswered. */
-  finish(endTs: number): void {
+  /**
+   * Capture time reached `endTs`: a probe whose answer window has passed is unanswered, a heartbeat
+   * shape whose window has passed is settled. `final`: no more packets will be looked at (the report,
+   * the capture's end, the flow dropped), so an answered probe is judged on what was seen.
+   */
+  finish(endTs: number, final = false): void {
     if (this.probePending && endTs - this.probeAt > this.answerWindow()) this.probeUnanswered();
+    if (this.shapePending && !this.probePending && (final || this.finished || endTs - this.probeAt > this.answerWindow())) this.settleShape();
+  }
+
+  /** A packet within the answer window of a small probe: does the exchange stay heartbeat-shaped? */
+  private watchShape(direction: number, seglen: number, flags: number, retransmission: boolean): void {
+    // A reset before any answer makes the probe unanswered (probeUnanswered), not data.
+    if ((flags & TH_FIN) !== 0 || ((flags & TH_RST) !== 0 && !this.probePending)) this.shapeBroken = true;
+    else if (seglen === 0 || retransmission) return;
+    else if (direction === this.probeDirection || this.shapeReplied || seglen > this.params.maxHeartbeatBytes) this.shapeBroken = true;
+    else this.shapeReplied = true;
+  }
+
+  /** The answered small probe's window is over: a heartbeat if the peer replied and nothing else came. */
+  private settleShape(): void {
+    this.shapePending = false;
+    const heartbeat = this.shapeReplied && !this.shapeBroken;
+    if (heartbeat) this.countHeartbeat(this.probeDirection, this.probeAt, true);
+    this.observer?.probeAnswered(this, this.shapeAnsweredAt, this.probeIdle, this.probeDirection, heartbeat ? PROBE_HEARTBEAT : PROBE_OTHER);
+  }
+
+  private countHeartbeat(direction: number, at: number, answered: boolean): void {
+    this.heartbeats[direction]!++;
+    this.heartbeatTimes[direction]!.add(at);
+    if (answered) this.heartbeatsAnswered[direction]!++;
   }
 
   private trackHandshake(direction: number, ts: number, flags: number): void {
@@ -290,19 +338,29 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   private probeAnswered(ts: number): void {
     this.probePending = false;
     if (this.probeIdle > this.maxSurvived) this.maxSurvived = this.probeIdle;
-    if (this.probeKind === PROBE_HEARTBEAT) this.heartbeatsAnswered[this.probeDirection]!++;
+    if (this.probeKind === PROBE_HEARTBEAT) {
+      this.shapeAnsweredAt = ts; // the kind is told when its window ends (settleShape)
+      return;
+    }
     this.observer?.probeAnswered(this, ts, this.probeIdle, this.probeDirection, this.probeKind);
   }
 
   private probeUnanswered(): void {
     this.probePending = false;
     this.unanswered++;
+    let kind = this.probeKind;
+    if (this.shapePending) {
+      // No reply to judge: a lone small segment counts as a heartbeat, one followed by more data does not.
+      this.shapePending = false;
+      if (this.shapeBroken) kind = PROBE_OTHER;
+      else this.countHeartbeat(this.probeDirection, this.probeAt, false);
+    }
     if (!this.died) {
       this.deathAt = this.probeAt;
       this.deathIdle = this.probeIdle;
       this.deathDirection = this.probeDirection;
     }
-    this.observer?.probeUnanswered(this, this.probeAt, this.probeIdle, this.probeDirection, this.probeKind);
+    this.observer?.probeUnanswered(this, this.probeAt, this.probeIdle, this.probeDirection, kind);
   }
 
   private recover(ts: number): void {

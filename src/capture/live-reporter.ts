@@ -80,7 +80,7 @@ export class LiveReporter implements FlowObserver {
   forgotten(flow: Flow, reason: 'idle' | 'cap', now: number): void {
     if ((flow.reported & (CLOSED | ENDED)) !== 0) return;
     flow.reported |= ENDED;
-    flow.finish(now);
+    flow.finish(now, true);
     const connection = this.deps.describe(flow);
     this.emit({ event: 'forgotten', ...this.base(flow, now), reason, idleSeconds: ms(now - flow.lastTs), connection });
   }

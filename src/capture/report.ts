@@ -21,7 +21,7 @@ export interface FlowReport {
   tcpKeepaliveAcks: number;
   /** TCP keepalive period (median of spacing), null when fewer than 3 or not periodic. */
   tcpKeepaliveIntervalSeconds: number | null;
-  /** Application heartbeats by shape: small data segment after ≥ minIdle s of silence. */
+  /** Application heartbeats by shape: after ≥ minIdle s of silence, one small segment answered by one small segment and nothing else (flow.ts). */
   heartbeats: number;
   heartbeatsAnswered: number;
   /** Which side sent most heartbeats: client (ServerAliveInterval) or server (ClientAliveInterval). */

@@ -1,26 +1,24 @@
 // One target's life in the daemon: per job kind (./job.ts) its cron schedule with jitter, the run
-// in flight and what waits; the sentinel between runs; the counters the metrics show. One slot
-// machine for every kind: never two runs of one target at once (a scheduled run of another kind
-// queues behind the one in flight, an API request for it is refused as busy), and a cron tick that
-// finds its kind still running or waiting (for jitter, for the other kind, for session budget) is
-// skipped and counted, never stacked. All waiting and timestamps go through the injected Clock.
+// in flight and what waits; the counters the metrics show; between runs it hands the path to the
+// sentinel (./sentinel.ts, which decides whether and how to watch it). One slot machine for every
+// kind: never two runs of one target at once (a scheduled run of another kind queues behind the
+// one in flight, an API request for it is refused as busy), and a cron tick that finds its kind
+// still running or waiting (for jitter, for the other kind, for session budget) is skipped and
+// counted, never stacked. All waiting and timestamps go through the injected Clock.
 import cron from 'node-cron';
-import { ConnectError, type Clock, type SessionOpener } from '../search/types.ts';
-import type { TargetSpec } from '../probe/target.ts';
+import { ConnectError, type Clock } from '../search/types.ts';
 import type { GlobalSettings, TargetConfig } from './config.ts';
 import type { SessionBudget } from './budget.ts';
 import type { HeartbeatEntry, HistoryEntry, HistoryStore } from './history.ts';
 import type { LocateEntry } from './jobs/locate.ts';
 import { emptyCounters, type JobCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
-import { runSentinel, sentinelPlan } from './sentinel.ts';
+import { TargetSentinel, type OpenerFactory } from './sentinel.ts';
 import type { Job, JobContext, JobKind, StoredRun } from './job.ts';
 import type { Logger } from './log.ts';
 
 export type { MeasureFn } from './jobs/measurement.ts';
+export { MAX_SENTINEL_REMEASURES, type OpenerFactory } from './sentinel.ts';
 export type { DaemonMatrixOptions, HeartbeatFn } from './jobs/heartbeat.ts';
-
-/** Makes the session opener a sentinel uses (the prober's connect + auth + host key check). */
-export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number }) => SessionOpener;
 
 export interface CronHandle {
   stop(): void;
@@ -85,24 +83,14 @@ interface Slot {
 
 let versionSequence = 0;
 
-/** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
-export const MAX_SENTINEL_REMEASURES = 3;
-
-/** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
-const SENTINEL_MAX_CHECKS = 10_000;
-
 /** Warm start: the latest stored run and latest ok one of each kind. */
 export type WarmStart = Partial<Record<JobKind, { latest: StoredRun | null; latestOk: StoredRun | null }>>;
 
 export class TargetRunner {
   private readonly slots = new Map<JobKind, Slot>();
-  private sentinel: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: 'outbound' | 'inbound'; since: number } | null = null;
-  private sentinelSessions = 0;
+  private readonly sentinel: TargetSentinel;
   private up: 0 | 1 | null = null;
   private stopped = false;
-  /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
-  private sentinelStreak = 0;
-  private sentinelPaused = false;
 
   constructor(
     private cfg: TargetConfig,
@@ -113,6 +101,15 @@ export class TargetRunner {
       const w = warm[job.kind];
       this.slots.set(job.kind, { job, cron: null, jitter: null, running: null, due: null, sessions: 0, latest: w?.latest ?? null, latestOk: w?.latestOk ?? null, counters: { runs: 0, failures: 0, skipped: 0 } });
     }
+    this.sentinel = new TargetSentinel(() => this.name, {
+      openerFactory: deps.openerFactory,
+      budget: deps.budget,
+      clock: deps.clock,
+      log: deps.log,
+      changed: () => this.changed(),
+      stopped: () => this.stopped,
+      remeasure: () => void this.trigger('measurement', 'sentinel'),
+    });
     const latest = this.slots.get('measurement')?.latest as HistoryEntry | null | undefined;
     if (latest) this.up = latest.status === 'ok' ? 1 : latest.errorKind && latest.errorKind !== 'error' ? 0 : null;
   }
@@ -219,10 +216,7 @@ export class TargetRunner {
       return 'queued';
     }
     s.due = null;
-    if (kind === 'measurement' && reason !== 'sentinel') {
-      this.sentinelStreak = 0;
-      this.sentinelPaused = false;
-    }
+    if (kind === 'measurement' && reason !== 'sentinel') this.sentinel.resetStreak();
     this.launch(s, settings, reason);
     return 'started';
   }
@@ -260,7 +254,7 @@ export class TargetRunner {
   private async runOnce(s: Slot, settings: unknown, signal: AbortSignal, reason: TriggerReason): Promise<void> {
     const { job } = s;
     const { clock, log } = this.deps;
-    await this.stopSentinel();
+    await this.sentinel.stop();
     let lease;
     try {
       lease = await this.deps.budget.acquire(job.sessions(settings), signal);
@@ -338,77 +332,10 @@ export class TargetRunner {
     }
   }
 
+  /** Between jobs the sentinel watches the path the latest measurement found. */
   private maybeStartSentinel(): void {
-    const measured = this.slot('measurement');
-    if (this.stopped || this.sentinel || this.anyRunning() || this.sentinelPaused || !this.cfg.settings.sentinel.enabled || !this.deps.openerFactory) return;
-    const result = (measured?.latestOk as HistoryEntry | null | undefined)?.result;
-    if (!result) return;
-    let opener: SessionOpener;
-    try {
-      opener = this.deps.openerFactory(this.cfg.spec, {
-        connectTimeoutMs: this.cfg.settings.connectTimeoutMs,
-        silentDeadlineFloorMs: this.cfg.settings.silentDeadlineFloorMs,
-      });
-    } catch (err) {
-      // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
-      this.deps.log.warn(`target ${this.name}: cannot start a sentinel: ${(err as Error).message}`);
-      return;
-    }
-    const plan = sentinelPlan(result.results, this.cfg.settings.sentinel.fraction, opener.inboundSupported && this.cfg.spec.inboundCommand !== null);
-    if (!plan) return;
-    const lease = this.deps.budget.tryAcquire(1);
-    if (!lease) {
-      this.deps.log.warn(`target ${this.name}: no session budget left for a sentinel`);
-      return;
-    }
-    const controller = new AbortController();
-    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: this.deps.clock.now(), done: Promise.resolve() };
-    this.sentinel = sentinel;
-    sentinel.done = runSentinel(
-      { idleSeconds: plan.idleSeconds, direction: plan.direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
-      {
-        opener,
-        clock: this.deps.clock,
-        onSessionsOpen: (n) => {
-          this.sentinelSessions = n;
-          this.changed();
-        },
-      },
-    )
-      .then((end) => {
-        if (this.sentinel === sentinel) this.sentinel = null;
-        if (end.kind === 'died') {
-          this.sentinelDeaths++;
-          this.deps.log.warn(
-            `target ${this.name}: sentinel died after ${end.report.ageSeconds.toFixed(1)} s idle (${end.report.outcome}): the idle timeout shrank, re-measuring now`,
-          );
-          this.changed();
-          if (this.stopped) return;
-          if (this.sentinelStreak >= MAX_SENTINEL_REMEASURES) {
-            // A path whose timeout keeps moving would otherwise be measured back to back forever.
-            this.deps.log.warn(`target ${this.name}: ${this.sentinelStreak} sentinel re-measurements in a row; waiting for the schedule`);
-            this.sentinelPaused = true;
-            return;
-          }
-          this.sentinelStreak++;
-          this.trigger('measurement', 'sentinel');
-        } else if (end.kind === 'ended') {
-          this.deps.log.info(`target ${this.name}: ${end.reason}`);
-        }
-      })
-      .catch((err) => this.deps.log.error(`target ${this.name}: sentinel crashed: ${(err as Error).message}`))
-      .finally(() => lease.release());
-    this.changed();
-  }
-
-  private sentinelDeaths = 0;
-
-  private async stopSentinel(): Promise<void> {
-    const s = this.sentinel;
-    if (!s) return;
-    this.sentinel = null;
-    s.controller.abort(new Error('sentinel stopped'));
-    await s.done;
+    if (this.stopped || this.anyRunning()) return;
+    this.sentinel.maybeStart(this.cfg, (this.slot('measurement')?.latestOk as HistoryEntry | null | undefined)?.result);
   }
 
   /** Ends a slot's schedule, jitter, queued run and (aborting it) its run in flight. */
@@ -425,7 +352,7 @@ export class TargetRunner {
   /** Stops every schedule, ends the runs in flight and the sentinel. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([this.stopSentinel(), ...[...this.slots.values()].map((s) => this.stopSlot(s, 'target stopped'))]);
+    await Promise.all([this.sentinel.stop(), ...[...this.slots.values()].map((s) => this.stopSlot(s, 'target stopped'))]);
   }
 
   /** A reload changed this target: restart it under the new config, keeping counters and results. */
@@ -487,7 +414,7 @@ export class TargetRunner {
       measurements: measured.runs,
       failures: measured.failures,
       skipped: measured.skipped,
-      sentinelDeaths: this.sentinelDeaths,
+      sentinelDeaths: this.sentinel.deathCount(),
       heartbeatRuns: matrices.runs,
       heartbeatFailures: matrices.failures,
       heartbeatSkipped: matrices.skipped,
@@ -504,10 +431,10 @@ export class TargetRunner {
       latest: (m?.latest ?? null) as HistoryEntry | null,
       latestOk: (m?.latestOk ?? null) as HistoryEntry | null,
       counters,
-      sessionsOpen: sessions + this.sentinelSessions,
+      sessionsOpen: sessions + this.sentinel.sessionsOpen(),
       up: this.up,
       running: m?.running ? { since: m.running.since, reason: m.running.reason } : null,
-      sentinel: this.sentinel ? { idleSeconds: this.sentinel.idleSeconds, direction: this.sentinel.direction, since: this.sentinel.since } : null,
+      sentinel: this.sentinel.watching(),
       nextRunAt: m?.cron?.nextRunAt() ?? null,
       heartbeat:
         hb && hbSettings

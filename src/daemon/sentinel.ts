@@ -3,7 +3,13 @@
 // measured, every check passes; if one fails with reset/silent, the timeout shrank below 90 % of the
 // estimate — the caller counts it and re-measures at once. A server-side close is not the path's
 // fault and is not counted.
-import type { Clock, Direction, ProbeReport, SessionOpener, SearchSession } from '../search/types.ts';
+// TargetSentinel (below) is the sentinel's life on one target: when one may watch, its session
+// budget, what a death triggers (a re-measurement, at most MAX_SENTINEL_REMEASURES in a row).
+import type { Clock, Direction, MeasurementResult, ProbeReport, SessionOpener, SearchSession } from '../search/types.ts';
+import type { TargetSpec } from '../probe/target.ts';
+import type { SessionBudget } from './budget.ts';
+import type { TargetConfig } from './config.ts';
+import type { Logger } from './log.ts';
 
 export type SentinelEnd =
   | { kind: 'died'; report: ProbeReport }
@@ -94,4 +100,135 @@ export function sentinelPlan(
   }
   if (!best) return null;
   return { direction: best.direction, idleSeconds: Math.max(1, best.idle) };
+}
+
+/** Makes the session opener a sentinel uses (the prober's connect + auth + host key check). */
+export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number }) => SessionOpener;
+
+/** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
+export const MAX_SENTINEL_REMEASURES = 3;
+
+/** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
+const SENTINEL_MAX_CHECKS = 10_000;
+
+export interface TargetSentinelDeps {
+  openerFactory?: OpenerFactory;
+  budget: SessionBudget;
+  clock: Clock;
+  log: Logger;
+  /** Something a scrape would show changed. */
+  changed(): void;
+  /** The target was stopped (a death then re-measures nothing). */
+  stopped(): boolean;
+  /** A sentinel died: measure again now. */
+  remeasure(): void;
+}
+
+/** The one sentinel of one target, between its jobs (the runner says when: see TargetRunner). */
+export class TargetSentinel {
+  private current: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: Direction; since: number; checks: number } | null = null;
+  private sessions = 0;
+  private deaths = 0;
+  /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
+  private streak = 0;
+  private paused = false;
+
+  constructor(
+    private readonly name: () => string,
+    private readonly deps: TargetSentinelDeps,
+  ) {}
+
+  /** A measurement not started by a sentinel death: deaths may re-measure again. */
+  resetStreak(): void {
+    this.streak = 0;
+    this.paused = false;
+  }
+
+  /** Starts watching the path of the latest measurement, if the config wants it and budget allows. */
+  maybeStart(cfg: TargetConfig, result: MeasurementResult | null | undefined): void {
+    const { deps } = this;
+    if (this.current || this.paused || !cfg.settings.sentinel.enabled || !deps.openerFactory || !result) return;
+    let opener: SessionOpener;
+    try {
+      opener = deps.openerFactory(cfg.spec, {
+        connectTimeoutMs: cfg.settings.connectTimeoutMs,
+        silentDeadlineFloorMs: cfg.settings.silentDeadlineFloorMs,
+      });
+    } catch (err) {
+      // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
+      deps.log.warn(`target ${this.name()}: cannot start a sentinel: ${(err as Error).message}`);
+      return;
+    }
+    const plan = sentinelPlan(result.results, cfg.settings.sentinel.fraction, opener.inboundSupported && cfg.spec.inboundCommand !== null);
+    if (!plan) return;
+    const lease = deps.budget.tryAcquire(1);
+    if (!lease) {
+      deps.log.warn(`target ${this.name()}: no session budget left for a sentinel`);
+      return;
+    }
+    const controller = new AbortController();
+    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), checks: 0, done: Promise.resolve() };
+    this.current = sentinel;
+    sentinel.done = runSentinel(
+      { idleSeconds: plan.idleSeconds, direction: plan.direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
+      {
+        opener,
+        clock: deps.clock,
+        onSessionsOpen: (n) => {
+          this.sessions = n;
+          deps.changed();
+        },
+        onAlive: () => {
+          sentinel.checks++;
+        },
+      },
+    )
+      .then((end) => {
+        if (this.current === sentinel) this.current = null;
+        if (end.kind === 'died') this.onDeath(end.report);
+        else if (end.kind === 'ended') deps.log.info(`target ${this.name()}: ${end.reason}`);
+      })
+      .catch((err) => deps.log.error(`target ${this.name()}: sentinel crashed: ${(err as Error).message}`))
+      .finally(() => lease.release());
+    deps.changed();
+  }
+
+  private onDeath(report: ProbeReport): void {
+    const { deps } = this;
+    this.deaths++;
+    deps.log.warn(`target ${this.name()}: sentinel died after ${report.ageSeconds.toFixed(1)} s idle (${report.outcome}): the idle timeout shrank, re-measuring now`);
+    deps.changed();
+    if (deps.stopped()) return;
+    if (this.streak >= MAX_SENTINEL_REMEASURES) {
+      // A path whose timeout keeps moving would otherwise be measured back to back forever.
+      deps.log.warn(`target ${this.name()}: ${this.streak} sentinel re-measurements in a row; waiting for the schedule`);
+      this.paused = true;
+      return;
+    }
+    this.streak++;
+    deps.remeasure();
+  }
+
+  /** Ends the sentinel (a job is about to run, or the target stops); resolves once it closed. */
+  async stop(): Promise<void> {
+    const s = this.current;
+    if (!s) return;
+    this.current = null;
+    s.controller.abort(new Error('sentinel stopped'));
+    await s.done;
+  }
+
+  sessionsOpen(): number {
+    return this.sessions;
+  }
+
+  deathCount(): number {
+    return this.deaths;
+  }
+
+  /** What the sentinel watches now, if one runs, and how many of its checks passed so far. */
+  watching(): { idleSeconds: number; direction: Direction; since: number; checks: number } | null {
+    const s = this.current;
+    return s ? { idleSeconds: s.idleSeconds, direction: s.direction, since: s.since, checks: s.checks } : null;
+  }
 }

@@ -60,7 +60,8 @@ export interface TargetSnapshot {
   /** 1 if the last connect+auth worked, 0 if it failed, null before the first attempt. */
   up: 0 | 1 | null;
   running: { since: number; reason: string } | null;
-  sentinel: { idleSeconds: number; direction: Direction; since: number } | null;
+  /** The sentinel watching the path now; `checks`: how many of its liveness checks passed. */
+  sentinel: { idleSeconds: number; direction: Direction; since: number; checks: number } | null;
   nextRunAt: number | null;
   /** null when no heartbeat matrix is configured for this target. */
   heartbeat: HeartbeatSnapshot | null;

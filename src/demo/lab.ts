@@ -7,7 +7,7 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
-import type { Direction } from '../search/types.ts';
+import type { Clock, Direction } from '../search/types.ts';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.ts';
 import { startMiddlebox, type Middlebox, type MiddleboxMode } from './middlebox.ts';
 import { generateEd25519KeyPair } from './keys.ts';
@@ -29,6 +29,8 @@ export interface DemoLabOptions {
   user?: string;
   /** Where the middlebox (what clients connect to) listens: 127.0.0.1 (default) or ::1. */
   listenHost?: '127.0.0.1' | '::1';
+  /** Clock of the middlebox's idle time and the server's timers (tests: virtual time); default real time. */
+  clock?: Clock;
 }
 
 export interface DemoLab {
@@ -92,6 +94,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       password: opts.password,
       execStartDelaySeconds: opts.execStartDelaySeconds,
       noShell: opts.noShell,
+      clock: opts.clock,
     });
     middlebox = await startMiddlebox({
       upstreamHost: server.host,
@@ -99,6 +102,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
       idleTimeoutSeconds: opts.timeoutSeconds,
       mode: opts.mode,
       listenHost: opts.listenHost,
+      clock: opts.clock,
     });
     const privateKeyPath = path.join(dir, 'id_ed25519');
     writeFileSync(privateKeyPath, clientKey.private, { mode: 0o600 });

@@ -6,6 +6,9 @@
 //  - remap:  a client packet opens a new upstream flow (a new NAT port); the server does not know
 //            it and answers RST, which reaches the client. Server packets find no mapping: dropped.
 import net from 'node:net';
+import { realClock } from '../search/clock.ts';
+import { listenEphemeral, socketSet } from './socket-set.ts';
+import type { Clock } from '../search/types.ts';
 
 export type MiddleboxMode = 'silent' | 'reset' | 'remap';
 export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = ['silent', 'reset', 'remap'];
@@ -17,6 +20,8 @@ export interface MiddleboxOptions {
   mode: MiddleboxMode;
   /** Loopback address to listen on: 127.0.0.1 (default) or ::1 (IPv6 targets). */
   listenHost?: '127.0.0.1' | '::1';
+  /** What idle time is measured on (tests run the lab on virtual time); default: real time. */
+  clock?: Clock;
 }
 
 export interface Middlebox {
@@ -24,20 +29,19 @@ export interface Middlebox {
   port: number;
   /** Flows forgotten so far (for tests and the demo's summary). */
   expiredFlows(): number;
+  /** Resolves once `n` flows have been forgotten (tests wait on it instead of polling). */
+  untilExpired(n: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox> {
   if (!(opts.idleTimeoutSeconds > 0)) throw new Error(`middlebox: idle timeout must be > 0 s, got ${opts.idleTimeoutSeconds}`);
   const idleMs = opts.idleTimeoutSeconds * 1000;
-  const sockets = new Set<net.Socket>();
+  const clock = opts.clock ?? realClock;
+  const expiryWaiters: { n: number; resolve(): void }[] = [];
+  const sockets = socketSet();
+  const track = sockets.track;
   let expired = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
 
   const server = net.createServer((client) => {
     track(client);
@@ -46,7 +50,7 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     const upstream = track(net.connect({ host: opts.upstreamHost, port: opts.upstreamPort }));
     upstream.setNoDelay(true);
     upstream.on('connect', () => client.resume());
-    let lastActivity = Date.now();
+    let lastActivity = clock.now();
     let forgotten = false;
     let remapped: net.Socket | null = null;
 
@@ -54,6 +58,10 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
       if (!forgotten && now - lastActivity > idleMs) {
         forgotten = true;
         expired++;
+        for (const w of expiryWaiters.filter((w) => expired >= w.n)) {
+          expiryWaiters.splice(expiryWaiters.indexOf(w), 1);
+          w.resolve();
+        }
       }
       return forgotten;
     };
@@ -72,7 +80,7 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     });
 
     client.on('data', (chunk: Buffer) => {
-      const now = Date.now();
+      const now = clock.now();
       if (!isForgotten(now)) {
         lastActivity = now;
         upstream.write(chunk);
@@ -99,7 +107,7 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     });
 
     upstream.on('data', (chunk: Buffer) => {
-      const now = Date.now();
+      const now = clock.now();
       if (!isForgotten(now)) {
         lastActivity = now;
         client.write(chunk);
@@ -110,18 +118,13 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, opts.listenHost ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as net.AddressInfo;
+  const host = opts.listenHost ?? '127.0.0.1';
+  const listening = await listenEphemeral(server, sockets, host);
   return {
-    host: opts.listenHost ?? '127.0.0.1',
-    port: addr.port,
+    host,
+    port: listening.port,
     expiredFlows: () => expired,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    untilExpired: (n) => new Promise<void>((resolve) => (expired >= n ? resolve() : expiryWaiters.push({ n, resolve }))),
+    close: listening.close,
   };
 }

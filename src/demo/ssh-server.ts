@@ -7,6 +7,10 @@ import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { signallerScript, SIGNALLER_READY, WAITER_READY, WAITER_SPEAKS } from '../probe/inbound-scripts.ts';
+import { after, type ClockTimer } from '../probe/clock-timer.ts';
+import { sendServerKeepalive } from '../probe/ssh2-adapter.ts';
+import { realClock } from '../search/clock.ts';
+import type { Clock } from '../search/types.ts';
 
 export interface DemoSshServerOptions {
   /** Host private key (OpenSSH or PEM text). */
@@ -26,6 +30,8 @@ export interface DemoSshServerOptions {
   noSignalMethod?: boolean;
   /** Refuse every command as sshd's `ForceCommand internal-sftp` does (an account without a shell). */
   noShell?: boolean;
+  /** Clock of the exec and idle-disconnect timers (tests run the lab on virtual time); default: real time. */
+  clock?: Clock;
 }
 
 /** The waiter script is recognised by its shape; its lifetime bound varies. */
@@ -61,7 +67,8 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
   const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
   const connections = new Set<net.Socket>();
-  const allExecTimerSets = new Set<Set<NodeJS.Timeout>>();
+  const clock = opts.clock ?? realClock;
+  const allExecTimerSets = new Set<Set<ClockTimer>>();
   // Waiters of every connection by their made-up PID: the signaller runs on another connection.
   const waiters = new Map<number, ssh2.ServerChannel>();
   let nextPid = 4000;
@@ -69,30 +76,54 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
   const server = new ssh2.Server(
     {
       hostKeys: [opts.hostKey],
-      // ssh2 refreshes this timer on every packet from the client, like sshd's ClientAliveInterval.
-      // Without a heartbeat we must still set one: ssh2's Server otherwise pings every 15 s by
-      // default, which would mask every path timeout above 15 s. ~24.8 days is setInterval's maximum.
-      keepaliveInterval: opts.serverHeartbeatSeconds ? opts.serverHeartbeatSeconds * 1000 : 2_147_483_647,
+      // ssh2's own keepalive would run on setInterval (real time) and, unset, pings every 15 s,
+      // which would mask every path timeout above 15 s: off (~24.8 days, setInterval's maximum).
+      // The heartbeat below does the same on the injected clock.
+      keepaliveInterval: 2_147_483_647,
       keepaliveCountMax: 3,
     },
-    (client) => {
+    (client, info) => {
       let openChannels = 0;
-      let idleTimer: NodeJS.Timeout | null = null;
+      if (opts.serverHeartbeatSeconds) {
+        // Like sshd ClientAliveInterval (and ssh2's keepalive): a keepalive request after N s
+        // without client data; 3 in a row unanswered end the connection.
+        const everyMs = opts.serverHeartbeatSeconds * 1000;
+        const sock = [...connections].find((c) => c.remotePort === info.port);
+        let unanswered = 0;
+        let timer: ClockTimer | null = null;
+        const arm = () => {
+          timer?.cancel();
+          timer = after(clock, everyMs, () => {
+            if (++unanswered > 3) return void client.end();
+            sendServerKeepalive(client);
+            arm();
+          });
+        };
+        client.once('ready', () => {
+          arm();
+          sock?.on('data', () => {
+            unanswered = 0;
+            arm();
+          });
+        });
+        client.on('close', () => timer?.cancel());
+      }
+      let idleTimer: ClockTimer | null = null;
       const armIdleDisconnect = () => {
         if (!opts.idleDisconnectSeconds || openChannels > 0) return;
-        idleTimer = setTimeout(() => client.end(), opts.idleDisconnectSeconds * 1000);
+        idleTimer = after(clock, opts.idleDisconnectSeconds * 1000, () => client.end());
       };
       const disarmIdleDisconnect = () => {
-        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer?.cancel();
         idleTimer = null;
       };
       client.on('error', () => {
         // Peers vanish (the middlebox resets them); nothing to report in the demo.
       });
       // Exec timers of this connection: a dropped connection does not always close its channels.
-      const execTimers = new Set<NodeJS.Timeout>();
+      const execTimers = new Set<ClockTimer>();
       const clearExecTimers = () => {
-        for (const t of execTimers) clearTimeout(t);
+        for (const t of execTimers) t.cancel();
         execTimers.clear();
       };
       allExecTimerSets.add(execTimers);
@@ -185,12 +216,12 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
               return;
             }
             const stream = acceptExec();
-            const timers: NodeJS.Timeout[] = [];
+            const timers: ClockTimer[] = [];
             const later = (fn: () => void, ms: number) => {
-              const t = setTimeout(() => {
+              const t = after(clock, ms, () => {
                 execTimers.delete(t);
                 fn();
-              }, ms);
+              });
               timers.push(t);
               execTimers.add(t);
             };
@@ -207,7 +238,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
             else start();
             stream.on('close', () => {
               for (const t of timers) {
-                clearTimeout(t);
+                t.cancel();
                 execTimers.delete(t);
               }
             });
@@ -243,7 +274,7 @@ export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<De
     port: addr.port,
     close: async () => {
       waiters.clear();
-      for (const set of allExecTimerSets) for (const t of set) clearTimeout(t);
+      for (const set of allExecTimerSets) for (const t of set) t.cancel();
       allExecTimerSets.clear();
       for (const s of connections) s.destroy();
       await new Promise<void>((resolve) => front.close(() => resolve()));

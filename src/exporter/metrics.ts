@@ -281,6 +281,11 @@ export class MetricsRenderer {
     }
     return c.body;
   }
+
+  /** Resolves once the background refresh in flight, if any, has replaced the cached body. */
+  async refreshed(): Promise<void> {
+    await this.refreshing;
+  }
 }
 
 export function joinExposition(...parts: string[]): string {

@@ -66,6 +66,11 @@ export class ControlSession implements ControlMonitor {
     return new ControlSession(await opts.open(), opts);
   }
 
+  /** Resolves when the heartbeat loop has ended: the control session failed, or stop() was called. */
+  ended(): Promise<void> {
+    return this.loop;
+  }
+
   /** Whether `session` is the control connection itself. */
   runsOn(session: SshSession): boolean {
     return session === this.session;

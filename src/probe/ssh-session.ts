@@ -1,20 +1,25 @@
 // One probe session: an authenticated ssh2 Client over a socket we created and tap, implementing
 // the search's SearchSession. Probes:
 //  - outbound: keepalive@openssh.com with want-reply; any reply (success or failure) proves the path.
-//  - inbound by signal: a waiter (src/probe/inbound-scripts.ts) runs on the session; the control
-//    session's signaller makes it print now (`probeInboundNow`); alive when its line arrives.
-//  - inbound by sleep (fallback): exec of `sleep {d}; echo idleprobe`; alive when its output arrives.
+//  - inbound by signal (./signal-probe.ts): a waiter (./inbound-scripts.ts) runs on the session; the
+//    control session's signaller makes it print now (`probeInboundNow`); alive when its line arrives.
+//  - inbound by sleep (./sleep-probe.ts, the fallback): exec of `sleep {d}; echo idleprobe`; alive
+//    when its output arrives.
 import type { Socket } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
-import { SIGNAL_FOLLOW_UP_DELAY_MS, type Clock, type ProbeOutcome, type ProbeReport, type SearchSession } from '../search/types.ts';
-import { after, TimerSet, type ClockTimer } from './clock-timer.ts';
+import type { Clock, ProbeReport, SearchSession } from '../search/types.ts';
+import { after } from './clock-timer.ts';
 import { parseWaiterReady, waiterScript, WAITER_SPEAKS } from './inbound-scripts.ts';
+import type { PingResult, ProbeHost } from './probe-host.ts';
+import { SignalProbe, type Waiter } from './signal-probe.ts';
 import type { Signaller } from './signaller.ts';
+import { inboundCommandLine, SleepProbe } from './sleep-probe.ts';
 import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
 import { describeConnectionEnd, outcomeOfConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
-import { DEFAULT_INBOUND_COMMAND } from './target.ts';
+
+export { formatAge, inboundCommandLine, INBOUND_START_MARKER } from './sleep-probe.ts';
 
 /** How a command started on the session went (the waiter, the signaller, the shell check). */
 export type CommandStart =
@@ -23,19 +28,6 @@ export type CommandStart =
   | { kind: 'refused'; detail: string }
   /** The connection failed or stayed silent: says nothing about the account. */
   | { kind: 'failed'; detail: string };
-
-interface Waiter {
-  pid: number;
-  channel: ClientChannel;
-  signaller: Signaller;
-  /** Set while a probe waits for the waiter's line. */
-  onSpeak: (() => void) | null;
-  onGone: ((detail: string) => void) | null;
-  gone: boolean;
-}
-
-/** Output earlier than this before the due time means the command did not sleep as asked. */
-const EARLY_OUTPUT_TOLERANCE_MS = 500;
 
 export interface SshSessionOptions {
   id: string;
@@ -50,122 +42,9 @@ export interface SshSessionOptions {
   onClosed?: (session: SshSession) => void;
 }
 
-interface PingResult {
-  outcome: ProbeOutcome;
-  rttMs?: number;
-  detail?: string;
-}
-
-/** First line the default inbound command prints, so the idle period is timed from the real start. */
-export const INBOUND_START_MARKER = 'idleprobe-start';
-
-/**
- * The command line for an inbound probe of age d. The default command gets a start marker
- * (`echo idleprobe-start; sleep d; echo idleprobe`): without it, the shell's start-up time on a
- * loaded server would be counted as part of the idle period and failures would look too short.
- * A custom command runs exactly as configured.
- */
-export function inboundCommandLine(template: string, ageSeconds: number): { command: string; marked: boolean } {
-  const d = formatAge(ageSeconds);
-  if (template === DEFAULT_INBOUND_COMMAND) return { command: `echo ${INBOUND_START_MARKER}; ${template.replaceAll('{d}', d)}`, marked: true };
-  return { command: template.replaceAll('{d}', d), marked: false };
-}
-
 /** Time a waiter may take beyond the probe deadline to print its PID (fork, PAM, shell start-up). */
 const WAITER_START_ALLOWANCE_MS = 5000;
 const WAITER_TERM_DEADLINE_MS = 5000;
-
-/**
- * One inbound probe of the signal method: the control session signals the waiter; alive when its
- * line arrives. No line shortly after the signaller confirmed the signal: a follow-up keepalive on
- * the probe session decides (see SIGNAL_FOLLOW_UP_DELAY_MS). All timing on the injected Clock.
- */
-class SignalProbe {
-  private settled = false;
-  private readonly timers: TimerSet;
-  private resolve!: (r: ProbeReport) => void;
-  private readonly hooks: ReturnType<SshSession['probeHooks']>;
-  private readonly sentAt: number;
-  private readonly lastBefore: number;
-  /** Estimated moment the server received the signal (half the signaller's round trip). */
-  private deliveredAt: number | null = null;
-  private endSolicited: (() => void) | null = null;
-  private unsubscribe: () => void = () => {};
-
-  constructor(
-    private readonly session: SshSession,
-    private readonly waiter: Waiter,
-    private readonly clock: Clock,
-    private readonly deadlineMs: number,
-  ) {
-    this.timers = new TimerSet(clock);
-    this.hooks = session.probeHooks();
-    this.sentAt = clock.now();
-    this.lastBefore = session.lastActivityAt();
-  }
-
-  run(): Promise<ProbeReport> {
-    const ageNow = (this.sentAt - this.lastBefore) / 1000;
-    if (this.session.isClosed()) return Promise.resolve({ ...this.hooks.closedOutcome(), ageSeconds: ageNow, at: this.sentAt });
-    if (this.waiter.gone) return Promise.resolve({ outcome: 'error', ageSeconds: ageNow, at: this.sentAt, detail: 'the waiter on the server is gone' });
-    return new Promise((resolve) => {
-      this.resolve = resolve;
-      this.endSolicited = this.hooks.beginSolicited();
-      this.waiter.onSpeak = () => this.settle({ outcome: 'alive', ageSeconds: this.hooks.gapBeforeLatestInboundMs() / 1000, at: this.sentAt, rttMs: this.clock.now() - this.sentAt }, false);
-      this.waiter.onGone = (detail) => after(this.clock, 0, () => this.settle(this.failure('server_closed', detail), false));
-      this.unsubscribe = this.hooks.onEnd(() => {
-        const r = this.hooks.closedOutcome();
-        this.settle(this.failure(r.outcome, `${r.detail} while the waiter was signalled`), false);
-      });
-      void this.waiter.signaller.signal(this.waiter.pid, 'USR1', this.deadlineMs).then((answer) => this.onSignalled(answer));
-    });
-  }
-
-  private onSignalled(answer: 'ok' | 'gone' | 'no_answer'): void {
-    if (this.settled) return;
-    if (answer === 'gone') return this.settle(this.failure('error', 'the waiter on the server is gone (kill: no such process)'), true);
-    if (answer === 'no_answer') return this.settle(this.failure('error', `the control session did not confirm the signal within ${this.deadlineMs} ms`), true);
-    this.deliveredAt = this.sentAt + (this.clock.now() - this.sentAt) / 2;
-    this.timers.after(SIGNAL_FOLLOW_UP_DELAY_MS, () => void this.followUp());
-  }
-
-  /** The line did not come: TCP keeps order, so a keepalive answered before it means the server is late. */
-  private async followUp(): Promise<void> {
-    if (this.settled) return;
-    const r = await this.hooks.ping(this.deadlineMs);
-    if (this.settled) return;
-    const why = `no output ${SIGNAL_FOLLOW_UP_DELAY_MS} ms after the signal was delivered`;
-    if (r.outcome === 'reset') this.settle(this.failure('reset', `${why}; follow-up keepalive was reset`), true);
-    else if (r.outcome === 'silent') this.settle(this.failure('silent', `${why}; follow-up keepalive unanswered`), true);
-    else if (r.outcome === 'alive') {
-      const extraMs = 2 * this.deadlineMs;
-      this.timers.after(extraMs, () => this.settle(this.failure('error', `${why}, and none ${extraMs} ms after a follow-up keepalive was answered: the waiter did not run in time`), true));
-    } else this.settle(this.failure(r.outcome, `${why}; ${r.detail ?? ''}`), true);
-  }
-
-  /** A failure is at the age the session had when the server tried to speak. */
-  private failure(outcome: ProbeOutcome, detail: string): ProbeReport {
-    const at = this.deliveredAt ?? this.sentAt;
-    return { outcome, ageSeconds: Math.max(0, (at - this.lastBefore) / 1000), at, detail };
-  }
-
-  private settle(r: ProbeReport, closeSession: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.timers.cancelAll();
-    this.unsubscribe();
-    this.endSolicited?.();
-    this.waiter.onSpeak = null;
-    this.waiter.onGone = null;
-    if (closeSession || r.outcome !== 'alive') this.session.close();
-    this.resolve(r);
-  }
-}
-
-export function formatAge(seconds: number): string {
-  // `sleep` takes decimals; keep at most millisecond precision and no exponent notation.
-  return String(Math.round(seconds * 1000) / 1000);
-}
 
 export class SshSession implements SearchSession {
   readonly id: string;
@@ -495,15 +374,21 @@ export class SshSession implements SearchSession {
   }
 
   private signalWaiter(): Promise<ProbeReport> {
-    return new SignalProbe(this, this.waiter!, this.clock, this.deadlineMs()).run();
+    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run();
   }
 
-  /** @internal for SignalProbe */
-  probeHooks() {
+  /** What the inbound probes (signal-probe.ts, sleep-probe.ts) may use of this session. */
+  private probeHost(): ProbeHost {
     return {
+      clock: this.clock,
+      deadlineMs: () => this.deadlineMs(),
+      lastActivityAt: () => this.lastActivityAt(),
+      lastActivityBeforeLocalClose: () => this.lastActivityBeforeLocalClose ?? this.lastActivityAt(),
+      isClosed: () => this.closed,
+      connectionGone: () => this.closed || this.sock.destroyed,
       closedOutcome: () => this.closedOutcome(),
-      onEnd: (l: (end: ConnectionEnd) => void) => this.onEnd(l),
-      ping: (ms: number) => this.ping(ms),
+      onEnd: (l) => this.onEnd(l),
+      ping: (ms) => this.ping(ms),
       gapBeforeLatestInboundMs: () => this.tap.gapBeforeLatestInboundMs(),
       beginSolicited: () => {
         this.pending++;
@@ -511,6 +396,9 @@ export class SshSession implements SearchSession {
           this.pending--;
         };
       },
+      markSolicited: () => this.markSolicited(),
+      exec: (command, callback) => this.client.exec(command, callback),
+      close: () => this.close(),
     };
   }
 
@@ -518,164 +406,7 @@ export class SshSession implements SearchSession {
     if (this.inboundCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
     const { command, marked } = inboundCommandLine(this.inboundCommand, ageSeconds);
-    const requestedAt = this.clock.now();
-    if (this.closed) {
-      return Promise.resolve({ ...this.closedOutcome(), ageSeconds: (requestedAt - this.lastActivityAt()) / 1000, at: requestedAt });
-    }
-    return new Promise((resolve) => {
-      let settled = false;
-      let setupPending = true;
-      let dueAt = requestedAt + ageSeconds * 1000;
-      let ageAtDue: number | null = null;
-      // Every timer of this probe, on the injected clock; cancelled together when it settles.
-      const timers = new TimerSet(this.clock);
-      let stream: ClientChannel | null = null;
-      this.pending++;
-      const endSetup = () => {
-        if (setupPending) {
-          setupPending = false;
-          this.pending--;
-        }
-      };
-      const settle = (outcome: ProbeOutcome, detail: string | undefined, age: number, closeSession: boolean) => {
-        if (settled) return;
-        settled = true;
-        endSetup();
-        timers.cancelAll();
-        unsubscribe();
-        if (closeSession) this.close();
-        else if (stream && outcome !== 'alive') stream.close();
-        resolve({ outcome, ageSeconds: age, at: dueAt, detail });
-      };
-      // The exec round trips are themselves a request on an idle session: bound them too. If they
-      // go unanswered, the path forgot the session before the server could speak: a failure at
-      // the idle age the session had when we asked, not at the requested age.
-      const ageAtRequest = (requestedAt - this.lastActivityAt()) / 1000;
-      const unsubscribe = this.onEnd(() => {
-        const r = this.closedOutcome();
-        if (stream === null) settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
-        else settle(r.outcome, `${r.detail} while waiting for the inbound command`, this.ageForFailure(ageAtDue, dueAt), false);
-      });
-      timers.after(this.deadlineMs(), () => {
-        if (setupPending) {
-          settle('silent', `no reply to the exec request (session was already idle ${ageAtRequest.toFixed(1)} s)`, ageAtRequest, true);
-        }
-      });
-
-      this.client.exec(command, (err, channel) => {
-        endSetup();
-        this.markSolicited();
-        if (settled) {
-          channel?.close();
-          return;
-        }
-        if (err) {
-          // ssh2 fails pending channel requests from its own 'close' handler, before ours ran:
-          // look again once the socket events have settled.
-          timers.after(0, () => {
-            if (this.closed || this.sock.destroyed) {
-              const r = this.closedOutcome();
-              settle(r.outcome, `${r.detail} before the inbound command started`, ageAtRequest, false);
-            } else {
-              settle('error', `server refused the inbound command: ${err.message}`, 0, false);
-            }
-          });
-          return;
-        }
-        stream = channel;
-        let startedAt = this.clock.now();
-        let stderr = '';
-        // Timers of the current phase, re-armed when the start marker tells when the command
-        // really began (a loaded server may start the shell seconds after confirming the exec).
-        let phase: ClockTimer[] = [];
-        const keepWaiting = (ms: number, detail: string) => {
-          phase.push(timers.after(ms, () => settle('error', detail, this.ageForFailure(ageAtDue, dueAt), true)));
-        };
-        const arm = (start: number) => {
-          for (const t of phase) t.cancel();
-          startedAt = start;
-          dueAt = start + ageSeconds * 1000;
-          ageAtDue = null;
-          phase = [
-            timers.after(ageSeconds * 1000, () => {
-              ageAtDue = (this.clock.now() - this.lastActivityAt()) / 1000;
-            }),
-            timers.after(ageSeconds * 1000 + this.deadlineMs(), () => void this.afterInboundDeadline(dueAt, ageAtDue, settle, keepWaiting)),
-          ];
-        };
-        arm(startedAt);
-        let awaitingMarker = marked;
-        let markerBuffer = '';
-        channel.on('data', (chunk: Buffer) => {
-          this.markSolicited();
-          const now = this.clock.now();
-          if (awaitingMarker) {
-            markerBuffer += chunk.toString('utf8');
-            const at = markerBuffer.indexOf(`${INBOUND_START_MARKER}\n`);
-            if (at < 0 && markerBuffer.length < 256) return;
-            awaitingMarker = false;
-            if (at >= 0) {
-              // The idle period starts now: the marker was the last byte before the sleep.
-              arm(now);
-              if (markerBuffer.length === at + INBOUND_START_MARKER.length + 1) return;
-            }
-          }
-          if (now < dueAt - EARLY_OUTPUT_TOLERANCE_MS) {
-            return settle('error', `inbound command answered after ${((now - startedAt) / 1000).toFixed(1)} s, expected ${formatAge(ageSeconds)} s`, 0, false);
-          }
-          settle('alive', undefined, this.tap.gapBeforeLatestInboundMs() / 1000, false);
-        });
-        channel.stderr.on('data', (chunk: Buffer) => {
-          this.markSolicited();
-          if (stderr.length < 200) stderr += chunk.toString('utf8');
-        });
-        channel.on('close', () => {
-          this.markSolicited();
-          if (settled) return;
-          // Give the connection-end listener the first word if the whole connection went down.
-          timers.after(0, () => {
-            if (settled || this.closed) return;
-            const elapsed = ((this.clock.now() - startedAt) / 1000).toFixed(1);
-            if (stderr.trim() !== '') settle('error', `inbound command failed after ${elapsed} s: ${stderr.trim().slice(0, 200)}`, 0, false);
-            else settle('server_closed', `server closed the channel after ${elapsed} s without output (sshd ChannelTimeout?)`, this.ageForFailure(ageAtDue, dueAt), false);
-          });
-        });
-      });
-    });
-  }
-
-  private ageForFailure(ageAtDue: number | null, dueAt: number): number {
-    if (ageAtDue !== null) return ageAtDue;
-    // Our own DISCONNECT on a local close is not part of the idle period being measured.
-    const last = this.lastActivityBeforeLocalClose ?? this.lastActivityAt();
-    return Math.max(0, (Math.min(this.clock.now(), dueAt) - last) / 1000);
-  }
-
-  /**
-   * The output never came. A follow-up keepalive tells how the path fails: a middlebox that
-   * rejects with RST answers it with a reset; a black hole stays silent; an answer means the
-   * path is fine and the server was late.
-   */
-  private async afterInboundDeadline(
-    dueAt: number,
-    ageAtDue: number | null,
-    settle: (outcome: ProbeOutcome, detail: string | undefined, age: number, closeSession: boolean) => void,
-    keepWaiting: (ms: number, detail: string) => void,
-  ): Promise<void> {
-    const age = this.ageForFailure(ageAtDue, dueAt);
-    const followUp = await this.ping(this.deadlineMs());
-    const why = `no output within ${this.deadlineMs()} ms of the due time`;
-    if (followUp.outcome === 'reset') settle('reset', `${why}; follow-up keepalive was reset`, age, true);
-    else if (followUp.outcome === 'server_closed') settle('server_closed', `${why}; ${followUp.detail}`, age, true);
-    else if (followUp.outcome === 'alive') {
-      // TCP delivers in order: had the server sent the output (even if the path dropped it and
-      // it is being retransmitted), the keepalive reply could not overtake it. So the server had
-      // not sent it yet — a slow server (fork, PAM, shell start-up under load), not the path.
-      // Keep waiting a while: when the output comes, its age is the wire gap before it.
-      const extraMs = 2 * this.deadlineMs();
-      keepWaiting(extraMs, `${why}, and none ${extraMs} ms after a follow-up keepalive was answered: the server did not run the command in time (slow or refusing?)`);
-    }
-    else settle('silent', `${why}; follow-up keepalive: ${followUp.outcome}`, age, true);
+    return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run();
   }
 
   /**

@@ -2,7 +2,8 @@
 // public way to send a bare keepalive@openssh.com with want-reply and hear its answer, nor to see
 // the DISCONNECT reason; both are needed to tell a path failure from a server's decision. Should an
 // ssh2 upgrade change these internals, this module is what breaks (its functions throw a clear
-// error), and test/integration/probe-session.test.ts exercises every function here.
+// error), and test/integration/probe-session.test.ts exercises every function here (the server's
+// keepalive through the demo server's heartbeat).
 import type { Client } from 'ssh2';
 
 interface Ssh2Internals {
@@ -29,6 +30,16 @@ export function sendKeepalive(client: Client, onReply: (err: Error | null) => vo
   const c = internals(client);
   c._callbacks.push((err: unknown) => onReply(err instanceof Error ? err : null));
   c._protocol.ping();
+}
+
+/**
+ * The server side's keepalive@openssh.com request (what ssh2's own Server keepalive sends, used by
+ * the demo server so its heartbeat runs on an injected clock). ssh2 matches no reply to it.
+ */
+export function sendServerKeepalive(connection: unknown): void {
+  const p = (connection as Ssh2Internals)._protocol;
+  if (!p || typeof p.ping !== 'function') throw new Error('ssh2 internals changed: server Connection._protocol.ping() not found (see src/probe/ssh2-adapter.ts)');
+  p.ping();
 }
 
 /** Calls `listener` with the reason code and text of the server's SSH DISCONNECT message. */

@@ -81,6 +81,8 @@ const PROGRESS_EVERY_MS = 1000;
 const PROGRESS_MIN_GAP_MS = 250;
 const IDLE_POLL_MS = 30_000;
 const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
+/** A sleep-method survivor counts as reaching the age asked for when its wire age is this close to it. */
+const COMMITMENT_AGE_SLACK_S = 0.5;
 
 export class SearchRun implements PoolMember {
   private readonly pending = new Map<string, { ageSeconds: number; firedAtMs: number }>();
@@ -93,6 +95,12 @@ export class SearchRun implements PoolMember {
   private heartbeatSeconds: number | null = null;
   private maxRttMs = 0;
   private failureLatencyMs: number | null = null;
+  /**
+   * Inbound by sleep: the longest age asked for that survived with a quiet wire. Such a probe is a
+   * commitment made at start, and its answer's wire age can fall a few ms short of it (the server's
+   * timer starts before its start marker is on the wire): a survivor asked at --max has reached --max.
+   */
+  private longestSurvivedAsked = 0;
   private finished = false;
   private readonly startMs: number;
   private readonly window: PlanWindow | null;
@@ -202,7 +210,7 @@ export class SearchRun implements PoolMember {
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return this.result('timeout', a, `the path timeout is at most ${a.upper.toFixed(1)} s, at or below --min ${opts.minSeconds} s`);
       }
-    } else if (a.lower !== null && a.lower >= opts.maxSeconds - 1e-6) {
+    } else if (a.lower !== null && Math.max(a.lower, this.longestSurvivedAsked) >= opts.maxSeconds - 1e-6) {
       return this.result('no_timeout_up_to_max', a, null);
     } else if (this.heartbeatSeconds !== null && a.lower !== null && a.lower >= this.ceiling() - bracketWidthTarget(p, this.ceiling())) {
       return this.result('masked', a, `the server sends traffic every ~${this.heartbeatSeconds.toFixed(0)} s while the client is idle (sshd ClientAliveInterval?), so idle periods longer than that never occur; no path timeout up to ${a.lower.toFixed(1)} s`);
@@ -409,7 +417,13 @@ export class SearchRun implements PoolMember {
       this.pending.delete(id);
       return;
     }
+    const asked = this.pending.get(id)?.ageSeconds;
     this.pending.delete(id);
+    // Only when the wire was quiet that long, give or take the slack: a probe kept alive by the
+    // server's own traffic (a short wire gap) says nothing about --max.
+    if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions() && report.ageSeconds >= asked - COMMITMENT_AGE_SLACK_S) {
+      this.longestSurvivedAsked = Math.max(this.longestSurvivedAsked, asked);
+    }
     this.probes.push({
       direction: this.opts.direction,
       ageSeconds: report.ageSeconds,

@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { repo } from './daemon-harness.ts';
+import { listenEphemeral, socketSet } from '../../src/demo/socket-set.ts';
+import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
 
 export const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
 
@@ -40,57 +42,28 @@ export async function documentedFlags(cmd: string): Promise<string[]> {
 }
 
 /** A TCP relay to 127.0.0.1:`upstreamPort` that counts connections: total and most open at once. */
-export async function countingRelay(upstreamPort: number): Promise<{ port: number; total(): number; maxOpen(): number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
+export async function countingRelay(upstreamPort: number): Promise<TcpRelay & { total(): number; maxOpen(): number }> {
   let open = 0;
   let maxOpen = 0;
   let total = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
-  const server = net.createServer((client) => {
-    total++;
-    maxOpen = Math.max(maxOpen, ++open);
-    client.once('close', () => open--);
-    track(client).pause();
-    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    total: () => total,
-    maxOpen: () => maxOpen,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+  const relay = await tcpRelay(upstreamPort, {
+    admit: (client) => {
+      total++;
+      maxOpen = Math.max(maxOpen, ++open);
+      client.once('close', () => open--);
+      return true;
     },
-  };
+  });
+  return { ...relay, total: () => total, maxOpen: () => maxOpen };
 }
 
 /** A TCP server that accepts and then says nothing (no SSH banner): a login that never finishes. */
 export async function silentServer(): Promise<{ port: number; accepted(): number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  });
+  const sockets = socketSet();
   let accepted = 0;
-  server.on('connection', () => accepted++);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const server = net.createServer((s) => {
+    accepted++;
+    sockets.track(s);
+  });
+  return { ...(await listenEphemeral(server, sockets)), accepted: () => accepted };
 }

@@ -180,7 +180,12 @@ describe('idleprobe serve against the demo lab', () => {
     // The sentinel idles at 0.9 x the estimate (at most the proven lower bound) and survives while the path still allows ~3 s.
     const watching = await waitFor('the sentinel', async () => (await getJson(`${d.url}/api/targets`)).targets[0]?.sentinel ?? null, 20);
     expect(watching.idleSeconds).toBeCloseTo(Math.min(0.9 * first.results[0].estimateSeconds, first.results[0].lowerSeconds), 1);
-    await new Promise((r) => setTimeout(r, 3 * watching.idleSeconds * 1000));
+    // Three checks passed (the daemon counts them): waited for, not assumed from a sleep.
+    const checked = await waitFor('3 sentinel checks', async () => {
+      const t = (await getJson(`${d.url}/api/targets`)).targets[0];
+      return t?.sentinel?.checks >= 3 ? t : null;
+    }, 60);
+    expect(checked.counters.sentinelDeaths).toBe(0);
     let scrape = await (await fetch(`${d.url}/metrics`)).text();
     expect(sample(scrape, METRIC.sentinelDeaths, 'target="edge"')).toBe(0);
     expect(sample(scrape, METRIC.sessionsOpen, 'target="edge"')).toBe(1);

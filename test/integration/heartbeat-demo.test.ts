@@ -1,11 +1,11 @@
 // The survival matrix over real SSH sessions (the prober's opener, ssh2, keepalive@openssh.com)
 // through the in-process demo middlebox: no root, a few seconds. The CLI is run for real too.
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
+import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
 import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
 import { realClock } from '../../src/search/clock.ts';
@@ -29,33 +29,14 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
  * A TCP relay to 127.0.0.1:`upstreamPort` that, once `slow(ms)` is called, delivers every server
  * byte `ms` later (in order): a path whose round trip is longer than the heartbeat interval.
  */
-async function slowingRelay(upstreamPort: number): Promise<{ port: number; slow(ms: number): void; close(): Promise<void> }> {
+async function slowingRelay(upstreamPort: number): Promise<TcpRelay & { slow(ms: number): void }> {
   let delayMs = 0;
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
-  const server = net.createServer((client) => {
-    track(client).pause();
-    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    // Same delay for every chunk: timers of equal length fire in order, so bytes stay in order.
-    upstream.on('data', (chunk: Buffer) => (delayMs > 0 ? setTimeout(() => client.write(chunk), delayMs) : client.write(chunk)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  // Same delay for every chunk: timers of equal length fire in order, so bytes stay in order.
+  const relay = await tcpRelay(upstreamPort, { toClient: (chunk, client) => (delayMs > 0 ? setTimeout(() => client.write(chunk), delayMs) : client.write(chunk)) });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    ...relay,
     slow: (ms) => {
       delayMs = ms;
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -68,6 +68,18 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
     expect(text.stdout).toMatch(/inbound probes: by signal through the control session/);
   }, 320_000);
 
+  it('--inbound-method sleep with no timeout below a small --max ends: no_timeout_up_to_max (it used to run for the whole time budget)', async () => {
+    // The lab forgets flows after T = 3 s; nothing fails up to 1.5 s. A sleep probe's answer can
+    // come a few ms short of the age asked for, which once kept the search re-asking for --max.
+    const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'inbound', '--inbound-method', 'sleep', '--min', '1', '--max', '1.5', '--json'], { timeoutMs: 45_000 });
+    expect(run.code, show(run)).toBe(0);
+    const inbound = JSON.parse(run.stdout).results[0];
+    expect(inbound).toMatchObject({ direction: 'inbound', inboundMethod: 'sleep', verdict: 'no_timeout_up_to_max', upperSeconds: null });
+    expect(inbound.probes.length).toBeGreaterThan(0);
+    for (const p of inbound.probes) expect(p.outcome).toBe('alive');
+    expect(inbound.lowerSeconds).toBeGreaterThan(1.3);
+  }, 60_000);
+
   it('measure without --json prints the summary with the recommendation', async () => {
     const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);

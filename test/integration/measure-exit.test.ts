@@ -4,19 +4,16 @@
 // alive 2 s after the command returned); IDLEPROBE_NO_EXIT_BACKSTOP=1 turns it off here, so a
 // leaked handle shows as a child that is still running long after its output.
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { repo } from './daemon-harness.ts';
-import { BIN } from './cli-harness.ts';
+import { BIN, type Run } from './cli-harness.ts';
+import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
 
 /** Generous: a clean exit takes milliseconds; a leak keeps the process for the whole search (minutes) or forever. */
 const EXIT_AFTER_OUTPUT_BOUND_MS = 20_000;
 
-interface TimedRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface TimedRun extends Run {
   /** From the last byte of output (stdout or stderr) to the process' exit; null if it had to be killed. */
   outputToExitMs: number | null;
 }
@@ -68,33 +65,9 @@ function runWithoutBackstop(args: string[], overallMs: number): Promise<TimedRun
 const show = (r: TimedRun) => `exit ${r.code}, output→exit ${r.outputToExitMs} ms\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`;
 
 /** A relay to the lab that passes the first `pass` connections and closes every later one at once. */
-async function relayPassingFirst(upstreamPort: number, pass: number): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
+function relayPassingFirst(upstreamPort: number, pass: number): Promise<TcpRelay> {
   let accepted = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    if (++accepted > pass) return void client.destroy();
-    client.pause();
-    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return tcpRelay(upstreamPort, { admit: () => ++accepted <= pass });
 }
 
 let lab: DemoLab;

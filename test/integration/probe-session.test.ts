@@ -1,5 +1,10 @@
 // The session driver against the in-process SSH server behind the userspace middlebox (no root).
 // Each case builds its own lab with a middlebox timeout of 2 s and probes below and above it.
+// Time is virtual (test/support/manual-clock.ts): the client's clock and the lab's (middlebox idle
+// time, the server's exec and idle-disconnect timers) stand still until a test advances them, so an
+// idle age is exactly what the test made it on any machine. Steps of the code under test are waited
+// for by event (a timer registered, a flow expired, a promise settled), never by a sleep. One case
+// (a server slow to start a command) stays on real time and says why.
 import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -9,8 +14,11 @@ import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
 import { ControlSession } from '../../src/probe/control.ts';
 import { realClock } from '../../src/search/index.ts';
-import { ConnectError, InboundUnsupportedError } from '../../src/search/types.ts';
+import { ConnectError, InboundUnsupportedError, type Clock, type ProbeReport } from '../../src/search/types.ts';
 import type { TargetSpec } from '../../src/probe/target.ts';
+import { silentDeadlineMs } from '../../src/probe/outcome.ts';
+import { advanceAll, ManualClock } from '../support/manual-clock.ts';
+import { tcpRelay, type TcpRelay } from '../support/tcp-relay.ts';
 
 const T = 2; // middlebox idle timeout, seconds
 const labs: DemoLab[] = [];
@@ -24,37 +32,45 @@ async function lab(opts: Partial<DemoLabOptions> = {}): Promise<DemoLab> {
   return l;
 }
 
-function opener(spec: TargetSpec): SshSessionOpener {
-  return new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), connectTimeoutMs: 5000 });
+function opener(spec: TargetSpec, clock: Clock = realClock): SshSessionOpener {
+  return new SshSessionOpener(spec, { clock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), connectTimeoutMs: 5000 });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A client clock and a lab clock, moved together; a test can wait on the lab's timers alone. */
+function virtualTime() {
+  const client = new ManualClock();
+  const lab = new ManualClock();
+  return { client, lab, advance: (ms: number) => advanceAll([client, lab], ms) };
+}
+
+/** The probe deadline of a session on virtual time: its RTT measured 0 ms. */
+const DEADLINE_MS = silentDeadlineMs(0);
+
+/**
+ * Starts an inbound (sleep method) probe and returns once its command has started: the demo server
+ * armed its exec timer and the client re-armed on the start marker (its 5th timer: exec deadline,
+ * due and deadline at the exec reply, due and deadline again at the marker). Advancing earlier
+ * would let the output overtake the marker.
+ */
+async function startInbound(v: ReturnType<typeof virtualTime>, s: { probeInbound(age: number): Promise<ProbeReport> }, age: number): Promise<{ report: Promise<ProbeReport> }> {
+  const labTimers = v.lab.registered;
+  const clientTimers = v.client.registered;
+  const report = s.probeInbound(age);
+  await v.lab.untilRegistered(labTimers + 1);
+  await v.client.untilRegistered(clientTimers + 5);
+  return { report }; // wrapped: an async function would otherwise wait for the report itself
+}
 
 /**
  * A TCP relay to 127.0.0.1:`upstreamPort` that can hold back the server's bytes and release them
  * later in order — a reply delayed as by a lost segment that TCP retransmits.
  */
-async function holdingRelay(upstreamPort: number): Promise<{ port: number; hold(): void; release(): void; close(): Promise<void> }> {
+async function holdingRelay(upstreamPort: number): Promise<TcpRelay & { hold(): void; release(): void }> {
   let holding = false;
   const held: { to: net.Socket; chunk: Buffer }[] = [];
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    return s;
-  };
-  const server = net.createServer((client) => {
-    track(client).pause();
-    const upstream = track(net.connect({ host: '127.0.0.1', port: upstreamPort }, () => client.resume()));
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => (holding ? held.push({ to: client, chunk }) : client.write(chunk)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const relay = await tcpRelay(upstreamPort, { toClient: (chunk, client) => (holding ? held.push({ to: client, chunk }) : client.write(chunk)) });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    ...relay,
     hold: () => {
       holding = true;
     },
@@ -62,100 +78,123 @@ async function holdingRelay(upstreamPort: number): Promise<{ port: number; hold(
       holding = false;
       for (const { to, chunk } of held.splice(0)) to.write(chunk);
     },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }
 
 describe.concurrent('session driver behind the userspace middlebox', () => {
   it('silent middlebox: outbound survives below T, is silent above; idle age is measured on the wire', async () => {
-    const l = await lab({ mode: 'silent' });
-    const o = opener(l.target());
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', clock: v.lab });
+    const o = opener(l.target(), v.client);
     const s = await o.openSession();
-    await sleep(1000);
+    await v.advance(1000);
     const below = await s.probeOutbound();
     expect(below.outcome).toBe('alive');
-    expect(below.ageSeconds).toBeGreaterThan(0.9);
-    expect(below.ageSeconds).toBeLessThan(1.9); // timer lag on a loaded machine, still below T
-    expect(below.rttMs).toBeLessThan(500);
+    expect(below.ageSeconds).toBe(1);
+    expect(below.rttMs).toBe(0);
     // The answer restarted the idle clock on the wire.
-    expect(Date.now() - s.lastActivityAt()).toBeLessThan(300);
-    await sleep((T + 1) * 1000);
-    const above = await s.probeOutbound();
+    expect(v.client.now() - s.lastActivityAt()).toBe(0);
+    await v.advance((T + 1) * 1000);
+    const pending = s.probeOutbound();
+    await l.middlebox.untilExpired(1); // the box notices when the next packet comes, and drops it
+    await v.advance(DEADLINE_MS);
+    const above = await pending;
     expect(above.outcome).toBe('silent');
-    expect(above.ageSeconds).toBeGreaterThan(T);
+    expect(above.ageSeconds).toBe(T + 1);
     expect(s.isClosed()).toBe(true);
-    expect(l.middlebox.expiredFlows()).toBeGreaterThanOrEqual(1);
   }, 20_000);
 
   it('silent middlebox: inbound output arrives below T and never above', async () => {
-    const l = await lab({ mode: 'silent' });
-    const s = await opener(l.target()).openSession();
-    const below = await s.probeInbound(1);
-    expect(below.outcome).toBe('alive');
-    expect(below.ageSeconds).toBeGreaterThan(0.9);
-    expect(below.ageSeconds).toBeLessThan(1.9);
-    const above = await s.probeInbound(T + 1);
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    const belowPending = await startInbound(v, s, 1);
+    await v.advance(1000);
+    const below = await belowPending.report;
+    expect(below.outcome, below.detail).toBe('alive');
+    expect(below.ageSeconds).toBe(1);
+    const abovePending = await startInbound(v, s, T + 1);
+    await v.advance((T + 1) * 1000); // the output is due: the middlebox has forgotten the flow and drops it
+    await l.middlebox.untilExpired(1);
+    await v.advance(DEADLINE_MS); // no output by the deadline: a follow-up keepalive (dropped too)
+    await v.advance(DEADLINE_MS); // ... unanswered
+    const above = await abovePending.report;
     expect(above.outcome).toBe('silent');
-    expect(above.ageSeconds).toBeGreaterThan(T);
+    expect(above.ageSeconds).toBe(T + 1);
     expect(above.detail).toMatch(/no output/);
   }, 25_000);
 
   it('reset middlebox: outbound is reset; inbound is found reset by the follow-up keepalive', async () => {
-    const l = await lab({ mode: 'reset' });
-    const o = opener(l.target());
+    // No timer needs to fire: the RST is an event (were it missing, the probes would wait forever and the test time out).
+    const v = virtualTime();
+    const l = await lab({ mode: 'reset', clock: v.lab });
+    const o = opener(l.target(), v.client);
     const [a, b] = [await o.openSession(), await o.openSession()];
-    await sleep((T + 1) * 1000);
+    await v.advance((T + 1) * 1000);
     const out = await a.probeOutbound();
     expect(out.outcome).toBe('reset');
-    expect(out.ageSeconds).toBeGreaterThan(T);
+    expect(out.ageSeconds).toBe(T + 1);
     const inbound = await b.probeInbound(T + 0.5);
     expect(inbound.outcome).toBe('reset');
     // b was idle > T when asked: the exec request itself met the forgotten flow.
-    expect(inbound.ageSeconds).toBeGreaterThan(T);
+    expect(inbound.ageSeconds).toBe(T + 1);
   }, 25_000);
 
   it('remap middlebox: the server answers the re-mapped flow with RST, the client sees reset', async () => {
-    const l = await lab({ mode: 'remap' });
-    const s = await opener(l.target()).openSession();
-    await sleep((T + 1) * 1000);
+    const v = virtualTime();
+    const l = await lab({ mode: 'remap', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    await v.advance((T + 1) * 1000);
     const r = await s.probeOutbound();
     expect(r.outcome).toBe('reset');
-    expect(r.ageSeconds).toBeGreaterThan(T);
+    expect(r.ageSeconds).toBe(T + 1);
   }, 20_000);
 
   it('server heartbeats are noticed on the wire and keep the session alive past T', async () => {
-    const l = await lab({ mode: 'silent', timeoutSeconds: 3, serverHeartbeatSeconds: 1 });
-    const s = await opener(l.target()).openSession();
-    await sleep(4500);
-    expect(s.serverHeartbeatSeconds()).not.toBeNull();
-    expect(Math.abs(s.serverHeartbeatSeconds()! - 1)).toBeLessThanOrEqual(0.3);
-    // We never sent anything, yet the wire was busy: the idle age stays below the heartbeat.
-    expect(Date.now() - s.lastActivityAt()).toBeLessThan(1300);
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 3, serverHeartbeatSeconds: 1, clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    // Each second of silence the server sends a heartbeat and our ssh2 answers it; the server's
+    // timer is re-armed by that answer: wait for it (two new lab timers) before the next second.
+    for (let i = 0; i < 4; i++) {
+      const timers = v.lab.registered;
+      await v.advance(1000);
+      await v.lab.untilRegistered(timers + 2);
+    }
+    expect(s.serverHeartbeatSeconds()).toBe(1);
+    // We never sent anything of our own, yet the wire was busy: 4 s > T and the idle age is 0.
+    expect(v.client.now() - s.lastActivityAt()).toBe(0);
     expect((await s.probeOutbound()).outcome).toBe('alive');
   }, 20_000);
 
   it('no server heartbeat is reported when the server stays quiet', async () => {
-    const l = await lab({ mode: 'silent', timeoutSeconds: 10 });
-    const s = await opener(l.target()).openSession();
-    await sleep(2500);
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 10, clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    await v.advance(2500);
     expect((await s.probeOutbound()).outcome).toBe('alive');
-    expect((await s.probeInbound(1.5)).outcome).toBe('alive');
+    const inbound = await startInbound(v, s, 1.5);
+    await v.advance(1500);
+    expect((await inbound.report).outcome).toBe('alive');
     expect(s.serverHeartbeatSeconds()).toBeNull();
   }, 20_000);
 
   it('a server that closes idle connections (UnusedConnectionTimeout) is server_closed, not the path', async () => {
-    const l = await lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1 });
-    const s = await opener(l.target()).openSession();
-    await sleep(2000);
-    expect(s.isClosed()).toBe(true);
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1, clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    // The server armed its idle timer at login (before it answered the RTT keepalive).
+    expect(v.lab.pending()).toBe(1);
+    await v.advance(1000);
+    // Whether its DISCONNECT arrived before this keepalive or closes the connection under it: server_closed.
     const r = await s.probeOutbound();
     expect(r.outcome).toBe('server_closed');
+    expect(s.isClosed()).toBe(true);
   }, 20_000);
 
   it('a server slow to run the inbound command is never a path failure', async () => {
+    // Real time (no sleep in the test: every wait is the driver's own): a slow server is about the
+    // driver's keep-waiting timers meeting a server's late output over real sockets.
     // The "shell" starts 4 s after the exec was confirmed. The default command's start marker
     // times the idle period from the real start; the follow-up keepalive at due + 3 s was
     // answered, so the driver kept waiting instead of calling the path silent.
@@ -203,27 +242,38 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
   }, 15_000);
 
   it('signal method: the waiter speaks when the control session signals it, the session is reused, and above T the path is found silent', async () => {
-    const l = await lab({ mode: 'silent' });
-    const o = opener(l.target());
-    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: true });
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', clock: v.lab });
+    const o = opener(l.target(), v.client);
+    // The control session reaches the server directly (same server, same waiters): on virtual time
+    // it needs no heartbeats to stay known to the middlebox, and none run (an hour apart).
+    const direct = opener({ ...l.target(), port: l.directPort }, v.client);
+    const control = await ControlSession.start({ clock: v.client, open: () => direct.openSession(), heartbeatMs: 3_600_000, withSignaller: true });
     try {
       o.useControl(control);
       const s = await o.open(undefined, 'inbound');
       expect(s.probeInboundNow, 'the demo server runs the waiter').toBeTypeOf('function');
       expect((await o.inboundMethod())?.method).toBe('signal');
       // The waiter's PID line was the last byte: the idle age grows from there, untouched by the signal.
-      await sleep(1000);
+      await v.advance(1000);
       const below = await s.probeInboundNow!();
       expect(below.outcome, below.detail).toBe('alive');
-      expect(below.ageSeconds).toBeGreaterThan(0.9);
-      expect(below.ageSeconds).toBeLessThan(T);
+      expect(below.ageSeconds).toBe(1);
       // Reused like an outbound session: its idle clock restarted with the output.
-      await sleep((T + 1) * 1000);
-      const above = await s.probeInboundNow!();
+      await v.advance((T + 1) * 1000);
+      const timers = v.client.registered;
+      const abovePending = s.probeInboundNow!();
+      // The signaller's deadline, then (once it confirmed the signal) the follow-up delay: the
+      // waiter's line was dropped by the middlebox.
+      await v.client.untilRegistered(timers + 2);
+      await v.advance(200); // SIGNAL_FOLLOW_UP_DELAY_MS: a follow-up keepalive goes out (dropped)
+      await v.advance(DEADLINE_MS); // ... unanswered
+      const above = await abovePending;
       expect(above.outcome).toBe('silent');
       expect(above.ageSeconds).toBeGreaterThan(T);
       expect(above.detail).toMatch(/follow-up keepalive unanswered/);
       expect(s.isClosed()).toBe(true);
+      expect(l.middlebox.expiredFlows()).toBeGreaterThanOrEqual(1);
     } finally {
       await control.stop();
     }
@@ -247,15 +297,16 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
   }, 20_000);
 
   it('the control session notices when the target goes away', async () => {
-    const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
-    const o = opener(l.target());
-    const control = await ControlSession.start({ clock: realClock, open: () => o.openSession(), heartbeatMs: 300, withSignaller: false });
-    await sleep(1000);
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, clock: v.lab });
+    const o = opener(l.target(), v.client);
+    const control = await ControlSession.start({ clock: v.client, open: () => o.openSession(), heartbeatMs: 300, withSignaller: false });
+    await v.advance(300); // one heartbeat, answered
     expect(control.failedAt()).toBeNull();
     // The middlebox disappears: the control session is cut and cannot reconnect.
     await l.middlebox.close();
-    const deadline = Date.now() + 8000;
-    while (control.failedAt() === null && Date.now() < deadline) await sleep(100);
+    await v.advance(300); // the next heartbeat finds it gone
+    await control.ended(); // the heartbeat loop ends only on failure (or stop)
     expect(control.failedAt()).not.toBeNull();
     expect(control.failureDetail()).toMatch(/could not reconnect|reset|silent/);
     await control.stop();
@@ -312,37 +363,38 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect((err as ConnectError).message).toMatch(/ECONNREFUSED/);
   }, 15_000);
   it('heartbeat(): answered; unanswered by its deadline keeps the session open; a late reply is matched in order and counted', async () => {
-    const l = await lab({ mode: 'silent', timeoutSeconds: 30 });
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, clock: v.lab });
     const relay = await holdingRelay(l.directPort);
     try {
-      const s = await opener({ ...l.target(), port: relay.port }).openSession();
+      const s = await opener({ ...l.target(), port: relay.port }, v.client).openSession();
       const first = await s.heartbeat(2000);
       expect(first.outcome).toBe('alive');
-      expect(first.rttMs).toBeLessThan(500);
+      expect(first.rttMs).toBe(0);
       relay.hold();
-      const unanswered = await s.heartbeat(400);
+      const unansweredPending = s.heartbeat(400);
+      await v.advance(400);
+      const unanswered = await unansweredPending;
       expect(unanswered.outcome).toBe('silent');
       expect(unanswered.detail).toMatch(/within 400 ms \(session kept open\)/);
       expect(s.isClosed()).toBe(false);
       expect(s.lateHeartbeatAnswers().count).toBe(0);
       // A second heartbeat while the first reply is still held; then both replies arrive in order.
-      const secondSentAt = Date.now();
+      const secondSentAt = v.client.now();
       const second = s.heartbeat(3000);
-      await sleep(300);
+      await v.advance(300);
       relay.release();
       const answered = await second;
       expect(answered.outcome).toBe('alive');
-      expect(answered.rttMs).toBeGreaterThanOrEqual(250);
-      expect(answered.rttMs).toBeLessThanOrEqual(Date.now() - secondSentAt);
+      expect(answered.rttMs).toBe(300);
       // The first reply went to the first request's callback (FIFO), counted as late, not lost.
       const late = s.lateHeartbeatAnswers();
       expect(late.count).toBe(1);
-      expect(late.lastAt).not.toBeNull();
-      expect(late.lastAt!).toBeGreaterThanOrEqual(secondSentAt + 250);
-      // The queue is in step: the next reply belongs to the next request, quickly.
+      expect(late.lastAt).toBe(secondSentAt + 300);
+      // The queue is in step: the next reply belongs to the next request, at once.
       const after = await s.heartbeat(2000);
       expect(after.outcome).toBe('alive');
-      expect(after.rttMs).toBeLessThan(500);
+      expect(after.rttMs).toBe(0);
       expect(s.lateHeartbeatAnswers().count).toBe(1);
       s.close();
     } finally {
@@ -351,20 +403,28 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
   }, 20_000);
 
   it('heartbeat() past the middlebox timeout: silent twice without closing (silent mode), reset (reset mode), server_closed (idle disconnect)', async () => {
+    const v = virtualTime();
     const [silentLab, resetLab, closingLab] = await Promise.all([
-      lab({ mode: 'silent' }),
-      lab({ mode: 'reset' }),
-      lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1 }),
+      lab({ mode: 'silent', clock: v.lab }),
+      lab({ mode: 'reset', clock: v.lab }),
+      lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1, clock: v.lab }),
     ]);
-    const [quiet, reset, closing] = await Promise.all([silentLab, resetLab, closingLab].map((l) => opener(l.target()).openSession()));
-    await sleep((T + 0.5) * 1000);
-    const [q1, r1, c1] = await Promise.all([quiet.heartbeat(1000), reset.heartbeat(1000), closing.heartbeat(1000)]);
+    const [quiet, reset, closing] = await Promise.all([silentLab, resetLab, closingLab].map((l) => opener(l.target(), v.client).openSession()));
+    await v.advance((T + 0.5) * 1000);
+    // Events first (a RST, the server's close), so no deadline fires under them; then the silent one.
+    const r1 = await reset.heartbeat(1000);
+    const c1 = await closing.heartbeat(1000);
+    const q1Pending = quiet.heartbeat(1000);
+    await v.advance(1000);
+    const q1 = await q1Pending;
     expect(q1.outcome).toBe('silent');
-    expect(q1.ageSeconds).toBeGreaterThan(T);
+    expect(q1.ageSeconds).toBe(T + 0.5);
     expect(quiet.isClosed()).toBe(false);
-    const q2 = await quiet.heartbeat(1000);
+    const q2Pending = quiet.heartbeat(1000);
+    await v.advance(1000);
+    const q2 = await q2Pending;
     expect(q2.outcome).toBe('silent');
-    expect(q2.ageSeconds).toBeLessThan(1.5); // the first heartbeat's write restarted the wire clock
+    expect(q2.ageSeconds).toBe(1); // the first heartbeat's write restarted the wire clock
     expect(quiet.isClosed()).toBe(false);
     expect(quiet.lateHeartbeatAnswers().count).toBe(0);
     quiet.close();

@@ -118,8 +118,21 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
     children.push(child);
     let log = '';
     child.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
-    for (let i = 0; i < 100 && !/Not backgrounding|listening/i.test(log) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(child.exitCode, log).toBeNull();
+    // Ready when it says so on stderr; exiting or staying mute for 5 s fails, naming what it said.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dropbear did not report listening within 5 s; log:\n${log}`)), 5000);
+      const onData = () => {
+        if (!/Not backgrounding|listening/i.test(log)) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`dropbear exited (${code}) before listening; log:\n${log}`));
+      });
+      onData();
+    });
     const run = await lab.idleprobe(
       ['measure', `root@${lab.addresses.srv}:${port}`, '-i', lab.clientKeyPath, '--host-key', sha256Fingerprint(blob), '--direction', 'inbound', ...RANGE, '--json'],
       { timeoutMs: 90_000 },

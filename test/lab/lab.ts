@@ -67,6 +67,8 @@ export interface ExecOptions {
   cwd?: string;
   /** Ends the command early (SIGTERM) — e.g. a tcpdump that should stop when the session did. */
   signal?: AbortSignal;
+  /** Sees stderr as it comes (e.g. to know when tcpdump is listening). */
+  onStderr?: (chunk: string) => void;
 }
 
 export interface Lab {
@@ -377,6 +379,7 @@ export function runBounded(cmd: string, args: string[], opts: ExecOptions = {}):
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < cap) stderr += d;
+      opts.onStderr?.(d);
     });
     const timer = setTimeout(() => {
       timedOut = true;

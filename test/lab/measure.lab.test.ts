@@ -42,11 +42,25 @@ function logFigures(name: string, result: MeasurementResult): void {
  */
 async function wireServerHeartbeatSeconds(l: Lab, idleSeconds: number): Promise<number | null> {
   const stop = new AbortController();
+  // tcpdump says "listening on …" once attached: the session starts after that (bounded, fails loudly).
+  let said = '';
+  let listening!: () => void;
+  const attached = new Promise<void>((resolve) => (listening = resolve));
   const dump = l.exec('srv', 'tcpdump', ['-n', '-tt', '-l', '-i', 'srv0', '-c', '200', `tcp src port 22 and src host ${l.addresses.srv}`], {
     timeoutMs: (idleSeconds + 15) * 1000,
     signal: stop.signal,
+    onStderr: (chunk) => {
+      said = (said + chunk).slice(-2000);
+      if (/listening on/.test(said)) listening();
+    },
   });
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // let tcpdump attach before the session starts
+  let timer: NodeJS.Timeout | undefined;
+  const ready = await Promise.race([attached.then(() => true), dump.then(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+  clearTimeout(timer);
+  if (!ready) {
+    stop.abort();
+    throw new Error(`tcpdump did not report "listening on" within 10 s: ${said}`);
+  }
   const session = await l.ssh(`sleep ${idleSeconds}; echo done`, [], { timeoutMs: (idleSeconds + 10) * 1000 });
   stop.abort();
   const { stdout } = await dump;

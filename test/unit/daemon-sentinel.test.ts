@@ -195,7 +195,7 @@ describe('sentinel in the daemon', () => {
     const clock = virtualClock();
     const calls: number[] = [];
     const measure: MeasureFn = async (spec) => {
-      calls.push(Date.now());
+      calls.push(clock.now());
       return {
         target: spec.name,
         startedAt: new Date().toISOString(),

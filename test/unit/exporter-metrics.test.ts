@@ -135,7 +135,7 @@ describe('exporter metrics', () => {
     expect(await r.renderBody()).toBe(a);
     now = 1500; // process metrics a second and a half old: served once more, refreshed behind it
     expect(await r.renderBody()).toBe(a);
-    for (let i = 0; i < 100 && (await r.renderBody()) === a; i++) await new Promise((res) => setTimeout(res, 5));
+    await r.refreshed(); // the refresh that scrape started, by its own promise (no sleep)
     const b = await r.renderBody();
     expect(b).not.toBe(a);
     expect(renders).toBe(1); // the target part was not rebuilt for a process-metrics refresh
