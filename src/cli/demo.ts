@@ -19,18 +19,19 @@ interface DemoFlags {
 }
 
 /**
- * Search range for a known demo timeout T: wide enough that the search has real work on both
- * sides of T (it does not know T), short enough to finish in a minute or two. The ladder starts at
- * T/10 (1–5 s): the sessions its first rungs restart are then just below T when the first rung
- * above T fails (at T = 20 s: 29.6 s in the simulator from 2 s, 31.9 s from 5 s).
+ * Search range for a known demo timeout T: the range `measure` would be given for such a path
+ * (the search does not know T), with measure's own ladder (min 5 s, 250 ms connect stagger) so the
+ * demo shows what `measure` does; only a small T lowers the first rung (to T/4), and the top is
+ * 3 T so the demo ends in a minute or two. The ladder used to start at T/10 with a 100 ms stagger
+ * (tuned for 8 + 8 sessions): with one shared pool that put the sessions that must cross T just
+ * above it one after another ≈ 1 s apart, 32.2 s at T = 20 s in the simulator vs 27.5 s now.
  */
 export function demoMeasureOptions(timeoutSeconds: number): MeasureOptions {
-  const minSeconds = Math.max(1, Math.min(5, Math.floor(timeoutSeconds / 10)));
+  const minSeconds = Math.max(1, Math.min(MEASURE_DEFAULTS.minSeconds, Math.floor(timeoutSeconds / 4)));
   return {
     ...MEASURE_DEFAULTS,
     minSeconds,
     maxSeconds: Math.max(minSeconds + 10, Math.ceil(timeoutSeconds * 3)),
-    connectStaggerMs: 100,
   };
 }
 
