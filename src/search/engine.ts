@@ -586,6 +586,7 @@ export class SearchRun implements PoolMember {
       consistency: a.consistency,
       sessionsOpened: this.pool.sessionsOpened,
       maxConcurrentSessions: this.pool.maxConcurrent,
+      connectsMs: [...this.pool.connectDurationsMs],
       elapsedMs: this.clock.now() - this.startMs,
       reason,
       ...(this.opts.direction === 'inbound' ? { inboundMethod: this.inboundMethod } : {}),

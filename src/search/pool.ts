@@ -66,6 +66,8 @@ export class SessionPool {
   private readonly abort = new AbortController();
   private connecting = 0;
   sessionsOpened = 0;
+  /** How long each connect took (login, and an inbound waiter's start), ms, in the order started; null while pending. */
+  readonly connectDurationsMs: (number | null)[] = [];
   maxConcurrent = 0;
   /** Connects that failed after one had worked (not the path, but they count against a search). */
   connectErrors = 0;
@@ -180,9 +182,14 @@ export class SessionPool {
     this.connecting++;
     this.noteConcurrency();
     const purpose = this.purpose();
+    const index = this.connectDurationsMs.push(null) - 1;
+    const settled = () => {
+      this.connecting--;
+      this.connectDurationsMs[index] = Math.round(this.clock.now() - now);
+    };
     this.opener.open(this.abort.signal, purpose).then(
       (session) => {
-        this.connecting--;
+        settled();
         if (this.closedAll) {
           session.close();
           return;
@@ -210,7 +217,7 @@ export class SessionPool {
         this.notifyAll();
       },
       (err: unknown) => {
-        this.connecting--;
+        settled();
         if (err instanceof InboundUnsupportedError) {
           this.unsupported ??= err.message;
           this.notifyAll();

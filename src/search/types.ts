@@ -201,6 +201,12 @@ export interface DirectionResult {
   /** Sessions opened (and most open at once) — with `sharedPool`, by the pool both directions drew from. */
   sessionsOpened: number;
   maxConcurrentSessions: number;
+  /**
+   * How long each connect the pool started took (connect, login, for inbound the waiter's start),
+   * ms, in the order started; null if still pending at the end. With `sharedPool`, the pool's.
+   * The simulator can replay them (PathModel.connectLatenciesMs).
+   */
+  connectsMs?: (number | null)[];
   /** Present (true) when the directions probed from one shared pool of sessions (`measure --direction both`, signal method). */
   sharedPool?: boolean;
   elapsedMs: number;

@@ -138,12 +138,16 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
         if (r.direction === 'inbound') expect(r.inboundMethod).toBe('signal');
       }
       const realRatio = doc.elapsedSeconds / row.t;
-      // Connect + login as idleprobe itself saw it in this run (a loaded machine slows ssh2's login
-      // far more than OpenSSH's): the first inbound session went idle after the control session's
-      // login, its own login and the waiter's start — about two logins.
+      // What the simulator is fed from this run: how long each of its connects took (login, and an
+      // inbound waiter's start; `connectsMs`, in the order started), replayed connect by connect, so
+      // logins that queued on a busy CPU delay the same sessions in the model; and the time before
+      // the search started (the control session's login), added to the prediction.
       const startedAtMs = Date.parse(doc.startedAt);
-      const firstIdleMs = Math.min(...doc.results.flatMap((r) => r.probes.map((p) => Date.parse(p.at) - p.ageSeconds * 1000 - startedAtMs)));
-      const connectLatencyMs = Math.max(50, firstIdleMs / 2);
+      const connectsMs = doc.results[0]!.connectsMs!;
+      expect(connectsMs.length, 'connectsMs in the JSON result').toBeGreaterThan(0);
+      const settled = connectsMs.filter((ms): ms is number => ms !== null);
+      const connectLatencyMs = median(settled);
+      const beforeSearchMs = Math.max(0, doc.elapsedSeconds * 1000 - Math.max(...doc.results.map((r) => r.elapsedMs)));
       const timeline = doc.results.map((r) => `${r.direction}: ${r.probes.map((p) => `${((Date.parse(p.at) - startedAtMs) / 1000).toFixed(1)}s@${p.ageSeconds.toFixed(1)}${p.outcome[0]}`).join(' ')}`).join('\n');
 
       const options: Partial<SearchOptions> = {
@@ -161,6 +165,7 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
           mode: 'silent' as const,
           tickSeconds: 1,
           connectLatencyMs,
+          connectLatenciesMs: connectsMs,
           rttMs: 1,
           silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS,
           inboundMethod: 'signal' as const,
@@ -178,10 +183,10 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
         }
       }
       // The simulated search starts with the path; the real one first logs in its control session.
-      const predicted = median(simRatios) + connectLatencyMs / 1000 / row.t;
+      const predicted = median(simRatios) + beforeSearchMs / 1000 / row.t;
       console.log(
         `[lab] search vs sim, ${row.direction} by signal at T=${row.t} s: real ${realRatio.toFixed(2)}×T (${doc.elapsedSeconds.toFixed(1)} s); ` +
-          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds, connect ${connectLatencyMs.toFixed(0)} ms)`,
+          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds, ${connectsMs.length} connects replayed, median ${connectLatencyMs.toFixed(0)} ms, max ${Math.max(...settled)} ms, ${beforeSearchMs.toFixed(0)} ms before the search)`,
       );
       expect(Math.abs(realRatio - predicted) / predicted, `real ${realRatio.toFixed(3)} vs simulated ${predicted.toFixed(3)}; real probes (time@age outcome):\n${timeline}`).toBeLessThanOrEqual(allowedRelativeGap(row.t));
       if (row.direction === 'both' && row.t === 20) expect(realRatio, 'the real default (both directions) at T = 20 s').toBeLessThanOrEqual(DEFAULT_RATIO_BOUND);

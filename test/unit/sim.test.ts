@@ -4,6 +4,8 @@ import { StalledError, VirtualClock } from '../../src/search/sim/virtual-clock.t
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
 import { ConnectError, type SearchSession } from '../../src/search/types.ts';
 import { predictWallRatio } from '../../src/search/sim/index.ts';
+import { simulate } from '../../src/search/sim/run.ts';
+import { searchIdleTimeout } from '../../src/search/index.ts';
 
 async function inSim<T>(model: PathModel, body: (path: SimulatedPath, clock: VirtualClock) => Promise<T>): Promise<T> {
   const clock = new VirtualClock(0);
@@ -153,12 +155,34 @@ describe('simulated middlebox', () => {
       await expect(path.open()).rejects.toBeInstanceOf(ConnectError);
     });
   });
+  it('replays per-connect latencies in the order started, then falls back to connectLatencyMs', async () => {
+    await inSim({ timeoutSeconds: 40, mode: 'silent', connectLatencyMs: 100, connectLatenciesMs: [300, null, 700] }, async (path, clock) => {
+      const done: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        await path.open();
+        done.push(clock.now());
+      }
+      expect(done).toEqual([300, 400, 1100, 1200]);
+    });
+  });
   it('a lost probe looks silent although the flow was fresh', async () => {
     await inSim({ timeoutSeconds: 40, mode: 'silent', lossProbability: 1 }, async (path, clock) => {
       const s = await path.open();
       await idle(clock, s, 5);
       expect((await s.probeOutbound()).outcome).toBe('silent');
     });
+  });
+});
+
+describe('connectsMs', () => {
+  it('the search reports how long each connect took, in the order started (what the simulator replays)', async () => {
+    const replay = [400, 250, 1800, 90, 3000];
+    const run = await simulate(searchIdleTimeout, { timeoutSeconds: 20, mode: 'silent', connectLatencyMs: 120, connectLatenciesMs: replay, seed: 3 }, { minSeconds: 5, maxSeconds: 60 });
+    expect(run.result.verdict).toBe('timeout');
+    const reported = run.result.connectsMs!;
+    expect(reported).toHaveLength(run.stats.connects);
+    expect(reported.slice(0, replay.length)).toEqual(replay);
+    expect(reported.slice(replay.length).every((ms) => ms === 120 || ms === null)).toBe(true);
   });
 });
 

@@ -11,14 +11,22 @@ export interface ConnectStats {
 
 export interface ConnectModel {
   connectLatencyMs?: number;
+  /**
+   * Replayed latencies: the i-th connect (in the order started) takes entry i, ms (null or past the
+   * end: connectLatencyMs), e.g. the `connectsMs` a real run reported, so logins that queued on a
+   * busy CPU are replayed as they happened.
+   */
+  connectLatenciesMs?: readonly (number | null)[];
   connectFails?: ConnectError['kind'] | null;
 }
 
+/** `stats.connects` already counts this connect. */
 export async function simulatedConnect(stats: ConnectStats, clock: VirtualClock, model: ConnectModel, signal?: AbortSignal): Promise<void> {
+  const latencyMs = model.connectLatenciesMs?.[stats.connects - 1] ?? model.connectLatencyMs ?? 50;
   stats.open++;
   stats.maxOpen = Math.max(stats.maxOpen, stats.open);
   try {
-    await clock.sleep(model.connectLatencyMs ?? 50, signal);
+    await clock.sleep(latencyMs, signal);
   } catch (err) {
     stats.open--;
     throw err;

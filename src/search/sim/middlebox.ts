@@ -21,6 +21,8 @@ export interface PathModel {
   /** Probability that one probe's packet is lost (the probe then looks silent). */
   lossProbability?: number;
   connectLatencyMs?: number;
+  /** Per-connect latencies to replay, in the order started (see ConnectModel). */
+  connectLatenciesMs?: readonly (number | null)[];
   rttMs?: number;
   /** The prober's "no answer" deadline. */
   silentDeadlineMs?: number;
