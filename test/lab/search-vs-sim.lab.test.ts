@@ -98,19 +98,18 @@ const ROWS: { direction: Direction | 'both'; t: number }[] = [
 ];
 /**
  * Issue 13's goal is 10 %. It holds at T = 60 s, and at T = 20 s on this shared 2-core machine
- * alone or with one CPU-bound process beside it (real and simulated within 1 %). With both cores
- * busy (two CPU-bound processes) the T = 20 s rows lagged 17–21 % (1.63–1.68 vs 1.39 × T): the 16
- * logins (key exchange, auth, the waiter's shell) queue on the CPU, so the later sessions start
- * idling 1–2 s after the model's constant connect latency says — rung 16.2 s probed at 18.6 s
- * real vs 17.2 s simulated — and the whole comb (and the last failure's deadline) slides by that,
- * 5–10 % of T = 20 s but < 3 % of 60 s. So T = 20 s rows allow 25 % until the simulator models
- * logins that queue on a busy CPU.
+ * quiet or with two CPU-bound processes beside it (real and simulated within 1 %, each connect of
+ * the run replayed). With four CPU-bound processes the inbound T = 20 s row lagged 21 % (1.68 vs
+ * 1.39 × T) although its logins were not slow (median 210 ms, max 300 ms): that run opened 26
+ * sessions where quiet runs open 19, so the lag is probably in how the busy prober's probes went (their
+ * timing on a starved event loop), not in login latency, which the replay already feeds. So the
+ * T = 20 s rows allow 25 % until the simulator models a starved prober.
  */
 const allowedRelativeGap = (t: number) => (t >= 60 ? 0.1 : 0.25);
 /**
  * The real default (both directions, one shared pool of sessions) at T = 20 s. Issue 13's goal is
  * 1.6 × T: measured 1.39 × T (quiet, and with one CPU-bound process beside it), 1.63 × T with both
- * cores busy (logins queue, see above). The bound is the goal plus that load margin, so a busy
+ * cores busy (a starved prober, see above). The bound is the goal plus that load margin, so a busy
  * machine does not break it (it was 3.02 × T with the sleep method, ≈ 1.9 × T with 8 + 8 sessions).
  */
 const DEFAULT_RATIO_BOUND = 1.75;
@@ -159,34 +158,39 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
         maxConnectsPerMinute: MEASURE_DEFAULTS.maxConnectsPerMinute,
       };
       const simRatios: number[] = [];
-      for (let seed = 1; seed <= SIM_SEEDS; seed++) {
+      const constantRatios: number[] = [];
+      for (let seed = 1; seed <= SIM_SEEDS * 2; seed++) {
+        // The first SIM_SEEDS passes replay this run's connects (the prediction); the rest give every connect their median (printed only).
+        const replay = seed <= SIM_SEEDS;
         const model = {
           timeoutSeconds: row.t,
           mode: 'silent' as const,
           tickSeconds: 1,
           connectLatencyMs,
-          connectLatenciesMs: connectsMs,
+          connectLatenciesMs: replay ? connectsMs : undefined,
           rttMs: 1,
           silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS,
           inboundMethod: 'signal' as const,
           controlRttMs: 1,
-          seed,
+          seed: replay ? seed : seed - SIM_SEEDS,
         };
+        const into = replay ? simRatios : constantRatios;
         if (row.direction === 'both') {
           // What measureTarget() runs: searchDirections, one pool of SESSIONS for both directions.
           const sim = await simulateBothDirections(model, options);
-          simRatios.push(sim.wallSeconds / row.t);
+          into.push(sim.wallSeconds / row.t);
         } else {
           const sim = await simulate(searchIdleTimeout, model, { ...options, direction: row.direction });
           expect(sim.result.verdict).toBe('timeout');
-          simRatios.push(sim.result.elapsedMs / 1000 / row.t);
+          into.push(sim.result.elapsedMs / 1000 / row.t);
         }
       }
       // The simulated search starts with the path; the real one first logs in its control session.
       const predicted = median(simRatios) + beforeSearchMs / 1000 / row.t;
       console.log(
         `[lab] search vs sim, ${row.direction} by signal at T=${row.t} s: real ${realRatio.toFixed(2)}×T (${doc.elapsedSeconds.toFixed(1)} s); ` +
-          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds, ${connectsMs.length} connects replayed, median ${connectLatencyMs.toFixed(0)} ms, max ${Math.max(...settled)} ms, ${beforeSearchMs.toFixed(0)} ms before the search)`,
+          `simulator median ${predicted.toFixed(2)}×T (range ${Math.min(...simRatios).toFixed(2)}–${Math.max(...simRatios).toFixed(2)}, ${SIM_SEEDS} seeds, ${connectsMs.length} connects replayed, median ${connectLatencyMs.toFixed(0)} ms, max ${Math.max(...settled)} ms, ${beforeSearchMs.toFixed(0)} ms before the search; ` +
+          `with a constant ${connectLatencyMs.toFixed(0)} ms connect ${(median(constantRatios) + beforeSearchMs / 1000 / row.t).toFixed(2)}×T)\n${timeline}`,
       );
       expect(Math.abs(realRatio - predicted) / predicted, `real ${realRatio.toFixed(3)} vs simulated ${predicted.toFixed(3)}; real probes (time@age outcome):\n${timeline}`).toBeLessThanOrEqual(allowedRelativeGap(row.t));
       if (row.direction === 'both' && row.t === 20) expect(realRatio, 'the real default (both directions) at T = 20 s').toBeLessThanOrEqual(DEFAULT_RATIO_BOUND);
