@@ -14,6 +14,9 @@ export interface FlowKeyed<F> {
   nextInBucket: F | null;
   /** connectionHash() of the flow, set by insert(). */
   bucketHash: number;
+  /** addrA[0] and addrB[0] as int32 (set with the addresses): compared without touching the arrays. */
+  wordA0: number;
+  wordB0: number;
 }
 
 function endpointHash(words: Uint32Array, port: number): number {
@@ -22,8 +25,11 @@ function endpointHash(words: Uint32Array, port: number): number {
   return h ^ (h >>> 15);
 }
 
-function sameEndpoint(words: Uint32Array, port: number, otherWords: Uint32Array, otherPort: number): boolean {
-  return port === otherPort && words[0] === otherWords[0] && words[1] === otherWords[1] && words[2] === otherWords[2] && words[3] === otherWords[3];
+/** `seg`'s source is `src` and its destination `dst`, all four words (ports compared by the caller). */
+function sameTuple(src: Uint32Array, dst: Uint32Array, seg: TcpSegment): boolean {
+  const a = seg.src;
+  const b = seg.dst;
+  return src[0] === a[0] && src[1] === a[1] && src[2] === a[2] && src[3] === a[3] && dst[0] === b[0] && dst[1] === b[1] && dst[2] === b[2] && dst[3] === b[3];
 }
 
 /** Symmetric hash of a segment's connection (same value for both directions). */
@@ -38,22 +44,33 @@ function endpointHash4(addr: number, port: number): number {
   return h ^ (h >>> 15);
 }
 
+const INITIAL_BUCKETS = 64;
+
 export class FlowTable<F extends FlowKeyed<F>> {
-  private readonly buckets = new Map<number, F>();
+  // Chains in a power-of-two array indexed by the hash's low bits (a Map.get() per packet showed
+  // in profiles); entries of one chain may differ in hash, so bucketHash is compared first.
+  private buckets: (F | null)[] = new Array<F | null>(INITIAL_BUCKETS).fill(null);
+  private mask = INITIAL_BUCKETS - 1;
   size = 0;
 
   /** The flow of `seg` and whether `seg` travels A→B (0) or B→A (1); null when unknown. */
   find(seg: TcpSegment, hash: number): { flow: F; direction: 0 | 1 } | null {
-    // Consecutive packets usually belong to the same connection: try it before the map.
+    const family = seg.family;
+    const sp = seg.srcPort;
+    const dp = seg.dstPort;
+    const s0 = seg.src[0]! | 0;
+    const d0 = seg.dst[0]! | 0;
+    // Consecutive packets usually belong to the same connection: try it before the buckets.
     const last = this.lastFlow;
-    if (last !== null && hash === this.lastHash && last.family === seg.family) {
-      if (sameEndpoint(last.addrA, last.portA, seg.src, seg.srcPort) && sameEndpoint(last.addrB, last.portB, seg.dst, seg.dstPort)) return this.hit(last, 0, hash);
-      if (sameEndpoint(last.addrB, last.portB, seg.src, seg.srcPort) && sameEndpoint(last.addrA, last.portA, seg.dst, seg.dstPort)) return this.hit(last, 1, hash);
+    if (last !== null && hash === this.lastHash && last.family === family) {
+      if (last.portA === sp && last.wordA0 === s0 && last.portB === dp && last.wordB0 === d0 && (family === 4 || sameTuple(last.addrA, last.addrB, seg))) return this.hit(last, 0, hash);
+      if (last.portB === sp && last.wordB0 === s0 && last.portA === dp && last.wordA0 === d0 && (family === 4 || sameTuple(last.addrB, last.addrA, seg))) return this.hit(last, 1, hash);
     }
-    for (let f = this.buckets.get(hash) ?? null; f; f = f.nextInBucket) {
-      if (f.family !== seg.family) continue;
-      if (sameEndpoint(f.addrA, f.portA, seg.src, seg.srcPort) && sameEndpoint(f.addrB, f.portB, seg.dst, seg.dstPort)) return this.hit(f, 0, hash);
-      if (sameEndpoint(f.addrB, f.portB, seg.src, seg.srcPort) && sameEndpoint(f.addrA, f.portA, seg.dst, seg.dstPort)) return this.hit(f, 1, hash);
+    // IPv4 keeps words 1–3 zero on both sides: family, word 0 and ports are the whole 4-tuple.
+    for (let f: F | null = this.buckets[hash & this.mask]!; f !== null; f = f.nextInBucket) {
+      if (f.bucketHash !== hash || f.family !== family) continue;
+      if (f.portA === sp && f.wordA0 === s0 && f.portB === dp && f.wordB0 === d0 && (family === 4 || sameTuple(f.addrA, f.addrB, seg))) return this.hit(f, 0, hash);
+      if (f.portB === sp && f.wordB0 === s0 && f.portA === dp && f.wordA0 === d0 && (family === 4 || sameTuple(f.addrB, f.addrA, seg))) return this.hit(f, 1, hash);
     }
     return null;
   }
@@ -76,20 +93,41 @@ export class FlowTable<F extends FlowKeyed<F>> {
     // A new flow shadows an older one with the same 4-tuple: forget the cached one.
     this.lastFlow = null;
     flow.bucketHash = hash;
-    flow.nextInBucket = this.buckets.get(hash) ?? null;
-    this.buckets.set(hash, flow);
+    const i = hash & this.mask;
+    flow.nextInBucket = this.buckets[i]!;
+    this.buckets[i] = flow;
     this.size++;
+    // Grows with the flows held (bounded by the live-flow cap), never with the capture's length.
+    if (this.size > this.buckets.length) this.grow();
+  }
+
+  private grow(): void {
+    const old = this.buckets;
+    this.buckets = new Array<F | null>(old.length * 2).fill(null);
+    this.mask = this.buckets.length - 1;
+    // Newest first within a chain is what makes a new flow shadow an older one with the same
+    // 4-tuple: re-insert each chain from its tail so the order survives.
+    for (const head of old) {
+      const chain: F[] = [];
+      for (let f = head; f !== null; f = f.nextInBucket) chain.push(f);
+      for (let k = chain.length - 1; k >= 0; k--) {
+        const f = chain[k]!;
+        const i = f.bucketHash & this.mask;
+        f.nextInBucket = this.buckets[i]!;
+        this.buckets[i] = f;
+      }
+    }
   }
 
   /** Removes a finished flow (memory stays bounded by the flows still alive). */
   remove(flow: F): void {
     if (this.lastFlow === flow) this.lastFlow = null;
-    const head = this.buckets.get(flow.bucketHash) ?? null;
+    const i = flow.bucketHash & this.mask;
+    const head: F | null = this.buckets[i]!;
     if (head === flow) {
-      if (flow.nextInBucket) this.buckets.set(flow.bucketHash, flow.nextInBucket);
-      else this.buckets.delete(flow.bucketHash);
+      this.buckets[i] = flow.nextInBucket;
     } else {
-      for (let f = head; f; f = f.nextInBucket) {
+      for (let f: F | null = head; f !== null; f = f.nextInBucket) {
         if (f.nextInBucket === flow) {
           f.nextInBucket = flow.nextInBucket;
           break;

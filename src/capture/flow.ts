@@ -52,6 +52,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   private readonly addrs = new Uint32Array(8);
   readonly addrA = this.addrs.subarray(0, 4);
   readonly addrB = this.addrs.subarray(4, 8);
+  wordA0: number;
+  wordB0: number;
   portA: number;
   portB: number;
   family: 4 | 6;
@@ -123,6 +125,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.family = seg.family;
     this.addrA.set(seg.src);
     this.addrB.set(seg.dst);
+    this.wordA0 = seg.src[0]! | 0;
+    this.wordB0 = seg.dst[0]! | 0;
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
   }
@@ -138,6 +142,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.family = seg.family;
     this.addrA.set(seg.src);
     this.addrB.set(seg.dst);
+    this.wordA0 = seg.src[0]! | 0;
+    this.wordB0 = seg.dst[0]! | 0;
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
     this.seq[0].reset();
