@@ -32,6 +32,8 @@ export const DEFAULT_IDLE_PARAMS: IdleParams = { minIdleSeconds: 1, maxHeartbeat
 
 /** A copy of the previous packet within this time is the same packet seen on a second interface. */
 const DUPLICATE_WINDOW_SECONDS = 0.005;
+/** Flow.lastSignature: ts, seq, ack, seglen, flags of the last packet per direction. */
+const SIG_FIELDS = 5;
 
 export const PROBE_OTHER = 0;
 export const PROBE_HEARTBEAT = 1;
@@ -57,15 +59,17 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   portA: number;
   portB: number;
   family: 4 | 6;
-  readonly seq: [SeqDirection, SeqDirection] = [new SeqDirection(), new SeqDirection()];
+  // Both directions also as fields: the tuple is one more object (cache line) to touch per packet.
+  private readonly seq0 = new SeqDirection();
+  private readonly seq1 = new SeqDirection();
+  readonly seq: [SeqDirection, SeqDirection] = [this.seq0, this.seq1];
 
   firstTs = 0;
   duplicates = 0;
   /** Last packet per direction, to recognise the same packet captured on a second interface. */
-  private readonly lastSignature = [
-    { ts: -Infinity, seq: 0, ack: 0, seglen: 0, flags: 0 },
-    { ts: -Infinity, seq: 0, ack: 0, seglen: 0, flags: 0 },
-  ];
+  // SIG_FIELDS numbers per direction (ts, seq, ack, seglen, flags) in one array: objects with
+  // double fields cost a boxed number each, one more cache line per packet over thousands of flows.
+  private readonly lastSignature = new Float64Array(2 * SIG_FIELDS).fill(-Infinity, 0, 1).fill(-Infinity, SIG_FIELDS, SIG_FIELDS + 1);
   lastTs = 0;
   packets = 0;
   keepalives = 0;
@@ -150,10 +154,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.seq[1].reset();
     this.firstTs = 0;
     this.duplicates = 0;
-    for (const sig of this.lastSignature) {
-      sig.ts = -Infinity;
-      sig.seq = sig.ack = sig.seglen = sig.flags = 0;
-    }
+    this.lastSignature.fill(0);
+    this.lastSignature[0] = this.lastSignature[SIG_FIELDS] = -Infinity;
     this.lastTs = 0;
     this.packets = 0;
     this.keepalives = 0;
@@ -217,8 +219,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
 
   /** Feeds one segment travelling in `direction` (0: A→B). Returns Wireshark's analysis flags. */
   add(direction: 0 | 1, ts: number, seg: TcpSegment): number {
-    const fwd = this.seq[direction];
-    const rev = this.seq[direction ^ 1]!;
+    const fwd = direction === 0 ? this.seq0 : this.seq1;
+    const rev = direction === 0 ? this.seq1 : this.seq0;
     const flags = seg.flags;
     this.directionsSeen |= 1 << direction;
     const wireshark = analyzeSegment(fwd, rev, seg.seq, seg.ack, seg.seglen, flags, seg.window);
@@ -232,16 +234,17 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
 
     // The same packet captured twice (pcapng with two interfaces, `-i any` on a bridge) counts for
     // Wireshark's flags above, but must not look like a zero-length idle gap or a new probe.
-    const sig = this.lastSignature[direction]!;
-    if (ts - sig.ts < DUPLICATE_WINDOW_SECONDS && seg.seq === sig.seq && seg.ack === sig.ack && seg.seglen === sig.seglen && flags === sig.flags) {
+    const sig = this.lastSignature;
+    const at = direction * SIG_FIELDS;
+    if (ts - sig[at]! < DUPLICATE_WINDOW_SECONDS && seg.seq === sig[at + 1] && seg.ack === sig[at + 2] && seg.seglen === sig[at + 3] && flags === sig[at + 4]) {
       this.duplicates++;
       return wireshark;
     }
-    sig.ts = ts;
-    sig.seq = seg.seq;
-    sig.ack = seg.ack;
-    sig.seglen = seg.seglen;
-    sig.flags = flags;
+    sig[at] = ts;
+    sig[at + 1] = seg.seq;
+    sig[at + 2] = seg.ack;
+    sig[at + 3] = seg.seglen;
+    sig[at + 4] = flags;
     if (this.packets === 0) this.firstTs = ts;
     // Interfaces of a pcapng can interleave slightly out of time order: never go back in time.
     const gap = this.packets === 0 ? 0 : Math.max(0, ts - this.lastTs);
