@@ -204,7 +204,7 @@ export class CaptureAnalyzer implements PacketSink {
       // first one seen, or that follows a RST/FIN (port reuse).
       if ((seg.flags & (TH_SYN | TH_ACK)) === TH_SYN) {
         const fwd = flow.seq[direction];
-        if (fwd.baseSeqSet && (seg.seq !== fwd.baseSeq || flow.closed)) {
+        if (fwd.baseSeqSet && ((seg.seq | 0) !== fwd.baseSeq || flow.closed)) {
           flow = this.newFlow(hash);
           direction = 0;
           isNew = true;

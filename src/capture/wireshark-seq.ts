@@ -12,12 +12,15 @@ export const A_RETRANSMISSION = 0x8;
 
 /** One direction of a connection (Wireshark's `tcp_flow_t` subset). */
 export class SeqDirection {
+  // Sequence numbers are held as int32 bit patterns (`| 0`), not uint32: half of all uint32 values
+  // are above 2^31 and would make these fields boxed doubles, an object more to load per packet.
+  // Equality and the (a - b) | 0 comparisons give the same answers on either form.
   baseSeqSet = false;
   baseSeq = 0;
   nextseq = 0;
   lastack = 0;
-  /** G_MAXUINT32 until the first segment, so a first zero-length segment never matches a window. */
-  window = 0xffffffff;
+  /** G_MAXUINT32 (-1 as int32) until the first segment, so a first zero-length segment never matches a window. */
+  window = -1;
   lastSegmentFlags = 0;
 
   /** Back to the state of a new instance (Flow.recycle). */
@@ -26,7 +29,7 @@ export class SeqDirection {
     this.baseSeq = 0;
     this.nextseq = 0;
     this.lastack = 0;
-    this.window = 0xffffffff;
+    this.window = -1;
     this.lastSegmentFlags = 0;
   }
 }
@@ -47,12 +50,14 @@ function ltSeq(a: number, b: number): boolean {
  */
 export function analyzeSegment(fwd: SeqDirection, rev: SeqDirection, seq: number, ack: number, seglen: number, flags: number, window: number): number {
   let result = 0;
+  seq |= 0;
+  ack |= 0;
   if (!fwd.baseSeqSet) {
-    fwd.baseSeq = flags & TH_SYN ? seq : (seq - 1) >>> 0;
+    fwd.baseSeq = flags & TH_SYN ? seq : (seq - 1) | 0;
     fwd.baseSeqSet = true;
   }
   if (!rev.baseSeqSet && flags & TH_ACK) {
-    rev.baseSeq = (ack - 1) >>> 0;
+    rev.baseSeq = (ack - 1) | 0;
     rev.baseSeqSet = true;
   }
 
@@ -63,7 +68,7 @@ export function analyzeSegment(fwd: SeqDirection, rev: SeqDirection, seq: number
       break checks;
     }
     // KEEP ALIVE: 0 or 1 byte starting one before the next expected sequence number.
-    if ((seglen === 0 || seglen === 1) && seq === ((fwd.nextseq - 1) >>> 0) && (flags & SYN_FIN_RST) === 0) {
+    if ((seglen === 0 || seglen === 1) && seq === ((fwd.nextseq - 1) | 0) && (flags & SYN_FIN_RST) === 0) {
       result |= A_KEEP_ALIVE;
     }
     // KEEP ALIVE ACK: repeats the previous ACK right after a keepalive from the other side.
@@ -83,12 +88,12 @@ export function analyzeSegment(fwd: SeqDirection, rev: SeqDirection, seq: number
   // RETRANSMISSION (simplified: the keepalive exclusion and "seq did not advance" are what count
   // for idle analysis; Wireshark's out-of-order / fast / spurious sub-kinds are all retransmissions here).
   if ((seglen > 0 || flags & (TH_SYN | TH_FIN)) && !(result & A_KEEP_ALIVE) && fwd.nextseq !== 0 && ltSeq(seq, fwd.nextseq)) {
-    if (!(seglen > 1 && ((fwd.nextseq - 1) >>> 0) === seq)) result |= A_RETRANSMISSION;
+    if (!(seglen > 1 && ((fwd.nextseq - 1) | 0) === seq)) result |= A_RETRANSMISSION;
   }
 
-  let nextseq = (seq + seglen) >>> 0;
+  let nextseq = (seq + seglen) | 0;
   if (seglen > 0 || flags & (TH_SYN | TH_FIN)) {
-    if (flags & (TH_SYN | TH_FIN)) nextseq = (nextseq + 1) >>> 0;
+    if (flags & (TH_SYN | TH_FIN)) nextseq = (nextseq + 1) | 0;
   }
   if ((gtSeq(nextseq, fwd.nextseq) || fwd.nextseq === 0) && !(result & A_ZERO_WINDOW_PROBE)) {
     fwd.nextseq = nextseq;
