@@ -66,9 +66,9 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
 
   firstTs = 0;
   duplicates = 0;
-  /** Last packet per direction, to recognise the same packet captured on a second interface. */
-  // SIG_FIELDS numbers per direction (ts, seq, ack, seglen, flags) in one array: objects with
-  // double fields cost a boxed number each, one more cache line per packet over thousands of flows.
+  // Last packet per direction, to recognise the same packet captured on a second interface:
+  // SIG_FIELDS numbers per direction (ts, seq, ack, seglen, flags) in one array (objects with
+  // double fields cost a boxed number each, one more cache line per packet over thousands of flows).
   private readonly lastSignature = new Float64Array(2 * SIG_FIELDS).fill(-Infinity, 0, 1).fill(-Infinity, SIG_FIELDS, SIG_FIELDS + 1);
   lastTs = 0;
   packets = 0;
