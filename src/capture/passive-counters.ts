@@ -14,6 +14,9 @@ export const DEATH_AGE_BUCKETS = [5, 10, 15, 30, 45, 60, 120, 300, 600, 1800, 36
 /** How a connection ended, as a label value. */
 export type PassiveEnd = Exclude<FlowEnd, 'open'> | 'forgotten';
 
+/** Every `end` label value, in exposition order. */
+export const PASSIVE_ENDS: readonly PassiveEnd[] = ['fin', 'rst', 'retransmissions_then_silence', 'silence', 'forgotten'];
+
 export interface DeathAgeHistogram {
   /** Cumulative counts per bucket of DEATH_AGE_BUCKETS (Prometheus `le`), then +Inf = count. */
   buckets: number[];
@@ -34,7 +37,7 @@ export interface ServerCounters {
 
 function emptyCounters(): ServerCounters {
   return {
-    connections: { fin: 0, rst: 0, retransmissions_then_silence: 0, silence: 0, forgotten: 0 },
+    connections: Object.fromEntries(PASSIVE_ENDS.map((end) => [end, 0])) as Record<PassiveEnd, number>,
     heartbeatsAnswered: 0,
     heartbeatsUnanswered: 0,
     sessionsWithoutHeartbeat: 0,

@@ -6,7 +6,7 @@ import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
 import { SessionBudget } from './budget.ts';
 import { HistoryStore, type HistoryEntry } from './history.ts';
 import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory, type TriggerOutcome, type WarmStart } from './runner.ts';
-import { CONTINUOUS_JOB_KINDS, type ContinuousJob, type ContinuousJobKind, type Job, type JobKind, type RunningJob } from './job.ts';
+import { type ContinuousJob, type ContinuousJobKind, type Job, type JobKind, type RunningJob } from './job.ts';
 import { passiveJob, type PassiveSnapshot } from './jobs/passive.ts';
 import { measurementJob, type MeasureFn } from './jobs/measurement.ts';
 import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
@@ -89,8 +89,10 @@ export class Daemon {
    * change keeps running (and its counters); a changed one is stopped (its child processes gone)
    * before the new one starts. Returns the runs started now, for callers that await their start.
    */
-  private async applyContinuous(cfg: DaemonConfig): Promise<{ kind: ContinuousJobKind; run: RunningJob<unknown> }[]> {
-    const started: { kind: ContinuousJobKind; run: RunningJob<unknown> }[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
+  private async applyContinuous(cfg: DaemonConfig): Promise<{ job: ContinuousJob<any, any>; run: RunningJob<unknown> }[]> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
+    const started: { job: ContinuousJob<any, any>; run: RunningJob<unknown> }[] = [];
     for (const job of this.continuousJobs) {
       const settings = job.settingsOf(cfg) as { fingerprint: string } | null;
       const current = this.running.get(job.kind);
@@ -104,7 +106,7 @@ export class Daemon {
       if (!settings || this.shuttingDown) continue;
       const run = job.start(settings, { clock: this.clock, log: this.log, onChange: this.touch }) as RunningJob<unknown>;
       this.running.set(job.kind, { fingerprint: settings.fingerprint, run });
-      started.push({ kind: job.kind, run });
+      started.push({ job, run });
     }
     this.touch();
     return started;
@@ -248,8 +250,8 @@ export class Daemon {
     await Promise.all(stopping);
     if (this.started && !this.shuttingDown) {
       // A reload that cannot start the capture keeps retrying it (logged, counted); it does not fail the reload.
-      for (const { kind, run } of await this.applyContinuous(next)) {
-        run.started.catch((err: Error) => this.log.error(`${kindLabel(kind)}: cannot start: ${err.message} (retrying with back-off)`));
+      for (const { job, run } of await this.applyContinuous(next)) {
+        run.started.catch((err: Error) => this.log.error(`${job.label}: cannot start: ${err.message} (retrying with back-off)`));
       }
     }
     this.touch();
@@ -359,10 +361,6 @@ export class Daemon {
     this.history.close();
     this.log.info('daemon stopped');
   }
-}
-
-function kindLabel(kind: ContinuousJobKind): string {
-  return CONTINUOUS_JOB_KINDS[kind].label;
 }
 
 /** Whether two configs of one target differ in their `heartbeat` setting only. */

@@ -96,8 +96,8 @@ export interface Job<Settings = unknown, Result = unknown, Entry extends StoredR
  * the same place — one file in ./jobs/, an entry here — with a start/stop shape instead.
  */
 export const CONTINUOUS_JOB_KINDS = {
-  passive: { label: 'passive capture', configField: 'passive' },
-} as const satisfies Record<string, { label: string; configField: string }>;
+  passive: { label: 'passive capture' },
+} as const satisfies Record<string, { label: string }>;
 
 export type ContinuousJobKind = keyof typeof CONTINUOUS_JOB_KINDS;
 

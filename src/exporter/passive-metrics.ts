@@ -4,10 +4,9 @@
 // has no way to set a histogram from cumulative bucket counts. `promtool check metrics` checks the
 // result in test/lab/passive-serve.lab.test.ts. Only exported while `passive:` is configured.
 import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
-import { DEATH_AGE_BUCKETS, type PassiveEnd } from '../capture/passive-counters.ts';
+import { DEATH_AGE_BUCKETS, PASSIVE_ENDS } from '../capture/passive-counters.ts';
 import { METRIC } from './metric-names.ts';
 
-const ENDS: PassiveEnd[] = ['fin', 'rst', 'retransmissions_then_silence', 'silence', 'forgotten'];
 const SEEN = 'Seen on the wire by the passive capture (`passive:`) since it was (re)configured.';
 
 /** A label value, escaped as the exposition format wants (server labels are endpoints or "other"). */
@@ -25,7 +24,7 @@ export function passiveExposition(s: PassiveSnapshot): string {
   const servers = [...s.servers.entries()];
 
   family(METRIC.passiveConnections, 'counter', `SSH connections that ended, by how (fin, rst, retransmissions_then_silence and silence = died idle, forgotten = silent for 2 h). ${SEEN}`);
-  for (const [server, c] of servers) for (const end of ENDS) out.push(`${METRIC.passiveConnections}{server="${lv(server)}",end="${end}"} ${c.connections[end]}`);
+  for (const [server, c] of servers) for (const end of PASSIVE_ENDS) out.push(`${METRIC.passiveConnections}{server="${lv(server)}",end="${end}"} ${c.connections[end]}`);
 
   family(METRIC.passiveHeartbeats, 'counter', `SSH heartbeats (ServerAliveInterval/ClientAliveInterval) seen, answered or not. ${SEEN}`);
   for (const [server, c] of servers) {

@@ -82,12 +82,8 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
   private async supervise(resolveStarted: () => void, rejectStarted: (err: Error) => void): Promise<void> {
     const { clock, log } = this.ctx;
     let backoff = RESTART_BACKOFF_MS.first;
-    let first = true;
-    let everStarted = false;
-    const firstStart = () => {
-      everStarted = true;
-      resolveStarted();
-    };
+    // `started` settles once: the first capture_started resolves it, a failure before that rejects
+    // it; later starts and failures leave it as it is.
     while (!this.abort.signal.aborted) {
       try {
         await runWatch({
@@ -97,15 +93,14 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
           signal: this.abort.signal,
           // Answered heartbeats are counted as they happen, not only when their connection ends.
           heartbeatEvents: true,
-          onEvent: (e) => this.onEvent(e, firstStart),
+          onEvent: (e) => this.onEvent(e, resolveStarted),
         });
         return;
       } catch (err) {
         // runWatch restarts a tcpdump that dies once it ran; a start that fails outright lands here.
         this.capturing = false;
         this.tcpdumpPid = null;
-        if (first && !everStarted) rejectStarted(err as Error);
-        first = false;
+        rejectStarted(err as Error);
         if (this.abort.signal.aborted) return;
         this.restarts++;
         this.ctx.onChange();
