@@ -3,6 +3,7 @@
 // it as `idleprobe_passive_*`). The label policy is
 // here, once: `server` is the configured endpoint the connection went to, or `other` — never a
 // client address or any free text, so the series stay few whatever the traffic.
+import { isIP } from 'node:net';
 import type { ConnectionEvent } from './events.ts';
 import type { FlowEnd, FlowReport } from './report.ts';
 
@@ -47,8 +48,22 @@ function emptyCounters(): ServerCounters {
   };
 }
 
-/** "host:port" as the analysis writes it: IPv6 in brackets, lower case. */
+/** "IP:port" / "[IPv6]:port" as the analysis writes endpoints (IPv6 compressed, lower case), or null. */
+export function canonicalEndpoint(text: string): string | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (!(port >= 1 && port <= 65535)) return null;
+  if (m[2] !== undefined) return isIP(m[2]) === 4 ? `${m[2]}:${port}` : null;
+  if (isIP(m[1]!) !== 6) return null;
+  // URL parsing compresses an IPv6 address the way inet_ntop (and so the analysis) writes it.
+  return `${new URL(`http://[${m[1]}]/`).hostname}:${port}`;
+}
+
+/** An endpoint in the form the counters match on: canonical where it parses, else trimmed and lower case. */
 export function normaliseEndpoint(endpoint: string): string {
+  const canonical = canonicalEndpoint(endpoint);
+  if (canonical !== null) return canonical;
   const e = endpoint.trim().toLowerCase();
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(e);
   return m ? `${m[1]}:${Number(m[2])}` : e;

@@ -14,8 +14,8 @@ import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError,
 import { probeSettingsProperties, type MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
-import { isIP } from 'node:net';
 import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts';
+import { canonicalEndpoint } from '../capture/passive-counters.ts';
 import { parseDurationSeconds } from '../heartbeat/durations.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
@@ -243,18 +243,6 @@ export interface LoadContext {
 
 function interfaceOnThisHost(name: string): boolean {
   return name === 'any' || fs.existsSync(path.join('/sys/class/net', name));
-}
-
-/** "IP:port" / "[IPv6]:port" as the analysis writes endpoints (IPv6 compressed, lower case), or null. */
-export function canonicalEndpoint(text: string): string | null {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text.trim());
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (!(port >= 1 && port <= 65535)) return null;
-  if (m[2] !== undefined) return isIP(m[2]) === 4 ? `${m[2]}:${port}` : null;
-  if (isIP(m[1]!) !== 6) return null;
-  // URL parsing compresses an IPv6 address the way inet_ntop (and so the analysis) writes it.
-  return `${new URL(`http://[${m[1]}]/`).hostname}:${port}`;
 }
 
 /** `passive:` checked and resolved; problems under `passive.…`. */
