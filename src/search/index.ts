@@ -2,11 +2,11 @@
 // SessionOpener; the simulator (./sim) supplies a virtual one for tests and the benchmark.
 import { SearchRun, type SearchTuning } from './engine.ts';
 import { SessionPool, SleepMethodError } from './pool.ts';
+import { abortError } from './clock.ts';
 import type { Clock, DirectionResult, SearchOptions, SessionOpener } from './types.ts';
 import { connectPacingProperties, defaultsOf, searchSettingsProperties } from './settings-schema.ts';
 
 export { realClock } from './clock.ts';
-import { abortError } from './clock.ts';
 export { recommendHeartbeatSeconds } from './recommend.ts';
 export { bracketWidthTarget, bracketMeetsPrecision } from './precision.ts';
 export type * from './types.ts';
@@ -80,7 +80,7 @@ function searchSplit(opener: SessionOpener, clock: Clock, perDirection: readonly
  * before it rejects: a direction left running would go on opening sessions after the
  * measurement had failed (and keep the process alive after its error was printed).
  */
-async function allOrNone(perDirection: readonly SearchOptions[], run: (o: SearchOptions, signal: AbortSignal) => Promise<DirectionResult>): Promise<DirectionResult[]> {
+async function allOrNone(perDirection: readonly SearchOptions[], run: (o: SearchOptions, signal: AbortSignal, i: number) => Promise<DirectionResult>): Promise<DirectionResult[]> {
   const stop = new AbortController();
   const outer = perDirection[0]?.signal;
   const onAbort = () => stop.abort(outer?.reason);
@@ -88,8 +88,8 @@ async function allOrNone(perDirection: readonly SearchOptions[], run: (o: Search
   else outer?.addEventListener('abort', onAbort, { once: true });
   try {
     const settled = await Promise.allSettled(
-      perDirection.map((o) =>
-        run(o, stop.signal).catch((err: unknown) => {
+      perDirection.map((o, i) =>
+        run(o, stop.signal, i).catch((err: unknown) => {
           stop.abort(err);
           throw err;
         }),
@@ -113,11 +113,6 @@ async function searchShared(opener: SessionOpener, clock: Clock, perDirection: r
     // A warm start spreads the first connects (the first direction with a prior decides).
     warmOffsetMs: (i) => runs.find((r) => r.warm)?.warmOffsetMs(i) ?? 0,
   });
-  const made = new Map<SearchOptions, SearchRun>();
-  runs = perDirection.map((o) => {
-    const r = new SearchRun(opener, clock, o, tuning, pool);
-    made.set(o, r);
-    return r;
-  });
-  return allOrNone(perDirection, (o, signal) => made.get(o)!.run(signal));
+  runs = perDirection.map((o) => new SearchRun(opener, clock, o, tuning, pool));
+  return allOrNone(perDirection, (_o, signal, i) => runs[i]!.run(signal));
 }
