@@ -6,6 +6,9 @@ import { UsageError } from './errors.ts';
 import { openCapture } from './capture-file.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, analyzeStream, type AnalysisReport } from '../capture/index.ts';
 import { formatAnalysisTable } from '../capture/table.ts';
+import { DEATH_AGE_BUCKETS } from '../capture/passive-counters.ts';
+import { addReportOption, writeReport } from './report-option.ts';
+import { captureReport } from '../pictures/report.ts';
 
 function parseCount(name: string, min: number) {
   return (value: string): number => {
@@ -16,7 +19,7 @@ function parseCount(name: string, min: number) {
 }
 
 export function command(): Command {
-  return new Command('analyze')
+  return addReportOption(new Command('analyze'))
     .description('Read a tcpdump/tshark capture (pcap or pcapng, file or "-" for stdin) and report heartbeats, unanswered keepalives and idle timeouts per SSH connection.')
     .argument('<file>', 'capture file, or - to read stdin (tcpdump -w - … | idleprobe analyze -)')
     .option('--port <port>', 'analyse connections with this TCP port on either side, no banner needed; 0 = every TCP connection (default: SSH connections, recognised by their SSH-2.0- banner on any port)', parseCount('--port', 0))
@@ -29,7 +32,7 @@ export function command(): Command {
       parseCount('--max-live-flows', 1),
       DEFAULT_MAX_LIVE_FLOWS,
     )
-    .action(async (file: string, flags: { port?: number; json?: boolean; maxPackets?: number; maxFlows: number; maxLiveFlows: number }) => {
+    .action(async (file: string, flags: { port?: number; json?: boolean; maxPackets?: number; maxFlows: number; maxLiveFlows: number; report?: string }) => {
       if (flags.port !== undefined && flags.port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${flags.port}`);
       const input = file === '-' ? process.stdin : await openCapture(file);
       const report = await analyzeStream(input, {
@@ -39,6 +42,7 @@ export function command(): Command {
         maxLiveFlows: flags.maxLiveFlows,
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : human(report, file));
+      writeReport(flags.report, human(report, file), (ctx) => captureReport(report, file === '-' ? 'stdin' : file, DEATH_AGE_BUCKETS, ctx));
     });
 }
 

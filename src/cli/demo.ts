@@ -6,11 +6,13 @@ import { UsageError } from './errors.ts';
 import { parseSeconds, runAndPrint } from './measure.ts';
 import { startDemoLab } from '../demo/lab.ts';
 import { MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
-import { MEASURE_DEFAULTS } from '../probe/measure.ts';
-import type { MeasureOptions } from '../probe/target.ts';
+import { demoMeasureOptions } from '../demo/measure-range.ts';
 import type { Direction } from '../search/types.ts';
+import { formatSummary } from '../probe/summary.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
+import { measurementReport } from '../pictures/report.ts';
 
-interface DemoFlags {
+interface DemoFlags extends ReportFlags {
   timeout: string;
   mode: string;
   direction: string;
@@ -18,26 +20,8 @@ interface DemoFlags {
   json?: boolean;
 }
 
-/**
- * Search range for a known demo timeout T: the range `measure` would be given for such a path
- * (the search does not know T), with measure's own ladder (min 5 s, 250 ms connect stagger) so the
- * demo shows what `measure` does; only a small T lowers the first rung (to T/4), and the top is
- * 3 T so the demo ends in a minute or two. The ladder used to start at T/10 with a 100 ms stagger
- * (tuned for 8 + 8 sessions): with one shared pool that took 32.2 s at T = 20 s in the simulator
- * (exact expiry) vs 27.5 s now. At small T the wall time depends on where the rungs fall against T
- * (docs/search.md, Known limits), so this is measure's ladder, not one picked for T = 20 s.
- */
-export function demoMeasureOptions(timeoutSeconds: number): MeasureOptions {
-  const minSeconds = Math.max(1, Math.min(MEASURE_DEFAULTS.minSeconds, Math.floor(timeoutSeconds / 4)));
-  return {
-    ...MEASURE_DEFAULTS,
-    minSeconds,
-    maxSeconds: Math.max(minSeconds + 10, Math.ceil(timeoutSeconds * 3)),
-  };
-}
-
 export function command(): Command {
-  return new Command('demo')
+  return addReportOption(new Command('demo'))
     .description('Measure a built-in SSH server behind a built-in middlebox that forgets idle flows (no root, no config).')
     .option('--timeout <seconds>', 'idle timeout of the demo middlebox', '20')
     .option('--mode <mode>', `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')}`, 'silent')
@@ -59,7 +43,8 @@ export function command(): Command {
           `demo: SSH server behind a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s ` +
           `(then: ${flags.mode})${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
           `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
-        await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+        const result = await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+        writeReport(flags.report, banner + formatSummary(result), (ctx) => measurementReport(result, ctx));
       } finally {
         await lab.close();
       }

@@ -11,6 +11,8 @@ import { formatMatrix } from '../heartbeat/format.ts';
 import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
+import { heartbeatReport } from '../pictures/report.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
 export interface ConnectionFlags extends TargetFlags {
@@ -62,7 +64,7 @@ export function usage<T>(fn: () => T): T {
   }
 }
 
-interface HeartbeatFlags extends ConnectionFlags {
+interface HeartbeatFlags extends ConnectionFlags, ReportFlags {
   intervals: string;
   window: string;
   countMax: string;
@@ -86,7 +88,7 @@ export function command(): Command {
     .option('--timeout <seconds>', 'cross-check against this measured idle timeout')
     .option('--history <file>', "cross-check against the target's latest measurement in the daemon's history file")
     .option('--json', 'one JSON document on stdout');
-  addConnectionOptions(cmd);
+  addConnectionOptions(addReportOption(cmd));
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
     const resolved = targetSpecFrom(targetArg, f);
     const spec = resolved.spec;
@@ -128,6 +130,7 @@ export function command(): Command {
       else process.stdout.write(formatMatrix(checked));
       // Contradictions are results, but they must not scroll by unnoticed.
       for (const c of [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])]) process.stderr.write(`idleprobe: CONTRADICTION: ${c}\n`);
+      writeReport(f.report, formatMatrix(checked), (ctx) => heartbeatReport(checked, ctx));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -10,8 +10,10 @@ import { formatLocateSummary } from '../probe/locate-summary.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
+import { locateReport } from '../pictures/report.ts';
 
-interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'> {
+interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'>, ReportFlags {
   maxHops: string;
   timeout?: string;
   history?: string;
@@ -98,7 +100,7 @@ function locateProgressLine(stream: NodeJS.WriteStream = process.stderr) {
 }
 
 export function command(): Command {
-  return new Command('locate')
+  return addReportOption(new Command('locate'))
     .description('Find which hop forgets idle connections: the hop, timeout and failure mode of each box (idle-timeout traceroute).')
     .argument('<target>', '[user@]host[:port]')
     .option('-i, --identity <file>', 'private key file')
@@ -132,6 +134,7 @@ export function command(): Command {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');
           if (outcome.result.reason && outcome.result.verdict !== 'located') process.stderr.write(`idleprobe: ${outcome.result.verdict.replaceAll('_', ' ')}: ${outcome.result.reason}\n`);
         } else process.stdout.write(formatLocateSummary(outcome));
+        writeReport(flags.report, formatLocateSummary(outcome), (ctx) => locateReport(outcome.document, ctx));
       } catch (err) {
         progress.done();
         if (err instanceof CredentialError) throw new UsageError(err.message);

@@ -11,6 +11,8 @@ import { addSshConfigOptions, resolveTarget, type MeasureTargetFlags } from './t
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
+import { measurementReport } from '../pictures/report.ts';
 
 export function parseSeconds(value: string, flag: string): number {
   const n = Number(value);
@@ -18,7 +20,7 @@ export function parseSeconds(value: string, flag: string): number {
   return n;
 }
 
-export interface MeasureFlags extends MeasureTargetFlags {
+export interface MeasureFlags extends MeasureTargetFlags, ReportFlags {
   min: string;
   max: string;
   sessions: string;
@@ -143,12 +145,13 @@ export function command(): Command {
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else 10)')
     .option('--json', 'print one JSON document (the measurement) on stdout');
-  return addSshConfigOptions(cmd)
+  return addSshConfigOptions(addReportOption(cmd))
     .action(async (targetArg: string, flags: MeasureFlags, cmd: Command) => {
       // Commander fills the default; only an explicit --inbound-command conflicts with --no-inbound.
       const explicitCommand = cmd.getOptionValueSource('inboundCommand') === 'cli' ? flags.inboundCommand : undefined;
       const { spec, connectTimeoutSeconds, provenance } = resolveTarget(targetArg, { ...flags, inboundCommand: explicitCommand }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
       const opts = buildMeasureOptions(flags, connectTimeoutSeconds);
-      await runAndPrint(spec, opts, flags.json === true, undefined, provenance);
+      const result = await runAndPrint(spec, opts, flags.json === true, undefined, provenance);
+      writeReport(flags.report, formatSummary(result), (ctx) => measurementReport(result, ctx));
     });
 }
