@@ -4,6 +4,7 @@
 // API). Scales, ticks and paths come from d3 in the plot modules; this file only writes elements.
 // d3-axis needs a DOM, so the axes here are the few lines of glue that place d3's own ticks.
 import { esc } from './escape.ts';
+import { num } from './format.ts';
 
 interface MarkBase {
   /** CSS classes (the look lives in ./style.ts, never in the markup). */
@@ -129,7 +130,7 @@ function legendHtml(items: LegendItem[]): string {
 }
 
 export function tableHtml(t: Table, cls = 'numbers'): string {
-  const cell = (v: string | number | null) => (v === null ? '<td class="none">—</td>' : typeof v === 'number' ? `<td class="num">${esc(String(v))}</td>` : `<td>${esc(v)}</td>`);
+  const cell = (v: string | number | null) => (v === null ? '<td class="none">—</td>' : typeof v === 'number' ? `<td class="num">${esc(num(v))}</td>` : `<td>${esc(v)}</td>`);
   // A column whose values are numbers is right-aligned, its header too.
   const numeric = t.columns.map((_, i) => t.rows.some((r) => typeof r[i] === 'number') && t.rows.every((r) => r[i] === null || typeof r[i] === 'number'));
   const head = t.columns.map((c, i) => `<th scope="col"${numeric[i] ? ' class="num"' : ''}>${esc(c)}</th>`).join('');
@@ -139,7 +140,7 @@ export function tableHtml(t: Table, cls = 'numbers'): string {
 
 /** A two-column table of facts: a header cell and a value per row. */
 export function kvTableHtml(rows: readonly [string, string | number | null][]): string {
-  return `<table class="kv"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th>${v === null ? '<td class="none">—</td>' : `<td>${esc(String(v))}</td>`}</tr>`).join('')}</tbody></table>`;
+  return `<table class="kv"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th>${v === null ? '<td class="none">—</td>' : `<td>${esc(typeof v === 'number' ? num(v) : v)}</td>`}</tr>`).join('')}</tbody></table>`;
 }
 
 /** Tables longer than this start folded (the numbers stay in the page, one click away). */

@@ -3,6 +3,7 @@
 // every column through plain links (no script). A row's HTML depends only on its target's data and
 // status, so `serve` keeps it between renders and rebuilds only the rows that changed.
 import { esc, escUrlSegment } from './escape.ts';
+import { num } from './format.ts';
 import { servedDocument } from './layout.ts';
 import type { OverviewRow, PageInfo, PassiveServerView } from './model.ts';
 import { sparklineSvg } from './plots/sparkline.ts';
@@ -46,8 +47,9 @@ function directionCell(row: OverviewRow, direction: 'outbound' | 'inbound'): str
   if (!t.directions.includes(direction)) return '<td class="none" data-direction="' + direction + '">not measured (off)</td>';
   const r = t.latest?.results?.find((x) => x.direction === direction);
   if (!r) return `<td class="none" data-direction="${direction}">not measured yet</td>`;
-  const lead = r.verdict === 'timeout' && r.estimateSeconds !== null ? `≈ ${r.estimateSeconds} s` : r.verdict.replaceAll('_', ' ');
-  const detail = r.verdict === 'timeout' ? `(${r.lowerSeconds ?? '?'}, ${r.upperSeconds ?? '?'}] s${r.failureMode ? `, ${r.failureMode}` : ''}` : bracketText(r);
+  const v = (n: number | null) => (n === null ? '?' : num(n));
+  const lead = r.verdict === 'timeout' && r.estimateSeconds !== null ? `≈ ${num(r.estimateSeconds)} s` : r.verdict === 'no_timeout_up_to_max' ? `none up to ${v(r.lowerSeconds)} s` : r.verdict.replaceAll('_', ' ');
+  const detail = r.verdict === 'timeout' ? `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s${r.failureMode ? `, ${r.failureMode}` : ''}` : (r.reason ?? '');
   return `<td data-direction="${direction}" data-verdict="${esc(r.verdict)}" title="${esc(bracketText(r))}"><b>${esc(lead)}</b><span class="sub">${esc(detail)}</span></td>`;
 }
 
@@ -65,11 +67,11 @@ export function overviewItem(row: OverviewRow, now: number): OverviewItem {
   const html =
     `<tr class="row-${status}" data-target="${esc(t.name)}" data-status="${status}">` +
     `<td class="name"><a href="/targets/${escUrlSegment(t.name)}">${esc(t.name)}</a><span class="sub">${esc(`${t.host}:${t.port} · ${t.module}`)}</span></td>` +
-    `<td class="state">${statusChip(status)}${status === 'ok' ? '' : `<span class="sub why">${esc(why)}</span>`}</td>` +
+    `<td class="state">${statusChip(status)}${status === 'ok' ? '' : `<span class="sub why" title="${esc(why)}">${esc(why.length > 140 ? `${why.slice(0, 137)}…` : why)}</span>`}</td>` +
     directionCell(row, 'outbound') +
     directionCell(row, 'inbound') +
     `<td class="trend">${sparklineSvg(row.trend, `timeout trend of ${t.name}`)}</td>` +
-    (hb === null ? '<td class="none">—</td>' : `<td class="num" data-heartbeat="${hb}">≤ ${esc(String(hb))} s</td>`) +
+    (hb === null ? '<td class="none">—</td>' : `<td class="num" data-heartbeat="${hb}">≤ ${esc(num(hb))} s</td>`) +
     `<td class="when">${esc(shortTime(t.latest?.finishedAt))}</td>` +
     `<td class="when">${esc(activity)}</td></tr>`;
   return { name: t.name, status, outbound: estimate('outbound'), inbound: estimate('inbound'), heartbeat: hb, measuredAtMs: t.latest ? Date.parse(t.latest.finishedAt) : null, html };

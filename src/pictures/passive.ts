@@ -2,11 +2,12 @@
 // sessions died, and the bracket the live traffic gives.
 import { figureHtml, tableHtml } from './figure.ts';
 import type { PassiveServerView } from './model.ts';
+import { num } from './format.ts';
 import { binsFromCumulative, deathHistogramFigure } from './plots/death-histogram.ts';
 
 function bracket(p: PassiveServerView): string {
   if (p.lowerBoundSeconds === null && p.upperBoundSeconds === null) return 'no idle death seen';
-  return `(${p.lowerBoundSeconds ?? '?'}, ${p.upperBoundSeconds ?? '?'}] s`;
+  return `(${p.lowerBoundSeconds === null ? '?' : num(p.lowerBoundSeconds)}, ${p.upperBoundSeconds === null ? '?' : num(p.upperBoundSeconds)}] s`;
 }
 
 export function passiveFigureHtml(id: string, p: PassiveServerView): string {

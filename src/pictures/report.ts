@@ -2,6 +2,7 @@
 // heartbeat and analyze): the same plots as `serve`'s pages, the text summary the command printed,
 // inline SVG and CSS, no script and no request — the file to attach to a ticket for the network team.
 import { esc } from './escape.ts';
+import { num } from './format.ts';
 import { figureHtml, kvTableHtml, type Figure } from './figure.ts';
 import { reportDocument } from './layout.ts';
 import type { HeartbeatMatrixJson, LocateDocumentJson, MeasurementJson } from './model.ts';
@@ -35,7 +36,7 @@ export function measurementReport(m: MeasurementJson, ctx: ReportContext): strin
   const facts: [string, string | number | null][] = [
     ['target', m.target],
     ['started', m.startedAt],
-    ['took', `${m.elapsedSeconds} s`],
+    ['took', `${num(m.elapsedSeconds)} s`],
     ...m.results.map((r): [string, string] => [r.direction, bracketText(r)]),
     ['recommended heartbeat', m.recommendedHeartbeatSeconds === null ? 'none (no path timeout found)' : `ServerAliveInterval / ClientAliveInterval ≤ ${m.recommendedHeartbeatSeconds} s`],
     ['server heartbeat seen', m.serverHeartbeatSeconds === null ? 'none' : `every ${m.serverHeartbeatSeconds} s`],

@@ -3,6 +3,7 @@
 // their format; nothing here decides where a tick goes.
 import type { ScaleBand, ScaleLinear, ScalePoint, ScaleTime } from 'd3-scale';
 import type { Tick } from './figure.ts';
+import { utcTick } from './format.ts';
 
 export interface Frame {
   width: number;
@@ -38,8 +39,7 @@ export function linearTicks(scale: ScaleLinear<number, number>, count: number): 
 }
 
 export function timeTicks(scale: ScaleTime<number, number>, count: number): Tick[] {
-  const format = scale.tickFormat(count);
-  return scale.ticks(count).map((d) => ({ pos: scale(d), label: format(d) }));
+  return scale.ticks(count).map((d) => ({ pos: scale(d), label: utcTick(d) }));
 }
 
 export function bandTicks<D extends string>(scale: ScaleBand<D> | ScalePoint<D>, label: (d: D) => string = (d) => d): Tick[] {

@@ -1,6 +1,7 @@
 // The one policy for a target's colour on the pages: failing, stale, masked, inconclusive,
 // waiting for its first result, or fine — and the words that say why.
 import type { TargetJson, TrendPoint } from './model.ts';
+import { num } from './format.ts';
 
 export type TargetStatus = 'failing' | 'stale' | 'masked' | 'inconclusive' | 'pending' | 'ok';
 
@@ -47,7 +48,7 @@ export function targetStatus(t: TargetJson, trend: readonly TrendPoint[], now: n
   if (age > limit) return { status: 'stale', why: `the latest result is ${humanDuration(age)} old, more than twice the usual gap between runs (${humanDuration(limit / 2)})` };
   const results = ok.results ?? [];
   const masked = results.filter((r) => r.verdict === 'masked');
-  if (masked.length) return { status: 'masked', why: `${masked.map((r) => r.direction).join(' and ')}: the server's own heartbeats hide the path timeout${ok.serverHeartbeatSeconds ? ` (every ${ok.serverHeartbeatSeconds} s)` : ''}` };
+  if (masked.length) return { status: 'masked', why: `${masked.map((r) => r.direction).join(' and ')}: the server's own heartbeats${ok.serverHeartbeatSeconds ? ` (every ${num(ok.serverHeartbeatSeconds)} s)` : ''} hide the path timeout` };
   const unclear = results.filter((r) => r.verdict === 'inconclusive');
   if (unclear.length) return { status: 'inconclusive', why: unclear.map((r) => `${r.direction}: ${r.reason ?? 'inconclusive'}`).join('; ') };
   return { status: 'ok', why: 'latest measurement is current' };

@@ -9,6 +9,7 @@ import type { Figure, LegendItem, Mark } from '../figure.ts';
 import { frame, linearTicks, secondsLabel, timeTicks } from '../scales.ts';
 import type { HistoryRunJson } from '../model.ts';
 import type { Direction } from '../../search/types.ts';
+import { num } from '../format.ts';
 
 interface DirPoint {
   t: number;
@@ -57,7 +58,7 @@ export function bracketHistoryFigure(id: string, history: readonly HistoryRunJso
       rows.push([when, '—', `failed (${run.errorKind ?? 'error'})`, null, null, null, run.error ?? null]);
       continue;
     }
-    for (const r of run.result.results) rows.push([when, r.direction, r.verdict, r.lowerSeconds, r.upperSeconds, r.estimateSeconds, r.failureMode]);
+    for (const r of run.result.results.filter((x) => dirs.includes(x.direction))) rows.push([when, r.direction, r.verdict, r.lowerSeconds, r.upperSeconds, r.estimateSeconds, r.failureMode]);
   }
   const table = { columns: ['finished', 'direction', 'verdict', 'lower (s)', 'upper (s)', 'estimate (s)', 'failure mode / error'], rows };
   const all = byDir.flatMap((d) => d.points);
@@ -90,7 +91,7 @@ export function bracketHistoryFigure(id: string, history: readonly HistoryRunJso
     for (const p of points) {
       const when = new Date(p.t).toISOString();
       if (p.verdict === 'timeout' && p.estimate !== null) {
-        marks.push({ kind: 'circle', cx: x(p.t), cy: y(p.estimate), r: 3.5, cls: `run run-${direction}`, mark: 'run', title: `${when} ${direction}: (${p.lower}, ${p.upper}] s ≈ ${p.estimate} s${p.mode ? `, ${p.mode}` : ''}` });
+        marks.push({ kind: 'circle', cx: x(p.t), cy: y(p.estimate), r: 3.5, cls: `run run-${direction}`, mark: 'run', title: `${when} ${direction}: (${p.lower === null ? '?' : num(p.lower)}, ${p.upper === null ? '?' : num(p.upper)}] s ≈ ${num(p.estimate)} s${p.mode ? `, ${p.mode}` : ''}` });
       } else {
         // No bracket: drawn at the longest age that lived (no timeout up to it), else on the floor.
         const at = p.lower ?? 0;
@@ -104,7 +105,7 @@ export function bracketHistoryFigure(id: string, history: readonly HistoryRunJso
   const legend: LegendItem[] = dirs.flatMap((d) => [{ cls: `band-${d}`, label: `${d} bracket`, shape: 'swatch' as const }, { cls: `run-${d}`, label: `${d} estimate`, shape: 'dot' as const }]);
   legend.push({ cls: 'hollow', label: 'no bracket (no timeout up to max, masked, inconclusive)', shape: 'dot' }, { cls: 'failed-run', label: 'failed run', shape: 'line' });
   const latest = all.length ? all.reduce((a, b) => (b.t > a.t ? b : a)) : null;
-  const notes = latest ? [`Latest: ${byDir.map(({ direction, points }) => { const p = points[points.length - 1]; return p ? `${direction} ${p.verdict === 'timeout' ? `≈ ${p.estimate} s` : p.verdict.replaceAll('_', ' ')}` : `${direction} not measured`; }).join(', ')} (${new Date(latest.t).toISOString()}).`] : [];
+  const notes = latest ? [`Latest: ${byDir.map(({ direction, points }) => { const p = points[points.length - 1]; return p ? `${direction} ${p.verdict === 'timeout' && p.estimate !== null ? `≈ ${num(p.estimate)} s` : p.verdict.replaceAll('_', ' ')}` : `${direction} not measured`; }).join(', ')} (${new Date(latest.t).toISOString()}).`] : [];
   if (failed.length) notes.push(`${failed.length} failed run${failed.length === 1 ? '' : 's'} in the window.`);
   return {
     id,

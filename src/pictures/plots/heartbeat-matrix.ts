@@ -5,6 +5,7 @@ import { scaleBand, scaleLinear } from 'd3-scale';
 import type { Figure, Mark } from '../figure.ts';
 import { bandTicks, frame, linearTicks } from '../scales.ts';
 import type { HeartbeatMatrixJson, HeartbeatRowJson } from '../model.ts';
+import { num } from '../format.ts';
 
 export function heartbeatRowLabel(r: HeartbeatRowJson): string {
   const what = r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`;
@@ -14,7 +15,7 @@ export function heartbeatRowLabel(r: HeartbeatRowJson): string {
 function fate(r: HeartbeatRowJson): string {
   if (r.survived) return 'lived';
   const at = r.diedAtSeconds ?? r.declaredDeadAtSeconds;
-  return `died${r.cause ? ` (${r.cause})` : ''}${at !== null ? ` at ${at} s` : ''}`;
+  return `died${r.cause ? ` (${r.cause})` : ''}${at !== null ? ` at ${num(at)} s` : ''}`;
 }
 
 export function heartbeatMatrixFigure(id: string, m: HeartbeatMatrixJson): Figure {
@@ -43,12 +44,12 @@ export function heartbeatMatrixFigure(id: string, m: HeartbeatMatrixJson): Figur
     const top = y(labels[i]) ?? 0;
     const h = y.bandwidth();
     const alive = Math.min(r.secondsSurvived, m.windowSeconds);
-    marks.push({ kind: 'rect', x: f.left, y: top, width: x(alive) - f.left, height: h, cls: r.survived ? 'hb-lived' : 'hb-until-death', mark: 'session', title: `${heartbeatRowLabel(r)}: ${fate(r)}; proven alive ${r.secondsSurvived} s; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered` });
+    marks.push({ kind: 'rect', x: f.left, y: top, width: x(alive) - f.left, height: h, cls: r.survived ? 'hb-lived' : 'hb-until-death', mark: 'session', title: `${heartbeatRowLabel(r)}: ${fate(r)}; proven alive ${num(r.secondsSurvived)} s; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered` });
     if (!r.survived) {
       const died = r.diedAtSeconds ?? r.declaredDeadAtSeconds;
       const declared = r.declaredDeadAtSeconds;
       if (died !== null && declared !== null && declared > died) marks.push({ kind: 'line', x1: x(Math.min(died, m.windowSeconds)), x2: x(Math.min(declared, m.windowSeconds)), y1: top + h / 2, y2: top + h / 2, cls: 'hb-dying' });
-      if (died !== null) marks.push({ kind: 'cross', cx: x(Math.min(died, m.windowSeconds)), cy: top + h / 2, r: 5, cls: 'failed', title: `first unanswered heartbeat at ${died} s` });
+      if (died !== null) marks.push({ kind: 'cross', cx: x(Math.min(died, m.windowSeconds)), cy: top + h / 2, r: 5, cls: 'failed', title: `first unanswered heartbeat at ${num(died)} s` });
     }
     marks.push({ kind: 'text', x: f.right + 8, y: top + h / 2 + 4, text: fate(r), cls: r.survived ? 'hb-fate lived' : 'hb-fate died' });
   });

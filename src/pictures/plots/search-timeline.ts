@@ -8,6 +8,7 @@ import { max, min } from 'd3-array';
 import { px, type Figure, type Mark } from '../figure.ts';
 import { frame, linearTicks, secondsLabel } from '../scales.ts';
 import type { BracketJson, ProbeJson } from '../model.ts';
+import { num } from '../format.ts';
 
 /** Probe outcomes that count against the path (the others are neither lived nor died). */
 export const FAILED_OUTCOMES = new Set(['reset', 'silent']);
@@ -98,7 +99,7 @@ export function searchTimelineFigure(id: string, startedAt: string, elapsedSecon
   }
   for (const p of probes) {
     const cls = `probe ${OUTCOME_CLASS(p.outcome)}`;
-    const tip = `session ${p.sessionId}: probe at +${round(p.t)} s, idle ${p.age} s → ${p.outcome}`;
+    const tip = `session ${p.sessionId}: probe at +${round(p.t)} s, idle ${num(p.age)} s → ${p.outcome}`;
     if (OUTCOME_CLASS(p.outcome) === 'failed') marks.push({ kind: 'cross', cx: x(p.t), cy: y(p.age), r: 4.5, cls, title: tip, mark: 'probe' });
     else marks.push({ kind: 'circle', cx: x(p.t), cy: y(p.age), r: 4, cls, title: tip, mark: 'probe' });
   }
@@ -134,7 +135,7 @@ export function resultLine(r: BracketJson): string {
 }
 
 export function bracketText(r: Pick<BracketJson, 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds' | 'failureMode'> & { reason?: string | null }): string {
-  const v = (n: number | null) => (n === null ? '?' : String(n));
+  const v = (n: number | null) => (n === null ? '?' : num(n));
   if (r.verdict === 'timeout') return `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s ≈ ${v(r.estimateSeconds)} s${r.failureMode ? `, ${r.failureMode}` : ''}`;
   if (r.verdict === 'no_timeout_up_to_max') return `no timeout up to ${v(r.lowerSeconds)} s`;
   return `${r.verdict.replaceAll('_', ' ')}${r.reason ? ` (${r.reason})` : ''}`;
