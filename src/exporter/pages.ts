@@ -95,7 +95,8 @@ export class PageRenderer {
 
   /** The overview row of a snapshot, rebuilt only when the target changed or its status moved with time. */
   private item(s: TargetSnapshot, now: number): OverviewItem {
-    const key = `${s.version}|${s.nextRunAt ?? ''}`;
+    // The UTC day too: a row writes times of `now`'s day without their date.
+    const key = `${s.version}|${s.nextRunAt ?? ''}|${new Date(now).toISOString().slice(0, 10)}`;
     let c = this.rows.get(s.name);
     if (!c || c.key !== key) {
       const row: OverviewRow = { target: targetJson(s), trend: trendOf(this.history(s.name, DEFAULT_DAYS, TREND_RUNS).map(historyRun)) };

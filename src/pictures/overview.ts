@@ -30,12 +30,14 @@ export interface OverviewItem {
   html: string;
 }
 
-/** "2026-12-06 22:41:07Z": ISO 8601, compact enough for a cell. */
-export function shortTime(iso: string | null | undefined): string {
+/** "2026-12-06 22:41:07Z": ISO 8601, compact enough for a cell; only the time when on the day of `now`. */
+export function shortTime(iso: string | null | undefined, now?: number): string {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return `${d.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+  const full = d.toISOString();
+  if (now !== undefined && new Date(now).toISOString().slice(0, 10) === full.slice(0, 10)) return `${full.slice(11, 19)}Z`;
+  return `${full.slice(0, 16).replace('T', ' ')}Z`;
 }
 
 export function statusChip(status: TargetStatus): string {
@@ -49,7 +51,8 @@ function directionCell(row: OverviewRow, direction: 'outbound' | 'inbound'): str
   if (!r) return `<td class="none" data-direction="${direction}">not measured yet</td>`;
   const v = (n: number | null) => (n === null ? '?' : num(n));
   const lead = r.verdict === 'timeout' && r.estimateSeconds !== null ? `≈ ${num(r.estimateSeconds)} s` : r.verdict === 'no_timeout_up_to_max' ? `none up to ${v(r.lowerSeconds)} s` : r.verdict.replaceAll('_', ' ');
-  const detail = r.verdict === 'timeout' ? `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s${r.failureMode ? `, ${r.failureMode}` : ''}` : (r.reason ?? '');
+  const reason = r.reason ?? '';
+  const detail = r.verdict === 'timeout' ? `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s${r.failureMode ? `, ${r.failureMode}` : ''}` : reason.length > 90 ? `${reason.slice(0, 87)}…` : reason;
   return `<td data-direction="${direction}" data-verdict="${esc(r.verdict)}" title="${esc(bracketText(r))}"><b>${esc(lead)}</b><span class="sub">${esc(detail)}</span></td>`;
 }
 
@@ -63,7 +66,7 @@ export function overviewItem(row: OverviewRow, now: number): OverviewItem {
   const { status, why } = targetStatus(t, row.trend, now);
   const estimate = (d: string) => t.latest?.results?.find((r) => r.direction === d)?.estimateSeconds ?? null;
   const hb = t.latest?.recommendedHeartbeatSeconds ?? null;
-  const activity = t.running ? `measuring since ${shortTime(t.running.since)}` : t.nextRunAt ? `next ${shortTime(t.nextRunAt)}` : '—';
+  const activity = t.running ? `measuring since ${shortTime(t.running.since, now)}` : t.nextRunAt ? shortTime(t.nextRunAt, now) : '—';
   const html =
     `<tr class="row-${status}" data-target="${esc(t.name)}" data-status="${status}">` +
     `<td class="name"><a href="/targets/${escUrlSegment(t.name)}">${esc(t.name)}</a><span class="sub">${esc(`${t.host}:${t.port} · ${t.module}`)}</span></td>` +
@@ -72,7 +75,7 @@ export function overviewItem(row: OverviewRow, now: number): OverviewItem {
     directionCell(row, 'inbound') +
     `<td class="trend">${sparklineSvg(row.trend, `timeout trend of ${t.name}`)}</td>` +
     (hb === null ? '<td class="none">—</td>' : `<td class="num" data-heartbeat="${hb}">≤ ${esc(num(hb))} s</td>`) +
-    `<td class="when">${esc(shortTime(t.latest?.finishedAt))}</td>` +
+    `<td class="when" title="${esc(t.latest?.finishedAt ?? '')}">${esc(shortTime(t.latest?.finishedAt, now))}</td>` +
     `<td class="when">${esc(activity)}</td></tr>`;
   return { name: t.name, status, outbound: estimate('outbound'), inbound: estimate('inbound'), heartbeat: hb, measuredAtMs: t.latest ? Date.parse(t.latest.finishedAt) : null, html };
 }

@@ -4,7 +4,7 @@
 // checked against `--help`: a flag added without a row here fails the test. No row asserts a
 // duration (the machine may be loaded); each asserts what the flag changes in the result.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,42 @@ const json = (r: Run) => {
 };
 
 type Row = () => Promise<void>;
+
+/**
+ * --report FILE.html, shared by measure, heartbeat and demo: `run(flags)` is a short run of the
+ * command against `t` (a target or a relay in front of the lab). The report is written (an HTML
+ * file with the run's plots, no temp file left beside it); a path that cannot be written is exit 2
+ * before the run starts — no session opened (`opened()` counts connections through the relay).
+ */
+function reportRow(run: (t: string, flags: string[]) => Promise<Run>, mark: string): Row {
+  return async () => {
+    const relay = await countingRelay(lab.port);
+    try {
+      const file = f(`report-${mark}.html`);
+      const ok = await run(target(), ['--report', file]);
+      expect(ok.code, show(ok)).toBe(0);
+      const html = readFileSync(file, 'utf8');
+      expect(html).toMatch(/^<!doctype html>/);
+      expect(html).toContain(`data-mark="${mark}"`);
+      expect(ok.stderr).toContain(`report written to ${file}`);
+      expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      for (const [bad, message] of [
+        [f('no-such-dir/r.html'), 'does not exist'],
+        [dir, 'not a regular file'],
+        [f('password/r.html'), 'is not a directory'],
+      ] as const) {
+        const r = await run(`${lab.user}@127.0.0.1:${relay.port}`, ['--report', bad]);
+        expect(r.code, show(r)).toBe(2);
+        expect(r.stderr).toContain(`--report ${bad}`);
+        expect(r.stderr).toContain(message);
+        expect(existsSync(bad) && bad !== dir).toBe(false);
+      }
+      expect(relay.total()).toBe(0);
+    } finally {
+      await relay.close();
+    }
+  };
+}
 
 /**
  * The connection flags measure, heartbeat and advise share, shown through `quick(target, flags)`:
@@ -156,6 +192,7 @@ const probeAges = (doc: { results: { probes: { ageSeconds: number }[] }[] }) => 
 
 const MEASURE_FLAGS: Record<string, Row> = {
   ...connectionRows(quickMeasure, ''),
+  '--report': reportRow((t, flags) => quickMeasure(t, [...auth(), ...flags]), 'probe'),
   '--direction': async () => {
     // Inbound only is shown through `demo --direction inbound` (same builder). KNOWN BUG, reported:
     // `measure --direction inbound --min 0.5 --max 1.5` (or --min 1 --max 2) against this lab does
@@ -245,6 +282,7 @@ const intervals = (m: { results: { intervalSeconds: number | null }[] }) => m.re
 
 const HEARTBEAT_FLAGS: Record<string, Row> = {
   ...connectionRows(quickHeartbeat, 's'),
+  '--report': reportRow((t, flags) => quickHeartbeat(t, [...auth(), ...flags]), 'session'),
   '--intervals': async () => {
     const m = json(await idleprobe(['heartbeat', target(), ...auth(), '--intervals', '1,1.5', '--window', '2s', '--no-heartbeat-session', '--json']));
     expect(intervals(m)).toEqual([1, 1.5]);
@@ -399,6 +437,17 @@ const ADVISE_FLAGS: Record<string, Row> = {
 const demo = (flags: string[]) => idleprobe(['demo', '--timeout', '2', '--direction', 'outbound', ...flags, '--json'], { timeoutMs: 80_000 });
 
 const DEMO_FLAGS: Record<string, Row> = {
+  '--report': async () => {
+    const file = f('report-demo.html');
+    const doc = json(await demo(['--report', file]));
+    const html = readFileSync(file, 'utf8');
+    expect(html.match(/data-mark="probe"/g)).toHaveLength(doc.results[0].probes.length);
+    // Checked before the lab starts: no banner, no run.
+    const bad = await idleprobe(['demo', '--timeout', '2', '--report', f('no-such-dir/r.html')]);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('does not exist');
+    expect(bad.stdout).toBe('');
+  },
   '--timeout': async () => {
     const doc = json(await demo([]));
     expect(doc.results[0].verdict).toBe('timeout');
