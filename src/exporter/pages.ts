@@ -2,9 +2,10 @@
 // daemon knows and what src/pictures draws, and the caches that keep rendering cheap. The pages are
 // drawn from the same JSON the API serves (json.ts), so what a page shows is what the API says.
 //
-// Cost: a target's overview row (its JSON, its history trend, its HTML) is kept until that target's
-// snapshot changes, like /metrics' incremental rendering; a whole page is kept for PAGE_MAX_AGE_MS
-// or until the daemon reports a change, and its gzip is made once per kept page.
+// Cost: a target's overview row (its JSON and HTML) is kept until that target's snapshot changes,
+// like /metrics' incremental rendering; its sparkline's trend is read from history once, in the
+// background, then kept up to date from the snapshots; a whole page is kept until something on it
+// changes, and its gzip is made once per kept page.
 import { gzip as gzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Daemon } from '../daemon/daemon.ts';
@@ -13,8 +14,8 @@ import type { HistoryEntry } from '../daemon/history.ts';
 import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
 import { DEATH_AGE_BUCKETS, normaliseEndpoint } from '../capture/passive-counters.ts';
 import { targetJson } from './json.ts';
-import type { HistoryRunJson, KindRun, OverviewRow, PageInfo, PassiveServerView, TargetPageData } from '../pictures/model.ts';
-import { overviewItem, overviewPage, rowStatus, type OverviewItem, type SortSpec } from '../pictures/overview.ts';
+import type { HistoryRunJson, KindRun, OverviewRow, PageInfo, PassiveServerView, TargetPageData, TrendPoint } from '../pictures/model.ts';
+import { overviewItem, overviewPage, type OverviewItem, type SortSpec } from '../pictures/overview.ts';
 import { targetPage, trendOf } from '../pictures/target-page.ts';
 
 const gzip = promisify(gzipCb);
@@ -22,8 +23,8 @@ const gzip = promisify(gzipCb);
 /** What the pages read of the daemon: kept to this, so the source can become a read model. */
 export type PagesSource = Pick<Daemon, 'version' | 'snapshots' | 'snapshot' | 'history' | 'reloadStatus' | 'passiveSnapshot'>;
 
-/** A kept page is served again for at most this long (the pages show ages and staleness). */
-export const PAGE_MAX_AGE_MS = 5_000;
+/** A kept page is served again for at most this long (it says when it was put together). */
+export const PAGE_MAX_AGE_MS = 60_000;
 /** The trend of a row, and the target page's history, cover this many days by default. */
 export const DEFAULT_DAYS = 30;
 /** Most runs one history query reads for a page (the API's own page limit). */
@@ -71,9 +72,32 @@ interface RowCache {
   item: OverviewItem;
 }
 
+/** A target's sparkline points and the newest measurement they include. */
+interface Trend {
+  lastId: number | null;
+  points: TrendPoint[];
+  /** Bumped whenever the points change (part of the row's cache key). */
+  rev: number;
+}
+
+/** The sparkline point of one stored measurement. */
+function trendPoint(e: HistoryEntry): TrendPoint {
+  return trendOf([historyRun(e)])[0];
+}
+
+/** The first UTC midnight after `now`: rows write the times of `now`'s day without their date. */
+const nextUtcMidnight = (now: number) => (Math.floor(now / 86400_000) + 1) * 86400_000;
+
 export class PageRenderer {
   private readonly rows = new Map<string, RowCache>();
-  private overviewCache = new Map<string, { version: number; at: number; page: RenderedPage }>();
+  private readonly trends = new Map<string, Trend>();
+  /** Targets whose trend is read from history in the background, one per turn of the event loop. */
+  private readonly trendQueue = new Set<string>();
+  private pumping = false;
+  private readonly drained: (() => void)[] = [];
+  /** Bumped whenever a trend changed: kept overview pages are then rebuilt. */
+  private trendVersion = 0;
+  private overviewCache = new Map<string, { key: string; validUntil: number; page: RenderedPage }>();
   private readonly targetCache = new Map<string, { version: number; at: number; page: RenderedPage }>();
   /** Rows rebuilt by the last overview render (tests, the benchmark). */
   lastRowsRebuilt = 0;
@@ -93,45 +117,110 @@ export class PageRenderer {
     return this.source.history.list(name, limit).filter((e) => e.finishedAtMs >= since);
   }
 
-  /** The overview row of a snapshot, rebuilt only when the target changed or its status moved with time. */
+  /**
+   * A target's trend. Read from history once, in the background (a history of 120 runs with their
+   * probes takes ~15 ms to read and parse: 1,000 targets must not block a request for 15 s); after
+   * that a new measurement is appended from the snapshot, and the history is read again behind it
+   * only in case several landed between two renders. null while the first read is queued.
+   */
+  private trend(s: TargetSnapshot): Trend | null {
+    const t = this.trends.get(s.name);
+    if (!t) {
+      this.queueTrend(s.name);
+      return null;
+    }
+    const newest = s.latest;
+    if (newest && (t.lastId === null || newest.id > t.lastId)) {
+      const since = this.now() - DEFAULT_DAYS * 86400_000;
+      t.points = [...t.points.filter((p) => p.finishedAtMs >= since), trendPoint(newest)].slice(-TREND_RUNS);
+      t.lastId = newest.id;
+      t.rev++;
+      this.queueTrend(s.name);
+    }
+    return t;
+  }
+
+  private queueTrend(name: string): void {
+    this.trendQueue.add(name);
+    if (this.pumping) return;
+    this.pumping = true;
+    setImmediate(this.pump);
+  }
+
+  private readonly pump = (): void => {
+    const next = this.trendQueue.values().next();
+    if (next.done) {
+      this.pumping = false;
+      for (const resolve of this.drained.splice(0)) resolve();
+      return;
+    }
+    const name = next.value;
+    this.trendQueue.delete(name);
+    // A target that went away (reload) is not read.
+    if (this.source.snapshot(name)) {
+      try {
+        const runs = this.history(name, DEFAULT_DAYS, TREND_RUNS);
+        const old = this.trends.get(name);
+        this.trends.set(name, { lastId: runs[0]?.id ?? null, points: trendOf(runs.map(historyRun)), rev: (old?.rev ?? 0) + 1 });
+        this.trendVersion++;
+      } catch {
+        // A history that cannot be read now leaves the sparkline out; the next change tries again.
+      }
+    }
+    setImmediate(this.pump);
+  };
+
+  /** Resolves once every queued trend has been read (tests, the benchmark). */
+  trendsLoaded(): Promise<void> {
+    if (!this.pumping) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  /** The overview row of a snapshot, rebuilt only when the target or its trend changed, or its status moved with time. */
   private item(s: TargetSnapshot, now: number): OverviewItem {
-    // The UTC day too: a row writes times of `now`'s day without their date.
-    const key = `${s.version}|${s.nextRunAt ?? ''}|${new Date(now).toISOString().slice(0, 10)}`;
+    const trend = this.trend(s);
+    const key = `${s.version}|${s.nextRunAt ?? ''}|${nextUtcMidnight(now)}|${trend ? trend.rev : 'loading'}`;
     let c = this.rows.get(s.name);
     if (!c || c.key !== key) {
-      const row: OverviewRow = { target: targetJson(s), trend: trendOf(this.history(s.name, DEFAULT_DAYS, TREND_RUNS).map(historyRun)) };
+      const row: OverviewRow = { target: targetJson(s), trend: trend?.points ?? null };
       c = { key, row, item: overviewItem(row, now) };
       this.rows.set(s.name, c);
       this.lastRowsRebuilt++;
       return c.item;
     }
-    const fresh = rowStatus(c.row, now);
-    if (fresh !== c.item.status) {
+    if (c.item.changesAt !== null && now >= c.item.changesAt) {
       c.item = overviewItem(c.row, now);
       this.lastRowsRebuilt++;
     }
     return c.item;
   }
 
-  /** GET /: kept per (daemon version, sort, refresh) for PAGE_MAX_AGE_MS. */
+  /**
+   * GET /: kept per (sort, refresh) until the daemon or a trend changes, a row's status would move
+   * with time (a result going stale), the UTC day ends, or PAGE_MAX_AGE_MS passed (the page says
+   * when it was put together).
+   */
   overview(sort: SortSpec, refreshSeconds: number): RenderedPage {
-    const version = this.source.version;
     const now = this.now();
     const key = `${sort.key}|${sort.order}|${refreshSeconds}`;
+    const state = `${this.source.version}|${this.trendVersion}|${this.source.reloadStatus.successful}`;
     const kept = this.overviewCache.get(key);
-    if (kept && kept.version === version && now - kept.at < PAGE_MAX_AGE_MS) return kept.page;
+    if (kept && kept.key === state && now < kept.validUntil) return kept.page;
     this.lastRowsRebuilt = 0;
     const snaps = this.source.snapshots();
     const items = snaps.map((s) => this.item(s, now));
-    // Rows of targets that are gone (reload) are dropped with them.
+    // Rows and trends of targets that are gone (reload) are dropped with them.
     if (this.rows.size > snaps.length) {
       const live = new Set(snaps.map((s) => s.name));
       for (const name of this.rows.keys()) if (!live.has(name)) this.rows.delete(name);
+      for (const name of this.trends.keys()) if (!live.has(name)) this.trends.delete(name);
     }
     const page = rendered(overviewPage(items, this.pageInfo(refreshSeconds), sort, passiveViews(this.source.passiveSnapshot())));
-    // One kept page per key; pages of older versions are dropped rather than piling up.
-    if (kept && kept.version !== version) this.overviewCache = new Map();
-    this.overviewCache.set(key, { version, at: now, page });
+    let validUntil = Math.min(now + PAGE_MAX_AGE_MS, nextUtcMidnight(now));
+    for (const i of items) if (i.changesAt !== null) validUntil = Math.min(validUntil, i.changesAt);
+    // Pages of an older state are dropped rather than piling up.
+    if (kept && kept.key !== state) this.overviewCache = new Map();
+    this.overviewCache.set(key, { key: state, validUntil, page });
     return page;
   }
 

@@ -148,8 +148,8 @@ export interface TargetPageData {
 /** A target's row of the overview: its JSON and the brackets of its recent runs (sparkline, staleness). */
 export interface OverviewRow {
   target: TargetJson;
-  /** Recent runs, oldest first: time and each direction's estimate (null when no timeout was found). */
-  trend: TrendPoint[];
+  /** Recent runs, oldest first: time and each direction's estimate (null when no timeout was found); null while still being read. */
+  trend: TrendPoint[] | null;
 }
 
 export interface TrendPoint {

@@ -8,7 +8,7 @@ import { servedDocument } from './layout.ts';
 import type { OverviewRow, PageInfo, PassiveServerView } from './model.ts';
 import { sparklineSvg } from './plots/sparkline.ts';
 import { bracketText } from './plots/search-timeline.ts';
-import { STATUS_LABEL, STATUS_ORDER, targetStatus, type TargetStatus } from './status.ts';
+import { STATUS_LABEL, STATUS_ORDER, staleAtMs, targetStatus, type TargetStatus } from './status.ts';
 import { passiveSection } from './passive.ts';
 
 export const SORT_KEYS = ['status', 'name', 'outbound', 'inbound', 'heartbeat', 'measured'] as const;
@@ -27,6 +27,8 @@ export interface OverviewItem {
   inbound: number | null;
   heartbeat: number | null;
   measuredAtMs: number | null;
+  /** When the row's status will move with time alone (its result going stale); null if it will not. */
+  changesAt: number | null;
   html: string;
 }
 
@@ -56,14 +58,11 @@ function directionCell(row: OverviewRow, direction: 'outbound' | 'inbound'): str
   return `<td data-direction="${direction}" data-verdict="${esc(r.verdict)}" title="${esc(bracketText(r))}"><b>${esc(lead)}</b><span class="sub">${esc(detail)}</span></td>`;
 }
 
-/** The row's status now (it moves with time alone: a result goes stale). */
-export function rowStatus(row: OverviewRow, now: number): TargetStatus {
-  return targetStatus(row.target, row.trend, now).status;
-}
-
 export function overviewItem(row: OverviewRow, now: number): OverviewItem {
   const t = row.target;
-  const { status, why } = targetStatus(t, row.trend, now);
+  const trend = row.trend ?? [];
+  const { status, why } = targetStatus(t, trend, now);
+  const staleAt = staleAtMs(t, trend);
   const estimate = (d: string) => t.latest?.results?.find((r) => r.direction === d)?.estimateSeconds ?? null;
   const hb = t.latest?.recommendedHeartbeatSeconds ?? null;
   const activity = t.running ? `measuring since ${shortTime(t.running.since, now)}` : t.nextRunAt ? shortTime(t.nextRunAt, now) : '—';
@@ -73,11 +72,11 @@ export function overviewItem(row: OverviewRow, now: number): OverviewItem {
     `<td class="state">${statusChip(status)}${status === 'ok' ? '' : `<span class="sub why" title="${esc(why)}">${esc(why.length > 140 ? `${why.slice(0, 137)}…` : why)}</span>`}</td>` +
     directionCell(row, 'outbound') +
     directionCell(row, 'inbound') +
-    `<td class="trend">${sparklineSvg(row.trend, `timeout trend of ${t.name}`)}</td>` +
+    `<td class="trend">${row.trend ? sparklineSvg(row.trend, `timeout trend of ${t.name}`) : '<span class="spark-none">reading history…</span>'}</td>` +
     (hb === null ? '<td class="none">—</td>' : `<td class="num" data-heartbeat="${hb}">≤ ${esc(num(hb))} s</td>`) +
     `<td class="when" title="${esc(t.latest?.finishedAt ?? '')}">${esc(shortTime(t.latest?.finishedAt, now))}</td>` +
     `<td class="when">${esc(activity)}</td></tr>`;
-  return { name: t.name, status, outbound: estimate('outbound'), inbound: estimate('inbound'), heartbeat: hb, measuredAtMs: t.latest ? Date.parse(t.latest.finishedAt) : null, html };
+  return { name: t.name, status, outbound: estimate('outbound'), inbound: estimate('inbound'), heartbeat: hb, measuredAtMs: t.latest ? Date.parse(t.latest.finishedAt) : null, changesAt: staleAt !== null && staleAt > now && status !== 'failing' ? staleAt : null, html };
 }
 
 const byName = (a: OverviewItem, b: OverviewItem) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -37,6 +37,11 @@ export function staleAfterMs(trend: readonly TrendPoint[]): number {
   return Math.max(MIN_STALE_AFTER_MS, 2 * median);
 }
 
+/** When a current result will turn stale (null: no result, or nothing that can go stale). */
+export function staleAtMs(t: TargetJson, trend: readonly TrendPoint[]): number | null {
+  return t.latest ? Date.parse(t.latest.finishedAt) + staleAfterMs(trend) : null;
+}
+
 export function targetStatus(t: TargetJson, trend: readonly TrendPoint[], now: number): { status: TargetStatus; why: string } {
   const attempt = t.lastAttempt;
   if (attempt && attempt.status !== 'ok') return { status: 'failing', why: `last attempt failed (${attempt.errorKind ?? 'error'}): ${attempt.error ?? 'no detail'}` };
@@ -45,7 +50,7 @@ export function targetStatus(t: TargetJson, trend: readonly TrendPoint[], now: n
   if (!ok) return { status: 'pending', why: t.running ? `first measurement running since ${t.running.since}` : 'no measurement has finished yet' };
   const age = now - Date.parse(ok.finishedAt);
   const limit = staleAfterMs(trend);
-  if (age > limit) return { status: 'stale', why: `the latest result is ${humanDuration(age)} old, more than twice the usual gap between runs (${humanDuration(limit / 2)})` };
+  if (age >= limit) return { status: 'stale', why: `the latest result is ${humanDuration(age)} old, more than twice the usual gap between runs (${humanDuration(limit / 2)})` };
   const results = ok.results ?? [];
   const masked = results.filter((r) => r.verdict === 'masked');
   if (masked.length) return { status: 'masked', why: `${masked.map((r) => r.direction).join(' and ')}: the server's own heartbeats${ok.serverHeartbeatSeconds ? ` (every ${num(ok.serverHeartbeatSeconds)} s)` : ''} hide the path timeout` };

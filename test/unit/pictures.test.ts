@@ -21,6 +21,7 @@ import { MIN_REFRESH_SECONDS, REPORT_CSP, servedDocument } from '../../src/pictu
 import { STYLESHEET } from '../../src/pictures/style.ts';
 import { DEATH_AGE_BUCKETS } from '../../src/capture/passive-counters.ts';
 import type { HistoryRunJson, PageInfo } from '../../src/pictures/model.ts';
+import { num, utcTick } from '../../src/pictures/format.ts';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const info: PageInfo = { version: '9.9.9', reloadOk: true, now: NOW, refreshSeconds: 30 };
@@ -57,6 +58,23 @@ describe('escaping', () => {
     const html = figureHtml(f);
     noInjection(html);
     wellFormed(html);
+  });
+});
+
+describe('numbers and times', () => {
+  it('seconds to the millisecond, without float noise', () => {
+    expect(num(20.002000000000002)).toBe('20.002');
+    expect(num(12.0505)).toBe('12.051');
+    expect(num(-0.0001)).toBe('0');
+    expect(num(60)).toBe('60');
+  });
+
+  it('time ticks in UTC, 24-hour, saying only what changed', () => {
+    expect(utcTick(new Date('2026-12-06T22:45:00Z'))).toBe('22:45');
+    expect(utcTick(new Date('2026-12-06T13:00:00Z'))).toBe('13:00');
+    expect(utcTick(new Date('2026-12-06T00:00:00Z'))).toBe('Dec 06');
+    expect(utcTick(new Date('2026-12-01T00:00:00Z'))).toBe('December');
+    expect(utcTick(new Date('2027-01-01T00:00:00Z'))).toBe('2027');
   });
 });
 
