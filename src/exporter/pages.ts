@@ -31,6 +31,8 @@ export const DEFAULT_DAYS = 30;
 export const MAX_RUNS_READ = 1000;
 /** Runs behind a sparkline: enough for 30 days of the default 6-hourly schedule. */
 export const TREND_RUNS = 120;
+/** Trends read in the background are shown (the kept page rebuilt) per this many, and when all are read. */
+const TREND_BATCH = 100;
 /** Kept target pages (distinct name × days × refresh); the oldest goes first. */
 const MAX_TARGET_PAGES = 64;
 
@@ -95,12 +97,16 @@ export class PageRenderer {
   private readonly trendQueue = new Set<string>();
   private pumping = false;
   private readonly drained: (() => void)[] = [];
-  /** Bumped whenever a trend changed: kept overview pages are then rebuilt. */
+  /** Bumped when read trends are ready to show: kept overview pages are then rebuilt. */
   private trendVersion = 0;
+  /** Trends read since the last bump: shown in batches, so a cold start does not rebuild the page per target. */
+  private trendsUnshown = 0;
   private overviewCache = new Map<string, { key: string; validUntil: number; page: RenderedPage }>();
   private readonly targetCache = new Map<string, { version: number; at: number; page: RenderedPage }>();
-  /** Rows rebuilt by the last overview render (tests, the benchmark). */
+  /** Rows rebuilt by the last overview render, and over all renders (tests, the benchmark). */
   lastRowsRebuilt = 0;
+  rowsRebuilt = 0;
+  overviewRenders = 0;
 
   constructor(
     private readonly source: PagesSource,
@@ -151,6 +157,8 @@ export class PageRenderer {
     const next = this.trendQueue.values().next();
     if (next.done) {
       this.pumping = false;
+      if (this.trendsUnshown > 0) this.trendVersion++;
+      this.trendsUnshown = 0;
       for (const resolve of this.drained.splice(0)) resolve();
       return;
     }
@@ -162,7 +170,10 @@ export class PageRenderer {
         const runs = this.history(name, DEFAULT_DAYS, TREND_RUNS);
         const old = this.trends.get(name);
         this.trends.set(name, { lastId: runs[0]?.id ?? null, points: trendOf(runs.map(historyRun)), rev: (old?.rev ?? 0) + 1 });
-        this.trendVersion++;
+        if (++this.trendsUnshown >= TREND_BATCH) {
+          this.trendVersion++;
+          this.trendsUnshown = 0;
+        }
       } catch {
         // A history that cannot be read now leaves the sparkline out; the next change tries again.
       }
@@ -209,6 +220,8 @@ export class PageRenderer {
     this.lastRowsRebuilt = 0;
     const snaps = this.source.snapshots();
     const items = snaps.map((s) => this.item(s, now));
+    this.rowsRebuilt += this.lastRowsRebuilt;
+    this.overviewRenders++;
     // Rows and trends of targets that are gone (reload) are dropped with them.
     if (this.rows.size > snaps.length) {
       const live = new Set(snaps.map((s) => s.name));

@@ -122,12 +122,10 @@ async function main(): Promise<number> {
     // Changes without real SSH sessions: the runner internals are reached on purpose, as in bench:metrics.
     const runners = [...(daemon as unknown as { runners: Map<string, { changed(): void }> }).runners.values()];
     let k = 0;
-    let rebuilt = 0;
-    report('/ one target changed before every request', await load(`${base}/?refresh=0`, agent, () => {
-      rebuilt += pages.lastRowsRebuilt;
-      runners[k++ % runners.length].changed();
-    }));
-    console.log(`  rows rebuilt per render: ${(rebuilt / REQUESTS).toFixed(2)} (of ${TARGETS})`);
+    const [rows0, renders0] = [pages.rowsRebuilt, pages.overviewRenders];
+    report('/ one target changed before every request', await load(`${base}/?refresh=0`, agent, () => runners[k++ % runners.length].changed()));
+    const renders = pages.overviewRenders - renders0;
+    console.log(`  ${renders} renders for ${REQUESTS} requests, ${((pages.rowsRebuilt - rows0) / renders).toFixed(1)} rows rebuilt per render (of ${TARGETS}; up to ${CONCURRENCY} targets change while a render waits)`);
     report('/ every target changed before every request', await load(`${base}/?refresh=0`, agent, () => runners.forEach((r) => r.changed()), Math.min(REQUESTS, 48)));
     const one = `${base}/targets/${names[7]}?refresh=0`;
     await load(one, agent, undefined, 20);
