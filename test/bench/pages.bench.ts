@@ -119,6 +119,10 @@ async function main(): Promise<number> {
     report('/ while the trends were read', await during);
     await load(`${base}/?refresh=0`, agent); // warm-up (JIT)
     const steady = report('/ steady (kept page)', await load(`${base}/?refresh=0`, agent));
+    // The baseline under the same load, in the same run: bench:metrics' steady /metrics.
+    await load(`${base}/metrics`, agent, undefined, 50);
+    const metrics = report('/metrics steady (baseline: bench:metrics)', await load(`${base}/metrics`, agent));
+    console.log(`  / steady p99 ÷ /metrics steady p99 = ${(steady / metrics).toFixed(2)}`);
     // Changes without real SSH sessions: the runner internals are reached on purpose, as in bench:metrics.
     const runners = [...(daemon as unknown as { runners: Map<string, { changed(): void }> }).runners.values()];
     let k = 0;

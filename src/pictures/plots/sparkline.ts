@@ -21,9 +21,11 @@ export function sparklineSvg(points: readonly TrendPoint[], label: string): stri
   for (const dir of ['outbound', 'inbound'] as const) {
     const pts = ok.filter((p) => p[dir] !== null);
     if (pts.length === 0) continue;
+    // Whole pixels: a 120-px line has no use for tenths, and 1,000 of them make the overview's bulk.
     const d = line<TrendPoint>()
-      .x((p) => px(x(p.finishedAtMs)))
-      .y((p) => px(y(p[dir] ?? 0)))(pts);
+      .x((p) => Math.round(x(p.finishedAtMs)))
+      .y((p) => Math.round(y(p[dir] ?? 0)))
+      .digits(0)(pts);
     if (pts.length > 1 && d) parts.push(`<path class="spark spark-${dir}" d="${d}"/>`);
     const lastPoint = pts[pts.length - 1];
     parts.push(`<circle class="spark-dot spark-${dir}" cx="${px(x(lastPoint.finishedAtMs))}" cy="${px(y(lastPoint[dir] ?? 0))}" r="2"/>`);
