@@ -33,7 +33,9 @@ export function checkReportPath(file: string): void {
   try {
     st = fs.statSync(target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`--report ${file}: ${(err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOENT/ENOTDIR: nothing there yet (or no directory to hold it), said plainly below.
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UsageError(`--report ${file}: ${(err as Error).message}`);
   }
   if (st && !st.isFile()) throw new UsageError(`--report ${file}: exists and is not a regular file`);
   let dirSt: fs.Stats;
