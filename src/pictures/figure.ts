@@ -130,11 +130,12 @@ function legendHtml(items: LegendItem[]): string {
 }
 
 export function tableHtml(t: Table, cls = 'numbers'): string {
-  const cell = (v: string | number | null) => (v === null ? '<td class="none">—</td>' : typeof v === 'number' ? `<td class="num">${esc(num(v))}</td>` : `<td>${esc(v)}</td>`);
+
   // A column whose values are numbers is right-aligned, its header too.
   const numeric = t.columns.map((_, i) => t.rows.some((r) => typeof r[i] === 'number') && t.rows.every((r) => r[i] === null || typeof r[i] === 'number'));
   const head = t.columns.map((c, i) => `<th scope="col"${numeric[i] ? ' class="num"' : ''}>${esc(c)}</th>`).join('');
-  const body = t.rows.length ? t.rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('') : `<tr><td colspan="${t.columns.length}" class="none">no data</td></tr>`;
+  const cell = (v: string | number | null, i: number) => (v === null ? `<td class="none${numeric[i] ? ' num' : ''}">—</td>` : typeof v === 'number' ? `<td class="num">${esc(num(v))}</td>` : `<td>${esc(v)}</td>`);
+  const body = t.rows.length ? t.rows.map((r) => `<tr>${r.map((v, i) => cell(v, i)).join('')}</tr>`).join('') : `<tr><td colspan="${t.columns.length}" class="none">no data</td></tr>`;
   return `<table class="${cls}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 

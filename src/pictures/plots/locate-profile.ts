@@ -28,7 +28,7 @@ export function locateProfile(doc: LocateDocumentJson): ProfileStep[] {
 
 export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure {
   const steps = locateProfile(doc);
-  const f = frame(720, 300, { bottom: 78 });
+  const f = frame(720, 320, { bottom: 100 });
   const title = 'Locate profile: idle timeout beyond each hop';
   const description = 'The idle timeout the path shows when TTL-limited keepalives refresh the boxes at hops 1…k (x) and no further: each step up is a box that forgets idle connections.';
   const boxAt = new Map(doc.boxes.map((b) => [b.hop, b]));
@@ -79,7 +79,7 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
     width: f.width,
     height: f.height,
     axes: [
-      { orient: 'bottom', ticks: steps.map((s) => ({ pos: x(s.hop), label: s.hop === 0 ? 'client' : String(s.hop) })), label: 'hop k: keepalives refresh hops 1…k (IP TTL k)', range: [f.left, f.right], at: f.bottom, labelOffset: 72 },
+      { orient: 'bottom', ticks: steps.map((s) => ({ pos: x(s.hop), label: s.hop === 0 ? 'client' : String(s.hop) })), label: 'hop k: keepalives refresh hops 1…k (IP TTL k)', range: [f.left, f.right], at: f.bottom, labelOffset: 94 },
       { orient: 'left', ticks: linearTicks(y, 5), label: 'idle timeout (s)', range: [f.bottom, f.top], at: f.left, gridTo: f.right },
     ],
     marks,
