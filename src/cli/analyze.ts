@@ -8,7 +8,6 @@ import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, analyzeStream, type A
 import { formatAnalysisTable } from '../capture/table.ts';
 import { DEATH_AGE_BUCKETS } from '../capture/passive-counters.ts';
 import { addReportOption, writeReport } from './report-option.ts';
-import { captureReport } from '../pictures/report.ts';
 
 function parseCount(name: string, min: number) {
   return (value: string): number => {
@@ -42,7 +41,7 @@ export function command(): Command {
         maxLiveFlows: flags.maxLiveFlows,
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : human(report, file));
-      writeReport(flags.report, human(report, file), (ctx) => captureReport(report, file === '-' ? 'stdin' : file, DEATH_AGE_BUCKETS, ctx));
+      await writeReport(flags.report, human(report, file), (r, ctx) => r.captureReport(report, file === '-' ? 'stdin' : file, DEATH_AGE_BUCKETS, ctx));
     });
 }
 

@@ -10,7 +10,6 @@ import { demoMeasureOptions } from '../demo/measure-range.ts';
 import type { Direction } from '../search/types.ts';
 import { formatSummary } from '../probe/summary.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-import { measurementReport } from '../pictures/report.ts';
 
 interface DemoFlags extends ReportFlags {
   timeout: string;
@@ -44,7 +43,7 @@ export function command(): Command {
           `(then: ${flags.mode})${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
           `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
         const result = await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
-        writeReport(flags.report, banner + formatSummary(result), (ctx) => measurementReport(result, ctx));
+        await writeReport(flags.report, banner + formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
       } finally {
         await lab.close();
       }

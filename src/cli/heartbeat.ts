@@ -12,7 +12,6 @@ import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts'
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-import { heartbeatReport } from '../pictures/report.ts';
 
 /** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
 export interface ConnectionFlags extends TargetFlags {
@@ -130,7 +129,7 @@ export function command(): Command {
       else process.stdout.write(formatMatrix(checked));
       // Contradictions are results, but they must not scroll by unnoticed.
       for (const c of [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])]) process.stderr.write(`idleprobe: CONTRADICTION: ${c}\n`);
-      writeReport(f.report, formatMatrix(checked), (ctx) => heartbeatReport(checked, ctx));
+      await writeReport(f.report, formatMatrix(checked), (r, ctx) => r.heartbeatReport(checked, ctx));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -11,7 +11,6 @@ import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-import { locateReport } from '../pictures/report.ts';
 
 interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'>, ReportFlags {
   maxHops: string;
@@ -134,7 +133,7 @@ export function command(): Command {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');
           if (outcome.result.reason && outcome.result.verdict !== 'located') process.stderr.write(`idleprobe: ${outcome.result.verdict.replaceAll('_', ' ')}: ${outcome.result.reason}\n`);
         } else process.stdout.write(formatLocateSummary(outcome));
-        writeReport(flags.report, formatLocateSummary(outcome), (ctx) => locateReport(outcome.document, ctx));
+        await writeReport(flags.report, formatLocateSummary(outcome), (r, ctx) => r.locateReport(outcome.document, ctx));
       } catch (err) {
         progress.done();
         if (err instanceof CredentialError) throw new UsageError(err.message);

@@ -12,7 +12,6 @@ import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-import { measurementReport } from '../pictures/report.ts';
 
 export function parseSeconds(value: string, flag: string): number {
   const n = Number(value);
@@ -152,6 +151,6 @@ export function command(): Command {
       const { spec, connectTimeoutSeconds, provenance } = resolveTarget(targetArg, { ...flags, inboundCommand: explicitCommand }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
       const opts = buildMeasureOptions(flags, connectTimeoutSeconds);
       const result = await runAndPrint(spec, opts, flags.json === true, undefined, provenance);
-      writeReport(flags.report, formatSummary(result), (ctx) => measurementReport(result, ctx));
+      await writeReport(flags.report, formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
     });
 }

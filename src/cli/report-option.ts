@@ -10,6 +10,9 @@ import { UsageError } from './errors.ts';
 import { VERSION } from '../version.ts';
 import type { ReportContext } from '../pictures/report.ts';
 
+/** The report builders, loaded only when a report is asked for (d3 is not every command's start-up cost). */
+export type ReportBuilders = typeof import('../pictures/report.ts');
+
 export interface ReportFlags {
   report?: string;
 }
@@ -66,10 +69,11 @@ export function commandLine(argv: readonly string[] = process.argv.slice(2)): st
 }
 
 /** Writes the report of a finished run when --report was given: temp file, fsync, rename. */
-export function writeReport(file: string | undefined, summaryText: string, render: (ctx: ReportContext) => string): void {
+export async function writeReport(file: string | undefined, summaryText: string, render: (reports: ReportBuilders, ctx: ReportContext) => string): Promise<void> {
   if (file === undefined) return;
   const target = path.resolve(file);
-  const html = render({ command: commandLine(), version: VERSION, generatedAt: new Date(), summaryText });
+  const reports = await import('../pictures/report.ts');
+  const html = render(reports, { command: commandLine(), version: VERSION, generatedAt: new Date(), summaryText });
   const tmp = tempName(target);
   try {
     const fd = fs.openSync(tmp, 'wx', 0o644);
