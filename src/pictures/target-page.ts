@@ -77,7 +77,7 @@ export function targetPage(d: TargetPageData, info: PageInfo): string {
   const api = `<p class="lead">JSON: <a href="/api/targets/${q}/history">history</a>${d.heartbeat ? ` · <a href="/api/targets/${q}/heartbeat">heartbeat matrix</a>` : ''}${d.locate ? ` · <a href="/api/targets/${q}/locate">locate</a>` : ''} · <a href="/probe?target=${q}">metrics of this target</a> · <a href="/probe?target=${q}&amp;debug=true">probe log</a></p>`;
   const refresh = info.refreshSeconds > 0 ? `This page reloads every ${info.refreshSeconds} s (<a href="/targets/${q}?days=${d.days}&amp;refresh=0">stop</a>).` : `Auto-refresh is off (<a href="/targets/${q}?days=${d.days}">turn on</a>).`;
   const body = `<p class="lead"><a href="/">All targets</a> › ${esc(t.name)}</p>
-<h2>${esc(t.name)} ${statusChip(status)}</h2><p class="lead" data-why>${esc(why)} <span class="refresh">${refresh}</span></p>
+<h2>${esc(t.name)} ${statusChip(status)}</h2><p class="lead" data-why>${esc(why)}</p><p class="lead refresh">${refresh}</p>
 <div class="card">${facts}</div>
 ${section('Latest result', 'latest', `<div class="card">${results}</div>`)}
 ${section('Timeout over time', 'over-time', `<div class="figures">${figures.join('')}</div>`)}
