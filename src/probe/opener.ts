@@ -151,7 +151,8 @@ export class SshSessionOpener implements SessionOpener {
     }
     if (check.kind === 'failed') throw new ConnectError(`${this.label}: could not check whether the account runs commands (${check.detail})`, 'unreachable');
     const said = check.kind === 'refused' ? check.detail : `unexpected output "${check.line.slice(0, 80)}"`;
-    return { method: 'unsupported', why: `the account has no shell (server said: ${said}); inbound not measurable; outbound measured` };
+    // Only the cause: the summary says what it means, and whether outbound was measured is its own result.
+    return { method: 'unsupported', why: `the account has no shell (server said: ${said})` };
   }
 
   /**
