@@ -4,8 +4,7 @@ import { Command } from 'commander';
 import { interruptedError, UsageError } from './errors.ts';
 import { formatDuration } from './progress.ts';
 import { addSearchOptions, parseAgeRange, parseSeconds, parseSessions, type SearchFlags } from './measure.ts';
-import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags } from './target-spec.ts';
-import { requireDirectPath } from '../probe/endpoint.ts';
+import { addConnectionOptions, resolveConnection, targetSpecOf, warnOnStderr, type ConnectionFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../probe/locate.ts';
 import { formatLocateSummary } from '../probe/locate-summary.ts';
@@ -102,15 +101,14 @@ export function command(): Command {
     .option('--timeout <duration>', 'the path idle timeout if known (skips measuring it; 10 = seconds, or 10s, 5m)')
     .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file")
     .option('--name <name>', 'with --history: the target name there (default user@host:port)');
-  addSearchOptions(cmd, 'longest idle age to probe (also how far beyond the last box is searched)').option('--json', 'print one JSON document on stdout');
+  addSearchOptions(cmd, { max: 'longest idle age to probe (also how far beyond the last box is searched)', sessions: 'concurrent sessions of each timeout search' }).option('--json', 'print one JSON document on stdout');
   return addConnectionOptions(cmd)
     .action(async (targetArg: string, flags: LocateFlags) => {
       const opts = buildLocateOptions(flags);
       if (flags.history && flags.timeout !== undefined) throw new UsageError('give --timeout or --history, not both');
-      const connection = resolveConnection(targetArg, flags);
+      // TTLs on our socket reach the first jump host only: a jump path is refused, never measured as the target's.
+      const connection = resolveConnection(targetArg, flags, warnOnStderr, 'locate');
       const spec = targetSpecOf(connection, { direction: 'outbound', inbound: false });
-      // TTLs on our socket reach the first jump host only: never report that leg as the target's.
-      requireDirectPath(spec, connection.jumpSource === 'ProxyJump' ? 'ProxyJump in ssh_config' : connection.jumpSource);
       opts.connectTimeoutMs = connection.connectTimeoutMs;
       for (const line of connection.provenance) process.stderr.write(line + '\n');
       if (flags.history) opts.pathTimeout = pathTimeoutFromHistory(flags.history, [...new Set([flags.name ?? spec.name, spec.name])]);

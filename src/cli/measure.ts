@@ -55,11 +55,11 @@ export function buildMeasureOptions(flags: SearchFlags & { inboundMethod?: strin
 }
 
 /** The age-range and session flags, shared with `locate`. */
-export function addSearchOptions(cmd: Command, maxHelp = 'longest idle age to probe'): Command {
+export function addSearchOptions(cmd: Command, help: { max: string; sessions: string } = { max: 'longest idle age to probe', sessions: 'concurrent probe sessions (shared by both directions)' }): Command {
   return cmd
     .option('--min <duration>', 'shortest idle age to probe (10 = seconds, or 10s, 5m, 1h30m)', String(MEASURE_DEFAULTS.minSeconds))
-    .option('--max <duration>', maxHelp, String(MEASURE_DEFAULTS.maxSeconds))
-    .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions));
+    .option('--max <duration>', help.max, String(MEASURE_DEFAULTS.maxSeconds))
+    .option('--sessions <n>', help.sessions, String(MEASURE_DEFAULTS.sessions));
 }
 
 /** The first ProxyJump hop as a target of its own: the client→jump leg alone. */

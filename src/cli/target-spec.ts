@@ -87,8 +87,11 @@ export function warnOnStderr(message: string): void {
   process.stderr.write(`idleprobe: warning: ${message}\n`);
 }
 
-/** TARGET and the connection flags → the endpoint, like `ssh TARGET` would resolve it. Throws exit-2 errors naming the flag. */
-export function resolveConnection(targetArg: string, flags: ConnectionFlags, warn: (message: string) => void = warnOnStderr): Connection {
+/**
+ * TARGET and the connection flags → the endpoint, like `ssh TARGET` would resolve it. Throws exit-2
+ * errors naming the flag. `directOnly` (e.g. "locate"): refuse a target reached through jump hosts.
+ */
+export function resolveConnection(targetArg: string, flags: ConnectionFlags, warn: (message: string) => void = warnOnStderr, directOnly?: string): Connection {
   const t = parseTargetArg(targetArg);
   const req: EndpointRequest = {
     host: t.host,
@@ -103,6 +106,7 @@ export function resolveConnection(targetArg: string, flags: ConnectionFlags, war
     sshConfig: flags.sshConfig === false ? null : { file: flags.sshConfig, optional: true },
     openSshDefaults: true,
     verbose: flags.verbose === true,
+    ...(directOnly ? { directOnly } : {}),
   };
   const r = resolveEndpoint(req, CLI_NAMES);
   r.warnings.forEach(warn);

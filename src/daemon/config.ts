@@ -11,7 +11,7 @@ import cron from 'node-cron';
 import { CategorizedError } from '../errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { TargetSpec } from '../probe/target.ts';
-import { connectTimeoutMsOf, EndpointError, resolveEndpoint, type EndpointField, type EndpointNames, type EndpointRequest, type ResolvedEndpoint } from '../probe/endpoint.ts';
+import { connectTimeoutMsOf, EndpointError, jumpRefusal, resolveEndpoint, type EndpointField, type EndpointNames, type EndpointRequest, type ResolvedEndpoint } from '../probe/endpoint.ts';
 import type { MeasureSettings } from '../probe/settings-schema.ts';
 import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
@@ -338,10 +338,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const written = rawTarget?.connect_timeout_ms !== undefined || rawModule?.connect_timeout_ms !== undefined;
     settings = { ...settings, connectTimeoutMs: connectTimeoutMsOf(written ? settings.connectTimeoutMs : undefined, resolved.connectTimeoutSeconds) };
     if (settings.locate && resolved.jumpHosts.length) {
-      // locate's TTLs reach the first jump host only: it would report that leg as the target's.
-      problems.push(
-        `${at}.locate: ${name} is reached through jump host ${resolved.jumpHosts.map((h) => h.name).join(', ')} (ProxyJump of ssh_config_host); locate sees only the client→jump leg, so it would report that leg's hops as the target's — turn locate off for this target, or add the jump host as a target of its own and locate it`,
-      );
+      problems.push(`${at}.locate: ${jumpRefusal('locate', name, resolved.jumpHosts.map((h) => h.name), 'ProxyJump of ssh_config_host')} (or set locate: false for this target)`);
     }
     const spec: TargetSpec = {
       ...resolved.endpoint,
@@ -369,6 +366,7 @@ const YAML_NAMES: EndpointNames = {
   sshConfig: 'ssh_config_host',
   jump: 'ssh_config_host',
   credentials: 'private_key_file, password_file, password_env or use_agent: true',
+  hopCredentials: 'an IdentityFile for it in ssh_config_file, or an ssh-agent at $SSH_AUTH_SOCK',
   noSshConfig: 'host, port and user without ssh_config_host',
   hostKeySources: 'host_key_sha256 or known_hosts_file',
 };

@@ -22,6 +22,8 @@ export type EndpointField = 'identity' | 'passphraseFile' | 'passphraseEnv' | 'p
  */
 export interface EndpointNames extends Record<EndpointField, string> {
   credentials: string;
+  /** The same for a jump host, which never gets the target's (ssh -J passes none on). */
+  hopCredentials: string;
   /** How to not read ssh_config at all. */
   noSshConfig: string;
   hostKeySources: string;
@@ -38,6 +40,7 @@ export const CLI_NAMES: EndpointNames = {
   sshConfig: 'ssh_config',
   jump: '-J',
   credentials: '-i KEY, --password-file FILE or an ssh-agent',
+  hopCredentials: 'an IdentityFile for it in ssh_config (-F FILE) or an ssh-agent; -i and --password-file are the target\'s only, as with ssh -J',
   noSshConfig: '--no-ssh-config',
   hostKeySources: '--host-key or --known-hosts',
 };
@@ -89,6 +92,8 @@ export interface EndpointRequest {
   openSshDefaults: boolean;
   /** Collect where each value came from (-v). */
   verbose?: boolean;
+  /** What cannot work through a jump host (locate): a jump chain is then a problem naming the leg to measure instead. */
+  directOnly?: string;
   /** The name of the endpoint (daemon `name`); default user@host:port. */
   name?: string;
 }
@@ -155,7 +160,8 @@ class Resolution {
     const explicitJump = req.jump !== undefined;
     const jumpValue = explicitJump ? req.jump! : (cfg?.proxyJump ?? null);
     const jumpSource = jumpValue === null || jumpValue === 'none' ? null : explicitJump ? this.names.jump : 'ProxyJump';
-    const jumpHosts = jumpSource ? this.jumpChain(jumpValue!, jumpSource, req, endpoint) : [];
+    if (jumpSource && req.directOnly) this.problem(null, jumpRefusal(req.directOnly, endpoint.name, jumpValue!.split(',').map((h) => h.trim()), jumpSource === 'ProxyJump' ? 'ProxyJump in ssh_config' : jumpSource));
+    const jumpHosts = jumpSource && !req.directOnly ? this.jumpChain(jumpValue!, jumpSource, req, endpoint) : [];
     if (this.problems.length) throw new EndpointError(this.problems, this.names);
     return {
       endpoint,
@@ -195,13 +201,13 @@ class Resolution {
     }
   }
 
-  private endpointOf(req: EndpointRequest, cfg: ResolvedSshTarget | null): EndpointSpec {
+  private endpointOf(req: EndpointRequest, cfg: ResolvedSshTarget | null, hop = false): EndpointSpec {
     const host = req.hostName ?? cfg?.hostName ?? req.host;
     const port = req.port ?? cfg?.port ?? 22;
     const user = req.user ?? (cfg?.user || this.defaultUser());
     const spec: EndpointSpec = { name: req.name ?? formatEndpoint(user, host, port), host, port, user };
     this.hostKeys(spec, req, cfg);
-    this.credentials(spec, req, cfg);
+    this.credentials(spec, req, cfg, hop ? this.names.hopCredentials : this.names.credentials);
     return spec;
   }
 
@@ -279,7 +285,7 @@ class Resolution {
    * IdentityFile entries (those that exist) and the agent unless IdentitiesOnly; without ssh_config
    * the agent, else OpenSSH's default key (CLI) — or what the daemon's target names.
    */
-  private credentials(spec: EndpointSpec, req: EndpointRequest, cfg: ResolvedSshTarget | null): void {
+  private credentials(spec: EndpointSpec, req: EndpointRequest, cfg: ResolvedSshTarget | null, how: string): void {
     if (req.identityFile) {
       this.readable(req.identityFile, 'identity');
       spec.privateKeyPath = req.identityFile;
@@ -300,7 +306,7 @@ class Resolution {
       spec.useAgent = req.useAgent || (!cfg.identitiesOnly && agent);
       if (spec.identityFiles.length === 0 && !spec.useAgent) {
         const why = `no IdentityFile of ssh_config exists (${cfg.identityFiles.join(', ') || 'none'})${cfg.identitiesOnly ? ' and IdentitiesOnly excludes the agent' : ' and no ssh-agent runs (SSH_AUTH_SOCK is not set)'}`;
-        this.problem(null, `needs credentials: ${this.names.credentials} (${why})`);
+        this.problem(null, `needs credentials: ${how} (${why})`);
       }
       return;
     }
@@ -317,7 +323,7 @@ class Resolution {
         return;
       }
     }
-    this.problem(null, `needs credentials: ${this.names.credentials}`);
+    this.problem(null, `needs credentials: ${how}`);
   }
 
   /** Secrets are only referenced here: a variable must be set; its value is read when connecting. */
@@ -387,7 +393,7 @@ class Resolution {
     const cfg = this.sshConfigOf(hop.host, hop.user ?? undefined, hop.port ?? undefined, req.sshConfig, false);
     if (cfg?.proxyCommand && !(outermost && cfg.proxyJump)) this.problem(field, `jump host ${hop.host}: ProxyCommand (${cfg.proxyCommand}) is not supported; use ProxyJump`);
     const hopReq: EndpointRequest = { host: hop.host, user: hop.user, port: hop.port, sshConfig: req.sshConfig, openSshDefaults: req.openSshDefaults };
-    const spec = this.endpointOf(hopReq, cfg);
+    const spec = this.endpointOf(hopReq, cfg, true);
     // The hop's own problems name it: "jump host root@bastion:22: no credentials: …".
     for (const p of this.problems.slice(before)) p.message = `jump host ${spec.name}: ${p.message}`;
     if (this.problems.length > before) return null;
@@ -435,24 +441,20 @@ class Resolution {
 }
 
 /**
- * Refuses what cannot measure the path it would report: locate sets the IP TTL on its own TCP
- * connection, which ends at the first jump host, so through ProxyJump it would report the
- * client→jump leg's hops as the target's. Throws EndpointError naming what to do instead.
+ * Why `what` (locate) refuses a target reached through jump hosts: it sets the IP TTL on its own
+ * TCP connection, which ends at the first jump host, so it would report the client→jump leg's hops
+ * as the target's. Names the legs that can be measured instead.
  */
-export function requireDirectPath(spec: { name: string; jumpHosts?: JumpHost[] }, source: string | null = null): void {
-  const first = spec.jumpHosts?.[0];
-  if (!first) return;
-  throw new EndpointError(
-    [
-      {
-        field: null,
-        message:
-          `locate cannot measure ${spec.name}: it is reached through jump host ${spec.jumpHosts!.map((h) => h.name).join(', ')}${source ? ` (${source})` : ''}, ` +
-          `and locate's TTL-limited keepalives travel on the TCP connection to the first jump host only, so it would report the client→jump leg as the target's path. ` +
-          `Locate the leg you own instead: \`idleprobe locate ${first.name}\` (client→jump), or run locate on the jump host for the jump→target leg; ` +
-          `\`-J none\` reaches the target directly if it can be reached`,
-      },
-    ],
-    CLI_NAMES,
+export function jumpRefusal(what: string, target: string, hops: string[], source: string | null): string {
+  return (
+    `${what} cannot measure ${target}: it is reached through jump host ${hops.join(', ')}${source ? ` (${source})` : ''}, and ${what} sees only the TCP connection to the first jump host — ` +
+    `it would report the client→jump leg's hops as the target's. Locate the leg you own instead: \`idleprobe ${what} ${hops[0]}\` (client→jump), ` +
+    `or run idleprobe ${what} on the jump host for the jump→target leg; -J none reaches the target directly, if it can be reached`
   );
+}
+
+/** The same refusal for a resolved spec (locateTarget's own guard; the CLI and the daemon refuse earlier). */
+export function requireDirectPath(spec: { name: string; jumpHosts?: JumpHost[] }): void {
+  if (!spec.jumpHosts?.length) return;
+  throw new EndpointError([{ field: null, message: jumpRefusal('locate', spec.name, spec.jumpHosts.map((h) => h.name), null) }], CLI_NAMES);
 }
