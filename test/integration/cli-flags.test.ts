@@ -596,3 +596,29 @@ describe.concurrent('measure, locate, heartbeat, advise, demo: every documented 
     for (const [flag, check] of Object.entries(rows)) it(`${cmd} ${flag}`, check, 90_000);
   }
 });
+
+describe.concurrent('one duration grammar for every command (real CLI)', () => {
+  it('1h30m, 500ms and plain seconds are accepted by serve as by the commands that connect; a mistake reads the same everywhere', async () => {
+    writeFileSync(f('empty.yml'), 'targets: []\n');
+    const check = (flags: string[]) => idleprobe(['serve', '--config', f('empty.yml'), '--config.check', ...flags]);
+    // serve used to refuse 1h30m (its own grammar), and measure --connect-timeout 10s.
+    const [longIdle, halfSecond] = await Promise.all([check(['--web.idle-timeout', '1h30m']), check(['--web.read-header-timeout', '500ms', '--web.request-timeout', '90'])]);
+    expect(longIdle.code, show(longIdle)).toBe(0);
+    expect(halfSecond.code, show(halfSecond)).toBe(0);
+    const measureTenSeconds = json(await quickMeasure(target(), [...auth(), '--connect-timeout', '10s']));
+    expect(measureTenSeconds.target).toBe(target());
+    const wrong: [string[], string][] = [
+      [['serve', '--config', f('empty.yml'), '--config.check', '--web.idle-timeout', '30m1h'], '--web.idle-timeout'],
+      [['measure', target(), ...auth(), '--max', '30m1h'], '--max'],
+      [['locate', target(), ...auth(), '--timeout', '30m1h'], '--timeout'],
+      [['heartbeat', target(), ...auth(), '--window', '30m1h'], '--window'],
+      [['advise', '--timeout', '30m1h'], '--timeout'],
+      [['demo', '--timeout', '30m1h'], '--timeout'],
+    ];
+    const runs = await Promise.all(wrong.map(([args]) => idleprobe(args)));
+    runs.forEach((r, i) => {
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toBe(`idleprobe: ${wrong[i]![1]}: "30m1h" is not a duration: write the units largest first, each once (e.g. 1h30m), or one of 10 (seconds), 10s, 500ms, 5m or 1h30m\n`);
+    });
+  }, 90_000);
+});
