@@ -126,7 +126,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
       l.idleprobe(['measure', l.target, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '-F', hopConfig(l, 'jump_config', onlyTarget), '-J', 'root@127.0.0.1:2222', ...quick]),
       l.idleprobe(['measure', l.target, '-i', path.join(l.tmpDir, 'ssh_host_ed25519_key'), '--known-hosts', l.knownHostsPath, '--no-ssh-config', ...quick]),
       l.idleprobe([...base, '--known-hosts', l.knownHostsPath, '--min', 'soon']),
-      // Nobody at .99 on the server's subnet: the middlebox's ARP fails and says so (ICMP host unreachable).
+      // Nobody at .99 beyond the middlebox: it answers with ICMP unreachable, which is what must be reported.
       l.idleprobe(['measure', `root@${LAB_ADDRESSES.srv.replace(/\.\d+$/, '.99')}`, '-i', l.clientKeyPath, '--known-hosts', empty, '--no-ssh-config', ...quick]),
       l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', portless, '--no-ssh-config', ...quick]),
       l.exec('cli', 'ssh', ['-F', 'none', '-i', l.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${portless}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-p', '2222', 'root@127.0.0.1', 'true']),
@@ -145,7 +145,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     expect(usage.code, describeRun(usage, l)).toBe(2);
     expect(usage.stderr).toMatch(/--min/);
     expect(unreachable.code, describeRun(unreachable, l)).toBe(3);
-    expect(unreachable.stderr).toMatch(/cannot connect \(EHOSTUNREACH/);
+    expect(unreachable.stderr).toMatch(/cannot connect \((EHOSTUNREACH|ENETUNREACH)/);
     expect(unreachable.stderr).not.toMatch(/known_hosts/);
     expect(sshBare.code, describeRun(sshBare, l)).toBe(0);
     expect(bare.code, describeRun(bare, l)).toBe(0);
