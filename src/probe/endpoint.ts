@@ -394,7 +394,7 @@ class Resolution {
     if (cfg?.proxyCommand && !(outermost && cfg.proxyJump)) this.problem(field, `jump host ${hop.host}: ProxyCommand (${cfg.proxyCommand}) is not supported; use ProxyJump`);
     const hopReq: EndpointRequest = { host: hop.host, user: hop.user, port: hop.port, sshConfig: req.sshConfig, openSshDefaults: req.openSshDefaults };
     const spec = this.endpointOf(hopReq, cfg, true);
-    // The hop's own problems name it: "jump host root@bastion:22: no credentials: …".
+    // The hop's own problems name it: "jump host root@bastion:22: needs credentials: …".
     for (const p of this.problems.slice(before)) p.message = `jump host ${spec.name}: ${p.message}`;
     if (this.problems.length > before) return null;
     if (!outermost || !cfg?.proxyJump || cfg.proxyJump === 'none') return [spec];
