@@ -532,8 +532,8 @@ function historyWith(file: string, name: string): string {
 
 const LOCATE_FLAGS: Record<string, Row> = {
   ...connectionRows(quickLocate, 'locate'),
-  // The demo relay is no TTL hop: no box, and the report says so (real boxes: test/lab/locate-report.lab.test.ts).
-  '--report': reportRow((t, flags) => quickLocate(t, [...auth(), ...flags]), 'locate', 'No box was located'),
+  // With the path timeout given, the one hop is drawn as its box (real boxes: test/lab/locate-report.lab.test.ts).
+  '--report': reportRow((t, flags) => quickLocate(t, [...auth(), ...flags]), 'locate', 'data-mark="box"'),
   '--max-hops': async () => {
     expect(json(await quickLocate(target(), auth())).hops.length).toBe(1);
     await badLocate(['--max-hops', '0'], /--max-hops must be an integer 1–255, got "0"/);
