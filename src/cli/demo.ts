@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { UsageError } from './errors.ts';
 import { parseSeconds, runAndPrint } from './measure.ts';
 import { startDemoLab } from '../demo/lab.ts';
-import { MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
+import { isProxyMode, MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { MeasureOptions } from '../probe/target.ts';
 import type { Direction } from '../search/types.ts';
@@ -40,7 +40,11 @@ export function command(): Command {
   return new Command('demo')
     .description('Measure a built-in SSH server behind a built-in middlebox that forgets idle flows (no root, no config).')
     .option('--timeout <seconds>', 'idle timeout of the demo middlebox', '20')
-    .option('--mode <mode>', `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')}`, 'silent')
+    .option(
+      '--mode <mode>',
+      `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')} (close, close-reset: a proxy load balancer that closes idle connections itself, with FIN or RST)`,
+      'silent',
+    )
     .option('--direction <dir>', 'outbound, inbound or both', 'both')
     .option('--server-heartbeat <seconds>', 'let the demo server send heartbeats (like sshd ClientAliveInterval)')
     .option('--json', 'print one JSON document (the measurement) on stdout')
@@ -55,9 +59,12 @@ export function command(): Command {
       const lab = await startDemoLab({ timeoutSeconds, mode: flags.mode as MiddleboxMode, serverHeartbeatSeconds });
       try {
         const opts = demoMeasureOptions(timeoutSeconds);
+        const mode = flags.mode as MiddleboxMode;
+        const box = isProxyMode(mode)
+          ? `a proxy load balancer at ${lab.host}:${lab.port} that closes connections idle for more than ${timeoutSeconds} s (${mode === 'close' ? 'FIN' : 'RST'}, whatever TCP keepalives do)`
+          : `a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s (then: ${mode})`;
         const banner =
-          `demo: SSH server behind a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s ` +
-          `(then: ${flags.mode})${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
+          `demo: SSH server behind ${box}${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
           `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
         await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
       } finally {

@@ -10,7 +10,11 @@
 // at the latest; the signaller when its stdin closes. They run in the account's login shell, so
 // they use only what POSIX sh, bash and dash share (tested against OpenSSH and Dropbear).
 
-/** First line the waiter prints: `idleprobe-waiter <pid>`. */
+/**
+ * First line the waiter prints: `idleprobe-waiter <pid> <ppid>` — its own PID (for the signals) and
+ * its parent's, the server's process for this SSH connection (sshd's session process, Dropbear's
+ * child): ending that one ends the connection on the server when the path has forgotten it.
+ */
 export const WAITER_READY = 'idleprobe-waiter';
 /** The line the waiter prints on each signal. */
 export const WAITER_SPEAKS = 'idleprobe';
@@ -31,7 +35,7 @@ export function waiterScript(maxLifetimeSeconds: number): string {
     's=',
     `trap 'kill $s 2>/dev/null; echo ${WAITER_SPEAKS}' USR1`,
     `trap 'kill $s $w 2>/dev/null; exit 0' TERM HUP INT PIPE`,
-    `echo ${WAITER_READY} $$`,
+    `echo ${WAITER_READY} $$ $PPID`,
     'n=0',
     `while [ $n -lt ${slices} ]; do sleep ${SLICE_SECONDS} >/dev/null 2>&1 & s=$!; if wait $s; then n=$((n+1)); fi; done`,
     'kill $w 2>/dev/null',
@@ -51,10 +55,16 @@ export function signallerScript(): string {
   ].join('\n');
 }
 
-/** Parses the waiter's first line; null until a full line is there. */
-export function parseWaiterReady(output: string): { pid: number } | 'not_a_waiter' | null {
+/**
+ * Parses the waiter's first line; null until a full line is there. `serverPid` (the connection's
+ * process on the server) is null when the shell has no $PPID (csh) or it is not a usable PID.
+ */
+export function parseWaiterReady(output: string): { pid: number; serverPid: number | null } | 'not_a_waiter' | null {
   const nl = output.indexOf('\n');
   if (nl < 0) return output.length > 256 ? 'not_a_waiter' : null;
-  const m = new RegExp(`^${WAITER_READY} (\\d+)$`).exec(output.slice(0, nl).trim());
-  return m ? { pid: Number(m[1]) } : 'not_a_waiter';
+  const m = new RegExp(`^${WAITER_READY} (\\d+)(?: (\\S*))?$`).exec(output.slice(0, nl).trim());
+  if (!m) return 'not_a_waiter';
+  const ppid = m[2] !== undefined && /^\d+$/.test(m[2]) ? Number(m[2]) : null;
+  // PID 1 (the waiter was re-parented) or 0 is no connection process of ours to end.
+  return { pid: Number(m[1]), serverPid: ppid !== null && ppid > 1 ? ppid : null };
 }
