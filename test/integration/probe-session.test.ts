@@ -478,7 +478,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect(end.detail).toMatch(/no session channel open: sshd's UnusedConnectionTimeout/);
   }, 20_000);
 
-  it('a server that disconnects an idle session (DISCONNECT, the demo server's UnusedConnectionTimeout) is server_closed, with the idle age before it', async () => {
+  it('a server that disconnects an idle session (DISCONNECT, the demo server\'s UnusedConnectionTimeout) is server_closed, with the idle age before it', async () => {
     const v = virtualTime();
     const l = await lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1, clock: v.lab });
     const s = await opener(l.target(), v.client).openSession();
