@@ -201,9 +201,10 @@ export class SshSession implements SearchSession {
    */
   private watchHeld(channel: ClientChannel, what: string): void {
     this.held = { channel, what };
-    const ended = (how: string) => {
+    // The server's message is itself a packet: the idle time is the wire gap before it, taken when it arrives.
+    const gapSeconds = () => round2(this.tap.gapBeforeLatestInboundMs() / 1000);
+    const ended = (how: string, ageSeconds: number) => {
       if (this.closingLocally || this.closed || this.end !== null || this.sock.destroyed || this.sock.readableEnded || this.heldEndedByServer !== null) return;
-      const ageSeconds = round2((this.clock.now() - this.lastActivityAt()) / 1000);
       this.heldEndedByServer = `the server ${how} (${what}) at ${ageSeconds} s idle`;
       if (this.pending === 0) {
         this.setIdleEnd({
@@ -214,9 +215,13 @@ export class SshSession implements SearchSession {
         });
       }
     };
-    channel.on('exit', (code: number | null, signal?: string) => ended(signal ? `ended our session's command (signal ${signal})` : `ended our session's command (exit status ${code})`));
-    // After 'exit' ssh2 also emits 'close': the first one says what happened.
-    channel.on('close', () => after(this.clock, 0, () => ended('closed our session channel')));
+    channel.on('exit', (code: number | null, signal?: string) => ended(signal ? `ended our session's command (signal ${signal})` : `ended our session's command (exit status ${code})`, gapSeconds()));
+    // After 'exit' ssh2 also emits 'close': the first one says what happened. Deferred a turn so a
+    // connection that ended (ssh2 closes every channel then) is known first.
+    channel.on('close', () => {
+      const age = gapSeconds();
+      after(this.clock, 0, () => ended('closed our session channel', age));
+    });
   }
 
   /** The server's process for this SSH connection (sshd's session process), when the waiter reported it. */

@@ -20,7 +20,7 @@
 // its own loopback listener passed (an event on its stderr, never a sleep); stopped by PID (SIGTERM, then SIGKILL), its
 // redirect rule removed. lab.destroy() would also kill it (it lives in the lab's namespace).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Lab } from './lab.ts';
 
@@ -94,10 +94,11 @@ function redirectRuleset(server: string, servicePort: number): string {
 `;
 }
 
-/** A tcplog line: `<client>:<port> [<date>] lab_ssh lab_sshd/sshd <timers> <bytes> <termination state> …`. */
-const TCPLOG_LINE = /lab_ssh lab_sshd\/\S+ \S+ \d+ \S\S\S\S/g;
+/** A tcplog line: `<client>:<port> [<date>] lab_ssh lab_sshd/sshd <Tw/Tc/Tt> <bytes> <termination state, 2 chars> …`. */
+const TCPLOG_LINE = /lab_ssh lab_sshd\/\S+ \S+ \d+ \S\S /g;
 
 export async function startHaproxy(lab: Lab, opts: HaproxyOptions): Promise<RunningHaproxy> {
+  if (!existsSync(HAPROXY_BINARY)) throw new Error(`lab: ${HAPROXY_BINARY} not found (Debian package haproxy)`);
   const servicePort = opts.servicePort ?? 22;
   const configPath = path.join(lab.tmpDir, `haproxy-${opts.timeoutSeconds}${opts.nolinger ? '-nolinger' : ''}.cfg`);
   writeFileSync(
