@@ -13,9 +13,9 @@ import { rowLabel } from '../../src/heartbeat/types.ts';
 import { createLab, describeRun, requireLab, type ExecResult, type Lab } from './lab.ts';
 import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
-const lab = requireLab();
+const labEnv = requireLab();
 // In CI (IDLEPROBE_REQUIRE_LAB=1) a missing haproxy fails the file (startHaproxy names the package); elsewhere it skips with the reason.
-const env = !lab.available || existsSync(HAPROXY_BINARY) || process.env.IDLEPROBE_REQUIRE_LAB === '1' ? lab : { available: false, reason: `${HAPROXY_BINARY} not found (Debian package haproxy)` };
+const env = !labEnv.available || existsSync(HAPROXY_BINARY) || process.env.IDLEPROBE_REQUIRE_LAB === '1' ? labEnv : { available: false, reason: `${HAPROXY_BINARY} not found (Debian package haproxy)` };
 const T = 15;
 /** The client namespace's kernel keepalive timing for `TCPKeepAlive yes` (per network namespace). */
 const KEEPALIVE_S = 4;
