@@ -6,8 +6,10 @@
 //  - `idleprobe heartbeat --intervals 5,20,tcp:5,tcp:20` through each: opposite verdicts for tcp:.
 //  - the `closed` evidence: HAProxy's FIN (and `option nolinger`) is the path; sshd's ChannelTimeout
 //    and ClientAliveCountMax are sshd's policy (server_closed), never counted against the path.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AdviceReport } from '../../src/advise/report.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
 import { rowLabel } from '../../src/heartbeat/types.ts';
 import { createLab, describeRun, requireLab, type ExecResult, type Lab } from './lab.ts';
@@ -135,6 +137,18 @@ describe.skipIf(!env.available).concurrent(`HAProxy (mode tcp) beside a conntrac
     expect(row(n, 'tcp:5')).toMatchObject({ survived: true, kind: 'tcp', heartbeatsSent: 0 });
     for (const label of ['20', 'tcp:20', 'none']) expect(row(n, label), label).toMatchObject({ survived: false, cause: 'silent' });
     expect(n.tcpKeepaliveRefreshesPath).toBe(true);
+
+    // advise --matrix turns each matrix into the tcp_keepalive_time finding: opposite answers.
+    const pFile = path.join(proxied.tmpDir, 'matrix.json');
+    const nFile = path.join(nat.tmpDir, 'matrix.json');
+    writeFileSync(pFile, pRun.stdout);
+    writeFileSync(nFile, nRun.stdout);
+    const [pAdvice, nAdvice] = await Promise.all([
+      proxied.idleprobe(['advise', proxied.target, '--timeout', String(T), '--matrix', pFile, '--json']),
+      nat.idleprobe(['advise', nat.target, '--timeout', String(T), '--matrix', nFile, '--json']),
+    ]);
+    expect(json<AdviceReport>(pAdvice, proxied).tcpKeepalive).toMatchObject({ refreshesPath: false });
+    expect(json<AdviceReport>(nAdvice, nat).tcpKeepalive).toMatchObject({ refreshesPath: true });
 
     // The one-line verdicts, through the CLI's text output.
     const [pText, nText] = await Promise.all([
