@@ -130,6 +130,9 @@ export function command(): Command {
         countMax,
         includeNoHeartbeat,
         signal: controller.signal,
+        onServerCleanup: (c) => {
+          if (c.problem) warnOnStderr(`${c.asked} session(s) the path forgot may stay on the server until its TCP keepalive ends them: ${c.problem}`);
+        },
         onSessionDone: (r) => {
           const who = r.intervalSeconds === null ? 'no heartbeat' : r.kind === 'tcp' ? `${rowLabel(r)} (kernel keepalives)` : `every ${r.intervalSeconds} s`;
           if (tty) process.stderr.write(`  ${who}: ${r.survived ? 'survived' : `died (${r.cause})`}\n`);

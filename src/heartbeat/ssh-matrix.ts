@@ -20,6 +20,7 @@ import type { Clock } from '../search/types.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { checkKeepaliveOptionsAvailable, enableKeepalive, MAX_KEEPALIVE_COUNT } from '../probe/socket-options.ts';
 import type { SshSession } from '../probe/ssh-session.ts';
+import { endOrphansWithFreshSession, orphanedServerProcesses, type OrphanCleanup } from '../probe/server-reaper.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
 import { DEFAULT_SILENT_FLOOR_MS } from '../probe/outcome.ts';
 import type { TargetSpec } from '../probe/target.ts';
@@ -35,6 +36,8 @@ export interface TargetMatrixOptions extends Omit<MatrixOptions, 'clock' | 'conn
   connectTimeoutMs?: number;
   connectStaggerMs?: number;
   clock?: Clock;
+  /** After the run: how ending the server's processes of sessions the path forgot went. */
+  onServerCleanup?: (r: OrphanCleanup) => void;
 }
 
 /** How long a held channel's idle command may live on the server: the run plus a margin (it normally ends with its session). */
@@ -51,6 +54,7 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
   // tcp: rows on a platform that cannot set the options: exit 2 before any session, never a wrong row.
   if ((o.tcpKeepaliveSeconds ?? []).length > 0) checkKeepaliveOptionsAvailable();
   const openers: SshSessionOpener[] = [];
+  const sessions: SshSession[] = [];
   const lifetime = holderLifetimeSeconds(o);
   const openerFor = (h: number | null, kind: HeartbeatKind): HeartbeatSessionOpener => {
     const opener = new SshSessionOpener(spec, {
@@ -67,6 +71,7 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
     return {
       open: async (signal?: AbortSignal): Promise<HeartbeatSession> => {
         const session: SshSession = await opener.openSession(signal, prepare);
+        sessions.push(session);
         await session.holdChannel(lifetime);
         return session;
       },
@@ -76,5 +81,12 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
     return await runHeartbeatMatrix(spec.name, openerFor, { ...o, clock, connectStaggerMs: o.connectStaggerMs ?? 250 });
   } finally {
     for (const opener of openers) opener.closeAll();
+    // Sessions the path forgot still live on the server: end them there through a fresh session.
+    const orphans = orphanedServerProcesses(sessions);
+    if (orphans.length > 0) {
+      const cleaner = new SshSessionOpener(spec, { clock, credentials, hostKeys, ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}) });
+      o.onServerCleanup?.(await endOrphansWithFreshSession(() => cleaner.openSession(), orphans));
+      cleaner.closeAll();
+    }
   }
 }

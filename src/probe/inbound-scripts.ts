@@ -4,7 +4,9 @@
 //    signal interrupts `wait` at once, while a foreground `sleep` would delay the trap until it ends.
 //  - the signaller runs on the control session (its own TCP connection): reads "SIG PID" lines and
 //    sends the signal, answering "ok PID" or "gone PID", so the moment a probe session's server
-//    speaks is chosen late, without a byte on the probe session itself.
+//    speaks is chosen late, without a byte on the probe session itself. "END PID" ends the server's
+//    process of a probe connection the path forgot (sshd's session process, as the waiter reported
+//    it): TERM, but only if that PID still is an sshd or dropbear process.
 // Both end on their own: the waiter when its stdin closes (the session ended: a background `cat`
 // sees EOF) or on SIGTERM from the signaller, and after `maxLifetimeSeconds` of undisturbed sleeping
 // at the latest; the signaller when its stdin closes. They run in the account's login shell, so
@@ -42,17 +44,37 @@ export function waiterScript(maxLifetimeSeconds: number): string {
   ].join('\n');
 }
 
+/**
+ * POSIX sh: "is $1 (a PID) an SSH server's process?" — its command name read from /proc (Linux)
+ * or ps. Guards every TERM to a connection's server process against a PID reused meanwhile.
+ */
+export const IS_SSH_SERVER_PROCESS = `c=$(cat /proc/$1/comm 2>/dev/null || ps -o comm= -p $1 2>/dev/null); case "$c" in sshd*|dropbear*) return 0 ;; esac; return 1`;
+
 export function signallerScript(): string {
   return [
     `echo ${SIGNALLER_READY}`,
+    `is_server() { ${IS_SSH_SERVER_PROCESS}; }`,
     'while read -r sig pid; do',
     '  case "$sig:$pid" in',
-    `    USR1:*[!0-9]*|TERM:*[!0-9]*) echo "bad $pid" ;;`,
+    `    USR1:*[!0-9]*|TERM:*[!0-9]*|END:*[!0-9]*) echo "bad $pid" ;;`,
     '    USR1:?*|TERM:?*) if kill -"$sig" "$pid" 2>/dev/null; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
+    '    END:?*) if is_server "$pid" && kill -TERM "$pid" 2>/dev/null; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
     '    *) echo "bad $pid" ;;',
     '  esac',
     'done',
   ].join('\n');
+}
+
+/** Prints this after an orphan script ran: `idleprobe-ended <n>` (n = processes ended). */
+export const ORPHANS_ENDED = 'idleprobe-ended';
+
+/**
+ * One command for a fresh session: end the server's processes of connections the path forgot
+ * (PIDs the waiters reported), each only if it still is an SSH server's process, then say how many.
+ */
+export function endOrphansScript(pids: readonly number[]): string {
+  const list = pids.filter((p) => Number.isInteger(p) && p > 1).join(' ');
+  return [`is_server() { ${IS_SSH_SERVER_PROCESS}; }`, 'n=0', `for p in ${list}; do if is_server "$p" && kill -TERM "$p" 2>/dev/null; then n=$((n+1)); fi; done`, `echo ${ORPHANS_ENDED} $n`].join('\n');
 }
 
 /**

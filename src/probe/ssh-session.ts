@@ -85,6 +85,8 @@ export class SshSession implements SearchSession {
   private serverProcess: number | null = null;
   private idleEnd: IdleEnd | null = null;
   private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
+  /** The latest probe or heartbeat went unanswered or failed: the path may have forgotten the connection. */
+  private lastExchangeFailed = false;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -227,6 +229,24 @@ export class SshSession implements SearchSession {
   /** The server's process for this SSH connection (sshd's session process), when the waiter reported it. */
   serverProcessPid(): number | null {
     return this.serverProcess;
+  }
+
+  /**
+   * Whether the server may still hold this connection after it ended on our side: we closed it
+   * after an unanswered or failed exchange (the path had forgotten it: our DISCONNECT and FIN die
+   * there too), or it ended by an RST or the kernel's give-up, which the server never hears of. A
+   * FIN from the far end, a DISCONNECT, or our close of a live session reach the server.
+   */
+  mayOutliveOnServer(): boolean {
+    if (!this.closed || !this.end) return false;
+    if (this.end.kind === 'socket_error') return true;
+    if (this.end.kind === 'fin') return this.end.thenReset === true;
+    return this.end.kind === 'local' && this.lastExchangeFailed;
+  }
+
+  /** The server process to end for this session (see mayOutliveOnServer), or null. */
+  serverProcessToEnd(): number | null {
+    return this.mayOutliveOnServer() ? this.serverProcess : null;
   }
 
   /** What the held session channel runs (null: none held). */
@@ -395,6 +415,7 @@ export class SshSession implements SearchSession {
     const deadline = this.deadlineMs();
     const r = await this.ping(deadline);
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    this.lastExchangeFailed = r.outcome !== 'alive';
     // A session that failed a probe is finished: the path forgot it.
     if (r.outcome !== 'alive') this.close();
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
@@ -417,6 +438,7 @@ export class SshSession implements SearchSession {
       this.lastLateAnswerAt = this.clock.now();
     });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    this.lastExchangeFailed = r.outcome !== 'alive' && this.lateAnswers === 0;
     const detail = r.outcome === 'silent' ? `no reply to keepalive within ${Math.round(deadlineMs)} ms (session kept open)` : r.detail;
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail };
   }
@@ -563,7 +585,12 @@ export class SshSession implements SearchSession {
       connectionGone: () => this.closed || this.sock.destroyed,
       closedOutcome: () => this.closedOutcome(),
       onEnd: (l) => this.onEnd(l),
-      ping: (ms) => this.ping(ms),
+      // The inbound probes' follow-up keepalive: unanswered or reset means the path forgot us.
+      ping: (ms) =>
+        this.ping(ms).then((r) => {
+          this.lastExchangeFailed = r.outcome !== 'alive';
+          return r;
+        }),
       gapBeforeLatestInboundMs: () => this.tap.gapBeforeLatestInboundMs(),
       beginSolicited: () => {
         this.pending++;
@@ -594,7 +621,12 @@ export class SshSession implements SearchSession {
     const pid = this.waiterPid();
     if (pid === null || !this.waiter!.signaller.isUsable()) return;
     this.waiter!.gone = true; // told once
-    void this.waiter!.signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    const signaller = this.waiter!.signaller;
+    void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    // The waiter gone, the server's session process would stay (its kernel keeps the connection
+    // until TCP keepalive, 2 h by default) when the path forgot the connection: end it too.
+    const failed = this.lastExchangeFailed || this.end?.kind === 'socket_error';
+    if (failed && this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
   }
 
   close(): void {
