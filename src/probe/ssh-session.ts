@@ -624,9 +624,10 @@ export class SshSession implements SearchSession {
     const signaller = this.waiter!.signaller;
     void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
     // The waiter gone, the server's session process would stay (its kernel keeps the connection
-    // until TCP keepalive, 2 h by default) when the path forgot the connection: end it too.
-    const failed = this.lastExchangeFailed || this.end?.kind === 'socket_error';
-    if (failed && this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
+    // until TCP keepalive, 2 h by default) when the path forgot the connection — which we cannot
+    // tell from here for a session that idled past the path's timeout without a probe: end it too.
+    // On a live connection this races our own DISCONNECT harmlessly; a reused PID is left alone.
+    if (this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
   }
 
   close(): void {
