@@ -9,6 +9,29 @@ import { isProxyMode, MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middle
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { MeasureOptions } from '../probe/target.ts';
 import type { Direction } from '../search/types.ts';
+import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
+import { formatMatrix } from '../heartbeat/format.ts';
+import type { TargetSpec } from '../probe/target.ts';
+
+/**
+ * A proxy demo shows what a proxy does to idle sessions: a survival matrix with SSH heartbeats below
+ * and above T, kernel TCP keepalives well below T, and no heartbeat, over 3 T — the sessions the
+ * proxy closes are `closed` at T, and kernel keepalives are seen not to help. (The timeout search's
+ * own use of `closed` comes with issue 23's second part; until then `measure` would not conclude.)
+ */
+async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean, banner: string): Promise<void> {
+  const half = Math.max(1, Math.floor(timeoutSeconds / 2));
+  process.stderr.write(banner);
+  process.stderr.write(`demo: survival matrix — SSH heartbeats every ${half} s and ${2 * timeoutSeconds} s, kernel TCP keepalives every ${half} s (tcp:${half}), none — over ${3 * timeoutSeconds} s…\n`);
+  const matrix = await runTargetHeartbeatMatrix(spec, {
+    intervalsSeconds: [half, 2 * timeoutSeconds],
+    tcpKeepaliveSeconds: [half],
+    windowSeconds: 3 * timeoutSeconds,
+    countMax: 1,
+    includeNoHeartbeat: true,
+  });
+  process.stdout.write(json ? JSON.stringify(matrix, null, 2) + '\n' : formatMatrix(matrix));
+}
 
 interface DemoFlags {
   timeout: string;
@@ -65,8 +88,9 @@ export function command(): Command {
           : `a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s (then: ${mode})`;
         const banner =
           `demo: SSH server behind ${box}${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
-          `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
-        await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+          `demo: host key pinned to ${lab.hostKeySha256}${isProxyMode(mode) ? '.' : `; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…`}\n`;
+        if (isProxyMode(mode)) await proxyDemo(lab.target(['outbound']), timeoutSeconds, flags.json === true, banner);
+        else await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
       } finally {
         await lab.close();
       }
