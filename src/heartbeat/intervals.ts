@@ -1,6 +1,7 @@
-// The rows of `heartbeat --intervals`: SSH heartbeat intervals (`15`, `30s`, `2m`) and kernel TCP
-// keepalive rows (`tcp:5`, `tcp:20`). Pure; errors name the flag, the entry and what is wrong.
-import { parseDurationSeconds } from './durations.ts';
+// The rows of `heartbeat --intervals`: SSH heartbeat intervals (`15`, `30s`, `2m`, the one duration
+// grammar of src/duration.ts) and kernel TCP keepalive rows (`tcp:5`, `tcp:20`). Pure; errors name
+// the flag, the entry and what is wrong.
+import { parseDurationSeconds } from '../duration.ts';
 
 /** Linux refuses TCP_KEEPIDLE / TCP_KEEPINTVL above 32767 s. */
 export const MAX_TCP_KEEPALIVE_SECONDS = 32767;

@@ -11,7 +11,8 @@ import { matchKnownTimeouts } from '../../src/advise/known-timeouts.ts';
 import { clientSettings } from '../../src/advise/snippets.ts';
 import { processStartMs } from '../../src/advise/local-checks.ts';
 import { buildAdvice, formatAdvice } from '../../src/advise/report.ts';
-import { parseDurationSeconds, parseIntervals } from '../../src/heartbeat/durations.ts';
+import { parseIntervals } from '../../src/heartbeat/durations.ts';
+import { parseDurationSeconds } from '../../src/duration.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
 
