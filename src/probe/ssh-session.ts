@@ -436,9 +436,10 @@ export class SshSession implements SearchSession {
     const r = await this.ping(Math.round(deadlineMs), () => {
       this.lateAnswers++;
       this.lastLateAnswerAt = this.clock.now();
+      this.lastExchangeFailed = false; // a late answer is proof of life
     });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
-    this.lastExchangeFailed = r.outcome !== 'alive' && this.lateAnswers === 0;
+    this.lastExchangeFailed = r.outcome !== 'alive';
     const detail = r.outcome === 'silent' ? `no reply to keepalive within ${Math.round(deadlineMs)} ms (session kept open)` : r.detail;
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail };
   }
