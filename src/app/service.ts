@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Daemon } from '../daemon/daemon.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
-import type { Logger } from '../daemon/log.ts';
+import type { Logger } from '../log.ts';
 import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
 import type { LocateFn } from '../daemon/jobs/locate.ts';
 import { parseListenAddress } from '../daemon/listen-address.ts';

@@ -13,8 +13,8 @@ import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
 import { locateJob, type LocateFn } from './jobs/locate.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
-import type { Logger } from './log.ts';
-import { RateLimitedLog, silentLogger } from './log.ts';
+import type { Logger } from '../log.ts';
+import { RateLimitedLog, silentLogger } from '../log.ts';
 import type { TargetSnapshot } from './state.ts';
 import { ALL_TARGETS, formatShard, ownsTarget, shardOf, type Shard } from './shard.ts';
 

@@ -7,7 +7,7 @@
 import type { TargetSpec } from '../probe/target.ts';
 import type { DaemonConfig, GlobalSettings, TargetConfig } from './config.ts';
 import type { Clock } from '../search/types.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 import type { HistoryStore } from './history.ts';
 

@@ -14,7 +14,7 @@ import type { LocateEntry } from './jobs/locate.ts';
 import { emptyCounters, type JobCounters, type TargetCounters, type TargetSnapshot } from './state.ts';
 import { TargetSentinel, type OpenerFactory } from './sentinel.ts';
 import type { Job, JobContext, JobKind, StoredRun } from './job.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export type { MeasureFn } from './jobs/measurement.ts';
 export { MAX_SENTINEL_REMEASURES, type OpenerFactory } from './sentinel.ts';

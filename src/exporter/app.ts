@@ -8,7 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon/daemon.ts';
-import { RateLimitedLog, silentLogger, type Logger } from '../daemon/log.ts';
+import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';

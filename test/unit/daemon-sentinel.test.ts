@@ -5,7 +5,7 @@ import { runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn, OpenerFactory } from '../../src/daemon/runner.ts';
-import type { Logger } from '../../src/daemon/log.ts';
+import type { Logger } from '../../src/log.ts';
 import type { Clock, MeasurementResult, ProbeOutcome, ProbeReport, SearchSession, SessionOpener } from '../../src/search/types.ts';
 
 const PIN = `SHA256:${'E'.repeat(43)}`;

@@ -15,7 +15,7 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler } from '../../src/daemon/runner.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
-import { silentLogger } from '../../src/daemon/log.ts';
+import { silentLogger } from '../../src/log.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const FIXTURE = path.join(REPO, 'test', 'fixtures', 'history', 'main-e9b9147.sqlite');
