@@ -10,6 +10,8 @@ import { MetricsRenderer, buildTargetRegistry } from '../../src/exporter/metrics
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { IncrementalTargetText } from '../../src/exporter/incremental.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
+import { exporterOf } from '../support/exporter.ts';
 
 const PIN = `SHA256:${'C'.repeat(43)}`;
 const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
@@ -59,9 +61,9 @@ describe('exporter metrics', () => {
       clock: instantClock(),
     });
     daemons.push(daemon);
-    const renderer = new MetricsRenderer(daemon);
+    const { renderer } = exporterOf(daemon);
     // Before any result: counters at 0, label-per-state gauges at 0, no estimate yet.
-    expect(await buildTargetRegistry(daemon.snapshots()).metrics()).not.toContain('target='); // not started yet
+    expect(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()).not.toContain('target='); // not started yet
     daemon.start();
     const early = await renderer.render();
     expect(sample(early, METRIC.measurements, { target: 'edge' })).toBe(0);
@@ -69,7 +71,7 @@ describe('exporter metrics', () => {
     expect(sample(early, METRIC.timeoutEstimate, { target: 'edge' })).toBeUndefined();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
 
     const text = await renderer.render();
     const check = promtoolCheck(text);
@@ -117,7 +119,7 @@ describe('exporter metrics', () => {
 
   it('caches the target part until the daemon changes', async () => {
     let n = 0;
-    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (n++, []) };
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0, lastError: null }, kinds: () => [], passive: () => null, targets: () => (n++, []) };
     const r = new MetricsRenderer(source);
     await Promise.all([r.render(), r.render(), r.render()]);
     expect(n).toBe(1);
@@ -129,7 +131,7 @@ describe('exporter metrics', () => {
   it('reuses the encoded body while unchanged, refreshes process metrics in the background, re-renders at once on a change', async () => {
     let now = 0;
     let renders = 0;
-    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (renders++, []) };
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0, lastError: null }, kinds: () => [], passive: () => null, targets: () => (renders++, []) };
     const r = new MetricsRenderer(source, () => now);
     const a = await r.renderBody();
     expect(await r.renderBody()).toBe(a);
@@ -163,25 +165,25 @@ describe('exporter metrics', () => {
     daemon.start();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
-    const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
+    const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(daemon.kinds, snaps).metrics());
     const lines = (t: string) => t.split('\n').filter((l) => l !== '');
     const first = await inc.render(daemon.snapshots());
     expect(inc.lastRerendered).toBe(3);
-    expect(lines(first)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(first)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
     expect(lines(await inc.render(daemon.snapshots()))).toEqual(lines(first));
     expect(inc.lastRerendered).toBe(0);
 
-    expect(daemon.trigger('b')).toBe('started');
-    await daemon.settled('b');
+    expect(daemon.trigger('b', 'measurement')).toBe('started');
+    await daemon.settled('b', 'measurement');
     const second = await inc.render(daemon.snapshots());
     expect(inc.lastRerendered).toBe(1);
-    expect(lines(second)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(second)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
     expect(sample(second, METRIC.measurements, { target: 'b' })).toBe(2);
 
     await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a'), target('c')] }));
     const third = await inc.render(daemon.snapshots());
     expect(third).not.toContain('target="b"');
-    expect(lines(third)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(third)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
   });
 });
