@@ -363,7 +363,7 @@ describe('heartbeat matrix in the daemon', () => {
     await flush();
     expect(job(MEASUREMENT, daemon.snapshot('a')).counters.runs).toBe(1);
     expect(matrices).toHaveLength(1);
-    // Changing the matrix again aborts the matrix in flight (only), and a different measure setting restarts all.
+    // Changing the matrix again aborts the matrix in flight, and only it (the rule for every kind: daemon-job-kinds.test.ts).
     await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: { ...HB, window: '2m' } })] }));
     expect(matrices[0].aborted).toBe(true);
     expect(measures).toHaveLength(1);
