@@ -53,12 +53,18 @@ describe('exporter metrics', () => {
   });
 
   it('renders every per-target metric with the shared names, passes promtool, and drops removed targets', async () => {
-    const measure: MeasureFn = async (spec) => measured(spec.name);
+    // Each measurement takes 95 s on the daemon's clock; the session cap (8 + 1 control) lets one run at a time.
+    const start = Date.UTC(2026, 0, 1);
+    const clock = instantClock(start);
+    const measure: MeasureFn = async (spec) => {
+      clock.advance(95_000);
+      return measured(spec.name);
+    };
     const daemon = new Daemon({
-      config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('edge'), target('core')] }),
+      config: resolveConfig({ global: { jitter_seconds: 0, max_sessions: 9 }, targets: [target('edge'), target('core')] }),
       measure,
       cron: noCron,
-      clock: instantClock(),
+      clock,
     });
     daemons.push(daemon);
     const { renderer } = exporterOf(daemon);
@@ -97,9 +103,11 @@ describe('exporter metrics', () => {
     expect(sample(text, METRIC.sessionsOpen, { target: 'edge' })).toBe(0);
     expect(sample(text, METRIC.targetUp, { target: 'edge' })).toBe(1);
     expect(sample(text, METRIC.configReloadSuccess, {})).toBe(1);
-    const ts = sample(text, METRIC.lastMeasurementTimestamp, { target: 'edge' })!;
-    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(60);
-    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'edge' })).toBeGreaterThanOrEqual(0);
+    // edge ran first (95 s), then core (95 s more).
+    expect(sample(text, METRIC.lastMeasurementTimestamp, { target: 'edge' })).toBe((start + 95_000) / 1000);
+    expect(sample(text, METRIC.lastMeasurementTimestamp, { target: 'core' })).toBe((start + 190_000) / 1000);
+    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'edge' })).toBe(95);
+    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'core' })).toBe(95);
     expect(text).toContain('process_cpu_user_seconds_total');
     // HELP of cached values says they are cached results of long measurements.
     const help = text.split('\n').find((l) => l.startsWith(`# HELP ${METRIC.timeoutEstimate} `))!;
