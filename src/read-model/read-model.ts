@@ -23,11 +23,15 @@ export type TriggerOutcome = 'started' | 'already_running' | 'queued' | 'busy' |
 export interface RunRecord<Result> {
   /** History row id (negative while a failed write waits to be retried: it gets its real id later). */
   id: number;
+  /** The target's name. */
   target: string;
+  /** 'failed': the run ended in an error (errorKind, error); its `result` is null. */
   status: 'ok' | 'failed';
-  /** ISO 8601. */
+  /** When it started, ISO 8601. */
   startedAt: string;
+  /** When it finished, epoch ms. */
   finishedAtMs: number;
+  /** How long it took, seconds. */
   durationSeconds: number;
   /** The kind's result when ok; null when the run failed. */
   result: Result | null;
@@ -49,7 +53,9 @@ export interface JobCounters {
 
 /** A run in flight (or waiting for session budget). */
 export interface RunningState {
+  /** When it was started (epoch ms). */
   since: number;
+  /** What started it. */
   reason: TriggerReason;
 }
 
@@ -58,6 +64,7 @@ export interface RunningState {
  * (`MEASUREMENT.of(target)`, src/read-model/kinds.ts); the settings are the kind's own.
  */
 export interface JobState<Settings, Result> {
+  /** The kind's name (KindInfo.kind). */
   kind: string;
   /** What the kind runs with on this target (its part of the config). */
   settings: Settings;
@@ -65,11 +72,13 @@ export interface JobState<Settings, Result> {
   latest: RunRecord<Result> | null;
   /** The latest successful run: the cached result the metrics show. */
   latestOk: RunRecord<Result> | null;
+  /** The run in flight (or waiting for session budget); null when none. */
   running: RunningState | null;
   /** Waiting to start once the run of another kind ends. */
   queued: boolean;
-  /** Next cron tick of the kind's schedule, when known. */
+  /** Next cron tick of the kind's schedule (epoch ms), when known. */
   nextRunAt: number | null;
+  /** Its runs on this target since the daemon started. */
   counters: JobCounters;
   /**
    * Whether the latest run that got as far as a verdict on connecting could connect and
@@ -82,15 +91,21 @@ export interface JobState<Settings, Result> {
 export interface MetricFamily {
   /** From METRIC (./metric-names.ts: the one list, shared with the dashboards and alert rules). */
   name: string;
+  /** The HELP text (says when a value is a cached result of a long run). */
   help: string;
+  /** A counter's samples are running totals; a gauge's are values now. */
   type: 'gauge' | 'counter';
+  /** Its labels: low-cardinality ones only (target, direction, interval, hop, …), never free text. */
   labelNames: readonly string[];
 }
 
 /** One sample of a family: a counter's value is its running total. */
 export interface MetricSample {
+  /** Its family's name. */
   name: MetricFamily['name'];
+  /** One value per label name of the family. */
   labels: Readonly<Record<string, string>>;
+  /** The value (base units: seconds, counts, 0/1). */
   value: number;
 }
 
@@ -103,11 +118,13 @@ export type JsonObject = Record<string, unknown>;
  * these members alone, so a new kind needs no exporter change.
  */
 export interface JobView {
+  /** The kind's name (KindInfo.kind). */
   readonly kind: string;
   /** The kind's words for people ("heartbeat matrix"). */
   readonly label: string;
   /** Kept while the kind is switched off on the target (a reload that switches it back on continues them). */
   readonly counters: JobCounters;
+  /** Its state on the target; null when the target does not have the kind configured. */
   readonly state: JobState<unknown, unknown> | null;
   /** Fields the kind adds to the target's entry in GET /api/targets. */
   targetJson(): JsonObject;
@@ -125,6 +142,7 @@ export interface JobView {
 export interface KindInfo {
   /** Name in the history, the API and JobView.kind ("measurement", "heartbeat", "locate"). */
   kind: string;
+  /** Its words for people ("heartbeat matrix"). */
   label: string;
   /** POST /api/<route>/:name starts a run now (admin API). */
   route: string;
@@ -138,8 +156,11 @@ export interface KindInfo {
 
 /** The sentinel watching a target's path between jobs. */
 export interface SentinelState {
+  /** Silence before each liveness check (a fraction of the shortest timeout found), seconds. */
   idleSeconds: number;
+  /** The direction it checks (outbound: a keepalive with want-reply; inbound: the server speaks). */
   direction: Direction;
+  /** When it started watching (epoch ms). */
   since: number;
   /** Liveness checks passed so far. */
   checks: number;
@@ -147,12 +168,17 @@ export interface SentinelState {
 
 /** What the daemon knows about one target between scrapes. */
 export interface TargetSnapshot {
+  /** The target's name: metric label and history key. */
   name: string;
   /** Changes whenever anything in this snapshot may have changed (per-target render cache key). */
   version: number;
+  /** The module whose settings it runs with. */
   module: string;
+  /** Its address (the target's own, not that of a jump host on the way). */
   host: string;
+  /** Its SSH port. */
   port: number;
+  /** The directions its measurements cover. */
   directions: Direction[];
   /** SSH sessions open now for the target (every kind's runs + the sentinel). */
   sessionsOpen: number;
@@ -165,7 +191,9 @@ export interface TargetSnapshot {
 
 /** The passive capture's counters (`passive:` in the config). */
 export interface PassiveSnapshot {
+  /** The interface tcpdump captures on. */
   interface: string;
+  /** The BPF filter it captures with. */
   filter: string;
   /** Counters per `server` label (configured endpoints and "other"). */
   servers: Map<string, ServerCounters>;
@@ -182,14 +210,19 @@ export interface ReloadStatus {
   successful: boolean;
   /** Epoch ms of the last successful (re)load. */
   lastSuccessAt: number;
+  /** Why the last failed reload failed (every `path: reason`); null after a good one. For the log, not for HTTP bodies. */
   lastError: string | null;
 }
 
 /** Target names by what a successful reload did to them. */
 export interface ReloadSummary {
+  /** Started now. */
   added: string[];
+  /** Restarted the kinds whose arguments changed (the others' runs went on). */
   changed: string[];
+  /** Stopped; their series are gone from /metrics. */
   removed: string[];
+  /** Untouched (runs in flight go on). */
   unchanged: string[];
 }
 
@@ -197,7 +230,9 @@ export type ReloadResult = { ok: true; summary: ReloadSummary } | { ok: false; e
 
 /** This replica's share of the targets (`--shard i/n`). */
 export interface ShardInfo {
+  /** This replica's index, 0 ≤ index < count. */
   index: number;
+  /** How many replicas share the config. */
   count: number;
 }
 
@@ -213,6 +248,7 @@ export interface ReadModel {
   target(name: string): TargetSnapshot | null;
   /** For a target that is configured but belongs to another shard: that shard's index; else null. */
   ownerShardOf(name: string): number | null;
+  /** This replica's share of the targets (`--shard i/n`; 0/1 = all). */
   readonly shard: ShardInfo;
   /** Finished runs of one kind on one target, newest first; `before` (a run id) pages backwards. */
   history<Result>(key: JobKey<Result>, target: string, page: { limit: number; before?: number }): RunRecord<Result>[];
