@@ -8,7 +8,7 @@ import type { SessionBudget } from './budget.ts';
 import type { HistoryStore } from './history.ts';
 import type { Logger } from '../log.ts';
 import type { CronHandle } from './cron.ts';
-import type { JobCounters, JobState, JobView, RunRecord, TargetSnapshot, TriggerReason } from '../read-model/read-model.ts';
+import type { JobCounters, JobState, JobView, JsonObject, MetricSample, RunRecord, TargetSnapshot, TriggerReason } from '../read-model/read-model.ts';
 import type { FollowRule, JobContext, JobDefinition } from './job.ts';
 
 /** What a slot needs from its target's runner. */
@@ -228,8 +228,6 @@ export class KindSlot<Settings, Result, Work> implements Slot {
   }
 
   view(cfg: TargetConfig, target: TargetSnapshot): JobView {
-    const { def } = this;
-    const present = def.present;
     const settings = this.settingsOf(cfg);
     const counters = { ...this.counters };
     const running = this.running;
@@ -247,17 +245,46 @@ export class KindSlot<Settings, Result, Work> implements Slot {
             counters,
             reachable: this.reachable,
           };
-    if (state) def.key.attach(target, state);
-    return {
-      kind: this.kind,
-      label: this.label,
-      counters,
-      state,
-      targetJson: () => present.targetJson(state, target),
-      counterJson: () => (present.counterJson ? present.counterJson(counters) : counterFields(this.kind, counters)),
-      detailJson: () => (state && present.detailJson ? present.detailJson(state, target) : null),
-      samples: () => present.samples(state, counters, target),
-      debugLines: () => (present.debugLines ? present.debugLines(state, target) : []),
-    };
+    if (state) this.def.key.attach(target, state);
+    return new KindView(this.def, target, counters, state);
+  }
+}
+
+/** One kind on one snapshot: its state and its presenter bound to it (methods, not per-snapshot closures: /metrics builds one per kind and target). */
+class KindView<Settings, Result> implements JobView {
+  readonly kind: string;
+  readonly label: string;
+
+  constructor(
+    private readonly def: JobDefinition<Settings, Result, unknown>,
+    private readonly target: TargetSnapshot,
+    readonly counters: JobCounters,
+    readonly state: JobState<Settings, Result> | null,
+  ) {
+    this.kind = def.key.kind;
+    this.label = def.label;
+  }
+
+  targetJson(): JsonObject {
+    return this.def.present.targetJson(this.state, this.target);
+  }
+
+  counterJson(): Record<string, number> {
+    const { present } = this.def;
+    return present.counterJson ? present.counterJson(this.counters) : counterFields(this.kind, this.counters);
+  }
+
+  detailJson(): JsonObject | null {
+    const { present } = this.def;
+    return this.state && present.detailJson ? present.detailJson(this.state, this.target) : null;
+  }
+
+  samples(): MetricSample[] {
+    return this.def.present.samples(this.state, this.counters, this.target);
+  }
+
+  debugLines(): string[] {
+    const { present } = this.def;
+    return present.debugLines ? present.debugLines(this.state, this.target) : [];
   }
 }
