@@ -1,6 +1,7 @@
-// The data side of the status pages (`/`, `/targets/:name`): the one adapter between what the
-// daemon knows and what src/pictures draws, and the caches that keep rendering cheap. The pages are
-// drawn from the same JSON the API serves (json.ts), so what a page shows is what the API says.
+// The data side of the status pages (`/`, `/targets/:name`): the one adapter between the read model
+// (what the daemon shows) and what src/pictures draws, and the caches that keep rendering cheap. A
+// target's fields are those of its entry in GET /api/targets (the measurement kind's presenter), so
+// what a page shows is what the API says.
 //
 // Cost: a target's overview row (its JSON and HTML) is kept until that target's snapshot changes,
 // like /metrics' incremental rendering; its sparkline's trend is read from history once, in the
@@ -8,20 +9,18 @@
 // changes, and its gzip is made once per kept page.
 import { gzip as gzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Daemon } from '../daemon/daemon.ts';
-import type { TargetSnapshot } from '../daemon/state.ts';
-import type { HistoryEntry } from '../daemon/history.ts';
-import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
+import type { PassiveSnapshot, ReadModel, RunRecord, TargetSnapshot } from '../read-model/read-model.ts';
+import { HEARTBEAT, LOCATE, MEASUREMENT } from '../read-model/kinds.ts';
+import type { MeasurementResult } from '../search/types.ts';
 import { DEATH_AGE_BUCKETS, normaliseEndpoint } from '../capture/passive-counters.ts';
-import { targetJson } from './json.ts';
-import type { HistoryRunJson, KindRun, OverviewRow, PageInfo, PassiveServerView, TargetPageData, TrendPoint } from '../pictures/model.ts';
+import type { HistoryRunJson, KindRun, OverviewRow, PageInfo, PassiveServerView, RunSummaryJson, TargetJson, TargetPageData, TrendPoint } from '../pictures/model.ts';
 import { overviewItem, overviewPage, type OverviewItem, type SortSpec } from '../pictures/overview.ts';
 import { targetPage, trendOf } from '../pictures/target-page.ts';
 
 const gzip = promisify(gzipCb);
 
-/** What the pages read of the daemon: kept to this, so the source can become a read model. */
-export type PagesSource = Pick<Daemon, 'version' | 'snapshots' | 'snapshot' | 'history' | 'reloadStatus' | 'passiveSnapshot'>;
+/** What the pages read of the read model. */
+export type PagesSource = Pick<ReadModel, 'version' | 'targets' | 'target' | 'history' | 'reloadStatus' | 'passive'>;
 
 /** A kept page is served again for at most this long (it says when it was put together). */
 export const PAGE_MAX_AGE_MS = 60_000;
@@ -47,12 +46,55 @@ function rendered(html: string): RenderedPage {
   return { html, gzip: () => (gz ??= gzip(Buffer.from(html, 'utf8'), { level: 1 })) };
 }
 
-function historyRun(e: HistoryEntry): HistoryRunJson {
+type MeasurementRecord = RunRecord<MeasurementResult>;
+
+function historyRun(e: MeasurementRecord): HistoryRunJson {
   return { id: e.id, status: e.status, startedAt: e.startedAt, finishedAtMs: e.finishedAtMs, durationSeconds: e.durationSeconds, result: e.result, errorKind: e.errorKind, error: e.error };
 }
 
-function kindRun<T>(e: { finishedAtMs: number; status: string; error: string | null } | null, result: T | null | undefined): KindRun<T> | null {
-  return e ? { finishedAt: new Date(e.finishedAtMs).toISOString(), status: e.status, error: e.error, result: result ?? null } : null;
+/** A measurement as GET /api/targets summarises it (src/daemon/jobs/measurement-view.ts): no probes. */
+function runSummary(e: MeasurementRecord | null): RunSummaryJson | null {
+  if (!e) return null;
+  return {
+    id: e.id,
+    status: e.status,
+    startedAt: e.startedAt,
+    finishedAt: new Date(e.finishedAtMs).toISOString(),
+    durationSeconds: e.durationSeconds,
+    error: e.error,
+    errorKind: e.errorKind,
+    results: e.result?.results.map(({ probes: _probes, ...r }) => r) ?? null,
+    serverHeartbeatSeconds: e.result?.serverHeartbeatSeconds ?? null,
+    recommendedHeartbeatSeconds: e.result?.recommendedHeartbeatSeconds ?? null,
+  };
+}
+
+/** The measurement kind's cron expression (its settings are the kind's own, untyped here). */
+function scheduleOf(settings: unknown): string {
+  return typeof settings === 'object' && settings !== null && 'schedule' in settings && typeof settings.schedule === 'string' ? settings.schedule : '';
+}
+
+/** The target's entry of GET /api/targets, the fields the pages use. */
+export function targetView(s: TargetSnapshot): TargetJson {
+  const m = MEASUREMENT.of(s);
+  const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+  return {
+    name: s.name,
+    host: s.host,
+    port: s.port,
+    module: s.module,
+    directions: s.directions,
+    schedule: scheduleOf(m?.settings),
+    nextRunAt: iso(m?.nextRunAt),
+    running: m?.running ? { since: new Date(m.running.since).toISOString(), reason: m.running.reason } : null,
+    up: m?.reachable ?? null,
+    latest: runSummary(m?.latestOk ?? null),
+    lastAttempt: runSummary(m?.latest ?? null),
+  };
+}
+
+function kindRun<T>(e: RunRecord<T> | null): KindRun<T> | null {
+  return e ? { finishedAt: new Date(e.finishedAtMs).toISOString(), status: e.status, error: e.error, result: e.result } : null;
 }
 
 export function passiveViews(p: PassiveSnapshot | null): PassiveServerView[] | null {
@@ -83,7 +125,7 @@ interface Trend {
 }
 
 /** The sparkline point of one stored measurement. */
-function trendPoint(e: HistoryEntry): TrendPoint {
+function trendPoint(e: MeasurementRecord): TrendPoint {
   return trendOf([historyRun(e)])[0];
 }
 
@@ -118,9 +160,9 @@ export class PageRenderer {
     return { version: this.info.version, reloadOk: this.source.reloadStatus.successful, now: this.now(), refreshSeconds };
   }
 
-  private history(name: string, days: number, limit: number): HistoryEntry[] {
+  private history(name: string, days: number, limit: number): MeasurementRecord[] {
     const since = this.now() - days * 86400_000;
-    return this.source.history.list(name, limit).filter((e) => e.finishedAtMs >= since);
+    return this.source.history(MEASUREMENT, name, { limit }).filter((e) => e.finishedAtMs >= since);
   }
 
   /**
@@ -135,7 +177,7 @@ export class PageRenderer {
       this.queueTrend(s.name);
       return null;
     }
-    const newest = s.latest;
+    const newest = MEASUREMENT.of(s)?.latest;
     if (newest && (t.lastId === null || newest.id > t.lastId)) {
       const since = this.now() - DEFAULT_DAYS * 86400_000;
       t.points = [...t.points.filter((p) => p.finishedAtMs >= since), trendPoint(newest)].slice(-TREND_RUNS);
@@ -165,7 +207,7 @@ export class PageRenderer {
     const name = next.value;
     this.trendQueue.delete(name);
     // A target that went away (reload) is not read.
-    if (this.source.snapshot(name)) {
+    if (this.source.target(name)) {
       try {
         const runs = this.history(name, DEFAULT_DAYS, TREND_RUNS);
         const old = this.trends.get(name);
@@ -190,10 +232,10 @@ export class PageRenderer {
   /** The overview row of a snapshot, rebuilt only when the target or its trend changed, or its status moved with time. */
   private item(s: TargetSnapshot, now: number): OverviewItem {
     const trend = this.trend(s);
-    const key = `${s.version}|${s.nextRunAt ?? ''}|${nextUtcMidnight(now)}|${trend ? trend.rev : 'loading'}`;
+    const key = `${s.version}|${MEASUREMENT.of(s)?.nextRunAt ?? ''}|${nextUtcMidnight(now)}|${trend ? trend.rev : 'loading'}`;
     let c = this.rows.get(s.name);
     if (!c || c.key !== key) {
-      const row: OverviewRow = { target: targetJson(s), trend: trend?.points ?? null };
+      const row: OverviewRow = { target: targetView(s), trend: trend?.points ?? null };
       c = { key, row, item: overviewItem(row, now) };
       this.rows.set(s.name, c);
       this.lastRowsRebuilt++;
@@ -218,7 +260,7 @@ export class PageRenderer {
     const kept = this.overviewCache.get(key);
     if (kept && kept.key === state && now < kept.validUntil) return kept.page;
     this.lastRowsRebuilt = 0;
-    const snaps = this.source.snapshots();
+    const snaps = this.source.targets();
     const items = snaps.map((s) => this.item(s, now));
     this.rowsRebuilt += this.lastRowsRebuilt;
     this.overviewRenders++;
@@ -228,7 +270,7 @@ export class PageRenderer {
       for (const name of this.rows.keys()) if (!live.has(name)) this.rows.delete(name);
       for (const name of this.trends.keys()) if (!live.has(name)) this.trends.delete(name);
     }
-    const page = rendered(overviewPage(items, this.pageInfo(refreshSeconds), sort, passiveViews(this.source.passiveSnapshot())));
+    const page = rendered(overviewPage(items, this.pageInfo(refreshSeconds), sort, passiveViews(this.source.passive())));
     let validUntil = Math.min(now + PAGE_MAX_AGE_MS, nextUtcMidnight(now));
     for (const i of items) if (i.changesAt !== null) validUntil = Math.min(validUntil, i.changesAt);
     // Pages of an older state are dropped rather than piling up.
@@ -239,22 +281,22 @@ export class PageRenderer {
 
   /** GET /targets/:name; null when the target is not served here. */
   target(name: string, days: number, refreshSeconds: number): RenderedPage | null {
-    const snap = this.source.snapshot(name);
+    const snap = this.source.target(name);
     if (!snap) return null;
     const now = this.now();
     const key = `${name}|${days}|${refreshSeconds}`;
     const kept = this.targetCache.get(key);
     if (kept && kept.version === snap.version && now - kept.at < PAGE_MAX_AGE_MS) return kept.page;
-    const passive = passiveViews(this.source.passiveSnapshot());
+    const passive = passiveViews(this.source.passive());
+    const matrix = HEARTBEAT.of(snap);
+    const located = LOCATE.of(snap);
     const endpoint = normaliseEndpoint(`${snap.host.includes(':') ? `[${snap.host}]` : snap.host}:${snap.port}`);
     const data: TargetPageData = {
-      target: targetJson(snap),
+      target: targetView(snap),
       history: this.history(name, days, MAX_RUNS_READ).map(historyRun),
       days,
-      heartbeat: snap.heartbeat
-        ? { configured: true, latest: kindRun(snap.heartbeat.latestOk, snap.heartbeat.latestOk?.matrix), lastAttempt: kindRun(snap.heartbeat.latest, snap.heartbeat.latest?.matrix) }
-        : null,
-      locate: snap.locate ? { latest: kindRun(snap.locate.latestOk, snap.locate.latestOk?.result), lastAttempt: kindRun(snap.locate.latest, snap.locate.latest?.result) } : null,
+      heartbeat: matrix ? { configured: true, latest: kindRun(matrix.latestOk), lastAttempt: kindRun(matrix.latest) } : null,
+      locate: located ? { latest: kindRun(located.latestOk), lastAttempt: kindRun(located.latest) } : null,
       passive: passive?.find((p) => p.server === endpoint) ?? null,
     };
     const page = rendered(targetPage(data, this.pageInfo(refreshSeconds)));

@@ -20,8 +20,8 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { CronScheduler } from '../../src/daemon/runner.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { PageRenderer } from '../../src/exporter/pages.ts';
+import { exporterOf } from '../support/exporter.ts';
 import { measurement } from '../fixtures/pictures/data.ts';
 
 const TARGETS = Number(process.argv[2] ?? 1000);
@@ -103,8 +103,9 @@ async function main(): Promise<number> {
     const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
     const daemon = new Daemon({ config: cfg, historyFile, cron: noCron, measure: async () => { throw new Error('the benchmark never measures'); } });
     daemon.start();
-    const pages = new PageRenderer(daemon, { version: 'bench' });
-    const app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon), pages });
+    const { model, renderer } = exporterOf(daemon);
+    const pages = new PageRenderer(model, { version: 'bench' });
+    const app = await buildApp({ model, renderer, pages });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     console.log(`${CONCURRENCY} concurrent clients, ${REQUESTS} requests per scenario, Accept-Encoding: gzip`);

@@ -11,6 +11,7 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
 import { PageRenderer } from '../../src/exporter/pages.ts';
+import { daemonReadModel } from '../../src/app/read-model.ts';
 import { DEFAULT_SORT } from '../../src/pictures/overview.ts';
 import { instantClock, settle } from '../support/settle.ts';
 import { measurement } from '../fixtures/pictures/data.ts';
@@ -43,7 +44,7 @@ describe('status page renderer', () => {
     daemon = new Daemon({ config, historyFile, measure, cron: noCron, clock });
     daemon.start();
     await settle();
-    pages = new PageRenderer(daemon, { version: 'test' }, () => clock.now());
+    pages = new PageRenderer(daemonReadModel(daemon), { version: 'test' }, () => clock.now());
   });
   afterAll(async () => {
     await daemon.shutdown();
@@ -64,8 +65,8 @@ describe('status page renderer', () => {
 
   it('a new result rebuilds that one row and appends to its trend', async () => {
     pages.overview(DEFAULT_SORT, 30);
-    expect(daemon.trigger('beta')).toBe('started');
-    await daemon.settled('beta');
+    expect(daemon.trigger('beta', 'measurement')).toBe('started');
+    await daemon.settled('beta', 'measurement');
     await settle();
     const html = pages.overview(DEFAULT_SORT, 30).html;
     expect(pages.lastRowsRebuilt).toBe(1);

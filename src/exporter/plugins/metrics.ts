@@ -1,16 +1,16 @@
 // Read-only views for Prometheus: /metrics and blackbox-style /probe (the pages for people: ./pages.ts).
 import type { FastifyPluginAsync } from 'fastify';
-import type { Daemon } from '../../daemon/daemon.ts';
+import type { ReadModel } from '../../read-model/read-model.ts';
 import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
 import { debugText } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 
 export interface MetricsOptions {
-  daemon: Daemon;
+  model: ReadModel;
   renderer: MetricsRenderer;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer }) => {
   app.get('/metrics', async (req, reply) => {
     const rendered = await renderer.renderBody();
     reply.type(renderer.contentType).header('vary', 'Accept-Encoding');
@@ -38,13 +38,13 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, render
     async (req, reply) => {
       const { target, module, debug } = req.query;
       // Only configured targets: this endpoint never opens a session, let alone to an arbitrary host.
-      const snap = daemon.snapshot(target);
-      if (!snap) throw notServed(daemon, target);
+      const snap = model.target(target);
+      if (!snap) throw notServed(model, target);
       if (module !== undefined) {
-        if (!daemon.config.modules[module]) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
+        if (!model.hasModule(module)) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
         if (module !== snap.module) throw new HttpError(400, `target ${JSON.stringify(target)} is measured with module ${JSON.stringify(snap.module)}, not ${JSON.stringify(module)}`);
       }
-      const registry = buildTargetRegistry([snap]);
+      const registry = buildTargetRegistry(model.kinds(), [snap]);
       const text = await registry.metrics();
       if (debug) return reply.type('text/plain; charset=utf-8').send(debugText(snap, text));
       return reply.type(registry.contentType).send(text);

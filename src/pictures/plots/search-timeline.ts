@@ -10,8 +10,8 @@ import { frame, linearTicks, secondsLabel } from '../scales.ts';
 import type { BracketJson, ProbeJson } from '../model.ts';
 import { num } from '../format.ts';
 
-/** Probe outcomes that count against the path (the others are neither lived nor died). */
-export const FAILED_OUTCOMES = new Set(['reset', 'silent']);
+/** Probe outcomes that count against the path (the others are neither lived nor died); `closed`: a proxy closed the idle connection. */
+export const FAILED_OUTCOMES = new Set(['reset', 'silent', 'closed']);
 
 export interface TimelineProbe {
   /** Seconds since the measurement started. */
@@ -116,7 +116,7 @@ export function searchTimelineFigure(id: string, startedAt: string, elapsedSecon
     marks,
     legend: [
       { cls: 'alive', label: 'probe lived', shape: 'dot' },
-      { cls: 'failed', label: 'probe died (reset or silent)', shape: 'cross' },
+      { cls: 'failed', label: 'probe died (reset, silent, or closed by a proxy)', shape: 'cross' },
       { cls: 'session', label: "a session's idle age", shape: 'line' },
       { cls: 'bracket-band', label: 'bracket (lived, died]', shape: 'swatch' },
       { cls: 'estimate', label: 'estimate', shape: 'dash' },
