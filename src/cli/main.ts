@@ -5,6 +5,7 @@
 import { VERSION } from '../version.ts';
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
+import { guardOutput } from './output.ts';
 
 /**
  * Every sub-command, loaded only when it runs: `--version`, `--help` and each command pay for
@@ -30,6 +31,7 @@ function invoked(argv: string[]): string | undefined {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardOutput();
   const program = new Command('idleprobe')
     .description('Measure where networks drop idle SSH connections.')
     .version(VERSION)

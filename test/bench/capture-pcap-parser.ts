@@ -66,7 +66,7 @@ function runParser(file: string, timeoutSeconds: number): Promise<ParserOutcome>
 async function ours(bytes: Buffer): Promise<string> {
   const started = Date.now();
   try {
-    const r = await analyzeStream(Readable.from([bytes]));
+    const r = await analyzeStream(Readable.from([bytes]), { scope: 'all' });
     return `${r.packets} packets (${Date.now() - started} ms)`;
   } catch (err) {
     if (err instanceof CaptureFormatError) return `error after ${Date.now() - started} ms: ${err.message}`;

@@ -122,14 +122,23 @@ describe('watch --read: SSH on any port, at-risk sessions, text output', () => {
     expect(text.stdout).toMatch(/At risk \(open, idle, no heartbeat\):\n {2}198\.18\.9\.2:50000 → 198\.19\.9\.2:2222: idle 38\.8 s/);
   });
 
-  it('a broken capture is exit 4 with the byte offset; a missing file exit 2', async () => {
+  it('a capture cut short is replayed up to the cut (exit 5, warning); a broken one is exit 4 with the byte offset; a missing file exit 2', async () => {
     const c = new Conversation('198.18.9.2', 50010, '198.19.9.2', 22).handshake(T0).banners(T0 + 0.02);
     const bytes = writePcap(asFrames(c.frames), 1);
     const file = join(dir, 'cut.pcap');
     writeFileSync(file, bytes.subarray(0, bytes.length - 5));
     const cut = await cli(['watch', '--read', file, '--json']);
-    expect(cut.code).toBe(4);
-    expect(cut.stderr).toMatch(/^idleprobe: bad capture input at byte offset \d+ \(after \d+ packets\): record is truncated/);
+    expect(cut.code).toBe(5);
+    const lines = cut.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; packets?: number; incomplete?: unknown });
+    expect(lines.some((e) => e.event === 'opened')).toBe(true);
+    expect(lines.at(-1)).toMatchObject({ event: 'summary', packets: c.frames.length - 1, incomplete: { cause: 'cut_short', detail: expect.stringMatching(/^record is truncated/) } });
+    expect(cut.stderr).toMatch(/^idleprobe: warning: capture was cut short at byte offset \d+ \(after 6 packets\): record is truncated/);
+    const broken = Buffer.from(bytes);
+    broken.writeUInt32LE(0x7fffffff, 24 + 8);
+    writeFileSync(file, broken);
+    const bad = await cli(['watch', '--read', file, '--json']);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toMatch(/^idleprobe: bad capture input at byte offset 32 \(after 0 packets\): record length 2147483647 exceeds/);
     const missing = await cli(['watch', '--read', join(dir, 'nope.pcap')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read capture .*nope\.pcap.*: no such file/);
