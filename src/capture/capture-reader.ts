@@ -64,7 +64,8 @@ function tooShort(input: ChunkedInput, what: string): CaptureFormatError {
 function incompleteOf(end: ReaderEnd, input: ChunkedInput, raw: ChunkedInput, gzip: GunzipState): Incomplete | null {
   const interrupted = input.interrupted || raw.interrupted;
   if (end.cut !== null) {
-    return { cause: interrupted ? 'interrupted' : 'cut_short', byteOffset: end.cut.byteOffset, detail: end.cut.detail };
+    const detail = gzip.cutShort !== null ? `${gzip.cutShort}, inside a record: ${end.cut.detail}` : end.cut.detail;
+    return { cause: interrupted ? 'interrupted' : 'cut_short', byteOffset: end.cut.byteOffset, detail };
   }
   if (interrupted) return { cause: 'interrupted', byteOffset: input.offset(), detail: 'stopped before the end of the input' };
   if (gzip.cutShort !== null) return { cause: 'cut_short', byteOffset: input.offset(), detail: gzip.cutShort };
