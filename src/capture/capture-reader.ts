@@ -15,6 +15,11 @@ export interface ReadLimits {
   maxPackets: number;
   /** Stops reading (at the next chunk, or while waiting for one); what was read is kept. */
   signal?: AbortSignal;
+  /**
+   * A stop was asked for (a first Ctrl-C while the writer flushes its last packets): reading goes on
+   * until `signal` or the end of the input, and the result says it was interrupted either way.
+   */
+  stopRequested?: AbortSignal;
 }
 
 /** What a container reader returns: the packets delivered and, when the input ended inside a record or block, where. */
@@ -48,7 +53,8 @@ export async function readCapture(source: ByteSource, sink: PacketSink, limits: 
       const other = unsupportedCompression(input.buf, input.pos);
       throw new CaptureFormatError(other ?? `unknown file magic 0x${be.toString(16).padStart(8, '0')}: not pcap or pcapng (nor gzip-compressed pcap/pcapng)`, 0, 0);
     }
-    return { packets: end.packets, stoppedAtMaxPackets: end.stoppedAtMaxPackets, incomplete: incompleteOf(end, input, raw, gzip) };
+    const requested = limits.stopRequested?.aborted === true || limits.signal?.aborted === true;
+    return { packets: end.packets, stoppedAtMaxPackets: end.stoppedAtMaxPackets, incomplete: incompleteOf(end, input, raw, gzip, requested) };
   } finally {
     await input.close();
     if (input !== raw) await raw.close();
@@ -61,13 +67,15 @@ function tooShort(input: ChunkedInput, what: string): CaptureFormatError {
   return new CaptureFormatError(n === 0 ? `empty ${what}: 0 bytes, not a capture${stopped}` : `only ${n} bytes: too short for a capture header${stopped}`, 0, 0);
 }
 
-function incompleteOf(end: ReaderEnd, input: ChunkedInput, raw: ChunkedInput, gzip: GunzipState): Incomplete | null {
-  const interrupted = input.interrupted || raw.interrupted;
+function incompleteOf(end: ReaderEnd, input: ChunkedInput, raw: ChunkedInput, gzip: GunzipState, requested: boolean): Incomplete | null {
+  const stopped = input.interrupted || raw.interrupted;
+  const interrupted = stopped || requested;
   if (end.cut !== null) {
     const detail = gzip.cutShort !== null ? `${gzip.cutShort}, inside a record: ${end.cut.detail}` : end.cut.detail;
     return { cause: interrupted ? 'interrupted' : 'cut_short', byteOffset: end.cut.byteOffset, detail };
   }
-  if (interrupted) return { cause: 'interrupted', byteOffset: input.offset(), detail: 'stopped before the end of the input' };
+  if (stopped) return { cause: 'interrupted', byteOffset: input.offset(), detail: 'stopped before the end of the input' };
+  if (interrupted) return { cause: 'interrupted', byteOffset: input.offset(), detail: 'asked to stop; read until the writer closed the input' };
   if (gzip.cutShort !== null) return { cause: 'cut_short', byteOffset: input.offset(), detail: gzip.cutShort };
   return null;
 }

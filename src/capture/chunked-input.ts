@@ -31,9 +31,11 @@ export class ChunkedInput {
   interrupted = false;
   /** Packets the reader has handed on so far (kept up to date at chunk boundaries, for error messages). */
   packetsRead = 0;
+  /** A read of the source the signal cut short: close() must end the source rather than wait for it. */
+  private abandoned = false;
 
   constructor(
-    source: ByteSource,
+    private readonly source: ByteSource,
     private readonly signal?: AbortSignal,
   ) {
     const iterable = source as AsyncIterable<Buffer | Uint8Array | string>;
@@ -124,7 +126,9 @@ export class ChunkedInput {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      return await Promise.race([next, aborted]);
+      const first = await Promise.race([next, aborted]);
+      if (first === null) this.abandoned = true;
+      return first;
     } finally {
       signal.removeEventListener('abort', onAbort);
       // Abandoned when the signal won: its outcome no longer matters (close() ends the source).
@@ -150,6 +154,10 @@ export class ChunkedInput {
   async close(): Promise<void> {
     this.ended = true;
     this.pending = null;
+    // An iterator's return() waits for a next() still pending (a pipe nobody writes to): destroy
+    // the stream underneath first, which ends that read.
+    const stream = this.source as Partial<NodeJS.ReadableStream & { destroy(): void }>;
+    if (this.abandoned && typeof stream.destroy === 'function') stream.destroy();
     if (typeof this.iterator.return === 'function') await this.iterator.return();
   }
 }

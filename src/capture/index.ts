@@ -25,6 +25,8 @@ export interface AnalyzeOptions {
   maxLiveFlows?: number;
   /** Stops reading; the report covers what was read and says it was interrupted. */
   signal?: AbortSignal;
+  /** A stop was asked for: reading goes on until `signal` or the end, and the report says interrupted. */
+  stopRequested?: AbortSignal;
 }
 
 /**
@@ -34,6 +36,6 @@ export interface AnalyzeOptions {
  */
 export async function analyzeStream(input: NodeJS.ReadableStream | AsyncIterable<Buffer>, opts: AnalyzeOptions = {}): Promise<AnalysisReport> {
   const { store, report } = batchAnalysis({ scope: opts.scope ?? DEFAULT_SCOPE, maxFlows: opts.maxFlows, maxLiveFlows: opts.maxLiveFlows });
-  const end = await readCapture(input as ByteSource, store, { maxPackets: opts.maxPackets ?? Number.POSITIVE_INFINITY, signal: opts.signal });
+  const end = await readCapture(input as ByteSource, store, { maxPackets: opts.maxPackets ?? Number.POSITIVE_INFINITY, signal: opts.signal, stopRequested: opts.stopRequested });
   return report.reportInTurns(end);
 }

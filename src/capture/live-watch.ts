@@ -36,6 +36,8 @@ export interface WatchOptions {
   onTick?(view: WatchView): void;
   /** Stops a live watch (Ctrl-C/SIGTERM), or a replay before the end of its input. */
   signal: AbortSignal;
+  /** A replay: a stop was asked for (reading goes on until `signal` or the end; the report says interrupted). */
+  stopRequested?: AbortSignal;
   heartbeatEvents?: boolean;
 }
 
@@ -82,7 +84,7 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
 
   if (opts.source.kind === 'read') {
     emit({ event: 'replay_started', at: isoTime(startedAtSeconds), file: opts.source.name });
-    const end = await readCapture(opts.source.input, store, { maxPackets: Number.POSITIVE_INFINITY, signal: opts.signal });
+    const end = await readCapture(opts.source.input, store, { maxPackets: Number.POSITIVE_INFINITY, signal: opts.signal, stopRequested: opts.stopRequested });
     tracker.end();
     return { ...view(false), report: tracker.report.report(end), startedAtSeconds, firstPacketSeconds: store.firstPacketSeconds };
   }

@@ -35,7 +35,7 @@ export function command(): Command {
       const { input, name, isStdin } = await captureInput(file);
       const signals = stopOnSignals(isStdin);
       try {
-        const report = await analyzeStream(input, { scope, maxPackets: flags.maxPackets, maxFlows: flags.maxFlows, maxLiveFlows: flags.maxLiveFlows, signal: signals.signal });
+        const report = await analyzeStream(input, { scope, maxPackets: flags.maxPackets, maxFlows: flags.maxFlows, maxLiveFlows: flags.maxLiveFlows, signal: signals.signal, stopRequested: signals.requested });
         process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatAnalysisTable(report, name));
         reportIncomplete(report.incomplete, report.packets);
       } finally {

@@ -41,8 +41,9 @@ export const STDIN_DRAIN_MS = 2000;
  * stops at once); otherwise the first signal stops at once. Once stopped, the handlers are gone:
  * one more Ctrl-C ends the process the default way (130) if finishing ever hangs.
  */
-export function stopOnSignals(drainStdin: boolean): { signal: AbortSignal; dispose(): void } {
+export function stopOnSignals(drainStdin: boolean): { signal: AbortSignal; requested: AbortSignal; dispose(): void } {
   const stop = new AbortController();
+  const requested = new AbortController();
   const draining = new AbortController();
   let phase: 'reading' | 'draining' | 'stopped' = 'reading';
   const remove = (): void => {
@@ -57,6 +58,7 @@ export function stopOnSignals(drainStdin: boolean): { signal: AbortSignal; dispo
     stop.abort();
   };
   function onSignal(): void {
+    requested.abort();
     if (phase === 'reading' && drainStdin) {
       // The first signal: keep reading what the writer flushes, for a while.
       phase = 'draining';
@@ -67,7 +69,7 @@ export function stopOnSignals(drainStdin: boolean): { signal: AbortSignal; dispo
   }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  return { signal: stop.signal, dispose: remove };
+  return { signal: stop.signal, requested: requested.signal, dispose: remove };
 }
 
 /** Says on stderr that the report covers only part of the capture, and sets the exit code for it. */

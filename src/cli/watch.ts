@@ -78,6 +78,7 @@ async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFl
       scope,
       clock: realClock,
       signal: controller.signal,
+      stopRequested: signals.requested,
       heartbeatEvents: flags.heartbeats,
       onEvent,
       onTick: tty ? (v) => out.write(`\x1b[H\x1b[2J${formatWatchScreen(title, v.stats, v.connections, v.nowSeconds, v.packets)}`) : undefined,
