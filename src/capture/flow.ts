@@ -7,12 +7,13 @@
 // (retransmitted, reset, or followed by silence) marks the idle age at which the connection died.
 //
 // A probe is an SSH *heartbeat* (keepalive@openssh.com with want-reply) only if the exchange has its
-// shape within the answer window (at least 1 s): one small segment, then from the peer one small
-// segment (its REQUEST_FAILURE / CHANNEL_FAILURE, possibly after a bare ACK), and nothing else — no
-// further data from the sender, no second segment from the peer, no FIN or RST. A short reply after
-// idle (a command's one line of output) fails it: more segments follow (EOF, exit status, close, a
-// shell prompt) or the peer only ACKs; so does a line typed after a pause (the next keystroke and
-// its echo follow within the second). So the kind of an answered probe is settled when its window ends.
+// shape within the answer window: one small segment, then from the peer one small segment (its
+// REQUEST_FAILURE / CHANNEL_FAILURE, possibly after a bare ACK), and nothing else — no further data
+// from the sender (for at least 1 s: a heartbeat is alone), no second segment from the peer, no FIN
+// or RST. A short reply after idle (a command's one line of output) fails it: more segments follow
+// (EOF, exit status, close, a shell prompt) or the peer only ACKs; so does a line typed after a
+// pause (its next keystroke follows within the second). So the kind of an answered probe is settled
+// when its window ends.
 // An unanswered probe has no reply to judge: a lone small segment still counts as a heartbeat.
 import { InScope, type RecognisedBy, type ScopedFlow } from './connection-scope.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
