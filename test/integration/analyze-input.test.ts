@@ -129,6 +129,17 @@ describe('a closed stdout (`| head -1`) ends the command quietly: exit 0, no EPI
     expect(r).toEqual({ code: 0, stderr: '' });
   });
 
+  it('every command: its output to a reader that already left (`| true`)', () => {
+    const gone = (args: string) => {
+      const err = f(`stderr-${Math.random().toString(36).slice(2)}`);
+      const r = spawnSync('bash', ['-c', `node "$1" ${args} 2>"$2" | true; echo "\${PIPESTATUS[0]}"`, 'sh', BIN, err], { encoding: 'utf8', timeout: 120_000 });
+      return { code: Number(r.stdout.trim()), stderr: readFileSync(err, 'utf8') };
+    };
+    expect(gone('advise --timeout 60')).toEqual({ code: 0, stderr: '' });
+    expect(gone('--help')).toEqual({ code: 0, stderr: '' });
+    expect(gone(`analyze "${fixturePath('client-eth.pcap')}"`)).toEqual({ code: 0, stderr: '' });
+  });
+
   it('watch --read --json | head -1, and the text lines', () => {
     expect(pipeline(`watch --read "${floodFile}" --port 0 --json`)).toEqual({ code: 0, stderr: '' });
     expect(pipeline(`watch --read - --port 0`, floodFile)).toEqual({ code: 0, stderr: '' });
