@@ -225,8 +225,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
    * next one is an interval away, ≥ 1 s); a line typed after a pause is not — its next keystroke
    * follows within the second.
    */
-  private shapeWindow(): number {
-    return Math.max(this.answerWindow(), this.params.minIdleSeconds);
+  private shapeWindow(answerWindow = this.answerWindow()): number {
+    return answerWindow > this.params.minIdleSeconds ? answerWindow : this.params.minIdleSeconds;
   }
 
   /** Feeds one segment travelling in `direction` (0: A→B). Returns Wireshark's analysis flags. */
@@ -276,9 +276,11 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
       // A packet after an idle gap starts something new; it is no part of the exchange before.
       const sinceProbe = ts - this.probeAt;
       const idleBefore = gap >= this.params.minIdleSeconds;
-      if (!this.probePending && (sinceProbe > this.shapeWindow() || idleBefore)) this.settleShape();
-      else if (sinceProbe <= this.answerWindow()) this.watchShape(direction, seg.seglen, flags, retransmission);
-      else if (sinceProbe <= this.shapeWindow() && !idleBefore && seg.seglen > 0 && !retransmission) this.afterAnswerWindow(direction);
+      const answerWindow = this.answerWindow();
+      const shapeWindow = this.shapeWindow(answerWindow);
+      if (!this.probePending && (sinceProbe > shapeWindow || idleBefore)) this.settleShape();
+      else if (sinceProbe <= answerWindow) this.watchShape(direction, seg.seglen, flags, retransmission);
+      else if (sinceProbe <= shapeWindow && !idleBefore && seg.seglen > 0 && !retransmission) this.afterAnswerWindow(direction);
     }
     if (this.probePending) {
       if (direction !== this.probeDirection) {
