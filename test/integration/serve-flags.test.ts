@@ -258,7 +258,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--analyze.max-live-flows': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.max-live-flows', '100']);
-    const r = await request(`${d.url}/api/analyze`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
+    const r = await request(`${d.url}/api/analyze?port=22`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
     expect(r.status).toBe(200);
     const report = JSON.parse(r.body);
     expect(report.maxLiveFlows).toBe(100);
