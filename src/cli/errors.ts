@@ -2,7 +2,7 @@
 import { categoryOf, CategorizedError, type ErrorCategory } from '../errors.ts';
 
 /** incompleteInput: a report of what was read from a capture that was cut short or interrupted. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4, incompleteInput: 5 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4, incompleteInput: 5, interrupted: 130 } as const;
 
 const EXIT_FOR: Record<ErrorCategory, number> = {
   usage: EXIT.usage,
@@ -27,4 +27,9 @@ export function exitCodeFor(err: unknown): number {
     return (err as { exitCode: number }).exitCode;
   }
   return EXIT.failure;
+}
+
+/** The abort reason of a command stopped by SIGINT/SIGTERM: exit 130, like a shell's interrupted command. */
+export function interruptedError(): Error {
+  return Object.assign(new Error('interrupted'), { exitCode: EXIT.interrupted });
 }

@@ -1,7 +1,8 @@
 // Entry point of the `idleprobe` CLI: parses the sub-command and hands over. Each sub-command
 // lives in its own module exporting `command(): Command`; this file only wires them up and maps
 // errors to exit codes (EXIT in errors.ts, the one rule: 0 result, 2 bad usage/config, 3 target
-// unreachable, authentication failed, host key unknown or changed, 4 bad capture input).
+// unreachable, authentication failed, host key unknown or changed, 4 bad capture input, 5 a report of
+// a capture not read to its end).
 import { VERSION } from '../version.ts';
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
@@ -23,6 +24,13 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: 
   { name: 'watch', summary: 'watch live SSH traffic (tcpdump): unanswered heartbeats and idle deaths as they happen', load: () => import('./watch.ts') },
 ];
 
+/** The exit-code rule (docs/prober.md), at the end of `idleprobe --help`. */
+const EXIT_CODES_HELP = `
+Exit codes (every command): 0 a result; 2 bad usage or configuration; 3 the target or a jump host
+cannot be reached or logged into, or its host key is unknown or changed; 4 a broken capture file;
+5 the report of a capture cut short or interrupted (what was read); 130 interrupted (SIGINT/SIGTERM:
+sessions are closed on the way out). A closed stdout (| head) ends a command quietly.`;
+
 /** The sub-command argv names, if any: the first word that is not an option. */
 function invoked(argv: string[]): string | undefined {
   const words = argv.filter((a) => !a.startsWith('-'));
@@ -37,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP)
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   const name = invoked(argv);
   for (const entry of COMMANDS) {

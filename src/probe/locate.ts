@@ -6,12 +6,13 @@ import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
 import type { LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
-import { ConnectError, type Clock } from '../search/types.ts';
+import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
 import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
+import { requireDirectPath } from './endpoint.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
 import type { TargetSpec } from './target.ts';
 
@@ -49,7 +50,7 @@ export interface LocateDocument {
   elapsedSeconds: number;
   pathTimeoutSeconds: number | null;
   hops: { hop: number; address: string | null }[];
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: 'silent' | 'reset' | null }[];
+  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: FailureMode | null }[];
   hiddenBefore: number | null;
 }
 
@@ -94,6 +95,7 @@ async function resolveAddress(host: string, label: string): Promise<string> {
 
 export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, clock: Clock = realClock): Promise<LocateOutcome> {
   if (!Number.isInteger(opts.maxHops) || opts.maxHops < 1 || opts.maxHops > 255) throw new RangeError(`maxHops must be 1–255, got ${opts.maxHops}`);
+  requireDirectPath(spec);
   // The platform first: refusing a socket option must never be mistaken for a path property.
   checkSocketOptionsAvailable();
   const t0 = clock.now();
