@@ -10,8 +10,9 @@ import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../prob
 import { formatLocateSummary } from '../probe/locate-summary.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
-interface LocateFlags extends ConnectionFlags, SearchFlags {
+interface LocateFlags extends ConnectionFlags, SearchFlags, ReportFlags {
   maxHops: string;
   timeout?: string;
   history?: string;
@@ -94,7 +95,7 @@ function locateProgressLine(stream: NodeJS.WriteStream = process.stderr) {
 }
 
 export function command(): Command {
-  const cmd = new Command('locate')
+  const cmd = addReportOption(new Command('locate'))
     .description('Find which hop forgets idle connections: the hop, timeout and failure mode of each box (idle-timeout traceroute).')
     .argument('<target>', '[user@]host[:port], user@[v6addr]:port, or an ssh_config Host alias (reached directly: not through a jump host)')
     .option('--max-hops <n>', 'highest TTL to try', String(LOCATE_DEFAULTS.maxHops))
@@ -124,6 +125,7 @@ export function command(): Command {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');
           if (outcome.result.reason && outcome.result.verdict !== 'located') process.stderr.write(`idleprobe: ${outcome.result.verdict.replaceAll('_', ' ')}: ${outcome.result.reason}\n`);
         } else process.stdout.write(formatLocateSummary(outcome));
+        await writeReport(flags.report, formatLocateSummary(outcome), (r, ctx) => r.locateReport(outcome.document, ctx));
       } catch (err) {
         progress.done();
         if (err instanceof CredentialError) throw new UsageError(err.message);

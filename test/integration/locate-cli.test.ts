@@ -31,6 +31,8 @@ describe.concurrent('idleprobe locate (child process)', () => {
       [['locate', target(), ...auth(), '--max-hops', 'many'], /--max-hops/],
       [['locate', target(), ...auth(), '--timeout', '0'], /--timeout: "0" must be a positive duration/],
       [['locate', target(), ...auth(), '--timeout', '50', '--max', '20'], /--timeout \(50\) must be below --max \(20\)/],
+      // A report that could not be written is refused before the run, not after it.
+      [['locate', target(), ...auth(), '--report', path.join(dir, 'no-such-dir', 'r.html')], /--report .*no-such-dir.*does not exist/],
     ];
     for (const [args, message] of cases) {
       const run = await idleprobe(args);
