@@ -55,7 +55,7 @@ export function renderLocateProgress(p: LocateProgress | null, sessionsOpen: num
     if (p.phase === 'path_timeout') parts.push(`path timeout (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
     else if (p.phase === 'frontier') parts.push(`testing hops ${p.hops[0]}–${p.hops[1]}`);
     else parts.push(`beyond hop ${p.hops[0]}: (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
-    if (p.boxes.length) parts.push(p.boxes.map((b) => `hop ${b.hop} ≈ ${b.estimateSeconds.toFixed(1)} s`).join(', '));
+    if (p.boxes.length) parts.push(p.boxes.map((b) => `hop ${b.hop} ${b.estimateSeconds === null ? '≤ min' : `≈ ${b.estimateSeconds.toFixed(1)} s`}`).join(', '));
   }
   parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
   parts.push(`${formatDuration(elapsedMs)} elapsed`);

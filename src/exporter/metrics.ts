@@ -96,7 +96,8 @@ function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): 
   if (located) {
     for (const b of located.boxes) {
       const labels = { target, hop: String(b.hop) };
-      m.middleboxTimeout.set(labels, b.estimateSeconds);
+      // A box below --min has no estimate (only its upper bound): no made-up value.
+      if (b.estimateSeconds !== null) m.middleboxTimeout.set(labels, b.estimateSeconds);
       if (b.lowerSeconds !== null) m.middleboxLower.set(labels, b.lowerSeconds);
       m.middleboxUpper.set(labels, b.upperSeconds);
     }

@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import type { LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
+import type { GivenTimeoutSource, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectError, type Clock } from '../search/types.ts';
 import { ControlSession } from './control.ts';
@@ -25,7 +25,7 @@ export interface LocateTargetOptions {
   maxHops: number;
   /** Known path timeout, seconds (--timeout); measured first when absent. */
   timeoutSeconds?: number;
-  /** Known path timeout bracket (from history); wins over timeoutSeconds. */
+  /** Known path timeout bracket (from history); wins over timeoutSeconds. Verified like --timeout. */
   pathTimeout?: PathTimeout;
   minSeconds: number;
   maxSeconds: number;
@@ -43,13 +43,33 @@ export interface LocateTargetOptions {
   onTrace?: (t: TraceResult) => void;
 }
 
+/** One box of the `locate --json` document. */
+export interface LocateDocumentBox {
+  hop: number;
+  address: string | null;
+  lowerSeconds: number | null;
+  upperSeconds: number;
+  /** Null when the timeout is at or below --min (only `upperSeconds` is known; `belowMin` says so). */
+  estimateSeconds: number | null;
+  /** Present (true) when the timeout is at or below --min: it is at most `upperSeconds`. */
+  belowMin?: true;
+  failureMode: 'silent' | 'reset' | null;
+  /** When both its hop and its bracket were known, seconds since the start of the run (absent in documents of older versions). */
+  foundAfterSeconds?: number;
+}
+
 /** The `idleprobe locate --json` document. */
 export interface LocateDocument {
   target: string;
   elapsedSeconds: number;
+  /** The path timeout's estimate; null when none was found or it is below --min (see pathTimeoutBracket). */
   pathTimeoutSeconds: number | null;
+  /** The path timeout's bracket (absent in documents of older versions). */
+  pathTimeoutBracket?: { lowerSeconds: number | null; upperSeconds: number; belowMin?: true } | null;
+  /** A path timeout given with --timeout or taken from the history, and whether the probes bore it out (absent in older documents). */
+  givenTimeout?: { source: GivenTimeoutSource; seconds: number; lowerSeconds: number | null; upperSeconds: number; held: boolean } | null;
   hops: { hop: number; address: string | null }[];
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: 'silent' | 'reset' | null }[];
+  boxes: LocateDocumentBox[];
   hiddenBefore: number | null;
 }
 
@@ -57,8 +77,7 @@ export interface LocateOutcome {
   document: LocateDocument;
   result: LocateResult;
   trace: TraceResult;
-  /** The path timeout came from --timeout rather than a measurement. */
-  timeoutGiven: boolean;
+  minSeconds: number;
   maxSeconds: number;
 }
 
@@ -66,18 +85,34 @@ const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
 export function toLocateDocument(target: string, elapsedMs: number, result: LocateResult, trace: TraceResult): LocateDocument {
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
+  const pt = result.pathTimeout;
+  const given = result.givenTimeout;
   return {
     target,
     elapsedSeconds: Math.round(elapsedMs / 100) / 10,
-    pathTimeoutSeconds: result.pathTimeout ? round3(result.pathTimeout.estimateSeconds) : null,
+    pathTimeoutSeconds: pt && !result.pathTimeoutBelowMin ? round3(pt.estimateSeconds) : null,
+    pathTimeoutBracket: pt
+      ? { lowerSeconds: pt.lowerSeconds === null ? null : round3(pt.lowerSeconds), upperSeconds: round3(pt.upperSeconds), ...(result.pathTimeoutBelowMin ? { belowMin: true as const } : {}) }
+      : null,
+    givenTimeout: given
+      ? {
+          source: given.source,
+          seconds: round3(given.given.estimateSeconds),
+          lowerSeconds: given.given.lowerSeconds === null ? null : round3(given.given.lowerSeconds),
+          upperSeconds: round3(given.given.upperSeconds),
+          held: given.held,
+        }
+      : null,
     hops: trace.hops.map((h) => ({ hop: h.hop, address: h.address })),
     boxes: result.boxes.map((b) => ({
       hop: b.hop,
       address: addressOf(b.hop),
       lowerSeconds: b.lowerSeconds === null ? null : round3(b.lowerSeconds),
       upperSeconds: round3(b.upperSeconds),
-      estimateSeconds: round3(b.estimateSeconds),
+      estimateSeconds: b.estimateSeconds === null ? null : round3(b.estimateSeconds),
+      ...(b.belowMin ? { belowMin: true as const } : {}),
       failureMode: b.failureMode,
+      foundAfterSeconds: Math.round(b.foundAfterMs / 100) / 10,
     })),
     hiddenBefore: result.hiddenBefore,
   };
@@ -120,6 +155,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
       maxHops: opts.maxHops,
       targetHop: trace.targetHop,
       pathTimeout,
+      pathTimeoutSource: opts.pathTimeout ? 'history' : '--timeout',
       minSeconds: opts.minSeconds,
       maxSeconds: opts.maxSeconds,
       precision,
@@ -135,5 +171,5 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     await control.stop();
     opener.closeAll();
   }
-  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, timeoutGiven: opts.timeoutSeconds !== undefined && opts.pathTimeout === undefined, maxSeconds: opts.maxSeconds };
+  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, minSeconds: opts.minSeconds, maxSeconds: opts.maxSeconds };
 }

@@ -144,15 +144,21 @@ export class SocketTuner {
     if (this.defaultHops < 1) this.defaultHops = 64;
   }
 
-  /** Idle mode: kernel keepalives with IP TTL `hops` refresh the boxes at hops 1…hops and no further. */
+  /**
+   * Idle mode: kernel keepalives with IP TTL `hops` refresh the boxes at hops 1…hops and no further;
+   * the first one at once if the socket already idled longer than `timing.idleSeconds`.
+   */
   keepaliveAtHop(hops: number, timing: KeepaliveTiming): void {
     const c = loadLibc();
     if (!Number.isInteger(hops) || hops < 1 || hops > 255) throw new SocketOptionsError(`TTL ${hops} is not 1–255`);
     this.setHops(hops);
-    setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPIDLE, clampSeconds(timing.idleSeconds), 'TCP_KEEPIDLE');
+    setInt(c, this.fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
     setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPINTVL, clampSeconds(timing.intervalSeconds), 'TCP_KEEPINTVL');
     setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPCNT, Math.min(MAX_KEEPALIVE_COUNT, Math.max(1, Math.round(timing.count))), 'TCP_KEEPCNT');
-    setInt(c, this.fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
+    // Last: with SO_KEEPALIVE on, setting TCP_KEEPIDLE re-arms the timer against the time since the
+    // last packet received, so a session that already idled longer sends its first keepalive at
+    // once (locate moves idle sessions to another hop; the boxes there must hear from it in time).
+    setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPIDLE, clampSeconds(timing.idleSeconds), 'TCP_KEEPIDLE');
   }
 
   /** Probe mode: the system's default TTL back and no keepalive, so the probe crosses the whole path. */

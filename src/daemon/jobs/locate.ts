@@ -71,18 +71,22 @@ export function locateJob(locate: LocateFn): Job<ModuleSettings, LocateDocument,
     describeStart: (s) => `up to hop ${s.locateMaxHops}`,
     describeResult: (e) => {
       const d = e.result!;
-      const boxes = d.boxes.map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} after ${b.estimateSeconds} s`).join(', ');
+      const boxes = d.boxes.map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} ${b.estimateSeconds === null ? `within ≤ ${b.upperSeconds} s (below --min)` : `after ${b.estimateSeconds} s`}`).join(', ');
       return {
         info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box located by TTL'}`,
-        warnings: d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : [],
+        warnings: [
+          ...(d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : []),
+          ...(d.givenTimeout && !d.givenTimeout.held ? [`the latest measurement's timeout (≈ ${d.givenTimeout.seconds} s) did not hold: the path timeout was measured again (≈ ${d.pathTimeoutSeconds ?? '?'} s)`] : []),
+        ],
       };
     },
   };
 }
 
-/** The box enforcing the path timeout: the one that forgets soonest (the nearest when two tie). */
+/** The box enforcing the path timeout: the one that forgets soonest (the nearest when two tie; a box below --min by its upper bound). */
 export function enforcingBox(d: LocateDocument): LocateDocument['boxes'][number] | null {
+  const soonest = (b: LocateDocument['boxes'][number]) => b.estimateSeconds ?? b.upperSeconds;
   let best: LocateDocument['boxes'][number] | null = null;
-  for (const b of d.boxes) if (!best || b.estimateSeconds < best.estimateSeconds) best = b;
+  for (const b of d.boxes) if (!best || soonest(b) < soonest(best)) best = b;
   return best;
 }
