@@ -129,10 +129,11 @@ async function resolveAddress(host: string, label: string): Promise<string> {
 
 export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, clock: Clock = realClock): Promise<LocateOutcome> {
   if (!Number.isInteger(opts.maxHops) || opts.maxHops < 1 || opts.maxHops > 255) throw new RangeError(`maxHops must be 1–255, got ${opts.maxHops}`);
-  // The platform first: refusing a socket option must never be mistaken for a path property.
-  checkSocketOptionsAvailable();
   const t0 = clock.now();
   const address = await resolveAddress(spec.host, spec.name);
+  // The platform before any connection: refusing a socket option must never be mistaken for a
+  // path property. IPv6 needs IPV6_UNICAST_HOPS and IPV6_RECVERR instead of IP_TTL and IP_RECVERR.
+  checkSocketOptionsAvailable(net.isIPv6(address) ? 6 : 4);
   const opener = new SshSessionOpener(spec, {
     clock,
     credentials: loadCredentials(spec),

@@ -186,14 +186,19 @@ function clampSeconds(s: number): number {
   return Math.min(MAX_KEEPALIVE_SECONDS, Math.max(1, Math.floor(s)));
 }
 
-/** Fails early (before any session) when this platform cannot do what locate needs. */
-export function checkSocketOptionsAvailable(): void {
+/** Fails early (before any session) when this platform cannot do what locate needs, for this address family. */
+export function checkSocketOptionsAvailable(family: 4 | 6 = 4): void {
   const c = loadLibc();
-  const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new SocketOptionsError(`socket() failed: ${errnoName(c.errno())}`);
+  const fd = c.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SocketOptionsError(`socket(${family === 6 ? 'AF_INET6' : 'AF_INET'}) failed: ${errnoName(c.errno())}${family === 6 ? ' (no IPv6 on this host?)' : ''}`);
   try {
-    setInt(c, fd, IPPROTO_IP, IP_TTL, 3, 'IP_TTL');
-    setInt(c, fd, IPPROTO_IP, IP_RECVERR, 1, 'IP_RECVERR');
+    if (family === 6) {
+      setInt(c, fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 3, 'IPV6_UNICAST_HOPS');
+      setInt(c, fd, IPPROTO_IPV6, IPV6_RECVERR, 1, 'IPV6_RECVERR');
+    } else {
+      setInt(c, fd, IPPROTO_IP, IP_TTL, 3, 'IP_TTL');
+      setInt(c, fd, IPPROTO_IP, IP_RECVERR, 1, 'IP_RECVERR');
+    }
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, 1, 'TCP_KEEPIDLE');
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, 1, 'TCP_KEEPINTVL');
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, MAX_KEEPALIVE_COUNT, 'TCP_KEEPCNT');

@@ -296,8 +296,17 @@ class LocateRun {
     return keepaliveTiming(this.pathLower() ?? this.opts.pathTimeout?.lowerSeconds ?? 3);
   }
 
+  /** An end decided before the level's search concluded: the run ends with it once it has. */
+  private afterSearch: { level: Level; verdict: LocateVerdict; reason: string } | null = null;
+
   private step(): void {
     const now = this.clock.now();
+    if (this.afterSearch) {
+      const { level, verdict, reason } = this.afterSearch;
+      if (level.search.conclude()) return this.end(verdict, reason);
+      this.planSearch(level, now);
+      return;
+    }
     for (const level of this.levels) {
       if (level.done) continue;
       this.settleSearch(level);
@@ -400,7 +409,13 @@ class LocateRun {
       }
       const age = Math.max(...level.frontier.map((f) => f.ageSeconds ?? 0));
       if (this.opts.targetHop === null) return this.end('beyond_max_hops', `no session up to hop ${this.topHop} outlived ${age.toFixed(1)} s: the box is beyond --max-hops ${this.opts.maxHops}`);
-      if (level.index === 0) return this.end('every_hop_died', everyHopDiedReason(this.topHop, age));
+      if (level.index === 0) {
+        // Recognised here; the run still waits for the path timeout's bracket (it is the answer then).
+        this.closeRole(level, 'frontier');
+        level.frontier = [];
+        this.afterSearch = { level, verdict: 'every_hop_died', reason: everyHopDiedReason(this.topHop, age) };
+        return;
+      }
       return this.end('inconclusive', `beyond hop ${level.hop}, even the session idling at the target's own hop ${this.topHop} died at ${age.toFixed(1)} s: not a middlebox (the server or a proxy closes idle connections)`);
     }
     const B = read.boundary;
@@ -560,9 +575,16 @@ class LocateRun {
       this.closeRole(level, 'checker');
       return;
     }
-    // No checker left that could still decide: a fresh one (it must age a whole timeout).
+    // No checker left that could still decide: one of the search's own sessions that is certainly
+    // alive (it is near the bound already), else a fresh one (it must age a whole timeout).
     const waiting = this.countRole(level, 'checker') + this.pendingOpens.filter((p) => p.level === level && p.role === 'checker').length;
-    if (waiting === 0) this.wantChecker.add(level);
+    if (waiting > 0) return;
+    const lower = level.search.lower() ?? 0;
+    const own = this.idleOf(level, 'search', this.clock.now())
+      .filter((t) => t.ageSeconds <= lower - MOVE_MARGIN_S)
+      .sort((x, y) => y.ageSeconds - x.ageSeconds)[0];
+    if (own) this.assign(this.sessions.get(own.id)!, level, 'checker', level.boundary! - 1);
+    else this.wantChecker.add(level);
   }
 
   private readonly wantChecker = new Set<Level>();

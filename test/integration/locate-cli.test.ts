@@ -56,7 +56,12 @@ describe.concurrent('idleprobe locate (child process)', () => {
     store.close();
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
-    expect(JSON.parse(run.stdout).pathTimeoutSeconds).toBe(2.9);
+    // The history's bracket is verified (it holds here), not trusted.
+    const doc = JSON.parse(run.stdout);
+    expect(Math.abs(doc.pathTimeoutSeconds - 2.9)).toBeLessThanOrEqual(0.1);
+    expect(doc.pathTimeoutBracket.lowerSeconds).toBeGreaterThanOrEqual(2.6 - 0.01);
+    expect(doc.pathTimeoutBracket.upperSeconds).toBeLessThanOrEqual(3.2 + 0.1);
+    expect(doc.givenTimeout).toEqual({ source: 'history', seconds: 2.9, lowerSeconds: 2.6, upperSeconds: 3.2, held: true });
     const both = await idleprobe(['locate', target(), ...auth(), '--history', file, '--timeout', '3']);
     expect(both.code, show(both)).toBe(2);
     expect(both.stderr).toMatch(/--timeout or --history, not both/);
@@ -82,12 +87,14 @@ describe.concurrent('idleprobe locate (child process)', () => {
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], { timeoutMs: 80_000 });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
-    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'hiddenBefore', 'hops', 'pathTimeoutSeconds', 'target']);
+    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'target']);
     expect(doc.target).toBe(target());
     expect(Math.abs(doc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
+    expect(doc.givenTimeout).toBeNull();
     expect(doc.hops).toEqual([{ hop: 1, address: '127.0.0.1' }]);
     expect(doc.boxes).toEqual([]);
     expect(doc.hiddenBefore).toBeNull();
-    expect(run.stderr).toMatch(/inconclusive: even the session idling at the target's own hop 1 died/);
+    // Every TTL died at the same age, even at the target's own hop: recognised, never a box.
+    expect(run.stderr).toMatch(/every hop died: every session died at the same age, even those idling at the target's own hop 1/);
   }, 90_000);
 });

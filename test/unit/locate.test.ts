@@ -103,6 +103,47 @@ describe('locate planner on the multi-box simulator', () => {
     expect(result.boxes[0]!.foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
   });
 
+  it('a given path timeout that is too short (5 s, true 10 s) is found wrong and measured: both boxes, no made-up box at hop 1', async () => {
+    const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }];
+    const { result } = await run({ targetHop: 4, boxes }, { maxSeconds: 40, pathTimeout: givenPathTimeout(5, PRECISION), pathTimeoutSource: '--timeout' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ source: '--timeout', held: false });
+    expect(Math.abs(result.pathTimeout!.estimateSeconds - 10)).toBeLessThanOrEqual(1);
+  });
+
+  it('a given path timeout that is too long (20 s, true 10 s) is found wrong: the 10 s box at hop 1 is found too', async () => {
+    const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }];
+    const { result } = await run({ targetHop: 4, boxes }, { maxSeconds: 40, pathTimeout: givenPathTimeout(20, PRECISION), pathTimeoutSource: 'history' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ source: 'history', held: false });
+  });
+
+  it('a given path timeout that holds is verified on the way (held) and costs no extra time', async () => {
+    const boxes: SimBox[] = [{ hop: 2, timeoutSeconds: 60, mode: 'reset' }];
+    const { result } = await run({ targetHop: 6, boxes }, { maxSeconds: 200, pathTimeout: givenPathTimeout(60, PRECISION), pathTimeoutSource: '--timeout' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ held: true });
+    expect(result.boxes[0]!.foundAfterMs / 1000 / 60).toBeLessThanOrEqual(1.2);
+  });
+
+  it('a box below --min: only its upper bound, no estimate (≤ 5 s, below --min), and the boxes beyond it still found', async () => {
+    const { result } = await run({ targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 3, mode: 'silent' }, { hop: 3, timeoutSeconds: 12, mode: 'silent' }] }, { minSeconds: 5, maxSeconds: 30 });
+    expect(result.verdict).toBe('located');
+    expect(result.pathTimeoutBelowMin).toBe(true);
+    expect(result.boxes.map((b) => b.hop)).toEqual([1, 3]);
+    expect(result.boxes[0]).toMatchObject({ belowMin: true, estimateSeconds: null, lowerSeconds: null });
+    expect(result.boxes[0]!.upperSeconds).toBeLessThanOrEqual(5 + 1);
+    expect(result.boxes[1]!.belowMin).toBe(false);
+    expect(Math.abs(result.boxes[1]!.estimateSeconds! - 12)).toBeLessThanOrEqual(1);
+  });
+
+  it('a proxy that ignores keepalives: every TTL dies at the same age, recognised as such (never a box at hop 1)', async () => {
+    const { result } = await run({ targetHop: 5, boxes: [{ hop: 3, timeoutSeconds: 30, mode: 'reset', ignoresKeepalives: true }] }, { maxSeconds: 120 });
+    expect(result.verdict).toBe('every_hop_died');
+    expect(result.boxes).toEqual([]);
+    expect(Math.abs(result.pathTimeout!.estimateSeconds - 30)).toBeLessThanOrEqual(1);
+  });
+
   it('no timeout on the path: nothing to locate', async () => {
     const { result } = await run({ targetHop: 5, boxes: [] }, { maxSeconds: 60 });
     expect(result.verdict).toBe('no_timeout_up_to_max');

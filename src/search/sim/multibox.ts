@@ -14,6 +14,12 @@ export interface SimBox {
   hop: number;
   timeoutSeconds: number;
   mode: 'silent' | 'reset';
+  /**
+   * A proxy (HAProxy `mode tcp`, a userspace relay): TCP ends there, so kernel keepalives are
+   * answered by its own kernel and never count as activity; only bytes inside the connection (the
+   * probes) do. No TTL refreshes it.
+   */
+  ignoresKeepalives?: boolean;
 }
 
 export interface MultiBoxModel {
@@ -166,6 +172,7 @@ class MultiBoxSession implements HopSession {
     const box = this.path.boxes[i]!;
     const timeoutMs = box.timeoutSeconds * 1000;
     let ref = this.lastWireMs;
+    if (box.ignoresKeepalives) return ref;
     for (let s = 0; s < this.segments.length; s++) {
       const seg = this.segments[s]!;
       if (seg.hop < box.hop && !this.reachesTarget(seg.hop)) continue;
