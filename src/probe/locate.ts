@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import type { GivenTimeoutSource, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
+import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectError, type Clock } from '../search/types.ts';
 import { ControlSession } from './control.ts';
@@ -17,8 +17,10 @@ import type { TargetSpec } from './target.ts';
 
 export const LOCATE_DEFAULTS = {
   maxHops: 30,
-  /** Sessions of one frontier round (one or two per hop); the timeout searches use `sessions`. */
+  /** Sessions open at once in all (searches, frontier, reserve); one hop's search uses `sessions`. */
   roundSessions: 30,
+  /** A run opens more sessions than a measurement (frontiers at every hop): the CLI's cap per minute. */
+  maxConnectsPerMinute: 120,
 } as const;
 
 export interface LocateTargetOptions {
@@ -118,6 +120,27 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
   };
 }
 
+/**
+ * What the CLI and the daemon give the planner for these options (one place: the lab test runs the
+ * simulator with exactly these to predict a real run).
+ */
+export function locatePlannerOptions(opts: LocateTargetOptions, targetHop: number | null): Omit<LocateOptions, 'signal' | 'control' | 'onProgress' | 'trace'> {
+  const precision = { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative };
+  const pathTimeout: PathTimeout | undefined = opts.pathTimeout ?? (opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined);
+  return {
+    maxHops: opts.maxHops,
+    targetHop,
+    ...(pathTimeout ? { pathTimeout, pathTimeoutSource: opts.pathTimeout ? ('history' as const) : ('--timeout' as const) } : {}),
+    minSeconds: opts.minSeconds,
+    maxSeconds: opts.maxSeconds,
+    precision,
+    maxSessions: opts.sessions,
+    maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
+    connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
+    maxConnectsPerMinute: opts.maxConnectsPerMinute ?? LOCATE_DEFAULTS.maxConnectsPerMinute,
+  };
+}
+
 async function resolveAddress(host: string, label: string): Promise<string> {
   if (net.isIP(host)) return host;
   try {
@@ -150,24 +173,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
   try {
     trace = await traceTcp(address, spec.port, opts.maxHops);
     opts.onTrace?.(trace);
-    const precision = { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative };
-    const pathTimeout: PathTimeout | undefined = opts.pathTimeout ?? (opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined);
-    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, {
-      maxHops: opts.maxHops,
-      targetHop: trace.targetHop,
-      pathTimeout,
-      pathTimeoutSource: opts.pathTimeout ? 'history' : '--timeout',
-      minSeconds: opts.minSeconds,
-      maxSeconds: opts.maxSeconds,
-      precision,
-      maxSessions: opts.sessions,
-      maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
-      connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
-      maxConnectsPerMinute: opts.maxConnectsPerMinute ?? 120,
-      signal: opts.signal,
-      control,
-      onProgress: opts.onProgress,
-    });
+    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
   } finally {
     await control.stop();
     opener.closeAll();
