@@ -226,13 +226,19 @@ export class HopSearch {
     return this.planWith(nowMs, idle, suspectAfterMs, Math.min(this.opts.maxSeconds, Math.max(this.opts.minSeconds, prior.upperSeconds)));
   }
 
-  private planWith(nowMs: number, idle: readonly { id: string; ageSeconds: number }[], suspectAfterMs: number, ceiling: number): Plan {
+  private planWith(nowMs: number, idleAll: readonly { id: string; ageSeconds: number }[], suspectAfterMs: number, ceiling: number): Plan {
     const a = this.assessment();
+    // Refining, a probe in flight that is not suspect yet will most likely answer within an RTT: a
+    // session just below it would only hedge against its failure, and the locate run's sessions
+    // often come in clusters of equal age (moved together), which would all be spent so. They
+    // wait for the answer (planOutbound is woken by it); those above it are probed as usual.
+    const fresh = [...this.pending.values()].filter((p) => nowMs - p.firedAtMs < suspectAfterMs).map((p) => p.ageSeconds);
+    const idle = a.upper === null || fresh.length === 0 ? idleAll : idleAll.filter((s) => !(s.ageSeconds < Math.max(...fresh) && s.ageSeconds > (a.lower ?? 0)));
     // While the upper bound is only suspected, a session within one confirm window above it confirms
     // it in parallel with the silent deadline (the ordinary search's window is 0 then).
     const suspected = a.upper ?? this.upperHint(nowMs, suspectAfterMs);
     const width = suspected === null ? 0 : this.confirmWidth(suspected);
-    return planOutbound({
+    const plan = planOutbound({
       nowMs,
       lower: a.lower,
       upper: a.upper,
@@ -246,6 +252,16 @@ export class HopSearch {
       tuning: { ...DEFAULT_TUNING, suspectAfterMs },
       window: null,
     });
+    if (a.upper === null) return plan;
+    // ...the same within one plan: inside the bracket only the oldest of the probes it fires.
+    let inside = false;
+    plan.fire = [...plan.fire].sort((x, y) => y.ageSeconds - x.ageSeconds).filter((f) => {
+      if (f.ageSeconds >= a.upper! - 1e-9 || f.ageSeconds <= (a.lower ?? 0)) return true;
+      if (inside || fresh.length > 0) return false;
+      inside = true;
+      return true;
+    });
+    return plan;
   }
 
   /** The more frequent failure mode among the failures that define the bracket. */
