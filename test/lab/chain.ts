@@ -67,7 +67,7 @@ export interface ChainLab {
   clientKeyPath: string;
   sshdLog(): string;
   exec(role: ChainRole, cmd: string, args: string[], opts?: ExecOptions): Promise<ExecResult>;
-  /** `root@[fd00:54:13::2]` when built with ipv6, else null. */
+  /** `root@fd00:54:13::2` (ssh's unbracketed form) when built with ipv6, else null. */
   target6: string | null;
   /** `idleprobe locate TARGET -i KEY --known-hosts FILE <args>` from the client (TARGET: `target` unless given). */
   locate(args: string[], opts?: ExecOptions & { target?: string }): Promise<ExecResult>;
@@ -256,7 +256,7 @@ export async function createChainLab(opts: ChainOptions): Promise<ChainLab> {
     id,
     names,
     target,
-    target6: opts.ipv6 ? `root@[${CHAIN_ADDRESSES6.srv}]` : null,
+    target6: opts.ipv6 ? `root@${CHAIN_ADDRESSES6.srv}` : null,
     knownHostsPath: keys.knownHostsPath,
     clientKeyPath: keys.clientKeyPath,
     sshdLog: () => running.log(),
