@@ -14,6 +14,13 @@ const EPS = 1e-6;
 const MAX_PROBES = 400;
 /** A prior is probed by the oldest sessions: one just below it, two just above. */
 const PRIOR_PROBES = 3;
+/**
+ * The ladder ratio of a search beyond the first box: finer than the ordinary search's. Its sessions
+ * come from the levels before (few are as old as the run), so a first failure closer to the
+ * timeout both leaves a narrower bracket for them to refine and lets the frontier beyond be probed
+ * closer to the final bound (the attribution then needs no extra check). Chosen on the benchmark.
+ */
+const BEYOND_LADDER_RATIO = 1.15;
 /** Below a prior, the ladder's restarts stay this far under its lower end (they must not fail). */
 const STRUCTURAL_CEILING = 0.9;
 
@@ -249,7 +256,7 @@ export class HopSearch {
       minSeconds: this.opts.minSeconds,
       ceilingSeconds: ceiling,
       precision: this.opts.precision,
-      tuning: { ...DEFAULT_TUNING, suspectAfterMs },
+      tuning: { ...DEFAULT_TUNING, suspectAfterMs, ...(this.hop > 0 ? { ladderRatio: BEYOND_LADDER_RATIO } : {}) },
       window: null,
     });
     if (a.upper === null) return plan;

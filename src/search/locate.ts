@@ -345,7 +345,6 @@ class LocateRun {
     if (level.search.outcome) return;
     const idle = this.idleOf(level, 'search', now);
     const plan = level.search.plan(now, idle, this.suspectAfterMs());
-    if (process.env.LOCDBG && level.index === 0) this.log(() => `plan L0 idle ${idle.map((i) => `${i.id}:${i.ageSeconds.toFixed(2)}`).join(",")} → fire ${plan.fire.map((f) => f.id)} close ${plan.close} a=${JSON.stringify(level.search.assessment())}`);
     for (const id of plan.close) this.closeSession(id);
     for (const f of plan.fire) this.fire(this.sessions.get(f.id)!, 'search');
     if (plan.wakeAtMs !== null) this.wakeAt(plan.wakeAtMs);
