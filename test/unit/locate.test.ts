@@ -7,6 +7,7 @@ import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/searc
 import { toLocateDocument } from '../../src/probe/locate.ts';
 import type { LocateResult } from '../../src/search/locate-types.ts';
 import { renderLocateProgress } from '../../src/cli/locate.ts';
+import { formatLocateSummary } from '../../src/probe/locate-summary.ts';
 
 const PRECISION = { absSeconds: 1, relative: 0.02 };
 
@@ -173,6 +174,32 @@ describe('locate reading rules', () => {
     expect(keepaliveTiming(8)).toEqual({ idleSeconds: 2, intervalSeconds: 2, count: 127 });
     expect(keepaliveTiming(2)).toEqual({ idleSeconds: 1, intervalSeconds: 1, count: 127 });
     expect(maxAgeSeconds(keepaliveTiming(8))).toBe(2 + 125 * 2);
+  });
+});
+
+describe('locate summary (text output)', () => {
+  const trace = { hops: [1, 2, 3, 4].map((hop) => ({ hop, address: `198.18.1${hop - 1}.${hop === 1 ? 1 : 2}` })), targetHop: 4, problem: null };
+  const summarize = async (model: MultiBoxModel, overrides = {}) => {
+    const { result } = await run(model, overrides);
+    return formatLocateSummary({ document: toLocateDocument('root@198.18.13.2:22', result.elapsedMs, result, trace), result, trace, minSeconds: 5, maxSeconds: 40 });
+  };
+
+  it('a wrong --timeout is said, with what was measured instead; a right one "held"', async () => {
+    const model: MultiBoxModel = { targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }] };
+    const wrong = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(5, PRECISION), pathTimeoutSource: '--timeout' });
+    expect(wrong).toMatch(/^--timeout 5 was wrong: the path forgets idle connections after ≈ (9|10)\.\d s \(survived [\d.]+ s, failed at [\d.]+ s\), measured instead$/m);
+    expect(wrong).toMatch(/^hop 1 \(198\.18\.10\.1\) forgets idle connections after (9|10)\.\d s \(silently\)/m);
+    const held = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(10, PRECISION), pathTimeoutSource: '--timeout' });
+    expect(held).toMatch(/^path idle timeout ≈ (9|10)\.\d s \(--timeout held: survived [\d.]+ s, failed at [\d.]+ s\)$/m);
+    const history = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(20, PRECISION), pathTimeoutSource: 'history' });
+    expect(history).toMatch(/^the history's latest measurement \(≈ 20\.0 s\) no longer holds: the path forgets idle connections after ≈ (9|10)\.\d s/m);
+  });
+
+  it('below --min: "≤ 5.0 s, below --min", never an estimate', async () => {
+    const text = await summarize({ targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 3, mode: 'silent' }, { hop: 3, timeoutSeconds: 12, mode: 'silent' }] }, { minSeconds: 5, maxSeconds: 30 });
+    expect(text).toMatch(/^path idle timeout ≤ 5\.\d s, below --min \(the shortest age probed already failed; locate again with a lower --min to measure it\)$/m);
+    expect(text).toMatch(/^hop 1 \(198\.18\.10\.1\) forgets idle connections within ≤ 5\.\d s, below --min \(silently\); nothing nearer forgets sooner, bracket \(\?, 5\.\d\]$/m);
+    expect(text).not.toMatch(/≈ 5\.\d s/);
   });
 });
 
