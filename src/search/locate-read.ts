@@ -7,7 +7,7 @@
 // timeout beyond hop k (a non-decreasing step function, P(0) = the path timeout T), a session at
 // hop k survives age a iff a < P(k); each step of P is a box.
 import { bracketWidthTarget } from './precision.ts';
-import type { FrontierRound, KeepaliveTiming, LocatedBox } from './locate-types.ts';
+import type { KeepaliveTiming, LocatedBox } from './locate-types.ts';
 import type { Precision } from './types.ts';
 
 /** Linux's ceilings for TCP_KEEPCNT and TCP_KEEPIDLE/TCP_KEEPINTVL. */

@@ -158,7 +158,6 @@ class LocateRun {
   private sessionsOpened = 0;
   private maxConcurrent = 0;
   private connectFailures = 0;
-  private lastConnectError: unknown = null;
   private fatal: Error | null = null;
   private maxRttMs = 0;
   private nextId = 1;
@@ -887,7 +886,6 @@ class LocateRun {
         this.pendingOpens.splice(this.pendingOpens.indexOf(want), 1);
         if (this.opts.signal?.aborted || this.ended) return;
         this.connectFailures++;
-        this.lastConnectError = err;
         if (this.sessionsOpened === this.connectFailures || this.connectFailures >= 8) {
           this.fatal = err instanceof ConnectError ? err : new ConnectError(String(err), 'unreachable');
         }
@@ -978,11 +976,6 @@ function range(from: number, to: number): number[] {
 /** Failure modes the frontier saw (when the search saw none). */
 function frontierMode(level: Level): FailureMode | null {
   return level.frontierModes.has('reset') ? 'reset' : level.frontierModes.has('silent') ? 'silent' : null;
-}
-
-function takeAt(list: Tracked[], hop: number): Tracked | undefined {
-  const i = list.findIndex((t) => t.hop === hop);
-  return i < 0 ? undefined : list.splice(i, 1)[0];
 }
 
 function roundOf(level: Level): FrontierRound {
