@@ -6,7 +6,7 @@ import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
 import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
-import { ConnectError, type Clock } from '../search/types.ts';
+import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
@@ -56,7 +56,7 @@ export interface LocateDocumentBox {
   estimateSeconds: number | null;
   /** Present (true) when the timeout is at or below --min: it is at most `upperSeconds`. */
   belowMin?: true;
-  failureMode: 'silent' | 'reset' | null;
+  failureMode: FailureMode | null;
   /** When both its hop and its bracket were known, seconds since the start of the run (absent in documents of older versions). */
   foundAfterSeconds?: number;
 }
