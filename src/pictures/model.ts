@@ -108,7 +108,8 @@ export interface LocateDocumentJson {
   elapsedSeconds: number;
   pathTimeoutSeconds: number | null;
   hops: { hop: number; address: string | null }[];
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: string | null }[];
+  /** `estimateSeconds` is null for a box at or below --min (`belowMin`): only its upper bound is known. */
+  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number | null; belowMin?: boolean; failureMode: string | null }[];
   hiddenBefore: number | null;
 }
 

@@ -185,6 +185,18 @@ describe('locate profile', () => {
     wellFormed(figureHtml(f));
   });
 
+  it('a box at or below --min is drawn at its upper bound and labelled "≤ …, below --min", never with an estimate', () => {
+    const doc = locateDoc('t');
+    doc.boxes[0] = { ...doc.boxes[0], lowerSeconds: null, upperSeconds: 5, estimateSeconds: null, belowMin: true };
+    expect(locateProfile(doc)[0].timeoutSeconds).toBe(5);
+    const f = locateProfileFigure('l', doc);
+    expect(marksOf(f, 'box')).toHaveLength(2);
+    const html = figureHtml(f);
+    expect(html).toContain('≤ 5 s, below --min');
+    expect(html).not.toContain('≈ null');
+    wellFormed(html);
+  });
+
   it('no box: no profile, the reason in words', () => {
     const f = locateProfileFigure('l', { ...locateDoc('t'), boxes: [] });
     expect(f.empty).toMatch(/No box was located/);

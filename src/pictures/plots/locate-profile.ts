@@ -8,6 +8,18 @@ import type { Figure, Mark } from '../figure.ts';
 import { frame, linearTicks, secondsLabel } from '../scales.ts';
 import type { LocateDocumentJson } from '../model.ts';
 
+type LocatedBox = LocateDocumentJson['boxes'][number];
+
+/** The value a box is drawn at: its estimate, or its upper bound when it sits below --min (no estimate). */
+function boxSeconds(b: LocatedBox): number {
+  return b.estimateSeconds ?? b.upperSeconds;
+}
+
+/** "≈ 8.0 s", or "≤ 5 s, below --min" when only the upper bound is known. */
+function boxLabel(b: LocatedBox): string {
+  return b.estimateSeconds === null ? `≤ ${secondsLabel(b.upperSeconds)}, below --min` : `≈ ${secondsLabel(b.estimateSeconds)}`;
+}
+
 export interface ProfileStep {
   hop: number;
   address: string | null;
@@ -20,7 +32,7 @@ export function locateProfile(doc: LocateDocumentJson): ProfileStep[] {
   const last = Math.max(0, max(doc.hops, (h) => h.hop) ?? 0, max(doc.boxes, (b) => b.hop) ?? 0);
   const steps: ProfileStep[] = [];
   for (let k = 0; k <= last; k++) {
-    const beyond = doc.boxes.filter((b) => b.hop > k).map((b) => b.estimateSeconds);
+    const beyond = doc.boxes.filter((b) => b.hop > k).map(boxSeconds);
     steps.push({ hop: k, address: k === 0 ? null : (doc.hops.find((h) => h.hop === k)?.address ?? doc.boxes.find((b) => b.hop === k)?.address ?? null), timeoutSeconds: beyond.length ? Math.min(...beyond) : null });
   }
   return steps;
@@ -41,14 +53,14 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
   };
   const notes: string[] = [];
   if (doc.pathTimeoutSeconds !== null) notes.push(`Path idle timeout ≈ ${doc.pathTimeoutSeconds} s.`);
-  notes.push(doc.boxes.length ? doc.boxes.map((b) => `Hop ${b.hop}${b.address ? ` (${b.address})` : ''} forgets idle connections after ≈ ${b.estimateSeconds} s${b.failureMode ? `, ${b.failureMode}` : ''}.`).join(' ') : 'No box located.');
+  notes.push(doc.boxes.length ? doc.boxes.map((b) => `Hop ${b.hop}${b.address ? ` (${b.address})` : ''} forgets idle connections after ${boxLabel(b)}${b.failureMode ? `, ${b.failureMode}` : ''}.`).join(' ') : 'No box located.');
   if (doc.hiddenBefore !== null) notes.push(`A box at hop ${doc.hiddenBefore} or nearer with a longer timeout than the one beyond it cannot be seen from this side.`);
   if (doc.boxes.length === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: 'No box was located, so there is no profile to draw.' };
 
   const last = steps[steps.length - 1].hop;
   // T(k) holds between hop k and hop k+1; a box sits where the line steps up (at its own hop).
   const x = scaleLinear().domain([-0.3, last + 0.7]).range([f.left, f.right]);
-  const top = max(doc.boxes, (b) => Math.max(b.upperSeconds, b.estimateSeconds)) ?? 1;
+  const top = max(doc.boxes, (b) => Math.max(b.upperSeconds, boxSeconds(b))) ?? 1;
   const y = scaleLinear().domain([0, top * 1.15]).range([f.bottom, f.top]).nice();
   const marks: Mark[] = [];
   const points = steps.flatMap((s) => [
@@ -65,8 +77,8 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
   for (const b of doc.boxes) {
     const cx = x(b.hop);
     if (b.lowerSeconds !== null) marks.push({ kind: 'line', x1: cx, x2: cx, y1: y(b.lowerSeconds), y2: y(b.upperSeconds), cls: 'box-bracket' });
-    marks.push({ kind: 'circle', cx, cy: y(b.estimateSeconds), r: 6, cls: `box ${b.failureMode ?? ''}`.trim(), mark: 'box', title: `hop ${b.hop}${b.address ? ` (${b.address})` : ''}: (${b.lowerSeconds ?? '?'}, ${b.upperSeconds}] s ≈ ${b.estimateSeconds} s${b.failureMode ? `, ${b.failureMode}` : ''}` });
-    marks.push({ kind: 'text', x: cx + 9, y: y(b.estimateSeconds) - 8, text: `≈ ${secondsLabel(b.estimateSeconds)}`, cls: 'box-label' });
+    marks.push({ kind: 'circle', cx, cy: y(boxSeconds(b)), r: 6, cls: `box ${b.failureMode ?? ''}`.trim(), mark: 'box', title: `hop ${b.hop}${b.address ? ` (${b.address})` : ''}: (${b.lowerSeconds ?? '?'}, ${b.upperSeconds}] s ${boxLabel(b)}${b.failureMode ? `, ${b.failureMode}` : ''}` });
+    marks.push({ kind: 'text', x: cx + 9, y: y(boxSeconds(b)) - 8, text: boxLabel(b), cls: 'box-label' });
   }
   for (const s of steps) {
     if (s.hop === 0) continue;
