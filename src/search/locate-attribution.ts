@@ -41,21 +41,24 @@ export class Attribution {
     const { state, sessions } = this;
     const o = level.search.outcome;
     if (!o || level.boundary === null || level.done) return;
+    if (o.kind !== 'timeout' && o.kind !== 'below_min') {
+      if (level.attribution === 'checking') level.attribution = 'unneeded';
+      return;
+    }
+    // The final bound: the concluded one, or lower when failures that came after the conclusion
+    // lowered it (the frontier and the checkers are probed on the search's current bound).
+    const upperNow = Math.min(o.upperSeconds, level.search.assessment().upper ?? Infinity);
     // The boundary's survival proves the box is no farther only above the final bound (a frontier
     // probed on a bound that a lost probe suggested, and the search then corrected, proves nothing).
     const survivedAt = level.frontier.find((f) => f.hop === level.boundary)?.ageSeconds ?? null;
-    if ((o.kind === 'timeout' || o.kind === 'below_min') && survivedAt !== null && survivedAt < o.upperSeconds - EPS) {
-      state.log(() => `level ${level.index}: the boundary survived at ${survivedAt.toFixed(2)} s, below the final bound ${o.upperSeconds.toFixed(2)} s: again`);
+    if (survivedAt !== null && survivedAt < upperNow - EPS) {
+      state.log(() => `level ${level.index}: the boundary survived at ${survivedAt.toFixed(2)} s, below the final bound ${upperNow.toFixed(2)} s: again`);
       return this.levels.redoFrontier(level);
     }
     if (level.attribution !== 'checking') return;
-    if (o.kind !== 'timeout' && o.kind !== 'below_min') {
-      level.attribution = 'unneeded';
-      return;
-    }
     const tol = attributionToleranceSeconds(o.upperSeconds, state.opts.precision);
-    if (level.checks.some((c) => !c.failed && c.ageSeconds >= o.upperSeconds - EPS)) {
-      state.log(() => `level ${level.index}: a checker survived at or above ${o.upperSeconds.toFixed(2)}: hidden step`);
+    if (level.checks.some((c) => !c.failed && c.ageSeconds >= upperNow - EPS)) {
+      state.log(() => `level ${level.index}: a checker survived at or above ${upperNow.toFixed(2)}: hidden step`);
       return this.levels.redoFrontier(level);
     }
     if (level.checks.some((c) => c.failed && c.ageSeconds <= o.upperSeconds + tol + EPS)) {

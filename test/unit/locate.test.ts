@@ -153,6 +153,47 @@ describe('locate planner on the multi-box simulator', () => {
   });
 });
 
+// Failures that come in after a level's search concluded can lower its upper bound; the frontier
+// and the checkers are then probed on the lower bound, and their readings must be judged on it too.
+// Before: a checker surviving there was "below the bound" forever (re-probed without end), or a
+// boundary read again and again; or a box was put a few hops too far (seeded draws of the harness).
+describe('locate attribution when the bound moves after the search concluded', () => {
+  it('a step the frontier skipped (hop 11 between hops 6 and 14) is found, and the run ends', async () => {
+    const boxes: SimBox[] = [
+      { hop: 2, timeoutSeconds: 19.775019729640242, mode: 'reset' },
+      { hop: 6, timeoutSeconds: 13.584126616276649, mode: 'silent' },
+      { hop: 11, timeoutSeconds: 25.96207580846577, mode: 'silent' },
+      { hop: 14, timeoutSeconds: 36.615081765356926, mode: 'silent' },
+    ];
+    const { result, wallSeconds } = await run(
+      { targetHop: 15, boxes, seed: 79, rttMs: 40, connectLatencyMs: 344 },
+      { maxSeconds: 89.80749193087556, minSeconds: 2, pathTimeout: givenPathTimeout(19.775019729640242, PRECISION), pathTimeoutSource: '--timeout' },
+    );
+    expect(result.verdict, result.reason ?? '').toBe('located');
+    expect(result.boxes.map((b) => b.hop)).toEqual([6, 11, 14]);
+    expect(wallSeconds).toBeLessThan(4 * 89.8);
+  });
+
+  it('with 2 % probe loss, the boxes are put at their own hops (3, 6, 12; was 5, 6, 12 after 720 s)', async () => {
+    const boxes: SimBox[] = [
+      { hop: 3, timeoutSeconds: 11.138524711814105, mode: 'silent' },
+      { hop: 6, timeoutSeconds: 14.685320666771535, mode: 'reset' },
+      { hop: 12, timeoutSeconds: 36.87670061582538, mode: 'silent' },
+    ];
+    const { result, wallSeconds } = await run({ targetHop: 13, boxes, seed: 25, lossProbability: 0.02, rttMs: 40, connectLatencyMs: 230 }, { maxSeconds: 38.36036037068664, minSeconds: 2 });
+    expect(result.boxes.map((b) => b.hop)).toEqual([3, 6, 12]);
+    expect(wallSeconds).toBeLessThan(4 * 38.4);
+  });
+
+  it('with 2 % probe loss, one box at hop 5 is not put at hop 8', async () => {
+    const { result } = await run(
+      { targetHop: 12, boxes: [{ hop: 5, timeoutSeconds: 11.673636388972263, mode: 'silent' }], seed: 27, lossProbability: 0.02, rttMs: 40, connectLatencyMs: 613 },
+      { maxSeconds: 36.38806842205414, minSeconds: 2 },
+    );
+    expect(result.boxes.map((b) => b.hop)).toEqual([5]);
+  });
+});
+
 describe('locate reading rules', () => {
   it('a frontier is bisected a few hops at a time; survivals propagate outwards, failures inwards', () => {
     const hops = (o: Record<number, 'alive' | 'failed' | 'unknown' | 'pending' | null>) => Object.entries(o).map(([hop, outcome]) => ({ hop: Number(hop), outcome }));
