@@ -61,7 +61,10 @@ export class Attribution {
       state.log(() => `level ${level.index}: a checker survived at or above ${upperNow.toFixed(2)}: hidden step`);
       return this.levels.redoFrontier(level);
     }
-    if (level.checks.some((c) => c.failed && c.ageSeconds <= o.upperSeconds + tol + EPS)) {
+    // A box: one failure just below it. Not locatable at all (no hop survived): two, as a lost probe
+    // looks like a failure — or one session the far end ended on its own there.
+    const confirming = level.checks.filter((c) => c.failed && c.ageSeconds <= o.upperSeconds + tol + EPS).reduce((n, c) => n + (c.idle ? 2 : 1), 0);
+    if (confirming >= (level.unlocatable ? 2 : 1)) {
       level.attribution = 'held';
       sessions.closeRole(level, 'checker');
       return;
@@ -79,8 +82,8 @@ export class Attribution {
     else this.opening.requestChecker(level);
   }
 
-  /** A checker's answer: evidence for the box's attribution. */
-  answered(level: Level, ageSeconds: number, failed: boolean): void {
-    level.checks.push({ ageSeconds, failed });
+  /** A checker's answer (or its end while idle: `idle`): evidence for the box's attribution. */
+  answered(level: Level, ageSeconds: number, failed: boolean, idle = false): void {
+    level.checks.push({ ageSeconds, failed, ...(idle ? { idle } : {}) });
   }
 }

@@ -1,7 +1,7 @@
 // The frontier of a locate level: sessions idling at every hop beyond the level's search, probed
 // just above the search's upper bound by bisection over the hops (readFrontier), and read into the
 // boundary hop of the next box — or into "no hop survived" (beyond --max-hops, every hop died).
-import { everyHopDiedReason, frontierMarginSeconds, readFrontier } from './locate-read.ts';
+import { frontierMarginSeconds, readFrontier } from './locate-read.ts';
 import { EPS, frontierHops, RunState, type Level, type Tracked } from './locate-state.ts';
 import type { Levels } from './locate-levels.ts';
 import type { SessionTable } from './locate-sessions.ts';
@@ -32,6 +32,14 @@ export class Frontier {
     const hint = level.search.upperHint(now, state.suspectAfterMs());
     const upper = hint ?? level.search.priorUpper();
     if (upper === null) return;
+    const fireAt = upper + frontierMarginSeconds(upper, state.opts.precision);
+    // A session that ended on its own at a hop no older than the age it would be probed at is that
+    // hop's failure (the timeout beyond the hop is at most its age), without a probe.
+    for (const f of level.frontier) {
+      if (f.outcome !== null || f.firedAtMs !== null || f.died === null || f.died.ageSeconds > fireAt + EPS) continue;
+      Object.assign(f, { outcome: 'failed', ageSeconds: f.died.ageSeconds });
+      level.frontierModes.add(f.died.mode);
+    }
     // An answer slower than the suspicion delay is read as a failure (it nearly always is: a
     // silent drop answers only at the prober's deadline); a late survival revises the reading.
     const suspectAfter = state.suspectAfterMs();
@@ -42,7 +50,6 @@ export class Frontier {
     for (const f of level.frontier) if (f.outcome === null && f.firedAtMs !== null && now - f.firedAtMs < suspectAfter) state.wakeAt(f.firedAtMs + suspectAfter);
     const read = readFrontier(outcomes, FRONTIER_PER_ROUND);
     if (read.kind === 'probe') {
-      const fireAt = upper + frontierMarginSeconds(upper, state.opts.precision);
       const idle = sessions.idleOf(level, 'frontier', now);
       for (const hop of read.hops) {
         const fh = level.frontier.find((f) => f.hop === hop)!;
@@ -62,6 +69,7 @@ export class Frontier {
       const survivedAt = level.frontier.find((f) => f.hop === read.boundary)!.ageSeconds!;
       if (survivedAt < hint - EPS) {
         state.log(() => `level ${level.index}: frontier probed at ${survivedAt.toFixed(2)} s, below the bound ${hint.toFixed(2)} s: again`);
+        // (What died on its own stays evidence: its age is what it is.)
         for (const f of level.frontier) Object.assign(f, { outcome: null, ageSeconds: null, firedAtMs: null });
         return;
       }
@@ -94,21 +102,37 @@ export class Frontier {
     }
     const age = Math.max(...level.frontier.map((f) => f.ageSeconds ?? 0));
     if (state.opts.targetHop === null) return state.end('beyond_max_hops', `no session up to hop ${state.topHop} outlived ${age.toFixed(1)} s: the box is beyond --max-hops ${state.opts.maxHops}`);
-    if (level.index === 0) {
-      // Recognised here; the run still waits for the path timeout's bracket (it is the answer then).
-      sessions.closeRole(level, 'frontier');
-      level.frontier = [];
-      state.afterSearch = { level, verdict: 'every_hop_died', reason: everyHopDiedReason(state.topHop, age) };
-      return;
-    }
-    return state.end('inconclusive', `beyond hop ${level.hop}, even the session idling at the target's own hop ${state.topHop} died at ${age.toFixed(1)} s: not a middlebox (the server or a proxy closes idle connections)`);
+    // Even the sessions idling where TCP ends died: what this level's search measures is not a hop
+    // a TTL-limited keepalive refreshes (a proxy, or behind one); its search's bracket is the answer.
+    // A lost probe looks like a failure, so the claim needs a second failure at the top hop within
+    // the tolerance of the final bound (or a session the far end ended on its own there): the
+    // attribution's checkers, with the boundary one beyond the top hop.
+    state.log(() => `level ${level.index}: no hop beyond ${level.hop} survived ${age.toFixed(2)} s, up to hop ${state.topHop} where TCP ends: not locatable by TTL?`);
+    const top = level.frontier.find((f) => f.hop === state.topHop);
+    level.unlocatable = true;
+    level.boundary = state.topHop + 1;
+    level.boundaryAtMs = state.clock.now();
+    level.checks = [];
+    if (top?.outcome === 'failed' && top.ageSeconds !== null) level.checks.push({ ageSeconds: top.ageSeconds, failed: true, idle: top.died?.ageSeconds === top.ageSeconds });
+    level.attribution = 'checking';
+    // The sessions still idling at the top hop are its first checkers.
+    for (const t of [...sessions.all()]) if (t.level === level && t.role === 'frontier' && !t.busy && t.hop === state.topHop) sessions.assign(t, level, 'checker', state.topHop);
+    sessions.closeRole(level, 'frontier');
+    level.frontier = [];
+  }
+
+  /** A frontier session ended on its own while idle, closed or reset by the far end at this age. */
+  died(t: Tracked, ageSeconds: number, mode: 'closed' | 'reset'): void {
+    const fh = t.level.frontier.find((f) => f.hop === t.hop);
+    if (!fh || fh.outcome !== null || (fh.died && fh.died.ageSeconds <= ageSeconds)) return;
+    fh.died = { ageSeconds, mode };
   }
 
   /** A frontier probe's answer. */
   answered(t: Tracked, report: ProbeReport): void {
     const level = t.level;
     const alive = report.outcome === 'alive';
-    const failed = report.outcome === 'reset' || report.outcome === 'silent';
+    const failed = report.outcome === 'reset' || report.outcome === 'silent' || report.outcome === 'closed';
     const fh = level.frontier.find((f) => f.hop === t.hop);
     if (fh && fh.outcome === null && fh.firedAtMs !== null && !alive && !failed) {
       // Told nothing: the hop is probed again (a fresh session), a bounded number of times.

@@ -46,7 +46,8 @@ export type HopSearchOutcome =
 
 export class HopSearch {
   private readonly observations: Observation[] = [];
-  private readonly modes: { ageSeconds: number; mode: FailureMode }[] = [];
+  /** Failures and how they came: `idle` — the session ended on its own while idle (no probe of ours out). */
+  private readonly modes: { ageSeconds: number; mode: FailureMode; idle: boolean }[] = [];
   private readonly pending = new Map<string, { ageSeconds: number; firedAtMs: number }>();
   private probes = 0;
   private priorState: 'none' | 'testing' | 'refuted';
@@ -98,10 +99,18 @@ export class HopSearch {
   }
 
   /** Evidence from elsewhere: a survival at a nearer hop bounds this hop's timeout from below. */
-  note(ageSeconds: number, failed: boolean, mode?: FailureMode): void {
+  note(ageSeconds: number, failed: boolean, mode?: FailureMode, idle = false): void {
     this.observations.push({ ageSeconds, failed });
-    if (failed && mode) this.modes.push({ ageSeconds, mode });
+    if (failed && mode) this.modes.push({ ageSeconds, mode, idle });
     this.updatePrior();
+  }
+
+  /**
+   * One of its sessions ended on its own while idle, closed (FIN) or reset by the far end at this
+   * age: the path forgot it by then, a failure at that age (a proxy's close is exactly at its timeout).
+   */
+  endedWhileIdle(ageSeconds: number, mode: 'closed' | 'reset'): void {
+    this.note(ageSeconds, true, mode, true);
   }
 
   fired(id: string, ageSeconds: number, nowMs: number): void {
@@ -120,7 +129,7 @@ export class HopSearch {
       this.note(report.ageSeconds, false);
       return 'alive';
     }
-    if (report.outcome === 'reset' || report.outcome === 'silent') {
+    if (report.outcome === 'reset' || report.outcome === 'silent' || report.outcome === 'closed') {
       this.note(report.ageSeconds, true, report.outcome);
       return 'failed';
     }
@@ -271,13 +280,27 @@ export class HopSearch {
     return plan;
   }
 
-  /** The more frequent failure mode among the failures that define the bracket. */
+  /** The more frequent failure mode among the failures that define the bracket (a proxy's FIN wins a tie). */
   private modeAbove(upper: number): FailureMode | null {
-    let silent = 0;
-    let reset = 0;
-    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) f.mode === 'silent' ? silent++ : reset++;
-    if (silent + reset === 0) return null;
-    return reset > silent ? 'reset' : 'silent';
+    const n = { silent: 0, reset: 0, closed: 0 };
+    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) n[f.mode]++;
+    if (n.silent + n.reset + n.closed === 0) return null;
+    if (n.closed > 0 && n.closed >= Math.max(n.silent, n.reset)) return 'closed';
+    return n.reset > n.silent ? 'reset' : 'silent';
+  }
+
+  /**
+   * The failures that define the concluded bracket were mostly sessions the far end ended on its
+   * own while they idled (FIN or RST with nothing of ours on the wire), not probes that went
+   * unanswered or were rejected: the signature of a proxy closing idle connections.
+   */
+  closedWhileIdle(): boolean {
+    const o = this.outcome;
+    if (!o || (o.kind !== 'timeout' && o.kind !== 'below_min')) return false;
+    let idle = 0;
+    let probed = 0;
+    for (const f of this.modes) if (f.ageSeconds >= o.upperSeconds - 1e-9) f.idle ? idle++ : probed++;
+    return idle > 0 && idle >= probed;
   }
 }
 

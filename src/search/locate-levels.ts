@@ -2,7 +2,7 @@
 // its search concludes, its boundary moves its sessions on to the next level (already old), a
 // wrong boundary is dropped and read again, and a level ends with its box (or the run with none).
 import { HopSearch } from './locate-hop-search.ts';
-import { attributionToleranceSeconds } from './locate-read.ts';
+import { attributionToleranceSeconds, unlocatableReason } from './locate-read.ts';
 import { EPS, frontierHops, frontierMode, MOVE_MARGIN_S, RunState, type Level, type Tracked } from './locate-state.ts';
 import type { SessionTable } from './locate-sessions.ts';
 import type { Opening } from './locate-opening.ts';
@@ -53,6 +53,7 @@ export class Levels {
       retests: 0,
       frontierModes: new Set(),
       exact: false,
+      unlocatable: false,
       depth: 1,
     };
     state.levels.push(level);
@@ -213,6 +214,7 @@ export class Levels {
     level.checks = [];
     level.advanced = false;
     level.exact = true;
+    level.unlocatable = false;
   }
 
   /** Sessions at the level's hop that are idle and not needed: kept from ageing past what is known to survive. */
@@ -238,6 +240,28 @@ export class Levels {
       level.done = true;
       return;
     }
+    if (level.unlocatable && level.attribution !== 'checking' && (o.kind === 'timeout' || o.kind === 'below_min')) {
+      // Every hop beyond this level's died at its timeout, even where TCP ends: measured, not located.
+      // A proxy's close is itself an observation of its timeout: the bracket's upper end is the
+      // earliest close, the estimate (the midpoint otherwise).
+      const below = o.kind === 'below_min';
+      const closesIdle = level.search.closedWhileIdle();
+      state.unlocatable = {
+        beyondHop: level.hop,
+        tcpEndsAtHop: state.topHop,
+        lowerSeconds: below ? null : o.lowerSeconds,
+        upperSeconds: o.upperSeconds,
+        estimateSeconds: below ? null : closesIdle ? o.upperSeconds : (o.lowerSeconds + o.upperSeconds) / 2,
+        belowMin: below,
+        failureMode: o.failureMode ?? frontierMode(level),
+        closesIdle,
+        foundAfterMs: state.elapsedMs(),
+      };
+      state.log(() => `unlocatable beyond hop ${level.hop}: (${o.kind === 'timeout' ? o.lowerSeconds : '?'}, ${o.upperSeconds}] closes idle: ${state.unlocatable!.closesIdle}`);
+      level.done = true;
+      this.sessions.closeLevel(level, true);
+      return;
+    }
     if (level.boundary === null || level.attribution === 'checking') return;
     if (o.kind !== 'timeout' && o.kind !== 'below_min') return;
     const mode = o.failureMode ?? frontierMode(level);
@@ -252,9 +276,15 @@ export class Levels {
     this.sessions.closeLevel(level, true);
   }
 
-  /** Every level is done: the run ends located (and says how far beyond the last box it searched). */
+  /** Every level is done: the run ends located (and says how far beyond the last box it searched), or with what no TTL locates. */
   finishRun(): void {
     const { state } = this;
+    const u = state.unlocatable;
+    if (u) {
+      const what = unlocatableReason(u);
+      if (u.beyondHop > 0) return state.end('located', `beyond hop ${u.beyondHop}, ${what}`);
+      return state.end(u.closesIdle ? 'proxy_not_locatable' : 'every_hop_died', what);
+    }
     const last = state.levels.at(-1)!;
     const o = last.search.outcome;
     if (o?.kind === 'no_timeout') return state.end('located', null, o.upToSeconds);

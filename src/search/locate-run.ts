@@ -14,6 +14,12 @@ import { RunState, type Tracked } from './locate-state.ts';
 import type { GivenTimeoutCheck, LocateOpener, LocateOptions, LocateResult, PathTimeout } from './locate-types.ts';
 import type { Clock, ProbeReport } from './types.ts';
 
+/**
+ * Sessions that may end on their own for reasons that are not the path before the run gives up
+ * (when they also outnumber the path's failures): e.g. sshd closing connections without an open
+ * channel (UnusedConnectionTimeout) at the same age at every hop would otherwise be re-opened forever.
+ */
+const MAX_LOST_SESSIONS = 12;
 /** Most sessions per frontier hop. */
 const MAX_DEPTH = 3;
 const IDLE_POLL_MS = 30_000;
@@ -72,12 +78,8 @@ export class LocateRun {
   private step(): void {
     const { state } = this;
     const now = state.clock.now();
-    if (state.afterSearch) {
-      const { level, verdict, reason } = state.afterSearch;
-      if (level.search.conclude()) return state.end(verdict, reason);
-      this.levels.planSearch(level, now);
-      return;
-    }
+    this.collectEnded();
+    if (state.ended) return;
     for (const level of state.levels) {
       if (level.done) continue;
       this.levels.settleSearch(level);
@@ -95,6 +97,35 @@ export class LocateRun {
     if (state.levels.every((l) => l.done)) this.levels.finishRun();
   }
 
+  /**
+   * Sessions that ended on their own while idle: closed or reset by the far end at an age, that is
+   * the path's failure at that age at their hop (a proxy closes every idle connection at its
+   * timeout); ended for other reasons (sshd's policy, an error), they are lost — a bounded number.
+   * Our own keepalives going unanswered (TCP_KEEPCNT below the target) are neither: the planner
+   * keeps sessions below that ceiling.
+   */
+  private collectEnded(): void {
+    const { state } = this;
+    for (const { t, end } of this.sessions.ended()) {
+      const level = t.level;
+      if (end && (end.outcome === 'closed' || end.outcome === 'reset')) {
+        state.pathFailures++;
+        state.log(() => `  ${t.role} L${level.index} ${t.id}@hop${t.hop} ended while idle at ${end.ageSeconds.toFixed(2)} s: ${end.outcome}`);
+        if (t.role === 'search') level.search.endedWhileIdle(end.ageSeconds, end.outcome);
+        else if (t.role === 'frontier') this.frontier.died(t, end.ageSeconds, end.outcome);
+        else this.attribution.answered(level, end.ageSeconds, true, true);
+      } else if (end?.outcome !== 'silent') {
+        state.lost++;
+        state.lostDetail = end?.detail ?? 'the connection ended';
+        state.log(() => `  ${t.role} L${level.index} ${t.id}@hop${t.hop} lost: ${state.lostDetail}`);
+      }
+      this.sessions.closeSession(t.id);
+    }
+    if (state.lost >= MAX_LOST_SESSIONS && state.lost > state.pathFailures) {
+      state.end('inconclusive', `${state.lost} sessions ended on their own for reasons that are not the path (the last: ${state.lostDetail})`);
+    }
+  }
+
   /** A probe's answer, to the part whose probe it was; a session that failed is closed. */
   private answered(t: Tracked, why: ProbeReason, report: ProbeReport): void {
     const { state } = this;
@@ -104,7 +135,8 @@ export class LocateRun {
     if (report.rttMs !== undefined) state.maxRttMs = Math.max(state.maxRttMs, report.rttMs);
     const level = t.level;
     const alive = report.outcome === 'alive';
-    const failed = report.outcome === 'reset' || report.outcome === 'silent';
+    const failed = report.outcome === 'reset' || report.outcome === 'silent' || report.outcome === 'closed';
+    if (failed) state.pathFailures++;
     if (why === 'search' || why === 'upkeep') {
       if (level.search.isPending(t.id)) level.search.answered(t.id, report);
     } else if (why === 'frontier') {
@@ -137,6 +169,7 @@ export class LocateRun {
       givenTimeout,
       boxes,
       hiddenBefore: hiddenBefore(boxes),
+      unlocatable: state.unlocatable,
       searchedBeyondUpToSeconds: state.ended!.searchedBeyond,
       rounds: state.rounds,
       sessionsOpened: this.opening.sessionsOpened,

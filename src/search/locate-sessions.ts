@@ -3,7 +3,7 @@
 // run's business (it hands each answer to the part whose probe it was).
 import { RunState, type Level, type Role, type Tracked } from './locate-state.ts';
 import type { HopSession } from './locate-types.ts';
-import type { ProbeReport } from './types.ts';
+import type { IdleEnd, ProbeReport } from './types.ts';
 
 /** Keep-alive interval changes smaller than this factor are not worth a setsockopt round. */
 const RETIME_FACTOR = 1.5;
@@ -36,23 +36,31 @@ export class SessionTable {
     return this.sessions.values();
   }
 
-  /** A session just opened for a level's role at a hop (opened now: every box saw it now, any hop is right for it). */
+  /**
+   * A session just opened for a level's role at a hop (opened now: every box saw it now, any hop is
+   * right for it). The run hears when it ends on its own while idle (a proxy's FIN): `ended()`.
+   */
   add(session: HopSession, level: Level, role: Role, hop: number): Tracked {
-    const t: Tracked = { id: `s${this.nextId++}`, session, hop: 0, intervalSeconds: null, role, level, busy: false };
+    const t: Tracked = { id: `s${this.nextId++}`, session, hop: 0, intervalSeconds: null, role, level, busy: false, unwatch: () => {} };
     this.sessions.set(t.id, t);
     this.assign(t, level, role, hop);
+    t.unwatch = session.onEndedWhileIdle?.(() => this.state.wakeup.notify()) ?? (() => {});
     return t;
   }
 
-  /** The idle sessions of a level's role and their idle ages (sessions found closed are dropped). */
+  /** Sessions that ended on their own (nothing of ours in flight), with how, if they can tell. */
+  ended(): { t: Tracked; end: IdleEnd | null }[] {
+    const out: { t: Tracked; end: IdleEnd | null }[] = [];
+    for (const t of this.sessions.values()) if (!t.busy && t.session.isClosed()) out.push({ t, end: t.session.endedWhileIdle?.() ?? null });
+    return out;
+  }
+
+  /** The idle sessions of a level's role and their idle ages (sessions that ended are left to `ended()`). */
   idleOf(level: Level, role: Role, now: number): { id: string; ageSeconds: number }[] {
     const out: { id: string; ageSeconds: number }[] = [];
     for (const t of this.sessions.values()) {
       if (t.level !== level || t.role !== role || t.busy) continue;
-      if (t.session.isClosed()) {
-        this.closeSession(t.id);
-        continue;
-      }
+      if (t.session.isClosed()) continue;
       out.push({ id: t.id, ageSeconds: Math.max(0, (now - t.session.lastActivityAt()) / 1000) });
     }
     return out;
@@ -77,12 +85,16 @@ export class SessionTable {
     const t = this.sessions.get(id);
     if (!t) return;
     this.sessions.delete(id);
+    t.unwatch();
     t.level.search.forget(id);
     t.session.close();
   }
 
   closeAll(): void {
-    for (const t of this.sessions.values()) t.session.close();
+    for (const t of this.sessions.values()) {
+      t.unwatch();
+      t.session.close();
+    }
     this.sessions.clear();
   }
 

@@ -3,7 +3,7 @@
 // levels, frontier, attribution, progress) each own their own job and meet here.
 import type { HopSearch } from './locate-hop-search.ts';
 import { keepaliveTiming, maxAgeSeconds } from './locate-read.ts';
-import type { FrontierRound, HopSession, KeepaliveTiming, LocatedBox, LocateOptions, LocateVerdict } from './locate-types.ts';
+import type { FrontierRound, HopSession, KeepaliveTiming, LocatedBox, LocateOptions, LocateVerdict, UnlocatableBox } from './locate-types.ts';
 import type { Clock, FailureMode } from './types.ts';
 import { Wakeup } from './wakeup.ts';
 
@@ -26,6 +26,8 @@ export interface Tracked {
   role: Role;
   level: Level;
   busy: boolean;
+  /** Stops listening for the session's end while idle. */
+  unwatch: () => void;
 }
 
 export interface FrontierHop {
@@ -34,6 +36,8 @@ export interface FrontierHop {
   ageSeconds: number | null;
   /** When its probe went out (null: not yet, or answered). */
   firedAtMs: number | null;
+  /** The youngest age at which a session idling here ended on its own (closed or reset by the far end), and how. */
+  died: { ageSeconds: number; mode: 'closed' | 'reset' } | null;
 }
 
 export interface Level {
@@ -48,7 +52,8 @@ export interface Level {
   boundaryAtMs: number | null;
   /** Checkers of the box's attribution: 'unneeded' | waiting | settled. */
   attribution: 'unneeded' | 'checking' | 'held' | 'hidden';
-  checks: { ageSeconds: number; failed: boolean }[];
+  /** Evidence at the checkers' hop; `idle`: a session the far end ended on its own there (no probe that could be lost). */
+  checks: { ageSeconds: number; failed: boolean; idle?: boolean }[];
   /** The level after this one was started (its sessions moved up). */
   advanced: boolean;
   done: boolean;
@@ -61,6 +66,13 @@ export interface Level {
    * was found hidden): its reading needs no checker.
    */
   exact: boolean;
+  /**
+   * No hop of the frontier survived, up to where TCP ends: what this level's search measures is
+   * not locatable by TTL (RunState.unlocatable once the search concluded and the reading is
+   * confirmed). Its boundary is then one beyond the top hop, so the attribution's checkers idle at
+   * the top hop: one surviving there just above the bound means the reading was wrong.
+   */
+  unlocatable: boolean;
   /**
    * Sessions wanted at each frontier hop. One is probed (if the bisection asks for that hop); the
    * others keep their age: at the boundary they are the next search's oldest sessions, beyond it
@@ -98,8 +110,13 @@ export class RunState {
   /** An error that ends the run (no session could be opened). */
   fatal: Error | null = null;
   ended: RunEnd | null = null;
-  /** An end decided before the level's search concluded: the run ends with it once it has. */
-  afterSearch: { level: Level; verdict: LocateVerdict; reason: string } | null = null;
+  /** What forgets idle connections beyond the last box, where no TTL reaches (a proxy), once measured. */
+  unlocatable: UnlocatableBox | null = null;
+  /** Failures the path caused (probes and sessions it ended while idle). */
+  pathFailures = 0;
+  /** Sessions that ended on their own for reasons that are not the path (sshd policy, errors), and the last one's why. */
+  lost = 0;
+  lostDetail: string | null = null;
   private wakeAtMs = Infinity;
 
   constructor(
@@ -166,10 +183,10 @@ export function range(from: number, to: number): number[] {
 
 /** Fresh frontier entries for hops `from`…`to`. */
 export function frontierHops(from: number, to: number): FrontierHop[] {
-  return range(from, to).map((h) => ({ hop: h, outcome: null, ageSeconds: null, firedAtMs: null }));
+  return range(from, to).map((h) => ({ hop: h, outcome: null, ageSeconds: null, firedAtMs: null, died: null }));
 }
 
 /** Failure modes the frontier saw (when the search saw none). */
 export function frontierMode(level: Level): FailureMode | null {
-  return level.frontierModes.has('reset') ? 'reset' : level.frontierModes.has('silent') ? 'silent' : null;
+  return level.frontierModes.has('reset') ? 'reset' : level.frontierModes.has('silent') ? 'silent' : level.frontierModes.has('closed') ? 'closed' : null;
 }

@@ -138,13 +138,6 @@ describe('locate planner on the multi-box simulator', () => {
     expect(Math.abs(result.boxes[1]!.estimateSeconds! - 12)).toBeLessThanOrEqual(1);
   });
 
-  it('a proxy that ignores keepalives: every TTL dies at the same age, recognised as such (never a box at hop 1)', async () => {
-    const { result } = await run({ targetHop: 5, boxes: [{ hop: 3, timeoutSeconds: 30, mode: 'reset', ignoresKeepalives: true }] }, { maxSeconds: 120 });
-    expect(result.verdict).toBe('every_hop_died');
-    expect(result.boxes).toEqual([]);
-    expect(Math.abs(result.pathTimeout!.estimateSeconds - 30)).toBeLessThanOrEqual(1);
-  });
-
   it('no timeout on the path: nothing to locate', async () => {
     const { result } = await run({ targetHop: 5, boxes: [] }, { maxSeconds: 60 });
     expect(result.verdict).toBe('no_timeout_up_to_max');
