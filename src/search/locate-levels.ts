@@ -16,6 +16,8 @@ import type { LocatedBox } from './locate-types.ts';
 const KEEP_FOR_REFINE_FRACTION = 0.8;
 /** Checker sessions per ambiguous box. */
 const CHECKERS = 2;
+/** Boundaries read again in one run before it gives up (seeded runs with 2 % loss need at most 3). */
+const MAX_REDOS = 8;
 /** A session answered less than this long ago has sent no keepalive since (TCP_KEEPIDLE ≥ 1 s): it may take any hop, s. */
 const FRESH_S = 0.5;
 
@@ -201,6 +203,10 @@ export class Levels {
    */
   redoFrontier(level: Level): void {
     const { state, sessions } = this;
+    if (++state.redos > MAX_REDOS) {
+      state.end('inconclusive', `the boundary beyond hop ${level.hop} was read ${state.redos} times and refuted each time (probes too lossy to tell the hops apart)`);
+      return;
+    }
     for (const later of state.levels.splice(level.index + 1)) {
       later.done = true;
       sessions.closeLevel(later, false);

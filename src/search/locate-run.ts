@@ -20,6 +20,16 @@ import type { Clock, ProbeReport } from './types.ts';
  * channel (UnusedConnectionTimeout) at the same age at every hop would otherwise be re-opened forever.
  */
 const MAX_LOST_SESSIONS = 12;
+/**
+ * No run outlives RUN_BOUND_FACTOR × --max + RUN_BOUND_SLACK_S: past it, it ends inconclusive with
+ * what it found. Seeded simulated runs (up to 4 boxes, 2 % loss, --max down to 1.2 × T) take up to
+ * 12 × --max; the lab's take 2–4 ×. A safety net under the planner's own bounds, not a goal.
+ */
+export const RUN_BOUND_FACTOR = 20;
+export const RUN_BOUND_SLACK_S = 600;
+export function runBoundMs(maxSeconds: number): number {
+  return (RUN_BOUND_FACTOR * maxSeconds + RUN_BOUND_SLACK_S) * 1000;
+}
 /** Most sessions per frontier hop. */
 const MAX_DEPTH = 3;
 const IDLE_POLL_MS = 30_000;
@@ -61,9 +71,10 @@ export class LocateRun {
         if (state.fatal) throw state.fatal;
         const failedAt = opts.control?.failedAt() ?? null;
         if (failedAt !== null) state.end('inconclusive', `the control session died ${((failedAt - state.startMs) / 1000).toFixed(1)} s into the run: the path failed for another reason`);
+        if (state.elapsedMs() >= runBoundMs(opts.maxSeconds)) state.end('inconclusive', `stopped after ${(state.elapsedMs() / 1000).toFixed(0)} s, the bound of a run with --max ${opts.maxSeconds} s (${RUN_BOUND_FACTOR} × --max + ${RUN_BOUND_SLACK_S / 60} min): what was found so far is reported`);
         if (!state.ended) this.step();
         if (state.ended) return this.result();
-        const wake = Math.min(this.opening.decideOpens(), state.nextWakeMs());
+        const wake = Math.min(this.opening.decideOpens(), state.nextWakeMs(), state.startMs + runBoundMs(opts.maxSeconds));
         await this.waitUntil(Math.min(wake, state.clock.now() + (opts.control ? CONTROL_POLL_MS : IDLE_POLL_MS)));
       }
       throw new Error('locate: the planner did not settle');

@@ -117,6 +117,8 @@ export class RunState {
   /** Sessions that ended on their own for reasons that are not the path (sshd policy, errors), and the last one's why. */
   lost = 0;
   lostDetail: string | null = null;
+  /** Boundaries read again (a checker or a late answer refuted them). */
+  redos = 0;
   private wakeAtMs = Infinity;
 
   constructor(

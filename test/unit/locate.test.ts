@@ -2,6 +2,8 @@
 // hops it finds, their brackets and modes, what it says it cannot see, and what it costs.
 import { describe, expect, it } from 'vitest';
 import { givenPathTimeout, locateBoxes } from '../../src/search/locate.ts';
+import { RUN_BOUND_FACTOR, runBoundMs } from '../../src/search/locate-run.ts';
+import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import { keepaliveTiming, maxAgeSeconds, readFrontier } from '../../src/search/locate-read.ts';
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
 import { toLocateDocument } from '../../src/probe/locate.ts';
@@ -184,6 +186,29 @@ describe('locate attribution when the bound moves after the search concluded', (
       { maxSeconds: 36.38806842205414, minSeconds: 2 },
     );
     expect(result.boxes.map((b) => b.hop)).toEqual([5]);
+  });
+});
+
+describe('locate ends in bounded time', () => {
+  it('probes so lossy (30 %) that boundaries keep being refuted: inconclusive after 8 re-readings, with what was found', async () => {
+    const boxes: SimBox[] = [{ hop: 2, timeoutSeconds: 10, mode: 'silent' }, { hop: 5, timeoutSeconds: 20, mode: 'reset' }];
+    const { result, wallSeconds } = await run({ targetHop: 8, boxes, lossProbability: 0.3, seed: 2 }, { maxSeconds: 40, minSeconds: 2 });
+    expect(result.verdict).toBe('inconclusive');
+    expect(result.reason).toMatch(/^the boundary beyond hop \d+ was read 9 times and refuted each time/);
+    expect(wallSeconds).toBeLessThan(runBoundMs(40) / 1000);
+  });
+
+  it('no run outlives 20 × --max + 10 min: connects that never complete end it there, inconclusive, saying why', async () => {
+    const clock = new VirtualClock(1_000_000);
+    // A login that hangs (the real opener's own connect timeout aside): the planner must not wait forever.
+    const opener = { open: (signal?: AbortSignal) => new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')))) };
+    const opts = { maxHops: 30, targetHop: 5, minSeconds: 2, maxSeconds: 40, precision: PRECISION, maxSessions: 16, maxRoundSessions: 30, connectStaggerMs: 250, maxConnectsPerMinute: 60 };
+    const start = clock.now();
+    const result = await clock.run(locateBoxes(opener, clock, opts), start + 2 * runBoundMs(40));
+    expect(RUN_BOUND_FACTOR).toBe(20);
+    expect(result.verdict).toBe('inconclusive');
+    expect(result.reason).toBe('stopped after 1400 s, the bound of a run with --max 40 s (20 × --max + 10 min): what was found so far is reported');
+    expect(clock.now() - start).toBe(runBoundMs(40));
   });
 });
 
