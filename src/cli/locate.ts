@@ -119,7 +119,15 @@ export function command(): Command {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const outcome = await locateTarget(spec, { ...opts, signal: abort.signal, onProgress: (p) => progress.update(p), onSessionsOpen: (n) => progress.sessions(n) });
+        const outcome = await locateTarget(spec, {
+          ...opts,
+          signal: abort.signal,
+          onProgress: (p) => progress.update(p),
+          onSessionsOpen: (n) => progress.sessions(n),
+          onServerCleanup: (c) => {
+            if (c.problem) warnOnStderr(`${c.asked} session(s) the path forgot may stay on the server until its TCP keepalive ends them: ${c.problem}`);
+          },
+        });
         progress.done();
         if (flags.json) {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');

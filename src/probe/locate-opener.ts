@@ -3,9 +3,13 @@
 // back to the default TTL without keepalive so the probe crosses the whole path. The planner may
 // move a session to another hop while it idles (setHop): the new TTL applies at once, and the first
 // keepalive goes out at once when the session has idled longer than TCP_KEEPIDLE.
+//
+// Each session holds a session channel open (an idle command, or SFTP), as a user's idle session
+// does: a FIN without SSH DISCONNECT while it idles is then the path's — a proxy closing idle
+// connections, `closed` — and not sshd's UnusedConnectionTimeout (the evidence rule, docs/prober.md).
 import type net from 'node:net';
 import type { HopSession, KeepaliveTiming, LocateOpener } from '../search/locate-types.ts';
-import type { Clock, ProbeReport } from '../search/types.ts';
+import type { Clock, IdleEnd, ProbeReport } from '../search/types.ts';
 import type { SshSessionOpener } from './opener.ts';
 import { SocketTuner } from './socket-options.ts';
 import type { SshSession } from './ssh-session.ts';
@@ -18,9 +22,14 @@ import type { SshSession } from './ssh-session.ts';
 export const REARM_DELAY_MS = 500;
 
 export class SshLocateOpener implements LocateOpener {
+  /** Every session opened (the run's end asks which ones the server may still hold). */
+  readonly opened: SshSession[] = [];
+
+  /** `holdSeconds`: the longest the held channel's idle command lives on the server (the run's bound). */
   constructor(
     private readonly base: SshSessionOpener,
     private readonly clock: Clock,
+    private readonly holdSeconds: number,
   ) {}
 
   async open(signal?: AbortSignal): Promise<HopSession> {
@@ -28,6 +37,10 @@ export class SshLocateOpener implements LocateOpener {
     const session = await this.base.openSession(signal, (sock: net.Socket) => {
       tuner = new SocketTuner(sock);
     });
+    this.opened.push(session);
+    // Without a channel (an account that runs nothing, not even SFTP) a far end's FIN reads as sshd's
+    // own: such sessions are lost to the planner, a bounded number, and never counted as the path.
+    await session.holdChannel(this.holdSeconds);
     return new HopLimitedSession(session, tuner!, this.clock);
   }
 }
@@ -91,6 +104,14 @@ class HopLimitedSession implements HopSession {
 
   serverHeartbeatSeconds(): number | null {
     return this.session.serverHeartbeatSeconds();
+  }
+
+  endedWhileIdle(): IdleEnd | null {
+    return this.session.endedWhileIdle();
+  }
+
+  onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
+    return this.session.onEndedWhileIdle(listener);
   }
 
   async probeOutbound(): Promise<ProbeReport> {

@@ -4,7 +4,8 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
+import { runBoundMs } from '../search/locate-run.ts';
+import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, LocateVerdict, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
@@ -13,6 +14,7 @@ import { SshLocateOpener } from './locate-opener.ts';
 import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
 import { requireDirectPath } from './endpoint.ts';
+import { endOrphansWithFreshSession, orphanedServerProcesses, type OrphanCleanup } from './server-reaper.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
 import type { TargetSpec } from './target.ts';
 
@@ -44,6 +46,8 @@ export interface LocateTargetOptions {
   onSessionsOpen?: (open: number) => void;
   /** Told once the hops are traced (before the sessions start). */
   onTrace?: (t: TraceResult) => void;
+  /** Told when sessions the path forgot were ended on the server through a fresh session (or could not be). */
+  onServerCleanup?: (c: OrphanCleanup) => void;
 }
 
 /** One box of the `locate --json` document. */
@@ -61,9 +65,34 @@ export interface LocateDocumentBox {
   foundAfterSeconds?: number;
 }
 
+/**
+ * What forgets idle connections where no TTL reaches (issue 23): every session idling beyond
+ * `beyondHop` died at the same age, even at the hop where TCP ends. `closesIdle`: the far end
+ * closed them on its own while they idled — a proxy that ignores TCP keepalives.
+ */
+export interface LocateDocumentUnlocatable {
+  /** The hop of the nearest box located before it (0: none). */
+  beyondHop: number;
+  /** The hop where TCP ends: the TCP traceroute's SYN was answered there. What closes is there or behind it. */
+  tcpEndsAtHop: number;
+  /** Who answered that SYN (a transparent proxy answers with the target's own address). */
+  tcpEndsAtAddress: string | null;
+  lowerSeconds: number | null;
+  upperSeconds: number;
+  estimateSeconds: number | null;
+  belowMin?: true;
+  failureMode: FailureMode | null;
+  closesIdle: boolean;
+  foundAfterSeconds: number;
+}
+
 /** The `idleprobe locate --json` document. */
 export interface LocateDocument {
   target: string;
+  /** What the run concluded (absent in documents of older versions). */
+  verdict?: LocateVerdict;
+  /** Why, in words, when there is more to say than the boxes (null otherwise; absent in older documents). */
+  reason?: string | null;
   elapsedSeconds: number;
   /** The path timeout's estimate; null when none was found or it is below --min (see pathTimeoutBracket). */
   pathTimeoutSeconds: number | null;
@@ -74,6 +103,8 @@ export interface LocateDocument {
   hops: { hop: number; address: string | null }[];
   boxes: LocateDocumentBox[];
   hiddenBefore: number | null;
+  /** What forgets idle connections where no TTL reaches (a proxy); null when nothing (absent in older documents). */
+  unlocatable?: LocateDocumentUnlocatable | null;
 }
 
 export interface LocateOutcome {
@@ -85,13 +116,18 @@ export interface LocateOutcome {
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
+/** The held channels' idle commands outlive the run's bound by this much, s. */
+const HOLD_MARGIN_S = 60;
 
 export function toLocateDocument(target: string, elapsedMs: number, result: LocateResult, trace: TraceResult): LocateDocument {
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
   const pt = result.pathTimeout;
   const given = result.givenTimeout;
+  const u = result.unlocatable;
   return {
     target,
+    verdict: result.verdict,
+    reason: result.reason,
     elapsedSeconds: Math.round(elapsedMs / 100) / 10,
     pathTimeoutSeconds: pt && !result.pathTimeoutBelowMin ? round3(pt.estimateSeconds) : null,
     pathTimeoutBracket: pt
@@ -118,6 +154,20 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
       foundAfterSeconds: Math.round(b.foundAfterMs / 100) / 10,
     })),
     hiddenBefore: result.hiddenBefore,
+    unlocatable: u
+      ? {
+          beyondHop: u.beyondHop,
+          tcpEndsAtHop: u.tcpEndsAtHop,
+          tcpEndsAtAddress: addressOf(u.tcpEndsAtHop),
+          lowerSeconds: u.lowerSeconds === null ? null : round3(u.lowerSeconds),
+          upperSeconds: round3(u.upperSeconds),
+          estimateSeconds: u.estimateSeconds === null ? null : round3(u.estimateSeconds),
+          ...(u.belowMin ? { belowMin: true as const } : {}),
+          failureMode: u.failureMode,
+          closesIdle: u.closesIdle,
+          foundAfterSeconds: Math.round(u.foundAfterMs / 100) / 10,
+        }
+      : null,
   };
 }
 
@@ -172,12 +222,22 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
   const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts), withSignaller: false });
   let result: LocateResult;
   let trace: TraceResult;
+  // The held channels' idle commands end on their own once no run can still use them.
+  const hopOpener = new SshLocateOpener(opener, clock, Math.ceil(runBoundMs(opts.maxSeconds) / 1000) + HOLD_MARGIN_S);
   try {
     trace = await traceTcp(address, spec.port, opts.maxHops);
     opts.onTrace?.(trace);
-    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
+    result = await locateBoxes(hopOpener, clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
   } finally {
     await control.stop();
+    opener.closeAll();
+    // Sessions the path forgot still live on the server (our DISCONNECT died in the box): ended
+    // there through a fresh session, whose path is fresh too.
+    const orphans = orphanedServerProcesses(hopOpener.opened);
+    if (orphans.length > 0 && !opts.signal?.aborted) {
+      const cleanup = await endOrphansWithFreshSession(() => opener.openSession(opts.signal), orphans);
+      opts.onServerCleanup?.(cleanup);
+    }
     opener.closeAll();
   }
   return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, minSeconds: opts.minSeconds, maxSeconds: opts.maxSeconds };

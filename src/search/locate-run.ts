@@ -163,9 +163,11 @@ export class LocateRun {
     const { state } = this;
     const first = state.levels[0]!;
     const o = first.search.outcome;
+    // A proxy's close at hop 0 is the path timeout itself: its estimate is the close's age (Levels.finish).
+    const closes = state.unlocatable?.beyondHop === 0 && state.unlocatable.closesIdle ? state.unlocatable.estimateSeconds : null;
     const pathTimeout: PathTimeout | null =
       o?.kind === 'timeout'
-        ? { lowerSeconds: o.lowerSeconds, upperSeconds: o.upperSeconds, estimateSeconds: (o.lowerSeconds + o.upperSeconds) / 2, failureMode: o.failureMode }
+        ? { lowerSeconds: o.lowerSeconds, upperSeconds: o.upperSeconds, estimateSeconds: closes ?? (o.lowerSeconds + o.upperSeconds) / 2, failureMode: o.failureMode }
         : o?.kind === 'below_min'
           ? { lowerSeconds: null, upperSeconds: o.upperSeconds, estimateSeconds: o.upperSeconds, failureMode: o.failureMode }
           : null;
