@@ -6,6 +6,8 @@
 import { VERSION } from '../version.ts';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon/daemon.ts';
 import { RateLimitedLog, silentLogger, type Logger } from '../daemon/log.ts';
@@ -16,6 +18,9 @@ import { HttpError, httpStatusFor } from './http-error.ts';
 import { AnalysisGate } from './analysis-gate.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 import authPlugin from './plugins/auth.ts';
+import { rateLimitPlugin, workGatePlugin } from './plugins/bounds.ts';
+import { ConnectionGuard } from './connection-guard.ts';
+import { WorkGate } from './work-gate.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import apiPlugin, { type AnalyzeFn } from './plugins/api.ts';
 import lifecyclePlugin from './plugins/lifecycle.ts';
@@ -39,8 +44,11 @@ export interface AppDeps {
   log?: Logger;
 }
 
-/** A server factory applying the limits: fastify has no option for headersTimeout or maxConnections. */
-function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined) {
+/**
+ * A server factory applying the limits: fastify has no option for headersTimeout, the TLS handshake
+ * timeout or maxRequestsPerSocket, and the connection caps with eviction are ours (connection-guard.ts).
+ */
+function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined, guard: ConnectionGuard) {
   return (handler: http.RequestListener) => {
     const common = {
       headersTimeout: limits.headersTimeoutMs,
@@ -49,11 +57,18 @@ function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined) {
       // Node checks the two timeouts above every 30 s by default: a slow-loris would outlive them.
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
     };
+    // Pipelined requests of one connection run one after the other (connection-guard.ts).
+    const dispatch: http.RequestListener = (req, res) => guard.dispatch(req, res, () => handler(req, res));
     const tls = webConfig?.tls ?? null;
-    const server = tls ? https.createServer({ ...httpsOptions(tls), ...common }, handler) : http.createServer(common, handler);
+    // Node's default TLS handshake timeout is 120 s: as in Go's net/http, the header timeout bounds it.
+    const server = tls
+      ? https.createServer({ ...httpsOptions(tls), handshakeTimeout: limits.headersTimeoutMs, ...common }, dispatch)
+      : http.createServer(common, dispatch);
+    server.on('connection', (socket: net.Socket) => guard.admit(socket));
+    if (tls) server.on('secureConnection', (socket: TLSSocket) => guard.secured(socket));
     // No byte either way for this long (a stalled upload, an idle keep-alive) closes the socket.
     server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
-    server.maxConnections = limits.maxConnections;
+    server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
     return server;
   };
 }
@@ -63,11 +78,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
+  const guard = new ConnectionGuard(limits, (what, client) =>
+    failures.warn(`connections-${what}`, what === 'evicted' ? `HTTP: connection cap reached; closed an opening or idle connection of ${client} to admit a new one` : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`),
+  );
   const app = Fastify({
     logger: false,
     forceCloseConnections: true,
     return503OnClosing: true,
-    serverFactory: serverFactory(limits, webConfig),
+    serverFactory: serverFactory(limits, webConfig, guard),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
@@ -83,14 +101,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
+  // Order matters: the rate limit before auth (no bcrypt for a client over its rate), the work gate after it.
+  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: realClock.now, failures });
+  await app.register(authPlugin, {
+    webConfig,
+    bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue },
+    failures,
+    onAuthenticated: (socket) => guard.authenticated(socket),
+  });
+  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests), failures });
   await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
   await app.register(apiPlugin, {
     daemon,
     analyze: deps.analyze,
     gate: deps.gate ?? new AnalysisGate(limits.maxConcurrentAnalyses),
     maxLiveFlows: limits.maxLiveFlows,
+    minUploadBytesPerSecond: limits.minUploadBytesPerSecond,
     enableAdminApi: deps.enableAdminApi ?? false,
+    clock: realClock,
   });
   await app.register(lifecyclePlugin, { daemon, enableLifecycle: deps.enableLifecycle ?? false });
   return app;

@@ -3,6 +3,7 @@
 import { enforcingBox, type LocateEntry } from '../daemon/jobs/locate.ts';
 import type { TargetSnapshot } from '../daemon/state.ts';
 import type { HeartbeatEntry, HistoryEntry } from '../daemon/history.ts';
+import { escapeControl, publicText } from './public-text.ts';
 
 /** The fields every stored run has, measurement or heartbeat matrix. */
 function runJson(e: HistoryEntry | HeartbeatEntry) {
@@ -12,7 +13,7 @@ function runJson(e: HistoryEntry | HeartbeatEntry) {
     startedAt: e.startedAt,
     finishedAt: new Date(e.finishedAtMs).toISOString(),
     durationSeconds: e.durationSeconds,
-    error: e.error,
+    error: publicText(e.error),
     errorKind: e.errorKind,
   };
 }
@@ -29,7 +30,7 @@ function summarizeEntry(e: HistoryEntry | null) {
         upperSeconds: r.upperSeconds,
         estimateSeconds: r.estimateSeconds,
         failureMode: r.failureMode,
-        reason: r.reason,
+        reason: publicText(r.reason),
         // Inbound: which method ran (signal through the control session, or the sleep fallback).
         ...(r.direction === 'inbound' ? { inboundMethod: r.inboundMethod ?? null } : {}),
       })) ?? null,
@@ -48,7 +49,7 @@ export function heartbeatJson(s: TargetSnapshot, full: boolean) {
   const h = s.heartbeat;
   if (!h) return null;
   const brief = (e: HeartbeatEntry | null) =>
-    e && { id: e.id, status: e.status, finishedAt: new Date(e.finishedAtMs).toISOString(), highestSurvivingIntervalSeconds: e.matrix?.highestSurvivingIntervalSeconds ?? null, lowestFailingIntervalSeconds: e.matrix?.lowestFailingIntervalSeconds ?? null, error: e.error };
+    e && { id: e.id, status: e.status, finishedAt: new Date(e.finishedAtMs).toISOString(), highestSurvivingIntervalSeconds: e.matrix?.highestSurvivingIntervalSeconds ?? null, lowestFailingIntervalSeconds: e.matrix?.lowestFailingIntervalSeconds ?? null, error: publicText(e.error) };
   return {
     intervalsSeconds: h.settings.intervalsSeconds,
     windowSeconds: h.settings.windowSeconds,
@@ -68,7 +69,7 @@ export function locateJson(s: TargetSnapshot) {
   const l = s.locate;
   if (!l) return null;
   const entry = (e: LocateEntry | null) =>
-    e && { id: e.id, status: e.status, startedAt: e.startedAt, finishedAt: new Date(e.finishedAtMs).toISOString(), durationSeconds: e.durationSeconds, document: e.result, errorKind: e.errorKind, error: e.error };
+    e && { id: e.id, status: e.status, startedAt: e.startedAt, finishedAt: new Date(e.finishedAtMs).toISOString(), durationSeconds: e.durationSeconds, document: e.result, errorKind: e.errorKind, error: publicText(e.error) };
   const ok = l.latestOk?.result ?? null;
   const enforcing = ok ? enforcingBox(ok) : null;
   return {
@@ -106,13 +107,13 @@ export function debugText(s: TargetSnapshot, metricsText: string): string {
   const last = s.latest;
   if (!last) lines.push('No measurement has finished yet.');
   else {
-    lines.push(`Last run: ${last.status}, started ${last.startedAt}, took ${last.durationSeconds.toFixed(1)} s${last.error ? `: ${last.error}` : ''}`);
+    lines.push(`Last run: ${last.status}, started ${last.startedAt}, took ${last.durationSeconds.toFixed(1)} s${last.error ? `: ${publicText(last.error)}` : ''}`);
   }
   const ok = s.latestOk?.result;
   if (ok) {
     if (s.latestOk !== last) lines.push(`Latest successful run started ${ok.startedAt}:`);
     for (const r of ok.results) {
-      lines.push(`  ${r.direction}: ${r.verdict} lower=${r.lowerSeconds ?? '-'} upper=${r.upperSeconds ?? '-'} estimate=${r.estimateSeconds ?? '-'} mode=${r.failureMode ?? '-'}${r.reason ? ` (${r.reason})` : ''}`);
+      lines.push(`  ${r.direction}: ${r.verdict} lower=${r.lowerSeconds ?? '-'} upper=${r.upperSeconds ?? '-'} estimate=${r.estimateSeconds ?? '-'} mode=${r.failureMode ?? '-'}${r.reason ? ` (${publicText(r.reason)})` : ''}`);
       for (const p of r.probes) lines.push(`    ${p.at} session ${p.sessionId} age ${p.ageSeconds} s → ${p.outcome}`);
     }
   }
@@ -124,8 +125,8 @@ export function debugText(s: TargetSnapshot, metricsText: string): string {
       const fate = r.survived ? 'survived' : `died${r.cause ? ` (${r.cause})` : ''}${r.diedAtSeconds !== null ? ` at ${r.diedAtSeconds} s` : ''}`;
       lines.push(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${fate}; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered`);
     }
-    for (const c of [...matrix.anomalies, ...(matrix.crossCheck?.contradictions ?? [])]) lines.push(`  !! ${c}`);
+    for (const c of [...matrix.anomalies, ...(matrix.crossCheck?.contradictions ?? [])]) lines.push(`  !! ${publicText(c)}`);
   }
   if (s.heartbeat?.running) lines.push(`A heartbeat matrix is running since ${new Date(s.heartbeat.running.since).toISOString()} (${s.heartbeat.running.reason}).`);
-  return `Probes of the last run:\n${lines.join('\n')}\n\nMetrics that would have been returned:\n${metricsText}`;
+  return `Probes of the last run:\n${lines.map(escapeControl).join('\n')}\n\nMetrics that would have been returned:\n${metricsText}`;
 }

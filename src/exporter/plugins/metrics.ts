@@ -5,6 +5,7 @@ import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
 import { renderLanding } from '../landing.ts';
 import { debugText } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
+import { VersionedResponse } from '../response-cache.ts';
 
 export interface MetricsOptions {
   daemon: Daemon;
@@ -13,7 +14,9 @@ export interface MetricsOptions {
 }
 
 const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer, version }) => {
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful })));
+  // Rendered once per daemon change (and reload status), shared by every request (see response-cache.ts).
+  const landing = new VersionedResponse(() => renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful }));
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(await landing.body(`${daemon.version}/${daemon.reloadStatus.successful}`)));
   allowOnly(app, '/', ['GET']);
 
   app.get('/metrics', async (req, reply) => {

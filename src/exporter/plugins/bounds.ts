@@ -1,0 +1,54 @@
+// Request-level bounds, as fastify hooks around the auth plugin:
+//   - rateLimit (before auth): exporter-toolkit's `rate_limit` from the web config, read per client
+//     (IPv4 address or IPv6 /64; exporter-toolkit has one bucket for everyone, which lets one client
+//     starve Prometheus): beyond it 429 with Retry-After, before any bcrypt work;
+//   - workGate (after auth): the routes that render or query per request — everything but /metrics
+//     (cached, single-flight) and /-/* — at most `max` in progress at once, beyond it 503 with
+//     Retry-After. Routes added later (pages) are counted without opting in.
+import fp from 'fastify-plugin';
+import type { FastifyPluginAsync } from 'fastify';
+import { clientKey } from '../client-key.ts';
+import { TokenBuckets, type BucketSettings } from '../token-bucket.ts';
+import type { WorkGate } from '../work-gate.ts';
+import type { RateLimitedLog } from '../../daemon/log.ts';
+
+export interface RateLimitOptions {
+  rateLimit: BucketSettings | null;
+  now: () => number;
+  failures: RateLimitedLog;
+}
+
+const rateLimit: FastifyPluginAsync<RateLimitOptions> = async (app, { rateLimit: settings, now, failures }) => {
+  if (!settings) return;
+  const buckets = new TokenBuckets(settings, now);
+  app.addHook('onRequest', async (req, reply) => {
+    const key = clientKey(req.ip);
+    if (buckets.take(key)) return;
+    failures.warn('rate-limit', `HTTP requests from ${key} over the web config's rate_limit; answered 429`);
+    return reply.code(429).header('retry-after', String(buckets.retryAfterSeconds(key))).send({ error: 'too many requests (rate_limit); retry later' });
+  });
+};
+
+export const rateLimitPlugin = fp(rateLimit, { name: 'idleprobe-rate-limit', fastify: '5.x' });
+
+/** Routes outside the work gate: the cached scrape and the health/lifecycle routes (POST /api/analyze has its own gate). */
+export function ungated(url: string | undefined, method: string): boolean {
+  if (url === undefined) return true;
+  return url === '/metrics' || url.startsWith('/-/') || (url === '/api/analyze' && method === 'POST');
+}
+
+export interface WorkGateOptions {
+  gate: WorkGate;
+  failures: RateLimitedLog;
+}
+
+const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failures }) => {
+  app.addHook('onRequest', async (req, reply) => {
+    if (ungated(req.routeOptions.url, req.method)) return;
+    if (gate.enter(reply.raw)) return;
+    failures.warn('busy', `HTTP: ${gate.limit} API/page requests already in progress; answered 503 (from ${req.ip})`);
+    return reply.code(503).header('retry-after', '1').send({ error: `busy: ${gate.limit} requests in progress (the limit); retry later` });
+  });
+};
+
+export const workGatePlugin = fp(workGate, { name: 'idleprobe-work-gate', fastify: '5.x', dependencies: ['idleprobe-auth'] });
