@@ -78,8 +78,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
-  const guard = new ConnectionGuard(limits, (what, client) =>
-    failures.warn(`connections-${what}`, what === 'evicted' ? `HTTP: connection cap reached; closed an opening or idle connection of ${client} to admit a new one` : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`),
+  const guard = new ConnectionGuard(
+    limits,
+    (what, client) =>
+      failures.warn(
+        `connections-${what}`,
+        what === 'evicted'
+          ? `HTTP: connection cap reached; closed an opening or idle connection of ${client} to admit a new one`
+          : what === 'too fast'
+            ? `HTTP: ${client} opens connections faster than --web.client-connection-rate; closed at accept`
+            : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`,
+      ),
+    realClock.now,
   );
   const app = Fastify({
     logger: false,

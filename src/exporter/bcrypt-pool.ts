@@ -8,6 +8,8 @@ import { Worker } from 'node:worker_threads';
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const bcrypt = require(workerData.bcryptPath);
+// On Linux the nice value is per thread: the event loop (scrapes) wins the CPU over a login flood.
+try { require('node:os').setPriority(10); } catch {}
 parentPort.on('message', (m) => {
   let ok = false;
   try { ok = bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }

@@ -1,7 +1,8 @@
 // Connection slots and pipelined requests, bounded before anyone has authenticated — the HTTP
 // server's first line (see docs/daemon.md, "What an outsider can make serve spend"):
 //   - at most `maxConnections` open connections, and at most `maxConnectionsPerClient` per client
-//     (IPv4 address or IPv6 /64, src/exporter/client-key.ts);
+//     (IPv4 address or IPv6 /64, src/exporter/client-key.ts), and at most `connectionRatePerClient`
+//     new ones per second per client (a reconnect or handshake flood is closed at accept);
 //   - when a cap is reached, a new connection is not refused while some connection is doing nothing
 //     useful: the oldest of those is closed to make room, in this order — still opening (TLS
 //     handshake or request headers not complete: slow-loris, a socket that never sends a
@@ -19,10 +20,13 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { clientKey } from './client-key.ts';
+import { TokenBuckets } from './token-bucket.ts';
 
 export interface ConnectionLimits {
   maxConnections: number;
   maxConnectionsPerClient: number;
+  /** New connections per client per second (burst 4 × this); beyond, closed at accept. */
+  connectionRatePerClient: number;
 }
 
 type Phase = 'opening' | 'active' | 'idle';
@@ -60,11 +64,15 @@ export class ConnectionGuard {
   private readonly perClient = new Map<string, number>();
   private evicted = 0;
   private refused = 0;
+  private readonly arrivals: TokenBuckets;
 
   constructor(
     private readonly limits: ConnectionLimits,
-    private readonly onPressure: (what: 'evicted' | 'refused', key: string) => void = () => {},
-  ) {}
+    private readonly onPressure: (what: 'evicted' | 'refused' | 'too fast', key: string) => void = () => {},
+    now: () => number = Date.now,
+  ) {
+    this.arrivals = new TokenBuckets({ intervalMs: 1000 / limits.connectionRatePerClient, burst: 4 * limits.connectionRatePerClient }, now);
+  }
 
   stats(): ConnectionStats {
     return { open: this.conns.size, evicted: this.evicted, refused: this.refused };
@@ -73,6 +81,8 @@ export class ConnectionGuard {
   /** The server's 'connection' event (the TCP socket, before any TLS handshake). */
   admit(socket: net.Socket): void {
     const key = clientKey(socket.remoteAddress);
+    // A reconnect flood is refused before it can evict anyone or cost a TLS handshake.
+    if (!this.arrivals.take(key)) return this.refuse(socket, key, 'too fast');
     if ((this.perClient.get(key) ?? 0) >= this.limits.maxConnectionsPerClient && !this.evictOne(key)) return this.refuse(socket, key);
     if (this.conns.size >= this.limits.maxConnections && !this.evictOne(null)) return this.refuse(socket, key);
     const conn: Conn = { socket, key, phase: 'opening', authenticated: false, running: false, waiting: [] };
@@ -125,9 +135,9 @@ export class ConnectionGuard {
     }
   }
 
-  private refuse(socket: net.Socket, key: string): void {
+  private refuse(socket: net.Socket, key: string, why: 'refused' | 'too fast' = 'refused'): void {
     this.refused++;
-    this.onPressure('refused', key);
+    this.onPressure(why, key);
     socket.destroy();
   }
 

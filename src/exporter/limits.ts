@@ -14,6 +14,8 @@ export interface HttpLimits {
   maxConnections: number;
   /** Open connections of one client (IPv4 address, IPv6 /64) at once; same eviction. */
   maxConnectionsPerClient: number;
+  /** New connections one client may open per second (burst: 4 × this); beyond, closed at accept, before any TLS work. */
+  connectionRatePerClient: number;
   /** Requests one connection may send before it is closed; pipelined ones beyond get 503 (Node's maxRequestsPerSocket). */
   maxRequestsPerConnection: number;
   /** Requests of the JSON API and pages (everything but /metrics and /-/*) in progress at once; beyond 503. */
@@ -40,6 +42,9 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 512,
   // A Prometheus pair, a Grafana and a few people behind one NAT fit many times over.
   maxConnectionsPerClient: 64,
+  // Prometheus opens one per scrape at most, a browser six at once: 4/s with a burst of 16 serves both;
+  // a reconnect or TLS-handshake flood from one address costs at most that.
+  connectionRatePerClient: 4,
   // Prometheus reconnects every 32 scrapes (8 min at 15 s); a pipelining client holds ≤ 32 parsed requests.
   maxRequestsPerConnection: 32,
   maxConcurrentRequests: 8,
