@@ -234,6 +234,52 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     for (const s of held) s.destroy();
     await waitFor('a connection slot again', async () => (await request(`${d.url}/-/healthy`)).status === 200, 10);
   },
+  '--web.max-connections-per-client': async () => {
+    const d = await serve(['--web.max-connections-per-client', '1', '--web.idle-timeout', '30s', '--web.read-header-timeout', '20s', '--web.request-timeout', '30s']);
+    const first = await connect(d.url);
+    // The same client's second connection makes room by closing its first (still opening).
+    const firstClosed = closedWithin(first, 5_000);
+    expect((await request(`${d.url}/-/healthy`)).status).toBe(200);
+    await firstClosed;
+  },
+  '--web.client-connection-rate': async () => {
+    const d = await serve(['--web.client-connection-rate', '1']);
+    const sockets = await Promise.all(Array.from({ length: 7 }, () => connect(d.url)));
+    const closed = await Promise.all(sockets.map((s) => closedWithin(s, 2_000).then(() => true, () => false)));
+    expect(closed.filter(Boolean).length).toBeGreaterThanOrEqual(2);
+    for (const s of sockets) s.destroy();
+  },
+  '--web.max-requests-per-connection': async () => {
+    const d = await serve(['--web.max-requests-per-connection', '3']);
+    const s = await connect(d.url);
+    let text = '';
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    s.write('GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5));
+    await closedWithin(s, 20_000);
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))).toEqual([200, 200, 200, 503, 503]);
+  },
+  '--web.max-concurrent-requests': async () => {
+    // Its 503s need responses large enough to stay in flight (1,000 targets): npm run bench:attack (2a–2c).
+    const d = await serve(['--web.max-concurrent-requests', '1']);
+    expect((await request(`${d.url}/api/targets`)).status).toBe(200);
+    const bad = await idleprobe(['serve', '--config', configFile, '--web.max-concurrent-requests', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--web.max-concurrent-requests');
+  },
+  '--analyze.min-upload-rate': async () => {
+    const d = await serve(['--web.enable-admin-api', '--analyze.min-upload-rate', '1000000', '--web.idle-timeout', '60s']);
+    const s = await connect(d.url);
+    let reply = '';
+    s.on('data', (c: Buffer) => (reply += c.toString()));
+    s.write('POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: 100000000\r\n\r\n');
+    const trickle = setInterval(() => s.writable && s.write(Buffer.alloc(1000)), 200);
+    try {
+      await closedWithin(s, 40_000);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(reply).toMatch(/^HTTP\/1\.1 408/);
+  },
   '--analyze.max-concurrent': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.max-concurrent', '1']);
     // Upload A holds the only slot: headers and the pcap header sent, the rest held back.
