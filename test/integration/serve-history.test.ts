@@ -111,6 +111,36 @@ describe('serve: the history is checked before anything listens', () => {
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
   }, 60_000);
 
+  it('a row whose result is not JSON: exit 2 naming the file, the table and the row id (not exit 1 naming nothing)', async () => {
+    const file = f('bad-row.sqlite');
+    writeHistory(file);
+    const db = new Database(file);
+    db.prepare(`UPDATE runs SET result_json = '{"target": "t1", "results": [' WHERE id = 7`).run();
+    db.close();
+    const r = await idleprobe(serveArgs(file));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`history file ${file} (--history): table runs: result_json of row id 7 is not valid JSON`);
+    expect(r.stderr).toContain('--history.reset-corrupt');
+    const d = await startDaemon(configFile, file, ['--history.reset-corrupt']);
+    expect(d.stderr.join('\n')).toMatch(/moved it to .*corrupt-/);
+  }, 60_000);
+
+  it('a history this user cannot write is refused before listening, naming the file', async () => {
+    // Root writes any file: run serve as nobody (setpriv, util-linux) on a file owned by root.
+    const file = f('readonly.sqlite');
+    writeHistory(file);
+    fs.chmodSync(dir, 0o755);
+    fs.chmodSync(file, 0o644);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, BIN, ...serveArgs(file)], { cwd: repo, timeout: 60_000, env: { ...process.env, HOME: '/tmp' } }, (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`history file ${file}`);
+    expect(r.stderr).not.toContain('listening');
+  }, 60_000);
+
   it('a path that cannot be opened names the file and the flag', async () => {
     const file = f('no/such/dir/history.sqlite');
     const r = await idleprobe(serveArgs(file));
@@ -133,6 +163,23 @@ describe('serve: one daemon per history file', () => {
     await first.exited;
     const third = await startDaemon(configFile, file, []);
     expect((await fetch(`${third.url}/-/ready`)).status).toBe(200);
+  }, 60_000);
+
+  it('a symlink to a history another daemon holds is refused too (the lock is on the real path)', async () => {
+    const file = f('real.sqlite');
+    const first = await startDaemon(configFile, file, []);
+    fs.symlinkSync(file, f('link.sqlite'));
+    const second = await idleprobe(serveArgs(f('link.sqlite')));
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`is in use by another idleprobe serve (PID ${first.proc.pid}`);
+  }, 60_000);
+
+  it('a stale lock naming a PID that now belongs to another live process is taken over', async () => {
+    const file = f('reused-pid.sqlite');
+    // This test process is alive, but it is not the process that wrote the lock (another start time).
+    fs.writeFileSync(`${file}.lock`, `${process.pid} 1\n`);
+    const d = await startDaemon(configFile, file, []);
+    expect((await fetch(`${d.url}/-/ready`)).status).toBe(200);
   }, 60_000);
 });
 
