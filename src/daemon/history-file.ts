@@ -200,6 +200,9 @@ export function openHistoryFile<S extends HistoryStore = HistoryStore>(
     try {
       store.checkWritable();
     } catch (err) {
+      // Locked by another process (busy) is not "cannot write": the durable store retries those writes.
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return { store, releaseLock };
       store.close();
       throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) cannot be written: ${openProblem(err)}`);
     }

@@ -15,6 +15,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { children, startDaemon, type Daemon } from './daemon-harness.ts';
 import { idleprobe } from './cli-harness.ts';
+import { synFloodPcap } from '../fixtures/captures/synth.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-attack-it-'));
 const f = (n: string) => path.join(dir, n);
@@ -248,8 +249,13 @@ describe('serve: uploads', () => {
     const s = await connect(d.url);
     let reply = '';
     s.on('data', (c: Buffer) => (reply += c.toString()));
-    s.write('POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: 10000000\r\n\r\n');
-    const trickle = setInterval(() => s.writable && s.write(Buffer.alloc(100)), 500);
+    // A valid capture, sent at 200 bytes/s: its header and first packets parse, the rest trickles.
+    const capture = synFloodPcap(5000);
+    s.write(`POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: ${capture.length}\r\n\r\n`);
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (s.writable && sent < capture.length) s.write(capture.subarray(sent, (sent += 100)));
+    }, 500);
     const t0 = Date.now();
     try {
       while (!/\r\n\r\n/.test(reply) && !s.destroyed && Date.now() - t0 < 40_000) await new Promise((r) => s.once('data', r).once('close', r));
