@@ -21,6 +21,7 @@ import authPlugin from './plugins/auth.ts';
 import { rateLimitPlugin, workGatePlugin } from './plugins/bounds.ts';
 import { ConnectionGuard } from './connection-guard.ts';
 import { WorkGate } from './work-gate.ts';
+import { HttpCounters } from './http-counters.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import apiPlugin, { type AnalyzeFn } from './plugins/api.ts';
 import lifecyclePlugin from './plugins/lifecycle.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   limits?: Partial<HttpLimits>;
   /** Shared with the metrics renderer so /metrics can export the upload counters. */
   gate?: AnalysisGate;
+  /** Shared with the metrics renderer: what the HTTP bounds turned away. */
+  httpCounters?: HttpCounters;
   log?: Logger;
 }
 
@@ -78,9 +81,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
+  const counters = deps.httpCounters ?? new HttpCounters();
   const guard = new ConnectionGuard(
     limits,
-    (what, client) =>
+    (what, client) => {
+      if (what === 'evicted') counters.connectionsEvicted++;
+      else counters.connectionsRefused[what === 'too fast' ? 'connection_rate' : 'all_busy']++;
       failures.warn(
         `connections-${what}`,
         what === 'evicted'
@@ -88,7 +94,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           : what === 'too fast'
             ? `HTTP: ${client} opens connections faster than --web.client-connection-rate; closed at accept`
             : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`,
-      ),
+      );
+    },
     realClock.now,
   );
   const app = Fastify({
@@ -112,14 +119,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   // Order matters: the rate limit before auth (no bcrypt for a client over its rate), the work gate after it.
-  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: realClock.now, failures });
+  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: realClock.now, failures, counters });
   await app.register(authPlugin, {
     webConfig,
     bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue },
     failures,
     onAuthenticated: (socket) => guard.authenticated(socket),
+    counters,
   });
-  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests), failures });
+  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests), failures, counters });
   await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
   await app.register(apiPlugin, {
     daemon,

@@ -9,7 +9,8 @@ const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const bcrypt = require(workerData.bcryptPath);
 // On Linux the nice value is per thread: the event loop (scrapes) wins the CPU over a login flood.
-try { require('node:os').setPriority(10); } catch {}
+// Only a little (nice 3): on a host loaded by other work a nicer thread would starve the logins.
+try { require('node:os').setPriority(3); } catch {}
 parentPort.on('message', (m) => {
   let ok = false;
   try { ok = bcrypt.compareSync(m.password, m.hash); } catch { ok = false; }

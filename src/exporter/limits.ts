@@ -42,9 +42,10 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 512,
   // A Prometheus pair, a Grafana and a few people behind one NAT fit many times over.
   maxConnectionsPerClient: 64,
-  // Prometheus opens one per scrape at most, a browser six at once: 4/s with a burst of 16 serves both;
-  // a reconnect or TLS-handshake flood from one address costs at most that.
-  connectionRatePerClient: 4,
+  // Prometheus keeps its connections alive (one per concurrent scrape), a browser opens six at once:
+  // 16/s with a burst of 64 serves both, and a reconnect or TLS-handshake flood from one address
+  // costs at most that. Many clients behind one proxy or NAT may need more.
+  connectionRatePerClient: 16,
   // Prometheus reconnects every 32 scrapes (8 min at 15 s); a pipelining client holds ≤ 32 parsed requests.
   maxRequestsPerConnection: 32,
   maxConcurrentRequests: 8,

@@ -9,6 +9,7 @@ import { BasicAuthChecker, type BcryptLimits } from '../basic-auth.ts';
 import { clientKey } from '../client-key.ts';
 import type { WebConfig } from '../web-config.ts';
 import type { RateLimitedLog } from '../../daemon/log.ts';
+import type { HttpCounters } from '../http-counters.ts';
 
 export interface AuthOptions {
   webConfig?: WebConfig;
@@ -16,9 +17,10 @@ export interface AuthOptions {
   failures: RateLimitedLog;
   /** A request on this socket authenticated (its connection is evicted last). */
   onAuthenticated?: (socket: net.Socket) => void;
+  counters?: HttpCounters;
 }
 
-const auth: FastifyPluginAsync<AuthOptions> = async (app, { webConfig, bcrypt, failures, onAuthenticated }) => {
+const auth: FastifyPluginAsync<AuthOptions> = async (app, { webConfig, bcrypt, failures, onAuthenticated, counters }) => {
   const tls = webConfig?.tls ?? null;
   const checker = new BasicAuthChecker(webConfig?.basicAuthUsers ?? new Map(), bcrypt);
   app.addHook('onClose', async () => checker.close());
@@ -50,6 +52,7 @@ const auth: FastifyPluginAsync<AuthOptions> = async (app, { webConfig, bcrypt, f
       return;
     }
     if (result === 'busy') {
+      if (counters) counters.requestsRefused.auth_queue++;
       failures.warn('auth-busy', `HTTP basic auth: too many unverified logins waiting; answered 429 (from ${req.ip})`);
       return reply.code(429).header('retry-after', '1').send({ error: 'too many authentication attempts at once; retry later' });
     }

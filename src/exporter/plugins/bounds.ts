@@ -11,19 +11,22 @@ import { clientKey } from '../client-key.ts';
 import { TokenBuckets, type BucketSettings } from '../token-bucket.ts';
 import type { WorkGate } from '../work-gate.ts';
 import type { RateLimitedLog } from '../../daemon/log.ts';
+import type { HttpCounters } from '../http-counters.ts';
 
 export interface RateLimitOptions {
   rateLimit: BucketSettings | null;
   now: () => number;
   failures: RateLimitedLog;
+  counters: HttpCounters;
 }
 
-const rateLimit: FastifyPluginAsync<RateLimitOptions> = async (app, { rateLimit: settings, now, failures }) => {
+const rateLimit: FastifyPluginAsync<RateLimitOptions> = async (app, { rateLimit: settings, now, failures, counters }) => {
   if (!settings) return;
   const buckets = new TokenBuckets(settings, now);
   app.addHook('onRequest', async (req, reply) => {
     const key = clientKey(req.ip);
     if (buckets.take(key)) return;
+    counters.requestsRefused.rate_limit++;
     failures.warn('rate-limit', `HTTP requests from ${key} over the web config's rate_limit; answered 429`);
     return reply.code(429).header('retry-after', String(buckets.retryAfterSeconds(key))).send({ error: 'too many requests (rate_limit); retry later' });
   });
@@ -40,12 +43,14 @@ export function ungated(url: string | undefined, method: string): boolean {
 export interface WorkGateOptions {
   gate: WorkGate;
   failures: RateLimitedLog;
+  counters: HttpCounters;
 }
 
-const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failures }) => {
+const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failures, counters }) => {
   app.addHook('onRequest', async (req, reply) => {
     if (ungated(req.routeOptions.url, req.method)) return;
     if (gate.enter(reply.raw)) return;
+    counters.requestsRefused.busy++;
     failures.warn('busy', `HTTP: ${gate.limit} API/page requests already in progress; answered 503 (from ${req.ip})`);
     return reply.code(503).header('retry-after', '1').send({ error: `busy: ${gate.limit} requests in progress (the limit); retry later` });
   });
