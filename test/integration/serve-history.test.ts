@@ -191,6 +191,24 @@ function catchesHup(pid: number): boolean {
 }
 
 describe('serve: signals during start-up', () => {
+  it("systemd's ExecReload sent right after exec (before node runs any JavaScript) waits for the handler: the daemon reloads, it does not die", async () => {
+    const unit = fs.readFileSync(path.join(repo, 'deploy', 'systemd', 'idleprobe.service'), 'utf8');
+    const reload = /^ExecReload=\/bin\/sh -c '(.*)'$/m.exec(unit)?.[1];
+    expect(reload).toBeDefined();
+    const proc = track(spawn(process.execPath, [BIN, ...serveArgs(f('execreload.sqlite'))], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] }));
+    const lines: string[] = [];
+    proc.stderr!.on('data', (c: Buffer) => lines.push(...c.toString().split('\n')));
+    // At once, as systemd would for `systemctl reload` just after `start` ($$ is systemd's literal $).
+    const script = reload!.replaceAll('$MAINPID', String(proc.pid)).replaceAll('$$', '$');
+    const sh = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+    const shExit = await new Promise<number | null>((r) => sh.once('exit', r));
+    expect(shExit).toBe(0);
+    await waitFor('the reload', async () => lines.some((l) => /SIGHUP/.test(l)), 30, () => lines.join('\n'));
+    await waitFor('the daemon listening', async () => lines.some((l) => l.includes('listening on')), 30, () => lines.join('\n'));
+    expect(proc.exitCode).toBeNull();
+    expect(proc.signalCode).toBeNull();
+  }, 60_000);
+
   it('a SIGHUP while modules load is queued and replayed as a reload once the daemon runs', async () => {
     const proc = track(spawn(process.execPath, [BIN, ...serveArgs(f('hup.sqlite'), '--log.level', 'debug')], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] }));
     const lines: string[] = [];
