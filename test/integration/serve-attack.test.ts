@@ -208,10 +208,14 @@ describe('serve: basic auth under a flood from other clients', () => {
     const d = await serve(['--web.config.file', f('web-auth.yml')]);
     // 20 clients, each from its own address, two rounds of wrong passwords (they are then "suspect").
     const flood = async (round: number) =>
-      Promise.all(Array.from({ length: 20 }, (_, i) => get(`${d.url}/metrics`, { auth: basic('prom', `guess${round}-${i}`), localAddress: `127.0.0.${50 + i}` })));
+      Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          get(`${d.url}/metrics`, { auth: basic('prom', `guess${round}-${i}`), localAddress: `127.0.0.${50 + i}` }).then((r) => ({ ...r, at: performance.now() })),
+        ),
+      );
     await flood(0);
     // The same clients again: now "suspect", they queue behind a client without a failed login.
-    const second = flood(1).then((rs) => rs.map((r) => ({ ...r, at: performance.now() })));
+    const second = flood(1);
     const login = await get(`${d.url}/metrics`, { auth: basic('prom', 's3cret') });
     const loginAt = performance.now();
     const denied = await second;
