@@ -9,7 +9,9 @@
 // login within 2 s during the auth flood, no crash, no lost result. Exit 1 when one is missed.
 // Baseline: the issue's figures before the fix (printed beside each attack).
 // Usage: npm run bench:attack [-- <seconds per attack, default 10>]
-//        IDLEPROBE_BIN=/path/to/bin/idleprobe.mjs to attack another build (e.g. main's).
+//        IDLEPROBE_BIN=/path/to/bin/idleprobe.mjs to attack another build (e.g. main's);
+//        BENCH_ONLY=1a,2b to run only those attacks; BENCH_SERVE_ARGS="--flag value" for both daemons;
+//        BENCH_NODE_ARGS="--trace-gc" node flags for both daemons (their stdout is shown then).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -86,9 +88,11 @@ interface Served {
 }
 
 async function serve(config: string, history: string, extra: string[]): Promise<Served> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--config', config, '--history', history, '--web.listen-address', '127.0.0.1:0', ...extra], {
+  const more = process.env.BENCH_SERVE_ARGS ? process.env.BENCH_SERVE_ARGS.split(' ') : [];
+  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--config', config, '--history', history, '--web.listen-address', '127.0.0.1:0', ...extra, ...more], {
     cwd: repo,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'pipe'],
     env: { ...process.env, BENCH_PASSWORD: 'unused' },
   });
   const served: Served = { proc, url: new URL('http://127.0.0.1'), exited: false };
@@ -181,6 +185,11 @@ const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(so
 class Attack {
   readonly sockets = new Set<net.Socket>();
   stopped = false;
+  /** HTTP statuses the attack's requests got (the floods count them). */
+  readonly statuses = new Map<number, number>();
+  describe(): string {
+    return [...this.statuses].map(([code, n]) => `${n}×${code}`).join(' ');
+  }
   track<S extends net.Socket>(s: S): S {
     if (this.sockets.has(s)) return s;
     this.sockets.add(s);
@@ -219,6 +228,7 @@ function flood(url: URL, clients: number, p: string): Attack {
   const loop = (i: number) => {
     if (a.stopped) return;
     const req = http.get({ host: url.hostname, port: url.port, path: p, agent: agents[i], localAddress: attacker(i) }, (res) => {
+      a.statuses.set(res.statusCode ?? 0, (a.statuses.get(res.statusCode ?? 0) ?? 0) + 1);
       res.on('data', () => {});
       res.on('end', () => loop(i));
       res.on('error', () => setTimeout(() => loop(i), 10));
@@ -296,7 +306,11 @@ interface Row {
   ok: boolean;
 }
 
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+
 async function run(name: string, baseline: string, target: Served, scrapeOpts: { auth?: string; ca?: Buffer }, attack: () => Attack, during?: () => Promise<string>): Promise<Row> {
+  const id = name.split('.')[0]!;
+  if (ONLY && !ONLY.has(id) && id !== 'idle (no attack)') return { name, baseline, rss: 0, scrapes: [], ok: true };
   const pid = target.proc.pid!;
   let rss = rssMb(pid);
   const sampler = setInterval(() => (rss = Math.max(rss, rssMb(pid))), 200);
@@ -304,9 +318,10 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   // Let the attack take hold before measuring.
   await sleep(1000);
   const stopScraper = startScraper(target.url, scrapeOpts);
-  const extra = during ? await during() : (await sleep(SECONDS * 1000), undefined);
+  const during_ = during ? await during() : (await sleep(SECONDS * 1000), undefined);
   const scrapes = await stopScraper();
   a.stop();
+  const extra = [during_, a.statuses.size ? `attackers got ${a.describe()}` : ''].filter(Boolean).join('; ') || undefined;
   clearInterval(sampler);
   rss = Math.max(rss, rssMb(pid));
   const lat = scrapes.map((s) => s.ms).sort((x, y) => x - y);
@@ -382,5 +397,6 @@ async function main(): Promise<number> {
   }
 }
 
-let loginOk = false;
+// The login goal counts only when the auth flood ran.
+let loginOk = ONLY !== null && !ONLY.has("4");
 process.exitCode = await main();

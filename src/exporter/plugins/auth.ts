@@ -54,10 +54,11 @@ const auth: FastifyPluginAsync<AuthOptions> = async (app, { webConfig, bcrypt, f
     if (result === 'busy') {
       if (counters) counters.requestsRefused.auth_queue++;
       failures.warn('auth-busy', `HTTP basic auth: too many unverified logins waiting; answered 429 (from ${req.ip})`);
-      return reply.code(429).header('retry-after', '1').send({ error: 'too many authentication attempts at once; retry later' });
+      return reply.code(429).header('connection', 'close').header('retry-after', '1').send({ error: 'too many authentication attempts at once; retry later' });
     }
     failures.warn('auth-denied', `HTTP basic auth failed from ${req.ip} (401)`);
-    return reply.code(401).header('www-authenticate', 'Basic realm="idleprobe"').send({ error: 'unauthorized' });
+    // A wrong password closes the connection: the next guess costs a new one (--web.client-connection-rate).
+    return reply.code(401).header('connection', 'close').header('www-authenticate', 'Basic realm="idleprobe"').send({ error: 'unauthorized' });
   });
 };
 

@@ -28,7 +28,8 @@ const rateLimit: FastifyPluginAsync<RateLimitOptions> = async (app, { rateLimit:
     if (buckets.take(key)) return;
     counters.requestsRefused.rate_limit++;
     failures.warn('rate-limit', `HTTP requests from ${key} over the web config's rate_limit; answered 429`);
-    return reply.code(429).header('retry-after', String(buckets.retryAfterSeconds(key))).send({ error: 'too many requests (rate_limit); retry later' });
+    // Closing makes a client that ignores Retry-After reconnect, at --web.client-connection-rate at most.
+    return reply.code(429).header('connection', 'close').header('retry-after', String(buckets.retryAfterSeconds(key))).send({ error: 'too many requests (rate_limit); retry later' });
   });
 };
 
@@ -52,7 +53,9 @@ const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failur
     if (gate.enter(reply.raw)) return;
     counters.requestsRefused.busy++;
     failures.warn('busy', `HTTP: ${gate.limit} API/page requests already in progress; answered 503 (from ${req.ip})`);
-    return reply.code(503).header('retry-after', '1').send({ error: `busy: ${gate.limit} requests in progress (the limit); retry later` });
+    // Closing makes a client that ignores Retry-After reconnect, at --web.client-connection-rate at most,
+    // instead of spinning on cheap 503s (each still costs a request's allocations and a GC share).
+    return reply.code(503).header('connection', 'close').header('retry-after', '1').send({ error: `busy: ${gate.limit} requests in progress (the limit); retry later` });
   });
 };
 
