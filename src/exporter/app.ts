@@ -128,7 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     counters,
   });
   await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests), failures, counters });
-  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
+  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION, now: realClock.now });
   await app.register(apiPlugin, {
     daemon,
     analyze: deps.analyze,

@@ -93,7 +93,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
   app.addContentTypeParser(CAPTURE_TYPES, (_req, payload, done) => done(null, payload));
 
   // Rendered once per daemon change, shared by every request (see response-cache.ts).
-  const targetsBody = new VersionedResponse(() => JSON.stringify({ targets: daemon.snapshots().map(targetJson) }));
+  const targetsBody = new VersionedResponse(() => JSON.stringify({ targets: daemon.snapshots().map(targetJson) }), () => opts.clock.now());
   app.get('/api/targets', async (_req, reply) => reply.type('application/json; charset=utf-8').send(await targetsBody.body(daemon.version)));
   allowOnly(app, '/api/targets', ['GET']);
 

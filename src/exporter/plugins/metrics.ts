@@ -11,11 +11,12 @@ export interface MetricsOptions {
   daemon: Daemon;
   renderer: MetricsRenderer;
   version: string;
+  now: () => number;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer, version }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer, version, now }) => {
   // Rendered once per daemon change (and reload status), shared by every request (see response-cache.ts).
-  const landing = new VersionedResponse(() => renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful }));
+  const landing = new VersionedResponse(() => renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful }), now);
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(await landing.body(`${daemon.version}/${daemon.reloadStatus.successful}`)));
   allowOnly(app, '/', ['GET']);
 
