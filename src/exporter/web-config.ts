@@ -7,6 +7,7 @@ import { createSecureContext, getCiphers, type SecureVersion } from 'node:tls';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { ConfigError, jsonPointerToPath } from '../daemon/config.ts';
+import { parseDurationMs } from '../duration.ts';
 
 export const CLIENT_AUTH_TYPES = [
   'NoClientCert',
@@ -50,14 +51,6 @@ export const CIPHER_SUITES: Record<string, string> = {
 /** exporter-toolkit's curve_preferences (Go's CurveID names) → OpenSSL group names. */
 export const CURVES: Record<string, string> = { CurveP256: 'P-256', CurveP384: 'P-384', CurveP521: 'P-521', X25519: 'X25519' };
 
-/** A Go duration as exporter-toolkit writes them ("1s", "500ms", "1m30s", "0") → ms; null if not one. */
-export function parseGoDuration(text: string): number | null {
-  if (text === '0') return 0;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return null;
-  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]!]!, 0);
-}
 
 const webConfigSchema = {
   type: 'object',
@@ -191,9 +184,15 @@ export function resolveWebConfig(raw: unknown, baseDir: string, file?: string): 
   let rateLimit: RateLimit | null = null;
   const rl = doc.rate_limit;
   if (rl) {
-    const intervalMs = rl.interval === undefined ? 0 : parseGoDuration(rl.interval);
-    if (intervalMs === null) problems.push(`rate_limit.interval: ${JSON.stringify(rl.interval)} is not a duration (e.g. 1s, 500ms, 1m; 0 = off)`);
-    else if (intervalMs > 0) {
+    let intervalMs: number | null = 0;
+    try {
+      // The one duration grammar (src/duration.ts); exporter-toolkit's "1s", "500ms", "1m30s" and "0" (off) read the same.
+      if (rl.interval !== undefined) intervalMs = parseDurationMs(rl.interval, 'rate_limit.interval', { minMs: 0 });
+    } catch (err) {
+      problems.push((err as Error).message);
+      intervalMs = null;
+    }
+    if (intervalMs !== null && intervalMs > 0) {
       if (!rl.burst) problems.push('rate_limit.burst: must be at least 1 when rate_limit.interval is set (with 0 every request would be refused)');
       else rateLimit = { intervalMs, burst: rl.burst };
     }
