@@ -20,6 +20,8 @@ export interface HttpLimits {
   maxRequestsPerConnection: number;
   /** Requests of the JSON API and pages (everything but /metrics and /-/*) in progress at once; beyond 503. */
   maxConcurrentRequests: number;
+  /** The same requests started per second, over all clients (burst: the same number); beyond 503. */
+  requestsPerSecond: number;
   /** Capture analyses (POST /api/analyze) at once; beyond it 429. */
   maxConcurrentAnalyses: number;
   /** An upload slower than this (bytes/s, over each UPLOAD_RATE_WINDOW_MS) is cut with 408. */
@@ -49,6 +51,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   // Prometheus reconnects every 32 scrapes (8 min at 15 s); a pipelining client holds ≤ 32 parsed requests.
   maxRequestsPerConnection: 32,
   maxConcurrentRequests: 8,
+  // People and dashboards, not scrapers: 32 pages or 1,000-target JSON documents a second is ~50 MB/s.
+  requestsPerSecond: 32,
   // One analysis of the worst capture grows the heap by ~50–100 MiB at the default flow cap.
   maxConcurrentAnalyses: 1,
   // 16 KiB/s: a capture from a slow link still arrives; a trickle holding the analysis slot does not.

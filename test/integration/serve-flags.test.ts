@@ -265,6 +265,15 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--web.max-concurrent-requests');
   },
+  '--web.requests-per-second': async () => {
+    const d = await serve(['--web.requests-per-second', '2']);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await request(`${d.url}/api/targets`)).status);
+    // Burst 2: the third and fourth within the same second get 503; /metrics is never counted.
+    expect(statuses.filter((c) => c === 503).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.slice(0, 2)).toEqual([200, 200]);
+    expect((await request(`${d.url}/metrics`)).status).toBe(200);
+  },
   '--analyze.min-upload-rate': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.min-upload-rate', '1000000', '--web.idle-timeout', '60s']);
     const s = await connect(d.url);

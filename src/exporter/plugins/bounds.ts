@@ -2,9 +2,10 @@
 //   - rateLimit (before auth): exporter-toolkit's `rate_limit` from the web config, read per client
 //     (IPv4 address or IPv6 /64; exporter-toolkit has one bucket for everyone, which lets one client
 //     starve Prometheus): beyond it 429 with Retry-After, before any bcrypt work;
-//   - workGate (after auth): the routes that render or query per request — everything but /metrics
-//     (cached, single-flight) and /-/* — at most `max` in progress at once, beyond it 503 with
-//     Retry-After. Routes added later (pages) are counted without opting in.
+//   - workGate (after auth): the routes that render or query per request — everything but the
+//     scrapes (/metrics, /probe) and /-/* — at most `max` in progress at once and `perSecond` started
+//     per second, beyond it 503 with Retry-After (work-gate.ts). Routes added later (pages) are
+//     counted without opting in.
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import { clientKey } from '../client-key.ts';
@@ -35,10 +36,14 @@ const rateLimit: FastifyPluginAsync<RateLimitOptions> = async (app, { rateLimit:
 
 export const rateLimitPlugin = fp(rateLimit, { name: 'idleprobe-rate-limit', fastify: '5.x' });
 
-/** Routes outside the work gate: the cached scrape and the health/lifecycle routes (POST /api/analyze has its own gate). */
+/**
+ * Routes outside the work gate: the scrapes (/metrics, cached; /probe, one target's few series, which
+ * a blackbox-style Prometheus job requests once per target and interval — 1,000 targets every 15 s is
+ * 67 a second), the health/lifecycle routes, and POST /api/analyze (its own gate).
+ */
 export function ungated(url: string | undefined, method: string): boolean {
   if (url === undefined) return true;
-  return url === '/metrics' || url.startsWith('/-/') || (url === '/api/analyze' && method === 'POST');
+  return url === '/metrics' || url === '/probe' || url.startsWith('/-/') || (url === '/api/analyze' && method === 'POST');
 }
 
 export interface WorkGateOptions {
@@ -52,10 +57,10 @@ const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failur
     if (ungated(req.routeOptions.url, req.method)) return;
     if (gate.enter(reply.raw)) return;
     counters.requestsRefused.busy++;
-    failures.warn('busy', `HTTP: ${gate.limit} API/page requests already in progress; answered 503 (from ${req.ip})`);
+    failures.warn('busy', `HTTP: API/page requests over --web.max-concurrent-requests or --web.requests-per-second; answered 503 (from ${req.ip})`);
     // Closing makes a client that ignores Retry-After reconnect, at --web.client-connection-rate at most,
     // instead of spinning on cheap 503s (each still costs a request's allocations and a GC share).
-    return reply.code(503).header('connection', 'close').header('retry-after', '1').send({ error: `busy: ${gate.limit} requests in progress (the limit); retry later` });
+    return reply.code(503).header('connection', 'close').header('retry-after', '1').send({ error: 'busy: too many API/page requests at once or this second; retry later' });
   });
 };
 
