@@ -112,6 +112,17 @@ async function serve(config: string, history: string, extra: string[]): Promise<
   return served;
 }
 
+/** CPU seconds (user + system) the process has used, from /proc/PID/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -317,9 +328,12 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   const a = attack();
   // Let the attack take hold before measuring.
   await sleep(1000);
+  const cpu0 = cpuSeconds(pid);
+  const wall0 = performance.now();
   const stopScraper = startScraper(target.url, scrapeOpts);
   const during_ = during ? await during() : (await sleep(SECONDS * 1000), undefined);
   const scrapes = await stopScraper();
+  const cpuShare = (cpuSeconds(pid) - cpu0) / ((performance.now() - wall0) / 1000);
   a.stop();
   const extra = [during_, a.statuses.size ? `attackers got ${a.describe()}` : ''].filter(Boolean).join('; ') || undefined;
   clearInterval(sampler);
@@ -329,7 +343,7 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   const p99 = pct(lat, 99);
   const ok = rss < GOALS.rssMb && p99 < GOALS.p99Ms && failed.length === 0 && !target.exited;
   console.log(
-    `${name.padEnd(58)} RSS max ${rss.toFixed(0).padStart(4)} MB  /metrics n=${String(scrapes.length).padStart(3)} p50 ${pct(lat, 50).toFixed(1).padStart(6)} ms p99 ${p99.toFixed(1).padStart(7)} ms max ${lat[lat.length - 1]?.toFixed(1).padStart(7)} ms failed ${failed.length}${failed.length ? ` (${[...new Set(failed.map((s) => s.status))].join(',')})` : ''}${extra ? `  ${extra}` : ''}  ${ok ? 'ok' : 'MISSED'}`,
+    `${name.padEnd(58)} RSS max ${rss.toFixed(0).padStart(4)} MB  /metrics n=${String(scrapes.length).padStart(3)} p50 ${pct(lat, 50).toFixed(1).padStart(6)} ms p99 ${p99.toFixed(1).padStart(7)} ms max ${lat[lat.length - 1]?.toFixed(1).padStart(7)} ms failed ${failed.length} daemon CPU ${(cpuShare * 100).toFixed(0)}%${failed.length ? ` (${[...new Set(failed.map((s) => s.status))].join(',')})` : ''}${extra ? `  ${extra}` : ''}  ${ok ? 'ok' : 'MISSED'}`,
   );
   console.log(`${''.padEnd(58)} before the fix (issue 19): ${baseline}`);
   // Let the daemon settle (sockets closing, GC) before the next attack.

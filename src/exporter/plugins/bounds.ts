@@ -58,9 +58,9 @@ const workGate: FastifyPluginAsync<WorkGateOptions> = async (app, { gate, failur
     if (gate.enter(reply.raw)) return;
     counters.requestsRefused.busy++;
     failures.warn('busy', `HTTP: API/page requests over --web.max-concurrent-requests or --web.requests-per-second; answered 503 (from ${req.ip})`);
-    // Closing makes a client that ignores Retry-After reconnect, at --web.client-connection-rate at most,
-    // instead of spinning on cheap 503s (each still costs a request's allocations and a GC share).
-    return reply.code(503).header('connection', 'close').header('retry-after', '1').send({ error: 'busy: too many API/page requests at once or this second; retry later' });
+    // The connection stays open: a 503 costs ~40 µs, a reconnect more (measured: closing here raised the
+    // daemon's RSS under a 48-client flood from 222 to 325 MB through connection churn, for no CPU saved).
+    return reply.code(503).header('retry-after', '1').send({ error: 'busy: too many API/page requests at once or this second; retry later' });
   });
 };
 
