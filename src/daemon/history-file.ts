@@ -190,6 +190,16 @@ export function openHistoryFile<S extends HistoryStore = HistoryStore>(
         throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}): ${bad.problem}${hint}`);
       }
     }
+    // A file (or directory) this user cannot write would be accepted by SQLite — it falls back to
+    // read-only, and WAL commits can even succeed until a checkpoint — and then lose results: refuse.
+    for (const [what, p] of [['', file], [' (its directory, for the -wal/-shm files)', path.dirname(path.resolve(file))]] as const) {
+      if (!fs.existsSync(p)) continue;
+      try {
+        fs.accessSync(p, fs.constants.W_OK);
+      } catch (err) {
+        throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) cannot be written${what}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; the daemon must write every result`);
+      }
+    }
     let store: S;
     try {
       store = create(file);

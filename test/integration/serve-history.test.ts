@@ -126,10 +126,17 @@ describe('serve: the history is checked before anything listens', () => {
   }, 60_000);
 
   it('a history this user cannot write is refused before listening, naming the file', async () => {
-    // Root writes any file: run serve as nobody (setpriv, util-linux) on a file owned by root.
-    const file = f('readonly.sqlite');
-    writeHistory(file);
+    // Root writes any file: run serve as nobody (setpriv, util-linux) on a file owned by root, in a
+    // directory nobody owns (so the lock beside it can be taken: only the file is read-only).
     fs.chmodSync(dir, 0o755);
+    const sub = f('nobody-dir');
+    fs.mkdirSync(sub);
+    fs.chownSync(sub, 65534, 65534);
+    const file = path.join(sub, 'readonly.sqlite');
+    // A WAL-mode history, as the daemon leaves it: opening it needs no write, so only a write shows it.
+    const h = new HistoryStore(file);
+    h.record({ target: 't0', status: 'failed', startedAt: new Date(0).toISOString(), finishedAtMs: 1000, durationSeconds: 1, error: 'x', errorKind: 'error' });
+    h.close();
     fs.chmodSync(file, 0o644);
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       execFile('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, BIN, ...serveArgs(file)], { cwd: repo, timeout: 60_000, env: { ...process.env, HOME: '/tmp' } }, (err, _o, stderr) =>
@@ -137,7 +144,7 @@ describe('serve: the history is checked before anything listens', () => {
       );
     });
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`history file ${file}`);
+    expect(r.stderr).toContain(`history file ${file} (--history) cannot be written`);
     expect(r.stderr).not.toContain('listening');
   }, 60_000);
 
