@@ -9,8 +9,8 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Daemon } from '../daemon/daemon.ts';
-import { RateLimitedLog, silentLogger, type Logger } from '../daemon/log.ts';
+import type { ReadModel } from '../read-model/read-model.ts';
+import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
@@ -30,14 +30,15 @@ export type { AnalyzeFn } from './plugins/api.ts';
 export { targetJson } from './json.ts';
 
 export interface AppDeps {
-  daemon: Daemon;
+  /** What the exporter shows and triggers (src/app/read-model.ts wires the daemon to it). */
+  model: ReadModel;
   renderer: MetricsRenderer;
   analyze?: AnalyzeFn;
   webConfig?: WebConfig;
   version?: string;
   /** POST /-/reload (`--web.enable-lifecycle`); off by default. */
   enableLifecycle?: boolean;
-  /** POST /api/measure, /api/heartbeat, /api/analyze (`--web.enable-admin-api`); off by default. */
+  /** POST /api/<kind route>/:name (measure, heartbeat, locate) and /api/analyze (`--web.enable-admin-api`); off by default. */
   enableAdminApi?: boolean;
   limits?: Partial<HttpLimits>;
   /** Shared with the metrics renderer so /metrics can export the upload counters. */
@@ -77,7 +78,7 @@ function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined, gua
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { daemon, renderer, webConfig } = deps;
+  const { model, renderer, webConfig } = deps;
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
@@ -128,9 +129,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     counters,
   });
   await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters });
-  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION, now: realClock.now });
+  await app.register(metricsPlugin, { model, renderer, version: deps.version ?? VERSION, now: realClock.now });
   await app.register(apiPlugin, {
-    daemon,
+    model,
     analyze: deps.analyze,
     gate: deps.gate ?? new AnalysisGate(limits.maxConcurrentAnalyses),
     maxLiveFlows: limits.maxLiveFlows,
@@ -138,6 +139,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     enableAdminApi: deps.enableAdminApi ?? false,
     clock: realClock,
   });
-  await app.register(lifecyclePlugin, { daemon, enableLifecycle: deps.enableLifecycle ?? false });
+  await app.register(lifecyclePlugin, { model, enableLifecycle: deps.enableLifecycle ?? false });
   return app;
 }

@@ -23,3 +23,25 @@ export function publicText(text: string | null): string | null {
   if (text === null) return null;
   return escapeControl(text.replace(PATH, '$1<file>').replace(USER_AT, '$1<user>@'));
 }
+
+/** Keys whose string values carry text from inside the daemon (errors, reasons, anomalies). */
+const FREE_TEXT_KEYS = new Set(['error', 'reason', 'message', 'detail', 'anomalies', 'contradictions']);
+
+/**
+ * A JSON value for an HTTP body: every string under a free-text key (see FREE_TEXT_KEYS, also inside
+ * arrays) through publicText; the rest (names, hosts, times) as it is. Generic over the job kinds'
+ * presenters, so a kind added later is covered without knowing where its errors are.
+ */
+export function publicJson<T>(value: T): T {
+  const walk = (v: unknown, freeText: boolean): unknown => {
+    if (typeof v === 'string') return freeText ? publicText(v) : v;
+    if (Array.isArray(v)) return v.map((item) => walk(item, freeText));
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, child] of Object.entries(v)) out[k] = walk(child, FREE_TEXT_KEYS.has(k));
+      return out;
+    }
+    return v;
+  };
+  return walk(value, false) as T;
+}

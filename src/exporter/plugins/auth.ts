@@ -8,7 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BasicAuthChecker, type BcryptLimits } from '../basic-auth.ts';
 import { clientKey } from '../client-key.ts';
 import type { WebConfig } from '../web-config.ts';
-import type { RateLimitedLog } from '../../daemon/log.ts';
+import type { RateLimitedLog } from '../../log.ts';
 import type { HttpCounters } from '../http-counters.ts';
 
 export interface AuthOptions {

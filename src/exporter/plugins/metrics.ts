@@ -1,6 +1,6 @@
 // Read-only views for Prometheus and people: the landing page, /metrics and blackbox-style /probe.
 import type { FastifyPluginAsync } from 'fastify';
-import type { Daemon } from '../../daemon/daemon.ts';
+import type { ReadModel } from '../../read-model/read-model.ts';
 import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
 import { renderLanding } from '../landing.ts';
 import { debugText } from '../json.ts';
@@ -8,16 +8,16 @@ import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts'
 import { VersionedResponse } from '../response-cache.ts';
 
 export interface MetricsOptions {
-  daemon: Daemon;
+  model: ReadModel;
   renderer: MetricsRenderer;
   version: string;
   now: () => number;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer, version, now }) => {
-  // Rendered once per daemon change (and reload status), shared by every request (see response-cache.ts).
-  const landing = new VersionedResponse(() => renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful }), now);
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(await landing.body(`${daemon.version}/${daemon.reloadStatus.successful}`)));
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer, version, now }) => {
+  // Rendered once per change (and reload status), at most once a second, shared by every request (see response-cache.ts).
+  const landing = new VersionedResponse(() => renderLanding(model.targets(), { version, reloadOk: model.reloadStatus.successful }), now);
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(await landing.body(`${model.version}/${model.reloadStatus.successful}`)));
   allowOnly(app, '/', ['GET']);
 
   app.get('/metrics', async (req, reply) => {
@@ -47,13 +47,13 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, render
     async (req, reply) => {
       const { target, module, debug } = req.query;
       // Only configured targets: this endpoint never opens a session, let alone to an arbitrary host.
-      const snap = daemon.snapshot(target);
-      if (!snap) throw notServed(daemon, target);
+      const snap = model.target(target);
+      if (!snap) throw notServed(model, target);
       if (module !== undefined) {
-        if (!daemon.config.modules[module]) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
+        if (!model.hasModule(module)) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
         if (module !== snap.module) throw new HttpError(400, `target ${JSON.stringify(target)} is measured with module ${JSON.stringify(snap.module)}, not ${JSON.stringify(module)}`);
       }
-      const registry = buildTargetRegistry([snap]);
+      const registry = buildTargetRegistry(model.kinds(), [snap]);
       const text = await registry.metrics();
       if (debug) return reply.type('text/plain; charset=utf-8').send(debugText(snap, text));
       return reply.type(registry.contentType).send(text);
