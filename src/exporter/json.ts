@@ -23,6 +23,6 @@ export function targetJson(s: TargetSnapshot): JsonObject {
 
 export function debugText(s: TargetSnapshot, metricsText: string): string {
   // The kinds' lines carry errors and shell output: no paths, user names or control characters (public-text.ts).
-  const lines: string[] = [`Target ${s.name} (${s.host}:${s.port}, module ${s.module})`, ...s.jobs.flatMap((job) => job.debugLines()).map(publicText)].map(escapeControl);
+  const lines: string[] = [`Target ${s.name} (${s.host}:${s.port}, module ${s.module})`, ...s.jobs.flatMap((job) => job.debugLines()).map((l) => publicText(l))].map((l) => escapeControl(l));
   return `Probes of the last run:\n${lines.join('\n')}\n\nMetrics that would have been returned:\n${metricsText}`;
 }

@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { clientKey } from '../client-key.ts';
 import { TokenBuckets, type BucketSettings } from '../token-bucket.ts';
 import type { WorkGate } from '../work-gate.ts';
-import type { RateLimitedLog } from '../../daemon/log.ts';
+import type { RateLimitedLog } from '../../log.ts';
 import type { HttpCounters } from '../http-counters.ts';
 
 export interface RateLimitOptions {
