@@ -128,7 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onAuthenticated: (socket) => guard.authenticated(socket),
     counters,
   });
-  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters });
+  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters, clock: realClock });
   await app.register(metricsPlugin, { model, renderer, version: deps.version ?? VERSION, now: realClock.now });
   await app.register(apiPlugin, {
     model,
