@@ -1,5 +1,5 @@
 // The HTTP side of `idleprobe serve` (fastify), assembled from one plugin per concern: auth (TLS
-// client certificates, basic auth), metrics (/, /metrics, /probe), api (JSON API and the opt-in
+// client certificates, basic auth), metrics (/metrics, /probe), pages (/, /targets/:name), api (JSON API and the opt-in
 // admin routes) and lifecycle (/-/healthy, /-/ready, opt-in /-/reload). Every input has a schema; a
 // wrong one is a 400 with a message, a wrong method a 405 with an Allow header. The server itself
 // bounds connections and the time a request may take (src/exporter/limits.ts).
@@ -14,7 +14,7 @@ import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
-import { HttpError, httpStatusFor } from './http-error.ts';
+import { HttpError, httpStatusFor, notServed } from './http-error.ts';
 import { AnalysisGate } from './analysis-gate.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 import authPlugin from './plugins/auth.ts';
@@ -25,6 +25,8 @@ import { HttpCounters } from './http-counters.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import apiPlugin, { type AnalyzeFn } from './plugins/api.ts';
 import lifecyclePlugin from './plugins/lifecycle.ts';
+import pagesPlugin from './plugins/pages.ts';
+import { PageRenderer } from './pages.ts';
 
 export type { AnalyzeFn } from './plugins/api.ts';
 export { targetJson } from './json.ts';
@@ -46,6 +48,8 @@ export interface AppDeps {
   /** Shared with the metrics renderer: what the HTTP bounds turned away. */
   httpCounters?: HttpCounters;
   log?: Logger;
+  /** The status pages' renderer and caches (the benchmark passes its own to read its counters). */
+  pages?: PageRenderer;
 }
 
 /**
@@ -129,7 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     counters,
   });
   await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters, clock: realClock });
-  await app.register(metricsPlugin, { model, renderer, version: deps.version ?? VERSION, now: realClock.now });
+  await app.register(metricsPlugin, { model, renderer });
   await app.register(apiPlugin, {
     model,
     analyze: deps.analyze,
@@ -140,5 +144,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: realClock,
   });
   await app.register(lifecyclePlugin, { model, enableLifecycle: deps.enableLifecycle ?? false });
+  await app.register(pagesPlugin, { pages: deps.pages ?? new PageRenderer(model, { version: deps.version ?? VERSION }), notServed: (name) => notServed(model, name) });
   return app;
 }

@@ -1,25 +1,16 @@
-// Read-only views for Prometheus and people: the landing page, /metrics and blackbox-style /probe.
+// Read-only views for Prometheus: /metrics and blackbox-style /probe (the pages for people: ./pages.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { ReadModel } from '../../read-model/read-model.ts';
 import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
-import { renderLanding } from '../landing.ts';
 import { debugText } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
-import { VersionedResponse } from '../response-cache.ts';
 
 export interface MetricsOptions {
   model: ReadModel;
   renderer: MetricsRenderer;
-  version: string;
-  now: () => number;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer, version, now }) => {
-  // Rendered once per change (and reload status), at most once a second, shared by every request (see response-cache.ts).
-  const landing = new VersionedResponse(() => renderLanding(model.targets(), { version, reloadOk: model.reloadStatus.successful }), now);
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(await landing.body(`${model.version}/${model.reloadStatus.successful}`)));
-  allowOnly(app, '/', ['GET']);
-
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer }) => {
   app.get('/metrics', async (req, reply) => {
     const rendered = await renderer.renderBody();
     reply.type(renderer.contentType).header('vary', 'Accept-Encoding');
