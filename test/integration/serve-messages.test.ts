@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
 import { repo, startDaemon, stopChildren, waitFor } from './daemon-harness.ts';
 
 const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
@@ -107,5 +108,34 @@ describe('README: the serve --config.check example works as written on a fresh c
       const r = await check(path.join(repo, file));
       expect(r.code, `README example ${file}: ${r.stderr}`).toBe(0);
     }
+  }, 60_000);
+});
+
+describe('serve: text from inside the daemon in HTTP bodies', () => {
+  it('a stored error with a shell\'s escape sequences, a key path and user@host reaches /probe?debug=true and /api escaped and without them', async () => {
+    const history = f('escapes.sqlite');
+    const h = new HistoryStore(history);
+    h.record({
+      target: 'esc',
+      status: 'failed',
+      startedAt: new Date().toISOString(),
+      finishedAtMs: Date.now(),
+      durationSeconds: 1,
+      errorKind: 'protocol',
+      error: 'probe@198.18.0.9:22: the inbound waiter did not start (\u001b[31mboom\u001b[0m\u009b2J; cannot read /etc/idleprobe/id_ed25519)',
+    });
+    h.close();
+    process.env.ESC_TEST_PW = 'unused';
+    // Its first run waits a random part of a day (jitter), and would only meet a closed local port.
+    fs.writeFileSync(f('esc.yml'), `global: { jitter_seconds: 86400 }\ntargets:\n  - { name: esc, host: 127.0.0.1, port: 9, user: probe, password_env: ESC_TEST_PW, host_key_sha256: "${PIN}", schedule: "0 0 1 1 *" }\n`);
+    const d = await startDaemon(f('esc.yml'), history, []);
+    const debug = await (await fetch(`${d.url}/probe?target=esc&debug=true`)).text();
+    expect(debug).toContain('\\x1b[31mboom\\x1b[0m\\x9b2J');
+    expect(debug).not.toMatch(/[\u001b\u009b]/);
+    expect(debug).not.toContain('/etc/idleprobe');
+    expect(debug).not.toContain('probe@');
+    const api = await (await fetch(`${d.url}/api/targets`)).text();
+    expect(api).not.toMatch(/\\u001b|\u009b|\/etc\/idleprobe|probe@/);
+    expect(api).toContain('<file>');
   }, 60_000);
 });
