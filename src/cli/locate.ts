@@ -10,8 +10,9 @@ import { formatLocateSummary } from '../probe/locate-summary.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
+import { parseSessions } from './setting-flags.ts';
 
-interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand'> {
+interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand' | 'inboundMethod'> {
   maxHops: string;
   timeout?: string;
   history?: string;
@@ -37,9 +38,7 @@ export function buildLocateOptions(flags: LocateFlags): LocateTargetOptions {
   const minSeconds = parseSeconds(flags.min, '--min');
   const maxSeconds = parseSeconds(flags.max, '--max');
   if (maxSeconds <= minSeconds) throw new UsageError(`--max (${maxSeconds}) must be greater than --min (${minSeconds})`);
-  const sessions = Number(flags.sessions);
-  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new UsageError(`--sessions must be an integer 1–64, got "${flags.sessions}"`);
-  const opts: LocateTargetOptions = { maxHops: parseMaxHops(flags.maxHops), minSeconds, maxSeconds, sessions };
+  const opts: LocateTargetOptions = { maxHops: parseMaxHops(flags.maxHops), minSeconds, maxSeconds, sessions: parseSessions(flags.sessions) };
   if (flags.timeout !== undefined) {
     opts.timeoutSeconds = parseSeconds(flags.timeout, '--timeout');
     if (opts.timeoutSeconds >= maxSeconds) throw new UsageError(`--timeout (${opts.timeoutSeconds}) must be below --max (${maxSeconds})`);

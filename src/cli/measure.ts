@@ -5,8 +5,11 @@ export { buildTargetSpec, parseTargetArg, type ParsedTarget } from './target-spe
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
 import { progressLine } from './progress.ts';
-import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from '../probe/target.ts';
+import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
+import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
+import { ConnectPacer, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
+import { parseSessions } from './setting-flags.ts';
 import { addSshConfigOptions, resolveTarget, type MeasureTargetFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
@@ -24,7 +27,6 @@ export interface MeasureFlags extends MeasureTargetFlags {
   sessions: string;
   json?: boolean;
   connectTimeout?: string;
-  inboundMethod?: string;
 }
 
 /** Flags (and ssh_config's ConnectTimeout, which --connect-timeout overrides) → MeasureOptions. */
@@ -32,15 +34,9 @@ export function buildMeasureOptions(flags: MeasureFlags, sshConfigConnectTimeout
   const minSeconds = parseSeconds(flags.min, '--min');
   const maxSeconds = parseSeconds(flags.max, '--max');
   if (maxSeconds <= minSeconds) throw new UsageError(`--max (${maxSeconds}) must be greater than --min (${minSeconds})`);
-  const sessions = Number(flags.sessions);
-  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new UsageError(`--sessions must be an integer 1–64, got "${flags.sessions}"`);
-  const opts: MeasureOptions = { ...MEASURE_DEFAULTS, minSeconds, maxSeconds, sessions };
+  const opts: MeasureOptions = { ...MEASURE_DEFAULTS, minSeconds, maxSeconds, sessions: parseSessions(flags.sessions) };
   if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
   else if (sshConfigConnectTimeoutSeconds !== null) opts.connectTimeoutMs = sshConfigConnectTimeoutSeconds * 1000;
-  if (flags.inboundMethod !== undefined) {
-    if (flags.inboundMethod !== 'signal' && flags.inboundMethod !== 'sleep') throw new UsageError(`--inbound-method must be signal or sleep, got "${flags.inboundMethod}"`);
-    opts.inboundMethod = flags.inboundMethod;
-  }
   return opts;
 }
 
@@ -49,7 +45,7 @@ export function buildMeasureOptions(flags: MeasureFlags, sshConfigConnectTimeout
 function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
   const hop = spec.jumpHosts?.[0];
   if (!hop) return null;
-  return { ...hop, directions: spec.directions, inboundCommand: spec.inboundCommand };
+  return { ...hop, directions: spec.directions, inbound: spec.inbound };
 }
 
 export interface JumpReport {
@@ -76,19 +72,21 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
   const jumpLeg = jumpLegSpec(spec);
-  // With a jump host both measurements run at once, sharing the session budget.
-  const sessions = jumpLeg ? Math.max(2, Math.floor(opts.sessions / 2)) : opts.sessions;
+  // With a jump host both measurements run at once: each gets a share of the budget, and every
+  // connect of both goes through one pacer (they all reach the jump host first).
+  const share = jumpLeg ? shareOf(opts, 2) : opts;
+  const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
-      ...opts,
-      sessions,
+      ...share,
+      connectPacer,
       signal: abort.signal,
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
       onResult,
     }),
   );
-  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...opts, sessions, signal: abort.signal, onResult })) : null;
+  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...share, connectPacer, signal: abort.signal, onResult })) : null;
   try {
     const [result, legResult] = await Promise.all([
       main.result,
@@ -138,16 +136,14 @@ export function command(): Command {
     .option('--min <seconds>', 'shortest idle age to probe', String(MEASURE_DEFAULTS.minSeconds))
     .option('--max <seconds>', 'longest idle age to probe', String(MEASURE_DEFAULTS.maxSeconds))
     .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions))
-    .option('--inbound-command <cmd>', 'command the server runs for inbound probes; {d} = age in seconds', DEFAULT_INBOUND_COMMAND)
-    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', MEASURE_DEFAULTS.inboundMethod)
+    .option('--inbound-command <cmd>', `the sleep method's command the server runs for inbound probes, {d} = age in seconds (implies --inbound-method sleep; default "${DEFAULT_SLEEP_COMMAND}")`)
+    .option('--inbound-method <method>', `signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep (default: ${DEFAULT_INBOUND_METHOD}, or sleep with --inbound-command)`)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else 10)')
     .option('--json', 'print one JSON document (the measurement) on stdout');
   return addSshConfigOptions(cmd)
-    .action(async (targetArg: string, flags: MeasureFlags, cmd: Command) => {
-      // Commander fills the default; only an explicit --inbound-command conflicts with --no-inbound.
-      const explicitCommand = cmd.getOptionValueSource('inboundCommand') === 'cli' ? flags.inboundCommand : undefined;
-      const { spec, connectTimeoutSeconds, provenance } = resolveTarget(targetArg, { ...flags, inboundCommand: explicitCommand }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
+    .action(async (targetArg: string, flags: MeasureFlags) => {
+      const { spec, connectTimeoutSeconds, provenance } = resolveTarget(targetArg, flags, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
       const opts = buildMeasureOptions(flags, connectTimeoutSeconds);
       await runAndPrint(spec, opts, flags.json === true, undefined, provenance);
     });

@@ -8,7 +8,8 @@ import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
-import { DEFAULT_INBOUND_COMMAND, formatEndpoint, parseEndpointArg, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { inboundFromFlags, type InboundFlags } from './setting-flags.ts';
+import { formatEndpoint, parseEndpointArg, type JumpHost, type TargetSpec } from '../probe/target.ts';
 import { ConnectError, type Direction } from '../search/types.ts';
 import { entryMatchesHost, knownHostsName, normaliseFingerprint, parseKnownHosts } from '../probe/host-keys.ts';
 import { hostKeyLookupOf } from '../probe/credentials.ts';
@@ -65,10 +66,8 @@ export interface TargetFlags {
   verbose?: boolean;
 }
 
-export interface MeasureTargetFlags extends TargetFlags {
+export interface MeasureTargetFlags extends TargetFlags, InboundFlags {
   direction: string;
-  inboundCommand?: string;
-  inbound: boolean;
 }
 
 export function addSshConfigOptions(cmd: Command): Command {
@@ -234,14 +233,10 @@ export function resolveTarget(targetArg: string, flags: MeasureTargetFlags, warn
     port,
     user,
     directions: parseDirection(flags.direction),
-    inboundCommand: flags.inbound === false ? null : (flags.inboundCommand ?? DEFAULT_INBOUND_COMMAND),
+    inbound: inboundFromFlags(flags),
   };
   if (cfg?.hostKeyAlias) spec.hostKeyAlias = cfg.hostKeyAlias;
-  if (flags.inboundCommand !== undefined && flags.inbound === false) throw new UsageError('--inbound-command and --no-inbound contradict each other');
-  if (spec.inboundCommand !== null && !spec.inboundCommand.includes('{d}')) {
-    throw new UsageError(`--inbound-command must contain {d} (the idle age in seconds), got "${spec.inboundCommand}"`);
-  }
-  if (spec.inboundCommand === null && spec.directions.length === 1 && spec.directions[0] === 'inbound') {
+  if (spec.inbound === null && spec.directions.length === 1 && spec.directions[0] === 'inbound') {
     throw new UsageError('--direction inbound needs inbound probing, but --no-inbound was given');
   }
   const jumpValue = flags.jump ?? cfg?.proxyJump ?? null;
@@ -274,7 +269,7 @@ function resolveJumpHosts(value: string, source: string, flags: TargetFlags, war
     const host = cfg?.hostName ?? hop.host;
     const port = hop.port ?? cfg?.port ?? 22;
     const user = hop.user ?? (cfg?.user || defaultUser());
-    const spec: TargetSpec = { name: formatEndpoint(user, host, port), host, port, user, directions: ['outbound'], inboundCommand: null };
+    const spec: TargetSpec = { name: formatEndpoint(user, host, port), host, port, user, directions: ['outbound'], inbound: null };
     if (cfg?.hostKeyAlias) spec.hostKeyAlias = cfg.hostKeyAlias;
     try {
       hostKeySource(spec, hopFlags, cfg, warn);
@@ -283,7 +278,7 @@ function resolveJumpHosts(value: string, source: string, flags: TargetFlags, war
       throw err;
     }
     credentialsSource(spec, hopFlags, cfg);
-    const { directions: _d, inboundCommand: _i, ...jump } = spec;
+    const { directions: _d, inbound: _i, ...jump } = spec;
     return jump;
   });
 }

@@ -6,6 +6,7 @@
 // ./jobs/index.ts (see docs/daemon.md, "Adding a job kind").
 import type { TargetSpec } from '../probe/target.ts';
 import type { DaemonConfig, GlobalSettings, TargetConfig } from './config.ts';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import type { Logger } from './log.ts';
 
@@ -34,8 +35,8 @@ export interface StoredRun {
 /** What a run gets besides the target and its settings. */
 export interface JobContext {
   signal: AbortSignal;
-  /** What the session budget granted this run. */
-  lease: { sessions: number; connectsPerMinute: number };
+  /** What the global caps granted this run: its sessions, and the daemon's connect pacer every connect of it waits for. */
+  lease: { sessions: number; connectPacer: ConnectPacer };
   global: GlobalSettings;
   /** This target's settings (e.g. a matrix connects with its measurement's connect timeout). */
   target: TargetConfig;

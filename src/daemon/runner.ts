@@ -265,7 +265,7 @@ export class TargetRunner {
     const startedAt = new Date(t0).toISOString();
     const ctx: JobContext = {
       signal,
-      lease: { sessions: lease.sessions, connectsPerMinute: lease.connectsPerMinute },
+      lease: { sessions: lease.sessions, connectPacer: lease.connectPacer },
       global: this.deps.global(),
       target: this.cfg,
       onSessionsOpen: (n) => {

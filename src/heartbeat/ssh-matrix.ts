@@ -8,22 +8,27 @@
 // bounds the probes that are not heartbeats — the end-of-window check, which OpenSSH would likewise
 // not give up on before N × h.
 import { realClock } from '../search/clock.ts';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import { DEFAULT_SILENT_FLOOR_MS } from '../probe/outcome.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../probe/outcome.ts';
 import type { TargetSpec } from '../probe/target.ts';
 import { runHeartbeatMatrix } from './matrix.ts';
 import type { HeartbeatMatrix, MatrixOptions } from './types.ts';
 
-/** Answer deadline of a heartbeat session's other probes: CountMax × h (never below the prober's floor). */
-export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number): number {
-  return intervalSeconds === null ? DEFAULT_SILENT_FLOOR_MS : Math.max(DEFAULT_SILENT_FLOOR_MS, Math.round(countMax * intervalSeconds * 1000));
+/** Answer deadline of a heartbeat session's other probes: CountMax × h (never below the prober's configured floor). */
+export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number, floorMs: number = DEFAULT_SILENT_DEADLINE_FLOOR_MS): number {
+  return intervalSeconds === null ? floorMs : Math.max(floorMs, Math.round(countMax * intervalSeconds * 1000));
 }
 
 export interface TargetMatrixOptions extends Omit<MatrixOptions, 'clock' | 'connectStaggerMs'> {
   connectTimeoutMs?: number;
+  /** The target's `silent_deadline_floor_ms` (default the schema's). */
+  silentDeadlineFloorMs?: number;
   connectStaggerMs?: number;
+  /** The process's connect pacer (the daemon's): every session's connect waits for it. */
+  connectPacer?: ConnectPacer;
   clock?: Clock;
 }
 
@@ -39,7 +44,8 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
       credentials,
       hostKeys,
       ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
-      silentFloorMs: countMaxDeadlineMs(h, o.countMax),
+      silentDeadlineFloorMs: countMaxDeadlineMs(h, o.countMax, o.silentDeadlineFloorMs),
+      ...(o.connectPacer ? { connectPacer: o.connectPacer } : {}),
     });
     openers.push(opener);
     return opener;

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
 import type { LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
+import { ConnectPacer } from '../search/pacer.ts';
 import { ConnectError, type Clock } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
@@ -35,6 +36,8 @@ export interface LocateTargetOptions {
   /** Connect pacing (defaults: the measurement's); the daemon passes its share of the global cap. */
   connectStaggerMs?: number;
   maxConnectsPerMinute?: number;
+  /** The process's connect pacer (the daemon's): every connect waits for it. Default: one of its own from the pacing above. */
+  connectPacer?: ConnectPacer;
   connectTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (p: LocateProgress) => void;
@@ -98,12 +101,13 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
   checkSocketOptionsAvailable();
   const t0 = clock.now();
   const address = await resolveAddress(spec.host, spec.name);
+  const pacing = { connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs, maxConnectsPerMinute: opts.maxConnectsPerMinute ?? 120 };
   const opener = new SshSessionOpener(spec, {
     clock,
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     connectTimeoutMs: opts.connectTimeoutMs,
-    connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
+    connectPacer: opts.connectPacer ?? new ConnectPacer(clock, pacing),
     onSessionsOpen: opts.onSessionsOpen,
   });
   // Connect (and authenticate) before anything else: unreachable / bad key / auth fail here, exit 3.
@@ -125,8 +129,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
       precision,
       maxSessions: opts.sessions,
       maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
-      connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
-      maxConnectsPerMinute: opts.maxConnectsPerMinute ?? 120,
+      ...pacing,
       signal: opts.signal,
       control,
       onProgress: opts.onProgress,

@@ -12,6 +12,7 @@
 import { abortError } from './clock.ts';
 import { searchIdleTimeout } from './index.ts';
 import { bracketWidthTarget } from './precision.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from './silent-deadline.ts';
 import {
   disputedHops,
   evidenceOf,
@@ -148,8 +149,11 @@ class LocateRun {
       direction: 'outbound',
       minSeconds,
       maxSeconds,
-      precision: opts.precision,
-      maxSessions: opts.maxSessions,
+      precisionAbsSeconds: opts.precision.absSeconds,
+      precisionRelative: opts.precision.relative,
+      sessions: opts.maxSessions,
+      // Locate's sessions use the prober's default floor (src/probe/locate.ts opens them so).
+      silentDeadlineFloorMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS,
       connectStaggerMs: opts.connectStaggerMs,
       maxConnectsPerMinute: opts.maxConnectsPerMinute,
       signal: opts.signal,

@@ -34,7 +34,7 @@ describe('daemon config', () => {
     const t = cfg.targets[0];
     expect(t.spec).toMatchObject({ name: 'bastion', host: '198.18.1.2', port: 22, user: 'probe', privateKeyPath: keyFile, hostKeySha256: [PIN] });
     expect(t.spec.directions).toEqual(['outbound', 'inbound']);
-    expect(t.spec.inboundCommand).toBe('sleep {d}; echo idleprobe');
+    expect(t.spec.inbound).toEqual({ method: 'signal' });
     expect(t.module).toBe('default');
     expect(t.settings).toMatchObject({ minSeconds: 5, maxSeconds: 7440, sessions: 8, precisionAbsSeconds: 1, precisionRelative: 0.02 });
     expect(t.settings.sentinel).toEqual({ enabled: false, fraction: 0.9 });
@@ -162,6 +162,6 @@ targets:
       ['office-bastion', 'nat_watch', '17 */2 * * *'],
       ['sftp-partner', 'no_shell', '45 3 * * *'],
     ]);
-    expect(cfg.targets[1].spec.inboundCommand).toBeNull();
+    expect(cfg.targets[1].spec.inbound).toBeNull();
   });
 });

@@ -20,7 +20,6 @@ import { realClock } from '../../src/search/clock.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { matrixStaggerMs } from '../../src/daemon/heartbeat-plan.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 
 const PIN = `SHA256:${'H'.repeat(43)}`;
@@ -251,12 +250,6 @@ describe('heartbeat matrix in the daemon', () => {
     await flush();
     expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b', 'b']);
     expect(daemon.snapshot('a')!.sessionsOpen).toBe(0);
-  });
-
-  it('stagger only spreads connects beyond the share', () => {
-    expect(matrixStaggerMs(7, 30, 250)).toBe(250);
-    expect(matrixStaggerMs(7, 6, 250)).toBe(10_000);
-    expect(matrixStaggerMs(3, 1, 250)).toBe(60_000);
   });
 
   it('exports the matrix per interval, stores it, serves it at /api/targets/:name/heartbeat, and keeps it over a restart', async () => {

@@ -1,9 +1,8 @@
 // The search's ETA: the pure estimate (src/search/eta.ts) on hand-made snapshots, and the reports
 // of real searches over the simulated middlebox (virtual clock), compared with when they really end.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TUNING } from '../../src/search/engine.ts';
 import { estimateRemaining, type EtaInput } from '../../src/search/eta.ts';
-import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.ts';
+import { DEFAULT_TUNING, defaultSearchOptions, precisionOf, searchIdleTimeout } from '../../src/search/index.ts';
 import { nextRung } from '../../src/search/plan.ts';
 import { simulate } from '../../src/search/sim/run.ts';
 import type { MiddleboxMode } from '../../src/search/sim/middlebox.ts';
@@ -21,7 +20,7 @@ function snapshot(over: Partial<EtaInput>): EtaInput {
     confirmWindowSeconds: 0.5,
     minSeconds: 5,
     ceilingSeconds: 7440,
-    precision: defaultSearchOptions.precision,
+    precision: precisionOf(defaultSearchOptions),
     tuning: DEFAULT_TUNING,
     window: null,
     idle: [],

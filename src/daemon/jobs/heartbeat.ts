@@ -1,12 +1,13 @@
 // The heartbeat survival matrix job: one session per interval (+1 without heartbeat) for the
-// window, its connects spread within the run's share of the connect cap, the result cross-checked
+// window, its connects through the daemon's connect pacer, the result cross-checked
 // against the target's latest measured bracket.
 import type { TargetSpec } from '../../probe/target.ts';
 import type { HeartbeatMatrix } from '../../heartbeat/types.ts';
 import { withCrossCheck } from '../../heartbeat/cross-check.ts';
 import { heartbeatSessions, type HeartbeatSettings } from '../config.ts';
 import type { HeartbeatEntry, HistoryEntry } from '../history.ts';
-import { crossCheckBracket, matrixStaggerMs } from '../heartbeat-plan.ts';
+import { crossCheckBracket } from '../heartbeat-plan.ts';
+import type { ConnectPacer } from '../../search/pacer.ts';
 import { JOB_KINDS, type Job } from '../job.ts';
 
 /** What the daemon asks of a matrix run (src/heartbeat/ssh-matrix.ts in production). */
@@ -16,7 +17,11 @@ export interface DaemonMatrixOptions {
   countMax: number;
   includeNoHeartbeat: boolean;
   connectTimeoutMs?: number;
+  /** The target's `silent_deadline_floor_ms`: a matrix session's answer deadline is never below it. */
+  silentDeadlineFloorMs?: number;
   connectStaggerMs: number;
+  /** The daemon's connect pacer: every session's connect waits for it. */
+  connectPacer?: ConnectPacer;
   signal: AbortSignal;
   /** One session finished (its SSH connection is closed or about to be). */
   onSessionDone?: () => void;
@@ -40,7 +45,9 @@ export function heartbeatJob(heartbeat: HeartbeatFn): Job<HeartbeatSettings, Hea
         countMax: settings.countMax,
         includeNoHeartbeat: settings.includeNoHeartbeat,
         connectTimeoutMs: ctx.target.settings.connectTimeoutMs,
-        connectStaggerMs: matrixStaggerMs(heartbeatSessions(settings), ctx.lease.connectsPerMinute, ctx.global.connectStaggerMs),
+        silentDeadlineFloorMs: ctx.target.settings.silentDeadlineFloorMs,
+        connectStaggerMs: ctx.global.connectStaggerMs,
+        connectPacer: ctx.lease.connectPacer,
         signal: ctx.signal,
         onSessionDone: () => ctx.onSessionsOpen((open = Math.max(0, open - 1))),
       });

@@ -1,7 +1,10 @@
 // The measurement job: the prober's fast search for the path's idle timeout, warm-started from the
-// target's latest good bracket. One control session beside the probes, hence sessions + 1.
+// target's latest good bracket. It reserves its probe sessions and the control session beside them
+// (measurementSessions), and runs with the target's settings as they are; the connect pacing is the
+// daemon's (its search paces itself within the global figures, every connect waits for the global pacer).
 import type { MeasurementResult, PriorResult } from '../../search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../probe/target.ts';
+import { measurementSessions } from '../../probe/settings-schema.ts';
 import { measureSettingsOf, type ModuleSettings } from '../config.ts';
 import type { HistoryEntry } from '../history.ts';
 import { JOB_KINDS, type Job } from '../job.ts';
@@ -27,14 +30,13 @@ export function measurementJob(measure: MeasureFn): Job<ModuleSettings, Measurem
     label: JOB_KINDS.measurement.label,
     settingsOf: (cfg) => cfg.settings,
     schedule: (s) => s.schedule,
-    // +1: the control session that watches the path beside the probes.
-    sessions: (s) => s.sessions + 1,
+    sessions: measurementSessions,
     run: (spec, settings, ctx) =>
       measure(spec, {
         ...measureSettingsOf(settings),
-        sessions: Math.max(1, ctx.lease.sessions - 1),
         connectStaggerMs: ctx.global.connectStaggerMs,
-        maxConnectsPerMinute: ctx.lease.connectsPerMinute,
+        maxConnectsPerMinute: ctx.global.maxConnectsPerMinute,
+        connectPacer: ctx.lease.connectPacer,
         prior: priorFrom(ctx.latestOk('measurement') as HistoryEntry | null),
         signal: ctx.signal,
         onSessionsOpen: ctx.onSessionsOpen,
