@@ -169,6 +169,21 @@ describe('ETA reported by a running search (simulated middlebox, virtual clock)'
     expect(sameInstant).toBe(0);
   });
 
+  it('before any failure, a silent one is expected to take the configured silent deadline (silent_deadline_floor_ms), not a fixed 3 s', async () => {
+    const firstReport = async (floorMs: number) => {
+      const seen: SearchProgress[] = [];
+      // The simulated prober waits as long as the configured floor says (RTT 40 ms: the floor decides).
+      await simulate(searchIdleTimeout, { timeoutSeconds: 60, mode: 'silent', seed: 3, silentDeadlineMs: floorMs }, { direction: 'outbound', silentDeadlineFloorMs: floorMs, onProgress: (p) => seen.push({ ...p }) });
+      return seen[0]!;
+    };
+    const usual = await firstReport(3000);
+    const slow = await firstReport(20_000);
+    expect(usual.elapsedMs).toBe(slow.elapsedMs);
+    expect(usual.etaKind).toBe('at_most');
+    // The worst case refines a failure at --max: at least one silent failure's wait more.
+    expect(slow.etaMs! - usual.etaMs!).toBeGreaterThanOrEqual(17_000);
+  });
+
   it('reporting does not change what the search does', async () => {
     for (const [direction, t] of [['outbound', 240], ['inbound', 60]] as const) {
       const quiet = await simulate(searchIdleTimeout, { timeoutSeconds: t, mode: 'silent', seed: 7 }, { direction });
