@@ -12,6 +12,7 @@ import { ProgressReporter } from './progress.ts';
 import { SearchRun, type Decision, type PoolFacts } from './search-run.ts';
 import { DEFAULT_TUNING, type SearchTuning } from './tuning.ts';
 import { Wakeup } from './wakeup.ts';
+import { warmOffsetMs } from './warm-start.ts';
 import type { Clock, Direction, DirectionResult, ProbeReport, SearchOptions, SearchSession, SessionOpener } from './types.ts';
 
 const CONTROL_POLL_MS = 5000;
@@ -60,12 +61,13 @@ export class SearchCoordinator {
     const context = { shared: this.shared, inboundMethod: () => this.pool.inboundMethod };
     this.runs = perDirection.map((o) => new SearchRun(o, tuning, startMs, context));
     // A warm start spreads the first connects (the first direction with a prior decides).
-    const warm = this.runs.find((r) => r.warm) ?? null;
+    const warm = this.runs.find((r) => r.window !== null) ?? null;
+    const window = warm?.window ?? null;
     this.pool = new SessionPool(opener, clock, {
       sessions: first.sessions,
       connectStaggerMs: first.connectStaggerMs,
       maxConnectsPerMinute: first.maxConnectsPerMinute,
-      warmOffsetMs: warm ? (i) => warm.warmOffsetMs(i) : null,
+      warmOffsetMs: warm && window ? (i) => warmOffsetMs(i, window, warm.opts, tuning) : null,
       signalOnly: this.shared,
       onChange: () => this.wakeup.notify(),
     });
@@ -179,15 +181,14 @@ export class SearchCoordinator {
   /** Plans every running direction and fires what is due; returns when to look again. */
   private planAndFire(): number | null {
     const running = this.running();
-    const bothOptions = this.shared && running.length === 2 && running.every((r) => r.probesAreOptions());
-    if (!bothOptions) {
+    const [a, b] = running;
+    if (!this.shared || !a || !b || !a.probesAreOptions() || !b.probesAreOptions()) {
       let wake: number | null = null;
       for (const r of running) wake = earliest(wake, this.planStep(r, Infinity).wake);
       return wake;
     }
     // One pool for both directions: they take turns, one session at a time, so that neither takes
     // every session that suits both (say, all those just above a suspected upper bound).
-    const [a, b] = running as [SearchRun, SearchRun];
     const order = this.lastFiredBy === a ? [b, a] : [a, b];
     const wakes = new Map<SearchRun, number | null>();
     for (let round = 0; round < 4 * a.opts.sessions + 4; round++) {

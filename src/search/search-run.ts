@@ -6,6 +6,7 @@ import { assess, upperSupport, type Assessment, type Observation } from './evide
 import type { PlanInput, PlanWindow } from './plan.ts';
 import { bracketMeetsPrecision, bracketWidthTarget, precisionOf } from './precision.ts';
 import { searchTimeBudgetMs, type SearchTuning } from './tuning.ts';
+import { warmWindow } from './warm-start.ts';
 import type { ConnectFacts } from './pool.ts';
 import { describe } from './pool.ts';
 import type { Direction, DirectionResult, FailureMode, InboundMethod, Precision, ProbeRecord, ProbeReport, SearchOptions, Verdict } from './types.ts';
@@ -97,10 +98,6 @@ export class SearchRun {
 
   finish(): void {
     this.done = true;
-  }
-
-  get warm(): boolean {
-    return this.window !== null;
   }
 
   get inboundMethod(): InboundMethod | null {
@@ -345,22 +342,6 @@ export class SearchRun {
     if (silent + reset === 0) return null;
     return reset > silent ? 'reset' : 'silent';
   }
-
-  // ---- warm start ------------------------------------------------------------------------
-
-  /**
-   * Warm start: the first half of the sessions open at once and serve as scouts (probed at the
-   * window's ladder rungs, oldest first, without delay); the second half open one precision width
-   * apart, so that when a scout fails their ages lie just below it, inside the new bracket.
-   */
-  warmOffsetMs(index: number): number {
-    const w = this.window;
-    const scouts = Math.ceil(this.opts.sessions / 2);
-    if (w === null || index < scouts) return 0;
-    const center = (w.lowSeconds / this.tuning.windowLowFactor + w.highSeconds / this.tuning.windowHighFactor) / 2;
-    const spacing = Math.max(this.opts.connectStaggerMs, 0.9 * bracketWidthTarget(this.precision, center) * 1000);
-    return (index - scouts + 1) * spacing;
-  }
 }
 
 /**
@@ -369,16 +350,4 @@ export class SearchRun {
  */
 function requiredSupport(lower: number | null): number {
   return lower === null ? 3 : 2;
-}
-
-function warmWindow(opts: SearchOptions, tuning: SearchTuning): PlanWindow | null {
-  const prior = opts.prior;
-  if (!prior) return null;
-  const low = prior.lowerSeconds ?? prior.upperSeconds;
-  const high = prior.upperSeconds ?? prior.lowerSeconds;
-  if (low === null || high === null || !(low > 0) || !(high > 0)) return null;
-  const lowSeconds = Math.max(opts.minSeconds, low * tuning.windowLowFactor);
-  const highSeconds = Math.min(opts.maxSeconds, high * tuning.windowHighFactor);
-  if (lowSeconds >= highSeconds) return null;
-  return { lowSeconds, highSeconds };
 }
