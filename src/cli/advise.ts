@@ -3,13 +3,14 @@
 // OpenSSH on this machine actually applies. Thin: gather inputs, call the pure advice, print.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError } from './errors.ts';
-import { addConnectionOptions, connectTimeoutMs, targetSpecFrom, usage, type ConnectionFlags } from './heartbeat.ts';
-import { parseTargetArg } from './target-spec.ts';
+import { interruptedError, UsageError } from './errors.ts';
+import { addNameOption, heartbeatTarget, usage, type NamedConnectionFlags } from './heartbeat.ts';
+import { addConnectionOptions, parseTargetArg } from './target-spec.ts';
+import { parseAgeRange } from './measure.ts';
 import { progressLine } from './progress.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatEndpoint, type TargetSpec } from '../probe/target.ts';
-import { parseDurationSeconds } from '../heartbeat/durations.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import { basisFromMeasurement, basisFromSeconds, type TimeoutBasis } from '../advise/timeout-basis.ts';
 import { basisFromHistory } from './timeout-source.ts';
@@ -21,12 +22,11 @@ import { effectiveClientConfig, inspectServer, kernelTcpKeepaliveTime } from '..
 import type { SnippetTarget } from '../advise/snippets.ts';
 import { hopFromFlag, readLocateDocument, type EnforcingHop } from '../advise/enforcing-hop.ts';
 
-interface AdviseFlags extends ConnectionFlags {
+interface AdviseFlags extends NamedConnectionFlags {
   timeout?: string;
   history?: string;
   matrix?: string;
   checkLocal?: string;
-  sshConfig?: string;
   sshdConfig?: string;
   serverCheck: boolean;
   hostAlias?: string;
@@ -44,7 +44,7 @@ export function command(): Command {
       'Recommend ServerAliveInterval/ClientAliveInterval for a path from its measured idle timeout (by hand, from history, or measured now), with ready-to-paste ~/.ssh/config and sshd_config snippets; --check-local shows what OpenSSH here really applies.',
     )
     .argument('[target]', '[user@]host[:port] (measured now unless --timeout or --history is given)')
-    .option('--timeout <seconds>', 'the path idle timeout, given by hand')
+    .option('--timeout <duration>', 'the path idle timeout, given by hand (10 = seconds, or 10s, 5m)')
     .option('--history <file>', "use the target's latest measurement in the daemon's history file")
     .option('--matrix <file>', 'also use a survival matrix (`idleprobe heartbeat --json` output)')
     .option('--check-local <host>', 'check the effective ServerAliveInterval for HOST via `ssh -G`, sshd via `sshd -T`, and the kernel keepalive')
@@ -57,7 +57,7 @@ export function command(): Command {
     .option('--locate <file>', 'name the hop enforcing the timeout from `idleprobe locate --json` output (also the timeout, if none is given otherwise)')
     .option('--hop <n>', 'the hop enforcing the timeout, given by hand')
     .option('--json', 'one JSON document on stdout');
-  addConnectionOptions(cmd);
+  addConnectionOptions(addNameOption(cmd));
   return cmd.action(async (targetArg: string | undefined, f: AdviseFlags) => {
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
     if (f.locate && f.hop) throw new UsageError('give --locate or --hop, not both');
@@ -101,22 +101,26 @@ interface ParsedTarget {
   name: string;
   /** The user when TARGET names one (user@host): then the snippet sets User too. */
   user: string | null;
+  /** --min/--max when measuring. */
+  minSeconds: number;
+  maxSeconds: number;
 }
 
 /** The target's host/port for the snippet; a full TargetSpec only when we will connect. */
 function parseTarget(targetArg: string | undefined, f: AdviseFlags): ParsedTarget | null {
   if (!targetArg) return null;
+  const t = parseTargetArg(targetArg);
   if (!f.timeout && !f.history && !f.locate) {
-    const resolved = targetSpecFrom(targetArg, f);
-    const spec = resolved.spec;
-    for (const line of resolved.provenance) process.stderr.write(line + '\n');
-    return { host: spec.host, port: spec.port, spec, connectTimeoutMs: connectTimeoutMs(f, resolved), name: spec.name, user: parseTargetArg(targetArg).user };
+    // Measured now: the search flags first (no ssh -G for a bad --min), then the connection.
+    const range = parseAgeRange(f.min ?? String(MEASURE_DEFAULTS.minSeconds), f.max ?? String(MEASURE_DEFAULTS.maxSeconds));
+    const { connection, spec } = heartbeatTarget(targetArg, f);
+    for (const line of connection.provenance) process.stderr.write(line + '\n');
+    return { host: spec.host, port: spec.port, spec, connectTimeoutMs: connection.connectTimeoutMs, name: spec.name, user: t.user, ...range };
   }
   // No connection: no host key or credentials needed, but the name must parse.
-  const t = parseTargetArg(targetArg);
   const user = t.user ?? process.env.USER ?? process.env.LOGNAME ?? 'root';
   const port = t.port ?? 22;
-  return { host: t.host, port, spec: null, connectTimeoutMs: connectTimeoutMs(f), name: f.name ?? formatEndpoint(user, t.host, port), user: t.user };
+  return { host: t.host, port, spec: null, connectTimeoutMs: MEASURE_DEFAULTS.connectTimeoutMs, name: f.name ?? formatEndpoint(user, t.host, port), user: t.user, minSeconds: MEASURE_DEFAULTS.minSeconds, maxSeconds: MEASURE_DEFAULTS.maxSeconds };
 }
 
 async function resolveBasis(targetArg: string | undefined, target: ParsedTarget | null, f: AdviseFlags): Promise<{ basis: TimeoutBasis; matrix: HeartbeatMatrix | null; hop?: EnforcingHop | null }> {
@@ -131,13 +135,11 @@ async function resolveBasis(targetArg: string | undefined, target: ParsedTarget 
     // Only --check-local: no timeout known, the advice falls back to the 20–45 s rule.
     return { basis: { bracket: null, direction: null, failureMode: null, verdicts: [], serverHeartbeatSeconds: null, probedUpToSeconds: null }, matrix: null };
   }
-  const minSeconds = usage(() => parseDurationSeconds(f.min ?? String(MEASURE_DEFAULTS.minSeconds), '--min'));
-  const maxSeconds = usage(() => parseDurationSeconds(f.max ?? String(MEASURE_DEFAULTS.maxSeconds), '--max'));
-  if (minSeconds >= maxSeconds) throw new UsageError(`--min (${minSeconds} s) must be below --max (${maxSeconds} s)`);
+  const { minSeconds, maxSeconds } = target;
   process.stderr.write(`idleprobe: measuring ${target.spec.name} (takes a small multiple of its idle timeout)…\n`);
   const progress = progressLine();
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error('interrupted'));
+  const onSignal = () => controller.abort(interruptedError());
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -175,7 +177,7 @@ function readMatrix(file: string): HeartbeatMatrix {
 async function checkLocal(f: AdviseFlags, basis: TimeoutBasis, matrix: HeartbeatMatrix | null, countMax: number | undefined): Promise<LocalCheckReport> {
   const rec = usage(() => recommend(basis, matrix, { countMax }));
   const limit = safeIdleLimitSeconds(basis, matrix);
-  const client = await effectiveClientConfig(f.checkLocal!, f.sshConfig);
+  const client = await effectiveClientConfig(f.checkLocal!, f.sshConfig || undefined);
   const report: LocalCheckReport = {
     client: { effective: client, findings: judgeClient(client, limit, rec) },
     server: null,

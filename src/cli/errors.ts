@@ -1,7 +1,7 @@
 // Exit codes shared by every sub-command: the one place an error's category becomes a number.
 import { categoryOf, CategorizedError, type ErrorCategory } from '../errors.ts';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4, interrupted: 130 } as const;
 
 const EXIT_FOR: Record<ErrorCategory, number> = {
   usage: EXIT.usage,
@@ -26,4 +26,9 @@ export function exitCodeFor(err: unknown): number {
     return (err as { exitCode: number }).exitCode;
   }
   return EXIT.failure;
+}
+
+/** The abort reason of a command stopped by SIGINT/SIGTERM: exit 130, like a shell's interrupted command. */
+export function interruptedError(): Error {
+  return Object.assign(new Error('interrupted'), { exitCode: EXIT.interrupted });
 }

@@ -1,55 +1,31 @@
 // `idleprobe heartbeat TARGET --intervals 15,30,45,60,120,300 --window 30m`: which heartbeat
 // intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
 import { Command, Option } from 'commander';
-import { UsageError } from './errors.ts';
-import { addSshConfigOptions, resolveTarget, type ResolvedTarget, type TargetFlags } from './target-spec.ts';
-import { MEASURE_DEFAULTS } from '../probe/measure.ts';
+import { interruptedError, UsageError } from './errors.ts';
+import { addConnectionOptions, resolveConnection, targetSpecOf, type Connection, type ConnectionFlags } from './target-spec.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
-import { parseDurationSeconds, parseIntervals } from '../heartbeat/durations.ts';
+import { parseIntervals } from '../heartbeat/durations.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
+import type { TargetSpec } from '../probe/target.ts';
 
-/** Connection flags shared with `measure` and `advise` (same meaning, same defaults). */
-export interface ConnectionFlags extends TargetFlags {
+/** The connection flags plus `--name` (the target's name in history and metrics), as heartbeat and advise take them. */
+export interface NamedConnectionFlags extends ConnectionFlags {
   name?: string;
-  connectTimeout?: string;
 }
 
-const DEFAULT_CONNECT_TIMEOUT = `${MEASURE_DEFAULTS.connectTimeoutMs / 1000}s`;
-
-export function addConnectionOptions(cmd: Command): Command {
-  cmd
-    .option('-i, --identity <file>', 'private key file')
-    .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
-    .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
-    .option('--password-file <file>', 'file holding the password (password auth)')
-    .option('--passphrase-file <file>', 'file holding the private key passphrase')
-    .option('--name <name>', 'target name (metric label and history key; default user@host:port)')
-    .option('--connect-timeout <duration>', `give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else ${DEFAULT_CONNECT_TIMEOUT})`);
-  return addSshConfigOptions(cmd);
+export function addNameOption(cmd: Command): Command {
+  return cmd.option('--name <name>', 'target name (metric label and history key; default user@host:port)');
 }
 
-/**
- * `[user@]host[:port]` plus the connection flags → TargetSpec, through `measure`'s own builder so
- * host key sources, default identity and agent behave exactly as there. Outbound only: a
- * heartbeat is the client's.
- */
-export function targetSpecFrom(arg: string, f: ConnectionFlags): ResolvedTarget {
-  const resolved = resolveTarget(arg, { ...f, direction: 'outbound', inbound: true }, warnOnStderr);
-  return f.name ? { ...resolved, spec: { ...resolved.spec, name: f.name } } : resolved;
-}
-
-export function warnOnStderr(message: string): void {
-  process.stderr.write(`idleprobe: warning: ${message}\n`);
-}
-
-/** --connect-timeout, else ssh_config's ConnectTimeout, else 10 s. */
-export function connectTimeoutMs(f: ConnectionFlags, resolved?: ResolvedTarget): number {
-  if (f.connectTimeout === undefined && resolved?.connectTimeoutSeconds) return resolved.connectTimeoutSeconds * 1000;
-  return Math.round(usage(() => parseDurationSeconds(f.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, '--connect-timeout')) * 1000);
+/** TARGET and the connection flags → a TargetSpec for outbound heartbeats, named by --name if given. */
+export function heartbeatTarget(arg: string, f: NamedConnectionFlags): { connection: Connection; spec: TargetSpec } {
+  const connection = resolveConnection(arg, f);
+  return { connection, spec: targetSpecOf(connection, { direction: 'outbound', inbound: true }, f.name) };
 }
 
 /** Runs `fn`, turning RangeErrors from the pure parsers into usage errors (exit 2). */
@@ -62,7 +38,7 @@ export function usage<T>(fn: () => T): T {
   }
 }
 
-interface HeartbeatFlags extends ConnectionFlags {
+interface HeartbeatFlags extends NamedConnectionFlags {
   intervals: string;
   window: string;
   countMax: string;
@@ -83,20 +59,19 @@ export function command(): Command {
     .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', `${DEFAULT_WINDOW_SECONDS / 60}m`)
     .option('--count-max <n>', 'dead after this many consecutive unanswered heartbeats (ServerAliveCountMax)', String(DEFAULT_COUNT_MAX))
     .addOption(new Option('--no-heartbeat-session', 'do not run the extra session without heartbeat'))
-    .option('--timeout <seconds>', 'cross-check against this measured idle timeout')
+    .option('--timeout <duration>', 'cross-check against this measured idle timeout (10 = seconds, or 10s, 5m)')
     .option('--history <file>', "cross-check against the target's latest measurement in the daemon's history file")
     .option('--json', 'one JSON document on stdout');
-  addConnectionOptions(cmd);
+  addConnectionOptions(addNameOption(cmd));
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
-    const resolved = targetSpecFrom(targetArg, f);
-    const spec = resolved.spec;
-    for (const line of resolved.provenance) process.stderr.write(line + '\n');
     const intervalsSeconds = usage(() => parseIntervals(f.intervals));
     const windowSeconds = usage(() => parseDurationSeconds(f.window, '--window'));
     const countMax = Number(f.countMax);
     const includeNoHeartbeat = f.heartbeatSession !== false;
     usage(() => validateMatrixOptions({ intervalsSeconds, windowSeconds, countMax, includeNoHeartbeat }));
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
+    const { connection, spec } = heartbeatTarget(targetArg, f);
+    for (const line of connection.provenance) process.stderr.write(line + '\n');
     const bracket: TimeoutBracket | null = f.timeout
       ? usage(() => basisFromSeconds(parseDurationSeconds(f.timeout!, '--timeout'))).bracket
       : f.history
@@ -106,14 +81,14 @@ export function command(): Command {
     if (longer.length) process.stderr.write(`idleprobe: note: interval(s) ${longer.join(', ')} s are not shorter than the window: those sessions send no heartbeat before the end-of-window check\n`);
 
     const controller = new AbortController();
-    const onSignal = () => controller.abort(new Error('interrupted'));
+    const onSignal = () => controller.abort(interruptedError());
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const tty = !f.json && process.stderr.isTTY;
     if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
     try {
       const matrix = await runTargetHeartbeatMatrix(spec, {
-        connectTimeoutMs: connectTimeoutMs(f, resolved),
+        connectTimeoutMs: connection.connectTimeoutMs,
         intervalsSeconds,
         windowSeconds,
         countMax,

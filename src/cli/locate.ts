@@ -1,18 +1,17 @@
 // `idleprobe locate [user@]host[:port]`: which hop forgets idle connections (idle-timeout
 // traceroute). Thin: flags → options, call locateTarget, print the summary or the JSON document.
-import { Command, Option } from 'commander';
-import { UsageError } from './errors.ts';
+import { Command } from 'commander';
+import { interruptedError, UsageError } from './errors.ts';
 import { formatDuration } from './progress.ts';
-import { buildTargetSpec, parseSeconds, type MeasureFlags } from './measure.ts';
+import { addSearchOptions, parseAgeRange, parseSeconds, parseSessions, type SearchFlags } from './measure.ts';
+import { addConnectionOptions, resolveConnection, targetSpecOf, warnOnStderr, type ConnectionFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../probe/locate.ts';
 import { formatLocateSummary } from '../probe/locate-summary.ts';
-import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
-import { parseSessions } from './setting-flags.ts';
 
-interface LocateFlags extends Omit<MeasureFlags, 'direction' | 'inbound' | 'inboundCommand' | 'inboundMethod'> {
+interface LocateFlags extends ConnectionFlags, SearchFlags {
   maxHops: string;
   timeout?: string;
   history?: string;
@@ -34,16 +33,14 @@ export function parseMaxHops(value: string): number {
   return n;
 }
 
+/** The search flags → LocateTargetOptions (the connection's deadline is added once TARGET is resolved). */
 export function buildLocateOptions(flags: LocateFlags): LocateTargetOptions {
-  const minSeconds = parseSeconds(flags.min, '--min');
-  const maxSeconds = parseSeconds(flags.max, '--max');
-  if (maxSeconds <= minSeconds) throw new UsageError(`--max (${maxSeconds}) must be greater than --min (${minSeconds})`);
+  const { minSeconds, maxSeconds } = parseAgeRange(flags.min, flags.max);
   const opts: LocateTargetOptions = { maxHops: parseMaxHops(flags.maxHops), minSeconds, maxSeconds, sessions: parseSessions(flags.sessions) };
   if (flags.timeout !== undefined) {
     opts.timeoutSeconds = parseSeconds(flags.timeout, '--timeout');
     if (opts.timeoutSeconds >= maxSeconds) throw new UsageError(`--timeout (${opts.timeoutSeconds}) must be below --max (${maxSeconds})`);
   }
-  if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
   return opts;
 }
 
@@ -97,31 +94,27 @@ function locateProgressLine(stream: NodeJS.WriteStream = process.stderr) {
 }
 
 export function command(): Command {
-  return new Command('locate')
+  const cmd = new Command('locate')
     .description('Find which hop forgets idle connections: the hop, timeout and failure mode of each box (idle-timeout traceroute).')
-    .argument('<target>', '[user@]host[:port]')
-    .option('-i, --identity <file>', 'private key file')
-    .option('--passphrase-file <file>', 'file holding the private key passphrase')
-    .option('--password-file <file>', 'file holding the password (password auth)')
-    .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
-    .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
+    .argument('<target>', '[user@]host[:port], user@[v6addr]:port, or an ssh_config Host alias (reached directly: not through a jump host)')
     .option('--max-hops <n>', 'highest TTL to try', String(LOCATE_DEFAULTS.maxHops))
-    .option('--timeout <seconds>', 'the path idle timeout if known (skips measuring it)')
+    .option('--timeout <duration>', 'the path idle timeout if known (skips measuring it; 10 = seconds, or 10s, 5m)')
     .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file")
-    .option('--name <name>', 'with --history: the target name there (default user@host:port)')
-    .option('--min <seconds>', 'shortest idle age to probe', String(MEASURE_DEFAULTS.minSeconds))
-    .option('--max <seconds>', 'longest idle age to probe (also how far beyond the last box is searched)', String(MEASURE_DEFAULTS.maxSeconds))
-    .option('--sessions <n>', 'concurrent sessions of each timeout search', String(MEASURE_DEFAULTS.sessions))
-    .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long', '10')
-    .option('--json', 'print one JSON document on stdout')
+    .option('--name <name>', 'with --history: the target name there (default user@host:port)');
+  addSearchOptions(cmd, { max: 'longest idle age to probe (also how far beyond the last box is searched)', sessions: 'concurrent sessions of each timeout search' }).option('--json', 'print one JSON document on stdout');
+  return addConnectionOptions(cmd)
     .action(async (targetArg: string, flags: LocateFlags) => {
       const opts = buildLocateOptions(flags);
-      const spec = buildTargetSpec(targetArg, { ...flags, direction: 'outbound', inbound: false }, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
       if (flags.history && flags.timeout !== undefined) throw new UsageError('give --timeout or --history, not both');
+      // TTLs on our socket reach the first jump host only: a jump path is refused, never measured as the target's.
+      const connection = resolveConnection(targetArg, flags, warnOnStderr, 'locate');
+      const spec = targetSpecOf(connection, { direction: 'outbound', inbound: false });
+      opts.connectTimeoutMs = connection.connectTimeoutMs;
+      for (const line of connection.provenance) process.stderr.write(line + '\n');
       if (flags.history) opts.pathTimeout = pathTimeoutFromHistory(flags.history, [...new Set([flags.name ?? spec.name, spec.name])]);
       const progress = locateProgressLine();
       const abort = new AbortController();
-      const onSignal = () => abort.abort(Object.assign(new Error('interrupted'), { exitCode: 130 }));
+      const onSignal = () => abort.abort(interruptedError());
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {

@@ -22,6 +22,12 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: 
   { name: 'watch', summary: 'watch live SSH traffic (tcpdump): unanswered heartbeats and idle deaths as they happen', load: () => import('./watch.ts') },
 ];
 
+/** The exit-code rule (docs/prober.md), at the end of `idleprobe --help`. */
+const EXIT_CODES_HELP = `
+Exit codes (every command): 0 a result; 2 bad usage or configuration; 3 the target or a jump host
+cannot be reached or logged into, or its host key is unknown or changed; 4 a broken capture file;
+130 interrupted (SIGINT/SIGTERM: sessions are closed on the way out).`;
+
 /** The sub-command argv names, if any: the first word that is not an option. */
 function invoked(argv: string[]): string | undefined {
   const words = argv.filter((a) => !a.startsWith('-'));
@@ -35,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP)
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   const name = invoked(argv);
   for (const entry of COMMANDS) {

@@ -1,46 +1,60 @@
 // `idleprobe measure [user@]host[:port]`: finds the idle timeout of the path to one SSH server.
-// Thin: parse and validate flags into a TargetSpec (target-spec.ts, through ssh_config) +
-// MeasureOptions, call measureTarget, print.
+// Thin: the connection flags (target-spec.ts, shared with locate/heartbeat/advise) give a
+// TargetSpec, the search flags MeasureOptions; call measureTarget, print.
 export { buildTargetSpec, parseTargetArg, type ParsedTarget } from './target-spec.ts';
-import { Command, Option } from 'commander';
-import { UsageError } from './errors.ts';
+import { Command } from 'commander';
+import { interruptedError, UsageError } from './errors.ts';
 import { progressLine } from './progress.ts';
+import { formatDurationMs, parseDurationSeconds } from '../duration.ts';
 import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
 import { ConnectPacer, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
 import { parseSessions } from './setting-flags.ts';
-import { addSshConfigOptions, resolveTarget, type MeasureTargetFlags } from './target-spec.ts';
+import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
 
+/** A duration flag (the one grammar: 10, 10s, 500ms, 5m, 1h30m) as seconds; usage error naming the flag. */
 export function parseSeconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`);
-  return n;
+  return parseDurationSeconds(value, flag);
 }
 
-export interface MeasureFlags extends MeasureTargetFlags {
+/** `--min`/`--max` (durations), as `measure`, `locate` and `advise` take them; --max above --min. */
+export function parseAgeRange(min: string, max: string): { minSeconds: number; maxSeconds: number } {
+  const minSeconds = parseSeconds(min, '--min');
+  const maxSeconds = parseSeconds(max, '--max');
+  if (maxSeconds <= minSeconds) throw new UsageError(`--max (${formatDurationMs(maxSeconds * 1000)}) must be greater than --min (${formatDurationMs(minSeconds * 1000)})`);
+  return { minSeconds, maxSeconds };
+}
+
+/** `--sessions N`, checked against the setting's schema range (shared with `locate`). */
+export { parseSessions } from './setting-flags.ts';
+
+/** The search flags of `measure` (also taken by `locate`). */
+export interface SearchFlags {
   min: string;
   max: string;
   sessions: string;
   json?: boolean;
-  connectTimeout?: string;
 }
 
-/** Flags (and ssh_config's ConnectTimeout, which --connect-timeout overrides) → MeasureOptions. */
-export function buildMeasureOptions(flags: MeasureFlags, sshConfigConnectTimeoutSeconds: number | null = null): MeasureOptions {
-  const minSeconds = parseSeconds(flags.min, '--min');
-  const maxSeconds = parseSeconds(flags.max, '--max');
-  if (maxSeconds <= minSeconds) throw new UsageError(`--max (${maxSeconds}) must be greater than --min (${minSeconds})`);
-  const opts: MeasureOptions = { ...MEASURE_DEFAULTS, minSeconds, maxSeconds, sessions: parseSessions(flags.sessions) };
-  if (flags.connectTimeout !== undefined) opts.connectTimeoutMs = parseSeconds(flags.connectTimeout, '--connect-timeout') * 1000;
-  else if (sshConfigConnectTimeoutSeconds !== null) opts.connectTimeoutMs = sshConfigConnectTimeoutSeconds * 1000;
-  return opts;
+export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags {}
+
+/** Search flags and the connection's deadline → MeasureOptions (the settings, by their settings names). */
+export function buildMeasureOptions(flags: SearchFlags, connectTimeoutMs: number = MEASURE_DEFAULTS.connectTimeoutMs): MeasureOptions {
+  return { ...MEASURE_DEFAULTS, ...parseAgeRange(flags.min, flags.max), sessions: parseSessions(flags.sessions), connectTimeoutMs };
 }
 
-/** Runs a measurement with the progress line and prints the result; shared with `demo`. */
+/** The age-range and session flags, shared with `locate`. */
+export function addSearchOptions(cmd: Command, help: { max: string; sessions: string } = { max: 'longest idle age to probe', sessions: 'concurrent probe sessions (shared by both directions)' }): Command {
+  return cmd
+    .option('--min <duration>', 'shortest idle age to probe (10 = seconds, or 10s, 5m, 1h30m)', String(MEASURE_DEFAULTS.minSeconds))
+    .option('--max <duration>', help.max, String(MEASURE_DEFAULTS.maxSeconds))
+    .option('--sessions <n>', help.sessions, String(MEASURE_DEFAULTS.sessions));
+}
+
 /** The first ProxyJump hop as a target of its own: the client→jump leg alone. */
 function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
   const hop = spec.jumpHosts?.[0];
@@ -67,7 +81,7 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   const progress = progressLine();
   const abort = new AbortController();
   // Exit 130 like any interrupted command; sessions are closed on the way out.
-  const onSignal = () => abort.abort(Object.assign(new Error('interrupted'), { exitCode: 130 }));
+  const onSignal = () => abort.abort(interruptedError());
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
@@ -126,25 +140,17 @@ function resultFirst(start: (onResult: (r: MeasurementResult) => void) => Promis
 export function command(): Command {
   const cmd = new Command('measure')
     .description('Find the idle timeout of the network path to an SSH server (outbound and inbound).')
-    .argument('<target>', '[user@]host[:port]')
-    .option('-i, --identity <file>', 'private key file')
-    .option('--passphrase-file <file>', 'file holding the private key passphrase')
-    .option('--password-file <file>', 'file holding the password (password auth)')
-    .option('--known-hosts <file>', 'known_hosts file to verify the host key (default ~/.ssh/known_hosts)')
-    .addOption(new Option('--host-key <sha256...>', 'pinned host key fingerprint(s), SHA256:…'))
-    .option('--direction <dir>', 'outbound, inbound or both', 'both')
-    .option('--min <seconds>', 'shortest idle age to probe', String(MEASURE_DEFAULTS.minSeconds))
-    .option('--max <seconds>', 'longest idle age to probe', String(MEASURE_DEFAULTS.maxSeconds))
-    .option('--sessions <n>', 'concurrent probe sessions (shared by both directions)', String(MEASURE_DEFAULTS.sessions))
+    .argument('<target>', '[user@]host[:port], user@[v6addr]:port, or an ssh_config Host alias')
+    .option('--direction <dir>', 'outbound, inbound or both', 'both');
+  addSearchOptions(cmd)
     .option('--inbound-command <cmd>', `the sleep method's command the server runs for inbound probes, {d} = age in seconds (implies --inbound-method sleep; default "${DEFAULT_SLEEP_COMMAND}")`)
     .option('--inbound-method <method>', `signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep (default: ${DEFAULT_INBOUND_METHOD}, or sleep with --inbound-command)`)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
-    .option('--connect-timeout <seconds>', 'give up connecting/logging in after this long (default: ssh_config ConnectTimeout, else 10)')
     .option('--json', 'print one JSON document (the measurement) on stdout');
-  return addSshConfigOptions(cmd)
-    .action(async (targetArg: string, flags: MeasureFlags) => {
-      const { spec, connectTimeoutSeconds, provenance } = resolveTarget(targetArg, flags, (m) => process.stderr.write(`idleprobe: warning: ${m}\n`));
-      const opts = buildMeasureOptions(flags, connectTimeoutSeconds);
-      await runAndPrint(spec, opts, flags.json === true, undefined, provenance);
-    });
+  return addConnectionOptions(cmd).action(async (targetArg: string, flags: MeasureFlags) => {
+    const opts0 = buildMeasureOptions(flags);
+    const connection = resolveConnection(targetArg, flags);
+    const spec = targetSpecOf(connection, flags);
+    await runAndPrint(spec, { ...opts0, connectTimeoutMs: connection.connectTimeoutMs }, flags.json === true, undefined, connection.provenance);
+  });
 }

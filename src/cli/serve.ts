@@ -4,6 +4,7 @@
 // hand-written key: `--web.config.file` was once silently ignored because its key was misspelt.
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.ts';
+import { formatDurationMs, parseDurationMs } from '../duration.ts';
 import { loadConfigFile } from '../daemon/config.ts';
 import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-address.ts';
 import { loadWebConfig } from '../exporter/web-config.ts';
@@ -14,15 +15,9 @@ import { runService } from '../app/service.ts';
 import { analyzeUpload, heartbeatWithProber, locateWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';
 import { formatShard, ownsTarget, parseShard } from '../daemon/shard.ts';
 
-/** "10s", "500ms", "5m", "1h" or plain seconds → ms. */
+/** A duration flag in the one grammar (src/duration.ts: 10, 10s, 500ms, 5m, 1h30m) → ms. */
 export function parseDuration(flag: string) {
-  return (value: string): number => {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-    const ms = m ? Number(m[1]) * unit : NaN;
-    if (!(ms >= 1)) throw new UsageError(`serve: ${flag} must be a duration such as 10s, 500ms or 5m, not ${JSON.stringify(value)}`);
-    return ms;
-  };
+  return (value: string): number => parseDurationMs(value, flag);
 }
 
 function parseCount(flag: string) {
@@ -33,7 +28,7 @@ function parseCount(flag: string) {
   };
 }
 
-const secs = (ms: number) => `${ms / 1000}s`;
+const secs = formatDurationMs;
 
 const OPT = {
   config: new Option('--config <file>', 'YAML config file (targets, modules, global limits)'),

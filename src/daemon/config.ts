@@ -3,21 +3,22 @@
 // Every problem is reported as `path: reason` (e.g. `targets[0].port: must be <= 65535`); the CLI
 // exits 2 with them. Secrets are only referenced (file path / env name), never read into the config.
 import fs from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { CategorizedError } from '../errors.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
-import { formatEndpoint, type JumpHost, type TargetSpec } from '../probe/target.ts';
-import { endpointFromSshConfig, proxyJumpHops, resolveSshTarget, SshConfigError, type EndpointFromSshConfig } from '../probe/ssh-config.ts';
-import { CONTROL_SESSIONS, probeSettingsProperties, type MeasureSettings } from '../probe/settings-schema.ts';
+import type { TargetSpec } from '../probe/target.ts';
+import { connectTimeoutMsOf, EndpointError, jumpRefusal, resolveEndpoint, type EndpointField, type EndpointNames, type EndpointRequest, type ResolvedEndpoint } from '../probe/endpoint.ts';
+import { CONTROL_SESSIONS, type MeasureSettings } from '../probe/settings-schema.ts';
 import { InboundSettingsError, inboundProbeOf, type InboundProbe } from '../probe/inbound.ts';
 import { camelCased, dropDefault, type CamelCased, type ConnectPacing } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
 import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts';
 import { canonicalEndpoint } from '../capture/passive-counters.ts';
-import { parseDurationSeconds } from '../heartbeat/durations.ts';
+import { parseDurationSeconds } from '../duration.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
 /** A config that cannot be used (invalid_config: exit 2, HTTP 400); the message lists every `path: reason`. */
@@ -178,7 +179,7 @@ function shapeProblems(raw: unknown): string[] {
   return [...new Set(problems)];
 }
 
-/** Durations as in `idleprobe heartbeat`: 40, "40s", "30m", "1h30m". Problems are collected, not thrown. */
+/** Durations in the one grammar (src/duration.ts): 40, "40s", "30m", "1h30m". Problems are collected, not thrown. */
 function durationAt(value: unknown, at: string, problems: string[]): number | null {
   try {
     return parseDurationSeconds(String(value), at);
@@ -291,15 +292,6 @@ function passiveFrom(raw: PassiveRaw | undefined, ctx: LoadContext, env: NodeJS.
   return { ...settings, fingerprint: JSON.stringify(settings) };
 }
 
-function checkReadable(file: string, at: string, problems: string[]): void {
-  try {
-    fs.accessSync(file, fs.constants.R_OK);
-    if (!fs.statSync(file).isFile()) problems.push(`${at}: ${file} is not a regular file`);
-  } catch (err) {
-    problems.push(`${at}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
 /** Validates a parsed YAML document and resolves it. Throws ConfigError listing every problem. */
 export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig {
   const env = ctx.env ?? process.env;
@@ -349,58 +341,26 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }
     const portGiven = (raw as { targets?: { port?: unknown }[] } | null)?.targets?.[i]?.port !== undefined;
-    const ssh = t.ssh_config_host ? fromSshConfig(t.ssh_config_host, t.ssh_config_file ? resolvePath(t.ssh_config_file) : undefined, at, problems) : null;
+    if (!t.ssh_config_host && (!t.host || !t.user)) {
+      // Without ssh_config_host both are required (the schema cannot say "unless").
+      if (!t.host) problems.push(`${at}.host: is required`);
+      if (!t.user) problems.push(`${at}.user: is required`);
+      return;
+    }
+    const resolved = endpointOfTarget(t, portGiven, resolvePath, env, at, problems);
+    if (!resolved) return;
     // ssh_config's ConnectTimeout, as `ssh NAME` would wait; connect_timeout_ms written in the
     // target or its module wins (the schema's default is not "written").
     const rawTarget = (raw as { targets?: Raw[] } | null)?.targets?.[i];
     const rawModule = (raw as { modules?: Record<string, Raw> } | null)?.modules?.[moduleName];
-    if (ssh?.connectTimeoutSeconds && rawTarget?.connect_timeout_ms === undefined && rawModule?.connect_timeout_ms === undefined) {
-      settings = { ...settings, connectTimeoutMs: Math.min(ssh.connectTimeoutSeconds * 1000, probeSettingsProperties.connect_timeout_ms.maximum) };
+    const written = rawTarget?.connect_timeout_ms !== undefined || rawModule?.connect_timeout_ms !== undefined;
+    settings = { ...settings, connectTimeoutMs: connectTimeoutMsOf(written ? settings.connectTimeoutMs : undefined, resolved.connectTimeoutSeconds) };
+    if (settings.locate && resolved.jumpHosts.length) {
+      problems.push(`${at}.locate: ${jumpRefusal('locate', name, resolved.jumpHosts.map((h) => h.name), 'ProxyJump of ssh_config_host')} (or set locate: false for this target)`);
     }
-    const host = t.host ?? ssh?.endpoint.host;
-    const user = t.user ?? ssh?.endpoint.user;
-    if (!host || !user) {
-      // Without ssh_config_host both are required (the schema cannot say "unless").
-      if (!t.ssh_config_host) {
-        if (!host) problems.push(`${at}.host: is required`);
-        if (!user) problems.push(`${at}.user: is required`);
-      }
-      return;
-    }
-    const sshKnownHosts = !t.known_hosts_file && !t.host_key_sha256 ? (ssh?.endpoint.knownHostsPaths ?? []) : [];
-    const sshIdentities = !t.private_key_file && !t.password_file && !t.password_env ? (ssh?.endpoint.identityFiles ?? []) : [];
-    if (!t.known_hosts_file && !t.host_key_sha256 && sshKnownHosts.length === 0) {
-      problems.push(`${at}: needs host_key_sha256 or known_hosts_file${t.ssh_config_host ? ' (no UserKnownHostsFile/GlobalKnownHostsFile of ssh_config_host exists)' : ''} (host keys are always verified)`);
-    }
-    if (!t.private_key_file && !t.password_file && !t.password_env && !t.use_agent && sshIdentities.length === 0) {
-      problems.push(`${at}: needs credentials: private_key_file, password_file, password_env or use_agent: true${t.ssh_config_host ? ' (no IdentityFile of ssh_config_host exists)' : ''}`);
-    }
-    for (const field of ['private_key_file', 'passphrase_file', 'password_file', 'known_hosts_file'] as const) {
-      const file = t[field];
-      if (file !== undefined) checkReadable(resolvePath(file), `${at}.${field}`, problems);
-    }
-    for (const field of ['password_env', 'passphrase_env'] as const) {
-      const variable = t[field];
-      if (variable !== undefined && env[variable] === undefined) problems.push(`${at}.${field}: environment variable ${variable} is not set`);
-    }
-    const pins = t.host_key_sha256 === undefined ? undefined : Array.isArray(t.host_key_sha256) ? t.host_key_sha256 : [t.host_key_sha256];
     const spec: TargetSpec = {
-      name,
-      host,
-      port: portGiven || !ssh ? t.port : ssh.endpoint.port,
-      user,
-      ...(t.private_key_file ? { privateKeyPath: resolvePath(t.private_key_file) } : {}),
-      ...(t.passphrase_file ? { passphraseFile: resolvePath(t.passphrase_file) } : {}),
-      ...(t.passphrase_env ? { passphraseEnv: t.passphrase_env } : {}),
-      ...(t.password_file ? { passwordFile: resolvePath(t.password_file) } : {}),
-      ...(t.password_env ? { passwordEnv: t.password_env } : {}),
-      ...(t.use_agent ? { useAgent: true } : {}),
-      ...(t.known_hosts_file ? { knownHostsPath: resolvePath(t.known_hosts_file) } : {}),
-      ...(pins ? { hostKeySha256: pins } : {}),
-      ...(sshIdentities.length ? { identityFiles: sshIdentities } : {}),
-      ...(sshKnownHosts.length ? { knownHostsPaths: sshKnownHosts } : {}),
-      ...(ssh?.endpoint.hostKeyAlias && !pins ? { hostKeyAlias: ssh.endpoint.hostKeyAlias } : {}),
-      ...(ssh?.jumpHosts.length ? { jumpHosts: ssh.jumpHosts } : {}),
+      ...resolved.endpoint,
+      ...(resolved.jumpHosts.length ? { jumpHosts: resolved.jumpHosts } : {}),
       directions: settings.directions,
       inbound: inboundAt(settings, at, []),
     };
@@ -412,36 +372,59 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   return { global, modules, targets, passive };
 }
 
+/** How the YAML names the settings resolveEndpoint speaks of. */
+const YAML_NAMES: EndpointNames = {
+  identity: 'private_key_file',
+  passphraseFile: 'passphrase_file',
+  passphraseEnv: 'passphrase_env',
+  passwordFile: 'password_file',
+  passwordEnv: 'password_env',
+  knownHosts: 'known_hosts_file',
+  hostKey: 'host_key_sha256',
+  sshConfig: 'ssh_config_host',
+  jump: 'ssh_config_host',
+  credentials: 'private_key_file, password_file, password_env or use_agent: true',
+  hopCredentials: 'an IdentityFile for it in ssh_config_file, or an ssh-agent at $SSH_AUTH_SOCK',
+  noSshConfig: 'host, port and user without ssh_config_host',
+  hostKeySources: 'host_key_sha256 or known_hosts_file',
+};
+
+/** The order problems are listed in: those of no field first, then as the fields appear in the schema. */
+const FIELD_ORDER: (EndpointField | null)[] = ['sshConfig', 'jump', null, 'hostKey', 'identity', 'passphraseFile', 'passwordFile', 'knownHosts', 'passwordEnv', 'passphraseEnv'];
+
 /**
- * `ssh_config_host`: the endpoint and its ProxyJump hops as `ssh -G` resolves them (each hop
- * through `ssh -G` too, verified from its own known_hosts files, logging in with its own
- * identities or the agent). Problems are reported under `at`, never thrown.
+ * A target's endpoint through the one resolver the CLI uses too (probe/endpoint.ts): with
+ * `ssh_config_host`, HostName, Port, User, IdentityFile, known_hosts files, HostKeyAlias, ProxyJump
+ * (each hop resolved like `ssh -J` does) and ConnectTimeout from `ssh -G`; fields written here win.
+ * Problems are reported under `at`, never thrown.
  */
-function fromSshConfig(name: string, configFile: string | undefined, at: string, problems: string[]): { endpoint: EndpointFromSshConfig; jumpHosts: JumpHost[]; connectTimeoutSeconds: number | null } | null {
+function endpointOfTarget(t: TargetRaw, portGiven: boolean, resolvePath: (p: string) => string, env: NodeJS.ProcessEnv, at: string, problems: string[]): ResolvedEndpoint | null {
+  const file = (p: string | undefined) => (p === undefined ? undefined : resolvePath(p));
+  const pins = t.host_key_sha256 === undefined ? undefined : Array.isArray(t.host_key_sha256) ? t.host_key_sha256 : [t.host_key_sha256];
+  const req: EndpointRequest = {
+    name: t.name,
+    host: t.ssh_config_host ?? t.host!,
+    ...(t.ssh_config_host && t.host ? { hostName: t.host } : {}),
+    user: t.user ?? null,
+    port: portGiven || !t.ssh_config_host ? t.port : null,
+    identityFile: file(t.private_key_file),
+    passphraseFile: file(t.passphrase_file),
+    passphraseEnv: t.passphrase_env,
+    passwordFile: file(t.password_file),
+    passwordEnv: t.password_env,
+    useAgent: t.use_agent,
+    knownHostsFile: file(t.known_hosts_file),
+    hostKeyPins: pins,
+    sshConfig: t.ssh_config_host ? { file: file(t.ssh_config_file), optional: false } : null,
+    openSshDefaults: false,
+  };
   try {
-    const r = resolveSshTarget({ host: name, configFile });
-    if (r.proxyCommand) throw new SshConfigError(`ProxyCommand is not supported (use ProxyJump)`);
-    const endpoint = endpointFromSshConfig(r, (f) => fs.existsSync(f));
-    const jumpHosts = r.proxyJump
-      ? proxyJumpHops(r.proxyJump).map((hop): JumpHost => {
-          const h = endpointFromSshConfig(resolveSshTarget({ host: hop.host, configFile, user: hop.user ?? undefined, port: hop.port ?? undefined }), (f) => fs.existsSync(f));
-          if (h.knownHostsPaths.length === 0) throw new SshConfigError(`jump host ${hop.host}: no known_hosts file exists (host keys are always verified)`);
-          return {
-            name: formatEndpoint(h.user, h.host, h.port),
-            host: h.host,
-            port: h.port,
-            user: h.user,
-            identityFiles: h.identityFiles,
-            useAgent: h.agentAllowed && !!process.env.SSH_AUTH_SOCK,
-            knownHostsPaths: h.knownHostsPaths,
-            ...(h.hostKeyAlias ? { hostKeyAlias: h.hostKeyAlias } : {}),
-          };
-        })
-      : [];
-    return { endpoint, jumpHosts, connectTimeoutSeconds: r.connectTimeoutSeconds };
+    return resolveEndpoint(req, YAML_NAMES, { env, home: homedir() });
   } catch (err) {
-    if (!(err instanceof SshConfigError)) throw err;
-    problems.push(`${at}.ssh_config_host: ${err.message}`);
+    if (!(err instanceof EndpointError)) throw err;
+    const rank = (f: EndpointField | null) => FIELD_ORDER.indexOf(f);
+    const sorted = [...err.problems].sort((a, b) => rank(a.field) - rank(b.field));
+    problems.push(...sorted.map((p) => `${at}${p.field ? `.${YAML_NAMES[p.field]}` : ''}: ${p.message}`));
     return null;
   }
 }

@@ -135,7 +135,12 @@ export function hostKeyLookupOf(spec: Pick<EndpointSpec, 'host' | 'port' | 'host
   return spec.hostKeyAlias ? { host: spec.hostKeyAlias, port: 22 } : { host: spec.host, port: spec.port };
 }
 
-/** Builds the host key policy from the spec; at least one source is required. */
+/**
+ * The host key policy of a spec: its pins, or the entries of its known_hosts files. Like ssh, files
+ * that do not exist are skipped (a configured --known-hosts/known_hosts_file was checked when the
+ * endpoint was resolved); with none at all every key is unknown, which is decided — and reported
+ * with the offered fingerprint — when the server shows its key, after connecting.
+ */
 export function loadHostKeyPolicy(spec: EndpointSpec): HostKeyPolicy {
   const policy: HostKeyPolicy = { ...hostKeyLookupOf(spec) };
   if (spec.hostKeySha256 && spec.hostKeySha256.length > 0) {
@@ -148,6 +153,7 @@ export function loadHostKeyPolicy(spec: EndpointSpec): HostKeyPolicy {
   }
   const entries: KnownHostEntry[] = [];
   const read: string[] = [];
+  const missing: string[] = [];
   for (const file of files) {
     let text: string;
     try {
@@ -157,13 +163,14 @@ export function loadHostKeyPolicy(spec: EndpointSpec): HostKeyPolicy {
       if (file === spec.knownHostsPath) {
         throw new CredentialError(`cannot read known_hosts file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
+      missing.push(file);
       continue;
     }
     entries.push(...parseKnownHosts(text, file).entries.map((e) => ({ ...e, source: file })));
     read.push(file);
   }
-  if (read.length === 0) throw new CredentialError(`no known_hosts file of ${spec.name} exists (${files.join(', ')})`);
   policy.knownHosts = entries;
   policy.knownHostsSource = read.join(', ');
+  if (missing.length) policy.knownHostsMissing = missing;
   return policy;
 }

@@ -117,9 +117,27 @@ export interface HostKeyPolicy {
   port: number;
   /** Parsed known_hosts entries (all hosts; matching happens here). */
   knownHosts?: KnownHostEntry[];
+  /** The files read, for messages ("~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts"). */
   knownHostsSource?: string;
+  /** known_hosts files that were to be read but do not exist (named when the host is unknown). */
+  knownHostsMissing?: string[];
   /** Pinned fingerprints; if given, the key must match one of them. */
   pins?: string[];
+}
+
+const plainOf = (entries: KnownHostEntry[]) => entries.filter((e) => e.marker === null);
+
+/**
+ * The entries OpenSSH decides with (sshconnect.c check_host_key): those naming "[host]:port" (or
+ * "host" on 22); when none names it and the port is not 22, those naming the bare host — ssh then
+ * accepts a matching key ("found matching key w/out port"); a different key there is no "changed"
+ * key, the host is just unknown. (A HostKeyAlias is looked up as given, port 22: no fallback.)
+ */
+function entriesFor(policy: HostKeyPolicy): { entries: KnownHostEntry[]; withoutPort: KnownHostEntry[] } {
+  const all = policy.knownHosts ?? [];
+  const entries = all.filter((e) => entryMatchesHost(e, policy.host, policy.port));
+  const withoutPort = policy.port !== 22 && plainOf(entries).length === 0 ? all.filter((e) => entryMatchesHost(e, policy.host, 22)) : [];
+  return { entries, withoutPort };
 }
 
 /** Decides on an offered host key blob. The reason always names the offered fingerprint. */
@@ -136,19 +154,23 @@ export function decideHostKey(policy: HostKeyPolicy, keyBlob: Buffer): HostKeyDe
       reason: `host key of ${name} does not match the pinned fingerprint: offered ${keyType} ${fingerprint}, pinned ${pins.join(', ')}`,
     };
   }
-  const source = policy.knownHostsSource ?? 'known_hosts';
-  const matching = (policy.knownHosts ?? []).filter((e) => entryMatchesHost(e, policy.host, policy.port));
-  if (matching.some((e) => e.marker === '@revoked' && e.keyBlob.equals(keyBlob))) {
+  const source = policy.knownHostsSource || 'known_hosts';
+  const { entries, withoutPort } = entriesFor(policy);
+  if ([...entries, ...withoutPort].some((e) => e.marker === '@revoked' && e.keyBlob.equals(keyBlob))) {
     return { accepted: false, fingerprint, reason: `host key of ${name} is marked @revoked in ${source}: ${keyType} ${fingerprint}` };
   }
-  const plain = matching.filter((e) => e.marker === null);
-  const same = plain.find((e) => e.keyBlob.equals(keyBlob));
-  if (same) return { accepted: true, fingerprint };
+  const plain = plainOf(entries);
+  if (plain.some((e) => e.keyBlob.equals(keyBlob))) return { accepted: true, fingerprint };
   if (plain.length === 0) {
+    if (plainOf(withoutPort).some((e) => e.keyBlob.equals(keyBlob))) return { accepted: true, fingerprint };
+    const files = policy.knownHostsSource ? `in ${policy.knownHostsSource}` : 'in any known_hosts file';
+    const missing = policy.knownHostsMissing?.length ? ` (${policy.knownHostsMissing.join(', ')} ${policy.knownHostsMissing.length === 1 ? 'does' : 'do'} not exist)` : '';
     return {
       accepted: false,
       fingerprint,
-      reason: `host ${name} is not in ${source}; the server offered ${keyType} ${fingerprint} (check it out of band, then add it or pass --host-key ${fingerprint})`,
+      reason:
+        `unknown host: no known_hosts entry for ${name} ${files}${missing}; the server offered ${keyType} ${fingerprint} ` +
+        `(check it out of band, then add it to known_hosts or pin it with --host-key ${fingerprint}; host keys are never accepted on first use)`,
     };
   }
   const sameType = plain.filter((e) => e.keyType === keyType);
@@ -178,8 +200,7 @@ const DEFAULT_HOST_KEY_ALGORITHMS = [
  * a server with several host keys presents the one known_hosts holds instead of a "changed" one.
  */
 export function preferredHostKeyAlgorithms(policy: HostKeyPolicy): string[] {
-  const known = (policy.knownHosts ?? [])
-    .filter((e) => e.marker === null && entryMatchesHost(e, policy.host, policy.port))
-    .flatMap((e) => HOST_KEY_ALGORITHMS_BY_KEY_TYPE[e.keyType] ?? []);
+  const { entries, withoutPort } = entriesFor(policy);
+  const known = plainOf([...entries, ...withoutPort]).flatMap((e) => HOST_KEY_ALGORITHMS_BY_KEY_TYPE[e.keyType] ?? []);
   return [...new Set([...known, ...DEFAULT_HOST_KEY_ALGORITHMS])];
 }

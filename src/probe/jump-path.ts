@@ -31,14 +31,16 @@ export function loadHops(hops: JumpHost[] | undefined): LoadedHop[] {
 
 /**
  * Logs in to every hop in turn over `outer` and returns the channel to `target`. Every client
- * created is handed to `track` so the caller can end them on failure or timeout.
+ * created is handed to `track` so the caller can end them on failure or timeout; `onHop` is told
+ * which hop the login is at (so a deadline names the jump host that did not answer).
  */
-export function openTunnel(outer: Socket, hops: LoadedHop[], target: { host: string; port: number }, readyTimeoutMs: number, track: (c: ssh2.Client) => void): Promise<Duplex> {
+export function openTunnel(outer: Socket, hops: LoadedHop[], target: { host: string; port: number }, readyTimeoutMs: number, track: (c: ssh2.Client) => void, onHop: (label: string) => void = () => {}): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     let transport: Duplex = outer;
     let i = 0;
     const next = () => {
       const hop = hops[i]!;
+      onHop(hop.label);
       const to = i + 1 < hops.length ? hops[i + 1]!.spec : target;
       let hostKeyReason: string | null = null;
       let ready = false;

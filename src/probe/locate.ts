@@ -13,6 +13,7 @@ import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
 import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
+import { requireDirectPath } from './endpoint.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
 import type { TargetSpec } from './target.ts';
 
@@ -97,6 +98,7 @@ async function resolveAddress(host: string, label: string): Promise<string> {
 
 export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, clock: Clock = realClock): Promise<LocateOutcome> {
   if (!Number.isInteger(opts.maxHops) || opts.maxHops < 1 || opts.maxHops > 255) throw new RangeError(`maxHops must be 1–255, got ${opts.maxHops}`);
+  requireDirectPath(spec);
   // The platform first: refusing a socket option must never be mistaken for a path property.
   checkSocketOptionsAvailable();
   const t0 = clock.now();

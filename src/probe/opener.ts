@@ -143,7 +143,8 @@ export class SshSessionOpener implements SessionOpener {
     }
     if (check.kind === 'failed') throw new ConnectError(`${this.label}: could not check whether the account runs commands (${check.detail})`, 'unreachable');
     const said = check.kind === 'refused' ? check.detail : `unexpected output "${check.line.slice(0, 80)}"`;
-    return { method: 'unsupported', why: `the account has no shell (server said: ${said}); inbound not measurable; outbound measured` };
+    // Only the cause: the summary says what it means, and whether outbound was measured is its own result.
+    return { method: 'unsupported', why: `the account has no shell (server said: ${said})` };
   }
 
   /**
@@ -179,11 +180,14 @@ export class SshSessionOpener implements SessionOpener {
       };
       const onAbort = () => fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = after(clock, timeoutMs, () =>
-        fail(connectErrorFrom(this.label, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
-      );
       const first = this.hops[0]?.spec ?? this.spec;
       const firstLabel = this.hops[0]?.label ?? this.label;
+      // Who we were logging in to when the deadline passed: a jump host, or the target.
+      const targetLabel = this.label;
+      let loggingInTo = firstLabel;
+      const timer = after(clock, timeoutMs, () =>
+        fail(connectErrorFrom(loggingInTo, { level: 'connect-timeout', message: `no SSH login within ${timeoutMs} ms` }, hostKeyReason)),
+      );
       const onConnectError = (err: NodeJS.ErrnoException) => fail(connectErrorFrom(firstLabel, { code: err.code, message: err.message }, null));
       sock.once('error', onConnectError);
 
@@ -204,7 +208,7 @@ export class SshSessionOpener implements SessionOpener {
         if (this.hops.length === 0) return login(sock, sock);
         // Errors on the outer socket after the hops logged in surface through the session driver.
         sock.on('error', () => {});
-        openTunnel(sock, this.hops, this.spec, timeoutMs, (hc) => hopClients.push(hc)).then(
+        openTunnel(sock, this.hops, this.spec, timeoutMs, (hc) => hopClients.push(hc), (label) => (loggingInTo = label)).then(
           (tunnel) => login(tunnel, new TunnelledSocket(sock, tunnel, this.label).asSocket()),
           (err: Error) => fail(err),
         );
@@ -212,6 +216,7 @@ export class SshSessionOpener implements SessionOpener {
         /** The target's SSH login over `transport`; `watched` is what the session driver watches. */
         function login(transport: Duplex, watched: net.Socket): void {
           if (done) return;
+          loggingInTo = targetLabel;
           loginTarget(transport, watched, tap, (s) => (session = s));
         }
       });

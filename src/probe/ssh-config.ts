@@ -1,13 +1,12 @@
 // Resolves a target the way `ssh HOST` would: OpenSSH's own `ssh -G [-F FILE] HOST` prints the
 // effective configuration (Host/Match blocks, Include, %-tokens, defaults), so we never parse
-// ssh_config ourselves. Used by `measure`, `heartbeat`, `advise` (and `advise --check-local`),
-// and daemon targets with `ssh_config_host`. Comparing against `ssh -G -F /dev/null HOST` tells
+// ssh_config ourselves. Used by resolveEndpoint (endpoint.ts: every connecting command and daemon
+// targets with `ssh_config_host`) and `advise --check-local`. Comparing against `ssh -G -F /dev/null HOST` tells
 // which values came from a config file and which are OpenSSH's defaults (shown with -v).
 import { execFileSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseConfigDump, type ConfigDump } from './openssh-dump.ts';
-import { parseEndpointArg } from './target.ts';
 
 const SSH_G_TIMEOUT_MS = 10_000;
 
@@ -51,8 +50,28 @@ export function sshG(q: SshGQuery): ConfigDump {
       throw new SshConfigError(`cannot run \`${bin}\` (the OpenSSH client, Debian package openssh-client) to read ssh_config`, true);
     }
     const why = typeof e.status === 'number' ? `exit ${e.status}` : (e.code ?? e.message);
-    throw new SshConfigError(`\`${bin} ${args.join(' ')}\` failed (${why}): ${String(e.stderr ?? '').trim().split('\n')[0] ?? ''}`);
+    throw new SshConfigError(`\`${bin} ${args.join(' ')}\` failed (${why}): ${sshConfigComplaint(String(e.stderr ?? ''))}`);
   }
+}
+
+/**
+ * What ssh said about a config file, without its words: "FILE line N: …" messages quote the line
+ * ("Bad configuration option: <first word>"), and an ssh_config_file pointed at a secret would have
+ * it printed in our logs. Only file and line numbers are kept, and messages known to quote nothing.
+ */
+export function sshConfigComplaint(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const out: string[] = [];
+  let hidden = 0;
+  for (const line of lines) {
+    const at = /^(.+?) line (\d+): /.exec(line);
+    if (at) out.push(`${at[1]} line ${at[2]} is not valid ssh_config`);
+    else if (/^.+: terminating, \d+ bad configuration options?$/.test(line)) continue;
+    else if (/^Can't open user config file .+: [A-Za-z ]+$/.test(line) || /^Bad owner or permissions on \S+$/.test(line)) out.push(line);
+    else hidden++;
+  }
+  if (out.length === 0) return hidden ? `ssh's message is not shown (it may quote the file); run \`ssh -G\` yourself to see it` : 'no message';
+  return out.join('; ') + (lines.some((l) => /^(.+?) line (\d+): /.test(l)) ? " (ssh's own words are not shown: they may quote the file; run `ssh -G` yourself to see them)" : '');
 }
 
 export type ValueOrigin = 'command line' | 'ssh_config' | 'OpenSSH default';
@@ -138,37 +157,4 @@ export function resolveSshTarget(q: SshGQuery & { withOrigins?: boolean }): Reso
   if (q.user) origins.set('user', 'command line');
   if (q.port) origins.set('port', 'command line');
   return { ...resolved, origins };
-}
-
-/** What ssh_config contributes to an endpoint's login (files that do not exist are left out). */
-export interface EndpointFromSshConfig {
-  host: string;
-  port: number;
-  user: string;
-  identityFiles: string[];
-  /** false with IdentitiesOnly yes (ssh then offers no agent keys that are not listed). */
-  agentAllowed: boolean;
-  knownHostsPaths: string[];
-  hostKeyAlias?: string;
-}
-
-export function endpointFromSshConfig(r: ResolvedSshTarget, exists: (file: string) => boolean): EndpointFromSshConfig {
-  return {
-    host: r.hostName,
-    port: r.port,
-    user: r.user,
-    identityFiles: r.identityFiles.filter(exists),
-    agentAllowed: !r.identitiesOnly,
-    knownHostsPaths: r.knownHostsFiles.filter(exists),
-    ...(r.hostKeyAlias ? { hostKeyAlias: r.hostKeyAlias } : {}),
-  };
-}
-
-/** Splits a ProxyJump value into `[user@]host[:port]` hops (IPv6 in brackets); ssh:// URIs are refused. */
-export function proxyJumpHops(value: string): { user: string | null; host: string; port: number | null }[] {
-  return value.split(',').map((h) => h.trim()).filter((h) => h !== '').map((hop) => {
-    const t = hop.includes('://') ? null : parseEndpointArg(hop);
-    if (!t || (t.port !== null && (t.port < 1 || t.port > 65535))) throw new SshConfigError(`ProxyJump hop "${hop}" is not [user@]host[:port]`);
-    return t;
-  });
 }

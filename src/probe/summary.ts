@@ -9,7 +9,11 @@ function secs(v: number | null): string {
 
 const FAILURE_WORDS: Record<string, string> = {
   silent: 'silently dropped (black hole: packets vanish, the session hangs)',
-  reset: 'reset (RST: "Connection reset" / "Broken pipe")',
+  // A NAT that re-maps the expired flow to a new port makes the *server* send the RST; from the
+  // client both look the same, so the summary names both.
+  reset:
+    'reset (an RST: either a box on the path rejects the expired flow, or a NAT re-mapped it to a new port and the server answered the unknown flow; ' +
+    'users see "Connection reset by peer" / "Broken pipe")',
 };
 
 const INBOUND_METHOD_WORDS: Record<string, string> = {
@@ -33,7 +37,8 @@ export function describeDirection(r: DirResult): string {
     case 'inconclusive':
       return `${name} inconclusive: ${r.reason ?? 'sessions failed for reasons other than the path'}`;
     case 'unsupported':
-      return `${name} not measurable: ${r.reason ?? 'this direction cannot be probed on this target'}`;
+      // The reason is the cause only (e.g. an SFTP-only account); the other direction has its own line.
+      return `${name} not measurable: ${r.reason ?? 'this direction cannot be probed on this target'}${r.direction === 'inbound' ? ' — inbound probes need the server to run a command (--no-inbound skips them)' : ''}`;
   }
 }
 

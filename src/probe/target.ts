@@ -1,6 +1,8 @@
 // What the prober needs to know about one SSH endpoint. Shared by the CLI (`measure`, `heartbeat`,
 // `advise`) and the daemon's config loader. Secrets are referenced by file or env name only, so a
 // TargetSpec can be logged or shown by the API without leaking them.
+import { isIPv6 } from 'node:net';
+import { CategorizedError } from '../errors.ts';
 import type { ConnectPacer } from '../search/pacer.ts';
 import type { Direction, MeasurementResult, PriorResult, SearchProgress } from '../search/types.ts';
 import type { InboundProbe } from './inbound.ts';
@@ -82,9 +84,51 @@ export function formatEndpoint(user: string, host: string, port: number): string
   return `${user}@${bracketHost(host)}:${port}`;
 }
 
-/** `[user@]host[:port]` with `[v6addr]` for IPv6; null when it is not that shape. Ports are not range-checked here. */
-export function parseEndpointArg(arg: string): { user: string | null; host: string; port: number | null } | null {
-  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s[\]]+)(?::(\d+))?$/.exec(arg.trim());
-  if (!m) return null;
-  return { user: m[1] ?? null, host: m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!, port: m[3] === undefined ? null : Number(m[3]) };
+/** A TARGET, ProxyJump hop or -J value that is not `[user@]host[:port]` (exit 2). */
+export class EndpointSyntaxError extends CategorizedError {
+  constructor(message: string) {
+    super(message, 'usage');
+    this.name = 'EndpointSyntaxError';
+  }
+}
+
+export interface EndpointArg {
+  user: string | null;
+  host: string;
+  /** null when the text names no port (ssh_config or 22 decides). */
+  port: number | null;
+}
+
+/**
+ * `[user@]host[:port]`, `[user@][addr]:port` — and, as ssh reads `user@addr`, an address with
+ * several colons and no brackets is an IPv6 address without a port (`fd00:54::2`): a port after an
+ * IPv6 address needs the brackets. Throws EndpointSyntaxError naming `what` and what is wrong.
+ */
+export function parseEndpoint(arg: string, what = 'target'): EndpointArg {
+  const text = arg.trim();
+  const bad = (why: string) => new EndpointSyntaxError(`${what} "${arg}" ${why}`);
+  const m = /^(?:([^@\s]+)@)?([^@\s]+)$/.exec(text);
+  if (!m) throw bad('is not [user@]host[:port]');
+  const user = m[1] ?? null;
+  const rest = m[2]!;
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+    if (rest.includes(']:') && portText === '') throw bad('has no port after the colon');
+  } else if (rest.includes('[') || rest.includes(']')) {
+    throw bad('is not [user@]host[:port] (brackets go around the whole address: user@[addr]:port)');
+  } else if ((rest.match(/:/g) ?? []).length >= 2) {
+    if (!isIPv6(rest)) throw bad('is not an IPv6 address, nor host:port; an IPv6 address with a port is written user@[addr]:port');
+    host = rest;
+  } else {
+    [host, portText] = rest.split(':') as [string, string | undefined];
+  }
+  if (host === '') throw bad('has no host');
+  if (portText === undefined) return { user, host, port: null };
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw bad(`has a bad port "${portText}" (must be 1–65535)`);
+  return { user, host, port };
 }

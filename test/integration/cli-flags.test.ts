@@ -1,15 +1,18 @@
-// Every documented flag of `idleprobe measure`, `heartbeat`, `advise` and `demo` reaches what it
-// names, through the real CLI (node bin/idleprobe.mjs as a child process) against the in-process
-// demo lab (ssh2 server behind the userspace middlebox, 3 s idle timeout, no root). The table is
-// checked against `--help`: a flag added without a row here fails the test. No row asserts a
-// duration (the machine may be loaded); each asserts what the flag changes in the result.
+// Every documented flag of `idleprobe measure`, `locate`, `heartbeat`, `advise` and `demo` reaches
+// what it names, through the real CLI (node bin/idleprobe.mjs as a child process) against the
+// in-process demo lab (ssh2 server behind the userspace middlebox, 3 s idle timeout, no root). The
+// table is checked against `--help`: a flag added without a row here fails the test. No row asserts
+// a duration (the machine may be loaded); each asserts what the flag changes in the result. The
+// connection flags are one table for the four commands that connect (same names, same meanings),
+// each run with its flags *before* TARGET, so an option that swallowed the target would fail.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
 import { countingRelay, documentedFlags, idleprobe, show, silentServer, type Run } from './cli-harness.ts';
 
 const T = 3;
@@ -33,8 +36,13 @@ beforeAll(async () => {
   writeFileSync(f('bad_passphrase'), 'open barley\n', { mode: 0o600 });
   writeFileSync(f('password'), `${PASSWORD}\n`, { mode: 0o600 });
   writeFileSync(f('bad_password'), 'nope\n', { mode: 0o600 });
+  writeFileSync(f('empty_known_hosts'), '');
   writeFileSync(f('other_known_hosts'), `[${lab.host}]:${lab.port} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
   writeFileSync(f('ssh_config'), 'Host flagtest-alias\n    ServerAliveInterval 17\n    ServerAliveCountMax 5\n');
+  // An `ssh` that must never run: on PATH first, it fails every `ssh -G` (see --no-ssh-config).
+  mkdirSync(f('fakebin'));
+  writeFileSync(f('fakebin/ssh'), '#!/bin/sh\necho "fake ssh: ssh_config was read" >&2\nexit 255\n');
+  chmodSync(f('fakebin/ssh'), 0o755);
 }, 60_000);
 afterAll(async () => {
   await lab?.close();
@@ -52,110 +60,175 @@ const json = (r: Run) => {
 };
 
 type Row = () => Promise<void>;
+type Quick = (target: string, flags: string[], opts?: { env?: Record<string, string> }) => Promise<Run>;
 
 /**
- * The connection flags measure, heartbeat and advise share, shown through `quick(target, flags)`:
- * a short run of the command against `target` (exit 0 when it could log in). Each flag: the right
- * value logs in, a wrong one is refused with the exit code and message that name the cause.
+ * The connection flags measure, locate, heartbeat and advise share (addConnectionOptions), shown
+ * through `quick(target, flags)`: a short run of the command against `target` with `flags` before
+ * it (exit 0 when it could log in). Each flag: the right value logs in, a wrong one is refused with
+ * the exit code of the rule (docs/prober.md) and a message that names the cause.
  */
-function connectionRows(quick: (target: string, flags: string[]) => Promise<Run>, durationUnit: string): Record<string, Row> {
+function connectionRows(quick: Quick, cmd: string): Record<string, Row> {
   return {
     '--identity': async () => {
-      const [ok, bad] = await Promise.all([quick(target(), auth()), quick(target(), ['-i', f('wrong_key'), ...pin()])]);
+      const [ok, bad, missing] = await Promise.all([quick(target(), auth()), quick(target(), ['-i', f('wrong_key'), ...pin()]), quick(target(), ['-i', f('no_such_key'), ...pin()])]);
       expect(ok.code, show(ok)).toBe(0);
       expect(bad.code, show(bad)).toBe(3);
       expect(bad.stderr).toMatch(/authentication failed/i);
+      expect(missing.code, show(missing)).toBe(2);
+      expect(missing.stderr).toMatch(/-i: cannot read .*no_such_key \(ENOENT\)/);
     },
     '--passphrase-file': async () => {
-      const [ok, bad] = await Promise.all([
+      const [ok, bad, none] = await Promise.all([
         quick(target(), ['-i', f('enc_key'), '--passphrase-file', f('passphrase'), ...pin()]),
         quick(target(), ['-i', f('enc_key'), '--passphrase-file', f('bad_passphrase'), ...pin()]),
+        quick(target(), ['-i', f('enc_key'), ...pin()]),
       ]);
       expect(ok.code, show(ok)).toBe(0);
-      expect(bad.code, show(bad)).not.toBe(0);
-      expect(bad.stderr).toMatch(/passphrase/i);
+      // An undecryptable key is a configuration problem (exit 2), not an unreachable target.
+      expect(bad.code, show(bad)).toBe(2);
+      expect(bad.stderr).toMatch(/cannot use private key .*enc_key/);
+      expect(none.code, show(none)).toBe(2);
+      expect(none.stderr).toMatch(/--passphrase-file/);
     },
     '--password-file': async () => {
-      const [ok, bad] = await Promise.all([quick(target(), ['--password-file', f('password'), ...pin()]), quick(target(), ['--password-file', f('bad_password'), ...pin()])]);
+      const [ok, bad, missing] = await Promise.all([
+        quick(target(), ['--password-file', f('password'), ...pin()]),
+        quick(target(), ['--password-file', f('bad_password'), ...pin()]),
+        quick(target(), ['--password-file', f('no_such_password'), ...pin()]),
+      ]);
       expect(ok.code, show(ok)).toBe(0);
       expect(bad.code, show(bad)).toBe(3);
       expect(bad.stderr).toMatch(/authentication failed/i);
+      expect(missing.code, show(missing)).toBe(2);
+      expect(missing.stderr).toMatch(/--password-file: cannot read .*no_such_password/);
     },
     '--known-hosts': async () => {
-      const [ok, bad] = await Promise.all([
+      const [ok, bad, unknown, missing] = await Promise.all([
         quick(target(), ['-i', lab.privateKeyPath, '--known-hosts', lab.knownHostsPath]),
         quick(target(), ['-i', lab.privateKeyPath, '--known-hosts', f('other_known_hosts')]),
+        quick(target(), ['-i', lab.privateKeyPath, '--known-hosts', f('empty_known_hosts')]),
+        quick(target(), ['-i', lab.privateKeyPath, '--known-hosts', f('no_such_known_hosts')]),
       ]);
       expect(ok.code, show(ok)).toBe(0);
       expect(bad.code, show(bad)).toBe(3);
       expect(bad.stderr).toMatch(/HOST KEY CHANGED/);
+      // Unknown host: decided when the server showed its key, which the message names.
+      expect(unknown.code, show(unknown)).toBe(3);
+      expect(unknown.stderr).toContain(`unknown host: no known_hosts entry for [${lab.host}]:${lab.port}`);
+      expect(unknown.stderr).toContain(lab.hostKeySha256);
+      expect(missing.code, show(missing)).toBe(2);
+      expect(missing.stderr).toMatch(/--known-hosts: cannot read .*no_such_known_hosts/);
     },
     '--host-key': async () => {
-      const bad = await quick(target(), ['-i', lab.privateKeyPath, '--host-key', wrongPin()]);
+      // Repeatable and comma-separated; given just before TARGET it must not swallow it.
+      const [bad, repeated, commas, malformed] = await Promise.all([
+        quick(target(), ['-i', lab.privateKeyPath, '--host-key', wrongPin()]),
+        quick(target(), ['-i', lab.privateKeyPath, '--host-key', wrongPin(), '--host-key', lab.hostKeySha256]),
+        quick(target(), ['-i', lab.privateKeyPath, '--host-key', `${wrongPin()},${lab.hostKeySha256}`]),
+        quick(target(), ['-i', lab.privateKeyPath, '--host-key', 'SHA256:short']),
+      ]);
       expect(bad.code, show(bad)).toBe(3);
       expect(bad.stderr).toContain(lab.hostKeySha256);
       expect(bad.stdout).toBe('');
+      expect(repeated.code, show(repeated)).toBe(0);
+      expect(commas.code, show(commas)).toBe(0);
+      expect(malformed.code, show(malformed)).toBe(2);
+      expect(malformed.stderr).toMatch(/--host-key: host key pin "SHA256:short" is not a SHA256 fingerprint/);
     },
     '--ssh-config': async () => {
       // An ssh_config alias (HostName, Port, User) resolved through `ssh -G -F FILE`; without the
       // file the alias is no host at all.
-      writeFileSync(f('alias_config'), `Host flagtest-lab\n    HostName ${lab.host}\n    Port ${lab.port}\n    User ${lab.user}\n`);
-      const ok = await quick('flagtest-lab', [...auth(), '-F', f('alias_config')]);
+      writeFileSync(f(`alias_config_${cmd}`), `Host flagtest-lab\n    HostName ${lab.host}\n    Port ${lab.port}\n    User ${lab.user}\n`);
+      const [ok, missing] = await Promise.all([quick('flagtest-lab', [...auth(), '-F', f(`alias_config_${cmd}`)]), quick('flagtest-lab', [...auth(), '-F', f('no_such_config')])]);
       expect(ok.code, show(ok)).toBe(0);
-      const missing = await quick('flagtest-lab', [...auth(), '-F', f('no_such_config')]);
-      expect(missing.code, show(missing)).not.toBe(0);
+      expect(missing.code, show(missing)).toBe(2);
       expect(missing.stderr).toContain('no_such_config');
     },
     '--no-ssh-config': async () => {
-      // This file would make the target unusable (ProxyCommand is refused, exit 2); with
-      // --no-ssh-config it is never read and TARGET is used as given.
-      writeFileSync(f('proxycommand_config'), `Host ${lab.host}\n    ProxyCommand false\n`);
-      const [read, ignored] = await Promise.all([
-        quick(target(), [...auth(), '-F', f('proxycommand_config')]),
-        quick(target(), [...auth(), '-F', f('proxycommand_config'), '--no-ssh-config']),
-      ]);
+      // With an `ssh` on PATH that fails every `ssh -G`: read (the default) → exit 2; with
+      // --no-ssh-config ssh is never run and TARGET is used as given.
+      const env = { PATH: `${f('fakebin')}:${process.env.PATH}` };
+      const [read, ignored] = await Promise.all([quick(target(), auth(), { env }), quick(target(), [...auth(), '--no-ssh-config'], { env })]);
       expect(read.code, show(read)).toBe(2);
-      expect(read.stderr).toContain('ProxyCommand');
+      expect(read.stderr).toMatch(/ssh -G .*failed \(exit 255\)/);
       expect(ignored.code, show(ignored)).toBe(0);
     },
     '--jump': async () => {
-      // The jump host is reached first and verified like the target.
-      // (Its host key is unknown, so it is refused before any byte: exit 3 naming that jump host.)
-      const r = await quick(target(), [...auth(), '-J', `${lab.user}@127.0.0.1:${silent.port}`, '--connect-timeout', `1${durationUnit}`]);
-      expect(r.code, show(r)).toBe(3);
-      expect(r.stderr).toContain(String(silent.port));
+      // A jump host resolves through ssh_config with its own IdentityFile (as with ssh -J, the
+      // target's -i is not passed on) and is reached first; -J none turns a configured ProxyJump
+      // off; an empty -J is a usage error. locate refuses any jump path (exit 2, naming the leg to
+      // locate instead): its TTLs would only reach the jump host.
+      writeFileSync(
+        f(`jump_config_${cmd}`),
+        `Host flagtest-jumped\n    HostName ${lab.host}\n    Port ${lab.port}\n    User ${lab.user}\n    ProxyJump mutejump\n` +
+          `Host mutejump\n    HostName 127.0.0.1\n    Port ${silent.port}\n    IdentityFile ${lab.privateKeyPath}\n    UserKnownHostsFile ${lab.knownHostsPath}\n`,
+      );
+      const cfg = ['-F', f(`jump_config_${cmd}`)];
+      const [viaJump, direct, empty] = await Promise.all([
+        quick(target(), [...auth(), ...cfg, '-J', 'mutejump', '--connect-timeout', '1s']),
+        quick('flagtest-jumped', [...auth(), ...cfg, '-J', 'none']),
+        quick(target(), [...auth(), '-J', '']),
+      ]);
+      if (cmd === 'locate') {
+        expect(viaJump.code, show(viaJump)).toBe(2);
+        expect(viaJump.stderr).toMatch(/locate cannot measure .*jump host mutejump \(-J\).*`idleprobe locate mutejump` \(client→jump\)/);
+        const configured = await quick('flagtest-jumped', [...auth(), ...cfg]);
+        expect(configured.code, show(configured)).toBe(2);
+        expect(configured.stderr).toMatch(/jump host mutejump \(ProxyJump in ssh_config\)/);
+      } else {
+        expect(viaJump.code, show(viaJump)).toBe(3);
+        expect(viaJump.stderr).toMatch(new RegExp(`jump host [^ ]+@127\\.0\\.0\\.1:${silent.port}: cannot connect \\(no SSH login within 1000 ms`));
+      }
+      expect(direct.code, show(direct)).toBe(0);
+      expect(empty.code, show(empty)).toBe(2);
+      expect(empty.stderr).toMatch(/-J: the jump host is empty/);
     },
     '--verbose': async () => {
       const [plain, verbose] = await Promise.all([quick(target(), auth()), quick(target(), [...auth(), '-v'])]);
       expect(plain.code, show(plain)).toBe(0);
       expect(verbose.code, show(verbose)).toBe(0);
-      expect(plain.stderr).not.toMatch(/\(command line\)/);
-      expect(verbose.stderr).toMatch(/\(command line\)/);
+      const all = (r: Run) => r.stdout + r.stderr;
+      expect(all(plain)).not.toMatch(/\(command line\)/);
+      expect(all(verbose)).toMatch(new RegExp(`port\\s+${lab.port}\\s+\\(command line\\)`));
     },
     '--connect-timeout': async () => {
-      // A server that accepts and never speaks: the login is given up (exit 3) after the 1 s asked for.
+      // A server that accepts and never speaks: the login is given up (exit 3) after the 1 s asked
+      // for, written in the one duration grammar (1s, 1000ms, 1 are the same).
       const before = silent.accepted();
-      const [r, bad] = await Promise.all([
-        quick(`${lab.user}@127.0.0.1:${silent.port}`, [...auth(), '--connect-timeout', `1${durationUnit}`]),
+      const mute = `${lab.user}@127.0.0.1:${silent.port}`;
+      const [r, ms, bad, big] = await Promise.all([
+        quick(mute, [...auth(), '--connect-timeout', '1s']),
+        quick(mute, [...auth(), '--connect-timeout', '1000ms']),
         quick(target(), [...auth(), '--connect-timeout', 'never']),
+        quick(target(), [...auth(), '--connect-timeout', '1h']),
       ]);
-      expect(r.code, show(r)).toBe(3);
-      expect(r.stderr).toMatch(/within 1000 ms|tim(e|ed) ?out/i);
+      for (const run of [r, ms]) {
+        expect(run.code, show(run)).toBe(3);
+        expect(run.stderr).toMatch(/no SSH login within 1000 ms/);
+      }
       expect(silent.accepted()).toBeGreaterThan(before);
       expect(bad.code, show(bad)).toBe(2);
-      expect(bad.stderr).toContain('--connect-timeout');
+      expect(bad.stderr).toContain('--connect-timeout: "never" is not a duration');
+      expect(big.code, show(big)).toBe(2);
+      expect(big.stderr).toContain('--connect-timeout: "1h" must be at most 2m');
+      // ssh_config's ConnectTimeout is the default: 1 s from the file, unless the flag says otherwise.
+      writeFileSync(f(`timeout_config_${cmd}`), `Host flagtest-mute\n    HostName 127.0.0.1\n    Port ${silent.port}\n    ConnectTimeout 1\n`);
+      const fromConfig = await quick(`${lab.user}@flagtest-mute`, [...auth(), '-F', f(`timeout_config_${cmd}`)]);
+      expect(fromConfig.code, show(fromConfig)).toBe(3);
+      expect(fromConfig.stderr).toMatch(/no SSH login within 1000 ms/);
     },
   };
 }
 
 // ---------------------------------------------------------------- measure
 /** Outbound only, idle ages up to 1.5 s (below the lab's 3 s): a few seconds, always survives. */
-const quickMeasure = (t: string, flags: string[]) => idleprobe(['measure', t, ...flags, '--direction', 'outbound', '--min', '0.5', '--max', '1.5', '--json']);
+const quickMeasure: Quick = (t, flags, opts) => idleprobe(['measure', ...flags, t, '--direction', 'outbound', '--min', '0.5', '--max', '1.5', '--json'], opts);
 const directions = (doc: { results: { direction: string }[] }) => doc.results.map((r) => r.direction).sort();
 const probeAges = (doc: { results: { probes: { ageSeconds: number }[] }[] }) => doc.results.flatMap((r) => r.probes.map((p) => p.ageSeconds));
 
 const MEASURE_FLAGS: Record<string, Row> = {
-  ...connectionRows(quickMeasure, ''),
+  ...connectionRows(quickMeasure, 'measure'),
   '--direction': async () => {
     // Inbound only is shown through `demo --direction inbound` (same builder). KNOWN BUG, reported:
     // `measure --direction inbound --min 0.5 --max 1.5` (or --min 1 --max 2) against this lab does
@@ -240,11 +313,11 @@ const MEASURE_FLAGS: Record<string, Row> = {
 
 // ---------------------------------------------------------------- heartbeat
 /** One session with a 1 s heartbeat over a 2 s window, no extra session: a few seconds. */
-const quickHeartbeat = (t: string, flags: string[]) => idleprobe(['heartbeat', t, ...flags, '--intervals', '1', '--window', '2s', '--no-heartbeat-session', '--json']);
+const quickHeartbeat: Quick = (t, flags, opts) => idleprobe(['heartbeat', ...flags, t, '--intervals', '1', '--window', '2s', '--no-heartbeat-session', '--json'], opts);
 const intervals = (m: { results: { intervalSeconds: number | null }[] }) => m.results.map((r) => r.intervalSeconds);
 
 const HEARTBEAT_FLAGS: Record<string, Row> = {
-  ...connectionRows(quickHeartbeat, 's'),
+  ...connectionRows(quickHeartbeat, 'heartbeat'),
   '--intervals': async () => {
     const m = json(await idleprobe(['heartbeat', target(), ...auth(), '--intervals', '1,1.5', '--window', '2s', '--no-heartbeat-session', '--json']));
     expect(intervals(m)).toEqual([1, 1.5]);
@@ -292,11 +365,11 @@ const HEARTBEAT_FLAGS: Record<string, Row> = {
 
 // ---------------------------------------------------------------- advise
 /** Measures now, idle ages up to 1.5 s: a few seconds. */
-const quickAdvise = (t: string, flags: string[]) => idleprobe(['advise', t, ...flags, '--min', '0.5', '--max', '1.5', '--json']);
+const quickAdvise: Quick = (t, flags, opts) => idleprobe(['advise', ...flags, t, '--min', '0.5', '--max', '1.5', '--json'], opts);
 const byHand = (flags: string[]) => idleprobe(['advise', '--timeout', '60', ...flags, '--json']);
 
 const ADVISE_FLAGS: Record<string, Row> = {
-  ...connectionRows(quickAdvise, 's'),
+  ...connectionRows(quickAdvise, 'advise'),
   '--timeout': async () => {
     const a = json(await byHand([]));
     expect(a.basis.bracket).toMatchObject({ lowerSeconds: 60, upperSeconds: 60 });
@@ -395,6 +468,83 @@ const ADVISE_FLAGS: Record<string, Row> = {
   },
 };
 
+// ---------------------------------------------------------------- locate
+/** The path timeout given (2 s), one hop: a few seconds. (The demo relay is no TTL hop; real boxes: test/lab/locate.lab.test.ts.) */
+const LOCATE_QUICK = ['--timeout', '2', '--min', '0.5', '--max', '3', '--max-hops', '1', '--json'];
+const quickLocate: Quick = (t, flags, opts) => idleprobe(['locate', ...flags, t, ...LOCATE_QUICK], opts);
+const locate = (args: string[]) => idleprobe(['locate', target(), ...auth(), ...args]);
+const badLocate = async (args: string[], message: RegExp) => {
+  const r = await locate(args);
+  expect(r.code, show(r)).toBe(2);
+  expect(r.stderr).toMatch(message);
+  expect(r.stdout).toBe('');
+};
+
+/** A daemon history file whose latest measurement of `name` found T ≈ 2.9 s. */
+function historyWith(file: string, name: string): string {
+  const store = new HistoryStore(file);
+  const result = {
+    target: name, startedAt: '2026-12-01T10:00:00Z', elapsedSeconds: 9, serverHeartbeatSeconds: null, recommendedHeartbeatSeconds: 1,
+    results: [{ direction: 'outbound' as const, verdict: 'timeout' as const, lowerSeconds: 2.6, upperSeconds: 3.2, estimateSeconds: 2.9, failureMode: 'reset' as const, probes: [], consistency: 1, sessionsOpened: 4, maxConcurrentSessions: 4, elapsedMs: 9000, reason: null }],
+  };
+  store.record({ target: name, status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result });
+  store.close();
+  return file;
+}
+
+const LOCATE_FLAGS: Record<string, Row> = {
+  ...connectionRows(quickLocate, 'locate'),
+  '--max-hops': async () => {
+    expect(json(await quickLocate(target(), auth())).hops.length).toBe(1);
+    await badLocate(['--max-hops', '0'], /--max-hops must be an integer 1–255, got "0"/);
+    await badLocate(['--max-hops', '256'], /--max-hops/);
+  },
+  '--timeout': async () => {
+    // Given, the path timeout is not measured: the document says what was given (2 s, written as 2000ms).
+    const doc = json(await locate(['--timeout', '2000ms', '--min', '0.5', '--max', '3', '--max-hops', '1', '--json']));
+    expect(doc.pathTimeoutSeconds).toBe(2);
+    await badLocate(['--timeout', '0'], /--timeout: "0" must be a positive duration/);
+    await badLocate(['--timeout', '5', '--min', '1', '--max', '3'], /--timeout \(5\) must be below --max \(3\)/);
+  },
+  '--history': async () => {
+    const file = historyWith(f('locate-history.sqlite'), target());
+    const doc = json(await locate(['--history', file, '--min', '0.5', '--max', '9', '--max-hops', '1', '--json']));
+    expect(doc.pathTimeoutSeconds).toBe(2.9);
+    await badLocate(['--history', f('no-such-history.sqlite')], /--history: .*no-such-history\.sqlite does not exist/);
+    await badLocate(['--history', file, '--timeout', '3'], /--timeout or --history, not both/);
+  },
+  '--name': async () => {
+    const file = historyWith(f('locate-named-history.sqlite'), 'flag-test-name');
+    const doc = json(await locate(['--history', file, '--name', 'flag-test-name', '--min', '0.5', '--max', '9', '--max-hops', '1', '--json']));
+    expect(doc.pathTimeoutSeconds).toBe(2.9);
+    // Without --name the target's own name is looked up, and it is not there.
+    const r = await locate(['--history', file, '--max-hops', '1']);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(target());
+  },
+  '--min': async () => {
+    // Durations in the one grammar; the ladder starts at --min.
+    expect(json(await locate(['--timeout', '2', '--min', '1500ms', '--max', '3s', '--max-hops', '1', '--json'])).pathTimeoutSeconds).toBe(2);
+    await badLocate(['--min', 'soon'], /--min: "soon" is not a duration/);
+    await badLocate(['--min', '4', '--max', '2'], /--max \(2s\) must be greater than --min \(4s\)/);
+  },
+  '--max': async () => {
+    expect(json(await locate(['--timeout', '2', '--min', '0.5', '--max', '3s', '--max-hops', '1', '--json'])).pathTimeoutSeconds).toBe(2);
+    await badLocate(['--max', 'forever'], /--max: "forever" is not a duration/);
+  },
+  '--sessions': async () => {
+    expect(json(await locate(['--sessions', '1', ...LOCATE_QUICK])).target).toBe(target());
+    await badLocate(['--sessions', '0'], /--sessions must be an integer 1–64, got "0"/);
+  },
+  '--json': async () => {
+    expect(json(await quickLocate(target(), auth()))).toMatchObject({ target: target(), pathTimeoutSeconds: 2 });
+    const human = await locate(LOCATE_QUICK.filter((a) => a !== '--json'));
+    expect(human.code, show(human)).toBe(0);
+    expect(() => JSON.parse(human.stdout)).toThrow();
+    expect(human.stdout).toMatch(/^path idle timeout ≈ 2\.0 s \(given with --timeout\)$/m);
+  },
+};
+
 // ---------------------------------------------------------------- demo
 const demo = (flags: string[]) => idleprobe(['demo', '--timeout', '2', '--direction', 'outbound', ...flags, '--json'], { timeoutMs: 80_000 });
 
@@ -431,17 +581,44 @@ const DEMO_FLAGS: Record<string, Row> = {
 
 const TABLES: [string, Record<string, Row>][] = [
   ['measure', MEASURE_FLAGS],
+  ['locate', LOCATE_FLAGS],
   ['heartbeat', HEARTBEAT_FLAGS],
   ['advise', ADVISE_FLAGS],
   ['demo', DEMO_FLAGS],
 ];
 
-// One concurrent block, so the rows of all four commands share the worker's concurrency.
-describe.concurrent('measure, heartbeat, advise, demo: every documented flag reaches what it names (real CLI, demo lab)', () => {
+// One concurrent block, so the rows of all five commands share the worker's concurrency.
+describe.concurrent('measure, locate, heartbeat, advise, demo: every documented flag reaches what it names (real CLI, demo lab)', () => {
   for (const [cmd, rows] of TABLES) {
     it(`${cmd}: the table covers exactly the flags --help documents`, async () => {
       expect((await documentedFlags(cmd)).sort()).toEqual(Object.keys(rows).sort());
     }, 30_000);
     for (const [flag, check] of Object.entries(rows)) it(`${cmd} ${flag}`, check, 90_000);
   }
+});
+
+describe.concurrent('one duration grammar for every command (real CLI)', () => {
+  it('1h30m, 500ms and plain seconds are accepted by serve as by the commands that connect; a mistake reads the same everywhere', async () => {
+    writeFileSync(f('empty.yml'), 'targets: []\n');
+    const check = (flags: string[]) => idleprobe(['serve', '--config', f('empty.yml'), '--config.check', ...flags]);
+    // serve used to refuse 1h30m (its own grammar), and measure --connect-timeout 10s.
+    const [longIdle, halfSecond] = await Promise.all([check(['--web.idle-timeout', '1h30m']), check(['--web.read-header-timeout', '500ms', '--web.request-timeout', '90'])]);
+    expect(longIdle.code, show(longIdle)).toBe(0);
+    expect(halfSecond.code, show(halfSecond)).toBe(0);
+    const measureTenSeconds = json(await quickMeasure(target(), [...auth(), '--connect-timeout', '10s']));
+    expect(measureTenSeconds.target).toBe(target());
+    const wrong: [string[], string][] = [
+      [['serve', '--config', f('empty.yml'), '--config.check', '--web.idle-timeout', '30m1h'], '--web.idle-timeout'],
+      [['measure', target(), ...auth(), '--max', '30m1h'], '--max'],
+      [['locate', target(), ...auth(), '--timeout', '30m1h'], '--timeout'],
+      [['heartbeat', target(), ...auth(), '--window', '30m1h'], '--window'],
+      [['advise', '--timeout', '30m1h'], '--timeout'],
+      [['demo', '--timeout', '30m1h'], '--timeout'],
+    ];
+    const runs = await Promise.all(wrong.map(([args]) => idleprobe(args)));
+    runs.forEach((r, i) => {
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toBe(`idleprobe: ${wrong[i]![1]}: "30m1h" is not a duration: write the units largest first, each once (e.g. 1h30m), or one of 10 (seconds), 10s, 500ms, 5m or 1h30m\n`);
+    });
+  }, 90_000);
 });

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
-import { countingRelay, idleprobe, show } from './cli-harness.ts';
+import { spawn } from 'node:child_process';
+import { BIN, countingRelay, idleprobe, show } from './cli-harness.ts';
+import { tcpRelay } from '../support/tcp-relay.ts';
 
 const T = 3;
 
@@ -107,6 +109,67 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
     expect(run.stdout).toMatch(/heartbeats at most every \d+ s/);
   }, 70_000);
 
+  it('a reset is explained both ways it happens: a box rejecting the expired flow, or the server answering a flow a NAT re-mapped (demo --mode remap)', async () => {
+    const run = await idleprobe(['demo', '--timeout', String(T), '--mode', 'remap', '--direction', 'outbound'], { timeoutMs: 60_000 });
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout).toMatch(/outbound +idle timeout ≈ [234](\.\d)? s .*; idle flows are reset \(an RST: either a box on the path rejects the expired flow, or a NAT re-mapped it to a new port and the server answered the unknown flow/);
+  }, 70_000);
+
+  it('an SFTP-only account: inbound "not measurable" says why once, and claims nothing about outbound', async () => {
+    const sftp = await startDemoLab({ timeoutSeconds: T, mode: 'reset', noShell: true });
+    try {
+      const t = `${sftp.user}@${sftp.host}:${sftp.port}`;
+      const key = ['-i', sftp.privateKeyPath, '--host-key', sftp.hostKeySha256];
+      const [both, inboundOnly] = await Promise.all([
+        idleprobe(['measure', t, ...key, '--min', '1', '--max', '9'], { timeoutMs: 80_000 }),
+        idleprobe(['measure', t, ...key, '--direction', 'inbound', '--min', '1', '--max', '9'], { timeoutMs: 80_000 }),
+      ]);
+      for (const run of [both, inboundOnly]) {
+        expect(run.code, show(run)).toBe(0);
+        const line = run.stdout.split('\n').find((l) => /^ +inbound/.test(l)) ?? '';
+        expect(line).toMatch(/^ +inbound +not measurable: the account has no shell \(server said: .*\) — inbound probes need the server to run a command \(--no-inbound skips them\)$/);
+        expect(run.stdout.match(/not measurable/g)).toHaveLength(1);
+        expect(run.stdout).not.toMatch(/outbound measured/);
+      }
+      // Outbound is measured when asked for, on its own line; with --direction inbound there is no outbound line at all.
+      expect(both.stdout).toMatch(/^ +outbound +idle timeout ≈/m);
+      expect(inboundOnly.stdout).not.toMatch(/^ +outbound/m);
+      expect(inboundOnly.stdout).toMatch(/Recommendation: none — no path timeout was measured/);
+    } finally {
+      await sftp.close();
+    }
+  }, 90_000);
+
+  it('SIGINT ends measure, locate, heartbeat and advise with exit 130 (the documented "interrupted"), sessions closed', async () => {
+    const interrupted = async (cmd: string, extra: string[]) => {
+      // Interrupted once its first connection reached the lab (its handler is installed before it connects).
+      let connected!: () => void;
+      const first = new Promise<void>((resolve) => (connected = resolve));
+      const relay = await tcpRelay(lab.port, { admit: () => (connected(), true) });
+      try {
+        const child = spawn(process.execPath, [BIN, cmd, `${lab.user}@127.0.0.1:${relay.port}`, ...auth(), ...extra], { env: { ...process.env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        await Promise.race([first, exited]);
+        child.kill('SIGINT');
+        return { code: await exited, stderr };
+      } finally {
+        await relay.close();
+      }
+    };
+    const runs = await Promise.all([
+      interrupted('measure', ['--min', '1', '--max', '60']),
+      interrupted('locate', ['--min', '1', '--max', '60']),
+      interrupted('heartbeat', ['--intervals', '1', '--window', '60s']),
+      interrupted('advise', ['--min', '1', '--max', '60']),
+    ]);
+    for (const [i, r] of runs.entries()) {
+      expect(r.code, `${['measure', 'locate', 'heartbeat', 'advise'][i]}: ${r.stderr}`).toBe(130);
+      expect(r.stderr).toMatch(/idleprobe: interrupted/);
+    }
+  }, 90_000);
+
   it('demo --json measures the built-in lab', async () => {
     const run = await idleprobe(['demo', '--timeout', String(T), '--mode', 'silent', '--direction', 'outbound', '--json'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
@@ -160,7 +223,7 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       [['measure', target(), ...auth(), '--min', '10', '--max', '5'], /--max/],
       [['measure', target(), ...auth(), '--direction', 'up'], /--direction/],
       [['measure', target(), ...auth(), '--known-hosts', lab.knownHostsPath], /either --host-key or --known-hosts/],
-      [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /cannot read private key/],
+      [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /-i: cannot read .*missing_key \(ENOENT\)/],
       [['demo', '--mode', 'teleport'], /--mode/],
       [['measure', target(), ...auth(), '--inbound-method', 'telepathy'], /--inbound-method must be signal or sleep, got "telepathy"/],
       // The one range of the `sessions` setting (its schema), for every command that takes it.

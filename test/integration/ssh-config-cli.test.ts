@@ -2,16 +2,18 @@
 // (OpenSSH's own client; Debian package openssh-client): a Host alias with HostName, Port, User,
 // IdentityFile, UserKnownHostsFile and ConnectTimeout; flags win over the file; -v says where each
 // value came from; without an `ssh` binary the user@host:port form still works. Also the exit code
-// rule (unknown/changed host key = 3) and IPv6 targets printed as user@[addr]:port.
+// rule (unknown/changed host key = 3), the order ssh reports failures in (connect first, the host
+// key when the server shows it), known_hosts entries without a port (real `ssh` as the oracle), an
+// ssh_config file that must never be quoted, and IPv6 targets (user@[addr]:port, user@addr).
 // All through bin/ as a child process, against the in-process demo lab on loopback (no root).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { generateEd25519KeyPair } from '../../src/demo/keys.ts';
-import { idleprobe, show } from './cli-harness.ts';
+import { idleprobe, show, silentServer } from './cli-harness.ts';
 
 
 function sshMissingReason(): string | null {
@@ -157,15 +159,16 @@ describe.concurrent('without ssh, exit codes, IPv6', () => {
     expect(f.stderr).toMatch(/cannot run `ssh`/);
   }, 60_000);
 
-  it('an unknown host (no known_hosts at all, or no entry) exits 3, a changed key exits 3', async () => {
+  it('an unknown host (no known_hosts at all, or no entry) exits 3 once the server showed its key, a changed key exits 3', async () => {
     const none = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--no-ssh-config', ...quick], { env: { HOME: home } });
     expect(none.code, show(none)).toBe(3);
-    expect(none.stderr).toMatch(/unknown host: no known_hosts entry/);
+    expect(none.stderr).toMatch(/unknown host: no known_hosts entry for \[127\.0\.0\.1\]:\d+ in any known_hosts file \(.*home\/\.ssh\/known_hosts.* not exist\); the server offered ssh-ed25519 SHA256:/);
+    expect(none.stderr).toContain(lab.hostKeySha256);
     const other = path.join(dir, 'other_known_hosts');
     writeFileSync(other, `[10.0.0.1]:22 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
     const noEntry = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', other, ...quick], { env: { HOME: home } });
     expect(noEntry.code, show(noEntry)).toBe(3);
-    expect(noEntry.stderr).toMatch(/has no entry for \[127\.0\.0\.1\]/);
+    expect(noEntry.stderr).toContain(`unknown host: no known_hosts entry for [127.0.0.1]:${lab.port} in ${other}; the server offered ssh-ed25519 ${lab.hostKeySha256}`);
     const changed = path.join(dir, 'changed_known_hosts');
     writeFileSync(changed, `[${lab.host}]:${lab.port} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
     const ch = await idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', changed, ...quick], { env: { HOME: home } });
@@ -173,7 +176,77 @@ describe.concurrent('without ssh, exit codes, IPv6', () => {
     expect(ch.stderr).toMatch(/HOST KEY CHANGED/);
   }, 60_000);
 
-  it('IPv6 targets: user@[::1]:port in JSON and summary; a bare address gets a hint (exit 2)', async () => {
+  it('the real cause first, as ssh reports it: a closed port, a server that never speaks, an alias that names no host', async () => {
+    // No known_hosts anywhere (HOME is empty): before, all three said "no known_hosts entry" without connecting.
+    const silent = await silentServer();
+    try {
+      const base = ['-i', lab.privateKeyPath, '--connect-timeout', '1s', ...quick];
+      const [closed, mute] = await Promise.all([
+        idleprobe(['measure', `${lab.user}@127.0.0.1:1`, '--no-ssh-config', ...base], { env: { HOME: home } }),
+        idleprobe(['measure', `${lab.user}@127.0.0.1:${silent.port}`, '--no-ssh-config', ...base], { env: { HOME: home } }),
+      ]);
+      for (const r of [closed, mute]) {
+        expect(r.code, show(r)).toBe(3);
+        expect(r.stderr).not.toMatch(/known_hosts/);
+      }
+      expect(closed.stderr).toMatch(/127\.0\.0\.1:1: cannot connect \(ECONNREFUSED/);
+      expect(mute.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${silent.port}: cannot connect \\(no SSH login within 1000 ms\\)`));
+      expect(silent.accepted()).toBeGreaterThan(0);
+      // An alias whose HostName is not a name at all (an invalid hostname: resolved by no resolver,
+      // so no DNS query leaves the machine): ssh -G takes it, the connect fails with the resolver's error.
+      const cfg = path.join(dir, 'typo_config');
+      writeFileSync(cfg, 'Host labbxo\n  HostName no-such-host..invalid\n');
+      const typo = await idleprobe(['measure', `${lab.user}@labbxo`, '-F', cfg, ...base], { env: { HOME: home } });
+      expect(typo.code, show(typo)).toBe(3);
+      expect(typo.stderr).toMatch(/no-such-host\.\.invalid:22: cannot connect \((ENOTFOUND|EAI_AGAIN|EAI_NONAME)/);
+      expect(typo.stderr).not.toMatch(/known_hosts/);
+    } finally {
+      await silent.close();
+    }
+  }, 60_000);
+
+  it.skipIf(missing !== null)('a known_hosts entry without the port is used for another port, as real ssh does ("found matching key w/out port")', async () => {
+    const [keyType, keyBlob] = readFileSync(lab.knownHostsPath, 'utf8').trim().split(/\s+/).slice(1);
+    const bare = path.join(dir, 'bare_known_hosts');
+    writeFileSync(bare, `${lab.host} ${keyType} ${keyBlob}\n`);
+    const wrong = path.join(dir, 'bare_wrong_known_hosts');
+    writeFileSync(wrong, `${lab.host} ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`);
+    // The oracle: OpenSSH's client against the same server, known_hosts and key.
+    const ssh = (knownHosts: string) =>
+      new Promise<number | null>((resolve) => {
+        const child = execFile(
+          'ssh',
+          ['-F', 'none', '-i', lab.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-p', String(lab.port), `${lab.user}@${lab.host}`, 'sleep 0; echo ok'],
+          { timeout: 30_000 },
+          (err) => resolve(err ? ((err as { code?: number }).code ?? null) : 0),
+        );
+        child.stdin?.end();
+      });
+    const [sshOk, sshWrong, ok, refused] = await Promise.all([
+      ssh(bare),
+      ssh(wrong),
+      idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', bare, ...quick], { env: { HOME: home } }),
+      idleprobe(['measure', `${lab.user}@${lab.host}:${lab.port}`, '-i', lab.privateKeyPath, '--known-hosts', wrong, ...quick], { env: { HOME: home } }),
+    ]);
+    expect(sshOk).toBe(0);
+    expect(sshWrong).toBe(255);
+    expect(ok.code, show(ok)).toBe(0);
+    expect(refused.code, show(refused)).toBe(3);
+    expect(refused.stderr).toContain(`unknown host: no known_hosts entry for [${lab.host}]:${lab.port}`);
+  }, 60_000);
+
+  it.skipIf(missing !== null)('an ssh_config that ssh refuses is named by file and line, never quoted (it may be a secret)', async () => {
+    const secret = path.join(dir, 'secret_as_config');
+    writeFileSync(secret, 'hunter2-top-secret-password\nHost labbox\n  Port not-a-port\n');
+    const run = await idleprobe(['measure', 'labbox', '-F', secret, '-i', lab.privateKeyPath, ...quick], { env: { HOME: home } });
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toContain(`${secret} line 1 is not valid ssh_config`);
+    expect(run.stderr).toContain(`${secret} line 3 is not valid ssh_config`);
+    expect(run.stderr).not.toContain('hunter2');
+    expect(run.stderr).not.toContain('not-a-port');
+  }, 30_000);
+
+  it('IPv6 targets: user@[::1]:port in JSON and summary; user@::1 is an address without a port (as ssh reads it); a port needs brackets', async () => {
     const target = `${lab6.user}@[::1]:${lab6.port}`;
     const json = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--known-hosts', lab6.knownHostsPath, ...quick], { env: { HOME: home } });
     expect(json.code, show(json)).toBe(0);
@@ -181,8 +254,20 @@ describe.concurrent('without ssh, exit codes, IPv6', () => {
     const text = await idleprobe(['measure', target, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, '--direction', 'outbound', '--min', '1', '--max', '4', '--sessions', '4'], { env: { HOME: home } });
     expect(text.code, show(text)).toBe(0);
     expect(text.stdout.startsWith(`${target}: measured in`)).toBe(true);
+    // `user@::1` with the port from ssh_config (Host ::1), as `ssh user@::1` would: measure and locate.
+    const cfg = path.join(dir, 'v6_config');
+    writeFileSync(cfg, `Host ::1\n  Port ${lab6.port}\n`);
+    const [unbracketed, located] = await Promise.all([
+      idleprobe(['measure', `${lab6.user}@::1`, '-F', cfg, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, ...quick], { env: { HOME: home } }),
+      idleprobe(['locate', `${lab6.user}@::1`, '-F', cfg, '-i', lab6.privateKeyPath, '--host-key', lab6.hostKeySha256, '--timeout', '2', '--min', '0.5', '--max', '3', '--max-hops', '1', '--json'], { env: { HOME: home } }),
+    ]);
+    expect(unbracketed.code, show(unbracketed)).toBe(0);
+    expect(JSON.parse(unbracketed.stdout).target).toBe(target);
+    expect(located.code, show(located)).toBe(0);
+    expect(JSON.parse(located.stdout).target).toBe(target);
+    // A port after an unbracketed address cannot be told apart: 5 digits are no IPv6 group, so this is refused with the way to write it.
     const bare = await idleprobe(['measure', `${lab6.user}@::1:${lab6.port}`, '--host-key', lab6.hostKeySha256], { env: { HOME: home } });
     expect(bare.code, show(bare)).toBe(2);
-    expect(bare.stderr).toMatch(/IPv6 address needs brackets, as in user@\[::1:\d+\]:22/);
+    expect(bare.stderr).toMatch(/is not an IPv6 address, nor host:port; an IPv6 address with a port is written user@\[addr\]:port/);
   }, 60_000);
 });

@@ -6,7 +6,10 @@
 //   middlebox on jump→target:  cli[jump 127.0.0.1:2222] ──mbox── srv[target 198.19.1.2:22]
 //
 // In both the measured path times out at the middlebox's timeout; the jump leg measured alone
-// tells which leg is short (times out too in the first case, not in the second).
+// tells which leg is short (times out too in the first case, not in the second). Jump hosts log in
+// as with `ssh -J`: with their own ssh_config (IdentityFile, UserKnownHostsFile), never with the
+// target's -i or --known-hosts. Also: the real cause of a failed connect comes first (EHOSTUNREACH
+// before any host key), and a known_hosts entry without the port is used like OpenSSH does.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,10 +81,17 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump, middlebox on client→jump: path ≈ ${o.estimateSeconds} s, jump leg ≈ ${leg.estimateSeconds} s, ${doc.elapsedSeconds.toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
+  /** An ssh_config giving jump hosts matching `pattern` their key and known_hosts file. */
+  const hopConfig = (l: Lab, name: string, knownHosts = l.knownHostsPath, pattern = '*') => {
+    const file = path.join(l.tmpDir, name);
+    writeFileSync(file, `Host ${pattern}\n  IdentityFile ${l.clientKeyPath}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${knownHosts}\n  GlobalKnownHostsFile /dev/null\n`);
+    return file;
+  };
+
   it('middlebox on jump→target (-J): the path times out at T, the jump leg alone does not', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
     await l.addSshd('cli', '127.0.0.1', 2222);
-    const run = await l.measure(['-J', 'root@127.0.0.1:2222', ...SEARCH], { timeoutMs: RUN_LIMIT_MS });
+    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', ...SEARCH], { timeoutMs: RUN_LIMIT_MS });
     const doc = parse(run, l);
     expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`]);
     const o = outbound(doc);
@@ -93,7 +103,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg: ${leg.verdict}`);
   }, CASE_TIMEOUT_MS);
 
-  it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, bad usage 2; a chain of two jump hosts works', async () => {
+  it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, unreachable 3 before any host key, bad usage 2; a chain of two jump hosts works; a port-less known_hosts entry as ssh reads it', async () => {
     const l = await lab({ conntrackTimeoutSeconds: 600, mode: 'none' });
     // cli[127.0.0.1:2222] → srv[198.19.1.2:22] → srv[127.0.0.1:2222] for the chain.
     await Promise.all([l.addSshd('cli', '127.0.0.1', 2222), l.addSshd('srv', '127.0.0.1', 2222)]);
@@ -103,28 +113,41 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     writeFileSync(changed, `${LAB_ADDRESSES.srv} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP9Rne61saf7uy6WYFyGGOZUvj/FNvBF5aGqHQ8aDTS7\n`);
     const onlyTarget = path.join(l.tmpDir, 'only_target_known_hosts');
     writeFileSync(onlyTarget, readFileSync(l.knownHostsPath, 'utf8').split('\n').filter((line) => !line.startsWith('[127.0.0.1]:2222')).join('\n'));
+    // The lab's host key under the bare address, no port: OpenSSH uses it for 127.0.0.1:2222 too.
+    const [keyType, keyBlob] = readFileSync(l.knownHostsPath, 'utf8').trim().split('\n')[0]!.split(/\s+/).slice(1);
+    const portless = path.join(l.tmpDir, 'portless_known_hosts');
+    writeFileSync(portless, `127.0.0.1 ${keyType} ${keyBlob}\n`);
     const quick = ['--direction', 'outbound', '--min', '1', '--max', '3', '--sessions', '2', '--json'];
     const base = ['measure', l.target, '-i', l.clientKeyPath, '--no-ssh-config'];
-    const [chain, unknown, chg, jump, refused, usage] = await Promise.all([
-      l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--no-ssh-config', '-J', `root@127.0.0.1:2222,root@${LAB_ADDRESSES.srv}`, ...quick]),
+    const [chain, unknown, chg, jump, refused, usage, unreachable, bare, sshBare] = await Promise.all([
+      l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '-F', hopConfig(l, 'chain_config'), '-J', `root@127.0.0.1:2222,root@${LAB_ADDRESSES.srv}`, ...quick]),
       l.idleprobe([...base, '--known-hosts', empty, ...quick]),
       l.idleprobe([...base, '--known-hosts', changed, ...quick]),
-      l.idleprobe([...base, '--known-hosts', onlyTarget, '-J', 'root@127.0.0.1:2222', ...quick]),
+      l.idleprobe(['measure', l.target, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '-F', hopConfig(l, 'jump_config', onlyTarget), '-J', 'root@127.0.0.1:2222', ...quick]),
       l.idleprobe(['measure', l.target, '-i', path.join(l.tmpDir, 'ssh_host_ed25519_key'), '--known-hosts', l.knownHostsPath, '--no-ssh-config', ...quick]),
       l.idleprobe([...base, '--known-hosts', l.knownHostsPath, '--min', 'soon']),
+      // Nobody at .99 beyond the middlebox: it answers with ICMP unreachable, which is what must be reported.
+      l.idleprobe(['measure', `root@${LAB_ADDRESSES.srv.replace(/\.\d+$/, '.99')}`, '-i', l.clientKeyPath, '--known-hosts', empty, '--no-ssh-config', ...quick]),
+      l.idleprobe(['measure', 'root@127.0.0.1:2222', '-i', l.clientKeyPath, '--known-hosts', portless, '--no-ssh-config', ...quick]),
+      l.exec('cli', 'ssh', ['-F', 'none', '-i', l.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${portless}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-p', '2222', 'root@127.0.0.1', 'true']),
     ]);
     const doc = parse(chain, l);
     expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`, 'root@127.0.0.1:2222']);
     expect(outbound(doc).verdict).toBe('no_timeout_up_to_max');
     expect(unknown.code, describeRun(unknown, l)).toBe(3);
-    expect(unknown.stderr).toMatch(/has no entry for 198\.19\.1\.2/);
+    expect(unknown.stderr).toMatch(/unknown host: no known_hosts entry for 198\.19\.1\.2 in .*empty_known_hosts; the server offered /);
     expect(chg.code, describeRun(chg, l)).toBe(3);
     expect(chg.stderr).toMatch(/HOST KEY CHANGED/);
     expect(jump.code, describeRun(jump, l)).toBe(3);
-    expect(jump.stderr).toMatch(/jump host root@127\.0\.0\.1:2222: .*no entry for \[127\.0\.0\.1\]:2222/);
+    expect(jump.stderr).toMatch(/jump host root@127\.0\.0\.1:2222: unknown host: no known_hosts entry for \[127\.0\.0\.1\]:2222/);
     expect(refused.code, describeRun(refused, l)).toBe(3);
     expect(refused.stderr).toMatch(/authentication failed/);
     expect(usage.code, describeRun(usage, l)).toBe(2);
     expect(usage.stderr).toMatch(/--min/);
+    expect(unreachable.code, describeRun(unreachable, l)).toBe(3);
+    expect(unreachable.stderr).toMatch(/cannot connect \((EHOSTUNREACH|ENETUNREACH)/);
+    expect(unreachable.stderr).not.toMatch(/known_hosts/);
+    expect(sshBare.code, describeRun(sshBare, l)).toBe(0);
+    expect(bare.code, describeRun(bare, l)).toBe(0);
   }, CASE_TIMEOUT_MS);
 });

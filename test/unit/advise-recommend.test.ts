@@ -8,7 +8,8 @@ import { parseConfigDump } from '../../src/probe/openssh-dump.ts';
 import { clientFromDump, judgeClient, judgeKernel, judgeReload, judgeServer, serverFromDump } from '../../src/advise/judge-local.ts';
 import { processStartMs } from '../../src/advise/local-checks.ts';
 import { buildAdvice, formatAdvice } from '../../src/advise/report.ts';
-import { parseDurationSeconds, parseIntervals } from '../../src/heartbeat/durations.ts';
+import { parseIntervals } from '../../src/heartbeat/durations.ts';
+import { parseDurationSeconds } from '../../src/duration.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
 

@@ -155,8 +155,8 @@ describe('heartbeat config', () => {
         return (err as ConfigError).problems;
       }
     })();
-    expect(rest).toContain('targets[0].heartbeat.intervals[0]: "fast" is not a duration (examples: 40, 40s, 30m, 1h30m)');
-    expect(rest).toContain('targets[0].heartbeat.window: "soon" is not a duration (examples: 40, 40s, 30m, 1h30m)');
+    expect(rest).toContain('targets[0].heartbeat.intervals[0]: "fast" is not a duration (write e.g. 10 (seconds), 10s, 500ms, 5m or 1h30m)');
+    expect(rest).toContain('targets[0].heartbeat.window: "soon" is not a duration (write e.g. 10 (seconds), 10s, 500ms, 5m or 1h30m)');
     expect(rest).toContain('targets[1].heartbeat.intervals: each interval may appear only once');
     expect(rest).toContain('targets[2].heartbeat.schedule: not a valid cron expression "daily"');
     expect(rest).toContain('targets[3].heartbeat: a matrix needs 5 sessions at once, more than global.max_sessions (4)');

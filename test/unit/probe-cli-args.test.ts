@@ -14,10 +14,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KEY_B64 = 'AAAAC3NzaC1lZDI1NTE5AAAAIP9Rne61saf7uy6WYFyGGOZUvj/FNvBF5aGqHQ8aDTS7';
 const knownHosts = path.join(dir, 'known_hosts');
 writeFileSync(knownHosts, `[198.18.0.9]:2222 ssh-ed25519 ${KEY_B64}\n`);
+const identity = path.join(dir, 'id_test');
+writeFileSync(identity, 'not parsed here\n');
 
 const flags = (over: Partial<MeasureFlags> = {}): MeasureFlags => ({
   // Pure flag logic here; ssh_config resolution is tested through the CLI (measure-cli, ssh-config tests).
-  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity: '/nonexistent/key', knownHosts, useSshConfig: false, ...over,
+  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity, knownHosts, sshConfig: false, ...over,
 });
 
 describe('target argument', () => {
@@ -26,31 +28,37 @@ describe('target argument', () => {
     expect(parseTargetArg('example.net')).toEqual({ user: null, host: 'example.net', port: null });
     expect(parseTargetArg('u@[fd00::1]:22')).toEqual({ user: 'u', host: 'fd00::1', port: 22 });
   });
-  it('a bare IPv6 address gets a hint to bracket it; names print it bracketed', () => {
-    expect(() => parseTargetArg('root@fd00:9:2::2:2222')).toThrow(/IPv6 address needs brackets, as in user@\[fd00:9:2::2:2222\]:22/);
-    expect(() => parseTargetArg('fd00::1')).toThrow(/brackets/);
+  it('an unbracketed address with several colons is IPv6 without a port, as ssh reads user@addr', () => {
+    expect(parseTargetArg('ubuser@fd00:54::2')).toEqual({ user: 'ubuser', host: 'fd00:54::2', port: null });
+    expect(parseTargetArg('::1')).toEqual({ user: null, host: '::1', port: null });
+    expect(parseTargetArg('u@[fd00::1]')).toEqual({ user: 'u', host: 'fd00::1', port: null });
+    // Not an IPv6 address and not host:port: the message says how to write a port with IPv6.
+    expect(() => parseTargetArg('root@fd00:9:2::2::2222')).toThrow(/is not an IPv6 address, nor host:port; an IPv6 address with a port is written user@\[addr\]:port/);
+    expect(() => parseTargetArg('root@host:22:33')).toThrow(/user@\[addr\]:port/);
     const spec = buildTargetSpec('u@[fd00::1]:2222', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`], knownHosts: undefined }));
     expect(spec.name).toBe('u@[fd00::1]:2222');
     expect(spec.host).toBe('fd00::1');
   });
-  it('rejects malformed targets as usage errors', () => {
-    expect(() => parseTargetArg('a@b@c')).toThrow(UsageError);
+  it('rejects malformed targets as usage errors (exit 2)', () => {
+    for (const bad of ['a@b@c', 'host:99999', '', 'host:', 'u@[fd00::1]:', 'u@fd00::1]']) {
+      expect(() => parseTargetArg(bad), bad).toThrow(expect.objectContaining({ category: 'usage' }));
+    }
     expect(() => parseTargetArg('host:99999')).toThrow(/port/);
-    expect(() => parseTargetArg('')).toThrow(UsageError);
   });
 });
 
 describe('measure flags', () => {
-  it('needs a host key source that knows the host', () => {
+  it('host key sources: a pin or a readable known_hosts file; whether it lists the host is decided after connecting', () => {
     expect(buildTargetSpec('u@198.18.0.9:2222', flags()).knownHostsPath).toBe(knownHosts);
-    // An unknown host is a host key failure (exit 3), not a usage error.
-    expect(() => buildTargetSpec('u@198.18.0.9:22', flags())).toThrow(expect.objectContaining({ name: 'ConnectError', kind: 'host_key', message: expect.stringMatching(/no entry for 198\.18\.0\.9/) }));
-    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ knownHosts: path.join(dir, 'missing') }))).toThrow(/cannot be read/);
-    expect(() => buildTargetSpec('u@h', flags({ hostKey: ['SHA256:nope'] , knownHosts: undefined }))).toThrow(/--host-key/);
+    // No entry for this host: not an error before connecting (ssh connects first, then verifies).
+    expect(buildTargetSpec('u@198.18.0.9:22', flags()).knownHostsPath).toBe(knownHosts);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ knownHosts: path.join(dir, 'missing') }))).toThrow(/--known-hosts: cannot read .*missing \(ENOENT\)/);
+    expect(() => buildTargetSpec('u@h', flags({ hostKey: ['SHA256:nope'], knownHosts: undefined }))).toThrow(/--host-key/);
     expect(() => buildTargetSpec('u@h', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`] }))).toThrow(/either --host-key or --known-hosts/);
     const pinned = buildTargetSpec('u@h', flags({ hostKey: [`SHA256:${'A'.repeat(43)}`], knownHosts: undefined }));
     expect(pinned.hostKeySha256).toEqual([`SHA256:${'A'.repeat(43)}`]);
     expect(pinned.name).toBe('u@h:22');
+    expect(() => buildTargetSpec('u@h', flags({ identity: path.join(dir, 'no_key') }))).toThrow(/-i: cannot read .*no_key \(ENOENT\)/);
   });
   it('warns about malformed known_hosts lines instead of ignoring them', () => {
     const messy = path.join(dir, 'messy_known_hosts');

@@ -118,7 +118,26 @@ describe('known_hosts', () => {
     const { entries } = parseKnownHosts(`srv.example ${keys.ed.line}\n`);
     const d = decideHostKey({ host: 'new.example', port: 22, knownHosts: entries }, keys.ed.blob);
     expect(d.accepted).toBe(false);
-    if (!d.accepted) expect(d.reason).toMatch(/not in .*known_hosts.*SHA256:/);
+    if (!d.accepted) expect(d.reason).toMatch(/^unknown host: no known_hosts entry for new\.example in any known_hosts file; the server offered ssh-ed25519 SHA256:/);
+    const missing = decideHostKey({ host: 'new.example', port: 22, knownHosts: [], knownHostsMissing: ['/nope/known_hosts'] }, keys.ed.blob);
+    if (!missing.accepted) expect(missing.reason).toContain('(/nope/known_hosts does not exist)');
+    else expect.unreachable('an unknown host was accepted');
+  });
+
+  it('a port other than 22: an entry without the port is used when none names [host]:port, as ssh does ("found matching key w/out port")', () => {
+    const { entries } = parseKnownHosts(`198.19.40.2 ${keys.ed.line}\n[198.19.40.3]:2222 ${keys.ec.line}\n198.19.40.3 ${keys.ed.line}\n`, 'kh');
+    const at = (host: string, blob: Buffer, extra: Partial<Parameters<typeof decideHostKey>[0]> = {}) => decideHostKey({ host, port: 2222, knownHosts: entries, knownHostsSource: 'kh', ...extra }, blob);
+    expect(at('198.19.40.2', keys.ed.blob).accepted).toBe(true);
+    // The port-less entry with another key is no "changed" key: the host is unknown on that port.
+    const other = at('198.19.40.2', keys.ed2.blob);
+    expect(other.accepted).toBe(false);
+    if (!other.accepted) expect(other.reason).toMatch(/^unknown host: no known_hosts entry for \[198\.19\.40\.2\]:2222/);
+    // An entry for [host]:port decides alone: its key differs → changed, whatever the bare entry says.
+    const changed = at('198.19.40.3', keys.ed.blob);
+    expect(changed.accepted).toBe(false);
+    if (!changed.accepted) expect(changed.reason).toMatch(/does not match kh line\(s\) 2/);
+    // The known type of the port-less entry is offered first, so the server shows that key.
+    expect(preferredHostKeyAlgorithms({ host: '198.19.40.2', port: 2222, knownHosts: entries })[0]).toBe('ssh-ed25519');
   });
 
   it('wildcards, negation and @revoked', () => {
