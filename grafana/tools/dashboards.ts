@@ -12,6 +12,7 @@ import {
   valueMap,
   type Panel,
 } from './panels.ts';
+import { MEASUREMENT_STALE_HOURS } from '../../deploy/prometheus/policy.ts';
 
 export const OVERVIEW_UID = 'idleprobe-overview';
 export const TARGET_UID = 'idleprobe-target';
@@ -64,9 +65,9 @@ const TIMEOUT_THRESHOLDS = [
 ];
 const AGE_THRESHOLDS = [
   { color: 'green', value: null },
-  // The default schedule measures every 6 h; IdleprobeMeasurementStale fires after 13 h.
+  // The default schedule measures every 6 h: orange once a run was missed; red when IdleprobeMeasurementStale fires.
   { color: 'orange', value: 7 * 3600 },
-  { color: 'red', value: 13 * 3600 },
+  { color: 'red', value: MEASUREMENT_STALE_HOURS * 3600 },
 ];
 
 function drillDownLink(field: string) {
@@ -288,7 +289,7 @@ export function overviewDashboard() {
     ),
     stat(
       'Time since last measurement',
-      'Age of each target\'s latest finished measurement. Orange after 7 h (a run of the default 6-hourly schedule missed), red after 13 h (the IdleprobeMeasurementStale alert).',
+      `Age of each target's latest finished measurement. Orange after 7 h (a run of the default 6-hourly schedule missed), red after ${MEASUREMENT_STALE_HOURS} h (the IdleprobeMeasurementStale alert).`,
       { w: 12, h: 6 },
       [{ expr: `max by (target) (time() - (idleprobe_last_measurement_timestamp_seconds{${SEL_ALL}} > 0))`, legend: '{{target}}' }],
       { thresholds: AGE_THRESHOLDS },

@@ -67,17 +67,27 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
     : null;
   let child: ChildProcess | null = null;
   let stderr = '';
+  // serve exits within 5 s of SIGTERM (its backstop: 4.7 s); one still running after 8 s is killed and
+  // stop() fails naming its PID, instead of the test passing over a daemon that ignored the signal.
   const stop = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child!.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child?.kill('SIGKILL'), 8000);
-      await exited;
+    let leaked: number | undefined;
+    const proc = child;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 8000)))]);
       clearTimeout(timer);
+      if (!inTime) {
+        leaked = proc.pid;
+        proc.kill('SIGKILL');
+        await exited;
+      }
     }
     await lab.close();
     await maskedLab?.close();
     rmSync(dir, { recursive: true, force: true });
+    if (leaked !== undefined) throw new Error(`idleprobe serve (PID ${leaked}) did not exit within 8 s of SIGTERM; killed`);
   };
   try {
     const port = await freePort();

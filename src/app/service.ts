@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Daemon } from '../daemon/daemon.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
-import type { Logger } from '../daemon/log.ts';
+import type { Logger } from '../log.ts';
 import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
 import type { LocateFn } from '../daemon/jobs/locate.ts';
 import { parseListenAddress } from '../daemon/listen-address.ts';
@@ -24,6 +24,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../exporter/limits.ts';
 import { MetricsRenderer } from '../exporter/metrics.ts';
 import type { WebConfig } from '../exporter/web-config.ts';
 import { ServeSignals } from './signals.ts';
+import { daemonReadModel } from './read-model.ts';
 
 export const SHUTDOWN_DEADLINE_MS = 5000;
 
@@ -84,10 +85,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
     const gate = new AnalysisGate(limits.maxConcurrentAnalyses);
     const store = history.store;
-    const d = daemon;
-    const renderer = new MetricsRenderer(daemon, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures, passive: () => d.passiveSnapshot() });
+    const model = daemonReadModel(daemon);
+    const renderer = new MetricsRenderer(model, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures });
     app = await buildApp({
-      daemon,
+      model,
       renderer,
       analyze: opts.analyze,
       webConfig: opts.webConfig,

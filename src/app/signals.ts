@@ -3,7 +3,7 @@
 // process (Node's default for an unhandled HUP); SIGTERM/SIGINT during start-up make the start
 // stop cleanly at the next step. bin/idleprobe.mjs catches a HUP even earlier, while the modules
 // load, and hands it over through EARLY_HUP.
-import type { Logger } from '../daemon/log.ts';
+import type { Logger } from '../log.ts';
 
 /** Set by bin/idleprobe.mjs for `serve`: whether a SIGHUP arrived while modules were loading. */
 export const EARLY_HUP = Symbol.for('idleprobe.early-sighup');

@@ -9,7 +9,7 @@ import { loadConfigFile } from '../daemon/config.ts';
 import { DEFAULT_LISTEN_ADDRESS, parseListenAddress } from '../daemon/listen-address.ts';
 import { loadWebConfig } from '../exporter/web-config.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../exporter/limits.ts';
-import { LOG_LEVELS, stderrLogger, type LogLevel } from '../daemon/log.ts';
+import { LOG_LEVELS, stderrLogger, type LogLevel } from '../log.ts';
 import { RESET_CORRUPT_FLAG } from '../daemon/history-file.ts';
 import { runService } from '../app/service.ts';
 import { analyzeUpload, heartbeatWithProber, locateWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';

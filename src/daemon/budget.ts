@@ -12,7 +12,7 @@ import { abortError } from '../search/clock.ts';
 import { ConnectPacer, type PacerWait } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import type { GlobalSettings } from './config.ts';
-import { RateLimitedLog, type Logger } from './log.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
 
 export type GlobalCaps = Pick<GlobalSettings, 'maxSessions' | 'maxConnectsPerMinute' | 'connectStaggerMs'>;
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import cron from 'node-cron';
-import { CategorizedError } from '../errors.ts';
+import { ConfigError, jsonPointerToPath } from '../config-error.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { TargetSpec } from '../probe/target.ts';
 import { connectTimeoutMsOf, EndpointError, jumpRefusal, resolveEndpoint, type EndpointField, type EndpointNames, type EndpointRequest, type ResolvedEndpoint } from '../probe/endpoint.ts';
@@ -21,13 +21,8 @@ import { canonicalEndpoint } from '../capture/passive-counters.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 
-/** A config that cannot be used (invalid_config: exit 2, HTTP 400); the message lists every `path: reason`. */
-export class ConfigError extends CategorizedError {
-  constructor(readonly problems: string[], readonly file?: string) {
-    super(`${file ? `${file}: ` : ''}invalid config:\n  ${problems.join('\n  ')}`, 'invalid_config');
-    this.name = 'ConfigError';
-  }
-}
+// ConfigError and jsonPointerToPath live in ../config-error.ts (the exporter's web config uses them too).
+export { ConfigError, jsonPointerToPath } from '../config-error.ts';
 
 // The file's shapes after validation, with ajv's defaults filled in: typed from the schema.
 type GlobalRaw = FromSchema<typeof globalSchema>;
@@ -132,16 +127,6 @@ export const DEFAULT_HEARTBEAT: HeartbeatSettings = heartbeatFrom(schemaDefaults
 
 /** The built-in `default` module: every field at its schema default. */
 export const DEFAULT_MODULE: ModuleSettings = moduleFrom(schemaDefaults<ModuleRaw>(moduleSchema), 'modules.default', []);
-
-/** `/targets/0/port` → `targets[0].port` */
-export function jsonPointerToPath(pointer: string): string {
-  let out = '';
-  for (const part of pointer.split('/').slice(1)) {
-    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
-    out += /^\d+$/.test(key) ? `[${key}]` : out ? `.${key}` : key;
-  }
-  return out || '(top level)';
-}
 
 function describeAjvError(e: ErrorObject): string {
   const at = jsonPointerToPath(e.instancePath);

@@ -1,24 +1,27 @@
 // The daemon's core, without HTTP: the current config, one runner per target, the shared session
 // budget and the history store. Reload applies a new config as a diff (unchanged targets keep
-// their in-flight measurement; changed ones restart; removed ones stop and vanish from metrics);
-// a config that does not load leaves the old one running and marks the reload as failed.
-import { loadConfigFile, ConfigError, type DaemonConfig } from './config.ts';
+// their runs in flight; a changed one restarts the kinds whose arguments changed, see
+// TargetRunner.reconfigure; removed ones stop and vanish from metrics); a config that does not load
+// leaves the old one running and marks the reload as failed.
+import { loadConfigFile, ConfigError, type DaemonConfig, type PassiveSettings } from './config.ts';
 import { SessionBudget } from './budget.ts';
-import { HistoryStore, type HistoryEntry } from './history.ts';
-import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory, type TriggerOutcome, type WarmStart } from './runner.ts';
-import { type ContinuousJob, type ContinuousJobKind, type Job, type JobKind, type RunningJob } from './job.ts';
-import { passiveJob, type PassiveSnapshot } from './jobs/passive.ts';
-import { measurementJob, type MeasureFn } from './jobs/measurement.ts';
-import { heartbeatJob, type HeartbeatFn } from './jobs/heartbeat.ts';
-import { locateJob, type LocateFn } from './jobs/locate.ts';
+import { HistoryStore } from './history.ts';
+import { nodeCronScheduler, TargetRunner, type CronScheduler, type OpenerFactory } from './runner.ts';
+import type { ContinuousJob, Job } from './job.ts';
+import { ContinuousSlot } from './continuous.ts';
+import { passiveJob } from './jobs/passive.ts';
+import { JOB_REGISTRY, type JobRegistry, type JobWork } from './jobs/index.ts';
 import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
-import type { Logger } from './log.ts';
-import { RateLimitedLog, silentLogger } from './log.ts';
-import type { TargetSnapshot } from './state.ts';
+import type { Logger } from '../log.ts';
+import { RateLimitedLog, silentLogger } from '../log.ts';
+import type { KindInfo, PassiveSnapshot, ReloadResult, ReloadStatus, ReloadSummary, TargetSnapshot, TriggerOutcome } from '../read-model/read-model.ts';
 import { ALL_TARGETS, formatShard, ownsTarget, shardOf, type Shard } from './shard.ts';
 
-export interface DaemonOptions {
+export type { ReloadStatus } from '../read-model/read-model.ts';
+
+/** `measure`, `heartbeat`, `locate`: the work functions of the job kinds (./jobs/index.ts). */
+export interface DaemonOptions extends JobWork {
   config: DaemonConfig;
   /** File to re-read on reload; without it reload re-applies the in-memory config. */
   configFile?: string;
@@ -26,11 +29,8 @@ export interface DaemonOptions {
   historyFile?: string;
   /** An already opened (locked, checked) history; `serve` opens it before listening. Wins over historyFile. */
   history?: HistoryStore;
-  measure: MeasureFn;
-  /** Runs heartbeat survival matrices (targets with `heartbeat:`); without it that setting is ignored. */
-  heartbeat?: HeartbeatFn;
-  /** Locates the enforcing hop (targets with `locate: true`); without it that setting is ignored. */
-  locate?: LocateFn;
+  /** The job kinds (default JOB_REGISTRY); a test adds its own kind the way the recipe says, with one more entry. */
+  registry?: JobRegistry;
   openerFactory?: OpenerFactory;
   cron?: CronScheduler;
   clock?: Clock;
@@ -39,15 +39,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** This replica's share of the targets (`--shard i/n`); default 0/1 = all. */
   shard?: Shard;
-  /** Continuous job kinds (default: the passive capture); tests pass their own or none. */
-  continuous?: readonly ContinuousJob<any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
-}
-
-export interface ReloadStatus {
-  successful: boolean;
-  /** Epoch ms of the last successful (re)load. */
-  lastSuccessAt: number;
-  lastError: string | null;
+  /** The passive capture job (default: the tcpdump-backed one in ./jobs/passive.ts). */
+  passive?: ContinuousJob<PassiveSettings, PassiveSnapshot>;
 }
 
 export class Daemon {
@@ -65,10 +58,8 @@ export class Daemon {
   readonly shard: Shard;
   private readonly clock: Clock;
   private readonly reloadFailures: RateLimitedLog;
-  private readonly jobs: readonly Job<any, any, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind its own types
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
-  private readonly continuousJobs: readonly ContinuousJob<any, any>[];
-  private readonly running = new Map<ContinuousJobKind, { fingerprint: string; run: RunningJob<unknown> }>();
+  private readonly jobs: readonly Job[];
+  private readonly passive: ContinuousSlot<PassiveSettings, PassiveSnapshot>;
 
   constructor(private readonly opts: DaemonOptions) {
     this.cfg = opts.config;
@@ -79,42 +70,18 @@ export class Daemon {
     this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
     this.reloadFailures = new RateLimitedLog(this.log, () => this.clock.now());
     this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
-    // The kinds of work this daemon runs, in priority order (see ./job.ts).
-    this.jobs = [measurementJob(opts.measure), ...(opts.heartbeat ? [heartbeatJob(opts.heartbeat)] : []), ...(opts.locate ? [locateJob(opts.locate)] : [])];
-    this.continuousJobs = opts.continuous ?? [passiveJob()];
-  }
-
-  /**
-   * Starts, restarts or stops each continuous job after a (re)load: a job whose settings did not
-   * change keeps running (and its counters); a changed one is stopped (its child processes gone)
-   * before the new one starts. Returns the runs started now, for callers that await their start.
-   */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
-  private async applyContinuous(cfg: DaemonConfig): Promise<{ job: ContinuousJob<any, any>; run: RunningJob<unknown> }[]> {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind its own types
-    const started: { job: ContinuousJob<any, any>; run: RunningJob<unknown> }[] = [];
-    for (const job of this.continuousJobs) {
-      const settings = job.settingsOf(cfg) as { fingerprint: string } | null;
-      const current = this.running.get(job.kind);
-      if (current && settings && current.fingerprint === settings.fingerprint) continue;
-      if (current) {
-        this.running.delete(job.kind);
-        await current.run.stop();
-        this.log.info(`${job.label}: stopped`);
-      }
-      // A shutdown that came while the old run was stopping: start nothing new.
-      if (!settings || this.shuttingDown) continue;
-      const run = job.start(settings, { clock: this.clock, log: this.log, onChange: this.touch }) as RunningJob<unknown>;
-      this.running.set(job.kind, { fingerprint: settings.fingerprint, run });
-      started.push({ job, run });
-    }
-    this.touch();
-    return started;
+    // The kinds of work this daemon runs, in priority order (./jobs/index.ts).
+    this.jobs = (opts.registry ?? JOB_REGISTRY).map((entry) => entry(opts));
+    const names = this.jobs.map((j) => j.info.kind);
+    const routes = this.jobs.map((j) => j.info.route);
+    const twice = [...names.filter((n, i) => names.indexOf(n) !== i), ...routes.filter((r, i) => routes.indexOf(r) !== i)];
+    if (twice.length) throw new Error(`job kinds: ${twice.join(', ')} registered twice (kind names and routes must be unique)`);
+    this.passive = new ContinuousSlot(opts.passive ?? passiveJob(), { clock: this.clock, log: this.log, onChange: () => this.touch() });
   }
 
   /** The passive capture's counters now; null when `passive:` is not configured. */
   passiveSnapshot(): PassiveSnapshot | null {
-    return (this.running.get('passive')?.run.snapshot() as PassiveSnapshot | undefined) ?? null;
+    return this.passive.snapshot();
   }
 
   /**
@@ -148,33 +115,20 @@ export class Daemon {
     this.changeVersion++;
   };
 
-  private newRunner(cfg: DaemonConfig['targets'][number], warm?: { latest: HistoryEntry; latestOk: HistoryEntry | null }): TargetRunner {
-    return new TargetRunner(
-      cfg,
-      {
-        jobs: this.jobs,
-        openerFactory: this.opts.openerFactory,
-        budget: this.budget,
-        history: this.history,
-        global: () => this.cfg.global,
-        clock: this.clock,
-        cron: this.opts.cron ?? nodeCronScheduler,
-        random: this.opts.random ?? Math.random,
-        log: this.log,
-        onChange: this.touch,
-      },
-      this.warmStart(cfg.spec.name, warm),
-    );
-  }
-
-  /**
-   * The latest stored runs of every kind (metrics at once after a restart). Loaded even for a kind
-   * the target has off now: a reload that switches it on must not re-run one it already has.
-   */
-  private warmStart(name: string, measurement?: { latest: HistoryEntry; latestOk: HistoryEntry | null }): WarmStart {
-    const warm: WarmStart = {};
-    for (const job of this.jobs) warm[job.kind] = job.kind === 'measurement' && measurement ? measurement : job.latest(this.history, name);
-    return warm;
+  /** A target's runner; each kind's latest stored runs are loaded (warm start: metrics at once after a restart). */
+  private newRunner(cfg: DaemonConfig['targets'][number]): TargetRunner {
+    return new TargetRunner(cfg, {
+      jobs: this.jobs,
+      openerFactory: this.opts.openerFactory,
+      budget: this.budget,
+      history: this.history,
+      global: () => this.cfg.global,
+      clock: this.clock,
+      cron: this.opts.cron ?? nodeCronScheduler,
+      random: this.opts.random ?? Math.random,
+      log: this.log,
+      onChange: this.touch,
+    });
   }
 
   /** The targets of the config that this replica's shard owns (every one with the default 0/1). */
@@ -194,15 +148,14 @@ export class Daemon {
   /** Loads history (warm start) and starts every target's schedule. */
   start(): void {
     if (this.started) return;
-    const warm = this.history.latestByTarget();
     const own = this.ownTargets(this.cfg);
     for (const t of own) {
-      const runner = this.newRunner(t, warm.get(t.spec.name));
+      const runner = this.newRunner(t);
       this.runners.set(t.spec.name, runner);
       runner.start();
     }
     this.started = true;
-    this.continuousStarted = this.applyContinuous(this.cfg).then((runs) => Promise.all(runs.map((r) => r.run.started)).then(() => undefined));
+    this.continuousStarted = this.applyContinuous(this.cfg).then((run) => run?.started);
     this.continuousStarted.catch(() => undefined);
     this.pruneHistory();
     // Hourly is plenty: measurements land minutes apart; unref'd so it never holds the process.
@@ -210,12 +163,20 @@ export class Daemon {
     this.pruneTimer.unref();
     this.touch();
     const shardNote = this.shard.count > 1 ? ` of ${this.cfg.targets.length} configured (shard ${formatShard(this.shard)})` : '';
-    this.log.info(`started with ${own.length} target(s)${shardNote}; ${own.filter((t) => warm.has(t.spec.name)).length} with history`);
+    const withHistory = [...this.runners.values()].filter((r) => r.hasHistory()).length;
+    this.log.info(`started with ${own.length} target(s)${shardNote}; ${withHistory} with history`);
+  }
+
+  /** Starts, keeps or restarts the passive capture after a (re)load; returns a run started now. */
+  private async applyContinuous(cfg: DaemonConfig) {
+    const started = await this.passive.apply(cfg, () => this.shuttingDown);
+    this.touch();
+    return started;
   }
 
   /** Applies a new config as a diff against the running one. */
-  async applyConfig(next: DaemonConfig): Promise<{ added: string[]; changed: string[]; removed: string[]; unchanged: string[] }> {
-    const summary = { added: [] as string[], changed: [] as string[], removed: [] as string[], unchanged: [] as string[] };
+  async applyConfig(next: DaemonConfig): Promise<ReloadSummary> {
+    const summary: ReloadSummary = { added: [], changed: [], removed: [], unchanged: [] };
     const nextOwn = this.ownTargets(next);
     const nextByName = new Map(nextOwn.map((t) => [t.spec.name, t]));
     const prevGlobal = this.cfg.global;
@@ -239,8 +200,8 @@ export class Daemon {
         if (this.started) fresh.start();
         summary.added.push(name);
       } else if (runner.config.fingerprint !== t.fingerprint) {
-        // Only the matrix setting changed: a measurement in flight keeps going.
-        stopping.push(onlyHeartbeatChanged(runner.config, t) ? runner.replaceJobConfig('heartbeat', t) : runner.replaceConfig(t));
+        // Each kind whose arguments changed restarts; the others' runs go on (TargetRunner.reconfigure).
+        stopping.push(runner.reconfigure(t));
         summary.changed.push(name);
       } else {
         summary.unchanged.push(name);
@@ -249,9 +210,8 @@ export class Daemon {
     await Promise.all(stopping);
     if (this.started && !this.shuttingDown) {
       // A reload that cannot start the capture keeps retrying it (logged, counted); it does not fail the reload.
-      for (const { job, run } of await this.applyContinuous(next)) {
-        run.started.catch((err: Error) => this.log.error(`${job.label}: cannot start: ${err.message} (retrying with back-off)`));
-      }
+      const run = await this.applyContinuous(next);
+      run?.started.catch((err: Error) => this.log.error(`${this.passive.label}: cannot start: ${err.message} (retrying with back-off)`));
     }
     this.touch();
     return summary;
@@ -262,18 +222,18 @@ export class Daemon {
    * Re-reads the config file and applies it. Serialised: two reloads never interleave. A bad file
    * keeps the running config and sets the reload status to failed (the error says what and where).
    */
-  reload(): Promise<{ ok: true; summary: Awaited<ReturnType<Daemon['applyConfig']>> } | { ok: false; error: string }> {
-    const run = async () => {
+  reload(): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
       let next: DaemonConfig;
       try {
         next = this.opts.configFile ? loadConfigFile(this.opts.configFile, this.opts.env) : this.cfg;
       } catch (err) {
-        const error = err instanceof ConfigError ? err.message : `reload failed: ${(err as Error).message}`;
+        const error = err instanceof ConfigError ? err.message : `reload failed: ${err instanceof Error ? err.message : String(err)}`;
         this.reloadState = { ...this.reloadState, successful: false, lastError: error };
         this.touch();
         // Keyed by the error: the same broken file reloaded 3,000 times is one line a minute.
         this.reloadFailures.error(error, `config reload failed, keeping the running config: ${error}`);
-        return { ok: false as const, error };
+        return { ok: false, error };
       }
       const summary = await this.applyConfig(next);
       this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
@@ -281,7 +241,7 @@ export class Daemon {
       this.log.info(
         `config reloaded: ${summary.added.length} added, ${summary.changed.length} changed, ${summary.removed.length} removed, ${summary.unchanged.length} unchanged`,
       );
-      return { ok: true as const, summary };
+      return { ok: true, summary };
     };
     const p = this.reloadChain.then(run, run);
     this.reloadChain = p;
@@ -297,7 +257,7 @@ export class Daemon {
       if (n > 0) this.log.info(`history: pruned ${n} entries older than ${days} days`);
       return n;
     } catch (err) {
-      this.log.error(`history: pruning failed: ${(err as Error).message}`);
+      this.log.error(`history: pruning failed: ${err instanceof Error ? err.message : String(err)}`);
       return 0;
     }
   }
@@ -318,36 +278,26 @@ export class Daemon {
     return [...this.runners.values()].map((r) => r.snapshot());
   }
 
-  /** The kinds of work this daemon runs (measurement always; heartbeat with a matrix runner). */
-  get jobKinds(): JobKind[] {
-    return this.jobs.map((j) => j.kind);
+  /** The kinds of work this daemon runs, in priority order. */
+  get kinds(): readonly KindInfo[] {
+    return this.jobs.map((j) => j.info);
   }
 
   /** POST /api/<kind route>/:name: a run of `kind` now. null when the target is not configured (or shutting down). */
-  trigger(name: string, kind: JobKind = 'measurement'): TriggerOutcome | null {
+  trigger(name: string, kind: string): TriggerOutcome | null {
     const runner = this.runners.get(name);
     if (!runner || this.shuttingDown) return null;
     return runner.trigger(kind, 'api');
   }
 
   /** The kind of job running on a target now (null: none, or not served here). */
-  runningKind(name: string): JobKind | null {
+  runningKind(name: string): string | null {
     return this.runners.get(name)?.runningKind() ?? null;
   }
 
-  /** POST /api/heartbeat/:name. */
-  triggerHeartbeat(name: string): TriggerOutcome | null {
-    return this.trigger(name, 'heartbeat');
-  }
-
   /** Resolves when the target's run of `kind` in flight settled (tests, shutdown). */
-  async settled(name: string, kind: JobKind = 'measurement'): Promise<void> {
+  async settled(name: string, kind: string): Promise<void> {
     await this.runners.get(name)?.settled(kind);
-  }
-
-  /** Resolves when the target's heartbeat matrix in flight settled (tests). */
-  async heartbeatSettled(name: string): Promise<void> {
-    await this.settled(name, 'heartbeat');
   }
 
   /** Stops schedules, aborts measurements and sentinels (closing their sessions), closes history. */
@@ -355,15 +305,8 @@ export class Daemon {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    await Promise.all([...[...this.runners.values()].map((r) => r.stop()), ...[...this.running.values()].map((r) => r.run.stop())]);
-    this.running.clear();
+    await Promise.all([...[...this.runners.values()].map((r) => r.stop()), this.passive.stop()]);
     this.history.close();
     this.log.info('daemon stopped');
   }
-}
-
-/** Whether two configs of one target differ in their `heartbeat` setting only. */
-function onlyHeartbeatChanged(a: DaemonConfig['targets'][number], b: DaemonConfig['targets'][number]): boolean {
-  const rest = (t: DaemonConfig['targets'][number]) => JSON.stringify({ ...t, settings: { ...t.settings, heartbeat: null }, fingerprint: '' });
-  return rest(a) === rest(b);
 }

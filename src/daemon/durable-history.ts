@@ -6,7 +6,7 @@
 // Kept in the history layer so the runner stays unaware of it.
 import type { Clock } from '../search/types.ts';
 import { HistoryStore, runEntry, type NewRunEntry, type RunEntry } from './history.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export interface RetryPolicy {
   firstDelayMs: number;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { CategorizedError } from '../errors.ts';
 import { HISTORY_TABLES, HistoryStore } from './history.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export const HISTORY_FLAG = '--history';
 export const RESET_CORRUPT_FLAG = '--history.reset-corrupt';

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import type { MeasurementResult } from '../search/types.ts';
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import type { RunRecord } from '../read-model/read-model.ts';
 
 export type HistoryStatus = 'ok' | 'failed';
 
@@ -37,18 +38,8 @@ interface Row {
   error: string | null;
 }
 
-/** A stored run of any kind, its result parsed. */
-export interface RunEntry<Result = unknown> {
-  id: number;
-  target: string;
-  status: HistoryStatus;
-  startedAt: string;
-  finishedAtMs: number;
-  durationSeconds: number;
-  result: Result | null;
-  errorKind: string | null;
-  error: string | null;
-}
+/** A stored run of any kind, its result parsed (the read model's RunRecord). */
+export type RunEntry<Result = unknown> = RunRecord<Result>;
 
 export type NewRunEntry<Result = unknown> = Omit<RunEntry<Result>, 'id' | 'result' | 'errorKind' | 'error'> & {
   result?: Result | null;

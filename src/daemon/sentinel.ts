@@ -10,7 +10,7 @@ import type { Clock, Direction, MeasurementResult, ProbeReport, SessionOpener, S
 import type { TargetSpec } from '../probe/target.ts';
 import type { SessionBudget } from './budget.ts';
 import type { TargetConfig } from './config.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export type SentinelEnd =
   | { kind: 'died'; report: ProbeReport }

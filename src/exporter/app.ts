@@ -7,8 +7,8 @@ import { VERSION } from '../version.ts';
 import http from 'node:http';
 import https from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Daemon } from '../daemon/daemon.ts';
-import { RateLimitedLog, silentLogger, type Logger } from '../daemon/log.ts';
+import type { ReadModel } from '../read-model/read-model.ts';
+import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
@@ -24,14 +24,15 @@ export type { AnalyzeFn } from './plugins/api.ts';
 export { targetJson } from './json.ts';
 
 export interface AppDeps {
-  daemon: Daemon;
+  /** What the exporter shows and triggers (src/app/read-model.ts wires the daemon to it). */
+  model: ReadModel;
   renderer: MetricsRenderer;
   analyze?: AnalyzeFn;
   webConfig?: WebConfig;
   version?: string;
   /** POST /-/reload (`--web.enable-lifecycle`); off by default. */
   enableLifecycle?: boolean;
-  /** POST /api/measure, /api/heartbeat, /api/analyze (`--web.enable-admin-api`); off by default. */
+  /** POST /api/<kind route>/:name (measure, heartbeat, locate) and /api/analyze (`--web.enable-admin-api`); off by default. */
   enableAdminApi?: boolean;
   limits?: Partial<HttpLimits>;
   /** Shared with the metrics renderer so /metrics can export the upload counters. */
@@ -59,7 +60,7 @@ function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined) {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { daemon, renderer, webConfig } = deps;
+  const { model, renderer, webConfig } = deps;
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
@@ -84,14 +85,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
-  await app.register(metricsPlugin, { daemon, renderer, version: deps.version ?? VERSION });
+  await app.register(metricsPlugin, { model, renderer, version: deps.version ?? VERSION });
   await app.register(apiPlugin, {
-    daemon,
+    model,
     analyze: deps.analyze,
     gate: deps.gate ?? new AnalysisGate(limits.maxConcurrentAnalyses),
     maxLiveFlows: limits.maxLiveFlows,
     enableAdminApi: deps.enableAdminApi ?? false,
   });
-  await app.register(lifecyclePlugin, { daemon, enableLifecycle: deps.enableLifecycle ?? false });
+  await app.register(lifecyclePlugin, { model, enableLifecycle: deps.enableLifecycle ?? false });
   return app;
 }

@@ -1,7 +1,7 @@
 // What the HTTP plugins share: an error that carries its status, the 405-with-Allow helper, and
 // the pattern a target name must match in a URL.
 import type { FastifyInstance } from 'fastify';
-import type { Daemon } from '../daemon/daemon.ts';
+import type { ReadModel } from '../read-model/read-model.ts';
 import { categoryOf, type ErrorCategory } from '../errors.ts';
 
 export const NAME_PATTERN = '^[A-Za-z0-9_.:@-]{1,128}$';
@@ -41,11 +41,11 @@ export function allowOnly(app: FastifyInstance, url: string, allowed: readonly s
 }
 
 /** The 404 for a target this replica does not serve: unknown, or owned by another shard (which one). */
-export function notServed(daemon: Pick<Daemon, 'ownerShardOf' | 'shard'>, name: string): HttpError {
-  const owner = daemon.ownerShardOf(name);
+export function notServed(model: Pick<ReadModel, 'ownerShardOf' | 'shard'>, name: string): HttpError {
+  const owner = model.ownerShardOf(name);
   if (owner === null) return new HttpError(404, `target ${JSON.stringify(name)} is not configured`);
   return new HttpError(
     404,
-    `target ${JSON.stringify(name)} belongs to shard ${owner}/${daemon.shard.count}; this replica serves shard ${daemon.shard.index}/${daemon.shard.count}`,
+    `target ${JSON.stringify(name)} belongs to shard ${owner}/${model.shard.count}; this replica serves shard ${model.shard.index}/${model.shard.count}`,
   );
 }

@@ -2,7 +2,7 @@
 // prom-client on their own and kept until that target changes, then spliced under the shared
 // HELP/TYPE headers. With 1,000 targets a change to one of them (a session opened, a result landed)
 // re-renders 1/1000 of the text instead of all ~30,000 series.
-import type { TargetSnapshot } from '../daemon/state.ts';
+import type { TargetSnapshot } from '../read-model/read-model.ts';
 
 /** Renders the exposition text of the given snapshots (prom-client, a fresh registry). */
 export type RenderSnapshots = (snapshots: TargetSnapshot[]) => Promise<string>;

@@ -1,5 +1,6 @@
 // The `/` landing page: what blackbox_exporter shows at its root, plus each target's latest bracket.
-import type { TargetSnapshot } from '../daemon/state.ts';
+import type { TargetSnapshot } from '../read-model/read-model.ts';
+import { HEARTBEAT, MEASUREMENT } from '../read-model/kinds.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -21,9 +22,11 @@ export function describeBracket(r: { verdict: string; lowerSeconds: number | nul
 export function renderLanding(targets: TargetSnapshot[], info: { version: string; reloadOk: boolean }): string {
   const rows = targets
     .map((t) => {
+      const measured = MEASUREMENT.of(t);
+      const matrix = HEARTBEAT.of(t);
       const name = escapeHtml(t.name);
       const q = encodeURIComponent(t.name);
-      const byDir = new Map((t.latestOk?.result?.results ?? []).map((r) => [r.direction, r]));
+      const byDir = new Map((measured?.latestOk?.result?.results ?? []).map((r) => [r.direction, r]));
       const cells = (['outbound', 'inbound'] as const)
         .map((d) => {
           const r = byDir.get(d);
@@ -31,17 +34,17 @@ export function renderLanding(targets: TargetSnapshot[], info: { version: string
           return `<td>${r ? escapeHtml(describeBracket(r)) : 'not measured yet'}</td>`;
         })
         .join('');
-      const when = t.latestOk ? new Date(t.latestOk.finishedAtMs).toISOString() : 'never';
-      const status = t.running
-        ? `measuring since ${new Date(t.running.since).toISOString()}`
-        : t.heartbeat?.running
-          ? `heartbeat matrix since ${new Date(t.heartbeat.running.since).toISOString()}`
-          : t.latest?.status === 'failed'
-            ? `last attempt failed (${escapeHtml(t.latest.errorKind ?? 'error')})`
+      const when = measured?.latestOk ? new Date(measured.latestOk.finishedAtMs).toISOString() : 'never';
+      const status = measured?.running
+        ? `measuring since ${new Date(measured.running.since).toISOString()}`
+        : matrix?.running
+          ? `heartbeat matrix since ${new Date(matrix.running.since).toISOString()}`
+          : measured?.latest?.status === 'failed'
+            ? `last attempt failed (${escapeHtml(measured.latest.errorKind ?? 'error')})`
             : 'idle';
-      const matrix = t.heartbeat ? ` <a href="/api/targets/${q}/heartbeat">heartbeat matrix</a>` : '';
+      const matrixLink = matrix ? ` <a href="/api/targets/${q}/heartbeat">heartbeat matrix</a>` : '';
       return `<tr><td>${name}</td><td>${escapeHtml(`${t.host}:${t.port}`)}</td><td>${escapeHtml(t.module)}</td>${cells}<td>${when}</td><td>${status}</td>
-<td><a href="/probe?target=${q}">probe</a> <a href="/probe?target=${q}&amp;debug=true">debug</a> <a href="/api/targets/${q}/history">history</a>${matrix}</td></tr>`;
+<td><a href="/probe?target=${q}">probe</a> <a href="/probe?target=${q}&amp;debug=true">debug</a> <a href="/api/targets/${q}/history">history</a>${matrixLink}</td></tr>`;
     })
     .join('\n');
   return `<!doctype html>

@@ -1,122 +1,60 @@
-// Turns target snapshots into Prometheus metrics (prom-client), using the one list of names in
-// metric-names.ts. A fresh registry is built from a snapshot instead of mutating long-lived series:
-// removed targets cannot leave stale series behind, and /probe gets its own registry for free.
-// /metrics caches the rendered text until the daemon reports a change (results change every few
-// minutes; scrapes come every few seconds), and adds the process metrics rendered on each scrape.
-import { enforcingBox } from '../daemon/jobs/locate.ts';
-import { recommendedIntervalSeconds } from '../advise/recommend.ts';
+// Turns target snapshots into Prometheus metrics (prom-client), generically: the families every
+// target has (sessions open, sentinel deaths) and each job kind's own families and samples (its
+// presenter, in its job file; names from src/read-model/metric-names.ts). A fresh registry is built
+// from the snapshots instead of mutating long-lived series: removed targets cannot leave stale
+// series behind, and /probe gets its own registry for free. /metrics caches the rendered text until
+// the read model reports a change (results change every few minutes; scrapes come every few seconds),
+// and adds the process metrics rendered on each scrape.
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRIC } from './metric-names.ts';
-import type { TargetSnapshot } from '../daemon/state.ts';
+import { METRIC } from '../read-model/metric-names.ts';
+import type { KindInfo, MetricFamily, PassiveSnapshot, ReadModel, TargetSnapshot } from '../read-model/read-model.ts';
 import { IncrementalTargetText } from './incremental.ts';
-import type { Direction, FailureMode, Verdict } from '../search/types.ts';
-import { HEARTBEAT_HELP, heartbeatSamples } from './heartbeat-samples.ts';
-import { configuredRows } from '../daemon/heartbeat-plan.ts';
 import type { AnalysisStats } from './analysis-gate.ts';
-import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
 import { passiveExposition } from './passive-metrics.ts';
 
 const gzipAsync = promisify(gzip);
-const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
-const LOCATED = 'Cached result of the latest successful locate run (one takes about 1.5 × the path timeout; scrapes do not trigger one).';
-const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
-const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive', 'unsupported'];
 
-function makeTargetMetrics(registry: Registry) {
-  const reg = [registry];
-  const td = ['target', 'direction'] as const;
-  const t = ['target'] as const;
-  return {
-    estimate: new Gauge({ name: METRIC.timeoutEstimate, help: `Estimated idle timeout of the path, seconds. ${CACHED}`, labelNames: td, registers: reg }),
-    lower: new Gauge({ name: METRIC.timeoutLower, help: `Longest idle age that survived (lower bound of the timeout), seconds. ${CACHED}`, labelNames: td, registers: reg }),
-    upper: new Gauge({ name: METRIC.timeoutUpper, help: `Shortest idle age that failed (upper bound of the timeout), seconds. ${CACHED}`, labelNames: td, registers: reg }),
-    failureMode: new Gauge({ name: METRIC.failureMode, help: `1 for how the path fails once idle too long (silent drop, reset, none found), else 0. ${CACHED}`, labelNames: ['target', 'direction', 'mode'], registers: reg }),
-    verdict: new Gauge({ name: METRIC.verdict, help: `1 for the verdict of the latest measurement per direction, else 0. ${CACHED}`, labelNames: ['target', 'direction', 'verdict'], registers: reg }),
-    lastTimestamp: new Gauge({ name: METRIC.lastMeasurementTimestamp, help: 'Unix time the latest successful measurement finished, seconds.', labelNames: t, registers: reg }),
-    lastDuration: new Gauge({ name: METRIC.lastMeasurementDuration, help: 'How long the latest successful measurement took, seconds (measurements take minutes).', labelNames: t, registers: reg }),
-    measurements: new Counter({ name: METRIC.measurements, help: 'Measurements finished since the daemon started (successful or not).', labelNames: t, registers: reg }),
-    failures: new Counter({ name: METRIC.measurementFailures, help: 'Measurements that failed (connect, auth, host key or internal error) since the daemon started.', labelNames: t, registers: reg }),
-    skipped: new Counter({ name: METRIC.measurementsSkipped, help: 'Scheduled runs skipped because the previous run of the target was still going.', labelNames: t, registers: reg }),
-    sessionsOpen: new Gauge({ name: METRIC.sessionsOpen, help: 'SSH sessions open now for the target (measurement, sentinel and heartbeat matrix).', labelNames: t, registers: reg }),
-    masked: new Gauge({ name: METRIC.maskedByServerHeartbeat, help: `1 if the server's own heartbeats (sshd ClientAliveInterval) masked the path timeout. ${CACHED}`, labelNames: t, registers: reg }),
-    serverHeartbeat: new Gauge({ name: METRIC.serverHeartbeat, help: `Interval of the server's own heartbeats seen while idle, seconds. ${CACHED}`, labelNames: t, registers: reg }),
-    sentinelDeaths: new Counter({ name: METRIC.sentinelDeaths, help: 'Sentinel sessions (idling at ~90% of the estimate) that died: the timeout shrank and a re-measurement started.', labelNames: t, registers: reg }),
-    recommended: new Gauge({ name: METRIC.recommendedHeartbeat, help: `Recommended heartbeat interval (ServerAliveInterval) for the path, seconds. ${CACHED}`, labelNames: t, registers: reg }),
-    up: new Gauge({ name: METRIC.targetUp, help: '1 if the latest measurement could connect and authenticate, 0 if it could not.', labelNames: t, registers: reg }),
-    // Located boxes (targets with `locate: true`), one series per box's hop.
-    // (LOCATED: cached like the timeout gauges, but from the latest good locate run.)
-    middleboxTimeout: new Gauge({ name: METRIC.middleboxTimeout, help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxLower: new Gauge({ name: METRIC.middleboxTimeoutLower, help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxUpper: new Gauge({ name: METRIC.middleboxTimeoutUpper, help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${LOCATED}`, labelNames: ['target', 'hop'], registers: reg }),
-    middleboxHop: new Gauge({ name: METRIC.middleboxHop, help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${LOCATED}`, labelNames: t, registers: reg }),
-    // Heartbeat survival matrix (targets with `heartbeat:` configured), one series per interval.
-    heartbeat: {
-      [METRIC.heartbeatSurvived]: new Gauge({ name: METRIC.heartbeatSurvived, help: HEARTBEAT_HELP[METRIC.heartbeatSurvived], labelNames: ['target', 'interval'], registers: reg }),
-      [METRIC.heartbeatSurvivedSeconds]: new Gauge({ name: METRIC.heartbeatSurvivedSeconds, help: HEARTBEAT_HELP[METRIC.heartbeatSurvivedSeconds], labelNames: ['target', 'interval'], registers: reg }),
-      [METRIC.heartbeatUnanswered]: new Gauge({ name: METRIC.heartbeatUnanswered, help: HEARTBEAT_HELP[METRIC.heartbeatUnanswered], labelNames: ['target', 'interval'], registers: reg }),
-    },
-  };
-}
+/** The families of every target, whatever kinds it has. */
+const TARGET_FAMILIES: readonly MetricFamily[] = [
+  { name: METRIC.sessionsOpen, type: 'gauge', labelNames: ['target'], help: 'SSH sessions open now for the target (measurement, sentinel and heartbeat matrix).' },
+  { name: METRIC.sentinelDeaths, type: 'counter', labelNames: ['target'], help: 'Sentinel sessions (idling at ~90% of the estimate) that died: the timeout shrank and a re-measurement started.' },
+];
 
-function addTarget(m: ReturnType<typeof makeTargetMetrics>, s: TargetSnapshot): void {
-  const target = s.name;
-  const result = s.latestOk?.result ?? null;
-  const byDirection = new Map((result?.results ?? []).map((r) => [r.direction, r]));
-  const directions = new Set<Direction>([...s.directions, ...byDirection.keys()]);
-  for (const direction of directions) {
-    const r = byDirection.get(direction);
-    if (r?.estimateSeconds != null) m.estimate.set({ target, direction }, r.estimateSeconds);
-    if (r?.lowerSeconds != null) m.lower.set({ target, direction }, r.lowerSeconds);
-    if (r?.upperSeconds != null) m.upper.set({ target, direction }, r.upperSeconds);
-    // Label-per-state gauges: every state exported (0 until known) so the series exist from the start.
-    const mode = r ? (r.failureMode ?? 'none') : null;
-    for (const fm of FAILURE_MODES) m.failureMode.set({ target, direction, mode: fm }, fm === mode ? 1 : 0);
-    for (const v of VERDICTS) m.verdict.set({ target, direction, verdict: v }, r?.verdict === v ? 1 : 0);
-  }
-  if (s.latestOk) {
-    m.lastTimestamp.set({ target }, s.latestOk.finishedAtMs / 1000);
-    m.lastDuration.set({ target }, s.latestOk.durationSeconds);
-  }
-  m.measurements.inc({ target }, s.counters.measurements);
-  m.failures.inc({ target }, s.counters.failures);
-  m.skipped.inc({ target }, s.counters.skipped);
-  m.sentinelDeaths.inc({ target }, s.counters.sentinelDeaths);
-  m.sessionsOpen.set({ target }, s.sessionsOpen);
-  m.masked.set({ target }, result?.results.some((r) => r.verdict === 'masked') ? 1 : 0);
-  if (result?.serverHeartbeatSeconds != null) m.serverHeartbeat.set({ target }, result.serverHeartbeatSeconds);
-  // The measurement with the target's latest matrix, as `idleprobe advise --history` sees them.
-  const recommended = result ? recommendedIntervalSeconds(result, s.heartbeat?.latestOk?.matrix) : null;
-  if (recommended !== null) m.recommended.set({ target }, recommended);
-  // Unknown before the first attempt: no series rather than a false "down".
-  if (s.up !== null) m.up.set({ target }, s.up);
-  // As the timeout gauges: a series only for what the latest good locate found, only while `locate` is on.
-  const located = s.locate?.latestOk?.result;
-  if (located) {
-    for (const b of located.boxes) {
-      const labels = { target, hop: String(b.hop) };
-      m.middleboxTimeout.set(labels, b.estimateSeconds);
-      if (b.lowerSeconds !== null) m.middleboxLower.set(labels, b.lowerSeconds);
-      m.middleboxUpper.set(labels, b.upperSeconds);
-    }
-    const enforcing = enforcingBox(located);
-    if (enforcing) m.middleboxHop.set({ target }, enforcing.hop);
-  }
-  // Only while a matrix is configured, and only its configured intervals: a reload that drops them drops the series.
-  const matrix = s.heartbeat?.latestOk?.matrix;
-  if (s.heartbeat && matrix) {
-    for (const sample of heartbeatSamples({ ...configuredRows(matrix, s.heartbeat.settings), target })) {
-      m.heartbeat[sample.name].set(sample.labels, sample.value);
+/** One prom-client metric per family, registered in `registry`; a sample sets (gauge) or adds up to (counter) its value. */
+function register(registry: Registry, families: readonly MetricFamily[]): Map<string, (labels: Readonly<Record<string, string>>, value: number) => void> {
+  const writers = new Map<string, (labels: Readonly<Record<string, string>>, value: number) => void>();
+  for (const f of families) {
+    const config = { name: f.name, help: f.help, labelNames: f.labelNames, registers: [registry] };
+    if (f.type === 'counter') {
+      const c = new Counter(config);
+      writers.set(f.name, (labels, value) => c.inc(labels, value));
+    } else {
+      const g = new Gauge(config);
+      writers.set(f.name, (labels, value) => g.set(labels, value));
     }
   }
+  return writers;
 }
 
 /** A fresh registry holding the per-target metrics of the given snapshots (also used by /probe). */
-export function buildTargetRegistry(snapshots: TargetSnapshot[]): Registry {
+export function buildTargetRegistry(kinds: readonly KindInfo[], snapshots: TargetSnapshot[]): Registry {
   const registry = new Registry();
-  const m = makeTargetMetrics(registry);
-  for (const s of snapshots) addTarget(m, s);
+  const write = register(registry, [...TARGET_FAMILIES, ...kinds.flatMap((k) => k.families)]);
+  for (const s of snapshots) {
+    const target = s.name;
+    write.get(METRIC.sessionsOpen)?.({ target }, s.sessionsOpen);
+    write.get(METRIC.sentinelDeaths)?.({ target }, s.sentinelDeaths);
+    for (const job of s.jobs) {
+      for (const sample of job.samples()) {
+        const writer = write.get(sample.name);
+        // A kind's sample outside its declared families is a bug in that kind: fail loudly, not silently drop it.
+        if (!writer) throw new Error(`job kind ${job.kind}: sample ${sample.name} belongs to no declared metric family`);
+        writer(sample.labels, sample.value);
+      }
+    }
+  }
   return registry;
 }
 
@@ -131,9 +69,10 @@ export interface ReloadInfo {
 export interface ProcessStats {
   analyses?: () => AnalysisStats;
   historyWriteFailures?: () => number;
-  /** The passive capture's counters (null while `passive:` is off). */
-  passive?: () => PassiveSnapshot | null;
 }
+
+/** What /metrics reads of the read model. */
+export type MetricsSource = Pick<ReadModel, 'version' | 'kinds' | 'targets' | 'reloadStatus' | 'passive'>;
 
 /** Daemon-wide metrics: process defaults plus the config reload status, read at scrape time. */
 export function buildProcessRegistry(reloadInfo: () => ReloadInfo, stats: ProcessStats = {}): Registry {
@@ -196,24 +135,22 @@ export class MetricsRenderer {
   private targetCache: { version: number; text: Promise<string>; bytes: Promise<Buffer> } | null = null;
   private bodyCache: { version: number; at: number; body: Promise<RenderedBody> } | null = null;
   private refreshing: Promise<unknown> | null = null;
-  private readonly incremental = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
+  private readonly incremental: IncrementalTargetText;
   private readonly processRegistry: Registry;
 
   constructor(
-    private readonly source: { version: number; snapshots(): TargetSnapshot[]; reloadStatus: ReloadInfo },
+    private readonly source: MetricsSource,
     private readonly now: () => number = Date.now,
     stats: ProcessStats = {},
   ) {
     this.processRegistry = buildProcessRegistry(() => this.source.reloadStatus, stats);
-    this.passive = stats.passive ?? (() => null);
+    this.incremental = new IncrementalTargetText((snaps) => buildTargetRegistry(source.kinds(), snaps).metrics());
   }
-
-  private readonly passive: () => PassiveSnapshot | null;
 
   /** Process metrics and the passive capture's counters: both read at scrape time. */
   private async processText(): Promise<string> {
     const text = await this.processRegistry.metrics();
-    const passive = this.passive();
+    const passive: PassiveSnapshot | null = this.source.passive();
     return passive ? joinExposition(text, passiveExposition(passive)) : text;
   }
 
@@ -225,7 +162,7 @@ export class MetricsRenderer {
     const version = this.source.version;
     if (this.targetCache && this.targetCache.version === version) return this.targetCache;
     // Concurrent scrapes of the same version share one rendering; unchanged targets are reused.
-    const text = this.incremental.render(this.source.snapshots());
+    const text = this.incremental.render(this.source.targets());
     const bytes = text.then((t) => Buffer.from(t.length === 0 || t.endsWith('\n') ? t : `${t}\n`, 'utf8'));
     this.targetCache = { version, text, bytes };
     bytes.catch(() => {

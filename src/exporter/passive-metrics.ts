@@ -3,9 +3,9 @@
 // counters are running totals kept by the capture (src/capture/passive-counters.ts), and prom-client
 // has no way to set a histogram from cumulative bucket counts. `promtool check metrics` checks the
 // result in test/lab/passive-serve.lab.test.ts. Only exported while `passive:` is configured.
-import type { PassiveSnapshot } from '../daemon/jobs/passive.ts';
+import type { PassiveSnapshot } from '../read-model/read-model.ts';
 import { DEATH_AGE_BUCKETS, PASSIVE_ENDS } from '../capture/passive-counters.ts';
-import { METRIC } from './metric-names.ts';
+import { METRIC } from '../read-model/metric-names.ts';
 
 const SEEN = 'Seen on the wire by the passive capture (`passive:`) since it was (re)configured.';
 

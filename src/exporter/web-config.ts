@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createSecureContext, type SecureVersion } from 'node:tls';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
-import { ConfigError, jsonPointerToPath } from '../daemon/config.ts';
+import { ConfigError, jsonPointerToPath } from '../config-error.ts';
 
 export const CLIENT_AUTH_TYPES = [
   'NoClientCert',

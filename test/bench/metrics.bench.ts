@@ -14,7 +14,7 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { CronScheduler } from '../../src/daemon/runner.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
+import { exporterOf } from '../support/exporter.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 
 const TARGETS = Number(process.argv[2] ?? 1000);
@@ -103,8 +103,8 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     daemon.start();
     console.log(`warm start: ${TARGETS} targets loaded from history in ${(performance.now() - t0).toFixed(0)} ms`);
-    const renderer = new MetricsRenderer(daemon);
-    const app = await buildApp({ daemon, renderer });
+    const { model, renderer } = exporterOf(daemon);
+    const app = await buildApp({ model, renderer });
     const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/metrics`;
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     const series = (await renderer.render()).split('\n').filter((l) => l.startsWith('idleprobe_')).length;

@@ -1,6 +1,7 @@
 // Child-process harness shared by the daemon integration tests: the demo lab in its own process
 // (test/integration/daemon-lab-process.ts) and `idleprobe serve` as another, with every child
-// tracked so afterAll can kill what is left (by PID).
+// tracked so the teardown can stop what is left (by PID) — and fail, naming it, when one does not
+// stop on SIGTERM within the bound.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,8 +32,51 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-export function killChildren(): void {
-  for (const c of children) c.kill('SIGKILL');
+/**
+ * How long a child may take to exit after SIGTERM: `serve` promises 5 s (its backstop exits at
+ * 4.7 s, src/app/service.ts), the demo lab well under that; 3 s more for a loaded machine.
+ */
+export const STOP_BOUND_MS = 8_000;
+
+const stillRunning = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+
+/** Resolves true once `child` has exited, false when it is still running after `ms`. */
+export function exitsWithin(child: ChildProcess, ms: number): Promise<boolean> {
+  if (!stillRunning(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, ms);
+    child.once('exit', onExit);
+  });
+}
+
+const describeChild = (c: ChildProcess) => `PID ${c.pid} (${c.spawnargs.slice(1, 4).join(' ')}…)`;
+
+/**
+ * Teardown: SIGTERM to every child of `set` still running; each must exit within `boundMs`. One that
+ * does not is killed (SIGKILL) and the call rejects naming its PID: a daemon that does not stop on
+ * SIGTERM is a bug to report, not to clean up quietly.
+ */
+export async function stopChildren(set: Iterable<ChildProcess> = children, boundMs = STOP_BOUND_MS): Promise<void> {
+  const alive = [...set].filter(stillRunning);
+  for (const c of alive) c.kill('SIGTERM');
+  const exited = await Promise.all(alive.map((c) => exitsWithin(c, boundMs)));
+  const stuck = alive.filter((_, i) => !exited[i]);
+  for (const c of stuck) c.kill('SIGKILL');
+  await Promise.all(stuck.map((c) => exitsWithin(c, boundMs)));
+  if (stuck.length > 0) throw new Error(`did not exit within ${boundMs} ms of SIGTERM, killed: ${stuck.map(describeChild).join('; ')}`);
+}
+
+/** Stops one `serve` (SIGTERM) and returns how it exited; fails naming its PID (after killing it) when it outlives the bound. */
+export async function stopDaemon(d: Daemon, boundMs = STOP_BOUND_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  await stopChildren([d.proc], boundMs);
+  return d.exited;
 }
 
 /** Starts the demo lab (middlebox timeout, mode) in a child process; its first stdout line is the facts. */

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
-import { children, startDaemon, startLabProcess, waitFor, type LabFacts } from './daemon-harness.ts';
+import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
 
 const RELAY_TIMEOUT_S = 3;
 
@@ -61,11 +61,12 @@ describe('idleprobe serve runs locate (demo lab, 3 s userspace relay)', () => {
   }, 30_000);
 
   afterAll(async () => {
-    const alive = [...children];
-    for (const c of alive) c.kill('SIGTERM');
-    await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
-    for (const c of children) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    // SIGTERM lets the lab remove its temp dir; a child still alive after the bound is killed and fails the file.
+    try {
+      await stopChildren();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('locates after the first measurement and after one that found a timeout; serves, stores and exports it honestly', async () => {
@@ -112,8 +113,7 @@ describe('idleprobe serve runs locate (demo lab, 3 s userspace relay)', () => {
       return a.lastAttempt && a.lastAttempt.id !== second.lastAttempt!.id && !a.running ? a : null;
     }, 120, log);
 
-    d.proc.kill('SIGTERM');
-    expect((await d.exited).code).toBe(0);
+    expect((await stopDaemon(d)).code).toBe(0);
     const history = new HistoryStore(historyFile);
     try {
       const runs = history.listRuns<{ boxes: unknown[] }>('locate', 'demo');

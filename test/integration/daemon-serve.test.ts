@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { children, startDaemon, startLabProcess, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
+import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
 
 const MIDDLEBOX_TIMEOUT_S = 3;
 
@@ -61,12 +61,12 @@ describe('idleprobe serve against the demo lab', () => {
   }, 30_000);
 
   afterAll(async () => {
-    // SIGTERM lets the lab remove its temp dir; anything still alive after 5 s is killed.
-    const alive = [...children];
-    for (const c of alive) c.kill('SIGTERM');
-    await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
-    for (const c of children) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    // SIGTERM lets the lab remove its temp dir; a child still alive after the bound is killed and fails the file.
+    try {
+      await stopChildren();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('measures at start, serves a promtool-clean scrape with the middlebox bracket, reloads, and stops within 5 s', async () => {
@@ -131,8 +131,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect((await fetch(`${d.url}/api/measure/demo`, { method: 'POST' })).status).toBe(202);
     await waitFor('sessions open', async () => sample(await (await fetch(`${d.url}/metrics`)).text(), METRIC.sessionsOpen, 'target="demo"')! > 0, 20);
     const t0 = Date.now();
-    d.proc.kill('SIGTERM');
-    const end = await d.exited;
+    const end = await stopDaemon(d);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(end.code).toBe(0);
   }, 180_000);
@@ -165,8 +164,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect(after[0].result.results[0].upperSeconds).toBe(finished[0].result.results[0].upperSeconds);
     const t = (await getJson(`${again.url}/api/targets`)).targets[0];
     expect(t.latest.id).toBe(finished[0].id);
-    again.proc.kill('SIGTERM');
-    expect((await again.exited).code).toBe(0);
+    expect((await stopDaemon(again)).code).toBe(0);
   }, 180_000);
 
   it('a sentinel notices the path timeout shrinking: counted, re-measured at once, new bracket served', async () => {
@@ -205,8 +203,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect(upper).toBeGreaterThanOrEqual(1.5 - 0.5);
     expect(lower).toBeLessThanOrEqual(1.5 + 0.5);
     expect(upper).toBeLessThan(first.results[0].upperSeconds);
-    d.proc.kill('SIGTERM');
-    expect((await d.exited).code).toBe(0);
-    relayLab.proc.kill('SIGTERM');
+    expect((await stopDaemon(d)).code).toBe(0);
+    await stopChildren([relayLab.proc]);
   }, 180_000);
 });

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoLab, type DemoLab } from '../../src/demo/lab.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { children, startDaemon, waitFor } from './daemon-harness.ts';
+import { startDaemon, stopChildren, waitFor } from './daemon-harness.ts';
 import { silentServer } from './cli-harness.ts';
 
 const T = 3;
@@ -68,10 +68,13 @@ describe.skipIf(missing !== null)(`daemon targets from ssh_config${missing ? ` (
     );
   }, 30_000);
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
-    await lab?.close();
-    await silent?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      await stopChildren();
+    } finally {
+      await lab?.close();
+      await silent?.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('serve measures a target given as ssh_config_host: the middlebox bracket on /metrics', async () => {

@@ -150,8 +150,15 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
       }, 30_000);
       for (const s of r) expect(Number.isFinite(Number(s.value[1])), `${record} = ${s.value[1]}`).toBe(true);
     }
+    // The rule is exactly "evaluation time − when the latest measurement finished": evaluation time
+    // (the recorded sample's timestamp) minus the recorded age gives back the exported finish time.
+    await eventually('age = evaluation time − finish time', async () => {
+      const r = await query(`(timestamp(idleprobe:last_measurement_age_seconds:current{target="demo"}) - idleprobe:last_measurement_age_seconds:current{target="demo"}) - idleprobe_last_measurement_timestamp_seconds{target="demo"}`);
+      return r.length === 1 && Math.abs(Number(r[0]!.value[1])) < 0.002 ? r : undefined;
+    }, 30_000);
     const age = await query(`idleprobe:last_measurement_age_seconds:current{target="demo"}`);
-    expect(Number(age[0]!.value[1])).toBeGreaterThanOrEqual(0);
+    // Evaluated after the measurement finished, during this test.
+    expect(Number(age[0]!.value[1])).toBeGreaterThan(0);
     expect(Number(age[0]!.value[1])).toBeLessThan(300);
   }, 120_000);
 

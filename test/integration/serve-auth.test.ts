@@ -10,7 +10,7 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BasicAuthChecker, bcryptCost } from '../../src/exporter/basic-auth.ts';
-import { children, startDaemon, type Daemon } from './daemon-harness.ts';
+import { startDaemon, stopChildren, type Daemon } from './daemon-harness.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-auth-it-'));
 const f = (n: string) => path.join(dir, n);
@@ -35,9 +35,11 @@ beforeAll(async () => {
   d = await startDaemon(f('c.yml'), f('h.sqlite'), ['--web.config.file', f('web.yml'), '--web.enable-lifecycle']);
 }, 60_000);
 afterAll(async () => {
-  for (const c of children) c.kill('SIGTERM');
-  await d.exited;
-  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await stopChildren();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('serve basic auth under a password flood', () => {

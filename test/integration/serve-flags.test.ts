@@ -14,7 +14,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
-import { children, repo, startDaemon, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { repo, startDaemon, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
 import { BIN, documentedFlags, idleprobe } from './cli-harness.ts';
 
 function freePort(): Promise<number> {
@@ -115,13 +115,8 @@ beforeAll(() => {
   );
 }, 60_000);
 
-/** Stops every daemon a row started (SIGTERM, then SIGKILL after 5 s), so they do not pile up. */
-async function stopDaemons(): Promise<void> {
-  const alive = [...children];
-  for (const c of alive) c.kill('SIGTERM');
-  await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
-  for (const c of children) c.kill('SIGKILL');
-}
+/** Stops every daemon a row started, so they do not pile up; one that outlives SIGTERM is killed and fails the row. */
+const stopDaemons = () => stopChildren();
 afterEach(stopDaemons);
 afterAll(async () => {
   await stopDaemons();

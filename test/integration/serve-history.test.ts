@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { children, repo, startDaemon, startLabProcess, track, waitFor, type LabFacts } from './daemon-harness.ts';
+import { repo, startDaemon, startLabProcess, stopChildren, track, waitFor, type LabFacts } from './daemon-harness.ts';
 
 const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-history-it-'));
@@ -41,12 +41,8 @@ function writeHistory(file: string): void {
   db.close();
 }
 
-async function stopDaemons(): Promise<void> {
-  const alive = [...children];
-  for (const c of alive) c.kill('SIGTERM');
-  await Promise.race([Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))), new Promise((r) => setTimeout(r, 5000))]);
-  for (const c of children) c.kill('SIGKILL');
-}
+/** Stops every daemon a test started; one that outlives SIGTERM is killed and fails the test. */
+const stopDaemons = () => stopChildren();
 
 beforeAll(() => fs.writeFileSync(configFile, 'targets: []\n'));
 afterEach(stopDaemons);
@@ -156,7 +152,7 @@ describe('serve: signals during start-up', () => {
     await waitFor('the queued reload', async () => lines.some((l) => l.includes('config reloaded')), 30, () => lines.join('\n'));
     const listened = lines.findIndex((l) => l.includes('listening on'));
     const reloaded = lines.findIndex((l) => l.includes('config reloaded'));
-    expect(listened).toBeGreaterThanOrEqual(0);
+    expect(listened, 'a "listening on" log line').not.toBe(-1);
     expect(reloaded).toBeGreaterThan(listened);
     proc.kill('SIGTERM');
     expect(await exit).toBe(0);

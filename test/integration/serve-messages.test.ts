@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { children, repo, startDaemon, waitFor } from './daemon-harness.ts';
+import { repo, startDaemon, stopChildren, waitFor } from './daemon-harness.ts';
 
 const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-messages-'));
@@ -24,9 +24,11 @@ function check(file: string): Promise<{ code: number | null; stderr: string }> {
 }
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGTERM');
-  await Promise.all([...children].map((c) => new Promise((r) => c.once('exit', r))));
-  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await stopChildren();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('serve --config.check: YAML that attacks or surprises the parser', () => {

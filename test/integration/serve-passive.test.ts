@@ -3,7 +3,7 @@
 // dies mid-run, and when it runs — so the supervision is tested everywhere, not only in the netns lab
 // (test/lab/passive-serve.lab.test.ts runs the real tcpdump on real SSH traffic):
 //  - "permission denied": serve exits 3 naming CAP_NET_RAW, no stack trace, never reports listening;
-//  - tcpdump dying every run: serve keeps serving, restarts with back-off, counts them in
+//  - tcpdump dying mid-run, then unable to start: serve keeps serving, restarts with back-off, counts them in
 //    idleprobe_passive_capture_restarts_total (capture_up 0 meanwhile), stops cleanly on SIGTERM;
 //  - reload: an unchanged `passive:` keeps its tcpdump, a bad one is refused with its path while the
 //    capture runs on, a changed one stops the old tcpdump before starting the new one;
@@ -17,7 +17,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { freePort } from '../../grafana/tools/demo-daemon.ts';
 import { BIN } from './cli-harness.ts';
-import { repo } from './daemon-harness.ts';
+import { repo, stopChildren } from './daemon-harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-serve-passive-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,7 +33,14 @@ function fakeTcpdump(name: string, body: string): string {
 
 const FAKES = {
   denied: () => fakeTcpdump('denied', `echo "tcpdump: eth9: You don't have permission to perform this capture on that device" >&2\necho "(socket: Operation not permitted)" >&2\nexit 1`),
-  dies: () => fakeTcpdump('dies', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nsleep 0.3\necho "tcpdump: pcap_loop: The interface disappeared" >&2\nexit 1`),
+  // Runs 1 and 2 capture for 0.3 s and die; from run 3 on the interface is gone and tcpdump cannot start at all.
+  dies: () =>
+    fakeTcpdump(
+      'dies',
+      `runs=$(cat "${path.join(dir, 'dies.runs')}" 2>/dev/null || echo 0); runs=$((runs + 1)); echo $runs > "${path.join(dir, 'dies.runs')}"\n` +
+        `if [ $runs -ge 3 ]; then echo "tcpdump: lo: No such device exists" >&2; exit 1; fi\n` +
+        `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nsleep 0.3\necho "tcpdump: pcap_loop: The interface disappeared" >&2\nexit 1`,
+    ),
   runs: () => fakeTcpdump('runs', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nexec tail -f /dev/null`),
 };
 
@@ -52,9 +59,11 @@ interface Serve {
 }
 
 const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const p of running) p.kill('SIGKILL');
+afterEach(async () => {
+  // A serve still running here outlived its test; one that does not stop on SIGTERM fails it, named.
+  const left = [...running];
   running.clear();
+  await stopChildren(left);
 });
 
 async function serve(configFile: string): Promise<Serve> {
@@ -130,7 +139,12 @@ describe('serve with passive: (a stand-in tcpdump)', () => {
     const res = await fetch(`${s.url}/metrics`);
     const text = await res.text();
     expect(sample(text, METRIC.passiveCaptureRestarts)).toBeGreaterThanOrEqual(2);
-    expect(sample(text, METRIC.passiveCaptureUp)).toBeDefined();
+    // Since the second death no tcpdump has run (run 3 on cannot start): the capture is down, and says so.
+    expect(sample(text, METRIC.passiveCaptureUp)).toBe(0);
+    await s.line(/passive: tcpdump did not start again: .*\(restart 3\)/, 10_000);
+    const later = await (await fetch(`${s.url}/metrics`)).text();
+    expect(sample(later, METRIC.passiveCaptureRestarts)).toBeGreaterThanOrEqual(3);
+    expect(sample(later, METRIC.passiveCaptureUp)).toBe(0);
     s.proc.kill('SIGTERM');
     expect((await s.exited).code, s.stderr()).toBe(0);
   }, 40_000);

@@ -75,6 +75,11 @@ export function folderCycles(edges = folderEdges()): string[][] {
   return out;
 }
 
+/** The edges `rules` forbid (folder → folders it may not import), as `from -> to (the import that makes it)`. */
+export function forbiddenEdges(edges: Map<string, Map<string, string>>, rules: Record<string, string[]>): string[] {
+  return Object.entries(rules).flatMap(([from, tos]) => tos.filter((to) => edges.get(from)?.has(to)).map((to) => `${from} -> ${to} (${edges.get(from)?.get(to)})`));
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   const edges = folderEdges();
   for (const [from, tos] of [...edges].sort()) for (const [to, why] of [...tos].sort()) process.stdout.write(`${from} -> ${to}   (${why})\n`);

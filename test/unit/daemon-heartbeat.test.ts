@@ -18,9 +18,11 @@ import { runHeartbeatMatrix, summarize } from '../../src/heartbeat/matrix.ts';
 import type { HeartbeatSession } from '../../src/heartbeat/types.ts';
 import { realClock } from '../../src/search/clock.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT, HEARTBEAT } from '../../src/read-model/kinds.ts';
 
 const PIN = `SHA256:${'H'.repeat(43)}`;
 
@@ -185,11 +187,11 @@ describe('heartbeat matrix in the daemon', () => {
     await flush();
     expect(measures).toHaveLength(1);
     expect(matrices).toHaveLength(0);
-    expect(daemon.snapshot('a')!.heartbeat!.queued).toBe(true);
+    expect(job(HEARTBEAT, daemon.snapshot('a')).queued).toBe(true);
     // While the measurement runs, an API matrix is refused (busy), not started beside it.
-    expect(daemon.triggerHeartbeat('a')).toBe('busy');
+    expect(daemon.trigger('a', 'heartbeat')).toBe('busy');
     measures[0].finish(resultFor(measures[0].spec, 9, 11));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     await flush();
     expect(matrices).toHaveLength(1);
     const opts = matrices[0].opts;
@@ -199,26 +201,26 @@ describe('heartbeat matrix in the daemon', () => {
     expect(opts.connectPacer).toBe(daemon.budget.connectPacer);
     expect(measures[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
     expect(measures[0].opts.silentDeadlineFloorMs).toBe(4500);
-    expect(daemon.snapshot('a')!.running).toBeNull();
-    expect(daemon.snapshot('a')!.heartbeat!.running).not.toBeNull();
+    expect(job(MEASUREMENT, daemon.snapshot('a')).running).toBeNull();
+    expect(job(HEARTBEAT, daemon.snapshot('a')).running).not.toBeNull();
     // While the matrix runs: API measurement busy, a scheduled one queued behind it, matrix ticks skipped.
-    expect(daemon.trigger('a')).toBe('busy');
+    expect(daemon.trigger('a', 'measurement')).toBe('busy');
     tick('0 */6 * * *');
     tick(HB.schedule);
     await flush();
     expect(measures).toHaveLength(1);
-    expect(daemon.snapshot('a')!.counters.heartbeatSkipped).toBe(1);
+    expect(job(HEARTBEAT, daemon.snapshot('a')).counters.skipped).toBe(1);
     matrices[0].finish();
-    await daemon.heartbeatSettled('a');
+    await daemon.settled('a', 'heartbeat');
     await flush();
     // The queued measurement starts once the matrix is over.
     expect(measures).toHaveLength(2);
-    const hb = daemon.snapshot('a')!.heartbeat!;
+    const hb = HEARTBEAT.of(daemon.snapshot('a')!)!;
     expect(hb.running).toBeNull();
-    expect(hb.latestOk!.matrix!.crossCheck!.timeout).toMatchObject({ lowerSeconds: 9, upperSeconds: 11 });
+    expect(hb.latestOk!.result!.crossCheck!.timeout).toMatchObject({ lowerSeconds: 9, upperSeconds: 11 });
     // 5 s < 9 survives, 20 s > 11 dies, no heartbeat (60 s) dies: consistent with (9, 11].
-    expect(hb.latestOk!.matrix!.crossCheck!.contradictions).toEqual([]);
-    expect(daemon.snapshot('a')!.counters.heartbeatRuns).toBe(1);
+    expect(hb.latestOk!.result!.crossCheck!.contradictions).toEqual([]);
+    expect(job(HEARTBEAT, daemon.snapshot('a')).counters.runs).toBe(1);
   });
 
   it('shares the global session budget: a matrix reserves one session per interval (+1 without heartbeat)', async () => {
@@ -232,14 +234,14 @@ describe('heartbeat matrix in the daemon', () => {
     // Both measure at start (3 + 3 > 4: b waits for a).
     expect(measures.map((m) => m.spec.name)).toEqual(['a']);
     measures[0].finish();
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     await flush();
     // b's measurement got the budget first (it was queued); a's matrix waits behind it in FIFO order.
     expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b']);
     expect(matrices).toHaveLength(0);
-    expect(daemon.snapshot('a')!.heartbeat!.running).not.toBeNull(); // waiting for budget
+    expect(job(HEARTBEAT, daemon.snapshot('a')).running).not.toBeNull(); // waiting for budget
     measures[1].finish();
-    await daemon.settled('b');
+    await daemon.settled('b', 'measurement');
     await flush();
     expect(matrices).toHaveLength(1);
     expect(daemon.budget.inUse).toBe(3);
@@ -248,11 +250,11 @@ describe('heartbeat matrix in the daemon', () => {
     expect(matrices[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
     expect(daemon.budget.connectPacer.pacing).toEqual({ connectStaggerMs: 250, maxConnectsPerMinute: 2 });
     // b's next measurement waits while the matrix holds 3 of 4 sessions.
-    expect(daemon.trigger('b')).toBe('started');
+    expect(daemon.trigger('b', 'measurement')).toBe('started');
     await flush();
     expect(measures).toHaveLength(2);
     matrices[0].finish();
-    await daemon.heartbeatSettled('a');
+    await daemon.settled('a', 'heartbeat');
     await flush();
     expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b', 'b']);
     expect(daemon.snapshot('a')!.sessionsOpen).toBe(0);
@@ -269,9 +271,9 @@ describe('heartbeat matrix in the daemon', () => {
     for (const m of first.measures) m.finish();
     await flush();
     first.matrices[0].finish();
-    await first.daemon.heartbeatSettled('a');
+    await first.daemon.settled('a', 'heartbeat');
 
-    const app = await buildApp({ daemon: first.daemon, enableAdminApi: true, renderer: new MetricsRenderer(first.daemon) });
+    const app = await buildApp({ ...exporterOf(first.daemon), enableAdminApi: true });
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     expect(body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="20"} 0`);
@@ -312,7 +314,7 @@ describe('heartbeat matrix in the daemon', () => {
     second.daemon.start();
     await flush();
     expect(second.matrices).toHaveLength(0);
-    const app2 = await buildApp({ daemon: second.daemon, enableAdminApi: true, renderer: new MetricsRenderer(second.daemon) });
+    const app2 = await buildApp({ ...exporterOf(second.daemon), enableAdminApi: true });
     expect((await app2.inject({ method: 'GET', url: '/metrics' })).body).toContain(`${METRIC.heartbeatSurvived}{target="a",interval="5"} 1`);
     // POST /api/heartbeat starts one now (202), a second POST gets 409.
     expect((await app2.inject({ method: 'POST', url: '/api/heartbeat/a' })).statusCode).toBe(202);
@@ -329,14 +331,14 @@ describe('heartbeat matrix in the daemon', () => {
 
   it('a reload removes the series of a dropped interval, of a switched-off matrix, and of a removed target', async () => {
     const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB }), target('c', { heartbeat: HB })] });
-    const renderer = new MetricsRenderer(daemon);
+    const { renderer } = exporterOf(daemon);
     daemon.start();
     await flush();
     for (const m of measures) m.finish();
     await flush();
     for (const m of matrices) m.finish();
-    await daemon.heartbeatSettled('a');
-    await daemon.heartbeatSettled('c');
+    await daemon.settled('a', 'heartbeat');
+    await daemon.settled('c', 'heartbeat');
     const series = async () => [...(await renderer.render()).matchAll(/^idleprobe_heartbeat_survived\{target="([^"]+)",interval="([^"]+)"\}/gm)].map((m) => `${m[1]}/${m[2]}`).sort();
     expect(await series()).toEqual(['a/20', 'a/5', 'a/none', 'c/20', 'c/5', 'c/none']);
     await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: { ...HB, intervals: [5], include_no_heartbeat: false } }), target('c')] }));
@@ -356,15 +358,15 @@ describe('heartbeat matrix in the daemon', () => {
     expect(measures[0].opts.signal?.aborted).toBe(false);
     expect(matrices).toHaveLength(0);
     measures[0].finish();
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     await flush();
-    expect(daemon.snapshot('a')!.counters.measurements).toBe(1);
+    expect(job(MEASUREMENT, daemon.snapshot('a')).counters.runs).toBe(1);
     expect(matrices).toHaveLength(1);
-    // Changing the matrix again aborts the matrix in flight (only), and a different measure setting restarts all.
+    // Changing the matrix again aborts the matrix in flight, and only it (the rule for every kind: daemon-job-kinds.test.ts).
     await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: { ...HB, window: '2m' } })] }));
     expect(matrices[0].aborted).toBe(true);
     expect(measures).toHaveLength(1);
-    expect(daemon.snapshot('a')!.heartbeat!.settings.windowSeconds).toBe(120);
+    expect(job(HEARTBEAT, daemon.snapshot('a')).settings).toMatchObject({ windowSeconds: 120 });
     // No matrix finished yet: the new setting runs one soon (after jitter), with the new window.
     await flush();
     expect(matrices).toHaveLength(2);
@@ -378,13 +380,13 @@ describe('heartbeat matrix in the daemon', () => {
     measures[0].finish();
     await flush();
     matrices[0].finish(new ConnectError('connect ECONNREFUSED 127.0.0.1:2222', 'unreachable'));
-    await daemon.heartbeatSettled('a');
-    const s = daemon.snapshot('a')!;
-    expect(s.heartbeat!.latest).toMatchObject({ status: 'failed', errorKind: 'unreachable' });
-    expect(s.heartbeat!.latestOk).toBeNull();
-    expect(s.counters).toMatchObject({ heartbeatRuns: 1, heartbeatFailures: 1 });
-    expect(await new MetricsRenderer(daemon).render()).not.toMatch(/^idleprobe_heartbeat_survived\{/m);
-    expect(daemon.triggerHeartbeat('a')).toBe('started');
+    await daemon.settled('a', 'heartbeat');
+    const s = job(HEARTBEAT, daemon.snapshot('a'));
+    expect(s.latest).toMatchObject({ status: 'failed', errorKind: 'unreachable' });
+    expect(s.latestOk).toBeNull();
+    expect(s.counters).toMatchObject({ runs: 1, failures: 1 });
+    expect(await exporterOf(daemon).renderer.render()).not.toMatch(/^idleprobe_heartbeat_survived\{/m);
+    expect(daemon.trigger('a', 'heartbeat')).toBe('started');
     await flush();
     expect(daemon.budget.inUse).toBe(3);
     await daemon.shutdown();
@@ -396,8 +398,8 @@ describe('heartbeat matrix in the daemon', () => {
     const { daemon, exprs } = make({ global: { jitter_seconds: 0 }, targets: [target('a')] });
     daemon.start();
     expect(exprs()).toEqual(['0 */6 * * *']);
-    expect(daemon.triggerHeartbeat('a')).toBe('not_configured');
-    expect(daemon.snapshot('a')!.heartbeat).toBeNull();
+    expect(daemon.trigger('a', 'heartbeat')).toBe('not_configured');
+    expect(HEARTBEAT.of(daemon.snapshot('a')!)).toBeNull();
   });
 });
 

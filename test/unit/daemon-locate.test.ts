@@ -16,10 +16,12 @@ import { ConnectError, type MeasurementResult } from '../../src/search/types.ts'
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import type { LocateDocument } from '../../src/probe/locate.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import { instantClock } from '../support/settle.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT, LOCATE } from '../../src/read-model/kinds.ts';
 
 const PIN = `SHA256:${'H'.repeat(43)}`;
 
@@ -136,7 +138,7 @@ describe('locate in the daemon', () => {
   }
 
   async function scrape(daemon: Daemon) {
-    const app = await buildApp({ daemon, enableAdminApi: true, renderer: new MetricsRenderer(daemon) });
+    const app = await buildApp({ ...exporterOf(daemon), enableAdminApi: true });
     return { app, metrics: async () => (await app.inject({ method: 'GET', url: '/metrics' })).body };
   }
 
@@ -147,15 +149,15 @@ describe('locate in the daemon', () => {
     const first = await measures.next();
     const other = await measures.next();
     other.finish(measured(other.spec, [9, 11]));
-    expect(daemon.snapshot('a')!.locate!.queued).toBe(true);
+    expect(job(LOCATE, daemon.snapshot('a')).queued).toBe(true);
     // Never beside the measurement in flight.
     expect(daemon.trigger('a', 'locate')).toBe('busy');
     first.finish(measured(first.spec, [9, 11]));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     const run = await locates.next();
     expect(run.spec.name).toBe('a');
     expect(run.opts).toMatchObject({ maxHops: 30, pathTimeout: { lowerSeconds: 9, upperSeconds: 11, estimateSeconds: 10, failureMode: 'silent' }, roundSessions: 30 });
-    expect(daemon.snapshot('a')!.locate!.running).not.toBeNull();
+    expect(job(LOCATE, daemon.snapshot('a')).running).not.toBeNull();
     // b has no locate: its measurement found a timeout too, and nothing followed.
     expect(locates.list.map((c) => c.spec.name)).toEqual(['a']);
     expect(daemon.budget.inUse).toBe(31);
@@ -193,30 +195,30 @@ describe('locate in the daemon', () => {
     daemon.start();
     const m1 = await measures.next();
     m1.finish(measured(m1.spec, null));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     // The startup run (no locate result yet) still comes: cold, without a bracket.
     const cold = await locates.next();
     expect(cold.opts.pathTimeout).toBeUndefined();
     cold.finish(located('a'));
     await daemon.settled('a', 'locate');
     // Measured again, still no timeout: no locate follows.
-    expect(daemon.trigger('a')).toBe('started');
+    expect(daemon.trigger('a', 'measurement')).toBe('started');
     const m2 = await measures.next();
     m2.finish(measured(m2.spec, null));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     expect(locates.list).toHaveLength(1);
-    expect(daemon.snapshot('a')!.locate!.queued).toBe(false);
+    expect(job(LOCATE, daemon.snapshot('a')).queued).toBe(false);
     // Its own schedule runs it; a measurement tick meanwhile queues behind it.
     tick('20 4 * * 0');
     const scheduled = await locates.next();
     tick('0 */6 * * *');
-    expect(daemon.snapshot('a')!.running).toBeNull();
+    expect(job(MEASUREMENT, daemon.snapshot('a')).running).toBeNull();
     scheduled.finish(located('a'));
     await daemon.settled('a', 'locate');
     const m3 = await measures.next();
     // A timeout now: the locate follows with this bracket.
     m3.finish(measured(m3.spec, [19, 21]));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     const follow = await locates.next();
     expect(follow.opts.pathTimeout).toMatchObject({ lowerSeconds: 19, upperSeconds: 21 });
     follow.finish(located('a'));
@@ -238,7 +240,7 @@ describe('locate in the daemon', () => {
     daemon.start();
     const m1 = await measures.next();
     m1.finish(measured(m1.spec, [9, 11]));
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     const ok = await locates.next();
     ok.finish(located('a'));
     await daemon.settled('a', 'locate');
@@ -264,7 +266,7 @@ describe('locate in the daemon', () => {
     first.daemon.start();
     const m1 = await first.measures.next();
     m1.finish(measured(m1.spec, [9, 11]));
-    await first.daemon.settled('a');
+    await first.daemon.settled('a', 'measurement');
     const run = await first.locates.next();
     run.finish(located('a'));
     await first.daemon.settled('a', 'locate');

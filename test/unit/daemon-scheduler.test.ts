@@ -11,6 +11,8 @@ import { resolveConfig, type DaemonConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
 
 const PIN = `SHA256:${'A'.repeat(43)}`;
 
@@ -97,20 +99,20 @@ describe('daemon scheduler', () => {
     daemon.start();
     await flush();
     expect(calls).toHaveLength(1);
-    expect(daemon.snapshot('a')!.running).not.toBeNull();
+    expect(job(MEASUREMENT, daemon.snapshot('a')).running).not.toBeNull();
     tickAll();
     tickAll();
-    expect(daemon.trigger('a')).toBe('already_running');
+    expect(daemon.trigger('a', 'measurement')).toBe('already_running');
     await flush();
     expect(calls).toHaveLength(1);
-    expect(daemon.snapshot('a')!.counters.skipped).toBe(2);
+    expect(job(MEASUREMENT, daemon.snapshot('a')).counters.skipped).toBe(2);
     calls[0].finish();
-    await daemon.settled('a');
-    const s = daemon.snapshot('a')!;
+    await daemon.settled('a', 'measurement');
+    const s = job(MEASUREMENT, daemon.snapshot('a'));
     expect(s.running).toBeNull();
-    expect(s.counters.measurements).toBe(1);
+    expect(s.counters.runs).toBe(1);
     expect(s.latestOk?.result?.results[0].estimateSeconds).toBe(30);
-    expect(s.up).toBe(1);
+    expect(s.reachable).toBe(1);
     // Next tick after the run finished starts a new one, with the last result as the prior.
     tickAll();
     await flush();
@@ -131,7 +133,7 @@ describe('daemon scheduler', () => {
     expect(calls[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
     expect(daemon.budget.inUse).toBe(5);
     calls[0].finish();
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     expect(daemon.budget.inUse).toBe(0);
   });
 
@@ -143,9 +145,9 @@ describe('daemon scheduler', () => {
     // Each run reserves 4 probe sessions + 1 control: a and b fit in 10, c waits its turn.
     expect(calls.map((c) => c.spec.name)).toEqual(['a', 'b']);
     expect(daemon.budget.inUse).toBe(10);
-    expect(daemon.snapshot('c')!.running).not.toBeNull();
+    expect(job(MEASUREMENT, daemon.snapshot('c')).running).not.toBeNull();
     calls[0].finish();
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     await flush();
     expect(calls.map((c) => c.spec.name)).toEqual(['a', 'b', 'c']);
     expect(daemon.budget.inUse).toBe(10);
@@ -156,14 +158,14 @@ describe('daemon scheduler', () => {
     daemon.start();
     await flush();
     calls[0].finish();
-    await daemon.settled('a');
+    await daemon.settled('a', 'measurement');
     tickAll();
     await flush();
     calls[1].finish(new ConnectError('127.0.0.1:2222: connection refused', 'unreachable'));
-    await daemon.settled('a');
-    const s = daemon.snapshot('a')!;
-    expect(s.counters).toMatchObject({ measurements: 2, failures: 1 });
-    expect(s.up).toBe(0);
+    await daemon.settled('a', 'measurement');
+    const s = job(MEASUREMENT, daemon.snapshot('a'));
+    expect(s.counters).toMatchObject({ runs: 2, failures: 1 });
+    expect(s.reachable).toBe(0);
     expect(s.latest?.status).toBe('failed');
     expect(s.latest?.errorKind).toBe('unreachable');
     expect(s.latestOk?.result?.results[0].estimateSeconds).toBe(30);
@@ -177,14 +179,14 @@ describe('daemon scheduler', () => {
     first.daemon.start();
     await flush();
     first.calls[0].finish(resultFor(first.calls[0].spec, 42));
-    await first.daemon.settled('a');
+    await first.daemon.settled('a', 'measurement');
     await first.daemon.shutdown();
 
     const second = make(resolveConfig(configYamlTargets(['a'])), { historyFile });
     second.daemon.start();
     await flush();
     expect(second.calls).toHaveLength(0);
-    expect(second.daemon.snapshot('a')!.latestOk?.result?.results[0].estimateSeconds).toBe(42);
+    expect(job(MEASUREMENT, second.daemon.snapshot('a')).latestOk?.result?.results[0].estimateSeconds).toBe(42);
     second.tickAll();
     await flush();
     expect(second.calls[0].opts.prior?.outbound).toMatchObject({ lowerSeconds: 41, upperSeconds: 43 });
@@ -209,15 +211,15 @@ describe('daemon scheduler', () => {
     expect(daemon.targetNames().sort()).toEqual(['change', 'keep', 'new']);
     expect(daemon.snapshot('drop')).toBeNull();
     // keep's first run is still the one in flight; change and new started fresh runs.
-    expect(daemon.snapshot('keep')!.running).not.toBeNull();
+    expect(job(MEASUREMENT, daemon.snapshot('keep')).running).not.toBeNull();
     const keepCall = calls.find((c) => c.spec.name === 'keep')!;
     expect(keepCall.opts.signal?.aborted).toBe(false);
     expect(calls.find((c) => c.spec.name === 'drop')!.opts.signal?.aborted).toBe(true);
     expect(calls.filter((c) => c.spec.name === 'change')).toHaveLength(2);
     expect(calls.filter((c) => c.spec.name === 'change')[1].spec.port).toBe(2223);
     keepCall.finish();
-    await daemon.settled('keep');
-    expect(daemon.snapshot('keep')!.counters.measurements).toBe(1);
+    await daemon.settled('keep', 'measurement');
+    expect(job(MEASUREMENT, daemon.snapshot('keep')).counters.runs).toBe(1);
   });
 
   it('reload from a bad file keeps the running config and reports the failure', async () => {

@@ -5,7 +5,9 @@ import { runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn, OpenerFactory } from '../../src/daemon/runner.ts';
-import type { Logger } from '../../src/daemon/log.ts';
+import type { Logger } from '../../src/log.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
 import type { Clock, MeasurementResult, ProbeOutcome, ProbeReport, SearchSession, SessionOpener } from '../../src/search/types.ts';
 
 const PIN = `SHA256:${'E'.repeat(43)}`;
@@ -182,9 +184,9 @@ describe('sentinel in the daemon', () => {
     await clock.untilSlept(4);
     expect(calls).toEqual([30, 20]);
     const s = daemon.snapshot('edge')!;
-    expect(s.latestOk?.result?.results[0].estimateSeconds).toBe(20);
-    expect(s.counters.sentinelDeaths).toBe(1);
-    expect(s.counters.measurements).toBe(2);
+    expect(job(MEASUREMENT, s).latestOk?.result?.results[0].estimateSeconds).toBe(20);
+    expect(s.sentinelDeaths).toBe(1);
+    expect(job(MEASUREMENT, s).counters.runs).toBe(2);
     // The first sentinel idled 27 s (0.9 × 30) per check.
     expect(clock.slept).toEqual([0, 27000, 27000, 18000]); // jitter 0, then 0.9 x 20 for the new sentinel
     expect(s.sentinel).toMatchObject({ direction: 'outbound', idleSeconds: 18 });
@@ -225,12 +227,12 @@ describe('sentinel in the daemon', () => {
     // The pause is logged right where the runner stops re-measuring: nothing is scheduled after it.
     await log.until('sentinel re-measurements in a row');
     const s = daemon.snapshot('wobbly')!;
-    expect(s.counters.sentinelDeaths).toBe(4); // 1 startup run + 3 re-measurements, each followed by a death
+    expect(s.sentinelDeaths).toBe(4); // 1 startup run + 3 re-measurements, each followed by a death
     expect(calls).toHaveLength(4);
     expect(s.sentinel).toBeNull();
     // An API run lifts the pause: its sentinel is started again.
-    expect(daemon.trigger('wobbly')).toBe('started');
+    expect(daemon.trigger('wobbly', 'measurement')).toBe('started');
     await log.until('sentinel died', 5);
-    expect(daemon.snapshot('wobbly')!.counters.sentinelDeaths).toBeGreaterThanOrEqual(5);
+    expect(daemon.snapshot('wobbly')!.sentinelDeaths).toBeGreaterThanOrEqual(5);
   });
 });

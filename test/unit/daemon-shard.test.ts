@@ -14,8 +14,9 @@ import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const PIN = `SHA256:${'S'.repeat(43)}`;
@@ -144,11 +145,11 @@ describe('a sharded daemon', () => {
       targets: names.map((name) => ({ name, host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'] })),
     });
     daemon = new Daemon({ config: cfg, measure, cron: noCron, shard: { index, count }, clock: instantClock() });
-    app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon) });
+    app = await buildApp({ ...exporterOf(daemon), enableAdminApi: true, enableLifecycle: true });
     daemon.start();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
   });
   afterAll(async () => {
     await app.close();

@@ -13,9 +13,11 @@ import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { analyzeUpload } from '../../src/app/wiring.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
 
 const PIN = `SHA256:${'D'.repeat(43)}`;
 const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
@@ -86,11 +88,11 @@ describe('exporter HTTP routes', () => {
       });
     };
     daemon = new Daemon({ config: loadConfigFile(configFile), configFile, measure, cron: noCron, clock: instantClock() });
-    app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon), analyze: analyzeUpload });
+    app = await buildApp({ ...exporterOf(daemon), enableAdminApi: true, enableLifecycle: true, analyze: analyzeUpload });
     daemon.start();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
   });
   afterAll(async () => {
     await app.close();
@@ -185,8 +187,8 @@ describe('exporter HTTP routes', () => {
     const again = await app.inject({ method: 'POST', url: '/api/measure/beta' });
     expect(again.statusCode).toBe(409);
     release!();
-    await daemon.settled('beta');
-    expect(daemon.snapshot('beta')!.counters.measurements).toBe(2);
+    await daemon.settled('beta', 'measurement');
+    expect(job(MEASUREMENT, daemon.snapshot('beta')).counters.runs).toBe(2);
     expect((await app.inject({ method: 'POST', url: '/api/measure/nobody' })).statusCode).toBe(404);
     expect((await app.inject({ method: 'POST', url: '/api/measure/bad%20name' })).statusCode).toBe(400);
     expect((await app.inject({ method: 'GET', url: '/api/measure/beta' })).statusCode).toBe(405);
@@ -261,7 +263,7 @@ describe('exporter basic auth', () => {
   it('requires a configured user with the right password (bcrypt), 401 otherwise', async () => {
     const daemon = new Daemon({ config: { global: (await import('../../src/daemon/config.ts')).DEFAULT_GLOBAL, modules: {}, targets: [] }, measure: async () => { throw new Error('unused'); }, cron: noCron });
     const hash = bcrypt.hashSync('s3cret', 4).replace(/^\$2b\$/, '$2y$'); // htpasswd writes $2y$
-    const app = await buildApp({ daemon, enableAdminApi: true, enableLifecycle: true, renderer: new MetricsRenderer(daemon), webConfig: { tls: null, basicAuthUsers: new Map([['prom', hash]]), headers: {} } });
+    const app = await buildApp({ ...exporterOf(daemon), enableAdminApi: true, enableLifecycle: true, webConfig: { tls: null, basicAuthUsers: new Map([['prom', hash]]), headers: {} } });
     const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
     // Not started yet: alive but not ready.
     const notReady = await app.inject({ method: 'GET', url: '/-/ready', headers: { authorization: basic('prom', 's3cret') } });

@@ -10,6 +10,8 @@ import { MetricsRenderer, buildTargetRegistry } from '../../src/exporter/metrics
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { IncrementalTargetText } from '../../src/exporter/incremental.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
+import { exporterOf } from '../support/exporter.ts';
 
 const PIN = `SHA256:${'C'.repeat(43)}`;
 const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
@@ -51,17 +53,23 @@ describe('exporter metrics', () => {
   });
 
   it('renders every per-target metric with the shared names, passes promtool, and drops removed targets', async () => {
-    const measure: MeasureFn = async (spec) => measured(spec.name);
+    // Each measurement takes 95 s on the daemon's clock; the session cap (8 + 1 control) lets one run at a time.
+    const start = Date.UTC(2026, 0, 1);
+    const clock = instantClock(start);
+    const measure: MeasureFn = async (spec) => {
+      clock.advance(95_000);
+      return measured(spec.name);
+    };
     const daemon = new Daemon({
-      config: resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('edge'), target('core')] }),
+      config: resolveConfig({ global: { jitter_seconds: 0, max_sessions: 9 }, targets: [target('edge'), target('core')] }),
       measure,
       cron: noCron,
-      clock: instantClock(),
+      clock,
     });
     daemons.push(daemon);
-    const renderer = new MetricsRenderer(daemon);
+    const { renderer } = exporterOf(daemon);
     // Before any result: counters at 0, label-per-state gauges at 0, no estimate yet.
-    expect(await buildTargetRegistry(daemon.snapshots()).metrics()).not.toContain('target='); // not started yet
+    expect(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()).not.toContain('target='); // not started yet
     daemon.start();
     const early = await renderer.render();
     expect(sample(early, METRIC.measurements, { target: 'edge' })).toBe(0);
@@ -69,7 +77,7 @@ describe('exporter metrics', () => {
     expect(sample(early, METRIC.timeoutEstimate, { target: 'edge' })).toBeUndefined();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
 
     const text = await renderer.render();
     const check = promtoolCheck(text);
@@ -95,9 +103,11 @@ describe('exporter metrics', () => {
     expect(sample(text, METRIC.sessionsOpen, { target: 'edge' })).toBe(0);
     expect(sample(text, METRIC.targetUp, { target: 'edge' })).toBe(1);
     expect(sample(text, METRIC.configReloadSuccess, {})).toBe(1);
-    const ts = sample(text, METRIC.lastMeasurementTimestamp, { target: 'edge' })!;
-    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(60);
-    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'edge' })).toBeGreaterThanOrEqual(0);
+    // edge ran first (95 s), then core (95 s more).
+    expect(sample(text, METRIC.lastMeasurementTimestamp, { target: 'edge' })).toBe((start + 95_000) / 1000);
+    expect(sample(text, METRIC.lastMeasurementTimestamp, { target: 'core' })).toBe((start + 190_000) / 1000);
+    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'edge' })).toBe(95);
+    expect(sample(text, METRIC.lastMeasurementDuration, { target: 'core' })).toBe(95);
     expect(text).toContain('process_cpu_user_seconds_total');
     // HELP of cached values says they are cached results of long measurements.
     const help = text.split('\n').find((l) => l.startsWith(`# HELP ${METRIC.timeoutEstimate} `))!;
@@ -117,7 +127,7 @@ describe('exporter metrics', () => {
 
   it('caches the target part until the daemon changes', async () => {
     let n = 0;
-    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (n++, []) };
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0, lastError: null }, kinds: () => [], passive: () => null, targets: () => (n++, []) };
     const r = new MetricsRenderer(source);
     await Promise.all([r.render(), r.render(), r.render()]);
     expect(n).toBe(1);
@@ -129,7 +139,7 @@ describe('exporter metrics', () => {
   it('reuses the encoded body while unchanged, refreshes process metrics in the background, re-renders at once on a change', async () => {
     let now = 0;
     let renders = 0;
-    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0 }, snapshots: () => (renders++, []) };
+    const source = { version: 1, reloadStatus: { successful: true, lastSuccessAt: 0, lastError: null }, kinds: () => [], passive: () => null, targets: () => (renders++, []) };
     const r = new MetricsRenderer(source, () => now);
     const a = await r.renderBody();
     expect(await r.renderBody()).toBe(a);
@@ -163,25 +173,25 @@ describe('exporter metrics', () => {
     daemon.start();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
-    expect(daemon.snapshots().every((s) => s.latestOk)).toBe(true);
-    const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(snaps).metrics());
+    expect(daemon.snapshots().every((s) => MEASUREMENT.of(s)?.latestOk)).toBe(true);
+    const inc = new IncrementalTargetText((snaps) => buildTargetRegistry(daemon.kinds, snaps).metrics());
     const lines = (t: string) => t.split('\n').filter((l) => l !== '');
     const first = await inc.render(daemon.snapshots());
     expect(inc.lastRerendered).toBe(3);
-    expect(lines(first)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(first)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
     expect(lines(await inc.render(daemon.snapshots()))).toEqual(lines(first));
     expect(inc.lastRerendered).toBe(0);
 
-    expect(daemon.trigger('b')).toBe('started');
-    await daemon.settled('b');
+    expect(daemon.trigger('b', 'measurement')).toBe('started');
+    await daemon.settled('b', 'measurement');
     const second = await inc.render(daemon.snapshots());
     expect(inc.lastRerendered).toBe(1);
-    expect(lines(second)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(second)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
     expect(sample(second, METRIC.measurements, { target: 'b' })).toBe(2);
 
     await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('a'), target('c')] }));
     const third = await inc.render(daemon.snapshots());
     expect(third).not.toContain('target="b"');
-    expect(lines(third)).toEqual(lines(await buildTargetRegistry(daemon.snapshots()).metrics()));
+    expect(lines(third)).toEqual(lines(await buildTargetRegistry(daemon.kinds, daemon.snapshots()).metrics()));
   });
 });

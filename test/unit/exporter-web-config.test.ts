@@ -10,10 +10,10 @@ import type { FastifyInstance } from 'fastify';
 import { loadWebConfig, type ClientAuthType } from '../../src/exporter/web-config.ts';
 import { exitCodeFor } from '../../src/cli/errors.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { DEFAULT_GLOBAL } from '../../src/daemon/config.ts';
 import { parseListenAddress } from '../../src/daemon/listen-address.ts';
+import { exporterOf } from '../support/exporter.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-webcfg-'));
 const f = (name: string) => path.join(dir, name);
@@ -92,7 +92,7 @@ describe('web config', () => {
       file,
       `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n${clientAuth ? `  client_auth_type: ${clientAuth}\n  client_ca_file: ca.crt\n` : ''}${extra}`,
     );
-    const app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon), webConfig: loadWebConfig(file) });
+    const app = await buildApp({ ...exporterOf(daemon), webConfig: loadWebConfig(file) });
     apps.push(app);
     await app.listen({ host: '127.0.0.1', port: 0 });
     return (app.server.address() as { port: number }).port;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConnectError, type Clock, type ProbeReport } from '../../src/search/types.ts';
 import { runHeartbeatMatrix, validateMatrixOptions } from '../../src/heartbeat/matrix.ts';
 import { crossCheck, withCrossCheck } from '../../src/heartbeat/cross-check.ts';
-import { heartbeatSamples } from '../../src/exporter/heartbeat-samples.ts';
+import { heartbeatSamples } from '../../src/daemon/jobs/heartbeat.ts';
 import { formatMatrix } from '../../src/heartbeat/format.ts';
 import type { HeartbeatSession, HeartbeatSessionOpener, MatrixOptions } from '../../src/heartbeat/types.ts';
 

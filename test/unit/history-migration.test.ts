@@ -14,8 +14,10 @@ import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler } from '../../src/daemon/runner.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
-import { silentLogger } from '../../src/daemon/log.ts';
+import { silentLogger } from '../../src/log.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { job } from '../support/jobs.ts';
+import { MEASUREMENT } from '../../src/read-model/kinds.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const FIXTURE = path.join(REPO, 'test', 'fixtures', 'history', 'main-e9b9147.sqlite');
@@ -93,14 +95,14 @@ describe('history written before the kind column', () => {
       cron: noCron,
     });
     daemon.start();
-    const app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon) });
+    const app = await buildApp(exporterOf(daemon));
     try {
       const history = (await app.inject({ method: 'GET', url: '/api/targets/edge/history' })).json();
       expect(history.entries.map((e: { id: number }) => e.id)).toEqual([2, 1]);
       const heartbeat = (await app.inject({ method: 'GET', url: '/api/targets/edge/heartbeat' })).json();
       expect(heartbeat.latest.matrix.highestSurvivingIntervalSeconds).toBe(60);
       expect(heartbeat.lastAttempt).toMatchObject({ status: 'failed' });
-      expect(daemon.snapshot('bastion')!.latestOk!.result!.results[0].lowerSeconds).toBe(58);
+      expect(job(MEASUREMENT, daemon.snapshot('bastion')).latestOk!.result!.results[0].lowerSeconds).toBe(58);
     } finally {
       await app.close();
       await daemon.shutdown();

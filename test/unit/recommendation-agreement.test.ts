@@ -14,8 +14,10 @@ import type { MeasurementResult } from '../../src/search/types.ts';
 import type { HeartbeatRunResult } from '../../src/heartbeat/types.ts';
 import { summarize } from '../../src/heartbeat/matrix.ts';
 import { buildApp } from '../../src/exporter/app.ts';
-import { MetricsRenderer } from '../../src/exporter/metrics.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { exporterOf } from '../support/exporter.ts';
+import { job } from '../support/jobs.ts';
+import { HEARTBEAT } from '../../src/read-model/kinds.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const PIN = `SHA256:${'R'.repeat(43)}`;
@@ -64,14 +66,14 @@ describe('idleprobe_recommended_heartbeat_seconds equals `idleprobe advise --his
     const daemon = new Daemon({ config, historyFile, measure, heartbeat, cron: noCron, random: () => 0 });
     daemon.start();
     for (const name of ['matrix', 'plain']) {
-      daemon.trigger(name);
-      await daemon.settled(name);
+      daemon.trigger(name, 'measurement');
+      await daemon.settled(name, 'measurement');
     }
     // The first matrix follows the first measurement by itself.
-    await daemon.heartbeatSettled('matrix');
-    expect(daemon.snapshot('matrix')!.heartbeat!.latestOk).not.toBeNull();
+    await daemon.settled('matrix', 'heartbeat');
+    expect(job(HEARTBEAT, daemon.snapshot('matrix')).latestOk).not.toBeNull();
 
-    const app = await buildApp({ daemon, renderer: new MetricsRenderer(daemon) });
+    const app = await buildApp(exporterOf(daemon));
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     await app.close();
     await daemon.shutdown();

@@ -8,6 +8,9 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { metricNamesIn } from '../../grafana/tools/promql-names.ts';
+import { DASHBOARDS } from '../../grafana/tools/dashboards.ts';
+import { MEASUREMENT_STALE_HOURS } from '../../deploy/prometheus/policy.ts';
+import { renderRules } from '../../deploy/prometheus/generate-rules.ts';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const rulesFile = path.join(repo, 'deploy', 'prometheus', 'idleprobe-rules.yml');
@@ -149,5 +152,27 @@ describe('promtool test cases cover every alert', () => {
       const quiet = [...inputs].filter((i) => !fired.has(i));
       expect(quiet.length, `${g.name}: every input series fires ${name}; add one that must not`).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('thresholds shared with the dashboards (deploy/prometheus/policy.ts)', () => {
+  it('the rules file is what the generator writes today (npm run generate:deploy)', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'deploy', 'prometheus', 'generate-rules.ts'), '--check'], { encoding: 'utf8', cwd: repo, timeout: 60_000 });
+    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+  });
+
+  it('IdleprobeMeasurementStale and the dashboards\' red age are the one constant, MEASUREMENT_STALE_HOURS', () => {
+    const stale = alerts.find((a) => a.alert === 'IdleprobeMeasurementStale');
+    expect(stale?.expr).toBe(`idleprobe:last_measurement_age_seconds:current > ${MEASUREMENT_STALE_HOURS} * 3600`);
+    const reds = DASHBOARDS.flatMap((d) => JSON.stringify(d.build()).match(/\{"color":"red","value":\d+\}/g) ?? []);
+    expect(reds).toContain(`{"color":"red","value":${MEASUREMENT_STALE_HOURS * 3600}}`);
+  });
+
+  it('the generator rewrites a threshold that differs from the policy, and refuses a file without the marked line', () => {
+    const text = readFileSync(rulesFile, 'utf8');
+    const drifted = text.replace(`current > ${MEASUREMENT_STALE_HOURS} * 3600`, 'current > 99 * 3600');
+    expect(drifted).not.toBe(text);
+    expect(renderRules(drifted)).toBe(text);
+    expect(() => renderRules(text.replace(/^ *expr: idleprobe:last_measurement_age_seconds:current.*$/m, ''))).toThrow(/expected one line for the IdleprobeMeasurementStale threshold/);
   });
 });

@@ -1,15 +1,17 @@
 // The locate job: which hop forgets idle connections (docs/locate.md), for targets with
 // `locate: true`. It follows every measurement that found a timeout (with that bracket, so it
 // costs ~1.5 × T) and runs on its own schedule (from the latest bracket, or cold when none).
-// The stored result is the `idleprobe locate --json` document, which the API serves as is.
+// The stored result is the `idleprobe locate --json` document, which the API serves as is
+// (GET /api/targets/:name/locate); the boxes found are the idleprobe_middlebox_* families.
 import type { TargetSpec } from '../../probe/target.ts';
 import type { LocateDocument } from '../../probe/locate.ts';
 import type { PathTimeout } from '../../search/locate-types.ts';
 import type { ConnectPacer } from '../../search/pacer.ts';
 import type { MeasurementResult } from '../../search/types.ts';
-import type { ModuleSettings, TargetConfig } from '../config.ts';
-import type { HistoryEntry, RunEntry } from '../history.ts';
-import { JOB_KINDS, type Job } from '../job.ts';
+import { defineJob, followRule, type Job } from '../job.ts';
+import { LOCATE, MEASUREMENT } from '../../read-model/kinds.ts';
+import { METRIC } from '../../read-model/metric-names.ts';
+import type { JobState, MetricFamily, MetricSample, RunRecord } from '../../read-model/read-model.ts';
 
 /** What the daemon asks of a locate run (src/probe/locate.ts's locateTarget in production). */
 export interface DaemonLocateOptions {
@@ -31,7 +33,16 @@ export interface DaemonLocateOptions {
   onSessionsOpen(open: number): void;
 }
 export type LocateFn = (spec: TargetSpec, opts: DaemonLocateOptions) => Promise<LocateDocument>;
-export type LocateEntry = RunEntry<LocateDocument>;
+
+/** What a locate run of a target runs with (`locate: true` and the module's search bounds). */
+export interface LocateSettings {
+  schedule: string;
+  maxHops: number;
+  minSeconds: number;
+  maxSeconds: number;
+  sessions: number;
+  connectTimeoutMs: number;
+}
 
 /** Up to 30 sessions per frontier round (two per hop at most), plus the control session. */
 const ROUND_SESSIONS = 30;
@@ -45,19 +56,49 @@ export function pathTimeoutOf(result: MeasurementResult | null | undefined): Pat
   return { lowerSeconds: d.lowerSeconds, upperSeconds: upper, estimateSeconds: d.estimateSeconds ?? upper, failureMode: d.failureMode };
 }
 
-export function locateJob(locate: LocateFn): Job<ModuleSettings, LocateDocument, LocateEntry> {
+const LOCATED = 'Cached result of the latest successful locate run (one takes about 1.5 × the path timeout; scrapes do not trigger one).';
+const FAMILIES: readonly MetricFamily[] = [
+  { name: METRIC.middleboxTimeout, type: 'gauge', labelNames: ['target', 'hop'], help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${LOCATED}` },
+  { name: METRIC.middleboxTimeoutLower, type: 'gauge', labelNames: ['target', 'hop'], help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${LOCATED}` },
+  { name: METRIC.middleboxTimeoutUpper, type: 'gauge', labelNames: ['target', 'hop'], help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${LOCATED}` },
+  { name: METRIC.middleboxHop, type: 'gauge', labelNames: ['target'], help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${LOCATED}` },
+];
+
+/** GET /api/targets/:name/locate: state, the latest good result (the `idleprobe locate --json` document) and the last attempt. */
+function locateJson(l: JobState<LocateSettings, LocateDocument>) {
+  const entry = (e: RunRecord<LocateDocument> | null) =>
+    e && { id: e.id, status: e.status, startedAt: e.startedAt, finishedAt: new Date(e.finishedAtMs).toISOString(), durationSeconds: e.durationSeconds, document: e.result, errorKind: e.errorKind, error: e.error };
+  const ok = l.latestOk?.result ?? null;
+  const enforcing = ok ? enforcingBox(ok) : null;
   return {
-    kind: 'locate',
-    label: JOB_KINDS.locate.label,
-    settingsOf: (cfg: TargetConfig) => (cfg.settings.locate ? cfg.settings : null),
-    schedule: (s) => s.locateSchedule,
-    sessions: (s) => Math.min(ROUND_SESSIONS, 2 * s.locateMaxHops) + 1,
-    follows: (kind, result) => kind === 'measurement' && pathTimeoutOf(result as MeasurementResult) !== undefined,
-    run: (spec, s, ctx) => {
+    nextRunAt: l.nextRunAt ? new Date(l.nextRunAt).toISOString() : null,
+    running: l.running ? { since: new Date(l.running.since).toISOString(), reason: l.running.reason } : null,
+    queued: l.queued,
+    enforcingHop: enforcing?.hop ?? null,
+    latest: entry(l.latestOk),
+    lastAttempt: entry(l.latest),
+  };
+}
+
+export function locateJob(locate: LocateFn | undefined): Job {
+  return defineJob<LocateSettings, LocateDocument, LocateFn>({
+    key: LOCATE,
+    label: 'locate',
+    route: 'locate',
+    configField: 'locate',
+    work: locate,
+    settingsOf: ({ settings: s }) =>
+      s.locate
+        ? { schedule: s.locateSchedule, maxHops: s.locateMaxHops, minSeconds: s.minSeconds, maxSeconds: s.maxSeconds, sessions: s.sessions, connectTimeoutMs: s.connectTimeoutMs }
+        : null,
+    schedule: (s) => s.schedule,
+    sessions: (s) => Math.min(ROUND_SESSIONS, 2 * s.maxHops) + 1,
+    follows: followRule(MEASUREMENT, (result) => pathTimeoutOf(result) !== undefined),
+    run: (locateFn, spec, s, ctx) => {
       const roundSessions = Math.max(1, ctx.lease.sessions - 1);
-      return locate(spec, {
-        maxHops: s.locateMaxHops,
-        pathTimeout: pathTimeoutOf((ctx.latestOk('measurement') as HistoryEntry | null)?.result),
+      return locateFn(spec, {
+        maxHops: s.maxHops,
+        pathTimeout: pathTimeoutOf(ctx.latestOk(MEASUREMENT)?.result),
         minSeconds: s.minSeconds,
         maxSeconds: s.maxSeconds,
         sessions: Math.min(s.sessions, roundSessions),
@@ -70,18 +111,37 @@ export function locateJob(locate: LocateFn): Job<ModuleSettings, LocateDocument,
         onSessionsOpen: ctx.onSessionsOpen,
       });
     },
-    record: (history, row) => history.recordRun<LocateDocument>('locate', row),
-    latest: (history, target) => history.latestRun<LocateDocument>('locate', target),
-    describeStart: (s) => `up to hop ${s.locateMaxHops}`,
+    describeStart: (s) => `up to hop ${s.maxHops}`,
     describeResult: (e) => {
-      const d = e.result!;
-      const boxes = d.boxes.map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} after ${b.estimateSeconds} s`).join(', ');
+      const d = e.result;
+      const boxes = (d?.boxes ?? []).map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} after ${b.estimateSeconds} s`).join(', ');
       return {
         info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box located by TTL'}`,
-        warnings: d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : [],
+        warnings: d && d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : [],
       };
     },
-  };
+    present: {
+      families: FAMILIES,
+      // As the timeout gauges: a series only for what the latest good locate found, only while `locate` is on.
+      samples: (state, _counters, { name: target }) => {
+        const located = state?.latestOk?.result;
+        if (!located) return [];
+        const out: MetricSample[] = [];
+        for (const b of located.boxes) {
+          const labels = { target, hop: String(b.hop) };
+          out.push({ name: METRIC.middleboxTimeout, labels, value: b.estimateSeconds });
+          if (b.lowerSeconds !== null) out.push({ name: METRIC.middleboxTimeoutLower, labels, value: b.lowerSeconds });
+          out.push({ name: METRIC.middleboxTimeoutUpper, labels, value: b.upperSeconds });
+        }
+        const enforcing = enforcingBox(located);
+        if (enforcing) out.push({ name: METRIC.middleboxHop, labels: { target }, value: enforcing.hop });
+        return out;
+      },
+      // The target list stays as it was; the locate state is GET /api/targets/:name/locate.
+      targetJson: () => ({}),
+      detailJson: (state) => locateJson(state),
+    },
+  });
 }
 
 /** The box enforcing the path timeout: the one that forgets soonest (the nearest when two tie). */

@@ -5,24 +5,14 @@
 // restart) is retried here with the same back-off. Every restart is counted and logged: the capture
 // is never silently stopped. Stop (shutdown, reload with another `passive:`) waits for tcpdump to exit.
 import { runWatch, RESTART_BACKOFF_MS } from '../../capture/live-watch.ts';
-import { PassiveCounters, type ServerCounters } from '../../capture/passive-counters.ts';
+import { PassiveCounters } from '../../capture/passive-counters.ts';
 import { isoTime } from '../../capture/format.ts';
 import type { WatchEvent } from '../../capture/watch-stats.ts';
 import type { PassiveSettings } from '../config.ts';
-import { CONTINUOUS_JOB_KINDS, type ContinuousContext, type ContinuousJob, type RunningJob } from '../job.ts';
+import type { ContinuousContext, ContinuousJob, RunningJob } from '../job.ts';
+import type { PassiveSnapshot } from '../../read-model/read-model.ts';
 
-export interface PassiveSnapshot {
-  interface: string;
-  filter: string;
-  /** Counters per `server` label (configured endpoints and "other"). */
-  servers: Map<string, ServerCounters>;
-  /** Times tcpdump died or failed to start again since this capture was configured. */
-  captureRestarts: number;
-  /** 1 while tcpdump is listening. */
-  capturing: boolean;
-  /** PID of the tcpdump child now (null while none runs). */
-  tcpdumpPid: number | null;
-}
+export type { PassiveSnapshot } from '../../read-model/read-model.ts';
 
 class PassiveRun implements RunningJob<PassiveSnapshot> {
   readonly started: Promise<void>;
@@ -100,11 +90,12 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
         // runWatch restarts a tcpdump that dies once it ran; a start that fails outright lands here.
         this.capturing = false;
         this.tcpdumpPid = null;
-        rejectStarted(err as Error);
+        const error = err instanceof Error ? err : new Error(String(err));
+        rejectStarted(error);
         if (this.abort.signal.aborted) return;
         this.restarts++;
         this.ctx.onChange();
-        log.error(`passive: capture failed: ${(err as Error).message}; next try in ${backoff / 1000} s (restart ${this.restarts}, at ${isoTime(clock.now() / 1000)})`);
+        log.error(`passive: capture failed: ${error.message}; next try in ${backoff / 1000} s (restart ${this.restarts}, at ${isoTime(clock.now() / 1000)})`);
         try {
           await clock.sleep(backoff, this.abort.signal);
         } catch {
@@ -135,8 +126,7 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
 
 export function passiveJob(): ContinuousJob<PassiveSettings, PassiveSnapshot> {
   return {
-    kind: 'passive',
-    label: CONTINUOUS_JOB_KINDS.passive.label,
+    label: 'passive capture',
     settingsOf: (cfg) => cfg.passive ?? null,
     start: (settings, ctx) => new PassiveRun(settings, ctx),
   };

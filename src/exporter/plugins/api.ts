@@ -1,14 +1,15 @@
-// The JSON API: targets, their history and heartbeat matrices (read-only, always on), and the
-// admin routes that make the daemon spend work — POST /api/measure, /api/heartbeat, /api/analyze —
-// which answer only with --web.enable-admin-api (as Prometheus' admin API). A capture upload is
+// The JSON API: targets, their measurement history and each job kind's detail (read-only, always
+// on), and the admin routes that make the daemon spend work — POST /api/<kind route>/:name (measure,
+// heartbeat, locate), /api/analyze — which answer only with --web.enable-admin-api (as Prometheus'
+// admin API). The kind routes are made from the read model's kinds: a new kind needs no change here. A capture upload is
 // bounded in bytes, in time (the server's timeouts), in memory (the live-flow cap) and in number
 // (the analysis gate: 429 beyond it).
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Daemon } from '../../daemon/daemon.ts';
-import { JOB_KINDS, type JobKind } from '../../daemon/job.ts';
+import type { KindInfo, ReadModel } from '../../read-model/read-model.ts';
+import { MEASUREMENT } from '../../read-model/kinds.ts';
 import type { AnalysisReport } from '../../capture/index.ts';
-import { heartbeatJson, locateJson, targetJson } from '../json.ts';
+import { targetJson } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 import type { AnalysisGate } from '../analysis-gate.ts';
 
@@ -16,7 +17,7 @@ import type { AnalysisGate } from '../analysis-gate.ts';
 export type AnalyzeFn = (input: Readable, opts: { port: number; maxLiveFlows: number }) => Promise<AnalysisReport>;
 
 export interface ApiOptions {
-  daemon: Daemon;
+  model: ReadModel;
   analyze?: AnalyzeFn;
   gate: AnalysisGate;
   maxLiveFlows: number;
@@ -26,8 +27,8 @@ export interface ApiOptions {
 export const CAPTURE_TYPES = ['application/octet-stream', 'application/vnd.tcpdump.pcap', 'application/x-pcapng', 'application/pcap', 'application/x-pcap'];
 const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } as const;
 /** The 404 of a kind the target has not configured. */
-const notConfigured = (kind: JobKind, name: string) =>
-  `target ${JSON.stringify(name)} has no ${JOB_KINDS[kind].label} configured${JOB_KINDS[kind].configField ? ` (add ${JOB_KINDS[kind].configField}: to the target or its module)` : ''}`;
+const notConfigured = (kind: KindInfo, name: string) =>
+  `target ${JSON.stringify(name)} has no ${kind.label} configured${kind.configField ? ` (add ${kind.configField}: to the target or its module)` : ''}`;
 
 /** Limits a stream to `max` bytes; past that it fails with a 413. */
 function byteLimit(max: number): Transform {
@@ -42,7 +43,8 @@ function byteLimit(max: number): Transform {
 }
 
 const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
-  const { daemon, gate } = opts;
+  const { model, gate } = opts;
+  const kinds = model.kinds();
   const requireAdmin = () => {
     if (!opts.enableAdminApi) throw new HttpError(403, 'the admin API is not enabled (start serve with --web.enable-admin-api)');
   };
@@ -50,7 +52,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
   // The analyser reads the raw body as a stream; no other route takes a body.
   app.addContentTypeParser(CAPTURE_TYPES, (_req, payload, done) => done(null, payload));
 
-  app.get('/api/targets', async () => ({ targets: daemon.snapshots().map(targetJson) }));
+  app.get('/api/targets', async () => ({ targets: model.targets().map(targetJson) }));
   allowOnly(app, '/api/targets', ['GET']);
 
   app.get<{ Params: { name: string }; Querystring: { limit: number; before?: number } }>(
@@ -69,44 +71,40 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     },
     async (req) => {
       const { name } = req.params;
-      if (!daemon.hasTarget(name)) throw notServed(daemon, name);
-      const entries = daemon.history.list(name, req.query.limit, req.query.before);
+      if (!model.target(name)) throw notServed(model, name);
+      const entries = model.history(MEASUREMENT, name, { limit: req.query.limit, before: req.query.before });
       return { target: name, entries };
     },
   );
   allowOnly(app, '/api/targets/:name/history', ['GET']);
 
-  app.get<{ Params: { name: string } }>('/api/targets/:name/heartbeat', { schema: { params: NAME_PARAMS } }, async (req) => {
-    const { name } = req.params;
-    const snap = daemon.snapshot(name);
-    if (!snap) throw notServed(daemon, name);
-    if (!snap.heartbeat) throw new HttpError(404, notConfigured('heartbeat', name));
-    return { target: name, ...heartbeatJson(snap, true) };
-  });
-  allowOnly(app, '/api/targets/:name/heartbeat', ['GET']);
+  // GET /api/targets/:name/<kind> for each kind with a detail view (heartbeat, locate, …).
+  for (const k of kinds.filter((kind) => kind.detailRoute)) {
+    const url = `/api/targets/:name/${k.kind}`;
+    app.get<{ Params: { name: string } }>(url, { schema: { params: NAME_PARAMS } }, async (req) => {
+      const { name } = req.params;
+      const snap = model.target(name);
+      if (!snap) throw notServed(model, name);
+      const detail = snap.jobs.find((job) => job.kind === k.kind)?.detailJson() ?? null;
+      if (!detail) throw new HttpError(404, notConfigured(k, name));
+      return { target: name, ...detail };
+    });
+    allowOnly(app, url, ['GET']);
+  }
 
-  app.get<{ Params: { name: string } }>('/api/targets/:name/locate', { schema: { params: NAME_PARAMS } }, async (req) => {
-    const { name } = req.params;
-    const snap = daemon.snapshot(name);
-    if (!snap) throw notServed(daemon, name);
-    if (!snap.locate) throw new HttpError(404, notConfigured('locate', name));
-    return { target: name, ...locateJson(snap) };
-  });
-  allowOnly(app, '/api/targets/:name/locate', ['GET']);
-
-  // One trigger route per job kind, all from JOB_KINDS: POST /api/measure/:name, /api/heartbeat/:name, …
-  for (const [kind, k] of Object.entries(JOB_KINDS) as [JobKind, (typeof JOB_KINDS)[JobKind]][]) {
+  // One trigger route per job kind: POST /api/measure/:name, /api/heartbeat/:name, /api/locate/:name, …
+  for (const k of kinds) {
     const url = `/api/${k.route}/:name`;
     app.post<{ Params: { name: string } }>(url, { schema: { params: NAME_PARAMS } }, async (req, reply) => {
       requireAdmin();
       const { name } = req.params;
-      const outcome = daemon.trigger(name, kind);
-      if (outcome === null) throw notServed(daemon, name);
-      if (outcome === 'not_configured') throw new HttpError(404, notConfigured(kind, name));
+      const outcome = model.trigger(name, k.kind);
+      if (outcome === null) throw notServed(model, name);
+      if (outcome === 'not_configured') throw new HttpError(404, notConfigured(k, name));
       if (outcome === 'already_running') throw new HttpError(409, `a ${k.label} of ${name} is already running`);
       if (outcome === 'busy') {
-        const other = daemon.runningKind(name);
-        throw new HttpError(409, `a ${other ? JOB_KINDS[other].label : 'job'} of ${name} is running; a ${k.label} never runs beside it (try again when it ends)`);
+        const other = kinds.find((kind) => kind.kind === model.runningKind(name));
+        throw new HttpError(409, `a ${other ? other.label : 'job'} of ${name} is running; a ${k.label} never runs beside it (try again when it ends)`);
       }
       return reply.code(202).send({ target: name, status: 'started' });
     });
@@ -130,7 +128,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     async (req: FastifyRequest<{ Querystring: { port: number } }>, reply: FastifyReply) => {
       const analyze = opts.analyze;
       if (!analyze) throw new HttpError(501, 'capture analysis is not available in this build');
-      const max = daemon.config.global.maxUploadBytes;
+      const max = model.maxUploadBytes();
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > max) throw new HttpError(413, `capture of ${declared} bytes exceeds the ${max}-byte upload limit`);
       const body = req.body as Readable | undefined;

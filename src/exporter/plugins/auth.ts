@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 import type { FastifyPluginAsync } from 'fastify';
 import { BasicAuthChecker } from '../basic-auth.ts';
 import type { WebConfig } from '../web-config.ts';
-import type { RateLimitedLog } from '../../daemon/log.ts';
+import type { RateLimitedLog } from '../../log.ts';
 
 export interface AuthOptions {
   webConfig?: WebConfig;

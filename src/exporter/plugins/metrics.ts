@@ -1,19 +1,19 @@
 // Read-only views for Prometheus and people: the landing page, /metrics and blackbox-style /probe.
 import type { FastifyPluginAsync } from 'fastify';
-import type { Daemon } from '../../daemon/daemon.ts';
+import type { ReadModel } from '../../read-model/read-model.ts';
 import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
 import { renderLanding } from '../landing.ts';
 import { debugText } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 
 export interface MetricsOptions {
-  daemon: Daemon;
+  model: ReadModel;
   renderer: MetricsRenderer;
   version: string;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, renderer, version }) => {
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderLanding(daemon.snapshots(), { version, reloadOk: daemon.reloadStatus.successful })));
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer, version }) => {
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderLanding(model.targets(), { version, reloadOk: model.reloadStatus.successful })));
   allowOnly(app, '/', ['GET']);
 
   app.get('/metrics', async (req, reply) => {
@@ -43,13 +43,13 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { daemon, render
     async (req, reply) => {
       const { target, module, debug } = req.query;
       // Only configured targets: this endpoint never opens a session, let alone to an arbitrary host.
-      const snap = daemon.snapshot(target);
-      if (!snap) throw notServed(daemon, target);
+      const snap = model.target(target);
+      if (!snap) throw notServed(model, target);
       if (module !== undefined) {
-        if (!daemon.config.modules[module]) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
+        if (!model.hasModule(module)) throw new HttpError(400, `unknown module ${JSON.stringify(module)}`);
         if (module !== snap.module) throw new HttpError(400, `target ${JSON.stringify(target)} is measured with module ${JSON.stringify(snap.module)}, not ${JSON.stringify(module)}`);
       }
-      const registry = buildTargetRegistry([snap]);
+      const registry = buildTargetRegistry(model.kinds(), [snap]);
       const text = await registry.metrics();
       if (debug) return reply.type('text/plain; charset=utf-8').send(debugText(snap, text));
       return reply.type(registry.contentType).send(text);

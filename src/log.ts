@@ -1,5 +1,6 @@
-// Minimal leveled logger (logfmt-ish lines on stderr). Messages never contain secrets: the config
-// only holds secret file paths and env names, and nothing here reads them.
+// The one logger of every part of idleprobe (daemon, exporter, app, CLI): minimal, leveled, logfmt-ish
+// lines on stderr. Messages never contain secrets: the config only holds secret file paths and env
+// names, and nothing here reads them.
 export interface Logger {
   debug(msg: string): void;
   info(msg: string): void;
