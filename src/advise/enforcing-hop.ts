@@ -1,6 +1,7 @@
 // Where the path timeout is enforced, for `advise`: read from `idleprobe locate --json` output
 // (or given as --hop N). Pure apart from reading the file; errors name the file and the field.
 import { readFileSync } from 'node:fs';
+import type { FailureMode } from '../search/types.ts';
 import type { TimeoutBasis } from './timeout-basis.ts';
 
 export interface EnforcingHop {
@@ -20,7 +21,7 @@ export class EnforcingHopError extends Error {
 
 interface LocateDoc {
   pathTimeoutSeconds: number | null;
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; failureMode: 'silent' | 'reset' | null }[];
+  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; failureMode: FailureMode | null }[];
 }
 
 /** Reads a `locate --json` document: its first box enforces the path timeout. */

@@ -140,32 +140,6 @@ export function judgeReload(proc: SshdProcess | null, configFiles: ConfigFileTim
   return [{ level: 'ok', message: `sshd (pid ${proc.pid}) started ${started}, after its config was last modified: it runs the current settings.` }];
 }
 
-/**
- * The kernel's TCP keepalive vs the path timeout. Only sockets with SO_KEEPALIVE get kernel
- * keepalives (OpenSSH sets it when TCPKeepAlive is yes, the default), and only after
- * tcp_keepalive_time of idleness, system-wide; OpenSSH itself never learns about them.
- */
-export function judgeKernel(tcpKeepaliveTimeSeconds: number | null, limitSeconds: number | null, clientTcpKeepAlive: boolean | null): Finding[] {
-  if (tcpKeepaliveTimeSeconds === null) return [];
-  if (limitSeconds !== null && tcpKeepaliveTimeSeconds >= limitSeconds) {
-    return [
-      {
-        level: 'info',
-        message:
-          `Kernel net.ipv4.tcp_keepalive_time is ${tcpKeepaliveTimeSeconds} s, above the path's idle timeout (${limitSeconds} s): the middlebox forgets an idle SSH connection long before the kernel sends its first TCP keepalive. ` +
-          `Changing it alone does not fix SSH: OpenSSH does not use TCP keepalive for liveness — TCPKeepAlive${clientTcpKeepAlive === null ? '' : ` (${clientTcpKeepAlive ? 'yes' : 'no'} here)`} only sets SO_KEEPALIVE and leaves the timing to this system-wide sysctl, ` +
-          `it takes effect only for sockets that opted in, on the machine where it is set, and ssh never learns that the peer is gone. Use ServerAliveInterval/ClientAliveInterval (encrypted, per host, detected by ssh).`,
-      },
-    ];
-  }
-  return [
-    {
-      level: 'info',
-      message: `Kernel net.ipv4.tcp_keepalive_time is ${tcpKeepaliveTimeSeconds} s${limitSeconds !== null ? `, below the path's idle timeout (${limitSeconds} s)` : ''}: sockets with TCPKeepAlive yes get kernel keepalives in time, but ssh still does not notice a dead path from them — SSH heartbeats remain the reliable fix.`,
-    },
-  ];
-}
-
 function yesNo(v: string | null): boolean | null {
   if (v === null) return null;
   return v.toLowerCase() === 'yes';

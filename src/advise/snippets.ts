@@ -47,3 +47,32 @@ export function sshdConfigSnippet(r: Recommendation): string {
 function assertConfigToken(what: string, value: string): void {
   if (!/^[^\s"#]+$/.test(value)) throw new RangeError(`${what} ${JSON.stringify(value)} cannot be written into an ssh config line`);
 }
+
+/** The clients people really use for the sessions that die, each with the recommended heartbeat. */
+export interface ClientSettings {
+  sftp: string;
+  scp: string;
+  rsync: string;
+  putty: string;
+  winscp: string;
+  filezilla: string;
+}
+
+export function clientSettings(t: SnippetTarget, r: Recommendation): ClientSettings {
+  const host = t.hostName && t.hostName !== t.hostPattern && t.hostPattern !== '*' ? t.hostPattern : (t.hostName ?? t.hostPattern);
+  assertConfigToken('host', host);
+  if (t.user) assertConfigToken('user', t.user);
+  const dest = `${t.user ? `${t.user}@` : ''}${host}`;
+  const opts = `-o ServerAliveInterval=${r.intervalSeconds} -o ServerAliveCountMax=${r.countMax}`;
+  const port = t.port !== undefined && t.port !== 22 ? t.port : null;
+  return {
+    sftp: `sftp ${port ? `-P ${port} ` : ''}${opts} ${dest}`,
+    scp: `scp ${port ? `-P ${port} ` : ''}${opts} FILE ${dest}:PATH`,
+    rsync: `rsync -e 'ssh ${port ? `-p ${port} ` : ''}${opts}' SRC ${dest}:DST`,
+    putty: `PuTTY: Connection → "Seconds between keepalives (0 to turn off)": ${r.intervalSeconds} (null packets; PuTTY has no CountMax), then save the session.`,
+    winscp: `WinSCP: Advanced Site Settings → Connection → Keepalives: "Sending of null SSH packets", "Seconds between keepalives": ${r.intervalSeconds}.`,
+    filezilla:
+      `FileZilla: its keep-alive option ("Send FTP keep-alive commands", Settings → Connection → FTP) covers FTP connections only; for SFTP there is no documented equivalent — ` +
+      `let the server send them (ClientAliveInterval ${r.intervalSeconds}, the sshd_config lines above) or use sftp/WinSCP as shown.`,
+  };
+}

@@ -17,7 +17,7 @@ import { basisFromHistory } from './timeout-source.ts';
 import { buildAdvice, formatAdvice, type LocalCheckReport } from '../advise/report.ts';
 import { recommend } from '../advise/recommend.ts';
 import { safeIdleLimitSeconds } from '../advise/timeout-basis.ts';
-import { judgeClient, judgeKernel, judgeServer } from '../advise/judge-local.ts';
+import { judgeClient, judgeServer } from '../advise/judge-local.ts';
 import { effectiveClientConfig, inspectServer, kernelTcpKeepaliveTime } from '../advise/local-checks.ts';
 import type { SnippetTarget } from '../advise/snippets.ts';
 import { hopFromFlag, readLocateDocument, type EnforcingHop } from '../advise/enforcing-hop.ts';
@@ -195,6 +195,7 @@ async function checkLocal(f: AdviseFlags, basis: TimeoutBasis, matrix: Heartbeat
     };
   }
   const keepalive = kernelTcpKeepaliveTime();
-  report.kernel = { tcpKeepaliveTimeSeconds: keepalive, findings: judgeKernel(keepalive, limit, client.tcpKeepAlive) };
+  // Judged in buildAdvice with the path's facts (tcp-keepalive.ts), beside the client's TCPKeepAlive.
+  report.kernel = { tcpKeepaliveTimeSeconds: keepalive, findings: [] };
   return report;
 }

@@ -5,10 +5,33 @@ import { Command } from 'commander';
 import { UsageError } from './errors.ts';
 import { parseSeconds, runAndPrint } from './measure.ts';
 import { startDemoLab } from '../demo/lab.ts';
-import { MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
+import { isProxyMode, MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
 import { MEASURE_DEFAULTS } from '../probe/measure.ts';
 import type { MeasureOptions } from '../probe/target.ts';
 import type { Direction } from '../search/types.ts';
+import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
+import { formatMatrix } from '../heartbeat/format.ts';
+import type { TargetSpec } from '../probe/target.ts';
+
+/**
+ * A proxy demo shows what a proxy does to idle sessions: a survival matrix with SSH heartbeats below
+ * and above T, kernel TCP keepalives well below T, and no heartbeat, over 3 T — the sessions the
+ * proxy closes are `closed` at T, and kernel keepalives are seen not to help. (The timeout search's
+ * own use of `closed` comes with issue 23's second part; until then `measure` would not conclude.)
+ */
+async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean, banner: string): Promise<void> {
+  const half = Math.max(1, Math.floor(timeoutSeconds / 2));
+  process.stderr.write(banner);
+  process.stderr.write(`demo: survival matrix — SSH heartbeats every ${half} s and ${2 * timeoutSeconds} s, kernel TCP keepalives every ${half} s (tcp:${half}), none — over ${3 * timeoutSeconds} s…\n`);
+  const matrix = await runTargetHeartbeatMatrix(spec, {
+    intervalsSeconds: [half, 2 * timeoutSeconds],
+    tcpKeepaliveSeconds: [half],
+    windowSeconds: 3 * timeoutSeconds,
+    countMax: 1,
+    includeNoHeartbeat: true,
+  });
+  process.stdout.write(json ? JSON.stringify(matrix, null, 2) + '\n' : formatMatrix(matrix));
+}
 
 interface DemoFlags {
   timeout: string;
@@ -40,7 +63,11 @@ export function command(): Command {
   return new Command('demo')
     .description('Measure a built-in SSH server behind a built-in middlebox that forgets idle flows (no root, no config).')
     .option('--timeout <seconds>', 'idle timeout of the demo middlebox', '20')
-    .option('--mode <mode>', `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')}`, 'silent')
+    .option(
+      '--mode <mode>',
+      `what the middlebox does to a forgotten flow: ${MIDDLEBOX_MODES.join(', ')} (close, close-reset: a proxy load balancer that closes idle connections itself, with FIN or RST)`,
+      'silent',
+    )
     .option('--direction <dir>', 'outbound, inbound or both', 'both')
     .option('--server-heartbeat <seconds>', 'let the demo server send heartbeats (like sshd ClientAliveInterval)')
     .option('--json', 'print one JSON document (the measurement) on stdout')
@@ -55,11 +82,15 @@ export function command(): Command {
       const lab = await startDemoLab({ timeoutSeconds, mode: flags.mode as MiddleboxMode, serverHeartbeatSeconds });
       try {
         const opts = demoMeasureOptions(timeoutSeconds);
+        const mode = flags.mode as MiddleboxMode;
+        const box = isProxyMode(mode)
+          ? `a proxy load balancer at ${lab.host}:${lab.port} that closes connections idle for more than ${timeoutSeconds} s (${mode === 'close' ? 'FIN' : 'RST'}, whatever TCP keepalives do)`
+          : `a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s (then: ${mode})`;
         const banner =
-          `demo: SSH server behind a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s ` +
-          `(then: ${flags.mode})${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
-          `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
-        await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+          `demo: SSH server behind ${box}${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
+          `demo: host key pinned to ${lab.hostKeySha256}${isProxyMode(mode) ? '.' : `; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…`}\n`;
+        if (isProxyMode(mode)) await proxyDemo(lab.target(['outbound']), timeoutSeconds, flags.json === true, banner);
+        else await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
       } finally {
         await lab.close();
       }

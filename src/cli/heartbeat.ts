@@ -2,14 +2,14 @@
 // intervals keep an idle SSH session alive on this path, by experiment. Thin: parse, run, print.
 import { Command, Option } from 'commander';
 import { interruptedError, UsageError } from './errors.ts';
-import { addConnectionOptions, resolveConnection, targetSpecOf, type Connection, type ConnectionFlags } from './target-spec.ts';
+import { addConnectionOptions, resolveConnection, targetSpecOf, warnOnStderr, type Connection, type ConnectionFlags } from './target-spec.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { withCrossCheck, type TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
-import { parseIntervals } from '../heartbeat/durations.ts';
+import { parseHeartbeatRows } from '../heartbeat/intervals.ts';
 import { parseDurationSeconds } from '../duration.ts';
-import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS } from '../heartbeat/types.ts';
+import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS, rowLabel } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
 import type { TargetSpec } from '../probe/target.ts';
 
@@ -52,10 +52,14 @@ interface HeartbeatFlags extends NamedConnectionFlags {
 export function command(): Command {
   const cmd = new Command('heartbeat')
     .description(
-      'Survival matrix: one idle SSH session per heartbeat interval (keepalive@openssh.com, like ServerAliveInterval) plus one without, over a window; reports which intervals keep the session alive.',
+      'Survival matrix: one idle SSH session per heartbeat interval (keepalive@openssh.com, like ServerAliveInterval) plus one without, over a window; reports which intervals keep the session alive. tcp:N rows send nothing at SSH level but kernel TCP keepalives every N s (like TCPKeepAlive with tcp_keepalive_time N): they tell whether lowering tcp_keepalive_time can help on this path.',
     )
     .argument('<target>', '[user@]host[:port]')
-    .option('--intervals <list>', 'heartbeat intervals, comma-separated (seconds, or with s/m units)', DEFAULT_INTERVALS_SECONDS.join(','))
+    .option(
+      '--intervals <list>',
+      'heartbeat intervals, comma-separated (seconds, or with s/m units); tcp:N adds a session with kernel TCP keepalives every N whole seconds and no SSH heartbeat (e.g. 5,20,tcp:5,tcp:20)',
+      DEFAULT_INTERVALS_SECONDS.join(','),
+    )
     .option('--window <duration>', 'how long each session runs (e.g. 40s, 30m)', `${DEFAULT_WINDOW_SECONDS / 60}m`)
     .option('--count-max <n>', 'dead after this many consecutive unanswered heartbeats (ServerAliveCountMax)', String(DEFAULT_COUNT_MAX))
     .addOption(new Option('--no-heartbeat-session', 'do not run the extra session without heartbeat'))
@@ -64,11 +68,13 @@ export function command(): Command {
     .option('--json', 'one JSON document on stdout');
   addConnectionOptions(addNameOption(cmd));
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
-    const intervalsSeconds = usage(() => parseIntervals(f.intervals));
+    const rows = usage(() => parseHeartbeatRows(f.intervals));
+    const intervalsSeconds = rows.ssh;
+    const tcpKeepaliveSeconds = rows.tcp;
     const windowSeconds = usage(() => parseDurationSeconds(f.window, '--window'));
     const countMax = Number(f.countMax);
     const includeNoHeartbeat = f.heartbeatSession !== false;
-    usage(() => validateMatrixOptions({ intervalsSeconds, windowSeconds, countMax, includeNoHeartbeat }));
+    usage(() => validateMatrixOptions({ intervalsSeconds, tcpKeepaliveSeconds, windowSeconds, countMax, includeNoHeartbeat }));
     if (f.timeout && f.history) throw new UsageError('give --timeout or --history, not both');
     const { connection, spec } = heartbeatTarget(targetArg, f);
     for (const line of connection.provenance) process.stderr.write(line + '\n');
@@ -79,23 +85,31 @@ export function command(): Command {
         : null;
     const longer = intervalsSeconds.filter((h) => h >= windowSeconds);
     if (longer.length) process.stderr.write(`idleprobe: note: interval(s) ${longer.join(', ')} s are not shorter than the window: those sessions send no heartbeat before the end-of-window check\n`);
+    const longerTcp = tcpKeepaliveSeconds.filter((n) => n >= windowSeconds);
+    if (longerTcp.length) process.stderr.write(`idleprobe: note: ${longerTcp.map((n) => `tcp:${n}`).join(', ')} are not shorter than the window: those sockets send no kernel keepalive before the end-of-window check\n`);
 
     const controller = new AbortController();
     const onSignal = () => controller.abort(interruptedError());
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const tty = !f.json && process.stderr.isTTY;
-    if (tty) process.stderr.write(`Running ${intervalsSeconds.length + (includeNoHeartbeat ? 1 : 0)} sessions for ${windowSeconds} s against ${spec.name}…\n`);
+    const sessions = intervalsSeconds.length + tcpKeepaliveSeconds.length + (includeNoHeartbeat ? 1 : 0);
+    if (tty) process.stderr.write(`Running ${sessions} sessions for ${windowSeconds} s against ${spec.name}…\n`);
     try {
       const matrix = await runTargetHeartbeatMatrix(spec, {
         connectTimeoutMs: connection.connectTimeoutMs,
         intervalsSeconds,
+        tcpKeepaliveSeconds,
         windowSeconds,
         countMax,
         includeNoHeartbeat,
         signal: controller.signal,
+        onServerCleanup: (c) => {
+          if (c.problem) warnOnStderr(`${c.asked} session(s) the path forgot may stay on the server until its TCP keepalive ends them: ${c.problem}`);
+        },
         onSessionDone: (r) => {
-          if (tty) process.stderr.write(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${r.survived ? 'survived' : `died (${r.cause})`}\n`);
+          const who = r.intervalSeconds === null ? 'no heartbeat' : r.kind === 'tcp' ? `${rowLabel(r)} (kernel keepalives)` : `every ${r.intervalSeconds} s`;
+          if (tty) process.stderr.write(`  ${who}: ${r.survived ? 'survived' : `died (${r.cause})`}\n`);
         },
       });
       const checked = withCrossCheck(matrix, bracket);

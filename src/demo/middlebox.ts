@@ -5,13 +5,25 @@
 //  - reset:  the sender gets a TCP RST (like nft "reject with tcp reset"); the other side hears nothing;
 //  - remap:  a client packet opens a new upstream flow (a new NAT port); the server does not know
 //            it and answers RST, which reaches the client. Server packets find no mapping: dropped.
+// Or it is a proxy load balancer (HAProxy `mode tcp`, NGINX `stream`, Classic ELB), which does not
+// wait for a packet: when its inactivity timer expires it closes both legs itself —
+//  - close:       FIN to both sides (HAProxy's default);
+//  - close-reset: RST to both sides (HAProxy `option nolinger`).
+// Being a relay in userspace, it never sees TCP keepalives — exactly like a proxy, whose kernel
+// answers them without telling the proxy: only bytes inside the connection reset its timer.
 import net from 'node:net';
 import { realClock } from '../search/clock.ts';
 import { listenEphemeral, socketSet } from './socket-set.ts';
+import { after, type ClockTimer } from '../probe/clock-timer.ts';
 import type { Clock } from '../search/types.ts';
 
-export type MiddleboxMode = 'silent' | 'reset' | 'remap';
-export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = ['silent', 'reset', 'remap'];
+export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close' | 'close-reset';
+export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = ['silent', 'reset', 'remap', 'close', 'close-reset'];
+
+/** The modes in which the box is a proxy that closes idle connections itself. */
+export function isProxyMode(mode: MiddleboxMode): mode is 'close' | 'close-reset' {
+  return mode === 'close' || mode === 'close-reset';
+}
 
 export interface MiddleboxOptions {
   upstreamHost: string;
@@ -54,17 +66,37 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
     let forgotten = false;
     let remapped: net.Socket | null = null;
 
-    const isForgotten = (now: number) => {
-      if (!forgotten && now - lastActivity > idleMs) {
-        forgotten = true;
-        expired++;
-        for (const w of expiryWaiters.filter((w) => expired >= w.n)) {
-          expiryWaiters.splice(expiryWaiters.indexOf(w), 1);
-          w.resolve();
-        }
+    const forget = () => {
+      forgotten = true;
+      expired++;
+      for (const w of expiryWaiters.filter((w) => expired >= w.n)) {
+        expiryWaiters.splice(expiryWaiters.indexOf(w), 1);
+        w.resolve();
       }
+    };
+    const isForgotten = (now: number) => {
+      if (!forgotten && now - lastActivity > idleMs) forget();
       return forgotten;
     };
+    // A proxy's own inactivity timer, re-armed by every byte: at expiry it closes both legs.
+    let proxyTimer: ClockTimer | null = null;
+    const armProxyTimer = () => {
+      if (!isProxyMode(opts.mode) || forgotten) return;
+      proxyTimer?.cancel();
+      proxyTimer = after(clock, idleMs, () => {
+        if (forgotten) return;
+        forget();
+        if (opts.mode === 'close-reset') {
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+        } else {
+          client.end();
+          upstream.end();
+        }
+      });
+    };
+    armProxyTimer();
+    client.on('close', () => proxyTimer?.cancel());
     // A clean close on one side is relayed while the flow is known; after that, the box is blind.
     client.on('end', () => {
       if (!forgotten) upstream.end();
@@ -81,6 +113,14 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
 
     client.on('data', (chunk: Buffer) => {
       const now = clock.now();
+      if (isProxyMode(opts.mode)) {
+        // The proxy's timer decides; after it fired both legs are closed and nothing is relayed.
+        if (forgotten) return;
+        lastActivity = now;
+        armProxyTimer();
+        upstream.write(chunk);
+        return;
+      }
       if (!isForgotten(now)) {
         lastActivity = now;
         upstream.write(chunk);
@@ -108,6 +148,13 @@ export async function startMiddlebox(opts: MiddleboxOptions): Promise<Middlebox>
 
     upstream.on('data', (chunk: Buffer) => {
       const now = clock.now();
+      if (isProxyMode(opts.mode)) {
+        if (forgotten) return;
+        lastActivity = now;
+        armProxyTimer();
+        client.write(chunk);
+        return;
+      }
       if (!isForgotten(now)) {
         lastActivity = now;
         client.write(chunk);

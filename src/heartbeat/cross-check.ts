@@ -2,7 +2,7 @@
 // every idle gap at about h s, so h below the timeout must survive and h above it must fail.
 // A contradiction is the interesting finding: a middlebox that does not count SSH heartbeats as
 // activity, one with per-packet-size rules, or a timeout that changed since it was measured.
-import type { HeartbeatMatrix, HeartbeatRunResult } from './types.ts';
+import { PATH_DEATHS, type HeartbeatMatrix, type HeartbeatRunResult } from './types.ts';
 
 /** The path timeout the matrix is compared with: a bracket (lower, upper] in seconds. */
 export interface TimeoutBracket {
@@ -44,9 +44,11 @@ export function crossCheck(matrix: Pick<HeartbeatMatrix, 'results' | 'windowSeco
   const entries: CrossCheckEntry[] = [];
   const contradictions: string[] = [];
   for (const r of matrix.results) {
-    // The session without heartbeat idles for the whole window.
+    // The session without heartbeat idles for the whole window; so does a tcp: row at SSH level, and
+    // whether its kernel keepalives count depends on the box (its own verdict, tcp-verdict.ts): no
+    // expectation from the timeout alone.
     const gap = r.intervalSeconds ?? matrix.windowSeconds;
-    const expected = expectationFor(gap, timeout);
+    const expected = r.kind === 'tcp' ? 'either' : expectationFor(gap, timeout);
     const observed = observedOf(r);
     const consistent = observed === 'not_a_path_result' || expected === 'either' || (expected === 'survive') === (observed === 'survived');
     entries.push({ intervalSeconds: r.intervalSeconds, expected, observed, consistent });
@@ -57,7 +59,7 @@ export function crossCheck(matrix: Pick<HeartbeatMatrix, 'results' | 'windowSeco
 
 function observedOf(r: HeartbeatRunResult): CrossCheckEntry['observed'] {
   if (r.survived) return 'survived';
-  return r.cause === 'silent' || r.cause === 'reset' ? 'died' : 'not_a_path_result';
+  return r.cause !== null && PATH_DEATHS.has(r.cause) ? 'died' : 'not_a_path_result';
 }
 
 function describe(r: HeartbeatRunResult, expected: Expectation, t: TimeoutBracket, window: number): string {
@@ -79,7 +81,7 @@ function describe(r: HeartbeatRunResult, expected: Expectation, t: TimeoutBracke
 /** A shorter heartbeat dying by the path while a longer one survives contradicts any single timeout. */
 export function monotonicityViolations(results: HeartbeatRunResult[]): string[] {
   const out: string[] = [];
-  const hb = results.filter((r) => r.intervalSeconds !== null && observedOf(r) !== 'not_a_path_result');
+  const hb = results.filter((r) => r.intervalSeconds !== null && r.kind !== 'tcp' && observedOf(r) !== 'not_a_path_result');
   for (const died of hb.filter((r) => observedOf(r) === 'died')) {
     const longerSurvivor = hb.find((r) => r.survived && (r.intervalSeconds as number) > (died.intervalSeconds as number));
     if (longerSurvivor) {

@@ -10,12 +10,19 @@
 //    unanswered heartbeat, (N + 1) × h after the last byte from the server. A reply that comes later
 //    is still proof of life and resets the count, as any packet from the server does in OpenSSH;
 //  - an RST or a close by the server ends it at once.
-// A session without heartbeat (interval null) just idles and is checked once at the window's end.
-import type { Clock, ProbeReport } from '../search/types.ts';
-import type { DeathCause, HeartbeatRunResult, HeartbeatSession } from './types.ts';
+// A session without heartbeat (interval null) just idles and is checked once at the window's end;
+// so does a `tcp` row (kernel keepalives on its socket, nothing at SSH level).
+// A session that ends on its own while idle (SearchSession.endedWhileIdle: a proxy's FIN, an RST, the
+// server closing our channel) is followed at once: the runner wakes up, and the moment and idle age
+// of the end are known exactly — for `closed` and `reset` the path's timeout, observed.
+import type { Clock, IdleEnd, ProbeReport } from '../search/types.ts';
+import type { DeathCause, HeartbeatKind, HeartbeatRunResult, HeartbeatSession } from './types.ts';
 
 export interface RunSessionOptions {
+  /** The row's interval (a `tcp` row's keepalive interval); null: the session without heartbeat. */
   intervalSeconds: number | null;
+  /** `tcp`: the session sends no SSH heartbeat (its socket sends kernel keepalives). Default `ssh`. */
+  kind?: HeartbeatKind;
   windowSeconds: number;
   countMax: number;
   clock: Clock;
@@ -29,6 +36,9 @@ const CLOSE_SETTLE_MS = 100;
 
 export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSessionOptions): Promise<HeartbeatRunResult> {
   const { clock, countMax, windowSeconds, intervalSeconds, signal } = opts;
+  const kind: HeartbeatKind = opts.kind ?? 'ssh';
+  // SSH heartbeats only for `ssh` rows with an interval; a `tcp` row idles at SSH level.
+  const heartbeatSeconds = kind === 'ssh' ? intervalSeconds : null;
   const startedAt = clock.now();
   const windowEnd = startedAt + windowSeconds * 1000;
   const sinceStart = (t: number) => round1((t - startedAt) / 1000);
@@ -41,13 +51,16 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
   let lastAnsweredAt: number | null = null;
   let longestAnsweredIdle: number | null = null;
   let lastSilentDetail: string | null = null;
+  let idleSecondsAtDeath: number | null = null;
 
   const finish = (survived: boolean, cause: DeathCause | null, declaredAt: number | null, detail: string | null): HeartbeatRunResult => ({
+    kind,
     intervalSeconds,
     survived,
     secondsSurvived: survived ? windowSeconds : lastAnsweredAt === null ? 0 : sinceStart(lastAnsweredAt),
     diedAtSeconds: survived || firstUnansweredOfRunAt === null ? null : sinceStart(firstUnansweredOfRunAt),
     declaredDeadAtSeconds: survived || declaredAt === null ? null : sinceStart(declaredAt),
+    idleSecondsAtDeath: survived ? null : idleSecondsAtDeath,
     cause: survived ? null : cause,
     heartbeatsSent: sent,
     heartbeatsAnswered: answered,
@@ -114,6 +127,13 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
           firstUnansweredOfRunAt ??= r.at;
         }
         return finish(false, 'reset', clock.now(), `connection reset after ${round1(r.ageSeconds)} s idle`);
+      case 'closed':
+        // The connection was closed under this request (the far end's FIN while it was on its way).
+        if (isHeartbeat) {
+          unanswered++;
+          firstUnansweredOfRunAt ??= r.at;
+        }
+        return finish(false, 'closed', clock.now(), r.detail ?? `the far end closed the connection after ${round1(r.ageSeconds)} s idle`);
       case 'server_closed':
         return finish(false, 'server_closed', clock.now(), r.detail ?? 'the server closed the connection');
       case 'error':
@@ -122,8 +142,21 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
     }
   };
 
-  const closedWhileIdle = () =>
-    consecutiveUnanswered > 0
+  /** The session ended on its own while idle: the driver says how and at which idle age. */
+  const endedOnItsOwn = (e: IdleEnd): HeartbeatRunResult => {
+    if (e.outcome === 'closed' || e.outcome === 'reset') {
+      // The path's own moment: it ended the session after e.ageSeconds of silence.
+      firstUnansweredOfRunAt ??= e.at;
+      idleSecondsAtDeath = round1(e.ageSeconds);
+    }
+    if (e.outcome === 'silent') firstUnansweredOfRunAt ??= e.at;
+    return finish(false, e.outcome, e.at, `${e.detail} (after ${round1(e.ageSeconds)} s idle)`);
+  };
+
+  const closedWhileIdle = () => {
+    const e = session.endedWhileIdle?.();
+    if (e && consecutiveUnanswered === 0) return endedOnItsOwn(e);
+    return consecutiveUnanswered > 0
       ? // The prober's sessions close themselves (asynchronously) after an unanswered probe: the
         // path had dropped the connection, CountMax just could not be played out.
         finish(
@@ -133,52 +166,79 @@ export async function runHeartbeatSession(session: HeartbeatSession, opts: RunSe
           `heartbeat unanswered${lastSilentDetail ? ` (${lastSilentDetail})` : ''}; the session driver then closed the connection`,
         )
       : finish(false, 'server_closed', clock.now(), 'connection ended while idle (FIN or RST from the server or the path)');
+  };
 
-  // Bounded: at most one heartbeat per interval over the window, plus CountMax to confirm a death
-  // that started inside the window; naps between looks are bounded by MAX_NAP_MS.
-  const maxHeartbeats = intervalSeconds === null ? 0 : Math.ceil(windowSeconds / intervalSeconds) + countMax + 2;
-  const tailSeconds = intervalSeconds === null ? 0 : (countMax + 2) * intervalSeconds;
-  const maxSteps = 2 * maxHeartbeats + Math.ceil(((windowSeconds + tailSeconds) * 1000) / MAX_NAP_MS) + 16;
-  for (let step = 0; step < maxSteps; step++) {
-    absorbLateAnswers();
-    if (session.isClosed()) return closedWhileIdle();
-    const now = clock.now();
-    // A death that began inside the window is followed to its end even past the window — but not a
-    // run of unanswered heartbeats that began after it (a late reply ended the one from inside):
-    // the end-of-window check judges that one.
-    const confirmingDeath = consecutiveUnanswered > 0 && firstUnansweredOfRunAt !== null && firstUnansweredOfRunAt < windowEnd;
-    if (!confirmingDeath && now >= windowEnd) break;
-    if (intervalSeconds === null || sent >= maxHeartbeats) {
-      await clock.sleep(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)), signal);
-      continue;
+  // Naps end early when the session ends on its own (the driver's notification), so the end is
+  // followed at once rather than at the next look.
+  let wake: AbortController | null = null;
+  const unsubscribe = session.onEndedWhileIdle?.(() => wake?.abort()) ?? (() => {});
+  const nap = async (ms: number) => {
+    if (session.endedWhileIdle?.() || session.isClosed()) return;
+    wake = new AbortController();
+    const onOuter = () => wake?.abort();
+    signal?.addEventListener('abort', onOuter, { once: true });
+    try {
+      await clock.sleep(ms, wake.signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+    } finally {
+      signal?.removeEventListener('abort', onOuter);
+      wake = null;
     }
-    const dueAt = session.lastActivityAt() + intervalSeconds * 1000;
-    if (!confirmingDeath && dueAt >= windowEnd) {
-      await clock.sleep(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)), signal);
-      continue;
-    }
-    if (dueAt > now) {
-      await clock.sleep(Math.min(MAX_NAP_MS, dueAt - now), signal);
-      continue;
-    }
-    // With heartbeat(): unanswered = no reply before the next heartbeat is due (h), as OpenSSH counts.
-    const report = await (session.heartbeat ? session.heartbeat(intervalSeconds * 1000) : session.probeOutbound());
-    const dead = account(report, true);
-    if (dead) return dead;
-    if (report.outcome === 'silent' && !session.heartbeat) {
-      // A driver that ends the connection after an unanswered probe does so a tick later (socket
-      // 'close'); look again shortly rather than at the next heartbeat.
-      await clock.sleep(CLOSE_SETTLE_MS, signal);
-    }
+  };
+  try {
+    return await loop();
+  } finally {
+    unsubscribe();
   }
-  if (session.isClosed()) return closedWhileIdle();
-  // End of the window: one check that the connection still carries traffic. For heartbeat sessions
-  // it comes at an idle age below h, so it cannot hide a failure; for the session without heartbeat
-  // it is the only look at the path.
-  const check = await session.probeOutbound();
-  const dead = account(check, false);
-  if (dead) return dead;
-  return finish(true, null, null, null);
+
+  async function loop(): Promise<HeartbeatRunResult> {
+    // Bounded: at most one heartbeat per interval over the window, plus CountMax to confirm a death
+    // that started inside the window; naps between looks are bounded by MAX_NAP_MS.
+    const maxHeartbeats = heartbeatSeconds === null ? 0 : Math.ceil(windowSeconds / heartbeatSeconds) + countMax + 2;
+    const tailSeconds = heartbeatSeconds === null ? 0 : (countMax + 2) * heartbeatSeconds;
+    const maxSteps = 2 * maxHeartbeats + Math.ceil(((windowSeconds + tailSeconds) * 1000) / MAX_NAP_MS) + 16;
+    for (let step = 0; step < maxSteps; step++) {
+      absorbLateAnswers();
+      if (session.isClosed() || (consecutiveUnanswered === 0 && session.endedWhileIdle?.())) return closedWhileIdle();
+      const now = clock.now();
+      // A death that began inside the window is followed to its end even past the window — but not a
+      // run of unanswered heartbeats that began after it (a late reply ended the one from inside):
+      // the end-of-window check judges that one.
+      const confirmingDeath = consecutiveUnanswered > 0 && firstUnansweredOfRunAt !== null && firstUnansweredOfRunAt < windowEnd;
+      if (!confirmingDeath && now >= windowEnd) break;
+      if (heartbeatSeconds === null || sent >= maxHeartbeats) {
+        await nap(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)));
+        continue;
+      }
+      const dueAt = session.lastActivityAt() + heartbeatSeconds * 1000;
+      if (!confirmingDeath && dueAt >= windowEnd) {
+        await nap(Math.max(0, Math.min(MAX_NAP_MS, windowEnd - now)));
+        continue;
+      }
+      if (dueAt > now) {
+        await nap(Math.min(MAX_NAP_MS, dueAt - now));
+        continue;
+      }
+      // With heartbeat(): unanswered = no reply before the next heartbeat is due (h), as OpenSSH counts.
+      const report = await (session.heartbeat ? session.heartbeat(heartbeatSeconds * 1000) : session.probeOutbound());
+      const dead = account(report, true);
+      if (dead) return dead;
+      if (report.outcome === 'silent' && !session.heartbeat) {
+        // A driver that ends the connection after an unanswered probe does so a tick later (socket
+        // 'close'); look again shortly rather than at the next heartbeat.
+        await clock.sleep(CLOSE_SETTLE_MS, signal);
+      }
+    }
+    if (session.isClosed() || (consecutiveUnanswered === 0 && session.endedWhileIdle?.())) return closedWhileIdle();
+    // End of the window: one check that the connection still carries traffic. For heartbeat sessions
+    // it comes at an idle age below h, so it cannot hide a failure; for the session without heartbeat
+    // it is the only look at the path.
+    const check = await session.probeOutbound();
+    const dead = account(check, false);
+    if (dead) return dead;
+    return finish(true, null, null, null);
+  }
 }
 
 function round1(x: number): number {

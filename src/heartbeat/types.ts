@@ -10,7 +10,7 @@ import { MATRIX_DEFAULTS } from './settings-schema.ts';
  */
 export type HeartbeatSession = Pick<
   SearchSession,
-  'id' | 'lastActivityAt' | 'isClosed' | 'probeOutbound' | 'close' | 'serverHeartbeatSeconds'
+  'id' | 'lastActivityAt' | 'isClosed' | 'probeOutbound' | 'close' | 'serverHeartbeatSeconds' | 'endedWhileIdle' | 'onEndedWhileIdle'
 > & {
   /**
    * Optional: one heartbeat that does NOT end the connection when it goes unanswered (OpenSSH keeps
@@ -35,12 +35,42 @@ export interface HeartbeatSessionOpener {
   open(signal?: AbortSignal): Promise<HeartbeatSession>;
 }
 
-/** How a session ended. silent/reset are the path; server_closed is the server's policy; error is neither. */
-export type DeathCause = 'silent' | 'reset' | 'server_closed' | 'error';
+/**
+ * How a session ended. silent/reset/closed are the path (closed: the far end closed the idle
+ * connection while our session channel was open — a proxy's inactivity timeout, docs/prober.md);
+ * server_closed is the server's policy; error is neither.
+ */
+export type DeathCause = 'silent' | 'reset' | 'closed' | 'server_closed' | 'error';
+
+/** Causes that count against the path. */
+export const PATH_DEATHS: ReadonlySet<DeathCause> = new Set(['silent', 'reset', 'closed']);
+
+/**
+ * What keeps a row's session busy: `ssh` — SSH heartbeats every h s (keepalive@openssh.com, like
+ * ServerAliveInterval), or none at all (interval null); `tcp` — nothing at SSH level, kernel TCP
+ * keepalives every N s on its socket (SO_KEEPALIVE, TCP_KEEPIDLE = TCP_KEEPINTVL = N, a large
+ * TCP_KEEPCNT) — what `TCPKeepAlive yes` with tcp_keepalive_time = N would give.
+ */
+export type HeartbeatKind = 'ssh' | 'tcp';
+
+/** One row of the matrix: what its session sends. */
+export interface HeartbeatRow {
+  kind: HeartbeatKind;
+  /** SSH heartbeat interval, or the TCP keepalive interval for `tcp`; null: the session without heartbeat. */
+  intervalSeconds: number | null;
+}
+
+/** A row as the CLI and the JSON name it: `15`, `tcp:5`, `none`. */
+export function rowLabel(r: { kind?: HeartbeatKind; intervalSeconds: number | null }): string {
+  if (r.intervalSeconds === null) return 'none';
+  return r.kind === 'tcp' ? `tcp:${r.intervalSeconds}` : String(r.intervalSeconds);
+}
 
 export interface MatrixOptions {
   /** Heartbeat intervals to try, seconds (one session each). */
   intervalsSeconds: number[];
+  /** Kernel TCP keepalive intervals to try (`tcp:N` rows), whole seconds (one session each). */
+  tcpKeepaliveSeconds?: number[];
   /** How long each session runs, seconds. */
   windowSeconds: number;
   /** Dead after this many consecutive unanswered heartbeats (OpenSSH ServerAliveCountMax, default 3). */
@@ -61,7 +91,9 @@ export const DEFAULT_WINDOW_SECONDS = Number(MATRIX_DEFAULTS.window);
 export const DEFAULT_COUNT_MAX = MATRIX_DEFAULTS.count_max;
 
 export interface HeartbeatRunResult {
-  /** Heartbeat interval in seconds; null for the session without heartbeat. */
+  /** What the session sent (absent = 'ssh': matrices stored before tcp: rows). */
+  kind?: HeartbeatKind;
+  /** Heartbeat interval in seconds (the keepalive interval of a `tcp` row); null for the session without heartbeat. */
   intervalSeconds: number | null;
   survived: boolean;
   /**
@@ -77,6 +109,11 @@ export interface HeartbeatRunResult {
   diedAtSeconds: number | null;
   /** Seconds since start at which the session was declared dead (CountMax reached, RST, close). */
   declaredDeadAtSeconds: number | null;
+  /**
+   * Wire idle age (s) at which the path ended the session, when it did so on its own (a proxy's FIN,
+   * an RST while idle): the path's timeout, observed. null otherwise (absent in older matrices).
+   */
+  idleSecondsAtDeath?: number | null;
   cause: DeathCause | null;
   heartbeatsSent: number;
   heartbeatsAnswered: number;
@@ -104,6 +141,20 @@ export interface HeartbeatMatrix {
   highestSurvivingIntervalSeconds: number | null;
   /** Results that contradict each other (a shorter heartbeat died while a longer one survived). */
   anomalies: string[];
+  /**
+   * Do kernel TCP keepalives keep this path alive? true: a `tcp:` row survived where idle sessions
+   * died (the box counts them: a NAT or stateful firewall); false: a `tcp:` row died by the path
+   * where idle gaps of its interval are shown to be safe (a proxy, which only counts bytes inside
+   * the connection); null: no `tcp:` rows, or the window did not tell. Absent in older matrices.
+   */
+  tcpKeepaliveRefreshesPath?: boolean | null;
+  /** Why, in words (which rows showed it). */
+  tcpKeepaliveEvidence?: string | null;
+  /**
+   * The shortest idle gap the path was seen to end a session at, seconds: a `closed`/`reset` row's
+   * idle age at its end, else the lowest SSH interval the path killed. null when none.
+   */
+  pathKillsIdleAfterSeconds?: number | null;
   /** Set when a measured timeout was given (see cross-check.ts). */
   crossCheck?: import('./cross-check.ts').CrossCheck;
 }

@@ -101,6 +101,13 @@ class HopLimitedSession implements SearchSession {
 
   close(): void {
     this.rearm?.abort();
+    // Our DISCONNECT and FIN must cross the whole path: with TTL k they would die at hop k and the
+    // server would keep the session (issue 19).
+    try {
+      this.tuner.plain();
+    } catch {
+      // the socket is already gone
+    }
     this.session.close();
   }
 }

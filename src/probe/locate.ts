@@ -7,7 +7,7 @@ import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
 import type { LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectPacer } from '../search/pacer.ts';
-import { ConnectError, type Clock } from '../search/types.ts';
+import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
@@ -53,7 +53,7 @@ export interface LocateDocument {
   elapsedSeconds: number;
   pathTimeoutSeconds: number | null;
   hops: { hop: number; address: string | null }[];
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: 'silent' | 'reset' | null }[];
+  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: FailureMode | null }[];
   hiddenBefore: number | null;
 }
 

@@ -1,6 +1,10 @@
-// Notices a server that keeps the connection busy on its own (sshd ClientAliveInterval), pure logic.
-// Each unsolicited inbound burst after a quiet period is one sample of "the server spoke after
-// N s of silence". The reported interval is the longest such silence that is not an outlier: it is
+// Notices a server that keeps the connection busy on its own (sshd ClientAliveInterval, Dropbear -K),
+// pure logic. Each unsolicited inbound burst after a quiet period is one sample of "the server spoke
+// N s after the last packet it received from us": servers time their heartbeat from what they
+// *received* (Dropbear's last_packet_time_keepalive_recv, sshd's last client activity), so after an
+// inbound probe — the server spoke last — the wire gap before its heartbeat is shorter than its
+// interval (Dropbear -K 10 looked like 4 s when the gap was measured from the last byte either way).
+// The reported interval is the longest such silence that is not an outlier: it is
 // what the server lets the wire idle, so it bounds the path timeouts it masks. (The median is not:
 // Debian's OpenSSH 9.2 with ClientAliveInterval 3 alternates 3 s gaps after our own traffic with
 // 6 s gaps when idle — the lab saw median 4.5 s against 6 s on the wire.)
@@ -11,9 +15,13 @@ export const MIN_HEARTBEAT_GAP_MS = 1000;
 export class ServerHeartbeatDetector {
   private readonly gapsMs: number[] = [];
 
-  /** Record an inbound burst we did not ask for, after `gapMs` of wire silence. */
-  addUnsolicited(gapMs: number): void {
-    if (gapMs >= MIN_HEARTBEAT_GAP_MS) this.gapsMs.push(gapMs);
+  /**
+   * Record an inbound burst we did not ask for, after `gapMs` of wire silence (either direction) and
+   * `sinceOursMs` since our own last packet (default: the wire gap). The sample is the time since
+   * ours; only bursts after a real quiet period (gapMs ≥ MIN_HEARTBEAT_GAP_MS) count.
+   */
+  addUnsolicited(gapMs: number, sinceOursMs: number = gapMs): void {
+    if (gapMs >= MIN_HEARTBEAT_GAP_MS) this.gapsMs.push(Math.max(gapMs, sinceOursMs));
     if (this.gapsMs.length > 64) this.gapsMs.shift(); // bounded memory for long-lived sessions
   }
 

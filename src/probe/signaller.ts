@@ -42,8 +42,11 @@ export class Signaller {
     return this.rttMs;
   }
 
-  /** Sends `sig` to `pid` on the server; resolves with the signaller's answer, or no_answer by the deadline. */
-  signal(pid: number, sig: 'USR1' | 'TERM', deadlineMs: number): Promise<SignalAnswer> {
+  /**
+   * Sends `sig` to `pid` on the server; resolves with the signaller's answer, or no_answer by the
+   * deadline. `END` terminates a connection's server process (only if it still is sshd/dropbear).
+   */
+  signal(pid: number, sig: 'USR1' | 'TERM' | 'END', deadlineMs: number): Promise<SignalAnswer> {
     if (this.closed) return Promise.resolve('no_answer');
     return new Promise((resolve) => {
       const sentAt = this.clock.now();

@@ -1,6 +1,8 @@
-// The socket options `locate` needs and Node does not expose: SO_KEEPALIVE with TCP_KEEPIDLE /
-// TCP_KEEPINTVL / TCP_KEEPCNT, IP_TTL / IPV6_UNICAST_HOPS on a probe socket, and a TCP traceroute
-// (a SYN with a small TTL, IP_RECVERR, the ICMP time-exceeded read from the socket's error queue).
+// The socket options `locate` and `heartbeat`'s tcp: rows need and Node does not expose: SO_KEEPALIVE
+// with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT, IP_TTL / IPV6_UNICAST_HOPS on a probe socket, and a
+// TCP traceroute (a SYN with a small TTL, IP_RECVERR, the ICMP time-exceeded read from the socket's
+// error queue). (Node's own setKeepAlive(true, delay) sets TCP_KEEPIDLE only: the interval and the
+// count stay the system's, 75 s × 9 on Linux — not the timing a tcp:N row asks for.)
 //
 // Why koffi: it is a maintained FFI that ships prebuilt binaries for every platform (no compiler or
 // install script needed), and it calls libc's setsockopt/connect/poll/recvmsg directly. The
@@ -11,7 +13,7 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
 
-/** The platform refused: locate cannot work here. Exit 2 (like an invalid setting), never a wrong answer. */
+/** The platform refused: locate / tcp: rows cannot work here. Exit 2 (like an invalid setting), never a wrong answer. */
 export class SocketOptionsError extends Error {
   readonly exitCode = 2;
   constructor(message: string) {
@@ -66,10 +68,20 @@ interface Libc {
 
 let libc: Libc | null = null;
 
+/** Who needs the options, for the messages of a platform that refuses them. */
+export type SocketOptionsUser = 'locate' | 'tcp-keepalive';
+const NEEDS: Record<SocketOptionsUser, { needs: string; cannot: string }> = {
+  locate: { needs: 'locate needs Linux socket options (IP_TTL, TCP_KEEPIDLE, IP_RECVERR)', cannot: 'locate cannot call the socket options it needs' },
+  'tcp-keepalive': {
+    needs: 'tcp: heartbeat rows need Linux socket options (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)',
+    cannot: 'tcp: heartbeat rows cannot set the socket options they need (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)',
+  },
+};
+
 /** The libc to call (IDLEPROBE_LIBC overrides it, e.g. musl's `libc.musl-x86_64.so.1`). */
-function loadLibc(): Libc {
+function loadLibc(user: SocketOptionsUser = 'locate'): Libc {
   if (libc) return libc;
-  if (process.platform !== 'linux') throw new SocketOptionsError(`locate needs Linux socket options (IP_TTL, TCP_KEEPIDLE, IP_RECVERR); this is ${process.platform}`);
+  if (process.platform !== 'linux') throw new SocketOptionsError(`${NEEDS[user].needs}; this is ${process.platform}`);
   const file = process.env.IDLEPROBE_LIBC || 'libc.so.6';
   try {
     const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
@@ -95,7 +107,7 @@ function loadLibc(): Libc {
     };
     return libc;
   } catch (err) {
-    throw new SocketOptionsError(`locate cannot call the socket options it needs: loading ${file} through koffi failed (${(err as Error).message})`);
+    throw new SocketOptionsError(`${NEEDS[user].cannot}: loading ${file} through koffi failed (${(err as Error).message})`);
   }
 }
 
@@ -173,6 +185,55 @@ export class SocketTuner {
     const c = loadLibc();
     if (this.v6) setInt(c, this.fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, hops, 'IPV6_UNICAST_HOPS');
     else setInt(c, this.fd, IPPROTO_IP, IP_TTL, hops, 'IP_TTL');
+  }
+}
+
+/** The descriptor of a connected net.Socket: Node keeps it on its libuv handle (no public accessor). */
+function socketFd(sock: net.Socket): number {
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new SocketOptionsError('cannot get the file descriptor of the probe socket (socket._handle.fd)');
+  return fd;
+}
+
+/**
+ * Kernel TCP keepalives on a connected socket at the system's TTL — what OpenSSH's `TCPKeepAlive
+ * yes` asks for, with the timing a `tcp:N` heartbeat row chooses instead of the sysctls
+ * (net.ipv4.tcp_keepalive_time / _intvl / _probes of the host that owns the socket). Throws
+ * SocketOptionsError when refused.
+ */
+export function enableKeepalive(sock: net.Socket, timing: KeepaliveTiming): void {
+  const c = loadLibc('tcp-keepalive');
+  const fd = socketFd(sock);
+  setInt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, clampSeconds(timing.idleSeconds), 'TCP_KEEPIDLE');
+  setInt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, clampSeconds(timing.intervalSeconds), 'TCP_KEEPINTVL');
+  setInt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, Math.min(MAX_KEEPALIVE_COUNT, Math.max(1, Math.round(timing.count))), 'TCP_KEEPCNT');
+  setInt(c, fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
+}
+
+/** The keepalive timing a socket has now (for tests): null while SO_KEEPALIVE is off. */
+export function keepaliveTiming(sock: net.Socket): KeepaliveTiming | null {
+  const c = loadLibc('tcp-keepalive');
+  const fd = socketFd(sock);
+  if (getInt(c, fd, SOL_SOCKET, SO_KEEPALIVE, 'SO_KEEPALIVE') === 0) return null;
+  return {
+    idleSeconds: getInt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, 'TCP_KEEPIDLE'),
+    intervalSeconds: getInt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, 'TCP_KEEPINTVL'),
+    count: getInt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, 'TCP_KEEPCNT'),
+  };
+}
+
+/** Fails early (before any session) when this platform cannot give a socket kernel keepalives with our timing. */
+export function checkKeepaliveOptionsAvailable(): void {
+  const c = loadLibc('tcp-keepalive');
+  const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SocketOptionsError(`socket() failed: ${errnoName(c.errno())}`);
+  try {
+    setInt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, 1, 'TCP_KEEPIDLE');
+    setInt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, 1, 'TCP_KEEPINTVL');
+    setInt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, MAX_KEEPALIVE_COUNT, 'TCP_KEEPCNT');
+    setInt(c, fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
+  } finally {
+    c.close(fd);
   }
 }
 

@@ -7,7 +7,7 @@
 //    when its output arrives.
 import type { Socket } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
-import type { Clock, ProbeReport, SearchSession } from '../search/types.ts';
+import type { Clock, IdleEnd, ProbeReport, SearchSession } from '../search/types.ts';
 import { after } from './clock-timer.ts';
 import { parseWaiterReady, waiterScript, WAITER_SPEAKS } from './inbound-scripts.ts';
 import type { PingResult, ProbeHost } from './probe-host.ts';
@@ -15,7 +15,7 @@ import { SignalProbe, type Waiter } from './signal-probe.ts';
 import type { Signaller } from './signaller.ts';
 import { inboundCommandLine, SleepProbe } from './sleep-probe.ts';
 import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
-import { describeConnectionEnd, outcomeOfConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
+import { classifyConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
 
@@ -43,6 +43,11 @@ export interface SshSessionOptions {
   onClosed?: (session: SshSession) => void;
 }
 
+/** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
+export type HeldChannel = { held: 'command' | 'sftp'; detail: string } | { held: null; detail: string };
+
+const RESET_ERRNOS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
 /** Time a waiter may take beyond the probe deadline to print its PID (fork, PAM, shell start-up). */
 const WAITER_START_ALLOWANCE_MS = 5000;
 const WAITER_TERM_DEADLINE_MS = 5000;
@@ -69,6 +74,20 @@ export class SshSession implements SearchSession {
   /** Answers to `heartbeat()` requests that came after their deadline (proof of life all the same). */
   private lateAnswers = 0;
   private lastLateAnswerAt: number | null = null;
+  /** When the far end ended the connection: clock time and wire idle age (s) then. */
+  private endSeen: { at: number; ageSeconds: number; pendingThen: number } | null = null;
+  /** The session channel we keep open (waiter or holder): whether it is still open is evidence (outcome.ts). */
+  private held: { channel: ClientChannel; what: string } | null = null;
+  /** The server ended our held channel (ChannelTimeout, the command exited): what and when, in words. */
+  private heldEndedByServer: string | null = null;
+  /** We are closing the session ourselves: channel ends from now on are ours, not the server's. */
+  private closingLocally = false;
+  /** The server's process for this connection (sshd's session process), as the waiter reported it. */
+  private serverProcess: number | null = null;
+  private idleEnd: IdleEnd | null = null;
+  private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
+  /** The latest probe or heartbeat went unanswered or failed: the path may have forgotten the connection. */
+  private lastExchangeFailed = false;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -82,6 +101,8 @@ export class SshSession implements SearchSession {
 
     this.sock.on('error', (err: NodeJS.ErrnoException) => this.setEnd({ kind: 'socket_error', code: err.code, message: err.message }));
     this.sock.on('end', () => this.setEnd({ kind: 'fin' }));
+    // ssh2 emits DISCONNECT's 'end' before the socket's own events; a half-closed socket whose
+    // reads ended is a FIN even if ssh2 gets there first.
     this.sock.on('close', () => this.markClosed());
     // ssh2 re-emits socket errors and DISCONNECT reasons on the client; without a listener they would throw.
     this.client.on('error', () => {});
@@ -97,11 +118,15 @@ export class SshSession implements SearchSession {
   private onInboundBurst(burst: InboundBurst): void {
     const seq = this.solicitedSeq;
     const pendingNow = this.pending;
+    // A server times its heartbeat from the last packet it *received* from us (Dropbear -K, sshd
+    // ClientAliveInterval), not from its own last packet: after an inbound probe (the server spoke
+    // last) the wire gap before its heartbeat is shorter than its interval.
+    const sinceOursMs = burst.at - this.tap.lastOutboundAt();
     // Decide after ssh2 has parsed the chunk (our 'data' listener runs first): if the chunk
     // answered something of ours, the SSH layer bumped solicitedSeq meanwhile.
     setImmediate(() => {
       if (pendingNow > 0 || this.pending > 0 || seq !== this.solicitedSeq || this.closed) return;
-      this.heartbeats.addUnsolicited(burst.gapMs);
+      this.heartbeats.addUnsolicited(burst.gapMs, sinceOursMs);
     });
   }
 
@@ -110,7 +135,18 @@ export class SshSession implements SearchSession {
   }
 
   private setEnd(end: ConnectionEnd): void {
-    if (!this.end) this.end = end;
+    if (!this.end) {
+      this.end = end;
+      if (end.kind !== 'local') {
+        const now = this.clock.now();
+        // A DISCONNECT is a packet: the idle time is the gap before it. A FIN or RST carries no data.
+        const idleMs = end.kind === 'disconnect' ? this.tap.gapBeforeLatestInboundMs() : now - this.lastActivityAt();
+        this.endSeen = { at: now, ageSeconds: Math.max(0, idleMs) / 1000, pendingThen: this.pending };
+      }
+    } else if (this.end.kind === 'fin' && end.kind === 'socket_error' && end.code && RESET_ERRNOS.has(end.code)) {
+      // FIN then RST: a proxy that aborts its side (HAProxy `option nolinger`).
+      this.end = { kind: 'fin', thenReset: true };
+    }
   }
 
   private markClosed(): void {
@@ -119,8 +155,165 @@ export class SshSession implements SearchSession {
     this.closed = true;
     const end = this.end ?? { kind: 'fin' as const };
     this.end = end;
+    if (end.kind !== 'local' && this.endSeen && this.endSeen.pendingThen === 0) {
+      const { outcome, detail } = this.classifyEnd(end);
+      if (outcome === 'closed' || outcome === 'reset' || outcome === 'server_closed' || outcome === 'silent') {
+        this.setIdleEnd({ outcome, ageSeconds: round2(this.endSeen.ageSeconds), at: this.endSeen.at, detail });
+      }
+    }
     for (const l of this.endListeners.splice(0)) l(end);
     this.onClosed?.(this);
+  }
+
+  private classifyEnd(end: ConnectionEnd): { outcome: ReturnType<typeof classifyConnectionEnd>['outcome']; detail: string } {
+    return classifyConnectionEnd(end, {
+      channelOpen: this.held !== null && this.heldEndedByServer === null,
+      channelEndedByServer: this.heldEndedByServer,
+      serverHeartbeatSeconds: this.serverHeartbeatSeconds(),
+    });
+  }
+
+  private setIdleEnd(end: IdleEnd): void {
+    if (this.idleEnd) return;
+    this.idleEnd = end;
+    for (const l of this.idleEndListeners.splice(0)) l(end);
+  }
+
+  /** See SearchSession.endedWhileIdle: the far end ended the connection, or the server our held channel, while no request of ours was out. */
+  endedWhileIdle(): IdleEnd | null {
+    return this.idleEnd;
+  }
+
+  onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
+    if (this.idleEnd) {
+      listener(this.idleEnd);
+      return () => {};
+    }
+    this.idleEndListeners.push(listener);
+    return () => {
+      const i = this.idleEndListeners.indexOf(listener);
+      if (i >= 0) this.idleEndListeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Watches the session channel we keep open. The server closing it, or reporting its command's
+   * exit, while the connection lives is sshd's doing (ChannelTimeout, a shell that exited) — and it
+   * turns a later FIN into `server_closed`. Channel ends caused by the connection ending, or by our
+   * own close, are not.
+   */
+  private watchHeld(channel: ClientChannel, what: string): void {
+    this.held = { channel, what };
+    // The server's message is itself a packet: the idle time is the wire gap before it, taken when it arrives.
+    const gapSeconds = () => round2(this.tap.gapBeforeLatestInboundMs() / 1000);
+    const ended = (how: string, ageSeconds: number) => {
+      if (this.closingLocally || this.closed || this.end !== null || this.sock.destroyed || this.sock.readableEnded || this.heldEndedByServer !== null) return;
+      this.heldEndedByServer = `the server ${how} (${what}) at ${ageSeconds} s idle`;
+      if (this.pending === 0) {
+        this.setIdleEnd({
+          outcome: 'server_closed',
+          ageSeconds,
+          at: this.clock.now(),
+          detail: `${this.heldEndedByServer}, the connection still open: sshd policy (ChannelTimeout) or the command ended, not the path`,
+        });
+      }
+    };
+    channel.on('exit', (code: number | null, signal?: string) => ended(signal ? `ended our session's command (signal ${signal})` : `ended our session's command (exit status ${code})`, gapSeconds()));
+    // After 'exit' ssh2 also emits 'close': the first one says what happened. Deferred a turn so a
+    // connection that ended (ssh2 closes every channel then) is known first.
+    channel.on('close', () => {
+      const age = gapSeconds();
+      after(this.clock, 0, () => ended('closed our session channel', age));
+    });
+  }
+
+  /** The server's process for this SSH connection (sshd's session process), when the waiter reported it. */
+  serverProcessPid(): number | null {
+    return this.serverProcess;
+  }
+
+  /**
+   * Whether the server may still hold this connection after it ended on our side: we closed it
+   * after an unanswered or failed exchange (the path had forgotten it: our DISCONNECT and FIN die
+   * there too), or it ended by an RST or the kernel's give-up, which the server never hears of. A
+   * FIN from the far end, a DISCONNECT, or our close of a live session reach the server.
+   */
+  mayOutliveOnServer(): boolean {
+    if (!this.closed || !this.end) return false;
+    if (this.end.kind === 'socket_error') return true;
+    if (this.end.kind === 'fin') return this.end.thenReset === true;
+    return this.end.kind === 'local' && this.lastExchangeFailed;
+  }
+
+  /** The server process to end for this session (see mayOutliveOnServer), or null. */
+  serverProcessToEnd(): number | null {
+    return this.mayOutliveOnServer() ? this.serverProcess : null;
+  }
+
+  /** What the held session channel runs (null: none held). */
+  heldChannel(): string | null {
+    return this.held?.what ?? null;
+  }
+
+  /**
+   * Keeps a session channel open, as a user's idle session does: the idle waiter (silent; ends when
+   * the connection ends, on TERM, or after `maxLifetimeSeconds`), or — on an account without a shell
+   * — an SFTP subsystem channel. With a channel open, a FIN without DISCONNECT is evidence that the
+   * path closed the connection (sshd's UnusedConnectionTimeout spares connections with open channels;
+   * ChannelTimeout closes the channel first). The waiter also tells the server's process for the
+   * connection (`serverProcessPid()`), so a session the path forgot can be ended on the server.
+   */
+  async holdChannel(maxLifetimeSeconds: number): Promise<HeldChannel> {
+    if (this.held) return { held: 'command', detail: `already holding ${this.held.what}` };
+    const r = await this.startCommand(waiterScript(maxLifetimeSeconds), this.deadlineMs() + WAITER_START_ALLOWANCE_MS);
+    if (r.kind === 'failed') return { held: null, detail: r.detail };
+    if (r.kind === 'line') {
+      const ready = parseWaiterReady(`${r.line}\n`);
+      if (ready !== null && ready !== 'not_a_waiter') {
+        this.serverProcess = ready.serverPid;
+        this.holderPid = ready.pid;
+        this.watchHeld(r.channel, 'an idle command');
+        return { held: 'command', detail: `idle command pid ${ready.pid}` };
+      }
+      r.channel.close();
+    }
+    const why = r.kind === 'refused' ? r.detail : `the login shell did not run the idle command (first line: "${r.line.slice(0, 80)}")`;
+    return this.holdSftpChannel(why);
+  }
+
+  /** Process of the holder on the server (for tests), null when none or not a command. */
+  holderProcessPid(): number | null {
+    return this.holderPid;
+  }
+
+  private holderPid: number | null = null;
+
+  private holdSftpChannel(why: string): Promise<HeldChannel> {
+    if (this.closed) return Promise.resolve({ held: null, detail: `${why}; the connection closed` });
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (r: HeldChannel) => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        endSolicited();
+        resolve(r);
+      };
+      this.pending++;
+      const endSolicited = () => this.pending--;
+      const timer = after(this.clock, this.deadlineMs() + WAITER_START_ALLOWANCE_MS, () => finish({ held: null, detail: `${why}; no SFTP subsystem within the deadline` }));
+      this.client.sftp((err, sftp) => {
+        this.markSolicited();
+        if (err) return finish({ held: null, detail: `${why}; the SFTP subsystem was refused too (${err.message})` });
+        if (done) {
+          sftp.end();
+          return;
+        }
+        // The SFTP wrapper is the channel: its 'close' is the server's CHANNEL_CLOSE.
+        this.watchHeld(sftp as unknown as ClientChannel, 'an SFTP subsystem');
+        finish({ held: 'sftp', detail: `${why}; holding an SFTP subsystem channel instead` });
+      });
+    });
   }
 
   /** Calls `listener` when the connection ends (at once if it already has). Returns an unsubscribe. */
@@ -168,7 +361,7 @@ export class SshSession implements SearchSession {
 
   private closedOutcome(): PingResult {
     const end = this.end ?? { kind: 'local' as const };
-    return { outcome: outcomeOfConnectionEnd(end), detail: describeConnectionEnd(end) };
+    return this.classifyEnd(end);
   }
 
   /**
@@ -223,6 +416,7 @@ export class SshSession implements SearchSession {
     const deadline = this.deadlineMs();
     const r = await this.ping(deadline);
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    this.lastExchangeFailed = r.outcome !== 'alive';
     // A session that failed a probe is finished: the path forgot it.
     if (r.outcome !== 'alive') this.close();
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
@@ -243,8 +437,10 @@ export class SshSession implements SearchSession {
     const r = await this.ping(Math.round(deadlineMs), () => {
       this.lateAnswers++;
       this.lastLateAnswerAt = this.clock.now();
+      this.lastExchangeFailed = false; // a late answer is proof of life
     });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
+    this.lastExchangeFailed = r.outcome !== 'alive';
     const detail = r.outcome === 'silent' ? `no reply to keepalive within ${Math.round(deadlineMs)} ms (session kept open)` : r.detail;
     return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail };
   }
@@ -333,6 +529,8 @@ export class SshSession implements SearchSession {
       return { kind: 'refused', detail: `the login shell did not run the waiter (first line: "${r.line.slice(0, 80)}")` };
     }
     const waiter: Waiter = { pid: ready.pid, channel: r.channel, signaller, onSpeak: null, onGone: null, gone: false };
+    this.serverProcess = ready.serverPid;
+    this.watchHeld(r.channel, 'the inbound waiter');
     let buffer = r.rest;
     const onLines = () => {
       for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
@@ -389,7 +587,12 @@ export class SshSession implements SearchSession {
       connectionGone: () => this.closed || this.sock.destroyed,
       closedOutcome: () => this.closedOutcome(),
       onEnd: (l) => this.onEnd(l),
-      ping: (ms) => this.ping(ms),
+      // The inbound probes' follow-up keepalive: unanswered or reset means the path forgot us.
+      ping: (ms) =>
+        this.ping(ms).then((r) => {
+          this.lastExchangeFailed = r.outcome !== 'alive';
+          return r;
+        }),
       gapBeforeLatestInboundMs: () => this.tap.gapBeforeLatestInboundMs(),
       beginSolicited: () => {
         this.pending++;
@@ -420,10 +623,17 @@ export class SshSession implements SearchSession {
     const pid = this.waiterPid();
     if (pid === null || !this.waiter!.signaller.isUsable()) return;
     this.waiter!.gone = true; // told once
-    void this.waiter!.signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    const signaller = this.waiter!.signaller;
+    void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    // The waiter gone, the server's session process would stay (its kernel keeps the connection
+    // until TCP keepalive, 2 h by default) when the path forgot the connection — which we cannot
+    // tell from here for a session that idled past the path's timeout without a probe: end it too.
+    // On a live connection this races our own DISCONNECT harmlessly; a reused PID is left alone.
+    if (this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
   }
 
   close(): void {
+    this.closingLocally = true;
     this.endWaiter();
     if (this.closed) return;
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
@@ -436,4 +646,8 @@ export class SshSession implements SearchSession {
     this.sock.destroy();
     this.markClosed();
   }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

@@ -7,11 +7,16 @@ import type { ConnectPacing, SearchSettings } from './settings-schema.ts';
 
 export type Direction = 'outbound' | 'inbound';
 
-/** What one probe observed. Only `reset` and `silent` count against the path. */
-export type ProbeOutcome = 'alive' | 'reset' | 'silent' | 'server_closed' | 'error';
+/**
+ * What one probe observed. `reset`, `silent` and `closed` are the path; `server_closed` is sshd's
+ * policy; `error` is neither. `closed`: the far end closed the idle connection (FIN, or FIN then RST)
+ * without an SSH DISCONNECT while our session channel was still open — a proxy load balancer's idle
+ * timeout (the evidence rule: docs/prober.md, src/probe/outcome.ts).
+ */
+export type ProbeOutcome = 'alive' | 'reset' | 'silent' | 'closed' | 'server_closed' | 'error';
 
-/** How the path fails once its idle timer expired. */
-export type FailureMode = 'silent' | 'reset';
+/** How the path fails once its idle timer expired: drops (silent), rejects (reset), or closes (closed, a proxy). */
+export type FailureMode = 'silent' | 'reset' | 'closed';
 
 /**
  * timeout: a bracket (lower, upper] was found.
@@ -93,7 +98,30 @@ export interface SearchSession {
    * observed interval in seconds; otherwise null. Such traffic masks path timeouts above it.
    */
   serverHeartbeatSeconds(): number | null;
+  /**
+   * Set once the session ended on its own while idle (no request of ours outstanding): the far end
+   * closed or reset the connection, or the server closed our session channel. `ageSeconds` is the
+   * wire idle age at that moment — for `closed` and `reset` an observation of the path's timeout
+   * at that age (see docs/prober.md, "Ended while idle"). null while the session lives, when we
+   * closed it, or when it ended under a probe (the probe's report says how). Optional: sessions
+   * that cannot tell (older drivers) lack it.
+   */
+  endedWhileIdle?(): IdleEnd | null;
+  /** Calls `listener` once when `endedWhileIdle()` becomes non-null (at once if it already is); returns an unsubscribe. */
+  onEndedWhileIdle?(listener: (end: IdleEnd) => void): () => void;
   close(): void;
+}
+
+/** How and when a session ended on its own while idle (see `SearchSession.endedWhileIdle`). */
+export interface IdleEnd {
+  /** silent: the kernel gave up on unanswered TCP keepalives (only sockets with SO_KEEPALIVE); the age is then when it gave up, not the path's timeout. */
+  outcome: 'closed' | 'reset' | 'server_closed' | 'silent';
+  /** Wire idle age (s) when the end arrived. */
+  ageSeconds: number;
+  /** Clock time (ms) the end arrived. */
+  at: number;
+  /** Plain-words evidence (FIN/RST, DISCONNECT, channel close, server heartbeats); never a metric label. */
+  detail: string;
 }
 
 export class ConnectError extends CategorizedError {

@@ -156,4 +156,71 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toMatch(/--known-hosts|--host-key/);
   }, 45_000);
+
+  it('CLI, tcp: rows and the bad inputs: tcp:0, tcp:abc, a platform that refuses the socket options — exit 2 with the entry named, before any session', async () => {
+    const common = ['heartbeat', `${silentLab.user}@${silentLab.host}:${silentLab.port}`, '-i', silentLab.privateKeyPath, '--known-hosts', silentLab.knownHostsPath, '--window', '4s'];
+    const zero = await runCli([...common, '--intervals', '1,tcp:0'], 20_000);
+    expect(zero.code, zero.stderr).toBe(2);
+    expect(zero.stderr).toMatch(/--intervals: "tcp:0": a TCP keepalive interval is a whole number of seconds from 1 to 32767/);
+    const abc = await runCli([...common, '--intervals', 'tcp:abc'], 20_000);
+    expect(abc.code, abc.stderr).toBe(2);
+    expect(abc.stderr).toMatch(/--intervals: "tcp:abc": "abc" is not a duration/);
+    const noLibc = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(REPO, 'bin', 'idleprobe.mjs'), ...common, '--intervals', '1,tcp:2'], { cwd: REPO, timeout: 20_000, env: { ...process.env, IDLEPROBE_LIBC: '/nonexistent/libc.so.6' } }, (err, _stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr: String(stderr) });
+      });
+    });
+    expect(noLibc.code, noLibc.stderr).toBe(2);
+    expect(noLibc.stderr).toMatch(/tcp: heartbeat rows cannot set the socket options they need \(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT\): loading \/nonexistent\/libc\.so\.6/);
+    // Without tcp: rows the same platform runs the matrix (the options are only needed for them).
+  }, 45_000);
+});
+
+describe('heartbeat matrix through the demo proxy (closes connections idle for 2 s; a userspace relay never sees TCP keepalives)', () => {
+  const labs: DemoLab[] = [];
+  afterAll(async () => {
+    await Promise.all(labs.map((l) => l.close()));
+  }, 20_000);
+
+  for (const mode of ['close', 'close-reset'] as const) {
+    it(`CLI, --mode ${mode}: 1 s heartbeats survive; 4 s, tcp:1 and no heartbeat are ended at 2 s idle (${mode === 'close' ? 'closed' : 'reset'}); kernel keepalives do not help`, async () => {
+      const l = await startDemoLab({ timeoutSeconds: MIDDLEBOX_TIMEOUT_S, mode });
+      labs.push(l);
+      const args = ['heartbeat', `${l.user}@${l.host}:${l.port}`, '-i', l.privateKeyPath, '--known-hosts', l.knownHostsPath, '--intervals', '1,4,tcp:1', '--window', '6s'];
+      const run = await runCli([...args, '--json'], 40_000);
+      expect(run.code, run.stderr).toBe(0);
+      const m = JSON.parse(run.stdout) as HeartbeatMatrix;
+      const row = (label: string) => m.results.find((r) => (r.intervalSeconds === null ? 'none' : r.kind === 'tcp' ? `tcp:${r.intervalSeconds}` : String(r.intervalSeconds)) === label)!;
+      expect(m.results.map((r) => r.kind)).toEqual(['ssh', 'ssh', 'tcp', 'ssh']);
+      expect(row('1')).toMatchObject({ survived: true, kind: 'ssh' });
+      const cause = mode === 'close' ? 'closed' : 'reset';
+      for (const label of ['4', 'tcp:1', 'none']) {
+        const r = row(label);
+        expect(r, `${label}: ${JSON.stringify(r)}`).toMatchObject({ survived: false, cause });
+        expect(r.idleSecondsAtDeath!).toBeGreaterThanOrEqual(MIDDLEBOX_TIMEOUT_S);
+        expect(r.idleSecondsAtDeath!).toBeLessThan(MIDDLEBOX_TIMEOUT_S + 0.8);
+        if (mode === 'close') expect(r.detail).toMatch(/FIN.*session channel was open/);
+      }
+      expect(m.lowestFailingIntervalSeconds).toBe(4);
+      expect(m.tcpKeepaliveRefreshesPath).toBe(false);
+      expect(m.pathKillsIdleAfterSeconds!).toBeLessThan(MIDDLEBOX_TIMEOUT_S + 0.8);
+      if (mode === 'close') {
+        const text = await runCli(args, 40_000);
+        expect(text.code, text.stderr).toBe(0);
+        expect(text.stdout).toMatch(/Kernel TCP keepalives do not keep this path alive \(a proxy closes idle connections after 2(\.\d)? s whatever TCP does\): only SSH heartbeats help — ServerAliveInterval ≤ 1\./);
+        expect(text.stdout).not.toMatch(/No heartbeat interval was killed by the path/);
+      }
+    }, 90_000);
+  }
+
+  it('CLI: `idleprobe demo --mode close` shows the proxy: idle sessions closed at T, kernel keepalives of no help', async () => {
+    const run = await runCli(['demo', '--mode', 'close', '--timeout', '2', '--json'], 60_000);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/a proxy load balancer at 127\.0\.0\.1:\d+ that closes connections idle for more than 2 s \(FIN, whatever TCP keepalives do\)/);
+    const m = JSON.parse(run.stdout) as HeartbeatMatrix;
+    expect(m.results.map((r) => `${r.kind}:${r.intervalSeconds}`)).toEqual(['ssh:1', 'ssh:4', 'tcp:1', 'ssh:null']);
+    expect(m.results[0]!.survived).toBe(true);
+    for (const r of m.results.slice(1)) expect(r, JSON.stringify(r)).toMatchObject({ survived: false, cause: 'closed' });
+    expect(m.tcpKeepaliveRefreshesPath).toBe(false);
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ import { SshSessionOpener } from '../../src/probe/opener.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../../src/probe/credentials.ts';
 import { ControlSession } from '../../src/probe/control.ts';
 import { realClock } from '../../src/search/index.ts';
-import { ConnectError, InboundUnsupportedError, type Clock, type ProbeReport } from '../../src/search/types.ts';
+import { ConnectError, InboundUnsupportedError, type Clock, type IdleEnd, type ProbeReport } from '../../src/search/types.ts';
 import type { TargetSpec } from '../../src/probe/target.ts';
 import { silentDeadlineMs } from '../../src/probe/outcome.ts';
 import { advanceAll, ManualClock } from '../support/manual-clock.ts';
@@ -432,5 +432,74 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect(r1.outcome).toBe('reset');
     expect(reset.isClosed()).toBe(true);
     expect(c1.outcome).toBe('server_closed');
+  }, 20_000);
+
+  // Ended while idle (issue 23): the `closed` evidence against the demo's proxy modes and server policies.
+  it('a proxy (demo close mode) closes an idle session whose channel is held: closed at T (FIN); a probe afterwards is closed', async () => {
+    const v = virtualTime();
+    const l = await lab({ mode: 'close', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    expect(await s.holdChannel(600)).toMatchObject({ held: 'command' });
+    expect(s.heldChannel()).toBe('an idle command');
+    const ended = new Promise<IdleEnd>((resolve) => s.onEndedWhileIdle(resolve));
+    expect(s.endedWhileIdle()).toBeNull();
+    await v.advance(T * 1000);
+    const end = await ended;
+    expect(end.outcome).toBe('closed');
+    expect(end.ageSeconds).toBe(T);
+    expect(end.detail).toMatch(/FIN.*session channel was open.*without an SSH DISCONNECT/);
+    expect(s.isClosed()).toBe(true);
+    expect(s.endedWhileIdle()).toEqual(end);
+    const after = await s.probeOutbound();
+    expect(after.outcome).toBe('closed');
+    expect(after.ageSeconds).toBe(T);
+  }, 20_000);
+
+  it('a proxy that resets (demo close-reset, like HAProxy option nolinger): reset at T', async () => {
+    const v = virtualTime();
+    const l = await lab({ mode: 'close-reset', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    await s.holdChannel(600);
+    const ended = new Promise<IdleEnd>((resolve) => s.onEndedWhileIdle(resolve));
+    await v.advance(T * 1000);
+    const end = await ended;
+    expect(end).toMatchObject({ outcome: 'reset', ageSeconds: T });
+    expect(end.detail).toMatch(/ECONNRESET/);
+  }, 20_000);
+
+  it('a session without an open channel closed by FIN is server_closed (sshd UnusedConnectionTimeout looks the same), with its age', async () => {
+    const v = virtualTime();
+    const l = await lab({ mode: 'close', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    const ended = new Promise<IdleEnd>((resolve) => s.onEndedWhileIdle(resolve));
+    await v.advance(T * 1000);
+    const end = await ended;
+    expect(end).toMatchObject({ outcome: 'server_closed', ageSeconds: T });
+    expect(end.detail).toMatch(/no session channel open: sshd's UnusedConnectionTimeout/);
+  }, 20_000);
+
+  it('a server that disconnects an idle session (DISCONNECT, the demo server\'s UnusedConnectionTimeout) is server_closed, with the idle age before it', async () => {
+    const v = virtualTime();
+    const l = await lab({ mode: 'silent', timeoutSeconds: 30, idleDisconnectSeconds: 1, clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    const ended = new Promise<IdleEnd>((resolve) => s.onEndedWhileIdle(resolve));
+    await v.advance(1000);
+    const end = await ended;
+    expect(end.outcome).toBe('server_closed');
+    expect(end.detail).toMatch(/DISCONNECT/);
+    expect(end.ageSeconds).toBe(1);
+  }, 20_000);
+
+  it('a session we close ourselves never reports an idle end; neither does one alive below T', async () => {
+    const v = virtualTime();
+    const l = await lab({ mode: 'close', clock: v.lab });
+    const s = await opener(l.target(), v.client).openSession();
+    await s.holdChannel(600);
+    await v.advance((T - 0.5) * 1000);
+    expect((await s.probeOutbound()).outcome).toBe('alive');
+    expect(s.endedWhileIdle()).toBeNull();
+    s.close();
+    await v.advance(T * 1000);
+    expect(s.endedWhileIdle()).toBeNull();
   }, 20_000);
 });

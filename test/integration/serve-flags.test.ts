@@ -1,4 +1,4 @@
-// Every documented flag of `idleprobe serve` and `idleprobe analyze` reaches what it names, through
+// Every documented flag of `idleprobe serve` reaches what it names, through
 // the real CLI entry (node bin/idleprobe.mjs as a child process) and, for serve, HTTP against the
 // started daemon: TLS actually on and basic auth actually enforced with --web.config.file, the
 // opt-in APIs actually off without their flags, each timeout actually cutting a connection, and so
@@ -253,7 +253,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--analyze.max-live-flows': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.max-live-flows', '100']);
-    const r = await request(`${d.url}/api/analyze`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
+    const r = await request(`${d.url}/api/analyze?port=22`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
     expect(r.status).toBe(200);
     const report = JSON.parse(r.body);
     expect(report.maxLiveFlows).toBe(100);
@@ -313,49 +313,4 @@ describe('serve: every documented flag reaches what it names (real CLI, HTTP)', 
   }, 60_000);
 });
 
-const capture = f('flood.pcap');
-const ANALYZE_FLAGS: Record<string, () => Promise<void>> = {
-  '--port': async () => {
-    const all = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '0'])).stdout);
-    expect(all.port).toBeNull();
-    expect(all.flowCount).toBe(500);
-    // Without --port: SSH by its banner, and SYN-only flows show none.
-    const ssh = JSON.parse((await idleprobe(['analyze', capture, '--json'])).stdout);
-    expect(ssh).toMatchObject({ sshOnly: true, flowCount: 0, connectionsNotSsh: 500 });
-    const other = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '2222'])).stdout);
-    expect(other.port).toBe(2222);
-    expect(other.flowCount).toBe(0);
-  },
-  '--json': async () => {
-    const r = await idleprobe(['analyze', capture, '--json', '--port', '22']);
-    expect(JSON.parse(r.stdout).flowCount).toBe(500);
-    expect((await idleprobe(['analyze', capture, '--port', '22'])).stdout).toMatch(/500 connections on port 22/);
-  },
-  '--max-packets': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--max-packets', '7'])).stdout);
-    expect(r.packets).toBe(7);
-    expect(r.truncatedAtMaxPackets).toBe(true);
-  },
-  '--max-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-flows', '3'])).stdout);
-    expect(r.flows).toHaveLength(3);
-    expect(r.flowsOmitted).toBe(497);
-  },
-  '--max-live-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-live-flows', '40'])).stdout);
-    expect(r.maxLiveFlows).toBe(40);
-    expect(r.flowsEvicted.halfOpen).toBeGreaterThan(450);
-  },
-  '--version': async () => {
-    /* a program-level flag, not analyze's: listed by commander under every command */
-  },
-};
-
-describe('analyze: every documented flag reaches what it names (real CLI)', () => {
-  beforeAll(() => fs.writeFileSync(capture, synFloodPcap(500)));
-  it('the table covers exactly the flags analyze --help documents', async () => {
-    const documented = (await documentedFlags('analyze')).sort();
-    expect(documented).toEqual(Object.keys(ANALYZE_FLAGS).filter((k) => k !== '--version' || documented.includes('--version')).sort());
-  }, 30_000);
-  for (const [flag, check] of Object.entries(ANALYZE_FLAGS)) if (flag !== '--version') it(flag, check, 60_000);
-});
+// analyze's flags: test/integration/capture-flags.test.ts.

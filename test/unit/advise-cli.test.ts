@@ -64,6 +64,39 @@ describe('advise CLI with a survival matrix', () => {
     expect(r2.stderr).toMatch(/--count-max/);
   }, 40_000);
 
+  it('a matrix with tcp: rows decides the tcp_keepalive_time finding: a proxy (closed at 240 s whatever TCP did) → it does not help; the 240 s default is a hint; the clients get the interval', async () => {
+    const closed = (kind: 'ssh' | 'tcp', h: number | null) => ({ ...row(h, false), kind, cause: 'closed' as const, idleSecondsAtDeath: 240, heartbeatsSent: kind === 'tcp' || h === null ? 0 : 1 });
+    const matrix = summarize('lb', '2026-11-27T10:00:00Z', 700, { windowSeconds: 600, countMax: 3 }, [
+      { ...row(60, true), kind: 'ssh' as const },
+      closed('ssh', 300),
+      closed('tcp', 60),
+      closed('ssh', null),
+    ]);
+    expect(matrix.tcpKeepaliveRefreshesPath).toBe(false);
+    const file = path.join(dir, 'proxy-matrix.json');
+    writeFileSync(file, JSON.stringify(matrix));
+    const json = await runCli(['advise', 'ops@lb.example', '--timeout', '600', '--matrix', file, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const a = JSON.parse(json.stdout) as AdviceReport;
+    expect(a.tcpKeepalive.refreshesPath).toBe(false);
+    expect(a.recommendation.intervalSeconds).toBe(45);
+    expect(a.hints.join(' ')).toMatch(/Sessions ended after 240 s idle \(closed\) matches the default idle timeout of Azure Load Balancer/);
+    expect(a.clients.rsync).toBe("rsync -e 'ssh -o ServerAliveInterval=45 -o ServerAliveCountMax=3' SRC ops@lb.example:DST");
+    const text = await runCli(['advise', 'ops@lb.example', '--timeout', '600', '--matrix', file]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/Lowering net\.ipv4\.tcp_keepalive_time does not help on this path \(measured: tcp:60 was closed by the path after 240 s/);
+    expect(text.stdout).toContain('sftp -o ServerAliveInterval=45 -o ServerAliveCountMax=3 ops@lb.example');
+    expect(text.stdout).toMatch(/PuTTY: Connection → "Seconds between keepalives \(0 to turn off\)": 45/);
+    expect(text.stdout).toMatch(/Hint: .*a hint, not a finding/);
+    expect(text.stdout).not.toMatch(/Changing it alone does not fix SSH/);
+  }, 40_000);
+
+  it('without a matrix, advise says exactly when the sysctl can help', async () => {
+    const run = await runCli(['advise', '--timeout', '300']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/Whether lowering net\.ipv4\.tcp_keepalive_time helps depends on the box.*below the path's idle timeout \(300 s\).*never a proxy load balancer/);
+  }, 40_000);
+
   it('heartbeat sessions wait CountMax × h for an answer, never less than the prober floor', () => {
     expect(countMaxDeadlineMs(12, 3)).toBe(36_000);
     expect(countMaxDeadlineMs(0.5, 3)).toBe(3_000);

@@ -5,7 +5,10 @@ import { recommend } from '../../src/advise/recommend.ts';
 import { basisFromMeasurement, basisFromSeconds, safeIdleLimitSeconds } from '../../src/advise/timeout-basis.ts';
 import { sshClientSnippet, sshdConfigSnippet } from '../../src/advise/snippets.ts';
 import { parseConfigDump } from '../../src/probe/openssh-dump.ts';
-import { clientFromDump, judgeClient, judgeKernel, judgeReload, judgeServer, serverFromDump } from '../../src/advise/judge-local.ts';
+import { clientFromDump, judgeClient, judgeReload, judgeServer, serverFromDump } from '../../src/advise/judge-local.ts';
+import { tcpKeepaliveAdvice } from '../../src/advise/tcp-keepalive.ts';
+import { matchKnownTimeouts } from '../../src/advise/known-timeouts.ts';
+import { clientSettings } from '../../src/advise/snippets.ts';
 import { processStartMs } from '../../src/advise/local-checks.ts';
 import { buildAdvice, formatAdvice } from '../../src/advise/report.ts';
 import { parseIntervals } from '../../src/heartbeat/durations.ts';
@@ -181,12 +184,65 @@ describe('ssh -G / sshd -T dumps and judgements', () => {
     expect(judgeReload({ ...proc, pid: null, startedAtMs: null, problem: 'gone' }, [])[0].message).toMatch(/no running sshd/);
   });
 
-  it('kernel keepalive above the timeout is explained, not recommended', () => {
-    const f = judgeKernel(7200, 300, true);
-    expect(f[0].message).toMatch(/7200 s, above the path's idle timeout \(300 s\)/);
-    expect(f[0].message).toMatch(/does not use TCP keepalive for liveness/);
-    expect(judgeKernel(60, 300, true)[0].message).toMatch(/below the path's idle timeout/);
-    expect(judgeKernel(null, 300, true)).toEqual([]);
+  it('tcp_keepalive_time: unknown path → exactly when the sysctl can help (no "does not fix SSH" claim)', () => {
+    const a = tcpKeepaliveAdvice({ matrix: null, failureMode: 'silent', limitSeconds: 300, sshIntervalSeconds: 45, local: { tcpKeepaliveTimeSeconds: 7200, clientTcpKeepAlive: true } });
+    expect(a.refreshesPath).toBeNull();
+    expect(a.message).toMatch(/can help only if all hold: TCPKeepAlive is on \(OpenSSH's default\) — here yes; the value is below the path's idle timeout \(300 s\) — here 7200 s; it is set on the host that owns the socket/);
+    expect(a.message).toMatch(/never a proxy load balancer/);
+    expect(a.message).toMatch(/idleprobe heartbeat TARGET --intervals 45,tcp:45/);
+    expect(a.message).not.toMatch(/does not fix SSH|Changing it alone/);
+  });
+
+  it('tcp_keepalive_time: a proxy path (matrix tcp: rows died, or the path closes) → it does not help, whatever the value', () => {
+    const matrix = { tcpKeepaliveRefreshesPath: false, tcpKeepaliveEvidence: 'tcp:5 was closed by the path after 15 s' } as unknown as HeartbeatMatrix;
+    const a = tcpKeepaliveAdvice({ matrix, failureMode: null, limitSeconds: 15, sshIntervalSeconds: 7, local: { tcpKeepaliveTimeSeconds: 4, clientTcpKeepAlive: true } });
+    expect(a).toMatchObject({ refreshesPath: false, level: 'warn' });
+    expect(a.message).toMatch(/Lowering net\.ipv4\.tcp_keepalive_time does not help on this path \(measured: tcp:5 was closed by the path after 15 s\).*ServerAliveInterval 7/);
+    expect(a.message).toMatch(/it will not keep these sessions alive/);
+    const closes = tcpKeepaliveAdvice({ matrix: null, failureMode: 'closed', limitSeconds: 15, sshIntervalSeconds: 7 });
+    expect(closes.refreshesPath).toBe(false);
+    expect(closes.message).toMatch(/closes idle connections itself/);
+  });
+
+  it('tcp_keepalive_time: a NAT path where tcp: rows survived → it helps when below T on the host that owns the socket', () => {
+    const matrix = { tcpKeepaliveRefreshesPath: true, tcpKeepaliveEvidence: 'tcp:5 survived the window while the session without heartbeat died (silent)' } as unknown as HeartbeatMatrix;
+    const below = tcpKeepaliveAdvice({ matrix, failureMode: 'silent', limitSeconds: 15, sshIntervalSeconds: 7, local: { tcpKeepaliveTimeSeconds: 4, clientTcpKeepAlive: true } });
+    expect(below).toMatchObject({ refreshesPath: true, level: 'ok' });
+    expect(below.message).toMatch(/Kernel TCP keepalives keep this path alive.*below 15 s on the host that owns the socket works too/);
+    const above = tcpKeepaliveAdvice({ matrix, failureMode: 'silent', limitSeconds: 15, sshIntervalSeconds: 7, local: { tcpKeepaliveTimeSeconds: 7200, clientTcpKeepAlive: true } });
+    expect(above.level).toBe('warn');
+    expect(above.message).toMatch(/not below 15 s: lower it \(sysctl -w net\.ipv4\.tcp_keepalive_time=7\)/);
+    const off = tcpKeepaliveAdvice({ matrix, failureMode: 'silent', limitSeconds: 15, sshIntervalSeconds: 7, local: { tcpKeepaliveTimeSeconds: 4, clientTcpKeepAlive: false } });
+    expect(off.message).toMatch(/TCPKeepAlive is off for this host/);
+  });
+
+  it('well-known defaults are hints matched on the bracket and, when both are known, the failure mode', () => {
+    const who = (lo: number | null, hi: number | null, mode: 'silent' | 'reset' | 'closed' | null) => matchKnownTimeouts(lo, hi, mode).map((k) => k.who);
+    expect(who(349, 351, 'reset').join()).toMatch(/AWS NAT Gateway/);
+    expect(who(349, 351, 'silent').join()).toMatch(/AWS Network Firewall/);
+    expect(who(349, 351, 'silent').join()).not.toMatch(/NAT Gateway \(fixed/);
+    expect(who(238, 241, 'silent').join()).toMatch(/Azure/);
+    expect(who(1195, 1201, 'silent').join()).toMatch(/GCP Cloud NAT/);
+    expect(who(1195, 1201, 'reset')).toEqual([]);
+    expect(who(3590, 3605, null).join()).toMatch(/FortiGate/);
+    expect(who(7430, 7445, 'silent').join()).toMatch(/OpenWrt/);
+    expect(who(431000, 432100, 'silent').join()).toMatch(/Linux conntrack/);
+    expect(who(300, 320, 'reset')).toEqual([]);
+    expect(who(null, null, null)).toEqual([]);
+  });
+
+  it('client settings: sftp, scp, rsync one-liners with the measured interval; PuTTY, WinSCP, FileZilla in their own words', () => {
+    const rec = recommend(basisFromSeconds(15));
+    const c = clientSettings({ hostPattern: 'bastion', hostName: '198.18.0.10', port: 2222, user: 'alice' }, rec);
+    expect(c.sftp).toBe(`sftp -P 2222 -o ServerAliveInterval=${rec.intervalSeconds} -o ServerAliveCountMax=${rec.countMax} alice@bastion`);
+    expect(c.scp).toBe(`scp -P 2222 -o ServerAliveInterval=${rec.intervalSeconds} -o ServerAliveCountMax=${rec.countMax} FILE alice@bastion:PATH`);
+    expect(c.rsync).toBe(`rsync -e 'ssh -p 2222 -o ServerAliveInterval=${rec.intervalSeconds} -o ServerAliveCountMax=${rec.countMax}' SRC alice@bastion:DST`);
+    expect(c.putty).toContain(`"Seconds between keepalives (0 to turn off)": ${rec.intervalSeconds}`);
+    expect(c.winscp).toContain(`"Sending of null SSH packets", "Seconds between keepalives": ${rec.intervalSeconds}`);
+    expect(c.filezilla).toMatch(/covers FTP connections only/);
+    const plain = clientSettings({ hostPattern: '198.18.0.10' }, rec);
+    expect(plain.sftp).toBe(`sftp -o ServerAliveInterval=${rec.intervalSeconds} -o ServerAliveCountMax=${rec.countMax} 198.18.0.10`);
+    expect(() => clientSettings({ hostPattern: 'a b' }, rec)).toThrow(/cannot be written/);
   });
 
   it('process start time from /proc/PID/stat (field 22) and btime, with a comm containing ") "', () => {

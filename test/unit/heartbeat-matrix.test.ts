@@ -1,7 +1,8 @@
 // The survival matrix against a simulated middlebox on a virtual clock: the runner is the real code,
 // the path model (idle timer, silent drop or RST) is the only stand-in.
 import { describe, expect, it } from 'vitest';
-import { ConnectError, type Clock, type ProbeReport } from '../../src/search/types.ts';
+import { ConnectError, type Clock, type IdleEnd, type ProbeReport } from '../../src/search/types.ts';
+import { parseHeartbeatRows } from '../../src/heartbeat/intervals.ts';
 import { runHeartbeatMatrix, validateMatrixOptions } from '../../src/heartbeat/matrix.ts';
 import { crossCheck, withCrossCheck } from '../../src/heartbeat/cross-check.ts';
 import { heartbeatSamples } from '../../src/daemon/jobs/heartbeat.ts';
@@ -361,5 +362,163 @@ describe('ServerAliveCountMax played out with heartbeat() sessions (virtual cloc
     const clock = new VirtualClock();
     const m = await clock.run(runHeartbeatMatrix('p', heartbeatOpener(clock, { timeoutSeconds: 8, mode: 'reset' }), options(clock, { intervalsSeconds: [12], includeNoHeartbeat: false })));
     expect(m.results[0]).toMatchObject({ survived: false, cause: 'reset', heartbeatsSent: 1, heartbeatsUnanswered: 1, diedAtSeconds: 12 });
+  });
+});
+
+/**
+ * A path for tcp: rows: a NAT (conntrack) counts every packet, kernel keepalives included; a proxy
+ * (HAProxy `mode tcp`) closes a connection whose bytes stop for T s — its kernel answers the
+ * keepalives without telling it — and the client sees the FIN while idle (endedWhileIdle: closed).
+ */
+class KeepalivePathSession implements HeartbeatSession {
+  private lastWire: number;
+  private lastRefresh: number;
+  private closedAt: number | null = null;
+  private dead = false;
+  private ourClose = false;
+  constructor(
+    readonly id: string,
+    private readonly clock: VirtualClock,
+    private readonly path: { timeoutSeconds: number; box: 'nat' | 'proxy' },
+    private readonly keepaliveSeconds: number | null,
+  ) {
+    this.lastWire = this.lastRefresh = clock.now();
+  }
+  /** The NAT's view: kernel keepalives every N s (N ≤ T) keep refreshing it; the proxy ignores them. */
+  private refreshedUntil(): number {
+    const n = this.keepaliveSeconds;
+    if (this.path.box === 'nat' && n !== null && n <= this.path.timeoutSeconds) return Infinity;
+    return this.lastRefresh + this.path.timeoutSeconds * 1000;
+  }
+  lastActivityAt(): number {
+    return this.lastWire;
+  }
+  private proxyClosed(): boolean {
+    if (this.path.box !== 'proxy' || this.ourClose) return false;
+    const at = this.lastRefresh + this.path.timeoutSeconds * 1000;
+    if (this.clock.now() >= at) this.closedAt ??= at;
+    return this.closedAt !== null;
+  }
+  isClosed(): boolean {
+    return this.ourClose || this.proxyClosed();
+  }
+  endedWhileIdle(): IdleEnd | null {
+    if (!this.proxyClosed()) return null;
+    return { outcome: 'closed', ageSeconds: (this.closedAt! - this.lastWire) / 1000, at: this.closedAt!, detail: 'FIN while idle, channel open' };
+  }
+  onEndedWhileIdle(listener: (e: IdleEnd) => void): () => void {
+    if (this.path.box !== 'proxy') return () => {};
+    let live = true;
+    const watch = () => {
+      const at = this.lastRefresh + this.path.timeoutSeconds * 1000;
+      void this.clock.sleep(Math.max(0, at - this.clock.now())).then(() => {
+        if (!live) return;
+        const e = this.endedWhileIdle();
+        if (e) listener(e);
+        else watch();
+      });
+    };
+    watch();
+    return () => (live = false);
+  }
+  async probeOutbound(): Promise<ProbeReport> {
+    const at = this.clock.now();
+    const ageSeconds = (at - this.lastWire) / 1000;
+    if (this.proxyClosed()) return { outcome: 'closed', ageSeconds, at };
+    if (at > this.refreshedUntil()) this.dead = true;
+    if (this.dead) {
+      await this.clock.sleep(3000);
+      return { outcome: 'silent', ageSeconds, at };
+    }
+    this.lastRefresh = at;
+    await this.clock.sleep(20);
+    this.lastWire = this.clock.now();
+    return { outcome: 'alive', ageSeconds, at, rttMs: 20 };
+  }
+  probeInbound(): Promise<ProbeReport> {
+    throw new Error('not used');
+  }
+  serverHeartbeatSeconds(): number | null {
+    return null;
+  }
+  close(): void {
+    this.ourClose = true;
+  }
+}
+
+function keepaliveOpener(clock: VirtualClock, path: { timeoutSeconds: number; box: 'nat' | 'proxy' }) {
+  let opened = 0;
+  return (intervalSeconds: number | null, kind: 'ssh' | 'tcp'): HeartbeatSessionOpener => ({
+    async open(): Promise<HeartbeatSession> {
+      await clock.sleep(50);
+      return new KeepalivePathSession(`k${++opened}`, clock, path, kind === 'tcp' ? intervalSeconds : null);
+    },
+  });
+}
+
+describe('tcp: rows — which keepalive refreshes the path (virtual clock)', () => {
+  const rows = { intervalsSeconds: [5, 20], tcpKeepaliveSeconds: [5, 20], windowSeconds: 40 };
+
+  it('a proxy closing idle connections after 15 s: tcp:5 is closed at 15 s idle like the session without heartbeat; SSH 5 s survives; kernel keepalives do not help', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('lb', keepaliveOpener(clock, { timeoutSeconds: 15, box: 'proxy' }), options(clock, rows)));
+    expect(m.results.map((r) => `${r.kind}:${r.intervalSeconds}`)).toEqual(['ssh:5', 'ssh:20', 'tcp:5', 'tcp:20', 'ssh:null']);
+    const row = (kind: string, h: number | null) => m.results.find((r) => r.kind === kind && r.intervalSeconds === h)!;
+    expect(row('ssh', 5)).toMatchObject({ survived: true });
+    for (const [kind, h] of [['ssh', 20], ['tcp', 5], ['tcp', 20], ['ssh', null]] as const) {
+      expect(row(kind, h), `${kind}:${h}`).toMatchObject({ survived: false, cause: 'closed', idleSecondsAtDeath: 15 });
+    }
+    // The death of the session without heartbeat is known to the second now (it used to be the end-of-window check's guess).
+    expect(row('ssh', null).diedAtSeconds).toBe(15);
+    expect(m.lowestFailingIntervalSeconds).toBe(20);
+    expect(m.pathKillsIdleAfterSeconds).toBe(15);
+    expect(m.tcpKeepaliveRefreshesPath).toBe(false);
+    expect(m.tcpKeepaliveEvidence).toMatch(/tcp:5 was closed by the path after 15 s without a byte at SSH level although kernel keepalives went out every 5 s/);
+    const text = formatMatrix(m);
+    expect(text).toMatch(/Lowest interval that failed: 20 s\. Highest that survived: 5 s\./);
+    expect(text).toContain('Kernel TCP keepalives do not keep this path alive (a proxy closes idle connections after 15 s whatever TCP does): only SSH heartbeats help — ServerAliveInterval ≤ 7.');
+    expect(text).toMatch(/^tcp:5 +died at 15(\.\d)? s +closed/m);
+  });
+
+  it('a 15 s NAT: tcp:5 survives while the session without heartbeat dies; tcp:20 dies like it; kernel keepalives help', async () => {
+    const clock = new VirtualClock();
+    const m = await clock.run(runHeartbeatMatrix('nat', keepaliveOpener(clock, { timeoutSeconds: 15, box: 'nat' }), options(clock, rows)));
+    const row = (kind: string, h: number | null) => m.results.find((r) => r.kind === kind && r.intervalSeconds === h)!;
+    expect(row('ssh', 5).survived).toBe(true);
+    expect(row('tcp', 5).survived).toBe(true);
+    expect(row('ssh', 20)).toMatchObject({ survived: false, cause: 'silent' });
+    expect(row('tcp', 20)).toMatchObject({ survived: false, cause: 'silent' });
+    expect(row('ssh', null)).toMatchObject({ survived: false, cause: 'silent' });
+    expect(m.tcpKeepaliveRefreshesPath).toBe(true);
+    expect(m.tcpKeepaliveEvidence).toMatch(/tcp:5 survived the window while the session without heartbeat died \(silent\)/);
+    expect(formatMatrix(m)).toContain('Kernel TCP keepalives every 5 s keep this path alive (the box counts them, like a NAT or stateful firewall)');
+    // tcp rows are not held against the measured timeout: whether keepalives count is the box's business.
+    const checked = withCrossCheck(m, { lowerSeconds: 14.5, upperSeconds: 15.5, source: 'measured' });
+    expect(checked.crossCheck!.contradictions).toEqual([]);
+  });
+
+  it('without tcp: rows the matrix says nothing about kernel keepalives; nothing died → unknown', async () => {
+    const clock = new VirtualClock();
+    const plain = await clock.run(runHeartbeatMatrix('nat', keepaliveOpener(clock, { timeoutSeconds: 15, box: 'nat' }), options(clock, { intervalsSeconds: [5], windowSeconds: 40 })));
+    expect(plain.tcpKeepaliveRefreshesPath).toBeNull();
+    expect(formatMatrix(plain)).not.toMatch(/Kernel TCP keepalives/);
+    const clock2 = new VirtualClock();
+    const quiet = await clock2.run(runHeartbeatMatrix('far', keepaliveOpener(clock2, { timeoutSeconds: 300, box: 'proxy' }), options(clock2, rows)));
+    expect(quiet.tcpKeepaliveRefreshesPath).toBeNull();
+    expect(formatMatrix(quiet)).toMatch(/Whether kernel TCP keepalives keep this path alive is not known: the path ended no idle session within the window/);
+  });
+
+  it('rejects bad tcp: rows with the entry named', () => {
+    const base = { intervalsSeconds: [15], windowSeconds: 60, countMax: 3, includeNoHeartbeat: true };
+    expect(() => validateMatrixOptions({ ...base, tcpKeepaliveSeconds: [0] })).toThrow(/tcp:0 — a TCP keepalive interval is a whole number of seconds from 1 to 32767/);
+    expect(() => validateMatrixOptions({ ...base, tcpKeepaliveSeconds: [1.5] })).toThrow(/tcp:1.5/);
+    expect(() => validateMatrixOptions({ ...base, tcpKeepaliveSeconds: [5, 5] })).toThrow(/only once/);
+    expect(parseHeartbeatRows('5,20,tcp:5,TCP:20s')).toEqual({ ssh: [5, 20], tcp: [5, 20] });
+    expect(() => parseHeartbeatRows('tcp:0')).toThrow(/"tcp:0": a TCP keepalive interval is a whole number of seconds/);
+    expect(() => parseHeartbeatRows('tcp:abc')).toThrow(/"tcp:abc": "abc" is not a duration/);
+    expect(() => parseHeartbeatRows('tcp:')).toThrow(/names no interval/);
+    expect(() => parseHeartbeatRows('tcp:2.5')).toThrow(/whole number of seconds/);
+    expect(() => parseHeartbeatRows('tcp:40000')).toThrow(/from 1 to 32767/);
+    expect(() => parseHeartbeatRows('tcp:5,tcp:5s')).toThrow(/tcp:5 s appears twice/);
   });
 });

@@ -2,7 +2,8 @@
 // decide whether a failure blames the path (reset/silent) or something else.
 import { describe, expect, it } from 'vitest';
 import { ConnectError } from '../../src/search/types.ts';
-import { connectErrorFrom, outcomeOfConnectionEnd, silentDeadlineMs } from '../../src/probe/outcome.ts';
+import { classifyConnectionEnd, connectErrorFrom, outcomeOfConnectionEnd, silentDeadlineMs, type EndContext } from '../../src/probe/outcome.ts';
+import { parseWaiterReady, waiterScript } from '../../src/probe/inbound-scripts.ts';
 import { MIN_HEARTBEAT_GAP_MS, ServerHeartbeatDetector, heartbeatIntervalSeconds } from '../../src/probe/server-heartbeat.ts';
 import { formatAge } from '../../src/probe/ssh-session.ts';
 import { applyServerHeartbeat, controlHeartbeatMs, measurableDirections } from '../../src/probe/measure.ts';
@@ -16,6 +17,49 @@ describe('silent deadline', () => {
     expect(silentDeadlineMs(750)).toBe(4000);
     expect(silentDeadlineMs(2000)).toBe(9000);
     expect(silentDeadlineMs(10, 5000)).toBe(5000);
+  });
+});
+
+describe('ended by the far end: the closed evidence rule', () => {
+  const held: EndContext = { channelOpen: true, channelEndedByServer: null, serverHeartbeatSeconds: null };
+  it('a FIN without DISCONNECT while our channel is open and the server quiet is closed (a proxy); FIN then RST too', () => {
+    expect(classifyConnectionEnd({ kind: 'fin' }, held).outcome).toBe('closed');
+    const both = classifyConnectionEnd({ kind: 'fin', thenReset: true }, held);
+    expect(both.outcome).toBe('closed');
+    expect(both.detail).toMatch(/FIN, then RST/);
+  });
+  it('the same FIN is server_closed when the server had ended our channel first (ChannelTimeout)', () => {
+    const r = classifyConnectionEnd({ kind: 'fin' }, { ...held, channelOpen: false, channelEndedByServer: 'the server closed our session channel (an idle command) at 4 s idle' });
+    expect(r.outcome).toBe('server_closed');
+    expect(r.detail).toMatch(/ChannelTimeout/);
+  });
+  it('… when the server had been sending its own heartbeats (ClientAliveCountMax)', () => {
+    const r = classifyConnectionEnd({ kind: 'fin' }, { ...held, serverHeartbeatSeconds: 6 });
+    expect(r.outcome).toBe('server_closed');
+    expect(r.detail).toMatch(/ClientAliveCountMax/);
+  });
+  it('… and when no session channel was open (UnusedConnectionTimeout closes exactly so)', () => {
+    const r = classifyConnectionEnd({ kind: 'fin' }, { ...held, channelOpen: false });
+    expect(r.outcome).toBe('server_closed');
+    expect(r.detail).toMatch(/UnusedConnectionTimeout/);
+  });
+  it('a DISCONNECT is always the server; an RST without FIN is reset; our own close is an error', () => {
+    expect(classifyConnectionEnd({ kind: 'disconnect', reason: 11, message: 'bye' }, held).outcome).toBe('server_closed');
+    expect(classifyConnectionEnd({ kind: 'socket_error', code: 'ECONNRESET', message: 'read ECONNRESET' }, held).outcome).toBe('reset');
+    expect(classifyConnectionEnd({ kind: 'local' }, held).outcome).toBe('error');
+  });
+});
+
+describe('the waiter reports the connection\'s server process', () => {
+  it('prints its PID and its parent\'s (the sshd session process)', () => {
+    expect(waiterScript(60)).toContain('echo idleprobe-waiter $$ $PPID');
+    expect(parseWaiterReady('idleprobe-waiter 123 45\n')).toEqual({ pid: 123, serverPid: 45 });
+  });
+  it('a shell without $PPID (csh prints nothing) or a re-parented waiter gives no server PID', () => {
+    expect(parseWaiterReady('idleprobe-waiter 123\n')).toEqual({ pid: 123, serverPid: null });
+    expect(parseWaiterReady('idleprobe-waiter 123 \n')).toEqual({ pid: 123, serverPid: null });
+    expect(parseWaiterReady('idleprobe-waiter 123 1\n')).toEqual({ pid: 123, serverPid: null });
+    expect(parseWaiterReady('idleprobe-waiter x\n')).toBe('not_a_waiter');
   });
 });
 
@@ -65,6 +109,18 @@ describe('server heartbeat detection', () => {
     // OpenSSH 9.2, ClientAliveInterval 3: 3 s after our own traffic, 6 s when idle → the wire idles 6 s.
     expect(heartbeatIntervalSeconds([3000, 6000, 3000, 6000, 6000])).toBe(6);
     expect(heartbeatIntervalSeconds([3000, 6000])).toBe(6);
+  });
+  it('times a heartbeat from our last packet (Dropbear -K 10 after inbound probes: wire gaps of 4 s, 10 s since ours)', () => {
+    const d = new ServerHeartbeatDetector();
+    // After each inbound probe the server spoke last, 6 s after our last packet; its keepalive came
+    // 4 s later on the wire — 10 s after it last heard from us, as Dropbear times it.
+    for (let i = 0; i < 5; i++) d.addUnsolicited(4000, 10_000);
+    d.addUnsolicited(10_000, 10_000);
+    expect(d.intervalSeconds()).toBe(10);
+    // Only a real quiet period counts, however long ago our last packet was.
+    const chatter = new ServerHeartbeatDetector();
+    chatter.addUnsolicited(MIN_HEARTBEAT_GAP_MS - 1, 20_000);
+    expect(chatter.intervalSeconds()).toBeNull();
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32, logUniform } from '../../src/search/sim/prng.ts';
 import { StalledError, VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
-import { ConnectError, type SearchSession } from '../../src/search/types.ts';
+import { ConnectError, type IdleEnd, type SearchSession } from '../../src/search/types.ts';
 import { predictWallRatio } from '../../src/search/sim/index.ts';
 import { simulate } from '../../src/search/sim/run.ts';
 import { searchIdleTimeout } from '../../src/search/index.ts';
@@ -170,6 +170,51 @@ describe('simulated middlebox', () => {
       const s = await path.open();
       await idle(clock, s, 5);
       expect((await s.probeOutbound()).outcome).toBe('silent');
+    });
+  });
+});
+
+describe('simulated proxy (mode close)', () => {
+  it('ends an idle session on its own at T + one-way delay: endedWhileIdle is closed at age T, the listener wakes, a probe afterwards is closed', async () => {
+    await inSim({ timeoutSeconds: 10, mode: 'close', rttMs: 40 }, async (path, clock) => {
+      const s = await path.open();
+      expect((await s.probeOutbound()).outcome).toBe('alive');
+      const lastWire = s.lastActivityAt();
+      const heard = new Promise<IdleEnd>((resolve) => s.onEndedWhileIdle!(resolve));
+      const end = await heard;
+      expect(end.outcome).toBe('closed');
+      expect(end.at).toBe(lastWire - 20 + 10_000 + 20); // the flow was last refreshed by the reply crossing the box
+      expect(end.ageSeconds).toBeCloseTo(10, 5);
+      expect(clock.now()).toBe(end.at);
+      expect(s.isClosed()).toBe(true);
+      expect(path.openSessions).toBe(0);
+      expect((await s.probeOutbound()).outcome).toBe('closed');
+    });
+  });
+
+  it('traffic below T re-arms the close; a session closed by us never reports an idle end', async () => {
+    await inSim({ timeoutSeconds: 10, mode: 'close', rttMs: 40 }, async (path, clock) => {
+      const s = await path.open();
+      let heard: IdleEnd | null = null;
+      const unsubscribe = s.onEndedWhileIdle!((e) => (heard = e));
+      await idle(clock, s, 8);
+      expect((await s.probeOutbound()).outcome).toBe('alive');
+      await idle(clock, s, 8);
+      expect(heard).toBeNull();
+      expect(s.endedWhileIdle!()).toBeNull();
+      unsubscribe();
+      s.close();
+      await clock.sleep(30_000);
+      expect(s.endedWhileIdle!()).toBeNull();
+    });
+  });
+
+  it('NAT modes never end a session on their own', async () => {
+    await inSim({ timeoutSeconds: 10, mode: 'silent' }, async (path, clock) => {
+      const s = await path.open();
+      await clock.sleep(30_000);
+      expect(s.endedWhileIdle!()).toBeNull();
+      expect(s.isClosed()).toBe(false);
     });
   });
 });

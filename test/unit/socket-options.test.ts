@@ -2,7 +2,7 @@
 // (IPv4 and IPv6), and the TCP traceroute's answer when the target itself is the first hop.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeHop, SocketTuner, traceTcp } from '../../src/probe/socket-options.ts';
+import { enableKeepalive, keepaliveTiming, probeHop, SocketTuner, traceTcp } from '../../src/probe/socket-options.ts';
 
 let server: net.Server;
 let port: number;
@@ -35,6 +35,17 @@ describe('SocketTuner', () => {
       tuner.plain();
       expect(tuner.currentHops()).toBe(before);
       expect(() => tuner.keepaliveAtHop(0, { idleSeconds: 1, intervalSeconds: 1, count: 1 })).toThrow(/TTL 0 is not 1–255/);
+    });
+  }
+
+  for (const host of ['127.0.0.1', '::1']) {
+    it(`${host}: a tcp:N row's socket gets SO_KEEPALIVE with TCP_KEEPIDLE = TCP_KEEPINTVL = N and the count asked for, at the system's TTL`, async () => {
+      const s = await connect(host);
+      expect(keepaliveTiming(s)).toBeNull();
+      const ttl = new SocketTuner(s).currentHops();
+      enableKeepalive(s, { idleSeconds: 5, intervalSeconds: 5, count: 127 });
+      expect(keepaliveTiming(s)).toEqual({ idleSeconds: 5, intervalSeconds: 5, count: 127 });
+      expect(new SocketTuner(s).currentHops()).toBe(ttl);
     });
   }
 

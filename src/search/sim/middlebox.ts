@@ -1,15 +1,17 @@
 // A simulated path: client ── middlebox ── server, implementing SessionOpener/SearchSession over a
 // VirtualClock. The middlebox keeps per-connection state that expires after `timeoutSeconds` idle
 // (optionally only at the next GC tick, plus jitter); after that it drops packets (silent), answers
-// RST (reset), or re-maps the NAT port so the server answers RST (remap). State is evaluated
-// lazily at the moments packets cross it, so the model needs no timers of its own.
-import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+// RST (reset), or re-maps the NAT port so the server answers RST (remap) — or, as a proxy load
+// balancer does (close), closes both legs at that moment: the client sees a FIN while idle. State is
+// evaluated lazily at the moments packets cross it, so the model needs no timers of its own (only a
+// session someone listens to for its idle end schedules one).
+import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type IdleEnd, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
 import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
-export type MiddleboxMode = 'silent' | 'reset' | 'remap';
+export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close';
 
 export interface PathModel {
   /** Idle timeout of the middlebox, seconds; null = it never forgets a flow. */
@@ -148,6 +150,10 @@ class SimSession implements SearchSession {
   private closed = false;
   private heartbeatSeen: number | null = null;
   private readonly unrelatedDeathAt: number;
+  /** Mode `close`: the proxy's FIN reached us while idle (set lazily, like everything here). */
+  private idleEnd: IdleEnd | null = null;
+  private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
+  private watching: { cancelled: boolean } | null = null;
 
   constructor(
     private readonly path: SimulatedPath,
@@ -166,7 +172,63 @@ class SimSession implements SearchSession {
   }
 
   isClosed(): boolean {
+    this.noticeFarEndClose(this.path.clock.now());
     return this.closed;
+  }
+
+  endedWhileIdle(): IdleEnd | null {
+    this.noticeFarEndClose(this.path.clock.now());
+    return this.idleEnd;
+  }
+
+  onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
+    if (this.endedWhileIdle()) {
+      listener(this.idleEnd!);
+      return () => {};
+    }
+    this.idleEndListeners.push(listener);
+    this.watchForClose();
+    return () => {
+      const i = this.idleEndListeners.indexOf(listener);
+      if (i >= 0) this.idleEndListeners.splice(i, 1);
+      if (this.idleEndListeners.length === 0 && this.watching) this.watching.cancelled = true;
+    };
+  }
+
+  /** With a listener, a timer at the moment the proxy's FIN would reach us (re-armed when traffic refreshed the flow). */
+  private watchForClose(): void {
+    if (this.path.model.mode !== 'close' || this.closed || this.idleEndListeners.length === 0) return;
+    if (this.watching) this.watching.cancelled = true;
+    const finAt = this.finArrivesAt();
+    if (!Number.isFinite(finAt)) return;
+    this.watching = this.path.clock.schedule(finAt, () => {
+      this.watching = null;
+      if (!this.noticeFarEndClose(this.path.clock.now())) this.watchForClose();
+    });
+  }
+
+  /** When the proxy's FIN reaches the client, if nothing crosses the flow before it expires. */
+  private finArrivesAt(): number {
+    return Math.min(this.flowExpiresAt, this.unrelatedDeathAt) + this.path.rttMs / 2;
+  }
+
+  /** Mode `close`: once the flow expired and its FIN arrived, the session ended on its own. Returns whether it has. */
+  private noticeFarEndClose(now: number): boolean {
+    if (this.idleEnd) return true;
+    if (this.path.model.mode !== 'close' || this.closed || this.flowDead) return false;
+    const finAt = this.finArrivesAt();
+    if (now < finAt) return false;
+    this.flowDead = true;
+    this.closed = true;
+    this.path.released();
+    this.idleEnd = {
+      outcome: 'closed',
+      ageSeconds: (finAt - this.lastWireMs) / 1000,
+      at: finAt,
+      detail: 'the far end closed the TCP connection (FIN) while our session channel was open and idle, without an SSH DISCONNECT (simulated proxy)',
+    };
+    for (const l of this.idleEndListeners.splice(0)) l(this.idleEnd);
+    return true;
   }
 
   serverHeartbeatSeconds(): number | null {
@@ -175,6 +237,8 @@ class SimSession implements SearchSession {
   }
 
   close(): void {
+    if (this.watching) this.watching.cancelled = true;
+    this.idleEndListeners.length = 0;
     if (this.closed) return;
     this.closed = true;
     this.path.released();
@@ -185,6 +249,7 @@ class SimSession implements SearchSession {
     const t0 = clock.now();
     this.advance(t0);
     const ageSeconds = (t0 - this.lastWireMs) / 1000;
+    if (this.noticeFarEndClose(t0)) return { outcome: 'closed', ageSeconds, at: t0, detail: this.idleEnd!.detail };
     if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
     this.path.stats.probes++;
     this.lastWireMs = t0;
@@ -202,6 +267,7 @@ class SimSession implements SearchSession {
       }
       await clock.sleep(rttMs);
       this.lastWireMs = Math.max(this.lastWireMs, t0 + rttMs);
+      this.watchForClose();
       return { outcome: 'alive', ageSeconds, at: t0, rttMs };
     }
     return this.failAfter(t0, ageSeconds, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
@@ -246,6 +312,13 @@ class SimSession implements SearchSession {
       this.lastWireMs = speaksAt + rttMs / 2;
       return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs: clock.now() - t0 };
     }
+    if (model.mode === 'close' && !lost) {
+      // The proxy closed the flow before the server spoke: its FIN arrived at the client first.
+      const finAt = this.finArrivesAt();
+      this.flowDead = true;
+      await clock.sleep(Math.max(0, finAt - clock.now()));
+      return { outcome: 'closed', ageSeconds, at: speaksAt, detail: 'the far end closed the TCP connection (FIN) (simulated proxy)' };
+    }
     this.flowDead = true;
     // No output shortly after the control session's acknowledgement: the follow-up keepalive. A
     // rejecting box (or a re-mapped flow the server answers with RST) resets it; a black hole
@@ -286,6 +359,12 @@ class SimSession implements SearchSession {
     }
     // Server → client packets on a forgotten flow are dropped (silent, remap); with a rejecting
     // middlebox the server gets the RST and the client learns it at its next poke.
+    if (model.mode === 'close') {
+      const finAt = this.finArrivesAt();
+      this.flowDead = true;
+      await clock.sleep(Math.max(0, finAt - clock.now()));
+      return { outcome: 'closed', ageSeconds, at: speaksAt, detail: 'the far end closed the TCP connection (FIN) (simulated proxy)' };
+    }
     await clock.sleep(rttMs / 2 + deadlineMs);
     return { outcome: model.mode === 'reset' ? 'reset' : 'silent', ageSeconds, at: speaksAt };
   }
@@ -293,6 +372,11 @@ class SimSession implements SearchSession {
   private async failAfter(t0: number, ageSeconds: number, resetDelayMs: number, deadlineMs: number): Promise<ProbeReport> {
     this.flowDead = true;
     const mode = this.path.model.mode;
+    // A proxy closed the flow while our probe was on its way: its FIN (at most half a round trip) says so.
+    if (mode === 'close') {
+      await this.path.clock.sleep(Math.max(0, this.finArrivesAt() - this.path.clock.now()));
+      return { outcome: 'closed', ageSeconds, at: t0, detail: 'the far end closed the TCP connection (FIN) under the probe (simulated proxy)' };
+    }
     await this.path.clock.sleep(mode === 'silent' ? deadlineMs : resetDelayMs);
     return { outcome: mode === 'silent' ? 'silent' : 'reset', ageSeconds, at: t0 };
   }
