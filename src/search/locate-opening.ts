@@ -1,7 +1,9 @@
 // Opening sessions for a locate run: what each level still needs (frontier hops nobody idles at,
-// its search, checkers), in which order, and at what pace (the connect stagger, the per-minute cap
-// and the cap on sessions open at once). Too many failed connects end the run (RunState.fatal).
+// its search, checkers), in which order, and at what pace (the connect stagger and the per-minute
+// cap — the run's own ConnectPacer, used synchronously like a search's session pool — and the cap
+// on sessions open at once). Too many failed connects end the run (RunState.fatal).
 import { MIN_SEARCH_SESSIONS, RunState, type Demand, type Level, type Role } from './locate-state.ts';
+import { ConnectPacer } from './pacer.ts';
 import type { SessionTable } from './locate-sessions.ts';
 import type { LocateOpener } from './locate-types.ts';
 import { ConnectError } from './types.ts';
@@ -14,8 +16,7 @@ const PRIOR_PROBE_SESSIONS = 3;
 const MAX_CONNECT_FAILURES = 8;
 
 export class Opening {
-  private readonly connectStarts: number[] = [];
-  private nextConnectAtMs: number;
+  private readonly pacer: ConnectPacer;
   private connecting = 0;
   private connectFailures = 0;
   private lastOpenedRole: Role | null = null;
@@ -30,7 +31,7 @@ export class Opening {
     private readonly sessions: SessionTable,
     private readonly opener: LocateOpener,
   ) {
-    this.nextConnectAtMs = state.startMs;
+    this.pacer = new ConnectPacer(state.clock, state.opts);
   }
 
   /** Opens in flight for a level's role (at a hop). */
@@ -118,17 +119,13 @@ export class Opening {
         wake = Math.min(wake, want.notBeforeMs);
         continue;
       }
-      if (now < this.nextConnectAtMs) {
-        wake = Math.min(wake, this.nextConnectAtMs);
-        break;
-      }
-      while (this.connectStarts.length > 0 && this.connectStarts[0]! <= now - 60_000) this.connectStarts.shift();
-      if (this.connectStarts.length >= state.opts.maxConnectsPerMinute) {
-        wake = Math.min(wake, this.connectStarts[0]! + 60_000);
+      const slot = this.pacer.nextSlotAt(now);
+      if (slot > now) {
+        wake = Math.min(wake, slot);
         break;
       }
       this.openFor(want, now);
-      wake = Math.min(wake, this.nextConnectAtMs);
+      wake = Math.min(wake, this.pacer.nextSlotAt(now));
     }
     return wake;
   }
@@ -136,8 +133,7 @@ export class Opening {
   private openFor(want: Demand, now: number): void {
     const { state } = this;
     this.lastOpenedRole = want.role;
-    this.connectStarts.push(now);
-    this.nextConnectAtMs = now + state.opts.connectStaggerMs;
+    this.pacer.take(now);
     this.connecting++;
     this.sessionsOpened++;
     this.pendingOpens.push(want);
