@@ -290,17 +290,27 @@ export class HopSearch {
   }
 
   /**
-   * The failures that define the concluded bracket were mostly sessions the far end ended on its
-   * own while they idled (FIN or RST with nothing of ours on the wire), not probes that went
-   * unanswered or were rejected: the signature of a proxy closing idle connections.
+   * The signature of a proxy closing idle connections at the concluded bound: among the failures
+   * within one precision width above it, the far end ended sessions on its own while they idled
+   * (FIN or RST with nothing of ours on the wire), and closes (those, or a FIN that crossed a
+   * probe near the same age) are at least as many as the probes that went unanswered or were
+   * rejected. A box behind a proxy that rejects makes the proxy close only under probes: no idle
+   * end there (the proxy's own idle closes come later, outside the window).
    */
   closedWhileIdle(): boolean {
     const o = this.outcome;
     if (!o || (o.kind !== 'timeout' && o.kind !== 'below_min')) return false;
+    const upTo = o.upperSeconds + bracketWidthTarget(this.opts.precision, o.upperSeconds) + EPS;
     let idle = 0;
-    let probed = 0;
-    for (const f of this.modes) if (f.ageSeconds >= o.upperSeconds - 1e-9) f.idle ? idle++ : probed++;
-    return idle > 0 && idle >= probed;
+    let closes = 0;
+    let others = 0;
+    for (const f of this.modes) {
+      if (f.ageSeconds < o.upperSeconds - EPS || f.ageSeconds > upTo) continue;
+      if (f.idle) idle++;
+      if (f.idle || f.mode === 'closed') closes++;
+      else others++;
+    }
+    return idle > 0 && closes >= others;
   }
 }
 
