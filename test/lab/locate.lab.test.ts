@@ -23,6 +23,9 @@ interface Box {
 }
 interface Doc {
   target: string;
+  verdict: string;
+  reason: string | null;
+  unlocatable: unknown;
   elapsedSeconds: number;
   pathTimeoutSeconds: number | null;
   pathTimeoutBracket: { lowerSeconds: number | null; upperSeconds: number; belowMin?: true } | null;
@@ -64,7 +67,8 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
   it('near box shorter: NAT 4 s at hop 1 and firewall 8 s at hop 3 are both found, with their addresses', async () => {
     await withChain({ boxes: { r1: { timeoutSeconds: 4, mode: 'drop', nat: true }, r3: { timeoutSeconds: 8, mode: 'drop' } } }, async (lab) => {
       const { doc } = await locateJson(lab, ['--min', '2', '--max', '16']);
-      expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'target']);
+      expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'reason', 'target', 'unlocatable', 'verdict']);
+      expect(doc).toMatchObject({ verdict: 'located', reason: null, unlocatable: null });
       expect(doc.hops).toEqual(HOP_ADDRESSES.map((address, i) => ({ hop: i + 1, address })));
       expect(doc.boxes.map((b) => [b.hop, b.address, b.failureMode])).toEqual([
         [1, CHAIN_ADDRESSES.r1.cliSide, 'silent'],
