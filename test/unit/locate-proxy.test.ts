@@ -73,6 +73,14 @@ describe('locate through a proxy (simulator)', () => {
     expect(result.reason).toMatch(/^beyond hop 1, a proxy that ignores TCP keepalives closes idle connections after ≈ (29|30)\.\d s; it cannot be located by TTL/);
   });
 
+  it('a proxy that resets (RST) beyond a NAT that drops: sessions the NAT killed do not spin the simulation; both found', async () => {
+    const boxes = [{ hop: 4, timeoutSeconds: 121.6, mode: 'reset' as const, proxy: true }, { hop: 2, timeoutSeconds: 24.5, mode: 'silent' as const }];
+    const { result } = await run({ targetHop: 8, boxes, seed: 20261263 }, { maxSeconds: 182.4, minSeconds: 5 });
+    expect(result.boxes.map((b) => b.hop)).toEqual([2]);
+    expect(result.unlocatable).toMatchObject({ beyondHop: 2, tcpEndsAtHop: 4, closesIdle: true, failureMode: 'reset' });
+    expectTimeout(result.unlocatable!, 121.6);
+  });
+
   it('a NAT with a longer timeout nearer than the proxy is hidden by it (as any box nearer than a shorter one)', async () => {
     const { result } = await run({ targetHop: 5, boxes: [{ hop: 1, timeoutSeconds: 60, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'closed', proxy: true }] });
     expectProxy(result, { t: 20, tcpEndsAtHop: 3, mode: 'closed' });

@@ -200,13 +200,15 @@ class MultiBoxSession implements HopSession {
 
   /** With a listener, a timer at the moment the proxy's close would reach us (re-armed after a probe's answer). */
   private watchForClose(): void {
-    if (this.closed || this.idleEndListeners.length === 0) return;
+    if (this.closed || this.dead || this.idleEndListeners.length === 0) return;
     if (this.watching) this.watching.cancelled = true;
     const at = this.proxyCloseArrivesAt();
     if (!Number.isFinite(at)) return;
     this.watching = this.path.clock.schedule(at, () => {
       this.watching = null;
-      if (!this.noticeProxyClose(this.path.clock.now())) this.watchForClose();
+      // Not ended (a probe in flight, or the flow died under one): a probe's answer re-arms it.
+      const now = this.path.clock.now();
+      if (!this.noticeProxyClose(now) && this.proxyCloseArrivesAt() > now) this.watchForClose();
     });
   }
 
