@@ -108,10 +108,10 @@ function closedIdleVerdict(f: FlowFacts, age: number, at: number, pathLowerSecon
 function busyCloseNote(f: FlowFacts): string {
   const idle = f.idleBeforeCloseSeconds ?? 0;
   const survived = f.maxIdleSurvivedSeconds;
-  const why =
-    survived !== null && (idle <= survived || f.heartbeatsAnswered === 0)
-      ? `it had survived ${roundSeconds(survived)} s idle`
-      : `its heartbeats were flowing (${f.heartbeatsAnswered} answered${every(f.heartbeatIntervalSeconds)})`;
+  const reasons: string[] = [];
+  if (f.heartbeatsAnswered > 0) reasons.push(`its heartbeats were flowing (${f.heartbeatsAnswered} answered${every(f.heartbeatIntervalSeconds)})`);
+  if (survived !== null && idle <= survived) reasons.push(`it had survived ${roundSeconds(survived)} s idle`);
+  const why = reasons.length ? reasons.join(' and ') : 'it was busy';
   return (
     `closed by ${closeSegment(f)} after ${roundSeconds(idle)} s without data, while ${why}: not an idle timeout (a proxy never closes a busy connection) — ` +
     `the far end's own policy (e.g. sshd's UnusedConnectionTimeout) or application`
