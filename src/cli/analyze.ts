@@ -7,8 +7,10 @@ import { captureInput, reportIncomplete, stopOnSignals } from './capture-file.ts
 import { addScopeOptions, parseCount, scopeFrom, type ScopeFlags } from './capture-flags.ts';
 import { DEFAULT_MAX_FLOWS_LISTED, DEFAULT_MAX_LIVE_FLOWS, analyzeStream } from '../capture/index.ts';
 import { formatAnalysisTable } from '../capture/table.ts';
+import { DEATH_AGE_BUCKETS } from '../capture/passive-counters.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
-interface AnalyzeFlags extends ScopeFlags {
+interface AnalyzeFlags extends ScopeFlags, ReportFlags {
   json?: boolean;
   maxPackets?: number;
   maxFlows: number;
@@ -17,7 +19,7 @@ interface AnalyzeFlags extends ScopeFlags {
 
 export function command(): Command {
   return addScopeOptions(
-    new Command('analyze')
+    addReportOption(new Command('analyze'))
       .description('Read a tcpdump/tshark capture (pcap or pcapng, gzip-compressed or not; a file or "-" for stdin) and report heartbeats, unanswered keepalives and idle timeouts per SSH connection.')
       .argument('<file>', 'capture file, or - to read stdin (tcpdump -w - … | idleprobe analyze -; Ctrl-C reports what was read)'),
   )
@@ -38,6 +40,7 @@ export function command(): Command {
         const report = await analyzeStream(input, { scope, maxPackets: flags.maxPackets, maxFlows: flags.maxFlows, maxLiveFlows: flags.maxLiveFlows, signal: signals.signal, stopRequested: signals.requested });
         process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatAnalysisTable(report, name));
         reportIncomplete(report.incomplete, report.packets);
+        await writeReport(flags.report, formatAnalysisTable(report, name), (r, ctx) => r.captureReport(report, name, DEATH_AGE_BUCKETS, ctx));
       } finally {
         signals.dispose();
       }

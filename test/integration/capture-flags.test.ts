@@ -81,6 +81,22 @@ const ANALYZE_FLAGS: Record<string, Row> = {
     expect(r.flowsEvicted.halfOpen).toBeGreaterThan(450);
     expect((await idleprobe(['analyze', flood, '--max-live-flows', 'lots'])).code).toBe(2);
   },
+  '--report': async () => {
+    // The lab capture: every connection that lived or died idle is a mark; the summary is the table printed.
+    const file = f('analyze-report.html');
+    const r = ok(await idleprobe(['analyze', lab, '--report', file]));
+    const html = readFileSync(file, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    const flows = doc(await idleprobe(['analyze', lab, '--json'])).flows as { maxIdleSurvivedSeconds: number | null; diedAfterIdleSeconds: number | null }[];
+    expect(html.match(/data-mark="flow-died"/g) ?? []).toHaveLength(flows.filter((x) => x.diedAfterIdleSeconds !== null).length);
+    expect(html.match(/data-mark="flow-lived"/g) ?? []).toHaveLength(flows.filter((x) => x.maxIdleSurvivedSeconds !== null).length);
+    expect(r.stderr).toContain(`report written to ${file}`);
+    // Checked before reading anything: a path that cannot be written is exit 2.
+    const bad = await idleprobe(['analyze', lab, '--report', f('no-such-dir/a.html')]);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toContain('does not exist');
+    expect(bad.stdout).toBe('');
+  },
 };
 
 // ---------------------------------------------------------------- watch

@@ -14,7 +14,9 @@ import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
-import { repo, startDaemon, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { repo, startDaemon, startServe, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { DEMO_TARGETS, DEMO_WRONG_KEY_TARGET } from '../../src/app/demo.ts';
+import { STYLESHEET_PATH } from '../../src/pictures/layout.ts';
 import { BIN, documentedFlags, idleprobe } from './cli-harness.ts';
 
 function freePort(): Promise<number> {
@@ -154,6 +156,12 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect((await request(`${d.url}/api/targets`, { ca, headers: { authorization: basic('prom', 'wrong') } })).status).toBe(401);
     expect((await request(`${d.url}/api/targets`, { ca, headers: { authorization: basic('prom', 's3cret') } })).status).toBe(200);
     await expect(request(d.url.replace('https:', 'http:') + '/api/targets')).rejects.toThrow();
+    // The status pages and their assets too: 401 without the password, answered over TLS with it.
+    for (const [route, status] of [['/', 200], ['/?sort=name&order=desc', 200], ['/targets/nope', 404], [STYLESHEET_PATH, 200]] as const) {
+      expect((await request(`${d.url}${route}`, { ca })).status, route).toBe(401);
+      expect((await request(`${d.url}${route}`, { ca, headers: { authorization: basic('prom', 'wrong') } })).status, route).toBe(401);
+      expect((await request(`${d.url}${route}`, { ca, headers: { authorization: basic('prom', 's3cret') } })).status, route).toBe(status);
+    }
     // --config.check validates the web config too: OK, missing, malformed → exit 2 naming the file.
     const ok = await idleprobe(['serve', '--config', configFile, '--web.config.file', f('web.yml'), '--config.check']);
     expect(ok.code).toBe(0);
@@ -289,6 +297,29 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(lines.join('')).not.toContain('level=info');
     const bad = await idleprobe(['serve', '--config', configFile, '--log.level', 'loud']);
     expect(bad.code).toBe(2);
+  },
+  '--demo': async () => {
+    const d = await startServe(['--demo', '--web.listen-address', '127.0.0.1:0']);
+    expect(d.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(d.stderr.join('\n')).toContain('history in memory');
+    // Its own targets, on the status page and in the API, without any config file.
+    const names = [...DEMO_TARGETS.map((t) => t.name), DEMO_WRONG_KEY_TARGET];
+    expect(JSON.parse((await request(`${d.url}/api/targets`)).body).targets.map((t: { name: string }) => t.name).sort()).toEqual([...names].sort());
+    const page = await request(`${d.url}/?refresh=0`);
+    expect(page.status).toBe(200);
+    for (const n of names) expect(page.body).toContain(`data-target="${n}"`);
+    // Loopback only; and no config, history or shard of its own.
+    for (const addr of ['0.0.0.0:0', ':0', '[::]:0', '198.18.0.1:0']) {
+      const bad = await idleprobe(['serve', '--demo', '--web.listen-address', addr]);
+      expect(bad.code, addr).toBe(2);
+      expect(bad.stderr).toContain('--demo listens on loopback only');
+    }
+    for (const extra of [['--config', configFile], ['--history', f('demo.sqlite')], ['--shard', '1/2'], ['--config.check']]) {
+      const bad = await idleprobe(['serve', '--demo', ...extra]);
+      expect(bad.code, extra.join(' ')).toBe(2);
+      expect(bad.stderr).toContain(`cannot be combined with ${extra[0]}`);
+    }
+    expect((await idleprobe(['serve'])).stderr).toContain('or --demo');
   },
   '--shard': async () => {
     const r = await idleprobe(['serve', '--config', f('two-targets.yml'), '--shard', '1/2', '--config.check']);
