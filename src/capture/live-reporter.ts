@@ -70,6 +70,8 @@ export class LiveReporter implements FlowObserver {
   /** The capture (or the watch) ended at capture time `now`: what is still held is reported as it stands. */
   end(flow: Flow, now: number): void {
     if ((flow.reported & (CLOSED | ENDED)) !== 0) return;
+    // Closed idle with the capture ending at the close: the death first, as a tick would have told it.
+    if (flow.closedIdle && (flow.reported & DIED) === 0) this.reportDeath(flow, now);
     if (flow.finished) {
       this.reportClosed(flow);
       return;

@@ -161,6 +161,14 @@ describe('closed idle on the live path (watch, passive)', () => {
     expect(events.map((e) => e.event)).toEqual(['opened', 'died', 'closed']);
   });
 
+  it('a capture that ends with the close (a reset, its last packet; or a FIN nobody answered) still tells the death, before the close', async () => {
+    const reset = await live(session(50075).close(T0 + 16, false, 'rst').frames);
+    expect(reset.map((e) => e.event)).toEqual(['opened', 'died', 'closed']);
+    expect(reset[1]).toMatchObject({ how: 'closed_idle', afterIdleSeconds: 15 });
+    const fin = await live(session(50076).close(T0 + 16, false, 'fin', 0.01, 0, false).frames);
+    expect(fin.map((e) => e.event)).toEqual(['opened', 'died']);
+  });
+
   it('passive counters: counted once under end="closed_idle", in the death-age histogram and the upper bound', async () => {
     const closed = session(50080).close(T0 + 16, false, 'fin');
     const normal = session(50081).data(T0 + 3, true, 60, 0.01, false).close(T0 + 3.001, true, 'fin');
