@@ -1,7 +1,7 @@
 // One connection's analysis state (flow.ts) turned into its report row and the facts its verdict is
 // judged on. Pure. Shared by the batch report and the live tracker, so both say the same.
 import type { ConnectionScope } from './connection-scope.ts';
-import { CLOSE_BUSY, type Flow } from './flow.ts';
+import { CLOSE_BUSY, CLOSE_PRELOGIN, type Flow } from './flow.ts';
 import { TH_RST } from './decode.ts';
 import { formatAddress, isoTime, ms } from './format.ts';
 import type { FlowEnd, FlowReport } from './report.ts';
@@ -93,6 +93,7 @@ export function summarizeFlow(flow: Flow, port: number | null, captureEnd: numbe
     closedWith,
     idleBeforeCloseSeconds: idleBeforeClose,
     closedBusy: flow.closeKind === CLOSE_BUSY,
+    closedBeforeLogin: flow.closeKind === CLOSE_PRELOGIN,
   };
   const report: Omit<FlowReport, 'verdict'> = {
     client,

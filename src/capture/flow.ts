@@ -61,6 +61,16 @@ export const CLOSE_IDLE = 1;
 export const CLOSE_BUSY = 2;
 /** Anything else: after data, carrying data, answering a probe, after a death. */
 export const CLOSE_OTHER = 3;
+/** Bare after an idle gap, but before the connection got past login (LOGIN_DATA_SEGMENTS): sshd's LoginGraceTime. */
+export const CLOSE_PRELOGIN = 4;
+
+/**
+ * Data segments each side has sent once an SSH login is done: a publickey login takes 8 from an
+ * OpenSSH client (banner, KEXINIT, ECDH init, NEWKEYS, service request, three USERAUTH requests) and
+ * 8 from the server, a password login 7 and 6. A client that stalls before authenticating (a scanner,
+ * a bot; sshd's LoginGraceTime closes it bare after 120 s) has sent at most 5, its server 5.
+ */
+const LOGIN_DATA_SEGMENTS = 6;
 
 export const PROBE_OTHER = 0;
 export const PROBE_HEARTBEAT = 1;
@@ -133,6 +143,9 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   closeKind = CLOSE_NONE;
   /** The other side sent something after the first FIN/RST (a later reset from the closer answers it). */
   private closeAnswered = false;
+  /** Segments with data (not keepalives, not retransmissions) per direction: how far the SSH login got. */
+  private dataSegments0 = 0;
+  private dataSegments1 = 0;
   /** For Wireshark's port-reuse rule: a SYN after RST/FIN starts a new conversation. */
   get closed(): boolean {
     return this.sawRst || this.sawFin;
@@ -227,6 +240,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.closeIdle = NaN;
     this.closeKind = CLOSE_NONE;
     this.closeAnswered = false;
+    this.dataSegments0 = this.dataSegments1 = 0;
     this.probePending = false;
     this.probeAt = 0;
     this.probeIdle = 0;
@@ -360,8 +374,13 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     // Anything but a reset from the other side after the death proves the path works again — unless
     // the connection was closed: what follows a close (the peer's last words, its FIN) is no answer.
     if (this.died && direction !== this.deathDirection && !isRst && !this.closedIdle) this.recover(ts);
-    if (seg.seglen > 0 && (wireshark & A_KEEP_ALIVE) === 0) this.lastActivityTs = ts;
-    else if (flags & TH_SYN) this.lastActivityTs = ts;
+    if (seg.seglen > 0 && (wireshark & A_KEEP_ALIVE) === 0) {
+      this.lastActivityTs = ts;
+      if (!retransmission) {
+        if (direction === 0) this.dataSegments0++;
+        else this.dataSegments1++;
+      }
+    } else if (flags & TH_SYN) this.lastActivityTs = ts;
 
     // A connection closed idle probes nothing more: the close itself was the observation.
     if (gap >= this.params.minIdleSeconds && !isRst && !retransmission && !this.probePending && !this.closedIdle) {
@@ -401,6 +420,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
    * the longest idle gap it already survived and, with heartbeats answered, above
    * HEARTBEAT_FLOWING_INTERVALS of their interval (their period, else the idle gap before the last one). Only for SSH (or connections whose start was not seen): the
    * rule rests on how SSH endpoints close; another protocol's client may close bare on its own timer.
+   * And only past login (LOGIN_DATA_SEGMENTS each way): sshd closes a login that stalled bare too.
    */
   private noteClose(direction: number, ts: number, flags: number, seglen: number, answersProbe: boolean): void {
     this.closeDirection = direction;
@@ -419,6 +439,12 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     const flowing = idle <= HEARTBEAT_FLOWING_INTERVALS * interval;
     if (idle <= this.maxSurvived || flowing) {
       this.closeKind = CLOSE_BUSY;
+      return;
+    }
+    // A login that never finished is closed bare by sshd (LoginGraceTime): the path carried that FIN.
+    // A connection joined mid-stream logged in before the capture started.
+    if (this.synDirection >= 0 && Math.min(this.dataSegments0, this.dataSegments1) < LOGIN_DATA_SEGMENTS) {
+      this.closeKind = CLOSE_PRELOGIN;
       return;
     }
     this.closeKind = CLOSE_IDLE;

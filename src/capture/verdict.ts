@@ -23,6 +23,8 @@ export interface FlowFacts {
   idleBeforeCloseSeconds: number | null;
   /** That close was bare and after an idle gap, but while the connection was busy (flow.ts CLOSE_BUSY). */
   closedBusy: boolean;
+  /** That close was bare and after an idle gap, but before the login was done (flow.ts CLOSE_PRELOGIN). */
+  closedBeforeLogin: boolean;
 }
 
 /** Idle gap below which the lack of heartbeats is not worth a warning. */
@@ -124,6 +126,12 @@ export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): stri
     return (
       `${keepaliveSummary(f)}; nothing answered after ${clockTime(f.diedAtSeconds)} UTC (${endText(f.end)}) → the path dropped the connection after ${idleRange(f, pathLowerSeconds, f.diedAfterIdleSeconds)}; ` +
       `a heartbeat every ≤ ${recommendedHeartbeatSeconds(f.diedAfterIdleSeconds)} s would have kept it`
+    );
+  }
+  if (f.closedBeforeLogin) {
+    return (
+      `closed by ${closeSegment(f)} after ${roundSeconds(f.idleBeforeCloseSeconds ?? 0)} s without data, before the login was done: ` +
+      `not an idle timeout — a login that stalled (sshd's LoginGraceTime; often a scanner or a bot)`
     );
   }
   const verdict = aliveVerdict(f);

@@ -12,10 +12,12 @@
 //  - TTY_EXIT (:22): `exit` typed into a tty after 3 s idle — the client's disconnect, then its FIN;
 //  - CHANNEL_TIMEOUT (:2023 → a second sshd with ChannelTimeout session:command=2): sshd closes the
 //    idle channel with messages, the client says goodbye and closes;
-//  - UNUSED_HB (:2023, `ssh -N`, ServerAliveInterval=3; sshd's UnusedConnectionTimeout 5): sshd closes
-//    bare 3 s after an answered heartbeat — busy, so no idle timeout;
-//  - UNUSED (:2023, `ssh -N`, no heartbeat): sshd closes bare after 5.9 s without data — the limit
-//    docs/capture.md names: indistinguishable from a proxy's close by the close itself.
+//  - UNUSED_HB (:2023, `ssh -N`, ServerAliveInterval=4; sshd's UnusedConnectionTimeout 5): sshd closes
+//    bare 2 s after an answered heartbeat — busy, so no idle timeout;
+//  - UNUSED (:2023, `ssh -N`, no heartbeat): sshd closes bare after 5.7 s without data — the limit
+//    docs/capture.md names: indistinguishable from a proxy's close by the close itself;
+//  - SCANNER (:2023, a client that sends its banner and nothing more; sshd's LoginGraceTime 5): sshd
+//    closes bare after 5 s — before the login was done, so no idle timeout.
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisReport, FlowReport } from '../../src/capture/index.ts';
@@ -26,14 +28,15 @@ const CLIENT_PCAP = fixturePath('proxy-client.pcap', 'proxy');
 const SERVER_PCAP = fixturePath('proxy-server.pcap', 'proxy');
 const PROXY_TIMEOUT_S = 6;
 
-const KEEPALIVE = 43382;
-const HEARTBEAT = 43394;
-const NOLINGER = 58830;
-const CHANNEL_TIMEOUT = 43984;
-const TTY_EXIT = 43402;
-const UNUSED_HB = 43996;
-const PLAIN = 43416;
-const UNUSED = 44000;
+const UNUSED = 43298;
+const UNUSED_HB = 43304;
+const KEEPALIVE = 32936;
+const CHANNEL_TIMEOUT = 43310;
+const HEARTBEAT = 32946;
+const NOLINGER = 42178;
+const TTY_EXIT = 32954;
+const PLAIN = 32968;
+const SCANNER = 43316;
 
 interface Run {
   code: number;
@@ -72,7 +75,7 @@ function expectProxyAge(seconds: number | null, what: string): void {
 describe('analyze: a proxy closing idle SSH sessions, at the client (proxy-client.pcap)', () => {
   it('HAProxy\'s closes are closed_idle at ≈ 6 s from the server side, with kernel keepalives too; FIN or, with nolinger, a reset', async () => {
     const r = await analyzeJson(CLIENT_PCAP);
-    expect(r.flows).toHaveLength(8);
+    expect(r.flows).toHaveLength(9);
     const plain = byClientPort(r.flows, PLAIN);
     expect(plain).toMatchObject({ end: 'closed_idle', closedBy: 'server', closedWith: 'fin', heartbeats: 0, tcpKeepalives: 0, unanswered: 0 });
     expectProxyAge(plain.diedAfterIdleSeconds, 'plain');
@@ -92,7 +95,7 @@ describe('analyze: a proxy closing idle SSH sessions, at the client (proxy-clien
     expect(nolinger.verdict).toMatch(/\(a reset from the server side at /);
   });
 
-  it('the endpoints\' own closes are not: heartbeats that kept it, a typed exit, sshd\'s ChannelTimeout, sshd\'s UnusedConnectionTimeout while heartbeats flow', async () => {
+  it('the endpoints\' own closes are not: heartbeats that kept it, a typed exit, sshd\'s ChannelTimeout, sshd\'s UnusedConnectionTimeout while heartbeats flow, sshd\'s LoginGraceTime', async () => {
     const r = await analyzeJson(CLIENT_PCAP);
     const hb = byClientPort(r.flows, HEARTBEAT);
     expect(hb).toMatchObject({ end: 'fin', diedAfterIdleSeconds: null, heartbeatSender: 'client', unanswered: 0 });
@@ -106,14 +109,18 @@ describe('analyze: a proxy closing idle SSH sessions, at the client (proxy-clien
     }
     const busy = byClientPort(r.flows, UNUSED_HB);
     expect(busy).toMatchObject({ end: 'fin', diedAfterIdleSeconds: null, closedBy: 'server', heartbeatsAnswered: 1 });
-    expect(busy.verdict).toMatch(/closed by a FIN from the server side after 3 s without data, while its heartbeats were flowing \(1 answered\) and it had survived 3 s idle: not an idle timeout/);
+    expect(busy.verdict).toMatch(/closed by a FIN from the server side after 2 s without data, while its heartbeats were flowing \(1 answered\) and it had survived 3\.6 s idle: not an idle timeout/);
+    const scanner = byClientPort(r.flows, SCANNER);
+    expect(scanner).toMatchObject({ end: 'fin', diedAfterIdleSeconds: null, closedBy: 'server', closedWith: 'fin' });
+    expect(scanner.idleBeforeCloseSeconds!).toBeCloseTo(5, 1);
+    expect(scanner.verdict).toBe('closed by a FIN from the server side after 5 s without data, before the login was done: not an idle timeout — a login that stalled (sshd\'s LoginGraceTime; often a scanner or a bot)');
   });
 
   it('the limit: sshd\'s UnusedConnectionTimeout closing a channel-less `ssh -N` closes bare, like a proxy (closed_idle at 5.9 s)', async () => {
     const r = await analyzeJson(CLIENT_PCAP);
     const unused = byClientPort(r.flows, UNUSED);
     expect(unused).toMatchObject({ end: 'closed_idle', closedBy: 'server', closedWith: 'fin' });
-    expect(unused.diedAfterIdleSeconds!).toBeCloseTo(5.93, 2);
+    expect(unused.diedAfterIdleSeconds!).toBeCloseTo(5.69, 2);
   });
 
   it('path brackets: upper bound from the closes, closedIdle counted, the verdict asks for SSH heartbeats', async () => {
@@ -139,7 +146,7 @@ describe('analyze: a proxy closing idle SSH sessions, at the client (proxy-clien
 describe('analyze: the same closes at sshd (proxy-server.pcap: the proxy\'s backend legs)', () => {
   it('closed idle by the client side (the proxy) at ≈ 6 s; the heartbeat session survives', async () => {
     const r = await analyzeJson(SERVER_PCAP);
-    expect(r.flows).toHaveLength(8);
+    expect(r.flows).toHaveLength(9);
     const proxied = r.flows.filter((f) => f.server === '198.19.9.2:22' && f.end === 'closed_idle');
     // PLAIN, KEEPALIVE (its keepalives never reach sshd: the proxy's kernel answered them) and NOLINGER.
     expect(proxied).toHaveLength(3);
@@ -170,7 +177,7 @@ describe('watch --read: the live path reports the closes as deaths', () => {
       expect(died.connection, `${p}`).toMatchObject({ end: 'closed_idle', closedBy: 'server', closedWith: flow.closedWith });
       expect(mine[2], `${p}`).toMatchObject({ event: 'closed', end: 'closed_idle' });
     }
-    for (const p of [HEARTBEAT, TTY_EXIT, CHANNEL_TIMEOUT, UNUSED_HB]) {
+    for (const p of [HEARTBEAT, TTY_EXIT, CHANNEL_TIMEOUT, UNUSED_HB, SCANNER]) {
       expect(events.filter((e) => port(e) === p).map((e) => e.event), `${p}`).toEqual(['opened', 'closed']);
     }
     expect(events.at(-1)).toMatchObject({ event: 'summary', died: 4, diedBy: { closed_idle: 4 }, paths: batch.paths, verdicts: batch.verdicts });
@@ -181,7 +188,7 @@ describe('watch --read: the live path reports the closes as deaths', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`Z died #\\d+ 198\\.18\\.9\\.2:${PLAIN} → 198\\.18\\.9\\.1:22: closed after 6s idle by the far end \\(FIN from the server side\\)\\n`));
     expect(run.stdout).toMatch(new RegExp(`Z died #\\d+ 198\\.18\\.9\\.2:${NOLINGER} → 198\\.18\\.9\\.1:2022: closed after 6s idle by the far end \\(reset from the server side\\)\\n`));
-    expect(run.stdout).toMatch(/connections 8 · died 4 \(closed_idle 4\)/);
+    expect(run.stdout).toMatch(/connections 9 · died 4 \(closed_idle 4\)/);
     expect(run.stdout).toMatch(new RegExp(`Deaths \\(latest\\):\\n(?:.*\\n)*? {2}[\\d:]+ 198\\.18\\.9\\.2:${PLAIN} → 198\\.18\\.9\\.1:22: closed after 6s idle by the far end \\(FIN from the server side\\), heartbeats 0/0\\n`));
   });
 });

@@ -199,29 +199,29 @@ describe('serve with passive: (a stand-in tcpdump)', () => {
     const s = await serve(config('proxy', FAKES.proxy(), ['198.18.9.1:22', '198.18.9.1:2022']));
     await s.line(/listening on http/, 20_000);
     // The counters are read at scrape time; the last connections' ends are told within a tick (1 s)
-    // of the replay, when the clock moves capture time past them: until all 8 ended.
+    // of the replay, when the clock moves capture time past them: until all 9 ended.
     const end = (text: string, server: string, e: string) => sampleOf(text, METRIC.passiveConnections, `server="${server}",end="${e}"`);
     const ended = (text: string) =>
       text.split('\n').filter((l) => l.startsWith(`${METRIC.passiveConnections}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     let text = '';
-    for (let i = 0; i < 40 && ended(text) < 8; i++) {
+    for (let i = 0; i < 40 && ended(text) < 9; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 250));
       text = await (await fetch(`${s.url}/metrics`)).text();
     }
     const lines = text.split('\n').filter((l) => l.startsWith('idleprobe_passive_')).join('\n');
     // :22: HAProxy closed the session without heartbeat and the one with kernel keepalives at 6 s; the
     // ServerAliveInterval=2 session and a typed `exit` ended normally. :2022: `option nolinger`.
-    // other (:2023, sshd's own policies): ChannelTimeout and UnusedConnectionTimeout during heartbeats
-    // end normally; UnusedConnectionTimeout without heartbeat closes bare (the documented limit).
+    // other (:2023, sshd's own policies): ChannelTimeout, UnusedConnectionTimeout during heartbeats and
+    // LoginGraceTime end normally; UnusedConnectionTimeout without heartbeat closes bare (the documented limit).
     expect({ fin: end(text, '198.18.9.1:22', 'fin'), closedIdle: end(text, '198.18.9.1:22', 'closed_idle'), rst: end(text, '198.18.9.1:22', 'rst') }, lines).toEqual({ fin: 2, closedIdle: 2, rst: 0 });
     expect(end(text, '198.18.9.1:2022', 'closed_idle'), lines).toBe(1);
-    expect({ fin: end(text, 'other', 'fin'), closedIdle: end(text, 'other', 'closed_idle') }, lines).toEqual({ fin: 2, closedIdle: 1 });
+    expect({ fin: end(text, 'other', 'fin'), closedIdle: end(text, 'other', 'closed_idle') }, lines).toEqual({ fin: 3, closedIdle: 1 });
     expect(sampleOf(text, `${METRIC.passiveDeathAge}_count`, 'server="198.18.9.1:22"')).toBe(2);
-    expect(sampleOf(text, `${METRIC.passiveDeathAge}_sum`, 'server="198.18.9.1:22"')).toBeCloseTo(6.003 + 6.006, 3);
+    expect(sampleOf(text, `${METRIC.passiveDeathAge}_sum`, 'server="198.18.9.1:22"')).toBeCloseTo(6.001 + 6.002, 3);
     expect(sampleOf(text, `${METRIC.passiveDeathAge}_bucket`, 'server="198.18.9.1:22",le="5"')).toBe(0);
     expect(sampleOf(text, `${METRIC.passiveDeathAge}_bucket`, 'server="198.18.9.1:22",le="10"')).toBe(2);
-    expect(sampleOf(text, METRIC.passiveTimeoutUpper, 'server="198.18.9.1:22"')).toBeCloseTo(6.003, 3);
-    expect(sampleOf(text, METRIC.passiveTimeoutLower, 'server="198.18.9.1:22"')).toBeCloseTo(2.02, 2);
+    expect(sampleOf(text, METRIC.passiveTimeoutUpper, 'server="198.18.9.1:22"')).toBeCloseTo(6.001, 3);
+    expect(sampleOf(text, METRIC.passiveTimeoutLower, 'server="198.18.9.1:22"')).toBeCloseTo(2.012, 3);
     expect(sampleOf(text, METRIC.passiveWithoutHeartbeat, 'server="198.18.9.1:22"')).toBe(2);
     s.proc.kill('SIGTERM');
     expect((await s.exited).code, s.stderr()).toBe(0);

@@ -31,9 +31,9 @@ async function live(packets: IpPacket[]): Promise<ConnectionEvent[]> {
   return events;
 }
 
-/** An SSH session (handshake, banners, some key exchange) whose last data is at T0 + 1. */
+/** An SSH session (handshake, banners, login, a command's output) whose last data is at T0 + 1. */
 function session(port: number): Conversation {
-  return new Conversation(CLIENT, port, SERVER, 22).handshake(T0).banners(T0 + 0.05).data(T0 + 0.5, true, 300).data(T0 + 1, false, 44);
+  return new Conversation(CLIENT, port, SERVER, 22).handshake(T0).banners(T0 + 0.05).login(T0 + 0.1).data(T0 + 0.5, true, 300).data(T0 + 1, false, 44);
 }
 
 function only(r: AnalysisReport): FlowReport {
@@ -128,6 +128,14 @@ describe('closed idle by the far end', () => {
     expect(by(50040).diedAfterIdleSeconds).toBeCloseTo(15, 1);
     expect(by(50041)).toMatchObject({ end: 'rst', closedBy: 'server' });
     expect(by(50041).diedAfterIdleSeconds).toBeCloseTo(15, 1);
+  });
+
+  it('a login that never finished (a scanner: its banner and key exchange, then nothing) closed bare by sshd\'s LoginGraceTime is no idle timeout', async () => {
+    const scanner = new Conversation(CLIENT, 50045, SERVER, 22).handshake(T0).banners(T0 + 0.05).data(T0 + 0.1, true, 1560).data(T0 + 0.12, false, 1088).data(T0 + 0.14, true, 1208).data(T0 + 0.16, false, 1564).data(T0 + 0.18, true, 16);
+    scanner.close(T0 + 120.05, false, 'fin');
+    const f = only(await analyze(scanner.frames));
+    expect(f).toMatchObject({ end: 'fin', diedAfterIdleSeconds: null, closedBy: 'server', closedWith: 'fin' });
+    expect(f.verdict).toMatch(/^closed by a FIN from the server side after 120 s without data, before the login was done: not an idle timeout — a login that stalled \(sshd's LoginGraceTime; often a scanner or a bot\)$/);
   });
 
   it('only SSH: another protocol (its opener\'s first bytes are no banner) closing on its own timer is an ordinary close; a connection joined mid-stream on port 22 may be closed idle', async () => {

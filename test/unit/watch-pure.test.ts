@@ -35,7 +35,7 @@ describe('when a death is reported', () => {
 describe('the live table', () => {
   it('a connection closed idle by the far end is a death: its row and the latest deaths say who closed it, after how long idle, and how', async () => {
     const T0 = 1_790_000_000;
-    const c = new Conversation('198.18.9.2', 50090, '198.19.9.2', 22).handshake(T0).banners(T0 + 0.05).data(T0 + 1, false, 44).close(T0 + 7, false, 'fin+rst');
+    const c = new Conversation('198.18.9.2', 50090, '198.19.9.2', 22).handshake(T0).banners(T0 + 0.05).login(T0 + 0.1).data(T0 + 1, false, 44).close(T0 + 7, false, 'fin+rst');
     const stats = new WatchStats();
     const tracker = liveAnalysis({ scope: 'ssh', onEvent: (e) => stats.add(e) });
     await readCapture(Readable.from([writePcap(asFrames(c.frames), 1)]), tracker.store, { maxPackets: Infinity });
