@@ -30,7 +30,8 @@ export const SHUTDOWN_DEADLINE_MS = 5000;
 
 export interface ServiceOptions {
   config: DaemonConfig;
-  configFile: string;
+  /** The file reload re-reads; without one (`--demo`) reload re-applies the config in memory. */
+  configFile?: string;
   historyFile: string;
   /** `--history.reset-corrupt`: move a corrupt history aside and start a fresh one. */
   resetCorruptHistory?: boolean;

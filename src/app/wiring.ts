@@ -8,7 +8,7 @@ import { CredentialError, loadCredentials, loadHostKeyPolicy } from '../probe/cr
 import { ConnectError } from '../search/types.ts';
 import type { HeartbeatFn, MeasureFn, OpenerFactory } from '../daemon/runner.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
-import { analyzeStream, type AnalysisReport } from '../capture/index.ts';
+import { analyzeStream, type AnalysisReport, type ConnectionScope } from '../capture/index.ts';
 import { measureTarget } from '../probe/measure.ts';
 import { locateTarget } from '../probe/locate.ts';
 import type { LocateFn } from '../daemon/jobs/locate.ts';
@@ -41,8 +41,8 @@ async function credentialsAsAuth<T>(run: () => Promise<T>): Promise<T> {
 export const measureWithProber: MeasureFn = (spec, opts) => credentialsAsAuth(() => measureTarget(spec, opts));
 
 /** POST /api/analyze: the capture analyser, reading the upload stream with back-pressure. */
-export const analyzeUpload = (input: Readable, opts: { port: number; maxLiveFlows?: number }): Promise<AnalysisReport> =>
-  analyzeStream(input, { port: opts.port, maxLiveFlows: opts.maxLiveFlows });
+export const analyzeUpload = (input: Readable, opts: { scope: ConnectionScope; maxLiveFlows?: number }): Promise<AnalysisReport> =>
+  analyzeStream(input, { scope: opts.scope, maxLiveFlows: opts.maxLiveFlows });
 
 /** Heartbeat survival matrices: the prober's sessions with OpenSSH's CountMax verdict (src/heartbeat). */
 export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>

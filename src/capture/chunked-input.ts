@@ -3,6 +3,8 @@
 // unread tail). Pulling the next chunk only when the current one is used up is what gives the
 // back-pressure: a paused Readable is not read faster than the analysis consumes it.
 
+import { GzipDataError } from './compressed.ts';
+import { CaptureFormatError } from './errors.ts';
 import { nextTurn } from './turn.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -25,8 +27,17 @@ export class ChunkedInput {
   /** Unread remainder of a chunk whose head was stitched onto the previous tail. */
   private pending: Buffer | null = null;
   private readonly iterator: AsyncIterator<Buffer | Uint8Array | string>;
+  /** Reading was stopped by the signal (the input may have had more). */
+  interrupted = false;
+  /** Packets the reader has handed on so far (kept up to date at chunk boundaries, for error messages). */
+  packetsRead = 0;
+  /** A read of the source the signal cut short: close() must end the source rather than wait for it. */
+  private abandoned = false;
 
-  constructor(source: ByteSource) {
+  constructor(
+    private readonly source: ByteSource,
+    private readonly signal?: AbortSignal,
+  ) {
     const iterable = source as AsyncIterable<Buffer | Uint8Array | string>;
     if (typeof iterable[Symbol.asyncIterator] !== 'function') {
       throw new TypeError('capture input must be a Readable stream or an async iterable of Buffers');
@@ -81,8 +92,8 @@ export class ChunkedInput {
       return chunk;
     }
     while (!this.ended) {
-      const next = await this.iterator.next();
-      if (next.done) {
+      const next = await this.pull();
+      if (next === null || next.done) {
         this.ended = true;
         return null;
       }
@@ -93,10 +104,60 @@ export class ChunkedInput {
     return null;
   }
 
+  /** The source's next chunk, or null once the signal stopped reading (even while waiting for data). */
+  private async pull(): Promise<IteratorResult<Buffer | Uint8Array | string> | null> {
+    const signal = this.signal;
+    if (signal?.aborted) {
+      this.interrupted = true;
+      return null;
+    }
+    const next = this.iterator.next().catch((err: unknown) => {
+      // A gzip input whose data is bad: a capture error that says where (decompressed bytes so far).
+      if (err instanceof GzipDataError) throw new CaptureFormatError(err.message, this.base + this.buf.length, this.packetsRead);
+      throw err;
+    });
+    if (signal === undefined) return next;
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<null>((resolve) => {
+      onAbort = () => {
+        this.interrupted = true;
+        resolve(null);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const first = await Promise.race([next, aborted]);
+      if (first === null) this.abandoned = true;
+      return first;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // Abandoned when the signal won: its outcome no longer matters (close() ends the source).
+      next.catch(() => undefined);
+    }
+  }
+
+  /** The unread bytes and then the rest of the source, as a stream of chunks (to decompress them). */
+  async *rest(): AsyncGenerator<Buffer> {
+    if (this.buf.length > this.pos) yield this.buf.subarray(this.pos);
+    this.base += this.buf.length;
+    this.buf = EMPTY;
+    this.pos = 0;
+    for (;;) {
+      const chunk = await this.nextChunk();
+      if (chunk === null) return;
+      this.base += chunk.length;
+      yield chunk;
+    }
+  }
+
   /** Stops the source early (e.g. --max-packets reached): lets a file stream close. */
   async close(): Promise<void> {
     this.ended = true;
     this.pending = null;
+    // An iterator's return() waits for a next() still pending (a pipe nobody writes to): destroy
+    // the stream underneath first, which ends that read.
+    const stream = this.source as Partial<NodeJS.ReadableStream & { destroy(): void }>;
+    if (this.abandoned && typeof stream.destroy === 'function') stream.destroy();
     if (typeof this.iterator.return === 'function') await this.iterator.return();
   }
 }

@@ -7,10 +7,48 @@
 //  - 'all': every TCP connection.
 // Pure: looks at one decoded segment and its captured payload bytes.
 import { TH_SYN, type TcpSegment } from './decode.ts';
+import { CategorizedError } from '../errors.ts';
 
 export type ConnectionScope = 'ssh' | 'all' | { port: number };
 
+/** The scope of `analyze`, `watch`, the passive job and POST /api/analyze when none is given. */
+export const DEFAULT_SCOPE: ConnectionScope = 'ssh';
+
 export const SSH_WELL_KNOWN_PORT = 22;
+
+/** The scope a user wrote: `ssh`, `all`, or a port number 1–65535. Null when it is none of these. */
+export function parseScope(text: string): ConnectionScope | null {
+  const t = text.trim().toLowerCase();
+  if (t === 'ssh' || t === 'all') return t;
+  if (!/^\d{1,5}$/.test(t)) return null;
+  const port = Number(t);
+  return port >= 1 && port <= 65535 ? { port } : null;
+}
+
+/** The scope a `--port N` shorthand names: 0 is every TCP connection. */
+export function scopeOfPort(port: number): ConnectionScope {
+  return port === 0 ? 'all' : { port };
+}
+
+/** What `parseScope` accepts, for help texts and error messages. */
+export const SCOPE_SYNTAX = 'ssh (SSH by its banner, any port), all (every TCP connection) or a port number 1–65535';
+
+/**
+ * The scope from its two spellings, as the CLI (`--scope`, `--port`) and POST /api/analyze
+ * (`scope=`, `port=`) take them: `scope` in words, or the `port` shorthand (0 = all); neither is
+ * the default. Throws a usage error naming the parameter.
+ */
+export function resolveScope(scope: string | undefined, port: number | undefined, names: { scope: string; port: string }): ConnectionScope {
+  if (scope !== undefined && port !== undefined) throw new CategorizedError(`${names.port} N is a shorthand for ${names.scope} N: give one of them`, 'usage');
+  if (port !== undefined) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CategorizedError(`${names.port} must be an integer 0–65535 (0 = every TCP connection), got ${port}`, 'usage');
+    return scopeOfPort(port);
+  }
+  if (scope === undefined) return DEFAULT_SCOPE;
+  const parsed = parseScope(scope);
+  if (parsed === null) throw new CategorizedError(`${names.scope} must be ${SCOPE_SYNTAX}, got ${JSON.stringify(scope)}`, 'usage');
+  return parsed;
+}
 
 export const enum InScope {
   Unknown = 0,

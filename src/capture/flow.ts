@@ -9,9 +9,11 @@
 // A probe is an SSH *heartbeat* (keepalive@openssh.com with want-reply) only if the exchange has its
 // shape within the answer window: one small segment, then from the peer one small segment (its
 // REQUEST_FAILURE / CHANNEL_FAILURE, possibly after a bare ACK), and nothing else — no further data
-// from the sender, no second segment from the peer, no FIN or RST. A short reply after idle (a
-// command's one line of output) fails it: more segments follow (EOF, exit status, close, a shell
-// prompt) or the peer only ACKs. So the kind of an answered probe is settled when its window ends.
+// from the sender (for at least 1 s: a heartbeat is alone), no second segment from the peer, no FIN
+// or RST. A short reply after idle (a command's one line of output) fails it: more segments follow
+// (EOF, exit status, close, a shell prompt) or the peer only ACKs; so does a line typed after a
+// pause (its next keystroke follows within the second). So the kind of an answered probe is settled
+// when its window ends.
 // An unanswered probe has no reply to judge: a lone small segment still counts as a heartbeat.
 import { InScope, type RecognisedBy, type ScopedFlow } from './connection-scope.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
@@ -121,7 +123,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   firstDataSeen = 0;
   /** Number of the connection in its analysis run (events name it). */
   id = 0;
-  /** Bits of LIVE_* in analyzer.ts: events already emitted. */
+  /** Bits of the events live-reporter.ts already emitted for this connection. */
   reported = 0;
   observer: FlowObserver | null = null;
 
@@ -217,6 +219,16 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     return Math.min(3, Math.max(0.3, 4 * rtt + 0.25));
   }
 
+  /**
+   * Seconds after a small probe in which its sender must send nothing more for it to be a heartbeat:
+   * the answer window, and at least the idle gap that makes a probe (1 s). A heartbeat is alone (the
+   * next one is an interval away, ≥ 1 s); a line typed after a pause is not — its next keystroke
+   * follows within the second.
+   */
+  private shapeWindow(answerWindow = this.answerWindow()): number {
+    return answerWindow > this.params.minIdleSeconds ? answerWindow : this.params.minIdleSeconds;
+  }
+
   /** Feeds one segment travelling in `direction` (0: A→B). Returns Wireshark's analysis flags. */
   add(direction: 0 | 1, ts: number, seg: TcpSegment): number {
     const fwd = direction === 0 ? this.seq0 : this.seq1;
@@ -262,8 +274,13 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
 
     if (this.shapePending) {
       // A packet after an idle gap starts something new; it is no part of the exchange before.
-      if (!this.probePending && (ts - this.probeAt > this.answerWindow() || gap >= this.params.minIdleSeconds)) this.settleShape();
-      else if (ts - this.probeAt <= this.answerWindow()) this.watchShape(direction, seg.seglen, flags, retransmission);
+      const sinceProbe = ts - this.probeAt;
+      const idleBefore = gap >= this.params.minIdleSeconds;
+      const answerWindow = this.answerWindow();
+      const shapeWindow = this.shapeWindow(answerWindow);
+      if (!this.probePending && (sinceProbe > shapeWindow || idleBefore)) this.settleShape();
+      else if (sinceProbe <= answerWindow) this.watchShape(direction, seg.seglen, flags, retransmission);
+      else if (sinceProbe <= shapeWindow && !idleBefore && seg.seglen > 0 && !retransmission) this.afterAnswerWindow(direction);
     }
     if (this.probePending) {
       if (direction !== this.probeDirection) {
@@ -303,7 +320,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
    */
   finish(endTs: number, final = false): void {
     if (this.probePending && endTs - this.probeAt > this.answerWindow()) this.probeUnanswered();
-    if (this.shapePending && !this.probePending && (final || this.finished || endTs - this.probeAt > this.answerWindow())) this.settleShape();
+    if (this.shapePending && !this.probePending && (final || this.finished || endTs - this.probeAt > this.shapeWindow())) this.settleShape();
   }
 
   /** A packet within the answer window of a small probe: does the exchange stay heartbeat-shaped? */
@@ -313,6 +330,16 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     else if (seglen === 0 || retransmission) return;
     else if (direction === this.probeDirection || this.shapeReplied || seglen > this.params.maxHeartbeatBytes) this.shapeBroken = true;
     else this.shapeReplied = true;
+  }
+
+  /**
+   * The first data after the answer window but within the shape window decides: the sender going on
+   * (the next keystroke of a typed line) is no heartbeat; the peer starting something (a command's
+   * output that happens to follow) is a new exchange, and the heartbeat stands.
+   */
+  private afterAnswerWindow(direction: number): void {
+    if (direction === this.probeDirection) this.shapeBroken = true;
+    if (!this.probePending) this.settleShape();
   }
 
   /** The answered small probe's window is over: a heartbeat if the peer replied and nothing else came. */

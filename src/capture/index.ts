@@ -1,21 +1,21 @@
 // Public entry of the capture analysis: stream in (file, stdin, HTTP upload), report out.
-import { CaptureAnalyzer, type AnalyzerOptions } from './analyzer.ts';
+import { batchAnalysis } from './batch-report.ts';
 import { readCapture } from './capture-reader.ts';
 import type { ByteSource } from './chunked-input.ts';
-import type { ConnectionScope } from './connection-scope.ts';
+import { DEFAULT_SCOPE, type ConnectionScope } from './connection-scope.ts';
 import type { AnalysisReport } from './report.ts';
 
-export type { AnalysisReport, FlowReport, FlowEnd, IdleTimeoutBracket, PathReport } from './report.ts';
+export type { AnalysisReport, FlowReport, FlowEnd, IdleTimeoutBracket, Incomplete, PathReport } from './report.ts';
 export { CaptureFormatError } from './errors.ts';
-export { CaptureAnalyzer } from './analyzer.ts';
 export { readCapture } from './capture-reader.ts';
-export type { ConnectionScope } from './connection-scope.ts';
+export { FlowStore } from './flow-store.ts';
+export { BatchReport, batchAnalysis } from './batch-report.ts';
+export { LiveTracker, liveAnalysis } from './live-tracker.ts';
+export { DEFAULT_SCOPE, parseScope, type ConnectionScope } from './connection-scope.ts';
 export { DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_FLOWS_LISTED } from './limits.ts';
 
 export interface AnalyzeOptions {
-  /** Only connections with this port on either side (e.g. 22); omit for every TCP connection. */
-  port?: number;
-  /** 'ssh': only SSH connections, recognised by their banner on any port (overrides `port`). */
+  /** Which connections: 'ssh' by their banner on any port (the default), 'all', or `{ port }`. */
   scope?: ConnectionScope;
   /** Stop after this many packets (the report says so); default unlimited. */
   maxPackets?: number;
@@ -23,16 +23,19 @@ export interface AnalyzeOptions {
   maxFlows?: number;
   /** Connections held at once (default DEFAULT_MAX_LIVE_FLOWS); beyond it some are evicted, counted. */
   maxLiveFlows?: number;
+  /** Stops reading; the report covers what was read and says it was interrupted. */
+  signal?: AbortSignal;
+  /** A stop was asked for: reading goes on until `signal` or the end, and the report says interrupted. */
+  stopRequested?: AbortSignal;
 }
 
 /**
- * Reads a pcap/pcapng stream with back-pressure and analyses every TCP connection in it.
- * Rejects with CaptureFormatError (exitCode 4, byte offset, packets read) on bad input.
+ * Reads a pcap/pcapng stream (gzip-compressed or not) with back-pressure and analyses its TCP
+ * connections. A stream cut short or interrupted still gives a report (its `incomplete` says why);
+ * rejects with CaptureFormatError (exitCode 4, byte offset, packets read) on bad input.
  */
 export async function analyzeStream(input: NodeJS.ReadableStream | AsyncIterable<Buffer>, opts: AnalyzeOptions = {}): Promise<AnalysisReport> {
-  const analyzer = new CaptureAnalyzer({ port: opts.port ?? null, scope: opts.scope, maxFlows: opts.maxFlows, maxLiveFlows: opts.maxLiveFlows } satisfies AnalyzerOptions);
-  const maxPackets = opts.maxPackets ?? Number.POSITIVE_INFINITY;
-  const read = await readCapture(input as ByteSource, analyzer, { maxPackets });
-  analyzer.truncatedAtMaxPackets = read >= maxPackets;
-  return analyzer.reportInTurns();
+  const { store, report } = batchAnalysis({ scope: opts.scope ?? DEFAULT_SCOPE, maxFlows: opts.maxFlows, maxLiveFlows: opts.maxLiveFlows });
+  const end = await readCapture(input as ByteSource, store, { maxPackets: opts.maxPackets ?? Number.POSITIVE_INFINITY, signal: opts.signal, stopRequested: opts.stopRequested });
+  return report.reportInTurns(end);
 }

@@ -15,3 +15,18 @@ export const DEFAULT_MAX_PATHS = 1_000;
 
 /** Connections listed one by one in the report (all are counted). */
 export const DEFAULT_MAX_FLOWS_LISTED = 1_000;
+
+/**
+ * Interface descriptions held per pcapng section. A capture describes one per interface it was
+ * taken on (a handful; `-i any` on a host with thousands of veths stays far below); beyond this the
+ * file is refused at the offending block, whatever it costs to describe them (16-bit is also the
+ * range of the obsolete Packet Block's interface field).
+ */
+export const MAX_PCAPNG_INTERFACES = 65_536;
+
+/**
+ * Largest expansion of a gzip-compressed capture (decompressed / compressed bytes, plus 1 MiB).
+ * Real captures compress 2–7× (the lab's 1.8–4.1×, a SYN flood 6.5×); zeros compress ~1000×, so
+ * without a bound a 256 MiB upload could make the daemon analyse 256 GB.
+ */
+export const MAX_GZIP_EXPANSION = 64;

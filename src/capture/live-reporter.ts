@@ -5,6 +5,7 @@ import { InScope } from './connection-scope.ts';
 import { deathConfirmSeconds, type ConnectionEvent } from './events.ts';
 import { PROBE_HEARTBEAT, PROBE_KEEPALIVE, type Flow, type FlowObserver } from './flow.ts';
 import { isoTime, ms } from './format.ts';
+import type { Endpoints } from './flow-summary.ts';
 import type { FlowReport } from './report.ts';
 
 const OPENED = 1;
@@ -14,7 +15,9 @@ const ENDED = 8;
 
 export interface LiveReporterDeps {
   describe(flow: Flow): FlowReport;
-  endpoints(flow: Flow): { client: string; server: string; clientSide: 0 | 1 };
+  endpoints(flow: Flow): Endpoints;
+  /** An answered probe showed that `flow`'s path survived `idleSeconds` idle. */
+  survived(flow: Flow, idleSeconds: number): void;
   heartbeatEvents: boolean;
 }
 
@@ -60,7 +63,7 @@ export class LiveReporter implements FlowObserver {
     if (now - flow.deathAt >= deathConfirmSeconds(interval, flow.deathIdle, flow.answerWindow())) this.reportDeath(flow, now);
   }
 
-  /** The capture ended: what is still held is reported as it stands. */
+  /** The capture (or the watch) ended at capture time `now`: what is still held is reported as it stands. */
   end(flow: Flow, now: number): void {
     if ((flow.reported & (CLOSED | ENDED)) !== 0) return;
     if (flow.finished) {
@@ -110,7 +113,9 @@ export class LiveReporter implements FlowObserver {
   }
 
   probeAnswered(flow: Flow, at: number, idle: number, direction: number, kind: number): void {
-    if (!this.deps.heartbeatEvents || kind !== PROBE_HEARTBEAT || flow.scope !== InScope.Yes) return;
+    if (flow.scope !== InScope.Yes) return;
+    this.deps.survived(flow, idle);
+    if (!this.deps.heartbeatEvents || kind !== PROBE_HEARTBEAT) return;
     this.emit({ event: 'heartbeat', ...this.base(flow, at), sender: this.sender(flow, direction), idleSeconds: ms(idle) });
   }
 

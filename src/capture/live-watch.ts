@@ -2,14 +2,14 @@
 // replayed from a file, through the same reader and analyser as `analyze`, out as events. Time —
 // the watermark that judges unanswered probes while no packet arrives, the back-off — comes from
 // the injected clock.
-import { CaptureAnalyzer } from './analyzer.ts';
 import { readCapture } from './capture-reader.ts';
 import type { ByteSource } from './chunked-input.ts';
 import type { ConnectionScope } from './connection-scope.ts';
 import { CaptureFormatError } from './errors.ts';
 import { LIVE_DELIVERY_SLACK_SECONDS, LIVE_FORGET_IDLE_SECONDS } from './events.ts';
 import { isoTime } from './format.ts';
-import type { AnalysisReport, FlowReport } from './report.ts';
+import { liveAnalysis, type LiveTracker } from './live-tracker.ts';
+import type { AnalysisReport, FlowReport, ReadEnd } from './report.ts';
 import { LIVE_SNAPLEN, startTcpdump, type TcpdumpOptions, type TcpdumpRun } from './tcpdump-source.ts';
 import { WatchStats, type WatchEvent } from './watch-stats.ts';
 
@@ -34,8 +34,10 @@ export interface WatchOptions {
   onEvent(event: WatchEvent): void;
   /** Once per tick (live) — the table redraw. */
   onTick?(view: WatchView): void;
-  /** Stops a live watch (Ctrl-C/SIGTERM); a replay stops at the end of the file. */
+  /** Stops a live watch (Ctrl-C/SIGTERM), or a replay before the end of its input. */
   signal: AbortSignal;
+  /** A replay: a stop was asked for (reading goes on until `signal` or the end; the report says interrupted). */
+  stopRequested?: AbortSignal;
   heartbeatEvents?: boolean;
 }
 
@@ -61,7 +63,7 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
     stats.add(e);
     opts.onEvent(e);
   };
-  const analyzer = new CaptureAnalyzer({
+  const tracker = liveAnalysis({
     scope: opts.scope,
     onEvent: emit,
     heartbeatEvents: opts.heartbeatEvents,
@@ -70,20 +72,21 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
     // Connections are reported by events; the final report keeps only totals and paths.
     maxFlows: 0,
   });
+  const { store } = tracker;
   const startedAtSeconds = opts.clock.now() / 1000;
   const view = (capturing: boolean): WatchView => ({
     stats,
-    connections: analyzer.liveConnections(),
-    nowSeconds: live ? opts.clock.now() / 1000 : analyzer.newestPacketSeconds,
-    packets: analyzer.packets,
+    connections: tracker.liveConnections(),
+    nowSeconds: live ? opts.clock.now() / 1000 : store.lastTs,
+    packets: store.packets,
     capturing,
   });
 
   if (opts.source.kind === 'read') {
     emit({ event: 'replay_started', at: isoTime(startedAtSeconds), file: opts.source.name });
-    await readCapture(opts.source.input, analyzer, { maxPackets: Number.POSITIVE_INFINITY });
-    analyzer.endLive();
-    return { ...view(false), report: analyzer.report(), startedAtSeconds, firstPacketSeconds: analyzer.firstPacketSeconds };
+    const end = await readCapture(opts.source.input, store, { maxPackets: Number.POSITIVE_INFINITY, signal: opts.signal, stopRequested: opts.stopRequested });
+    tracker.end();
+    return { ...view(false), report: tracker.report.report(end), startedAtSeconds, firstPacketSeconds: store.firstPacketSeconds };
   }
 
   const source = opts.source.tcpdump;
@@ -100,26 +103,30 @@ export async function runWatch(opts: WatchOptions): Promise<WatchResult> {
         break;
       }
       // While tcpdump is down nothing is seen: the clock must not judge probes whose answers we missed.
-      if (state.capturing) analyzer.advance(opts.clock.now() / 1000 - LIVE_DELIVERY_SLACK_SECONDS);
+      if (state.capturing) tracker.advance(opts.clock.now() / 1000 - LIVE_DELIVERY_SLACK_SECONDS);
       opts.onTick?.(view(state.capturing));
     }
   })();
   try {
-    await superviseTcpdump(source, analyzer, opts, emit, state);
+    await superviseTcpdump(source, tracker, opts, emit, state);
   } finally {
     stopTicking();
     opts.signal.removeEventListener('abort', stopTicking);
     await ticker;
   }
-  analyzer.advance(opts.clock.now() / 1000);
-  analyzer.endLive();
-  return { ...view(false), report: analyzer.report(), startedAtSeconds, firstPacketSeconds: analyzer.firstPacketSeconds };
+  // The watch ends now: connections still open are reported as idle up to this moment.
+  tracker.advance(opts.clock.now() / 1000);
+  tracker.end();
+  return { ...view(false), report: tracker.report.report(LIVE_END), startedAtSeconds, firstPacketSeconds: store.firstPacketSeconds };
 }
+
+/** A live capture has no end of input to miss: it ends when it is stopped. */
+const LIVE_END: ReadEnd = { stoppedAtMaxPackets: false, incomplete: null };
 
 /** Runs tcpdump until the signal aborts; restarts it with back-off when it dies; never gives up silently. */
 async function superviseTcpdump(
   source: TcpdumpOptions,
-  analyzer: CaptureAnalyzer,
+  tracker: LiveTracker,
   opts: WatchOptions,
   emit: (e: WatchEvent) => void,
   state: { capturing: boolean },
@@ -156,9 +163,10 @@ async function superviseTcpdump(
       run,
     });
     try {
-      await readCapture(tcpdump.stdout, analyzer, { maxPackets: Number.POSITIVE_INFINITY });
+      // tcpdump killed in the middle of writing a record: the stream just ends there (cut short).
+      await readCapture(tcpdump.stdout, tracker.store, { maxPackets: Number.POSITIVE_INFINITY });
     } catch (err) {
-      // tcpdump killed in the middle of writing a record: the stream just ends there.
+      // Output that is not a capture at all (a tcpdump that wrote something else): it dies, and is restarted.
       if (!(err instanceof CaptureFormatError)) throw err;
     } finally {
       state.capturing = false;

@@ -4,6 +4,7 @@ import { u32be, u32le } from './bytes.ts';
 import type { ChunkedInput } from './chunked-input.ts';
 import { CaptureFormatError } from './errors.ts';
 import type { PacketSink } from './packet-sink.ts';
+import type { ReaderEnd, ReadLimits } from './capture-reader.ts';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -13,13 +14,11 @@ export const MAX_PCAP_RECORD = 262_144;
 const FILE_HEADER = 24;
 const RECORD_HEADER = 16;
 
-export interface ReadLimits {
-  /** Stop (without error) after this many packets. */
-  maxPackets: number;
-}
-
-/** Reads a classic pcap stream to the end; returns the number of packets delivered. */
-export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: ReadLimits): Promise<number> {
+/**
+ * Reads a classic pcap stream to its end, or to the packet limit. A stream that ends inside a
+ * record (a file still being written, a writer killed) returns what was read and where it stopped.
+ */
+export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: ReadLimits): Promise<ReaderEnd> {
   if (!(await input.ensure(FILE_HEADER))) {
     throw new CaptureFormatError(`pcap file header is truncated: ${input.available()} of ${FILE_HEADER} bytes`, input.offset(), 0);
   }
@@ -46,23 +45,20 @@ export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: Re
   sink.onInterface(linkType);
   input.pos += FILE_HEADER;
 
+  const maxPackets = limits.maxPackets;
   let packets = 0;
   for (;;) {
     // Hot loop: walk every complete record in the current buffer without awaiting.
     buf = input.buf;
     let pos = input.pos;
     const end = buf.length;
-    while (end - pos >= RECORD_HEADER) {
+    while (end - pos >= RECORD_HEADER && packets < maxPackets) {
       const capLen = little ? u32le(buf, pos + 8) : u32be(buf, pos + 8);
       if (capLen > maxRecord) {
         input.pos = pos;
         throw new CaptureFormatError(`record length ${capLen} exceeds the maximum of ${maxRecord} bytes`, input.offset() + 8, packets);
       }
       if (end - pos < RECORD_HEADER + capLen) break;
-      if (packets >= limits.maxPackets) {
-        input.pos = pos;
-        return packets;
-      }
       const sec = little ? u32le(buf, pos) : u32be(buf, pos);
       const frac = little ? u32le(buf, pos + 4) : u32be(buf, pos + 4);
       const origLen = little ? u32le(buf, pos + 12) : u32be(buf, pos + 12);
@@ -71,12 +67,15 @@ export async function readPcap(input: ChunkedInput, sink: PacketSink, limits: Re
       pos += RECORD_HEADER + capLen;
     }
     input.pos = pos;
+    input.packetsRead = packets;
+    // At the limit: stop before looking at the next record, complete or not.
+    if (packets >= maxPackets) return { packets, stoppedAtMaxPackets: input.available() > 0 || (await input.ensure(1)), cut: null };
     const need = input.available() >= RECORD_HEADER ? RECORD_HEADER + u32(input.buf, input.pos + 8) : RECORD_HEADER;
     if (!(await input.ensure(need))) {
       const left = input.available();
-      if (left === 0) return packets;
+      if (left === 0) return { packets, stoppedAtMaxPackets: false, cut: null };
       const what = left < RECORD_HEADER ? `record header is truncated: ${left} of ${RECORD_HEADER} bytes` : `record is truncated: ${left - RECORD_HEADER} of ${need - RECORD_HEADER} captured bytes present`;
-      throw new CaptureFormatError(what, input.offset(), packets);
+      return { packets, stoppedAtMaxPackets: false, cut: { detail: what, byteOffset: input.offset() } };
     }
   }
 }

@@ -5,7 +5,8 @@
 import type { ChunkedInput } from './chunked-input.ts';
 import { CaptureFormatError } from './errors.ts';
 import type { PacketSink } from './packet-sink.ts';
-import type { ReadLimits } from './pcap-reader.ts';
+import type { ReaderEnd, ReadLimits } from './capture-reader.ts';
+import { MAX_PCAPNG_INTERFACES } from './limits.ts';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -26,18 +27,27 @@ interface Interface {
   offsetSeconds: number;
 }
 
-export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: ReadLimits): Promise<number> {
+/**
+ * Reads a pcapng stream to its end, or to the packet limit. A stream that ends inside a block
+ * after the first section header returns what was read and where it stopped. Per-section tables
+ * are bounded: at most MAX_PCAPNG_INTERFACES interface descriptions (each block is already at most
+ * MAX_PCAPNG_BLOCK); name resolution, statistics and other blocks are skipped, never stored.
+ */
+export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: ReadLimits): Promise<ReaderEnd> {
   let little = true;
   let interfaces: Interface[] = [];
   let packets = 0;
   let lastTs = 0;
   let first = true;
+  const cut = (detail: string): ReaderEnd => ({ packets, stoppedAtMaxPackets: false, cut: { detail, byteOffset: input.offset() } });
 
   for (;;) {
+    input.packetsRead = packets;
     if (!(await input.ensure(12))) {
       const left = input.available();
-      if (left === 0 && !first) return packets;
-      throw new CaptureFormatError(`block header is truncated: ${left} of 12 bytes`, input.offset(), packets);
+      if (left === 0 && !first) return { packets, stoppedAtMaxPackets: false, cut: null };
+      if (first) throw new CaptureFormatError(`block header is truncated: ${left} of 12 bytes`, input.offset(), packets);
+      return cut(`block header is truncated: ${left} of 12 bytes`);
     }
     let buf = input.buf;
     let pos = input.pos;
@@ -57,8 +67,12 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
     if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_PCAPNG_BLOCK) {
       throw new CaptureFormatError(`impossible block length ${blockLen} (block type 0x${type.toString(16)})`, input.offset() + 4, packets);
     }
+    // At the limit: stop before the next packet block, complete or not.
+    if (packets >= limits.maxPackets && (type === EPB || type === SPB || type === OBSOLETE_PB)) return { packets, stoppedAtMaxPackets: true, cut: null };
     if (!(await input.ensure(blockLen))) {
-      throw new CaptureFormatError(`block is truncated: ${input.available()} of ${blockLen} bytes (block type 0x${type.toString(16)})`, input.offset(), packets);
+      const what = `block is truncated: ${input.available()} of ${blockLen} bytes (block type 0x${type.toString(16)})`;
+      if (first) throw new CaptureFormatError(what, input.offset(), packets);
+      return cut(what);
     }
     buf = input.buf;
     pos = input.pos;
@@ -84,6 +98,9 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
         if (blockLen < 20) bad(`interface description too short: ${blockLen} bytes`);
         const iface: Interface = { linkType: u16(8), snapLen: u32(12), unit: 1e-6, unitsPerSecond: 1e6, offsetSeconds: 0 };
         readInterfaceOptions(buf, pos + 16, pos + blockLen - 4, little, iface, (what, at) => bad(what, at - pos));
+        // A real capture describes a handful of interfaces; millions of empty 20-byte IDBs would
+        // each cost an entry (240 MB of them took 1.2 GB).
+        if (interfaces.length >= MAX_PCAPNG_INTERFACES) bad(`more than ${MAX_PCAPNG_INTERFACES} interface descriptions in one section (the limit)`);
         interfaces.push(iface);
         sink.onInterface(iface.linkType);
         break;
@@ -96,7 +113,6 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
         if (!iface) bad(`packet refers to interface ${ifIndex}, but only ${interfaces.length} described`, 8);
         const capLen = u32(20);
         if (capLen > blockLen - 32) bad(`captured length ${capLen} does not fit a ${blockLen}-byte block`, 20);
-        if (packets >= limits.maxPackets) return packets;
         const units = u32(12) * 4294967296 + u32(16);
         lastTs = timestampSeconds(units, iface!);
         sink.onPacket(iface!.linkType, lastTs, buf, pos + 28, capLen, u32(24));
@@ -110,7 +126,6 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
         const origLen = u32(8);
         let capLen = Math.min(origLen, blockLen - 16);
         if (iface!.snapLen > 0) capLen = Math.min(capLen, iface!.snapLen);
-        if (packets >= limits.maxPackets) return packets;
         // SPBs carry no timestamp; reuse the last one so idle gaps are not invented.
         sink.onPacket(iface!.linkType, lastTs, buf, pos + 12, capLen, origLen);
         packets++;

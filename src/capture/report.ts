@@ -58,6 +58,27 @@ export interface PathReport extends IdleTimeoutBracket {
   path: string;
 }
 
+/** Why the input was not read to its end (what was read is still reported). */
+export interface Incomplete {
+  /**
+   * cut_short: the input ended inside a record or block (a file still being written, a writer
+   * killed mid-write, a gzip stream cut off); interrupted: reading was stopped (SIGINT/SIGTERM).
+   */
+  cause: 'cut_short' | 'interrupted';
+  /** Byte offset where reading stopped (in the decompressed stream for a gzip capture). */
+  byteOffset: number;
+  /** What was left unread, in words. */
+  detail: string;
+}
+
+/** How reading a capture ended. */
+export interface ReadEnd {
+  /** Reading stopped at the packet limit with more input left. */
+  stoppedAtMaxPackets: boolean;
+  /** Null when the input was read to its end (or to the packet limit). */
+  incomplete: Incomplete | null;
+}
+
 export interface AnalysisReport {
   format: CaptureFormat;
   linkTypes: string[];
@@ -65,8 +86,10 @@ export interface AnalysisReport {
   tcpPackets: number;
   /** Packets the decoder skipped, by reason. */
   skipped: { notTcp: number; ipFragments: number; malformed: number; unsupportedLink: number; otherPort: number };
-  /** True when reading stopped at maxPackets. */
+  /** True when reading stopped at maxPackets with more input left. */
   truncatedAtMaxPackets: boolean;
+  /** Null when the whole capture was read; else why not — the report covers the `packets` read. */
+  incomplete: Incomplete | null;
   port: number | null;
   /** True when only SSH connections (recognised by their banner, on any port) are analysed. */
   sshOnly: boolean;

@@ -32,6 +32,10 @@ export function formatAnalysisTable(report: AnalysisReport, source: string): str
       (skipped.length ? `; skipped: ${skipped.join(', ')}` : '') +
       (report.truncatedAtMaxPackets ? ' (stopped at --max-packets)' : ''),
   );
+  if (report.incomplete !== null) {
+    const how = report.incomplete.cause === 'interrupted' ? 'reading was interrupted' : 'the capture was cut short';
+    lines.push(`${how} at byte offset ${report.incomplete.byteOffset}: ${report.incomplete.detail} — this report covers the ${report.packets} packets read`);
+  }
   const evicted = report.flowsEvicted.halfOpen + report.flowsEvicted.idle;
   if (evicted > 0) {
     lines.push(

@@ -6,12 +6,14 @@ import { UsageError } from './errors.ts';
 import { parseSeconds, runAndPrint } from './measure.ts';
 import { startDemoLab } from '../demo/lab.ts';
 import { isProxyMode, MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
-import { MEASURE_DEFAULTS } from '../probe/measure.ts';
-import type { MeasureOptions } from '../probe/target.ts';
+import { demoMeasureOptions } from '../demo/measure-range.ts';
 import type { Direction } from '../search/types.ts';
 import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
 import { formatMatrix } from '../heartbeat/format.ts';
+import type { HeartbeatMatrix } from '../heartbeat/types.ts';
 import type { TargetSpec } from '../probe/target.ts';
+import { formatSummary } from '../probe/summary.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
 /**
  * A proxy demo shows what a proxy does to idle sessions: a survival matrix with SSH heartbeats below
@@ -19,7 +21,7 @@ import type { TargetSpec } from '../probe/target.ts';
  * proxy closes are `closed` at T, and kernel keepalives are seen not to help. (The timeout search's
  * own use of `closed` comes with issue 23's second part; until then `measure` would not conclude.)
  */
-async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean, banner: string): Promise<void> {
+async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean, banner: string): Promise<HeartbeatMatrix> {
   const half = Math.max(1, Math.floor(timeoutSeconds / 2));
   process.stderr.write(banner);
   process.stderr.write(`demo: survival matrix — SSH heartbeats every ${half} s and ${2 * timeoutSeconds} s, kernel TCP keepalives every ${half} s (tcp:${half}), none — over ${3 * timeoutSeconds} s…\n`);
@@ -31,9 +33,10 @@ async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean
     includeNoHeartbeat: true,
   });
   process.stdout.write(json ? JSON.stringify(matrix, null, 2) + '\n' : formatMatrix(matrix));
+  return matrix;
 }
 
-interface DemoFlags {
+interface DemoFlags extends ReportFlags {
   timeout: string;
   mode: string;
   direction: string;
@@ -41,26 +44,8 @@ interface DemoFlags {
   json?: boolean;
 }
 
-/**
- * Search range for a known demo timeout T: the range `measure` would be given for such a path
- * (the search does not know T), with measure's own ladder (min 5 s, 250 ms connect stagger) so the
- * demo shows what `measure` does; only a small T lowers the first rung (to T/4), and the top is
- * 3 T so the demo ends in a minute or two. The ladder used to start at T/10 with a 100 ms stagger
- * (tuned for 8 + 8 sessions): with one shared pool that took 32.2 s at T = 20 s in the simulator
- * (exact expiry) vs 27.5 s now. At small T the wall time depends on where the rungs fall against T
- * (docs/search.md, Known limits), so this is measure's ladder, not one picked for T = 20 s.
- */
-export function demoMeasureOptions(timeoutSeconds: number): MeasureOptions {
-  const minSeconds = Math.max(1, Math.min(MEASURE_DEFAULTS.minSeconds, Math.floor(timeoutSeconds / 4)));
-  return {
-    ...MEASURE_DEFAULTS,
-    minSeconds,
-    maxSeconds: Math.max(minSeconds + 10, Math.ceil(timeoutSeconds * 3)),
-  };
-}
-
 export function command(): Command {
-  return new Command('demo')
+  return addReportOption(new Command('demo'))
     .description('Measure a built-in SSH server behind a built-in middlebox that forgets idle flows (no root, no config).')
     .option('--timeout <seconds>', 'idle timeout of the demo middlebox', '20')
     .option(
@@ -89,8 +74,13 @@ export function command(): Command {
         const banner =
           `demo: SSH server behind ${box}${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
           `demo: host key pinned to ${lab.hostKeySha256}${isProxyMode(mode) ? '.' : `; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…`}\n`;
-        if (isProxyMode(mode)) await proxyDemo(lab.target(['outbound']), timeoutSeconds, flags.json === true, banner);
-        else await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+        if (isProxyMode(mode)) {
+          const matrix = await proxyDemo(lab.target(['outbound']), timeoutSeconds, flags.json === true, banner);
+          await writeReport(flags.report, banner + formatMatrix(matrix), (r, ctx) => r.heartbeatReport(matrix, ctx));
+        } else {
+          const result = await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+          await writeReport(flags.report, banner + formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
+        }
       } finally {
         await lab.close();
       }

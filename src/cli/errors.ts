@@ -1,7 +1,8 @@
 // Exit codes shared by every sub-command: the one place an error's category becomes a number.
 import { categoryOf, CategorizedError, type ErrorCategory } from '../errors.ts';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4, interrupted: 130 } as const;
+/** incompleteInput: a report of what was read from a capture that was cut short or interrupted. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3, badInput: 4, incompleteInput: 5, interrupted: 130 } as const;
 
 const EXIT_FOR: Record<ErrorCategory, number> = {
   usage: EXIT.usage,

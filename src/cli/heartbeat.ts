@@ -11,6 +11,7 @@ import { parseHeartbeatRows } from '../heartbeat/intervals.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { DEFAULT_COUNT_MAX, DEFAULT_INTERVALS_SECONDS, DEFAULT_WINDOW_SECONDS, rowLabel } from '../heartbeat/types.ts';
 import { basisFromHistory, basisFromSeconds } from './timeout-source.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 import type { TargetSpec } from '../probe/target.ts';
 
 /** The connection flags plus `--name` (the target's name in history and metrics), as heartbeat and advise take them. */
@@ -38,7 +39,7 @@ export function usage<T>(fn: () => T): T {
   }
 }
 
-interface HeartbeatFlags extends NamedConnectionFlags {
+interface HeartbeatFlags extends NamedConnectionFlags, ReportFlags {
   intervals: string;
   window: string;
   countMax: string;
@@ -66,7 +67,7 @@ export function command(): Command {
     .option('--timeout <duration>', 'cross-check against this measured idle timeout (10 = seconds, or 10s, 5m)')
     .option('--history <file>', "cross-check against the target's latest measurement in the daemon's history file")
     .option('--json', 'one JSON document on stdout');
-  addConnectionOptions(addNameOption(cmd));
+  addConnectionOptions(addNameOption(addReportOption(cmd)));
   return cmd.action(async (targetArg: string, f: HeartbeatFlags) => {
     const rows = usage(() => parseHeartbeatRows(f.intervals));
     const intervalsSeconds = rows.ssh;
@@ -117,6 +118,7 @@ export function command(): Command {
       else process.stdout.write(formatMatrix(checked));
       // Contradictions are results, but they must not scroll by unnoticed.
       for (const c of [...checked.anomalies, ...(checked.crossCheck?.contradictions ?? [])]) process.stderr.write(`idleprobe: CONTRADICTION: ${c}\n`);
+      await writeReport(f.report, formatMatrix(checked), (r, ctx) => r.heartbeatReport(checked, ctx));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -10,8 +10,9 @@ import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../prob
 import { formatLocateSummary } from '../probe/locate-summary.ts';
 import type { LocateProgress, PathTimeout } from '../search/locate-types.ts';
 import { basisFromHistory } from './timeout-source.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
-interface LocateFlags extends ConnectionFlags, SearchFlags {
+interface LocateFlags extends ConnectionFlags, SearchFlags, ReportFlags {
   maxHops: string;
   timeout?: string;
   history?: string;
@@ -51,7 +52,7 @@ export function renderLocateProgress(p: LocateProgress | null, sessionsOpen: num
     if (p.phase === 'path_timeout') parts.push(`path timeout (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
     else if (p.phase === 'frontier') parts.push(`testing hops ${p.hops[0]}–${p.hops[1]}`);
     else parts.push(`beyond hop ${p.hops[0]}: (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
-    if (p.boxes.length) parts.push(p.boxes.map((b) => `hop ${b.hop} ≈ ${b.estimateSeconds.toFixed(1)} s`).join(', '));
+    if (p.boxes.length) parts.push(p.boxes.map((b) => `hop ${b.hop} ${b.estimateSeconds === null ? '≤ min' : `≈ ${b.estimateSeconds.toFixed(1)} s`}`).join(', '));
   }
   parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
   parts.push(`${formatDuration(elapsedMs)} elapsed`);
@@ -94,12 +95,12 @@ function locateProgressLine(stream: NodeJS.WriteStream = process.stderr) {
 }
 
 export function command(): Command {
-  const cmd = new Command('locate')
+  const cmd = addReportOption(new Command('locate'))
     .description('Find which hop forgets idle connections: the hop, timeout and failure mode of each box (idle-timeout traceroute).')
     .argument('<target>', '[user@]host[:port], user@[v6addr]:port, or an ssh_config Host alias (reached directly: not through a jump host)')
     .option('--max-hops <n>', 'highest TTL to try', String(LOCATE_DEFAULTS.maxHops))
-    .option('--timeout <duration>', 'the path idle timeout if known (skips measuring it; 10 = seconds, or 10s, 5m)')
-    .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file")
+    .option('--timeout <duration>', 'the path idle timeout if known (10 = seconds, or 10s, 5m): verified just below and above it, measured when it does not hold')
+    .option('--history <file>', "take the path timeout from the target's latest measurement in the daemon's history file (verified like --timeout)")
     .option('--name <name>', 'with --history: the target name there (default user@host:port)');
   addSearchOptions(cmd, { max: 'longest idle age to probe (also how far beyond the last box is searched)', sessions: 'concurrent sessions of each timeout search' }).option('--json', 'print one JSON document on stdout');
   return addConnectionOptions(cmd)
@@ -123,7 +124,10 @@ export function command(): Command {
         if (flags.json) {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');
           if (outcome.result.reason && outcome.result.verdict !== 'located') process.stderr.write(`idleprobe: ${outcome.result.verdict.replaceAll('_', ' ')}: ${outcome.result.reason}\n`);
+          const given = outcome.document.givenTimeout;
+          if (given && !given.held) process.stderr.write(`idleprobe: ${given.source === '--timeout' ? `--timeout ${given.seconds} was wrong` : `the history's latest measurement (${given.seconds} s) no longer holds`}: the path timeout was measured instead (${outcome.document.pathTimeoutSeconds ?? `≤ ${outcome.document.pathTimeoutBracket?.upperSeconds ?? '?'}`} s)\n`);
         } else process.stdout.write(formatLocateSummary(outcome));
+        await writeReport(flags.report, formatLocateSummary(outcome), (r, ctx) => r.locateReport(outcome.document, ctx));
       } catch (err) {
         progress.done();
         if (err instanceof CredentialError) throw new UsageError(err.message);

@@ -1,10 +1,12 @@
 // Entry point of the `idleprobe` CLI: parses the sub-command and hands over. Each sub-command
 // lives in its own module exporting `command(): Command`; this file only wires them up and maps
 // errors to exit codes (EXIT in errors.ts, the one rule: 0 result, 2 bad usage/config, 3 target
-// unreachable, authentication failed, host key unknown or changed, 4 bad capture input).
+// unreachable, authentication failed, host key unknown or changed, 4 bad capture input, 5 a report of
+// a capture not read to its end).
 import { VERSION } from '../version.ts';
 import { Command, CommanderError } from 'commander';
 import { UsageError, exitCodeFor } from './errors.ts';
+import { guardOutput } from './output.ts';
 
 /**
  * Every sub-command, loaded only when it runs: `--version`, `--help` and each command pay for
@@ -26,7 +28,8 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<{ command: 
 const EXIT_CODES_HELP = `
 Exit codes (every command): 0 a result; 2 bad usage or configuration; 3 the target or a jump host
 cannot be reached or logged into, or its host key is unknown or changed; 4 a broken capture file;
-130 interrupted (SIGINT/SIGTERM: sessions are closed on the way out).`;
+5 the report of a capture cut short or interrupted (what was read); 130 interrupted (SIGINT/SIGTERM:
+sessions are closed on the way out). A closed stdout (| head) ends a command quietly.`;
 
 /** The sub-command argv names, if any: the first word that is not an option. */
 function invoked(argv: string[]): string | undefined {
@@ -36,6 +39,7 @@ function invoked(argv: string[]): string | undefined {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardOutput();
   const program = new Command('idleprobe')
     .description('Measure where networks drop idle SSH connections.')
     .version(VERSION)

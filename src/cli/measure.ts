@@ -12,6 +12,7 @@ import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionF
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
+import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
 /** A duration flag (the one grammar: 10, 10s, 500ms, 5m, 1h30m) as seconds; usage error naming the flag. */
 export function parseSeconds(value: string, flag: string): number {
@@ -40,7 +41,7 @@ export interface SearchFlags {
   json?: boolean;
 }
 
-export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags {
+export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags, ReportFlags {
   inboundMethod?: string;
 }
 
@@ -152,12 +153,13 @@ export function command(): Command {
     .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', MEASURE_DEFAULTS.inboundMethod)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--json', 'print one JSON document (the measurement) on stdout');
-  return addConnectionOptions(cmd).action(async (targetArg: string, flags: MeasureFlags, command: Command) => {
+  return addConnectionOptions(addReportOption(cmd)).action(async (targetArg: string, flags: MeasureFlags, command: Command) => {
     // Commander fills the default; only an explicit --inbound-command conflicts with --no-inbound.
     const explicitCommand = command.getOptionValueSource('inboundCommand') === 'cli' ? flags.inboundCommand : undefined;
     const opts0 = buildMeasureOptions(flags);
     const connection = resolveConnection(targetArg, flags);
     const spec = targetSpecOf(connection, { ...flags, inboundCommand: explicitCommand });
-    await runAndPrint(spec, { ...opts0, connectTimeoutMs: connection.connectTimeoutMs }, flags.json === true, undefined, connection.provenance);
+    const result = await runAndPrint(spec, { ...opts0, connectTimeoutMs: connection.connectTimeoutMs }, flags.json === true, undefined, connection.provenance);
+    await writeReport(flags.report, formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
   });
 }

@@ -14,6 +14,7 @@ import { RESET_CORRUPT_FLAG } from '../daemon/history-file.ts';
 import { runService } from '../app/service.ts';
 import { analyzeUpload, heartbeatWithProber, locateWithProber, measureWithProber, sshOpenerFactory } from '../app/wiring.ts';
 import { formatShard, ownsTarget, parseShard } from '../daemon/shard.ts';
+import { DEMO_LISTEN_ADDRESS, checkDemoListenAddress, startDemoLabs } from '../app/demo.ts';
 
 /** A duration flag in the one grammar (src/duration.ts: 10, 10s, 500ms, 5m, 1h30m) → ms. */
 export function parseDuration(flag: string) {
@@ -47,6 +48,7 @@ const OPT = {
   check: new Option('--config.check', 'validate the config file(s) and exit'),
   logLevel: new Option('--log.level <level>', 'debug, info, warn or error').default('info').choices(LOG_LEVELS),
   shard: new Option('--shard <i/n>', 'serve only the targets whose fnv1a32(name) mod n == i (replica i of n)').default('0/1'),
+  demo: new Option('--demo', `no config: measure the built-in demo lab (SSH servers behind middleboxes with short idle timeouts), history in memory, on loopback only (default ${DEMO_LISTEN_ADDRESS})`),
 } as const;
 
 export function command(): Command {
@@ -56,11 +58,14 @@ export function command(): Command {
     const raw = cmd.opts();
     const get = <T>(o: Option): T => raw[o.attributeName()] as T;
     const configFile = get<string | undefined>(OPT.config);
-    if (!configFile) throw new UsageError('serve: --config <file> is required');
-    const listenAddress = get<string>(OPT.listen);
+    const demo = get<boolean | undefined>(OPT.demo) === true;
+    if (demo) checkDemoFlags(cmd);
+    else if (!configFile) throw new UsageError('serve: --config <file> is required (or --demo to try it on the built-in demo lab)');
+    const listenAddress = demo && cmd.getOptionValueSource(OPT.listen.attributeName()) === 'default' ? DEMO_LISTEN_ADDRESS : get<string>(OPT.listen);
     let shard;
     try {
       parseListenAddress(listenAddress);
+      if (demo) checkDemoListenAddress(listenAddress);
       shard = parseShard(get<string>(OPT.shard));
     } catch (err) {
       throw new UsageError(`serve: ${(err as Error).message}`);
@@ -74,9 +79,10 @@ export function command(): Command {
       maxLiveFlows: get(OPT.maxLiveFlows),
     };
     if (limits.headersTimeoutMs! > limits.requestTimeoutMs!) throw new UsageError('serve: --web.read-header-timeout must not exceed --web.request-timeout');
-    const config = loadConfigFile(configFile);
     const webConfigFile = get<string | undefined>(OPT.webConfig);
     const webConfig = webConfigFile ? loadWebConfig(webConfigFile) : undefined;
+    const labs = demo ? await startDemoLabs() : null;
+    const config = labs?.config ?? loadConfigFile(configFile!);
     if (get<boolean | undefined>(OPT.check)) {
       // Every target is validated whatever the shard; the count says what this replica would run.
       const own = config.targets.filter((t) => ownsTarget(shard, t.spec.name)).length;
@@ -96,10 +102,11 @@ export function command(): Command {
     log.debug(
       `serve: config ${configFile}, history ${get<string>(OPT.history)}, web config ${webConfigFile ?? 'none'}, lifecycle API ${lifecycle ? 'on' : 'off'}, admin API ${admin ? 'on' : 'off'}, limits ${JSON.stringify(limits)}`,
     );
+    if (labs) log.info(`demo: ${config.targets.map((t) => t.spec.name).join(', ')} on the built-in demo lab; history in memory`);
     process.exitCode = await runService({
       config,
       configFile,
-      historyFile: get<string>(OPT.history),
+      historyFile: labs ? ':memory:' : get<string>(OPT.history),
       resetCorruptHistory: get<boolean | undefined>(OPT.resetCorrupt) ?? false,
       listenAddress,
       webConfig,
@@ -113,6 +120,12 @@ export function command(): Command {
       analyze: analyzeUpload,
       log,
       shard,
-    });
+    }).finally(() => labs?.close());
   });
+}
+
+/** Flags that make no sense with --demo (it has its own targets, keeps its history in memory and serves all of them). */
+function checkDemoFlags(cmd: Command): void {
+  const given = [OPT.config, OPT.check, OPT.history, OPT.resetCorrupt, OPT.shard].filter((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  if (given.length) throw new UsageError(`serve: --demo runs its own targets with the history in memory; it cannot be combined with ${given.map((o) => o.long).join(', ')}`);
 }

@@ -1,10 +1,11 @@
-// `idleprobe watch [-i any] [--port N] [--json] [--read FILE]`: live SSH traffic through the same
-// analysis as `analyze` — heartbeats that go unanswered and idle deaths as they happen. A refreshing
-// table on a terminal, one line per event otherwise, NDJSON with --json; a one-screen summary on
-// Ctrl-C/SIGTERM (or at the end of a --read replay). Thin: parse flags, run, print.
+// `idleprobe watch [-i any] [--scope ssh|all|PORT] [--json] [--read FILE]`: live SSH traffic through
+// the same analysis as `analyze` — heartbeats that go unanswered and idle deaths as they happen. A
+// refreshing table on a terminal, one line per event otherwise, NDJSON with --json; a one-screen
+// summary on Ctrl-C/SIGTERM (or at the end of a --read replay). Thin: parse flags, run, print.
 import { Command } from 'commander';
-import { UsageError } from './errors.ts';
-import { openCapture } from './capture-file.ts';
+import { captureInput, reportIncomplete, stopOnSignals } from './capture-file.ts';
+import { addScopeOptions, scopeFrom, type ScopeFlags } from './capture-flags.ts';
+import { outputClosed } from './output.ts';
 import { realClock } from '../search/clock.ts';
 import type { ConnectionScope } from '../capture/connection-scope.ts';
 import type { ConnectionEvent } from '../capture/events.ts';
@@ -12,9 +13,8 @@ import { runWatch, type WatchSource } from '../capture/live-watch.ts';
 import type { WatchEvent } from '../capture/watch-stats.ts';
 import { formatEventLine, formatWatchScreen, formatWatchSummary } from '../capture/watch-table.ts';
 
-interface WatchFlags {
+interface WatchFlags extends ScopeFlags {
   interface: string;
-  port?: number;
   filter?: string;
   json?: boolean;
   read?: string;
@@ -22,46 +22,45 @@ interface WatchFlags {
   heartbeats?: boolean;
 }
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be an integer 0–65535, got "${value}"`);
-  return n;
-}
-
 export function command(): Command {
-  return new Command('watch')
-    .description('Watch live SSH traffic (tcpdump, needs CAP_NET_RAW): heartbeats that go unanswered and idle deaths as they happen.')
-    .option('-i, --interface <name>', 'interface to capture on ("any" = all)', 'any')
-    .option('--port <port>', 'only connections on this TCP port, no banner needed; 0 = every TCP connection (default: SSH recognised by its banner on any port)', parsePort)
-    .option('--filter <bpf>', 'capture filter for tcpdump (default: "tcp", or "tcp port N" with --port)')
+  return addScopeOptions(
+    new Command('watch')
+      .description('Watch live SSH traffic (tcpdump, needs CAP_NET_RAW): heartbeats that go unanswered and idle deaths as they happen.')
+      .option('-i, --interface <name>', 'interface to capture on ("any" = all)', 'any'),
+  )
+    .option('--filter <bpf>', 'capture filter for tcpdump (default: "tcp", or "tcp port N" with a port scope)')
     .option('--json', 'print events as NDJSON (one JSON object per line), then a summary object')
-    .option('--read <file>', 'replay a pcap/pcapng capture (or - for stdin) through the live path instead of capturing')
+    .option('--read <file>', 'replay a pcap/pcapng capture, gzip-compressed or not (or - for stdin) through the live path instead of capturing')
     .option('--tcpdump <path>', 'tcpdump binary (default: tcpdump on PATH)')
     .option('--heartbeats', 'also report every answered heartbeat (otherwise only counted)')
     .action(async (flags: WatchFlags) => {
-      const scope: ConnectionScope = flags.port === undefined ? 'ssh' : flags.port === 0 ? 'all' : { port: flags.port };
-      const filter = flags.filter ?? (flags.port ? `tcp port ${flags.port}` : 'tcp');
+      const scope = scopeFrom(flags);
+      const filter = flags.filter ?? (typeof scope === 'object' ? `tcp port ${scope.port}` : 'tcp');
       let source: WatchSource;
+      let isStdin = false;
       if (flags.read !== undefined) {
-        source = { kind: 'read', input: flags.read === '-' ? process.stdin : await openCapture(flags.read), name: flags.read === '-' ? 'stdin' : flags.read };
+        const read = await captureInput(flags.read);
+        isStdin = read.isStdin;
+        source = { kind: 'read', input: read.input, name: read.name };
       } else {
         source = { kind: 'live', tcpdump: { interface: flags.interface, filter, tcpdumpPath: flags.tcpdump } };
       }
-      await watch(source, scope, flags);
+      await watch(source, scope, flags, isStdin);
     });
 }
 
-async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFlags): Promise<void> {
+async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFlags, isStdin: boolean): Promise<void> {
   const out = process.stdout;
   const tty = out.isTTY === true && !flags.json;
   const title = source.kind === 'read' ? `replay of ${source.name}` : `watching ${source.tcpdump.interface} (${source.tcpdump.filter})`;
   const finals: ConnectionEvent[] = [];
+  // Stopped by Ctrl-C/SIGTERM (a replay: after reading what stdin's writer flushes), or when
+  // stdout's reader went away (`| head`): then there is nobody to tell anything, the watch just ends.
+  const signals = stopOnSignals(source.kind === 'read' ? isStdin : false);
   const controller = new AbortController();
   const stop = (): void => controller.abort();
-  if (source.kind === 'live') {
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  }
+  signals.signal.addEventListener('abort', stop, { once: true });
+  outputClosed.addEventListener('abort', stop, { once: true });
   const onEvent = (e: WatchEvent): void => {
     if (e.event === 'still_open') finals.push(e);
     if (flags.json) out.write(`${JSON.stringify(e)}\n`);
@@ -79,11 +78,13 @@ async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFl
       scope,
       clock: realClock,
       signal: controller.signal,
+      stopRequested: signals.requested,
       heartbeatEvents: flags.heartbeats,
       onEvent,
       onTick: tty ? (v) => out.write(`\x1b[H\x1b[2J${formatWatchScreen(title, v.stats, v.connections, v.nowSeconds, v.packets)}`) : undefined,
     });
     const elapsed = source.kind === 'read' ? result.nowSeconds - result.firstPacketSeconds : realClock.now() / 1000 - result.startedAtSeconds;
+    if (outputClosed.aborted) return;
     if (flags.json) {
       const { stats, report } = result;
       out.write(
@@ -103,15 +104,17 @@ async function watch(source: WatchSource, scope: ConnectionScope, flags: WatchFl
           idleTimeoutBracket: report.idleTimeoutBracket,
           paths: report.paths,
           verdicts: report.verdicts,
+          incomplete: report.incomplete,
         })}\n`,
       );
     } else {
       if (tty) out.write('\x1b[H\x1b[2J');
       out.write(`${tty ? '' : '\n'}${formatWatchSummary(title, result.stats, result.report, elapsed, finals)}`);
     }
+    reportIncomplete(result.report.incomplete, result.report.packets);
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    signals.dispose();
+    outputClosed.removeEventListener('abort', stop);
   }
 }
 

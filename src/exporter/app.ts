@@ -1,5 +1,5 @@
 // The HTTP side of `idleprobe serve` (fastify), assembled from one plugin per concern: auth (TLS
-// client certificates, basic auth), metrics (/, /metrics, /probe), api (JSON API and the opt-in
+// client certificates, basic auth), metrics (/metrics, /probe), pages (/, /targets/:name), api (JSON API and the opt-in
 // admin routes) and lifecycle (/-/healthy, /-/ready, opt-in /-/reload). Every input has a schema; a
 // wrong one is a 400 with a message, a wrong method a 405 with an Allow header. The server itself
 // bounds connections and the time a request may take (src/exporter/limits.ts).
@@ -12,13 +12,15 @@ import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
 import { realClock } from '../search/clock.ts';
 import type { MetricsRenderer } from './metrics.ts';
 import { httpsOptions, type WebConfig } from './web-config.ts';
-import { HttpError, httpStatusFor } from './http-error.ts';
+import { HttpError, httpStatusFor, notServed } from './http-error.ts';
 import { AnalysisGate } from './analysis-gate.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 import authPlugin from './plugins/auth.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import apiPlugin, { type AnalyzeFn } from './plugins/api.ts';
 import lifecyclePlugin from './plugins/lifecycle.ts';
+import pagesPlugin from './plugins/pages.ts';
+import { PageRenderer } from './pages.ts';
 
 export type { AnalyzeFn } from './plugins/api.ts';
 export { targetJson } from './json.ts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   /** Shared with the metrics renderer so /metrics can export the upload counters. */
   gate?: AnalysisGate;
   log?: Logger;
+  /** The status pages' renderer and caches (the benchmark passes its own to read its counters). */
+  pages?: PageRenderer;
 }
 
 /** A server factory applying the limits: fastify has no option for headersTimeout or maxConnections. */
@@ -85,7 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
-  await app.register(metricsPlugin, { model, renderer, version: deps.version ?? VERSION });
+  await app.register(metricsPlugin, { model, renderer });
   await app.register(apiPlugin, {
     model,
     analyze: deps.analyze,
@@ -94,5 +98,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     enableAdminApi: deps.enableAdminApi ?? false,
   });
   await app.register(lifecyclePlugin, { model, enableLifecycle: deps.enableLifecycle ?? false });
+  await app.register(pagesPlugin, { pages: deps.pages ?? new PageRenderer(model, { version: deps.version ?? VERSION }), notServed: (name) => notServed(model, name) });
   return app;
 }

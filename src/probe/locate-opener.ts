@@ -1,9 +1,11 @@
 // Probe sessions for `locate`: ordinary SSH probe sessions whose socket, while idle, sends kernel
 // keepalives with IP TTL k (so they refresh the boxes at hops 1…k only) and, for each probe, goes
-// back to the default TTL without keepalive so the probe crosses the whole path.
+// back to the default TTL without keepalive so the probe crosses the whole path. The planner may
+// move a session to another hop while it idles (setHop): the new TTL applies at once, and the first
+// keepalive goes out at once when the session has idled longer than TCP_KEEPIDLE.
 import type net from 'node:net';
-import type { KeepaliveTiming, LocateOpener } from '../search/locate-types.ts';
-import type { Clock, ProbeReport, SearchSession, SessionOpener } from '../search/types.ts';
+import type { HopSession, KeepaliveTiming, LocateOpener } from '../search/locate-types.ts';
+import type { Clock, ProbeReport } from '../search/types.ts';
 import type { SshSessionOpener } from './opener.ts';
 import { SocketTuner } from './socket-options.ts';
 import type { SshSession } from './ssh-session.ts';
@@ -21,49 +23,59 @@ export class SshLocateOpener implements LocateOpener {
     private readonly clock: Clock,
   ) {}
 
-  atHop(hop: number, timing: KeepaliveTiming | null): SessionOpener {
-    return {
-      inboundSupported: false,
-      open: async (signal?: AbortSignal): Promise<SearchSession> => {
-        if (hop <= 0 || timing === null) return this.base.openSession(signal);
-        let tuner: SocketTuner | null = null;
-        const session = await this.base.openSession(signal, (sock: net.Socket) => {
-          tuner = new SocketTuner(sock);
-        });
-        return new HopLimitedSession(session, tuner!, hop, timing, this.clock);
-      },
-    };
+  async open(signal?: AbortSignal): Promise<HopSession> {
+    let tuner: SocketTuner | null = null;
+    const session = await this.base.openSession(signal, (sock: net.Socket) => {
+      tuner = new SocketTuner(sock);
+    });
+    return new HopLimitedSession(session, tuner!, this.clock);
   }
 }
 
-class HopLimitedSession implements SearchSession {
+class HopLimitedSession implements HopSession {
   readonly id: string;
+  /** Where the session idles: hop 0 = plain (keepalive off, default TTL). */
+  private hop = 0;
+  private timing: KeepaliveTiming | null = null;
+  /** Idle settings are applied once the re-arm delay after the last answer has passed. */
+  private armedAfterMs: number;
   private rearm: AbortController | null = null;
+  private probing = false;
 
   constructor(
     private readonly session: SshSession,
     private readonly tuner: SocketTuner,
-    private readonly hop: number,
-    private readonly timing: KeepaliveTiming,
     private readonly clock: Clock,
   ) {
-    this.id = `${session.id}@hop${hop}`;
-    this.scheduleRearm();
+    this.id = session.id;
+    this.armedAfterMs = clock.now() + REARM_DELAY_MS;
+  }
+
+  setHop(hop: number, timing: KeepaliveTiming | null): void {
+    this.hop = timing ? hop : 0;
+    this.timing = this.hop > 0 ? timing : null;
+    if (this.probing || this.session.isClosed()) return;
+    if (this.clock.now() >= this.armedAfterMs) this.apply();
+    else this.scheduleRearm();
+  }
+
+  private apply(): void {
+    try {
+      if (this.hop > 0 && this.timing) this.tuner.keepaliveAtHop(this.hop, this.timing);
+      else this.tuner.plain();
+    } catch {
+      // Refused now though it worked at connect: the session cannot idle where it was asked to.
+      this.session.close();
+    }
   }
 
   private scheduleRearm(): void {
     this.rearm?.abort();
     const ctl = new AbortController();
     this.rearm = ctl;
-    this.clock.sleep(REARM_DELAY_MS, ctl.signal).then(
+    this.clock.sleep(Math.max(0, this.armedAfterMs - this.clock.now()), ctl.signal).then(
       () => {
-        if (ctl.signal.aborted || this.session.isClosed()) return;
-        try {
-          this.tuner.keepaliveAtHop(this.hop, this.timing);
-        } catch {
-          // Refused now though it worked at connect: the session cannot idle at its hop.
-          this.session.close();
-        }
+        if (!ctl.signal.aborted && !this.probing && !this.session.isClosed()) this.apply();
       },
       () => {},
     );
@@ -83,16 +95,25 @@ class HopLimitedSession implements SearchSession {
 
   async probeOutbound(): Promise<ProbeReport> {
     this.rearm?.abort();
+    this.probing = true;
     try {
       this.tuner.plain();
     } catch (err) {
+      this.probing = false;
       const at = this.clock.now();
       this.session.close();
       return { outcome: 'error', ageSeconds: (at - this.session.lastActivityAt()) / 1000, at, detail: `cannot restore the TTL: ${(err as Error).message}` };
     }
-    const r = await this.session.probeOutbound();
-    if (r.outcome === 'alive' && !this.session.isClosed()) this.scheduleRearm();
-    return r;
+    try {
+      const r = await this.session.probeOutbound();
+      if (r.outcome === 'alive' && !this.session.isClosed()) {
+        this.armedAfterMs = this.clock.now() + REARM_DELAY_MS;
+        if (this.hop > 0) this.scheduleRearm();
+      }
+      return r;
+    } finally {
+      this.probing = false;
+    }
   }
 
   probeInbound(): Promise<ProbeReport> {

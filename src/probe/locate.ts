@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import type { LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
+import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
@@ -18,15 +18,17 @@ import type { TargetSpec } from './target.ts';
 
 export const LOCATE_DEFAULTS = {
   maxHops: 30,
-  /** Sessions of one frontier round (one or two per hop); the timeout searches use `sessions`. */
+  /** Sessions open at once in all (searches, frontier, reserve); one hop's search uses `sessions`. */
   roundSessions: 30,
+  /** A run opens more sessions than a measurement (frontiers at every hop): the CLI's cap per minute. */
+  maxConnectsPerMinute: 120,
 } as const;
 
 export interface LocateTargetOptions {
   maxHops: number;
   /** Known path timeout, seconds (--timeout); measured first when absent. */
   timeoutSeconds?: number;
-  /** Known path timeout bracket (from history); wins over timeoutSeconds. */
+  /** Known path timeout bracket (from history); wins over timeoutSeconds. Verified like --timeout. */
   pathTimeout?: PathTimeout;
   minSeconds: number;
   maxSeconds: number;
@@ -44,13 +46,33 @@ export interface LocateTargetOptions {
   onTrace?: (t: TraceResult) => void;
 }
 
+/** One box of the `locate --json` document. */
+export interface LocateDocumentBox {
+  hop: number;
+  address: string | null;
+  lowerSeconds: number | null;
+  upperSeconds: number;
+  /** Null when the timeout is at or below --min (only `upperSeconds` is known; `belowMin` says so). */
+  estimateSeconds: number | null;
+  /** Present (true) when the timeout is at or below --min: it is at most `upperSeconds`. */
+  belowMin?: true;
+  failureMode: FailureMode | null;
+  /** When both its hop and its bracket were known, seconds since the start of the run (absent in documents of older versions). */
+  foundAfterSeconds?: number;
+}
+
 /** The `idleprobe locate --json` document. */
 export interface LocateDocument {
   target: string;
   elapsedSeconds: number;
+  /** The path timeout's estimate; null when none was found or it is below --min (see pathTimeoutBracket). */
   pathTimeoutSeconds: number | null;
+  /** The path timeout's bracket (absent in documents of older versions). */
+  pathTimeoutBracket?: { lowerSeconds: number | null; upperSeconds: number; belowMin?: true } | null;
+  /** A path timeout given with --timeout or taken from the history, and whether the probes bore it out (absent in older documents). */
+  givenTimeout?: { source: GivenTimeoutSource; seconds: number; lowerSeconds: number | null; upperSeconds: number; held: boolean } | null;
   hops: { hop: number; address: string | null }[];
-  boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number; failureMode: FailureMode | null }[];
+  boxes: LocateDocumentBox[];
   hiddenBefore: number | null;
 }
 
@@ -58,8 +80,7 @@ export interface LocateOutcome {
   document: LocateDocument;
   result: LocateResult;
   trace: TraceResult;
-  /** The path timeout came from --timeout rather than a measurement. */
-  timeoutGiven: boolean;
+  minSeconds: number;
   maxSeconds: number;
 }
 
@@ -67,20 +88,57 @@ const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
 export function toLocateDocument(target: string, elapsedMs: number, result: LocateResult, trace: TraceResult): LocateDocument {
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
+  const pt = result.pathTimeout;
+  const given = result.givenTimeout;
   return {
     target,
     elapsedSeconds: Math.round(elapsedMs / 100) / 10,
-    pathTimeoutSeconds: result.pathTimeout ? round3(result.pathTimeout.estimateSeconds) : null,
+    pathTimeoutSeconds: pt && !result.pathTimeoutBelowMin ? round3(pt.estimateSeconds) : null,
+    pathTimeoutBracket: pt
+      ? { lowerSeconds: pt.lowerSeconds === null ? null : round3(pt.lowerSeconds), upperSeconds: round3(pt.upperSeconds), ...(result.pathTimeoutBelowMin ? { belowMin: true as const } : {}) }
+      : null,
+    givenTimeout: given
+      ? {
+          source: given.source,
+          seconds: round3(given.given.estimateSeconds),
+          lowerSeconds: given.given.lowerSeconds === null ? null : round3(given.given.lowerSeconds),
+          upperSeconds: round3(given.given.upperSeconds),
+          held: given.held,
+        }
+      : null,
     hops: trace.hops.map((h) => ({ hop: h.hop, address: h.address })),
     boxes: result.boxes.map((b) => ({
       hop: b.hop,
       address: addressOf(b.hop),
       lowerSeconds: b.lowerSeconds === null ? null : round3(b.lowerSeconds),
       upperSeconds: round3(b.upperSeconds),
-      estimateSeconds: round3(b.estimateSeconds),
+      estimateSeconds: b.estimateSeconds === null ? null : round3(b.estimateSeconds),
+      ...(b.belowMin ? { belowMin: true as const } : {}),
       failureMode: b.failureMode,
+      foundAfterSeconds: Math.round(b.foundAfterMs / 100) / 10,
     })),
     hiddenBefore: result.hiddenBefore,
+  };
+}
+
+/**
+ * What the CLI and the daemon give the planner for these options (one place: the lab test runs the
+ * simulator with exactly these to predict a real run).
+ */
+export function locatePlannerOptions(opts: LocateTargetOptions, targetHop: number | null): Omit<LocateOptions, 'signal' | 'control' | 'onProgress' | 'trace'> {
+  const precision = { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative };
+  const pathTimeout: PathTimeout | undefined = opts.pathTimeout ?? (opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined);
+  return {
+    maxHops: opts.maxHops,
+    targetHop,
+    ...(pathTimeout ? { pathTimeout, pathTimeoutSource: opts.pathTimeout ? ('history' as const) : ('--timeout' as const) } : {}),
+    minSeconds: opts.minSeconds,
+    maxSeconds: opts.maxSeconds,
+    precision,
+    maxSessions: opts.sessions,
+    maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
+    connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
+    maxConnectsPerMinute: opts.maxConnectsPerMinute ?? LOCATE_DEFAULTS.maxConnectsPerMinute,
   };
 }
 
@@ -96,10 +154,11 @@ async function resolveAddress(host: string, label: string): Promise<string> {
 export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, clock: Clock = realClock): Promise<LocateOutcome> {
   if (!Number.isInteger(opts.maxHops) || opts.maxHops < 1 || opts.maxHops > 255) throw new RangeError(`maxHops must be 1–255, got ${opts.maxHops}`);
   requireDirectPath(spec);
-  // The platform first: refusing a socket option must never be mistaken for a path property.
-  checkSocketOptionsAvailable();
   const t0 = clock.now();
   const address = await resolveAddress(spec.host, spec.name);
+  // The platform before any connection: refusing a socket option must never be mistaken for a
+  // path property. IPv6 needs IPV6_UNICAST_HOPS and IPV6_RECVERR instead of IP_TTL and IP_RECVERR.
+  checkSocketOptionsAvailable(net.isIPv6(address) ? 6 : 4);
   const opener = new SshSessionOpener(spec, {
     clock,
     credentials: loadCredentials(spec),
@@ -116,26 +175,10 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
   try {
     trace = await traceTcp(address, spec.port, opts.maxHops);
     opts.onTrace?.(trace);
-    const precision = { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative };
-    const pathTimeout: PathTimeout | undefined = opts.pathTimeout ?? (opts.timeoutSeconds !== undefined ? givenPathTimeout(opts.timeoutSeconds, precision) : undefined);
-    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, {
-      maxHops: opts.maxHops,
-      targetHop: trace.targetHop,
-      pathTimeout,
-      minSeconds: opts.minSeconds,
-      maxSeconds: opts.maxSeconds,
-      precision,
-      maxSessions: opts.sessions,
-      maxRoundSessions: opts.roundSessions ?? LOCATE_DEFAULTS.roundSessions,
-      connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
-      maxConnectsPerMinute: opts.maxConnectsPerMinute ?? 120,
-      signal: opts.signal,
-      control,
-      onProgress: opts.onProgress,
-    });
+    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
   } finally {
     await control.stop();
     opener.closeAll();
   }
-  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, timeoutGiven: opts.timeoutSeconds !== undefined && opts.pathTimeout === undefined, maxSeconds: opts.maxSeconds };
+  return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, minSeconds: opts.minSeconds, maxSeconds: opts.maxSeconds };
 }

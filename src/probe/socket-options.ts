@@ -156,15 +156,21 @@ export class SocketTuner {
     if (this.defaultHops < 1) this.defaultHops = 64;
   }
 
-  /** Idle mode: kernel keepalives with IP TTL `hops` refresh the boxes at hops 1…hops and no further. */
+  /**
+   * Idle mode: kernel keepalives with IP TTL `hops` refresh the boxes at hops 1…hops and no further;
+   * the first one at once if the socket already idled longer than `timing.idleSeconds`.
+   */
   keepaliveAtHop(hops: number, timing: KeepaliveTiming): void {
     const c = loadLibc();
     if (!Number.isInteger(hops) || hops < 1 || hops > 255) throw new SocketOptionsError(`TTL ${hops} is not 1–255`);
     this.setHops(hops);
-    setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPIDLE, clampSeconds(timing.idleSeconds), 'TCP_KEEPIDLE');
+    setInt(c, this.fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
     setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPINTVL, clampSeconds(timing.intervalSeconds), 'TCP_KEEPINTVL');
     setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPCNT, Math.min(MAX_KEEPALIVE_COUNT, Math.max(1, Math.round(timing.count))), 'TCP_KEEPCNT');
-    setInt(c, this.fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
+    // Last: with SO_KEEPALIVE on, setting TCP_KEEPIDLE re-arms the timer against the time since the
+    // last packet received, so a session that already idled longer sends its first keepalive at
+    // once (locate moves idle sessions to another hop; the boxes there must hear from it in time).
+    setInt(c, this.fd, IPPROTO_TCP, TCP_KEEPIDLE, clampSeconds(timing.idleSeconds), 'TCP_KEEPIDLE');
   }
 
   /** Probe mode: the system's default TTL back and no keepalive, so the probe crosses the whole path. */
@@ -241,14 +247,19 @@ function clampSeconds(s: number): number {
   return Math.min(MAX_KEEPALIVE_SECONDS, Math.max(1, Math.floor(s)));
 }
 
-/** Fails early (before any session) when this platform cannot do what locate needs. */
-export function checkSocketOptionsAvailable(): void {
+/** Fails early (before any session) when this platform cannot do what locate needs, for this address family. */
+export function checkSocketOptionsAvailable(family: 4 | 6 = 4): void {
   const c = loadLibc();
-  const fd = c.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new SocketOptionsError(`socket() failed: ${errnoName(c.errno())}`);
+  const fd = c.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SocketOptionsError(`socket(${family === 6 ? 'AF_INET6' : 'AF_INET'}) failed: ${errnoName(c.errno())}${family === 6 ? ' (no IPv6 on this host?)' : ''}`);
   try {
-    setInt(c, fd, IPPROTO_IP, IP_TTL, 3, 'IP_TTL');
-    setInt(c, fd, IPPROTO_IP, IP_RECVERR, 1, 'IP_RECVERR');
+    if (family === 6) {
+      setInt(c, fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 3, 'IPV6_UNICAST_HOPS');
+      setInt(c, fd, IPPROTO_IPV6, IPV6_RECVERR, 1, 'IPV6_RECVERR');
+    } else {
+      setInt(c, fd, IPPROTO_IP, IP_TTL, 3, 'IP_TTL');
+      setInt(c, fd, IPPROTO_IP, IP_RECVERR, 1, 'IP_RECVERR');
+    }
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, 1, 'TCP_KEEPIDLE');
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, 1, 'TCP_KEEPINTVL');
     setInt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, MAX_KEEPALIVE_COUNT, 'TCP_KEEPCNT');

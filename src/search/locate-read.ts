@@ -7,8 +7,8 @@
 // timeout beyond hop k (a non-decreasing step function, P(0) = the path timeout T), a session at
 // hop k survives age a iff a < P(k); each step of P is a box.
 import { bracketWidthTarget } from './precision.ts';
-import type { FrontierRound, KeepaliveTiming, LocatedBox } from './locate-types.ts';
-import type { Precision, ProbeOutcome } from './types.ts';
+import type { KeepaliveTiming, LocatedBox } from './locate-types.ts';
+import type { Precision } from './types.ts';
 
 /** Linux's ceilings for TCP_KEEPCNT and TCP_KEEPIDLE/TCP_KEEPINTVL. */
 export const KEEPALIVE_MAX_COUNT = 127;
@@ -34,49 +34,68 @@ export function maxAgeSeconds(t: KeepaliveTiming): number {
 }
 
 /**
- * A frontier round probes just above the upper bound of the timeout being located: every session
+ * A frontier is probed just above the upper bound of the timeout being located: every session
  * nearer than the box has outlived it, and a box beyond with a longer timeout has not been reached
  * unless its timeout is within this margin (then the two are one box to this precision).
  */
+export function frontierMarginSeconds(upperSeconds: number, precision: Precision): number {
+  return Math.max(0.25, 0.1 * bracketWidthTarget(precision, upperSeconds));
+}
+
 export function frontierAgeSeconds(upperSeconds: number, precision: Precision): number {
-  return upperSeconds + Math.max(0.25, 0.1 * bracketWidthTarget(precision, upperSeconds));
-}
-
-/** A probe's outcome as evidence about the path. */
-export function evidenceOf(outcome: ProbeOutcome): 'alive' | 'failed' | 'unknown' {
-  if (outcome === 'alive') return 'alive';
-  if (outcome === 'reset' || outcome === 'silent') return 'failed';
-  return 'unknown';
-}
-
-/** One hop's sessions into one word: a survival is proof (loss cannot fake it); all failed = failed. */
-export function mergeHop(outcomes: readonly ('alive' | 'failed' | 'unknown')[]): 'alive' | 'failed' | 'unknown' {
-  if (outcomes.includes('alive')) return 'alive';
-  if (outcomes.includes('failed')) return 'failed';
-  return 'unknown';
+  return upperSeconds + frontierMarginSeconds(upperSeconds, precision);
 }
 
 /**
- * Reads one round: survivals should form an up-set (every hop from the boundary on survived, all
- * nearer failed). `boundary` is the first hop of the surviving run that reaches the top hop tried;
- * `consistent` is false when a survival sits below a failure or a hop told nothing.
+ * How far above a box's upper bound the failure just below its hop may lie and still prove that
+ * no other box sits in between: one precision width (two boxes closer than that read as one).
  */
-export function readRound(ageSeconds: number, hops: ReadonlyMap<number, 'alive' | 'failed' | 'unknown'>): FrontierRound {
-  const sorted = [...hops.entries()].sort((a, b) => a[0] - b[0]);
-  let boundary: number | null = null;
-  for (let i = sorted.length - 1; i >= 0 && sorted[i]![1] === 'alive'; i--) boundary = sorted[i]![0];
-  const consistent = sorted.every(([hop, o]) => (boundary !== null && hop >= boundary ? o === 'alive' : o === 'failed'));
-  return { ageSeconds, hops: sorted.map(([hop, outcome]) => ({ hop, outcome })), boundary, consistent };
+export function attributionToleranceSeconds(upperSeconds: number, precision: Precision): number {
+  return bracketWidthTarget(precision, upperSeconds);
 }
 
-/** The hops a re-test must ask again: everything between the first survival and the last non-survival. */
-export function disputedHops(round: FrontierRound): number[] {
-  const alive = round.hops.filter((h) => h.outcome === 'alive').map((h) => h.hop);
-  const notAlive = round.hops.filter((h) => h.outcome !== 'alive').map((h) => h.hop);
-  if (notAlive.length === 0) return [];
-  const lo = Math.min(alive.length ? Math.min(...alive) : Infinity, ...round.hops.filter((h) => h.outcome === 'unknown').map((h) => h.hop));
-  const hi = Math.max(...notAlive);
-  return round.hops.map((h) => h.hop).filter((hop) => hop >= lo && hop <= hi);
+export type FrontierReading =
+  /** Probe these hops next (the undecided range, split evenly), or wait for answers in flight. */
+  | { kind: 'probe'; hops: number[] }
+  /** Every hop answered failed up to the last one: none survived. */
+  | { kind: 'none_alive' }
+  /** The lowest survivor; the hop below it failed (or is the search's own hop). */
+  | { kind: 'boundary'; boundary: number };
+
+export type FrontierOutcome = 'alive' | 'failed' | 'unknown' | 'pending' | null;
+
+/**
+ * Reads a frontier — at most one probe per hop, at about one age above the level's timeout — and
+ * says which hops to probe next. A survival at hop k means every hop beyond k survives too (a box
+ * beyond k would have had to forget sooner), a failure at k that every hop up to k fails; so the
+ * boundary is found by bisection, `perRound` hops at a time, and the hops beyond it are never
+ * probed: their sessions keep their age for the next level. A survival is proof (a lost probe
+ * looks like a failure, never like a survival): failures beyond the lowest survivor are losses.
+ * `pending`: probed, no answer yet; `unknown`: the probe told nothing (an error): probe again.
+ */
+export function readFrontier(hops: readonly { hop: number; outcome: FrontierOutcome }[], perRound: number): FrontierReading {
+  const sorted = [...hops].sort((a, b) => a.hop - b.hop);
+  const alive = sorted.filter((h) => h.outcome === 'alive').map((h) => h.hop);
+  const lowestAlive = alive.length ? Math.min(...alive) : Infinity;
+  const failed = sorted.filter((h) => h.outcome === 'failed' && h.hop < lowestAlive).map((h) => h.hop);
+  const highestFailed = failed.length ? Math.max(...failed) : -Infinity;
+  const undecided = sorted.filter((h) => h.hop > highestFailed && h.hop < lowestAlive);
+  if (undecided.length === 0) return Number.isFinite(lowestAlive) ? { kind: 'boundary', boundary: lowestAlive } : { kind: 'none_alive' };
+  if (undecided.some((h) => h.outcome === 'pending')) return { kind: 'probe', hops: [] };
+  const n = undecided.length;
+  if (n <= perRound) return { kind: 'probe', hops: undecided.map((h) => h.hop) };
+  const picks = new Set<number>();
+  for (let i = 1; i <= perRound; i++) picks.add(undecided[Math.min(n - 1, Math.max(0, Math.round((i * (n + 1)) / (perRound + 1)) - 1))]!.hop);
+  return { kind: 'probe', hops: [...picks].sort((a, b) => a - b) };
+}
+
+/**
+ * Every TTL died at the same age, even at the target's own hop: whatever forgets the connection
+ * ends TCP itself (a proxy load balancer, the server), so no TTL-limited keepalive refreshes it.
+ * (Issue 23 item 4 words this for the proxy case.)
+ */
+export function everyHopDiedReason(targetHop: number, ageSeconds: number): string {
+  return `every session died at the same age, even those idling at the target's own hop ${targetHop} (${ageSeconds.toFixed(1)} s): the connection is ended by something that is not a hop a TTL-limited keepalive refreshes (a proxy, or the server itself)`;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Contracts of the locate planner (idle-timeout traceroute): what it asks of the prober and what
 // it answers. Pure types; see locate.ts for the method.
-import type { ControlMonitor, FailureMode, Precision, SessionOpener } from './types.ts';
+import type { ControlMonitor, FailureMode, Precision, SearchSession } from './types.ts';
 
 /** Kernel keepalive settings of a session idling "at hop k" (TCP_KEEPIDLE/INTVL/CNT). */
 export interface KeepaliveTiming {
@@ -10,13 +10,20 @@ export interface KeepaliveTiming {
 }
 
 /**
- * Opens sessions for the planner. `atHop(k, timing)`: while idle, the session's kernel keepalive
- * goes out with IP TTL k, so it refreshes the idle state of the boxes at hops 1…k and no further;
- * every probe crosses the whole path (TTL restored, keepalive off) and the keepalive resumes after
- * an answer. `atHop(0, null)` is a plain probe session.
+ * A probe session whose idle behaviour the planner sets, and may change while it idles:
+ * `setHop(k, timing)` with k ≥ 1 — from now on its kernel keepalive goes out with IP TTL k (the
+ * first one at once when the session has idled longer than `timing.idleSeconds`), so it refreshes
+ * the idle state of the boxes at hops 1…k and no further; `setHop(0, null)` — plain: no keepalive,
+ * nothing refreshes any box. Every probe crosses the whole path (TTL restored, keepalive off) and
+ * the session goes back to its hop after an answer. Sessions open plain.
  */
+export interface HopSession extends SearchSession {
+  setHop(hop: number, timing: KeepaliveTiming | null): void;
+}
+
+/** Opens sessions for the planner (plain at first: see HopSession). */
 export interface LocateOpener {
-  atHop(hop: number, timing: KeepaliveTiming | null): SessionOpener;
+  open(signal?: AbortSignal): Promise<HopSession>;
 }
 
 export interface PathTimeout {
@@ -26,35 +33,47 @@ export interface PathTimeout {
   failureMode: FailureMode | null;
 }
 
+/** Where a path timeout given to locate came from (it is verified, never trusted). */
+export type GivenTimeoutSource = '--timeout' | 'history';
+
 export interface LocateOptions {
   /** Highest TTL tried when the target's hop is unknown (default 30). */
   maxHops: number;
   /** Hop at which the target answered a TCP traceroute, when known: no TTL above it is needed. */
   targetHop: number | null;
-  /** The path timeout if already known (--timeout, history); otherwise it is measured first. */
+  /**
+   * The path timeout if believed known (--timeout, history). It steers the first probes and is
+   * verified by them (a session must survive just below it and fail just above it); when it does
+   * not hold, the path timeout is measured as if none had been given.
+   */
   pathTimeout?: PathTimeout;
+  pathTimeoutSource?: GivenTimeoutSource;
   minSeconds: number;
   maxSeconds: number;
   precision: Precision;
-  /** Sessions of one timeout search (16) — frontier rounds use up to `maxRoundSessions` (30). */
+  /** Sessions of the timeout search at one hop (16). */
   maxSessions: number;
+  /** Sessions open at once in all (30): the searches, the frontier sessions and the reserve. */
   maxRoundSessions: number;
   connectStaggerMs: number;
   maxConnectsPerMinute: number;
   signal?: AbortSignal;
   control?: ControlMonitor;
   onProgress?: (p: LocateProgress) => void;
+  /** What the planner decides, one line each (for --debug and the simulator's diagnostics). */
+  trace?: (line: string) => void;
 }
 
 export interface LocateProgress {
   phase: 'path_timeout' | 'frontier' | 'next_box';
-  /** Boxes found so far (hop, estimate). */
-  boxes: { hop: number; estimateSeconds: number }[];
-  /** The hop range being tested in a frontier round, or the hop sessions idle at in a search. */
+  /** Boxes found so far (hop, estimate; null when below --min). */
+  boxes: { hop: number; estimateSeconds: number | null }[];
+  /** The hop range being tested by the frontier, or the hop sessions idle at in a search. */
   hops: [number, number];
   /** Bracket of the timeout being measured now, when a search runs. */
   lowerSeconds: number | null;
   upperSeconds: number | null;
+  sessionsOpen: number;
   elapsedMs: number;
   etaMs: number | null;
 }
@@ -63,13 +82,16 @@ export interface LocatedBox {
   hop: number;
   lowerSeconds: number | null;
   upperSeconds: number;
-  estimateSeconds: number;
+  /** Null when the timeout is at or below --min (only an upper bound is known). */
+  estimateSeconds: number | null;
+  /** The timeout is at most `upperSeconds`, at or below --min: no lower bound was measured. */
+  belowMin: boolean;
   failureMode: FailureMode | null;
-  /** Time since the start of the locate run when this box's hop was known, ms. */
+  /** Time since the start of the run when both this box's hop and its bracket were known, ms. */
   foundAfterMs: number;
 }
 
-/** One frontier round: every hop's sessions probed at one age. */
+/** One frontier round: the hops' sessions probed once each, at (about) one age. */
 export interface FrontierRound {
   ageSeconds: number;
   /** Per hop: 'alive' if any of its sessions survived, 'failed' if all failed the path, 'unknown' otherwise. */
@@ -79,6 +101,14 @@ export interface FrontierRound {
   consistent: boolean;
 }
 
+/** What became of a path timeout given to locate. */
+export interface GivenTimeoutCheck {
+  source: GivenTimeoutSource;
+  given: PathTimeout;
+  /** The given bracket agreed with the probes (a survival just below it, failures just above). */
+  held: boolean;
+}
+
 export type LocateVerdict =
   /** Every box the method can see was found up to maxSeconds. */
   | 'located'
@@ -86,12 +116,22 @@ export type LocateVerdict =
   | 'no_timeout_up_to_max'
   /** A box sits beyond --max-hops (or nothing survived even at the last hop tried). */
   | 'beyond_max_hops'
+  /**
+   * Every TTL died at the same age, even the sessions idling at the target's own hop: the thing
+   * that forgets idle connections ends TCP itself (a proxy, the server), it is not a hop a
+   * TTL-limited keepalive can refresh.
+   */
+  | 'every_hop_died'
   /** The control session died, sessions could not be opened, or rounds stayed contradictory. */
   | 'inconclusive';
 
 export interface LocateResult {
   verdict: LocateVerdict;
   pathTimeout: PathTimeout | null;
+  /** The path timeout was at or below --min: `pathTimeout.upperSeconds` is only an upper bound. */
+  pathTimeoutBelowMin: boolean;
+  /** When a path timeout was given: whether it held (null when none was given). */
+  givenTimeout: GivenTimeoutCheck | null;
   /** Ordered by hop; timeouts rise with hop (a box is only seen if nothing beyond forgets sooner). */
   boxes: LocatedBox[];
   /**
@@ -103,6 +143,7 @@ export interface LocateResult {
   searchedBeyondUpToSeconds: number | null;
   rounds: FrontierRound[];
   sessionsOpened: number;
+  maxConcurrentSessions: number;
   elapsedMs: number;
   reason: string | null;
 }

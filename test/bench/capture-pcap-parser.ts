@@ -66,8 +66,9 @@ function runParser(file: string, timeoutSeconds: number): Promise<ParserOutcome>
 async function ours(bytes: Buffer): Promise<string> {
   const started = Date.now();
   try {
-    const r = await analyzeStream(Readable.from([bytes]));
-    return `${r.packets} packets (${Date.now() - started} ms)`;
+    const r = await analyzeStream(Readable.from([bytes]), { scope: 'all' });
+    const cut = r.incomplete === null ? '' : `, reported as cut short at byte ${r.incomplete.byteOffset}: ${r.incomplete.detail}`;
+    return `${r.packets} packets (${Date.now() - started} ms)${cut}`;
   } catch (err) {
     if (err instanceof CaptureFormatError) return `error after ${Date.now() - started} ms: ${err.message}`;
     throw err;

@@ -50,7 +50,7 @@ async function child(mode: string, file: string): Promise<void> {
       rest = buf.subarray(pos);
     }
   } else if (mode === 'analyze') {
-    const r = await analyzeStream(createReadStream(file, { highWaterMark: 1 << 20 }), { maxFlows: 10 });
+    const r = await analyzeStream(createReadStream(file, { highWaterMark: 1 << 20 }), { scope: 'all', maxFlows: 10 });
     packets = r.packets;
     extra = { flows: r.flowCount, tcpKeepalives: r.tcpKeepalives, tcpKeepaliveAcks: r.tcpKeepaliveAcks };
   } else if (mode === 'pcap-parser') {

@@ -63,6 +63,41 @@ describe('heartbeat shape on real OpenSSH traffic (analyze --json, watch --read 
   });
 });
 
+// test/fixtures/captures/shapes/typed-line.pcap (`make-fixtures.sh OUT typed`, OpenSSH 9.2 in a tty
+// shell, one key every 0.4 s): a line typed after ~3 s idle (each key echoed), one typed after 8 s
+// idle into a connection the 6 s NAT had forgotten (nothing comes back), and ServerAliveInterval=2
+// beside them. Before the fix the typed keys were named "client heartbeat (like ServerAliveInterval)":
+// 2/2 answered for the first, "1 client heartbeat sent, 0 answered" for the second.
+const TYPED = new URL('../fixtures/captures/shapes/typed-line.pcap', import.meta.url).pathname;
+const TYPED_SERVER_ALIVE = 52574;
+const TYPED_DEAD = 52578; // typed after 8 s idle: the NAT forgot the flow
+const TYPED_ECHOED = 52580; // typed after ~3 s idle: every key echoed
+
+describe('a line typed after idle is no heartbeat (real OpenSSH tty session)', () => {
+  it('analyze: the typed keys are not heartbeats, answered or not; the real heartbeats still are', async () => {
+    const r = JSON.parse(await cli(['analyze', '--json', TYPED])) as AnalysisReport;
+    expect(r.flows).toHaveLength(3);
+    expect(byClientPort(r.flows, TYPED_SERVER_ALIVE)).toMatchObject({ heartbeats: 2, heartbeatsAnswered: 2, heartbeatSender: 'client' });
+    for (const port of [TYPED_ECHOED, TYPED_DEAD]) {
+      const f = byClientPort(r.flows, port);
+      expect(f, `${port}`).toMatchObject({ heartbeats: 0, heartbeatsAnswered: 0, heartbeatSender: null });
+      expect(f.verdict, `${port}`).not.toMatch(/heartbeat \(like/);
+    }
+    // The line typed into the forgotten flow is still what shows the death.
+    expect(byClientPort(r.flows, TYPED_DEAD)).toMatchObject({ unanswered: 1, end: 'retransmissions_then_silence' });
+    expect(byClientPort(r.flows, TYPED_DEAD).verdict).toMatch(/^no heartbeats or keepalives; nothing answered after/);
+  });
+
+  it('watch --read: no heartbeat events for the typed keys; the unanswered one is data', async () => {
+    const out = await cli(['watch', '--read', TYPED, '--json', '--heartbeats']);
+    const events = out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; client?: string; kind?: string });
+    const port = (e: { client?: string }) => Number(e.client?.split(':').pop());
+    const beats = (p: number) => events.filter((e) => e.event === 'heartbeat' && port(e) === p).length;
+    expect([beats(TYPED_SERVER_ALIVE), beats(TYPED_ECHOED), beats(TYPED_DEAD)]).toEqual([2, 0, 0]);
+    expect(events.filter((e) => e.event === 'heartbeat_unanswered' && port(e) === TYPED_DEAD).map((e) => e.kind)).toEqual(['data']);
+  });
+});
+
 describe('heartbeat shape on a scripted long-RTT path (analyze --json)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hb-shape-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

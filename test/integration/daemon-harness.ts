@@ -109,8 +109,13 @@ export async function startLabProcess(
  * `extraArgs` is given, which replaces them.
  */
 export async function startDaemon(configFile: string, historyFile: string, extraArgs: string[] = ['--web.enable-lifecycle', '--web.enable-admin-api']): Promise<Daemon> {
+  return startServe(['--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile, ...extraArgs]);
+}
+
+/** Starts `idleprobe serve ARGS…` (e.g. `--demo`); resolves with its URL once it logs that it listens. */
+export async function startServe(args: string[], timeoutS = 20): Promise<Daemon> {
   const proc = track(
-    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', '--config', configFile, '--web.listen-address', '127.0.0.1:0', '--history', historyFile, ...extraArgs], {
+    spawn(process.execPath, [path.join(repo, 'bin/idleprobe.mjs'), 'serve', ...args], {
       cwd: repo,
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
@@ -118,7 +123,7 @@ export async function startDaemon(configFile: string, historyFile: string, extra
   const stderr: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${stderr.join('\n')}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`daemon did not listen within ${timeoutS} s:\n${stderr.join('\n')}`)), timeoutS * 1000);
     createInterface({ input: proc.stderr! }).on('line', (l) => {
       stderr.push(l);
       const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);

@@ -31,6 +31,8 @@ describe.concurrent('idleprobe locate (child process)', () => {
       [['locate', target(), ...auth(), '--max-hops', 'many'], /--max-hops/],
       [['locate', target(), ...auth(), '--timeout', '0'], /--timeout: "0" must be a positive duration/],
       [['locate', target(), ...auth(), '--timeout', '50', '--max', '20'], /--timeout \(50\) must be below --max \(20\)/],
+      // A report that could not be written is refused before the run, not after it.
+      [['locate', target(), ...auth(), '--report', path.join(dir, 'no-such-dir', 'r.html')], /--report .*no-such-dir.*does not exist/],
     ];
     for (const [args, message] of cases) {
       const run = await idleprobe(args);
@@ -47,7 +49,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
     expect(unknown.stdout).toBe('');
   }, 60_000);
 
-  it('--history: the path timeout comes from the latest measurement there (not measured again)', async () => {
+  it('--history: the path timeout comes from the latest measurement there, verified; one that no longer holds is said and measured again', async () => {
     const file = path.join(dir, 'history.db');
     const store = new HistoryStore(file);
     const result = {
@@ -58,14 +60,32 @@ describe.concurrent('idleprobe locate (child process)', () => {
     store.close();
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', file, '--json'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
-    expect(JSON.parse(run.stdout).pathTimeoutSeconds).toBe(2.9);
+    // The history's bracket is verified (it holds here), not trusted.
+    const doc = JSON.parse(run.stdout);
+    // (probed at its ends: a busy event loop may fire a probe a little late)
+    expect(Math.abs(doc.pathTimeoutSeconds - 2.9)).toBeLessThanOrEqual(0.3);
+    expect(doc.pathTimeoutBracket.lowerSeconds).toBeGreaterThanOrEqual(2.6 - 0.01);
+    expect(doc.pathTimeoutBracket.upperSeconds).toBeLessThanOrEqual(3.2 + 0.5);
+    expect(doc.givenTimeout).toEqual({ source: 'history', seconds: 2.9, lowerSeconds: 2.6, upperSeconds: 3.2, held: true });
+    // A history whose latest measurement no longer holds (6 s; the relay forgets after 3 s): said, and measured.
+    const stale = path.join(dir, 'stale.db');
+    const staleStore = new HistoryStore(stale);
+    const staleResult = { ...result, results: [{ ...result.results[0]!, lowerSeconds: 5.6, upperSeconds: 6.4, estimateSeconds: 6 }] };
+    staleStore.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result: staleResult });
+    staleStore.close();
+    const wrong = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', stale, '--json'], { timeoutMs: 60_000 });
+    expect(wrong.code, show(wrong)).toBe(0);
+    const wrongDoc = JSON.parse(wrong.stdout);
+    expect(wrongDoc.givenTimeout).toMatchObject({ source: 'history', seconds: 6, held: false });
+    expect(Math.abs(wrongDoc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
+    expect(wrong.stderr).toMatch(/the history's latest measurement \(6 s\) no longer holds: the path timeout was measured instead/);
     const both = await idleprobe(['locate', target(), ...auth(), '--history', file, '--timeout', '3']);
     expect(both.code, show(both)).toBe(2);
     expect(both.stderr).toMatch(/--timeout or --history, not both/);
     const missing = await idleprobe(['locate', target(), ...auth(), '--history', path.join(dir, 'nope.db')]);
     expect(missing.code, show(missing)).toBe(2);
     expect(missing.stderr).toMatch(/--history: .*nope\.db does not exist/);
-  }, 90_000);
+  }, 150_000);
 
   it('socket options the platform refuses: exit 2 with the reason, before any connection', async () => {
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9'], { env: { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' } });
@@ -84,12 +104,14 @@ describe.concurrent('idleprobe locate (child process)', () => {
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], { timeoutMs: 80_000 });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
-    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'hiddenBefore', 'hops', 'pathTimeoutSeconds', 'target']);
+    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'target']);
     expect(doc.target).toBe(target());
     expect(Math.abs(doc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
+    expect(doc.givenTimeout).toBeNull();
     expect(doc.hops).toEqual([{ hop: 1, address: '127.0.0.1' }]);
     expect(doc.boxes).toEqual([]);
     expect(doc.hiddenBefore).toBeNull();
-    expect(run.stderr).toMatch(/inconclusive: even the session idling at the target's own hop 1 died/);
+    // Every TTL died at the same age, even at the target's own hop: recognised, never a box.
+    expect(run.stderr).toMatch(/every hop died: every session died at the same age, even those idling at the target's own hop 1/);
   }, 90_000);
 });

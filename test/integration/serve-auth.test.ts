@@ -64,6 +64,17 @@ describe('serve basic auth under a password flood', () => {
     expect(failureLines.some((l) => l.includes('s3cret') || l.includes('guess'))).toBe(false);
   }, 120_000);
 
+  it('the status pages and their assets ask for the password like every route', async () => {
+    const css = /href="(\/assets\/[^"]+\.css)"/.exec((await get(`${d.url}/`, basic('prom', 's3cret'))).body)?.[1];
+    expect(css).toBeDefined();
+    for (const [route, status] of [['/', 200], ['/targets/nope', 404], [css!, 200]] as const) {
+      const denied = await get(`${d.url}${route}`);
+      expect(denied.status, route).toBe(401);
+      expect(denied.body).not.toContain('<html');
+      expect((await get(`${d.url}${route}`, basic('prom', 's3cret'))).status, route).toBe(status);
+    }
+  }, 30_000);
+
   it('error bodies name no file', async () => {
     fs.writeFileSync(f('c.yml'), 'targets:\n  - name: x\n    host: h\n    user: u\n    port: 0\n');
     const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {

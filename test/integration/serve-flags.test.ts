@@ -1,4 +1,4 @@
-// Every documented flag of `idleprobe serve` and `idleprobe analyze` reaches what it names, through
+// Every documented flag of `idleprobe serve` reaches what it names, through
 // the real CLI entry (node bin/idleprobe.mjs as a child process) and, for serve, HTTP against the
 // started daemon: TLS actually on and basic auth actually enforced with --web.config.file, the
 // opt-in APIs actually off without their flags, each timeout actually cutting a connection, and so
@@ -14,7 +14,9 @@ import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
-import { repo, startDaemon, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { repo, startDaemon, startServe, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
+import { DEMO_TARGETS, DEMO_WRONG_KEY_TARGET } from '../../src/app/demo.ts';
+import { STYLESHEET_PATH } from '../../src/pictures/layout.ts';
 import { BIN, documentedFlags, idleprobe } from './cli-harness.ts';
 
 function freePort(): Promise<number> {
@@ -154,6 +156,12 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect((await request(`${d.url}/api/targets`, { ca, headers: { authorization: basic('prom', 'wrong') } })).status).toBe(401);
     expect((await request(`${d.url}/api/targets`, { ca, headers: { authorization: basic('prom', 's3cret') } })).status).toBe(200);
     await expect(request(d.url.replace('https:', 'http:') + '/api/targets')).rejects.toThrow();
+    // The status pages and their assets too: 401 without the password, answered over TLS with it.
+    for (const [route, status] of [['/', 200], ['/?sort=name&order=desc', 200], ['/targets/nope', 404], [STYLESHEET_PATH, 200]] as const) {
+      expect((await request(`${d.url}${route}`, { ca })).status, route).toBe(401);
+      expect((await request(`${d.url}${route}`, { ca, headers: { authorization: basic('prom', 'wrong') } })).status, route).toBe(401);
+      expect((await request(`${d.url}${route}`, { ca, headers: { authorization: basic('prom', 's3cret') } })).status, route).toBe(status);
+    }
     // --config.check validates the web config too: OK, missing, malformed → exit 2 naming the file.
     const ok = await idleprobe(['serve', '--config', configFile, '--web.config.file', f('web.yml'), '--config.check']);
     expect(ok.code).toBe(0);
@@ -253,7 +261,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--analyze.max-live-flows': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.max-live-flows', '100']);
-    const r = await request(`${d.url}/api/analyze`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
+    const r = await request(`${d.url}/api/analyze?port=22`, { method: 'POST', headers: PCAP, body: synFloodPcap(3000) });
     expect(r.status).toBe(200);
     const report = JSON.parse(r.body);
     expect(report.maxLiveFlows).toBe(100);
@@ -290,6 +298,29 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const bad = await idleprobe(['serve', '--config', configFile, '--log.level', 'loud']);
     expect(bad.code).toBe(2);
   },
+  '--demo': async () => {
+    const d = await startServe(['--demo', '--web.listen-address', '127.0.0.1:0']);
+    expect(d.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(d.stderr.join('\n')).toContain('history in memory');
+    // Its own targets, on the status page and in the API, without any config file.
+    const names = [...DEMO_TARGETS.map((t) => t.name), DEMO_WRONG_KEY_TARGET];
+    expect(JSON.parse((await request(`${d.url}/api/targets`)).body).targets.map((t: { name: string }) => t.name).sort()).toEqual([...names].sort());
+    const page = await request(`${d.url}/?refresh=0`);
+    expect(page.status).toBe(200);
+    for (const n of names) expect(page.body).toContain(`data-target="${n}"`);
+    // Loopback only; and no config, history or shard of its own.
+    for (const addr of ['0.0.0.0:0', ':0', '[::]:0', '198.18.0.1:0']) {
+      const bad = await idleprobe(['serve', '--demo', '--web.listen-address', addr]);
+      expect(bad.code, addr).toBe(2);
+      expect(bad.stderr).toContain('--demo listens on loopback only');
+    }
+    for (const extra of [['--config', configFile], ['--history', f('demo.sqlite')], ['--shard', '1/2'], ['--config.check']]) {
+      const bad = await idleprobe(['serve', '--demo', ...extra]);
+      expect(bad.code, extra.join(' ')).toBe(2);
+      expect(bad.stderr).toContain(`cannot be combined with ${extra[0]}`);
+    }
+    expect((await idleprobe(['serve'])).stderr).toContain('or --demo');
+  },
   '--shard': async () => {
     const r = await idleprobe(['serve', '--config', f('two-targets.yml'), '--shard', '1/2', '--config.check']);
     expect(r.code).toBe(0);
@@ -313,49 +344,4 @@ describe('serve: every documented flag reaches what it names (real CLI, HTTP)', 
   }, 60_000);
 });
 
-const capture = f('flood.pcap');
-const ANALYZE_FLAGS: Record<string, () => Promise<void>> = {
-  '--port': async () => {
-    const all = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '0'])).stdout);
-    expect(all.port).toBeNull();
-    expect(all.flowCount).toBe(500);
-    // Without --port: SSH by its banner, and SYN-only flows show none.
-    const ssh = JSON.parse((await idleprobe(['analyze', capture, '--json'])).stdout);
-    expect(ssh).toMatchObject({ sshOnly: true, flowCount: 0, connectionsNotSsh: 500 });
-    const other = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '2222'])).stdout);
-    expect(other.port).toBe(2222);
-    expect(other.flowCount).toBe(0);
-  },
-  '--json': async () => {
-    const r = await idleprobe(['analyze', capture, '--json', '--port', '22']);
-    expect(JSON.parse(r.stdout).flowCount).toBe(500);
-    expect((await idleprobe(['analyze', capture, '--port', '22'])).stdout).toMatch(/500 connections on port 22/);
-  },
-  '--max-packets': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--max-packets', '7'])).stdout);
-    expect(r.packets).toBe(7);
-    expect(r.truncatedAtMaxPackets).toBe(true);
-  },
-  '--max-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-flows', '3'])).stdout);
-    expect(r.flows).toHaveLength(3);
-    expect(r.flowsOmitted).toBe(497);
-  },
-  '--max-live-flows': async () => {
-    const r = JSON.parse((await idleprobe(['analyze', capture, '--json', '--port', '22', '--max-live-flows', '40'])).stdout);
-    expect(r.maxLiveFlows).toBe(40);
-    expect(r.flowsEvicted.halfOpen).toBeGreaterThan(450);
-  },
-  '--version': async () => {
-    /* a program-level flag, not analyze's: listed by commander under every command */
-  },
-};
-
-describe('analyze: every documented flag reaches what it names (real CLI)', () => {
-  beforeAll(() => fs.writeFileSync(capture, synFloodPcap(500)));
-  it('the table covers exactly the flags analyze --help documents', async () => {
-    const documented = (await documentedFlags('analyze')).sort();
-    expect(documented).toEqual(Object.keys(ANALYZE_FLAGS).filter((k) => k !== '--version' || documented.includes('--version')).sort());
-  }, 30_000);
-  for (const [flag, check] of Object.entries(ANALYZE_FLAGS)) if (flag !== '--version') it(flag, check, 60_000);
-});
+// analyze's flags: test/integration/capture-flags.test.ts.

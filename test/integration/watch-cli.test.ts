@@ -1,6 +1,7 @@
 // `idleprobe watch --read FILE` through the real CLI: the live path (events as they happen) must
 // end where the batch report of `idleprobe analyze` on the same file ends, connection by connection.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,9 @@ describe('watch --read: incremental events equal the batch report', () => {
             // add packets and lengthen the silence. Every conclusion is already the batch one.
             const { packets: _p, lastSeen: _l, retransmissions: _r, maxIdleSeconds: _m, ...conclusions } = facts(f);
             expect(last!.connection, `${name} #${open!.id}`).toMatchObject(conclusions);
+            // The same words as analyze, lower bound included: judged with every connection on the
+            // path seen so far, open ones too (here all the evidence precedes the death).
+            expect(last!.connection.verdict, `${name} #${open!.id} verdict`).toBe(f.verdict);
           } else {
             expect(facts(last!.connection), `${name} #${open!.id}`).toEqual(facts(f));
           }
@@ -122,14 +126,23 @@ describe('watch --read: SSH on any port, at-risk sessions, text output', () => {
     expect(text.stdout).toMatch(/At risk \(open, idle, no heartbeat\):\n {2}198\.18\.9\.2:50000 → 198\.19\.9\.2:2222: idle 38\.8 s/);
   });
 
-  it('a broken capture is exit 4 with the byte offset; a missing file exit 2', async () => {
+  it('a capture cut short is replayed up to the cut (exit 5, warning); a broken one is exit 4 with the byte offset; a missing file exit 2', async () => {
     const c = new Conversation('198.18.9.2', 50010, '198.19.9.2', 22).handshake(T0).banners(T0 + 0.02);
     const bytes = writePcap(asFrames(c.frames), 1);
     const file = join(dir, 'cut.pcap');
     writeFileSync(file, bytes.subarray(0, bytes.length - 5));
     const cut = await cli(['watch', '--read', file, '--json']);
-    expect(cut.code).toBe(4);
-    expect(cut.stderr).toMatch(/^idleprobe: bad capture input at byte offset \d+ \(after \d+ packets\): record is truncated/);
+    expect(cut.code).toBe(5);
+    const lines = cut.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; packets?: number; incomplete?: unknown });
+    expect(lines.some((e) => e.event === 'opened')).toBe(true);
+    expect(lines.at(-1)).toMatchObject({ event: 'summary', packets: c.frames.length - 1, incomplete: { cause: 'cut_short', detail: expect.stringMatching(/^record is truncated/) } });
+    expect(cut.stderr).toMatch(/^idleprobe: warning: capture was cut short at byte offset \d+ \(after 6 packets\): record is truncated/);
+    const broken = Buffer.from(bytes);
+    broken.writeUInt32LE(0x7fffffff, 24 + 8);
+    writeFileSync(file, broken);
+    const bad = await cli(['watch', '--read', file, '--json']);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toMatch(/^idleprobe: bad capture input at byte offset 32 \(after 0 packets\): record length 2147483647 exceeds/);
     const missing = await cli(['watch', '--read', join(dir, 'nope.pcap')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read capture .*nope\.pcap.*: no such file/);
@@ -159,4 +172,49 @@ describe('watch --read: SSH on any port, at-risk sessions, text output', () => {
     expect(run.stderr).toMatch(/^idleprobe: tcpdump not found on PATH \(.*\): install it \(Debian package tcpdump\) or pass --tcpdump/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
+});
+
+describe('watch (live): the end of the watch is the end of the capture', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipwatch-live-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('still_open takes its idle age and time from when the watch stopped, not from the last packet', async () => {
+    // A stand-in for tcpdump (--tcpdump): says it listens, writes a capture whose one SSH session
+    // went quiet 30 s ago, then waits to be stopped like tcpdump. Everything after it is idleprobe's.
+    const quietFor = 30;
+    const last = Date.now() / 1000 - quietFor;
+    const c = new Conversation('198.18.9.2', 50100, '198.19.9.2', 22).handshake(last - 1).banners(last - 0.9).data(last - 0.5, true, 300, 0.5);
+    const pcapFile = join(dir, 'quiet.pcap');
+    writeFileSync(pcapFile, writePcap(asFrames(c.frames), 1));
+    const fake = join(dir, 'tcpdump');
+    writeFileSync(fake, '#!/bin/sh\necho "listening on $2, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\ncat "$IDLEPROBE_TEST_PCAP"\nexec sleep 600\n', { mode: 0o755 });
+    const child = spawn(process.execPath, ['bin/idleprobe.mjs', 'watch', '-i', 'lo', '--tcpdump', fake, '--json'], { env: { ...process.env, IDLEPROBE_TEST_PCAP: pcapFile } });
+    const lines: Event[] = [];
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Stop it once the session was seen (the capture is in), as Ctrl-C would.
+    const opened = new Promise<void>((resolve) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const e = JSON.parse(line) as Event;
+        lines.push(e);
+        if (e.event === 'opened') resolve();
+      });
+    });
+    await Promise.race([opened, exited.then(() => Promise.reject(new Error(`watch exited before the session was seen: ${stderr}`)))]);
+    const stoppedAt = Date.now() / 1000;
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    const endedAt = Date.now() / 1000;
+    const open = lines.find((e) => e.event === 'still_open') as Extract<ConnectionEvent, { event: 'still_open' }> | undefined;
+    expect(open, JSON.stringify(lines)).toBeDefined();
+    const lastPacket = Date.parse(open!.connection.lastSeen) / 1000;
+    // Idle from its last packet to the stop (measured around the stop: the machine may be slow).
+    expect(open!.idleSeconds).toBeGreaterThanOrEqual(stoppedAt - lastPacket - 0.01);
+    expect(open!.idleSeconds).toBeLessThanOrEqual(endedAt - lastPacket + 0.01);
+    expect(Date.parse(open!.at) / 1000).toBeGreaterThanOrEqual(stoppedAt - 0.01);
+    // The event and its verdict say the same idle age.
+    expect(open!.connection.verdict).toMatch(/^idle (\d+(\.\d)?) s, no heartbeat configured, still open at capture end — at risk/);
+    expect(Number(/^idle ([\d.]+) s/.exec(open!.connection.verdict)![1])).toBeCloseTo(open!.idleSeconds, 0);
+  }, 60_000);
 });

@@ -67,7 +67,7 @@ function ourCounts(r: AnalysisReport, field: 'tcpKeepalives' | 'tcpKeepaliveAcks
 }
 
 async function expectSameAsTshark(file: string): Promise<{ keepalives: number; acks: number }> {
-  const r = await analyzeStream(createReadStream(file), { maxFlows: 1_000_000 });
+  const r = await analyzeStream(createReadStream(file), { scope: 'all', maxFlows: 1_000_000 });
   const ka = tsharkCounts(file, 'tcp.analysis.keep_alive');
   const kaAck = tsharkCounts(file, 'tcp.analysis.keep_alive_ack');
   const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -113,7 +113,7 @@ describe.skipIf(!lab.ok)(`tshark oracle${lab.ok ? '' : ` (skipped: ${lab.reason}
         const counts = await expectSameAsTshark(join(out, name));
         expect(counts.keepalives, name).toBeGreaterThanOrEqual(3);
       }
-      const r = await analyzeStream(createReadStream(join(out, 'client-eth.pcap')), { port: 2222 });
+      const r = await analyzeStream(createReadStream(join(out, 'client-eth.pcap')), { scope: { port: 2222 } });
       const died = r.flows.filter((f) => f.diedAfterIdleSeconds !== null);
       const lived = r.flows.filter((f) => f.tcpKeepaliveAcks > 0 && f.diedAfterIdleSeconds === null);
       expect(died.length, 'keepalive every 8 s through a 6 s NAT dies').toBe(1);
@@ -142,7 +142,7 @@ describe.skipIf(!lab.ok)(`tshark oracle${lab.ok ? '' : ` (skipped: ${lab.reason}
       expect(counts.keepalives).toBeGreaterThanOrEqual(8);
     }
     // And the port-reuse split is the same as tshark's conversation count.
-    const r = await analyzeStream(Readable.from([writePcap(asFrames(packets), 1)]));
+    const r = await analyzeStream(Readable.from([writePcap(asFrames(packets), 1)]), { scope: 'all' });
     const streams = execFileSync('tshark', ['-n', '-r', pcap, '-T', 'fields', '-e', 'tcp.stream'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(r.flowCount).toBe(new Set(streams.split('\n').filter(Boolean)).size);
   });

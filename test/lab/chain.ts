@@ -41,10 +41,22 @@ export interface ChainBox {
   nat?: boolean;
 }
 
+/** The same chain over IPv6 (ULA, one /64 per link, the same last digit as the IPv4 address). */
+export const CHAIN_ADDRESSES6 = {
+  cli: 'fd00:54:10::2',
+  r1: { cliSide: 'fd00:54:10::1', srvSide: 'fd00:54:11::1' },
+  r2: { cliSide: 'fd00:54:11::2', srvSide: 'fd00:54:12::1' },
+  r3: { cliSide: 'fd00:54:12::2', srvSide: 'fd00:54:13::1' },
+  srv: 'fd00:54:13::2',
+} as const;
+
 export interface ChainOptions {
-  boxes: Partial<Record<ChainRouter, ChainBox>>;
+  /** Stateful boxes on routers, or on the server itself (its own host firewall: hop 4). */
+  boxes: Partial<Record<ChainRouter | 'srv', ChainBox>>;
   /** Routers that send no ICMP time-exceeded (nft drops them on output). */
   icmpSilent?: ChainRouter[];
+  /** Also IPv6 on every link (CHAIN_ADDRESSES6), sshd listening on both. */
+  ipv6?: boolean;
 }
 
 export interface ChainLab {
@@ -55,8 +67,10 @@ export interface ChainLab {
   clientKeyPath: string;
   sshdLog(): string;
   exec(role: ChainRole, cmd: string, args: string[], opts?: ExecOptions): Promise<ExecResult>;
-  /** `idleprobe locate root@198.18.13.2 -i KEY --known-hosts FILE <args>` from the client. */
-  locate(args: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** `root@fd00:54:13::2` (ssh's unbracketed form) when built with ipv6, else null. */
+  target6: string | null;
+  /** `idleprobe locate TARGET -i KEY --known-hosts FILE <args>` from the client (TARGET: `target` unless given). */
+  locate(args: string[], opts?: ExecOptions & { target?: string }): Promise<ExecResult>;
   destroy(): Promise<void>;
 }
 
@@ -74,12 +88,16 @@ async function sh(cmd: string, args: string[], input?: string): Promise<void> {
   });
 }
 
-/** The ruleset of a stateful router. Chain names avoid nft keywords (`fwd` is one). */
+/**
+ * The ruleset of a stateful router (or of the server's own firewall). Chain names avoid nft
+ * keywords (`fwd` is one). The `inet` family covers IPv4 and IPv6 alike (conntrack's timeouts are
+ * the same sysctls for both).
+ */
 export function boxRuleset(box: ChainBox | undefined, icmpSilent: boolean): string {
   const invalid = box ? (box.mode === 'reset' ? 'ct state invalid reject with tcp reset' : 'ct state invalid drop') : '';
   const nat = box?.nat ? `  chain postrouting_nat {\n    type nat hook postrouting priority 100; policy accept;\n    oifname "srvside" masquerade\n  }\n` : '';
-  const silence = icmpSilent ? `  chain output_filter {\n    type filter hook output priority 0; policy accept;\n    icmp type time-exceeded drop\n  }\n` : '';
-  return `table ip iplc {
+  const silence = icmpSilent ? `  chain output_filter {\n    type filter hook output priority 0; policy accept;\n    icmp type time-exceeded drop\n    icmpv6 type time-exceeded drop\n  }\n` : '';
+  return `table inet iplc {
   chain forward_filter {
     type filter hook forward priority 0; policy accept;
     ${invalid}
@@ -114,6 +132,24 @@ async function build(names: Record<ChainRole, string>, opts: ChainOptions): Prom
     await addr(r, 'srvside', A[r].srvSide);
   }
   await addr('srv', 'cliside', A.srv);
+  if (opts.ipv6) {
+    const A6 = CHAIN_ADDRESSES6;
+    // nodad: the addresses are usable at once (duplicate address detection would hold them for seconds).
+    const addr6 = (role: ChainRole, dev: string, a: string) => sh('ip', ['-n', names[role], '-6', 'addr', 'add', `${a}/64`, 'dev', dev, 'nodad']);
+    await addr6('cli', 'srvside', A6.cli);
+    for (const r of CHAIN_ROUTERS) {
+      await addr6(r, 'cliside', A6[r].cliSide);
+      await addr6(r, 'srvside', A6[r].srvSide);
+    }
+    await addr6('srv', 'cliside', A6.srv);
+    await sh('ip', ['-n', names.cli, '-6', 'route', 'add', 'default', 'via', A6.r1.cliSide]);
+    await sh('ip', ['-n', names.srv, '-6', 'route', 'add', 'default', 'via', A6.r3.srvSide]);
+    await sh('ip', ['-n', names.r1, '-6', 'route', 'add', 'default', 'via', A6.r2.cliSide]);
+    await sh('ip', ['-n', names.r2, '-6', 'route', 'add', 'default', 'via', A6.r3.cliSide]);
+    await sh('ip', ['-n', names.r2, '-6', 'route', 'add', 'fd00:54:10::/64', 'via', A6.r1.srvSide]);
+    await sh('ip', ['-n', names.r3, '-6', 'route', 'add', 'fd00:54:10::/64', 'via', A6.r2.srvSide]);
+    await sh('ip', ['-n', names.r3, '-6', 'route', 'add', 'fd00:54:11::/64', 'via', A6.r2.srvSide]);
+  }
   // Routes: towards the server via the next hop, towards the client's side via the previous one.
   await sh('ip', ['-n', names.cli, 'route', 'add', 'default', 'via', A.r1.cliSide]);
   await sh('ip', ['-n', names.srv, 'route', 'add', 'default', 'via', A.r3.srvSide]);
@@ -122,17 +158,17 @@ async function build(names: Record<ChainRole, string>, opts: ChainOptions): Prom
   await sh('ip', ['-n', names.r2, 'route', 'add', '198.18.10.0/30', 'via', A.r1.srvSide]);
   await sh('ip', ['-n', names.r3, 'route', 'add', '198.18.10.0/30', 'via', A.r2.srvSide]);
   await sh('ip', ['-n', names.r3, 'route', 'add', '198.18.11.0/30', 'via', A.r2.srvSide]);
-  for (const r of CHAIN_ROUTERS) {
+  for (const r of [...CHAIN_ROUTERS, 'srv'] as const) {
     const box = opts.boxes[r];
-    const silent = opts.icmpSilent?.includes(r) ?? false;
-    const sysctls = ['net.ipv4.ip_forward=1'];
+    const silent = r !== 'srv' && (opts.icmpSilent?.includes(r) ?? false);
+    const sysctls = r === 'srv' ? [] : ['net.ipv4.ip_forward=1', ...(opts.ipv6 ? ['net.ipv6.conf.all.forwarding=1'] : [])];
     if (box) {
       if (!Number.isInteger(box.timeoutSeconds) || box.timeoutSeconds < 1) throw new Error(`chain lab: ${r} timeout must be a positive integer`);
       sysctls.push(`net.netfilter.nf_conntrack_tcp_timeout_established=${box.timeoutSeconds}`, 'net.netfilter.nf_conntrack_tcp_loose=0');
     }
     // The conntrack sysctls exist in a namespace only once conntrack is in use there: rules first.
     if (box || silent) await sh('ip', ['netns', 'exec', names[r], 'nft', '-f', '-'], boxRuleset(box, silent));
-    await sh('ip', ['netns', 'exec', names[r], 'sysctl', '-qw', ...sysctls]);
+    if (sysctls.length) await sh('ip', ['netns', 'exec', names[r], 'sysctl', '-qw', ...sysctls]);
   }
 }
 
@@ -200,7 +236,14 @@ export async function createChainLab(opts: ChainOptions): Promise<ChainLab> {
     await build(names, opts);
     keys = await generateKeys(tmpDir, CHAIN_ADDRESSES.srv, 22);
     const configPath = path.join(tmpDir, 'sshd_config');
-    writeFileSync(configPath, sshdConfig(tmpDir, keys, CHAIN_ADDRESSES.srv, 22), { mode: 0o600 });
+    let config = sshdConfig(tmpDir, keys, CHAIN_ADDRESSES.srv, 22);
+    if (opts.ipv6) {
+      // A second ListenAddress, and the host key known under the IPv6 address too.
+      config += `ListenAddress ${CHAIN_ADDRESSES6.srv}\n`;
+      const entry = readFileSync(keys.knownHostsPath, 'utf8').trim().split(/\s+/).slice(1).join(' ');
+      writeFileSync(keys.knownHostsPath, `${readFileSync(keys.knownHostsPath, 'utf8')}${CHAIN_ADDRESSES6.srv} ${entry}\n`, { mode: 0o600 });
+    }
+    writeFileSync(configPath, config, { mode: 0o600 });
     sshd = await startSshd(names.srv, configPath);
   } catch (err) {
     destroySync();
@@ -213,12 +256,13 @@ export async function createChainLab(opts: ChainOptions): Promise<ChainLab> {
     id,
     names,
     target,
+    target6: opts.ipv6 ? `root@${CHAIN_ADDRESSES6.srv}` : null,
     knownHostsPath: keys.knownHostsPath,
     clientKeyPath: keys.clientKeyPath,
     sshdLog: () => running.log(),
     exec,
-    locate: (args, o = {}) =>
-      exec('cli', process.execPath, [IDLEPROBE_BIN, 'locate', target, '-i', keys.clientKeyPath, '--known-hosts', keys.knownHostsPath, ...args], { cwd: REPO_ROOT, ...o }),
+    locate: (args, { target: to, ...o } = {}) =>
+      exec('cli', process.execPath, [IDLEPROBE_BIN, 'locate', to ?? target, '-i', keys.clientKeyPath, '--known-hosts', keys.knownHostsPath, ...args], { cwd: REPO_ROOT, ...o }),
     destroy: async () => {
       destroySync();
       if (running.child.exitCode === null && running.child.signalCode === null) {

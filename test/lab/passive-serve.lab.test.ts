@@ -201,6 +201,12 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       expect(read.size).toBeGreaterThan(0);
       for (const n of read) expect(exported.has(n.replace(/_(bucket|sum|count)$/, '')) || exported.has(n), n).toBe(true);
 
+      // The status page draws the same deaths: this server's histogram holds them (pictures.md).
+      const page = await lab.exec('cli', process.execPath, ['-e', `fetch(${JSON.stringify(`http://${LISTEN}/?refresh=0`)}).then(async (r) => process.stdout.write(await r.text()), () => process.exit(1))`], { timeoutMs: 20_000 });
+      const figure = page.stdout.split('<figure').find((f) => f.includes(`Idle age at death, server ${server}`)) ?? '';
+      const binCounts = [...figure.matchAll(/data-mark="bin"><title>[^<]*: (\d+)<\/title>/g)].map((m) => Number(m[1]));
+      expect(binCounts.reduce((a, n) => a + n, 0), page.stdout.slice(0, 2000)).toBe(expected.deaths);
+
       // The same traffic, captured to a file and read by `analyze`, says the same.
       tcpdump.kill('SIGTERM');
       await tcpdumpClosed;

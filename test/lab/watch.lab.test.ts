@@ -78,6 +78,7 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       expect((fastClosed.connection as { heartbeatIntervalSeconds: number }).heartbeatIntervalSeconds).toBeCloseTo(3, 0);
 
       // Stop watching (and capturing) while the session without heartbeat still idles.
+      const stoppedAt = Date.now() / 1000;
       watch.kill('SIGTERM');
       tcpdump.kill('SIGTERM');
       const exit = await watch.closed;
@@ -89,6 +90,12 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       expect(opened.length).toBeGreaterThanOrEqual(3);
       const atRisk = watch.events.filter((e) => e.event === 'still_open' && / no heartbeat configured, still open at capture end — at risk/.test((e.connection as { verdict: string }).verdict));
       expect(atRisk.length, JSON.stringify(watch.events.filter((e) => e.event === 'still_open'))).toBe(1);
+      // Idle until the watch stopped (not until its own last packet), the same age its verdict says.
+      const stillOpen = atRisk[0]!;
+      expect(Date.parse(stillOpen.at as string) / 1000).toBeGreaterThanOrEqual(stoppedAt - 0.01);
+      const lastPacket = Date.parse((stillOpen.connection as { lastSeen: string }).lastSeen) / 1000;
+      expect(stillOpen.idleSeconds as number).toBeGreaterThanOrEqual(stoppedAt - lastPacket - 0.01);
+      expect(Number(/^idle ([\d.]+) s/.exec((stillOpen.connection as { verdict: string }).verdict)![1])).toBeCloseTo(stillOpen.idleSeconds as number, 0);
       const summary = watch.events.at(-1)!;
       expect(summary).toMatchObject({ event: 'summary', died: 1, captureRestarts: 0 });
 
@@ -99,6 +106,11 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       const byClient = (client: unknown) => report.flows.find((f) => f.client === client)!;
       const slowFile = byClient(died.client);
       expect(slowFile.diedAfterIdleSeconds).toBeCloseTo(died.afterIdleSeconds as number, 1);
+      // The lower bound analyze gives (the 3 s session survived its gaps on the same path), watch gives too.
+      const lowerOf = (verdict: string) => /after ([\d.]+)–[\d.]+ s idle/.exec(verdict)?.[1] ?? null;
+      const fileLower = lowerOf(slowFile.verdict);
+      expect(fileLower, slowFile.verdict).not.toBeNull();
+      expect(Number(lowerOf((died.connection as { verdict: string }).verdict))).toBeCloseTo(Number(fileLower), 0);
       expect(slowFile.heartbeatsAnswered).toBe(0);
       const fastFile = byClient(fastClosed.client);
       expect(fastFile).toMatchObject({ diedAfterIdleSeconds: null, end: 'fin', heartbeatsAnswered: (fastClosed.connection as { heartbeatsAnswered: number }).heartbeatsAnswered });

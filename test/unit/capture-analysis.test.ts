@@ -9,7 +9,7 @@ import { Conversation, asFrames, fixture, mergeByTime, writePcap, type IpPacket 
 const T0 = 1_790_000_000; // a fixed epoch second, so verdict clock times are stable
 
 async function analyze(packets: IpPacket[], port?: number): Promise<AnalysisReport> {
-  return analyzeStream(Readable.from([writePcap(asFrames(packets), 1)]), { port });
+  return analyzeStream(Readable.from([writePcap(asFrames(packets), 1)]), { scope: port === undefined ? 'all' : { port } });
 }
 
 function flowTo(r: AnalysisReport, server: string): FlowReport {
@@ -176,8 +176,7 @@ describe('across connections of the same path', () => {
 
 describe('memory follows live connections, not capture length', () => {
   it('finished connections are summarised and dropped; counts and brackets still cover all of them', async () => {
-    const { CaptureAnalyzer } = await import('../../src/capture/analyzer.ts');
-    const { readCapture } = await import('../../src/capture/index.ts');
+    const { batchAnalysis, readCapture } = await import('../../src/capture/index.ts');
     const all: IpPacket[][] = [];
     for (let i = 0; i < 9000; i++) {
       const t = T0 + i * 0.05;
@@ -185,11 +184,11 @@ describe('memory follows live connections, not capture length', () => {
       if (i % 100 === 0) c.keepalive(t + 0.02, true); // a few keepalives to count
       all.push(c.fin(t + 0.03).frames);
     }
-    const analyzer = new CaptureAnalyzer({ port: 22, maxFlows: 50 });
-    await readCapture(Readable.from([writePcap(asFrames(all.flat()), 1)]), analyzer, { maxPackets: Infinity });
+    const { store, report } = batchAnalysis({ scope: { port: 22 }, maxFlows: 50 });
+    const end = await readCapture(Readable.from([writePcap(asFrames(all.flat()), 1)]), store, { maxPackets: Infinity });
     // 9000 connections over 450 s: at the sweep (packet 65,536, ~410 s) those quiet for 120 s were dropped.
-    expect(analyzer.liveFlows).toBeLessThan(9000 * 0.5);
-    const r = analyzer.report();
+    expect(store.liveFlows).toBeLessThan(9000 * 0.5);
+    const r = report.report(end);
     expect(r.flowCount).toBe(9000);
     expect(r.flows).toHaveLength(50);
     expect(r.flowsOmitted).toBe(8950);
@@ -212,7 +211,7 @@ describe('recommendation', () => {
 });
 
 describe('lab captures (real OpenSSH, kernel keepalive, NAT with a 6 s idle timeout)', () => {
-  const load = (name: string, port?: number) => analyzeStream(Readable.from([fixture(name)]), { port });
+  const load = (name: string, port?: number) => analyzeStream(Readable.from([fixture(name)]), { scope: port === undefined ? 'all' : { port } });
 
   it('client side (Ethernet pcap): every scenario is recognised', async () => {
     const r = await load('client-eth.pcap', undefined);

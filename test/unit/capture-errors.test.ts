@@ -1,23 +1,33 @@
 // Bad input: every kind of broken capture ends in a CaptureFormatError that names the byte offset
-// and the packets read before it (exit code 4 in the CLI) — quickly, never a hang or a crash.
+// and the packets read before it (exit code 4 in the CLI) — quickly, never a hang or a crash. A
+// capture merely cut short (it ends inside a record or block) is no error: what was read is
+// reported, and the report says where it stopped (exit code 5 in the CLI).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { analyzeStream, CaptureFormatError } from '../../src/capture/index.ts';
+import { analyzeStream, CaptureFormatError, type AnalysisReport } from '../../src/capture/index.ts';
 import { exitCodeFor } from '../../src/cli/errors.ts';
 import { fixture, fixturePath } from '../fixtures/captures/synth.ts';
 
 async function failure(bytes: Buffer): Promise<CaptureFormatError> {
   try {
-    await analyzeStream(Readable.from([bytes]));
+    await analyzeStream(Readable.from([bytes]), { scope: 'all' });
   } catch (err) {
     expect(err).toBeInstanceOf(CaptureFormatError);
     return err as CaptureFormatError;
   }
   throw new Error('expected the capture to be rejected');
+}
+
+/** The report of a capture cut short: every packet before the cut, and where it was cut. */
+async function cutShort(bytes: Buffer): Promise<AnalysisReport> {
+  const r = await analyzeStream(Readable.from([bytes]), { scope: 'all' });
+  expect(r.incomplete).not.toBeNull();
+  expect(r.incomplete!.cause).toBe('cut_short');
+  return r;
 }
 
 const pcap = fixture('client-eth.pcap');
@@ -44,17 +54,20 @@ describe('classic pcap', () => {
     expect(e.message).toMatch(/pcap file header is truncated: 10 of 24 bytes/);
   });
 
-  it('truncated record header after three packets', async () => {
-    const e = await failure(pcap.subarray(0, recordOffsets[3]! + 9));
-    expect(e.byteOffset).toBe(recordOffsets[3]);
-    expect(e.packetsRead).toBe(3);
-    expect(e.message).toMatch(/record header is truncated: 9 of 16 bytes/);
+  it('cut inside the record header after three packets: the three are reported, with where it stopped', async () => {
+    const r = await cutShort(pcap.subarray(0, recordOffsets[3]! + 9));
+    expect(r.packets).toBe(3);
+    expect(r.incomplete).toEqual({ cause: 'cut_short', byteOffset: recordOffsets[3], detail: 'record header is truncated: 9 of 16 bytes' });
   });
 
-  it('truncated last record (not silently dropped)', async () => {
-    const e = await failure(pcap.subarray(0, pcap.length - 5));
-    expect(e.message).toMatch(/record is truncated/);
-    expect(e.packetsRead).toBe(250);
+  it('truncated last record (not silently dropped: the report says so)', async () => {
+    const r = await cutShort(pcap.subarray(0, pcap.length - 5));
+    expect(r.packets).toBe(250);
+    expect(r.incomplete!.detail).toMatch(/^record is truncated: \d+ of \d+ captured bytes present$/);
+    // Everything before the cut is analysed as in the whole file.
+    const whole = await analyzeStream(Readable.from([pcap]), { scope: 'all' });
+    expect(r.flowCount).toBe(whole.flowCount);
+    expect(whole.incomplete).toBeNull();
   });
 
   it('impossible record length 0x7fffffff fails at once, naming the length field', async () => {
@@ -119,10 +132,15 @@ describe('pcapng', () => {
     expect(e.byteOffset).toBe(at + 8);
   });
 
-  it('truncated in the middle of a block', async () => {
-    const e = await failure(pcapng.subarray(0, pcapng.length - 30));
-    expect(e.message).toMatch(/block is truncated/);
-    expect(e.packetsRead).toBeGreaterThan(700);
+  it('truncated in the middle of a block: reported up to there', async () => {
+    const r = await cutShort(pcapng.subarray(0, pcapng.length - 30));
+    expect(r.incomplete!.detail).toMatch(/block is truncated/);
+    expect(r.packets).toBeGreaterThan(700);
+  });
+
+  it('cut inside the section header: nothing usable, an error', async () => {
+    const e = await failure(pcapng.subarray(0, 20));
+    expect(e.message).toMatch(/block is truncated: 20 of \d+ bytes/);
   });
 });
 
@@ -161,11 +179,14 @@ describe('idleprobe analyze (CLI)', () => {
   });
 
   it('exit 4 with offset and packet count on a broken capture', async () => {
-    const file = join(dir, 'cut.pcap');
-    writeFileSync(file, pcap.subarray(0, recordOffsets[3]! + 9));
-    const { code, stderr } = await run([file]);
+    const file = join(dir, 'broken.pcap');
+    const bad = Buffer.from(pcap);
+    bad.writeUInt32LE(0x7fffffff, recordOffsets[3]! + 8);
+    writeFileSync(file, bad);
+    const { code, stdout, stderr } = await run([file]);
     expect(code).toBe(4);
-    expect(stderr).toMatch(new RegExp(`bad capture input at byte offset ${recordOffsets[3]} \\(after 3 packets\\)`));
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(new RegExp(`bad capture input at byte offset ${recordOffsets[3]! + 8} \\(after 3 packets\\)`));
   });
 
   it('exit 4 on an empty stdin, exit 2 on a missing file or a bad port', async () => {

@@ -2,7 +2,7 @@
 // or reject with a CaptureFormatError whose offset lies inside the input — never another error,
 // never a hang. Seed and case index are in the failure message, so a failure replays exactly.
 import { describe, expect, it } from 'vitest';
-import { analyzeStream, CaptureFormatError } from '../../src/capture/index.ts';
+import { analyzeStream, CaptureFormatError, type AnalysisReport } from '../../src/capture/index.ts';
 import { fixture } from '../fixtures/captures/synth.ts';
 import { mulberry32 } from '../../src/search/sim/prng.ts';
 
@@ -79,11 +79,53 @@ function validPrefix(b: Buffer): Buffer {
   }
 }
 
+/** What any report implies, whatever the input: its counts add up and fit in the bytes read. */
+function checkReport(r: AnalysisReport, input: Buffer, what: string): void {
+  const s = r.skipped;
+  // Every packet is TCP or skipped for a reason; each took at least a 16-byte record or block.
+  expect(s.notTcp + s.ipFragments + s.malformed + s.unsupportedLink + r.tcpPackets, what).toBe(r.packets);
+  expect(s.otherPort, what).toBeLessThanOrEqual(r.tcpPackets);
+  expect(r.packets * 16, what).toBeLessThanOrEqual(input.length);
+  expect(r.tcpKeepalives + r.tcpKeepaliveAcks, what).toBeLessThanOrEqual(r.tcpPackets);
+  expect(r.flowsOmitted, what).toBe(r.flowCount - r.flows.length);
+  expect(r.flowCount, what).toBeLessThanOrEqual(r.tcpPackets);
+  for (const f of r.flows) {
+    expect(f.packets, what).toBeGreaterThan(0);
+    expect(f.heartbeatsAnswered, what).toBeLessThanOrEqual(f.heartbeats);
+    if (f.maxIdleSurvivedSeconds !== null) expect(f.maxIdleSurvivedSeconds, what).toBeLessThanOrEqual(f.maxIdleSeconds);
+    if (f.diedAfterIdleSeconds !== null) expect(f.diedAfterIdleSeconds, what).toBeLessThanOrEqual(f.maxIdleSeconds);
+    expect(f.diedAt === null, what).toBe(f.diedAfterIdleSeconds === null);
+  }
+  const b = r.idleTimeoutBracket;
+  expect(b.consistent, what).toBe(b.lowerSeconds === null || b.upperSeconds === null || b.lowerSeconds < b.upperSeconds);
+  expect(r.verdicts, what).toHaveLength(r.paths.length);
+  // Nothing interrupts a test's read: an incomplete report is one cut short, inside the input.
+  if (r.incomplete !== null) {
+    expect(r.incomplete.cause, what).toBe('cut_short');
+    expect(r.incomplete.byteOffset, what).toBeLessThanOrEqual(input.length);
+  }
+}
+
+/** Complete records (pcap) or packet blocks (pcapng) in the first `length` bytes of a valid capture, and whether one is cut. */
+function recordsIn(b: Buffer, length: number): { complete: number; cut: boolean } {
+  const pcapng = b.readUInt32LE(0) === 0x0a0d0d0a;
+  let at = pcapng ? 0 : 24;
+  let complete = 0;
+  while (at < length) {
+    const size = pcapng ? b.readUInt32LE(at + 4) : 16 + b.readUInt32LE(at + 8);
+    if (at + size > length) return { complete, cut: true };
+    const type = pcapng ? b.readUInt32LE(at) : 6;
+    if (type === 6 || type === 3 || type === 2) complete++;
+    at += size;
+  }
+  return { complete, cut: false };
+}
+
 describe('fuzz: mutated real captures', () => {
   const bases = ['client-eth.pcap', 'server-sll.pcap', 'mbox-any-sll2-nano.pcap', 'mbox-multi.pcapng'].map((n) => validPrefix(fixture(n)));
 
   it('the unmutated bases are valid captures', async () => {
-    for (const b of bases) expect((await analyzeStream(inChunks(b, 4096))).packets).toBeGreaterThan(20);
+    for (const b of bases) expect((await analyzeStream(inChunks(b, 4096), { scope: 'all' })).packets).toBeGreaterThan(20);
   });
 
   it(`${CASES} seeded cases (seed ${SEED}) end in a report or a CaptureFormatError`, { timeout: 180_000 }, async () => {
@@ -95,9 +137,8 @@ describe('fuzz: mutated real captures', () => {
       const chunk = [input.length + 1, 4096, 333, 64][i % 4]!;
       const caseStart = Date.now();
       try {
-        const r = await analyzeStream(inChunks(input, chunk), { port: i % 3 === 0 ? 22 : undefined });
-        expect(r.packets).toBeGreaterThanOrEqual(0);
-        expect(Number.isFinite(r.tcpKeepalives)).toBe(true);
+        const r = await analyzeStream(inChunks(input, chunk), { scope: i % 3 === 0 ? { port: 22 } : i % 3 === 1 ? 'all' : 'ssh' });
+        checkReport(r, input, `case ${i} (seed ${SEED})`);
         JSON.stringify(r); // the report must serialise (no cycles, no BigInt)
         outcomes.reports++;
       } catch (err) {
@@ -117,5 +158,23 @@ describe('fuzz: mutated real captures', () => {
     expect(outcomes.reports).toBeGreaterThan(CASES / 20);
     expect(outcomes.errors).toBeGreaterThan(CASES / 20);
     console.log(`fuzz: ${CASES} cases in ${Date.now() - started} ms: ${outcomes.reports} reports, ${outcomes.errors} format errors`);
+  });
+
+  it('cut anywhere after the file header: exactly the complete packets before the cut are reported, and the cut is said', async () => {
+    const rand = mulberry32(SEED + 1);
+    for (const [k, base] of bases.entries()) {
+      const pcapng = base.readUInt32LE(0) === 0x0a0d0d0a;
+      const header = pcapng ? base.readUInt32LE(4) : 24;
+      for (let n = 0; n < 150; n++) {
+        const length = header + Math.floor(rand() * (base.length - header + 1));
+        const input = base.subarray(0, length);
+        const { complete, cut } = recordsIn(base, length);
+        const what = `base ${k}, cut at ${length} of ${base.length}`;
+        const r = await analyzeStream(inChunks(input, [input.length + 1, 4096, 333, 64][n % 4]!), { scope: 'all' });
+        checkReport(r, input, what);
+        expect(r.packets, what).toBe(complete);
+        expect(r.incomplete !== null, what).toBe(cut);
+      }
+    }
   });
 });

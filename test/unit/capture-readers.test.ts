@@ -50,7 +50,7 @@ let baseline: AnalysisReport;
 
 beforeAll(async () => {
   packets = await ipPacketsFromEthernetPcap(fixturePath('client-eth.pcap'));
-  baseline = await analyzeStream(Readable.from([fixture('client-eth.pcap')]), { port: undefined });
+  baseline = await analyzeStream(Readable.from([fixture('client-eth.pcap')]), { scope: 'all' });
 });
 
 describe('baseline fixture', () => {
@@ -75,7 +75,7 @@ describe('containers', () => {
   ];
   for (const [name, make] of variants) {
     it(`${name}: same analysis as the original`, async () => {
-      const r = await analyzeStream(Readable.from([make()]));
+      const r = await analyzeStream(Readable.from([make()]), { scope: 'all' });
       expect(r.packets).toBe(baseline.packets);
       expect(essence(r)).toEqual(essence(baseline));
       expect(r.format).toBe(name.startsWith('pcapng') ? 'pcapng' : 'pcap');
@@ -86,7 +86,7 @@ describe('containers', () => {
     // Alternate packets between an Ethernet/µs interface and an SLL2/ns interface.
     const frames = packets.map((p, i) => ({ tsNs: p.tsNs, data: wrapLink(i % 2 ? 'sll2' : 'ethernet', p.ip), iface: i % 2 }));
     const bytes = writePcapng([{ linkType: 1, tsresol: 6 }, { linkType: 276, tsresol: 9 }], frames, { unknownBlocks: true });
-    const r = await analyzeStream(Readable.from([bytes]));
+    const r = await analyzeStream(Readable.from([bytes]), { scope: 'all' });
     expect(r.linkTypes).toEqual(['ETHERNET', 'LINUX_SLL2']);
     expect(essence(r)).toEqual(essence(baseline));
   });
@@ -120,21 +120,21 @@ describe('link types', () => {
   const variants: LinkVariant[] = ['ethernet', 'vlan', 'qinq', 'sll', 'sll2', 'raw', 'ipv4', 'null-le', 'null-be', 'loop'];
   for (const v of variants) {
     it(`${v} (LINKTYPE ${LINK_TYPE_OF[v]})`, async () => {
-      const r = await analyzeStream(Readable.from([writePcap(asFrames(packets, v), LINK_TYPE_OF[v])]));
+      const r = await analyzeStream(Readable.from([writePcap(asFrames(packets, v), LINK_TYPE_OF[v])]), { scope: 'all' });
       expect(r.skipped.malformed + r.skipped.notTcp + r.skipped.unsupportedLink).toBe(0);
       expect(essence(r)).toEqual(essence(baseline));
     });
   }
 
   it('IPv4 with options', async () => {
-    const r = await analyzeStream(Readable.from([writePcap(packets.map((p) => ({ tsNs: p.tsNs, data: wrapLink('ethernet', withIpv4Options(p.ip)) })), 1)]));
+    const r = await analyzeStream(Readable.from([writePcap(packets.map((p) => ({ tsNs: p.tsNs, data: wrapLink('ethernet', withIpv4Options(p.ip)) })), 1)]), { scope: 'all' });
     expect(essence(r)).toEqual(essence(baseline));
   });
 
   for (const v of ['ethernet', 'ipv6', 'null-le', 'null-be'] as LinkVariant[]) {
     it(`IPv6 with hop-by-hop and destination-options headers over ${v}`, async () => {
       const v6 = packets.map((p) => ({ tsNs: p.tsNs, data: wrapLink(v, toIpv6WithExtensions(p.ip)) }));
-      const r = await analyzeStream(Readable.from([writePcap(v6, LINK_TYPE_OF[v])]));
+      const r = await analyzeStream(Readable.from([writePcap(v6, LINK_TYPE_OF[v])]), { scope: 'all' });
       expect(essence(r, false)).toEqual(essence(baseline, false));
       expect(r.flows[0]!.client).toMatch(/^\[2001:db8::[0-9a-f:]+\]:\d+$/);
     });
@@ -147,16 +147,16 @@ describe('link types', () => {
       { tsNs: packets[10]!.tsNs, data: wrapLink('ethernet', a) },
       { tsNs: packets[10]!.tsNs, data: wrapLink('ethernet', b) },
     ];
-    const r = await analyzeStream(Readable.from([writePcap(frames, 1)]));
+    const r = await analyzeStream(Readable.from([writePcap(frames, 1)]), { scope: 'all' });
     expect(r.skipped.ipFragments).toBe(2);
     expect(r.tcpPackets).toBe(10);
-    const odd = await analyzeStream(Readable.from([writePcap(asFrames(packets.slice(0, 5)), 147)]));
+    const odd = await analyzeStream(Readable.from([writePcap(asFrames(packets.slice(0, 5)), 147)]), { scope: 'all' });
     expect(odd.skipped.unsupportedLink).toBe(5);
   });
 
   it('truncated packets (small snaplen) are counted as malformed, not fatal', async () => {
     const frames = packets.slice(0, 30).map((p) => ({ tsNs: p.tsNs, data: wrapLink('ethernet', p.ip).subarray(0, 30), origLen: p.ip.length + 14 }));
-    const r = await analyzeStream(Readable.from([writePcap(frames, 1, { snapLen: 30 })]));
+    const r = await analyzeStream(Readable.from([writePcap(frames, 1, { snapLen: 30 })]), { scope: 'all' });
     expect(r.packets).toBe(30);
     expect(r.skipped.malformed).toBe(30);
   });
@@ -165,9 +165,9 @@ describe('link types', () => {
 describe('streaming', () => {
   it('any chunking of the input gives the same report (records straddling chunks)', async () => {
     const bytes = fixture('mbox-multi.pcapng');
-    const whole = await analyzeStream(Readable.from([bytes]));
+    const whole = await analyzeStream(Readable.from([bytes]), { scope: 'all' });
     for (const sizes of [[1], [3, 7, 4096], [65536], [17, 1, 100000]]) {
-      const r = await analyzeStream(chunked(bytes, sizes));
+      const r = await analyzeStream(chunked(bytes, sizes), { scope: 'all' });
       expect(r).toEqual(whole);
     }
   });
@@ -181,7 +181,7 @@ describe('streaming', () => {
         yield bytes.subarray(at, at + 1024);
       }
     }
-    const r = await analyzeStream(lazy(), { maxPackets: 5 });
+    const r = await analyzeStream(lazy(), { scope: 'all', maxPackets: 5 });
     expect(r.packets).toBe(5);
     expect(r.truncatedAtMaxPackets).toBe(true);
     // 5 small packets fit in the first 2 KiB: the rest of the file was never requested.
@@ -190,7 +190,7 @@ describe('streaming', () => {
 
   it('Uint8Array chunks are accepted; text chunks are refused with a clear error', async () => {
     const bytes = fixture('client-eth.pcap');
-    const r = await analyzeStream((async function* () { yield new Uint8Array(bytes); })() as AsyncIterable<Buffer>);
+    const r = await analyzeStream((async function* () { yield new Uint8Array(bytes); })() as AsyncIterable<Buffer>, { scope: 'all' });
     expect(r.packets).toBe(baseline.packets);
     await expect(analyzeStream(Readable.from(['not bytes']) as unknown as AsyncIterable<Buffer>)).rejects.toThrow(/text, not bytes/);
   });

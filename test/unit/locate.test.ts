@@ -2,11 +2,12 @@
 // hops it finds, their brackets and modes, what it says it cannot see, and what it costs.
 import { describe, expect, it } from 'vitest';
 import { givenPathTimeout, locateBoxes } from '../../src/search/locate.ts';
-import { disputedHops, keepaliveTiming, maxAgeSeconds, readRound } from '../../src/search/locate-read.ts';
+import { keepaliveTiming, maxAgeSeconds, readFrontier } from '../../src/search/locate-read.ts';
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
 import { toLocateDocument } from '../../src/probe/locate.ts';
 import type { LocateResult } from '../../src/search/locate-types.ts';
 import { renderLocateProgress } from '../../src/cli/locate.ts';
+import { formatLocateSummary } from '../../src/probe/locate-summary.ts';
 
 const PRECISION = { absSeconds: 1, relative: 0.02 };
 
@@ -18,7 +19,8 @@ function expectBoxes(result: LocateResult, boxes: SimBox[]): void {
     const tol = Math.max(1, 0.02 * truth.timeoutSeconds);
     expect(b.upperSeconds).toBeGreaterThanOrEqual(truth.timeoutSeconds - 0.1);
     expect(b.lowerSeconds ?? 0).toBeLessThanOrEqual(truth.timeoutSeconds + 0.1);
-    expect(Math.abs(b.estimateSeconds - truth.timeoutSeconds)).toBeLessThanOrEqual(tol);
+    expect(b.estimateSeconds).not.toBeNull();
+    expect(Math.abs(b.estimateSeconds! - truth.timeoutSeconds)).toBeLessThanOrEqual(tol);
     expect(b.failureMode).toBe(truth.mode);
   });
 }
@@ -102,6 +104,47 @@ describe('locate planner on the multi-box simulator', () => {
     expect(result.boxes[0]!.foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
   });
 
+  it('a given path timeout that is too short (5 s, true 10 s) is found wrong and measured: both boxes, no made-up box at hop 1', async () => {
+    const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }];
+    const { result } = await run({ targetHop: 4, boxes }, { maxSeconds: 40, pathTimeout: givenPathTimeout(5, PRECISION), pathTimeoutSource: '--timeout' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ source: '--timeout', held: false });
+    expect(Math.abs(result.pathTimeout!.estimateSeconds - 10)).toBeLessThanOrEqual(1);
+  });
+
+  it('a given path timeout that is too long (20 s, true 10 s) is found wrong: the 10 s box at hop 1 is found too', async () => {
+    const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }];
+    const { result } = await run({ targetHop: 4, boxes }, { maxSeconds: 40, pathTimeout: givenPathTimeout(20, PRECISION), pathTimeoutSource: 'history' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ source: 'history', held: false });
+  });
+
+  it('a given path timeout that holds is verified on the way (held) and costs no extra time', async () => {
+    const boxes: SimBox[] = [{ hop: 2, timeoutSeconds: 60, mode: 'reset' }];
+    const { result } = await run({ targetHop: 6, boxes }, { maxSeconds: 200, pathTimeout: givenPathTimeout(60, PRECISION), pathTimeoutSource: '--timeout' });
+    expectBoxes(result, boxes);
+    expect(result.givenTimeout).toMatchObject({ held: true });
+    expect(result.boxes[0]!.foundAfterMs / 1000 / 60).toBeLessThanOrEqual(1.2);
+  });
+
+  it('a box below --min: only its upper bound, no estimate (≤ 5 s, below --min), and the boxes beyond it still found', async () => {
+    const { result } = await run({ targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 3, mode: 'silent' }, { hop: 3, timeoutSeconds: 12, mode: 'silent' }] }, { minSeconds: 5, maxSeconds: 30 });
+    expect(result.verdict).toBe('located');
+    expect(result.pathTimeoutBelowMin).toBe(true);
+    expect(result.boxes.map((b) => b.hop)).toEqual([1, 3]);
+    expect(result.boxes[0]).toMatchObject({ belowMin: true, estimateSeconds: null, lowerSeconds: null });
+    expect(result.boxes[0]!.upperSeconds).toBeLessThanOrEqual(5 + 1);
+    expect(result.boxes[1]!.belowMin).toBe(false);
+    expect(Math.abs(result.boxes[1]!.estimateSeconds! - 12)).toBeLessThanOrEqual(1);
+  });
+
+  it('a proxy that ignores keepalives: every TTL dies at the same age, recognised as such (never a box at hop 1)', async () => {
+    const { result } = await run({ targetHop: 5, boxes: [{ hop: 3, timeoutSeconds: 30, mode: 'reset', ignoresKeepalives: true }] }, { maxSeconds: 120 });
+    expect(result.verdict).toBe('every_hop_died');
+    expect(result.boxes).toEqual([]);
+    expect(Math.abs(result.pathTimeout!.estimateSeconds - 30)).toBeLessThanOrEqual(1);
+  });
+
   it('no timeout on the path: nothing to locate', async () => {
     const { result } = await run({ targetHop: 5, boxes: [] }, { maxSeconds: 60 });
     expect(result.verdict).toBe('no_timeout_up_to_max');
@@ -111,12 +154,20 @@ describe('locate planner on the multi-box simulator', () => {
 });
 
 describe('locate reading rules', () => {
-  it('a round reads into the first hop of the surviving run; a survival below a failure is a contradiction', () => {
-    const r = readRound(10, new Map([[1, 'failed'], [2, 'failed'], [3, 'alive'], [4, 'alive']] as const));
-    expect(r).toMatchObject({ boundary: 3, consistent: true });
-    const bad = readRound(10, new Map([[1, 'failed'], [2, 'alive'], [3, 'failed'], [4, 'alive']] as const));
-    expect(bad).toMatchObject({ boundary: 4, consistent: false });
-    expect(disputedHops(bad)).toEqual([2, 3]);
+  it('a frontier is bisected a few hops at a time; survivals propagate outwards, failures inwards', () => {
+    const hops = (o: Record<number, 'alive' | 'failed' | 'unknown' | 'pending' | null>) => Object.entries(o).map(([hop, outcome]) => ({ hop: Number(hop), outcome }));
+    // Nothing probed yet: three hops spread over 1–11.
+    expect(readFrontier(hops({ 1: null, 2: null, 3: null, 4: null, 5: null, 6: null, 7: null, 8: null, 9: null, 10: null, 11: null }), 3)).toEqual({ kind: 'probe', hops: [3, 6, 9] });
+    // 3 failed, 6 survived: only 4 and 5 are undecided.
+    expect(readFrontier(hops({ 1: null, 2: null, 3: 'failed', 4: null, 5: null, 6: 'alive', 7: null, 8: null }), 3)).toEqual({ kind: 'probe', hops: [4, 5] });
+    // Answers in flight: wait.
+    expect(readFrontier(hops({ 1: null, 2: 'pending', 3: null }), 3)).toEqual({ kind: 'probe', hops: [] });
+    expect(readFrontier(hops({ 1: 'failed', 2: 'alive', 3: null }), 3)).toEqual({ kind: 'boundary', boundary: 2 });
+    // A failure beyond a survival is a lost probe (a survival is proof).
+    expect(readFrontier(hops({ 1: 'failed', 2: 'alive', 3: 'failed', 4: null }), 3)).toEqual({ kind: 'boundary', boundary: 2 });
+    expect(readFrontier(hops({ 1: 'failed', 2: 'failed', 3: 'failed' }), 3)).toEqual({ kind: 'none_alive' });
+    // An error tells nothing: the hop is probed again.
+    expect(readFrontier(hops({ 1: 'unknown', 2: 'alive' }), 3)).toEqual({ kind: 'probe', hops: [1] });
   });
 
   it('keepalive every third of the path timeout, at least 1 s, Linux maximum count', () => {
@@ -126,9 +177,35 @@ describe('locate reading rules', () => {
   });
 });
 
+describe('locate summary (text output)', () => {
+  const trace = { hops: [1, 2, 3, 4].map((hop) => ({ hop, address: `198.18.1${hop - 1}.${hop === 1 ? 1 : 2}` })), targetHop: 4, problem: null };
+  const summarize = async (model: MultiBoxModel, overrides = {}) => {
+    const { result } = await run(model, overrides);
+    return formatLocateSummary({ document: toLocateDocument('root@198.18.13.2:22', result.elapsedMs, result, trace), result, trace, minSeconds: 5, maxSeconds: 40 });
+  };
+
+  it('a wrong --timeout is said, with what was measured instead; a right one "held"', async () => {
+    const model: MultiBoxModel = { targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }] };
+    const wrong = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(5, PRECISION), pathTimeoutSource: '--timeout' });
+    expect(wrong).toMatch(/^--timeout 5 was wrong: the path forgets idle connections after ≈ (9|10)\.\d s \(survived [\d.]+ s, failed at [\d.]+ s\), measured instead$/m);
+    expect(wrong).toMatch(/^hop 1 \(198\.18\.10\.1\) forgets idle connections after (9|10)\.\d s \(silently\)/m);
+    const held = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(10, PRECISION), pathTimeoutSource: '--timeout' });
+    expect(held).toMatch(/^path idle timeout ≈ (9|10)\.\d s \(--timeout held: survived [\d.]+ s, failed at [\d.]+ s\)$/m);
+    const history = await summarize(model, { maxSeconds: 40, pathTimeout: givenPathTimeout(20, PRECISION), pathTimeoutSource: 'history' });
+    expect(history).toMatch(/^the history's latest measurement \(≈ 20\.0 s\) no longer holds: the path forgets idle connections after ≈ (9|10)\.\d s/m);
+  });
+
+  it('below --min: "≤ 5.0 s, below --min", never an estimate', async () => {
+    const text = await summarize({ targetHop: 4, boxes: [{ hop: 1, timeoutSeconds: 3, mode: 'silent' }, { hop: 3, timeoutSeconds: 12, mode: 'silent' }] }, { minSeconds: 5, maxSeconds: 30 });
+    expect(text).toMatch(/^path idle timeout ≤ 5\.\d s, below --min \(the shortest age probed already failed; locate again with a lower --min to measure it\)$/m);
+    expect(text).toMatch(/^hop 1 \(198\.18\.10\.1\) forgets idle connections within ≤ 5\.\d s, below --min \(silently\); nothing nearer forgets sooner, bracket \(\?, 5\.\d\]$/m);
+    expect(text).not.toMatch(/≈ 5\.\d s/);
+  });
+});
+
 describe('locate progress line', () => {
   it('shows the phase, the boxes so far, sessions, elapsed and the step ETA counted down', () => {
-    const p = { phase: 'frontier' as const, boxes: [{ hop: 1, estimateSeconds: 3.9 }], hops: [2, 4] as [number, number], lowerSeconds: null, upperSeconds: null, elapsedMs: 10_000, etaMs: 8_000 };
+    const p = { phase: 'frontier' as const, boxes: [{ hop: 1, estimateSeconds: 3.9 }], hops: [2, 4] as [number, number], lowerSeconds: null, upperSeconds: null, sessionsOpen: 7, elapsedMs: 10_000, etaMs: 8_000 };
     expect(renderLocateProgress(p, 7, 12_000)).toBe('testing hops 2–4 · hop 1 ≈ 3.9 s · 7 sessions open · 00:12 elapsed · step ETA 00:06');
     expect(renderLocateProgress({ ...p, phase: 'path_timeout', boxes: [], lowerSeconds: 3.2, upperSeconds: null }, 1, 0)).toBe('path timeout (3.2, …] · 1 session open · 00:00 elapsed · step ETA 00:08');
   });

@@ -2,16 +2,16 @@
 // `server` label is the configured endpoint or `other`, never a client.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CaptureAnalyzer, readCapture } from '../../src/capture/index.ts';
+import { liveAnalysis, readCapture } from '../../src/capture/index.ts';
 import type { ConnectionEvent } from '../../src/capture/events.ts';
 import { DEATH_AGE_BUCKETS, OTHER_SERVER, PassiveCounters, normaliseEndpoint } from '../../src/capture/passive-counters.ts';
 import { fixture } from '../fixtures/captures/synth.ts';
 
 async function eventsOf(name: string): Promise<ConnectionEvent[]> {
   const events: ConnectionEvent[] = [];
-  const analyzer = new CaptureAnalyzer({ scope: 'ssh', onEvent: (e) => events.push(e), heartbeatEvents: true, maxFlows: 0 });
-  await readCapture(Readable.from([fixture(name)]), analyzer, { maxPackets: Infinity });
-  analyzer.endLive();
+  const tracker = liveAnalysis({ scope: 'ssh', onEvent: (e) => events.push(e), heartbeatEvents: true });
+  await readCapture(Readable.from([fixture(name)]), tracker.store, { maxPackets: Infinity });
+  tracker.end();
   return events;
 }
 

@@ -110,10 +110,13 @@ export function locateJob(locate: LocateFn | undefined): Job {
     describeStart: (s) => `up to hop ${s.maxHops}`,
     describeResult: (e) => {
       const d = e.result;
-      const boxes = (d?.boxes ?? []).map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} after ${b.estimateSeconds} s`).join(', ');
+      const boxes = (d?.boxes ?? []).map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} ${b.estimateSeconds === null ? `within ≤ ${b.upperSeconds} s (below --min)` : `after ${b.estimateSeconds} s`}`).join(', ');
       return {
         info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box located by TTL'}`,
-        warnings: d && d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : [],
+        warnings: [
+          ...(d && d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : []),
+          ...(d?.givenTimeout && !d.givenTimeout.held ? [`the latest measurement's timeout (≈ ${d.givenTimeout.seconds} s) did not hold: the path timeout was measured again (≈ ${d.pathTimeoutSeconds ?? '?'} s)`] : []),
+        ],
       };
     },
     present: {
@@ -125,7 +128,8 @@ export function locateJob(locate: LocateFn | undefined): Job {
         const out: MetricSample[] = [];
         for (const b of located.boxes) {
           const labels = { target, hop: String(b.hop) };
-          out.push({ name: METRIC.middleboxTimeout, labels, value: b.estimateSeconds });
+          // A box below --min has no estimate (only its upper bound): no made-up value.
+          if (b.estimateSeconds !== null) out.push({ name: METRIC.middleboxTimeout, labels, value: b.estimateSeconds });
           if (b.lowerSeconds !== null) out.push({ name: METRIC.middleboxTimeoutLower, labels, value: b.lowerSeconds });
           out.push({ name: METRIC.middleboxTimeoutUpper, labels, value: b.upperSeconds });
         }
@@ -140,9 +144,10 @@ export function locateJob(locate: LocateFn | undefined): Job {
   });
 }
 
-/** The box enforcing the path timeout: the one that forgets soonest (the nearest when two tie). */
+/** The box enforcing the path timeout: the one that forgets soonest (the nearest when two tie; a box below --min by its upper bound). */
 export function enforcingBox(d: LocateDocument): LocateDocument['boxes'][number] | null {
+  const soonest = (b: LocateDocument['boxes'][number]) => b.estimateSeconds ?? b.upperSeconds;
   let best: LocateDocument['boxes'][number] | null = null;
-  for (const b of d.boxes) if (!best || b.estimateSeconds < best.estimateSeconds) best = b;
+  for (const b of d.boxes) if (!best || soonest(b) < soonest(best)) best = b;
   return best;
 }

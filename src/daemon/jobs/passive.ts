@@ -5,6 +5,7 @@
 // restart) is retried here with the same back-off. Every restart is counted and logged: the capture
 // is never silently stopped. Stop (shutdown, reload with another `passive:`) waits for tcpdump to exit.
 import { runWatch, RESTART_BACKOFF_MS } from '../../capture/live-watch.ts';
+import { DEFAULT_SCOPE } from '../../capture/connection-scope.ts';
 import { PassiveCounters } from '../../capture/passive-counters.ts';
 import { isoTime } from '../../capture/format.ts';
 import type { WatchEvent } from '../../capture/watch-stats.ts';
@@ -78,7 +79,7 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
       try {
         await runWatch({
           source: { kind: 'live', tcpdump: { interface: this.settings.interface, filter: this.settings.filter, tcpdumpPath: this.settings.tcpdumpPath } },
-          scope: 'ssh',
+          scope: DEFAULT_SCOPE,
           clock,
           signal: this.abort.signal,
           // Answered heartbeats are counted as they happen, not only when their connection ends.

@@ -9,12 +9,13 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { KindInfo, ReadModel } from '../../read-model/read-model.ts';
 import { MEASUREMENT } from '../../read-model/kinds.ts';
 import type { AnalysisReport } from '../../capture/index.ts';
+import { resolveScope, type ConnectionScope } from '../../capture/connection-scope.ts';
 import { targetJson } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 import type { AnalysisGate } from '../analysis-gate.ts';
 
 /** The capture analyser: reads a pcap/pcapng stream and returns the report. */
-export type AnalyzeFn = (input: Readable, opts: { port: number; maxLiveFlows: number }) => Promise<AnalysisReport>;
+export type AnalyzeFn = (input: Readable, opts: { scope: ConnectionScope; maxLiveFlows: number }) => Promise<AnalysisReport>;
 
 export interface ApiOptions {
   model: ReadModel;
@@ -111,13 +112,15 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     allowOnly(app, url, ['POST']);
   }
 
-  app.post<{ Querystring: { port: number } }>(
+  // Which connections: ?scope=ssh|all|PORT (default ssh, as the CLI), or the ?port=N shorthand.
+  type AnalyzeQuery = { scope?: string; port?: number };
+  app.post<{ Querystring: AnalyzeQuery }>(
     '/api/analyze',
     {
       // The admin check runs before the body is parsed or validated: a disabled route reads nothing.
       onRequest: async () => requireAdmin(),
       schema: {
-        querystring: { type: 'object', properties: { port: { type: 'integer', minimum: 1, maximum: 65535, default: 22 } } },
+        querystring: { type: 'object', properties: { scope: { type: 'string', maxLength: 16 }, port: { type: 'integer', minimum: 0, maximum: 65535 } } },
         headers: {
           type: 'object',
           properties: { 'content-type': { type: 'string', enum: CAPTURE_TYPES } },
@@ -125,9 +128,10 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
         },
       },
     },
-    async (req: FastifyRequest<{ Querystring: { port: number } }>, reply: FastifyReply) => {
+    async (req: FastifyRequest<{ Querystring: AnalyzeQuery }>, reply: FastifyReply) => {
       const analyze = opts.analyze;
       if (!analyze) throw new HttpError(501, 'capture analysis is not available in this build');
+      const scope = resolveScope(req.query.scope, req.query.port, { scope: 'scope', port: 'port' });
       const max = model.maxUploadBytes();
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > max) throw new HttpError(413, `capture of ${declared} bytes exceeds the ${max}-byte upload limit`);
@@ -140,7 +144,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       try {
         const report = await gate.run(() => {
           body.pipe(limited);
-          return analyze(limited, { port: req.query.port, maxLiveFlows: opts.maxLiveFlows });
+          return analyze(limited, { scope, maxLiveFlows: opts.maxLiveFlows });
         });
         if (report === null) {
           // Not read: close the connection after the reply rather than drain an upload we refuse.

@@ -1,21 +1,16 @@
-// Read-only views for Prometheus and people: the landing page, /metrics and blackbox-style /probe.
+// Read-only views for Prometheus: /metrics and blackbox-style /probe (the pages for people: ./pages.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import type { ReadModel } from '../../read-model/read-model.ts';
 import { buildTargetRegistry, type MetricsRenderer } from '../metrics.ts';
-import { renderLanding } from '../landing.ts';
 import { debugText } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 
 export interface MetricsOptions {
   model: ReadModel;
   renderer: MetricsRenderer;
-  version: string;
 }
 
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer, version }) => {
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderLanding(model.targets(), { version, reloadOk: model.reloadStatus.successful })));
-  allowOnly(app, '/', ['GET']);
-
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { model, renderer }) => {
   app.get('/metrics', async (req, reply) => {
     const rendered = await renderer.renderBody();
     reply.type(renderer.contentType).header('vary', 'Accept-Encoding');

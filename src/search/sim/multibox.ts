@@ -4,8 +4,8 @@
 // die there (unanswered, so after `count` of them the kernel gives the connection up), unless k
 // reaches the target, whose answers refresh every box. State is evaluated lazily when a packet
 // crosses, like middlebox.ts, over the same VirtualClock.
-import type { KeepaliveTiming, LocateOpener } from '../locate-types.ts';
-import { ConnectError, type ControlMonitor, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+import type { HopSession, KeepaliveTiming, LocateOpener } from '../locate-types.ts';
+import { ConnectError, type ControlMonitor, type ProbeReport } from '../types.ts';
 import { mulberry32, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
@@ -14,6 +14,12 @@ export interface SimBox {
   hop: number;
   timeoutSeconds: number;
   mode: 'silent' | 'reset';
+  /**
+   * A proxy (HAProxy `mode tcp`, a userspace relay): TCP ends there, so kernel keepalives are
+   * answered by its own kernel and never count as activity; only bytes inside the connection (the
+   * probes) do. No TTL refreshes it.
+   */
+  ignoresKeepalives?: boolean;
 }
 
 export interface MultiBoxModel {
@@ -79,15 +85,9 @@ export class MultiBoxPath implements LocateOpener {
     return { failedAt: () => null };
   }
 
-  atHop(hop: number, timing: KeepaliveTiming | null): SessionOpener {
-    return {
-      inboundSupported: false,
-      open: async (signal?: AbortSignal): Promise<SearchSession> => {
-        this.stats.connects++;
-        await simulatedConnect(this.stats, this.clock, this.model, signal);
-        return new MultiBoxSession(this, `mb-${this.nextId++}@${hop}`, timing ? hop : 0, timing);
-      },
-    };
+  open(signal?: AbortSignal): Promise<HopSession> {
+    this.stats.connects++;
+    return simulatedConnect(this.stats, this.clock, this.model, signal).then(() => new MultiBoxSession(this, `mb-${this.nextId++}`));
   }
 
   released(): void {
@@ -95,22 +95,29 @@ export class MultiBoxPath implements LocateOpener {
   }
 }
 
-class MultiBoxSession implements SearchSession {
+/** One stretch of idling at one hop with one keepalive timing (hop 0: plain, no keepalive). */
+interface Segment {
+  fromMs: number;
+  hop: number;
+  timing: KeepaliveTiming | null;
+}
+
+class MultiBoxSession implements HopSession {
+  /** The last full-path packet (open, or a probe's answer): every box saw the flow then. */
   private lastWireMs: number;
-  /** Per box: when a packet last refreshed its state (data or an answered probe). */
-  private readonly refreshedAt: number[];
+  /** How the session idled since `lastWireMs`, in order. */
+  private segments: Segment[] = [];
+  private hop = 0;
+  private timing: KeepaliveTiming | null = null;
   private dead = false;
   private closed = false;
 
   constructor(
     private readonly path: MultiBoxPath,
     readonly id: string,
-    private readonly hop: number,
-    private readonly timing: KeepaliveTiming | null,
   ) {
-    const now = path.clock.now();
-    this.lastWireMs = now;
-    this.refreshedAt = path.boxes.map(() => now);
+    this.lastWireMs = path.clock.now();
+    this.segments = [{ fromMs: this.lastWireMs, hop: 0, timing: null }];
   }
 
   lastActivityAt(): number {
@@ -131,26 +138,70 @@ class MultiBoxSession implements SearchSession {
     this.path.released();
   }
 
-  /** When box i last saw this flow by `t`: data, or a keepalive that reached its hop. */
-  private lastSeen(i: number, t: number): number {
-    const box = this.path.boxes[i]!;
-    const base = Math.max(this.refreshedAt[i]!, this.lastWireMs);
-    const k = this.timing;
-    if (!k || this.hop <= 0) return base;
-    const reachesTarget = this.hop >= this.path.model.targetHop;
-    if (box.hop > this.hop && !reachesTarget) return base;
-    const firstAt = this.lastWireMs + k.idleSeconds * 1000;
-    const every = k.intervalSeconds * 1000;
-    if (Math.max(k.idleSeconds, k.intervalSeconds) >= box.timeoutSeconds || t < firstAt) return base;
-    const n = Math.floor((t - firstAt) / every);
-    return Math.max(base, firstAt + n * every);
+  setHop(hop: number, timing: KeepaliveTiming | null): void {
+    this.hop = timing ? hop : 0;
+    this.timing = this.hop > 0 ? timing : null;
+    this.segments.push({ fromMs: this.path.clock.now(), hop: this.hop, timing: this.timing });
   }
 
-  /** The kernel gives up after `count` unanswered keepalives (they die before the target). */
-  private keepaliveGaveUpAt(): number {
-    const k = this.timing;
-    if (!k || this.hop <= 0 || this.hop >= this.path.model.targetHop) return Infinity;
-    return this.lastWireMs + (k.idleSeconds + k.count * k.intervalSeconds) * 1000;
+  /**
+   * The kernel keepalives of segment i sent up to `untilMs`: the first when the segment starts if
+   * the session already idled longer than TCP_KEEPIDLE (setsockopt re-arms the timer that way), else
+   * TCP_KEEPIDLE after the last packet received; then every TCP_KEEPINTVL until the next segment.
+   */
+  private keepalives(i: number, untilMs: number): { firstMs: number; everyMs: number; count: number } | null {
+    const seg = this.segments[i]!;
+    if (!seg.timing || seg.hop <= 0) return null;
+    const endMs = Math.min(untilMs, this.segments[i + 1]?.fromMs ?? Infinity);
+    const firstMs = Math.max(seg.fromMs, this.lastWireMs + seg.timing.idleSeconds * 1000);
+    const everyMs = seg.timing.intervalSeconds * 1000;
+    if (firstMs > endMs) return null;
+    const nextStarts = this.segments[i + 1]?.fromMs;
+    // A keepalive due exactly when the next segment starts belongs to the next segment.
+    const last = nextStarts !== undefined && endMs === nextStarts ? endMs - 1e-6 : endMs;
+    if (firstMs > last) return null;
+    return { firstMs, everyMs, count: Math.floor((last - firstMs) / everyMs) + 1 };
+  }
+
+  private reachesTarget(hop: number): boolean {
+    return hop >= this.path.model.targetHop;
+  }
+
+  /** When box i last saw this flow by `t` (ms): the last full packet, or a keepalive that reached it in time. */
+  private lastSeen(i: number, t: number): number {
+    const box = this.path.boxes[i]!;
+    const timeoutMs = box.timeoutSeconds * 1000;
+    let ref = this.lastWireMs;
+    if (box.ignoresKeepalives) return ref;
+    for (let s = 0; s < this.segments.length; s++) {
+      const seg = this.segments[s]!;
+      if (seg.hop < box.hop && !this.reachesTarget(seg.hop)) continue;
+      const k = this.keepalives(s, t);
+      if (!k) continue;
+      // A keepalive that comes after the box forgot the flow is dropped there: no refresh, ever.
+      if (k.firstMs - ref > timeoutMs) return ref;
+      if (k.everyMs > timeoutMs) return k.firstMs;
+      ref = k.firstMs + (k.count - 1) * k.everyMs;
+    }
+    return ref;
+  }
+
+  /** The kernel gives up after TCP_KEEPCNT unanswered keepalives (they die before the target): when, ms. */
+  private keepaliveGaveUpAt(t: number): number {
+    let unanswered = 0;
+    for (let s = 0; s < this.segments.length; s++) {
+      const seg = this.segments[s]!;
+      const k = this.keepalives(s, t);
+      if (!k) continue;
+      if (this.reachesTarget(seg.hop)) {
+        unanswered = 0;
+        continue;
+      }
+      const limit = seg.timing!.count;
+      if (unanswered + k.count > limit) return k.firstMs + (limit - unanswered) * k.everyMs;
+      unanswered += k.count;
+    }
+    return Infinity;
   }
 
   async probeInbound(): Promise<ProbeReport> {
@@ -163,7 +214,7 @@ class MultiBoxSession implements SearchSession {
     const ageSeconds = (t0 - this.lastWireMs) / 1000;
     if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
     this.path.stats.probes++;
-    if (t0 >= this.keepaliveGaveUpAt()) {
+    if (t0 >= this.keepaliveGaveUpAt(t0)) {
       this.close();
       return { outcome: 'error', ageSeconds, at: t0, detail: 'connection timed out (TCP_KEEPCNT unanswered keepalives)' };
     }
@@ -189,7 +240,8 @@ class MultiBoxSession implements SearchSession {
     await clock.sleep(rttMs);
     const now = clock.now();
     this.lastWireMs = now;
-    for (let i = 0; i < this.refreshedAt.length; i++) this.refreshedAt[i] = now;
+    // Every box saw the answer; the session goes back to idling at its hop.
+    this.segments = [{ fromMs: now, hop: this.hop, timing: this.timing }];
     return { outcome: 'alive', ageSeconds, at: t0, rttMs };
   }
 }
