@@ -20,6 +20,7 @@ import { canonicalEndpoint } from '../capture/passive-counters.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
 import { heartbeatRowsOf, parseHeartbeatEntry, type HeartbeatRows } from '../heartbeat/intervals.ts';
+import { checkKeepaliveOptionsAvailable } from '../probe/socket-options.ts';
 
 // ConfigError and jsonPointerToPath live in ../config-error.ts (the exporter's web config uses them too).
 export { ConfigError, jsonPointerToPath } from '../config-error.ts';
@@ -266,6 +267,18 @@ export interface LoadContext {
   baseDir?: string;
   /** Whether a network interface exists (default: /sys/class/net/NAME, "any" always). */
   interfaceExists?: (name: string) => boolean;
+  /** Why this platform cannot give a socket kernel keepalives with our timing (`tcp:N` rows), or null when it can. */
+  keepaliveOptionsRefusal?: () => string | null;
+}
+
+/** `tcp:N` rows need SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT: tried once on a throwaway socket, as the CLI does. */
+function keepaliveRefusalOnThisHost(): string | null {
+  try {
+    checkKeepaliveOptionsAvailable();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 function interfaceOnThisHost(name: string): boolean {
@@ -328,6 +341,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   const resolvePath = (p: string) => path.resolve(baseDir, p);
   const seen = new Map<string, number>();
   const targets: TargetConfig[] = [];
+  let keepaliveRefusal: { reason: string | null } | undefined;
   doc.targets.forEach((t, i) => {
     const at = `targets[${i}]`;
     const name = t.name;
@@ -345,6 +359,11 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     const inherited = moduleProblems.get(moduleName);
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
     let settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
+    if (settings.heartbeat?.tcpKeepaliveSeconds.length) {
+      // A platform that cannot set the options: said at load (and by --config.check), not by a matrix failing every night.
+      keepaliveRefusal ??= { reason: (ctx.keepaliveOptionsRefusal ?? keepaliveRefusalOnThisHost)() };
+      if (keepaliveRefusal.reason) problems.push(`${at}.heartbeat.intervals: ${keepaliveRefusal.reason}`);
+    }
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }

@@ -157,4 +157,20 @@ targets:
     expect(closedOnly.code, show(closedOnly)).toBe(0);
     expect((JSON.parse(closedOnly.stdout) as typeof doc).tcpKeepalive).toMatchObject({ refreshesPath: false, evidence: expect.stringMatching(/failure mode closed/) });
   }, 180_000);
+
+  it('a platform that cannot set the keepalive socket options: serve --config.check exits 2 naming the field, before any session; without tcp: rows the same config passes', async () => {
+    const noLibc = { IDLEPROBE_LIBC: '/nonexistent/libc.so.6' };
+    const refused = await idleprobe(['serve', '--config', configFile, '--config.check'], { env: noLibc });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toMatch(
+      /targets\[0\]\.heartbeat\.intervals: tcp: heartbeat rows cannot set the socket options they need \(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT\): loading \/nonexistent\/libc\.so\.6/,
+    );
+    // serve itself refuses to start on it (exit 2), rather than failing every matrix run.
+    const started = await idleprobe(['serve', '--config', configFile, '--history', ':memory:', '--web.listen-address', '127.0.0.1:0'], { env: noLibc });
+    expect(started.code, show(started)).toBe(2);
+    const sshOnly = path.join(dir, 'ssh-only.yml');
+    fs.writeFileSync(sshOnly, fs.readFileSync(configFile, 'utf8').replace('intervals: [1, 4, tcp:1]', 'intervals: [1, 4]'));
+    const ok = await idleprobe(['serve', '--config', sshOnly, '--config.check'], { env: noLibc });
+    expect(ok.code, show(ok)).toBe(0);
+  }, 60_000);
 });
