@@ -20,7 +20,8 @@ export const sshOpenerFactory: OpenerFactory = (spec, opts) =>
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
-    ...(opts.silentDeadlineFloorMs !== undefined ? { silentFloorMs: opts.silentDeadlineFloorMs } : {}),
+    ...(opts.silentDeadlineFloorMs !== undefined ? { silentDeadlineFloorMs: opts.silentDeadlineFloorMs } : {}),
+    ...(opts.connectPacer ? { connectPacer: opts.connectPacer } : {}),
   });
 
 /**
@@ -54,6 +55,8 @@ export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
     includeNoHeartbeat: opts.includeNoHeartbeat,
     connectStaggerMs: opts.connectStaggerMs,
     signal: opts.signal,
+    ...(opts.connectPacer ? { connectPacer: opts.connectPacer } : {}),
+    ...(opts.silentDeadlineFloorMs !== undefined ? { silentDeadlineFloorMs: opts.silentDeadlineFloorMs } : {}),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.onSessionDone ? { onSessionDone: () => opts.onSessionDone!() } : {}),
   }));
@@ -70,6 +73,7 @@ export const locateWithProber: LocateFn = (spec, opts) =>
       roundSessions: opts.roundSessions,
       connectStaggerMs: opts.connectStaggerMs,
       maxConnectsPerMinute: opts.maxConnectsPerMinute,
+      ...(opts.connectPacer ? { connectPacer: opts.connectPacer } : {}),
       signal: opts.signal,
       onSessionsOpen: opts.onSessionsOpen,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),

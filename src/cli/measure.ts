@@ -6,8 +6,11 @@ import { Command } from 'commander';
 import { interruptedError, UsageError } from './errors.ts';
 import { progressLine } from './progress.ts';
 import { formatDurationMs, parseDurationSeconds } from '../duration.ts';
-import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from '../probe/target.ts';
+import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
+import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
+import { ConnectPacer, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
+import { parseSessions } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
@@ -27,11 +30,8 @@ export function parseAgeRange(min: string, max: string): { minSeconds: number; m
   return { minSeconds, maxSeconds };
 }
 
-export function parseSessions(value: string): number {
-  const sessions = Number(value);
-  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new UsageError(`--sessions must be an integer 1–64, got "${value}"`);
-  return sessions;
-}
+/** `--sessions N`, checked against the setting's schema range (shared with `locate`). */
+export { parseSessions } from './setting-flags.ts';
 
 /** The search flags of `measure` (also taken by `locate`). */
 export interface SearchFlags {
@@ -41,18 +41,11 @@ export interface SearchFlags {
   json?: boolean;
 }
 
-export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags, ReportFlags {
-  inboundMethod?: string;
-}
+export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags, ReportFlags {}
 
-/** Search flags and the connection's deadline → MeasureOptions. */
-export function buildMeasureOptions(flags: SearchFlags & { inboundMethod?: string }, connectTimeoutMs: number = MEASURE_DEFAULTS.connectTimeoutMs): MeasureOptions {
-  const opts: MeasureOptions = { ...MEASURE_DEFAULTS, ...parseAgeRange(flags.min, flags.max), sessions: parseSessions(flags.sessions), connectTimeoutMs };
-  if (flags.inboundMethod !== undefined) {
-    if (flags.inboundMethod !== 'signal' && flags.inboundMethod !== 'sleep') throw new UsageError(`--inbound-method must be signal or sleep, got "${flags.inboundMethod}"`);
-    opts.inboundMethod = flags.inboundMethod;
-  }
-  return opts;
+/** Search flags and the connection's deadline → MeasureOptions (the settings, by their settings names). */
+export function buildMeasureOptions(flags: SearchFlags, connectTimeoutMs: number = MEASURE_DEFAULTS.connectTimeoutMs): MeasureOptions {
+  return { ...MEASURE_DEFAULTS, ...parseAgeRange(flags.min, flags.max), sessions: parseSessions(flags.sessions), connectTimeoutMs };
 }
 
 /** The age-range and session flags, shared with `locate`. */
@@ -67,7 +60,7 @@ export function addSearchOptions(cmd: Command, help: { max: string; sessions: st
 function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
   const hop = spec.jumpHosts?.[0];
   if (!hop) return null;
-  return { ...hop, directions: spec.directions, inboundCommand: spec.inboundCommand };
+  return { ...hop, directions: spec.directions, inbound: spec.inbound };
 }
 
 export interface JumpReport {
@@ -94,19 +87,21 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
   const jumpLeg = jumpLegSpec(spec);
-  // With a jump host both measurements run at once, sharing the session budget.
-  const sessions = jumpLeg ? Math.max(2, Math.floor(opts.sessions / 2)) : opts.sessions;
+  // With a jump host both measurements run at once: each gets a share of the budget, and every
+  // connect of both goes through one pacer (they all reach the jump host first).
+  const share = jumpLeg ? shareOf(opts, 2) : opts;
+  const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
-      ...opts,
-      sessions,
+      ...share,
+      connectPacer,
       signal: abort.signal,
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
       onResult,
     }),
   );
-  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...opts, sessions, signal: abort.signal, onResult })) : null;
+  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...share, connectPacer, signal: abort.signal, onResult })) : null;
   try {
     const [result, legResult] = await Promise.all([
       main.result,
@@ -149,16 +144,14 @@ export function command(): Command {
     .argument('<target>', '[user@]host[:port], user@[v6addr]:port, or an ssh_config Host alias')
     .option('--direction <dir>', 'outbound, inbound or both', 'both');
   addSearchOptions(cmd)
-    .option('--inbound-command <cmd>', 'command the server runs for inbound probes; {d} = age in seconds', DEFAULT_INBOUND_COMMAND)
-    .option('--inbound-method <method>', 'signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep', MEASURE_DEFAULTS.inboundMethod)
+    .option('--inbound-command <cmd>', `the sleep method's command the server runs for inbound probes, {d} = age in seconds (implies --inbound-method sleep; default "${DEFAULT_SLEEP_COMMAND}")`)
+    .option('--inbound-method <method>', `signal (the server speaks when the search decides, told through the control session; falls back to sleep where the shell cannot) or sleep (default: ${DEFAULT_INBOUND_METHOD}, or sleep with --inbound-command)`)
     .option('--no-inbound', 'do not run commands on the server (account without a shell): outbound only')
     .option('--json', 'print one JSON document (the measurement) on stdout');
-  return addConnectionOptions(addReportOption(cmd)).action(async (targetArg: string, flags: MeasureFlags, command: Command) => {
-    // Commander fills the default; only an explicit --inbound-command conflicts with --no-inbound.
-    const explicitCommand = command.getOptionValueSource('inboundCommand') === 'cli' ? flags.inboundCommand : undefined;
+  return addConnectionOptions(addReportOption(cmd)).action(async (targetArg: string, flags: MeasureFlags) => {
     const opts0 = buildMeasureOptions(flags);
     const connection = resolveConnection(targetArg, flags);
-    const spec = targetSpecOf(connection, { ...flags, inboundCommand: explicitCommand });
+    const spec = targetSpecOf(connection, flags);
     const result = await runAndPrint(spec, { ...opts0, connectTimeoutMs: connection.connectTimeoutMs }, flags.json === true, undefined, connection.provenance);
     await writeReport(flags.report, formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
   });

@@ -8,7 +8,8 @@ import { UsageError } from './errors.ts';
 import { formatDurationMs, parseDurationMs } from '../duration.ts';
 import { CLI_NAMES, connectTimeoutMsOf, resolveEndpoint, type EndpointRequest } from '../probe/endpoint.ts';
 import { probeSettingsProperties } from '../probe/settings-schema.ts';
-import { DEFAULT_INBOUND_COMMAND, parseEndpoint, type EndpointArg, type EndpointSpec, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { parseEndpoint, type EndpointArg, type EndpointSpec, type JumpHost, type TargetSpec } from '../probe/target.ts';
+import { inboundFromFlags, type InboundFlags } from './setting-flags.ts';
 import type { Direction } from '../search/types.ts';
 
 export type ParsedTarget = EndpointArg;
@@ -119,13 +120,9 @@ export function resolveConnection(targetArg: string, flags: ConnectionFlags, war
   };
 }
 
-/** What `measure` adds to a connection: the directions and how inbound probes run. */
-export interface ProbeFlags {
+/** What `measure` adds to a connection: the directions and how inbound probes run (--inbound-method, --inbound-command, --no-inbound). */
+export interface ProbeFlags extends InboundFlags {
   direction: string;
-  /** Only when given on the command line (its default is DEFAULT_INBOUND_COMMAND). */
-  inboundCommand?: string;
-  /** false with --no-inbound. */
-  inbound: boolean;
 }
 
 function parseDirection(value: string): Direction[] {
@@ -137,16 +134,14 @@ function parseDirection(value: string): Direction[] {
 /** A connection as the prober's TargetSpec, with the directions to measure. */
 export function targetSpecOf(c: Connection, probe: ProbeFlags, name?: string): TargetSpec {
   const directions = parseDirection(probe.direction);
-  if (probe.inboundCommand !== undefined && probe.inbound === false) throw new UsageError('--inbound-command and --no-inbound contradict each other');
-  const inboundCommand = probe.inbound === false ? null : (probe.inboundCommand ?? DEFAULT_INBOUND_COMMAND);
-  if (inboundCommand !== null && !inboundCommand.includes('{d}')) throw new UsageError(`--inbound-command must contain {d} (the idle age in seconds), got "${inboundCommand}"`);
-  if (inboundCommand === null && directions.length === 1 && directions[0] === 'inbound') throw new UsageError('--direction inbound needs inbound probing, but --no-inbound was given');
+  const inbound = inboundFromFlags(probe);
+  if (inbound === null && directions.length === 1 && directions[0] === 'inbound') throw new UsageError('--direction inbound needs inbound probing, but --no-inbound was given');
   return {
     ...c.endpoint,
     ...(name ? { name } : {}),
     ...(c.jumpHosts.length ? { jumpHosts: c.jumpHosts } : {}),
     directions,
-    inboundCommand,
+    inbound,
   };
 }
 

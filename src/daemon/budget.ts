@@ -1,15 +1,25 @@
-// The global caps on SSH sessions open at once and connects per minute, shared by every target.
-// A measurement reserves its sessions up front (waiting in FIFO order while the daemon is full) and
-// gets a share of the connect rate proportional to what it reserved: the shares of everything
-// running add up to at most the global cap, so no central connect gate is needed in the prober.
-// Pure logic (no timers): a waiter is woken only by a release or a limit change.
+// The daemon's global caps, shared by every target and every kind of run (measurements, sentinels,
+// heartbeat matrices, locate runs, their control sessions):
+//  - sessions open at once (`global.max_sessions`): a run reserves its sessions up front, waiting
+//    in FIFO order while the daemon is full (pure logic, no timers: a waiter is woken only by a
+//    release or a limit change);
+//  - connects (`global.connect_stagger_ms`, `global.max_connects_per_minute`): one ConnectPacer
+//    that every SSH connect of every run waits for (src/search/pacer.ts), handed out with the lease.
+// A run's own search still paces itself within these figures; the pacer is what makes them hold
+// across targets.
 
 import { abortError } from '../search/clock.ts';
+import { ConnectPacer, type PacerWait } from '../search/pacer.ts';
+import type { Clock } from '../search/types.ts';
+import type { GlobalSettings } from './config.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
+
+export type GlobalCaps = Pick<GlobalSettings, 'maxSessions' | 'maxConnectsPerMinute' | 'connectStaggerMs'>;
 
 export interface Lease {
   readonly sessions: number;
-  /** This lease's share of the global connects-per-minute cap (at least 1). */
-  readonly connectsPerMinute: number;
+  /** The daemon's connect pacer: every connect of the run goes through it. */
+  readonly connectPacer: ConnectPacer;
   release(): void;
 }
 
@@ -22,12 +32,21 @@ interface Waiter {
 
 export class SessionBudget {
   private used = 0;
+  private capacity: number;
   private readonly queue: Waiter[] = [];
+  readonly connectPacer: ConnectPacer;
 
-  constructor(
-    private capacity: number,
-    private connectsPerMinute: number,
-  ) {}
+  constructor(caps: GlobalCaps, clock: Clock, log?: Logger) {
+    this.capacity = caps.maxSessions;
+    const held = log ? new RateLimitedLog(log, () => clock.now()) : null;
+    this.connectPacer = new ConnectPacer(clock, caps, (w) => {
+      // Runs held back by the per-minute cap are worth a line (at most one a minute); the stagger is routine.
+      if (held && w.perMinuteCapReached) {
+        const inS = Math.max(0, (w.nextAtMs - clock.now()) / 1000).toFixed(1);
+        held.warn('connect-cap', `global.max_connects_per_minute (${this.connectPacer.pacing.maxConnectsPerMinute}) reached: ${w.waiting} connect(s) wait, the next in ${inS} s`);
+      }
+    });
+  }
 
   get inUse(): number {
     return this.used;
@@ -37,8 +56,8 @@ export class SessionBudget {
     return this.queue.length;
   }
 
-  get limits(): { capacity: number; connectsPerMinute: number } {
-    return { capacity: this.capacity, connectsPerMinute: this.connectsPerMinute };
+  get limits(): GlobalCaps {
+    return { maxSessions: this.capacity, ...this.connectPacer.pacing };
   }
 
   /** A lease now, or null when the budget is full (or others wait first: no overtaking). */
@@ -57,7 +76,7 @@ export class SessionBudget {
       const onAbort = () => {
         const i = this.queue.indexOf(waiter);
         if (i >= 0) this.queue.splice(i, 1);
-        reject(abortError(signal!));
+        reject(abortError(signal));
         this.drain(); // the head may have been the one blocking smaller requests behind it
       };
       const waiter: Waiter = {
@@ -71,10 +90,10 @@ export class SessionBudget {
     });
   }
 
-  /** New limits from a reloaded config; leases already granted keep what they have. */
-  setLimits(capacity: number, connectsPerMinute: number): void {
-    this.capacity = Math.max(1, capacity);
-    this.connectsPerMinute = Math.max(1, connectsPerMinute);
+  /** New caps from a reloaded config; leases already granted keep their sessions, waiting connects are re-timed. */
+  setLimits(caps: GlobalCaps): void {
+    this.capacity = Math.max(1, caps.maxSessions);
+    this.connectPacer.setLimits({ connectStaggerMs: caps.connectStaggerMs, maxConnectsPerMinute: Math.max(1, caps.maxConnectsPerMinute) });
     this.drain();
   }
 
@@ -85,10 +104,9 @@ export class SessionBudget {
   private grant(n: number): Lease {
     this.used += n;
     let released = false;
-    const share = Math.max(1, Math.floor((this.connectsPerMinute * n) / this.capacity));
     return {
       sessions: n,
-      connectsPerMinute: share,
+      connectPacer: this.connectPacer,
       release: () => {
         if (released) return;
         released = true;
@@ -100,7 +118,7 @@ export class SessionBudget {
 
   private drain(): void {
     while (this.queue.length > 0) {
-      const head = this.queue[0];
+      const head = this.queue[0]!;
       const n = Math.min(head.sessions, this.capacity);
       if (this.used + n > this.capacity) return;
       this.queue.shift();
@@ -109,4 +127,3 @@ export class SessionBudget {
     }
   }
 }
-

@@ -5,9 +5,8 @@
 // where they can name the field and say why in plain words. docs/daemon.md is checked against the
 // defaults here (test/unit/daemon-config-docs.test.ts).
 import { connectPacingProperties, dropDefault, searchSettingsProperties, withoutDefaults } from '../search/settings-schema.ts';
-import { probeSettingsProperties } from '../probe/settings-schema.ts';
+import { inboundSettingsProperties, probeSettingsProperties } from '../probe/settings-schema.ts';
 import { matrixSettingsProperties } from '../heartbeat/settings-schema.ts';
-import { DEFAULT_INBOUND_COMMAND } from '../probe/target.ts';
 
 const directions = {
   type: 'array',
@@ -29,12 +28,7 @@ export const heartbeatSettingsProperties = {
 /** Probe settings of a module, with the defaults of the built-in `default` module. */
 export const moduleProperties = {
   directions,
-  inbound_command: {
-    type: ['string', 'null'],
-    minLength: 1,
-    default: DEFAULT_INBOUND_COMMAND,
-    description: 'command the server runs for an inbound probe ({d} = age in seconds); null = no shell, outbound only',
-  },
+  ...inboundSettingsProperties,
   // Every 6 hours: a cold measurement of a long timeout takes a small multiple of it (up to hours).
   schedule: { type: 'string', minLength: 1, default: '0 */6 * * *', description: 'cron expression of the measurements' },
   ...searchSettingsProperties,

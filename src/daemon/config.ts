@@ -12,8 +12,9 @@ import { ConfigError, jsonPointerToPath } from '../config-error.ts';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { TargetSpec } from '../probe/target.ts';
 import { connectTimeoutMsOf, EndpointError, jumpRefusal, resolveEndpoint, type EndpointField, type EndpointNames, type EndpointRequest, type ResolvedEndpoint } from '../probe/endpoint.ts';
-import type { MeasureSettings } from '../probe/settings-schema.ts';
-import { camelCased, dropDefault, type CamelCased } from '../search/settings-schema.ts';
+import { CONTROL_SESSIONS, type MeasureSettings } from '../probe/settings-schema.ts';
+import { InboundSettingsError, inboundProbeOf, type InboundProbe } from '../probe/inbound.ts';
+import { camelCased, dropDefault, type CamelCased, type ConnectPacing } from '../search/settings-schema.ts';
 import { configSchema, globalSchema, heartbeatSettingsProperties, INLINE_SECRET_FIELDS, moduleProperties, moduleSchema, passiveSchema, targetSchema } from './config-schema.ts';
 import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts';
 import { canonicalEndpoint } from '../capture/passive-counters.ts';
@@ -62,7 +63,7 @@ export function heartbeatSessions(h: HeartbeatSettings): number {
 export interface TargetConfig {
   spec: TargetSpec;
   module: string;
-  /** The module's settings with the target's overrides (`sessions` capped at global.max_sessions). */
+  /** The module's settings with the target's overrides (`sessions` capped so that they and the control session fit in global.max_sessions). */
   settings: ModuleSettings;
   /** Equal fingerprints across a reload = unchanged target: its in-flight measurement continues. */
   fingerprint: string;
@@ -89,10 +90,27 @@ export interface DaemonConfig {
   passive?: PassiveSettings | null;
 }
 
-/** The measurement settings of a target's settings, as `measureTarget` takes them. */
-export function measureSettingsOf(s: ModuleSettings): Omit<MeasureSettings, 'connectStaggerMs' | 'maxConnectsPerMinute'> {
-  const { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs, inboundMethod } = s;
-  return { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, connectTimeoutMs, silentDeadlineFloorMs, inboundMethod };
+/**
+ * The measurement settings of a target's settings, as `measureTarget` takes them (same names,
+ * same values; the connect pacing is the daemon's global one).
+ */
+export function measureSettingsOf(s: ModuleSettings): Omit<MeasureSettings, keyof ConnectPacing> {
+  const { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, silentDeadlineFloorMs, connectTimeoutMs } = s;
+  return { minSeconds, maxSeconds, sessions, precisionAbsSeconds, precisionRelative, silentDeadlineFloorMs, connectTimeoutMs };
+}
+
+/**
+ * A module's or target's inbound settings as the prober's one value (null: no inbound probes).
+ * Checked only where inbound is measured; a contradiction is a problem at the field it names.
+ */
+function inboundAt(m: ModuleSettings, at: string, problems: string[]): InboundProbe | null {
+  try {
+    return inboundProbeOf(m.inboundMethod, m.inboundCommand);
+  } catch (err) {
+    if (!(err instanceof InboundSettingsError)) throw err;
+    if (m.directions.includes('inbound')) problems.push(`${at}.${err.field}: ${err.message}`);
+    return null;
+  }
 }
 
 type Raw = Record<string, unknown>;
@@ -242,9 +260,7 @@ function checkModule(m: ModuleSettings, at: string, problems: string[]): void {
     const why = cronCheck.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
     problems.push(`${at}.schedule: not a valid cron expression ${JSON.stringify(m.schedule)}${why ? ` (${why})` : ''}`);
   }
-  if (m.directions.includes('inbound') && m.inboundCommand !== null && !m.inboundCommand.includes('{d}')) {
-    problems.push(`${at}.inbound_command: must contain {d} (replaced by the probe age in seconds)`);
-  }
+  inboundAt(m, at, problems);
   if (m.heartbeat) checkHeartbeat(m.heartbeat, `${at}.heartbeat`, problems);
   if (!cron.validateDetailed(m.locateSchedule).valid) problems.push(`${at}.locate_schedule: not a valid cron expression ${JSON.stringify(m.locateSchedule)}`);
 }
@@ -336,6 +352,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     moduleProblems.set(name, new Set(problems.slice(before).map((p) => p.slice(`modules.${name}`.length))));
     modules[name] = m;
   }
+  if (global.maxSessions < 1 + CONTROL_SESSIONS) problems.push(`global.max_sessions: ${global.maxSessions} leaves no room for a measurement (at least one probe session and its control session: ${1 + CONTROL_SESSIONS})`);
   if (!modules[global.defaultModule]) problems.push(`global.default_module: no module named ${JSON.stringify(global.defaultModule)}`);
 
   const resolvePath = (p: string) => path.resolve(baseDir, p);
@@ -358,7 +375,8 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     checkModule(overridden, at, own);
     const inherited = moduleProblems.get(moduleName);
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
-    let settings = { ...overridden, sessions: Math.min(overridden.sessions, global.maxSessions) };
+    // A measurement holds its probe sessions and its control session: both fit in max_sessions.
+    let settings = { ...overridden, sessions: Math.max(1, Math.min(overridden.sessions, global.maxSessions - CONTROL_SESSIONS)) };
     if (settings.heartbeat?.tcpKeepaliveSeconds.length) {
       // A platform that cannot set the options: said at load (and by --config.check), not by a matrix failing every night.
       keepaliveRefusal ??= { reason: (ctx.keepaliveOptionsRefusal ?? keepaliveRefusalOnThisHost)() };
@@ -389,7 +407,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
       ...resolved.endpoint,
       ...(resolved.jumpHosts.length ? { jumpHosts: resolved.jumpHosts } : {}),
       directions: settings.directions,
-      inboundCommand: settings.inboundCommand,
+      inbound: inboundAt(settings, at, []),
     };
     const target = { spec, module: moduleName, settings };
     targets.push({ ...target, fingerprint: JSON.stringify(target) });

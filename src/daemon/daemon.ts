@@ -65,9 +65,9 @@ export class Daemon {
     this.cfg = opts.config;
     this.shard = opts.shard ?? ALL_TARGETS;
     this.log = opts.log ?? silentLogger;
-    this.budget = new SessionBudget(this.cfg.global.maxSessions, this.cfg.global.maxConnectsPerMinute);
-    this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
     this.clock = opts.clock ?? realClock;
+    this.budget = new SessionBudget(this.cfg.global, this.clock, this.log);
+    this.history = opts.history ?? new HistoryStore(opts.historyFile ?? ':memory:');
     this.reloadFailures = new RateLimitedLog(this.log, () => this.clock.now());
     this.reloadState = { successful: true, lastSuccessAt: this.clock.now(), lastError: null };
     // The kinds of work this daemon runs, in priority order (./jobs/index.ts).
@@ -181,9 +181,8 @@ export class Daemon {
     const nextByName = new Map(nextOwn.map((t) => [t.spec.name, t]));
     const prevGlobal = this.cfg.global;
     this.cfg = next;
-    if (prevGlobal.maxSessions !== next.global.maxSessions || prevGlobal.maxConnectsPerMinute !== next.global.maxConnectsPerMinute) {
-      this.budget.setLimits(next.global.maxSessions, next.global.maxConnectsPerMinute);
-    }
+    const caps = ['maxSessions', 'maxConnectsPerMinute', 'connectStaggerMs'] as const;
+    if (caps.some((k) => prevGlobal[k] !== next.global[k])) this.budget.setLimits(next.global);
     const stopping: Promise<void>[] = [];
     for (const [name, runner] of this.runners) {
       if (!nextByName.has(name)) {

@@ -1,21 +1,10 @@
-// The daemon's heartbeat survival matrix, the pure parts: how fast its sessions may connect under
-// the runner's share of the global connect cap, which bracket it is cross-checked against, and which
+// The daemon's heartbeat survival matrix, the pure parts: which bracket it is cross-checked against, and which
 // of a stored matrix's rows the current config still exports. No I/O.
 import type { MeasurementResult } from '../search/types.ts';
 import { rowLabel, type HeartbeatMatrix } from '../heartbeat/types.ts';
 import type { TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { basisFromMeasurement } from '../advise/timeout-basis.ts';
 import type { HeartbeatSettings } from './config.ts';
-
-/**
- * Gap between two connects of one matrix. Its `sessions` connects happen once per run; when they
- * exceed the lease's share of the connect cap they are spread so that at most `share` fall in any
- * minute (the shares of everything running never add up to more than the global cap).
- */
-export function matrixStaggerMs(sessions: number, connectsPerMinuteShare: number, baseStaggerMs: number): number {
-  if (sessions <= connectsPerMinuteShare) return baseStaggerMs;
-  return Math.max(baseStaggerMs, Math.ceil(60_000 / Math.max(1, connectsPerMinuteShare)));
-}
 
 /** The bracket of the shortest timeout of the latest good measurement (the matrix is checked against it). */
 export function crossCheckBracket(latest: MeasurementResult | null | undefined): TimeoutBracket | null {

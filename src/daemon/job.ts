@@ -9,6 +9,7 @@
 // HTTP exporter shows it without a change (JSON, /metrics, POST /api/<route>/:name).
 import type { TargetSpec } from '../probe/target.ts';
 import type { DaemonConfig, GlobalSettings, TargetConfig } from './config.ts';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, MeasurementResult } from '../search/types.ts';
 import type { Logger } from '../log.ts';
 import type { JobKey } from '../read-model/job-key.ts';
@@ -20,8 +21,8 @@ export { counterFields } from './slot.ts';
 /** What a run gets besides the target and its settings. */
 export interface JobContext {
   signal: AbortSignal;
-  /** What the session budget granted this run. */
-  lease: { sessions: number; connectsPerMinute: number };
+  /** What the global caps granted this run: its sessions, and the daemon's connect pacer every connect of it waits for. */
+  lease: { sessions: number; connectPacer: ConnectPacer };
   global: GlobalSettings;
   /** Sessions of this run open now (the target's sessions gauge). */
   onSessionsOpen(open: number): void;

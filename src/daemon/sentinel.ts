@@ -5,6 +5,7 @@
 // fault and is not counted.
 // TargetSentinel (below) is the sentinel's life on one target: when one may watch, its session
 // budget, what a death triggers (a re-measurement, at most MAX_SENTINEL_REMEASURES in a row).
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, Direction, MeasurementResult, ProbeReport, SessionOpener, SearchSession } from '../search/types.ts';
 import type { TargetSpec } from '../probe/target.ts';
 import type { SessionBudget } from './budget.ts';
@@ -103,7 +104,7 @@ export function sentinelPlan(
 }
 
 /** Makes the session opener a sentinel uses (the prober's connect + auth + host key check). */
-export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number }) => SessionOpener;
+export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number; silentDeadlineFloorMs?: number; connectPacer?: ConnectPacer }) => SessionOpener;
 
 /** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
 export const MAX_SENTINEL_REMEASURES = 3;
@@ -153,13 +154,15 @@ export class TargetSentinel {
       opener = deps.openerFactory(cfg.spec, {
         connectTimeoutMs: cfg.settings.connectTimeoutMs,
         silentDeadlineFloorMs: cfg.settings.silentDeadlineFloorMs,
+        // The sentinel's connects wait for the daemon's pacer like every other run's.
+        connectPacer: deps.budget.connectPacer,
       });
     } catch (err) {
       // e.g. the key file became unreadable since the config was checked: no sentinel, no crash.
       deps.log.warn(`target ${this.name()}: cannot start a sentinel: ${(err as Error).message}`);
       return;
     }
-    const plan = sentinelPlan(result.results, cfg.settings.sentinel.fraction, opener.inboundSupported && cfg.spec.inboundCommand !== null);
+    const plan = sentinelPlan(result.results, cfg.settings.sentinel.fraction, opener.inboundSupported && cfg.spec.inbound !== null);
     if (!plan) return;
     const lease = deps.budget.tryAcquire(1);
     if (!lease) {

@@ -162,7 +162,7 @@ export class KindSlot<Settings, Result, Work> implements Slot {
     const startedAt = new Date(t0).toISOString();
     const ctx: JobContext = {
       signal,
-      lease: { sessions: lease.sessions, connectsPerMinute: lease.connectsPerMinute },
+      lease: { sessions: lease.sessions, connectPacer: lease.connectPacer },
       global: host.global(),
       onSessionsOpen: (n) => {
         this.sessions = n;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type TargetSpec } from '../probe/target.ts';
+import { formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
 import type { Clock, Direction } from '../search/types.ts';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.ts';
@@ -130,7 +130,7 @@ export async function startDemoLab(opts: DemoLabOptions): Promise<DemoLab> {
         useAgent: false,
         hostKeySha256: [hostKeySha256],
         directions,
-        inboundCommand: DEFAULT_INBOUND_COMMAND,
+        inbound: { method: 'signal' },
       }),
       close: async () => {
         await mb.close();

@@ -16,25 +16,30 @@
 // nothing at SSH level.
 import type net from 'node:net';
 import { realClock } from '../search/clock.ts';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import { SshSessionOpener } from '../probe/opener.ts';
 import { checkKeepaliveOptionsAvailable, enableKeepalive, MAX_KEEPALIVE_COUNT } from '../probe/socket-options.ts';
 import type { SshSession } from '../probe/ssh-session.ts';
 import { endOrphansWithFreshSession, orphanedServerProcesses, type OrphanCleanup } from '../probe/server-reaper.ts';
 import { loadCredentials, loadHostKeyPolicy } from '../probe/credentials.ts';
-import { DEFAULT_SILENT_FLOOR_MS } from '../probe/outcome.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../probe/outcome.ts';
 import type { TargetSpec } from '../probe/target.ts';
 import { runHeartbeatMatrix } from './matrix.ts';
 import type { HeartbeatKind, HeartbeatMatrix, HeartbeatSession, HeartbeatSessionOpener, MatrixOptions } from './types.ts';
 
-/** Answer deadline of a heartbeat session's other probes: CountMax × h (never below the prober's floor). */
-export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number): number {
-  return intervalSeconds === null ? DEFAULT_SILENT_FLOOR_MS : Math.max(DEFAULT_SILENT_FLOOR_MS, Math.round(countMax * intervalSeconds * 1000));
+/** Answer deadline of a heartbeat session's other probes: CountMax × h (never below the prober's configured floor). */
+export function countMaxDeadlineMs(intervalSeconds: number | null, countMax: number, floorMs: number = DEFAULT_SILENT_DEADLINE_FLOOR_MS): number {
+  return intervalSeconds === null ? floorMs : Math.max(floorMs, Math.round(countMax * intervalSeconds * 1000));
 }
 
 export interface TargetMatrixOptions extends Omit<MatrixOptions, 'clock' | 'connectStaggerMs'> {
   connectTimeoutMs?: number;
+  /** The target's `silent_deadline_floor_ms` (default the schema's). */
+  silentDeadlineFloorMs?: number;
   connectStaggerMs?: number;
+  /** The process's connect pacer (the daemon's): every session's connect waits for it. */
+  connectPacer?: ConnectPacer;
   clock?: Clock;
   /** After the run: how ending the server's processes of sessions the path forgot went. */
   onServerCleanup?: (r: OrphanCleanup) => void;
@@ -63,7 +68,8 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
       hostKeys,
       ...(o.connectTimeoutMs !== undefined ? { connectTimeoutMs: o.connectTimeoutMs } : {}),
       // A tcp: row sends no heartbeat: its end-of-window check gets the no-heartbeat session's deadline.
-      silentFloorMs: countMaxDeadlineMs(kind === 'tcp' ? null : h, o.countMax),
+      silentDeadlineFloorMs: countMaxDeadlineMs(kind === 'tcp' ? null : h, o.countMax, o.silentDeadlineFloorMs),
+      ...(o.connectPacer ? { connectPacer: o.connectPacer } : {}),
     });
     openers.push(opener);
     const prepare =

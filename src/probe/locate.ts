@@ -6,6 +6,7 @@ import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
 import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
+import { ConnectPacer } from '../search/pacer.ts';
 import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
@@ -38,6 +39,8 @@ export interface LocateTargetOptions {
   /** Connect pacing (defaults: the measurement's); the daemon passes its share of the global cap. */
   connectStaggerMs?: number;
   maxConnectsPerMinute?: number;
+  /** The process's connect pacer (the daemon's): every connect waits for it. Default: one of its own from the pacing above. */
+  connectPacer?: ConnectPacer;
   connectTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (p: LocateProgress) => void;
@@ -164,7 +167,9 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     connectTimeoutMs: opts.connectTimeoutMs,
-    connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs,
+    connectPacer:
+      opts.connectPacer ??
+      new ConnectPacer(clock, { connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs, maxConnectsPerMinute: opts.maxConnectsPerMinute ?? LOCATE_DEFAULTS.maxConnectsPerMinute }),
     onSessionsOpen: opts.onSessionsOpen,
   });
   // Connect (and authenticate) before anything else: unreachable / bad key / auth fail here, exit 3.

@@ -2,16 +2,15 @@
 // real SSH sessions, and the result as the `measure --json` document / daemon history record.
 //
 // Both directions run concurrently from one pool of sessions (signal method: an idle session serves
-// either direction, see src/search/pool.ts; with the sleep method half the sessions each), so
-// measuring both takes about as long as one; the opener staggers every connect of the target
-// (control and both searches) so sshd's MaxStartups never sees a burst.
-import { realClock, recommendHeartbeatSeconds, searchDirections } from '../search/index.ts';
+// either direction, see src/search/coordinator.ts; with the sleep method half the sessions each), so
+// measuring both takes about as long as one. Every connect (control and probes) waits for the
+// process's connect pacer, so neither sshd's MaxStartups nor a shared bastion sees a burst.
+import { ConnectPacer, realClock, recommendHeartbeatSeconds, searchDirections, searchTimeBudgetMs } from '../search/index.ts';
 import type { Clock, Direction, DirectionResult, MeasurementResult, SearchOptions } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshSessionOpener } from './opener.ts';
-import { DEFAULT_INBOUND_COMMAND, type MeasureOptions, type TargetSpec } from './target.ts';
-
+import type { MeasureOptions, TargetSpec } from './target.ts';
 
 /**
  * How long a finished measurement waits for the signaller to confirm that every waiter it was
@@ -24,7 +23,7 @@ export { MEASURE_DEFAULTS } from './settings-schema.ts';
 /** Directions this target can actually be measured in (inbound needs a command). */
 export function measurableDirections(spec: TargetSpec): Direction[] {
   const dirs = [...new Set(spec.directions)];
-  return spec.inboundCommand === null ? dirs.filter((d) => d !== 'inbound') : dirs;
+  return spec.inbound === null ? dirs.filter((d) => d !== 'inbound') : dirs;
 }
 
 /** Control heartbeat: well below the shortest age probed, so the control flow never idles out. */
@@ -86,14 +85,13 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     connectTimeoutMs: opts.connectTimeoutMs,
-    silentFloorMs: opts.silentDeadlineFloorMs,
-    connectStaggerMs: opts.connectStaggerMs,
+    silentDeadlineFloorMs: opts.silentDeadlineFloorMs,
+    connectPacer: opts.connectPacer ?? new ConnectPacer(clock, opts),
     onSessionsOpen: opts.onSessionsOpen,
-    inboundMethod: opts.inboundMethod === 'sleep' ? 'sleep' : 'signal',
     // A waiter never outlives the search's own time budget, even if nothing ever tells it to end.
-    waiterLifetimeSeconds: opts.maxSeconds * 4 + 600,
+    waiterLifetimeSeconds: searchTimeBudgetMs(opts.maxSeconds) / 1000,
   });
-  const signalWanted = directions.includes('inbound') && (opts.inboundMethod ?? 'signal') === 'signal' && spec.inboundCommand === DEFAULT_INBOUND_COMMAND;
+  const signalWanted = directions.includes('inbound') && spec.inbound?.method === 'signal';
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.
   const control = await ControlSession.start({
     clock,
@@ -104,22 +102,9 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
   opener.useControl(control);
   let results: DirectionResult[];
   try {
-    const perDirection = directions.map(
-      (direction): SearchOptions => ({
-        direction,
-        minSeconds: opts.minSeconds,
-        maxSeconds: opts.maxSeconds,
-        precision: { absSeconds: opts.precisionAbsSeconds, relative: opts.precisionRelative },
-        // The whole budget: shared by the directions (one pool), or split by searchDirections.
-        maxSessions: opts.sessions,
-        connectStaggerMs: opts.connectStaggerMs,
-        maxConnectsPerMinute: opts.maxConnectsPerMinute,
-        prior: opts.prior?.[direction],
-        signal: opts.signal,
-        control,
-        onProgress: opts.onProgress,
-      }),
-    );
+    // The settings as given (the whole budget: shared by the directions' one pool, or divided by
+    // searchDirections), with each direction's own prior.
+    const perDirection = directions.map((direction): SearchOptions => ({ ...opts, direction, prior: opts.prior?.[direction], control }));
     // Sessions serve either direction only with the signal method (the sleep method commits a
     // session to one inbound age); searchDirections also falls back by itself if the target has no
     // waiter. A failing direction aborts the other, and both have ended before it rejects.

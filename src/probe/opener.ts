@@ -1,17 +1,20 @@
 // Opens probe sessions to one target: our own TCP socket (no TCP keepalive, no Nagle), tapped for
-// wire timestamps, then ssh2 on top with host key verification and the configured auth.
+// wire timestamps, then ssh2 on top with host key verification and the configured auth. Every
+// connect first waits for the connect pacer it was given (the process's: see search/pacer.ts).
 import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, Direction, InboundMethod, SearchSession, SessionOpener } from '../search/types.ts';
 import { ConnectError, InboundUnsupportedError } from '../search/types.ts';
 import type { ControlSession } from './control.ts';
-import { DEFAULT_INBOUND_COMMAND, formatEndpoint, type TargetSpec } from './target.ts';
+import { formatEndpoint, type TargetSpec } from './target.ts';
 import { INBOUND_START_MARKER, inboundCommandLine } from './ssh-session.ts';
 import { authMethods, type Credentials } from './credentials.ts';
 import { decideHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-keys.ts';
-import { MEASURE_DEFAULTS } from './settings-schema.ts';
-import { connectErrorFrom, DEFAULT_SILENT_FLOOR_MS, type ConnectFailure } from './outcome.ts';
+import { DEFAULT_SLEEP_COMMAND, sleepCommandOf } from './inbound.ts';
+import { MEASURE_DEFAULTS, type MeasureSettings } from './settings-schema.ts';
+import { connectErrorFrom, DEFAULT_SILENT_DEADLINE_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
 import { SshSession } from './ssh-session.ts';
 import { after } from './clock-timer.ts';
@@ -19,17 +22,14 @@ import { WireTap } from './wire-tap.ts';
 import { loadHops, openTunnel, TunnelledSocket, type LoadedHop } from './jump-path.ts';
 import type { Duplex } from 'node:stream';
 
-export interface OpenerOptions {
+/** The prober's settings it reads (by their settings names; defaults from the schema). */
+export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTimeoutMs' | 'silentDeadlineFloorMs'>> {
   clock: Clock;
   credentials: Credentials;
   hostKeys: HostKeyPolicy;
-  connectTimeoutMs?: number;
-  silentFloorMs?: number;
-  /** Minimum gap between two connects of this opener, ms (sshd MaxStartups throttles bursts). */
-  connectStaggerMs?: number;
+  /** Every connect waits for a slot of this pacer (none: connects at once). */
+  connectPacer?: ConnectPacer;
   onSessionsOpen?: (open: number) => void;
-  /** Preferred inbound method: 'signal' where available (the default), or always 'sleep'. */
-  inboundMethod?: InboundMethod;
   /** Upper bound on a waiter's life on the server, seconds (it normally ends with its session). */
   waiterLifetimeSeconds?: number;
 }
@@ -44,7 +44,6 @@ export class SshSessionOpener implements SessionOpener {
   private readonly live = new Set<SshSession>();
   /** Every session ever opened, for heartbeat aggregation after they closed. */
   private readonly heartbeatGapsMs: number[] = [];
-  private nextConnectAt = 0;
   /** ProxyJump hops, outermost first (empty: direct). */
   private readonly hops: LoadedHop[];
   private control: ControlSession | null = null;
@@ -54,7 +53,7 @@ export class SshSessionOpener implements SessionOpener {
     private readonly spec: TargetSpec,
     private readonly opts: OpenerOptions,
   ) {
-    this.inboundSupported = spec.inboundCommand !== null;
+    this.inboundSupported = spec.inbound !== null;
     this.label = formatEndpoint(spec.user, spec.host, spec.port);
     this.hops = loadHops(spec.jumpHosts);
   }
@@ -76,14 +75,6 @@ export class SshSessionOpener implements SessionOpener {
    */
   closeAll(): void {
     for (const s of [...this.live]) if (!this.control?.runsOn(s)) s.close();
-  }
-
-  private async waitForConnectSlot(signal?: AbortSignal): Promise<void> {
-    const gap = this.opts.connectStaggerMs ?? 0;
-    const now = this.opts.clock.now();
-    const at = Math.max(now, this.nextConnectAt);
-    this.nextConnectAt = at + gap;
-    if (at > now) await this.opts.clock.sleep(at - now, signal);
   }
 
   /** The control session whose signaller drives the signal method (set before inbound searches start). */
@@ -130,10 +121,11 @@ export class SshSessionOpener implements SessionOpener {
   }
 
   private async decideInbound(session: SshSession): Promise<InboundDecision> {
+    const inbound = this.spec.inbound;
     // A custom inbound command is the user's choice (e.g. the only command a ForceCommand allows).
-    if (this.spec.inboundCommand !== DEFAULT_INBOUND_COMMAND) return { method: 'sleep', why: 'a custom inbound command is configured' };
+    if (inbound?.method === 'sleep' && inbound.command !== DEFAULT_SLEEP_COMMAND) return { method: 'sleep', why: 'a custom inbound command is configured' };
     let why = 'the sleep method was chosen';
-    if ((this.opts.inboundMethod ?? 'signal') === 'signal' && this.control) {
+    if (inbound?.method === 'signal' && this.control) {
       const state = await this.control.signaller();
       if (state.signaller) {
         const r = await session.armWaiter(state.signaller, this.waiterLifetimeSeconds());
@@ -144,7 +136,7 @@ export class SshSessionOpener implements SessionOpener {
     }
     // Can the account run any command at all? (ForceCommand internal-sftp, /usr/sbin/nologin, …)
     // The check is the sleep method's own command at age 0: what the fallback would run.
-    const check = await session.startCommand(inboundCommandLine(DEFAULT_INBOUND_COMMAND, 0).command, 10_000);
+    const check = await session.startCommand(inboundCommandLine(DEFAULT_SLEEP_COMMAND, 0).command, 10_000);
     if (check.kind === 'line') {
       check.channel.close();
       if (check.line === INBOUND_START_MARKER) return { method: 'sleep', why };
@@ -161,7 +153,7 @@ export class SshSessionOpener implements SessionOpener {
    */
   async openSession(signal?: AbortSignal, prepareSocket?: (sock: net.Socket) => void): Promise<SshSession> {
     if (signal?.aborted) throw abortError(signal);
-    await this.waitForConnectSlot(signal);
+    await this.opts.connectPacer?.acquire(signal);
     const id = `${this.spec.name}#${++this.counter}`;
     const timeoutMs = this.opts.connectTimeoutMs ?? MEASURE_DEFAULTS.connectTimeoutMs;
     const sock = new net.Socket();
@@ -250,8 +242,8 @@ export class SshSessionOpener implements SessionOpener {
             sock: watched,
             tap,
             clock,
-            inboundCommand: this.spec.inboundCommand,
-            silentFloorMs: this.opts.silentFloorMs ?? DEFAULT_SILENT_FLOOR_MS,
+            sleepCommand: sleepCommandOf(this.spec.inbound),
+            silentDeadlineFloorMs: this.opts.silentDeadlineFloorMs ?? DEFAULT_SILENT_DEADLINE_FLOOR_MS,
             onClosed: (s) => this.onSessionClosed(s),
           });
           setSession(session);

@@ -1,18 +1,9 @@
 // Outcome classification and probe deadlines, pure logic. Kept apart from the socket code so the
 // rules that decide "the path dropped us" versus "the server hung up" can be tested on their own.
 import { ConnectError, type ProbeOutcome } from '../search/types.ts';
-import { MEASURE_DEFAULTS } from './settings-schema.ts';
 
-export const DEFAULT_SILENT_FLOOR_MS = MEASURE_DEFAULTS.silentDeadlineFloorMs;
-
-/**
- * How long to wait for an answer before calling a probe `silent`: 4 × RTT + 1 s, never below the
- * floor. A loaded server may be slow to answer; a black hole never answers.
- */
-export function silentDeadlineMs(rttMs: number | null, floorMs: number = DEFAULT_SILENT_FLOOR_MS): number {
-  const fromRtt = rttMs === null || !Number.isFinite(rttMs) ? 0 : 4 * rttMs + 1000;
-  return Math.max(floorMs, Math.round(fromRtt));
-}
+// The silent deadline is the search's rule too (its ETA expects it): written once, there.
+export { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../search/silent-deadline.ts';
 
 /** Why a connection ended, as seen by the session driver. */
 export type ConnectionEnd =

@@ -5,7 +5,7 @@ import type { ClientChannel } from 'ssh2';
 import type { ProbeOutcome, ProbeReport } from '../search/types.ts';
 import { TimerSet, type ClockTimer } from './clock-timer.ts';
 import type { ProbeHost } from './probe-host.ts';
-import { DEFAULT_INBOUND_COMMAND } from './target.ts';
+import { DEFAULT_SLEEP_COMMAND } from './inbound.ts';
 
 /** First line the default inbound command prints, so the idle period is timed from the real start. */
 export const INBOUND_START_MARKER = 'idleprobe-start';
@@ -26,7 +26,7 @@ export function formatAge(seconds: number): string {
  */
 export function inboundCommandLine(template: string, ageSeconds: number): { command: string; marked: boolean } {
   const d = formatAge(ageSeconds);
-  if (template === DEFAULT_INBOUND_COMMAND) return { command: `echo ${INBOUND_START_MARKER}; ${template.replaceAll('{d}', d)}`, marked: true };
+  if (template === DEFAULT_SLEEP_COMMAND) return { command: `echo ${INBOUND_START_MARKER}; ${template.replaceAll('{d}', d)}`, marked: true };
   return { command: template.replaceAll('{d}', d), marked: false };
 }
 

@@ -35,9 +35,10 @@ export interface SshSessionOptions {
   sock: Socket;
   tap: WireTap;
   clock: Clock;
-  /** Command for inbound probes, `{d}` replaced by the age; null disables them. */
-  inboundCommand: string | null;
-  silentFloorMs: number;
+  /** The sleep method's command for inbound probes, `{d}` replaced by the age; null disables them (inbound.ts sleepCommandOf). */
+  sleepCommand: string | null;
+  /** Floor of the silent deadline (the setting `silent_deadline_floor_ms`). */
+  silentDeadlineFloorMs: number;
   /** Called once when the connection has ended. */
   onClosed?: (session: SshSession) => void;
 }
@@ -57,7 +58,7 @@ export class SshSession implements SearchSession {
   private readonly sock: Socket;
   private readonly tap: WireTap;
   private readonly clock: Clock;
-  private readonly inboundCommand: string | null;
+  private readonly sleepCommand: string | null;
   private readonly silentFloorMs: number;
   private readonly heartbeats = new ServerHeartbeatDetector();
   private rttMs: number | null = null;
@@ -94,8 +95,8 @@ export class SshSession implements SearchSession {
     this.sock = opts.sock;
     this.tap = opts.tap;
     this.clock = opts.clock;
-    this.inboundCommand = opts.inboundCommand;
-    this.silentFloorMs = opts.silentFloorMs;
+    this.sleepCommand = opts.sleepCommand;
+    this.silentFloorMs = opts.silentDeadlineFloorMs;
     this.onClosed = opts.onClosed;
 
     this.sock.on('error', (err: NodeJS.ErrnoException) => this.setEnd({ kind: 'socket_error', code: err.code, message: err.message }));
@@ -606,9 +607,9 @@ export class SshSession implements SearchSession {
   }
 
   probeInbound(ageSeconds: number): Promise<ProbeReport> {
-    if (this.inboundCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
+    if (this.sleepCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
-    const { command, marked } = inboundCommandLine(this.inboundCommand, ageSeconds);
+    const { command, marked } = inboundCommandLine(this.sleepCommand, ageSeconds);
     return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run();
   }
 

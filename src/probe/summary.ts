@@ -26,6 +26,8 @@ export function describeDirection(r: DirResult): string {
   switch (r.verdict) {
     case 'timeout': {
       const how = r.failureMode ? `; idle flows are ${FAILURE_WORDS[r.failureMode]}` : '';
+      // Only an upper bound: the shortest age probed already failed, so how short it is was not measured.
+      if (r.belowMin) return `${name} idle timeout ≤ ${secs(r.upperSeconds)}, below --min (the shortest age probed already failed; measure again with a lower --min to find it)${how}`;
       return `${name} idle timeout ≈ ${secs(r.estimateSeconds)} (survived ${secs(r.lowerSeconds)}, failed at ${secs(r.upperSeconds)})${how}`;
     }
     case 'no_timeout_up_to_max':
@@ -55,6 +57,7 @@ export function formatSummary(result: MeasurementResult): string {
   if (result.recommendedHeartbeatSeconds !== null) {
     const n = result.recommendedHeartbeatSeconds;
     lines.push(`Recommendation: heartbeats at most every ${n} s (client: ServerAliveInterval ${n}; or server: ClientAliveInterval ${n})`);
+    if (result.results.some((r) => r.belowMin)) lines.push(`  (the timeout is below --min, so this comes from its upper bound only: measure with a lower --min to check that ${n} s is short enough)`);
   } else if (result.results.some((r) => r.verdict === 'timeout')) {
     lines.push('Recommendation: none (see above)');
   } else if (result.serverHeartbeatSeconds !== null && result.results.some((r) => r.verdict === 'masked')) {

@@ -3,7 +3,9 @@
 // TargetSpec can be logged or shown by the API without leaking them.
 import { isIPv6 } from 'node:net';
 import { CategorizedError } from '../errors.ts';
+import type { ConnectPacer } from '../search/pacer.ts';
 import type { Direction, MeasurementResult, PriorResult, SearchProgress } from '../search/types.ts';
+import type { InboundProbe } from './inbound.ts';
 import type { MeasureSettings } from './settings-schema.ts';
 
 export interface TargetSpec {
@@ -38,11 +40,8 @@ export interface TargetSpec {
   jumpHosts?: JumpHost[];
   /** Directions to measure. */
   directions: Direction[];
-  /**
-   * Command the server runs for an inbound probe; `{d}` is replaced by the age in seconds.
-   * null disables inbound probing (account without a shell).
-   */
-  inboundCommand: string | null;
+  /** How inbound probes make the server speak (./inbound.ts); null: no inbound probes (an account without a shell). */
+  inbound: InboundProbe | null;
 }
 
 /** How to log in to one SSH endpoint (a target, or a ProxyJump hop on the way to it). */
@@ -52,10 +51,16 @@ export type EndpointSpec = Pick<
 >;
 export type JumpHost = EndpointSpec;
 
-export const DEFAULT_INBOUND_COMMAND = 'sleep {d}; echo idleprobe';
-
-/** `measureTarget`'s settings (defaults and meanings in ./settings-schema.ts) and the per-run parts. */
+/**
+ * `measureTarget`'s settings as the CLI flags or the daemon's YAML give them (defaults, ranges and
+ * meanings in ./settings-schema.ts; passed on to the search unchanged) and the per-run parts.
+ */
 export type MeasureOptions = Mutable<MeasureSettings> & {
+  /**
+   * The process's connect pacer (the daemon's, shared by every run; the CLI's, shared with the
+   * ProxyJump leg): every connect of this measurement waits for it. Default: one of its own.
+   */
+  connectPacer?: ConnectPacer;
   /** Seconds between control-session heartbeats (default: min(5, minSeconds/2)). */
   controlHeartbeatSeconds?: number;
   prior?: { outbound?: PriorResult; inbound?: PriorResult };

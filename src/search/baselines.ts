@@ -4,7 +4,7 @@
 //  - exponentialThenBisect: try min, 2·min, 4·min … until a probe fails, then bisect.
 // A survived probe reuses its session (its idle clock restarted); a failed one needs a new one.
 import { abortError } from './clock.ts';
-import { bracketMeetsPrecision } from './precision.ts';
+import { bracketMeetsPrecision, precisionOf } from './precision.ts';
 import type { Clock, DirectionResult, ProbeRecord, SearchOptions, SearchSession, SessionOpener } from './types.ts';
 
 type NextAge = (lower: number | null, upper: number | null, opts: SearchOptions) => number;
@@ -33,7 +33,7 @@ async function sequentialSearch(opener: SessionOpener, clock: Clock, opts: Searc
   try {
     for (let i = 0; i < 200; i++) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
-      if (upper !== null && bracketMeetsPrecision(opts.precision, lower ?? 0, upper)) break;
+      if (upper !== null && bracketMeetsPrecision(precisionOf(opts), lower ?? 0, upper)) break;
       if (upper !== null && upper <= opts.minSeconds) break;
       if (lower !== null && lower >= opts.maxSeconds) break;
       if (errors >= 8) break;

@@ -3,7 +3,7 @@
 // sessions (it moves them between hops and roles); this class only holds the evidence and decides,
 // with the ordinary search's planning rule (plan.ts) and reading rule (evidence.ts), which of the
 // sessions it is given to probe now. Pure: a snapshot in, decisions out.
-import { DEFAULT_TUNING } from './engine.ts';
+import { DEFAULT_TUNING } from './tuning.ts';
 import { assess, upperSupport, type Assessment, type Observation } from './evidence.ts';
 import { nextRung, planOutbound, type Plan } from './plan.ts';
 import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';

@@ -1,9 +1,10 @@
-// The sessions a search probes with: opened staggered and within the connect budget, and shared
-// by every search that joined the pool. One search alone owns its pool (as before); both
-// directions together share one pool of the signal method, where an idle session is an option
-// for either direction — the client speaks (outbound) or the waiter is signalled (inbound) — and
-// which one is decided only when a planner fires it. Each use consumes the session's idle age.
-import type { Wakeup } from './wakeup.ts';
+// The sessions a search probes with: opened within the session cap and its connect pacing, kept
+// while open, closed when asked. It knows nothing of directions' evidence: the coordinator
+// (./coordinator.ts) decides what to open for, which session to probe and when to close one.
+// With both directions sharing it (the signal method), every session carries the inbound waiter,
+// so an idle session is an option for either direction.
+import { ConnectPacer } from './pacer.ts';
+import type { ConnectPacing } from './settings-schema.ts';
 import {
   ConnectError,
   InboundUnsupportedError,
@@ -14,17 +15,18 @@ import {
   type SessionOpener,
 } from './types.ts';
 
-export interface Tracked {
-  session: SearchSession;
-  busy: boolean;
-}
-
-export interface PoolOptions {
-  maxSessions: number;
-  connectStaggerMs: number;
-  maxConnectsPerMinute: number;
-  /** Extra delay of the i-th connect after the pool's start (a warm start's spread), ms. */
-  warmOffsetMs?: ((index: number) => number) | null;
+export interface PoolOptions extends ConnectPacing {
+  /** Most sessions open (or connecting) at once. */
+  sessions: number;
+  /** Extra delay of the i-th connect after the pool's start (a warm start's spread), ms; null = none. */
+  warmOffsetMs: ((index: number) => number) | null;
+  /**
+   * Every session must carry the signal method's waiter (both directions share them): the first
+   * inbound session without one fails the pool with SleepMethodError.
+   */
+  signalOnly: boolean;
+  /** Something the search may be waiting for happened (a session opened, or a connect failed). */
+  onChange: () => void;
 }
 
 /** A pool of both directions found that the target only has the `sleep` method: run them apart. */
@@ -35,217 +37,220 @@ export class SleepMethodError extends Error {
   }
 }
 
-export interface MemberHint {
-  top: number | null;
-  lower: number | null;
-  upper: number | null;
-  inFlight: number[];
-  /** When one of its probes in flight becomes suspect (its upper bound may appear then), ms. */
-  nextSuspectAtMs: number | null;
+/** An open session of the pool. */
+export interface PooledSession {
+  readonly id: string;
+  readonly session: SearchSession;
+  /** A probe (or an upkeep ping) runs on it. */
+  readonly busy: boolean;
 }
 
-/** A member of the pool: its direction, whether it still runs, and the sessions it has no use for. */
-export interface PoolMember {
-  readonly direction: Direction;
-  /** What this member knows, for the other one's planner (plan.ts PeerHint, without the turn). */
-  hint(nowMs: number): MemberHint;
-  readonly wakeup: Wakeup;
-  done: boolean;
-  /** Sessions this member's planner asked to close (useless to it); reset each time it plans. */
-  unwanted: Set<string>;
+interface Entry {
+  session: SearchSession;
+  busy: boolean;
+}
+
+/** What the pool's connects came to, for the verdicts and the result. */
+export interface ConnectFacts {
+  /** Connects that failed after one had worked (not the path, but they count against a search). */
+  connectErrors: number;
+  connectFailuresInRow: number;
+  lastConnectError: unknown;
+  /** Inbound: why the target cannot be measured in this direction at all. */
+  unsupported: string | null;
 }
 
 export class SessionPool {
-  readonly sessions = new Map<string, Tracked>();
-  private readonly members: PoolMember[] = [];
-  /** Both directions exploring: who fired the last rung of the ladder they climb together. */
-  lastExploredBy: PoolMember | null = null;
-  /** ...and who fired the last probe of all (the other one plans first next time). */
-  lastFiredBy: PoolMember | null = null;
-  private readonly connectStarts: number[] = [];
+  private readonly entries = new Map<string, Entry>();
+  private readonly pacer: ConnectPacer;
   private readonly abort = new AbortController();
+  private readonly startMs: number;
   private connecting = 0;
-  sessionsOpened = 0;
+  private closed = false;
+  private sessionsOpenedCount = 0;
   /** How long each connect took (login, and an inbound waiter's start), ms, in the order started; null while pending. */
-  readonly connectDurationsMs: (number | null)[] = [];
-  maxConcurrent = 0;
-  /** Connects that failed after one had worked (not the path, but they count against a search). */
-  connectErrors = 0;
-  connectFailuresInRow = 0;
-  lastConnectError: unknown = null;
-  fatal: Error | null = null;
-  /** Inbound: how the sessions opened so far make the server speak (known from the first one). */
-  inboundMethod: InboundMethod | null = null;
-  /** Inbound: why the target cannot be measured in this direction at all. */
-  unsupported: string | null = null;
-  private closedAll = false;
+  private readonly connectDurations: (number | null)[] = [];
+  private maxOpen = 0;
+  private readonly facts: ConnectFacts = { connectErrors: 0, connectFailuresInRow: 0, lastConnectError: null, unsupported: null };
+  private fatalError: Error | null = null;
+  private method: InboundMethod | null = null;
 
   constructor(
     private readonly opener: SessionOpener,
     private readonly clock: Clock,
     private readonly opts: PoolOptions,
-    private readonly startMs: number = clock.now(),
-  ) {}
-
-  /** More than one direction draws from this pool (then sessions are signal-method options only). */
-  get shared(): boolean {
-    return this.members.length > 1;
+  ) {
+    this.startMs = clock.now();
+    this.pacer = new ConnectPacer(clock, opts);
   }
 
-  /** The other member (also once it finished: what it found still tells where to look). */
-  otherOf(member: PoolMember): PoolMember | null {
-    return this.members.find((m) => m !== member) ?? null;
+  /** Inbound: how the sessions make the server speak, known from the first inbound session. */
+  get inboundMethod(): InboundMethod | null {
+    return this.method;
   }
 
-  join(member: PoolMember): void {
-    this.members.push(member);
+  /** A failure that ends the whole search (no session could ever be opened, or SleepMethodError). */
+  get fatal(): Error | null {
+    return this.fatalError;
   }
 
-  /** A member finished: its votes no longer hold anything open; the last one closes everything. */
-  leave(member: PoolMember): void {
-    member.done = true;
-    member.unwanted.clear();
-    if (this.members.every((m) => m.done)) {
-      this.closedAll = true;
-      this.abort.abort();
-      for (const t of this.sessions.values()) t.session.close();
-      this.sessions.clear();
-      return;
-    }
-    for (const id of [...this.sessions.keys()]) this.closeIfUnwanted(id);
-    this.notifyAll();
+  get connectFacts(): Readonly<ConnectFacts> {
+    return this.facts;
   }
 
-  /** Idle sessions `member` may probe (inbound of a shared pool: only those with a waiter). */
-  idleFor(member: PoolMember): { id: string; t: Tracked }[] {
-    const out: { id: string; t: Tracked }[] = [];
-    for (const [id, t] of this.sessions) {
-      if (t.busy || t.session.isClosed()) continue;
-      if (this.shared && member.direction === 'inbound' && !t.session.probeInboundNow) continue;
-      out.push({ id, t });
+  get sessionsOpened(): number {
+    return this.sessionsOpenedCount;
+  }
+
+  get maxConcurrent(): number {
+    return this.maxOpen;
+  }
+
+  get connectsMs(): (number | null)[] {
+    return [...this.connectDurations];
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  isBusy(id: string): boolean {
+    return this.entries.get(id)?.busy ?? false;
+  }
+
+  /** Every open session (also busy ones), in the order opened. */
+  all(): PooledSession[] {
+    return [...this.entries].map(([id, e]) => ({ id, session: e.session, busy: e.busy }));
+  }
+
+  /** Idle sessions (not busy, not closed); `withWaiter`: only those that can probe inbound by signal. */
+  idle(withWaiter: boolean): PooledSession[] {
+    const out: PooledSession[] = [];
+    for (const [id, e] of this.entries) {
+      if (e.busy || e.session.isClosed()) continue;
+      if (withWaiter && !e.session.probeInboundNow) continue;
+      out.push({ id, session: e.session, busy: false });
     }
     return out;
   }
 
-  /** `member`'s planner has no use for session `id`: closed once no running member has any. */
-  release(member: PoolMember, id: string): void {
-    if (!this.shared) {
-      this.close(id);
-      return;
-    }
-    member.unwanted.add(id);
-    this.closeIfUnwanted(id);
+  /** Marks session `id` busy and returns it; null when it is gone or already busy. */
+  take(id: string): SearchSession | null {
+    const e = this.entries.get(id);
+    if (!e || e.busy) return null;
+    e.busy = true;
+    return e.session;
   }
 
-  private closeIfUnwanted(id: string): void {
-    const t = this.sessions.get(id);
-    if (!t || t.busy) return;
-    if (this.members.every((m) => m.done || m.unwanted.has(id))) this.close(id);
+  /** The probe on session `id` is over (the session may be gone meanwhile: then nothing to do). */
+  giveBack(id: string, session: SearchSession): void {
+    const e = this.entries.get(id);
+    if (e && e.session === session) e.busy = false;
   }
 
-  /** The session ended or failed: gone for every member. */
+  /** Closes session `id` and forgets it. */
   close(id: string): void {
-    const t = this.sessions.get(id);
-    if (!t) return;
-    this.sessions.delete(id);
-    for (const m of this.members) m.unwanted.delete(id);
-    t.session.close();
+    const e = this.entries.get(id);
+    if (!e) return;
+    this.entries.delete(id);
+    e.session.close();
   }
 
-  notifyAll(): void {
-    for (const m of this.members) m.wakeup.notify();
-  }
-
-  /** Direction the next session is opened for: inbound (with its waiter) while an inbound member runs and can. */
-  private purpose(): Direction {
-    const inbound = this.members.some((m) => !m.done && m.direction === 'inbound');
-    if (inbound && this.unsupported === null) return 'inbound';
-    return this.members.some((m) => !m.done && m.direction === 'outbound') ? 'outbound' : 'inbound';
-  }
-
-  /** Opens one session if the cap, the stagger and the per-minute budget allow; returns when to try next. */
-  maybeOpen(): number | null {
-    if (this.closedAll) return null;
-    const now = this.clock.now();
-    if (this.sessions.size + this.connecting >= this.opts.maxSessions) return null;
-    let earliest = now;
-    const last = this.connectStarts.at(-1);
-    if (last !== undefined) earliest = Math.max(earliest, last + this.opts.connectStaggerMs);
-    const lastMinute = this.connectStarts.filter((t) => t > now - 60_000);
-    if (lastMinute.length >= this.opts.maxConnectsPerMinute) earliest = Math.max(earliest, lastMinute[0]! + 60_000);
-    if (this.opts.warmOffsetMs && this.connectStarts.length < this.opts.maxSessions) {
-      earliest = Math.max(earliest, this.startMs + this.opts.warmOffsetMs(this.connectStarts.length));
-    }
-    if (earliest > now) return earliest;
-    this.connectStarts.push(now);
-    if (this.connectStarts.length > 4 * this.opts.maxConnectsPerMinute) this.connectStarts.splice(0, this.connectStarts.length - 2 * this.opts.maxConnectsPerMinute);
-    this.connecting++;
-    this.noteConcurrency();
-    const purpose = this.purpose();
-    const index = this.connectDurationsMs.push(null) - 1;
-    const settled = () => {
-      this.connecting--;
-      this.connectDurationsMs[index] = Math.round(this.clock.now() - now);
-    };
-    this.opener.open(this.abort.signal, purpose).then(
-      (session) => {
-        settled();
-        if (this.closedAll) {
-          session.close();
-          return;
-        }
-        if (purpose === 'inbound') {
-          // The opener decides the method once per target; a session of the other kind (opened
-          // before it knew) is simply not used for probes of this method.
-          const method: InboundMethod = session.probeInboundNow ? 'signal' : 'sleep';
-          this.inboundMethod ??= method;
-          if (this.shared && method === 'sleep') {
-            session.close();
-            this.fatal ??= new SleepMethodError();
-            this.notifyAll();
-            return;
-          }
-          if (method !== this.inboundMethod) {
-            session.close();
-            this.notifyAll();
-            return;
-          }
-        }
-        this.sessionsOpened++;
-        this.connectFailuresInRow = 0;
-        this.sessions.set(session.id, { session, busy: false });
-        this.notifyAll();
-      },
-      (err: unknown) => {
-        settled();
-        if (err instanceof InboundUnsupportedError) {
-          this.unsupported ??= err.message;
-          this.notifyAll();
-          return;
-        }
-        this.connectFailuresInRow++;
-        this.lastConnectError = err;
-        if (!this.closedAll) {
-          const connectError = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
-          // Before any session worked: a wrong key or host key will not get better (fail now); a
-          // refused or dropped connect may be sshd's MaxStartups throttling a burst (allow a few).
-          const hopeless = connectError.kind === 'auth' || connectError.kind === 'host_key' || this.connectFailuresInRow >= 3;
-          if (this.sessionsOpened > 0) this.connectErrors++;
-          else if (hopeless) this.fatal ??= connectError;
-        }
-        this.notifyAll();
-      },
-    );
-    return this.sessions.size + this.connecting < this.opts.maxSessions ? now + this.opts.connectStaggerMs : null;
+  /** Closes every session, aborts the connects in flight, and opens nothing any more. */
+  closeAll(): void {
+    this.closed = true;
+    this.abort.abort();
+    for (const e of this.entries.values()) e.session.close();
+    this.entries.clear();
   }
 
   /** Sessions the pool may still open (its cap minus open and connecting ones). */
   openable(): number {
-    return Math.max(0, this.opts.maxSessions - this.sessions.size - this.connecting);
+    return Math.max(0, this.opts.sessions - this.entries.size - this.connecting);
   }
 
-  private noteConcurrency(): void {
-    this.maxConcurrent = Math.max(this.maxConcurrent, this.sessions.size + this.connecting);
+  /**
+   * Opens one session for `purpose` if the cap, the pacing and a warm start's spread allow;
+   * returns when to try next (null: the pool is full or closed).
+   */
+  maybeOpen(purpose: Direction): number | null {
+    if (this.closed) return null;
+    const now = this.clock.now();
+    if (this.entries.size + this.connecting >= this.opts.sessions) return null;
+    let earliest = this.pacer.nextSlotAt(now);
+    const started = this.connectDurations.length;
+    if (this.opts.warmOffsetMs && started < this.opts.sessions) earliest = Math.max(earliest, this.startMs + this.opts.warmOffsetMs(started));
+    if (earliest > now) return earliest;
+    this.pacer.take(now);
+    this.connecting++;
+    this.maxOpen = Math.max(this.maxOpen, this.entries.size + this.connecting);
+    const index = this.connectDurations.push(null) - 1;
+    const settled = () => {
+      this.connecting--;
+      this.connectDurations[index] = Math.round(this.clock.now() - now);
+    };
+    this.opener.open(this.abort.signal, purpose).then(
+      (session) => {
+        settled();
+        this.opened(session, purpose);
+      },
+      (err: unknown) => {
+        settled();
+        this.failed(err);
+      },
+    );
+    return this.entries.size + this.connecting < this.opts.sessions ? now + this.opts.connectStaggerMs : null;
+  }
+
+  private opened(session: SearchSession, purpose: Direction): void {
+    if (this.closed) {
+      session.close();
+      return;
+    }
+    if (purpose === 'inbound') {
+      // The opener decides the method once per target; a session of the other kind (opened
+      // before it knew) is simply not used for probes of this method.
+      const method: InboundMethod = session.probeInboundNow ? 'signal' : 'sleep';
+      this.method ??= method;
+      if (this.opts.signalOnly && method === 'sleep') {
+        session.close();
+        this.fatalError ??= new SleepMethodError();
+        this.opts.onChange();
+        return;
+      }
+      if (method !== this.method) {
+        session.close();
+        this.opts.onChange();
+        return;
+      }
+    }
+    this.sessionsOpenedCount++;
+    this.facts.connectFailuresInRow = 0;
+    this.entries.set(session.id, { session, busy: false });
+    this.opts.onChange();
+  }
+
+  private failed(err: unknown): void {
+    if (err instanceof InboundUnsupportedError) {
+      this.facts.unsupported ??= err.message;
+      this.opts.onChange();
+      return;
+    }
+    this.facts.connectFailuresInRow++;
+    this.facts.lastConnectError = err;
+    if (!this.closed) {
+      const connectError = err instanceof ConnectError ? err : new ConnectError(describe(err), 'unreachable');
+      // Before any session worked: a wrong key or host key will not get better (fail now); a
+      // refused or dropped connect may be sshd's MaxStartups throttling a burst (allow a few).
+      const hopeless = connectError.kind === 'auth' || connectError.kind === 'host_key' || this.facts.connectFailuresInRow >= 3;
+      if (this.sessionsOpenedCount > 0) this.facts.connectErrors++;
+      else if (hopeless) this.fatalError ??= connectError;
+    }
+    this.opts.onChange();
   }
 }
 

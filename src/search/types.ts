@@ -3,6 +3,7 @@
 // `SearchSession`, so the same code runs against real sessions, a simulated middlebox, and a fake clock.
 
 import { CategorizedError } from '../errors.ts';
+import type { ConnectPacing, SearchSettings } from './settings-schema.ts';
 
 export type Direction = 'outbound' | 'inbound';
 
@@ -155,6 +156,7 @@ export interface ControlMonitor {
   failedAt(): number | null;
 }
 
+/** The planner's form of the precision settings (precisionOf in ./precision.ts). */
 export interface Precision {
   /** Absolute precision in seconds. */
   absSeconds: number;
@@ -169,23 +171,19 @@ export interface PriorResult {
   measuredAt: number;
 }
 
-export interface SearchOptions {
-  direction: Direction;
-  // Defaults of these: ./settings-schema.ts (defaultSearchOptions).
-  minSeconds: number;
-  maxSeconds: number;
-  precision: Precision;
-  /** Concurrent sessions per target for this search. */
-  maxSessions: number;
-  /** Minimum gap between two connects, ms (sshd MaxStartups throttles bursts). */
-  connectStaggerMs: number;
-  /** Upper bound on connects per rolling minute. */
-  maxConnectsPerMinute: number;
-  prior?: PriorResult;
-  signal?: AbortSignal;
-  control?: ControlMonitor;
-  onProgress?: (p: SearchProgress) => void;
-}
+/**
+ * One direction's search: the search settings and the connect pacing exactly as the CLI flags or
+ * the daemon's YAML give them (./settings-schema.ts: meanings, ranges, defaults), and this run's
+ * own parts. `sessions` is the whole budget of the search (both directions' when they share it).
+ */
+export type SearchOptions = SearchSettings &
+  ConnectPacing & {
+    direction: Direction;
+    prior?: PriorResult;
+    signal?: AbortSignal;
+    control?: ControlMonitor;
+    onProgress?: (p: SearchProgress) => void;
+  };
 
 export interface SearchProgress {
   direction: Direction;
@@ -221,7 +219,14 @@ export interface DirectionResult {
   lowerSeconds: number | null;
   /** Shortest age that failed (null if none). */
   upperSeconds: number | null;
+  /** The bracket's midpoint; null without a point estimate (no timeout, or `belowMin`). */
   estimateSeconds: number | null;
+  /**
+   * Present (true) when even the shortest age probed (--min) failed: the timeout is at most
+   * `upperSeconds`, and how far below --min it lies was not measured (verdict `timeout`, no lower
+   * bound, no estimate).
+   */
+  belowMin?: boolean;
   failureMode: FailureMode | null;
   probes: ProbeRecord[];
   /** Fraction of probes consistent with the final bracket (1 = all). */

@@ -5,8 +5,7 @@
 // within precision, the most concurrent sessions and the connections opened.
 import { writeFileSync } from 'node:fs';
 import { exponentialThenBisect, sequentialBisection } from '../../src/search/baselines.ts';
-import { DEFAULT_TUNING, SearchRun, type SearchTuning } from '../../src/search/engine.ts';
-import { defaultSearchOptions, searchDirections, searchIdleTimeout } from '../../src/search/index.ts';
+import { DEFAULT_TUNING, defaultSearchOptions, precisionOf, searchDirections, searchIdleTimeout, type SearchTuning } from '../../src/search/index.ts';
 import type { PathModel } from '../../src/search/sim/middlebox.ts';
 import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { bracketContainsTruth, withinPrecision } from '../../src/search/sim/judge.ts';
@@ -25,8 +24,9 @@ const SEED = 20261127;
 const JSON_OUT = argValue('--json');
 // --tuning '{"ladderRatio":1.3}' explores the search's internal knobs (the defaults are what ships).
 const TUNING: SearchTuning = { ...DEFAULT_TUNING, ...(JSON.parse(argValue('--tuning') ?? '{}') as Partial<SearchTuning>) };
-const ONLY = argValue('--only'); // run only methods whose name contains this
-const tunedSearch: SearchFunction = argValue('--tuning') ? (opener, clock, opts) => new SearchRun(opener, clock, opts, TUNING).run() : searchIdleTimeout;
+const ONLY = argValue('--only');
+const PRECISION = precisionOf(defaultSearchOptions); // run only methods whose name contains this
+const tunedSearch: SearchFunction = argValue('--tuning') ? (opener, clock, opts) => searchIdleTimeout(opener, clock, opts, TUNING) : searchIdleTimeout;
 
 interface Condition {
   name: string;
@@ -93,7 +93,7 @@ async function runOne(method: Method, condition: Condition, timeoutSeconds: numb
     const run = await simulateBothDirections(model, overrides.prior ? { prior: overrides.prior } : {}, both);
     return {
       ratio: run.wallSeconds / timeoutSeconds,
-      ok: run.results.every((r) => withinPrecision(r, model, defaultSearchOptions.precision)),
+      ok: run.results.every((r) => withinPrecision(r, model, PRECISION)),
       contains: run.results.every((r) => bracketContainsTruth(r, model)),
       maxSessions: run.stats.maxOpen,
       connections: run.stats.connects,
@@ -102,7 +102,7 @@ async function runOne(method: Method, condition: Condition, timeoutSeconds: numb
   const run = await simulate(method.search, model, overrides);
   return {
     ratio: run.wallSeconds / timeoutSeconds,
-    ok: withinPrecision(run.result, model, defaultSearchOptions.precision),
+    ok: withinPrecision(run.result, model, PRECISION),
     contains: bracketContainsTruth(run.result, model),
     maxSessions: run.stats.maxOpen,
     connections: run.stats.connects,

@@ -122,7 +122,7 @@ describe('heartbeat matrix against the demo lab (in-process SSH server + userspa
     const relays = await Promise.all([slowingRelay(silentLab.directPort), slowingRelay(silentLab.directPort)]);
     const runOver = async (relayIndex: number, delayMs: number) => {
       const spec = { ...silentLab.target(['outbound']), port: relays[relayIndex].port };
-      const opener = new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), silentFloorMs: 3000 });
+      const opener = new SshSessionOpener(spec, { clock: realClock, credentials: loadCredentials(spec), hostKeys: loadHostKeyPolicy(spec), silentDeadlineFloorMs: 3000 });
       try {
         // Login at full speed; the path slows down once the session is open.
         const session = await opener.open();

@@ -82,6 +82,26 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
     expect(inbound.lowerSeconds).toBeGreaterThan(1.3);
   }, 60_000);
 
+  it('a box below --min is an upper bound only: "≤ 5 s, below --min" (JSON belowMin, no estimate), and the recommendation stays below the true timeout', async () => {
+    // The lab forgets idle flows after T = 3 s; the shortest age probed is 5 s, so every probe fails.
+    const json = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '5', '--max', '20', '--json'], { timeoutMs: 80_000 });
+    expect(json.code, show(json)).toBe(0);
+    const doc = JSON.parse(json.stdout);
+    const r = doc.results[0];
+    expect(r).toMatchObject({ direction: 'outbound', verdict: 'timeout', belowMin: true, lowerSeconds: null, estimateSeconds: null, failureMode: 'reset' });
+    expect(r.upperSeconds).toBeGreaterThanOrEqual(5);
+    expect(r.upperSeconds).toBeLessThanOrEqual(6);
+    expect(r.reason).toMatch(/at most .* s, at or below --min 5 s/);
+    for (const p of r.probes) expect(p.outcome).toBe('reset');
+    expect(doc.recommendedHeartbeatSeconds).toBeLessThan(T);
+    const text = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '5', '--max', '20'], { timeoutMs: 80_000 });
+    expect(text.code, show(text)).toBe(0);
+    expect(text.stdout).toMatch(/outbound +idle timeout ≤ 5(\.\d)? s, below --min/);
+    expect(text.stdout).not.toMatch(/≈/);
+    expect(text.stdout).toMatch(/Recommendation: heartbeats at most every [12] s/);
+    expect(text.stdout).toMatch(/the timeout is below --min, so this comes from its upper bound only/);
+  }, 170_000);
+
   it('measure without --json prints the summary with the recommendation', async () => {
     const run = await idleprobe(['measure', target(), ...auth(), '--direction', 'outbound', '--min', '1', '--max', '9'], { timeoutMs: 60_000 });
     expect(run.code, show(run)).toBe(0);
@@ -206,6 +226,14 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       [['measure', target(), '-i', path.join(dir, 'missing_key'), '--host-key', lab.hostKeySha256], /-i: cannot read .*missing_key \(ENOENT\)/],
       [['demo', '--mode', 'teleport'], /--mode/],
       [['measure', target(), ...auth(), '--inbound-method', 'telepathy'], /--inbound-method must be signal or sleep, got "telepathy"/],
+      // The one range of the `sessions` setting (its schema), for every command that takes it.
+      [['measure', target(), ...auth(), '--sessions', '65'], /--sessions must be an integer 1–64, got "65"/],
+      [['measure', target(), ...auth(), '--sessions', '0'], /--sessions must be an integer 1–64, got "0"/],
+      [['locate', target(), ...auth(), '--sessions', '65'], /--sessions must be an integer 1–64, got "65"/],
+      // One inbound method: a command is the sleep method's; --no-inbound leaves nothing to choose.
+      [['measure', target(), ...auth(), '--inbound-method', 'signal', '--inbound-command', 'sleep {d}; echo x'], /--inbound-method signal and --inbound-command contradict/],
+      [['measure', target(), ...auth(), '--inbound-method', 'sleep', '--no-inbound'], /--inbound-method and --no-inbound contradict/],
+      [['measure', target(), ...auth(), '--inbound-command', 'sleep 5'], /--inbound-command must contain \{d\}.*got "sleep 5"/],
     ];
     const runs = await Promise.all(cases.map(([args]) => idleprobe(args, { env: { HOME: emptyHome } })));
     runs.forEach((run, i) => {

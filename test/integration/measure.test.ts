@@ -89,7 +89,7 @@ describe.concurrent('measureTarget against the demo lab', () => {
 
   it('outbound only when the target allows no inbound command', async () => {
     const l = await lab({ mode: 'reset' });
-    const result = await measureTarget({ ...l.target(), inboundCommand: null }, options());
+    const result = await measureTarget({ ...l.target(), inbound: null }, options());
     expect(result.results.map((r) => r.direction)).toEqual(['outbound']);
     expect(Math.abs(result.results[0].estimateSeconds! - T)).toBeLessThanOrEqual(1);
   }, 90_000);

@@ -206,7 +206,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     expect(late.ageSeconds).toBeLessThan(1);
     // A custom command runs as configured (no marker): the wire age then includes the start-up.
     const l1 = await lab({ mode: 'silent', timeoutSeconds: 30, execStartDelaySeconds: 1.5 });
-    const custom = await opener({ ...l1.target(), inboundCommand: 'sleep {d}; echo custom' }).openSession();
+    const custom = await opener({ ...l1.target(), inbound: { method: 'sleep', command: 'sleep {d}; echo custom' } }).openSession();
     const unmarked = await custom.probeInbound(0.5);
     expect(unmarked.outcome).toBe('alive');
     expect(unmarked.ageSeconds).toBeGreaterThan(1.8);

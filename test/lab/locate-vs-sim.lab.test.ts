@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { locatePlannerOptions, LOCATE_DEFAULTS, type LocateTargetOptions } from '../../src/probe/locate.ts';
 import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
-import { DEFAULT_SILENT_FLOOR_MS } from '../../src/probe/outcome.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../../src/search/silent-deadline.ts';
 import { locateBoxes } from '../../src/search/locate.ts';
 import { simulateLocate, type SimBox } from '../../src/search/sim/multibox.ts';
 import { describeRun, requireLab } from './lab.ts';
@@ -86,7 +86,7 @@ describe.skipIf(!env.available)(`locate: real chain vs simulator${env.available 
         for (const f of LATENCY_FACTORS) {
           const sim = await simulateLocate(
             locateBoxes,
-            { targetHop: 4, boxes: c.boxes, rttMs: 1, connectLatencyMs: Math.round(median(logins) * f), silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS },
+            { targetHop: 4, boxes: c.boxes, rttMs: 1, connectLatencyMs: Math.round(median(logins) * f), silentDeadlineMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS },
             locatePlannerOptions(opts, 4),
           );
           expect(sim.result.boxes.map((b) => b.hop)).toEqual(c.boxes.map((b) => b.hop));

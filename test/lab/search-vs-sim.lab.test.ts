@@ -4,7 +4,7 @@
 // runs against a model of the same path (T = 20 s, silent drop, ~1 s conntrack granularity).
 import { afterAll, describe, expect, it } from 'vitest';
 import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
-import { DEFAULT_SILENT_FLOOR_MS } from '../../src/probe/outcome.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../../src/probe/outcome.ts';
 import { searchIdleTimeout } from '../../src/search/index.ts';
 import { simulate, simulateBothDirections } from '../../src/search/sim/run.ts';
 import type { Direction, MeasurementResult, SearchOptions } from '../../src/search/types.ts';
@@ -57,18 +57,16 @@ describe.skipIf(!env.available)(`search vs simulator${env.available ? '' : ` (sk
     // The same options measureTarget() gives the search for one direction.
     const options: Partial<SearchOptions> = {
       direction: 'outbound',
+      ...MEASURE_DEFAULTS,
       minSeconds: MIN_S,
       maxSeconds: MAX_S,
-      precision: { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative },
-      maxSessions: SESSIONS,
-      connectStaggerMs: MEASURE_DEFAULTS.connectStaggerMs,
-      maxConnectsPerMinute: MEASURE_DEFAULTS.maxConnectsPerMinute,
+      sessions: SESSIONS,
     };
     const simRatios: number[] = [];
     for (let seed = 1; seed <= SIM_SEEDS; seed++) {
       const sim = await simulate(
         searchIdleTimeout,
-        { timeoutSeconds: T, mode: 'silent', tickSeconds: 1, connectLatencyMs, rttMs: 1, silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS, seed },
+        { timeoutSeconds: T, mode: 'silent', tickSeconds: 1, connectLatencyMs, rttMs: 1, silentDeadlineMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS, seed },
         options,
       );
       expect(sim.result.verdict).toBe('timeout');
@@ -150,12 +148,10 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
       const timeline = doc.results.map((r) => `${r.direction}: ${r.probes.map((p) => `${((Date.parse(p.at) - startedAtMs) / 1000).toFixed(1)}s@${p.ageSeconds.toFixed(1)}${p.outcome[0]}`).join(' ')}`).join('\n');
 
       const options: Partial<SearchOptions> = {
+        ...MEASURE_DEFAULTS,
         minSeconds: MIN_S,
         maxSeconds: maxS,
-        precision: { absSeconds: MEASURE_DEFAULTS.precisionAbsSeconds, relative: MEASURE_DEFAULTS.precisionRelative },
-        maxSessions: SESSIONS,
-        connectStaggerMs: MEASURE_DEFAULTS.connectStaggerMs,
-        maxConnectsPerMinute: MEASURE_DEFAULTS.maxConnectsPerMinute,
+        sessions: SESSIONS,
       };
       const simRatios: number[] = [];
       const constantRatios: number[] = [];
@@ -169,7 +165,7 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
           connectLatencyMs,
           connectLatenciesMs: replay ? connectsMs : undefined,
           rttMs: 1,
-          silentDeadlineMs: DEFAULT_SILENT_FLOOR_MS,
+          silentDeadlineMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS,
           inboundMethod: 'signal' as const,
           controlRttMs: 1,
           seed: replay ? seed : seed - SIM_SEEDS,

@@ -1,4 +1,4 @@
-// The global session budget (caps, FIFO, connect shares, abort) and the SQLite history store
+// The global session budget (caps, FIFO, the shared connect pacer, abort) and the SQLite history store
 // (durable records, paging, warm-start lookups, reopen).
 import { settle } from '../support/settle.ts';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,16 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SessionBudget } from '../../src/daemon/budget.ts';
+import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import Database from 'better-sqlite3';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 
 describe('session budget', () => {
+  const caps = (maxSessions: number, maxConnectsPerMinute = 120, connectStaggerMs = 250) => ({ maxSessions, maxConnectsPerMinute, connectStaggerMs });
+
   it('grants up to capacity, queues FIFO beyond it, and wakes waiters on release', async () => {
-    const b = new SessionBudget(10, 100);
+    const b = new SessionBudget(caps(10, 100), new VirtualClock());
     const a = b.tryAcquire(6)!;
     expect(a.sessions).toBe(6);
-    expect(a.connectsPerMinute).toBe(60);
     expect(b.tryAcquire(5)).toBeNull();
     const order: string[] = [];
     const w1 = b.acquire(5).then((l) => (order.push('w1'), l));
@@ -33,8 +35,8 @@ describe('session budget', () => {
     expect(b.inUse).toBe(0);
   });
 
-  it('clamps a request to capacity, gives at least 1 connect/min, and aborts waiters', async () => {
-    const b = new SessionBudget(4, 2);
+  it('clamps a request to capacity and aborts waiters', async () => {
+    const b = new SessionBudget(caps(4, 2), new VirtualClock());
     const big = b.tryAcquire(50)!;
     expect(big.sessions).toBe(4);
     expect(b.tryAcquire(1)).toBeNull();
@@ -44,17 +46,17 @@ describe('session budget', () => {
     await expect(waiting).rejects.toThrow('reload');
     expect(b.waiting).toBe(0);
     big.release();
-    const small = b.tryAcquire(1)!;
-    expect(small.connectsPerMinute).toBe(1);
-    small.release();
+    b.tryAcquire(1)!.release();
   });
 
-  it('shares of running leases never add up to more than the connect cap', () => {
-    const b = new SessionBudget(64, 120);
-    const leases = [9, 9, 9, 9, 9, 9, 9].map((n) => b.tryAcquire(n)!);
-    expect(leases.reduce((s, l) => s + l.connectsPerMinute, 0)).toBeLessThanOrEqual(120);
-    b.setLimits(128, 120);
-    expect(b.limits).toEqual({ capacity: 128, connectsPerMinute: 120 });
+  it('every lease carries the one connect pacer of the daemon, whose limits a reload changes', () => {
+    const b = new SessionBudget(caps(64, 120), new VirtualClock());
+    const leases = [9, 9, 9].map((n) => b.tryAcquire(n)!);
+    expect(new Set(leases.map((l) => l.connectPacer)).size).toBe(1);
+    expect(leases[0]!.connectPacer).toBe(b.connectPacer);
+    b.setLimits(caps(128, 30, 1000));
+    expect(b.limits).toEqual({ maxSessions: 128, maxConnectsPerMinute: 30, connectStaggerMs: 1000 });
+    expect(b.connectPacer.pacing).toEqual({ maxConnectsPerMinute: 30, connectStaggerMs: 1000 });
   });
 });
 

@@ -34,7 +34,7 @@ describe('daemon config', () => {
     const t = cfg.targets[0];
     expect(t.spec).toMatchObject({ name: 'bastion', host: '198.18.1.2', port: 22, user: 'probe', privateKeyPath: keyFile, hostKeySha256: [PIN] });
     expect(t.spec.directions).toEqual(['outbound', 'inbound']);
-    expect(t.spec.inboundCommand).toBe('sleep {d}; echo idleprobe');
+    expect(t.spec.inbound).toEqual({ method: 'signal' });
     expect(t.module).toBe('default');
     expect(t.settings).toMatchObject({ minSeconds: 5, maxSeconds: 7440, sessions: 8, precisionAbsSeconds: 1, precisionRelative: 0.02 });
     expect(t.settings.sentinel).toEqual({ enabled: false, fraction: 0.9 });
@@ -114,6 +114,27 @@ targets:
     expect(p).toContain('targets[1].inbound_command: must contain {d} (replaced by the probe age in seconds)');
   });
 
+  it('inbound settings become one method, decided in one place; contradictions name the field', () => {
+    const t = (extra: string) => `targets:\n  - name: a\n    host: h\n    user: u\n    use_agent: true\n    host_key_sha256: ${PIN}\n${extra}`;
+    const spec = (extra: string) => resolveConfig(parseConfigText(t(extra)), { env: {} }).targets[0]!.spec;
+    expect(spec('').inbound).toEqual({ method: 'signal' });
+    expect(spec('    inbound_method: sleep\n').inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo idleprobe' });
+    expect(spec('    inbound_command: "sleep {d}; echo mine"\n').inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo mine' });
+    expect(spec('    inbound_command: null\n').inbound).toBeNull();
+    expect(problemsOf(t('    inbound_method: signal\n    inbound_command: "sleep {d}; echo mine"\n'))).toEqual([
+      'targets[0].inbound_method: the signal method runs its own waiter, not a command: drop the inbound command, or choose the sleep method',
+    ]);
+    // Outbound only: the inbound settings are not used, so not checked.
+    expect(problemsOf(t('    directions: [outbound]\n    inbound_command: "sleep 5"\n'))).toEqual([]);
+  });
+
+  it('a measurement and its control session fit in global.max_sessions', () => {
+    const yaml = (global: string, sessions: number) => `global: { ${global} }\ntargets:\n  - { name: a, host: h, user: u, use_agent: true, host_key_sha256: "${PIN}", sessions: ${sessions} }\n`;
+    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 16)), { env: {} }).targets[0]!.settings.sessions).toBe(7);
+    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 4)), { env: {} }).targets[0]!.settings.sessions).toBe(4);
+    expect(problemsOf(yaml('max_sessions: 1', 1))).toEqual(['global.max_sessions: 1 leaves no room for a measurement (at least one probe session and its control session: 2)']);
+  });
+
   it('YAML syntax errors say where', () => {
     const p = problemsOf('targets:\n  - name: a\n   host: [\n');
     expect(p[0]).toMatch(/^YAML line \d+ column \d+: /);
@@ -162,6 +183,6 @@ targets:
       ['office-bastion', 'nat_watch', '17 */2 * * *'],
       ['sftp-partner', 'no_shell', '45 3 * * *'],
     ]);
-    expect(cfg.targets[1].spec.inboundCommand).toBeNull();
+    expect(cfg.targets[1].spec.inbound).toBeNull();
   });
 });

@@ -21,7 +21,6 @@ import type { HeartbeatSession } from '../../src/heartbeat/types.ts';
 import { realClock } from '../../src/search/clock.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { matrixStaggerMs } from '../../src/daemon/heartbeat-plan.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import { exporterOf } from '../support/exporter.ts';
 import { job } from '../support/jobs.ts';
@@ -282,7 +281,7 @@ describe('heartbeat matrix in the daemon', () => {
   }
 
   it('first matrix right after the first measurement, cross-checked against its bracket; never both at once', async () => {
-    const { daemon, measures, matrices, tick } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB })] });
+    const { daemon, measures, matrices, tick } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { heartbeat: HB, silent_deadline_floor_ms: 4500 })] });
     daemon.start();
     await flush();
     expect(measures).toHaveLength(1);
@@ -296,6 +295,11 @@ describe('heartbeat matrix in the daemon', () => {
     expect(matrices).toHaveLength(1);
     const opts = matrices[0].opts;
     expect(opts).toMatchObject({ intervalsSeconds: [5, 20], windowSeconds: 60, countMax: 3, includeNoHeartbeat: true });
+    // The target's own answer-deadline floor, and the daemon's one connect pacer (like the measurement's).
+    expect(opts.silentDeadlineFloorMs).toBe(4500);
+    expect(opts.connectPacer).toBe(daemon.budget.connectPacer);
+    expect(measures[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
+    expect(measures[0].opts.silentDeadlineFloorMs).toBe(4500);
     expect(job(MEASUREMENT, daemon.snapshot('a')).running).toBeNull();
     expect(job(HEARTBEAT, daemon.snapshot('a')).running).not.toBeNull();
     // While the matrix runs: API measurement busy, a scheduled one queued behind it, matrix ticks skipped.
@@ -341,8 +345,9 @@ describe('heartbeat matrix in the daemon', () => {
     expect(matrices).toHaveLength(1);
     expect(daemon.budget.inUse).toBe(3);
     expect(daemon.snapshot('a')!.sessionsOpen).toBe(3);
-    // 3 connects > its share of 2 connects/min (2 * 3 / 4 = 1): spread one minute apart.
-    expect(matrices[0].opts.connectStaggerMs).toBe(60_000);
+    // Its connects wait for the daemon's pacer (2 connects/min for everything), not for a share of it.
+    expect(matrices[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
+    expect(daemon.budget.connectPacer.pacing).toEqual({ connectStaggerMs: 250, maxConnectsPerMinute: 2 });
     // b's next measurement waits while the matrix holds 3 of 4 sessions.
     expect(daemon.trigger('b', 'measurement')).toBe('started');
     await flush();
@@ -352,12 +357,6 @@ describe('heartbeat matrix in the daemon', () => {
     await flush();
     expect(measures.map((m) => m.spec.name)).toEqual(['a', 'b', 'b']);
     expect(daemon.snapshot('a')!.sessionsOpen).toBe(0);
-  });
-
-  it('stagger only spreads connects beyond the share', () => {
-    expect(matrixStaggerMs(7, 30, 250)).toBe(250);
-    expect(matrixStaggerMs(7, 6, 250)).toBe(10_000);
-    expect(matrixStaggerMs(3, 1, 250)).toBe(60_000);
   });
 
   it('exports the matrix per interval, stores it, serves it at /api/targets/:name/heartbeat, and keeps it over a restart', async () => {

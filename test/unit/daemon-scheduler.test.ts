@@ -120,13 +120,17 @@ describe('daemon scheduler', () => {
     expect(calls[1].opts.prior?.outbound).toMatchObject({ lowerSeconds: 29, upperSeconds: 31 });
   });
 
-  it('passes the session budget and connect share to the prober', async () => {
+  it('passes the target\'s settings unchanged, reserves them plus the control session, and hands over the daemon\'s connect pacer', async () => {
     const { daemon, calls } = make(resolveConfig(configYamlTargets(['a'])));
     daemon.start();
     await flush();
-    // 4 probe sessions + 1 control reserved out of 20; share of 120 connects/min = 120 * 5 / 20.
+    // 4 probe sessions + 1 control reserved out of 20; the search paces itself within the global
+    // figures and every connect waits for the one pacer of the daemon.
     expect(calls[0].opts.sessions).toBe(4);
-    expect(calls[0].opts.maxConnectsPerMinute).toBe(30);
+    expect(calls[0].opts).toMatchObject({ minSeconds: 5, maxSeconds: 7440, precisionAbsSeconds: 1, precisionRelative: 0.02, silentDeadlineFloorMs: 3000, connectTimeoutMs: 10000 });
+    expect(calls[0].opts.maxConnectsPerMinute).toBe(120);
+    expect(calls[0].opts.connectStaggerMs).toBe(250);
+    expect(calls[0].opts.connectPacer).toBe(daemon.budget.connectPacer);
     expect(daemon.budget.inUse).toBe(5);
     calls[0].finish();
     await daemon.settled('a', 'measurement');

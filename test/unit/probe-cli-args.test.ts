@@ -71,8 +71,13 @@ describe('measure flags', () => {
   it('directions and the inbound command', () => {
     const s = buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'outbound' }));
     expect(s.directions).toEqual(['outbound']);
-    expect(s.inboundCommand).toBe('sleep {d}; echo idleprobe');
-    expect(buildTargetSpec('u@198.18.0.9:2222', flags({ inbound: false })).inboundCommand).toBeNull();
+    expect(s.inbound).toEqual({ method: 'signal' });
+    expect(buildTargetSpec('u@198.18.0.9:2222', flags({ inbound: false })).inbound).toBeNull();
+    expect(buildTargetSpec('u@198.18.0.9:2222', flags({ inboundMethod: 'sleep' })).inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo idleprobe' });
+    expect(buildTargetSpec('u@198.18.0.9:2222', flags({ inboundCommand: 'sleep {d}; echo x' })).inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo x' });
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ inboundMethod: 'signal', inboundCommand: 'sleep {d}; echo x' }))).toThrow(/--inbound-method signal and --inbound-command contradict/);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ inboundMethod: 'sleep', inbound: false }))).toThrow(/--inbound-method and --no-inbound/);
+    expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ inboundMethod: 'carrier-pigeon' }))).toThrow(/--inbound-method must be signal or sleep/);
     expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'sideways' }))).toThrow(/--direction/);
     expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ inboundCommand: 'sleep 5' }))).toThrow(/\{d\}/);
     expect(() => buildTargetSpec('u@198.18.0.9:2222', flags({ direction: 'inbound', inbound: false }))).toThrow(/--no-inbound/);

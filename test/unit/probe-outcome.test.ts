@@ -138,9 +138,9 @@ describe('measurement helpers', () => {
     expect(applyServerHeartbeat(timeout, 3)).toBe(timeout);
   });
   it('inbound is skipped when the target has no inbound command', () => {
-    const spec = { name: 'n', host: 'h', port: 22, user: 'u', directions: ['outbound', 'inbound'] as const, inboundCommand: null };
+    const spec = { name: 'n', host: 'h', port: 22, user: 'u', directions: ['outbound', 'inbound'] as const, inbound: null };
     expect(measurableDirections({ ...spec, directions: [...spec.directions] })).toEqual(['outbound']);
-    expect(measurableDirections({ ...spec, directions: ['inbound', 'outbound'], inboundCommand: 'sleep {d}' })).toEqual(['inbound', 'outbound']);
+    expect(measurableDirections({ ...spec, directions: ['inbound', 'outbound'], inbound: { method: 'sleep', command: 'sleep {d}' } })).toEqual(['inbound', 'outbound']);
   });
   it('the control heartbeat stays well below the shortest probed age', () => {
     expect(controlHeartbeatMs({ minSeconds: 5 })).toBe(2500);

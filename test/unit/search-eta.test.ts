@@ -1,9 +1,8 @@
 // The search's ETA: the pure estimate (src/search/eta.ts) on hand-made snapshots, and the reports
 // of real searches over the simulated middlebox (virtual clock), compared with when they really end.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TUNING } from '../../src/search/engine.ts';
 import { estimateRemaining, type EtaInput } from '../../src/search/eta.ts';
-import { defaultSearchOptions, searchIdleTimeout } from '../../src/search/index.ts';
+import { DEFAULT_TUNING, defaultSearchOptions, precisionOf, searchIdleTimeout } from '../../src/search/index.ts';
 import { nextRung } from '../../src/search/plan.ts';
 import { simulate } from '../../src/search/sim/run.ts';
 import type { MiddleboxMode } from '../../src/search/sim/middlebox.ts';
@@ -21,7 +20,7 @@ function snapshot(over: Partial<EtaInput>): EtaInput {
     confirmWindowSeconds: 0.5,
     minSeconds: 5,
     ceilingSeconds: 7440,
-    precision: defaultSearchOptions.precision,
+    precision: precisionOf(defaultSearchOptions),
     tuning: DEFAULT_TUNING,
     window: null,
     idle: [],
@@ -168,6 +167,21 @@ describe('ETA reported by a running search (simulated middlebox, virtual clock)'
     expect(seen.length).toBeLessThan(totalMs / 1000 + run.result.probes.length);
     const sameInstant = seen.filter((p, i) => i > 0 && p.elapsedMs === seen[i - 1]!.elapsedMs).length;
     expect(sameInstant).toBe(0);
+  });
+
+  it('before any failure, a silent one is expected to take the configured silent deadline (silent_deadline_floor_ms), not a fixed 3 s', async () => {
+    const firstReport = async (floorMs: number) => {
+      const seen: SearchProgress[] = [];
+      // The simulated prober waits as long as the configured floor says (RTT 40 ms: the floor decides).
+      await simulate(searchIdleTimeout, { timeoutSeconds: 60, mode: 'silent', seed: 3, silentDeadlineMs: floorMs }, { direction: 'outbound', silentDeadlineFloorMs: floorMs, onProgress: (p) => seen.push({ ...p }) });
+      return seen[0]!;
+    };
+    const usual = await firstReport(3000);
+    const slow = await firstReport(20_000);
+    expect(usual.elapsedMs).toBe(slow.elapsedMs);
+    expect(usual.etaKind).toBe('at_most');
+    // The worst case refines a failure at --max: at least one silent failure's wait more.
+    expect(slow.etaMs! - usual.etaMs!).toBeGreaterThanOrEqual(17_000);
   });
 
   it('reporting does not change what the search does', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TUNING } from '../../src/search/engine.ts';
+import { DEFAULT_TUNING } from '../../src/search/tuning.ts';
 import { nextRung, planInbound, planOutbound, type PlanInput } from '../../src/search/plan.ts';
 
 function input(over: Partial<PlanInput>): PlanInput {

@@ -1,13 +1,13 @@
 // Both directions of one path from one shared pool of sessions (issue 13): an idle session with a
 // waiter is an option for an outbound or an inbound probe, decided when a planner fires it.
 import { describe, expect, it } from 'vitest';
-import { defaultSearchOptions, searchDirections } from '../../src/search/index.ts';
+import { defaultSearchOptions, precisionOf, searchDirections } from '../../src/search/index.ts';
 import { withinPrecision } from '../../src/search/sim/judge.ts';
 import type { PathModel } from '../../src/search/sim/middlebox.ts';
 import { sideBySide, simulateBothDirections } from '../../src/search/sim/run.ts';
 import { searchIdleTimeout } from '../../src/search/index.ts';
 
-const precision = defaultSearchOptions.precision;
+const precision = precisionOf(defaultSearchOptions);
 
 describe('searchDirections: both directions from one shared pool', () => {
   for (const mode of ['silent', 'reset'] as const) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSearchOptions, realClock, recommendHeartbeatSeconds, searchIdleTimeout } from '../../src/search/index.ts';
+import { defaultSearchOptions, precisionOf, realClock, recommendHeartbeatSeconds, searchIdleTimeout } from '../../src/search/index.ts';
 import { assess } from '../../src/search/evidence.ts';
 import { bracketMeetsPrecision } from '../../src/search/precision.ts';
 import { withinPrecision } from '../../src/search/sim/judge.ts';
@@ -8,7 +8,7 @@ import { simulate } from '../../src/search/sim/run.ts';
 import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import { ConnectError, type DirectionResult, type SearchOptions, type SearchProgress } from '../../src/search/types.ts';
 
-const precision = defaultSearchOptions.precision;
+const precision = precisionOf(defaultSearchOptions);
 
 async function measure(model: PathModel, overrides: Partial<SearchOptions> = {}) {
   const run = await simulate(searchIdleTimeout, model, overrides);
@@ -127,7 +127,7 @@ describe('searchIdleTimeout over a simulated middlebox', () => {
 
   it('rejects bad options with a message naming the option', async () => {
     await expect(measure({ timeoutSeconds: 100, mode: 'silent' }, { minSeconds: 50, maxSeconds: 10 })).rejects.toThrow(/maxSeconds/);
-    await expect(measure({ timeoutSeconds: 100, mode: 'silent' }, { maxSessions: 0 })).rejects.toThrow(/maxSessions/);
+    await expect(measure({ timeoutSeconds: 100, mode: 'silent' }, { sessions: 0 })).rejects.toThrow(/sessions must be an integer ≥ 1/);
   });
 });
 
@@ -211,7 +211,7 @@ describe('noisy paths', () => {
 describe('resource limits', () => {
   it('never exceeds the session cap', async () => {
     for (const cap of [1, 4, 16]) {
-      const run = await measure({ timeoutSeconds: 150, mode: 'silent', seed: cap }, { maxSessions: cap });
+      const run = await measure({ timeoutSeconds: 150, mode: 'silent', seed: cap }, { sessions: cap });
       expect(run.stats.maxOpen).toBeLessThanOrEqual(cap);
       expect(run.result.maxConcurrentSessions).toBeLessThanOrEqual(cap);
       expectBracketAround(run.result, 150);

@@ -1,5 +1,5 @@
 // The heartbeat survival matrix job: one session per interval (+1 without heartbeat) for the
-// window, its connects spread within the run's share of the connect cap, the result cross-checked
+// window, its connects through the daemon's connect pacer, the result cross-checked
 // against the target's latest measured bracket. Shown as `heartbeat` in GET /api/targets, as
 // GET /api/targets/:name/heartbeat, and as the idleprobe_heartbeat_* families (one series per
 // configured row: `interval="15"`, `interval="tcp:5"`, `interval="none"`) and
@@ -14,7 +14,8 @@ import type { TargetSpec } from '../../probe/target.ts';
 import { rowLabel, type HeartbeatMatrix } from '../../heartbeat/types.ts';
 import { withCrossCheck } from '../../heartbeat/cross-check.ts';
 import { heartbeatSessions, type HeartbeatSettings } from '../config.ts';
-import { configuredRowLabels, configuredRows, crossCheckBracket, matrixStaggerMs } from '../heartbeat-plan.ts';
+import { configuredRowLabels, configuredRows, crossCheckBracket } from '../heartbeat-plan.ts';
+import type { ConnectPacer } from '../../search/pacer.ts';
 import { defineJob, type Job } from '../job.ts';
 import { HEARTBEAT, MEASUREMENT } from '../../read-model/kinds.ts';
 import { METRIC } from '../../read-model/metric-names.ts';
@@ -30,15 +31,19 @@ export interface DaemonMatrixOptions {
   countMax: number;
   includeNoHeartbeat: boolean;
   connectTimeoutMs?: number;
+  /** The target's `silent_deadline_floor_ms`: a matrix session's answer deadline is never below it. */
+  silentDeadlineFloorMs?: number;
   connectStaggerMs: number;
+  /** The daemon's connect pacer: every session's connect waits for it. */
+  connectPacer?: ConnectPacer;
   signal: AbortSignal;
   /** One session finished (its SSH connection is closed or about to be). */
   onSessionDone?: () => void;
 }
 export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promise<HeartbeatMatrix>;
 
-/** A matrix's settings on a target: the `heartbeat:` setting, and the target's connect timeout its sessions log in with. */
-export type MatrixSettings = HeartbeatSettings & { connectTimeoutMs: number };
+/** A matrix's settings on a target: the `heartbeat:` setting, and the target's connect timeout and silent-deadline floor its sessions use. */
+export type MatrixSettings = HeartbeatSettings & { connectTimeoutMs: number; silentDeadlineFloorMs: number };
 
 const LABELS = ['target', 'interval'] as const;
 const ROWS = 'interval = SSH heartbeat interval in seconds, tcp:N for the row with kernel TCP keepalives every N s and no SSH heartbeat, none for the session without either';
@@ -153,7 +158,7 @@ export function heartbeatJob(heartbeat: HeartbeatFn | undefined): Job {
     route: 'heartbeat',
     configField: 'heartbeat',
     work: heartbeat,
-    settingsOf: (cfg) => (cfg.settings.heartbeat ? { ...cfg.settings.heartbeat, connectTimeoutMs: cfg.settings.connectTimeoutMs } : null),
+    settingsOf: (cfg) => (cfg.settings.heartbeat ? { ...cfg.settings.heartbeat, connectTimeoutMs: cfg.settings.connectTimeoutMs, silentDeadlineFloorMs: cfg.settings.silentDeadlineFloorMs } : null),
     schedule: (s) => s.schedule,
     sessions: heartbeatSessions,
     run: (matrixFn, spec, settings, ctx) => {
@@ -167,7 +172,9 @@ export function heartbeatJob(heartbeat: HeartbeatFn | undefined): Job {
         countMax: settings.countMax,
         includeNoHeartbeat: settings.includeNoHeartbeat,
         connectTimeoutMs: settings.connectTimeoutMs,
-        connectStaggerMs: matrixStaggerMs(heartbeatSessions(settings), ctx.lease.connectsPerMinute, ctx.global.connectStaggerMs),
+        silentDeadlineFloorMs: settings.silentDeadlineFloorMs,
+        connectStaggerMs: ctx.global.connectStaggerMs,
+        connectPacer: ctx.lease.connectPacer,
         signal: ctx.signal,
         onSessionDone: () => ctx.onSessionsOpen((open = Math.max(0, open - 1))),
       });

@@ -6,6 +6,7 @@
 import type { TargetSpec } from '../../probe/target.ts';
 import type { LocateDocument } from '../../probe/locate.ts';
 import type { PathTimeout } from '../../search/locate-types.ts';
+import type { ConnectPacer } from '../../search/pacer.ts';
 import type { MeasurementResult } from '../../search/types.ts';
 import { defineJob, followRule, type Job } from '../job.ts';
 import { LOCATE, MEASUREMENT } from '../../read-model/kinds.ts';
@@ -26,6 +27,8 @@ export interface DaemonLocateOptions {
   connectTimeoutMs?: number;
   connectStaggerMs: number;
   maxConnectsPerMinute: number;
+  /** The daemon's connect pacer: every connect of the run waits for it. */
+  connectPacer?: ConnectPacer;
   signal: AbortSignal;
   onSessionsOpen(open: number): void;
 }
@@ -102,7 +105,8 @@ export function locateJob(locate: LocateFn | undefined): Job {
         roundSessions,
         connectTimeoutMs: s.connectTimeoutMs,
         connectStaggerMs: ctx.global.connectStaggerMs,
-        maxConnectsPerMinute: ctx.lease.connectsPerMinute,
+        maxConnectsPerMinute: ctx.global.maxConnectsPerMinute,
+        connectPacer: ctx.lease.connectPacer,
         signal: ctx.signal,
         onSessionsOpen: ctx.onSessionsOpen,
       });

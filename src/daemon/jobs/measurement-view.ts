@@ -55,6 +55,8 @@ function summarizeEntry(e: RunRecord<MeasurementResult> | null) {
         estimateSeconds: r.estimateSeconds,
         failureMode: r.failureMode,
         reason: r.reason,
+        // The shortest age probed already failed: an upper bound only, no estimate.
+        ...(r.belowMin ? { belowMin: true } : {}),
         // Inbound: which method ran (signal through the control session, or the sleep fallback).
         ...(r.direction === 'inbound' ? { inboundMethod: r.inboundMethod ?? null } : {}),
       })) ?? null,

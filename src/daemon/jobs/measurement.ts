@@ -1,8 +1,11 @@
 // The measurement job: the prober's fast search for the path's idle timeout, warm-started from the
-// target's latest good bracket. One control session beside the probes, hence sessions + 1. Its
-// results are what the sentinel watches between jobs. How it is shown: ./measurement-view.ts.
+// target's latest good bracket. It reserves its probe sessions and the control session beside them
+// (measurementSessions) and runs with the target's settings as they are; the connect pacing is the
+// daemon's (its search paces itself within the global figures, every connect waits for the global
+// pacer). Its results are what the sentinel watches between jobs. How it is shown: ./measurement-view.ts.
 import type { MeasurementResult, PriorResult } from '../../search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../probe/target.ts';
+import { measurementSessions } from '../../probe/settings-schema.ts';
 import { measureSettingsOf } from '../config.ts';
 import { defineJob, type Job } from '../job.ts';
 import { MEASUREMENT } from '../../read-model/kinds.ts';
@@ -39,14 +42,13 @@ export function measurementJob(measure: MeasureFn): Job {
     work: measure,
     settingsOf: (cfg) => ({ schedule: cfg.settings.schedule, measure: measureSettingsOf(cfg.settings) }),
     schedule: (s) => s.schedule,
-    // +1: the control session that watches the path beside the probes.
-    sessions: (s) => s.measure.sessions + 1,
+    sessions: (s) => measurementSessions(s.measure),
     run: (measureFn, spec, settings, ctx) =>
       measureFn(spec, {
         ...settings.measure,
-        sessions: Math.max(1, ctx.lease.sessions - 1),
         connectStaggerMs: ctx.global.connectStaggerMs,
-        maxConnectsPerMinute: ctx.lease.connectsPerMinute,
+        maxConnectsPerMinute: ctx.global.maxConnectsPerMinute,
+        connectPacer: ctx.lease.connectPacer,
         prior: priorFrom(ctx.latestOk(MEASUREMENT)),
         signal: ctx.signal,
         onSessionsOpen: ctx.onSessionsOpen,

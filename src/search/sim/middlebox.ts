@@ -9,6 +9,7 @@ import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Dire
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
 export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close';
 
@@ -91,8 +92,9 @@ export class SimulatedPath implements SessionOpener {
     return this.model.rttMs ?? 40;
   }
 
+  /** The simulated prober's silent deadline: the model's, else the prober's own rule with the default floor. */
   get deadlineMs(): number {
-    return this.model.silentDeadlineMs ?? 3000;
+    return this.model.silentDeadlineMs ?? silentDeadlineMs(this.rttMs, DEFAULT_SILENT_DEADLINE_FLOOR_MS);
   }
 
   /** Sessions not yet closed (opened or connecting). */

@@ -9,6 +9,7 @@ import { ConnectError, type ControlMonitor, type ProbeReport } from '../types.ts
 import { mulberry32, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
 export interface SimBox {
   hop: number;
@@ -70,8 +71,9 @@ export class MultiBoxPath implements LocateOpener {
     return this.model.rttMs ?? 40;
   }
 
+  /** The simulated prober's silent deadline: the model's, else the prober's own rule with the default floor. */
   get deadlineMs(): number {
-    return this.model.silentDeadlineMs ?? 3000;
+    return this.model.silentDeadlineMs ?? silentDeadlineMs(this.rttMs, DEFAULT_SILENT_DEADLINE_FLOOR_MS);
   }
 
   /** What a TCP traceroute would see. */

@@ -1,5 +1,5 @@
 // Runs one search function against one simulated path in virtual time.
-import { defaultSearchOptions, searchDirections } from '../index.ts';
+import { defaultSearchOptions, searchDirections, shareOf } from '../index.ts';
 import type { Clock, DirectionResult, SearchOptions, SessionOpener } from '../types.ts';
 import { SimulatedPath, type PathModel, type PathStats } from './middlebox.ts';
 import { VirtualClock } from './virtual-clock.ts';
@@ -41,12 +41,7 @@ export type DirectionsSearchFunction = (opener: SessionOpener, clock: Clock, per
 /** The old way: one search per direction side by side, each with half the sessions and connect budget. */
 export function sideBySide(search: SearchFunction): DirectionsSearchFunction {
   return (opener, clock, perDirection) => {
-    const n = perDirection.length;
-    return Promise.all(
-      perDirection.map((o) =>
-        search(opener, clock, { ...o, maxSessions: Math.max(1, Math.floor(o.maxSessions / n)), maxConnectsPerMinute: Math.max(1, Math.floor(o.maxConnectsPerMinute / n)) }),
-      ),
-    );
+    return Promise.all(perDirection.map((o) => search(opener, clock, shareOf(o, perDirection.length))));
   };
 }
 
