@@ -1,6 +1,6 @@
 // The one list of exported metric names. The job kinds declare their families with them (src/daemon/jobs/*), the exporter renders them (src/exporter/metrics.ts), the
 // Grafana dashboards and Prometheus rules refer to them, and a test checks both against a real scrape.
-// Labels: target, direction, mode, interval, hop (a number) only (no free-form strings).
+// Labels: target, direction, mode, interval, hop (a number), reason (a fixed set) only (no free-form strings).
 export const METRIC = {
   timeoutEstimate: 'idleprobe_idle_timeout_seconds', // gauge {target,direction}
   timeoutLower: 'idleprobe_idle_timeout_lower_bound_seconds', // gauge {target,direction}
@@ -32,6 +32,9 @@ export const METRIC = {
   captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
   captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap
   historyWriteFailures: 'idleprobe_history_write_failures_total', // counter: failed history writes (each retry counts)
+  httpConnectionsEvicted: 'idleprobe_http_connections_evicted_total', // counter: opening/idle connections closed to admit a new one
+  httpConnectionsRefused: 'idleprobe_http_connections_refused_total', // counter {reason=all_busy|connection_rate}
+  httpRequestsRefused: 'idleprobe_http_requests_refused_total', // counter {reason=busy|rate_limit|auth_queue}
   // Passive monitoring (`passive:`): labels server (a configured endpoint or "other"), end, answered.
   passiveConnections: 'idleprobe_passive_connections_total', // counter {server,end}: SSH connections seen ending, by how
   passiveHeartbeats: 'idleprobe_passive_heartbeats_total', // counter {server,answered=true|false}
