@@ -5,7 +5,7 @@ export const METRIC = {
   timeoutEstimate: 'idleprobe_idle_timeout_seconds', // gauge {target,direction}
   timeoutLower: 'idleprobe_idle_timeout_lower_bound_seconds', // gauge {target,direction}
   timeoutUpper: 'idleprobe_idle_timeout_upper_bound_seconds', // gauge {target,direction}
-  failureMode: 'idleprobe_failure_mode', // gauge 0/1 {target,direction,mode=silent|reset|none}
+  failureMode: 'idleprobe_failure_mode', // gauge 0/1 {target,direction,mode=silent|reset|closed|none}
   verdict: 'idleprobe_verdict', // gauge 0/1 {target,direction,verdict}
   lastMeasurementTimestamp: 'idleprobe_last_measurement_timestamp_seconds', // gauge {target}
   lastMeasurementDuration: 'idleprobe_last_measurement_duration_seconds', // gauge {target}
@@ -20,9 +20,10 @@ export const METRIC = {
   targetUp: 'idleprobe_target_up', // gauge 0/1 {target}: last connect+auth worked
   configReloadSuccess: 'idleprobe_config_last_reload_successful', // gauge
   configReloadTimestamp: 'idleprobe_config_last_reload_success_timestamp_seconds', // gauge
-  heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval}
+  heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval="15"|"tcp:5"|"none"}
   heartbeatSurvivedSeconds: 'idleprobe_heartbeat_survived_seconds', // gauge {target,interval}
   heartbeatUnanswered: 'idleprobe_heartbeat_unanswered', // gauge {target,interval}
+  tcpKeepaliveRefreshesPath: 'idleprobe_tcp_keepalive_refreshes_path', // gauge 0/1 {target}: from the matrix's tcp: rows; absent until known
   middleboxTimeout: 'idleprobe_middlebox_timeout_seconds', // gauge {target,hop}: a located box's idle timeout
   middleboxTimeoutLower: 'idleprobe_middlebox_timeout_lower_bound_seconds', // gauge {target,hop}
   middleboxTimeoutUpper: 'idleprobe_middlebox_timeout_upper_bound_seconds', // gauge {target,hop}
