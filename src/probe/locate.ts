@@ -15,7 +15,7 @@ import { SshLocateOpener } from './locate-opener.ts';
 import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
 import { requireDirectPath } from './endpoint.ts';
-import { endOrphansWithFreshSession, orphanedServerProcesses, type OrphanCleanup } from './server-reaper.ts';
+import { endOrphansWithFreshSession, type OrphanCleanup } from './server-reaper.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
 import type { TargetSpec } from './target.ts';
 
@@ -238,7 +238,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     opener.closeAll();
     // Sessions the path forgot still live on the server (our DISCONNECT died in the box): ended
     // there through a fresh session, whose path is fresh too.
-    const orphans = orphanedServerProcesses(hopOpener.opened);
+    const orphans = hopOpener.orphans();
     if (orphans.length > 0 && !opts.signal?.aborted) {
       const cleanup = await endOrphansWithFreshSession(() => opener.openSession(opts.signal), orphans);
       opts.onServerCleanup?.(cleanup);

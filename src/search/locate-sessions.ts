@@ -87,15 +87,21 @@ export class SessionTable {
     this.sessions.delete(id);
     t.unwatch();
     t.level.search.forget(id);
-    t.session.close();
+    t.session.close(this.mayBeForgotten(t));
   }
 
   closeAll(): void {
     for (const t of this.sessions.values()) {
       t.unwatch();
-      t.session.close();
+      t.session.close(this.mayBeForgotten(t));
     }
     this.sessions.clear();
+  }
+
+  /** Idle longer than the path timeout's lower bound (every box keeps a session at least that long): a box may have forgotten it. */
+  private mayBeForgotten(t: Tracked): boolean {
+    const lower = this.state.levels.length > 0 ? this.state.pathLower() : null;
+    return lower === null || (this.state.clock.now() - t.session.lastActivityAt()) / 1000 >= lower;
   }
 
   /** Moves a session to a role and hop. Only for sessions that are certainly alive (or just probed). */

@@ -19,6 +19,11 @@ export interface KeepaliveTiming {
  */
 export interface HopSession extends SearchSession {
   setHop(hop: number, timing: KeepaliveTiming | null): void;
+  /**
+   * `mayBeForgotten`: the session idled longer than a box on the path may keep it, so our
+   * DISCONNECT may die there and the server keep the session (the prober then ends it there).
+   */
+  close(mayBeForgotten?: boolean): void;
 }
 
 /** Opens sessions for the planner (plain at first: see HopSession). */

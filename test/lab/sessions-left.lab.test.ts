@@ -70,6 +70,18 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'measure --direction both');
   }, 120_000);
 
+  it(`locate through a ${T} s black-hole NAT: its sessions (each holding an idle command) leave nothing on the server`, async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
+    labs.push(lab);
+    const run = await lab.idleprobe(['locate', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--min', '2', '--max', '12', '--json'], { timeoutMs: 120_000 });
+    expect(run.code, describeRun(run, lab)).toBe(0);
+    const doc = JSON.parse(run.stdout) as { boxes: { hop: number }[] };
+    // The NAT was found: sessions idled past its timeout, some were forgotten by it.
+    expect(doc.boxes.map((b) => b.hop), run.stdout).toEqual([1]);
+    expect(run.stderr).not.toMatch(/may stay on the server/);
+    await expectNothingLeft(lab, lab.sshdPid, 'locate');
+  }, 150_000);
+
   it('Dropbear -K 10 after inbound probes: the server heartbeat is reported as 10 s (not the wire gap after our probe)', async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'none' });
     labs.push(lab);
