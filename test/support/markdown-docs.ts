@@ -36,9 +36,12 @@ export interface CommandUse {
   text: string;
 }
 
-function walk(tokens: Token[], visit: (t: Token, line: number) => void, line = 0): void {
+/** Visits every token with the source line of the nearest block before it (table cells and
+ * inline tokens have no line of their own). */
+function walk(tokens: Token[], visit: (t: Token, line: number) => void, line = 1): void {
+  let at = line;
   for (const t of tokens) {
-    const at = t.map ? t.map[0] + 1 : line;
+    if (t.map) at = t.map[0] + 1;
     visit(t, at);
     if (t.children) walk(t.children, visit, at);
   }
