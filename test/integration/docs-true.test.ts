@@ -16,6 +16,7 @@ const where = (x: { file: string; line: number }) => `${rel(x.file)}:${x.line}`;
 // The CHANGELOG records what commands and flags were: its examples are history, its links must work.
 const current = parsed.filter((p) => rel(p.file) !== 'CHANGELOG.md');
 const code: CodeText[] = current.flatMap((p) => p.code);
+const pkg: { scripts: Record<string, string>; bin: Record<string, string> } = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
 
 describe('README and docs: idleprobe examples use commands and flags that exist', () => {
   const help = new Map<string, { flags: Set<string>; commands: Set<string> }>();
@@ -73,7 +74,9 @@ describe('README and docs: links', () => {
     for (const p of parsed) {
       for (const l of p.links) {
         if (/^[a-z][a-z0-9+.-]*:/i.test(l.href)) continue; // https:, mailto: — not ours to check offline
-        const [target, anchor] = l.href.split('#') as [string, string | undefined];
+        const hash = l.href.indexOf('#');
+        const target = hash === -1 ? l.href : l.href.slice(0, hash);
+        const anchor = hash === -1 ? '' : l.href.slice(hash + 1);
         const file = target === '' ? p.file : path.resolve(path.dirname(p.file), decodeURI(target));
         if (!file.startsWith(repo + path.sep) && file !== repo) {
           broken.push(`${where(l)}: ${l.href} leaves the repository`);
@@ -111,7 +114,6 @@ describe('README and docs: links', () => {
 });
 
 describe('README and docs: the commands behind the figures exist', () => {
-  const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
 
   it('every `npm run SCRIPT` names a script of package.json', () => {
     const missing: string[] = [];
@@ -142,7 +144,6 @@ describe('README: the quick start is what CI and package.json run', () => {
   const readme = parsed.find((p) => rel(p.file) === 'README.md')!;
   const shell = readme.code.filter((c) => c.kind === 'sh').map((c) => c.text.trim());
   const ci = fs.readFileSync(path.join(repo, '.ci', 'run'), 'utf8');
-  const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
 
   it('the first command sets up and runs the demo: `npm ci && npx idleprobe demo`, the install CI does and the bin package.json ships', () => {
     expect(shell[0]).toBe('npm ci && npx idleprobe demo');
