@@ -121,24 +121,27 @@ describe.concurrent('idleprobe locate (child process)', () => {
   }, 90_000);
 
   // Issue 23 item 4: the demo relay as a proxy load balancer (closes idle connections itself).
+  // T = 3.5 s, between the planner's rungs: with T on a rung (3 s), a probe sent at 3.0 s crosses
+  // the proxy's close and, when no session happened to idle past T, nothing tells the close from a
+  // reset on the next probe — the verdict is then every_hop_died (docs/locate.md, limits).
   for (const [mode, how, failureMode] of [['close', 'FIN', 'closed'], ['close-reset', 'RST', 'reset']] as const) {
     it(`a proxy that closes idle connections (${how}): "it cannot be located by TTL", its T, where TCP ends, no box, bounded`, async () => {
-      const proxy = await startDemoLab({ timeoutSeconds: 3, mode });
+      const proxy = await startDemoLab({ timeoutSeconds: 3.5, mode });
       try {
         const args = ['locate', `${proxy.user}@${proxy.host}:${proxy.port}`, '-i', proxy.privateKeyPath, '--host-key', proxy.hostKeySha256, '--min', '1', '--max', '9'];
         const [json, text] = await Promise.all([idleprobe([...args, '--json'], { timeoutMs: 80_000 }), idleprobe(args, { timeoutMs: 80_000 })]);
         expect(json.code, show(json)).toBe(0);
         const doc = JSON.parse(json.stdout);
-        expect(doc.verdict).toBe('proxy_not_locatable');
+        expect(doc.verdict, show(json)).toBe('proxy_not_locatable');
         expect(doc.boxes).toEqual([]);
         expect(doc.unlocatable).toMatchObject({ beyondHop: 0, tcpEndsAtHop: 1, tcpEndsAtAddress: '127.0.0.1', failureMode, closesIdle: true });
-        expect(Math.abs(doc.unlocatable.estimateSeconds - 3)).toBeLessThanOrEqual(1);
-        expect(Math.abs(doc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
+        expect(Math.abs(doc.unlocatable.estimateSeconds - 3.5)).toBeLessThanOrEqual(1);
+        expect(Math.abs(doc.pathTimeoutSeconds - 3.5)).toBeLessThanOrEqual(1);
         // Bounded: about T plus the verification, well within 3 × T of searching (logins aside).
-        expect(doc.unlocatable.foundAfterSeconds).toBeLessThanOrEqual(9);
-        expect(json.stderr).toMatch(/proxy not locatable: a proxy that ignores TCP keepalives closes idle connections after ≈ [23]\.\d s; it cannot be located by TTL/);
+        expect(doc.unlocatable.foundAfterSeconds).toBeLessThanOrEqual(10.5);
+        expect(json.stderr).toMatch(/proxy not locatable: a proxy that ignores TCP keepalives closes idle connections after ≈ [34]\.\d s; it cannot be located by TTL/);
         expect(text.code, show(text)).toBe(0);
-        expect(text.stdout).toMatch(/^a proxy that ignores TCP keepalives closes idle connections after ≈ [23]\.\d s; it cannot be located by TTL$/m);
+        expect(text.stdout).toMatch(/^a proxy that ignores TCP keepalives closes idle connections after ≈ [34]\.\d s; it cannot be located by TTL$/m);
         expect(text.stdout).toMatch(new RegExp(`^  every session was ${failureMode === 'closed' ? 'closed \\(FIN, no SSH disconnect\\)' : 'reset \\(RST\\)'} by the far end at that idle age whatever its TTL, even at hop 1 where TCP ends; bracket`, 'm'));
         expect(text.stdout).toMatch(/^  TCP ends at hop 1: the traceroute's SYN is answered there by 127\.0\.0\.1; what closes is at hop 1 or behind it$/m);
         expect(text.stdout).not.toMatch(/^hop \d+ \(/m);
