@@ -16,7 +16,7 @@ import { DEFAULT_SLEEP_COMMAND, sleepCommandOf } from './inbound.ts';
 import { MEASURE_DEFAULTS, type MeasureSettings } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_DEADLINE_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
-import { SshSession } from './ssh-session.ts';
+import { SshSession, type HeldChannel } from './ssh-session.ts';
 import { after } from './clock-timer.ts';
 import { WireTap } from './wire-tap.ts';
 import { loadHops, openTunnel, TunnelledSocket, type LoadedHop } from './jump-path.ts';
@@ -37,6 +37,9 @@ export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTim
 /** What the first inbound session found out about this target, once per opener. */
 type InboundDecision = { method: InboundMethod; why: string | null } | { method: 'unsupported'; why: string };
 
+/** What a probe session holds open on this target (found out by the first one): the idle command, an SFTP subsystem, or nothing. */
+export type HoldMethod = 'command' | 'sftp' | 'none';
+
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
   private readonly label: string;
@@ -48,6 +51,7 @@ export class SshSessionOpener implements SessionOpener {
   private readonly hops: LoadedHop[];
   private control: ControlSession | null = null;
   private inboundDecision: Promise<InboundDecision> | null = null;
+  private holdDecision: Promise<{ method: HoldMethod; detail: string }> | null = null;
 
   constructor(
     private readonly spec: TargetSpec,
@@ -84,14 +88,46 @@ export class SshSessionOpener implements SessionOpener {
 
   async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
     const session = await this.openSession(signal);
-    if (purpose !== 'inbound') return session;
     try {
-      await this.prepareInbound(session);
+      if (purpose === 'inbound') await this.prepareInbound(session);
+      // Every probe session holds a session channel (the waiter is one): without one, a proxy's
+      // FIN is no evidence (sshd's UnusedConnectionTimeout closes exactly so, docs/prober.md).
+      await this.holdChannel(session);
     } catch (err) {
       session.close();
       throw err;
     }
     return session;
+  }
+
+  /**
+   * Makes `session` hold a session channel as a user's idle session does, unless it holds one (the
+   * inbound waiter): the idle command, or on an account without a shell an SFTP subsystem. The
+   * first session finds out which works on this target; the others go straight to it. With the
+   * control session's signaller, the idle command and the connection's server process are ended
+   * on the server when the session closes (issue 19). Never throws: a session that holds nothing
+   * still probes (its FIN then counts as server_closed).
+   */
+  async holdChannel(session: SshSession): Promise<HeldChannel> {
+    if (session.heldChannel() !== null) return { held: 'command', detail: `holds ${session.heldChannel()}` };
+    const signaller = this.control ? (await this.control.signaller()).signaller : null;
+    const first = this.holdDecision === null;
+    if (first) {
+      this.holdDecision = session.holdChannel(this.waiterLifetimeSeconds(), { signaller }).then((r) => ({ method: r.held ?? 'none', detail: r.detail }));
+      const decided = await this.holdDecision;
+      if (decided.method !== 'none') return { held: decided.method, detail: decided.detail };
+      // A connection that failed meanwhile says nothing about the account: the next session decides.
+      if (session.isClosed()) this.holdDecision = null;
+      return { held: null, detail: decided.detail };
+    }
+    const decided = await this.holdDecision!;
+    if (decided.method === 'none') return { held: null, detail: decided.detail };
+    return session.holdChannel(this.waiterLifetimeSeconds(), { signaller, sftpOnly: decided.method === 'sftp' });
+  }
+
+  /** What probe sessions hold on this target, once the first one found out (null before). */
+  async holdMethod(): Promise<{ method: HoldMethod; detail: string } | null> {
+    return this.holdDecision;
   }
 
   /** The method inbound probes use on this target, once the first inbound session found out. */

@@ -46,6 +46,18 @@ export interface SshSessionOptions {
 /** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
 export type HeldChannel = { held: 'command' | 'sftp'; detail: string } | { held: null; detail: string };
 
+export interface HoldOptions {
+  /**
+   * Ends the idle command and the connection's server process when the session closes (TERM and
+   * END through the control session's signaller), as for a waiter: the path may have forgotten
+   * the session, so our own DISCONNECT and FIN may never reach the server. Null: the caller ends
+   * them some other way (e.g. server-reaper.ts).
+   */
+  signaller?: Signaller | null;
+  /** Go straight to the SFTP subsystem (the target is known to run no command: one refusal was enough). */
+  sftpOnly?: boolean;
+}
+
 const RESET_ERRNOS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** Time a waiter may take beyond the probe deadline to print its PID (fork, PAM, shell start-up). */
@@ -88,6 +100,11 @@ export class SshSession implements SearchSession {
   private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
   /** The latest probe or heartbeat went unanswered or failed: the path may have forgotten the connection. */
   private lastExchangeFailed = false;
+  /** The held idle command's end on the server: who tells it (the control session's signaller), and whether it is known gone. */
+  private holderEnder: Signaller | null = null;
+  private holderGone = false;
+  /** The server was told to end this session's command and process (once). */
+  private serverTold = false;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -151,7 +168,7 @@ export class SshSession implements SearchSession {
 
   private markClosed(): void {
     if (this.closed) return;
-    this.endWaiter();
+    this.endOnServer();
     this.closed = true;
     const end = this.end ?? { kind: 'fin' as const };
     this.end = end;
@@ -247,7 +264,7 @@ export class SshSession implements SearchSession {
 
   /** The server process to end for this session (see mayOutliveOnServer), or null. */
   serverProcessToEnd(): number | null {
-    return this.mayOutliveOnServer() ? this.serverProcess : null;
+    return this.mayOutliveOnServer() && !this.serverTold ? this.serverProcess : null;
   }
 
   /** What the held session channel runs (null: none held). */
@@ -263,8 +280,9 @@ export class SshSession implements SearchSession {
    * ChannelTimeout closes the channel first). The waiter also tells the server's process for the
    * connection (`serverProcessPid()`), so a session the path forgot can be ended on the server.
    */
-  async holdChannel(maxLifetimeSeconds: number): Promise<HeldChannel> {
+  async holdChannel(maxLifetimeSeconds: number, opts: HoldOptions = {}): Promise<HeldChannel> {
     if (this.held) return { held: 'command', detail: `already holding ${this.held.what}` };
+    if (opts.sftpOnly) return this.holdSftpChannel('the account runs no command');
     const r = await this.startCommand(waiterScript(maxLifetimeSeconds), this.deadlineMs() + WAITER_START_ALLOWANCE_MS);
     if (r.kind === 'failed') return { held: null, detail: r.detail };
     if (r.kind === 'line') {
@@ -272,7 +290,15 @@ export class SshSession implements SearchSession {
       if (ready !== null && ready !== 'not_a_waiter') {
         this.serverProcess = ready.serverPid;
         this.holderPid = ready.pid;
+        this.holderEnder = opts.signaller ?? null;
+        const gone = () => {
+          this.holderGone = true;
+        };
+        r.channel.on('exit', gone);
+        r.channel.on('end', gone);
         this.watchHeld(r.channel, 'an idle command');
+        // Closed meanwhile (the connection failed while the command started): tell the server now.
+        if (this.closed) this.endOnServer();
         return { held: 'command', detail: `idle command pid ${ready.pid}` };
       }
       r.channel.close();
@@ -619,22 +645,29 @@ export class SshSession implements SearchSession {
    * Also when the connection ended on our side first (a reset or error the server may never have
    * seen): close() is then never reached with the connection open.
    */
-  private endWaiter(): void {
-    const pid = this.waiterPid();
-    if (pid === null || !this.waiter!.signaller.isUsable()) return;
-    this.waiter!.gone = true; // told once
-    const signaller = this.waiter!.signaller;
-    void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
-    // The waiter gone, the server's session process would stay (its kernel keeps the connection
+  private endOnServer(): void {
+    const signaller = this.waiter?.signaller ?? this.holderEnder;
+    if (this.serverTold || !signaller?.isUsable()) return;
+    const pid = this.waiterPid() ?? (this.holderPid !== null && !this.holderGone ? this.holderPid : null);
+    if (pid === null && this.serverProcess === null) return;
+    this.serverTold = true; // told once
+    if (this.waiter) this.waiter.gone = true;
+    if (pid !== null) void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    // The command gone, the server's session process would stay (its kernel keeps the connection
     // until TCP keepalive, 2 h by default) when the path forgot the connection — which we cannot
     // tell from here for a session that idled past the path's timeout without a probe: end it too.
     // On a live connection this races our own DISCONNECT harmlessly; a reused PID is left alone.
     if (this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
   }
 
+  /** Whether the server was told to end this session's process (through a signaller). */
+  serverProcessEnded(): boolean {
+    return this.serverTold;
+  }
+
   close(): void {
     this.closingLocally = true;
-    this.endWaiter();
+    this.endOnServer();
     if (this.closed) return;
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
