@@ -285,7 +285,7 @@ export class SearchRun {
     const failed = this.observations.filter((o) => o.failed).map((o) => o.ageSeconds);
     if (failed.length > 0) parts.push(`${failed.length} failure${failed.length === 1 ? '' : 's'} at ${range(Math.min(...failed), Math.max(...failed))}`);
     for (const [outcome, o] of this.otherEnds) {
-      parts.push(`${o.count} session${o.count === 1 ? '' : 's'} ended ${outcome} at ${range(o.minAge, o.maxAge)} idle${o.detail ? ` (${o.detail.slice(0, 160)})` : ''}`);
+      parts.push(`${o.count} session${o.count === 1 ? '' : 's'} ended ${outcome} at ${range(o.minAge, o.maxAge)} idle${o.detail ? ` (${clip(o.detail, 240)})` : ''}`);
     }
     return parts.join('; ');
   }
@@ -437,6 +437,14 @@ function requiredSupport(lower: number | null): number {
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** At most `max` characters, cut at a word with an ellipsis (a reason quotes one session's detail). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
 }
 
 function range(min: number, max: number): string {

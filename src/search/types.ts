@@ -274,7 +274,7 @@ export interface MeasurementResult {
   /** ISO 8601 start time. */
   startedAt: string;
   elapsedSeconds: number;
-  results: (Omit<DirectionResult, 'probes'> & { probes: { ageSeconds: number; outcome: ProbeOutcome; at: string; sessionId: string; idleEnd?: true }[] })[];
+  results: (Omit<DirectionResult, 'probes'> & { probes: { ageSeconds: number; outcome: ProbeOutcome; at: string; sessionId: string; direction?: Direction; detail?: string; idleEnd?: true }[] })[];
   serverHeartbeatSeconds: number | null;
   /** "heartbeats at most every N s": null when no path timeout was found. */
   recommendedHeartbeatSeconds: number | null;
