@@ -132,6 +132,8 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
  */
 export async function cleanUp(opener: SshSessionOpener, control: ControlSession): Promise<void> {
   opener.closeAll();
+  // Sessions with no PID to end (no shell; a jump host) and that the path forgot: from their port.
+  await opener.endForgottenFromSamePort();
   await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
   await control.stop();
 }

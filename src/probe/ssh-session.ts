@@ -17,6 +17,7 @@ import { inboundCommandLine, SleepProbe } from './sleep-probe.ts';
 import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
 import { classifyConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
+import type { SamePortEndpoint } from './same-port-reset.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
 
 export { formatAge, inboundCommandLine, INBOUND_START_MARKER } from './sleep-probe.ts';
@@ -45,6 +46,28 @@ export interface SshSessionOptions {
 
 /** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
 export type HeldChannel = { held: 'command' | 'sftp'; detail: string } | { held: null; detail: string };
+
+/**
+ * Our TCP connection to the first hop (the target itself, or the first jump host), for ending the
+ * connection on the server when no process can be ended by PID (same-port-reset.ts): such a
+ * session closes with an RST, so that its port is free for the reconnect.
+ */
+export interface FirstHop {
+  socket: Socket;
+  /** Its endpoints, taken when it connected (a closed socket no longer tells them). */
+  endpoint: SamePortEndpoint;
+  /** The first hop is a jump host: its sshd process for this connection is never known by PID. */
+  tunnelled: boolean;
+}
+
+/** How a probe session closed that may need its server side reset from the same port (see SshSession.samePortCandidate). */
+export interface SamePortCandidate {
+  endpoint: SamePortEndpoint;
+  /** It ended by a reset or timeout of our socket, or after an exchange of ours failed: the path forgot it, surely. */
+  forgotten: boolean;
+  /** How long the server had not been heard from when it closed, s (a session idle past the path's timeout was forgotten too). */
+  idleSecondsAtClose: number;
+}
 
 export interface HoldOptions {
   /**
@@ -105,6 +128,14 @@ export class SshSession implements SearchSession {
   private holderGone = false;
   /** The server was told to end this session's command and process (once). */
   private serverTold = false;
+  /** Set on probe sessions (useSamePortEnding): the first hop's TCP connection, ended by RST and, if forgotten, reset from the same port. */
+  private firstHop: FirstHop | null = null;
+  /** Closed by an RST of ours (or the socket failed) without its server process ended by PID: see samePortCandidate(). */
+  private samePort: SamePortCandidate | null = null;
+  /** Shortest idle age at which an exchange of ours failed (the path had forgotten the session), s. */
+  private failedAtAge: number | null = null;
+  /** Idle ages at which a probe of ours was answered (the latest few), s. */
+  private readonly answeredAges: number[] = [];
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -172,6 +203,17 @@ export class SshSession implements SearchSession {
     this.closed = true;
     const end = this.end ?? { kind: 'fin' as const };
     this.end = end;
+    // Our socket is gone by our RST or its own failure (the server may never have heard of it),
+    // and no PID ends the server's side: the opener may reset it from the same port.
+    if (this.endsFromSamePort() && (end.kind === 'local' || end.kind === 'socket_error')) {
+      this.samePort = {
+        endpoint: this.firstHop!.endpoint,
+        // A request of ours still unanswered when we closed says nothing either way: count it as forgotten.
+        forgotten: end.kind === 'socket_error' || this.lastExchangeFailed || this.pending > 0,
+        // Since the server was last heard from: our own packets into a forgotten flow prove nothing.
+        idleSecondsAtClose: Math.max(0, this.clock.now() - this.tap.lastInboundAt()) / 1000,
+      };
+    }
     if (end.kind !== 'local' && this.endSeen && this.endSeen.pendingThen === 0) {
       const { outcome, detail } = this.classifyEnd(end);
       if (outcome === 'closed' || outcome === 'reset' || outcome === 'server_closed' || outcome === 'silent') {
@@ -443,9 +485,10 @@ export class SshSession implements SearchSession {
     const r = await this.ping(deadline);
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
     this.lastExchangeFailed = r.outcome !== 'alive';
+    const report = this.noteExchange({ outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail });
     // A session that failed a probe is finished: the path forgot it.
     if (r.outcome !== 'alive') this.close();
-    return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
+    return report;
   }
 
   /**
@@ -599,7 +642,7 @@ export class SshSession implements SearchSession {
   }
 
   private signalWaiter(): Promise<ProbeReport> {
-    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run();
+    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run().then((r) => this.noteExchange(r));
   }
 
   /** What the inbound probes (signal-probe.ts, sleep-probe.ts) may use of this session. */
@@ -636,7 +679,7 @@ export class SshSession implements SearchSession {
     if (this.sleepCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
     const { command, marked } = inboundCommandLine(this.sleepCommand, ageSeconds);
-    return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run();
+    return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run().then((r) => this.noteExchange(r));
   }
 
   /**
@@ -671,13 +714,58 @@ export class SshSession implements SearchSession {
     if (this.closed) return;
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
-    try {
-      this.client.end();
-    } catch {
-      // ssh2 may throw if the socket is already half-closed; destroying below is enough.
+    if (this.endsFromSamePort() && !this.firstHop!.socket.destroyed) {
+      // Without a PID to end on the server: an RST, which ends a live connection as a FIN would and
+      // leaves no TIME_WAIT, so the port is free if the opener must reset a forgotten one from it.
+      // (No DISCONNECT first: ssh2 sends it with a TCP shutdown, after which no RST can be sent.)
+      this.firstHop!.socket.resetAndDestroy();
+    } else {
+      try {
+        this.client.end();
+      } catch {
+        // ssh2 may throw if the socket is already half-closed; destroying below is enough.
+      }
+      this.sock.destroy();
     }
-    this.sock.destroy();
     this.markClosed();
+  }
+
+  /**
+   * Makes this a probe session that ends on the server even without a PID to end (an account
+   * without a shell, a jump host): it closes with an RST, and once closed `samePortCandidate()`
+   * tells the opener whether to reset the server's side from the same port.
+   */
+  useSamePortEnding(firstHop: FirstHop): void {
+    this.firstHop = firstHop;
+  }
+
+  /** No signaller ends this connection's server process by PID (or the first hop is a jump host, which never has one). */
+  private endsFromSamePort(): boolean {
+    return this.firstHop !== null && (this.firstHop.tunnelled || !this.serverTold);
+  }
+
+  /** Set once the session closed by our RST or a socket failure with no PID ended on the server (see useSamePortEnding). */
+  samePortCandidate(): SamePortCandidate | null {
+    return this.samePort;
+  }
+
+  /** Shortest idle age at which a probe of ours found the path had forgotten this session, s (null: none did). */
+  pathFailedAtAge(): number | null {
+    return this.failedAtAge;
+  }
+
+  /** Idle ages at which probes of ours were answered on this session (the latest 64), s. */
+  answeredProbeAges(): readonly number[] {
+    return this.answeredAges;
+  }
+
+  private noteExchange(r: ProbeReport): ProbeReport {
+    if (r.outcome === 'reset' || r.outcome === 'silent') this.failedAtAge = Math.min(this.failedAtAge ?? Infinity, r.ageSeconds);
+    if (r.outcome === 'alive') {
+      this.answeredAges.push(r.ageSeconds);
+      if (this.answeredAges.length > 64) this.answeredAges.shift();
+    }
+    return r;
   }
 }
 
