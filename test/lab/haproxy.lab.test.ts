@@ -237,11 +237,15 @@ describe.skipIf(!env.available).concurrent(`HAProxy (mode tcp) beside a conntrac
 const precisionS = (t: number) => Math.max(1, 0.02 * t);
 /**
  * Issue 23's goal in the lab: within 15 % of the simulator's figure for the same run (its connects
- * replayed). On top, the load margin this shared machine needs: HAProxy, sshd and idleprobe share
- * 2 cores with other engineers' runs, and a starved event loop sees a FIN late. Measured with
- * load average 8–11 (see docs/search.md, "Through a proxy"): real ÷ simulated 0.97–1.21 over 6 runs.
+ * replayed), and so within 1.15 × its 1.2 × T. On top, the load margin this shared machine needs:
+ * HAProxy, sshd and idleprobe share 2 cores with other runs, and a starved event loop sees a FIN
+ * late. Measured (docs/search.md, "Through a proxy"): real ÷ simulated 0.99–1.02 and real
+ * 1.15–1.21 × T over 6 runs of each row, load average 10–17 on 2 cores; search-vs-sim.lab saw
+ * a starved prober lag its simulator by up to 21 % (four CPU-bound processes beside it), so 10 %.
  */
-const LAB_GAP = 0.15 + 0.15;
+const LOAD_MARGIN = 0.1;
+const LAB_GAP = 0.15 + LOAD_MARGIN;
+const LAB_GOAL_RATIO = 1.2 * 1.15 * (1 + LOAD_MARGIN);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -306,6 +310,7 @@ describe.skipIf(!env.available)(`measure through HAProxy (mode tcp)${env.availab
       const predicted = await simulatedRatio(doc, T, options, both);
       console.log(`[lab] measure ${both ? 'both' : 'outbound'} through HAProxy (T = ${T} s): ${doc.elapsedSeconds} s = ${real.toFixed(2)} × T; simulator ${predicted.toFixed(2)} × T (real/sim ${(real / predicted).toFixed(2)}); ${doc.results.map((r) => `${r.direction} (${r.lowerSeconds?.toFixed(2)}, ${r.upperSeconds?.toFixed(2)}]`).join(', ')}\n${timeline(doc)}`);
       expect(real / predicted, timeline(doc)).toBeLessThanOrEqual(1 + LAB_GAP);
+      expect(real, timeline(doc)).toBeLessThanOrEqual(LAB_GOAL_RATIO);
     }, 200_000);
   }
 
