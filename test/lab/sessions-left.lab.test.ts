@@ -140,6 +140,16 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'measure on an SFTP-only account');
   }, 120_000);
 
+  it(`heartbeat on an SFTP-only account through a ${T} s black-hole NAT: the rows the path killed leave nothing`, async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop', sshdOptions: { ForceCommand: 'internal-sftp', Subsystem: 'sftp internal-sftp' } });
+    labs.push(lab);
+    const run = await lab.idleprobe(['heartbeat', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--intervals', '2,8', '--window', '12s', '--count-max', '1', '--json'], { timeoutMs: 90_000 });
+    expect(run.code, describeRun(run, lab)).toBe(0);
+    const m = JSON.parse(run.stdout) as HeartbeatMatrix;
+    expect(m.results.filter((r) => r.cause === 'silent').length, run.stdout).toBe(2);
+    await expectNothingLeft(lab, lab.sshdPid, 'heartbeat on an SFTP-only account');
+  }, 120_000);
+
   it('Dropbear -K 10 after inbound probes: the server heartbeat is reported as 10 s (not the wire gap after our probe)', async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'none' });
     labs.push(lab);
