@@ -13,6 +13,7 @@ import {
   type Panel,
 } from './panels.ts';
 import { MEASUREMENT_STALE_HOURS } from '../../deploy/prometheus/policy.ts';
+import { PASSIVE_IDLE_DEATH_ENDS } from '../../src/capture/passive-counters.ts';
 
 export const OVERVIEW_UID = 'idleprobe-overview';
 export const TARGET_UID = 'idleprobe-target';
@@ -23,7 +24,7 @@ const SEL_ALL = 'target=~"$target", site=~"$site"';
 const SEL_ONE = 'target="$target", site=~"$site"';
 // Passive monitoring (`passive:`) series carry `server` (a configured endpoint or "other"), not `target`.
 const SEL_PASSIVE = 'server=~"$server", site=~"$site"';
-const DIED = 'end=~"retransmissions_then_silence|silence"';
+const DIED = `end=~"${PASSIVE_IDLE_DEATH_ENDS.join('|')}"`;
 
 // Only a `timeout` verdict makes the estimate a path timeout (masked/no timeout results are not).
 const found = (sel: string) =>
@@ -379,14 +380,14 @@ export function overviewDashboard() {
     row('Passive: real SSH sessions (passive:)'),
     timeseries(
       'Passive: sessions ending, by how',
-      'SSH connections seen on the wire by the passive capture that ended, per server and how: fin/rst = closed, retransmissions_then_silence/silence = died while idle (unanswered, then nothing), forgotten = silent for 2 h.',
+      'SSH connections seen on the wire by the passive capture that ended, per server and how: fin/rst = closed, retransmissions_then_silence/silence = died while idle (unanswered, then nothing), closed_idle = closed by the far end after an idle gap (a proxy or load balancer: only SSH heartbeats keep it open), forgotten = silent for 2 h.',
       { w: 12, h: 7 },
       [{ expr: `sum by (server, end) (increase(idleprobe_passive_connections_total{${SEL_PASSIVE}}[$__interval]))`, legend: '{{server}} {{end}}', interval: '5m' }],
       { unit: 'none', bars: true, stack: true },
     ),
     timeseries(
       'Passive: idle age at death',
-      'Median and 90th percentile of the idle age at which real sessions died (last hour), per server: where the path forgets idle connections, as users live it.',
+      'Median and 90th percentile of the idle age at which real sessions died or were closed idle by the far end (last hour), per server: where the path forgets (or, a proxy, closes) idle connections, as users live it.',
       { w: 12, h: 7 },
       [
         { expr: `histogram_quantile(0.5, sum by (server, le) (rate(idleprobe_passive_idle_death_age_seconds_bucket{${SEL_PASSIVE}}[1h])))`, legend: '{{server}} p50' },
