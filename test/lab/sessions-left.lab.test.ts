@@ -47,12 +47,15 @@ async function expectNothingLeft(lab: Lab, rootPid: number, what: string, role: 
 describe.skipIf(!env.available)(`sessions left on the server${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
   const labs: Lab[] = [];
   const servers: RunningDropbear[] = [];
+  // The runs through the black-hole NAT run side by side (each in its own lab; what they check is
+  // what is left on their own server, not timing): the file took ≈ 160 s serially. Dropbear's
+  // heartbeat figure is a timing and runs alone after them.
   afterAll(async () => {
     for (const s of servers) await s.stop();
     for (const l of labs) await l.destroy();
   });
 
-  it(`heartbeat through a ${T} s black-hole NAT: the rows the path killed leave no sshd session behind`, async () => {
+  it.concurrent(`heartbeat through a ${T} s black-hole NAT: the rows the path killed leave no sshd session behind`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     const run = await lab.idleprobe(['heartbeat', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--intervals', '2,8', '--window', '12s', '--count-max', '1', '--json'], { timeoutMs: 90_000 });
@@ -64,7 +67,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'heartbeat');
   }, 120_000);
 
-  it(`measure --direction both (signal method) through a ${T} s black-hole NAT: no sshd session, waiter or shell left`, async () => {
+  it.concurrent(`measure --direction both (signal method) through a ${T} s black-hole NAT: no sshd session, waiter or shell left`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     const run = await lab.measure(['--direction', 'both', '--min', '2', '--max', '10', '--json'], { timeoutMs: 90_000 });
@@ -74,7 +77,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'measure --direction both');
   }, 120_000);
 
-  it(`measure --direction outbound through a ${T} s black-hole NAT: the idle commands the sessions held, and their sshd processes, are ended`, async () => {
+  it.concurrent(`measure --direction outbound through a ${T} s black-hole NAT: the idle commands the sessions held, and their sshd processes, are ended`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     const run = await lab.measure(['--direction', 'outbound', '--min', '2', '--max', '10', '--json'], { timeoutMs: 90_000 });
@@ -84,7 +87,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'measure --direction outbound');
   }, 120_000);
 
-  it(`advise's own measurement through a ${T} s black-hole NAT leaves nothing`, async () => {
+  it.concurrent(`advise's own measurement through a ${T} s black-hole NAT leaves nothing`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     const run = await lab.idleprobe(['advise', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--min', '2', '--max', '10', '--json'], { timeoutMs: 90_000 });
@@ -92,7 +95,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'advise');
   }, 120_000);
 
-  it(`locate through a ${T} s black-hole NAT leaves nothing`, async () => {
+  it.concurrent(`locate through a ${T} s black-hole NAT leaves nothing`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     const run = await lab.idleprobe(['locate', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--min', '2', '--max', '10', '--max-hops', '4', '--json'], { timeoutMs: 150_000 });
@@ -100,7 +103,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'locate');
   }, 180_000);
 
-  it(`-J with the ${T} s black-hole NAT on client→jump: nothing left on the jump host nor on the target`, async () => {
+  it.concurrent(`-J with the ${T} s black-hole NAT on client→jump: nothing left on the jump host nor on the target`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     // cli ──mbox── srv[jump 198.19.1.2:22 → target 127.0.0.1:2222]
@@ -116,7 +119,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, '-J (the jump host)');
   }, 150_000);
 
-  it(`-J with the ${T} s black-hole NAT on jump→target: nothing left on the target`, async () => {
+  it.concurrent(`-J with the ${T} s black-hole NAT on jump→target: nothing left on the target`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     labs.push(lab);
     // cli[jump 127.0.0.1:2222] ──mbox── srv[target 198.19.1.2:22]
@@ -129,7 +132,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, jump.pid, '-J (the jump host)', 'cli');
   }, 150_000);
 
-  it(`an SFTP-only account (ForceCommand internal-sftp) through a ${T} s black-hole NAT: the sessions that held an SFTP channel are ended too`, async () => {
+  it.concurrent(`an SFTP-only account (ForceCommand internal-sftp) through a ${T} s black-hole NAT: the sessions that held an SFTP channel are ended too`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop', sshdOptions: { ForceCommand: 'internal-sftp', Subsystem: 'sftp internal-sftp' } });
     labs.push(lab);
     const run = await lab.measure(['--min', '2', '--max', '10', '--json'], { timeoutMs: 90_000 });
@@ -140,7 +143,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     await expectNothingLeft(lab, lab.sshdPid, 'measure on an SFTP-only account');
   }, 120_000);
 
-  it(`heartbeat on an SFTP-only account through a ${T} s black-hole NAT: the rows the path killed leave nothing`, async () => {
+  it.concurrent(`heartbeat on an SFTP-only account through a ${T} s black-hole NAT: the rows the path killed leave nothing`, async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop', sshdOptions: { ForceCommand: 'internal-sftp', Subsystem: 'sftp internal-sftp' } });
     labs.push(lab);
     const run = await lab.idleprobe(['heartbeat', lab.target, '-i', lab.clientKeyPath, '--known-hosts', lab.knownHostsPath, '--intervals', '2,8', '--window', '12s', '--count-max', '1', '--json'], { timeoutMs: 90_000 });
