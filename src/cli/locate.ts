@@ -124,9 +124,6 @@ export function command(): Command {
           signal: abort.signal,
           onProgress: (p) => progress.update(p),
           onSessionsOpen: (n) => progress.sessions(n),
-          onServerCleanup: (c) => {
-            if (c.problem) warnOnStderr(`${c.asked} session(s) the path forgot may stay on the server until its TCP keepalive ends them: ${c.problem}`);
-          },
         });
         progress.done();
         if (flags.json) {

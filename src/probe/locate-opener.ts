@@ -4,9 +4,9 @@
 // move a session to another hop while it idles (setHop): the new TTL applies at once, and the first
 // keepalive goes out at once when the session has idled longer than TCP_KEEPIDLE.
 //
-// Each session holds a session channel open (an idle command, or SFTP), as a user's idle session
-// does: a FIN without SSH DISCONNECT while it idles is then the path's — a proxy closing idle
-// connections, `closed` — and not sshd's UnusedConnectionTimeout (the evidence rule, docs/prober.md).
+// Each session holds a session channel open (prepareProbe), as a user's idle session does: a FIN
+// without SSH DISCONNECT while it idles is then the path's — a proxy closing idle connections,
+// `closed` — and not sshd's UnusedConnectionTimeout (the evidence rule, docs/prober.md).
 import type net from 'node:net';
 import type { HopSession, KeepaliveTiming, LocateOpener } from '../search/locate-types.ts';
 import type { Clock, IdleEnd, ProbeReport } from '../search/types.ts';
@@ -21,18 +21,10 @@ import type { SshSession } from './ssh-session.ts';
  */
 export const REARM_DELAY_MS = 500;
 
-/** Server processes remembered for the clean-up at most (a run that loses more has bigger problems; the newest are kept). */
-const MAX_ORPHANS = 256;
-
 export class SshLocateOpener implements LocateOpener {
-  /** Server processes of closed sessions that the server may still hold (see SshSession.serverProcessToEnd). */
-  private readonly orphanPids = new Set<number>();
-
-  /** `holdSeconds`: the longest the held channel's idle command lives on the server (the run's bound). */
   constructor(
     private readonly base: SshSessionOpener,
     private readonly clock: Clock,
-    private readonly holdSeconds: number,
   ) {}
 
   async open(signal?: AbortSignal): Promise<HopSession> {
@@ -40,27 +32,10 @@ export class SshLocateOpener implements LocateOpener {
     const session = await this.base.openSession(signal, (sock: net.Socket) => {
       tuner = new SocketTuner(sock);
     });
-    // Without a channel (an account that runs nothing, not even SFTP) a far end's FIN reads as sshd's
-    // own: such sessions are lost to the planner, a bounded number, and never counted as the path.
-    await session.holdChannel(this.holdSeconds);
-    return new HopLimitedSession(session, tuner!, this.clock, (s, mayBeForgotten) => this.closed(s, mayBeForgotten));
-  }
-
-  /** Server processes to end after the run: of sessions the path forgot (their DISCONNECT died in the box). */
-  orphans(): number[] {
-    return [...this.orphanPids];
-  }
-
-  /**
-   * A session the path forgot (a probe failed), or one that idled longer than a box may keep it
-   * (the planner says so): its server process is ended after the run — if it is still an SSH
-   * server's process (server-reaper.ts): one whose DISCONNECT did arrive is gone by then.
-   */
-  private closed(session: SshSession, mayBeForgotten: boolean): void {
-    const pid = session.serverProcessToEnd() ?? (mayBeForgotten ? session.serverProcessPid() : null);
-    if (pid === null) return;
-    this.orphanPids.add(pid);
-    if (this.orphanPids.size > MAX_ORPHANS) this.orphanPids.delete(this.orphanPids.values().next().value!);
+    // A session channel, like every probe session's (the evidence rule), and its end on the server
+    // when it closes, even where the path forgot it (SshSessionOpener.prepareProbe, issue 19).
+    await this.base.prepareProbe(session);
+    return new HopLimitedSession(session, tuner!, this.clock);
   }
 }
 
@@ -78,7 +53,6 @@ class HopLimitedSession implements HopSession {
     private readonly session: SshSession,
     private readonly tuner: SocketTuner,
     private readonly clock: Clock,
-    private readonly onClosed: (session: SshSession, mayBeForgotten: boolean) => void,
   ) {
     this.id = session.id;
     this.armedAfterMs = clock.now() + REARM_DELAY_MS;
@@ -161,7 +135,7 @@ class HopLimitedSession implements HopSession {
     throw new Error(`session ${this.id}: locate probes outbound only`);
   }
 
-  close(mayBeForgotten = false): void {
+  close(): void {
     this.rearm?.abort();
     // Our DISCONNECT and FIN must cross the whole path: with TTL k they would die at hop k and the
     // server would keep the session (issue 19).
@@ -171,6 +145,5 @@ class HopLimitedSession implements HopSession {
       // the socket is already gone
     }
     this.session.close();
-    this.onClosed(this.session, mayBeForgotten);
   }
 }

@@ -4,7 +4,6 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import { runBoundMs } from '../search/locate-run.ts';
 import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, LocateVerdict, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectPacer } from '../search/pacer.ts';
@@ -12,10 +11,9 @@ import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
-import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
+import { cleanUp, controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
 import { requireDirectPath } from './endpoint.ts';
-import { endOrphansWithFreshSession, type OrphanCleanup } from './server-reaper.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
 import type { TargetSpec } from './target.ts';
 
@@ -49,8 +47,6 @@ export interface LocateTargetOptions {
   onSessionsOpen?: (open: number) => void;
   /** Told once the hops are traced (before the sessions start). */
   onTrace?: (t: TraceResult) => void;
-  /** Told when sessions the path forgot were ended on the server through a fresh session (or could not be). */
-  onServerCleanup?: (c: OrphanCleanup) => void;
 }
 
 /** One box of the `locate --json` document. */
@@ -119,8 +115,6 @@ export interface LocateOutcome {
 }
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
-/** The held channels' idle commands outlive the run's bound by this much, s. */
-const HOLD_MARGIN_S = 60;
 
 export function toLocateDocument(target: string, elapsedMs: number, result: LocateResult, trace: TraceResult): LocateDocument {
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
@@ -223,27 +217,18 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     onSessionsOpen: opts.onSessionsOpen,
   });
   // Connect (and authenticate) before anything else: unreachable / bad key / auth fail here, exit 3.
-  // Locate probes outbound only: the control session needs no signaller for inbound waiters.
-  const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts), withSignaller: false });
+  // Locate probes outbound only; the signaller ends each session's idle command and server process
+  // when it closes (issue 19).
+  const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts), withSignaller: true });
+  opener.useControl(control);
   let result: LocateResult;
   let trace: TraceResult;
-  // The held channels' idle commands end on their own once no run can still use them.
-  const hopOpener = new SshLocateOpener(opener, clock, Math.ceil(runBoundMs(opts.maxSeconds) / 1000) + HOLD_MARGIN_S);
   try {
     trace = await traceTcp(address, spec.port, opts.maxHops);
     opts.onTrace?.(trace);
-    result = await locateBoxes(hopOpener, clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
+    result = await locateBoxes(new SshLocateOpener(opener, clock), clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
   } finally {
-    await control.stop();
-    opener.closeAll();
-    // Sessions the path forgot still live on the server (our DISCONNECT died in the box): ended
-    // there through a fresh session, whose path is fresh too.
-    const orphans = hopOpener.orphans();
-    if (orphans.length > 0 && !opts.signal?.aborted) {
-      const cleanup = await endOrphansWithFreshSession(() => opener.openSession(opts.signal), orphans);
-      opts.onServerCleanup?.(cleanup);
-    }
-    opener.closeAll();
+    await cleanUp(opener, control);
   }
   return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, minSeconds: opts.minSeconds, maxSeconds: opts.maxSeconds };
 }

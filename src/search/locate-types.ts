@@ -21,7 +21,8 @@ export interface HopSession extends SearchSession {
   setHop(hop: number, timing: KeepaliveTiming | null): void;
   /**
    * `mayBeForgotten`: the session idled longer than a box on the path may keep it, so our
-   * DISCONNECT may die there and the server keep the session (the prober then ends it there).
+   * DISCONNECT may die there and the server keep the session (the real opener ends every probe
+   * session on the server in any case: SshSessionOpener.prepareProbe).
    */
   close(mayBeForgotten?: boolean): void;
 }
