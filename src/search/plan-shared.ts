@@ -27,6 +27,8 @@ export interface SharedMember {
   running: boolean;
   observations: readonly Observation[];
   pending: readonly { id: string; ageSeconds: number; firedAtMs: number }[];
+  /** How much older than the age fired at its probes test the path (an inbound probe's server speaks a little after the signal), s. */
+  ageOffsetSeconds: number;
   /** Width of the confirm window above an upper bound, as a fraction of the precision width there. */
   confirmFraction: number;
   /** Highest age worth testing: --max, or less when server heartbeats cap the idle age. */
@@ -65,6 +67,8 @@ const EPS = 1e-6;
  * does: the directions' timeouts differ. (One lost probe adds at most one such contradiction.)
  */
 const DIFFER_CONTRADICTIONS = 2;
+/** Where a direction's failure, not yet fired, is expected above U: this fraction of the precision width (its wire age runs a little over the age fired at). */
+const FAILURE_LAG = 0.1;
 /** A survival need asks for an age at least this far above the direction's own best survival, s. */
 const SURVIVAL_STEP = 0.01;
 /** The merged bracket is narrowed to this fraction of the precision width (see planJoint). */
@@ -112,7 +116,18 @@ function planJoint(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
 
   // What each running direction still has to show for itself near T (pending probes count as
   // answered the way T predicts, so nothing is asked twice).
-  const state = new Map(running.map((m) => [m, needsOf(m, own.get(m)!, merged, input, confirmWidth, ceiling)] as const));
+  // Where T most likely is: the merged bracket, its upper bound lowered to a probe in flight past
+  // its suspect time (no answer well past a round trip: most likely a failure).
+  let upperNow = merged.upper;
+  for (const m of input.members) {
+    for (const p of m.pending) {
+      const age = p.ageSeconds + m.ageOffsetSeconds;
+      if (input.nowMs - p.firedAtMs < input.tuning.suspectAfterMs || (merged.lower !== null && age <= merged.lower + EPS)) continue;
+      if (upperNow === null || age < upperNow) upperNow = age;
+    }
+  }
+  const located_: Located = { lower: merged.lower, upper: upperNow };
+  const state = new Map(running.map((m) => [m, needsOf(m, own.get(m)!, located_, input, confirmWidth, ceiling)] as const));
   const fire: SharedPlan['fire'] = [];
   const used = new Set<string>();
   let lastRungBy = input.lastRungBy;
@@ -126,7 +141,21 @@ function planJoint(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
     state.get(m)!.took(ageSeconds);
   };
 
+  // Once (L, U] is within a precision width, the sessions just below U are what the directions
+  // still lacking their own failure near T need: they cross U first. The search for T does not
+  // spend them on survivals a little lower down.
+  const keptForFailures = new Set<string>();
+  if (upperNow !== null && merged.lower !== null && upperNow - merged.lower <= bracketWidthTarget(precision, upperNow) + EPS) {
+    let wanted = running.filter((m) => state.get(m)!.window('fail') !== null).length;
+    for (const s of [...input.idle].sort((a, b) => b.ageSeconds - a.ageSeconds)) {
+      if (wanted <= 0) break;
+      if (s.ageSeconds >= upperNow - EPS) continue;
+      keptForFailures.add(s.id);
+      wanted--;
+    }
+  }
   for (const f of located.fire) {
+    if (keptForFailures.has(f.id)) continue;
     let to: SharedMember | null;
     if (located.explored) {
       // The ladder is climbed once, the directions taking turns (each gets survivals of its own).
@@ -205,9 +234,12 @@ interface Target {
   prefer: 'low' | 'high';
 }
 
-type NeedKind = 'fail' | 'survive' | 'confirm' | 'reachCeiling';
-/** Failures first: a direction's survival window depends on where its own failure came out. */
-const NEED_ORDER: readonly NeedKind[] = ['fail', 'confirm', 'survive', 'reachCeiling'];
+type NeedKind = 'resolve' | 'fail' | 'survive' | 'confirm' | 'reachCeiling';
+/**
+ * One probe that makes the bracket precise whatever it answers first; else failures before
+ * survivals (a direction's survival window depends on where its own failure came out).
+ */
+const NEED_ORDER: readonly NeedKind[] = ['resolve', 'fail', 'confirm', 'survive', 'reachCeiling'];
 
 interface Needs {
   /** A probe at this age was handed to the direction (count it, so nothing is asked twice). */
@@ -230,15 +262,22 @@ interface Needs {
  * within the confirm window above f (its own or the other direction's). Pending probes count as
  * answered as T predicts: at or above U a failure, at or below L a survival.
  */
-function needsOf(m: SharedMember, a: Assessment, merged: Assessment, input: SharedPlanInput, confirmWidth: (u: number) => number, ceiling: number): Needs {
+/** Where T lies as far as both directions' evidence tells: (lower, upper], either may be unknown. */
+interface Located {
+  lower: number | null;
+  upper: number | null;
+}
+
+function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedPlanInput, confirmWidth: (u: number) => number, ceiling: number): Needs {
   const L = merged.lower;
   const U = merged.upper;
   const width = (u: number) => bracketWidthTarget(input.precision, u);
-  const ages = m.pending.map((p) => p.ageSeconds);
+  // Where its probes in flight (and those handed to it now) will have tested the path.
+  const ages = m.pending.map((p) => p.ageSeconds + m.ageOffsetSeconds);
   const failures = m.observations.filter((o) => o.failed).map((o) => o.ageSeconds);
   const survivals = m.observations.filter((o) => !o.failed).map((o) => o.ageSeconds);
   const peerObservations = input.members.filter((p) => p !== m).flatMap((p) => p.observations);
-  const peerPending = input.members.filter((p) => p !== m).flatMap((p) => p.pending.map((q) => q.ageSeconds));
+  const peerPending = input.members.filter((p) => p !== m).flatMap((p) => p.pending.map((q) => q.ageSeconds + p.ageOffsetSeconds));
   const took: number[] = [];
   const inFlight = () => [...ages, ...took];
   /** Its lowest failure at or above U, real or expected. */
@@ -277,8 +316,21 @@ function needsOf(m: SharedMember, a: Assessment, merged: Assessment, input: Shar
     const s = ownSurvival();
     const inWindow = (x: number) => x >= f - EPS && x <= f + w + EPS;
     const peerWindow = (x: number) => x > Math.max(f - w, s ?? -Infinity) + EPS && x <= f + w + EPS;
-    const expected = inFlight().filter((x) => x > f + EPS && inWindow(x)).length + Math.min(1, peerPending.filter((x) => U !== null && x >= U - EPS && peerWindow(x)).length);
+    const expected = inFlight().filter(inWindow).length + Math.min(1, peerPending.filter((x) => U !== null && x >= U - EPS && peerWindow(x)).length);
     return supportWithPeer(m.observations, peerObservations, f, w, s) + expected >= requiredSupport(s);
+  };
+  /**
+   * Its own bracket (s, f] is not precise but within two precision widths: a probe at an age x with
+   * f − p ≤ x ≤ s + p makes it precise whether it survives (x, f] or fails (s, x]. The lowest such
+   * age is reached first (and below U it most likely survives: known within a round trip).
+   */
+  const resolveWindow = (): Target | null => {
+    const f = ownFailure();
+    const sv = ownSurvival();
+    if (f === null || sv === null || precise() || inFlight().some((x) => x > sv + EPS && x < f - EPS)) return null;
+    const low = Math.max(f - width(f), sv + SURVIVAL_STEP);
+    const high = Math.min(sv + width(sv), f - SURVIVAL_STEP);
+    return low <= high + EPS ? { low, high, prefer: 'low' } : null;
   };
   const window = (kind: NeedKind): Target | null => {
     if (kind === 'reachCeiling') {
@@ -289,6 +341,9 @@ function needsOf(m: SharedMember, a: Assessment, merged: Assessment, input: Shar
       return { low: ceiling + EPS, high: Infinity, prefer: 'low' };
     }
     if (U === null) return null;
+    const resolve = resolveWindow();
+    if (kind === 'resolve') return resolve;
+    if (resolve !== null && (kind === 'fail' || kind === 'survive')) return null;
     if (kind === 'fail') {
       if (failureNear()) return null;
       return { low: U + EPS, high: failHigh(), prefer: 'low' };
@@ -301,8 +356,8 @@ function needsOf(m: SharedMember, a: Assessment, merged: Assessment, input: Shar
     // survive: within the precision width below its own failure (or below where it will fail), at
     // an age T predicts survives.
     if (L === null || precise()) return null;
-    // Until its own failure is in, one anywhere in its window must do.
-    const f = failureNear() ? ownFailure()! : failHigh();
+    // Until its own failure is in: it will be fired as the first session passes U, so just above U.
+    const f = failureNear() ? ownFailure()! : Math.min(failHigh(), U + FAILURE_LAG * width(U));
     const s = ownSurvival();
     if (s !== null && f - s <= width(f) + EPS) return null;
     const low = Math.max(f - width(f), s === null ? -Infinity : s + SURVIVAL_STEP, input.minSeconds);
@@ -310,7 +365,7 @@ function needsOf(m: SharedMember, a: Assessment, merged: Assessment, input: Shar
     return { low, high: L, prefer: 'high' };
   };
   return {
-    took: (x) => took.push(x),
+    took: (x) => took.push(x + m.ageOffsetSeconds),
     window,
     reaches: (x) => NEED_ORDER.some((k) => {
       const w = window(k);

@@ -68,6 +68,8 @@ export class SearchRun {
    * timer starts before its start marker is on the wire): a survivor asked at --max has reached --max.
    */
   private longestSurvivedAsked = 0;
+  /** Wire age minus the age fired at, of the latest probe (see record). */
+  private ageOffset = 0;
   private done = false;
 
   constructor(
@@ -170,6 +172,7 @@ export class SearchRun {
       running: !this.done,
       observations: this.observations,
       pending: [...this.pending].map(([id, p]) => ({ id, ...p })),
+      ageOffsetSeconds: this.ageOffset,
       confirmFraction: this.confirmWindowFraction(),
       ceilingSeconds: this.ceiling(),
       window: this.window,
@@ -206,6 +209,9 @@ export class SearchRun {
   record(id: string, report: ProbeReport, nowMs: number): boolean {
     const asked = this.pending.get(id)?.ageSeconds;
     this.pending.delete(id);
+    // How much older than fired the wire was when the probe tested the path (an inbound probe's
+    // server speaks a little after the signal): the joint planner expects its probes in flight there.
+    if (asked !== undefined && this.probesAreOptions() && report.ageSeconds >= asked) this.ageOffset = Math.min(report.ageSeconds - asked, 5);
     // Only when the wire was quiet that long, give or take the slack: a probe kept alive by the
     // server's own traffic (a short wire gap) says nothing about --max.
     if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions() && report.ageSeconds >= asked - COMMITMENT_AGE_SLACK_S) {

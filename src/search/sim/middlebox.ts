@@ -16,6 +16,19 @@ export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close';
 export interface PathModel {
   /** Idle timeout of the middlebox, seconds; null = it never forgets a flow. */
   timeoutSeconds: number | null;
+  /**
+   * A box that forgets a flow for server → client packets after another idle time than for client →
+   * server ones (per-direction timers on one flow; the first packet that finds it forgotten kills
+   * it for both). Default: timeoutSeconds, one timer, as conntrack has.
+   */
+  inboundTimeoutSeconds?: number | null;
+  /**
+   * The box's timeout changed while the path runs (e.g. a NAT's conntrack timeout cut from 24 s to
+   * 14 s): from `atMs` after the path was created, a flow refreshed expires after `timeoutSeconds`
+   * (and inbound after `inboundTimeoutSeconds`, default the same). A flow refreshed before keeps the
+   * expiry it had, as conntrack does. In the order of `atMs`.
+   */
+  timeoutChanges?: readonly { atMs: number; timeoutSeconds: number | null; inboundTimeoutSeconds?: number | null }[];
   mode: MiddleboxMode;
   /** conntrack-like garbage collection period: a flow expires at the first tick after its timeout. */
   tickSeconds?: number;
@@ -102,6 +115,13 @@ export class SimulatedPath implements SessionOpener {
     return this.stats.open;
   }
 
+  /** The model gives the directions different timeouts (now or after a change). */
+  get directionsDiffer(): boolean {
+    const m = this.model;
+    if (m.inboundTimeoutSeconds !== undefined && m.inboundTimeoutSeconds !== m.timeoutSeconds) return true;
+    return (m.timeoutChanges ?? []).some((c) => c.inboundTimeoutSeconds !== undefined && c.inboundTimeoutSeconds !== c.timeoutSeconds);
+  }
+
   get inboundMethod(): InboundMethod {
     return this.model.inboundMethod ?? 'sleep';
   }
@@ -131,9 +151,21 @@ export class SimulatedPath implements SessionOpener {
     this.stats.open--;
   }
 
-  /** When a flow refreshed at `lastSeenMs` expires. */
-  expiryFor(lastSeenMs: number): number {
-    const t = this.model.timeoutSeconds;
+  /** The timeouts (outbound, inbound) of a flow refreshed at `atMs`. */
+  timeoutsAt(atMs: number): { outbound: number | null; inbound: number | null } {
+    let outbound = this.model.timeoutSeconds;
+    let inbound = this.model.inboundTimeoutSeconds === undefined ? outbound : this.model.inboundTimeoutSeconds;
+    for (const c of this.model.timeoutChanges ?? []) {
+      if (atMs < this.createdAt + c.atMs) break;
+      outbound = c.timeoutSeconds;
+      inbound = c.inboundTimeoutSeconds === undefined ? outbound : c.inboundTimeoutSeconds;
+    }
+    return { outbound, inbound };
+  }
+
+  /** When a flow refreshed at `lastSeenMs` expires (for packets in `direction`: outbound = client → server). */
+  expiryFor(lastSeenMs: number, direction: Direction = 'outbound'): number {
+    const t = this.timeoutsAt(lastSeenMs)[direction];
     if (t === null) return Infinity;
     let at = lastSeenMs + t * 1000;
     if (this.model.jitterSeconds) at += uniform(this.rng, 0, this.model.jitterSeconds * 1000);
@@ -146,6 +178,8 @@ export class SimulatedPath implements SessionOpener {
 class SimSession implements SearchSession {
   private lastWireMs: number;
   private flowExpiresAt: number;
+  /** ...for server → client packets (the same as flowExpiresAt unless the model's directions differ). */
+  private inboundExpiresAt: number;
   private flowDead = false;
   private closed = false;
   private heartbeatSeen: number | null = null;
@@ -162,6 +196,7 @@ class SimSession implements SearchSession {
     const now = path.clock.now();
     this.lastWireMs = now;
     this.flowExpiresAt = path.expiryFor(now);
+    this.inboundExpiresAt = path.directionsDiffer ? path.expiryFor(now, 'inbound') : this.flowExpiresAt;
     const rate = path.model.unrelatedDeathsPerHour ?? 0;
     this.unrelatedDeathAt = rate > 0 ? now - (Math.log(1 - path.rng()) / rate) * 3_600_000 : Infinity;
   }
@@ -280,7 +315,7 @@ class SimSession implements SearchSession {
     this.passes(t0 + rttMs / 2);
     const printsAt = t0 + rttMs / 2 + (model.shellStartMs ?? SIM_SERVER_DEFAULTS.shellStartMs) + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
     await clock.sleep(printsAt + rttMs / 2 - t0, signal);
-    this.passes(printsAt);
+    this.passes(printsAt, 'inbound');
     this.lastWireMs = printsAt + rttMs / 2;
     this.probeInboundNow = () => this.signalNow();
   }
@@ -307,7 +342,7 @@ class SimSession implements SearchSession {
     if (this.closed) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
     const ackAt = t0 + controlRtt + signalLatency;
     const lost = this.path.rng() < (model.lossProbability ?? 0);
-    if (!lost && this.passes(speaksAt)) {
+    if (!lost && this.passes(speaksAt, 'inbound')) {
       await clock.sleep(rttMs / 2);
       this.lastWireMs = speaksAt + rttMs / 2;
       return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs: clock.now() - t0 };
@@ -352,7 +387,7 @@ class SimSession implements SearchSession {
       await clock.sleep(rttMs / 2 + deadlineMs);
       return { outcome: 'silent', ageSeconds, at: speaksAt, detail: 'answer lost' };
     }
-    if (this.passes(speaksAt)) {
+    if (this.passes(speaksAt, 'inbound')) {
       await clock.sleep(rttMs / 2);
       this.lastWireMs = speaksAt + rttMs / 2;
       return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs };
@@ -381,13 +416,15 @@ class SimSession implements SearchSession {
     return { outcome: mode === 'silent' ? 'silent' : 'reset', ageSeconds, at: t0 };
   }
 
-  /** Does a packet crossing the middlebox at `t` find the flow? Refreshes it if so. */
-  private passes(t: number): boolean {
-    if (this.flowDead || t >= this.flowExpiresAt || t >= this.unrelatedDeathAt) {
+  /** Does a packet crossing the middlebox at `t` (server → client: `inbound`) find the flow? Refreshes it if so. */
+  private passes(t: number, direction: Direction = 'outbound'): boolean {
+    const expiresAt = direction === 'inbound' ? this.inboundExpiresAt : this.flowExpiresAt;
+    if (this.flowDead || t >= expiresAt || t >= this.unrelatedDeathAt) {
       this.flowDead = true;
       return false;
     }
     this.flowExpiresAt = this.path.expiryFor(t);
+    this.inboundExpiresAt = this.path.directionsDiffer ? this.path.expiryFor(t, 'inbound') : this.flowExpiresAt;
     return true;
   }
 
@@ -398,7 +435,7 @@ class SimSession implements SearchSession {
     for (let i = 0; i < 1_000_000; i++) {
       const due = this.lastWireMs + hb * 1000;
       if (due > t || this.flowDead) return;
-      if (!this.passes(due)) return;
+      if (!this.passes(due, 'inbound')) return;
       this.heartbeatSeen = hb;
       this.lastWireMs = due + this.path.rttMs; // the client's answer
     }
