@@ -17,7 +17,7 @@
 // other failed), the directions are planned apart: each with planOutbound over its own evidence,
 // taking turns on the pool.
 import { assess, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
-import { planOutbound, type Plan, type PlanInput, type PlanTuning, type PlanWindow } from './plan.ts';
+import { isSuspect, planOutbound, type Plan, type PlanInput, type PlanTuning, type PlanWindow } from './plan.ts';
 import { bracketWidthTarget } from './precision.ts';
 import type { Direction, Precision } from './types.ts';
 
@@ -122,7 +122,7 @@ function planJoint(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
   for (const m of input.members) {
     for (const p of m.pending) {
       const age = p.ageSeconds + m.ageOffsetSeconds;
-      if (input.nowMs - p.firedAtMs < input.tuning.suspectAfterMs || (merged.lower !== null && age <= merged.lower + EPS)) continue;
+      if (!isSuspect(p, input.nowMs, input.tuning.suspectAfterMs) || (merged.lower !== null && age <= merged.lower + EPS)) continue;
       if (upperNow === null || age < upperNow) upperNow = age;
     }
   }
@@ -203,7 +203,10 @@ function planJoint(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
     const n = state.get(m)!;
     if (U === null || n.satisfied() || n.busy() || firedFor.has(m) || waits.has(m)) continue;
     const idle = input.idle.filter((s) => !used.has(s.id));
-    const alone = planAlone(m, own.get(m)!, input, idle);
+    // Its own bracket, but below the merged lower bound nothing is worth asking (T says survive).
+    const a = own.get(m)!;
+    const lower = merged.lower !== null && (a.lower === null || merged.lower > a.lower) && (a.upper === null || merged.lower < a.upper) ? merged.lower : a.lower;
+    const alone = planAlone(m, { ...a, lower }, input, idle);
     for (const f of alone.fire) if (!used.has(f.id)) assign(f.id, f.ageSeconds, m);
     if (alone.wakeAtMs !== null) wake = Math.min(wake, alone.wakeAtMs);
     for (const s of idle) if (!alone.close.includes(s.id)) keptAlone.add(s.id);
@@ -374,6 +377,12 @@ function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedP
     satisfied: () => precise() && supported(),
     busy: () => inFlight().length > 0,
     value(x) {
+      // A probe at an age one of its windows asks for is worth the most (resolve: it finishes it).
+      const y = x + m.ageOffsetSeconds;
+      for (const kind of ['resolve', 'fail'] as const) {
+        const w = window(kind);
+        if (w !== null && y >= w.low - EPS && y <= w.high + EPS) return kind === 'resolve' ? 5 : 4;
+      }
       if (U !== null && x >= U - EPS) {
         if (!failureNear()) return 3;
         return supported() ? 0 : 1;

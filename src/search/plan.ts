@@ -70,6 +70,14 @@ export interface Plan {
 
 const EPS = 1e-6;
 
+/**
+ * A probe in flight this long without an answer is probably failing. (Half a millisecond of slack:
+ * a wake-up set for exactly that moment must not miss it by a rounding error.)
+ */
+export function isSuspect(p: { firedAtMs: number }, nowMs: number, suspectAfterMs: number): boolean {
+  return nowMs - p.firedAtMs >= suspectAfterMs - 0.5;
+}
+
 /** The next exploration age above `from` (null = nothing tested yet). */
 export function nextRung(from: number | null, input: Pick<PlanInput, 'minSeconds' | 'precision' | 'tuning' | 'window'>): number {
   const { window, tuning } = input;
@@ -117,15 +125,14 @@ export function planOutbound(input: PlanInput): Plan {
   if (upper === null) {
     // A probe still unanswered well past an RTT is probably failing: start bisecting below it
     // speculatively instead of letting every session drift past it for the whole silent deadline.
-    const suspects = input.pending.filter((p) => input.nowMs - p.firedAtMs >= input.tuning.suspectAfterMs);
+    const suspects = input.pending.filter((p) => isSuspect(p, input.nowMs, input.tuning.suspectAfterMs));
     if (suspects.length > 0) {
       upper = Math.min(...suspects.map((p) => p.ageSeconds));
       upperIsSoft = true;
       width = bracketWidthTarget(input.precision, upper) * (input.confirmWindowFraction ?? 0);
     }
     for (const p of input.pending) {
-      const suspectAt = p.firedAtMs + input.tuning.suspectAfterMs;
-      if (suspectAt > input.nowMs) wakeAtMs = Math.min(wakeAtMs, suspectAt);
+      if (!isSuspect(p, input.nowMs, input.tuning.suspectAfterMs)) wakeAtMs = Math.min(wakeAtMs, p.firedAtMs + input.tuning.suspectAfterMs);
     }
   }
 
