@@ -1,4 +1,6 @@
 // Turns probe observations into a bracket. Pure.
+import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
+import type { Precision } from './types.ts';
 //
 // Observations can disagree: a lost probe packet or a session that died for another reason looks
 // like a failure below the real timeout, and a middlebox with a coarse GC tick lets some sessions
@@ -101,4 +103,17 @@ export function supportWithPeer(own: readonly Observation[], peer: readonly Obse
     else if (!o.failed && o.ageSeconds >= upper - 1e-9) theirs--;
   }
   return mine + Math.min(1, Math.max(0, theirs));
+}
+
+/**
+ * The test a direction's `timeout` verdict passes (SearchRun.decide), in one place so that the joint
+ * planner asks exactly what the verdict will: the bracket of `own` meets the precision and its upper
+ * bound has the support it needs within the confirm window (`confirmFraction` of the precision width).
+ */
+export function bracketSettled(own: readonly Observation[], peer: readonly Observation[] | null, precision: Precision, confirmFraction: number): { assessment: Assessment; confirmed: boolean; precise: boolean } {
+  const a = assess(own);
+  if (a.upper === null) return { assessment: a, confirmed: false, precise: false };
+  const confirmed = supportWithPeer(own, peer, a.upper, bracketWidthTarget(precision, a.upper) * confirmFraction, a.lower) >= requiredSupport(a.lower);
+  const precise = a.lower !== null && bracketMeetsPrecision(precision, a.lower, a.upper);
+  return { assessment: a, confirmed, precise };
 }

@@ -16,7 +16,7 @@
 // evidence contradicts itself where each direction's own does not (one direction survived ages the
 // other failed), the directions are planned apart: each with planOutbound over its own evidence,
 // taking turns on the pool.
-import { assess, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
+import { assess, bracketSettled, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
 import { isSuspect, planOutbound, type Plan, type PlanInput, type PlanTuning, type PlanWindow } from './plan.ts';
 import { bracketWidthTarget } from './precision.ts';
 import type { Direction, Precision } from './types.ts';
@@ -71,6 +71,8 @@ const DIFFER_CONTRADICTIONS = 2;
 const FAILURE_LAG = 0.1;
 /** A survival need asks for an age at least this far above the direction's own best survival, s. */
 const SURVIVAL_STEP = 0.01;
+/** A direction's own evidence contradicting itself this often is noisy (see planShared). */
+const NOISY_CONTRADICTIONS = 2;
 /** The merged bracket is narrowed to this fraction of the precision width (see planJoint). */
 const JOINT_PRECISION_FACTOR = 0.5;
 
@@ -81,7 +83,11 @@ export function planShared(input: SharedPlanInput): SharedPlan {
   const merged = assess(input.members.flatMap((m) => m.observations));
   let ownContradictions = 0;
   for (const a of own.values()) ownContradictions += a.contradictions;
-  if (merged.contradictions - ownContradictions >= DIFFER_CONTRADICTIONS) return planApart(input, running, own);
+  // Joint planning assumes clean evidence near T; where a direction's own evidence contradicts
+  // itself (GC ticks: ages between T and T + tick live or die; lost probes), each direction settles
+  // its own bracket as a single search would.
+  const noisy = [...own.values()].some((a) => a.contradictions >= NOISY_CONTRADICTIONS);
+  if (noisy || merged.contradictions - ownContradictions >= DIFFER_CONTRADICTIONS) return planApart(input, running, own);
   return planJoint(input, running, own, merged);
 }
 
@@ -335,7 +341,21 @@ function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedP
     const high = Math.min(sv + width(sv), f - SURVIVAL_STEP);
     return low <= high + EPS ? { low, high, prefer: 'low' } : null;
   };
+  /**
+   * Its own evidence puts its upper bound below U (a lost probe, say): its verdict rests on that
+   * bracket, which no window here serves; it refines alone (planAlone).
+   */
+  const ownDisagrees = () => a.upper !== null && U !== null && a.upper < U - EPS;
+  /** What its verdict (SearchRun.decide) will say once the probes in flight answer as T predicts. */
+  const satisfied = (): boolean => {
+    const expect = (x: number): Observation[] => (U !== null && x >= U - EPS ? [{ ageSeconds: x, failed: true }] : L !== null && x <= L + EPS ? [{ ageSeconds: x, failed: false }] : []);
+    const mine = [...m.observations, ...inFlight().flatMap(expect)];
+    const theirs = [...peerObservations, ...peerPending.flatMap(expect)];
+    const settled = bracketSettled(mine, theirs, input.precision, m.confirmFraction);
+    return settled.confirmed && settled.precise;
+  };
   const window = (kind: NeedKind): Target | null => {
+    if (ownDisagrees()) return null;
     if (kind === 'reachCeiling') {
       // No failure anywhere: each direction must itself survive --max (or the heartbeat cap).
       const top = ceiling - width(ceiling);
@@ -374,7 +394,7 @@ function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedP
       const w = window(k);
       return w !== null && x <= w.high + EPS;
     }),
-    satisfied: () => precise() && supported(),
+    satisfied,
     busy: () => inFlight().length > 0,
     value(x) {
       // A probe at an age one of its windows asks for is worth the most (resolve: it finishes it).

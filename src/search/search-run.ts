@@ -2,10 +2,10 @@
 // sessions and no loop: the coordinator (./coordinator.ts) fires probes on the pool's sessions,
 // hands the reports here, and asks for the planner's input, the hint for the other direction, and
 // the verdict. Pure state over the clock times it is given.
-import { assess, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
+import { assess, bracketSettled, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
 import type { PlanInput, PlanWindow } from './plan.ts';
 import type { SharedMember } from './plan-shared.ts';
-import { bracketMeetsPrecision, bracketWidthTarget, precisionOf } from './precision.ts';
+import { bracketWidthTarget, precisionOf } from './precision.ts';
 import { searchTimeBudgetMs, type SearchTuning } from './tuning.ts';
 import { warmWindow } from './warm-start.ts';
 import type { ConnectFacts } from './pool.ts';
@@ -287,8 +287,8 @@ export class SearchRun {
     }
     if (a.upper !== null) {
       const width = bracketWidthTarget(this.precision, a.upper);
-      const confirmed = this.support(a.upper) >= requiredSupport(a.lower);
-      if (confirmed && a.lower !== null && bracketMeetsPrecision(this.precision, a.lower, a.upper)) return decision('timeout', null);
+      const { confirmed, precise } = bracketSettled(this.observations, this.context.peerEvidence?.() ?? null, this.precision, this.confirmWindowFraction());
+      if (confirmed && precise) return decision('timeout', null);
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return {
           verdict: 'timeout',
