@@ -13,6 +13,7 @@ import {
   type Panel,
 } from './panels.ts';
 import { MEASUREMENT_STALE_HOURS } from '../../deploy/prometheus/policy.ts';
+import { PASSIVE_IDLE_DEATH_ENDS } from '../../src/capture/passive-counters.ts';
 
 export const OVERVIEW_UID = 'idleprobe-overview';
 export const TARGET_UID = 'idleprobe-target';
@@ -23,23 +24,44 @@ const SEL_ALL = 'target=~"$target", site=~"$site"';
 const SEL_ONE = 'target="$target", site=~"$site"';
 // Passive monitoring (`passive:`) series carry `server` (a configured endpoint or "other"), not `target`.
 const SEL_PASSIVE = 'server=~"$server", site=~"$site"';
-const DIED = 'end=~"retransmissions_then_silence|silence"';
+const DIED = `end=~"${PASSIVE_IDLE_DEATH_ENDS.join('|')}"`;
 
 // Only a `timeout` verdict makes the estimate a path timeout (masked/no timeout results are not).
 const found = (sel: string) =>
   `idleprobe_idle_timeout_seconds{${sel}} and ignoring(verdict) (idleprobe_verdict{${sel}, verdict="timeout"} == 1)`;
 
-// 1 = silent drop, 2 = reset, 3 = no timeout found; 0 = not measured yet. `max`, not `sum`: the same
-// target scraped twice (two jobs, an HA pair) must not add up to another state's code.
+// 1 = silent drop, 2 = reset, 3 = no timeout found, 4 = closed by the path (a proxy); 0 = not measured
+// yet. `max`, not `sum`: the same target scraped twice (two jobs, an HA pair) must not add up to
+// another state's code. Agents from before `closed` existed export no such series: `or … * 0` keeps
+// the sum from going empty for them (a missing operand would blank the whole expression).
 const failureModeCode = (sel: string, by: string) =>
   `max by (${by}) (idleprobe_failure_mode{${sel}, mode="silent"})` +
   ` + 2 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="reset"})` +
-  ` + 3 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="none"})`;
+  ` + 3 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="none"})` +
+  ` + 4 * (max by (${by}) (idleprobe_failure_mode{${sel}, mode="closed"}) or 0 * max by (${by}) (idleprobe_failure_mode{${sel}, mode="none"}))`;
 const FAILURE_MODE_MAP = valueMap({
   '0': { text: 'not measured', color: 'text' },
   '1': { text: 'silent drop', color: 'red' },
   '2': { text: 'reset', color: 'orange' },
   '3': { text: 'no timeout found', color: 'green' },
+  '4': { text: 'closed by a proxy', color: 'purple' },
+});
+const FAILURE_MODES_IN_WORDS =
+  'silent drop (black hole: the client only notices after its heartbeats go unanswered), reset (RST: the session dies at the next packet) or closed (the path closes idle connections itself, FIN or RST: a proxy load balancer — kernel TCP keepalives do not help there, only SSH heartbeats do)';
+
+// Survival-matrix rows: `interval` is the SSH heartbeat interval (or `none`), `tcp:N` the row with
+// kernel TCP keepalives every N s (docs/daemon.md says why a label value and not a `kind` label).
+const SSH_ROWS = 'interval!~"tcp:.+"';
+const TCP_ROWS = 'interval=~"tcp:.+"';
+
+// Do kernel TCP keepalives keep the path alive: 1 yes, 0 no, -1 unknown (no matrix with tcp: rows told yet).
+// Every measured target gets a row: the unknown ones from idleprobe_measurements_total, which they all have.
+const tcpKeepaliveCode = (sel: string, by: string) =>
+  `max by (${by}) (idleprobe_tcp_keepalive_refreshes_path{${sel}}) or (0 * max by (${by}) (idleprobe_measurements_total{${sel}}) - 1)`;
+const TCP_KEEPALIVE_MAP = valueMap({
+  '-1': { text: 'unknown (add tcp:N rows)', color: 'text' },
+  '0': { text: 'no: only SSH heartbeats help', color: 'orange' },
+  '1': { text: 'yes: NAT/firewall counts them', color: 'green' },
 });
 
 // 1 timeout, 2 no_timeout_up_to_max, 3 masked, 4 inconclusive; 0 = not measured yet.
@@ -191,7 +213,7 @@ export function overviewDashboard() {
     row('Idle timeout per target'),
     table(
       'Current idle timeouts',
-      'Latest result per site, target and direction: the bracket (longest idle age that survived, shortest that failed], the point estimate, how the path fails (silent drop or reset) and the verdict. Click a target to drill down.',
+      'Latest result per site, target and direction: the bracket (longest idle age that survived, shortest that failed], the point estimate, how the path fails (silent drop, reset, or closed by a proxy) and the verdict. Click a target to drill down.',
       { w: 24, h: 8 },
       [
         { expr: `max by (site, target, direction) (idleprobe_idle_timeout_lower_bound_seconds{${SEL_ALL}})` },
@@ -282,7 +304,7 @@ export function overviewDashboard() {
     ),
     stateTimeline(
       'Failure mode',
-      'How each path fails once idle too long: silent drop (black hole: the client only notices after its heartbeats go unanswered) or reset (RST: the session dies at the next packet).',
+      `How each path fails once idle too long: ${FAILURE_MODES_IN_WORDS}.`,
       { w: 12, h: 9 },
       [{ expr: failureModeCode(SEL_ALL, 'site, target, direction'), legend: '{{target}} {{direction}} {{site}}' }],
       [FAILURE_MODE_MAP],
@@ -305,9 +327,9 @@ export function overviewDashboard() {
     row('Heartbeat survival'),
     table(
       'Heartbeat survival matrix',
-      'One row per target, one column per heartbeat interval (seconds, like ServerAliveInterval): did a session sending only heartbeats at that interval survive the window? The shortest interval that died bounds the timeout from above.',
+      'One row per target, one column per SSH heartbeat interval (seconds, like ServerAliveInterval; none = the session without heartbeat): did a session sending only heartbeats at that interval survive the window? The shortest interval that died bounds the timeout from above. Kernel TCP keepalive rows (tcp:N) are in the panel beside.',
       { w: 12, h: 8 },
-      [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived{${SEL_ALL}})` }],
+      [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived{${SEL_ALL}, ${SSH_ROWS}})` }],
       {
         transformations: [{ id: 'groupingToMatrix', options: { columnField: 'interval', rowField: 'target', valueField: 'Value', emptyValue: 'null' } }],
         mappings: [SURVIVED_MAP],
@@ -315,8 +337,38 @@ export function overviewDashboard() {
       },
     ),
     table(
+      'Kernel TCP keepalive rows (tcp:N)',
+      'Targets whose matrix has tcp:N rows: one column per row — a session that sends nothing at SSH level while its kernel sends TCP keepalives every N s (what TCPKeepAlive yes with net.ipv4.tcp_keepalive_time = N gives). Survived: the box on the path counts kernel keepalives (a NAT or stateful firewall); died while SSH heartbeats survived: it does not (a proxy load balancer).',
+      { w: 12, h: 8 },
+      [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived{${SEL_ALL}, ${TCP_ROWS}})` }],
+      {
+        transformations: [{ id: 'groupingToMatrix', options: { columnField: 'interval', rowField: 'target', valueField: 'Value', emptyValue: 'null' } }],
+        mappings: [SURVIVED_MAP],
+        overrides: [{ matcher: { id: 'byType', options: 'number' }, properties: [{ id: 'custom.cellOptions', value: { type: 'color-background', mode: 'basic' } }] }],
+      },
+    ),
+    table(
+      'Does lowering tcp_keepalive_time help?',
+      'Per target, from its latest survival matrix with tcp:N rows (idleprobe_tcp_keepalive_refreshes_path): yes — kernel TCP keepalives keep the path alive (TCPKeepAlive with net.ipv4.tcp_keepalive_time below the timeout, on the host that owns the socket, works); no — the path only counts bytes inside the connection (a proxy): only ServerAliveInterval / ClientAliveInterval help; unknown — no matrix with tcp:N rows has told yet.',
+      { w: 12, h: 8 },
+      [{ expr: tcpKeepaliveCode(SEL_ALL, 'site, target') }],
+      {
+        transformations: [
+          {
+            id: 'organize',
+            options: { excludeByName: { Time: true }, indexByName: { site: 0, target: 1, Value: 2 }, renameByName: { site: 'Site', target: 'Target', Value: 'Kernel keepalives keep the path alive' } },
+          },
+        ],
+        mappings: [TCP_KEEPALIVE_MAP],
+        overrides: [
+          { matcher: { id: 'byName', options: 'Kernel keepalives keep the path alive' }, properties: [{ id: 'custom.cellOptions', value: { type: 'color-background', mode: 'basic' } }] },
+          ...drillDownLink('Target'),
+        ],
+      },
+    ),
+    table(
       'Heartbeat sessions: seconds survived',
-      'How long the session at each heartbeat interval lived (the whole window if it survived).',
+      'How long the session of each row lived (the whole window if it survived): SSH heartbeat intervals, tcp:N kernel keepalive rows and none.',
       { w: 12, h: 8 },
       [{ expr: `max by (target, interval) (idleprobe_heartbeat_survived_seconds{${SEL_ALL}})` }],
       {
@@ -328,14 +380,14 @@ export function overviewDashboard() {
     row('Passive: real SSH sessions (passive:)'),
     timeseries(
       'Passive: sessions ending, by how',
-      'SSH connections seen on the wire by the passive capture that ended, per server and how: fin/rst = closed, retransmissions_then_silence/silence = died while idle (unanswered, then nothing), forgotten = silent for 2 h.',
+      'SSH connections seen on the wire by the passive capture that ended, per server and how: fin/rst = closed, retransmissions_then_silence/silence = died while idle (unanswered, then nothing), closed_idle = closed by the far end after an idle gap (a proxy or load balancer: only SSH heartbeats keep it open), forgotten = silent for 2 h.',
       { w: 12, h: 7 },
       [{ expr: `sum by (server, end) (increase(idleprobe_passive_connections_total{${SEL_PASSIVE}}[$__interval]))`, legend: '{{server}} {{end}}', interval: '5m' }],
       { unit: 'none', bars: true, stack: true },
     ),
     timeseries(
       'Passive: idle age at death',
-      'Median and 90th percentile of the idle age at which real sessions died (last hour), per server: where the path forgets idle connections, as users live it.',
+      'Median and 90th percentile of the idle age at which real sessions died or were closed idle by the far end (last hour), per server: where the path forgets (or, a proxy, closes) idle connections, as users live it.',
       { w: 12, h: 7 },
       [
         { expr: `histogram_quantile(0.5, sum by (server, le) (rate(idleprobe_passive_idle_death_age_seconds_bucket{${SEL_PASSIVE}}[1h])))`, legend: '{{server}} p50' },
@@ -419,7 +471,7 @@ export function targetDashboard() {
       unit: 'none',
       mappings: [VERDICT_MAP],
     }),
-    stat('Failure mode', 'How the path fails once idle too long.', { w: 4, h: 4 }, [{ expr: failureModeCode(SEL_ONE, 'direction'), legend: '{{direction}}' }], {
+    stat('Failure mode', `How the path fails once idle too long: ${FAILURE_MODES_IN_WORDS}.`, { w: 4, h: 4 }, [{ expr: failureModeCode(SEL_ONE, 'direction'), legend: '{{direction}}' }], {
       unit: 'none',
       mappings: [FAILURE_MODE_MAP],
     }),
@@ -474,7 +526,7 @@ export function targetDashboard() {
     row('Heartbeat survival'),
     table(
       'Heartbeat survival by interval',
-      'Per heartbeat interval: did the session survive the window, how long it lived, and how many heartbeats went unanswered (the black-hole signature).',
+      'Per row of the survival matrix — an SSH heartbeat interval in seconds, tcp:N (kernel TCP keepalives every N s, nothing at SSH level) or none: did the session survive the window, how long it lived, and how many heartbeats went unanswered (the black-hole signature; tcp:N and none send none).',
       { w: 12, h: 8 },
       [
         { expr: `max by (interval) (idleprobe_heartbeat_survived{${SEL_ONE}})` },
@@ -489,7 +541,7 @@ export function targetDashboard() {
             options: {
               excludeByName: { Time: true },
               indexByName: { interval: 0, 'Value #A': 1, 'Value #B': 2, 'Value #C': 3 },
-              renameByName: { interval: 'Interval (s)', 'Value #A': 'Survived', 'Value #B': 'Lived', 'Value #C': 'Unanswered heartbeats' },
+              renameByName: { interval: 'Row (s; tcp:N = kernel keepalives)', 'Value #A': 'Survived', 'Value #B': 'Lived', 'Value #C': 'Unanswered heartbeats' },
             },
           },
         ],
@@ -499,11 +551,22 @@ export function targetDashboard() {
         ],
       },
     ),
+    stat(
+      'Kernel TCP keepalives keep this path alive',
+      'From the latest survival matrix with tcp:N rows: yes — the box counts kernel keepalives (a NAT or stateful firewall): TCPKeepAlive with net.ipv4.tcp_keepalive_time below the timeout, on the host that owns the socket, keeps sessions alive (ssh still learns nothing of a dead path from them); no — it does not (a proxy load balancer): only ServerAliveInterval / ClientAliveInterval help; unknown — add tcp:N rows to `heartbeat.intervals`.',
+      { w: 4, h: 8 },
+      [{ expr: `max(idleprobe_tcp_keepalive_refreshes_path{${SEL_ONE}}) or vector(-1)` }],
+      { unit: 'none', mappings: [TCP_KEEPALIVE_MAP], textMode: 'value' },
+    ),
     timeseries(
       'Seconds survived per heartbeat interval',
-      'How long the heartbeat session at each interval lived, per run.',
-      { w: 12, h: 8 },
-      [{ expr: `max by (interval) (idleprobe_heartbeat_survived_seconds{${SEL_ONE}})`, legend: 'every {{interval}} s' }],
+      'How long the session of each matrix row lived, per run: SSH heartbeat intervals (solid) and kernel TCP keepalive rows tcp:N (dashed).',
+      { w: 8, h: 8 },
+      [
+        { expr: `max by (interval) (idleprobe_heartbeat_survived_seconds{${SEL_ONE}, ${SSH_ROWS}})`, legend: 'SSH heartbeat every {{interval}} s' },
+        { expr: `max by (interval) (idleprobe_heartbeat_survived_seconds{${SEL_ONE}, ${TCP_ROWS}})`, legend: 'kernel keepalives {{interval}}' },
+      ],
+      { overrides: [{ matcher: { id: 'byRegexp', options: '^kernel keepalives ' }, properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }] }] },
     ),
 
     row('Measurement runs'),

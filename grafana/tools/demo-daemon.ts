@@ -49,8 +49,10 @@ export interface DemoDaemonOptions {
    */
   withMaskedTarget?: boolean;
   /**
-   * Also run the daemon's heartbeat survival matrix on `<target>` (intervals 1 and 5 s, a 6 s window,
-   * CountMax 1): right after its first measurement, about 10 s more. Exports idleprobe_heartbeat_*.
+   * Also run the daemon's heartbeat survival matrix on `<target>` (SSH intervals 1 and 5 s and a
+   * `tcp:1` kernel-keepalive row, a 6 s window, CountMax 1): right after its first measurement, about
+   * 10 s more. Exports idleprobe_heartbeat_* and idleprobe_tcp_keepalive_refreshes_path (0: the
+   * userspace middlebox's own kernel answers the keepalives, as a proxy's does).
    */
   heartbeatMatrix?: boolean;
 }
@@ -105,7 +107,7 @@ export async function startDemoDaemon(opts: DemoDaemonOptions): Promise<DemoDaem
       '    min_seconds: 1',
       `    max_seconds: ${opts.timeoutSeconds * 4}`,
       '    sessions: 8',
-      ...(heartbeat ? ['    heartbeat:', '      intervals: [1, 5]', '      window: 6s', '      count_max: 1', '      schedule: "0 0 1 1 *"'] : []),
+      ...(heartbeat ? ['    heartbeat:', '      intervals: [1, 5, tcp:1]', '      window: 6s', '      count_max: 1', '      schedule: "0 0 1 1 *"'] : []),
     ];
     writeFileSync(
       configFile,

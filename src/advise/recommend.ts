@@ -6,7 +6,7 @@
 //  - CountMax 3 as OpenSSH's default, raised when the interval is so short that 3 × interval would
 //    give up on the peer after a hiccup of a few seconds.
 import type { HeartbeatMatrix } from '../heartbeat/types.ts';
-import { DEFAULT_COUNT_MAX } from '../heartbeat/types.ts';
+import { DEFAULT_COUNT_MAX, PATH_DEATHS } from '../heartbeat/types.ts';
 import type { MeasurementResult } from '../search/types.ts';
 import { HEARTBEAT_CEILING_SECONDS as CLAMP_MAX_SECONDS, HEARTBEAT_FLOOR_SECONDS as CLAMP_MIN_SECONDS, heartbeatIntervalFor } from '../search/recommend.ts';
 import { basisFromMeasurement, safeIdleLimitSeconds, type TimeoutBasis } from './timeout-basis.ts';
@@ -89,8 +89,10 @@ export function recommend(basis: TimeoutBasis, matrix?: HeartbeatMatrix | null, 
   );
 
   if (matrix) {
-    const survivedAtOrBelow = matrix.results.filter((r) => r.intervalSeconds !== null && r.intervalSeconds <= interval && r.survived);
-    const diedAtOrBelow = matrix.results.filter((r) => r.intervalSeconds !== null && r.intervalSeconds <= interval && (r.cause === 'silent' || r.cause === 'reset'));
+    // SSH heartbeat rows only: a tcp:N row sends none (its own finding is tcp-keepalive.ts's).
+    const sshRows = matrix.results.filter((r) => r.intervalSeconds !== null && r.kind !== 'tcp' && r.intervalSeconds <= interval);
+    const survivedAtOrBelow = sshRows.filter((r) => r.survived);
+    const diedAtOrBelow = sshRows.filter((r) => r.cause !== null && PATH_DEATHS.has(r.cause));
     if (diedAtOrBelow.length) {
       warnings.push(
         `The survival matrix saw heartbeats every ${diedAtOrBelow.map((r) => r.intervalSeconds).join(', ')} s die, at or below this recommendation: ` +

@@ -20,6 +20,7 @@ import { realClock } from '../search/clock.ts';
 import type { Clock } from '../search/types.ts';
 import { buildApp, type AnalyzeFn } from '../exporter/app.ts';
 import { AnalysisGate } from '../exporter/analysis-gate.ts';
+import { HttpCounters } from '../exporter/http-counters.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../exporter/limits.ts';
 import { MetricsRenderer } from '../exporter/metrics.ts';
 import type { WebConfig } from '../exporter/web-config.ts';
@@ -87,7 +88,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const gate = new AnalysisGate(limits.maxConcurrentAnalyses);
     const store = history.store;
     const model = daemonReadModel(daemon);
-    const renderer = new MetricsRenderer(model, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures });
+    const httpCounters = new HttpCounters();
+    const renderer = new MetricsRenderer(model, Date.now, { analyses: () => gate.snapshot(), historyWriteFailures: () => store.writeFailures, http: httpCounters });
     app = await buildApp({
       model,
       renderer,
@@ -97,6 +99,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       enableAdminApi: opts.enableAdminApi,
       limits,
       gate,
+      httpCounters,
       log: opts.log,
     });
     const server = app;

@@ -49,6 +49,7 @@ export const analyzeUpload = (input: Readable, opts: { scope: ConnectionScope; m
 export const heartbeatWithProber: HeartbeatFn = (spec, opts) =>
   credentialsAsAuth(() => runTargetHeartbeatMatrix(spec, {
     intervalsSeconds: opts.intervalsSeconds,
+    tcpKeepaliveSeconds: opts.tcpKeepaliveSeconds,
     windowSeconds: opts.windowSeconds,
     countMax: opts.countMax,
     includeNoHeartbeat: opts.includeNoHeartbeat,

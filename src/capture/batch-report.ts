@@ -135,7 +135,7 @@ export class BatchReport implements FlowListener {
       flows,
       idleTimeoutBracket: brackets.overall(),
       paths,
-      verdicts: paths.map((p) => pathVerdict(p.path, p.lowerSeconds, p.upperSeconds, p.consistent, p.flows)),
+      verdicts: paths.map((p) => pathVerdict(p.path, p.lowerSeconds, p.upperSeconds, p.consistent, p.flows, p.closedIdle)),
     };
   }
 }

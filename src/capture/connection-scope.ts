@@ -116,6 +116,27 @@ export function classifySsh(flow: ScopedFlow, direction: 0 | 1, seg: TcpSegment,
   if (flow.finished) flow.scope = InScope.No;
 }
 
+/**
+ * Outside the 'ssh' scope (a port, `all`), where every connection is in scope: marks one known not
+ * to be SSH — the first payload of the side that sent the SYN, captured from the stream's start, is
+ * no version banner. What the analysis knows of SSH endpoints does not hold for other protocols (an
+ * OpenSSH client never closes without a last message; another application may: flow.ts).
+ */
+export function noteNotSsh(flow: ScopedFlow & { notSsh: boolean }, direction: 0 | 1, seg: TcpSegment, buf: Buffer): void {
+  const bit = 1 << direction;
+  if (seg.seglen === 0 || direction !== flow.synDirection || (flow.firstDataSeen & bit) !== 0) return;
+  flow.firstDataSeen |= bit;
+  if ((flow.synSeen & bit) !== 0 && provesNoBanner(buf, seg.payloadOffset, seg.payloadCaptured)) flow.notSsh = true;
+}
+
+/** The captured bytes (however few: a 6-byte "hello\n" is enough) cannot start an SSH version banner. */
+function provesNoBanner(buf: Buffer, off: number, len: number): boolean {
+  if (len >= 8) return !startsWithSshBanner(buf, off, len);
+  const prefix = 'SSH-';
+  for (let i = 0; i < Math.min(len, prefix.length); i++) if (buf[off + i] !== prefix.charCodeAt(i)) return true;
+  return false;
+}
+
 function byWellKnownPort(flow: ScopedFlow): void {
   if (flow.portA === SSH_WELL_KNOWN_PORT || flow.portB === SSH_WELL_KNOWN_PORT) {
     flow.scope = InScope.Yes;

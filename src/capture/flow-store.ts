@@ -4,7 +4,7 @@
 // is dropped, and at the live-flow cap a batch is evicted. What a dropped connection showed is
 // handed to the listeners (the batch report folds it in; the live tracker reports it). Pure apart
 // from the listener calls (no I/O, no clock).
-import { InScope, classifySsh, type ConnectionScope } from './connection-scope.ts';
+import { InScope, classifySsh, noteNotSsh, type ConnectionScope } from './connection-scope.ts';
 import { Decoded, TH_ACK, TH_SYN, TcpSegment, decodePacket } from './decode.ts';
 import { Flow, DEFAULT_IDLE_PARAMS, type FlowObserver, type IdleParams } from './flow.ts';
 import { FlowTable, connectionHash } from './flow-table.ts';
@@ -152,6 +152,8 @@ export class FlowStore implements PacketSink {
     if (flow.scope === InScope.Unknown) {
       classifySsh(flow, direction, seg, data, isNew);
       if ((flow.scope as InScope) === InScope.No) this.notSsh++;
+    } else if (!this.sshOnly && seg.seglen > 0) {
+      noteNotSsh(flow, direction, seg, data);
     }
     if (this.observer !== null) this.observer.afterPacket(flow);
   }

@@ -1,7 +1,8 @@
 // One connection's analysis state (flow.ts) turned into its report row and the facts its verdict is
 // judged on. Pure. Shared by the batch report and the live tracker, so both say the same.
 import type { ConnectionScope } from './connection-scope.ts';
-import type { Flow } from './flow.ts';
+import { CLOSE_BUSY, CLOSE_PRELOGIN, type Flow } from './flow.ts';
+import { TH_RST } from './decode.ts';
 import { formatAddress, isoTime, ms } from './format.ts';
 import type { FlowEnd, FlowReport } from './report.ts';
 import type { FlowFacts } from './verdict.ts';
@@ -41,10 +42,12 @@ export function flowEndpoints(flow: Flow, port: number | null): Endpoints {
 /**
  * How a connection ended, as far as the capture shows: the one place an end is classified (the
  * report's `end`, watch's `closed`/`died` events and the passive counters' `end` label all follow
- * it). A new kind of end — e.g. a proxy closing the connection after N s idle — is one more case
- * here, one more FlowEnd, and its words in verdict.ts.
+ * it). A new kind of end is one more case here, one more FlowEnd, and its words in verdict.ts.
+ * `closed_idle` (flow.ts decides it at the first FIN/RST) comes first: a proxy's close is often a
+ * FIN followed by a reset (`option nolinger`, or the peer's last words hitting a closed socket).
  */
 export function classifyEnd(flow: Flow): FlowEnd {
+  if (flow.closedIdle) return 'closed_idle';
   if (flow.sawRst) return 'rst';
   if (flow.died) return flow.lastRetransmissionTs >= flow.deathAt ? 'retransmissions_then_silence' : 'silence';
   if (flow.sawFin) return 'fin';
@@ -66,6 +69,10 @@ export function summarizeFlow(flow: Flow, port: number | null, captureEnd: numbe
   const kaInterval = flow.keepaliveTimes.interval();
   const died = flow.died;
   const end = classifyEnd(flow);
+  const closed = flow.closeDirection >= 0;
+  const closedBy = !closed ? null : flow.closeDirection === side ? 'client' : 'server';
+  const closedWith = !closed ? null : flow.closeFlags & TH_RST ? 'rst' : 'fin';
+  const idleBeforeClose = closed && !Number.isNaN(flow.closeIdle) ? ms(flow.closeIdle) : null;
   const idleAtEnd = end === 'open' ? Math.max(0, captureEnd - flow.lastTs) : null;
   const maxIdle = idleAtEnd !== null ? Math.max(flow.maxGap, idleAtEnd) : flow.maxGap;
   const facts: FlowFacts = {
@@ -82,6 +89,11 @@ export function summarizeFlow(flow: Flow, port: number | null, captureEnd: numbe
     maxIdleSeconds: ms(maxIdle),
     idleAtEndSeconds: idleAtEnd === null ? null : ms(idleAtEnd),
     end,
+    closedBy,
+    closedWith,
+    idleBeforeCloseSeconds: idleBeforeClose,
+    closedBusy: flow.closeKind === CLOSE_BUSY,
+    closedBeforeLogin: flow.closeKind === CLOSE_PRELOGIN,
   };
   const report: Omit<FlowReport, 'verdict'> = {
     client,
@@ -104,6 +116,9 @@ export function summarizeFlow(flow: Flow, port: number | null, captureEnd: numbe
     diedAt: died ? isoTime(flow.deathAt) : null,
     maxIdleSeconds: facts.maxIdleSeconds,
     end,
+    closedBy,
+    closedWith,
+    idleBeforeCloseSeconds: idleBeforeClose,
   };
   return { firstTs: flow.firstTs, report, facts };
 }

@@ -15,6 +15,15 @@
 // pause (its next keystroke follows within the second). So the kind of an answered probe is settled
 // when its window ends.
 // An unanswered probe has no reply to judge: a lone small segment still counts as a heartbeat.
+//
+// A connection *closed idle* is one whose first FIN or RST carries no data and comes, unprompted,
+// after at least `minIdleSeconds` with no data either way — what a proxy load balancer does at its
+// inactivity timeout (HAProxy `timeout client/server`, an ELB's idle timeout), or a firewall that
+// resets idle connections. Its idle age is an observation of the path's timeout, like a death's.
+// Not when the same connection already survived a longer idle gap, nor while its heartbeats were
+// flowing (a proxy never closes a busy connection): that is the far end's own policy or application.
+// The endpoints' own closes are not bare: an OpenSSH client sends SSH_MSG_DISCONNECT right before its
+// FIN, and a session that ends sends its exit status and channel close first (docs/capture.md).
 import { InScope, type RecognisedBy, type ScopedFlow } from './connection-scope.ts';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpSegment } from './decode.ts';
 import type { FlowKeyed } from './flow-table.ts';
@@ -36,6 +45,32 @@ export const DEFAULT_IDLE_PARAMS: IdleParams = { minIdleSeconds: 1, maxHeartbeat
 const DUPLICATE_WINDOW_SECONDS = 0.005;
 /** Flow.lastSignature: ts, seq, ack, seglen, flags of the last packet per direction. */
 const SIG_FIELDS = 5;
+
+/**
+ * Heartbeats were flowing at a close that came within this many heartbeat intervals of the last
+ * activity: the next heartbeat was due, or at most half an interval late. A proxy never closes a
+ * connection its heartbeats keep busy.
+ */
+const HEARTBEAT_FLOWING_INTERVALS = 1.5;
+
+/** How the first FIN or RST of a connection came (Flow.closeKind). */
+export const CLOSE_NONE = 0;
+/** Bare and unprompted after an idle gap: closed idle (a proxy's inactivity timeout). */
+export const CLOSE_IDLE = 1;
+/** Bare after an idle gap, but while the connection was busy (heartbeats flowing, a longer gap survived). */
+export const CLOSE_BUSY = 2;
+/** Anything else: after data, carrying data, answering a probe, after a death. */
+export const CLOSE_OTHER = 3;
+/** Bare after an idle gap, but before the connection got past login (LOGIN_DATA_SEGMENTS): sshd's LoginGraceTime. */
+export const CLOSE_PRELOGIN = 4;
+
+/**
+ * Data segments each side has sent once an SSH login is done: a publickey login takes 8 from an
+ * OpenSSH client (banner, KEXINIT, ECDH init, NEWKEYS, service request, three USERAUTH requests) and
+ * 8 from the server, a password login 7 and 6. A client that stalls before authenticating (a scanner,
+ * a bot; sshd's LoginGraceTime closes it bare after 120 s) has sent at most 5, its server 5.
+ */
+const LOGIN_DATA_SEGMENTS = 6;
 
 export const PROBE_OTHER = 0;
 export const PROBE_HEARTBEAT = 1;
@@ -80,6 +115,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   readonly heartbeats = [0, 0];
   readonly heartbeatsAnswered = [0, 0];
   readonly heartbeatTimes = [new PeriodTracker(), new PeriodTracker()];
+  /** Idle gap before the last answered heartbeat (either side): its interval, when too few were seen for a period. */
+  private lastHeartbeatIdle = NaN;
   unanswered = 0;
   retransmissions = 0;
   /** Bit per direction that sent anything (3: both sides spoke). */
@@ -93,6 +130,22 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   sawFin = false;
   /** Bit per direction that sent a FIN. */
   private finDirections = 0;
+  /**
+   * Capture time of the last segment that carried data (not a TCP keepalive's byte) or a SYN: what a
+   * proxy counts as activity. NaN until seen.
+   */
+  private lastActivityTs = NaN;
+  /** The first FIN or RST: its direction (-1: none yet), time, flags, the idle before it, and its kind. */
+  closeDirection = -1;
+  closeTs = NaN;
+  closeFlags = 0;
+  closeIdle = NaN;
+  closeKind = CLOSE_NONE;
+  /** The other side sent something after the first FIN/RST (a later reset from the closer answers it). */
+  private closeAnswered = false;
+  /** Segments with data (not keepalives, not retransmissions) per direction: how far the SSH login got. */
+  private dataSegments0 = 0;
+  private dataSegments1 = 0;
   /** For Wireshark's port-reuse rule: a SYN after RST/FIN starts a new conversation. */
   get closed(): boolean {
     return this.sawRst || this.sawFin;
@@ -121,6 +174,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   recognisedBy: RecognisedBy | null = null;
   synSeen = 0;
   firstDataSeen = 0;
+  /** Known not to be SSH (a port or `all` scope, connection-scope.ts): never closed idle. */
+  notSsh = false;
   /** Number of the connection in its analysis run (events name it). */
   id = 0;
   /** Bits of the events live-reporter.ts already emitted for this connection. */
@@ -167,6 +222,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.heartbeatsAnswered[0] = this.heartbeatsAnswered[1] = 0;
     this.heartbeatTimes[0]!.reset();
     this.heartbeatTimes[1]!.reset();
+    this.lastHeartbeatIdle = NaN;
     this.unanswered = 0;
     this.retransmissions = 0;
     this.directionsSeen = 0;
@@ -177,6 +233,14 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.sawRst = false;
     this.sawFin = false;
     this.finDirections = 0;
+    this.lastActivityTs = NaN;
+    this.closeDirection = -1;
+    this.closeTs = NaN;
+    this.closeFlags = 0;
+    this.closeIdle = NaN;
+    this.closeKind = CLOSE_NONE;
+    this.closeAnswered = false;
+    this.dataSegments0 = this.dataSegments1 = 0;
     this.probePending = false;
     this.probeAt = 0;
     this.probeIdle = 0;
@@ -194,6 +258,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.recognisedBy = null;
     this.synSeen = 0;
     this.firstDataSeen = 0;
+    this.notSsh = false;
     this.id = 0;
     this.reported = 0;
     this.observer = null;
@@ -211,6 +276,11 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
 
   get died(): boolean {
     return this.deathDirection >= 0;
+  }
+
+  /** Closed idle (CLOSE_IDLE): a death whose idle age is the close's; nothing after it revives it. */
+  get closedIdle(): boolean {
+    return this.closeKind === CLOSE_IDLE;
   }
 
   /** Seconds within which an answer must come: a few RTTs plus delayed-ACK slack. */
@@ -266,6 +336,10 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.trackHandshake(direction, ts, flags);
 
     const isRst = (flags & TH_RST) !== 0;
+    const firstClose = (flags & (TH_FIN | TH_RST)) !== 0 && this.closeDirection < 0;
+    // Whether this segment answers a probe of the other side (decided before the probe logic below
+    // settles it): a close that answers one is no unprompted close.
+    const answersProbe = firstClose && this.probePending && direction !== this.probeDirection && ts - this.probeAt <= this.answerWindow();
     if (isRst) this.sawRst = true;
     if (flags & TH_FIN) {
       this.sawFin = true;
@@ -290,10 +364,26 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
         this.probeUnanswered(); // superseded by a new probe below
       }
     }
-    // Anything but a reset from the other side after the death proves the path works again.
-    if (this.died && direction !== this.deathDirection && !isRst) this.recover(ts);
+    if (firstClose) this.noteClose(direction, ts, flags, seg.seglen, answersProbe);
+    else if (this.closeDirection >= 0 && !this.closeAnswered) {
+      // A FIN its sender follows with a reset before the other side said anything is an abort (HAProxy's
+      // `option nolinger`): the close was a reset. A reset after the peer's last words only answers them.
+      if (direction !== this.closeDirection) this.closeAnswered = true;
+      else if (isRst) this.closeFlags |= TH_RST;
+    }
+    // Anything but a reset from the other side after the death proves the path works again — unless
+    // the connection was closed: what follows a close (the peer's last words, its FIN) is no answer.
+    if (this.died && direction !== this.deathDirection && !isRst && !this.closedIdle) this.recover(ts);
+    if (seg.seglen > 0 && (wireshark & A_KEEP_ALIVE) === 0) {
+      this.lastActivityTs = ts;
+      if (!retransmission) {
+        if (direction === 0) this.dataSegments0++;
+        else this.dataSegments1++;
+      }
+    } else if (flags & TH_SYN) this.lastActivityTs = ts;
 
-    if (gap >= this.params.minIdleSeconds && !isRst && !retransmission && !this.probePending) {
+    // A connection closed idle probes nothing more: the close itself was the observation.
+    if (gap >= this.params.minIdleSeconds && !isRst && !retransmission && !this.probePending && !this.closedIdle) {
       let kind = PROBE_OTHER;
       if (wireshark & A_KEEP_ALIVE) kind = PROBE_KEEPALIVE;
       else if (seg.seglen > 0 && seg.seglen <= this.params.maxHeartbeatBytes && (flags & (TH_SYN | TH_FIN)) === 0) kind = PROBE_HEARTBEAT;
@@ -321,6 +411,50 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   finish(endTs: number, final = false): void {
     if (this.probePending && endTs - this.probeAt > this.answerWindow()) this.probeUnanswered();
     if (this.shapePending && !this.probePending && (final || this.finished || endTs - this.probeAt > this.shapeWindow())) this.settleShape();
+  }
+
+  /**
+   * The connection's first FIN or RST. Closed idle when it carries no data, answers no probe, follows
+   * at least minIdleSeconds without data either way (TCP keepalives are no activity for a proxy: its
+   * own kernel answers them), the connection has not died, and it was not busy: the idle age is above
+   * the longest idle gap it already survived and, with heartbeats answered, above
+   * HEARTBEAT_FLOWING_INTERVALS of their interval (their period, else the idle gap before the last one). Only for SSH (or connections whose start was not seen): the
+   * rule rests on how SSH endpoints close; another protocol's client may close bare on its own timer.
+   * And only past login (LOGIN_DATA_SEGMENTS each way): sshd closes a login that stalled bare too.
+   */
+  private noteClose(direction: number, ts: number, flags: number, seglen: number, answersProbe: boolean): void {
+    this.closeDirection = direction;
+    this.closeTs = ts;
+    this.closeFlags = flags & (TH_FIN | TH_RST);
+    const idle = ts - this.lastActivityTs; // NaN when no activity was seen: the idle age is unknown
+    this.closeIdle = idle;
+    if (seglen > 0 || answersProbe || this.died || this.notSsh || !(idle >= this.params.minIdleSeconds)) {
+      this.closeKind = CLOSE_OTHER;
+      return;
+    }
+    // Heartbeats are sent after an interval without anything received: the idle gap before an
+    // answered one is the interval, when too few were seen for a period.
+    const side = this.heartbeatsAnswered[0]! >= this.heartbeatsAnswered[1]! ? 0 : 1;
+    const interval = this.heartbeatsAnswered[side]! > 0 ? (this.heartbeatTimes[side]!.interval() ?? this.lastHeartbeatIdle) : NaN;
+    const flowing = idle <= HEARTBEAT_FLOWING_INTERVALS * interval;
+    if (idle <= this.maxSurvived || flowing) {
+      this.closeKind = CLOSE_BUSY;
+      return;
+    }
+    // A login that never finished is closed bare by sshd (LoginGraceTime): the path carried that FIN.
+    // A connection joined mid-stream logged in before the capture started.
+    if (this.synDirection >= 0 && Math.min(this.dataSegments0, this.dataSegments1) < LOGIN_DATA_SEGMENTS) {
+      this.closeKind = CLOSE_PRELOGIN;
+      return;
+    }
+    this.closeKind = CLOSE_IDLE;
+    // A death at the close's idle age, on the closing side: the report, the brackets and the live
+    // events read it like any other death.
+    this.probePending = false;
+    this.shapePending = false;
+    this.deathAt = ts;
+    this.deathIdle = idle;
+    this.deathDirection = direction;
   }
 
   /** A packet within the answer window of a small probe: does the exchange stay heartbeat-shaped? */
@@ -353,7 +487,10 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   private countHeartbeat(direction: number, at: number, answered: boolean): void {
     this.heartbeats[direction]!++;
     this.heartbeatTimes[direction]!.add(at);
-    if (answered) this.heartbeatsAnswered[direction]!++;
+    if (answered) {
+      this.heartbeatsAnswered[direction]!++;
+      this.lastHeartbeatIdle = this.probeIdle;
+    }
   }
 
   private trackHandshake(direction: number, ts: number, flags: number): void {

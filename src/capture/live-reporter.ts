@@ -1,5 +1,6 @@
 // Turns the analysis of each connection into events as they happen (the live path of `watch`):
-// opened, heartbeat unanswered, died (after how long idle, and how), recovered, closed, still open,
+// opened, heartbeat unanswered, died (after how long idle, and how — closed idle by the far end
+// included), recovered, closed, still open,
 // forgotten. The analysis itself is the batch one (flow.ts); this only watches it. Pure.
 import { InScope } from './connection-scope.ts';
 import { deathConfirmSeconds, type ConnectionEvent } from './events.ts';
@@ -44,7 +45,7 @@ export class LiveReporter implements FlowObserver {
       this.emit({ event: 'opened', ...this.base(flow, flow.firstTs), recognisedBy: flow.recognisedBy ?? 'filter' });
     }
     // A reset after an unanswered probe settles it at once.
-    if (flow.sawRst && flow.died && (flow.reported & DIED) === 0) this.reportDeath(flow, flow.lastTs);
+    if (flow.sawRst && flow.died && !flow.closedIdle && (flow.reported & DIED) === 0) this.reportDeath(flow, flow.lastTs);
   }
 
   /**
@@ -54,6 +55,9 @@ export class LiveReporter implements FlowObserver {
    */
   tick(flow: Flow, now: number): void {
     flow.finish(now);
+    // Closed idle (flow.ts): reported once the packets that follow the close are in, so the event
+    // says how it closed (a FIN, or a FIN its sender followed with a reset).
+    if (flow.closedIdle && (flow.reported & DIED) === 0 && now > flow.closeTs) this.reportDeath(flow, now);
     if (flow.finished) {
       if ((flow.reported & CLOSED) === 0 && now > flow.lastTs) this.reportClosed(flow);
       return;
@@ -66,6 +70,8 @@ export class LiveReporter implements FlowObserver {
   /** The capture (or the watch) ended at capture time `now`: what is still held is reported as it stands. */
   end(flow: Flow, now: number): void {
     if ((flow.reported & (CLOSED | ENDED)) !== 0) return;
+    // Closed idle with the capture ending at the close: the death first, as a tick would have told it.
+    if (flow.closedIdle && (flow.reported & DIED) === 0) this.reportDeath(flow, now);
     if (flow.finished) {
       this.reportClosed(flow);
       return;

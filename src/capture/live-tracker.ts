@@ -72,6 +72,9 @@ export class LiveTracker implements PacketObserver, FlowListener {
   flowDropped(flow: Flow, reason: DropReason): void {
     if (reason === 'forgotten') this.reporter.forgotten(flow, 'idle', this.watermark);
     else if (reason === 'capHalfOpen' || reason === 'capIdle') this.reporter.forgotten(flow, 'cap', this.store.lastTs);
+    // A connection that ended is normally told long before it is dropped; at the live-flow cap it can
+    // go within the reordering slack of its close: told now (its death first), never lost.
+    else this.reporter.end(flow, this.store.lastTs);
   }
 
   /**

@@ -16,7 +16,14 @@ export const DEATH_AGE_BUCKETS = [5, 10, 15, 30, 45, 60, 120, 300, 600, 1800, 36
 export type PassiveEnd = Exclude<FlowEnd, 'open'> | 'forgotten';
 
 /** Every `end` label value, in exposition order. */
-export const PASSIVE_ENDS: readonly PassiveEnd[] = ['fin', 'rst', 'retransmissions_then_silence', 'silence', 'forgotten'];
+export const PASSIVE_ENDS: readonly PassiveEnd[] = ['fin', 'rst', 'retransmissions_then_silence', 'silence', 'closed_idle', 'forgotten'];
+
+/**
+ * The `end` values that always mean "died while idle" (`rst` also counts resets that followed no idle
+ * gap): what the dashboards add up as idle deaths. Every death, `rst` ones included, is in the
+ * death-age histogram.
+ */
+export const PASSIVE_IDLE_DEATH_ENDS: readonly PassiveEnd[] = ['retransmissions_then_silence', 'silence', 'closed_idle'];
 
 export interface DeathAgeHistogram {
   /** Cumulative counts per bucket of DEATH_AGE_BUCKETS (Prometheus `le`), then +Inf = count. */

@@ -7,6 +7,7 @@ interface Bounds {
   lower: number | null;
   upper: number | null;
   flows: number;
+  closedIdle: number;
 }
 
 export function pathKey(report: Pick<FlowReport, 'client' | 'server'>): string {
@@ -15,7 +16,7 @@ export function pathKey(report: Pick<FlowReport, 'client' | 'server'>): string {
 
 export class PathBrackets {
   private readonly byPath = new Map<string, Bounds>();
-  private readonly all: Bounds = { lower: null, upper: null, flows: 0 };
+  private readonly all: Bounds = { lower: null, upper: null, flows: 0, closedIdle: 0 };
   /**
    * Longest idle gap survived so far per path by connections not folded in yet (the live path's
    * verdicts use it: a death is judged with what every connection on its path showed up to then).
@@ -29,10 +30,11 @@ export class PathBrackets {
   add(report: Omit<FlowReport, 'verdict'>): void {
     const key = pathKey(report);
     let entry = this.byPath.get(key);
-    if (!entry && this.byPath.size < this.maxPaths) this.byPath.set(key, (entry = { lower: null, upper: null, flows: 0 }));
+    if (!entry && this.byPath.size < this.maxPaths) this.byPath.set(key, (entry = { lower: null, upper: null, flows: 0, closedIdle: 0 }));
     if (!entry) this.omittedFlows++;
     for (const b of entry ? [entry, this.all] : [this.all]) {
       b.flows++;
+      if (report.end === 'closed_idle') b.closedIdle++;
       if (report.maxIdleSurvivedSeconds !== null) b.lower = Math.max(b.lower ?? 0, report.maxIdleSurvivedSeconds);
       if (report.diedAfterIdleSeconds !== null) b.upper = Math.min(b.upper ?? Infinity, report.diedAfterIdleSeconds);
     }
@@ -76,5 +78,5 @@ export class PathBrackets {
 }
 
 function bracket(b: Bounds): IdleTimeoutBracket {
-  return { lowerSeconds: b.lower, upperSeconds: b.upper, consistent: b.lower === null || b.upper === null || b.lower < b.upper, flows: b.flows };
+  return { lowerSeconds: b.lower, upperSeconds: b.upper, consistent: b.lower === null || b.upper === null || b.lower < b.upper, flows: b.flows, closedIdle: b.closedIdle };
 }

@@ -7,6 +7,7 @@ export type FlowEnd =
   | 'rst' // a reset, from either side or a middlebox
   | 'retransmissions_then_silence' // last packets went unanswered and were retransmitted, then nothing
   | 'silence' // last packet went unanswered, then nothing
+  | 'closed_idle' // closed (FIN or RST, no data before it) by one side after an idle gap: a proxy's inactivity timeout
   | 'open'; // still alive at the end of the capture
 
 export interface FlowReport {
@@ -40,6 +41,15 @@ export interface FlowReport {
   /** Longest silence in the connection, answered or not; for an open connection including the silence up to the end of the capture. */
   maxIdleSeconds: number;
   end: FlowEnd;
+  /** Side that sent the connection's first FIN or RST (null while open). */
+  closedBy: 'client' | 'server' | null;
+  /**
+   * How that side closed: `rst` for a reset, or a FIN its sender followed with a reset before the
+   * other side sent anything (an abort: HAProxy's `option nolinger`); else `fin`.
+   */
+  closedWith: 'fin' | 'rst' | null;
+  /** Seconds without data either way (TCP keepalives do not count) before that segment; null while open or when no data was seen. */
+  idleBeforeCloseSeconds: number | null;
   verdict: string;
 }
 
@@ -51,6 +61,8 @@ export interface IdleTimeoutBracket {
   /** False when some connection survived longer than another died (mixed paths or a flaky path). */
   consistent: boolean;
   flows: number;
+  /** Connections closed idle by the far end (`closed_idle`): their idle ages count like deaths. */
+  closedIdle: number;
 }
 
 export interface PathReport extends IdleTimeoutBracket {

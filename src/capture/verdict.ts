@@ -17,6 +17,14 @@ export interface FlowFacts {
   /** Silence from the connection's last packet to the end of the capture (open connections only). */
   idleAtEndSeconds: number | null;
   end: FlowEnd;
+  /** Side that sent the first FIN or RST, what it was, and the seconds without data before it. */
+  closedBy: 'client' | 'server' | null;
+  closedWith: 'fin' | 'rst' | null;
+  idleBeforeCloseSeconds: number | null;
+  /** That close was bare and after an idle gap, but while the connection was busy (flow.ts CLOSE_BUSY). */
+  closedBusy: boolean;
+  /** That close was bare and after an idle gap, but before the login was done (flow.ts CLOSE_PRELOGIN). */
+  closedBeforeLogin: boolean;
 }
 
 /** Idle gap below which the lack of heartbeats is not worth a warning. */
@@ -56,6 +64,8 @@ function endText(end: FlowEnd): string {
       return 'retransmitted, then nothing';
     case 'silence':
       return 'then nothing';
+    case 'closed_idle':
+      return 'then closed by the far end';
     case 'fin':
       return 'then closed';
     case 'open':
@@ -63,22 +73,74 @@ function endText(end: FlowEnd): string {
   }
 }
 
+function closeSegment(f: FlowFacts): string {
+  return `${f.closedWith === 'rst' ? 'a reset' : 'a FIN'} from the ${f.closedBy ?? 'other'} side`;
+}
+
+/** What was sent to keep the connection alive, for a death's verdict. */
+function keepaliveSummary(f: FlowFacts): string {
+  if (f.heartbeats > 0) return `${f.heartbeats} ${whoSendsHeartbeats(f, f.heartbeats)}${every(f.heartbeatIntervalSeconds)} sent, ${f.heartbeatsAnswered} answered`;
+  if (f.tcpKeepalives > 0) return `${f.tcpKeepalives} TCP keepalive${f.tcpKeepalives === 1 ? '' : 's'}${every(f.tcpKeepaliveIntervalSeconds)} sent`;
+  return 'no heartbeats or keepalives';
+}
+
+/** `2–7.6 s idle`, or `at most 7.6 s idle` when nothing on the path survived a shorter gap. */
+function idleRange(f: FlowFacts, pathLowerSeconds: number | null, upper: number): string {
+  const lowerCandidates = [f.maxIdleSurvivedSeconds, pathLowerSeconds].filter((x): x is number => x !== null && x < upper);
+  const lower = lowerCandidates.length ? Math.max(...lowerCandidates) : 0;
+  return lower > 0 ? `${roundSeconds(lower)}–${roundSeconds(upper)} s idle` : `at most ${roundSeconds(upper)} s idle`;
+}
+
+/**
+ * Closed idle by the far end (flow.ts): an observation of the path's timeout like a death, but the
+ * box closes rather than forgets — a proxy or load balancer, whose own kernel answers TCP keepalives,
+ * so only bytes inside SSH keep the connection open.
+ */
+function closedIdleVerdict(f: FlowFacts, age: number, at: number, pathLowerSeconds: number | null): string {
+  const n = recommendedHeartbeatSeconds(age);
+  const keepalives = f.tcpKeepalives > 0 ? ' — the TCP keepalives did not: a proxy does not count them' : ' (TCP keepalives would not: a proxy does not count them)';
+  return (
+    `${keepaliveSummary(f)}; closed after ${roundSeconds(age)} s idle by the far end (${closeSegment(f)} at ${clockTime(at)} UTC, no data either way before it) → ` +
+    `the path closes connections after ${idleRange(f, pathLowerSeconds, age)} (a proxy or load balancer, a firewall that resets idle connections, or the far end's own idle policy); ` +
+    `an SSH heartbeat every ≤ ${n} s (ServerAliveInterval) would have kept it${keepalives}`
+  );
+}
+
+/** A bare close after an idle gap that cannot be an idle timeout: the connection was busy. */
+function busyCloseNote(f: FlowFacts): string {
+  const idle = f.idleBeforeCloseSeconds ?? 0;
+  const survived = f.maxIdleSurvivedSeconds;
+  const reasons: string[] = [];
+  if (f.heartbeatsAnswered > 0) reasons.push(`its heartbeats were flowing (${f.heartbeatsAnswered} answered${every(f.heartbeatIntervalSeconds)})`);
+  if (survived !== null && idle <= survived) reasons.push(`it had survived ${roundSeconds(survived)} s idle`);
+  const why = reasons.length ? reasons.join(' and ') : 'it was busy';
+  return (
+    `closed by ${closeSegment(f)} after ${roundSeconds(idle)} s without data, while ${why}: not an idle timeout (a proxy never closes a busy connection) — ` +
+    `the far end's own policy (e.g. sshd's UnusedConnectionTimeout) or application`
+  );
+}
+
 export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): string {
   if (f.diedAfterIdleSeconds !== null && f.diedAtSeconds !== null) {
-    const what =
-      f.heartbeats > 0
-        ? `${f.heartbeats} ${whoSendsHeartbeats(f, f.heartbeats)}${every(f.heartbeatIntervalSeconds)} sent, ${f.heartbeatsAnswered} answered`
-        : f.tcpKeepalives > 0
-          ? `${f.tcpKeepalives} TCP keepalive${f.tcpKeepalives === 1 ? '' : 's'}${every(f.tcpKeepaliveIntervalSeconds)} sent`
-          : 'no heartbeats or keepalives';
-    const lowerCandidates = [f.maxIdleSurvivedSeconds, pathLowerSeconds].filter((x): x is number => x !== null && x < f.diedAfterIdleSeconds!);
-    const lower = lowerCandidates.length ? Math.max(...lowerCandidates) : 0;
-    const range = lower > 0 ? `${roundSeconds(lower)}–${roundSeconds(f.diedAfterIdleSeconds)} s idle` : `at most ${roundSeconds(f.diedAfterIdleSeconds)} s idle`;
+    if (f.end === 'closed_idle') return closedIdleVerdict(f, f.diedAfterIdleSeconds, f.diedAtSeconds, pathLowerSeconds);
     return (
-      `${what}; nothing answered after ${clockTime(f.diedAtSeconds)} UTC (${endText(f.end)}) → the path dropped the connection after ${range}; ` +
+      `${keepaliveSummary(f)}; nothing answered after ${clockTime(f.diedAtSeconds)} UTC (${endText(f.end)}) → the path dropped the connection after ${idleRange(f, pathLowerSeconds, f.diedAfterIdleSeconds)}; ` +
       `a heartbeat every ≤ ${recommendedHeartbeatSeconds(f.diedAfterIdleSeconds)} s would have kept it`
     );
   }
+  if (f.closedBeforeLogin) {
+    return (
+      `closed by ${closeSegment(f)} after ${roundSeconds(f.idleBeforeCloseSeconds ?? 0)} s without data, before the login was done: ` +
+      `not an idle timeout — a login that stalled (sshd's LoginGraceTime; often a scanner or a bot)`
+    );
+  }
+  const verdict = aliveVerdict(f);
+  return f.closedBusy ? `${verdict}; ${busyCloseNote(f)}` : verdict;
+}
+
+/** A connection that did not die (nor was closed idle). */
+function aliveVerdict(f: FlowFacts): string {
+  if (f.end === 'rst' && f.closedBusy) return 'ended by a reset';
   if (f.end === 'rst') return 'ended by a reset that did not follow an idle gap: not an idle-timeout symptom';
   const survived = f.maxIdleSurvivedSeconds;
   if (f.heartbeats > 0 && f.heartbeatsAnswered > 0) {
@@ -102,8 +164,9 @@ export function flowVerdict(f: FlowFacts, pathLowerSeconds: number | null): stri
   return `no idle gap long enough to judge (longest ${roundSeconds(f.maxIdleSeconds)} s)`;
 }
 
-export function pathVerdict(path: string, lower: number | null, upper: number | null, consistent: boolean, flows: number): string {
-  const n = `${flows} connection${flows === 1 ? '' : 's'}`;
+export function pathVerdict(path: string, lower: number | null, upper: number | null, consistent: boolean, flows: number, closedIdle = 0): string {
+  const closed = closedIdle > 0 ? `, ${closedIdle} closed idle by the far end` : '';
+  const n = `${flows} connection${flows === 1 ? '' : 's'}${closed}`;
   if (upper === null) {
     return lower === null
       ? `${path}: no idle gap long enough to bound the idle timeout (${n})`
@@ -113,5 +176,7 @@ export function pathVerdict(path: string, lower: number | null, upper: number | 
     return `${path}: inconsistent — one connection survived ${roundSeconds(lower!)} s idle while another died after ${roundSeconds(upper)} s (${n}); different middleboxes or a flaky path`;
   }
   const range = lower === null ? `at most ${roundSeconds(upper)} s` : `in (${roundSeconds(lower)}, ${roundSeconds(upper)}] s`;
-  return `${path}: idle timeout ${range} (${n}); keep heartbeats at most every ${recommendedHeartbeatSeconds(upper)} s`;
+  // A box that closes idle connections is most likely a proxy: its kernel answers TCP keepalives.
+  const which = closedIdle > 0 ? 'SSH heartbeats (TCP keepalives do not count for a proxy)' : 'heartbeats';
+  return `${path}: idle timeout ${range} (${n}); keep ${which} at most every ${recommendedHeartbeatSeconds(upper)} s`;
 }

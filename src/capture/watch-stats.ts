@@ -23,6 +23,9 @@ export interface DeathRecord {
   heartbeats: number;
   heartbeatsAnswered: number;
   heartbeatIntervalSeconds: number | null;
+  /** For a connection closed idle (`how` closed_idle): the side that closed it, and how. */
+  closedBy: 'client' | 'server' | null;
+  closedWith: 'fin' | 'rst' | null;
 }
 
 export class WatchStats {
@@ -63,6 +66,8 @@ export class WatchStats {
           heartbeats: e.heartbeats,
           heartbeatsAnswered: e.heartbeatsAnswered,
           heartbeatIntervalSeconds: e.heartbeatIntervalSeconds,
+          closedBy: e.connection.closedBy,
+          closedWith: e.connection.closedWith,
         });
         if (this.recentDeaths.length > RECENT_DEATHS) this.recentDeaths.shift();
         this.countHeartbeatless(e.connection);

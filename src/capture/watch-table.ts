@@ -18,8 +18,14 @@ function duration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
+/** How a death reads: a proxy's close is said as one (`closed_idle`), other deaths by how they went. */
+function deathWords(how: string, afterIdleSeconds: number | null, closedBy: string | null, closedWith: string | null): string {
+  if (how === 'closed_idle') return `closed after ${secs(afterIdleSeconds)} idle by the far end (${closedWith === 'rst' ? 'reset' : 'FIN'} from the ${closedBy ?? 'other'} side)`;
+  return `died after ${secs(afterIdleSeconds)} idle (${how})`;
+}
+
 function state(c: FlowReport): string {
-  if (c.diedAfterIdleSeconds !== null) return `died after ${secs(c.diedAfterIdleSeconds)} idle (${c.end})`;
+  if (c.diedAfterIdleSeconds !== null) return deathWords(c.end, c.diedAfterIdleSeconds, c.closedBy, c.closedWith);
   if (c.end === 'open') return 'open';
   return `closed (${c.end})`;
 }
@@ -61,7 +67,7 @@ export function formatWatchScreen(title: string, stats: WatchStats, connections:
     lines.push('', 'Latest deaths:');
     for (const d of stats.recentDeaths) {
       lines.push(
-        `  ${d.at.slice(11, 19)} ${d.client} → ${d.server}: died after ${secs(d.afterIdleSeconds)} idle (${d.how}); heartbeats ${d.heartbeatsAnswered}/${d.heartbeats} answered${d.heartbeatIntervalSeconds !== null ? `, every ${secs(d.heartbeatIntervalSeconds)}` : ''}`,
+        `  ${d.at.slice(11, 19)} ${d.client} → ${d.server}: ${deathWords(d.how, d.afterIdleSeconds, d.closedBy, d.closedWith)}; heartbeats ${d.heartbeatsAnswered}/${d.heartbeats} answered${d.heartbeatIntervalSeconds !== null ? `, every ${secs(d.heartbeatIntervalSeconds)}` : ''}`,
       );
     }
   }
@@ -79,6 +85,7 @@ export function formatEventLine(e: WatchEvent): string | null {
     case 'heartbeat_unanswered':
       return `${e.at} unanswered ${e.kind} ${who(e)} from ${e.sender} after ${secs(e.idleSeconds)} idle`;
     case 'died':
+      if (e.how === 'closed_idle') return `${e.at} died ${who(e)}: ${deathWords(e.how, e.afterIdleSeconds, e.connection.closedBy, e.connection.closedWith)}`;
       return `${e.at} died ${who(e)} after ${secs(e.afterIdleSeconds)} idle (${e.how}; reported ${e.reportedAt.slice(11, 19)})`;
     case 'recovered':
       return `${e.at} recovered ${who(e)}`;
@@ -114,7 +121,10 @@ export function formatWatchSummary(source: string, stats: WatchStats, report: An
   }
   if (stats.recentDeaths.length) {
     lines.push('', 'Deaths (latest):');
-    for (const d of stats.recentDeaths) lines.push(`  ${d.at.slice(11, 19)} ${d.client} → ${d.server}: after ${secs(d.afterIdleSeconds)} idle (${d.how}), heartbeats ${d.heartbeatsAnswered}/${d.heartbeats}`);
+    for (const d of stats.recentDeaths) {
+      const how = d.how === 'closed_idle' ? deathWords(d.how, d.afterIdleSeconds, d.closedBy, d.closedWith) : `after ${secs(d.afterIdleSeconds)} idle (${d.how})`;
+      lines.push(`  ${d.at.slice(11, 19)} ${d.client} → ${d.server}: ${how}, heartbeats ${d.heartbeatsAnswered}/${d.heartbeats}`);
+    }
   }
   if (report.verdicts.length) {
     lines.push('', 'Paths:');

@@ -20,7 +20,7 @@ interface AnalyzeFlags extends ScopeFlags, ReportFlags {
 export function command(): Command {
   return addScopeOptions(
     addReportOption(new Command('analyze'))
-      .description('Read a tcpdump/tshark capture (pcap or pcapng, gzip-compressed or not; a file or "-" for stdin) and report heartbeats, unanswered keepalives and idle timeouts per SSH connection.')
+      .description('Read a tcpdump/tshark capture (pcap or pcapng, gzip-compressed or not; a file or "-" for stdin) and report heartbeats, unanswered keepalives, idle timeouts and closes after idle (by a proxy) per SSH connection.')
       .argument('<file>', 'capture file, or - to read stdin (tcpdump -w - … | idleprobe analyze -; Ctrl-C reports what was read)'),
   )
     .option('--json', 'print the full report as JSON')

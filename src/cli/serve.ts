@@ -40,8 +40,14 @@ const OPT = {
   headerTimeout: new Option('--web.read-header-timeout <duration>', 'time a client has to send the request headers').default(DEFAULT_HTTP_LIMITS.headersTimeoutMs, secs(DEFAULT_HTTP_LIMITS.headersTimeoutMs)).argParser(parseDuration('--web.read-header-timeout')),
   requestTimeout: new Option('--web.request-timeout <duration>', 'time a client has to send a whole request, upload included').default(DEFAULT_HTTP_LIMITS.requestTimeoutMs, secs(DEFAULT_HTTP_LIMITS.requestTimeoutMs)).argParser(parseDuration('--web.request-timeout')),
   idleTimeout: new Option('--web.idle-timeout <duration>', 'a connection silent this long is closed (a stalled upload too)').default(DEFAULT_HTTP_LIMITS.idleTimeoutMs, secs(DEFAULT_HTTP_LIMITS.idleTimeoutMs)).argParser(parseDuration('--web.idle-timeout')),
-  maxConnections: new Option('--web.max-connections <n>', 'open HTTP connections at once').default(DEFAULT_HTTP_LIMITS.maxConnections).argParser(parseCount('--web.max-connections')),
+  maxConnections: new Option('--web.max-connections <n>', 'open HTTP connections at once (at the cap an opening or idle one is closed for a newcomer)').default(DEFAULT_HTTP_LIMITS.maxConnections).argParser(parseCount('--web.max-connections')),
+  maxConnectionsPerClient: new Option('--web.max-connections-per-client <n>', 'open HTTP connections of one client address (IPv6: /64) at once').default(DEFAULT_HTTP_LIMITS.maxConnectionsPerClient).argParser(parseCount('--web.max-connections-per-client')),
+  connectionRate: new Option('--web.client-connection-rate <n>', 'new connections one client address may open per second (burst 4 × n); more are closed at accept').default(DEFAULT_HTTP_LIMITS.connectionRatePerClient).argParser(parseCount('--web.client-connection-rate')),
+  maxRequestsPerConnection: new Option('--web.max-requests-per-connection <n>', 'requests one connection may send before it is closed; pipelined ones beyond get 503').default(DEFAULT_HTTP_LIMITS.maxRequestsPerConnection).argParser(parseCount('--web.max-requests-per-connection')),
+  requestsPerSecond: new Option('--web.requests-per-second <n>', 'API and page requests (all but /metrics, /probe and /-/*) started per second over all clients; more get 503').default(DEFAULT_HTTP_LIMITS.requestsPerSecond).argParser(parseCount('--web.requests-per-second')),
+  maxConcurrentRequests: new Option('--web.max-concurrent-requests <n>', 'API and page requests (all but /metrics, /probe and /-/*) in progress at once; more get 503').default(DEFAULT_HTTP_LIMITS.maxConcurrentRequests).argParser(parseCount('--web.max-concurrent-requests')),
   maxAnalyses: new Option('--analyze.max-concurrent <n>', 'capture analyses (POST /api/analyze) at once; more get 429').default(DEFAULT_HTTP_LIMITS.maxConcurrentAnalyses).argParser(parseCount('--analyze.max-concurrent')),
+  minUploadRate: new Option('--analyze.min-upload-rate <bytes/s>', 'an upload slower than this (over each 10 s) is cut with 408').default(DEFAULT_HTTP_LIMITS.minUploadBytesPerSecond).argParser(parseCount('--analyze.min-upload-rate')),
   maxLiveFlows: new Option('--analyze.max-live-flows <n>', 'connections an analysis holds at once (then evicts half-open/idle ones, counted)').default(DEFAULT_HTTP_LIMITS.maxLiveFlows).argParser(parseCount('--analyze.max-live-flows')),
   history: new Option('--history <file>', 'SQLite file for measurement history (":memory:" keeps none)').default('idleprobe-history.sqlite'),
   resetCorrupt: new Option(RESET_CORRUPT_FLAG, 'if the history file is corrupt, move it aside (FILE.corrupt-<time>) and start a fresh one'),
@@ -75,6 +81,12 @@ export function command(): Command {
       requestTimeoutMs: get(OPT.requestTimeout),
       idleTimeoutMs: get(OPT.idleTimeout),
       maxConnections: get(OPT.maxConnections),
+      maxConnectionsPerClient: get(OPT.maxConnectionsPerClient),
+      connectionRatePerClient: get(OPT.connectionRate),
+      maxRequestsPerConnection: get(OPT.maxRequestsPerConnection),
+      maxConcurrentRequests: get(OPT.maxConcurrentRequests),
+      requestsPerSecond: get(OPT.requestsPerSecond),
+      minUploadBytesPerSecond: get(OPT.minUploadRate),
       maxConcurrentAnalyses: get(OPT.maxAnalyses),
       maxLiveFlows: get(OPT.maxLiveFlows),
     };
@@ -91,7 +103,11 @@ export function command(): Command {
       const passiveNote = p ? `, passive capture on ${p.interface} (${p.filter}) with ${p.servers.length} server(s) and tcpdump ${p.tcpdumpPath}` : '';
       process.stdout.write(`${configFile}: OK, ${config.targets.length} target(s)${shardNote}, ${Object.keys(config.modules).length} module(s)${passiveNote}\n`);
       if (webConfigFile && webConfig) {
-        const what = [webConfig.tls ? 'TLS' : 'no TLS', webConfig.basicAuthUsers.size ? `basic auth (${webConfig.basicAuthUsers.size} user(s))` : 'no basic auth'];
+        const what = [
+          webConfig.tls ? 'TLS' : 'no TLS',
+          webConfig.basicAuthUsers.size ? `basic auth (${webConfig.basicAuthUsers.size} user(s))` : 'no basic auth',
+          ...(webConfig.rateLimit ? [`rate limit ${webConfig.rateLimit.burst} request(s), then one per ${webConfig.rateLimit.intervalMs} ms, per client`] : []),
+        ];
         process.stdout.write(`${webConfigFile}: OK, ${what.join(', ')}\n`);
       }
       return;

@@ -20,6 +20,8 @@ import { CaptureStartError, resolveTcpdump } from '../capture/tcpdump-source.ts'
 import { canonicalEndpoint } from '../capture/passive-counters.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { validateMatrixOptions } from '../heartbeat/matrix.ts';
+import { heartbeatRowsOf, parseHeartbeatEntry, type HeartbeatRows } from '../heartbeat/intervals.ts';
+import { checkKeepaliveOptionsAvailable } from '../probe/socket-options.ts';
 
 // ConfigError and jsonPointerToPath live in ../config-error.ts (the exporter's web config uses them too).
 export { ConfigError, jsonPointerToPath } from '../config-error.ts';
@@ -34,7 +36,10 @@ type HeartbeatRaw = FromSchema<{ type: 'object'; additionalProperties: false; pr
 export type SentinelSettings = ModuleRaw['sentinel'];
 
 export interface HeartbeatSettings {
+  /** SSH heartbeat intervals (keepalive@openssh.com every h s, like ServerAliveInterval h), seconds. */
   intervalsSeconds: number[];
+  /** `tcp:N` rows: kernel TCP keepalives every N s and nothing at SSH level, whole seconds. */
+  tcpKeepaliveSeconds: number[];
   windowSeconds: number;
   countMax: number;
   /** Cron expression of the matrix runs (a target without a matrix in its history runs one soon after start). */
@@ -49,9 +54,9 @@ export type ModuleSettings = Omit<CamelCased<ModuleRaw>, 'heartbeat'> & { heartb
 /** `global:` of the file; see its schema for what each field means. */
 export type GlobalSettings = CamelCased<GlobalRaw>;
 
-/** Sessions one matrix keeps open at once: one per interval, plus the one without heartbeat. */
+/** Sessions one matrix keeps open at once: one per row (SSH interval or `tcp:N`), plus the one without heartbeat. */
 export function heartbeatSessions(h: HeartbeatSettings): number {
-  return h.intervalsSeconds.length + (h.includeNoHeartbeat ? 1 : 0);
+  return h.intervalsSeconds.length + h.tcpKeepaliveSeconds.length + (h.includeNoHeartbeat ? 1 : 0);
 }
 
 /** Everything the scheduler needs about one target. */
@@ -141,6 +146,10 @@ function describeAjvError(e: ErrorObject): string {
     const field = String((e.params as { missingProperty: string }).missingProperty);
     return `${e.instancePath ? `${at}.` : ''}${field}: is required`;
   }
+  if (e.keyword === 'type' && /\/heartbeat\/intervals\/\d+$/.test(e.instancePath)) {
+    // YAML reads `tcp: 5` (with a space) as a mapping: say how to write the row.
+    return `${at}: must be seconds, a duration (15s, 2m) or tcp:N (kernel keepalives; write tcp:5 without a space, or quote it)`;
+  }
   if (e.keyword === 'enum') {
     return `${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   }
@@ -182,14 +191,47 @@ function heartbeatFrom(raw: boolean | null | Partial<HeartbeatRaw> | undefined, 
   const inherited = () => base ?? DEFAULT_HEARTBEAT;
   if (raw === true) return inherited();
   if (raw.enabled === false) return null;
+  const rows = raw.intervals === undefined ? { ssh: inherited().intervalsSeconds, tcp: inherited().tcpKeepaliveSeconds } : rowsAt(raw.intervals, `${at}.heartbeat.intervals`, problems);
   return {
-    intervalsSeconds: raw.intervals === undefined ? inherited().intervalsSeconds : raw.intervals.map((v, i) => durationAt(v, `${at}.heartbeat.intervals[${i}]`, problems) ?? 0),
+    intervalsSeconds: rows.ssh,
+    tcpKeepaliveSeconds: rows.tcp,
     windowSeconds: raw.window === undefined ? inherited().windowSeconds : (durationAt(raw.window, `${at}.heartbeat.window`, problems) ?? 1),
     countMax: raw.count_max ?? inherited().countMax,
     schedule: raw.schedule ?? inherited().schedule,
     includeNoHeartbeat: raw.include_no_heartbeat ?? inherited().includeNoHeartbeat,
   };
 }
+
+/**
+ * `heartbeat.intervals`: SSH intervals and `tcp:N` rows, parsed by the CLI's own parser (same
+ * grammar, same words; each entry's problem names its index). On a problem the list is left empty
+ * and `rowsUnparsed` remembers it, so checkHeartbeat does not report it a second time.
+ */
+function rowsAt(entries: readonly (string | number)[], at: string, problems: string[]): HeartbeatRows {
+  const parsed: ReturnType<typeof parseHeartbeatEntry>[] = [];
+  let bad = false;
+  entries.forEach((v, i) => {
+    try {
+      parsed.push(parseHeartbeatEntry(String(v), `${at}[${i}]`));
+    } catch (err) {
+      problems.push((err as Error).message);
+      bad = true;
+    }
+  });
+  if (!bad) {
+    try {
+      return heartbeatRowsOf(parsed, at);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  const none: HeartbeatRows = { ssh: [], tcp: [] };
+  rowsUnparsed.add(none.ssh);
+  rowsUnparsed.add(none.tcp);
+  return none;
+}
+/** Row lists that did not parse (their problems are already reported). */
+const rowsUnparsed = new WeakSet<number[]>();
 
 /** A module as the schema filled it in. */
 function moduleFrom(raw: ModuleRaw, at: string, problems: string[]): ModuleSettings {
@@ -226,7 +268,7 @@ function checkModule(m: ModuleSettings, at: string, problems: string[]): void {
 function checkHeartbeat(h: HeartbeatSettings, at: string, problems: string[]): void {
   const cronCheck = cron.validateDetailed(h.schedule);
   if (!cronCheck.valid) problems.push(`${at}.schedule: not a valid cron expression ${JSON.stringify(h.schedule)}`);
-  if (h.intervalsSeconds.some((v) => !(v > 0))) return; // already reported with its index
+  if (rowsUnparsed.has(h.intervalsSeconds) || rowsUnparsed.has(h.tcpKeepaliveSeconds)) return; // already reported with its index
   try {
     validateMatrixOptions(h);
   } catch (err) {
@@ -241,6 +283,18 @@ export interface LoadContext {
   baseDir?: string;
   /** Whether a network interface exists (default: /sys/class/net/NAME, "any" always). */
   interfaceExists?: (name: string) => boolean;
+  /** Why this platform cannot give a socket kernel keepalives with our timing (`tcp:N` rows), or null when it can. */
+  keepaliveOptionsRefusal?: () => string | null;
+}
+
+/** `tcp:N` rows need SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT: tried once on a throwaway socket, as the CLI does. */
+function keepaliveRefusalOnThisHost(): string | null {
+  try {
+    checkKeepaliveOptionsAvailable();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 function interfaceOnThisHost(name: string): boolean {
@@ -304,6 +358,7 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
   const resolvePath = (p: string) => path.resolve(baseDir, p);
   const seen = new Map<string, number>();
   const targets: TargetConfig[] = [];
+  let keepaliveRefusal: { reason: string | null } | undefined;
   doc.targets.forEach((t, i) => {
     const at = `targets[${i}]`;
     const name = t.name;
@@ -322,6 +377,11 @@ export function resolveConfig(raw: unknown, ctx: LoadContext = {}): DaemonConfig
     problems.push(...own.filter((p) => !inherited?.has(p.slice(at.length))));
     // A measurement holds its probe sessions and its control session: both fit in max_sessions.
     let settings = { ...overridden, sessions: Math.max(1, Math.min(overridden.sessions, global.maxSessions - CONTROL_SESSIONS)) };
+    if (settings.heartbeat?.tcpKeepaliveSeconds.length) {
+      // A platform that cannot set the options: said at load (and by --config.check), not by a matrix failing every night.
+      keepaliveRefusal ??= { reason: (ctx.keepaliveOptionsRefusal ?? keepaliveRefusalOnThisHost)() };
+      if (keepaliveRefusal.reason) problems.push(`${at}.heartbeat.intervals: ${keepaliveRefusal.reason}`);
+    }
     if (settings.heartbeat && heartbeatSessions(settings.heartbeat) > global.maxSessions) {
       problems.push(`${at}.heartbeat: a matrix needs ${heartbeatSessions(settings.heartbeat)} sessions at once, more than global.max_sessions (${global.maxSessions})`);
     }

@@ -1,7 +1,7 @@
 // The daemon's heartbeat survival matrix, the pure parts: which bracket it is cross-checked against, and which
 // of a stored matrix's rows the current config still exports. No I/O.
 import type { MeasurementResult } from '../search/types.ts';
-import type { HeartbeatMatrix } from '../heartbeat/types.ts';
+import { rowLabel, type HeartbeatMatrix } from '../heartbeat/types.ts';
 import type { TimeoutBracket } from '../heartbeat/cross-check.ts';
 import { basisFromMeasurement } from '../advise/timeout-basis.ts';
 import type { HeartbeatSettings } from './config.ts';
@@ -16,6 +16,17 @@ export function crossCheckBracket(latest: MeasurementResult | null | undefined):
  * (or the no-heartbeat session) its series disappear at once instead of lingering until the next run.
  */
 export function configuredRows(matrix: HeartbeatMatrix, settings: HeartbeatSettings): HeartbeatMatrix {
-  const wanted = new Set<number | null>([...settings.intervalsSeconds, ...(settings.includeNoHeartbeat ? [null] : [])]);
-  return { ...matrix, results: matrix.results.filter((r) => wanted.has(r.intervalSeconds)) };
+  // By row label: `5` (SSH heartbeats) and `tcp:5` (kernel keepalives) are different rows.
+  const wanted = new Set(configuredRowLabels(settings));
+  return { ...matrix, results: matrix.results.filter((r) => wanted.has(rowLabel(r))) };
+}
+
+/** The rows a matrix setting asks for, as labelled everywhere (`15`, `tcp:5`, `none`), in the matrix's order. */
+export function configuredRowLabels(settings: Pick<HeartbeatSettings, 'intervalsSeconds' | 'tcpKeepaliveSeconds' | 'includeNoHeartbeat'>): string[] {
+  const ascending = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  return [
+    ...ascending(settings.intervalsSeconds).map((h) => rowLabel({ kind: 'ssh', intervalSeconds: h })),
+    ...ascending(settings.tcpKeepaliveSeconds).map((n) => rowLabel({ kind: 'tcp', intervalSeconds: n })),
+    ...(settings.includeNoHeartbeat ? [rowLabel({ intervalSeconds: null })] : []),
+  ];
 }

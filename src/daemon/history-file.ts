@@ -4,6 +4,7 @@
 // that is not an idleprobe history (it is checked read-only, before WAL mode would rewrite it).
 // Every failure names the file and the flag that chose it.
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CategorizedError } from '../errors.ts';
 import { HISTORY_TABLES, HistoryStore } from './history.ts';
@@ -32,18 +33,19 @@ export interface OpenedHistory<S extends HistoryStore = HistoryStore> {
  * the PID. A lock whose PID is gone (SIGKILL, power cut) is stale and taken over.
  */
 export function lockHistory(file: string): () => void {
-  const lock = `${file}.lock`;
+  // The real path: a symlink to a history another daemon holds must find that daemon's lock.
+  const lock = `${realPath(file)}.lock`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = fs.openSync(lock, 'wx', 0o644);
-      fs.writeSync(fd, `${process.pid}\n`);
+      fs.writeSync(fd, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
       fs.closeSync(fd);
       let released = false;
       return () => {
         if (released) return;
         released = true;
         try {
-          if (fs.readFileSync(lock, 'utf8').trim() === String(process.pid)) fs.unlinkSync(lock);
+          if (fs.readFileSync(lock, 'utf8').trim().split(' ')[0] === String(process.pid)) fs.unlinkSync(lock);
         } catch {
           /* already gone */
         }
@@ -51,8 +53,9 @@ export function lockHistory(file: string): () => void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw new HistoryFileError(`cannot lock history file ${file} (${HISTORY_FLAG}): cannot create ${lock}: ${code ?? (err as Error).message}`);
-      const pid = Number.parseInt(readOr(lock, ''), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      const [pidText, startText] = readOr(lock, '').trim().split(' ');
+      const pid = Number.parseInt(pidText ?? '', 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && holds(pid, startText)) {
         throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) is in use by another idleprobe serve (PID ${pid}, lock ${lock}); give each daemon its own ${HISTORY_FLAG} file`);
       }
       // Stale (holder gone) or unreadable: take it over.
@@ -68,6 +71,42 @@ function readOr(file: string, fallback: string): string {
   } catch {
     return fallback;
   }
+}
+
+/** The path with every symlink resolved (of its directory when the file does not exist yet). */
+function realPath(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(path.resolve(file))), path.basename(file));
+    } catch {
+      return path.resolve(file);
+    }
+  }
+}
+
+/** A process's start time (clock ticks since boot, /proc/PID/stat field 22); null where there is no /proc. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the lock's holder still runs: its PID is alive and — where the lock recorded it — is the
+ * same process (same start time). After a reboot or a kill -9 the PID may belong to another process
+ * by now; that lock is stale.
+ */
+function holds(pid: number, recordedStart: string | undefined): boolean {
+  if (!alive(pid)) return false;
+  if (!recordedStart) return true;
+  const now = startTimeOf(pid);
+  return now === null || now === recordedStart;
 }
 
 function alive(pid: number): boolean {
@@ -96,6 +135,16 @@ function inspect(file: string): { corrupt: boolean; problem: string } | null {
     // Ours: today's `runs`, or the `measurements` table of a file written before it (migrated on open).
     if (tables.length > 0 && !tables.includes('runs') && !tables.includes('measurements')) {
       return { corrupt: false, problem: `an SQLite database but not an idleprobe history (tables: ${foreign.slice(0, 5).join(', ')}); left untouched` };
+    }
+    // quick_check sees pages, not our JSON: a row whose result is not JSON would fail later (a 500 on
+    // every scrape of the target, or an exit 1 naming nothing). json_valid() checks them in C.
+    for (const [table, column] of [['runs', 'result_json'], ['measurements', 'result_json'], ['heartbeat_matrices', 'matrix_json']] as const) {
+      if (!tables.includes(table)) continue;
+      const bad = db.prepare(`SELECT id FROM ${table} WHERE ${column} IS NOT NULL AND NOT json_valid(${column}) ORDER BY id LIMIT 6`).all() as { id: number }[];
+      if (bad.length > 0) {
+        const ids = bad.slice(0, 5).map((r) => r.id).join(', ');
+        return { corrupt: true, problem: `table ${table}: ${column} of row id ${ids}${bad.length > 5 ? ' (and more)' : ''} is not valid JSON` };
+      }
     }
     return null;
   } catch (err) {
@@ -141,11 +190,31 @@ export function openHistoryFile<S extends HistoryStore = HistoryStore>(
         throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}): ${bad.problem}${hint}`);
       }
     }
+    // A file (or directory) this user cannot write would be accepted by SQLite — it falls back to
+    // read-only, and WAL commits can even succeed until a checkpoint — and then lose results: refuse.
+    for (const [what, p] of [['', file], [' (its directory, for the -wal/-shm files)', path.dirname(path.resolve(file))]] as const) {
+      if (!fs.existsSync(p)) continue;
+      try {
+        fs.accessSync(p, fs.constants.W_OK);
+      } catch (err) {
+        throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) cannot be written${what}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; the daemon must write every result`);
+      }
+    }
     let store: S;
     try {
       store = create(file);
     } catch (err) {
       throw new HistoryFileError(`cannot open history file ${file} (${HISTORY_FLAG}): ${openProblem(err)}`);
+    }
+    // A history this user cannot write would be accepted and then lose every result: check first.
+    try {
+      store.checkWritable();
+    } catch (err) {
+      // Locked by another process (busy) is not "cannot write": the durable store retries those writes.
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return { store, releaseLock };
+      store.close();
+      throw new HistoryFileError(`history file ${file} (${HISTORY_FLAG}) cannot be written: ${openProblem(err)}`);
     }
     opts.log.debug(`history: opened ${file} (locked by PID ${process.pid})`);
     return { store, releaseLock };

@@ -62,7 +62,18 @@ export function runEntry<Result>(id: number, e: NewRunEntry<Result>): RunEntry<R
   };
 }
 
+/**
+ * A row's result; a row whose JSON no longer parses (written by something else while the daemon ran:
+ * the start-up check refuses such files) reads as a failed run saying so, never as an exception on
+ * every request that reads it.
+ */
 function fromRow<Result>(r: Row): RunEntry<Result> {
+  let result: Result | null = null;
+  try {
+    result = r.result_json ? (JSON.parse(r.result_json) as Result) : null;
+  } catch {
+    return { id: r.id, target: r.target, status: 'failed', startedAt: r.started_at, finishedAtMs: r.finished_at_ms, durationSeconds: r.duration_seconds, result: null, errorKind: 'error', error: `stored result of row ${r.id} is not valid JSON` };
+  }
   return {
     id: r.id,
     target: r.target,
@@ -70,7 +81,7 @@ function fromRow<Result>(r: Row): RunEntry<Result> {
     startedAt: r.started_at,
     finishedAtMs: r.finished_at_ms,
     durationSeconds: r.duration_seconds,
-    result: r.result_json ? (JSON.parse(r.result_json) as Result) : null,
+    result,
     errorKind: r.error_kind,
     error: r.error,
   };
@@ -229,6 +240,12 @@ export class HistoryStore {
       )
       .run(Math.round(beforeMs));
     return info.changes;
+  }
+
+  /** Throws (SQLITE_READONLY…) when this process cannot write the file: takes and drops a write lock. */
+  checkWritable(): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    this.db.exec('ROLLBACK');
   }
 
   close(): void {

@@ -6,6 +6,8 @@
 import { VERSION } from '../version.ts';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ReadModel } from '../read-model/read-model.ts';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.ts';
@@ -16,6 +18,10 @@ import { HttpError, httpStatusFor, notServed } from './http-error.ts';
 import { AnalysisGate } from './analysis-gate.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 import authPlugin from './plugins/auth.ts';
+import { rateLimitPlugin, workGatePlugin } from './plugins/bounds.ts';
+import { ConnectionGuard } from './connection-guard.ts';
+import { WorkGate } from './work-gate.ts';
+import { HttpCounters } from './http-counters.ts';
 import metricsPlugin from './plugins/metrics.ts';
 import apiPlugin, { type AnalyzeFn } from './plugins/api.ts';
 import lifecyclePlugin from './plugins/lifecycle.ts';
@@ -39,13 +45,18 @@ export interface AppDeps {
   limits?: Partial<HttpLimits>;
   /** Shared with the metrics renderer so /metrics can export the upload counters. */
   gate?: AnalysisGate;
+  /** Shared with the metrics renderer: what the HTTP bounds turned away. */
+  httpCounters?: HttpCounters;
   log?: Logger;
   /** The status pages' renderer and caches (the benchmark passes its own to read its counters). */
   pages?: PageRenderer;
 }
 
-/** A server factory applying the limits: fastify has no option for headersTimeout or maxConnections. */
-function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined) {
+/**
+ * A server factory applying the limits: fastify has no option for headersTimeout, the TLS handshake
+ * timeout or maxRequestsPerSocket, and the connection caps with eviction are ours (connection-guard.ts).
+ */
+function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined, guard: ConnectionGuard) {
   return (handler: http.RequestListener) => {
     const common = {
       headersTimeout: limits.headersTimeoutMs,
@@ -54,11 +65,18 @@ function serverFactory(limits: HttpLimits, webConfig: WebConfig | undefined) {
       // Node checks the two timeouts above every 30 s by default: a slow-loris would outlive them.
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
     };
+    // Pipelined requests of one connection run one after the other (connection-guard.ts).
+    const dispatch: http.RequestListener = (req, res) => guard.dispatch(req, res, () => handler(req, res));
     const tls = webConfig?.tls ?? null;
-    const server = tls ? https.createServer({ ...httpsOptions(tls), ...common }, handler) : http.createServer(common, handler);
+    // Node's default TLS handshake timeout is 120 s: as in Go's net/http, the header timeout bounds it.
+    const server = tls
+      ? https.createServer({ ...httpsOptions(tls), handshakeTimeout: limits.headersTimeoutMs, ...common }, dispatch)
+      : http.createServer(common, dispatch);
+    server.on('connection', (socket: net.Socket) => guard.admit(socket));
+    if (tls) server.on('secureConnection', (socket: TLSSocket) => guard.secured(socket));
     // No byte either way for this long (a stalled upload, an idle keep-alive) closes the socket.
     server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
-    server.maxConnections = limits.maxConnections;
+    server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
     return server;
   };
 }
@@ -68,11 +86,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
   const failures = new RateLimitedLog(log, realClock.now);
+  const counters = deps.httpCounters ?? new HttpCounters();
+  const guard = new ConnectionGuard(
+    limits,
+    (what, client) => {
+      if (what === 'evicted') counters.connectionsEvicted++;
+      else counters.connectionsRefused[what === 'too fast' ? 'connection_rate' : 'all_busy']++;
+      failures.warn(
+        `connections-${what}`,
+        what === 'evicted'
+          ? `HTTP: connection cap reached; closed an opening or idle connection of ${client} to admit a new one`
+          : what === 'too fast'
+            ? `HTTP: ${client} opens connections faster than --web.client-connection-rate; closed at accept`
+            : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`,
+      );
+    },
+    realClock.now,
+  );
   const app = Fastify({
     logger: false,
     forceCloseConnections: true,
     return503OnClosing: true,
-    serverFactory: serverFactory(limits, webConfig),
+    serverFactory: serverFactory(limits, webConfig, guard),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
@@ -88,14 +123,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  await app.register(authPlugin, { webConfig, bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue }, failures });
+  // Order matters: the rate limit before auth (no bcrypt for a client over its rate), the work gate after it.
+  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: realClock.now, failures, counters });
+  await app.register(authPlugin, {
+    webConfig,
+    bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue },
+    failures,
+    onAuthenticated: (socket) => guard.authenticated(socket),
+    counters,
+  });
+  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters, clock: realClock });
   await app.register(metricsPlugin, { model, renderer });
   await app.register(apiPlugin, {
     model,
     analyze: deps.analyze,
     gate: deps.gate ?? new AnalysisGate(limits.maxConcurrentAnalyses),
     maxLiveFlows: limits.maxLiveFlows,
+    minUploadBytesPerSecond: limits.minUploadBytesPerSecond,
     enableAdminApi: deps.enableAdminApi ?? false,
+    clock: realClock,
   });
   await app.register(lifecyclePlugin, { model, enableLifecycle: deps.enableLifecycle ?? false });
   await app.register(pagesPlugin, { pages: deps.pages ?? new PageRenderer(model, { version: deps.version ?? VERSION }), notServed: (name) => notServed(model, name) });

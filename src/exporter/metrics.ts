@@ -13,6 +13,7 @@ import type { KindInfo, MetricFamily, PassiveSnapshot, ReadModel, TargetSnapshot
 import { IncrementalTargetText } from './incremental.ts';
 import type { AnalysisStats } from './analysis-gate.ts';
 import { passiveExposition } from './passive-metrics.ts';
+import { REFUSED_CONNECTION_REASONS, REFUSED_REQUEST_REASONS, type HttpCounters } from './http-counters.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -69,6 +70,8 @@ export interface ReloadInfo {
 export interface ProcessStats {
   analyses?: () => AnalysisStats;
   historyWriteFailures?: () => number;
+  /** What the HTTP bounds turned away (connections evicted or refused, requests refused). */
+  http?: HttpCounters;
 }
 
 /** What /metrics reads of the read model. */
@@ -107,6 +110,30 @@ export function buildProcessRegistry(reloadInfo: () => ReloadInfo, stats: Proces
   const writeFailures = stats.historyWriteFailures;
   if (writeFailures) {
     new Counter({ name: METRIC.historyWriteFailures, help: 'History writes that failed (each retry counts); the result stays exported from memory meanwhile.', registers: [registry], collect() { this.reset(); this.inc(writeFailures()); } });
+  }
+  const http = stats.http;
+  if (http) {
+    new Counter({ name: METRIC.httpConnectionsEvicted, help: 'HTTP connections still opening or idle that were closed to admit a new one at a connection cap.', registers: [registry], collect() { this.reset(); this.inc(http.connectionsEvicted); } });
+    new Counter({
+      name: METRIC.httpConnectionsRefused,
+      help: 'New HTTP connections closed at accept: every slot had a request in progress (all_busy), or the client opened them too fast (connection_rate).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const reason of REFUSED_CONNECTION_REASONS) this.inc({ reason }, http.connectionsRefused[reason]);
+      },
+    });
+    new Counter({
+      name: METRIC.httpRequestsRefused,
+      help: 'HTTP requests refused by a bound: too many API/page requests in progress (busy, 503), over the rate_limit (429), the bcrypt queue full (auth_queue, 429).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const reason of REFUSED_REQUEST_REASONS) this.inc({ reason }, http.requestsRefused[reason]);
+      },
+    });
   }
   return registry;
 }

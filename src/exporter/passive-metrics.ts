@@ -23,7 +23,7 @@ export function passiveExposition(s: PassiveSnapshot): string {
   const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   const servers = [...s.servers.entries()];
 
-  family(METRIC.passiveConnections, 'counter', `SSH connections that ended, by how (fin, rst, retransmissions_then_silence and silence = died idle, forgotten = silent for 2 h). ${SEEN}`);
+  family(METRIC.passiveConnections, 'counter', `SSH connections that ended, by how (fin, rst, retransmissions_then_silence and silence = died idle, closed_idle = closed by the far end after an idle gap, as a proxy does, forgotten = silent for 2 h). ${SEEN}`);
   for (const [server, c] of servers) for (const end of PASSIVE_ENDS) out.push(`${METRIC.passiveConnections}{server="${lv(server)}",end="${end}"} ${c.connections[end]}`);
 
   family(METRIC.passiveHeartbeats, 'counter', `SSH heartbeats (ServerAliveInterval/ClientAliveInterval) seen, answered or not. ${SEEN}`);
@@ -35,7 +35,7 @@ export function passiveExposition(s: PassiveSnapshot): string {
   family(METRIC.passiveWithoutHeartbeat, 'counter', `SSH connections that ended without any heartbeat or TCP keepalive seen. ${SEEN}`);
   for (const [server, c] of servers) out.push(`${METRIC.passiveWithoutHeartbeat}{server="${lv(server)}"} ${c.sessionsWithoutHeartbeat}`);
 
-  family(METRIC.passiveDeathAge, 'histogram', `Idle age at which SSH sessions died (unanswered, then silence or reset), seconds. ${SEEN}`);
+  family(METRIC.passiveDeathAge, 'histogram', `Idle age at which SSH sessions died (unanswered, then silence or reset; or closed idle by the far end), seconds. ${SEEN}`);
   for (const [server, c] of servers) {
     const l = `server="${lv(server)}"`;
     DEATH_AGE_BUCKETS.forEach((le, i) => out.push(`${METRIC.passiveDeathAge}_bucket{${l},le="${le}"} ${c.deathAge.buckets[i]}`));

@@ -13,6 +13,8 @@ export interface BracketJson {
   estimateSeconds: number | null;
   failureMode: string | null;
   reason?: string | null;
+  /** The shortest age probed already failed: `upperSeconds` is an upper bound only, no estimate. */
+  belowMin?: boolean;
 }
 
 /** `latest` / `lastAttempt` of a target in /api/targets. */

@@ -52,7 +52,7 @@ function directionCell(row: OverviewRow, direction: 'outbound' | 'inbound'): str
   const r = t.latest?.results?.find((x) => x.direction === direction);
   if (!r) return `<td class="none" data-direction="${direction}">not measured yet</td>`;
   const v = (n: number | null) => (n === null ? '?' : num(n));
-  const lead = r.verdict === 'timeout' && r.estimateSeconds !== null ? `≈ ${num(r.estimateSeconds)} s` : r.verdict === 'no_timeout_up_to_max' ? `none up to ${v(r.lowerSeconds)} s` : r.verdict.replaceAll('_', ' ');
+  const lead = r.verdict === 'timeout' && r.belowMin && r.upperSeconds !== null ? `≤ ${num(r.upperSeconds)} s, below --min` : r.verdict === 'timeout' && r.estimateSeconds !== null ? `≈ ${num(r.estimateSeconds)} s` : r.verdict === 'no_timeout_up_to_max' ? `none up to ${v(r.lowerSeconds)} s` : r.verdict.replaceAll('_', ' ');
   const reason = r.reason ?? '';
   const detail = r.verdict === 'timeout' ? `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s${r.failureMode ? `, ${r.failureMode}` : ''}` : reason.length > 90 ? `${reason.slice(0, 87)}…` : reason;
   return `<td data-direction="${direction}" data-verdict="${esc(r.verdict)}" title="${esc(bracketText(r))}"><b>${esc(lead)}</b><span class="sub">${esc(detail)}</span></td>`;

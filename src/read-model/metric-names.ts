@@ -1,11 +1,11 @@
 // The one list of exported metric names. The job kinds declare their families with them (src/daemon/jobs/*), the exporter renders them (src/exporter/metrics.ts), the
 // Grafana dashboards and Prometheus rules refer to them, and a test checks both against a real scrape.
-// Labels: target, direction, mode, interval, hop (a number) only (no free-form strings).
+// Labels: target, direction, mode, interval, hop (a number), reason (a fixed set) only (no free-form strings).
 export const METRIC = {
   timeoutEstimate: 'idleprobe_idle_timeout_seconds', // gauge {target,direction}
   timeoutLower: 'idleprobe_idle_timeout_lower_bound_seconds', // gauge {target,direction}
   timeoutUpper: 'idleprobe_idle_timeout_upper_bound_seconds', // gauge {target,direction}
-  failureMode: 'idleprobe_failure_mode', // gauge 0/1 {target,direction,mode=silent|reset|none}
+  failureMode: 'idleprobe_failure_mode', // gauge 0/1 {target,direction,mode=silent|reset|closed|none}
   verdict: 'idleprobe_verdict', // gauge 0/1 {target,direction,verdict}
   lastMeasurementTimestamp: 'idleprobe_last_measurement_timestamp_seconds', // gauge {target}
   lastMeasurementDuration: 'idleprobe_last_measurement_duration_seconds', // gauge {target}
@@ -20,9 +20,10 @@ export const METRIC = {
   targetUp: 'idleprobe_target_up', // gauge 0/1 {target}: last connect+auth worked
   configReloadSuccess: 'idleprobe_config_last_reload_successful', // gauge
   configReloadTimestamp: 'idleprobe_config_last_reload_success_timestamp_seconds', // gauge
-  heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval}
+  heartbeatSurvived: 'idleprobe_heartbeat_survived', // gauge 0/1 {target,interval="15"|"tcp:5"|"none"}
   heartbeatSurvivedSeconds: 'idleprobe_heartbeat_survived_seconds', // gauge {target,interval}
   heartbeatUnanswered: 'idleprobe_heartbeat_unanswered', // gauge {target,interval}
+  tcpKeepaliveRefreshesPath: 'idleprobe_tcp_keepalive_refreshes_path', // gauge 0/1 {target}: from the matrix's tcp: rows; absent until known
   middleboxTimeout: 'idleprobe_middlebox_timeout_seconds', // gauge {target,hop}: a located box's idle timeout
   middleboxTimeoutLower: 'idleprobe_middlebox_timeout_lower_bound_seconds', // gauge {target,hop}
   middleboxTimeoutUpper: 'idleprobe_middlebox_timeout_upper_bound_seconds', // gauge {target,hop}
@@ -31,6 +32,9 @@ export const METRIC = {
   captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
   captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap
   historyWriteFailures: 'idleprobe_history_write_failures_total', // counter: failed history writes (each retry counts)
+  httpConnectionsEvicted: 'idleprobe_http_connections_evicted_total', // counter: opening/idle connections closed to admit a new one
+  httpConnectionsRefused: 'idleprobe_http_connections_refused_total', // counter {reason=all_busy|connection_rate}
+  httpRequestsRefused: 'idleprobe_http_requests_refused_total', // counter {reason=busy|rate_limit|auth_queue}
   // Passive monitoring (`passive:`): labels server (a configured endpoint or "other"), end, answered.
   passiveConnections: 'idleprobe_passive_connections_total', // counter {server,end}: SSH connections seen ending, by how
   passiveHeartbeats: 'idleprobe_passive_heartbeats_total', // counter {server,answered=true|false}

@@ -507,8 +507,12 @@ const ADVISE_FLAGS: Record<string, Row> = {
 };
 
 // ---------------------------------------------------------------- locate
-/** The path timeout given (2 s), one hop: a few seconds. (The demo relay is no TTL hop; real boxes: test/lab/locate.lab.test.ts.) */
-const LOCATE_QUICK = ['--timeout', '2', '--min', '0.5', '--max', '3', '--max-hops', '1', '--json'];
+/**
+ * The lab's path timeout given (T = 3 s; locate verifies it just below and above), one hop: a few
+ * seconds. The demo relay is a userspace relay — no TTL hop refreshes it, so every hop dies at T and
+ * no box is placed (real boxes: test/lab/locate.lab.test.ts).
+ */
+const LOCATE_QUICK = ['--timeout', String(T), '--min', '0.5', '--max', '5', '--max-hops', '1', '--json'];
 const quickLocate: Quick = (t, flags, opts) => idleprobe(['locate', ...flags, t, ...LOCATE_QUICK], opts);
 const locate = (args: string[]) => idleprobe(['locate', target(), ...auth(), ...args]);
 const badLocate = async (args: string[], message: RegExp) => {
@@ -532,44 +536,53 @@ function historyWith(file: string, name: string): string {
 
 const LOCATE_FLAGS: Record<string, Row> = {
   ...connectionRows(quickLocate, 'locate'),
-  // With the path timeout given, the one hop is drawn as its box (real boxes: test/lab/locate-report.lab.test.ts).
-  '--report': reportRow((t, flags) => quickLocate(t, [...auth(), ...flags]), 'locate', 'data-mark="box"'),
+  // The run's summary goes into the report (drawn boxes: test/lab/locate-report.lab.test.ts).
+  '--report': reportRow((t, flags) => quickLocate(t, [...auth(), ...flags]), 'locate', `--timeout held`),
   '--max-hops': async () => {
     expect(json(await quickLocate(target(), auth())).hops.length).toBe(1);
     await badLocate(['--max-hops', '0'], /--max-hops must be an integer 1–255, got "0"/);
     await badLocate(['--max-hops', '256'], /--max-hops/);
   },
   '--timeout': async () => {
-    // Given, the path timeout is not measured: the document says what was given (2 s, written as 2000ms).
-    const doc = json(await locate(['--timeout', '2000ms', '--min', '0.5', '--max', '3', '--max-hops', '1', '--json']));
-    expect(doc.pathTimeoutSeconds).toBe(2);
+    // Given right (T = 3 s): verified and kept. Given wrong (2 s, written as 2000ms): said, and measured instead.
+    const held = json(await locate(LOCATE_QUICK));
+    expect(held.givenTimeout).toMatchObject({ source: '--timeout', seconds: T, held: true });
+    const wrong = await locate(['--timeout', '2000ms', '--min', '0.5', '--max', '5', '--max-hops', '1', '--json']);
+    const doc = json(wrong);
+    expect(doc.givenTimeout).toMatchObject({ source: '--timeout', seconds: 2, held: false });
+    expect(doc.pathTimeoutBracket.lowerSeconds).toBeGreaterThanOrEqual(2.4);
+    expect(doc.pathTimeoutBracket.upperSeconds).toBeLessThanOrEqual(3.6);
+    expect(wrong.stderr).toContain('--timeout 2 was wrong');
     await badLocate(['--timeout', '0'], /--timeout: "0" must be a positive duration/);
     await badLocate(['--timeout', '5', '--min', '1', '--max', '3'], /--timeout \(5\) must be below --max \(3\)/);
   },
   '--history': async () => {
     const file = historyWith(f('locate-history.sqlite'), target());
     const doc = json(await locate(['--history', file, '--min', '0.5', '--max', '9', '--max-hops', '1', '--json']));
-    expect(doc.pathTimeoutSeconds).toBe(2.9);
+    expect(doc.givenTimeout).toMatchObject({ source: 'history', seconds: 2.9 });
     await badLocate(['--history', f('no-such-history.sqlite')], /--history: .*no-such-history\.sqlite does not exist/);
     await badLocate(['--history', file, '--timeout', '3'], /--timeout or --history, not both/);
   },
   '--name': async () => {
     const file = historyWith(f('locate-named-history.sqlite'), 'flag-test-name');
     const doc = json(await locate(['--history', file, '--name', 'flag-test-name', '--min', '0.5', '--max', '9', '--max-hops', '1', '--json']));
-    expect(doc.pathTimeoutSeconds).toBe(2.9);
+    expect(doc.givenTimeout).toMatchObject({ source: 'history', seconds: 2.9 });
     // Without --name the target's own name is looked up, and it is not there.
     const r = await locate(['--history', file, '--max-hops', '1']);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain(target());
   },
   '--min': async () => {
-    // Durations in the one grammar; the ladder starts at --min.
-    expect(json(await locate(['--timeout', '2', '--min', '1500ms', '--max', '3s', '--max-hops', '1', '--json'])).pathTimeoutSeconds).toBe(2);
+    // Durations in the one grammar; the ladder starts at --min: a --min above T (3 s) gives an upper bound only.
+    expect(json(await locate(['--min', '4000ms', '--max', '9s', '--max-hops', '1', '--json'])).pathTimeoutBracket).toMatchObject({ lowerSeconds: null, belowMin: true });
     await badLocate(['--min', 'soon'], /--min: "soon" is not a duration/);
     await badLocate(['--min', '4', '--max', '2'], /--max \(2s\) must be greater than --min \(4s\)/);
   },
   '--max': async () => {
-    expect(json(await locate(['--timeout', '2', '--min', '0.5', '--max', '3s', '--max-hops', '1', '--json'])).pathTimeoutSeconds).toBe(2);
+    // Nothing fails up to --max (2 s < T): no path timeout, nothing to locate.
+    const none = await locate(['--min', '0.5', '--max', '2s', '--max-hops', '1', '--json']);
+    expect(json(none)).toMatchObject({ pathTimeoutSeconds: null, pathTimeoutBracket: null, boxes: [] });
+    expect(none.stderr).toContain('no idle timeout on the path up to 2 s');
     await badLocate(['--max', 'forever'], /--max: "forever" is not a duration/);
   },
   '--sessions': async () => {
@@ -577,11 +590,11 @@ const LOCATE_FLAGS: Record<string, Row> = {
     await badLocate(['--sessions', '0'], /--sessions must be an integer 1–64, got "0"/);
   },
   '--json': async () => {
-    expect(json(await quickLocate(target(), auth()))).toMatchObject({ target: target(), pathTimeoutSeconds: 2 });
+    expect(json(await quickLocate(target(), auth()))).toMatchObject({ target: target(), givenTimeout: { seconds: T, held: true } });
     const human = await locate(LOCATE_QUICK.filter((a) => a !== '--json'));
     expect(human.code, show(human)).toBe(0);
     expect(() => JSON.parse(human.stdout)).toThrow();
-    expect(human.stdout).toMatch(/^path idle timeout ≈ 2\.0 s \(given with --timeout\)$/m);
+    expect(human.stdout).toMatch(/^path idle timeout ≈ \d\.\d s \(--timeout held: /m);
   },
 };
 

@@ -162,23 +162,29 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     expect(Number(age[0]!.value[1])).toBeLessThan(300);
   }, 120_000);
 
-  it('the heartbeat survival matrix arrives in Prometheus: a 1 s heartbeat survives the 3 s middlebox, 5 s and none die', async () => {
+  it('the heartbeat survival matrix arrives in Prometheus: a 1 s heartbeat survives the 3 s middlebox, 5 s, tcp:1 and none die; kernel keepalives do not help (0)', async () => {
     const byInterval = async (metric: string) => Object.fromEntries((await query(`${metric}{job="idleprobe", target="demo"}`)).map((s) => [s.metric.interval!, s]));
     const survived = await eventually('idleprobe_heartbeat_survived', async () => {
       const r = await byInterval('idleprobe_heartbeat_survived');
-      return Object.keys(r).length === 3 ? r : undefined;
+      return Object.keys(r).length === 4 ? r : undefined;
     }, 90_000);
-    expect(Object.keys(survived).sort()).toEqual(['1', '5', 'none']);
+    expect(Object.keys(survived).sort()).toEqual(['1', '5', 'none', 'tcp:1']);
     for (const s of Object.values(survived)) expect(s.metric.site).toBe(SITE);
     expect(survived['1']!.value[1]).toBe('1');
     expect(survived['5']!.value[1]).toBe('0');
     expect(survived['none']!.value[1]).toBe('0');
+    // The tcp:1 row: kernel keepalives every second, answered by the userspace middlebox's own kernel (as a proxy's).
+    expect(survived['tcp:1']!.value[1]).toBe('0');
+    const tcpRows = await query('idleprobe_heartbeat_survived{job="idleprobe", target="demo", interval=~"tcp:.+"}');
+    expect(tcpRows.map((s) => s.metric.interval)).toEqual(['tcp:1']);
+    const refreshes = await query('idleprobe_tcp_keepalive_refreshes_path{job="idleprobe"}');
+    expect(refreshes.map((s) => [s.metric.target, s.metric.site, s.value[1]])).toEqual([['demo', SITE, '0']]);
     // Scraped at the same time, so already there: how long each session lived, and its unanswered heartbeats.
     const seconds = await byInterval('idleprobe_heartbeat_survived_seconds');
     expect(Number(seconds['1']!.value[1])).toBe(6); // the whole window
     expect(Number(seconds['none']!.value[1])).toBeLessThan(6);
     const unanswered = await byInterval('idleprobe_heartbeat_unanswered');
-    expect(Object.keys(unanswered).sort()).toEqual(['1', '5', 'none']);
+    expect(Object.keys(unanswered).sort()).toEqual(['1', '5', 'none', 'tcp:1']);
     // Only the target with a `heartbeat:` setting has the series.
     expect(await query(`idleprobe_heartbeat_survived{target="demo-masked"}`)).toEqual([]);
   }, 100_000);
@@ -211,6 +217,7 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     let heartbeatQueries = 0;
     let middleboxQueries = 0;
     let passiveQueries = 0;
+    let tcpKeepaliveQueries = 0;
     for (const file of readdirSync(path.join(repo, 'grafana', 'dashboards')).filter((f) => f.endsWith('.json'))) {
       const dashboard = JSON.parse(readFileSync(path.join(repo, 'grafana', 'dashboards', file), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
       for (const panel of dashboard.panels) {
@@ -230,6 +237,7 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
             rows += (await query(expr)).length; // throws on a PromQL error (syntax, many-to-many matching…)
           }
           if (metricNamesIn(t.expr).some((n) => n.startsWith('idleprobe_heartbeat_'))) heartbeatQueries++;
+          if (t.expr.includes('tcp:.+') || metricNamesIn(t.expr).includes('idleprobe_tcp_keepalive_refreshes_path')) tcpKeepaliveQueries++;
           // The demo path is a userspace relay, not IP hops: locate finds no box there, so the
           // middlebox panels run (valid PromQL) but stay empty; their data is checked against a
           // real router chain in test/lab/locate-serve.lab.test.ts.
@@ -251,6 +259,8 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     // Every panel shows data for a measured target, the heartbeat survival panels included.
     expect(empty).toEqual([]);
     expect(heartbeatQueries).toBeGreaterThan(0);
+    // The tcp:N rows and the kernel-keepalive verdict (overview matrix and table, target stat and lines), with data.
+    expect(tcpKeepaliveQueries).toBeGreaterThanOrEqual(5);
     expect(middleboxQueries).toBeGreaterThan(0);
     expect(passiveQueries).toBeGreaterThan(0);
   }, 120_000);

@@ -226,16 +226,77 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--web.max-connections': async () => {
     const d = await serve(['--web.max-connections', '2', '--web.idle-timeout', '30s', '--web.read-header-timeout', '20s', '--web.request-timeout', '30s']);
+    // Both slots held by connections that send nothing (from two clients, under the per-client cap).
     const held = [await connect(d.url), await connect(d.url)];
-    // Both held: the third is dropped by the server at once, without an answer.
-    const third = await connect(d.url);
-    third.write('GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n');
-    let answered = false;
-    third.on('data', () => (answered = true));
-    await closedWithin(third, 5_000);
-    expect(answered).toBe(false);
+    const oldestClosed = closedWithin(held[0]!, 5_000);
+    // A newcomer is served: the oldest connection still opening is closed to make room.
+    expect((await request(`${d.url}/-/healthy`)).status).toBe(200);
+    await oldestClosed;
+    expect(held[1]!.destroyed).toBe(false);
     for (const s of held) s.destroy();
-    await waitFor('a connection slot again', async () => (await request(`${d.url}/-/healthy`)).status === 200, 10);
+  },
+  '--web.max-connections-per-client': async () => {
+    const d = await serve(['--web.max-connections-per-client', '1', '--web.idle-timeout', '30s', '--web.read-header-timeout', '20s', '--web.request-timeout', '30s']);
+    const first = await connect(d.url);
+    // The same client's second connection makes room by closing its first (still opening).
+    const firstClosed = closedWithin(first, 5_000);
+    expect((await request(`${d.url}/-/healthy`)).status).toBe(200);
+    await firstClosed;
+  },
+  '--web.client-connection-rate': async () => {
+    const d = await serve(['--web.client-connection-rate', '1']);
+    // Burst 4 × 1: of 7 at once, at least the last 2 (3 minus the refill while connecting) are closed.
+    const sockets = await Promise.all(Array.from({ length: 7 }, () => connect(d.url)));
+    const closed = await Promise.all(sockets.map((s) => closedWithin(s, 2_000).then(() => true, () => false)));
+    expect(closed.filter(Boolean).length).toBeGreaterThanOrEqual(2);
+    for (const s of sockets) s.destroy();
+  },
+  '--web.max-requests-per-connection': async () => {
+    const d = await serve(['--web.max-requests-per-connection', '3']);
+    const s = await connect(d.url);
+    let text = '';
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    s.write('GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5));
+    await closedWithin(s, 20_000);
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))).toEqual([200, 200, 200, 503, 503]);
+  },
+  '--web.max-concurrent-requests': async () => {
+    // Its 503s need responses large enough to stay in flight (1,000 targets): npm run bench:attack (2a–2c).
+    const d = await serve(['--web.max-concurrent-requests', '1']);
+    expect((await request(`${d.url}/api/targets`)).status).toBe(200);
+    const bad = await idleprobe(['serve', '--config', configFile, '--web.max-concurrent-requests', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--web.max-concurrent-requests');
+  },
+  '--web.requests-per-second': async () => {
+    const d = await serve(['--web.requests-per-second', '2']);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await request(`${d.url}/api/targets`)).status);
+    // Burst 2: the third and fourth within the same second get 503; /metrics is never counted.
+    expect(statuses.filter((c) => c === 503).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.slice(0, 2)).toEqual([200, 200]);
+    expect((await request(`${d.url}/metrics`)).status).toBe(200);
+  },
+  '--analyze.min-upload-rate': async () => {
+    const d = await serve(['--web.enable-admin-api', '--analyze.min-upload-rate', '1000000', '--web.idle-timeout', '60s']);
+    const s = await connect(d.url);
+    let reply = '';
+    s.on('data', (c: Buffer) => (reply += c.toString()));
+    // A valid capture at 5 KB/s: its packets parse, but it arrives slower than 1 MB/s.
+    const capture = synFloodPcap(20_000);
+    s.write(`POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: ${capture.length}\r\n\r\n`);
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (s.writable && sent < capture.length) s.write(capture.subarray(sent, (sent += 1000)));
+    }, 200);
+    const t0 = Date.now();
+    try {
+      while (!/\r\n\r\n/.test(reply) && !s.destroyed && Date.now() - t0 < 40_000) await new Promise((r) => s.once('data', r).once('close', r));
+    } finally {
+      clearInterval(trickle);
+      s.destroy();
+    }
+    expect(reply).toMatch(/^HTTP\/1\.1 408/);
   },
   '--analyze.max-concurrent': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.max-concurrent', '1']);
@@ -274,7 +335,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const file = f('chosen-history.sqlite');
     const d = await startDaemon(configFile, file, []);
     expect(fs.existsSync(file)).toBe(true);
-    expect(fs.readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(d.proc.pid));
+    expect(fs.readFileSync(`${file}.lock`, 'utf8').trim().split(' ')[0]).toBe(String(d.proc.pid));
   },
   '--history.reset-corrupt': async () => {
     const file = f('corrupt.sqlite');

@@ -107,6 +107,43 @@ describe('serve: the history is checked before anything listens', () => {
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
   }, 60_000);
 
+  it('a row whose result is not JSON: exit 2 naming the file, the table and the row id (not exit 1 naming nothing)', async () => {
+    const file = f('bad-row.sqlite');
+    writeHistory(file);
+    const db = new Database(file);
+    db.prepare(`UPDATE runs SET result_json = '{"target": "t1", "results": [' WHERE id = 7`).run();
+    db.close();
+    const r = await idleprobe(serveArgs(file));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`history file ${file} (--history): table runs: result_json of row id 7 is not valid JSON`);
+    expect(r.stderr).toContain('--history.reset-corrupt');
+    const d = await startDaemon(configFile, file, ['--history.reset-corrupt']);
+    expect(d.stderr.join('\n')).toMatch(/moved it to .*corrupt-/);
+  }, 60_000);
+
+  it('a history this user cannot write is refused before listening, naming the file', async () => {
+    // Root writes any file: run serve as nobody (setpriv, util-linux) on a file owned by root, in a
+    // directory nobody owns (so the lock beside it can be taken: only the file is read-only).
+    fs.chmodSync(dir, 0o755);
+    const sub = f('nobody-dir');
+    fs.mkdirSync(sub);
+    fs.chownSync(sub, 65534, 65534);
+    const file = path.join(sub, 'readonly.sqlite');
+    // A WAL-mode history, as the daemon leaves it: opening it needs no write, so only a write shows it.
+    const h = new HistoryStore(file);
+    h.record({ target: 't0', status: 'failed', startedAt: new Date(0).toISOString(), finishedAtMs: 1000, durationSeconds: 1, error: 'x', errorKind: 'error' });
+    h.close();
+    fs.chmodSync(file, 0o644);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, BIN, ...serveArgs(file)], { cwd: repo, timeout: 60_000, env: { ...process.env, HOME: '/tmp' } }, (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`history file ${file} (--history) cannot be written`);
+    expect(r.stderr).not.toContain('listening');
+  }, 60_000);
+
   it('a path that cannot be opened names the file and the flag', async () => {
     const file = f('no/such/dir/history.sqlite');
     const r = await idleprobe(serveArgs(file));
@@ -130,6 +167,23 @@ describe('serve: one daemon per history file', () => {
     const third = await startDaemon(configFile, file, []);
     expect((await fetch(`${third.url}/-/ready`)).status).toBe(200);
   }, 60_000);
+
+  it('a symlink to a history another daemon holds is refused too (the lock is on the real path)', async () => {
+    const file = f('real.sqlite');
+    const first = await startDaemon(configFile, file, []);
+    fs.symlinkSync(file, f('link.sqlite'));
+    const second = await idleprobe(serveArgs(f('link.sqlite')));
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`is in use by another idleprobe serve (PID ${first.proc.pid}`);
+  }, 60_000);
+
+  it('a stale lock naming a PID that now belongs to another live process is taken over', async () => {
+    const file = f('reused-pid.sqlite');
+    // This test process is alive, but it is not the process that wrote the lock (another start time).
+    fs.writeFileSync(`${file}.lock`, `${process.pid} 1\n`);
+    const d = await startDaemon(configFile, file, []);
+    expect((await fetch(`${d.url}/-/ready`)).status).toBe(200);
+  }, 60_000);
 });
 
 /** Whether `pid` has a handler installed for SIGHUP (bit 1 of SigCgt in /proc/PID/status). */
@@ -140,6 +194,24 @@ function catchesHup(pid: number): boolean {
 }
 
 describe('serve: signals during start-up', () => {
+  it("systemd's ExecReload sent right after exec (before node runs any JavaScript) waits for the handler: the daemon reloads, it does not die", async () => {
+    const unit = fs.readFileSync(path.join(repo, 'deploy', 'systemd', 'idleprobe.service'), 'utf8');
+    const reload = /^ExecReload=\/bin\/sh -c '(.*)'$/m.exec(unit)?.[1];
+    expect(reload).toBeDefined();
+    const proc = track(spawn(process.execPath, [BIN, ...serveArgs(f('execreload.sqlite'))], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] }));
+    const lines: string[] = [];
+    proc.stderr!.on('data', (c: Buffer) => lines.push(...c.toString().split('\n')));
+    // At once, as systemd would for `systemctl reload` just after `start` ($$ is systemd's literal $).
+    const script = reload!.replaceAll('$MAINPID', String(proc.pid)).replaceAll('$$', '$');
+    const sh = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+    const shExit = await new Promise<number | null>((r) => sh.once('exit', r));
+    expect(shExit).toBe(0);
+    await waitFor('the reload', async () => lines.some((l) => /SIGHUP/.test(l)), 30, () => lines.join('\n'));
+    await waitFor('the daemon listening', async () => lines.some((l) => l.includes('listening on')), 30, () => lines.join('\n'));
+    expect(proc.exitCode).toBeNull();
+    expect(proc.signalCode).toBeNull();
+  }, 60_000);
+
   it('a SIGHUP while modules load is queued and replayed as a reload once the daemon runs', async () => {
     const proc = track(spawn(process.execPath, [BIN, ...serveArgs(f('hup.sqlite'), '--log.level', 'debug')], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] }));
     const lines: string[] = [];

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
+import { HistoryStore } from '../../src/daemon/history.ts';
 import { repo, startDaemon, stopChildren, waitFor } from './daemon-harness.ts';
 
 const BIN = path.join(repo, 'bin', 'idleprobe.mjs');
@@ -68,7 +69,7 @@ describe('serve --config.check: YAML that attacks or surprises the parser', () =
 });
 
 describe('serve: a key that does not decrypt is an auth failure', () => {
-  it('errorKind "auth" and idleprobe_target_up 0', async () => {
+  it('errorKind "auth" and idleprobe_target_up 0; HTTP bodies name no file (the log does)', async () => {
     const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'the-right-one', '-f', f('id_ed25519')], { encoding: 'utf8', timeout: 30_000 });
     if (keygen.error || keygen.status !== 0) throw new Error(`ssh-keygen (Debian package openssh-client) failed: ${keygen.error?.message ?? keygen.stderr}`);
     fs.writeFileSync(f('passphrase'), 'a-wrong-one\n');
@@ -82,10 +83,59 @@ describe('serve: a key that does not decrypt is an auth failure', () => {
       return t.targets[0]?.lastAttempt ? t.targets[0] : null;
     }, 30);
     expect(attempt.lastAttempt!.errorKind).toBe('auth');
-    expect(attempt.lastAttempt!.error).toContain('id_ed25519');
+    // Over HTTP (unauthenticated here) the key's path is not named; the log names it.
+    expect(attempt.lastAttempt!.error).toContain('cannot use private key <file>');
+    expect(attempt.lastAttempt!.error).not.toContain(dir);
     expect(attempt.lastAttempt!.error).not.toContain('a-wrong-one');
+    const debug = await (await fetch(`${d.url}/probe?target=locked&debug=true`)).text();
+    expect(debug).toContain('<file>');
+    expect(debug).not.toContain(dir);
+    await waitFor('the log naming the key file', async () => d.stderr.some((l) => l.includes(f('id_ed25519'))), 10, () => d.stderr.join('\n'));
     expect(attempt.up).toBe(0);
     const metrics = await (await fetch(`${d.url}/metrics`)).text();
     expect(metrics).toContain(`${METRIC.targetUp}{target="locked"} 0`);
+  }, 60_000);
+});
+
+describe('README: the serve --config.check example works as written on a fresh clone', () => {
+  it('every `serve --config FILE --config.check` line names a file that is absent from the repo (a placeholder) or passes the check', async () => {
+    const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
+    const examples = [...readme.matchAll(/idleprobe serve --config (\S+) --config\.check/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThan(0);
+    for (const file of examples) {
+      // deploy/idleprobe.example.yml points at /etc/idleprobe secrets: a clone fails it (exit 2).
+      if (!fs.existsSync(path.join(repo, file))) continue;
+      const r = await check(path.join(repo, file));
+      expect(r.code, `README example ${file}: ${r.stderr}`).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('serve: text from inside the daemon in HTTP bodies', () => {
+  it('a stored error with a shell\'s escape sequences, a key path and user@host reaches /probe?debug=true and /api escaped and without them', async () => {
+    const history = f('escapes.sqlite');
+    const h = new HistoryStore(history);
+    h.record({
+      target: 'esc',
+      status: 'failed',
+      startedAt: new Date().toISOString(),
+      finishedAtMs: Date.now(),
+      durationSeconds: 1,
+      errorKind: 'protocol',
+      error: 'probe@198.18.0.9:22: the inbound waiter did not start (\u001b[31mboom\u001b[0m\u009b2J; cannot read /etc/idleprobe/id_ed25519)',
+    });
+    h.close();
+    process.env.ESC_TEST_PW = 'unused';
+    // Its first run waits a random part of a day (jitter), and would only meet a closed local port.
+    fs.writeFileSync(f('esc.yml'), `global: { jitter_seconds: 86400 }\ntargets:\n  - { name: esc, host: 127.0.0.1, port: 9, user: probe, password_env: ESC_TEST_PW, host_key_sha256: "${PIN}", schedule: "0 0 1 1 *" }\n`);
+    const d = await startDaemon(f('esc.yml'), history, []);
+    const debug = await (await fetch(`${d.url}/probe?target=esc&debug=true`)).text();
+    expect(debug).toContain('\\x1b[31mboom\\x1b[0m\\x9b2J');
+    expect(debug).not.toMatch(/[\u001b\u009b]/);
+    expect(debug).not.toContain('/etc/idleprobe');
+    expect(debug).not.toContain('probe@');
+    const api = await (await fetch(`${d.url}/api/targets`)).text();
+    expect(api).not.toMatch(/\\u001b|\u009b|\/etc\/idleprobe|probe@/);
+    expect(api).toContain('<file>');
   }, 60_000);
 });

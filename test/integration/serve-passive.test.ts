@@ -7,7 +7,8 @@
 //    idleprobe_passive_capture_restarts_total (capture_up 0 meanwhile), stops cleanly on SIGTERM;
 //  - reload: an unchanged `passive:` keeps its tcpdump, a bad one is refused with its path while the
 //    capture runs on, a changed one stops the old tcpdump before starting the new one;
-//  - a running capture: SIGTERM stops it (its PID gone), exit 0.
+//  - a running capture: SIGTERM stops it (its PID gone), exit 0;
+//  - a real capture played by the stand-in (HAProxy closing idle sessions): the closed_idle counts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { freePort } from '../../grafana/tools/demo-daemon.ts';
+import { fixturePath } from '../fixtures/captures/synth.ts';
 import { BIN } from './cli-harness.ts';
 import { repo, stopChildren } from './daemon-harness.ts';
 
@@ -42,11 +44,17 @@ const FAKES = {
         `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nsleep 0.3\necho "tcpdump: pcap_loop: The interface disappeared" >&2\nexit 1`,
     ),
   runs: () => fakeTcpdump('runs', `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 256 bytes" >&2\nprintf '${PCAP_HEADER}'\nexec tail -f /dev/null`),
+  // Plays a real capture (HAProxy closing idle SSH sessions, make-fixtures.sh proxy), then keeps capturing nothing.
+  proxy: () =>
+    fakeTcpdump(
+      'proxy',
+      `echo "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 128 bytes" >&2\ncat '${fixturePath('proxy-client.pcap', 'proxy')}'\nexec tail -f /dev/null`,
+    ),
 };
 
-function config(name: string, tcpdump: string): string {
+function config(name: string, tcpdump: string, servers = ['127.0.0.1:22']): string {
   const file = path.join(dir, `${name}.yml`);
-  writeFileSync(file, `targets: []\npassive:\n  interface: lo\n  ports: [22]\n  servers: ["127.0.0.1:22"]\n  tcpdump: ${tcpdump}\n`);
+  writeFileSync(file, `targets: []\npassive:\n  interface: lo\n  ports: [22]\n  servers: [${servers.map((x) => JSON.stringify(x)).join(', ')}]\n  tcpdump: ${tcpdump}\n`);
   return file;
 }
 
@@ -109,6 +117,13 @@ async function serve(configFile: string): Promise<Serve> {
 function sample(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** The value of the sample `name{labels}`, or undefined. */
+function sampleOf(text: string, name: string, labels: string): number | undefined {
+  const prefix = `${name}{${labels}} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
 }
 
 function alive(pid: number): boolean {
@@ -178,6 +193,38 @@ describe('serve with passive: (a stand-in tcpdump)', () => {
     s.proc.kill('SIGTERM');
     expect((await s.exited).code, s.stderr()).toBe(0);
     expect(alive(pid2)).toBe(false);
+  }, 40_000);
+
+  it('a proxy closing idle sessions (a real HAProxy capture): end="closed_idle" counted per server, in the death-age histogram and the upper bound', async () => {
+    const s = await serve(config('proxy', FAKES.proxy(), ['198.18.9.1:22', '198.18.9.1:2022']));
+    await s.line(/listening on http/, 20_000);
+    // The counters are read at scrape time; the last connections' ends are told within a tick (1 s)
+    // of the replay, when the clock moves capture time past them: until all 9 ended.
+    const end = (text: string, server: string, e: string) => sampleOf(text, METRIC.passiveConnections, `server="${server}",end="${e}"`);
+    const ended = (text: string) =>
+      text.split('\n').filter((l) => l.startsWith(`${METRIC.passiveConnections}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    let text = '';
+    for (let i = 0; i < 40 && ended(text) < 9; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 250));
+      text = await (await fetch(`${s.url}/metrics`)).text();
+    }
+    const lines = text.split('\n').filter((l) => l.startsWith('idleprobe_passive_')).join('\n');
+    // :22: HAProxy closed the session without heartbeat and the one with kernel keepalives at 6 s; the
+    // ServerAliveInterval=2 session and a typed `exit` ended normally. :2022: `option nolinger`.
+    // other (:2023, sshd's own policies): ChannelTimeout, UnusedConnectionTimeout during heartbeats and
+    // LoginGraceTime end normally; UnusedConnectionTimeout without heartbeat closes bare (the documented limit).
+    expect({ fin: end(text, '198.18.9.1:22', 'fin'), closedIdle: end(text, '198.18.9.1:22', 'closed_idle'), rst: end(text, '198.18.9.1:22', 'rst') }, lines).toEqual({ fin: 2, closedIdle: 2, rst: 0 });
+    expect(end(text, '198.18.9.1:2022', 'closed_idle'), lines).toBe(1);
+    expect({ fin: end(text, 'other', 'fin'), closedIdle: end(text, 'other', 'closed_idle') }, lines).toEqual({ fin: 3, closedIdle: 1 });
+    expect(sampleOf(text, `${METRIC.passiveDeathAge}_count`, 'server="198.18.9.1:22"')).toBe(2);
+    expect(sampleOf(text, `${METRIC.passiveDeathAge}_sum`, 'server="198.18.9.1:22"')).toBeCloseTo(6.001 + 6.002, 3);
+    expect(sampleOf(text, `${METRIC.passiveDeathAge}_bucket`, 'server="198.18.9.1:22",le="5"')).toBe(0);
+    expect(sampleOf(text, `${METRIC.passiveDeathAge}_bucket`, 'server="198.18.9.1:22",le="10"')).toBe(2);
+    expect(sampleOf(text, METRIC.passiveTimeoutUpper, 'server="198.18.9.1:22"')).toBeCloseTo(6.001, 3);
+    expect(sampleOf(text, METRIC.passiveTimeoutLower, 'server="198.18.9.1:22"')).toBeCloseTo(2.012, 3);
+    expect(sampleOf(text, METRIC.passiveWithoutHeartbeat, 'server="198.18.9.1:22"')).toBe(2);
+    s.proc.kill('SIGTERM');
+    expect((await s.exited).code, s.stderr()).toBe(0);
   }, 40_000);
 
   it('a running capture: counters at 0 for every server label, SIGTERM stops tcpdump (PID gone) and exits 0', async () => {

@@ -40,13 +40,21 @@ function facts(f: FlowReport): Omit<FlowReport, 'verdict'> {
   return rest;
 }
 
-const FIXTURES = ['client-eth.pcap', 'server-sll.pcap', 'mbox-any-sll2-nano.pcap', 'mbox-multi.pcapng'];
+// The NAT lab's captures, and a proxy (HAProxy) closing idle sessions (make-fixtures.sh proxy).
+const FIXTURES: Array<['lab' | 'proxy', string]> = [
+  ['lab', 'client-eth.pcap'],
+  ['lab', 'server-sll.pcap'],
+  ['lab', 'mbox-any-sll2-nano.pcap'],
+  ['lab', 'mbox-multi.pcapng'],
+  ['proxy', 'proxy-client.pcap'],
+  ['proxy', 'proxy-server.pcap'],
+];
 
 describe('watch --read: incremental events equal the batch report', () => {
-  for (const name of FIXTURES) {
+  for (const [dir, name] of FIXTURES) {
     for (const portArgs of [[], ['--port', '0']]) {
       it(`${name}${portArgs.length ? ' --port 0' : ' (SSH by banner)'}`, async () => {
-        const file = fixturePath(name);
+        const file = fixturePath(name, dir);
         const [batchRun, liveRun] = await Promise.all([cli(['analyze', file, '--json', ...portArgs]), cli(['watch', '--read', file, '--json', ...portArgs])]);
         expect(batchRun.code, batchRun.stderr).toBe(0);
         const batch = JSON.parse(batchRun.stdout) as AnalysisReport;

@@ -1,7 +1,8 @@
 // tshark as the oracle: on every committed lab capture, on a capture made fresh by the lab right now
 // (real OpenSSH + kernel keepalive through a conntrack NAT), and on scripted conversations, the
 // counts of tcp.analysis.keep_alive and keep_alive_ack — per file and per connection — must equal
-// what `tshark -r F -Y …` reports. Needs root (network namespaces), tshark, tcpdump, sshd, nft.
+// what `tshark -r F -Y …` reports; on the committed proxy captures (HAProxy closing idle sessions)
+// also the packets and the facts of each close. Needs root (network namespaces), tshark, tcpdump, sshd, nft.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,50 @@ function tsharkCounts(file: string, filter: string): Map<string, number> {
   return counts;
 }
 
+interface TsharkClose {
+  packets: number;
+  /** Source address of the connection's first FIN or RST, null if none. */
+  closer: string | null;
+  /** `rst` when that segment is a reset, or its sender's next segment is one before the peer sends anything. */
+  closedWith: 'fin' | 'rst' | null;
+  /** Payload bytes of that segment. */
+  closeLen: number;
+  /** Seconds from the last segment with data (not a keepalive) or SYN to it. */
+  idleBeforeClose: number | null;
+}
+
+/** Per connection (key as tsharkCounts), from tshark's own dissection of every TCP segment. */
+function tsharkCloses(file: string): Map<string, TsharkClose> {
+  const fields = ['tcp.stream', 'frame.time_epoch', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.flags.syn', 'tcp.flags.fin', 'tcp.flags.reset', 'tcp.len', 'tcp.analysis.keep_alive'];
+  const out = execFileSync('tshark', ['-n', '-r', file, '-Y', 'tcp', '-T', 'fields', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000, maxBuffer: 64 << 20 });
+  const streams = new Map<string, { key: string; rows: string[][] }>();
+  for (const line of out.split('\n')) {
+    if (!line.trim()) continue;
+    const row = line.split('\t');
+    const key = [`${row[2]}:${row[3]}`, `${row[4]}:${row[5]}`].sort().join('|');
+    const s = streams.get(row[0]!) ?? { key, rows: [] };
+    s.rows.push(row);
+    streams.set(row[0]!, s);
+  }
+  const result = new Map<string, TsharkClose>();
+  for (const { key, rows } of streams.values()) {
+    let lastActivity = NaN;
+    let close: TsharkClose = { packets: rows.length, closer: null, closedWith: null, closeLen: 0, idleBeforeClose: null };
+    for (const [i, row] of rows.entries()) {
+      const [ts, src, syn, fin, rst, len, ka] = [Number(row[1]), row[2]!, row[6] === '1', row[7] === '1', row[8] === '1', Number(row[9]), row[10] === '1'];
+      if ((fin || rst) && close.closer === null) {
+        let closedWith: 'fin' | 'rst' = rst ? 'rst' : 'fin';
+        const next = rows.slice(i + 1).find((r) => r[2] !== src || r[8] === '1');
+        if (next && next[2] === src && next[8] === '1') closedWith = 'rst';
+        close = { ...close, closer: src, closedWith, closeLen: len, idleBeforeClose: Math.round((ts - lastActivity) * 1000) / 1000 };
+      }
+      if ((len > 0 && !ka) || syn) lastActivity = ts;
+    }
+    result.set(key, close);
+  }
+  return result;
+}
+
 function ourCounts(r: AnalysisReport, field: 'tcpKeepalives' | 'tcpKeepaliveAcks'): Map<string, number> {
   const counts = new Map<string, number>();
   for (const f of r.flows) {
@@ -90,6 +135,37 @@ describe.skipIf(!lab.ok)(`tshark oracle${lab.ok ? '' : ` (skipped: ${lab.reason}
     it(`committed ${name}: keepalive and keepalive-ACK counts per file and per connection equal tshark's`, { timeout: 60_000 }, async () => {
       const counts = await expectSameAsTshark(fixturePath(name));
       expect(counts.keepalives).toBeGreaterThan(0);
+    });
+  }
+
+  // HAProxy closing idle SSH sessions (make-fixtures.sh proxy): what closed_idle is decided on — who
+  // sent the first FIN/RST, whether its sender aborted (a reset before the peer spoke), the seconds
+  // without data before it (TCP keepalives are no data) — and the packet counts, against tshark.
+  for (const name of ['proxy-client.pcap', 'proxy-server.pcap']) {
+    it(`committed proxy/${name}: keepalive counts, packets and the facts of each close equal tshark's`, { timeout: 60_000 }, async () => {
+      const file = fixturePath(name, 'proxy');
+      await expectSameAsTshark(file);
+      const r = await analyzeStream(createReadStream(file), { scope: 'all', maxFlows: 1_000_000 });
+      const oracle = tsharkCloses(file);
+      expect(r.flows.length).toBe(oracle.size);
+      let closedIdle = 0;
+      for (const f of r.flows) {
+        const t = oracle.get([f.client, f.server].sort().join('|'));
+        expect(t, `${name}: ${f.client}`).toBeDefined();
+        const clientAddr = f.client.slice(0, f.client.lastIndexOf(':'));
+        expect(
+          { packets: f.packets, closedBy: f.closedBy, closedWith: f.closedWith },
+          `${name}: ${f.client}`,
+        ).toEqual({ packets: t!.packets, closedBy: t!.closer === null ? null : t!.closer === clientAddr ? 'client' : 'server', closedWith: t!.closedWith });
+        expect(f.idleBeforeCloseSeconds!, `${name}: ${f.client}`).toBeCloseTo(t!.idleBeforeClose!, 3);
+        if (f.end === 'closed_idle') {
+          closedIdle++;
+          // Closed idle only on tshark's evidence too: a bare segment after ≥ 1 s without data.
+          expect(t!.closeLen, `${name}: ${f.client}`).toBe(0);
+          expect(t!.idleBeforeClose!, `${name}: ${f.client}`).toBeGreaterThanOrEqual(1);
+        }
+      }
+      expect(closedIdle, name).toBe(4);
     });
   }
 

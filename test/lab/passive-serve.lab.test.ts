@@ -9,9 +9,11 @@
 //    PID); a SIGHUP with another `passive:` stops the old tcpdump and starts a new one; serve killed
 //    -9 leaves no tcpdump; SIGTERM stops it too;
 //  - the bastion unit's privilege set (unprivileged uid, ambient CAP_NET_RAW only, no_new_privs) is
-//    enough to capture; no CAP_NET_RAW at all: exit 3 naming it, no stack trace.
+//    enough to capture; no CAP_NET_RAW at all: exit 3 naming it, no stack trace;
+//  - through HAProxy (`mode tcp`, timeout 6 s): a session without heartbeat closed by the proxy is
+//    counted under end="closed_idle" and in the death-age histogram at ≈ 6 s, as `watch --json` says.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,8 +23,12 @@ import { METRIC } from '../../src/exporter/metric-names.ts';
 import { metricNamesIn } from '../../grafana/tools/promql-names.ts';
 import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
 import { EventStream, expectGone, processGone, type Event } from './event-stream.ts';
+import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
 const env = requireLab();
+// In CI (IDLEPROBE_REQUIRE_LAB=1) a missing haproxy fails the proxy test (startHaproxy names the package); elsewhere it skips with the reason.
+const proxyEnv = !env.available || existsSync(HAPROXY_BINARY) || process.env.IDLEPROBE_REQUIRE_LAB === '1' ? env : { available: false, reason: `${HAPROXY_BINARY} not found (Debian package haproxy)` };
+const PROXY_TIMEOUT_S = 6;
 const CONNTRACK_TIMEOUT_S = 8;
 const BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 const LISTEN = '127.0.0.1:9923';
@@ -39,6 +45,7 @@ interface Counts {
   rst: number;
   retransmissions_then_silence: number;
   silence: number;
+  closed_idle: number;
   answered: number;
   unanswered: number;
   withoutHeartbeat: number;
@@ -47,7 +54,7 @@ interface Counts {
 
 /** What `watch --json --heartbeats` reported for one server, counted the way the metrics are defined. */
 function countsFromWatch(events: Event[], server: string): Counts {
-  const c: Counts = { fin: 0, rst: 0, retransmissions_then_silence: 0, silence: 0, answered: 0, unanswered: 0, withoutHeartbeat: 0, deaths: 0 };
+  const c: Counts = { fin: 0, rst: 0, retransmissions_then_silence: 0, silence: 0, closed_idle: 0, answered: 0, unanswered: 0, withoutHeartbeat: 0, deaths: 0 };
   const dead = new Set<unknown>();
   const noHeartbeat = (e: Event) => {
     const r = e.connection as { heartbeats: number; tcpKeepalives: number };
@@ -77,6 +84,7 @@ function countsFromScrape(text: string, server: string): Counts {
     rst: end('rst'),
     retransmissions_then_silence: end('retransmissions_then_silence'),
     silence: end('silence'),
+    closed_idle: end('closed_idle'),
     answered: sample(text, METRIC.passiveHeartbeats, `${s},answered="true"`) ?? NaN,
     unanswered: sample(text, METRIC.passiveHeartbeats, `${s},answered="false"`) ?? NaN,
     withoutHeartbeat: sample(text, METRIC.passiveWithoutHeartbeat, s) ?? NaN,
@@ -310,4 +318,79 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       rmSync(udir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe.skipIf(!proxyEnv.available)(`serve with passive: through HAProxy${proxyEnv.available ? '' : ` (skipped: ${proxyEnv.reason})`}`, () => {
+  let lab: Lab;
+  let proxy: RunningHaproxy | undefined;
+  let dir: string;
+  const server = '198.19.1.2:22';
+  beforeAll(async () => {
+    // Mode none: the middlebox's conntrack never forgets a flow within the test; HAProxy is the only box that times out.
+    lab = await createLab({ conntrackTimeoutSeconds: 1, mode: 'none' });
+    proxy = await startHaproxy(lab, { timeoutSeconds: PROXY_TIMEOUT_S });
+    dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-passive-proxy-'));
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`a session closed by the proxy after ${PROXY_TIMEOUT_S} s idle: end="closed_idle" 1, death age and upper bound ≈ ${PROXY_TIMEOUT_S} s, equal to watch --json; a heartbeat session ends fin`, async () => {
+    const T = PROXY_TIMEOUT_S;
+    const config = path.join(dir, 'proxy.yml');
+    writeFileSync(config, `targets: []\npassive:\n  interface: cli0\n  ports: [22]\n  servers: ["${server}"]\n`);
+    const serve = new EventStream(lab.namespaces.cli, process.execPath, [BIN, 'serve', '--config', config, '--history', path.join(dir, 'p.sqlite'), '--web.listen-address', LISTEN]);
+    const watch = new EventStream(lab.namespaces.cli, process.execPath, [BIN, 'watch', '-i', 'cli0', '--json', '--heartbeats']);
+    const scrape = async (): Promise<string> => {
+      const r = await lab.exec('cli', process.execPath, ['-e', `fetch(${JSON.stringify(`http://${LISTEN}/metrics`)}).then(async (r) => process.stdout.write(await r.text()), () => process.exit(1))`], { timeoutMs: 20_000 });
+      if (r.code !== 0) throw new Error(`scrape failed: ${describeRun(r)}`);
+      return r.stdout;
+    };
+    try {
+      await serve.waitForLine(/passive: capturing on cli0 .*tcpdump pid (\d+)"/, 30_000);
+      await serve.waitForLine(/listening on http/, 30_000);
+      await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
+      const cmd = `echo up; sleep ${T + 4}; echo done`;
+      const [closed, kept] = await Promise.all([
+        lab.ssh(cmd, ['-o', 'TCPKeepAlive=no'], { timeoutMs: (T + 30) * 1000 }),
+        lab.ssh(cmd, ['-o', 'TCPKeepAlive=no', '-o', 'ServerAliveInterval=2', '-o', 'ServerAliveCountMax=3'], { timeoutMs: (T + 30) * 1000 }),
+      ]);
+      expect(closed.code, describeRun(closed, lab)).toBe(255);
+      expect(kept.stdout, describeRun(kept, lab)).toBe('up\ndone\n');
+      const died = await watch.waitFor('the closed_idle death', (e) => e.event === 'died' && e.server === server, 30_000);
+      await watch.waitFor('both closes', () => watch.events.filter((e) => e.event === 'closed' && e.server === server).length >= 2, 30_000);
+
+      // serve and watch saw the same packets: their counts converge (the counters are read at scrape time).
+      let expected = countsFromWatch(watch.events, server);
+      let text = '';
+      for (let i = 0; i < 40; i++) {
+        text = await scrape();
+        expected = countsFromWatch(watch.events, server);
+        if (JSON.stringify(countsFromScrape(text, server)) === JSON.stringify(expected)) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      console.log(`[lab] passive serve through HAProxy (timeout ${T} s): ${JSON.stringify(expected)}; closed after ${died.afterIdleSeconds} s idle`);
+      expect(countsFromScrape(text, server)).toEqual(expected);
+      expect(expected).toMatchObject({ closed_idle: 1, fin: 1, deaths: 1, rst: 0, retransmissions_then_silence: 0, silence: 0, withoutHeartbeat: 1 });
+      expect(died).toMatchObject({ how: 'closed_idle' });
+      const age = died.afterIdleSeconds as number;
+      expect(age).toBeGreaterThanOrEqual(T - 0.01);
+      expect(age).toBeLessThan(T + 1);
+      // serve and watch run their own tcpdump: the same packets, timestamps a few µs apart, so the
+      // idle ages (rounded to ms) can differ by 1 ms.
+      expect(sample(text, `${METRIC.passiveDeathAge}_sum`, `server="${server}"`)).toBeCloseTo(age, 2);
+      expect(sample(text, `${METRIC.passiveDeathAge}_bucket`, `server="${server}",le="10"`)).toBe(1);
+      expect(sample(text, METRIC.passiveTimeoutUpper, `server="${server}"`)).toBeCloseTo(age, 2);
+      const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
+      expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
+
+      serve.kill('SIGTERM');
+      expect((await serve.closed).code, serve.stderr).toBe(0);
+    } finally {
+      serve.kill('SIGKILL');
+      watch.kill('SIGKILL');
+    }
+  }, 120_000);
 });

@@ -4,15 +4,31 @@
 //    the death within 2 × 12 s of the first unanswered heartbeat; the session without heartbeat is
 //    "at risk" when the watch ends; `analyze` of the same traffic captured to a file agrees;
 //  - tcpdump killed mid-run is restarted (counted, new PID); idleprobe killed -9 leaves no tcpdump;
-//  - no permission (an unprivileged user), an interface that does not exist: exit 3 / 2, no trace.
+//  - no permission (an unprivileged user), an interface that does not exist: exit 3 / 2, no trace;
+//  - through HAProxy (`mode tcp`, timeout 6 s, no NAT): an ssh session without heartbeat, and one with
+//    kernel TCP keepalives every 2 s, are reported as `died` with `how: closed_idle` at ≈ 6 s idle
+//    (FIN from the server side); a ServerAliveInterval=2 session survives; `analyze` of a capture
+//    file agrees.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport } from '../../src/capture/index.ts';
 import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
-import { EventStream, expectGone, processGone } from './event-stream.ts';
+import { EventStream, expectGone, processGone, type Event } from './event-stream.ts';
+import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
 const env = requireLab();
+// In CI (IDLEPROBE_REQUIRE_LAB=1) a missing haproxy fails the proxy test (startHaproxy names the package); elsewhere it skips with the reason.
+const proxyEnv = !env.available || existsSync(HAPROXY_BINARY) || process.env.IDLEPROBE_REQUIRE_LAB === '1' ? env : { available: false, reason: `${HAPROXY_BINARY} not found (Debian package haproxy)` };
+/** HAProxy's `timeout client`/`timeout server` in the proxy test. */
+const PROXY_TIMEOUT_S = 6;
+/**
+ * How far past T the capture at the client sees HAProxy's close. Measured here (loaded 2-core
+ * machine): +0.001 to +0.006 s in the committed captures; the bound leaves room for a starved
+ * HAProxy, never for another box's timeout.
+ */
+const PROXY_LATE_S = 1;
 const CONNTRACK_TIMEOUT_S = 8;
 const IDLEPROBE = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 
@@ -170,4 +186,100 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
     expect(noIface.stderr).toMatch(/^idleprobe: no such interface "nosuch0"/);
     expect(noIface.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
+});
+
+describe.skipIf(!proxyEnv.available)(`watch on ssh sessions closed by HAProxy${proxyEnv.available ? '' : ` (skipped: ${proxyEnv.reason})`}`, () => {
+  let lab: Lab;
+  let proxy: RunningHaproxy | undefined;
+  beforeAll(async () => {
+    // Mode none: the middlebox's conntrack never forgets a flow within the test; HAProxy is the only box that times out.
+    lab = await createLab({ conntrackTimeoutSeconds: 1, mode: 'none' });
+    proxy = await startHaproxy(lab, { timeoutSeconds: PROXY_TIMEOUT_S });
+    // `TCPKeepAlive yes` sessions probe every 2 s (the client namespace's own sysctls).
+    const r = await lab.exec('cli', 'sysctl', ['-qw', 'net.ipv4.tcp_keepalive_time=2', 'net.ipv4.tcp_keepalive_intvl=2', 'net.ipv4.tcp_keepalive_probes=9']);
+    if (r.code !== 0) throw new Error(`sysctl in the client namespace failed: ${r.stderr}`);
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await lab?.destroy();
+  });
+
+  it(`no heartbeat, and kernel keepalives every 2 s: died, how closed_idle, at ≈ ${PROXY_TIMEOUT_S} s idle; ServerAliveInterval=2 survives; analyze of a capture file agrees`, async () => {
+    const T = PROXY_TIMEOUT_S;
+    const pcap = path.join(lab.tmpDir, 'watch-proxy.pcap');
+    const watch = watchIn(lab, ['-i', 'cli0', '--json']);
+    const tcpdump = spawn('ip', ['netns', 'exec', lab.namespaces.cli, 'tcpdump', '-i', 'cli0', '-U', '-n', '-s', '256', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let tcpdumpLog = '';
+    const listening = new Promise<void>((resolve, reject) => {
+      tcpdump.stderr.setEncoding('utf8').on('data', (d: string) => {
+        tcpdumpLog += d;
+        if (/listening on/.test(tcpdumpLog)) resolve();
+      });
+      tcpdump.on('close', () => reject(new Error(`tcpdump exited: ${tcpdumpLog}`)));
+    });
+    const tcpdumpClosed = new Promise((resolve) => tcpdump.on('close', resolve));
+    try {
+      await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
+      await listening;
+      const cmd = `echo up; sleep ${T + 6}; echo done`;
+      const limit = { timeoutMs: (T + 30) * 1000 };
+      const [plain, kernel, heartbeat] = await Promise.all([
+        lab.ssh(cmd, ['-o', 'TCPKeepAlive=no'], limit),
+        lab.ssh(cmd, ['-o', 'TCPKeepAlive=yes'], limit),
+        lab.ssh(cmd, ['-o', 'TCPKeepAlive=no', '-o', 'ServerAliveInterval=2', '-o', 'ServerAliveCountMax=3'], limit),
+      ]);
+      for (const r of [plain, kernel]) {
+        expect(r.code, describeRun(r, lab)).toBe(255);
+        expect(r.stderr).toMatch(/closed by remote host/);
+      }
+      expect(heartbeat.stdout, describeRun(heartbeat, lab)).toBe('up\ndone\n');
+      // Both closes are told once the packets after them are in (≤ 1 s of capture time, or the clock).
+      const deaths = await watch.waitFor('two deaths', () => watch.events.filter((e) => e.event === 'died').length >= 2, 30_000).then(() =>
+        watch.events.filter((e): e is Event & { connection: Record<string, unknown> } => e.event === 'died'),
+      );
+      const survivor = await watch.waitFor('close of the heartbeat session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 3, 30_000);
+      console.log(
+        `[lab] watch through HAProxy (timeout ${T} s): ${deaths.map((d) => `died after ${d.afterIdleSeconds} s idle (${d.how}, ${d.connection.closedWith} from the ${d.connection.closedBy} side; keepalives ${d.connection.tcpKeepalives}), printed ${((d.receivedAt - Date.parse(d.at as string)) / 1000).toFixed(1)} s after the close`).join('; ')}`,
+      );
+      expect(deaths).toHaveLength(2);
+      for (const d of deaths) {
+        expect(d, JSON.stringify(d)).toMatchObject({ how: 'closed_idle', heartbeats: 0, heartbeatsAnswered: 0 });
+        expect(d.connection).toMatchObject({ end: 'closed_idle', closedBy: 'server', closedWith: 'fin', server: `${lab.addresses.srv}:22` });
+        expect(d.afterIdleSeconds as number).toBeGreaterThanOrEqual(T - 0.01);
+        expect(d.afterIdleSeconds as number).toBeLessThan(T + PROXY_LATE_S);
+        // Told within seconds of the close (the reordering slack, or the clock's delivery slack and a tick).
+        expect(d.receivedAt - Date.parse(d.at as string)).toBeLessThan(10_000);
+      }
+      // The kernel keepalives went out and were answered — by the proxy's kernel — and changed nothing.
+      expect(deaths.map((d) => (d.connection.tcpKeepaliveAcks as number) > 0).sort()).toEqual([false, true]);
+      expect(survivor.connection).toMatchObject({ end: 'fin', diedAfterIdleSeconds: null, heartbeatSender: 'client', unanswered: 0 });
+
+      watch.kill('SIGTERM');
+      tcpdump.kill('SIGTERM');
+      const exit = await watch.closed;
+      await tcpdumpClosed;
+      expect(exit.code, watch.stderr).toBe(0);
+      expect(watch.events.at(-1)).toMatchObject({ event: 'summary', died: 2, diedBy: { closed_idle: 2 } });
+      // HAProxy's own account: its client-side timeout in the data phase (cD) ended the two.
+      const log = await proxy!.untilConnectionsLogged(3, 10_000);
+      expect(log.match(/ cD /g)?.length ?? 0, log).toBe(2);
+
+      // The same traffic, captured to a file and read by `analyze`, says the same.
+      const analyzed = await lab.idleprobe(['analyze', pcap, '--json'], { timeoutMs: 30_000 });
+      expect(analyzed.code, describeRun(analyzed)).toBe(0);
+      const report = JSON.parse(analyzed.stdout) as AnalysisReport;
+      // A second tcpdump: the same packets, timestamps a few µs apart (idle ages rounded to ms can differ by 1 ms).
+      for (const d of deaths) {
+        const f = report.flows.find((x) => x.client === d.client)!;
+        expect(f).toMatchObject({ end: 'closed_idle', closedBy: 'server' });
+        expect(f.diedAfterIdleSeconds!).toBeCloseTo(d.afterIdleSeconds as number, 2);
+      }
+      const p = report.paths.find((x) => x.path === `${lab.addresses.cli} → ${lab.addresses.srv}:22`)!;
+      expect(p).toMatchObject({ closedIdle: 2, consistent: true });
+      expect(p.upperSeconds!).toBeCloseTo(Math.min(...deaths.map((d) => d.afterIdleSeconds as number)), 2);
+    } finally {
+      watch.kill('SIGKILL');
+      tcpdump.kill('SIGKILL');
+    }
+  }, 150_000);
 });

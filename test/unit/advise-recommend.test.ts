@@ -115,6 +115,16 @@ describe('recommend', () => {
     expect(recommend(basisFromSeconds(120), matrix([run(15, true), run(30, false, 'silent')], null)).warnings.join(' ')).toMatch(/every 30 s die/);
   });
 
+  it('tcp:N rows are not SSH heartbeats: they neither confirm nor contradict the interval; an SSH row closed by a proxy does warn', () => {
+    const tcp = (n: number, survived: boolean, cause: HeartbeatRunResult['cause'] = survived ? null : 'silent'): HeartbeatRunResult => ({ ...run(n, survived, cause), kind: 'tcp', heartbeatsSent: 0, heartbeatsAnswered: 0, heartbeatsUnanswered: 0 });
+    // Through a silent relay (a proxy-like box that drops): tcp:5 died silent, SSH heartbeats every 15 s survived.
+    const r = recommend(basisFromSeconds(60), matrix([run(15, true), tcp(5, false), tcp(10, true)], null));
+    expect(r.warnings.join(' ')).not.toMatch(/die/);
+    expect(r.reasoning.join(' ')).toMatch(/Confirmed by experiment: heartbeats every 15 s survived/);
+    // An SSH heartbeat row the path closed (a proxy's FIN) at or below the recommendation is a warning like silent/reset.
+    expect(recommend(basisFromSeconds(120), matrix([run(15, true), run(30, false, 'closed')], null)).warnings.join(' ')).toMatch(/every 30 s die/);
+  });
+
   it('rejects a bad hand-given timeout', () => {
     expect(() => basisFromSeconds(0)).toThrow(/--timeout/);
     expect(() => basisFromSeconds(Number.NaN)).toThrow(/--timeout/);

@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
-import { resolveConfig, ConfigError, DEFAULT_HEARTBEAT } from '../../src/daemon/config.ts';
+import { resolveConfig, ConfigError, DEFAULT_HEARTBEAT, heartbeatSessions } from '../../src/daemon/config.ts';
+import { parseHeartbeatRows } from '../../src/heartbeat/intervals.ts';
+import { parse as parseYaml } from 'yaml';
 import type { CronScheduler, DaemonMatrixOptions, HeartbeatFn, MeasureFn } from '../../src/daemon/runner.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
@@ -45,13 +47,41 @@ function resultFor(spec: TargetSpec, lower: number, upper: number): MeasurementR
   };
 }
 
-/** A path that drops connections idle longer than `timeoutSeconds`: what a real matrix would find. */
-function matrixFor(name: string, opts: DaemonMatrixOptions, timeoutSeconds: number): HeartbeatMatrix {
-  const plan: (number | null)[] = [...opts.intervalsSeconds, ...(opts.includeNoHeartbeat ? [null] : [])];
-  const rows: HeartbeatRunResult[] = plan.map((h) => {
+/**
+ * A path that drops connections idle longer than `timeoutSeconds`: what a real matrix would find.
+ * `box`: a NAT (kernel keepalives refresh it: a tcp:N row below the timeout survives) or a proxy
+ * (it closes every idle connection at the timeout whatever TCP does: tcp rows are `closed`).
+ */
+function matrixFor(name: string, opts: DaemonMatrixOptions, timeoutSeconds: number, box: 'nat' | 'proxy' = 'nat'): HeartbeatMatrix {
+  const plan: { kind: 'ssh' | 'tcp'; h: number | null }[] = [
+    ...opts.intervalsSeconds.map((h) => ({ kind: 'ssh' as const, h })),
+    ...opts.tcpKeepaliveSeconds.map((h) => ({ kind: 'tcp' as const, h })),
+    ...(opts.includeNoHeartbeat ? [{ kind: 'ssh' as const, h: null }] : []),
+  ];
+  const rows: HeartbeatRunResult[] = plan.map(({ kind, h }) => {
+    if (kind === 'tcp') {
+      const survived = box === 'nat' && h! < timeoutSeconds;
+      return {
+        kind,
+        intervalSeconds: h,
+        survived,
+        secondsSurvived: survived ? opts.windowSeconds : timeoutSeconds,
+        diedAtSeconds: survived ? null : timeoutSeconds,
+        declaredDeadAtSeconds: survived ? null : timeoutSeconds,
+        idleSecondsAtDeath: survived ? null : timeoutSeconds,
+        cause: survived ? null : box === 'proxy' ? 'closed' : 'silent',
+        heartbeatsSent: 0,
+        heartbeatsAnswered: 0,
+        heartbeatsUnanswered: 0,
+        longestAnsweredIdleSeconds: null,
+        serverHeartbeatSeconds: null,
+        detail: null,
+      };
+    }
     const gap = h ?? opts.windowSeconds;
     const survived = gap < timeoutSeconds;
     return {
+      kind,
       intervalSeconds: h,
       survived,
       secondsSurvived: survived ? opts.windowSeconds : 0,
@@ -112,8 +142,8 @@ describe('heartbeat config', () => {
     expect(hb['all-defaults']).toEqual(DEFAULT_HEARTBEAT);
     expect(DEFAULT_HEARTBEAT.intervalsSeconds).toEqual([15, 30, 45, 60, 120, 300]);
     expect(DEFAULT_HEARTBEAT.windowSeconds).toBe(1800);
-    expect(hb.inherits).toEqual({ intervalsSeconds: [15, 60], windowSeconds: 600, countMax: 3, schedule: '5 2 * * *', includeNoHeartbeat: true });
-    expect(hb.longer).toEqual({ intervalsSeconds: [15, 60], windowSeconds: 5400, countMax: 5, schedule: '5 2 * * *', includeNoHeartbeat: true });
+    expect(hb.inherits).toEqual({ intervalsSeconds: [15, 60], tcpKeepaliveSeconds: [], windowSeconds: 600, countMax: 3, schedule: '5 2 * * *', includeNoHeartbeat: true });
+    expect(hb.longer).toEqual({ intervalsSeconds: [15, 60], tcpKeepaliveSeconds: [], windowSeconds: 5400, countMax: 5, schedule: '5 2 * * *', includeNoHeartbeat: true });
     expect(hb.off).toBeNull();
     // A changed matrix config is a changed target on reload.
     const fp = new Set(cfg.targets.map((t) => t.fingerprint));
@@ -159,9 +189,78 @@ describe('heartbeat config', () => {
     })();
     expect(rest).toContain('targets[0].heartbeat.intervals[0]: "fast" is not a duration (write e.g. 10 (seconds), 10s, 500ms, 5m or 1h30m)');
     expect(rest).toContain('targets[0].heartbeat.window: "soon" is not a duration (write e.g. 10 (seconds), 10s, 500ms, 5m or 1h30m)');
-    expect(rest).toContain('targets[1].heartbeat.intervals: each interval may appear only once');
+    expect(rest).toContain('targets[1].heartbeat.intervals: 10 s appears twice');
     expect(rest).toContain('targets[2].heartbeat.schedule: not a valid cron expression "daily"');
     expect(rest).toContain('targets[3].heartbeat: a matrix needs 5 sessions at once, more than global.max_sessions (4)');
+  });
+});
+
+describe('heartbeat config: tcp:N rows (kernel TCP keepalives)', () => {
+  function problemsOf(raw: unknown): string[] {
+    try {
+      resolveConfig(raw);
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return err.problems;
+    }
+  }
+
+  it('a module or target lists tcp:N beside the SSH intervals; the budget counts them like SSH rows', () => {
+    const cfg = resolveConfig({
+      global: { max_sessions: 8 },
+      modules: { proxied: { heartbeat: { intervals: [5, '20s', 'tcp:5', 'TCP:20', 'tcp:1m'], window: '1m' } } },
+      targets: [target('a', { module: 'proxied' }), target('b', { module: 'proxied', heartbeat: { intervals: ['tcp:3'], include_no_heartbeat: false } })],
+    });
+    const hb = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.settings.heartbeat!]));
+    expect(hb.a).toMatchObject({ intervalsSeconds: [5, 20], tcpKeepaliveSeconds: [5, 20, 60] });
+    expect(heartbeatSessions(hb.a)).toBe(6); // 2 SSH + 3 tcp: + the session without heartbeat
+    expect(hb.b).toMatchObject({ intervalsSeconds: [], tcpKeepaliveSeconds: [3], includeNoHeartbeat: false });
+    expect(heartbeatSessions(hb.b)).toBe(1);
+    // A changed tcp: row is a changed target (its matrix restarts on reload).
+    const other = resolveConfig({ global: { max_sessions: 8 }, modules: { proxied: { heartbeat: { intervals: [5, '20s', 'tcp:5', 'TCP:20', 'tcp:2m'], window: '1m' } } }, targets: [target('a', { module: 'proxied' })] });
+    expect(other.targets[0]!.fingerprint).not.toBe(cfg.targets[0]!.fingerprint);
+    // tcp: rows count against global.max_sessions: 5 rows + none = 6 > 5.
+    expect(problemsOf({ global: { max_sessions: 5 }, targets: [target('a', { heartbeat: { intervals: [5, 10, 'tcp:5', 'tcp:10', 'tcp:15'] } })] })).toEqual([
+      'targets[0].heartbeat: a matrix needs 6 sessions at once, more than global.max_sessions (5)',
+    ]);
+  });
+
+  it('a bad tcp: row is a problem naming its field, in the words of `heartbeat --intervals` (one parser)', () => {
+    const problems = problemsOf({
+      targets: [
+        target('a', { heartbeat: { intervals: [5, 'tcp:0', 'tcp:abc', 'tcp:', 'tcp:2.5', 'tcp:40000'] } }),
+        target('b', { heartbeat: { intervals: ['tcp:5', 'tcp:5s'] } }),
+        target('c', { heartbeat: { intervals: ['tcp:5', 5] } }),
+      ],
+    });
+    // The CLI's words for the same entries, with its flag in place of the field.
+    const cli = (entry: string) => {
+      try {
+        parseHeartbeatRows(entry);
+      } catch (err) {
+        return (err as Error).message.replace(/^--intervals/, '');
+      }
+      throw new Error(`${entry} parsed`);
+    };
+    expect(problems).toEqual([
+      `targets[0].heartbeat.intervals[1]${cli('tcp:0')}`,
+      `targets[0].heartbeat.intervals[2]${cli('tcp:abc')}`,
+      `targets[0].heartbeat.intervals[3]${cli('tcp:')}`,
+      `targets[0].heartbeat.intervals[4]${cli('tcp:2.5')}`,
+      `targets[0].heartbeat.intervals[5]${cli('tcp:40000')}`,
+      `targets[1].heartbeat.intervals${cli('tcp:5,tcp:5s')}`,
+    ]);
+    expect(problems[0]).toBe('targets[0].heartbeat.intervals[1]: "tcp:0": a TCP keepalive interval is a whole number of seconds from 1 to 32767 (the kernel\'s TCP_KEEPIDLE/TCP_KEEPINTVL take whole seconds)');
+    expect(problems[5]).toBe('targets[1].heartbeat.intervals: tcp:5 s appears twice');
+  });
+
+  it('YAML `tcp: 5` (a mapping, not a row) gets a hint on how to write it', () => {
+    expect(problemsOf(parseYaml('targets:\n  - name: a\n    host: 127.0.0.1\n    user: u\n    use_agent: true\n    host_key_sha256: "' + PIN + '"\n    heartbeat:\n      intervals: [5, tcp: 5]\n'))).toEqual([
+      'targets[0].heartbeat.intervals[1]: must be seconds, a duration (15s, 2m) or tcp:N (kernel keepalives; write tcp:5 without a space, or quote it)',
+    ]);
+    // Unquoted `tcp:5` in a YAML list is the string "tcp:5".
+    expect(resolveConfig(parseYaml('targets:\n  - name: a\n    host: 127.0.0.1\n    user: u\n    use_agent: true\n    host_key_sha256: "' + PIN + '"\n    heartbeat:\n      intervals: [5, tcp:5]\n')).targets[0]!.settings.heartbeat).toMatchObject({ intervalsSeconds: [5], tcpKeepaliveSeconds: [5] });
   });
 });
 
@@ -347,6 +446,72 @@ describe('heartbeat matrix in the daemon', () => {
     expect(await series()).toEqual([]);
   });
 
+  it('tcp:N rows: the run gets them, the budget holds them, /metrics has interval="tcp:N" and idleprobe_tcp_keepalive_refreshes_path, the API kind rows', async () => {
+    const TCP = { ...HB, intervals: [5, 20, 'tcp:5', 'tcp:20'] };
+    const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('nat', { heartbeat: TCP }), target('proxy', { heartbeat: TCP }), target('ssh-only', { heartbeat: HB })] });
+    const { renderer } = exporterOf(daemon);
+    daemon.start();
+    await flush();
+    for (const m of measures) m.finish();
+    await flush();
+    expect(matrices.map((m) => m.spec.name).sort()).toEqual(['nat', 'proxy', 'ssh-only']);
+    const run = (name: string) => matrices.find((m) => m.spec.name === name)!;
+    expect(run('nat').opts).toMatchObject({ intervalsSeconds: [5, 20], tcpKeepaliveSeconds: [5, 20], includeNoHeartbeat: true });
+    expect(run('ssh-only').opts.tcpKeepaliveSeconds).toEqual([]);
+    // 2 SSH rows + 2 tcp: rows + the session without heartbeat.
+    expect(daemon.snapshot('nat')!.sessionsOpen).toBe(5);
+    // Before any matrix: no refreshes_path series (unknown is absent, never a 0).
+    expect(await renderer.render()).not.toContain(METRIC.tcpKeepaliveRefreshesPath + '{');
+    run('nat').finish(matrixFor('nat', run('nat').opts, 10, 'nat'));
+    run('proxy').finish(matrixFor('proxy', run('proxy').opts, 10, 'proxy'));
+    run('ssh-only').finish();
+    for (const name of ['nat', 'proxy', 'ssh-only']) await daemon.settled(name, 'heartbeat');
+
+    const body = await renderer.render();
+    const series = (target: string) => [...body.matchAll(new RegExp(`^${METRIC.heartbeatSurvived}\\{target="${target}",interval="([^"]+)"\\} (\\d)$`, 'gm'))].map((m) => `${m[1]}=${m[2]}`);
+    expect(series('nat')).toEqual(['5=1', '20=0', 'tcp:5=1', 'tcp:20=0', 'none=0']);
+    expect(series('proxy')).toEqual(['5=1', '20=0', 'tcp:5=0', 'tcp:20=0', 'none=0']);
+    expect(body).toContain(`${METRIC.heartbeatSurvivedSeconds}{target="proxy",interval="tcp:5"} 10`);
+    expect(body).toContain(`${METRIC.heartbeatUnanswered}{target="proxy",interval="tcp:5"} 0`);
+    expect(body).toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="nat"} 1`);
+    expect(body).toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="proxy"} 0`);
+    // A matrix without tcp: rows says nothing about kernel keepalives: no series.
+    expect(body).not.toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="ssh-only"}`);
+    expect(body).toMatch(new RegExp(`^# HELP ${METRIC.tcpKeepaliveRefreshesPath} .*Cached from the last survival matrix\\.$`, 'm'));
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20_000 });
+    if (lint.error && process.env.IDLEPROBE_REQUIRE_LAB !== '1') console.warn(`promtool not run: ${lint.error.message}`);
+    else expect(lint.status, `${lint.stdout}${lint.stderr}`).toBe(0);
+
+    const app = await buildApp({ ...exporterOf(daemon), enableAdminApi: true });
+    const json = (await app.inject({ method: 'GET', url: '/api/targets/proxy/heartbeat' })).json();
+    expect(json).toMatchObject({ intervalsSeconds: [5, 20], tcpKeepaliveSeconds: [5, 20], rows: ['5', '20', 'tcp:5', 'tcp:20', 'none'] });
+    expect(json.latest.matrix.results.map((r: { kind: string; row: string; intervalSeconds: number | null; cause: string | null }) => [r.kind, r.row, r.intervalSeconds, r.cause])).toEqual([
+      ['ssh', '5', 5, null],
+      ['ssh', '20', 20, 'silent'],
+      ['tcp', 'tcp:5', 5, 'closed'],
+      ['tcp', 'tcp:20', 20, 'closed'],
+      ['ssh', 'none', null, 'silent'],
+    ]);
+    expect(json.latest.matrix.tcpKeepaliveRefreshesPath).toBe(false);
+    expect(json.latest.matrix.tcpKeepaliveEvidence).toMatch(/tcp:5 was closed by the path after 10 s/);
+    const listed = (await app.inject({ method: 'GET', url: '/api/targets' })).json().targets;
+    expect(listed.find((t: { name: string }) => t.name === 'nat').heartbeat.latest.tcpKeepaliveRefreshesPath).toBe(true);
+    expect(listed.find((t: { name: string }) => t.name === 'ssh-only').heartbeat.latest.tcpKeepaliveRefreshesPath).toBeNull();
+    const debug = (await app.inject({ method: 'GET', url: '/probe?target=proxy&debug=true' })).body;
+    expect(debug).toContain('  tcp:5 (kernel keepalives every 5 s): died (closed) at 10 s; heartbeats 0/0 answered');
+    expect(debug).toMatch(/ {2}kernel TCP keepalives refresh the path: no \(tcp:5 was closed/);
+    await app.close();
+
+    // A reload that drops the tcp: rows drops their series and the verdict with them; `5` (SSH) stays.
+    await daemon.applyConfig(resolveConfig({ global: { jitter_seconds: 0 }, targets: [target('nat', { heartbeat: { ...HB, intervals: [5, 20, 'tcp:20'] } }), target('proxy', { heartbeat: HB }), target('ssh-only', { heartbeat: HB })] }));
+    const after = await renderer.render();
+    expect([...after.matchAll(new RegExp(`^${METRIC.heartbeatSurvived}\\{target="(nat|proxy)",interval="([^"]+)"\\}`, 'gm'))].map((m) => `${m[1]}/${m[2]}`)).toEqual([
+      'nat/5', 'nat/20', 'nat/tcp:20', 'nat/none', 'proxy/5', 'proxy/20', 'proxy/none',
+    ]);
+    expect(after).toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="nat"} 1`);
+    expect(after).not.toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="proxy"}`);
+  });
+
   it('a reload that changes only the heartbeat setting keeps the measurement in flight; one that switches it on runs a matrix after it', async () => {
     const { daemon, measures, matrices } = make({ global: { jitter_seconds: 0 }, targets: [target('a')] });
     daemon.start();
@@ -467,7 +632,7 @@ describe('heartbeat history table', () => {
     const h = new HistoryStore(':memory:');
     const day = 86400_000;
     const now = Date.now();
-    const m = matrixFor('a', { intervalsSeconds: [5], windowSeconds: 60, countMax: 3, includeNoHeartbeat: false, connectStaggerMs: 0, signal: new AbortController().signal }, 10);
+    const m = matrixFor('a', { intervalsSeconds: [5], tcpKeepaliveSeconds: [], windowSeconds: 60, countMax: 3, includeNoHeartbeat: false, connectStaggerMs: 0, signal: new AbortController().signal }, 10);
     const base = { target: 'a', startedAt: new Date(now).toISOString(), durationSeconds: 61 };
     h.recordHeartbeat({ ...base, status: 'ok', finishedAtMs: now - 200 * day, matrix: m });
     const keep = h.recordHeartbeat({ ...base, status: 'ok', finishedAtMs: now - 100 * day, matrix: m });

@@ -56,9 +56,11 @@ describe('exporter metrics', () => {
     // Each measurement takes 95 s on the daemon's clock; the session cap (8 + 1 control) lets one run at a time.
     const start = Date.UTC(2026, 0, 1);
     const clock = instantClock(start);
+    // core sits behind a proxy: its idle connections are closed by the path itself (failure mode closed).
     const measure: MeasureFn = async (spec) => {
       clock.advance(95_000);
-      return measured(spec.name);
+      const m = measured(spec.name);
+      return spec.name === 'core' ? { ...m, results: m.results.map((r) => (r.direction === 'outbound' ? { ...r, failureMode: 'closed' as const } : r)) } : m;
     };
     const daemon = new Daemon({
       config: resolveConfig({ global: { jitter_seconds: 0, max_sessions: 9 }, targets: [target('edge'), target('core')] }),
@@ -73,7 +75,8 @@ describe('exporter metrics', () => {
     daemon.start();
     const early = await renderer.render();
     expect(sample(early, METRIC.measurements, { target: 'edge' })).toBe(0);
-    expect(sample(early, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'silent' })).toBe(0);
+    // Every failure mode is a series from the start, `closed` (a proxy closes idle connections) included.
+    for (const mode of ['silent', 'reset', 'closed', 'none']) expect(sample(early, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode }), mode).toBe(0);
     expect(sample(early, METRIC.timeoutEstimate, { target: 'edge' })).toBeUndefined();
     // Every startup measurement finished: the daemon has nothing left to do.
     await settle();
@@ -90,7 +93,11 @@ describe('exporter metrics', () => {
     expect(sample(text, METRIC.timeoutUpper, { target: 'edge', direction: 'inbound' })).toBeUndefined();
     expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'silent' })).toBe(1);
     expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'reset' })).toBe(0);
+    expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'outbound', mode: 'closed' })).toBe(0);
     expect(sample(text, METRIC.failureMode, { target: 'edge', direction: 'inbound', mode: 'none' })).toBe(1);
+    expect(sample(text, METRIC.failureMode, { target: 'core', direction: 'outbound', mode: 'closed' })).toBe(1);
+    expect(sample(text, METRIC.failureMode, { target: 'core', direction: 'outbound', mode: 'silent' })).toBe(0);
+    expect(text.split('\n').find((l) => l.startsWith(`# HELP ${METRIC.failureMode} `))).toMatch(/closed by the path itself/);
     expect(sample(text, METRIC.verdict, { target: 'edge', direction: 'inbound', verdict: 'masked' })).toBe(1);
     expect(sample(text, METRIC.maskedByServerHeartbeat, { target: 'edge' })).toBe(1);
     expect(sample(text, METRIC.serverHeartbeat, { target: 'edge' })).toBe(15);

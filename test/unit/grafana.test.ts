@@ -111,12 +111,38 @@ describe('dashboard files', () => {
     expect((byTitle.get('Idle timeout, 30 days') as unknown as { timeFrom: string }).timeFrom).toBe('30d');
     expect(byTitle.get('Sentinel deaths')).toBeDefined();
     expect(JSON.stringify(byTitle.get('Heartbeat survival matrix'))).toContain('groupingToMatrix');
+    // Issue 23: the tcp:N rows in a matrix of their own, the "does tcp_keepalive_time help" verdict per target
+    // (yes / no / unknown for every measured target), and `closed` with its own code, text and colour.
+    const heartbeatMatrix = byTitle.get('Heartbeat survival matrix')!.targets![0]!.expr;
+    expect(heartbeatMatrix).toContain('interval!~"tcp:.+"');
+    const tcpRows = byTitle.get('Kernel TCP keepalive rows (tcp:N)')!;
+    expect(tcpRows.targets![0]!.expr).toContain('interval=~"tcp:.+"');
+    expect(JSON.stringify(tcpRows)).toContain('groupingToMatrix');
+    const verdict = JSON.stringify(byTitle.get('Does lowering tcp_keepalive_time help?'));
+    expect(verdict).toContain(METRIC.tcpKeepaliveRefreshesPath);
+    expect(verdict).toContain('idleprobe_measurements_total'); // the "unknown" rows
+    for (const text of ['unknown (add tcp:N rows)', 'no: only SSH heartbeats help', 'yes: NAT/firewall counts them']) expect(verdict).toContain(text);
+    const failureMode = JSON.stringify(byTitle.get('Failure mode'));
+    expect(failureMode).toContain('mode=\\"closed\\"');
+    expect(failureMode).toContain('"4":{"text":"closed by a proxy","color":"purple"');
     expect(JSON.stringify(byTitle.get('Middleboxes: where idle connections are forgotten'))).toContain('idleprobe_middlebox_timeout_seconds');
     expect(JSON.stringify(byTitle.get('Hop enforcing the idle timeout'))).toContain('idleprobe_middlebox_hop');
     // Issue 15: the passive row, one panel per passive family, filtered by the `server` variable.
     const passive = JSON.stringify(queryPanels(overview).filter((p) => p.title.startsWith('Passive')));
     for (const name of Object.values(METRIC).filter((m) => m.startsWith('idleprobe_passive_'))) expect(passive, name).toContain(name);
     expect(overview.templating.list.find((v) => v.name === 'server')?.type).toBe('query');
+  });
+
+  it('the target dashboard shows the tcp:N rows apart and whether kernel keepalives keep the path alive', () => {
+    const target = dashboards.find((d) => d.json.uid === TARGET_UID)!.json;
+    const byTitle = new Map(queryPanels(target).map((p) => [p.title, p]));
+    const keepalives = byTitle.get('Kernel TCP keepalives keep this path alive')!;
+    expect(keepalives.type).toBe('stat');
+    // Unknown (-1) when no matrix with tcp: rows told, instead of "No data".
+    expect(keepalives.targets![0]!.expr).toBe(`max(${METRIC.tcpKeepaliveRefreshesPath}{target="$target", site=~"$site"}) or vector(-1)`);
+    const lived = byTitle.get('Seconds survived per heartbeat interval')!;
+    expect(lived.targets!.map((t) => t.expr.match(/interval[!=]~"tcp:\.\+"/)?.[0])).toEqual(['interval!~"tcp:.+"', 'interval=~"tcp:.+"']);
+    expect(JSON.stringify(byTitle.get('Failure mode'))).toContain('closed by a proxy');
   });
 });
 
@@ -172,11 +198,19 @@ describe('dashboards against a real `idleprobe serve` run (demo lab)', () => {
   it('the heartbeat matrix metrics have samples per interval (not just HELP/TYPE lines)', () => {
     for (const name of HEARTBEAT_MATRIX_METRICS) {
       const intervals = [...exposition.matchAll(new RegExp(`^${name}\\{target="demo",interval="([^"]+)"\\} `, 'gm'))].map((m) => m[1]).sort();
-      expect(intervals, name).toEqual(['1', '5', 'none']);
+      expect(intervals, name).toEqual(['1', '5', 'none', 'tcp:1']);
     }
     // A 1 s heartbeat keeps the flow alive through a 3 s middlebox for the whole 6 s window.
     expect(exposition).toMatch(/^idleprobe_heartbeat_survived\{target="demo",interval="1"\} 1$/m);
     expect(exposition).toMatch(/^idleprobe_heartbeat_survived_seconds\{target="demo",interval="1"\} 6$/m);
+    // Kernel keepalives every 1 s do not: the userspace middlebox's kernel answers them and its idle timer
+    // never sees them (as a proxy's), while SSH heartbeats every 1 s survived — so the path is "no".
+    expect(exposition).toMatch(/^idleprobe_heartbeat_survived\{target="demo",interval="tcp:1"\} 0$/m);
+    expect(exposition).toMatch(new RegExp(`^${METRIC.tcpKeepaliveRefreshesPath}\\{target="demo"\\} 0$`, 'm'));
+    // The target without tcp: rows has no verdict: absent, not 0.
+    expect(exposition).not.toContain(`${METRIC.tcpKeepaliveRefreshesPath}{target="demo-masked"}`);
+    // Every failure mode is a series, closed (a proxy) included: the failure-mode panels' `or` fallback is for older agents only.
+    expect(exposition).toMatch(/^idleprobe_failure_mode\{target="demo",direction="outbound",mode="closed"\} 0$/m);
   });
 
   it('the target variable resolves to the configured targets', () => {

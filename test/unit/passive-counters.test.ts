@@ -23,7 +23,7 @@ describe('passive counters', () => {
     expect([...snap.keys()]).toEqual(['198.19.9.2:22', OTHER_SERVER]);
     const ssh = snap.get('198.19.9.2:22')!;
     // 2 closed with FIN (ServerAliveInterval=2, a short session), 2 died (ServerAliveInterval=8 variants).
-    expect(ssh.connections).toEqual({ fin: 2, rst: 0, retransmissions_then_silence: 2, silence: 0, forgotten: 0 });
+    expect(ssh.connections).toEqual({ fin: 2, rst: 0, retransmissions_then_silence: 2, silence: 0, closed_idle: 0, forgotten: 0 });
     expect(ssh.heartbeatsAnswered).toBe(5);
     // Unanswered: the ServerAliveInterval=8 session's heartbeat. The last words of the heartbeat-less
     // `sleep 9; echo lost` session (ssh, killed by `timeout`, sends 60 B and its FIN at once) are no

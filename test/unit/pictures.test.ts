@@ -277,6 +277,16 @@ describe('status and overview', () => {
     wellFormed(page);
   });
 
+  it('a timeout below --min is an upper bound in the overview and the target page, never "≈ ?"', () => {
+    const t = targetJson('low', h);
+    const results = t.latest!.results!.map((r) => ({ ...r, verdict: 'timeout', lowerSeconds: null, upperSeconds: 5, estimateSeconds: null, belowMin: true }));
+    const low = { ...t, latest: { ...t.latest!, results } };
+    const item = overviewItem({ target: low, trend: [] }, NOW);
+    expect(item.html).toContain('≤ 5 s, below --min');
+    expect(item.html).not.toContain('≈ ?');
+    wellFormed(item.html);
+  });
+
   it('sorts by any column; targets without the value last; ties by name', () => {
     const rows = [
       { target: targetJson('b', history('b', NOW, 3, 3600_000, 300)), trend: [] },

@@ -1,8 +1,13 @@
 // The pure pieces of `watch`: banner recognition, the death-reporting delay, tcpdump's argv and
 // how its start-up complaints are turned into exit codes.
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { liveAnalysis, readCapture } from '../../src/capture/index.ts';
 import { startsWithSshBanner } from '../../src/capture/connection-scope.ts';
 import { deathConfirmSeconds } from '../../src/capture/events.ts';
+import { WatchStats } from '../../src/capture/watch-stats.ts';
+import { formatWatchScreen } from '../../src/capture/watch-table.ts';
+import { Conversation, asFrames, writePcap } from '../fixtures/captures/synth.ts';
 import { LIVE_SNAPLEN, classifyTcpdumpFailure, tcpdumpArgs } from '../../src/capture/tcpdump-source.ts';
 
 describe('SSH banner', () => {
@@ -24,6 +29,21 @@ describe('when a death is reported', () => {
     expect(deathConfirmSeconds(null, 11.1, 0.3)).toBe(11.1); // no period seen yet: the idle gap before it
     expect(deathConfirmSeconds(null, 345, 0.3)).toBe(30);
     expect(deathConfirmSeconds(1, 1, 3)).toBe(6);
+  });
+});
+
+describe('the live table', () => {
+  it('a connection closed idle by the far end is a death: its row and the latest deaths say who closed it, after how long idle, and how', async () => {
+    const T0 = 1_790_000_000;
+    const c = new Conversation('198.18.9.2', 50090, '198.19.9.2', 22).handshake(T0).banners(T0 + 0.05).login(T0 + 0.1).data(T0 + 1, false, 44).close(T0 + 7, false, 'fin+rst');
+    const stats = new WatchStats();
+    const tracker = liveAnalysis({ scope: 'ssh', onEvent: (e) => stats.add(e) });
+    await readCapture(Readable.from([writePcap(asFrames(c.frames), 1)]), tracker.store, { maxPackets: Infinity });
+    tracker.advance(T0 + 9);
+    const screen = formatWatchScreen('watching', stats, tracker.liveConnections(), T0 + 9, c.frames.length);
+    expect(screen).toMatch(/^connections 1 · died 1 \(closed_idle 1\) · closed fin 0, rst 0/m);
+    expect(screen).toMatch(/198\.18\.9\.2:50090 +198\.19\.9\.2:22 +9s +none +- +0\/0 +0 +- +closed after 6s idle by the far end \(reset from the server side\)$/m);
+    expect(screen).toMatch(/Latest deaths:\n {2}\d\d:\d\d:\d\d 198\.18\.9\.2:50090 → 198\.19\.9\.2:22: closed after 6s idle by the far end \(reset from the server side\); heartbeats 0\/0 answered/);
   });
 });
 

@@ -2,12 +2,19 @@
 // window, its connects through the daemon's connect pacer, the result cross-checked
 // against the target's latest measured bracket. Shown as `heartbeat` in GET /api/targets, as
 // GET /api/targets/:name/heartbeat, and as the idleprobe_heartbeat_* families (one series per
-// configured interval).
+// configured row: `interval="15"`, `interval="tcp:5"`, `interval="none"`) and
+// idleprobe_tcp_keepalive_refreshes_path.
+//
+// Why `interval="tcp:5"` and not a `kind` label: the value is the row's name everywhere else (the
+// CLI's --intervals, the YAML, the JSON's rowLabel), the SSH rows' series keep exactly the labels
+// they had (a new label would split every existing series and make `max by (target, interval)` in
+// dashboards merge `5` with `tcp:5`), and the cardinality is the same either way (one series per
+// configured row). Selecting a kind stays one matcher: interval=~"tcp:.+" / interval!~"tcp:.+".
 import type { TargetSpec } from '../../probe/target.ts';
-import type { HeartbeatMatrix } from '../../heartbeat/types.ts';
+import { rowLabel, type HeartbeatMatrix } from '../../heartbeat/types.ts';
 import { withCrossCheck } from '../../heartbeat/cross-check.ts';
 import { heartbeatSessions, type HeartbeatSettings } from '../config.ts';
-import { configuredRows, crossCheckBracket } from '../heartbeat-plan.ts';
+import { configuredRowLabels, configuredRows, crossCheckBracket } from '../heartbeat-plan.ts';
 import type { ConnectPacer } from '../../search/pacer.ts';
 import { defineJob, type Job } from '../job.ts';
 import { HEARTBEAT, MEASUREMENT } from '../../read-model/kinds.ts';
@@ -16,7 +23,10 @@ import type { JobState, MetricFamily, MetricSample, RunRecord } from '../../read
 
 /** What the daemon asks of a matrix run (src/heartbeat/ssh-matrix.ts in production). */
 export interface DaemonMatrixOptions {
+  /** SSH heartbeat intervals, seconds. */
   intervalsSeconds: number[];
+  /** `tcp:N` rows: kernel TCP keepalives every N s on the session's socket, nothing at SSH level. */
+  tcpKeepaliveSeconds: number[];
   windowSeconds: number;
   countMax: number;
   includeNoHeartbeat: boolean;
@@ -35,41 +45,69 @@ export type HeartbeatFn = (spec: TargetSpec, opts: DaemonMatrixOptions) => Promi
 /** A matrix's settings on a target: the `heartbeat:` setting, and the target's connect timeout and silent-deadline floor its sessions use. */
 export type MatrixSettings = HeartbeatSettings & { connectTimeoutMs: number; silentDeadlineFloorMs: number };
 
-/** Label value of the session without heartbeat (interval label is otherwise the seconds). */
-export const NO_HEARTBEAT_LABEL = 'none';
-
-export function intervalLabel(intervalSeconds: number | null): string {
-  return intervalSeconds === null ? NO_HEARTBEAT_LABEL : String(intervalSeconds);
-}
-
 const LABELS = ['target', 'interval'] as const;
+const ROWS = 'interval = SSH heartbeat interval in seconds, tcp:N for the row with kernel TCP keepalives every N s and no SSH heartbeat, none for the session without either';
 const FAMILIES: readonly MetricFamily[] = [
   {
     name: METRIC.heartbeatSurvived,
     type: 'gauge',
     labelNames: LABELS,
-    help: 'Whether the session with this SSH heartbeat interval survived the last survival-matrix window (1) or died (0). Cached result of a run that takes the whole window.',
+    help: `Whether the session of this row survived the last survival-matrix window (1) or died (0); ${ROWS}. Cached result of a run that takes the whole window.`,
   },
   {
     name: METRIC.heartbeatSurvivedSeconds,
     type: 'gauge',
     labelNames: LABELS,
-    help: 'Seconds the session with this heartbeat interval was proven alive in the last survival-matrix run (the window if it survived). Cached result.',
+    help: `Seconds the session of this row was proven alive in the last survival-matrix run (the window if it survived); ${ROWS}. Cached result.`,
   },
-  { name: METRIC.heartbeatUnanswered, type: 'gauge', labelNames: LABELS, help: 'Heartbeats (keepalive@openssh.com) that got no answer in the last survival-matrix run. Cached result.' },
+  {
+    name: METRIC.heartbeatUnanswered,
+    type: 'gauge',
+    labelNames: LABELS,
+    help: 'Heartbeats (keepalive@openssh.com) that got no answer in the last survival-matrix run (0 for tcp:N rows and none: they send none). Cached result.',
+  },
+  {
+    name: METRIC.tcpKeepaliveRefreshesPath,
+    type: 'gauge',
+    labelNames: ['target'],
+    help: 'Whether kernel TCP keepalives keep this path alive (1: a tcp:N row survived where idle sessions died, a NAT or stateful firewall; 0: a tcp:N row died where SSH heartbeats kept sessions alive, a proxy). Absent until a matrix with tcp:N rows told. Cached from the last survival matrix.',
+  },
 ];
 
-/** The Prometheus-facing numbers of a matrix: survived, seconds survived and unanswered heartbeats per interval. */
+/** The Prometheus-facing numbers of a matrix: survived, seconds survived and unanswered heartbeats per row; whether kernel keepalives refresh the path. */
 export function heartbeatSamples(matrix: HeartbeatMatrix): MetricSample[] {
   const out: MetricSample[] = [];
   for (const r of matrix.results) {
-    const labels = { target: matrix.target, interval: intervalLabel(r.intervalSeconds) };
+    const labels = { target: matrix.target, interval: rowLabel(r) };
     out.push({ name: METRIC.heartbeatSurvived, labels, value: r.survived ? 1 : 0 });
     out.push({ name: METRIC.heartbeatSurvivedSeconds, labels, value: r.secondsSurvived });
     out.push({ name: METRIC.heartbeatUnanswered, labels, value: r.heartbeatsUnanswered });
   }
+  // Known only from tcp: rows (of the matrix as the config still asks for it: none left, no series).
+  const refreshes = matrix.tcpKeepaliveRefreshesPath;
+  if (typeof refreshes === 'boolean' && matrix.results.some((r) => r.kind === 'tcp')) {
+    out.push({ name: METRIC.tcpKeepaliveRefreshesPath, labels: { target: matrix.target }, value: refreshes ? 1 : 0 });
+  }
   return out;
 }
+
+/** A stored matrix as the API shows it: every row with its `kind` and `row` label (matrices stored before tcp: rows have no kind: they are SSH rows). */
+function matrixJson(m: HeartbeatMatrix) {
+  return {
+    ...m,
+    results: m.results.map((r) => ({ ...r, kind: r.kind ?? 'ssh', row: rowLabel(r) })),
+    tcpKeepaliveRefreshesPath: m.tcpKeepaliveRefreshesPath ?? null,
+    tcpKeepaliveEvidence: m.tcpKeepaliveEvidence ?? null,
+  };
+}
+
+/** `1, 4 s, kernel keepalives tcp:2` — a matrix's rows for the log. */
+function describeRows(s: Pick<HeartbeatSettings, 'intervalsSeconds' | 'tcpKeepaliveSeconds'>): string {
+  const ssh = s.intervalsSeconds.length ? `intervals ${s.intervalsSeconds.join(', ')} s` : 'no SSH heartbeat rows';
+  return s.tcpKeepaliveSeconds.length ? `${ssh}, kernel keepalives ${s.tcpKeepaliveSeconds.map((n) => `tcp:${n}`).join(', ')}` : ssh;
+}
+
+const YES_NO = (v: boolean | null | undefined) => (v === true ? 'yes' : v === false ? 'no' : 'unknown');
 
 /** The fields every stored run has in the API. */
 function runJson(e: RunRecord<HeartbeatMatrix>) {
@@ -86,7 +124,7 @@ function runJson(e: RunRecord<HeartbeatMatrix>) {
 
 /** Settings and state; `full` (GET /api/targets/:name/heartbeat) adds the latest matrices themselves. */
 function heartbeatJson(h: JobState<MatrixSettings, HeartbeatMatrix>, full: boolean) {
-  const entry = (e: RunRecord<HeartbeatMatrix> | null) => e && { ...runJson(e), matrix: e.result };
+  const entry = (e: RunRecord<HeartbeatMatrix> | null) => e && { ...runJson(e), matrix: e.result && matrixJson(e.result) };
   const brief = (e: RunRecord<HeartbeatMatrix> | null) =>
     e && {
       id: e.id,
@@ -94,10 +132,13 @@ function heartbeatJson(h: JobState<MatrixSettings, HeartbeatMatrix>, full: boole
       finishedAt: new Date(e.finishedAtMs).toISOString(),
       highestSurvivingIntervalSeconds: e.result?.highestSurvivingIntervalSeconds ?? null,
       lowestFailingIntervalSeconds: e.result?.lowestFailingIntervalSeconds ?? null,
+      tcpKeepaliveRefreshesPath: e.result?.tcpKeepaliveRefreshesPath ?? null,
       error: e.error,
     };
   return {
     intervalsSeconds: h.settings.intervalsSeconds,
+    tcpKeepaliveSeconds: h.settings.tcpKeepaliveSeconds,
+    rows: configuredRowLabels(h.settings),
     windowSeconds: h.settings.windowSeconds,
     countMax: h.settings.countMax,
     includeNoHeartbeat: h.settings.includeNoHeartbeat,
@@ -126,6 +167,7 @@ export function heartbeatJob(heartbeat: HeartbeatFn | undefined): Job {
       ctx.onSessionsOpen(open);
       return matrixFn(spec, {
         intervalsSeconds: settings.intervalsSeconds,
+        tcpKeepaliveSeconds: settings.tcpKeepaliveSeconds,
         windowSeconds: settings.windowSeconds,
         countMax: settings.countMax,
         includeNoHeartbeat: settings.includeNoHeartbeat,
@@ -139,11 +181,13 @@ export function heartbeatJob(heartbeat: HeartbeatFn | undefined): Job {
     },
     startedAt: (m) => m.startedAt,
     finish: (matrix, ctx) => withCrossCheck(matrix, crossCheckBracket(ctx.latestOk(MEASUREMENT)?.result)),
-    describeStart: (s) => `intervals ${s.intervalsSeconds.join(', ')} s, window ${s.windowSeconds} s`,
+    describeStart: (s) => `${describeRows(s)}, window ${s.windowSeconds} s`,
     describeResult: (e) => {
       const m = e.result;
       return {
-        info: `finished in ${e.durationSeconds.toFixed(1)} s; highest surviving interval ${m?.highestSurvivingIntervalSeconds ?? 'none'}, lowest failing ${m?.lowestFailingIntervalSeconds ?? 'none'}`,
+        info:
+          `finished in ${e.durationSeconds.toFixed(1)} s; highest surviving interval ${m?.highestSurvivingIntervalSeconds ?? 'none'}, lowest failing ${m?.lowestFailingIntervalSeconds ?? 'none'}` +
+          (m?.results.some((r) => r.kind === 'tcp') ? `; kernel TCP keepalives refresh the path: ${YES_NO(m.tcpKeepaliveRefreshesPath)}` : ''),
         warnings: [...(m?.anomalies ?? []), ...(m?.crossCheck?.contradictions ?? [])].map((c) => `contradiction: ${c}`),
       };
     },
@@ -164,7 +208,11 @@ export function heartbeatJob(heartbeat: HeartbeatFn | undefined): Job {
           lines.push(`Latest heartbeat matrix started ${matrix.startedAt} (window ${matrix.windowSeconds} s, CountMax ${matrix.countMax}):`);
           for (const r of matrix.results) {
             const fate = r.survived ? 'survived' : `died${r.cause ? ` (${r.cause})` : ''}${r.diedAtSeconds !== null ? ` at ${r.diedAtSeconds} s` : ''}`;
-            lines.push(`  ${r.intervalSeconds === null ? 'no heartbeat' : `every ${r.intervalSeconds} s`}: ${fate}; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered`);
+            const who = r.intervalSeconds === null ? 'no heartbeat' : r.kind === 'tcp' ? `${rowLabel(r)} (kernel keepalives every ${r.intervalSeconds} s)` : `every ${r.intervalSeconds} s`;
+            lines.push(`  ${who}: ${fate}; heartbeats ${r.heartbeatsAnswered}/${r.heartbeatsSent} answered`);
+          }
+          if (matrix.results.some((r) => r.kind === 'tcp')) {
+            lines.push(`  kernel TCP keepalives refresh the path: ${YES_NO(matrix.tcpKeepaliveRefreshesPath)}${matrix.tcpKeepaliveEvidence ? ` (${matrix.tcpKeepaliveEvidence})` : ''}`);
           }
           for (const c of [...matrix.anomalies, ...(matrix.crossCheck?.contradictions ?? [])]) lines.push(`  !! ${c}`);
         }

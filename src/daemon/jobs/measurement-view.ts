@@ -11,7 +11,9 @@ import type { JobPresenter } from '../job.ts';
 import type { MeasurementSettings } from './measurement.ts';
 
 const CACHED = 'Cached result of the latest successful measurement (a measurement takes minutes; scrapes do not trigger one).';
-const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'none'];
+// Every state is exported (0 until it is the one): `closed` = the path closed the idle connection
+// itself (a proxy's inactivity timeout), beside silent drops and resets.
+const FAILURE_MODES: (FailureMode | 'none')[] = ['silent', 'reset', 'closed', 'none'];
 const VERDICTS: Verdict[] = ['timeout', 'no_timeout_up_to_max', 'masked', 'inconclusive', 'unsupported'];
 const TD = ['target', 'direction'] as const;
 const T = ['target'] as const;
@@ -20,7 +22,7 @@ const FAMILIES: readonly MetricFamily[] = [
   { name: METRIC.timeoutEstimate, type: 'gauge', labelNames: TD, help: `Estimated idle timeout of the path, seconds. ${CACHED}` },
   { name: METRIC.timeoutLower, type: 'gauge', labelNames: TD, help: `Longest idle age that survived (lower bound of the timeout), seconds. ${CACHED}` },
   { name: METRIC.timeoutUpper, type: 'gauge', labelNames: TD, help: `Shortest idle age that failed (upper bound of the timeout), seconds. ${CACHED}` },
-  { name: METRIC.failureMode, type: 'gauge', labelNames: ['target', 'direction', 'mode'], help: `1 for how the path fails once idle too long (silent drop, reset, none found), else 0. ${CACHED}` },
+  { name: METRIC.failureMode, type: 'gauge', labelNames: ['target', 'direction', 'mode'], help: `1 for how the path fails once idle too long (silent drop, reset, closed by the path itself as a proxy does, none found), else 0. ${CACHED}` },
   { name: METRIC.verdict, type: 'gauge', labelNames: ['target', 'direction', 'verdict'], help: `1 for the verdict of the latest measurement per direction, else 0. ${CACHED}` },
   { name: METRIC.lastMeasurementTimestamp, type: 'gauge', labelNames: T, help: 'Unix time the latest successful measurement finished, seconds.' },
   { name: METRIC.lastMeasurementDuration, type: 'gauge', labelNames: T, help: 'How long the latest successful measurement took, seconds (measurements take minutes).' },
@@ -53,6 +55,8 @@ function summarizeEntry(e: RunRecord<MeasurementResult> | null) {
         estimateSeconds: r.estimateSeconds,
         failureMode: r.failureMode,
         reason: r.reason,
+        // The shortest age probed already failed: an upper bound only, no estimate.
+        ...(r.belowMin ? { belowMin: true } : {}),
         // Inbound: which method ran (signal through the control session, or the sleep fallback).
         ...(r.direction === 'inbound' ? { inboundMethod: r.inboundMethod ?? null } : {}),
       })) ?? null,

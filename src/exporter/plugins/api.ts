@@ -13,6 +13,10 @@ import { resolveScope, type ConnectionScope } from '../../capture/connection-sco
 import { targetJson } from '../json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 import type { AnalysisGate } from '../analysis-gate.ts';
+import { VersionedResponse } from '../response-cache.ts';
+import { publicJson } from '../public-text.ts';
+import { UPLOAD_RATE_WINDOW_MS } from '../limits.ts';
+import type { Clock } from '../../search/types.ts';
 
 /** The capture analyser: reads a pcap/pcapng stream and returns the report. */
 export type AnalyzeFn = (input: Readable, opts: { scope: ConnectionScope; maxLiveFlows: number }) => Promise<AnalysisReport>;
@@ -22,7 +26,10 @@ export interface ApiOptions {
   analyze?: AnalyzeFn;
   gate: AnalysisGate;
   maxLiveFlows: number;
+  /** An upload slower than this over a window of UPLOAD_RATE_WINDOW_MS is cut (408). */
+  minUploadBytesPerSecond: number;
   enableAdminApi: boolean;
+  clock: Clock;
 }
 
 export const CAPTURE_TYPES = ['application/octet-stream', 'application/vnd.tcpdump.pcap', 'application/x-pcapng', 'application/pcap', 'application/x-pcap'];
@@ -43,6 +50,42 @@ function byteLimit(max: number): Transform {
   });
 }
 
+/**
+ * Fails the stream with a 408 when fewer than `bytesPerSecond` × window bytes arrived in a window:
+ * a trickling upload must not hold the analysis slot until the request timeout (5 min).
+ */
+function minimumRate(clock: Clock, bytesPerSecond: number, windowMs: number): Transform {
+  let inWindow = 0;
+  const stop = new AbortController();
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      inWindow += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      stop.abort();
+      cb();
+    },
+  });
+  t.once('close', () => stop.abort());
+  const need = (bytesPerSecond * windowMs) / 1000;
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        await clock.sleep(windowMs, stop.signal);
+      } catch {
+        return;
+      }
+      if (inWindow < need) {
+        t.destroy(new HttpError(408, `upload slower than ${bytesPerSecond} bytes/s (${inWindow} bytes in the last ${windowMs / 1000} s); send it faster or raise --analyze.min-upload-rate`));
+        return;
+      }
+      inWindow = 0;
+    }
+  })();
+  return t;
+}
+
 const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
   const { model, gate } = opts;
   const kinds = model.kinds();
@@ -53,7 +96,9 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
   // The analyser reads the raw body as a stream; no other route takes a body.
   app.addContentTypeParser(CAPTURE_TYPES, (_req, payload, done) => done(null, payload));
 
-  app.get('/api/targets', async () => ({ targets: model.targets().map(targetJson) }));
+  // Rendered once per change (and at most once a second), shared by every request (see response-cache.ts).
+  const targetsBody = new VersionedResponse(() => JSON.stringify(publicJson({ targets: model.targets().map(targetJson) })), () => opts.clock.now());
+  app.get('/api/targets', async (_req, reply) => reply.type('application/json; charset=utf-8').send(await targetsBody.body(model.version)));
   allowOnly(app, '/api/targets', ['GET']);
 
   app.get<{ Params: { name: string }; Querystring: { limit: number; before?: number } }>(
@@ -74,7 +119,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       const { name } = req.params;
       if (!model.target(name)) throw notServed(model, name);
       const entries = model.history(MEASUREMENT, name, { limit: req.query.limit, before: req.query.before });
-      return { target: name, entries };
+      return publicJson({ target: name, entries });
     },
   );
   allowOnly(app, '/api/targets/:name/history', ['GET']);
@@ -88,7 +133,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       if (!snap) throw notServed(model, name);
       const detail = snap.jobs.find((job) => job.kind === k.kind)?.detailJson() ?? null;
       if (!detail) throw new HttpError(404, notConfigured(k, name));
-      return { target: name, ...detail };
+      return publicJson({ target: name, ...detail });
     });
     allowOnly(app, url, ['GET']);
   }
@@ -143,7 +188,13 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       body.on('error', (e) => limited.destroy(e));
       try {
         const report = await gate.run(() => {
-          body.pipe(limited);
+          const paced = minimumRate(opts.clock, opts.minUploadBytesPerSecond, UPLOAD_RATE_WINDOW_MS);
+          paced.on('error', (e) => {
+            // The rest of the body is not read: the connection closes after the 408.
+            reply.header('connection', 'close');
+            limited.destroy(e);
+          });
+          body.pipe(paced).pipe(limited);
           return analyze(limited, { scope, maxLiveFlows: opts.maxLiveFlows });
         });
         if (report === null) {

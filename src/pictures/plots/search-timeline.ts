@@ -134,8 +134,9 @@ export function resultLine(r: BracketJson): string {
   return `${r.direction}: ${bracketText(r)}`;
 }
 
-export function bracketText(r: Pick<BracketJson, 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds' | 'failureMode'> & { reason?: string | null }): string {
+export function bracketText(r: Pick<BracketJson, 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds' | 'failureMode' | 'belowMin'> & { reason?: string | null }): string {
   const v = (n: number | null) => (n === null ? '?' : num(n));
+  if (r.verdict === 'timeout' && r.belowMin) return `≤ ${v(r.upperSeconds)} s, below --min${r.failureMode ? `, ${r.failureMode}` : ''}`;
   if (r.verdict === 'timeout') return `(${v(r.lowerSeconds)}, ${v(r.upperSeconds)}] s ≈ ${v(r.estimateSeconds)} s${r.failureMode ? `, ${r.failureMode}` : ''}`;
   if (r.verdict === 'no_timeout_up_to_max') return `no timeout up to ${v(r.lowerSeconds)} s`;
   return `${r.verdict.replaceAll('_', ' ')}${r.reason ? ` (${r.reason})` : ''}`;
