@@ -45,6 +45,8 @@ describe('npm pack → npm i -g (temp prefix) → idleprobe demo', () => {
     const files = info!.files.map((f) => f.path);
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('bin/idleprobe.mjs');
+    // The README links the CHANGELOG and the docs index: they ship with it.
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'docs/README.md']));
     expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
 
     const prefix = path.join(dir, 'prefix');
