@@ -183,7 +183,10 @@ export class SearchCoordinator {
   /** Plans every running direction and fires what is due; returns when to look again. */
   private planAndFire(): number | null {
     // One pool for both directions, probes as options: one joint planner (./plan-shared.ts).
-    if (this.shared && this.runs.every((r) => r.finished || r.probesAreOptions())) return this.planJoint();
+    // A direction that ended without evidence (inbound `unsupported`: no shell) leaves the other to
+    // its own planner: the joint one locates T over both directions' evidence and waits on it.
+    const noEvidence = this.runs.some((r) => this.results.get(r)?.verdict === 'unsupported');
+    if (this.shared && !noEvidence && this.runs.every((r) => r.finished || r.probesAreOptions())) return this.planJoint();
     let wake: number | null = null;
     for (const r of this.running()) wake = earliest(wake, this.planStep(r));
     return wake;
