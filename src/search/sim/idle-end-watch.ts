@@ -16,6 +16,15 @@ export class IdleEndWatch {
     return this.listeners.length > 0;
   }
 
+  /** `listener` gets `current` at once when the session has already ended; else it is subscribed (see subscribe). */
+  listen(current: IdleEnd | null, listener: (end: IdleEnd) => void, arm: () => void): () => void {
+    if (current) {
+      listener(current);
+      return () => {};
+    }
+    return this.subscribe(listener, arm);
+  }
+
   /** Adds `listener`, then `arm()` (the session arms its timer); the returned function removes it, and the timer with the last one. */
   subscribe(listener: (end: IdleEnd) => void, arm: () => void): () => void {
     this.listeners.push(listener);

@@ -263,12 +263,7 @@ class SimSession implements SearchSession {
   }
 
   onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
-    const end = this.endedWhileIdle();
-    if (end) {
-      listener(end);
-      return () => {};
-    }
-    return this.idleEndWatch.subscribe(listener, () => this.watchIdleEvents());
+    return this.idleEndWatch.listen(this.endedWhileIdle(), listener, () => this.watchIdleEvents());
   }
 
   /** With a listener, a timer at the next moment something would end this session while idle (re-armed when traffic moved it). */

@@ -171,12 +171,7 @@ class MultiBoxSession implements HopSession {
   }
 
   onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
-    const end = this.endedWhileIdle();
-    if (end) {
-      listener(end);
-      return () => {};
-    }
-    return this.idleEndWatch.subscribe(listener, () => this.watchForClose());
+    return this.idleEndWatch.listen(this.endedWhileIdle(), listener, () => this.watchForClose());
   }
 
   /** When the proxy's FIN (or RST) — or the server's own close — reaches us if nothing crosses the connection before (Infinity: neither). */
