@@ -254,7 +254,9 @@ export class Levels {
       // earliest close, the estimate (the midpoint otherwise).
       const below = o.kind === 'below_min';
       let closesIdle = level.search.closedWhileIdle();
-      if (!closesIdle && this.awaitWitness(level, o.upperSeconds)) return;
+      // Only a FIN or RST can have crossed a probe: silent failures need no witness.
+      const mode = o.failureMode ?? frontierMode(level);
+      if (!closesIdle && (mode === 'closed' || mode === 'reset') && this.awaitWitness(level, o.upperSeconds)) return;
       closesIdle ||= level.witness?.closed != null;
       state.unlocatable = {
         beyondHop: level.hop,
@@ -263,7 +265,7 @@ export class Levels {
         upperSeconds: o.upperSeconds,
         estimateSeconds: below ? null : closesIdle ? o.upperSeconds : (o.lowerSeconds + o.upperSeconds) / 2,
         belowMin: below,
-        failureMode: o.failureMode ?? frontierMode(level),
+        failureMode: mode,
         closesIdle,
         foundAfterMs: state.elapsedMs(),
       };
