@@ -118,7 +118,7 @@ export class SessionBudget {
 
   private drain(): void {
     while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+      const head = this.queue[0];
       const n = Math.min(head.sessions, this.capacity);
       if (this.used + n > this.capacity) return;
       this.queue.shift();

@@ -300,13 +300,13 @@ function sockaddrFor(address: string, port: number): { buf: Buffer; family: numb
 function ipv6Bytes(address: string): Buffer {
   const [head, tail] = address.includes('::') ? address.split('::') : [address, null];
   const parse = (s: string) => (s === '' ? [] : s.split(':'));
-  let groups = parse(head!);
+  let groups = parse(head);
   let rest = tail === null ? [] : parse(tail);
   const last = (tail === null ? groups : rest).at(-1);
   const v4 = last && last.includes('.') ? last : null;
   if (v4) {
     const o = v4.split('.').map(Number);
-    const extra = [((o[0]! << 8) | o[1]!).toString(16), ((o[2]! << 8) | o[3]!).toString(16)];
+    const extra = [((o[0] << 8) | o[1]).toString(16), ((o[2] << 8) | o[3]).toString(16)];
     if (tail === null) groups = [...groups.slice(0, -1), ...extra];
     else rest = [...rest.slice(0, -1), ...extra];
   }
@@ -430,8 +430,8 @@ export async function traceTcp(address: string, port: number, maxHops: number, o
       return a;
     }));
     for (let i = 0; i < batch.length; i++) {
-      const k = batch[i]!;
-      const a = answers[i]!;
+      const k = batch[i];
+      const a = answers[i];
       if (a.kind === 'destination') {
         hops.push({ hop: k, address: a.address });
         return { hops, targetHop: k, problem: null };

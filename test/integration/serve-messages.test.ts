@@ -100,7 +100,7 @@ describe('serve: a key that does not decrypt is an auth failure', () => {
 describe('README: the serve --config.check example works as written on a fresh clone', () => {
   it('every `serve --config FILE --config.check` line names a file that is absent from the repo (a placeholder) or passes the check', async () => {
     const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-    const examples = [...readme.matchAll(/idleprobe serve --config (\S+) --config\.check/g)].map((m) => m[1]!);
+    const examples = [...readme.matchAll(/idleprobe serve --config (\S+) --config\.check/g)].map((m) => m[1]);
     expect(examples.length).toBeGreaterThan(0);
     for (const file of examples) {
       // deploy/idleprobe.example.yml points at /etc/idleprobe secrets: a clone fails it (exit 2).

@@ -204,7 +204,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
       expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
       expect(promtool.status).toBe(0);
-      const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]!));
+      const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
       const read = passiveNamesReadByDashboardsAndRules();
       expect(read.size).toBeGreaterThan(0);
       for (const n of read) expect(exported.has(n.replace(/_(bucket|sum|count)$/, '')) || exported.has(n), n).toBe(true);
@@ -223,7 +223,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       const flows = (JSON.parse(analyzed.stdout) as AnalysisReport).flows.filter((f) => f.server === server);
       const deaths = flows.filter((f) => f.diedAfterIdleSeconds !== null);
       expect(deaths.length).toBe(expected.deaths);
-      expect(deaths[0]!.diedAfterIdleSeconds).toBeCloseTo(age, 1);
+      expect(deaths[0].diedAfterIdleSeconds).toBeCloseTo(age, 1);
       expect(flows.filter((f) => f.diedAfterIdleSeconds === null && f.end === 'fin').length).toBe(expected.fin);
       expect(flows.reduce((n, f) => n + f.heartbeatsAnswered, 0)).toBe(expected.answered);
       expect(flows.filter((f) => f.heartbeats === 0 && f.tcpKeepalives === 0).length).toBe(expected.withoutHeartbeat);

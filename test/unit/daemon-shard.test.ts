@@ -49,7 +49,7 @@ describe('partition', () => {
       for (const name of names) {
         const owners = Array.from({ length: n }, (_, i) => i).filter((i) => ownsTarget({ index: i, count: n }, name));
         expect(owners, `${name} with n=${n}`).toHaveLength(1);
-        counts[owners[0]!]++;
+        counts[owners[0]]++;
       }
       expect(counts.reduce((a, b) => a + b, 0)).toBe(names.length);
       // 300 names over ≤5 shards: a hash that spreads at all gives each shard a fair part.
