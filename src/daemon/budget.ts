@@ -9,7 +9,7 @@
 // across targets.
 
 import { abortError } from '../search/clock.ts';
-import { ConnectPacer, type PacerWait } from '../search/pacer.ts';
+import { ConnectPacer } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import type { GlobalSettings } from './config.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
 import type { Clock, Direction } from '../search/types.ts';
@@ -55,7 +55,8 @@ export interface DemoLab {
 function publicKeyBlob(openSshPublic: string): Buffer {
   const parsed = ssh2.utils.parseKey(openSshPublic);
   if (parsed instanceof Error) throw parsed;
-  return (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
+  const keys: ParsedKey | ParsedKey[] = parsed; // ssh2 returns an array for a file of several keys
+  return (Array.isArray(keys) ? keys[0] : keys).getPublicSSH();
 }
 
 // Temp dirs (holding a client key) of labs not closed yet: removed on exit even without close()

@@ -49,7 +49,7 @@ export interface TargetJson {
 /** A probe of a measurement document (`measure --json`, history `result.results[].probes[]`). */
 export interface ProbeJson {
   ageSeconds: number;
-  outcome: ProbeOutcome | string;
+  outcome: string; // a ProbeOutcome, or one a newer daemon reports that this page does not know
   at: string;
   sessionId: string;
 }

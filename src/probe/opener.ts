@@ -235,7 +235,8 @@ export class SshSessionOpener implements SessionOpener {
           const pw = this.opts.credentials.password;
           finish(pw !== undefined ? prompts.map(() => pw) : []);
         });
-        c.on('ready', async () => {
+        // The handler's promise is caught: a failed first round trip fails the open, never goes unhandled.
+        c.on('ready', () => void (async () => {
           session = new SshSession({
             id,
             client: c,
@@ -263,7 +264,10 @@ export class SshSessionOpener implements SessionOpener {
           this.opts.onSessionsOpen?.(this.live.size);
           if (session.isClosed()) this.onSessionClosed(session);
           resolve(session);
-        });
+        })().catch((err: unknown) => {
+          session?.close();
+          fail(err instanceof Error ? err : new Error('first keepalive failed', { cause: err }));
+        }));
         const creds = this.opts.credentials;
         try {
           c.connect({

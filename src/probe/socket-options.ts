@@ -101,7 +101,9 @@ function loadLibc(user: SocketOptionsUser = 'locate'): Libc {
       connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
       // poll blocks: it runs on koffi's worker thread so the event loop never waits for an ICMP.
       pollAsync: (fds, n, timeoutMs) =>
-        new Promise((resolve, reject) => poll.async(fds, n, timeoutMs, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
+        new Promise<number>((resolve, reject) => {
+          poll.async(fds, n, timeoutMs, (err: unknown, r: number) => (err ? reject(err instanceof Error ? err : new Error('poll failed', { cause: err })) : resolve(r)));
+        }),
       recvmsg: lib.func('long recvmsg(int fd, _Inout_ idleprobe_msghdr *msg, int flags)'),
       close: lib.func('int close(int fd)'),
     };
@@ -310,7 +312,7 @@ function ipv6Bytes(address: string): Buffer {
     if (tail === null) groups = [...groups.slice(0, -1), ...extra];
     else rest = [...rest.slice(0, -1), ...extra];
   }
-  const fill = tail === null ? [] : new Array(8 - groups.length - rest.length).fill('0');
+  const fill = tail === null ? [] : new Array<string>(8 - groups.length - rest.length).fill('0');
   const all = [...groups, ...fill, ...rest];
   const b = Buffer.alloc(16);
   all.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) || 0, i * 2));

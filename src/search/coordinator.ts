@@ -300,7 +300,8 @@ export class SearchCoordinator {
         : run.inboundMethod === 'signal' && session.probeInboundNow
           ? session.probeInboundNow()
           : session.probeInbound(ageSeconds);
-    probe
+    // Not awaited: probes run side by side; a failure becomes an `error` report, answered() is synchronous.
+    void probe
       .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds, at: this.clock.now(), detail: describe(err) }))
       .then((report) => this.answered(run, id, session, report));
   }
@@ -320,7 +321,7 @@ export class SearchCoordinator {
   }
 
   private async waitUntil(atMs: number): Promise<void> {
-    if (this.pool.fatal) throw this.pool.fatal;
+    this.throwIfFatal();
     const timer = new AbortController();
     const delay = atMs - this.clock.now();
     const waits: Promise<void>[] = [this.wakeup.wait()];
@@ -331,7 +332,12 @@ export class SearchCoordinator {
     } finally {
       timer.abort();
     }
-    if (this.pool.fatal) throw this.pool.fatal;
+    this.throwIfFatal();
+  }
+
+  private throwIfFatal(): void {
+    const fatal = this.pool.fatal;
+    if (fatal) throw fatal;
   }
 }
 

@@ -275,7 +275,10 @@ export class HopSearch {
   private modeAbove(upper: number): FailureMode | null {
     let silent = 0;
     let reset = 0;
-    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) f.mode === 'silent' ? silent++ : reset++;
+    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) {
+      if (f.mode === 'silent') silent++;
+      else reset++;
+    }
     if (silent + reset === 0) return null;
     return reset > silent ? 'reset' : 'silent';
   }

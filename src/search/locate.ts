@@ -727,7 +727,8 @@ class LocateRun {
       const fh = level.frontier.find((f) => f.hop === t.hop);
       if (fh) fh.firedAtMs = now;
     }
-    t.session
+    // Not awaited: probes run side by side; a failure becomes an `error` report, answered() is synchronous.
+    void t.session
       .probeOutbound()
       .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds: age, at: this.clock.now(), detail: String(err) }))
       .then((report) => this.answered(t, why, report));

@@ -338,7 +338,10 @@ export class SearchRun {
   private failureModeAbove(upper: number): FailureMode | null {
     let silent = 0;
     let reset = 0;
-    for (const f of this.failureModes) if (f.ageSeconds >= upper - 1e-9) f.mode === 'silent' ? silent++ : reset++;
+    for (const f of this.failureModes) if (f.ageSeconds >= upper - 1e-9) {
+      if (f.mode === 'silent') silent++;
+      else reset++;
+    }
     if (silent + reset === 0) return null;
     return reset > silent ? 'reset' : 'silent';
   }

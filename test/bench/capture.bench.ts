@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     console.log(`analysis / raw walk (wall time, noisy on a shared machine): ${((analysisWall / walkWall) * 100).toFixed(0)} % (${fmt(analysisWall)} vs ${fmt(walkWall)})`);
     console.log(`analysis / tshark: ${(rate(analysis) / (counts.tshark / tsharkSeconds)).toFixed(0)}×`);
     console.log(`peak RSS ${analysisHalf.maxRssMB.toFixed(0)} MB at ${analysisHalf.packets} packets vs ${analysis.maxRssMB.toFixed(0)} MB at ${analysis.packets} (same ${CONNECTIONS} connections)`);
-    console.log(`keepalives on the ${counts.tshark}-packet file: ours ${ours200k.tcpKeepalives}, tshark ${tsharkKeepalives}${ours200k.tcpKeepalives === tsharkKeepalives ? ' (equal)' : ' (DIFFERENT)'}`);
+    console.log(`keepalives on the ${counts.tshark}-packet file: ours ${String(ours200k.tcpKeepalives)}, tshark ${tsharkKeepalives}${ours200k.tcpKeepalives === tsharkKeepalives ? ' (equal)' : ' (DIFFERENT)'}`);
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }

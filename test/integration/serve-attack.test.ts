@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { children, startDaemon, type Daemon } from './daemon-harness.ts';
+import { children, startDaemon } from './daemon-harness.ts';
 import { idleprobe } from './cli-harness.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
 

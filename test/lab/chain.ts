@@ -193,7 +193,7 @@ export function sweepStaleChains(): string[] {
     const m = /^iplchain-([0-9a-f]{8})-/.exec(entry);
     if (!m) continue;
     const dir = path.join(os.tmpdir(), entry);
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
     } catch {

@@ -22,7 +22,10 @@ async function leftovers(lab: Lab, rootPid: number): Promise<string[]> {
   const below = new Set([rootPid]);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const r of rows) if (!below.has(r.pid) && below.has(r.ppid)) (below.add(r.pid), (changed = true));
+    for (const r of rows) if (!below.has(r.pid) && below.has(r.ppid)) {
+      below.add(r.pid);
+      changed = true;
+    }
   }
   return rows.filter((r) => r.pid !== rootPid && below.has(r.pid) && /idleprobe|^sleep 60$|^cat$/.test(r.args)).map((r) => `${r.pid} ${r.args.includes('idleprobe-waiter') ? 'waiter' : r.args.includes('idleprobe-signaller') ? 'signaller' : ''} ${r.args.slice(0, 60)}`);
 }

@@ -214,7 +214,7 @@ function installCleanupHandlers(): void {
  */
 export function sweepStaleLabs(): string[] {
   const swept: string[] = [];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(os.tmpdir());
   } catch {
@@ -224,7 +224,7 @@ export function sweepStaleLabs(): string[] {
     const match = /^iplab-([0-9a-f]{8})-/.exec(entry);
     if (!match) continue;
     const dir = path.join(os.tmpdir(), entry);
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
     } catch {

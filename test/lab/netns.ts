@@ -46,7 +46,7 @@ async function ip(args: string[]): Promise<void> {
   try {
     await execFileAsync('ip', args, { timeout: 10_000 });
   } catch (err) {
-    throw new Error(`lab: "ip ${args.join(' ')}" failed: ${stderrOf(err)}`);
+    throw new Error(`lab: "ip ${args.join(' ')}" failed: ${stderrOf(err)}`, { cause: err });
   }
 }
 

@@ -185,7 +185,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
         expected = countsFromWatch(watch.events, server);
         return JSON.stringify(countsFromScrape(t, server)) === JSON.stringify(expected);
       });
-      console.log(`[lab] passive serve: ${JSON.stringify(expected)}; death after ${died.afterIdleSeconds} s idle`);
+      console.log(`[lab] passive serve: ${JSON.stringify(expected)}; death after ${String(died.afterIdleSeconds)} s idle`);
       expect(expected).toMatchObject({ fin: 2, deaths: 1, withoutHeartbeat: 1 });
       expect(expected.answered).toBeGreaterThanOrEqual(3);
       expect(expected.unanswered).toBeGreaterThanOrEqual(1);
@@ -371,7 +371,7 @@ describe.skipIf(!proxyEnv.available)(`serve with passive: through HAProxy${proxy
         if (JSON.stringify(countsFromScrape(text, server)) === JSON.stringify(expected)) break;
         await new Promise((r) => setTimeout(r, 500));
       }
-      console.log(`[lab] passive serve through HAProxy (timeout ${T} s): ${JSON.stringify(expected)}; closed after ${died.afterIdleSeconds} s idle`);
+      console.log(`[lab] passive serve through HAProxy (timeout ${T} s): ${JSON.stringify(expected)}; closed after ${String(died.afterIdleSeconds)} s idle`);
       expect(countsFromScrape(text, server)).toEqual(expected);
       expect(expected).toMatchObject({ closed_idle: 1, fin: 1, deaths: 1, rst: 0, retransmissions_then_silence: 0, silence: 0, withoutHeartbeat: 1 });
       expect(died).toMatchObject({ how: 'closed_idle' });

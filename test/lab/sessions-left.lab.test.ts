@@ -24,7 +24,10 @@ async function below(lab: Lab, rootPid: number): Promise<string[]> {
   const set = new Set([rootPid]);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const r of rows) if (!set.has(r.pid) && set.has(r.ppid)) (set.add(r.pid), (changed = true));
+    for (const r of rows) if (!set.has(r.pid) && set.has(r.ppid)) {
+      set.add(r.pid);
+      changed = true;
+    }
   }
   return rows.filter((r) => r.pid !== rootPid && set.has(r.pid)).map((r) => `${r.pid} ${r.args.slice(0, 70)}`);
 }

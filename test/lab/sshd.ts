@@ -95,7 +95,7 @@ export async function startSshd(namespace: string, configPath: string, readyTime
     await execFileAsync(SSHD_BINARY, ['-t', '-f', configPath], { timeout: 10_000 });
   } catch (err) {
     const stderr = err && typeof err === 'object' && 'stderr' in err ? String((err).stderr) : String(err);
-    throw new Error(`lab: sshd rejected ${configPath}: ${stderr.trim()}`);
+    throw new Error(`lab: sshd rejected ${configPath}: ${stderr.trim()}`, { cause: err });
   }
   // Lab logins are root's, and root's shell reads the machine's /root/.bashrc (Debian's bash does
   // for sshd sessions). On these machines that runs `pyenv init`, whose rehash lock, left behind by

@@ -82,7 +82,7 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       const h = 12;
       const firstAt = Date.parse(firstUnanswered.at as string);
       console.log(
-        `[lab] watch: 12 s heartbeat unanswered after ${firstUnanswered.idleSeconds} s idle; died reported ${(Date.parse(died.reportedAt as string) - firstAt) / 1000} s later (capture time), ` +
+        `[lab] watch: 12 s heartbeat unanswered after ${String(firstUnanswered.idleSeconds)} s idle; died reported ${(Date.parse(died.reportedAt as string) - firstAt) / 1000} s later (capture time), ` +
           `printed ${(died.receivedAt - firstAt) / 1000} s later (wall); 3 s session: ${JSON.stringify((fastClosed.connection))}`,
       );
       expect(died).toMatchObject({ how: expect.stringMatching(/retransmissions_then_silence|silence/), heartbeatsAnswered: 0 });
@@ -239,7 +239,7 @@ describe.skipIf(!proxyEnv.available)(`watch on ssh sessions closed by HAProxy${p
       );
       const survivor = await watch.waitFor('close of the heartbeat session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 3, 30_000);
       console.log(
-        `[lab] watch through HAProxy (timeout ${T} s): ${deaths.map((d) => `died after ${d.afterIdleSeconds} s idle (${d.how}, ${d.connection.closedWith} from the ${d.connection.closedBy} side; keepalives ${d.connection.tcpKeepalives}), printed ${((d.receivedAt - Date.parse(d.at as string)) / 1000).toFixed(1)} s after the close`).join('; ')}`,
+        `[lab] watch through HAProxy (timeout ${T} s): ${deaths.map((d) => `died after ${String(d.afterIdleSeconds)} s idle (${String(d.how)}, ${String(d.connection.closedWith)} from the ${String(d.connection.closedBy)} side; keepalives ${String(d.connection.tcpKeepalives)}), printed ${((d.receivedAt - Date.parse(d.at as string)) / 1000).toFixed(1)} s after the close`).join('; ')}`,
       );
       expect(deaths).toHaveLength(2);
       for (const d of deaths) {

@@ -143,7 +143,7 @@ describe('fuzz: mutated real captures', () => {
         outcomes.reports++;
       } catch (err) {
         if (!(err instanceof CaptureFormatError)) {
-          throw new Error(`case ${i} (seed ${SEED}): unexpected ${(err as Error)?.stack ?? String(err)}`);
+          throw new Error(`case ${i} (seed ${SEED}): unexpected ${(err as Error)?.stack ?? String(err)}`, { cause: err });
         }
         expect(err.byteOffset, `case ${i}`).toBeGreaterThanOrEqual(0);
         expect(err.byteOffset, `case ${i}`).toBeLessThanOrEqual(input.length);

@@ -165,7 +165,7 @@ describe('a sharded daemon', () => {
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     const exported = new Set([...body.matchAll(new RegExp(`^${METRIC.measurements}\\{target="([^"]+)"`, 'gm'))].map((m) => m[1]));
     expect([...exported].sort()).toEqual([...own].sort());
-    const api = (await app.inject({ method: 'GET', url: '/api/targets' })).json() as { targets: { name: string }[] };
+    const api = (await app.inject({ method: 'GET', url: '/api/targets' })).json<{ targets: { name: string }[] }>();
     expect(api.targets.map((t) => t.name).sort()).toEqual([...own].sort());
   });
 
