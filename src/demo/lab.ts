@@ -55,8 +55,10 @@ export interface DemoLab {
 function publicKeyBlob(openSshPublic: string): Buffer {
   const parsed = ssh2.utils.parseKey(openSshPublic);
   if (parsed instanceof Error) throw parsed;
-  const keys: ParsedKey | ParsedKey[] = parsed; // ssh2 returns an array for a file of several keys
-  return (Array.isArray(keys) ? keys[0] : keys).getPublicSSH();
+  // ssh2 returns an array for a file of several keys (its types say one key); flat() takes the first
+  // either way, typed (Array.isArray would narrow the interface to `ParsedKey & any[]`).
+  const keys: ParsedKey | ParsedKey[] = parsed;
+  return [keys].flat()[0].getPublicSSH();
 }
 
 // Temp dirs (holding a client key) of labs not closed yet: removed on exit even without close()

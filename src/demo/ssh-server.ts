@@ -65,8 +65,10 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<DemoSshServer> {
   const allowed = ssh2.utils.parseKey(opts.authorizedKey);
   if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
-  const keys: ParsedKey | ParsedKey[] = allowed; // ssh2 returns an array for a file of several keys
-  const allowedKey = Array.isArray(keys) ? keys[0] : keys;
+  // ssh2 returns an array for a file of several keys (its types say one key); flat() takes the first
+  // either way, typed (Array.isArray would narrow the interface to `ParsedKey & any[]`).
+  const keys: ParsedKey | ParsedKey[] = allowed;
+  const allowedKey = [keys].flat()[0];
   const connections = new Set<net.Socket>();
   const clock = opts.clock ?? realClock;
   const allExecTimerSets = new Set<Set<ClockTimer>>();

@@ -271,7 +271,7 @@ export class SshSessionOpener implements SessionOpener {
         const creds = this.opts.credentials;
         try {
           c.connect({
-            sock: transport as net.Socket,
+            sock: transport,
             username: this.spec.user,
             password: creds.password,
             agent: creds.agent,

@@ -54,7 +54,7 @@ export class SearchCoordinator {
   ) {
     if (perDirection.length === 0 || perDirection.length > 2) throw new RangeError(`searchIdleTimeout: one or two directions (got ${perDirection.length})`);
     for (const o of perDirection) validate(o, opener);
-    const first = perDirection[0]!;
+    const first = perDirection[0];
     this.signal = signal ?? first.signal;
     this.shared = perDirection.length > 1;
     const startMs = clock.now();

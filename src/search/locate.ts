@@ -227,7 +227,7 @@ class LocateRun {
   }
 
   private result(): LocateResult {
-    const first = this.levels[0]!;
+    const first = this.levels[0];
     const o = first.search.outcome;
     const pathTimeout: PathTimeout | null =
       o?.kind === 'timeout'
@@ -287,7 +287,7 @@ class LocateRun {
 
   /** The path timeout's lower bound (what every box's timeout is above), once a probe proved one. */
   private pathLower(): number | null {
-    return this.levels[0]!.search.lower();
+    return this.levels[0].search.lower();
   }
 
   /** Keepalive timing for sessions idling at a hop: a third of the path timeout known so far. */
@@ -467,8 +467,8 @@ class LocateRun {
       if (ok.length === 0) return null;
       // The oldest session that may go there, one already there first when asked.
       ok.sort((x, y) => (preferSameHop ? Number(y.t.hop === hop) - Number(x.t.hop === hop) : 0) || y.age - x.age);
-      candidates.splice(candidates.indexOf(ok[0]!), 1);
-      return ok[0]!.t;
+      candidates.splice(candidates.indexOf(ok[0]), 1);
+      return ok[0].t;
     };
     if (level.attribution === 'checking') {
       // Checkers are needed unless the frontier's own failure below the boundary already lies
@@ -481,8 +481,8 @@ class LocateRun {
       for (let i = 0; i < CHECKERS && !settled; i++) {
         const ok = candidates.filter((c) => c.age < limit && (c.fresh || c.t.hop === B - 1 || (c.t.hop < B - 1 && c.upOk))).sort((x, y) => y.age - x.age);
         if (ok.length === 0) break;
-        candidates.splice(candidates.indexOf(ok[0]!), 1);
-        this.assign(ok[0]!.t, level, 'checker', B - 1);
+        candidates.splice(candidates.indexOf(ok[0]), 1);
+        this.assign(ok[0].t, level, 'checker', B - 1);
       }
     }
     const next = B >= this.topHop && this.opts.targetHop !== null ? null : this.startLevel(B, new HopSearch(B, { minSeconds: this.opts.minSeconds, maxSeconds: this.ceiling(), precision: this.opts.precision }));
@@ -581,7 +581,7 @@ class LocateRun {
     const own = this.idleOf(level, 'search', this.clock.now())
       .filter((t) => t.ageSeconds <= lower - MOVE_MARGIN_S)
       .sort((x, y) => y.ageSeconds - x.ageSeconds)[0];
-    if (own) this.assign(this.sessions.get(own.id)!, level, 'checker', level.boundary! - 1);
+    if (own) this.assign(this.sessions.get(own.id)!, level, 'checker', level.boundary - 1);
     else this.wantChecker.add(level);
   }
 
@@ -598,7 +598,7 @@ class LocateRun {
     for (const later of this.levels.splice(level.index + 1)) {
       later.done = true;
       for (const t of [...this.sessions.values()]) if (t.level === later) this.closeSession(t.id);
-      for (let i = this.boxes.length - 1; i >= 0; i--) if (this.boxes[i]!.level === later) this.boxes.splice(i, 1);
+      for (let i = this.boxes.length - 1; i >= 0; i--) if (this.boxes[i].level === later) this.boxes.splice(i, 1);
     }
     this.closeRole(level, 'checker');
     level.frontier = range(level.hop + 1, Math.min(this.topHop, level.hop + this.frontierCapacity())).map((h) => ({ hop: h, outcome: null, ageSeconds: null, firedAtMs: null }));
@@ -800,14 +800,14 @@ class LocateRun {
     if (this.levels.length === 1 && this.opts.pathTimeout) {
       // A prior: the sessions that probe it first, then the frontier (the next search's oldest
       // sessions idle there), then the ladder below the prior.
-      out.push(...search.splice(0, Math.max(0, PRIOR_PROBE_SESSIONS - this.countRole(this.levels[0]!, 'search'))), ...frontier, ...search);
+      out.push(...search.splice(0, Math.max(0, PRIOR_PROBE_SESSIONS - this.countRole(this.levels[0], 'search'))), ...frontier, ...search);
     } else if (this.levels.length === 1) {
       // The path timeout's search: its first probes need sessions as soon as the frontier does,
       // so the two take turns.
       const first = this.lastOpenedRole === 'search' ? [frontier, search] : [search, frontier];
-      while (first[0]!.length > 0 || first[1]!.length > 0) {
-        if (first[0]!.length > 0) out.push(first[0]!.shift()!);
-        if (first[1]!.length > 0) out.push(first[1]!.shift()!);
+      while (first[0].length > 0 || first[1].length > 0) {
+        if (first[0].length > 0) out.push(first[0].shift()!);
+        if (first[1].length > 0) out.push(first[1].shift()!);
       }
     } else out.push(...frontier, ...search);
     for (const level of this.wantChecker) {
@@ -849,9 +849,9 @@ class LocateRun {
         wake = Math.min(wake, this.nextConnectAtMs);
         break;
       }
-      while (this.connectStarts.length > 0 && this.connectStarts[0]! <= now - 60_000) this.connectStarts.shift();
+      while (this.connectStarts.length > 0 && this.connectStarts[0] <= now - 60_000) this.connectStarts.shift();
       if (this.connectStarts.length >= this.opts.maxConnectsPerMinute) {
-        wake = Math.min(wake, this.connectStarts[0]! + 60_000);
+        wake = Math.min(wake, this.connectStarts[0] + 60_000);
         break;
       }
       this.openFor(want, now);
@@ -929,7 +929,7 @@ class LocateRun {
     const a = level.search.assessment();
     const frontierOn = level.boundary === null && level.frontier.length > 0 && level.search.upperHint(now, this.suspectAfterMs()) !== null;
     const phase: LocateProgress['phase'] = frontierOn ? 'frontier' : level.index === 0 ? 'path_timeout' : 'next_box';
-    const hops: [number, number] = frontierOn ? [level.frontier[0]!.hop, level.frontier.at(-1)!.hop] : [level.hop, level.hop];
+    const hops: [number, number] = frontierOn ? [level.frontier[0].hop, level.frontier.at(-1)!.hop] : [level.hop, level.hop];
     let etaMs: number | null = null;
     if (frontierOn) {
       const upper = level.search.upperHint(now, this.suspectAfterMs())!;

@@ -110,8 +110,8 @@ function gapsOf(low: number, high: number, inFlight: readonly number[], minSecon
   const points = [low, ...inFlight.filter((a) => a > low + EPS && a < high - EPS), high].sort((a, b) => a - b);
   const gaps: Gap[] = [];
   for (let i = 0; i + 1 < points.length; i++) {
-    const g1 = points[i]!;
-    const g2 = points[i + 1]!;
+    const g1 = points[i];
+    const g2 = points[i + 1];
     if (g2 - g1 <= bracketWidthTarget(precision, g2) + EPS) continue;
     const split = Math.max(g1 + (g2 - g1) * splitFraction, minSeconds);
     if (split >= g2 - EPS) continue; // nothing testable inside (below --min)
@@ -182,16 +182,16 @@ export function planOutbound(input: PlanInput): Plan {
   const peerLow = peer && peer.lower !== null && peer.lower > low + EPS && peer.lower < upper - EPS ? peer.lower : low;
   const peerCuts = peer ? [...peer.inFlight, ...(peer.upper !== null ? [peer.upper] : [])] : [];
   const gapsNow = (): Gap[] => {
-    const own = gapsOf(low, upper!, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
+    const own = gapsOf(low, upper, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
     if (!peer || own.length === 0) return own;
-    const cut = gapsOf(peerLow, upper!, [...inFlight, ...peerCuts], input.minSeconds, input.precision, input.tuning.splitFraction);
+    const cut = gapsOf(peerLow, upper, [...inFlight, ...peerCuts], input.minSeconds, input.precision, input.tuning.splitFraction);
     // Just above the other direction's upper bound is where our own failure most likely lies.
     for (const g of cut) if (peer.upper !== null && Math.abs(g.low - peer.upper) < EPS) g.split = Math.min(g.split, g.low + bracketWidthTarget(input.precision, g.low) * PEER_UPPER_STEP);
     return cut.length > 0 ? cut : own;
   };
   // (A suspected upper bound is itself still in flight; it cannot be its own confirmation.)
   const confirmFrom = upperIsSoft ? upper + EPS : upper - EPS;
-  let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper! + width + EPS);
+  let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper + width + EPS);
   // Just above the upper bound: the closest second opinion on it.
   const confirmTarget = upper + width / 10;
   for (const s of idle) {

@@ -97,14 +97,14 @@ async function serve(config: string, history: string, extra: string[]): Promise<
   });
   const served: Served = { proc, url: new URL('http://127.0.0.1'), exited: false };
   proc.once('exit', () => (served.exited = true));
-  const lines = createInterface({ input: proc.stderr! });
+  const lines = createInterface({ input: proc.stderr });
   served.url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('serve did not listen within 120 s')), 120_000);
     lines.on('line', (l) => {
       const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
       if (m) {
         clearTimeout(timer);
-        resolve(new URL(m[1]!));
+        resolve(new URL(m[1]));
       }
     });
     proc.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
@@ -190,7 +190,7 @@ function startScraper(url: URL, opts: { auth?: string; ca?: Buffer }): () => Pro
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
 
 /** Sockets and timers an attack made, all ended when it stops. */
 class Attack {
@@ -320,7 +320,7 @@ interface Row {
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 
 async function run(name: string, baseline: string, target: Served, scrapeOpts: { auth?: string; ca?: Buffer }, attack: () => Attack, during?: () => Promise<string>): Promise<Row> {
-  const id = name.split('.')[0]!;
+  const id = name.split('.')[0];
   if (ONLY && !ONLY.has(id) && id !== 'idle (no attack)') return { name, baseline, rss: 0, scrapes: [], ok: true };
   const pid = target.proc.pid!;
   let rss = rssMb(pid);

@@ -66,7 +66,7 @@ const FIXED: Case[] = [
 
 const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
 };
 const fmt = (xs: number[]) => `${q(xs, 0.5).toFixed(2)} / ${q(xs, 0.9).toFixed(2)}`;
 
@@ -125,7 +125,7 @@ for (const mode of ['cold', 'known'] as const) {
   const ratios: number[] = [];
   for (const c of draws) ratios.push(await runCase(c, mode, c.model.seed!));
   rows.push({ what: `${DRAWS} draws (seed ${SEED})`, mode, ratios });
-  for (const [name, lo, hi] of BANDS) rows.push({ what: `… ${name} (${draws.filter((c) => farOf(c) >= lo && farOf(c) < hi).length} draws)`, mode, ratios: ratios.filter((_, i) => farOf(draws[i]!) >= lo && farOf(draws[i]!) < hi) });
+  for (const [name, lo, hi] of BANDS) rows.push({ what: `… ${name} (${draws.filter((c) => farOf(c) >= lo && farOf(c) < hi).length} draws)`, mode, ratios: ratios.filter((_, i) => farOf(draws[i]) >= lo && farOf(draws[i]) < hi) });
 }
 
 console.log('locate benchmark: cost until every visible box is found ÷ the far box\'s timeout (median / p90)');

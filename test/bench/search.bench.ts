@@ -114,7 +114,7 @@ function quantile(sorted: number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 interface Summary {
@@ -165,7 +165,7 @@ for (const condition of CONDITIONS) {
       fixed[t] = summarize(s);
     }
     const sum = summarize(samples);
-    report[condition.name]![method.name] = { logUniform: sum, fixed };
+    report[condition.name][method.name] = { logUniform: sum, fixed };
     console.log(
       [
         method.name.padEnd(32),
@@ -175,28 +175,28 @@ for (const condition of CONDITIONS) {
         `${(sum.bracketContainsT * 100).toFixed(1)}%`.padStart(7),
         String(sum.maxSessions).padStart(5),
         `${sum.connectionsMedian}/${sum.connectionsMax}`.padStart(12),
-        ...FIXED_T.map((t) => fixed[t]!.median.toFixed(2).padStart(7)),
+        ...FIXED_T.map((t) => fixed[t].median.toFixed(2).padStart(7)),
       ].join('  '),
     );
   }
 }
 
 if (ONLY) process.exit(0);
-const clean = report['silent drop']!;
-const a = clean['(a) this search, cold']!.logUniform;
-const b = clean['(b) this search, warm ±25 %']!.logUniform;
-const c = clean['(c) sequential bisection']!.logUniform;
-const d = clean['(d) exponential then bisect']!.logUniform;
+const clean = report['silent drop'];
+const a = clean['(a) this search, cold'].logUniform;
+const b = clean['(b) this search, warm ±25 %'].logUniform;
+const c = clean['(c) sequential bisection'].logUniform;
+const d = clean['(d) exponential then bisect'].logUniform;
 console.log('\nRatios (silent drop, medians): bisection/cold = %s, exp-bisect/cold = %s, cold/warm = %s', (c.median / a.median).toFixed(1), (d.median / a.median).toFixed(1), (a.median / b.median).toFixed(2));
-const e = clean['(e) inbound cold, sleep (old)']!.logUniform;
-const f = clean['(f) inbound warm, sleep (old)']!.logUniform;
-const g = clean['(g) inbound cold, signal']!.logUniform;
-const h = clean['(h) inbound warm, signal']!.logUniform;
-const i = clean['(i) both cold, sleep (old)']!.logUniform;
-const j = clean['(j) both cold, signal, 8+8 (old)']!.logUniform;
-const k = clean['(k) both cold, signal, shared']!.logUniform;
-const l = clean['(l) both warm, signal, 8+8 (old)']!.logUniform;
-const m = clean['(m) both warm, signal, shared']!.logUniform;
+const e = clean['(e) inbound cold, sleep (old)'].logUniform;
+const f = clean['(f) inbound warm, sleep (old)'].logUniform;
+const g = clean['(g) inbound cold, signal'].logUniform;
+const h = clean['(h) inbound warm, signal'].logUniform;
+const i = clean['(i) both cold, sleep (old)'].logUniform;
+const j = clean['(j) both cold, signal, 8+8 (old)'].logUniform;
+const k = clean['(k) both cold, signal, shared'].logUniform;
+const l = clean['(l) both warm, signal, 8+8 (old)'].logUniform;
+const m = clean['(m) both warm, signal, shared'].logUniform;
 console.log(
   'Inbound, signal vs sleep (silent drop, medians): cold %s vs %s, warm %s vs %s, both directions %s vs %s (×T)',
   g.median.toFixed(2), e.median.toFixed(2), h.median.toFixed(2), f.median.toFixed(2), j.median.toFixed(2), i.median.toFixed(2),
@@ -205,13 +205,13 @@ console.log(
   'Both directions, one shared pool of 16 vs 8+8 (signal, silent drop): cold median %s vs %s (p90 %s vs %s), warm median %s vs %s (×T)',
   k.median.toFixed(2), j.median.toFixed(2), k.p90.toFixed(2), j.p90.toFixed(2), m.median.toFixed(2), l.median.toFixed(2),
 );
-const rows = (name: string) => Object.values(report).map((m) => m[name]!.logUniform);
+const rows = (name: string) => Object.values(report).map((m) => m[name].logUniform);
 const targets = [
   ['cold median ≤ 2.0×T', a.median <= 2.0],
   ['cold p90 ≤ 2.5×T', a.p90 <= 2.5],
   ['warm median ≤ 1.2×T', b.median <= 1.2],
-  ['≤ 16 concurrent sessions', Object.values(report).every((m) => m['(a) this search, cold']!.logUniform.maxSessions <= 16 && m['(b) this search, warm ±25 %']!.logUniform.maxSessions <= 16)],
-  ['≥ 99 % within precision (cold and warm, every condition)', Object.values(report).every((m) => m['(a) this search, cold']!.logUniform.withinPrecision >= 0.99 && m['(b) this search, warm ±25 %']!.logUniform.withinPrecision >= 0.99)],
+  ['≤ 16 concurrent sessions', Object.values(report).every((m) => m['(a) this search, cold'].logUniform.maxSessions <= 16 && m['(b) this search, warm ±25 %'].logUniform.maxSessions <= 16)],
+  ['≥ 99 % within precision (cold and warm, every condition)', Object.values(report).every((m) => m['(a) this search, cold'].logUniform.withinPrecision >= 0.99 && m['(b) this search, warm ±25 %'].logUniform.withinPrecision >= 0.99)],
   // Issue 13: inbound by signal through the control session.
   ['inbound cold (signal) median ≤ 1.4×T', g.median <= 1.4],
   ['inbound cold (signal) p90 ≤ 1.6×T', g.p90 <= 1.6],

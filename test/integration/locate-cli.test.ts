@@ -70,7 +70,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
     // A history whose latest measurement no longer holds (6 s; the relay forgets after 3 s): said, and measured.
     const stale = path.join(dir, 'stale.db');
     const staleStore = new HistoryStore(stale);
-    const staleResult = { ...result, results: [{ ...result.results[0]!, lowerSeconds: 5.6, upperSeconds: 6.4, estimateSeconds: 6 }] };
+    const staleResult = { ...result, results: [{ ...result.results[0], lowerSeconds: 5.6, upperSeconds: 6.4, estimateSeconds: 6 }] };
     staleStore.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result: staleResult });
     staleStore.close();
     const wrong = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', stale, '--json'], { timeoutMs: 60_000 });

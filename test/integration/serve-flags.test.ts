@@ -228,11 +228,11 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const d = await serve(['--web.max-connections', '2', '--web.idle-timeout', '30s', '--web.read-header-timeout', '20s', '--web.request-timeout', '30s']);
     // Both slots held by connections that send nothing (from two clients, under the per-client cap).
     const held = [await connect(d.url), await connect(d.url)];
-    const oldestClosed = closedWithin(held[0]!, 5_000);
+    const oldestClosed = closedWithin(held[0], 5_000);
     // A newcomer is served: the oldest connection still opening is closed to make room.
     expect((await request(`${d.url}/-/healthy`)).status).toBe(200);
     await oldestClosed;
-    expect(held[1]!.destroyed).toBe(false);
+    expect(held[1].destroyed).toBe(false);
     for (const s of held) s.destroy();
   },
   '--web.max-connections-per-client': async () => {
@@ -353,7 +353,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const warn = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--history', f('warn.sqlite'), '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
     track(warn);
     const lines: string[] = [];
-    warn.stderr!.on('data', (c: Buffer) => lines.push(c.toString()));
+    warn.stderr.on('data', (c: Buffer) => lines.push(c.toString()));
     await waitFor('the warn-level daemon to be ready', async () => (await request(`http://127.0.0.1:${port}/-/ready`)).status === 200, 20);
     expect(lines.join('')).not.toContain('level=info');
     const bad = await idleprobe(['serve', '--config', configFile, '--log.level', 'loud']);

@@ -51,7 +51,7 @@ const CASES: Case[] = [
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 describe.skipIf(!env.available)(`locate: real chain vs simulator${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {

@@ -22,7 +22,7 @@ const SIM_SEEDS = 15;
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 describe.skipIf(!env.available)(`search vs simulator${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
@@ -48,7 +48,7 @@ describe.skipIf(!env.available)(`search vs simulator${env.available ? '' : ` (sk
       { timeoutMs: 100_000 },
     );
     expect(run.code, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
-    const real = (JSON.parse(run.stdout) as MeasurementResult).results[0]!;
+    const real = (JSON.parse(run.stdout) as MeasurementResult).results[0];
     expect(real.direction).toBe('outbound');
     expect(real.verdict, JSON.stringify(real)).toBe('timeout');
     expect(Math.abs(real.estimateSeconds! - T)).toBeLessThanOrEqual(1);
@@ -140,7 +140,7 @@ describe.skipIf(!env.available)(`search vs simulator, inbound by signal${env.ava
       // logins that queued on a busy CPU delay the same sessions in the model; and the time before
       // the search started (the control session's login), added to the prediction.
       const startedAtMs = Date.parse(doc.startedAt);
-      const connectsMs = doc.results[0]!.connectsMs!;
+      const connectsMs = doc.results[0].connectsMs!;
       expect(connectsMs.length, 'connectsMs in the JSON result').toBeGreaterThan(0);
       const settled = connectsMs.filter((ms): ms is number => ms !== null);
       const connectLatencyMs = median(settled);

@@ -20,7 +20,7 @@ async function below(lab: Lab, rootPid: number): Promise<string[]> {
     .split('\n')
     .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
   const set = new Set([rootPid]);
   for (let changed = true; changed; ) {
     changed = false;

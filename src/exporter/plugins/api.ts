@@ -181,7 +181,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > max) throw new HttpError(413, `capture of ${declared} bytes exceeds the ${max}-byte upload limit`);
       const body = req.body as Readable | undefined;
-      if (!body || typeof (body as Readable).pipe !== 'function') throw new HttpError(400, 'send the capture file as the request body');
+      if (!body || typeof (body).pipe !== 'function') throw new HttpError(400, 'send the capture file as the request body');
       const limited = byteLimit(max);
       const limit: { error?: Error } = {}; // a holder: a `let` set in the listener would be narrowed to null below
       limited.on('error', (e) => (limit.error = e));
