@@ -10,6 +10,7 @@ import { LIVE_DELIVERY_SLACK_SECONDS, LIVE_FORGET_IDLE_SECONDS } from './events.
 import { isoTime } from './format.ts';
 import { liveAnalysis, type LiveTracker } from './live-tracker.ts';
 import type { AnalysisReport, FlowReport, ReadEnd } from './report.ts';
+import { RestartBackoff } from './restart-backoff.ts';
 import { LIVE_SNAPLEN, startTcpdump, type TcpdumpOptions, type TcpdumpRun } from './tcpdump-source.ts';
 import { WatchStats, type WatchEvent } from './watch-stats.ts';
 
@@ -19,8 +20,6 @@ export interface WatchClock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** Restart back-off after tcpdump died: doubles from 1 s to 60 s; a run that lasted 60 s resets it. */
-export const RESTART_BACKOFF_MS = { first: 1000, max: 60_000, healthyRunMs: 60_000 };
 /** How often the watermark moves on the wall clock (and the screen is redrawn). */
 const TICK_MS = 1000;
 
@@ -132,7 +131,7 @@ async function superviseTcpdump(
   state: { capturing: boolean },
 ): Promise<void> {
   let restarts = 0;
-  let backoff = RESTART_BACKOFF_MS.first;
+  const backoff = new RestartBackoff(opts.clock);
   for (let run = 1; !opts.signal.aborted; run++) {
     let tcpdump: TcpdumpRun;
     const startedAt = opts.clock.now();
@@ -143,9 +142,8 @@ async function superviseTcpdump(
       // The first start decides whether watching can work at all: say why and stop (exit 2/3).
       if (run === 1) throw err;
       restarts++;
-      emit({ event: 'capture_restart_failed', at: isoTime(opts.clock.now() / 1000), reason: (err as Error).message, restarts, restartInSeconds: backoff / 1000 });
-      if (!(await pause(opts, backoff))) return;
-      backoff = Math.min(RESTART_BACKOFF_MS.max, backoff * 2);
+      emit({ event: 'capture_restart_failed', at: isoTime(opts.clock.now() / 1000), reason: (err as Error).message, restarts, restartInSeconds: backoff.nextSeconds });
+      if (!(await backoff.wait(opts.signal))) return;
       continue;
     }
     const onAbort = (): void => tcpdump.stop();
@@ -176,7 +174,7 @@ async function superviseTcpdump(
     const exit = await tcpdump.exited;
     if (opts.signal.aborted) return;
     restarts++;
-    if (opts.clock.now() - startedAt >= RESTART_BACKOFF_MS.healthyRunMs) backoff = RESTART_BACKOFF_MS.first;
+    backoff.runEnded(startedAt);
     emit({
       event: 'capture_died',
       at: isoTime(opts.clock.now() / 1000),
@@ -184,19 +182,8 @@ async function superviseTcpdump(
       signal: exit.signal,
       stderr: exit.stderr.trim().split('\n').slice(-2).join(' / '),
       restarts,
-      restartInSeconds: backoff / 1000,
+      restartInSeconds: backoff.nextSeconds,
     });
-    if (!(await pause(opts, backoff))) return;
-    backoff = Math.min(RESTART_BACKOFF_MS.max, backoff * 2);
-  }
-}
-
-/** Back-off on the clock; false when the watch was stopped meanwhile. */
-async function pause(opts: WatchOptions, ms: number): Promise<boolean> {
-  try {
-    await opts.clock.sleep(ms, opts.signal);
-    return true;
-  } catch {
-    return false;
+    if (!(await backoff.wait(opts.signal))) return;
   }
 }

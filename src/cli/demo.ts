@@ -1,6 +1,6 @@
 // `idleprobe demo`: no root, no config. Starts an in-process SSH server behind an in-process
-// middlebox that forgets idle flows after --timeout seconds, measures it like a real target
-// (host key pinned, key auth, both directions) and prints the result.
+// middlebox that forgets idle flows after --timeout seconds (or, in the proxy modes, closes them),
+// measures it like a real target (host key pinned, key auth, both directions) and prints the result.
 import { Command } from 'commander';
 import { UsageError } from './errors.ts';
 import { parseSeconds, runAndPrint } from './measure.ts';
@@ -8,33 +8,8 @@ import { startDemoLab } from '../demo/lab.ts';
 import { isProxyMode, MIDDLEBOX_MODES, type MiddleboxMode } from '../demo/middlebox.ts';
 import { demoMeasureOptions } from '../demo/measure-range.ts';
 import type { Direction } from '../search/types.ts';
-import { runTargetHeartbeatMatrix } from '../heartbeat/ssh-matrix.ts';
-import { formatMatrix } from '../heartbeat/format.ts';
-import type { HeartbeatMatrix } from '../heartbeat/types.ts';
-import type { TargetSpec } from '../probe/target.ts';
 import { formatSummary } from '../probe/summary.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-
-/**
- * A proxy demo shows what a proxy does to idle sessions: a survival matrix with SSH heartbeats below
- * and above T, kernel TCP keepalives well below T, and no heartbeat, over 3 T — the sessions the
- * proxy closes are `closed` at T, and kernel keepalives are seen not to help. (The timeout search's
- * own use of `closed` comes with issue 23's second part; until then `measure` would not conclude.)
- */
-async function proxyDemo(spec: TargetSpec, timeoutSeconds: number, json: boolean, banner: string): Promise<HeartbeatMatrix> {
-  const half = Math.max(1, Math.floor(timeoutSeconds / 2));
-  process.stderr.write(banner);
-  process.stderr.write(`demo: survival matrix — SSH heartbeats every ${half} s and ${2 * timeoutSeconds} s, kernel TCP keepalives every ${half} s (tcp:${half}), none — over ${3 * timeoutSeconds} s…\n`);
-  const matrix = await runTargetHeartbeatMatrix(spec, {
-    intervalsSeconds: [half, 2 * timeoutSeconds],
-    tcpKeepaliveSeconds: [half],
-    windowSeconds: 3 * timeoutSeconds,
-    countMax: 1,
-    includeNoHeartbeat: true,
-  });
-  process.stdout.write(json ? JSON.stringify(matrix, null, 2) + '\n' : formatMatrix(matrix));
-  return matrix;
-}
 
 interface DemoFlags extends ReportFlags {
   timeout: string;
@@ -73,14 +48,12 @@ export function command(): Command {
           : `a middlebox at ${lab.host}:${lab.port} that forgets flows idle for more than ${timeoutSeconds} s (then: ${mode})`;
         const banner =
           `demo: SSH server behind ${box}${serverHeartbeatSeconds ? `; the server sends heartbeats every ${serverHeartbeatSeconds} s` : ''}.\n` +
-          `demo: host key pinned to ${lab.hostKeySha256}${isProxyMode(mode) ? '.' : `; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…`}\n`;
-        if (isProxyMode(mode)) {
-          const matrix = await proxyDemo(lab.target(['outbound']), timeoutSeconds, flags.json === true, banner);
-          await writeReport(flags.report, banner + formatMatrix(matrix), (r, ctx) => r.heartbeatReport(matrix, ctx));
-        } else {
-          const result = await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
-          await writeReport(flags.report, banner + formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
-        }
+          `demo: host key pinned to ${lab.hostKeySha256}; probing idle ages ${opts.minSeconds}–${opts.maxSeconds} s…\n`;
+        // A proxy is measured like any box: each idle session it closes is an observation of its
+        // timeout (docs/search.md). `idleprobe heartbeat --intervals …,tcp:N` shows that kernel
+        // keepalives do not help against it.
+        const result = await runAndPrint(lab.target(directions), opts, flags.json === true, banner);
+        await writeReport(flags.report, banner + formatSummary(result), (r, ctx) => r.measurementReport(result, ctx));
       } finally {
         await lab.close();
       }

@@ -33,13 +33,18 @@ export function renderEta(byDirection: ReadonlyMap<Direction, SearchProgress>, e
   return `ETA ${longest!.atMost ? '≤ ' : ''}${formatDuration(longest!.ms)}`;
 }
 
-/** One line of text for the current state; pure, so it can be tested. */
-export function renderProgress(byDirection: ReadonlyMap<Direction, SearchProgress>, sessionsOpen: number, elapsedMs: number): string {
+/**
+ * One line of text for the current state; pure, so it can be tested. `boundAtMs` (on the line's
+ * clock): when the search stops at the latest, whatever it found — its own time bound
+ * (searchTimeBudgetMs), after which it reports a partial bracket and why it stopped.
+ */
+export function renderProgress(byDirection: ReadonlyMap<Direction, SearchProgress>, sessionsOpen: number, elapsedMs: number, boundAtMs: number | null = null): string {
   const parts: string[] = [];
   for (const [direction, p] of byDirection) parts.push(`${direction} (${bound(p.lowerSeconds)}, ${bound(p.upperSeconds)}]`);
   parts.push(`${sessionsOpen} session${sessionsOpen === 1 ? '' : 's'} open`);
   parts.push(`${formatDuration(elapsedMs)} elapsed`);
   parts.push(renderEta(byDirection, elapsedMs));
+  if (boundAtMs !== null) parts.push(`stops by ${formatDuration(boundAtMs)} at the latest`);
   return parts.join(' · ');
 }
 
@@ -54,6 +59,8 @@ export interface ProgressLine {
 export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): ProgressLine {
   const startedAt = now();
   const state = new Map<Direction, SearchProgress>();
+  /** Per direction: its time bound on this line's clock (the search started after the control session). */
+  const boundAt = new Map<Direction, number>();
   let open = 0;
   const live = stream.isTTY === true;
   let shown = false;
@@ -61,7 +68,8 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: (
     if (!live) return;
     // A pty without a size (script, some CI runners) reports 0 columns: fall back to 100.
     const width = Math.max(20, (stream.columns || 100) - 1);
-    stream.write(`\r\x1b[K${renderProgress(state, open, now() - startedAt).slice(0, width)}`);
+    const latest = boundAt.size > 0 ? Math.max(...boundAt.values()) : null;
+    stream.write(`\r\x1b[K${renderProgress(state, open, now() - startedAt, latest).slice(0, width)}`);
     shown = true;
   };
   // Elapsed/ETA tick even when the search is just waiting out an idle period.
@@ -76,7 +84,9 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: (
       // Sessions open come from sessions() (the opener's count, control included), not per search.
       // The report's time is kept on this line's clock: a search starts after the control session
       // connected, so its own elapsedMs runs behind ours and would count its ETA down too early.
-      state.set(p.direction, { ...p, elapsedMs: now() - startedAt });
+      const lineElapsed = now() - startedAt;
+      if (p.boundMs !== undefined) boundAt.set(p.direction, lineElapsed + (p.boundMs - p.elapsedMs));
+      state.set(p.direction, { ...p, elapsedMs: lineElapsed });
       draw();
     },
     sessions(n) {

@@ -70,6 +70,7 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
       // A tcp: row sends no heartbeat: its end-of-window check gets the no-heartbeat session's deadline.
       silentDeadlineFloorMs: countMaxDeadlineMs(kind === 'tcp' ? null : h, o.countMax, o.silentDeadlineFloorMs),
       ...(o.connectPacer ? { connectPacer: o.connectPacer } : {}),
+      waiterLifetimeSeconds: lifetime,
     });
     openers.push(opener);
     const prepare =
@@ -78,7 +79,9 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
       open: async (signal?: AbortSignal): Promise<HeartbeatSession> => {
         const session: SshSession = await opener.openSession(signal, prepare);
         sessions.push(session);
-        await session.holdChannel(lifetime);
+        // The held channel (the evidence rule), and an end on the server without a PID: an account
+        // without a shell, a jump host (reset from the same port below, if the path forgot it).
+        await opener.prepareProbe(session);
         return session;
       },
     };
@@ -87,6 +90,7 @@ export async function runTargetHeartbeatMatrix(spec: TargetSpec, o: TargetMatrix
     return await runHeartbeatMatrix(spec.name, openerFor, { ...o, clock, connectStaggerMs: o.connectStaggerMs ?? 250 });
   } finally {
     for (const opener of openers) opener.closeAll();
+    await Promise.all(openers.map((opener) => opener.endForgottenFromSamePort()));
     // Sessions the path forgot still live on the server: end them there through a fresh session.
     const orphans = orphanedServerProcesses(sessions);
     if (orphans.length > 0) {

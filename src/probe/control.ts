@@ -31,6 +31,10 @@ export class ControlSession implements ControlMonitor {
   private readonly abort = new AbortController();
   private loop: Promise<void>;
   private signallerState: Promise<SignallerState>;
+  /** Send time of the latest heartbeat the server answered (or of a successful reconnect). */
+  private aliveAt: number | null = null;
+  /** The heartbeat in flight, shared by the loop and checkNow(). */
+  private beating: Promise<void> | null = null;
 
   private constructor(first: SshSession, private readonly opts: ControlOptions) {
     this.session = first;
@@ -80,6 +84,19 @@ export class ControlSession implements ControlMonitor {
     return this.failed;
   }
 
+  lastAliveAt(): number | null {
+    return this.aliveAt;
+  }
+
+  /**
+   * A heartbeat now (the one in flight if there is one): the search asks when a probe session was
+   * closed by the far end, and counts that close only once this answered (see ControlMonitor).
+   */
+  checkNow(): Promise<void> {
+    if (this.stopped || this.failed !== null) return Promise.resolve();
+    return this.beat();
+  }
+
   /** What went wrong, for the inconclusive reason. */
   failureDetail(): string | null {
     return this.failure;
@@ -100,33 +117,49 @@ export class ControlSession implements ControlMonitor {
         return; // stopped
       }
       if (this.stopped) return;
-      const r = await this.session.probeOutbound();
-      if (this.stopped) return;
-      if (r.outcome === 'alive') continue;
-      if (r.outcome === 'reset' || r.outcome === 'silent') {
-        this.fail(`control session heartbeat ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`);
+      await this.beat();
+    }
+  }
+
+  /** One heartbeat (shared while in flight): alive, failed, or the server ended it and we reconnected. */
+  private beat(): Promise<void> {
+    this.beating ??= this.heartbeatOnce().finally(() => {
+      this.beating = null;
+    });
+    return this.beating;
+  }
+
+  private async heartbeatOnce(): Promise<void> {
+    const r = await this.session.probeOutbound();
+    if (this.stopped) return;
+    if (r.outcome === 'alive') {
+      this.aliveAt = Math.max(this.aliveAt ?? -Infinity, r.at);
+      return;
+    }
+    if (r.outcome === 'reset' || r.outcome === 'silent' || r.outcome === 'closed') {
+      this.fail(`control session heartbeat ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`);
+      return;
+    }
+    // The server ended the control session (e.g. sshd UnusedConnectionTimeout): that is policy,
+    // not the path. Reconnect once; failing to reconnect means the target is gone.
+    try {
+      const startedAt = this.opts.clock.now();
+      const fresh = await this.opts.open();
+      // stop() may have run while this connect was under way: it closed the old session, and
+      // nothing would ever close this one (an open ssh2 connection keeps the process alive).
+      if (this.stopped) {
+        fresh.close();
         return;
       }
-      // The server ended the control session (e.g. sshd UnusedConnectionTimeout): that is policy,
-      // not the path. Reconnect once; failing to reconnect means the target is gone.
-      try {
-        const fresh = await this.opts.open();
-        // stop() may have run while this connect was under way: it closed the old session, and
-        // nothing would ever close this one (an open ssh2 connection keeps the process alive).
-        if (this.stopped) {
-          fresh.close();
-          return;
-        }
-        const oldSession = this.session;
-        this.session = fresh;
-        oldSession.close();
-        const old = await this.signallerState;
-        old.signaller?.close();
-        this.signallerState = this.startSignaller(this.session);
-      } catch (err) {
-        this.fail(`control session ended (${r.outcome}: ${r.detail ?? ''}) and could not reconnect: ${(err as Error).message}`);
-        return;
-      }
+      this.aliveAt = Math.max(this.aliveAt ?? -Infinity, startedAt);
+      const oldSession = this.session;
+      this.session = fresh;
+      oldSession.close();
+      const old = await this.signallerState;
+      old.signaller?.close();
+      this.signallerState = this.startSignaller(this.session);
+    } catch (err) {
+      this.fail(`control session ended (${r.outcome}: ${r.detail ?? ''}) and could not reconnect: ${(err as Error).message}`);
     }
   }
 

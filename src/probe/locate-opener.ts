@@ -28,6 +28,8 @@ export class SshLocateOpener implements LocateOpener {
     const session = await this.base.openSession(signal, (sock: net.Socket) => {
       tuner = new SocketTuner(sock);
     });
+    // A session channel, like every probe session's (the evidence rule), and its end on the server.
+    await this.base.prepareProbe(session);
     return new HopLimitedSession(session, tuner!, this.clock);
   }
 }

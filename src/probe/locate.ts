@@ -11,7 +11,7 @@ import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
 import { ControlSession } from './control.ts';
 import { loadCredentials, loadHostKeyPolicy } from './credentials.ts';
 import { SshLocateOpener } from './locate-opener.ts';
-import { controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
+import { cleanUp, controlHeartbeatMs, MEASURE_DEFAULTS } from './measure.ts';
 import { SshSessionOpener } from './opener.ts';
 import { requireDirectPath } from './endpoint.ts';
 import { checkSocketOptionsAvailable, traceTcp, type TraceResult } from './socket-options.ts';
@@ -173,8 +173,10 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     onSessionsOpen: opts.onSessionsOpen,
   });
   // Connect (and authenticate) before anything else: unreachable / bad key / auth fail here, exit 3.
-  // Locate probes outbound only: the control session needs no signaller for inbound waiters.
-  const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts), withSignaller: false });
+  // Locate probes outbound only; the signaller ends each session's idle command and server process
+  // when it closes (issue 19).
+  const control = await ControlSession.start({ clock, open: () => opener.openSession(opts.signal), heartbeatMs: controlHeartbeatMs(opts), withSignaller: true });
+  opener.useControl(control);
   let result: LocateResult;
   let trace: TraceResult;
   try {
@@ -182,8 +184,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     opts.onTrace?.(trace);
     result = await locateBoxes(new SshLocateOpener(opener, clock), clock, { ...locatePlannerOptions(opts, trace.targetHop), signal: opts.signal, control, onProgress: opts.onProgress });
   } finally {
-    await control.stop();
-    opener.closeAll();
+    await cleanUp(opener, control);
   }
   return { document: toLocateDocument(spec.name, clock.now() - t0, result, trace), result, trace, minSeconds: opts.minSeconds, maxSeconds: opts.maxSeconds };
 }

@@ -66,6 +66,7 @@ export function toMeasurementRecord(
         sessionId: p.sessionId,
         direction: p.direction,
         ...(p.detail ? { detail: p.detail } : {}),
+        ...(p.idleEnd ? { idleEnd: true as const } : {}),
       })),
     })),
     serverHeartbeatSeconds,
@@ -93,11 +94,13 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
   });
   const signalWanted = directions.includes('inbound') && spec.inbound?.method === 'signal';
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.
+  // The signaller runs whatever the directions: it also ends each probe session's idle command and
+  // server process when the session closes (issue 19; an account without a shell has none).
   const control = await ControlSession.start({
     clock,
     open: () => opener.openSession(opts.signal),
     heartbeatMs: controlHeartbeatMs(opts),
-    withSignaller: signalWanted,
+    withSignaller: true,
   });
   opener.useControl(control);
   let results: DirectionResult[];
@@ -123,11 +126,14 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
 }
 
 /**
- * Sessions first: each tells the signaller to end its waiter, then the answers are awaited
- * (bounded), so no waiter is left on the server even where the path forgot the session.
+ * Sessions first: each tells the signaller to end its waiter or idle command and its server
+ * process, then the answers are awaited (bounded), so nothing is left on the server even where the
+ * path forgot the session; the control session last. Shared with `locate`.
  */
-async function cleanUp(opener: SshSessionOpener, control: ControlSession): Promise<void> {
+export async function cleanUp(opener: SshSessionOpener, control: ControlSession): Promise<void> {
   opener.closeAll();
+  // Sessions with no PID to end (no shell; a jump host) and that the path forgot: from their port.
+  await opener.endForgottenFromSamePort();
   await control.drainSignals(WAITER_CLEANUP_DEADLINE_MS);
   await control.stop();
 }

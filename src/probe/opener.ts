@@ -16,7 +16,8 @@ import { DEFAULT_SLEEP_COMMAND, sleepCommandOf } from './inbound.ts';
 import { MEASURE_DEFAULTS, type MeasureSettings } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_DEADLINE_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
-import { SshSession } from './ssh-session.ts';
+import { SshSession, type FirstHop, type HeldChannel } from './ssh-session.ts';
+import { endpointOf, resetFromSamePort, type SamePortOutcome } from './same-port-reset.ts';
 import { after } from './clock-timer.ts';
 import { WireTap } from './wire-tap.ts';
 import { loadHops, openTunnel, TunnelledSocket, type LoadedHop } from './jump-path.ts';
@@ -37,6 +38,9 @@ export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTim
 /** What the first inbound session found out about this target, once per opener. */
 type InboundDecision = { method: InboundMethod; why: string | null } | { method: 'unsupported'; why: string };
 
+/** What a probe session holds open on this target (found out by the first one): the idle command, an SFTP subsystem, or nothing. */
+export type HoldMethod = 'command' | 'sftp' | 'none';
+
 export class SshSessionOpener implements SessionOpener {
   readonly inboundSupported: boolean;
   private readonly label: string;
@@ -48,6 +52,11 @@ export class SshSessionOpener implements SessionOpener {
   private readonly hops: LoadedHop[];
   private control: ControlSession | null = null;
   private inboundDecision: Promise<InboundDecision> | null = null;
+  private holdDecision: Promise<{ method: HoldMethod; detail: string }> | null = null;
+  /** Our TCP connection to the first hop of each session opened (for ending it on the server). */
+  private readonly firstHops = new WeakMap<SshSession, FirstHop>();
+  /** Every probe session (prepareProbe), open or closed, until endForgottenFromSamePort() looked at it. */
+  private readonly probeSessions = new Set<SshSession>();
 
   constructor(
     private readonly spec: TargetSpec,
@@ -84,14 +93,86 @@ export class SshSessionOpener implements SessionOpener {
 
   async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
     const session = await this.openSession(signal);
-    if (purpose !== 'inbound') return session;
     try {
-      await this.prepareInbound(session);
+      if (purpose === 'inbound') await this.prepareInbound(session);
+      await this.prepareProbe(session);
     } catch (err) {
       session.close();
       throw err;
     }
     return session;
+  }
+
+  /**
+   * Makes `session` a probe session (the search's and locate's): it holds a session channel, and it
+   * ends on the server when it closes even where the path forgot it (issue 19) — by PID through the
+   * control session's signaller when it runs a command, otherwise by an RST and, if the path forgot
+   * it, a reset from the same port at the end (endForgottenFromSamePort). Never throws.
+   */
+  async prepareProbe(session: SshSession): Promise<HeldChannel> {
+    // Every probe session holds a session channel (the waiter is one): without one, a proxy's FIN
+    // is no evidence (sshd's UnusedConnectionTimeout closes exactly so, docs/prober.md).
+    const held = await this.holdChannel(session);
+    const hop = this.firstHops.get(session);
+    if (hop) session.useSamePortEnding(hop);
+    this.probeSessions.add(session);
+    return held;
+  }
+
+  /**
+   * Ends on the server the probe sessions that closed without a PID to end there and that the path
+   * may have forgotten (our RST died in the box, like our FIN would have): reconnects from each one's
+   * port (same-port-reset.ts). Forgotten: the socket failed, an exchange failed, or it idled at
+   * least as long as the longest answered probe below the shortest failed one (the lower end of
+   * the path's bracket, as the probes of all sessions tell it; half the failed age without one).
+   * Bounded: at most `withinMs` per reconnect, 8 at a time. Call once the sessions are closed.
+   */
+  async endForgottenFromSamePort(withinMs = 3000): Promise<SamePortOutcome[]> {
+    const sessions = [...this.probeSessions].filter((s) => s.isClosed());
+    for (const s of sessions) this.probeSessions.delete(s);
+    const failedAges = sessions.map((s) => s.pathFailedAtAge()).filter((a): a is number => a !== null);
+    const failedAt = failedAges.length > 0 ? Math.min(...failedAges) : null;
+    const answeredBelow = failedAt === null ? [] : sessions.flatMap((s) => s.answeredProbeAges()).filter((a) => a < failedAt);
+    const forgetAge = failedAt === null ? null : answeredBelow.length > 0 ? Math.max(...answeredBelow) : failedAt / 2;
+    const todo = sessions
+      .map((s) => s.samePortCandidate())
+      .filter((c) => c !== null && (c.forgotten || (forgetAge !== null && c.idleSecondsAtClose >= forgetAge)))
+      .map((c) => c!.endpoint);
+    const outcomes: SamePortOutcome[] = [];
+    for (let i = 0; i < todo.length; i += 8) {
+      outcomes.push(...(await Promise.all(todo.slice(i, i + 8).map((e) => resetFromSamePort(e, this.opts.clock, withinMs)))));
+    }
+    return outcomes;
+  }
+
+  /**
+   * Makes `session` hold a session channel as a user's idle session does, unless it holds one (the
+   * inbound waiter): the idle command, or on an account without a shell an SFTP subsystem. The
+   * first session finds out which works on this target; the others go straight to it. With the
+   * control session's signaller, the idle command and the connection's server process are ended
+   * on the server when the session closes (issue 19). Never throws: a session that holds nothing
+   * still probes (its FIN then counts as server_closed).
+   */
+  private async holdChannel(session: SshSession): Promise<HeldChannel> {
+    if (session.heldChannel() !== null) return { held: 'command', detail: `holds ${session.heldChannel()}` };
+    const signaller = this.control ? (await this.control.signaller()).signaller : null;
+    const first = this.holdDecision === null;
+    if (first) {
+      this.holdDecision = session.holdChannel(this.waiterLifetimeSeconds(), { signaller }).then((r) => ({ method: r.held ?? 'none', detail: r.detail }));
+      const decided = await this.holdDecision;
+      if (decided.method !== 'none') return { held: decided.method, detail: decided.detail };
+      // A connection that failed meanwhile says nothing about the account: the next session decides.
+      if (session.isClosed()) this.holdDecision = null;
+      return { held: null, detail: decided.detail };
+    }
+    const decided = await this.holdDecision!;
+    if (decided.method === 'none') return { held: null, detail: decided.detail };
+    return session.holdChannel(this.waiterLifetimeSeconds(), { signaller, sftpOnly: decided.method === 'sftp' });
+  }
+
+  /** What probe sessions hold on this target, once the first one found out (null before). */
+  async holdMethod(): Promise<{ method: HoldMethod; detail: string } | null> {
+    return this.holdDecision;
   }
 
   /** The method inbound probes use on this target, once the first inbound session found out. */
@@ -237,6 +318,7 @@ export class SshSessionOpener implements SessionOpener {
         });
         // The handler's promise is caught: a failed first round trip fails the open, never goes unhandled.
         c.on('ready', () => void (async () => {
+          const endpoint = endpointOf(sock);
           session = new SshSession({
             id,
             client: c,
@@ -248,6 +330,7 @@ export class SshSessionOpener implements SessionOpener {
             onClosed: (s) => this.onSessionClosed(s),
           });
           setSession(session);
+          if (endpoint) this.firstHops.set(session, { socket: sock, endpoint, tunnelled: this.hops.length > 0 });
           const first = await session.measureRtt();
           if (done) {
             session.close();

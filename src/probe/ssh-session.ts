@@ -17,6 +17,7 @@ import { inboundCommandLine, SleepProbe } from './sleep-probe.ts';
 import { onDisconnectMessage, sendKeepalive } from './ssh2-adapter.ts';
 import { classifyConnectionEnd, silentDeadlineMs, type ConnectionEnd } from './outcome.ts';
 import { ServerHeartbeatDetector } from './server-heartbeat.ts';
+import type { SamePortEndpoint } from './same-port-reset.ts';
 import type { InboundBurst, WireTap } from './wire-tap.ts';
 
 export { formatAge, inboundCommandLine, INBOUND_START_MARKER } from './sleep-probe.ts';
@@ -45,6 +46,40 @@ export interface SshSessionOptions {
 
 /** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
 export type HeldChannel = { held: 'command' | 'sftp'; detail: string } | { held: null; detail: string };
+
+/**
+ * Our TCP connection to the first hop (the target itself, or the first jump host), for ending the
+ * connection on the server when no process can be ended by PID (same-port-reset.ts): such a
+ * session closes with an RST, so that its port is free for the reconnect.
+ */
+export interface FirstHop {
+  socket: Socket;
+  /** Its endpoints, taken when it connected (a closed socket no longer tells them). */
+  endpoint: SamePortEndpoint;
+  /** The first hop is a jump host: its sshd process for this connection is never known by PID. */
+  tunnelled: boolean;
+}
+
+/** How a probe session closed that may need its server side reset from the same port (see SshSession.samePortCandidate). */
+export interface SamePortCandidate {
+  endpoint: SamePortEndpoint;
+  /** It ended by a reset or timeout of our socket, or after an exchange of ours failed: the path forgot it, surely. */
+  forgotten: boolean;
+  /** How long the server had not been heard from when it closed, s (a session idle past the path's timeout was forgotten too). */
+  idleSecondsAtClose: number;
+}
+
+export interface HoldOptions {
+  /**
+   * Ends the idle command and the connection's server process when the session closes (TERM and
+   * END through the control session's signaller), as for a waiter: the path may have forgotten
+   * the session, so our own DISCONNECT and FIN may never reach the server. Null: the caller ends
+   * them some other way (e.g. server-reaper.ts).
+   */
+  signaller?: Signaller | null;
+  /** Go straight to the SFTP subsystem (the target is known to run no command: one refusal was enough). */
+  sftpOnly?: boolean;
+}
 
 const RESET_ERRNOS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -88,6 +123,19 @@ export class SshSession implements SearchSession {
   private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
   /** The latest probe or heartbeat went unanswered or failed: the path may have forgotten the connection. */
   private lastExchangeFailed = false;
+  /** The held idle command's end on the server: who tells it (the control session's signaller), and whether it is known gone. */
+  private holderEnder: Signaller | null = null;
+  private holderGone = false;
+  /** The server was told to end this session's command and process (once). */
+  private serverTold = false;
+  /** Set on probe sessions (useSamePortEnding): the first hop's TCP connection, ended by RST and, if forgotten, reset from the same port. */
+  private firstHop: FirstHop | null = null;
+  /** Closed by an RST of ours (or the socket failed) without its server process ended by PID: see samePortCandidate(). */
+  private samePort: SamePortCandidate | null = null;
+  /** Shortest idle age at which an exchange of ours failed (the path had forgotten the session), s. */
+  private failedAtAge: number | null = null;
+  /** Idle ages at which a probe of ours was answered (the latest few), s. */
+  private readonly answeredAges: number[] = [];
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -151,10 +199,21 @@ export class SshSession implements SearchSession {
 
   private markClosed(): void {
     if (this.closed) return;
-    this.endWaiter();
+    this.endOnServer();
     this.closed = true;
     const end = this.end ?? { kind: 'fin' as const };
     this.end = end;
+    // Our socket is gone by our RST or its own failure (the server may never have heard of it),
+    // and no PID ends the server's side: the opener may reset it from the same port.
+    if (this.endsFromSamePort() && (end.kind === 'local' || end.kind === 'socket_error')) {
+      this.samePort = {
+        endpoint: this.firstHop!.endpoint,
+        // A request of ours still unanswered when we closed says nothing either way: count it as forgotten.
+        forgotten: end.kind === 'socket_error' || this.lastExchangeFailed || this.pending > 0,
+        // Since the server was last heard from: our own packets into a forgotten flow prove nothing.
+        idleSecondsAtClose: Math.max(0, this.clock.now() - this.tap.lastInboundAt()) / 1000,
+      };
+    }
     if (end.kind !== 'local' && this.endSeen && this.endSeen.pendingThen === 0) {
       const { outcome, detail } = this.classifyEnd(end);
       if (outcome === 'closed' || outcome === 'reset' || outcome === 'server_closed' || outcome === 'silent') {
@@ -247,7 +306,7 @@ export class SshSession implements SearchSession {
 
   /** The server process to end for this session (see mayOutliveOnServer), or null. */
   serverProcessToEnd(): number | null {
-    return this.mayOutliveOnServer() ? this.serverProcess : null;
+    return this.mayOutliveOnServer() && !this.serverTold ? this.serverProcess : null;
   }
 
   /** What the held session channel runs (null: none held). */
@@ -263,8 +322,9 @@ export class SshSession implements SearchSession {
    * ChannelTimeout closes the channel first). The waiter also tells the server's process for the
    * connection (`serverProcessPid()`), so a session the path forgot can be ended on the server.
    */
-  async holdChannel(maxLifetimeSeconds: number): Promise<HeldChannel> {
+  async holdChannel(maxLifetimeSeconds: number, opts: HoldOptions = {}): Promise<HeldChannel> {
     if (this.held) return { held: 'command', detail: `already holding ${this.held.what}` };
+    if (opts.sftpOnly) return this.holdSftpChannel('the account runs no command');
     const r = await this.startCommand(waiterScript(maxLifetimeSeconds), this.deadlineMs() + WAITER_START_ALLOWANCE_MS);
     if (r.kind === 'failed') return { held: null, detail: r.detail };
     if (r.kind === 'line') {
@@ -272,7 +332,15 @@ export class SshSession implements SearchSession {
       if (ready !== null && ready !== 'not_a_waiter') {
         this.serverProcess = ready.serverPid;
         this.holderPid = ready.pid;
+        this.holderEnder = opts.signaller ?? null;
+        const gone = () => {
+          this.holderGone = true;
+        };
+        r.channel.on('exit', gone);
+        r.channel.on('end', gone);
         this.watchHeld(r.channel, 'an idle command');
+        // Closed meanwhile (the connection failed while the command started): tell the server now.
+        if (this.closed) this.endOnServer();
         return { held: 'command', detail: `idle command pid ${ready.pid}` };
       }
       r.channel.close();
@@ -417,9 +485,10 @@ export class SshSession implements SearchSession {
     const r = await this.ping(deadline);
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
     this.lastExchangeFailed = r.outcome !== 'alive';
+    const report = this.noteExchange({ outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail });
     // A session that failed a probe is finished: the path forgot it.
     if (r.outcome !== 'alive') this.close();
-    return { outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail };
+    return report;
   }
 
   /**
@@ -573,7 +642,7 @@ export class SshSession implements SearchSession {
   }
 
   private signalWaiter(): Promise<ProbeReport> {
-    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run();
+    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run().then((r) => this.noteExchange(r));
   }
 
   /** What the inbound probes (signal-probe.ts, sleep-probe.ts) may use of this session. */
@@ -610,7 +679,7 @@ export class SshSession implements SearchSession {
     if (this.sleepCommand === null) throw new Error(`session ${this.id}: inbound probing is disabled for this target`);
     if (!(ageSeconds >= 0) || !Number.isFinite(ageSeconds)) throw new Error(`session ${this.id}: invalid inbound age ${ageSeconds}`);
     const { command, marked } = inboundCommandLine(this.sleepCommand, ageSeconds);
-    return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run();
+    return new SleepProbe(this.probeHost(), command, marked, ageSeconds).run().then((r) => this.noteExchange(r));
   }
 
   /**
@@ -619,32 +688,84 @@ export class SshSession implements SearchSession {
    * Also when the connection ended on our side first (a reset or error the server may never have
    * seen): close() is then never reached with the connection open.
    */
-  private endWaiter(): void {
-    const pid = this.waiterPid();
-    if (pid === null || !this.waiter!.signaller.isUsable()) return;
-    this.waiter!.gone = true; // told once
-    const signaller = this.waiter!.signaller;
-    void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
-    // The waiter gone, the server's session process would stay (its kernel keeps the connection
+  private endOnServer(): void {
+    const signaller = this.waiter?.signaller ?? this.holderEnder;
+    if (this.serverTold || !signaller?.isUsable()) return;
+    const pid = this.waiterPid() ?? (this.holderPid !== null && !this.holderGone ? this.holderPid : null);
+    if (pid === null && this.serverProcess === null) return;
+    this.serverTold = true; // told once
+    if (this.waiter) this.waiter.gone = true;
+    if (pid !== null) void signaller.signal(pid, 'TERM', WAITER_TERM_DEADLINE_MS);
+    // The command gone, the server's session process would stay (its kernel keeps the connection
     // until TCP keepalive, 2 h by default) when the path forgot the connection — which we cannot
     // tell from here for a session that idled past the path's timeout without a probe: end it too.
     // On a live connection this races our own DISCONNECT harmlessly; a reused PID is left alone.
     if (this.serverProcess !== null) void signaller.signal(this.serverProcess, 'END', WAITER_TERM_DEADLINE_MS);
   }
 
+  /** Whether the server was told to end this session's process (through a signaller). */
+  serverProcessEnded(): boolean {
+    return this.serverTold;
+  }
+
   close(): void {
     this.closingLocally = true;
-    this.endWaiter();
+    this.endOnServer();
     if (this.closed) return;
     this.lastActivityBeforeLocalClose ??= this.tap.lastActivityAt();
     this.setEnd({ kind: 'local' });
-    try {
-      this.client.end();
-    } catch {
-      // ssh2 may throw if the socket is already half-closed; destroying below is enough.
+    if (this.endsFromSamePort() && !this.firstHop!.socket.destroyed) {
+      // Without a PID to end on the server: an RST, which ends a live connection as a FIN would and
+      // leaves no TIME_WAIT, so the port is free if the opener must reset a forgotten one from it.
+      // (No DISCONNECT first: ssh2 sends it with a TCP shutdown, after which no RST can be sent.)
+      this.firstHop!.socket.resetAndDestroy();
+    } else {
+      try {
+        this.client.end();
+      } catch {
+        // ssh2 may throw if the socket is already half-closed; destroying below is enough.
+      }
+      this.sock.destroy();
     }
-    this.sock.destroy();
     this.markClosed();
+  }
+
+  /**
+   * Makes this a probe session that ends on the server even without a PID to end (an account
+   * without a shell, a jump host): it closes with an RST, and once closed `samePortCandidate()`
+   * tells the opener whether to reset the server's side from the same port.
+   */
+  useSamePortEnding(firstHop: FirstHop): void {
+    this.firstHop = firstHop;
+  }
+
+  /** No signaller ends this connection's server process by PID (or the first hop is a jump host, which never has one). */
+  private endsFromSamePort(): boolean {
+    return this.firstHop !== null && (this.firstHop.tunnelled || !this.serverTold);
+  }
+
+  /** Set once the session closed by our RST or a socket failure with no PID ended on the server (see useSamePortEnding). */
+  samePortCandidate(): SamePortCandidate | null {
+    return this.samePort;
+  }
+
+  /** Shortest idle age at which a probe of ours found the path had forgotten this session, s (null: none did). */
+  pathFailedAtAge(): number | null {
+    return this.failedAtAge;
+  }
+
+  /** Idle ages at which probes of ours were answered on this session (the latest 64), s. */
+  answeredProbeAges(): readonly number[] {
+    return this.answeredAges;
+  }
+
+  private noteExchange(r: ProbeReport): ProbeReport {
+    if (r.outcome === 'reset' || r.outcome === 'silent') this.failedAtAge = Math.min(this.failedAtAge ?? Infinity, r.ageSeconds);
+    if (r.outcome === 'alive') {
+      this.answeredAges.push(r.ageSeconds);
+      if (this.answeredAges.length > 64) this.answeredAges.shift();
+    }
+    return r;
   }
 }
 

@@ -14,7 +14,28 @@ const FAILURE_WORDS: Record<string, string> = {
   reset:
     'reset (an RST: either a box on the path rejects the expired flow, or a NAT re-mapped it to a new port and the server answered the unknown flow; ' +
     'users see "Connection reset by peer" / "Broken pipe")',
+  closed:
+    'closed by the path itself (a proxy load balancer ends idle connections: FIN while the session was open, no word from sshd; ' +
+    'users see "Connection … closed by remote host"; kernel TCP keepalives do not count as activity there, only SSH heartbeats do)',
 };
+
+/**
+ * An RST that came on its own while the session idled (not in answer to a probe) is a box that
+ * aborts idle connections at its timeout — a proxy with `option nolinger`, or a firewall that
+ * resets on expiry — not one that rejects the next packet of a forgotten flow.
+ */
+const RESET_WHILE_IDLE_WORDS =
+  'reset by the path itself while idle (an RST out of the blue at the timeout: a proxy that aborts idle connections, e.g. HAProxy `option nolinger`, or a firewall that resets expired sessions; ' +
+  'users see "Connection reset by peer")';
+
+function failureWords(r: DirResult): string {
+  const mode = r.failureMode!;
+  if (mode === 'reset' && r.upperSeconds !== null) {
+    const defining = r.probes.filter((p) => p.outcome === 'reset' && p.ageSeconds >= r.upperSeconds! - 1e-9);
+    if (defining.length > 0 && defining.every((p) => p.idleEnd === true)) return RESET_WHILE_IDLE_WORDS;
+  }
+  return FAILURE_WORDS[mode] ?? mode;
+}
 
 const INBOUND_METHOD_WORDS: Record<string, string> = {
   signal: 'by signal through the control session (the server speaks the moment the search decides)',
@@ -25,7 +46,7 @@ export function describeDirection(r: DirResult): string {
   const name = r.direction.padEnd(8);
   switch (r.verdict) {
     case 'timeout': {
-      const how = r.failureMode ? `; idle flows are ${FAILURE_WORDS[r.failureMode]}` : '';
+      const how = r.failureMode ? `; idle flows are ${failureWords(r)}` : '';
       // Only an upper bound: the shortest age probed already failed, so how short it is was not measured.
       if (r.belowMin) return `${name} idle timeout ≤ ${secs(r.upperSeconds)}, below --min (the shortest age probed already failed; measure again with a lower --min to find it)${how}`;
       return `${name} idle timeout ≈ ${secs(r.estimateSeconds)} (survived ${secs(r.lowerSeconds)}, failed at ${secs(r.upperSeconds)})${how}`;

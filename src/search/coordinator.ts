@@ -13,7 +13,7 @@ import { SearchRun, type Decision, type PoolFacts } from './search-run.ts';
 import { DEFAULT_TUNING, type SearchTuning } from './tuning.ts';
 import { Wakeup } from './wakeup.ts';
 import { warmOffsetMs } from './warm-start.ts';
-import type { Clock, Direction, DirectionResult, ProbeReport, SearchOptions, SearchSession, SessionOpener } from './types.ts';
+import type { Clock, Direction, DirectionResult, IdleEnd, ProbeReport, SearchOptions, SearchSession, SessionOpener } from './types.ts';
 
 const CONTROL_POLL_MS = 5000;
 const IDLE_POLL_MS = 30_000;
@@ -70,6 +70,7 @@ export class SearchCoordinator {
       warmOffsetMs: warm && window ? (i) => warmOffsetMs(i, window, warm.opts, tuning) : null,
       signalOnly: this.shared,
       onChange: () => this.wakeup.notify(),
+      onIdleEnd: (id, end) => this.idleEnded(id, end),
     });
     for (const r of this.runs) {
       this.unwanted.set(r, new Set());
@@ -168,6 +169,26 @@ export class SearchCoordinator {
   private closeIfUnwanted(id: string): void {
     if (!this.pool.has(id) || this.pool.isBusy(id)) return;
     if (this.runs.every((r) => r.finished || this.unwanted.get(r)!.has(id))) this.closeSession(id);
+  }
+
+  /**
+   * A session ended on its own while idle. If a probe is out on it, that probe's report says how
+   * (and counts); otherwise every running direction gets the end as evidence, and the session is
+   * gone. An end counted against the path asks the control session for a heartbeat now: the
+   * verdict waits for its answer (SearchRun.awaitingControl).
+   */
+  private idleEnded(id: string, end: IdleEnd): void {
+    if (!this.pool.has(id) || this.pool.isBusy(id)) return;
+    for (const r of this.running()) r.recordIdleEnd(id, end);
+    this.closeSession(id);
+    if (end.outcome === 'closed' || end.outcome === 'reset') {
+      const control = this.runs.find((r) => r.opts.control)?.opts.control;
+      control?.checkNow?.().then(
+        () => this.wakeup.notify(),
+        () => this.wakeup.notify(),
+      );
+    }
+    this.wakeup.notify();
   }
 
   /** The session ended, failed or is of no use: gone for every direction. */

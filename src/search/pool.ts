@@ -10,6 +10,7 @@ import {
   InboundUnsupportedError,
   type Clock,
   type Direction,
+  type IdleEnd,
   type InboundMethod,
   type SearchSession,
   type SessionOpener,
@@ -27,6 +28,11 @@ export interface PoolOptions extends ConnectPacing {
   signalOnly: boolean;
   /** Something the search may be waiting for happened (a session opened, or a connect failed). */
   onChange: () => void;
+  /**
+   * An open session ended on its own while idle (SearchSession.onEndedWhileIdle: a proxy closed it,
+   * the server closed our channel…). Called at most once per session, never after close(id).
+   */
+  onIdleEnd?: (id: string, end: IdleEnd) => void;
 }
 
 /** A pool of both directions found that the target only has the `sleep` method: run them apart. */
@@ -48,6 +54,8 @@ export interface PooledSession {
 interface Entry {
   session: SearchSession;
   busy: boolean;
+  /** Stops listening for the session's idle end (when we close it ourselves). */
+  unsubscribe: (() => void) | null;
 }
 
 /** What the pool's connects came to, for the verdicts and the result. */
@@ -157,6 +165,7 @@ export class SessionPool {
     const e = this.entries.get(id);
     if (!e) return;
     this.entries.delete(id);
+    e.unsubscribe?.();
     e.session.close();
   }
 
@@ -164,7 +173,10 @@ export class SessionPool {
   closeAll(): void {
     this.closed = true;
     this.abort.abort();
-    for (const e of this.entries.values()) e.session.close();
+    for (const e of this.entries.values()) {
+      e.unsubscribe?.();
+      e.session.close();
+    }
     this.entries.clear();
   }
 
@@ -230,7 +242,17 @@ export class SessionPool {
     }
     this.sessionsOpenedCount++;
     this.facts.connectFailuresInRow = 0;
-    this.entries.set(session.id, { session, busy: false });
+    const entry: Entry = { session, busy: false, unsubscribe: null };
+    this.entries.set(session.id, entry);
+    // A session that ends on its own while idle is evidence too (a proxy's close): the search hears of it.
+    const onIdleEnd = this.opts.onIdleEnd;
+    if (onIdleEnd && session.onEndedWhileIdle) {
+      const unsubscribe = session.onEndedWhileIdle((end) => {
+        if (this.entries.get(session.id) === entry) onIdleEnd(session.id, end);
+      });
+      // (It may have ended already: the listener then ran at once, and may have closed the entry.)
+      if (this.entries.get(session.id) === entry) entry.unsubscribe = unsubscribe;
+    }
     this.opts.onChange();
   }
 

@@ -64,6 +64,7 @@ export class ProgressReporter {
       etaMs: Math.round(eta.remainingMs),
       etaKind: eta.kind,
       etaAtLeastMs: eta.atLeastMs === null ? null : Math.round(eta.atLeastMs),
+      boundMs: this.run.timeBudgetMs(),
     });
   }
 }

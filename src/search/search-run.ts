@@ -9,9 +9,18 @@ import { searchTimeBudgetMs, type SearchTuning } from './tuning.ts';
 import { warmWindow } from './warm-start.ts';
 import type { ConnectFacts } from './pool.ts';
 import { describe } from './pool.ts';
-import type { Direction, DirectionResult, FailureMode, InboundMethod, Precision, ProbeRecord, ProbeReport, SearchOptions, Verdict } from './types.ts';
+import type { Direction, DirectionResult, FailureMode, IdleEnd, InboundMethod, Precision, ProbeOutcome, ProbeRecord, ProbeReport, SearchOptions, Verdict } from './types.ts';
 
-const FAILED: ReadonlySet<string> = new Set(['reset', 'silent']);
+/** Outcomes that count against the path (docs/prober.md: `closed` is a proxy closing the idle connection). */
+const FAILED: ReadonlySet<ProbeOutcome> = new Set<ProbeOutcome>(['reset', 'silent', 'closed']);
+/**
+ * An idle end (`closed`/`reset`) at idle age a: the far end's timer ran out between a − one RTT
+ * (the last byte crossed the box up to a round trip before we saw it, and its FIN or RST takes the
+ * rest) and a. So the session also counts as having survived to a − this margin: at least this,
+ * at least two RTTs (scheduling on a loaded machine delays when we see the end), at most half the
+ * precision width there (so that one consistent pair of ends meets the precision by itself).
+ */
+const IDLE_END_MARGIN_FLOOR_S = 0.25;
 /** A sleep-method survivor counts as reaching the age asked for when its wire age is this close to it. */
 const COMMITMENT_AGE_SLACK_S = 0.5;
 
@@ -66,8 +75,12 @@ export class SearchRun {
   private readonly probes: ProbeRecord[] = [];
   private readonly observations: Observation[] = [];
   private readonly failureModes: { ageSeconds: number; mode: FailureMode }[] = [];
-  /** Probe outcomes that are not the path (server_closed, error). */
+  /** Probe outcomes that are not the path (server_closed, error), and idle ends that are not (server_closed, silent). */
   private probeErrors = 0;
+  /** Sessions that ended for reasons that are not the path, by outcome: how many and at which idle ages (for the reason). */
+  private readonly otherEnds = new Map<ProbeOutcome, { count: number; minAge: number; maxAge: number; detail: string | null }>();
+  /** Clock time (ms) of the latest idle end counted against the path: the control session must be seen alive after it. */
+  private lastPathIdleEndAt: number | null = null;
   private heartbeatSeconds: number | null = null;
   private maxRtt = 0;
   private failureLatency: number | null = null;
@@ -212,13 +225,79 @@ export class SearchRun {
       this.observations.push({ ageSeconds: report.ageSeconds, failed: false });
       return true;
     }
-    if (report.outcome === 'reset' || report.outcome === 'silent') {
+    if (report.outcome === 'reset' || report.outcome === 'silent' || report.outcome === 'closed') {
+      // `closed` under a probe: the proxy's FIN came while our request was on its way.
       this.observations.push({ ageSeconds: report.ageSeconds, failed: true });
       this.failureModes.push({ ageSeconds: report.ageSeconds, mode: report.outcome });
     } else {
-      this.probeErrors++;
+      this.noteOtherEnd(report.outcome, report.ageSeconds, report.detail);
     }
     return false;
+  }
+
+  /**
+   * A session that ended on its own while idle — no probe of ours was out (see
+   * SearchSession.endedWhileIdle). `closed` (a FIN while our session channel was open) and `reset`
+   * (an RST out of the blue) are the path's timeout observed at that age, for either direction: a
+   * box that closes the connection does so whichever side would have spoken next, so an inbound and
+   * an outbound probe would both have found it gone (their thresholds differ by at most one RTT,
+   * which the margin covers). It counts as a failure at its age and a survival just below it.
+   * `server_closed` and `silent` are not the path (sshd policy; the kernel's keepalive give-up).
+   * Whether the control session was alive then is checked by the verdict (lastAliveAt).
+   */
+  recordIdleEnd(id: string, end: IdleEnd): void {
+    this.pending.delete(id);
+    this.probes.push({ direction: this.direction, ageSeconds: end.ageSeconds, outcome: end.outcome, at: end.at, sessionId: id, detail: end.detail, idleEnd: true });
+    if (end.outcome !== 'closed' && end.outcome !== 'reset') {
+      this.noteOtherEnd(end.outcome, end.ageSeconds, end.detail);
+      return;
+    }
+    const margin = this.idleEndMarginSeconds(end.ageSeconds);
+    this.observations.push({ ageSeconds: Math.max(0, end.ageSeconds - margin), failed: false }, { ageSeconds: end.ageSeconds, failed: true });
+    this.failureModes.push({ ageSeconds: end.ageSeconds, mode: end.outcome });
+    this.lastPathIdleEndAt = Math.max(this.lastPathIdleEndAt ?? -Infinity, end.at);
+  }
+
+  /** How far below an idle end's age the session counts as having survived (see IDLE_END_MARGIN_FLOOR_S). */
+  idleEndMarginSeconds(ageSeconds: number): number {
+    const wanted = Math.max(IDLE_END_MARGIN_FLOOR_S, (2 * this.maxRtt) / 1000);
+    return Math.min(wanted, 0.5 * bracketWidthTarget(this.precision, ageSeconds));
+  }
+
+  private noteOtherEnd(outcome: ProbeOutcome, ageSeconds: number, detail: string | undefined): void {
+    this.probeErrors++;
+    const o = this.otherEnds.get(outcome);
+    if (!o) this.otherEnds.set(outcome, { count: 1, minAge: ageSeconds, maxAge: ageSeconds, detail: detail ?? null });
+    else {
+      o.count++;
+      o.minAge = Math.min(o.minAge, ageSeconds);
+      o.maxAge = Math.max(o.maxAge, ageSeconds);
+    }
+  }
+
+  /**
+   * What this direction saw, in words, for a verdict that stops without a full answer: the
+   * longest idle age that survived, the failures, and the sessions that ended otherwise.
+   */
+  seenSoFar(a: Assessment = this.assessment()): string {
+    const parts: string[] = [];
+    parts.push(a.lower === null ? 'no idle age survived' : `idle ages up to ${round1(a.lower)} s survived`);
+    const failed = this.observations.filter((o) => o.failed).map((o) => o.ageSeconds);
+    if (failed.length > 0) parts.push(`${failed.length} failure${failed.length === 1 ? '' : 's'} at ${range(Math.min(...failed), Math.max(...failed))}`);
+    for (const [outcome, o] of this.otherEnds) {
+      parts.push(`${o.count} session${o.count === 1 ? '' : 's'} ended ${outcome} at ${range(o.minAge, o.maxAge)} idle${o.detail ? ` (${clip(o.detail, 240)})` : ''}`);
+    }
+    return parts.join('; ');
+  }
+
+  /**
+   * An idle end counted against the path waits for the control session to answer a heartbeat sent
+   * after it (a server that went away closes every connection at once, the control session's too).
+   */
+  private awaitingControl(): boolean {
+    const control = this.opts.control;
+    if (this.lastPathIdleEndAt === null || !control?.lastAliveAt) return false;
+    return (control.lastAliveAt() ?? -Infinity) < this.lastPathIdleEndAt;
   }
 
   // ---- planning --------------------------------------------------------------------------
@@ -276,11 +355,13 @@ export class SearchRun {
     }
     const errors = this.probeErrors + pool.connectErrors;
     if (errors >= this.tuning.maxErrors && errors > a.total) {
-      return decision('inconclusive', `${errors} sessions ended for reasons that are not the path (server_closed/error/connect failures)`);
+      return decision('inconclusive', `${errors} sessions ended for reasons that are not the path (server_closed/error/connect failures): ${this.seenSoFar(a)}`);
     }
     if (pool.connectFailuresInRow >= this.tuning.maxErrors) {
       return decision('inconclusive', `${pool.connectFailuresInRow} connects failed in a row: ${describe(pool.lastConnectError)}`);
     }
+    const overBudget = this.probes.length >= this.tuning.maxProbes || elapsedMs >= this.timeBudgetMs();
+    if (this.awaitingControl() && !overBudget) return null;
     if (a.upper !== null) {
       const width = bracketWidthTarget(this.precision, a.upper);
       const confirmed = upperSupport(this.observations, a.upper, width * this.confirmWindowFraction()) >= requiredSupport(a.lower);
@@ -301,10 +382,13 @@ export class SearchRun {
         `the server sends traffic every ~${this.heartbeatSeconds.toFixed(0)} s while the client is idle (sshd ClientAliveInterval?), so idle periods longer than that never occur; no path timeout up to ${a.lower.toFixed(1)} s`,
       );
     }
-    if (this.probes.length >= this.tuning.maxProbes || elapsedMs >= this.timeBudgetMs()) {
-      const why = this.probes.length >= this.tuning.maxProbes ? `${this.probes.length} probes` : `${(elapsedMs / 1000).toFixed(0)} s`;
-      if (a.upper !== null) return decision('timeout', `stopped after ${why} before reaching the requested precision (observations ${(a.consistency * 100).toFixed(0)} % consistent)`);
-      return decision('inconclusive', `stopped after ${why} without a usable bracket`);
+    if (overBudget) {
+      const why =
+        this.probes.length >= this.tuning.maxProbes
+          ? `${this.probes.length} probes (the most a search makes)`
+          : `${(elapsedMs / 1000).toFixed(0)} s, the time bound of a search up to --max ${opts.maxSeconds} s`;
+      if (a.upper !== null) return decision('timeout', `stopped after ${why} before reaching the requested precision (observations ${(a.consistency * 100).toFixed(0)} % consistent): ${this.seenSoFar(a)}`);
+      return decision('inconclusive', `stopped after ${why} without a usable bracket: ${this.seenSoFar(a)}`);
     }
     return null;
   }
@@ -334,16 +418,12 @@ export class SearchRun {
     };
   }
 
-  /** The more frequent failure mode among the failures that define the bracket. */
+  /** The most frequent failure mode among the failures that define the bracket (ties: closed, then reset, then silent — what the client saw most directly). */
   private failureModeAbove(upper: number): FailureMode | null {
-    let silent = 0;
-    let reset = 0;
-    for (const f of this.failureModes) if (f.ageSeconds >= upper - 1e-9) {
-      if (f.mode === 'silent') silent++;
-      else reset++;
-    }
-    if (silent + reset === 0) return null;
-    return reset > silent ? 'reset' : 'silent';
+    const count: Record<FailureMode, number> = { closed: 0, reset: 0, silent: 0 };
+    for (const f of this.failureModes) if (f.ageSeconds >= upper - 1e-9) count[f.mode]++;
+    const best = (['closed', 'reset', 'silent'] as const).reduce((x, y) => (count[y] > count[x] ? y : x));
+    return count[best] > 0 ? best : null;
   }
 }
 
@@ -353,4 +433,20 @@ export class SearchRun {
  */
 function requiredSupport(lower: number | null): number {
   return lower === null ? 3 : 2;
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** At most `max` characters, cut at a word with an ellipsis (a reason quotes one session's detail). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
+}
+
+function range(min: number, max: number): string {
+  return max - min < 0.05 ? `${round1(min)} s` : `${round1(min)}–${round1(max)} s`;
 }

@@ -154,6 +154,14 @@ export class InboundUnsupportedError extends Error {
 export interface ControlMonitor {
   /** Clock time (ms) at which the control session was seen to fail, or null while it is healthy. */
   failedAt(): number | null;
+  /**
+   * Clock time (ms) a heartbeat was sent that the server then answered (the latest), or null. A
+   * session the far end closed while idle counts against the path only once the control session
+   * answered a heartbeat sent after that end: the server (and the path to it) was still there.
+   */
+  lastAliveAt?(): number | null;
+  /** Sends a heartbeat now (one in flight is shared); resolves once it was answered or failed. */
+  checkNow?(): Promise<void>;
 }
 
 /** The planner's form of the precision settings (precisionOf in ./precision.ts). */
@@ -200,6 +208,11 @@ export interface SearchProgress {
   etaKind?: 'estimate' | 'at_most';
   /** The search cannot end sooner than this, ms (e.g. until the next untested age is reached). */
   etaAtLeastMs?: number | null;
+  /**
+   * The search's own time bound, ms after its start (searchTimeBudgetMs): by then at the latest it
+   * stops and reports what it saw (a partial bracket and why it stopped).
+   */
+  boundMs?: number;
 }
 
 export interface ProbeRecord {
@@ -210,6 +223,12 @@ export interface ProbeRecord {
   at: number;
   sessionId: string;
   detail?: string;
+  /**
+   * Present (true) when this is not a probe but a session that ended on its own while idle (the far
+   * end closed or reset it, or the server closed our session channel): `ageSeconds` is its idle age
+   * then. A `closed`/`reset` one is an observation of the path's timeout at that age.
+   */
+  idleEnd?: true;
 }
 
 export interface DirectionResult {
@@ -255,7 +274,7 @@ export interface MeasurementResult {
   /** ISO 8601 start time. */
   startedAt: string;
   elapsedSeconds: number;
-  results: (Omit<DirectionResult, 'probes'> & { probes: { ageSeconds: number; outcome: ProbeOutcome; at: string; sessionId: string }[] })[];
+  results: (Omit<DirectionResult, 'probes'> & { probes: { ageSeconds: number; outcome: ProbeOutcome; at: string; sessionId: string; direction?: Direction; detail?: string; idleEnd?: true }[] })[];
   serverHeartbeatSeconds: number | null;
   /** "heartbeats at most every N s": null when no path timeout was found. */
   recommendedHeartbeatSeconds: number | null;

@@ -11,7 +11,14 @@
 // Usage: npm run bench:attack [-- <seconds per attack, default 10>]
 //        IDLEPROBE_BIN=/path/to/bin/idleprobe.mjs to attack another build (e.g. main's);
 //        BENCH_ONLY=1a,2b to run only those attacks; BENCH_SERVE_ARGS="--flag value" for both daemons;
-//        BENCH_NODE_ARGS="--trace-gc" node flags for both daemons (their stdout is shown then).
+//        BENCH_NODE_ARGS="--trace-gc" node flags for both daemons (their stdout is shown then);
+//        BENCH_PROFILE=DIR writes a CPU profile of the daemon per attack (DIR/<attack>.cpuprofile;
+//        summarise with `node --import tsx test/bench/profile-summary.ts DIR/*.cpuprofile`);
+//        BENCH_HOG=N runs N busy loops (nice 0) beside the daemon, to see what the machine's load does.
+// Inside the daemon (test/bench/daemon-probe.mjs, preloaded): the event loop's delay p99 and max
+// during each attack (printed beside the /metrics p99: a scrape can only be as fast as the loop
+// that answers it), the loop's utilisation, and the time its main thread spent runnable but
+// waiting for a CPU (the machine's share, from /proc schedstat).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -85,19 +92,42 @@ interface Served {
   proc: ChildProcess;
   url: URL;
   exited: boolean;
+  /** A command to the preloaded daemon-probe.mjs, answered with one JSON line. */
+  probe<T = unknown>(command: string): Promise<T>;
 }
+
+/** What daemon-probe.mjs answers to `sample`: the figures of the window since the previous one. */
+interface DaemonSample {
+  metricsServerMs: { n: number; p50: number | null; p99: number | null; max: number | null };
+  loopDelayMs: { p50: number; p99: number; max: number; samples: number };
+  loopUtilization: number;
+  cpuMs: number;
+  mainThread: { runMs: number; waitMs: number };
+  otherThreads: { runMs: number; waitMs: number; byName: Record<string, number> };
+}
+
+const PROBE = path.join(repo, 'test', 'bench', 'daemon-probe.mjs');
+const PROFILE_DIR = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
 
 async function serve(config: string, history: string, extra: string[]): Promise<Served> {
   const more = process.env.BENCH_SERVE_ARGS ? process.env.BENCH_SERVE_ARGS.split(' ') : [];
   const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
-  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--config', config, '--history', history, '--web.listen-address', '127.0.0.1:0', ...extra, ...more], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', PROBE, BIN, 'serve', '--config', config, '--history', history, '--web.listen-address', '127.0.0.1:0', ...extra, ...more], {
     cwd: repo,
-    stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'pipe'],
+    stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, BENCH_PASSWORD: 'unused' },
   });
-  const served: Served = { proc, url: new URL('http://127.0.0.1'), exited: false };
+  const channel = proc.stdio[3] as net.Socket;
+  const answers: ((line: string) => void)[] = [];
+  createInterface({ input: channel }).on('line', (l) => answers.shift()?.(l));
+  const probe = <T>(command: string) =>
+    new Promise<T>((resolve) => {
+      answers.push((l) => resolve(JSON.parse(l) as T));
+      channel.write(`${command}\n`);
+    });
+  const served: Served = { proc, url: new URL('http://127.0.0.1'), exited: false, probe };
   proc.once('exit', () => (served.exited = true));
-  const lines = createInterface({ input: proc.stderr });
+  const lines = createInterface({ input: proc.stderr! });
   served.url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('serve did not listen within 120 s')), 120_000);
     lines.on('line', (l) => {
@@ -132,44 +162,52 @@ function rssMb(pid: number): number {
   }
 }
 
-// The scraper: its own event loop, from 127.0.0.1, keep-alive like Prometheus.
+// The scraper: its own event loop, from 127.0.0.1, keep-alive like Prometheus. One worker thread,
+// made before the attack clients lower their priority (a thread inherits its creator's nice value),
+// scraping during each attack: {start: {url, auth, ca}} … 'stop' → the scrapes.
 const SCRAPER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
 const https = require('node:https');
-const { url, auth, ca, intervalMs } = workerData;
+const { intervalMs } = workerData;
 let stop = false;
-parentPort.on('message', () => (stop = true));
-const u = new URL(url);
-const mod = u.protocol === 'https:' ? https : http;
-// Keep-alive, as Prometheus scrapes; a reused connection the server closed is retried once at once.
-const agent = new mod.Agent({ keepAlive: true, maxSockets: 1, ca });
-const seen = new WeakSet();
-function once(retry = true) {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    let reused = false;
-    const req = mod.get({ host: u.hostname, port: u.port, path: '/metrics', agent, ca, timeout: 10000, localAddress: '127.0.0.1',
-      headers: { 'accept-encoding': 'gzip', ...(auth ? { authorization: auth } : {}) } }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => resolve({ ms: performance.now() - t0, ok: res.statusCode === 200, status: res.statusCode }));
+parentPort.on('message', (m) => {
+  if (m === 'stop') stop = true;
+  else if (m.start) { stop = false; scrape(m.start); }
+});
+function scrape({ url, auth, ca }) {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  // Keep-alive, as Prometheus scrapes; a reused connection the server closed is retried once at once.
+  const agent = new mod.Agent({ keepAlive: true, maxSockets: 1, ca });
+  const seen = new WeakSet();
+  function once(retry = true) {
+    return new Promise((resolve) => {
+      const t0 = performance.now();
+      let reused = false;
+      const req = mod.get({ host: u.hostname, port: u.port, path: '/metrics', agent, ca, timeout: 10000, localAddress: '127.0.0.1',
+        headers: { 'accept-encoding': 'gzip', ...(auth ? { authorization: auth } : {}) } }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve({ ms: performance.now() - t0, ok: res.statusCode === 200, status: res.statusCode }));
+      });
+      req.on('socket', (s) => { reused = seen.has(s); seen.add(s); });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => {
+        if (retry && reused && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return once(false).then((r) => resolve({ ...r, ms: performance.now() - t0 }));
+        resolve({ ms: performance.now() - t0, ok: false, status: e.code || e.message });
+      });
     });
-    req.on('socket', (s) => { reused = seen.has(s); seen.add(s); });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => {
-      if (retry && reused && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return once(false).then((r) => resolve({ ...r, ms: performance.now() - t0 }));
-      resolve({ ms: performance.now() - t0, ok: false, status: e.code || e.message });
-    });
-  });
-}
-(async () => {
-  const out = [];
-  while (!stop) {
-    out.push(await once());
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
-  parentPort.postMessage(out);
-})();
+  (async () => {
+    const out = [];
+    while (!stop) {
+      out.push(await once());
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    agent.destroy();
+    parentPort.postMessage(out);
+  })();
+}
 `;
 
 interface Scrape {
@@ -178,15 +216,35 @@ interface Scrape {
   status: number | string;
 }
 
+let scraper: Worker | null = null;
+
+/** The scraper thread; call before lowering this thread's priority, so it keeps the daemon's (nice 0). */
+function makeScraper(): Worker {
+  scraper = new Worker(SCRAPER, { eval: true, workerData: { intervalMs: 50 }, execArgv: [] });
+  scraper.unref();
+  return scraper;
+}
+
 function startScraper(url: URL, opts: { auth?: string; ca?: Buffer }): () => Promise<Scrape[]> {
-  const worker = new Worker(SCRAPER, { eval: true, workerData: { url: url.href, auth: opts.auth, ca: opts.ca?.toString(), intervalMs: 50 }, execArgv: [] });
+  const worker = scraper!;
   const done = new Promise<Scrape[]>((resolve) => worker.once('message', resolve));
+  worker.postMessage({ start: { url: url.href, auth: opts.auth, ca: opts.ca?.toString() } });
   return async () => {
     worker.postMessage('stop');
-    const r = await done;
-    await worker.terminate();
-    return r;
+    return done;
   };
+}
+
+/** The nice value of a process's thread (field 19 of /proc/PID/task/TID/stat). */
+function niceOf(pid: number, tid = pid): number {
+  const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The nice values of this process's threads, lowest and highest (the scraper's must stay at the daemon's). */
+function threadNices(): string {
+  const nices = fs.readdirSync('/proc/self/task').map((tid) => niceOf(process.pid, Number(tid)));
+  return `${Math.min(...nices)}…${Math.max(...nices)}`;
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
@@ -308,6 +366,11 @@ function request(url: URL, p: string, opts: { auth?: string; ca?: Buffer; timeou
   });
 }
 
+/** `n` busy loops beside the daemon (each ends by itself after 30 min; killed by PID at the end). */
+function startHogs(n: number): ChildProcess[] {
+  return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'const end = Date.now() + 1800e3; while (Date.now() < end) {}'], { stdio: 'ignore' }));
+}
+
 interface Row {
   name: string;
   baseline: string;
@@ -329,11 +392,20 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   // Let the attack take hold before measuring.
   await sleep(1000);
   const cpu0 = cpuSeconds(pid);
+  const load0 = os.loadavg()[0];
+  await target.probe('sample');
+  if (PROFILE_DIR) await target.probe('profile-start');
   const wall0 = performance.now();
   const stopScraper = startScraper(target.url, scrapeOpts);
   const during_ = during ? await during() : (await sleep(SECONDS * 1000), undefined);
   const scrapes = await stopScraper();
-  const cpuShare = (cpuSeconds(pid) - cpu0) / ((performance.now() - wall0) / 1000);
+  const wallMs = performance.now() - wall0;
+  const cpuShare = (cpuSeconds(pid) - cpu0) / (wallMs / 1000);
+  const inside = await target.probe<DaemonSample>('sample');
+  if (PROFILE_DIR) {
+    fs.mkdirSync(PROFILE_DIR, { recursive: true });
+    await target.probe(`profile-stop ${path.join(PROFILE_DIR, `${id.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`)}`);
+  }
   a.stop();
   const extra = [during_, a.statuses.size ? `attackers got ${a.describe()}` : ''].filter(Boolean).join('; ') || undefined;
   clearInterval(sampler);
@@ -345,6 +417,14 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   console.log(
     `${name.padEnd(58)} RSS max ${rss.toFixed(0).padStart(4)} MB  /metrics n=${String(scrapes.length).padStart(3)} p50 ${pct(lat, 50).toFixed(1).padStart(6)} ms p99 ${p99.toFixed(1).padStart(7)} ms max ${lat[lat.length - 1]?.toFixed(1).padStart(7)} ms failed ${failed.length} daemon CPU ${(cpuShare * 100).toFixed(0)}%${failed.length ? ` (${[...new Set(failed.map((s) => s.status))].join(',')})` : ''}${extra ? `  ${extra}` : ''}  ${ok ? 'ok' : 'MISSED'}`,
   );
+  const threads = Object.entries(inside.otherThreads.byName)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 3)
+    .map(([n, ms]) => `${n} ${((ms / wallMs) * 100).toFixed(0)}%`)
+    .join(', ');
+  console.log(
+    `${''.padEnd(58)} daemon inside: /metrics headers → response in the kernel p50 ${inside.metricsServerMs.p50?.toFixed(1)} p99 ${inside.metricsServerMs.p99?.toFixed(1)} max ${inside.metricsServerMs.max?.toFixed(1)} ms; event-loop delay p99 ${inside.loopDelayMs.p99.toFixed(1)} ms max ${inside.loopDelayMs.max.toFixed(1)} ms; loop busy ${(inside.loopUtilization * 100).toFixed(0)}%; main thread on CPU ${((inside.mainThread.runMs / wallMs) * 100).toFixed(0)}%, runnable but waiting for a CPU ${((inside.mainThread.waitMs / wallMs) * 100).toFixed(0)}%; other threads on CPU ${((inside.otherThreads.runMs / wallMs) * 100).toFixed(0)}% (${threads}); load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`,
+  );
   console.log(`${''.padEnd(58)} before the fix (issue 19): ${baseline}`);
   // Let the daemon settle (sockets closing, GC) before the next attack.
   await sleep(1500);
@@ -352,16 +432,22 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
 }
 
 async function main(): Promise<number> {
-  // The attack clients run on this (main) thread: at nice 10 they do not take the CPU the daemon
-  // needs, as a remote attacker's would not (on Linux the nice value is per thread: the scraper's
-  // worker thread and the daemon stay at 0).
-  os.setPriority(10);
   const t0 = performance.now();
   const { config, history, web, ca } = setup();
-  console.log(`setup (attack clients at nice 10, daemon and scraper at 0): ${TARGETS} targets with results in ${history} (${((performance.now() - t0) / 1000).toFixed(1)} s); ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${SECONDS} s per attack`);
   const rows: Row[] = [];
+  // The daemons, the scraper thread and any hogs are made first, at this process's priority (0).
   const plain = await serve(config, history, []);
+  fs.copyFileSync(history, f('history-tls.sqlite'));
   const secure = await serve(config, f('history-tls.sqlite'), ['--web.config.file', web]);
+  makeScraper();
+  const hogs = startHogs(Number(process.env.BENCH_HOG ?? 0));
+  // Then the attack clients, on this (main) thread, drop to nice 10: they do not take the CPU the
+  // daemon needs, as a remote attacker's would not. On Linux the nice value is per thread and
+  // inherited at creation: the daemons, the scraper's thread and the hogs stay at 0 (printed).
+  os.setPriority(10);
+  console.log(
+    `setup: ${TARGETS} targets with results in ${history} (${((performance.now() - t0) / 1000).toFixed(1)} s); nice: daemons ${niceOf(plain.proc.pid!)}/${niceOf(secure.proc.pid!)}, this process's threads ${threadNices()} (attack clients 10, scraper 0)${hogs.length ? `, ${hogs.length} CPU hog(s) at nice ${niceOf(hogs[0].pid!)}` : ''}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${SECONDS} s per attack`,
+  );
   const prom = basic('prom', 'prom-secret');
   try {
     // Warm both: the first rendering, and the scraper's login cached (as Prometheus' would be).
@@ -405,6 +491,7 @@ async function main(): Promise<number> {
     console.log(`goals (RSS < ${GOALS.rssMb} MB, /metrics p99 < ${GOALS.p99Ms} ms and no failed scrape during every attack, correct login < ${GOALS.loginS} s, no crash, no lost result): ${allOk ? 'PASS' : 'FAIL'}`);
     return allOk ? 0 : 1;
   } finally {
+    for (const h of hogs) h.kill('SIGKILL');
     for (const s of [plain, secure]) s.proc.kill('SIGTERM');
     await sleep(500);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -181,6 +181,46 @@ for (const condition of CONDITIONS) {
   }
 }
 
+// Issue 23: a proxy load balancer that closes idle connections itself (FIN, or RST with HAProxy's
+// `option nolinger`) at T. Every close of an idle session is an observation of T, so the search
+// should get T in about T. Only the methods `measure` runs (cold/warm, one direction and both).
+const PROXY_CONDITIONS: Condition[] = [
+  { name: 'proxy closes (FIN)', model: { mode: 'close' } },
+  { name: 'proxy resets (RST)', model: { mode: 'close-reset' } },
+];
+const PROXY_METHODS = ['(a) this search, cold', '(b) this search, warm ±25 %', '(k) both cold, signal, shared', '(m) both warm, signal, shared'];
+const proxyReport: Record<string, Record<string, { logUniform: Summary; fixed: Record<number, Summary> }>> = {};
+for (const condition of PROXY_CONDITIONS) {
+  proxyReport[condition.name] = {};
+  console.log(`\n## ${condition.name}  (T log-uniform 10–7200 s, ${DRAWS} draws, seed ${SEED}; fixed T × ${FIXED_SEEDS} seeds)`);
+  console.log(['method'.padEnd(32), 'median', '   p90', 'in-prec', 'T-in-br', 'max-s', 'conn med/max', ...FIXED_T.map((t) => `T=${t}`.padStart(7))].join('  '));
+  for (const method of METHODS.filter((m) => PROXY_METHODS.includes(m.name))) {
+    if (ONLY && !ONLY.split(',').some((o) => method.name.includes(o))) continue;
+    const samples: Sample[] = [];
+    for (const d of draws) samples.push(await runOne(method, condition, d.t, d.seed));
+    const fixed: Record<number, Summary> = {};
+    for (const t of FIXED_T) {
+      const s: Sample[] = [];
+      for (let k = 0; k < FIXED_SEEDS; k++) s.push(await runOne(method, condition, t, SEED * 7 + t * 31 + k));
+      fixed[t] = summarize(s);
+    }
+    const sum = summarize(samples);
+    proxyReport[condition.name][method.name] = { logUniform: sum, fixed };
+    console.log(
+      [
+        method.name.padEnd(32),
+        sum.median.toFixed(2).padStart(6),
+        sum.p90.toFixed(2).padStart(6),
+        `${(sum.withinPrecision * 100).toFixed(1)}%`.padStart(7),
+        `${(sum.bracketContainsT * 100).toFixed(1)}%`.padStart(7),
+        String(sum.maxSessions).padStart(5),
+        `${sum.connectionsMedian}/${sum.connectionsMax}`.padStart(12),
+        ...FIXED_T.map((t) => fixed[t].median.toFixed(2).padStart(7)),
+      ].join('  '),
+    );
+  }
+}
+
 if (ONLY) process.exit(0);
 const clean = report['silent drop'];
 const a = clean['(a) this search, cold'].logUniform;
@@ -221,9 +261,21 @@ const targets = [
   // Both directions from one pool of 16 sessions (what `measure` does by default).
   [`both directions (signal, shared pool of 16) cold median ≤ 1.5×T: ${k.median.toFixed(2)}`, k.median <= 1.5],
   ['both directions (shared) ≥ 99 % within precision, cold and warm, every condition', [...rows('(k) both cold, signal, shared'), ...rows('(m) both warm, signal, shared')].every((r) => r.withinPrecision >= 0.99)],
+  // Issue 23: through a proxy (FIN and RST), every close of an idle session is an observation of T.
+  ...PROXY_CONDITIONS.flatMap((c) => {
+    const r = proxyReport[c.name];
+    const [cold, warm, bothCold, bothWarm] = PROXY_METHODS.map((name) => r[name].logUniform);
+    return [
+      [`${c.name}: cold median ≤ 1.2×T: ${cold.median.toFixed(2)}`, cold.median <= 1.2],
+      [`${c.name}: warm median ≤ 1.1×T: ${warm.median.toFixed(2)}`, warm.median <= 1.1],
+      [`${c.name}: both directions (shared) cold median ≤ 1.2×T: ${bothCold.median.toFixed(2)}`, bothCold.median <= 1.2],
+      [`${c.name}: both directions (shared) warm median ≤ 1.1×T: ${bothWarm.median.toFixed(2)}`, bothWarm.median <= 1.1],
+      [`${c.name}: ≥ 99 % within precision and ≤ 16 sessions, every method`, [cold, warm, bothCold, bothWarm].every((x) => x.withinPrecision >= 0.99 && x.maxSessions <= 16)],
+    ] as const;
+  }),
 ] as const;
 for (const [name, ok] of targets) console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}`);
 console.log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s of real time)`);
-if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seed: SEED, draws: DRAWS, fixedSeeds: FIXED_SEEDS, report }, null, 2));
+if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seed: SEED, draws: DRAWS, fixedSeeds: FIXED_SEEDS, report, proxy: proxyReport }, null, 2));
 // Non-zero exit when a target is missed, so CI can run a short version (--draws 100 --fixed-seeds 3).
 if (targets.some(([, ok]) => !ok)) process.exitCode = 1;

@@ -15,8 +15,8 @@ import { spawnSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { children, startLabProcess, startServe, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
-import { idleprobe, show } from './cli-harness.ts';
+import { children, startLabProcess, startServe, waitFor, type Daemon } from './daemon-harness.ts';
+import { idleprobe, show, type Run } from './cli-harness.ts';
 import { browserAvailability, foreignRequests, launchBrowser, type Browser } from '../support/browser.ts';
 import { DEMO_TARGETS, DEMO_WRONG_KEY_TARGET } from '../../src/app/demo.ts';
 import { num } from '../../src/pictures/format.ts';
@@ -91,6 +91,25 @@ async function plotsDrawn(page: Page): Promise<number> {
 
 const count = (page: Page, selector: string) => page.locator(selector).count();
 
+/**
+ * The report files' CLI runs (a demo search, a heartbeat matrix against a lab) are most of their
+ * tests' time, and so is the demo daemon's wait for its first results: the runs start with the
+ * first group and go on beside that wait; their tests take the finished files.
+ */
+let reportRuns: { demo: Promise<Run>; heartbeat: Promise<Run> } | null = null;
+function startReportRuns(): { demo: Promise<Run>; heartbeat: Promise<Run> } {
+  if (reportRuns) return reportRuns;
+  // The lab process is tracked in `children`: the second group's afterAll stops it.
+  const heartbeat = startLabProcess(3, 'silent').then(({ facts }) => {
+    const target = `${facts.user}@${facts.host}:${facts.port}`;
+    return idleprobe(['heartbeat', target, '-i', facts.privateKeyPath, '--host-key', facts.hostKeySha256, '--intervals', '1,6', '--window', '8s', '--json', '--report', f('heartbeat.html')], { timeoutMs: 90_000 });
+  });
+  // A lab that failed to start fails the heartbeat test (which awaits this), not the run as unhandled.
+  heartbeat.catch(() => {});
+  reportRuns = { demo: idleprobe(['demo', '--timeout', '3', '--json', '--report', f('demo.html')], { timeoutMs: 120_000 }), heartbeat };
+  return reportRuns;
+}
+
 describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Chromium (TLS + basic auth)', () => {
   let serve: Daemon;
   let browser: Browser;
@@ -98,6 +117,7 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
 
   beforeAll(async () => {
     if (!avail.available) throw new Error(`browser tests must run here (IDLEPROBE_REQUIRE_LAB=1): ${avail.reason}`);
+    startReportRuns();
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
     openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=idleprobe browser test CA']);
     fs.writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\n');
@@ -127,7 +147,8 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
 
   afterAll(async () => {
     await browser?.close();
-    for (const c of children) c.kill('SIGTERM');
+    // Only the demo daemon: the report runs' lab goes on for the next group.
+    serve?.proc.kill('SIGTERM');
     await serve?.exited;
   });
 
@@ -217,12 +238,10 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
 
 describe.skipIf(!avail.available && !avail.mustRun)('--report files in Chromium (real CLI runs)', () => {
   let browser: Browser;
-  let lab: { facts: LabFacts };
 
   beforeAll(async () => {
     if (!avail.available) throw new Error(`browser tests must run here (IDLEPROBE_REQUIRE_LAB=1): ${avail.reason}`);
     browser = await launchBrowser();
-    lab = await startLabProcess(3, 'silent');
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -246,7 +265,7 @@ describe.skipIf(!avail.available && !avail.mustRun)('--report files in Chromium 
   }
 
   it('demo --report: one probe mark per probe of the JSON', async () => {
-    const r = await idleprobe(['demo', '--timeout', '3', '--json', '--report', f('demo.html')], { timeoutMs: 120_000 });
+    const r = await startReportRuns().demo;
     expect(r.code, show(r)).toBe(0);
     const doc = JSON.parse(r.stdout) as { results: { direction: string; probes: unknown[]; estimateSeconds: number | null }[] };
     const page = await openReport(f('demo.html'), 'report-demo');
@@ -259,9 +278,7 @@ describe.skipIf(!avail.available && !avail.mustRun)('--report files in Chromium 
   }, 150_000);
 
   it('heartbeat --report: one bar per session of the matrix', async () => {
-    const { facts } = lab;
-    const target = `${facts.user}@${facts.host}:${facts.port}`;
-    const r = await idleprobe(['heartbeat', target, '-i', facts.privateKeyPath, '--host-key', facts.hostKeySha256, '--intervals', '1,6', '--window', '8s', '--json', '--report', f('heartbeat.html')], { timeoutMs: 90_000 });
+    const r = await startReportRuns().heartbeat;
     expect(r.code, show(r)).toBe(0);
     const m = JSON.parse(r.stdout) as { results: { survived: boolean }[] };
     const page = await openReport(f('heartbeat.html'), 'report-heartbeat');

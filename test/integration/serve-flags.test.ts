@@ -128,9 +128,8 @@ afterAll(async () => {
 /** One row per documented serve flag: what it names, shown through the running (or checking) CLI. */
 const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   '--config': async () => {
-    const ok = await idleprobe(['serve', '--config', f('two-targets.yml'), '--config.check']);
+    const [ok, missing] = await Promise.all([idleprobe(['serve', '--config', f('two-targets.yml'), '--config.check']), idleprobe(['serve', '--config', f('nope.yml'), '--config.check'])]);
     expect(ok.stdout).toContain(`${f('two-targets.yml')}: OK, 4 target(s)`);
-    const missing = await idleprobe(['serve', '--config', f('nope.yml'), '--config.check']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(f('nope.yml'));
   },
@@ -141,13 +140,14 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(r.stderr).not.toContain('listening');
   },
   '--web.listen-address': async () => {
-    const d = await serve(['--web.listen-address', '127.0.0.1:0']);
+    const [d, bad] = await Promise.all([serve(['--web.listen-address', '127.0.0.1:0']), idleprobe(['serve', '--config', configFile, '--web.listen-address', 'nowhere'])]);
     expect(d.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const bad = await idleprobe(['serve', '--config', configFile, '--web.listen-address', 'nowhere']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/expected \[host\]:port/);
   },
   '--web.config.file': async () => {
+    // The CLI-only checks below start with the daemon: CI waits for one start, not four in a row.
+    const checks = Promise.all([idleprobe(['serve', '--config', configFile, '--web.config.file', f('web.yml'), '--config.check']), ...[f('missing-web.yml'), f('web-bad.yml')].map((bad) => idleprobe(['serve', '--config', configFile, '--web.config.file', bad, '--config.check']))]);
     const d = await serve(['--web.config.file', f('web.yml')]);
     // TLS actually on, basic auth actually enforced.
     expect(d.url).toMatch(/^https:\/\//);
@@ -163,31 +163,29 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
       expect((await request(`${d.url}${route}`, { ca, headers: { authorization: basic('prom', 's3cret') } })).status, route).toBe(status);
     }
     // --config.check validates the web config too: OK, missing, malformed → exit 2 naming the file.
-    const ok = await idleprobe(['serve', '--config', configFile, '--web.config.file', f('web.yml'), '--config.check']);
+    const [ok, ...bads] = await checks;
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`${f('web.yml')}: OK, TLS, basic auth (1 user(s))`);
-    for (const bad of [f('missing-web.yml'), f('web-bad.yml')]) {
-      const r = await idleprobe(['serve', '--config', configFile, '--web.config.file', bad, '--config.check']);
+    for (const [i, bad] of [f('missing-web.yml'), f('web-bad.yml')].entries()) {
+      const r = bads[i];
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain(bad);
     }
   },
   '--web.enable-lifecycle': async () => {
-    const off = await serve([]);
+    const [off, on] = await Promise.all([serve([]), serve(['--web.enable-lifecycle'])]);
     const r = await request(`${off.url}/-/reload`, { method: 'POST' });
     expect(r.status).toBe(403);
     expect(r.body).toContain('--web.enable-lifecycle');
-    const on = await serve(['--web.enable-lifecycle']);
     expect((await request(`${on.url}/-/reload`, { method: 'POST' })).status).toBe(200);
   },
   '--web.enable-admin-api': async () => {
-    const off = await serve([]);
+    const [off, on] = await Promise.all([serve([]), serve(['--web.enable-admin-api'])]);
     for (const url of ['/api/measure/x', '/api/heartbeat/x', '/api/analyze']) {
       const r = await request(`${off.url}${url}`, { method: 'POST', headers: PCAP, body: synFloodPcap(1) });
       expect(r.status, url).toBe(403);
       expect(r.body).toContain('--web.enable-admin-api');
     }
-    const on = await serve(['--web.enable-admin-api']);
     expect((await request(`${on.url}/api/measure/x`, { method: 'POST' })).status).toBe(404);
     expect((await request(`${on.url}/api/analyze`, { method: 'POST', headers: PCAP, body: synFloodPcap(1) })).status).toBe(200);
   },
@@ -262,9 +260,8 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--web.max-concurrent-requests': async () => {
     // Its 503s need responses large enough to stay in flight (1,000 targets): npm run bench:attack (2a–2c).
-    const d = await serve(['--web.max-concurrent-requests', '1']);
+    const [d, bad] = await Promise.all([serve(['--web.max-concurrent-requests', '1']), idleprobe(['serve', '--config', configFile, '--web.max-concurrent-requests', '0'])]);
     expect((await request(`${d.url}/api/targets`)).status).toBe(200);
-    const bad = await idleprobe(['serve', '--config', configFile, '--web.max-concurrent-requests', '0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--web.max-concurrent-requests');
   },
@@ -346,6 +343,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(d.stderr.join('\n')).toMatch(/was corrupt .*moved it to .*corrupt-.*started a fresh history/);
   },
   '--log.level': async () => {
+    const badLevel = idleprobe(['serve', '--config', configFile, '--log.level', 'loud']);
     const debug = await serve(['--log.level', 'debug']);
     expect(debug.stderr.some((l) => l.includes('level=debug'))).toBe(true);
     // At warn the daemon does not even say it listens: find it on a port chosen here.
@@ -356,10 +354,13 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     warn.stderr.on('data', (c: Buffer) => lines.push(c.toString()));
     await waitFor('the warn-level daemon to be ready', async () => (await request(`http://127.0.0.1:${port}/-/ready`)).status === 200, 20);
     expect(lines.join('')).not.toContain('level=info');
-    const bad = await idleprobe(['serve', '--config', configFile, '--log.level', 'loud']);
-    expect(bad.code).toBe(2);
+    expect((await badLevel).code).toBe(2);
   },
   '--demo': async () => {
+    // The refusals are CLI runs of their own: started with the daemon, checked after it.
+    const badAddresses = ['0.0.0.0:0', ':0', '[::]:0', '198.18.0.1:0'];
+    const badExtras = [['--config', configFile], ['--history', f('demo.sqlite')], ['--shard', '1/2'], ['--config.check']];
+    const refusals = Promise.all([...badAddresses.map((addr) => idleprobe(['serve', '--demo', '--web.listen-address', addr])), ...badExtras.map((extra) => idleprobe(['serve', '--demo', ...extra])), idleprobe(['serve'])]);
     const d = await startServe(['--demo', '--web.listen-address', '127.0.0.1:0']);
     expect(d.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(d.stderr.join('\n')).toContain('history in memory');
@@ -370,23 +371,24 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(page.status).toBe(200);
     for (const n of names) expect(page.body).toContain(`data-target="${n}"`);
     // Loopback only; and no config, history or shard of its own.
-    for (const addr of ['0.0.0.0:0', ':0', '[::]:0', '198.18.0.1:0']) {
-      const bad = await idleprobe(['serve', '--demo', '--web.listen-address', addr]);
+    const answers = await refusals;
+    for (const [i, addr] of badAddresses.entries()) {
+      const bad = answers[i];
       expect(bad.code, addr).toBe(2);
       expect(bad.stderr).toContain('--demo listens on loopback only');
     }
-    for (const extra of [['--config', configFile], ['--history', f('demo.sqlite')], ['--shard', '1/2'], ['--config.check']]) {
-      const bad = await idleprobe(['serve', '--demo', ...extra]);
+    for (const [i, extra] of badExtras.entries()) {
+      const bad = answers[badAddresses.length + i];
       expect(bad.code, extra.join(' ')).toBe(2);
       expect(bad.stderr).toContain(`cannot be combined with ${extra[0]}`);
     }
-    expect((await idleprobe(['serve'])).stderr).toContain('or --demo');
+    expect(answers[answers.length - 1].stderr).toContain('or --demo');
   },
   '--shard': async () => {
-    const r = await idleprobe(['serve', '--config', f('two-targets.yml'), '--shard', '1/2', '--config.check']);
+    const [r, outOfRange] = await Promise.all([idleprobe(['serve', '--config', f('two-targets.yml'), '--shard', '1/2', '--config.check']), idleprobe(['serve', '--config', configFile, '--shard', '2/2', '--config.check'])]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/4 target\(s\) \(shard 1\/2 runs \d of them\)/);
-    expect((await idleprobe(['serve', '--config', configFile, '--shard', '2/2', '--config.check'])).code).toBe(2);
+    expect(outOfRange.code).toBe(2);
   },
 };
 

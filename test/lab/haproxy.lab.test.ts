@@ -6,12 +6,20 @@
 //  - `idleprobe heartbeat --intervals 5,20,tcp:5,tcp:20` through each: opposite verdicts for tcp:.
 //  - the `closed` evidence: HAProxy's FIN (and `option nolinger`) is the path; sshd's ChannelTimeout
 //    and ClientAliveCountMax are sshd's policy (server_closed), never counted against the path.
+//  - `measure` through HAProxy, both directions and outbound alone: T and `closed` right, in about
+//    T (the simulator's figure for this run, within 15 % plus the measured load margin); with
+//    `option nolinger` the failure mode is what the client saw; sshd's ChannelTimeout alone is never
+//    reported as a path timeout.
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AdviceReport } from '../../src/advise/report.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
 import { rowLabel } from '../../src/heartbeat/types.ts';
+import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
+import { searchIdleTimeout } from '../../src/search/index.ts';
+import { simulate, simulateBothDirections } from '../../src/search/sim/run.ts';
+import type { MeasurementResult, SearchOptions } from '../../src/search/types.ts';
 import { createLab, describeRun, requireLab, type ExecResult, type Lab } from './lab.ts';
 import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
@@ -115,6 +123,11 @@ describe.skipIf(!env.available).concurrent(`HAProxy (mode tcp) beside a conntrac
   it(`heartbeat --intervals 5,20,tcp:5,tcp:20: through HAProxy tcp: rows are closed at ${T} s (keepalives do not help, only SSH heartbeats); through the NAT tcp:5 survives (they do)`, async () => {
     const [{ lab: proxied }, nat] = await Promise.all([proxyLab(), natLab()]);
     const args = ['--intervals', '5,20,tcp:5,tcp:20', '--window', '40s', '--count-max', '1', '--json'];
+    // The text runs (their one-line verdicts, checked at the end) go beside the JSON runs: the
+    // sessions of each run are timed on their own connections, so four runs side by side prove the
+    // same as two after two, in half the time (≈ 45 s instead of ≈ 90 s).
+    const textArgs = args.filter((a) => a !== '--json');
+    const textRuns = Promise.all([heartbeat(proxied, textArgs, 120_000), heartbeat(nat, textArgs, 120_000)]);
     const [pRun, nRun] = await Promise.all([heartbeat(proxied, args, 120_000), heartbeat(nat, args, 120_000)]);
     const p = json<HeartbeatMatrix>(pRun, proxied);
     const n = json<HeartbeatMatrix>(nRun, nat);
@@ -151,10 +164,7 @@ describe.skipIf(!env.available).concurrent(`HAProxy (mode tcp) beside a conntrac
     expect(json<AdviceReport>(nAdvice, nat).tcpKeepalive).toMatchObject({ refreshesPath: true });
 
     // The one-line verdicts, through the CLI's text output.
-    const [pText, nText] = await Promise.all([
-      heartbeat(proxied, args.filter((a) => a !== '--json'), 120_000),
-      heartbeat(nat, args.filter((a) => a !== '--json'), 120_000),
-    ]);
+    const [pText, nText] = await textRuns;
     expect(pText.stdout, describeRun(pText, proxied)).toMatch(
       /Kernel TCP keepalives do not keep this path alive \(a proxy closes idle connections after 15(\.\d+)? s whatever TCP does\): only SSH heartbeats help — ServerAliveInterval ≤ 7\./,
     );
@@ -219,4 +229,120 @@ describe.skipIf(!env.available).concurrent(`HAProxy (mode tcp) beside a conntrac
     expect(r).toMatchObject({ survived: false, cause: 'server_closed' });
     expect(r.detail).toMatch(/ClientAliveCountMax/);
   }, 90_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// `measure` through HAProxy (issue 23, item 1). The runs are sequential (not .concurrent): on this
+// shared 2-core machine, searches side by side lag for CPU, not for the path.
+
+/** ±max(1 s, 2 %), the search's default precision. */
+const precisionS = (t: number) => Math.max(1, 0.02 * t);
+/**
+ * Issue 23's goal in the lab: within 15 % of the simulator's figure for the same run (its connects
+ * replayed), and so within 1.15 × its 1.2 × T. On top, the load margin this shared machine needs:
+ * HAProxy, sshd and idleprobe share 2 cores with other runs, and a starved event loop sees a FIN
+ * late. Measured (docs/search.md, "Through a proxy"): real ÷ simulated 0.99–1.02 and real
+ * 1.15–1.21 × T over 6 runs of each row, load average 10–17 on 2 cores; search-vs-sim.lab saw
+ * a starved prober lag its simulator by up to 21 % (four CPU-bound processes beside it), so 10 %.
+ */
+const LOAD_MARGIN = 0.1;
+const LAB_GAP = 0.15 + LOAD_MARGIN;
+const LAB_GOAL_RATIO = 1.2 * 1.15 * (1 + LOAD_MARGIN);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The simulator's wall time ÷ T for this run: a proxy of T, this run's connects replayed, plus the time before the search. */
+async function simulatedRatio(doc: MeasurementResult, t: number, options: Partial<SearchOptions>, both: boolean): Promise<number> {
+  const connectsMs = doc.results[0].connectsMs!;
+  const settled = connectsMs.filter((ms): ms is number => ms !== null);
+  const beforeSearchMs = Math.max(0, doc.elapsedSeconds * 1000 - Math.max(...doc.results.map((r) => r.elapsedMs)));
+  const ratios: number[] = [];
+  for (let seed = 1; seed <= 5; seed++) {
+    const model = { timeoutSeconds: t, mode: 'close' as const, connectLatencyMs: median(settled), connectLatenciesMs: connectsMs, rttMs: 1, controlRttMs: 1, inboundMethod: 'signal' as const, seed };
+    const wall = both ? (await simulateBothDirections(model, options)).wallSeconds : (await simulate(searchIdleTimeout, model, { ...options, direction: 'outbound' })).result.elapsedMs / 1000;
+    ratios.push(wall / t);
+  }
+  return median(ratios) + beforeSearchMs / 1000 / t;
+}
+
+function timeline(doc: MeasurementResult): string {
+  const startedAtMs = Date.parse(doc.startedAt);
+  return doc.results
+    .map((r) => `${r.direction}: ${r.probes.map((p) => `${((Date.parse(p.at) - startedAtMs) / 1000).toFixed(1)}s@${p.ageSeconds.toFixed(2)}${p.idleEnd ? '(idle)' : ''}${p.outcome}`).join(' ')}`)
+    .join('\n');
+}
+
+function expectPathTimeout(r: MeasurementResult['results'][number], t: number, failureMode: string, doc: MeasurementResult): void {
+  expect(r.verdict, `${r.direction}: ${r.reason}\n${timeline(doc)}`).toBe('timeout');
+  expect(r.failureMode, timeline(doc)).toBe(failureMode);
+  expect(Math.abs(r.estimateSeconds! - t), `${r.direction} estimate ${r.estimateSeconds}\n${timeline(doc)}`).toBeLessThanOrEqual(precisionS(t));
+}
+
+describe.skipIf(!env.available)(`measure through HAProxy (mode tcp)${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
+  const labs: Lab[] = [];
+  const proxies: RunningHaproxy[] = [];
+  afterAll(async () => {
+    for (const p of proxies) await p.stop();
+    await Promise.all(labs.map((l) => l.destroy()));
+  });
+  async function proxied(timeoutSeconds: number, nolinger = false): Promise<Lab> {
+    const lab = await createLab({ conntrackTimeoutSeconds: 1, mode: 'none' });
+    labs.push(lab);
+    proxies.push(await startHaproxy(lab, { timeoutSeconds, nolinger }));
+    return lab;
+  }
+
+  for (const both of [true, false]) {
+    const what = both ? 'both directions (the default)' : '--direction outbound (no waiter: the sessions hold the idle command)';
+    it(`${what} at T = ${T} s: T within ±max(1 s, 2 %), failure mode closed, in about T`, async () => {
+      const lab = await proxied(T);
+      const options = { ...MEASURE_DEFAULTS, maxSeconds: 4 * T };
+      const run = await lab.measure([...(both ? [] : ['--direction', 'outbound']), '--max', String(options.maxSeconds), '--json'], { timeoutMs: 180_000 });
+      const doc = json<MeasurementResult>(run, lab);
+      expect(doc.results.length).toBe(both ? 2 : 1);
+      for (const r of doc.results) {
+        expectPathTimeout(r, T, 'closed', doc);
+        expect(r.probes.some((p) => p.idleEnd === true && p.outcome === 'closed' && /FIN.*session channel was open/.test(p.detail ?? ''))).toBe(true);
+      }
+      const real = doc.elapsedSeconds / T;
+      const predicted = await simulatedRatio(doc, T, options, both);
+      console.log(`[lab] measure ${both ? 'both' : 'outbound'} through HAProxy (T = ${T} s): ${doc.elapsedSeconds} s = ${real.toFixed(2)} × T; simulator ${predicted.toFixed(2)} × T (real/sim ${(real / predicted).toFixed(2)}); ${doc.results.map((r) => `${r.direction} (${r.lowerSeconds?.toFixed(2)}, ${r.upperSeconds?.toFixed(2)}]`).join(', ')}\n${timeline(doc)}`);
+      expect(real / predicted, timeline(doc)).toBeLessThanOrEqual(1 + LAB_GAP);
+      expect(real, timeline(doc)).toBeLessThanOrEqual(LAB_GOAL_RATIO);
+    }, 200_000);
+  }
+
+  it('HAProxy with option nolinger: the failure mode is what the client saw at T — closed (FIN, the RST noted) or reset (RST only) — never the server', async () => {
+    const t = 8;
+    const lab = await proxied(t, true);
+    const run = await lab.measure(['--direction', 'outbound', '--max', String(4 * t), '--json'], { timeoutMs: 120_000 });
+    const doc = json<MeasurementResult>(run, lab);
+    const r = doc.results[0];
+    console.log(`[lab] HAProxy nolinger (${t} s): ${r.verdict} (${r.lowerSeconds}, ${r.upperSeconds}] ${r.failureMode}; ${r.probes.filter((p) => p.outcome !== 'alive').map((p) => `${p.outcome}@${p.ageSeconds}: ${p.detail}`).join(' | ')}`);
+    expect(['closed', 'reset']).toContain(r.failureMode);
+    expectPathTimeout(r, t, r.failureMode!, doc);
+    const failures = r.probes.filter((p) => p.outcome === r.failureMode);
+    // What the client saw, in words: a FIN (then maybe the RST) for closed, an RST for reset.
+    for (const p of failures) expect(p.detail).toMatch(r.failureMode === 'closed' ? /FIN/ : /ECONNRESET|RST|EPIPE/);
+    expect(r.probes.some((p) => p.outcome === 'server_closed')).toBe(false);
+  }, 150_000);
+
+  it("sshd's ChannelTimeout alone (no box on the path): not reported as a path timeout; the reason names the server's close", async () => {
+    const lab = await createLab({ conntrackTimeoutSeconds: 1, mode: 'none', sshdOptions: { ChannelTimeout: 'session:command=5' } });
+    labs.push(lab);
+    const run = await lab.measure(['--direction', 'outbound', '--max', '30', '--json'], { timeoutMs: 150_000 });
+    const doc = json<MeasurementResult>(run, lab);
+    const r = doc.results[0];
+    console.log(`[lab] sshd ChannelTimeout 5 s, no box: ${r.verdict} in ${doc.elapsedSeconds} s; ${r.reason}`);
+    expect(r.verdict, JSON.stringify(r).slice(0, 3000)).not.toBe('timeout');
+    expect(r.failureMode).toBeNull();
+    expect(r.probes.some((p) => p.outcome === 'closed' || p.outcome === 'reset' || p.outcome === 'silent')).toBe(false);
+    expect(r.reason).toMatch(/server_closed .*the server closed our session channel/);
+    // Said in time: well before the search's time bound (4 × --max + 10 min).
+    expect(doc.elapsedSeconds).toBeLessThan(120);
+  }, 180_000);
 });

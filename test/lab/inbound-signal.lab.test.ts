@@ -12,8 +12,8 @@ import { createLab, describeRun, requireLab, type Lab } from './lab.ts';
 import { sha256Fingerprint } from './sshd.ts';
 
 const env = requireLab();
-const T = 8;
-const RANGE = ['--min', '2', '--max', '20'];
+const T = 4;
+const RANGE = ['--min', '1', '--max', '10'];
 
 /** Processes of our scripts below `rootPid` (the waiter and signaller shells, their sleep and cat). */
 async function leftovers(lab: Lab, rootPid: number): Promise<string[]> {
@@ -75,7 +75,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
       seen = await leftovers(lab, lab.sshdPid);
     }
     expect(seen.some((s) => s.includes(' waiter ')), 'no waiter ever ran on the server').toBe(true);
-    await new Promise((r) => setTimeout(r, 9000)); // past T: some sessions are black-holed now
+    await new Promise((r) => setTimeout(r, (T + 1) * 1000)); // past T: some sessions are black-holed now
     abort.abort();
     const term = await pending;
     expect(term.signal ?? term.code, describeRun(term, lab)).not.toBe(0);
@@ -95,7 +95,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
     await expectNoLeftovers(lab, lab.sshdPid);
     // A run whose probes all fail (--min above T): every session is forgotten by the middlebox, so
     // the server never hears that they ended — the control session has to end their waiters.
-    const fail = await lab.measure(['--direction', 'inbound', '--min', '12', '--max', '14', '--json'], { timeoutMs: 90_000 });
+    const fail = await lab.measure(['--direction', 'inbound', '--min', '6', '--max', '7', '--json'], { timeoutMs: 90_000 });
     expect(fail.code, describeRun(fail, lab)).toBe(0);
     const failed = inboundOf(fail.stdout).inbound;
     expect(failed.probes.every((p) => p.outcome !== 'alive'), JSON.stringify(failed.probes)).toBe(true);

@@ -400,6 +400,9 @@ export function runBounded(cmd: string, args: string[], opts: ExecOptions = {}):
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, stdout, stderr, elapsedMs: Date.now() - started, timedOut });
     });
+    // A command that exits before reading its stdin (or an empty one) makes this write fail with
+    // EPIPE; its exit code and output are what the caller checks, so that error is not one.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -73,6 +73,20 @@ describe('progressLine', () => {
     expect(writes.at(-1)).toBe('\r\x1b[K');
   });
 
+  it("shows the search's own time bound: when it stops at the latest, on the line clock (the latest of the directions)", () => {
+    let now = 0;
+    const { stream, writes } = fakeStream(true);
+    const line = progressLine(stream, () => now);
+    now = 2_000; // the control session took 2 s
+    line.update(report('outbound', { elapsedMs: 0, etaMs: 60_000, etaKind: 'at_most', boundMs: 840_000 }));
+    expect(writes.at(-1)).toMatch(/ETA ≤ 01:00 · stops by 14:02 at the latest$/);
+    now = 3_000; // the other direction started 1 s later
+    line.update(report('inbound', { elapsedMs: 0, etaMs: 60_000, etaKind: 'at_most', boundMs: 840_000 }));
+    expect(writes.at(-1)).toMatch(/stops by 14:03 at the latest$/);
+    line.done();
+    expect(renderProgress(new Map(), 0, 0, 840_000)).toBe('0 sessions open · 00:00 elapsed · ETA ? · stops by 14:00 at the latest');
+  });
+
   it('elsewhere: prints nothing but warnings', () => {
     const { stream, writes } = fakeStream(false);
     const line = progressLine(stream, () => 0);

@@ -4,7 +4,8 @@
 // restarted with back-off by the live path; a start that fails after a reload (or after such a
 // restart) is retried here with the same back-off. Every restart is counted and logged: the capture
 // is never silently stopped. Stop (shutdown, reload with another `passive:`) waits for tcpdump to exit.
-import { runWatch, RESTART_BACKOFF_MS } from '../../capture/live-watch.ts';
+import { runWatch } from '../../capture/live-watch.ts';
+import { RestartBackoff } from '../../capture/restart-backoff.ts';
 import { DEFAULT_SCOPE } from '../../capture/connection-scope.ts';
 import { PassiveCounters } from '../../capture/passive-counters.ts';
 import { isoTime } from '../../capture/format.ts';
@@ -72,7 +73,8 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
 
   private async supervise(resolveStarted: () => void, rejectStarted: (err: Error) => void): Promise<void> {
     const { clock, log } = this.ctx;
-    let backoff = RESTART_BACKOFF_MS.first;
+    // No reset after a healthy run here: runWatch restarts a tcpdump that ran; only failed starts land below.
+    const backoff = new RestartBackoff(clock);
     // `started` settles once: the first capture_started resolves it, a failure before that rejects
     // it; later starts and failures leave it as it is.
     while (!this.abort.signal.aborted) {
@@ -96,13 +98,8 @@ class PassiveRun implements RunningJob<PassiveSnapshot> {
         if (this.abort.signal.aborted) return;
         this.restarts++;
         this.ctx.onChange();
-        log.error(`passive: capture failed: ${error.message}; next try in ${backoff / 1000} s (restart ${this.restarts}, at ${isoTime(clock.now() / 1000)})`);
-        try {
-          await clock.sleep(backoff, this.abort.signal);
-        } catch {
-          return;
-        }
-        backoff = Math.min(RESTART_BACKOFF_MS.max, backoff * 2);
+        log.error(`passive: capture failed: ${error.message}; next try in ${backoff.nextSeconds} s (restart ${this.restarts}, at ${isoTime(clock.now() / 1000)})`);
+        if (!(await backoff.wait(this.abort.signal))) return;
       }
     }
   }

@@ -10,7 +10,7 @@ import type { KindInfo, ReadModel } from '../../read-model/read-model.ts';
 import { MEASUREMENT } from '../../read-model/kinds.ts';
 import type { AnalysisReport } from '../../capture/index.ts';
 import { resolveScope, type ConnectionScope } from '../../capture/connection-scope.ts';
-import { targetJson } from '../json.ts';
+import { TargetsJson } from '../targets-json.ts';
 import { HttpError, NAME_PATTERN, allowOnly, notServed } from '../http-error.ts';
 import type { AnalysisGate } from '../analysis-gate.ts';
 import { VersionedResponse } from '../response-cache.ts';
@@ -96,8 +96,10 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
   // The analyser reads the raw body as a stream; no other route takes a body.
   app.addContentTypeParser(CAPTURE_TYPES, (_req, payload, done) => done(null, payload));
 
-  // Rendered once per change (and at most once a second), shared by every request (see response-cache.ts).
-  const targetsBody = new VersionedResponse(() => JSON.stringify(publicJson({ targets: model.targets().map(targetJson) })), () => opts.clock.now());
+  // Rendered once per change (and at most once a second), shared by every request (see response-cache.ts);
+  // each rendering re-encodes only the targets that changed (targets-json.ts).
+  const targets = new TargetsJson();
+  const targetsBody = new VersionedResponse(() => targets.render(model.targets()), () => opts.clock.now());
   app.get('/api/targets', async (_req, reply) => reply.type('application/json; charset=utf-8').send(await targetsBody.body(model.version)));
   allowOnly(app, '/api/targets', ['GET']);
 

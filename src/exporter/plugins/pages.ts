@@ -32,7 +32,7 @@ async function sendPage(req: FastifyRequest, reply: FastifyReply, page: Rendered
     .header('cache-control', 'no-cache')
     .header('vary', 'Accept-Encoding');
   if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(await page.gzip());
-  return reply.send(page.html);
+  return reply.send(page.bytes);
 }
 
 const pages: FastifyPluginAsync<PagesOptions> = async (app, { pages: renderer, notServed }) => {

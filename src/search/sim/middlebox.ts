@@ -2,16 +2,27 @@
 // VirtualClock. The middlebox keeps per-connection state that expires after `timeoutSeconds` idle
 // (optionally only at the next GC tick, plus jitter); after that it drops packets (silent), answers
 // RST (reset), or re-maps the NAT port so the server answers RST (remap) — or, as a proxy load
-// balancer does (close), closes both legs at that moment: the client sees a FIN while idle. State is
-// evaluated lazily at the moments packets cross it, so the model needs no timers of its own (only a
-// session someone listens to for its idle end schedules one).
+// balancer does, closes both legs at that moment: the client sees a FIN (close) or an RST
+// (close-reset, HAProxy's `option nolinger`) while idle. A proxy's timer sees only bytes inside the
+// connection (its own kernel answers TCP keepalives): the model has no TCP keepalives at all, so
+// only SSH traffic refreshes any mode. Every session holds a session channel, as the prober's do
+// (its idle command or the inbound waiter), so a proxy's FIN is `closed` evidence — unless the
+// server closed that channel first (`serverChannelTimeoutSeconds`, sshd's ChannelTimeout): then it
+// is `server_closed`, as the prober classifies it. State is evaluated lazily at the moments packets
+// cross it, so the model needs no timers of its own (only a session someone listens to for its
+// idle end schedules one).
 import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type IdleEnd, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
 import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
-export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close';
+export type MiddleboxMode = 'silent' | 'reset' | 'remap' | 'close' | 'close-reset';
+
+/** The modes in which the box is a proxy that closes idle connections itself (FIN, or RST). */
+export function closesIdleConnections(mode: MiddleboxMode): mode is 'close' | 'close-reset' {
+  return mode === 'close' || mode === 'close-reset';
+}
 
 export interface PathModel {
   /** Idle timeout of the middlebox, seconds; null = it never forgets a flow. */
@@ -35,6 +46,13 @@ export interface PathModel {
   controlFailsAfterMs?: number | null;
   /** Probability that a probe ends with server_closed (e.g. sshd ChannelTimeout), not the path. */
   serverCloseProbability?: number;
+  /**
+   * sshd ChannelTimeout on our held session channel: the server closes it after this many seconds
+   * without I/O on the channel (keepalive requests are not channel I/O; the inbound waiter's output
+   * is). The client hears of it as an idle end `server_closed`; a proxy's FIN after that is
+   * `server_closed` too (no channel open: no evidence). null: none.
+   */
+  serverChannelTimeoutSeconds?: number | null;
   /** Rate at which a connection's middlebox state vanishes for unrelated reasons (per hour). */
   unrelatedDeathsPerHour?: number;
   /** Every connect fails with this ConnectError kind. */
@@ -116,14 +134,34 @@ export class SimulatedPath implements SessionOpener {
     }
     const s = new SimSession(this, `sim-${this.nextId++}`);
     this.sessions.push(s);
+    // Every prober session holds a channel: the inbound waiter, or the idle command.
     if (purpose === 'inbound' && this.inboundSupported && this.inboundMethod === 'signal') await s.startWaiter(signal);
+    else s.startHolder();
     return s;
   }
 
-  /** A ControlMonitor that fails when the model says so. */
+  /**
+   * A ControlMonitor that fails when the model says so. `checkNow()` is a heartbeat over the
+   * control path (one control RTT); `lastAliveAt()` the send time of the latest one answered.
+   */
   control(): ControlMonitor {
     const at = this.model.controlFailsAfterMs;
-    return { failedAt: () => (at !== null && at !== undefined && this.clock.now() >= this.createdAt + at ? this.createdAt + at : null) };
+    const failedAt = () => (at !== null && at !== undefined && this.clock.now() >= this.createdAt + at ? this.createdAt + at : null);
+    let lastAlive: number | null = null;
+    let inFlight: Promise<void> | null = null;
+    return {
+      failedAt,
+      lastAliveAt: () => lastAlive,
+      checkNow: () => {
+        inFlight ??= (async () => {
+          const sentAt = this.clock.now();
+          await this.clock.sleep(this.model.controlRttMs ?? this.rttMs);
+          if (failedAt() === null) lastAlive = Math.max(lastAlive ?? -Infinity, sentAt);
+          inFlight = null;
+        })();
+        return inFlight;
+      },
+    };
   }
 
   /** Called by a session when it closes. */
@@ -150,7 +188,13 @@ class SimSession implements SearchSession {
   private closed = false;
   private heartbeatSeen: number | null = null;
   private readonly unrelatedDeathAt: number;
-  /** Mode `close`: the proxy's FIN reached us while idle (set lazily, like everything here). */
+  /** Our held session channel is open (the server has not closed it). */
+  private channelOpen = true;
+  /** When the server last did I/O on the held channel (its start line, the waiter's output): sshd's ChannelTimeout runs from there. */
+  private channelLastMs: number;
+  /** Probes of ours out on this session: an end then is the probe's to report, not an idle end. */
+  private inFlight = 0;
+  /** The session ended on its own while idle (set lazily, like everything here). */
   private idleEnd: IdleEnd | null = null;
   private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
   private watching: { cancelled: boolean } | null = null;
@@ -161,6 +205,7 @@ class SimSession implements SearchSession {
   ) {
     const now = path.clock.now();
     this.lastWireMs = now;
+    this.channelLastMs = now;
     this.flowExpiresAt = path.expiryFor(now);
     const rate = path.model.unrelatedDeathsPerHour ?? 0;
     this.unrelatedDeathAt = rate > 0 ? now - (Math.log(1 - path.rng()) / rate) * 3_600_000 : Infinity;
@@ -172,12 +217,12 @@ class SimSession implements SearchSession {
   }
 
   isClosed(): boolean {
-    this.noticeFarEndClose(this.path.clock.now());
+    this.settleIdleEvents(this.path.clock.now());
     return this.closed;
   }
 
   endedWhileIdle(): IdleEnd | null {
-    this.noticeFarEndClose(this.path.clock.now());
+    this.settleIdleEvents(this.path.clock.now());
     return this.idleEnd;
   }
 
@@ -187,7 +232,7 @@ class SimSession implements SearchSession {
       return () => {};
     }
     this.idleEndListeners.push(listener);
-    this.watchForClose();
+    this.watchIdleEvents();
     return () => {
       const i = this.idleEndListeners.indexOf(listener);
       if (i >= 0) this.idleEndListeners.splice(i, 1);
@@ -195,40 +240,91 @@ class SimSession implements SearchSession {
     };
   }
 
-  /** With a listener, a timer at the moment the proxy's FIN would reach us (re-armed when traffic refreshed the flow). */
-  private watchForClose(): void {
-    if (this.path.model.mode !== 'close' || this.closed || this.idleEndListeners.length === 0) return;
+  /** With a listener, a timer at the next moment something would end this session while idle (re-armed when traffic moved it). */
+  private watchIdleEvents(): void {
     if (this.watching) this.watching.cancelled = true;
-    const finAt = this.finArrivesAt();
-    if (!Number.isFinite(finAt)) return;
-    this.watching = this.path.clock.schedule(finAt, () => {
+    this.watching = null;
+    if (this.closed || this.idleEnd || this.idleEndListeners.length === 0) return;
+    const at = Math.min(this.proxyEndArrivesAt(), this.channelCloseArrivesAt());
+    if (!Number.isFinite(at)) return;
+    this.watching = this.path.clock.schedule(at, () => {
       this.watching = null;
-      if (!this.noticeFarEndClose(this.path.clock.now())) this.watchForClose();
+      this.settleIdleEvents(this.path.clock.now());
+      this.watchIdleEvents();
     });
   }
 
-  /** When the proxy's FIN reaches the client, if nothing crosses the flow before it expires. */
+  /** When the proxy's FIN or RST reaches the client, if nothing crosses the flow before its timer runs out (regardless of flowDead). */
   private finArrivesAt(): number {
     return Math.min(this.flowExpiresAt, this.unrelatedDeathAt) + this.path.rttMs / 2;
   }
 
-  /** Mode `close`: once the flow expired and its FIN arrived, the session ended on its own. Returns whether it has. */
-  private noticeFarEndClose(now: number): boolean {
-    if (this.idleEnd) return true;
-    if (this.path.model.mode !== 'close' || this.closed || this.flowDead) return false;
-    const finAt = this.finArrivesAt();
-    if (now < finAt) return false;
-    this.flowDead = true;
-    this.closed = true;
-    this.path.released();
-    this.idleEnd = {
-      outcome: 'closed',
-      ageSeconds: (finAt - this.lastWireMs) / 1000,
-      at: finAt,
-      detail: 'the far end closed the TCP connection (FIN) while our session channel was open and idle, without an SSH DISCONNECT (simulated proxy)',
-    };
-    for (const l of this.idleEndListeners.splice(0)) l(this.idleEnd);
-    return true;
+  /** A proxy mode's end of this connection, as long as the flow lives. */
+  private proxyEndArrivesAt(): number {
+    if (!closesIdleConnections(this.path.model.mode) || this.flowDead || this.closed) return Infinity;
+    return this.finArrivesAt();
+  }
+
+  /** sshd ChannelTimeout: when the server's close of our held channel reaches the client (it leaves the server X s after the channel's last I/O). */
+  private channelCloseArrivesAt(): number {
+    const x = this.path.model.serverChannelTimeoutSeconds;
+    if (!x || !this.channelOpen || this.closed) return Infinity;
+    return this.channelLastMs + x * 1000 + this.path.rttMs / 2;
+  }
+
+  /**
+   * Plays what ends this session on its own up to `now`, in time order: the server closing our
+   * channel (ChannelTimeout) and the proxy's close. With no probe out, the first one that reaches
+   * the client is the session's idle end (the prober's evidence rule, src/probe/outcome.ts).
+   * Returns whether the session has ended (closed, or its idle end reported).
+   */
+  private settleIdleEvents(now: number): boolean {
+    this.advance(now);
+    for (let i = 0; i < 4 && !this.closed; i++) {
+      const channelAt = this.channelCloseArrivesAt();
+      const proxyAt = this.proxyEndArrivesAt();
+      if (Math.min(channelAt, proxyAt) > now) break;
+      if (channelAt <= proxyAt) {
+        const leftServerAt = channelAt - this.path.rttMs / 2;
+        this.channelOpen = false;
+        // The server's message crosses the box (and refreshes it) if the flow still lives; on a
+        // forgotten flow (a NAT) it is dropped and the client never hears of it.
+        if (!this.passes(leftServerAt)) continue;
+        const age = Math.max(0, (channelAt - this.lastWireMs) / 1000);
+        this.lastWireMs = Math.max(this.lastWireMs, channelAt);
+        if (this.inFlight === 0) {
+          this.setIdleEnd({ outcome: 'server_closed', ageSeconds: age, at: channelAt, detail: 'the server closed our session channel (sshd ChannelTimeout, simulated), the connection still open: not the path' });
+        }
+        continue;
+      }
+      const reset = this.path.model.mode === 'close-reset';
+      const ageSeconds = (proxyAt - this.lastWireMs) / 1000;
+      this.flowDead = true;
+      this.closed = true;
+      this.path.released();
+      if (this.inFlight === 0) {
+        this.setIdleEnd(
+          reset
+            ? { outcome: 'reset', ageSeconds, at: proxyAt, detail: 'socket error ECONNRESET while idle (simulated proxy, RST)' }
+            : this.channelOpen && this.heartbeatSeen === null
+              ? { outcome: 'closed', ageSeconds, at: proxyAt, detail: 'the far end closed the TCP connection (FIN) while our session channel was open and idle, without an SSH DISCONNECT (simulated proxy)' }
+              : { outcome: 'server_closed', ageSeconds, at: proxyAt, detail: 'the far end closed the TCP connection (FIN) after the server had closed our session channel or sent its own heartbeats: not counted against the path (simulated)' },
+        );
+      }
+    }
+    return this.closed || this.idleEnd !== null;
+  }
+
+  private setIdleEnd(end: IdleEnd): void {
+    if (this.idleEnd) return;
+    this.idleEnd = end;
+    for (const l of this.idleEndListeners.splice(0)) l(end);
+  }
+
+  /** How a proxy's end looks to a probe it caught (the prober's classification). */
+  private proxyEndOutcome(): 'closed' | 'reset' | 'server_closed' {
+    if (this.path.model.mode === 'close-reset') return 'reset';
+    return this.channelOpen && this.heartbeatSeen === null ? 'closed' : 'server_closed';
   }
 
   serverHeartbeatSeconds(): number | null {
@@ -244,37 +340,49 @@ class SimSession implements SearchSession {
     this.path.released();
   }
 
+  /** A probe of ours is out on the session for the duration of `run`. */
+  private async probing<T>(run: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await run();
+    } finally {
+      this.inFlight--;
+      this.watchIdleEvents();
+    }
+  }
+
   async probeOutbound(): Promise<ProbeReport> {
     const { clock, rttMs, deadlineMs, model } = this.path;
     const t0 = clock.now();
     this.advance(t0);
     const ageSeconds = (t0 - this.lastWireMs) / 1000;
-    if (this.noticeFarEndClose(t0)) return { outcome: 'closed', ageSeconds, at: t0, detail: this.idleEnd!.detail };
+    if (this.settleIdleEvents(t0) && this.idleEnd) return { outcome: this.idleEnd.outcome, ageSeconds, at: t0, detail: this.idleEnd.detail };
     if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
-    this.path.stats.probes++;
-    this.lastWireMs = t0;
-    if (this.path.rng() < (model.lossProbability ?? 0)) {
-      this.flowDead = true; // the prober gives up on this connection
-      await clock.sleep(deadlineMs);
-      return { outcome: 'silent', ageSeconds, at: t0, detail: 'probe packet lost' };
-    }
-    const atMiddlebox = t0 + rttMs / 2;
-    if (this.passes(atMiddlebox)) {
-      if (this.path.rng() < (model.serverCloseProbability ?? 0)) {
-        await clock.sleep(rttMs);
-        this.close();
-        return { outcome: 'server_closed', ageSeconds, at: t0, detail: 'server closed the connection' };
+    return this.probing(async () => {
+      this.path.stats.probes++;
+      this.lastWireMs = t0;
+      if (this.path.rng() < (model.lossProbability ?? 0)) {
+        this.flowDead = true; // the prober gives up on this connection
+        await clock.sleep(deadlineMs);
+        return { outcome: 'silent', ageSeconds, at: t0, detail: 'probe packet lost' };
       }
-      await clock.sleep(rttMs);
-      this.lastWireMs = Math.max(this.lastWireMs, t0 + rttMs);
-      this.watchForClose();
-      return { outcome: 'alive', ageSeconds, at: t0, rttMs };
-    }
-    return this.failAfter(t0, ageSeconds, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+      const atMiddlebox = t0 + rttMs / 2;
+      if (this.passes(atMiddlebox)) {
+        if (this.path.rng() < (model.serverCloseProbability ?? 0)) {
+          await clock.sleep(rttMs);
+          this.close();
+          return { outcome: 'server_closed', ageSeconds, at: t0, detail: 'server closed the connection' };
+        }
+        await clock.sleep(rttMs);
+        this.lastWireMs = Math.max(this.lastWireMs, t0 + rttMs);
+        return { outcome: 'alive', ageSeconds, at: t0, rttMs };
+      }
+      return this.failAfter(t0, ageSeconds, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+    });
   }
 
-  /** The signal method's waiter: exec round trip, shell start-up, then its PID line (the last byte before idling). */
-  async startWaiter(signal?: AbortSignal): Promise<void> {
+  /** The exec round trip and the shell's start-up, then the command's first line: the last byte before the session idles. */
+  private async startCommand(signal?: AbortSignal): Promise<void> {
     const { clock, rttMs, model } = this.path;
     const t0 = clock.now();
     this.passes(t0 + rttMs / 2);
@@ -282,6 +390,21 @@ class SimSession implements SearchSession {
     await clock.sleep(printsAt + rttMs / 2 - t0, signal);
     this.passes(printsAt);
     this.lastWireMs = printsAt + rttMs / 2;
+    this.channelLastMs = printsAt;
+  }
+
+  /**
+   * The idle command every prober session holds (a session channel, no probes of its own). Its
+   * start is part of the model's connect latency (as the prober's `connectsMs` count it, so a
+   * replayed run is not charged twice): its first line is the last byte, at the end of the connect.
+   */
+  startHolder(): void {
+    this.channelLastMs = this.path.clock.now();
+  }
+
+  /** The signal method's waiter: the held channel, and inbound probes by signal. */
+  async startWaiter(signal?: AbortSignal): Promise<void> {
+    await this.startCommand(signal);
     this.probeInboundNow = () => this.signalNow();
   }
 
@@ -296,37 +419,41 @@ class SimSession implements SearchSession {
     const { clock, rttMs, deadlineMs, model } = this.path;
     const t0 = clock.now();
     this.advance(t0);
+    if (this.settleIdleEvents(t0) && this.idleEnd) return { outcome: this.idleEnd.outcome, ageSeconds: (t0 - this.lastWireMs) / 1000, at: t0, detail: this.idleEnd.detail };
     if (this.closed) return { outcome: 'error', ageSeconds: (t0 - this.lastWireMs) / 1000, at: t0, detail: 'session closed' };
-    this.path.stats.probes++;
-    const controlRtt = model.controlRttMs ?? rttMs;
-    const signalLatency = model.signalLatencyMs ?? SIM_SERVER_DEFAULTS.signalLatencyMs;
-    const speaksAt = t0 + controlRtt / 2 + signalLatency + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
-    await clock.sleep(speaksAt - t0);
-    this.advance(speaksAt);
-    const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
-    if (this.closed) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
-    const ackAt = t0 + controlRtt + signalLatency;
-    const lost = this.path.rng() < (model.lossProbability ?? 0);
-    if (!lost && this.passes(speaksAt)) {
-      await clock.sleep(rttMs / 2);
-      this.lastWireMs = speaksAt + rttMs / 2;
-      return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs: clock.now() - t0 };
-    }
-    if (model.mode === 'close' && !lost) {
-      // The proxy closed the flow before the server spoke: its FIN arrived at the client first.
-      const finAt = this.finArrivesAt();
+    return this.probing(async () => {
+      this.path.stats.probes++;
+      const controlRtt = model.controlRttMs ?? rttMs;
+      const signalLatency = model.signalLatencyMs ?? SIM_SERVER_DEFAULTS.signalLatencyMs;
+      const speaksAt = t0 + controlRtt / 2 + signalLatency + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
+      await clock.sleep(speaksAt - t0);
+      this.advance(speaksAt);
+      const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
+      if (this.closed && !closesIdleConnections(model.mode)) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
+      const ackAt = t0 + controlRtt + signalLatency;
+      const lost = this.path.rng() < (model.lossProbability ?? 0);
+      if (!lost && !this.closed && this.passes(speaksAt)) {
+        await clock.sleep(rttMs / 2);
+        this.lastWireMs = speaksAt + rttMs / 2;
+        this.channelLastMs = speaksAt;
+        return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs: clock.now() - t0 };
+      }
+      if (closesIdleConnections(model.mode) && !lost) {
+        // The proxy closed the flow before the server spoke: its FIN (or RST) reached the client first.
+        const finAt = this.finArrivesAt();
+        this.flowDead = true;
+        await clock.sleep(Math.max(0, finAt - clock.now()));
+        return { outcome: this.proxyEndOutcome(), ageSeconds, at: speaksAt, detail: 'the far end ended the TCP connection under the probe (simulated proxy)' };
+      }
       this.flowDead = true;
-      await clock.sleep(Math.max(0, finAt - clock.now()));
-      return { outcome: 'closed', ageSeconds, at: speaksAt, detail: 'the far end closed the TCP connection (FIN) (simulated proxy)' };
-    }
-    this.flowDead = true;
-    // No output shortly after the control session's acknowledgement: the follow-up keepalive. A
-    // rejecting box (or a re-mapped flow the server answers with RST) resets it; a black hole
-    // swallows it too, and the prober's deadline runs out.
-    await clock.sleep(Math.max(0, ackAt + SIGNAL_FOLLOW_UP_DELAY_MS - clock.now()));
-    const reset = !lost && model.mode !== 'silent';
-    await clock.sleep(reset ? rttMs : deadlineMs);
-    return { outcome: reset ? 'reset' : 'silent', ageSeconds, at: speaksAt, detail: lost ? 'answer lost' : undefined };
+      // No output shortly after the control session's acknowledgement: the follow-up keepalive. A
+      // rejecting box (or a re-mapped flow the server answers with RST) resets it; a black hole
+      // swallows it too, and the prober's deadline runs out.
+      await clock.sleep(Math.max(0, ackAt + SIGNAL_FOLLOW_UP_DELAY_MS - clock.now()));
+      const reset = !lost && model.mode !== 'silent';
+      await clock.sleep(reset ? rttMs : deadlineMs);
+      return { outcome: reset ? 'reset' : 'silent', ageSeconds, at: speaksAt, detail: lost ? 'answer lost' : undefined };
+    });
   }
 
   async probeInbound(ageSecondsWanted: number): Promise<ProbeReport> {
@@ -335,47 +462,50 @@ class SimSession implements SearchSession {
     const t0 = clock.now();
     this.advance(t0);
     const sendAge = (t0 - this.lastWireMs) / 1000;
+    if (this.settleIdleEvents(t0) && this.idleEnd) return { outcome: this.idleEnd.outcome, ageSeconds: sendAge, at: t0, detail: this.idleEnd.detail };
     if (this.closed) return { outcome: 'error', ageSeconds: sendAge, at: t0, detail: 'session closed' };
-    this.path.stats.probes++;
-    this.lastWireMs = t0;
-    // The command itself crosses the middlebox first: if the flow is already gone, that is an
-    // outbound failure at the age the command was sent.
-    if (!this.passes(t0 + rttMs / 2)) return this.failAfter(t0, sendAge, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
-    this.lastWireMs = t0 + rttMs;
-    const speaksAt = t0 + rttMs / 2 + ageSecondsWanted * 1000;
-    await clock.sleep(speaksAt - t0);
-    this.advance(speaksAt);
-    const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
-    if (this.closed) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
-    if (this.path.rng() < (model.lossProbability ?? 0)) {
-      this.flowDead = true;
+    return this.probing(async () => {
+      this.path.stats.probes++;
+      this.lastWireMs = t0;
+      // The command itself crosses the middlebox first: if the flow is already gone, that is an
+      // outbound failure at the age the command was sent.
+      if (!this.passes(t0 + rttMs / 2)) return this.failAfter(t0, sendAge, model.mode === 'reset' ? rttMs / 2 : rttMs, deadlineMs);
+      this.lastWireMs = t0 + rttMs;
+      const speaksAt = t0 + rttMs / 2 + ageSecondsWanted * 1000;
+      await clock.sleep(speaksAt - t0);
+      this.advance(speaksAt);
+      const ageSeconds = (speaksAt + rttMs / 2 - this.lastWireMs) / 1000;
+      if (this.closed && !closesIdleConnections(model.mode)) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
+      if (this.path.rng() < (model.lossProbability ?? 0)) {
+        this.flowDead = true;
+        await clock.sleep(rttMs / 2 + deadlineMs);
+        return { outcome: 'silent', ageSeconds, at: speaksAt, detail: 'answer lost' };
+      }
+      if (!this.closed && this.passes(speaksAt)) {
+        await clock.sleep(rttMs / 2);
+        this.lastWireMs = speaksAt + rttMs / 2;
+        return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs };
+      }
+      // Server → client packets on a forgotten flow are dropped (silent, remap); with a rejecting
+      // middlebox the server gets the RST and the client learns it at its next poke.
+      if (closesIdleConnections(model.mode)) {
+        const finAt = this.finArrivesAt();
+        this.flowDead = true;
+        await clock.sleep(Math.max(0, finAt - clock.now()));
+        return { outcome: this.proxyEndOutcome(), ageSeconds, at: speaksAt, detail: 'the far end ended the TCP connection before the server spoke (simulated proxy)' };
+      }
       await clock.sleep(rttMs / 2 + deadlineMs);
-      return { outcome: 'silent', ageSeconds, at: speaksAt, detail: 'answer lost' };
-    }
-    if (this.passes(speaksAt)) {
-      await clock.sleep(rttMs / 2);
-      this.lastWireMs = speaksAt + rttMs / 2;
-      return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs };
-    }
-    // Server → client packets on a forgotten flow are dropped (silent, remap); with a rejecting
-    // middlebox the server gets the RST and the client learns it at its next poke.
-    if (model.mode === 'close') {
-      const finAt = this.finArrivesAt();
-      this.flowDead = true;
-      await clock.sleep(Math.max(0, finAt - clock.now()));
-      return { outcome: 'closed', ageSeconds, at: speaksAt, detail: 'the far end closed the TCP connection (FIN) (simulated proxy)' };
-    }
-    await clock.sleep(rttMs / 2 + deadlineMs);
-    return { outcome: model.mode === 'reset' ? 'reset' : 'silent', ageSeconds, at: speaksAt };
+      return { outcome: model.mode === 'reset' ? 'reset' : 'silent', ageSeconds, at: speaksAt };
+    });
   }
 
   private async failAfter(t0: number, ageSeconds: number, resetDelayMs: number, deadlineMs: number): Promise<ProbeReport> {
     this.flowDead = true;
     const mode = this.path.model.mode;
-    // A proxy closed the flow while our probe was on its way: its FIN (at most half a round trip) says so.
-    if (mode === 'close') {
+    // A proxy closed the flow while our probe was on its way: its FIN or RST (at most half a round trip) says so.
+    if (closesIdleConnections(mode)) {
       await this.path.clock.sleep(Math.max(0, this.finArrivesAt() - this.path.clock.now()));
-      return { outcome: 'closed', ageSeconds, at: t0, detail: 'the far end closed the TCP connection (FIN) under the probe (simulated proxy)' };
+      return { outcome: this.proxyEndOutcome(), ageSeconds, at: t0, detail: 'the far end ended the TCP connection under the probe (simulated proxy)' };
     }
     await this.path.clock.sleep(mode === 'silent' ? deadlineMs : resetDelayMs);
     return { outcome: mode === 'silent' ? 'silent' : 'reset', ageSeconds, at: t0 };
@@ -387,7 +517,9 @@ class SimSession implements SearchSession {
       this.flowDead = true;
       return false;
     }
-    this.flowExpiresAt = this.path.expiryFor(t);
+    // Never backwards: a packet the model evaluates late (a server message timed from an older
+    // moment) does not shorten what a later one refreshed.
+    this.flowExpiresAt = Math.max(this.flowExpiresAt, this.path.expiryFor(t));
     return true;
   }
 
