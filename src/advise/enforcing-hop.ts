@@ -22,6 +22,8 @@ export class EnforcingHopError extends Error {
 interface LocateDoc {
   pathTimeoutSeconds: number | null;
   boxes: { hop: number; address: string | null; lowerSeconds: number | null; upperSeconds: number; failureMode: FailureMode | null }[];
+  /** What no TTL locates (a proxy): its timeout is the path's when no box was located. */
+  unlocatable?: { lowerSeconds: number | null; upperSeconds: number; failureMode: FailureMode | null; closesIdle: boolean; tcpEndsAtHop: number } | null;
 }
 
 /** Reads a `locate --json` document: its first box enforces the path timeout. */
@@ -34,7 +36,7 @@ export function readLocateDocument(file: string): { hop: EnforcingHop | null; ba
   }
   if (!doc || !Array.isArray(doc.boxes)) throw new EnforcingHopError(`--locate: ${file} is not the output of \`idleprobe locate --json\` (no "boxes" array)`);
   const first = doc.boxes[0];
-  if (first === undefined) return { hop: null, basis: null };
+  if (first === undefined) return { hop: null, basis: unlocatableBasis(doc.unlocatable ?? null, file) };
   if (!Number.isInteger(first.hop) || first.hop < 1) throw new EnforcingHopError(`--locate: ${file}: boxes[0].hop must be a positive integer, got ${JSON.stringify(first.hop)}`);
   if (typeof first.upperSeconds !== 'number' || !(first.upperSeconds > 0)) throw new EnforcingHopError(`--locate: ${file}: boxes[0].upperSeconds must be a positive number`);
   const address = typeof first.address === 'string' ? first.address : null;
@@ -48,6 +50,21 @@ export function readLocateDocument(file: string): { hop: EnforcingHop | null; ba
       serverHeartbeatSeconds: null,
       probedUpToSeconds: null,
     },
+  };
+}
+
+/** No box, but what no TTL locates (a proxy closing idle connections): its timeout and mode, and no hop. */
+function unlocatableBasis(u: LocateDoc['unlocatable'], file: string): TimeoutBasis | null {
+  if (!u) return null;
+  if (typeof u.upperSeconds !== 'number' || !(u.upperSeconds > 0)) throw new EnforcingHopError(`--locate: ${file}: unlocatable.upperSeconds must be a positive number`);
+  const what = u.closesIdle ? 'a proxy closes idle connections' : 'what forgets them ignores TCP keepalives';
+  return {
+    bracket: { lowerSeconds: u.lowerSeconds ?? null, upperSeconds: u.upperSeconds, source: `${what}, not locatable by TTL (TCP ends at hop ${u.tcpEndsAtHop}; ${file})` },
+    direction: 'outbound',
+    failureMode: u.failureMode ?? null,
+    verdicts: [],
+    serverHeartbeatSeconds: null,
+    probedUpToSeconds: null,
   };
 }
 

@@ -119,7 +119,12 @@ export function command(): Command {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const outcome = await locateTarget(spec, { ...opts, signal: abort.signal, onProgress: (p) => progress.update(p), onSessionsOpen: (n) => progress.sessions(n) });
+        const outcome = await locateTarget(spec, {
+          ...opts,
+          signal: abort.signal,
+          onProgress: (p) => progress.update(p),
+          onSessionsOpen: (n) => progress.sessions(n),
+        });
         progress.done();
         if (flags.json) {
           process.stdout.write(JSON.stringify(outcome.document, null, 2) + '\n');

@@ -3,9 +3,13 @@
 // back to the default TTL without keepalive so the probe crosses the whole path. The planner may
 // move a session to another hop while it idles (setHop): the new TTL applies at once, and the first
 // keepalive goes out at once when the session has idled longer than TCP_KEEPIDLE.
+//
+// Each session holds a session channel open (prepareProbe), as a user's idle session does: a FIN
+// without SSH DISCONNECT while it idles is then the path's — a proxy closing idle connections,
+// `closed` — and not sshd's UnusedConnectionTimeout (the evidence rule, docs/prober.md).
 import type net from 'node:net';
 import type { HopSession, KeepaliveTiming, LocateOpener } from '../search/locate-types.ts';
-import type { Clock, ProbeReport } from '../search/types.ts';
+import type { Clock, IdleEnd, ProbeReport } from '../search/types.ts';
 import type { SshSessionOpener } from './opener.ts';
 import { SocketTuner } from './socket-options.ts';
 import type { SshSession } from './ssh-session.ts';
@@ -28,7 +32,8 @@ export class SshLocateOpener implements LocateOpener {
     const session = await this.base.openSession(signal, (sock: net.Socket) => {
       tuner = new SocketTuner(sock);
     });
-    // A session channel, like every probe session's (the evidence rule), and its end on the server.
+    // A session channel, like every probe session's (the evidence rule), and its end on the server
+    // when it closes, even where the path forgot it (SshSessionOpener.prepareProbe, issue 19).
     await this.base.prepareProbe(session);
     return new HopLimitedSession(session, tuner!, this.clock);
   }
@@ -93,6 +98,14 @@ class HopLimitedSession implements HopSession {
 
   serverHeartbeatSeconds(): number | null {
     return this.session.serverHeartbeatSeconds();
+  }
+
+  endedWhileIdle(): IdleEnd | null {
+    return this.session.endedWhileIdle();
+  }
+
+  onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
+    return this.session.onEndedWhileIdle(listener);
   }
 
   async probeOutbound(): Promise<ProbeReport> {

@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { givenPathTimeout, locateBoxes } from '../search/locate.ts';
-import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, PathTimeout } from '../search/locate-types.ts';
+import type { GivenTimeoutSource, LocateOptions, LocateProgress, LocateResult, LocateVerdict, PathTimeout } from '../search/locate-types.ts';
 import { realClock } from '../search/clock.ts';
 import { ConnectPacer } from '../search/pacer.ts';
 import { ConnectError, type Clock, type FailureMode } from '../search/types.ts';
@@ -64,9 +64,34 @@ export interface LocateDocumentBox {
   foundAfterSeconds?: number;
 }
 
+/**
+ * What forgets idle connections where no TTL reaches (issue 23): every session idling beyond
+ * `beyondHop` died at the same age, even at the hop where TCP ends. `closesIdle`: the far end
+ * closed them on its own while they idled — a proxy that ignores TCP keepalives.
+ */
+export interface LocateDocumentUnlocatable {
+  /** The hop of the nearest box located before it (0: none). */
+  beyondHop: number;
+  /** The hop where TCP ends: the TCP traceroute's SYN was answered there. What closes is there or behind it. */
+  tcpEndsAtHop: number;
+  /** Who answered that SYN (a transparent proxy answers with the target's own address). */
+  tcpEndsAtAddress: string | null;
+  lowerSeconds: number | null;
+  upperSeconds: number;
+  estimateSeconds: number | null;
+  belowMin?: true;
+  failureMode: FailureMode | null;
+  closesIdle: boolean;
+  foundAfterSeconds: number;
+}
+
 /** The `idleprobe locate --json` document. */
 export interface LocateDocument {
   target: string;
+  /** What the run concluded (absent in documents of older versions). */
+  verdict?: LocateVerdict;
+  /** Why, in words, when there is more to say than the boxes (null otherwise; absent in older documents). */
+  reason?: string | null;
   elapsedSeconds: number;
   /** The path timeout's estimate; null when none was found or it is below --min (see pathTimeoutBracket). */
   pathTimeoutSeconds: number | null;
@@ -77,6 +102,8 @@ export interface LocateDocument {
   hops: { hop: number; address: string | null }[];
   boxes: LocateDocumentBox[];
   hiddenBefore: number | null;
+  /** What forgets idle connections where no TTL reaches (a proxy); null when nothing (absent in older documents). */
+  unlocatable?: LocateDocumentUnlocatable | null;
 }
 
 export interface LocateOutcome {
@@ -93,8 +120,11 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
   const pt = result.pathTimeout;
   const given = result.givenTimeout;
+  const u = result.unlocatable;
   return {
     target,
+    verdict: result.verdict,
+    reason: result.reason,
     elapsedSeconds: Math.round(elapsedMs / 100) / 10,
     pathTimeoutSeconds: pt && !result.pathTimeoutBelowMin ? round3(pt.estimateSeconds) : null,
     pathTimeoutBracket: pt
@@ -121,6 +151,20 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
       foundAfterSeconds: Math.round(b.foundAfterMs / 100) / 10,
     })),
     hiddenBefore: result.hiddenBefore,
+    unlocatable: u
+      ? {
+          beyondHop: u.beyondHop,
+          tcpEndsAtHop: u.tcpEndsAtHop,
+          tcpEndsAtAddress: addressOf(u.tcpEndsAtHop),
+          lowerSeconds: u.lowerSeconds === null ? null : round3(u.lowerSeconds),
+          upperSeconds: round3(u.upperSeconds),
+          estimateSeconds: u.estimateSeconds === null ? null : round3(u.estimateSeconds),
+          ...(u.belowMin ? { belowMin: true as const } : {}),
+          failureMode: u.failureMode,
+          closesIdle: u.closesIdle,
+          foundAfterSeconds: Math.round(u.foundAfterMs / 100) / 10,
+        }
+      : null,
   };
 }
 

@@ -28,6 +28,7 @@ export const METRIC = {
   middleboxTimeoutLower: 'idleprobe_middlebox_timeout_lower_bound_seconds', // gauge {target,hop}
   middleboxTimeoutUpper: 'idleprobe_middlebox_timeout_upper_bound_seconds', // gauge {target,hop}
   middleboxHop: 'idleprobe_middlebox_hop', // gauge {target}: the hop enforcing the path timeout
+  middleboxUnlocatableTimeout: 'idleprobe_middlebox_unlocatable_timeout_seconds', // gauge {target,kind=proxy|unknown}: what no TTL locates (locate)
   captureAnalysesInFlight: 'idleprobe_capture_analyses_in_flight', // gauge: POST /api/analyze running now
   captureAnalysesRejected: 'idleprobe_capture_analyses_rejected_total', // counter: 429s at the concurrency limit
   captureFlowsEvicted: 'idleprobe_capture_flows_evicted_total', // counter: connections evicted at the live-flow cap

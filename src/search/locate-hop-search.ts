@@ -46,7 +46,8 @@ export type HopSearchOutcome =
 
 export class HopSearch {
   private readonly observations: Observation[] = [];
-  private readonly modes: { ageSeconds: number; mode: FailureMode }[] = [];
+  /** Failures and how they came: `idle` — the session ended on its own while idle (no probe of ours out). */
+  private readonly modes: { ageSeconds: number; mode: FailureMode; idle: boolean }[] = [];
   private readonly pending = new Map<string, { ageSeconds: number; firedAtMs: number }>();
   private probes = 0;
   private priorState: 'none' | 'testing' | 'refuted';
@@ -98,10 +99,18 @@ export class HopSearch {
   }
 
   /** Evidence from elsewhere: a survival at a nearer hop bounds this hop's timeout from below. */
-  note(ageSeconds: number, failed: boolean, mode?: FailureMode): void {
+  note(ageSeconds: number, failed: boolean, mode?: FailureMode, idle = false): void {
     this.observations.push({ ageSeconds, failed });
-    if (failed && mode) this.modes.push({ ageSeconds, mode });
+    if (failed && mode) this.modes.push({ ageSeconds, mode, idle });
     this.updatePrior();
+  }
+
+  /**
+   * One of its sessions ended on its own while idle, closed (FIN) or reset by the far end at this
+   * age: the path forgot it by then, a failure at that age (a proxy's close is exactly at its timeout).
+   */
+  endedWhileIdle(ageSeconds: number, mode: 'closed' | 'reset'): void {
+    this.note(ageSeconds, true, mode, true);
   }
 
   fired(id: string, ageSeconds: number, nowMs: number): void {
@@ -120,7 +129,7 @@ export class HopSearch {
       this.note(report.ageSeconds, false);
       return 'alive';
     }
-    if (report.outcome === 'reset' || report.outcome === 'silent') {
+    if (report.outcome === 'reset' || report.outcome === 'silent' || report.outcome === 'closed') {
       this.note(report.ageSeconds, true, report.outcome);
       return 'failed';
     }
@@ -271,16 +280,37 @@ export class HopSearch {
     return plan;
   }
 
-  /** The more frequent failure mode among the failures that define the bracket. */
+  /** The more frequent failure mode among the failures that define the bracket (a proxy's FIN wins a tie). */
   private modeAbove(upper: number): FailureMode | null {
-    let silent = 0;
-    let reset = 0;
-    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) {
-      if (f.mode === 'silent') silent++;
-      else reset++;
+    const n = { silent: 0, reset: 0, closed: 0 };
+    for (const f of this.modes) if (f.ageSeconds >= upper - 1e-9) n[f.mode]++;
+    if (n.silent + n.reset + n.closed === 0) return null;
+    if (n.closed > 0 && n.closed >= Math.max(n.silent, n.reset)) return 'closed';
+    return n.reset > n.silent ? 'reset' : 'silent';
+  }
+
+  /**
+   * The signature of a proxy closing idle connections at the concluded bound: among the failures
+   * within one precision width above it, the far end ended sessions on its own while they idled
+   * (FIN or RST with nothing of ours on the wire), and closes (those, or a FIN that crossed a
+   * probe near the same age) are at least as many as the probes that went unanswered or were
+   * rejected. A box behind a proxy that rejects makes the proxy close only under probes: no idle
+   * end there (the proxy's own idle closes come later, outside the window).
+   */
+  closedWhileIdle(): boolean {
+    const o = this.outcome;
+    if (!o || (o.kind !== 'timeout' && o.kind !== 'below_min')) return false;
+    const upTo = o.upperSeconds + bracketWidthTarget(this.opts.precision, o.upperSeconds) + EPS;
+    let idle = 0;
+    let closes = 0;
+    let others = 0;
+    for (const f of this.modes) {
+      if (f.ageSeconds < o.upperSeconds - EPS || f.ageSeconds > upTo) continue;
+      if (f.idle) idle++;
+      if (f.idle || f.mode === 'closed') closes++;
+      else others++;
     }
-    if (silent + reset === 0) return null;
-    return reset > silent ? 'reset' : 'silent';
+    return idle > 0 && closes >= others;
   }
 }
 

@@ -7,8 +7,8 @@
 // timeout beyond hop k (a non-decreasing step function, P(0) = the path timeout T), a session at
 // hop k survives age a iff a < P(k); each step of P is a box.
 import { bracketWidthTarget } from './precision.ts';
-import type { KeepaliveTiming, LocatedBox } from './locate-types.ts';
-import type { Precision } from './types.ts';
+import type { KeepaliveTiming, LocatedBox, UnlocatableBox } from './locate-types.ts';
+import type { FailureMode, Precision } from './types.ts';
 
 /** Linux's ceilings for TCP_KEEPCNT and TCP_KEEPIDLE/TCP_KEEPINTVL. */
 export const KEEPALIVE_MAX_COUNT = 127;
@@ -89,13 +89,31 @@ export function readFrontier(hops: readonly { hop: number; outcome: FrontierOutc
   return { kind: 'probe', hops: [...picks].sort((a, b) => a - b) };
 }
 
+const secs = (v: number) => `${(Math.round(v * 10) / 10).toFixed(1)} s`;
+
+/** "after ≈ 15.0 s" or "within ≤ 5.0 s (below --min)". */
+function afterText(u: Pick<UnlocatableBox, 'estimateSeconds' | 'upperSeconds' | 'belowMin'>): string {
+  return u.belowMin || u.estimateSeconds === null ? `within ≤ ${secs(u.upperSeconds)} (below --min)` : `after ≈ ${secs(u.estimateSeconds)}`;
+}
+
+const HOW: Record<FailureMode, string> = { closed: 'the far end closed them: FIN, no SSH disconnect', reset: 'the far end reset them', silent: 'silently' };
+
 /**
- * Every TTL died at the same age, even at the target's own hop: whatever forgets the connection
- * ends TCP itself (a proxy load balancer, the server), so no TTL-limited keepalive refreshes it.
- * (Issue 23 item 4 words this for the proxy case.)
+ * What every hop dying at the same age means (issue 23): TTL-limited keepalives refresh the boxes
+ * up to their hop, but not a proxy — TCP ends there, its own kernel answers them and its idle
+ * timer never sees them. When the far end closed the idle sessions on its own, that is a proxy
+ * closing idle connections; when they failed only on the next probe, the box is behind where TCP
+ * ends (on a proxy's own connection to the server) or does not count keepalives.
  */
-export function everyHopDiedReason(targetHop: number, ageSeconds: number): string {
-  return `every session died at the same age, even those idling at the target's own hop ${targetHop} (${ageSeconds.toFixed(1)} s): the connection is ended by something that is not a hop a TTL-limited keepalive refreshes (a proxy, or the server itself)`;
+export function unlocatableReason(u: UnlocatableBox): string {
+  const hops = u.beyondHop > 0 ? `every session idling beyond hop ${u.beyondHop}` : 'every session';
+  const where = `whatever its TTL, even at hop ${u.tcpEndsAtHop}, where TCP ends`;
+  if (u.closesIdle) {
+    const how = u.failureMode === 'reset' ? 'reset (RST)' : 'closed (FIN, no SSH disconnect)';
+    return `a proxy that ignores TCP keepalives closes idle connections ${afterText(u)}; it cannot be located by TTL (${hops} was ${how} by the far end at that idle age, ${where})`;
+  }
+  const how = u.failureMode ? ` (${HOW[u.failureMode]})` : '';
+  return `${hops} died ${afterText(u)}${how}, ${where}: what forgets them does not count TCP keepalives — a box behind a proxy on its own connection to the server, or a proxy; it cannot be located by TTL`;
 }
 
 /**

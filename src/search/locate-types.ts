@@ -19,6 +19,12 @@ export interface KeepaliveTiming {
  */
 export interface HopSession extends SearchSession {
   setHop(hop: number, timing: KeepaliveTiming | null): void;
+  /**
+   * `mayBeForgotten`: the session idled longer than a box on the path may keep it, so our
+   * DISCONNECT may die there and the server keep the session (the real opener ends every probe
+   * session on the server in any case: SshSessionOpener.prepareProbe).
+   */
+  close(mayBeForgotten?: boolean): void;
 }
 
 /** Opens sessions for the planner (plain at first: see HopSession). */
@@ -117,13 +123,45 @@ export type LocateVerdict =
   /** A box sits beyond --max-hops (or nothing survived even at the last hop tried). */
   | 'beyond_max_hops'
   /**
-   * Every TTL died at the same age, even the sessions idling at the target's own hop: the thing
-   * that forgets idle connections ends TCP itself (a proxy, the server), it is not a hop a
-   * TTL-limited keepalive can refresh.
+   * Every TTL died at the same age, even the sessions idling at the hop where TCP ends, and the
+   * far end closed them on its own while they idled (FIN, or RST): a proxy that ignores TCP
+   * keepalives closes idle connections after `unlocatable`'s timeout; no TTL can locate it.
+   */
+  | 'proxy_not_locatable'
+  /**
+   * Every TTL died at the same age, even the sessions idling at the hop where TCP ends, but on the
+   * next probe (silently or with a reset), not on their own: what forgets them does not count TCP
+   * keepalives — a box behind a proxy on the proxy's own connection, or one that ignores keepalives.
    */
   | 'every_hop_died'
   /** The control session died, sessions could not be opened, or rounds stayed contradictory. */
   | 'inconclusive';
+
+/**
+ * What forgets idle connections where no TTL reaches: every session idling beyond `beyondHop`
+ * died at the same age, even those idling at the hop where TCP ends (their keepalives reached
+ * it). It ends TCP itself or sits behind what does: a proxy load balancer, or a box on the proxy's
+ * own connection to the server.
+ */
+export interface UnlocatableBox {
+  /** The hop of the last box located nearer (0: none; every hop from the first died). */
+  beyondHop: number;
+  /** The hop where TCP ends (the TCP traceroute's SYN was answered there): the thing is there or beyond it. */
+  tcpEndsAtHop: number;
+  lowerSeconds: number | null;
+  upperSeconds: number;
+  /** Null when at or below --min (only `upperSeconds` is known). */
+  estimateSeconds: number | null;
+  belowMin: boolean;
+  failureMode: FailureMode | null;
+  /**
+   * The far end ended the idle sessions on its own (a FIN without SSH DISCONNECT while our session
+   * channel was open, or an RST, with nothing of ours on the wire): a proxy closing idle connections.
+   */
+  closesIdle: boolean;
+  /** Time since the start of the run when its bracket was known, ms. */
+  foundAfterMs: number;
+}
 
 export interface LocateResult {
   verdict: LocateVerdict;
@@ -139,6 +177,8 @@ export interface LocateResult {
    * seen from this side; null when no box was found.
    */
   hiddenBefore: number | null;
+  /** What forgets idle connections beyond the last box located, where no TTL reaches (a proxy); null when nothing. */
+  unlocatable: UnlocatableBox | null;
   /** Idle ages up to which the path beyond the last box was searched (null if not searched). */
   searchedBeyondUpToSeconds: number | null;
   rounds: FrontierRound[];

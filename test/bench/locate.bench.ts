@@ -12,7 +12,8 @@
 // 1.3–4 × T. Prints median and p90 of cost ÷ far T per case and mode, the most concurrent
 // sessions and the fraction of runs with every visible box at the right hop; exits 1 if a gated goal
 // is missed (see `goals` below): median ≤ 2.5 cold, ≤ 1.5 known (issue 22), ≤ 30 sessions at once,
-// ≥ 95 % right.
+// ≥ 95 % right. Then paths through a proxy (issue 23 item 4, draws described below): every run must
+// give the proxy verdict with T right and no invented box, p90 ≤ 3 × T.
 import { givenPathTimeout, locateBoxes } from '../../src/search/locate.ts';
 import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
@@ -128,6 +129,47 @@ for (const mode of ['cold', 'known'] as const) {
   for (const [name, lo, hi] of BANDS) rows.push({ what: `… ${name} (${draws.filter((c) => farOf(c) >= lo && farOf(c) < hi).length} draws)`, mode, ratios: ratios.filter((_, i) => farOf(draws[i]) >= lo && farOf(draws[i]) < hi) });
 }
 
+// Through a proxy (issue 23 item 4): TCP ends at the proxy, so no TTL locates it; the run must say
+// "a proxy … closes idle connections after T s; it cannot be located by TTL" with T right, never a
+// box, in about T plus the verification. Cost = time until its bracket is known ÷ its T. Draws:
+// path of 3–15 hops, the proxy at a random hop, T log-uniform 10–3,600 s, FIN or RST; alone, or
+// beyond a NAT with a shorter timeout (0.2–0.7 × T, located as a box), or in front of one with a
+// longer one (1.3–4 × T, behind it: hidden). Cold and with T given.
+type ProxyKind = 'alone' | 'beyond a NAT' | 'in front of a NAT';
+const proxyRows: { kind: ProxyKind; mode: Mode; ratios: number[] }[] = [];
+let proxyRuns = 0;
+let proxyRight = 0;
+const proxyWrong: string[] = [];
+const prng = mulberry32(SEED + 7);
+for (let i = 0; i < DRAWS; i++) {
+  const kind: ProxyKind = (['alone', 'beyond a NAT', 'in front of a NAT'] as const)[i % 3];
+  const targetHop = 3 + Math.floor(prng() * 13);
+  const T = logUniform(prng, 10, 3600);
+  const proxyHop = (kind === 'beyond a NAT' ? 2 : 1) + Math.floor(prng() * (targetHop - 2));
+  const boxes: SimBox[] = [{ hop: proxyHop, timeoutSeconds: T, mode: prng() < 0.5 ? 'closed' : 'reset', proxy: true }];
+  const nat = kind === 'beyond a NAT' ? { hop: 1 + Math.floor(prng() * (proxyHop - 1)), timeoutSeconds: T * uniform(prng, 0.2, 0.7) } : kind === 'in front of a NAT' ? { hop: proxyHop + 1 + Math.floor(prng() * (targetHop - proxyHop)), timeoutSeconds: T * uniform(prng, 1.3, 4) } : null;
+  if (nat) boxes.push({ ...nat, mode: 'silent' });
+  const model: MultiBoxModel = { targetHop, boxes, seed: SEED + 7 + i };
+  for (const mode of ['cold', 'known'] as const) {
+    const path = nat && kind === 'beyond a NAT' ? nat.timeoutSeconds : T;
+    const { result, stats } = await simulateLocate(locateBoxes, model, { maxSeconds: T * 1.5, minSeconds: 5, ...(mode === 'known' ? { pathTimeout: givenPathTimeout(path, PRECISION, null) } : {}) });
+    proxyRuns++;
+    maxOpen = Math.max(maxOpen, stats.maxOpen);
+    const u = result.unlocatable;
+    const wantBoxes = kind === 'beyond a NAT' ? [nat!.hop] : [];
+    const ok =
+      result.verdict === (kind === 'beyond a NAT' ? 'located' : 'proxy_not_locatable') &&
+      result.boxes.map((b) => b.hop).join() === wantBoxes.join() &&
+      u !== null && u.closesIdle && u.tcpEndsAtHop === proxyHop && u.estimateSeconds !== null && Math.abs(u.estimateSeconds - T) <= Math.max(1, 0.02 * T);
+    if (ok) proxyRight++;
+    else proxyWrong.push(`${kind} ${mode} ${JSON.stringify(model)}: ${result.verdict} boxes ${result.boxes.map((b) => b.hop).join(',')} ${JSON.stringify(u)}`);
+    let row = proxyRows.find((r) => r.kind === kind && r.mode === mode);
+    if (!row) proxyRows.push((row = { kind, mode, ratios: [] }));
+    row.ratios.push(ok ? u.foundAfterMs / 1000 / T : Infinity);
+  }
+}
+const PROXY_GOAL = 3;
+
 console.log('locate benchmark: cost until every visible box is found ÷ the far box\'s timeout (median / p90)');
 console.log('| case | cold | known |');
 console.log('|---|---|---|');
@@ -135,6 +177,15 @@ for (const what of [...new Set(rows.map((r) => r.what))]) {
   const cell = (m: Mode) => fmt(rows.find((r) => r.what === what && r.mode === m)!.ratios);
   console.log(`| ${what} | ${cell('cold')} | ${cell('known')} |`);
 }
+console.log('');
+console.log(`through a proxy: cost until its timeout is known ÷ its T (median / p90), ${DRAWS} draws (seed ${SEED + 7})`);
+console.log('| proxy | cold | known |');
+console.log('|---|---|---|');
+for (const kind of ['alone', 'beyond a NAT', 'in front of a NAT'] as const) {
+  const cell = (m: Mode) => fmt(proxyRows.find((r) => r.kind === kind && r.mode === m)?.ratios ?? []);
+  console.log(`| ${kind} (${proxyRows.find((r) => r.kind === kind)?.ratios.length ?? 0} draws) | ${cell('cold')} | ${cell('known')} |`);
+}
+const allProxy = proxyRows.flatMap((r) => r.ratios);
 const drawRow = (m: Mode) => rows.find((r) => r.what.endsWith(`(seed ${SEED})`) && r.mode === m)!.ratios;
 const fixedRow = (name: string, m: Mode) => rows.find((r) => r.what === name && r.mode === m)!.ratios;
 // CI gates the goals of issue 22 on the draws (T log-uniform 10–3,600 s), the cold goal on the lab
@@ -152,7 +203,9 @@ const goals = [
   ]),
   { what: `most concurrent sessions ${maxOpen} ≤ ${GOALS.sessions}`, met: maxOpen <= GOALS.sessions, gated: true },
   { what: `every visible box at the right hop ${right}/${runs} ≥ ${GOALS.right * 100} %`, met: right / runs >= GOALS.right, gated: true },
+  { what: `through a proxy: the proxy verdict, T right, no invented box ${proxyRight}/${proxyRuns} (all)`, met: proxyRight === proxyRuns, gated: true },
+  { what: `through a proxy: p90 ≤ ${PROXY_GOAL} × T`, met: q(allProxy, 0.9) <= PROXY_GOAL, gated: true },
 ];
 for (const g of goals) console.log(`${g.met ? 'met   ' : g.gated ? 'MISSED' : 'missed (not gated)'} ${g.what}`);
-for (const w of wrong.slice(0, 10)) console.log(`wrong: ${w}`);
+for (const w of [...wrong, ...proxyWrong].slice(0, 10)) console.log(`wrong: ${w}`);
 process.exit(goals.every((g) => g.met || !g.gated) ? 0 : 1);

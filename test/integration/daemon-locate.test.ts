@@ -45,7 +45,7 @@ interface LocateAnswer {
   target: string;
   enforcingHop: number | null;
   running: unknown;
-  latest: { id: number; status: string; document: { pathTimeoutSeconds: number | null; hops: unknown[]; boxes: unknown[]; hiddenBefore: number | null } } | null;
+  latest: { id: number; status: string; document: { verdict?: string; pathTimeoutSeconds: number | null; hops: unknown[]; boxes: unknown[]; hiddenBefore: number | null } } | null;
   lastAttempt: { id: number; status: string; error: string | null } | null;
 }
 
@@ -97,6 +97,11 @@ describe('idleprobe serve runs locate (demo lab, 3 s userspace relay)', () => {
     expect(metrics).toContain(`# TYPE ${METRIC.middleboxTimeout} gauge`);
     expect(metrics).not.toContain(`${METRIC.middleboxHop}{`);
     expect(metrics).not.toContain(`${METRIC.middleboxTimeout}{`);
+    // What it measured is exported as what no TTL locates: it resets on the next packet (kind unknown, not a proxy's own close).
+    expect(doc.verdict).toBe('every_hop_died');
+    const unlocatable = metrics.split('\n').find((l) => l.startsWith(`${METRIC.middleboxUnlocatableTimeout}{target="demo",kind="unknown"} `));
+    expect(unlocatable, metrics).toBeDefined();
+    expect(Math.abs(Number(unlocatable!.split(' ').at(-1)) - RELAY_TIMEOUT_S)).toBeLessThanOrEqual(1);
 
     // A measurement that finds the timeout again is followed by a locate run (no API call for it).
     expect((await fetch(`${d.url}/api/measure/demo`, { method: 'POST' })).status).toBe(202);

@@ -1,6 +1,7 @@
 // `idleprobe locate` as a user runs it (child process through bin/), without root: bad input and
 // platform refusals exit 2/3 with a message, and a userspace relay (an application proxy, not a
-// hop) is reported honestly as not locatable by TTL. The real boxes are located in the netns lab
+// hop) is reported honestly as not locatable by TTL — as a proxy closing idle connections when it
+// closes them itself (FIN or RST while idle), as every hop dying when it resets on the next packet. The real boxes are located in the netns lab
 // (test/lab/locate.lab.test.ts).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,18 +101,53 @@ describe.concurrent('idleprobe locate (child process)', () => {
     expect(run.stderr).toMatch(/ECONNREFUSED/);
   }, 30_000);
 
-  it('a userspace relay is not a TTL hop: the path timeout is measured, no box is invented', async () => {
+  it('a userspace relay that resets on the next packet is not a TTL hop: every_hop_died, its timeout measured, no box invented', async () => {
     const run = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--json'], { timeoutMs: 80_000 });
     expect(run.code, show(run)).toBe(0);
     const doc = JSON.parse(run.stdout);
-    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'target']);
+    expect(Object.keys(doc).sort()).toEqual(['boxes', 'elapsedSeconds', 'givenTimeout', 'hiddenBefore', 'hops', 'pathTimeoutBracket', 'pathTimeoutSeconds', 'reason', 'target', 'unlocatable', 'verdict']);
     expect(doc.target).toBe(target());
     expect(Math.abs(doc.pathTimeoutSeconds - 3)).toBeLessThanOrEqual(1);
     expect(doc.givenTimeout).toBeNull();
     expect(doc.hops).toEqual([{ hop: 1, address: '127.0.0.1' }]);
     expect(doc.boxes).toEqual([]);
     expect(doc.hiddenBefore).toBeNull();
-    // Every TTL died at the same age, even at the target's own hop: recognised, never a box.
-    expect(run.stderr).toMatch(/every hop died: every session died at the same age, even those idling at the target's own hop 1/);
+    // Every TTL died at the same age, even where TCP ends — on the next probe, with a reset: not a
+    // proxy closing idle connections, and never a box.
+    expect(doc.verdict).toBe('every_hop_died');
+    expect(doc.unlocatable).toMatchObject({ beyondHop: 0, tcpEndsAtHop: 1, tcpEndsAtAddress: '127.0.0.1', failureMode: 'reset', closesIdle: false });
+    expect(Math.abs(doc.unlocatable.estimateSeconds - 3)).toBeLessThanOrEqual(1);
+    expect(run.stderr).toMatch(/every hop died: every session died after ≈ [23]\.\d s \(the far end reset them\), whatever its TTL, even at hop 1, where TCP ends: what forgets them does not count TCP keepalives/);
   }, 90_000);
+
+  // Issue 23 item 4: the demo relay as a proxy load balancer (closes idle connections itself).
+  // T = 3.5 s, between the planner's rungs: with T on a rung (3 s), a probe sent at 3.0 s crosses
+  // the proxy's close and, when no session happened to idle past T, nothing tells the close from a
+  // reset on the next probe — the verdict is then every_hop_died (docs/locate.md, limits).
+  for (const [mode, how, failureMode] of [['close', 'FIN', 'closed'], ['close-reset', 'RST', 'reset']] as const) {
+    it(`a proxy that closes idle connections (${how}): "it cannot be located by TTL", its T, where TCP ends, no box, bounded`, async () => {
+      const proxy = await startDemoLab({ timeoutSeconds: 3.5, mode });
+      try {
+        const args = ['locate', `${proxy.user}@${proxy.host}:${proxy.port}`, '-i', proxy.privateKeyPath, '--host-key', proxy.hostKeySha256, '--min', '1', '--max', '9'];
+        const [json, text] = await Promise.all([idleprobe([...args, '--json'], { timeoutMs: 80_000 }), idleprobe(args, { timeoutMs: 80_000 })]);
+        expect(json.code, show(json)).toBe(0);
+        const doc = JSON.parse(json.stdout);
+        expect(doc.verdict, show(json)).toBe('proxy_not_locatable');
+        expect(doc.boxes).toEqual([]);
+        expect(doc.unlocatable).toMatchObject({ beyondHop: 0, tcpEndsAtHop: 1, tcpEndsAtAddress: '127.0.0.1', failureMode, closesIdle: true });
+        expect(Math.abs(doc.unlocatable.estimateSeconds - 3.5)).toBeLessThanOrEqual(1);
+        expect(Math.abs(doc.pathTimeoutSeconds - 3.5)).toBeLessThanOrEqual(1);
+        // Bounded: about T plus the verification, well within 3 × T of searching (logins aside).
+        expect(doc.unlocatable.foundAfterSeconds).toBeLessThanOrEqual(10.5);
+        expect(json.stderr).toMatch(/proxy not locatable: a proxy that ignores TCP keepalives closes idle connections after ≈ [34]\.\d s; it cannot be located by TTL/);
+        expect(text.code, show(text)).toBe(0);
+        expect(text.stdout).toMatch(/^a proxy that ignores TCP keepalives closes idle connections after ≈ [34]\.\d s; it cannot be located by TTL$/m);
+        expect(text.stdout).toMatch(new RegExp(`^  every session was ${failureMode === 'closed' ? 'closed \\(FIN, no SSH disconnect\\)' : 'reset \\(RST\\)'} by the far end at that idle age whatever its TTL, even at hop 1 where TCP ends; bracket`, 'm'));
+        expect(text.stdout).toMatch(/^ {2}TCP ends at hop 1: the traceroute's SYN is answered there by 127\.0\.0\.1; what closes is at hop 1 or behind it$/m);
+        expect(text.stdout).not.toMatch(/^hop \d+ \(/m);
+      } finally {
+        await proxy.close();
+      }
+    }, 90_000);
+  }
 });

@@ -62,6 +62,8 @@ export interface ChainOptions {
 export interface ChainLab {
   id: string;
   names: Record<ChainRole, string>;
+  /** The chain's own temporary directory (keys, configs), removed by destroy(). */
+  tmpDir: string;
   target: string;
   knownHostsPath: string;
   clientKeyPath: string;
@@ -255,6 +257,7 @@ export async function createChainLab(opts: ChainOptions): Promise<ChainLab> {
   return {
     id,
     names,
+    tmpDir,
     target,
     target6: opts.ipv6 ? `root@${CHAIN_ADDRESSES6.srv}` : null,
     knownHostsPath: keys.knownHostsPath,

@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Lab } from './lab.ts';
+import type { ExecOptions, ExecResult, Lab } from './lab.ts';
 
 export const HAPROXY_BINARY = '/usr/sbin/haproxy';
 /** Where HAProxy listens in the middlebox namespace (the redirect's target port). */
@@ -83,40 +83,67 @@ export function haproxyConfig(o: { timeoutSeconds: number; nolinger: boolean; li
   ].join('\n');
 }
 
-/** The middlebox namespace's nft table that hands the clients' connections to HAProxy. */
-function redirectRuleset(server: string, servicePort: number): string {
+/** The nft table that hands the clients' connections (coming in on `clientInterface`) to HAProxy. */
+function redirectRuleset(server: string, servicePort: number, clientInterface: string): string {
   return `table ip iplab_proxy {
   chain prerouting_nat {
     type nat hook prerouting priority dstnat; policy accept;
-    iifname "mbox-cli" ip daddr ${server} tcp dport ${servicePort} redirect to :${HAPROXY_PORT}
+    iifname "${clientInterface}" ip daddr ${server} tcp dport ${servicePort} redirect to :${HAPROXY_PORT}
   }
 }
 `;
 }
 
+/** Where HAProxy runs: a lab namespace on the path between the clients and sshd. */
+export interface HaproxyHost {
+  namespace: string;
+  tmpDir: string;
+  exec(cmd: string, args: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** An address of that namespace on the clients' side: HAProxy binds it. */
+  listen: string;
+  /** sshd's address (the clients address it; HAProxy forwards to it). */
+  server: string;
+  /** The interface the clients' connections come in on. */
+  clientInterface: string;
+}
+
 /** A tcplog line: `<client>:<port> [<date>] lab_ssh lab_sshd/sshd <Tw/Tc/Tt> <bytes> <termination state, 2 chars> …`. */
 const TCPLOG_LINE = /lab_ssh lab_sshd\/\S+ \S+ \d+ \S\S /g;
 
-export async function startHaproxy(lab: Lab, opts: HaproxyOptions): Promise<RunningHaproxy> {
+/** HAProxy in the middlebox namespace of the 3-namespace lab. */
+export function startHaproxy(lab: Lab, opts: HaproxyOptions): Promise<RunningHaproxy> {
+  const host: HaproxyHost = {
+    namespace: lab.namespaces.mbox,
+    tmpDir: lab.tmpDir,
+    exec: (cmd, args, o) => lab.exec('mbox', cmd, args, o),
+    listen: lab.addresses.mboxCliSide,
+    server: lab.addresses.srv,
+    clientInterface: 'mbox-cli',
+  };
+  return startHaproxyOn(host, opts);
+}
+
+/** HAProxy in any lab namespace on the path (e.g. a router of the locate chain, chain.ts). */
+export async function startHaproxyOn(host: HaproxyHost, opts: HaproxyOptions): Promise<RunningHaproxy> {
   if (!existsSync(HAPROXY_BINARY)) throw new Error(`lab: ${HAPROXY_BINARY} not found (Debian package haproxy)`);
   const servicePort = opts.servicePort ?? 22;
-  const configPath = path.join(lab.tmpDir, `haproxy-${opts.timeoutSeconds}${opts.nolinger ? '-nolinger' : ''}.cfg`);
+  const configPath = path.join(host.tmpDir, `haproxy-${opts.timeoutSeconds}${opts.nolinger ? '-nolinger' : ''}.cfg`);
   writeFileSync(
     configPath,
     haproxyConfig({
       timeoutSeconds: opts.timeoutSeconds,
       nolinger: opts.nolinger ?? false,
-      listen: lab.addresses.mboxCliSide,
+      listen: host.listen,
       port: HAPROXY_PORT,
-      server: lab.addresses.srv,
+      server: host.server,
       serverPort: servicePort,
     }),
   );
-  const check = await lab.exec('mbox', HAPROXY_BINARY, ['-c', '-f', configPath], { timeoutMs: 10_000 });
+  const check = await host.exec(HAPROXY_BINARY, ['-c', '-f', configPath], { timeoutMs: 10_000 });
   if (check.code !== 0) throw new Error(`lab: haproxy rejected ${configPath}: ${check.stdout}${check.stderr}`);
 
   // `ip netns exec` replaces itself with haproxy: the child's PID is HAProxy's own. -db: foreground.
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', lab.namespaces.mbox, HAPROXY_BINARY, '-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', host.namespace, HAPROXY_BINARY, '-db', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const logListeners = new Set<() => void>();
   child.stderr!.setEncoding('utf8');
@@ -153,7 +180,7 @@ export async function startHaproxy(lab: Lab, opts: HaproxyOptions): Promise<Runn
       child.once('exit', onExit);
       onLog();
     });
-    const nft = await lab.exec('mbox', 'nft', ['-f', '-'], { input: redirectRuleset(lab.addresses.srv, servicePort), timeoutMs: 10_000 });
+    const nft = await host.exec('nft', ['-f', '-'], { input: redirectRuleset(host.server, servicePort, host.clientInterface), timeoutMs: 10_000 });
     if (nft.code !== 0) throw new Error(`lab: nft redirect to haproxy failed: ${nft.stderr}`);
   } catch (err) {
     await kill();
@@ -184,7 +211,7 @@ export async function startHaproxy(lab: Lab, opts: HaproxyOptions): Promise<Runn
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await lab.exec('mbox', 'nft', ['delete', 'table', 'ip', 'iplab_proxy'], { timeoutMs: 10_000 });
+      await host.exec('nft', ['delete', 'table', 'ip', 'iplab_proxy'], { timeoutMs: 10_000 });
       await kill();
     },
   };

@@ -25,7 +25,7 @@ describe.skipIf(!env.available || (!browser.available && !browser.mustRun))(`loc
     if (!browser.available) throw new Error(`browser tests must run here (IDLEPROBE_REQUIRE_LAB=1): ${browser.reason}`);
     lab = await createChainLab({ boxes: { r1: { timeoutSeconds: 4, mode: 'drop', nat: true }, r3: { timeoutSeconds: 8, mode: 'drop' } } });
     const file = path.join(dir, 'locate.html');
-    const run = await lab.locate(['--min', '2', '--max', '16', '--json', '--report', file], { timeoutMs: 150_000 });
+    const run = await lab.locate(['--min', '2', '--max', '12', '--json', '--report', file], { timeoutMs: 150_000 });
     expect(run.code, describeRun(run)).toBe(0);
     const doc = JSON.parse(run.stdout) as { boxes: { hop: number }[]; hops: { hop: number; address: string | null }[] };
     expect(doc.boxes.length).toBeGreaterThan(0);

@@ -47,7 +47,7 @@ targets:
     known_hosts_file: ${lab.knownHostsPath}
     directions: [outbound]
     min_seconds: 2
-    max_seconds: 16
+    max_seconds: 12
     schedule: "0 0 1 1 *"
     locate: true
     locate_max_hops: 6

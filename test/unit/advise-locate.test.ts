@@ -49,6 +49,34 @@ describe('advise with the enforcing hop', () => {
     expect(a.recommendation.intervalSeconds).toBeLessThanOrEqual(60);
   });
 
+  // Issue 23 item 4: locate through a proxy names no box, but what it measured is the path's timeout.
+  it('--locate FILE of a proxy no TTL locates: no hop named, the advice from its timeout, kernel keepalives said not to help', async () => {
+    const file = path.join(dir, 'proxy.json');
+    const proxied = {
+      ...locateDoc,
+      verdict: 'proxy_not_locatable',
+      pathTimeoutSeconds: 15.1,
+      boxes: [],
+      hiddenBefore: null,
+      unlocatable: { beyondHop: 0, tcpEndsAtHop: 2, tcpEndsAtAddress: '198.18.13.2', lowerSeconds: 14.8, upperSeconds: 15.1, estimateSeconds: 15.1, failureMode: 'closed', closesIdle: true, foundAfterSeconds: 17.9 },
+    };
+    writeFileSync(file, JSON.stringify(proxied));
+    const json = await runCli(['advise', 'ops@edge.example:22', '--locate', file, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const a = JSON.parse(json.stdout);
+    expect(a.enforcingHop).toBeNull();
+    expect(a.basis.bracket).toMatchObject({ lowerSeconds: 14.8, upperSeconds: 15.1 });
+    expect(a.basis.failureMode).toBe('closed');
+    const text = await runCli(['advise', 'ops@edge.example:22', '--locate', file]);
+    expect(text.stdout).toMatch(/a proxy closes idle connections, not locatable by TTL \(TCP ends at hop 2/);
+    expect(text.stdout).toMatch(/Lowering net\.ipv4\.tcp_keepalive_time does not help on this path/);
+    expect(text.stdout).not.toMatch(/enforced at hop/);
+    writeFileSync(file, JSON.stringify({ ...proxied, unlocatable: { ...proxied.unlocatable, upperSeconds: 'x' } }));
+    const bad = await runCli(['advise', '--locate', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--locate: .*proxy\.json: unlocatable\.upperSeconds must be a positive number/);
+  });
+
   it('--hop N with --timeout: named without an address; without --hop nothing is said', async () => {
     const run = await runCli(['advise', '--timeout', '300', '--hop', '4']);
     expect(run.code, run.stderr).toBe(0);

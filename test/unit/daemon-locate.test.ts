@@ -58,6 +58,24 @@ function located(name: string): LocateDocument {
   };
 }
 
+/** A proxy at hop 2 (TCP ends there) closes idle connections after ≈ 15 s: no box, only what no TTL locates. */
+function proxied(name: string, u: { beyondHop: number; closesIdle: boolean }): LocateDocument {
+  return {
+    target: name,
+    verdict: 'proxy_not_locatable',
+    reason: 'a proxy that ignores TCP keepalives closes idle connections after ≈ 15.1 s; it cannot be located by TTL',
+    elapsedSeconds: 21.4,
+    pathTimeoutSeconds: 15.1,
+    hops: [
+      { hop: 1, address: '198.18.10.1' },
+      { hop: 2, address: '198.18.13.2' },
+    ],
+    boxes: [],
+    hiddenBefore: null,
+    unlocatable: { ...u, tcpEndsAtHop: 2, tcpEndsAtAddress: '198.18.13.2', lowerSeconds: 14.8, upperSeconds: 15.1, estimateSeconds: 15.1, failureMode: u.closesIdle ? 'closed' : 'silent', foundAfterSeconds: 17.9 },
+  };
+}
+
 /** Fakes whose calls the test finishes by hand; `next()` resolves at the next (or a pending) call. */
 function calls<Opts, R>() {
   const list: { spec: TargetSpec; opts: Opts; finish(r: R | Error): void }[] = [];
@@ -254,6 +272,47 @@ describe('locate in the daemon', () => {
     expect(api.latest.status).toBe('ok');
     expect(api.enforcingHop).toBe(3);
     expect(await metrics()).toContain(`${METRIC.middleboxHop}{target="a"} 3`);
+    await app.close();
+  });
+
+  // Issue 23 item 4: a proxy is not a hop. Its run names no box, so there is no enforcing hop (never
+  // hop 1 by default); what it measured is its own family, labelled by kind.
+  it('a proxy that no TTL locates: no idleprobe_middlebox_hop, its timeout as idleprobe_middlebox_unlocatable_timeout_seconds{kind="proxy"}', async () => {
+    const { daemon, measures, locates } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { locate: true }), target('b', { locate: true })] });
+    daemon.start();
+    for (const m of [await measures.next(), await measures.next()]) m.finish(measured(m.spec, [14.8, 15.1]));
+    const runs = [await locates.next(), await locates.next()];
+    const byName = (n: string) => runs.find((r) => r.spec.name === n)!;
+    byName('a').finish(proxied('a', { beyondHop: 0, closesIdle: true }));
+    // b: a 5 s NAT at hop 1, then a proxy beyond it — the NAT enforces the path timeout.
+    byName('b').finish({ ...proxied('b', { beyondHop: 1, closesIdle: true }), boxes: [{ hop: 1, address: '198.18.10.1', lowerSeconds: 4.8, upperSeconds: 5.2, estimateSeconds: 5, failureMode: 'silent', foundAfterSeconds: 9 }], hiddenBefore: 1, verdict: 'located' });
+    await daemon.settled('a', 'locate');
+    await daemon.settled('b', 'locate');
+    const { app, metrics } = await scrape(daemon);
+    const body = await metrics();
+    expect(body).not.toContain(`${METRIC.middleboxHop}{target="a"}`);
+    expect(body).not.toMatch(/idleprobe_middlebox_timeout_seconds\{target="a"/);
+    expect(body).toContain(`${METRIC.middleboxUnlocatableTimeout}{target="a",kind="proxy"} 15.1`);
+    expect(body).toContain(`${METRIC.middleboxHop}{target="b"} 1`);
+    expect(body).toContain(`${METRIC.middleboxUnlocatableTimeout}{target="b",kind="proxy"} 15.1`);
+    expect(body).toMatch(/# HELP idleprobe_middlebox_unlocatable_timeout_seconds .*kind="proxy" when the far end closed idle sessions on its own/);
+    const api = (await app.inject({ method: 'GET', url: '/api/targets/a/locate' })).json();
+    expect(api.enforcingHop).toBeNull();
+    expect(api.latest.document).toMatchObject({ verdict: 'proxy_not_locatable', boxes: [], unlocatable: { tcpEndsAtHop: 2, closesIdle: true } });
+    await app.close();
+  });
+
+  it('every hop died on the next probe (not closed while idle): kind="unknown", still no hop', async () => {
+    const { daemon, measures, locates } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { locate: true })] });
+    daemon.start();
+    const m = await measures.next();
+    m.finish(measured(m.spec, [11.9, 12.4]));
+    (await locates.next()).finish({ ...proxied('a', { beyondHop: 0, closesIdle: false }), verdict: 'every_hop_died' });
+    await daemon.settled('a', 'locate');
+    const { app, metrics } = await scrape(daemon);
+    const body = await metrics();
+    expect(body).toContain(`${METRIC.middleboxUnlocatableTimeout}{target="a",kind="unknown"} 15.1`);
+    expect(body).not.toContain(`${METRIC.middleboxHop}{`);
     await app.close();
   });
 

@@ -2,6 +2,8 @@
 // hops it finds, their brackets and modes, what it says it cannot see, and what it costs.
 import { describe, expect, it } from 'vitest';
 import { givenPathTimeout, locateBoxes } from '../../src/search/locate.ts';
+import { RUN_BOUND_FACTOR, runBoundMs } from '../../src/search/locate-run.ts';
+import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import { keepaliveTiming, maxAgeSeconds, readFrontier } from '../../src/search/locate-read.ts';
 import { simulateLocate, type MultiBoxModel, type SimBox } from '../../src/search/sim/multibox.ts';
 import { toLocateDocument } from '../../src/probe/locate.ts';
@@ -138,18 +140,75 @@ describe('locate planner on the multi-box simulator', () => {
     expect(Math.abs(result.boxes[1].estimateSeconds! - 12)).toBeLessThanOrEqual(1);
   });
 
-  it('a proxy that ignores keepalives: every TTL dies at the same age, recognised as such (never a box at hop 1)', async () => {
-    const { result } = await run({ targetHop: 5, boxes: [{ hop: 3, timeoutSeconds: 30, mode: 'reset', ignoresKeepalives: true }] }, { maxSeconds: 120 });
-    expect(result.verdict).toBe('every_hop_died');
-    expect(result.boxes).toEqual([]);
-    expect(Math.abs(result.pathTimeout!.estimateSeconds - 30)).toBeLessThanOrEqual(1);
-  });
-
   it('no timeout on the path: nothing to locate', async () => {
     const { result } = await run({ targetHop: 5, boxes: [] }, { maxSeconds: 60 });
     expect(result.verdict).toBe('no_timeout_up_to_max');
     expect(result.boxes).toEqual([]);
     expect(result.hiddenBefore).toBeNull();
+  });
+});
+
+// Failures that come in after a level's search concluded can lower its upper bound; the frontier
+// and the checkers are then probed on the lower bound, and their readings must be judged on it too.
+// Before: a checker surviving there was "below the bound" forever (re-probed without end), or a
+// boundary read again and again; or a box was put a few hops too far (seeded draws of the harness).
+describe('locate attribution when the bound moves after the search concluded', () => {
+  it('a step the frontier skipped (hop 11 between hops 6 and 14) is found, and the run ends', async () => {
+    const boxes: SimBox[] = [
+      { hop: 2, timeoutSeconds: 19.775019729640242, mode: 'reset' },
+      { hop: 6, timeoutSeconds: 13.584126616276649, mode: 'silent' },
+      { hop: 11, timeoutSeconds: 25.96207580846577, mode: 'silent' },
+      { hop: 14, timeoutSeconds: 36.615081765356926, mode: 'silent' },
+    ];
+    const { result, wallSeconds } = await run(
+      { targetHop: 15, boxes, seed: 79, rttMs: 40, connectLatencyMs: 344 },
+      { maxSeconds: 89.80749193087556, minSeconds: 2, pathTimeout: givenPathTimeout(19.775019729640242, PRECISION), pathTimeoutSource: '--timeout' },
+    );
+    expect(result.verdict, result.reason ?? '').toBe('located');
+    expect(result.boxes.map((b) => b.hop)).toEqual([6, 11, 14]);
+    expect(wallSeconds).toBeLessThan(4 * 89.8);
+  });
+
+  it('with 2 % probe loss, the boxes are put at their own hops (3, 6, 12; was 5, 6, 12 after 720 s)', async () => {
+    const boxes: SimBox[] = [
+      { hop: 3, timeoutSeconds: 11.138524711814105, mode: 'silent' },
+      { hop: 6, timeoutSeconds: 14.685320666771535, mode: 'reset' },
+      { hop: 12, timeoutSeconds: 36.87670061582538, mode: 'silent' },
+    ];
+    const { result, wallSeconds } = await run({ targetHop: 13, boxes, seed: 25, lossProbability: 0.02, rttMs: 40, connectLatencyMs: 230 }, { maxSeconds: 38.36036037068664, minSeconds: 2 });
+    expect(result.boxes.map((b) => b.hop)).toEqual([3, 6, 12]);
+    expect(wallSeconds).toBeLessThan(4 * 38.4);
+  });
+
+  it('with 2 % probe loss, one box at hop 5 is not put at hop 8', async () => {
+    const { result } = await run(
+      { targetHop: 12, boxes: [{ hop: 5, timeoutSeconds: 11.673636388972263, mode: 'silent' }], seed: 27, lossProbability: 0.02, rttMs: 40, connectLatencyMs: 613 },
+      { maxSeconds: 36.38806842205414, minSeconds: 2 },
+    );
+    expect(result.boxes.map((b) => b.hop)).toEqual([5]);
+  });
+});
+
+describe('locate ends in bounded time', () => {
+  it('probes so lossy (30 %) that boundaries keep being refuted: inconclusive after 8 re-readings, with what was found', async () => {
+    const boxes: SimBox[] = [{ hop: 2, timeoutSeconds: 10, mode: 'silent' }, { hop: 5, timeoutSeconds: 20, mode: 'reset' }];
+    const { result, wallSeconds } = await run({ targetHop: 8, boxes, lossProbability: 0.3, seed: 2 }, { maxSeconds: 40, minSeconds: 2 });
+    expect(result.verdict).toBe('inconclusive');
+    expect(result.reason).toMatch(/^the boundary beyond hop \d+ was read 9 times and refuted each time/);
+    expect(wallSeconds).toBeLessThan(runBoundMs(40) / 1000);
+  });
+
+  it('no run outlives 20 × --max + 10 min: connects that never complete end it there, inconclusive, saying why', async () => {
+    const clock = new VirtualClock(1_000_000);
+    // A login that hangs (the real opener's own connect timeout aside): the planner must not wait forever.
+    const opener = { open: (signal?: AbortSignal) => new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')))) };
+    const opts = { maxHops: 30, targetHop: 5, minSeconds: 2, maxSeconds: 40, precision: PRECISION, maxSessions: 16, maxRoundSessions: 30, connectStaggerMs: 250, maxConnectsPerMinute: 60 };
+    const start = clock.now();
+    const result = await clock.run(locateBoxes(opener, clock, opts), start + 2 * runBoundMs(40));
+    expect(RUN_BOUND_FACTOR).toBe(20);
+    expect(result.verdict).toBe('inconclusive');
+    expect(result.reason).toBe('stopped after 1400 s, the bound of a run with --max 40 s (20 × --max + 10 min): what was found so far is reported');
+    expect(clock.now() - start).toBe(runBoundMs(40));
   });
 });
 

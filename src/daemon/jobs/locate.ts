@@ -61,7 +61,13 @@ const FAMILIES: readonly MetricFamily[] = [
   { name: METRIC.middleboxTimeout, type: 'gauge', labelNames: ['target', 'hop'], help: `Estimated idle timeout of the box at this hop (idleprobe locate), seconds. ${LOCATED}` },
   { name: METRIC.middleboxTimeoutLower, type: 'gauge', labelNames: ['target', 'hop'], help: `Longest idle age the box at this hop kept (lower bound of its timeout), seconds. ${LOCATED}` },
   { name: METRIC.middleboxTimeoutUpper, type: 'gauge', labelNames: ['target', 'hop'], help: `Shortest idle age the box at this hop forgot (upper bound of its timeout), seconds. ${LOCATED}` },
-  { name: METRIC.middleboxHop, type: 'gauge', labelNames: ['target'], help: `Hop number (IP TTL) of the box enforcing the path's idle timeout. ${LOCATED}` },
+  { name: METRIC.middleboxHop, type: 'gauge', labelNames: ['target'], help: `Hop number (IP TTL) of the box enforcing the path's idle timeout; absent when no box was located (e.g. a proxy alone). ${LOCATED}` },
+  {
+    name: METRIC.middleboxUnlocatableTimeout,
+    type: 'gauge',
+    labelNames: ['target', 'kind'],
+    help: `Idle timeout of what forgets idle connections where no TTL reaches (every hop died at the same age, even where TCP ends), seconds: kind="proxy" when the far end closed idle sessions on its own (a proxy that ignores TCP keepalives), "unknown" when they died on the next probe. ${LOCATED}`,
+  },
 ];
 
 /** GET /api/targets/:name/locate: state, the latest good result (the `idleprobe locate --json` document) and the last attempt. */
@@ -115,8 +121,12 @@ export function locateJob(locate: LocateFn | undefined): Job {
     describeResult: (e) => {
       const d = e.result;
       const boxes = (d?.boxes ?? []).map((b) => `hop ${b.hop}${b.address ? ` (${b.address})` : ''} ${b.estimateSeconds === null ? `within ≤ ${b.upperSeconds} s (below --min)` : `after ${b.estimateSeconds} s`}`).join(', ');
+      const u = d?.unlocatable ?? null;
+      const beyond = u
+        ? `${u.beyondHop > 0 ? `beyond hop ${u.beyondHop}, ` : ''}${u.closesIdle ? 'a proxy closes idle connections' : 'something that ignores TCP keepalives forgets them'} after ${u.estimateSeconds ?? `≤ ${u.upperSeconds}`} s, not locatable by TTL (TCP ends at hop ${u.tcpEndsAtHop})`
+        : null;
       return {
-        info: `finished in ${e.durationSeconds.toFixed(1)} s; ${boxes || 'no box located by TTL'}`,
+        info: `finished in ${e.durationSeconds.toFixed(1)} s; ${[boxes, beyond].filter(Boolean).join('; ') || 'no box located by TTL'}`,
         warnings: [
           ...(d && d.hiddenBefore !== null ? [`a box at hop ≤ ${d.hiddenBefore} may have a longer timeout; not measurable from this side`] : []),
           ...(d?.givenTimeout && !d.givenTimeout.held ? [`the latest measurement's timeout (≈ ${d.givenTimeout.seconds} s) did not hold: the path timeout was measured again (≈ ${d.pathTimeoutSeconds ?? '?'} s)`] : []),
@@ -139,6 +149,9 @@ export function locateJob(locate: LocateFn | undefined): Job {
         }
         const enforcing = enforcingBox(located);
         if (enforcing) out.push({ name: METRIC.middleboxHop, labels: { target }, value: enforcing.hop });
+        // Not a hop: no idleprobe_middlebox_hop for it (never hop 1 by default), its own family.
+        const u = located.unlocatable;
+        if (u) out.push({ name: METRIC.middleboxUnlocatableTimeout, labels: { target, kind: u.closesIdle ? 'proxy' : 'unknown' }, value: u.estimateSeconds ?? u.upperSeconds });
         return out;
       },
       // The target list stays as it was; the locate state is GET /api/targets/:name/locate.

@@ -4,8 +4,14 @@
 // die there (unanswered, so after `count` of them the kernel gives the connection up), unless k
 // reaches the target, whose answers refresh every box. State is evaluated lazily when a packet
 // crosses, like middlebox.ts, over the same VirtualClock.
+//
+// A proxy box (HAProxy `mode tcp`) ends TCP at its hop: the TCP traceroute ends there (answered
+// with the target's address, a transparent proxy), keepalives with a TTL that reaches it are
+// answered by its kernel and refresh nothing beyond it nor its own idle timer, boxes beyond it
+// see only its own connection to the server (which idles like ours), and at its timeout it closes
+// our connection while we idle: a FIN (mode `closed`) or, with `option nolinger`, an RST (`reset`).
 import type { HopSession, KeepaliveTiming, LocateOpener } from '../locate-types.ts';
-import { ConnectError, type ControlMonitor, type ProbeReport } from '../types.ts';
+import { ConnectError, type ControlMonitor, type IdleEnd, type ProbeReport } from '../types.ts';
 import { mulberry32, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { simulatedConnect } from './connect.ts';
@@ -14,13 +20,15 @@ import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-de
 export interface SimBox {
   hop: number;
   timeoutSeconds: number;
-  mode: 'silent' | 'reset';
-  /**
-   * A proxy (HAProxy `mode tcp`, a userspace relay): TCP ends there, so kernel keepalives are
-   * answered by its own kernel and never count as activity; only bytes inside the connection (the
-   * probes) do. No TTL refreshes it.
-   */
+  /** silent: drops; reset: rejects the next packet (a proxy: aborts the idle connection, RST); closed: a proxy's FIN. */
+  mode: 'silent' | 'reset' | 'closed';
+  /** A box that does not count kernel keepalives (but does not end TCP): no TTL refreshes it. */
   ignoresKeepalives?: boolean;
+  /**
+   * A proxy load balancer (HAProxy `mode tcp`): TCP ends here (see the header). Its mode is how it
+   * closes an idle connection: `closed` (FIN) or `reset` (RST, `option nolinger`). At most one.
+   */
+  proxy?: boolean;
 }
 
 export interface MultiBoxModel {
@@ -36,6 +44,11 @@ export interface MultiBoxModel {
   silentDeadlineMs?: number;
   /** Every connect fails with this kind. */
   connectFails?: ConnectError['kind'] | null;
+  /**
+   * The server ends every idle connection after this many seconds with a FIN the client reads as
+   * sshd's own (`server_closed`: e.g. UnusedConnectionTimeout on a session holding no channel).
+   */
+  serverClosesIdleAfterSeconds?: number;
   seed?: number;
 }
 
@@ -46,9 +59,14 @@ export interface MultiBoxStats {
   probes: number;
 }
 
-/** The address the simulator gives hop k (198.18.<k>.1), the target's is 198.18.0.10. */
+/** Where TCP ends: the proxy's hop, else the target's. */
+export function tcpEndHop(model: MultiBoxModel): number {
+  return Math.min(model.targetHop, ...model.boxes.filter((b) => b.proxy).map((b) => b.hop));
+}
+
+/** The address the simulator gives hop k (198.18.<k>.1); the target's is 198.18.0.10, and a transparent proxy answers the SYN with it too. */
 export function simHopAddress(hop: number, model: MultiBoxModel): string | null {
-  if (hop === model.targetHop) return '198.18.0.10';
+  if (hop === model.targetHop || hop === tcpEndHop(model)) return '198.18.0.10';
   return model.silentHops?.includes(hop) ? null : `198.18.${hop}.1`;
 }
 
@@ -57,6 +75,10 @@ export class MultiBoxPath implements LocateOpener {
   readonly rng: Rng;
   private nextId = 1;
   readonly boxes: SimBox[];
+  /** The proxy, if any (TCP ends at its hop). */
+  readonly proxy: SimBox | null;
+  /** The hop where TCP ends: the proxy's, else the target's. */
+  readonly tcpEndHop: number;
 
   constructor(
     readonly clock: VirtualClock,
@@ -64,7 +86,14 @@ export class MultiBoxPath implements LocateOpener {
   ) {
     this.rng = mulberry32(model.seed ?? 1);
     this.boxes = [...model.boxes].sort((a, b) => a.hop - b.hop);
-    for (const b of this.boxes) if (b.hop < 1 || b.hop > model.targetHop) throw new RangeError(`box at hop ${b.hop} is not on a ${model.targetHop}-hop path`);
+    for (const b of this.boxes) {
+      if (b.hop < 1 || b.hop > model.targetHop) throw new RangeError(`box at hop ${b.hop} is not on a ${model.targetHop}-hop path`);
+      if (b.proxy ? b.mode === 'silent' : b.mode === 'closed') throw new RangeError(`box at hop ${b.hop}: a proxy closes (closed) or aborts (reset); mode closed is a proxy's`);
+    }
+    const proxies = this.boxes.filter((b) => b.proxy);
+    if (proxies.length > 1) throw new RangeError('at most one proxy per simulated path');
+    this.proxy = proxies[0] ?? null;
+    this.tcpEndHop = tcpEndHop(model);
   }
 
   get rttMs(): number {
@@ -76,11 +105,11 @@ export class MultiBoxPath implements LocateOpener {
     return this.model.silentDeadlineMs ?? silentDeadlineMs(this.rttMs, DEFAULT_SILENT_DEADLINE_FLOOR_MS);
   }
 
-  /** What a TCP traceroute would see. */
+  /** What a TCP traceroute would see: it ends where TCP ends (a proxy's hop). */
   trace(maxHops: number): { hops: { hop: number; address: string | null }[]; targetHop: number | null } {
-    const last = Math.min(maxHops, this.model.targetHop);
+    const last = Math.min(maxHops, this.tcpEndHop);
     const hops = Array.from({ length: last }, (_, i) => ({ hop: i + 1, address: simHopAddress(i + 1, this.model) }));
-    return { hops, targetHop: this.model.targetHop <= maxHops ? this.model.targetHop : null };
+    return { hops, targetHop: this.tcpEndHop <= maxHops ? this.tcpEndHop : null };
   }
 
   control(): ControlMonitor {
@@ -113,6 +142,10 @@ class MultiBoxSession implements HopSession {
   private timing: KeepaliveTiming | null = null;
   private dead = false;
   private closed = false;
+  /** The proxy closed the connection while we idled (set lazily, like everything here). */
+  private idleEnd: IdleEnd | null = null;
+  private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
+  private watching: { cancelled: boolean } | null = null;
 
   constructor(
     private readonly path: MultiBoxPath,
@@ -127,7 +160,84 @@ class MultiBoxSession implements HopSession {
   }
 
   isClosed(): boolean {
+    this.noticeProxyClose(this.path.clock.now());
     return this.closed;
+  }
+
+  endedWhileIdle(): IdleEnd | null {
+    this.noticeProxyClose(this.path.clock.now());
+    return this.idleEnd;
+  }
+
+  onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
+    if (this.endedWhileIdle()) {
+      listener(this.idleEnd!);
+      return () => {};
+    }
+    this.idleEndListeners.push(listener);
+    this.watchForClose();
+    return () => {
+      const i = this.idleEndListeners.indexOf(listener);
+      if (i >= 0) this.idleEndListeners.splice(i, 1);
+      if (this.idleEndListeners.length === 0 && this.watching) this.watching.cancelled = true;
+    };
+  }
+
+  /** When the proxy's FIN (or RST) — or the server's own close — reaches us if nothing crosses the connection before (Infinity: neither). */
+  private proxyCloseArrivesAt(): number {
+    const proxy = this.path.proxy;
+    const server = this.path.model.serverClosesIdleAfterSeconds;
+    const byProxy = proxy ? this.lastWireMs + proxy.timeoutSeconds * 1000 + (this.path.rttMs / 2) * (proxy.hop / this.path.model.targetHop) : Infinity;
+    const byServer = server !== undefined ? this.lastWireMs + server * 1000 + this.path.rttMs / 2 : Infinity;
+    return Math.min(byProxy, byServer);
+  }
+
+  private serverClosesFirst(): boolean {
+    const server = this.path.model.serverClosesIdleAfterSeconds;
+    const proxy = this.path.proxy;
+    return server !== undefined && (!proxy || server < proxy.timeoutSeconds);
+  }
+
+  /** With a listener, a timer at the moment the proxy's close would reach us (re-armed after a probe's answer). */
+  private watchForClose(): void {
+    if (this.closed || this.dead || this.idleEndListeners.length === 0) return;
+    if (this.watching) this.watching.cancelled = true;
+    const at = this.proxyCloseArrivesAt();
+    if (!Number.isFinite(at)) return;
+    this.watching = this.path.clock.schedule(at, () => {
+      this.watching = null;
+      // Not ended (a probe in flight, or the flow died under one): a probe's answer re-arms it.
+      const now = this.path.clock.now();
+      if (!this.noticeProxyClose(now) && this.proxyCloseArrivesAt() > now) this.watchForClose();
+    });
+  }
+
+  /** Once the proxy's idle timer ran out while nothing of ours was in flight, the session ended on its own. Returns whether it has. */
+  private noticeProxyClose(now: number): boolean {
+    if (this.idleEnd) return true;
+    const proxy = this.path.proxy;
+    if (this.closed || this.dead || this.probing) return false;
+    const at = this.proxyCloseArrivesAt();
+    if (now < at) return false;
+    this.dead = true;
+    this.closed = true;
+    this.path.released();
+    const ageSeconds = (at - this.lastWireMs) / 1000;
+    if (this.serverClosesFirst() || !proxy) {
+      this.idleEnd = { outcome: 'server_closed', ageSeconds, at, detail: 'the server closed the idle connection (FIN) and no session channel was open: sshd policy (simulated UnusedConnectionTimeout)' };
+    } else {
+      const fin = proxy.mode === 'closed';
+      this.idleEnd = {
+        outcome: fin ? 'closed' : 'reset',
+        ageSeconds,
+        at,
+        detail: fin
+          ? 'the far end closed the TCP connection (FIN) while our session channel was open and idle, without an SSH DISCONNECT (simulated proxy)'
+          : 'the far end reset the idle connection (RST) (simulated proxy, option nolinger)',
+      };
+    }
+    for (const l of this.idleEndListeners.splice(0)) l(this.idleEnd);
+    return true;
   }
 
   serverHeartbeatSeconds(): number | null {
@@ -135,6 +245,8 @@ class MultiBoxSession implements HopSession {
   }
 
   close(): void {
+    if (this.watching) this.watching.cancelled = true;
+    this.idleEndListeners.length = 0;
     if (this.closed) return;
     this.closed = true;
     this.path.released();
@@ -165,8 +277,9 @@ class MultiBoxSession implements HopSession {
     return { firstMs, everyMs, count: Math.floor((last - firstMs) / everyMs) + 1 };
   }
 
+  /** A keepalive with this TTL is answered: by the target, or by the proxy where TCP ends. */
   private reachesTarget(hop: number): boolean {
-    return hop >= this.path.model.targetHop;
+    return hop >= this.path.tcpEndHop;
   }
 
   /** When box i last saw this flow by `t` (ms): the last full packet, or a keepalive that reached it in time. */
@@ -174,7 +287,8 @@ class MultiBoxSession implements HopSession {
     const box = this.path.boxes[i];
     const timeoutMs = box.timeoutSeconds * 1000;
     let ref = this.lastWireMs;
-    if (box.ignoresKeepalives) return ref;
+    // Keepalives never count at a proxy, nor beyond it (they end there), nor at a box that ignores them.
+    if (box.ignoresKeepalives || box.proxy || box.hop > this.path.tcpEndHop) return ref;
     for (let s = 0; s < this.segments.length; s++) {
       const seg = this.segments[s];
       if (seg.hop < box.hop && !this.reachesTarget(seg.hop)) continue;
@@ -210,9 +324,26 @@ class MultiBoxSession implements HopSession {
     throw new Error('inbound probing is not simulated on multi-box paths');
   }
 
+  private probing = false;
+
   async probeOutbound(): Promise<ProbeReport> {
+    const t0 = this.path.clock.now();
+    if (this.noticeProxyClose(t0)) {
+      const o = this.idleEnd!.outcome;
+      return { outcome: o === 'silent' ? 'error' : o, ageSeconds: (t0 - this.lastWireMs) / 1000, at: t0, detail: this.idleEnd!.detail };
+    }
+    this.probing = true;
+    try {
+      return await this.probe(t0);
+    } finally {
+      this.probing = false;
+      // Alive: the proxy's timer restarted with the answer.
+      if (!this.closed) this.watchForClose();
+    }
+  }
+
+  private async probe(t0: number): Promise<ProbeReport> {
     const { clock, rttMs, deadlineMs, model } = this.path;
-    const t0 = clock.now();
     const ageSeconds = (t0 - this.lastWireMs) / 1000;
     if (this.closed) return { outcome: 'error', ageSeconds, at: t0, detail: 'session closed' };
     this.path.stats.probes++;
@@ -226,11 +357,22 @@ class MultiBoxSession implements HopSession {
       return { outcome: 'silent', ageSeconds, at: t0, detail: 'probe lost' };
     }
     // Outbound, the probe meets the boxes in hop order; the first that forgot the flow decides.
+    const proxy = this.path.proxy;
     for (let i = 0; i < this.path.boxes.length; i++) {
       const box = this.path.boxes[i];
       const at = t0 + (rttMs / 2) * (box.hop / model.targetHop);
       if (at - this.lastSeen(i, at) > box.timeoutSeconds * 1000) {
         this.dead = true;
+        // Beyond a proxy, a box that rejects aborts the proxy's own connection: the proxy then
+        // closes ours (FIN, or RST with nolinger). The proxy itself closes an expired one the same way.
+        if (proxy && (box === proxy || (box.hop > proxy.hop && box.mode !== 'silent'))) {
+          await clock.sleep(rttMs * (box.hop / model.targetHop));
+          this.closed = true;
+          this.path.released();
+          return proxy.mode === 'closed'
+            ? { outcome: 'closed', ageSeconds, at: t0, detail: `the proxy at hop ${proxy.hop} closed the connection (FIN) under the probe` }
+            : { outcome: 'reset', ageSeconds, at: t0, detail: `the proxy at hop ${proxy.hop} reset the connection under the probe` };
+        }
         if (box.mode === 'reset') {
           await clock.sleep(rttMs * (box.hop / model.targetHop));
           return { outcome: 'reset', ageSeconds, at: t0, detail: `box at hop ${box.hop} reset the flow` };
