@@ -15,6 +15,7 @@ import type { Logger } from '../log.ts';
 import type { JobKey } from '../read-model/job-key.ts';
 import type { JobCounters, JobState, JsonObject, KindInfo, MetricFamily, MetricSample, RunRecord, TargetSnapshot } from '../read-model/read-model.ts';
 import { KindSlot, type Slot, type SlotHost } from './slot.ts';
+import type { SentinelDeath } from './sentinel.ts';
 
 export { counterFields } from './slot.ts';
 
@@ -28,6 +29,8 @@ export interface JobContext {
   onSessionsOpen: (open: number) => void;
   /** The latest successful run of a kind on this target (a measurement starts from its own; a matrix is cross-checked against the measurement's). */
   latestOk<P>(key: JobKey<P>): RunRecord<P> | null;
+  /** The target's latest sentinel death, if any (it bounds the timeout from above since then; ./sentinel.ts). */
+  sentinelDeath(): SentinelDeath | null;
 }
 
 /**

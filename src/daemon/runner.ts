@@ -60,6 +60,7 @@ export class TargetRunner {
         global: deps.global,
         changed: () => this.changed(),
         snapshot: () => this.snapshot(),
+        sentinelDeath: () => this.sentinel.lastDeath(),
       }),
     );
     this.watched = this.slots.find((s) => s.watchedBySentinel) ?? null;

@@ -125,11 +125,19 @@ export interface TargetSentinelDeps {
   remeasure(): void;
 }
 
+/** A sentinel's death: the path forgot an idle session in `direction` after `ageSeconds`, at clock time `atMs`. */
+export interface SentinelDeath {
+  direction: Direction;
+  ageSeconds: number;
+  atMs: number;
+}
+
 /** The one sentinel of one target, between its jobs (the runner says when: see TargetRunner). */
 export class TargetSentinel {
   private current: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: Direction; since: number; checks: number } | null = null;
   private sessions = 0;
   private deaths = 0;
+  private latestDeath: SentinelDeath | null = null;
   /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
   private streak = 0;
   private paused = false;
@@ -172,8 +180,9 @@ export class TargetSentinel {
     const controller = new AbortController();
     const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), checks: 0, done: Promise.resolve() };
     this.current = sentinel;
+    const direction = plan.direction;
     sentinel.done = runSentinel(
-      { idleSeconds: plan.idleSeconds, direction: plan.direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
+      { idleSeconds: plan.idleSeconds, direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
       {
         opener,
         clock: deps.clock,
@@ -188,7 +197,7 @@ export class TargetSentinel {
     )
       .then((end) => {
         if (this.current === sentinel) this.current = null;
-        if (end.kind === 'died') this.onDeath(end.report);
+        if (end.kind === 'died') this.onDeath(direction, end.report);
         else if (end.kind === 'ended') deps.log.info(`target ${this.name()}: ${end.reason}`);
       })
       .catch((err) => deps.log.error(`target ${this.name()}: sentinel crashed: ${(err as Error).message}`))
@@ -196,9 +205,10 @@ export class TargetSentinel {
     deps.changed();
   }
 
-  private onDeath(report: ProbeReport): void {
+  private onDeath(direction: Direction, report: ProbeReport): void {
     const { deps } = this;
     this.deaths++;
+    this.latestDeath = { direction, ageSeconds: report.ageSeconds, atMs: deps.clock.now() };
     deps.log.warn(`target ${this.name()}: sentinel died after ${report.ageSeconds.toFixed(1)} s idle (${report.outcome}): the idle timeout shrank, re-measuring now`);
     deps.changed();
     if (deps.stopped()) return;
@@ -227,6 +237,11 @@ export class TargetSentinel {
 
   deathCount(): number {
     return this.deaths;
+  }
+
+  /** The latest death, if any: an upper bound on the path's timeout since then (the re-measurement starts below it). */
+  lastDeath(): SentinelDeath | null {
+    return this.latestDeath;
   }
 
   /** What the sentinel watches now, if one runs, and how many of its checks passed so far. */

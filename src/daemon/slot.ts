@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { CronHandle } from './cron.ts';
 import type { JobCounters, JobState, JobView, JsonObject, MetricSample, RunRecord, TargetSnapshot, TriggerReason } from '../read-model/read-model.ts';
 import type { FollowRule, JobContext, JobDefinition } from './job.ts';
+import type { SentinelDeath } from './sentinel.ts';
 
 /** What a slot needs from its target's runner. */
 export interface SlotHost {
@@ -23,6 +24,8 @@ export interface SlotHost {
   changed(): void;
   /** The target now (a run reads other kinds' latest results through their keys). */
   snapshot(): TargetSnapshot;
+  /** The target's latest sentinel death (JobContext.sentinelDeath). */
+  sentinelDeath(): SentinelDeath | null;
 }
 
 /** A run in flight (from the trigger until it settled, budget wait included). */
@@ -169,6 +172,7 @@ export class KindSlot<Settings, Result, Work> implements Slot {
         host.changed();
       },
       latestOk: (key) => key.of(host.snapshot())?.latestOk ?? null,
+      sentinelDeath: () => host.sentinelDeath(),
     };
     const detail = def.describeStart(settings);
     log.info(`${who} started (${reason}${detail ? `; ${detail}` : ''})`);

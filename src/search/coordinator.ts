@@ -6,7 +6,8 @@
 // its verdict. All time goes through `Clock` and all network through `SessionOpener`, so it runs
 // unchanged in production and in the simulator.
 import { abortError } from './clock.ts';
-import { planInbound, planOutbound, type PeerHint } from './plan.ts';
+import { planInbound, planOutbound } from './plan.ts';
+import { planShared } from './plan-shared.ts';
 import { describe, SessionPool } from './pool.ts';
 import { ProgressReporter } from './progress.ts';
 import { SearchRun, type Decision, type PoolFacts } from './search-run.ts';
@@ -18,26 +19,18 @@ import type { Clock, Direction, DirectionResult, IdleEnd, ProbeReport, SearchOpt
 const CONTROL_POLL_MS = 5000;
 const IDLE_POLL_MS = 30_000;
 
-interface StepResult {
-  /** When this direction wants to plan again, ms (null: only on events). */
-  wake: number | null;
-  fired: boolean;
-}
-
 export class SearchCoordinator {
   private readonly pool: SessionPool;
   private readonly runs: SearchRun[];
   private readonly wakeup = new Wakeup();
   /** Both directions draw from one pool (their sessions carry the inbound waiter). */
   private readonly shared: boolean;
-  /** Per running direction: sessions its planner had no use for when it last planned. */
-  private readonly unwanted = new Map<SearchRun, Set<string>>();
   private readonly results = new Map<SearchRun, DirectionResult>();
   private readonly progress = new Map<SearchRun, ProgressReporter>();
-  /** Both directions exploring: who fired the last rung of the ladder they climb together. */
-  private lastExploredBy: SearchRun | null = null;
-  /** ...and who fired the last probe of all (the other one plans first next time). */
-  private lastFiredBy: SearchRun | null = null;
+  /** Both directions sharing the pool: who fired the last rung of the ladder they climb together... */
+  private lastRungBy: Direction | null = null;
+  /** ...and who fired the last probe of all (ties go to the other one). */
+  private lastFiredBy: Direction | null = null;
   private readonly signal: AbortSignal | undefined;
 
   /**
@@ -58,8 +51,15 @@ export class SearchCoordinator {
     this.signal = signal ?? first.signal;
     this.shared = perDirection.length > 1;
     const startMs = clock.now();
-    const context = { shared: this.shared, inboundMethod: () => this.pool.inboundMethod };
-    this.runs = perDirection.map((o) => new SearchRun(o, tuning, startMs, context));
+    this.runs = perDirection.map(
+      (o, i) =>
+        new SearchRun(o, tuning, startMs, {
+          shared: this.shared,
+          inboundMethod: () => this.pool.inboundMethod,
+          // With a shared pool the other direction's failures can confirm our upper bound.
+          peerEvidence: () => (this.shared ? (this.runs[1 - i]?.evidence() ?? null) : null),
+        }),
+    );
     // A warm start spreads the first connects (the first direction with a prior decides).
     const warm = this.runs.find((r) => r.window !== null) ?? null;
     const window = warm?.window ?? null;
@@ -73,7 +73,6 @@ export class SearchCoordinator {
       onIdleEnd: (id, end) => this.idleEnded(id, end),
     });
     for (const r of this.runs) {
-      this.unwanted.set(r, new Set());
       if (r.opts.onProgress) this.progress.set(r, new ProgressReporter(clock, r, this.pool, r.opts.onProgress));
     }
   }
@@ -120,8 +119,7 @@ export class SearchCoordinator {
   private finish(run: SearchRun, d: Decision): void {
     this.results.set(run, run.result(d, this.clock.now(), this.poolFacts()));
     this.stopRun(run);
-    // The other direction's planner may have kept sessions this one no longer wants.
-    for (const { id } of this.pool.all()) this.closeIfUnwanted(id);
+    // The other direction plans again: it may not want the sessions this one kept.
     this.wakeup.notify();
   }
 
@@ -129,7 +127,6 @@ export class SearchCoordinator {
   private stopRun(run: SearchRun): void {
     run.finish();
     this.progress.get(run)?.stop();
-    this.unwanted.get(run)?.clear();
     for (const id of run.pendingIds()) {
       run.dropPending(id);
       this.closeSession(id);
@@ -156,21 +153,6 @@ export class SearchCoordinator {
     }
   }
 
-  /** `run`'s planner has no use for session `id`: closed once no running direction has any. */
-  private release(run: SearchRun, id: string): void {
-    if (!this.shared) {
-      this.closeSession(id);
-      return;
-    }
-    this.unwanted.get(run)!.add(id);
-    this.closeIfUnwanted(id);
-  }
-
-  private closeIfUnwanted(id: string): void {
-    if (!this.pool.has(id) || this.pool.isBusy(id)) return;
-    if (this.runs.every((r) => r.finished || this.unwanted.get(r)!.has(id))) this.closeSession(id);
-  }
-
   /**
    * A session ended on its own while idle. If a probe is out on it, that probe's report says how
    * (and counts); otherwise every running direction gets the end as evidence, and the session is
@@ -193,7 +175,6 @@ export class SearchCoordinator {
 
   /** The session ended, failed or is of no use: gone for every direction. */
   private closeSession(id: string): void {
-    for (const u of this.unwanted.values()) u.delete(id);
     this.pool.close(id);
   }
 
@@ -201,81 +182,65 @@ export class SearchCoordinator {
 
   /** Plans every running direction and fires what is due; returns when to look again. */
   private planAndFire(): number | null {
-    const running = this.running();
-    const [a, b] = running;
-    if (!this.shared || !a || !b || !a.probesAreOptions() || !b.probesAreOptions()) {
-      let wake: number | null = null;
-      for (const r of running) wake = earliest(wake, this.planStep(r, Infinity).wake);
-      return wake;
-    }
-    // One pool for both directions: they take turns, one session at a time, so that neither takes
-    // every session that suits both (say, all those just above a suspected upper bound).
-    const order = this.lastFiredBy === a ? [b, a] : [a, b];
-    const wakes = new Map<SearchRun, number | null>();
-    for (let round = 0; round < 4 * a.opts.sessions + 4; round++) {
-      let fired = false;
-      for (const r of order) {
-        const step = this.planStep(r, 1);
-        wakes.set(r, step.wake);
-        if (step.fired) {
-          fired = true;
-          this.lastFiredBy = r;
-        }
-      }
-      if (!fired) break;
-    }
-    return earliest(wakes.get(a) ?? null, wakes.get(b) ?? null);
+    // One pool for both directions, probes as options: one joint planner (./plan-shared.ts).
+    // A direction that ended without evidence (inbound `unsupported`: no shell) leaves the other to
+    // its own planner: the joint one locates T over both directions' evidence and waits on it.
+    const noEvidence = this.runs.some((r) => this.results.get(r)?.verdict === 'unsupported');
+    if (this.shared && !noEvidence && this.runs.every((r) => r.finished || r.probesAreOptions())) return this.planJoint();
+    let wake: number | null = null;
+    for (const r of this.running()) wake = earliest(wake, this.planStep(r));
+    return wake;
   }
 
-  /** Plans one direction and fires at most `maxFires` of its probes. */
-  private planStep(run: SearchRun, maxFires: number): StepResult {
+  /** Both directions from one pool: locate T together, each probe fired for the direction that needs it. */
+  private planJoint(): number | null {
+    const now = this.clock.now();
+    const idle = this.pool.idle(true).map(({ id, session }) => ({ id, ageSeconds: Math.max(0, (now - session.lastActivityAt()) / 1000) }));
+    const lead = this.runs[0];
+    const suspectAfterMs = Math.max(...this.runs.map((r) => r.suspectAfterMs()));
+    const plan = planShared({
+      nowMs: now,
+      idle,
+      minSeconds: lead.opts.minSeconds,
+      precision: lead.precision,
+      tuning: { ...lead.tuning, suspectAfterMs, ladderRatio: lead.tuning.sharedLadderRatio, splitFraction: lead.tuning.sharedSplitFraction },
+      members: this.runs.map((r) => r.member()),
+      lastRungBy: this.lastRungBy,
+      lastFiredBy: this.lastFiredBy,
+    });
+    for (const id of plan.close) this.closeSession(id);
+    for (const f of plan.fire) {
+      const run = this.runs.find((r) => r.direction === f.direction && !r.finished);
+      if (!run) continue;
+      this.fire(run, f.id, f.ageSeconds);
+      this.lastFiredBy = f.direction;
+    }
+    if (plan.lastRungBy) this.lastRungBy = plan.lastRungBy;
+    // Look again when a probe just fired would become suspect (no answer well past an RTT).
+    return plan.fire.length > 0 ? earliest(plan.wakeAtMs, now + suspectAfterMs) : plan.wakeAtMs;
+  }
+
+  /** Plans one direction alone and fires what is due; returns when it wants to plan again. */
+  private planStep(run: SearchRun): number | null {
     const now = this.clock.now();
     const options = run.probesAreOptions();
-    // Inbound from a shared pool: only sessions with a waiter can serve it.
-    const candidates = this.pool.idle(this.shared && run.direction === 'inbound');
-    const idle = candidates.map(({ id, session }) => ({ id, ageSeconds: Math.max(0, (now - session.lastActivityAt()) / 1000) }));
+    const idle = this.pool.idle(false).map(({ id, session }) => ({ id, ageSeconds: Math.max(0, (now - session.lastActivityAt()) / 1000) }));
     const input = run.planInput(now, idle);
-    let peerWake: number | null = null;
-    if (this.shared && options) {
-      const peer = this.peerHint(run, now);
-      if (peer) {
-        peerWake = peer.nextSuspectAtMs;
-        input.peer = peer.hint;
-      }
-    }
     let keepFreshWake: number | null = null;
     if (!options) {
       keepFreshWake = this.keepFresh(run, idle, input.lower);
       input.idle = idle.filter((s) => !this.pool.isBusy(s.id));
     }
     const plan = options ? planOutbound(input) : planInbound(input);
-    this.unwanted.get(run)!.clear();
     for (const id of plan.close) {
       run.dropPending(id);
-      this.release(run, id);
+      this.closeSession(id);
     }
-    const fire = plan.fire.slice(0, maxFires);
-    for (const f of fire) this.fire(run, f.id, f.ageSeconds);
-    if (plan.explored && fire.length > 0) this.lastExploredBy = run;
-    const fired = fire.length > 0;
-    let wake = earliest(plan.wakeAtMs, peerWake);
+    for (const f of plan.fire) this.fire(run, f.id, f.ageSeconds);
+    const wake = plan.wakeAtMs;
     // Look again when a probe just fired would become suspect (no answer well past an RTT).
-    if (fired && options) return { wake: earliest(wake, now + run.suspectAfterMs()), fired };
-    wake = earliest(wake, keepFreshWake);
-    return { wake, fired };
-  }
-
-  /** What the other direction sharing the pool knows, for `run`'s planner (see plan.ts PeerHint). */
-  private peerHint(run: SearchRun, nowMs: number): { hint: PeerHint; nextSuspectAtMs: number | null } | null {
-    const other = this.runs.find((r) => r !== run);
-    if (!other) return null;
-    const h = other.hint(nowMs);
-    // Take turns on the ladder while both explore; alone (the other has an upper bound) climb freely.
-    const mayExplore = h.upper !== null || other.finished || this.lastExploredBy !== run;
-    return {
-      hint: { top: h.top, lower: h.lower, upper: h.upper, inFlight: h.inFlight, confirmWindowSeconds: run.confirmWidth(h.upper), mayExplore },
-      nextSuspectAtMs: h.nextSuspectAtMs,
-    };
+    if (plan.fire.length > 0 && options) return earliest(wake, now + run.suspectAfterMs());
+    return earliest(wake, keepFreshWake);
   }
 
   /**

@@ -1,4 +1,6 @@
 // Turns probe observations into a bracket. Pure.
+import { bracketMeetsPrecision, bracketWidthTarget } from './precision.ts';
+import type { Precision } from './types.ts';
 //
 // Observations can disagree: a lost probe packet or a session that died for another reason looks
 // like a failure below the real timeout, and a middlebox with a coarse GC tick lets some sessions
@@ -69,4 +71,49 @@ export function upperSupport(observations: readonly Observation[], upper: number
     if (o.ageSeconds >= upper - 1e-9 && o.ageSeconds <= upper + width + 1e-9) support += o.failed ? 1 : -1;
   }
   return support;
+}
+
+/**
+ * Net failures needed near the upper bound before we believe it: 2, since one may be a lost packet;
+ * 3 when nothing ever survived, because then nothing else vouches for the path working at all.
+ */
+export function requiredSupport(lower: number | null): number {
+  return lower === null ? 3 : 2;
+}
+
+/**
+ * Support for `upper` of one direction when the other direction of the same path (sharing its
+ * conntrack entry, so most likely its timeout) has observations too: its own net support plus at
+ * most one from the other direction's net failures within a confirm window either side of `upper`
+ * (above our own `lower`). A second opinion from the other direction is as good as one of our own
+ * against a lost probe: for it to confirm a false failure, the other direction's timeout would have
+ * to lie exactly where our probe was lost. Our own failure and our own survival below it still make
+ * the bracket (see SearchRun.decide).
+ */
+export function supportWithPeer(own: readonly Observation[], peer: readonly Observation[] | null, upper: number, width: number, lower: number | null = null): number {
+  const mine = upperSupport(own, upper, width);
+  if (!peer || peer.length === 0) return mine;
+  let theirs = 0;
+  const from = Math.max(upper - width, lower ?? -Infinity);
+  for (const o of peer) {
+    if (o.ageSeconds > upper + width + 1e-9) continue;
+    // Its failures just below our upper bound vouch for it too (the timeout is where both fail);
+    // only its survivals at or above our upper bound speak against it.
+    if (o.failed && o.ageSeconds > from + 1e-9) theirs++;
+    else if (!o.failed && o.ageSeconds >= upper - 1e-9) theirs--;
+  }
+  return mine + Math.min(1, Math.max(0, theirs));
+}
+
+/**
+ * The test a direction's `timeout` verdict passes (SearchRun.decide), in one place so that the joint
+ * planner asks exactly what the verdict will: the bracket of `own` meets the precision and its upper
+ * bound has the support it needs within the confirm window (`confirmFraction` of the precision width).
+ */
+export function bracketSettled(own: readonly Observation[], peer: readonly Observation[] | null, precision: Precision, confirmFraction: number): { assessment: Assessment; confirmed: boolean; precise: boolean } {
+  const a = assess(own);
+  if (a.upper === null) return { assessment: a, confirmed: false, precise: false };
+  const confirmed = supportWithPeer(own, peer, a.upper, bracketWidthTarget(precision, a.upper) * confirmFraction, a.lower) >= requiredSupport(a.lower);
+  const precise = a.lower !== null && bracketMeetsPrecision(precision, a.lower, a.upper);
+  return { assessment: a, confirmed, precise };
 }

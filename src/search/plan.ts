@@ -42,6 +42,11 @@ export interface PlanInput {
   confirmNeeded: boolean;
   /** A confirming failure must fall within [upper, upper + this]. */
   confirmWindowSeconds: number;
+  /**
+   * The confirm window as a fraction of the precision width, for an upper bound that is only
+   * suspected (a probe unanswered well past an RTT): its window is not known to the caller.
+   */
+  confirmWindowFraction?: number;
   idle: readonly { id: string; ageSeconds: number }[];
   pending: readonly { id: string; ageSeconds: number; firedAtMs: number }[];
   minSeconds: number;
@@ -50,27 +55,6 @@ export interface PlanInput {
   precision: Precision;
   tuning: PlanTuning;
   window: PlanWindow | null;
-  /**
-   * Both directions sharing one pool of sessions: what the other direction knows. Its exploration
-   * rungs count as ours (the ladder is climbed once, the directions taking turns), and its upper
-   * bound, while we have none of our own, is where we look first (a soft upper bound: our own
-   * probes just above it and inside our bracket below it decide).
-   */
-  peer?: PeerHint;
-}
-
-export interface PeerHint {
-  /** The other direction's highest age tested or in flight while it explores (null: none). */
-  top: number | null;
-  /** Its lower bound and the ages it has in flight: they cut our gaps, so we probe in between. */
-  lower: number | null;
-  inFlight: readonly number[];
-  /** Its upper bound, confirmed or suspected (null: none yet). */
-  upper: number | null;
-  /** The confirm window that goes with `upper`, seconds. */
-  confirmWindowSeconds: number;
-  /** False while it is our turn to wait: the other direction takes the next rung. */
-  mayExplore: boolean;
 }
 
 export interface Plan {
@@ -80,13 +64,19 @@ export interface Plan {
   close: string[];
   /** When to look again even if nothing happens (ms), or null to wait for events. */
   wakeAtMs: number | null;
-  /** A rung of the exploration ladder was fired (the other direction's turn next, see PlanInput.peer). */
+  /** A rung of the exploration ladder was fired (with a shared pool the other direction takes the next, ./plan-shared.ts). */
   explored?: boolean;
 }
 
 const EPS = 1e-6;
-/** Sharing the pool: a gap that starts at the other direction's upper bound is split this many precision widths above it. */
-const PEER_UPPER_STEP = 0.25;
+
+/**
+ * A probe in flight this long without an answer is probably failing. (Half a millisecond of slack:
+ * a wake-up set for exactly that moment must not miss it by a rounding error.)
+ */
+export function isSuspect(p: { firedAtMs: number }, nowMs: number, suspectAfterMs: number): boolean {
+  return nowMs - p.firedAtMs >= suspectAfterMs - 0.5;
+}
 
 /** The next exploration age above `from` (null = nothing tested yet). */
 export function nextRung(from: number | null, input: Pick<PlanInput, 'minSeconds' | 'precision' | 'tuning' | 'window'>): number {
@@ -132,23 +122,17 @@ export function planOutbound(input: PlanInput): Plan {
   let upper = input.upper;
   let upperIsSoft = false;
   let width = input.confirmWindowSeconds;
-  const peer = input.peer;
   if (upper === null) {
     // A probe still unanswered well past an RTT is probably failing: start bisecting below it
     // speculatively instead of letting every session drift past it for the whole silent deadline.
-    const suspects = input.pending.filter((p) => input.nowMs - p.firedAtMs >= input.tuning.suspectAfterMs);
+    const suspects = input.pending.filter((p) => isSuspect(p, input.nowMs, input.tuning.suspectAfterMs));
     if (suspects.length > 0) {
       upper = Math.min(...suspects.map((p) => p.ageSeconds));
       upperIsSoft = true;
+      width = bracketWidthTarget(input.precision, upper) * (input.confirmWindowFraction ?? 0);
     }
     for (const p of input.pending) {
-      const suspectAt = p.firedAtMs + input.tuning.suspectAfterMs;
-      if (suspectAt > input.nowMs) wakeAtMs = Math.min(wakeAtMs, suspectAt);
-    }
-    if (upper === null && peer && peer.upper !== null && peer.upper > (input.lower ?? 0) + EPS) {
-      upper = peer.upper;
-      upperIsSoft = true;
-      width = peer.confirmWindowSeconds;
+      if (!isSuspect(p, input.nowMs, input.tuning.suspectAfterMs)) wakeAtMs = Math.min(wakeAtMs, p.firedAtMs + input.tuning.suspectAfterMs);
     }
   }
 
@@ -156,16 +140,12 @@ export function planOutbound(input: PlanInput): Plan {
     // Exploring. In-flight probes are assumed to survive (they usually do; answers take an RTT).
     let top = input.lower;
     for (const p of input.pending) top = top === null ? p.ageSeconds : Math.max(top, p.ageSeconds);
-    // The other direction's rungs count (below the ceiling: each direction must reach it itself).
-    if (peer && peer.top !== null && peer.top < input.ceilingSeconds - EPS) top = top === null ? peer.top : Math.max(top, peer.top);
     for (const s of idle) {
       if (top !== null && top >= input.ceilingSeconds - EPS) break;
       const target = Math.min(nextRung(top, input), input.ceilingSeconds);
       if (s.ageSeconds >= target - EPS) {
-        if (peer && !peer.mayExplore) break; // the other direction's turn
         fire.push({ id: s.id, ageSeconds: s.ageSeconds });
         top = s.ageSeconds;
-        if (peer) break; // one rung per turn
       } else {
         waitFor(s.ageSeconds, target);
         break; // younger sessions reach it later
@@ -176,19 +156,7 @@ export function planOutbound(input: PlanInput): Plan {
 
   const low = input.lower ?? 0;
   const inFlight = input.pending.map((p) => p.ageSeconds);
-  // Sharing the pool: the other direction's lower bound, upper bound and probes in flight cut our
-  // gap too (the timeouts are most likely alike), so our probes go between its, not onto them;
-  // once its points leave nothing to split, our own bracket alone decides.
-  const peerLow = peer && peer.lower !== null && peer.lower > low + EPS && peer.lower < upper - EPS ? peer.lower : low;
-  const peerCuts = peer ? [...peer.inFlight, ...(peer.upper !== null ? [peer.upper] : [])] : [];
-  const gapsNow = (): Gap[] => {
-    const own = gapsOf(low, upper, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
-    if (!peer || own.length === 0) return own;
-    const cut = gapsOf(peerLow, upper, [...inFlight, ...peerCuts], input.minSeconds, input.precision, input.tuning.splitFraction);
-    // Just above the other direction's upper bound is where our own failure most likely lies.
-    for (const g of cut) if (peer.upper !== null && Math.abs(g.low - peer.upper) < EPS) g.split = Math.min(g.split, g.low + bracketWidthTarget(input.precision, g.low) * PEER_UPPER_STEP);
-    return cut.length > 0 ? cut : own;
-  };
+  const gapsNow = (): Gap[] => gapsOf(low, upper, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
   // (A suspected upper bound is itself still in flight; it cannot be its own confirmation.)
   const confirmFrom = upperIsSoft ? upper + EPS : upper - EPS;
   let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper + width + EPS);

@@ -2,9 +2,10 @@
 // sessions and no loop: the coordinator (./coordinator.ts) fires probes on the pool's sessions,
 // hands the reports here, and asks for the planner's input, the hint for the other direction, and
 // the verdict. Pure state over the clock times it is given.
-import { assess, upperSupport, type Assessment, type Observation } from './evidence.ts';
+import { assess, bracketSettled, requiredSupport, supportWithPeer, type Assessment, type Observation } from './evidence.ts';
 import type { PlanInput, PlanWindow } from './plan.ts';
-import { bracketMeetsPrecision, bracketWidthTarget, precisionOf } from './precision.ts';
+import type { SharedMember } from './plan-shared.ts';
+import { bracketWidthTarget, precisionOf } from './precision.ts';
 import { searchTimeBudgetMs, type SearchTuning } from './tuning.ts';
 import { warmWindow } from './warm-start.ts';
 import type { ConnectFacts } from './pool.ts';
@@ -30,6 +31,8 @@ export interface RunContext {
   readonly shared: boolean;
   /** Inbound: the method the pool's sessions have (null until the first inbound session opened). */
   inboundMethod(): InboundMethod | null;
+  /** The other direction's observations when both share the pool (its failures can confirm ours: evidence.ts supportWithPeer). */
+  peerEvidence?(): readonly Observation[] | null;
 }
 
 /** What the pool knows that the verdict depends on. */
@@ -37,18 +40,6 @@ export interface PoolFacts extends ConnectFacts {
   sessionsOpened: number;
   maxConcurrentSessions: number;
   connectsMs: (number | null)[];
-}
-
-/** What one direction knows, for the planner of the other (plan.ts PeerHint without the turn and the confirm window). */
-export interface MemberHint {
-  /** Its highest age tested or in flight while it explores (null once it has an upper bound). */
-  top: number | null;
-  lower: number | null;
-  /** Its upper bound, confirmed or suspected. */
-  upper: number | null;
-  inFlight: number[];
-  /** When one of its probes in flight becomes suspect (its upper bound may appear then), ms. */
-  nextSuspectAtMs: number | null;
 }
 
 export interface Pending {
@@ -90,6 +81,8 @@ export class SearchRun {
    * timer starts before its start marker is on the wire): a survivor asked at --max has reached --max.
    */
   private longestSurvivedAsked = 0;
+  /** Wire age minus the age fired at, of the latest probe (see record). */
+  private ageOffset = 0;
   private done = false;
 
   constructor(
@@ -172,7 +165,31 @@ export class SearchRun {
   /** Net failures still needed near the upper bound before it is believed. */
   confirmationsNeeded(a: Assessment): number {
     if (a.upper === null) return 0;
-    return Math.max(0, requiredSupport(a.lower) - upperSupport(this.observations, a.upper, this.confirmWidth(a.upper)));
+    return Math.max(0, requiredSupport(a.lower) - this.support(a.upper));
+  }
+
+  /** Net failures within the confirm window above `upper` (ours, and at most one of the other direction's). */
+  support(upper: number): number {
+    return supportWithPeer(this.observations, this.context.peerEvidence?.() ?? null, upper, this.confirmWidth(upper), this.assessment().lower);
+  }
+
+  /** What the probes saw so far (alive / failed at which ages), for the joint planner of a shared pool. */
+  evidence(): readonly Observation[] {
+    return this.observations;
+  }
+
+  /** This direction as the joint planner of a shared pool sees it (./plan-shared.ts). */
+  member(): SharedMember {
+    return {
+      direction: this.direction,
+      running: !this.done,
+      observations: this.observations,
+      pending: [...this.pending].map(([id, p]) => ({ id, ...p })),
+      ageOffsetSeconds: this.ageOffset,
+      confirmFraction: this.confirmWindowFraction(),
+      ceilingSeconds: this.ceiling(),
+      window: this.window,
+    };
   }
 
   // ---- probes in flight ------------------------------------------------------------------
@@ -205,6 +222,9 @@ export class SearchRun {
   record(id: string, report: ProbeReport, nowMs: number): boolean {
     const asked = this.pending.get(id)?.ageSeconds;
     this.pending.delete(id);
+    // How much older than fired the wire was when the probe tested the path (an inbound probe's
+    // server speaks a little after the signal): the joint planner expects its probes in flight there.
+    if (asked !== undefined && this.probesAreOptions() && report.ageSeconds >= asked) this.ageOffset = Math.min(report.ageSeconds - asked, 5);
     // Only when the wire was quiet that long, give or take the slack: a probe kept alive by the
     // server's own traffic (a short wire gap) says nothing about --max.
     if (report.outcome === 'alive' && asked !== undefined && !this.probesAreOptions() && report.ageSeconds >= asked - COMMITMENT_AGE_SLACK_S) {
@@ -311,7 +331,7 @@ export class SearchRun {
       nowMs,
       lower: a.lower,
       upper: a.upper,
-      confirmNeeded: a.upper !== null && upperSupport(this.observations, a.upper, width) < requiredSupport(a.lower),
+      confirmNeeded: a.upper !== null && this.support(a.upper) < requiredSupport(a.lower),
       idle,
       pending: [...this.pending].map(([id, p]) => ({ id, ...p })),
       minSeconds: this.opts.minSeconds,
@@ -319,25 +339,9 @@ export class SearchRun {
       precision: this.precision,
       tuning: { ...this.tuning, suspectAfterMs: this.suspectAfterMs(), ...sharedLadder },
       confirmWindowSeconds: width,
+      confirmWindowFraction: this.confirmWindowFraction(),
       window: this.window,
     };
-  }
-
-  /** What this direction knows, for the other one sharing the pool (plan.ts PeerHint, without the turn). */
-  hint(nowMs: number): MemberHint {
-    const a = this.assessment();
-    const suspectAfter = this.suspectAfterMs();
-    let suspected: number | null = null;
-    let nextSuspectAtMs: number | null = null;
-    let top = a.lower;
-    for (const p of this.pending.values()) {
-      top = top === null ? p.ageSeconds : Math.max(top, p.ageSeconds);
-      const at = p.firedAtMs + suspectAfter;
-      if (at <= nowMs) suspected = suspected === null ? p.ageSeconds : Math.min(suspected, p.ageSeconds);
-      else nextSuspectAtMs = nextSuspectAtMs === null ? at : Math.min(nextSuspectAtMs, at);
-    }
-    const upper = a.upper ?? suspected;
-    return { top: upper === null ? top : null, lower: a.lower, upper, inFlight: [...this.pending.values()].map((p) => p.ageSeconds), nextSuspectAtMs };
   }
 
   // ---- verdict ---------------------------------------------------------------------------
@@ -364,8 +368,8 @@ export class SearchRun {
     if (this.awaitingControl() && !overBudget) return null;
     if (a.upper !== null) {
       const width = bracketWidthTarget(this.precision, a.upper);
-      const confirmed = upperSupport(this.observations, a.upper, width * this.confirmWindowFraction()) >= requiredSupport(a.lower);
-      if (confirmed && a.lower !== null && bracketMeetsPrecision(this.precision, a.lower, a.upper)) return decision('timeout', null);
+      const { confirmed, precise } = bracketSettled(this.observations, this.context.peerEvidence?.() ?? null, this.precision, this.confirmWindowFraction());
+      if (confirmed && precise) return decision('timeout', null);
       if (confirmed && a.lower === null && a.upper <= opts.minSeconds + width) {
         return {
           verdict: 'timeout',
@@ -425,14 +429,6 @@ export class SearchRun {
     const best = (['closed', 'reset', 'silent'] as const).reduce((x, y) => (count[y] > count[x] ? y : x));
     return count[best] > 0 ? best : null;
   }
-}
-
-/**
- * Net failures needed near the upper bound before we believe it: 2, since one may be a lost packet;
- * 3 when nothing ever survived, because then nothing else vouches for the path working at all.
- */
-function requiredSupport(lower: number | null): number {
-  return lower === null ? 3 : 2;
 }
 
 function round1(x: number): number {

@@ -177,6 +177,11 @@ export interface PriorResult {
   upperSeconds: number | null;
   /** Clock time (ms) or epoch ms of the prior measurement. */
   measuredAt: number;
+  /**
+   * Something seen since proved the timeout at most this, s (the daemon's sentinel died after this
+   * idle time): the bracket above no longer holds, so the search starts cold (src/search/warm-start.ts).
+   */
+  atMostSeconds?: number;
 }
 
 /**

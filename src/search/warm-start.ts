@@ -10,6 +10,9 @@ import type { SearchOptions } from './types.ts';
 export function warmWindow(opts: SearchOptions, tuning: SearchTuning): PlanWindow | null {
   const prior = opts.prior;
   if (!prior) return null;
+  // The timeout shrank since (a sentinel died): nothing around the old bracket is known any more,
+  // and a window there would start the search above the new timeout.
+  if (prior.atMostSeconds !== undefined) return null;
   const low = prior.lowerSeconds ?? prior.upperSeconds;
   const high = prior.upperSeconds ?? prior.lowerSeconds;
   if (low === null || high === null || !(low > 0) || !(high > 0)) return null;

@@ -11,6 +11,7 @@ import { defineJob, type Job } from '../job.ts';
 import { MEASUREMENT } from '../../read-model/kinds.ts';
 import type { RunRecord } from '../../read-model/read-model.ts';
 import { measurementPresenter } from './measurement-view.ts';
+import type { SentinelDeath } from '../sentinel.ts';
 
 export type MeasureFn = (spec: TargetSpec, opts: MeasureOptions) => Promise<MeasurementResult>;
 
@@ -20,14 +21,20 @@ export interface MeasurementSettings {
   measure: ReturnType<typeof measureSettingsOf>;
 }
 
-/** The bracket of each direction of the latest good result: where the search starts (warm start). */
-function priorFrom(latestOk: RunRecord<MeasurementResult> | null): MeasureOptions['prior'] {
+/**
+ * The bracket of each direction of the latest good result: where the search starts (warm start).
+ * A sentinel that died since proved the timeout shorter than its idle time: every direction's prior
+ * then carries that bound (both directions of a connection share the middlebox's entry), and the
+ * search starts below it instead of around the old bracket.
+ */
+export function priorFrom(latestOk: RunRecord<MeasurementResult> | null, death: SentinelDeath | null): MeasureOptions['prior'] {
   const r = latestOk?.result;
   if (!latestOk || !r) return undefined;
+  const shrunk = death !== null && death.atMs >= latestOk.finishedAtMs ? death.ageSeconds : undefined;
   const prior: NonNullable<MeasureOptions['prior']> = {};
   for (const d of r.results) {
     if (d.verdict !== 'timeout' && d.verdict !== 'no_timeout_up_to_max') continue;
-    const p: PriorResult = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: latestOk.finishedAtMs };
+    const p: PriorResult = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: latestOk.finishedAtMs, ...(shrunk !== undefined ? { atMostSeconds: shrunk } : {}) };
     prior[d.direction] = p;
   }
   return Object.keys(prior).length ? prior : undefined;
@@ -49,7 +56,7 @@ export function measurementJob(measure: MeasureFn): Job {
         connectStaggerMs: ctx.global.connectStaggerMs,
         maxConnectsPerMinute: ctx.global.maxConnectsPerMinute,
         connectPacer: ctx.lease.connectPacer,
-        prior: priorFrom(ctx.latestOk(MEASUREMENT)),
+        prior: priorFrom(ctx.latestOk(MEASUREMENT), ctx.sentinelDeath()),
         signal: ctx.signal,
         onSessionsOpen: ctx.onSessionsOpen,
       }),

@@ -27,6 +27,19 @@ export function closesIdleConnections(mode: MiddleboxMode): mode is 'close' | 'c
 export interface PathModel {
   /** Idle timeout of the middlebox, seconds; null = it never forgets a flow. */
   timeoutSeconds: number | null;
+  /**
+   * A box that forgets a flow for server → client packets after another idle time than for client →
+   * server ones (per-direction timers on one flow; the first packet that finds it forgotten kills
+   * it for both). Default: timeoutSeconds, one timer, as conntrack has.
+   */
+  inboundTimeoutSeconds?: number | null;
+  /**
+   * The box's timeout changed while the path runs (e.g. a NAT's conntrack timeout cut from 24 s to
+   * 14 s): from `atMs` after the path was created, a flow refreshed expires after `timeoutSeconds`
+   * (and inbound after `inboundTimeoutSeconds`, default the same). A flow refreshed before keeps the
+   * expiry it had, as conntrack does. In the order of `atMs`.
+   */
+  timeoutChanges?: readonly { atMs: number; timeoutSeconds: number | null; inboundTimeoutSeconds?: number | null }[];
   mode: MiddleboxMode;
   /** conntrack-like garbage collection period: a flow expires at the first tick after its timeout. */
   tickSeconds?: number;
@@ -120,6 +133,13 @@ export class SimulatedPath implements SessionOpener {
     return this.stats.open;
   }
 
+  /** The model gives the directions different timeouts (now or after a change). */
+  get directionsDiffer(): boolean {
+    const m = this.model;
+    if (m.inboundTimeoutSeconds !== undefined && m.inboundTimeoutSeconds !== m.timeoutSeconds) return true;
+    return (m.timeoutChanges ?? []).some((c) => c.inboundTimeoutSeconds !== undefined && c.inboundTimeoutSeconds !== c.timeoutSeconds);
+  }
+
   get inboundMethod(): InboundMethod {
     return this.model.inboundMethod ?? 'sleep';
   }
@@ -169,9 +189,21 @@ export class SimulatedPath implements SessionOpener {
     this.stats.open--;
   }
 
-  /** When a flow refreshed at `lastSeenMs` expires. */
-  expiryFor(lastSeenMs: number): number {
-    const t = this.model.timeoutSeconds;
+  /** The timeouts (outbound, inbound) of a flow refreshed at `atMs`. */
+  timeoutsAt(atMs: number): { outbound: number | null; inbound: number | null } {
+    let outbound = this.model.timeoutSeconds;
+    let inbound = this.model.inboundTimeoutSeconds === undefined ? outbound : this.model.inboundTimeoutSeconds;
+    for (const c of this.model.timeoutChanges ?? []) {
+      if (atMs < this.createdAt + c.atMs) break;
+      outbound = c.timeoutSeconds;
+      inbound = c.inboundTimeoutSeconds === undefined ? outbound : c.inboundTimeoutSeconds;
+    }
+    return { outbound, inbound };
+  }
+
+  /** When a flow refreshed at `lastSeenMs` expires (for packets in `direction`: outbound = client → server). */
+  expiryFor(lastSeenMs: number, direction: Direction = 'outbound'): number {
+    const t = this.timeoutsAt(lastSeenMs)[direction];
     if (t === null) return Infinity;
     let at = lastSeenMs + t * 1000;
     if (this.model.jitterSeconds) at += uniform(this.rng, 0, this.model.jitterSeconds * 1000);
@@ -184,6 +216,8 @@ export class SimulatedPath implements SessionOpener {
 class SimSession implements SearchSession {
   private lastWireMs: number;
   private flowExpiresAt: number;
+  /** ...for server → client packets (the same as flowExpiresAt unless the model's directions differ). */
+  private inboundExpiresAt: number;
   private flowDead = false;
   private closed = false;
   private heartbeatSeen: number | null = null;
@@ -207,6 +241,7 @@ class SimSession implements SearchSession {
     this.lastWireMs = now;
     this.channelLastMs = now;
     this.flowExpiresAt = path.expiryFor(now);
+    this.inboundExpiresAt = path.directionsDiffer ? path.expiryFor(now, 'inbound') : this.flowExpiresAt;
     const rate = path.model.unrelatedDeathsPerHour ?? 0;
     this.unrelatedDeathAt = rate > 0 ? now - (Math.log(1 - path.rng()) / rate) * 3_600_000 : Infinity;
   }
@@ -289,7 +324,7 @@ class SimSession implements SearchSession {
         this.channelOpen = false;
         // The server's message crosses the box (and refreshes it) if the flow still lives; on a
         // forgotten flow (a NAT) it is dropped and the client never hears of it.
-        if (!this.passes(leftServerAt)) continue;
+        if (!this.passes(leftServerAt, 'inbound')) continue;
         const age = Math.max(0, (channelAt - this.lastWireMs) / 1000);
         this.lastWireMs = Math.max(this.lastWireMs, channelAt);
         if (this.inFlight === 0) {
@@ -388,7 +423,7 @@ class SimSession implements SearchSession {
     this.passes(t0 + rttMs / 2);
     const printsAt = t0 + rttMs / 2 + (model.shellStartMs ?? SIM_SERVER_DEFAULTS.shellStartMs) + (model.outputDelayMs ?? SIM_SERVER_DEFAULTS.outputDelayMs);
     await clock.sleep(printsAt + rttMs / 2 - t0, signal);
-    this.passes(printsAt);
+    this.passes(printsAt, 'inbound');
     this.lastWireMs = printsAt + rttMs / 2;
     this.channelLastMs = printsAt;
   }
@@ -432,7 +467,7 @@ class SimSession implements SearchSession {
       if (this.closed && !closesIdleConnections(model.mode)) return { outcome: 'error', ageSeconds, at: speaksAt, detail: 'session closed' };
       const ackAt = t0 + controlRtt + signalLatency;
       const lost = this.path.rng() < (model.lossProbability ?? 0);
-      if (!lost && !this.closed && this.passes(speaksAt)) {
+      if (!lost && !this.closed && this.passes(speaksAt, 'inbound')) {
         await clock.sleep(rttMs / 2);
         this.lastWireMs = speaksAt + rttMs / 2;
         this.channelLastMs = speaksAt;
@@ -481,7 +516,7 @@ class SimSession implements SearchSession {
         await clock.sleep(rttMs / 2 + deadlineMs);
         return { outcome: 'silent', ageSeconds, at: speaksAt, detail: 'answer lost' };
       }
-      if (!this.closed && this.passes(speaksAt)) {
+      if (!this.closed && this.passes(speaksAt, 'inbound')) {
         await clock.sleep(rttMs / 2);
         this.lastWireMs = speaksAt + rttMs / 2;
         return { outcome: 'alive', ageSeconds, at: speaksAt, rttMs };
@@ -511,15 +546,17 @@ class SimSession implements SearchSession {
     return { outcome: mode === 'silent' ? 'silent' : 'reset', ageSeconds, at: t0 };
   }
 
-  /** Does a packet crossing the middlebox at `t` find the flow? Refreshes it if so. */
-  private passes(t: number): boolean {
-    if (this.flowDead || t >= this.flowExpiresAt || t >= this.unrelatedDeathAt) {
+  /** Does a packet crossing the middlebox at `t` (server → client: `inbound`) find the flow? Refreshes it if so. */
+  private passes(t: number, direction: Direction = 'outbound'): boolean {
+    const expiresAt = direction === 'inbound' ? this.inboundExpiresAt : this.flowExpiresAt;
+    if (this.flowDead || t >= expiresAt || t >= this.unrelatedDeathAt) {
       this.flowDead = true;
       return false;
     }
     // Never backwards: a packet the model evaluates late (a server message timed from an older
     // moment) does not shorten what a later one refreshed.
     this.flowExpiresAt = Math.max(this.flowExpiresAt, this.path.expiryFor(t));
+    this.inboundExpiresAt = this.path.directionsDiffer ? Math.max(this.inboundExpiresAt, this.path.expiryFor(t, 'inbound')) : this.flowExpiresAt;
     return true;
   }
 
@@ -530,7 +567,7 @@ class SimSession implements SearchSession {
     for (let i = 0; i < 1_000_000; i++) {
       const due = this.lastWireMs + hb * 1000;
       if (due > t || this.flowDead) return;
-      if (!this.passes(due)) return;
+      if (!this.passes(due, 'inbound')) return;
       this.heartbeatSeen = hb;
       this.lastWireMs = due + this.path.rttMs; // the client's answer
     }
