@@ -2,6 +2,7 @@
 // its search concludes, its boundary moves its sessions on to the next level (already old), a
 // wrong boundary is dropped and read again, and a level ends with its box (or the run with none).
 import { HopSearch } from './locate-hop-search.ts';
+import { bracketWidthTarget } from './precision.ts';
 import { attributionToleranceSeconds, unlocatableReason } from './locate-read.ts';
 import { EPS, frontierHops, frontierMode, MOVE_MARGIN_S, RunState, type Level, type Tracked } from './locate-state.ts';
 import type { SessionTable } from './locate-sessions.ts';
@@ -57,6 +58,7 @@ export class Levels {
       exact: false,
       unlocatable: false,
       depth: 1,
+      witness: null,
     };
     state.levels.push(level);
     state.log(() => `level ${level.index} at hop ${hop}: frontier ${level.frontier.map((f) => f.hop).join(',')}`);
@@ -251,7 +253,11 @@ export class Levels {
       // A proxy's close is itself an observation of its timeout: the bracket's upper end is the
       // earliest close, the estimate (the midpoint otherwise).
       const below = o.kind === 'below_min';
-      const closesIdle = level.search.closedWhileIdle();
+      let closesIdle = level.search.closedWhileIdle();
+      // Only a FIN or RST can have crossed a probe: silent failures need no witness.
+      const mode = o.failureMode ?? frontierMode(level);
+      if (!closesIdle && (mode === 'closed' || mode === 'reset') && this.awaitWitness(level, o.upperSeconds)) return;
+      closesIdle ||= level.witness?.closed != null;
       state.unlocatable = {
         beyondHop: level.hop,
         tcpEndsAtHop: state.topHop,
@@ -259,7 +265,7 @@ export class Levels {
         upperSeconds: o.upperSeconds,
         estimateSeconds: below ? null : closesIdle ? o.upperSeconds : (o.lowerSeconds + o.upperSeconds) / 2,
         belowMin: below,
-        failureMode: o.failureMode ?? frontierMode(level),
+        failureMode: mode,
         closesIdle,
         foundAfterMs: state.elapsedMs(),
       };
@@ -280,6 +286,54 @@ export class Levels {
     state.log(() => `box at hop ${box.hop}: (${box.lowerSeconds}, ${box.upperSeconds}]`);
     level.done = true;
     this.sessions.closeLevel(level, true);
+  }
+
+  /**
+   * Before an unlocatable level says that whatever forgets its sessions only does so when probed:
+   * probes sent at exactly a proxy's timeout cross its close (a FIN or RST crossing a probe looks
+   * like a box that rejects the next packet), so one session is kept idle, never probed, until its
+   * age passes the bound by one precision width (and a probe's suspicion time): closed or reset by
+   * the far end meanwhile, it is a proxy's close. Its oldest idle session is taken (the others are
+   * closed), so the wait adds at most the bound plus that width. Returns whether to wait.
+   */
+  private awaitWitness(level: Level, upperSeconds: number): boolean {
+    const { state, sessions } = this;
+    const now = state.clock.now();
+    let w = level.witness;
+    if (!w) {
+      const idle = [...sessions.all()]
+        .filter((t) => t.level === level && !t.busy && !t.session.isClosed())
+        .map((t) => ({ t, age: Math.max(0, (now - t.session.lastActivityAt()) / 1000) }))
+        .sort((x, y) => y.age - x.age);
+      const slackSeconds = state.suspectAfterMs() / 1000;
+      const acceptUpToSeconds = upperSeconds + bracketWidthTarget(state.opts.precision, upperSeconds) + slackSeconds;
+      const pick = idle.find((c) => c.age < upperSeconds);
+      if (!pick) {
+        level.witness = { id: '', untilMs: now, acceptUpToSeconds, closed: null, over: true };
+        state.log(() => `level ${level.index}: no session left to witness an idle close`);
+        return false;
+      }
+      for (const c of idle) if (c !== pick) sessions.closeSession(c.t.id);
+      sessions.assign(pick.t, level, 'witness', pick.t.hop);
+      w = level.witness = { id: pick.t.id, untilMs: now + (acceptUpToSeconds - pick.age) * 1000, acceptUpToSeconds, closed: null, over: false };
+      state.log(() => `level ${level.index}: witness ${pick.t.id} (age ${pick.age.toFixed(2)}) idles unprobed up to ${acceptUpToSeconds.toFixed(2)} s`);
+    }
+    if (w.over || w.closed) return false;
+    if (now >= w.untilMs || !sessions.get(w.id)) {
+      w.over = true;
+      sessions.closeSession(w.id);
+      return false;
+    }
+    state.wakeAt(w.untilMs);
+    return true;
+  }
+
+  /** The level's witness ended on its own while idle: a close within its window is a proxy's. */
+  witnessEnded(level: Level, ageSeconds: number, mode: 'closed' | 'reset'): void {
+    const w = level.witness;
+    if (!w || w.over) return;
+    if (ageSeconds <= w.acceptUpToSeconds + EPS) w.closed = { ageSeconds, mode };
+    else w.over = true;
   }
 
   /** Every level is done: the run ends located (and says how far beyond the last box it searched), or with what no TTL locates. */

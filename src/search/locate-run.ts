@@ -123,6 +123,7 @@ export class LocateRun {
         state.pathFailures++;
         state.log(() => `  ${t.role} L${level.index} ${t.id}@hop${t.hop} ended while idle at ${end.ageSeconds.toFixed(2)} s: ${end.outcome}`);
         if (t.role === 'search') level.search.endedWhileIdle(end.ageSeconds, end.outcome);
+        else if (t.role === 'witness') this.levels.witnessEnded(level, end.ageSeconds, end.outcome);
         else if (t.role === 'frontier') this.frontier.died(t, end.ageSeconds, end.outcome);
         else this.attribution.answered(level, end.ageSeconds, true, true);
       } else if (end?.outcome !== 'silent') {

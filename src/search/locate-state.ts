@@ -15,7 +15,8 @@ export const MIN_SEARCH_SESSIONS = 3;
 export const MOVE_MARGIN_S = 0.5;
 export const EPS = 1e-6;
 
-export type Role = 'search' | 'frontier' | 'checker';
+/** `witness`: a session kept idle, unprobed, past an unlocatable level's bound (does the far end close it on its own?). */
+export type Role = 'search' | 'frontier' | 'checker' | 'witness';
 
 /** A probe session of the run: where it idles and what it is for. */
 export interface Tracked {
@@ -79,6 +80,12 @@ export interface Level {
    * the next frontier.
    */
   depth: number;
+  /**
+   * An unlocatable level whose probes saw no session closed while idle keeps one session idle past
+   * its bound without probing it: a proxy closes it on its own (FIN/RST), a box that only forgets
+   * does not. Null: not started; `closed`: how the far end ended it (null: not, or not yet).
+   */
+  witness: { id: string; untilMs: number; acceptUpToSeconds: number; closed: { ageSeconds: number; mode: 'closed' | 'reset' } | null; over: boolean } | null;
 }
 
 /** A session a level wants opened. */

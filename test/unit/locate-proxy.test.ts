@@ -43,6 +43,20 @@ describe('locate through a proxy (simulator)', () => {
     });
   }
 
+  for (const [mode, how] of [['closed', 'FIN'], ['reset', 'RST']] as const) {
+    it(`a proxy whose T falls exactly on an age the planner probes (${how}, T = 3 s and 5 s): the probes cross its close, an unprobed witness still names the proxy, within about one T more`, async () => {
+      // With --min 2 s the ladder probes at 3.0 s and 5.0 s: every probe sent there crosses the
+      // close, so no search session is closed while idle; before the witness this said every_hop_died.
+      for (const T of [3, 5]) {
+        for (let seed = 1; seed <= 2; seed++) {
+          const { result, wallSeconds } = await run({ targetHop: 5, boxes: [{ hop: 3, timeoutSeconds: T, mode, proxy: true }], seed, rttMs: 0.2 });
+          expectProxy(result, { t: T, tcpEndsAtHop: 3, mode });
+          expect(wallSeconds).toBeLessThanOrEqual(2.5 * T + 2);
+        }
+      }
+    });
+  }
+
   it('seeds × timeouts: never a box, always the proxy verdict, T right, within 2 × T (and the bound of 3 × T)', async () => {
     const costs: number[] = [];
     for (const T of [8, 15, 45, 120, 600, 3600]) {
