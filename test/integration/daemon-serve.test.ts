@@ -33,6 +33,7 @@ ${labTargetYaml(lab)}    module: lab
   .join('')}`;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read many documents' fields; `any` like JSON.parse
 async function getJson(url: string): Promise<any> {
   const r = await fetch(url);
   return r.json();

@@ -15,7 +15,7 @@ export function startFileCapture(namespace: string, iface: string, pcapPath: str
   const proc = spawn('ip', ['netns', 'exec', namespace, 'tcpdump', '-i', iface, '-U', '-n', '-s', '256', '-w', pcapPath, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const listening = new Promise<void>((resolve, reject) => {
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => {
       log += d;
       if (/listening on/.test(log)) resolve();
     });
