@@ -187,7 +187,7 @@ export function exposedMetricNames(text: string): Set<string> {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
     const m = /^# TYPE (\S+) /.exec(line) ?? /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
-    if (m) names.add(m[1]!);
+    if (m) names.add(m[1]);
   }
   return names;
 }

@@ -36,7 +36,7 @@ export function metricNamesIn(expr: string): string[] {
   const names = new Set<string>();
   for (const m of s.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
     const word = m[0];
-    const before = s[m.index! - 1];
+    const before = s[m.index - 1];
     // "1e3" / "0x1f" / "5m" style numbers and durations start with a digit right before the word.
     if (before !== undefined && /[0-9.]/.test(before)) continue;
     if (PROMQL_WORDS.has(word.toLowerCase())) continue;
@@ -50,5 +50,5 @@ export function labelValuesMetric(query: string): { metric: string | null; label
   const m = /^\s*label_values\(\s*(?:(.+?)\s*,\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$/.exec(query);
   if (!m) return null;
   const selector = m[1]?.trim() ?? null;
-  return { metric: selector === null ? null : (metricNamesIn(selector)[0] ?? null), label: m[2]! };
+  return { metric: selector === null ? null : (metricNamesIn(selector)[0] ?? null), label: m[2] };
 }

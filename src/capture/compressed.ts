@@ -46,7 +46,8 @@ export interface GunzipState {
  */
 export async function* gunzip(compressed: AsyncIterable<Buffer>, state: GunzipState): AsyncGenerator<Buffer> {
   let compressedBytes = 0;
-  let sourceError: unknown = null;
+  // A holder, not a `let`: TypeScript does not see the generator's assignment and would narrow a `let` to null.
+  const source: { error?: unknown } = {};
   const counted = async function* (): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of compressed) {
@@ -54,7 +55,7 @@ export async function* gunzip(compressed: AsyncIterable<Buffer>, state: GunzipSt
         yield chunk;
       }
     } catch (err) {
-      sourceError = err;
+      source.error = err;
       throw err;
     }
   };
@@ -71,7 +72,7 @@ export async function* gunzip(compressed: AsyncIterable<Buffer>, state: GunzipSt
       yield chunk;
     }
   } catch (err) {
-    if (sourceError !== null) throw sourceError;
+    if ('error' in source) throw source.error;
     if (err instanceof GzipDataError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'Z_BUF_ERROR') {

@@ -67,7 +67,7 @@ export function decodePacket(linkType: number, buf: Buffer, off: number, capLen:
     case LINKTYPE.RAW_OPENBSD:
     case LINKTYPE.RAW_OPENBSD_14: {
       if (capLen < 1) return Decoded.Malformed;
-      const version = buf[off]! >> 4;
+      const version = buf[off] >> 4;
       if (version === 4) return decodeIpv4(buf, off, end, out);
       if (version === 6) return decodeIpv6(buf, off, end, out);
       return Decoded.NotTcp;
@@ -101,7 +101,7 @@ function decodeByEthertype(type: number, buf: Buffer, at: number, end: number, o
 
 function decodeIpv4(buf: Buffer, at: number, end: number, out: TcpSegment): Decoded {
   if (end - at < 20) return Decoded.Malformed;
-  const vihl = buf[at]!;
+  const vihl = buf[at];
   if (vihl >> 4 !== 4) return Decoded.Malformed;
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < 20 || end - at < ihl) return Decoded.Malformed; // options are skipped by ihl
@@ -122,10 +122,10 @@ function decodeIpv4(buf: Buffer, at: number, end: number, out: TcpSegment): Deco
 
 function decodeIpv6(buf: Buffer, at: number, end: number, out: TcpSegment): Decoded {
   if (end - at < 40) return Decoded.Malformed;
-  if (buf[at]! >> 4 !== 6) return Decoded.Malformed;
+  if (buf[at] >> 4 !== 6) return Decoded.Malformed;
   let payloadLen = u16be(buf, at + 4);
   if (payloadLen === 0) return Decoded.Malformed; // jumbogram or TSO: no reliable length
-  let next = buf[at + 6]!;
+  let next = buf[at + 6];
   out.family = 6;
   for (let i = 0; i < 4; i++) {
     out.src[i] = u32be(buf, at + 8 + 4 * i);
@@ -142,11 +142,11 @@ function decodeIpv6(buf: Buffer, at: number, end: number, out: TcpSegment): Deco
       case 60: // destination options
       case 135: // mobility
         if (end - p < 8) return Decoded.Malformed;
-        len = (buf[p + 1]! + 1) * 8;
+        len = (buf[p + 1] + 1) * 8;
         break;
       case 51: // AH: length in 4-byte units minus 2
         if (end - p < 8) return Decoded.Malformed;
-        len = (buf[p + 1]! + 2) * 4;
+        len = (buf[p + 1] + 2) * 4;
         break;
       case 44: // fragment header
         return Decoded.Fragment;
@@ -163,7 +163,7 @@ function decodeIpv6(buf: Buffer, at: number, end: number, out: TcpSegment): Deco
 
 function decodeTcp(buf: Buffer, at: number, end: number, tcpLen: number, out: TcpSegment): Decoded {
   if (end - at < 20 || tcpLen < 20) return Decoded.Malformed;
-  const hlen = (buf[at + 12]! >> 4) * 4;
+  const hlen = (buf[at + 12] >> 4) * 4;
   if (hlen < 20 || tcpLen < hlen) return Decoded.Malformed; // Wireshark skips analysis then too
   out.srcPort = u16be(buf, at);
   out.dstPort = u16be(buf, at + 2);

@@ -60,12 +60,12 @@ export function classifyEnd(flow: Flow): FlowEnd {
  */
 export function summarizeFlow(flow: Flow, port: number | null, captureEnd: number): FlowSummary {
   const { client, server, clientSide: side } = flowEndpoints(flow, port);
-  const hbClient = flow.heartbeats[side]!;
-  const hbServer = flow.heartbeats[side ^ 1]!;
+  const hbClient = flow.heartbeats[side];
+  const hbServer = flow.heartbeats[side ^ 1];
   const senderSide = hbClient === 0 && hbServer === 0 ? -1 : hbClient >= hbServer ? side : side ^ 1;
   const heartbeats = hbClient + hbServer;
-  const heartbeatsAnswered = flow.heartbeatsAnswered[0]! + flow.heartbeatsAnswered[1]!;
-  const interval = senderSide >= 0 ? flow.heartbeatTimes[senderSide]!.interval() : null;
+  const heartbeatsAnswered = flow.heartbeatsAnswered[0] + flow.heartbeatsAnswered[1];
+  const interval = senderSide >= 0 ? flow.heartbeatTimes[senderSide].interval() : null;
   const kaInterval = flow.keepaliveTimes.interval();
   const died = flow.died;
   const end = classifyEnd(flow);

@@ -21,7 +21,7 @@ export interface FlowKeyed<F> {
 
 function endpointHash(words: Uint32Array, port: number): number {
   let h = Math.imul(port + 0x9e3779b9, 0x85ebca6b);
-  for (let i = 0; i < 4; i++) h = Math.imul(h ^ words[i]!, 0xcc9e2d51) + 0x1b873593;
+  for (let i = 0; i < 4; i++) h = Math.imul(h ^ words[i], 0xcc9e2d51) + 0x1b873593;
   return h ^ (h >>> 15);
 }
 
@@ -34,7 +34,7 @@ function sameTuple(src: Uint32Array, dst: Uint32Array, seg: TcpSegment): boolean
 
 /** Symmetric hash of a segment's connection (same value for both directions). */
 export function connectionHash(seg: TcpSegment): number {
-  if (seg.family === 4) return (endpointHash4(seg.src[0]!, seg.srcPort) + endpointHash4(seg.dst[0]!, seg.dstPort)) | 0;
+  if (seg.family === 4) return (endpointHash4(seg.src[0], seg.srcPort) + endpointHash4(seg.dst[0], seg.dstPort)) | 0;
   return (endpointHash(seg.src, seg.srcPort) + endpointHash(seg.dst, seg.dstPort) + 6) | 0;
 }
 
@@ -58,8 +58,8 @@ export class FlowTable<F extends FlowKeyed<F>> {
     const family = seg.family;
     const sp = seg.srcPort;
     const dp = seg.dstPort;
-    const s0 = seg.src[0]! | 0;
-    const d0 = seg.dst[0]! | 0;
+    const s0 = seg.src[0] | 0;
+    const d0 = seg.dst[0] | 0;
     // Consecutive packets usually belong to the same connection: try it before the buckets.
     const last = this.lastFlow;
     if (last !== null && hash === this.lastHash && last.family === family) {
@@ -111,7 +111,7 @@ export class FlowTable<F extends FlowKeyed<F>> {
       const chain: F[] = [];
       for (let f = head; f !== null; f = f.nextInBucket) chain.push(f);
       for (let k = chain.length - 1; k >= 0; k--) {
-        const f = chain[k]!;
+        const f = chain[k];
         const i = f.bucketHash & this.mask;
         f.nextInBucket = this.buckets[i]!;
         this.buckets[i] = f;

@@ -186,8 +186,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.family = seg.family;
     this.addrA.set(seg.src);
     this.addrB.set(seg.dst);
-    this.wordA0 = seg.src[0]! | 0;
-    this.wordB0 = seg.dst[0]! | 0;
+    this.wordA0 = seg.src[0] | 0;
+    this.wordB0 = seg.dst[0] | 0;
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
   }
@@ -203,8 +203,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.family = seg.family;
     this.addrA.set(seg.src);
     this.addrB.set(seg.dst);
-    this.wordA0 = seg.src[0]! | 0;
-    this.wordB0 = seg.dst[0]! | 0;
+    this.wordA0 = seg.src[0] | 0;
+    this.wordB0 = seg.dst[0] | 0;
     this.portA = seg.srcPort;
     this.portB = seg.dstPort;
     this.seq[0].reset();
@@ -220,8 +220,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     this.keepaliveTimes.reset();
     this.heartbeats[0] = this.heartbeats[1] = 0;
     this.heartbeatsAnswered[0] = this.heartbeatsAnswered[1] = 0;
-    this.heartbeatTimes[0]!.reset();
-    this.heartbeatTimes[1]!.reset();
+    this.heartbeatTimes[0].reset();
+    this.heartbeatTimes[1].reset();
     this.lastHeartbeatIdle = NaN;
     this.unanswered = 0;
     this.retransmissions = 0;
@@ -318,7 +318,7 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     // Wireshark's flags above, but must not look like a zero-length idle gap or a new probe.
     const sig = this.lastSignature;
     const at = direction * SIG_FIELDS;
-    if (ts - sig[at]! < DUPLICATE_WINDOW_SECONDS && seg.seq === sig[at + 1] && seg.ack === sig[at + 2] && seg.seglen === sig[at + 3] && flags === sig[at + 4]) {
+    if (ts - sig[at] < DUPLICATE_WINDOW_SECONDS && seg.seq === sig[at + 1] && seg.ack === sig[at + 2] && seg.seglen === sig[at + 3] && flags === sig[at + 4]) {
       this.duplicates++;
       return wireshark;
     }
@@ -434,8 +434,8 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
     }
     // Heartbeats are sent after an interval without anything received: the idle gap before an
     // answered one is the interval, when too few were seen for a period.
-    const side = this.heartbeatsAnswered[0]! >= this.heartbeatsAnswered[1]! ? 0 : 1;
-    const interval = this.heartbeatsAnswered[side]! > 0 ? (this.heartbeatTimes[side]!.interval() ?? this.lastHeartbeatIdle) : NaN;
+    const side = this.heartbeatsAnswered[0] >= this.heartbeatsAnswered[1] ? 0 : 1;
+    const interval = this.heartbeatsAnswered[side] > 0 ? (this.heartbeatTimes[side].interval() ?? this.lastHeartbeatIdle) : NaN;
     const flowing = idle <= HEARTBEAT_FLOWING_INTERVALS * interval;
     if (idle <= this.maxSurvived || flowing) {
       this.closeKind = CLOSE_BUSY;
@@ -485,10 +485,10 @@ export class Flow implements FlowKeyed<Flow>, ScopedFlow {
   }
 
   private countHeartbeat(direction: number, at: number, answered: boolean): void {
-    this.heartbeats[direction]!++;
-    this.heartbeatTimes[direction]!.add(at);
+    this.heartbeats[direction]++;
+    this.heartbeatTimes[direction].add(at);
     if (answered) {
-      this.heartbeatsAnswered[direction]!++;
+      this.heartbeatsAnswered[direction]++;
       this.lastHeartbeatIdle = this.probeIdle;
     }
   }

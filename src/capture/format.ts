@@ -2,11 +2,11 @@
 
 export function formatAddress(family: 4 | 6, words: Uint32Array, port: number): string {
   if (family === 4) {
-    const a = words[0]!;
+    const a = words[0];
     return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}:${port}`;
   }
   const groups: string[] = [];
-  for (let i = 0; i < 4; i++) groups.push((words[i]! >>> 16).toString(16), (words[i]! & 0xffff).toString(16));
+  for (let i = 0; i < 4; i++) groups.push((words[i] >>> 16).toString(16), (words[i] & 0xffff).toString(16));
   // Compress the longest run of zero groups (RFC 5952).
   let best = -1;
   let bestLen = 0;

@@ -63,7 +63,7 @@ export class LiveReporter implements FlowObserver {
       return;
     }
     if (!flow.died || (flow.reported & DIED) !== 0) return;
-    const interval = flow.heartbeatTimes[flow.deathDirection]!.interval();
+    const interval = flow.heartbeatTimes[flow.deathDirection].interval();
     if (now - flow.deathAt >= deathConfirmSeconds(interval, flow.deathIdle, flow.answerWindow())) this.reportDeath(flow, now);
   }
 

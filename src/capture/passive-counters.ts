@@ -62,7 +62,7 @@ export function canonicalEndpoint(text: string): string | null {
   const port = Number(m[3]);
   if (!(port >= 1 && port <= 65535)) return null;
   if (m[2] !== undefined) return isIP(m[2]) === 4 ? `${m[2]}:${port}` : null;
-  if (isIP(m[1]!) !== 6) return null;
+  if (isIP(m[1]) !== 6) return null;
   // URL parsing compresses an IPv6 address the way inet_ntop (and so the analysis) writes it.
   return `${new URL(`http://[${m[1]}]/`).hostname}:${port}`;
 }
@@ -134,7 +134,7 @@ export class PassiveCounters {
 
   private observeDeath(c: ServerCounters, age: number): void {
     DEATH_AGE_BUCKETS.forEach((le, i) => {
-      if (age <= le) c.deathAge.buckets[i]!++;
+      if (age <= le) c.deathAge.buckets[i]++;
     });
     c.deathAge.count++;
     c.deathAge.sum += age;

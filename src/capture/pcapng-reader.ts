@@ -114,8 +114,8 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
         const capLen = u32(20);
         if (capLen > blockLen - 32) bad(`captured length ${capLen} does not fit a ${blockLen}-byte block`, 20);
         const units = u32(12) * 4294967296 + u32(16);
-        lastTs = timestampSeconds(units, iface!);
-        sink.onPacket(iface!.linkType, lastTs, buf, pos + 28, capLen, u32(24));
+        lastTs = timestampSeconds(units, iface);
+        sink.onPacket(iface.linkType, lastTs, buf, pos + 28, capLen, u32(24));
         packets++;
         break;
       }
@@ -125,9 +125,9 @@ export async function readPcapng(input: ChunkedInput, sink: PacketSink, limits: 
         if (!iface) bad('simple packet block before any interface description');
         const origLen = u32(8);
         let capLen = Math.min(origLen, blockLen - 16);
-        if (iface!.snapLen > 0) capLen = Math.min(capLen, iface!.snapLen);
+        if (iface.snapLen > 0) capLen = Math.min(capLen, iface.snapLen);
         // SPBs carry no timestamp; reuse the last one so idle gaps are not invented.
-        sink.onPacket(iface!.linkType, lastTs, buf, pos + 12, capLen, origLen);
+        sink.onPacket(iface.linkType, lastTs, buf, pos + 12, capLen, origLen);
         packets++;
         break;
       }
@@ -153,7 +153,7 @@ function readInterfaceOptions(buf: Buffer, start: number, end: number, little: b
     if (at + 4 + len > end) bad(`interface option ${code} of length ${len} runs past the block`, at);
     if (code === 9 && len === 1) {
       // if_tsresol: MSB clear → 10^-v seconds, set → 2^-v.
-      const v = buf[at + 4]!;
+      const v = buf[at + 4];
       const exp = v & 0x7f;
       if ((v & 0x80) === 0) {
         if (exp > 18) bad(`timestamp resolution 10^-${exp} is not supported`, at);

@@ -24,11 +24,11 @@ export class PeriodTracker {
     const n = Math.min(this.count, RING);
     if (n < 3) return null;
     const ordered: number[] = [];
-    for (let i = this.count - n; i < this.count; i++) ordered.push(this.times![i % RING]!);
+    for (let i = this.count - n; i < this.count; i++) ordered.push(this.times![i % RING]);
     const gaps: number[] = [];
-    for (let i = 1; i < ordered.length; i++) gaps.push(ordered[i]! - ordered[i - 1]!);
+    for (let i = 1; i < ordered.length; i++) gaps.push(ordered[i] - ordered[i - 1]);
     const sorted = [...gaps].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
+    const median = sorted[Math.floor(sorted.length / 2)];
     if (!(median > 0)) return null;
     const agreeing = gaps.filter((g) => Math.abs(g - median) <= Math.max(0.2 * median, 0.05)).length;
     return agreeing * 3 >= gaps.length * 2 ? median : null;

@@ -46,9 +46,9 @@ export function formatAnalysisTable(report: AnalysisReport, source: string): str
   if (report.pathsOmittedFlows > 0) lines.push(`${report.pathsOmittedFlows} connections on further paths counted in the overall bracket only`);
   if (report.flows.length) {
     const rows = [HEADER, ...report.flows.map(columns)];
-    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     lines.push('');
-    for (const r of rows) lines.push(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+    for (const r of rows) lines.push(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
     if (report.flowsOmitted > 0) lines.push(`… ${report.flowsOmitted} more connections not listed (--max-flows)`);
     lines.push('');
     report.flows.forEach((f, i) => lines.push(`${i + 1}. ${f.client} → ${f.server}: ${f.verdict}`));

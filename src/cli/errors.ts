@@ -23,7 +23,7 @@ export function exitCodeFor(err: unknown): number {
   const category = categoryOf(err);
   if (category) return EXIT_FOR[category];
   // e.g. an interrupt (130) carried by the abort reason.
-  if (err && typeof err === 'object' && 'exitCode' in err && typeof (err as { exitCode: unknown }).exitCode === 'number') {
+  if (err && typeof err === 'object' && 'exitCode' in err && typeof (err).exitCode === 'number') {
     return (err as { exitCode: number }).exitCode;
   }
   return EXIT.failure;

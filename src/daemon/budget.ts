@@ -9,7 +9,7 @@
 // across targets.
 
 import { abortError } from '../search/clock.ts';
-import { ConnectPacer, type PacerWait } from '../search/pacer.ts';
+import { ConnectPacer } from '../search/pacer.ts';
 import type { Clock } from '../search/types.ts';
 import type { GlobalSettings } from './config.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
@@ -118,7 +118,7 @@ export class SessionBudget {
 
   private drain(): void {
     while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+      const head = this.queue[0];
       const n = Math.min(head.sessions, this.capacity);
       if (this.used + n > this.capacity) return;
       this.queue.shift();

@@ -502,7 +502,7 @@ function firstNonJson(v: unknown, at: string): { path: string; kind: string } | 
     }
     return null;
   }
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) {
     const kind = v instanceof Uint8Array ? 'binary' : v instanceof Date ? 'timestamp' : v instanceof Map ? 'ordered map' : v instanceof Set ? 'set' : 'tagged';
     return { path: at, kind };

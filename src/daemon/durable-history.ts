@@ -59,7 +59,7 @@ export class DurableHistoryStore extends HistoryStore {
     }
     // As record() would return it, with a temporary negative id until it is written.
     const entry = runEntry(this.nextTempId--, e);
-    this.enqueue({ kind, entry: entry as RunEntry });
+    this.enqueue({ kind, entry: entry });
     return entry;
   }
 
@@ -94,7 +94,7 @@ export class DurableHistoryStore extends HistoryStore {
   /** Writes queued entries until one fails; true when the queue is empty. */
   private flushOnce(): boolean {
     while (this.pending.length > 0) {
-      const head = this.pending[0]!;
+      const head = this.pending[0];
       try {
         const written = super.recordRun(head.kind, head.entry);
         // The runner holds this very object: it gets its real id.

@@ -68,7 +68,7 @@ export function runEntry<Result>(id: number, e: NewRunEntry<Result>): RunEntry<R
  * every request that reads it.
  */
 function fromRow<Result>(r: Row): RunEntry<Result> {
-  let result: Result | null = null;
+  let result: Result | null;
   try {
     result = r.result_json ? (JSON.parse(r.result_json) as Result) : null;
   } catch {

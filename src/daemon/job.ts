@@ -26,7 +26,7 @@ export interface JobContext {
   lease: { sessions: number; connectPacer: ConnectPacer };
   global: GlobalSettings;
   /** Sessions of this run open now (the target's sessions gauge). */
-  onSessionsOpen(open: number): void;
+  onSessionsOpen: (open: number) => void;
   /** The latest successful run of a kind on this target (a measurement starts from its own; a matrix is cross-checked against the measurement's). */
   latestOk<P>(key: JobKey<P>): RunRecord<P> | null;
   /** The target's latest sentinel death, if any (it bounds the timeout from above since then; ./sentinel.ts). */

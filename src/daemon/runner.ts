@@ -28,7 +28,7 @@ export interface RunnerDeps {
   openerFactory?: OpenerFactory;
   budget: SessionBudget;
   history: HistoryStore;
-  global(): GlobalSettings;
+  global: () => GlobalSettings;
   clock: Clock;
   cron: CronScheduler;
   random(): number;

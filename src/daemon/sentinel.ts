@@ -31,7 +31,7 @@ export interface SentinelDeps {
   opener: SessionOpener;
   clock: Clock;
   /** Called with 1 when the session is open and 0 when it closed (sessions-open gauge). */
-  onSessionsOpen(open: number): void;
+  onSessionsOpen: (open: number) => void;
   /** Called after every check that the session survived. */
   onAlive?(report: ProbeReport): void;
 }

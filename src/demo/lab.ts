@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { formatEndpoint, type TargetSpec } from '../probe/target.ts';
 import { knownHostsName, sha256Fingerprint } from '../probe/host-keys.ts';
 import type { Clock, Direction } from '../search/types.ts';
@@ -55,7 +55,10 @@ export interface DemoLab {
 function publicKeyBlob(openSshPublic: string): Buffer {
   const parsed = ssh2.utils.parseKey(openSshPublic);
   if (parsed instanceof Error) throw parsed;
-  return (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
+  // ssh2 returns an array for a file of several keys (its types say one key); flat() takes the first
+  // either way, typed (Array.isArray would narrow the interface to `ParsedKey & any[]`).
+  const keys: ParsedKey | ParsedKey[] = parsed;
+  return [keys].flat()[0].getPublicSSH();
 }
 
 // Temp dirs (holding a client key) of labs not closed yet: removed on exit even without close()

@@ -4,7 +4,7 @@ import net from 'node:net';
 
 export interface SocketSet {
   /** Holds `s` until it closes. Its errors are ignored: the relay's other side sees the close. */
-  track<S extends net.Socket>(s: S): S;
+  track: <S extends net.Socket>(s: S) => S;
   /** Destroys every socket still open. */
   destroyAll(): void;
 }
@@ -25,7 +25,7 @@ export function socketSet(): SocketSet {
 }
 
 /** Binds `server` to an ephemeral port on `host`; close() destroys the sockets in `sockets`, then closes the server. */
-export async function listenEphemeral(server: net.Server, sockets: SocketSet, host = '127.0.0.1'): Promise<{ port: number; close(): Promise<void> }> {
+export async function listenEphemeral(server: net.Server, sockets: SocketSet, host = '127.0.0.1'): Promise<{ port: number; close: () => Promise<void> }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, host, () => resolve());

@@ -5,7 +5,7 @@
 // and prints when the signaller, on another connection, is told "USR1 PID".
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { signallerScript, SIGNALLER_READY, WAITER_READY, WAITER_SPEAKS } from '../probe/inbound-scripts.ts';
 import { after, type ClockTimer } from '../probe/clock-timer.ts';
 import { sendServerKeepalive } from '../probe/ssh2-adapter.ts';
@@ -65,7 +65,10 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 export async function startDemoSshServer(opts: DemoSshServerOptions): Promise<DemoSshServer> {
   const allowed = ssh2.utils.parseKey(opts.authorizedKey);
   if (allowed instanceof Error) throw new Error(`demo server: cannot parse the authorized key: ${allowed.message}`);
-  const allowedKey = Array.isArray(allowed) ? allowed[0] : allowed;
+  // ssh2 returns an array for a file of several keys (its types say one key); flat() takes the first
+  // either way, typed (Array.isArray would narrow the interface to `ParsedKey & any[]`).
+  const keys: ParsedKey | ParsedKey[] = allowed;
+  const allowedKey = [keys].flat()[0];
   const connections = new Set<net.Socket>();
   const clock = opts.clock ?? realClock;
   const allExecTimerSets = new Set<Set<ClockTimer>>();

@@ -85,7 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { model, renderer, webConfig } = deps;
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
   const log = deps.log ?? silentLogger;
-  const failures = new RateLimitedLog(log, realClock.now);
+  const failures = new RateLimitedLog(log, () => realClock.now());
   const counters = deps.httpCounters ?? new HttpCounters();
   const guard = new ConnectionGuard(
     limits,
@@ -101,7 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             : `HTTP: every connection slot has a request in progress; refused a new connection from ${client}`,
       );
     },
-    realClock.now,
+    () => realClock.now(),
   );
   const app = Fastify({
     logger: false,
@@ -124,7 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   // Order matters: the rate limit before auth (no bcrypt for a client over its rate), the work gate after it.
-  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: realClock.now, failures, counters });
+  await app.register(rateLimitPlugin, { rateLimit: webConfig?.rateLimit ?? null, now: () => realClock.now(), failures, counters });
   await app.register(authPlugin, {
     webConfig,
     bcrypt: { maxConcurrent: limits.maxConcurrentBcrypt, maxQueue: limits.maxBcryptQueue },
@@ -132,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onAuthenticated: (socket) => guard.authenticated(socket),
     counters,
   });
-  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, realClock.now), failures, counters, clock: realClock });
+  await app.register(workGatePlugin, { gate: new WorkGate(limits.maxConcurrentRequests, limits.requestsPerSecond, () => realClock.now()), failures, counters, clock: realClock });
   await app.register(metricsPlugin, { model, renderer });
   await app.register(apiPlugin, {
     model,

@@ -6,7 +6,7 @@ import net from 'node:net';
 export function clientKey(address: string | undefined): string {
   if (!address) return 'unknown';
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (v4) return v4[1]!;
+  if (v4) return v4[1];
   if (net.isIPv4(address)) return address;
   if (!net.isIPv6(address)) return address;
   return `${expandIpv6(address).slice(0, 4).join(':')}::/64`;
@@ -14,7 +14,7 @@ export function clientKey(address: string | undefined): string {
 
 /** The eight 16-bit groups of an IPv6 address (a zone id dropped), without leading zeros. */
 function expandIpv6(address: string): string[] {
-  const plain = address.split('%')[0]!;
+  const plain = address.split('%')[0];
   const [head, tail] = plain.includes('::') ? plain.split('::') : [plain, undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];

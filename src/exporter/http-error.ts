@@ -34,7 +34,7 @@ export function allowOnly(app: FastifyInstance, url: string, allowed: readonly s
   const others = ALL_METHODS.filter((m) => !allowed.includes(m));
   const allow = [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', ');
   app.route({
-    method: others as unknown as ('GET' | 'POST')[],
+    method: others,
     url,
     handler: async (_req, reply) => reply.code(405).header('allow', allow).send({ error: `method not allowed; use ${allowed.join(' or ')}` }),
   });

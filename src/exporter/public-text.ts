@@ -6,6 +6,7 @@
 
 /** Control characters (C0 but tab, DEL, C1) as visible escapes: ESC → \x1b, newline → \n. */
 export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is this function's job
   return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => {
     if (c === '\n') return '\\n';
     if (c === '\r') return '\\r';

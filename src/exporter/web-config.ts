@@ -201,7 +201,7 @@ export function resolveWebConfig(raw: unknown, baseDir: string, file?: string): 
   if (t0?.cipher_suites) {
     const known = new Set(getCiphers().map((c) => c.toUpperCase()));
     t0.cipher_suites.forEach((name, i) => {
-      if (!known.has(CIPHER_SUITES[name]!.toUpperCase())) problems.push(`tls_server_config.cipher_suites[${i}]: ${name} is not available in this Node.js's OpenSSL`);
+      if (!known.has(CIPHER_SUITES[name].toUpperCase())) problems.push(`tls_server_config.cipher_suites[${i}]: ${name} is not available in this Node.js's OpenSSL`);
     });
   }
   const read = (p: string, at: string): Buffer | undefined => {

@@ -55,7 +55,7 @@ export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, o
   signal?.addEventListener('abort', closeAll, { once: true });
   try {
     for (let i = 0; i < plan.length; i++) {
-      const { kind, intervalSeconds } = plan[i]!;
+      const { kind, intervalSeconds } = plan[i];
       if (i > 0 && opts.connectStaggerMs > 0) await clock.sleep(opts.connectStaggerMs, signal);
       let session: HeartbeatSession;
       try {
@@ -65,7 +65,7 @@ export async function runHeartbeatMatrix(target: string, opener: OpenerChoice, o
         // The first connect failing means the target is unreachable or refuses us (exit 3), which
         // is not a matrix result; a later one failing is recorded for its interval only.
         if (i === 0) throw err;
-        runs.push(Promise.resolve(openFailed(plan[i]!, err)));
+        runs.push(Promise.resolve(openFailed(plan[i], err)));
         continue;
       }
       open.push(session);

@@ -27,7 +27,7 @@ export function tcpKeepaliveVerdict(results: readonly HeartbeatRunResult[]): Tcp
   for (const row of tcp) {
     const n = row.intervalSeconds as number;
     if (row.survived) {
-      const idleDeath = none && diedByPath(none) ? none : ssh.find((r) => r.intervalSeconds !== null && (r.intervalSeconds as number) >= n && diedByPath(r));
+      const idleDeath = none && diedByPath(none) ? none : ssh.find((r) => r.intervalSeconds !== null && (r.intervalSeconds) >= n && diedByPath(r));
       if (idleDeath) yes.push(`${rowLabel(row)} survived the window while ${describeDeath(idleDeath)}`);
       continue;
     }
@@ -37,7 +37,7 @@ export function tcpKeepaliveVerdict(results: readonly HeartbeatRunResult[]): Tcp
       no.push(`${rowLabel(row)} was ${row.cause === 'closed' ? 'closed' : 'ended'} by the path after ${idle} s without a byte at SSH level although kernel keepalives went out every ${n} s`);
       continue;
     }
-    const sshSurvivor = ssh.find((r) => r.intervalSeconds !== null && (r.intervalSeconds as number) >= n && r.survived);
+    const sshSurvivor = ssh.find((r) => r.intervalSeconds !== null && (r.intervalSeconds) >= n && r.survived);
     if (sshSurvivor) no.push(`${rowLabel(row)} died (${row.cause}) while SSH heartbeats every ${sshSurvivor.intervalSeconds} s survived`);
   }
   if (yes.length && no.length) return { refreshesPath: null, evidence: `contradictory rows: ${[...yes, ...no].join('; ')}` };

@@ -2,7 +2,7 @@
 // (`/api/targets`, `/api/targets/:name/history`, `…/heartbeat`, `…/locate`) and of the CLI's
 // `--json` documents, declared here structurally so this folder depends on neither the exporter nor
 // the daemon: the pages show exactly what the API serves, and the browser tests compare the two.
-import type { Direction, ProbeOutcome } from '../search/types.ts';
+import type { Direction } from '../search/types.ts';
 
 /** One direction's bracket, as in `latest.results[]` of /api/targets and in `measure --json`. */
 export interface BracketJson {
@@ -49,7 +49,7 @@ export interface TargetJson {
 /** A probe of a measurement document (`measure --json`, history `result.results[].probes[]`). */
 export interface ProbeJson {
   ageSeconds: number;
-  outcome: ProbeOutcome | string;
+  outcome: string; // a ProbeOutcome, or one a newer daemon reports that this page does not know
   at: string;
   sessionId: string;
 }

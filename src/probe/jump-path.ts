@@ -39,9 +39,9 @@ export function openTunnel(outer: Socket, hops: LoadedHop[], target: { host: str
     let transport: Duplex = outer;
     let i = 0;
     const next = () => {
-      const hop = hops[i]!;
+      const hop = hops[i];
       onHop(hop.label);
-      const to = i + 1 < hops.length ? hops[i + 1]!.spec : target;
+      const to = i + 1 < hops.length ? hops[i + 1].spec : target;
       let hostKeyReason: string | null = null;
       let ready = false;
       const c = new ssh2.Client();
@@ -71,7 +71,7 @@ export function openTunnel(outer: Socket, hops: LoadedHop[], target: { host: str
       });
       try {
         c.connect({
-          sock: transport as unknown as Socket,
+          sock: transport,
           username: hop.spec.user,
           password: hop.credentials.password,
           agent: hop.credentials.agent,

@@ -38,7 +38,7 @@ export function formatLocateSummary(o: LocateOutcome): string {
   }
   doc.boxes.forEach((b, i) => {
     const how = b.failureMode ? ` (${HOW[b.failureMode]})` : '';
-    const nearer = i === 0 ? 'nothing nearer forgets sooner' : `nothing between hop ${doc.boxes[i - 1]!.hop} and hop ${b.hop} forgets sooner`;
+    const nearer = i === 0 ? 'nothing nearer forgets sooner' : `nothing between hop ${doc.boxes[i - 1].hop} and hop ${b.hop} forgets sooner`;
     const bracket = `, bracket (${b.lowerSeconds === null ? '?' : b.lowerSeconds.toFixed(1)}, ${b.upperSeconds.toFixed(1)}]`;
     const when = b.belowMin ? `within ${timeoutText(b)}` : `after ${secs(b.estimateSeconds!)}`;
     lines.push(`${hopName(b.hop, b.address, trace.targetHop)} forgets idle connections ${when}${how}; ${nearer}${bracket}`);

@@ -316,7 +316,8 @@ export class SshSessionOpener implements SessionOpener {
           const pw = this.opts.credentials.password;
           finish(pw !== undefined ? prompts.map(() => pw) : []);
         });
-        c.on('ready', async () => {
+        // The handler's promise is caught: a failed first round trip fails the open, never goes unhandled.
+        c.on('ready', () => void (async () => {
           const endpoint = endpointOf(sock);
           session = new SshSession({
             id,
@@ -346,11 +347,14 @@ export class SshSessionOpener implements SessionOpener {
           this.opts.onSessionsOpen?.(this.live.size);
           if (session.isClosed()) this.onSessionClosed(session);
           resolve(session);
-        });
+        })().catch((err: unknown) => {
+          session?.close();
+          fail(err instanceof Error ? err : new Error('first keepalive failed', { cause: err }));
+        }));
         const creds = this.opts.credentials;
         try {
           c.connect({
-            sock: transport as net.Socket,
+            sock: transport,
             username: this.spec.user,
             password: creds.password,
             agent: creds.agent,

@@ -101,7 +101,9 @@ function loadLibc(user: SocketOptionsUser = 'locate'): Libc {
       connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
       // poll blocks: it runs on koffi's worker thread so the event loop never waits for an ICMP.
       pollAsync: (fds, n, timeoutMs) =>
-        new Promise((resolve, reject) => poll.async(fds, n, timeoutMs, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
+        new Promise<number>((resolve, reject) => {
+          poll.async(fds, n, timeoutMs, (err: unknown, r: number) => (err ? reject(err instanceof Error ? err : new Error('poll failed', { cause: err })) : resolve(r)));
+        }),
       recvmsg: lib.func('long recvmsg(int fd, _Inout_ idleprobe_msghdr *msg, int flags)'),
       close: lib.func('int close(int fd)'),
     };
@@ -300,17 +302,17 @@ function sockaddrFor(address: string, port: number): { buf: Buffer; family: numb
 function ipv6Bytes(address: string): Buffer {
   const [head, tail] = address.includes('::') ? address.split('::') : [address, null];
   const parse = (s: string) => (s === '' ? [] : s.split(':'));
-  let groups = parse(head!);
+  let groups = parse(head);
   let rest = tail === null ? [] : parse(tail);
   const last = (tail === null ? groups : rest).at(-1);
   const v4 = last && last.includes('.') ? last : null;
   if (v4) {
     const o = v4.split('.').map(Number);
-    const extra = [((o[0]! << 8) | o[1]!).toString(16), ((o[2]! << 8) | o[3]!).toString(16)];
+    const extra = [((o[0] << 8) | o[1]).toString(16), ((o[2] << 8) | o[3]).toString(16)];
     if (tail === null) groups = [...groups.slice(0, -1), ...extra];
     else rest = [...rest.slice(0, -1), ...extra];
   }
-  const fill = tail === null ? [] : new Array(8 - groups.length - rest.length).fill('0');
+  const fill = tail === null ? [] : new Array<string>(8 - groups.length - rest.length).fill('0');
   const all = [...groups, ...fill, ...rest];
   const b = Buffer.alloc(16);
   all.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
@@ -430,8 +432,8 @@ export async function traceTcp(address: string, port: number, maxHops: number, o
       return a;
     }));
     for (let i = 0; i < batch.length; i++) {
-      const k = batch[i]!;
-      const a = answers[i]!;
+      const k = batch[i];
+      const a = answers[i];
       if (a.kind === 'destination') {
         hops.push({ hop: k, address: a.address });
         return { hops, targetHop: k, problem: null };

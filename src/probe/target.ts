@@ -110,7 +110,7 @@ export function parseEndpoint(arg: string, what = 'target'): EndpointArg {
   const m = /^(?:([^@\s]+)@)?([^@\s]+)$/.exec(text);
   if (!m) throw bad('is not [user@]host[:port]');
   const user = m[1] ?? null;
-  const rest = m[2]!;
+  const rest = m[2];
   let host: string;
   let portText: string | undefined;
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);

@@ -45,9 +45,9 @@ async function sequentialSearch(opener: SessionOpener, clock: Clock, opts: Searc
       const report =
         opts.direction === 'outbound'
           ? await (async () => {
-              const wait = session!.lastActivityAt() + age * 1000 - clock.now();
+              const wait = session.lastActivityAt() + age * 1000 - clock.now();
               if (wait > 0) await clock.sleep(wait, opts.signal);
-              return session!.probeOutbound();
+              return session.probeOutbound();
             })()
           : await session.probeInbound(age);
       probes.push({ direction: opts.direction, ageSeconds: report.ageSeconds, outcome: report.outcome, at: report.at, sessionId: session.id });

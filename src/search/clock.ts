@@ -2,7 +2,7 @@
 import type { Clock } from './types.ts';
 
 export function abortError(signal?: AbortSignal): Error {
-  const reason = signal?.reason;
+  const reason: unknown = signal?.reason;
   if (reason instanceof Error) return reason;
   const err = new Error(typeof reason === 'string' ? reason : 'The operation was aborted');
   err.name = 'AbortError';

@@ -47,7 +47,7 @@ export class SearchCoordinator {
   ) {
     if (perDirection.length === 0 || perDirection.length > 2) throw new RangeError(`searchIdleTimeout: one or two directions (got ${perDirection.length})`);
     for (const o of perDirection) validate(o, opener);
-    const first = perDirection[0]!;
+    const first = perDirection[0];
     this.signal = signal ?? first.signal;
     this.shared = perDirection.length > 1;
     const startMs = clock.now();
@@ -196,7 +196,7 @@ export class SearchCoordinator {
   private planJoint(): number | null {
     const now = this.clock.now();
     const idle = this.pool.idle(true).map(({ id, session }) => ({ id, ageSeconds: Math.max(0, (now - session.lastActivityAt()) / 1000) }));
-    const lead = this.runs[0]!;
+    const lead = this.runs[0];
     const suspectAfterMs = Math.max(...this.runs.map((r) => r.suspectAfterMs()));
     const plan = planShared({
       nowMs: now,
@@ -286,7 +286,8 @@ export class SearchCoordinator {
         : run.inboundMethod === 'signal' && session.probeInboundNow
           ? session.probeInboundNow()
           : session.probeInbound(ageSeconds);
-    probe
+    // Not awaited: probes run side by side; a failure becomes an `error` report, answered() is synchronous.
+    void probe
       .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds, at: this.clock.now(), detail: describe(err) }))
       .then((report) => this.answered(run, id, session, report));
   }
@@ -306,7 +307,7 @@ export class SearchCoordinator {
   }
 
   private async waitUntil(atMs: number): Promise<void> {
-    if (this.pool.fatal) throw this.pool.fatal;
+    this.throwIfFatal();
     const timer = new AbortController();
     const delay = atMs - this.clock.now();
     const waits: Promise<void>[] = [this.wakeup.wait()];
@@ -317,7 +318,12 @@ export class SearchCoordinator {
     } finally {
       timer.abort();
     }
-    if (this.pool.fatal) throw this.pool.fatal;
+    this.throwIfFatal();
+  }
+
+  private throwIfFatal(): void {
+    const fatal = this.pool.fatal;
+    if (fatal) throw fatal;
   }
 }
 

@@ -129,8 +129,8 @@ function refineMs(input: EtaInput, gap: Gap): number {
   const confirmingNow = pending.filter((p) => p.ageSeconds >= upper - EPS && p.ageSeconds <= upper + cw + EPS).length;
   let expected = 0;
   for (let i = 0; i + 1 < edges.length; i++) {
-    const a = edges[i]!;
-    const b = edges[i + 1]!;
+    const a = edges[i];
+    const b = edges[i + 1];
     const sub: SubGap = { low: a, high: b, width: bracketWidthTarget(input.precision, b) };
     // If the timeout is in here, every probe in flight at or above b fails and may confirm it.
     const failuresAbove = b === upper ? [] : [...inFlightAbove(b), upper];
@@ -253,8 +253,8 @@ function climbOutbound(input: EtaInput): Climb {
   for (let n = 0; n < MAX_RUNGS && ages.length > 0 && (top === null || top < input.ceilingSeconds - EPS); n++) {
     const rung = Math.min(nextRung(top, input), input.ceilingSeconds);
     let oldest = 0;
-    for (let i = 1; i < ages.length; i++) if (ages[i]! > ages[oldest]!) oldest = i;
-    t = Math.max(t, rung - ages[oldest]!);
+    for (let i = 1; i < ages.length; i++) if (ages[i] > ages[oldest]) oldest = i;
+    t = Math.max(t, rung - ages[oldest]);
     ages[oldest] = -t - input.rttMs / 1000; // restarts with the answer: age 0 one RTT from then
     tested.push(rung);
     top = rung;
@@ -277,9 +277,9 @@ function climbInbound(input: EtaInput): Climb {
   let firstRungAnswerMs: number | null = null;
   for (let n = 0; n < MAX_RUNGS && freeAt.length > 0 && (top === null || top < input.ceilingSeconds - EPS); n++) {
     let first = 0;
-    for (let i = 1; i < freeAt.length; i++) if (freeAt[i]! < freeAt[first]!) first = i;
+    for (let i = 1; i < freeAt.length; i++) if (freeAt[i] < freeAt[first]) first = i;
     const rung = Math.min(nextRung(top, input), input.ceilingSeconds);
-    const answeredMs = freeAt[first]! + rung * 1000 + input.rttMs;
+    const answeredMs = freeAt[first] + rung * 1000 + input.rttMs;
     freeAt[first] = answeredMs;
     tested.push(rung);
     top = rung;

@@ -35,11 +35,11 @@ export function assess(observations: readonly Observation[]): Assessment {
   let failuresBelow = 0;
   let survivalsBelow = 0;
   for (let i = 0; i < sorted.length; i++) {
-    const o = sorted[i]!;
-    if (o.failed && (i === 0 || sorted[i - 1]!.ageSeconds !== o.ageSeconds || !sorted[i - 1]!.failed)) {
+    const o = sorted[i];
+    if (o.failed && (i === 0 || sorted[i - 1].ageSeconds !== o.ageSeconds || !sorted[i - 1].failed)) {
       // survivals at or above this age (same-age survivals sort before failures, so subtract them too)
       let sameAgeSurvivals = 0;
-      for (let j = i - 1; j >= 0 && sorted[j]!.ageSeconds === o.ageSeconds; j--) if (!sorted[j]!.failed) sameAgeSurvivals++;
+      for (let j = i - 1; j >= 0 && sorted[j].ageSeconds === o.ageSeconds; j--) if (!sorted[j].failed) sameAgeSurvivals++;
       const contradictions = failuresBelow + (survivalsTotal - survivalsBelow) + sameAgeSurvivals;
       // Ties go to the shorter timeout: the safe side for a heartbeat recommendation, and the
       // re-test rule (confirmation) then resolves the doubt.

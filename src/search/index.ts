@@ -36,7 +36,7 @@ export const defaultSearchOptions: Readonly<Omit<SearchOptions, 'direction'> & {
  */
 export async function searchIdleTimeout(opener: SessionOpener, clock: Clock, opts: SearchOptions, tuning?: SearchTuning): Promise<DirectionResult> {
   const [result] = await new SearchCoordinator(opener, clock, [opts], tuning).run();
-  return result!;
+  return result;
 }
 
 /**
@@ -85,7 +85,7 @@ async function searchApart(opener: SessionOpener, clock: Clock, perDirection: re
       perDirection.map(async (o) => {
         try {
           const [result] = await new SearchCoordinator(opener, clock, [shareOf(o, perDirection.length)], tuning, stop.signal).run();
-          return result!;
+          return result;
         } catch (err) {
           stop.abort(err);
           throw err;

@@ -134,8 +134,8 @@ export class Levels {
       if (ok.length === 0) return null;
       // The oldest session that may go there, one already there first when asked.
       ok.sort((x, y) => (preferSameHop ? Number(y.t.hop === hop) - Number(x.t.hop === hop) : 0) || y.age - x.age);
-      candidates.splice(candidates.indexOf(ok[0]!), 1);
-      return ok[0]!.t;
+      candidates.splice(candidates.indexOf(ok[0]), 1);
+      return ok[0].t;
     };
     if (level.attribution === 'checking') {
       // Checkers are needed unless the frontier's own failure below the boundary already lies
@@ -148,8 +148,8 @@ export class Levels {
       for (let i = 0; i < CHECKERS && !settled; i++) {
         const ok = candidates.filter((c) => c.age < limit && (c.fresh || c.t.hop === B - 1 || (c.t.hop < B - 1 && c.upOk))).sort((x, y) => y.age - x.age);
         if (ok.length === 0) break;
-        candidates.splice(candidates.indexOf(ok[0]!), 1);
-        sessions.assign(ok[0]!.t, level, 'checker', B - 1);
+        candidates.splice(candidates.indexOf(ok[0]), 1);
+        sessions.assign(ok[0].t, level, 'checker', B - 1);
       }
     }
     const next = B >= state.topHop && state.opts.targetHop !== null ? null : this.start(B, new HopSearch(B, { minSeconds: state.opts.minSeconds, maxSeconds: state.ceiling(), precision: state.opts.precision }));
@@ -212,7 +212,7 @@ export class Levels {
     for (const later of state.levels.splice(level.index + 1)) {
       later.done = true;
       sessions.closeLevel(later, false);
-      for (let i = state.boxes.length - 1; i >= 0; i--) if (state.boxes[i]!.level === later) state.boxes.splice(i, 1);
+      for (let i = state.boxes.length - 1; i >= 0; i--) if (state.boxes[i].level === later) state.boxes.splice(i, 1);
     }
     sessions.closeRole(level, 'checker');
     level.frontier = frontierHops(level.hop + 1, Math.min(state.topHop, level.hop + state.frontierCapacity()));

@@ -90,14 +90,14 @@ export class Opening {
     if (levels.length === 1 && opts.pathTimeout) {
       // A prior: the sessions that probe it first, then the frontier (the next search's oldest
       // sessions idle there), then the ladder below the prior.
-      out.push(...search.splice(0, Math.max(0, PRIOR_PROBE_SESSIONS - this.sessions.countRole(levels[0]!, 'search'))), ...frontier, ...search);
+      out.push(...search.splice(0, Math.max(0, PRIOR_PROBE_SESSIONS - this.sessions.countRole(levels[0], 'search'))), ...frontier, ...search);
     } else if (levels.length === 1) {
       // The path timeout's search: its first probes need sessions as soon as the frontier does,
       // so the two take turns.
       const first = this.lastOpenedRole === 'search' ? [frontier, search] : [search, frontier];
-      while (first[0]!.length > 0 || first[1]!.length > 0) {
-        if (first[0]!.length > 0) out.push(first[0]!.shift()!);
-        if (first[1]!.length > 0) out.push(first[1]!.shift()!);
+      while (first[0].length > 0 || first[1].length > 0) {
+        if (first[0].length > 0) out.push(first[0].shift()!);
+        if (first[1].length > 0) out.push(first[1].shift()!);
       }
     } else out.push(...frontier, ...search);
     for (const level of this.wantChecker) {

@@ -13,7 +13,7 @@ export function reportProgress(state: RunState, sessions: SessionTable): void {
   const a = level.search.assessment();
   const frontierOn = level.boundary === null && level.frontier.length > 0 && level.search.upperHint(now, state.suspectAfterMs()) !== null;
   const phase: LocateProgress['phase'] = frontierOn ? 'frontier' : level.index === 0 ? 'path_timeout' : 'next_box';
-  const hops: [number, number] = frontierOn ? [level.frontier[0]!.hop, level.frontier.at(-1)!.hop] : [level.hop, level.hop];
+  const hops: [number, number] = frontierOn ? [level.frontier[0].hop, level.frontier.at(-1)!.hop] : [level.hop, level.hop];
   let etaMs: number | null = null;
   if (frontierOn) {
     const upper = level.search.upperHint(now, state.suspectAfterMs())!;

@@ -85,7 +85,7 @@ export function readFrontier(hops: readonly { hop: number; outcome: FrontierOutc
   const n = undecided.length;
   if (n <= perRound) return { kind: 'probe', hops: undecided.map((h) => h.hop) };
   const picks = new Set<number>();
-  for (let i = 1; i <= perRound; i++) picks.add(undecided[Math.min(n - 1, Math.max(0, Math.round((i * (n + 1)) / (perRound + 1)) - 1))]!.hop);
+  for (let i = 1; i <= perRound; i++) picks.add(undecided[Math.min(n - 1, Math.max(0, Math.round((i * (n + 1)) / (perRound + 1)) - 1))].hop);
   return { kind: 'probe', hops: [...picks].sort((a, b) => a - b) };
 }
 

@@ -162,7 +162,7 @@ export class LocateRun {
 
   private result(): LocateResult {
     const { state } = this;
-    const first = state.levels[0]!;
+    const first = state.levels[0];
     const o = first.search.outcome;
     // A proxy's close at hop 0 is the path timeout itself: its estimate is the close's age (Levels.finish).
     const closes = state.unlocatable?.beyondHop === 0 && state.unlocatable.closesIdle ? state.unlocatable.estimateSeconds : null;

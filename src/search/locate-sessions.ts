@@ -141,7 +141,8 @@ export class SessionTable {
       const fh = level.frontier.find((f) => f.hop === t.hop);
       if (fh) fh.firedAtMs = now;
     }
-    t.session
+    // Not awaited: probes run side by side; a failure becomes an `error` report, the answer is handled synchronously.
+    void t.session
       .probeOutbound()
       .catch((err: unknown): ProbeReport => ({ outcome: 'error', ageSeconds: age, at: this.state.clock.now(), detail: String(err) }))
       .then((report) => this.onAnswer(t, why, report));

@@ -170,7 +170,7 @@ export class RunState {
 
   /** The path timeout's lower bound (what every box's timeout is above), once a probe proved one. */
   pathLower(): number | null {
-    return this.levels[0]!.search.lower();
+    return this.levels[0].search.lower();
   }
 
   /** Keepalive timing for sessions idling at a hop: a third of the path timeout known so far. */

@@ -76,7 +76,7 @@ export class ConnectPacer {
     if (last !== undefined) at = Math.max(at, last + this.limits.connectStaggerMs);
     let inWindow = 0;
     let firstInWindow = Infinity;
-    for (let i = this.starts.length - 1; i >= 0 && this.starts[i]! > now - MINUTE_MS; i--) {
+    for (let i = this.starts.length - 1; i >= 0 && this.starts[i] > now - MINUTE_MS; i--) {
       inWindow++;
       firstInWindow = this.starts[i]!;
     }

@@ -165,7 +165,7 @@ function planJoint(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
     let to: SharedMember | null;
     if (located.explored) {
       // The ladder is climbed once, the directions taking turns (each gets survivals of its own).
-      to = running.find((m) => m.direction !== lastRungBy) ?? running[0]!;
+      to = running.find((m) => m.direction !== lastRungBy) ?? running[0];
       lastRungBy = to.direction;
     } else {
       to = pickFor(f.ageSeconds, running, state, lastFiredBy);
@@ -231,7 +231,7 @@ function mergedWindow(members: readonly SharedMember[]): PlanWindow | null {
   const windows = members.map((m) => m.window).filter((w): w is PlanWindow => w !== null);
   if (windows.length === 0) return null;
   windows.sort((a, b) => a.lowSeconds - b.lowSeconds);
-  let out = windows[0]!;
+  let out = windows[0];
   for (const w of windows.slice(1)) if (w.lowSeconds <= out.highSeconds) out = { lowSeconds: out.lowSeconds, highSeconds: Math.max(out.highSeconds, w.highSeconds) };
   return out;
 }
@@ -461,11 +461,11 @@ function planApart(input: SharedPlanInput, running: SharedMember[], own: Map<Sha
   for (let more = true; more; ) {
     more = false;
     for (let i = 0; i < plans.length; i++) {
-      const q = queues[i]!;
-      while (q.length > 0 && used.has(q[0]!.id)) q.shift();
+      const q = queues[i];
+      while (q.length > 0 && used.has(q[0].id)) q.shift();
       const f = q.shift();
       if (!f) continue;
-      fire.push({ id: f.id, ageSeconds: f.ageSeconds, direction: plans[i]!.m.direction });
+      fire.push({ id: f.id, ageSeconds: f.ageSeconds, direction: plans[i].m.direction });
       used.add(f.id);
       more = true;
     }

@@ -100,8 +100,8 @@ function gapsOf(low: number, high: number, inFlight: readonly number[], minSecon
   const points = [low, ...inFlight.filter((a) => a > low + EPS && a < high - EPS), high].sort((a, b) => a - b);
   const gaps: Gap[] = [];
   for (let i = 0; i + 1 < points.length; i++) {
-    const g1 = points[i]!;
-    const g2 = points[i + 1]!;
+    const g1 = points[i];
+    const g2 = points[i + 1];
     if (g2 - g1 <= bracketWidthTarget(precision, g2) + EPS) continue;
     const split = Math.max(g1 + (g2 - g1) * splitFraction, minSeconds);
     if (split >= g2 - EPS) continue; // nothing testable inside (below --min)
@@ -156,10 +156,10 @@ export function planOutbound(input: PlanInput): Plan {
 
   const low = input.lower ?? 0;
   const inFlight = input.pending.map((p) => p.ageSeconds);
-  const gapsNow = (): Gap[] => gapsOf(low, upper!, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
+  const gapsNow = (): Gap[] => gapsOf(low, upper, inFlight, input.minSeconds, input.precision, input.tuning.splitFraction);
   // (A suspected upper bound is itself still in flight; it cannot be its own confirmation.)
   const confirmFrom = upperIsSoft ? upper + EPS : upper - EPS;
-  let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper! + width + EPS);
+  let confirmPending = input.pending.some((p) => p.ageSeconds >= confirmFrom && p.ageSeconds <= upper + width + EPS);
   // Just above the upper bound: the closest second opinion on it.
   const confirmTarget = upper + width / 10;
   for (const s of idle) {

@@ -134,7 +134,7 @@ async function serve(config: string, history: string, extra: string[]): Promise<
       const m = /listening on (https?:\/\/[^"\s]+)/.exec(l);
       if (m) {
         clearTimeout(timer);
-        resolve(new URL(m[1]!));
+        resolve(new URL(m[1]));
       }
     });
     proc.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
@@ -248,7 +248,7 @@ function threadNices(): string {
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
 
 /** Sockets and timers an attack made, all ended when it stops. */
 class Attack {
@@ -383,7 +383,7 @@ interface Row {
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 
 async function run(name: string, baseline: string, target: Served, scrapeOpts: { auth?: string; ca?: Buffer }, attack: () => Attack, during?: () => Promise<string>): Promise<Row> {
-  const id = name.split('.')[0]!;
+  const id = name.split('.')[0];
   if (ONLY && !ONLY.has(id) && id !== 'idle (no attack)') return { name, baseline, rss: 0, scrapes: [], ok: true };
   const pid = target.proc.pid!;
   let rss = rssMb(pid);
@@ -392,7 +392,7 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
   // Let the attack take hold before measuring.
   await sleep(1000);
   const cpu0 = cpuSeconds(pid);
-  const load0 = os.loadavg()[0]!;
+  const load0 = os.loadavg()[0];
   await target.probe('sample');
   if (PROFILE_DIR) await target.probe('profile-start');
   const wall0 = performance.now();
@@ -423,7 +423,7 @@ async function run(name: string, baseline: string, target: Served, scrapeOpts: {
     .map(([n, ms]) => `${n} ${((ms / wallMs) * 100).toFixed(0)}%`)
     .join(', ');
   console.log(
-    `${''.padEnd(58)} daemon inside: /metrics headers → response in the kernel p50 ${inside.metricsServerMs.p50?.toFixed(1)} p99 ${inside.metricsServerMs.p99?.toFixed(1)} max ${inside.metricsServerMs.max?.toFixed(1)} ms; event-loop delay p99 ${inside.loopDelayMs.p99.toFixed(1)} ms max ${inside.loopDelayMs.max.toFixed(1)} ms; loop busy ${(inside.loopUtilization * 100).toFixed(0)}%; main thread on CPU ${((inside.mainThread.runMs / wallMs) * 100).toFixed(0)}%, runnable but waiting for a CPU ${((inside.mainThread.waitMs / wallMs) * 100).toFixed(0)}%; other threads on CPU ${((inside.otherThreads.runMs / wallMs) * 100).toFixed(0)}% (${threads}); load average ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`,
+    `${''.padEnd(58)} daemon inside: /metrics headers → response in the kernel p50 ${inside.metricsServerMs.p50?.toFixed(1)} p99 ${inside.metricsServerMs.p99?.toFixed(1)} max ${inside.metricsServerMs.max?.toFixed(1)} ms; event-loop delay p99 ${inside.loopDelayMs.p99.toFixed(1)} ms max ${inside.loopDelayMs.max.toFixed(1)} ms; loop busy ${(inside.loopUtilization * 100).toFixed(0)}%; main thread on CPU ${((inside.mainThread.runMs / wallMs) * 100).toFixed(0)}%, runnable but waiting for a CPU ${((inside.mainThread.waitMs / wallMs) * 100).toFixed(0)}%; other threads on CPU ${((inside.otherThreads.runMs / wallMs) * 100).toFixed(0)}% (${threads}); load average ${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`,
   );
   console.log(`${''.padEnd(58)} before the fix (issue 19): ${baseline}`);
   // Let the daemon settle (sockets closing, GC) before the next attack.
@@ -446,7 +446,7 @@ async function main(): Promise<number> {
   // inherited at creation: the daemons, the scraper's thread and the hogs stay at 0 (printed).
   os.setPriority(10);
   console.log(
-    `setup: ${TARGETS} targets with results in ${history} (${((performance.now() - t0) / 1000).toFixed(1)} s); nice: daemons ${niceOf(plain.proc.pid!)}/${niceOf(secure.proc.pid!)}, this process's threads ${threadNices()} (attack clients 10, scraper 0)${hogs.length ? `, ${hogs.length} CPU hog(s) at nice ${niceOf(hogs[0]!.pid!)}` : ''}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${SECONDS} s per attack`,
+    `setup: ${TARGETS} targets with results in ${history} (${((performance.now() - t0) / 1000).toFixed(1)} s); nice: daemons ${niceOf(plain.proc.pid!)}/${niceOf(secure.proc.pid!)}, this process's threads ${threadNices()} (attack clients 10, scraper 0)${hogs.length ? `, ${hogs.length} CPU hog(s) at nice ${niceOf(hogs[0].pid!)}` : ''}; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${SECONDS} s per attack`,
   );
   const prom = basic('prom', 'prom-secret');
   try {

@@ -29,8 +29,8 @@ const RUNS = arg('--runs', 3);
 const UNCAPPED = String(1e9);
 const MiB = 1024 * 1024;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
 function status(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -96,11 +96,11 @@ async function daemonRun(file: string, body: Buffer, liveFlows: string): Promise
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('serve did not listen in 30 s')), 30_000);
-      createInterface({ input: child.stderr! }).on('line', (l) => {
+      createInterface({ input: child.stderr }).on('line', (l) => {
         const m = /listening on (http:\/\/\S+?)"/.exec(l);
         if (m) {
           clearTimeout(timer);
-          resolve(m[1]!);
+          resolve(m[1]);
         }
       });
     });

@@ -82,7 +82,7 @@ function describeParser(o: ParserOutcome): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--child') return childMain(args[1]!);
+  if (args[0] === '--child') return childMain(args[1]);
   const ti = args.indexOf('--timeout-seconds');
   const timeoutSeconds = ti >= 0 ? Number(args[ti + 1]) : 20;
   const dir = mkdtempSync(join(tmpdir(), 'ipcap-pp-'));

@@ -116,14 +116,14 @@ function templates(packets: IpPacket[]): Template[] {
   }
   const out: Template[] = [];
   for (const list of flows.values()) {
-    const syn = list.find((p) => (p.ip[33]! & 0x12) === 0x02);
+    const syn = list.find((p) => (p.ip[33] & 0x12) === 0x02);
     if (!syn) continue;
     const clientAddr = syn.ip.readUInt32BE(12);
-    const t0 = list[0]!.tsNs;
+    const t0 = list[0].tsNs;
     const tp = list.map((p) => {
-      const ihl = (p.ip[0]! & 15) * 4;
-      const seglen = p.ip.readUInt16BE(2) - ihl - (p.ip[ihl + 12]! >> 4) * 4;
-      return { fromClient: p.ip.readUInt32BE(12) === clientAddr, relT: Number(p.tsNs - t0) / 1e9, frame: wrapLink('ethernet', p.ip), seglen, flags: p.ip[ihl + 13]! };
+      const ihl = (p.ip[0] & 15) * 4;
+      const seglen = p.ip.readUInt16BE(2) - ihl - (p.ip[ihl + 12] >> 4) * 4;
+      return { fromClient: p.ip.readUInt32BE(12) === clientAddr, relT: Number(p.tsNs - t0) / 1e9, frame: wrapLink('ethernet', p.ip), seglen, flags: p.ip[ihl + 13] };
     });
     const handshake = tp.slice(0, 3);
     // Repeat what lies between the handshake and the first FIN/RST: the connection stays open.
@@ -132,7 +132,7 @@ function templates(packets: IpPacket[]): Template[] {
     if (body.length === 0) continue;
     const advance: [number, number] = [0, 0];
     for (const p of body) advance[p.fromClient ? 0 : 1] += p.seglen;
-    out.push({ handshake, body, span: body[body.length - 1]!.relT - body[0]!.relT + 1, advance, serverPort: syn.ip.readUInt16BE(22) });
+    out.push({ handshake, body, span: body[body.length - 1].relT - body[0].relT + 1, advance, serverPort: syn.ip.readUInt16BE(22) });
   }
   return out;
 }
@@ -181,12 +181,12 @@ function synthesize(file: string, tpls: Template[], target: number, baseTs: numb
     written++;
   };
   for (let c = 0; c < CONNECTIONS; c++) {
-    const tp = tpls[c % tpls.length]!;
+    const tp = tpls[c % tpls.length];
     for (const p of tp.handshake) emit(p, c, baseTs + c * 0.001 + p.relT, 0, 0);
   }
   for (let k = 0; written < target; k++) {
     for (let c = 0; c < CONNECTIONS && written < target; c++) {
-      const tp = tpls[c % tpls.length]!;
+      const tp = tpls[c % tpls.length];
       const t0 = baseTs + c * 0.001 + k * tp.span;
       for (const p of tp.body) {
         const mine = p.fromClient ? tp.advance[0] : tp.advance[1];
@@ -203,7 +203,7 @@ function synthesize(file: string, tpls: Template[], target: number, baseTs: numb
 /** A pcap of at least `packets` packets from the lab fixture (also used by startup.bench.ts). */
 export async function synthesizeBenchCapture(file: string, packets: number): Promise<number> {
   const real = await ipPacketsFromEthernetPcap(fixturePath('client-eth.pcap'));
-  return synthesize(file, templates(real), packets, Math.floor(Number(real[0]!.tsNs / 1_000_000_000n)));
+  return synthesize(file, templates(real), packets, Math.floor(Number(real[0].tsNs / 1_000_000_000n)));
 }
 
 // ---- main --------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ export async function synthesizeBenchCapture(file: string, packets: number): Pro
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const ci = args.indexOf('--child');
-  if (ci >= 0) return child(args[ci + 1]!, args[ci + 2]!);
+  if (ci >= 0) return child(args[ci + 1], args[ci + 2]);
   const pi = args.indexOf('--packets');
   const large = pi >= 0 ? Number(args[pi + 1]) : 4_000_000;
   const keep = args.includes('--keep');
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
   const tpls = templates(real);
   const dir = mkdtempSync(join(tmpdir(), 'ipcap-bench-'));
   try {
-    const base = Math.floor(Number(real[0]!.tsNs / 1_000_000_000n));
+    const base = Math.floor(Number(real[0].tsNs / 1_000_000_000n));
     const files = {
       tshark: join(dir, 'small.pcap'),
       half: join(dir, 'half.pcap'),
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
       const m = /^(\d+)m([\d.]+)s$/.exec(v);
       return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
     });
-    const tsharkSeconds = childTimes[0]! + childTimes[1]!;
+    const tsharkSeconds = childTimes[0] + childTimes[1];
     const tsharkKeepalives = readFileSync(`${files.tshark}.out`, 'utf8').split('\n').filter((l) => l.trim()).length;
 
     const rate = (m: { packets: number; seconds: number }) => m.packets / m.seconds;
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     console.log(`analysis / raw walk (wall time, noisy on a shared machine): ${((analysisWall / walkWall) * 100).toFixed(0)} % (${fmt(analysisWall)} vs ${fmt(walkWall)})`);
     console.log(`analysis / tshark: ${(rate(analysis) / (counts.tshark / tsharkSeconds)).toFixed(0)}×`);
     console.log(`peak RSS ${analysisHalf.maxRssMB.toFixed(0)} MB at ${analysisHalf.packets} packets vs ${analysis.maxRssMB.toFixed(0)} MB at ${analysis.packets} (same ${CONNECTIONS} connections)`);
-    console.log(`keepalives on the ${counts.tshark}-packet file: ours ${ours200k.tcpKeepalives}, tshark ${tsharkKeepalives}${ours200k.tcpKeepalives === tsharkKeepalives ? ' (equal)' : ' (DIFFERENT)'}`);
+    console.log(`keepalives on the ${counts.tshark}-packet file: ours ${String(ours200k.tcpKeepalives)}, tshark ${tsharkKeepalives}${ours200k.tcpKeepalives === tsharkKeepalives ? ' (equal)' : ' (DIFFERENT)'}`);
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }

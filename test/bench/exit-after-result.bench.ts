@@ -12,7 +12,7 @@ import { createLab, requireLab } from '../lab/lab.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
+const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const RUNS = Number(arg('--runs', '3'));
 const BIN = path.resolve(arg('--bin', path.join(REPO, 'bin', 'idleprobe.mjs')));
 const T = 6;
@@ -46,7 +46,7 @@ function run(ns: string, argv: string[]): Promise<Timing> {
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop' });
 try {

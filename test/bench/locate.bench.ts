@@ -67,7 +67,7 @@ const FIXED: Case[] = [
 
 const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
 };
 const fmt = (xs: number[]) => `${q(xs, 0.5).toFixed(2)} / ${q(xs, 0.9).toFixed(2)}`;
 
@@ -126,7 +126,7 @@ for (const mode of ['cold', 'known'] as const) {
   const ratios: number[] = [];
   for (const c of draws) ratios.push(await runCase(c, mode, c.model.seed!));
   rows.push({ what: `${DRAWS} draws (seed ${SEED})`, mode, ratios });
-  for (const [name, lo, hi] of BANDS) rows.push({ what: `… ${name} (${draws.filter((c) => farOf(c) >= lo && farOf(c) < hi).length} draws)`, mode, ratios: ratios.filter((_, i) => farOf(draws[i]!) >= lo && farOf(draws[i]!) < hi) });
+  for (const [name, lo, hi] of BANDS) rows.push({ what: `… ${name} (${draws.filter((c) => farOf(c) >= lo && farOf(c) < hi).length} draws)`, mode, ratios: ratios.filter((_, i) => farOf(draws[i]) >= lo && farOf(draws[i]) < hi) });
 }
 
 // Through a proxy (issue 23 item 4): TCP ends at the proxy, so no TTL locates it; the run must say
@@ -142,7 +142,7 @@ let proxyRight = 0;
 const proxyWrong: string[] = [];
 const prng = mulberry32(SEED + 7);
 for (let i = 0; i < DRAWS; i++) {
-  const kind: ProxyKind = (['alone', 'beyond a NAT', 'in front of a NAT'] as const)[i % 3]!;
+  const kind: ProxyKind = (['alone', 'beyond a NAT', 'in front of a NAT'] as const)[i % 3];
   const targetHop = 3 + Math.floor(prng() * 13);
   const T = logUniform(prng, 10, 3600);
   const proxyHop = (kind === 'beyond a NAT' ? 2 : 1) + Math.floor(prng() * (targetHop - 2));
@@ -165,7 +165,7 @@ for (let i = 0; i < DRAWS; i++) {
     else proxyWrong.push(`${kind} ${mode} ${JSON.stringify(model)}: ${result.verdict} boxes ${result.boxes.map((b) => b.hop).join(',')} ${JSON.stringify(u)}`);
     let row = proxyRows.find((r) => r.kind === kind && r.mode === mode);
     if (!row) proxyRows.push((row = { kind, mode, ratios: [] }));
-    row.ratios.push(ok ? u!.foundAfterMs / 1000 / T : Infinity);
+    row.ratios.push(ok ? u.foundAfterMs / 1000 / T : Infinity);
   }
 }
 const PROXY_GOAL = 3;

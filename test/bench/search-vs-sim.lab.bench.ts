@@ -21,7 +21,7 @@ const GOAL_RELATIVE_GAP = 0.1;
 function option(name: string, fallback: string): string {
   const args = process.argv.slice(2);
   const at = args.indexOf(name);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
+  return at >= 0 && args[at + 1] !== undefined ? args[at + 1] : fallback;
 }
 
 function parseList<T>(name: string, fallback: string, parse: (s: string) => T | null): T[] {
@@ -50,7 +50,7 @@ const cleanUp = async () => {
 };
 process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
 
-const load = () => os.loadavg()[0]!.toFixed(1);
+const load = () => os.loadavg()[0].toFixed(1);
 const table: { row: ComparisonRow; figures: ComparisonFigures[]; loads: string[]; errors: string[] }[] = [];
 try {
   for (const t of ts) {
@@ -64,7 +64,7 @@ try {
           entry.figures.push(f);
           console.log(`[run ${i + 1}/${runs}] ${describeComparison(f)} (load ${before} → ${load()})`);
         } catch (err) {
-          entry.errors.push((err as Error).message.split('\n')[0]!);
+          entry.errors.push((err as Error).message.split('\n')[0]);
           console.log(`[run ${i + 1}/${runs}] ${direction} T=${t} s failed: ${(err as Error).message}`);
         }
         entry.loads.push(`${before}→${load()}`);

@@ -116,7 +116,7 @@ function quantile(sorted: number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 interface Summary {
@@ -171,7 +171,7 @@ for (const condition of CONDITIONS) {
       fixedSamples.push(...s);
     }
     const sum = summarize(samples);
-    report[condition.name]![method.name] = { logUniform: sum, fixed };
+    report[condition.name][method.name] = { logUniform: sum, fixed };
     console.log(
       [
         method.name.padEnd(34),
@@ -185,13 +185,13 @@ for (const condition of CONDITIONS) {
     );
   }
   // The fixed-T grid: median / max of wall ÷ T over the seeds at each T.
-  const rows = Object.entries(report[condition.name]!).filter(([name]) => GRID_ROWS.some((g) => name.startsWith(g)));
+  const rows = Object.entries(report[condition.name]).filter(([name]) => GRID_ROWS.some((g) => name.startsWith(g)));
   if (rows.length > 0) {
     console.log(`\n  fixed T, ${condition.name} (median/max over ${FIXED_SEEDS} seeds; in-prec over all of them)`);
     console.log(['  ' + 'method'.padEnd(32), ...FIXED_T.map((t) => `T=${t}`.padStart(9)), 'in-prec'.padStart(8)].join(' '));
     for (const [name, r] of rows) {
-      const okAll = FIXED_T.reduce((n, t) => n + r.fixed[t]!.withinPrecision * r.fixed[t]!.n, 0) / FIXED_T.reduce((n, t) => n + r.fixed[t]!.n, 0);
-      console.log(['  ' + name.padEnd(32), ...FIXED_T.map((t) => `${r.fixed[t]!.median.toFixed(2)}/${r.fixed[t]!.max.toFixed(2)}`.padStart(9)), `${(okAll * 100).toFixed(1)}%`.padStart(8)].join(' '));
+      const okAll = FIXED_T.reduce((n, t) => n + r.fixed[t].withinPrecision * r.fixed[t].n, 0) / FIXED_T.reduce((n, t) => n + r.fixed[t].n, 0);
+      console.log(['  ' + name.padEnd(32), ...FIXED_T.map((t) => `${r.fixed[t].median.toFixed(2)}/${r.fixed[t].max.toFixed(2)}`.padStart(9)), `${(okAll * 100).toFixed(1)}%`.padStart(8)].join(' '));
     }
   }
 }
@@ -220,7 +220,7 @@ for (const condition of PROXY_CONDITIONS) {
       fixed[t] = summarize(s);
     }
     const sum = summarize(samples);
-    proxyReport[condition.name]![method.name] = { logUniform: sum, fixed };
+    proxyReport[condition.name][method.name] = { logUniform: sum, fixed };
     console.log(
       [
         method.name.padEnd(32),
@@ -230,28 +230,28 @@ for (const condition of PROXY_CONDITIONS) {
         `${(sum.bracketContainsT * 100).toFixed(1)}%`.padStart(7),
         String(sum.maxSessions).padStart(5),
         `${sum.connectionsMedian}/${sum.connectionsMax}`.padStart(12),
-        ...FIXED_T.map((t) => fixed[t]!.median.toFixed(2).padStart(7)),
+        ...FIXED_T.map((t) => fixed[t].median.toFixed(2).padStart(7)),
       ].join('  '),
     );
   }
 }
 
 if (ONLY) process.exit(0);
-const clean = report['silent drop']!;
-const a = clean['(a) this search, cold']!.logUniform;
-const b = clean['(b) this search, warm ±25 %']!.logUniform;
-const c = clean['(c) sequential bisection']!.logUniform;
-const d = clean['(d) exponential then bisect']!.logUniform;
+const clean = report['silent drop'];
+const a = clean['(a) this search, cold'].logUniform;
+const b = clean['(b) this search, warm ±25 %'].logUniform;
+const c = clean['(c) sequential bisection'].logUniform;
+const d = clean['(d) exponential then bisect'].logUniform;
 console.log('\nRatios (silent drop, medians): bisection/cold = %s, exp-bisect/cold = %s, cold/warm = %s', (c.median / a.median).toFixed(1), (d.median / a.median).toFixed(1), (a.median / b.median).toFixed(2));
-const e = clean['(e) inbound cold, sleep (old)']!.logUniform;
-const f = clean['(f) inbound warm, sleep (old)']!.logUniform;
-const g = clean['(g) inbound cold, signal']!.logUniform;
-const h = clean['(h) inbound warm, signal']!.logUniform;
-const i = clean['(i) both cold, sleep (old)']!.logUniform;
-const j = clean['(j) both cold, signal, 8+8 (old)']!.logUniform;
-const k = clean['(k) both cold, signal, shared']!.logUniform;
-const l = clean['(l) both warm, signal, 8+8 (old)']!.logUniform;
-const m = clean['(m) both warm, signal, shared']!.logUniform;
+const e = clean['(e) inbound cold, sleep (old)'].logUniform;
+const f = clean['(f) inbound warm, sleep (old)'].logUniform;
+const g = clean['(g) inbound cold, signal'].logUniform;
+const h = clean['(h) inbound warm, signal'].logUniform;
+const i = clean['(i) both cold, sleep (old)'].logUniform;
+const j = clean['(j) both cold, signal, 8+8 (old)'].logUniform;
+const k = clean['(k) both cold, signal, shared'].logUniform;
+const l = clean['(l) both warm, signal, 8+8 (old)'].logUniform;
+const m = clean['(m) both warm, signal, shared'].logUniform;
 console.log(
   'Inbound, signal vs sleep (silent drop, medians): cold %s vs %s, warm %s vs %s, both directions %s vs %s (×T)',
   g.median.toFixed(2), e.median.toFixed(2), h.median.toFixed(2), f.median.toFixed(2), j.median.toFixed(2), i.median.toFixed(2),
@@ -261,7 +261,7 @@ console.log(
   k.median.toFixed(2), j.median.toFixed(2), k.p90.toFixed(2), j.p90.toFixed(2), m.median.toFixed(2), l.median.toFixed(2), a.median.toFixed(2), b.median.toFixed(2),
 );
 
-const all = (name: string) => Object.entries(report).map(([cond, r]) => ({ cond, r: r[name]! }));
+const all = (name: string) => Object.entries(report).map(([cond, r]) => ({ cond, r: r[name] }));
 const rowsOf = (...names: string[]) => names.flatMap((n) => all(n).map((x) => x.r.logUniform));
 /**
  * Issue 22's grid goals, per condition: a bound on the median over T log-uniform and one on every
@@ -288,7 +288,7 @@ const targets: [string, boolean][] = [
   ['cold median ≤ 2.0×T', a.median <= 2.0],
   ['cold p90 ≤ 2.5×T', a.p90 <= 2.5],
   ['warm median ≤ 1.2×T', b.median <= 1.2],
-  ['≤ 16 concurrent sessions', Object.values(report).every((r) => ['(a) this search, cold', '(b) this search, warm ±25 %'].every((n) => r[n]!.logUniform.maxSessions <= 16 && Object.values(r[n]!.fixed).every((x) => x.maxSessions <= 16)))],
+  ['≤ 16 concurrent sessions', Object.values(report).every((r) => ['(a) this search, cold', '(b) this search, warm ±25 %'].every((n) => r[n].logUniform.maxSessions <= 16 && Object.values(r[n].fixed).every((x) => x.maxSessions <= 16)))],
   ['≥ 99 % within precision (cold and warm, every condition)', rowsOf('(a) this search, cold', '(b) this search, warm ±25 %').every((r) => r.withinPrecision >= 0.99)],
   // Issue 13: inbound by signal through the control session.
   ['inbound cold (signal) median ≤ 1.4×T', g.median <= 1.4],
@@ -296,19 +296,19 @@ const targets: [string, boolean][] = [
   ['inbound warm (signal) median ≤ 1.15×T', h.median <= 1.15],
   ['inbound (signal) ≥ 99 % within precision, cold and warm, every condition', rowsOf('(g) inbound cold, signal', '(h) inbound warm, signal').every((r) => r.withinPrecision >= 0.99)],
   ['≤ 16 concurrent sessions (inbound and both directions, signal)', ['(g) inbound cold, signal', '(h) inbound warm, signal', '(k) both cold, signal, shared', '(m) both warm, signal, shared'].every((n) => all(n).every(({ r }) => r.logUniform.maxSessions <= 16 && Object.values(r.fixed).every((x) => x.maxSessions <= 16)))],
-  ['both directions (shared) ≥ 99 % within precision, cold and warm, every condition (draws and fixed T)', ['(k) both cold, signal, shared', '(m) both warm, signal, shared'].every((n) => all(n).every(({ r }) => r.logUniform.withinPrecision >= 0.99 && FIXED_T.reduce((x, t) => x + r.fixed[t]!.withinPrecision * r.fixed[t]!.n, 0) / FIXED_T.reduce((x, t) => x + r.fixed[t]!.n, 0) >= 0.99))],
+  ['both directions (shared) ≥ 99 % within precision, cold and warm, every condition (draws and fixed T)', ['(k) both cold, signal, shared', '(m) both warm, signal, shared'].every((n) => all(n).every(({ r }) => r.logUniform.withinPrecision >= 0.99 && FIXED_T.reduce((x, t) => x + r.fixed[t].withinPrecision * r.fixed[t].n, 0) / FIXED_T.reduce((x, t) => x + r.fixed[t].n, 0) >= 0.99))],
   // Both directions from one pool of 16 sessions (what `measure` does by default).
   [`both directions (signal, shared pool of 16) cold median ≤ 1.5×T: ${k.median.toFixed(2)}`, k.median <= 1.5],
   // Issue 23: through a proxy (FIN and RST), every close of an idle session is an observation of T.
   ...PROXY_CONDITIONS.flatMap((c) => {
-    const r = proxyReport[c.name]!;
-    const [cold, warm, bothCold, bothWarm] = PROXY_METHODS.map((name) => r[name]!.logUniform);
+    const r = proxyReport[c.name];
+    const [cold, warm, bothCold, bothWarm] = PROXY_METHODS.map((name) => r[name].logUniform);
     return [
-      [`${c.name}: cold median ≤ 1.2×T: ${cold!.median.toFixed(2)}`, cold!.median <= 1.2],
-      [`${c.name}: warm median ≤ 1.1×T: ${warm!.median.toFixed(2)}`, warm!.median <= 1.1],
-      [`${c.name}: both directions (shared) cold median ≤ 1.2×T: ${bothCold!.median.toFixed(2)}`, bothCold!.median <= 1.2],
-      [`${c.name}: both directions (shared) warm median ≤ 1.1×T: ${bothWarm!.median.toFixed(2)}`, bothWarm!.median <= 1.1],
-      [`${c.name}: ≥ 99 % within precision and ≤ 16 sessions, every method`, [cold, warm, bothCold, bothWarm].every((x) => x!.withinPrecision >= 0.99 && x!.maxSessions <= 16)],
+      [`${c.name}: cold median ≤ 1.2×T: ${cold.median.toFixed(2)}`, cold.median <= 1.2],
+      [`${c.name}: warm median ≤ 1.1×T: ${warm.median.toFixed(2)}`, warm.median <= 1.1],
+      [`${c.name}: both directions (shared) cold median ≤ 1.2×T: ${bothCold.median.toFixed(2)}`, bothCold.median <= 1.2],
+      [`${c.name}: both directions (shared) warm median ≤ 1.1×T: ${bothWarm.median.toFixed(2)}`, bothWarm.median <= 1.1],
+      [`${c.name}: ≥ 99 % within precision and ≤ 16 sessions, every method`, [cold, warm, bothCold, bothWarm].every((x) => x.withinPrecision >= 0.99 && x.maxSessions <= 16)],
     ] satisfies [string, boolean][];
   }),
 ];

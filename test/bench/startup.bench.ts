@@ -21,7 +21,7 @@ const arg = (name: string, dflt: number) => (args.includes(name) ? Number(args[a
 const PACKETS = arg('--packets', 2_300_000);
 const RUNS = arg('--runs', 5);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One whole process: wall seconds and CPU seconds (user+sys, from bash's `times`). */
 function run(cmd: string[]): { wall: number; cpu: number; stdout: string } {
@@ -37,7 +37,7 @@ function run(cmd: string[]): { wall: number; cpu: number; stdout: string } {
     const m = /^(\d+)m([\d.]+)s$/.exec(v);
     return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
   });
-  return { wall, cpu: childTimes[0]! + childTimes[1]!, stdout: r.stdout };
+  return { wall, cpu: childTimes[0] + childTimes[1], stdout: r.stdout };
 }
 
 function medianOf(cmd: string[]): { wall: number; cpu: number } {

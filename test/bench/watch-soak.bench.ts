@@ -56,10 +56,10 @@ function stepTime(c: Conn, s: number): number {
   const k = s - 7;
   const hb = Math.floor(k / 3);
   if (hb < HEARTBEATS) {
-    if (c.dies && hb === HEARTBEATS - 1) return c.start + HEARTBEAT_EVERY * (hb + 1) + [0, 0.2, 0.6][k % 3]!;
+    if (c.dies && hb === HEARTBEATS - 1) return c.start + HEARTBEAT_EVERY * (hb + 1) + [0, 0.2, 0.6][k % 3];
     return c.start + HEARTBEAT_EVERY * (hb + 1) + 0.01 * (k % 3);
   }
-  if (c.dies) return c.start + HEARTBEAT_EVERY * HEARTBEATS + [1.4, 3, 6.2][k - 3 * HEARTBEATS]!;
+  if (c.dies) return c.start + HEARTBEAT_EVERY * HEARTBEATS + [1.4, 3, 6.2][k - 3 * HEARTBEATS];
   return c.start + HEARTBEAT_EVERY * HEARTBEATS + 1 + 0.01 * (k - 3 * HEARTBEATS);
 }
 
@@ -83,9 +83,9 @@ function build(c: Conn, ts: number): number {
     const hb = Math.floor(k / 3);
     if (hb < HEARTBEATS) {
       if (c.dies && hb === HEARTBEATS - 1) [fromClient, flags, payload] = [true, PSH | ACK, 52]; // the heartbeat and its retransmissions
-      else [fromClient, flags, payload] = [[true, false, true][k % 3]!, PSH | ACK, [52, 36, 0][k % 3]!];
+      else [fromClient, flags, payload] = [[true, false, true][k % 3], PSH | ACK, [52, 36, 0][k % 3]];
     } else if (c.dies) [fromClient, flags, payload] = [true, PSH | ACK, 52];
-    else [fromClient, flags] = [[true, false, true][k - 3 * HEARTBEATS]!, [FIN | ACK, FIN | ACK, ACK][k - 3 * HEARTBEATS]!];
+    else [fromClient, flags] = [[true, false, true][k - 3 * HEARTBEATS], [FIN | ACK, FIN | ACK, ACK][k - 3 * HEARTBEATS]];
   }
   const len = typeof payload === 'number' ? payload : payload.length;
   const retransmission = c.dies && s >= 7 + 3 * (HEARTBEATS - 1) + 1;
@@ -131,17 +131,17 @@ class Heap {
     a.push(c);
     for (let i = a.length - 1; i > 0; ) {
       const p = (i - 1) >> 1;
-      if (a[p]!.next <= a[i]!.next) break;
-      [a[p], a[i]] = [a[i]!, a[p]!];
+      if (a[p].next <= a[i].next) break;
+      [a[p], a[i]] = [a[i], a[p]];
       i = p;
     }
   }
   peek(): Conn {
-    return this.a[0]!;
+    return this.a[0];
   }
   pop(): Conn {
     const a = this.a;
-    const top = a[0]!;
+    const top = a[0];
     const last = a.pop()!;
     if (a.length) {
       a[0] = last;
@@ -149,10 +149,10 @@ class Heap {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < a.length && a[l]!.next < a[m]!.next) m = l;
-        if (r < a.length && a[r]!.next < a[m]!.next) m = r;
+        if (l < a.length && a[l].next < a[m].next) m = l;
+        if (r < a.length && a[r].next < a[m].next) m = r;
         if (m === i) break;
-        [a[m], a[i]] = [a[i]!, a[m]!];
+        [a[m], a[i]] = [a[i], a[m]];
         i = m;
       }
     }
@@ -230,13 +230,13 @@ async function main(): Promise<void> {
   clearInterval(sampler);
   const wall = (Date.now() - started) / 1000;
 
-  const warm = samples.find((x) => x.packets >= 1_000_000) ?? samples[0]!;
+  const warm = samples.find((x) => x.packets >= 1_000_000) ?? samples[0];
   const last = samples.filter((x) => x.packets < fed).at(-1) ?? samples.at(-1)!;
   const peak = Math.max(...samples.map((x) => x.rss));
   console.log(`watch soak: ${fed.toLocaleString('en')} packets, ${CONNECTIONS.toLocaleString('en')} connections, ${((CONNECTIONS * ARRIVAL + HEARTBEATS * HEARTBEAT_EVERY) / 3600).toFixed(1)} h of capture time, in ${wall.toFixed(1)} s wall (exit ${code})`);
   console.log('RSS over time (s, packets fed, MB):');
   const every = Math.max(1, Math.floor(samples.length / 20));
-  for (let i = 0; i < samples.length; i += every) console.log(`  ${samples[i]!.s.toFixed(0).padStart(4)} s  ${samples[i]!.packets.toLocaleString('en').padStart(11)}  ${samples[i]!.rss.toFixed(1)} MB`);
+  for (let i = 0; i < samples.length; i += every) console.log(`  ${samples[i].s.toFixed(0).padStart(4)} s  ${samples[i].packets.toLocaleString('en').padStart(11)}  ${samples[i].rss.toFixed(1)} MB`);
   console.log(`start (after ${warm.packets.toLocaleString('en')} packets) ${warm.rss.toFixed(1)} MB, end (after ${last.packets.toLocaleString('en')}) ${last.rss.toFixed(1)} MB, peak ${peak.toFixed(1)} MB: ratio end/start ${(last.rss / warm.rss).toFixed(2)}`);
   console.log(`events: ${JSON.stringify(counts)}`);
   const { paths: _p, verdicts: _v, ...totals } = (summary ?? {}) as Record<string, unknown>;

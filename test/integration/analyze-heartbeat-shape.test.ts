@@ -114,6 +114,6 @@ describe('heartbeat shape on a scripted long-RTT path (analyze --json)', () => {
     const r = JSON.parse(await cli(['analyze', '--json', file])) as AnalysisReport;
     expect(r.flows).toHaveLength(1);
     expect(r.flows[0]).toMatchObject({ heartbeats: 6, heartbeatsAnswered: 6, heartbeatSender: 'client', heartbeatIntervalSeconds: 2, unanswered: 0 });
-    expect(r.flows[0]!.maxIdleSurvivedSeconds).toBeGreaterThanOrEqual(9);
+    expect(r.flows[0].maxIdleSurvivedSeconds).toBeGreaterThanOrEqual(9);
   });
 });

@@ -28,7 +28,7 @@ const json = (stdout: string) => JSON.parse(stdout) as AnalysisReport;
 describe('a capture cut short is reported up to the cut (exit 5), not refused', () => {
   it('cut inside a record (tcpdump killed -9 mid-write): the 47 packets before it, a warning naming the offset, `incomplete` in --json', async () => {
     const file = f('killed.pcap');
-    writeFileSync(file, pcap.subarray(0, records[47]! + 16 + 7));
+    writeFileSync(file, pcap.subarray(0, records[47] + 16 + 7));
     const [text, doc] = await Promise.all([idleprobe(['analyze', file, '--port', '0']), idleprobe(['analyze', file, '--port', '0', '--json'])]);
     expect(text.code, show(text)).toBe(5);
     expect(text.stdout).toMatch(/47 packets/);
@@ -43,14 +43,14 @@ describe('a capture cut short is reported up to the cut (exit 5), not refused', 
 
   it('--max-packets N with exactly N complete packets before the cut: a normal report, exit 0', async () => {
     const file = f('cut-after-10.pcap');
-    writeFileSync(file, pcap.subarray(0, records[10]! + 5));
+    writeFileSync(file, pcap.subarray(0, records[10] + 5));
     const r = await idleprobe(['analyze', file, '--port', '0', '--json', '--max-packets', '10']);
     expect(r.code, show(r)).toBe(0);
     expect(r.stderr).toBe('');
     expect(json(r.stdout)).toMatchObject({ packets: 10, truncatedAtMaxPackets: true, incomplete: null });
     // A whole file of exactly N packets with --max-packets N was not stopped by the limit.
     const whole = f('exactly-10.pcap');
-    writeFileSync(whole, pcap.subarray(0, records[10]!));
+    writeFileSync(whole, pcap.subarray(0, records[10]));
     const w = await idleprobe(['analyze', whole, '--port', '0', '--json', '--max-packets', '10']);
     expect(w.code, show(w)).toBe(0);
     expect(json(w.stdout)).toMatchObject({ packets: 10, truncatedAtMaxPackets: false, incomplete: null });
@@ -208,7 +208,7 @@ describe('gzip-compressed captures are read as they are', () => {
     expect(doc.incomplete).toMatchObject({ cause: 'cut_short', detail: expect.stringMatching(/^the gzip stream ends early after \d+ compressed bytes/) });
     // A wrong CRC: every byte decompresses, the check at the end fails.
     const corrupt = Buffer.from(zipped);
-    corrupt[corrupt.length - 6] = corrupt[corrupt.length - 6]! ^ 0xff;
+    corrupt[corrupt.length - 6] = corrupt[corrupt.length - 6] ^ 0xff;
     const bad = f('corrupt.pcap.gz');
     writeFileSync(bad, corrupt);
     const e = await idleprobe(['analyze', bad]);

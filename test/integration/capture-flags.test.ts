@@ -179,7 +179,7 @@ const WATCH_FLAGS: Record<string, Row> = {
     const [json, text] = await Promise.all([replay([]), idleprobe(['watch', '--read', lab])]);
     expect(eventsOf(json).at(-1)).toMatchObject({ event: 'summary', connections: 5 });
     ok(text);
-    expect(() => JSON.parse(text.stdout.split('\n')[0]!)).toThrow();
+    expect(() => JSON.parse(text.stdout.split('\n')[0])).toThrow();
     expect(text.stdout).toMatch(/opened #\d+ 198\.18\.9\.2:\d+ → 198\.19\.9\.2:22 \(SSH banner\)/);
     expect(text.stdout).toMatch(/replay of .*client-eth\.pcap: watched/);
   },

@@ -682,7 +682,7 @@ describe.concurrent('one duration grammar for every command (real CLI)', () => {
     const runs = await Promise.all(wrong.map(([args]) => idleprobe(args)));
     runs.forEach((r, i) => {
       expect(r.code, show(r)).toBe(2);
-      expect(r.stderr).toBe(`idleprobe: ${wrong[i]![1]}: "30m1h" is not a duration: write the units largest first, each once (e.g. 1h30m), or one of 10 (seconds), 10s, 500ms, 5m or 1h30m\n`);
+      expect(r.stderr).toBe(`idleprobe: ${wrong[i][1]}: "30m1h" is not a duration: write the units largest first, each once (e.g. 1h30m), or one of 10 (seconds), 10s, 500ms, 5m or 1h30m\n`);
     });
   }, 90_000);
 });

@@ -38,7 +38,7 @@ export const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 300
 export async function documentedFlags(cmd: string): Promise<string[]> {
   const help = await idleprobe([cmd, '--help']);
   if (help.code !== 0) throw new Error(`idleprobe ${cmd} --help: ${show(help)}`);
-  return [...help.stdout.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z0-9.-]*)/gm)].map((m) => m[1]!).filter((flag) => flag !== '--help');
+  return [...help.stdout.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z0-9.-]*)/gm)].map((m) => m[1]).filter((flag) => flag !== '--help');
 }
 
 /** A TCP relay to 127.0.0.1:`upstreamPort` that counts connections: total and most open at once. */

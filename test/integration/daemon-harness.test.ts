@@ -10,7 +10,7 @@ import { exitsWithin, stopChildren } from './daemon-harness.ts';
 async function child(onTerm: 'ignore' | 'exit') {
   const code = `process.on('SIGTERM', () => { ${onTerm === 'exit' ? 'process.exit(0)' : ''} }); setInterval(() => {}, 1000); console.log('ready');`;
   const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: proc.stdout! }), 'line')) as [string];
+  const [line] = (await once(createInterface({ input: proc.stdout }), 'line')) as [string];
   expect(line).toBe('ready');
   return proc;
 }

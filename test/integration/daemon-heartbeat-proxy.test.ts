@@ -120,7 +120,7 @@ targets:
     // Every idle session the proxy closed itself at its timeout: `closed`, seen at ~2 s of idle.
     for (const label of ['4', 'tcp:1', 'none']) {
       expect(rows[label], JSON.stringify(rows[label])).toMatchObject({ survived: false, cause: 'closed' });
-      expect(Math.abs(rows[label]!.idleSecondsAtDeath! - PROXY_TIMEOUT_S), `${label}: ${rows[label]!.idleSecondsAtDeath}`).toBeLessThan(1);
+      expect(Math.abs(rows[label].idleSecondsAtDeath! - PROXY_TIMEOUT_S), `${label}: ${rows[label].idleSecondsAtDeath}`).toBeLessThan(1);
     }
     expect(rows['tcp:1']).toMatchObject({ kind: 'tcp', intervalSeconds: 1, heartbeatsSent: 0 });
     expect(rows['none']).toMatchObject({ kind: 'ssh', intervalSeconds: null });

@@ -78,14 +78,14 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
       'the first heartbeat matrix',
       async () => {
         const r = await fetch(`${d.url}/api/targets/demo/heartbeat`);
-        const j = (await r.json()) as any;
+        const j = JSON.parse(await r.text());
         return j.latest?.status === 'ok' ? j : null;
       },
       90,
       log,
     );
     console.log(`[it] ${d.stderr.filter((l) => /measurement finished|heartbeat matrix (started|finished)/.test(l)).join('\n[it] ')}`);
-    const rows = Object.fromEntries((hb.latest.matrix.results as any[]).map((r) => [String(r.intervalSeconds), r]));
+    const rows = Object.fromEntries(hb.latest.matrix.results.map((r: { intervalSeconds: number }) => [String(r.intervalSeconds), r]));
     expect(rows['1'].survived, JSON.stringify(rows['1'])).toBe(true);
     expect(rows['1'].secondsSurvived).toBe(6);
     expect(rows['4'].survived).toBe(false);
@@ -122,7 +122,7 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
     const d1 = await startDaemon(configFile, historyFile);
     const again = await (await fetch(`${d1.url}/metrics`)).text();
     expect(sample(again, METRIC.heartbeatSurvived, 'target="demo",interval="1"')).toBe(1);
-    expect(((await (await fetch(`${d1.url}/api/targets/demo/heartbeat`)).json()) as any).latest.id).toBe(hb.latest.id);
+    expect(((await (await fetch(`${d1.url}/api/targets/demo/heartbeat`)).json()) as { latest: { id: number } }).latest.id).toBe(hb.latest.id);
     // SIGTERM while a matrix runs (started by the API): its sessions close, exit 0 within 5 s.
     expect((await fetch(`${d1.url}/api/heartbeat/demo`, { method: 'POST' })).status).toBe(202);
     expect((await fetch(`${d1.url}/api/measure/demo`, { method: 'POST' })).status).toBe(409);
@@ -134,7 +134,7 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
 
     // The aborted matrix left no row: the next start still serves the first one.
     const d2 = await startDaemon(configFile, historyFile);
-    expect(((await (await fetch(`${d2.url}/api/targets/demo/heartbeat`)).json()) as any).latest.id).toBe(hb.latest.id);
+    expect(((await (await fetch(`${d2.url}/api/targets/demo/heartbeat`)).json()) as { latest: { id: number } }).latest.id).toBe(hb.latest.id);
 
     // A reload that switches the matrix off removes its series; the stored matrix stays in the history.
     fs.writeFileSync(configFile, configText(lab, false));

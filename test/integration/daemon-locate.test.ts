@@ -123,7 +123,7 @@ describe('idleprobe serve runs locate (demo lab, 3 s userspace relay)', () => {
     try {
       const runs = history.listRuns<{ boxes: unknown[] }>('locate', 'demo');
       expect(runs.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
-      expect(runs[0]!.result!.boxes).toEqual([]);
+      expect(runs[0].result!.boxes).toEqual([]);
     } finally {
       history.close();
     }

@@ -102,7 +102,7 @@ describe('README and docs: links', () => {
   });
 
   it('README links every page of docs/, and docs/README.md indexes every page', () => {
-    const linked = (file: string) => new Set(parsed.find((p) => p.file === file)!.links.map((l) => path.resolve(path.dirname(file), l.href.split('#')[0]!)));
+    const linked = (file: string) => new Set(parsed.find((p) => p.file === file)!.links.map((l) => path.resolve(path.dirname(file), l.href.split('#')[0])));
     const pages = fs.readdirSync(path.join(repo, 'docs')).filter((f) => f.endsWith('.md') && f !== 'README.md').map((f) => path.join(repo, 'docs', f));
     const fromIndex = linked(path.join(repo, 'docs', 'README.md'));
     expect(pages.filter((p) => !fromIndex.has(p)).map(rel)).toEqual([]);
@@ -118,7 +118,7 @@ describe('README and docs: the commands behind the figures exist', () => {
   it('every `npm run SCRIPT` names a script of package.json', () => {
     const missing: string[] = [];
     for (const c of code) {
-      for (const m of c.text.matchAll(/npm run ([\w:.*-]+)/g)) if (!m[1]!.includes('*') && !(m[1]! in pkg.scripts)) missing.push(`${where(c)}: npm run ${m[1]}`);
+      for (const m of c.text.matchAll(/npm run ([\w:.*-]+)/g)) if (!m[1].includes('*') && !(m[1] in pkg.scripts)) missing.push(`${where(c)}: npm run ${m[1]}`);
     }
     expect(missing).toEqual([]);
   });
@@ -129,7 +129,7 @@ describe('README and docs: the commands behind the figures exist', () => {
     const missing: string[] = [];
     for (const c of code) {
       for (const m of c.text.matchAll(/(?:^|[\s`'"(=])((?:test|src|docs|deploy|grafana|scripts|bin)\/\S*)/g)) {
-        const p = m[1]!.replace(/[`'"),.:;]+$/, '');
+        const p = m[1].replace(/[`'"),.:;]+$/, '');
         // Placeholders and patterns are not paths (`test/unit/capture-*.test.ts`, `…`, `<kind>`), and
         // what .gitignore lists is made by a run (test/artifacts/).
         if (/[*…<>{}$|]/.test(p) || ignored.some((i) => p.startsWith(i))) continue;

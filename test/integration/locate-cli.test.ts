@@ -71,7 +71,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
     // A history whose latest measurement no longer holds (6 s; the relay forgets after 3 s): said, and measured.
     const stale = path.join(dir, 'stale.db');
     const staleStore = new HistoryStore(stale);
-    const staleResult = { ...result, results: [{ ...result.results[0]!, lowerSeconds: 5.6, upperSeconds: 6.4, estimateSeconds: 6 }] };
+    const staleResult = { ...result, results: [{ ...result.results[0], lowerSeconds: 5.6, upperSeconds: 6.4, estimateSeconds: 6 }] };
     staleStore.record({ target: target(), status: 'ok', startedAt: result.startedAt, finishedAtMs: 1, durationSeconds: 9, result: staleResult });
     staleStore.close();
     const wrong = await idleprobe(['locate', target(), ...auth(), '--min', '1', '--max', '9', '--history', stale, '--json'], { timeoutMs: 60_000 });
@@ -144,7 +144,7 @@ describe.concurrent('idleprobe locate (child process)', () => {
         expect(text.code, show(text)).toBe(0);
         expect(text.stdout).toMatch(/^a proxy that ignores TCP keepalives closes idle connections after ≈ [34]\.\d s; it cannot be located by TTL$/m);
         expect(text.stdout).toMatch(new RegExp(`^  every session was ${failureMode === 'closed' ? 'closed \\(FIN, no SSH disconnect\\)' : 'reset \\(RST\\)'} by the far end at that idle age whatever its TTL, even at hop 1 where TCP ends; bracket`, 'm'));
-        expect(text.stdout).toMatch(/^  TCP ends at hop 1: the traceroute's SYN is answered there by 127\.0\.0\.1; what closes is at hop 1 or behind it$/m);
+        expect(text.stdout).toMatch(/^ {2}TCP ends at hop 1: the traceroute's SYN is answered there by 127\.0\.0\.1; what closes is at hop 1 or behind it$/m);
         expect(text.stdout).not.toMatch(/^hop \d+ \(/m);
       } finally {
         await proxy.close();

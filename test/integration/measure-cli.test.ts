@@ -149,7 +149,7 @@ describe.concurrent('idleprobe measure / demo (child process)', () => {
       try {
         const child = spawn(process.execPath, [BIN, cmd, `${lab.user}@127.0.0.1:${relay.port}`, ...auth(), ...extra], { env: { ...process.env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
         let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
         await Promise.race([first, exited]);
         child.kill('SIGINT');

@@ -121,7 +121,7 @@ describe.concurrent('idleprobe measure exits on its own after its output (no exi
         ['outbound', 'inconclusive', true],
         ['inbound', 'inconclusive', true],
       ]);
-      expect(doc.results[0]!.reason, show(run)).toMatch(/not the path/);
+      expect(doc.results[0].reason, show(run)).toMatch(/not the path/);
       expect(run.outputToExitMs, show(run)).not.toBeNull();
     } finally {
       await relay.close();

@@ -42,7 +42,7 @@ describe('npm pack → npm i -g (temp prefix) → idleprobe demo', () => {
     const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]);
     expect(pack.code, pack.stderr).toBe(0);
     const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
-    const files = info!.files.map((f) => f.path);
+    const files = info.files.map((f) => f.path);
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('bin/idleprobe.mjs');
     // The README links the CHANGELOG and the docs index: they ship with it.
@@ -51,7 +51,7 @@ describe('npm pack → npm i -g (temp prefix) → idleprobe demo', () => {
 
     const prefix = path.join(dir, 'prefix');
     const env = { ...process.env, npm_config_prefix: prefix, npm_config_update_notifier: 'false' };
-    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', path.join(dir, info!.filename)], { env, cwd: dir });
+    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', path.join(dir, info.filename)], { env, cwd: dir });
     expect(install.code, install.stderr).toBe(0);
     const installed = path.join(prefix, 'lib', 'node_modules', 'idleprobe');
     expect(existsSync(path.join(installed, 'src')), 'the package ships no sources').toBe(false);

@@ -252,7 +252,7 @@ describe.concurrent('session driver behind the userspace middlebox', () => {
     try {
       o.useControl(control);
       const s = await o.open(undefined, 'inbound');
-      expect(s.probeInboundNow, 'the demo server runs the waiter').toBeTypeOf('function');
+      expect(typeof s.probeInboundNow, 'the demo server runs the waiter').toBe('function');
       expect((await o.inboundMethod())?.method).toBe('signal');
       // The waiter's PID line was the last byte: the idle age grows from there, untouched by the signal.
       await v.advance(1000);

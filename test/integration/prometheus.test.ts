@@ -100,7 +100,7 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
   it('the scrape target is up and carries the site label from the scrape config', async () => {
     const up = await eventually('up == 1', async () => {
       const r = await query(`up{job="idleprobe"}`);
-      return r.length === 1 && r[0]!.value[1] === '1' ? r[0]! : undefined;
+      return r.length === 1 && r[0].value[1] === '1' ? r[0] : undefined;
     }, 30_000);
     expect(up.metric.site).toBe(SITE);
   }, 40_000);
@@ -138,7 +138,7 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
 
     const min = await eventually('path min', async () => {
       const r = await query(`idleprobe:path_idle_timeout_seconds:min{target="demo"}`);
-      return r.length === 1 ? r[0]! : undefined;
+      return r.length === 1 ? r[0] : undefined;
     }, 30_000);
     expect(Number(min.value[1])).toBe(Math.min(...found.map((s) => Number(s.value[1]))));
     expect(min.metric.direction).toBeUndefined();
@@ -154,35 +154,35 @@ describe.skipIf(!havePrometheus)('real Prometheus scraping idleprobe (skipped: p
     // (the recorded sample's timestamp) minus the recorded age gives back the exported finish time.
     await eventually('age = evaluation time − finish time', async () => {
       const r = await query(`(timestamp(idleprobe:last_measurement_age_seconds:current{target="demo"}) - idleprobe:last_measurement_age_seconds:current{target="demo"}) - idleprobe_last_measurement_timestamp_seconds{target="demo"}`);
-      return r.length === 1 && Math.abs(Number(r[0]!.value[1])) < 0.002 ? r : undefined;
+      return r.length === 1 && Math.abs(Number(r[0].value[1])) < 0.002 ? r : undefined;
     }, 30_000);
     const age = await query(`idleprobe:last_measurement_age_seconds:current{target="demo"}`);
     // Evaluated after the measurement finished, during this test.
-    expect(Number(age[0]!.value[1])).toBeGreaterThan(0);
-    expect(Number(age[0]!.value[1])).toBeLessThan(300);
+    expect(Number(age[0].value[1])).toBeGreaterThan(0);
+    expect(Number(age[0].value[1])).toBeLessThan(300);
   }, 120_000);
 
   it('the heartbeat survival matrix arrives in Prometheus: a 1 s heartbeat survives the 3 s middlebox, 5 s, tcp:1 and none die; kernel keepalives do not help (0)', async () => {
-    const byInterval = async (metric: string) => Object.fromEntries((await query(`${metric}{job="idleprobe", target="demo"}`)).map((s) => [s.metric.interval!, s]));
+    const byInterval = async (metric: string) => Object.fromEntries((await query(`${metric}{job="idleprobe", target="demo"}`)).map((s) => [s.metric.interval, s]));
     const survived = await eventually('idleprobe_heartbeat_survived', async () => {
       const r = await byInterval('idleprobe_heartbeat_survived');
       return Object.keys(r).length === 4 ? r : undefined;
     }, 90_000);
     expect(Object.keys(survived).sort()).toEqual(['1', '5', 'none', 'tcp:1']);
     for (const s of Object.values(survived)) expect(s.metric.site).toBe(SITE);
-    expect(survived['1']!.value[1]).toBe('1');
-    expect(survived['5']!.value[1]).toBe('0');
-    expect(survived['none']!.value[1]).toBe('0');
+    expect(survived['1'].value[1]).toBe('1');
+    expect(survived['5'].value[1]).toBe('0');
+    expect(survived['none'].value[1]).toBe('0');
     // The tcp:1 row: kernel keepalives every second, answered by the userspace middlebox's own kernel (as a proxy's).
-    expect(survived['tcp:1']!.value[1]).toBe('0');
+    expect(survived['tcp:1'].value[1]).toBe('0');
     const tcpRows = await query('idleprobe_heartbeat_survived{job="idleprobe", target="demo", interval=~"tcp:.+"}');
     expect(tcpRows.map((s) => s.metric.interval)).toEqual(['tcp:1']);
     const refreshes = await query('idleprobe_tcp_keepalive_refreshes_path{job="idleprobe"}');
     expect(refreshes.map((s) => [s.metric.target, s.metric.site, s.value[1]])).toEqual([['demo', SITE, '0']]);
     // Scraped at the same time, so already there: how long each session lived, and its unanswered heartbeats.
     const seconds = await byInterval('idleprobe_heartbeat_survived_seconds');
-    expect(Number(seconds['1']!.value[1])).toBe(6); // the whole window
-    expect(Number(seconds['none']!.value[1])).toBeLessThan(6);
+    expect(Number(seconds['1'].value[1])).toBe(6); // the whole window
+    expect(Number(seconds['none'].value[1])).toBeLessThan(6);
     const unanswered = await byInterval('idleprobe_heartbeat_unanswered');
     expect(Object.keys(unanswered).sort()).toEqual(['1', '5', 'none', 'tcp:1']);
     // Only the target with a `heartbeat:` setting has the series.

@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { children, startDaemon, type Daemon } from './daemon-harness.ts';
+import { children, startDaemon } from './daemon-harness.ts';
 import { idleprobe } from './cli-harness.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
 
@@ -118,7 +118,7 @@ describe('serve: connection slots', () => {
       s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
       held.push(s);
     }
-    const oldestClosed = closedWithin(held[0]!, 10_000);
+    const oldestClosed = closedWithin(held[0], 10_000);
     expect((await get(`${d.url}/-/healthy`)).status).toBe(200);
     await oldestClosed;
     expect(held.slice(1).every((s) => !s.destroyed)).toBe(true);
@@ -236,7 +236,7 @@ describe('serve: basic auth under a flood from other clients', () => {
         expect((await get(`${d.url}/-/healthy`, { auth: basic(user, `wrong${i}`), localAddress: '127.0.0.90' })).status).toBe(401);
         ms.push(performance.now() - t0);
       }
-      return ms.sort((x, y) => x - y)[1]!;
+      return ms.sort((x, y) => x - y)[1];
     };
     const dear = await time('dear');
     const cheap = await time('cheap');

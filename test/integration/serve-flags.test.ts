@@ -167,7 +167,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`${f('web.yml')}: OK, TLS, basic auth (1 user(s))`);
     for (const [i, bad] of [f('missing-web.yml'), f('web-bad.yml')].entries()) {
-      const r = bads[i]!;
+      const r = bads[i];
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain(bad);
     }
@@ -226,11 +226,11 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const d = await serve(['--web.max-connections', '2', '--web.idle-timeout', '30s', '--web.read-header-timeout', '20s', '--web.request-timeout', '30s']);
     // Both slots held by connections that send nothing (from two clients, under the per-client cap).
     const held = [await connect(d.url), await connect(d.url)];
-    const oldestClosed = closedWithin(held[0]!, 5_000);
+    const oldestClosed = closedWithin(held[0], 5_000);
     // A newcomer is served: the oldest connection still opening is closed to make room.
     expect((await request(`${d.url}/-/healthy`)).status).toBe(200);
     await oldestClosed;
-    expect(held[1]!.destroyed).toBe(false);
+    expect(held[1].destroyed).toBe(false);
     for (const s of held) s.destroy();
   },
   '--web.max-connections-per-client': async () => {
@@ -351,7 +351,7 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     const warn = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--history', f('warn.sqlite'), '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
     track(warn);
     const lines: string[] = [];
-    warn.stderr!.on('data', (c: Buffer) => lines.push(c.toString()));
+    warn.stderr.on('data', (c: Buffer) => lines.push(c.toString()));
     await waitFor('the warn-level daemon to be ready', async () => (await request(`http://127.0.0.1:${port}/-/ready`)).status === 200, 20);
     expect(lines.join('')).not.toContain('level=info');
     expect((await badLevel).code).toBe(2);
@@ -373,16 +373,16 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
     // Loopback only; and no config, history or shard of its own.
     const answers = await refusals;
     for (const [i, addr] of badAddresses.entries()) {
-      const bad = answers[i]!;
+      const bad = answers[i];
       expect(bad.code, addr).toBe(2);
       expect(bad.stderr).toContain('--demo listens on loopback only');
     }
     for (const [i, extra] of badExtras.entries()) {
-      const bad = answers[badAddresses.length + i]!;
+      const bad = answers[badAddresses.length + i];
       expect(bad.code, extra.join(' ')).toBe(2);
       expect(bad.stderr).toContain(`cannot be combined with ${extra[0]}`);
     }
-    expect(answers[answers.length - 1]!.stderr).toContain('or --demo');
+    expect(answers[answers.length - 1].stderr).toContain('or --demo');
   },
   '--shard': async () => {
     const [r, outOfRange] = await Promise.all([idleprobe(['serve', '--config', f('two-targets.yml'), '--shard', '1/2', '--config.check']), idleprobe(['serve', '--config', configFile, '--shard', '2/2', '--config.check'])]);

@@ -255,8 +255,8 @@ describe('serve: a failed history write loses no result', () => {
         return t.targets[0]?.latest ? t : null;
       }, 90, () => d.stderr.join('\n'));
       // Exported from memory although not written (a temporary id < 0 until it is).
-      expect(targets.targets[0]!.latest!.status).toBe('ok');
-      expect(targets.targets[0]!.latest!.id).toBeLessThan(0);
+      expect(targets.targets[0].latest!.status).toBe('ok');
+      expect(targets.targets[0].latest!.id).toBeLessThan(0);
       const metrics = await waitFor('the failure counted', async () => {
         const text = await (await fetch(`${d.url}/metrics`)).text();
         const line = text.split('\n').find((l) => l.startsWith(`${METRIC.historyWriteFailures} `));
@@ -273,7 +273,7 @@ describe('serve: a failed history write loses no result', () => {
       const h = (await (await fetch(`${d.url}/api/targets/demo/history`)).json()) as { entries: { id: number; status: string }[] };
       return h.entries.length === 1 ? h.entries : null;
     }, 30, () => d.stderr.join('\n'));
-    expect(entries[0]!.status).toBe('ok');
-    expect(entries[0]!.id).toBeGreaterThan(0);
+    expect(entries[0].status).toBe('ok');
+    expect(entries[0].id).toBeGreaterThan(0);
   }, 150_000);
 });

@@ -100,7 +100,7 @@ describe('serve: a key that does not decrypt is an auth failure', () => {
 describe('README: the serve --config.check example works as written on a fresh clone', () => {
   it('every `serve --config FILE --config.check` line names a file that is absent from the repo (a placeholder) or passes the check', async () => {
     const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-    const examples = [...readme.matchAll(/idleprobe serve --config (\S+) --config\.check/g)].map((m) => m[1]!);
+    const examples = [...readme.matchAll(/idleprobe serve --config (\S+) --config\.check/g)].map((m) => m[1]);
     expect(examples.length).toBeGreaterThan(0);
     for (const file of examples) {
       // deploy/idleprobe.example.yml points at /etc/idleprobe secrets: a clone fails it (exit 2).
@@ -131,6 +131,7 @@ describe('serve: text from inside the daemon in HTTP bodies', () => {
     const d = await startDaemon(f('esc.yml'), history, []);
     const debug = await (await fetch(`${d.url}/probe?target=esc&debug=true`)).text();
     expect(debug).toContain('\\x1b[31mboom\\x1b[0m\\x9b2J');
+    // eslint-disable-next-line no-control-regex -- the point: no raw ESC or CSI reaches the page
     expect(debug).not.toMatch(/[\u001b\u009b]/);
     expect(debug).not.toContain('/etc/idleprobe');
     expect(debug).not.toContain('probe@');

@@ -80,7 +80,7 @@ async function serve(configFile: string): Promise<Serve> {
   running.add(proc);
   const lines: string[] = [];
   let waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-  createInterface({ input: proc.stderr! }).on('line', (l) => {
+  createInterface({ input: proc.stderr }).on('line', (l) => {
     lines.push(l);
     for (const w of [...waiters]) {
       const m = w.re.exec(l);

@@ -78,16 +78,16 @@ function tsharkCloses(file: string): Map<string, TsharkClose> {
     if (!line.trim()) continue;
     const row = line.split('\t');
     const key = [`${row[2]}:${row[3]}`, `${row[4]}:${row[5]}`].sort().join('|');
-    const s = streams.get(row[0]!) ?? { key, rows: [] };
+    const s = streams.get(row[0]) ?? { key, rows: [] };
     s.rows.push(row);
-    streams.set(row[0]!, s);
+    streams.set(row[0], s);
   }
   const result = new Map<string, TsharkClose>();
   for (const { key, rows } of streams.values()) {
     let lastActivity = NaN;
     let close: TsharkClose = { packets: rows.length, closer: null, closedWith: null, closeLen: 0, idleBeforeClose: null };
     for (const [i, row] of rows.entries()) {
-      const [ts, src, syn, fin, rst, len, ka] = [Number(row[1]), row[2]!, row[6] === '1', row[7] === '1', row[8] === '1', Number(row[9]), row[10] === '1'];
+      const [ts, src, syn, fin, rst, len, ka] = [Number(row[1]), row[2], row[6] === '1', row[7] === '1', row[8] === '1', Number(row[9]), row[10] === '1'];
       if ((fin || rst) && close.closer === null) {
         let closedWith: 'fin' | 'rst' = rst ? 'rst' : 'fin';
         const next = rows.slice(i + 1).find((r) => r[2] !== src || r[8] === '1');
@@ -193,7 +193,7 @@ describe.skipIf(!lab.ok)(`tshark oracle${lab.ok ? '' : ` (skipped: ${lab.reason}
       const died = r.flows.filter((f) => f.diedAfterIdleSeconds !== null);
       const lived = r.flows.filter((f) => f.tcpKeepaliveAcks > 0 && f.diedAfterIdleSeconds === null);
       expect(died.length, 'keepalive every 8 s through a 6 s NAT dies').toBe(1);
-      expect(died[0]!.diedAfterIdleSeconds!).toBeGreaterThan(6);
+      expect(died[0].diedAfterIdleSeconds!).toBeGreaterThan(6);
       expect(lived.length, 'keepalive every 3 s survives').toBe(1);
       // The generator removed the namespaces it created.
       expect(ipcapNamespaces()).toEqual(before);

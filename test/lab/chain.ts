@@ -119,8 +119,8 @@ async function build(names: Record<ChainRole, string>, opts: ChainOptions): Prom
   }
   // Link i: role i's "srvside" ↔ role i+1's "cliside" (cli has only srvside, srv only cliside).
   for (let i = 0; i < ROLES.length - 1; i++) {
-    const left = ROLES[i]!;
-    const right = ROLES[i + 1]!;
+    const left = ROLES[i];
+    const right = ROLES[i + 1];
     await sh('ip', ['link', 'add', 'srvside', 'netns', names[left], 'type', 'veth', 'peer', 'name', 'cliside', 'netns', names[right]]);
   }
   const A = CHAIN_ADDRESSES;
@@ -195,7 +195,7 @@ export function sweepStaleChains(): string[] {
     const m = /^iplchain-([0-9a-f]{8})-/.exec(entry);
     if (!m) continue;
     const dir = path.join(os.tmpdir(), entry);
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
     } catch {
@@ -207,9 +207,9 @@ export function sweepStaleChains(): string[] {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EPERM') continue;
     }
-    destroyNamespaceListSync(Object.values(chainNames(m[1]!)));
+    destroyNamespaceListSync(Object.values(chainNames(m[1])));
     rmSync(dir, { recursive: true, force: true });
-    swept.push(m[1]!);
+    swept.push(m[1]);
   }
   return swept;
 }

@@ -31,17 +31,17 @@ export async function startDropbear(lab: Lab, opts: { port: number; extraArgs?: 
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('ip', ['netns', 'exec', lab.namespaces.srv, 'unshare', '-m', 'sh', '-c', `mount --bind '${home}' /root && exec dropbear ${quoted}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  child.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
+  child.stderr.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lab: dropbear did not report listening within 5 s; log:\n${log}`)), 5000);
     const onData = () => {
       if (!/Not backgrounding|listening/i.test(log)) return;
       clearTimeout(timer);
-      child.stderr!.off('data', onData);
+      child.stderr.off('data', onData);
       resolve();
     };
-    child.stderr!.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`lab: dropbear exited (${code}) before listening; log:\n${log}`));

@@ -60,7 +60,7 @@ export class EventStream {
           resolve(e);
         },
       });
-      this.closed.then(() => {
+      void this.closed.then(() => { // `closed` never rejects: it resolves on exit
         clearTimeout(timer);
         reject(new Error(`exited before ${what}; events: ${JSON.stringify(this.events).slice(-3000)}; stderr: ${this.stderr}`));
       });
@@ -82,7 +82,7 @@ export class EventStream {
           resolve(m);
         },
       });
-      this.closed.then(() => {
+      void this.closed.then(() => { // `closed` never rejects: it resolves on exit
         clearTimeout(timer);
         reject(new Error(`exited before a line matching ${re}; stderr: ${this.stderr}`));
       });

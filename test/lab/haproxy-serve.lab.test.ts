@@ -143,9 +143,9 @@ describe.skipIf(!env.available).concurrent(`idleprobe serve with tcp: rows: HAPr
     for (const label of ['tcp:2', 'none']) {
       expect(rows[label], JSON.stringify(rows[label])).toMatchObject({ survived: false, cause: 'closed' });
       // HAProxy's timer: T after the last byte, seen within a second (its own scheduling, our clock).
-      expect(Math.abs(rows[label]!.idleSecondsAtDeath! - T), `${label}: ${rows[label]!.idleSecondsAtDeath}`).toBeLessThan(1.5);
+      expect(Math.abs(rows[label].idleSecondsAtDeath! - T), `${label}: ${rows[label].idleSecondsAtDeath}`).toBeLessThan(1.5);
     }
-    expect(rows['tcp:2']!.kind).toBe('tcp');
+    expect(rows['tcp:2'].kind).toBe('tcp');
     expect(api.latest.matrix.tcpKeepaliveRefreshesPath).toBe(false);
     expect(sample(metrics, METRIC.heartbeatSurvived, 'target="haproxy",interval="2"')).toBe(1);
     expect(sample(metrics, METRIC.heartbeatSurvived, 'target="haproxy",interval="tcp:2"')).toBe(0);

@@ -252,12 +252,12 @@ const LAB_GOAL_RATIO = 1.2 * 1.15 * (1 + LOAD_MARGIN);
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The simulator's wall time ÷ T for this run: a proxy of T, this run's connects replayed, plus the time before the search. */
 async function simulatedRatio(doc: MeasurementResult, t: number, options: Partial<SearchOptions>, both: boolean): Promise<number> {
-  const connectsMs = doc.results[0]!.connectsMs!;
+  const connectsMs = doc.results[0].connectsMs!;
   const settled = connectsMs.filter((ms): ms is number => ms !== null);
   const beforeSearchMs = Math.max(0, doc.elapsedSeconds * 1000 - Math.max(...doc.results.map((r) => r.elapsedMs)));
   const ratios: number[] = [];
@@ -321,7 +321,7 @@ describe.skipIf(!env.available)(`measure through HAProxy (mode tcp)${env.availab
     const lab = await proxied(t, true);
     const run = await lab.measure(['--direction', 'outbound', '--max', String(4 * t), '--json'], { timeoutMs: 120_000 });
     const doc = json<MeasurementResult>(run, lab);
-    const r = doc.results[0]!;
+    const r = doc.results[0];
     console.log(`[lab] HAProxy nolinger (${t} s): ${r.verdict} (${r.lowerSeconds}, ${r.upperSeconds}] ${r.failureMode}; ${r.probes.filter((p) => p.outcome !== 'alive').map((p) => `${p.outcome}@${p.ageSeconds}: ${p.detail}`).join(' | ')}`);
     expect(['closed', 'reset']).toContain(r.failureMode);
     expectPathTimeout(r, t, r.failureMode!, doc);
@@ -336,7 +336,7 @@ describe.skipIf(!env.available)(`measure through HAProxy (mode tcp)${env.availab
     labs.push(lab);
     const run = await lab.measure(['--direction', 'outbound', '--max', '30', '--json'], { timeoutMs: 150_000 });
     const doc = json<MeasurementResult>(run, lab);
-    const r = doc.results[0]!;
+    const r = doc.results[0];
     console.log(`[lab] sshd ChannelTimeout 5 s, no box: ${r.verdict} in ${doc.elapsedSeconds} s; ${r.reason}`);
     expect(r.verdict, JSON.stringify(r).slice(0, 3000)).not.toBe('timeout');
     expect(r.failureMode).toBeNull();

@@ -18,11 +18,14 @@ const RANGE = ['--min', '1', '--max', '10'];
 /** Processes of our scripts below `rootPid` (the waiter and signaller shells, their sleep and cat). */
 async function leftovers(lab: Lab, rootPid: number): Promise<string[]> {
   const ps = await lab.exec('srv', 'ps', ['-eo', 'pid=,ppid=,args=']);
-  const rows = ps.stdout.split('\n').map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l)).filter((m) => m !== null).map((m) => ({ pid: Number(m![1]), ppid: Number(m![2]), args: m![3]! }));
+  const rows = ps.stdout.split('\n').map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l)).filter((m) => m !== null).map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
   const below = new Set([rootPid]);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const r of rows) if (!below.has(r.pid) && below.has(r.ppid)) (below.add(r.pid), (changed = true));
+    for (const r of rows) if (!below.has(r.pid) && below.has(r.ppid)) {
+      below.add(r.pid);
+      changed = true;
+    }
   }
   return rows.filter((r) => r.pid !== rootPid && below.has(r.pid) && /idleprobe|^sleep 60$|^cat$/.test(r.args)).map((r) => `${r.pid} ${r.args.includes('idleprobe-waiter') ? 'waiter' : r.args.includes('idleprobe-signaller') ? 'signaller' : ''} ${r.args.slice(0, 60)}`);
 }
@@ -109,7 +112,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
     const hostKey = path.join(dir, 'host_ed25519');
     const gen = await lab.exec('srv', 'dropbearkey', ['-t', 'ed25519', '-f', hostKey]);
     expect(gen.code, describeRun(gen)).toBe(0);
-    const blob = /ssh-ed25519 (\S+)/.exec(gen.stdout)![1]!;
+    const blob = /ssh-ed25519 (\S+)/.exec(gen.stdout)![1];
     const pub = await lab.exec('cli', 'ssh-keygen', ['-y', '-f', lab.clientKeyPath]);
     writeFileSync(path.join(home, '.ssh', 'authorized_keys'), pub.stdout, { mode: 0o600 });
     // Dropbear reads ~root/.ssh/authorized_keys: give it a private /root (a mount namespace of its own).
@@ -117,7 +120,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
     const child = spawn('ip', ['netns', 'exec', lab.namespaces.srv, 'unshare', '-m', 'sh', '-c', `mount --bind '${home}' /root && exec dropbear -F -E -s -r '${hostKey}' -p ${lab.addresses.srv}:${port} -P '${path.join(dir, 'pid')}'`], { stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     let log = '';
-    child.stderr!.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
+    child.stderr.on('data', (c: Buffer) => (log = (log + c.toString()).slice(-8000)));
     // Ready when it says so on stderr; exiting or staying mute for 5 s fails, naming what it said.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`dropbear did not report listening within 5 s; log:\n${log}`)), 5000);
@@ -126,7 +129,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
         clearTimeout(timer);
         resolve();
       };
-      child.stderr!.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`dropbear exited (${code}) before listening; log:\n${log}`));

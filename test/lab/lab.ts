@@ -214,7 +214,7 @@ function installCleanupHandlers(): void {
  */
 export function sweepStaleLabs(): string[] {
   const swept: string[] = [];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(os.tmpdir());
   } catch {
@@ -224,16 +224,16 @@ export function sweepStaleLabs(): string[] {
     const match = /^iplab-([0-9a-f]{8})-/.exec(entry);
     if (!match) continue;
     const dir = path.join(os.tmpdir(), entry);
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8').trim());
     } catch {
       continue; // not (yet) a complete lab dir: leave it alone
     }
     if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
-    destroyNamespacesSync(namespaceNames(match[1]!));
+    destroyNamespacesSync(namespaceNames(match[1]));
     rmSync(dir, { recursive: true, force: true });
-    swept.push(match[1]!);
+    swept.push(match[1]);
   }
   return swept;
 }
@@ -291,7 +291,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
 
   const ns = namespaces;
   const running = sshd;
-  const { knownHostsPath, clientKeyPath, hostKeySha256 } = keys!;
+  const { knownHostsPath, clientKeyPath, hostKeySha256 } = keys;
   const target = `${LAB_USER}@${LAB_ADDRESSES.srv}`;
 
   const exec = (role: LabRole, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> =>
@@ -336,9 +336,9 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     addSshd: async (role, listen, port) => {
       const name = `${role}-${listen.replace(/[^0-9A-Za-z]/g, '_')}-${port}`;
       const configPath = path.join(tmpDir, `sshd_config.${name}`);
-      writeFileSync(configPath, sshdConfig(tmpDir, keys!, listen, port, { PidFile: path.join(tmpDir, `sshd.${name}.pid`) }), { mode: 0o600 });
+      writeFileSync(configPath, sshdConfig(tmpDir, keys, listen, port, { PidFile: path.join(tmpDir, `sshd.${name}.pid`) }), { mode: 0o600 });
       const extra = await startSshd(ns[role], configPath);
-      const [keyType, keyBlob] = readFileSync(`${keys!.hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
+      const [keyType, keyBlob] = readFileSync(`${keys.hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
       const hostField = port === 22 ? listen : `[${listen}]:${port}`;
       writeFileSync(knownHostsPath, `${readFileSync(knownHostsPath, 'utf8')}${hostField} ${keyType} ${keyBlob}\n`, { mode: 0o600 });
       return { pid: extra.pid, log: () => extra.log() };

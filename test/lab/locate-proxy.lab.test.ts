@@ -105,7 +105,7 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate through HAProxy in 
       console.log(`[lab] locate NAT 5 s r1, HAProxy 12 s r3: ${run.elapsedMs} ms, boxes ${JSON.stringify(doc.boxes)}, ${JSON.stringify(doc.unlocatable)}`);
       expect(doc.verdict).toBe('located');
       expect(doc.boxes.map((b) => [b.hop, b.address, b.failureMode])).toEqual([[1, CHAIN_ADDRESSES.r1.cliSide, 'silent']]);
-      expectNear(doc.boxes[0]!.estimateSeconds, 5);
+      expectNear(doc.boxes[0].estimateSeconds, 5);
       expectNear(doc.pathTimeoutSeconds, 5);
       expect(doc.unlocatable).toMatchObject({ beyondHop: 1, tcpEndsAtHop: 3, tcpEndsAtAddress: CHAIN_ADDRESSES.srv, closesIdle: true, failureMode: 'closed' });
       expectNear(doc.unlocatable!.estimateSeconds, 12);

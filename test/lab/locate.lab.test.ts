@@ -77,9 +77,9 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
         [1, CHAIN_ADDRESSES.r1.cliSide, 'silent'],
         [3, CHAIN_ADDRESSES.r3.cliSide, 'silent'],
       ]);
-      expectBracket(doc.boxes[0]!, 4);
-      expectBracket(doc.boxes[1]!, 8);
-      expect(doc.boxes[0]!.foundAfterSeconds).toBeLessThanOrEqual(doc.boxes[1]!.foundAfterSeconds);
+      expectBracket(doc.boxes[0], 4);
+      expectBracket(doc.boxes[1], 8);
+      expect(doc.boxes[0].foundAfterSeconds).toBeLessThanOrEqual(doc.boxes[1].foundAfterSeconds);
       expect(Math.abs(doc.pathTimeoutSeconds! - 4)).toBeLessThanOrEqual(1);
       expect(doc.givenTimeout).toBeNull();
       expect(doc.hiddenBefore).toBe(3);
@@ -90,7 +90,7 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
     await withChain({ boxes: { r1: { timeoutSeconds: 8, mode: 'drop', nat: true }, r3: { timeoutSeconds: 4, mode: 'drop' } } }, async (lab) => {
       const { doc } = await locateJson(lab, ['--min', '2', '--max', '16']);
       expect(doc.boxes.map((b) => b.hop)).toEqual([3]);
-      expectBracket(doc.boxes[0]!, 4);
+      expectBracket(doc.boxes[0], 4);
       expect(doc.hiddenBefore).toBe(3);
     });
   }, CASE_TIMEOUT_MS);
@@ -128,8 +128,8 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
       expect(doc.givenTimeout).toEqual({ source: '--timeout', seconds: 12, lowerSeconds: 11.5, upperSeconds: 12.5, held: false });
       expect(Math.abs(doc.pathTimeoutSeconds! - 6)).toBeLessThanOrEqual(1);
       expect(doc.boxes.map((b) => b.hop)).toEqual([1, 3]);
-      expectBracket(doc.boxes[0]!, 6);
-      expectBracket(doc.boxes[1]!, 12);
+      expectBracket(doc.boxes[0], 6);
+      expectBracket(doc.boxes[1], 12);
     });
   }, CASE_TIMEOUT_MS);
 
@@ -148,9 +148,9 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
       expect(doc.pathTimeoutSeconds).toBeNull();
       expect(doc.pathTimeoutBracket).toMatchObject({ lowerSeconds: null, belowMin: true });
       expect(doc.boxes[0]).toMatchObject({ hop: 1, lowerSeconds: null, estimateSeconds: null, belowMin: true });
-      expect(doc.boxes[0]!.upperSeconds).toBeLessThanOrEqual(6);
-      expect(doc.boxes[1]!.hop).toBe(3);
-      expectBracket(doc.boxes[1]!, 8);
+      expect(doc.boxes[0].upperSeconds).toBeLessThanOrEqual(6);
+      expect(doc.boxes[1].hop).toBe(3);
+      expectBracket(doc.boxes[1], 8);
     });
   }, CASE_TIMEOUT_MS);
 
@@ -164,8 +164,8 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
         [1, CHAIN_ADDRESSES6.r1.cliSide],
         [3, CHAIN_ADDRESSES6.r3.cliSide],
       ]);
-      expectBracket(doc.boxes[0]!, 4);
-      expectBracket(doc.boxes[1]!, 8);
+      expectBracket(doc.boxes[0], 4);
+      expectBracket(doc.boxes[1], 8);
     });
   }, CASE_TIMEOUT_MS);
 });

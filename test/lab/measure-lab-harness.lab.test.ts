@@ -76,7 +76,7 @@ describe.skipIf(!env.available).concurrent(`lab harness${env.available ? '' : ` 
       expect(orphan.signal, orphan.stderr).toBe('SIGKILL');
       const namespaces = JSON.parse(orphan.stdout) as Record<string, string>;
       expect(Object.values(namespaces).every(namespaceExistsSync)).toBe(true);
-      const id = namespaces.cli!.replace('iplab-cli-', '');
+      const id = namespaces.cli.replace('iplab-cli-', '');
       expect(sweepStaleLabs()).toContain(id);
       for (const ns of Object.values(namespaces)) {
         expect(namespaceExistsSync(ns)).toBe(false);

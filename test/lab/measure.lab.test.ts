@@ -70,12 +70,12 @@ async function wireServerHeartbeatSeconds(l: Lab, idleSeconds: number): Promise<
     .filter((line) => /length [1-9]\d*$/.test(line))
     .map((line) => Number(line.split(' ')[0]) * 1000);
   const gaps: number[] = [];
-  for (let i = 1; i < dataTimes.length; i++) if (dataTimes[i]! - dataTimes[i - 1]! >= 1000) gaps.push(dataTimes[i]! - dataTimes[i - 1]!);
+  for (let i = 1; i < dataTimes.length; i++) if (dataTimes[i] - dataTimes[i - 1] >= 1000) gaps.push(dataTimes[i] - dataTimes[i - 1]);
   // The last gap ends with the command's own output, not a heartbeat.
   gaps.pop();
   if (gaps.length === 0) return null;
   gaps.sort((a, b) => a - b);
-  return Math.round(gaps[gaps.length >> 1]! / 100) / 10;
+  return Math.round(gaps[gaps.length >> 1] / 100) / 10;
 }
 
 describe.skipIf(!env.available).concurrent(`idleprobe measure in the netns lab${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {

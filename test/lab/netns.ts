@@ -46,7 +46,7 @@ async function ip(args: string[]): Promise<void> {
   try {
     await execFileAsync('ip', args, { timeout: 10_000 });
   } catch (err) {
-    throw new Error(`lab: "ip ${args.join(' ')}" failed: ${stderrOf(err)}`);
+    throw new Error(`lab: "ip ${args.join(' ')}" failed: ${stderrOf(err)}`, { cause: err });
   }
 }
 
@@ -61,8 +61,8 @@ async function inNamespace(ns: string, cmd: string, args: string[], input?: stri
 }
 
 function stderrOf(err: unknown): string {
-  if (err && typeof err === 'object' && 'stderr' in err && String((err as { stderr: unknown }).stderr).trim()) {
-    return String((err as { stderr: unknown }).stderr).trim();
+  if (err && typeof err === 'object' && 'stderr' in err && String((err).stderr).trim()) {
+    return String((err).stderr).trim();
   }
   return err instanceof Error ? err.message : String(err);
 }

@@ -185,7 +185,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
         expected = countsFromWatch(watch.events, server);
         return JSON.stringify(countsFromScrape(t, server)) === JSON.stringify(expected);
       });
-      console.log(`[lab] passive serve: ${JSON.stringify(expected)}; death after ${died.afterIdleSeconds} s idle`);
+      console.log(`[lab] passive serve: ${JSON.stringify(expected)}; death after ${String(died.afterIdleSeconds)} s idle`);
       expect(expected).toMatchObject({ fin: 2, deaths: 1, withoutHeartbeat: 1 });
       expect(expected.answered).toBeGreaterThanOrEqual(3);
       expect(expected.unanswered).toBeGreaterThanOrEqual(1);
@@ -204,7 +204,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
       expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
       expect(promtool.status).toBe(0);
-      const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]!));
+      const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
       const read = passiveNamesReadByDashboardsAndRules();
       expect(read.size).toBeGreaterThan(0);
       for (const n of read) expect(exported.has(n.replace(/_(bucket|sum|count)$/, '')) || exported.has(n), n).toBe(true);
@@ -223,7 +223,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
       const flows = (JSON.parse(analyzed.stdout) as AnalysisReport).flows.filter((f) => f.server === server);
       const deaths = flows.filter((f) => f.diedAfterIdleSeconds !== null);
       expect(deaths.length).toBe(expected.deaths);
-      expect(deaths[0]!.diedAfterIdleSeconds).toBeCloseTo(age, 1);
+      expect(deaths[0].diedAfterIdleSeconds).toBeCloseTo(age, 1);
       expect(flows.filter((f) => f.diedAfterIdleSeconds === null && f.end === 'fin').length).toBe(expected.fin);
       expect(flows.reduce((n, f) => n + f.heartbeatsAnswered, 0)).toBe(expected.answered);
       expect(flows.filter((f) => f.heartbeats === 0 && f.tcpKeepalives === 0).length).toBe(expected.withoutHeartbeat);
@@ -371,7 +371,7 @@ describe.skipIf(!proxyEnv.available)(`serve with passive: through HAProxy${proxy
         if (JSON.stringify(countsFromScrape(text, server)) === JSON.stringify(expected)) break;
         await new Promise((r) => setTimeout(r, 500));
       }
-      console.log(`[lab] passive serve through HAProxy (timeout ${T} s): ${JSON.stringify(expected)}; closed after ${died.afterIdleSeconds} s idle`);
+      console.log(`[lab] passive serve through HAProxy (timeout ${T} s): ${JSON.stringify(expected)}; closed after ${String(died.afterIdleSeconds)} s idle`);
       expect(countsFromScrape(text, server)).toEqual(expected);
       expect(expected).toMatchObject({ closed_idle: 1, fin: 1, deaths: 1, rst: 0, retransmissions_then_silence: 0, silence: 0, withoutHeartbeat: 1 });
       expect(died).toMatchObject({ how: 'closed_idle' });

@@ -114,7 +114,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     const onlyTarget = path.join(l.tmpDir, 'only_target_known_hosts');
     writeFileSync(onlyTarget, readFileSync(l.knownHostsPath, 'utf8').split('\n').filter((line) => !line.startsWith('[127.0.0.1]:2222')).join('\n'));
     // The lab's host key under the bare address, no port: OpenSSH uses it for 127.0.0.1:2222 too.
-    const [keyType, keyBlob] = readFileSync(l.knownHostsPath, 'utf8').trim().split('\n')[0]!.split(/\s+/).slice(1);
+    const [keyType, keyBlob] = readFileSync(l.knownHostsPath, 'utf8').trim().split('\n')[0].split(/\s+/).slice(1);
     const portless = path.join(l.tmpDir, 'portless_known_hosts');
     writeFileSync(portless, `127.0.0.1 ${keyType} ${keyBlob}\n`);
     const quick = ['--direction', 'outbound', '--min', '1', '--max', '3', '--sessions', '2', '--json'];

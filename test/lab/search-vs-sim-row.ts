@@ -44,7 +44,7 @@ export interface ComparisonFigures {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Measures `row` in a fresh lab (destroyed by `track`'s owner) and simulates it. Throws if the real run failed. */

@@ -24,11 +24,14 @@ async function below(lab: Lab, rootPid: number, role: 'srv' | 'cli' = 'srv'): Pr
     .split('\n')
     .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
   const set = new Set([rootPid]);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const r of rows) if (!set.has(r.pid) && set.has(r.ppid)) (set.add(r.pid), (changed = true));
+    for (const r of rows) if (!set.has(r.pid) && set.has(r.ppid)) {
+      set.add(r.pid);
+      changed = true;
+    }
   }
   return rows.filter((r) => r.pid !== rootPid && set.has(r.pid)).map((r) => `${r.pid} ${r.args.slice(0, 70)}`);
 }
@@ -83,7 +86,7 @@ describe.skipIf(!env.available)(`sessions left on the server${env.available ? ''
     const run = await lab.measure(['--direction', 'outbound', '--min', '2', '--max', '10', '--json'], { timeoutMs: 90_000 });
     expect(run.code, describeRun(run, lab)).toBe(0);
     const doc = JSON.parse(run.stdout) as MeasurementResult;
-    expect(doc.results[0]!.probes.some((p) => p.outcome === 'silent'), run.stdout).toBe(true);
+    expect(doc.results[0].probes.some((p) => p.outcome === 'silent'), run.stdout).toBe(true);
     await expectNothingLeft(lab, lab.sshdPid, 'measure --direction outbound');
   }, 120_000);
 

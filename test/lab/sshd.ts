@@ -26,10 +26,10 @@ export async function generateKeys(dir: string, serverAddress: string, port: num
   const hostKeyPath = path.join(dir, 'ssh_host_ed25519_key');
   const clientKeyPath = path.join(dir, 'client_ed25519');
   for (const [file, comment] of [[hostKeyPath, 'idleprobe-lab-host'], [clientKeyPath, 'idleprobe-lab-client']]) {
-    await execFileAsync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment!, '-f', file!], { timeout: 10_000 });
+    await execFileAsync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { timeout: 10_000 });
   }
   const hostPub = readFileSync(`${hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
-  const [keyType, keyBlob] = [hostPub[0]!, hostPub[1]!];
+  const [keyType, keyBlob] = [hostPub[0], hostPub[1]];
   const hostKeySha256 = sha256Fingerprint(keyBlob);
   const knownHostsPath = path.join(dir, 'known_hosts');
   const hostField = port === 22 ? serverAddress : `[${serverAddress}]:${port}`;
@@ -94,8 +94,8 @@ export async function startSshd(namespace: string, configPath: string, readyTime
   try {
     await execFileAsync(SSHD_BINARY, ['-t', '-f', configPath], { timeout: 10_000 });
   } catch (err) {
-    const stderr = err && typeof err === 'object' && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
-    throw new Error(`lab: sshd rejected ${configPath}: ${stderr.trim()}`);
+    const stderr = err && typeof err === 'object' && 'stderr' in err ? String((err).stderr) : String(err);
+    throw new Error(`lab: sshd rejected ${configPath}: ${stderr.trim()}`, { cause: err });
   }
   // Lab logins are root's, and root's shell reads the machine's /root/.bashrc (Debian's bash does
   // for sshd sessions). On these machines that runs `pyenv init`, whose rehash lock, left behind by
@@ -111,8 +111,8 @@ export async function startSshd(namespace: string, configPath: string, readyTime
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
     // Bounded: keep the last 64 KiB for error messages.
     log = (log + chunk).slice(-65_536);
   });
@@ -124,14 +124,14 @@ export async function startSshd(namespace: string, configPath: string, readyTime
     const onExit = (code: number | null): void => finish(new Error(`lab: sshd exited early (code ${code}); log:\n${log}`));
     function finish(err?: Error): void {
       clearTimeout(timer);
-      child.stderr!.off('data', onData);
+      child.stderr.off('data', onData);
       child.off('exit', onExit);
       if (err) {
         if (child.exitCode === null) child.kill('SIGKILL');
         reject(err);
       } else resolve();
     }
-    child.stderr!.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', onExit);
     onData();
   });

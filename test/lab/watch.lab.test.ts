@@ -82,8 +82,8 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       const h = 12;
       const firstAt = Date.parse(firstUnanswered.at as string);
       console.log(
-        `[lab] watch: 12 s heartbeat unanswered after ${firstUnanswered.idleSeconds} s idle; died reported ${(Date.parse(died.reportedAt as string) - firstAt) / 1000} s later (capture time), ` +
-          `printed ${(died.receivedAt - firstAt) / 1000} s later (wall); 3 s session: ${JSON.stringify((fastClosed.connection as object))}`,
+        `[lab] watch: 12 s heartbeat unanswered after ${String(firstUnanswered.idleSeconds)} s idle; died reported ${(Date.parse(died.reportedAt as string) - firstAt) / 1000} s later (capture time), ` +
+          `printed ${(died.receivedAt - firstAt) / 1000} s later (wall); 3 s session: ${JSON.stringify((fastClosed.connection))}`,
       );
       expect(died).toMatchObject({ how: expect.stringMatching(/retransmissions_then_silence|silence/), heartbeatsAnswered: 0 });
       expect(died.afterIdleSeconds as number).toBeGreaterThan(CONNTRACK_TIMEOUT_S);
@@ -107,7 +107,7 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       const atRisk = watch.events.filter((e) => e.event === 'still_open' && / no heartbeat configured, still open at capture end — at risk/.test((e.connection as { verdict: string }).verdict));
       expect(atRisk.length, JSON.stringify(watch.events.filter((e) => e.event === 'still_open'))).toBe(1);
       // Idle until the watch stopped (not until its own last packet), the same age its verdict says.
-      const stillOpen = atRisk[0]!;
+      const stillOpen = atRisk[0];
       expect(Date.parse(stillOpen.at as string) / 1000).toBeGreaterThanOrEqual(stoppedAt - 0.01);
       const lastPacket = Date.parse((stillOpen.connection as { lastSeen: string }).lastSeen) / 1000;
       expect(stillOpen.idleSeconds as number).toBeGreaterThanOrEqual(stoppedAt - lastPacket - 0.01);
@@ -130,7 +130,7 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
       expect(slowFile.heartbeatsAnswered).toBe(0);
       const fastFile = byClient(fastClosed.client);
       expect(fastFile).toMatchObject({ diedAfterIdleSeconds: null, end: 'fin', heartbeatsAnswered: (fastClosed.connection as { heartbeatsAnswered: number }).heartbeatsAnswered });
-      const noneFile = byClient(atRisk[0]!.client);
+      const noneFile = byClient(atRisk[0].client);
       expect(noneFile.heartbeats).toBe(0);
       expect(noneFile.verdict).toMatch(/no heartbeat configured, still open at capture end — at risk/);
     } finally {
@@ -239,7 +239,7 @@ describe.skipIf(!proxyEnv.available)(`watch on ssh sessions closed by HAProxy${p
       );
       const survivor = await watch.waitFor('close of the heartbeat session', (e) => e.event === 'closed' && (e.connection as { heartbeatsAnswered: number }).heartbeatsAnswered >= 3, 30_000);
       console.log(
-        `[lab] watch through HAProxy (timeout ${T} s): ${deaths.map((d) => `died after ${d.afterIdleSeconds} s idle (${d.how}, ${d.connection.closedWith} from the ${d.connection.closedBy} side; keepalives ${d.connection.tcpKeepalives}), printed ${((d.receivedAt - Date.parse(d.at as string)) / 1000).toFixed(1)} s after the close`).join('; ')}`,
+        `[lab] watch through HAProxy (timeout ${T} s): ${deaths.map((d) => `died after ${String(d.afterIdleSeconds)} s idle (${String(d.how)}, ${String(d.connection.closedWith)} from the ${String(d.connection.closedBy)} side; keepalives ${String(d.connection.tcpKeepalives)}), printed ${((d.receivedAt - Date.parse(d.at as string)) / 1000).toFixed(1)} s after the close`).join('; ')}`,
       );
       expect(deaths).toHaveLength(2);
       for (const d of deaths) {

@@ -90,7 +90,7 @@ export function commandUses(code: CodeText): CommandUse[] {
   // An inline span may be wrapped over lines in the source: read it as one line.
   const text = code.kind === 'inline' ? code.text.replace(/\s+/g, ' ') : code.text;
   for (const m of text.matchAll(INVOCATION)) {
-    const start = m.index! + m[0].length;
+    const start = m.index + m[0].length;
     const rest = text.slice(start);
     const end = rest.search(END);
     const line = end === -1 ? rest : rest.slice(0, end);
@@ -118,7 +118,7 @@ export function helpOptions(help: string): { flags: Set<string>; commands: Set<s
   for (const line of help.split('\n')) {
     const head = /^(\w[\w ]*):\s*$/.exec(line);
     if (head) {
-      section = head[1]!.toLowerCase();
+      section = head[1].toLowerCase();
       continue;
     }
     if (section === 'options') {
@@ -127,7 +127,7 @@ export function helpOptions(help: string): { flags: Set<string>; commands: Set<s
       if (m?.[2]) flags.add(m[2]);
     } else if (section === 'commands') {
       const m = /^ {2}([a-z][\w-]*)/.exec(line);
-      if (m) commands.add(m[1]!);
+      if (m) commands.add(m[1]);
     }
   }
   return { flags, commands };

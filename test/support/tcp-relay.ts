@@ -5,13 +5,13 @@ import { listenEphemeral, socketSet } from '../../src/demo/socket-set.ts';
 
 export interface RelayHooks {
   /** Called for each accepted client; false closes it at once, nothing relayed. Default: all admitted. */
-  admit?(client: net.Socket): boolean;
+  admit?: (client: net.Socket) => boolean;
   /**
    * Delivers one chunk of the server's bytes to the client (now, later, or when released). With it,
    * bytes are copied chunk by chunk both ways and a half close is not passed on; without it, both
    * ways are piped.
    */
-  toClient?(chunk: Buffer, client: net.Socket): void;
+  toClient?: (chunk: Buffer, client: net.Socket) => void;
 }
 
 export interface TcpRelay {

@@ -27,7 +27,7 @@ describe('TCP keepalives by Wireshark rules', () => {
     const r = await analyze(c.frames);
     expect(r.tcpKeepalives).toBe(3);
     expect(r.tcpKeepaliveAcks).toBe(2);
-    expect(r.flows[0]!.client).toBe('198.18.9.2:40000');
+    expect(r.flows[0].client).toBe('198.18.9.2:40000');
   });
 
   it('a FIN or RST at next-expected − 1 is not a keepalive; a data segment is not either', async () => {
@@ -38,14 +38,14 @@ describe('TCP keepalives by Wireshark rules', () => {
     const r = await analyze(c.frames);
     // The 1-byte retransmission of the last byte is exactly Wireshark's keepalive shape.
     expect(r.tcpKeepalives).toBe(1);
-    expect(r.flows[0]!.end).toBe('rst');
+    expect(r.flows[0].end).toBe('rst');
   });
 
   it('a keepalive ACK needs the same window as the previous ACK', async () => {
     const c = new Conversation('198.18.9.2', 40002, '198.19.9.2', 22).handshake(T0).data(T0 + 0.1, true, 100);
     c.keepalive(T0 + 10, true, 0.01, false);
     // Server answers with a different window: a window update, not a keepalive ACK.
-    const ip = Buffer.from(c.frames[c.frames.length - 2]!.ip); // the server's last ACK
+    const ip = Buffer.from(c.frames[c.frames.length - 2].ip); // the server's last ACK
     ip.writeUInt16BE(9999, 34);
     const r = await analyze([...c.frames, { tsNs: BigInt(T0 + 10) * 1_000_000_000n + 10_000_000n, ip }]);
     expect(r.tcpKeepalives).toBe(1);
@@ -58,7 +58,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     const c = new Conversation('198.18.9.2', 41000, '198.19.9.2', 22).handshake(T0).data(T0 + 0.1, true, 400);
     for (let k = 1; k <= 10; k++) c.heartbeat(T0 + 0.12 + 30 * k, true);
     c.fin(T0 + 330);
-    const f = (await analyze(c.frames)).flows[0]!;
+    const f = (await analyze(c.frames)).flows[0];
     expect(f.heartbeats).toBe(10);
     expect(f.heartbeatsAnswered).toBe(10);
     expect(f.heartbeatSender).toBe('client');
@@ -78,7 +78,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     c.data(dieAt, true, 1200, 0.01, false);
     for (const rto of [0.2, 0.6, 1.4, 3, 6.2]) c.retransmit(dieAt + rto, true, 1200);
     const r = await analyze(c.frames);
-    const f = r.flows[0]!;
+    const f = r.flows[0];
     expect(f.maxIdleSurvivedSeconds).toBeCloseTo(300, 1);
     expect(f.diedAfterIdleSeconds).toBeCloseTo(345, 1);
     expect(f.diedAt).toBe(new Date(Math.round(dieAt * 1000)).toISOString());
@@ -95,7 +95,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     c.heartbeat(T0 + 20, true);
     c.heartbeat(T0 + 40, true, 0.01, false);
     c.rst(T0 + 40.001, false);
-    const f = (await analyze(c.frames)).flows[0]!;
+    const f = (await analyze(c.frames)).flows[0];
     expect(f.heartbeats).toBe(2);
     expect(f.heartbeatsAnswered).toBe(1);
     expect(f.unanswered).toBe(1);
@@ -110,7 +110,7 @@ describe('heartbeats, idle gaps and how connections end', () => {
     c.keepalive(T0 + 14.2, true, 0.01, false); // 8 s idle: dropped
     for (let k = 1; k <= 3; k++) c.keepalive(T0 + 14.2 + k, true, 0.01, false);
     c.rst(T0 + 18.2, true);
-    const f = (await analyze(c.frames)).flows[0]!;
+    const f = (await analyze(c.frames)).flows[0];
     expect(f.tcpKeepalives).toBe(6);
     expect(f.tcpKeepaliveAcks).toBe(2);
     expect(f.maxIdleSurvivedSeconds).toBeCloseTo(3.09, 2);
@@ -166,8 +166,8 @@ describe('across connections of the same path', () => {
     const c = new Conversation('198.18.9.2', 44000, '198.19.9.2', 22).handshake(T0).data(T0 + 0.1, true, 100);
     for (let k = 1; k <= 5; k++) c.heartbeat(T0 + 0.12 + 10 * k, true);
     const twice = c.frames.flatMap((p) => [p, { tsNs: p.tsNs + 20_000n, ip: p.ip }]);
-    const once = (await analyze(c.frames)).flows[0]!;
-    const dup = (await analyze(twice)).flows[0]!;
+    const once = (await analyze(c.frames)).flows[0];
+    const dup = (await analyze(twice)).flows[0];
     expect(dup.heartbeats).toBe(once.heartbeats);
     expect(dup.heartbeatIntervalSeconds).toBeCloseTo(once.heartbeatIntervalSeconds!, 3);
     expect(dup.packets).toBe(2 * once.packets);
@@ -192,7 +192,7 @@ describe('memory follows live connections, not capture length', () => {
     expect(r.flowCount).toBe(9000);
     expect(r.flows).toHaveLength(50);
     expect(r.flowsOmitted).toBe(8950);
-    expect(r.flows[0]!.client).toBe('198.18.20.0:30000');
+    expect(r.flows[0].client).toBe('198.18.20.0:30000');
     expect(r.tcpKeepalives).toBe(90);
     // 9000 client hosts: the first 1000 paths get their own bracket, the rest count overall only.
     expect(r.paths).toHaveLength(1000);
@@ -227,14 +227,14 @@ describe('lab captures (real OpenSSH, kernel keepalive, NAT with a 6 s idle time
     for (const f of silent) expect(f.diedAfterIdleSeconds!).toBeGreaterThan(6);
     // Port 2022: the middlebox answers with a reset.
     const [reset] = byServerPort(2022);
-    expect(reset!.end).toBe('rst');
-    expect(reset!.diedAfterIdleSeconds!).toBeGreaterThan(6);
+    expect(reset.end).toBe('rst');
+    expect(reset.diedAfterIdleSeconds!).toBeGreaterThan(6);
     // Kernel keepalive every 3 s survives; every 8 s dies.
     const ka = byServerPort(2222).sort((a, b) => b.tcpKeepaliveAcks - a.tcpKeepaliveAcks);
-    expect(ka[0]!.tcpKeepaliveIntervalSeconds).toBeCloseTo(3, 0);
-    expect(ka[0]!.diedAfterIdleSeconds).toBeNull();
-    expect(ka[1]!.tcpKeepaliveAcks).toBe(0);
-    expect(ka[1]!.diedAfterIdleSeconds!).toBeGreaterThan(6);
+    expect(ka[0].tcpKeepaliveIntervalSeconds).toBeCloseTo(3, 0);
+    expect(ka[0].diedAfterIdleSeconds).toBeNull();
+    expect(ka[1].tcpKeepaliveAcks).toBe(0);
+    expect(ka[1].diedAfterIdleSeconds!).toBeGreaterThan(6);
     // Across the port-22 connections: survived ≤ 6 s < died.
     const path = r.paths.find((p) => p.path === '198.18.9.2 → 198.19.9.2:22')!;
     expect(path.lowerSeconds!).toBeLessThan(6);

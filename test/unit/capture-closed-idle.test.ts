@@ -38,7 +38,7 @@ function session(port: number): Conversation {
 
 function only(r: AnalysisReport): FlowReport {
   expect(r.flows).toHaveLength(1);
-  return r.flows[0]!;
+  return r.flows[0];
 }
 
 describe('closed idle by the far end', () => {

@@ -55,7 +55,7 @@ describe('classic pcap', () => {
   });
 
   it('cut inside the record header after three packets: the three are reported, with where it stopped', async () => {
-    const r = await cutShort(pcap.subarray(0, recordOffsets[3]! + 9));
+    const r = await cutShort(pcap.subarray(0, recordOffsets[3] + 9));
     expect(r.packets).toBe(3);
     expect(r.incomplete).toEqual({ cause: 'cut_short', byteOffset: recordOffsets[3], detail: 'record header is truncated: 9 of 16 bytes' });
   });
@@ -72,11 +72,11 @@ describe('classic pcap', () => {
 
   it('impossible record length 0x7fffffff fails at once, naming the length field', async () => {
     const bad = Buffer.from(pcap);
-    bad.writeUInt32LE(0x7fffffff, recordOffsets[2]! + 8);
+    bad.writeUInt32LE(0x7fffffff, recordOffsets[2] + 8);
     const started = Date.now();
     const e = await failure(bad);
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(e.byteOffset).toBe(recordOffsets[2]! + 8);
+    expect(e.byteOffset).toBe(recordOffsets[2] + 8);
     expect(e.packetsRead).toBe(2);
     expect(e.message).toMatch(/record length 2147483647 exceeds the maximum/);
   });
@@ -94,29 +94,29 @@ describe('pcapng', () => {
   for (let at = 0; at < pcapng.length && blocks.length < 8; at += pcapng.readUInt32LE(at + 4)) blocks.push(at);
 
   it('must start with a section header', async () => {
-    const e = await failure(Buffer.concat([pcapng.subarray(blocks[1]!, blocks[2]!), pcapng]));
+    const e = await failure(Buffer.concat([pcapng.subarray(blocks[1], blocks[2]), pcapng]));
     expect(e.message).toMatch(/unknown file magic/);
   });
 
   it('block length not a multiple of 4', async () => {
     const bad = Buffer.from(pcapng);
-    bad.writeUInt32LE(bad.readUInt32LE(blocks[3]! + 4) + 2, blocks[3]! + 4);
+    bad.writeUInt32LE(bad.readUInt32LE(blocks[3] + 4) + 2, blocks[3] + 4);
     const e = await failure(bad);
-    expect(e.byteOffset).toBe(blocks[3]! + 4);
+    expect(e.byteOffset).toBe(blocks[3] + 4);
     expect(e.message).toMatch(/impossible block length/);
   });
 
   it('trailing length copy mismatch', async () => {
     const bad = Buffer.from(pcapng);
-    const len = bad.readUInt32LE(blocks[4]! + 4);
-    bad.writeUInt32LE(len + 4, blocks[4]! + len - 4);
+    const len = bad.readUInt32LE(blocks[4] + 4);
+    bad.writeUInt32LE(len + 4, blocks[4] + len - 4);
     const e = await failure(bad);
     expect(e.message).toMatch(/does not match its trailing copy/);
   });
 
   it('huge block length fails at once instead of buffering', async () => {
     const bad = Buffer.from(pcapng);
-    bad.writeUInt32LE(0x7ffffffc, blocks[4]! + 4);
+    bad.writeUInt32LE(0x7ffffffc, blocks[4] + 4);
     const e = await failure(bad);
     expect(e.message).toMatch(/impossible block length 2147483644/);
   });
@@ -181,12 +181,12 @@ describe('idleprobe analyze (CLI)', () => {
   it('exit 4 with offset and packet count on a broken capture', async () => {
     const file = join(dir, 'broken.pcap');
     const bad = Buffer.from(pcap);
-    bad.writeUInt32LE(0x7fffffff, recordOffsets[3]! + 8);
+    bad.writeUInt32LE(0x7fffffff, recordOffsets[3] + 8);
     writeFileSync(file, bad);
     const { code, stdout, stderr } = await run([file]);
     expect(code).toBe(4);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(new RegExp(`bad capture input at byte offset ${recordOffsets[3]! + 8} \\(after 3 packets\\)`));
+    expect(stderr).toMatch(new RegExp(`bad capture input at byte offset ${recordOffsets[3] + 8} \\(after 3 packets\\)`));
   });
 
   it('exit 4 on an empty stdin, exit 2 on a missing file or a bad port', async () => {

@@ -28,7 +28,7 @@ function mutate(base: Buffer, rand: () => number): Buffer {
       case 2: // an interesting 32-bit value, at a 4-aligned offset (hits length fields often)
         if (b.length >= 4) {
           const at = pick(b.length >> 2) << 2;
-          const v = INTERESTING_U32[pick(INTERESTING_U32.length)]!;
+          const v = INTERESTING_U32[pick(INTERESTING_U32.length)];
           if (pick(2)) b.writeUInt32LE(v >>> 0, Math.min(at, b.length - 4));
           else b.writeUInt32BE(v >>> 0, Math.min(at, b.length - 4));
         }
@@ -133,8 +133,8 @@ describe('fuzz: mutated real captures', () => {
     const started = Date.now();
     const outcomes = { reports: 0, errors: 0 };
     for (let i = 0; i < CASES; i++) {
-      const input = mutate(bases[i % bases.length]!, rand);
-      const chunk = [input.length + 1, 4096, 333, 64][i % 4]!;
+      const input = mutate(bases[i % bases.length], rand);
+      const chunk = [input.length + 1, 4096, 333, 64][i % 4];
       const caseStart = Date.now();
       try {
         const r = await analyzeStream(inChunks(input, chunk), { scope: i % 3 === 0 ? { port: 22 } : i % 3 === 1 ? 'all' : 'ssh' });
@@ -143,7 +143,7 @@ describe('fuzz: mutated real captures', () => {
         outcomes.reports++;
       } catch (err) {
         if (!(err instanceof CaptureFormatError)) {
-          throw new Error(`case ${i} (seed ${SEED}): unexpected ${(err as Error)?.stack ?? String(err)}`);
+          throw new Error(`case ${i} (seed ${SEED}): unexpected ${(err as Error)?.stack ?? String(err)}`, { cause: err });
         }
         expect(err.byteOffset, `case ${i}`).toBeGreaterThanOrEqual(0);
         expect(err.byteOffset, `case ${i}`).toBeLessThanOrEqual(input.length);
@@ -170,7 +170,7 @@ describe('fuzz: mutated real captures', () => {
         const input = base.subarray(0, length);
         const { complete, cut } = recordsIn(base, length);
         const what = `base ${k}, cut at ${length} of ${base.length}`;
-        const r = await analyzeStream(inChunks(input, [input.length + 1, 4096, 333, 64][n % 4]!), { scope: 'all' });
+        const r = await analyzeStream(inChunks(input, [input.length + 1, 4096, 333, 64][n % 4]), { scope: 'all' });
         checkReport(r, input, what);
         expect(r.packets, what).toBe(complete);
         expect(r.incomplete !== null, what).toBe(cut);

@@ -108,10 +108,10 @@ describe('containers', () => {
     const shifted = packets.map((p) => ({ tsNs: p.tsNs + 123n, data: wrapLink('ethernet', p.ip) }));
     const [us, ns, ng9] = await Promise.all([times(writePcap(shifted, 1)), times(writePcap(shifted, 1, { nanos: true })), times(writePcapng([{ linkType: 1, tsresol: 9 }], shifted))]);
     for (let i = 0; i < us.length; i++) {
-      const exact = Number(shifted[i]!.tsNs) / 1e9;
-      expect(Math.abs(ns[i]! - exact)).toBeLessThan(1e-6);
-      expect(Math.abs(ng9[i]! - exact)).toBeLessThan(1e-6);
-      expect(Math.abs(us[i]! - exact)).toBeLessThan(2e-6);
+      const exact = Number(shifted[i].tsNs) / 1e9;
+      expect(Math.abs(ns[i] - exact)).toBeLessThan(1e-6);
+      expect(Math.abs(ng9[i] - exact)).toBeLessThan(1e-6);
+      expect(Math.abs(us[i] - exact)).toBeLessThan(2e-6);
     }
   });
 });
@@ -136,16 +136,16 @@ describe('link types', () => {
       const v6 = packets.map((p) => ({ tsNs: p.tsNs, data: wrapLink(v, toIpv6WithExtensions(p.ip)) }));
       const r = await analyzeStream(Readable.from([writePcap(v6, LINK_TYPE_OF[v])]), { scope: 'all' });
       expect(essence(r, false)).toEqual(essence(baseline, false));
-      expect(r.flows[0]!.client).toMatch(/^\[2001:db8::[0-9a-f:]+\]:\d+$/);
+      expect(r.flows[0].client).toMatch(/^\[2001:db8::[0-9a-f:]+\]:\d+$/);
     });
   }
 
   it('IPv4 fragments are counted and skipped; unknown link types are counted', async () => {
-    const [a, b] = fragmentIpv4(packets[10]!.ip);
+    const [a, b] = fragmentIpv4(packets[10].ip);
     const frames = [
       ...asFrames(packets.slice(0, 10)),
-      { tsNs: packets[10]!.tsNs, data: wrapLink('ethernet', a) },
-      { tsNs: packets[10]!.tsNs, data: wrapLink('ethernet', b) },
+      { tsNs: packets[10].tsNs, data: wrapLink('ethernet', a) },
+      { tsNs: packets[10].tsNs, data: wrapLink('ethernet', b) },
     ];
     const r = await analyzeStream(Readable.from([writePcap(frames, 1)]), { scope: 'all' });
     expect(r.skipped.ipFragments).toBe(2);

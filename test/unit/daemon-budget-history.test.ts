@@ -53,7 +53,7 @@ describe('session budget', () => {
     const b = new SessionBudget(caps(64, 120), new VirtualClock());
     const leases = [9, 9, 9].map((n) => b.tryAcquire(n)!);
     expect(new Set(leases.map((l) => l.connectPacer)).size).toBe(1);
-    expect(leases[0]!.connectPacer).toBe(b.connectPacer);
+    expect(leases[0].connectPacer).toBe(b.connectPacer);
     b.setLimits(caps(128, 30, 1000));
     expect(b.limits).toEqual({ maxSessions: 128, maxConnectsPerMinute: 30, connectStaggerMs: 1000 });
     expect(b.connectPacer.pacing).toEqual({ maxConnectsPerMinute: 30, connectStaggerMs: 1000 });

@@ -116,7 +116,7 @@ targets:
 
   it('inbound settings become one method, decided in one place; contradictions name the field', () => {
     const t = (extra: string) => `targets:\n  - name: a\n    host: h\n    user: u\n    use_agent: true\n    host_key_sha256: ${PIN}\n${extra}`;
-    const spec = (extra: string) => resolveConfig(parseConfigText(t(extra)), { env: {} }).targets[0]!.spec;
+    const spec = (extra: string) => resolveConfig(parseConfigText(t(extra)), { env: {} }).targets[0].spec;
     expect(spec('').inbound).toEqual({ method: 'signal' });
     expect(spec('    inbound_method: sleep\n').inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo idleprobe' });
     expect(spec('    inbound_command: "sleep {d}; echo mine"\n').inbound).toEqual({ method: 'sleep', command: 'sleep {d}; echo mine' });
@@ -130,8 +130,8 @@ targets:
 
   it('a measurement and its control session fit in global.max_sessions', () => {
     const yaml = (global: string, sessions: number) => `global: { ${global} }\ntargets:\n  - { name: a, host: h, user: u, use_agent: true, host_key_sha256: "${PIN}", sessions: ${sessions} }\n`;
-    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 16)), { env: {} }).targets[0]!.settings.sessions).toBe(7);
-    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 4)), { env: {} }).targets[0]!.settings.sessions).toBe(4);
+    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 16)), { env: {} }).targets[0].settings.sessions).toBe(7);
+    expect(resolveConfig(parseConfigText(yaml('max_sessions: 8', 4)), { env: {} }).targets[0].settings.sessions).toBe(4);
     expect(problemsOf(yaml('max_sessions: 1', 1))).toEqual(['global.max_sessions: 1 leaves no room for a measurement (at least one probe session and its control session: 2)']);
   });
 
@@ -154,7 +154,7 @@ targets:
     fs.writeFileSync(bad, `targets:\n  - name: a\n    host: 127.0.0.1\n    port: 70000\n    user: u\n    use_agent: true\n    host_key_sha256: ${PIN}\n`);
     const writes: string[] = [];
     const orig = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
+    process.stderr.write = ((s: string) => (writes.push(String(s)), true));
     try {
       expect(await main(['serve', '--config', bad, '--config.check'])).toBe(2);
       expect(await main(['serve', '--config.check'])).toBe(2);

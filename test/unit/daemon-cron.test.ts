@@ -44,7 +44,7 @@ describe('nodeCronScheduler', () => {
     });
     before = handle!.nextRunAt();
     await ticked;
-    const [was, now] = seen[0]!;
+    const [was, now] = seen[0];
     expect(was).not.toBeNull();
     expect(now).toBeGreaterThan(was!);
     handle!.stop();

@@ -219,7 +219,7 @@ describe('heartbeat config: tcp:N rows (kernel TCP keepalives)', () => {
     expect(heartbeatSessions(hb.b)).toBe(1);
     // A changed tcp: row is a changed target (its matrix restarts on reload).
     const other = resolveConfig({ global: { max_sessions: 8 }, modules: { proxied: { heartbeat: { intervals: [5, '20s', 'tcp:5', 'TCP:20', 'tcp:2m'], window: '1m' } } }, targets: [target('a', { module: 'proxied' })] });
-    expect(other.targets[0]!.fingerprint).not.toBe(cfg.targets[0]!.fingerprint);
+    expect(other.targets[0].fingerprint).not.toBe(cfg.targets[0].fingerprint);
     // tcp: rows count against global.max_sessions: 5 rows + none = 6 > 5.
     expect(problemsOf({ global: { max_sessions: 5 }, targets: [target('a', { heartbeat: { intervals: [5, 10, 'tcp:5', 'tcp:10', 'tcp:15'] } })] })).toEqual([
       'targets[0].heartbeat: a matrix needs 6 sessions at once, more than global.max_sessions (5)',
@@ -260,7 +260,7 @@ describe('heartbeat config: tcp:N rows (kernel TCP keepalives)', () => {
       'targets[0].heartbeat.intervals[1]: must be seconds, a duration (15s, 2m) or tcp:N (kernel keepalives; write tcp:5 without a space, or quote it)',
     ]);
     // Unquoted `tcp:5` in a YAML list is the string "tcp:5".
-    expect(resolveConfig(parseYaml('targets:\n  - name: a\n    host: 127.0.0.1\n    user: u\n    use_agent: true\n    host_key_sha256: "' + PIN + '"\n    heartbeat:\n      intervals: [5, tcp:5]\n')).targets[0]!.settings.heartbeat).toMatchObject({ intervalsSeconds: [5], tcpKeepaliveSeconds: [5] });
+    expect(resolveConfig(parseYaml('targets:\n  - name: a\n    host: 127.0.0.1\n    user: u\n    use_agent: true\n    host_key_sha256: "' + PIN + '"\n    heartbeat:\n      intervals: [5, tcp:5]\n')).targets[0].settings.heartbeat).toMatchObject({ intervalsSeconds: [5], tcpKeepaliveSeconds: [5] });
   });
 });
 

@@ -117,7 +117,7 @@ describe('the reload rule, for every kind', () => {
     for (const calls of [measure.calls, heartbeat.calls, locate.calls]) {
       await settle();
       expect(calls).toHaveLength(1);
-      calls[0]!.finish();
+      calls[0].finish();
     }
     await settle();
     expect(daemon.runningKind('a')).toBeNull();
@@ -163,16 +163,16 @@ describe('the reload rule, for every kind', () => {
     const after = job(key, daemon.snapshot('a'));
     if (running === changed) {
       // Its own settings changed: the run in flight is aborted and nothing is stored.
-      expect(calls[1]!.aborted).toBe(true);
+      expect(calls[1].aborted).toBe(true);
       expect(after.running).toBeNull();
       expect(after.counters.runs).toBe(before.counters.runs);
       expect(after.latest?.id).toBe(before.latest?.id);
       expect(storedRuns()).toBe(rowsBefore);
     } else {
       // Another kind's settings changed: the run goes on and is stored when it ends.
-      expect(calls[1]!.aborted).toBe(false);
+      expect(calls[1].aborted).toBe(false);
       expect(after.running).not.toBeNull();
-      calls[1]!.finish();
+      calls[1].finish();
       await daemon.settled('a', running);
       const stored = job(key, daemon.snapshot('a'));
       expect(stored.counters.runs).toBe(before.counters.runs + 1);
@@ -198,7 +198,7 @@ describe('the reload rule, for every kind', () => {
     await settle();
     await daemon.applyConfig(config({ port: 2223 }));
     await settle();
-    expect(fns[running].calls[1]!.aborted).toBe(true);
+    expect(fns[running].calls[1].aborted).toBe(true);
     const after = job(key, daemon.snapshot('a'));
     expect(after.counters.runs).toBe(before.counters.runs);
     expect(after.latest?.id).toBe(before.latest?.id);
@@ -266,7 +266,7 @@ describe('adding a job kind by the recipe', () => {
     expect(cron.exprs()).toContain('*/5 * * * *');
     expect(job(ECHO, daemon.snapshot('a')).queued).toBe(true);
     expect(echo.calls).toHaveLength(0);
-    measure.calls[0]!.finish();
+    measure.calls[0].finish();
     await settle();
     expect(echo.calls).toHaveLength(1);
     expect(daemon.budget.inUse).toBe(1); // its one session, from the shared budget
@@ -277,7 +277,7 @@ describe('adding a job kind by the recipe', () => {
       const busy = await app.inject({ method: 'POST', url: '/api/measure/a' });
       expect(busy.statusCode).toBe(409);
       expect(busy.json().error).toContain('a echo check of a is running; a measurement never runs beside it');
-      echo.calls[0]!.finish();
+      echo.calls[0].finish();
       await daemon.settled('a', 'echo');
       // Stored in the history under its kind.
       const store = new HistoryStore(historyFile);
@@ -303,13 +303,13 @@ describe('adding a job kind by the recipe', () => {
       expect(echo.calls).toHaveLength(2);
       cron.tick('*/5 * * * *');
       expect(job(ECHO, daemon.snapshot('a')).counters.skipped).toBe(1);
-      echo.calls[1]!.finish();
+      echo.calls[1].finish();
       await daemon.settled('a', 'echo');
       const triggered = await app.inject({ method: 'POST', url: '/api/echo/a' });
       expect(triggered.statusCode).toBe(202);
       await settle();
       expect(echo.calls).toHaveLength(3);
-      echo.calls[2]!.finish();
+      echo.calls[2].finish();
       await daemon.settled('a', 'echo');
     } finally {
       await app.close();

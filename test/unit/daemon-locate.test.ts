@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig, ConfigError } from '../../src/daemon/config.ts';
-import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
-import type { DaemonLocateOptions, LocateFn } from '../../src/daemon/jobs/locate.ts';
+import type { CronScheduler } from '../../src/daemon/runner.ts';
+import type { DaemonLocateOptions } from '../../src/daemon/jobs/locate.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import type { LocateDocument } from '../../src/probe/locate.ts';
@@ -90,7 +90,7 @@ function calls<Opts, R>() {
   const next = async () => {
     const want = ++seen;
     while (list.length < want) await new Promise<void>((r) => waiters.push(r));
-    return list[want - 1]!;
+    return list[want - 1];
   };
   return { fn, list, next };
 }
@@ -113,10 +113,10 @@ describe('locate config', () => {
       targets: [target('plain'), target('on', { locate: true }), target('inherits', { module: 'loc' }), target('off', { module: 'loc', locate: false }), target('own', { module: 'loc', locate_schedule: '0 1 * * *' })],
     });
     const s = Object.fromEntries(cfg.targets.map((t) => [t.spec.name, t.settings]));
-    expect(s.plain!.locate).toBe(false);
+    expect(s.plain.locate).toBe(false);
     expect(s.on).toMatchObject({ locate: true, locateSchedule: '20 4 * * 0', locateMaxHops: 30 });
     expect(s.inherits).toMatchObject({ locate: true, locateMaxHops: 12 });
-    expect(s.off!.locate).toBe(false);
+    expect(s.off.locate).toBe(false);
     expect(s.own).toMatchObject({ locate: true, locateMaxHops: 12, locateSchedule: '0 1 * * *' });
   });
 
@@ -150,7 +150,7 @@ describe('locate in the daemon', () => {
     const m = calls<MeasureOptions, MeasurementResult>();
     const l = calls<DaemonLocateOptions, LocateDocument>();
     const cron = manualCron();
-    const daemon = new Daemon({ config: resolveConfig(raw), measure: m.fn as MeasureFn, locate: l.fn as LocateFn, cron: cron.cron, random: () => 0, clock: instantClock(), ...extra });
+    const daemon = new Daemon({ config: resolveConfig(raw), measure: m.fn, locate: l.fn, cron: cron.cron, random: () => 0, clock: instantClock(), ...extra });
     daemons.push(daemon);
     return { daemon, measures: m, locates: l, ...cron };
   }

@@ -49,7 +49,7 @@ describe('partition', () => {
       for (const name of names) {
         const owners = Array.from({ length: n }, (_, i) => i).filter((i) => ownsTarget({ index: i, count: n }, name));
         expect(owners, `${name} with n=${n}`).toHaveLength(1);
-        counts[owners[0]!]++;
+        counts[owners[0]]++;
       }
       expect(counts.reduce((a, b) => a + b, 0)).toBe(names.length);
       // 300 names over ≤5 shards: a hash that spreads at all gives each shard a fair part.
@@ -165,7 +165,7 @@ describe('a sharded daemon', () => {
     const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     const exported = new Set([...body.matchAll(new RegExp(`^${METRIC.measurements}\\{target="([^"]+)"`, 'gm'))].map((m) => m[1]));
     expect([...exported].sort()).toEqual([...own].sort());
-    const api = (await app.inject({ method: 'GET', url: '/api/targets' })).json() as { targets: { name: string }[] };
+    const api = (await app.inject({ method: 'GET', url: '/api/targets' })).json<{ targets: { name: string }[] }>();
     expect(api.targets.map((t) => t.name).sort()).toEqual([...own].sort());
   });
 

@@ -113,10 +113,10 @@ describe('dashboard files', () => {
     expect(JSON.stringify(byTitle.get('Heartbeat survival matrix'))).toContain('groupingToMatrix');
     // Issue 23: the tcp:N rows in a matrix of their own, the "does tcp_keepalive_time help" verdict per target
     // (yes / no / unknown for every measured target), and `closed` with its own code, text and colour.
-    const heartbeatMatrix = byTitle.get('Heartbeat survival matrix')!.targets![0]!.expr;
+    const heartbeatMatrix = byTitle.get('Heartbeat survival matrix')!.targets![0].expr;
     expect(heartbeatMatrix).toContain('interval!~"tcp:.+"');
     const tcpRows = byTitle.get('Kernel TCP keepalive rows (tcp:N)')!;
-    expect(tcpRows.targets![0]!.expr).toContain('interval=~"tcp:.+"');
+    expect(tcpRows.targets![0].expr).toContain('interval=~"tcp:.+"');
     expect(JSON.stringify(tcpRows)).toContain('groupingToMatrix');
     const verdict = JSON.stringify(byTitle.get('Does lowering tcp_keepalive_time help?'));
     expect(verdict).toContain(METRIC.tcpKeepaliveRefreshesPath);
@@ -139,7 +139,7 @@ describe('dashboard files', () => {
     const keepalives = byTitle.get('Kernel TCP keepalives keep this path alive')!;
     expect(keepalives.type).toBe('stat');
     // Unknown (-1) when no matrix with tcp: rows told, instead of "No data".
-    expect(keepalives.targets![0]!.expr).toBe(`max(${METRIC.tcpKeepaliveRefreshesPath}{target="$target", site=~"$site"}) or vector(-1)`);
+    expect(keepalives.targets![0].expr).toBe(`max(${METRIC.tcpKeepaliveRefreshesPath}{target="$target", site=~"$site"}) or vector(-1)`);
     const lived = byTitle.get('Seconds survived per heartbeat interval')!;
     expect(lived.targets!.map((t) => t.expr.match(/interval[!=]~"tcp:\.\+"/)?.[0])).toEqual(['interval!~"tcp:.+"', 'interval=~"tcp:.+"']);
     expect(JSON.stringify(byTitle.get('Failure mode'))).toContain('closed by a proxy');

@@ -81,7 +81,7 @@ describe('locate through a proxy (simulator)', () => {
     const { result } = await run({ targetHop: 5, boxes: [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 30, mode: 'closed', proxy: true }] });
     expect(result.verdict, result.reason ?? '').toBe('located');
     expect(result.boxes.map((b) => [b.hop, b.failureMode])).toEqual([[1, 'silent']]);
-    expectTimeout(result.boxes[0]!, 10);
+    expectTimeout(result.boxes[0], 10);
     expect(result.unlocatable).toMatchObject({ beyondHop: 1, tcpEndsAtHop: 3, closesIdle: true, failureMode: 'closed' });
     expectTimeout(result.unlocatable!, 30);
     expect(result.reason).toMatch(/^beyond hop 1, a proxy that ignores TCP keepalives closes idle connections after ≈ (29|30)\.\d s; it cannot be located by TTL/);

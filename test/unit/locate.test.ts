@@ -17,7 +17,7 @@ function expectBoxes(result: LocateResult, boxes: SimBox[]): void {
   expect(result.verdict, result.reason ?? '').toBe('located');
   expect(result.boxes.map((b) => b.hop)).toEqual(boxes.map((b) => b.hop));
   result.boxes.forEach((b, i) => {
-    const truth = boxes[i]!;
+    const truth = boxes[i];
     const tol = Math.max(1, 0.02 * truth.timeoutSeconds);
     expect(b.upperSeconds).toBeGreaterThanOrEqual(truth.timeoutSeconds - 0.1);
     expect(b.lowerSeconds ?? 0).toBeLessThanOrEqual(truth.timeoutSeconds + 0.1);
@@ -70,7 +70,7 @@ describe('locate planner on the multi-box simulator', () => {
     const doc = toLocateDocument('t', result.elapsedMs, result, trace);
     expect(doc.boxes).toEqual([expect.objectContaining({ hop: 2, address: null })]);
     expect(doc.hops[1]).toEqual({ hop: 2, address: null });
-    expect(doc.hops[0]!.address).toBe('198.18.1.1');
+    expect(doc.hops[0].address).toBe('198.18.1.1');
   });
 
   it('unknown target hop (no traceroute answer): tries up to --max-hops within 30 + 16 sessions at once', async () => {
@@ -102,8 +102,8 @@ describe('locate planner on the multi-box simulator', () => {
   it('with the path timeout known, the enforcing box is found within 1.5 × T', async () => {
     const T = 120;
     const { result } = await run({ targetHop: 10, boxes: [{ hop: 4, timeoutSeconds: T, mode: 'silent' }] }, { pathTimeout: givenPathTimeout(T, PRECISION) });
-    expect(result.boxes[0]!.hop).toBe(4);
-    expect(result.boxes[0]!.foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
+    expect(result.boxes[0].hop).toBe(4);
+    expect(result.boxes[0].foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
   });
 
   it('a given path timeout that is too short (5 s, true 10 s) is found wrong and measured: both boxes, no made-up box at hop 1', async () => {
@@ -126,7 +126,7 @@ describe('locate planner on the multi-box simulator', () => {
     const { result } = await run({ targetHop: 6, boxes }, { maxSeconds: 200, pathTimeout: givenPathTimeout(60, PRECISION), pathTimeoutSource: '--timeout' });
     expectBoxes(result, boxes);
     expect(result.givenTimeout).toMatchObject({ held: true });
-    expect(result.boxes[0]!.foundAfterMs / 1000 / 60).toBeLessThanOrEqual(1.2);
+    expect(result.boxes[0].foundAfterMs / 1000 / 60).toBeLessThanOrEqual(1.2);
   });
 
   it('a box below --min: only its upper bound, no estimate (≤ 5 s, below --min), and the boxes beyond it still found', async () => {
@@ -135,9 +135,9 @@ describe('locate planner on the multi-box simulator', () => {
     expect(result.pathTimeoutBelowMin).toBe(true);
     expect(result.boxes.map((b) => b.hop)).toEqual([1, 3]);
     expect(result.boxes[0]).toMatchObject({ belowMin: true, estimateSeconds: null, lowerSeconds: null });
-    expect(result.boxes[0]!.upperSeconds).toBeLessThanOrEqual(5 + 1);
-    expect(result.boxes[1]!.belowMin).toBe(false);
-    expect(Math.abs(result.boxes[1]!.estimateSeconds! - 12)).toBeLessThanOrEqual(1);
+    expect(result.boxes[0].upperSeconds).toBeLessThanOrEqual(5 + 1);
+    expect(result.boxes[1].belowMin).toBe(false);
+    expect(Math.abs(result.boxes[1].estimateSeconds! - 12)).toBeLessThanOrEqual(1);
   });
 
   it('no timeout on the path: nothing to locate', async () => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildMeasureOptions, buildTargetSpec, parseTargetArg, type MeasureFlags } from '../../src/cli/measure.ts';
-import { UsageError } from '../../src/cli/errors.ts';
 import { formatDuration, renderProgress } from '../../src/cli/progress.ts';
 import { parseDemoExec } from '../../src/demo/ssh-server.ts';
 import type { Direction, SearchProgress } from '../../src/search/types.ts';

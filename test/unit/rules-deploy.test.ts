@@ -100,7 +100,7 @@ describe('compose stack', () => {
   const compose = parse(read('deploy', 'compose', 'compose.yaml'));
   const composeDir = path.join(repo, 'deploy', 'compose');
   const bindSources = (service: string) =>
-    ((compose.services[service].volumes ?? []) as string[]).map((v) => v.split(':')[0]!).filter((s) => s.startsWith('.'));
+    ((compose.services[service].volumes ?? []) as string[]).map((v) => v.split(':')[0]).filter((s) => s.startsWith('.'));
 
   it('runs idleprobe, Prometheus and Grafana', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['grafana', 'idleprobe', 'prometheus']);
@@ -119,7 +119,7 @@ describe('compose stack', () => {
     expect(rulesMount).toBeDefined();
     const prom = parse(read('deploy', 'compose', 'prometheus.yml'));
     const ruleGlob: string = prom.rule_files[0];
-    const mountedAt = rulesMount!.split(':')[1]!;
+    const mountedAt = rulesMount!.split(':')[1];
     expect(path.dirname(mountedAt)).toBe(path.dirname(ruleGlob));
     const job = prom.scrape_configs.find((j: { job_name: string }) => j.job_name === 'idleprobe');
     expect(job.static_configs[0].targets).toEqual([`idleprobe:${DEFAULT_PORT}`]);
@@ -177,7 +177,7 @@ describe('Dockerfile', () => {
   const of = (kw: string) => instructions.filter((l) => l.toUpperCase().startsWith(`${kw} `));
 
   it('passes the dockerfile-utils linter (the one VS Code uses; hadolint is not packaged in Debian)', () => {
-    const problems = lintDockerfile(dockerfile).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    const problems = lintDockerfile(dockerfile).map((d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`);
     expect(problems).toEqual([]);
     // The linter is live: it flags a misspelt HEALTHCHECK flag.
     expect(lintDockerfile('FROM node:20-slim\nHEALTHCHECK --intervl=3s CMD true\n').length).toBeGreaterThan(0);
@@ -208,16 +208,16 @@ describe('Dockerfile', () => {
     const user = of('USER').at(-1)!;
     expect(user).toMatch(/^USER [1-9]\d{3,}(:\d+)?$/);
     expect(of('EXPOSE')).toEqual([`EXPOSE ${DEFAULT_PORT}`]);
-    const health = of('HEALTHCHECK')[0]!;
+    const health = of('HEALTHCHECK')[0];
     expect(health).toContain(`127.0.0.1:${DEFAULT_PORT}/-/healthy`);
-    const volume = of('VOLUME')[0]!;
+    const volume = of('VOLUME')[0];
     expect(volume).toContain('/etc/idleprobe');
     expect(volume).toContain('/var/lib/idleprobe');
     expect(of('ENTRYPOINT')[0]).toContain('bin/idleprobe.mjs');
   });
 
   it('the default CMD is accepted by the real CLI', () => {
-    const cmd = JSON.parse(of('CMD')[0]!.slice('CMD '.length)) as string[];
+    const cmd = JSON.parse(of('CMD')[0].slice('CMD '.length)) as string[];
     const run = checkServeArgs(cmd, read('deploy', 'compose', 'idleprobe.yml'));
     expect(run.status, run.stderr).toBe(0);
   }, 60_000);
@@ -250,8 +250,8 @@ describe('Kubernetes manifests', () => {
     expect(sts.kind).toBe('StatefulSet');
     expect(container.args).toContain('--shard=$(POD_INDEX)/$(SHARD_COUNT)');
     const env = Object.fromEntries((container.env as { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]).map((e) => [e.name, e]));
-    expect(env.POD_INDEX!.valueFrom!.fieldRef.fieldPath).toBe("metadata.labels['apps.kubernetes.io/pod-index']");
-    expect(Number(env.SHARD_COUNT!.value)).toBe(sts.spec.replicas);
+    expect(env.POD_INDEX.valueFrom!.fieldRef.fieldPath).toBe("metadata.labels['apps.kubernetes.io/pod-index']");
+    expect(Number(env.SHARD_COUNT.value)).toBe(sts.spec.replicas);
   });
 
   it('the container args are accepted by the real CLI (`serve --config.check` with pod 0 of N)', () => {
@@ -313,7 +313,7 @@ describe('systemd unit', () => {
   const directives = new Map<string, string[]>();
   for (const line of unit.split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
-    if (m) directives.set(m[1]!, [...(directives.get(m[1]!) ?? []), m[2]!]);
+    if (m) directives.set(m[1], [...(directives.get(m[1]) ?? []), m[2]]);
   }
   const one = (k: string) => directives.get(k)?.at(-1);
 
@@ -362,7 +362,7 @@ function unitDirectives(text: string): Map<string, string[]> {
   const directives = new Map<string, string[]>();
   for (const line of text.split('\n')) {
     const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
-    if (m) directives.set(m[1]!, [...(directives.get(m[1]!) ?? []), m[2]!]);
+    if (m) directives.set(m[1], [...(directives.get(m[1]) ?? []), m[2]]);
   }
   return directives;
 }
@@ -442,7 +442,7 @@ describe('bastion variants (passive:, issue 15)', () => {
     it('the container args with its config (passive:) are accepted by the real CLI', () => {
       expect(container.args).toContain(`--web.listen-address=$(HOST_IP):${DEFAULT_PORT}`);
       const env = Object.fromEntries((container.env as { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]).map((e) => [e.name, e]));
-      expect(env.HOST_IP!.valueFrom!.fieldRef.fieldPath).toBe('status.hostIP');
+      expect(env.HOST_IP.valueFrom!.fieldRef.fieldPath).toBe('status.hostIP');
       const args = (container.args as string[]).map((a) => a.replace('$(HOST_IP)', '127.0.0.1'));
       const run = checkServeArgs(args, read('deploy', 'kubernetes', 'bastion', kustomization.configMapGenerator[0].files[0]));
       expect(run.status, run.stderr).toBe(0);

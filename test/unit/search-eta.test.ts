@@ -161,11 +161,11 @@ describe('ETA reported by a running search (simulated middlebox, virtual clock)'
 
   it('reports at least every second while running, and not on every event', async () => {
     const { run, seen, totalMs } = await runWithProgress(350, 'silent', 'outbound');
-    for (let i = 1; i < seen.length; i++) expect(seen[i]!.elapsedMs - seen[i - 1]!.elapsedMs).toBeLessThanOrEqual(1000 + 1e-6);
+    for (let i = 1; i < seen.length; i++) expect(seen[i].elapsedMs - seen[i - 1].elapsedMs).toBeLessThanOrEqual(1000 + 1e-6);
     expect(totalMs - seen.at(-1)!.elapsedMs).toBeLessThanOrEqual(1000);
     // ~one report a second plus bracket changes (each at most every 250 ms), not one per probe answer.
     expect(seen.length).toBeLessThan(totalMs / 1000 + run.result.probes.length);
-    const sameInstant = seen.filter((p, i) => i > 0 && p.elapsedMs === seen[i - 1]!.elapsedMs).length;
+    const sameInstant = seen.filter((p, i) => i > 0 && p.elapsedMs === seen[i - 1].elapsedMs).length;
     expect(sameInstant).toBe(0);
   });
 
@@ -174,7 +174,7 @@ describe('ETA reported by a running search (simulated middlebox, virtual clock)'
       const seen: SearchProgress[] = [];
       // The simulated prober waits as long as the configured floor says (RTT 40 ms: the floor decides).
       await simulate(searchIdleTimeout, { timeoutSeconds: 60, mode: 'silent', seed: 3, silentDeadlineMs: floorMs }, { direction: 'outbound', silentDeadlineFloorMs: floorMs, onProgress: (p) => seen.push({ ...p }) });
-      return seen[0]!;
+      return seen[0];
     };
     const usual = await firstReport(3000);
     const slow = await firstReport(20_000);

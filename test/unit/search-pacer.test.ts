@@ -16,7 +16,7 @@ async function grantTimes(pacer: ConnectPacer, clock: VirtualClock, n: number): 
 /** The largest number of grants in any rolling 60 s window. */
 function maxPerMinute(times: number[]): number {
   let best = 0;
-  for (let i = 0; i < times.length; i++) best = Math.max(best, times.filter((t) => t >= times[i]! && t < times[i]! + 60_000).length);
+  for (let i = 0; i < times.length; i++) best = Math.max(best, times.filter((t) => t >= times[i] && t < times[i] + 60_000).length);
   return best;
 }
 
@@ -34,7 +34,7 @@ describe('ConnectPacer', () => {
       const times = (await grantTimes(new ConnectPacer(clock, { connectStaggerMs: stagger, maxConnectsPerMinute: cap }), clock, n)).map((g) => g.at);
       expect(maxPerMinute(times)).toBeLessThanOrEqual(cap);
       expect(maxPerMinute(times)).toBe(Math.min(cap, n));
-      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(stagger);
+      for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(stagger);
       // And no slower than the rule demands: the cap-th grant after a window opens comes at once.
       expect(times[cap]).toBe(Math.max(60_000, cap * stagger));
     }

@@ -65,7 +65,7 @@ describe('search through a proxy that closes idle connections (simulated)', () =
     }
     // The same idle ends are the evidence of both directions.
     const [out, inb] = run.results;
-    expect(idleEnds(out!).map((p) => p.sessionId)).toEqual(idleEnds(inb!).map((p) => p.sessionId));
+    expect(idleEnds(out).map((p) => p.sessionId)).toEqual(idleEnds(inb).map((p) => p.sessionId));
     expect(run.wallSeconds / 300).toBeLessThanOrEqual(1.2);
   });
 
@@ -109,8 +109,8 @@ describe('search through a proxy that closes idle connections (simulated)', () =
     expect(healthy.result.verdict).toBe('timeout');
     const [, second] = idleEnds(healthy.result).map((p) => p.at).sort((a, b) => a - b);
     // The healthy run waited for the control session's answer after the second close.
-    expect(healthy.wallSeconds * 1000 + 1_000_000).toBeGreaterThanOrEqual(second! + 2000);
-    const failing = await outbound({ ...model, controlFailsAfterMs: second! - 1_000_000 + 5 });
+    expect(healthy.wallSeconds * 1000 + 1_000_000).toBeGreaterThanOrEqual(second + 2000);
+    const failing = await outbound({ ...model, controlFailsAfterMs: second - 1_000_000 + 5 });
     expect(failing.result.verdict).toBe('inconclusive');
     expect(failing.result.reason).toMatch(/control session failed/);
   });

@@ -21,7 +21,7 @@ describe('searchDirections: both directions from one shared pool', () => {
           // Each direction's evidence is its own: its probes are of its direction only.
           expect(r.probes.every((p) => p.direction === r.direction)).toBe(true);
         }
-        expect(run.results[1]!.inboundMethod).toBe('signal');
+        expect(run.results[1].inboundMethod).toBe('signal');
         expect(run.stats.maxOpen).toBeLessThanOrEqual(16);
         expect(run.stats.open).toBe(0);
       }
@@ -43,7 +43,7 @@ describe('searchDirections: both directions from one shared pool', () => {
       shared.push((await simulateBothDirections(model)).wallSeconds / model.timeoutSeconds!);
       split.push((await simulateBothDirections(model, {}, sideBySide(searchIdleTimeout))).wallSeconds / model.timeoutSeconds!);
     }
-    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
     expect(median(shared)).toBeLessThan(median(split));
     expect(median(shared)).toBeLessThanOrEqual(1.6);
   });
@@ -52,7 +52,7 @@ describe('searchDirections: both directions from one shared pool', () => {
     const model: PathModel = { timeoutSeconds: 60, mode: 'silent', inboundMethod: 'sleep', seed: 5 };
     const run = await simulateBothDirections(model);
     for (const r of run.results) expect(withinPrecision(r, model, precision)).toBe(true);
-    expect(run.results[1]!.inboundMethod).toBe('sleep');
+    expect(run.results[1].inboundMethod).toBe('sleep');
     expect(run.stats.maxOpen).toBeLessThanOrEqual(16);
     expect(run.stats.open).toBe(0);
   });

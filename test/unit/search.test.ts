@@ -221,9 +221,9 @@ describe('resource limits', () => {
     const run = await measure({ timeoutSeconds: 100, mode: 'reset', seed: 9 }, { connectStaggerMs: 2000, maxConnectsPerMinute: 10 });
     const times = run.stats.connectTimesMs;
     expect(times.length).toBeGreaterThan(10);
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(2000);
+    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(2000);
     for (let i = 0; i < times.length; i++) {
-      expect(times.filter((t) => t >= times[i]! && t < times[i]! + 60_000).length).toBeLessThanOrEqual(10);
+      expect(times.filter((t) => t >= times[i] && t < times[i] + 60_000).length).toBeLessThanOrEqual(10);
     }
     expectBracketAround(run.result, 100);
   });

@@ -30,7 +30,7 @@ export interface DaemonLocateOptions {
   /** The daemon's connect pacer: every connect of the run waits for it. */
   connectPacer?: ConnectPacer;
   signal: AbortSignal;
-  onSessionsOpen(open: number): void;
+  onSessionsOpen: (open: number) => void;
 }
 export type LocateFn = (spec: TargetSpec, opts: DaemonLocateOptions) => Promise<LocateDocument>;
 

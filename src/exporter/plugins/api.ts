@@ -183,10 +183,10 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > max) throw new HttpError(413, `capture of ${declared} bytes exceeds the ${max}-byte upload limit`);
       const body = req.body as Readable | undefined;
-      if (!body || typeof (body as Readable).pipe !== 'function') throw new HttpError(400, 'send the capture file as the request body');
+      if (!body || typeof (body).pipe !== 'function') throw new HttpError(400, 'send the capture file as the request body');
       const limited = byteLimit(max);
-      let limitError: Error | null = null;
-      limited.on('error', (e) => (limitError = e));
+      const limit: { error?: Error } = {}; // a holder: a `let` set in the listener would be narrowed to null below
+      limited.on('error', (e) => (limit.error = e));
       body.on('error', (e) => limited.destroy(e));
       try {
         const report = await gate.run(() => {
@@ -206,7 +206,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
         }
         return reply.send(report);
       } catch (err) {
-        if (limitError) throw limitError;
+        if (limit.error) throw limit.error;
         throw err;
       }
     },

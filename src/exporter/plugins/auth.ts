@@ -22,7 +22,7 @@ export interface AuthOptions {
 
 const auth: FastifyPluginAsync<AuthOptions> = async (app, { webConfig, bcrypt, failures, onAuthenticated, counters }) => {
   const tls = webConfig?.tls ?? null;
-  const checker = new BasicAuthChecker(webConfig?.basicAuthUsers ?? new Map(), bcrypt);
+  const checker = new BasicAuthChecker(webConfig?.basicAuthUsers ?? new Map<string, string>(), bcrypt);
   app.addHook('onClose', async () => checker.close());
   const headers = Object.entries(webConfig?.headers ?? {});
   app.addHook('onRequest', async (req, reply) => {

@@ -275,7 +275,7 @@ class MultiBoxSession implements HopSession {
    * TCP_KEEPIDLE after the last packet received; then every TCP_KEEPINTVL until the next segment.
    */
   private keepalives(i: number, untilMs: number): { firstMs: number; everyMs: number; count: number } | null {
-    const seg = this.segments[i]!;
+    const seg = this.segments[i];
     if (!seg.timing || seg.hop <= 0) return null;
     const endMs = Math.min(untilMs, this.segments[i + 1]?.fromMs ?? Infinity);
     const firstMs = Math.max(seg.fromMs, this.lastWireMs + seg.timing.idleSeconds * 1000);
@@ -295,14 +295,14 @@ class MultiBoxSession implements HopSession {
 
   /** When box i last saw this flow by `t` (ms): the last full packet, or a keepalive that reached it in time. */
   private lastSeen(i: number, t: number): number {
-    const box = this.path.boxes[i]!;
+    const box = this.path.boxes[i];
     const timeoutMs = box.timeoutSeconds * 1000;
     let ref = this.lastWireMs;
     // Keepalives never count at a proxy, nor beyond it (they end there), nor at a box that ignores them.
-    const boxHop = this.boxHops[i]!;
+    const boxHop = this.boxHops[i];
     if (box.ignoresKeepalives || box.proxy || boxHop > this.path.tcpEndHop) return ref;
     for (let s = 0; s < this.segments.length; s++) {
-      const seg = this.segments[s]!;
+      const seg = this.segments[s];
       if (seg.hop < boxHop && !this.reachesTarget(seg.hop)) continue;
       const k = this.keepalives(s, t);
       if (!k) continue;
@@ -318,7 +318,7 @@ class MultiBoxSession implements HopSession {
   private keepaliveGaveUpAt(t: number): number {
     let unanswered = 0;
     for (let s = 0; s < this.segments.length; s++) {
-      const seg = this.segments[s]!;
+      const seg = this.segments[s];
       const k = this.keepalives(s, t);
       if (!k) continue;
       if (this.reachesTarget(seg.hop)) {
@@ -371,7 +371,7 @@ class MultiBoxSession implements HopSession {
     // Outbound, the probe meets the boxes in hop order; the first that forgot the flow decides.
     const proxy = this.path.proxy;
     for (let i = 0; i < this.path.boxes.length; i++) {
-      const box = this.path.boxes[i]!;
+      const box = this.path.boxes[i];
       const at = t0 + (rttMs / 2) * (box.hop / model.targetHop);
       if (at - this.lastSeen(i, at) > box.timeoutSeconds * 1000) {
         this.dead = true;

@@ -28,5 +28,5 @@ export async function predictWallRatio(
     ratios.push(run.wallSeconds / timeoutSeconds);
   }
   const sorted = [...ratios].sort((a, b) => a - b);
-  return { medianWallRatio: sorted[Math.floor(sorted.length / 2)]!, ratios };
+  return { medianWallRatio: sorted[Math.floor(sorted.length / 2)], ratios };
 }
