@@ -360,7 +360,8 @@ function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedP
       // No failure anywhere: each direction must itself survive --max (or the heartbeat cap).
       const top = ceiling - width(ceiling);
       if (U !== null || L === null || L < top - EPS) return null;
-      if ((a.lower !== null && a.lower >= top - EPS) || inFlight().some((x) => x >= top - EPS)) return null;
+      // Done only when this direction itself reached --max: the verdict (search-run) asks for that, not for the top of the bracket.
+      if ((a.lower !== null && a.lower >= ceiling - EPS) || inFlight().some((x) => x >= ceiling - EPS)) return null;
       return { low: ceiling + EPS, high: Infinity, prefer: 'low' };
     }
     if (U === null) return null;

@@ -78,4 +78,16 @@ describe('searchDirections: both directions from one shared pool', () => {
     expect(run.results.map((r) => r.verdict)).toEqual(['no_timeout_up_to_max', 'no_timeout_up_to_max']);
     for (const r of run.results) expect(r.lowerSeconds).toBeGreaterThanOrEqual(200 - 1e-6);
   });
+
+  it('no timeout up to a short --max (2–20 s, the lab\'s range): both directions reach --max and end in about --max, not at the time budget', async () => {
+    // The joint planner once stopped asking when inbound survived the top of the bracket (19.8 s)
+    // while the verdict waits for --max itself: the run idled to its budget (684 s) and inbound
+    // ended inconclusive.
+    for (const mode of ['silent', 'reset'] as const) {
+      const run = await simulateBothDirections({ timeoutSeconds: null, mode, inboundMethod: 'signal', seed: 3 }, { minSeconds: 2, maxSeconds: 20 });
+      expect(run.results.map((r) => r.verdict)).toEqual(['no_timeout_up_to_max', 'no_timeout_up_to_max']);
+      for (const r of run.results) expect(r.lowerSeconds).toBeGreaterThanOrEqual(20 - 1e-6);
+      expect(run.wallSeconds).toBeLessThan(2 * 20);
+    }
+  });
 });

@@ -30,6 +30,12 @@ export interface SimBox {
    * closes an idle connection: `closed` (FIN) or `reset` (RST, `option nolinger`). At most one.
    */
   proxy?: boolean;
+  /**
+   * Per-flow ECMP over routes of unequal length before the box: this share of connections (drawn
+   * as each opens) meets it at `hop` instead, so a TTL that reaches it on one connection falls
+   * short on another, and what one hop's sessions say keeps contradicting the next's.
+   */
+  ecmp?: { hop: number; share: number };
 }
 
 export interface MultiBoxModel {
@@ -89,6 +95,7 @@ export class MultiBoxPath implements LocateOpener {
     this.boxes = [...model.boxes].sort((a, b) => a.hop - b.hop);
     for (const b of this.boxes) {
       if (b.hop < 1 || b.hop > model.targetHop) throw new RangeError(`box at hop ${b.hop} is not on a ${model.targetHop}-hop path`);
+      if (b.ecmp && (b.ecmp.hop < 1 || b.ecmp.hop > model.targetHop || !(b.ecmp.share >= 0 && b.ecmp.share <= 1))) throw new RangeError(`box at hop ${b.hop}: its ECMP route must put it on the path (hop ${b.ecmp.hop}) for a share in 0…1 (${b.ecmp.share})`);
       if (b.proxy ? b.mode === 'silent' : b.mode === 'closed') throw new RangeError(`box at hop ${b.hop}: a proxy closes (closed) or aborts (reset); mode closed is a proxy's`);
     }
     const proxies = this.boxes.filter((b) => b.proxy);
@@ -146,12 +153,16 @@ class MultiBoxSession implements HopSession {
   /** The proxy closed the connection while we idled (set lazily, like everything here). */
   private idleEnd: IdleEnd | null = null;
   private readonly idleEndWatch: IdleEndWatch;
+  /** The hop of each box (in `path.boxes` order) on this connection's route: an ECMP box's may differ. */
+  private readonly boxHops: number[];
 
   constructor(
     private readonly path: MultiBoxPath,
     readonly id: string,
   ) {
     this.idleEndWatch = new IdleEndWatch(path.clock);
+    // Draws only for ECMP boxes, so paths without them see the same random sequence as before.
+    this.boxHops = path.boxes.map((b) => (b.ecmp && path.rng() < b.ecmp.share ? b.ecmp.hop : b.hop));
     this.lastWireMs = path.clock.now();
     this.segments = [{ fromMs: this.lastWireMs, hop: 0, timing: null }];
   }
@@ -277,10 +288,11 @@ class MultiBoxSession implements HopSession {
     const timeoutMs = box.timeoutSeconds * 1000;
     let ref = this.lastWireMs;
     // Keepalives never count at a proxy, nor beyond it (they end there), nor at a box that ignores them.
-    if (box.ignoresKeepalives || box.proxy || box.hop > this.path.tcpEndHop) return ref;
+    const boxHop = this.boxHops[i];
+    if (box.ignoresKeepalives || box.proxy || boxHop > this.path.tcpEndHop) return ref;
     for (let s = 0; s < this.segments.length; s++) {
       const seg = this.segments[s];
-      if (seg.hop < box.hop && !this.reachesTarget(seg.hop)) continue;
+      if (seg.hop < boxHop && !this.reachesTarget(seg.hop)) continue;
       const k = this.keepalives(s, t);
       if (!k) continue;
       // A keepalive that comes after the box forgot the flow is dropped there: no refresh, ever.
