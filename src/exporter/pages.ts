@@ -11,6 +11,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { PassiveSnapshot, ReadModel, RunRecord, TargetSnapshot } from '../read-model/read-model.ts';
 import { HEARTBEAT, LOCATE, MEASUREMENT } from '../read-model/kinds.ts';
+import { runFieldsJson } from '../read-model/run-json.ts';
 import type { MeasurementResult } from '../search/types.ts';
 import { DEATH_AGE_BUCKETS, normaliseEndpoint } from '../capture/passive-counters.ts';
 import type { HistoryRunJson, KindRun, OverviewRow, PageInfo, PassiveServerView, RunSummaryJson, TargetJson, TargetPageData, TrendPoint } from '../pictures/model.ts';
@@ -61,13 +62,7 @@ function historyRun(e: MeasurementRecord): HistoryRunJson {
 function runSummary(e: MeasurementRecord | null): RunSummaryJson | null {
   if (!e) return null;
   return {
-    id: e.id,
-    status: e.status,
-    startedAt: e.startedAt,
-    finishedAt: new Date(e.finishedAtMs).toISOString(),
-    durationSeconds: e.durationSeconds,
-    error: e.error,
-    errorKind: e.errorKind,
+    ...runFieldsJson(e),
     results: e.result?.results.map(({ probes: _probes, ...r }) => r) ?? null,
     serverHeartbeatSeconds: e.result?.serverHeartbeatSeconds ?? null,
     recommendedHeartbeatSeconds: e.result?.recommendedHeartbeatSeconds ?? null,

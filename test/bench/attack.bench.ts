@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
 import { HistoryStore } from '../../src/daemon/history.ts';
-import type { MeasurementResult } from '../../src/search/types.ts';
+import { syntheticResult } from './http-load.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = process.env.IDLEPROBE_BIN ?? path.join(repo, 'bin', 'idleprobe.mjs');
@@ -44,30 +44,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-attack-'));
 const f = (n: string) => path.join(dir, n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function result(name: string, i: number): MeasurementResult {
-  const est = 60 + (i % 300);
-  const dir = (direction: 'outbound' | 'inbound', mode: 'silent' | 'reset') => ({
-    direction,
-    verdict: 'timeout' as const,
-    lowerSeconds: est - 1,
-    upperSeconds: est + 1,
-    estimateSeconds: est,
-    failureMode: mode,
-    probes: Array.from({ length: 12 }, (_, k) => ({ ageSeconds: est - 6 + k, outcome: k < 6 ? ('alive' as const) : mode, at: new Date().toISOString(), sessionId: `${name}#${k}` })),
-    consistency: 1,
-    sessionsOpened: 8,
-    maxConcurrentSessions: 8,
-    elapsedMs: est * 2000,
-    reason: null,
-  });
-  return { target: name, startedAt: new Date().toISOString(), elapsedSeconds: est * 2, results: [dir('outbound', 'silent'), dir('inbound', 'reset')], serverHeartbeatSeconds: null, recommendedHeartbeatSeconds: Math.floor(est / 2) };
-}
-
 function setup(): { config: string; history: string; web: string; ca: Buffer } {
   const names = Array.from({ length: TARGETS }, (_, i) => `target-${String(i).padStart(4, '0')}`);
   const history = f('history.sqlite');
   const seed = new HistoryStore(history);
-  names.forEach((n, i) => seed.record({ target: n, status: 'ok', startedAt: new Date().toISOString(), finishedAtMs: Date.now(), durationSeconds: 120, result: result(n, i) }));
+  names.forEach((n, i) => seed.record({ target: n, status: 'ok', startedAt: new Date().toISOString(), finishedAtMs: Date.now(), durationSeconds: 120, result: syntheticResult(n, i) }));
   seed.close();
   const pin = `SHA256:${'F'.repeat(43)}`;
   const targets = names.map((n, i) => `  - { name: ${n}, host: 198.18.${(i >> 8) & 255}.${i & 255}, user: probe, password_env: BENCH_PASSWORD, host_key_sha256: "${pin}" }`);

@@ -15,75 +15,15 @@ import { HistoryStore } from '../../src/daemon/history.ts';
 import type { CronScheduler } from '../../src/daemon/runner.ts';
 import { buildApp } from '../../src/exporter/app.ts';
 import { exporterOf } from '../support/exporter.ts';
-import type { MeasurementResult } from '../../src/search/types.ts';
+import { httpLoad, reportLatency, syntheticResult, type LoadResult } from './http-load.ts';
 
 const TARGETS = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 const REQUESTS = Number(process.argv[4] ?? 400);
 const P99_TARGET_MS = 50;
 
-function result(name: string, i: number): MeasurementResult {
-  const est = 60 + (i % 300);
-  const dir = (direction: 'outbound' | 'inbound', mode: 'silent' | 'reset') => ({
-    direction,
-    verdict: 'timeout' as const,
-    lowerSeconds: est - 1,
-    upperSeconds: est + 1,
-    estimateSeconds: est,
-    failureMode: mode,
-    probes: Array.from({ length: 12 }, (_, k) => ({ ageSeconds: est - 6 + k, outcome: k < 6 ? ('alive' as const) : mode, at: new Date().toISOString(), sessionId: `${name}#${k}` })),
-    consistency: 1,
-    sessionsOpened: 8,
-    maxConcurrentSessions: 8,
-    elapsedMs: est * 2000,
-    reason: null,
-  });
-  return {
-    target: name,
-    startedAt: new Date().toISOString(),
-    elapsedSeconds: est * 2,
-    results: [dir('outbound', 'silent'), dir('inbound', 'reset')],
-    serverHeartbeatSeconds: null,
-    recommendedHeartbeatSeconds: Math.floor(est / 2),
-  };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-async function scrapeLoop(url: string, agent: http.Agent, gzip: boolean, beforeEach?: () => void): Promise<{ lat: number[]; bytes: number }> {
-  const lat: number[] = [];
-  let bytes = 0;
-  let issued = 0;
-  const worker = async () => {
-    while (issued < REQUESTS) {
-      issued++;
-      beforeEach?.();
-      const t0 = performance.now();
-      bytes = await new Promise<number>((resolve, reject) => {
-        http
-          .get(url, { agent, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
-            let n = 0;
-            res.on('data', (c: Buffer) => (n += c.length));
-            res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`HTTP ${res.statusCode}`))));
-          })
-          .on('error', reject);
-      });
-      lat.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { lat: lat.sort((a, b) => a - b), bytes };
-}
-
-function report(label: string, r: { lat: number[]; bytes: number }): number {
-  const p99 = percentile(r.lat, 99);
-  console.log(
-    `${label.padEnd(44)} n=${r.lat.length} p50=${percentile(r.lat, 50).toFixed(1)}ms p95=${percentile(r.lat, 95).toFixed(1)}ms p99=${p99.toFixed(1)}ms max=${r.lat[r.lat.length - 1].toFixed(1)}ms body=${(r.bytes / 1024).toFixed(0)}KiB`,
-  );
-  return p99;
-}
+const scrapeLoop = (url: string, agent: http.Agent, gzip: boolean, beforeEach?: () => void) => httpLoad(url, agent, { concurrency: CONCURRENCY, requests: REQUESTS, gzip, beforeEach });
+const report = (label: string, r: LoadResult) => reportLatency(label, r, 44, 'body');
 
 async function main(): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-bench-'));
@@ -91,7 +31,7 @@ async function main(): Promise<number> {
     const historyFile = path.join(dir, 'history.sqlite');
     const names = Array.from({ length: TARGETS }, (_, i) => `target-${String(i).padStart(4, '0')}`);
     const seed = new HistoryStore(historyFile);
-    names.forEach((n, i) => seed.record({ target: n, status: 'ok', startedAt: new Date().toISOString(), finishedAtMs: Date.now(), durationSeconds: 120, result: result(n, i) }));
+    names.forEach((n, i) => seed.record({ target: n, status: 'ok', startedAt: new Date().toISOString(), finishedAtMs: Date.now(), durationSeconds: 120, result: syntheticResult(n, i) }));
     seed.close();
 
     const cfg = resolveConfig({

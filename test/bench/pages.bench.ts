@@ -23,6 +23,7 @@ import { buildApp } from '../../src/exporter/app.ts';
 import { PageRenderer } from '../../src/exporter/pages.ts';
 import { exporterOf } from '../support/exporter.ts';
 import { measurement } from '../fixtures/pictures/data.ts';
+import { httpLoad, reportLatency, type LoadResult } from './http-load.ts';
 
 const TARGETS = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
@@ -30,42 +31,8 @@ const REQUESTS = Number(process.argv[4] ?? 400);
 const RUNS = Number(process.argv[5] ?? 120);
 const P99_GOAL_MS = 100;
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-async function load(url: string, agent: http.Agent, beforeEach?: () => void, requests = REQUESTS): Promise<{ lat: number[]; bytes: number }> {
-  const lat: number[] = [];
-  let bytes = 0;
-  let issued = 0;
-  const worker = async () => {
-    while (issued < requests) {
-      issued++;
-      beforeEach?.();
-      const t0 = performance.now();
-      bytes = await new Promise<number>((resolve, reject) => {
-        http
-          .get(url, { agent, headers: { 'accept-encoding': 'gzip' } }, (res) => {
-            let n = 0;
-            res.on('data', (c: Buffer) => (n += c.length));
-            res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`HTTP ${res.statusCode}`))));
-          })
-          .on('error', reject);
-      });
-      lat.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { lat: lat.sort((a, b) => a - b), bytes };
-}
-
-function report(label: string, r: { lat: number[]; bytes: number }): number {
-  const p99 = percentile(r.lat, 99);
-  console.log(
-    `${label.padEnd(52)} n=${r.lat.length} p50=${percentile(r.lat, 50).toFixed(1)}ms p95=${percentile(r.lat, 95).toFixed(1)}ms p99=${p99.toFixed(1)}ms max=${r.lat[r.lat.length - 1].toFixed(1)}ms gzip=${(r.bytes / 1024).toFixed(0)}KiB`,
-  );
-  return p99;
-}
+const load = (url: string, agent: http.Agent, beforeEach?: () => void, requests = REQUESTS) => httpLoad(url, agent, { concurrency: CONCURRENCY, requests, gzip: true, beforeEach });
+const report = (label: string, r: LoadResult) => reportLatency(label, r, 52, 'gzip');
 
 /** The history file, written in one transaction (HistoryStore fsyncs each insert: 120,000 would take minutes). */
 function seedHistory(file: string, names: string[]): void {

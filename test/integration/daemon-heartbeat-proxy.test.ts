@@ -12,23 +12,17 @@
 // measuring first. Measuring through a proxy is issue 23 item 1 (the search learning `closed`
 // evidence, another change): until it lands, a measurement of this path does not end within its
 // max_seconds, and the matrix would wait behind it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
-import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
+import { startDaemon, stopDaemon, waitFor } from './daemon-harness.ts';
+import { expectPromtoolClean, FAST_GLOBAL_YAML, labTargetYaml, sample, useDaemonLab } from './daemon-lab-fixture.ts';
 import { idleprobe, show } from './cli-harness.ts';
 
 const PROXY_TIMEOUT_S = 2;
-
-function sample(text: string, name: string, labels: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 /** What a measurement of this path says (T = 2 s, closed by the path): stored before serve starts. */
 function storedMeasurement(target = 'proxied'): MeasurementResult {
@@ -48,28 +42,12 @@ function storedMeasurement(target = 'proxied'): MeasurementResult {
 interface Row { kind: string; row: string; intervalSeconds: number | null; survived: boolean; cause: string | null; idleSecondsAtDeath: number | null; heartbeatsSent: number }
 
 describe(`idleprobe serve: tcp:N rows through a proxy that closes idle connections after ${PROXY_TIMEOUT_S} s (demo lab, close mode)`, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-proxy-'));
-  const configFile = path.join(dir, 'idleprobe.yml');
-  const historyFile = path.join(dir, 'history.sqlite');
-  let lab: LabFacts;
-
-  beforeAll(async () => {
-    lab = (await startLabProcess(PROXY_TIMEOUT_S, 'close')).facts;
+  const { dir, configFile, historyFile } = useDaemonLab('idleprobe-serve-proxy-', PROXY_TIMEOUT_S, 'close', ({ lab }) => {
     fs.writeFileSync(
       configFile,
-      `global:
-  jitter_seconds: 0
-  max_sessions: 16
-  max_connects_per_minute: 600
-  connect_stagger_ms: 100
-targets:
+      `${FAST_GLOBAL_YAML}targets:
   - name: proxied
-    host: ${lab.host}
-    port: ${lab.port}
-    user: ${lab.user}
-    private_key_file: ${lab.privateKeyPath}
-    host_key_sha256: "${lab.hostKeySha256}"
-    directions: [outbound]
+${labTargetYaml(lab)}    directions: [outbound]
     min_seconds: 1
     max_seconds: 8
     sessions: 4
@@ -87,14 +65,6 @@ targets:
     // A path known only from a measurement (no matrix): its failure mode alone answers the question.
     store.record({ target: 'closed-only', status: 'ok', startedAt: m.startedAt, finishedAtMs: Date.now() - 51_000, durationSeconds: 9, result: storedMeasurement('closed-only') });
     store.close();
-  }, 30_000);
-
-  afterAll(async () => {
-    try {
-      await stopChildren();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('exports the tcp: row and refreshes_path 0, serves kind rows, and advise --history on its history file says lowering tcp_keepalive_time does not help', async () => {
@@ -128,9 +98,7 @@ targets:
     expect(hb.latest!.matrix.tcpKeepaliveEvidence).toMatch(/tcp:1 was closed by the path after \d+(\.\d+)? s without a byte at SSH level/);
 
     const scrape = await (await fetch(`${d.url}/metrics`)).text();
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });
-    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
-    expect(promtool.status).toBe(0);
+    expectPromtoolClean(scrape);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="proxied",interval="1"')).toBe(1);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="proxied",interval="4"')).toBe(0);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="proxied",interval="tcp:1"')).toBe(0);

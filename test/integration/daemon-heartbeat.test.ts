@@ -4,30 +4,18 @@
 // 4 s die, the session without heartbeat dies; the result is exported (promtool-clean), served at
 // /api/targets/:name/heartbeat, kept in the SQLite history over a restart, and its series vanish when
 // a reload switches the matrix off.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
-import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
+import { startDaemon, stopDaemon, waitFor, type Daemon, type LabFacts } from './daemon-harness.ts';
+import { expectPromtoolClean, FAST_GLOBAL_YAML, labTargetYaml, sample, useDaemonLab } from './daemon-lab-fixture.ts';
 
 const MIDDLEBOX_TIMEOUT_S = 2;
 
 function configText(lab: LabFacts, heartbeat: boolean): string {
-  return `global:
-  jitter_seconds: 0
-  max_sessions: 16
-  max_connects_per_minute: 600
-  connect_stagger_ms: 100
-targets:
+  return `${FAST_GLOBAL_YAML}targets:
   - name: demo
-    host: ${lab.host}
-    port: ${lab.port}
-    user: ${lab.user}
-    private_key_file: ${lab.privateKeyPath}
-    host_key_sha256: "${lab.hostKeySha256}"
-    directions: [outbound]
+${labTargetYaml(lab)}    directions: [outbound]
     min_seconds: 1
     max_seconds: 8
     sessions: 4
@@ -41,35 +29,14 @@ ${heartbeat ? `    heartbeat:
 ` : ''}`;
 }
 
-function sample(text: string, name: string, labels: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
 /** SIGTERM; the daemon must exit 0 within the harness's bound (else it is killed and the test fails naming its PID). */
 async function stop(d: Daemon): Promise<void> {
   expect((await stopDaemon(d)).code).toBe(0);
 }
 
 describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middlebox)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-hb-'));
-  const configFile = path.join(dir, 'idleprobe.yml');
-  const historyFile = path.join(dir, 'history.sqlite');
-  let lab: LabFacts;
-
-  beforeAll(async () => {
-    lab = (await startLabProcess(MIDDLEBOX_TIMEOUT_S, 'reset')).facts;
-    fs.writeFileSync(configFile, configText(lab, true));
-  }, 30_000);
-
-  afterAll(async () => {
-    // SIGTERM lets the lab remove its temp dir; a child still alive after the bound is killed and fails the file.
-    try {
-      await stopChildren();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  const fixture = useDaemonLab('idleprobe-serve-hb-', MIDDLEBOX_TIMEOUT_S, 'reset', (f) => fs.writeFileSync(f.configFile, configText(f.lab, true)));
+  const { configFile, historyFile } = fixture;
 
   it('measures, then runs the matrix; exports, stores and serves it; restart keeps it; reload without it drops the series', async () => {
     const d = await startDaemon(configFile, historyFile);
@@ -103,9 +70,7 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
     expect(started).toBeGreaterThan(measured);
 
     const scrape = await (await fetch(`${d.url}/metrics`)).text();
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });
-    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
-    expect(promtool.status).toBe(0);
+    expectPromtoolClean(scrape);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="1"')).toBe(1);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="4"')).toBe(0);
     expect(sample(scrape, METRIC.heartbeatSurvived, 'target="demo",interval="none"')).toBe(0);
@@ -137,7 +102,7 @@ describe('idleprobe serve runs heartbeat survival matrices (demo lab, 2 s middle
     expect(((await (await fetch(`${d2.url}/api/targets/demo/heartbeat`)).json()) as { latest: { id: number } }).latest.id).toBe(hb.latest.id);
 
     // A reload that switches the matrix off removes its series; the stored matrix stays in the history.
-    fs.writeFileSync(configFile, configText(lab, false));
+    fs.writeFileSync(configFile, configText(fixture.lab, false));
     expect((await fetch(`${d2.url}/-/reload`, { method: 'POST' })).status).toBe(200);
     const off = await (await fetch(`${d2.url}/metrics`)).text();
     expect(off).not.toMatch(/^idleprobe_heartbeat_survived\{/m);

@@ -6,30 +6,19 @@
 // stored as kind `locate` in the history, and exports no middlebox sample it did not find. Real
 // boxes and `idleprobe_middlebox_hop` samples come from the netns chain (test/lab/locate.lab.test.ts
 // for the CLI; the job logic on the simulator/fakes in test/unit/daemon-locate.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
-import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
+import { startDaemon, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
+import { FAST_GLOBAL_YAML, labTargetYaml, useDaemonLab } from './daemon-lab-fixture.ts';
 
 const RELAY_TIMEOUT_S = 3;
 
 function configText(lab: LabFacts): string {
-  return `global:
-  jitter_seconds: 0
-  max_sessions: 16
-  max_connects_per_minute: 600
-  connect_stagger_ms: 100
-targets:
+  return `${FAST_GLOBAL_YAML}targets:
   - name: demo
-    host: ${lab.host}
-    port: ${lab.port}
-    user: ${lab.user}
-    private_key_file: ${lab.privateKeyPath}
-    host_key_sha256: "${lab.hostKeySha256}"
-    directions: [outbound]
+${labTargetYaml(lab)}    directions: [outbound]
     min_seconds: 1
     max_seconds: 9
     sessions: 4
@@ -50,24 +39,7 @@ interface LocateAnswer {
 }
 
 describe('idleprobe serve runs locate (demo lab, 3 s userspace relay)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-locate-'));
-  const configFile = path.join(dir, 'idleprobe.yml');
-  const historyFile = path.join(dir, 'history.sqlite');
-  let lab: LabFacts;
-
-  beforeAll(async () => {
-    lab = (await startLabProcess(RELAY_TIMEOUT_S, 'reset')).facts;
-    fs.writeFileSync(configFile, configText(lab));
-  }, 30_000);
-
-  afterAll(async () => {
-    // SIGTERM lets the lab remove its temp dir; a child still alive after the bound is killed and fails the file.
-    try {
-      await stopChildren();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  const { configFile, historyFile } = useDaemonLab('idleprobe-serve-locate-', RELAY_TIMEOUT_S, 'reset', (f) => fs.writeFileSync(f.configFile, configText(f.lab)));
 
   it('locates after the first measurement and after one that found a timeout; serves, stores and exports it honestly', async () => {
     const d = await startDaemon(configFile, historyFile);

@@ -3,13 +3,12 @@
 // scraped over HTTP: promtool accepts the scrape, the bracket contains 3 s; SIGHUP and POST reloads
 // (including a bad file); SIGTERM during a measurement exits within 5 s; kill -9 during a
 // measurement loses no finished result and the restarted service is up with its history.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { startDaemon, startLabProcess, stopChildren, stopDaemon, waitFor, type LabFacts } from './daemon-harness.ts';
+import { expectPromtoolClean, labTargetYaml, sample, useDaemonLab } from './daemon-lab-fixture.ts';
 
 const MIDDLEBOX_TIMEOUT_S = 3;
 
@@ -28,12 +27,7 @@ ${moduleExtra}targets:
 ${names
   .map(
     (n) => `  - name: ${n}
-    host: ${lab.host}
-    port: ${lab.port}
-    user: ${lab.user}
-    private_key_file: ${lab.privateKeyPath}
-    host_key_sha256: "${lab.hostKeySha256}"
-    module: lab
+${labTargetYaml(lab)}    module: lab
 `,
   )
   .join('')}`;
@@ -45,30 +39,9 @@ async function getJson(url: string): Promise<any> {
   return r.json();
 }
 
-function sample(text: string, name: string, labels: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
 describe('idleprobe serve against the demo lab', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-serve-it-'));
-  const configFile = path.join(dir, 'idleprobe.yml');
-  const historyFile = path.join(dir, 'history.sqlite');
-  let lab: LabFacts;
-
-  beforeAll(async () => {
-    lab = (await startLabProcess(MIDDLEBOX_TIMEOUT_S, 'reset')).facts;
-    fs.writeFileSync(configFile, configText(lab, ['demo']));
-  }, 30_000);
-
-  afterAll(async () => {
-    // SIGTERM lets the lab remove its temp dir; a child still alive after the bound is killed and fails the file.
-    try {
-      await stopChildren();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  const fixture = useDaemonLab('idleprobe-serve-it-', MIDDLEBOX_TIMEOUT_S, 'reset', (f) => fs.writeFileSync(f.configFile, configText(f.lab, ['demo'])));
+  const { dir, configFile, historyFile } = fixture;
 
   it('measures at start, serves a promtool-clean scrape with the middlebox bracket, reloads, and stops within 5 s', async () => {
     const d = await startDaemon(configFile, historyFile);
@@ -84,9 +57,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect(inbound.inboundMethod).toBe('signal');
 
     const scrape = await (await fetch(`${d.url}/metrics`)).text();
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8', timeout: 20_000 });
-    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
-    expect(promtool.status).toBe(0);
+    expectPromtoolClean(scrape);
     for (const direction of ['outbound', 'inbound']) {
       const lower = sample(scrape, METRIC.timeoutLower, `target="demo",direction="${direction}"`)!;
       const upper = sample(scrape, METRIC.timeoutUpper, `target="demo",direction="${direction}"`)!;
@@ -106,7 +77,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect((await fetch(`${d.url}/probe?target=198.18.0.1`)).status).toBe(404);
 
     // SIGHUP reload adds a target; POST reload with a bad file keeps the old config and sets the gauge to 0.
-    fs.writeFileSync(configFile, configText(lab, ['demo', 'demo-b']));
+    fs.writeFileSync(configFile, configText(fixture.lab, ['demo', 'demo-b']));
     d.proc.kill('SIGHUP');
     await waitFor('demo-b after SIGHUP', async () => (await getJson(`${d.url}/api/targets`)).targets.some((t: { name: string }) => t.name === 'demo-b'), 20);
     fs.writeFileSync(configFile, 'targets:\n  - name: demo\n    host: 127.0.0.1\n    port: 70000\n    user: x\n');
@@ -122,7 +93,7 @@ describe('idleprobe serve against the demo lab', () => {
     expect(sample(afterBad, METRIC.configReloadSuccess, '')).toBe(0);
     expect(afterBad).toContain('target="demo-b"');
     expect((await fetch(`${d.url}/-/reload`)).status).toBe(405);
-    fs.writeFileSync(configFile, configText(lab, ['demo']));
+    fs.writeFileSync(configFile, configText(fixture.lab, ['demo']));
     expect((await fetch(`${d.url}/-/reload`, { method: 'POST' })).status).toBe(200);
     const afterGood = await (await fetch(`${d.url}/metrics`)).text();
     expect(sample(afterGood, METRIC.configReloadSuccess, '')).toBe(1);

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { children, startDaemon } from './daemon-harness.ts';
 import { idleprobe } from './cli-harness.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
+import { connect, trickleUpload } from './raw-http.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idleprobe-attack-it-'));
 const f = (n: string) => path.join(dir, n);
@@ -24,14 +25,6 @@ const PIN = `SHA256:${'D'.repeat(43)}`;
 let histories = 0;
 const serve = (args: string[]) => startDaemon(configFile, f(`h${histories++}.sqlite`), args);
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-
-function connect(url: string, localAddress = '127.0.0.1'): Promise<net.Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port: Number(u.port), host: u.hostname, localAddress }, () => resolve(s));
-    s.on('error', reject);
-  });
-}
 
 /** Resolves with ms until the server closed `socket`; rejects after `limitMs`. */
 function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
@@ -250,23 +243,8 @@ describe('serve: basic auth under a flood from other clients', () => {
 describe('serve: uploads', () => {
   it('a trickling upload is cut with 408 at --analyze.min-upload-rate, freeing the analysis slot', async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.min-upload-rate', '100000', '--web.idle-timeout', '60s']);
-    const s = await connect(d.url);
-    let reply = '';
-    s.on('data', (c: Buffer) => (reply += c.toString()));
     // A valid capture, sent at 200 bytes/s: its header and first packets parse, the rest trickles.
-    const capture = synFloodPcap(5000);
-    s.write(`POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: ${capture.length}\r\n\r\n`);
-    let sent = 0;
-    const trickle = setInterval(() => {
-      if (s.writable && sent < capture.length) s.write(capture.subarray(sent, (sent += 100)));
-    }, 500);
-    const t0 = Date.now();
-    try {
-      while (!/\r\n\r\n/.test(reply) && !s.destroyed && Date.now() - t0 < 40_000) await new Promise((r) => s.once('data', r).once('close', r));
-    } finally {
-      clearInterval(trickle);
-      s.destroy();
-    }
+    const reply = await trickleUpload(d.url, synFloodPcap(5000), 100, 500);
     expect(reply).toMatch(/^HTTP\/1\.1 408/);
     expect(reply).toContain('--analyze.min-upload-rate');
   }, 60_000);

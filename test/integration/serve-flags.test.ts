@@ -14,6 +14,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { synFloodPcap } from '../fixtures/captures/synth.ts';
+import { connect, trickleUpload } from './raw-http.ts';
 import { repo, startDaemon, startServe, stopChildren, track, waitFor, type Daemon } from './daemon-harness.ts';
 import { DEMO_TARGETS, DEMO_WRONG_KEY_TARGET } from '../../src/app/demo.ts';
 import { STYLESHEET_PATH } from '../../src/pictures/layout.ts';
@@ -77,14 +78,6 @@ function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
       clearTimeout(timer);
       resolve(Date.now() - t0);
     });
-  });
-}
-
-function connect(url: string): Promise<net.Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = net.connect(Number(u.port), u.hostname, () => resolve(s));
-    s.once('error', reject);
   });
 }
 
@@ -276,23 +269,8 @@ const SERVE_FLAGS: Record<string, () => Promise<void>> = {
   },
   '--analyze.min-upload-rate': async () => {
     const d = await serve(['--web.enable-admin-api', '--analyze.min-upload-rate', '1000000', '--web.idle-timeout', '60s']);
-    const s = await connect(d.url);
-    let reply = '';
-    s.on('data', (c: Buffer) => (reply += c.toString()));
     // A valid capture at 5 KB/s: its packets parse, but it arrives slower than 1 MB/s.
-    const capture = synFloodPcap(20_000);
-    s.write(`POST /api/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.tcpdump.pcap\r\nContent-Length: ${capture.length}\r\n\r\n`);
-    let sent = 0;
-    const trickle = setInterval(() => {
-      if (s.writable && sent < capture.length) s.write(capture.subarray(sent, (sent += 1000)));
-    }, 200);
-    const t0 = Date.now();
-    try {
-      while (!/\r\n\r\n/.test(reply) && !s.destroyed && Date.now() - t0 < 40_000) await new Promise((r) => s.once('data', r).once('close', r));
-    } finally {
-      clearInterval(trickle);
-      s.destroy();
-    }
+    const reply = await trickleUpload(d.url, synFloodPcap(20_000), 1000, 200);
     expect(reply).toMatch(/^HTTP\/1\.1 408/);
   },
   '--analyze.max-concurrent': async () => {

@@ -14,7 +14,7 @@ import path from 'node:path';
 
 import { REPO_ROOT, requireLab, runBounded, type ExecOptions, type ExecResult } from './lab.ts';
 import { destroyNamespaceListSync } from './netns.ts';
-import { generateKeys, sshdConfig, startSshd, type RunningSshd } from './sshd.ts';
+import { generateKeys, reapSshd, sshdConfig, startSshd, type RunningSshd } from './sshd.ts';
 
 const IDLEPROBE_BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 
@@ -268,15 +268,7 @@ export async function createChainLab(opts: ChainOptions): Promise<ChainLab> {
       exec('cli', process.execPath, [IDLEPROBE_BIN, 'locate', to ?? target, '-i', keys.clientKeyPath, '--known-hosts', keys.knownHostsPath, ...args], { cwd: REPO_ROOT, ...o }),
     destroy: async () => {
       destroySync();
-      if (running.child.exitCode === null && running.child.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 5_000);
-          running.child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
+      await reapSshd(running);
     },
   };
 }

@@ -22,7 +22,7 @@ import {
   type MiddleboxMode,
   type Namespaces,
 } from './netns.ts';
-import { SSHD_BINARY, generateKeys, sshdConfig, startSshd, type RunningSshd, type SshdKeys } from './sshd.ts';
+import { SSHD_BINARY, generateKeys, reapSshd, sshdConfig, startSshd, type RunningSshd, type SshdKeys } from './sshd.ts';
 
 export { LAB_ADDRESSES, type LabRole, type MiddleboxMode } from './netns.ts';
 
@@ -346,15 +346,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     destroy: async () => {
       destroySync();
       // Reap sshd so its PID is really gone (not a zombie) when destroy resolves; bounded wait.
-      if (running.child.exitCode === null && running.child.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 5_000);
-          running.child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
+      await reapSshd(running);
     },
   };
   return lab;

@@ -12,7 +12,7 @@
 //    enough to capture; no CAP_NET_RAW at all: exit 3 naming it, no stack trace;
 //  - through HAProxy (`mode tcp`, timeout 6 s): a session without heartbeat closed by the proxy is
 //    counted under end="closed_idle" and in the death-age histogram at ≈ 6 s, as `watch --json` says.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { METRIC } from '../../src/exporter/metric-names.ts';
 import { metricNamesIn } from '../../grafana/tools/promql-names.ts';
 import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
 import { EventStream, expectGone, processGone, type Event } from './event-stream.ts';
+import { startFileCapture } from './file-capture.ts';
 import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
 const env = requireLab();
@@ -149,16 +150,7 @@ describe.skipIf(!env.available)(`serve with passive: on live traffic in the netn
     const pcap = path.join(dir, 'passive.pcap');
     const serve = serveIn(writeConfig('a.yml', [server]), path.join(dir, 'a.sqlite'));
     const watch = new EventStream(lab.namespaces.cli, process.execPath, [BIN, 'watch', '-i', 'cli0', '--json', '--heartbeats']);
-    const tcpdump = spawn('ip', ['netns', 'exec', lab.namespaces.cli, 'tcpdump', '-i', 'cli0', '-U', '-n', '-s', '256', '-w', pcap, 'tcp port 22'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let tcpdumpLog = '';
-    const listening = new Promise<void>((resolve, reject) => {
-      tcpdump.stderr.setEncoding('utf8').on('data', (d: string) => {
-        tcpdumpLog += d;
-        if (/listening on/.test(tcpdumpLog)) resolve();
-      });
-      tcpdump.on('close', () => reject(new Error(`tcpdump exited: ${tcpdumpLog}`)));
-    });
-    const tcpdumpClosed = new Promise((resolve) => tcpdump.on('close', resolve));
+    const { proc: tcpdump, listening, closed: tcpdumpClosed } = startFileCapture(lab.namespaces.cli, 'cli0', pcap, 'tcp port 22');
     try {
       const pid = Number((await serve.waitForLine(/passive: capturing on cli0 .*tcpdump pid (\d+)"/, 30_000))[1]);
       await serve.waitForLine(/listening on http/, 30_000);

@@ -88,6 +88,18 @@ export interface RunningSshd {
 }
 
 /** Starts sshd in `namespace` and resolves once it listens (bounded: `readyTimeoutMs`). */
+/** Resolves once `sshd` has exited and been reaped (its PID really gone, not a zombie), or after `boundMs`. */
+export function reapSshd(sshd: RunningSshd, boundMs = 5_000): Promise<void> {
+  if (sshd.child.exitCode !== null || sshd.child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, boundMs);
+    sshd.child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export async function startSshd(namespace: string, configPath: string, readyTimeoutMs = 10_000): Promise<RunningSshd> {
   ensurePrivsepDir();
   // Validate first: a config error then names the option instead of a silent early exit.

@@ -9,13 +9,13 @@
 //    kernel TCP keepalives every 2 s, are reported as `died` with `how: closed_idle` at ≈ 6 s idle
 //    (FIN from the server side); a ServerAliveInterval=2 session survives; `analyze` of a capture
 //    file agrees.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport } from '../../src/capture/index.ts';
 import { REPO_ROOT, createLab, describeRun, requireLab, type Lab } from './lab.ts';
 import { EventStream, expectGone, processGone, type Event } from './event-stream.ts';
+import { startFileCapture } from './file-capture.ts';
 import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
 const env = requireLab();
@@ -48,16 +48,7 @@ describe.skipIf(!env.available)(`watch on live traffic in the netns lab${env.ava
   it('heartbeat 3 s survives, 12 s dies (reported within 2 × 12 s of its first unanswered heartbeat), no heartbeat is at risk; analyze of a capture file agrees', async () => {
     const pcap = path.join(lab.tmpDir, 'watch-lab.pcap');
     const watch = watchIn(lab, ['-i', 'cli0', '--json']);
-    const tcpdump = spawn('ip', ['netns', 'exec', lab.namespaces.cli, 'tcpdump', '-i', 'cli0', '-U', '-n', '-s', '256', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let tcpdumpLog = '';
-    const listening = new Promise<void>((resolve, reject) => {
-      tcpdump.stderr.setEncoding('utf8').on('data', (d: string) => {
-        tcpdumpLog += d;
-        if (/listening on/.test(tcpdumpLog)) resolve();
-      });
-      tcpdump.on('close', () => reject(new Error(`tcpdump exited: ${tcpdumpLog}`)));
-    });
-    const tcpdumpClosed = new Promise((resolve) => tcpdump.on('close', resolve));
+    const { proc: tcpdump, listening, closed: tcpdumpClosed } = startFileCapture(lab.namespaces.cli, 'cli0', pcap, 'tcp');
     try {
       await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
       await listening;
@@ -208,16 +199,7 @@ describe.skipIf(!proxyEnv.available)(`watch on ssh sessions closed by HAProxy${p
     const T = PROXY_TIMEOUT_S;
     const pcap = path.join(lab.tmpDir, 'watch-proxy.pcap');
     const watch = watchIn(lab, ['-i', 'cli0', '--json']);
-    const tcpdump = spawn('ip', ['netns', 'exec', lab.namespaces.cli, 'tcpdump', '-i', 'cli0', '-U', '-n', '-s', '256', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let tcpdumpLog = '';
-    const listening = new Promise<void>((resolve, reject) => {
-      tcpdump.stderr.setEncoding('utf8').on('data', (d: string) => {
-        tcpdumpLog += d;
-        if (/listening on/.test(tcpdumpLog)) resolve();
-      });
-      tcpdump.on('close', () => reject(new Error(`tcpdump exited: ${tcpdumpLog}`)));
-    });
-    const tcpdumpClosed = new Promise((resolve) => tcpdump.on('close', resolve));
+    const { proc: tcpdump, listening, closed: tcpdumpClosed } = startFileCapture(lab.namespaces.cli, 'cli0', pcap, 'tcp');
     try {
       await watch.waitFor('capture_started', (e) => e.event === 'capture_started', 30_000);
       await listening;

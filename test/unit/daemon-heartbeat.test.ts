@@ -12,7 +12,8 @@ import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig, ConfigError, DEFAULT_HEARTBEAT, heartbeatSessions } from '../../src/daemon/config.ts';
 import { parseHeartbeatRows } from '../../src/heartbeat/intervals.ts';
 import { parse as parseYaml } from 'yaml';
-import type { CronScheduler, DaemonMatrixOptions, HeartbeatFn, MeasureFn } from '../../src/daemon/runner.ts';
+import type { DaemonMatrixOptions, HeartbeatFn, MeasureFn } from '../../src/daemon/runner.ts';
+import { manualCron } from '../support/manual-cron.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import type { HeartbeatMatrix, HeartbeatRunResult } from '../../src/heartbeat/types.ts';
@@ -114,18 +115,6 @@ function controllable() {
       matrices.push(call);
     });
   return { measure, heartbeat, measures, matrices };
-}
-
-/** Cron by expression, ticked by hand. */
-function manualCron() {
-  const jobs = new Map<number, { expr: string; onTick: () => void }>();
-  let n = 0;
-  const cron: CronScheduler = (expr, onTick) => {
-    const id = n++;
-    jobs.set(id, { expr, onTick });
-    return { stop: () => jobs.delete(id), nextRunAt: () => null };
-  };
-  return { cron, tick: (expr: string) => [...jobs.values()].filter((j) => j.expr === expr).forEach((j) => j.onTick()), exprs: () => [...jobs.values()].map((j) => j.expr) };
 }
 
 // Until the daemon has nothing left to do (instant clock injected below): no wall-clock sleep.

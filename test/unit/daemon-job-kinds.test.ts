@@ -15,7 +15,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
-import type { CronScheduler, DaemonMatrixOptions } from '../../src/daemon/runner.ts';
+import type { DaemonMatrixOptions } from '../../src/daemon/runner.ts';
+import { manualCron } from '../support/manual-cron.ts';
 import type { DaemonLocateOptions } from '../../src/daemon/jobs/locate.ts';
 import { JOB_REGISTRY } from '../../src/daemon/jobs/index.ts';
 import { defineJob, type Job } from '../../src/daemon/job.ts';
@@ -84,17 +85,6 @@ function pending<Opts extends { signal?: AbortSignal }, R>(result: (spec: Target
       calls.push(call);
     });
   return { fn, calls };
-}
-
-function manualCron() {
-  const jobs = new Map<number, { expr: string; onTick: () => void }>();
-  let n = 0;
-  const cron: CronScheduler = (expr, onTick) => {
-    const id = n++;
-    jobs.set(id, { expr, onTick });
-    return { stop: () => jobs.delete(id), nextRunAt: () => null };
-  };
-  return { cron, exprs: () => [...jobs.values()].map((j) => j.expr), tick: (expr: string) => [...jobs.values()].filter((j) => j.expr === expr).forEach((j) => j.onTick()) };
 }
 
 const daemons: Daemon[] = [];

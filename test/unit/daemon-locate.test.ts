@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig, ConfigError } from '../../src/daemon/config.ts';
-import type { CronScheduler } from '../../src/daemon/runner.ts';
+import { manualCron } from '../support/manual-cron.ts';
 import type { DaemonLocateOptions } from '../../src/daemon/jobs/locate.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
@@ -93,17 +93,6 @@ function calls<Opts, R>() {
     return list[want - 1];
   };
   return { fn, list, next };
-}
-
-function manualCron() {
-  const jobs = new Map<number, { expr: string; onTick: () => void }>();
-  let n = 0;
-  const cron: CronScheduler = (expr, onTick) => {
-    const id = n++;
-    jobs.set(id, { expr, onTick });
-    return { stop: () => jobs.delete(id), nextRunAt: () => null };
-  };
-  return { cron, tick: (expr: string) => [...jobs.values()].filter((j) => j.expr === expr).forEach((j) => j.onTick()), exprs: () => [...jobs.values()].map((j) => j.expr) };
 }
 
 describe('locate config', () => {

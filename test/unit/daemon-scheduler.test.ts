@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig, type DaemonConfig } from '../../src/daemon/config.ts';
-import type { CronScheduler, MeasureFn } from '../../src/daemon/runner.ts';
+import type { MeasureFn } from '../../src/daemon/runner.ts';
+import { manualCron } from '../support/manual-cron.ts';
 import { ConnectError, type MeasurementResult } from '../../src/search/types.ts';
 import type { MeasureOptions, TargetSpec } from '../../src/probe/target.ts';
 import { job } from '../support/jobs.ts';
@@ -62,17 +63,6 @@ function controllableMeasure() {
       });
     });
   return { measure, calls };
-}
-
-function manualCron() {
-  const ticks = new Map<string, () => void>();
-  let n = 0;
-  const cron: CronScheduler = (_expr, onTick) => {
-    const id = `job${n++}`;
-    ticks.set(id, onTick);
-    return { stop: () => ticks.delete(id), nextRunAt: () => null };
-  };
-  return { cron, tickAll: () => [...ticks.values()].forEach((t) => t()), active: () => ticks.size };
 }
 
 // Until the daemon has nothing left to do (instant clock injected below): no wall-clock sleep.

@@ -20,6 +20,7 @@ import { defineJob, type Job } from '../job.ts';
 import { HEARTBEAT, MEASUREMENT } from '../../read-model/kinds.ts';
 import { METRIC } from '../../read-model/metric-names.ts';
 import type { JobState, MetricFamily, MetricSample, RunRecord } from '../../read-model/read-model.ts';
+import { runFieldsJson } from '../../read-model/run-json.ts';
 
 /** What the daemon asks of a matrix run (src/heartbeat/ssh-matrix.ts in production). */
 export interface DaemonMatrixOptions {
@@ -109,22 +110,10 @@ function describeRows(s: Pick<HeartbeatSettings, 'intervalsSeconds' | 'tcpKeepal
 
 const YES_NO = (v: boolean | null | undefined) => (v === true ? 'yes' : v === false ? 'no' : 'unknown');
 
-/** The fields every stored run has in the API. */
-function runJson(e: RunRecord<HeartbeatMatrix>) {
-  return {
-    id: e.id,
-    status: e.status,
-    startedAt: e.startedAt,
-    finishedAt: new Date(e.finishedAtMs).toISOString(),
-    durationSeconds: e.durationSeconds,
-    error: e.error,
-    errorKind: e.errorKind,
-  };
-}
 
 /** Settings and state; `full` (GET /api/targets/:name/heartbeat) adds the latest matrices themselves. */
 function heartbeatJson(h: JobState<MatrixSettings, HeartbeatMatrix>, full: boolean) {
-  const entry = (e: RunRecord<HeartbeatMatrix> | null) => e && { ...runJson(e), matrix: e.result && matrixJson(e.result) };
+  const entry = (e: RunRecord<HeartbeatMatrix> | null) => e && { ...runFieldsJson(e), matrix: e.result && matrixJson(e.result) };
   const brief = (e: RunRecord<HeartbeatMatrix> | null) =>
     e && {
       id: e.id,

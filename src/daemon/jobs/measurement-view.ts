@@ -7,6 +7,7 @@ import type { Direction, FailureMode, MeasurementResult, Verdict } from '../../s
 import { METRIC } from '../../read-model/metric-names.ts';
 import { HEARTBEAT } from '../../read-model/kinds.ts';
 import type { MetricFamily, MetricSample, RunRecord } from '../../read-model/read-model.ts';
+import { runFieldsJson } from '../../read-model/run-json.ts';
 import type { JobPresenter } from '../job.ts';
 import type { MeasurementSettings } from './measurement.ts';
 
@@ -39,13 +40,7 @@ const FAMILIES: readonly MetricFamily[] = [
 function summarizeEntry(e: RunRecord<MeasurementResult> | null) {
   if (!e) return null;
   return {
-    id: e.id,
-    status: e.status,
-    startedAt: e.startedAt,
-    finishedAt: new Date(e.finishedAtMs).toISOString(),
-    durationSeconds: e.durationSeconds,
-    error: e.error,
-    errorKind: e.errorKind,
+    ...runFieldsJson(e),
     results:
       e.result?.results.map((r) => ({
         direction: r.direction,

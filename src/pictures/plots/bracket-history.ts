@@ -6,6 +6,7 @@ import { scaleLinear, scaleUtc } from 'd3-scale';
 import { area, curveStepAfter, line } from 'd3-shape';
 import { extent, max } from 'd3-array';
 import type { Figure, LegendItem, Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { frame, linearTicks, secondsLabel, timeTicks } from '../scales.ts';
 import type { HistoryRunJson } from '../model.ts';
 import type { Direction } from '../../search/types.ts';
@@ -63,7 +64,7 @@ export function bracketHistoryFigure(id: string, history: readonly HistoryRunJso
   const table = { columns: ['finished', 'direction', 'verdict', 'lower (s)', 'upper (s)', 'estimate (s)', 'failure mode / error'], rows };
   const all = byDir.flatMap((d) => d.points);
   if (all.length === 0 && failed.length === 0) {
-    return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes: [], table, empty: `No measurement finished in the last ${days} days.` };
+    return emptyFigure({ id, title, description }, f, [], table, `No measurement finished in the last ${days} days.`);
   }
   const x = scaleUtc().domain(timeDomain([...all.map((p) => p.t), ...failed.map((r) => r.finishedAtMs)], now, days)).range([f.left, f.right]);
   const top = max(all, (p) => Math.max(p.upper ?? 0, p.estimate ?? 0, p.lower ?? 0)) ?? 0;
@@ -107,20 +108,12 @@ export function bracketHistoryFigure(id: string, history: readonly HistoryRunJso
   const latest = all.length ? all.reduce((a, b) => (b.t > a.t ? b : a)) : null;
   const notes = latest ? [`Latest: ${byDir.map(({ direction, points }) => { const p = points[points.length - 1]; return p ? `${direction} ${p.verdict === 'timeout' && p.estimate !== null ? `≈ ${num(p.estimate)} s` : p.verdict.replaceAll('_', ' ')}` : `${direction} not measured`; }).join(', ')} (${new Date(latest.t).toISOString()}).`] : [];
   if (failed.length) notes.push(`${failed.length} failed run${failed.length === 1 ? '' : 's'} in the window.`);
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: timeTicks(x, 6), label: 'time (UTC)', range: [f.left, f.right], at: f.bottom },
-      { orient: 'left', ticks: linearTicks(y, 5), label: 'idle timeout (s)', range: [f.bottom, f.top], at: f.left, gridTo: f.right },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: timeTicks(x, 6), label: 'time (UTC)' },
+    left: { ticks: linearTicks(y, 5), label: 'idle timeout (s)', gridTo: f.right },
     marks,
     legend,
     notes,
     table,
-    empty: null,
-  };
+  });
 }

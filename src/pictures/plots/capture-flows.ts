@@ -4,6 +4,7 @@
 import { scaleBand, scaleLinear } from 'd3-scale';
 import { max } from 'd3-array';
 import type { Figure, Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { bandTicks, frame, linearTicks } from '../scales.ts';
 
 export interface CaptureFlowView {
@@ -38,7 +39,7 @@ export function captureFlowsFigure(id: string, flows: readonly CaptureFlowView[]
   ];
   if (flowsOmitted > 0) notes.push(`${flowsOmitted} more connection(s) were counted but not listed (--max-flows).`);
   const values = flows.flatMap((fl) => [fl.maxIdleSurvivedSeconds, fl.diedAfterIdleSeconds]).filter((v): v is number => v !== null);
-  if (values.length === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: 'No connection had an idle gap to show.' };
+  if (values.length === 0) return emptyFigure({ id, title, description }, f, notes, table, 'No connection had an idle gap to show.');
   const x = scaleLinear().domain([0, Math.max(max(values) ?? 1, bracket.upperSeconds ?? 0) * 1.08]).range([f.left, f.right]).nice();
   const y = scaleBand<string>().domain([...ROWS]).range([f.top, f.bottom]).padding(0.2);
   const marks: Mark[] = [];
@@ -57,16 +58,9 @@ export function captureFlowsFigure(id: string, flows: readonly CaptureFlowView[]
       marks.push({ kind: 'cross', cx: x(fl.diedAfterIdleSeconds), cy: row + y.bandwidth() * (0.5 + 0.6 * jitter(i)), r: 4, cls: 'probe failed', mark: 'flow-died', title: `${tip}: died after ${fl.diedAfterIdleSeconds} s idle (${fl.end})` });
     }
   });
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: linearTicks(x, 8), label: 'idle gap (s)', range: [f.left, f.right], at: f.bottom, gridTo: f.top },
-      { orient: 'left', ticks: bandTicks(y, (d) => (d === 'lived' ? 'answered after' : 'died after')), label: '', range: [f.bottom, f.top], at: f.left },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: linearTicks(x, 8), label: 'idle gap (s)', gridTo: f.top },
+    left: { ticks: bandTicks(y, (d) => (d === 'lived' ? 'answered after' : 'died after')), label: '' },
     marks,
     legend: [
       { cls: 'alive', label: 'longest idle gap answered', shape: 'dot' },
@@ -75,6 +69,5 @@ export function captureFlowsFigure(id: string, flows: readonly CaptureFlowView[]
     ],
     notes,
     table,
-    empty: null,
-  };
+  });
 }

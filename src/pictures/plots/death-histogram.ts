@@ -4,6 +4,7 @@
 import { scaleBand, scaleLinear } from 'd3-scale';
 import { max } from 'd3-array';
 import type { Figure, Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { bandTicks, frame, linearTicks, secondsLabel, shortSeconds } from '../scales.ts';
 
 export interface HistogramBin {
@@ -42,7 +43,7 @@ export function deathHistogramFigure(id: string, title: string, what: string, bi
   const total = bins.reduce((s, b) => s + b.count, 0);
   const description = `How many ${what} died after how long idle (${total} in all), by idle age at death.`;
   const table = { columns: ['idle age at death', 'from (s)', 'to (s)', 'connections'], rows: bins.map((b) => [b.label, b.from, b.to, b.count]) };
-  if (total === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: `No ${what} died idle yet.` };
+  if (total === 0) return emptyFigure({ id, title, description }, f, notes, table, `No ${what} died idle yet.`);
   const keys = bins.map((_, i) => String(i));
   const x = scaleBand<string>().domain(keys).range([f.left, f.right]).padding(0.15);
   const y = scaleLinear().domain([0, max(bins, (b) => b.count) ?? 1]).range([f.bottom, f.top]).nice();
@@ -58,20 +59,12 @@ export function deathHistogramFigure(id: string, title: string, what: string, bi
   }));
   for (const [i, b] of bins.entries()) if (b.count) marks.push({ kind: 'text', x: (x(keys[i]) ?? 0) + x.bandwidth() / 2, y: y(b.count) - 4, text: String(b.count), anchor: 'middle', cls: 'bin-label' });
   const yTicks = linearTicks(y, Math.min(5, max(bins, (b) => b.count) ?? 1)).filter((t) => Number.isInteger(Number(t.label)));
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: bandTicks(x, (k) => bins[Number(k)].short), label: 'idle age at death', range: [f.left, f.right], at: f.bottom },
-      { orient: 'left', ticks: yTicks, label: 'connections', range: [f.bottom, f.top], at: f.left, gridTo: f.right },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: bandTicks(x, (k) => bins[Number(k)].short), label: 'idle age at death' },
+    left: { ticks: yTicks, label: 'connections', gridTo: f.right },
     marks,
     legend: [],
     notes,
     table,
-    empty: null,
-  };
+  });
 }

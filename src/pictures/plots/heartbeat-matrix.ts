@@ -3,6 +3,7 @@
 // alive, and for a session the path killed, a cross where its first heartbeat went unanswered.
 import { scaleBand, scaleLinear } from 'd3-scale';
 import type { Figure, Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { bandTicks, frame, linearTicks } from '../scales.ts';
 import type { HeartbeatMatrixJson, HeartbeatRowJson } from '../model.ts';
 import { num } from '../format.ts';
@@ -34,7 +35,7 @@ export function heartbeatMatrixFigure(id: string, m: HeartbeatMatrixJson): Figur
       : 'No session ran to a verdict.',
   );
   for (const a of [...m.anomalies, ...(m.crossCheck?.contradictions ?? [])]) notes.push(`Contradiction: ${a}`);
-  if (m.results.length === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: 'The matrix has no sessions.' };
+  if (m.results.length === 0) return emptyFigure({ id, title, description }, f, notes, table, 'The matrix has no sessions.');
 
   const labels = m.results.map((r, i) => `${i}`);
   const y = scaleBand<string>().domain(labels).range([f.top, f.bottom]).padding(0.28);
@@ -53,16 +54,9 @@ export function heartbeatMatrixFigure(id: string, m: HeartbeatMatrixJson): Figur
     }
     marks.push({ kind: 'text', x: f.right + 8, y: top + h / 2 + 4, text: fate(r), cls: r.survived ? 'hb-fate lived' : 'hb-fate died' });
   });
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: linearTicks(x, 8), label: 'seconds since the session started', range: [f.left, f.right], at: f.bottom },
-      { orient: 'left', ticks: bandTicks(y, (d) => heartbeatRowLabel(m.results[Number(d)])), label: '', range: [f.bottom, f.top], at: f.left },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: linearTicks(x, 8), label: 'seconds since the session started' },
+    left: { ticks: bandTicks(y, (d) => heartbeatRowLabel(m.results[Number(d)])), label: '' },
     marks,
     legend: [
       { cls: 'hb-lived', label: 'lived the whole window', shape: 'swatch' },
@@ -71,6 +65,5 @@ export function heartbeatMatrixFigure(id: string, m: HeartbeatMatrixJson): Figur
     ],
     notes,
     table,
-    empty: null,
-  };
+  });
 }

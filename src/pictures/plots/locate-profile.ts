@@ -5,6 +5,7 @@ import { scaleLinear } from 'd3-scale';
 import { line } from 'd3-shape';
 import { max } from 'd3-array';
 import type { Figure, Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { frame, linearTicks, secondsLabel } from '../scales.ts';
 import type { LocateDocumentJson } from '../model.ts';
 
@@ -55,7 +56,7 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
   if (doc.pathTimeoutSeconds !== null) notes.push(`Path idle timeout ≈ ${doc.pathTimeoutSeconds} s.`);
   notes.push(doc.boxes.length ? doc.boxes.map((b) => `Hop ${b.hop}${b.address ? ` (${b.address})` : ''} forgets idle connections after ${boxLabel(b)}${b.failureMode ? `, ${b.failureMode}` : ''}.`).join(' ') : 'No box located.');
   if (doc.hiddenBefore !== null) notes.push(`A box at hop ${doc.hiddenBefore} or nearer with a longer timeout than the one beyond it cannot be seen from this side.`);
-  if (doc.boxes.length === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: 'No box was located, so there is no profile to draw.' };
+  if (doc.boxes.length === 0) return emptyFigure({ id, title, description }, f, notes, table, 'No box was located, so there is no profile to draw.');
 
   const last = steps[steps.length - 1].hop;
   // T(k) holds between hop k and hop k+1; a box sits where the line steps up (at its own hop).
@@ -84,16 +85,9 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
     if (s.hop === 0) continue;
     marks.push({ kind: 'text', x: x(s.hop), y: f.bottom + 32, text: s.address ?? '*', anchor: 'end', cls: 'hop-address', rotate: -35, mark: 'hop' });
   }
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: steps.map((s) => ({ pos: x(s.hop), label: s.hop === 0 ? 'client' : String(s.hop) })), label: 'hop k: keepalives refresh hops 1…k (IP TTL k)', range: [f.left, f.right], at: f.bottom, labelOffset: 94 },
-      { orient: 'left', ticks: linearTicks(y, 5), label: 'idle timeout (s)', range: [f.bottom, f.top], at: f.left, gridTo: f.right },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: steps.map((s) => ({ pos: x(s.hop), label: s.hop === 0 ? 'client' : String(s.hop) })), label: 'hop k: keepalives refresh hops 1…k (IP TTL k)', labelOffset: 94 },
+    left: { ticks: linearTicks(y, 5), label: 'idle timeout (s)', gridTo: f.right },
     marks,
     legend: [
       { cls: 'profile', label: 'timeout beyond hop k (keepalives reach hops 1…k)', shape: 'line' },
@@ -101,6 +95,5 @@ export function locateProfileFigure(id: string, doc: LocateDocumentJson): Figure
     ],
     notes,
     table,
-    empty: null,
-  };
+  });
 }

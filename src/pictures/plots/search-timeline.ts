@@ -6,6 +6,7 @@ import { scaleLinear } from 'd3-scale';
 import { area, curveStepAfter, line } from 'd3-shape';
 import { max, min } from 'd3-array';
 import { px, type Figure, type Mark } from '../figure.ts';
+import { drawnFigure, emptyFigure } from './plot-figure.ts';
 import { frame, linearTicks, secondsLabel } from '../scales.ts';
 import type { BracketJson, ProbeJson } from '../model.ts';
 import { num } from '../format.ts';
@@ -63,7 +64,7 @@ export function searchTimelineFigure(id: string, startedAt: string, elapsedSecon
   };
   const description = `Each ${r.direction} probe of the measurement started ${startedAt}: its session's idle age (y) against the time since the start (x), and the bracket narrowing to the result.`;
   const notes = [resultLine(r)];
-  if (probes.length === 0) return { id, title, description, width: f.width, height: f.height, axes: [], marks: [], legend: [], notes, table, empty: `No ${r.direction} probe was sent (${r.verdict}${r.reason ? `: ${r.reason}` : ''}).` };
+  if (probes.length === 0) return emptyFigure({ id, title, description }, f, notes, table, `No ${r.direction} probe was sent (${r.verdict}${r.reason ? `: ${r.reason}` : ''}).`);
 
   const tMin = Math.min(0, min(probes, (p) => p.t - p.age) ?? 0);
   const tMax = Math.max(elapsedSeconds, max(probes, (p) => p.t) ?? 0);
@@ -103,16 +104,9 @@ export function searchTimelineFigure(id: string, startedAt: string, elapsedSecon
     if (OUTCOME_CLASS(p.outcome) === 'failed') marks.push({ kind: 'cross', cx: x(p.t), cy: y(p.age), r: 4.5, cls, title: tip, mark: 'probe' });
     else marks.push({ kind: 'circle', cx: x(p.t), cy: y(p.age), r: 4, cls, title: tip, mark: 'probe' });
   }
-  return {
-    id,
-    title,
-    description,
-    width: f.width,
-    height: f.height,
-    axes: [
-      { orient: 'bottom', ticks: linearTicks(x, 8), label: 'seconds since the measurement started', range: [f.left, f.right], at: f.bottom },
-      { orient: 'left', ticks: linearTicks(y, 6), label: 'idle age (s)', range: [f.bottom, f.top], at: f.left, gridTo: f.right },
-    ],
+  return drawnFigure({ id, title, description }, f, {
+    bottom: { ticks: linearTicks(x, 8), label: 'seconds since the measurement started' },
+    left: { ticks: linearTicks(y, 6), label: 'idle age (s)', gridTo: f.right },
     marks,
     legend: [
       { cls: 'alive', label: 'probe lived', shape: 'dot' },
@@ -123,8 +117,7 @@ export function searchTimelineFigure(id: string, startedAt: string, elapsedSecon
     ],
     notes,
     table,
-    empty: null,
-  };
+  });
 }
 
 const round = (v: number) => px(v);

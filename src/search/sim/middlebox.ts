@@ -14,6 +14,7 @@
 import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type IdleEnd, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
+import { IdleEndWatch } from './idle-end-watch.ts';
 import { simulatedConnect } from './connect.ts';
 import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
@@ -230,13 +231,13 @@ class SimSession implements SearchSession {
   private inFlight = 0;
   /** The session ended on its own while idle (set lazily, like everything here). */
   private idleEnd: IdleEnd | null = null;
-  private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
-  private watching: { cancelled: boolean } | null = null;
+  private readonly idleEndWatch: IdleEndWatch;
 
   constructor(
     private readonly path: SimulatedPath,
     readonly id: string,
   ) {
+    this.idleEndWatch = new IdleEndWatch(path.clock);
     const now = path.clock.now();
     this.lastWireMs = now;
     this.channelLastMs = now;
@@ -262,28 +263,16 @@ class SimSession implements SearchSession {
   }
 
   onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
-    if (this.endedWhileIdle()) {
-      listener(this.idleEnd!);
-      return () => {};
-    }
-    this.idleEndListeners.push(listener);
-    this.watchIdleEvents();
-    return () => {
-      const i = this.idleEndListeners.indexOf(listener);
-      if (i >= 0) this.idleEndListeners.splice(i, 1);
-      if (this.idleEndListeners.length === 0 && this.watching) this.watching.cancelled = true;
-    };
+    return this.idleEndWatch.listen(this.endedWhileIdle(), listener, () => this.watchIdleEvents());
   }
 
   /** With a listener, a timer at the next moment something would end this session while idle (re-armed when traffic moved it). */
   private watchIdleEvents(): void {
-    if (this.watching) this.watching.cancelled = true;
-    this.watching = null;
-    if (this.closed || this.idleEnd || this.idleEndListeners.length === 0) return;
+    this.idleEndWatch.cancelTimer();
+    if (this.closed || this.idleEnd || !this.idleEndWatch.wanted) return;
     const at = Math.min(this.proxyEndArrivesAt(), this.channelCloseArrivesAt());
     if (!Number.isFinite(at)) return;
-    this.watching = this.path.clock.schedule(at, () => {
-      this.watching = null;
+    this.idleEndWatch.armAt(at, () => {
       this.settleIdleEvents(this.path.clock.now());
       this.watchIdleEvents();
     });
@@ -353,7 +342,7 @@ class SimSession implements SearchSession {
   private setIdleEnd(end: IdleEnd): void {
     if (this.idleEnd) return;
     this.idleEnd = end;
-    for (const l of this.idleEndListeners.splice(0)) l(end);
+    this.idleEndWatch.notify(end);
   }
 
   /** How a proxy's end looks to a probe it caught (the prober's classification). */
@@ -368,8 +357,7 @@ class SimSession implements SearchSession {
   }
 
   close(): void {
-    if (this.watching) this.watching.cancelled = true;
-    this.idleEndListeners.length = 0;
+    this.idleEndWatch.clear();
     if (this.closed) return;
     this.closed = true;
     this.path.released();

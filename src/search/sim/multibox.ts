@@ -14,6 +14,7 @@ import type { HopSession, KeepaliveTiming, LocateOpener } from '../locate-types.
 import { ConnectError, type ControlMonitor, type IdleEnd, type ProbeReport } from '../types.ts';
 import { mulberry32, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
+import { IdleEndWatch } from './idle-end-watch.ts';
 import { simulatedConnect } from './connect.ts';
 import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../silent-deadline.ts';
 
@@ -151,8 +152,7 @@ class MultiBoxSession implements HopSession {
   private closed = false;
   /** The proxy closed the connection while we idled (set lazily, like everything here). */
   private idleEnd: IdleEnd | null = null;
-  private readonly idleEndListeners: ((end: IdleEnd) => void)[] = [];
-  private watching: { cancelled: boolean } | null = null;
+  private readonly idleEndWatch: IdleEndWatch;
   /** The hop of each box (in `path.boxes` order) on this connection's route: an ECMP box's may differ. */
   private readonly boxHops: number[];
 
@@ -160,6 +160,7 @@ class MultiBoxSession implements HopSession {
     private readonly path: MultiBoxPath,
     readonly id: string,
   ) {
+    this.idleEndWatch = new IdleEndWatch(path.clock);
     // Draws only for ECMP boxes, so paths without them see the same random sequence as before.
     this.boxHops = path.boxes.map((b) => (b.ecmp && path.rng() < b.ecmp.share ? b.ecmp.hop : b.hop));
     this.lastWireMs = path.clock.now();
@@ -181,17 +182,7 @@ class MultiBoxSession implements HopSession {
   }
 
   onEndedWhileIdle(listener: (end: IdleEnd) => void): () => void {
-    if (this.endedWhileIdle()) {
-      listener(this.idleEnd!);
-      return () => {};
-    }
-    this.idleEndListeners.push(listener);
-    this.watchForClose();
-    return () => {
-      const i = this.idleEndListeners.indexOf(listener);
-      if (i >= 0) this.idleEndListeners.splice(i, 1);
-      if (this.idleEndListeners.length === 0 && this.watching) this.watching.cancelled = true;
-    };
+    return this.idleEndWatch.listen(this.endedWhileIdle(), listener, () => this.watchForClose());
   }
 
   /** When the proxy's FIN (or RST) — or the server's own close — reaches us if nothing crosses the connection before (Infinity: neither). */
@@ -211,12 +202,11 @@ class MultiBoxSession implements HopSession {
 
   /** With a listener, a timer at the moment the proxy's close would reach us (re-armed after a probe's answer). */
   private watchForClose(): void {
-    if (this.closed || this.dead || this.idleEndListeners.length === 0) return;
-    if (this.watching) this.watching.cancelled = true;
+    if (this.closed || this.dead || !this.idleEndWatch.wanted) return;
+    this.idleEndWatch.cancelTimer();
     const at = this.proxyCloseArrivesAt();
     if (!Number.isFinite(at)) return;
-    this.watching = this.path.clock.schedule(at, () => {
-      this.watching = null;
+    this.idleEndWatch.armAt(at, () => {
       // Not ended (a probe in flight, or the flow died under one): a probe's answer re-arms it.
       const now = this.path.clock.now();
       if (!this.noticeProxyClose(now) && this.proxyCloseArrivesAt() > now) this.watchForClose();
@@ -247,7 +237,7 @@ class MultiBoxSession implements HopSession {
           : 'the far end reset the idle connection (RST) (simulated proxy, option nolinger)',
       };
     }
-    for (const l of this.idleEndListeners.splice(0)) l(this.idleEnd);
+    this.idleEndWatch.notify(this.idleEnd);
     return true;
   }
 
@@ -256,8 +246,7 @@ class MultiBoxSession implements HopSession {
   }
 
   close(): void {
-    if (this.watching) this.watching.cancelled = true;
-    this.idleEndListeners.length = 0;
+    this.idleEndWatch.clear();
     if (this.closed) return;
     this.closed = true;
     this.path.released();
