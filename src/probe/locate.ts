@@ -116,6 +116,14 @@ export interface LocateOutcome {
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
+/** A located box's or an unlocatable proxy's bracket, as the document writes both (same keys, same order). */
+const bracketJson = (b: { lowerSeconds: number | null; upperSeconds: number; estimateSeconds: number | null; belowMin?: boolean }) => ({
+  lowerSeconds: b.lowerSeconds === null ? null : round3(b.lowerSeconds),
+  upperSeconds: round3(b.upperSeconds),
+  estimateSeconds: b.estimateSeconds === null ? null : round3(b.estimateSeconds),
+  ...(b.belowMin ? { belowMin: true as const } : {}),
+});
+
 export function toLocateDocument(target: string, elapsedMs: number, result: LocateResult, trace: TraceResult): LocateDocument {
   const addressOf = (hop: number) => trace.hops.find((h) => h.hop === hop)?.address ?? null;
   const pt = result.pathTimeout;
@@ -143,10 +151,7 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
     boxes: result.boxes.map((b) => ({
       hop: b.hop,
       address: addressOf(b.hop),
-      lowerSeconds: b.lowerSeconds === null ? null : round3(b.lowerSeconds),
-      upperSeconds: round3(b.upperSeconds),
-      estimateSeconds: b.estimateSeconds === null ? null : round3(b.estimateSeconds),
-      ...(b.belowMin ? { belowMin: true as const } : {}),
+      ...bracketJson(b),
       failureMode: b.failureMode,
       foundAfterSeconds: Math.round(b.foundAfterMs / 100) / 10,
     })),
@@ -156,10 +161,7 @@ export function toLocateDocument(target: string, elapsedMs: number, result: Loca
           beyondHop: u.beyondHop,
           tcpEndsAtHop: u.tcpEndsAtHop,
           tcpEndsAtAddress: addressOf(u.tcpEndsAtHop),
-          lowerSeconds: u.lowerSeconds === null ? null : round3(u.lowerSeconds),
-          upperSeconds: round3(u.upperSeconds),
-          estimateSeconds: u.estimateSeconds === null ? null : round3(u.estimateSeconds),
-          ...(u.belowMin ? { belowMin: true as const } : {}),
+          ...bracketJson(u),
           failureMode: u.failureMode,
           closesIdle: u.closesIdle,
           foundAfterSeconds: Math.round(u.foundAfterMs / 100) / 10,
