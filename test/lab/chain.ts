@@ -12,11 +12,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 
-import { REPO_ROOT, requireLab, runBounded, type ExecOptions, type ExecResult } from './lab.ts';
+import { IDLEPROBE_BIN, REPO_ROOT, requireLab, runBounded, type ExecOptions, type ExecResult } from './lab.ts';
 import { destroyNamespaceListSync } from './netns.ts';
 import { generateKeys, reapSshd, sshdConfig, startSshd, type RunningSshd } from './sshd.ts';
 
-const IDLEPROBE_BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 
 export const CHAIN_ROUTERS = ['r1', 'r2', 'r3'] as const;
 export type ChainRouter = (typeof CHAIN_ROUTERS)[number];

@@ -17,14 +17,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { HistoryStore } from '../../src/daemon/history.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
-import { createLab, describeRun, REPO_ROOT, requireLab, type ExecResult, type Lab } from './lab.ts';
+import { createLab, describeRun, requireLab, type Lab } from './lab.ts';
+import { serveInLab } from './serve-in-lab.ts';
 import { HAPROXY_BINARY, startHaproxy, type RunningHaproxy } from './haproxy.ts';
 
 const labEnv = requireLab();
 // In CI (IDLEPROBE_REQUIRE_LAB=1) a missing haproxy fails the file (startHaproxy names the package); elsewhere it skips with the reason.
 const env = !labEnv.available || existsSync(HAPROXY_BINARY) || process.env.IDLEPROBE_REQUIRE_LAB === '1' ? labEnv : { available: false, reason: `${HAPROXY_BINARY} not found (Debian package haproxy)` };
 const T = 8;
-const BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 const LISTEN = '127.0.0.1:9923';
 const SERVE_LIMIT_MS = 240_000;
 
@@ -79,20 +79,12 @@ function storedMeasurement(target: string): MeasurementResult {
 async function serveUntilMatrix(lab: Lab, name: string, dir: string): Promise<{ metrics: string; api: { rows: string[]; latest: MatrixJson } }> {
   const config = path.join(dir, 'idleprobe.yml');
   writeFileSync(config, configText(name, lab));
-  const stop = new AbortController();
-  const serve = lab.exec('cli', process.execPath, [BIN, 'serve', '--config', config, '--history', path.join(dir, 'history.sqlite'), '--web.listen-address', LISTEN], {
-    cwd: REPO_ROOT,
-    timeoutMs: SERVE_LIMIT_MS,
-    signal: stop.signal,
-  });
-  let ended: ExecResult | null = null;
-  void serve.then((r) => (ended = r));
-  const get = (url: string) =>
-    lab.exec('cli', process.execPath, ['-e', `fetch(${JSON.stringify(`http://${LISTEN}${url}`)}).then(async (r) => process.stdout.write(await r.text()), () => process.exit(1))`], { timeoutMs: 20_000 });
+  const serve = serveInLab(lab, ['--config', config, '--history', path.join(dir, 'history.sqlite')], LISTEN, SERVE_LIMIT_MS);
+  const { get } = serve;
   try {
     // Bounded in count and time; fails (with serve's log) instead of ending silently.
     const deadline = Date.now() + SERVE_LIMIT_MS - 30_000;
-    for (let i = 0; i < 200 && Date.now() < deadline && !ended; i++) {
+    for (let i = 0; i < 200 && Date.now() < deadline && !serve.ended(); i++) {
       const r = await get(`/api/targets/${name}/heartbeat`);
       if (r.code === 0 && r.stdout.startsWith('{')) {
         const doc = JSON.parse(r.stdout) as { rows: string[]; latest: MatrixJson | null };
@@ -103,10 +95,10 @@ async function serveUntilMatrix(lab: Lab, name: string, dir: string): Promise<{ 
       }
       await new Promise((res) => setTimeout(res, 2000));
     }
+    const ended = serve.ended();
     throw new Error(`${name}: no matrix stored\n${ended ? describeRun(ended) : '(serve still running)'}`);
   } finally {
-    stop.abort();
-    const r = await serve;
+    const r = await serve.stop();
     // SIGTERM: a clean shutdown (exit 0), within the run's bound.
     expect(r.code, describeRun(r)).toBe(0);
     console.log(`[lab] serve ${name}: ${r.stderr.split('\n').filter((l) => /measurement (started|finished)|heartbeat matrix (started|finished)/.test(l)).join('\n[lab]   ')}`);

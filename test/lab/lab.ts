@@ -27,7 +27,7 @@ import { SSHD_BINARY, generateKeys, reapSshd, sshdConfig, startSshd, type Runnin
 export { LAB_ADDRESSES, type LabRole, type MiddleboxMode } from './netns.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const IDLEPROBE_BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
+export const IDLEPROBE_BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 export const LAB_SSH_PORT = 22;
 export const LAB_USER = 'root';
 

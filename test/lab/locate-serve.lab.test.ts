@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeRun, REPO_ROOT, requireLab, type ExecResult } from './lab.ts';
+import { describeRun, requireLab } from './lab.ts';
+import { serveInLab } from './serve-in-lab.ts';
 import { CHAIN_ADDRESSES, createChainLab, type ChainLab } from './chain.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 
 const env = requireLab();
-const BIN = path.join(REPO_ROOT, 'bin', 'idleprobe.mjs');
 const LISTEN = '127.0.0.1:9923';
 const SERVE_LIMIT_MS = 240_000;
 
@@ -54,21 +54,13 @@ targets:
     locate_schedule: "0 0 1 1 *"
 `,
     );
-    const stop = new AbortController();
-    const serve = lab.exec('cli', process.execPath, [BIN, 'serve', '--config', config, '--history', path.join(dir, 'history.sqlite'), '--web.listen-address', LISTEN], {
-      cwd: REPO_ROOT,
-      timeoutMs: SERVE_LIMIT_MS,
-      signal: stop.signal,
-    });
-    let ended: ExecResult | null = null;
-    void serve.then((r) => (ended = r));
-    const get = (url: string) =>
-      lab!.exec('cli', process.execPath, ['-e', `fetch(${JSON.stringify(`http://${LISTEN}${url}`)}).then(async (r) => process.stdout.write(await r.text()), () => process.exit(1))`], { timeoutMs: 20_000 });
+    const serve = serveInLab(lab, ['--config', config, '--history', path.join(dir, 'history.sqlite')], LISTEN, SERVE_LIMIT_MS);
+    const { get } = serve;
     let metrics = '';
     try {
       // Bounded in count and time; fails (with serve's log) instead of ending silently.
       const deadline = Date.now() + SERVE_LIMIT_MS - 20_000;
-      for (let i = 0; i < 200 && Date.now() < deadline && !ended; i++) {
+      for (let i = 0; i < 200 && Date.now() < deadline && !serve.ended(); i++) {
         const r = await get('/metrics');
         if (r.code === 0 && sample(r.stdout, METRIC.middleboxHop, 'target="chain"') !== undefined) {
           metrics = r.stdout;
@@ -77,6 +69,7 @@ targets:
         await new Promise((res) => setTimeout(res, 2000));
       }
       const api = await get('/api/targets/chain/locate');
+      const ended = serve.ended();
       if (!metrics) throw new Error(`no ${METRIC.middleboxHop} sample\napi: ${api.stdout.slice(0, 2000)}\n${ended ? describeRun(ended) : ''}`);
       console.log(`[lab] serve locate: ${api.stdout.slice(0, 1500)}`);
       expect(sample(metrics, METRIC.middleboxHop, 'target="chain"')).toBe(1);
@@ -90,8 +83,7 @@ targets:
         [3, CHAIN_ADDRESSES.r3.cliSide],
       ]);
     } finally {
-      stop.abort();
-      const r = await serve;
+      const r = await serve.stop();
       if (r.code !== 0 && r.code !== null) console.log(describeRun(r));
     }
   }, SERVE_LIMIT_MS + 30_000);
