@@ -20,7 +20,10 @@ export class Attribution {
    * Checkers at hop B − 1. A failure at age a proves the attribution when a ≤ U + tolerance for the
    * final upper bound U. Since U > L (the lower bound now), a checker probed once the bracket is
    * within the tolerance, at an age in [U, L + tolerance], settles it whatever the final U; one
-   * that would age past that first is probed at U + tolerance (the bound rarely moves much).
+   * that would age past that first is probed at U + tolerance / 2: the other half is headroom for
+   * the bound still moving down a little and for the probe leaving late (a real timer fires a few
+   * ms past its time — probed at U + tolerance exactly, none ever confirmed and fresh checkers were
+   * opened one after another until the run's bound).
    */
   fireCheckers(level: Level, now: number): void {
     const { state, sessions } = this;
@@ -29,7 +32,7 @@ export class Attribution {
     if (a.upper === null) return;
     const tol = attributionToleranceSeconds(a.upper, state.opts.precision);
     const narrow = a.lower !== null && a.upper - a.lower <= tol + EPS;
-    const due = narrow ? a.upper : a.upper + tol;
+    const due = narrow ? a.upper : a.upper + tol / 2;
     for (const t of sessions.idleOf(level, 'checker', now)) {
       if (t.ageSeconds >= due - EPS) sessions.fire(sessions.get(t.id)!, 'checker');
       else state.wakeAt(now + (due - t.ageSeconds) * 1000);

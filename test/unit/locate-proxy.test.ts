@@ -122,6 +122,25 @@ describe('locate through a proxy (simulator)', () => {
     expectTimeout(result.unlocatable!, 30);
   });
 
+  it('the demo lab with --min above its T (a box at the only hop that ignores keepalives), timers a few ms late: every_hop_died below --min in about 3 × --min, whatever the lateness', async () => {
+    // CI (cli-flags `locate --min 4000ms --max 9s`): the attribution checkers were fired at the
+    // bound plus the tolerance and judged on their actual age, a few ms past it on a real event
+    // loop, so none ever confirmed and fresh checkers were opened one after another for 70–100 s.
+    for (const timerLatenessMs of [0, 3, 40, 200]) {
+      for (let seed = 1; seed <= 3; seed++) {
+        const { result, wallSeconds } = await run(
+          { targetHop: 1, boxes: [{ hop: 1, timeoutSeconds: 3, mode: 'reset', ignoresKeepalives: true }], seed, rttMs: 0.2, connectLatencyMs: 20, timerLatenessMs },
+          { minSeconds: 4, maxSeconds: 9, maxHops: 1 },
+        );
+        const at = `lateness ${timerLatenessMs} ms, seed ${seed}`;
+        expect(result.verdict, `${at}: ${result.reason}`).toBe('every_hop_died');
+        expect(result.unlocatable, at).toMatchObject({ belowMin: true, lowerSeconds: null, closesIdle: false, failureMode: 'reset', tcpEndsAtHop: 1 });
+        expect(result.unlocatable!.upperSeconds, at).toBeCloseTo(4, 1);
+        expect(wallSeconds, at).toBeLessThanOrEqual(3 * 4 + 2);
+      }
+    }
+  });
+
   it('sessions the server closes on its own (sshd policy, not the path) end the run, inconclusive and bounded, never located', async () => {
     const { result, wallSeconds } = await run({ targetHop: 5, boxes: [], serverClosesIdleAfterSeconds: 20 }, { maxSeconds: 120 });
     expect(result.verdict).toBe('inconclusive');

@@ -56,6 +56,8 @@ export interface MultiBoxModel {
    * sshd's own (`server_closed`: e.g. UnusedConnectionTimeout on a session holding no channel).
    */
   serverClosesIdleAfterSeconds?: number;
+  /** Every timer of the run fires this much late (a loaded machine): see VirtualClock. */
+  timerLatenessMs?: number;
   seed?: number;
 }
 
@@ -398,7 +400,7 @@ export async function simulateLocate(
   overrides: Partial<import('../locate-types.ts').LocateOptions> = {},
 ): Promise<{ result: import('../locate-types.ts').LocateResult; stats: MultiBoxStats; wallSeconds: number; path: MultiBoxPath }> {
   const { VirtualClock } = await import('./virtual-clock.ts');
-  const clock = new VirtualClock(1_000_000);
+  const clock = new VirtualClock(1_000_000, model.timerLatenessMs ?? 0);
   const path = new MultiBoxPath(clock, model);
   const maxHops = overrides.maxHops ?? 30;
   const opts: import('../locate-types.ts').LocateOptions = {

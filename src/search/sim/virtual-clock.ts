@@ -25,7 +25,14 @@ export class VirtualClock implements Clock {
   /** Timers fired so far (a cost measure for the benchmark). */
   events = 0;
 
-  constructor(startMs = 0) {
+  /**
+   * `sleepLatenessMs`: every sleep resolves this much later than asked, like timers on a loaded
+   * event loop (a real probe fired "at" an age is always a few ms past it).
+   */
+  constructor(
+    startMs = 0,
+    private readonly sleepLatenessMs = 0,
+  ) {
     this.current = startMs;
   }
 
@@ -43,7 +50,7 @@ export class VirtualClock implements Clock {
         timer.cancelled = true;
         reject(abortError(signal));
       };
-      const timer = this.schedule(this.current + Math.max(0, ms), () => {
+      const timer = this.schedule(this.current + Math.max(0, ms) + this.sleepLatenessMs, () => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
       });
