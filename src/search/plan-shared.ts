@@ -69,6 +69,13 @@ const EPS = 1e-6;
 const DIFFER_CONTRADICTIONS = 2;
 /** Where a direction's failure, not yet fired, is expected above U: this fraction of the precision width (its wire age runs a little over the age fired at). */
 const FAILURE_LAG = 0.1;
+/**
+ * A failure of its own this far (fraction of the confirm window) above U counts as near even when
+ * L is too low for a survival at L to make it precise: its survival then comes from a session
+ * passing (f − width, U), known within a round trip, instead of a second failure just above U,
+ * known only after the silent deadline (at T = 25 s cold: 1.39 × T instead of 1.46).
+ */
+const FAILURE_REACH = 0.75;
 /** A survival need asks for an age at least this far above the direction's own best survival, s. */
 const SURVIVAL_STEP = 0.01;
 /** A direction's own evidence contradicting itself this often is noisy (see planShared). */
@@ -303,11 +310,12 @@ function needsOf(m: SharedMember, a: Assessment, merged: Located, input: SharedP
   };
   /**
    * Its own failure must lie in [U, failHigh]: within the confirm window of U, and low enough that
-   * a survival at L (which T predicts) puts it within the precision width.
+   * a survival at L (which T predicts) puts it within the precision width — or, when L is far
+   * below, at most FAILURE_REACH of the confirm window above U (see there).
    */
   const failHigh = (): number => {
     const high = U! + confirmWidth(U!);
-    return L === null ? high : Math.max(U! + confirmWidth(U!) / 4, Math.min(high, L + width(U!)));
+    return L === null ? high : Math.max(U! + FAILURE_REACH * confirmWidth(U!), Math.min(high, L + width(U!)));
   };
   const failureNear = () => {
     const f = ownFailure();

@@ -90,4 +90,17 @@ describe('searchDirections: both directions from one shared pool', () => {
       expect(run.wallSeconds).toBeLessThan(2 * 20);
     }
   });
+
+  it('a direction whose own failure came out a little above T takes a survival just below it (a round trip), not a second failure (the silent deadline): T = 25 s cold in < 1.45 × T', async () => {
+    // At T = 25 s the ladder's rung fails at 27.4 s; outbound's own failure came out at 25.7 s, just
+    // above the merged bracket's upper bound (25.0 s). The planner once asked outbound for another
+    // failure just above 25.0 s (its answer 3 s later) and took 1.46 × T; a survival at 24.7 s
+    // makes (24.7, 25.7] precise within a round trip.
+    const model: PathModel = { timeoutSeconds: 25, mode: 'silent', inboundMethod: 'signal', seed: 1 };
+    const run = await simulateBothDirections(model);
+    for (const r of run.results) expect(withinPrecision(r, model, precision), JSON.stringify({ ...r, probes: r.probes.length })).toBe(true);
+    const outbound = run.results[0];
+    expect(outbound.upperSeconds! - outbound.lowerSeconds!).toBeLessThanOrEqual(1 + 1e-6);
+    expect(run.wallSeconds).toBeLessThan(1.45 * 25);
+  });
 });
