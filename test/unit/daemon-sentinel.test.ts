@@ -171,7 +171,7 @@ describe('sentinel in the daemon', () => {
     const daemon = new Daemon({
       config: resolveConfig({
         global: { jitter_seconds: 0 },
-        targets: [{ name: 'edge', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true, fraction: 0.9 } }],
+        targets: [{ name: 'edge', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true, fraction: 0.9, sessions: 1 } }],
       }),
       measure,
       openerFactory,

@@ -25,17 +25,19 @@ export interface MeasurementSettings {
  * The bracket of each direction of the latest good result: where the search starts (warm start).
  * A sentinel that died since proved the timeout shorter than its idle time: every direction's prior
  * then carries that bound (both directions of a connection share the middlebox's entry), and the
- * search starts below it instead of around the old bracket.
+ * search starts cold below it instead of around the old bracket. The lower bound its siblings
+ * proved at the death goes along (`atLeastSeconds`); today's planner does not use it yet — as a warm
+ * window it was no faster than the cold start (docs/daemon.md, Sentinels).
  */
 export function priorFrom(latestOk: RunRecord<MeasurementResult> | null, death: SentinelDeath | null): MeasureOptions['prior'] {
   const r = latestOk?.result;
   if (!latestOk || !r) return undefined;
-  const shrunk = death !== null && death.atMs >= latestOk.finishedAtMs ? death.ageSeconds : undefined;
+  const since = death !== null && death.atMs >= latestOk.finishedAtMs ? death : null;
+  const shrunk: Partial<PriorResult> = since ? { atMostSeconds: since.ageSeconds, ...(since.atLeastSeconds !== null ? { atLeastSeconds: since.atLeastSeconds } : {}) } : {};
   const prior: NonNullable<MeasureOptions['prior']> = {};
   for (const d of r.results) {
     if (d.verdict !== 'timeout' && d.verdict !== 'no_timeout_up_to_max') continue;
-    const p: PriorResult = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: latestOk.finishedAtMs, ...(shrunk !== undefined ? { atMostSeconds: shrunk } : {}) };
-    prior[d.direction] = p;
+    prior[d.direction] = { lowerSeconds: d.lowerSeconds, upperSeconds: d.upperSeconds, measuredAt: latestOk.finishedAtMs, ...shrunk };
   }
   return Object.keys(prior).length ? prior : undefined;
 }
