@@ -23,6 +23,8 @@ export interface ShrinkRun {
   /** The bounds the sentinel logged at its death: (atLeast, atMost], atLeast null when its siblings could not tell. */
   deathBounds: { atLeast: number | null; atMost: number } | null;
   deaths: number;
+  /** The most probe sessions the re-measurement held at once (both directions together). */
+  remeasureMaxSessions: number;
   lines: string[];
 }
 
@@ -70,6 +72,7 @@ export async function runShrink(c: ShrinkCase): Promise<ShrinkRun> {
     upper: outbound.upperSeconds,
     deathBounds: between ? { atLeast: Number(between[1]), atMost: Number(between[2]) } : idle ? { atLeast: null, atMost: Number(idle[1]) } : null,
     deaths: s.sentinelDeaths,
+    remeasureMaxSessions: Math.max(...latest.result!.results.map((r) => r.maxConcurrentSessions)),
     lines: log.lines,
   };
 }

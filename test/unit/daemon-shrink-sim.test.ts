@@ -15,14 +15,15 @@ describe('daemon after a shrink (simulated path, virtual time)', () => {
   // the change keeps the old expiry, so a session sees the new timeout only after its first refresh
   // after the change, one P later: with one session that is P to 2 P (30–42 s here); with the
   // default two, staggered by P / 2, at most 1.5 P (30.7–31.5 s). The re-measurement starts cold
-  // below the death's bound: 1.95–1.98 × T_new (2.8–2.9 × when it started around the old bracket).
+  // below the death's bound with sentinel.remeasure_sessions (16) probe sessions: 1.51 × T_new
+  // (with the module's 8: 1.95–1.98 ×; 2.8–2.9 × when it started around the old bracket).
   for (const [changeAtS, seed] of [
     [90, 1],
     [100, 2],
     [111, 3],
     [125, 4],
   ] as const) {
-    it(`24 s → 14 s at ${changeAtS} s: the staggered sentinel dies within 1.5 × its idle period, its siblings bracket the new timeout, the re-measurement (≤ 2.2 × T_new) brackets 14 s`, async () => {
+    it(`24 s → 14 s at ${changeAtS} s: the staggered sentinel dies within 1.5 × its idle period, its siblings bracket the new timeout, the re-measurement with 16 sessions (≤ 1.75 × T_new) brackets 14 s`, async () => {
       const r = await runShrink({ tOld: 24, tNew: 14, changeAtS, seed });
       const why = r.lines.join('\n');
       console.log(`24 → 14 s at ${changeAtS} s: sentinel died ${r.diedAfterS.toFixed(1)} s after the change, bounds (${r.deathBounds?.atLeast}, ${r.deathBounds?.atMost}], re-measured in ${r.remeasureS.toFixed(1)} s (${(r.remeasureS / 14).toFixed(2)} × T_new), exported ${r.exportedAfterS.toFixed(1)} s after the change`);
@@ -32,9 +33,20 @@ describe('daemon after a shrink (simulated path, virtual time)', () => {
       expect(r.deathBounds?.atLeast, why).not.toBeNull();
       expect(r.deathBounds!.atLeast! < 15 && r.deathBounds!.atMost >= 14, `death bounds ${JSON.stringify(r.deathBounds)}\n${why}`).toBe(true);
       expect(r.lower! < 15 && r.upper! >= 14, `bracket (${r.lower}, ${r.upper}]\n${why}`).toBe(true);
-      expect(r.remeasureS / 14, why).toBeLessThanOrEqual(2.2);
+      expect(r.remeasureMaxSessions, why).toBeGreaterThan(8);
+      expect(r.remeasureMaxSessions, why).toBeLessThanOrEqual(16);
+      expect(r.remeasureS / 14, why).toBeLessThanOrEqual(1.75);
     });
   }
+
+  it('sentinel.remeasure_sessions: 8 re-measures with the module\'s 8 sessions (≈ 2 × T_new)', async () => {
+    const r = await runShrink({ tOld: 24, tNew: 14, changeAtS: 100, seed: 2, sentinel: { remeasure_sessions: 8 } });
+    const why = r.lines.join('\n');
+    expect(r.deaths, why).toBe(1);
+    expect(r.remeasureMaxSessions, why).toBeLessThanOrEqual(8);
+    expect(r.remeasureS / 14, why).toBeGreaterThan(1.75);
+    expect(r.lower! < 15 && r.upper! >= 14, `bracket (${r.lower}, ${r.upper}]\n${why}`).toBe(true);
+  });
 
   it('sentinel.sessions: 1 watches with one session (a death then bounds the timeout from above only)', async () => {
     const r = await runShrink({ tOld: 24, tNew: 14, changeAtS: 100, seed: 2, sentinel: { sessions: 1 } });
