@@ -140,6 +140,9 @@ export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number
 /** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
 export const MAX_SENTINEL_REMEASURES = 3;
 
+/** How long a death waits for its siblings' checks before the re-measurement starts, ms (an alive answer takes one round trip). */
+export const SIBLING_ANSWER_GRACE_MS = 1000;
+
 /** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
 const SENTINEL_MAX_CHECKS = 10_000;
 
@@ -320,10 +323,16 @@ export class TargetSentinel {
     const checked: ProbeReport[] = [];
     if (sentinel.direction === 'outbound' && siblings.length > 0 && !sentinel.controller.signal.aborted) {
       for (const s of siblings) s.checkNow.abort();
-      for (const s of siblings) {
-        const e = await s.done;
-        if (e.kind === 'checked' || e.kind === 'died') checked.push(e.report);
-      }
+      // An alive sibling answers within a round trip; a dead one only at its silent deadline, and
+      // the re-measurement should not wait for that (a dead sibling's bound is the smaller gain).
+      const grace = new AbortController();
+      const answers = siblings.map((s) =>
+        s.done.then((e) => {
+          if (!grace.signal.aborted && (e.kind === 'checked' || e.kind === 'died')) checked.push(e.report);
+        }),
+      );
+      await Promise.race([Promise.all(answers), this.deps.clock.sleep(SIBLING_ANSWER_GRACE_MS, grace.signal).catch(() => undefined)]);
+      grace.abort();
     }
     this.end(sentinel);
     this.onDeath(sentinel.direction, end.report, boundsAfterDeath(end.report, checked));

@@ -48,6 +48,24 @@ describe('daemon after a shrink (simulated path, virtual time)', () => {
     expect(r.lower! < 15 && r.upper! >= 14, `bracket (${r.lower}, ${r.upper}]\n${why}`).toBe(true);
   });
 
+  it('24 s → 7.2 s: the sibling is dead too, and the re-measurement does not wait for its silent deadline', async () => {
+    for (const [changeAtS, seed] of [
+      [96, 1],
+      [105, 2],
+      [118, 3],
+    ] as const) {
+      const r = await runShrink({ tOld: 24, tNew: 7.2, changeAtS, seed });
+      const why = r.lines.join('\n');
+      console.log(`24 → 7.2 s at ${changeAtS} s: sentinel died ${r.diedAfterS.toFixed(1)} s after the change, bounds (${r.deathBounds?.atLeast}, ${r.deathBounds?.atMost}], exported ${r.exportedAfterS.toFixed(1)} s after the change`);
+      expect(r.deaths, why).toBe(1);
+      // The sibling (≈ 11–14 s old) cannot answer; waiting for its 3 s deadline would put the
+      // death up to 1.5 P + 6 s after the change. It gets 1 s (SIBLING_ANSWER_GRACE_MS).
+      expect(r.deathBounds, why).toMatchObject({ atLeast: null });
+      expect(r.diedAfterS, why).toBeLessThanOrEqual(1.5 * 0.9 * 24 + DEATH_REPORT_S + 1);
+      expect(r.lower! < 8.2 && r.upper! >= 7.2, `bracket (${r.lower}, ${r.upper}]\n${why}`).toBe(true);
+    }
+  });
+
   it('sentinel.sessions: 1 watches with one session (a death then bounds the timeout from above only)', async () => {
     const r = await runShrink({ tOld: 24, tNew: 14, changeAtS: 100, seed: 2, sentinel: { sessions: 1 } });
     const why = r.lines.join('\n');
