@@ -35,6 +35,8 @@ export interface ShrinkCase {
   seed: number;
   /** The target's `sentinel` section (default: enabled, the module's other defaults). */
   sentinel?: Record<string, unknown>;
+  /** The config's `global` section (jitter_seconds is 0). */
+  global?: Record<string, unknown>;
 }
 
 export async function runShrink(c: ShrinkCase): Promise<ShrinkRun> {
@@ -50,7 +52,7 @@ export async function runShrink(c: ShrinkCase): Promise<ShrinkRun> {
     seed: c.seed,
   });
   const log = recordingLogger(clock);
-  const daemon = simulatedDaemon(path, clock, log.logger, { sentinel: { enabled: true, ...c.sentinel } });
+  const daemon = simulatedDaemon(path, clock, log.logger, { sentinel: { enabled: true, ...c.sentinel } }, c.global);
   daemon.start();
   let diedAtMs = Number.NaN;
   void log.until('sentinel died').then(() => (diedAtMs = clock.now()));

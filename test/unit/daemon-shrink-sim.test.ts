@@ -66,6 +66,15 @@ describe('daemon after a shrink (simulated path, virtual time)', () => {
     }
   });
 
+  it('the re-measurement\'s sessions are capped by global.max_sessions (control session aside)', async () => {
+    const r = await runShrink({ tOld: 24, tNew: 14, changeAtS: 100, seed: 2, global: { max_sessions: 11 } });
+    const why = r.lines.join('\n');
+    expect(r.deaths, why).toBe(1);
+    expect(r.remeasureMaxSessions, why).toBeGreaterThan(8);
+    expect(r.remeasureMaxSessions, why).toBeLessThanOrEqual(10);
+    expect(r.lower! < 15 && r.upper! >= 14, `bracket (${r.lower}, ${r.upper}]\n${why}`).toBe(true);
+  });
+
   it('sentinel.sessions: 1 watches with one session (a death then bounds the timeout from above only)', async () => {
     const r = await runShrink({ tOld: 24, tNew: 14, changeAtS: 100, seed: 2, sentinel: { sessions: 1 } });
     const why = r.lines.join('\n');
