@@ -4,7 +4,10 @@
 // estimate — the caller counts it and re-measures at once. A server-side close is not the path's
 // fault and is not counted.
 // TargetSentinel (below) is the sentinel's life on one target: when one may watch, its session
-// budget, what a death triggers (a re-measurement, at most MAX_SENTINEL_REMEASURES in a row).
+// budget, its sessions (sentinel.sessions, staggered so that after a change of the path's timeout
+// one of them is refreshed — and picks the new timeout up — sooner), what a death proves (its
+// siblings, checked at once, bound the new timeout from below) and triggers (a re-measurement, at
+// most MAX_SENTINEL_REMEASURES in a row).
 import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, Direction, MeasurementResult, ProbeReport, SessionOpener, SearchSession } from '../search/types.ts';
 import type { TargetSpec } from '../probe/target.ts';
@@ -107,10 +110,19 @@ export async function runSentinel(opts: SentinelOptions, deps: SentinelDeps): Pr
 async function idleWait(clock: Clock, ms: number, signal: AbortSignal, checkNow: AbortSignal | undefined): Promise<void> {
   if (!checkNow) return clock.sleep(ms, signal);
   if (checkNow.aborted) return;
+  // Listeners removed after each wait, not AbortSignal.any: the sentinel's own signal lives for
+  // thousands of checks and would keep every combined signal made from it.
+  const either = new AbortController();
+  const onAbort = () => either.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  checkNow.addEventListener('abort', onAbort, { once: true });
   try {
-    await clock.sleep(ms, AbortSignal.any([signal, checkNow]));
+    await clock.sleep(ms, either.signal);
   } catch (err) {
     if (signal.aborted || !checkNow.aborted) throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    checkNow.removeEventListener('abort', onAbort);
   }
 }
 
