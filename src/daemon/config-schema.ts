@@ -42,6 +42,12 @@ export const moduleProperties = {
     properties: {
       enabled: { type: 'boolean', default: false, description: 'watch the path between measurements' },
       fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.99, default: 0.9, description: 'idle the sentinel at this fraction of the last estimate' },
+      // Two by default: a shrink is seen up to half a period sooner, and at a death the sibling's
+      // age bounds the new timeout from below, so the re-measurement starts warm (docs/daemon.md).
+      sessions: { type: 'integer', minimum: 1, maximum: 4, default: 2, description: 'sentinel sessions, staggered by idle time / sessions; at a death the others are checked at once and bound the new timeout from below' },
+      // The CLI's 16: the module's 8 take ≈ 2 × T, 16 ≈ 1.5 × T, and a death's re-measurement is
+      // what the alert waits for (rare: at most 3 in a row, src/daemon/sentinel.ts).
+      remeasure_sessions: { type: 'integer', minimum: 1, maximum: 64, default: 16, description: 'probe sessions of the re-measurement a sentinel death starts (at least the target\'s sessions; capped at global.max_sessions − 1)' },
     },
   },
   // Which hop forgets idle connections (docs/locate.md): after every measurement that found a

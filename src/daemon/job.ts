@@ -13,7 +13,7 @@ import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, MeasurementResult } from '../search/types.ts';
 import type { Logger } from '../log.ts';
 import type { JobKey } from '../read-model/job-key.ts';
-import type { JobCounters, JobState, JsonObject, KindInfo, MetricFamily, MetricSample, RunRecord, TargetSnapshot } from '../read-model/read-model.ts';
+import type { JobCounters, JobState, JsonObject, KindInfo, MetricFamily, MetricSample, RunRecord, TargetSnapshot, TriggerReason } from '../read-model/read-model.ts';
 import { KindSlot, type Slot, type SlotHost } from './slot.ts';
 import type { SentinelDeath } from './sentinel.ts';
 
@@ -22,6 +22,8 @@ export { counterFields } from './slot.ts';
 /** What a run gets besides the target and its settings. */
 export interface JobContext {
   signal: AbortSignal;
+  /** Why this run started (a sentinel death's re-measurement may reserve more sessions: ./jobs/measurement.ts). */
+  reason: TriggerReason;
   /** What the global caps granted this run: its sessions, and the daemon's connect pacer every connect of it waits for. */
   lease: { sessions: number; connectPacer: ConnectPacer };
   global: GlobalSettings;
@@ -90,8 +92,8 @@ export interface JobDefinition<Settings, Result, Work> {
   settingsOf(cfg: TargetConfig): Settings | null;
   /** Cron expression of the scheduled runs. */
   schedule(settings: Settings): string;
-  /** Sessions the run reserves from the global budget before it starts. */
-  sessions(settings: Settings): number;
+  /** Sessions the run reserves from the global budget before it starts (`reason`: why it starts). */
+  sessions(settings: Settings, reason: TriggerReason): number;
   /** Runs once; rejects on failure (a ConnectError's kind becomes the row's errorKind). */
   run(work: Work, spec: TargetSpec, settings: Settings, ctx: JobContext): Promise<Result>;
   /** When the result says when it started (else the moment the budget was granted). */

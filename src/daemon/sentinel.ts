@@ -4,7 +4,10 @@
 // estimate — the caller counts it and re-measures at once. A server-side close is not the path's
 // fault and is not counted.
 // TargetSentinel (below) is the sentinel's life on one target: when one may watch, its session
-// budget, what a death triggers (a re-measurement, at most MAX_SENTINEL_REMEASURES in a row).
+// budget, its sessions (sentinel.sessions, staggered so that after a change of the path's timeout
+// one of them is refreshed — and picks the new timeout up — sooner), what a death proves (its
+// siblings, checked at once, bound the new timeout from below) and triggers (a re-measurement, at
+// most MAX_SENTINEL_REMEASURES in a row).
 import type { ConnectPacer } from '../search/pacer.ts';
 import type { Clock, Direction, MeasurementResult, ProbeReport, SessionOpener, SearchSession } from '../search/types.ts';
 import type { TargetSpec } from '../probe/target.ts';
@@ -14,6 +17,8 @@ import type { Logger } from '../log.ts';
 
 export type SentinelEnd =
   | { kind: 'died'; report: ProbeReport }
+  /** `checkNow` fired: the session was checked at once and the loop ended (outbound only). */
+  | { kind: 'checked'; report: ProbeReport }
   | { kind: 'ended'; reason: string }
   | { kind: 'aborted' };
 
@@ -25,6 +30,14 @@ export interface SentinelOptions {
   signal: AbortSignal;
   /** Bound on the number of checks (the loop is otherwise ended by the signal). */
   maxChecks?: number;
+  /** Wait this long before opening the session (staggered siblings), ms. */
+  startDelayMs?: number;
+  /**
+   * Outbound: when this aborts during the idle wait, check at once and end with `checked` (a
+   * sibling died and this session's age bounds the new timeout). Inbound checks cannot be cut
+   * short (the server speaks after the idle time it was given) and ignore it.
+   */
+  checkNow?: AbortSignal;
 }
 
 export interface SentinelDeps {
@@ -42,6 +55,14 @@ export async function runSentinel(opts: SentinelOptions, deps: SentinelDeps): Pr
   const maxChecks = opts.maxChecks ?? Number.MAX_SAFE_INTEGER;
   let session: SearchSession | null = null;
   try {
+    if (opts.startDelayMs) {
+      try {
+        await idleWait(deps.clock, opts.startDelayMs, opts.signal, opts.checkNow);
+      } catch {
+        return { kind: 'aborted' };
+      }
+      if (opts.checkNow?.aborted) return { kind: 'ended', reason: 'a sibling died before this sentinel session opened' };
+    }
     try {
       session = await deps.opener.open(opts.signal);
     } catch (err) {
@@ -59,8 +80,10 @@ export async function runSentinel(opts: SentinelOptions, deps: SentinelDeps): Pr
           // Measure the silence on the wire, not since our last call: server traffic restarts it.
           const idleSoFar = deps.clock.now() - session.lastActivityAt();
           const wait = Math.min(idleMs, Math.max(0, idleMs - idleSoFar));
-          await deps.clock.sleep(wait, opts.signal);
+          await idleWait(deps.clock, wait, opts.signal, opts.checkNow);
           report = await session.probeOutbound();
+          // Woken, or asked while this check was out: its answer is what the caller wants.
+          if (opts.checkNow?.aborted && !opts.signal.aborted) return { kind: 'checked', report };
         }
       } catch (err) {
         if (opts.signal.aborted) return { kind: 'aborted' };
@@ -80,6 +103,26 @@ export async function runSentinel(opts: SentinelOptions, deps: SentinelDeps): Pr
       session.close();
       deps.onSessionsOpen(0);
     }
+  }
+}
+
+/** Sleeps `ms`, or less if `checkNow` aborts first. Throws if `signal` aborts. */
+async function idleWait(clock: Clock, ms: number, signal: AbortSignal, checkNow: AbortSignal | undefined): Promise<void> {
+  if (!checkNow) return clock.sleep(ms, signal);
+  if (checkNow.aborted) return;
+  // Listeners removed after each wait, not AbortSignal.any: the sentinel's own signal lives for
+  // thousands of checks and would keep every combined signal made from it.
+  const either = new AbortController();
+  const onAbort = () => either.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  checkNow.addEventListener('abort', onAbort, { once: true });
+  try {
+    await clock.sleep(ms, either.signal);
+  } catch (err) {
+    if (signal.aborted || !checkNow.aborted) throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    checkNow.removeEventListener('abort', onAbort);
   }
 }
 
@@ -109,6 +152,9 @@ export type OpenerFactory = (spec: TargetSpec, opts: { connectTimeoutMs?: number
 /** Sentinel deaths re-measure at once at most this many times in a row (until a scheduled/API run). */
 export const MAX_SENTINEL_REMEASURES = 3;
 
+/** How long a death waits for its siblings' checks before the re-measurement starts, ms (an alive answer takes one round trip). */
+export const SIBLING_ANSWER_GRACE_MS = 1000;
+
 /** Bound on the checks a sentinel makes before it is restarted by the next measurement anyway. */
 const SENTINEL_MAX_CHECKS = 10_000;
 
@@ -125,17 +171,65 @@ export interface TargetSentinelDeps {
   remeasure(): void;
 }
 
-/** A sentinel's death: the path forgot an idle session in `direction` after `ageSeconds`, at clock time `atMs`. */
+/**
+ * A sentinel's death: the path forgot an idle session in `direction` after `ageSeconds`, at clock
+ * time `atMs` — an upper bound on the timeout since. `atLeastSeconds`: the longest age a sibling
+ * session refreshed after the dead one's last refresh (so under the new timeout too) was seen
+ * alive at, checked right after the death; null when no sibling could tell.
+ */
 export interface SentinelDeath {
   direction: Direction;
   ageSeconds: number;
   atMs: number;
+  atLeastSeconds: number | null;
+}
+
+/** One session of a running sentinel. */
+interface SentinelMember {
+  /** Fires when a sibling died: check this session at once. */
+  checkNow: AbortController;
+  open: boolean;
+  done: Promise<SentinelEnd>;
+}
+
+/** A running sentinel: its sessions, staggered by idleSeconds / sessions. */
+interface RunningSentinel {
+  controller: AbortController;
+  done: Promise<void>;
+  idleSeconds: number;
+  direction: Direction;
+  since: number;
+  checks: number;
+  members: SentinelMember[];
+  /** The first death was seen (the others are being checked or stopped). */
+  concluded: boolean;
+}
+
+/**
+ * What a death and the siblings' checks right after it prove. A sibling whose last refresh came
+ * after the dead session's (which saw the new timeout: it died younger than the old one) runs
+ * under the new timeout too: alive at age a → the timeout is above a; dead → at most a.
+ */
+export function boundsAfterDeath(death: ProbeReport, siblings: readonly ProbeReport[]): { atMostSeconds: number; atLeastSeconds: number | null } {
+  const deadRefreshedAt = death.at - death.ageSeconds * 1000;
+  let atMost = death.ageSeconds;
+  let atLeast: number | null = null;
+  for (const r of siblings) {
+    if (r.outcome === 'reset' || r.outcome === 'silent') {
+      atMost = Math.min(atMost, r.ageSeconds);
+    } else if (r.outcome === 'alive' && r.at - r.ageSeconds * 1000 >= deadRefreshedAt) {
+      atLeast = Math.max(atLeast ?? 0, r.ageSeconds);
+    }
+  }
+  // A lower bound at or above the upper one contradicts itself (a flaky path): keep only the upper.
+  return { atMostSeconds: atMost, atLeastSeconds: atLeast !== null && atLeast < atMost ? atLeast : null };
 }
 
 /** The one sentinel of one target, between its jobs (the runner says when: see TargetRunner). */
 export class TargetSentinel {
-  private current: { controller: AbortController; done: Promise<void>; idleSeconds: number; direction: Direction; since: number; checks: number } | null = null;
-  private sessions = 0;
+  private current: RunningSentinel | null = null;
+  /** Sentinel sessions open now (closing ones of an ended sentinel included). */
+  private open = 0;
   private deaths = 0;
   private latestDeath: SentinelDeath | null = null;
   /** Consecutive measurements started by sentinel deaths; reset by a scheduled or API run. */
@@ -172,44 +266,101 @@ export class TargetSentinel {
     }
     const plan = sentinelPlan(result.results, cfg.settings.sentinel.fraction, opener.inboundSupported && cfg.spec.inbound !== null);
     if (!plan) return;
-    const lease = deps.budget.tryAcquire(1);
+    const wanted = cfg.settings.sentinel.sessions;
+    // All the sessions asked for, or one when the budget is short (the shrink is then seen later).
+    let lease = deps.budget.tryAcquire(wanted);
+    let count = wanted;
+    if (!lease && wanted > 1) {
+      lease = deps.budget.tryAcquire(1);
+      count = 1;
+      if (lease) deps.log.warn(`target ${this.name()}: session budget too short for ${wanted} sentinel sessions; watching with one`);
+    }
     if (!lease) {
       deps.log.warn(`target ${this.name()}: no session budget left for a sentinel`);
       return;
     }
+    const heldLease = lease;
     const controller = new AbortController();
-    const sentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), checks: 0, done: Promise.resolve() };
+    const sentinel: RunningSentinel = { controller, idleSeconds: plan.idleSeconds, direction: plan.direction, since: deps.clock.now(), checks: 0, done: Promise.resolve(), members: [], concluded: false };
     this.current = sentinel;
-    const direction = plan.direction;
-    sentinel.done = runSentinel(
-      { idleSeconds: plan.idleSeconds, direction, signal: controller.signal, maxChecks: SENTINEL_MAX_CHECKS },
-      {
-        opener,
-        clock: deps.clock,
-        onSessionsOpen: (n) => {
-          this.sessions = n;
-          deps.changed();
+    for (let i = 0; i < count; i++) {
+      const member: SentinelMember = { checkNow: new AbortController(), open: false, done: Promise.resolve<SentinelEnd>({ kind: 'aborted' }) };
+      member.done = runSentinel(
+        {
+          idleSeconds: plan.idleSeconds,
+          direction: plan.direction,
+          signal: controller.signal,
+          maxChecks: SENTINEL_MAX_CHECKS,
+          // Session i refreshes i/count of a period after the first: after a change, the first
+          // refresh that picks up the new timeout comes within idle/count instead of one idle.
+          startDelayMs: Math.round((plan.idleSeconds * 1000 * i) / count),
+          checkNow: member.checkNow.signal,
         },
-        onAlive: () => {
-          sentinel.checks++;
+        {
+          opener,
+          clock: deps.clock,
+          onSessionsOpen: (n) => {
+            if (n > 0 !== member.open) this.open += n > 0 ? 1 : -1;
+            member.open = n > 0;
+            deps.changed();
+          },
+          onAlive: () => {
+            sentinel.checks++;
+          },
         },
-      },
-    )
-      .then((end) => {
-        if (this.current === sentinel) this.current = null;
-        if (end.kind === 'died') this.onDeath(direction, end.report);
-        else if (end.kind === 'ended') deps.log.info(`target ${this.name()}: ${end.reason}`);
-      })
+      );
+      sentinel.members.push(member);
+    }
+    sentinel.done = Promise.all(sentinel.members.map((m) => this.follow(sentinel, m)))
+      .then(() => undefined)
       .catch((err) => deps.log.error(`target ${this.name()}: sentinel crashed: ${(err as Error).message}`))
-      .finally(() => lease.release());
+      .finally(() => heldLease.release());
     deps.changed();
   }
 
-  private onDeath(direction: Direction, report: ProbeReport): void {
+  /** Waits for one session's end; the first death checks the siblings, ends the sentinel and reports. */
+  private async follow(sentinel: RunningSentinel, member: SentinelMember): Promise<void> {
+    const end = await member.done;
+    if (sentinel.concluded) return;
+    if (end.kind === 'aborted') return;
+    if (end.kind === 'ended' || end.kind === 'checked') {
+      // One session ended (the server closed it, or it could not open): the sentinel ends with it.
+      if (end.kind === 'ended') this.deps.log.info(`target ${this.name()}: ${end.reason}`);
+      sentinel.concluded = true;
+      this.end(sentinel);
+      return;
+    }
+    sentinel.concluded = true;
+    const siblings = sentinel.members.filter((m) => m !== member);
+    const checked: ProbeReport[] = [];
+    if (sentinel.direction === 'outbound' && siblings.length > 0 && !sentinel.controller.signal.aborted) {
+      for (const s of siblings) s.checkNow.abort();
+      // An alive sibling answers within a round trip; a dead one only at its silent deadline, and
+      // the re-measurement should not wait for that (a dead sibling's bound is the smaller gain).
+      const grace = new AbortController();
+      const answers = siblings.map((s) =>
+        s.done.then((e) => {
+          if (!grace.signal.aborted && (e.kind === 'checked' || e.kind === 'died')) checked.push(e.report);
+        }),
+      );
+      await Promise.race([Promise.all(answers), this.deps.clock.sleep(SIBLING_ANSWER_GRACE_MS, grace.signal).catch(() => undefined)]);
+      grace.abort();
+    }
+    this.end(sentinel);
+    this.onDeath(sentinel.direction, end.report, boundsAfterDeath(end.report, checked));
+  }
+
+  private end(sentinel: RunningSentinel): void {
+    if (this.current === sentinel) this.current = null;
+    sentinel.controller.abort(new Error('sentinel ended'));
+  }
+
+  private onDeath(direction: Direction, report: ProbeReport, bounds: { atMostSeconds: number; atLeastSeconds: number | null }): void {
     const { deps } = this;
     this.deaths++;
-    this.latestDeath = { direction, ageSeconds: report.ageSeconds, atMs: deps.clock.now() };
-    deps.log.warn(`target ${this.name()}: sentinel died after ${report.ageSeconds.toFixed(1)} s idle (${report.outcome}): the idle timeout shrank, re-measuring now`);
+    this.latestDeath = { direction, ageSeconds: bounds.atMostSeconds, atMs: deps.clock.now(), atLeastSeconds: bounds.atLeastSeconds };
+    const between = bounds.atLeastSeconds !== null ? ` (its siblings bound the new timeout to (${bounds.atLeastSeconds.toFixed(1)}, ${bounds.atMostSeconds.toFixed(1)}] s)` : '';
+    deps.log.warn(`target ${this.name()}: sentinel died after ${report.ageSeconds.toFixed(1)} s idle (${report.outcome})${between}: the idle timeout shrank, re-measuring now`);
     deps.changed();
     if (deps.stopped()) return;
     if (this.streak >= MAX_SENTINEL_REMEASURES) {
@@ -232,7 +383,7 @@ export class TargetSentinel {
   }
 
   sessionsOpen(): number {
-    return this.sessions;
+    return this.open;
   }
 
   deathCount(): number {

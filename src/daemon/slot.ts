@@ -157,7 +157,7 @@ export class KindSlot<Settings, Result, Work> implements Slot {
     const who = `target ${host.name()}: ${def.label}`;
     let lease;
     try {
-      lease = await host.budget.acquire(def.sessions(settings), signal);
+      lease = await host.budget.acquire(def.sessions(settings, reason), signal);
     } catch {
       return 'aborted'; // aborted while waiting for budget: nothing ran
     }
@@ -165,6 +165,7 @@ export class KindSlot<Settings, Result, Work> implements Slot {
     const startedAt = new Date(t0).toISOString();
     const ctx: JobContext = {
       signal,
+      reason,
       lease: { sessions: lease.sessions, connectPacer: lease.connectPacer },
       global: host.global(),
       onSessionsOpen: (n) => {

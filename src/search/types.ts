@@ -182,6 +182,12 @@ export interface PriorResult {
    * idle time): the bracket above no longer holds, so the search starts cold (src/search/warm-start.ts).
    */
   atMostSeconds?: number;
+  /**
+   * With atMostSeconds: a session refreshed after the change was seen alive at this age (the dead
+   * sentinel's siblings), so the new timeout lies in (atLeastSeconds, atMostSeconds]. Not used by
+   * the planner yet.
+   */
+  atLeastSeconds?: number;
 }
 
 /**

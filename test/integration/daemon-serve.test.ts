@@ -158,7 +158,8 @@ describe('idleprobe serve against the demo lab', () => {
     expect(checked.counters.sentinelDeaths).toBe(0);
     let scrape = await (await fetch(`${d.url}/metrics`)).text();
     expect(sample(scrape, METRIC.sentinelDeaths, 'target="edge"')).toBe(0);
-    expect(sample(scrape, METRIC.sessionsOpen, 'target="edge"')).toBe(1);
+    // The default sentinel.sessions: two staggered sessions.
+    expect(sample(scrape, METRIC.sessionsOpen, 'target="edge"')).toBe(2);
 
     // The path now forgets flows after 1.5 s: the sentinel's next check fails.
     relayLab.proc.stdin!.write('relay-timeout 1.5\n');

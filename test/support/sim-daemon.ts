@@ -60,12 +60,12 @@ export function recordingLogger(clock: VirtualClock): { lines: string[]; logger:
 const PIN = `SHA256:${'E'.repeat(43)}`;
 
 /** A daemon with one target (the built-in default module, sentinel on) measured over `path`. */
-export function simulatedDaemon(path: SimulatedPath, clock: VirtualClock, log: Logger, target: Record<string, unknown> = {}): Daemon {
+export function simulatedDaemon(path: SimulatedPath, clock: VirtualClock, log: Logger, target: Record<string, unknown> = {}, global: Record<string, unknown> = {}): Daemon {
   const noCron: CronScheduler = () => ({ stop() {}, nextRunAt: () => null });
   const openerFactory: OpenerFactory = () => path;
   return new Daemon({
     config: resolveConfig({
-      global: { jitter_seconds: 0 },
+      global: { jitter_seconds: 0, ...global },
       targets: [{ name: 'nat', host: '198.18.0.10', user: 'probe', use_agent: true, host_key_sha256: PIN, sentinel: { enabled: true }, ...target }],
     }),
     measure: simulatedMeasure(path, clock),

@@ -37,7 +37,7 @@ describe('daemon config', () => {
     expect(t.spec.inbound).toEqual({ method: 'signal' });
     expect(t.module).toBe('default');
     expect(t.settings).toMatchObject({ minSeconds: 5, maxSeconds: 7440, sessions: 8, precisionAbsSeconds: 1, precisionRelative: 0.02 });
-    expect(t.settings.sentinel).toEqual({ enabled: false, fraction: 0.9 });
+    expect(t.settings.sentinel).toEqual({ enabled: false, fraction: 0.9, sessions: 2, remeasure_sessions: 16 });
   });
 
   it('reports the field path and the reason', () => {
@@ -96,7 +96,7 @@ targets:
     );
     expect(cfg.targets[0].spec.directions).toEqual(['outbound']);
     expect(cfg.targets[0].settings.schedule).toBe('*/5 * * * *');
-    expect(cfg.targets[0].settings.sentinel).toEqual({ enabled: true, fraction: 0.9 });
+    expect(cfg.targets[0].settings.sentinel).toEqual({ enabled: true, fraction: 0.9, sessions: 2, remeasure_sessions: 16 });
     expect(cfg.targets[1].settings.maxSeconds).toBe(20);
     expect(cfg.targets[0].fingerprint).not.toBe(cfg.targets[1].fingerprint);
 

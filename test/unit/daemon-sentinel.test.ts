@@ -1,7 +1,7 @@
 // Sentinels: idle at ~90 % of the last estimate, re-check, and on a path death count it and
 // re-measure at once. Sessions are a scripted SearchSession (the prober boundary) on a virtual clock.
 import { afterEach, describe, expect, it } from 'vitest';
-import { runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
+import { boundsAfterDeath, runSentinel, sentinelPlan } from '../../src/daemon/sentinel.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { resolveConfig } from '../../src/daemon/config.ts';
 import type { CronScheduler, MeasureFn, OpenerFactory } from '../../src/daemon/runner.ts';
@@ -129,6 +129,47 @@ describe('sentinel', () => {
     expect(aborted).toEqual({ kind: 'aborted' });
   });
 
+  it('a staggered session waits before opening; checkNow checks it at once and ends it with that report', async () => {
+    const clock = virtualClock(2);
+    const log: string[] = [];
+    const checkNow = new AbortController();
+    const run = runSentinel(
+      { idleSeconds: 20, direction: 'outbound', signal: new AbortController().signal, maxChecks: 10, startDelayMs: 10_000, checkNow: checkNow.signal },
+      { opener: scriptedOpener(clock, ['alive', 'alive'], log), clock, onSessionsOpen: () => {} },
+    );
+    // Sleep 1: the stagger; sleep 2: its first idle period, cut short (the clock stands still in it).
+    await clock.untilSlept(2);
+    checkNow.abort();
+    const end = await run;
+    expect(clock.slept).toEqual([10_000, 20_000]);
+    expect(end).toMatchObject({ kind: 'checked', report: { outcome: 'alive', ageSeconds: 0 } });
+    expect(log).toEqual(['open s1', 'alive after 0s', 'close s1']);
+    // Asked before it opened: it never opens.
+    const early = new AbortController();
+    early.abort();
+    const notOpened = await runSentinel(
+      { idleSeconds: 20, direction: 'outbound', signal: new AbortController().signal, startDelayMs: 10_000, checkNow: early.signal },
+      { opener: scriptedOpener(virtualClock(), [], log), clock, onSessionsOpen: () => {} },
+    );
+    expect(notOpened).toMatchObject({ kind: 'ended' });
+    expect(log).toHaveLength(3);
+  });
+
+  it('bounds after a death: siblings refreshed after the dead session bound the timeout from below (alive) or above (dead)', () => {
+    const at = 100_000;
+    // The dead session was refreshed at 100 s − 21.6 s = 78.4 s.
+    const death: ProbeReport = { outcome: 'silent', ageSeconds: 21.6, at };
+    const report = (outcome: ProbeOutcome, ageSeconds: number, atMs = at): ProbeReport => ({ outcome, ageSeconds, at: atMs });
+    expect(boundsAfterDeath(death, [])).toEqual({ atMostSeconds: 21.6, atLeastSeconds: null });
+    expect(boundsAfterDeath(death, [report('alive', 10.8)])).toEqual({ atMostSeconds: 21.6, atLeastSeconds: 10.8 });
+    // Refreshed before the dead one (at 76 s): it may still carry the old expiry, so its age proves nothing.
+    expect(boundsAfterDeath(death, [report('alive', 24)])).toEqual({ atMostSeconds: 21.6, atLeastSeconds: null });
+    // A dead sibling lowers the upper bound, whenever it was refreshed.
+    expect(boundsAfterDeath(death, [report('alive', 7.2), report('reset', 14.4)])).toEqual({ atMostSeconds: 14.4, atLeastSeconds: 7.2 });
+    // Contradictory (alive above a death): only the upper bound is kept.
+    expect(boundsAfterDeath(death, [report('alive', 15), report('silent', 14)])).toEqual({ atMostSeconds: 14, atLeastSeconds: null });
+  });
+
   it('plans on the shortest timeout found, only for directions it can probe', () => {
     const r = (direction: 'outbound' | 'inbound', verdict: string, est: number | null) => ({ direction, verdict, estimateSeconds: est, lowerSeconds: null });
     expect(sentinelPlan([r('outbound', 'timeout', 100), r('inbound', 'timeout', 60)], 0.9, true)).toEqual({ direction: 'inbound', idleSeconds: 54 });
@@ -171,7 +212,7 @@ describe('sentinel in the daemon', () => {
     const daemon = new Daemon({
       config: resolveConfig({
         global: { jitter_seconds: 0 },
-        targets: [{ name: 'edge', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true, fraction: 0.9 } }],
+        targets: [{ name: 'edge', host: '127.0.0.1', user: 'u', use_agent: true, host_key_sha256: PIN, directions: ['outbound'], sentinel: { enabled: true, fraction: 0.9, sessions: 1 } }],
       }),
       measure,
       openerFactory,
