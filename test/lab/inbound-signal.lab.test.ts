@@ -151,6 +151,10 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
   it('an account without a shell (ForceCommand internal-sftp): inbound unsupported with the server\'s words, outbound measured', async () => {
     const lab = await createLab({ conntrackTimeoutSeconds: T, mode: 'drop', sshdOptions: { ForceCommand: 'internal-sftp', Subsystem: 'sftp internal-sftp' } });
     labs.push(lab);
+    // The text run (its one line for inbound, checked at the end) goes beside the JSON run: each
+    // run's sessions are timed on their own connections through the same middlebox, so side by side
+    // they prove what one after the other did, in half the time (≈ 15 s less under load).
+    const textRun = lab.measure(['--direction', 'both', ...RANGE], { timeoutMs: 90_000 });
     const run = await lab.measure(['--direction', 'both', ...RANGE, '--json'], { timeoutMs: 90_000 });
     expect(run.code, describeRun(run, lab)).toBe(0);
     const { inbound, outbound } = inboundOf(run.stdout);
@@ -159,7 +163,7 @@ describe.skipIf(!env.available)(`inbound by signal, real servers${env.available 
     expect(inbound.probes).toEqual([]);
     expect(outbound!.verdict).toBe('timeout');
     expect(Math.abs(outbound!.estimateSeconds! - T)).toBeLessThanOrEqual(1);
-    const text = await lab.measure(['--direction', 'both', ...RANGE], { timeoutMs: 90_000 });
+    const text = await textRun;
     expect(text.code, describeRun(text, lab)).toBe(0);
     expect(text.stdout).toMatch(/inbound +not measurable: the account has no shell \(server said: /);
   }, 150_000);
