@@ -110,13 +110,18 @@ export class ControlSession implements ControlMonitor {
   }
 
   private async run(): Promise<void> {
+    const { clock, heartbeatMs } = this.opts;
+    let sentAt = clock.now();
     while (!this.stopped && this.failed === null) {
       try {
-        await this.opts.clock.sleep(this.opts.heartbeatMs, this.abort.signal);
+        // At a fixed rate from the previous heartbeat's send, not from its answer: a slow answer
+        // (a loaded machine) must not stretch the control flow's idle gap towards the path timeout.
+        await clock.sleep(Math.max(0, sentAt + heartbeatMs - clock.now()), this.abort.signal);
       } catch {
         return; // stopped
       }
       if (this.stopped) return;
+      sentAt = clock.now();
       await this.beat();
     }
   }

@@ -26,9 +26,14 @@ export function measurableDirections(spec: TargetSpec): Direction[] {
   return spec.inbound === null ? dirs.filter((d) => d !== 'inbound') : dirs;
 }
 
-/** Control heartbeat: well below the shortest age probed, so the control flow never idles out. */
+/**
+ * Control heartbeat: well below the shortest age probed, so the control flow never idles out —
+ * a quarter of --min (at most 5 s): with half, a path forgetting flows a little below --min (the
+ * demo's 3 s with --min 5) outlived a 2.5 s heartbeat by only 0.5 s, and a loaded event loop's lag
+ * killed the control, turning "below --min" into "inconclusive".
+ */
 export function controlHeartbeatMs(opts: Pick<MeasureOptions, 'controlHeartbeatSeconds' | 'minSeconds'>): number {
-  const seconds = opts.controlHeartbeatSeconds ?? Math.min(5, opts.minSeconds / 2);
+  const seconds = opts.controlHeartbeatSeconds ?? Math.min(5, opts.minSeconds / 4);
   return Math.max(500, Math.round(seconds * 1000));
 }
 

@@ -143,7 +143,8 @@ describe('measurement helpers', () => {
     expect(measurableDirections({ ...spec, directions: ['inbound', 'outbound'], inbound: { method: 'sleep', command: 'sleep {d}' } })).toEqual(['inbound', 'outbound']);
   });
   it('the control heartbeat stays well below the shortest probed age', () => {
-    expect(controlHeartbeatMs({ minSeconds: 5 })).toBe(2500);
+    expect(controlHeartbeatMs({ minSeconds: 5 })).toBe(1250);
+    expect(controlHeartbeatMs({ minSeconds: 12 })).toBe(3000);
     expect(controlHeartbeatMs({ minSeconds: 60 })).toBe(5000);
     expect(controlHeartbeatMs({ minSeconds: 0.2 })).toBe(500);
     expect(controlHeartbeatMs({ minSeconds: 5, controlHeartbeatSeconds: 1 })).toBe(1000);
