@@ -127,10 +127,13 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
     serve = await startServe(['--demo', '--web.listen-address', '127.0.0.1:0', '--web.config.file', f('web.yml')], 60);
     expect(serve.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     // The demo's first results: every measurable target measured, the wrong key refused, the matrix run.
+    // On a timeout the message shows what each unfinished target was doing (its `running` progress).
+    let lastSeen: (ApiTarget & { running?: unknown })[] = [];
     targets = await waitFor(
       'the demo targets measured and the matrix finished',
       async () => {
         const all = (await api<{ targets: ApiTarget[] }>(`${serve.url}/api/targets`)).targets;
+        lastSeen = all;
         const by = new Map(all.map((t) => [t.name, t]));
         const measured = DEMO_TARGETS.every((d) => by.get(d.name)?.latest);
         const refused = by.get(DEMO_WRONG_KEY_TARGET)?.lastAttempt?.status === 'failed';
@@ -138,7 +141,7 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
         return measured && refused && matrix ? all : null;
       },
       300,
-      () => serve.stderr.slice(-20).join('\n'),
+      () => [...serve.stderr.slice(-20), ...lastSeen.filter((t) => !t.latest || t.running).map((t) => `${t.name}: running ${JSON.stringify(t.running)}`)].join('\n'),
     );
     // Chromium trusts exactly this server key (its SPKI pinned), and logs in with basic auth.
     const spki = crypto.createHash('sha256').update(new crypto.X509Certificate(fs.readFileSync(f('server.crt'))).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
