@@ -44,7 +44,10 @@ async function expectNothingLeft(lab: Lab, rootPid: number, what: string, role: 
     if (left.length === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  expect(left, `server processes left 5 s after ${what}`).toEqual([]);
+  // On a failure, the whole process table of the namespace's role (pid, ppid, state, age, args): which
+  // session is left and where it hangs in sshd's tree is what a fix needs to know.
+  const table = left.length === 0 ? '' : (await lab.exec(role, 'ps', ['-eo', 'pid=,ppid=,stat=,etimes=,args='])).stdout;
+  expect(left, `server processes left 5 s after ${what}\n${table}`).toEqual([]);
 }
 
 describe.skipIf(!env.available)(`sessions left on the server${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
