@@ -6,16 +6,16 @@
 // after that export, cuts the NAT's conntrack timeout T_old → T_new (the router namespace's
 // nf_conntrack_tcp_timeout_established, as the lab sets it; entries keep the expiry their last
 // packet set, as on a real NAT) and measures the time until /metrics shows the new measurement.
-// Needs root, like test/lab; about 3 min per run on a busy 2-core machine:
+// Needs root, like test/lab; about 2 min per run on a busy 2-core machine:
 //
-//   npm run bench:daemon-shrink-lab [-- --runs 3] [--t-old 24] [--t-new 14] [--phases 0.2,0.5,0.8] [--keep DIR]
+//   IDLEPROBE_REQUIRE_LAB=1 npm run bench:daemon-shrink-lab [-- --runs 3] [--t-old 24] [--t-new 14] [--phases 0.2,0.5,0.8] [--keep DIR]
 //
 // Per run it prints: the first measurement ÷ T_old, the sentinel's death (idle age; seconds after the
 // change), the re-measurement ÷ T_new, the export after the change ÷ issue 22's goal
 // T_old + 1.5 × T_new, the exported bracket and whether it holds T_new; then the simulator's figures
 // for the same case (test/support/shrink-run.ts: the real daemon over a simulated path, the change at
-// 5 phases × 2 seeds) and the load average. serve's log and /api/targets/nat of each run are written
-// to --keep DIR (default a temp dir, printed) for tracing. Exits 1 if a run failed or exported a
+// 5 phases × 2 seeds) and the load average. serve's log and /api/targets/nat/history of each run
+// are written to --keep DIR (default a temp dir, printed) for tracing. Exits 1 if a run failed or exported a
 // bracket without T_new. /metrics is polled about once a second from inside the namespace: an
 // export time is an upper bound, late by at most one poll (≈ 1–2 s on a busy machine).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -163,10 +163,10 @@ targets:
     if (cut.code !== 0) throw new Error(`sysctl in the router namespace failed:\n${describeRun(cut)}`);
     const changedMs = Date.now();
     const after = await waitFor(serve, AFTER_CHANGE_LIMIT_MS, 'new measurement on /metrics after the change', (s) => s.lastTimestamp !== undefined && s.lastTimestamp !== first.lastTimestamp && s.brackets.size > 0);
-    const api = await serve.get('/api/targets/nat');
+    const api = await serve.get('/api/targets/nat/history');
     const stopped = await serve.stop();
     const log = stopped.stderr;
-    writeFileSync(path.join(KEEP, `run-${i + 1}.log`), `${log}\n--- /api/targets/nat\n${api.stdout}\n`);
+    writeFileSync(path.join(KEEP, `run-${i + 1}.log`), `${log}\n--- /api/targets/nat/history\n${api.stdout}\n`);
     const died = log.split('\n').find((l) => l.includes('sentinel died'));
     const idle = died ? /died after ([\d.]+) s idle/.exec(died) : null;
     const bounds = died ? /bound the new timeout to (\([\d.]+, [\d.]+\])/.exec(died) : null;
