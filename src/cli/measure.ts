@@ -16,7 +16,6 @@ import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
-import { JumpLegWatch, type JumpLegOutlived, type LegOutlivesPath } from '../probe/jump-leg.ts';
 
 /** A duration flag (the one grammar: 10, 10s, 500ms, 5m, 1h30m) as seconds; usage error naming the flag. */
 export function parseSeconds(value: string, flag: string): number {
@@ -67,23 +66,13 @@ function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
 export interface JumpReport {
   /** client → each hop → target, as measured. */
   path: string[];
-  /**
-   * The client→first-hop leg measured alone; or, once it was seen alive beyond the path's timeout,
-   * where it stopped (src/probe/jump-leg.ts); or why it could not be measured.
-   */
-  jumpLeg: MeasurementResult | JumpLegOutlived | { target: string; error: string };
+  /** The client→first-hop leg measured alone, or why it could not be. */
+  jumpLeg: MeasurementResult | { target: string; error: string };
 }
 
 function formatJumpReport(j: JumpReport): string {
   const lines = [`Measured path: ${j.path.join(' → ')} (a middlebox on any leg counts: the shortest timeout wins)`];
   if ('error' in j.jumpLeg) lines.push(`Jump leg alone (client → ${j.jumpLeg.target}): not measurable: ${j.jumpLeg.error}`);
-  else if ('outlivesPath' in j.jumpLeg) {
-    const seen = j.jumpLeg.outlivesPath.map((o) => `${o.direction} alive at ${o.aliveAtSeconds.toFixed(1)} s (the path dies by ${o.pathUpperSeconds.toFixed(1)} s)`).join(', ');
-    lines.push(
-      `Jump leg alone (client → ${j.jumpLeg.target}): outlives the path: ${seen}.`,
-      `  The short leg is past ${j.jumpLeg.target}; this leg was not measured further (stopped after ${j.jumpLeg.elapsedSeconds.toFixed(1)} s).`,
-    );
-  }
   else lines.push(`Jump leg alone (client → ${j.jumpLeg.target}), so you can tell which leg is the short one:`, ...formatSummary(j.jumpLeg).trimEnd().split('\n').map((l) => `  ${l}`));
   return lines.join('\n') + '\n';
 }
@@ -102,14 +91,6 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   // connect of both goes through one pacer (they all reach the jump host first).
   const share = jumpLeg ? shareOf(opts, 2) : opts;
   const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
-  // The leg stops on its own abort once it outlived the path (src/probe/jump-leg.ts), and with the rest.
-  const legAbort = new AbortController();
-  abort.signal.addEventListener('abort', () => legAbort.abort(abort.signal.reason), { once: true });
-  let outlived: LegOutlivesPath[] | null = null;
-  const legWatch = new JumpLegWatch((o) => {
-    outlived = o;
-    legAbort.abort(new Error('the jump leg outlived the path'));
-  });
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
       ...share,
@@ -117,20 +98,15 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       signal: abort.signal,
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
-      onResult: (r) => {
-        onResult(r);
-        legWatch.pathResult(r);
-      },
+      onResult,
     }),
   );
-  const legStartMs = realClock.now();
-  const leg = jumpLeg
-    ? resultFirst((onResult) => measureTarget(jumpLeg, { ...share, connectPacer, signal: legAbort.signal, onResult, onProgress: (p) => legWatch.legProgress(p) }))
-    : null;
-  const legReport = (err: Error): JumpReport['jumpLeg'] =>
-    outlived ? { target: jumpLeg!.name, outlivesPath: outlived, elapsedSeconds: (realClock.now() - legStartMs) / 1000 } : { target: jumpLeg!.name, error: err.message };
+  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...share, connectPacer, signal: abort.signal, onResult })) : null;
   try {
-    const [result, legResult] = await Promise.all([main.result, leg ? leg.result.catch(legReport) : Promise.resolve(null)]);
+    const [result, legResult] = await Promise.all([
+      main.result,
+      leg ? leg.result.catch((err: Error) => ({ target: jumpLeg!.name, error: err.message })) : Promise.resolve(null),
+    ]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).
     if (provenance.length) (json ? process.stderr : process.stdout).write(provenance.join('\n') + '\n');
