@@ -8,8 +8,9 @@ import { progressLine } from './progress.ts';
 import { formatDurationMs, parseDurationSeconds } from '../duration.ts';
 import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
-import { ConnectPacer, realClock, shareOf } from '../search/index.ts';
-import type { MeasurementResult } from '../search/types.ts';
+import { ConnectPacer, precisionOf, realClock, shareOf } from '../search/index.ts';
+import type { Direction, MeasurementResult } from '../search/types.ts';
+import { formatJumpReport, legOutlivedPath, type JumpLegOutlived, type JumpLegReport, type JumpReport } from './jump-leg.ts';
 import { parseSessions } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
@@ -63,19 +64,7 @@ function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
   return { ...hop, directions: spec.directions, inbound: spec.inbound };
 }
 
-export interface JumpReport {
-  /** client → each hop → target, as measured. */
-  path: string[];
-  /** The client→first-hop leg measured alone, or why it could not be. */
-  jumpLeg: MeasurementResult | { target: string; error: string };
-}
-
-function formatJumpReport(j: JumpReport): string {
-  const lines = [`Measured path: ${j.path.join(' → ')} (a middlebox on any leg counts: the shortest timeout wins)`];
-  if ('error' in j.jumpLeg) lines.push(`Jump leg alone (client → ${j.jumpLeg.target}): not measurable: ${j.jumpLeg.error}`);
-  else lines.push(`Jump leg alone (client → ${j.jumpLeg.target}), so you can tell which leg is the short one:`, ...formatSummary(j.jumpLeg).trimEnd().split('\n').map((l) => `  ${l}`));
-  return lines.join('\n') + '\n';
-}
+export type { JumpReport } from './jump-leg.ts';
 
 /** Runs a measurement with the progress line and prints the result; shared with `demo`. */
 export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: boolean, banner?: string, provenance: string[] = []): Promise<MeasurementResult> {
@@ -91,6 +80,22 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   // connect of both goes through one pacer (they all reach the jump host first).
   const share = jumpLeg ? shareOf(opts, 2) : opts;
   const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
+  // The leg stops once it outlived the path's timeout (./jump-leg.ts); its own abort, so that
+  // stopping it is not an interruption of the command.
+  const legAbort = new AbortController();
+  const stopLeg = () => legAbort.abort(abort.signal.reason);
+  abort.signal.addEventListener('abort', stopLeg, { once: true });
+  const legLower: Partial<Record<Direction, number | null>> = {};
+  let pathResult: MeasurementResult | null = null;
+  let outlived: (r: JumpLegOutlived) => void = () => {};
+  const legOutlived = new Promise<JumpLegOutlived>((resolve) => (outlived = resolve));
+  const checkLeg = () => {
+    if (!jumpLeg || !pathResult || legAbort.signal.aborted) return;
+    const report = legOutlivedPath(jumpLeg.name, pathResult, legLower, precisionOf(opts));
+    if (!report) return;
+    outlived(report);
+    legAbort.abort(new Error('the jump leg outlived the path'));
+  };
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
       ...share,
@@ -101,11 +106,31 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       onResult,
     }),
   );
-  const leg = jumpLeg ? resultFirst((onResult) => measureTarget(jumpLeg, { ...share, connectPacer, signal: abort.signal, onResult })) : null;
+  const leg = jumpLeg
+    ? resultFirst((onResult) =>
+        measureTarget(jumpLeg, {
+          ...share,
+          connectPacer,
+          signal: legAbort.signal,
+          onResult,
+          onProgress: (p) => {
+            legLower[p.direction] = p.lowerSeconds;
+            checkLeg();
+          },
+        }),
+      )
+    : null;
+  void main.result.then(
+    (r) => {
+      pathResult = r;
+      checkLeg();
+    },
+    () => undefined, // handled below
+  );
   try {
     const [result, legResult] = await Promise.all([
       main.result,
-      leg ? leg.result.catch((err: Error) => ({ target: jumpLeg!.name, error: err.message })) : Promise.resolve(null),
+      leg ? Promise.race([legOutlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg!.name, error: err.message }))]) : Promise.resolve(null),
     ]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).
@@ -124,6 +149,7 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
     if (err instanceof CredentialError) throw new UsageError(err.message);
     throw err;
   } finally {
+    abort.signal.removeEventListener('abort', stopLeg);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

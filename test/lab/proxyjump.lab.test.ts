@@ -6,13 +6,15 @@
 //   middlebox on jump→target:  cli[jump 127.0.0.1:2222] ──mbox── srv[target 198.19.1.2:22]
 //
 // In both the measured path times out at the middlebox's timeout; the jump leg measured alone
-// tells which leg is short (times out too in the first case, not in the second). Jump hosts log in
+// tells which leg is short (times out too in the first case; in the second it outlives the path's
+// timeout, and stops there instead of searching on to --max). Jump hosts log in
 // as with `ssh -J`: with their own ssh_config (IdentityFile, UserKnownHostsFile), never with the
 // target's -i or --known-hosts. Also: the real cause of a failed connect comes first (EHOSTUNREACH
 // before any host key), and a known_hosts entry without the port is used like OpenSSH does.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { JumpLegReport } from '../../src/cli/jump-leg.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { createLab, describeRun, LAB_ADDRESSES, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
 
@@ -22,7 +24,7 @@ const RUN_LIMIT_MS = 90_000;
 const CASE_TIMEOUT_MS = 120_000;
 const SEARCH = ['--direction', 'outbound', '--min', '2', '--max', '15', '--sessions', '8', '--json'];
 
-type JumpDoc = MeasurementResult & { path: string[]; jumpLeg: MeasurementResult | { target: string; error: string } };
+type JumpDoc = MeasurementResult & { path: string[]; jumpLeg: JumpLegReport };
 
 function parse(run: ExecResult, lab: Lab): JumpDoc {
   if (run.code !== 0) throw new Error(`idleprobe did not exit 0\n${describeRun(run, lab)}`);
@@ -88,19 +90,25 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     return file;
   };
 
-  it('middlebox on jump→target (-J): the path times out at T, the jump leg alone does not', async () => {
+  it('middlebox on jump→target (-J): the path times out at T; the jump leg outlives it and stops there, long before --max', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
     await l.addSshd('cli', '127.0.0.1', 2222);
-    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', ...SEARCH], { timeoutMs: RUN_LIMIT_MS });
+    // --max 60: a leg searched on to --max (as before issue 22) could not end in less than 60 s.
+    const max = 60;
+    const search = ['--direction', 'outbound', '--min', '2', '--max', String(max), '--sessions', '8', '--json'];
+    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', ...search], { timeoutMs: RUN_LIMIT_MS });
     const doc = parse(run, l);
     expect(doc.path).toEqual(['client', 'root@127.0.0.1:2222', `root@${LAB_ADDRESSES.srv}:22`]);
     const o = outbound(doc);
     expect(o.verdict, describeRun(run, l)).toBe('timeout');
     expect(o.failureMode).toBe('reset');
     expect(Math.abs(o.estimateSeconds! - T)).toBeLessThanOrEqual(1);
-    const leg = outbound(doc.jumpLeg as MeasurementResult);
-    expect(leg.verdict, JSON.stringify(doc.jumpLeg)).toBe('no_timeout_up_to_max');
-    console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg: ${leg.verdict}`);
+    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ target: 'root@127.0.0.1:2222', outlivedPath: true });
+    const survived = (doc.jumpLeg as { survivedSeconds: { outbound: number } }).survivedSeconds.outbound;
+    expect(survived).toBeGreaterThan(o.upperSeconds! + 1);
+    expect(survived).toBeLessThan(max);
+    expect(run.elapsedMs, describeRun(run, l)).toBeLessThan(max * 1000);
+    console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg survived ${survived} s, ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
   it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, unreachable 3 before any host key, bad usage 2; a chain of two jump hosts works; a port-less known_hosts entry as ssh reads it', async () => {

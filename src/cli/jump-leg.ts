@@ -1,0 +1,61 @@
+// `measure -J`: the client→first-hop leg measured beside the path, so the user can tell which leg
+// has the short timeout. What it reports, and when it may stop early.
+//
+// The leg's sessions and the path's share the client→jump hop, so T_path ≤ T_leg always. Once the
+// path's timeout is bracketed, the leg has answered the question as soon as it survived longer
+// than the path's upper bound (plus the precision width, against a lost packet): the short leg is
+// then after the jump host. Without this the leg would go on to --max (7,440 s by default) to
+// prove "no timeout", and the command would wait for it — two hours for an answer known in two T.
+import { bracketWidthTarget, type Precision } from '../search/index.ts';
+import type { Direction, DirectionResult, MeasurementResult } from '../search/types.ts';
+import { formatSummary } from '../probe/summary.ts';
+
+/** The leg stopped because it outlived the path's timeout in every direction that has one. */
+export interface JumpLegOutlived {
+  target: string;
+  outlivedPath: true;
+  /** Per direction the path timed out in: the longest idle age the leg survived (above the path's upper bound). */
+  survivedSeconds: Partial<Record<Direction, number>>;
+}
+
+export type JumpLegReport = MeasurementResult | JumpLegOutlived | { target: string; error: string };
+
+export interface JumpReport {
+  /** client → each hop → target, as measured. */
+  path: string[];
+  /** The client→first-hop leg measured alone: its result, that it outlived the path, or why it could not be measured. */
+  jumpLeg: JumpLegReport;
+}
+
+/**
+ * The leg's report once it has outlived the path, or null while it has not (or the path found no
+ * timeout: then there is nothing to outlive, and the leg's own verdict is the answer).
+ * `legLower`: per direction, the longest idle age the leg survived so far.
+ */
+export function legOutlivedPath(target: string, path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'upperSeconds'>[] }, legLower: Partial<Record<Direction, number | null>>, precision: Precision): JumpLegOutlived | null {
+  const timedOut = path.results.filter((r) => r.verdict === 'timeout' && r.upperSeconds !== null);
+  if (timedOut.length === 0) return null;
+  const survivedSeconds: Partial<Record<Direction, number>> = {};
+  for (const r of timedOut) {
+    const lower = legLower[r.direction];
+    if (lower === null || lower === undefined || lower <= r.upperSeconds! + bracketWidthTarget(precision, r.upperSeconds!)) return null;
+    survivedSeconds[r.direction] = lower;
+  }
+  return { target, outlivedPath: true, survivedSeconds };
+}
+
+export function formatJumpReport(j: JumpReport): string {
+  const lines = [`Measured path: ${j.path.join(' → ')} (a middlebox on any leg counts: the shortest timeout wins)`];
+  const leg = j.jumpLeg;
+  if ('error' in leg) lines.push(`Jump leg alone (client → ${leg.target}): not measurable: ${leg.error}`);
+  else if ('outlivedPath' in leg) {
+    const survived = Object.entries(leg.survivedSeconds)
+      .map(([direction, s]) => `${s.toFixed(1)} s ${direction}`)
+      .join(', ');
+    lines.push(
+      `Jump leg alone (client → ${leg.target}): survived ${survived} idle, longer than the path's timeout,`,
+      `  so the short timeout is after the jump host (the leg was not searched further).`,
+    );
+  } else lines.push(`Jump leg alone (client → ${leg.target}), so you can tell which leg is the short one:`, ...formatSummary(leg).trimEnd().split('\n').map((l) => `  ${l}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,113 @@
+// `measure -J` in the simulator (issue 22, "a jump path: path and leg measured together in ≤ 1.5 ×
+// max(T_path, T_leg)"): what the split of the session budget between the path and the jump leg
+// costs. src/cli/measure.ts runs the path and the client→jump leg at once, each a searchDirections
+// (both directions, signal method) with shareOf(opts, 2) — 8 of the 16 sessions. Rows:
+//
+//   split 8+8      today's `measure -J`: two simulated paths on one virtual clock, 8 sessions each
+//   alone 16       one target with all 16 sessions (what the path costs without a leg beside it)
+//   both 16+16     path and leg with 16 each (32 connections through the jump host: over budget,
+//                  shown only as the bound a shared planner could approach)
+//
+// for a box on client→jump (path and leg both time out at T; reference T) and on jump→target (the
+// path times out at T, the leg has none: it stops once it outlived the path, src/cli/jump-leg.ts,
+// reference T; the row "to --max" is the leg searched on to --max = 3 T, as before that rule,
+// reference 3 T). Prints median and max of wall ÷ reference over T = 10…300 s × 3 seeds, and the
+// ratio of the median to the goal 1.5. Deterministic; a few seconds.   npm run bench:jump-sim
+import { legOutlivedPath } from '../../src/cli/jump-leg.ts';
+import { defaultSearchOptions, precisionOf, searchDirections, shareOf } from '../../src/search/index.ts';
+import { withinPrecision } from '../../src/search/sim/judge.ts';
+import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
+import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
+import type { Direction, DirectionResult, SearchOptions } from '../../src/search/types.ts';
+
+const GOAL = 1.5;
+const FIXED_T = [10, 15, 20, 25, 40, 60, 120, 300];
+const SEEDS = [1, 2, 3];
+const precision = precisionOf(defaultSearchOptions);
+
+/**
+ * Both directions of each target at once on one virtual clock, `sessions[i]` for target i; wall s,
+ * all within precision. With `stopLeg`, target 1 (the leg) stops as `measure -J` stops it: once it
+ * outlived target 0's (the path's) timeout (it then counts as right if its true timeout is above).
+ */
+async function simulateTargets(models: PathModel[], sessions: number[], maxSeconds: number, stopLeg = false): Promise<{ wallSeconds: number; ok: boolean }> {
+  const clock = new VirtualClock(1_000_000);
+  const sims = models.map((m) => new SimulatedPath(clock, m));
+  const start = clock.now();
+  const legAbort = new AbortController();
+  const legLower: Partial<Record<Direction, number | null>> = {};
+  let path: { results: DirectionResult[] } | null = null;
+  let outlived = false;
+  const check = () => {
+    if (!stopLeg || !path || legAbort.signal.aborted) return;
+    if (legOutlivedPath('leg', path, legLower, precision)) {
+      outlived = true;
+      legAbort.abort(new Error('outlived'));
+    }
+  };
+  const runs = sims.map((sim, i) => {
+    const perDirection = (['outbound', 'inbound'] as const).map(
+      (direction): SearchOptions => ({
+        ...defaultSearchOptions,
+        maxSeconds,
+        sessions: sessions[i],
+        control: sim.control(),
+        direction,
+        ...(i === 1 ? { signal: legAbort.signal, onProgress: (p) => ((legLower[p.direction] = p.lowerSeconds), check()) } : {}),
+      }),
+    );
+    const run = searchDirections(sim, clock, perDirection, true);
+    if (i === 0) void run.then((results) => ((path = { results }), check()));
+    return i === 1
+      ? run.catch((err: unknown): null => {
+          if (outlived) return null;
+          throw err;
+        })
+      : run;
+  });
+  const results = await clock.run(Promise.all(runs), start + (maxSeconds * 50 + 3600) * 1000);
+  const ok = results.every((rs, i) => rs === null || rs.every((r) => withinPrecision(r, models[i], precision)));
+  return { wallSeconds: (clock.now() - start) / 1000, ok };
+}
+
+const half = shareOf(defaultSearchOptions, 2).sessions;
+const full = defaultSearchOptions.sessions;
+const ROWS: { name: string; sessions: number[] }[] = [
+  { name: `split ${half}+${half} (today)`, sessions: [half, half] },
+  { name: `alone ${full} (no leg)`, sessions: [full] },
+  { name: `both ${full}+${full} (over budget)`, sessions: [full, full] },
+];
+const CASES = [
+  { name: 'box on client→jump', legTimeout: (T: number): number | null => T, maxSeconds: (_T: number) => defaultSearchOptions.maxSeconds, reference: (T: number) => T, stopLeg: true },
+  { name: 'box on jump→target', legTimeout: (_T: number): number | null => null, maxSeconds: (_T: number) => defaultSearchOptions.maxSeconds, reference: (T: number) => T, stopLeg: true },
+  { name: 'box on jump→target, leg to --max = 3 T', legTimeout: (_T: number): number | null => null, maxSeconds: (T: number) => 3 * T, reference: (T: number) => 3 * T, stopLeg: false },
+];
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+console.log(`jump-sim bench: silent drop, signal method, both directions; T = ${FIXED_T.join(', ')} s × seeds ${SEEDS.join(', ')}; goal wall ≤ ${GOAL} × max(T_path, T_leg)`);
+let bad = 0;
+for (const c of CASES) {
+  console.log(`\n${c.name} (reference ${c.stopLeg ? 'T' : '--max = 3 T'})`);
+  for (const row of ROWS) {
+    const ratios: number[] = [];
+    for (const T of FIXED_T) {
+      for (const seed of SEEDS) {
+        const path: PathModel = { timeoutSeconds: T, mode: 'silent', inboundMethod: 'signal', seed };
+        const leg: PathModel = { ...path, timeoutSeconds: c.legTimeout(T), seed: seed + 100 };
+        const models = row.sessions.length === 1 ? [path] : [path, leg];
+        const r = await simulateTargets(models, row.sessions, c.maxSeconds(T), c.stopLeg);
+        if (!r.ok) bad++;
+        ratios.push(r.wallSeconds / (row.sessions.length === 1 ? T : c.reference(T)));
+      }
+    }
+    const m = median(ratios);
+    console.log(`  ${row.name.padEnd(26)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × ref  = ${(m / GOAL).toFixed(2)} × the goal`);
+  }
+}
+if (bad > 0) console.log(`\n${bad} run(s) outside the precision`);
+process.exit(bad === 0 ? 0 : 1);
