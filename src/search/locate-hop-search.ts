@@ -182,7 +182,7 @@ export class HopSearch {
    * probe then costs at most one width, never a fresh session's whole wait.
    */
   private confirmWidth(upper: number): number {
-    return bracketWidthTarget(this.opts.precision, upper) * DEFAULT_TUNING.sharedConfirmWindowFraction;
+    return bracketWidthTarget(this.opts.precision, upper) * DEFAULT_TUNING.confirmWindowFraction;
   }
 
   /** Settles the outcome when the evidence is enough (and returns it), else null. */

@@ -138,7 +138,7 @@ export class SearchRun {
 
   confirmWindowFraction(): number {
     if (!this.probesAreOptions()) return this.tuning.inboundConfirmWindowFraction;
-    return this.context.shared ? this.tuning.sharedConfirmWindowFraction : this.tuning.confirmWindowFraction;
+    return this.tuning.confirmWindowFraction;
   }
 
   /** An unanswered probe is suspected after this long; on a slow path never before 3 RTTs. */

@@ -12,7 +12,12 @@ export interface SearchTuning extends PlanTuning {
   /** Warm start window around the prior: [low × lowFactor, high × highFactor]. */
   windowLowFactor: number;
   windowHighFactor: number;
-  /** An upper bound counts as confirmed with 2 net failures within [upper, upper + fraction × width]. */
+  /**
+   * An upper bound counts as confirmed with 2 net failures within [upper, upper + fraction × width].
+   * One whole precision width: the sessions near the timeout reach it one after another, and a
+   * window of half a width made the search wait for a second failure right above the first (one
+   * direction at T = 90 s: 1.26 → 1.12 × T). The same for one direction and for two sharing a pool.
+   */
   confirmWindowFraction: number;
   /** The same for inbound, where every extra confirmation round costs a whole T. */
   inboundConfirmWindowFraction: number;
@@ -23,16 +28,13 @@ export interface SearchTuning extends PlanTuning {
    * than alone, so that when a rung fails more sessions are just below it (for both directions).
    */
   sharedLadderRatio: number;
-  /**
-   * The confirm window with a shared pool: sessions near the timeout are what both directions
-   * need, so a second failure within one precision width (not half) above the upper bound confirms.
-   */
-  sharedConfirmWindowFraction: number;
   /** Where a gap is split with a shared pool (see PlanTuning.splitFraction). */
   sharedSplitFraction: number;
   /**
    * suspectAfterMs with a shared pool: a suspected rung lets both directions start bisecting below
    * it, and at small T each tenth of a second decides which sessions are still below the timeout.
+   * (Not for one direction alone: there 200 ms gained ≤ 0.03 × T and let two lost probes in a row
+   * confirm a false upper bound at 8 % loss, test/unit/search.test.ts "re-tests a lost probe".)
    */
   sharedSuspectAfterMs: number;
 }
@@ -48,10 +50,9 @@ export const DEFAULT_TUNING: SearchTuning = Object.freeze({
   windowLowFactor: 0.75,
   windowHighFactor: 1.35,
   heartbeatCeilingFactor: 0.9,
-  confirmWindowFraction: 0.5,
+  confirmWindowFraction: 1,
   inboundConfirmWindowFraction: 1,
   sharedLadderRatio: 1.15,
-  sharedConfirmWindowFraction: 1,
   sharedSplitFraction: 0.6,
   sharedSuspectAfterMs: 200,
 });

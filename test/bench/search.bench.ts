@@ -297,12 +297,12 @@ const A = '(a) this search, cold';
 /**
  * Condition → row → the cells not gated: missed, or met by less than 0.02 at 3 or at 20 seeds
  * (2026-12-07). The outbound-alone cells gated are those it meets: T = 25, 30, 90 s (silent, loss),
- * T ≤ 90 s but 15 and 40 (reset).
+ * T ≤ 90 s but 15 (reset; T = 40 s since one confirm window of a whole precision width, 1.30 → 1.25).
  */
 const OUTBOUND_MISSED_SILENT: Cell[] = [10, 15, 20, 40, 60, 120, 240, 350, 1200, 3600];
 const NOT_GATED: Record<string, Record<string, Cell[]>> = {
   'silent drop': { [K]: [10], [M]: [10, 15, 20], [A]: OUTBOUND_MISSED_SILENT },
-  reset: { [A]: [15, 40, 120, 240, 350, 1200, 3600] },
+  reset: { [A]: [15, 120, 240, 350, 1200, 3600] },
   'silent + 1% loss': { [K]: [10], [M]: [10, 15, 20], [A]: OUTBOUND_MISSED_SILENT },
   'silent + 10 s ticks + 1% loss': { [K]: ['median', ...FIXED_T.filter((t) => t < 1200)], [M]: FIXED_T.filter((t) => t < 90), [A]: FIXED_T },
 };

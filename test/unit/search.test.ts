@@ -46,6 +46,17 @@ describe('searchIdleTimeout over a simulated middlebox', () => {
     expect(result.lowerSeconds).toBe(Math.max(...survived));
   });
 
+  it.each([
+    [90, 1.2],
+    [240, 1.33],
+  ])('outbound cold, T = %i s: a second failure within one precision width above the first confirms it (wall < %f × T)', async (t, bound) => {
+    // With a confirm window of half a width the search waited for a failure right above the first
+    // (virtual time: 1.26 × T at 90 s, 1.36 × T at 240 s); the next session to cross T is within one.
+    const { result, wallSeconds } = await measure({ timeoutSeconds: t, mode: 'silent', seed: 1 });
+    expectBracketAround(result, t);
+    expect(wallSeconds / t).toBeLessThan(bound);
+  });
+
   it('finds the timeout inbound (the server speaks first)', async () => {
     const { result } = await measure({ timeoutSeconds: 90, mode: 'silent', seed: 5 }, { direction: 'inbound' });
     expect(result.direction).toBe('inbound');
