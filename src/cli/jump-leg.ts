@@ -16,6 +16,8 @@ export interface JumpLegOutlived {
   outlivedPath: true;
   /** Per direction the path timed out in: the longest idle age the leg survived (above the path's upper bound). */
   survivedSeconds: Partial<Record<Direction, number>>;
+  /** Directions the path timed out in that the jump host cannot be probed in (e.g. inbound: no shell there). */
+  unsupported?: Direction[];
 }
 
 export type JumpLegReport = MeasurementResult | JumpLegOutlived | { target: string; error: string };
@@ -30,18 +32,31 @@ export interface JumpReport {
 /**
  * The leg's report once it has outlived the path, or null while it has not (or the path found no
  * timeout: then there is nothing to outlive, and the leg's own verdict is the answer).
- * `legLower`: per direction, the longest idle age the leg survived so far.
+ * `legLower`: per direction, the longest idle age the leg survived so far. `legUnsupported`: the
+ * directions the leg's search ended `unsupported` in (a jump host without a shell has no inbound
+ * probes): they are not waited for, as long as another direction outlived the path.
  */
-export function legOutlivedPath(target: string, path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'upperSeconds'>[] }, legLower: Partial<Record<Direction, number | null>>, precision: Precision): JumpLegOutlived | null {
+export function legOutlivedPath(
+  target: string,
+  path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'upperSeconds'>[] },
+  legLower: Partial<Record<Direction, number | null>>,
+  precision: Precision,
+  legUnsupported: ReadonlySet<Direction> = new Set(),
+): JumpLegOutlived | null {
   const timedOut = path.results.filter((r) => r.verdict === 'timeout' && r.upperSeconds !== null);
-  if (timedOut.length === 0) return null;
   const survivedSeconds: Partial<Record<Direction, number>> = {};
+  const unsupported: Direction[] = [];
   for (const r of timedOut) {
+    if (legUnsupported.has(r.direction)) {
+      unsupported.push(r.direction);
+      continue;
+    }
     const lower = legLower[r.direction];
     if (lower === null || lower === undefined || lower <= r.upperSeconds! + bracketWidthTarget(precision, r.upperSeconds!)) return null;
     survivedSeconds[r.direction] = lower;
   }
-  return { target, outlivedPath: true, survivedSeconds };
+  if (Object.keys(survivedSeconds).length === 0) return null;
+  return { target, outlivedPath: true, survivedSeconds, ...(unsupported.length ? { unsupported } : {}) };
 }
 
 export function formatJumpReport(j: JumpReport): string {
@@ -56,6 +71,7 @@ export function formatJumpReport(j: JumpReport): string {
       `Jump leg alone (client → ${leg.target}): survived ${survived} idle, longer than the path's timeout,`,
       `  so the short timeout is after the jump host (the leg was not searched further).`,
     );
+    if (leg.unsupported?.length) lines.push(`  Not measurable on the jump host: ${leg.unsupported.join(', ')} (its search there ended unsupported, e.g. no shell).`);
   } else lines.push(`Jump leg alone (client → ${leg.target}), so you can tell which leg is the short one:`, ...formatSummary(leg).trimEnd().split('\n').map((l) => `  ${l}`));
   return lines.join('\n') + '\n';
 }

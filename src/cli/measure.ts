@@ -86,12 +86,13 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   const stopLeg = () => legAbort.abort(abort.signal.reason);
   abort.signal.addEventListener('abort', stopLeg, { once: true });
   const legLower: Partial<Record<Direction, number | null>> = {};
+  const legUnsupported = new Set<Direction>();
   let pathResult: MeasurementResult | null = null;
   let outlived: (r: JumpLegOutlived) => void = () => {};
   const legOutlived = new Promise<JumpLegOutlived>((resolve) => (outlived = resolve));
   const checkLeg = () => {
     if (!jumpLeg || !pathResult || legAbort.signal.aborted) return;
-    const report = legOutlivedPath(jumpLeg.name, pathResult, legLower, precisionOf(opts));
+    const report = legOutlivedPath(jumpLeg.name, pathResult, legLower, precisionOf(opts), legUnsupported);
     if (!report) return;
     outlived(report);
     legAbort.abort(new Error('the jump leg outlived the path'));
@@ -115,6 +116,7 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
           onResult,
           onProgress: (p) => {
             legLower[p.direction] = p.lowerSeconds;
+            if (p.verdict === 'unsupported') legUnsupported.add(p.direction);
             checkLeg();
           },
         }),

@@ -85,7 +85,9 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr, now: (
       // The report's time is kept on this line's clock: a search starts after the control session
       // connected, so its own elapsedMs runs behind ours and would count its ETA down too early.
       const lineElapsed = now() - startedAt;
-      if (p.boundMs !== undefined) boundAt.set(p.direction, lineElapsed + (p.boundMs - p.elapsedMs));
+      // A direction that ended no longer bounds when the run stops.
+      if (p.verdict !== undefined) boundAt.delete(p.direction);
+      else if (p.boundMs !== undefined) boundAt.set(p.direction, lineElapsed + (p.boundMs - p.elapsedMs));
       state.set(p.direction, { ...p, elapsedMs: lineElapsed });
       draw();
     },

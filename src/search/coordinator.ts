@@ -117,7 +117,9 @@ export class SearchCoordinator {
   // ---- ending a direction ----------------------------------------------------------------
 
   private finish(run: SearchRun, d: Decision): void {
-    this.results.set(run, run.result(d, this.clock.now(), this.poolFacts()));
+    const result = run.result(d, this.clock.now(), this.poolFacts());
+    this.results.set(run, result);
+    this.progress.get(run)?.ended(result.verdict);
     this.stopRun(run);
     // The other direction plans again: it may not want the sessions this one kept.
     this.wakeup.notify();

@@ -6,7 +6,7 @@ import type { Assessment } from './evidence.ts';
 import type { SessionPool } from './pool.ts';
 import type { SearchRun } from './search-run.ts';
 import { silentDeadlineMs } from './silent-deadline.ts';
-import type { Clock, SearchProgress } from './types.ts';
+import type { Clock, SearchProgress, Verdict } from './types.ts';
 
 /** A progress report at least this often while the search runs (the ETA moves with time). */
 const PROGRESS_EVERY_MS = 1000;
@@ -40,6 +40,23 @@ export class ProgressReporter {
 
   stop(): void {
     this.stopped.abort();
+  }
+
+  /** The direction's search ended: one last report, with its verdict (who waits on a direction learns it ended). */
+  ended(verdict: Verdict): void {
+    if (this.stopped.signal.aborted) return;
+    this.stop();
+    const a = this.run.assessment();
+    this.onProgress({
+      direction: this.run.direction,
+      lowerSeconds: a.lower,
+      upperSeconds: a.upper,
+      sessionsOpen: this.pool.size,
+      elapsedMs: this.clock.now() - this.run.startMs,
+      etaMs: 0,
+      boundMs: this.run.timeBudgetMs(),
+      verdict,
+    });
   }
 
   /**

@@ -224,6 +224,8 @@ export interface SearchProgress {
    * stops and reports what it saw (a partial bracket and why it stopped).
    */
   boundMs?: number;
+  /** Present on a direction's last report, once its search has ended: its verdict. */
+  verdict?: Verdict;
 }
 
 export interface ProbeRecord {

@@ -101,8 +101,9 @@ export interface Lab {
    * `listen:port` — e.g. a jump host in `cli` on 127.0.0.1 (the middlebox then sits on the
    * jump→target leg) or a target behind the lab sshd in `srv` (the middlebox on client→jump).
    * Its name is added to the lab's known_hosts; destroy() ends it with the namespaces.
+   * `sshdOptions`: extra sshd_config lines, e.g. `{ ForceCommand: 'internal-sftp' }`.
    */
-  addSshd(role: LabRole, listen: string, port: number): Promise<{ pid: number; log(): string }>;
+  addSshd(role: LabRole, listen: string, port: number, sshdOptions?: Record<string, string>): Promise<{ pid: number; log(): string }>;
   /** Kills the lab's processes by PID, deletes its namespaces and temp dir. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -333,10 +334,10 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       const pin = opts.pinning === 'none' ? [] : ['--known-hosts', knownHostsPath];
       return lab.idleprobe(['measure', target, '-i', clientKeyPath, ...pin, ...args], opts);
     },
-    addSshd: async (role, listen, port) => {
+    addSshd: async (role, listen, port, sshdOptions = {}) => {
       const name = `${role}-${listen.replace(/[^0-9A-Za-z]/g, '_')}-${port}`;
       const configPath = path.join(tmpDir, `sshd_config.${name}`);
-      writeFileSync(configPath, sshdConfig(tmpDir, keys, listen, port, { PidFile: path.join(tmpDir, `sshd.${name}.pid`) }), { mode: 0o600 });
+      writeFileSync(configPath, sshdConfig(tmpDir, keys, listen, port, { ...sshdOptions, PidFile: path.join(tmpDir, `sshd.${name}.pid`) }), { mode: 0o600 });
       const extra = await startSshd(ns[role], configPath);
       const [keyType, keyBlob] = readFileSync(`${keys.hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
       const hostField = port === 22 ? listen : `[${listen}]:${port}`;

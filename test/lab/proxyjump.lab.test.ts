@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JumpLegReport } from '../../src/cli/jump-leg.ts';
+import type { JumpLegOutlived, JumpLegReport } from '../../src/cli/jump-leg.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { createLab, describeRun, LAB_ADDRESSES, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
 
@@ -109,6 +109,24 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     expect(survived).toBeLessThan(max);
     expect(run.elapsedMs, describeRun(run, l)).toBeLessThan(max * 1000);
     console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg survived ${survived} s, ${(run.elapsedMs / 1000).toFixed(1)} s`);
+  }, CASE_TIMEOUT_MS);
+
+  it('middlebox on jump→target, a jump host without a shell (ForceCommand internal-sftp), both directions, the default --max: the leg\'s inbound ends unsupported, its outbound outlives the path, and it stops', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
+    await l.addSshd('cli', '127.0.0.1', 2222, { ForceCommand: 'internal-sftp' });
+    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', '--min', '2', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    for (const d of ['outbound', 'inbound'] as const) {
+      const r = doc.results.find((x) => x.direction === d)!;
+      expect(r.verdict, `${d}: ${describeRun(run, l)}`).toBe('timeout');
+    }
+    // Without waiting for the leg's own end the run would last until the leg's outbound reached 7,440 s.
+    expect('outlivedPath' in doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toBe(true);
+    const leg = doc.jumpLeg as JumpLegOutlived;
+    expect(Object.keys(leg.survivedSeconds)).toEqual(['outbound']);
+    expect(leg.unsupported).toEqual(['inbound']);
+    expect(run.elapsedMs).toBeLessThan(60_000);
+    console.log(`[lab] ProxyJump through a jump host without a shell: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, leg outbound survived ${leg.survivedSeconds.outbound} s, inbound unsupported; ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
   it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, unreachable 3 before any host key, bad usage 2; a chain of two jump hosts works; a port-less known_hosts entry as ssh reads it', async () => {

@@ -40,6 +40,17 @@ describe('legOutlivedPath', () => {
     expect(legOutlivedPath('jump', none, { outbound: 7000 }, precision)).toBeNull();
   });
 
+  it('a direction the leg cannot be probed in (its search ended unsupported: no shell on the jump host) is not waited for, once another outlived the path', () => {
+    const unsupported = new Set(['inbound'] as const);
+    expect(legOutlivedPath('jump', both, { outbound: 27.4, inbound: null }, precision, unsupported)).toEqual({ target: 'jump', outlivedPath: true, survivedSeconds: { outbound: 27.4 }, unsupported: ['inbound'] });
+    expect(legOutlivedPath('jump', both, { outbound: 21.3, inbound: null }, precision, unsupported)).toBeNull();
+    // Nothing outlived at all: no early stop (the leg's own verdict is the answer).
+    expect(legOutlivedPath('jump', both, { outbound: null, inbound: null }, precision, new Set(['outbound', 'inbound'] as const))).toBeNull();
+    const text = formatJumpReport({ path: ['client', 'root@jump:22', 'root@10.0.0.2:22'], jumpLeg: { target: 'root@jump:22', outlivedPath: true, survivedSeconds: { outbound: 27.4 }, unsupported: ['inbound'] } });
+    expect(text).toContain('survived 27.4 s outbound idle');
+    expect(text).toContain('Not measurable on the jump host: inbound (its search there ended unsupported, e.g. no shell).');
+  });
+
   it('reads: which leg is short, and that the leg was not searched further', () => {
     const text = formatJumpReport({ path: ['client', 'root@jump:22', 'root@10.0.0.2:22'], jumpLeg: { target: 'root@jump:22', outlivedPath: true, survivedSeconds: { outbound: 27.4, inbound: 23.9 } } });
     expect(text).toContain('Jump leg alone (client → root@jump:22): survived 27.4 s outbound, 23.9 s inbound idle, longer than the path');

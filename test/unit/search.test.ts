@@ -264,6 +264,10 @@ describe('resource limits', () => {
     expect(seen.every((p) => p.sessionsOpen <= 16 && p.direction === 'outbound')).toBe(true);
     const last = seen.at(-1)!;
     expect(last.elapsedMs).toBeLessThanOrEqual(result.elapsedMs);
+    // The last report says the direction ended, and how (measure -J waits on it: src/cli/jump-leg.ts).
+    expect(last.verdict).toBe('timeout');
+    expect([last.lowerSeconds, last.upperSeconds]).toEqual([result.lowerSeconds, result.upperSeconds]);
+    expect(seen.filter((p) => p.verdict !== undefined)).toHaveLength(1);
   });
 });
 
