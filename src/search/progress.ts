@@ -46,17 +46,7 @@ export class ProgressReporter {
   ended(verdict: Verdict): void {
     if (this.stopped.signal.aborted) return;
     this.stop();
-    const a = this.run.assessment();
-    this.onProgress({
-      direction: this.run.direction,
-      lowerSeconds: a.lower,
-      upperSeconds: a.upper,
-      sessionsOpen: this.pool.size,
-      elapsedMs: this.clock.now() - this.run.startMs,
-      etaMs: 0,
-      boundMs: this.run.timeBudgetMs(),
-      verdict,
-    });
+    this.onProgress({ ...this.snapshot(this.run.assessment(), this.clock.now()), etaMs: 0, verdict });
   }
 
   /**
@@ -73,16 +63,23 @@ export class ProgressReporter {
     this.lastAtMs = now;
     const eta = estimateRemaining(etaInputOf(this.run, this.pool, a, now));
     this.onProgress({
+      ...this.snapshot(a, now),
+      etaMs: Math.round(eta.remainingMs),
+      etaKind: eta.kind,
+      etaAtLeastMs: eta.atLeastMs === null ? null : Math.round(eta.atLeastMs),
+    });
+  }
+
+  /** What every report says: the bracket, the sessions, the time, the bound. */
+  private snapshot(a: Assessment, now: number): Omit<SearchProgress, 'etaMs'> {
+    return {
       direction: this.run.direction,
       lowerSeconds: a.lower,
       upperSeconds: a.upper,
       sessionsOpen: this.pool.size,
       elapsedMs: now - this.run.startMs,
-      etaMs: Math.round(eta.remainingMs),
-      etaKind: eta.kind,
-      etaAtLeastMs: eta.atLeastMs === null ? null : Math.round(eta.atLeastMs),
       boundMs: this.run.timeBudgetMs(),
-    });
+    };
   }
 }
 

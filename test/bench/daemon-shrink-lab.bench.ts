@@ -25,6 +25,7 @@ import { createLab, describeRun, requireLab, LAB_ADDRESSES, type Lab } from '../
 import { serveInLab, type ServeInLab } from '../lab/serve-in-lab.ts';
 import { METRIC } from '../../src/exporter/metric-names.ts';
 import { runShrink } from '../support/shrink-run.ts';
+import { median } from '../lab/search-vs-sim-row.ts';
 
 function option(name: string, fallback: string): string {
   const args = process.argv.slice(2);
@@ -198,10 +199,6 @@ const cleanUp = async () => {
 // lab.ts also tears its labs down synchronously on exit and on SIGINT/SIGTERM/SIGHUP (by PID).
 
 const f = (x: number | null, d = 2) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(d));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const range = (xs: number[], d = 2) => `${f(median(xs), d)} (${f(Math.min(...xs), d)}–${f(Math.max(...xs), d)})`;
 
 console.log(`daemon after a shrink, real lab: T_old ${T_OLD} s → T_new ${T_NEW} s, goal T_old + 1.5 × T_new = ${GOAL_S} s; P = 0.9 × T_old = ${P_S.toFixed(1)} s; ${os.cpus().length} cores; logs in ${KEEP}`);

@@ -22,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 import type { JumpLegReport } from '../../src/cli/jump-leg.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { createLab, describeRun, LAB_ADDRESSES, requireLab, type ExecResult, type Lab } from '../lab/lab.ts';
+import { median } from '../lab/search-vs-sim-row.ts';
 
 const GOAL = 1.5;
 const args = process.argv.slice(2);
@@ -121,12 +122,6 @@ async function runCase(name: CaseName, T: number): Promise<Row> {
     await l.destroy();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const load = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 console.log(`jump-lab bench: T = ${timeouts.join(', ')} s, ${runs} run(s) per case, serial; ${os.cpus().length} CPUs, load average at start ${load()}`);

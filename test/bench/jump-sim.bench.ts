@@ -19,6 +19,7 @@ import { withinPrecision } from '../../src/search/sim/judge.ts';
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
 import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
 import type { Direction, DirectionResult, SearchOptions } from '../../src/search/types.ts';
+import { median } from '../lab/search-vs-sim-row.ts';
 
 const GOAL = 1.5;
 const FIXED_T = [10, 15, 20, 25, 40, 60, 120, 300];
@@ -82,12 +83,6 @@ const CASES = [
   { name: 'box on jump→target', legTimeout: (_T: number): number | null => null, maxSeconds: (_T: number) => defaultSearchOptions.maxSeconds, reference: (T: number) => T, stopLeg: true },
   { name: 'box on jump→target, leg to --max = 3 T', legTimeout: (_T: number): number | null => null, maxSeconds: (T: number) => 3 * T, reference: (T: number) => 3 * T, stopLeg: false },
 ];
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 console.log(`jump-sim bench: silent drop, signal method, both directions; T = ${FIXED_T.join(', ')} s × seeds ${SEEDS.join(', ')}; goal wall ≤ ${GOAL} × max(T_path, T_leg)`);
 let bad = 0;
