@@ -79,7 +79,14 @@ describe.skipIf(!env.available).concurrent(`idleprobe locate in the netns chain$
       ]);
       expectBracket(doc.boxes[0], 4);
       expectBracket(doc.boxes[1], 8);
-      expect(doc.boxes[0].foundAfterSeconds).toBeLessThanOrEqual(doc.boxes[1].foundAfterSeconds);
+      // Not an order: level 0 may still need a fresh session to confirm its bracket after its old
+      // sessions moved on to level 1, so the near box can be bracketed after the far one (CI: 22.2 s
+      // vs 17.8 s under load). What holds: a box is known only once a session failed above its
+      // timeout, and before the run ends. Speed is measured in locate-vs-sim.lab.
+      for (const box of doc.boxes) {
+        expect(box.foundAfterSeconds).toBeGreaterThanOrEqual(box.upperSeconds - 0.1);
+        expect(box.foundAfterSeconds).toBeLessThanOrEqual(doc.elapsedSeconds);
+      }
       expect(Math.abs(doc.pathTimeoutSeconds! - 4)).toBeLessThanOrEqual(1);
       expect(doc.givenTimeout).toBeNull();
       expect(doc.hiddenBefore).toBe(3);
