@@ -6,7 +6,8 @@
 //    sends the signal, answering "ok PID" or "gone PID", so the moment a probe session's server
 //    speaks is chosen late, without a byte on the probe session itself. "END PID" ends the server's
 //    process of a probe connection the path forgot (sshd's session process, as the waiter reported
-//    it): TERM, but only if that PID still is an sshd or dropbear process.
+//    it): TERM, but only if that PID still is an sshd or dropbear process, and again while it is
+//    (END_SERVER_PROCESS).
 // Both end on their own: the waiter when its stdin closes (the session ended: a background `cat`
 // sees EOF) or on SIGTERM from the signaller, and after `maxLifetimeSeconds` of undisturbed sleeping
 // at the latest; the signaller when its stdin closes. They run in the account's login shell, so
@@ -50,15 +51,30 @@ export function waiterScript(maxLifetimeSeconds: number): string {
  */
 export const IS_SSH_SERVER_PROCESS = `c=$(cat /proc/$1/comm 2>/dev/null || ps -o comm= -p $1 2>/dev/null); case "$c" in sshd*|dropbear*) return 0 ;; esac; return 1`;
 
+/** Retries of END_SERVER_PROCESS's TERM, one a second, while the process is still there. */
+export const END_SERVER_RETRIES = 3;
+
+/**
+ * POSIX sh (needs is_server): "end SSH server process $1": TERM if it is one, then again once a
+ * second while it still is, at most END_SERVER_RETRIES times, in the background. Why again: sshd's
+ * session process can miss a TERM. Its handler only sets a flag, checked before ppoll(), and TERM
+ * is not blocked around that check; a TERM landing between the check and ppoll() (likely when we
+ * just ended its command, whose SIGCHLD woke it) leaves it asleep on a connection the path forgot
+ * (lab: 2 of 135 runs, `sshd: root@notty` asleep in ppoll with TERM caught, not pending). A second
+ * TERM interrupts ppoll(). Guarded by is_server each time: a PID reused meanwhile is left alone.
+ */
+export const END_SERVER_PROCESS = `is_server "$1" && kill -TERM "$1" 2>/dev/null || return 1; ( i=0; while [ $i -lt ${END_SERVER_RETRIES} ]; do sleep 1; is_server "$1" || exit 0; kill -TERM "$1" 2>/dev/null; i=$((i+1)); done ) </dev/null >/dev/null 2>&1 & return 0`;
+
 export function signallerScript(): string {
   return [
     `echo ${SIGNALLER_READY}`,
     `is_server() { ${IS_SSH_SERVER_PROCESS}; }`,
+    `end_server() { ${END_SERVER_PROCESS}; }`,
     'while read -r sig pid; do',
     '  case "$sig:$pid" in',
     `    USR1:*[!0-9]*|TERM:*[!0-9]*|END:*[!0-9]*) echo "bad $pid" ;;`,
     '    USR1:?*|TERM:?*) if kill -"$sig" "$pid" 2>/dev/null; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
-    '    END:?*) if is_server "$pid" && kill -TERM "$pid" 2>/dev/null; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
+    '    END:?*) if end_server "$pid"; then echo "ok $pid"; else echo "gone $pid"; fi ;;',
     '    *) echo "bad $pid" ;;',
     '  esac',
     'done',
@@ -74,7 +90,13 @@ export const ORPHANS_ENDED = 'idleprobe-ended';
  */
 export function endOrphansScript(pids: readonly number[]): string {
   const list = pids.filter((p) => Number.isInteger(p) && p > 1).join(' ');
-  return [`is_server() { ${IS_SSH_SERVER_PROCESS}; }`, 'n=0', `for p in ${list}; do if is_server "$p" && kill -TERM "$p" 2>/dev/null; then n=$((n+1)); fi; done`, `echo ${ORPHANS_ENDED} $n`].join('\n');
+  return [
+    `is_server() { ${IS_SSH_SERVER_PROCESS}; }`,
+    `end_server() { ${END_SERVER_PROCESS}; }`,
+    'n=0',
+    `for p in ${list}; do if end_server "$p"; then n=$((n+1)); fi; done`,
+    `echo ${ORPHANS_ENDED} $n`,
+  ].join('\n');
 }
 
 /**
