@@ -60,7 +60,7 @@ export const END_SERVER_RETRIES = 3;
  * session process can miss a TERM. Its handler only sets a flag, checked before ppoll(), and TERM
  * is not blocked around that check; a TERM landing between the check and ppoll() (likely when we
  * just ended its command, whose SIGCHLD woke it) leaves it asleep on a connection the path forgot
- * (lab: 2 of 135 runs, `sshd: root@notty` asleep in ppoll with TERM caught, not pending). A second
+ * (lab: 2 of 156 runs, `sshd: root@notty` asleep in ppoll with TERM caught, not pending). A second
  * TERM interrupts ppoll(). Guarded by is_server each time: a PID reused meanwhile is left alone.
  */
 export const END_SERVER_PROCESS = `is_server "$1" && kill -TERM "$1" 2>/dev/null || return 1; ( i=0; while [ $i -lt ${END_SERVER_RETRIES} ]; do sleep 1; is_server "$1" || exit 0; kill -TERM "$1" 2>/dev/null; i=$((i+1)); done ) </dev/null >/dev/null 2>&1 & return 0`;
