@@ -12,7 +12,7 @@ const env = requireLab();
 
 describe.skipIf(!env.available)(`locate: real chain vs simulator${env.available ? '' : ` (skipped: ${env.reason})`}`, () => {
   for (const c of LOCATE_VS_SIM_CASES.filter((x) => x.ci)) {
-    it(`${c.name}: the far box is found within ${ALLOWED_GAP * 100} % of the simulator's prediction`, async () => {
+    it(`${c.name}: every box is found within ${ALLOWED_GAP * 100} % of the simulator's prediction`, async () => {
       const r = await runLocateVsSim(c);
       expect(r.failure).toBeNull();
       console.log(`[lab] ${r.line}`);
