@@ -7,7 +7,7 @@
 // then after the jump host. Without this the leg would go on to --max (7,440 s by default) to
 // prove "no timeout", and the command would wait for it — two hours for an answer known in two T.
 import { bracketWidthTarget, type Precision } from '../search/index.ts';
-import type { Direction, DirectionResult, MeasurementResult } from '../search/types.ts';
+import type { Direction, DirectionResult, MeasurementResult, SearchProgress } from '../search/types.ts';
 import { formatSummary } from '../probe/summary.ts';
 
 /** The leg stopped because it outlived the path's timeout in every direction that has one. */
@@ -38,7 +38,7 @@ export interface JumpReport {
  */
 export function legOutlivedPath(
   target: string,
-  path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'upperSeconds'>[] },
+  path: PathResults,
   legLower: Partial<Record<Direction, number | null>>,
   precision: Precision,
   legUnsupported: ReadonlySet<Direction> = new Set(),
@@ -57,6 +57,60 @@ export function legOutlivedPath(
   }
   if (Object.keys(survivedSeconds).length === 0) return null;
   return { target, outlivedPath: true, survivedSeconds, ...(unsupported.length ? { unsupported } : {}) };
+}
+
+/** The path's results, as legOutlivedPath reads them. */
+type PathResults = { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'upperSeconds'>[] };
+
+/**
+ * The leg's search beside the path's: give it `signal` and `onProgress`, tell it `pathEnded`; once
+ * the leg outlived the path (legOutlivedPath) `outlived` resolves and `signal` aborts the leg. Its
+ * own abort, so that stopping the leg is not an interruption of the command; `parent` (the
+ * command's) still stops it. Shared by `measure -J` and test/bench/jump-sim.bench.ts.
+ */
+export class JumpLegWatch {
+  readonly signal: AbortSignal;
+  readonly outlived: Promise<JumpLegOutlived>;
+  private readonly stop = new AbortController();
+  private readonly lower: Partial<Record<Direction, number | null>> = {};
+  private readonly unsupported = new Set<Direction>();
+  private path: PathResults | null = null;
+  private report: JumpLegOutlived | null = null;
+  private resolveOutlived: (r: JumpLegOutlived) => void = () => {};
+
+  constructor(
+    private readonly target: string,
+    private readonly precision: Precision,
+    parent?: AbortSignal,
+  ) {
+    this.signal = parent ? AbortSignal.any([parent, this.stop.signal]) : this.stop.signal;
+    this.outlived = new Promise((resolve) => (this.resolveOutlived = resolve));
+  }
+
+  /** The leg's progress (its onProgress): the longest age survived per direction, and the directions that ended unsupported. */
+  readonly onProgress = (p: SearchProgress): void => {
+    this.lower[p.direction] = p.lowerSeconds;
+    if (p.verdict === 'unsupported') this.unsupported.add(p.direction);
+    this.check();
+  };
+
+  pathEnded(path: PathResults): void {
+    this.path = path;
+    this.check();
+  }
+
+  /** Whether the leg was stopped because it outlived the path. */
+  hasOutlived(): boolean {
+    return this.report !== null;
+  }
+
+  private check(): void {
+    if (!this.path || this.signal.aborted) return;
+    this.report = legOutlivedPath(this.target, this.path, this.lower, this.precision, this.unsupported);
+    if (!this.report) return;
+    this.resolveOutlived(this.report);
+    this.stop.abort(new Error('the jump leg outlived the path'));
+  }
 }
 
 export function formatJumpReport(j: JumpReport): string {

@@ -9,8 +9,8 @@ import { formatDurationMs, parseDurationSeconds } from '../duration.ts';
 import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
 import { ConnectPacer, precisionOf, realClock, shareOf } from '../search/index.ts';
-import type { Direction, MeasurementResult } from '../search/types.ts';
-import { formatJumpReport, legOutlivedPath, type JumpLegOutlived, type JumpLegReport, type JumpReport } from './jump-leg.ts';
+import type { MeasurementResult } from '../search/types.ts';
+import { formatJumpReport, JumpLegWatch, type JumpLegReport, type JumpReport } from './jump-leg.ts';
 import { parseSessions } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
@@ -80,23 +80,8 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   // connect of both goes through one pacer (they all reach the jump host first).
   const share = jumpLeg ? shareOf(opts, 2) : opts;
   const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
-  // The leg stops once it outlived the path's timeout (./jump-leg.ts); its own abort, so that
-  // stopping it is not an interruption of the command.
-  const legAbort = new AbortController();
-  const stopLeg = () => legAbort.abort(abort.signal.reason);
-  abort.signal.addEventListener('abort', stopLeg, { once: true });
-  const legLower: Partial<Record<Direction, number | null>> = {};
-  const legUnsupported = new Set<Direction>();
-  let pathResult: MeasurementResult | null = null;
-  let outlived: (r: JumpLegOutlived) => void = () => {};
-  const legOutlived = new Promise<JumpLegOutlived>((resolve) => (outlived = resolve));
-  const checkLeg = () => {
-    if (!jumpLeg || !pathResult || legAbort.signal.aborted) return;
-    const report = legOutlivedPath(jumpLeg.name, pathResult, legLower, precisionOf(opts), legUnsupported);
-    if (!report) return;
-    outlived(report);
-    legAbort.abort(new Error('the jump leg outlived the path'));
-  };
+  // The leg stops once it outlived the path's timeout (./jump-leg.ts).
+  const watch = jumpLeg ? new JumpLegWatch(jumpLeg.name, precisionOf(opts), abort.signal) : null;
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
       ...share,
@@ -107,32 +92,22 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       onResult,
     }),
   );
-  const leg = jumpLeg
+  const leg = jumpLeg && watch
     ? resultFirst((onResult) =>
         measureTarget(jumpLeg, {
           ...share,
           connectPacer,
-          signal: legAbort.signal,
+          signal: watch.signal,
           onResult,
-          onProgress: (p) => {
-            legLower[p.direction] = p.lowerSeconds;
-            if (p.verdict === 'unsupported') legUnsupported.add(p.direction);
-            checkLeg();
-          },
+          onProgress: watch.onProgress,
         }),
       )
     : null;
-  void main.result.then(
-    (r) => {
-      pathResult = r;
-      checkLeg();
-    },
-    () => undefined, // handled below
-  );
+  if (watch) void main.result.then((r) => watch.pathEnded(r), () => undefined /* handled below */);
   try {
     const [result, legResult] = await Promise.all([
       main.result,
-      leg ? Promise.race([legOutlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg!.name, error: err.message }))]) : Promise.resolve(null),
+      leg && watch && jumpLeg ? Promise.race([watch.outlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))]) : Promise.resolve(null),
     ]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).
@@ -151,7 +126,6 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
     if (err instanceof CredentialError) throw new UsageError(err.message);
     throw err;
   } finally {
-    abort.signal.removeEventListener('abort', stopLeg);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -52,7 +52,7 @@ export function waiterScript(maxLifetimeSeconds: number): string {
 export const IS_SSH_SERVER_PROCESS = `c=$(cat /proc/$1/comm 2>/dev/null || ps -o comm= -p $1 2>/dev/null); case "$c" in sshd*|dropbear*) return 0 ;; esac; return 1`;
 
 /** Retries of END_SERVER_PROCESS's TERM, one a second, while the process is still there. */
-export const END_SERVER_RETRIES = 3;
+const END_SERVER_RETRIES = 3;
 
 /**
  * POSIX sh (needs is_server): "end SSH server process $1": TERM if it is one, then again once a

@@ -13,12 +13,12 @@
 // reference T; the row "to --max" is the leg searched on to --max = 3 T, as before that rule,
 // reference 3 T). Prints median and max of wall ÷ reference over T = 10…300 s × 3 seeds, and the
 // ratio of the median to the goal 1.5. Deterministic; a few seconds.   npm run bench:jump-sim
-import { legOutlivedPath } from '../../src/cli/jump-leg.ts';
+import { JumpLegWatch } from '../../src/cli/jump-leg.ts';
 import { defaultSearchOptions, precisionOf, searchDirections, shareOf } from '../../src/search/index.ts';
 import { withinPrecision } from '../../src/search/sim/judge.ts';
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
 import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
-import type { Direction, DirectionResult, SearchOptions } from '../../src/search/types.ts';
+import type { SearchOptions } from '../../src/search/types.ts';
 import { median } from '../lab/search-vs-sim-row.ts';
 
 const GOAL = 1.5;
@@ -35,17 +35,8 @@ async function simulateTargets(models: PathModel[], sessions: number[], maxSecon
   const clock = new VirtualClock(1_000_000);
   const sims = models.map((m) => new SimulatedPath(clock, m));
   const start = clock.now();
-  const legAbort = new AbortController();
-  const legLower: Partial<Record<Direction, number | null>> = {};
-  let path: { results: DirectionResult[] } | null = null;
-  let outlived = false;
-  const check = () => {
-    if (!stopLeg || !path || legAbort.signal.aborted) return;
-    if (legOutlivedPath('leg', path, legLower, precision)) {
-      outlived = true;
-      legAbort.abort(new Error('outlived'));
-    }
-  };
+  // As `measure -J` stops its leg (the same watch).
+  const watch = stopLeg ? new JumpLegWatch('leg', precision) : null;
   const runs = sims.map((sim, i) => {
     const perDirection = (['outbound', 'inbound'] as const).map(
       (direction): SearchOptions => ({
@@ -54,14 +45,14 @@ async function simulateTargets(models: PathModel[], sessions: number[], maxSecon
         sessions: sessions[i],
         control: sim.control(),
         direction,
-        ...(i === 1 ? { signal: legAbort.signal, onProgress: (p) => ((legLower[p.direction] = p.lowerSeconds), check()) } : {}),
+        ...(i === 1 && watch ? { signal: watch.signal, onProgress: watch.onProgress } : {}),
       }),
     );
     const run = searchDirections(sim, clock, perDirection, true);
-    if (i === 0) void run.then((results) => ((path = { results }), check()));
+    if (i === 0) void run.then((results) => watch?.pathEnded({ results }));
     return i === 1
       ? run.catch((err: unknown): null => {
-          if (outlived) return null;
+          if (watch?.hasOutlived()) return null;
           throw err;
         })
       : run;
