@@ -77,6 +77,7 @@ export const locateWithProber: LocateFn = (spec, opts) =>
       signal: opts.signal,
       onSessionsOpen: opts.onSessionsOpen,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.silentDeadlineFloorMs !== undefined ? { silentDeadlineFloorMs: opts.silentDeadlineFloorMs } : {}),
     });
     return outcome.document;
   });

@@ -42,6 +42,8 @@ export interface LocateTargetOptions {
   /** The process's connect pacer (the daemon's): every connect waits for it. Default: one of its own from the pacing above. */
   connectPacer?: ConnectPacer;
   connectTimeoutMs?: number;
+  /** The setting `silent_deadline_floor_ms` (default: the measurement's). */
+  silentDeadlineFloorMs?: number;
   signal?: AbortSignal;
   onProgress?: (p: LocateProgress) => void;
   onSessionsOpen?: (open: number) => void;
@@ -213,6 +215,7 @@ export async function locateTarget(spec: TargetSpec, opts: LocateTargetOptions, 
     credentials: loadCredentials(spec),
     hostKeys: loadHostKeyPolicy(spec),
     connectTimeoutMs: opts.connectTimeoutMs,
+    silentDeadlineFloorMs: opts.silentDeadlineFloorMs,
     connectPacer:
       opts.connectPacer ??
       new ConnectPacer(clock, { connectStaggerMs: opts.connectStaggerMs ?? MEASURE_DEFAULTS.connectStaggerMs, maxConnectsPerMinute: opts.maxConnectsPerMinute ?? LOCATE_DEFAULTS.maxConnectsPerMinute }),

@@ -150,7 +150,7 @@ describe('locate in the daemon', () => {
   }
 
   it('follows a measurement that found a timeout, from its bracket; metrics, API and history show the boxes', async () => {
-    const { daemon, measures, locates, exprs } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { locate: true }), target('b')] });
+    const { daemon, measures, locates, exprs } = make({ global: { jitter_seconds: 0 }, targets: [target('a', { locate: true, silent_deadline_floor_ms: 1500 }), target('b')] });
     daemon.start();
     expect(exprs()).toContain('20 4 * * 0');
     const first = await measures.next();
@@ -163,7 +163,8 @@ describe('locate in the daemon', () => {
     await daemon.settled('a', 'measurement');
     const run = await locates.next();
     expect(run.spec.name).toBe('a');
-    expect(run.opts).toMatchObject({ maxHops: 30, pathTimeout: { lowerSeconds: 9, upperSeconds: 11, estimateSeconds: 10, failureMode: 'silent' }, roundSessions: 30 });
+    // The target's own probe settings travel with it (the silent deadline's floor used to be dropped here).
+    expect(run.opts).toMatchObject({ maxHops: 30, pathTimeout: { lowerSeconds: 9, upperSeconds: 11, estimateSeconds: 10, failureMode: 'silent' }, roundSessions: 30, silentDeadlineFloorMs: 1500 });
     expect(job(LOCATE, daemon.snapshot('a')).running).not.toBeNull();
     // b has no locate: its measurement found a timeout too, and nothing followed.
     expect(locates.list.map((c) => c.spec.name)).toEqual(['a']);

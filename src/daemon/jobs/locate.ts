@@ -25,6 +25,8 @@ export interface DaemonLocateOptions {
   /** Sessions of one frontier round (the lease minus the control session). */
   roundSessions: number;
   connectTimeoutMs?: number;
+  /** The target's `silent_deadline_floor_ms`. */
+  silentDeadlineFloorMs?: number;
   connectStaggerMs: number;
   maxConnectsPerMinute: number;
   /** The daemon's connect pacer: every connect of the run waits for it. */
@@ -42,6 +44,7 @@ export interface LocateSettings {
   maxSeconds: number;
   sessions: number;
   connectTimeoutMs: number;
+  silentDeadlineFloorMs: number;
 }
 
 /** Up to 30 sessions per frontier round (two per hop at most), plus the control session. */
@@ -95,7 +98,15 @@ export function locateJob(locate: LocateFn | undefined): Job {
     work: locate,
     settingsOf: ({ settings: s }) =>
       s.locate
-        ? { schedule: s.locateSchedule, maxHops: s.locateMaxHops, minSeconds: s.minSeconds, maxSeconds: s.maxSeconds, sessions: s.sessions, connectTimeoutMs: s.connectTimeoutMs }
+        ? {
+            schedule: s.locateSchedule,
+            maxHops: s.locateMaxHops,
+            minSeconds: s.minSeconds,
+            maxSeconds: s.maxSeconds,
+            sessions: s.sessions,
+            connectTimeoutMs: s.connectTimeoutMs,
+            silentDeadlineFloorMs: s.silentDeadlineFloorMs,
+          }
         : null,
     schedule: (s) => s.schedule,
     sessions: (s) => Math.min(ROUND_SESSIONS, 2 * s.maxHops) + 1,
@@ -110,6 +121,7 @@ export function locateJob(locate: LocateFn | undefined): Job {
         sessions: Math.min(s.sessions, roundSessions),
         roundSessions,
         connectTimeoutMs: s.connectTimeoutMs,
+        silentDeadlineFloorMs: s.silentDeadlineFloorMs,
         connectStaggerMs: ctx.global.connectStaggerMs,
         maxConnectsPerMinute: ctx.global.maxConnectsPerMinute,
         connectPacer: ctx.lease.connectPacer,
