@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { interruptedError, UsageError } from './errors.ts';
 import { formatDuration } from './progress.ts';
 import { addSearchOptions, parseAgeRange, parseSeconds, parseSessions, type SearchFlags } from './measure.ts';
+import { parseSilentDeadlineFloor } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, warnOnStderr, type ConnectionFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { LOCATE_DEFAULTS, locateTarget, type LocateTargetOptions } from '../probe/locate.ts';
@@ -37,7 +38,13 @@ export function parseMaxHops(value: string): number {
 /** The search flags → LocateTargetOptions (the connection's deadline is added once TARGET is resolved). */
 export function buildLocateOptions(flags: LocateFlags): LocateTargetOptions {
   const { minSeconds, maxSeconds } = parseAgeRange(flags.min, flags.max);
-  const opts: LocateTargetOptions = { maxHops: parseMaxHops(flags.maxHops), minSeconds, maxSeconds, sessions: parseSessions(flags.sessions) };
+  const opts: LocateTargetOptions = {
+    maxHops: parseMaxHops(flags.maxHops),
+    minSeconds,
+    maxSeconds,
+    sessions: parseSessions(flags.sessions),
+    silentDeadlineFloorMs: parseSilentDeadlineFloor(flags.silentDeadlineFloor),
+  };
   if (flags.timeout !== undefined) {
     opts.timeoutSeconds = parseSeconds(flags.timeout, '--timeout');
     if (opts.timeoutSeconds >= maxSeconds) throw new UsageError(`--timeout (${opts.timeoutSeconds}) must be below --max (${maxSeconds})`);

@@ -11,7 +11,7 @@ import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.
 import { ConnectPacer, precisionOf, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
 import { formatJumpReport, JumpLegWatch, type JumpLegReport, type JumpReport } from './jump-leg.ts';
-import { parseSessions } from './setting-flags.ts';
+import { parseSessions, parseSilentDeadlineFloor } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
 import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
@@ -39,6 +39,7 @@ export interface SearchFlags {
   min: string;
   max: string;
   sessions: string;
+  silentDeadlineFloor: string;
   json?: boolean;
 }
 
@@ -46,15 +47,24 @@ export interface MeasureFlags extends ConnectionFlags, ProbeFlags, SearchFlags, 
 
 /** Search flags and the connection's deadline → MeasureOptions (the settings, by their settings names). */
 export function buildMeasureOptions(flags: SearchFlags, connectTimeoutMs: number = MEASURE_DEFAULTS.connectTimeoutMs): MeasureOptions {
-  return { ...MEASURE_DEFAULTS, ...parseAgeRange(flags.min, flags.max), sessions: parseSessions(flags.sessions), connectTimeoutMs };
+  return { ...MEASURE_DEFAULTS, ...parseAgeRange(flags.min, flags.max), sessions: parseSessions(flags.sessions), silentDeadlineFloorMs: parseSilentDeadlineFloor(flags.silentDeadlineFloor), connectTimeoutMs };
 }
 
-/** The age-range and session flags, shared with `locate`. */
+/**
+ * `--silent-deadline-floor`'s help. The default stays 3 s on purpose: the first packet after an
+ * idle period can be slow on some paths (a cellular radio waking up, Wi-Fi power save), and a
+ * late answer taken for silence is a wrong measurement (docs/search.md, "The silent deadline").
+ */
+const SILENT_DEADLINE_FLOOR_HELP =
+  "wait at least this long for a probe's answer before calling it silent (the deadline is the larger of this and 4 × RTT + 1s); shorter finishes sooner at small timeouts, but an answer slower than it is taken for a timeout";
+
+/** The age-range, session and silent-deadline flags, shared with `locate`. */
 export function addSearchOptions(cmd: Command, help: { max: string; sessions: string } = { max: 'longest idle age to probe', sessions: 'concurrent probe sessions (shared by both directions)' }): Command {
   return cmd
     .option('--min <duration>', 'shortest idle age to probe (10 = seconds, or 10s, 5m, 1h30m)', String(MEASURE_DEFAULTS.minSeconds))
     .option('--max <duration>', help.max, String(MEASURE_DEFAULTS.maxSeconds))
-    .option('--sessions <n>', help.sessions, String(MEASURE_DEFAULTS.sessions));
+    .option('--sessions <n>', help.sessions, String(MEASURE_DEFAULTS.sessions))
+    .option('--silent-deadline-floor <duration>', SILENT_DEADLINE_FLOOR_HELP, formatDurationMs(MEASURE_DEFAULTS.silentDeadlineFloorMs));
 }
 
 /** The first ProxyJump hop as a target of its own: the client→jump leg alone. */

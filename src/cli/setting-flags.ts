@@ -3,6 +3,7 @@
 // The inbound flags become the prober's one inbound value (src/probe/inbound.ts).
 import { InboundSettingsError, inboundProbeOf, type InboundProbe } from '../probe/inbound.ts';
 import { rangeOf, searchSettingsProperties } from '../search/settings-schema.ts';
+import { parseDurationMs } from '../duration.ts';
 import { UsageError } from './errors.ts';
 
 /** An integer flag within its setting's schema range. */
@@ -16,6 +17,12 @@ export function parseIntegerSetting(value: string, flag: string, schema: { reado
 /** `--sessions N`: the search's `sessions` setting. */
 export function parseSessions(value: string): number {
   return parseIntegerSetting(value, '--sessions', searchSettingsProperties.sessions);
+}
+
+/** `--silent-deadline-floor D` (a duration): the setting `silent_deadline_floor_ms`, within its schema range. */
+export function parseSilentDeadlineFloor(value: string): number {
+  const { min, max } = rangeOf(searchSettingsProperties.silent_deadline_floor_ms);
+  return parseDurationMs(value, '--silent-deadline-floor', { minMs: min, maxMs: max });
 }
 
 export interface InboundFlags {

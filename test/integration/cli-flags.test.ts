@@ -21,10 +21,13 @@ let lab: DemoLab;
 let dir: string;
 const f = (name: string) => path.join(dir, name);
 let silent: Awaited<ReturnType<typeof silentServer>>;
+/** A second lab whose box drops idle flows silently (the first one resets them): for the silent deadline. */
+let silentLab: DemoLab;
 
 beforeAll(async () => {
   lab = await startDemoLab({ timeoutSeconds: T, mode: 'reset', password: PASSWORD });
   silent = await silentServer();
+  silentLab = await startDemoLab({ timeoutSeconds: T, mode: 'silent' });
   dir = mkdtempSync(path.join(tmpdir(), 'idleprobe-cli-flags-'));
   writeFileSync(f('wrong_key'), generateEd25519KeyPair().private, { mode: 0o600 });
   // The lab's key, encrypted with a passphrase (ssh-keygen -p rewrites it in place; -a 1: one KDF
@@ -47,6 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab?.close();
   await silent?.close();
+  await silentLab?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -54,6 +58,8 @@ const target = () => `${lab.user}@${lab.host}:${lab.port}`;
 const pin = () => ['--host-key', lab.hostKeySha256];
 const auth = () => ['-i', lab.privateKeyPath, ...pin()];
 const wrongPin = () => `SHA256:${lab.hostKeySha256[7] === 'A' ? 'B' : 'A'}${lab.hostKeySha256.slice(8)}`;
+const silentTarget = () => `${silentLab.user}@${silentLab.host}:${silentLab.port}`;
+const silentAuth = () => ['-i', silentLab.privateKeyPath, '--host-key', silentLab.hostKeySha256];
 const json = (r: Run) => {
   expect(r.code, show(r)).toBe(0);
   return JSON.parse(r.stdout);
@@ -311,6 +317,21 @@ const MEASURE_FLAGS: Record<string, Row> = {
     expect(one).toBeLessThanOrEqual(2);
     expect(eight).toBeGreaterThan(3);
     expect((await idleprobe(['measure', target(), ...auth(), '--sessions', '0'])).code).toBe(2);
+  },
+  '--silent-deadline-floor': async () => {
+    // On the silent lab every probe above T goes unanswered: each waited max(floor, 4 × RTT + 1 s)
+    // and its detail says how long (the default floor is 3 s; the lab's RTT is well under 100 ms).
+    const doc = json(await idleprobe(['measure', silentTarget(), ...silentAuth(), '--direction', 'outbound', '--min', '1', '--max', '6', '--silent-deadline-floor', '1500ms', '--json'], { timeoutMs: 85_000 }));
+    expect(doc.results[0].verdict).toBe('timeout');
+    const waitedMs = doc.results[0].probes.filter((p: { outcome: string }) => p.outcome === 'silent').map((p: { detail: string }) => Number(/within (\d+) ms/.exec(p.detail)?.[1]));
+    expect(waitedMs.length, JSON.stringify(doc.results[0].probes)).toBeGreaterThan(0);
+    for (const ms of waitedMs) {
+      expect(ms).toBeGreaterThanOrEqual(1500);
+      expect(ms).toBeLessThan(3000);
+    }
+    const bad = await idleprobe(['measure', target(), ...auth(), '--silent-deadline-floor', '50ms']);
+    expect(bad.code, show(bad)).toBe(2);
+    expect(bad.stderr).toMatch(/--silent-deadline-floor: "50ms" must be at least 100ms/);
   },
   '--inbound-command': async () => {
     // A command the demo server refuses (it has no shell): the inbound probes fail, outbound does not.
@@ -584,6 +605,17 @@ const LOCATE_FLAGS: Record<string, Row> = {
     expect(json(none)).toMatchObject({ pathTimeoutSeconds: null, pathTimeoutBracket: null, boxes: [] });
     expect(none.stderr).toContain('no idle timeout on the path up to 2 s');
     await badLocate(['--max', 'forever'], /--max: "forever" is not a duration/);
+  },
+  '--silent-deadline-floor': async () => {
+    // On the silent lab, verifying --timeout needs failures just above it, and a silent failure is
+    // known only at the prober's deadline: the run with the 6 s floor waits at least 4 s more than
+    // the one with 2 s (it waits for several; without the flag both took 20 s, the 3 s default).
+    const run = (floor: string) => idleprobe(['locate', silentTarget(), ...silentAuth(), ...LOCATE_QUICK, '--silent-deadline-floor', floor], { timeoutMs: 85_000 });
+    const [short, long] = (await Promise.all([run('2s'), run('6s')])).map(json);
+    for (const doc of [short, long]) expect(doc.givenTimeout).toMatchObject({ source: '--timeout', seconds: T });
+    expect(long.givenTimeout.held).toBe(true);
+    expect(long.elapsedSeconds).toBeGreaterThanOrEqual(short.elapsedSeconds + 4);
+    await badLocate(['--silent-deadline-floor', '3m'], /--silent-deadline-floor: "3m" must be at most 2m/);
   },
   '--sessions': async () => {
     expect(json(await locate(['--sessions', '1', ...LOCATE_QUICK])).target).toBe(target());

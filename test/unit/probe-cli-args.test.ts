@@ -18,7 +18,7 @@ writeFileSync(identity, 'not parsed here\n');
 
 const flags = (over: Partial<MeasureFlags> = {}): MeasureFlags => ({
   // Pure flag logic here; ssh_config resolution is tested through the CLI (measure-cli, ssh-config tests).
-  direction: 'both', min: '5', max: '7440', sessions: '16', inbound: true, identity, knownHosts, sshConfig: false, ...over,
+  direction: 'both', min: '5', max: '7440', sessions: '16', silentDeadlineFloor: '3s', inbound: true, identity, knownHosts, sshConfig: false, ...over,
 });
 
 describe('target argument', () => {
@@ -87,6 +87,11 @@ describe('measure flags', () => {
     expect(() => buildMeasureOptions(flags({ min: '10', max: '5' }))).toThrow(/--max/);
     expect(() => buildMeasureOptions(flags({ sessions: '0' }))).toThrow(/--sessions/);
     expect(() => buildMeasureOptions(flags({ sessions: '2.5' }))).toThrow(/--sessions/);
+    expect(buildMeasureOptions(flags({ silentDeadlineFloor: '1.5s' }))).toMatchObject({ silentDeadlineFloorMs: 1500 });
+    expect(buildMeasureOptions(flags({ silentDeadlineFloor: '800ms' }))).toMatchObject({ silentDeadlineFloorMs: 800 });
+    expect(() => buildMeasureOptions(flags({ silentDeadlineFloor: '50ms' }))).toThrow(/--silent-deadline-floor: "50ms" must be at least 100ms/);
+    expect(() => buildMeasureOptions(flags({ silentDeadlineFloor: '3m' }))).toThrow(/--silent-deadline-floor: "3m" must be at most 2m/);
+    expect(() => buildMeasureOptions(flags({ silentDeadlineFloor: 'soon' }))).toThrow(/--silent-deadline-floor: "soon" is not a duration/);
   });
 });
 
