@@ -2,7 +2,7 @@
 // that CI does not run (T = 60 s takes minutes per row) and with repeated runs, so a figure comes
 // with its spread. Needs the network-namespace lab (root, ip, nft, sshd; see docs/lab.md):
 //
-//   IDLEPROBE_REQUIRE_LAB=1 npx tsx test/bench/search-vs-sim.lab.bench.ts [--runs N] [--t 20,25,60] [--rows both,inbound]
+//   IDLEPROBE_REQUIRE_LAB=1 npx tsx test/bench/search-vs-sim.lab.bench.ts [--runs N] [--t 20,25,60] [--rows both,inbound] [--silent-deadline-floor MS]
 //
 // Each run: a fresh lab with conntrack timeout T (silent drop), `idleprobe measure --direction D
 // --json` by signal through the real CLI, then the simulator for the same path fed with that run's
@@ -37,6 +37,10 @@ const runs = Number(option('--runs', '3'));
 if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new Error(`--runs: want an integer 1–20, got "${option('--runs', '3')}"`);
 const ts = parseList('--t', '20,25,60', (s) => (/^\d+$/.test(s) && Number(s) >= 10 && Number(s) <= 300 ? Number(s) : null));
 const directions = parseList<Direction | 'both'>('--rows', 'both,inbound', (s) => (s === 'both' || s === 'inbound' || s === 'outbound' ? s : null));
+// `measure --silent-deadline-floor`, given to the real run and to the model (default: the setting's own).
+const floorArg = option('--silent-deadline-floor', '');
+const silentDeadlineFloorMs = floorArg === '' ? undefined : Number(floorArg);
+if (silentDeadlineFloorMs !== undefined && !(Number.isInteger(silentDeadlineFloorMs) && silentDeadlineFloorMs >= 100 && silentDeadlineFloorMs <= 120000)) throw new Error(`--silent-deadline-floor: want ms 100–120000, got "${floorArg}"`);
 
 const env = requireLab();
 if (!env.available) {
@@ -55,7 +59,7 @@ const table: { row: ComparisonRow; figures: ComparisonFigures[]; loads: string[]
 try {
   for (const t of ts) {
     for (const direction of directions) {
-      const entry = { row: { direction, t }, figures: [] as ComparisonFigures[], loads: [] as string[], errors: [] as string[] };
+      const entry = { row: { direction, t, ...(silentDeadlineFloorMs !== undefined ? { silentDeadlineFloorMs } : {}) }, figures: [] as ComparisonFigures[], loads: [] as string[], errors: [] as string[] };
       table.push(entry);
       for (let i = 0; i < runs; i++) {
         const before = load();
@@ -77,7 +81,7 @@ try {
 }
 
 const range = (xs: number[], digits: number) => (xs.length ? `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : '–');
-console.log(`\nreal vs simulated, by signal, ${runs} run(s) per row; ${os.cpus().length} cores; median (min–max)`);
+console.log(`\nreal vs simulated, by signal, ${runs} run(s) per row; silent deadline floor ${silentDeadlineFloorMs ?? 'default'}${silentDeadlineFloorMs !== undefined ? ' ms' : ''}; ${os.cpus().length} cores; median (min–max)`);
 console.log('| row | T, s | real ÷ T | simulated ÷ T | gap, % | runs ok | load 1 min |');
 console.log('|---|---|---|---|---|---|---|');
 let failed = false;

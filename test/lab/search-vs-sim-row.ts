@@ -4,7 +4,7 @@
 // (test/lab/search-vs-sim.lab.test.ts, T = 20 and 25 s) and the lab benchmark
 // (test/bench/search-vs-sim.lab.bench.ts, which adds T = 60 s and repeats rows).
 import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
-import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../../src/probe/outcome.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../../src/probe/outcome.ts';
 import { searchIdleTimeout } from '../../src/search/index.ts';
 import { simulate, simulateBothDirections } from '../../src/search/sim/run.ts';
 import type { Direction, MeasurementResult, SearchOptions } from '../../src/search/types.ts';
@@ -18,6 +18,8 @@ export const SIM_SEEDS = 15;
 export interface ComparisonRow {
   direction: Direction | 'both';
   t: number;
+  /** `--silent-deadline-floor` in ms, for the real run and the model alike (default: the setting's). */
+  silentDeadlineFloorMs?: number;
 }
 
 export interface ComparisonFigures {
@@ -52,8 +54,10 @@ export async function compareRow(row: ComparisonRow, track: (lab: Lab) => void):
   const lab = await createLab({ conntrackTimeoutSeconds: row.t, mode: 'drop' });
   track(lab);
   const maxS = row.t * 3;
+  const floorMs = row.silentDeadlineFloorMs ?? DEFAULT_SILENT_DEADLINE_FLOOR_MS;
+  const floorFlag = row.silentDeadlineFloorMs === undefined ? [] : ['--silent-deadline-floor', `${row.silentDeadlineFloorMs}ms`];
   const run = await lab.measure(
-    ['--direction', row.direction, '--min', String(MIN_S), '--max', String(maxS), '--sessions', String(SESSIONS), '--json'],
+    ['--direction', row.direction, '--min', String(MIN_S), '--max', String(maxS), '--sessions', String(SESSIONS), ...floorFlag, '--json'],
     { timeoutMs: (row.t * 4 + 60) * 1000 },
   );
   if (run.code !== 0) throw new Error(`measure exited ${run.code}\n${run.stderr}\n${run.stdout.slice(0, 2000)}`);
@@ -71,7 +75,7 @@ export async function compareRow(row: ComparisonRow, track: (lab: Lab) => void):
   const beforeSearchMs = Math.max(0, doc.elapsedSeconds * 1000 - Math.max(...doc.results.map((r) => r.elapsedMs)));
   const timeline = doc.results.map((r) => `${r.direction}: ${r.probes.map((p) => `${((Date.parse(p.at) - startedAtMs) / 1000).toFixed(1)}s@${p.ageSeconds.toFixed(1)}${p.outcome[0]}`).join(' ')}`).join('\n');
 
-  const options: Partial<SearchOptions> = { ...MEASURE_DEFAULTS, minSeconds: MIN_S, maxSeconds: maxS, sessions: SESSIONS };
+  const options: Partial<SearchOptions> = { ...MEASURE_DEFAULTS, minSeconds: MIN_S, maxSeconds: maxS, sessions: SESSIONS, silentDeadlineFloorMs: floorMs };
   const simRatios: number[] = [];
   const constantRatios: number[] = [];
   for (let seed = 1; seed <= SIM_SEEDS * 2; seed++) {
@@ -87,7 +91,7 @@ export async function compareRow(row: ComparisonRow, track: (lab: Lab) => void):
       connectLatencyMs,
       connectLatenciesMs: replay ? connectsMs : undefined,
       rttMs: 1,
-      silentDeadlineMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS,
+      silentDeadlineMs: silentDeadlineMs(1, floorMs),
       inboundMethod: 'signal' as const,
       controlRttMs: 1,
       seed: replay ? seed : seed - SIM_SEEDS,

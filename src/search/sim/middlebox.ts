@@ -52,8 +52,10 @@ export interface PathModel {
   /** Per-connect latencies to replay, in the order started (see ConnectModel). */
   connectLatenciesMs?: readonly (number | null)[];
   rttMs?: number;
-  /** The prober's "no answer" deadline. */
+  /** The prober's "no answer" deadline (default: the rule of ../silent-deadline.ts with `silentDeadlineFloorMs`). */
   silentDeadlineMs?: number;
+  /** The setting `silent_deadline_floor_ms` the simulated prober runs with (default: the setting's default). */
+  silentDeadlineFloorMs?: number;
   /** sshd ClientAliveInterval: the server speaks after this many idle seconds. */
   serverHeartbeatSeconds?: number | null;
   /** The control session fails this many ms after the path was created. */
@@ -126,7 +128,7 @@ export class SimulatedPath implements SessionOpener {
 
   /** The simulated prober's silent deadline: the model's, else the prober's own rule with the default floor. */
   get deadlineMs(): number {
-    return this.model.silentDeadlineMs ?? silentDeadlineMs(this.rttMs, DEFAULT_SILENT_DEADLINE_FLOOR_MS);
+    return this.model.silentDeadlineMs ?? silentDeadlineMs(this.rttMs, this.model.silentDeadlineFloorMs ?? DEFAULT_SILENT_DEADLINE_FLOOR_MS);
   }
 
   /** Sessions not yet closed (opened or connecting). */
