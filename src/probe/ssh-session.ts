@@ -451,7 +451,11 @@ export class SshSession implements SearchSession {
         unsubscribe();
         resolve(r);
       };
-      const timer = after(this.clock, deadlineMs, () => settle({ outcome: 'silent', detail: `no reply to keepalive within ${deadlineMs} ms` }));
+      // Timers run before I/O in each turn of Node's event loop: after a stall (a busy process, a
+      // paused VM) the deadline would fire before an answer already in the socket is read. So the
+      // silence is decided in the turn's check phase (setImmediate: not a time, an ordering), after
+      // the poll phase has read whatever came.
+      const timer = after(this.clock, deadlineMs, () => setImmediate(() => settle({ outcome: 'silent', detail: `no reply to keepalive within ${deadlineMs} ms` })));
       const unsubscribe = this.onEnd(() => settle(this.closedOutcome()));
       try {
         // The reply (success or failure) proves the path; an Error means the connection closed.
