@@ -4,12 +4,20 @@
 // one after the other (timing comparison), and prints per case the real far box's
 // `foundAfterSeconds` ÷ its timeout against the simulator's range, and whether it lies within 15 %.
 // Needs root, like test/lab; about 5 min on a busy 2-core machine:
-//   npm run bench:locate-lab [-- --case cold]   (--case: only the cases whose name contains it)
+//   npm run bench:locate-lab [-- --case cold] [-- --silent-deadline-floor MS]
+// (--case: only the cases whose name contains it; --silent-deadline-floor: locate's flag, given to
+// the real run and the simulator alike)
 import { requireLab } from '../lab/lab.ts';
 import { LOCATE_VS_SIM_CASES, runLocateVsSim, withinPrediction } from '../lab/locate-vs-sim.ts';
 
 const args = process.argv.slice(2);
 const only = args.includes('--case') ? args[args.indexOf('--case') + 1] ?? '' : '';
+const floorArg = args.includes('--silent-deadline-floor') ? args[args.indexOf('--silent-deadline-floor') + 1] : undefined;
+const silentDeadlineFloorMs = floorArg === undefined ? undefined : Number(floorArg);
+if (silentDeadlineFloorMs !== undefined && !(Number.isInteger(silentDeadlineFloorMs) && silentDeadlineFloorMs >= 100 && silentDeadlineFloorMs <= 120000)) {
+  console.error(`locate-lab bench: --silent-deadline-floor wants ms 100–120000, got "${floorArg}"`);
+  process.exit(2);
+}
 
 const env = requireLab();
 if (!env.available) {
@@ -20,7 +28,7 @@ if (!env.available) {
 let bad = 0;
 for (const c of LOCATE_VS_SIM_CASES.filter((x) => x.name.includes(only))) {
   const started = Date.now();
-  const r = await runLocateVsSim(c);
+  const r = await runLocateVsSim(c, silentDeadlineFloorMs);
   const hopsRight = r.failure === null && JSON.stringify(r.realHops) === JSON.stringify(c.boxes.map((b) => b.hop));
   const ok = hopsRight && withinPrediction(r);
   if (!ok) bad++;

@@ -10,7 +10,7 @@
 // (every case, figures for docs/locate.md); no vitest here, so the benchmark can import it.
 import { locatePlannerOptions, LOCATE_DEFAULTS, type LocateTargetOptions } from '../../src/probe/locate.ts';
 import { MEASURE_DEFAULTS } from '../../src/probe/measure.ts';
-import { DEFAULT_SILENT_DEADLINE_FLOOR_MS } from '../../src/search/silent-deadline.ts';
+import { DEFAULT_SILENT_DEADLINE_FLOOR_MS, silentDeadlineMs } from '../../src/search/silent-deadline.ts';
 import { locateBoxes } from '../../src/search/locate.ts';
 import { simulateLocate, type SimBox } from '../../src/search/sim/multibox.ts';
 import { describeRun, type ExecResult } from './lab.ts';
@@ -86,7 +86,8 @@ function failed(failure: string): LocateVsSimResult {
   return { real: NaN, low: NaN, high: NaN, predictions: [], loginMs: NaN, realHops: [], simHops: [], line: failure, failure };
 }
 
-export async function runLocateVsSim(c: LocateVsSimCase): Promise<LocateVsSimResult> {
+/** `silentDeadlineFloorMs`: `locate --silent-deadline-floor`, for the real run and the model alike (default: the setting's). */
+export async function runLocateVsSim(c: LocateVsSimCase, silentDeadlineFloorMs?: number): Promise<LocateVsSimResult> {
   const lab = await createChainLab(c.chain);
   try {
     const logins: number[] = [];
@@ -95,7 +96,11 @@ export async function runLocateVsSim(c: LocateVsSimCase): Promise<LocateVsSimRes
       if (r.code !== 0) return failed(`login failed: ${describeRun(r)}`);
       logins.push(r.elapsedMs);
     }
-    const args = ['--min', String(c.min), '--max', String(c.max), '--json', ...(c.timeout !== undefined ? ['--timeout', String(c.timeout)] : [])];
+    const args = [
+      '--min', String(c.min), '--max', String(c.max), '--json',
+      ...(c.timeout !== undefined ? ['--timeout', String(c.timeout)] : []),
+      ...(silentDeadlineFloorMs !== undefined ? ['--silent-deadline-floor', `${silentDeadlineFloorMs}ms`] : []),
+    ];
     const run = await lab.locate(args, { timeoutMs: RUN_LIMIT_MS });
     if (run.code !== 0) return failed(`locate failed: ${describeRun(run)}`);
     const doc = JSON.parse(run.stdout) as { boxes: { hop: number; estimateSeconds: number; foundAfterSeconds: number }[]; elapsedSeconds: number };
@@ -116,7 +121,7 @@ export async function runLocateVsSim(c: LocateVsSimCase): Promise<LocateVsSimRes
     for (const f of LATENCY_FACTORS) {
       const sim = await simulateLocate(
         locateBoxes,
-        { targetHop: 4, boxes: c.boxes, rttMs: 1, connectLatencyMs: Math.round(loginMs * f), silentDeadlineMs: DEFAULT_SILENT_DEADLINE_FLOOR_MS },
+        { targetHop: 4, boxes: c.boxes, rttMs: 1, connectLatencyMs: Math.round(loginMs * f), silentDeadlineMs: silentDeadlineMs(1, silentDeadlineFloorMs ?? DEFAULT_SILENT_DEADLINE_FLOOR_MS) },
         locatePlannerOptions(opts, 4),
       );
       simHops.push(sim.result.boxes.map((b) => b.hop));
