@@ -37,6 +37,8 @@ export interface ShrinkCase {
   sentinel?: Record<string, unknown>;
   /** The config's `global` section (jitter_seconds is 0). */
   global?: Record<string, unknown>;
+  /** The target's `silent_deadline_floor_ms`, for the daemon and the simulated prober alike (default: the setting's). */
+  silentDeadlineFloorMs?: number;
 }
 
 export async function runShrink(c: ShrinkCase): Promise<ShrinkRun> {
@@ -50,9 +52,11 @@ export async function runShrink(c: ShrinkCase): Promise<ShrinkRun> {
     rttMs: 1,
     inboundMethod: 'signal',
     seed: c.seed,
+    ...(c.silentDeadlineFloorMs !== undefined ? { silentDeadlineFloorMs: c.silentDeadlineFloorMs } : {}),
   });
   const log = recordingLogger(clock);
-  const daemon = simulatedDaemon(path, clock, log.logger, { sentinel: { enabled: true, ...c.sentinel } }, c.global);
+  const target = { sentinel: { enabled: true, ...c.sentinel }, ...(c.silentDeadlineFloorMs !== undefined ? { silent_deadline_floor_ms: c.silentDeadlineFloorMs } : {}) };
+  const daemon = simulatedDaemon(path, clock, log.logger, target, c.global);
   daemon.start();
   let diedAtMs = Number.NaN;
   void log.until('sentinel died').then(() => (diedAtMs = clock.now()));
