@@ -9,15 +9,11 @@
 // the real run and the simulator alike)
 import { requireLab } from '../lab/lab.ts';
 import { LOCATE_VS_SIM_CASES, runLocateVsSim, withinPrediction } from '../lab/locate-vs-sim.ts';
+import { silentDeadlineFloorArg } from './silent-deadline-arg.ts';
 
 const args = process.argv.slice(2);
 const only = args.includes('--case') ? args[args.indexOf('--case') + 1] ?? '' : '';
-const floorArg = args.includes('--silent-deadline-floor') ? args[args.indexOf('--silent-deadline-floor') + 1] : undefined;
-const silentDeadlineFloorMs = floorArg === undefined ? undefined : Number(floorArg);
-if (silentDeadlineFloorMs !== undefined && !(Number.isInteger(silentDeadlineFloorMs) && silentDeadlineFloorMs >= 100 && silentDeadlineFloorMs <= 120000)) {
-  console.error(`locate-lab bench: --silent-deadline-floor wants ms 100–120000, got "${floorArg}"`);
-  process.exit(2);
-}
+const silentDeadlineFloorMs = silentDeadlineFloorArg(args);
 
 const env = requireLab();
 if (!env.available) {

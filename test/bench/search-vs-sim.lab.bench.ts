@@ -15,6 +15,7 @@ import type { Lab } from '../lab/lab.ts';
 import { requireLab } from '../lab/lab.ts';
 import { compareRow, describeComparison, median, type ComparisonFigures, type ComparisonRow } from '../lab/search-vs-sim-row.ts';
 import type { Direction } from '../../src/search/types.ts';
+import { silentDeadlineFloorArg } from './silent-deadline-arg.ts';
 
 const GOAL_RELATIVE_GAP = 0.1;
 
@@ -38,9 +39,7 @@ if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new Error(`--runs: w
 const ts = parseList('--t', '20,25,60', (s) => (/^\d+$/.test(s) && Number(s) >= 10 && Number(s) <= 300 ? Number(s) : null));
 const directions = parseList<Direction | 'both'>('--rows', 'both,inbound', (s) => (s === 'both' || s === 'inbound' || s === 'outbound' ? s : null));
 // `measure --silent-deadline-floor`, given to the real run and to the model (default: the setting's own).
-const floorArg = option('--silent-deadline-floor', '');
-const silentDeadlineFloorMs = floorArg === '' ? undefined : Number(floorArg);
-if (silentDeadlineFloorMs !== undefined && !(Number.isInteger(silentDeadlineFloorMs) && silentDeadlineFloorMs >= 100 && silentDeadlineFloorMs <= 120000)) throw new Error(`--silent-deadline-floor: want ms 100–120000, got "${floorArg}"`);
+const silentDeadlineFloorMs = silentDeadlineFloorArg(process.argv.slice(2));
 
 const env = requireLab();
 if (!env.available) {

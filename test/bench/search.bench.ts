@@ -12,6 +12,7 @@ import { logUniform, mulberry32, uniform } from '../../src/search/sim/prng.ts';
 import { bracketContainsTruth, withinPrecision } from '../../src/search/sim/judge.ts';
 import { sideBySide, simulate, simulateBothDirections, type SearchFunction } from '../../src/search/sim/run.ts';
 import type { Direction, SearchOptions } from '../../src/search/types.ts';
+import { silentDeadlineFloorArg } from './silent-deadline-arg.ts';
 
 const args = process.argv.slice(2);
 const argValue = (name: string) => {
@@ -30,9 +31,7 @@ const ONLY = argValue('--only');
 // --silent-deadline-floor 1000: the prober's setting (`measure --silent-deadline-floor`), for the
 // simulated prober and the search's ETA alike. The gates are set for the default: another floor is
 // an exploration, printed but not gated.
-const FLOOR_ARG = argValue('--silent-deadline-floor');
-const SILENT_DEADLINE_FLOOR_MS = FLOOR_ARG === undefined ? defaultSearchOptions.silentDeadlineFloorMs : Number(FLOOR_ARG);
-if (!(SILENT_DEADLINE_FLOOR_MS >= 100)) throw new Error(`--silent-deadline-floor must be a number of ms ≥ 100, got ${FLOOR_ARG}`);
+const SILENT_DEADLINE_FLOOR_MS = silentDeadlineFloorArg(args) ?? defaultSearchOptions.silentDeadlineFloorMs;
 // --sessions 8: the `sessions` setting (the daemon's modules default to 8, `measure` to 16); an
 // exploration as well.
 const SESSIONS_ARG = argValue('--sessions');
