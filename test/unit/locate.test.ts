@@ -106,6 +106,14 @@ describe('locate planner on the multi-box simulator', () => {
     expect(result.boxes[0].foundAfterMs / 1000 / T).toBeLessThanOrEqual(1.5);
   });
 
+  it('with the path timeout known, a silent box is confirmed while its first failure is still unanswered: T = 10 / 20 s within 1.75 / 1.45 × T (were 2.80 / 2.37)', async () => {
+    for (const T of [10, 20]) {
+      const { result } = await run({ targetHop: 6, boxes: [{ hop: 3, timeoutSeconds: T, mode: 'silent' }] }, { maxSeconds: 2 * T, pathTimeout: givenPathTimeout(T, PRECISION) });
+      expect(result.boxes.map((b) => b.hop)).toEqual([3]);
+      expect(result.boxes[0].foundAfterMs / 1000 / T, `T = ${T} s`).toBeLessThanOrEqual(T === 10 ? 1.75 : 1.45);
+    }
+  });
+
   it('a given path timeout that is too short (5 s, true 10 s) is found wrong and measured: both boxes, no made-up box at hop 1', async () => {
     const boxes: SimBox[] = [{ hop: 1, timeoutSeconds: 10, mode: 'silent' }, { hop: 3, timeoutSeconds: 20, mode: 'silent' }];
     const { result } = await run({ targetHop: 4, boxes }, { maxSeconds: 40, pathTimeout: givenPathTimeout(5, PRECISION), pathTimeoutSource: '--timeout' });
