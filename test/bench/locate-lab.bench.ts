@@ -1,9 +1,10 @@
 // locate on the real lab chain against the simulator (issue 22), every case of
 // test/lab/locate-vs-sim.ts: the two chains of `npm run bench:locate`, each cold and with its
-// timeout given. CI runs two of them (test/lab/locate-vs-sim.lab.test.ts); this runs all four,
+// timeout given, and one silent box (10 s, 20 s) with its timeout given. CI runs three of them
+// (test/lab/locate-vs-sim.lab.test.ts); this runs all six,
 // one after the other (timing comparison), and prints per case the real far box's
 // `foundAfterSeconds` ÷ its timeout against the simulator's range, and whether it lies within 15 %.
-// Needs root, like test/lab; about 5 min on a busy 2-core machine:
+// Needs root, like test/lab; about 6 min on a busy 2-core machine:
 //   npm run bench:locate-lab [-- --case cold] [-- --silent-deadline-floor MS]
 // (--case: only the cases whose name contains it; --silent-deadline-floor: locate's flag, given to
 // the real run and the simulator alike)
