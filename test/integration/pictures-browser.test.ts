@@ -167,11 +167,31 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
     expect((await get(`${serve.url}${css}`)).status).toBe(200);
   });
 
+  /**
+   * A page and what the API says at the same moment. The demo daemon goes on measuring (every 3
+   * minutes, and its matrices): a run that lands between the API read and the page load makes them
+   * differ by that run. So the API is read before and after the load, and the page is taken again
+   * (at most 3 times) until no run landed in between (`landed`: what a run changes).
+   */
+  async function pageWithSteadyApi<T>(what: string, url: string, read: () => Promise<T>, landed: (x: T) => unknown): Promise<{ now: T; page: Page }> {
+    for (let attempt = 1; ; attempt++) {
+      const before = JSON.stringify(landed(await read()));
+      const page = await browser.open(url);
+      const now = await read();
+      if (JSON.stringify(landed(now)) === before) return { now, page };
+      await page.close();
+      if (attempt === 3) throw new Error(`${what}: a run landed during each of 3 page loads`);
+    }
+  }
+  const readTargets = async () => (await api<{ targets: ApiTarget[] }>(`${serve.url}/api/targets`)).targets;
+  const landedOf = (t: ApiTarget) => [t.latest, t.heartbeat?.latest ?? null, t.lastAttempt];
+
   it('overview: one row per target, statuses and numbers as the API says, clean load, screenshot', async () => {
     const before = mark(browser);
-    const page = await browser.open(`${serve.url}/?refresh=0`);
-    expect(await count(page, 'tr[data-target]')).toBe(targets.length);
-    for (const t of targets) {
+    // The API as the page was drawn (the demo may have measured again since beforeAll).
+    const { now, page } = await pageWithSteadyApi('overview', `${serve.url}/?refresh=0`, readTargets, (all) => all.map(landedOf));
+    expect(await count(page, 'tr[data-target]')).toBe(now.length);
+    for (const t of now) {
       const row = page.locator(`tr[data-target="${t.name}"]`);
       const status = await row.getAttribute('data-status');
       if (t.name === DEMO_WRONG_KEY_TARGET) expect(status).toBe('failing');
@@ -186,8 +206,8 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
       if (t.latest?.recommendedHeartbeatSeconds) expect(await row.innerText()).toContain(`≤ ${num(t.latest.recommendedHeartbeatSeconds)} s`);
     }
     // A sparkline for each target with a timeout; the counts in the summary add up.
-    expect(await count(page, 'svg.sparkline')).toBe(targets.filter((t) => t.latest?.results.some((r) => r.verdict === 'timeout')).length);
-    expect(Number(await page.locator('[data-count="all"]').innerText())).toBe(targets.length);
+    expect(await count(page, 'svg.sparkline')).toBe(now.filter((t) => t.latest?.results.some((r) => r.verdict === 'timeout')).length);
+    expect(Number(await page.locator('[data-count="all"]').innerText())).toBe(now.length);
     await browser.screenshot(page, 'serve-overview');
     // Sorting without script: a header link reorders the rows.
     await page.click('thead a:text("Target")');
@@ -202,34 +222,15 @@ describe.skipIf(!avail.available && !avail.mustRun)('pages of serve --demo in Ch
     await page.close();
   }, 120_000);
 
-  /**
-   * A target's page and what the API says of it at the same moment. The demo daemon goes on
-   * measuring (every 3 minutes, and its matrices): a run that lands between the API read and the
-   * page load makes them differ by that run. So the API is read before and after the load, and the
-   * page is taken again (at most 3 times) until no run landed in between.
-   */
-  async function pageWithSteadyApi(name: string): Promise<{ t: ApiTarget; hist: ApiHistory; page: Page }> {
-    const q = encodeURIComponent(name);
-    const read = async () => {
-      const t = (await api<{ targets: ApiTarget[] }>(`${serve.url}/api/targets`)).targets.find((x) => x.name === name)!;
-      const hist = await api<ApiHistory>(`${serve.url}/api/targets/${q}/history?limit=1000`);
-      return { t, hist, landed: JSON.stringify([t.latest, t.heartbeat?.latest ?? null, t.lastAttempt, hist.entries.length]) };
-    };
-    for (let attempt = 1; ; attempt++) {
-      const before = await read();
-      const page = await browser.open(`${serve.url}/targets/${q}?refresh=0`);
-      const after = await read();
-      if (after.landed === before.landed) return { t: after.t, hist: after.hist, page };
-      await page.close();
-      if (attempt === 3) throw new Error(`${name}: a run landed during each of 3 page loads`);
-    }
-  }
-
   it('target pages: as many marks as the API has probes, runs and matrix sessions; numbers equal; screenshots', async () => {
     for (const { name } of targets) {
       const before = mark(browser);
       const q = encodeURIComponent(name);
-      const { t, hist, page } = await pageWithSteadyApi(name);
+      const read = async () => ({ t: (await readTargets()).find((x) => x.name === name)!, hist: await api<ApiHistory>(`${serve.url}/api/targets/${q}/history?limit=1000`) });
+      const {
+        now: { t, hist },
+        page,
+      } = await pageWithSteadyApi(name, `${serve.url}/targets/${q}?refresh=0`, read, ({ t, hist }) => [...landedOf(t), hist.entries.length]);
       const ok = hist.entries.filter((e) => e.status === 'ok' && e.result);
       // Timeout over time: one mark per successful run and direction, one tick per failed run.
       expect(await count(page, '#history [data-mark="run"]'), t.name).toBe(ok.reduce((n, e) => n + e.result!.results.length, 0));
