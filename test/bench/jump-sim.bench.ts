@@ -7,6 +7,8 @@
 //   alone 16       one target with all 16 sessions (what the path costs without a leg beside it)
 //   both 16+16     path and leg with 16 each (32 connections through the jump host: over budget,
 //                  shown only as the bound a shared planner could approach)
+//   split 12+4, 10+6, 14+2   uneven splits of the 16 (tried: the leg's search needs its sessions
+//                  whichever leg has the box; shown so that the figure can be run again)
 //
 // for a box on client→jump (path and leg both time out at T; reference T) and on jump→target (the
 // path times out at T, the leg has none: it stops once it outlived the path, src/cli/jump-leg.ts,
@@ -68,6 +70,7 @@ const ROWS: { name: string; sessions: number[] }[] = [
   { name: `split ${half}+${half} (today)`, sessions: [half, half] },
   { name: `alone ${full} (no leg)`, sessions: [full] },
   { name: `both ${full}+${full} (over budget)`, sessions: [full, full] },
+  ...[[12, 4], [10, 6], [14, 2]].map((s) => ({ name: `split ${s[0]}+${s[1]} (tried)`, sessions: s })),
 ];
 const CASES = [
   { name: 'box on client→jump', legTimeout: (T: number): number | null => T, maxSeconds: (_T: number) => defaultSearchOptions.maxSeconds, reference: (T: number) => T, stopLeg: true },
