@@ -58,6 +58,8 @@ export interface MultiBoxModel {
   serverClosesIdleAfterSeconds?: number;
   /** Every timer of the run fires this much late (a loaded machine): see VirtualClock. */
   timerLatenessMs?: number;
+  /** Each timer fires up to this much later again, drawn from the seed (a loaded machine's timers are not late alike). */
+  timerJitterMs?: number;
   seed?: number;
 }
 
@@ -400,7 +402,10 @@ export async function simulateLocate(
   overrides: Partial<import('../locate-types.ts').LocateOptions> = {},
 ): Promise<{ result: import('../locate-types.ts').LocateResult; stats: MultiBoxStats; wallSeconds: number; path: MultiBoxPath }> {
   const { VirtualClock } = await import('./virtual-clock.ts');
-  const clock = new VirtualClock(1_000_000, model.timerLatenessMs ?? 0);
+  const late = model.timerLatenessMs ?? 0;
+  const jitter = model.timerJitterMs ?? 0;
+  const draw = jitter > 0 ? mulberry32((model.seed ?? 1) * 104_729) : null;
+  const clock = new VirtualClock(1_000_000, draw ? () => late + draw() * jitter : late);
   const path = new MultiBoxPath(clock, model);
   const maxHops = overrides.maxHops ?? 30;
   const opts: import('../locate-types.ts').LocateOptions = {

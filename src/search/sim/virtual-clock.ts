@@ -27,11 +27,12 @@ export class VirtualClock implements Clock {
 
   /**
    * `sleepLatenessMs`: every sleep resolves this much later than asked, like timers on a loaded
-   * event loop (a real probe fired "at" an age is always a few ms past it).
+   * event loop (a real probe fired "at" an age is always a few ms past it); a function draws each
+   * sleep's lateness (timers that are late by different amounts).
    */
   constructor(
     startMs = 0,
-    private readonly sleepLatenessMs = 0,
+    private readonly sleepLatenessMs: number | (() => number) = 0,
   ) {
     this.current = startMs;
   }
@@ -50,7 +51,8 @@ export class VirtualClock implements Clock {
         timer.cancelled = true;
         reject(abortError(signal));
       };
-      const timer = this.schedule(this.current + Math.max(0, ms) + this.sleepLatenessMs, () => {
+      const lateness = typeof this.sleepLatenessMs === 'number' ? this.sleepLatenessMs : this.sleepLatenessMs();
+      const timer = this.schedule(this.current + Math.max(0, ms) + lateness, () => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
       });
