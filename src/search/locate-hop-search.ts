@@ -21,6 +21,15 @@ const PRIOR_PROBES = 3;
  * closer to the final bound (the attribution then needs no extra check). Chosen on the benchmark.
  */
 const BEYOND_LADDER_RATIO = 1.15;
+/**
+ * The first probe above a prior goes this fraction of the prior's width inside its upper end. A
+ * given timeout's bracket is exactly the precision width, and a probe fired "at" an age is always a
+ * little past it (timers are late by different amounts): probed at the very ends, the bracket was a
+ * few ms too wide to be precise, the search bisected it, and the attribution's check had to be made
+ * again on the lower bound — a whole timeout more (the lab: 51.7 s instead of 27 s at T = 20 s, in
+ * one CI run; the simulator with 5 ms of timer jitter: 6 of 20 seeds at 2.57 × T).
+ */
+const PRIOR_UPPER_INSIDE = 0.25;
 /** Below a prior, the ladder's restarts stay this far under its lower end (they must not fail). */
 const STRUCTURAL_CEILING = 0.9;
 
@@ -219,8 +228,8 @@ export class HopSearch {
   }
 
   /**
-   * A prior: the oldest sessions probe exactly at its lower end, then at its upper end (and the
-   * upper end's confirmation). The others climb the ordinary ladder from --min below the lower end
+   * A prior: the oldest sessions probe exactly at its lower end, then just inside its upper end
+   * (PRIOR_UPPER_INSIDE; and that bound's confirmation). The others climb the ordinary ladder from --min below the lower end
    * meanwhile: those probes cannot fail if the prior holds, and their restarts leave sessions of
    * every age for the searches that follow.
    */
@@ -239,7 +248,11 @@ export class HopSearch {
       }
       return plan;
     }
-    return this.planWith(nowMs, idle, suspectAfterMs, Math.min(this.opts.maxSeconds, Math.max(this.opts.minSeconds, prior.upperSeconds)), true);
+    const upper = Math.max(this.opts.minSeconds, prior.upperSeconds);
+    const inside = upper - PRIOR_UPPER_INSIDE * (upper - low);
+    // Once the age inside survived, the upper end itself (a survival there refutes the prior).
+    const ceiling = (lower ?? 0) >= inside - EPS ? upper : inside;
+    return this.planWith(nowMs, idle, suspectAfterMs, Math.min(this.opts.maxSeconds, ceiling), true);
   }
 
   /**
