@@ -267,7 +267,7 @@ export class HopSearch {
    * --timeout 20` on a silent box: 1.52 → 1.36 × T; 10 s: 2.88 → 1.72). Cold, a lone suspect is
    * not confirmed early: on the simulator at 5 % probe loss that put more boxes at a wrong hop
    * (91.5 % right instead of 92.8 %, 2,100 runs), for 1–2 s on the first box and nothing on the
-   * far one; with a given timeout, no difference beyond noise (1 % and 5 % loss, 3,000 runs each).
+   * far one; with a given timeout, no difference beyond noise (test/bench/locate-loss.bench.ts).
    */
   private planWith(nowMs: number, idleAll: readonly { id: string; ageSeconds: number }[], suspectAfterMs: number, ceiling: number, confirmSuspected = false): Plan {
     const a = this.assessment();

@@ -141,9 +141,9 @@ for (const box of ['silent', 'reset'] as const) {
   for (const T of ONE_BOX_T) {
     const c: Case = { name: `one box ${T} s ${box}`, model: { targetHop: 6, boxes: [{ hop: 3, timeoutSeconds: T, mode: box }] }, maxSeconds: 2 * T };
     const jittered: Case = { ...c, model: { ...c.model, timerJitterMs: JITTER_MS } };
-    for (const [mode, run] of [['cold', () => c], ['known', () => c], ['known, jittered timers', () => jittered]] as const) {
+    for (const [mode, which] of [['cold', c], ['known', c], ['known, jittered timers', jittered]] as const) {
       const ratios: number[] = [];
-      for (let s = 1; s <= CASE_SEEDS; s++) ratios.push(await runCase(run(), mode === 'cold' ? 'cold' : 'known', s));
+      for (let s = 1; s <= CASE_SEEDS; s++) ratios.push(await runCase(which, mode === 'cold' ? 'cold' : 'known', s));
       oneBoxRows.push({ T, mode: box, known: mode, ratios });
     }
   }

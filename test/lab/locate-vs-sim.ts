@@ -50,18 +50,18 @@ const LAB_8_16_28: Pick<LocateVsSimCase, 'chain' | 'boxes'> = {
   chain: { boxes: { r1: { timeoutSeconds: 8, mode: 'drop', nat: true }, r2: { timeoutSeconds: 16, mode: 'drop' }, srv: { timeoutSeconds: 28, mode: 'drop' } } },
   boxes: [{ hop: 1, timeoutSeconds: 8, mode: 'silent' }, { hop: 2, timeoutSeconds: 16, mode: 'silent' }, { hop: 4, timeoutSeconds: 28, mode: 'silent' }],
 };
-/** One silent box, the case `locate --timeout T` is for (its confirmation in parallel with the silent deadline). */
-const LAB_ONE_20: Pick<LocateVsSimCase, 'chain' | 'boxes'> = {
-  chain: { boxes: { r2: { timeoutSeconds: 20, mode: 'drop' } } },
-  boxes: [{ hop: 2, timeoutSeconds: 20, mode: 'silent' }],
-};
+/** One silent box of T at hop 2, the case `locate --timeout T` is for (its confirmation in parallel with the silent deadline). */
+const labOneBox = (T: number): Pick<LocateVsSimCase, 'chain' | 'boxes'> => ({
+  chain: { boxes: { r2: { timeoutSeconds: T, mode: 'drop' } } },
+  boxes: [{ hop: 2, timeoutSeconds: T, mode: 'silent' }],
+});
 export const LOCATE_VS_SIM_CASES: LocateVsSimCase[] = [
   { name: '10 s hop 1, 20 s hop 3, cold', ...LAB_10_20, min: 5, max: 40, ci: false },
   { name: '8 / 16 / 28 s hops 1 / 2 / 4, cold', ...LAB_8_16_28, min: 5, max: 60, ci: true },
   { name: '10 s hop 1, 20 s hop 3, --timeout 10', ...LAB_10_20, min: 5, max: 40, timeout: 10, ci: false },
   { name: '8 / 16 / 28 s hops 1 / 2 / 4, --timeout 8', ...LAB_8_16_28, min: 5, max: 60, timeout: 8, ci: true },
-  { name: 'one box, 10 s at hop 2, --timeout 10', chain: { boxes: { r2: { timeoutSeconds: 10, mode: 'drop' } } }, boxes: [{ hop: 2, timeoutSeconds: 10, mode: 'silent' }], min: 5, max: 20, timeout: 10, ci: false },
-  { name: 'one box, 20 s at hop 2, --timeout 20', ...LAB_ONE_20, min: 5, max: 40, timeout: 20, ci: true },
+  { name: 'one box, 10 s at hop 2, --timeout 10', ...labOneBox(10), min: 5, max: 20, timeout: 10, ci: false },
+  { name: 'one box, 20 s at hop 2, --timeout 20', ...labOneBox(20), min: 5, max: 40, timeout: 20, ci: true },
 ];
 
 export interface LocateVsSimResult {
