@@ -6,8 +6,12 @@
 // than the path's upper bound (plus the precision width, against a lost packet): the short leg is
 // then after the jump host. Without this the leg would go on to --max (7,440 s by default) to
 // prove "no timeout", and the command would wait for it — two hours for an answer known in two T.
+//
+// Where every direction measured can ask the first jump host beside the path's own probes
+// (FirstHopEvidence), the leg needs no sessions of its own: the path's failures tell which leg
+// forgot the connection (PathProbeLeg below), and the path gets the whole session budget.
 import { bracketWidthTarget, type Precision } from '../search/index.ts';
-import type { Direction, DirectionResult, MeasurementResult, SearchProgress } from '../search/types.ts';
+import type { Direction, DirectionResult, FirstHopEvidence, MeasurementResult, SearchProgress, Verdict } from '../search/types.ts';
 import { formatSummary } from '../probe/summary.ts';
 
 /** The leg stopped because it outlived the path's timeout in every direction that has one. */
@@ -20,7 +24,26 @@ export interface JumpLegOutlived {
   unsupported?: Direction[];
 }
 
-export type JumpLegReport = MeasurementResult | JumpLegOutlived | { target: string; error: string };
+/**
+ * The leg told by the path's own probes (PathProbeLeg), per direction the path was measured in:
+ *  - `outlived_path`: at a failure of the path at or above its bound the jump host answered, so the
+ *    leg lived longer than the path's timeout: the short timeout is after the jump host;
+ *  - `as_path`: the jump host fell silent with the path at its failures (or the path found no
+ *    timeout, and the leg lived through every age the path did): the path's result is the leg's;
+ *  - `not_told`: the evidence cannot tell (why says so).
+ */
+export interface JumpLegByPathProbes {
+  target: string;
+  byPathProbes: true;
+  directions: LegReading[];
+}
+
+export type LegReading =
+  | { direction: Direction; reading: 'outlived_path'; survivedSeconds: number }
+  | { direction: Direction; reading: 'as_path'; verdict: Verdict; lowerSeconds: number | null; upperSeconds: number | null; estimateSeconds: number | null }
+  | { direction: Direction; reading: 'not_told'; why: string };
+
+export type JumpLegReport = MeasurementResult | JumpLegOutlived | JumpLegByPathProbes | { target: string; error: string };
 
 export interface JumpReport {
   /** client → each hop → target, as measured. */
@@ -113,6 +136,45 @@ export class JumpLegWatch {
   }
 }
 
+/**
+ * The client→jump leg told by the path's own probes: give `onEvidence` to the path's opener
+ * (MeasureOptions.onFirstHopEvidence), `report` once the path's result is known. Per direction, at
+ * the path's failures at or above its upper bound U (the failure that set U among them):
+ *  - the jump host answered at one of them → the leg lived at an age ≥ U ≥ the path's timeout: the
+ *    short timeout is after the jump host (the longest such age is reported as survived);
+ *  - it answered at none → the leg died with the path: the path's bracket is the leg's.
+ * Failures below U, which the search set aside (a lost probe: TCP retransmits it to the jump host
+ * and the target alike, so the jump host's silence there is the same loss), are not read. When the
+ * path found no timeout, every age the path survived the leg survived too: its result is the leg's.
+ * Shared by `measure -J` and test/bench/jump-sim.bench.ts.
+ */
+export class PathProbeLeg {
+  private readonly failures: FirstHopEvidence[] = [];
+
+  readonly onEvidence = (e: FirstHopEvidence): void => {
+    // 'alive' carries nothing the path's bracket does not; 'error' (nothing sent) says nothing.
+    if (e.pathOutcome === 'alive' || e.pathOutcome === 'error') return;
+    this.failures.push(e);
+  };
+
+  /** What the evidence says of the leg in the direction of `result` (one of the path's). */
+  judge(result: Pick<DirectionResult, 'direction' | 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds'>): LegReading {
+    const { direction } = result;
+    const asPath: LegReading = { direction, reading: 'as_path', verdict: result.verdict, lowerSeconds: result.lowerSeconds, upperSeconds: result.upperSeconds, estimateSeconds: result.estimateSeconds };
+    if (result.verdict !== 'timeout' || result.upperSeconds === null) return asPath;
+    const upper = result.upperSeconds;
+    const atOrAbove = this.failures.filter((e) => e.direction === direction && e.ageSeconds >= upper - 1e-6);
+    const answered = atOrAbove.filter((e) => e.firstHopAnswered).map((e) => e.ageSeconds);
+    if (answered.length > 0) return { direction, reading: 'outlived_path', survivedSeconds: Math.max(...answered) };
+    if (atOrAbove.length > 0) return asPath;
+    return { direction, reading: 'not_told', why: `no ${direction} probe failed at or above the path's bound (${upper.toFixed(1)} s) with the jump host asked beside it` };
+  }
+
+  report(target: string, path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds'>[] }): JumpLegByPathProbes {
+    return { target, byPathProbes: true, directions: path.results.map((r) => this.judge(r)) };
+  }
+}
+
 export function formatJumpReport(j: JumpReport): string {
   const lines = [`Measured path: ${j.path.join(' → ')} (a middlebox on any leg counts: the shortest timeout wins)`];
   const leg = j.jumpLeg;
@@ -126,6 +188,21 @@ export function formatJumpReport(j: JumpReport): string {
       `  so the short timeout is after the jump host (the leg was not searched further).`,
     );
     if (leg.unsupported?.length) lines.push(`  Not measurable on the jump host: ${leg.unsupported.join(', ')} (its search there ended unsupported, e.g. no shell).`);
+  } else if ('byPathProbes' in leg) {
+    lines.push(`Jump leg (client → ${leg.target}), told by the path's own probes (the jump host was asked beside each):`);
+    for (const d of leg.directions) lines.push(`  ${d.direction}: ${legReadingText(d)}`);
   } else lines.push(`Jump leg alone (client → ${leg.target}), so you can tell which leg is the short one:`, ...formatSummary(leg).trimEnd().split('\n').map((l) => `  ${l}`));
   return lines.join('\n') + '\n';
+}
+
+function legReadingText(d: LegReading): string {
+  if (d.reading === 'outlived_path') return `the jump host answered at ${d.survivedSeconds.toFixed(1)} s idle where the path did not: the short timeout is after the jump host`;
+  if (d.reading === 'not_told') return `not told: ${d.why}`;
+  if (d.verdict === 'timeout') return `the jump host fell silent with the path: the short timeout is on this leg (${formatBracket(d.lowerSeconds, d.upperSeconds)}, as the path's)`;
+  return `it lived through every age the path did (the path's verdict: ${d.verdict.replaceAll('_', ' ')})`;
+}
+
+function formatBracket(lower: number | null, upper: number | null): string {
+  if (upper === null) return 'no upper bound';
+  return lower === null ? `at most ${upper.toFixed(1)} s` : `between ${lower.toFixed(1)} and ${upper.toFixed(1)} s`;
 }

@@ -10,11 +10,11 @@ import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
 import { ConnectPacer, precisionOf, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
-import { formatJumpReport, JumpLegWatch, type JumpLegReport, type JumpReport } from './jump-leg.ts';
+import { formatJumpReport, JumpLegWatch, PathProbeLeg, type JumpLegReport, type JumpReport } from './jump-leg.ts';
 import { parseSessions, parseSilentDeadlineFloor } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
-import { MEASURE_DEFAULTS, measureTarget } from '../probe/measure.ts';
+import { MEASURE_DEFAULTS, measurableDirections, measureTarget } from '../probe/measure.ts';
 import { formatSummary } from '../probe/summary.ts';
 import { addReportOption, writeReport, type ReportFlags } from './report-option.ts';
 
@@ -67,6 +67,12 @@ export function addSearchOptions(cmd: Command, help: { max: string; sessions: st
     .option('--silent-deadline-floor <duration>', SILENT_DEADLINE_FLOOR_HELP, formatDurationMs(MEASURE_DEFAULTS.silentDeadlineFloorMs));
 }
 
+/** Only outbound is measured (--direction outbound, --no-inbound): the leg can be told by the path's probes. */
+function isOutboundOnly(spec: TargetSpec): boolean {
+  const directions = measurableDirections(spec);
+  return directions.length === 1 && directions[0] === 'outbound';
+}
+
 /** The first ProxyJump hop as a target of its own: the client→jump leg alone. */
 function jumpLegSpec(spec: TargetSpec): TargetSpec | null {
   const hop = spec.jumpHosts?.[0];
@@ -86,12 +92,15 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
   const jumpLeg = jumpLegSpec(spec);
-  // With a jump host both measurements run at once: each gets a share of the budget, and every
-  // connect of both goes through one pacer (they all reach the jump host first).
-  const share = jumpLeg ? shareOf(opts, 2) : opts;
+  // Outbound alone: the path's own probes tell the leg (./jump-leg.ts, PathProbeLeg), and the path
+  // gets the whole budget.
+  const byPathProbes = jumpLeg && isOutboundOnly(spec) ? new PathProbeLeg() : null;
+  // Otherwise both measurements run at once: each gets a share of the budget, and every connect of
+  // both goes through one pacer (they all reach the jump host first).
+  const share = jumpLeg && !byPathProbes ? shareOf(opts, 2) : opts;
   const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
   // The leg stops once it outlived the path's timeout (./jump-leg.ts).
-  const watch = jumpLeg ? new JumpLegWatch(jumpLeg.name, precisionOf(opts), abort.signal) : null;
+  const watch = jumpLeg && !byPathProbes ? new JumpLegWatch(jumpLeg.name, precisionOf(opts), abort.signal) : null;
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
       ...share,
@@ -100,6 +109,7 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
       onResult,
+      ...(byPathProbes ? { onFirstHopEvidence: byPathProbes.onEvidence } : {}),
     }),
   );
   const leg = jumpLeg && watch
@@ -117,7 +127,11 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   try {
     const [result, legResult] = await Promise.all([
       main.result,
-      leg && watch && jumpLeg ? Promise.race([watch.outlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))]) : Promise.resolve(null),
+      leg && watch && jumpLeg
+        ? Promise.race([watch.outlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))])
+        : byPathProbes && jumpLeg
+          ? main.result.then((r) => byPathProbes.report(jumpLeg.name, r))
+          : Promise.resolve(null),
     ]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).

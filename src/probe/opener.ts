@@ -5,7 +5,7 @@ import { abortError } from '../search/clock.ts';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ConnectPacer } from '../search/pacer.ts';
-import type { Clock, Direction, InboundMethod, SearchSession, SessionOpener } from '../search/types.ts';
+import type { Clock, Direction, FirstHopEvidence, InboundMethod, SearchSession, SessionOpener } from '../search/types.ts';
 import { ConnectError, InboundUnsupportedError } from '../search/types.ts';
 import type { ControlSession } from './control.ts';
 import { formatEndpoint, type TargetSpec } from './target.ts';
@@ -33,6 +33,8 @@ export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTim
   onSessionsOpen?: (open: number) => void;
   /** Upper bound on a waiter's life on the server, seconds (it normally ends with its session). */
   waiterLifetimeSeconds?: number;
+  /** Through a jump host: hears what the first jump host said during each outbound probe (`measure -J`, src/cli/jump-leg.ts). */
+  onFirstHopEvidence?: (evidence: FirstHopEvidence) => void;
 }
 
 /** What the first inbound session found out about this target, once per opener. */
@@ -55,6 +57,8 @@ export class SshSessionOpener implements SessionOpener {
   private holdDecision: Promise<{ method: HoldMethod; detail: string }> | null = null;
   /** Our TCP connection to the first hop of each session opened (for ending it on the server). */
   private readonly firstHops = new WeakMap<SshSession, FirstHop>();
+  /** Through a jump host: the first jump host's SSH client on each session's outer connection. */
+  private readonly jumpClients = new WeakMap<SshSession, ssh2.Client>();
   /** Every probe session (prepareProbe), open or closed, until endForgottenFromSamePort() looked at it. */
   private readonly probeSessions = new Set<SshSession>();
 
@@ -115,6 +119,9 @@ export class SshSessionOpener implements SessionOpener {
     const held = await this.holdChannel(session);
     const hop = this.firstHops.get(session);
     if (hop) session.useSamePortEnding(hop);
+    // Only probe sessions: the control session's heartbeats say nothing about the path's timeout.
+    const jumpClient = this.jumpClients.get(session);
+    if (jumpClient && this.opts.onFirstHopEvidence) session.witnessFirstHop({ client: jumpClient, onEvidence: this.opts.onFirstHopEvidence });
     this.probeSessions.add(session);
     return held;
   }
@@ -331,6 +338,7 @@ export class SshSessionOpener implements SessionOpener {
           });
           setSession(session);
           if (endpoint) this.firstHops.set(session, { socket: sock, endpoint, tunnelled: this.hops.length > 0 });
+          if (hopClients.length > 0) this.jumpClients.set(session, hopClients[0]);
           const first = await session.measureRtt();
           if (done) {
             session.close();

@@ -7,7 +7,7 @@
 //    when its output arrives.
 import type { Socket } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
-import type { Clock, IdleEnd, ProbeReport, SearchSession } from '../search/types.ts';
+import type { Clock, FirstHopEvidence, IdleEnd, ProbeReport, SearchSession } from '../search/types.ts';
 import { after } from './clock-timer.ts';
 import { parseWaiterReady, waiterScript, WAITER_SPEAKS } from './inbound-scripts.ts';
 import type { PingResult, ProbeHost } from './probe-host.ts';
@@ -42,6 +42,12 @@ export interface SshSessionOptions {
   silentDeadlineFloorMs: number;
   /** Called once when the connection has ended. */
   onClosed?: (session: SshSession) => void;
+}
+
+/** The first jump host's SSH client on our outer connection, and who hears what it said during each outbound probe. */
+export interface FirstHopWitness {
+  client: Client;
+  onEvidence: (evidence: FirstHopEvidence) => void;
 }
 
 /** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
@@ -136,6 +142,8 @@ export class SshSession implements SearchSession {
   private failedAtAge: number | null = null;
   /** Idle ages at which a probe of ours was answered (the latest few), s. */
   private readonly answeredAges: number[] = [];
+  /** Through a jump host, on probe sessions: the first jump host's client, asked beside every outbound probe. */
+  private firstHopWitness: FirstHopWitness | null = null;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -471,6 +479,28 @@ export class SshSession implements SearchSession {
     });
   }
 
+  /** From now on every outbound probe also asks the first jump host, and `witness` hears what it said (FirstHopEvidence). */
+  witnessFirstHop(witness: FirstHopWitness): void {
+    this.firstHopWitness = witness;
+  }
+
+  /** keepalive@openssh.com to the first jump host; its reply is solicited (not a server heartbeat). */
+  private askFirstHop(client: Client): void {
+    this.pending++;
+    let answered = false;
+    const done = () => {
+      if (answered) return;
+      answered = true;
+      this.pending--;
+      this.markSolicited();
+    };
+    try {
+      sendKeepalive(client, done);
+    } catch {
+      done();
+    }
+  }
+
   private noteRtt(sample: number): void {
     this.rttMs = this.rttMs === null ? sample : Math.round(0.75 * this.rttMs + 0.25 * sample);
   }
@@ -486,7 +516,14 @@ export class SshSession implements SearchSession {
     const at = this.clock.now();
     const ageSeconds = (at - this.lastActivityAt()) / 1000;
     const deadline = this.deadlineMs();
-    const r = await this.ping(deadline);
+    // The target's keepalive first, then (through a jump host) the jump host's own, in the same
+    // TCP stream: what the path cannot answer, the jump host still can if its leg is alive.
+    const answer = this.ping(deadline);
+    if (this.firstHopWitness && !this.closed) this.askFirstHop(this.firstHopWitness.client);
+    const r = await answer;
+    // Any byte on our outer socket after the probe came from the jump host: its keepalive reply, or
+    // its closing of the tunnel when the jump→target leg failed. None: the client→jump leg was dead.
+    this.firstHopWitness?.onEvidence({ direction: 'outbound', ageSeconds, at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || this.tap.lastInboundAt() >= at });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
     this.lastExchangeFailed = r.outcome !== 'alive';
     const report = this.noteExchange({ outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail });

@@ -4,7 +4,7 @@
 import { isIPv6 } from 'node:net';
 import { CategorizedError } from '../errors.ts';
 import type { ConnectPacer } from '../search/pacer.ts';
-import type { Direction, MeasurementResult, PriorResult, SearchProgress } from '../search/types.ts';
+import type { Direction, FirstHopEvidence, MeasurementResult, PriorResult, SearchProgress } from '../search/types.ts';
 import type { InboundProbe } from './inbound.ts';
 import type { MeasureSettings } from './settings-schema.ts';
 
@@ -70,6 +70,8 @@ export type MeasureOptions = Mutable<MeasureSettings> & {
   onSessionsOpen?: (open: number) => void;
   /** Called with the result as soon as it is known, before the remote clean-up (which measureTarget still awaits). */
   onResult?: (result: MeasurementResult) => void;
+  /** Through a jump host: what the first jump host said during each outbound probe (`measure -J`, src/cli/jump-leg.ts). */
+  onFirstHopEvidence?: (evidence: FirstHopEvidence) => void;
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -68,6 +68,27 @@ export interface ProbeReport {
   detail?: string;
 }
 
+/**
+ * `measure -J` (issue 22): what the first jump host said during one probe of the path. Outbound,
+ * the prober sends the jump host's own keepalive in the same TCP stream as the probe; inbound, it
+ * makes the jump host speak first on the idle connection at the moment the target is signalled
+ * (a remote forward the session holds there, opened from the control session). When the probe
+ * fails, the jump host's answer tells which leg forgot the connection: it answered (or closed the
+ * tunnel) → the client→jump leg was alive at that age, the timeout is after the jump host; it did
+ * not → the client→jump leg was dead too (a loss there is retransmitted for both alike).
+ */
+export interface FirstHopEvidence {
+  direction: Direction;
+  /** The probe's idle age, s. */
+  ageSeconds: number;
+  /** Clock time (ms) the probe was sent. */
+  at: number;
+  /** The probe's outcome on the path (client → … → target). */
+  pathOutcome: ProbeOutcome;
+  /** The jump host was heard from after the probe went out (always true when the path answered). */
+  firstHopAnswered: boolean;
+}
+
 /** An open SSH connection the search may use. Created by a `SessionOpener`. */
 export interface SearchSession {
   readonly id: string;

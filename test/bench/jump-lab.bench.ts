@@ -103,6 +103,10 @@ async function runCase(name: CaseName, T: number): Promise<Row> {
         const survived = Object.values(doc.jumpLeg.survivedSeconds);
         legOk = name === 'jump-target' && survived.length > 0;
         legText = ` | leg outlived the path: survived ${Object.entries(doc.jumpLeg.survivedSeconds).map(([d, s]) => `${d[0]}:${s}`).join(' ')}`;
+      } else if ('byPathProbes' in doc.jumpLeg) {
+        const readings = doc.jumpLeg.directions;
+        legOk = readings.length > 0 && readings.every((d) => (name === 'client-jump' ? d.reading === 'as_path' && d.verdict === 'timeout' : d.reading === 'outlived_path'));
+        legText = ` | leg by the path's probes: ${readings.map((d) => `${d.direction[0]}:${d.reading === 'outlived_path' ? `outlived (${d.survivedSeconds.toFixed(1)} s)` : d.reading}`).join(' ')}`;
       } else {
         const leg = doc.jumpLeg;
         legOk = name === 'client-jump'

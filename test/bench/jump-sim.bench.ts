@@ -15,12 +15,12 @@
 // reference T; the row "to --max" is the leg searched on to --max = 3 T, as before that rule,
 // reference 3 T). Prints median and max of wall ÷ reference over T = 10…300 s × 3 seeds, and the
 // ratio of the median to the goal 1.5. Deterministic; a few seconds.   npm run bench:jump-sim
-import { JumpLegWatch } from '../../src/cli/jump-leg.ts';
+import { JumpLegWatch, PathProbeLeg } from '../../src/cli/jump-leg.ts';
 import { defaultSearchOptions, precisionOf, searchDirections, shareOf } from '../../src/search/index.ts';
 import { withinPrecision } from '../../src/search/sim/judge.ts';
 import { SimulatedPath, type PathModel } from '../../src/search/sim/middlebox.ts';
 import { VirtualClock } from '../../src/search/sim/virtual-clock.ts';
-import type { SearchOptions } from '../../src/search/types.ts';
+import type { Direction, SearchOptions } from '../../src/search/types.ts';
 import { median } from '../lab/search-vs-sim-row.ts';
 
 const GOAL = 1.5;
@@ -33,14 +33,14 @@ const precision = precisionOf(defaultSearchOptions);
  * all within precision. With `stopLeg`, target 1 (the leg) stops as `measure -J` stops it: once it
  * outlived target 0's (the path's) timeout (it then counts as right if its true timeout is above).
  */
-async function simulateTargets(models: PathModel[], sessions: number[], maxSeconds: number, stopLeg = false): Promise<{ wallSeconds: number; ok: boolean }> {
+async function simulateTargets(models: PathModel[], sessions: number[], maxSeconds: number, stopLeg = false, directions: readonly Direction[] = ['outbound', 'inbound']): Promise<{ wallSeconds: number; ok: boolean }> {
   const clock = new VirtualClock(1_000_000);
   const sims = models.map((m) => new SimulatedPath(clock, m));
   const start = clock.now();
   // As `measure -J` stops its leg (the same watch).
   const watch = stopLeg ? new JumpLegWatch('leg', precision) : null;
   const runs = sims.map((sim, i) => {
-    const perDirection = (['outbound', 'inbound'] as const).map(
+    const perDirection = directions.map(
       (direction): SearchOptions => ({
         ...defaultSearchOptions,
         maxSeconds,
@@ -50,7 +50,7 @@ async function simulateTargets(models: PathModel[], sessions: number[], maxSecon
         ...(i === 1 && watch ? { signal: watch.signal, onProgress: watch.onProgress } : {}),
       }),
     );
-    const run = searchDirections(sim, clock, perDirection, true);
+    const run = searchDirections(sim, clock, perDirection, directions.length > 1);
     if (i === 0) void run.then((results) => watch?.pathEnded({ results }));
     return i === 1
       ? run.catch((err: unknown): null => {
@@ -96,6 +96,41 @@ for (const c of CASES) {
     }
     const m = median(ratios);
     console.log(`  ${row.name.padEnd(26)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × ref  = ${(m / GOAL).toFixed(2)} × the goal`);
+  }
+}
+// `measure -J --direction outbound`: the leg told by the path's own probes (PathProbeLeg: the
+// jump host asked beside every outbound probe), the path with all 16 sessions, against the split.
+/** The path alone with every session, outbound; the leg's verdict from its probes. Right: the box's leg named, the bracket within precision. */
+async function simulateByPathProbes(path: PathModel, boxAfterFirstHop: boolean): Promise<{ wallSeconds: number; ok: boolean }> {
+  const clock = new VirtualClock(1_000_000);
+  const sim = new SimulatedPath(clock, { ...path, boxAfterFirstHop });
+  const leg = new PathProbeLeg();
+  sim.onFirstHopEvidence = leg.onEvidence;
+  const start = clock.now();
+  const [result] = await clock.run(searchDirections(sim, clock, [{ ...defaultSearchOptions, control: sim.control(), direction: 'outbound' }], false), start + 3_600_000 * 3);
+  const verdict = leg.judge(result);
+  const ok = withinPrecision(result, path, precision) && verdict.reading === (boxAfterFirstHop ? 'outlived_path' : 'as_path');
+  return { wallSeconds: (clock.now() - start) / 1000, ok };
+}
+
+console.log(`\noutbound only (--direction outbound): the leg told by the path's probes, against the split`);
+for (const c of CASES.filter((k) => k.stopLeg)) {
+  for (const mode of ['split', 'path probes'] as const) {
+    const ratios: number[] = [];
+    for (const T of FIXED_T) {
+      for (const seed of SEEDS) {
+        const path: PathModel = { timeoutSeconds: T, mode: 'silent', inboundMethod: 'signal', seed };
+        const r =
+          mode === 'split'
+            ? await simulateTargets([path, { ...path, timeoutSeconds: c.legTimeout(T), seed: seed + 100 }], [half, half], c.maxSeconds(T), true, ['outbound'])
+            : await simulateByPathProbes(path, c.legTimeout(T) === null);
+        if (!r.ok) bad++;
+        ratios.push(r.wallSeconds / T);
+      }
+    }
+    const m = median(ratios);
+    const name = mode === 'split' ? `${c.name}, split ${half}+${half} (before)` : `${c.name}, the path's probes, ${full}`;
+    console.log(`  ${name.padEnd(52)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × T  = ${(m / GOAL).toFixed(2)} × the goal`);
   }
 }
 if (bad > 0) console.log(`\n${bad} run(s) outside the precision`);

@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JumpLegOutlived, JumpLegReport } from '../../src/cli/jump-leg.ts';
+import type { JumpLegByPathProbes, JumpLegOutlived, JumpLegReport } from '../../src/cli/jump-leg.ts';
 import type { MeasurementResult } from '../../src/search/types.ts';
 import { createLab, describeRun, LAB_ADDRESSES, requireLab, type ExecResult, type Lab, type LabOptions } from './lab.ts';
 
@@ -46,7 +46,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     return created;
   };
 
-  it('middlebox on client→jump (ProxyJump from ssh_config): path and jump leg both time out at T', async () => {
+  it('middlebox on client→jump (ProxyJump from ssh_config), outbound: the path times out at T and the jump host falls silent with it (the leg told by the path\'s probes)', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'drop' });
     await l.addSshd('srv', '127.0.0.1', 2222);
     const cfg = path.join(l.tmpDir, 'ssh_config');
@@ -76,11 +76,13 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     expect(o.verdict, describeRun(run, l)).toBe('timeout');
     expect(o.failureMode).toBe('silent');
     expect(Math.abs(o.estimateSeconds! - T)).toBeLessThanOrEqual(1);
-    expect('error' in doc.jumpLeg, describeRun(run, l)).toBe(false);
-    const leg = outbound(doc.jumpLeg as MeasurementResult);
-    expect(leg.verdict).toBe('timeout');
-    expect(Math.abs(leg.estimateSeconds! - T)).toBeLessThanOrEqual(1);
-    console.log(`[lab] ProxyJump, middlebox on client→jump: path ≈ ${o.estimateSeconds} s, jump leg ≈ ${leg.estimateSeconds} s, ${doc.elapsedSeconds.toFixed(1)} s`);
+    // Outbound alone: the jump host was asked beside every probe of the path, and fell silent with it.
+    expect(doc.jumpLeg, describeRun(run, l)).toMatchObject({ target: `root@${LAB_ADDRESSES.srv}:22`, byPathProbes: true });
+    const [leg] = (doc.jumpLeg as JumpLegByPathProbes).directions;
+    expect(leg, JSON.stringify(doc.jumpLeg)).toMatchObject({ direction: 'outbound', reading: 'as_path', verdict: 'timeout', lowerSeconds: o.lowerSeconds, upperSeconds: o.upperSeconds });
+    // No sessions of the leg's own: the path had all 8.
+    expect(o.sessionsOpened).toBeGreaterThan(4);
+    console.log(`[lab] ProxyJump, middlebox on client→jump: path ≈ ${o.estimateSeconds} s, the jump host silent with it (leg as the path), ${doc.elapsedSeconds.toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
   /** An ssh_config giving jump hosts matching `pattern` their key and known_hosts file. */
@@ -90,7 +92,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     return file;
   };
 
-  it('middlebox on jump→target (-J): the path times out at T; the jump leg outlives it and stops there, long before --max', async () => {
+  it('middlebox on jump→target (-J), outbound: the path times out at T; the jump host answers beside its failures, so the leg outlived it, long before --max', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
     await l.addSshd('cli', '127.0.0.1', 2222);
     // --max 60: a leg searched on to --max (as before issue 22) could not end in less than 60 s.
@@ -103,9 +105,13 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     expect(o.verdict, describeRun(run, l)).toBe('timeout');
     expect(o.failureMode).toBe('reset');
     expect(Math.abs(o.estimateSeconds! - T)).toBeLessThanOrEqual(1);
-    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ target: 'root@127.0.0.1:2222', outlivedPath: true });
-    const survived = (doc.jumpLeg as { survivedSeconds: { outbound: number } }).survivedSeconds.outbound;
-    expect(survived).toBeGreaterThan(o.upperSeconds! + 1);
+    // Outbound alone: the jump host answered beside the path's failures (it closed the tunnel when
+    // the target's side was reset), so the leg lived past the path's bound.
+    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ target: 'root@127.0.0.1:2222', byPathProbes: true });
+    const [leg] = (doc.jumpLeg as JumpLegByPathProbes).directions;
+    expect(leg, JSON.stringify(doc.jumpLeg)).toMatchObject({ direction: 'outbound', reading: 'outlived_path' });
+    const survived = (leg as { survivedSeconds: number }).survivedSeconds;
+    expect(survived).toBeGreaterThanOrEqual(o.upperSeconds!);
     expect(survived).toBeLessThan(max);
     expect(run.elapsedMs, describeRun(run, l)).toBeLessThan(max * 1000);
     console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg survived ${survived} s, ${(run.elapsedMs / 1000).toFixed(1)} s`);

@@ -2,9 +2,9 @@
 // longer than the path's timeout (plus the precision width) in every direction the path timed out
 // in — and how that reads. Through the CLI against real OpenSSH: test/lab/proxyjump.lab.test.ts.
 import { describe, expect, it } from 'vitest';
-import { formatJumpReport, legOutlivedPath } from '../../src/cli/jump-leg.ts';
+import { formatJumpReport, legOutlivedPath, PathProbeLeg } from '../../src/cli/jump-leg.ts';
 import { precisionOf, defaultSearchOptions } from '../../src/search/index.ts';
-import type { DirectionResult, MeasurementResult } from '../../src/search/types.ts';
+import type { DirectionResult, FirstHopEvidence, MeasurementResult } from '../../src/search/types.ts';
 
 const precision = precisionOf(defaultSearchOptions); // 1 s or 2 %, whichever is wider
 
@@ -55,5 +55,62 @@ describe('legOutlivedPath', () => {
     const text = formatJumpReport({ path: ['client', 'root@jump:22', 'root@10.0.0.2:22'], jumpLeg: { target: 'root@jump:22', outlivedPath: true, survivedSeconds: { outbound: 27.4, inbound: 23.9 } } });
     expect(text).toContain('Jump leg alone (client → root@jump:22): survived 27.4 s outbound, 23.9 s inbound idle, longer than the path');
     expect(text).toContain('the short timeout is after the jump host');
+  });
+});
+
+describe('PathProbeLeg: the leg told by the path\'s own probes (the jump host asked beside each)', () => {
+  const path = pathResult({ direction: 'outbound' }, { direction: 'inbound', lowerSeconds: 9.8, upperSeconds: 10.1, estimateSeconds: 9.95 });
+  const failure = (direction: FirstHopEvidence['direction'], ageSeconds: number, firstHopAnswered: boolean, pathOutcome: FirstHopEvidence['pathOutcome'] = 'silent'): FirstHopEvidence => ({ direction, ageSeconds, at: 0, pathOutcome, firstHopAnswered });
+
+  it('the jump host silent with the path at the failure that bounds it: the path\'s bracket is the leg\'s; answering there: the leg outlived the path — per direction', () => {
+    const leg = new PathProbeLeg();
+    // Outbound: the jump host answered where the path did not (the box is after it).
+    leg.onEvidence(failure('outbound', 20.3, true));
+    leg.onEvidence(failure('outbound', 24.1, true, 'reset'));
+    // Inbound: silent with the path (the box is on client→jump).
+    leg.onEvidence(failure('inbound', 10.1, false));
+    // Answers carry nothing the path's bracket does not.
+    leg.onEvidence({ ...failure('inbound', 9.8, true), pathOutcome: 'alive' });
+    const report = leg.report('root@jump:22', path);
+    expect(report).toEqual({
+      target: 'root@jump:22',
+      byPathProbes: true,
+      directions: [
+        { direction: 'outbound', reading: 'outlived_path', survivedSeconds: 24.1 },
+        { direction: 'inbound', reading: 'as_path', verdict: 'timeout', lowerSeconds: 9.8, upperSeconds: 10.1, estimateSeconds: 9.95 },
+      ],
+    });
+    const text = formatJumpReport({ path: ['client', 'root@jump:22', 'root@10.0.0.2:22'], jumpLeg: report });
+    expect(text).toContain("Jump leg (client → root@jump:22), told by the path's own probes");
+    expect(text).toContain('outbound: the jump host answered at 24.1 s idle where the path did not: the short timeout is after the jump host');
+    expect(text).toContain('inbound: the jump host fell silent with the path: the short timeout is on this leg (between 9.8 and 10.1 s');
+  });
+
+  it('a failure below the path\'s bound (a lost probe the search set aside) is not read, whichever way the jump host went', () => {
+    const leg = new PathProbeLeg();
+    leg.onEvidence(failure('outbound', 15.0, true)); // lost beyond the jump host
+    leg.onEvidence(failure('outbound', 20.3, false));
+    expect(leg.judge(path.results[0])).toMatchObject({ reading: 'as_path', upperSeconds: 20.3 });
+    const lost = new PathProbeLeg();
+    lost.onEvidence(failure('outbound', 12.0, false)); // lost on client→jump
+    lost.onEvidence(failure('outbound', 20.3, true));
+    expect(lost.judge(path.results[0])).toEqual({ direction: 'outbound', reading: 'outlived_path', survivedSeconds: 20.3 });
+  });
+
+  it('no failure at or above the bound with the jump host asked (the bound came from an idle end): not told, and says why', () => {
+    const leg = new PathProbeLeg();
+    leg.onEvidence(failure('outbound', 20.3, false, 'error')); // nothing was sent
+    leg.onEvidence(failure('inbound', 10.1, true)); // the other direction's evidence does not count
+    const reading = leg.judge(path.results[0]);
+    expect(reading).toMatchObject({ direction: 'outbound', reading: 'not_told' });
+    expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: { target: 'j', byPathProbes: true, directions: [reading] } })).toContain("outbound: not told: no outbound probe failed at or above the path's bound (20.3 s)");
+  });
+
+  it('the path found no timeout: the leg lived through every age the path did, with the path\'s verdict', () => {
+    const leg = new PathProbeLeg();
+    const none = pathResult({ direction: 'outbound', verdict: 'no_timeout_up_to_max', lowerSeconds: 7000, upperSeconds: null, estimateSeconds: null });
+    const report = leg.report('j', none);
+    expect(report.directions).toEqual([{ direction: 'outbound', reading: 'as_path', verdict: 'no_timeout_up_to_max', lowerSeconds: 7000, upperSeconds: null, estimateSeconds: null }]);
+    expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: report })).toContain('outbound: it lived through every age the path did (the path\'s verdict: no timeout up to max)');
   });
 });

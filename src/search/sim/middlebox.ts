@@ -11,7 +11,7 @@
 // is `server_closed`, as the prober classifies it. State is evaluated lazily at the moments packets
 // cross it, so the model needs no timers of its own (only a session someone listens to for its
 // idle end schedules one).
-import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type IdleEnd, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
+import { ConnectError, SIGNAL_FOLLOW_UP_DELAY_MS, type ControlMonitor, type Direction, type FirstHopEvidence, type IdleEnd, type InboundMethod, type ProbeReport, type SearchSession, type SessionOpener } from '../types.ts';
 import { mulberry32, uniform, type Rng } from './prng.ts';
 import type { VirtualClock } from './virtual-clock.ts';
 import { IdleEndWatch } from './idle-end-watch.ts';
@@ -77,6 +77,13 @@ export interface PathModel {
   firstConnectsFail?: number;
   inboundSupported?: boolean;
   /**
+   * Through a jump host (`measure -J`): the box sits after the first jump host, which answers its
+   * own keepalive beside every outbound probe whatever the box does (FirstHopEvidence; heard by
+   * SimulatedPath.onFirstHopEvidence). Default false: the box is on the client→jump leg (or there
+   * is no jump host), so the jump host is heard exactly when the path answers.
+   */
+  boxAfterFirstHop?: boolean;
+  /**
    * How inbound probes make the server speak (default 'sleep', the method the simulator had first).
    * 'signal': a waiter started on the session prints when the control session signals it.
    */
@@ -111,6 +118,8 @@ export class SimulatedPath implements SessionOpener {
   private readonly createdAt: number;
   private nextId = 1;
   private readonly sessions: SimSession[] = [];
+  /** Hears what the first jump host said during each outbound probe (as OpenerOptions.onFirstHopEvidence). */
+  onFirstHopEvidence: ((evidence: FirstHopEvidence) => void) | null = null;
 
   constructor(
     readonly clock: VirtualClock,
@@ -377,6 +386,16 @@ class SimSession implements SearchSession {
   }
 
   async probeOutbound(): Promise<ProbeReport> {
+    const r = await this.probeOutboundOnPath();
+    const onEvidence = this.path.onFirstHopEvidence;
+    if (onEvidence && r.outcome !== 'error') {
+      const firstHopAnswered = (r.outcome !== 'silent' && r.outcome !== 'reset') || this.path.model.boxAfterFirstHop === true;
+      onEvidence({ direction: 'outbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered });
+    }
+    return r;
+  }
+
+  private async probeOutboundOnPath(): Promise<ProbeReport> {
     const { clock, rttMs, deadlineMs, model } = this.path;
     const t0 = clock.now();
     this.advance(t0);
