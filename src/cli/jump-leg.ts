@@ -150,6 +150,12 @@ export class JumpLegWatch {
  */
 export class PathProbeLeg {
   private readonly failures: FirstHopEvidence[] = [];
+  private inboundUnwitnessed: string | null = null;
+
+  /** Why inbound probes could not ask the jump host (the first reason heard). */
+  readonly onInboundUnwitnessed = (why: string): void => {
+    this.inboundUnwitnessed ??= why;
+  };
 
   readonly onEvidence = (e: FirstHopEvidence): void => {
     // 'alive' carries nothing the path's bracket does not; 'error' (nothing sent) says nothing.
@@ -167,7 +173,8 @@ export class PathProbeLeg {
     const answered = atOrAbove.filter((e) => e.firstHopAnswered).map((e) => e.ageSeconds);
     if (answered.length > 0) return { direction, reading: 'outlived_path', survivedSeconds: Math.max(...answered) };
     if (atOrAbove.length > 0) return asPath;
-    return { direction, reading: 'not_told', why: `no ${direction} probe failed at or above the path's bound (${upper.toFixed(1)} s) with the jump host asked beside it` };
+    const unwitnessed = direction === 'inbound' && this.inboundUnwitnessed ? `: ${this.inboundUnwitnessed}` : '';
+    return { direction, reading: 'not_told', why: `no ${direction} probe failed at or above the path's bound (${upper.toFixed(1)} s) with the jump host asked beside it${unwitnessed}` };
   }
 
   report(target: string, path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds'>[] }): JumpLegByPathProbes {

@@ -67,10 +67,13 @@ export function addSearchOptions(cmd: Command, help: { max: string; sessions: st
     .option('--silent-deadline-floor <duration>', SILENT_DEADLINE_FLOOR_HELP, formatDurationMs(MEASURE_DEFAULTS.silentDeadlineFloorMs));
 }
 
-/** Only outbound is measured (--direction outbound, --no-inbound): the leg can be told by the path's probes. */
-function isOutboundOnly(spec: TargetSpec): boolean {
-  const directions = measurableDirections(spec);
-  return directions.length === 1 && directions[0] === 'outbound';
+/**
+ * Every direction measured can ask the jump host beside the path's probes: outbound always;
+ * inbound with the signal method (the sleep method fixes the moment the target speaks when the
+ * command starts, and the leg then keeps sessions of its own).
+ */
+function witnessable(spec: TargetSpec): boolean {
+  return measurableDirections(spec).every((d) => d === 'outbound' || spec.inbound?.method === 'signal');
 }
 
 /** The first ProxyJump hop as a target of its own: the client→jump leg alone. */
@@ -92,9 +95,9 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   process.once('SIGTERM', onSignal);
   if (banner && !json) process.stdout.write(banner);
   const jumpLeg = jumpLegSpec(spec);
-  // Outbound alone: the path's own probes tell the leg (./jump-leg.ts, PathProbeLeg), and the path
-  // gets the whole budget.
-  const byPathProbes = jumpLeg && isOutboundOnly(spec) ? new PathProbeLeg() : null;
+  // The path's own probes tell the leg (./jump-leg.ts, PathProbeLeg), and the path gets the whole
+  // budget: outbound probes ask the jump host beside them, and so do inbound ones by signal.
+  const byPathProbes = jumpLeg && witnessable(spec) ? new PathProbeLeg() : null;
   // Otherwise both measurements run at once: each gets a share of the budget, and every connect of
   // both goes through one pacer (they all reach the jump host first).
   const share = jumpLeg && !byPathProbes ? shareOf(opts, 2) : opts;
@@ -109,7 +112,7 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       onProgress: (p) => progress.update(p),
       onSessionsOpen: (n) => progress.sessions(n),
       onResult,
-      ...(byPathProbes ? { onFirstHopEvidence: byPathProbes.onEvidence } : {}),
+      ...(byPathProbes ? { onFirstHopEvidence: byPathProbes.onEvidence, onInboundUnwitnessed: byPathProbes.onInboundUnwitnessed } : {}),
     }),
   );
   const leg = jumpLeg && watch

@@ -75,6 +75,11 @@ export class ControlSession implements ControlMonitor {
     return this.loop;
   }
 
+  /** The control connection now (it is replaced when it reconnects). */
+  current(): SshSession {
+    return this.session;
+  }
+
   /** Whether `session` is the control connection itself. */
   runsOn(session: SshSession): boolean {
     return session === this.session;

@@ -97,6 +97,8 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     // A waiter never outlives the search's own time budget, even if nothing ever tells it to end.
     waiterLifetimeSeconds: searchTimeBudgetMs(opts.maxSeconds) / 1000,
     onFirstHopEvidence: opts.onFirstHopEvidence,
+    onInboundUnwitnessed: opts.onInboundUnwitnessed,
+    witnessInbound: opts.onFirstHopEvidence !== undefined && directions.includes('inbound'),
   });
   const signalWanted = directions.includes('inbound') && spec.inbound?.method === 'signal';
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.

@@ -16,7 +16,7 @@ import { DEFAULT_SLEEP_COMMAND, sleepCommandOf } from './inbound.ts';
 import { MEASURE_DEFAULTS, type MeasureSettings } from './settings-schema.ts';
 import { connectErrorFrom, DEFAULT_SILENT_DEADLINE_FLOOR_MS, type ConnectFailure } from './outcome.ts';
 import { heartbeatIntervalSeconds } from './server-heartbeat.ts';
-import { SshSession, type FirstHop, type HeldChannel } from './ssh-session.ts';
+import { SshSession, type FirstHop, type FirstHopWitness, type HeldChannel } from './ssh-session.ts';
 import { endpointOf, resetFromSamePort, type SamePortOutcome } from './same-port-reset.ts';
 import { after } from './clock-timer.ts';
 import { WireTap } from './wire-tap.ts';
@@ -33,8 +33,12 @@ export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTim
   onSessionsOpen?: (open: number) => void;
   /** Upper bound on a waiter's life on the server, seconds (it normally ends with its session). */
   waiterLifetimeSeconds?: number;
-  /** Through a jump host: hears what the first jump host said during each outbound probe (`measure -J`, src/cli/jump-leg.ts). */
+  /** Through a jump host: hears what the first jump host said during each probe (`measure -J`, src/cli/jump-leg.ts). */
   onFirstHopEvidence?: (evidence: FirstHopEvidence) => void;
+  /** ...and why inbound probes cannot be witnessed (the jump host refused the remote forward). */
+  onInboundUnwitnessed?: (why: string) => void;
+  /** Witness inbound probes too (each probe session holds a remote forward on the jump host). */
+  witnessInbound?: boolean;
 }
 
 /** What the first inbound session found out about this target, once per opener. */
@@ -116,14 +120,42 @@ export class SshSessionOpener implements SessionOpener {
   async prepareProbe(session: SshSession): Promise<HeldChannel> {
     // Every probe session holds a session channel (the waiter is one): without one, a proxy's FIN
     // is no evidence (sshd's UnusedConnectionTimeout closes exactly so, docs/prober.md).
-    const held = await this.holdChannel(session);
-    const hop = this.firstHops.get(session);
-    if (hop) session.useSamePortEnding(hop);
     // Only probe sessions: the control session's heartbeats say nothing about the path's timeout.
     const jumpClient = this.jumpClients.get(session);
-    if (jumpClient && this.opts.onFirstHopEvidence) session.witnessFirstHop({ client: jumpClient, onEvidence: this.opts.onFirstHopEvidence });
+    const witnessed = jumpClient && this.opts.onFirstHopEvidence ? session.witnessFirstHop(this.witnessFor(jumpClient, this.opts.onFirstHopEvidence)) : null;
+    const held = await this.holdChannel(session);
+    await witnessed;
+    const hop = this.firstHops.get(session);
+    if (hop) session.useSamePortEnding(hop);
     this.probeSessions.add(session);
     return held;
+  }
+
+  private witnessFor(client: ssh2.Client, onEvidence: (evidence: FirstHopEvidence) => void): FirstHopWitness {
+    if (!this.opts.witnessInbound) return { client, onEvidence };
+    return { client, onEvidence, connectToForward: (port) => this.connectToForward(port), onInboundUnwitnessed: this.opts.onInboundUnwitnessed };
+  }
+
+  /**
+   * A connection to `port` on the first jump host's loopback, from the control session's own
+   * connection to the jump host (a `direct-tcpip` channel): the jump host then opens a channel
+   * through the probe session's remote forward. Resolves with what ends it.
+   */
+  private connectToForward(port: number): Promise<() => void> {
+    const control = this.control?.current();
+    const client = control ? this.jumpClients.get(control) : undefined;
+    if (!client) return Promise.reject(new Error('no control connection to the jump host'));
+    return new Promise((resolve, reject) => {
+      try {
+        client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, stream) => {
+          if (err) return reject(err);
+          stream.on('error', () => {});
+          resolve(() => stream.destroy());
+        });
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
   }
 
   /**

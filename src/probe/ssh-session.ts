@@ -44,11 +44,23 @@ export interface SshSessionOptions {
   onClosed?: (session: SshSession) => void;
 }
 
-/** The first jump host's SSH client on our outer connection, and who hears what it said during each outbound probe. */
+/** The first jump host's SSH client on our outer connection, and who hears what it said during each probe. */
 export interface FirstHopWitness {
   client: Client;
   onEvidence: (evidence: FirstHopEvidence) => void;
+  /**
+   * Inbound (signal method): connects to `port` on the jump host's loopback from another connection
+   * to the jump host (the control session's), so that the jump host's sshd opens a channel on this
+   * session's idle connection — the jump host speaking first. Resolves with what ends that
+   * connection; rejects when it cannot be made. Absent: inbound probes are not witnessed.
+   */
+  connectToForward?: (port: number) => Promise<() => void>;
+  /** Why inbound probes cannot be witnessed on this session (the remote forward was refused). */
+  onInboundUnwitnessed?: (why: string) => void;
 }
+
+/** How long the jump host may take to answer the remote forward request (a global request; a live connection answers in a round trip). */
+const FORWARD_REQUEST_DEADLINE_MS = 5000;
 
 /** What `holdChannel()` got: the idle command (a silent waiter), an SFTP subsystem (no shell), or nothing. */
 export type HeldChannel = { held: 'command' | 'sftp'; detail: string } | { held: null; detail: string };
@@ -142,8 +154,12 @@ export class SshSession implements SearchSession {
   private failedAtAge: number | null = null;
   /** Idle ages at which a probe of ours was answered (the latest few), s. */
   private readonly answeredAges: number[] = [];
-  /** Through a jump host, on probe sessions: the first jump host's client, asked beside every outbound probe. */
+  /** Through a jump host, on probe sessions: the first jump host's client, asked beside every probe. */
   private firstHopWitness: FirstHopWitness | null = null;
+  /** The port of our remote forward on the jump host's loopback (inbound witness), once held. */
+  private forwardPort: number | null = null;
+  /** When the jump host last opened a channel through it. */
+  private forwardHeardAt: number | null = null;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -479,9 +495,65 @@ export class SshSession implements SearchSession {
     });
   }
 
-  /** From now on every outbound probe also asks the first jump host, and `witness` hears what it said (FirstHopEvidence). */
-  witnessFirstHop(witness: FirstHopWitness): void {
+  /**
+   * From now on every outbound probe also asks the first jump host, and `witness` hears what it
+   * said (FirstHopEvidence). With `connectToForward`, also every signal probe: the session holds a
+   * remote forward on the jump host's loopback (port chosen there), which the jump host opens a
+   * channel from when the probe connects to it. Never throws; resolves once the forward is held
+   * or refused.
+   */
+  async witnessFirstHop(witness: FirstHopWitness): Promise<void> {
     this.firstHopWitness = witness;
+    if (!witness.connectToForward) return;
+    const client = witness.client;
+    client.on('tcp connection', (info, _accept, reject) => {
+      // Heard: the jump host spoke first on our idle connection. Refused at once: the channel
+      // carries nothing, and the probe's own answer (the target's line) is what the path says.
+      if (info.destPort === this.forwardPort) this.forwardHeardAt = this.clock.now();
+      reject();
+    });
+    const refused = await new Promise<string | null>((resolve) => {
+      const timer = after(this.clock, FORWARD_REQUEST_DEADLINE_MS, () => resolve(`the jump host did not answer the remote forward request within ${FORWARD_REQUEST_DEADLINE_MS} ms`));
+      try {
+        client.forwardIn('127.0.0.1', 0, (err, port) => {
+          timer.cancel();
+          if (err) return resolve(`the jump host refused a remote forward (${err.message}; sshd AllowTcpForwarding local or no, Dropbear -k?)`);
+          this.forwardPort = port;
+          resolve(null);
+        });
+      } catch (err) {
+        timer.cancel();
+        resolve(`cannot ask the jump host for a remote forward (${(err as Error).message})`);
+      }
+    });
+    if (refused) witness.onInboundUnwitnessed?.(refused);
+  }
+
+  /**
+   * Beside a signal probe: the jump host opens a channel on this connection now (through our
+   * remote forward there), if it is held. Returns what tells, after the probe, whether it did —
+   * and ends the connection made for it; null when inbound is not witnessed here.
+   */
+  private pokeFirstHop(): { heardSince: () => boolean; end: () => void } | null {
+    const connect = this.firstHopWitness?.connectToForward;
+    const port = this.forwardPort;
+    if (!connect || port === null) return null;
+    const since = this.clock.now();
+    let ended = false;
+    let endConnection: (() => void) | null = null;
+    let failed: string | null = null;
+    connect(port).then(
+      (end) => (ended ? end() : (endConnection = end)),
+      (err: Error) => (failed = err.message),
+    );
+    return {
+      heardSince: () => failed === null && this.forwardHeardAt !== null && this.forwardHeardAt >= since,
+      end: () => {
+        ended = true;
+        endConnection?.();
+        if (failed !== null) this.firstHopWitness?.onInboundUnwitnessed?.(`the control session could not connect to the remote forward on the jump host (${failed})`);
+      },
+    };
   }
 
   /** keepalive@openssh.com to the first jump host; its reply is solicited (not a server heartbeat). */
@@ -683,7 +755,16 @@ export class SshSession implements SearchSession {
   }
 
   private signalWaiter(): Promise<ProbeReport> {
-    return new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run().then((r) => this.noteExchange(r));
+    const probe = new SignalProbe(this.probeHost(), this.waiter!, this.clock, this.deadlineMs()).run();
+    // After the signal went out (run() sends it at once), through the same control connection.
+    const poke = this.pokeFirstHop();
+    return probe.then((r) => {
+      if (poke) {
+        poke.end();
+        if (r.outcome !== 'error') this.firstHopWitness?.onEvidence({ direction: 'inbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || poke.heardSince() });
+      }
+      return this.noteExchange(r);
+    });
   }
 
   /** What the inbound probes (signal-probe.ts, sleep-probe.ts) may use of this session. */

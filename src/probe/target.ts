@@ -70,8 +70,10 @@ export type MeasureOptions = Mutable<MeasureSettings> & {
   onSessionsOpen?: (open: number) => void;
   /** Called with the result as soon as it is known, before the remote clean-up (which measureTarget still awaits). */
   onResult?: (result: MeasurementResult) => void;
-  /** Through a jump host: what the first jump host said during each outbound probe (`measure -J`, src/cli/jump-leg.ts). */
+  /** Through a jump host: what the first jump host said during each probe (`measure -J`, src/cli/jump-leg.ts); inbound ones too when inbound is measured. */
   onFirstHopEvidence?: (evidence: FirstHopEvidence) => void;
+  /** ...and why inbound probes could not be witnessed. */
+  onInboundUnwitnessed?: (why: string) => void;
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -98,39 +98,42 @@ for (const c of CASES) {
     console.log(`  ${row.name.padEnd(26)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × ref  = ${(m / GOAL).toFixed(2)} × the goal`);
   }
 }
-// `measure -J --direction outbound`: the leg told by the path's own probes (PathProbeLeg: the
-// jump host asked beside every outbound probe), the path with all 16 sessions, against the split.
-/** The path alone with every session, outbound; the leg's verdict from its probes. Right: the box's leg named, the bracket within precision. */
-async function simulateByPathProbes(path: PathModel, boxAfterFirstHop: boolean): Promise<{ wallSeconds: number; ok: boolean }> {
+// The leg told by the path's own probes (PathProbeLeg: the jump host asked beside every outbound
+// and signal probe): the path alone with every session, as `measure -J` runs it now.
+/** Right: every direction within precision, and the leg's reading names the box's leg. */
+async function simulateByPathProbes(path: PathModel, boxAfterFirstHop: boolean, directions: readonly Direction[]): Promise<{ wallSeconds: number; ok: boolean }> {
   const clock = new VirtualClock(1_000_000);
   const sim = new SimulatedPath(clock, { ...path, boxAfterFirstHop });
   const leg = new PathProbeLeg();
   sim.onFirstHopEvidence = leg.onEvidence;
   const start = clock.now();
-  const [result] = await clock.run(searchDirections(sim, clock, [{ ...defaultSearchOptions, control: sim.control(), direction: 'outbound' }], false), start + 3_600_000 * 3);
-  const verdict = leg.judge(result);
-  const ok = withinPrecision(result, path, precision) && verdict.reading === (boxAfterFirstHop ? 'outlived_path' : 'as_path');
+  const perDirection = directions.map((direction): SearchOptions => ({ ...defaultSearchOptions, control: sim.control(), direction }));
+  const results = await clock.run(searchDirections(sim, clock, perDirection, directions.length > 1), start + 3_600_000 * 3);
+  const want = boxAfterFirstHop ? 'outlived_path' : 'as_path';
+  const ok = results.every((r) => withinPrecision(r, path, precision) && leg.judge(r).reading === want);
   return { wallSeconds: (clock.now() - start) / 1000, ok };
 }
 
-console.log(`\noutbound only (--direction outbound): the leg told by the path's probes, against the split`);
-for (const c of CASES.filter((k) => k.stopLeg)) {
-  for (const mode of ['split', 'path probes'] as const) {
-    const ratios: number[] = [];
-    for (const T of FIXED_T) {
-      for (const seed of SEEDS) {
-        const path: PathModel = { timeoutSeconds: T, mode: 'silent', inboundMethod: 'signal', seed };
-        const r =
-          mode === 'split'
-            ? await simulateTargets([path, { ...path, timeoutSeconds: c.legTimeout(T), seed: seed + 100 }], [half, half], c.maxSeconds(T), true, ['outbound'])
-            : await simulateByPathProbes(path, c.legTimeout(T) === null);
-        if (!r.ok) bad++;
-        ratios.push(r.wallSeconds / T);
+for (const directions of [['outbound', 'inbound'], ['outbound']] as const) {
+  console.log(`\n${directions.join(' and ')}: the leg told by the path's probes (${full} sessions, none for the leg), against the split (${half}+${half})`);
+  for (const c of CASES.filter((k) => k.stopLeg)) {
+    for (const mode of ['split', 'path probes'] as const) {
+      const ratios: number[] = [];
+      for (const T of FIXED_T) {
+        for (const seed of SEEDS) {
+          const path: PathModel = { timeoutSeconds: T, mode: 'silent', inboundMethod: 'signal', seed };
+          const r =
+            mode === 'split'
+              ? await simulateTargets([path, { ...path, timeoutSeconds: c.legTimeout(T), seed: seed + 100 }], [half, half], c.maxSeconds(T), true, directions)
+              : await simulateByPathProbes(path, c.legTimeout(T) === null, directions);
+          if (!r.ok) bad++;
+          ratios.push(r.wallSeconds / T);
+        }
       }
+      const m = median(ratios);
+      const name = `${c.name}, ${mode === 'split' ? 'split (before)' : "the path's probes"}`;
+      console.log(`  ${name.padEnd(40)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × T  = ${(m / GOAL).toFixed(2)} × the goal`);
     }
-    const m = median(ratios);
-    const name = mode === 'split' ? `${c.name}, split ${half}+${half} (before)` : `${c.name}, the path's probes, ${full}`;
-    console.log(`  ${name.padEnd(52)} median ${m.toFixed(2)} max ${Math.max(...ratios).toFixed(2)} × T  = ${(m / GOAL).toFixed(2)} × the goal`);
   }
 }
 if (bad > 0) console.log(`\n${bad} run(s) outside the precision`);

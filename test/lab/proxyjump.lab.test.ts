@@ -117,7 +117,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump, middlebox on jump→target: path ≈ ${o.estimateSeconds} s (${o.failureMode}), jump leg survived ${survived} s, ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
-  it('middlebox on jump→target, a jump host without a shell (ForceCommand internal-sftp), both directions, the default --max: the leg\'s inbound ends unsupported, its outbound outlives the path, and it stops', async () => {
+  it('middlebox on jump→target, a jump host without a shell (ForceCommand internal-sftp), both directions, the default --max: the jump host answers beside the path\'s failures both ways (no shell needed there), so the leg outlived the path', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
     await l.addSshd('cli', '127.0.0.1', 2222, { ForceCommand: 'internal-sftp' });
     const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', '--min', '2', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
@@ -126,13 +126,44 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
       const r = doc.results.find((x) => x.direction === d)!;
       expect(r.verdict, `${d}: ${describeRun(run, l)}`).toBe('timeout');
     }
-    // Without waiting for the leg's own end the run would last until the leg's outbound reached 7,440 s.
-    expect('outlivedPath' in doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toBe(true);
-    const leg = doc.jumpLeg as JumpLegOutlived;
-    expect(Object.keys(leg.survivedSeconds)).toEqual(['outbound']);
-    expect(leg.unsupported).toEqual(['inbound']);
+    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ byPathProbes: true });
+    const readings = (doc.jumpLeg as JumpLegByPathProbes).directions;
+    expect(readings.map((d) => [d.direction, d.reading]), JSON.stringify(doc.jumpLeg)).toEqual([
+      ['outbound', 'outlived_path'],
+      ['inbound', 'outlived_path'],
+    ]);
+    for (const d of readings) expect((d as { survivedSeconds: number }).survivedSeconds).toBeGreaterThanOrEqual(doc.results.find((x) => x.direction === d.direction)!.upperSeconds!);
     expect(run.elapsedMs).toBeLessThan(60_000);
-    console.log(`[lab] ProxyJump through a jump host without a shell: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, leg outbound survived ${leg.survivedSeconds.outbound} s, inbound unsupported; ${(run.elapsedMs / 1000).toFixed(1)} s`);
+    console.log(`[lab] ProxyJump through a jump host without a shell: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, leg ${readings.map((d) => `${d.direction} ${d.reading}`).join(', ')}; ${(run.elapsedMs / 1000).toFixed(1)} s`);
+  }, CASE_TIMEOUT_MS);
+
+  it('middlebox on client→jump, both directions (the default): the jump host falls silent with the path both ways, so the path\'s brackets are the leg\'s, with all sessions on the path', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'drop' });
+    await l.addSshd('srv', '127.0.0.1', 2222);
+    const run = await l.idleprobe(['measure', 'root@127.0.0.1:2222', '-F', hopConfig(l, 'hops_config'), '-J', `root@${LAB_ADDRESSES.srv}`, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--min', '2', '--max', '15', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    const readings = (doc.jumpLeg as JumpLegByPathProbes).directions;
+    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ byPathProbes: true });
+    for (const d of ['outbound', 'inbound'] as const) {
+      const r = doc.results.find((x) => x.direction === d)!;
+      expect(r.verdict, `${d}: ${describeRun(run, l)}`).toBe('timeout');
+      expect(Math.abs(r.estimateSeconds! - T)).toBeLessThanOrEqual(1);
+      expect(readings.find((x) => x.direction === d), JSON.stringify(doc.jumpLeg)).toEqual({ direction: d, reading: 'as_path', verdict: 'timeout', lowerSeconds: r.lowerSeconds, upperSeconds: r.upperSeconds, estimateSeconds: r.estimateSeconds });
+    }
+    console.log(`[lab] ProxyJump, middlebox on client→jump, both directions: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, the jump host silent with it both ways; ${(run.elapsedMs / 1000).toFixed(1)} s`);
+  }, CASE_TIMEOUT_MS);
+
+  it('the sleep method (--inbound-method sleep): the jump host cannot be asked at the moment the target speaks, so the leg is measured beside the path with its own sessions, and stops once it outlived it', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
+    await l.addSshd('cli', '127.0.0.1', 2222);
+    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', '--inbound-method', 'sleep', '--min', '2', '--max', '60', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    for (const d of ['outbound', 'inbound'] as const) expect(doc.results.find((x) => x.direction === d)!.verdict, `${d}: ${describeRun(run, l)}`).toBe('timeout');
+    expect(doc.jumpLeg, JSON.stringify(doc.jumpLeg)).toMatchObject({ target: 'root@127.0.0.1:2222', outlivedPath: true });
+    const leg = doc.jumpLeg as JumpLegOutlived;
+    expect(Object.keys(leg.survivedSeconds).sort()).toEqual(['inbound', 'outbound']);
+    expect(run.elapsedMs).toBeLessThan(60_000);
+    console.log(`[lab] ProxyJump, the sleep method: leg outlived the path (${Object.entries(leg.survivedSeconds).map(([d, s]) => `${d} ${s} s`).join(', ')}); ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
   it('exit codes against real OpenSSH: unknown host 3, changed key 3, unknown jump host 3, refused key 3, unreachable 3 before any host key, bad usage 2; a chain of two jump hosts works; a port-less known_hosts entry as ssh reads it', async () => {

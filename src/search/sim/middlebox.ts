@@ -77,8 +77,8 @@ export interface PathModel {
   firstConnectsFail?: number;
   inboundSupported?: boolean;
   /**
-   * Through a jump host (`measure -J`): the box sits after the first jump host, which answers its
-   * own keepalive beside every outbound probe whatever the box does (FirstHopEvidence; heard by
+   * Through a jump host (`measure -J`): the box sits after the first jump host, which answers
+   * beside every outbound and signal probe whatever the box does (FirstHopEvidence; heard by
    * SimulatedPath.onFirstHopEvidence). Default false: the box is on the client→jump leg (or there
    * is no jump host), so the jump host is heard exactly when the path answers.
    */
@@ -386,11 +386,15 @@ class SimSession implements SearchSession {
   }
 
   async probeOutbound(): Promise<ProbeReport> {
-    const r = await this.probeOutboundOnPath();
+    return this.witnessed('outbound', await this.probeOutboundOnPath());
+  }
+
+  /** What the first jump host said beside the probe (as the prober asks it: outbound and by signal). */
+  private witnessed(direction: Direction, r: ProbeReport): ProbeReport {
     const onEvidence = this.path.onFirstHopEvidence;
     if (onEvidence && r.outcome !== 'error') {
       const firstHopAnswered = (r.outcome !== 'silent' && r.outcome !== 'reset') || this.path.model.boxAfterFirstHop === true;
-      onEvidence({ direction: 'outbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered });
+      onEvidence({ direction, ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered });
     }
     return r;
   }
@@ -449,7 +453,7 @@ class SimSession implements SearchSession {
   /** The signal method's waiter: the held channel, and inbound probes by signal. */
   async startWaiter(signal?: AbortSignal): Promise<void> {
     await this.startCommand(signal);
-    this.probeInboundNow = () => this.signalNow();
+    this.probeInboundNow = () => this.signalNow().then((r) => this.witnessed('inbound', r));
   }
 
   probeInboundNow?: () => Promise<ProbeReport>;
