@@ -153,7 +153,7 @@ export class SshSessionOpener implements SessionOpener {
           resolve(() => stream.destroy());
         });
       } catch (err) {
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }
