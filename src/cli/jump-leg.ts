@@ -38,9 +38,15 @@ export interface JumpLegByPathProbes {
   directions: LegReading[];
 }
 
+/**
+ * `ownSessions`: what the path's probes could not tell, the leg's own search told after the path
+ * had ended (withOwnSearch): `outlived_path` once it survived past the path's bound plus a
+ * precision width (JumpLegWatch), or `measured`, its own result.
+ */
 export type LegReading =
-  | { direction: Direction; reading: 'outlived_path'; survivedSeconds: number }
+  | { direction: Direction; reading: 'outlived_path'; survivedSeconds: number; ownSessions?: true }
   | { direction: Direction; reading: 'as_path'; verdict: Verdict; lowerSeconds: number | null; upperSeconds: number | null; estimateSeconds: number | null }
+  | { direction: Direction; reading: 'measured'; verdict: Verdict; lowerSeconds: number | null; upperSeconds: number | null; estimateSeconds: number | null; ownSessions: true }
   | { direction: Direction; reading: 'not_told'; why: string };
 
 export type JumpLegReport = MeasurementResult | JumpLegOutlived | JumpLegByPathProbes | { target: string; error: string };
@@ -173,13 +179,38 @@ export class PathProbeLeg {
     const answered = atOrAbove.filter((e) => e.firstHopAnswered).map((e) => e.ageSeconds);
     if (answered.length > 0) return { direction, reading: 'outlived_path', survivedSeconds: Math.max(...answered) };
     if (atOrAbove.length > 0) return asPath;
-    const unwitnessed = direction === 'inbound' && this.inboundUnwitnessed ? `: ${this.inboundUnwitnessed}` : '';
-    return { direction, reading: 'not_told', why: `no ${direction} probe failed at or above the path's bound (${upper.toFixed(1)} s) with the jump host asked beside it${unwitnessed}` };
+    if (direction === 'inbound' && this.inboundUnwitnessed) return { direction, reading: 'not_told', why: this.inboundUnwitnessed };
+    return { direction, reading: 'not_told', why: `no ${direction} probe failed at or above the path's bound (${upper.toFixed(1)} s) with the jump host asked beside it` };
   }
 
   report(target: string, path: { results: readonly Pick<DirectionResult, 'direction' | 'verdict' | 'lowerSeconds' | 'upperSeconds' | 'estimateSeconds'>[] }): JumpLegByPathProbes {
     return { target, byPathProbes: true, directions: path.results.map((r) => this.judge(r)) };
   }
+}
+
+/** The directions the path's probes could not tell (the leg's own search then measures them). */
+export function untoldDirections(told: JumpLegByPathProbes): Direction[] {
+  return told.directions.filter((d) => d.reading === 'not_told').map((d) => d.direction);
+}
+
+/** `told` with its `not_told` directions read from the leg's own search (`own`: its report). */
+export function withOwnSearch(told: JumpLegByPathProbes, own: JumpLegReport): JumpLegByPathProbes {
+  return { ...told, directions: told.directions.map((d) => (d.reading === 'not_told' ? fromOwnSearch(d, own) : d)) };
+}
+
+function fromOwnSearch(d: Extract<LegReading, { reading: 'not_told' }>, own: JumpLegReport): LegReading {
+  const { direction } = d;
+  if ('error' in own) return { ...d, why: `${d.why}; the leg's own search failed: ${own.error}` };
+  if ('outlivedPath' in own) {
+    const survived = own.survivedSeconds[direction];
+    if (survived !== undefined) return { direction, reading: 'outlived_path', survivedSeconds: survived, ownSessions: true };
+    if (own.unsupported?.includes(direction)) return { ...d, why: `${d.why}; the leg's own search there ended unsupported (e.g. no shell on the jump host)` };
+    return d;
+  }
+  if ('byPathProbes' in own) return d;
+  const r = own.results.find((x) => x.direction === direction);
+  if (!r) return d;
+  return { direction, reading: 'measured', verdict: r.verdict, lowerSeconds: r.lowerSeconds, upperSeconds: r.upperSeconds, estimateSeconds: r.estimateSeconds, ownSessions: true };
 }
 
 export function formatJumpReport(j: JumpReport): string {
@@ -203,8 +234,10 @@ export function formatJumpReport(j: JumpReport): string {
 }
 
 function legReadingText(d: LegReading): string {
+  if (d.reading === 'outlived_path' && d.ownSessions) return `the path's probes could not tell; the leg's own sessions survived ${d.survivedSeconds.toFixed(1)} s idle, longer than the path's timeout: the short timeout is after the jump host`;
   if (d.reading === 'outlived_path') return `the jump host answered at ${d.survivedSeconds.toFixed(1)} s idle where the path did not: the short timeout is after the jump host`;
   if (d.reading === 'not_told') return `not told: ${d.why}`;
+  if (d.reading === 'measured') return `the path's probes could not tell; the leg's own sessions measured it: ${d.verdict === 'timeout' ? formatBracket(d.lowerSeconds, d.upperSeconds) : d.verdict.replaceAll('_', ' ')}`;
   if (d.verdict === 'timeout') return `the jump host fell silent with the path: the short timeout is on this leg (${formatBracket(d.lowerSeconds, d.upperSeconds)}, as the path's)`;
   return `it lived through every age the path did (the path's verdict: ${d.verdict.replaceAll('_', ' ')})`;
 }

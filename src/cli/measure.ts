@@ -10,7 +10,7 @@ import type { MeasureOptions, TargetSpec } from '../probe/target.ts';
 import { DEFAULT_INBOUND_METHOD, DEFAULT_SLEEP_COMMAND } from '../probe/inbound.ts';
 import { ConnectPacer, precisionOf, realClock, shareOf } from '../search/index.ts';
 import type { MeasurementResult } from '../search/types.ts';
-import { formatJumpReport, JumpLegWatch, PathProbeLeg, type JumpLegReport, type JumpReport } from './jump-leg.ts';
+import { formatJumpReport, JumpLegWatch, PathProbeLeg, untoldDirections, withOwnSearch, type JumpLegReport, type JumpReport } from './jump-leg.ts';
 import { parseSessions, parseSilentDeadlineFloor } from './setting-flags.ts';
 import { addConnectionOptions, resolveConnection, targetSpecOf, type ConnectionFlags, type ProbeFlags } from './target-spec.ts';
 import { CredentialError } from '../probe/credentials.ts';
@@ -102,8 +102,6 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
   // both goes through one pacer (they all reach the jump host first).
   const share = jumpLeg && !byPathProbes ? shareOf(opts, 2) : opts;
   const connectPacer = opts.connectPacer ?? new ConnectPacer(realClock, opts);
-  // The leg stops once it outlived the path's timeout (./jump-leg.ts).
-  const watch = jumpLeg && !byPathProbes ? new JumpLegWatch(jumpLeg.name, precisionOf(opts), abort.signal) : null;
   const main = resultFirst((onResult) =>
     measureTarget(spec, {
       ...share,
@@ -115,27 +113,13 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
       ...(byPathProbes ? { onFirstHopEvidence: byPathProbes.onEvidence, onInboundUnwitnessed: byPathProbes.onInboundUnwitnessed } : {}),
     }),
   );
-  const leg = jumpLeg && watch
-    ? resultFirst((onResult) =>
-        measureTarget(jumpLeg, {
-          ...share,
-          connectPacer,
-          signal: watch.signal,
-          onResult,
-          onProgress: watch.onProgress,
-        }),
-      )
-    : null;
-  if (watch) void main.result.then((r) => watch.pathEnded(r), () => undefined /* handled below */);
+  const leg = !jumpLeg
+    ? null
+    : byPathProbes
+      ? legToldByPath(jumpLeg, byPathProbes, main.result, { ...opts, connectPacer }, abort.signal, (m) => progress.warn(m))
+      : legBeside(jumpLeg, main.result, { ...share, connectPacer }, abort.signal);
   try {
-    const [result, legResult] = await Promise.all([
-      main.result,
-      leg && watch && jumpLeg
-        ? Promise.race([watch.outlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))])
-        : byPathProbes && jumpLeg
-          ? main.result.then((r) => byPathProbes.report(jumpLeg.name, r))
-          : Promise.resolve(null),
-    ]);
+    const [result, legResult] = await Promise.all([main.result, leg ? leg.report : Promise.resolve(null)]);
     progress.done();
     // -v: where each connection setting came from, before the summary (stderr beside --json).
     if (provenance.length) (json ? process.stderr : process.stdout).write(provenance.join('\n') + '\n');
@@ -143,19 +127,60 @@ export async function runAndPrint(spec: TargetSpec, opts: MeasureOptions, json: 
     if (json) process.stdout.write(JSON.stringify(jump ? { ...result, ...jump } : result, null, 2) + '\n');
     else process.stdout.write(formatSummary(result) + (jump ? formatJumpReport(jump) : ''));
     // The answer is out; the remote clean-up (waiters ended, sessions closed) finishes behind it.
-    await Promise.allSettled([main.done, leg?.done]);
+    await Promise.allSettled([main.done, leg?.done()]);
     return result;
   } catch (err) {
     progress.done();
     // The other measurement must not outlive this one's failure (it would keep the process alive).
     abort.abort(err);
-    await Promise.allSettled([main.done, leg?.done]);
+    await Promise.allSettled([main.done, leg?.done()]);
     if (err instanceof CredentialError) throw new UsageError(err.message);
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The jump leg's report, and (once the report is known) when its own sessions, if any, are cleaned up. */
+interface LegRun {
+  report: Promise<JumpLegReport>;
+  done: () => Promise<unknown>;
+}
+
+/**
+ * The leg measured beside the path with its own share of the sessions (the sleep method): it stops
+ * once it outlived the path's timeout (./jump-leg.ts, JumpLegWatch).
+ */
+function legBeside(jumpLeg: TargetSpec, path: Promise<MeasurementResult>, opts: MeasureOptions, signal: AbortSignal): LegRun {
+  const watch = new JumpLegWatch(jumpLeg.name, precisionOf(opts), signal);
+  const leg = resultFirst((onResult) => measureTarget(jumpLeg, { ...opts, signal: watch.signal, onResult, onProgress: watch.onProgress }));
+  void path.then((r) => watch.pathEnded(r), () => undefined /* the caller handles it */);
+  const report = Promise.race([watch.outlived, leg.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))]);
+  return { report, done: () => leg.done };
+}
+
+/**
+ * The leg told by the path's own probes (PathProbeLeg). A direction they could not tell (the jump
+ * host refused the remote forward; the target's inbound fell back to the sleep method; the bound
+ * came from an idle end) is then measured by the leg's own search — after the path, so with the
+ * whole budget — which stops once it outlived the path (JumpLegWatch).
+ */
+function legToldByPath(jumpLeg: TargetSpec, told: PathProbeLeg, path: Promise<MeasurementResult>, opts: MeasureOptions, signal: AbortSignal, warn: (message: string) => void): LegRun {
+  let own: { result: Promise<MeasurementResult>; done: Promise<MeasurementResult> } | null = null;
+  const report = path.then(async (r): Promise<JumpLegReport> => {
+    const byPath = told.report(jumpLeg.name, r);
+    const untold = untoldDirections(byPath);
+    if (untold.length === 0 || signal.aborted) return byPath;
+    // The answer waits for this search: say why (the path's result is already known).
+    warn(`the path's probes could not tell the jump leg ${untold.join(' and ')} (${byPath.directions.map((d) => (d.reading === 'not_told' ? d.why : null)).filter((w) => w !== null).join('; ')}): measuring client → ${jumpLeg.name} with its own sessions`);
+    const watch = new JumpLegWatch(jumpLeg.name, precisionOf(opts), signal);
+    watch.pathEnded({ results: r.results.filter((x) => untold.includes(x.direction)) });
+    own = resultFirst((onResult) => measureTarget({ ...jumpLeg, directions: untold }, { ...opts, signal: watch.signal, onResult, onProgress: watch.onProgress }));
+    const ownReport = await Promise.race([watch.outlived, own.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))]);
+    return withOwnSearch(byPath, ownReport);
+  });
+  return { report, done: () => own?.done ?? Promise.resolve() };
 }
 
 /** `result`: the measurement's result as soon as it is known (onResult); `done`: once it also cleaned up. */

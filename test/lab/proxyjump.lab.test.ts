@@ -153,6 +153,22 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump, middlebox on client→jump, both directions: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, the jump host silent with it both ways; ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
+  it('a jump host that refuses remote forwards (AllowTcpForwarding local): the path\'s inbound probes cannot ask it, so after the path the leg\'s own search measures inbound (and says so); outbound is still told by the path\'s probes', async () => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
+    await l.addSshd('cli', '127.0.0.1', 2222, { AllowTcpForwarding: 'local' });
+    const run = await l.measure(['-F', hopConfig(l, 'hops_config'), '-J', 'root@127.0.0.1:2222', '--min', '2', '--max', '60', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
+    const doc = parse(run, l);
+    for (const d of ['outbound', 'inbound'] as const) expect(doc.results.find((x) => x.direction === d)!.verdict, `${d}: ${describeRun(run, l)}`).toBe('timeout');
+    const readings = (doc.jumpLeg as JumpLegByPathProbes).directions;
+    expect(readings.find((d) => d.direction === 'outbound'), JSON.stringify(doc.jumpLeg)).toMatchObject({ reading: 'outlived_path' });
+    expect(readings.find((d) => d.direction === 'outbound')).not.toHaveProperty('ownSessions');
+    expect(readings.find((d) => d.direction === 'inbound'), JSON.stringify(doc.jumpLeg)).toMatchObject({ reading: 'outlived_path', ownSessions: true });
+    expect(run.stderr).toContain("the path's probes could not tell the jump leg inbound");
+    expect(run.stderr).toContain('the jump host refused a remote forward');
+    expect(run.elapsedMs).toBeLessThan(60_000);
+    console.log(`[lab] ProxyJump, remote forwards refused: leg ${readings.map((d) => `${d.direction} ${d.reading}${'ownSessions' in d ? ' (own sessions)' : ''}`).join(', ')}; ${(run.elapsedMs / 1000).toFixed(1)} s`);
+  }, CASE_TIMEOUT_MS);
+
   it('the sleep method (--inbound-method sleep): the jump host cannot be asked at the moment the target speaks, so the leg is measured beside the path with its own sessions, and stops once it outlived it', async () => {
     const l = await lab({ conntrackTimeoutSeconds: T, mode: 'reset' });
     await l.addSshd('cli', '127.0.0.1', 2222);

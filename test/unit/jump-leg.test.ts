@@ -2,7 +2,7 @@
 // longer than the path's timeout (plus the precision width) in every direction the path timed out
 // in — and how that reads. Through the CLI against real OpenSSH: test/lab/proxyjump.lab.test.ts.
 import { describe, expect, it } from 'vitest';
-import { formatJumpReport, legOutlivedPath, PathProbeLeg } from '../../src/cli/jump-leg.ts';
+import { formatJumpReport, legOutlivedPath, PathProbeLeg, untoldDirections, withOwnSearch } from '../../src/cli/jump-leg.ts';
 import { precisionOf, defaultSearchOptions } from '../../src/search/index.ts';
 import type { DirectionResult, FirstHopEvidence, MeasurementResult } from '../../src/search/types.ts';
 
@@ -112,5 +112,38 @@ describe('PathProbeLeg: the leg told by the path\'s own probes (the jump host as
     const report = leg.report('j', none);
     expect(report.directions).toEqual([{ direction: 'outbound', reading: 'as_path', verdict: 'no_timeout_up_to_max', lowerSeconds: 7000, upperSeconds: null, estimateSeconds: null }]);
     expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: report })).toContain('outbound: it lived through every age the path did (the path\'s verdict: no timeout up to max)');
+  });
+});
+
+describe('withOwnSearch: what the path\'s probes could not tell, read from the leg\'s own search', () => {
+  const path = pathResult({ direction: 'outbound' }, { direction: 'inbound', lowerSeconds: 9.8, upperSeconds: 10.1, estimateSeconds: 9.95 });
+  const told = () => {
+    const leg = new PathProbeLeg();
+    leg.onEvidence({ direction: 'outbound', ageSeconds: 20.3, at: 0, pathOutcome: 'silent', firstHopAnswered: true });
+    leg.onInboundUnwitnessed('the jump host refused a remote forward (Unable to bind to 127.0.0.1:0)');
+    leg.onInboundUnwitnessed('a later reason is not kept');
+    return leg.report('root@jump:22', path);
+  };
+
+  it('the refused remote forward is why inbound was not told; only that direction is left to the leg\'s own search', () => {
+    const t = told();
+    expect(t.directions[1]).toEqual({ direction: 'inbound', reading: 'not_told', why: 'the jump host refused a remote forward (Unable to bind to 127.0.0.1:0)' });
+    expect(untoldDirections(t)).toEqual(['inbound']);
+  });
+
+  it('the own search outlived the path, measured the leg, ended unsupported, or failed: each reads so, and the told directions stay', () => {
+    const outlived = withOwnSearch(told(), { target: 'root@jump:22', outlivedPath: true, survivedSeconds: { inbound: 11.6 } });
+    expect(outlived.directions).toEqual([
+      { direction: 'outbound', reading: 'outlived_path', survivedSeconds: 20.3 },
+      { direction: 'inbound', reading: 'outlived_path', survivedSeconds: 11.6, ownSessions: true },
+    ]);
+    expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: outlived })).toContain("inbound: the path's probes could not tell; the leg's own sessions survived 11.6 s idle, longer than the path's timeout");
+    const measured = withOwnSearch(told(), { ...pathResult({ direction: 'inbound', lowerSeconds: 9.7, upperSeconds: 10.0, estimateSeconds: 9.85 }), target: 'root@jump:22' });
+    expect(measured.directions[1]).toEqual({ direction: 'inbound', reading: 'measured', verdict: 'timeout', lowerSeconds: 9.7, upperSeconds: 10.0, estimateSeconds: 9.85, ownSessions: true });
+    expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: measured })).toContain("inbound: the path's probes could not tell; the leg's own sessions measured it: between 9.7 and 10.0 s");
+    const unsupported = withOwnSearch(told(), { target: 'root@jump:22', outlivedPath: true, survivedSeconds: {}, unsupported: ['inbound'] });
+    expect(unsupported.directions[1]).toMatchObject({ reading: 'not_told', why: expect.stringContaining("the leg's own search there ended unsupported") as string });
+    const failed = withOwnSearch(told(), { target: 'root@jump:22', error: 'connect refused' });
+    expect(failed.directions[1]).toMatchObject({ reading: 'not_told', why: expect.stringContaining("the leg's own search failed: connect refused") as string });
   });
 });
