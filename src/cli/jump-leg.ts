@@ -239,6 +239,7 @@ function legReadingText(d: LegReading): string {
   if (d.reading === 'not_told') return `not told: ${d.why}`;
   if (d.reading === 'measured') return `the path's probes could not tell; the leg's own sessions measured it: ${d.verdict === 'timeout' ? formatBracket(d.lowerSeconds, d.upperSeconds) : d.verdict.replaceAll('_', ' ')}`;
   if (d.verdict === 'timeout') return `the jump host fell silent with the path: the short timeout is on this leg (${formatBracket(d.lowerSeconds, d.upperSeconds)}, as the path's)`;
+  if (d.verdict === 'unsupported' || d.verdict === 'inconclusive') return `not measured on the path (${d.verdict}), so nothing to tell of the leg`;
   return `it lived through every age the path did (the path's verdict: ${d.verdict.replaceAll('_', ' ')})`;
 }
 

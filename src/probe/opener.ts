@@ -102,6 +102,13 @@ export class SshSessionOpener implements SessionOpener {
   async open(signal?: AbortSignal, purpose?: Direction): Promise<SearchSession> {
     const session = await this.openSession(signal);
     try {
+      // Only probe sessions (the control session's heartbeats say nothing about the path's
+      // timeout), and first: the waiter's or held channel's start must stay the session's last
+      // exchange before it idles, as without a jump host. The jump host's answer to the remote
+      // forward request, coming last, drew a delayed ACK from our kernel ~40 ms later, which the
+      // middlebox saw and the session's idle clock did not (lab capture, T = 10 s: a probe at
+      // 10.025 s idle survived, 9.98 s after that ACK).
+      await this.witnessFirstHop(session);
       if (purpose === 'inbound') await this.prepareInbound(session);
       await this.prepareProbe(session);
     } catch (err) {
@@ -120,20 +127,20 @@ export class SshSessionOpener implements SessionOpener {
   async prepareProbe(session: SshSession): Promise<HeldChannel> {
     // Every probe session holds a session channel (the waiter is one): without one, a proxy's FIN
     // is no evidence (sshd's UnusedConnectionTimeout closes exactly so, docs/prober.md).
-    // Only probe sessions: the control session's heartbeats say nothing about the path's timeout.
-    const jumpClient = this.jumpClients.get(session);
-    const witnessed = jumpClient && this.opts.onFirstHopEvidence ? session.witnessFirstHop(this.witnessFor(jumpClient, this.opts.onFirstHopEvidence)) : null;
     const held = await this.holdChannel(session);
-    await witnessed;
     const hop = this.firstHops.get(session);
     if (hop) session.useSamePortEnding(hop);
     this.probeSessions.add(session);
     return held;
   }
 
-  private witnessFor(client: ssh2.Client, onEvidence: (evidence: FirstHopEvidence) => void): FirstHopWitness {
-    if (!this.opts.witnessInbound) return { client, onEvidence };
-    return { client, onEvidence, connectToForward: (port) => this.connectToForward(port), onInboundUnwitnessed: this.opts.onInboundUnwitnessed };
+  /** Through a jump host, with `onFirstHopEvidence`: the session asks the first jump host beside each probe (SshSession.witnessFirstHop). */
+  private async witnessFirstHop(session: SshSession): Promise<void> {
+    const client = this.jumpClients.get(session);
+    const onEvidence = this.opts.onFirstHopEvidence;
+    if (!client || !onEvidence) return;
+    const witness: FirstHopWitness = this.opts.witnessInbound ? { client, onEvidence, connectToForward: (port) => this.connectToForward(port), onInboundUnwitnessed: this.opts.onInboundUnwitnessed } : { client, onEvidence };
+    await session.witnessFirstHop(witness);
   }
 
   /**

@@ -5,10 +5,12 @@
 //   box on client→jump:  cli ──box── srv[jump 198.19.1.2:22 → target 127.0.0.1:2222]
 //                        the path and the jump leg both time out at T: reference max(T, T) = T
 //   box on jump→target:  cli[jump 127.0.0.1:2222] ──box── srv[target 198.19.1.2:22]
-//                        the path times out at T; the leg has none. It stops once it outlived the
-//                        path's timeout (src/cli/jump-leg.ts): reference T. A leg that searched on
-//                        to --max (before that rule; `--max S` here reproduces it with a short
-//                        --max) has reference --max: with the default 7,440 s, two hours.
+//                        the path times out at T; the leg has none: reference T.
+//
+// The leg is told by the path's own probes (src/cli/jump-leg.ts PathProbeLeg: the jump host asked
+// beside each probe), so it is right when it reads `as_path` (box on client→jump) or
+// `outlived_path` (box on jump→target) in both directions. With the sleep method the leg would be
+// measured beside the path with its own sessions (`--max S` then bounds a leg with no timeout).
 //
 // Prints, per run, the whole command's wall time (spawn to exit: what the user waits), each
 // search's own elapsed time, the brackets, and the ratio wall ÷ reference against the goal 1.5;

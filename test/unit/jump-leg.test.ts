@@ -112,6 +112,10 @@ describe('PathProbeLeg: the leg told by the path\'s own probes (the jump host as
     const report = leg.report('j', none);
     expect(report.directions).toEqual([{ direction: 'outbound', reading: 'as_path', verdict: 'no_timeout_up_to_max', lowerSeconds: 7000, upperSeconds: null, estimateSeconds: null }]);
     expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: report })).toContain('outbound: it lived through every age the path did (the path\'s verdict: no timeout up to max)');
+    // Not measured on the path (a target without a shell): nothing to tell, and no search of the leg's own for it.
+    const unsupported = leg.report('j', pathResult({ direction: 'inbound', verdict: 'unsupported', lowerSeconds: null, upperSeconds: null, estimateSeconds: null }));
+    expect(untoldDirections(unsupported)).toEqual([]);
+    expect(formatJumpReport({ path: ['client', 'j', 't'], jumpLeg: unsupported })).toContain('inbound: not measured on the path (unsupported), so nothing to tell of the leg');
   });
 });
 
