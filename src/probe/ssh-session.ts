@@ -534,7 +534,7 @@ export class SshSession implements SearchSession {
    * remote forward there), if it is held. Returns what tells, after the probe, whether it did —
    * and ends the connection made for it; null when inbound is not witnessed here.
    */
-  private pokeFirstHop(): { heardSince: () => boolean; end: () => void } | null {
+  private pokeFirstHop(): { heard: () => boolean | null; end: () => void } | null {
     const connect = this.firstHopWitness?.connectToForward;
     const port = this.forwardPort;
     if (!connect || port === null) return null;
@@ -547,7 +547,9 @@ export class SshSession implements SearchSession {
       (err: Error) => (failed = err.message),
     );
     return {
-      heardSince: () => failed === null && this.forwardHeardAt !== null && this.forwardHeardAt >= since,
+      // Heard; or not, though the connection to the forward was made (so the jump host was told
+      // to speak); or null: it was not made (yet), and the jump host's silence says nothing.
+      heard: () => (this.forwardHeardAt !== null && this.forwardHeardAt >= since ? true : endConnection !== null ? false : null),
       end: () => {
         ended = true;
         endConnection?.();
@@ -556,8 +558,8 @@ export class SshSession implements SearchSession {
     };
   }
 
-  /** keepalive@openssh.com to the first jump host; its reply is solicited (not a server heartbeat). */
-  private askFirstHop(client: Client): void {
+  /** keepalive@openssh.com to the first jump host; its reply is solicited (not a server heartbeat). Whether it was sent. */
+  private askFirstHop(client: Client): boolean {
     this.pending++;
     let answered = false;
     const done = () => {
@@ -568,8 +570,10 @@ export class SshSession implements SearchSession {
     };
     try {
       sendKeepalive(client, done);
+      return true;
     } catch {
       done();
+      return false;
     }
   }
 
@@ -591,11 +595,11 @@ export class SshSession implements SearchSession {
     // The target's keepalive first, then (through a jump host) the jump host's own, in the same
     // TCP stream: what the path cannot answer, the jump host still can if its leg is alive.
     const answer = this.ping(deadline);
-    if (this.firstHopWitness && !this.closed) this.askFirstHop(this.firstHopWitness.client);
+    const asked = this.firstHopWitness !== null && !this.closed && this.askFirstHop(this.firstHopWitness.client);
     const r = await answer;
     // Any byte on our outer socket after the probe came from the jump host: its keepalive reply, or
     // its closing of the tunnel when the jump→target leg failed. None: the client→jump leg was dead.
-    this.firstHopWitness?.onEvidence({ direction: 'outbound', ageSeconds, at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || this.tap.lastInboundAt() >= at });
+    if (asked && r.outcome !== 'error') this.firstHopWitness?.onEvidence({ direction: 'outbound', ageSeconds, at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || this.tap.lastInboundAt() >= at });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
     this.lastExchangeFailed = r.outcome !== 'alive';
     const report = this.noteExchange({ outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail });
@@ -760,8 +764,9 @@ export class SshSession implements SearchSession {
     const poke = this.pokeFirstHop();
     return probe.then((r) => {
       if (poke) {
+        const heard = r.outcome === 'alive' ? true : poke.heard();
         poke.end();
-        if (r.outcome !== 'error') this.firstHopWitness?.onEvidence({ direction: 'inbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || poke.heardSince() });
+        if (r.outcome !== 'error' && heard !== null) this.firstHopWitness?.onEvidence({ direction: 'inbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered: heard });
       }
       return this.noteExchange(r);
     });

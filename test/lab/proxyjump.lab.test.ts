@@ -137,8 +137,8 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
     console.log(`[lab] ProxyJump through a jump host without a shell: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, leg ${readings.map((d) => `${d.direction} ${d.reading}`).join(', ')}; ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
-  it('middlebox on client→jump, both directions (the default): the jump host falls silent with the path both ways, so the path\'s brackets are the leg\'s, with all sessions on the path', async () => {
-    const l = await lab({ conntrackTimeoutSeconds: T, mode: 'drop' });
+  it.each(['drop', 'reset'] as const)('middlebox on client→jump (%s), both directions (the default): the jump host falls silent with the path both ways, so the path\'s brackets are the leg\'s, with all sessions on the path', async (mode) => {
+    const l = await lab({ conntrackTimeoutSeconds: T, mode });
     await l.addSshd('srv', '127.0.0.1', 2222);
     const run = await l.idleprobe(['measure', 'root@127.0.0.1:2222', '-F', hopConfig(l, 'hops_config'), '-J', `root@${LAB_ADDRESSES.srv}`, '-i', l.clientKeyPath, '--known-hosts', l.knownHostsPath, '--min', '2', '--max', '15', '--sessions', '8', '--json'], { timeoutMs: RUN_LIMIT_MS });
     const doc = parse(run, l);
@@ -150,7 +150,7 @@ describe.skipIf(!env.available).concurrent(`ProxyJump, ssh_config and exit codes
       expect(Math.abs(r.estimateSeconds! - T)).toBeLessThanOrEqual(1);
       expect(readings.find((x) => x.direction === d), JSON.stringify(doc.jumpLeg)).toEqual({ direction: d, reading: 'as_path', verdict: 'timeout', lowerSeconds: r.lowerSeconds, upperSeconds: r.upperSeconds, estimateSeconds: r.estimateSeconds });
     }
-    console.log(`[lab] ProxyJump, middlebox on client→jump, both directions: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, the jump host silent with it both ways; ${(run.elapsedMs / 1000).toFixed(1)} s`);
+    console.log(`[lab] ProxyJump, middlebox on client→jump (${mode}), both directions: path ${doc.results.map((r) => `${r.direction} ≈ ${r.estimateSeconds} s`).join(', ')}, the jump host silent with it both ways; ${(run.elapsedMs / 1000).toFixed(1)} s`);
   }, CASE_TIMEOUT_MS);
 
   it('a jump host that refuses remote forwards (AllowTcpForwarding local): the path\'s inbound probes cannot ask it, so after the path the leg\'s own search measures inbound (and says so); outbound is still told by the path\'s probes', async () => {
