@@ -149,8 +149,9 @@ interface LegRun {
 }
 
 /**
- * The leg measured beside the path with its own share of the sessions (the sleep method): it stops
- * once it outlived the path's timeout (./jump-leg.ts, JumpLegWatch).
+ * The leg measured by its own search, beside the path with its own share of the sessions (the
+ * sleep method), or after it in what the path's probes could not tell: it stops once it outlived
+ * the path's timeout (./jump-leg.ts, JumpLegWatch).
  */
 function legBeside(jumpLeg: TargetSpec, path: Promise<MeasurementResult>, opts: MeasureOptions, signal: AbortSignal): LegRun {
   const watch = new JumpLegWatch(jumpLeg.name, precisionOf(opts), signal);
@@ -167,20 +168,17 @@ function legBeside(jumpLeg: TargetSpec, path: Promise<MeasurementResult>, opts: 
  * whole budget — which stops once it outlived the path (JumpLegWatch).
  */
 function legToldByPath(jumpLeg: TargetSpec, told: PathProbeLeg, path: Promise<MeasurementResult>, opts: MeasureOptions, signal: AbortSignal, warn: (message: string) => void): LegRun {
-  let own: { result: Promise<MeasurementResult>; done: Promise<MeasurementResult> } | null = null;
+  let own: LegRun | null = null;
   const report = path.then(async (r): Promise<JumpLegReport> => {
     const byPath = told.report(jumpLeg.name, r);
     const untold = untoldDirections(byPath);
     if (untold.length === 0 || signal.aborted) return byPath;
     // The answer waits for this search: say why (the path's result is already known).
     warn(`the path's probes could not tell the jump leg ${untold.join(' and ')} (${byPath.directions.map((d) => (d.reading === 'not_told' ? d.why : null)).filter((w) => w !== null).join('; ')}): measuring client → ${jumpLeg.name} with its own sessions`);
-    const watch = new JumpLegWatch(jumpLeg.name, precisionOf(opts), signal);
-    watch.pathEnded({ results: r.results.filter((x) => untold.includes(x.direction)) });
-    own = resultFirst((onResult) => measureTarget({ ...jumpLeg, directions: untold }, { ...opts, signal: watch.signal, onResult, onProgress: watch.onProgress }));
-    const ownReport = await Promise.race([watch.outlived, own.result.catch((err: Error): JumpLegReport => ({ target: jumpLeg.name, error: err.message }))]);
-    return withOwnSearch(byPath, ownReport);
+    own = legBeside({ ...jumpLeg, directions: untold }, Promise.resolve({ ...r, results: r.results.filter((x) => untold.includes(x.direction)) }), opts, signal);
+    return withOwnSearch(byPath, await own.report);
   });
-  return { report, done: () => own?.done ?? Promise.resolve() };
+  return { report, done: () => own?.done() ?? Promise.resolve() };
 }
 
 /** `result`: the measurement's result as soon as it is known (onResult); `done`: once it also cleaned up. */

@@ -98,7 +98,6 @@ export async function measureTarget(spec: TargetSpec, opts: MeasureOptions, cloc
     waiterLifetimeSeconds: searchTimeBudgetMs(opts.maxSeconds) / 1000,
     onFirstHopEvidence: opts.onFirstHopEvidence,
     onInboundUnwitnessed: opts.onInboundUnwitnessed,
-    witnessInbound: opts.onFirstHopEvidence !== undefined && directions.includes('inbound'),
   });
   const signalWanted = directions.includes('inbound') && spec.inbound?.method === 'signal';
   // Connects first: a wrong host key, bad credentials or a dead target fail here, before any search.

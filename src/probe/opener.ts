@@ -37,8 +37,6 @@ export interface OpenerOptions extends Partial<Pick<MeasureSettings, 'connectTim
   onFirstHopEvidence?: (evidence: FirstHopEvidence) => void;
   /** ...and why inbound probes cannot be witnessed (the jump host refused the remote forward). */
   onInboundUnwitnessed?: (why: string) => void;
-  /** Witness inbound probes too (each probe session holds a remote forward on the jump host). */
-  witnessInbound?: boolean;
 }
 
 /** What the first inbound session found out about this target, once per opener. */
@@ -139,7 +137,9 @@ export class SshSessionOpener implements SessionOpener {
     const client = this.jumpClients.get(session);
     const onEvidence = this.opts.onFirstHopEvidence;
     if (!client || !onEvidence) return;
-    const witness: FirstHopWitness = this.opts.witnessInbound ? { client, onEvidence, connectToForward: (port) => this.connectToForward(port), onInboundUnwitnessed: this.opts.onInboundUnwitnessed } : { client, onEvidence };
+    // Inbound probes too when inbound is measured: each probe session then holds a remote forward.
+    const witnessInbound = this.inboundSupported && this.spec.directions.includes('inbound');
+    const witness: FirstHopWitness = witnessInbound ? { client, onEvidence, connectToForward: (port) => this.connectToForward(port), onInboundUnwitnessed: this.opts.onInboundUnwitnessed } : { client, onEvidence };
     await session.witnessFirstHop(witness);
   }
 

@@ -599,7 +599,7 @@ export class SshSession implements SearchSession {
     const r = await answer;
     // Any byte on our outer socket after the probe came from the jump host: its keepalive reply, or
     // its closing of the tunnel when the jump→target leg failed. None: the client→jump leg was dead.
-    if (asked && r.outcome !== 'error') this.firstHopWitness?.onEvidence({ direction: 'outbound', ageSeconds, at, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || this.tap.lastInboundAt() >= at });
+    if (asked && r.outcome !== 'error') this.firstHopWitness?.onEvidence({ direction: 'outbound', ageSeconds, pathOutcome: r.outcome, firstHopAnswered: r.outcome === 'alive' || this.tap.lastInboundAt() >= at });
     if (r.outcome === 'alive' && r.rttMs !== undefined) this.noteRtt(r.rttMs);
     this.lastExchangeFailed = r.outcome !== 'alive';
     const report = this.noteExchange({ outcome: r.outcome, ageSeconds, at, rttMs: r.rttMs, detail: r.detail });
@@ -766,7 +766,7 @@ export class SshSession implements SearchSession {
       if (poke) {
         const heard = r.outcome === 'alive' ? true : poke.heard();
         poke.end();
-        if (r.outcome !== 'error' && heard !== null) this.firstHopWitness?.onEvidence({ direction: 'inbound', ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered: heard });
+        if (r.outcome !== 'error' && heard !== null) this.firstHopWitness?.onEvidence({ direction: 'inbound', ageSeconds: r.ageSeconds, pathOutcome: r.outcome, firstHopAnswered: heard });
       }
       return this.noteExchange(r);
     });

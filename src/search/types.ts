@@ -81,8 +81,6 @@ export interface FirstHopEvidence {
   direction: Direction;
   /** The probe's idle age, s. */
   ageSeconds: number;
-  /** Clock time (ms) the probe was sent. */
-  at: number;
   /** The probe's outcome on the path (client → … → target). */
   pathOutcome: ProbeOutcome;
   /** The jump host was heard from after the probe went out (always true when the path answered). */

@@ -110,6 +110,14 @@ for (const c of CASES) {
 // and signal probe): the path alone with every session, as `measure -J` runs it now.
 /** Right: every direction within precision, and the leg's reading names the box's leg. */
 async function simulateByPathProbes(path: PathModel, boxAfterFirstHop: boolean, directions: readonly Direction[]): Promise<{ wallSeconds: number; ok: boolean }> {
+  const { results, leg, wallSeconds } = await runByPathProbes(path, boxAfterFirstHop, directions);
+  const want = boxAfterFirstHop ? 'outlived_path' : 'as_path';
+  const ok = results.every((r) => withinPrecision(r, path, precision) && leg.judge(r).reading === want);
+  return { wallSeconds, ok };
+}
+
+/** The path alone with every session, its probes heard by a PathProbeLeg: the path's results, the leg, the wall time. */
+async function runByPathProbes(path: PathModel, boxAfterFirstHop: boolean, directions: readonly Direction[]) {
   const clock = new VirtualClock(1_000_000);
   const sim = new SimulatedPath(clock, { ...path, boxAfterFirstHop });
   const leg = new PathProbeLeg();
@@ -117,9 +125,7 @@ async function simulateByPathProbes(path: PathModel, boxAfterFirstHop: boolean, 
   const start = clock.now();
   const perDirection = directions.map((direction): SearchOptions => ({ ...defaultSearchOptions, control: sim.control(), direction }));
   const results = await clock.run(searchDirections(sim, clock, perDirection, directions.length > 1), start + 3_600_000 * 3);
-  const want = boxAfterFirstHop ? 'outlived_path' : 'as_path';
-  const ok = results.every((r) => withinPrecision(r, path, precision) && leg.judge(r).reading === want);
-  return { wallSeconds: (clock.now() - start) / 1000, ok };
+  return { results, leg, wallSeconds: (clock.now() - start) / 1000 };
 }
 
 for (const directions of [['outbound', 'inbound'], ['outbound']] as const) {
@@ -158,12 +164,7 @@ for (const lossProbability of [0.01, 0.05]) {
     for (const T of LOSS_T) {
       for (let seed = 1; seed <= LOSS_SEEDS; seed++) {
         const path: PathModel = { timeoutSeconds: T, mode: 'silent', inboundMethod: 'signal', seed, lossProbability };
-        const clock = new VirtualClock(1_000_000);
-        const sim = new SimulatedPath(clock, { ...path, boxAfterFirstHop });
-        const leg = new PathProbeLeg();
-        sim.onFirstHopEvidence = leg.onEvidence;
-        const perDirection = (['outbound', 'inbound'] as const).map((direction): SearchOptions => ({ ...defaultSearchOptions, control: sim.control(), direction }));
-        const results = await clock.run(searchDirections(sim, clock, perDirection, true), clock.now() + 3_600_000 * 3);
+        const { results, leg } = await runByPathProbes(path, boxAfterFirstHop, ['outbound', 'inbound']);
         for (const r of results) {
           n++;
           if (!withinPrecision(r, path, precision)) imprecise++;

@@ -60,7 +60,7 @@ describe('legOutlivedPath', () => {
 
 describe('PathProbeLeg: the leg told by the path\'s own probes (the jump host asked beside each)', () => {
   const path = pathResult({ direction: 'outbound' }, { direction: 'inbound', lowerSeconds: 9.8, upperSeconds: 10.1, estimateSeconds: 9.95 });
-  const failure = (direction: FirstHopEvidence['direction'], ageSeconds: number, firstHopAnswered: boolean, pathOutcome: FirstHopEvidence['pathOutcome'] = 'silent'): FirstHopEvidence => ({ direction, ageSeconds, at: 0, pathOutcome, firstHopAnswered });
+  const failure = (direction: FirstHopEvidence['direction'], ageSeconds: number, firstHopAnswered: boolean, pathOutcome: FirstHopEvidence['pathOutcome'] = 'silent'): FirstHopEvidence => ({ direction, ageSeconds, pathOutcome, firstHopAnswered });
 
   it('the jump host silent with the path at the failure that bounds it: the path\'s bracket is the leg\'s; answering there: the leg outlived the path — per direction', () => {
     const leg = new PathProbeLeg();
@@ -123,7 +123,7 @@ describe('withOwnSearch: what the path\'s probes could not tell, read from the l
   const path = pathResult({ direction: 'outbound' }, { direction: 'inbound', lowerSeconds: 9.8, upperSeconds: 10.1, estimateSeconds: 9.95 });
   const told = () => {
     const leg = new PathProbeLeg();
-    leg.onEvidence({ direction: 'outbound', ageSeconds: 20.3, at: 0, pathOutcome: 'silent', firstHopAnswered: true });
+    leg.onEvidence({ direction: 'outbound', ageSeconds: 20.3, pathOutcome: 'silent', firstHopAnswered: true });
     leg.onInboundUnwitnessed('the jump host refused a remote forward (Unable to bind to 127.0.0.1:0)');
     leg.onInboundUnwitnessed('a later reason is not kept');
     return leg.report('root@jump:22', path);

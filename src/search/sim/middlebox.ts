@@ -118,7 +118,7 @@ export class SimulatedPath implements SessionOpener {
   private readonly createdAt: number;
   private nextId = 1;
   private readonly sessions: SimSession[] = [];
-  /** Hears what the first jump host said during each outbound probe (as OpenerOptions.onFirstHopEvidence). */
+  /** Hears what the first jump host said during each outbound and signal probe (as OpenerOptions.onFirstHopEvidence). */
   onFirstHopEvidence: ((evidence: FirstHopEvidence) => void) | null = null;
 
   constructor(
@@ -394,7 +394,7 @@ class SimSession implements SearchSession {
     const onEvidence = this.path.onFirstHopEvidence;
     if (onEvidence && r.outcome !== 'error') {
       const firstHopAnswered = (r.outcome !== 'silent' && r.outcome !== 'reset') || this.path.model.boxAfterFirstHop === true;
-      onEvidence({ direction, ageSeconds: r.ageSeconds, at: r.at, pathOutcome: r.outcome, firstHopAnswered });
+      onEvidence({ direction, ageSeconds: r.ageSeconds, pathOutcome: r.outcome, firstHopAnswered });
     }
     return r;
   }
