@@ -158,8 +158,6 @@ export class SshSession implements SearchSession {
   private firstHopWitness: FirstHopWitness | null = null;
   /** The port of our remote forward on the jump host's loopback (inbound witness), once held. */
   private forwardPort: number | null = null;
-  /** When the jump host last opened a channel through it. */
-  private forwardHeardAt: number | null = null;
 
   constructor(opts: SshSessionOptions) {
     this.id = opts.id;
@@ -506,12 +504,9 @@ export class SshSession implements SearchSession {
     this.firstHopWitness = witness;
     if (!witness.connectToForward) return;
     const client = witness.client;
-    client.on('tcp connection', (info, _accept, reject) => {
-      // Heard: the jump host spoke first on our idle connection. Refused at once: the channel
-      // carries nothing, and the probe's own answer (the target's line) is what the path says.
-      if (info.destPort === this.forwardPort) this.forwardHeardAt = this.clock.now();
-      reject();
-    });
+    // The jump host speaking first on our idle connection (pokeFirstHop hears it on the wire).
+    // Refused at once: the channel carries nothing, and the target's own line is what the path says.
+    client.on('tcp connection', (_info, _accept, reject) => reject());
     const refused = await new Promise<string | null>((resolve) => {
       const timer = after(this.clock, FORWARD_REQUEST_DEADLINE_MS, () => resolve(`the jump host did not answer the remote forward request within ${FORWARD_REQUEST_DEADLINE_MS} ms`));
       try {
@@ -541,19 +536,31 @@ export class SshSession implements SearchSession {
     const since = this.clock.now();
     let ended = false;
     let endConnection: (() => void) | null = null;
+    // 'refused': the jump host answered the control session that nothing listens on the port: its
+    // end of this session's connection is gone (the forward lives as long as it does).
+    let asked: 'pending' | 'made' | 'refused' | 'failed' = 'pending';
     let failed: string | null = null;
     connect(port).then(
-      (end) => (ended ? end() : (endConnection = end)),
-      (err: Error) => (failed = err.message),
+      (end) => {
+        asked = 'made';
+        if (ended) end();
+        else endConnection = end;
+      },
+      (err: Error & { reason?: unknown }) => {
+        asked = typeof err.reason === 'number' ? 'refused' : 'failed';
+        failed = err.message;
+      },
     );
     return {
-      // Heard; or not, though the connection to the forward was made (so the jump host was told
-      // to speak); or null: it was not made (yet), and the jump host's silence says nothing.
-      heard: () => (this.forwardHeardAt !== null && this.forwardHeardAt >= since ? true : endConnection !== null ? false : null),
+      // Heard: any byte from the jump host on our connection since (its channel through the
+      // forward, or its closing of the tunnel when its side to the target ended). Not heard, when
+      // it was told to speak or had already lost its end of the connection. Otherwise (the control
+      // session could not ask it) its silence says nothing: null.
+      heard: () => (this.tap.lastInboundAt() >= since ? true : asked === 'made' || asked === 'refused' ? false : null),
       end: () => {
         ended = true;
         endConnection?.();
-        if (failed !== null) this.firstHopWitness?.onInboundUnwitnessed?.(`the control session could not connect to the remote forward on the jump host (${failed})`);
+        if (asked === 'failed') this.firstHopWitness?.onInboundUnwitnessed?.(`the control session could not connect to the remote forward on the jump host (${failed})`);
       },
     };
   }
